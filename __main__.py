@@ -1,0 +1,5 @@
+"""`python -m fieldctl`."""
+
+from fieldctl.cli.app import main
+
+main()

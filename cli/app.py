@@ -1,0 +1,74 @@
+"""The `fieldctl` command: subcommands, and the one place exceptions become exit codes."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from fieldctl import __version__
+
+from . import command, demo, listen, probe, profiles, publish, simulate
+
+app = typer.Typer(
+    name="fieldctl",
+    help="Operations toolkit for the messaging interfaces of lab and IoT devices.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command()(listen.listen)
+app.command()(command.command)
+app.command()(publish.publish)
+app.command()(simulate.simulate)
+app.command()(probe.probe)
+app.command()(demo.demo)
+app.add_typer(profiles.app, name="profiles")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"fieldctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Operations toolkit for the messaging interfaces of lab and IoT devices."""
+
+
+def _fail(text: str, code: int, where: str = "fieldctl") -> int:
+    sys.stderr.write(f"{where}: {text}\n")
+    return code
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Every failure is one line on stderr and an exit code from the README's table."""
+    from typer.exceptions import TyperException
+
+    from fieldctl.protocols.errors import FieldctlError
+
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        result = typer.main.get_command(app).main(args=args, prog_name="fieldctl", standalone_mode=False)
+        code = result if isinstance(result, int) else 0
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except typer.Abort:
+        code = _fail("aborted", 130)
+    except FieldctlError as exc:
+        code = _fail(str(exc), int(exc.exit_code))
+    except TyperException as exc:
+        ctx = getattr(exc, "ctx", None)
+        where = ctx.command_path if ctx is not None else "fieldctl"
+        probe_usage = ctx is not None and ctx.info_name == "probe"
+        code = _fail(exc.format_message(), 3 if probe_usage else getattr(exc, "exit_code", 2), where)
+    except KeyboardInterrupt:
+        code = 130
+    except BrokenPipeError:
+        code = 0
+    sys.stdout.flush()
+    sys.exit(code)

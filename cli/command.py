@@ -1,0 +1,59 @@
+"""`fieldctl command PROFILE NAME`: one request, its reply, and for async commands the result."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from .common import EndpointOpt, HostOpt, JsonOpt, ProfileArg, ProfileFileOpt, ProfileOptions, SetOpt
+
+
+def command(
+    profile: ProfileArg,
+    name: Annotated[str, typer.Argument(help="command name from the profile (or its number)", show_default=False)],
+    data: Annotated[Optional[str], typer.Option("--data", metavar="JSON|@FILE|@-", help="Request payload.")] = None,
+    opt: Annotated[Optional[list[str]], typer.Option("--opt", metavar="KEY=VALUE", help="Protocol-specific request option (repeatable).")] = None,
+    timeout: Annotated[Optional[float], typer.Option("--timeout", min=0, help="Seconds to wait for the reply (and the result).")] = None,
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="Do not wait for the result of an asynchronous command.")] = False,
+    json_: JsonOpt = False,
+    host: HostOpt = None,
+    endpoint: EndpointOpt = None,
+    set_: SetOpt = None,
+    profile_file: ProfileFileOpt = None,
+) -> None:
+    """Send a command and print the reply; exit 1 when the device says it failed."""
+    import asyncio
+    import sys
+
+    from fieldctl.profiles.loader import parse_value
+    from fieldctl.protocols.errors import UsageError
+
+    from . import common
+
+    payload = common.read_data(data)
+    options = {}
+    for item in opt or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"--opt {item!r}: expected KEY=VALUE")
+        options[key] = parse_value(value)
+    prof = ProfileOptions(profile, host, endpoint, set_, profile_file).load()
+    drv = common.driver(prof)
+    as_json = common.json_mode(json_)
+    wait_s = timeout if timeout is not None else float(prof.setting("timeouts.command_s", 5.0))
+
+    def emit(msg) -> None:  # type: ignore[no-untyped-def]
+        if as_json and not msg.is_link:
+            sys.stdout.write(msg.to_json() + "\n")
+            sys.stdout.flush()
+
+    outcome = asyncio.run(drv.command(name, payload, options=options, timeout=wait_s, wait=not no_wait, emit=emit))
+    if not as_json:
+        from .render import print_outcome
+
+        print_outcome(outcome, drv.summarize)
+    elif not outcome.ok:
+        sys.stderr.write(f"fieldctl: {outcome.summary}\n")
+    if not outcome.ok:
+        raise typer.Exit(1)

@@ -1,0 +1,97 @@
+"""Options every subcommand shares, and the few helpers they all use. Light imports only:
+this module is on the path of `--help` and of shell completion."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+if TYPE_CHECKING:
+    from fieldctl.profiles import Profile
+    from fieldctl.protocols.driver import BaseDriver
+
+ProfileArg = Annotated[str, typer.Argument(help="profile name (see: fieldctl profiles list)", show_default=False)]
+HostOpt = Annotated[Optional[str], typer.Option("--host", help="Fills {host} in the profile's endpoints.")]
+EndpointOpt = Annotated[
+    Optional[list[str]], typer.Option("--endpoint", metavar="NAME=URL", help="Override one endpoint (repeatable).")
+]
+SetOpt = Annotated[
+    Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE", help="Override a profile value, e.g. heartbeat.interval_s=1.")
+]
+ProfileFileOpt = Annotated[
+    Optional[list[Path]], typer.Option("--profile-file", metavar="PATH", help="Load a profile from this TOML file.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="NDJSON on stdout (the default when stdout is not a terminal).")]
+
+
+class ProfileOptions:
+    """The override options, bundled so subcommands pass them on in one piece."""
+
+    def __init__(self, name: str, host: str | None, endpoint: list[str] | None, set_: list[str] | None,
+                 profile_file: list[Path] | None) -> None:
+        self.name, self.host = name, host
+        self.endpoints, self.sets, self.files = endpoint or [], set_ or [], profile_file or []
+
+    def load(self) -> "Profile":
+        from fieldctl.profiles import load_profile
+
+        return load_profile(self.name, profile_files=self.files, host=self.host, endpoints=self.endpoints, sets=self.sets)
+
+
+def warn(text: str) -> None:
+    sys.stderr.write(f"warning: {text}\n")
+    sys.stderr.flush()
+
+
+def driver(profile: "Profile") -> "BaseDriver":
+    from fieldctl.protocols.driver import driver_for
+
+    return driver_for(profile, warn)
+
+
+def json_mode(flag: bool) -> bool:
+    return flag or not sys.stdout.isatty()
+
+
+def read_data(value: str | None, option: str = "--data") -> Any:
+    """--data JSON, @FILE or @- (stdin, read only when asked)."""
+    import json
+
+    from fieldctl.protocols.errors import UsageError
+
+    if value is None:
+        return None
+    source = option
+    if value.startswith("@"):
+        path = value[1:]
+        source = f"{option} {value}"
+        try:
+            value = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"{source}: cannot read: {exc.strerror}") from None
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{source}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+
+
+def read_messages(path: str, default_profile: str) -> list[Any]:
+    """NDJSON Messages from a file or '-' (stdin), as `listen --json` writes them."""
+    from fieldctl.protocols.errors import UsageError
+    from fieldctl.protocols.message import read_ndjson
+
+    try:
+        if path == "-":
+            return list(read_ndjson(sys.stdin, source="stdin", default_profile=default_profile))
+        with open(path, encoding="utf-8") as handle:
+            return list(read_ndjson(handle, source=path, default_profile=default_profile))
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def no_color() -> bool:
+    return "NO_COLOR" in os.environ

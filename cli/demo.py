@@ -1,0 +1,54 @@
+"""`fieldctl demo`: a simulator in-process and the live table against it, on free loopback ports."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+
+def demo(
+    profile: Annotated[str, typer.Argument(help="profile to demonstrate")] = "autotrainer",
+    duration: Annotated[Optional[float], typer.Option("--duration", min=0, help="Exit 0 after S seconds.")] = None,
+) -> None:
+    """See fieldctl work with no device at hand: simulate and listen in one process."""
+    import asyncio
+
+    from fieldctl.profiles import load_profile
+    from fieldctl.protocols.message import Message
+
+    from . import common
+    from .live_view import LiveView
+    from .stream import Sink, run_stream
+
+    lively = ["heartbeat.interval_s=1", "heartbeat.stale_after_s=3", "simulate.event_interval_s=0.4"]
+    base = load_profile(profile, sets=lively)
+    free = [f"{name}={url.rsplit(':', 1)[0]}:*" for name, url in base.endpoints.items()]
+    device = common.driver(load_profile(profile, sets=lively, endpoints=free))
+    bound: dict[str, str] = {}
+    everything_bound = asyncio.Event()
+
+    def device_sink(msg: Message) -> None:
+        if msg.is_link and msg.kind == "bound":
+            bound[msg.endpoint] = msg.payload["url"]
+            if len(bound) == len(base.endpoints):
+                everything_bound.set()
+
+    async def main() -> None:
+        simulator = asyncio.ensure_future(device.simulate(device_sink, scenario=None, timeline=True))
+        waiting = asyncio.ensure_future(everything_bound.wait())
+        await asyncio.wait([simulator, waiting], return_when=asyncio.FIRST_COMPLETED)
+        if simulator.done():
+            simulator.result()
+        prof = load_profile(profile, sets=lively, endpoints=[f"{k}={v}" for k, v in bound.items()])
+        client = common.driver(prof)
+        view = LiveView(prof, client.stats, client.summarize, "demo")
+        sink = Sink(client.stats, view=view)
+        try:
+            with view.live():
+                await run_stream(client.listen(sink), sink, duration=duration)
+        finally:
+            simulator.cancel()
+            await asyncio.gather(simulator, return_exceptions=True)
+
+    asyncio.run(main())

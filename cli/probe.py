@@ -1,0 +1,68 @@
+"""`fieldctl probe PROFILE`: a health check with Nagios exit codes that never hangs."""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from .common import EndpointOpt, HostOpt, ProfileArg, ProfileFileOpt, ProfileOptions, SetOpt
+
+if TYPE_CHECKING:
+    from fieldctl.protocols.driver import ProbeReport
+
+
+class Format(str, enum.Enum):
+    text = "text"
+    json = "json"
+    prometheus = "prometheus"
+
+
+def render(report: "ProbeReport", profile: str, fmt: Format) -> str:
+    status = report.status.name
+    if fmt is Format.json:
+        import json
+
+        return json.dumps({"profile": profile, "status": status, "code": int(report.status), "summary": report.summary,
+                           "metrics": report.metrics, "warn": report.warn, "crit": report.crit})
+    if fmt is Format.prometheus:
+        label = f'{{profile="{profile}"}}'
+        lines = ["# TYPE fieldctl_probe_status gauge", f"fieldctl_probe_status{label} {int(report.status)}"]
+        for name, value in report.metrics.items():
+            lines += [f"# TYPE fieldctl_probe_{name} gauge", f"fieldctl_probe_{name}{label} {value}"]
+        return "\n".join(lines)
+    perf = " ".join(f"{name}={value}s;{report.warn:g};{report.crit:g}" for name, value in report.metrics.items())
+    return f"{profile.upper()} {status} - {report.summary}" + (f" | {perf}" if perf else "")
+
+
+def probe(
+    profile: ProfileArg,
+    warn: Annotated[Optional[float], typer.Option("--warn", min=0, help="WARNING above S seconds (default 1.5 heartbeat intervals).")] = None,
+    crit: Annotated[Optional[float], typer.Option("--crit", min=0, help="CRITICAL above S seconds; also the probe's time limit (default heartbeat.stale_after_s).")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.text,
+    host: HostOpt = None,
+    endpoint: EndpointOpt = None,
+    set_: SetOpt = None,
+    profile_file: ProfileFileOpt = None,
+) -> None:
+    """Check the remote side: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."""
+    import asyncio
+
+    from fieldctl.protocols.errors import ConnectFailure, FieldctlError, NagiosCode, UsageError
+    from fieldctl.protocols.driver import ProbeReport
+
+    from . import common
+
+    try:
+        prof = ProfileOptions(profile, host, endpoint, set_, profile_file).load()
+        crit_s = crit if crit is not None else prof.heartbeat.stale_after_s
+        warn_s = warn if warn is not None else min(1.5 * prof.heartbeat.interval_s, crit_s)
+        if warn_s > crit_s:
+            raise UsageError(f"--warn {warn_s:g} is above --crit {crit_s:g}")
+        report = asyncio.run(common.driver(prof).probe(warn=warn_s, crit=crit_s))
+    except FieldctlError as exc:
+        unreachable = isinstance(exc, ConnectFailure)
+        report = ProbeReport(NagiosCode.CRITICAL if unreachable else NagiosCode.UNKNOWN, str(exc))
+    typer.echo(render(report, profile, fmt))
+    raise typer.Exit(int(report.status))

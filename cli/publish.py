@@ -1,0 +1,52 @@
+"""`fieldctl publish PROFILE KIND --data JSON` or `--from FILE`: play the device's publisher."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from .common import EndpointOpt, HostOpt, JsonOpt, ProfileArg, ProfileFileOpt, ProfileOptions, SetOpt
+
+
+def publish(
+    profile: ProfileArg,
+    kind: Annotated[Optional[str], typer.Argument(help="event kind name from the profile (omit with --from)", show_default=False)] = None,
+    data: Annotated[Optional[str], typer.Option("--data", metavar="JSON|@FILE|@-", help="The event's payload.")] = None,
+    from_: Annotated[Optional[str], typer.Option("--from", metavar="FILE", help="NDJSON messages to publish ('-' for stdin), as listen --json writes them.")] = None,
+    realtime: Annotated[bool, typer.Option("--realtime", help="Keep the recorded gaps between messages.")] = False,
+    wait: Annotated[float, typer.Option("--wait", min=0, help="Seconds to wait for a subscriber before publishing.")] = 10.0,
+    json_: JsonOpt = False,
+    host: HostOpt = None,
+    endpoint: EndpointOpt = None,
+    set_: SetOpt = None,
+    profile_file: ProfileFileOpt = None,
+) -> None:
+    """Publish events as the device would; waits for a subscriber so none are lost."""
+    import asyncio
+    import sys
+
+    from fieldctl.protocols.errors import UsageError
+
+    from . import common
+    from .stream import Sink
+
+    if (kind is None) == (from_ is None):
+        raise UsageError("give either KIND (with --data) or --from FILE")
+    if from_ is not None and data is not None:
+        raise UsageError("--data goes with KIND, not with --from")
+    prof = ProfileOptions(profile, host, endpoint, set_, profile_file).load()
+    drv = common.driver(prof)
+    if from_ is not None:
+        messages = common.read_messages(from_, prof.name)
+    else:
+        messages = [drv.publication(kind, common.read_data(data))]
+    as_json = common.json_mode(json_)
+
+    async def main() -> None:
+        sink = Sink(drv.stats, out=sys.stdout if as_json else None)
+        await drv.publish(messages, sink, wait_s=wait, realtime=realtime)
+
+    asyncio.run(main())
+    if not as_json:
+        sys.stderr.write(f"published {drv.stats.sent} message(s)\n")

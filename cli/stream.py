@@ -1,0 +1,137 @@
+"""Where a stream of Messages goes (filters, NDJSON, --record, the live view) and how a
+streaming subcommand ends (--count, --timeout, --idle, --duration, a signal)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from typing import IO, TYPE_CHECKING, Any, Awaitable
+
+from fieldctl.protocols.errors import UsageError
+
+if TYPE_CHECKING:
+    from fieldctl.protocols.driver import Stats
+    from fieldctl.protocols.message import Message
+
+
+class Filters:
+    """--filter key=value: OR within a key, AND across keys."""
+
+    KEYS = ("channel", "kind", "direction", "endpoint")
+
+    def __init__(self, specs: list[str] | None) -> None:
+        self.wanted: dict[str, set[str]] = {}
+        for spec in specs or []:
+            key, sep, value = spec.partition("=")
+            if not sep or key not in self.KEYS or not value:
+                raise UsageError(f"--filter {spec!r}: expected one of {', '.join(self.KEYS)} = VALUE")
+            self.wanted.setdefault(key, set()).add(value)
+
+    @property
+    def channels(self) -> set[str] | None:
+        return self.wanted.get("channel")
+
+    def match(self, msg: "Message") -> bool:
+        return all(str(getattr(msg, key)) in values for key, values in self.wanted.items())
+
+
+class Sink:
+    """The Emit callback: cheap and synchronous, so ingest never waits for rendering."""
+
+    def __init__(self, stats: "Stats", *, out: IO[str] | None = None, record: IO[str] | None = None,
+                 view: Any = None, filters: Filters | None = None, count: int | None = None) -> None:
+        self.stats, self.out, self.record, self.view = stats, out, record, view
+        self.filters = filters or Filters(None)
+        self.count = count
+        self.done = asyncio.Event()
+        self.last_activity = time.monotonic()
+        self._flush_scheduled = False
+
+    def __call__(self, msg: "Message") -> None:
+        if not msg.is_link:
+            if not self.filters.match(msg):
+                return
+            self.last_activity = time.monotonic()
+            if msg.direction == "in":
+                self.stats.received += 1
+            else:
+                self.stats.sent += 1
+            if msg.error:
+                self.stats.malformed += 1
+        line = msg.to_json() + "\n" if self.out is not None or self.record is not None else ""
+        if self.record is not None:
+            self.record.write(line)
+            self.record.flush()
+        if self.out is not None:
+            self.out.write(line)
+            if not self._flush_scheduled:
+                # One flush per burst: after the current batch of frames, not after each line.
+                self._flush_scheduled = True
+                asyncio.get_running_loop().call_soon(self._flush)
+        if self.view is not None:
+            self.view.add(msg)
+        if self.count is not None and not msg.is_link and self.stats.received + self.stats.sent >= self.count:
+            self.done.set()
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if self.out is not None:
+            self.out.flush()
+
+
+async def run_stream(work: Awaitable[None], sink: Sink, *, timeout: float | None = None, duration: float | None = None,
+                     idle: float | None = None, count: int | None = None) -> str:
+    """Runs `work` until it ends or a stop condition holds; returns why it stopped:
+    'count', 'duration', 'signal', 'finished', 'timeout' or 'idle'."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    task = asyncio.ensure_future(work)
+    waiters = [loop.create_task(sink.done.wait()), loop.create_task(stop.wait())]
+    start = time.monotonic()
+    reason = "finished"
+    try:
+        while True:
+            deadlines = {}
+            if timeout is not None:
+                deadlines["timeout"] = start + timeout
+            if duration is not None:
+                deadlines["duration"] = start + duration
+            if idle is not None:
+                deadlines["idle"] = sink.last_activity + idle
+            first = min(deadlines.items(), key=lambda item: item[1]) if deadlines else None
+            wait_s = max(0.0, first[1] - time.monotonic()) if first else None
+            done, _ = await asyncio.wait([task, *waiters], timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
+            if task in done:
+                task.result()  # a role's error ends the command with its exit code
+                break
+            if waiters[0] in done:
+                reason = "count"
+                break
+            if waiters[1] in done:
+                reason = "signal"
+                break
+            if first is not None and time.monotonic() >= deadlines[first[0]]:
+                reason = first[0]
+                break
+    finally:
+        for pending in (task, *waiters):
+            pending.cancel()
+        await asyncio.gather(task, *waiters, return_exceptions=True)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        if sink.out is not None:
+            sink.out.flush()
+    return reason
+
+
+def open_record(path: str | None) -> IO[str] | None:
+    if path is None:
+        return None
+    try:
+        return open(path, "a", encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--record {path}: cannot open: {exc.strerror}") from None
+

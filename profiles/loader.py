@@ -1,0 +1,192 @@
+"""Finds profiles (built-in, user, explicit files), applies overrides and validates them."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any, Iterable
+
+from fieldctl.protocols.errors import UsageError
+
+from .model import CommandSpec, HeartbeatSpec, Profile
+from .secrets import SecretRef
+from .validate import validate
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+BUILTIN_DIR = Path(__file__).parent / "builtin"
+
+
+class ProfileError(UsageError):
+    """A profile that cannot be found, read or validated; says file, field and reason."""
+
+
+def user_dir() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "fieldctl" / "profiles"
+
+
+def available_profiles(profile_files: Iterable[str | Path] = ()) -> dict[str, Path]:
+    """Name -> file; user profiles shadow built-ins, explicit files shadow both."""
+    found: dict[str, Path] = {}
+    for folder in (BUILTIN_DIR, user_dir()):
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.toml")):
+                found[path.stem] = path
+    for path in map(Path, profile_files):
+        found[_read(path).get("name") or path.stem] = path
+    return found
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ProfileError(f"{path}: no such profile file") from None
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _raw(path: Path, profile_files: Iterable[str | Path], seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    data = _read(path)
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str) or parent in seen:
+        raise ProfileError(f"{path}: extends: must name another profile, without cycles")
+    known = available_profiles(profile_files)
+    if parent not in known or known[parent] == path:
+        known = available_profiles()
+    if parent not in known:
+        raise ProfileError(f"{path}: extends: unknown profile {parent!r}")
+    return _merge(_raw(known[parent], profile_files, seen + (parent,)), data)
+
+
+def parse_value(text: str) -> Any:
+    """--set values: JSON where it parses (numbers, booleans, lists), else the plain string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _apply_set(data: dict[str, Any], assignment: str) -> None:
+    key, sep, value = assignment.partition("=")
+    if not sep or not key.strip():
+        raise UsageError(f"--set {assignment!r}: expected dotted.key=value")
+    node = data
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise UsageError(f"--set {key}: {part!r} is not a table")
+        node = child
+    node[parts[-1]] = parse_value(value)
+
+
+def problems_in(data: dict[str, Any]) -> list[tuple[str, str]]:
+    problems = validate(data)
+    protocol = data.get("protocol")
+    if isinstance(protocol, str) and find_spec(f"fieldctl.protocols.{protocol}") is None:
+        problems.append(("protocol", f"unknown protocol {protocol!r}"))
+    return problems
+
+
+def _fail(source: str, problems: list[tuple[str, str]]) -> ProfileError:
+    field, reason = problems[0]
+    more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+    return ProfileError(f"{source}: {field}: {reason}{more}")
+
+
+def build(data: dict[str, Any], source: str, host: str | None = None) -> Profile:
+    problems = problems_in(data)
+    if problems:
+        raise _fail(source, problems)
+    host = host or data.get("defaults", {}).get("host") or "127.0.0.1"
+    heartbeat = data.get("heartbeat", {})
+    return Profile(
+        name=data["name"],
+        protocol=data["protocol"],
+        description=data.get("description", ""),
+        source=source,
+        host=host,
+        endpoints={name: url.replace("{host}", host) for name, url in data["endpoints"].items()},
+        channels=dict(data.get("channels", {})),
+        commands={
+            name: CommandSpec(name=name, code=spec["code"], help=spec.get("help", ""), payload=dict(spec.get("payload", {})))
+            for name, spec in data.get("commands", {}).items()
+        },
+        events=dict(data.get("events", {})),
+        heartbeat=HeartbeatSpec(
+            channel=heartbeat.get("channel"),
+            interval_s=float(heartbeat.get("interval_s", 5.0)),
+            stale_after_s=float(heartbeat.get("stale_after_s", 3 * heartbeat.get("interval_s", 5.0))),
+            fields=tuple(heartbeat.get("fields", ())),
+        ),
+        auth={name: SecretRef(**ref) for name, ref in data.get("auth", {}).items()},
+        data=data,
+    )
+
+
+def load_profile(
+    name: str,
+    *,
+    profile_files: Iterable[str | Path] = (),
+    host: str | None = None,
+    endpoints: Iterable[str] = (),
+    sets: Iterable[str] = (),
+) -> Profile:
+    profile_files = tuple(profile_files)
+    known = available_profiles(profile_files)
+    if name not in known:
+        names = ", ".join(sorted(known)) or "none"
+        raise ProfileError(f"unknown profile {name!r} (available: {names})")
+    path = known[name]
+    data = _raw(path, profile_files)
+    for assignment in sets:
+        _apply_set(data, assignment)
+    for override in endpoints:
+        key, sep, url = override.partition("=")
+        if not sep or not url:
+            raise UsageError(f"--endpoint {override!r}: expected NAME=URL")
+        if key not in data.get("endpoints", {}):
+            names = ", ".join(data.get("endpoints", {})) or "none"
+            raise UsageError(f"--endpoint {key}: profile {name} has no such endpoint (endpoints: {names})")
+        data["endpoints"][key] = url
+    source = "built-in" if path.parent == BUILTIN_DIR else str(path)
+    return build(data, source, host)
+
+
+def check_file(path: str | Path) -> list[str]:
+    """Every problem of a profile file, one line each (file: field: reason)."""
+    path = Path(path)
+    try:
+        data = _raw(path, ())
+    except ProfileError as exc:
+        return [str(exc)]
+    return [f"{path}: {field}: {reason}" for field, reason in problems_in(data)]
+
+
+def load_profile_file(path: str | Path) -> Profile:
+    path = Path(path)
+    data = _raw(path, ())
+    return build(data, str(path))

@@ -1,0 +1,61 @@
+"""The validated, resolved form of a profile that protocols and the CLI use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .secrets import SecretRef
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    name: str
+    code: int | str
+    help: str = ""
+    payload: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HeartbeatSpec:
+    channel: str | None = None
+    interval_s: float = 5.0
+    stale_after_s: float = 15.0
+    fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    protocol: str
+    description: str
+    source: str
+    host: str
+    endpoints: dict[str, str]
+    channels: dict[str, Any]
+    commands: dict[str, CommandSpec]
+    events: dict[str, Any]
+    heartbeat: HeartbeatSpec
+    auth: dict[str, SecretRef]
+    data: dict[str, Any]
+
+    def setting(self, dotted: str, default: Any = None) -> Any:
+        """A protocol-specific value from the raw profile data, e.g. ``simulate.identifier``."""
+        node: Any = self.data
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return default
+            node = node[part]
+        return node
+
+    def command_by_code(self, code: Any) -> CommandSpec | None:
+        for spec in self.commands.values():
+            if spec.code == code:
+                return spec
+        return None
+
+    def event_name(self, code: Any) -> str | None:
+        for name, value in self.events.items():
+            if value == code:
+                return name
+        return None

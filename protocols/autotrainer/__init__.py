@@ -1,0 +1,69 @@
+"""auto-trainer-api 0.12.0 over ZeroMQ: codec (codec, casing), device logic (device, timeline),
+the client roles (client) and the device roles (device_side)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fieldctl.profiles import Profile
+from fieldctl.protocols.driver import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
+from fieldctl.protocols.errors import UsageError
+from fieldctl.protocols.message import OUT, Message
+
+from . import client, codec, device_side
+
+
+class Driver(BaseDriver):
+    def __init__(self, profile: Profile, notify: Notify) -> None:
+        super().__init__(profile, notify)
+        self.vocab = codec.Vocabulary.from_profile(profile)
+
+    def summarize(self, msg: Message) -> str:
+        body = msg.payload
+        if msg.error or not isinstance(body, dict):
+            return "" if body is None else str(body)[:120]
+        if msg.channel == "heartbeat":
+            return f"{body.get('identifier')} {body.get('version')}"
+        if msg.channel in ("reply", "command_result"):
+            return client.describe_result(f"nonce {body.get('nonce')}", body) + _short(body.get("data"))
+        if msg.channel == "command":
+            return _short(body.get("data")).strip()
+        return _short(body.get("context")).strip()
+
+    def publication(self, kind: str, data: Any) -> Message:
+        channel = "heartbeat" if kind == "heartbeat" else "event"
+        if channel == "event" and kind not in self.vocab.event_code and not kind.isdigit():
+            raise UsageError(f"unknown event kind {kind!r} (see: fieldctl profiles show {self.profile.name})")
+        return Message(profile=self.profile.name, endpoint="events", direction=OUT, channel=channel,
+                       kind=int(kind) if kind.isdigit() else kind, payload=data)
+
+    async def listen(self, emit: Emit, *, channels: set[str] | None = None) -> None:
+        await client.listen(self.profile.endpoints["events"], self.vocab, emit, self.stats, channels)
+
+    async def command(self, name: str, data: Any, *, options: dict[str, Any], timeout: float, wait: bool,
+                      emit: Emit) -> CommandOutcome:
+        for path, before, after in codec.mangled_values(data):
+            self.notify(f"the device lower-cases and strips whitespace in request strings: {path} "
+                        f"{json.dumps(before)} will arrive as {json.dumps(after)}")
+        return await client.command(self.profile.endpoints, self.vocab, name, data, options, timeout, wait, emit)
+
+    async def publish(self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool) -> None:
+        await device_side.publish(self.profile, self.vocab, messages, emit, self.notify, wait_s, realtime)
+
+    async def simulate(self, emit: Emit, *, scenario: list[Message] | None, timeline: bool) -> None:
+        await device_side.Simulator(self.profile, self.vocab, emit, self.notify).run(scenario, timeline)
+
+    async def probe(self, *, warn: float, crit: float) -> ProbeReport:
+        return await client.probe(self.profile.endpoints, self.vocab, warn, crit)
+
+
+def _short(value: Any, limit: int = 100) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict):
+        text = " ".join(f"{k}={json.dumps(v, separators=(',', ':'))}" for k, v in value.items())
+    else:
+        text = json.dumps(value, separators=(",", ":"))
+    text = " " + text
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,285 @@
+"""Bytes <-> Message for auto-trainer-api 0.12.0, both directions, no I/O (spec §2-§6, §10)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from fieldctl.profiles import Profile
+from fieldctl.protocols.message import IN, OUT, Message
+
+from .casing import camelize, decamelize_text
+
+SUCCESS, PENDING, PENDING_WITH_NOTIFICATION = 100, 200, 201
+UNRECOGNIZED, FAILED, EXCEPTION, UNAVAILABLE = 0, 400, 500, 9999
+RESULT_NAMES = {
+    UNRECOGNIZED: "unrecognized",
+    SUCCESS: "success",
+    PENDING: "pending",
+    PENDING_WITH_NOTIFICATION: "pending-with-notification",
+    FAILED: "failed",
+    EXCEPTION: "exception",
+    UNAVAILABLE: "unavailable",
+}
+ERROR_KIND_NAMES = {0: "none", 1: "system-error", 2: "command-error"}
+NONE_COMMAND, USER_DEFINED = 0, 99999
+EMERGENCY_KINDS = (101, 102)
+REPLY_KEYS = ("nonce", "command", "result", "data", "errorKind", "errorCode", "errorMessage")
+RESULT_KEYS = ("result", "data", "errorCode", "errorMessage", "command", "nonce")
+
+PUBLICATION_CHANNELS = ("heartbeat", "emergency", "event", "property_change", "command_result")
+REPLY, REQUEST = "reply", "command"
+
+
+def dumps(obj: Any) -> bytes:
+    """The device's text form: json defaults (", " and ": ", ASCII escapes)."""
+    return json.dumps(obj).encode("utf-8")
+
+
+def result_name(code: Any) -> str:
+    return RESULT_NAMES.get(code, str(code))
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The profile's channel, event and command tables, indexed both ways."""
+
+    profile: str
+    topic_channel: dict[int, str]
+    channel_topic: dict[str, int]
+    event_name: dict[int, str]
+    event_code: dict[str, int]
+    command_name: dict[int, str]
+    command_code: dict[str, int]
+
+    @classmethod
+    def from_profile(cls, profile: Profile) -> "Vocabulary":
+        channels = {name: int(code) for name, code in profile.channels.items()}
+        events = {name: int(code) for name, code in profile.events.items()}
+        commands = {name: int(spec.code) for name, spec in profile.commands.items()}
+        return cls(
+            profile=profile.name,
+            topic_channel={code: name for name, code in channels.items()},
+            channel_topic=channels,
+            event_name={code: name for name, code in events.items()},
+            event_code=events,
+            command_name={code: name for name, code in commands.items()},
+            command_code=commands,
+        )
+
+    def topic_frame(self, channel: str) -> bytes:
+        return self.channel_topic[channel].to_bytes(4, "little")
+
+    def kind_of_event(self, code: Any) -> str | int:
+        return self.event_name.get(code, code) if isinstance(code, int) else code
+
+    def kind_of_command(self, code: Any) -> str | int:
+        return self.command_name.get(code, code) if isinstance(code, int) else code
+
+
+def _json_object(frame: bytes) -> tuple[Any, str | None]:
+    try:
+        body = json.loads(frame)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return None, f"not JSON: {exc}"
+    if not isinstance(body, dict):
+        return body, f"expected a JSON object, got {type(body).__name__}"
+    return body, None
+
+
+# --- publications (PUB -> SUB) ---------------------------------------------------------------
+
+
+def decode_publication(frames: Sequence[bytes], vocab: Vocabulary, endpoint: str = "events") -> Message:
+    raw = tuple(frames)
+    msg = Message(profile=vocab.profile, endpoint=endpoint, direction=IN, channel="unknown", kind="malformed", raw=raw)
+    if len(raw) != 2:
+        msg.error = f"expected 2 frames, got {len(raw)}"
+        return msg
+    if len(raw[0]) != 4:
+        msg.error = f"topic frame is {len(raw[0])} bytes, expected 4"
+        return msg
+    topic = int.from_bytes(raw[0], "little")
+    msg.channel = vocab.topic_channel.get(topic, str(topic))
+    body, msg.error = _json_object(raw[1])
+    msg.payload = body
+    if msg.error:
+        return msg
+    if msg.channel == "heartbeat":
+        msg.kind = "heartbeat"
+    elif msg.channel == "command_result":
+        msg.kind = vocab.kind_of_command(body.get("command"))
+        msg.id = body.get("nonce")
+    elif "kind" in body:
+        msg.kind = vocab.kind_of_event(body["kind"])
+    else:
+        msg.kind = "unknown"
+        if msg.channel in ("event", "emergency"):
+            msg.error = "event without a kind"
+    return msg
+
+
+def is_emergency(msg: Message) -> bool:
+    return isinstance(msg.payload, dict) and msg.payload.get("kind") in EMERGENCY_KINDS
+
+
+def build_event(code: int, context: Any = None, *, when: float | None = None, index: int | None = None) -> dict[str, Any]:
+    return {
+        "kind": code,
+        "when": time.time() if when is None else when,
+        "index": time.perf_counter_ns() if index is None else index,
+        "context": context,
+    }
+
+
+def encode_publication(channel: str, body: Any, vocab: Vocabulary) -> list[list[bytes]]:
+    """Frames for one publication; emergency kinds go out twice, EMERGENCY then EVENT (spec §5.2)."""
+    data = body if isinstance(body, bytes) else dumps(camelize(body))
+    if channel in ("event", "emergency") and _kind_in(body, EMERGENCY_KINDS):
+        return [[vocab.topic_frame("emergency"), data], [vocab.topic_frame("event"), data]]
+    return [[vocab.topic_frame(channel), data]]
+
+
+def _kind_in(body: Any, kinds: tuple[int, ...]) -> bool:
+    if isinstance(body, bytes):
+        body, _ = _json_object(body)
+    return isinstance(body, dict) and body.get("kind") in kinds
+
+
+def publication_body(msg: Message, vocab: Vocabulary) -> dict[str, Any] | bytes:
+    """The body a message should be published with: its recorded bytes, a complete body, or one
+    filled in from a kind name and a context (hand-written scenarios, `publish KIND --data`)."""
+    if len(msg.raw) == 2 and not msg.error:
+        return msg.raw[1]
+    payload = msg.payload
+    if msg.channel in ("event", "emergency"):
+        if isinstance(payload, dict) and isinstance(payload.get("kind"), int):
+            return payload
+        code = msg.kind if isinstance(msg.kind, int) else vocab.event_code.get(str(msg.kind))
+        if code is None:
+            raise ValueError(f"unknown event kind {msg.kind!r}")
+        return build_event(code, payload)
+    if not isinstance(payload, dict):
+        raise ValueError(f"{msg.channel} needs a JSON object as payload")
+    return payload
+
+
+# --- requests and replies (REQ -> REP) -------------------------------------------------------
+
+
+def encode_request(code: int, nonce: int, data: Any = None, *, custom_command: Any = None, with_data: bool = False) -> bytes:
+    request: dict[str, Any] = {"command": code}
+    if custom_command is not None:
+        request["customCommand"] = custom_command
+    request["nonce"] = nonce
+    if with_data:
+        request["data"] = data
+    return dumps(request)
+
+
+def mangled_values(data: Any, path: str = "data") -> list[tuple[str, Any, Any]]:
+    """Values the device would rewrite: it decamelizes the whole request text (spec §6.2)."""
+    found: list[tuple[str, Any, Any]] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            found += mangled_values(value, f"{path}.{key}")
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            found += mangled_values(value, f"{path}[{index}]")
+    elif isinstance(data, str):
+        text = dumps(data).decode()
+        try:
+            after = json.loads(decamelize_text(text))
+        except ValueError:
+            after = "<breaks the request>"
+        if after != data:
+            found.append((path, data, after))
+    return found
+
+
+def decode_request(frames: Sequence[bytes], vocab: Vocabulary, direction: str = OUT) -> Message:
+    """A request as shown and recorded (what the client meant; the device's rewrite is separate)."""
+    raw = tuple(frames)
+    msg = Message(profile=vocab.profile, endpoint="commands", direction=direction, channel=REQUEST, kind="malformed", raw=raw)
+    if len(raw) != 1:
+        msg.error = f"expected 1 frame, got {len(raw)}"
+        return msg
+    msg.payload, msg.error = _json_object(raw[0])
+    if not msg.error:
+        msg.kind = vocab.kind_of_command(msg.payload.get("command"))
+        msg.id = msg.payload.get("nonce")
+    return msg
+
+
+def decode_reply(frames: Sequence[bytes], vocab: Vocabulary, direction: str = IN) -> Message:
+    raw = tuple(frames)
+    msg = Message(profile=vocab.profile, endpoint="commands", direction=direction, channel=REPLY, kind="malformed", raw=raw)
+    if len(raw) != 1:
+        msg.error = f"expected 1 frame, got {len(raw)}"
+        return msg
+    body, msg.error = _json_object(raw[0])
+    msg.payload = body
+    if msg.error:
+        return msg
+    if "result" not in body:
+        msg.error = "reply without a result"
+    msg.kind = vocab.kind_of_command(body.get("command"))
+    msg.id = body.get("nonce")
+    return msg
+
+
+def is_service_rejection(reply: dict[str, Any]) -> bool:
+    """nonce 0, command 0, result 0: the device could not parse the request (spec §6.5)."""
+    return reply.get("nonce") == 0 and reply.get("command") == 0 and reply.get("result") == 0
+
+
+# --- the device side of requests -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeviceRequest:
+    """A request as the real package's delegate sees it (after its whole-text decamelize)."""
+
+    command: int
+    nonce: Any
+    custom_command: Any
+    data: Any
+
+
+def parse_request(frames: Sequence[bytes], known_commands: set[int]) -> DeviceRequest | None:
+    """None where the real device answers 'unparseable' (bad UTF-8/JSON, no command, command 0).
+
+    A multi-frame request kills the real device's service thread (spec §9); we answer it as
+    unparseable instead."""
+    if len(frames) != 1:
+        return None
+    try:
+        obj = json.loads(decamelize_text(frames[0].decode("utf-8")))
+        if not isinstance(obj, dict) or "command" not in obj:
+            return None
+        command = obj["command"]
+        command = int(command) if command in known_commands else USER_DEFINED
+    except (ValueError, UnicodeDecodeError, TypeError):
+        return None
+    if command == NONE_COMMAND:
+        return None
+    return DeviceRequest(command=command, nonce=obj.get("nonce", 0), custom_command=obj.get("custom_command", -1),
+                         data=obj.get("data"))
+
+
+def encode_reply(nonce: Any, command: int, result: int, data: Any = None, error_code: int = 0,
+                 error_message: str | None = None) -> bytes:
+    error_kind = 2 if error_code != 0 else 0
+    return dumps(camelize({"nonce": nonce, "command": command, "result": result, "data": data,
+                           "errorKind": error_kind, "errorCode": error_code, "errorMessage": error_message}))
+
+
+UNPARSEABLE_REPLY = encode_reply(0, NONE_COMMAND, UNRECOGNIZED)
+
+
+def encode_command_result(nonce: Any, command: int, result: int, data: Any = None, error_code: int = 0,
+                          error_message: str | None = None) -> bytes:
+    return dumps(camelize({"result": result, "data": data, "errorCode": error_code, "errorMessage": error_message,
+                           "command": command, "nonce": nonce}))

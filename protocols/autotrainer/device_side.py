@@ -1,0 +1,140 @@
+"""The device side over ZeroMQ: `simulate` (heartbeats, timeline, command responder) and
+`publish` (the device's publisher alone)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import AsyncIterator, Iterable
+
+from fieldctl.profiles import Profile
+from fieldctl.protocols.driver import Emit, Notify
+from fieldctl.protocols.errors import UsageError
+from fieldctl.protocols.message import OUT, Message, link
+from fieldctl.protocols.transport import zeromq
+
+from . import codec, timeline
+from .client import link_emitter
+from .device import DeviceState, Frames
+
+REPLAYED_CHANNELS = ("event", "emergency", "property_change")
+
+
+class DevicePublisher:
+    """Sends publications and reports each one as an outgoing Message."""
+
+    def __init__(self, profile: Profile, vocab: codec.Vocabulary, emit: Emit) -> None:
+        self.vocab, self.emit = vocab, emit
+        self.pub = zeromq.Publisher("events", profile.endpoints["events"], link_emitter(profile.name, emit))
+        emit(link(profile.name, "events", "bound", {"url": self.pub.url}))
+
+    def send(self, publications: Iterable[Frames]) -> None:
+        for frames in publications:
+            self.pub.send_nowait(frames)
+            msg = codec.decode_publication(frames, self.vocab)
+            msg.direction = OUT
+            self.emit(msg)
+
+    def send_message(self, msg: Message) -> None:
+        try:
+            body = codec.publication_body(msg, self.vocab)
+        except ValueError as exc:
+            raise UsageError(f"cannot publish {msg.channel}/{msg.kind}: {exc}") from None
+        self.send(codec.encode_publication(msg.channel, body, self.vocab))
+
+    def close(self) -> None:
+        self.pub.close()
+
+
+def replayable(messages: list[Message], channels: tuple[str, ...], notify: Notify) -> list[Message]:
+    """Recordings also hold link states, replies and malformed frames: only publications replay."""
+    kept = [m for m in messages if m.channel in channels and not m.error]
+    if len(kept) < len(messages):
+        notify(f"skipped {len(messages) - len(kept)} message(s) that are not publications on {', '.join(channels)}")
+    return kept
+
+
+async def paced(messages: list[Message], realtime: bool) -> AsyncIterator[Message]:
+    previous: float | None = None
+    for msg in messages:
+        if realtime and previous is not None and msg.ts > previous:
+            await asyncio.sleep(msg.ts - previous)
+        previous = msg.ts
+        yield msg
+
+
+async def publish(profile: Profile, vocab: codec.Vocabulary, messages: list[Message], emit: Emit, notify: Notify,
+                  wait_s: float, realtime: bool) -> None:
+    messages = replayable(messages, codec.PUBLICATION_CHANNELS, notify)
+    publisher = DevicePublisher(profile, vocab, emit)
+    try:
+        await publisher.pub.wait_subscriber(wait_s)
+        async for msg in paced(messages, realtime):
+            publisher.send_message(msg)
+    finally:
+        publisher.close()
+
+
+class Simulator:
+    def __init__(self, profile: Profile, vocab: codec.Vocabulary, emit: Emit, notify: Notify) -> None:
+        self.profile, self.vocab, self.emit, self.notify = profile, vocab, emit, notify
+        async_names = profile.setting("simulate.async_commands", [])
+        unknown = [name for name in async_names if name not in vocab.command_code]
+        if unknown:
+            raise UsageError(f"simulate.async_commands: unknown command(s) {', '.join(unknown)}")
+        self.state = DeviceState(vocab, profile.setting("simulate.configuration", {}),
+                                 [vocab.command_code[name] for name in async_names])
+        self.async_delay = float(profile.setting("simulate.async_delay_s", 0.3))
+
+    async def run(self, scenario: list[Message] | None, use_timeline: bool) -> None:
+        self.publisher = DevicePublisher(self.profile, self.vocab, self.emit)
+        replier = zeromq.replier("commands", self.profile.endpoints["commands"], link_emitter(self.profile.name, self.emit))
+        self.emit(link(self.profile.name, "commands", "bound", {"url": replier.url}))
+        tasks = [self._heartbeats(), self._respond(replier)]
+        if scenario is not None:
+            tasks.append(self._replay(replayable(scenario, REPLAYED_CHANNELS, self.notify)))
+        elif use_timeline:
+            tasks.append(self._timeline())
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            replier.close()
+            self.publisher.close()
+
+    async def _heartbeats(self) -> None:
+        interval = self.profile.heartbeat.interval_s
+        identifier = self.profile.setting("simulate.identifier", "autotrainer-device")
+        version = self.profile.setting("simulate.version", "0.12.0")
+        while True:
+            await asyncio.sleep(interval)
+            body = {"identifier": identifier, "version": version, "timestamp": time.time()}
+            self.publisher.send(codec.encode_publication("heartbeat", body, self.vocab))
+
+    async def _timeline(self) -> None:
+        interval = float(self.profile.setting("simulate.event_interval_s", 1.0))
+        for code, context in timeline.sessions(self.state):
+            await asyncio.sleep(interval)
+            self.publisher.send(self.state.event(code, context))
+
+    async def _replay(self, messages: list[Message]) -> None:
+        async for msg in paced(messages, realtime=True):
+            self.publisher.send_message(msg)
+
+    async def _respond(self, replier: zeromq.Socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            frames = await replier.recv()
+            self.emit(codec.decode_request(frames, self.vocab, direction="in"))
+            handling = self.state.handle(frames)
+            if handling.request is None and len(frames) != 1:
+                self.notify("a multi-frame request would kill a real device's service thread; answered as unparseable")
+            await replier.send([handling.reply])
+            self.emit(codec.decode_reply([handling.reply], self.vocab, direction=OUT))
+            self.publisher.send(handling.publish)
+            if handling.later:
+                loop.call_later(self.async_delay, self._send_later, handling.later)
+
+    def _send_later(self, publications: list[Frames]) -> None:
+        if not self.publisher.pub.sock.closed:
+            self.publisher.send(publications)
+

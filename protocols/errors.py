@@ -1,0 +1,62 @@
+"""The exit-code contract, shared by every subcommand and every protocol.
+
+Protocol code raises these; the CLI turns each into one line on stderr and its exit code.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    REMOTE_FAILED = 1
+    USAGE = 2
+    CONNECT = 3
+    TIMEOUT = 4
+    PROTOCOL = 5
+
+
+class NagiosCode(IntEnum):
+    OK = 0
+    WARNING = 1
+    CRITICAL = 2
+    UNKNOWN = 3
+
+
+class FieldctlError(Exception):
+    """Base for every error that ends a command with a known exit code."""
+
+    exit_code: ExitCode = ExitCode.USAGE
+
+
+class UsageError(FieldctlError):
+    """Bad arguments, bad input files, unknown profile or command."""
+
+    exit_code = ExitCode.USAGE
+
+
+class RemoteFailure(FieldctlError):
+    """The remote side answered, and refused or failed."""
+
+    exit_code = ExitCode.REMOTE_FAILED
+
+
+class ConnectFailure(FieldctlError):
+    """The remote side cannot be reached, or refused our credentials."""
+
+    exit_code = ExitCode.CONNECT
+
+
+class Timeout(FieldctlError):
+    exit_code = ExitCode.TIMEOUT
+
+
+class ProtocolFailure(FieldctlError):
+    """The remote side sent something the protocol does not allow."""
+
+    exit_code = ExitCode.PROTOCOL
+
+
+class Unsupported(UsageError):
+    """A profile's protocol does not offer this role."""

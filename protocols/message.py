@@ -1,0 +1,99 @@
+"""The one Message record that views, NDJSON output, --record files and replay all share."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, TextIO
+
+from .errors import UsageError
+
+IN = "in"
+OUT = "out"
+
+#: Channel of the pseudo-messages that report connection state; never sent on a wire.
+LINK = "link"
+
+
+@dataclass(slots=True)
+class Message:
+    profile: str
+    endpoint: str
+    direction: str
+    channel: str
+    kind: str | int
+    payload: Any = None
+    id: str | int | None = None
+    raw: tuple[bytes, ...] = ()
+    error: str | None = None
+    ts: float = field(default_factory=time.time)
+
+    @property
+    def is_link(self) -> bool:
+        return self.channel == LINK
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ts": self.ts,
+            "profile": self.profile,
+            "endpoint": self.endpoint,
+            "direction": self.direction,
+            "channel": self.channel,
+            "kind": self.kind,
+            "id": self.id,
+            "payload": self.payload,
+            "error": self.error,
+            "raw": [base64.b64encode(frame).decode("ascii") for frame in self.raw],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"), default=repr)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, default_profile: str = "") -> "Message":
+        """Lenient: hand-written scenario lines may carry only channel, kind and payload."""
+        if not isinstance(data, dict):
+            raise UsageError("a message must be a JSON object")
+        try:
+            raw = tuple(base64.b64decode(frame, validate=True) for frame in data.get("raw") or ())
+        except (ValueError, TypeError) as exc:
+            raise UsageError(f"raw frames are not base64: {exc}") from None
+        ts = data.get("ts")
+        return cls(
+            profile=str(data.get("profile") or default_profile),
+            endpoint=str(data.get("endpoint") or ""),
+            direction=str(data.get("direction") or OUT),
+            channel=str(data.get("channel") or ""),
+            kind=data.get("kind", ""),
+            payload=data.get("payload"),
+            id=data.get("id"),
+            raw=raw,
+            error=data.get("error"),
+            ts=float(ts) if isinstance(ts, (int, float)) else time.time(),
+        )
+
+
+def link(profile: str, endpoint: str, state: str, detail: Any = None) -> Message:
+    """A connection-state change, shown and recorded like any other message."""
+    return Message(profile=profile, endpoint=endpoint, direction=IN, channel=LINK, kind=state, payload=detail)
+
+
+def read_ndjson(lines: Iterable[str], *, source: str, default_profile: str = "") -> Iterator[Message]:
+    """Messages from NDJSON text; a bad line is a usage error naming the source and line."""
+    for number, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            yield Message.from_dict(json.loads(line), default_profile=default_profile)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{source}:{number}: not JSON ({exc.msg})") from None
+        except UsageError as exc:
+            raise UsageError(f"{source}:{number}: {exc}") from None
+
+
+def write_ndjson(message: Message, out: TextIO) -> None:
+    out.write(message.to_json())
+    out.write("\n")

@@ -1,0 +1,1 @@
+"""Transports do only I/O: sockets, connection state, timeouts. No protocol knowledge."""

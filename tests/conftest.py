@@ -1,0 +1,158 @@
+"""Shared test harness: real loopback sockets, real subprocesses, waits on conditions."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+FIXTURES = SHARED / "fixtures"
+FIELDCTL = [sys.executable, "-m", "fieldctl"]
+PEERS = ROOT / ".peers"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("NO_COLOR", None)
+    env.update({"PYTHONUNBUFFERED": "1", "COLUMNS": "160"}, **extra)
+    return env
+
+
+def run_cli(*args: str, timeout: float = 30, input: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*FIELDCTL, *args], capture_output=True, text=True, timeout=timeout, input=input,
+                          env=env or cli_env(), stdin=None if input is not None else subprocess.DEVNULL)
+
+
+class Proc:
+    """A background process whose stdout lines are collected by a thread, so tests can wait on them."""
+
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None, stdin: bool = False) -> None:
+        self.popen = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                      stdin=subprocess.PIPE if stdin else subprocess.DEVNULL, env=env or cli_env())
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.popen.stdout is not None
+        for line in self.popen.stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def wait_line(self, predicate: Callable[[str], bool], timeout: float = 15) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.lines:
+                if predicate(line):
+                    self.lines.remove(line)
+                    return line
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no matching line within {timeout} s; stderr: {self.stderr_now()}")
+            try:
+                line = self._queue.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise AssertionError(f"process ended (rc={self.popen.wait()}); stderr: {self.stderr_now()}")
+            self.lines.append(line)
+
+    def wait_json(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 15) -> dict[str, Any]:
+        def matches(line: str) -> bool:
+            try:
+                return predicate(json.loads(line))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                return False
+
+        return json.loads(self.wait_line(matches, timeout))
+
+    def write(self, text: str) -> None:
+        assert self.popen.stdin is not None
+        self.popen.stdin.write(text)
+        self.popen.stdin.flush()
+
+    def stderr_now(self) -> str:
+        if self.popen.poll() is None:
+            return "<running>"
+        assert self.popen.stderr is not None
+        return self.popen.stderr.read()
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(sig)
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            raise AssertionError(f"process did not stop within {timeout} s after signal {sig}")
+
+    def wait(self, timeout: float = 15) -> int:
+        return self.popen.wait(timeout)
+
+
+class Endpoints:
+    """Free loopback ports for one autotrainer device, as --endpoint arguments."""
+
+    def __init__(self) -> None:
+        self.pub, self.cmd = free_port(), free_port()
+        self.events = f"tcp://127.0.0.1:{self.pub}"
+        self.commands = f"tcp://127.0.0.1:{self.cmd}"
+
+    @property
+    def args(self) -> list[str]:
+        return ["--endpoint", f"events={self.events}", "--endpoint", f"commands={self.commands}"]
+
+
+@pytest.fixture
+def endpoints() -> Endpoints:
+    return Endpoints()
+
+
+def start_simulator(endpoints: Endpoints, *extra: str) -> Proc:
+    proc = Proc([*FIELDCTL, "simulate", "autotrainer", "--json", *endpoints.args,
+                 "--set", "heartbeat.interval_s=0.3", "--set", "simulate.event_interval_s=0.2", *extra])
+    for name in ("events", "commands"):
+        proc.wait_json(lambda m, name=name: m["channel"] == "link" and m["kind"] == "bound" and m["endpoint"] == name)
+    return proc
+
+
+@pytest.fixture
+def simulator(endpoints: Endpoints) -> Iterator[Proc]:
+    proc = start_simulator(endpoints)
+    yield proc
+    proc.stop()
+
+
+def peer_python(name: str) -> Path:
+    """The interpreter of a real peer's own venv, built by `make test` (`make peers`)."""
+    path = PEERS / name / "bin" / "python"
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run `make peers` (make test builds it)")
+    return path
+
+
+def load_fixture(profile: str, name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / profile / name).read_text())
+
+
+def frames_of(entry: dict[str, Any]) -> list[bytes]:
+    return [bytes.fromhex(frame["hex"]) for frame in entry["frames"]]
