@@ -51,7 +51,10 @@ def listen(
                 count=count)
 
     async def main() -> str:
-        work = drv.listen(sink, channels=filters.channels)
+        from fieldctl.protocols.heartbeat import HeartbeatWatch
+
+        watch = HeartbeatWatch(prof, sink)
+        work = asyncio.gather(drv.listen(watch, channels=filters.channels), watch.run())
         return await run_stream(work, sink, timeout=timeout, duration=duration, idle=idle)
 
     try:

@@ -73,7 +73,8 @@ class LiveView:
         grid.add_column()
         grid.add_row("heartbeat", self._heartbeat_text())
         for endpoint, (state, url) in sorted(self.links.items()):
-            style = "green" if state in ("ready", "connected", "bound", "peer-connected") else "yellow"
+            style = "green" if state in ("ready", "connected", "bound", "peer-connected", "alive") else "yellow"
+            style = "bold red" if state == "stale" else style
             grid.add_row(endpoint, Text(f"{state}  {url}", style=style))
         s = self.stats
         counters = f"received {s.received}  sent {s.sent}  malformed {s.malformed}  duplicates dropped {s.duplicates}"

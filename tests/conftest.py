@@ -85,6 +85,14 @@ class Proc:
 
         return json.loads(self.wait_line(matches, timeout))
 
+    def output(self, timeout: float = 15) -> list[str]:
+        """Every stdout line, once the process has ended."""
+        self.wait(timeout)
+        while (line := self._queue.get(timeout=timeout)) is not None:
+            self.lines.append(line)
+        self._queue.put(None)
+        return list(self.lines)
+
     def write(self, text: str) -> None:
         assert self.popen.stdin is not None
         self.popen.stdin.write(text)

@@ -189,9 +189,11 @@ def mangled_values(data: Any, path: str = "data") -> list[tuple[str, Any, Any]]:
         for index, value in enumerate(data):
             found += mangled_values(value, f"{path}[{index}]")
     elif isinstance(data, str):
-        text = dumps(data).decode()
+        # Judge the value inside an object, as in a real request: decamelize leaves a text with no
+        # lower-case letters alone, which a lone '"ABC"' would be but a whole request never is.
+        text = dumps({"value": data}).decode()
         try:
-            after = json.loads(decamelize_text(text))
+            after = json.loads(decamelize_text(text))["value"]
         except ValueError:
             after = "<breaks the request>"
         if after != data:

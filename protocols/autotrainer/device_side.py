@@ -117,6 +117,8 @@ class Simulator:
             self.publisher.send(self.state.event(code, context))
 
     async def _replay(self, messages: list[Message]) -> None:
+        # A scenario is a contract test: it starts once someone listens, so nothing is lost.
+        await self.publisher.pub.subscribed.wait()
         async for msg in paced(messages, realtime=True):
             self.publisher.send_message(msg)
 

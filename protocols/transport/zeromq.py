@@ -20,7 +20,6 @@ _STATES = {
     zmq.EVENT_CONNECT_RETRIED: "retrying",
     zmq.EVENT_DISCONNECTED: "disconnected",
     zmq.EVENT_ACCEPTED: "peer-connected",
-    zmq.EVENT_BIND_FAILED: "bind-failed",
     zmq.EVENT_HANDSHAKE_SUCCEEDED: "ready",
     zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "handshake-failed",
 }
@@ -48,8 +47,11 @@ class Socket:
         self._on_link = on_link
         self._last_state: str | None = None
         self._monitor: asyncio.Task[None] | None = None
-        if on_link is not None or kind in (zmq.SUB, zmq.REQ, zmq.DEALER):
-            self._monitor = asyncio.get_running_loop().create_task(self._watch(self.sock.get_monitor_socket(_MONITORED)))
+
+    def _start_monitor(self) -> None:
+        if self._monitor is None:
+            monitor = self.sock.get_monitor_socket(_MONITORED)
+            self._monitor = asyncio.get_running_loop().create_task(self._watch(monitor))
 
     async def _watch(self, monitor: zmq.asyncio.Socket) -> None:
         try:
@@ -70,6 +72,7 @@ class Socket:
 
     def connect(self, url: str) -> None:
         self.url = url
+        self._start_monitor()
         try:
             self.sock.connect(url)
         except zmq.ZMQError as exc:
@@ -83,6 +86,9 @@ class Socket:
                 raise ConnectFailure(f"cannot bind {self.name} on {url}: address already in use") from None
             raise UsageError(f"cannot bind {self.name} on {url}: {exc}") from None
         self.url = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        if self._on_link is not None:
+            # Attached after bind: a monitor present during a failed bind clobbers its errno.
+            self._start_monitor()
         return self.url
 
     async def recv(self) -> list[bytes]:

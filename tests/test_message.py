@@ -1,0 +1,42 @@
+"""The Message record and its NDJSON form: what listen writes, publish and simulate read back."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fieldctl.protocols.errors import UsageError
+from fieldctl.protocols.message import Message, link, read_ndjson
+
+
+def test_ndjson_round_trip_keeps_every_field() -> None:
+    msg = Message(profile="autotrainer", endpoint="events", direction="in", channel="event", kind="trialStarted",
+                  payload={"kind": 1301, "context": {"trialId": 3}}, id=None, raw=(b"\xa1\x0f\x00\x00", b"{}"),
+                  error=None, ts=1.5)
+    line = msg.to_json()
+    assert "\n" not in line
+    data = json.loads(line)
+    assert set(data) >= {"ts", "profile", "endpoint", "direction", "channel", "kind", "id", "payload", "error", "raw"}
+    assert data["raw"] == ["oQ8AAA==", "e30="]
+    assert next(read_ndjson([line], source="x")) == msg
+
+
+def test_hand_written_lines_need_only_channel_kind_payload() -> None:
+    lines = ['# a comment', '', '{"channel": "event", "kind": "tunnelEnter", "ts": 0}']
+    (msg,) = read_ndjson(lines, source="scenario.ndjson", default_profile="autotrainer")
+    assert (msg.profile, msg.channel, msg.kind, msg.raw, msg.direction) == ("autotrainer", "event", "tunnelEnter", (), "out")
+
+
+@pytest.mark.parametrize(
+    "line, reason",
+    [("not json", "3: not JSON"), ('[1, 2]', "3: a message must be a JSON object"), ('{"raw": ["@@"]}', "3: raw frames are not base64")],
+)
+def test_bad_lines_name_source_and_line(line: str, reason: str) -> None:
+    with pytest.raises(UsageError, match=f"^in.ndjson:{reason}"):
+        list(read_ndjson(["{}", "", line], source="in.ndjson"))
+
+
+def test_link_messages_are_marked() -> None:
+    msg = link("autotrainer", "events", "connected", {"url": "tcp://x"})
+    assert msg.is_link and msg.channel == "link" and msg.kind == "connected"

@@ -1,0 +1,106 @@
+"""Profiles are data: discovery, overrides, validation with file/field/reason, secret references."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli, cli_env
+from fieldctl.profiles import available_profiles, load_profile
+from fieldctl.profiles.loader import ProfileError, check_file
+from fieldctl.profiles.secrets import Secret, SecretRef
+from fieldctl.protocols.errors import UsageError
+
+
+@pytest.fixture(autouse=True)
+def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    return tmp_path / "config" / "fieldctl" / "profiles"
+
+
+def test_builtin_autotrainer_profile() -> None:
+    prof = load_profile("autotrainer")
+    assert prof.source == "built-in"
+    assert prof.endpoints == {"events": "tcp://127.0.0.1:5556", "commands": "tcp://127.0.0.1:5557"}
+    assert prof.commands["get-configuration"].code == 300
+    assert prof.commands["set-application-mode"].payload == {"mode": "int"}
+    assert prof.events["trialStarted"] == 1301 and prof.channels["heartbeat"] == 1001
+    assert (prof.heartbeat.interval_s, prof.heartbeat.stale_after_s) == (5, 15)
+
+
+def test_overrides_host_endpoint_and_set() -> None:
+    prof = load_profile("autotrainer", host="10.1.2.3", endpoints=["commands=tcp://127.0.0.1:9"],
+                        sets=["heartbeat.interval_s=1", "simulate.identifier=rig-7"])
+    assert prof.endpoints == {"events": "tcp://10.1.2.3:5556", "commands": "tcp://127.0.0.1:9"}
+    assert prof.heartbeat.interval_s == 1 and prof.setting("simulate.identifier") == "rig-7"
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"endpoints": ["nope=tcp://x:1"]}, "--endpoint nope: profile autotrainer has no such endpoint"),
+        ({"endpoints": ["events"]}, "expected NAME=URL"),
+        ({"sets": ["heartbeat.interval_s=-1"]}, "heartbeat.interval_s: expected a positive number"),
+        ({"sets": ["novalue"]}, "expected dotted.key=value"),
+    ],
+)
+def test_bad_overrides_are_usage_errors(kwargs: dict, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        load_profile("autotrainer", **kwargs)
+
+
+def test_unknown_profile_lists_the_known_ones() -> None:
+    with pytest.raises(ProfileError, match=r"unknown profile 'nope' \(available: .*autotrainer"):
+        load_profile("nope")
+
+
+def test_user_profile_extends_builtin(isolated_config: Path) -> None:
+    isolated_config.mkdir(parents=True)
+    (isolated_config / "rig7.toml").write_text('extends = "autotrainer"\nname = "rig7"\n[defaults]\nhost = "10.0.0.7"\n')
+    assert "rig7" in available_profiles()
+    prof = load_profile("rig7")
+    assert prof.endpoints["events"] == "tcp://10.0.0.7:5556" and prof.commands["get-status"].code == 400
+
+
+def test_validate_reports_every_problem_with_file_and_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        'name = "bad"\nprotocol = "nosuch"\n[endpoints]\nevents = "nourl"\n'
+        '[commands.GetStatus]\ncode = true\n[auth]\ntoken = "plaintext-secret"\n'
+    )
+    problems = check_file(bad)
+    text = "\n".join(problems)
+    for field in ("endpoints.events", "commands.GetStatus: command names are kebab-case", "commands.GetStatus.code",
+                  "auth.token: secrets are references", "protocol: unknown protocol 'nosuch'"):
+        assert f"{bad}: {field}" in text
+    assert "plaintext-secret" not in text
+
+
+def test_validate_cli_exit_codes(tmp_path: Path) -> None:
+    good = Path(__file__).resolve().parent.parent / "profiles" / "builtin" / "autotrainer.toml"
+    assert run_cli("profiles", "validate", str(good)).returncode == 0
+    broken = tmp_path / "broken.toml"
+    broken.write_text("name = [\n")
+    result = run_cli("profiles", "validate", str(broken))
+    assert result.returncode == 2 and "not valid TOML" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_profiles_list_and_show_as_json(tmp_path: Path) -> None:
+    env = cli_env(XDG_CONFIG_HOME=str(tmp_path))
+    listed = run_cli("profiles", "list", "--json", env=env)
+    assert listed.returncode == 0 and '"name": "autotrainer"' in listed.stdout
+    shown = run_cli("profiles", "show", "autotrainer", "--json", env=env)
+    assert shown.returncode == 0 and '"get-configuration"' in shown.stdout
+
+
+def test_secret_references_never_show_the_value(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FIELDCTL_TEST_TOKEN", "s3cr3t")
+    secret = SecretRef(env="FIELDCTL_TEST_TOKEN").resolve()
+    assert secret.reveal() == "s3cr3t"
+    assert "s3cr3t" not in f"{secret} {secret!r} {secret:>20}"
+    (tmp_path / "token").write_text("from-file\n")
+    assert SecretRef(file=str(tmp_path / "token")).resolve().reveal() == "from-file"
+    with pytest.raises(UsageError, match="env:FIELDCTL_MISSING is not set"):
+        SecretRef(env="FIELDCTL_MISSING").resolve()
+    assert isinstance(secret, Secret)
