@@ -57,9 +57,9 @@ def stop_device(proc: Proc) -> None:
         proc.stop()
 
 
-def send_event(device: Proc, event: dict[str, Any]) -> None:
+def send_event(device: Proc, body: dict[str, Any]) -> None:
     """Hands one event to the real service's send_event_dict and waits until the device says it did."""
-    device.write(json.dumps({"op": "event", "event": event}) + "\n")
+    device.write(json.dumps({"op": "event", "event": body}) + "\n")
     device.wait_json(lambda m: m["sent"] is True, timeout=10)
 
 
@@ -198,8 +198,7 @@ def test_listen_shows_events_and_each_emergency_once(device: Proc, device_endpoi
                         *[arg for kind in kinds for arg in ("--filter", f"kind={kind}")])
     try:
         listener.wait_connected()
-        big_index = 2**60 + 12345  # ns timestamps exceed 2^53: must survive as an exact integer
-        trial = event(1301, {"session_id": "s-42", "trial_id": 143, "reason": "pellet seen"}, index=big_index)
+        trial = event(1301, {"session_id": "s-42", "trial_id": 143, "reason": "pellet seen"})
         first_event_through(listener, device, trial, "trialStarted")
         stop_1 = event(101, {"reason": "interop", "reason_code": 401, "active_alarms": [101]})
         stop_2 = event(101, {"reason": "interop", "reason_code": 401, "active_alarms": []})
@@ -217,6 +216,9 @@ def test_listen_shows_events_and_each_emergency_once(device: Proc, device_endpoi
     _, got_stop_1, got_stop_2, got_resume, got_marker = shown
     assert got_stop_1["payload"] == {"kind": 101, "when": stop_1["when"], "index": stop_1["index"],
                                      "context": {"reason": "interop", "reasonCode": 401, "activeAlarms": [101]}}
+    # the copy shown is the first one, from EMERGENCY; its EVENT twin was dropped
+    assert got_stop_1["channel"] == got_stop_2["channel"] == got_resume["channel"] == "emergency"
+    assert raw_frames(got_stop_1)[0] == TOPIC_EMERGENCY
     assert got_stop_2["payload"]["index"] == stop_2["index"]
     assert got_resume["payload"]["context"] == {"reason": "interop", "reasonCode": 401, "resumedAlarms": []}
     assert got_marker["payload"] == {"kind": 1102, "when": marker["when"], "index": marker["index"], "context": None}
@@ -225,10 +227,11 @@ def test_listen_shows_events_and_each_emergency_once(device: Proc, device_endpoi
 
 
 def test_listen_decodes_an_event_from_the_real_device(device: Proc, device_endpoints: Endpoints, tmp_path: Path) -> None:
-    listener = Listener(device_endpoints, tmp_path / "listen.ndjson", "--count", "1", "--timeout", "30", "--filter", "kind=trialStarted")
+    listener = Listener(device_endpoints, tmp_path / "listen.ndjson", "--count", "1", "--timeout", "30",
+                        "--filter", "kind=trialStarted")
     try:
         listener.wait_connected()
-        big_index = 2**60 + 777
+        big_index = 2**60 + 777  # ns timestamps exceed 2^53: must survive as an exact integer
         trial = event(1301, {"session_id": "s-7", "trial_id": 9, "reason": "pellet seen"}, index=big_index)
         got = first_event_through(listener, device, trial, "trialStarted")
         assert listener.proc.wait(15) == 0, listener.proc.stderr_now()

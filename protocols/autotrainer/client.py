@@ -31,7 +31,7 @@ class EmergencyDeduper:
         self._size = size
 
     def is_duplicate(self, msg: Message) -> bool:
-        if msg.error or not codec.is_emergency(msg):
+        if msg.error or len(msg.raw) != 2 or not codec.is_emergency(msg):
             return False
         body = msg.raw[1]
         if msg.channel == "emergency":

@@ -76,13 +76,15 @@ class Vocabulary:
         return self.event_name.get(code, code) if isinstance(code, int) else code
 
     def kind_of_command(self, code: Any) -> str | int:
-        return self.command_name.get(code, code) if isinstance(code, int) else code
+        if code is None:
+            return "unknown"
+        return self.command_name.get(code, code) if isinstance(code, int) else str(code)
 
 
 def _json_object(frame: bytes) -> tuple[Any, str | None]:
     try:
         body = json.loads(frame)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         return None, f"not JSON: {exc}"
     if not isinstance(body, dict):
         return body, f"expected a JSON object, got {type(body).__name__}"
@@ -263,7 +265,7 @@ def parse_request(frames: Sequence[bytes], known_commands: set[int]) -> DeviceRe
             return None
         command = obj["command"]
         command = int(command) if command in known_commands else USER_DEFINED
-    except (ValueError, UnicodeDecodeError, TypeError):
+    except (ValueError, UnicodeDecodeError, TypeError, RecursionError):
         return None
     if command == NONE_COMMAND:
         return None

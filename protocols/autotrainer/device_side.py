@@ -14,7 +14,7 @@ from fieldctl.protocols.message import OUT, Message, link
 from fieldctl.protocols.transport import zeromq
 
 from . import codec, timeline
-from .client import link_emitter
+from .client import EmergencyDeduper, link_emitter
 from .device import DeviceState, Frames
 
 REPLAYED_CHANNELS = ("event", "emergency", "property_change")
@@ -47,10 +47,13 @@ class DevicePublisher:
 
 
 def replayable(messages: list[Message], channels: tuple[str, ...], notify: Notify) -> list[Message]:
-    """Recordings also hold link states, replies and malformed frames: only publications replay."""
-    kept = [m for m in messages if m.channel in channels and not m.error]
+    """Recordings also hold link states, replies and malformed frames: only publications replay.
+    A raw capture may hold both copies of an emergency; publishing one sends both again."""
+    dedupe = EmergencyDeduper()
+    kept = [m for m in messages if m.channel in channels and not m.error and not dedupe.is_duplicate(m)]
     if len(kept) < len(messages):
-        notify(f"skipped {len(messages) - len(kept)} message(s) that are not publications on {', '.join(channels)}")
+        notify(f"skipped {len(messages) - len(kept)} message(s): not publications on {', '.join(channels)}, "
+               "malformed, or a second copy of an emergency")
     return kept
 
 
