@@ -51,8 +51,9 @@ def replayable(messages: list[Message], channels: tuple[str, ...], notify: Notif
     A raw capture may hold both copies of an emergency; publishing one sends both again."""
     dedupe = EmergencyDeduper()
     kept = [m for m in messages if m.channel in channels and not m.error and not dedupe.is_duplicate(m)]
-    if len(kept) < len(messages):
-        notify(f"skipped {len(messages) - len(kept)} message(s): not publications on {', '.join(channels)}, "
+    skipped = sum(1 for m in messages if not m.is_link) - len(kept)
+    if skipped:
+        notify(f"skipped {skipped} message(s): not publications on {', '.join(channels)}, "
                "malformed, or a second copy of an emergency")
     return kept
 
