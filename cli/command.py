@@ -6,21 +6,18 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import EndpointOpt, HostOpt, JsonOpt, ProfileArg, ProfileFileOpt, ProfileOptions, SetOpt
+from .common import JsonOpt, ProfileOptions, with_profile
 
 
+@with_profile
 def command(
-    profile: ProfileArg,
+    profile: ProfileOptions,
     name: Annotated[str, typer.Argument(help="command name from the profile (or its number)", show_default=False)],
     data: Annotated[Optional[str], typer.Option("--data", metavar="JSON|@FILE|@-", help="Request payload.")] = None,
     opt: Annotated[Optional[list[str]], typer.Option("--opt", metavar="KEY=VALUE", help="Protocol-specific request option (repeatable).")] = None,
     timeout: Annotated[Optional[float], typer.Option("--timeout", min=0, help="Seconds to wait for the reply (and the result).")] = None,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Do not wait for the result of an asynchronous command.")] = False,
     json_: JsonOpt = False,
-    host: HostOpt = None,
-    endpoint: EndpointOpt = None,
-    set_: SetOpt = None,
-    profile_file: ProfileFileOpt = None,
 ) -> None:
     """Send a command and print the reply; exit 1 when the device says it failed."""
     import asyncio
@@ -38,7 +35,7 @@ def command(
         if not sep:
             raise UsageError(f"--opt {item!r}: expected KEY=VALUE")
         options[key] = parse_value(value)
-    prof = ProfileOptions(profile, host, endpoint, set_, profile_file).load()
+    prof = profile.load()
     drv = common.driver(prof)
     as_json = common.json_mode(json_)
     wait_s = timeout if timeout is not None else float(prof.setting("timeouts.command_s", 5.0))

@@ -3,10 +3,12 @@ this module is on the path of `--help` and of shell completion."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional
 
 import typer
 
@@ -40,6 +42,32 @@ class ProfileOptions:
         from fieldctl.profiles import load_profile
 
         return load_profile(self.name, profile_files=self.files, host=self.host, endpoints=self.endpoints, sets=self.sets)
+
+
+_OVERRIDES = [
+    inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=annotation)
+    for name, annotation in (("host", HostOpt), ("endpoint", EndpointOpt), ("set_", SetOpt),
+                             ("profile_file", ProfileFileOpt))
+]
+
+
+def with_profile(func: Callable[..., None]) -> Callable[..., None]:
+    """Gives a subcommand the PROFILE argument and the shared overrides (--host, --endpoint,
+    --set, --profile-file); the function receives them bundled as its first argument."""
+    signature = inspect.signature(func, eval_str=True)
+    rest = list(signature.parameters.values())[1:]
+    profile = inspect.Parameter("profile", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=ProfileArg)
+    parameters = [profile, *rest, *_OVERRIDES]
+
+    @functools.wraps(func)
+    def command(**kwargs: Any) -> None:
+        options = ProfileOptions(kwargs.pop("profile"), kwargs.pop("host"), kwargs.pop("endpoint"),
+                                 kwargs.pop("set_"), kwargs.pop("profile_file"))
+        func(options, **kwargs)
+
+    command.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in parameters}
+    return command
 
 
 def warn(text: str) -> None:

@@ -18,8 +18,7 @@ def demo(
     from fieldctl.protocols.message import Message
 
     from . import common
-    from .live_view import LiveView
-    from .stream import Sink, run_stream
+    from .stream import run_stream, shown
 
     lively = ["heartbeat.interval_s=1", "heartbeat.stale_after_s=3", "simulate.event_interval_s=0.4"]
     base = load_profile(profile, sets=lively)
@@ -42,10 +41,8 @@ def demo(
             simulator.result()
         prof = load_profile(profile, sets=lively, endpoints=[f"{k}={v}" for k, v in bound.items()])
         client = common.driver(prof)
-        view = LiveView(prof, client.stats, client.summarize, "demo")
-        sink = Sink(client.stats, view=view)
         try:
-            with view.live():
+            with shown(prof, client, "demo", as_json=False) as sink:
                 await run_stream(client.listen(sink), sink, duration=duration)
         finally:
             simulator.cancel()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from .common import EndpointOpt, HostOpt, JsonOpt, ProfileArg, ProfileFileOpt, ProfileOptions, SetOpt
+from .common import JsonOpt, ProfileOptions, with_profile
+
+if TYPE_CHECKING:
+    from .stream import Sink
 
 FilterOpt = Annotated[
     Optional[list[str]],
@@ -14,8 +17,9 @@ FilterOpt = Annotated[
 ]
 
 
+@with_profile
 def listen(
-    profile: ProfileArg,
+    profile: ProfileOptions,
     count: Annotated[Optional[int], typer.Option("--count", min=1, help="Exit 0 after N messages.")] = None,
     timeout: Annotated[Optional[float], typer.Option("--timeout", min=0, help="Exit 4 unless --count is reached within S seconds.")] = None,
     idle: Annotated[Optional[float], typer.Option("--idle", min=0, help="Exit 4 after S seconds without a message.")] = None,
@@ -23,49 +27,27 @@ def listen(
     filter_: FilterOpt = None,
     record: Annotated[Optional[str], typer.Option("--record", metavar="FILE", help="Append every shown message to FILE as NDJSON.")] = None,
     json_: JsonOpt = False,
-    host: HostOpt = None,
-    endpoint: EndpointOpt = None,
-    set_: SetOpt = None,
-    profile_file: ProfileFileOpt = None,
 ) -> None:
     """Subscribe and show events, heartbeats and connection state as they arrive."""
     import asyncio
-    import sys
 
     from fieldctl.protocols.errors import Timeout
+    from fieldctl.protocols.heartbeat import HeartbeatWatch
 
     from . import common
-    from .stream import Filters, Sink, open_record, run_stream
+    from .stream import Filters, run_stream, shown
 
-    prof = ProfileOptions(profile, host, endpoint, set_, profile_file).load()
+    prof = profile.load()
     drv = common.driver(prof)
     filters = Filters(filter_)
-    as_json = common.json_mode(json_)
-    record_file = open_record(record)
-    view = None
-    if not as_json:
-        from .live_view import LiveView
 
-        view = LiveView(prof, drv.stats, drv.summarize, "listen")
-    sink = Sink(drv.stats, out=sys.stdout if as_json else None, record=record_file, view=view, filters=filters,
-                count=count)
-
-    async def main() -> str:
-        from fieldctl.protocols.heartbeat import HeartbeatWatch
-
+    async def main(sink: Sink) -> str:
         watch = HeartbeatWatch(prof, sink)
         work = asyncio.gather(drv.listen(watch, channels=filters.channels), watch.run())
         return await run_stream(work, sink, timeout=timeout, duration=duration, idle=idle)
 
-    try:
-        if view is not None:
-            with view.live():
-                reason = asyncio.run(main())
-        else:
-            reason = asyncio.run(main())
-    finally:
-        if record_file is not None:
-            record_file.close()
+    with shown(prof, drv, "listen", as_json=common.json_mode(json_), record=record, filters=filters, count=count) as sink:
+        reason = asyncio.run(main(sink))
     if reason == "timeout" and count is not None:
         raise Timeout(f"received {drv.stats.received} of {count} messages within {timeout:g} s")
     if reason == "timeout":

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from .common import EndpointOpt, HostOpt, ProfileArg, ProfileFileOpt, ProfileOptions, SetOpt
+from .common import ProfileOptions, with_profile
 
 if TYPE_CHECKING:
     from fieldctl.protocols.driver import ProbeReport
@@ -36,15 +36,12 @@ def render(report: "ProbeReport", profile: str, fmt: Format) -> str:
     return f"{profile.upper()} {status} - {report.summary}" + (f" | {perf}" if perf else "")
 
 
+@with_profile
 def probe(
-    profile: ProfileArg,
+    profile: ProfileOptions,
     warn: Annotated[Optional[float], typer.Option("--warn", min=0, help="WARNING above S seconds (default 1.5 heartbeat intervals).")] = None,
     crit: Annotated[Optional[float], typer.Option("--crit", min=0, help="CRITICAL above S seconds; also the probe's time limit (default heartbeat.stale_after_s).")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.text,
-    host: HostOpt = None,
-    endpoint: EndpointOpt = None,
-    set_: SetOpt = None,
-    profile_file: ProfileFileOpt = None,
 ) -> None:
     """Check the remote side: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."""
     import asyncio
@@ -55,7 +52,7 @@ def probe(
     from . import common
 
     try:
-        prof = ProfileOptions(profile, host, endpoint, set_, profile_file).load()
+        prof = profile.load()
         crit_s = crit if crit is not None else prof.heartbeat.stale_after_s
         warn_s = warn if warn is not None else min(1.5 * prof.heartbeat.interval_s, crit_s)
         if warn_s > crit_s:
@@ -64,5 +61,5 @@ def probe(
     except FieldctlError as exc:
         unreachable = isinstance(exc, ConnectFailure)
         report = ProbeReport(NagiosCode.CRITICAL if unreachable else NagiosCode.UNKNOWN, str(exc))
-    typer.echo(render(report, profile, fmt))
+    typer.echo(render(report, profile.name, fmt))
     raise typer.Exit(int(report.status))

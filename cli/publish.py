@@ -6,21 +6,18 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import EndpointOpt, HostOpt, JsonOpt, ProfileArg, ProfileFileOpt, ProfileOptions, SetOpt
+from .common import JsonOpt, ProfileOptions, with_profile
 
 
+@with_profile
 def publish(
-    profile: ProfileArg,
+    profile: ProfileOptions,
     kind: Annotated[Optional[str], typer.Argument(help="event kind name from the profile (omit with --from)", show_default=False)] = None,
     data: Annotated[Optional[str], typer.Option("--data", metavar="JSON|@FILE|@-", help="The event's payload.")] = None,
     from_: Annotated[Optional[str], typer.Option("--from", metavar="FILE", help="NDJSON messages to publish ('-' for stdin), as listen --json writes them.")] = None,
     realtime: Annotated[bool, typer.Option("--realtime", help="Keep the recorded gaps between messages.")] = False,
     wait: Annotated[float, typer.Option("--wait", min=0, help="Seconds to wait for a subscriber before publishing.")] = 10.0,
     json_: JsonOpt = False,
-    host: HostOpt = None,
-    endpoint: EndpointOpt = None,
-    set_: SetOpt = None,
-    profile_file: ProfileFileOpt = None,
 ) -> None:
     """Publish events as the device would; waits for a subscriber so none are lost."""
     import asyncio
@@ -35,7 +32,7 @@ def publish(
         raise UsageError("give either KIND (with --data) or --from FILE")
     if from_ is not None and data is not None:
         raise UsageError("--data goes with KIND, not with --from")
-    prof = ProfileOptions(profile, host, endpoint, set_, profile_file).load()
+    prof = profile.load()
     drv = common.driver(prof)
     if from_ is not None:
         messages = common.read_messages(from_, prof.name)

@@ -4,14 +4,17 @@ streaming subcommand ends (--count, --timeout, --idle, --duration, a signal)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+import sys
 import time
-from typing import IO, TYPE_CHECKING, Any, Awaitable
+from typing import IO, TYPE_CHECKING, Any, Awaitable, Iterator
 
 from fieldctl.protocols.errors import UsageError
 
 if TYPE_CHECKING:
-    from fieldctl.protocols.driver import Stats
+    from fieldctl.profiles import Profile
+    from fieldctl.protocols.driver import BaseDriver, Stats
     from fieldctl.protocols.message import Message
 
 
@@ -134,4 +137,24 @@ def open_record(path: str | None) -> IO[str] | None:
         return open(path, "a", encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"--record {path}: cannot open: {exc.strerror}") from None
+
+
+@contextlib.contextmanager
+def shown(profile: "Profile", driver: "BaseDriver", title: str, *, as_json: bool, record: str | None = None,
+          filters: Filters | None = None, count: int | None = None) -> Iterator[Sink]:
+    """A Sink that feeds NDJSON on stdout or the live table, plus the --record file."""
+    record_file = open_record(record)
+    view = None
+    if not as_json:
+        from .live_view import LiveView
+
+        view = LiveView(profile, driver.stats, driver.summarize, title)
+    sink = Sink(driver.stats, out=sys.stdout if as_json else None, record=record_file, view=view, filters=filters,
+                count=count)
+    try:
+        with view.live() if view is not None else contextlib.nullcontext():
+            yield sink
+    finally:
+        if record_file is not None:
+            record_file.close()
 

@@ -111,7 +111,7 @@ class Proc:
             return self.popen.wait(timeout)
         except subprocess.TimeoutExpired:
             self.popen.kill()
-            raise AssertionError(f"process did not stop within {timeout} s after signal {sig}")
+            raise AssertionError(f"process did not stop within {timeout} s after signal {sig}") from None
 
     def wait(self, timeout: float = 15) -> int:
         return self.popen.wait(timeout)

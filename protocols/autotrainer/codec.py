@@ -203,10 +203,9 @@ def mangled_values(data: Any, path: str = "data") -> list[tuple[str, Any, Any]]:
     return found
 
 
-def decode_request(frames: Sequence[bytes], vocab: Vocabulary, direction: str = OUT) -> Message:
-    """A request as shown and recorded (what the client meant; the device's rewrite is separate)."""
+def _decode_command_frame(frames: Sequence[bytes], vocab: Vocabulary, channel: str, direction: str) -> Message:
     raw = tuple(frames)
-    msg = Message(profile=vocab.profile, endpoint="commands", direction=direction, channel=REQUEST, kind="malformed", raw=raw)
+    msg = Message(profile=vocab.profile, endpoint="commands", direction=direction, channel=channel, kind="malformed", raw=raw)
     if len(raw) != 1:
         msg.error = f"expected 1 frame, got {len(raw)}"
         return msg
@@ -217,20 +216,15 @@ def decode_request(frames: Sequence[bytes], vocab: Vocabulary, direction: str = 
     return msg
 
 
+def decode_request(frames: Sequence[bytes], vocab: Vocabulary, direction: str = OUT) -> Message:
+    """A request as shown and recorded (what the client meant; the device's rewrite is separate)."""
+    return _decode_command_frame(frames, vocab, REQUEST, direction)
+
+
 def decode_reply(frames: Sequence[bytes], vocab: Vocabulary, direction: str = IN) -> Message:
-    raw = tuple(frames)
-    msg = Message(profile=vocab.profile, endpoint="commands", direction=direction, channel=REPLY, kind="malformed", raw=raw)
-    if len(raw) != 1:
-        msg.error = f"expected 1 frame, got {len(raw)}"
-        return msg
-    body, msg.error = _json_object(raw[0])
-    msg.payload = body
-    if msg.error:
-        return msg
-    if "result" not in body:
+    msg = _decode_command_frame(frames, vocab, REPLY, direction)
+    if not msg.error and "result" not in msg.payload:
         msg.error = "reply without a result"
-    msg.kind = vocab.kind_of_command(body.get("command"))
-    msg.id = body.get("nonce")
     return msg
 
 
