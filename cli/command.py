@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import JsonOpt, ProfileOptions, with_profile
+from .common import JsonOpt, ProfileOptions, ViaOpt, with_profile
 
 
 @with_profile
@@ -17,6 +17,7 @@ def command(
     opt: Annotated[Optional[list[str]], typer.Option("--opt", metavar="KEY=VALUE", help="Protocol-specific request option (repeatable).")] = None,
     timeout: Annotated[Optional[float], typer.Option("--timeout", min=0, help="Seconds to wait for the reply (and the result).")] = None,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Do not wait for the result of an asynchronous command.")] = False,
+    via: ViaOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Send a command and print the reply; exit 1 when the device says it failed."""
@@ -45,7 +46,15 @@ def command(
             sys.stdout.write(msg.to_json() + "\n")
             sys.stdout.flush()
 
-    outcome = asyncio.run(drv.command(name, payload, options=options, timeout=wait_s, wait=not no_wait, emit=emit))
+    if via is not None:
+        from fieldctl.protocols.control import request
+        from fieldctl.protocols.message import Message
+
+        msg = Message(profile=prof.name, endpoint="control", direction="out", channel="command", kind=name,
+                      payload=payload, id=None)
+        outcome = asyncio.run(request(via, "command", msg, emit, wait_s))
+    else:
+        outcome = asyncio.run(drv.command(name, payload, options=options, timeout=wait_s, wait=not no_wait, emit=emit))
     if not as_json:
         from .render import print_outcome
 

@@ -27,6 +27,9 @@ SetOpt = Annotated[
 ProfileFileOpt = Annotated[
     Optional[list[Path]], typer.Option("--profile-file", metavar="PATH", help="Load a profile from this TOML file.")
 ]
+ViaOpt = Annotated[
+    Optional[str], typer.Option("--via", metavar="SOCKET", help="Ask the simulator listening on this control socket to do it (simulate --control).")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="NDJSON on stdout (the default when stdout is not a terminal).")]
 
 

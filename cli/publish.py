@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import JsonOpt, ProfileOptions, with_profile
+from .common import JsonOpt, ProfileOptions, ViaOpt, with_profile
 
 
 @with_profile
@@ -16,14 +16,15 @@ def publish(
     data: Annotated[Optional[str], typer.Option("--data", metavar="JSON|@FILE|@-", help="The event's payload.")] = None,
     from_: Annotated[Optional[str], typer.Option("--from", metavar="FILE", help="NDJSON messages to publish ('-' for stdin), as listen --json writes them.")] = None,
     realtime: Annotated[bool, typer.Option("--realtime", help="Keep the recorded gaps between messages.")] = False,
-    wait: Annotated[float, typer.Option("--wait", min=0, help="Seconds to wait for a subscriber before publishing.")] = 10.0,
+    wait: Annotated[float, typer.Option("--wait", min=0, help="Seconds to wait for a subscriber (or, with --via, for the simulator).")] = 10.0,
+    via: ViaOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Publish events as the device would; waits for a subscriber so none are lost."""
     import asyncio
     import sys
 
-    from fieldctl.protocols.errors import UsageError
+    from fieldctl.protocols.errors import RemoteFailure, UsageError
 
     from . import common
     from .stream import Sink
@@ -42,7 +43,15 @@ def publish(
 
     async def main() -> None:
         sink = Sink(drv.stats, out=sys.stdout if as_json else None)
-        await drv.publish(messages, sink, wait_s=wait, realtime=realtime)
+        if via is None:
+            await drv.publish(messages, sink, wait_s=wait, realtime=realtime)
+            return
+        from fieldctl.protocols.control import request
+
+        for msg in messages:
+            outcome = await request(via, "publish", msg, sink, wait)
+            if not outcome.ok:
+                raise RemoteFailure(outcome.summary)
 
     asyncio.run(main())
     if not as_json:

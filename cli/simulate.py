@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from .common import JsonOpt, ProfileOptions, with_profile
+
+if TYPE_CHECKING:
+    from .stream import Sink
 
 
 @with_profile
@@ -16,6 +19,7 @@ def simulate(
     no_timeline: Annotated[bool, typer.Option("--no-timeline", help="Only heartbeats and answers, no built-in events.")] = False,
     duration: Annotated[Optional[float], typer.Option("--duration", min=0, help="Exit 0 after S seconds.")] = None,
     record: Annotated[Optional[str], typer.Option("--record", metavar="FILE", help="Append all traffic to FILE as NDJSON.")] = None,
+    control: Annotated[Optional[str], typer.Option("--control", metavar="SOCKET", help="Listen for publish/command --via SOCKET from other shells (a 0600 Unix socket).")] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Run a simulator on the profile's endpoints (127.0.0.1 unless --host says otherwise)."""
@@ -27,5 +31,13 @@ def simulate(
     prof = profile.load()
     drv = common.driver(prof)
     messages = common.read_messages(scenario, prof.name) if scenario is not None else None
+    async def main(sink: Sink) -> None:
+        work = [drv.simulate(sink, scenario=messages, timeline=not no_timeline)]
+        if control is not None:
+            from fieldctl.protocols.control import ControlServer
+
+            work.append(ControlServer(control, drv.control, sink, prof.name).run())
+        await run_stream(asyncio.gather(*work), sink, duration=duration)
+
     with shown(prof, drv, "simulate", as_json=common.json_mode(json_), record=record) as sink:
-        asyncio.run(run_stream(drv.simulate(sink, scenario=messages, timeline=not no_timeline), sink, duration=duration))
+        asyncio.run(main(sink))

@@ -76,6 +76,10 @@ class BaseDriver:
     async def probe(self, *, warn: float, crit: float) -> ProbeReport:
         raise Unsupported(f"probe is not supported for profile {self.profile.name}")
 
+    async def control(self, verb: str, msg: Message, emit: Emit) -> CommandOutcome:
+        """A request on a running simulator's control path (see protocols/control.py)."""
+        raise Unsupported(f"the {self.profile.name} simulator does not take {verb} requests")
+
 
 def driver_for(profile: Profile, notify: Notify) -> BaseDriver:
     module = importlib.import_module(f"fieldctl.protocols.{profile.protocol}")

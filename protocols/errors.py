@@ -60,3 +60,13 @@ class ProtocolFailure(FieldctlError):
 
 class Unsupported(UsageError):
     """A profile's protocol does not offer this role."""
+
+
+_BY_CODE: dict[int, type[FieldctlError]] = {
+    cls.exit_code: cls for cls in (RemoteFailure, UsageError, ConnectFailure, Timeout, ProtocolFailure)
+}
+
+
+def error_for(code: int, text: str) -> FieldctlError:
+    """The error another fieldctl process reported with this exit code (control path)."""
+    return _BY_CODE.get(code, RemoteFailure)(text)

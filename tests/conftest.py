@@ -138,7 +138,7 @@ def endpoints() -> Endpoints:
 def start_simulator(endpoints: Endpoints, *extra: str) -> Proc:
     proc = Proc([*FIELDCTL, "simulate", "autotrainer", "--json", *endpoints.args,
                  "--set", "heartbeat.interval_s=0.3", "--set", "simulate.event_interval_s=0.2", *extra])
-    for name in ("events", "commands"):
+    for name in ("events", "commands", *(("control",) if "--control" in extra else ())):
         proc.wait_json(lambda m, name=name: m["channel"] == "link" and m["kind"] == "bound" and m["endpoint"] == name)
     return proc
 

@@ -18,6 +18,7 @@ class Driver(BaseDriver):
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, notify)
         self.vocab = codec.Vocabulary.from_profile(profile)
+        self.simulator: device_side.Simulator | None = None
 
     def summarize(self, msg: Message) -> str:
         body = msg.payload
@@ -52,7 +53,20 @@ class Driver(BaseDriver):
         await device_side.publish(self.profile, self.vocab, messages, emit, self.notify, wait_s, realtime)
 
     async def simulate(self, emit: Emit, *, scenario: list[Message] | None, timeline: bool) -> None:
-        await device_side.Simulator(self.profile, self.vocab, emit, self.notify).run(scenario, timeline)
+        self.simulator = device_side.Simulator(self.profile, self.vocab, emit, self.notify)
+        await self.simulator.run(scenario, timeline)
+
+    async def control(self, verb: str, msg: Message, emit: Emit) -> CommandOutcome:
+        """`publish autotrainer KIND --via SOCKET`: the running simulator publishes it, once it
+        has a subscriber (as `publish` does)."""
+        if verb != "publish" or self.simulator is None or self.simulator.publisher is None:
+            return await super().control(verb, msg, emit)
+        publisher = self.simulator.publisher
+        await publisher.pub.wait_subscriber(float(self.profile.setting("timeouts.command_s", 5.0)))
+        sent = publisher.send_message(msg)
+        for published in sent:
+            emit(published)
+        return CommandOutcome(True, f"published {msg.kind} ({len(sent)} frame set(s))", sent)
 
     async def probe(self, *, warn: float, crit: float) -> ProbeReport:
         return await client.probe(self.profile.endpoints, self.vocab, warn, crit)

@@ -28,19 +28,22 @@ class DevicePublisher:
         self.pub = zeromq.Publisher("events", profile.endpoints["events"], link_emitter(profile.name, emit))
         emit(link(profile.name, "events", "bound", {"url": self.pub.url}))
 
-    def send(self, publications: Iterable[Frames]) -> None:
+    def send(self, publications: Iterable[Frames]) -> list[Message]:
+        sent = []
         for frames in publications:
             self.pub.send_nowait(frames)
             msg = codec.decode_publication(frames, self.vocab)
             msg.direction = OUT
             self.emit(msg)
+            sent.append(msg)
+        return sent
 
-    def send_message(self, msg: Message) -> None:
+    def send_message(self, msg: Message) -> list[Message]:
         try:
             body = codec.publication_body(msg, self.vocab)
         except ValueError as exc:
             raise UsageError(f"cannot publish {msg.channel}/{msg.kind}: {exc}") from None
-        self.send(codec.encode_publication(msg.channel, body, self.vocab))
+        return self.send(codec.encode_publication(msg.channel, body, self.vocab))
 
     def close(self) -> None:
         self.pub.close()
@@ -89,6 +92,7 @@ class Simulator:
         self.state = DeviceState(vocab, profile.setting("simulate.configuration", {}),
                                  [vocab.command_code[name] for name in async_names])
         self.async_delay = float(profile.setting("simulate.async_delay_s", 0.3))
+        self.publisher: DevicePublisher | None = None  # bound by run()
 
     async def run(self, scenario: list[Message] | None, use_timeline: bool) -> None:
         self.publisher = DevicePublisher(self.profile, self.vocab, self.emit)

@@ -1,0 +1,93 @@
+"""The control path of a running simulator, so another shell or a script can make the simulated
+side act: `simulate PROFILE --control SOCKET` listens, `publish|command PROFILE ... --via SOCKET` asks.
+
+One request per connection, NDJSON both ways. The client writes one line
+``{"verb": "publish" | "command", "message": {Message}}``; the simulator writes every Message the
+request causes as it happens, then ``{"done": true, "ok": bool, "summary": str, "exit": int}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Awaitable, Callable
+
+from .driver import CommandOutcome, Emit
+from .errors import ExitCode, FieldctlError, ProtocolFailure, Timeout, UsageError, error_for
+from .message import Message, link
+from .transport import unix
+
+ControlHandler = Callable[[str, Message, Emit], Awaitable[CommandOutcome]]
+VERBS = ("publish", "command")
+
+
+class ControlServer:
+    def __init__(self, path: str, handler: ControlHandler, announce: Emit, profile: str, timeout: float = 60.0) -> None:
+        self.handler, self.announce, self.profile, self.timeout = handler, announce, profile, timeout
+        self.listener = unix.UnixListener(path, self._serve)
+
+    async def run(self) -> None:
+        await self.listener.start()
+        self.announce(link(self.profile, "control", "bound", {"url": self.listener.path}))
+        try:
+            await asyncio.get_running_loop().create_future()  # until cancelled
+        finally:
+            self.listener.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        def emit(msg: Message) -> None:
+            writer.write(msg.to_json().encode() + b"\n")
+
+        try:
+            try:
+                request = json.loads(await asyncio.wait_for(reader.readline(), self.timeout))
+                verb, msg = request["verb"], Message.from_dict(request["message"])
+                if verb not in VERBS:
+                    raise UsageError(f"unknown control verb {verb!r}")
+                outcome, code = await asyncio.wait_for(self.handler(verb, msg, emit), self.timeout), ExitCode.OK
+            except (ValueError, KeyError, TypeError) as exc:
+                outcome, code = CommandOutcome(False, f"bad control request: {exc}"), ExitCode.USAGE
+            except asyncio.TimeoutError:
+                outcome, code = CommandOutcome(False, f"no outcome within {self.timeout:g} s"), ExitCode.TIMEOUT
+            except FieldctlError as exc:
+                outcome, code = CommandOutcome(False, str(exc)), exc.exit_code
+            if code == ExitCode.OK and not outcome.ok:
+                code = ExitCode.REMOTE_FAILED
+            done = {"done": True, "ok": outcome.ok, "summary": outcome.summary, "exit": int(code)}
+            writer.write(json.dumps(done).encode() + b"\n")
+            await writer.drain()
+        except (ConnectionError, asyncio.TimeoutError):
+            pass  # the asking side went away; the simulator goes on
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+
+async def request(path: str, verb: str, msg: Message, emit: Emit, timeout: float) -> CommandOutcome:
+    """Asks the simulator at `path`; raises the error it reports, with the same exit code."""
+    reader, writer = await unix.connect(path, timeout)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    messages: list[Message] = []
+    try:
+        writer.write(json.dumps({"verb": verb, "message": msg.to_dict()}).encode() + b"\n")
+        await writer.drain()
+        while True:
+            try:
+                line = await asyncio.wait_for(reader.readline(), max(0.0, deadline - loop.time()))
+            except asyncio.TimeoutError:
+                raise Timeout(f"the simulator at {path} gave no outcome within {timeout:g} s") from None
+            if not line:
+                raise ProtocolFailure(f"the simulator at {path} closed the control connection early")
+            data = json.loads(line)
+            if data.get("done"):
+                if data.get("exit") not in (ExitCode.OK, ExitCode.REMOTE_FAILED):
+                    raise error_for(int(data.get("exit", ExitCode.PROTOCOL)), data.get("summary", ""))
+                return CommandOutcome(bool(data.get("ok")), str(data.get("summary", "")), messages)
+            received = Message.from_dict(data)
+            messages.append(received)
+            emit(received)
+    finally:
+        writer.close()
