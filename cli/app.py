@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -41,8 +42,19 @@ def _root(
 
 
 def _fail(text: str, code: int, where: str = "fieldctl") -> int:
-    sys.stderr.write(f"{where}: {text}\n")
+    try:
+        sys.stderr.write(f"{where}: {text}\n")
+    except BrokenPipeError:
+        pass
     return code
+
+
+def _flush_quietly() -> None:
+    """A reader that went away (`| head`) is not an error; later flushes must not say otherwise."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -70,5 +82,5 @@ def main(argv: list[str] | None = None) -> None:
         code = 130
     except BrokenPipeError:
         code = 0
-    sys.stdout.flush()
+    _flush_quietly()
     sys.exit(code)

@@ -36,6 +36,8 @@ class Filters:
         return self.wanted.get("channel")
 
     def match(self, msg: "Message") -> bool:
+        if not self.wanted:
+            return True
         return all(str(getattr(msg, key)) in values for key, values in self.wanted.items())
 
 
@@ -53,8 +55,8 @@ class Sink:
 
     def __call__(self, msg: "Message") -> None:
         if not msg.is_link:
-            if not self.filters.match(msg):
-                return
+            if self.done.is_set() or not self.filters.match(msg):
+                return  # after --count is reached the rest of a batch is not shown
             self.last_activity = time.monotonic()
             if msg.direction == "in":
                 self.stats.received += 1
@@ -67,20 +69,28 @@ class Sink:
             self.record.write(line)
             self.record.flush()
         if self.out is not None:
-            self.out.write(line)
+            self._guarded(self.out.write, line)
             if not self._flush_scheduled:
                 # One flush per burst: after the current batch of frames, not after each line.
                 self._flush_scheduled = True
-                asyncio.get_running_loop().call_soon(self._flush)
+                asyncio.get_running_loop().call_soon(self.flush)
         if self.view is not None:
             self.view.add(msg)
         if self.count is not None and not msg.is_link and self.stats.received + self.stats.sent >= self.count:
             self.done.set()
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
         self._flush_scheduled = False
         if self.out is not None:
-            self.out.flush()
+            self._guarded(self.out.flush)
+
+    def _guarded(self, write: Any, *args: Any) -> None:
+        """A reader that went away (`listen --json | head`) ends the stream like --count does."""
+        try:
+            write(*args)
+        except BrokenPipeError:
+            self.out = None
+            self.done.set()
 
 
 async def run_stream(work: Awaitable[None], sink: Sink, *, timeout: float | None = None, duration: float | None = None,
@@ -126,7 +136,7 @@ async def run_stream(work: Awaitable[None], sink: Sink, *, timeout: float | None
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
         if sink.out is not None:
-            sink.out.flush()
+            sink.flush()
     return reason
 
 

@@ -16,6 +16,9 @@ OUT = "out"
 #: Channel of the pseudo-messages that report connection state; never sent on a wire.
 LINK = "link"
 
+# json.dumps with options builds an encoder per call; one line per message makes that count.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=repr)
+
 
 @dataclass(slots=True)
 class Message:
@@ -49,7 +52,7 @@ class Message:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"), default=repr)
+        return _ENCODER.encode(self.to_dict())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, default_profile: str = "") -> "Message":

@@ -41,12 +41,28 @@ def run_cli(*args: str, timeout: float = 30, input: str | None = None, env: dict
                           env=env or cli_env(), stdin=None if input is not None else subprocess.DEVNULL)
 
 
+_running: list["Proc"] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_process_outlives_its_test() -> Iterator[None]:
+    """Kills what a failed test left running; processes of wider-scoped fixtures started earlier."""
+    before = len(_running)
+    yield
+    while len(_running) > before:
+        proc = _running.pop()
+        if proc.popen.poll() is None:
+            proc.popen.kill()
+            proc.popen.wait(10)
+
+
 class Proc:
     """A background process whose stdout lines are collected by a thread, so tests can wait on them."""
 
     def __init__(self, argv: list[str], env: dict[str, str] | None = None, stdin: bool = False) -> None:
         self.popen = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                       stdin=subprocess.PIPE if stdin else subprocess.DEVNULL, env=env or cli_env())
+        _running.append(self)
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._reader = threading.Thread(target=self._read, daemon=True)

@@ -26,6 +26,7 @@ def test_publish_via_a_running_simulator(endpoints: Endpoints, tmp_path: Path) -
         unsupported = run_cli("command", "autotrainer", "get-status", "--via", control)
         assert unsupported.returncode == 2 and "does not take command requests" in unsupported.stderr
     finally:
+        listener.stop()
         assert sim.stop(signal.SIGTERM) == 0
     assert not os.path.exists(control)
 

@@ -144,3 +144,54 @@ def test_demo_shows_a_live_table_and_ends_by_itself() -> None:
     screen, code = run_in_pty([*FIELDCTL, "demo", "--duration", "3"], [], interrupt=False)
     assert code == 0
     assert "fieldctl demo autotrainer" in screen and "fieldctl-sim" in screen and "event" in screen
+
+
+class Flood:
+    """A raw publisher that sends events as fast as it can from a thread, until stopped."""
+
+    def __init__(self, url: str) -> None:
+        import threading
+
+        self.ctx = zmq.Context()
+        self.pub = self.ctx.socket(zmq.PUB)
+        self.pub.bind(url)
+        self.running = True
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        body = b'{"kind": 1101, "when": 1.0, "index": 1, "context": null}'
+        while self.running:
+            self.pub.send_multipart([b"\xa1\x0f\x00\x00", body])
+
+    def stop(self) -> None:
+        self.running = False
+        self.thread.join(5)
+        self.pub.close(linger=0)
+        self.ctx.term()
+
+
+def test_count_and_signals_work_under_a_flood(endpoints: Endpoints) -> None:
+    flood = Flood(endpoints.events)
+    try:
+        started = time.monotonic()
+        counted = subprocess.run([*FIELDCTL, "listen", "autotrainer", "--json", "--count", "2000", "--timeout", "20",
+                                  *endpoints.args], capture_output=True, text=True, timeout=30, env=cli_env())
+        assert counted.returncode == 0, counted.stderr
+        assert len([line for line in counted.stdout.splitlines() if '"channel":"event"' in line]) == 2000
+        assert time.monotonic() - started < 15
+        listener = Proc([*FIELDCTL, "listen", "autotrainer", "--json", *endpoints.args])
+        listener.wait_json(lambda m: m["channel"] == "event")
+        assert listener.stop(signal.SIGINT, timeout=5) == 0
+    finally:
+        flood.stop()
+
+
+def test_a_reader_that_goes_away_ends_listen_quietly(simulator: Proc, endpoints: Endpoints) -> None:
+    proc = subprocess.Popen([*FIELDCTL, "listen", "autotrainer", "--json", *endpoints.args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=cli_env())
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()  # as `| head -1` does
+    assert proc.wait(10) == 0
+    assert proc.stderr.read() == b""

@@ -66,6 +66,9 @@ async def listen(url: str, vocab: Vocabulary, emit: Emit, stats: Stats, channels
                 if frames is None:
                     break
                 ingest(frames)
+            # A queued message makes recv() return without ever yielding: give timers, signals
+            # and the output flush their turn after each batch.
+            await asyncio.sleep(0)
     finally:
         sub.close()
 

@@ -83,7 +83,7 @@ class Vocabulary:
 
 def _json_object(frame: bytes) -> tuple[Any, str | None]:
     try:
-        body = json.loads(frame)
+        body = json.loads(frame.decode("utf-8"))  # the device writes UTF-8; skips json's encoding sniffing
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         return None, f"not JSON: {exc}"
     if not isinstance(body, dict):

@@ -143,6 +143,7 @@ class Simulator:
             self.publisher.send(handling.publish)
             if handling.later:
                 loop.call_later(self.async_delay, self._send_later, handling.later)
+            await asyncio.sleep(0)  # a flood of requests must not starve heartbeats and signals
 
     def _send_later(self, publications: list[Frames]) -> None:
         if not self.publisher.pub.sock.closed:

@@ -54,6 +54,8 @@ class Socket:
             self._monitor = asyncio.get_running_loop().create_task(self._watch(monitor))
 
     async def _watch(self, monitor: zmq.asyncio.Socket) -> None:
+        """Drains the monitor until cancelled. It must outlive the socket: libzmq's final
+        MONITOR_STOPPED event is a blocking send that hangs if nobody is there to take it."""
         try:
             while True:
                 event = parse_monitor_message(await monitor.recv_multipart())
@@ -64,7 +66,10 @@ class Socket:
                     self.ready.clear()
                 if state and state != self._last_state and self._on_link is not None:
                     self._last_state = state
-                    self._on_link(self.name, state, {"url": self.url})
+                    try:
+                        self._on_link(self.name, state, {"url": self.url})
+                    except Exception:  # e.g. a closed stdout: the command's own path reports it
+                        self._on_link = None
         except (asyncio.CancelledError, zmq.ZMQError):
             pass
         finally:
@@ -114,9 +119,10 @@ class Socket:
 
     def close(self, linger_ms: int = 0) -> None:
         if self._monitor is not None:
+            if not self._monitor.done():  # its reader is still open: the stop event can be delivered
+                with contextlib.suppress(zmq.ZMQError):
+                    self.sock.disable_monitor()
             self._monitor.cancel()
-            with contextlib.suppress(zmq.ZMQError):
-                self.sock.disable_monitor()
         self.sock.close(linger=linger_ms)
 
 
