@@ -10,6 +10,7 @@ import typer
 from fieldctl import __version__
 
 from . import command, demo, listen, probe, profiles, publish, simulate
+from .common import PROTOCOL_OPTIONS
 
 app = typer.Typer(
     name="fieldctl",
@@ -19,11 +20,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.command()(listen.listen)
-app.command()(command.command)
-app.command()(publish.publish)
-app.command()(simulate.simulate)
-app.command()(probe.probe)
+for subcommand in (listen.listen, listen.register, command.command, publish.publish, simulate.simulate, probe.probe):
+    app.command(context_settings=PROTOCOL_OPTIONS)(subcommand)
 app.command()(demo.demo)
 app.add_typer(profiles.app, name="profiles")
 

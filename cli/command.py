@@ -14,7 +14,6 @@ def command(
     profile: ProfileOptions,
     name: Annotated[str, typer.Argument(help="command name from the profile (or its number)", show_default=False)],
     data: Annotated[Optional[str], typer.Option("--data", metavar="JSON|@FILE|@-", help="Request payload.")] = None,
-    opt: Annotated[Optional[list[str]], typer.Option("--opt", metavar="KEY=VALUE", help="Protocol-specific request option (repeatable).")] = None,
     timeout: Annotated[Optional[float], typer.Option("--timeout", min=0, help="Seconds to wait for the reply (and the result).")] = None,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Do not wait for the result of an asynchronous command.")] = False,
     via: ViaOpt = None,
@@ -24,20 +23,12 @@ def command(
     import asyncio
     import sys
 
-    from fieldctl.profiles.loader import parse_value
-    from fieldctl.protocols.errors import UsageError
-
     from . import common
 
     payload = common.read_data(data)
-    options = {}
-    for item in opt or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise UsageError(f"--opt {item!r}: expected KEY=VALUE")
-        options[key] = parse_value(value)
     prof = profile.load()
     drv = common.driver(prof)
+    options = profile.options("command", drv)
     as_json = common.json_mode(json_)
     wait_s = timeout if timeout is not None else float(prof.setting("timeouts.command_s", 5.0))
 

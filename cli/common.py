@@ -37,9 +37,16 @@ class ProfileOptions:
     """The override options, bundled so subcommands pass them on in one piece."""
 
     def __init__(self, name: str, host: str | None, endpoint: list[str] | None, set_: list[str] | None,
-                 profile_file: list[Path] | None) -> None:
+                 profile_file: list[Path] | None, extras: list[str]) -> None:
         self.name, self.host = name, host
         self.endpoints, self.sets, self.files = endpoint or [], set_ or [], profile_file or []
+        self.extras = extras
+
+    def options(self, role: str, driver: "BaseDriver") -> dict[str, Any]:
+        """The protocol's own options for this role, from the arguments Typer left over."""
+        from fieldctl.protocols.driver import parse_options
+
+        return parse_options(role, driver, self.extras)
 
     def load(self) -> "Profile":
         from fieldctl.profiles import load_profile
@@ -56,21 +63,27 @@ _OVERRIDES = [
 
 def with_profile(func: Callable[..., None]) -> Callable[..., None]:
     """Gives a subcommand the PROFILE argument and the shared overrides (--host, --endpoint,
-    --set, --profile-file); the function receives them bundled as its first argument."""
+    --set, --profile-file); the function receives them bundled as its first argument, together
+    with the arguments left for the protocol's own options (see PROTOCOL_OPTIONS)."""
     signature = inspect.signature(func, eval_str=True)
     rest = list(signature.parameters.values())[1:]
+    context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
     profile = inspect.Parameter("profile", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=ProfileArg)
-    parameters = [profile, *rest, *_OVERRIDES]
+    parameters = [context, profile, *rest, *_OVERRIDES]
 
     @functools.wraps(func)
     def command(**kwargs: Any) -> None:
         options = ProfileOptions(kwargs.pop("profile"), kwargs.pop("host"), kwargs.pop("endpoint"),
-                                 kwargs.pop("set_"), kwargs.pop("profile_file"))
+                                 kwargs.pop("set_"), kwargs.pop("profile_file"), list(kwargs.pop("ctx").args))
         func(options, **kwargs)
 
     command.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in parameters}
     return command
+
+
+#: Subcommands pass what they do not know on to the protocol (BaseDriver.options), which checks it.
+PROTOCOL_OPTIONS = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
 def warn(text: str) -> None:

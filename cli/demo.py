@@ -34,7 +34,7 @@ def demo(
                 everything_bound.set()
 
     async def main() -> None:
-        simulator = asyncio.ensure_future(device.simulate(device_sink, scenario=None, timeline=True))
+        simulator = asyncio.ensure_future(device.simulate(device_sink, scenario=None, timeline=True, options={}))
         waiting = asyncio.ensure_future(everything_bound.wait())
         await asyncio.wait([simulator, waiting], return_when=asyncio.FIRST_COMPLETED)
         if simulator.done():
@@ -43,7 +43,7 @@ def demo(
         client = common.driver(prof)
         try:
             with shown(prof, client, "demo", as_json=False) as sink:
-                await run_stream(client.listen(sink), sink, duration=duration)
+                await run_stream(client.listen(sink, options={}), sink, duration=duration)
         finally:
             simulator.cancel()
             await asyncio.gather(simulator, return_exceptions=True)

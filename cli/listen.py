@@ -1,8 +1,10 @@
-"""`fieldctl listen PROFILE`: the live table of what a device publishes, or NDJSON for scripts."""
+"""`fieldctl listen PROFILE` and `fieldctl register PROFILE`: follow what the other side sends,
+as a live table or NDJSON. listen subscribes; register first signs on as a client (connector,
+plugin) and answers what the other side asks."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Callable, Optional
 
 import typer
 
@@ -17,18 +19,8 @@ FilterOpt = Annotated[
 ]
 
 
-@with_profile
-def listen(
-    profile: ProfileOptions,
-    count: Annotated[Optional[int], typer.Option("--count", min=1, help="Exit 0 after N messages.")] = None,
-    timeout: Annotated[Optional[float], typer.Option("--timeout", min=0, help="Exit 4 unless --count is reached within S seconds.")] = None,
-    idle: Annotated[Optional[float], typer.Option("--idle", min=0, help="Exit 4 after S seconds without a message.")] = None,
-    duration: Annotated[Optional[float], typer.Option("--duration", min=0, help="Exit 0 after S seconds.")] = None,
-    filter_: FilterOpt = None,
-    record: Annotated[Optional[str], typer.Option("--record", metavar="FILE", help="Append every shown message to FILE as NDJSON.")] = None,
-    json_: JsonOpt = False,
-) -> None:
-    """Subscribe and show events, heartbeats and connection state as they arrive."""
+def _follow(role: str, profile: ProfileOptions, count: int | None, timeout: float | None, idle: float | None,
+            duration: float | None, filters_spec: list[str] | None, record: str | None, json_: bool) -> None:
     import asyncio
 
     from fieldctl.protocols.errors import Timeout
@@ -39,18 +31,43 @@ def listen(
 
     prof = profile.load()
     drv = common.driver(prof)
-    filters = Filters(filter_)
+    options = profile.options(role, drv)
+    filters = Filters(filters_spec)
 
     async def main(sink: Sink) -> str:
         watch = HeartbeatWatch(prof, sink)
-        work = asyncio.gather(drv.listen(watch, channels=filters.channels), watch.run())
-        return await run_stream(work, sink, timeout=timeout, duration=duration, idle=idle)
+        if role == "register":
+            follow = drv.register(watch, options=options)
+        else:
+            follow = drv.listen(watch, channels=filters.channels, options=options)
+        return await run_stream(asyncio.gather(follow, watch.run()), sink, timeout=timeout, duration=duration, idle=idle)
 
-    with shown(prof, drv, "listen", as_json=common.json_mode(json_), record=record, filters=filters, count=count) as sink:
+    with shown(prof, drv, role, as_json=common.json_mode(json_), record=record, filters=filters, count=count) as sink:
         reason = asyncio.run(main(sink))
     if reason == "timeout" and count is not None:
         raise Timeout(f"received {drv.stats.received} of {count} messages within {timeout:g} s")
     if reason == "timeout":
-        raise Timeout(f"listened {timeout:g} s")
+        raise Timeout(f"{role} ran {timeout:g} s")
     if reason == "idle":
         raise Timeout(f"no message for {idle:g} s")
+
+
+def _following(role: str, doc: str) -> Callable[..., None]:
+    def command(
+        profile: ProfileOptions,
+        count: Annotated[Optional[int], typer.Option("--count", min=1, help="Exit 0 after N messages.")] = None,
+        timeout: Annotated[Optional[float], typer.Option("--timeout", min=0, help="Exit 4 unless --count is reached within S seconds.")] = None,
+        idle: Annotated[Optional[float], typer.Option("--idle", min=0, help="Exit 4 after S seconds without a message.")] = None,
+        duration: Annotated[Optional[float], typer.Option("--duration", min=0, help="Exit 0 after S seconds.")] = None,
+        filter_: FilterOpt = None,
+        record: Annotated[Optional[str], typer.Option("--record", metavar="FILE", help="Append every shown message to FILE as NDJSON.")] = None,
+        json_: JsonOpt = False,
+    ) -> None:
+        _follow(role, profile, count, timeout, idle, duration, filter_, record, json_)
+
+    command.__name__, command.__doc__ = role, doc
+    return with_profile(command)
+
+
+listen = _following("listen", "Subscribe and show events, heartbeats and connection state as they arrive.")
+register = _following("register", "Sign on as a client of the other side, answer what it asks, show what arrives.")

@@ -57,7 +57,8 @@ def probe(
         warn_s = warn if warn is not None else min(1.5 * prof.heartbeat.interval_s, crit_s)
         if warn_s > crit_s:
             raise UsageError(f"--warn {warn_s:g} is above --crit {crit_s:g}")
-        report = asyncio.run(common.driver(prof).probe(warn=warn_s, crit=crit_s))
+        drv = common.driver(prof)
+        report = asyncio.run(drv.probe(warn=warn_s, crit=crit_s, options=profile.options("probe", drv)))
     except FieldctlError as exc:
         unreachable = isinstance(exc, ConnectFailure)
         report = ProbeReport(NagiosCode.CRITICAL if unreachable else NagiosCode.UNKNOWN, str(exc))

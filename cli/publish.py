@@ -35,6 +35,7 @@ def publish(
         raise UsageError("--data goes with KIND, not with --from")
     prof = profile.load()
     drv = common.driver(prof)
+    options = profile.options("publish", drv)
     if from_ is not None:
         messages = common.read_messages(from_, prof.name)
     else:
@@ -44,7 +45,7 @@ def publish(
     async def main() -> None:
         sink = Sink(drv.stats, out=sys.stdout if as_json else None)
         if via is None:
-            await drv.publish(messages, sink, wait_s=wait, realtime=realtime)
+            await drv.publish(messages, sink, wait_s=wait, realtime=realtime, options=options)
             return
         from fieldctl.protocols.control import request
 

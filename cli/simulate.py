@@ -30,9 +30,10 @@ def simulate(
 
     prof = profile.load()
     drv = common.driver(prof)
+    options = profile.options("simulate", drv)
     messages = common.read_messages(scenario, prof.name) if scenario is not None else None
     async def main(sink: Sink) -> None:
-        work = [drv.simulate(sink, scenario=messages, timeline=not no_timeline)]
+        work = [drv.simulate(sink, scenario=messages, timeline=not no_timeline, options=options)]
         if control is not None:
             from fieldctl.protocols.control import ControlServer
 

@@ -8,12 +8,13 @@ and human warnings through ``notify``; they never print.
 from __future__ import annotations
 
 import importlib
+import json
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 from fieldctl.profiles import Profile
 
-from .errors import NagiosCode, Unsupported
+from .errors import NagiosCode, Unsupported, UsageError
 from .message import Message
 
 Emit = Callable[[Message], None]
@@ -46,7 +47,38 @@ class ProbeReport:
     crit: float = 0.0
 
 
+@dataclass(frozen=True)
+class OptionSpec:
+    """A protocol's own command-line option for one role, e.g. oneliner's --trust-pickle.
+    The CLI parses these generically, so a new system adds options without CLI changes."""
+
+    name: str  # the key in the options dict the role receives
+    kind: str = "str"  # flag | str | int | float | json
+    help: str = ""
+    repeat: bool = False
+
+    def convert(self, text: str, flag: str) -> Any:
+        try:
+            if self.kind == "int":
+                return int(text)
+            if self.kind == "float":
+                return float(text)
+            if self.kind == "json":
+                return json.loads(text)
+        except ValueError as exc:
+            raise UsageError(f"{flag}: expected {self.kind}, got {text!r} ({exc})") from None
+        return text
+
+
+#: The option key under which a role receives extra positional arguments, when it declares them.
+PARAMS = "params"
+
+
 class BaseDriver:
+    #: role ("listen", "command", "publish", "simulate", "probe", "register") -> "--flag" -> spec;
+    #: the flag PARAMS declares that the role takes extra positional arguments.
+    options: ClassVar[dict[str, dict[str, OptionSpec]]] = {}
+
     def __init__(self, profile: Profile, notify: Notify) -> None:
         self.profile = profile
         self.notify = notify
@@ -60,25 +92,64 @@ class BaseDriver:
         """The Message `publish PROFILE KIND --data JSON` sends."""
         raise Unsupported(f"publish KIND is not supported for profile {self.profile.name}")
 
-    async def listen(self, emit: Emit, *, channels: set[str] | None = None) -> None:
+    async def listen(self, emit: Emit, *, channels: set[str] | None = None, options: dict[str, Any]) -> None:
         raise Unsupported(f"listen is not supported for profile {self.profile.name}")
+
+    async def register(self, emit: Emit, *, options: dict[str, Any]) -> None:
+        """The long-running client that registers with the other side (connector, plugin)."""
+        raise Unsupported(f"register is not supported for profile {self.profile.name}")
 
     async def command(self, name: str, data: Any, *, options: dict[str, Any], timeout: float, wait: bool,
                       emit: Emit) -> CommandOutcome:
         raise Unsupported(f"command is not supported for profile {self.profile.name}")
 
-    async def publish(self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool) -> None:
+    async def publish(self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool,
+                      options: dict[str, Any]) -> None:
         raise Unsupported(f"publish is not supported for profile {self.profile.name}")
 
-    async def simulate(self, emit: Emit, *, scenario: list[Message] | None, timeline: bool) -> None:
+    async def simulate(self, emit: Emit, *, scenario: list[Message] | None, timeline: bool,
+                       options: dict[str, Any]) -> None:
         raise Unsupported(f"simulate is not supported for profile {self.profile.name}")
 
-    async def probe(self, *, warn: float, crit: float) -> ProbeReport:
+    async def probe(self, *, warn: float, crit: float, options: dict[str, Any]) -> ProbeReport:
         raise Unsupported(f"probe is not supported for profile {self.profile.name}")
 
     async def control(self, verb: str, msg: Message, emit: Emit) -> CommandOutcome:
         """A request on a running simulator's control path (see protocols/control.py)."""
         raise Unsupported(f"the {self.profile.name} simulator does not take {verb} requests")
+
+
+def parse_options(role: str, driver: BaseDriver, args: list[str]) -> dict[str, Any]:
+    """A role's protocol options from the arguments the CLI did not know."""
+    specs = driver.options.get(role, {})
+    where = f"{role} {driver.profile.name}"
+    result: dict[str, Any] = {}
+    queue = list(args)
+    while queue:
+        arg = queue.pop(0)
+        if not arg.startswith("--"):
+            if PARAMS not in specs:
+                raise UsageError(f"{where}: unexpected argument {arg!r}")
+            result.setdefault(PARAMS, []).append(arg)
+            continue
+        flag, has_value, inline = arg.partition("=")
+        spec = specs.get(flag)
+        if spec is None:
+            known = ", ".join(name for name in specs if name != PARAMS) or "none"
+            raise UsageError(f"{where}: no such option {flag} (protocol options: {known})")
+        if spec.kind == "flag":
+            value: Any = True
+        elif has_value:
+            value = spec.convert(inline, flag)
+        elif queue:
+            value = spec.convert(queue.pop(0), flag)
+        else:
+            raise UsageError(f"{where}: {flag} needs a value")
+        if spec.repeat:
+            result.setdefault(spec.name, []).append(value)
+        else:
+            result[spec.name] = value
+    return result
 
 
 def driver_for(profile: Profile, notify: Notify) -> BaseDriver:

@@ -149,7 +149,7 @@ def test_command_data_from_file_and_stdin(simulator: Proc, endpoints: Endpoints,
 
 
 def test_command_warns_before_sending_values_the_device_mangles(simulator: Proc, endpoints: Endpoints) -> None:
-    result = run_cli("command", "autotrainer", "user-defined", "--opt", "custom_command=7", "--data",
+    result = run_cli("command", "autotrainer", "user-defined", "--custom-command", "7", "--data",
                      '{"animal": "Mouse A"}', "--json", *endpoints.args)
     assert 'warning: the device lower-cases and strips whitespace in request strings: data.animal "Mouse A" will arrive as "_mouse_a"' in result.stderr
     request = messages(result.stdout)[0]
@@ -169,7 +169,8 @@ def test_command_timeout_is_bounded(endpoints: Endpoints) -> None:
     [
         (["--data", "{bad"], "--data: not JSON"),
         (["--data", "@/nonexistent/file.json"], "--data @/nonexistent/file.json: cannot read"),
-        (["--opt", "novalue"], "expected KEY=VALUE"),
+        (["--custom-command"], "command autotrainer: --custom-command needs a value"),
+        (["--bogus", "1"], "command autotrainer: no such option --bogus (protocol options: --custom-command)"),
     ],
 )
 def test_bad_data_exits_2_with_one_line(args: list[str], message: str) -> None:

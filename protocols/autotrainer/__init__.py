@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from fieldctl.profiles import Profile
-from fieldctl.protocols.driver import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
+from fieldctl.protocols.driver import BaseDriver, CommandOutcome, Emit, Notify, OptionSpec, ProbeReport
 from fieldctl.protocols.errors import UsageError
 from fieldctl.protocols.message import OUT, Message
 
@@ -15,6 +15,10 @@ from . import client, codec, device_side
 
 
 class Driver(BaseDriver):
+    options = {
+        "command": {"--custom-command": OptionSpec("custom_command", "json", "customCommand for user-defined (99999)")},
+    }
+
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, notify)
         self.vocab = codec.Vocabulary.from_profile(profile)
@@ -39,7 +43,7 @@ class Driver(BaseDriver):
         return Message(profile=self.profile.name, endpoint="events", direction=OUT, channel=channel,
                        kind=int(kind) if kind.isdigit() else kind, payload=data)
 
-    async def listen(self, emit: Emit, *, channels: set[str] | None = None) -> None:
+    async def listen(self, emit: Emit, *, channels: set[str] | None = None, options: dict[str, Any]) -> None:
         await client.listen(self.profile.endpoints["events"], self.vocab, emit, self.stats, channels)
 
     async def command(self, name: str, data: Any, *, options: dict[str, Any], timeout: float, wait: bool,
@@ -49,10 +53,12 @@ class Driver(BaseDriver):
                         f"{json.dumps(before)} will arrive as {json.dumps(after)}")
         return await client.command(self.profile.endpoints, self.vocab, name, data, options, timeout, wait, emit)
 
-    async def publish(self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool) -> None:
+    async def publish(self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool,
+                      options: dict[str, Any]) -> None:
         await device_side.publish(self.profile, self.vocab, messages, emit, self.notify, wait_s, realtime)
 
-    async def simulate(self, emit: Emit, *, scenario: list[Message] | None, timeline: bool) -> None:
+    async def simulate(self, emit: Emit, *, scenario: list[Message] | None, timeline: bool,
+                       options: dict[str, Any]) -> None:
         self.simulator = device_side.Simulator(self.profile, self.vocab, emit, self.notify)
         await self.simulator.run(scenario, timeline)
 
@@ -68,7 +74,7 @@ class Driver(BaseDriver):
             emit(published)
         return CommandOutcome(True, f"published {msg.kind} ({len(sent)} frame set(s))", sent)
 
-    async def probe(self, *, warn: float, crit: float) -> ProbeReport:
+    async def probe(self, *, warn: float, crit: float, options: dict[str, Any]) -> ProbeReport:
         return await client.probe(self.profile.endpoints, self.vocab, warn, crit)
 
 
