@@ -9,7 +9,7 @@ import typer
 
 from fieldctl import __version__
 
-from . import command, demo, listen, probe, profiles, publish, simulate
+from . import command, completion, console, demo, listen, probe, profiles, publish, simulate
 from .common import PROTOCOL_OPTIONS
 
 app = typer.Typer(
@@ -18,12 +18,17 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,
+    # help=False: an absent --help is otherwise None, which Typer coerces through pydantic (~80 ms
+    # of imports) before `SUBCOMMAND --help` or a completion request gets past the root.
+    context_settings={"help_option_names": ["-h", "--help"], "default_map": {"help": False}},
 )
 for subcommand in (listen.listen, listen.register, command.command, publish.publish, simulate.simulate, probe.probe):
     app.command(context_settings=PROTOCOL_OPTIONS)(subcommand)
 app.command()(demo.demo)
+app.command()(console.console)
 app.add_typer(profiles.app, name="profiles")
+app.add_typer(completion.app, name="completion")
 
 
 def _version(value: bool) -> None:

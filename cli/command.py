@@ -7,12 +7,14 @@ from typing import Annotated, Optional
 import typer
 
 from .common import JsonOpt, ProfileOptions, ViaOpt, with_profile
+from .completers import command_names
 
 
 @with_profile
 def command(
     profile: ProfileOptions,
-    name: Annotated[str, typer.Argument(help="command name from the profile (or its number)", show_default=False)],
+    name: Annotated[str, typer.Argument(help="command name from the profile (or its number)", show_default=False,
+                                        autocompletion=command_names)],
     data: Annotated[Optional[str], typer.Option("--data", metavar="JSON|@FILE|@-", help="Request payload.")] = None,
     timeout: Annotated[Optional[float], typer.Option("--timeout", min=0, help="Seconds to wait for the reply (and the result).")] = None,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Do not wait for the result of an asynchronous command.")] = False,

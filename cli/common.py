@@ -12,11 +12,15 @@ from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional
 
 import typer
 
+from .completers import profile_names
+
 if TYPE_CHECKING:
     from fieldctl.profiles import Profile
     from fieldctl.protocols.driver import BaseDriver
 
-ProfileArg = Annotated[str, typer.Argument(help="profile name (see: fieldctl profiles list)", show_default=False)]
+ProfileArg = Annotated[
+    str, typer.Argument(help="profile name (see: fieldctl profiles list)", show_default=False, autocompletion=profile_names)
+]
 HostOpt = Annotated[Optional[str], typer.Option("--host", help="Fills {host} in the profile's endpoints.")]
 EndpointOpt = Annotated[
     Optional[list[str]], typer.Option("--endpoint", metavar="NAME=URL", help="Override one endpoint (repeatable).")

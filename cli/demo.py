@@ -6,9 +6,11 @@ from typing import Annotated, Optional
 
 import typer
 
+from .completers import profile_names
+
 
 def demo(
-    profile: Annotated[str, typer.Argument(help="profile to demonstrate")] = "autotrainer",
+    profile: Annotated[str, typer.Argument(help="profile to demonstrate", autocompletion=profile_names)] = "autotrainer",
     duration: Annotated[Optional[float], typer.Option("--duration", min=0, help="Exit 0 after S seconds.")] = None,
 ) -> None:
     """See fieldctl work with no device at hand: simulate and listen in one process."""

@@ -72,7 +72,7 @@ class Driver(BaseDriver):
         sent = publisher.send_message(msg)
         for published in sent:
             emit(published)
-        return CommandOutcome(True, f"published {msg.kind} ({len(sent)} frame set(s))", sent)
+        return CommandOutcome(True, f"published {msg.kind}", sent)
 
     async def probe(self, *, warn: float, crit: float, options: dict[str, Any]) -> ProbeReport:
         return await client.probe(self.profile.endpoints, self.vocab, warn, crit)

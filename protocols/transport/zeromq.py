@@ -194,7 +194,7 @@ class Requester:
                 return await asyncio.wait_for(self._round_trip(sock, frames), timeout)
             except asyncio.TimeoutError:
                 self.close()
-                raise Timeout(f"no reply from {self.url} within {timeout:g} s") from None
+                raise Timeout(f"no reply from {self.url} within {timeout:.3g} s") from None
 
     @staticmethod
     async def _round_trip(sock: Socket, frames: Sequence[bytes]) -> list[bytes]:

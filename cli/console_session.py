@@ -1,0 +1,241 @@
+"""What the console keeps open between lines: the profile, its client and simulator, the
+subscription feeding lines above the prompt. Lines are parsed by the CLI's own click commands,
+so a console line and a command line mean the same thing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+from fieldctl.profiles import available_profiles, load_profile
+from fieldctl.protocols.driver import BaseDriver, CommandOutcome, driver_for, parse_options
+from fieldctl.protocols.errors import FieldctlError, UsageError
+from fieldctl.protocols.heartbeat import HeartbeatWatch
+from fieldctl.protocols.message import Message
+
+from .common import ProfileOptions, read_data
+from .stream import Filters
+
+if TYPE_CHECKING:
+    import typer._click as click
+    from fieldctl.profiles import Profile
+
+#: Verbs that take the same arguments as the subcommand of that name (the profile may be omitted).
+CLI_VERBS = ("listen", "command", "publish", "probe")
+VERBS = (*CLI_VERBS, "simulate", "use", "status", "help", "exit")
+HELP = """\
+listen [--filter KEY=VALUE ...]     subscribe; events print above the prompt    listen off: pause the feed
+command NAME [--data JSON] ...     send a command (with --simulate: push it to connected clients)
+publish KIND [--data JSON]         publish an event (with --simulate: from the simulated side)
+probe [--warn S] [--crit S]        health check
+simulate                           start a simulator for this profile in the console
+use PROFILE                        switch profile (closes this profile's connections)
+status · help · exit (or Ctrl-D)   Ctrl-C cancels a running command"""
+
+Print = Callable[[str], None]
+
+
+def _render(msg: Message, summarize: Callable[[Message], str]) -> str:
+    clock = time.strftime("%H:%M:%S", time.localtime(msg.ts)) + f".{int(msg.ts * 1000) % 1000:03d}"
+    arrow = "←" if msg.direction == "in" else "→"
+    ident = "" if msg.id is None else f" #{msg.id}"
+    detail = f"✗ {msg.error}" if msg.error else summarize(msg)
+    return f"{clock} {arrow} {msg.channel:<14} {msg.kind}{ident}  {detail}".rstrip()
+
+
+class Session:
+    def __init__(self, start: ProfileOptions, simulate: bool, out: Print) -> None:
+        self.out = out
+        self.start_options = start
+        self.profile_name = start.name
+        self.profile: Profile = start.load()
+        self.client: BaseDriver = driver_for(self.profile, self._warn)
+        self.simulator: BaseDriver | None = None
+        self.tasks: list[asyncio.Task[Any]] = []
+        self.subscription: asyncio.Future[Any] | None = None
+        self.feed_on = False
+        self.filters = Filters(None)
+        self.links: dict[str, str] = {}
+        self.last_heartbeat: float | None = None
+        self.want_simulator = simulate
+
+    # -- output ------------------------------------------------------------------------------
+
+    def _warn(self, text: str) -> None:
+        self.out(f"warning: {text}")
+
+    def _emit(self, msg: Message) -> None:
+        """Every message of a subscription or a simulator: state for the toolbar, a line if shown."""
+        if msg.is_link:
+            self.links[msg.endpoint] = str(msg.kind)
+        elif msg.channel == self.profile.heartbeat.channel and msg.direction == "in" and not msg.error:
+            self.last_heartbeat = time.monotonic()
+        if self.feed_on and (msg.is_link or self.filters.match(msg)):
+            self.out(_render(msg, self.client.summarize))
+
+    def _show(self, msg: Message) -> None:
+        """What a command caused; a simulator's traffic is already on screen while the feed is on."""
+        fed = self.feed_on and self.simulator is not None and self.filters.match(msg)
+        if not msg.is_link and not fed:
+            self.out(_render(msg, self.client.summarize))
+
+    def toolbar(self) -> str:
+        links = "  ".join(f"{name}: {state}" for name, state in sorted(self.links.items())) or "not connected"
+        if self.profile.heartbeat.channel is None:
+            beat = ""
+        elif self.last_heartbeat is None:
+            beat = " │ heartbeat: none yet"
+        else:
+            age = time.monotonic() - self.last_heartbeat
+            stale = " STALE" if age > self.profile.heartbeat.stale_after_s else ""
+            beat = f" │ heartbeat {age:.1f} s{stale}"
+        feed = "on" if self.feed_on else "off"
+        sim = " │ simulator running" if self.simulator is not None else ""
+        return f" {self.profile_name} │ {links}{beat} │ feed {feed}{sim}"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self.want_simulator:
+            await self.run_line("simulate")
+
+    def _spawn(self, work: Any) -> asyncio.Future[Any]:
+        task = asyncio.ensure_future(work)
+        task.add_done_callback(self._report_end)
+        self.tasks.append(task)
+        return task
+
+    def _report_end(self, task: asyncio.Future[Any]) -> None:
+        # A cancelled gather() ends with CancelledError set as its exception, not as cancelled.
+        if not task.cancelled() and not isinstance(task.exception(), (asyncio.CancelledError, type(None))):
+            self.out(f"error: {task.exception()}")
+
+    async def close(self) -> None:
+        """Connections closed and socket files removed: every role cleans up when cancelled."""
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.tasks.clear()
+        self.simulator = self.subscription = None
+        self.links.clear()
+        self.feed_on = False
+
+    # -- one line ----------------------------------------------------------------------------
+
+    async def run_line(self, line: str) -> bool:
+        """Runs one line; False means leave. Errors are shown inline, never raised."""
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            self.out(f"error: {exc}")
+            return True
+        if not words:
+            return True
+        verb, args = words[0], words[1:]
+        try:
+            if verb in ("exit", "quit"):
+                return False
+            if verb == "help":
+                self.out(HELP)
+            elif verb == "status":
+                self.out(self.toolbar().strip())
+            elif verb == "use":
+                await self._use(args)
+            elif verb == "simulate":
+                self._simulate()
+            elif verb == "listen" and args in (["off"], ["on"]):
+                self.feed_on = args == ["on"]
+            elif verb in CLI_VERBS:
+                await getattr(self, f"_{verb}")(*self._parse(verb, args))
+            else:
+                self.out(f"error: unknown verb {verb!r} (try: help)")
+        except FieldctlError as exc:
+            self.out(f"error: {exc}")
+        except Exception as exc:  # a click usage error, shown like the CLI shows it
+            message = getattr(exc, "format_message", None)
+            if message is None:
+                raise
+            self.out(f"error: {verb}: {message()}")
+        return True
+
+    def _parse(self, verb: str, args: list[str]) -> tuple[dict[str, Any], list[str]]:
+        """The subcommand's own click parser; the current profile is implied when not named."""
+        from fieldctl.cli.app import app
+        import typer.main
+
+        if not args or args[0] not in available_profiles(self.start_options.files):
+            args = [self.profile_name, *args]
+        command: click.Command = typer.main.get_command(app).commands[verb]  # type: ignore[attr-defined]
+        ctx = command.make_context(verb, list(args))
+        if ctx.params.get("profile") != self.profile_name:
+            raise UsageError(f"this console uses {self.profile_name}; say `use {ctx.params['profile']}` first")
+        if any(ctx.params.get(name) for name in ("host", "endpoint", "set_", "profile_file")):
+            raise UsageError("overrides belong to the console's start: fieldctl console PROFILE --endpoint ...")
+        return ctx.params, list(ctx.args)
+
+    async def _use(self, args: list[str]) -> None:
+        if len(args) != 1:
+            raise UsageError("use PROFILE")
+        start = self.start_options  # --host and --profile-file carry over; endpoints and --set are per profile
+        profile = load_profile(args[0], profile_files=start.files, host=start.host)
+        await self.close()
+        self.profile_name, self.profile = args[0], profile
+        self.client = driver_for(profile, self._warn)
+        self.out(f"using {args[0]} ({profile.description})")
+
+    def _simulate(self) -> None:
+        if self.simulator is not None:
+            raise UsageError("a simulator is already running in this console")
+        self.simulator = driver_for(self.profile, self._warn)
+        self._spawn(self.simulator.simulate(self._emit, scenario=None, timeline=True, options={}))
+        self.out(f"simulating {self.profile_name} on " + ", ".join(self.profile.endpoints.values()))
+
+    async def _listen(self, params: dict[str, Any], extras: list[str]) -> None:
+        self.filters = Filters(params.get("filter_"))
+        self.feed_on = True
+        if self.subscription is not None and not self.subscription.done():
+            return  # the subscription stays open; only the filters changed
+        watch = HeartbeatWatch(self.profile, self._emit)
+        options = parse_options("listen", self.client, extras)
+        self.subscription = self._spawn(asyncio.gather(self.client.listen(watch, channels=None, options=options),
+                                                       watch.run()))
+
+    async def _command(self, params: dict[str, Any], extras: list[str]) -> None:
+        data = read_data(params.get("data"))
+        timeout = params.get("timeout") or float(self.profile.setting("timeouts.command_s", 5.0))
+        if self.simulator is not None:
+            msg = Message(profile=self.profile_name, endpoint="console", direction="out", channel="command",
+                          kind=params["name"], payload=data)
+            outcome = await self.simulator.control("command", msg, self._show)
+        else:
+            options = parse_options("command", self.client, extras)
+            outcome = await self.client.command(params["name"], data, options=options, timeout=timeout,
+                                                wait=not params.get("no_wait"), emit=self._show)
+        self._conclude(outcome)
+
+    async def _publish(self, params: dict[str, Any], extras: list[str]) -> None:
+        if params.get("kind") is None:
+            raise UsageError("publish KIND [--data JSON]")
+        msg = self.client.publication(params["kind"], read_data(params.get("data")))
+        if self.simulator is not None:
+            self._conclude(await self.simulator.control("publish", msg, self._show))
+            return
+        await self.client.publish([msg], self._show, wait_s=params.get("wait") or 10.0, realtime=False,
+                                  options=parse_options("publish", self.client, extras))
+
+    async def _probe(self, params: dict[str, Any], extras: list[str]) -> None:
+        from .probe import Format, render
+
+        crit = params.get("crit") or self.profile.heartbeat.stale_after_s
+        warn = params.get("warn") or min(1.5 * self.profile.heartbeat.interval_s, crit)
+        report = await self.client.probe(warn=warn, crit=crit, options=parse_options("probe", self.client, extras))
+        self.out(render(report, self.profile_name, Format.text))
+
+    def _conclude(self, outcome: CommandOutcome) -> None:
+        final = outcome.messages[-1].payload if outcome.messages else None
+        if isinstance(final, dict) and final.get("data") is not None:
+            self.out(json.dumps(final["data"], indent=2))
+        self.out(("ok: " if outcome.ok else "FAILED: ") + outcome.summary)

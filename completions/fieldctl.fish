@@ -1,0 +1,1 @@
+complete --command fieldctl --no-files --arguments "(env _FIELDCTL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) fieldctl)" --condition "env _FIELDCTL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) fieldctl"

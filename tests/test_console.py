@@ -1,0 +1,130 @@
+"""The console in a real terminal (tmux): subscribe, command while events arrive, Tab completion,
+history, Ctrl-C on a waiting command, Ctrl-D out; and the same verbs from a pipe."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from conftest import FIELDCTL, Endpoints, Proc, cli_env, run_cli, start_simulator
+
+
+class Terminal:
+    """A tmux pane running one command; the screen is read back, waits are on what it shows."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        if shutil.which("tmux") is None:
+            pytest.fail("tmux is required for the console test (make test installs it)")
+        self.name = f"fieldctl-test-{time.monotonic_ns()}"
+        exports = " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items())
+        script = f"env {exports} {shlex.join(argv)}; echo EXITED $?; sleep 600"
+        subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", "160", "-y", "40", script], check=True)
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+
+    def screen(self) -> str:
+        return subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True).stdout
+
+    def wait_for(self, text: str, timeout: float = 15, times: int = 1) -> str:
+        """Until `text` shows `times` times (scrollback included)."""
+        return self._wait(lambda screen: screen.count(text) >= times, f"{text!r} x{times}", timeout)
+
+    def wait_for_prompt(self, line: str, timeout: float = 15) -> str:
+        """Until the line being edited (the last prompt line) reads exactly `line`."""
+        def editing(screen: str) -> bool:
+            prompts = [row.rstrip() for row in screen.splitlines() if row.startswith("autotrainer>")]
+            return bool(prompts) and prompts[-1] == line
+        return self._wait(editing, f"prompt line {line!r}", timeout)
+
+    def _wait(self, done: Callable[[str], bool], what: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if done(screen):
+                return screen
+            time.sleep(0.1)  # polling the screen for a condition, with a deadline
+        raise AssertionError(f"{what} not on screen within {timeout} s:\n{self.screen()}")
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+
+
+@pytest.fixture
+def terminal_env(tmp_path: Path) -> dict[str, str]:
+    env = {key: value for key, value in cli_env().items() if key in ("PATH", "HOME", "LANG", "PYTHONPATH")}
+    env.update(XDG_STATE_HOME=str(tmp_path / "state"), XDG_CONFIG_HOME=str(tmp_path / "config"), TERM="xterm-256color")
+    return env
+
+
+@pytest.fixture
+def console_terminal(endpoints: Endpoints, terminal_env: dict[str, str]) -> Iterator[Terminal]:
+    term = Terminal([*FIELDCTL, "console", "autotrainer", *endpoints.args], terminal_env)
+    yield term
+    term.close()
+
+
+def test_console_session_in_a_terminal(endpoints: Endpoints, console_terminal: Terminal, terminal_env: dict[str, str]) -> None:
+    device = start_simulator(endpoints)
+    term = console_terminal
+    term.wait_for_prompt("autotrainer>")
+    term.keys("listen --filter channel=event", "Enter")
+    term.wait_for("← event")
+    term.wait_for("events: ready")  # the bottom toolbar follows the connection
+
+    term.keys("command get-conf", "Tab")
+    term.wait_for_prompt("autotrainer> command get-configuration")
+    term.keys("Enter")
+    screen = term.wait_for("ok: get-configuration: success")
+    assert '"deviceId": "sim-0001"' in screen
+    term.wait_for("← event", times=screen.count("← event") + 1)  # events keep arriving after the command
+
+    term.keys("listen off", "Enter")
+    term.wait_for_prompt("autotrainer>")
+    term.keys("Up", "Up")
+    term.wait_for_prompt("autotrainer> command get-configuration")
+    term.keys("C-u")
+    term.wait_for_prompt("autotrainer>")
+    history = Path(terminal_env["XDG_STATE_HOME"]) / "fieldctl" / "history"
+    assert "command get-configuration" in history.read_text()
+
+    device.stop()
+    term.keys("command get-status --timeout 60", "Enter")
+    term.wait_for("→ command        get-status")
+    term.keys("C-c")
+    term.wait_for("cancelled", timeout=5)
+    term.keys("command nope", "Enter")
+    term.wait_for("error: unknown command 'nope'")  # shown inline; the console goes on
+    term.keys("C-d")
+    term.wait_for("EXITED 0")
+
+
+def test_console_simulate_drives_the_simulated_side(endpoints: Endpoints, console_terminal: Terminal) -> None:
+    console_terminal.close()
+    env = {key: value for key, value in cli_env().items() if key in ("PATH", "HOME", "LANG")}
+    term = Terminal([*FIELDCTL, "console", "autotrainer", "--simulate", *endpoints.args], {**env, "TERM": "xterm"})
+    try:
+        term.wait_for("simulating autotrainer")
+        listener = Proc([*FIELDCTL, "listen", "autotrainer", "--json", "--filter", "kind=emergencyStop", "--count", "1",
+                         "--timeout", "20", *endpoints.args])
+        listener.wait_json(lambda m: m["kind"] == "ready")
+        term.keys("publish emergencyStop --data '{\"reason\": \"door\", \"reasonCode\": 101, \"activeAlarms\": []}'", "Enter")
+        term.wait_for("ok: published emergencyStop")
+        assert listener.wait(20) == 0
+    finally:
+        term.close()
+
+
+def test_console_reads_verbs_from_a_pipe(simulator: Proc, endpoints: Endpoints) -> None:
+    result = run_cli("console", "autotrainer", *endpoints.args,
+                     input="command get-configuration\ncommand bogus\nprobe --crit 5\nexit\ncommand never-run\n")
+    assert result.returncode == 0
+    assert "ok: get-configuration: success" in result.stdout
+    assert "error: unknown command 'bogus'" in result.stdout
+    assert "AUTOTRAINER OK" in result.stdout and "never-run" not in result.stdout

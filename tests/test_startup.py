@@ -1,0 +1,50 @@
+"""The quick paths stay quick: `--version`, `--help`, `SUBCOMMAND --help` and completion requests
+load no live view, transport, console or event loop. What they load is asserted, not their time
+(bench/startup.py reports that)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import cli_env
+
+#: What only a running subcommand may need.
+HEAVY = ("rich.live", "zmq", "websockets", "prompt_toolkit", "asyncio", "fieldctl.protocols.transport")
+#: Typer's value coercion; app.py's default_map keeps it off the paths that stop at the root or at --help.
+COERCION = ("pydantic",)
+
+
+def completing(line: str) -> dict[str, str]:
+    words = line.split(" ")
+    return {"_FIELDCTL_COMPLETE": "complete_bash", "COMP_WORDS": line, "COMP_CWORD": str(len(words) - 1)}
+
+
+QUICK_PATHS = {
+    "version": (["--version"], {}, HEAVY + COERCION),
+    "help": (["--help"], {}, HEAVY + COERCION),
+    "listen help": (["listen", "--help"], {}, HEAVY + COERCION),
+    "command help": (["command", "--help"], {}, HEAVY + COERCION),
+    "console help": (["console", "--help"], {}, HEAVY + COERCION),
+    "subcommand names": ([], completing("fieldctl li"), HEAVY + COERCION),
+    "profile names": ([], completing("fieldctl listen a"), HEAVY),
+    "command names": ([], completing("fieldctl command autotrainer get-"), HEAVY),
+}
+
+
+def imported(args: list[str], env: dict[str, str]) -> set[str]:
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "fieldctl", *args], capture_output=True,
+                            text=True, env=cli_env(**env), stdin=subprocess.DEVNULL, timeout=30)
+    assert result.returncode == 0, result.stderr
+    return {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+
+
+@pytest.mark.parametrize("path", QUICK_PATHS)
+def test_quick_paths_load_nothing_heavy(path: str) -> None:
+    args, env, forbidden = QUICK_PATHS[path]
+    modules = imported(args, env)
+    assert "fieldctl.cli.app" in modules
+    loaded = sorted(m for m in modules if any(m == name or m.startswith(name + ".") for name in forbidden))
+    assert loaded == [], f"{path} imports {loaded}"
