@@ -128,3 +128,28 @@ def test_console_reads_verbs_from_a_pipe(simulator: Proc, endpoints: Endpoints) 
     assert "ok: get-configuration: success" in result.stdout
     assert "error: unknown command 'bogus'" in result.stdout
     assert "AUTOTRAINER OK" in result.stdout and "never-run" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    "typed, offered",
+    [
+        ("com", ["command"]),
+        ("command set-app", ["set-application-mode"]),
+        ("publish trialSta", ["trialStarted"]),
+        ("use auto", ["autotrainer"]),
+        ("listen --filter channel=he", ["channel=heartbeat"]),
+        ("command set-application-mode --data '{\"mo", ['mode": ']),
+        ("command get-status --ti", ["--timeout"]),
+    ],
+)
+def test_console_completes_names_options_and_payload_fields(typed: str, offered: list[str]) -> None:
+    from prompt_toolkit.completion import CompleteEvent
+    from prompt_toolkit.document import Document
+
+    from fieldctl.cli.common import ProfileOptions
+    from fieldctl.cli.console_completion import ConsoleCompleter
+    from fieldctl.cli.console_session import Session
+
+    session = Session(ProfileOptions("autotrainer", None, None, None, None, []), False, print)
+    completions = ConsoleCompleter(session).get_completions(Document(typed), CompleteEvent(completion_requested=True))
+    assert [c.text for c in completions] == offered
