@@ -15,10 +15,15 @@ from typing import Any, Callable, ClassVar
 from fieldctl.profiles import Profile
 
 from .errors import NagiosCode, Unsupported, UsageError
-from .message import Message
+from .message import Message, link
 
 Emit = Callable[[Message], None]
 Notify = Callable[[str], None]
+
+
+def link_emitter(profile: str, emit: Emit) -> Callable[[str, str, Any], None]:
+    """A transport's connection-state callback that reports as link Messages."""
+    return lambda endpoint, state, detail: emit(link(profile, endpoint, state, detail))
 
 
 @dataclass

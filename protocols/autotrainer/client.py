@@ -8,19 +8,15 @@ import random
 from collections import OrderedDict
 from typing import Any
 
-from fieldctl.protocols.driver import CommandOutcome, Emit, ProbeReport, Stats
+from fieldctl.protocols.driver import CommandOutcome, Emit, ProbeReport, Stats, link_emitter
 from fieldctl.protocols.errors import NagiosCode, ProtocolFailure, Timeout, UsageError
-from fieldctl.protocols.message import Message, link
+from fieldctl.protocols.message import Message
 from fieldctl.protocols.transport import zeromq
 
 from . import codec
 from .codec import PENDING, PENDING_WITH_NOTIFICATION, SUCCESS, Vocabulary
 
 NONCE_MAX = 2**31 - 1
-
-
-def link_emitter(profile: str, emit: Emit) -> zeromq.LinkCallback:
-    return lambda endpoint, state, detail: emit(link(profile, endpoint, state, detail))
 
 
 class EmergencyDeduper:

@@ -8,13 +8,13 @@ import time
 from typing import AsyncIterator, Iterable
 
 from fieldctl.profiles import Profile
-from fieldctl.protocols.driver import Emit, Notify
+from fieldctl.protocols.driver import Emit, Notify, link_emitter
 from fieldctl.protocols.errors import UsageError
 from fieldctl.protocols.message import OUT, Message, link
 from fieldctl.protocols.transport import zeromq
 
 from . import codec, timeline
-from .client import EmergencyDeduper, link_emitter
+from .client import EmergencyDeduper
 from .device import DeviceState, Frames
 
 REPLAYED_CHANNELS = ("event", "emergency", "property_change")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any, Callable, Sequence
+from typing import Sequence
 
 import zmq
 import zmq.asyncio
@@ -12,8 +12,8 @@ from zmq.utils.monitor import parse_monitor_message
 
 from fieldctl.protocols.errors import ConnectFailure, Timeout, UsageError
 
-#: (endpoint name, state, detail) -> None
-LinkCallback = Callable[[str, str, Any], None]
+from . import LinkCallback
+
 
 _STATES = {
     zmq.EVENT_CONNECTED: "connected",

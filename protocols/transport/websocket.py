@@ -1,0 +1,122 @@
+"""WebSocket client and server on the websockets asyncio API: TLS choices, reconnects with capped,
+jittered exponential backoff, and an immediate failure when the other side refuses us (the real
+Vantiq SDK reconnects hundreds of times a second after a refusal; fieldctl must not)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import ssl
+from typing import Any, Awaitable, Callable, Iterator
+from urllib.parse import urlsplit
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+
+from fieldctl.protocols.errors import ConnectFailure, UsageError
+
+from . import LinkCallback
+
+DEFAULT_MAX_SIZE = 1 << 20
+
+
+class Unreachable(ConnectFailure):
+    """The other side could not be reached this time; worth another try."""
+
+
+class Backoff:
+    """Delays between reconnect attempts: base * 2**n, capped, with jitter so that many clients
+    restarted together do not reconnect in step. None after max_retries."""
+
+    def __init__(self, base_s: float = 0.5, cap_s: float = 30.0, max_retries: int | None = None,
+                 jitter: Callable[[], float] = random.random) -> None:
+        self.base_s, self.cap_s, self.max_retries, self.jitter = base_s, cap_s, max_retries, jitter
+
+    def delays(self) -> Iterator[float]:
+        attempt = 0
+        while self.max_retries is None or attempt < self.max_retries:
+            yield min(self.cap_s, self.base_s * 2**attempt) * (0.5 + self.jitter() / 2)
+            attempt += 1
+
+
+def tls_context(url: str, *, insecure: bool = False, cafile: str | None = None) -> ssl.SSLContext | None:
+    """Verification stays on for wss:// unless --insecure; a CA file adds trust, never removes it."""
+    if urlsplit(url).scheme != "wss":
+        return None
+    try:
+        context = ssl.create_default_context(cafile=cafile)
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(f"CA file {cafile}: {exc}") from None
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+async def open_connection(url: str, *, tls: ssl.SSLContext | None = None, max_size: int = DEFAULT_MAX_SIZE,
+                          timeout: float = 10.0, headers: dict[str, str] | None = None) -> ClientConnection:
+    try:
+        return await connect(url, ssl=tls, max_size=max_size, open_timeout=timeout, proxy=None,
+                             additional_headers=headers, compression=None)
+    except InvalidURI as exc:
+        raise UsageError(f"not a WebSocket URL: {exc}") from None
+    except InvalidStatus as exc:
+        raise ConnectFailure(f"{url} refused the connection: HTTP {exc.response.status_code}") from None
+    except ssl.SSLCertVerificationError as exc:
+        raise ConnectFailure(f"{url}: certificate not trusted ({exc.verify_message}); see --ca-file, --insecure") from None
+    except (OSError, asyncio.TimeoutError, InvalidHandshake) as exc:
+        raise Unreachable(f"cannot connect to {url}: {exc}") from None
+
+
+Session = Callable[[ClientConnection], Awaitable[bool]]
+
+
+async def keep_connected(url: str, session: Session, *, name: str, on_link: LinkCallback, backoff: Backoff,
+                         tls: ssl.SSLContext | None = None, max_size: int = DEFAULT_MAX_SIZE) -> None:
+    """Runs `session` on a connection until it returns True (done). A dropped connection or an
+    unreachable server means another try after the next backoff delay; a ConnectFailure that is
+    not Unreachable (refused credentials, HTTP refusal, untrusted certificate) ends it at once."""
+    delays = backoff.delays()
+    while True:
+        try:
+            conn = await open_connection(url, tls=tls, max_size=max_size)
+        except Unreachable as exc:
+            delay = next(delays, None)
+            if delay is None:
+                raise ConnectFailure(f"{exc} (gave up after {backoff.max_retries} retries)") from None
+            on_link(name, "retrying", {"url": url, "in_s": round(delay, 2), "error": str(exc)})
+            await asyncio.sleep(delay)
+            continue
+        on_link(name, "connected", {"url": url})
+        delays = backoff.delays()  # a connection that worked starts the count again
+        try:
+            if await session(conn):
+                return
+        except ConnectionClosed as exc:
+            on_link(name, "disconnected", {"url": url, "code": exc.rcvd.code if exc.rcvd else None})
+        finally:
+            await conn.close()
+
+
+async def start_server(url: str, handler: Callable[[ServerConnection], Awaitable[None]], *,
+                       tls: ssl.SSLContext | None = None, max_size: int = DEFAULT_MAX_SIZE) -> tuple[Server, str]:
+    """Listens where `url` says (port 0 picks a free one); returns the server and its real URL."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise UsageError(f"not a WebSocket URL: {url}")
+    try:
+        server = await serve(handler, parts.hostname, parts.port or 0, ssl=tls, max_size=max_size, compression=None)
+    except OSError as exc:
+        raise ConnectFailure(f"cannot listen on {url}: {exc.strerror}") from None
+    port = next(iter(server.sockets)).getsockname()[1]
+    return server, f"{parts.scheme}://{parts.hostname}:{port}{parts.path}"
+
+
+async def send_text(conn: Any, text: str, binary: bool = False) -> None:
+    """Peers accept text and binary frames alike; a server can be told which to send."""
+    await conn.send(text.encode("utf-8") if binary else text)
+
+
+def as_text(frame: str | bytes) -> str:
+    return frame if isinstance(frame, str) else frame.decode("utf-8", errors="replace")
