@@ -46,8 +46,8 @@ def validate(data: dict[str, Any]) -> list[Problem]:
         if not endpoints:
             problems.append(("endpoints", "needs at least one endpoint"))
         for name, url in endpoints.items():
-            if not isinstance(url, str) or "://" not in url:
-                problems.append((f"endpoints.{name}", "expected a URL such as tcp://{host}:5556"))
+            if not isinstance(url, str) or not ("://" in url or url.startswith("/")):
+                problems.append((f"endpoints.{name}", "expected a URL such as tcp://{host}:5556, or a socket path"))
 
     for table in ("channels", "events"):
         value = data.get(table, {})

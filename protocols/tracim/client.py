@@ -1,0 +1,263 @@
+"""The client (plugin) side of a TracimDaemon (spec §10.1): registration with pongs and
+re-registration when the daemon restarts, one-shot queries on a temporary socket, the probe."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+from fieldctl.profiles import Profile
+from fieldctl.protocols.driver import CommandOutcome, Emit, Notify, ProbeReport
+from fieldctl.protocols.errors import FieldctlError, NagiosCode, Timeout, UsageError
+from fieldctl.protocols.message import IN, OUT, Message, link
+from fieldctl.protocols.transport import unix
+
+from . import codec
+
+#: Request type -> the reply type that answers it (§4); matching is by type only (§10.1.9).
+REPLIES = {codec.GET_CLIENTS: codec.CLIENTS, codec.GET_ACCOUNT_INFO: codec.ACCOUNT_INFO, codec.PING: codec.PONG,
+           codec.DO_REQUEST: codec.REQUEST_RESULT}
+#: How often the client looks at the master socket file (a restarted daemon has a new one).
+WATCH_S = 0.25
+
+
+@dataclass
+class Context:
+    """What every client role needs: the profile, both socket paths and the output callbacks."""
+
+    profile: Profile
+    channels: codec.Channels
+    master: str
+    path: str
+    emit: Emit
+    notify: Notify
+    listening: str = "client"  # the endpoint name of our own socket: "master" when simulating
+
+    @property
+    def name(self) -> str:
+        return self.profile.name
+
+    def timeout(self, key: str, default: float) -> float:
+        return float(self.profile.setting(f"timeouts.{key}", default))
+
+    def decode(self, raw: bytes, *, direction: str = IN, peer: str | None = None) -> Message:
+        """`endpoint` names the socket the document was written to."""
+        if direction == OUT:
+            endpoint = "master" if peer == self.master else "client"
+        else:
+            endpoint = self.listening
+        return codec.decode(raw, profile=self.name, channels=self.channels, endpoint=endpoint, direction=direction,
+                            peer=peer)
+
+    async def send(self, destination: str, raw: bytes) -> Message:
+        """One document, one connection; warns first when the real daemon could not read it whole."""
+        if destination == self.master and len(raw) > codec.DAEMON_READ_LIMIT:
+            self.notify(f"a {len(raw)}-byte document is over the daemon's {codec.DAEMON_READ_LIMIT}-byte single "
+                        "read: a real TracimDaemon will cut it and reject it as invalid JSON")
+        await unix.send_document(destination, raw, self.timeout("send_s", 1.0))
+        msg = self.decode(raw, direction=OUT, peer=destination)
+        self.emit(msg)
+        return msg
+
+
+class Inbox:
+    """Our listening socket: each connection is one document, read to EOF (any size, §10.1.3)."""
+
+    def __init__(self, ctx: Context, on_document: Callable[[bytes], Awaitable[None]]) -> None:
+        self.ctx, self.on_document = ctx, on_document
+        self.listener = unix.UnixListener(ctx.path, self._serve, backlog=64)
+
+    async def __aenter__(self) -> "Inbox":
+        await self.listener.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.listener.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            raw = await unix.read_document(reader, self.ctx.timeout("read_s", 5.0))
+        except Timeout as exc:
+            self.ctx.notify(f"{self.ctx.path}: a sender kept its connection open: {exc}")
+            return
+        finally:
+            writer.close()
+        await self.on_document(raw)
+
+
+class Plugin:
+    """`register`/`listen`: a registered client that answers pings, shows what arrives, notices a
+    restarted daemon (new master socket file) or a silent one, registers again, unregisters on exit."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.pid = str(os.getpid())
+        self.state = ""
+        self.registered_inode: int | None = None
+        self.last_heard = time.monotonic()
+
+    def _link(self, state: str, **detail: Any) -> None:
+        if state != self.state:
+            self.state = state
+            self.ctx.emit(link(self.ctx.name, "master", state, {"url": self.ctx.master, **detail}))
+
+    def _registration(self, type_: str) -> bytes:
+        path = self.ctx.path
+        return codec.encode(path, type_, {"path": path, "pid": self.pid})
+
+    async def run(self) -> None:
+        async with Inbox(self.ctx, self._received):
+            self.ctx.emit(link(self.ctx.name, "client", "bound", {"url": self.ctx.path}))
+            try:
+                await self._watch()
+            finally:
+                if self.registered_inode is not None:
+                    with contextlib.suppress(FieldctlError):
+                        await self.ctx.send(self.ctx.master, self._registration(codec.CLIENT_DELETE))
+
+    async def _watch(self) -> None:
+        stale_s = self.ctx.profile.heartbeat.stale_after_s
+        retry_s = self.ctx.timeout("retry_s", 1.0)
+        last_attempt = float("-inf")
+        while True:
+            now = time.monotonic()
+            try:
+                inode: int | None = os.stat(self.ctx.master).st_ino
+            except OSError:
+                inode = None
+            if inode is None:
+                self.registered_inode = None
+                self._link("disconnected", reason="no master socket file")
+            elif (inode != self.registered_inode and now - last_attempt >= retry_s) \
+                    or now - max(self.last_heard, last_attempt) >= stale_s:
+                last_attempt = now
+                await self._register(inode)
+            await asyncio.sleep(WATCH_S)
+
+    async def _register(self, inode: int) -> None:
+        try:
+            await self.ctx.send(self.ctx.master, self._registration(codec.CLIENT_ADD))
+        except FieldctlError as exc:
+            self.registered_inode = None
+            self._link("retrying", reason=str(exc))
+            return
+        self.registered_inode = inode
+        self._link("registering")
+
+    async def _received(self, raw: bytes) -> None:
+        self.last_heard = time.monotonic()
+        msg = self.ctx.decode(raw)
+        self.ctx.emit(msg)
+        if msg.error:
+            return
+        if msg.kind == codec.ACCOUNT_INFO:
+            user_id = msg.payload.get("user_id") if isinstance(msg.payload, dict) else None
+            self._link("registered", user_id=user_id)
+        elif msg.kind == codec.PING:
+            try:
+                await self.ctx.send(str(msg.id), codec.encode(self.ctx.path, codec.PONG))
+            except FieldctlError as exc:
+                self.ctx.notify(f"pong not delivered: {exc}")
+
+
+async def round_trip(ctx: Context, type_: str, data: Any, timeout: float) -> tuple[list[Message], float]:
+    """One query on our own temporary socket (§10.1.9): the request, then everything that came
+    until the reply of the matching type; raises Timeout when none comes."""
+    expected = REPLIES.get(type_)
+    inbox: asyncio.Queue[bytes] = asyncio.Queue()
+    loop = asyncio.get_running_loop()
+    async with Inbox(ctx, inbox.put):
+        started = loop.time()
+        messages = [await ctx.send(ctx.master, codec.encode(ctx.path, type_, data))]
+        deadline = started + timeout
+        while True:
+            try:
+                raw = await asyncio.wait_for(inbox.get(), max(0.0, deadline - loop.time()))
+            except asyncio.TimeoutError:
+                raise Timeout(f"no {expected or 'reply'} from {ctx.master} within {timeout:g} s") from None
+            reply = ctx.decode(raw)
+            ctx.emit(reply)
+            messages.append(reply)
+            if reply.kind in (expected, codec.ACK) and not reply.error:
+                return messages, loop.time() - started
+
+
+def command_type(profile: Profile, name: str) -> str:
+    if name in profile.commands:
+        return str(profile.commands[name].code)
+    if name in REPLIES:
+        return name
+    known = ", ".join(profile.commands)
+    raise UsageError(f"unknown command {name!r} (commands: {known})")
+
+
+async def command(ctx: Context, name: str, data: Any, timeout: float) -> CommandOutcome:
+    type_ = command_type(ctx.profile, name)
+    if type_ == codec.DO_REQUEST:
+        data = {} if data is None else data
+        if not isinstance(data, dict):
+            raise UsageError("do-request --data must be a JSON object: anything else kills the real daemon")
+        ctx.notify("the real daemon ignores every field of daemon_do_request and answers only when a GET of "
+                   "its Tracim API root returns 200")
+    messages, elapsed = await round_trip(ctx, type_, data, timeout)
+    reply = messages[-1]
+    if reply.kind == codec.ACK:
+        return CommandOutcome(False, f"the daemon acknowledged {type_} without answering: it does not know it",
+                              messages)
+    return CommandOutcome(True, f"{reply.kind} in {elapsed * 1000:.0f} ms: {describe(reply)}", messages)
+
+
+def describe(msg: Message) -> str:
+    """The useful part of a daemon document, for the table and a command's summary."""
+    body = msg.payload
+    if msg.channel == codec.TRACIM_CHANNEL and isinstance(body, dict):
+        return describe_tlm(body)
+    if msg.kind == codec.CLIENTS and isinstance(body, list):
+        listed = ", ".join(f"{c.get('path')} (pid {c.get('pid')})" for c in body if isinstance(c, dict))
+        return f"{len(body)} client(s)" + (f": {listed}" if listed else "")
+    if isinstance(body, dict) and msg.kind in (codec.CLIENT_ADD, codec.CLIENT_DELETE, codec.CLIENT_ADDED,
+                                               codec.CLIENT_DELETED):
+        return f"{body.get('path')} (pid {body.get('pid')})"
+    if msg.kind == codec.ACCOUNT_INFO and isinstance(body, dict):
+        return f"user_id {body.get('user_id')}"
+    if msg.kind == codec.REQUEST_RESULT and isinstance(body, dict):
+        return f"{body.get('Status')}, body {len(str(body.get('data', '')))} base64 chars"
+    return "" if body is None else str(body)[:120]
+
+
+def _label(value: Any, *keys: str) -> str | None:
+    if not isinstance(value, dict):
+        return None
+    return next((str(value[key]) for key in keys if value.get(key) not in (None, "")), None)
+
+
+def describe_tlm(tlm: dict[str, Any]) -> str:
+    """#id, who, where, what: author, workspace, content (type), user, member role, reaction."""
+    fields = tlm.get("fields") if isinstance(tlm.get("fields"), dict) else {}
+    parts = [f"#{tlm.get('event_id')}"]
+    for key, label in (("author", "by"), ("workspace", "in"), ("content", ""), ("user", "user"),
+                       ("member", "role"), ("reaction", "reaction"), ("mention", "mention"), ("tag", "tag")):
+        text = _label(fields.get(key), "public_name", "username", "label", "role", "value", "recipient",
+                      "tag_name")
+        if text is not None:
+            content_type = _label(fields.get(key), "content_type") if key == "content" else None
+            text = f"{text} ({content_type})" if content_type else text
+            parts.append(f"{label} {text}".strip())
+    return " ".join(parts)
+
+
+async def probe(ctx: Context, warn: float, crit: float) -> ProbeReport:
+    """A ping on the master socket answered with a pong within the thresholds (§10.1.11)."""
+    try:
+        _, rtt = await round_trip(ctx, codec.PING, None, crit)
+    except Timeout:
+        return ProbeReport(NagiosCode.CRITICAL, f"no pong from {ctx.master} within {crit:g} s (daemon wedged?)",
+                           {}, warn, crit)
+    metrics = {"pong_rtt_seconds": round(rtt, 4)}
+    status = NagiosCode.WARNING if rtt > warn else NagiosCode.OK
+    slow = f" (over {warn:g} s)" if rtt > warn else ""
+    return ProbeReport(status, f"pong from {ctx.master} in {rtt * 1000:.1f} ms{slow}", metrics, warn, crit)

@@ -1,0 +1,224 @@
+"""Bytes <-> Message for the TracimDaemon local protocol, no I/O (spec §2-§4).
+
+Every document is one DaemonEvent ``{"path", "type", "data"}``. What fieldctl writes follows Go's
+``encoding/json`` (§4.3), so the daemon side is byte-identical with the real daemon; what it reads
+is decoded leniently, as Go does (case-insensitive keys, ``data`` absent or null).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from fieldctl.profiles import Profile
+from fieldctl.protocols.message import IN, Message
+
+CLIENT_ADD, CLIENT_DELETE = "daemon_client_add", "daemon_client_delete"
+GET_CLIENTS, GET_ACCOUNT_INFO, DO_REQUEST = "daemon_get_clients", "daemon_get_account_info", "daemon_do_request"
+ACK, PING, PONG = "daemon_ack", "daemon_ping", "daemon_pong"
+REQUEST_RESULT, ACCOUNT_INFO, CLIENTS = "daemon_request_result", "daemon_account_info", "daemon_clients"
+TRACIM_EVENT, CLIENT_ADDED, CLIENT_DELETED = "daemon_tracim_event", "daemon_client_added", "daemon_client_deleted"
+
+#: The real daemon (and the Go SDK) do one read of at most this many bytes per connection (§2).
+DAEMON_READ_LIMIT = 4096
+#: Linux sun_path holds 108 bytes, one of them the terminating NUL.
+MAX_SOCKET_PATH = 107
+OTHER_CHANNEL = "other"
+TRACIM_CHANNEL = "tracim"
+
+_ABSENT = object()
+
+
+class DecodeError(ValueError):
+    """A document the daemon would reject; the text reads like the Go error it would log."""
+
+
+# --- Go encoding (§4.3) -----------------------------------------------------------------------------
+
+_GO_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t",
+               "<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_NEEDS_ESCAPE = re.compile('["\\\\<>&\u2028\u2029\x00-\x1f\ud800-\udfff]')
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _GO_ESCAPES:
+        return _GO_ESCAPES[char]
+    if "\ud800" <= char <= "\udfff":
+        return "\ufffd"  # a lone surrogate is not UTF-8: Go writes U+FFFD
+    return f"\\u{ord(char):04x}"  # other controls, \b and \f included (Go 1.19)
+
+
+def go_string(text: str) -> str:
+    return '"' + _NEEDS_ESCAPE.sub(_escape_char, text) + '"'
+
+
+def go_float(value: float) -> str:
+    """strconv.FormatFloat as encoding/json uses it: 'f' form below 1e21, 'e' form outside."""
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"unsupported value: {value}")
+    magnitude = abs(value)
+    if magnitude != 0 and (magnitude < 1e-6 or magnitude >= 1e21):
+        return re.sub(r"e-0(\d)$", r"e-\1", repr(value))
+    text = format(Decimal(repr(value)), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def go_json(value: Any, *, generic: bool = False) -> str:
+    """Compact Go encoding. Dicts keep their order (Go structs) unless `generic`: then they are Go
+    maps (sorted keys) and every number went through float64, as in a re-broadcast `data`."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return go_string(value)
+    if isinstance(value, (int, float)):
+        return go_float(float(value)) if generic or isinstance(value, float) else str(value)
+    if isinstance(value, dict):
+        items = sorted(value.items()) if generic else value.items()
+        return "{" + ",".join(f"{go_string(str(k))}:{go_json(v, generic=generic)}" for k, v in items) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(go_json(item, generic=generic) for item in value) + "]"
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def encode(path: str, type_: str, data: Any = _ABSENT, *, generic: bool = False) -> bytes:
+    """One DaemonEvent as Go writes it: path, type, then data unless there is none (omitempty)."""
+    text = '{"path":' + go_string(path) + ',"type":' + go_string(type_)
+    if data is not _ABSENT and data is not None:
+        text += ',"data":' + go_json(data, generic=generic)
+    return (text + "}").encode("utf-8")
+
+
+# --- decoding --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Envelope:
+    path: str
+    type: str
+    data: Any = None
+
+
+def _no_constants(name: str) -> Any:
+    raise DecodeError(f"invalid character '{name[0]}' looking for beginning of value")
+
+
+def parse(raw: bytes) -> Envelope:
+    """A DaemonEvent decoded as the daemon decodes it: keys match case-insensitively (the last
+    matching key wins), unknown keys are ignored, `path`/`type` must be strings when present."""
+    text = raw.decode("utf-8", errors="replace")  # Go replaces invalid UTF-8 by U+FFFD
+    if not text.strip():
+        raise DecodeError("unexpected end of JSON input")
+    try:
+        document = json.loads(text, parse_constant=_no_constants)
+    except json.JSONDecodeError as exc:
+        raise DecodeError(f"invalid JSON: {exc.msg} at byte {exc.pos}") from None
+    if not isinstance(document, dict):
+        raise DecodeError(f"json: cannot unmarshal {type(document).__name__} into Go value of type DaemonEvent")
+    fields: dict[str, Any] = {"path": "", "type": "", "data": None}
+    for key, value in document.items():
+        name = key.lower()
+        if name in fields:
+            if name != "data" and not isinstance(value, str):
+                raise DecodeError(f"json: cannot unmarshal {type(value).__name__} into DaemonEvent.{name} of type string")
+            fields[name] = value
+    return Envelope(fields["path"], fields["type"], fields["data"])
+
+
+def parse_tlm(data: Any) -> dict[str, Any]:
+    """The TLM inside a daemon_tracim_event: `data` is its JSON text, never an object (§4.9)."""
+    if not isinstance(data, str):
+        raise DecodeError(f"daemon_tracim_event data must be the TLM as a JSON string, got {type(data).__name__}")
+    try:
+        tlm = json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise DecodeError(f"TLM is not JSON: {exc.msg} at char {exc.pos}") from None
+    if not isinstance(tlm, dict) or not isinstance(tlm.get("event_type"), str):
+        raise DecodeError("TLM has no string event_type")
+    return tlm
+
+
+@dataclass(frozen=True)
+class Channels:
+    """DaemonEvent type -> channel name, from the profile's [channels] (space-separated types)."""
+
+    by_type: dict[str, str]
+
+    @classmethod
+    def from_profile(cls, profile: Profile) -> "Channels":
+        return cls({type_: name for name, types in profile.channels.items() for type_ in str(types).split()})
+
+    def of(self, type_: str) -> str:
+        return self.by_type.get(type_, OTHER_CHANNEL)
+
+
+def decode(raw: bytes, *, profile: str, channels: Channels, endpoint: str, direction: str = IN,
+           peer: str | None = None) -> Message:
+    """A Message for one document. `id` is the other party's socket path (the sender's envelope
+    path, or where an outgoing document went): the only correlation this protocol has.
+    A tracim event's kind is its TLM event_type and its payload the decoded TLM."""
+    msg = Message(profile=profile, endpoint=endpoint, direction=direction, channel=OTHER_CHANNEL, kind="invalid",
+                  raw=(raw,))
+    try:
+        envelope = parse(raw)
+    except DecodeError as exc:
+        msg.error = str(exc)
+        return msg
+    msg.channel, msg.kind, msg.payload = channels.of(envelope.type), envelope.type, envelope.data
+    msg.id = peer if peer is not None else envelope.path
+    if envelope.type == TRACIM_EVENT:
+        try:
+            msg.payload = parse_tlm(envelope.data)
+            msg.kind = msg.payload["event_type"]
+        except DecodeError as exc:
+            msg.error = str(exc)
+    return msg
+
+
+# --- TLMs (Tracim live messages) ------------------------------------------------------------------
+
+
+def tlm_text(tlm: dict[str, Any]) -> str:
+    """A TLM as Tracim writes it on its SSE data line: Python json.dumps defaults (§4.9)."""
+    return json.dumps(tlm)
+
+
+def rfc3339(when: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
+
+
+def build_tlm(event_type: str, data: Any, event_id: int, when: float) -> dict[str, Any]:
+    """A full TLM from `publish tracim EVENT_TYPE --data ...`: `data` is either a whole TLM (it has
+    "fields") whose missing keys are filled in, or just the TLM's fields."""
+    given = data if isinstance(data, dict) and "fields" in data else {"fields": data if data is not None else {}}
+    tlm = {"event_id": event_id, "event_type": event_type, "read": None, "created": rfc3339(when), "fields": {}}
+    tlm.update(given)
+    return tlm
+
+
+def event_text(msg: Message) -> str:
+    """The TLM text a tracim-channel Message stands for: the recorded text when its raw document
+    holds one (byte-exact replay), else its payload in Tracim's layout."""
+    for raw in msg.raw:
+        try:
+            envelope = parse(raw)
+            parse_tlm(envelope.data)
+            return envelope.data
+        except DecodeError:
+            continue
+    return tlm_text(msg.payload)
+
+
+def document_for(msg: Message, path: str) -> bytes:
+    """The DaemonEvent a Message asks to send, with `path` as the sender's socket."""
+    if msg.channel == TRACIM_CHANNEL or msg.kind == TRACIM_EVENT:
+        return encode(path, TRACIM_EVENT, event_text(msg))
+    return encode(path, str(msg.kind), msg.payload)

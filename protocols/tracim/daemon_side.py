@@ -1,0 +1,181 @@
+"""The daemon's side over Unix sockets: `simulate` (master socket, registry, keep-alive, Tracim
+events from a scenario, the built-in timeline or the control path) and `publish` (one raw
+DaemonEvent to a socket, as the daemon or as a client would send it)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from typing import Any, AsyncIterator
+
+from fieldctl.protocols.driver import CommandOutcome, Emit, Notify
+from fieldctl.protocols.errors import FieldctlError, Timeout
+from fieldctl.protocols.message import OUT, Message, link
+from fieldctl.protocols.transport import unix
+
+from . import codec, timeline
+from .client import Context
+from .daemon import DaemonState, Outgoing
+from .paths import socket_path
+
+Delivery = tuple[Outgoing, "asyncio.Future[Message | None] | None"]
+
+
+def _replays(msg: Message) -> bool:
+    if msg.is_link or msg.error:
+        return False
+    if msg.channel == codec.TRACIM_CHANNEL:
+        return isinstance(msg.payload, dict)
+    return msg.direction == OUT and not msg.raw  # written by hand, or `publish KIND --data`
+
+
+def replayable(messages: list[Message], notify: Notify) -> list[Message]:
+    """Recordings also hold pings, pongs, registrations, link states and malformed documents: of
+    what was captured only the Tracim events replay; hand-written lines send any type."""
+    kept = [msg for msg in messages if _replays(msg)]
+    skipped = sum(1 for m in messages if not m.is_link) - len(kept)
+    if skipped:
+        notify(f"skipped {skipped} message(s): captured traffic other than Tracim events, or malformed")
+    return kept
+
+
+async def paced(messages: list[Message], realtime: bool) -> AsyncIterator[Message]:
+    """Each message at its recorded offset from the first one, so no drift accumulates."""
+    loop = asyncio.get_running_loop()
+    start, first = loop.time(), messages[0].ts if messages else 0.0
+    for msg in messages:
+        delay = start + (msg.ts - first) - loop.time()
+        if realtime and delay > 0:
+            await asyncio.sleep(delay)
+        yield msg
+
+
+class Simulator:
+    """A TracimDaemon without Tracim. Unlike the real one it never crashes on a malformed request:
+    it reports it (the Message's error, and a warning for inputs fatal to the real daemon)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        profile = ctx.profile
+        body = profile.setting("simulate.api_root_body")
+        self.state = DaemonState(ctx.master, str(profile.setting("simulate.user_id", "42")),
+                                 None if body is None else str(body).encode("utf-8"))
+        self.single_read = int(profile.setting("simulate.single_read_bytes", codec.DAEMON_READ_LIMIT))
+        self.deliveries: asyncio.Queue[Delivery] = asyncio.Queue()
+        self.has_clients = asyncio.Event()
+
+    async def run(self, scenario: list[Message] | None, use_timeline: bool) -> None:
+        os.makedirs(os.path.dirname(self.ctx.master) or ".", mode=0o700, exist_ok=True)
+        listener = unix.UnixListener(self.ctx.master, self._serve)
+        await listener.start()
+        self.ctx.emit(link(self.ctx.name, "master", "bound", {"url": self.ctx.master}))
+        tasks = [self._deliver(), self._keepalive()]
+        if scenario is not None:
+            tasks.append(self._replay(replayable(scenario, self.ctx.notify)))
+        elif use_timeline:
+            tasks.append(self._timeline())
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            listener.close()
+
+    # --- receiving ---
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            raw = await unix.read_document(reader, self.ctx.timeout("read_s", 5.0), self.single_read or None)
+        except Timeout:
+            raw = b""  # a sender that never writes: the real daemon's goroutine would wait forever
+        finally:
+            writer.close()
+        handling = self.state.handle(raw)
+        msg = self.ctx.decode(raw)
+        if handling.problem and not msg.error:
+            msg.error = handling.problem
+        if handling.envelope is None and self.single_read and len(raw) >= self.single_read:
+            msg.error = f"{msg.error} (cut at the daemon's {self.single_read}-byte single read)"
+        self.ctx.emit(msg)
+        if handling.fatal_on_real_daemon:
+            self.ctx.notify(f"{msg.kind} from {msg.id!r}: {handling.problem}; the simulator goes on")
+        if self.state.registry:
+            self.has_clients.set()
+        self._queue(handling.outbox)
+
+    # --- sending ---
+
+    def _queue(self, outbox: list[Outgoing], wanted: bool = False) -> list["asyncio.Future[Message | None]"]:
+        futures = []
+        for outgoing in outbox:
+            future = asyncio.get_running_loop().create_future() if wanted else None
+            self.deliveries.put_nowait((outgoing, future))
+            if future is not None:
+                futures.append(future)
+        return futures
+
+    async def _deliver(self) -> None:
+        """One at a time, in order, as the daemon's synchronous dials (§2): a failed dial is
+        reported and the document lost for that client; no retry, no removal."""
+        send_s = self.ctx.timeout("send_s", 1.0)
+        while True:
+            outgoing, future = await self.deliveries.get()
+            sent: Message | None = None
+            try:
+                await unix.send_document(outgoing.destination, outgoing.raw, send_s)
+            except FieldctlError as exc:
+                self.ctx.emit(link(self.ctx.name, "client", "unreachable", {"url": outgoing.destination,
+                                                                            "reason": str(exc)}))
+            else:
+                sent = self.ctx.decode(outgoing.raw, direction=OUT, peer=outgoing.destination)
+                self.ctx.emit(sent)
+            if future is not None and not future.done():
+                future.set_result(sent)
+
+    async def _keepalive(self) -> None:
+        interval = float(self.ctx.profile.setting("keepalive.interval_s", 30))
+        while True:
+            await asyncio.sleep(interval)
+            dropped, pings = self.state.keepalive_tick()
+            for entry in dropped:
+                self.ctx.emit(link(self.ctx.name, "client", "dropped", {"url": entry.path,
+                                                                        "reason": "no pong since the last ping"}))
+            self._queue(pings)
+
+    # --- Tracim events ---
+
+    async def _timeline(self) -> None:
+        interval = float(self.ctx.profile.setting("simulate.event_interval_s", 2.0))
+        for event_id, (event_type, fields) in enumerate(timeline.events(), 1):
+            await asyncio.sleep(interval)
+            await self.has_clients.wait()
+            tlm = codec.build_tlm(event_type, fields, event_id, time.time())
+            self._queue(self.state.tracim_event(codec.tlm_text(tlm)))
+
+    async def _replay(self, messages: list[Message]) -> None:
+        # A scenario is a contract test: it starts with the first registered client.
+        await self.has_clients.wait()
+        async for msg in paced(messages, realtime=True):
+            self._queue(self._broadcast(msg))
+
+    def _broadcast(self, msg: Message) -> list[Outgoing]:
+        if msg.channel == codec.TRACIM_CHANNEL or msg.kind == codec.TRACIM_EVENT:
+            return self.state.tracim_event(codec.event_text(msg))
+        return self.state.broadcast(str(msg.kind), msg.payload)
+
+    async def inject(self, msg: Message, emit: Emit) -> CommandOutcome:
+        """A Tracim event (or any other type) from `publish --via`, sent to every client."""
+        outbox = self._broadcast(msg)
+        results = await asyncio.gather(*self._queue(outbox, wanted=True))
+        delivered = [sent for sent in results if sent is not None]
+        for sent in delivered:
+            emit(sent)
+        return CommandOutcome(True, f"sent {msg.kind} to {len(delivered)} of {len(outbox)} client(s)", delivered)
+
+
+async def publish(ctx: Context, messages: list[Message], options: dict[str, Any], realtime: bool) -> None:
+    """Raw DaemonEvents to --to (default the master socket). The envelope path is --path, else
+    the master path when playing the daemon toward a client, else fieldctl's client socket."""
+    destination = socket_path(options["to"], "--to") if options.get("to") else ctx.master
+    sender = options.get("path") or (ctx.path if destination == ctx.master else ctx.master)
+    async for msg in paced(replayable(messages, ctx.notify), realtime):
+        await ctx.send(destination, codec.document_for(msg, sender))
