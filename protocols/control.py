@@ -79,6 +79,8 @@ async def request(path: str, verb: str, msg: Message, emit: Emit, timeout: float
                 line = await asyncio.wait_for(reader.readline(), max(0.0, deadline - loop.time()))
             except asyncio.TimeoutError:
                 raise Timeout(f"the simulator at {path} gave no outcome within {timeout:g} s") from None
+            except ValueError:  # a line over LINE_LIMIT
+                raise ProtocolFailure(f"the simulator at {path} sent a line over {unix.LINE_LIMIT} bytes") from None
             if not line:
                 raise ProtocolFailure(f"the simulator at {path} closed the control connection early")
             data = json.loads(line)

@@ -15,6 +15,9 @@ from fieldctl.protocols.errors import ConnectFailure, Timeout, UsageError
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
+#: Longest line a stream reader takes (asyncio's default, 64 KiB, is below one recorded frame).
+LINE_LIMIT = 16 << 20
+
 _owned: dict[str, int] = {}  # path -> inode of the socket file we created
 
 
@@ -65,7 +68,8 @@ class UnixListener:
         claim(self.path)
         previous = os.umask(0o177)  # created 0600: no window where others may connect
         try:
-            self._server = await asyncio.start_unix_server(self.handler, self.path, backlog=self.backlog)
+            self._server = await asyncio.start_unix_server(self.handler, self.path, backlog=self.backlog,
+                                                           limit=LINE_LIMIT)
         except OSError as exc:
             raise ConnectFailure(f"cannot listen on {self.path}: {exc.strerror}") from None
         finally:
@@ -90,7 +94,7 @@ async def read_document(reader: asyncio.StreamReader, timeout: float, single_rea
 
 async def connect(path: str, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     try:
-        return await asyncio.wait_for(asyncio.open_unix_connection(path), timeout)
+        return await asyncio.wait_for(asyncio.open_unix_connection(path, limit=LINE_LIMIT), timeout)
     except asyncio.TimeoutError:
         raise Timeout(f"cannot connect to {path} within {timeout:g} s") from None
     except OSError as exc:

@@ -55,10 +55,12 @@ def tls_context(url: str, *, insecure: bool = False, cafile: str | None = None) 
 
 
 async def open_connection(url: str, *, tls: ssl.SSLContext | None = None, max_size: int = DEFAULT_MAX_SIZE,
-                          timeout: float = 10.0, headers: dict[str, str] | None = None) -> ClientConnection:
+                          timeout: float = 10.0, headers: dict[str, str] | None = None,
+                          ping_interval: float | None = 20.0) -> ClientConnection:
+    """ping_interval None: no automatic keepalive pings (for protocols that ping on their own terms)."""
     try:
         return await connect(url, ssl=tls, max_size=max_size, open_timeout=timeout, proxy=None,
-                             additional_headers=headers, compression=None)
+                             additional_headers=headers, compression=None, ping_interval=ping_interval)
     except InvalidURI as exc:
         raise UsageError(f"not a WebSocket URL: {exc}") from None
     except InvalidStatus as exc:
@@ -73,14 +75,15 @@ Session = Callable[[ClientConnection], Awaitable[bool]]
 
 
 async def keep_connected(url: str, session: Session, *, name: str, on_link: LinkCallback, backoff: Backoff,
-                         tls: ssl.SSLContext | None = None, max_size: int = DEFAULT_MAX_SIZE) -> None:
+                         tls: ssl.SSLContext | None = None, max_size: int = DEFAULT_MAX_SIZE,
+                         ping_interval: float | None = 20.0) -> None:
     """Runs `session` on a connection until it returns True (done). A dropped connection or an
     unreachable server means another try after the next backoff delay; a ConnectFailure that is
     not Unreachable (refused credentials, HTTP refusal, untrusted certificate) ends it at once."""
     delays = backoff.delays()
     while True:
         try:
-            conn = await open_connection(url, tls=tls, max_size=max_size)
+            conn = await open_connection(url, tls=tls, max_size=max_size, ping_interval=ping_interval)
         except Unreachable as exc:
             delay = next(delays, None)
             if delay is None:
@@ -100,13 +103,15 @@ async def keep_connected(url: str, session: Session, *, name: str, on_link: Link
 
 
 async def start_server(url: str, handler: Callable[[ServerConnection], Awaitable[None]], *,
-                       tls: ssl.SSLContext | None = None, max_size: int = DEFAULT_MAX_SIZE) -> tuple[Server, str]:
+                       tls: ssl.SSLContext | None = None, max_size: int = DEFAULT_MAX_SIZE,
+                       ping_interval: float | None = 20.0) -> tuple[Server, str]:
     """Listens where `url` says (port 0 picks a free one); returns the server and its real URL."""
     parts = urlsplit(url)
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
         raise UsageError(f"not a WebSocket URL: {url}")
     try:
-        server = await serve(handler, parts.hostname, parts.port or 0, ssl=tls, max_size=max_size, compression=None)
+        server = await serve(handler, parts.hostname, parts.port or 0, ssl=tls, max_size=max_size, compression=None,
+                             ping_interval=ping_interval)
     except OSError as exc:
         raise ConnectFailure(f"cannot listen on {url}: {exc.strerror}") from None
     port = next(iter(server.sockets)).getsockname()[1]
@@ -120,3 +125,21 @@ async def send_text(conn: Any, text: str, binary: bool = False) -> None:
 
 def as_text(frame: str | bytes) -> str:
     return frame if isinstance(frame, str) else frame.decode("utf-8", errors="replace")
+
+
+def watch_frames(conn: Any, seen: Callable[[str], None]) -> None:
+    """Calls seen(opcode name: text, binary, ping, pong, close, cont) for every frame `conn`
+    receives. The websockets API hides control frames, but read deadlines renewed by pings and
+    keepalive rules that react to the peer's pings need them."""
+    process = conn.process_event
+
+    def process_event(event: Any) -> None:
+        seen(getattr(event.opcode, "name", "").lower())
+        process(event)
+
+    conn.process_event = process_event
+
+
+def drop(conn: Any) -> None:
+    """Ends the TCP connection without a close frame, as some servers refuse a peer."""
+    conn.transport.abort()

@@ -1,0 +1,118 @@
+"""SEPL connector-client <-> platform connector, JSON over WebSocket: codec (frames, hashes),
+store (sqlite devices), link (one logged-in connection), connector (register, publish, probe),
+registry (the platform's rules) and platform (simulate)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fieldctl.profiles import Profile
+from fieldctl.protocols.driver import PARAMS, BaseDriver, CommandOutcome, Emit, Notify, OptionSpec, ProbeReport
+from fieldctl.protocols.message import OUT, Message
+from fieldctl.protocols.websocket_client import OPTIONS as WEBSOCKET_OPTIONS
+
+from . import codec, connector, platform
+from .link import ENDPOINT
+
+ACCOUNT = {
+    "--user": OptionSpec("user", "str", "platform user (default: connector.user)"),
+    "--gid": OptionSpec("gid", "str", "gateway id (default: the one in --store, else connector.gid; empty = new)"),
+    "--password-file": OptionSpec("password_file", "str", "read the password from FILE (default: the profile's "
+                                                          "[auth] password reference, e.g. env SEPL_PASSWORD)"),
+    "--store": OptionSpec("store", "str", "sqlite device store (devices and gateway id survive restarts)"),
+    **WEBSOCKET_OPTIONS,
+}
+
+
+class Driver(BaseDriver):
+    options = {
+        "register": {
+            **ACCOUNT,
+            "--device": OptionSpec("devices", "str", "a device id:type:name[:tag=value...] (repeatable)", repeat=True),
+            "--devices-file": OptionSpec("devices_file", "str", "one device spec per line; edits while running "
+                                                                "become put/disconnect + commit"),
+            "--on-remove": OptionSpec("on_remove", "str", "a device removed from --devices-file: disconnect (default) "
+                                                          "or delete"),
+            "--answer": OptionSpec("answer", "str", "answer commands: echo (default), fixed (--answer-data) or cmd"),
+            "--answer-data": OptionSpec("answer_data", "json", "the data part of every answer with --answer fixed"),
+            "--answer-with": OptionSpec("answer_with", "str", "program that gets the command as JSON on stdin and "
+                                                              "prints the data part"),
+        },
+        "publish": {
+            **ACCOUNT,
+            PARAMS: OptionSpec("params", "str", "SERVICE (publish sepl DEVICE SERVICE --data JSON)"),
+            "--metadata": OptionSpec("metadata", "json", "the event's metadata part (default null)"),
+        },
+        "probe": ACCOUNT,
+        "simulate": {
+            "--users-file": OptionSpec("users_file", "str", "accepted logins, one NAME=PASSWORD per line (default: "
+                                                            "simulate.user with the [auth] password)"),
+            "--send": OptionSpec("send", "str", "frame type the platform sends: text (default) or binary"),
+            "--tls-cert": OptionSpec("tls_cert", "str", "certificate (PEM) for a wss:// platform endpoint"),
+            "--tls-key": OptionSpec("tls_key", "str", "its private key, if not in the certificate file"),
+        },
+    }
+
+    def __init__(self, profile: Profile, notify: Notify) -> None:
+        super().__init__(profile, notify)
+        self.platform: platform.Platform | None = None
+
+    def summarize(self, msg: Message) -> str:
+        return describe(msg)
+
+    def publication(self, kind: str, data: Any) -> Message:
+        return Message(profile=self.profile.name, endpoint=ENDPOINT,
+                       direction=OUT, channel="event", kind=kind, payload=data)
+
+    async def register(self, emit: Emit, *, options: dict[str, Any]) -> None:
+        await connector.Connector(self.profile, options, emit, self.notify).run()
+
+    async def publish(self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool,
+                      options: dict[str, Any]) -> None:
+        await connector.publish(self.profile, messages, emit, self.notify, options, wait_s)
+
+    async def probe(self, *, warn: float, crit: float, options: dict[str, Any]) -> ProbeReport:
+        return await connector.probe(self.profile, options, self.notify, warn, crit)
+
+    async def simulate(self, emit: Emit, *, scenario: list[Message] | None, timeline: bool,
+                       options: dict[str, Any]) -> None:
+        self.platform = platform.Platform(self.profile, options, emit, self.notify)
+        await self.platform.run(scenario)
+
+    async def control(self, verb: str, msg: Message, emit: Emit) -> CommandOutcome:
+        """`command sepl DEVICE:SERVICE --data J --via S` pushes a command and reports the
+        connector's answer and its latency. Fault injection: `publish sepl raw --data '"TEXT"' --via S`
+        sends TEXT as one frame, `publish sepl oversize --data N` a JSON string of N characters,
+        `publish sepl close` closes every connection."""
+        if self.platform is None:
+            return await super().control(verb, msg, emit)
+        kind = str(msg.kind)
+        if verb == "publish" and kind == "raw":
+            return await self.platform.broadcast_raw(msg.payload if isinstance(msg.payload, str) else
+                                                     codec.go_json(msg.payload), emit)
+        if verb == "publish" and kind == "oversize" and isinstance(msg.payload, int):
+            return await self.platform.broadcast_raw(codec.go_json("x" * msg.payload), emit)
+        if verb == "publish" and kind == "close":
+            return await self.platform.close_all("closed by fieldctl")
+        device, sep, service = kind.partition(":")
+        if not sep or not device or not service:
+            return CommandOutcome(False, f"expected DEVICE:SERVICE, got {kind!r}")
+        outcome, _ = await self.platform.command(device, service, msg.payload, emit)
+        return outcome
+
+
+def describe(msg: Message) -> str:
+    """The table cell: status and payload of an envelope, the essentials of the rest."""
+    if msg.error:
+        return f"{msg.error}: {str(msg.payload)[:80]}" if msg.payload else msg.error
+    body = msg.payload
+    if msg.channel == "latency" and isinstance(body, dict):
+        return f"{body.get('latency_ms')} ms data={body.get('data')}"
+    if not isinstance(body, dict) or "handler" not in body:
+        return "" if body is None else str(body)[:120]
+    inner = body.get("payload")
+    if msg.channel in ("event", "command", "response") and isinstance(inner, dict):
+        parts = inner.get("value") if msg.channel == "event" else inner.get("protocol_parts")
+        return f"data={codec.part_value(parts, codec.DATA)} metadata={codec.part_value(parts, codec.METADATA)}"[:120]
+    status = f"{body.get('status')} " if msg.channel == "reply" else ""
+    return f"{status}{inner}"[:120]

@@ -1,0 +1,241 @@
+"""SEPL connector-client wire format, pure (text <-> values, no I/O): the device model and its
+hashes, the client's json.dumps-spaced frames, the Go platform's compact sorted frames, and the
+Messages both sides show. Spec: shared/protocols/sepl.md (§3, §4, §5, §7)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Iterable
+
+from fieldctl.protocols.message import Message
+
+LOGIN_TOKEN = "credentials"
+HANDLERS = ("clear", "put", "disconnect", "delete", "commit", "event", "response")
+DEVICE_HANDLERS = ("clear", "put", "disconnect", "delete", "commit")
+METADATA, DATA = "metadata", "data"
+RESERVED_TAG_IDS = ("device_name", "device_type")
+REDACTED = "***"
+
+
+# --- devices and hashes (§7) ------------------------------------------------------------------
+
+
+@dataclass
+class Device:
+    id: str
+    type: str
+    name: str
+    tags: dict[str, str] = field(default_factory=dict)  # insertion order is hashed and sent
+
+    def __post_init__(self) -> None:
+        for tag_id, tag in self.tags.items():
+            check_tag(tag_id, tag)
+
+    @property
+    def tag_list(self) -> list[str]:
+        return [f"{tag_id}:{tag}" for tag_id, tag in self.tags.items()]
+
+    @property
+    def hash(self) -> str:
+        text = self.id + self.type + self.name + "".join(k + v for k, v in self.tags.items())
+        return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+    def put_payload(self) -> dict[str, Any]:
+        return {"uri": self.id, "name": self.name, "iot_type": self.type, "tags": self.tag_list}
+
+
+def check_tag(tag_id: str, tag: str) -> None:
+    if tag_id in RESERVED_TAG_IDS:
+        raise ValueError(f"tag id {tag_id!r} is reserved")
+    if any(ch in text for text in (tag_id, tag) for ch in ":;"):
+        raise ValueError(f"tag {tag_id}={tag} may not contain ':' or ';'")
+
+
+def collection_hash(devices: Iterable[Device]) -> str:
+    return hashlib.sha1("".join(sorted(d.hash for d in devices)).encode("utf-8")).hexdigest()
+
+
+def parse_device_spec(spec: str) -> Device:
+    """`id:type:name[:tag=value...]`, as --device and each line of --devices-file give it."""
+    parts = spec.strip().split(":")
+    if len(parts) < 3 or not all(parts[:3]):
+        raise ValueError(f"device {spec!r}: expected id:type:name[:tag=value...]")
+    tags: dict[str, str] = {}
+    for part in parts[3:]:
+        tag_id, sep, tag = part.partition("=")
+        if not sep or not tag_id:
+            raise ValueError(f"device {spec!r}: tag {part!r} is not tag=value")
+        tags[tag_id] = tag
+    return Device(parts[0], parts[1], parts[2], tags)
+
+
+def parse_device_lines(text: str) -> list[Device]:
+    """A devices file: one spec per line; blank lines and # comments are skipped."""
+    return [parse_device_spec(line) for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+# --- client frames (§3.1, §4.1, §5.9): Python json.dumps defaults -------------------------------
+
+
+def credentials_frame(user: str, password: str, gid: str) -> str:
+    return json.dumps({"user": user, "pw": password, "gid": gid, "token": LOGIN_TOKEN})
+
+
+def request_frame(handler: str, token: str, payload: Any, content_type: str = "") -> str:
+    return json.dumps({"status": 0, "handler": handler, "token": token, "content_type": content_type, "payload": payload})
+
+
+def parts(metadata: Any, data: Any) -> list[dict[str, Any]]:
+    """The standard-connector parts, metadata first (§6)."""
+    return [{"name": METADATA, "value": metadata}, {"name": DATA, "value": data}]
+
+
+def event_payload(device_uri: str, service_uri: str, data: str | None, metadata: str | None = None) -> dict[str, Any]:
+    return {"device_uri": device_uri, "service_uri": service_uri, "value": parts(metadata, data)}
+
+
+def response_frame(command: dict[str, Any], token: str, data: Any, metadata: Any = None) -> str:
+    """The library's answer to a command: the command envelope re-sent as handler `response` with a
+    fresh token, its other (truthy) fields and unknown keys kept, protocol_parts replaced in place."""
+    payload = dict(command.get("payload") or {})
+    payload["protocol_parts"] = parts(metadata, data)
+    envelope = {"status": command.get("status") or 0, "handler": "response", "token": token,
+                "content_type": command.get("content_type") or "", "payload": payload}
+    envelope.update((k, v) for k, v in command.items() if k not in envelope and v)
+    return json.dumps(envelope)
+
+
+def part_value(parts_list: Any, name: str) -> Any:
+    for part in parts_list if isinstance(parts_list, list) else ():
+        if isinstance(part, dict) and part.get("name") == name:
+            return part.get("value")
+    return None
+
+
+def as_part_text(value: Any) -> str | None:
+    """Part values are text (the platform rejects other JSON types): JSON data becomes its text."""
+    return value if value is None or isinstance(value, str) else json.dumps(value)
+
+
+# --- platform frames (§4.2): Go encoding/json ---------------------------------------------------
+
+_GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def go_json(value: Any) -> str:
+    """Compact, keys sorted at every level, UTF-8 kept, <>& escaped, numbers as float64."""
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{go_json(str(k))}:{go_json(v)}" for k, v in sorted(value.items())) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(go_json(v) for v in value) + "]"
+    if isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+        return "".join(_GO_ESCAPES.get(ch, ch) for ch in text)
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    return go_number(float(value))
+
+
+def go_number(number: float) -> str:
+    """strconv.FormatFloat(f, 'f' or 'e', -1, 64) as encoding/json picks it."""
+    if number != 0 and (abs(number) < 1e-6 or abs(number) >= 1e21):
+        return repr(number).replace("e-0", "e-").replace("e+0", "e+")
+    text = format(Decimal(repr(number)), "f")
+    return text[:-2] if text.endswith(".0") else text
+
+
+def go_kind(value: Any) -> str:
+    """content_type: the Go reflect.Kind name of the payload after a JSON round trip."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, dict):
+        return "map"
+    if isinstance(value, list):
+        return "slice"
+    return "float64" if isinstance(value, (int, float)) else "invalid"
+
+
+def platform_frame(status: int, handler: str, token: str, payload: Any, content_type: str | None = None) -> str:
+    kind = go_kind(payload) if content_type is None else content_type
+    return (f'{{"status":{status},"handler":{go_json(handler)},"token":{go_json(token)},'
+            f'"content_type":{go_json(kind)},"payload":{go_json(payload)}}}')
+
+
+def login_answer_frame(token: str, gid: str, hash_: str, status: int = 200) -> str:
+    return platform_frame(status, "response", token, {"gid": gid, "hash": hash_}, "map")
+
+
+def command_frame(payload: dict[str, Any]) -> str:
+    return platform_frame(0, "command", "", payload, "map")
+
+
+def go_sprint_event(payload: dict[str, Any]) -> str:
+    """fmt.Sprint of the Go event struct, as the `not listen to this device` error shows it."""
+    values = " ".join(f"{{{p.get('name') or ''} {p.get('value') or ''}}}" for p in payload.get("value") or [])
+    return f"{{{payload.get('device_uri') or ''} {payload.get('service_uri') or ''} [{values}]}}"
+
+
+def go_type_name(value: Any) -> str:
+    """The JSON type names in Go's UnmarshalTypeError text."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {dict: "object", list: "array"}.get(type(value), "string")
+
+
+# --- decoding -----------------------------------------------------------------------------------
+
+
+def parse_object(text: str) -> dict[str, Any]:
+    """One frame as a JSON object (ValueError otherwise)."""
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def redact_credentials(text: str) -> tuple[dict[str, Any], bytes]:
+    """The credentials object and a raw copy with the password replaced: secrets never reach a
+    table, NDJSON line or --record file."""
+    creds = parse_object(text)
+    shown = {**creds, "pw": REDACTED} if "pw" in creds else creds
+    return shown, json.dumps(shown).encode("utf-8")
+
+
+def device_service(payload: Any, device_key: str, service_key: str) -> str:
+    body = payload if isinstance(payload, dict) else {}
+    return f"{body.get(device_key) or '?'}:{body.get(service_key) or '?'}"
+
+
+def envelope_message(profile: str, direction: str, envelope: dict[str, Any], raw: bytes, *, from_client: bool,
+                     answered: str | None = None) -> Message:
+    """The Message for one envelope. channel: device (clear/put/disconnect/delete/commit), event,
+    command (platform -> client), response (the client's command result), reply (the platform's
+    answers; kind = the handler answered, when known). Events, commands and responses have kind
+    DEVICE:SERVICE."""
+    handler = envelope.get("handler")
+    payload = envelope.get("payload")
+    channel, kind = "reply", answered or "response"
+    if handler in DEVICE_HANDLERS:
+        channel, kind = "device", handler
+    elif handler == "event":
+        channel, kind = "event", device_service(payload, "device_uri", "service_uri")
+    elif handler == "command":
+        channel, kind = "command", device_service(payload, "device_url", "service_url")
+    elif handler == "response" and from_client:
+        channel, kind = "response", device_service(payload, "device_url", "service_url")
+    elif handler not in (None, "response"):
+        channel, kind = "unknown", str(handler)
+    return Message(profile=profile, endpoint="platform", direction=direction, channel=channel, kind=kind,
+                   payload=envelope, id=envelope.get("token") or None, raw=(raw,))
+
+
+def malformed_message(profile: str, direction: str, raw: bytes, error: str) -> Message:
+    return Message(profile=profile, endpoint="platform", direction=direction, channel="malformed", kind="frame",
+                   payload=raw[:200].decode("utf-8", errors="replace"), raw=(raw,), error=error)

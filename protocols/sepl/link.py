@@ -1,0 +1,168 @@
+"""One logged-in connector connection: the login handshake, requests with fresh tokens and
+answer timeouts, the read loop with the library's idle ping, and an account of work the
+connection took with it when it went down (spec §3.1, §3.4, §4.3, §4.4)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+from websockets.exceptions import ConnectionClosed
+
+from fieldctl.profiles.secrets import Secret
+from fieldctl.protocols.driver import Emit, Notify
+from fieldctl.protocols.errors import ConnectFailure
+from fieldctl.protocols.message import IN, OUT, Message, link
+from fieldctl.protocols.transport.websocket import as_text
+
+from . import codec
+
+ENDPOINT = "platform"
+CLIENT_CLOSE = "closed by client"
+
+
+@dataclass(frozen=True)
+class Timing:
+    login_s: float = 20.0
+    request_s: float = 10.0
+    idle_ping_s: float = 15.0
+    pong_s: float = 15.0
+
+    @classmethod
+    def from_profile(cls, profile: Any) -> "Timing":
+        return cls(*(float(profile.setting(f"timeouts.{name}", default))
+                     for name, default in (("login_s", 20.0), ("request_s", 10.0), ("idle_ping_s", 15.0), ("pong_s", 15.0))))
+
+
+class LoginRefused(ConnectFailure):
+    """The platform refused our credentials or the login exchange: retrying cannot help."""
+
+
+CommandHandler = Callable[["Link", dict[str, Any]], Awaitable[None]]
+
+
+class Link:
+    def __init__(self, conn: Any, profile: str, emit: Emit, notify: Notify, timing: Timing) -> None:
+        self.conn, self.profile, self.emit, self.notify, self.timing = conn, profile, emit, notify, timing
+        self.pending: dict[str, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
+
+    def _message(self, direction: str, envelope: dict[str, Any], text: str, answered: str | None = None) -> Message:
+        return codec.envelope_message(self.profile, direction, envelope, text.encode("utf-8"),
+                                      from_client=direction == OUT, answered=answered)
+
+    async def login(self, user: str, password: Secret, gid: str) -> dict[str, Any]:
+        """Sends the credentials, reads exactly one frame; returns its payload {gid, hash}."""
+        text = codec.credentials_frame(user, password.reveal(), gid)
+        shown, raw = codec.redact_credentials(text)
+        await self.conn.send(text)
+        self.emit(Message(self.profile, ENDPOINT, OUT, "login", "credentials", shown, None, (raw,)))
+        try:
+            frame = as_text(await asyncio.wait_for(self.conn.recv(), self.timing.login_s))
+        except ConnectionClosed:
+            raise LoginRefused(f"the platform dropped the connection after the credentials of user {user!r} "
+                               "(wrong user or password, or an unknown gateway)") from None
+        except asyncio.TimeoutError:
+            await self.conn.close(1000, CLIENT_CLOSE)
+            raise LoginRefused(f"no login answer within {self.timing.login_s:g} s") from None
+        try:
+            answer = codec.parse_object(frame)
+        except ValueError as exc:
+            self.emit(codec.malformed_message(self.profile, IN, frame.encode("utf-8"), f"login answer: {exc}"))
+            await self.conn.close(1000, CLIENT_CLOSE)
+            raise LoginRefused(f"the login answer is not a JSON object: {frame[:80]!r}") from None
+        self.emit(Message(self.profile, ENDPOINT, IN, "login", "answer", answer, answer.get("token"), (frame.encode(),)))
+        payload = answer.get("payload")
+        if answer.get("status") != 200 or answer.get("token") != codec.LOGIN_TOKEN or not isinstance(payload, dict) \
+                or not isinstance(payload.get("gid"), str) or not payload["gid"]:
+            await self.conn.close(1000, CLIENT_CLOSE)
+            raise LoginRefused(f"login refused: status {answer.get('status')}, token {answer.get('token')!r}, "
+                               f"payload {str(payload)[:80]}")
+        return {"gid": payload["gid"], "hash": payload.get("hash") or ""}
+
+    async def request(self, handler: str, payload: Any) -> dict[str, Any] | None:
+        token = str(uuid.uuid4())
+        return await self.send_request(handler, token, codec.request_frame(handler, token, payload))
+
+    async def send_request(self, handler: str, token: str, text: str) -> dict[str, Any] | None:
+        """Sends one request and waits for the frame with its token; None after request_s.
+        Raises ConnectionClosed when the connection goes down first (the caller reports it)."""
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.pending[token] = (handler, future)
+        try:
+            await self.conn.send(text)
+            self.emit(self._message(OUT, codec.parse_object(text), text))
+            return await asyncio.wait_for(asyncio.shield(future), self.timing.request_s)
+        except asyncio.TimeoutError:
+            self.emit(Message(self.profile, ENDPOINT, IN, "reply", handler, None, token,
+                              error=f"no answer to {handler} within {self.timing.request_s:g} s"))
+            return None
+        finally:
+            self.pending.pop(token, None)
+
+    async def read(self, on_command: CommandHandler) -> None:
+        """Until the connection ends (ConnectionClosed) or a ping goes unanswered (returns)."""
+        tasks: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                try:
+                    frame = await asyncio.wait_for(self.conn.recv(), self.timing.idle_ping_s)
+                except asyncio.TimeoutError:
+                    if not await self._ping():
+                        return
+                    continue
+                task = self._dispatch(as_text(frame), on_command)
+                if task is not None:
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+        except ConnectionClosed as exc:
+            if exc.sent is not None and exc.sent.code == 1009:
+                self.emit(codec.malformed_message(self.profile, IN, b"", f"frame over the size limit; closed 1009 "
+                                                  f"({exc.sent.reason})"))
+            self.abandon(f"connection closed ({exc.rcvd.code if exc.rcvd else 1006})")
+            raise
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    async def _ping(self) -> bool:
+        """The library's keepalive: a ping carrying Unix seconds after idle_ping_s of silence."""
+        try:
+            pong = await self.conn.ping(str(int(time.time())))
+            await asyncio.wait_for(pong, self.timing.pong_s)
+            return True
+        except asyncio.TimeoutError:
+            self.emit(link(self.profile, ENDPOINT, "disconnected", {"reason": f"no pong within {self.timing.pong_s:g} s"}))
+            self.abandon("no pong")
+            return False
+
+    def _dispatch(self, text: str, on_command: CommandHandler) -> asyncio.Task[None] | None:
+        try:
+            envelope = codec.parse_object(text)
+        except ValueError as exc:
+            self.emit(codec.malformed_message(self.profile, IN, text.encode("utf-8"), str(exc)))
+            return None
+        if envelope.get("handler") == "command":
+            self.emit(self._message(IN, envelope, text))
+            return asyncio.ensure_future(on_command(self, envelope))
+        entry = self.pending.get(envelope.get("token") or "")
+        msg = self._message(IN, envelope, text, answered=entry[0] if entry else None)
+        if entry is None:
+            msg.error = "answer to no open request (late, or not ours)"
+        self.emit(msg)
+        if entry is not None and not entry[1].done():
+            entry[1].set_result(envelope)
+        return None
+
+    def abandon(self, reason: str) -> None:
+        """Requests still waiting when the connection goes: reported, never silently dropped
+        (the library would resend them with stale tokens after the next login)."""
+        for token, (handler, future) in list(self.pending.items()):
+            self.emit(Message(self.profile, ENDPOINT, IN, "reply", handler, None, token,
+                              error=f"unanswered: {reason}; not resent"))
+            self.notify(f"{handler} request {token} was not answered before the connection went ({reason}); not resent")
+            if not future.done():
+                future.set_exception(ConnectionError(reason))
+        self.pending.clear()

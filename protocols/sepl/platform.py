@@ -1,0 +1,322 @@
+"""The platform side (`simulate sepl`): accepts connector logins, keeps gateways and devices
+(registry), answers requests as the Go connector does, pushes commands and times the answers,
+pings until the client pings, and enforces the read deadline (spec §3, §5, §13, §16.2)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import hmac
+import json
+import ssl
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed
+
+from fieldctl.profiles import Profile
+from fieldctl.profiles.secrets import Secret
+from fieldctl.protocols.driver import CommandOutcome, Emit, Notify
+from fieldctl.protocols.errors import Timeout, UsageError
+from fieldctl.protocols.message import IN, OUT, Message, link
+from fieldctl.protocols.transport.websocket import as_text, drop, send_text, start_server, watch_frames
+
+from . import codec
+from .link import ENDPOINT
+from .registry import Registry, Session
+
+TOO_MANY_ERRORS = "ERROR: max consecutive error count exceeded"
+READ_TIMEOUT = "read-error: i/o timeout"
+RAW_SHOWN = 16384
+
+
+def read_users(profile: Profile, options: dict[str, Any]) -> dict[str, Secret]:
+    """Accepted logins: --users-file lines NAME=PASSWORD, else simulate.user with the profile's
+    [auth] password reference (the same secret the connector side uses)."""
+    path = options.get("users_file")
+    if path:
+        try:
+            lines = Path(path).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise UsageError(f"--users-file {path}: {exc.strerror}") from None
+        users = {}
+        for number, line in enumerate(lines, 1):
+            if line.strip() and not line.startswith("#"):
+                name, sep, password = line.strip().partition("=")
+                if not sep or not name:
+                    raise UsageError(f"--users-file {path}:{number}: expected NAME=PASSWORD")
+                users[name] = Secret(password)
+        return users
+    user = profile.setting("simulate.user")
+    if not user or "password" not in profile.auth:
+        raise UsageError("no accepted logins: give --users-file FILE or set simulate.user and [auth] password")
+    return {user: profile.auth["password"].resolve()}
+
+
+def server_tls(options: dict[str, Any], url: str) -> ssl.SSLContext | None:
+    if not url.startswith("wss://"):
+        return None
+    if not options.get("tls_cert"):
+        raise UsageError("a wss:// platform endpoint needs --tls-cert FILE (and --tls-key FILE unless the cert holds it)")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(options["tls_cert"], options.get("tls_key"))
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(f"--tls-cert: {exc}") from None
+    return context
+
+
+def go_time_text(started: float) -> str:
+    """The platform's ping payload: Go's Time.String() of its tick."""
+    now = datetime.datetime.now().astimezone()
+    return f"{now:%Y-%m-%d %H:%M:%S.%f} {now:%z} {now.tzname()} m=+{time.monotonic() - started:.9f}"
+
+
+@dataclass
+class Connected:
+    """One logged-in connector on the platform."""
+
+    conn: Any
+    user: str
+    state: Session
+    client_pinged: asyncio.Event = field(default_factory=asyncio.Event)
+    last_frame: float = field(default_factory=time.monotonic)
+
+
+class Platform:
+    def __init__(self, profile: Profile, options: dict[str, Any], emit: Emit, notify: Notify) -> None:
+        self.profile, self.emit, self.notify = profile, emit, notify
+        self.url = profile.endpoints[ENDPOINT]
+        self.tls = server_tls(options, self.url)
+        self.users = read_users(profile, options)
+        self.registry = Registry(list(profile.setting("simulate.services", ["sepl_get", "sepl_set"])),
+                                 str(profile.setting("simulate.gid_prefix", "fieldctl-gateway-")))
+        self.binary = (options.get("send") or profile.setting("simulate.send", "text")) == "binary"
+        self.ping_period_s = float(profile.setting("simulate.ping_period_s", 20.0))
+        self.read_timeout_s = float(profile.setting("simulate.read_timeout_s", 40.0))
+        self.max_errors = int(profile.setting("simulate.max_consecutive_errors", 5))
+        self.command_s = float(profile.setting("timeouts.command_s", 10.0))
+        self.connected: list[Connected] = []
+        self.changed = asyncio.Event()  # a login, logout or request: scenario steps look again
+        self.awaiting: dict[str, asyncio.Future[dict[str, Any]]] = {}  # command task_id -> its response
+        self.started = time.monotonic()
+
+    # --- serving -------------------------------------------------------------------------------
+
+    async def run(self, scenario: list[Message] | None) -> None:
+        server, url = await start_server(self.url, self._serve, tls=self.tls, ping_interval=None)
+        self.emit(link(self.profile.name, ENDPOINT, "bound", {"url": url}))
+        try:
+            if scenario:
+                await self._play(scenario)
+            await asyncio.get_running_loop().create_future()  # until cancelled
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    def _show(self, direction: str, text: str, answered: str | None = None) -> dict[str, Any] | None:
+        try:
+            envelope = codec.parse_object(text)
+        except ValueError as exc:
+            self.emit(codec.malformed_message(self.profile.name, direction, text.encode("utf-8"), str(exc)))
+            return None
+        self.emit(codec.envelope_message(self.profile.name, direction, envelope, text.encode("utf-8"),
+                                         from_client=direction == IN, answered=answered))
+        return envelope
+
+    async def _send(self, conn: Any, text: str, answered: str | None = None) -> None:
+        await send_text(conn, text, self.binary)
+        self._show(OUT, text, answered)
+
+    async def _serve(self, conn: Any) -> None:
+        peer = conn.remote_address
+        client: Connected | None = None
+        try:
+            client = await self._login(conn)
+            if client is None:
+                return
+            pinger = asyncio.ensure_future(self._ping(client))
+            try:
+                await self._requests(client)
+            finally:
+                pinger.cancel()
+        except ConnectionClosed as exc:
+            if exc.sent is not None and exc.sent.code == 1009:
+                self.emit(codec.malformed_message(self.profile.name, IN, b"", f"frame over the size limit from {peer}; "
+                                                  "closed 1009"))
+        finally:
+            if client is not None:
+                self.connected.remove(client)
+                self.changed.set()
+                self.emit(link(self.profile.name, ENDPOINT, "disconnected",
+                               {"gid": client.state.gateway.gid, "code": conn.close_code}))
+
+    async def _login(self, conn: Any) -> Connected | None:
+        """Credentials first (no envelope); a refusal drops the TCP connection without a frame."""
+        try:
+            text = as_text(await asyncio.wait_for(conn.recv(), self.read_timeout_s))
+            creds = {k.lower(): v for k, v in codec.parse_object(text).items()}
+        except asyncio.TimeoutError:
+            drop(conn)
+            return None
+        except ValueError:
+            # never echo the frame: it may hold a password
+            self.emit(codec.malformed_message(self.profile.name, IN, b"", "credentials frame is not a JSON object"))
+            drop(conn)
+            return None
+        shown, raw = codec.redact_credentials(text)
+        self.emit(Message(self.profile.name, ENDPOINT, IN, "login", "credentials", shown, None, (raw,)))
+        user = creds.get("user") if isinstance(creds.get("user"), str) else ""
+        expected = self.users.get(user)
+        password = creds.get("pw") if isinstance(creds.get("pw"), str) else ""
+        if expected is None or not hmac.compare_digest(expected.reveal().encode(), password.encode()):
+            self.emit(link(self.profile.name, ENDPOINT, "refused", {"user": user, "reason": "wrong user or password"}))
+            drop(conn)
+            return None
+        gateway = self.registry.provide(creds.get("gid") if isinstance(creds.get("gid"), str) else "")
+        client = Connected(conn, user, Session(self.registry, gateway))
+        watch_frames(conn, lambda opcode: self._seen(client, opcode))
+        token = creds.get("token") if isinstance(creds.get("token"), str) else ""
+        await self._send(conn, codec.login_answer_frame(token, gateway.gid, gateway.hash), "login")
+        self.connected.append(client)
+        self.changed.set()
+        self.emit(link(self.profile.name, ENDPOINT, "logged-in",
+                       {"user": user, "gid": gateway.gid, "hash": gateway.hash, "listening": sorted(client.state.listening)}))
+        return client
+
+    @staticmethod
+    def _seen(client: Connected, opcode: str) -> None:
+        client.last_frame = time.monotonic()  # every frame renews the read deadline, pings included
+        if opcode == "ping":
+            client.client_pinged.set()
+
+    async def _ping(self, client: Connected) -> None:
+        """Every ping_period_s until the client's first ping, then never again (Go connector)."""
+        while not client.client_pinged.is_set():
+            try:
+                await asyncio.wait_for(client.client_pinged.wait(), self.ping_period_s)
+            except asyncio.TimeoutError:
+                await client.conn.ping(go_time_text(self.started))
+
+    async def _requests(self, client: Connected) -> None:
+        conn = client.conn
+        while True:
+            remaining = client.last_frame + self.read_timeout_s - time.monotonic()
+            if remaining <= 0:
+                await conn.close(1000, READ_TIMEOUT)
+                return
+            try:
+                text = as_text(await asyncio.wait_for(conn.recv(), remaining))
+            except asyncio.TimeoutError:
+                continue
+            envelope = self._show(IN, text)
+            answers = client.state.handle(text)
+            if envelope is not None and envelope.get("handler") == "response":
+                self._responded(envelope)
+            for answer in answers:
+                await self._send(conn, codec.platform_frame(answer.status, "response", answer.token, answer.payload),
+                                 answer.handler or "response")
+            self.changed.set()
+            if client.state.consecutive_errors > self.max_errors:
+                await conn.close(1000, TOO_MANY_ERRORS)
+                return
+
+    def _responded(self, envelope: dict[str, Any]) -> None:
+        payload = envelope.get("payload")
+        task = payload.get("task_id") if isinstance(payload, dict) else None
+        future = self.awaiting.get(task or "")
+        if future is not None and not future.done():
+            future.set_result(envelope)
+
+    # --- commands (scenario and control path) ----------------------------------------------------
+
+    def listeners(self, device: str) -> list[Connected]:
+        return [c for c in self.connected if device in c.state.listening]
+
+    async def command(self, device: str, service: str, data: Any, emit: Emit) -> tuple[CommandOutcome, Any]:
+        """Pushes one standard-connector command to every session listening to `device` and waits
+        for the first response: the outcome (with the latency) and the response's data part."""
+        targets = self.listeners(device)
+        if not targets:
+            return CommandOutcome(False, f"no connected connector listens to device {device}"), None
+        task_id = str(uuid.uuid4())
+        payload = {"device_instance_id": f"iot#{uuid.uuid5(uuid.NAMESPACE_URL, device)}", "device_url": device,
+                   "output_name": "fieldctl", "protocol_parts": codec.parts(None, codec.as_part_text(data)),
+                   "service_name": service, "service_url": service, "task_id": task_id,
+                   "time": str(int(time.time())), "worker_id": str(uuid.uuid4())}
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.awaiting[task_id] = future
+        frame = codec.command_frame(payload)
+        sent = time.monotonic()
+        try:
+            for client in targets:
+                await self._send(client.conn, frame)
+            if emit is not self.emit:
+                emit(codec.envelope_message(self.profile.name, OUT, codec.parse_object(frame), frame.encode(),
+                                            from_client=False))
+            try:
+                response = await asyncio.wait_for(future, self.command_s)
+            except asyncio.TimeoutError:
+                raise Timeout(f"no response to {device}:{service} within {self.command_s:g} s") from None
+        finally:
+            self.awaiting.pop(task_id, None)
+        latency_ms = round((time.monotonic() - sent) * 1000, 3)
+        parts = (response.get("payload") or {}).get("protocol_parts")
+        answer = {"latency_ms": latency_ms, "data": codec.part_value(parts, codec.DATA),
+                  "metadata": codec.part_value(parts, codec.METADATA), "task_id": task_id}
+        result = Message(self.profile.name, ENDPOINT, IN, "latency", f"{device}:{service}", answer, task_id)
+        self.emit(result)
+        if emit is not self.emit:
+            emit(result)
+        return CommandOutcome(True, f"{device}:{service} answered in {latency_ms:g} ms: {answer['data']}", [result]), \
+            answer["data"]
+
+    async def broadcast_raw(self, text: str, emit: Emit) -> CommandOutcome:
+        """Sends a frame as given to every connector (fault tests: malformed or oversized frames)."""
+        for client in list(self.connected):
+            await send_text(client.conn, text, self.binary)
+        # a huge frame is shown by its start and size: the control path carries lines of at most 64 KiB
+        raw = (text.encode("utf-8"),) if len(text) <= RAW_SHOWN else ()
+        msg = Message(self.profile.name, ENDPOINT, OUT, "raw", f"{len(text)} characters", text[:200], raw=raw)
+        emit(msg)
+        return CommandOutcome(bool(self.connected), f"sent a {len(text)}-character frame to {len(self.connected)} connector(s)")
+
+    async def close_all(self, reason: str) -> CommandOutcome:
+        count = len(self.connected)
+        for client in list(self.connected):
+            await client.conn.close(1000, reason)
+        return CommandOutcome(count > 0, f"closed {count} connection(s): {reason}")
+
+    async def _play(self, scenario: list[Message]) -> None:
+        """Scenario lines: channel command, kind DEVICE:SERVICE, payload = data; a following line
+        with channel response (same kind) is the data the connector must answer with."""
+        previous_ts: float | None = None
+        for index, msg in enumerate(scenario):
+            if msg.channel != "command":
+                continue
+            device, _, service = str(msg.kind).partition(":")
+            if previous_ts is not None and msg.ts > previous_ts:
+                await asyncio.sleep(msg.ts - previous_ts)
+            previous_ts = msg.ts
+            while not self.listeners(device):
+                self.changed.clear()
+                await self.changed.wait()
+            outcome, data = await self.command(device, service, msg.payload, self.emit)
+            expect = scenario[index + 1] if index + 1 < len(scenario) else None
+            if expect is not None and expect.channel == "response" and not same_data(data, expect.payload):
+                self.notify(f"scenario: {msg.kind} answered {data!r}, expected {expect.payload!r}")
+                self.emit(Message(self.profile.name, ENDPOINT, IN, "latency", msg.kind, outcome.summary,
+                                  error=f"expected {expect.payload!r}"))
+
+
+def same_data(received: Any, expected: Any) -> bool:
+    """A data part (text) against what the scenario expects (text or JSON)."""
+    if received == expected:
+        return True
+    try:
+        return isinstance(received, str) and json.loads(received) == expected
+    except ValueError:
+        return False

@@ -1,0 +1,142 @@
+"""The simulated platform's rules, pure (no I/O): gateways with their committed hash and devices,
+the device registry, and one session's answers with the Go connector's status codes and error
+texts (spec §5, §5.10, §13.1)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import codec
+
+OK = "ok"
+
+
+@dataclass
+class Gateway:
+    gid: str
+    hash: str = ""
+    devices: list[str] = field(default_factory=list)  # uris listened to at the last commit
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    token: str
+    payload: Any
+    handler: str = ""  # the request's handler ("" when it could not be parsed)
+
+
+class Registry:
+    """Everything the platform keeps between sessions."""
+
+    def __init__(self, services: list[str], gid_prefix: str = "fieldctl-gateway-") -> None:
+        self.services = list(services)
+        self.gateways: dict[str, Gateway] = {}
+        self.devices: dict[str, dict[str, Any]] = {}  # uri -> {name, iot_type, tags}
+        self._numbers = itertools.count(1)
+        self.gid_prefix = gid_prefix
+
+    def provide(self, gid: str) -> Gateway:
+        """/gateway/<gid>/provide: an empty or unknown id gets a new gateway."""
+        if gid not in self.gateways:
+            gid = f"{self.gid_prefix}{next(self._numbers):04d}"
+            self.gateways[gid] = Gateway(gid)
+        return self.gateways[gid]
+
+
+class Session:
+    """One websocket session: the devices it listens to and its answers to requests."""
+
+    def __init__(self, registry: Registry, gateway: Gateway) -> None:
+        self.registry, self.gateway = registry, gateway
+        self.listening: set[str] = {uri for uri in gateway.devices if uri in registry.devices}
+        self.consecutive_errors = 0
+
+    def handle(self, text: str) -> list[Answer]:
+        answers = self._answers(text)
+        for answer in answers:
+            self.consecutive_errors = 0 if answer.status == 200 else self.consecutive_errors + 1
+        return answers
+
+    def _answers(self, text: str) -> list[Answer]:
+        try:
+            request = {k.lower(): v for k, v in codec.parse_object(text).items()}  # Go matches names case-insensitively
+        except ValueError:
+            return [Answer(400, "", f"unable to parse request from message ({text})"),
+                    Answer(400, "", f"unknown handler in request ({text})")]
+        token = request.get("token") if isinstance(request.get("token"), str) else ""
+        handler = request.get("handler")
+        method = getattr(self, f"_{handler}", None) if handler in codec.HANDLERS else None
+        if method is None:
+            return [Answer(400, token, f"unknown handler in request ({text})")]
+        status, payload = method(request.get("payload"))
+        return [Answer(status, token, payload, handler)]
+
+    def _clear(self, _: Any) -> tuple[int, Any]:
+        self.listening.clear()
+        self.gateway.hash, self.gateway.devices = "", []
+        return 200, OK
+
+    def _put(self, payload: Any) -> tuple[int, Any]:
+        if not isinstance(payload, dict):
+            return 500, f"json: cannot unmarshal {codec.go_type_name(payload)} into Go value of type model.ConnectorDevice"
+        uri = str(payload.get("uri") or "")
+        tags = dict(str(t).partition(":")[::2] for t in payload.get("tags") or [])
+        known = self.registry.devices.get(uri)
+        if known is None:
+            if not payload.get("iot_type"):
+                return 500, "empty iot_type"
+            self.registry.devices[uri] = {"name": payload.get("name") or "", "iot_type": payload["iot_type"], "tags": tags}
+        else:  # name replaced, tags merged by key (client wins, others kept), type changes ignored
+            known["name"] = payload.get("name") or ""
+            known["tags"] = {**known["tags"], **tags}
+        self.listening.add(uri)
+        return 200, OK
+
+    def _disconnect(self, payload: Any) -> tuple[int, Any]:
+        if not isinstance(payload, str):
+            return 400, "expect uri as string in payload"
+        if payload not in self.listening:
+            return 500, f"not listening to device with uri '{payload}'"
+        self.listening.discard(payload)
+        return 200, OK
+
+    def _delete(self, payload: Any) -> tuple[int, Any]:
+        if not isinstance(payload, str):
+            return 400, "expect uri as string in payload"
+        if payload not in self.registry.devices:
+            return 500, "cant find exactly one device with given uri"
+        self.listening.discard(payload)
+        del self.registry.devices[payload]
+        return 200, OK
+
+    def _commit(self, payload: Any) -> tuple[int, Any]:
+        if not isinstance(payload, str):
+            return 400, "expect hash as string in payload"
+        self.gateway.hash, self.gateway.devices = payload, sorted(self.listening)
+        return 200, OK
+
+    def _event(self, payload: Any) -> tuple[int, Any]:
+        if not isinstance(payload, dict):
+            return 400, f"json: cannot unmarshal {codec.go_type_name(payload)} into Go value of type model.Event"
+        body = payload
+        for part in body.get("value") or []:
+            value = part.get("value") if isinstance(part, dict) else part
+            if value is not None and not isinstance(value, str):
+                return 400, (f"json: cannot unmarshal {codec.go_type_name(value)} into Go struct field "
+                             "ProtocolPart.value of type string")
+        if body.get("device_uri") not in self.listening:
+            return 400, f"error event: not listen to this device {codec.go_sprint_event(body)}"
+        if body.get("service_uri") not in self.registry.services:
+            return 400, f"no matching service to '{body.get('service_uri')}' found in[{' '.join(self.registry.services)}]"
+        return 200, OK
+
+    def _response(self, payload: Any) -> tuple[int, Any]:
+        try:
+            json.dumps(payload, allow_nan=False)
+        except ValueError as exc:
+            return 400, f"ERROR: cannot parse response msg: {exc}"
+        return 200, OK
