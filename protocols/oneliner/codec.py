@@ -1,0 +1,259 @@
+"""Bytes <-> Message for one-liner 0.1.1 (RouterServer/RouterClient), both sides, no I/O.
+
+The packet (spec §3): topic UTF-8 | 0x00 | uint16-le metadata length | pickle(success or
+(success, perf_counter)) | payload. Streams use the stream's serializer for the payload, RPC replies
+always pickle and have an empty topic. Requests are pickle((obj, attr, args, kwargs, get_timestamp)).
+Everything from the network is unpickled with safe_pickle's restricted unpickler unless trusted.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import struct
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from fieldctl.protocols.message import IN, OUT, Message
+
+from .safe_pickle import NO_GLOBALS, PAYLOAD_GLOBALS, PLAIN_GLOBALS, UnsafePickle, loads
+
+PICKLE_PROTOCOL = 4  # what the real package writes on CPython 3.8-3.13 (spec §2)
+TERMINATOR = b"\x00"
+_LENGTH = struct.Struct("<H")
+
+STREAMS, CALLS = "streams", "calls"  # endpoint names
+CALL, REPLY = "call", "reply"  # channels of the RPC exchange
+SAMPLE, ERROR = "sample", "error"  # kinds of a stream packet: success true or false
+PICKLE, JSON, RAW = "pickle", "json", "raw"
+ENCODINGS = (PICKLE, JSON, RAW)
+
+
+class PacketError(ValueError):
+    """Bytes that are not a one-liner packet, or a payload that does not decode."""
+
+
+class RequestError(ValueError):
+    """A request body that is not pickle((str, str, list, dict, bool))."""
+
+
+@dataclass(frozen=True)
+class Packet:
+    topic: str
+    success: bool
+    timestamp: float | None
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class Request:
+    obj: str
+    attr: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    get_timestamp: bool = False
+
+    @property
+    def target(self) -> str:
+        return f"{self.obj}.{self.attr}"
+
+
+# --- packets -----------------------------------------------------------------------------------------
+
+
+def dumps(value: Any) -> bytes:
+    return pickle.dumps(value, protocol=PICKLE_PROTOCOL)
+
+
+def topic_bytes(name: str) -> bytes:
+    data = name.encode("utf-8")
+    if TERMINATOR in data:
+        raise ValueError(f"stream name {name!r} contains NUL")
+    return data
+
+
+def subscription(name: str) -> bytes:
+    """The exact-topic prefix: name + 0x00, so `frame` does not also match `frame_2` (spec §5.2)."""
+    return topic_bytes(name) + TERMINATOR
+
+
+def encode_packet(topic: str, success: bool, timestamp: float | None, payload: bytes) -> bytes:
+    meta = dumps(bool(success) if timestamp is None else (bool(success), float(timestamp)))
+    return topic_bytes(topic) + TERMINATOR + _LENGTH.pack(len(meta)) + meta + payload
+
+
+def decode_packet(data: bytes) -> Packet:
+    """Spec §3.1: topic up to the first 0x00, metadata by its length (never by STOP)."""
+    end = data.find(TERMINATOR)
+    if end < 0:
+        raise PacketError("no 0x00 after the topic (a packet from before one-liner 35d8615?)")
+    try:
+        topic = data[:end].decode("utf-8")
+    except UnicodeDecodeError:
+        raise PacketError("topic is not UTF-8") from None
+    if len(data) < end + 3:
+        raise PacketError("packet ends before the metadata length")
+    (length,) = _LENGTH.unpack_from(data, end + 1)
+    start = end + 3
+    if len(data) < start + length:
+        raise PacketError(f"metadata length {length} runs past the end of the packet")
+    try:
+        meta = loads(data[start:start + length], NO_GLOBALS)
+    except pickle.UnpicklingError as exc:
+        raise PacketError(f"metadata: {exc}") from None
+    if isinstance(meta, bool):
+        success, timestamp = meta, None
+    elif (isinstance(meta, tuple) and len(meta) == 2 and isinstance(meta[0], bool)
+          and isinstance(meta[1], (int, float)) and not isinstance(meta[1], bool)):
+        success, timestamp = meta[0], float(meta[1])
+    else:
+        raise PacketError(f"metadata is {meta!r}, not success or (success, timestamp)")
+    return Packet(topic, success, timestamp, data[start + length:])
+
+
+# --- payloads ----------------------------------------------------------------------------------------
+
+
+def serialize(value: Any, encoding: str) -> bytes:
+    """A stream payload as the real server's serializers write it (json: orjson's compact form)."""
+    if encoding == PICKLE:
+        return dumps(value)
+    if encoding == JSON:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    raise ValueError(f"a raw stream publishes bytes, not {type(value).__name__}")
+
+
+def detect_encoding(payload: bytes) -> str:
+    """For streams whose serializer is not declared: the wire does not say (spec §5.5)."""
+    if len(payload) >= 2 and payload[0] == 0x80 and 2 <= payload[1] <= 5:
+        return PICKLE
+    try:
+        json.loads(payload.decode("utf-8"))
+    except ValueError:
+        return RAW
+    return JSON
+
+
+def deserialize(payload: bytes, encoding: str | None, trusted: bool = False) -> Any:
+    encoding = encoding or detect_encoding(payload)
+    if encoding == PICKLE:
+        try:
+            return loads(payload, PAYLOAD_GLOBALS, trusted=trusted)
+        except UnsafePickle:
+            raise
+        except pickle.UnpicklingError as exc:
+            raise PacketError(f"payload: {exc}") from None
+    if encoding == JSON:
+        try:
+            return json.loads(payload.decode("utf-8"))
+        except ValueError as exc:
+            raise PacketError(f"payload is not JSON: {exc}") from None
+    return bytes(payload)
+
+
+def jsonable(value: Any) -> Any:
+    """A decoded value in JSON terms; what JSON cannot hold is written as the fixtures write it."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"bytes_hex": bytes(value).hex()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(item) for item in value]
+    if isinstance(value, dict) and all(isinstance(key, (str, int, float, bool)) or key is None for key in value):
+        return {key: jsonable(item) for key, item in value.items()}
+    return {"python_repr": repr(value), "python_type": type(value).__name__}
+
+
+# --- requests ----------------------------------------------------------------------------------------
+
+
+def encode_request(request: Request) -> bytes:
+    """Exactly what RouterClient.call sends (spec §4.1), byte for byte on CPython 3.8-3.13."""
+    return dumps((request.obj, request.attr, list(request.args), dict(request.kwargs), bool(request.get_timestamp)))
+
+
+def decode_request(body: bytes) -> Request:
+    """The server side, validated: the real server dies on what this rejects (spec §4.6)."""
+    try:
+        value = loads(body, PLAIN_GLOBALS)
+    except UnsafePickle:
+        raise
+    except pickle.UnpicklingError:
+        raise RequestError("the request is not a pickle") from None
+    if not isinstance(value, (tuple, list)) or len(value) != 5:
+        raise RequestError(f"the request is not a 5-tuple (obj, attr, args, kwargs, get_timestamp): {value!r:.80}")
+    obj, attr, args, kwargs, get_timestamp = value
+    if not isinstance(obj, str) or not isinstance(attr, str):
+        raise RequestError("obj_name and attr_name must be strings")
+    if not isinstance(args, (list, tuple)):
+        raise RequestError(f"args must be a list, not {type(args).__name__}")
+    if not isinstance(kwargs, dict) or not all(isinstance(key, str) for key in kwargs):
+        raise RequestError("kwargs must be a dict with string keys")
+    return Request(obj, attr, list(args), kwargs, bool(get_timestamp))
+
+
+def encode_reply(success: bool, value: Any, timestamp: float | None = None) -> bytes:
+    """Spec §10.2.2: empty topic, bare success unless the request asked for a timestamp."""
+    return encode_packet("", success, timestamp, dumps(value))
+
+
+# --- Messages ----------------------------------------------------------------------------------------
+
+
+def decode_stream(profile: str, frames: Sequence[bytes], encodings: Mapping[str, str | None],
+                  trusted: bool = False, direction: str = IN) -> Message:
+    """One publication; a malformed one becomes a Message with `error` (the stream goes on)."""
+    msg = Message(profile=profile, endpoint=STREAMS, direction=direction, channel="?", kind=SAMPLE, raw=tuple(frames))
+    packet = _unpack(msg, frames)
+    if packet is not None:
+        msg.channel, msg.kind = packet.topic, SAMPLE if packet.success else ERROR
+        _decode_payload(msg, packet, encodings.get(packet.topic), trusted)
+    return msg
+
+
+def decode_reply(profile: str, frames: Sequence[bytes], target: str, trusted: bool = False,
+                 direction: str = IN) -> Message:
+    msg = Message(profile=profile, endpoint=CALLS, direction=direction, channel=REPLY, kind=target, raw=tuple(frames))
+    packet = _unpack(msg, frames)
+    if packet is not None and packet.topic:
+        msg.error = f"a reply has an empty topic, not {packet.topic!r}"
+    elif packet is not None:
+        _decode_payload(msg, packet, PICKLE, trusted)
+    return msg
+
+
+def _unpack(msg: Message, frames: Sequence[bytes]) -> Packet | None:
+    if len(frames) != 1:
+        msg.error = f"{len(frames)} parts: a one-liner packet is one part"
+        return None
+    try:
+        return decode_packet(frames[0])
+    except PacketError as exc:
+        msg.error = str(exc)
+        return None
+
+
+def _decode_payload(msg: Message, packet: Packet, encoding: str | None, trusted: bool) -> None:
+    # Success and timestamp stay visible when the payload itself is refused.
+    msg.payload = {"success": packet.success, "timestamp": packet.timestamp, "data": None}
+    try:
+        msg.payload["data"] = jsonable(deserialize(packet.payload, encoding, trusted))
+    except (PacketError, UnsafePickle) as exc:
+        msg.error = str(exc)
+
+
+def request_message(profile: str, body: bytes, direction: str = OUT) -> Message:
+    msg = Message(profile=profile, endpoint=CALLS, direction=direction, channel=CALL, kind="?", raw=(body,))
+    try:
+        request = decode_request(body)
+    except (RequestError, UnsafePickle) as exc:
+        msg.error = str(exc)
+        return msg
+    msg.kind = request.target
+    msg.payload = {"args": jsonable(request.args), "kwargs": jsonable(request.kwargs),
+                   "get_timestamp": request.get_timestamp}
+    return msg

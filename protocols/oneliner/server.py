@@ -1,0 +1,178 @@
+"""The RouterServer side over ZeroMQ: `simulate` (REP for calls, XPUB for streams, periodic streams,
+scenario replay) and `publish` (the broadcast port alone)."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from fieldctl.profiles import Profile
+from fieldctl.protocols.driver import Emit, Notify, link_emitter
+from fieldctl.protocols.errors import UsageError
+from fieldctl.protocols.message import IN, OUT, Message, link
+from fieldctl.protocols.transport import zeromq
+
+from . import codec
+from .client import stream_encodings
+from .router import Outcome, Router
+
+
+def warn_if_exposed(url: str, notify: Notify) -> None:
+    """Spec §9: the request format runs code on a real server; a stand-in stays on loopback."""
+    host = urlsplit(url).hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if url.startswith("tcp://") and not loopback:
+        notify(f"{url} is reachable beyond this machine: one-liner has no authentication (spec §9)")
+
+
+class StreamPublisher:
+    """The broadcast port: one packet per sample, each reported as an outgoing Message."""
+
+    def __init__(self, profile: Profile, emit: Emit, notify: Notify) -> None:
+        self.profile, self.emit = profile.name, emit
+        self.encodings = stream_encodings(profile)
+        url = profile.endpoints[codec.STREAMS]
+        warn_if_exposed(url, notify)
+        self.pub = zeromq.Publisher(codec.STREAMS, url, link_emitter(profile.name, emit))
+        emit(link(profile.name, codec.STREAMS, "bound", {"url": self.pub.url}))
+
+    def send(self, name: str, success: bool, value: Any, encoding: str, timestamp: float | None = None) -> Message:
+        if not success and encoding == codec.JSON:
+            value = str(value)  # an exception is not JSON: the real server's stream thread would die (§5.4)
+        try:
+            payload = codec.serialize(value, encoding)
+        except (ValueError, TypeError) as exc:
+            raise UsageError(f"cannot publish on {name} ({encoding}): {exc}") from None
+        stamp = time.perf_counter() if timestamp is None else timestamp
+        packet = codec.encode_packet(name, success, stamp, payload)
+        self.pub.send_nowait([packet])
+        msg = Message(profile=self.profile, endpoint=codec.STREAMS, direction=OUT, channel=name,
+                      kind=codec.SAMPLE if success else codec.ERROR,
+                      payload={"success": success, "timestamp": stamp, "data": codec.jsonable(value)}, raw=(packet,))
+        self.emit(msg)
+        return msg
+
+    def send_message(self, msg: Message) -> Message:
+        """A `publish` or scenario line: a recorded packet goes out byte for byte, otherwise the
+        payload (`{"data": ...}` as listen records it, or the bare value) in the stream's encoding."""
+        if len(msg.raw) == 1:
+            sent = codec.decode_stream(self.profile, msg.raw, self.encodings, direction=OUT)
+            if not sent.error:
+                self.pub.send_nowait(list(msg.raw))
+                self.emit(sent)
+                return sent
+        body = msg.payload
+        recorded = isinstance(body, dict) and "data" in body
+        value = body["data"] if recorded else body
+        success = bool(body.get("success", True)) if recorded else msg.kind != codec.ERROR
+        return self.send(msg.channel, success, value, self.encodings.get(msg.channel) or codec.PICKLE)
+
+    def close(self) -> None:
+        self.pub.close()
+
+
+def replayable(messages: list[Message], notify: Notify) -> list[Message]:
+    """Recordings also hold link states, calls, replies and malformed packets: only samples replay."""
+    kept = [m for m in messages if m.endpoint in ("", codec.STREAMS) and m.channel not in ("", "link", "?")
+            and not m.error]
+    skipped = sum(1 for m in messages if not m.is_link) - len(kept)
+    if skipped:
+        notify(f"skipped {skipped} message(s): not stream samples, or malformed")
+    return kept
+
+
+async def paced(messages: list[Message]) -> Any:
+    previous: float | None = None
+    for msg in messages:
+        if previous is not None and msg.ts > previous:
+            await asyncio.sleep(msg.ts - previous)
+        previous = msg.ts
+        yield msg
+
+
+async def publish(profile: Profile, messages: list[Message], emit: Emit, notify: Notify, wait_s: float,
+                  realtime: bool) -> None:
+    messages = replayable(messages, notify)
+    publisher = StreamPublisher(profile, emit, notify)
+    try:
+        await publisher.pub.wait_subscriber(wait_s)
+        if realtime:
+            async for msg in paced(messages):
+                publisher.send_message(msg)
+        else:
+            for msg in messages:
+                publisher.send_message(msg)
+    finally:
+        publisher.close()
+
+
+class Simulator:
+    """A RouterServer stand-in: the profile's [simulate] objects, named calls and streams."""
+
+    def __init__(self, profile: Profile, emit: Emit, notify: Notify) -> None:
+        self.profile, self.emit, self.notify = profile, emit, notify
+        self.router = Router(profile.setting("simulate", {}))
+        self.publisher: StreamPublisher | None = None  # bound by run()
+
+    async def run(self, scenario: list[Message] | None) -> None:
+        self.publisher = StreamPublisher(self.profile, self.emit, self.notify)
+        url = self.profile.endpoints[codec.CALLS]
+        warn_if_exposed(url, self.notify)
+        try:
+            replier = zeromq.replier(codec.CALLS, url, link_emitter(self.profile.name, self.emit))
+        except BaseException:
+            self.publisher.close()
+            raise
+        self.emit(link(self.profile.name, codec.CALLS, "bound", {"url": replier.url}))
+        work = [self._respond(replier), *(self._stream(name) for name in self.router.streamer.streams)]
+        if scenario is not None:
+            work.append(self._replay(replayable(scenario, self.notify)))
+        try:
+            await asyncio.gather(*work)
+        finally:
+            replier.close()
+            self.publisher.close()
+
+    async def _stream(self, name: str) -> None:
+        stream = self.router.streamer.streams[name]
+        period = 1 / stream.frequency_hz
+        while True:
+            await asyncio.sleep(period)
+            if name in self.router.streamer.enabled:
+                success, value = stream.sample()
+                self.publisher.send(name, success, value, stream.encoding)
+
+    async def _replay(self, messages: list[Message]) -> None:
+        # A scenario is a contract test: it starts once someone listens, so nothing is lost.
+        await self.publisher.pub.subscribed.wait()
+        async for msg in paced(messages):
+            self.publisher.send_message(msg)
+
+    async def _respond(self, replier: zeromq.Socket) -> None:
+        name = self.profile.name
+        while True:
+            frames = await replier.recv()
+            if len(frames) == 1:
+                request = codec.request_message(name, frames[0], direction=IN)
+                outcome = self.router.handle(frames[0])
+            else:
+                request = Message(profile=name, endpoint=codec.CALLS, direction=IN, channel=codec.CALL, kind="?",
+                                  raw=tuple(frames), error=f"{len(frames)} parts: a request is one part")
+                outcome = Outcome(False, "malformed request: more than one part", malformed="more than one part")
+            self.emit(request)
+            if outcome.malformed:
+                self.notify(f"malformed request ({outcome.malformed}) would kill a real server's RPC thread; "
+                            "answered with an error")
+            if outcome.delay:
+                await asyncio.sleep(outcome.delay)  # a REP serves one call at a time, as the real one does
+            reply = outcome.reply(time.perf_counter())
+            await replier.send([reply])
+            target = outcome.request.target if outcome.request else "?"
+            self.emit(codec.decode_reply(name, [reply], target, direction=OUT))
+            await asyncio.sleep(0)  # a flood of requests must not starve the streams and signals
