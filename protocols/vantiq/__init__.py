@@ -1,0 +1,110 @@
+"""Vantiq extension sources (connectors), JSON over WebSocket: frames (codec), the connector side
+(connector: register, publish, probe; answers: how queries are answered) and the server side
+(server: simulate and its control path; scenario: contract-test steps and checks)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fieldctl.profiles import Profile
+from fieldctl.protocols.driver import BaseDriver, CommandOutcome, Emit, Notify, OptionSpec, ProbeReport
+from fieldctl.protocols.errors import UsageError
+from fieldctl.protocols.message import OUT, Message
+from fieldctl.protocols.websocket_client import OPTIONS as WEBSOCKET_OPTIONS
+
+from . import codec, connector, server
+
+CONNECTOR_OPTIONS = {
+    **WEBSOCKET_OPTIONS,
+    "--config": OptionSpec("config", "str", "server.config (default: serverConfig/server.config, then ./server.config)"),
+    "--token-file": OptionSpec("token_file", "str", "file holding the access token (else authToken, CONNECTOR_AUTH_TOKEN)"),
+    "--source": OptionSpec("sources", "str", "source name (repeatable; default: sources in server.config)", repeat=True),
+}
+HEALTH = {"--health-port": OptionSpec("health_port", "int", "TCP health probe port (the SDK's tcpProbePort)")}
+
+
+class Driver(BaseDriver):
+    options = {
+        "register": {
+            **CONNECTOR_OPTIONS, **HEALTH,
+            "--data-file": OptionSpec("data_file", "str", "answer queries from rows in FILE (.json, .ndjson, .csv)"),
+            "--answer-with": OptionSpec("answer_with", "str", "answer queries with CMD: parameters on stdin, rows on stdout"),
+            "--same-socket": OptionSpec("same_socket", "flag", "after reconnectRequired, reconnect on the same websocket (Java style)"),
+        },
+        "publish": CONNECTOR_OPTIONS,
+        "probe": {**CONNECTOR_OPTIONS, **HEALTH},
+        "simulate": {
+            "--source": OptionSpec("sources", "str", "serve source NAME, configured from CONFIG.json (repeatable)", repeat=True),
+            "--token-file": OptionSpec("token_file", "str", "accepted tokens, one a line (else CONNECTOR_AUTH_TOKEN; none: any)"),
+            "--reconnect-after": OptionSpec("reconnect_after", "float", "send reconnectRequired S seconds after a source's first connect"),
+            "--send": OptionSpec("send", "str", "frame type to send: binary (default, Java and Python) or text"),
+            "--query-timeout": OptionSpec("query_timeout", "float", "seconds to wait for a query's final response"),
+        },
+    }
+
+    def __init__(self, profile: Profile, notify: Notify) -> None:
+        super().__init__(profile, notify)
+        self.simulator: server.Simulator | None = None
+
+    def summarize(self, msg: Message) -> str:
+        return describe(msg)
+
+    def publication(self, kind: str, data: Any) -> Message:
+        """`publish vantiq SOURCE --data JSON`: a notification from SOURCE (or, with --via, a
+        publish to SOURCE's connector)."""
+        if not kind:
+            raise UsageError("publish vantiq SOURCE: name the source")
+        return Message(profile=self.profile.name, endpoint=connector.ENDPOINT, direction=OUT,
+                       channel=codec.NOTIFICATION, kind=kind, payload=data)
+
+    async def register(self, emit: Emit, *, options: dict[str, Any]) -> None:
+        await connector.Connector(self.profile, options, emit, self.notify).run()
+
+    async def publish(self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool,
+                      options: dict[str, Any]) -> None:
+        await connector.publish(self.profile, messages, emit, self.notify, wait_s, options)
+
+    async def command(self, name: str, data: Any, *, options: dict[str, Any], timeout: float, wait: bool,
+                      emit: Emit) -> CommandOutcome:
+        raise UsageError("vantiq commands act from the server side: start `simulate vantiq --control SOCKET` "
+                         "and use `command vantiq NAME --via SOCKET`")
+
+    async def probe(self, *, warn: float, crit: float, options: dict[str, Any]) -> ProbeReport:
+        return await connector.probe(self.profile, warn, crit, options)
+
+    async def simulate(self, emit: Emit, *, scenario: list[Message] | None, timeline: bool,
+                       options: dict[str, Any]) -> None:
+        self.simulator = server.Simulator(self.profile, options, emit, self.notify)
+        await self.simulator.run(scenario)
+
+    async def control(self, verb: str, msg: Message, emit: Emit) -> CommandOutcome:
+        """`publish vantiq SOURCE --data J --via S` publishes to SOURCE's connector;
+        `command vantiq query|reconnect|test-close|close --data J --via S` acts on it."""
+        if self.simulator is None:
+            return await super().control(verb, msg, emit)
+        if verb == "publish":
+            sent = await self.simulator.publish(str(msg.kind), msg.payload, emit)
+            return CommandOutcome(True, f"published to {msg.kind}", [sent])
+        return await self.simulator.command(str(msg.kind), msg.payload, emit)
+
+
+def describe(msg: Message) -> str:
+    """The table's detail cell: the part of a frame a person looks for."""
+    if msg.error is not None:
+        return f"{msg.error}: {str(msg.payload)[:80]}"
+    body = msg.payload
+    if msg.channel in (codec.RESPONSE, codec.STATUS) and isinstance(body, dict):
+        code = body.get("status")
+        if code is not None and code >= 300:
+            return codec.refusal_text(body)
+        rows = codec.rows_of(body.get("body")) if code != codec.EMPTY else []
+        return f"{code} " + (f"{len(rows)} row(s) {_short(rows)}" if msg.channel == codec.RESPONSE else "")
+    if msg.channel == codec.QUERY:
+        return f"reply {str(msg.id)[:8]} {_short(body)}"
+    return _short(body)
+
+
+def _short(value: Any, limit: int = 100) -> str:
+    text = "" if value is None else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,371 @@
+"""Vantiq extension-source frames (shared/protocols/vantiq.md): JSON objects over WebSocket.
+
+Pure: text <-> Message, no I/O. Frames fieldctl sends are `json.dumps` with default separators and
+key order, so they are byte-equal to the Python SDK's. A Message's channel is the op (or
+`response` for query responses, `status` for other op-less frames), its kind the source, its id
+the query's reply address, its payload the part that matters (published object, query parameters,
+configuration, rows); raw holds the exact frame, except that a token never appears in either.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from fieldctl.protocols.message import IN, Message
+
+VALIDATE, AUTHENTICATE = "validate", "authenticate"
+CONNECT, CONFIGURE = "connectExtension", "configureExtension"
+PUBLISH, QUERY, NOTIFICATION = "publish", "query", "notification"
+RECONNECT, TEST_CLOSE = "reconnectRequired", "testRequestsClientClose"
+RESPONSE, STATUS, MALFORMED = "response", "status", "malformed"
+
+PARTIAL, COMPLETE, EMPTY, QUERY_ERROR, AUTH_REFUSED = 100, 200, 204, 400, 401
+REPLY_HEADER, REPLY_ADDRESS = "REPLY_ADDR_HEADER", "X-Reply-Address"
+SOURCES = "sources"
+CREDENTIALS = "system.credentials"
+WEBSOCKET_PATH = "/api/v1/wsock/websocket"
+_PATH_PATTERN = re.compile(r".*/api/v[0-9]+/wsock/websocket")
+HIDDEN = "***"
+
+
+def encode(frame: dict[str, Any]) -> str:
+    """The Python SDK's layout: json.dumps defaults (", " and ": ", ASCII escapes)."""
+    return json.dumps(frame)
+
+
+# --- frames the connector sends ------------------------------------------------------------------
+
+
+def validate(token: str) -> dict[str, Any]:
+    return {"op": VALIDATE, "resourceName": CREDENTIALS, "object": token}
+
+
+def connect_extension(source: str, secret: str) -> dict[str, Any]:
+    return {"op": CONNECT, "resourceName": SOURCES, "resourceId": source, "parameters": {"reconnectSecret": secret}}
+
+
+def notification(source: str, obj: Any) -> dict[str, Any]:
+    return {"op": NOTIFICATION, "resourceName": SOURCES, "resourceId": source, "object": obj}
+
+
+def query_response(reply_to: str, status: int, body: Any = None) -> dict[str, Any]:
+    """Python leaves `body` out of a 204; every response carries the reply address."""
+    frame: dict[str, Any] = {"status": status, "headers": {REPLY_ADDRESS: reply_to}}
+    if status != EMPTY:
+        frame["body"] = body
+    return frame
+
+
+def query_error(code: str, template: str, parameters: list[Any]) -> dict[str, Any]:
+    return {"messageCode": code, "messageTemplate": template, "parameters": parameters}
+
+
+def reconnect_secret(source: str, fixed: str | None = None) -> str:
+    """`<source>_<value>` as the Python SDK makes it: stable for the life of the process."""
+    return f"{source}_{fixed if fixed else uuid.uuid1()}"
+
+
+# --- frames the server sends ---------------------------------------------------------------------
+
+
+def _server_op(op: str, source: str, obj: Any, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Server operations carry the extras a real server adds (both SDKs ignore them)."""
+    return {"op": op, "resourceName": SOURCES, "resourceId": source, "isSystemResource": True,
+            "contentType": "application/json", "skipMonitoring": False, "isExternal": False,
+            "address": str(uuid.uuid4()), "messageHeaders": headers or {}, "object": obj}
+
+
+def configure_extension(source: str, config: Any) -> dict[str, Any]:
+    return _server_op(CONFIGURE, source, {"config": config})
+
+
+def publish(source: str, obj: Any) -> dict[str, Any]:
+    return _server_op(PUBLISH, source, obj)
+
+
+def query(source: str, params: Any, reply_to: str) -> dict[str, Any]:
+    return _server_op(QUERY, source, params, {REPLY_HEADER: reply_to})
+
+
+def reconnect_required(source: str) -> dict[str, Any]:
+    return {"op": RECONNECT, "resourceName": SOURCES, "resourceId": source}
+
+
+def client_close() -> dict[str, Any]:
+    return {"op": TEST_CLOSE}
+
+
+def status(code: int) -> dict[str, Any]:
+    return {"status": code}
+
+
+def validated(user: str = "fieldctl__token", namespace: str = "fieldctlNs") -> dict[str, Any]:
+    info = {"username": user, "namespace": namespace, "homeNamespace": namespace, "userType": "node",
+            "profiles": ["system.user"], "accessToken": "simulated-access-token"}
+    return {"status": 200, "contentType": "application/json", "body": {"anonymous": False, "userInfo": info}}
+
+
+def refusal(code: int, error_id: str, message: str, params: list[Any] | None = None) -> dict[str, Any]:
+    """Refusals carry a LIST of {code, message, params}: the Python SDK stops for good on that shape."""
+    return {"status": code, "body": [{"code": error_id, "message": message, "params": params or []}]}
+
+
+# --- decoding ------------------------------------------------------------------------------------
+
+
+def decode(frame: str | bytes, *, profile: str, endpoint: str, direction: str = IN, source: str = "") -> Message:
+    """One frame as a Message; a frame that is not a JSON object becomes a Message with `error`."""
+    raw = frame.encode("utf-8") if isinstance(frame, str) else bytes(frame)
+    msg = Message(profile=profile, endpoint=endpoint, direction=direction, channel=MALFORMED, kind=source, raw=(raw,))
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        msg.payload, msg.error = raw[:200].decode("utf-8", "replace"), f"not JSON: {exc}"
+        return msg
+    if not isinstance(data, dict):
+        msg.payload, msg.error = data, "not a JSON object"
+        return msg
+    op = data.get("op")
+    if op is not None:
+        return _decode_op(msg, data, op)
+    code = data.get("status")
+    if isinstance(code, bool) or not isinstance(code, int):
+        msg.payload, msg.error = data, "neither op nor an integer status"
+        return msg
+    headers = data.get("headers")
+    reply_to = headers.get(REPLY_ADDRESS) if isinstance(headers, dict) else None
+    msg.channel = RESPONSE if reply_to is not None else STATUS
+    msg.kind = source
+    msg.id = reply_to
+    msg.payload = {"status": code, **({"body": data["body"]} if "body" in data else {})}
+    return msg
+
+
+def _decode_op(msg: Message, data: dict[str, Any], op: Any) -> Message:
+    if not isinstance(op, str):
+        msg.payload, msg.error = data, "op is not a string"
+        return msg
+    msg.channel = op
+    resource = data.get("resourceId")
+    if isinstance(resource, str):
+        msg.kind = resource
+    if op in (VALIDATE, AUTHENTICATE):
+        # The token (or password) never reaches a screen, a record or a log: not even in raw.
+        hidden = dict(data, object=HIDDEN)
+        msg.payload, msg.raw = {"credentials": HIDDEN}, (encode(hidden).encode("utf-8"),)
+        return msg
+    headers = data.get("messageHeaders")
+    if isinstance(headers, dict) and headers.get(REPLY_HEADER) is not None:
+        msg.id = headers[REPLY_HEADER]
+    if op == CONNECT:
+        msg.payload = data.get("parameters")
+    elif op == CONFIGURE:
+        obj = data.get("object")
+        if not isinstance(obj, dict) or "config" not in obj:
+            msg.payload, msg.error = data, "configureExtension without object.config"
+        else:
+            msg.payload = obj["config"]
+    else:
+        msg.payload = data.get("object")
+    if op == QUERY and msg.id is None:
+        msg.error = "query without messageHeaders.REPLY_ADDR_HEADER: it cannot be answered"
+    return msg
+
+
+def credentials_of(frame: str | bytes) -> tuple[str | None, Any]:
+    """(op, credentials) of a frame, for the server's check only: decode() hides them."""
+    try:
+        data = json.loads(frame)
+    except (UnicodeDecodeError, ValueError):
+        return None, None
+    return (data.get("op"), data.get("object")) if isinstance(data, dict) else (None, None)
+
+
+def frame_of(msg: Message) -> dict[str, Any]:
+    """The parsed frame behind a decoded Message (raw is always one frame)."""
+    return json.loads(msg.raw[0])
+
+
+def refusal_text(data: Any) -> str:
+    """`401 io.vantiq.authentication.failed: The supplied access token is not valid`, from a
+    refusal of either body shape (list of {code, message}, or one object)."""
+    if not isinstance(data, dict):
+        return str(data)[:200]
+    body = data.get("body")
+    first = body[0] if isinstance(body, list) and body else body
+    if isinstance(first, dict):
+        code = first.get("code") or first.get("messageCode") or ""
+        text = first.get("message") or render_template(first.get("messageTemplate"), first.get("parameters"))
+        return f"{data.get('status')} {code}: {text}".strip()
+    return f"{data.get('status')} {'' if body is None else json.dumps(body)[:200]}".strip()
+
+
+def render_template(template: Any, parameters: Any) -> str:
+    """`messageTemplate` with its zero-based {n} placeholders filled in."""
+    text = str(template or "")
+    for index, value in enumerate(parameters if isinstance(parameters, list) else []):
+        text = text.replace("{%d}" % index, value if isinstance(value, str) else json.dumps(value))
+    return text
+
+
+# --- query results (server side) -----------------------------------------------------------------
+
+
+def rows_of(body: Any) -> list[Any]:
+    """A response body is one row (an object) or a list of rows."""
+    if body is None:
+        return []
+    return list(body) if isinstance(body, list) else [body]
+
+
+@dataclass
+class QueryResult:
+    """Collects a query's responses: 0..n partial (100) frames, then the first non-100 ends it."""
+
+    source: str
+    reply_to: str
+    rows: list[Any] = field(default_factory=list)
+    partials: int = 0
+    status: int | None = None
+    error: Any = None
+    problem: str | None = None  # no final frame: timeout or lost connection
+
+    @property
+    def done(self) -> bool:
+        return self.status is not None or self.problem is not None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in (COMPLETE, EMPTY)
+
+    def add(self, code: int, body: Any) -> bool:
+        """Takes one response; True when it ended the query."""
+        if code == PARTIAL:
+            self.partials += 1
+            self.rows.extend(rows_of(body))
+            return False
+        self.status = code
+        if code == COMPLETE:
+            self.rows.extend(rows_of(body))
+        elif code >= 300:
+            self.error = body
+        return True
+
+    def summary(self) -> str:
+        head = f"query {self.source}: {len(self.rows)} row(s) in {self.partials} partial frame(s)"
+        if self.problem is not None:
+            return f"{head}, then {self.problem}"
+        if self.status is not None and self.status >= 300:
+            return f"{head}, error {refusal_text({'status': self.status, 'body': self.error})}"
+        return f"{head}, final {self.status}"
+
+
+# --- connector start-up configuration ------------------------------------------------------------
+
+
+def parse_properties(text: str) -> dict[str, str]:
+    """Java .properties as jprops reads them: `k=v`, `k:v`, `k v`; # and ! comments; a trailing
+    backslash continues the line; leading whitespace dropped, trailing whitespace kept."""
+    result: dict[str, str] = {}
+    logical = ""
+    for line in text.splitlines():
+        stripped = line.lstrip()
+        if not logical and (not stripped or stripped[0] in "#!"):
+            continue
+        if _continues(stripped):
+            logical += stripped[:-1]
+            continue
+        logical += stripped
+        key, value = _split_property(logical)
+        result[key] = value
+        logical = ""
+    if logical:
+        key, value = _split_property(logical)
+        result[key] = value
+    return result
+
+
+def _continues(line: str) -> bool:
+    backslashes = len(line) - len(line.rstrip("\\"))
+    return backslashes % 2 == 1
+
+
+def _split_property(line: str) -> tuple[str, str]:
+    index = 0
+    while index < len(line) and line[index] not in "=: \t\f":
+        index += 2 if line[index] == "\\" else 1
+    key = line[:index]
+    rest = line[index:].lstrip(" \t\f")
+    if rest[:1] in ("=", ":"):
+        rest = rest[1:].lstrip(" \t\f")
+    return _unescape(key), _unescape(rest)
+
+
+def _unescape(text: str) -> str:
+    escapes = {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}
+    return re.sub(r"\\(u[0-9a-fA-F]{4}|.)",
+                  lambda m: chr(int(m.group(1)[1:], 16)) if len(m.group(1)) == 5 else escapes.get(m.group(1), m.group(1)),
+                  text)
+
+
+def normalize_url(url: str) -> str:
+    """targetServer as a WebSocket URL. Like the SDKs: http -> ws, https -> wss, and the path
+    must end in /api/vN/wsock/websocket. Stricter than Python's sanitize_url (spec §3, §12 #15):
+    a prefix path is kept (Java does so), a trailing slash is ignored, and a URL without a
+    scheme becomes wss:// instead of a broken one."""
+    url = url.strip()
+    if "://" not in url:
+        url = "wss://" + url
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme.startswith("https"):
+        scheme = "wss"
+    elif scheme.startswith("http"):
+        scheme = "ws"
+    path = parts.path.rstrip("/")
+    if not _PATH_PATTERN.fullmatch(path):
+        path += WEBSOCKET_PATH
+    return urlunsplit((scheme, parts.netloc, path, parts.query, parts.fragment))
+
+
+def is_websocket_path(path: str) -> bool:
+    return bool(_PATH_PATTERN.fullmatch(path.split("?", 1)[0]))
+
+
+TRUE_WORDS = ("true", "yes", "1", "on")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """server.config with the SDK's bugs fixed (spec §13.1): booleans are booleans, and an
+    empty authToken counts as absent rather than as an empty token."""
+
+    target_server: str | None
+    sources: tuple[str, ...]
+    token: str | None = None
+    send_pings: bool = False
+    fail_on_connection_error: bool = False
+    tcp_probe_port: int | None = None
+    reconnect_secret: str | None = None
+
+    @classmethod
+    def from_properties(cls, props: dict[str, str]) -> "ServerConfig":
+        target = props.get("targetServer")
+        sources = tuple(name for name in props.get("sources", "").replace(" ", "").split(",") if name)
+        port = props.get("tcpProbePort", "").strip()
+        if port and not port.isdigit():
+            raise ValueError(f"tcpProbePort: not a port number: {port!r}")
+        return cls(
+            target_server=normalize_url(target) if target and target.strip() else None,
+            sources=sources,
+            token=props.get("authToken") or None,
+            send_pings=props.get("sendPings", "").strip().lower() in TRUE_WORDS,
+            fail_on_connection_error=props.get("failOnConnectionError", "").strip().lower() in TRUE_WORDS,
+            tcp_probe_port=int(port) if port else None,
+            reconnect_secret=props.get("reconnectSecret") or None,
+        )
