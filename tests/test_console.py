@@ -32,18 +32,18 @@ class Terminal:
     def screen(self) -> str:
         return subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True).stdout
 
-    def wait_for(self, text: str, timeout: float = 15, times: int = 1) -> str:
-        """Until `text` shows `times` times (scrollback included)."""
-        return self._wait(lambda screen: screen.count(text) >= times, f"{text!r} x{times}", timeout)
+    def wait_for(self, text: str, timeout: float = 15) -> str:
+        return self.wait_until(lambda screen: text in screen, repr(text), timeout)
 
     def wait_for_prompt(self, line: str, timeout: float = 15) -> str:
         """Until the line being edited (the last prompt line) reads exactly `line`."""
         def editing(screen: str) -> bool:
-            prompts = [row.rstrip() for row in screen.splitlines() if row.startswith("autotrainer>")]
+            # Keys typed while the previous line still runs are echoed by the tty before the prompt.
+            prompts = [row[row.index("autotrainer>"):].rstrip() for row in screen.splitlines() if "autotrainer>" in row]
             return bool(prompts) and prompts[-1] == line
-        return self._wait(editing, f"prompt line {line!r}", timeout)
+        return self.wait_until(editing, f"prompt line {line!r}", timeout)
 
-    def _wait(self, done: Callable[[str], bool], what: str, timeout: float) -> str:
+    def wait_until(self, done: Callable[[str], bool], what: str, timeout: float = 15) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             screen = self.screen()
@@ -83,9 +83,11 @@ def test_console_session_in_a_terminal(endpoints: Endpoints, console_terminal: T
     term.keys("Enter")
     screen = term.wait_for("ok: get-configuration: success")
     assert '"deviceId": "sim-0001"' in screen
-    term.wait_for("← event", times=screen.count("← event") + 1)  # events keep arriving after the command
+    # Events keep arriving after the command: one shows below its result.
+    term.wait_until(lambda screen: "← event" in screen.split("ok: get-configuration: success")[-1], "an event after the result")
 
     term.keys("listen off", "Enter")
+    term.wait_for("feed off")  # the line has run (the screen may still show the old, empty prompt)
     term.wait_for_prompt("autotrainer>")
     term.keys("Up", "Up")
     term.wait_for_prompt("autotrainer> command get-configuration")
