@@ -11,6 +11,7 @@ import time
 from typing import IO, TYPE_CHECKING, Any, Awaitable, Iterator
 
 from fieldctl.protocols.errors import UsageError
+from fieldctl.protocols.message import LINK
 
 if TYPE_CHECKING:
     from fieldctl.profiles import Profile
@@ -54,43 +55,53 @@ class Sink:
         self._flush_scheduled = False
 
     def __call__(self, msg: "Message") -> None:
-        if not msg.is_link:
+        counted = msg.channel != LINK
+        if counted:
             if self.done.is_set() or not self.filters.match(msg):
                 return  # after --count is reached the rest of a batch is not shown
             self.last_activity = time.monotonic()
+            stats = self.stats
             if msg.direction == "in":
-                self.stats.received += 1
+                stats.received += 1
             else:
-                self.stats.sent += 1
+                stats.sent += 1
             if msg.error:
-                self.stats.malformed += 1
-        line = msg.to_json() + "\n" if self.out is not None or self.record is not None else ""
-        if self.record is not None:
-            self.record.write(line)
-            self.record.flush()
-        if self.out is not None:
-            self._guarded(self.out.write, line)
-            if not self._flush_scheduled:
-                # One flush per burst: after the current batch of frames, not after each line.
-                self._flush_scheduled = True
-                asyncio.get_running_loop().call_soon(self.flush)
+                stats.malformed += 1
+        if self.out is not None or self.record is not None:
+            line = msg.to_json() + "\n"
+            if self.record is not None:
+                self.record.write(line)
+                self.record.flush()
+            if self.out is not None:
+                self._write(line)
         if self.view is not None:
             self.view.add(msg)
-        if self.count is not None and not msg.is_link and self.stats.received + self.stats.sent >= self.count:
+        if counted and self.count is not None and self.stats.received + self.stats.sent >= self.count:
             self.done.set()
+
+    def _write(self, line: str) -> None:
+        try:
+            self.out.write(line)  # type: ignore[union-attr]
+        except BrokenPipeError:
+            self._reader_gone()
+            return
+        if not self._flush_scheduled:
+            # One flush per burst: after the current batch of frames, not after each line.
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
 
     def flush(self) -> None:
         self._flush_scheduled = False
         if self.out is not None:
-            self._guarded(self.out.flush)
+            try:
+                self.out.flush()
+            except BrokenPipeError:
+                self._reader_gone()
 
-    def _guarded(self, write: Any, *args: Any) -> None:
+    def _reader_gone(self) -> None:
         """A reader that went away (`listen --json | head`) ends the stream like --count does."""
-        try:
-            write(*args)
-        except BrokenPipeError:
-            self.out = None
-            self.done.set()
+        self.out = None
+        self.done.set()
 
 
 async def run_stream(work: Awaitable[None], sink: Sink, *, timeout: float | None = None, duration: float | None = None,

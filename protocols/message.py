@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+from binascii import b2a_base64
 import json
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, TextIO
@@ -18,6 +20,9 @@ LINK = "link"
 
 # json.dumps with options builds an encoder per call; one line per message makes that count.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=repr)
+# Stands in for a payload whose JSON text is already known; random, so no field can mimic it.
+_PAYLOAD_MARK = f"\x00{secrets.token_hex(8)}\x00"
+_PAYLOAD_MARK_JSON = _ENCODER.encode(_PAYLOAD_MARK)
 
 
 @dataclass(slots=True)
@@ -32,6 +37,9 @@ class Message:
     raw: tuple[bytes, ...] = ()
     error: str | None = None
     ts: float = field(default_factory=time.time)
+    #: The payload's JSON text when it came off the wire as valid JSON: NDJSON reuses it instead
+    #: of encoding the payload again (the hot path of `listen --json`).
+    payload_text: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_link(self) -> bool:
@@ -48,11 +56,15 @@ class Message:
             "id": self.id,
             "payload": self.payload,
             "error": self.error,
-            "raw": [base64.b64encode(frame).decode("ascii") for frame in self.raw],
+            "raw": [b2a_base64(frame, newline=False).decode("ascii") for frame in self.raw],
         }
 
     def to_json(self) -> str:
-        return _ENCODER.encode(self.to_dict())
+        data = self.to_dict()
+        if self.payload_text is None:
+            return _ENCODER.encode(data)
+        data["payload"] = _PAYLOAD_MARK
+        return _ENCODER.encode(data).replace(_PAYLOAD_MARK_JSON, self.payload_text, 1)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, default_profile: str = "") -> "Message":

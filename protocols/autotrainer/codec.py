@@ -95,32 +95,40 @@ def _json_object(frame: bytes) -> tuple[Any, str | None]:
 
 
 def decode_publication(frames: Sequence[bytes], vocab: Vocabulary, endpoint: str = "events") -> Message:
+    """Built in one go: this runs once per received frame."""
     raw = tuple(frames)
-    msg = Message(profile=vocab.profile, endpoint=endpoint, direction=IN, channel="unknown", kind="malformed", raw=raw)
     if len(raw) != 2:
-        msg.error = f"expected 2 frames, got {len(raw)}"
+        return _malformed_publication(raw, vocab, endpoint, "unknown", f"expected 2 frames, got {len(raw)}")
+    topic_frame, body_frame = raw
+    if len(topic_frame) != 4:
+        return _malformed_publication(raw, vocab, endpoint, "unknown", f"topic frame is {len(topic_frame)} bytes, expected 4")
+    topic = int.from_bytes(topic_frame, "little")
+    channel = vocab.topic_channel.get(topic) or str(topic)
+    try:
+        text = body_frame.decode("utf-8")
+        body = json.loads(text)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        return _malformed_publication(raw, vocab, endpoint, channel, f"not JSON: {exc}")
+    if not isinstance(body, dict):
+        msg = _malformed_publication(raw, vocab, endpoint, channel, f"expected a JSON object, got {type(body).__name__}")
+        msg.payload = body
         return msg
-    if len(raw[0]) != 4:
-        msg.error = f"topic frame is {len(raw[0])} bytes, expected 4"
-        return msg
-    topic = int.from_bytes(raw[0], "little")
-    msg.channel = vocab.topic_channel.get(topic, str(topic))
-    body, msg.error = _json_object(raw[1])
-    msg.payload = body
-    if msg.error:
-        return msg
-    if msg.channel == "heartbeat":
-        msg.kind = "heartbeat"
-    elif msg.channel == "command_result":
-        msg.kind = vocab.kind_of_command(body.get("command"))
-        msg.id = body.get("nonce")
+    ident, error = None, None
+    if channel == "heartbeat":
+        kind: str | int = "heartbeat"
+    elif channel == "command_result":
+        kind, ident = vocab.kind_of_command(body.get("command")), body.get("nonce")
     elif "kind" in body:
-        msg.kind = vocab.kind_of_event(body["kind"])
+        kind = vocab.kind_of_event(body["kind"])
     else:
-        msg.kind = "unknown"
-        if msg.channel in ("event", "emergency"):
-            msg.error = "event without a kind"
-    return msg
+        kind = "unknown"
+        error = "event without a kind" if channel in ("event", "emergency") else None
+    return Message(vocab.profile, endpoint, IN, channel, kind, body, ident, raw, error, payload_text=text)
+
+
+def _malformed_publication(raw: tuple[bytes, ...], vocab: Vocabulary, endpoint: str, channel: str,
+                           error: str) -> Message:
+    return Message(vocab.profile, endpoint, IN, channel, "malformed", None, None, raw, error)
 
 
 def is_emergency(msg: Message) -> bool:
