@@ -85,5 +85,9 @@ def main(argv: list[str] | None = None) -> None:
         code = 130
     except BrokenPipeError:
         code = 0
+    except Exception as exc:  # a bug: still one line, never a traceback, unless asked for one
+        if os.environ.get("FIELDCTL_DEBUG"):
+            raise
+        code = _fail(f"internal error: {type(exc).__name__}: {exc} (FIELDCTL_DEBUG=1 shows where)", 1)
     _flush_quietly()
     sys.exit(code)

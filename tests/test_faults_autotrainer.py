@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import pytest
 import zmq
 import zmq.asyncio
 
@@ -144,6 +145,17 @@ def test_demo_shows_a_live_table_and_ends_by_itself() -> None:
     screen, code = run_in_pty([*FIELDCTL, "demo", "--duration", "3"], [], interrupt=False)
     assert code == 0
     assert "fieldctl demo autotrainer" in screen and "fieldctl-sim" in screen and "event" in screen
+
+
+@pytest.mark.parametrize("profile, shows", [("tracim", "clients"), ("oneliner", "frame_2"), ("sepl", "commit"),
+                                            ("vantiq", "configureExtension")])
+def test_demo_works_for_every_profile(profile: str, shows: str, tmp_path: Path) -> None:
+    env = {key: value for key, value in cli_env(TERM="xterm-256color").items()
+           if key not in ("SEPL_PASSWORD", "CONNECTOR_AUTH_TOKEN")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path)  # no user profile or daemon config of this machine
+    screen, code = run_in_pty([*FIELDCTL, "demo", profile, "--duration", "2"], [], interrupt=False, env=env)
+    assert code == 0, screen[-2000:]
+    assert f"fieldctl demo {profile}" in screen and shows in screen and "Traceback" not in screen
 
 
 class Flood:

@@ -61,12 +61,12 @@ async def open_connection(url: str, *, tls: ssl.SSLContext | None = None, max_si
     try:
         return await connect(url, ssl=tls, max_size=max_size, open_timeout=timeout, proxy=None,
                              additional_headers=headers, compression=None, ping_interval=ping_interval)
-    except InvalidURI as exc:
-        raise UsageError(f"not a WebSocket URL: {exc}") from None
+    except ssl.SSLCertVerificationError as exc:  # before ValueError: it is one too
+        raise ConnectFailure(f"{url}: certificate not trusted ({exc.verify_message}); see --ca-file, --insecure") from None
     except InvalidStatus as exc:
         raise ConnectFailure(f"{url} refused the connection: HTTP {exc.response.status_code}") from None
-    except ssl.SSLCertVerificationError as exc:
-        raise ConnectFailure(f"{url}: certificate not trusted ({exc.verify_message}); see --ca-file, --insecure") from None
+    except (InvalidURI, ValueError) as exc:
+        raise UsageError(f"not a WebSocket URL: {url} ({exc})") from None
     except (OSError, asyncio.TimeoutError, InvalidHandshake) as exc:
         raise Unreachable(f"cannot connect to {url}: {exc}") from None
 
@@ -107,10 +107,14 @@ async def start_server(url: str, handler: Callable[[ServerConnection], Awaitable
                        ping_interval: float | None = 20.0) -> tuple[Server, str]:
     """Listens where `url` says (port 0 picks a free one); returns the server and its real URL."""
     parts = urlsplit(url)
+    try:
+        port = parts.port or 0
+    except ValueError:
+        raise UsageError(f"not a WebSocket URL: {url} (bad port)") from None
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
         raise UsageError(f"not a WebSocket URL: {url}")
     try:
-        server = await serve(handler, parts.hostname, parts.port or 0, ssl=tls, max_size=max_size, compression=None,
+        server = await serve(handler, parts.hostname, port, ssl=tls, max_size=max_size, compression=None,
                              ping_interval=ping_interval)
     except OSError as exc:
         raise ConnectFailure(f"cannot listen on {url}: {exc.strerror}") from None
