@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Awaitable, Callable
 
 from websockets.exceptions import ConnectionClosed
@@ -33,8 +33,8 @@ class Timing:
 
     @classmethod
     def from_profile(cls, profile: Any) -> "Timing":
-        return cls(*(float(profile.setting(f"timeouts.{name}", default))
-                     for name, default in (("login_s", 20.0), ("request_s", 10.0), ("idle_ping_s", 15.0), ("pong_s", 15.0))))
+        """The profile's [timeouts] where it sets them, these defaults where it does not."""
+        return cls(**{f.name: float(profile.setting(f"timeouts.{f.name}", f.default)) for f in fields(cls)})
 
 
 class LoginRefused(ConnectFailure):

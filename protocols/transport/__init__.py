@@ -2,7 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import asyncio
+from typing import Any, Awaitable, Callable, TypeVar
+
+T = TypeVar("T")
 
 #: Connection-state reports from a transport: (endpoint name, state, detail) -> None.
 LinkCallback = Callable[[str, str, Any], None]
+
+
+async def within(awaitable: Awaitable[T], timeout: float | None) -> T:
+    """`awaitable` with a time limit (asyncio.TimeoutError past it). Not asyncio.wait_for: before
+    Python 3.12 it can swallow a cancellation that races the result, so Ctrl-C or SIGTERM would
+    go unheard. The awaitable is cancelled when the time is up or when we are."""
+    task = asyncio.ensure_future(awaitable)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+    finally:
+        if not task.done():
+            task.cancel()
+    if not done:
+        raise asyncio.TimeoutError
+    return task.result()

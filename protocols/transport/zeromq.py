@@ -12,7 +12,7 @@ from zmq.utils.monitor import parse_monitor_message
 
 from fieldctl.protocols.errors import ConnectFailure, Timeout, UsageError
 
-from . import LinkCallback
+from . import LinkCallback, within
 
 
 _STATES = {
@@ -191,7 +191,7 @@ class Requester:
         async with self._lock:
             sock = self._socket()
             try:
-                return await asyncio.wait_for(self._round_trip(sock, frames), timeout)
+                return await within(self._round_trip(sock, frames), timeout)
             except asyncio.TimeoutError:
                 self.close()
                 raise Timeout(f"no reply from {self.url} within {timeout:.3g} s") from None

@@ -19,6 +19,7 @@ from fieldctl.profiles.secrets import Secret, SecretRef
 from fieldctl.protocols.driver import Emit, Notify, ProbeReport
 from fieldctl.protocols.errors import ConnectFailure, NagiosCode, ProtocolFailure, Timeout, UsageError
 from fieldctl.protocols.message import OUT, Message, link
+from fieldctl.protocols.transport import within
 from fieldctl.protocols.transport.websocket import Backoff, Unreachable, keep_connected, open_connection, send_text
 from fieldctl.protocols.websocket_client import connection_settings
 
@@ -94,25 +95,10 @@ class Wire:
         return msg
 
     async def receive(self, conn: Any, source: str, timeout: float | None = None) -> Message:
-        frame = await _recv_within(conn, timeout)
+        frame = await within(conn.recv(), timeout)  # cancelling recv() loses no data
         msg = codec.decode(frame, profile=self.profile, endpoint=ENDPOINT, source=source)
         self.emit(msg)
         return msg
-
-
-async def _recv_within(conn: Any, timeout: float | None) -> str | bytes:
-    """conn.recv() with a time limit. Not asyncio.wait_for: on Python < 3.12 it can swallow a
-    cancellation that races a frame's arrival, and `register` would then not stop on SIGTERM.
-    Cancelling recv() loses no data (websockets guarantees it)."""
-    task = asyncio.ensure_future(conn.recv())
-    try:
-        done, _ = await asyncio.wait({task}, timeout=timeout)
-    finally:
-        if not task.done():
-            task.cancel()
-    if not done:
-        raise asyncio.TimeoutError
-    return task.result()
 
 
 class Refused(Exception):
