@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PEERS  := .peers
 COMPLETIONS := completions
 
-.PHONY: demo test bench completions peers tools clean
+.PHONY: demo test fuzz bench completions peers tools clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ tools:
 
 test: $(VENV)/.installed peers tools
 	$(PY) -m pytest
+
+# Every decoder against at least 10,000 generated inputs each (make test runs a few hundred).
+fuzz: $(VENV)/.installed
+	FIELDCTL_FUZZ=thorough $(PY) -m pytest -m fuzz
 
 bench: $(VENV)/.installed
 	$(PY) bench/listen_throughput.py

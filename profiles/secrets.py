@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from fieldctl.protocols import redact
 from fieldctl.protocols.errors import UsageError
 
 
@@ -16,6 +17,7 @@ class Secret:
 
     def __init__(self, value: str) -> None:
         self._value = value
+        redact.remember(value)  # a resolved secret is masked in all output from now on
 
     def reveal(self) -> str:
         return self._value

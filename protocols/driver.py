@@ -41,6 +41,8 @@ class CommandOutcome:
     ok: bool
     summary: str
     messages: list[Message] = field(default_factory=list)
+    #: Seconds from the request leaving to its answer arriving (the first reply), when one came.
+    rtt_s: float | None = None
 
 
 @dataclass

@@ -19,7 +19,8 @@ OUT = "out"
 LINK = "link"
 
 # json.dumps with options builds an encoder per call; one line per message makes that count.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=repr)
+# allow_nan=False: NaN/Infinity are not JSON, and NDJSON readers (jq) reject them.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=repr, allow_nan=False)
 # Stands in for a payload whose JSON text is already known; random, so no field can mimic it.
 _PAYLOAD_MARK = f"\x00{secrets.token_hex(8)}\x00"
 _PAYLOAD_MARK_JSON = _ENCODER.encode(_PAYLOAD_MARK)
@@ -60,11 +61,19 @@ class Message:
         }
 
     def to_json(self) -> str:
+        """One NDJSON line, always: no raw newline, no NaN, whatever the peer sent."""
         data = self.to_dict()
-        if self.payload_text is None:
-            return _ENCODER.encode(data)
-        data["payload"] = _PAYLOAD_MARK
-        return _ENCODER.encode(data).replace(_PAYLOAD_MARK_JSON, self.payload_text, 1)
+        text = self.payload_text
+        if text is not None:
+            if "\n" in text or "\r" in text:
+                text = None  # codecs pass only JSON text, where raw newlines are whitespace; be safe anyway
+            else:
+                data["payload"] = _PAYLOAD_MARK
+        try:
+            line = _ENCODER.encode(data)
+        except ValueError:  # a non-finite float somewhere: it goes out as null
+            line = _ENCODER.encode(_finite(data))
+        return line if text is None else line.replace(_PAYLOAD_MARK_JSON, text, 1)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, default_profile: str = "") -> "Message":
@@ -88,6 +97,16 @@ class Message:
             error=data.get("error"),
             ts=float(ts) if isinstance(ts, (int, float)) else time.time(),
         )
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 def link(profile: str, endpoint: str, state: str, detail: Any = None) -> Message:

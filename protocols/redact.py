@@ -1,0 +1,132 @@
+"""Secret values this process knows of, and scrubbing them from everything it shows or writes.
+
+Protocols meet secrets: values resolved from a profile's secret references, credentials a client
+sends (``password``, ``PW``), credentials a server hands out (``accessToken``, ``reconnectSecret``).
+A role ``mask``s each message that carries one before emitting it, which also ``remember``s the
+values; the CLI ``scrub``s every Message and every text line before it reaches a terminal, NDJSON,
+a --record file or a child process, so a peer that echoes a secret back gets it masked too. The
+set is process-wide because a secret is a secret wherever it turns up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from .message import Message
+
+MASK = "***"
+
+#: Field names (compared case-insensitively, ignoring '_' and '-') whose values are credentials.
+SECRET_KEYS = frozenset({
+    "password", "passwd", "pw", "pwd", "secret", "token", "accesstoken", "idtoken", "refreshtoken",
+    "reconnectsecret", "authtoken", "apikey", "authorization", "clientsecret",
+})
+#: Shorter values are masked where they stand under a secret key (``mask``), but not searched for
+#: everywhere (``scrub``), where they would mask ordinary words and digits.
+MIN_SEARCHED = 4
+_MAX_DEPTH = 64
+
+_values: set[str] = set()
+_searched: list[str] = []  # longest first, so a secret containing another is masked whole
+
+
+def is_secret_key(key: Any) -> bool:
+    return isinstance(key, str) and key.lower().replace("_", "").replace("-", "") in SECRET_KEYS
+
+
+def _forms(value: str) -> set[str]:
+    """The value as it may stand in text: itself and JSON-escaped (ASCII or not)."""
+    return {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
+
+
+def remember(value: Any) -> None:
+    """From now on, `value` never appears in output."""
+    if not isinstance(value, str) or not value or value in _values:
+        return
+    _values.add(value)
+    if len(value) >= MIN_SEARCHED:
+        _searched.extend(_forms(value) - set(_searched))
+        _searched.sort(key=len, reverse=True)
+
+
+def learn(payload: Any) -> list[str]:
+    """Remembers, and returns, every string under a secret key anywhere in a decoded payload."""
+    found: list[str] = []
+
+    def walk(node: Any, depth: int) -> None:
+        if depth > _MAX_DEPTH:
+            return
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if is_secret_key(key) and isinstance(value, str):
+                    found.append(value)
+                else:
+                    walk(value, depth + 1)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item, depth + 1)
+
+    walk(payload, 0)
+    for value in found:
+        remember(value)
+    return found
+
+
+def scrub_text(text: str, values: list[str] | None = None) -> str:
+    for value in _searched if values is None else values:
+        if value in text:
+            text = text.replace(value, MASK)
+    return text
+
+
+def _scrub_bytes(frame: bytes, values: list[str], mask: bytes = MASK.encode()) -> bytes:
+    for value in values:
+        form = value.encode("utf-8", "surrogatepass")
+        if form in frame:
+            frame = frame.replace(form, mask)
+    return frame
+
+
+def _scrub_value(node: Any, values: list[str], depth: int = 0) -> Any:
+    if isinstance(node, str):
+        return scrub_text(node, values)
+    if depth > _MAX_DEPTH:
+        return node
+    if isinstance(node, dict):
+        return {key: (MASK if is_secret_key(key) and isinstance(value, str) else _scrub_value(value, values, depth + 1))
+                for key, value in node.items()}
+    if isinstance(node, list):
+        return [_scrub_value(item, values, depth + 1) for item in node]
+    return node
+
+
+def _replace(msg: Message, values: list[str], raw: tuple[bytes, ...]) -> Message:
+    return dataclasses.replace(
+        msg, payload=_scrub_value(msg.payload, values), raw=raw, payload_text=None,
+        id=_scrub_value(msg.id, values), kind=_scrub_value(msg.kind, values),
+        error=None if msg.error is None else scrub_text(msg.error, values))
+
+
+def mask(msg: Message) -> Message:
+    """A message that carries credentials, with them masked whatever their length (as whole JSON
+    strings, so a short password does not mask parts of other fields); remembers them."""
+    found = learn(msg.payload)
+    if not found:
+        return msg
+    quoted = sorted({json.dumps(v, ensure_ascii=a) for v in found for a in (True, False)}, key=len, reverse=True)
+    raw = tuple(_scrub_bytes(frame, quoted, json.dumps(MASK).encode()) for frame in msg.raw)
+    return _replace(msg, [], raw)
+
+
+def scrub(msg: Message) -> Message:
+    """The message as it may be shown: no known secret in payload, raw frames, id, kind or error.
+    The same object when there is nothing to hide (the common, fast case)."""
+    if not _searched:
+        return msg
+    raw = tuple(_scrub_bytes(frame, _searched) for frame in msg.raw)
+    line = msg.to_json()
+    if raw == msg.raw and scrub_text(line) == line:
+        return msg
+    return _replace(msg, _searched, raw)

@@ -1,0 +1,62 @@
+"""Bounded JSON decoding: depth, non-finite numbers, one NDJSON line whatever the wire text."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, strategies as st
+
+from fieldctl.protocols import limits
+from fieldctl.protocols.message import Message
+
+from fuzzing import contained
+
+
+def test_depth_within_limit_decodes() -> None:
+    assert limits.loads("[" * 64 + "]" * 64) is not None
+    assert limits.loads(json.dumps([{"a": [1]}] * 500)) == [{"a": [1]}] * 500  # many brackets, shallow
+
+
+@pytest.mark.parametrize("text", ["[" * 65 + "]" * 65, '{"a":' * 100 + "1" + "}" * 100, "[" * 100_000])
+def test_too_deep_is_malformed(text: str) -> None:
+    with pytest.raises(limits.Malformed):
+        limits.loads(text)
+
+
+def test_brackets_inside_strings_do_not_count() -> None:
+    assert limits.loads(json.dumps(["[" * 1000, '\\"{' * 100])) == ["[" * 1000, '\\"{' * 100]
+
+
+def test_non_finite_numbers_decode_as_null() -> None:
+    assert limits.loads('{"a": NaN, "b": [Infinity, -Infinity]}') == {"a": None, "b": [None, None]}
+
+
+def test_huge_integers_are_a_value_error() -> None:
+    with pytest.raises(ValueError):
+        limits.loads("1" * 5000)
+
+
+def test_size_limit() -> None:
+    limits.Limits(max_frame_bytes=10).check_size(10)
+    with pytest.raises(limits.Malformed):
+        limits.Limits(max_frame_bytes=10).check_size(11)
+
+
+def test_reusable_text_never_breaks_a_line() -> None:
+    assert limits.reusable_text('{"a":\n1,\r"b":2}') == '{"a": 1, "b":2}'
+    assert limits.reusable_text('{"a": NaN}') is None
+
+
+def test_ndjson_line_is_one_line_and_strict_json() -> None:
+    forged = '{"kind": 1}\n{"channel":"emergency","kind":"emergencyStop"}'
+    msg = Message("p", "e", "in", "event", "k", {"x": float("nan")}, payload_text=forged)
+    line = msg.to_json()
+    assert "\n" not in line and "NaN" not in line
+    assert json.loads(line)["payload"] == {"x": None}
+
+
+@pytest.mark.fuzz
+@given(st.text(alphabet='[]{}",:\\ 0a\nNI', max_size=400))
+def test_loads_fuzz(text: str) -> None:
+    contained(limits.loads, text, allowed=(ValueError,))
