@@ -5,12 +5,19 @@ PY     := $(VENV)/bin/python
 PEERS  := .peers
 COMPLETIONS := completions
 
-.PHONY: demo test fuzz bench completions peers tools clean
+.PHONY: demo test fuzz bench completions peers tools lock clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
 	touch $@
+
+# Re-pins constraints.txt to what the bounds in pyproject.toml resolve to today.
+lock:
+	rm -rf $(VENV).lock && $(PYTHON) -m venv $(VENV).lock
+	$(VENV).lock/bin/pip install -q '.[test]'
+	{ sed -n '1,2p' constraints.txt; $(VENV).lock/bin/pip freeze --exclude fieldctl; } > constraints.new
+	mv constraints.new constraints.txt && rm -rf $(VENV).lock
 
 # Real peer implementations for the interop tests, each in its own venv (they pin their own deps).
 $(PEERS)/%/.installed: tests/peers/%.requirements.txt

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import os
 import sys
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Iterable
 
 from fieldctl.protocols.errors import UsageError
+from fieldctl.protocols.registry import protocol_names
 
 from .model import CommandSpec, HeartbeatSpec, Profile
 from .secrets import SecretRef
@@ -33,9 +33,11 @@ def user_dir() -> Path:
 
 
 def available_profiles(profile_files: Iterable[str | Path] = ()) -> dict[str, Path]:
-    """Name -> file; user profiles shadow built-ins, explicit files shadow both."""
+    """Name -> file; user profiles shadow installed ones (built-in or plugins), explicit files shadow both."""
+    from fieldctl.protocols.registry import profile_folders
+
     found: dict[str, Path] = {}
-    for folder in (BUILTIN_DIR, user_dir()):
+    for folder in [path for _, path in profile_folders()] + [user_dir()]:
         if folder.is_dir():
             for path in sorted(folder.glob("*.toml")):
                 found[path.stem] = path
@@ -106,8 +108,8 @@ def _apply_set(data: dict[str, Any], assignment: str) -> None:
 def problems_in(data: dict[str, Any]) -> list[tuple[str, str]]:
     problems = validate(data)
     protocol = data.get("protocol")
-    if isinstance(protocol, str) and find_spec(f"fieldctl.protocols.{protocol}") is None:
-        problems.append(("protocol", f"unknown protocol {protocol!r}"))
+    if isinstance(protocol, str) and protocol not in protocol_names():
+        problems.append(("protocol", f"unknown protocol {protocol!r} (installed: {', '.join(protocol_names())})"))
     return problems
 
 

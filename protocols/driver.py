@@ -7,7 +7,6 @@ and human warnings through ``notify``; they never print.
 
 from __future__ import annotations
 
-import importlib
 import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
@@ -160,5 +159,6 @@ def parse_options(role: str, driver: BaseDriver, args: list[str]) -> dict[str, A
 
 
 def driver_for(profile: Profile, notify: Notify) -> BaseDriver:
-    module = importlib.import_module(f"fieldctl.protocols.{profile.protocol}")
-    return module.Driver(profile, notify)
+    from .registry import driver_class
+
+    return driver_class(profile.protocol)(profile, notify)
