@@ -1,5 +1,6 @@
-"""Endpoints for a self-contained run (`demo`): the simulator and the client side by side on free
-loopback ports and private socket paths, so nothing else on the machine is touched."""
+"""Endpoints for a self-contained run (`demo`, the conformance suite, fleets of simulators): the
+simulator and the client side by side on free loopback ports and private socket paths, so nothing
+else on the machine is touched."""
 
 from __future__ import annotations
 
@@ -9,19 +10,22 @@ from urllib.parse import urlsplit
 from fieldctl.profiles import Profile
 
 
+def private_url(name: str, url: str, folder: str) -> str:
+    """A URL with a host (any scheme) moves to 127.0.0.1 with the port left to the system (the
+    simulator announces the real one in its `bound` link message); ZeroMQ spells that port '*'.
+    TLS is dropped (no certificate to verify in a private run). A socket (a path, unix://) moves into folder."""
+    parts = urlsplit(url)
+    if parts.scheme in ("", "unix", "ipc") or not parts.netloc:
+        return os.path.join(folder, f"{name}.sock")
+    if parts.scheme == "tcp":
+        return "tcp://127.0.0.1:*"
+    scheme = {"wss": "ws", "https": "http"}.get(parts.scheme, parts.scheme)
+    return f"{scheme}://127.0.0.1:0{parts.path}"
+
+
 def private_endpoints(profile: Profile, folder: str) -> dict[str, str]:
-    """Endpoint name -> URL: TCP and WebSocket on 127.0.0.1 with the port left to the system
-    (the simulator announces the real one in its `bound` link message), sockets in `folder`."""
-    private = {}
-    for name, url in profile.endpoints.items():
-        parts = urlsplit(url)
-        if parts.scheme == "tcp":
-            private[name] = "tcp://127.0.0.1:*"
-        elif parts.scheme in ("ws", "wss"):
-            private[name] = f"ws://127.0.0.1:0{parts.path}"  # no certificate to verify in a demo
-        else:
-            private[name] = os.path.join(folder, f"{name}.sock")
-    return private
+    """Endpoint name -> private URL, for every endpoint of the profile."""
+    return {name: private_url(name, url, folder) for name, url in profile.endpoints.items()}
 
 
 def is_wildcard(url: str) -> bool:

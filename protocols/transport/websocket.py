@@ -5,7 +5,6 @@ Vantiq SDK reconnects hundreds of times a second after a refusal; fieldctl must 
 from __future__ import annotations
 
 import asyncio
-import random
 import ssl
 from typing import Any, Awaitable, Callable, Iterator
 from urllib.parse import urlsplit
@@ -17,27 +16,13 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from fieldctl.protocols.errors import ConnectFailure, UsageError
 
 from . import LinkCallback
+from .backoff import Backoff
 
 DEFAULT_MAX_SIZE = 1 << 20
 
 
 class Unreachable(ConnectFailure):
     """The other side could not be reached this time; worth another try."""
-
-
-class Backoff:
-    """Delays between reconnect attempts: base * 2**n, capped, with jitter so that many clients
-    restarted together do not reconnect in step. None after max_retries."""
-
-    def __init__(self, base_s: float = 0.5, cap_s: float = 30.0, max_retries: int | None = None,
-                 jitter: Callable[[], float] = random.random) -> None:
-        self.base_s, self.cap_s, self.max_retries, self.jitter = base_s, cap_s, max_retries, jitter
-
-    def delays(self) -> Iterator[float]:
-        attempt = 0
-        while self.max_retries is None or attempt < self.max_retries:
-            yield min(self.cap_s, self.base_s * 2**attempt) * (0.5 + self.jitter() / 2)
-            attempt += 1
 
 
 def tls_context(url: str, *, insecure: bool = False, cafile: str | None = None) -> ssl.SSLContext | None:

@@ -1,0 +1,102 @@
+"""The Driver contract, held against every installed protocol: the five built-ins and any plugin
+(make test installs examples/plugin). Each protocol is exercised through its own-named profile,
+as a user would, in real subprocesses on private loopback addresses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from conftest import FIELDCTL, Proc, cli_env, run_cli
+from fieldctl.profiles import available_profiles, load_profile
+from fieldctl.protocols.endpoints import is_wildcard, private_endpoints
+from fieldctl.protocols.driver import BaseDriver
+from fieldctl.protocols.registry import driver_class, protocol_names
+
+PROTOCOLS = protocol_names()
+
+
+def test_the_builtins_and_the_example_plugin_are_registered() -> None:
+    assert {"autotrainer", "oneliner", "sepl", "tracim", "vantiq", "linejson"} <= set(PROTOCOLS)
+    assert set(PROTOCOLS) <= set(available_profiles()), "every protocol ships a profile of its own name"
+
+
+class Side:
+    """One profile on private addresses: its overrides, its environment, its simulator."""
+
+    def __init__(self, name: str, folder: Path) -> None:
+        self.name, self.folder = name, folder
+        profile = load_profile(name)
+        self.sets = ["heartbeat.interval_s=0.5", *profile.setting("demo.set", [])]
+        self.endpoints = private_endpoints(load_profile(name, sets=self.sets), str(folder))
+        self.env = cli_env(XDG_CONFIG_HOME=str(folder / "config"))
+        for ref in profile.auth.values():
+            if ref.env:
+                self.env[ref.env] = "fieldctl-contract"
+
+    def args(self, endpoints: dict[str, str] | None = None) -> list[str]:
+        overrides = [f"--endpoint={key}={url}" for key, url in (endpoints or self.endpoints).items()]
+        return [*overrides, *(f"--set={s}" for s in self.sets)]
+
+    def simulate(self, *extra: str) -> tuple[Proc, dict[str, str]]:
+        """A running simulator and the endpoints that reach it, once it has announced them."""
+        proc = Proc([*FIELDCTL, "simulate", self.name, "--json", *self.args(), *extra], env=self.env)
+        reached = dict(self.endpoints)
+        while any(is_wildcard(url) for url in reached.values()):
+            bound = proc.wait_json(lambda m: m["channel"] == "link" and m["kind"] == "bound"
+                                   and is_wildcard(reached.get(m["endpoint"], "")))
+            reached[bound["endpoint"]] = bound["payload"]["url"]
+        if not any(url != self.endpoints[key] for key, url in reached.items()):
+            proc.wait_json(lambda m: m["channel"] == "link" and m["kind"] == "bound")
+        return proc, reached
+
+
+@pytest.fixture(params=PROTOCOLS)
+def side(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Side]:
+    (tmp_path / "config").mkdir()
+    yield Side(request.param, tmp_path)
+
+
+def test_simulate_announces_bound_and_ends_cleanly(side: Side) -> None:
+    proc, _ = side.simulate()
+    assert proc.stop() == 0
+    assert "Traceback" not in proc.popen.stderr.read()
+
+
+def test_demo_runs_and_ends_by_itself(side: Side) -> None:
+    result = run_cli("demo", side.name, "--duration", "2", env=side.env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_probe_is_ok_against_the_simulator_and_critical_without(side: Side) -> None:
+    proc, reached = side.simulate()
+    ok = run_cli("probe", side.name, *side.args(reached), "--warn", "5", "--crit", "8", "--format", "json",
+                 env=side.env, timeout=60)
+    assert proc.stop() == 0
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert json.loads(ok.stdout)["status"] == "OK"
+    down = run_cli("probe", side.name, *side.args(reached), "--crit", "2", env=side.env, timeout=60)
+    assert down.returncode == 2, down.stdout + down.stderr
+    assert "CRITICAL" in down.stdout
+
+
+def test_client_traffic_reads_back_as_a_scenario(side: Side) -> None:
+    """What a client role records is NDJSON that simulate --scenario reads back."""
+    driver = driver_class(side.name)
+    role = "listen" if driver.listen is not BaseDriver.listen else "register"
+    proc, reached = side.simulate()
+    record = side.folder / "record.ndjson"
+    client = run_cli(role, side.name, *side.args(reached), "--json", "--count", "1", "--timeout", "30", "--record", str(record),
+                     env=side.env, timeout=60)
+    assert proc.stop() == 0
+    assert client.returncode == 0, client.stderr
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    assert any(line["channel"] != "link" for line in lines)
+    assert all({"ts", "channel", "kind", "payload", "raw"} <= set(line) for line in lines)
+    replay, _ = side.simulate("--scenario", str(record), "--no-timeline")
+    assert replay.stop() == 0
+    assert "Traceback" not in replay.popen.stderr.read()
