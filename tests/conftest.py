@@ -17,8 +17,8 @@ from typing import Any, Callable, Iterator
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
-FIXTURES = SHARED / "fixtures"
+FIXTURES = ROOT / "tests" / "fixtures"  # captured wire bytes, copied into the repository (data)
+PROTOCOL_NOTES = ROOT / "docs" / "protocols"  # the project's own protocol notes
 FIELDCTL = [sys.executable, "-m", "fieldctl"]
 PEERS = ROOT / ".peers"
 
