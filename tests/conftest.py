@@ -29,7 +29,7 @@ class OutsideRepository(RuntimeError):
 
 class Fence:
     """Refuses file access beside the repository, so that tests behave as in a fresh clone with nothing
-    beside it: `../shared` always, and every sibling directory that exists when the session starts.
+    beside it: the `shared` folder next to it always, and every sibling directory existing at start-up.
     Left open: directories created later, hidden ones (user config and caches of a clone in a home
     directory), pytest's temp roots (`pytest-of-USER`, siblings of a clone in /tmp), and any that holds
     or lies inside the interpreter, the venv or a sys.path entry."""

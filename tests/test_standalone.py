@@ -1,7 +1,7 @@
 """The repository stands alone: a fresh clone with nothing beside it passes `make test`.
 
 Two guards: no test, build file or README names a path outside the repository, and the fence in
-conftest.py refuses, during the session, any file access to `../shared` or to a directory that sat
+conftest.py refuses, during the session, any file access to the `shared` folder beside it or to a directory that sat
 beside the repository when the session started. No sockets, no sleeps.
 """
 
@@ -57,7 +57,7 @@ def test_the_fence_blocks_only_what_stood_beside_the_repository(tmp_path: Path) 
         (tmp_path / name).mkdir(parents=True)
     fence = Fence(tmp_path / "repo", [str(tmp_path / "venvs" / "py"), str(tmp_path)])
     (tmp_path / "later").mkdir()
-    for refused in ("shared/fixtures/a.json", "shared", "other/data/b.json"):
+    for refused in ("shared/capture/a.json", "shared", "other/data/b.json"):
         with pytest.raises(OutsideRepository):
             fence.check(str(tmp_path / refused))
     for allowed in ("repo/tests/c.json", "later/d", ".config/fieldctl/e.toml", "venvs/py/bin/python",
