@@ -1,9 +1,9 @@
 """Pure codec tests for auto-trainer-api 0.12.0, byte for byte against every captured fixture.
 
-Every frame of every file in shared/fixtures/autotrainer is found by one walker (publications,
+Every frame of every file in tests/fixtures/autotrainer is found by one walker (publications,
 request/reply exchanges) and fed to the codec; `test_every_fixture_frame_is_exercised` fails when a new
 fixture or a new key carries bytes that no case reads. Names and numbers come from the spec's tables
-(shared/protocols/autotrainer.md), not from the profile, so a wrong profile entry shows up here.
+(docs/protocols/autotrainer.md), not from the profile, so a wrong profile entry shows up here.
 No sockets, no sleeps.
 """
 
@@ -16,7 +16,7 @@ from functools import cache
 from typing import Any, Iterator
 
 import pytest
-from conftest import FIXTURES, frames_of, load_fixture
+from conftest import FIXTURES, PROTOCOL_NOTES, frames_of, load_fixture
 
 from fieldctl.profiles import load_profile
 from fieldctl.protocols.autotrainer import codec
@@ -26,7 +26,7 @@ from fieldctl.protocols.message import Message
 PROFILE = "autotrainer"
 FIXTURE_DIR = FIXTURES / PROFILE
 FIXTURE_NAMES = sorted(path.name for path in FIXTURE_DIR.glob("*.json"))
-SPEC = FIXTURES.parent / "protocols" / "autotrainer.md"
+SPEC = PROTOCOL_NOTES / "autotrainer.md"
 
 # spec §6.5, "Exact bytes of the unparseable reply (107 bytes, hex)"
 SPEC_UNPARSEABLE_REPLY = bytes.fromhex(

@@ -1,4 +1,4 @@
-"""Pure tests for one-liner: every byte string of every fixture in shared/fixtures/oneliner, the
+"""Pure tests for one-liner: every byte string of every fixture in tests/fixtures/oneliner, the
 restricted unpickler, and the simulated server's replies (router) against the real server's bytes.
 
 One walker finds every hex string and sorts it into request, reply, stream packet, subscription or

@@ -1,4 +1,4 @@
-"""Pure codec tests for SEPL, byte for byte against every fixture in shared/fixtures/sepl.
+"""Pure codec tests for SEPL, byte for byte against every fixture in tests/fixtures/sepl.
 
 Client frames (the real library's output) are rebuilt from their values by the client encoder;
 platform frames by the Go-style encoder; and the whole transcript's client frames are replayed

@@ -1,5 +1,5 @@
 """Pure codec and daemon-rule tests for the TracimDaemon protocol, byte for byte against every
-captured fixture in shared/fixtures/tracim (spec shared/protocols/tracim.md).
+captured fixture in tests/fixtures/tracim (notes: docs/protocols/tracim.md).
 
 Every daemon->client fixture is reproduced by the pure daemon state machine from the requests
 of its capture scenario; every client->daemon fixture is decoded, and the compact ones are what
