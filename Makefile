@@ -7,9 +7,9 @@ COMPLETIONS := completions
 
 .PHONY: demo test fuzz bench completions peers tools lock clean
 
-$(VENV)/.installed: pyproject.toml setup.py constraints.txt
+$(VENV)/.installed: pyproject.toml setup.py constraints.txt examples/plugin/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[test]' -e examples/plugin  # the plugin: for tests/contract
 	touch $@
 
 # Re-pins constraints.txt to what the bounds in pyproject.toml resolve to today.
