@@ -1,0 +1,56 @@
+"""The built wheel is complete: installed into a fresh venv (no source tree on its path), with the
+example plugin installed from its own path beside it, every profile lists and demos."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, cli_env
+
+PLUGIN = ROOT / "examples" / "plugin"
+
+
+def _run(*argv: str | Path, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=timeout, cwd=cwd,
+                            stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, f"{argv}: {result.stdout[-2000:]} {result.stderr[-2000:]}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """bin/ of a fresh venv holding the fieldctl wheel and the example plugin."""
+    base = tmp_path_factory.mktemp("wheel")
+    _run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", base / "dist", ROOT, PLUGIN)
+    _run(sys.executable, "-m", "venv", base / "venv")
+    wheels = sorted((base / "dist").glob("*.whl"))
+    _run(base / "venv" / "bin" / "python", "-m", "pip", "install", "-q", "-c", ROOT / "constraints.txt", *wheels)
+    return base / "venv" / "bin"
+
+
+def test_the_wheel_ships_every_package_of_the_source_tree(installed: Path) -> None:
+    wheel = next((installed.parent.parent / "dist").glob("fieldctl-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for folder in ("cli", "protocols", "profiles"):
+        for init in (ROOT / folder).rglob("__init__.py"):
+            assert f"fieldctl/{init.relative_to(ROOT).as_posix()}" in names
+    assert {f"fieldctl/profiles/builtin/{p.name}" for p in (ROOT / "profiles" / "builtin").glob("*.toml")} <= names
+
+
+def test_every_profile_lists_and_demos_from_the_installed_wheel(installed: Path, tmp_path: Path) -> None:
+    env = cli_env(XDG_CONFIG_HOME=str(tmp_path))
+    env.pop("PYTHONPATH", None)
+    listed = subprocess.run([installed / "fieldctl", "profiles", "list"], capture_output=True, text=True, env=env,
+                            cwd=tmp_path, timeout=60, stdin=subprocess.DEVNULL)
+    assert listed.returncode == 0, listed.stderr
+    names = [line.split('"name": "')[1].split('"')[0] for line in listed.stdout.splitlines()]
+    assert {"autotrainer", "oneliner", "sepl", "tracim", "vantiq", "linejson"} <= set(names)
+    for name in names:
+        demo = subprocess.run([installed / "fieldctl", "demo", name, "--duration", "2"], capture_output=True,
+                              text=True, env=env, cwd=tmp_path, timeout=60, stdin=subprocess.DEVNULL)
+        assert demo.returncode == 0 and "Traceback" not in demo.stderr, f"{name}: {demo.stderr[-2000:]}"
