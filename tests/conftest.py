@@ -16,6 +16,8 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
+import fuzzing  # noqa: F401  the hypothesis profile, for every fuzz test (the plugin's too)
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"  # captured wire bytes, copied into the repository (data)
 PROTOCOL_NOTES = ROOT / "docs" / "protocols"  # the project's own protocol notes
