@@ -16,8 +16,9 @@ ANY_NAME = "*"
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """`` (did you mean X?)`` when one candidate is close, else the empty string."""
-    close = difflib.get_close_matches(word, sorted(set(candidates)), n=1)
-    return f" (did you mean {close[0]}?)" if close else ""
+    by_name = {candidate.lstrip("-"): candidate for candidate in candidates}  # "--" makes any two options alike
+    close = difflib.get_close_matches(word.lstrip("-"), sorted(by_name), n=1)
+    return f" (did you mean {by_name[close[0]]}?)" if close else ""
 
 
 @dataclass(frozen=True)
