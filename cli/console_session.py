@@ -248,6 +248,8 @@ class Session:
 
     async def _listen(self, params: dict[str, Any], extras: list[str]) -> None:
         """Every argument is checked before anything changes: a bad line leaves the feed as it was."""
+        if type(self.client).listen is BaseDriver.listen:  # Unsupported now, not in a task closed unseen
+            await self.client.listen(self._emit, options={})
         filters = Filters(params.get("filter_"))
         options = parse_options("listen", self.client, extras)
         count, timeout = params.get("count"), params.get("timeout")

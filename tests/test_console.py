@@ -191,6 +191,12 @@ def test_a_failing_line_ends_a_script_with_its_exit_code(simulator: Proc, endpoi
         assert len(lines) == 1 and lines[0].startswith(error), result.stderr
 
 
+def test_a_profile_without_listen_says_so_and_the_feed_stays_off() -> None:
+    result = run_cli("console", "vantiq", input="listen\nstatus\n")
+    assert result.returncode == 2 and result.stderr == "error: listen is not supported for profile vantiq\n"
+    assert "feed on" not in result.stdout
+
+
 def test_listen_count_in_a_script_waits_for_its_messages(simulator: Proc, endpoints: Endpoints) -> None:
     result = run_cli("console", "autotrainer", *endpoints.args,
                      input="listen --count 3 --filter channel=heartbeat --timeout 20\nstatus\n")
