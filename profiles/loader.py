@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from importlib.util import find_spec
 from pathlib import Path
@@ -107,11 +108,15 @@ def problems_in(data: dict[str, Any], *, every_key: bool = False) -> list[tuple[
     """The core's problems; with `every_key`, the protocol's sections too, against what its driver
     declares (this imports the driver, which the quick paths such as completion must not)."""
     protocol = data.get("protocol")
-    known = isinstance(protocol, str) and find_spec(f"fieldctl.protocols.{protocol}") is not None
+    known = (isinstance(protocol, str) and re.fullmatch(r"[a-z][a-z0-9_]*", protocol) is not None
+             and find_spec(f"fieldctl.protocols.{protocol}") is not None)
     if every_key and known:
         from fieldctl.protocols.driver import declared_settings
 
-        return validate(data, declared_settings(protocol))
+        try:
+            return validate(data, declared_settings(protocol))
+        except UsageError:  # a package of fieldctl.protocols that is not a protocol
+            known = False
     problems = validate(data)
     if isinstance(protocol, str) and not known:
         problems.append(("protocol", f"unknown protocol {protocol!r}"))

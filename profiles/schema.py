@@ -24,11 +24,13 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
 @dataclass(frozen=True)
 class Setting:
     """One declared key: a test of its value and what to say when the test fails.
-    ``table`` settings are free-form below them (e.g. a simulated device's configuration)."""
+    ``table`` settings are free-form below them (e.g. a simulated device's configuration);
+    ``required`` ones must be there (e.g. the endpoints a protocol connects to)."""
 
     accepts: Callable[[Any], bool]
     expected: str
     table: bool = False
+    required: bool = False
 
 
 def _number(value: Any) -> bool:
@@ -47,6 +49,8 @@ COUNT = Setting(lambda value: isinstance(value, int) and not isinstance(value, b
 POSITIVE = Setting(lambda value: isinstance(value, int) and not isinstance(value, bool) and value > 0,
                    "a positive integer")
 TABLE = Setting(lambda value: isinstance(value, dict), "a table", table=True)
+#: An endpoint the protocol uses (validate.py checks the URL itself).
+ENDPOINT = Setting(lambda value: True, "an endpoint URL", required=True)
 
 
 def one_of(*choices: str) -> Setting:
@@ -71,6 +75,13 @@ def _shown(value: Any) -> str:
     """A short scalar as written, anything else by its type."""
     text = repr(value)
     return text if isinstance(value, (int, float, str, bool)) and len(text) <= 40 else type(value).__name__
+
+
+def _lookup(data: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = data
+    for part in dotted.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
 
 
 def _matches(pattern: tuple[str, ...], path: tuple[str, ...]) -> bool:
@@ -99,6 +110,10 @@ def check(data: Mapping[str, Any], declared: Mapping[str, Setting], *, unknown: 
     nobody declared. `only` limits the check to these top-level tables."""
     schema, problems = _Schema(declared), []
     tops = set(only) if only is not None else None
+    for key, setting in declared.items():
+        top = key.split(".", 1)[0]
+        if setting.required and ANY_NAME not in key and (tops is None or top in tops) and _lookup(data, key) is None:
+            problems.append((key, "is required"))
 
     def walk(node: Any, path: tuple[str, ...]) -> None:
         where = ".".join(path)

@@ -5,8 +5,8 @@ Transitional: each entry belongs in its package as ``Driver.settings = {**BaseDr
 
 from __future__ import annotations
 
-from fieldctl.profiles.schema import (ANY, COUNT, FLAG, LIST, NUMBER, POSITIVE, SECONDS, TABLE, TEXT, TEXTS,
-                                      Setting, one_of)
+from fieldctl.profiles.schema import (ANY, COUNT, ENDPOINT, FLAG, LIST, NUMBER, POSITIVE, SECONDS, TABLE, TEXT,
+                                      TEXTS, Setting, one_of)
 
 #: Zero is a valid delay (answer at once); negative is not.
 DELAY = Setting(lambda value: NUMBER.accepts(value) and value >= 0, "a number of seconds, 0 or more")
@@ -14,6 +14,8 @@ RATE = Setting(lambda value: NUMBER.accepts(value) and value > 0, "a positive fr
 
 PENDING: dict[str, dict[str, Setting]] = {
     "autotrainer": {
+        "endpoints.events": ENDPOINT,
+        "endpoints.commands": ENDPOINT,
         "simulate.identifier": TEXT,
         "simulate.version": TEXT,
         "simulate.event_interval_s": SECONDS,
@@ -22,6 +24,8 @@ PENDING: dict[str, dict[str, Setting]] = {
         "simulate.configuration": TABLE,
     },
     "tracim": {
+        "endpoints.master": ENDPOINT,
+        "endpoints.client": ENDPOINT,
         "keepalive.interval_s": SECONDS,
         "timeouts.send_s": SECONDS,
         "timeouts.read_s": SECONDS,
@@ -32,6 +36,7 @@ PENDING: dict[str, dict[str, Setting]] = {
         "simulate.api_root_body": TEXT,
     },
     "sepl": {
+        "endpoints.platform": ENDPOINT,
         "connector.user": TEXT,
         "connector.gid": TEXT,
         "connector.poll_s": SECONDS,
@@ -49,6 +54,8 @@ PENDING: dict[str, dict[str, Setting]] = {
         "simulate.send": one_of("text", "binary"),
     },
     "oneliner": {
+        "endpoints.calls": ENDPOINT,
+        "endpoints.streams": ENDPOINT,
         "simulate.version": TEXT,
         "simulate.streams.*.frequency_hz": RATE,
         "simulate.streams.*.period_s": SECONDS,
@@ -74,6 +81,7 @@ PENDING: dict[str, dict[str, Setting]] = {
         "simulate.named_calls.*.kwargs": TABLE,
     },
     "vantiq": {
+        "endpoints.server": ENDPOINT,
         "timeouts.connect_s": SECONDS,
         "timeouts.query_s": SECONDS,
         "connector.sources": TEXTS,

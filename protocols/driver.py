@@ -189,7 +189,9 @@ def declared_settings(protocol: str) -> dict[str, Setting]:
     """The settings a protocol's driver declares (with the built-ins' table until it moves there)."""
     from .builtin_settings import PENDING
 
-    driver: type[BaseDriver] = importlib.import_module(f"fieldctl.protocols.{protocol}").Driver
+    driver: type[BaseDriver] | None = getattr(importlib.import_module(f"fieldctl.protocols.{protocol}"), "Driver", None)
+    if driver is None:
+        raise UsageError(f"unknown protocol {protocol!r}")
     return {**PENDING.get(protocol, {}), **driver.settings}
 
 

@@ -176,3 +176,19 @@ def test_every_setting_a_protocol_reads_is_declared() -> None:
         tables = {".".join(key.split(".")[:n]) for key in declared for n in range(1, key.count(".") + 1)}
         missing = {key for key in keys if not key.endswith(".") and key not in declared and key not in tables}
         assert not missing, f"{name} reads undeclared settings {missing}"
+
+
+def test_a_protocol_declares_the_endpoints_it_needs(tmp_path: Path) -> None:
+    lacking = tmp_path / "lacking.toml"
+    lacking.write_text('name = "lacking"\nprotocol = "autotrainer"\n[endpoints]\nevent = "tcp://{host}:5556"\n')
+    assert check_file(lacking) == [f"{lacking}: endpoints.events: is required", f"{lacking}: endpoints.commands: is required"]
+    result = run_cli("listen", "lacking", "--profile-file", str(lacking))
+    assert result.returncode == 2 and "endpoints.events: is required" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("protocol", ["transport", "driver", "a.b", "../x"])
+def test_a_package_that_is_no_protocol_is_an_unknown_protocol(tmp_path: Path, protocol: str) -> None:
+    odd = tmp_path / "odd.toml"
+    odd.write_text(f'name = "odd"\nprotocol = "{protocol}"\n[endpoints]\nx = "tcp://{{host}}:1"\n')
+    result = run_cli("profiles", "validate", str(odd))
+    assert result.returncode == 2 and result.stderr == f"{odd}: protocol: unknown protocol '{protocol}'\n"
