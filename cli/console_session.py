@@ -11,12 +11,11 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from fieldctl.profiles import available_profiles, load_profile
+from fieldctl.profiles.schema import did_you_mean
 from fieldctl.protocols.driver import BaseDriver, CommandOutcome, driver_for, parse_options
 from fieldctl.protocols.errors import FieldctlError, RemoteFailure, Timeout, UsageError
 from fieldctl.protocols.heartbeat import HeartbeatWatch
 from fieldctl.protocols.message import Message
-
-from fieldctl.profiles.schema import did_you_mean
 
 from .common import ProfileOptions, read_data
 from .stream import Filters

@@ -50,6 +50,7 @@ class CommandOutcome:
 class ProbeReport:
     status: NagiosCode
     summary: str
+    #: Durations in seconds, one per step of the probe, named with the unit (`command_rtt_seconds`).
     metrics: dict[str, float] = field(default_factory=dict)
     warn: float = 0.0
     crit: float = 0.0
