@@ -37,7 +37,13 @@ class ProtocolCommand(TyperCommand):
             among = getattr(exc, "among", None)  # protocols.driver.UnknownOption, imported only on failure
             if among is None:
                 raise
-            raise among([name for param in self.params for name in param.opts if name.startswith("--")]) from None
+            raise among(subcommand_options(self.name or "")) from None
+
+
+def subcommand_options(name: str) -> list[str]:
+    """The --options of a subcommand, for a did-you-mean."""
+    command = typer.main.get_command(app).commands.get(name)  # type: ignore[attr-defined]
+    return [opt for param in getattr(command, "params", []) for opt in param.opts if opt.startswith("--")]
 
 
 for subcommand in (listen.listen, listen.register, command.command, publish.publish, simulate.simulate, probe.probe):

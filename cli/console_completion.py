@@ -10,7 +10,8 @@ from prompt_toolkit.document import Document
 
 from fieldctl.profiles import available_profiles
 
-from .console_session import VERBS, options_of
+from .app import subcommand_options
+from .console_session import VERBS
 
 if TYPE_CHECKING:
     from .console_session import Session
@@ -37,7 +38,7 @@ class ConsoleCompleter(Completer):
             return VERBS
         verb = done[0]
         if current.startswith("--"):
-            return options_of(verb)
+            return subcommand_options(verb)
         if verb == "use" and len(done) == 1:
             return available_profiles()
         if len(done) == 1 and verb == "command":

@@ -40,16 +40,6 @@ status · help · exit (or Ctrl-D)   Ctrl-C cancels a running command"""
 Print = Callable[[str], None]
 
 
-def options_of(verb: str) -> list[str]:
-    """The --options of the subcommand a console verb stands for."""
-    import typer.main
-
-    from fieldctl.cli.app import app
-
-    command = typer.main.get_command(app).commands.get(verb)  # type: ignore[attr-defined]
-    return [name for param in getattr(command, "params", []) for name in param.opts if name.startswith("--")]
-
-
 def _exit_code(exc: BaseException) -> int:
     return int(exc.exit_code) if isinstance(exc, FieldctlError) else 1
 
@@ -201,7 +191,11 @@ class Session:
                 self._error(f"unknown verb {verb!r}{did_you_mean(verb, VERBS) or ' (try: help)'}", 2)
         except FieldctlError as exc:
             among = getattr(exc, "among", None)  # an unknown option: suggest the verb's own options too
-            self._error(str(among(options_of(verb)) if among else exc), int(exc.exit_code))
+            if among is not None:
+                from .app import subcommand_options
+
+                exc = among(subcommand_options(verb))
+            self._error(str(exc), int(exc.exit_code))
         except Exception as exc:  # a click usage error, shown like the CLI shows it
             message = getattr(exc, "format_message", None)
             if message is None:

@@ -36,3 +36,9 @@ def test_an_option_like_nothing_lists_the_protocol_options() -> None:
     result = run_cli("listen", "oneliner", "--zzzzzz")
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert "no such option --zzzzzz (protocol options: " in result.stderr and "did you mean" not in result.stderr
+
+
+def test_probe_suggests_its_own_options_and_stays_nagios() -> None:
+    result = run_cli("probe", "autotrainer", "--formt", "json")
+    assert result.returncode == 3  # UNKNOWN, as every probe usage error
+    assert result.stdout == "AUTOTRAINER UNKNOWN - probe autotrainer: no such option --formt (did you mean --format?)\n"
