@@ -47,7 +47,7 @@ async def _script(session: "Session", lines: Iterable[str]) -> int:
     await session.start()
     try:
         for line in lines:
-            if session.code or not await session.run_line(line) or session.code:
+            if not await session.run_line(line) or session.code:
                 break
     finally:
         await session.close()
