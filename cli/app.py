@@ -6,6 +6,7 @@ import os
 import sys
 
 import typer
+from typer.core import TyperCommand
 
 from fieldctl import __version__
 
@@ -15,7 +16,7 @@ from .common import PROTOCOL_OPTIONS
 app = typer.Typer(
     name="fieldctl",
     help="Operations toolkit for the messaging interfaces of lab and IoT devices.",
-    no_args_is_help=True,
+    invoke_without_command=True,  # no arguments: the short usage of _root, not the whole help
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
@@ -23,8 +24,30 @@ app = typer.Typer(
     # of imports) before `SUBCOMMAND --help` or a completion request gets past the root.
     context_settings={"help_option_names": ["-h", "--help"], "default_map": {"help": False}},
 )
+
+
+class ProtocolCommand(TyperCommand):
+    """A subcommand that passes unknown options to the protocol: when the protocol does not know
+    one either, the did-you-mean also considers the subcommand's own options (`listen --jsn`)."""
+
+    def invoke(self, ctx: typer.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            among = getattr(exc, "among", None)  # protocols.driver.UnknownOption, imported only on failure
+            if among is None:
+                raise
+            raise among(subcommand_options(self.name or "")) from None
+
+
+def subcommand_options(name: str) -> list[str]:
+    """The --options of a subcommand, for a did-you-mean."""
+    command = typer.main.get_command(app).commands.get(name)  # type: ignore[attr-defined]
+    return [opt for param in getattr(command, "params", []) for opt in param.opts if opt.startswith("--")]
+
+
 for subcommand in (listen.listen, listen.register, command.command, publish.publish, simulate.simulate, probe.probe):
-    app.command(context_settings=PROTOCOL_OPTIONS)(subcommand)
+    app.command(cls=ProtocolCommand, context_settings=PROTOCOL_OPTIONS)(subcommand)
 app.command()(demo.demo)
 app.command()(console.console)
 app.add_typer(profiles.app, name="profiles")
@@ -39,9 +62,15 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     """Operations toolkit for the messaging interfaces of lab and IoT devices."""
+    if ctx.invoked_subcommand is None:  # `fieldctl` alone: a usage error, told in three lines
+        names = " ".join(ctx.command.list_commands(ctx))  # type: ignore[attr-defined]
+        typer.echo(f"usage: fieldctl [--version] [--help] COMMAND [ARGS]...\ncommands: {names}\n"
+                   "`fieldctl --help` describes them, `fieldctl COMMAND --help` one of them.", err=True)
+        raise typer.Exit(2)
 
 
 def _fail(text: str, code: int, where: str = "fieldctl") -> int:

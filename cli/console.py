@@ -36,20 +36,22 @@ def console(
 
     start = ProfileOptions(profile or "autotrainer", host, endpoint, set_, profile_file, [])
     if not sys.stdin.isatty():
-        asyncio.run(_script(Session(start, simulate, print), sys.stdin))
-        return
+        session = Session(start, simulate, print, lambda text: print(text, file=sys.stderr))
+        raise typer.Exit(asyncio.run(_script(session, sys.stdin)))
     asyncio.run(_interactive(start, simulate))
 
 
-async def _script(session: "Session", lines: Iterable[str]) -> None:
-    """Lines from a pipe, one after another: the console in scripts and tests."""
+async def _script(session: "Session", lines: Iterable[str]) -> int:
+    """Lines from a pipe, one after another, like `sh -e`: the first failure (a line, or a
+    subscription that breaks meanwhile) ends the script with its exit code."""
     await session.start()
     try:
         for line in lines:
-            if not await session.run_line(line):
+            if not await session.run_line(line) or session.code:
                 break
     finally:
         await session.close()
+    return session.code
 
 
 async def _interactive(start: ProfileOptions, simulate: bool) -> None:

@@ -10,19 +10,11 @@ from prompt_toolkit.document import Document
 
 from fieldctl.profiles import available_profiles
 
+from .app import subcommand_options
 from .console_session import VERBS
 
 if TYPE_CHECKING:
     from .console_session import Session
-
-
-def _options_of(verb: str) -> list[str]:
-    import typer.main
-
-    from fieldctl.cli.app import app
-
-    command = typer.main.get_command(app).commands.get(verb)  # type: ignore[attr-defined]
-    return [name for param in getattr(command, "params", []) for name in param.opts if name.startswith("--")]
 
 
 class ConsoleCompleter(Completer):
@@ -46,7 +38,7 @@ class ConsoleCompleter(Completer):
             return VERBS
         verb = done[0]
         if current.startswith("--"):
-            return _options_of(verb)
+            return subcommand_options(verb)
         if verb == "use" and len(done) == 1:
             return available_profiles()
         if len(done) == 1 and verb == "command":

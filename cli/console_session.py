@@ -11,8 +11,9 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from fieldctl.profiles import available_profiles, load_profile
+from fieldctl.profiles.schema import did_you_mean
 from fieldctl.protocols.driver import BaseDriver, CommandOutcome, driver_for, parse_options
-from fieldctl.protocols.errors import FieldctlError, UsageError
+from fieldctl.protocols.errors import FieldctlError, RemoteFailure, Timeout, UsageError
 from fieldctl.protocols.heartbeat import HeartbeatWatch
 from fieldctl.protocols.message import Message
 
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
 CLI_VERBS = ("listen", "command", "publish", "probe")
 VERBS = (*CLI_VERBS, "simulate", "use", "status", "help", "exit")
 HELP = """\
-listen [--filter KEY=VALUE ...]     subscribe; events print above the prompt    listen off: pause the feed
+listen [--filter KEY=VALUE ...]     subscribe; events print above the prompt    listen off/on: pause/resume
+  [--count N [--timeout S]]        ... wait for N messages, then pause the feed
 command NAME [--data JSON] ...     send a command (with --simulate: push it to connected clients)
 publish KIND [--data JSON]         publish an event (with --simulate: from the simulated side)
 probe [--warn S] [--crit S]        health check
@@ -36,6 +38,10 @@ use PROFILE                        switch profile (closes this profile's connect
 status · help · exit (or Ctrl-D)   Ctrl-C cancels a running command"""
 
 Print = Callable[[str], None]
+
+
+def _exit_code(exc: BaseException) -> int:
+    return int(exc.exit_code) if isinstance(exc, FieldctlError) else 1
 
 
 def _render(msg: Message, summarize: Callable[[Message], str]) -> str:
@@ -47,8 +53,11 @@ def _render(msg: Message, summarize: Callable[[Message], str]) -> str:
 
 
 class Session:
-    def __init__(self, start: ProfileOptions, simulate: bool, out: Print) -> None:
+    """`out` gets what the lines show, `err` their errors (the same callable on a terminal)."""
+
+    def __init__(self, start: ProfileOptions, simulate: bool, out: Print, err: Print | None = None) -> None:
         self.out = out
+        self.err = err or out
         self.start_options = start
         self.profile_name = start.name
         self.profile: Profile = start.load()
@@ -58,14 +67,27 @@ class Session:
         self.subscription: asyncio.Future[Any] | None = None
         self.feed_on = False
         self.filters = Filters(None)
+        self.listen_options: dict[str, Any] = {}
         self.links: dict[str, str] = {}
         self.last_heartbeat: float | None = None
         self.want_simulator = simulate
+        #: `listen --count N`: how many more messages to show, and who waits for them.
+        self.counting: tuple[list[int], asyncio.Future[None]] | None = None
+        #: The exit code of the first failure (a line or a background task); 0 while none.
+        self.code = 0
 
     # -- output ------------------------------------------------------------------------------
 
     def _warn(self, text: str) -> None:
-        self.out(f"warning: {text}")
+        self.err(f"warning: {text}")
+
+    def _error(self, text: str, code: int) -> None:
+        self.code = self.code or code
+        self.err(f"error: {text}")
+
+    @property
+    def subscribed(self) -> bool:
+        return self.subscription is not None and not self.subscription.done()
 
     def _emit(self, msg: Message) -> None:
         """Every message of a subscription or a simulator: state for the toolbar, a line if shown."""
@@ -75,6 +97,12 @@ class Session:
             self.last_heartbeat = time.monotonic()
         if self.feed_on and (msg.is_link or self.filters.match(msg)):
             self.out(_render(msg, self.client.summarize))
+            if self.counting is not None and not msg.is_link and not msg.error:
+                left, done = self.counting
+                left[0] -= 1
+                if left[0] <= 0 and not done.done():
+                    self.feed_on = False  # exactly N shown, as `listen --count N` ends after N
+                    done.set_result(None)
 
     def _show(self, msg: Message) -> None:
         """What a command caused; a simulator's traffic is already on screen while the feed is on."""
@@ -84,7 +112,7 @@ class Session:
 
     def toolbar(self) -> str:
         links = "  ".join(f"{name}: {state}" for name, state in sorted(self.links.items())) or "not connected"
-        if self.profile.heartbeat.channel is None:
+        if self.profile.heartbeat.channel is None or not self.subscribed:
             beat = ""
         elif self.last_heartbeat is None:
             beat = " │ heartbeat: none yet"
@@ -109,9 +137,13 @@ class Session:
         return task
 
     def _report_end(self, task: asyncio.Future[Any]) -> None:
+        if task is self.subscription:
+            self.feed_on = False  # nothing feeds it any more: the toolbar must not say "feed on"
         # A cancelled gather() ends with CancelledError set as its exception, not as cancelled.
         if not task.cancelled() and not isinstance(task.exception(), (asyncio.CancelledError, type(None))):
-            self.out(f"error: {task.exception()}")
+            exc = task.exception()
+            assert exc is not None
+            self._error(str(exc), _exit_code(exc))
 
     async def close(self) -> None:
         """Connections closed and socket files removed: every role cleans up when cancelled."""
@@ -122,15 +154,17 @@ class Session:
         self.simulator = self.subscription = None
         self.links.clear()
         self.feed_on = False
+        self.last_heartbeat = None  # the next subscription's, not the closed one's
 
     # -- one line ----------------------------------------------------------------------------
 
     async def run_line(self, line: str) -> bool:
-        """Runs one line; False means leave. Errors are shown inline, never raised."""
+        """Runs one line; False means leave. Errors are shown inline, never raised; the first one's
+        exit code stays in `code`."""
         try:
             words = shlex.split(line)
         except ValueError as exc:
-            self.out(f"error: {exc}")
+            self._error(str(exc), 2)
             return True
         if not words:
             return True
@@ -146,19 +180,27 @@ class Session:
                 await self._use(args)
             elif verb == "simulate":
                 self._simulate()
-            elif verb == "listen" and args in (["off"], ["on"]):
-                self.feed_on = args == ["on"]
+            elif verb == "listen" and args == ["off"]:
+                self.feed_on = False
+            elif verb == "listen" and args == ["on"] and self.subscribed:
+                self.feed_on = True
             elif verb in CLI_VERBS:
-                await getattr(self, f"_{verb}")(*self._parse(verb, args))
+                params, extras = self._parse(verb, [] if args == ["on"] else args)
+                await getattr(self, f"_{verb}")(params, extras)
             else:
-                self.out(f"error: unknown verb {verb!r} (try: help)")
+                self._error(f"unknown verb {verb!r}{did_you_mean(verb, VERBS) or ' (try: help)'}", 2)
         except FieldctlError as exc:
-            self.out(f"error: {exc}")
+            among = getattr(exc, "among", None)  # an unknown option: suggest the verb's own options too
+            if among is not None:
+                from .app import subcommand_options
+
+                exc = among(subcommand_options(verb))
+            self._error(str(exc), int(exc.exit_code))
         except Exception as exc:  # a click usage error, shown like the CLI shows it
             message = getattr(exc, "format_message", None)
             if message is None:
                 raise
-            self.out(f"error: {verb}: {message()}")
+            self._error(f"{verb}: {message()}", 2)
         return True
 
     def _parse(self, verb: str, args: list[str]) -> tuple[dict[str, Any], list[str]]:
@@ -180,10 +222,14 @@ class Session:
         if len(args) != 1:
             raise UsageError("use PROFILE")
         start = self.start_options  # --host and --profile-file carry over; endpoints and --set are per profile
-        profile = load_profile(args[0], profile_files=start.files, host=start.host)
+        if args[0] == start.name:  # back to the first profile: with its --endpoint and --set again
+            profile = start.load()
+        else:
+            profile = load_profile(args[0], profile_files=start.files, host=start.host)
+        client = driver_for(profile, self._warn)
         await self.close()
-        self.profile_name, self.profile = args[0], profile
-        self.client = driver_for(profile, self._warn)
+        self.profile_name, self.profile, self.client = args[0], profile, client
+        self.filters, self.listen_options = Filters(None), {}
         self.out(f"using {args[0]} ({profile.description})")
 
     def _simulate(self) -> None:
@@ -194,14 +240,43 @@ class Session:
         self.out(f"simulating {self.profile_name} on " + ", ".join(self.profile.endpoints.values()))
 
     async def _listen(self, params: dict[str, Any], extras: list[str]) -> None:
-        self.filters = Filters(params.get("filter_"))
-        self.feed_on = True
-        if self.subscription is not None and not self.subscription.done():
-            return  # the subscription stays open; only the filters changed
-        watch = HeartbeatWatch(self.profile, self._emit)
+        """Every argument is checked before anything changes: a bad line leaves the feed as it was."""
+        if type(self.client).listen is BaseDriver.listen:  # Unsupported now, not in a task closed unseen
+            await self.client.listen(self._emit, options={})
+        filters = Filters(params.get("filter_"))
         options = parse_options("listen", self.client, extras)
-        self.subscription = self._spawn(asyncio.gather(self.client.listen(watch, channels=None, options=options),
-                                                       watch.run()))
+        count, timeout = params.get("count"), params.get("timeout")
+        if self.subscribed and options != self.listen_options:
+            assert self.subscription is not None
+            self.subscription.cancel()  # other protocol options: a new subscription
+            await asyncio.gather(self.subscription, return_exceptions=True)
+        self.filters, self.feed_on = filters, True
+        if not self.subscribed:
+            watch = HeartbeatWatch(self.profile, self._emit)
+            self.listen_options = options
+            self.subscription = self._spawn(asyncio.gather(self.client.listen(watch, channels=None, options=options),
+                                                           watch.run()))
+        if count is not None:
+            await self._count(count, timeout)
+
+    async def _count(self, count: int, timeout: float | None) -> None:
+        """Until `count` well-formed messages that pass the filters have been shown."""
+        left, done = [count], asyncio.get_running_loop().create_future()
+        self.counting = (left, done)
+        try:
+            assert self.subscription is not None
+            await asyncio.wait([done, self.subscription], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.counting = None
+        if done.done():
+            return
+        got = f"received {count - left[0]} of {count} messages"
+        if self.subscription.done():
+            if self.subscription.cancelled() or self.subscription.exception() is None:
+                raise RemoteFailure(f"the subscription ended: {got}")
+            return  # its error is already reported (_report_end)
+        self.feed_on = False
+        raise Timeout(f"{got} within {timeout:g} s")
 
     async def _command(self, params: dict[str, Any], extras: list[str]) -> None:
         data = read_data(params.get("data"))
@@ -239,3 +314,5 @@ class Session:
         if isinstance(final, dict) and final.get("data") is not None:
             self.out(json.dumps(final["data"], indent=2))
         self.out(("ok: " if outcome.ok else "FAILED: ") + outcome.summary)
+        if not outcome.ok:
+            self.code = self.code or int(RemoteFailure.exit_code)

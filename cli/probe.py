@@ -27,13 +27,48 @@ def render(report: "ProbeReport", profile: str, fmt: Format) -> str:
         return json.dumps({"profile": profile, "status": status, "code": int(report.status), "summary": report.summary,
                            "metrics": report.metrics, "warn": report.warn, "crit": report.crit})
     if fmt is Format.prometheus:
-        label = f'{{profile="{profile}"}}'
-        lines = ["# TYPE fieldctl_probe_status gauge", f"fieldctl_probe_status{label} {int(report.status)}"]
-        for name, value in report.metrics.items():
-            lines += [f"# TYPE fieldctl_probe_{name} gauge", f"fieldctl_probe_{name}{label} {value}"]
-        return "\n".join(lines)
+        return _prometheus(report, profile)
     perf = " ".join(f"{name}={value}s;{report.warn:g};{report.crit:g}" for name, value in report.metrics.items())
     return f"{profile.upper()} {status} - {report.summary}" + (f" | {perf}" if perf else "")
+
+
+#: The text exposition format's escapes for label values.
+_LABEL_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n"})
+
+
+def _sample_value(value: float) -> str:
+    if isinstance(value, int):
+        return str(value)
+    number = float(value)
+    if number != number:
+        return "NaN"
+    return {float("inf"): "+Inf", float("-inf"): "-Inf"}.get(number, repr(number))
+
+
+def _prometheus(report: "ProbeReport", profile: str) -> str:
+    """The same metric names for every profile, in base units (seconds), the profile and the step
+    as labels: a dashboard or an alert written once serves every system."""
+    def labels(**pairs: str) -> str:
+        return "{" + ",".join(f'{key}="{value.translate(_LABEL_ESCAPES)}"' for key, value in pairs.items()) + "}"
+
+    families: list[tuple[str, str, list[tuple[str, float]]]] = [
+        ("fieldctl_probe_status", "The probe's verdict as Nagios codes it: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
+         [(labels(profile=profile), int(report.status))]),
+        ("fieldctl_probe_duration_seconds", "How long each step of the probe took.",
+         # drivers name each step with its unit (`command_rtt_seconds`, `round_trip_s`); every one is seconds
+         [(labels(profile=profile, step=name.removesuffix("_seconds").removesuffix("_s")), value)
+          for name, value in report.metrics.items()]),
+        ("fieldctl_probe_warning_seconds", "A step slower than this makes the probe WARNING.",
+         [(labels(profile=profile), report.warn)]),
+        ("fieldctl_probe_critical_seconds", "A step slower than this makes the probe CRITICAL; also its time limit.",
+         [(labels(profile=profile), report.crit)]),
+    ]
+    lines = []
+    for name, help_text, samples in families:
+        if samples:
+            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
+            lines += [f"{name}{label} {_sample_value(value)}" for label, value in samples]
+    return "\n".join(lines)
 
 
 @with_profile
@@ -60,6 +95,11 @@ def probe(
         drv = common.driver(prof)
         report = asyncio.run(drv.probe(warn=warn_s, crit=crit_s, options=profile.options("probe", drv)))
     except FieldctlError as exc:
+        among = getattr(exc, "among", None)  # an unknown option: suggest probe's own options too
+        if among is not None:
+            from .app import subcommand_options
+
+            exc = among(subcommand_options("probe"))
         unreachable = isinstance(exc, ConnectFailure)
         report = ProbeReport(NagiosCode.CRITICAL if unreachable else NagiosCode.UNKNOWN, str(exc))
     typer.echo(render(report, profile.name, fmt))

@@ -146,6 +146,9 @@ async def run_stream(work: Awaitable[None], sink: Sink, *, timeout: float | None
         await asyncio.gather(task, *waiters, return_exceptions=True)
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
+        # The stream has ended: a SIGTERM that races the shutdown must not turn a clean exit into
+        # death by signal (the shutdown is bounded; SIGINT still interrupts it).
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if sink.out is not None:
             sink.flush()
     return reason

@@ -105,15 +105,22 @@ def _apply_set(data: dict[str, Any], assignment: str) -> None:
     node[parts[-1]] = parse_value(value)
 
 
-def problems_in(data: dict[str, Any]) -> list[tuple[str, str]]:
-    problems = validate(data)
+def problems_in(data: dict[str, Any], *, every_key: bool = False) -> list[tuple[str, str]]:
+    """The core's problems; with `every_key`, the protocol's sections too, against what its driver
+    declares (this imports the driver, which the quick paths such as completion must not)."""
     protocol = data.get("protocol")
-    if isinstance(protocol, str) and protocol not in protocol_names():
+    known = isinstance(protocol, str) and protocol in protocol_names()
+    if every_key and known:
+        from fieldctl.protocols.driver import declared_settings
+
+        return validate(data, declared_settings(protocol))
+    problems = validate(data)
+    if isinstance(protocol, str) and not known:
         problems.append(("protocol", f"unknown protocol {protocol!r} (installed: {', '.join(protocol_names())})"))
     return problems
 
 
-def _fail(source: str, problems: list[tuple[str, str]]) -> ProfileError:
+def problems_error(source: str, problems: list[tuple[str, str]]) -> ProfileError:
     field, reason = problems[0]
     more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
     return ProfileError(f"{source}: {field}: {reason}{more}")
@@ -122,7 +129,7 @@ def _fail(source: str, problems: list[tuple[str, str]]) -> ProfileError:
 def build(data: dict[str, Any], source: str, host: str | None = None) -> Profile:
     problems = problems_in(data)
     if problems:
-        raise _fail(source, problems)
+        raise problems_error(source, problems)
     host = host or data.get("defaults", {}).get("host") or "127.0.0.1"
     heartbeat = data.get("heartbeat", {})
     return Profile(
@@ -185,7 +192,7 @@ def check_file(path: str | Path) -> list[str]:
         data = _raw(path, ())
     except ProfileError as exc:
         return [str(exc)]
-    return [f"{path}: {field}: {reason}" for field, reason in problems_in(data)]
+    return [f"{path}: {field}: {reason}" for field, reason in problems_in(data, every_key=True)]
 
 
 def load_profile_file(path: str | Path) -> Profile:

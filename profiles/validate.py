@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Mapping
 
-Problem = tuple[str, str]
+from .schema import CORE, CORE_TABLES, Problem, Setting, check
 
 _KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _PAYLOAD_TYPES = {"int", "float", "bool", "str", "object", "array", "any"}
@@ -19,7 +19,19 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
-def validate(data: dict[str, Any]) -> list[Problem]:
+def validate(data: dict[str, Any], protocol_settings: Mapping[str, Setting] | None = None) -> list[Problem]:
+    """Every problem of the core tables, unknown keys in them included; with the protocol's
+    declared settings, of the whole document (a key nobody declared is an error)."""
+    problems = _core(data)
+    if protocol_settings is None:
+        keys = check(data, CORE, only=CORE_TABLES)
+    else:
+        keys = check(data, {**CORE, **protocol_settings})
+    reported = {field for field, _ in problems}
+    return problems + [problem for problem in keys if problem[0] not in reported]
+
+
+def _core(data: dict[str, Any]) -> list[Problem]:
     problems: list[Problem] = []
 
     def need(key: str, kind: type | tuple[type, ...], label: str) -> Any:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
 from fieldctl.profiles import Profile
+from fieldctl.profiles.schema import SECONDS, TEXTS, Setting, did_you_mean
 
 from .errors import NagiosCode, Unsupported, UsageError
 from .message import Message, link
@@ -48,6 +49,7 @@ class CommandOutcome:
 class ProbeReport:
     status: NagiosCode
     summary: str
+    #: Durations in seconds, one per step of the probe, named with the unit (`command_rtt_seconds`).
     metrics: dict[str, float] = field(default_factory=dict)
     warn: float = 0.0
     crit: float = 0.0
@@ -84,6 +86,13 @@ class BaseDriver:
     #: role ("listen", "command", "publish", "simulate", "probe", "register") -> "--flag" -> spec;
     #: the flag PARAMS declares that the role takes extra positional arguments.
     options: ClassVar[dict[str, dict[str, OptionSpec]]] = {}
+    #: The profile keys this protocol reads (dotted, ``*`` for any one name) and their types, beyond
+    #: the core tables: `profiles validate` refuses undeclared keys, and every run refuses
+    #: declared ones of the wrong type. A driver extends these: ``{**BaseDriver.settings, ...}``.
+    settings: ClassVar[dict[str, Setting]] = {
+        "timeouts.command_s": SECONDS,  # cli/command.py, console
+        "demo.set": TEXTS,  # cli/demo.py: --set assignments the demo needs
+    }
 
     def __init__(self, profile: Profile, notify: Notify) -> None:
         self.profile = profile
@@ -125,6 +134,25 @@ class BaseDriver:
         raise Unsupported(f"the {self.profile.name} simulator does not take {verb} requests")
 
 
+class UnknownOption(UsageError):
+    """An option neither the subcommand nor the protocol knows; the CLI adds its own option names
+    to the did-you-mean with `among`."""
+
+    def __init__(self, where: str, flag: str, protocol_flags: list[str]) -> None:
+        self.where, self.flag, self.protocol_flags = where, flag, protocol_flags
+        super().__init__(self._text(protocol_flags))
+
+    def _text(self, candidates: list[str]) -> str:
+        known = ", ".join(self.protocol_flags) or "none"
+        hint = did_you_mean(self.flag, candidates)
+        return f"{self.where}: no such option {self.flag}{hint or f' (protocol options: {known})'}"
+
+    def among(self, cli_flags: list[str]) -> "UnknownOption":
+        """The same error, suggesting among the subcommand's own options too."""
+        self.args = (self._text([*cli_flags, *self.protocol_flags]),)
+        return self
+
+
 def parse_options(role: str, driver: BaseDriver, args: list[str]) -> dict[str, Any]:
     """A role's protocol options from the arguments the CLI did not know."""
     specs = driver.options.get(role, {})
@@ -141,8 +169,7 @@ def parse_options(role: str, driver: BaseDriver, args: list[str]) -> dict[str, A
         flag, has_value, inline = arg.partition("=")
         spec = specs.get(flag)
         if spec is None:
-            known = ", ".join(name for name in specs if name != PARAMS) or "none"
-            raise UsageError(f"{where}: no such option {flag} (protocol options: {known})")
+            raise UnknownOption(where, flag, [name for name in specs if name != PARAMS])
         if spec.kind == "flag":
             value: Any = True
         elif has_value:
@@ -158,7 +185,23 @@ def parse_options(role: str, driver: BaseDriver, args: list[str]) -> dict[str, A
     return result
 
 
+def declared_settings(protocol: str) -> dict[str, Setting]:
+    """The settings a protocol's driver declares (with the built-ins' table until it moves there)."""
+    from .builtin_settings import PENDING
+
+    from .registry import driver_class
+
+    return {**PENDING.get(protocol, {}), **driver_class(protocol).settings}
+
+
 def driver_for(profile: Profile, notify: Notify) -> BaseDriver:
+    """The profile's driver, once its declared settings have the right types (one line, exit 2)."""
+    from fieldctl.profiles.loader import problems_error
+    from fieldctl.profiles.schema import check
+
+    problems = check(profile.data, declared_settings(profile.protocol), unknown=False)
+    if problems:
+        raise problems_error(profile.source, problems)
     from .registry import driver_class
 
     return driver_class(profile.protocol)(profile, notify)

@@ -107,6 +107,44 @@ def test_console_session_in_a_terminal(endpoints: Endpoints, console_terminal: T
     term.wait_for("EXITED 0")
 
 
+def test_console_keeps_its_state_through_errors_and_profile_switches(endpoints: Endpoints,
+                                                                    console_terminal: Terminal) -> None:
+    device = start_simulator(endpoints)
+    term = console_terminal
+    term.wait_for_prompt("autotrainer>")
+    term.keys("listen --filter channel=heartbeat", "Enter")
+    term.wait_for("← heartbeat")
+    term.keys("listen off", "Enter")
+    term.wait_for("feed off")
+    term.keys("listen --bogus", "Enter")
+    term.wait_for("error: listen autotrainer: no such option --bogus")
+    term.keys("status", "Enter")  # the toolbar's text, as a line
+    status = term.wait_until(lambda screen: screen.count("feed off") >= 2 and "│ events: ready" in screen.split("--bogus")[-1],
+                             "status after the error")
+    assert "feed on" not in status.split("--bogus")[-1]
+    term.keys("clear", "Enter")  # an unknown verb: an error, and the feed stays off
+    term.wait_for("unknown verb 'clear'")
+    assert "← heartbeat" not in term.screen().split("unknown verb 'clear'")[-1]
+    term.keys("listen on", "Enter")  # the filter was kept: heartbeats only, never the simulator's events
+    term.wait_until(lambda screen: screen.split("listen on")[-1].count("← heartbeat") >= 3, "three heartbeats")
+    assert "← event" not in term.screen().split("listen on")[-1]
+
+    term.keys("use tracim", "Enter")
+    term.wait_for("using tracim")
+    term.keys("use autotrainer", "Enter")  # back, with the console's --endpoint again
+    term.wait_for("using autotrainer")
+    term.keys("status", "Enter")
+    back = term.wait_until(lambda screen: "not connected" in screen.split("using autotrainer")[-1], "status after use")
+    assert "STALE" not in back.split("using autotrainer")[-1]
+    term.keys("listen", "Enter")
+    term.wait_until(lambda screen: "← heartbeat" in screen.split("using autotrainer")[-1], "heartbeats after use")
+    term.keys("status", "Enter")
+    term.wait_until(lambda screen: "│ events: ready │ heartbeat" in screen.split("using autotrainer")[-1].split("← heartbeat", 1)[-1],
+                    "connected status")
+    assert "STALE" not in term.screen().split("using autotrainer")[-1]
+    device.stop()
+
+
 def test_console_simulate_drives_the_simulated_side(endpoints: Endpoints, console_terminal: Terminal) -> None:
     console_terminal.close()
     env = {key: value for key, value in cli_env().items() if key in ("PATH", "HOME", "LANG")}
@@ -125,11 +163,47 @@ def test_console_simulate_drives_the_simulated_side(endpoints: Endpoints, consol
 
 def test_console_reads_verbs_from_a_pipe(simulator: Proc, endpoints: Endpoints) -> None:
     result = run_cli("console", "autotrainer", *endpoints.args,
-                     input="command get-configuration\ncommand bogus\nprobe --crit 5\nexit\ncommand never-run\n")
-    assert result.returncode == 0
+                     input="command get-configuration\nprobe --crit 5\nexit\ncommand never-run\n")
+    assert result.returncode == 0, result.stderr
     assert "ok: get-configuration: success" in result.stdout
-    assert "error: unknown command 'bogus'" in result.stdout
     assert "AUTOTRAINER OK" in result.stdout and "never-run" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    "line, code, error",
+    [
+        ("bogus", 2, "error: unknown verb 'bogus' (try: help)"),
+        ("comand get-status", 2, "error: unknown verb 'comand' (did you mean command?)"),
+        ("command bogus", 2, "error: unknown command 'bogus'"),
+        ("listen --jsn", 2, "error: listen autotrainer: no such option --jsn (did you mean --json?)"),
+        ("listen --count 1 --timeout 0.5 --filter kind=nothing-sends-this", 4, "error: received 0 of 1 messages within 0.5 s"),
+        ("command emergency-resume", 1, None),  # FAILED: not stopped
+    ],
+)
+def test_a_failing_line_ends_a_script_with_its_exit_code(simulator: Proc, endpoints: Endpoints, line: str, code: int,
+                                                        error: str | None) -> None:
+    result = run_cli("console", "autotrainer", *endpoints.args, input=f"status\n{line}\ncommand get-status\n")
+    assert result.returncode == code, result.stdout + result.stderr
+    assert "get-status: success" not in result.stdout  # like `sh -e`: nothing after the failure runs
+    assert "Traceback" not in result.stderr
+    if error is not None:
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith(error), result.stderr
+
+
+def test_a_profile_without_listen_says_so_and_the_feed_stays_off() -> None:
+    result = run_cli("console", "vantiq", input="listen\nstatus\n")
+    assert result.returncode == 2 and result.stderr == "error: listen is not supported for profile vantiq\n"
+    assert "feed on" not in result.stdout
+
+
+def test_listen_count_in_a_script_waits_for_its_messages(simulator: Proc, endpoints: Endpoints) -> None:
+    result = run_cli("console", "autotrainer", *endpoints.args,
+                     input="listen --count 3 --filter channel=heartbeat --timeout 20\nstatus\n")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len([line for line in lines if "← heartbeat" in line]) == 3  # exactly N, then the feed pauses
+    assert "feed off" in lines[-1] and "events: ready" in lines[-1]
 
 
 @pytest.mark.parametrize(

@@ -104,3 +104,92 @@ def test_secret_references_never_show_the_value(tmp_path: Path, monkeypatch: pyt
     with pytest.raises(UsageError, match="env:FIELDCTL_MISSING is not set"):
         SecretRef(env="FIELDCTL_MISSING").resolve()
     assert isinstance(secret, Secret)
+
+
+BUILTIN = Path(__file__).resolve().parent.parent / "profiles" / "builtin"
+PROFILES = ("autotrainer", "tracim", "sepl", "oneliner", "vantiq")
+
+
+def test_unknown_keys_are_errors_with_a_did_you_mean(tmp_path: Path) -> None:
+    typos = tmp_path / "typos.toml"
+    typos.write_text(
+        'name = "typos"\nprotocl = "autotrainer"\nprotocol = "autotrainer"\n[endpoints]\nevents = "tcp://{host}:1"\n'
+        '[heartbeet]\ninterval_s = 1\n[heartbeat]\nstale_afer_s = 3\n[simulate]\nidentifer = "rig"\n'
+        '[limits]\nmax_dept = 3\n[nothing_like_it]\nx = 1\n'
+    )
+    result = run_cli("profiles", "validate", str(typos))
+    assert result.returncode == 2 and "ok" not in result.stdout and "Traceback" not in result.stderr
+    for line in ("protocl: unknown key (did you mean protocol?)",
+                 "heartbeet: unknown key (did you mean heartbeat?)",
+                 "heartbeat.stale_afer_s: unknown key (did you mean stale_after_s?)",
+                 "simulate.identifer: unknown key (did you mean identifier?)",
+                 "limits.max_dept: unknown key (did you mean max_depth?)",
+                 "nothing_like_it: unknown key\n"):
+        assert f"{typos}: {line}" in result.stderr + "\n"
+
+
+def test_declared_settings_are_typed(tmp_path: Path) -> None:
+    typed = tmp_path / "typed.toml"
+    typed.write_text(
+        'extends = "sepl"\nname = "typed"\n[limits]\nmax_frame_bytes = 0\nmax_depth = "deep"\n'
+        '[timeouts]\nlogin_s = -1\n[simulate]\nsend = "carrier-pigeon"\nservices = "sepl_get"\n'
+    )
+    text = "\n".join(check_file(typed))
+    for line in ("limits.max_frame_bytes: expected a positive integer, got 0",
+                 "limits.max_depth: expected a positive integer, got 'deep'",
+                 "timeouts.login_s: expected a positive number of seconds, got -1",
+                 "simulate.send: expected one of text, binary, got 'carrier-pigeon'",
+                 "simulate.services: expected a list of strings, got 'sepl_get'"):
+        assert f"{typed}: {line}" in text
+
+
+def test_a_run_refuses_a_declared_setting_of_the_wrong_type_and_a_misspelt_core_key() -> None:
+    result = run_cli("listen", "autotrainer", "--json", "--set", "timeouts.command_s=soon", "--timeout", "1")
+    assert result.returncode == 2 and "timeouts.command_s: expected a positive number of seconds, got 'soon'" in result.stderr
+    with pytest.raises(ProfileError, match=r"heartbeat.stale_afer_s: unknown key \(did you mean stale_after_s\?\)"):
+        load_profile("autotrainer", sets=["heartbeat.stale_afer_s=3"])
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_builtin_profiles_and_their_demo_overrides_validate(name: str) -> None:
+    from fieldctl.protocols.driver import driver_for
+
+    assert check_file(BUILTIN / f"{name}.toml") == []
+    # what `fieldctl demo` sets (cli/demo.py), on top of the profile's own [demo] set
+    lively = ["heartbeat.interval_s=1", "heartbeat.stale_after_s=3", "simulate.event_interval_s=0.4"]
+    driver_for(load_profile(name, sets=lively + load_profile(name).setting("demo.set", [])), print)
+
+
+def test_every_setting_a_protocol_reads_is_declared() -> None:
+    """grep-level guard: a `setting("x.y")` key in protocols/ must be declared for its protocol."""
+    import re
+
+    from fieldctl.profiles.schema import CORE
+    from fieldctl.protocols.driver import declared_settings
+
+    root = Path(__file__).resolve().parent.parent / "protocols"
+    for name in PROFILES:
+        declared = {**CORE, **declared_settings(name)}
+        text = "\n".join(path.read_text() for path in (root / name).glob("*.py"))
+        keys = set(re.findall(r'setting\(f?"([a-z_.]+)"', text))
+        keys |= {f"timeouts.{key}" for key in re.findall(r'timeout\("([a-z_]+)"', text)}
+        tables = {".".join(key.split(".")[:n]) for key in declared for n in range(1, key.count(".") + 1)}
+        missing = {key for key in keys if not key.endswith(".") and key not in declared and key not in tables}
+        assert not missing, f"{name} reads undeclared settings {missing}"
+
+
+def test_a_protocol_declares_the_endpoints_it_needs(tmp_path: Path) -> None:
+    lacking = tmp_path / "lacking.toml"
+    lacking.write_text('name = "lacking"\nprotocol = "autotrainer"\n[endpoints]\nevent = "tcp://{host}:5556"\n')
+    assert check_file(lacking) == [f"{lacking}: endpoints.events: is required", f"{lacking}: endpoints.commands: is required"]
+    result = run_cli("listen", "lacking", "--profile-file", str(lacking))
+    assert result.returncode == 2 and "endpoints.events: is required" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("protocol", ["transport", "driver", "a.b", "../x"])
+def test_a_package_that_is_no_protocol_is_an_unknown_protocol(tmp_path: Path, protocol: str) -> None:
+    odd = tmp_path / "odd.toml"
+    odd.write_text(f'name = "odd"\nprotocol = "{protocol}"\n[endpoints]\nx = "tcp://{{host}}:1"\n')
+    result = run_cli("profiles", "validate", str(odd))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"{odd}: protocol: unknown protocol '{protocol}' (installed: autotrainer, ")

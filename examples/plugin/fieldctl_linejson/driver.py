@@ -8,6 +8,7 @@ import secrets
 from typing import Any, AsyncIterator
 
 from fieldctl.profiles import Profile
+from fieldctl.profiles.schema import ENDPOINT as ENDPOINT_SETTING, SECONDS
 from fieldctl.protocols.driver import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
 from fieldctl.protocols.errors import ConnectFailure, Timeout, UsageError
 from fieldctl.protocols.limits import Limits, Malformed
@@ -25,6 +26,9 @@ MAX_BACKLOG = 4 * 1024 * 1024
 
 
 class Driver(BaseDriver):
+    #: The profile keys this protocol reads; `profiles validate` checks them like the core's.
+    settings = {**BaseDriver.settings, "endpoints.hub": ENDPOINT_SETTING, "simulate.event_interval_s": SECONDS}
+
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, notify)
         self.url = profile.endpoints[ENDPOINT]
