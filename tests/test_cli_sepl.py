@@ -215,7 +215,7 @@ def test_platform_killed_mid_session_then_back(tmp_path: Path) -> None:
 
 
 def test_work_lost_with_the_connection_is_reported(platform: Platform, tmp_path: Path) -> None:
-    slow = f"{sys.executable} -c \"import time; time.sleep(1); print('late')\""
+    slow = f"{sys.executable} -c \"import time; time.sleep(5); print('late')\""
     conn = connector(platform, tmp_path, "--device", LAMP, "--answer-with", slow)
     conn.wait_json(is_link("ready"))
     asking = Proc([*FIELDCTL, "command", "sepl", "dev-1:sepl_set", "--data", "1", "--via", platform.control,
