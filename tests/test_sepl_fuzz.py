@@ -135,6 +135,19 @@ def test_the_connector_read_loop_dispatches_every_frame(texts: list[str]) -> Non
 
 
 @pytest.mark.fuzz
+@given(FRAMES, VALUES)
+def test_every_command_gets_a_response_frame(text: str, data: Any) -> None:
+    """The connector's answer to whatever arrives as a command: the library's echo rule, sendable."""
+    envelope = contained(codec.parse_object, text, allowed=(Malformed,))
+    if envelope is None:
+        return
+    frame = contained(codec.response_frame, envelope, "t", codec.as_part_text(data))
+    answer = json.loads(frame)
+    assert answer["handler"] == "response" and answer["token"] == "t"
+    assert codec.part_value(answer["payload"]["protocol_parts"], codec.DATA) == codec.as_part_text(data)
+
+
+@pytest.mark.fuzz
 @given(st.text(max_size=50), st.text(max_size=50), st.text(max_size=50))
 def test_every_device_spec_is_a_device_or_a_value_error(a: str, b: str, c: str) -> None:
     device = contained(codec.parse_device_spec, f"{a}:{b}:{c}", allowed=(ValueError,))

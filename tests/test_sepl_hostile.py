@@ -7,11 +7,12 @@ the simulator still serves a well-behaved connector afterwards."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Awaitable, Callable, Iterator
 
 import pytest
 from conftest import FIELDCTL, Proc, free_port, run_cli
@@ -99,52 +100,67 @@ def test_a_hostile_connector_gets_warnings_and_go_answers_and_the_others_are_ser
 # --- a platform that echoes the password back -------------------------------------------------
 
 
-class EchoingPlatform:
-    """A fake platform on a real socket, in a thread: it answers the login, the sync and every
-    request with the password the connector sent, and pushes a command that carries it."""
+class FakePlatform:
+    """A platform on a real loopback socket, in a thread, that does what `handler` says."""
 
-    def __init__(self) -> None:
+    def __init__(self, handler: Callable[[Any], Awaitable[None]]) -> None:
         self.port = free_port()
+        self.url = f"ws://127.0.0.1:{self.port}"
+        self.handler = handler
         self.done = threading.Event()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
         self.thread.start()
 
     async def _run(self) -> None:
-        async with serve(self._handle, "127.0.0.1", self.port):
+        async with serve(self.handler, "127.0.0.1", self.port, max_size=None):
             while not self.stop.is_set():
                 await asyncio.sleep(0.05)
 
-    async def _handle(self, ws: Any) -> None:
-        password = json.loads(await ws.recv())["pw"]
-        await ws.send(json.dumps({"status": 200, "handler": "response", "token": "credentials", "content_type": "map",
-                                  "payload": {"gid": "gw-1", "hash": "", "note": f"welcome {password}"}}))
+
+@pytest.fixture
+def fake_platforms() -> Iterator[list[FakePlatform]]:
+    started: list[FakePlatform] = []
+    yield started
+    for plat in started:
+        plat.stop.set()
+        plat.thread.join(10)
+
+
+async def login_answer(ws: Any, echo: bool = False) -> str:
+    """Reads the credentials, accepts them (echoing the password when told); returns the password."""
+    password = json.loads(await ws.recv())["pw"]
+    note = {"note": f"welcome {password}"} if echo else {}
+    await ws.send(json.dumps({"status": 200, "handler": "response", "token": "credentials", "content_type": "map",
+                              "payload": {"gid": "gw-1", "hash": "", **note}}))
+    return password
+
+
+def command(payload: Any, **envelope: Any) -> str:
+    return json.dumps({"status": 0, "handler": "command", "token": "", "content_type": "map", "payload": payload,
+                       **envelope})
+
+
+def test_a_platform_echoing_the_password_never_gets_it_shown(fake_platforms: list[FakePlatform], tmp_path: Path) -> None:
+    async def echoing(ws: Any) -> None:
+        password = await login_answer(ws, echo=True)
         async for frame in ws:
             request = json.loads(frame)
             await ws.send(json.dumps({"status": 200, "handler": "response", "token": request["token"],
                                       "content_type": "string", "payload": f"ok {password}", "pw": password}))
             if request["handler"] == "commit":
-                await ws.send(json.dumps({"status": 0, "handler": "command", "token": "", "content_type": "map",
-                                          "payload": {"device_url": "dev-1", "service_url": "s", "task_id": password,
-                                                      "protocol_parts": [{"name": "data", "value": password}]}}))
+                await ws.send(command({"device_url": "dev-1", "service_url": "s", "task_id": password,
+                                       "protocol_parts": [{"name": "data", "value": password}]}))
             if request["handler"] == "response":
-                self.done.set()
+                plat.done.set()
 
-
-@pytest.fixture
-def echoing() -> Iterator[EchoingPlatform]:
-    plat = EchoingPlatform()
-    yield plat
-    plat.stop.set()
-    plat.thread.join(10)
-
-
-def test_a_platform_echoing_the_password_never_gets_it_shown(echoing: EchoingPlatform, tmp_path: Path) -> None:
+    plat = FakePlatform(echoing)
+    fake_platforms.append(plat)
     record = tmp_path / "connector.ndjson"
-    conn = Proc([*FIELDCTL, "register", "sepl", "--json", "--endpoint", f"platform=ws://127.0.0.1:{echoing.port}",
+    conn = Proc([*FIELDCTL, "register", "sepl", "--json", "--endpoint", f"platform={plat.url}",
                  "--device", LAMP, "--record", str(record)], env=env())
     conn.wait_json(lambda m: m["channel"] == "response" and m["direction"] == "out")  # it answered the command
-    assert echoing.done.wait(10)
+    assert plat.done.wait(10)
     conn.stop()
     stderr = conn.popen.stderr.read()
     everything = "\n".join([*conn.output(), record.read_text(), stderr])
@@ -152,9 +168,51 @@ def test_a_platform_echoing_the_password_never_gets_it_shown(echoing: EchoingPla
     assert "welcome ***" in everything and '"payload":"ok ***"' in everything
     assert PASSWORD not in everything
     for frame in (f for m in lines(record.read_text()) for f in m["raw"]):
-        import base64
-
         assert PASSWORD.encode() not in base64.b64decode(frame)
+
+
+def test_a_hostile_platform_is_shown_and_survived_by_the_connector(fake_platforms: list[FakePlatform],
+                                                                    tmp_path: Path) -> None:
+    """After the login: nested JSON, unhashable tokens, commands of every wrong shape; the connector
+    shows each (malformed or not), answers the commands it can, and stays connected."""
+    hostile = ["[" * 100_000, '{"status": 200, "token": ["x"], "payload": "' + "\\ud800" + '"}',
+               '{"status": 200, "handler": "response", "token": {"a": 1}, "payload": ' + "1" * 5000 + "}",
+               command([1, 2]), command("text"), command({"device_url": ["dev-1"], "protocol_parts": 7}),
+               command({"device_url": "dev-1", "service_url": "s", "protocol_parts": [{"name": "data", "value": {"v": 1}}]},
+                       extra=["kept"]),
+               command({"device_url": "dev-1", "service_url": "last"})]
+
+    async def handler(ws: Any) -> None:
+        await login_answer(ws)
+        async for frame in ws:
+            request = json.loads(frame)
+            if request["handler"] != "response":
+                await ws.send(json.dumps({"status": 200, "handler": "response", "token": request["token"],
+                                          "content_type": "string", "payload": "ok"}))
+            if request["handler"] == "commit":
+                for text in hostile:
+                    await ws.send(text)
+            elif request["handler"] == "response" and request["payload"].get("service_url") == "last":
+                plat.done.set()
+
+    plat = FakePlatform(handler)
+    fake_platforms.append(plat)
+    conn = Proc([*FIELDCTL, "register", "sepl", "--json", "--endpoint", f"platform={plat.url}", "--device", LAMP],
+                env=env())
+    assert plat.done.wait(20), conn.stderr_now()
+    last = conn.wait_json(lambda m: m["channel"] == "response" and m["kind"] == "dev-1:last")
+    assert conn.stop() == 0
+    shown = [json.loads(line) for line in conn.output()] + [last]
+    malformed = [m for m in shown if m["channel"] == "malformed"]
+    assert [m["error"] for m in malformed] == ["nested deeper than 64 levels", "an integer of more than 4300 digits"]
+    late = next(m for m in shown if m["channel"] == "reply" and m["error"])
+    assert late["payload"]["payload"] == "\ufffd" and late["id"] is None
+    responses = [m for m in shown if m["channel"] == "response"]
+    assert len(responses) == 5  # every command answered, whatever its payload
+    assert responses[3]["payload"]["extra"] == ["kept"]  # unknown envelope keys echoed, as the library does
+    assert not [m for m in shown if m["channel"] == "link" and m["kind"] == "disconnected"]
+    stderr = conn.popen.stderr.read()
+    assert "Traceback" not in stderr and "Task exception" not in stderr, stderr
 
 
 # --- frame size ---------------------------------------------------------------------------------

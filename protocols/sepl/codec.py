@@ -107,7 +107,7 @@ def event_payload(device_uri: str, service_uri: str, data: str | None, metadata:
 def response_frame(command: dict[str, Any], token: str, data: Any, metadata: Any = None) -> str:
     """The library's answer to a command: the command envelope re-sent as handler `response` with a
     fresh token, its other (truthy) fields and unknown keys kept, protocol_parts replaced in place."""
-    payload = dict(command.get("payload") or {})
+    payload = dict(command["payload"]) if isinstance(command.get("payload"), dict) else {}
     payload["protocol_parts"] = parts(metadata, data)
     envelope = {"status": command.get("status") or 0, "handler": "response", "token": token,
                 "content_type": command.get("content_type") or "", "payload": payload}
