@@ -130,9 +130,9 @@ def fake_platforms() -> Iterator[list[FakePlatform]]:
 async def login_answer(ws: Any, echo: bool = False) -> str:
     """Reads the credentials, accepts them (echoing the password when told); returns the password."""
     password = json.loads(await ws.recv())["pw"]
-    note = {"note": f"welcome {password}"} if echo else {}
+    payload = {"gid": f"gw-{password}", "hash": "", "note": f"welcome {password}"} if echo else {"gid": "gw-1", "hash": ""}
     await ws.send(json.dumps({"status": 200, "handler": "response", "token": "credentials", "content_type": "map",
-                              "payload": {"gid": "gw-1", "hash": "", **note}}))
+                              "payload": payload}))
     return password
 
 
@@ -165,7 +165,7 @@ def test_a_platform_echoing_the_password_never_gets_it_shown(fake_platforms: lis
     stderr = conn.popen.stderr.read()
     everything = "\n".join([*conn.output(), record.read_text(), stderr])
     assert "Traceback" not in stderr
-    assert "welcome ***" in everything and '"payload":"ok ***"' in everything
+    assert "welcome ***" in everything and '"payload":"ok ***"' in everything and '"gid":"gw-***"' in everything
     assert PASSWORD not in everything
     for frame in (f for m in lines(record.read_text()) for f in m["raw"]):
         assert PASSWORD.encode() not in base64.b64decode(frame)

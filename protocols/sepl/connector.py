@@ -26,7 +26,7 @@ from fieldctl.protocols.transport.websocket import keep_connected, open_connecti
 from fieldctl.protocols.websocket_client import connection_settings
 
 from . import codec
-from .link import CLIENT_CLOSE, ENDPOINT, Link, Timing
+from .link import CLIENT_CLOSE, ENDPOINT, Link, Timing, scrubbed
 from .store import DeviceStore
 
 ANSWER_RULES = ("echo", "fixed", "cmd")
@@ -161,7 +161,7 @@ class DeviceSource:
 
 class Connector:
     def __init__(self, profile: Profile, options: dict[str, Any], emit: Emit, notify: Notify) -> None:
-        self.profile, self.emit, self.notify = profile, emit, notify
+        self.profile, self.emit, self.notify = profile, scrubbed(emit), notify
         self.timing = Timing.from_profile(profile)
         self.store = open_store(options)
         self.devices = DeviceSource(self.store, options)
@@ -282,6 +282,7 @@ async def login_once(profile: Profile, options: dict[str, Any], emit: Emit, noti
     finally:
         store.close()
     tls, _ = connection_settings(account.url, options, notify)
+    emit = scrubbed(emit)
     conn = await open_connection(account.url, tls=tls, timeout=timeout, max_size=Limits.of(profile).max_frame_bytes,
                                  ping_interval=None)
     emit(link(profile.name, ENDPOINT, "connected", {"url": account.url}))

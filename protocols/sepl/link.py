@@ -43,14 +43,26 @@ class LoginRefused(ConnectFailure):
     """The platform refused our credentials or the login exchange: retrying cannot help."""
 
 
+def scrubbed(emit: Emit) -> Emit:
+    """`emit` with every known secret scrubbed first: a peer that echoes a password (in a reply,
+    a gid, a command) must not get it shown. Wrapping twice scrubs once."""
+    if getattr(emit, "scrubs", False):
+        return emit
+
+    def emit_scrubbed(msg: Message) -> None:
+        emit(redact.scrub(msg))
+
+    emit_scrubbed.scrubs = True  # type: ignore[attr-defined]
+    return emit_scrubbed
+
+
 CommandHandler = Callable[["Link", dict[str, Any]], Awaitable[None]]
 
 
 class Link:
     def __init__(self, conn: Any, profile: str, emit: Emit, notify: Notify, timing: Timing) -> None:
         self.conn, self.profile, self.notify, self.timing = conn, profile, notify, timing
-        # a platform that echoes the password back must not get it shown: every Message is scrubbed
-        self.emit: Emit = lambda msg: emit(redact.scrub(msg))
+        self.emit = scrubbed(emit)
         self.pending: dict[str, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
 
     async def login(self, user: str, password: Secret, gid: str) -> dict[str, Any]:

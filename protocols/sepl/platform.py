@@ -28,6 +28,7 @@ from fieldctl.protocols.transport.websocket import as_text, drop, send_text, sta
 
 from . import codec
 from .codec import ENDPOINT
+from .link import scrubbed
 from .registry import Registry, Session
 
 TOO_MANY_ERRORS = "ERROR: max consecutive error count exceeded"
@@ -91,8 +92,7 @@ class Connected:
 class Platform:
     def __init__(self, profile: Profile, options: dict[str, Any], emit: Emit, notify: Notify) -> None:
         self.profile, self.notify = profile, notify
-        # a connector may send a known password anywhere (or a platform echo it): every Message is scrubbed
-        self.emit: Emit = lambda msg: emit(redact.scrub(msg))
+        self.emit = scrubbed(emit)  # a connector may send a known password anywhere
         self.max_size = Limits.of(profile).max_frame_bytes
         self.url = profile.endpoints[ENDPOINT]
         self.tls = server_tls(options, self.url)
@@ -266,7 +266,7 @@ class Platform:
             for client in targets:
                 await self._send(client.conn, frame)
             if emit is not self.emit:
-                emit(redact.scrub(codec.decode_frame(self.profile.name, OUT, frame, from_client=False)[1]))
+                scrubbed(emit)(codec.decode_frame(self.profile.name, OUT, frame, from_client=False)[1])
             try:
                 response = await asyncio.wait_for(future, self.command_s)
             except asyncio.TimeoutError:
