@@ -72,6 +72,24 @@ def test_parse_object_returns_an_object_or_raises_malformed(text: str) -> None:
         json.dumps(value, ensure_ascii=False).encode("utf-8")  # no lone surrogate survives
 
 
+#: Text around the surrogate range, backslashes included: pairs, lone halves, escaped escapes.
+SURROGATE_TEXT = st.text(st.sampled_from("\\u\"x") | st.characters(min_codepoint=0xD7F0, max_codepoint=0xE010)
+                         | st.characters(min_codepoint=0x1F600, max_codepoint=0x1F602), max_size=30)
+
+
+@pytest.mark.fuzz
+@given(SURROGATE_TEXT, st.booleans())
+def test_no_lone_surrogate_survives_decoding(text: str, ascii_only: bool) -> None:
+    """Whatever escapes spell them, lone surrogates come out as U+FFFD and pairs as themselves."""
+    frame = json.dumps({"t": text, text: 1}, ensure_ascii=ascii_only) if ascii_only else \
+        json.dumps({"t": text}, ensure_ascii=True).replace("\\\\", "\\")  # also odd backslash runs
+    value = contained(codec.parse_object, frame, allowed=(Malformed,))
+    if value is not None:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    if ascii_only:
+        assert value is not None and value["t"] == codec._LONE_SURROGATE.sub("\ufffd", json.loads(frame)["t"])
+
+
 @pytest.mark.fuzz
 @given(FRAMES, st.booleans())
 def test_decode_frame_always_gives_a_showable_message(text: str, from_client: bool) -> None:

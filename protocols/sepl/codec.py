@@ -198,8 +198,10 @@ def go_type_name(value: Any) -> str:
 
 # --- decoding: every frame is hostile until it passes here ---------------------------------------
 
-# A lone surrogate can only come from a \uD800-\uDFFF escape: text frames are valid UTF-8.
+# A lone surrogate can only come from a \uD800-\uDFFF escape (text frames are valid UTF-8) that
+# is not half of a pair; pairs (an emoji from an ensure_ascii encoder) are common and harmless.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_PAIR_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -227,7 +229,8 @@ def parse_object(text: str, max_depth: int = limits.MAX_DEPTH) -> dict[str, Any]
         raise Malformed(reason[:QUOTED]) from None
     if not isinstance(value, dict):
         raise Malformed(f"expected a JSON object, got {type(value).__name__}")
-    return _mend(value) if _SURROGATE_ESCAPE.search(text) else value
+    lone = _SURROGATE_ESCAPE.search(text) and _SURROGATE_ESCAPE.search(_PAIR_ESCAPE.sub("", text))
+    return _mend(value) if lone else value
 
 
 def text_of(value: Any) -> str:
