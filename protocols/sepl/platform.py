@@ -225,7 +225,7 @@ class Platform:
             except asyncio.TimeoutError:
                 continue
             envelope = self._show(IN, text)
-            answers = client.state.handle(text)
+            answers = client.state.handle(text, envelope)
             if envelope is not None and envelope.get("handler") == "response":
                 self._responded(envelope)
             for answer in answers:

@@ -98,18 +98,24 @@ class Session:
         self.listening: set[str] = {uri for uri in gateway.devices if uri in registry.devices}
         self.consecutive_errors = 0
 
-    def handle(self, text: str) -> list[Answer]:
-        answers = self._answers(text)
+    def handle(self, text: str, envelope: Any = ...) -> list[Answer]:
+        """The answers to one frame. `envelope`: the frame as the caller decoded it already
+        (codec.decode_frame: the object, or None when it is not one); decoded here if not given."""
+        answers = self._answers(text, envelope)
         for answer in answers:
             self.consecutive_errors = 0 if answer.status == 200 else self.consecutive_errors + 1
         return answers
 
-    def _answers(self, text: str) -> list[Answer]:
-        try:
-            request = {k.lower(): v for k, v in codec.parse_object(text).items()}  # Go matches names case-insensitively
-        except codec.Malformed:
+    def _answers(self, text: str, envelope: Any) -> list[Answer]:
+        if envelope is ...:
+            try:
+                envelope = codec.parse_object(text)
+            except codec.Malformed:
+                envelope = None
+        if envelope is None:
             return [Answer(400, "", f"unable to parse request from message ({text})"),
                     Answer(400, "", f"unknown handler in request ({text})")]
+        request = {k.lower(): v for k, v in envelope.items()}  # Go matches names case-insensitively
         token = codec.text_of(request.get("token"))
         handler = request.get("handler")
         method = getattr(self, f"_{handler}", None) if handler in codec.HANDLERS else None
