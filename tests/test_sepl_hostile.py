@@ -255,6 +255,38 @@ def test_frames_up_to_the_profile_limit_pass_and_larger_ones_close_1009(tmp_path
     plat.proc.stop()
 
 
+def vm_hwm_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+
+
+async def send_huge(url: str, size: int) -> int | None:
+    """The close code for one huge frame (no `async with`: closing a connection the server has
+    already torn down mid-send trips websockets' client)."""
+    ws = await connect(url, max_size=None)
+    await ws.send(json.dumps({"user": "sepl-user", "pw": PASSWORD, "gid": "", "token": "credentials"}))
+    assert json.loads(await ws.recv())["status"] == 200
+    try:
+        await ws.send(b"x" * size)
+        await asyncio.wait_for(ws.recv(), 20)
+    except ConnectionClosed as exc:
+        return exc.rcvd.code if exc.rcvd else 1006
+    await ws.close()
+    return None
+
+
+def test_a_64_mib_frame_is_refused_before_it_costs_the_simulator_memory(tmp_path: Path) -> None:
+    plat = Platform(tmp_path)
+    before = vm_hwm_kib(plat.proc.popen.pid)
+    assert asyncio.run(send_huge(plat.url, 64 << 20)) == 1009
+    plat.proc.wait_json(lambda m: m["channel"] == "malformed" and "size limit" in (m["error"] or ""))
+    assert vm_hwm_kib(plat.proc.popen.pid) - before < 32 << 10  # KiB: far less than the frame
+    conn = connector(plat, tmp_path, "--device", LAMP)
+    conn.wait_json(is_link("ready"))
+    conn.stop()
+    plat.proc.stop()
+
+
 # --- nothing listening --------------------------------------------------------------------------
 
 
