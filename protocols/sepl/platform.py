@@ -263,8 +263,9 @@ class Platform:
         frame = codec.command_frame(payload)
         sent = time.monotonic()
         try:
-            for client in targets:
-                await self._send(client.conn, frame)
+            if not await self._deliver(targets, frame):
+                return CommandOutcome(False, f"the connector(s) listening to device {device} went away"), None
+            self._show(OUT, frame)
             if emit is not self.emit:
                 scrubbed(emit)(codec.decode_frame(self.profile.name, OUT, frame, from_client=False)[1])
             try:
@@ -287,13 +288,24 @@ class Platform:
 
     async def broadcast_raw(self, text: str, emit: Emit) -> CommandOutcome:
         """Sends a frame as given to every connector (fault tests: malformed or oversized frames)."""
-        for client in list(self.connected):
-            await send_text(client.conn, text, self.binary)
+        delivered = await self._deliver(list(self.connected), text)
         # a huge frame is shown by its start and size: the control path carries lines of at most 64 KiB
         raw = (text.encode("utf-8"),) if len(text) <= RAW_SHOWN else ()
         msg = Message(self.profile.name, ENDPOINT, OUT, "raw", f"{len(text)} characters", text[:200], raw=raw)
         emit(msg)
-        return CommandOutcome(bool(self.connected), f"sent a {len(text)}-character frame to {len(self.connected)} connector(s)")
+        return CommandOutcome(delivered > 0, f"sent a {len(text)}-character frame to {delivered} connector(s)")
+
+    async def _deliver(self, clients: list[Connected], text: str) -> int:
+        """Sends `text` to each client; one that is going away is skipped (its own task reports
+        the end). Returns how many got it."""
+        delivered = 0
+        for client in clients:
+            try:
+                await send_text(client.conn, text, self.binary)
+                delivered += 1
+            except ConnectionClosed:
+                pass
+        return delivered
 
     async def close_all(self, reason: str) -> CommandOutcome:
         count = len(self.connected)
