@@ -45,9 +45,8 @@ def test_a_command_outcome_carries_its_round_trip_time(monkeypatch: pytest.Monke
         url = next(m for m in emitted if m.kind == "bound").payload["url"]
         answered = asyncio.Event()
         client = asyncio.ensure_future(connector(url, answered))
-        while not any(m.kind == "logged-in" for m in emitted) or driver.platform is None \
-                or not driver.platform.listeners("dev-1"):
-            await asyncio.sleep(0.01)
+        while not any(m.channel == "reply" and m.kind == "commit" and m.direction == OUT for m in emitted):
+            await asyncio.sleep(0.01)  # the commit answered: the connector now waits for commands
         outcome = await driver.control("command", Message("sepl", "platform", OUT, "command", "dev-1:sepl_set", 1),
                                        emitted.append)
         await asyncio.wait_for(answered.wait(), 10)
