@@ -171,6 +171,22 @@ def test_a_platform_echoing_the_password_never_gets_it_shown(fake_platforms: lis
         assert PASSWORD.encode() not in base64.b64decode(frame)
 
 
+def test_a_login_refusal_echoing_the_password_is_exit_3_without_it(fake_platforms: list[FakePlatform]) -> None:
+    async def refusing(ws: Any) -> None:
+        password = json.loads(await ws.recv())["pw"]
+        await ws.send(json.dumps({"status": 401, "handler": "response", "token": "credentials",
+                                  "payload": f"bad password {password} for sepl-user"}))
+        await ws.wait_closed()
+
+    plat = FakePlatform(refusing)
+    fake_platforms.append(plat)
+    result = run_cli("register", "sepl", "--json", "--endpoint", f"platform={plat.url}", "--device", LAMP, env=env())
+    assert result.returncode == 3
+    one_line(result.stderr)
+    assert "login refused: status 401" in result.stderr and "bad password *** for sepl-user" in result.stderr
+    assert PASSWORD not in result.stdout + result.stderr
+
+
 def test_a_hostile_platform_is_shown_and_survived_by_the_connector(fake_platforms: list[FakePlatform],
                                                                     tmp_path: Path) -> None:
     """After the login: nested JSON, unhashable tokens, commands of every wrong shape; the connector

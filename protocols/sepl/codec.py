@@ -240,8 +240,9 @@ def text_of(value: Any) -> str:
 
 
 def quoted(value: Any) -> str:
-    """A peer's value as an error text may quote it: its start only."""
-    text = value if isinstance(value, str) else json.dumps(value, default=repr)
+    """A peer's value as an error text may quote it: its start only, and no known secret (scrubbed
+    before it is cut, so no part of one is left either)."""
+    text = redact.scrub_text(value if isinstance(value, str) else json.dumps(value, default=repr))
     return text if len(text) <= QUOTED else text[:QUOTED] + "..."
 
 
