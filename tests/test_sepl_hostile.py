@@ -260,6 +260,7 @@ def test_frames_up_to_the_profile_limit_pass_and_larger_ones_close_1009(tmp_path
     conn = connector(plat, tmp_path, "--device", LAMP, *sets)
     conn.wait_json(is_link("ready"))
     assert plat.via("publish", "oversize", "--data", str(size - 2)).returncode == 0
+    assert plat.via("publish", "oversize", "--data", str(1 << 40)).returncode == 2  # no terabyte string
     if closed:
         over = conn.wait_json(lambda m: m["channel"] == "malformed" and "size limit" in (m["error"] or ""), timeout=30)
         assert "1009" in over["error"]
