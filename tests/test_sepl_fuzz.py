@@ -24,7 +24,7 @@ PROFILE = "sepl"
 #: Pieces of JSON text no encoder produces, but a hostile peer may: deep nesting, huge integers,
 #: lone surrogates, non-finite numbers, wrong types where strings are expected.
 HOSTILE = st.sampled_from([
-    "[" * 5000, "{\"a\":" * 3000, "1" * 5000, "-" + "9" * 4301, "1e999", "NaN", "-Infinity",
+    "[" * 1000, "{\"a\":" * 500, "1" * 5000, "-" + "9" * 4301, "1e999", "NaN", "-Infinity",
     '"\\ud800"', '"\\udfff\\ud800"', '"\\ud83d\\ude00"', '["\\ud800"]', "{}", "[]", "null", "true", "0",
     '{"a": [1, {"b": null}]}', '"' + "x" * 3000 + '"',
 ])
