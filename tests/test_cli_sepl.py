@@ -215,7 +215,7 @@ def test_platform_killed_mid_session_then_back(tmp_path: Path) -> None:
 
 
 def test_work_lost_with_the_connection_is_reported(platform: Platform, tmp_path: Path) -> None:
-    slow = f"{sys.executable} -c \"import time; time.sleep(1); print('late')\""
+    slow = f"{sys.executable} -c \"import time; time.sleep(5); print('late')\""
     conn = connector(platform, tmp_path, "--device", LAMP, "--answer-with", slow)
     conn.wait_json(is_link("ready"))
     asking = Proc([*FIELDCTL, "command", "sepl", "dev-1:sepl_set", "--data", "1", "--via", platform.control,
@@ -229,29 +229,23 @@ def test_work_lost_with_the_connection_is_reported(platform: Platform, tmp_path:
     assert "was not delivered" in conn.popen.stderr.read()
 
 
-def test_malformed_and_oversized_frames_are_shown_counted_and_survived(platform: Platform, tmp_path: Path) -> None:
+def test_malformed_frames_are_shown_counted_and_survived(platform: Platform, tmp_path: Path) -> None:
+    """Frames over the size limit: test_sepl_hostile.py."""
     conn = connector(platform, tmp_path, "--device", LAMP)
     conn.wait_json(is_link("ready"))
     assert platform.via("publish", "raw", "--data", '"this is {not json"').returncode == 0
     bad = conn.wait_json(lambda m: m["channel"] == "malformed")
     assert bad["error"] and bad["payload"] == "this is {not json"
     assert platform.via("command", "dev-1:sepl_set", "--data", "1").returncode == 0  # the session goes on
-
-    assert platform.via("publish", "oversize", "--data", str(1 << 20)).returncode == 0
-    over = conn.wait_json(lambda m: m["channel"] == "malformed" and "size limit" in m["error"])
-    assert "1009" in over["error"]
-    conn.wait_json(is_link("in-sync"))  # reconnected
     conn.stop()
 
     asyncio.run(raw_client_faults(platform.url))
     platform.proc.wait_json(lambda m: m["channel"] == "malformed" and m["direction"] == "in" and "not json" in m["payload"])
-    platform.proc.wait_json(lambda m: m["channel"] == "malformed" and "size limit" in (m["error"] or ""))
 
 
 async def raw_client_faults(url: str) -> None:
-    """What the library would never send: garbage after the login, then a frame over 1 MiB."""
+    """What the library would never send: garbage after the login."""
     from websockets.asyncio.client import connect
-    from websockets.exceptions import ConnectionClosed
 
     async with connect(url, max_size=None) as ws:
         await ws.send(json.dumps({"user": "sepl-user", "pw": PASSWORD, "gid": "", "token": "credentials"}))
@@ -259,10 +253,6 @@ async def raw_client_faults(url: str) -> None:
         await ws.send("not json")
         answers = [json.loads(await ws.recv()) for _ in range(2)]
         assert [a["status"] for a in answers] == [400, 400]
-        await ws.send("x" * ((1 << 20) + 1))
-        with pytest.raises(ConnectionClosed) as closed:
-            await asyncio.wait_for(ws.recv(), 5)
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
 
 
 def test_read_deadline_closes_a_silent_connector_and_its_pings_keep_it_open(tmp_path: Path) -> None:

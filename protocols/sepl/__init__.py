@@ -8,11 +8,15 @@ from typing import Any
 
 from fieldctl.profiles import Profile
 from fieldctl.protocols.driver import PARAMS, BaseDriver, CommandOutcome, Emit, Notify, OptionSpec, ProbeReport
+from fieldctl.protocols.errors import UsageError
 from fieldctl.protocols.message import OUT, Message
 from fieldctl.protocols.websocket_client import OPTIONS as WEBSOCKET_OPTIONS
 
 from . import codec, connector, platform
 from .link import ENDPOINT
+
+#: `publish sepl oversize --data N`: a fault test, not a way to make the simulator allocate gigabytes.
+OVERSIZE_MAX = 256 << 20
 
 ACCOUNT = {
     "--user": OptionSpec("user", "str", "platform user (default: connector.user)"),
@@ -91,6 +95,8 @@ class Driver(BaseDriver):
             return await self.platform.broadcast_raw(msg.payload if isinstance(msg.payload, str) else
                                                      codec.go_json(msg.payload), emit)
         if verb == "publish" and kind == "oversize" and isinstance(msg.payload, int):
+            if not 0 <= msg.payload <= OVERSIZE_MAX:
+                raise UsageError(f"publish sepl oversize --data N: N from 0 to {OVERSIZE_MAX}")
             return await self.platform.broadcast_raw(codec.go_json("x" * msg.payload), emit)
         if verb == "publish" and kind == "close":
             return await self.platform.close_all("closed by fieldctl")

@@ -4,12 +4,16 @@ Messages both sides show. Spec: shared/protocols/sepl.md (§3, §4, §5, §7).""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Iterable
 
+from fieldctl.protocols import limits, redact
+from fieldctl.protocols.limits import Malformed
 from fieldctl.protocols.message import Message
 
 LOGIN_TOKEN = "credentials"
@@ -17,7 +21,9 @@ HANDLERS = ("clear", "put", "disconnect", "delete", "commit", "event", "response
 DEVICE_HANDLERS = ("clear", "put", "disconnect", "delete", "commit")
 METADATA, DATA = "metadata", "data"
 RESERVED_TAG_IDS = ("device_name", "device_type")
-REDACTED = "***"
+ENDPOINT = "platform"
+#: How much of a peer's value an error text or table cell quotes.
+QUOTED = 200
 
 
 # --- devices and hashes (§7) ------------------------------------------------------------------
@@ -80,8 +86,9 @@ def parse_device_lines(text: str) -> list[Device]:
 # --- client frames (§3.1, §4.1, §5.9): Python json.dumps defaults -------------------------------
 
 
-def credentials_frame(user: str, password: str, gid: str) -> str:
-    return json.dumps({"user": user, "pw": password, "gid": gid, "token": LOGIN_TOKEN})
+def credentials(user: str, password: str, gid: str) -> dict[str, str]:
+    """The first frame's object, in the library's key order; it goes out as json.dumps(...)."""
+    return {"user": user, "pw": password, "gid": gid, "token": LOGIN_TOKEN}
 
 
 def request_frame(handler: str, token: str, payload: Any, content_type: str = "") -> str:
@@ -100,7 +107,7 @@ def event_payload(device_uri: str, service_uri: str, data: str | None, metadata:
 def response_frame(command: dict[str, Any], token: str, data: Any, metadata: Any = None) -> str:
     """The library's answer to a command: the command envelope re-sent as handler `response` with a
     fresh token, its other (truthy) fields and unknown keys kept, protocol_parts replaced in place."""
-    payload = dict(command.get("payload") or {})
+    payload = dict(command["payload"]) if isinstance(command.get("payload"), dict) else {}
     payload["protocol_parts"] = parts(metadata, data)
     envelope = {"status": command.get("status") or 0, "handler": "response", "token": token,
                 "content_type": command.get("content_type") or "", "payload": payload}
@@ -189,28 +196,87 @@ def go_type_name(value: Any) -> str:
     return {dict: "object", list: "array"}.get(type(value), "string")
 
 
-# --- decoding -----------------------------------------------------------------------------------
+# --- decoding: every frame is hostile until it passes here ---------------------------------------
+
+# A lone surrogate can only come from a \uD800-\uDFFF escape (text frames are valid UTF-8) that
+# is not half of a pair; pairs (an emoji from an ensure_ascii encoder) are common and harmless.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_PAIR_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def parse_object(text: str) -> dict[str, Any]:
-    """One frame as a JSON object (ValueError otherwise)."""
-    value = json.loads(text)
-    if not isinstance(value, dict):
-        raise ValueError(f"expected a JSON object, got {type(value).__name__}")
+def _mend(value: Any) -> Any:
+    """Lone surrogates become U+FFFD, as Go's encoding/json decodes them: they cannot be encoded
+    as UTF-8, so they could be neither shown nor sent on. Depth is bounded by limits.loads."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_mend(k): _mend(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mend(v) for v in value]
     return value
 
 
-def redact_credentials(text: str) -> tuple[dict[str, Any], bytes]:
-    """The credentials object and a raw copy with the password replaced: secrets never reach a
-    table, NDJSON line or --record file."""
-    creds = parse_object(text)
-    shown = {**creds, "pw": REDACTED} if "pw" in creds else creds
-    return shown, json.dumps(shown).encode("utf-8")
+def parse_object(text: str, max_depth: int = limits.MAX_DEPTH) -> dict[str, Any]:
+    """One frame as a JSON object, decoded within the depth limit (NaN/Infinity as null, lone
+    surrogates as U+FFFD). Raises Malformed, and nothing else, for anything that is not one."""
+    try:
+        value = limits.loads(text, max_depth)
+    except Malformed:
+        raise
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, over-long integers
+        reason = "an integer of more than 4300 digits" if "integer string conversion" in str(exc) else str(exc)
+        raise Malformed(reason[:QUOTED]) from None
+    if not isinstance(value, dict):
+        raise Malformed(f"expected a JSON object, got {type(value).__name__}")
+    lone = _SURROGATE_ESCAPE.search(text) and _SURROGATE_ESCAPE.search(_PAIR_ESCAPE.sub("", text))
+    return _mend(value) if lone else value
+
+
+def text_of(value: Any) -> str:
+    """A field where the protocol wants a string (token, handler, gid, task id): anything else,
+    lists and objects included, counts as absent (the library's truthiness rule, §4.3)."""
+    return value if isinstance(value, str) else ""
+
+
+def quoted(value: Any) -> str:
+    """A peer's value as an error text may quote it: its start only, and no known secret (scrubbed
+    before it is cut, so no part of one is left either)."""
+    text = redact.scrub_text(value if isinstance(value, str) else json.dumps(value, default=repr))
+    return text if len(text) <= QUOTED else text[:QUOTED] + "..."
+
+
+def credentials_message(profile: str, direction: str, creds: dict[str, Any]) -> Message:
+    """The credentials object as shown: secret-named fields (pw, PW, password ...) masked and
+    remembered by redact.mask, whatever their type; the raw copy re-encoded from the masked
+    object, so no escape spelling of the password survives in it. The login token is the literal
+    "credentials" under a key redact takes for a secret's: a marker, shown as it is, never
+    remembered (it would mask the word everywhere)."""
+    marker = {k for k, v in creds.items() if k.lower() == "token" and v == LOGIN_TOKEN}
+    masked = redact.mask(Message(profile, ENDPOINT, direction, "login", "credentials",
+                                 {k: v for k, v in creds.items() if k not in marker}))
+    shown = {k: (redact.MASK if redact.is_secret_key(k) and k not in marker else masked.payload.get(k, v))
+             for k, v in creds.items()}
+    return dataclasses.replace(masked, payload=shown, raw=(json.dumps(shown).encode("utf-8"),))
+
+
+#: The Go platform's credentials struct (§3.1): each field a string; null counts as empty.
+LOGIN_FIELDS = ("user", "pw", "gid", "token")
+
+
+def login_fields(creds: dict[str, Any]) -> dict[str, str]:
+    """user, pw, gid and token as the Go platform decodes them: names matched case-insensitively,
+    null as "". Malformed for any other type, which makes Go refuse the login."""
+    fields = {k.lower(): v for k, v in creds.items() if k.lower() in LOGIN_FIELDS}
+    for key, value in fields.items():
+        if value is not None and not isinstance(value, str):
+            raise Malformed(f"credentials: {key} is {go_type_name(value)}, not a string")
+    return {key: fields.get(key) or "" for key in LOGIN_FIELDS}
 
 
 def device_service(payload: Any, device_key: str, service_key: str) -> str:
     body = payload if isinstance(payload, dict) else {}
-    return f"{body.get(device_key) or '?'}:{body.get(service_key) or '?'}"
+    return f"{quoted(text_of(body.get(device_key)) or '?')}:{quoted(text_of(body.get(service_key)) or '?')}"
 
 
 def envelope_message(profile: str, direction: str, envelope: dict[str, Any], raw: bytes, *, from_client: bool,
@@ -231,11 +297,22 @@ def envelope_message(profile: str, direction: str, envelope: dict[str, Any], raw
     elif handler == "response" and from_client:
         channel, kind = "response", device_service(payload, "device_url", "service_url")
     elif handler not in (None, "response"):
-        channel, kind = "unknown", str(handler)
-    return Message(profile=profile, endpoint="platform", direction=direction, channel=channel, kind=kind,
-                   payload=envelope, id=envelope.get("token") or None, raw=(raw,))
+        channel, kind = "unknown", quoted(handler)
+    return Message(profile=profile, endpoint=ENDPOINT, direction=direction, channel=channel, kind=kind,
+                   payload=envelope, id=text_of(envelope.get("token")) or None, raw=(raw,))
 
 
 def malformed_message(profile: str, direction: str, raw: bytes, error: str) -> Message:
-    return Message(profile=profile, endpoint="platform", direction=direction, channel="malformed", kind="frame",
-                   payload=raw[:200].decode("utf-8", errors="replace"), raw=(raw,), error=error)
+    return Message(profile=profile, endpoint=ENDPOINT, direction=direction, channel="malformed", kind="frame",
+                   payload=raw[:QUOTED].decode("utf-8", errors="replace"), raw=(raw,), error=error)
+
+
+def decode_frame(profile: str, direction: str, text: str, *, from_client: bool,
+                 answered: str | None = None) -> tuple[dict[str, Any] | None, Message]:
+    """One envelope frame: (the envelope, its Message), or (None, a malformed Message)."""
+    raw = text.encode("utf-8", errors="replace")
+    try:
+        envelope = parse_object(text)
+    except Malformed as exc:
+        return None, malformed_message(profile, direction, raw, str(exc))
+    return envelope, envelope_message(profile, direction, envelope, raw, from_client=from_client, answered=answered)

@@ -20,12 +20,13 @@ from fieldctl.profiles import Profile
 from fieldctl.profiles.secrets import Secret, SecretRef
 from fieldctl.protocols.driver import Emit, Notify, ProbeReport, link_emitter
 from fieldctl.protocols.errors import ConnectFailure, NagiosCode, RemoteFailure, Timeout, UsageError
+from fieldctl.protocols.limits import Limits
 from fieldctl.protocols.message import Message, link
 from fieldctl.protocols.transport.websocket import keep_connected, open_connection
 from fieldctl.protocols.websocket_client import connection_settings
 
 from . import codec
-from .link import CLIENT_CLOSE, ENDPOINT, Link, Timing
+from .link import CLIENT_CLOSE, ENDPOINT, Link, Timing, scrubbed
 from .store import DeviceStore
 
 ANSWER_RULES = ("echo", "fixed", "cmd")
@@ -160,7 +161,7 @@ class DeviceSource:
 
 class Connector:
     def __init__(self, profile: Profile, options: dict[str, Any], emit: Emit, notify: Notify) -> None:
-        self.profile, self.emit, self.notify = profile, emit, notify
+        self.profile, self.emit, self.notify = profile, scrubbed(emit), notify
         self.timing = Timing.from_profile(profile)
         self.store = open_store(options)
         self.devices = DeviceSource(self.store, options)
@@ -168,16 +169,29 @@ class Connector:
         secret_env = {ref.env for ref in profile.auth.values() if ref.env}
         self.rule = AnswerRule(options, secret_env, float(profile.setting("timeouts.answer_s", 5.0)))
         self.tls, self.backoff = connection_settings(self.account.url, options, notify)
+        self.retry_at_start = options.get("max_retries") is not None
+        self.max_size = Limits.of(profile).max_frame_bytes
         self.poll_s = float(profile.setting("connector.poll_s", 0.5))
 
     def _link(self, state: str, detail: Any = None) -> None:
         self.emit(link(self.profile.name, ENDPOINT, state, detail))
 
     async def run(self) -> None:
+        """A platform that cannot be reached at start is exit 3 at once (no retries unless
+        --max-retries asks for them); once a connection worked, losing it means reconnecting."""
+        on_link = link_emitter(self.profile.name, self.emit)
         try:
-            await keep_connected(self.account.url, self._session, name=ENDPOINT,
-                                 on_link=link_emitter(self.profile.name, self.emit), backoff=self.backoff,
-                                 tls=self.tls, ping_interval=None)
+            if not self.retry_at_start:
+                conn = await open_connection(self.account.url, tls=self.tls, max_size=self.max_size, ping_interval=None)
+                on_link(ENDPOINT, "connected", {"url": self.account.url})
+                try:
+                    await self._session(conn)
+                except ConnectionClosed as exc:
+                    on_link(ENDPOINT, "disconnected", {"url": self.account.url, "code": exc.rcvd.code if exc.rcvd else None})
+                finally:
+                    await conn.close()
+            await keep_connected(self.account.url, self._session, name=ENDPOINT, on_link=on_link, backoff=self.backoff,
+                                 tls=self.tls, max_size=self.max_size, ping_interval=None)
         finally:
             self.store.close()
 
@@ -220,7 +234,8 @@ class Connector:
             answer = await session.request(handler, payload)
             if answer is None or answer.get("status") != 200:
                 await conn.close(1000, CLIENT_CLOSE)
-                what = "no answer" if answer is None else f"{answer.get('status')} {answer.get('payload')}"
+                what = "no answer" if answer is None else \
+                    f"{codec.quoted(answer.get('status'))} {codec.quoted(answer.get('payload'))}"
                 raise RemoteFailure(f"device sync refused: {handler} answered {what}")
         self._link("synced", {"hash": local, "devices": len(steps) - 2})
 
@@ -267,7 +282,9 @@ async def login_once(profile: Profile, options: dict[str, Any], emit: Emit, noti
     finally:
         store.close()
     tls, _ = connection_settings(account.url, options, notify)
-    conn = await open_connection(account.url, tls=tls, timeout=timeout, ping_interval=None)
+    emit = scrubbed(emit)
+    conn = await open_connection(account.url, tls=tls, timeout=timeout, max_size=Limits.of(profile).max_frame_bytes,
+                                 ping_interval=None)
     emit(link(profile.name, ENDPOINT, "connected", {"url": account.url}))
     session = Link(conn, profile.name, emit, notify, Timing.from_profile(profile))
     try:
@@ -304,7 +321,7 @@ async def publish(profile: Profile, messages: list[Message], emit: Emit, notify:
             if answer is None:
                 raise Timeout(f"no answer to the event for {device}:{service} within {session.timing.request_s:g} s")
             if answer.get("status") != 200:
-                refused.append(f"{device}:{service}: {answer.get('status')} {answer.get('payload')}")
+                refused.append(f"{device}:{service}: {codec.quoted(answer.get('status'))} {codec.quoted(answer.get('payload'))}")
     finally:
         reader.cancel()
         await asyncio.gather(reader, return_exceptions=True)

@@ -5,6 +5,7 @@ connection took with it when it went down (spec §3.1, §3.4, §4.3, §4.4)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from dataclasses import dataclass, fields
@@ -13,14 +14,15 @@ from typing import Any, Awaitable, Callable
 from websockets.exceptions import ConnectionClosed
 
 from fieldctl.profiles.secrets import Secret
+from fieldctl.protocols import redact
 from fieldctl.protocols.driver import Emit, Notify
 from fieldctl.protocols.errors import ConnectFailure
 from fieldctl.protocols.message import IN, OUT, Message, link
 from fieldctl.protocols.transport.websocket import as_text
 
 from . import codec
+from .codec import ENDPOINT
 
-ENDPOINT = "platform"
 CLIENT_CLOSE = "closed by client"
 
 
@@ -41,24 +43,33 @@ class LoginRefused(ConnectFailure):
     """The platform refused our credentials or the login exchange: retrying cannot help."""
 
 
+def scrubbed(emit: Emit) -> Emit:
+    """`emit` with every known secret scrubbed first: a peer that echoes a password (in a reply,
+    a gid, a command) must not get it shown. Wrapping twice scrubs once."""
+    if getattr(emit, "scrubs", False):
+        return emit
+
+    def emit_scrubbed(msg: Message) -> None:
+        emit(redact.scrub(msg))
+
+    emit_scrubbed.scrubs = True  # type: ignore[attr-defined]
+    return emit_scrubbed
+
+
 CommandHandler = Callable[["Link", dict[str, Any]], Awaitable[None]]
 
 
 class Link:
     def __init__(self, conn: Any, profile: str, emit: Emit, notify: Notify, timing: Timing) -> None:
-        self.conn, self.profile, self.emit, self.notify, self.timing = conn, profile, emit, notify, timing
+        self.conn, self.profile, self.notify, self.timing = conn, profile, notify, timing
+        self.emit = scrubbed(emit)
         self.pending: dict[str, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
-
-    def _message(self, direction: str, envelope: dict[str, Any], text: str, answered: str | None = None) -> Message:
-        return codec.envelope_message(self.profile, direction, envelope, text.encode("utf-8"),
-                                      from_client=direction == OUT, answered=answered)
 
     async def login(self, user: str, password: Secret, gid: str) -> dict[str, Any]:
         """Sends the credentials, reads exactly one frame; returns its payload {gid, hash}."""
-        text = codec.credentials_frame(user, password.reveal(), gid)
-        shown, raw = codec.redact_credentials(text)
-        await self.conn.send(text)
-        self.emit(Message(self.profile, ENDPOINT, OUT, "login", "credentials", shown, None, (raw,)))
+        creds = codec.credentials(user, password.reveal(), gid)
+        await self.conn.send(json.dumps(creds))
+        self.emit(codec.credentials_message(self.profile, OUT, creds))
         try:
             frame = as_text(await asyncio.wait_for(self.conn.recv(), self.timing.login_s))
         except ConnectionClosed:
@@ -69,18 +80,20 @@ class Link:
             raise LoginRefused(f"no login answer within {self.timing.login_s:g} s") from None
         try:
             answer = codec.parse_object(frame)
-        except ValueError as exc:
-            self.emit(codec.malformed_message(self.profile, IN, frame.encode("utf-8"), f"login answer: {exc}"))
+        except codec.Malformed as exc:
+            self.emit(codec.malformed_message(self.profile, IN, frame.encode("utf-8", errors="replace"),
+                                              f"login answer: {exc}"))
             await self.conn.close(1000, CLIENT_CLOSE)
-            raise LoginRefused(f"the login answer is not a JSON object: {frame[:80]!r}") from None
-        self.emit(Message(self.profile, ENDPOINT, IN, "login", "answer", answer, answer.get("token"), (frame.encode(),)))
-        payload = answer.get("payload")
-        if answer.get("status") != 200 or answer.get("token") != codec.LOGIN_TOKEN or not isinstance(payload, dict) \
-                or not isinstance(payload.get("gid"), str) or not payload["gid"]:
+            raise LoginRefused(f"the login answer is not a JSON object ({exc})") from None
+        self.emit(Message(self.profile, ENDPOINT, IN, "login", "answer", answer, codec.text_of(answer.get("token")) or None,
+                          (frame.encode("utf-8", errors="replace"),)))
+        payload = answer.get("payload") if isinstance(answer.get("payload"), dict) else {}
+        gid = codec.text_of(payload.get("gid"))
+        if answer.get("status") != 200 or answer.get("token") != codec.LOGIN_TOKEN or not gid:
             await self.conn.close(1000, CLIENT_CLOSE)
-            raise LoginRefused(f"login refused: status {answer.get('status')}, token {answer.get('token')!r}, "
-                               f"payload {str(payload)[:80]}")
-        return {"gid": payload["gid"], "hash": payload.get("hash") or ""}
+            raise LoginRefused(f"login refused: status {codec.quoted(answer.get('status'))}, "
+                               f"token {codec.quoted(answer.get('token'))}, payload {codec.quoted(answer.get('payload'))}")
+        return {"gid": gid, "hash": codec.text_of(payload.get("hash"))}
 
     async def request(self, handler: str, payload: Any) -> dict[str, Any] | None:
         token = str(uuid.uuid4())
@@ -93,7 +106,7 @@ class Link:
         self.pending[token] = (handler, future)
         try:
             await self.conn.send(text)
-            self.emit(self._message(OUT, codec.parse_object(text), text))
+            self.emit(codec.decode_frame(self.profile, OUT, text, from_client=True)[1])
             return await asyncio.wait_for(asyncio.shield(future), self.timing.request_s)
         except asyncio.TimeoutError:
             self.emit(Message(self.profile, ENDPOINT, IN, "reply", handler, None, token,
@@ -139,17 +152,17 @@ class Link:
             return False
 
     def _dispatch(self, text: str, on_command: CommandHandler) -> asyncio.Task[None] | None:
-        try:
-            envelope = codec.parse_object(text)
-        except ValueError as exc:
-            self.emit(codec.malformed_message(self.profile, IN, text.encode("utf-8"), str(exc)))
+        envelope, msg = codec.decode_frame(self.profile, IN, text, from_client=False)
+        if envelope is None:
+            self.emit(msg)
             return None
         if envelope.get("handler") == "command":
-            self.emit(self._message(IN, envelope, text))
+            self.emit(msg)
             return asyncio.ensure_future(on_command(self, envelope))
-        entry = self.pending.get(envelope.get("token") or "")
-        msg = self._message(IN, envelope, text, answered=entry[0] if entry else None)
-        if entry is None:
+        entry = self.pending.get(codec.text_of(envelope.get("token")))
+        if entry is not None and msg.channel == "reply":
+            msg.kind = entry[0]  # the handler answered
+        elif entry is None:
             msg.error = "answer to no open request (late, or not ours)"
         self.emit(msg)
         if entry is not None and not entry[1].done():

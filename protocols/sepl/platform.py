@@ -19,13 +19,16 @@ from websockets.exceptions import ConnectionClosed
 
 from fieldctl.profiles import Profile
 from fieldctl.profiles.secrets import Secret
+from fieldctl.protocols import redact
 from fieldctl.protocols.driver import CommandOutcome, Emit, Notify
 from fieldctl.protocols.errors import Timeout, UsageError
+from fieldctl.protocols.limits import Limits
 from fieldctl.protocols.message import IN, OUT, Message, link
 from fieldctl.protocols.transport.websocket import as_text, drop, send_text, start_server, watch_frames
 
 from . import codec
-from .link import ENDPOINT
+from .codec import ENDPOINT
+from .link import scrubbed
 from .registry import Registry, Session
 
 TOO_MANY_ERRORS = "ERROR: max consecutive error count exceeded"
@@ -88,7 +91,9 @@ class Connected:
 
 class Platform:
     def __init__(self, profile: Profile, options: dict[str, Any], emit: Emit, notify: Notify) -> None:
-        self.profile, self.emit, self.notify = profile, emit, notify
+        self.profile, self.notify = profile, notify
+        self.emit = scrubbed(emit)  # a connector may send a known password anywhere
+        self.max_size = Limits.of(profile).max_frame_bytes
         self.url = profile.endpoints[ENDPOINT]
         self.tls = server_tls(options, self.url)
         self.users = read_users(profile, options)
@@ -107,7 +112,7 @@ class Platform:
     # --- serving -------------------------------------------------------------------------------
 
     async def run(self, scenario: list[Message] | None) -> None:
-        server, url = await start_server(self.url, self._serve, tls=self.tls, ping_interval=None)
+        server, url = await start_server(self.url, self._serve, tls=self.tls, max_size=self.max_size, ping_interval=None)
         self.emit(link(self.profile.name, ENDPOINT, "bound", {"url": url}))
         try:
             if scenario:
@@ -118,13 +123,9 @@ class Platform:
             await server.wait_closed()
 
     def _show(self, direction: str, text: str, answered: str | None = None) -> dict[str, Any] | None:
-        try:
-            envelope = codec.parse_object(text)
-        except ValueError as exc:
-            self.emit(codec.malformed_message(self.profile.name, direction, text.encode("utf-8"), str(exc)))
-            return None
-        self.emit(codec.envelope_message(self.profile.name, direction, envelope, text.encode("utf-8"),
-                                         from_client=direction == IN, answered=answered))
+        envelope, msg = codec.decode_frame(self.profile.name, direction, text, from_client=direction == IN,
+                                           answered=answered)
+        self.emit(msg)
         return envelope
 
     async def _send(self, conn: Any, text: str, answered: str | None = None) -> None:
@@ -147,6 +148,9 @@ class Platform:
             if exc.sent is not None and exc.sent.code == 1009:
                 self.emit(codec.malformed_message(self.profile.name, IN, b"", f"frame over the size limit from {peer}; "
                                                   "closed 1009"))
+        except Exception as exc:  # noqa: BLE001 - whatever one connector does, the others are still served
+            self.notify(redact.scrub_text(f"connection from {peer} dropped: {type(exc).__name__}: {codec.quoted(str(exc))}"))
+            drop(conn)
         finally:
             if client is not None:
                 self.connected.remove(client)
@@ -156,31 +160,36 @@ class Platform:
 
     async def _login(self, conn: Any) -> Connected | None:
         """Credentials first (no envelope); a refusal drops the TCP connection without a frame."""
+        peer = conn.remote_address
         try:
             text = as_text(await asyncio.wait_for(conn.recv(), self.read_timeout_s))
-            creds = {k.lower(): v for k, v in codec.parse_object(text).items()}
+            creds = codec.parse_object(text)
         except asyncio.TimeoutError:
             drop(conn)
             return None
-        except ValueError:
+        except codec.Malformed as exc:
             # never echo the frame: it may hold a password
-            self.emit(codec.malformed_message(self.profile.name, IN, b"", "credentials frame is not a JSON object"))
+            self.emit(codec.malformed_message(self.profile.name, IN, b"", f"credentials frame: {exc}"))
+            self.notify(f"connection from {peer}: credentials frame is not a JSON object ({exc}); dropped")
             drop(conn)
             return None
-        shown, raw = codec.redact_credentials(text)
-        self.emit(Message(self.profile.name, ENDPOINT, IN, "login", "credentials", shown, None, (raw,)))
-        user = creds.get("user") if isinstance(creds.get("user"), str) else ""
-        expected = self.users.get(user)
-        password = creds.get("pw") if isinstance(creds.get("pw"), str) else ""
-        if expected is None or not hmac.compare_digest(expected.reveal().encode(), password.encode()):
+        self.emit(codec.credentials_message(self.profile.name, IN, creds))
+        try:
+            fields = codec.login_fields(creds)
+        except codec.Malformed as exc:  # the Go platform cannot decode it: refused without a frame
+            self.notify(f"connection from {peer}: {exc}; dropped")
+            self.emit(link(self.profile.name, ENDPOINT, "refused", {"reason": str(exc)}))
+            drop(conn)
+            return None
+        user, expected = fields["user"], self.users.get(fields["user"])
+        if expected is None or not hmac.compare_digest(expected.reveal().encode(), fields["pw"].encode()):
             self.emit(link(self.profile.name, ENDPOINT, "refused", {"user": user, "reason": "wrong user or password"}))
             drop(conn)
             return None
-        gateway = self.registry.provide(creds.get("gid") if isinstance(creds.get("gid"), str) else "")
+        gateway = self.registry.provide(fields["gid"])
         client = Connected(conn, user, Session(self.registry, gateway))
         watch_frames(conn, lambda opcode: self._seen(client, opcode))
-        token = creds.get("token") if isinstance(creds.get("token"), str) else ""
-        await self._send(conn, codec.login_answer_frame(token, gateway.gid, gateway.hash), "login")
+        await self._send(conn, codec.login_answer_frame(fields["token"], gateway.gid, gateway.hash), "login")
         self.connected.append(client)
         self.changed.set()
         self.emit(link(self.profile.name, ENDPOINT, "logged-in",
@@ -199,7 +208,10 @@ class Platform:
             try:
                 await asyncio.wait_for(client.client_pinged.wait(), self.ping_period_s)
             except asyncio.TimeoutError:
-                await client.conn.ping(go_time_text(self.started))
+                try:
+                    await client.conn.ping(go_time_text(self.started))
+                except ConnectionClosed:
+                    return  # the request loop reports the end
 
     async def _requests(self, client: Connected) -> None:
         conn = client.conn
@@ -213,7 +225,7 @@ class Platform:
             except asyncio.TimeoutError:
                 continue
             envelope = self._show(IN, text)
-            answers = client.state.handle(text)
+            answers = client.state.handle(text, envelope)
             if envelope is not None and envelope.get("handler") == "response":
                 self._responded(envelope)
             for answer in answers:
@@ -226,8 +238,7 @@ class Platform:
 
     def _responded(self, envelope: dict[str, Any]) -> None:
         payload = envelope.get("payload")
-        task = payload.get("task_id") if isinstance(payload, dict) else None
-        future = self.awaiting.get(task or "")
+        future = self.awaiting.get(codec.text_of(payload.get("task_id")) if isinstance(payload, dict) else "")
         if future is not None and not future.done():
             future.set_result(envelope)
 
@@ -252,37 +263,49 @@ class Platform:
         frame = codec.command_frame(payload)
         sent = time.monotonic()
         try:
-            for client in targets:
-                await self._send(client.conn, frame)
+            if not await self._deliver(targets, frame):
+                return CommandOutcome(False, f"the connector(s) listening to device {device} went away"), None
+            self._show(OUT, frame)
             if emit is not self.emit:
-                emit(codec.envelope_message(self.profile.name, OUT, codec.parse_object(frame), frame.encode(),
-                                            from_client=False))
+                scrubbed(emit)(codec.decode_frame(self.profile.name, OUT, frame, from_client=False)[1])
             try:
                 response = await asyncio.wait_for(future, self.command_s)
             except asyncio.TimeoutError:
                 raise Timeout(f"no response to {device}:{service} within {self.command_s:g} s") from None
         finally:
             self.awaiting.pop(task_id, None)
-        latency_ms = round((time.monotonic() - sent) * 1000, 3)
-        parts = (response.get("payload") or {}).get("protocol_parts")
+        rtt_s = time.monotonic() - sent
+        latency_ms = round(rtt_s * 1000, 3)
+        parts = response["payload"].get("protocol_parts")  # _responded: a dict
         answer = {"latency_ms": latency_ms, "data": codec.part_value(parts, codec.DATA),
                   "metadata": codec.part_value(parts, codec.METADATA), "task_id": task_id}
-        result = Message(self.profile.name, ENDPOINT, IN, "latency", f"{device}:{service}", answer, task_id)
+        result = redact.scrub(Message(self.profile.name, ENDPOINT, IN, "latency", f"{device}:{service}", answer, task_id))
         self.emit(result)
         if emit is not self.emit:
             emit(result)
-        return CommandOutcome(True, f"{device}:{service} answered in {latency_ms:g} ms: {answer['data']}", [result]), \
-            answer["data"]
+        summary = f"{device}:{service} answered in {latency_ms:g} ms: {codec.quoted(result.payload['data'])}"
+        return CommandOutcome(True, summary, [result], rtt_s=rtt_s), answer["data"]
 
     async def broadcast_raw(self, text: str, emit: Emit) -> CommandOutcome:
         """Sends a frame as given to every connector (fault tests: malformed or oversized frames)."""
-        for client in list(self.connected):
-            await send_text(client.conn, text, self.binary)
+        delivered = await self._deliver(list(self.connected), text)
         # a huge frame is shown by its start and size: the control path carries lines of at most 64 KiB
         raw = (text.encode("utf-8"),) if len(text) <= RAW_SHOWN else ()
         msg = Message(self.profile.name, ENDPOINT, OUT, "raw", f"{len(text)} characters", text[:200], raw=raw)
         emit(msg)
-        return CommandOutcome(bool(self.connected), f"sent a {len(text)}-character frame to {len(self.connected)} connector(s)")
+        return CommandOutcome(delivered > 0, f"sent a {len(text)}-character frame to {delivered} connector(s)")
+
+    async def _deliver(self, clients: list[Connected], text: str) -> int:
+        """Sends `text` to each client; one that is going away is skipped (its own task reports
+        the end). Returns how many got it."""
+        delivered = 0
+        for client in clients:
+            try:
+                await send_text(client.conn, text, self.binary)
+                delivered += 1
+            except ConnectionClosed:
+                pass
+        return delivered
 
     async def close_all(self, reason: str) -> CommandOutcome:
         count = len(self.connected)

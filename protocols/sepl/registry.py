@@ -13,6 +13,49 @@ from . import codec
 
 OK = "ok"
 
+#: The Go structs the platform decodes payloads into: JSON key -> Go type (spec §5.3, §5.7).
+DEVICE_FIELDS = {"uri": "string", "name": "string", "iot_type": "string", "tags": "[]string"}
+EVENT_FIELDS = {"device_uri": "string", "service_uri": "string", "value": "[]model.ProtocolPart"}
+PART_FIELDS = {"name": "string", "value": "string"}
+
+
+def go_unmarshal(body: dict[str, Any], struct: str, fields: dict[str, str]) -> tuple[dict[str, Any], str | None]:
+    """The struct Go's encoding/json fills from `body`: keys matched case-insensitively (the last
+    one wins), null as the zero value, unknown keys ignored; and the first type error, in Go's
+    words (Go goes on decoding after one; the platform then answers with the error)."""
+    filled: dict[str, Any] = {key: ("" if kind == "string" else []) for key, kind in fields.items()}
+    errors: list[str] = []
+
+    def wrong(value: Any, where: str, kind: str) -> None:
+        errors.append(f"json: cannot unmarshal {codec.go_type_name(value)} into Go struct field {where} of type {kind}")
+
+    for key, value in ((k.lower(), v) for k, v in body.items()):
+        kind, where = fields.get(key), f"{struct}.{key}"
+        if kind is None or value is None:
+            continue
+        if kind == "string":
+            if isinstance(value, str):
+                filled[key] = value
+            else:
+                wrong(value, where, kind)
+        elif not isinstance(value, list):
+            wrong(value, where, kind)
+        elif kind == "[]string":
+            filled[key] = [item or "" for item in value if item is None or isinstance(item, str)]
+            for item in value:
+                if item is not None and not isinstance(item, str):
+                    wrong(item, where, "string")
+        else:  # []model.ProtocolPart
+            filled[key] = []
+            for item in value:
+                if item is None or isinstance(item, dict):
+                    part, error = go_unmarshal(item or {}, "ProtocolPart", PART_FIELDS)
+                    errors.extend([error] if error else [])
+                    filled[key].append(part)
+                else:
+                    wrong(item, where, "model.ProtocolPart")
+    return filled, (errors[0] if errors else None)
+
 
 @dataclass
 class Gateway:
@@ -55,19 +98,25 @@ class Session:
         self.listening: set[str] = {uri for uri in gateway.devices if uri in registry.devices}
         self.consecutive_errors = 0
 
-    def handle(self, text: str) -> list[Answer]:
-        answers = self._answers(text)
+    def handle(self, text: str, envelope: Any = ...) -> list[Answer]:
+        """The answers to one frame. `envelope`: the frame as the caller decoded it already
+        (codec.decode_frame: the object, or None when it is not one); decoded here if not given."""
+        answers = self._answers(text, envelope)
         for answer in answers:
             self.consecutive_errors = 0 if answer.status == 200 else self.consecutive_errors + 1
         return answers
 
-    def _answers(self, text: str) -> list[Answer]:
-        try:
-            request = {k.lower(): v for k, v in codec.parse_object(text).items()}  # Go matches names case-insensitively
-        except ValueError:
+    def _answers(self, text: str, envelope: Any) -> list[Answer]:
+        if envelope is ...:
+            try:
+                envelope = codec.parse_object(text)
+            except codec.Malformed:
+                envelope = None
+        if envelope is None:
             return [Answer(400, "", f"unable to parse request from message ({text})"),
                     Answer(400, "", f"unknown handler in request ({text})")]
-        token = request.get("token") if isinstance(request.get("token"), str) else ""
+        request = {k.lower(): v for k, v in envelope.items()}  # Go matches names case-insensitively
+        token = codec.text_of(request.get("token"))
         handler = request.get("handler")
         method = getattr(self, f"_{handler}", None) if handler in codec.HANDLERS else None
         if method is None:
@@ -83,15 +132,18 @@ class Session:
     def _put(self, payload: Any) -> tuple[int, Any]:
         if not isinstance(payload, dict):
             return 500, f"json: cannot unmarshal {codec.go_type_name(payload)} into Go value of type model.ConnectorDevice"
-        uri = str(payload.get("uri") or "")
-        tags = dict(str(t).partition(":")[::2] for t in payload.get("tags") or [])
+        device, error = go_unmarshal(payload, "ConnectorDevice", DEVICE_FIELDS)
+        if error:
+            return 500, error
+        uri = device["uri"]
+        tags = dict(t.partition(":")[::2] for t in device["tags"])
         known = self.registry.devices.get(uri)
         if known is None:
-            if not payload.get("iot_type"):
+            if not device["iot_type"]:
                 return 500, "empty iot_type"
-            self.registry.devices[uri] = {"name": payload.get("name") or "", "iot_type": payload["iot_type"], "tags": tags}
+            self.registry.devices[uri] = {"name": device["name"], "iot_type": device["iot_type"], "tags": tags}
         else:  # name replaced, tags merged by key (client wins, others kept), type changes ignored
-            known["name"] = payload.get("name") or ""
+            known["name"] = device["name"]
             known["tags"] = {**known["tags"], **tags}
         self.listening.add(uri)
         return 200, OK
@@ -122,16 +174,13 @@ class Session:
     def _event(self, payload: Any) -> tuple[int, Any]:
         if not isinstance(payload, dict):
             return 400, f"json: cannot unmarshal {codec.go_type_name(payload)} into Go value of type model.Event"
-        body = payload
-        for part in body.get("value") or []:
-            value = part.get("value") if isinstance(part, dict) else part
-            if value is not None and not isinstance(value, str):
-                return 400, (f"json: cannot unmarshal {codec.go_type_name(value)} into Go struct field "
-                             "ProtocolPart.value of type string")
-        if body.get("device_uri") not in self.listening:
+        body, error = go_unmarshal(payload, "Event", EVENT_FIELDS)
+        if error:
+            return 400, error
+        if body["device_uri"] not in self.listening:
             return 400, f"error event: not listen to this device {codec.go_sprint_event(body)}"
-        if body.get("service_uri") not in self.registry.services:
-            return 400, f"no matching service to '{body.get('service_uri')}' found in[{' '.join(self.registry.services)}]"
+        if body["service_uri"] not in self.registry.services:
+            return 400, f"no matching service to '{body['service_uri']}' found in[{' '.join(self.registry.services)}]"
         return 200, OK
 
     def _response(self, payload: Any) -> tuple[int, Any]:
