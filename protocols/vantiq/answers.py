@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 
 from fieldctl.protocols.errors import UsageError
+from fieldctl.protocols.limits import loads
 
 from . import codec
 
@@ -39,9 +40,9 @@ def load_rows(path: str) -> list[dict[str, Any]]:
         if path.endswith(".csv"):
             return [dict(row) for row in csv.DictReader(io.StringIO(text))]
         if path.endswith((".ndjson", ".jsonl")):
-            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+            rows = [loads(line) for line in text.splitlines() if line.strip()]
         else:
-            rows = codec.rows_of(json.loads(text))
+            rows = codec.rows_of(loads(text))
     except ValueError as exc:
         raise UsageError(f"--data-file {path}: not valid JSON: {exc}") from None
     if not all(isinstance(row, dict) for row in rows):
@@ -138,7 +139,7 @@ class CommandAnswers:
 
 def _rows_or_error(line: bytes) -> tuple[list[Any], Any]:
     try:
-        value = json.loads(line)
+        value = codec.parse(line)
     except ValueError:
         return [], None  # not a row: ignored (a command may print progress on stdout)
     if isinstance(value, dict) and "messageCode" in value:
