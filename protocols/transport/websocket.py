@@ -15,10 +15,14 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from fieldctl.protocols.errors import ConnectFailure, UsageError
+from fieldctl.protocols.limits import MAX_FRAME_BYTES
 
 from . import LinkCallback
 
-DEFAULT_MAX_SIZE = 1 << 20
+#: Largest message either side takes when the caller does not pass its profile's
+#: limits.max_frame_bytes: the project-wide default, not websockets' (or the Vantiq Python SDK's)
+#: 1 MiB, which real query answers exceed (vantiq spec §11.8). Bigger ones close with 1009.
+DEFAULT_MAX_SIZE = MAX_FRAME_BYTES
 
 
 class Unreachable(ConnectFailure):
@@ -76,15 +80,20 @@ Session = Callable[[ClientConnection], Awaitable[bool]]
 
 async def keep_connected(url: str, session: Session, *, name: str, on_link: LinkCallback, backoff: Backoff,
                          tls: ssl.SSLContext | None = None, max_size: int = DEFAULT_MAX_SIZE,
-                         ping_interval: float | None = 20.0) -> None:
+                         ping_interval: float | None = 20.0, retry_first: bool = True) -> None:
     """Runs `session` on a connection until it returns True (done). A dropped connection or an
     unreachable server means another try after the next backoff delay; a ConnectFailure that is
-    not Unreachable (refused credentials, HTTP refusal, untrusted certificate) ends it at once."""
+    not Unreachable (refused credentials, HTTP refusal, untrusted certificate) ends it at once.
+    retry_first=False: a server unreachable at the very first attempt ends it at once too (a
+    wrong URL or port is a mistake to report, not to retry; losing a working one is not)."""
     delays = backoff.delays()
+    may_retry = retry_first
     while True:
         try:
             conn = await open_connection(url, tls=tls, max_size=max_size, ping_interval=ping_interval)
         except Unreachable as exc:
+            if not may_retry:
+                raise
             delay = next(delays, None)
             if delay is None:
                 raise ConnectFailure(f"{exc} (gave up after {backoff.max_retries} retries)") from None
@@ -92,6 +101,7 @@ async def keep_connected(url: str, session: Session, *, name: str, on_link: Link
             await asyncio.sleep(delay)
             continue
         on_link(name, "connected", {"url": url})
+        may_retry = True
         delays = backoff.delays()  # a connection that worked starts the count again
         try:
             if await session(conn):

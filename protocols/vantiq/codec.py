@@ -281,6 +281,8 @@ class QueryResult:
     status: int | None = None
     error: Any = None
     problem: str | None = None  # no final frame: timeout or lost connection
+    sent_at: float | None = None  # monotonic clock: when the query went out
+    rtt_s: float | None = None  # from sent_at to the first response
 
     @property
     def done(self) -> bool:
@@ -290,8 +292,10 @@ class QueryResult:
     def ok(self) -> bool:
         return self.status in (COMPLETE, EMPTY)
 
-    def add(self, code: int, body: Any) -> bool:
-        """Takes one response; True when it ended the query."""
+    def add(self, code: int, body: Any, now: float | None = None) -> bool:
+        """Takes one response (received at `now`, monotonic); True when it ended the query."""
+        if self.rtt_s is None and self.sent_at is not None and now is not None:
+            self.rtt_s = round(now - self.sent_at, 6)
         if code == PARTIAL:
             self.partials += 1
             self.rows.extend(rows_of(body))
