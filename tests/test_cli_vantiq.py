@@ -14,8 +14,8 @@ from pathlib import Path
 from websockets.sync.client import connect
 
 from conftest import FIELDCTL, Proc, free_port, run_cli
-from vantiq_helpers import ROWS, TOKEN, is_link, is_msg, raw_text, start_connector, start_server, token_env, \
-    workdir  # noqa: F401 (fixture)
+from vantiq_helpers import ROWS, TOKEN, is_link, is_msg, one_line, raw_text, start_connector, start_server, \
+    token_env, workdir  # noqa: F401 (fixture)
 
 
 def via(work: Path, *args: str) -> tuple[int, list[dict], str]:
@@ -31,11 +31,6 @@ def query(work: Path, params: dict, source: str | None = None) -> tuple[int, lis
 
 def statuses(responses: list[dict]) -> list[int]:
     return [r["payload"]["status"] for r in responses]
-
-
-def one_line(stderr: str) -> str:
-    assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1, stderr
-    return stderr.strip()
 
 
 def test_register_is_configured_gets_publishes_and_answers_queries(workdir: Path) -> None:
