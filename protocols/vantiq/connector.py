@@ -189,6 +189,7 @@ class Connector:
         self.tls, self.backoff = connection_settings(self.s.url, options, notify)
         self.wire = Wire(profile.name, emit, self.s.limits)
         self.answers = make_answers(profile, options)
+        self.concurrency = max(1, int(profile.setting("answers.concurrency", 8)))
         self.same_socket = bool(options.get("same_socket"))
         port = options.get("health_port")
         self.health = HealthProbe(profile.setting("register.health_host", "127.0.0.1"), port, emit,
@@ -278,6 +279,8 @@ class SourceSession:
             if msg.error is not None:
                 continue
             if msg.channel == codec.QUERY:
+                if len(self.answering) >= self.c.concurrency:  # stop reading: the server waits, not our memory
+                    await asyncio.wait(self.answering, return_when=asyncio.FIRST_COMPLETED)
                 task = asyncio.ensure_future(self.answer(conn, msg))
                 self.answering.add(task)
                 task.add_done_callback(self.answering.discard)

@@ -270,7 +270,13 @@ class Simulator:
 
     def _reconnect_later(self, source: str, session: Session) -> None:
         if self.active.get(source) is session:
-            asyncio.ensure_future(self.send(session, codec.reconnect_required(source)))
+            asyncio.ensure_future(self._send_quietly(session, codec.reconnect_required(source)))
+
+    async def _send_quietly(self, session: Session, frame: dict[str, Any]) -> None:
+        """For timers: a connection gone meanwhile is reported by its handler, not as an
+        unretrieved task exception."""
+        with contextlib.suppress(ConnectionClosed):
+            await self.send(session, frame)
 
     # --- operator actions (control path and scenario) ------------------------------------------
 
