@@ -272,7 +272,8 @@ def rows_of(body: Any) -> list[Any]:
 
 @dataclass
 class QueryResult:
-    """Collects a query's responses: 0..n partial (100) frames, then the first non-100 ends it."""
+    """Collects a query's responses: 0..n partial (100) frames, then the first non-100 ends it.
+    Rows are kept from the first max_bytes of response frames only; later ones are counted."""
 
     source: str
     reply_to: str
@@ -283,6 +284,13 @@ class QueryResult:
     problem: str | None = None  # no final frame: timeout or lost connection
     sent_at: float | None = None  # monotonic clock: when the query went out
     rtt_s: float | None = None  # from sent_at to the first response
+    max_bytes: int = 64 << 20
+    kept_bytes: int = 0
+    dropped: int = 0  # rows past max_bytes: counted, not kept
+
+    @property
+    def count(self) -> int:
+        return len(self.rows) + self.dropped
 
     @property
     def done(self) -> bool:
@@ -292,23 +300,33 @@ class QueryResult:
     def ok(self) -> bool:
         return self.status in (COMPLETE, EMPTY)
 
-    def add(self, code: int, body: Any, now: float | None = None) -> bool:
-        """Takes one response (received at `now`, monotonic); True when it ended the query."""
+    def add(self, code: int, body: Any, now: float | None = None, size: int = 0) -> bool:
+        """Takes one response of `size` bytes, received at `now` (monotonic); True when it ended
+        the query."""
         if self.rtt_s is None and self.sent_at is not None and now is not None:
             self.rtt_s = round(now - self.sent_at, 6)
         if code == PARTIAL:
             self.partials += 1
-            self.rows.extend(rows_of(body))
+            self._keep(rows_of(body), size)
             return False
         self.status = code
         if code == COMPLETE:
-            self.rows.extend(rows_of(body))
+            self._keep(rows_of(body), size)
         elif code >= 300:
             self.error = body
         return True
 
+    def _keep(self, rows: list[Any], size: int) -> None:
+        self.kept_bytes += size
+        if self.kept_bytes > self.max_bytes:
+            self.dropped += len(rows)
+        else:
+            self.rows.extend(rows)
+
     def summary(self) -> str:
-        head = f"query {self.source}: {len(self.rows)} row(s) in {self.partials} partial frame(s)"
+        head = f"query {self.source}: {self.count} row(s) in {self.partials} partial frame(s)"
+        if self.dropped:
+            head += f" ({self.dropped} past the first {self.max_bytes} bytes counted, not kept)"
         if self.problem is not None:
             return f"{head}, then {self.problem}"
         if self.status is not None and self.status >= 300:

@@ -97,6 +97,7 @@ class Simulator:
         self.binary = send == "binary"
         self.reconnect_after = options.get("reconnect_after")
         self.query_timeout = float(options.get("query_timeout") or profile.setting("timeouts.query_s", 10.0))
+        self.query_bytes = int(profile.setting("simulate.query_bytes_kept", 64 << 20))
         self.wait_s = float(profile.setting("simulate.wait_for_connector_s", 30.0))
         self.limits = Limits.of(profile)
         self.status_frames = int(profile.setting("simulate.status_before_configure", 1))
@@ -200,7 +201,7 @@ class Simulator:
                     self.changed.notify_all()
         elif pending is not None:
             pending.emit(msg)
-            if pending.result.add(msg.payload["status"], msg.payload.get("body"), time.monotonic()):
+            if pending.result.add(msg.payload["status"], msg.payload.get("body"), time.monotonic(), len(msg.raw[0])):
                 pending.done.set()
         elif msg.channel == codec.RESPONSE:
             self.notify(f"a response for reply address {msg.id}, which no open query has")
@@ -301,7 +302,7 @@ class Simulator:
     async def query(self, source: str, params: Any, emit: Emit) -> codec.QueryResult:
         session = self.session_of(source)
         reply_to = str(uuid.uuid4())
-        pending = PendingQuery(codec.QueryResult(source, reply_to), emit)
+        pending = PendingQuery(codec.QueryResult(source, reply_to, max_bytes=self.query_bytes), emit)
         self.pending[reply_to] = pending
         session.queries.add(reply_to)
         try:
