@@ -168,3 +168,13 @@ def test_a_lost_server_is_still_retried_once_connected(workdir: Path) -> None:
     connector.wait_json(lambda m: is_link(m, "ready"), timeout=20)
     assert connector.stop() == 0 and server.stop() == 0
     assert any(is_msg(json.loads(line), "in", "connectExtension") for line in server.output())
+
+
+@pytest.mark.parametrize("role", [["simulate", "vantiq"], ["register", "vantiq", "--source", "s"],
+                                  ["probe", "vantiq", "--source", "s"]])
+def test_a_broken_server_url_is_a_usage_error_on_one_line(role: list[str]) -> None:
+    result = run_cli(*role, "--endpoint", "server=http://[bad", env=token_env())
+    if role[0] == "probe":
+        assert result.returncode == 3 and result.stdout.startswith("VANTIQ UNKNOWN")  # Nagios: the check could not run
+    else:
+        assert result.returncode == 2 and "Invalid IPv6 URL" in one_line(result.stderr), result.stderr

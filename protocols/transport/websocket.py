@@ -116,11 +116,11 @@ async def start_server(url: str, handler: Callable[[ServerConnection], Awaitable
                        tls: ssl.SSLContext | None = None, max_size: int = DEFAULT_MAX_SIZE,
                        ping_interval: float | None = 20.0) -> tuple[Server, str]:
     """Listens where `url` says (port 0 picks a free one); returns the server and its real URL."""
-    parts = urlsplit(url)
     try:
+        parts = urlsplit(url)
         port = parts.port or 0
-    except ValueError:
-        raise UsageError(f"not a WebSocket URL: {url} (bad port)") from None
+    except ValueError as exc:
+        raise UsageError(f"not a WebSocket URL: {url} ({exc})") from None
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
         raise UsageError(f"not a WebSocket URL: {url}")
     try:

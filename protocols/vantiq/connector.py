@@ -73,7 +73,10 @@ class Settings:
 
 def settings(profile: Profile, options: dict[str, Any], *, need_sources: bool = True) -> Settings:
     config = read_server_config(options.get("config"))
-    url = config.target_server if config and config.target_server else codec.normalize_url(profile.endpoints[ENDPOINT])
+    try:
+        url = config.target_server if config and config.target_server else codec.normalize_url(profile.endpoints[ENDPOINT])
+    except ValueError as exc:
+        raise UsageError(f"endpoint server: not a URL: {exc}") from None
     sources = tuple(options.get("sources") or (config.sources if config else ()) or
                     profile.setting("connector.sources", []))
     if need_sources and not sources:
