@@ -146,7 +146,7 @@ class Simulator:
         except ConnectionClosed as exc:
             sent_code = exc.sent.code if exc.sent is not None else None
         except Exception as exc:  # noqa: BLE001 - whatever one peer caused costs its connection only
-            self.notify(f"connection {session.number}: dropped: {type(exc).__name__}: {exc}")
+            self.notify(f"connection {session.number}: dropped: {type(exc).__name__}: {codec.quoted(str(exc))}")
             sent_code = 1011
             await conn.close(1011, "internal error")
         finally:
