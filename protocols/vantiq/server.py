@@ -79,6 +79,7 @@ class Session:
         self.secret: Any = None
         self.queries: set[str] = set()
         self.malformed = 0
+        self.refused = 0  # authentication attempts refused
 
 
 class PendingQuery:
@@ -234,7 +235,9 @@ class Simulator:
             why = "User/password authentication is not simulated; use an access token"
         else:
             why = "The first message must authenticate (op validate)"
-        self.notify(f"connection {session.number}: authentication refused: {why}")
+        session.refused += 1
+        if session.refused == 1:  # one line per peer, however often it tries on this connection
+            self.notify(f"connection {session.number}: authentication refused: {why}")
         await self.send(session, codec.refusal(codec.AUTH_REFUSED, "io.vantiq.authentication.failed", why))
 
     async def connect(self, session: Session, msg: Message) -> None:
