@@ -76,3 +76,52 @@ def test_a_query_flood_is_answered_a_few_at_a_time(workdir: Path) -> None:
     assert sum(1 for m in lines if m["error"] is not None) == len(BAD)
     assert sum(1 for m in lines if is_link(m, "ready")) == 1  # the bad frames did not cost the session
     assert "Traceback" not in connector.popen.stderr.read()
+
+
+class Oversending:
+    """Its first connection publishes a `size` frame, then every connection is told to stop
+    (testRequestsClientClose)."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.connections = size, 0
+        self.server = serve(self.handle, "127.0.0.1", 0, max_size=None)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"ws://127.0.0.1:{self.server.socket.getsockname()[1]}/api/v1/wsock/websocket"
+
+    def handle(self, ws: ServerConnection) -> None:
+        self.connections += 1
+        ws.recv()
+        ws.send(json.dumps({"status": 200}))
+        ws.recv()
+        ws.send(json.dumps({"op": "configureExtension", "resourceName": "sources", "resourceId": "peerSource",
+                            "object": {"config": {}}}))
+        if self.connections == 1:
+            ws.send(json.dumps({"op": "publish", "resourceName": "sources", "resourceId": "peerSource",
+                                "object": {"blob": "x" * self.size}}))
+        ws.send(json.dumps({"op": "testRequestsClientClose"}))
+        for _ in ws:  # until the connector closes
+            pass
+
+
+def test_a_frame_over_the_connectors_limit_costs_that_connection_only(workdir: Path) -> None:
+    server = Oversending(300_000)
+    config = write_server_config(workdir, server.url)
+    connector = Proc([*FIELDCTL, "register", "vantiq", "--json", "--config", str(config),
+                      "--set", "limits.max_frame_bytes=200000"], env=token_env())
+    dropped = connector.wait_json(lambda m: is_link(m, "disconnected") and m["payload"].get("sent_code") == 1009)
+    assert dropped["payload"]["source"] == "peerSource"
+    assert connector.wait(30) == 0  # back on a new connection, then stopped by the server
+    server.server.shutdown()
+    assert server.connections == 2
+    assert "Traceback" not in connector.popen.stderr.read()
+
+
+def test_the_default_limit_takes_frames_over_the_sdks_1_mib(workdir: Path) -> None:
+    server = Oversending(2 << 20)
+    config = write_server_config(workdir, server.url)
+    connector = Proc([*FIELDCTL, "register", "vantiq", "--json", "--config", str(config)], env=token_env())
+    assert connector.wait(30) == 0
+    server.server.shutdown()
+    lines = [json.loads(line) for line in connector.output()]
+    assert [len(m["payload"]["blob"]) for m in lines if m["channel"] == "publish"] == [2 << 20]
+    assert server.connections == 1

@@ -107,7 +107,8 @@ async def keep_connected(url: str, session: Session, *, name: str, on_link: Link
             if await session(conn):
                 return
         except ConnectionClosed as exc:
-            on_link(name, "disconnected", {"url": url, "code": exc.rcvd.code if exc.rcvd else None})
+            on_link(name, "disconnected", {"url": url, "code": exc.rcvd.code if exc.rcvd else None,
+                                           "sent_code": exc.sent.code if exc.sent else None})  # 1009: too big
         finally:
             await conn.close()
 
