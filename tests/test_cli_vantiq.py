@@ -14,8 +14,8 @@ from pathlib import Path
 from websockets.sync.client import connect
 
 from conftest import FIELDCTL, Proc, free_port, run_cli
-from vantiq_helpers import ROWS, TOKEN, is_link, is_msg, raw_text, start_connector, start_server, token_env, \
-    workdir  # noqa: F401 (fixture)
+from vantiq_helpers import ROWS, TOKEN, is_link, is_msg, one_line, raw_text, start_connector, start_server, \
+    token_env, workdir  # noqa: F401 (fixture)
 
 
 def via(work: Path, *args: str) -> tuple[int, list[dict], str]:
@@ -31,11 +31,6 @@ def query(work: Path, params: dict, source: str | None = None) -> tuple[int, lis
 
 def statuses(responses: list[dict]) -> list[int]:
     return [r["payload"]["status"] for r in responses]
-
-
-def one_line(stderr: str) -> str:
-    assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1, stderr
-    return stderr.strip()
 
 
 def test_register_is_configured_gets_publishes_and_answers_queries(workdir: Path) -> None:
@@ -161,16 +156,22 @@ def test_malformed_frames_are_shown_counted_and_the_session_goes_on(workdir: Pat
         assert json.loads(ws.recv())["op"] == "configureExtension"
         for garbage in ("not json", "[1, 2]", b"\xff\xfe", '{"status": "ok"}'):
             ws.send(garbage)
+            answer = json.loads(ws.recv())  # an error answer, as the protocol allows
+            assert answer["status"] == 400 and answer["body"][0]["code"] == "io.vantiq.message.malformed"
         ws.send(json.dumps({"op": "notification", "resourceName": "sources", "resourceId": "peerSource", "object": {}}))
         assert json.loads(ws.recv()) == {"status": 200}  # still served
     errors = [server.wait_json(lambda m: m["error"] is not None) for _ in range(4)]
     assert [e["direction"] for e in errors] == ["in"] * 4 and "not JSON" in errors[0]["error"]
+    gone = server.wait_json(lambda m: is_link(m, "disconnected"))
+    assert gone["payload"]["malformed"] == 4
     server.stop()
+    warnings = server.popen.stderr.read()
+    assert "Traceback" not in warnings and warnings.count("malformed frame") == 1  # one line per connection
 
 
 def test_oversized_frame_closes_only_that_socket_and_is_reported(workdir: Path) -> None:
     (workdir / "rows.json").write_text(json.dumps([{"blob": "x" * 30000}]))
-    server, url = start_server(workdir, "--set", "simulate.max_frame_bytes=20000")
+    server, url = start_server(workdir, "--set", "limits.max_frame_bytes=20000")
     connector = start_connector(workdir, url)
     connector.wait_json(lambda m: is_link(m, "ready"))
     code, _, err = query(workdir, {})

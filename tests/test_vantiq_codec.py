@@ -197,6 +197,15 @@ def test_query_result_collects_until_the_first_final_frame() -> None:
     assert scenario.check_query({"rows": []}, result) and scenario.check_query({"status": 204}, result)
 
 
+def test_query_result_keeps_rows_from_a_bounded_number_of_bytes() -> None:
+    result = codec.QueryResult("s", "r", max_bytes=100, sent_at=1.0)
+    assert not result.add(100, [{"a": 1}, {"a": 2}], now=1.25, size=60)
+    assert not result.add(100, [{"a": 3}], now=2.0, size=60) and result.add(200, [{"a": 4}], size=10)
+    assert result.rows == [{"a": 1}, {"a": 2}] and result.count == 4 and result.rtt_s == 0.25
+    assert "4 row(s)" in result.summary() and "2 past the first 100 bytes counted, not kept" in result.summary()
+    assert scenario.check_query({"count": 4}, result) == [] and scenario.check_query({"rows": []}, result)
+
+
 def test_scenario_steps() -> None:
     lines = [{"channel": "link", "kind": "bound", "ts": 1}, {"channel": "publish", "kind": "s", "payload": {"a": 1}, "ts": 1},
              {"channel": "query", "kind": "s", "payload": {"params": {"id": 1}, "expect": {"status": 200}}, "ts": 1.5},

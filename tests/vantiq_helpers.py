@@ -47,6 +47,11 @@ def is_link(m: dict[str, Any], state: str, **detail: Any) -> bool:
     return m["channel"] == "link" and m["kind"] == state and all(payload.get(k) == v for k, v in detail.items())
 
 
+def one_line(stderr: str) -> str:
+    assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1, stderr
+    return stderr.strip()
+
+
 def raw_text(m: dict[str, Any]) -> str:
     return base64.b64decode(m["raw"][0]).decode()
 

@@ -14,11 +14,15 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from fieldctl.protocols.errors import ConnectFailure, UsageError
+from fieldctl.protocols.limits import MAX_FRAME_BYTES
 
 from . import LinkCallback
 from .backoff import Backoff
 
-DEFAULT_MAX_SIZE = 1 << 20
+#: Largest message either side takes when the caller does not pass its profile's
+#: limits.max_frame_bytes: the project-wide default, not websockets' (or the Vantiq Python SDK's)
+#: 1 MiB, which real query answers exceed (vantiq spec §11.8). Bigger ones close with 1009.
+DEFAULT_MAX_SIZE = MAX_FRAME_BYTES
 
 
 class Unreachable(ConnectFailure):
@@ -61,15 +65,20 @@ Session = Callable[[ClientConnection], Awaitable[bool]]
 
 async def keep_connected(url: str, session: Session, *, name: str, on_link: LinkCallback, backoff: Backoff,
                          tls: ssl.SSLContext | None = None, max_size: int = DEFAULT_MAX_SIZE,
-                         ping_interval: float | None = 20.0) -> None:
+                         ping_interval: float | None = 20.0, retry_first: bool = True) -> None:
     """Runs `session` on a connection until it returns True (done). A dropped connection or an
     unreachable server means another try after the next backoff delay; a ConnectFailure that is
-    not Unreachable (refused credentials, HTTP refusal, untrusted certificate) ends it at once."""
+    not Unreachable (refused credentials, HTTP refusal, untrusted certificate) ends it at once.
+    retry_first=False: a server unreachable at the very first attempt ends it at once too (a
+    wrong URL or port is a mistake to report, not to retry; losing a working one is not)."""
     delays = backoff.delays()
+    may_retry = retry_first
     while True:
         try:
             conn = await open_connection(url, tls=tls, max_size=max_size, ping_interval=ping_interval)
         except Unreachable as exc:
+            if not may_retry:
+                raise
             delay = next(delays, None)
             if delay is None:
                 raise ConnectFailure(f"{exc} (gave up after {backoff.max_retries} retries)") from None
@@ -77,12 +86,14 @@ async def keep_connected(url: str, session: Session, *, name: str, on_link: Link
             await asyncio.sleep(delay)
             continue
         on_link(name, "connected", {"url": url})
+        may_retry = True
         delays = backoff.delays()  # a connection that worked starts the count again
         try:
             if await session(conn):
                 return
         except ConnectionClosed as exc:
-            on_link(name, "disconnected", {"url": url, "code": exc.rcvd.code if exc.rcvd else None})
+            on_link(name, "disconnected", {"url": url, "code": exc.rcvd.code if exc.rcvd else None,
+                                           "sent_code": exc.sent.code if exc.sent else None})  # 1009: too big
         finally:
             await conn.close()
 
@@ -91,11 +102,11 @@ async def start_server(url: str, handler: Callable[[ServerConnection], Awaitable
                        tls: ssl.SSLContext | None = None, max_size: int = DEFAULT_MAX_SIZE,
                        ping_interval: float | None = 20.0) -> tuple[Server, str]:
     """Listens where `url` says (port 0 picks a free one); returns the server and its real URL."""
-    parts = urlsplit(url)
     try:
+        parts = urlsplit(url)
         port = parts.port or 0
-    except ValueError:
-        raise UsageError(f"not a WebSocket URL: {url} (bad port)") from None
+    except ValueError as exc:
+        raise UsageError(f"not a WebSocket URL: {url} ({exc})") from None
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
         raise UsageError(f"not a WebSocket URL: {url}")
     try:

@@ -4,12 +4,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from typing import Any
+from typing import Any, Iterator
 
 from fieldctl.profiles import Profile
+from fieldctl.protocols import redact
 from fieldctl.protocols.driver import BaseDriver, CommandOutcome, Emit, Notify, OptionSpec, ProbeReport
-from fieldctl.protocols.errors import UsageError
+from fieldctl.protocols.errors import FieldctlError, UsageError
 from fieldctl.protocols.message import OUT, Message
 from fieldctl.protocols.websocket_client import OPTIONS as WEBSOCKET_OPTIONS
 
@@ -44,7 +46,7 @@ class Driver(BaseDriver):
     }
 
     def __init__(self, profile: Profile, notify: Notify) -> None:
-        super().__init__(profile, notify)
+        super().__init__(profile, lambda text: notify(redact.scrub_text(text)))
         self.simulator: server.Simulator | None = None
 
     def summarize(self, msg: Message) -> str:
@@ -59,11 +61,13 @@ class Driver(BaseDriver):
                        channel=codec.NOTIFICATION, kind=kind, payload=data)
 
     async def register(self, emit: Emit, *, options: dict[str, Any]) -> None:
-        await connector.Connector(self.profile, options, emit, self.notify).run()
+        with scrubbed_errors():
+            await connector.Connector(self.profile, options, shown(emit), self.notify).run()
 
     async def publish(self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool,
                       options: dict[str, Any]) -> None:
-        await connector.publish(self.profile, messages, emit, self.notify, wait_s, options)
+        with scrubbed_errors():
+            await connector.publish(self.profile, messages, shown(emit), self.notify, wait_s, options)
 
     async def command(self, name: str, data: Any, *, options: dict[str, Any], timeout: float, wait: bool,
                       emit: Emit) -> CommandOutcome:
@@ -71,22 +75,47 @@ class Driver(BaseDriver):
                          "and use `command vantiq NAME --via SOCKET`")
 
     async def probe(self, *, warn: float, crit: float, options: dict[str, Any]) -> ProbeReport:
-        return await connector.probe(self.profile, warn, crit, options)
+        with scrubbed_errors():
+            report = await connector.probe(self.profile, warn, crit, options)
+        report.summary = redact.scrub_text(report.summary)
+        return report
 
     async def simulate(self, emit: Emit, *, scenario: list[Message] | None, timeline: bool,
                        options: dict[str, Any]) -> None:
-        self.simulator = server.Simulator(self.profile, options, emit, self.notify)
-        await self.simulator.run(scenario)
+        self.simulator = server.Simulator(self.profile, options, shown(emit), self.notify)
+        with scrubbed_errors():
+            await self.simulator.run(scenario)
 
     async def control(self, verb: str, msg: Message, emit: Emit) -> CommandOutcome:
         """`publish vantiq SOURCE --data J --via S` publishes to SOURCE's connector;
         `command vantiq query|reconnect|test-close|close --data J --via S` acts on it."""
         if self.simulator is None:
             return await super().control(verb, msg, emit)
-        if verb == "publish":
-            sent = await self.simulator.publish(str(msg.kind), msg.payload, emit)
-            return CommandOutcome(True, f"published to {msg.kind}", [sent])
-        return await self.simulator.command(str(msg.kind), msg.payload, emit)
+        emit = shown(emit)  # the asking process has not seen the secrets this one knows
+        with scrubbed_errors():
+            if verb == "publish":
+                sent = await self.simulator.publish(str(msg.kind), msg.payload, emit)
+                return CommandOutcome(True, f"published to {msg.kind}", [redact.scrub(sent)])
+            outcome = await self.simulator.command(str(msg.kind), msg.payload, emit)
+        outcome.summary = redact.scrub_text(outcome.summary)
+        return outcome
+
+
+def shown(emit: Emit) -> Emit:
+    """`emit` for a vantiq role. Credentials a frame carries (the accessToken and idToken a
+    server hands out, a reconnectSecret, which lets anyone take the source over) are masked in
+    payload and raw, and remembered; then every secret known so far is scrubbed, so a peer that
+    echoes one back (or a control client in another process, which knows none) never shows it."""
+    return lambda msg: emit(redact.scrub(redact.mask(msg)))
+
+
+@contextlib.contextmanager
+def scrubbed_errors() -> Iterator[None]:
+    """Error texts quote what peers sent; a peer may have sent a secret."""
+    try:
+        yield
+    except FieldctlError as exc:
+        raise type(exc)(redact.scrub_text(str(exc))) from None
 
 
 def describe(msg: Message) -> str:

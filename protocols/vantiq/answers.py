@@ -12,9 +12,11 @@ import json
 import os
 import shlex
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Iterable
 
+from fieldctl.protocols import redact
 from fieldctl.protocols.errors import UsageError
+from fieldctl.protocols.limits import loads
 
 from . import codec
 
@@ -39,9 +41,9 @@ def load_rows(path: str) -> list[dict[str, Any]]:
         if path.endswith(".csv"):
             return [dict(row) for row in csv.DictReader(io.StringIO(text))]
         if path.endswith((".ndjson", ".jsonl")):
-            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+            rows = [loads(line) for line in text.splitlines() if line.strip()]
         else:
-            rows = codec.rows_of(json.loads(text))
+            rows = codec.rows_of(loads(text))
     except ValueError as exc:
         raise UsageError(f"--data-file {path}: not valid JSON: {exc}") from None
     if not all(isinstance(row, dict) for row in rows):
@@ -76,26 +78,36 @@ def _same(cell: Any, wanted: Any) -> bool:
     return cell == wanted or (isinstance(cell, str) and not isinstance(wanted, str) and cell == json.dumps(wanted))
 
 
-class CommandAnswers:
-    """Runs CMD (split like a shell would, no shell) per query with the parameters on stdin and
-    VANTIQ_SOURCE set; stdout lines are rows (objects) or lists of rows, streamed in chunks. A
-    non-zero exit is a query error: the last stdout line when it is a {messageCode, ...} object,
-    else the exit status and the last line of stderr."""
+def child_environment(secret_variables: Iterable[str]) -> dict[str, str]:
+    """Our environment for an --answer-with command, less every secret: the variables meant to
+    hold the access token, and any variable whose value holds a secret fieldctl knows of. The
+    command answers queries from their parameters; it has no use for the server's credentials,
+    and its environment is readable in /proc by every process of the same user."""
+    hidden = set(secret_variables)
+    return {name: value for name, value in os.environ.items()
+            if name not in hidden and redact.scrub_text(value) == value}
 
-    def __init__(self, command: str, chunk_rows: int, timeout_s: float) -> None:
+
+class CommandAnswers:
+    """Runs CMD (split like a shell would, no shell) per query with the parameters on stdin, in
+    `env` (see child_environment) with VANTIQ_SOURCE set; stdout lines are rows (objects) or
+    lists of rows, streamed in chunks. A non-zero exit is a query error: the last stdout line
+    when it is a {messageCode, ...} object, else the exit status and the last line of stderr."""
+
+    def __init__(self, command: str, chunk_rows: int, timeout_s: float, env: dict[str, str]) -> None:
         try:
             self.argv = shlex.split(command)
         except ValueError as exc:
             raise UsageError(f"--answer-with: {exc}") from None
         if not self.argv:
             raise UsageError("--answer-with needs a command")
-        self.chunk_rows, self.timeout_s = chunk_rows, timeout_s
+        self.chunk_rows, self.timeout_s, self.env = chunk_rows, timeout_s, env
 
     async def frames(self, source: str, params: Any) -> AsyncIterator[Frame]:
         try:
             proc = await asyncio.create_subprocess_exec(
                 *self.argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, env={**os.environ, "VANTIQ_SOURCE": source})
+                stderr=asyncio.subprocess.PIPE, env={**self.env, "VANTIQ_SOURCE": source})
         except OSError as exc:
             yield codec.QUERY_ERROR, command_failed("cannot start", exc.strerror or str(exc))
             return
@@ -138,7 +150,7 @@ class CommandAnswers:
 
 def _rows_or_error(line: bytes) -> tuple[list[Any], Any]:
     try:
-        value = json.loads(line)
+        value = codec.parse(line)
     except ValueError:
         return [], None  # not a row: ignored (a command may print progress on stdout)
     if isinstance(value, dict) and "messageCode" in value:

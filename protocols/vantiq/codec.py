@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from fieldctl.protocols.limits import Limits, Malformed, loads
 from fieldctl.protocols.message import IN, Message
 
 VALIDATE, AUTHENTICATE = "validate", "authenticate"
@@ -31,6 +32,10 @@ CREDENTIALS = "system.credentials"
 WEBSOCKET_PATH = "/api/v1/wsock/websocket"
 _PATH_PATTERN = re.compile(r".*/api/v[0-9]+/wsock/websocket")
 HIDDEN = "***"
+#: How much of a peer's text an error line or table cell quotes.
+QUOTED_CHARS = 300
+_LONE_SURROGATE_HINT = re.compile(r"\\u[dD][89a-fA-F]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def encode(frame: dict[str, Any]) -> str:
@@ -118,17 +123,38 @@ def refusal(code: int, error_id: str, message: str, params: list[Any] | None = N
 # --- decoding ------------------------------------------------------------------------------------
 
 
-def decode(frame: str | bytes, *, profile: str, endpoint: str, direction: str = IN, source: str = "") -> Message:
-    """One frame as a Message; a frame that is not a JSON object becomes a Message with `error`."""
+def parse(frame: str | bytes, limits: Limits = Limits()) -> Any:
+    """A frame's JSON within the limits (size, depth; NaN/Infinity as null). A string escaped as a
+    lone surrogate (\\ud800) is not Unicode: no terminal or file can take it, so it is refused
+    too. Raises ValueError (Malformed, JSONDecodeError, UnicodeError) and nothing else."""
+    limits.check_size(len(frame))
+    data = loads(frame, limits.max_depth)
+    text = frame if isinstance(frame, str) else frame.decode("utf-8")  # valid: loads took it
+    if _LONE_SURROGATE_HINT.search(text):
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise Malformed("a string holds a lone surrogate (\\ud800-\\udfff): not Unicode text") from None
+    return data
+
+
+def decode(frame: str | bytes, *, profile: str, endpoint: str, direction: str = IN, source: str = "",
+           limits: Limits = Limits()) -> Message:
+    """One frame as a Message; a frame that is not a JSON object within the limits, or whose
+    members have the wrong types, becomes a Message with `error` (shown, counted, never raised)."""
     raw = frame.encode("utf-8") if isinstance(frame, str) else bytes(frame)
     msg = Message(profile=profile, endpoint=endpoint, direction=direction, channel=MALFORMED, kind=source, raw=(raw,))
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        msg.payload, msg.error = raw[:200].decode("utf-8", "replace"), f"not JSON: {exc}"
+        data = parse(raw, limits)
+    except ValueError as exc:
+        msg.payload, msg.error = quoted(raw[:200].decode("utf-8", "replace")), f"not JSON: {quoted(str(exc))}"
         return msg
     if not isinstance(data, dict):
         msg.payload, msg.error = data, "not a JSON object"
+        return msg
+    resource = data.get("resourceId")
+    if resource is not None and not isinstance(resource, str):
+        msg.payload, msg.error = data, "resourceId is not a string"
         return msg
     op = data.get("op")
     if op is not None:
@@ -139,10 +165,12 @@ def decode(frame: str | bytes, *, profile: str, endpoint: str, direction: str = 
         return msg
     headers = data.get("headers")
     reply_to = headers.get(REPLY_ADDRESS) if isinstance(headers, dict) else None
-    msg.channel = RESPONSE if reply_to is not None else STATUS
-    msg.kind = source
-    msg.id = reply_to
     msg.payload = {"status": code, **({"body": data["body"]} if "body" in data else {})}
+    if reply_to is not None and not isinstance(reply_to, str):
+        msg.error = f"headers.{REPLY_ADDRESS} is not a string"
+        return msg
+    msg.channel = RESPONSE if reply_to is not None else STATUS
+    msg.id = reply_to
     return msg
 
 
@@ -160,10 +188,18 @@ def _decode_op(msg: Message, data: dict[str, Any], op: Any) -> Message:
         msg.payload, msg.raw = {"credentials": HIDDEN}, (encode(hidden).encode("utf-8"),)
         return msg
     headers = data.get("messageHeaders")
-    if isinstance(headers, dict) and headers.get(REPLY_HEADER) is not None:
-        msg.id = headers[REPLY_HEADER]
+    reply_to = headers.get(REPLY_HEADER) if isinstance(headers, dict) else None
+    if reply_to is not None and not isinstance(reply_to, str):
+        msg.payload, msg.error = data, f"messageHeaders.{REPLY_HEADER} is not a string"
+        return msg
+    msg.id = reply_to
     if op == CONNECT:
-        msg.payload = data.get("parameters")
+        parameters = data.get("parameters")
+        secret = parameters.get("reconnectSecret") if isinstance(parameters, dict) else None
+        if (parameters is not None and not isinstance(parameters, dict)) or not isinstance(secret, (str, type(None))):
+            msg.payload, msg.error = data, "connectExtension parameters are not {reconnectSecret: string}"
+            return msg
+        msg.payload = parameters
     elif op == CONFIGURE:
         obj = data.get("object")
         if not isinstance(obj, dict) or "config" not in obj:
@@ -177,39 +213,50 @@ def _decode_op(msg: Message, data: dict[str, Any], op: Any) -> Message:
     return msg
 
 
-def credentials_of(frame: str | bytes) -> tuple[str | None, Any]:
+def credentials_of(frame: str | bytes, limits: Limits = Limits()) -> tuple[str | None, Any]:
     """(op, credentials) of a frame, for the server's check only: decode() hides them."""
     try:
-        data = json.loads(frame)
-    except (UnicodeDecodeError, ValueError):
+        data = parse(frame, limits)
+    except ValueError:
         return None, None
     return (data.get("op"), data.get("object")) if isinstance(data, dict) else (None, None)
 
 
-def frame_of(msg: Message) -> dict[str, Any]:
-    """The parsed frame behind a decoded Message (raw is always one frame)."""
-    return json.loads(msg.raw[0])
+def frame_of(msg: Message) -> Any:
+    """The parsed frame behind a Message decoded without error (raw is always one frame)."""
+    return loads(msg.raw[0])
+
+
+def quoted(text: str, limit: int = QUOTED_CHARS) -> str:
+    """A peer's text as one line may quote it: control characters escaped, length capped."""
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text[: limit + 1])
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)[: QUOTED_CHARS + 1]
 
 
 def refusal_text(data: Any) -> str:
     """`401 io.vantiq.authentication.failed: The supplied access token is not valid`, from a
-    refusal of either body shape (list of {code, message}, or one object)."""
+    refusal of either body shape (list of {code, message}, or one object); one line, capped."""
     if not isinstance(data, dict):
-        return str(data)[:200]
-    body = data.get("body")
+        return quoted(_text(data))
+    status, body = _text(data.get("status")), data.get("body")
     first = body[0] if isinstance(body, list) and body else body
     if isinstance(first, dict):
         code = first.get("code") or first.get("messageCode") or ""
         text = first.get("message") or render_template(first.get("messageTemplate"), first.get("parameters"))
-        return f"{data.get('status')} {code}: {text}".strip()
-    return f"{data.get('status')} {'' if body is None else json.dumps(body)[:200]}".strip()
+        return quoted(f"{status} {_text(code)}: {_text(text)}".strip())
+    return quoted(f"{status} {'' if body is None else _text(body)}".strip())
 
 
 def render_template(template: Any, parameters: Any) -> str:
-    """`messageTemplate` with its zero-based {n} placeholders filled in."""
-    text = str(template or "")
-    for index, value in enumerate(parameters if isinstance(parameters, list) else []):
-        text = text.replace("{%d}" % index, value if isinstance(value, str) else json.dumps(value))
+    """`messageTemplate` with its zero-based {n} placeholders filled in (the first hundred: no
+    template names more, and a peer's million parameters must not cost a million passes)."""
+    text = _text(template or "")[: QUOTED_CHARS + 1]
+    for index, value in enumerate(parameters[:100] if isinstance(parameters, list) else []):
+        text = text.replace("{%d}" % index, _text(value))
     return text
 
 
@@ -225,7 +272,8 @@ def rows_of(body: Any) -> list[Any]:
 
 @dataclass
 class QueryResult:
-    """Collects a query's responses: 0..n partial (100) frames, then the first non-100 ends it."""
+    """Collects a query's responses: 0..n partial (100) frames, then the first non-100 ends it.
+    Rows are kept from the first max_bytes of response frames only; later ones are counted."""
 
     source: str
     reply_to: str
@@ -234,6 +282,15 @@ class QueryResult:
     status: int | None = None
     error: Any = None
     problem: str | None = None  # no final frame: timeout or lost connection
+    sent_at: float | None = None  # monotonic clock: when the query went out
+    rtt_s: float | None = None  # from sent_at to the first response
+    max_bytes: int = 64 << 20
+    kept_bytes: int = 0
+    dropped: int = 0  # rows past max_bytes: counted, not kept
+
+    @property
+    def count(self) -> int:
+        return len(self.rows) + self.dropped
 
     @property
     def done(self) -> bool:
@@ -243,21 +300,33 @@ class QueryResult:
     def ok(self) -> bool:
         return self.status in (COMPLETE, EMPTY)
 
-    def add(self, code: int, body: Any) -> bool:
-        """Takes one response; True when it ended the query."""
+    def add(self, code: int, body: Any, now: float | None = None, size: int = 0) -> bool:
+        """Takes one response of `size` bytes, received at `now` (monotonic); True when it ended
+        the query."""
+        if self.rtt_s is None and self.sent_at is not None and now is not None:
+            self.rtt_s = round(now - self.sent_at, 6)
         if code == PARTIAL:
             self.partials += 1
-            self.rows.extend(rows_of(body))
+            self._keep(rows_of(body), size)
             return False
         self.status = code
         if code == COMPLETE:
-            self.rows.extend(rows_of(body))
+            self._keep(rows_of(body), size)
         elif code >= 300:
             self.error = body
         return True
 
+    def _keep(self, rows: list[Any], size: int) -> None:
+        self.kept_bytes += size
+        if self.kept_bytes > self.max_bytes:
+            self.dropped += len(rows)
+        else:
+            self.rows.extend(rows)
+
     def summary(self) -> str:
-        head = f"query {self.source}: {len(self.rows)} row(s) in {self.partials} partial frame(s)"
+        head = f"query {self.source}: {self.count} row(s) in {self.partials} partial frame(s)"
+        if self.dropped:
+            head += f" ({self.dropped} past the first {self.max_bytes} bytes counted, not kept)"
         if self.problem is not None:
             return f"{head}, then {self.problem}"
         if self.status is not None and self.status >= 300:

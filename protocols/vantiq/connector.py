@@ -18,7 +18,8 @@ from fieldctl.profiles import Profile
 from fieldctl.profiles.secrets import Secret, SecretRef
 from fieldctl.protocols.driver import Emit, Notify, ProbeReport
 from fieldctl.protocols.errors import ConnectFailure, NagiosCode, ProtocolFailure, Timeout, UsageError
-from fieldctl.protocols.message import OUT, Message, link
+from fieldctl.protocols.limits import Limits
+from fieldctl.protocols.message import IN, OUT, Message, link
 from fieldctl.protocols.transport import within
 from fieldctl.protocols.transport.websocket import Backoff, Unreachable, keep_connected, open_connection, send_text
 from fieldctl.protocols.websocket_client import connection_settings
@@ -67,36 +68,44 @@ class Settings:
     sources: tuple[str, ...]
     fixed_secret: str | None
     timeout_s: float
+    limits: Limits
 
 
 def settings(profile: Profile, options: dict[str, Any], *, need_sources: bool = True) -> Settings:
     config = read_server_config(options.get("config"))
-    url = config.target_server if config and config.target_server else codec.normalize_url(profile.endpoints[ENDPOINT])
+    try:
+        url = config.target_server if config and config.target_server else codec.normalize_url(profile.endpoints[ENDPOINT])
+    except ValueError as exc:
+        raise UsageError(f"endpoint server: not a URL: {exc}") from None
     sources = tuple(options.get("sources") or (config.sources if config else ()) or
                     profile.setting("connector.sources", []))
     if need_sources and not sources:
         raise UsageError("no source: give --source NAME, `sources` in server.config, or connector.sources in the profile")
     return Settings(url=url, token=resolve_token(profile, options, config), sources=sources,
                     fixed_secret=config.reconnect_secret if config else None,
-                    timeout_s=float(profile.setting("timeouts.connect_s", 10.0)))
+                    timeout_s=float(profile.setting("timeouts.connect_s", 10.0)), limits=Limits.of(profile))
 
 
 class Wire:
     """Sends and receives frames for one role, reporting each as a Message."""
 
-    def __init__(self, profile: str, emit: Emit) -> None:
-        self.profile, self.emit = profile, emit
+    def __init__(self, profile: str, emit: Emit, limits: Limits) -> None:
+        self.profile, self.emit, self.limits = profile, emit, limits
+
+    def decode(self, frame: str | bytes, source: str, direction: str = IN) -> Message:
+        return codec.decode(frame, profile=self.profile, endpoint=ENDPOINT, direction=direction, source=source,
+                            limits=self.limits)
 
     async def send(self, conn: Any, frame: dict[str, Any], source: str) -> Message:
         text = codec.encode(frame)
         await send_text(conn, text)
-        msg = codec.decode(text, profile=self.profile, endpoint=ENDPOINT, direction=OUT, source=source)
+        msg = self.decode(text, source, OUT)
         self.emit(msg)
         return msg
 
     async def receive(self, conn: Any, source: str, timeout: float | None = None) -> Message:
         frame = await within(conn.recv(), timeout)  # cancelling recv() loses no data
-        msg = codec.decode(frame, profile=self.profile, endpoint=ENDPOINT, source=source)
+        msg = self.decode(frame, source)
         self.emit(msg)
         return msg
 
@@ -181,8 +190,9 @@ class Connector:
         self.profile, self.options, self.emit, self.notify = profile, options, emit, notify
         self.s = settings(profile, options)
         self.tls, self.backoff = connection_settings(self.s.url, options, notify)
-        self.wire = Wire(profile.name, emit)
+        self.wire = Wire(profile.name, emit, self.s.limits)
         self.answers = make_answers(profile, options)
+        self.concurrency = max(1, int(profile.setting("answers.concurrency", 8)))
         self.same_socket = bool(options.get("same_socket"))
         port = options.get("health_port")
         self.health = HealthProbe(profile.setting("register.health_host", "127.0.0.1"), port, emit,
@@ -209,7 +219,10 @@ def make_answers(profile: Profile, options: dict[str, Any]) -> Any:
     if options.get("data_file"):
         return answers.DataFileAnswers(options["data_file"], chunk)
     if options.get("answer_with"):
-        return answers.CommandAnswers(options["answer_with"], chunk, float(profile.setting("answers.timeout_s", 30.0)))
+        ref = profile.auth.get("token")
+        token_variables = {"CONNECTOR_AUTH_TOKEN", *([ref.env] if isinstance(ref, SecretRef) and ref.env else [])}
+        return answers.CommandAnswers(options["answer_with"], chunk, float(profile.setting("answers.timeout_s", 30.0)),
+                                      answers.child_environment(token_variables))
     return None
 
 
@@ -228,7 +241,8 @@ class SourceSession:
 
     async def run(self) -> None:
         await keep_connected(self.c.s.url, self.session, name=ENDPOINT, on_link=self.on_link,
-                             backoff=self.c.backoff, tls=self.c.tls)
+                             backoff=self.c.backoff, tls=self.c.tls, max_size=self.c.s.limits.max_frame_bytes,
+                             retry_first=self.c.backoff.max_retries is not None)
         self.on_link(ENDPOINT, "stopped", {"reason": "the server asked this source to stop"})
 
     async def session(self, conn: Any) -> bool:
@@ -263,11 +277,13 @@ class SourceSession:
         """Until reconnectRequired, testRequestsClientClose, or a closed socket (ConnectionClosed
         for an abnormal close; a normal close returns)."""
         async for frame in conn:
-            msg = codec.decode(frame, profile=self.c.profile.name, endpoint=ENDPOINT, source=self.source)
+            msg = self.c.wire.decode(frame, self.source)
             self.c.emit(msg)
             if msg.error is not None:
                 continue
             if msg.channel == codec.QUERY:
+                if len(self.answering) >= self.c.concurrency:  # stop reading: the server waits, not our memory
+                    await asyncio.wait(self.answering, return_when=asyncio.FIRST_COMPLETED)
                 task = asyncio.ensure_future(self.answer(conn, msg))
                 self.answering.add(task)
                 task.add_done_callback(self.answering.discard)
@@ -321,7 +337,7 @@ async def publish(profile: Profile, messages: list[Message], emit: Emit, notify:
     in the error."""
     s = settings(profile, options, need_sources=False)
     tls, backoff = connection_settings(s.url, options, notify)
-    wire = Wire(profile.name, emit)
+    wire = Wire(profile.name, emit, s.limits)
     by_source: dict[str, list[Message]] = {}
     for msg in messages:
         by_source.setdefault(str(msg.kind), []).append(msg)
@@ -332,7 +348,7 @@ async def publish(profile: Profile, messages: list[Message], emit: Emit, notify:
 async def _notify_as(wire: Wire, s: Settings, source: str, batch: list[Message], tls: Any, backoff: Backoff,
                      wait_s: float) -> None:
     deadline = time.monotonic() + wait_s
-    conn = await _open_within(s.url, tls, backoff, deadline, len(batch))
+    conn = await _open_within(s.url, tls, backoff, deadline, len(batch), s.limits)
     acked = sent = 0
     try:
         try:
@@ -355,11 +371,12 @@ async def _notify_as(wire: Wire, s: Settings, source: str, batch: list[Message],
         await conn.close()
 
 
-async def _open_within(url: str, tls: Any, backoff: Backoff, deadline: float, pending: int) -> Any:
-    delays = _bounded(backoff.delays(), deadline)
+async def _open_within(url: str, tls: Any, backoff: Backoff, deadline: float, pending: int, limits: Limits) -> Any:
+    """Retries an unreachable server only when asked to (--max-retries), within the deadline."""
+    delays = _bounded(backoff.delays(), deadline) if backoff.max_retries is not None else iter(())
     while True:
         try:
-            return await open_connection(url, tls=tls)
+            return await open_connection(url, tls=tls, max_size=limits.max_frame_bytes)
         except Unreachable as exc:
             delay = next(delays, None)
             if delay is None:
@@ -409,11 +426,11 @@ async def _round_trip(profile: Profile, options: dict[str, Any], crit: float,
     s = settings(profile, options, need_sources=False)
     s.timeout_s = crit
     tls, _ = connection_settings(s.url, options, lambda text: None)
-    wire = Wire(profile.name, lambda msg: None)
+    wire = Wire(profile.name, lambda msg: None, s.limits)
     source = s.sources[0] if s.sources else None
     start = time.monotonic()
     try:
-        conn = await open_connection(s.url, tls=tls, timeout=crit)
+        conn = await open_connection(s.url, tls=tls, timeout=crit, max_size=s.limits.max_frame_bytes)
     except ConnectFailure as exc:
         return NagiosCode.CRITICAL, str(exc)
     try:

@@ -92,9 +92,9 @@ def check_query(expect: dict[str, Any], result: codec.QueryResult) -> list[str]:
     elif wanted is not None and result.status != wanted:
         problems.append(f"status {result.status}, expected {wanted}")
     if "rows" in expect and result.rows != expect["rows"]:
-        problems.append(f"rows {result.rows}, expected {expect['rows']}")
-    if "count" in expect and len(result.rows) != expect["count"]:
-        problems.append(f"{len(result.rows)} row(s), expected {expect['count']}")
+        problems.append(codec.quoted(f"rows {result.rows}, expected {expect['rows']}"))
+    if "count" in expect and result.count != expect["count"]:
+        problems.append(f"{result.count} row(s), expected {expect['count']}")
     if "partials" in expect and result.partials < expect["partials"]:
         problems.append(f"{result.partials} partial frame(s), expected at least {expect['partials']}")
     if "messageCode" in expect:

@@ -9,21 +9,27 @@ import contextlib
 import itertools
 import json
 import os
+import time
 import uuid
+from collections import deque
 from pathlib import Path
 from typing import Any
 
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, ProtocolError
 
 from fieldctl.profiles import Profile
+from fieldctl.protocols import redact
 from fieldctl.protocols.driver import CommandOutcome, Emit, Notify
 from fieldctl.protocols.errors import RemoteFailure, UsageError
+from fieldctl.protocols.limits import Limits
 from fieldctl.protocols.message import IN, OUT, Message, link
 from fieldctl.protocols.transport.websocket import send_text, start_server
 
 from . import codec, scenario
 
 ENDPOINT = "server"
+#: Notifications a scenario's `notification` steps can still find (the newest ones).
+KEPT_NOTIFICATIONS = 1000
 
 
 def load_sources(profile: Profile, specs: list[str] | None) -> dict[str, Any]:
@@ -45,15 +51,20 @@ def load_sources(profile: Profile, specs: list[str] | None) -> dict[str, Any]:
 
 
 def load_tokens(path: str | None) -> set[str] | None:
-    """Accepted tokens, one a line (--token-file), else CONNECTOR_AUTH_TOKEN; None accepts any."""
+    """Accepted tokens, one a line (--token-file), else CONNECTOR_AUTH_TOKEN; None accepts any.
+    Each is a secret from now on: a connector echoing one back does not get it shown."""
     if path:
         try:
             lines = Path(path).read_text(encoding="utf-8").splitlines()
         except OSError as exc:
             raise UsageError(f"--token-file {path}: cannot read: {exc.strerror}") from None
-        return {line.strip() for line in lines if line.strip()}
-    token = os.environ.get("CONNECTOR_AUTH_TOKEN")
-    return {token} if token else None
+        tokens = {line.strip() for line in lines if line.strip()}
+    else:
+        token = os.environ.get("CONNECTOR_AUTH_TOKEN")
+        tokens = {token} if token else set()
+    for token in tokens:
+        redact.remember(token)
+    return tokens or None
 
 
 class Session:
@@ -67,6 +78,8 @@ class Session:
         self.source: str | None = None
         self.secret: Any = None
         self.queries: set[str] = set()
+        self.malformed = 0
+        self.refused = 0  # authentication attempts refused
 
 
 class PendingQuery:
@@ -85,12 +98,14 @@ class Simulator:
         self.binary = send == "binary"
         self.reconnect_after = options.get("reconnect_after")
         self.query_timeout = float(options.get("query_timeout") or profile.setting("timeouts.query_s", 10.0))
+        self.query_bytes = int(profile.setting("simulate.query_bytes_kept", 64 << 20))
         self.wait_s = float(profile.setting("simulate.wait_for_connector_s", 30.0))
-        self.max_size = int(profile.setting("simulate.max_frame_bytes", 16 << 20))
+        self.limits = Limits.of(profile)
         self.status_frames = int(profile.setting("simulate.status_before_configure", 1))
         self.active: dict[str, Session] = {}
         self.configured: dict[str, int] = {}
-        self.notifications: list[Message] = []
+        #: (source, object) of recent notifications, kept only while a scenario may look for them.
+        self.notifications: deque[tuple[str, Any]] | None = None
         self.pending: dict[str, PendingQuery] = {}
         self.changed = asyncio.Condition()
         self.url = profile.endpoints[ENDPOINT]
@@ -102,7 +117,9 @@ class Simulator:
             self.notify("no accepted token configured (--token-file or CONNECTOR_AUTH_TOKEN): accepting any token")
         if not self.sources:
             raise UsageError("no source to serve: give --source NAME[=CONFIG.json] or simulate.sources in the profile")
-        server, url = await start_server(self.url, self.handle, max_size=self.max_size)
+        if steps is not None:
+            self.notifications = deque(maxlen=KEPT_NOTIFICATIONS)
+        server, url = await start_server(self.url, self.handle, max_size=self.limits.max_frame_bytes)
         self.emit(link(self.profile.name, ENDPOINT, "bound", {"url": url, "sources": sorted(self.sources)}))
         try:
             if steps is None:
@@ -129,13 +146,18 @@ class Simulator:
                 await self.receive(session, frame)
         except ConnectionClosed as exc:
             sent_code = exc.sent.code if exc.sent is not None else None
+        except Exception as exc:  # noqa: BLE001 - whatever one peer caused costs its connection only
+            self.notify(f"connection {session.number}: dropped: {type(exc).__name__}: {codec.quoted(str(exc))}")
+            sent_code = 1011
+            await conn.close(1011, "internal error")
         finally:
             await self.forget(session)
             if sent_code == 1009:
-                self.notify(f"connection {session.number}: a frame over {self.max_size} bytes closed it (1009)")
+                self.notify(f"connection {session.number}: a frame over {self.limits.max_frame_bytes} bytes "
+                            "closed it (1009)")
             self.emit(link(self.profile.name, ENDPOINT, "disconnected",
                            {**detail, "source": session.source, "code": conn.close_code, "sent_code": sent_code,
-                            "reason": conn.close_reason}))
+                            "reason": conn.close_reason, "malformed": session.malformed}))
 
     async def forget(self, session: Session) -> None:
         for reply_to in session.queries:
@@ -151,42 +173,58 @@ class Simulator:
     async def send(self, session: Session, frame: dict[str, Any], emit: Emit | None = None) -> Message:
         text = codec.encode(frame)
         await send_text(session.conn, text, self.binary)
-        msg = codec.decode(text, profile=self.profile.name, endpoint=ENDPOINT, direction=OUT,
-                           source=session.source or "")
+        msg = self.decode(text, session, OUT)
         self.emit(msg)
         if emit is not None:
             emit(msg)
         return msg
 
+    def decode(self, frame: str | bytes, session: Session, direction: str = IN) -> Message:
+        return codec.decode(frame, profile=self.profile.name, endpoint=ENDPOINT, direction=direction,
+                            source=session.source or "", limits=self.limits)
+
     async def receive(self, session: Session, frame: str | bytes) -> None:
-        msg = codec.decode(frame, profile=self.profile.name, endpoint=ENDPOINT, source=session.source or "")
+        msg = self.decode(frame, session)
         if not session.authenticated:
             await self.authenticate(session, frame, msg)
             return
         pending = self.pending.get(str(msg.id)) if msg.channel == codec.RESPONSE else None
         self.emit(msg)
         if msg.error is not None:
-            return
-        if msg.channel == codec.CONNECT:
+            await self.refuse_malformed(session, msg)
+        elif msg.channel == codec.CONNECT:
             await self.connect(session, msg)
         elif msg.channel == codec.NOTIFICATION:
             await self.send(session, codec.status(200))
-            async with self.changed:
-                self.notifications.append(msg)
-                self.changed.notify_all()
+            if self.notifications is not None:
+                async with self.changed:
+                    self.notifications.append((str(msg.kind), msg.payload))
+                    self.changed.notify_all()
         elif pending is not None:
             pending.emit(msg)
-            if pending.result.add(msg.payload["status"], msg.payload.get("body")):
+            if pending.result.add(msg.payload["status"], msg.payload.get("body"), time.monotonic(), len(msg.raw[0])):
                 pending.done.set()
         elif msg.channel == codec.RESPONSE:
             self.notify(f"a response for reply address {msg.id}, which no open query has")
         elif msg.channel != codec.STATUS:
             self.notify(f"connection {session.number}: unexpected {msg.channel} from the connector, ignored")
 
+    async def refuse_malformed(self, session: Session, msg: Message) -> None:
+        """A status >= 300 with the list body: both SDKs log it and carry on (Java counts it as an
+        acknowledgement). The first one per connection is also a warning line."""
+        session.malformed += 1
+        if session.malformed == 1:
+            self.notify(f"connection {session.number}: malformed frame ({msg.error}): answered 400; "
+                        "the connection stays open, further ones are only shown")
+        await self.send(session, codec.refusal(400, "io.vantiq.message.malformed",
+                                               f"Malformed message: {msg.error}"))
+
     async def authenticate(self, session: Session, frame: str | bytes, msg: Message) -> None:
         """The first frame must be validate with an accepted token; the token is never shown."""
         self.emit(msg)
-        op, token = codec.credentials_of(frame)
+        op, token = codec.credentials_of(frame, self.limits)
+        if isinstance(token, str):
+            redact.remember(token)  # even a wrong token is someone's credential, perhaps mistyped
         if op == codec.VALIDATE and (self.tokens is None or token in self.tokens):
             session.authenticated = True
             await self.send(session, codec.validated())
@@ -197,7 +235,9 @@ class Simulator:
             why = "User/password authentication is not simulated; use an access token"
         else:
             why = "The first message must authenticate (op validate)"
-        self.notify(f"connection {session.number}: authentication refused: {why}")
+        session.refused += 1
+        if session.refused == 1:  # one line per peer, however often it tries on this connection
+            self.notify(f"connection {session.number}: authentication refused: {why}")
         await self.send(session, codec.refusal(codec.AUTH_REFUSED, "io.vantiq.authentication.failed", why))
 
     async def connect(self, session: Session, msg: Message) -> None:
@@ -234,7 +274,13 @@ class Simulator:
 
     def _reconnect_later(self, source: str, session: Session) -> None:
         if self.active.get(source) is session:
-            asyncio.ensure_future(self.send(session, codec.reconnect_required(source)))
+            asyncio.ensure_future(self._send_quietly(session, codec.reconnect_required(source)))
+
+    async def _send_quietly(self, session: Session, frame: dict[str, Any]) -> None:
+        """For timers: a connection gone meanwhile is reported by its handler, not as an
+        unretrieved task exception."""
+        with contextlib.suppress(ConnectionClosed):
+            await self.send(session, frame)
 
     # --- operator actions (control path and scenario) ------------------------------------------
 
@@ -259,10 +305,11 @@ class Simulator:
     async def query(self, source: str, params: Any, emit: Emit) -> codec.QueryResult:
         session = self.session_of(source)
         reply_to = str(uuid.uuid4())
-        pending = PendingQuery(codec.QueryResult(source, reply_to), emit)
+        pending = PendingQuery(codec.QueryResult(source, reply_to, max_bytes=self.query_bytes), emit)
         self.pending[reply_to] = pending
         session.queries.add(reply_to)
         try:
+            pending.result.sent_at = time.monotonic()
             await self.send(session, codec.query(source, params, reply_to), emit)
             try:
                 await asyncio.wait_for(pending.done.wait(), self.query_timeout)
@@ -289,24 +336,35 @@ class Simulator:
         return session.conn.close_code is not None
 
     async def close(self, source: str, code: int) -> None:
-        await self.session_of(source).conn.close(code)
+        try:
+            await self.session_of(source).conn.close(code)
+        except ProtocolError as exc:
+            raise UsageError(f"close: {code} is not a WebSocket close code ({exc})") from None
 
     async def command(self, name: str, data: Any, emit: Emit) -> CommandOutcome:
         """`command vantiq NAME --via SOCKET`; data {"source": S, "params": {...}, "code": N}."""
         data = data if isinstance(data, dict) else {}
         source = data.get("source") or self._only_source()
+        if not isinstance(source, str):
+            raise UsageError(f"the source must be a name, not {json.dumps(source)[:40]}")
+        start = time.monotonic()
         if name == "query":
             result = await self.query(source, data.get("params", {}), emit)
-            return CommandOutcome(result.ok, result.summary())
+            return CommandOutcome(result.ok, result.summary(), rtt_s=result.rtt_s)
         if name == "reconnect":
             ok = await self.reconnect(source, emit)
-            return CommandOutcome(ok, f"source {source} " + ("configured again" if ok else "did not reconnect"))
+            return CommandOutcome(ok, f"source {source} " + ("configured again" if ok else "did not reconnect"),
+                                  rtt_s=_since(start) if ok else None)
         if name == "test-close":
             ok = await self.client_close(source, emit)
-            return CommandOutcome(ok, f"source {source}: connector " + ("closed" if ok else "did not close"))
+            return CommandOutcome(ok, f"source {source}: connector " + ("closed" if ok else "did not close"),
+                                  rtt_s=_since(start) if ok else None)
         if name == "close":
-            await self.close(source, int(data.get("code", 1000)))
-            return CommandOutcome(True, f"source {source}: connection closed with {data.get('code', 1000)}")
+            code = data.get("code", 1000)
+            if isinstance(code, bool) or not isinstance(code, int):
+                raise UsageError(f"close: the code must be an integer, not {json.dumps(code)[:40]}")
+            await self.close(source, code)
+            return CommandOutcome(True, f"source {source}: connection closed with {code}", rtt_s=_since(start))
         raise UsageError(f"unknown vantiq command {name!r} (query, reconnect, test-close, close)")
 
     def _only_source(self) -> str:
@@ -352,10 +410,12 @@ class Simulator:
         return []
 
     async def _notified(self, step: scenario.Step) -> bool:
+        kept = self.notifications if self.notifications is not None else deque()
+
         def matched() -> bool:
-            for index, msg in enumerate(self.notifications):
-                if msg.kind == step.source and scenario.contains(msg.payload, step.data or {}):
-                    del self.notifications[index]
+            for index, (source, obj) in enumerate(kept):
+                if source == step.source and scenario.contains(obj, step.data or {}):
+                    del kept[index]
                     return True
             return False
 
@@ -365,3 +425,6 @@ class Simulator:
                 return True
         return False
 
+
+def _since(start: float) -> float:
+    return round(time.monotonic() - start, 6)
