@@ -183,4 +183,4 @@ def test_the_hostile_pieces_decode_as_go_would() -> None:
     assert codec.parse_object('{"t": "\\ud800x\\ud83d\\ude00", "\\udc00": NaN}') == {"t": "\ufffdx\U0001f600", "\ufffd": None}
     envelope, msg = codec.decode_frame(PROFILE, OUT, '{"handler": "put", "token": ["a"], "payload": {}}', from_client=True)
     assert envelope is not None and msg.id is None and msg.channel == "device"
-    assert codec.decode_frame(PROFILE, IN, "[" * 100, from_client=False)[1].error == "nested deeper than 64 levels"
+    assert codec.decode_frame(PROFILE, IN, "[" * 100 + "]" * 100, from_client=False)[1].error == "nested deeper than 64 levels"
