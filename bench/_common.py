@@ -87,7 +87,8 @@ def _result(row: Row) -> str:
     low, mid, high = min(results), statistics.median(results), max(results)
     if row.absolute:
         return f"{mid:+.1f} MB ({low:+.1f}–{high:+.1f})"
-    return f"{mid:.2f} ({low:.2f}–{high:.2f})"
+    times = "×" if row.unit == "ms" else ""
+    return f"{mid:.2f}{times} ({low:.2f}–{high:.2f})"
 
 
 def table(rows: list[Row], title: str = "") -> str:
