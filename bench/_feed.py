@@ -60,9 +60,10 @@ WINDOW = (40, 120)  # rows, columns of the pseudo-terminal the live table runs i
 # --- the device -------------------------------------------------------------------------------
 
 
-def run_publisher(max_seconds: float, sndhwm: int, pace: str) -> int:
+def run_publisher(max_seconds: float, sndhwm: int, pace: str, rate: int = 0) -> int:
     """PUB on a free 127.0.0.1 port; prints the endpoint, then publishes until killed, until its
-    parent dies, or for at most max_seconds."""
+    parent dies, or for at most max_seconds; at `rate` messages per second, or as fast as the
+    consumer takes them (0)."""
     import zmq
 
     ctx = zmq.Context()
@@ -93,9 +94,13 @@ def run_publisher(max_seconds: float, sndhwm: int, pace: str) -> int:
     send = pub.send_multipart
     now = time.time
     seq = 0
+    batch = max(1, rate // 100) if rate else 2000  # paced: a batch every 10 ms
+    start = time.monotonic()
     try:
         while time.monotonic() < deadline and os.getppid() == parent:
-            for _ in range(2000):
+            if rate:
+                time.sleep(max(0.0, start + seq / rate - time.monotonic()))
+            for _ in range(batch):
                 trial = seq // 16 + 1
                 if seq % 4 == 3:
                     body = tunnel_enter % (now(), INDEX_BASE + seq)
@@ -122,13 +127,14 @@ class FeedOptions:
     max_seconds: float = 900.0
     sndhwm: int = 100_000
     pace: str = "backpressure"
+    rate: int = 0  # messages per second; 0: as fast as the consumer takes them
 
 
 def start_publisher(options: FeedOptions, env: dict[str, str],
                     cpus: set[int] | None) -> tuple[subprocess.Popen[bytes], str]:
     proc = subprocess.Popen(
         [sys.executable, __file__, "publisher", "--max-seconds", str(options.max_seconds),
-         "--sndhwm", str(options.sndhwm), "--pace", options.pace],
+         "--sndhwm", str(options.sndhwm), "--pace", options.pace, "--rate", str(options.rate)],
         stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env, preexec_fn=pinned(cpus),
     )
     assert proc.stdout is not None
@@ -321,11 +327,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-seconds", type=float, default=900.0)
     parser.add_argument("--sndhwm", type=int, default=100_000)
     parser.add_argument("--pace", choices=("backpressure", "flood"), default="backpressure")
+    parser.add_argument("--rate", type=int, default=0)
     parser.add_argument("--url")
     parser.add_argument("--messages", type=int, default=0)
     args = parser.parse_args(argv)
     if args.role == "publisher":
-        return run_publisher(args.max_seconds, args.sndhwm, args.pace)
+        return run_publisher(args.max_seconds, args.sndhwm, args.pace, args.rate)
     return run_raw(args.url, args.messages)
 
 
