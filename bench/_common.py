@@ -113,6 +113,13 @@ def table(rows: list[Row], title: str = "") -> str:
     return "\n".join(out)
 
 
+def print_rounds(rows: list[Row]) -> None:
+    """Each row's rounds, so a suspicious median can be traced to its round."""
+    for row in rows:
+        cells = [f"{mine:.2f}/{base:.2f}" for mine, base in zip(row.fieldctl, row.baseline or row.fieldctl)]
+        print(f"{row.path}: fieldctl/baseline {row.unit} per round: {', '.join(cells)}")
+
+
 def as_json(rows: list[Row]) -> str:
     return json.dumps({"python": sys.version.split()[0], "cpus": os.cpu_count(),
                        "rows": [row.as_dict() for row in rows]}, indent=2)

@@ -173,16 +173,18 @@ def collect(args: argparse.Namespace) -> list[Row]:
     device_cpus, client_cpus = _common.cpu_split(args.pin)
     device = _common.start_device(device_cpus)
     try:
-        return in_process(device, args, client_cpus) + one_shot(device, args, client_cpus)
+        rows = in_process(device, args, client_cpus) + one_shot(device, args, client_cpus)
     finally:
         _common.stop(device.proc)
+    _common.print_rounds(rows)
+    return rows
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calls", type=int, default=None, help="in-process round trips per round (default 500; "
                                                                 "--quick 150)")
     parser.add_argument("--processes", type=int, default=None, help="one-shot processes of each kind per round "
-                                                                    "(default 7; --quick 3)")
+                                                                    "(default 9; --quick 5)")
     parser.add_argument("--client", choices=[name for name in CLIENTS if name != "raw"], default="driver",
                         help="the fieldctl client measured in-process (default driver)")
 
@@ -191,7 +193,7 @@ def settle(args: argparse.Namespace) -> None:
     if args.calls is None:
         args.calls = 150 if args.quick else 500
     if args.processes is None:
-        args.processes = 3 if args.quick else 7
+        args.processes = 5 if args.quick else 9
 
 
 def main() -> int:

@@ -18,10 +18,10 @@ make: the table's ratio is, if anything, pessimistic by that much.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import _common
 import _feed
@@ -76,7 +76,7 @@ def collect(args: argparse.Namespace) -> list[Row]:
             publisher, url = _feed.start_publisher(_feed.FeedOptions(pace=args.pace), env, pub_cpus)
             print(f"listen ingest: device {url}, {args.messages} messages per run, {args.rounds} rounds", flush=True)
 
-            def case(consumer: _feed.Consumer):
+            def case(consumer: _feed.Consumer) -> Callable[[int], _feed.Run]:
                 def run(round_: int) -> _feed.Run:
                     if publisher.poll() is not None:
                         raise BenchFailed(f"the publisher exited early ({publisher.returncode})")

@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import _common
 import _feed
@@ -121,7 +122,7 @@ def collect(args: argparse.Namespace) -> list[Row]:
         print(f"memory: {args.messages} messages per run, warm-up {warmup}, {args.rounds} rounds", flush=True)
         print(f"{'consumer':<8} {'round':>5} {'lines':>9} {'warm MB':>8} {'last MB':>8} {'peak MB':>8} {'growth':>7} {'seconds':>8}")
 
-        def case(name: str):
+        def case(name: str) -> Callable[[int], Sampled]:
             def run(round_: int) -> Sampled:
                 result = sample(name, argvs[name], args.messages, warmup, args.timeout, env, consumer_cpus)
                 print(f"{name:<8} {round_:>5} {result.lines:>9} {result.warm_mb:>8.1f} {result.last_mb:>8.1f} "

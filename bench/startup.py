@@ -1,7 +1,7 @@
 """Start-up time of fieldctl's quick paths against `python -c "import typer"` (issue 10, row 5).
 
 Run: `.venv/bin/python bench/startup.py [--runs N] [--rounds R] [--json]` (`make bench` runs it
-through bench/run.py). A report, not a test. Defaults take about 30 s on 2 CPUs, `--quick` 10 s.
+through bench/run.py). A report, not a test. Defaults take about 45 s on 2 CPUs, `--quick` 25 s.
 
 Why the comparison is fair: every case is a fresh process of the same interpreter with the same
 environment, the cases alternate process by process (so drift on the machine affects all alike),
@@ -54,19 +54,21 @@ def collect(args: argparse.Namespace) -> list[Row]:
         times = _common.interleaved(args.runs, cases, warmup=round_ == 1)
         for name, samples in times.items():
             medians[name].append(statistics.median(samples) * 1000)
-    return [Row(f"{name} vs {BASELINE}", "ms", medians[name], medians[BASELINE], "import typer",
+    rows = [Row(f"{name} vs {BASELINE}", "ms", medians[name], medians[BASELINE], "import typer",
                 GOAL if i < 2 else "", NOW if i < 2 else "")
             for i, name in enumerate(name for name in CASES if name != BASELINE)]
+    _common.print_rounds(rows)
+    return rows
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--runs", type=int, default=None, help="timed runs of each case per round (default 7; "
-                                                               "--quick 3)")
+    parser.add_argument("--runs", type=int, default=None, help="timed runs of each case per round (default 9; "
+                                                               "--quick 5)")
 
 
 def settle(args: argparse.Namespace) -> None:
     if args.runs is None:
-        args.runs = 3 if args.quick else 7
+        args.runs = 5 if args.quick else 9
 
 
 def main() -> int:
