@@ -122,7 +122,7 @@ def print_rounds(rows: list[Row]) -> None:
 
 def as_json(rows: list[Row]) -> str:
     return json.dumps({"python": sys.version.split()[0], "cpus": os.cpu_count(),
-                       "rows": [row.as_dict() for row in rows]}, indent=2)
+                       "rows": [row.as_dict() for row in rows]}, indent=2, ensure_ascii=False)
 
 
 # --- processes ---------------------------------------------------------------------------------
