@@ -41,9 +41,10 @@ test: $(VENV)/.installed peers tools
 fuzz: $(VENV)/.installed
 	FIELDCTL_FUZZ=thorough $(PY) -m pytest -m fuzz
 
+# Every row of issue 10 against its baseline; BENCH=--quick (about 3 minutes), BENCH=--json.
+BENCH ?=
 bench: $(VENV)/.installed
-	$(PY) bench/listen_throughput.py
-	$(PY) bench/startup.py
+	$(PY) bench/run.py $(BENCH)
 
 completions: $(VENV)/.installed
 	$(PY) -m fieldctl completion show bash > $(COMPLETIONS)/fieldctl.bash

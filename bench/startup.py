@@ -1,71 +1,79 @@
-"""Start-up time of fieldctl's quick paths against `python -c "import typer"`.
+"""Start-up time of fieldctl's quick paths against `python -c "import typer"` (issue 10, row 5).
 
-Run: `.venv/bin/python bench/startup.py [--runs N]` (`make bench` runs it too). It is a report,
-not a test: it exits 0 whatever the ratios (target <= 1.5x), and 1 only if a command fails.
+Run: `.venv/bin/python bench/startup.py [--runs N] [--rounds R] [--json]` (`make bench` runs it
+through bench/run.py). A report, not a test. Defaults take about 45 s on 2 CPUs, `--quick` 25 s.
 
 Why the comparison is fair: every case is a fresh process of the same interpreter with the same
-environment, the cases alternate round by round (so drift on the machine affects all alike),
-one warm-up round fills the OS file cache and the bytecode caches, and each case reports its
-median wall time. `import typer` is the floor any Typer CLI pays; the ratio is what fieldctl adds.
-`import typer.rich_utils` is shown for reference: what Typer's rich help formatting costs any
-Typer CLI on `--help`, before it prints anything.
+environment, the cases alternate process by process (so drift on the machine affects all alike),
+one untimed warm-up pass fills the OS file cache and the bytecode caches, and each round reports
+each case's median wall time; the ratio is taken per round. `import typer` is the floor any Typer
+CLI pays; the ratio is what fieldctl adds.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
 import time
 
+import _common
+from _common import BenchFailed, Row
+
 FIELDCTL = [sys.executable, "-m", "fieldctl"]
 COMPLETE = {"_FIELDCTL_COMPLETE": "complete_bash", "COMP_WORDS": "fieldctl li", "COMP_CWORD": "1"}
-TARGET = 1.5
-
 BASELINE = "python -c 'import typer'"
-RICH_HELP = "python -c 'import typer.rich_utils'"
+GOAL, NOW = "≤ 1.3", "1.21–1.29"
+
 CASES: dict[str, tuple[list[str], dict[str, str]]] = {
     BASELINE: ([sys.executable, "-c", "import typer"], {}),
-    RICH_HELP: ([sys.executable, "-c", "import typer.rich_utils"], {}),
-    "fieldctl --version": ([*FIELDCTL, "--version"], {}),
     "fieldctl --help": ([*FIELDCTL, "--help"], {}),
-    "fieldctl listen --help": ([*FIELDCTL, "listen", "--help"], {}),
     "completion of 'fieldctl li'": (FIELDCTL, COMPLETE),
+    "fieldctl listen --help": ([*FIELDCTL, "listen", "--help"], {}),
+    "fieldctl --version": ([*FIELDCTL, "--version"], {}),
 }
 
 
 def run_once(argv: list[str], extra_env: dict[str, str]) -> float:
-    env = {**os.environ, "COLUMNS": "100", **extra_env}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)  # installed code has its bytecode cached; compare like with like
+    env = _common.child_env(COLUMNS="100", **extra_env)
     start = time.perf_counter()
     result = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
-        sys.exit(f"{' '.join(argv)} failed (exit {result.returncode}): {result.stderr.decode(errors='replace')}")
+        raise BenchFailed(f"{' '.join(argv)} failed (exit {result.returncode}): "
+                          f"{result.stderr.decode(errors='replace').strip()}")
     return elapsed
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=10, help="timed runs per case (default 10)")
-    runs = parser.parse_args().runs
-    times: dict[str, list[float]] = {name: [] for name in CASES}
-    for round_ in range(runs + 1):
-        for name, (argv, env) in CASES.items():
-            elapsed = run_once(argv, env)
-            if round_:
-                times[name].append(elapsed)
-    base = statistics.median(times[BASELINE])
-    print(f"start-up, median of {runs} runs each (target <= {TARGET:g}x {BASELINE})")
-    print(f"{'command':36} {'median ms':>10} {'ratio':>7}")
-    for name, samples in times.items():
-        median = statistics.median(samples)
-        ratio = median / base
-        verdict = "" if name in (BASELINE, RICH_HELP) else ("  ok" if ratio <= TARGET else "  over target")
-        print(f"{name:36} {median * 1000:10.1f} {ratio:6.2f}x{verdict}")
+def collect(args: argparse.Namespace) -> list[Row]:
+    print(f"start-up: {args.runs} runs of each case per round, {args.rounds} rounds", flush=True)
+    cases = {name: (lambda _, argv=argv, env=env: run_once(argv, env)) for name, (argv, env) in CASES.items()}
+    medians: dict[str, list[float]] = {name: [] for name in CASES}
+    for round_ in range(1, args.rounds + 1):
+        times = _common.interleaved(args.runs, cases, warmup=round_ == 1)
+        for name, samples in times.items():
+            medians[name].append(statistics.median(samples) * 1000)
+    rows = [Row(f"{name} vs {BASELINE}", "ms", medians[name], medians[BASELINE], "import typer",
+                GOAL if i < 2 else "", NOW if i < 2 else "")
+            for i, name in enumerate(name for name in CASES if name != BASELINE)]
+    _common.print_rounds(rows)
+    return rows
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs", type=int, default=None, help="timed runs of each case per round (default 9; "
+                                                               "--quick 5)")
+
+
+def settle(args: argparse.Namespace) -> None:
+    if args.runs is None:
+        args.runs = 5 if args.quick else 9
+
+
+def main() -> int:
+    return _common.standalone(__doc__, add_arguments, settle, collect)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

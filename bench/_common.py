@@ -1,0 +1,241 @@
+"""What every benchmark shares: the result row, the A/B round runner, the report table and JSON,
+subprocess environment and CPU pinning, and a simulated autotrainer device.
+
+A benchmark is a report, not a test: it prints ratios and never asserts times. Every row compares
+fieldctl with a baseline measured in the same run, alternating A, B, A, B... round by round, so
+load on the (shared, noisy) machine affects both alike; the ratio is taken per round (fieldctl and
+the baseline of the same round) and reported as the median and min–max over the rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
+
+
+class BenchFailed(Exception):
+    """A process failed or hung: the report cannot be made (exit 1)."""
+
+
+@dataclass
+class Row:
+    """One row of the issue's table: fieldctl's value and the baseline's, one of each per round."""
+
+    path: str
+    unit: str  # of the values: "msgs/s", "ms", "MB"
+    fieldctl: list[float]
+    baseline: list[float] | None  # None: an absolute row (memory growth), the value is the result
+    baseline_name: str = ""
+    goal: str = ""
+    now: str = ""  # the issue's "now", for reference
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def results(self) -> list[float]:
+        """Per round: fieldctl / baseline of the same round (or the value itself for an absolute row)."""
+        if self.baseline is None:
+            return list(self.fieldctl)
+        return [mine / base if base else float("nan") for mine, base in zip(self.fieldctl, self.baseline)]
+
+    @property
+    def absolute(self) -> bool:
+        return self.baseline is None
+
+    def as_dict(self) -> dict[str, object]:
+        results = self.results
+        return {
+            "path": self.path, "unit": self.unit, "rounds": len(results), "fieldctl": self.fieldctl,
+            "baseline": self.baseline, "baseline_name": self.baseline_name,
+            "result": "value" if self.absolute else "ratio",
+            "median": statistics.median(results), "min": min(results), "max": max(results),
+            "goal": self.goal, "now": self.now, "notes": self.notes,
+        }
+
+
+def interleaved(rounds: int, cases: dict[str, Callable[[int], T]], warmup: bool = False) -> dict[str, list[T]]:
+    """Runs the cases A, B, A, B... for `rounds` rounds (plus an untimed first round with `warmup`)."""
+    results: dict[str, list[T]] = {name: [] for name in cases}
+    for round_ in range(0 if warmup else 1, rounds + 1):
+        for name, case in cases.items():
+            value = case(round_)
+            if round_:
+                results[name].append(value)
+    return results
+
+
+def _number(value: float, unit: str) -> str:
+    if unit == "MB":
+        return f"{value:+.1f} MB"
+    if unit == "ms":
+        return f"{value:.2f} ms" if value < 10 else f"{value:.0f} ms"
+    return f"{value:,.0f} {unit}"
+
+
+def _result(row: Row) -> str:
+    results = row.results
+    low, mid, high = min(results), statistics.median(results), max(results)
+    if row.absolute:
+        return f"{mid:+.1f} MB ({low:+.1f}–{high:+.1f})"
+    times = "×" if row.unit == "ms" else ""
+    return f"{mid:.2f}{times} ({low:.2f}–{high:.2f})"
+
+
+def table(rows: list[Row], title: str = "") -> str:
+    """The report: one line per row, ratio = fieldctl / baseline per round, median (min–max)."""
+    head = ("path", "rounds", "fieldctl", "baseline", "ratio (min–max)", "goal", "issue: now")
+    lines = [[row.path, str(len(row.fieldctl)), _number(statistics.median(row.fieldctl), row.unit),
+              "-" if row.baseline is None else _number(statistics.median(row.baseline), row.unit),
+              _result(row), row.goal, row.now] for row in rows]
+    widths = [max(len(head[i]), *(len(line[i]) for line in lines)) for i in range(len(head))]
+
+    def fmt(cells: list[str] | tuple[str, ...]) -> str:
+        return "  ".join(cell.ljust(width) if i in (0, 5, 6) else cell.rjust(width)
+                         for i, (cell, width) in enumerate(zip(cells, widths))).rstrip()
+
+    out = [title] if title else []
+    out += [fmt(head), "-" * len(fmt(head)), *(fmt(line) for line in lines)]
+    for row in rows:
+        for note in row.notes:
+            out.append(f"note ({row.path}): {note}")
+    out.append("fieldctl and baseline: medians over the rounds; ratio: fieldctl / baseline of the same round "
+               "(throughput: higher is better; times: lower is better); memory: growth after warm-up")
+    return "\n".join(out)
+
+
+def print_rounds(rows: list[Row]) -> None:
+    """Each row's rounds, so a suspicious median can be traced to its round."""
+    for row in rows:
+        cells = [f"{mine:.2f}/{base:.2f}" for mine, base in zip(row.fieldctl, row.baseline or row.fieldctl)]
+        print(f"{row.path}: fieldctl/baseline {row.unit} per round: {', '.join(cells)}")
+
+
+def as_json(rows: list[Row]) -> str:
+    return json.dumps({"python": sys.version.split()[0], "cpus": os.cpu_count(),
+                       "rows": [row.as_dict() for row in rows]}, indent=2, ensure_ascii=False)
+
+
+# --- processes ---------------------------------------------------------------------------------
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The same environment for fieldctl and the baseline: no PYTHONUNBUFFERED (which makes every
+    write a system call) and bytecode caches allowed (installed code has its caches)."""
+    env = {**os.environ, **extra}
+    env.pop("PYTHONUNBUFFERED", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def cpu_split(pin: bool) -> tuple[set[int] | None, set[int] | None]:
+    """The device on one CPU, the client under test on the others, so they never take turns on one CPU."""
+    if not pin or not hasattr(os, "sched_getaffinity"):
+        return None, None
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None, None
+    return {cpus[0]}, set(cpus[1:])
+
+
+def pinned(cpus: set[int] | None) -> Callable[[], None] | None:
+    return None if cpus is None else (lambda: os.sched_setaffinity(0, cpus))
+
+
+def stop(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is not None and proc.poll() is None:
+        proc.kill()
+    if proc is not None:
+        proc.wait(10)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BenchFailed(f"{what} exited {proc.returncode} before listening on {port}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise BenchFailed(f"{what} did not listen on {port} within {timeout:g} s")
+
+
+@dataclass
+class Device:
+    """`fieldctl simulate autotrainer` on free loopback ports: the same device for fieldctl and baseline."""
+
+    proc: subprocess.Popen[bytes]
+    events: str
+    commands: str
+
+    @property
+    def endpoints(self) -> list[str]:
+        return [f"events={self.events}", f"commands={self.commands}"]
+
+
+def start_device(cpus: set[int] | None) -> Device:
+    events, commands = (f"tcp://127.0.0.1:{free_port()}" for _ in range(2))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fieldctl", "simulate", "autotrainer", "--no-timeline", "--json",
+         "--endpoint", f"events={events}", "--endpoint", f"commands={commands}"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=child_env(),
+        preexec_fn=pinned(cpus))
+    try:
+        wait_port(int(commands.rsplit(":", 1)[1]), proc, "fieldctl simulate autotrainer")
+    except BenchFailed:
+        stop(proc)
+        raise
+    return Device(proc, events, commands)
+
+
+# --- running a benchmark ------------------------------------------------------------------------
+
+
+def common_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rounds", type=int, default=3, help="A/B rounds, at least 3 (default 3)")
+    parser.add_argument("--quick", action="store_true", help="smaller runs: the whole `make bench` in ~3 minutes")
+    parser.add_argument("--json", action="store_true", help="print the result rows as JSON (details go to stderr)")
+    parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True,
+                        help="pin the device to one CPU and the client under test to the others (default on)")
+
+
+def emit(rows: list[Row], json_mode: bool, title: str = "") -> None:
+    print(as_json(rows) if json_mode else "\n" + table(rows, title), file=sys.__stdout__, flush=True)
+
+
+def standalone(doc: str | None, add_arguments: Callable[[argparse.ArgumentParser], None],
+               settle: Callable[[argparse.Namespace], None],
+               collect: Callable[[argparse.Namespace], list[Row]]) -> int:
+    """main() of one benchmark module: its options plus the common ones, its rows as a table or JSON."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    common_arguments(parser)
+    add_arguments(parser)
+    args = parser.parse_args()
+    if args.rounds < 3:
+        parser.error("--rounds must be at least 3")
+    settle(args)
+    try:
+        with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+            rows = collect(args)
+    except BenchFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    emit(rows, args.json)
+    return 0

@@ -1,0 +1,212 @@
+"""Command round trips against one `fieldctl simulate autotrainer` device (issue 10, rows 3-4):
+
+- in one process: get-status through fieldctl's driver API (what `fieldctl command` runs, SUB for
+  the result included) against a raw pyzmq REQ socket that sends the request and parses the reply,
+  p50 and p90 over many calls after a few warm-up calls;
+- one process per command: `fieldctl command autotrainer get-status` against a one-shot raw pyzmq
+  script (`python -c`), interpreter start included, median wall time.
+
+Run: `.venv/bin/python bench/commands.py [--calls N] [--processes N] [--rounds R] [--json]`
+(`make bench` runs it through bench/run.py). A report, not a test. Defaults take about 1 minute on
+2 CPUs, `--quick` about 30 s.
+
+Fair: both clients talk to the same device process in the same run, round by round A, B, A, B...;
+the device runs on one CPU and the clients on the others; each in-process client gets its own
+fresh process, so neither inherits the other's sockets, caches or garbage.
+
+A fieldctl client is one function in CLIENTS: `factory(endpoints) -> call`, where `call()` makes
+one get-status round trip and raises if it failed. A long-lived client session (the console's,
+the issue's "client session per profile") plugs in as one more factory, then `--client session`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import statistics
+import subprocess
+import sys
+import time
+from typing import Callable
+
+import _common
+from _common import BenchFailed, Device, Row
+
+GET_STATUS = 400  # ApiCommand.GET_STATUS, spec §6.3
+WARMUP_CALLS = 10
+
+Call = Callable[[], None]
+
+
+def raw_client(endpoints: dict[str, str]) -> Call:
+    """The floor: one REQ socket, kept; send the request, receive, json.loads, check the nonce."""
+    import zmq
+
+    req = zmq.Context.instance().socket(zmq.REQ)
+    req.setsockopt(zmq.LINGER, 0)
+    req.connect(endpoints["commands"])
+    nonces = itertools.count(1)
+
+    def call() -> None:
+        nonce = next(nonces)
+        req.send(json.dumps({"command": GET_STATUS, "nonce": nonce}).encode())
+        reply = json.loads(req.recv())
+        if reply.get("nonce") != nonce:
+            raise RuntimeError(f"unexpected reply {reply}")
+    return call
+
+
+def driver_client(endpoints: dict[str, str]) -> Call:
+    """fieldctl's driver API, as `fieldctl command autotrainer get-status` calls it (wait=True)."""
+    import asyncio
+
+    from fieldctl.profiles.loader import load_profile
+    from fieldctl.protocols.driver import driver_for
+
+    profile = load_profile("autotrainer", endpoints=[f"{name}={url}" for name, url in endpoints.items()])
+    driver = driver_for(profile, lambda text: None)
+    loop = asyncio.new_event_loop()
+
+    def call() -> None:
+        outcome = loop.run_until_complete(driver.command("get-status", None, options={}, timeout=5.0, wait=True,
+                                                         emit=lambda msg: None))
+        if not outcome.ok:
+            raise RuntimeError(outcome.summary)
+    return call
+
+
+CLIENTS: dict[str, Callable[[dict[str, str]], Call]] = {"raw": raw_client, "driver": driver_client}
+
+
+def run_calls(client: str, endpoints: dict[str, str], calls: int) -> int:
+    """Child process: the client's per-call wall times in seconds, as one JSON list on stdout."""
+    call = CLIENTS[client](endpoints)
+    for _ in range(WARMUP_CALLS):
+        call()
+    times = []
+    clock = time.perf_counter
+    for _ in range(calls):
+        start = clock()
+        call()
+        times.append(clock() - start)
+    print(json.dumps(times))
+    return 0
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def in_process(device: Device, args: argparse.Namespace, cpus: set[int] | None) -> list[Row]:
+    endpoints = json.dumps({"events": device.events, "commands": device.commands})
+
+    def case(client: str) -> Callable[[int], list[float]]:
+        def run(round_: int) -> list[float]:
+            argv = [sys.executable, __file__, "calls", "--client", client, "--endpoints", endpoints,
+                    "--count", str(args.calls)]
+            result = subprocess.run(argv, capture_output=True, env=_common.child_env(), timeout=300,
+                                    preexec_fn=_common.pinned(cpus))
+            if result.returncode != 0:
+                tail = result.stderr.decode(errors="replace").strip().splitlines()
+                raise BenchFailed(f"{client} round trips failed: {tail[-1] if tail else result.returncode}")
+            return json.loads(result.stdout)
+        return run
+
+    print(f"command round trips in one process: {args.calls} calls per round, {args.rounds} rounds", flush=True)
+    results = _common.interleaved(args.rounds, {"raw": case("raw"), "fieldctl": case(args.client)})
+    rows = []
+    for label, fraction, goal, now in (("p50", 0.5, "≤ 1.2", "4.8× (command), 34× (console)"),
+                                       ("p90", 0.9, "", "")):
+        rows.append(Row(f"command get-status in-process ({args.client}) vs raw REQ, {label}", "ms",
+                        [percentile(times, fraction) * 1000 for times in results["fieldctl"]],
+                        [percentile(times, fraction) * 1000 for times in results["raw"]], "raw REQ/REP", goal, now))
+    return rows
+
+
+RAW_ONE_SHOT = """\
+import json, sys, zmq
+req = zmq.Context.instance().socket(zmq.REQ)
+req.setsockopt(zmq.LINGER, 0)
+req.connect(sys.argv[1])
+req.send(json.dumps({"command": 400, "nonce": 1}).encode())
+reply = json.loads(req.recv())
+print(json.dumps(reply))
+sys.exit(0 if reply.get("nonce") == 1 else 1)
+"""
+
+
+def one_shot(device: Device, args: argparse.Namespace, cpus: set[int] | None) -> list[Row]:
+    argvs = {
+        "raw": [sys.executable, "-c", RAW_ONE_SHOT, device.commands],
+        "fieldctl": [sys.executable, "-m", "fieldctl", "command", "autotrainer", "get-status",
+                     *(arg for endpoint in device.endpoints for arg in ("--endpoint", endpoint))],
+    }
+    env = _common.child_env()
+
+    def case(name: str) -> Callable[[int], float]:
+        def run(_: int) -> float:
+            start = time.perf_counter()
+            result = subprocess.run(argvs[name], capture_output=True, env=env, timeout=60,
+                                    preexec_fn=_common.pinned(cpus))
+            elapsed = time.perf_counter() - start
+            if result.returncode != 0:
+                tail = result.stderr.decode(errors="replace").strip().splitlines()
+                raise BenchFailed(f"{name} one-shot command exited {result.returncode}: {tail[-1] if tail else ''}")
+            return elapsed
+        return run
+
+    print(f"one-shot command processes: {args.processes} of each per round, {args.rounds} rounds", flush=True)
+    medians: dict[str, list[float]] = {"raw": [], "fieldctl": []}
+    for round_ in range(1, args.rounds + 1):
+        # Within a round the processes alternate too; the first round starts with an untimed pair
+        # that fills the OS file cache and the bytecode caches.
+        times = _common.interleaved(args.processes, {name: case(name) for name in argvs}, warmup=round_ == 1)
+        for name, samples in times.items():
+            medians[name].append(statistics.median(samples) * 1000)
+    return [Row("one `fieldctl command get-status` process vs one-shot raw pyzmq", "ms", medians["fieldctl"],
+                medians["raw"], "python -c (zmq)", "≤ 2", "5.1×")]
+
+
+def collect(args: argparse.Namespace) -> list[Row]:
+    device_cpus, client_cpus = _common.cpu_split(args.pin)
+    device = _common.start_device(device_cpus)
+    try:
+        rows = in_process(device, args, client_cpus) + one_shot(device, args, client_cpus)
+    finally:
+        _common.stop(device.proc)
+    _common.print_rounds(rows)
+    return rows
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--calls", type=int, default=None, help="in-process round trips per round (default 500; "
+                                                                "--quick 150)")
+    parser.add_argument("--processes", type=int, default=None, help="one-shot processes of each kind per round "
+                                                                    "(default 9; --quick 5)")
+    parser.add_argument("--client", choices=[name for name in CLIENTS if name != "raw"], default="driver",
+                        help="the fieldctl client measured in-process (default driver)")
+
+
+def settle(args: argparse.Namespace) -> None:
+    if args.calls is None:
+        args.calls = 150 if args.quick else 500
+    if args.processes is None:
+        args.processes = 5 if args.quick else 9
+
+
+def main() -> int:
+    if sys.argv[1:2] == ["calls"]:  # the child process of one in-process round
+        parser = argparse.ArgumentParser()
+        parser.add_argument("role")
+        parser.add_argument("--client", choices=CLIENTS, required=True)
+        parser.add_argument("--endpoints", required=True, help="JSON: endpoint name -> URL")
+        parser.add_argument("--count", type=int, required=True)
+        args = parser.parse_args()
+        return run_calls(args.client, json.loads(args.endpoints), args.count)
+    return _common.standalone(__doc__, add_arguments, settle, collect)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Every benchmark of issue 10 ("fast paths"), one summary table at the end: what `make bench` runs.
+
+Run: `.venv/bin/python bench/run.py [--quick] [--rounds R] [--json] [--only NAME ...]`.
+Each row is a ratio of fieldctl against a baseline measured in the same run, median and min–max
+over at least three interleaved rounds (memory: growth in MB). A report, not a test: it exits 0
+whatever the numbers, 1 only if a process fails or hangs.
+
+Duration on 2 CPUs: `--quick` about 3 minutes; the default about 15-20 minutes, most of it the
+memory benchmark's 1,000,000 messages per run (bench/memory.py --messages shrinks it). Each module
+also runs on its own with more options (see its --help).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import time
+
+import _common
+import commands
+import listen_throughput
+import memory
+import startup
+
+MODULES = {"listen": listen_throughput, "commands": commands, "startup": startup, "memory": memory}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    _common.common_arguments(parser)
+    parser.add_argument("--only", action="append", choices=MODULES, help="run only these benchmarks (repeatable)")
+    args = parser.parse_args()
+    if args.rounds < 3:
+        parser.error("--rounds must be at least 3")
+    rows: list[_common.Row] = []
+    started = time.monotonic()
+    try:
+        with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+            for name in args.only or MODULES:
+                module = MODULES[name]
+                # Each module's own options at their defaults (scaled by --quick).
+                module_parser = argparse.ArgumentParser()
+                module.add_arguments(module_parser)
+                module_args = module_parser.parse_args([], namespace=argparse.Namespace(**vars(args)))
+                module.settle(module_args)
+                print(f"\n== {name} ==", flush=True)
+                rows += module.collect(module_args)
+    except _common.BenchFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    minutes = (time.monotonic() - started) / 60
+    _common.emit(rows, args.json, f"issue 10, fast paths: {args.rounds} interleaved rounds"
+                                  f"{' (--quick)' if args.quick else ''}, {minutes:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
