@@ -91,7 +91,8 @@ PENDING: dict[str, dict[str, Setting]] = {
         "simulate.sources": TABLE,
         "simulate.send": one_of("binary", "text"),
         "simulate.wait_for_connector_s": SECONDS,
-        "simulate.max_frame_bytes": POSITIVE,
         "simulate.status_before_configure": COUNT,
+        "simulate.query_bytes_kept": POSITIVE,
+        "answers.concurrency": POSITIVE,
     },
 }
