@@ -96,6 +96,11 @@ def test_tlm_with_wrong_types_is_malformed(tlm: str) -> None:
     assert msg.error and msg.channel == "tracim"
 
 
+def test_lone_surrogate_escapes_become_u_fffd_as_in_go() -> None:
+    envelope = codec.parse(rb'{"path":"\ud800x","type":"a","data":{"\uDC00":["\ud83d\ude00"]}}')
+    assert envelope == codec.Envelope("\ufffdx", "a", {"\ufffd": ["\U0001f600"]})
+
+
 def test_registration_with_unhashable_or_numeric_fields_is_kept_as_go_would() -> None:
     state = DaemonState(MASTER)
     handling = state.handle(json.dumps({"path": "/p", "type": codec.CLIENT_ADD,
@@ -148,6 +153,7 @@ def test_decode_fuzz(raw: bytes) -> None:
     msg = contained(decode, raw)
     assert msg is not None and (msg.error is None or msg.kind is not None)
     assert "\n" not in msg.to_json()
+    msg.to_json().encode("utf-8")  # strict UTF-8: no lone surrogate survives decoding
 
 
 @pytest.mark.fuzz

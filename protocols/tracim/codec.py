@@ -126,14 +126,31 @@ def _go_number(text: str) -> int | float:
 _GO_DECODER = json.JSONDecoder(parse_constant=_no_constants, parse_int=_go_number, parse_float=_go_number)
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _no_surrogates(value: Any) -> Any:
+    """Go decodes an unpaired \\uD800-\\uDFFF escape as U+FFFD; Python keeps a lone surrogate,
+    which is no text at all (it cannot be written as UTF-8, nor be a socket path)."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_no_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {_no_surrogates(key): _no_surrogates(item) for key, item in value.items()}
+    return value
+
+
 def _loads(text: str, max_depth: int) -> Any:
-    """json.loads within the depth limit, numbers as Go takes them; raises DecodeError or
-    JSONDecodeError only (Go's own limit is 10,000 levels; ours guards the Python stack)."""
+    """json.loads within the depth limit, numbers and escapes as Go takes them; raises DecodeError
+    or JSONDecodeError only (Go's own limit is 10,000 levels; ours guards the Python stack)."""
     try:
         check_depth(text, max_depth)
     except Malformed as exc:
         raise DecodeError(f"exceeded max depth: {exc}") from None
-    return _GO_DECODER.decode(text)
+    value = _GO_DECODER.decode(text)
+    return _no_surrogates(value) if _SURROGATE_ESCAPE.search(text) else value
 
 
 def parse(raw: bytes, max_depth: int = MAX_DEPTH) -> Envelope:
