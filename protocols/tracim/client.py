@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import time
 from dataclasses import dataclass
@@ -59,7 +60,7 @@ class Context:
     def timeout(self, key: str, default: float) -> float:
         return float(self.profile.setting(f"timeouts.{key}", default))
 
-    @property
+    @functools.cached_property
     def limits(self) -> Limits:
         return Limits.of(self.profile)
 
