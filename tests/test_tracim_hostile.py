@@ -109,17 +109,28 @@ def test_oversized_document_in_read_to_eof_mode_is_refused(sockdir: Path) -> Non
 # --- memory: a 64 MiB document against the default 16 MiB cap -------------------------------------------
 
 
-def test_a_64_mib_document_costs_the_client_bounded_memory(sockdir: Path) -> None:
+def test_64_mib_documents_cost_the_client_bounded_memory(sockdir: Path) -> None:
+    """One 64 MiB document, then six 32 MiB ones at once: each is refused at the 16 MiB cap, and
+    only two big documents are read at a time, so the peak stays far below what was sent."""
     master, client = sockdir / "m.sock", sockdir / "c.sock"
     daemon = start_daemon(master, "--no-timeline", "--control", str(sockdir / "ctl.sock"))
     plugin = start_client(master, client)
     before = vm_hwm_kib(plugin.popen.pid)
-    tlm = json.dumps({"event_id": 1, "event_type": EVENT, "fields": {"x": "y" * (64 << 20)}})
-    send_hostile(client, json.dumps({"path": str(master), "type": "daemon_tracim_event", "data": tlm}).encode())
-    refused = plugin.wait_json(lambda m: m["error"] is not None, timeout=30)
-    assert "16777216-byte limit" in refused["error"]
+
+    def big(size: int) -> bytes:
+        tlm = json.dumps({"event_id": 1, "event_type": EVENT, "fields": {"x": "y" * size}})
+        return json.dumps({"path": str(master), "type": "daemon_tracim_event", "data": tlm}).encode()
+
+    send_hostile(client, big(64 << 20))
+    assert "16777216-byte limit" in plugin.wait_json(lambda m: m["error"] is not None, timeout=30)["error"]
+    document = big(32 << 20)
+    senders = [threading.Thread(target=send_hostile, args=(client, document), daemon=True) for _ in range(6)]
+    for thread in senders:
+        thread.start()
+    for _ in senders:
+        assert "16777216-byte limit" in plugin.wait_json(lambda m: m["error"] is not None, timeout=60)["error"]
     growth_mib = (vm_hwm_kib(plugin.popen.pid) - before) / 1024
-    assert growth_mib < 40, f"VmHWM grew by {growth_mib:.0f} MiB for a 64 MiB document"
+    assert growth_mib < 48, f"VmHWM grew by {growth_mib:.0f} MiB for 64 + 6 x 32 MiB of documents"
     # Still registered and served: the next event arrives.
     result = run_cli("publish", "tracim", EVENT, "--data", "{}", "--via", str(sockdir / "ctl.sock"))
     assert result.returncode == 0, result.stderr
@@ -163,6 +174,7 @@ class FloodingDaemon:
         self.sock.bind(str(path))
         self.sock.listen(16)
         self.stop = threading.Event()
+        self.asked_at: float | None = None  # when the probe's ping arrived: it had started by then
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -174,6 +186,7 @@ class FloodingDaemon:
                 continue
             with conn:
                 request = json.loads(conn.recv(4096))
+            self.asked_at = self.asked_at or time.monotonic()
             threading.Thread(target=self._flood, args=(request["path"],), daemon=True).start()
 
     def _flood(self, path: str) -> None:
@@ -196,12 +209,13 @@ def test_probe_crit_is_a_deadline_among_malformed_traffic(sockdir: Path) -> None
     master = sockdir / "m.sock"
     flood = FloodingDaemon(master)
     try:
-        started = time.monotonic()
         result = run_cli("probe", "tracim", "--master", str(master), "--endpoint", f"client=unix://{sockdir}/p.sock",
                          "--warn", "0.5", "--crit", "2")
-        elapsed = time.monotonic() - started
+        ended = time.monotonic()
     finally:
         flood.stop.set()
-    assert result.returncode == 2 and "no pong" in result.stdout, result.stdout + result.stderr
+    assert result.returncode == 2 and "no pong from" in result.stdout, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
-    assert elapsed < 2 + 4, elapsed  # 2 s, plus the interpreter's start on a loaded machine
+    assert flood.asked_at is not None
+    # From the ping (the interpreter's start excluded) to the exit: 2 s, and a margin for a loaded machine.
+    assert ended - flood.asked_at < 2 + 2, ended - flood.asked_at

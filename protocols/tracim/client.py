@@ -23,6 +23,9 @@ from . import codec
 #: Request type -> the reply type that answers it (§4); matching is by type only (§10.1.9).
 REPLIES = {codec.GET_CLIENTS: codec.CLIENTS, codec.GET_ACCOUNT_INFO: codec.ACCOUNT_INFO, codec.PING: codec.PONG,
            codec.DO_REQUEST: codec.REQUEST_RESULT}
+#: Documents over unix.CHUNK read at the same time on one socket: what concurrent big senders may
+#: cost is this many times limits.max_frame_bytes.
+LARGE_DOCUMENTS = 2
 #: How often the client looks at the master socket file (a restarted daemon has a new one).
 WATCH_S = 0.25
 
@@ -64,6 +67,10 @@ class Context:
     def limits(self) -> Limits:
         return Limits.of(self.profile)
 
+    @functools.cached_property
+    def large_documents(self) -> asyncio.Semaphore:
+        return asyncio.Semaphore(LARGE_DOCUMENTS)
+
     def decode(self, raw: bytes, *, direction: str = IN, peer: str | None = None) -> Message:
         """`endpoint` names the socket the document was written to."""
         if direction == OUT:
@@ -79,7 +86,7 @@ class Context:
         sender past either is refused: a malformed Message, a warning line, None; we go on."""
         try:
             return await unix.read_document(reader, self.timeout("read_s", 5.0), self.limits.max_frame_bytes,
-                                            single_read)
+                                            single_read, self.large_documents)
         except (Malformed, Timeout) as exc:
             self.notify(f"{self.path}: dropped the connection of {sender}: {exc}")
             self.emit(codec.malformed(str(exc), profile=self.name, endpoint=self.listening))
@@ -107,7 +114,7 @@ class Inbox:
 
     def __init__(self, ctx: Context, on_document: Callable[[bytes], Awaitable[None]]) -> None:
         self.ctx, self.on_document = ctx, on_document
-        self.listener = unix.UnixListener(ctx.path, self._serve, backlog=64)
+        self.listener = unix.UnixListener(ctx.path, self._serve, backlog=64, limit=unix.CHUNK)
 
     async def __aenter__(self) -> "Inbox":
         await self.listener.start()
@@ -206,13 +213,17 @@ async def round_trip(ctx: Context, type_: str, data: Any, timeout: float) -> tup
     inbox: asyncio.Queue[bytes] = asyncio.Queue()
     loop = asyncio.get_running_loop()
     started = loop.time()
+    deadline = started + timeout
     messages: list[Message] = []
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout_at(deadline):
             async with Inbox(ctx, inbox.put):
                 messages.append(await ctx.send(ctx.master, codec.encode(ctx.path, type_, data)))
                 while True:
-                    reply = ctx.decode(await inbox.get())
+                    raw = await inbox.get()  # returns at once while documents are queued: check the time
+                    if loop.time() >= deadline:
+                        raise TimeoutError
+                    reply = ctx.decode(raw)
                     ctx.emit(reply)
                     messages.append(reply)
                     if reply.kind in (expected, codec.ACK) and not reply.error:

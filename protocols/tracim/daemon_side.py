@@ -67,7 +67,7 @@ class Simulator:
 
     async def run(self, scenario: list[Message] | None, use_timeline: bool) -> None:
         os.makedirs(os.path.dirname(self.ctx.master) or ".", mode=0o700, exist_ok=True)
-        listener = unix.UnixListener(self.ctx.master, self._serve)
+        listener = unix.UnixListener(self.ctx.master, self._serve, limit=unix.CHUNK)
         await listener.start()
         self.ctx.emit(link(self.ctx.name, "master", "bound", {"url": self.ctx.master}))
         tasks = [self._deliver(), self._keepalive()]

@@ -64,8 +64,12 @@ def claim(path: str) -> None:
 
 
 class UnixListener:
-    def __init__(self, path: str, handler: Handler, backlog: int = 128) -> None:
-        self.path, self.handler, self.backlog = path, handler, backlog
+    """`limit` is the StreamReader's: its buffer is read ahead to twice that before the socket is
+    paused, so a listener that reads documents by CHUNK passes CHUNK (a waiting connection then
+    holds 128 KiB, not 32 MiB)."""
+
+    def __init__(self, path: str, handler: Handler, backlog: int = 128, limit: int = LINE_LIMIT) -> None:
+        self.path, self.handler, self.backlog, self.limit = path, handler, backlog, limit
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
@@ -73,7 +77,7 @@ class UnixListener:
         previous = os.umask(0o177)  # created 0600: no window where others may connect
         try:
             self._server = await asyncio.start_unix_server(self.handler, self.path, backlog=self.backlog,
-                                                           limit=LINE_LIMIT)
+                                                           limit=self.limit)
         except OSError as exc:
             raise ConnectFailure(f"cannot listen on {self.path}: {exc.strerror}") from None
         finally:
@@ -89,19 +93,31 @@ class UnixListener:
 
 
 async def read_document(reader: asyncio.StreamReader, timeout: float, max_bytes: int = MAX_FRAME_BYTES,
-                        single_read: int | None = None) -> bytes:
+                        single_read: int | None = None, large: asyncio.Semaphore | None = None) -> bytes:
     """To EOF, or one read of at most `single_read` bytes as the real TracimDaemon does. A sender
-    that goes past `max_bytes` is refused with Malformed as soon as it does, so a hostile document
-    costs at most that much memory; one that never finishes, Timeout."""
+    that goes past `max_bytes` is refused with Malformed as soon as it does; one that never
+    finishes, Timeout. A document growing past its first CHUNK holds a slot of `large` (shared by
+    one listener's connections) until it is read, so many concurrent big senders cost at most
+    (slots x max_bytes), while small documents never wait for them."""
 
     async def to_eof() -> bytes:
         document = bytearray()
-        while chunk := await reader.read(CHUNK):
-            document += chunk
-            if len(document) > max_bytes:
-                raise Malformed(f"a document over the {max_bytes}-byte limit (limits.max_frame_bytes): refused "
-                                f"after {len(document)} bytes")
-        return bytes(document)
+        holding = False
+        try:
+            while chunk := await reader.read(CHUNK):
+                if document and large is not None and not holding:
+                    await large.acquire()
+                    holding = True
+                document += chunk
+                if len(document) > max_bytes:
+                    size = len(document)
+                    document.clear()  # now: the exception's traceback keeps this frame, and the buffer, alive
+                    raise Malformed(f"a document over the {max_bytes}-byte limit (limits.max_frame_bytes): refused "
+                                    f"after {size} bytes")
+            return bytes(document)
+        finally:
+            if holding:
+                large.release()  # type: ignore[union-attr]
 
     try:
         return await asyncio.wait_for(reader.read(min(single_read, max_bytes)) if single_read else to_eof(), timeout)
