@@ -217,5 +217,6 @@ def test_probe_crit_is_a_deadline_among_malformed_traffic(sockdir: Path) -> None
     assert result.returncode == 2 and "no pong from" in result.stdout, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     assert flood.asked_at is not None
-    # From the ping (the interpreter's start excluded) to the exit: 2 s, and a margin for a loaded machine.
-    assert ended - flood.asked_at < 2 + 2, ended - flood.asked_at
+    # From the ping (the interpreter's start excluded) to the exit: 2 s, plus a margin for a loaded
+    # machine, where one 100,000-bracket document costs up to 0.7 s to refuse (limits.check_depth).
+    assert ended - flood.asked_at < 2 + 3, ended - flood.asked_at
