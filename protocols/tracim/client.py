@@ -206,28 +206,26 @@ class Plugin:
 
 
 async def round_trip(ctx: Context, type_: str, data: Any, timeout: float) -> tuple[list[Message], float]:
-    """One query on our own temporary socket (§10.1.9): the request, then everything that came
-    until the reply of the matching type. `timeout` bounds all of it, binding and sending included,
-    whatever keeps arriving meanwhile; raises Timeout when no reply came within it."""
+    """One query on our own temporary socket (§10.1.9): the request and the reply of the matching
+    type (whatever came in between is emitted, not kept: a flood costs no memory). `timeout` bounds
+    all of it, binding and sending included, whatever keeps arriving; raises Timeout without a reply."""
     expected = REPLIES.get(type_)
     inbox: asyncio.Queue[bytes] = asyncio.Queue()
     loop = asyncio.get_running_loop()
     started = loop.time()
     deadline = started + timeout
-    messages: list[Message] = []
     try:
         async with asyncio.timeout_at(deadline):
             async with Inbox(ctx, inbox.put):
-                messages.append(await ctx.send(ctx.master, codec.encode(ctx.path, type_, data)))
+                request = await ctx.send(ctx.master, codec.encode(ctx.path, type_, data))
                 while True:
                     raw = await inbox.get()  # returns at once while documents are queued: check the time
                     if loop.time() >= deadline:
                         raise TimeoutError
                     reply = ctx.decode(raw)
                     ctx.emit(reply)
-                    messages.append(reply)
                     if reply.kind in (expected, codec.ACK) and not reply.error:
-                        return messages, loop.time() - started
+                        return [request, reply], loop.time() - started
     except TimeoutError:
         raise Timeout(f"no {expected or 'reply'} from {ctx.master} within {timeout:g} s") from None
 
