@@ -190,3 +190,12 @@ def test_a_hostile_daemon_config_file_is_ignored(tmp_path: Any) -> None:
         assert configured_socket_path(str(tmp_path)) is None
     config.write_text('{"Socket_Path": "/run/m.sock", "n": NaN}')
     assert configured_socket_path(str(tmp_path)) == "/run/m.sock"
+
+
+def test_a_broadcast_is_encoded_once_for_all_clients() -> None:
+    """A big re-broadcast (read-to-EOF mode allows 16 MiB) costs its size once, not once per client."""
+    state = DaemonState(MASTER)
+    for n in range(5):
+        state.handle(json.dumps({"path": f"/c{n}", "type": codec.CLIENT_ADD, "data": {"path": f"/c{n}", "pid": "1"}}).encode())
+    handling = state.handle(json.dumps({"path": "/x", "type": codec.CLIENT_DELETE, "data": {"blob": "b" * 100_000}}).encode())
+    assert len(handling.outbox) == 5 and len({id(out.raw) for out in handling.outbox}) == 1

@@ -60,7 +60,10 @@ class DaemonState:
         return Outgoing(destination, codec.encode(self.master, type_, data, generic=generic))
 
     def _broadcast(self, type_: str, data: Any = None, *, generic: bool = False) -> list[Outgoing]:
-        return [self._to(entry.path, type_, data, generic=generic) for entry in self.registry]
+        """One encoding shared by every destination: a big document queued for many clients
+        costs its size once."""
+        raw = codec.encode(self.master, type_, data, generic=generic)
+        return [Outgoing(entry.path, raw) for entry in self.registry]
 
     def account_info(self, destination: str) -> Outgoing:
         return self._to(destination, codec.ACCOUNT_INFO, {"user_id": self.user_id})
