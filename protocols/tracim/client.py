@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import time
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from typing import Any, Awaitable, Callable
 from fieldctl.profiles import Profile
 from fieldctl.protocols.driver import CommandOutcome, Emit, Notify, ProbeReport
 from fieldctl.protocols.errors import FieldctlError, NagiosCode, Timeout, UsageError
+from fieldctl.protocols.limits import Limits, Malformed
 from fieldctl.protocols.message import IN, OUT, Message, link
 from fieldctl.protocols.transport import unix
 
@@ -21,8 +23,25 @@ from . import codec
 #: Request type -> the reply type that answers it (§4); matching is by type only (§10.1.9).
 REPLIES = {codec.GET_CLIENTS: codec.CLIENTS, codec.GET_ACCOUNT_INFO: codec.ACCOUNT_INFO, codec.PING: codec.PONG,
            codec.DO_REQUEST: codec.REQUEST_RESULT}
+#: Documents over unix.CHUNK read at the same time on one socket: what concurrent big senders may
+#: cost is this many times limits.max_frame_bytes.
+LARGE_DOCUMENTS = 2
 #: How often the client looks at the master socket file (a restarted daemon has a new one).
 WATCH_S = 0.25
+
+#: What tells one master socket file from the next: a restarted daemon deletes the file and binds a
+#: new one, which ext4 often gives the same inode number, but never the same change time.
+SocketIdentity = tuple[int, int, int]
+
+
+def socket_identity(path: str) -> SocketIdentity | None:
+    """(device, inode, ctime in ns) of the socket file, None when there is none. Connections do not
+    touch a socket file's times; only binding a new one (or a chmod) does."""
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return info.st_dev, info.st_ino, info.st_ctime_ns
 
 
 @dataclass
@@ -44,6 +63,14 @@ class Context:
     def timeout(self, key: str, default: float) -> float:
         return float(self.profile.setting(f"timeouts.{key}", default))
 
+    @functools.cached_property
+    def limits(self) -> Limits:
+        return Limits.of(self.profile)
+
+    @functools.cached_property
+    def large_documents(self) -> asyncio.Semaphore:
+        return asyncio.Semaphore(LARGE_DOCUMENTS)
+
     def decode(self, raw: bytes, *, direction: str = IN, peer: str | None = None) -> Message:
         """`endpoint` names the socket the document was written to."""
         if direction == OUT:
@@ -51,7 +78,19 @@ class Context:
         else:
             endpoint = self.listening
         return codec.decode(raw, profile=self.name, channels=self.channels, endpoint=endpoint, direction=direction,
-                            peer=peer)
+                            peer=peer, max_depth=self.limits.max_depth)
+
+    async def receive(self, reader: asyncio.StreamReader, sender: str,
+                      single_read: int | None = None) -> bytes | None:
+        """One document from an accepted connection, within limits.max_frame_bytes and read_s. A
+        sender past either is refused: a malformed Message, a warning line, None; we go on."""
+        try:
+            return await unix.read_document(reader, self.timeout("read_s", 5.0), self.limits.max_frame_bytes,
+                                            single_read, self.large_documents)
+        except (Malformed, Timeout) as exc:
+            self.notify(f"{self.path}: dropped the connection of {sender}: {exc}")
+            self.emit(codec.malformed(str(exc), profile=self.name, endpoint=self.listening))
+            return None
 
     async def send(self, destination: str, raw: bytes) -> Message:
         """One document, one connection; warns first when the real daemon could not read it whole."""
@@ -64,12 +103,18 @@ class Context:
         return msg
 
 
+def sender(writer: asyncio.StreamWriter) -> str:
+    """How a warning names who connected: its process, when the kernel tells."""
+    pid = unix.peer_pid(writer)
+    return f"pid {pid}" if pid is not None else "a sender"
+
+
 class Inbox:
     """Our listening socket: each connection is one document, read to EOF (any size, §10.1.3)."""
 
     def __init__(self, ctx: Context, on_document: Callable[[bytes], Awaitable[None]]) -> None:
         self.ctx, self.on_document = ctx, on_document
-        self.listener = unix.UnixListener(ctx.path, self._serve, backlog=64)
+        self.listener = unix.UnixListener(ctx.path, self._serve, backlog=64, limit=unix.CHUNK)
 
     async def __aenter__(self) -> "Inbox":
         await self.listener.start()
@@ -80,24 +125,23 @@ class Inbox:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            raw = await unix.read_document(reader, self.ctx.timeout("read_s", 5.0))
-        except Timeout as exc:
-            self.ctx.notify(f"{self.ctx.path}: a sender kept its connection open: {exc}")
-            return
+            raw = await self.ctx.receive(reader, sender(writer))
         finally:
             writer.close()
-        await self.on_document(raw)
+        if raw is not None:
+            await self.on_document(raw)
 
 
 class Plugin:
     """`register`/`listen`: a registered client that answers pings, shows what arrives, notices a
-    restarted daemon (new master socket file) or a silent one, registers again, unregisters on exit."""
+    restarted daemon (a new master socket file, within WATCH_S + retry_s) or a silent one
+    (heartbeat.stale_after_s), registers again, unregisters on exit."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.pid = str(os.getpid())
         self.state = ""
-        self.registered_inode: int | None = None
+        self.registered_as: SocketIdentity | None = None
         self.last_heard = time.monotonic()
 
     def _link(self, state: str, **detail: Any) -> None:
@@ -115,7 +159,7 @@ class Plugin:
             try:
                 await self._watch()
             finally:
-                if self.registered_inode is not None:
+                if self.registered_as is not None:
                     with contextlib.suppress(FieldctlError):
                         await self.ctx.send(self.ctx.master, self._registration(codec.CLIENT_DELETE))
 
@@ -125,27 +169,24 @@ class Plugin:
         last_attempt = float("-inf")
         while True:
             now = time.monotonic()
-            try:
-                inode: int | None = os.stat(self.ctx.master).st_ino
-            except OSError:
-                inode = None
-            if inode is None:
-                self.registered_inode = None
+            identity = socket_identity(self.ctx.master)
+            if identity is None:
+                self.registered_as = None
                 self._link("disconnected", reason="no master socket file")
-            elif (inode != self.registered_inode and now - last_attempt >= retry_s) \
+            elif (identity != self.registered_as and now - last_attempt >= retry_s) \
                     or now - max(self.last_heard, last_attempt) >= stale_s:
                 last_attempt = now
-                await self._register(inode)
+                await self._register(identity)
             await asyncio.sleep(WATCH_S)
 
-    async def _register(self, inode: int) -> None:
+    async def _register(self, identity: SocketIdentity) -> None:
         try:
             await self.ctx.send(self.ctx.master, self._registration(codec.CLIENT_ADD))
         except FieldctlError as exc:
-            self.registered_inode = None
+            self.registered_as = None
             self._link("retrying", reason=str(exc))
             return
-        self.registered_inode = inode
+        self.registered_as = identity
         self._link("registering")
 
     async def _received(self, raw: bytes) -> None:
@@ -165,25 +206,28 @@ class Plugin:
 
 
 async def round_trip(ctx: Context, type_: str, data: Any, timeout: float) -> tuple[list[Message], float]:
-    """One query on our own temporary socket (§10.1.9): the request, then everything that came
-    until the reply of the matching type; raises Timeout when none comes."""
+    """One query on our own temporary socket (§10.1.9): the request and the reply of the matching
+    type (whatever came in between is emitted, not kept: a flood costs no memory). `timeout` bounds
+    all of it, binding and sending included, whatever keeps arriving; raises Timeout without a reply."""
     expected = REPLIES.get(type_)
     inbox: asyncio.Queue[bytes] = asyncio.Queue()
     loop = asyncio.get_running_loop()
-    async with Inbox(ctx, inbox.put):
-        started = loop.time()
-        messages = [await ctx.send(ctx.master, codec.encode(ctx.path, type_, data))]
-        deadline = started + timeout
-        while True:
-            try:
-                raw = await asyncio.wait_for(inbox.get(), max(0.0, deadline - loop.time()))
-            except asyncio.TimeoutError:
-                raise Timeout(f"no {expected or 'reply'} from {ctx.master} within {timeout:g} s") from None
-            reply = ctx.decode(raw)
-            ctx.emit(reply)
-            messages.append(reply)
-            if reply.kind in (expected, codec.ACK) and not reply.error:
-                return messages, loop.time() - started
+    started = loop.time()
+    deadline = started + timeout
+    try:
+        async with asyncio.timeout_at(deadline):
+            async with Inbox(ctx, inbox.put):
+                request = await ctx.send(ctx.master, codec.encode(ctx.path, type_, data))
+                while True:
+                    raw = await inbox.get()  # returns at once while documents are queued: check the time
+                    if loop.time() >= deadline:
+                        raise TimeoutError
+                    reply = ctx.decode(raw)
+                    ctx.emit(reply)
+                    if reply.kind in (expected, codec.ACK) and not reply.error:
+                        return [request, reply], loop.time() - started
+    except TimeoutError:
+        raise Timeout(f"no {expected or 'reply'} from {ctx.master} within {timeout:g} s") from None
 
 
 def command_type(profile: Profile, name: str) -> str:

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from fieldctl.profiles import Profile
+from fieldctl.protocols.limits import MAX_DEPTH, Malformed, check_depth
 from fieldctl.protocols.message import IN, Message
 
 CLIENT_ADD, CLIENT_DELETE = "daemon_client_add", "daemon_client_delete"
@@ -111,34 +112,85 @@ def _no_constants(name: str) -> Any:
     raise DecodeError(f"invalid character '{name[0]}' looking for beginning of value")
 
 
-def parse(raw: bytes) -> Envelope:
+def _go_number(text: str) -> int | float:
+    """A JSON number as Go decodes it into `data` (float64): out of range is an error, not inf.
+    Integers stay exact for display; a finite float64 has at most 309 integer digits, so int()
+    never meets Python's 4300-digit limit."""
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        shown = text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
+        raise DecodeError(f"json: cannot unmarshal number {shown} into Go value of type float64")
+    return int(text) if text.lstrip("-").isdigit() else value
+
+
+_GO_DECODER = json.JSONDecoder(parse_constant=_no_constants, parse_int=_go_number, parse_float=_go_number)
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _no_surrogates(value: Any) -> Any:
+    """Go decodes an unpaired \\uD800-\\uDFFF escape as U+FFFD; Python keeps a lone surrogate,
+    which is no text at all (it cannot be written as UTF-8, nor be a socket path)."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_no_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {_no_surrogates(key): _no_surrogates(item) for key, item in value.items()}
+    return value
+
+
+def _loads(text: str, max_depth: int) -> Any:
+    """json.loads within the depth limit, numbers and escapes as Go takes them; raises DecodeError
+    or JSONDecodeError only (Go's own limit is 10,000 levels; ours guards the Python stack)."""
+    try:
+        check_depth(text, max_depth)
+    except Malformed as exc:
+        raise DecodeError(f"exceeded max depth: {exc}") from None
+    value = _GO_DECODER.decode(text)
+    return _no_surrogates(value) if _SURROGATE_ESCAPE.search(text) else value
+
+
+def parse(raw: bytes, max_depth: int = MAX_DEPTH) -> Envelope:
     """A DaemonEvent decoded as the daemon decodes it: keys match case-insensitively (the last
     matching key wins), unknown keys are ignored, `path`/`type` must be strings when present."""
     text = raw.decode("utf-8", errors="replace")  # Go replaces invalid UTF-8 by U+FFFD
     if not text.strip():
         raise DecodeError("unexpected end of JSON input")
     try:
-        document = json.loads(text, parse_constant=_no_constants)
+        document = _loads(text, max_depth)
     except json.JSONDecodeError as exc:
         raise DecodeError(f"invalid JSON: {exc.msg} at byte {exc.pos}") from None
     if not isinstance(document, dict):
-        raise DecodeError(f"json: cannot unmarshal {type(document).__name__} into Go value of type DaemonEvent")
+        raise DecodeError(f"json: cannot unmarshal {_go_type(document)} into Go value of type DaemonEvent")
     fields: dict[str, Any] = {"path": "", "type": "", "data": None}
     for key, value in document.items():
         name = key.lower()
         if name in fields:
             if name != "data" and not isinstance(value, str):
-                raise DecodeError(f"json: cannot unmarshal {type(value).__name__} into DaemonEvent.{name} of type string")
+                raise DecodeError(f"json: cannot unmarshal {_go_type(value)} into Go struct field DaemonEvent.{name} "
+                                  "of type string")
             fields[name] = value
     return Envelope(fields["path"], fields["type"], fields["data"])
 
 
-def parse_tlm(data: Any) -> dict[str, Any]:
+def _go_type(value: Any) -> str:
+    """The JSON kind as Go's UnmarshalTypeError names it."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {dict: "object", list: "array", str: "string"}.get(type(value), "null")
+
+
+def parse_tlm(data: Any, max_depth: int = MAX_DEPTH) -> dict[str, Any]:
     """The TLM inside a daemon_tracim_event: `data` is its JSON text, never an object (§4.9)."""
     if not isinstance(data, str):
-        raise DecodeError(f"daemon_tracim_event data must be the TLM as a JSON string, got {type(data).__name__}")
+        raise DecodeError(f"daemon_tracim_event data must be the TLM as a JSON string, got {_go_type(data)}")
     try:
-        tlm = json.loads(data)
+        tlm = _loads(data, max_depth)
     except json.JSONDecodeError as exc:
         raise DecodeError(f"TLM is not JSON: {exc.msg} at char {exc.pos}") from None
     if not isinstance(tlm, dict) or not isinstance(tlm.get("event_type"), str):
@@ -160,23 +212,27 @@ class Channels:
         return self.by_type.get(type_, OTHER_CHANNEL)
 
 
+def malformed(error: str, *, profile: str, endpoint: str, raw: bytes = b"", direction: str = IN) -> Message:
+    """A document that could not be taken: shown and counted, with what arrived of it."""
+    return Message(profile=profile, endpoint=endpoint, direction=direction, channel=OTHER_CHANNEL, kind="invalid",
+                   raw=(raw,), error=error)
+
+
 def decode(raw: bytes, *, profile: str, channels: Channels, endpoint: str, direction: str = IN,
-           peer: str | None = None) -> Message:
+           peer: str | None = None, max_depth: int = MAX_DEPTH) -> Message:
     """A Message for one document. `id` is the other party's socket path (the sender's envelope
     path, or where an outgoing document went): the only correlation this protocol has.
     A tracim event's kind is its TLM event_type and its payload the decoded TLM."""
-    msg = Message(profile=profile, endpoint=endpoint, direction=direction, channel=OTHER_CHANNEL, kind="invalid",
-                  raw=(raw,))
     try:
-        envelope = parse(raw)
+        envelope = parse(raw, max_depth)
     except DecodeError as exc:
-        msg.error = str(exc)
-        return msg
-    msg.channel, msg.kind, msg.payload = channels.of(envelope.type), envelope.type, envelope.data
+        return malformed(str(exc), profile=profile, endpoint=endpoint, raw=raw, direction=direction)
+    msg = Message(profile=profile, endpoint=endpoint, direction=direction, channel=channels.of(envelope.type),
+                  kind=envelope.type, payload=envelope.data, raw=(raw,))
     msg.id = peer if peer is not None else envelope.path
     if envelope.type == TRACIM_EVENT:
         try:
-            msg.payload = parse_tlm(envelope.data)
+            msg.payload = parse_tlm(envelope.data, max_depth)
             msg.kind = msg.payload["event_type"]
         except DecodeError as exc:
             msg.error = str(exc)

@@ -7,6 +7,8 @@ import base64
 from dataclasses import dataclass, field
 from typing import Any
 
+from fieldctl.protocols.limits import MAX_DEPTH
+
 from . import codec
 from .codec import DecodeError, Envelope
 
@@ -46,8 +48,9 @@ def _string_field(data: dict[str, Any], key: str) -> str:
 
 
 class DaemonState:
-    def __init__(self, master: str, user_id: str = "42", api_root_body: bytes | None = None) -> None:
-        self.master, self.user_id = master, user_id
+    def __init__(self, master: str, user_id: str = "42", api_root_body: bytes | None = None,
+                 max_depth: int = MAX_DEPTH) -> None:
+        self.master, self.user_id, self.max_depth = master, user_id, max_depth
         self.api_root_body = api_root_body  # None: like a Tracim without a 200 at the API root
         self.registry: list[Entry] = []
 
@@ -57,7 +60,10 @@ class DaemonState:
         return Outgoing(destination, codec.encode(self.master, type_, data, generic=generic))
 
     def _broadcast(self, type_: str, data: Any = None, *, generic: bool = False) -> list[Outgoing]:
-        return [self._to(entry.path, type_, data, generic=generic) for entry in self.registry]
+        """One encoding shared by every destination: a big document queued for many clients
+        costs its size once."""
+        raw = codec.encode(self.master, type_, data, generic=generic)
+        return [Outgoing(entry.path, raw) for entry in self.registry]
 
     def account_info(self, destination: str) -> Outgoing:
         return self._to(destination, codec.ACCOUNT_INFO, {"user_id": self.user_id})
@@ -82,7 +88,7 @@ class DaemonState:
 
     def handle(self, raw: bytes) -> Handling:
         try:
-            envelope = codec.parse(raw)
+            envelope = codec.parse(raw, self.max_depth)
         except DecodeError as exc:
             return Handling(None, str(exc))
         handling = Handling(envelope)

@@ -10,12 +10,12 @@ import time
 from typing import Any, AsyncIterator
 
 from fieldctl.protocols.driver import CommandOutcome, Emit, Notify
-from fieldctl.protocols.errors import FieldctlError, Timeout
+from fieldctl.protocols.errors import FieldctlError
 from fieldctl.protocols.message import OUT, Message, link
 from fieldctl.protocols.transport import unix
 
 from . import codec, timeline
-from .client import Context
+from .client import Context, sender
 from .daemon import DaemonState, Outgoing
 from .paths import socket_path
 
@@ -60,14 +60,14 @@ class Simulator:
         profile = ctx.profile
         body = profile.setting("simulate.api_root_body")
         self.state = DaemonState(ctx.master, str(profile.setting("simulate.user_id", "42")),
-                                 None if body is None else str(body).encode("utf-8"))
+                                 None if body is None else str(body).encode("utf-8"), ctx.limits.max_depth)
         self.single_read = int(profile.setting("simulate.single_read_bytes", codec.DAEMON_READ_LIMIT))
         self.deliveries: asyncio.Queue[Delivery] = asyncio.Queue()
         self.has_clients = asyncio.Event()
 
     async def run(self, scenario: list[Message] | None, use_timeline: bool) -> None:
         os.makedirs(os.path.dirname(self.ctx.master) or ".", mode=0o700, exist_ok=True)
-        listener = unix.UnixListener(self.ctx.master, self._serve)
+        listener = unix.UnixListener(self.ctx.master, self._serve, limit=unix.CHUNK)
         await listener.start()
         self.ctx.emit(link(self.ctx.name, "master", "bound", {"url": self.ctx.master}))
         tasks = [self._deliver(), self._keepalive()]
@@ -83,12 +83,15 @@ class Simulator:
     # --- receiving ---
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One document per connection. A bad one is shown (a Message with its error) and gets a
+        warning line naming the sender; like the real daemon, no answer goes back (§4)."""
+        who = sender(writer)
         try:
-            raw = await unix.read_document(reader, self.ctx.timeout("read_s", 5.0), self.single_read or None)
-        except Timeout:
-            raw = b""  # a sender that never writes: the real daemon's goroutine would wait forever
+            raw = await self.ctx.receive(reader, who, self.single_read or None)
         finally:
             writer.close()
+        if raw is None:
+            return
         handling = self.state.handle(raw)
         msg = self.ctx.decode(raw)
         if handling.problem and not msg.error:
@@ -96,8 +99,9 @@ class Simulator:
         if handling.envelope is None and self.single_read and len(raw) >= self.single_read:
             msg.error = f"{msg.error} (cut at the daemon's {self.single_read}-byte single read)"
         self.ctx.emit(msg)
-        if handling.fatal_on_real_daemon:
-            self.ctx.notify(f"{msg.kind} from {msg.id!r}: {handling.problem}; the simulator goes on")
+        if msg.error:
+            what = f"{msg.kind} (path {handling.envelope.path!r})" if handling.envelope is not None else "a document"
+            self.ctx.notify(f"{what} from {who}: {msg.error}; the simulator goes on")
         if self.state.registry:
             self.has_clients.set()
         self._queue(handling.outbox)

@@ -3,13 +3,13 @@ client socket, from the profile's `unix://` endpoints, --endpoint or --master/--
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from typing import Any
 
 from fieldctl.profiles import Profile
 from fieldctl.protocols.errors import UsageError
+from fieldctl.protocols.limits import loads
 
 from .codec import MAX_SOCKET_PATH
 
@@ -29,8 +29,8 @@ def runtime_dir() -> str:
 def configured_socket_path(directory: str) -> str | None:
     """`socket_path` of <dir>/TracimDaemon/config.json, matched case-insensitively like Go."""
     try:
-        with open(os.path.join(directory, "TracimDaemon", "config.json"), encoding="utf-8") as handle:
-            config = json.load(handle)
+        with open(os.path.join(directory, "TracimDaemon", "config.json"), "rb") as handle:
+            config = loads(handle.read(1 << 20))
     except (OSError, ValueError):
         return None
     if not isinstance(config, dict):

@@ -1,5 +1,5 @@
 """Unix stream sockets: listening socket files we own (0600, stale files replaced, live ones never
-stolen, always removed) and one-shot documents (connect, write once, close)."""
+stolen, always removed) and one-shot documents (connect, write once, close; read within a size cap)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,18 @@ import contextlib
 import os
 import socket
 import stat
+import struct
 from typing import Awaitable, Callable
 
 from fieldctl.protocols.errors import ConnectFailure, Timeout, UsageError
+from fieldctl.protocols.limits import MAX_FRAME_BYTES, Malformed
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 #: Longest line a stream reader takes (asyncio's default, 64 KiB, is below one recorded frame).
 LINE_LIMIT = 16 << 20
+#: What one read of a document asks for: memory grows by what arrived, never by what was announced.
+CHUNK = 64 << 10
 
 _owned: dict[str, int] = {}  # path -> inode of the socket file we created
 
@@ -60,8 +64,12 @@ def claim(path: str) -> None:
 
 
 class UnixListener:
-    def __init__(self, path: str, handler: Handler, backlog: int = 128) -> None:
-        self.path, self.handler, self.backlog = path, handler, backlog
+    """`limit` is the StreamReader's: its buffer is read ahead to twice that before the socket is
+    paused, so a listener that reads documents by CHUNK passes CHUNK (a waiting connection then
+    holds 128 KiB, not 32 MiB)."""
+
+    def __init__(self, path: str, handler: Handler, backlog: int = 128, limit: int = LINE_LIMIT) -> None:
+        self.path, self.handler, self.backlog, self.limit = path, handler, backlog, limit
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
@@ -69,7 +77,7 @@ class UnixListener:
         previous = os.umask(0o177)  # created 0600: no window where others may connect
         try:
             self._server = await asyncio.start_unix_server(self.handler, self.path, backlog=self.backlog,
-                                                           limit=LINE_LIMIT)
+                                                           limit=self.limit)
         except OSError as exc:
             raise ConnectFailure(f"cannot listen on {self.path}: {exc.strerror}") from None
         finally:
@@ -84,29 +92,92 @@ class UnixListener:
         _remove_owned(self.path)
 
 
-async def read_document(reader: asyncio.StreamReader, timeout: float, single_read: int | None = None) -> bytes:
-    """To EOF, or one read of at most `single_read` bytes as the real TracimDaemon does."""
+async def read_document(reader: asyncio.StreamReader, timeout: float, max_bytes: int = MAX_FRAME_BYTES,
+                        single_read: int | None = None, large: asyncio.Semaphore | None = None) -> bytes:
+    """To EOF, or one read of at most `single_read` bytes as the real TracimDaemon does. A sender
+    that goes past `max_bytes` is refused with Malformed as soon as it does; one that never
+    finishes, Timeout. A document growing past its first CHUNK holds a slot of `large` (shared by
+    one listener's connections) until it is read, so many concurrent big senders cost at most
+    (slots x max_bytes), while small documents never wait for them."""
+
+    async def to_eof() -> bytes:
+        document = bytearray()
+        holding = False
+        try:
+            while chunk := await reader.read(CHUNK):
+                if document and large is not None and not holding:
+                    await large.acquire()
+                    holding = True
+                document += chunk
+                if len(document) > max_bytes:
+                    size = len(document)
+                    document.clear()  # now: the exception's traceback keeps this frame, and the buffer, alive
+                    raise Malformed(f"a document over the {max_bytes}-byte limit (limits.max_frame_bytes): refused "
+                                    f"after {size} bytes")
+            return bytes(document)
+        finally:
+            if holding:
+                large.release()  # type: ignore[union-attr]
+
     try:
-        return await asyncio.wait_for(reader.read(single_read) if single_read else reader.read(), timeout)
+        return await asyncio.wait_for(reader.read(min(single_read, max_bytes)) if single_read else to_eof(), timeout)
     except asyncio.TimeoutError:
         raise Timeout(f"no document within {timeout:g} s") from None
 
 
-async def connect(path: str, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+def peer_pid(writer: asyncio.StreamWriter) -> int | None:
+    """The process on the other end of an accepted connection (SO_PEERCRED), to name a bad sender:
+    Unix sockets have no address, and the envelope's `path` is whatever the sender claims."""
+    sock = writer.get_extra_info("socket")
     try:
-        return await asyncio.wait_for(asyncio.open_unix_connection(path, limit=LINE_LIMIT), timeout)
+        pid, _, _ = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    except (AttributeError, OSError):
+        return None
+    return pid or None
+
+
+def _dial(path: str) -> socket.socket:
+    """A Unix connect never waits: it succeeds, fails, or finds the listen backlog full, which asyncio
+    would mistake for a pending connection (the first write then fails with EINVAL). Go's net.Dial
+    fails at once in that case (spec §2), and so do we."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    try:
+        sock.connect(path)
+    except BlockingIOError:
+        sock.close()
+        raise ConnectFailure(f"cannot connect to {path}: resource temporarily unavailable (its listen backlog "
+                             "is full)") from None
+    except (OSError, ValueError) as exc:
+        sock.close()
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConnectFailure(f"cannot connect to {path}: {reason}") from None
+    return sock
+
+
+async def connect(path: str, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    sock = _dial(path)
+    try:
+        return await asyncio.wait_for(asyncio.open_unix_connection(sock=sock, limit=LINE_LIMIT), timeout)
     except asyncio.TimeoutError:
+        sock.close()
         raise Timeout(f"cannot connect to {path} within {timeout:g} s") from None
     except OSError as exc:
+        sock.close()
         raise ConnectFailure(f"cannot connect to {path}: {exc.strerror or exc}") from None
 
 
 async def send_document(path: str, data: bytes, timeout: float = 5.0) -> None:
-    """One document on its own connection, in one write, then close."""
+    """One document on its own connection, in one write, then close. A peer that goes away
+    meanwhile (its listener closed with our connection still in the backlog) is a ConnectFailure."""
     _, writer = await connect(path, timeout)
     try:
         writer.write(data)
         await asyncio.wait_for(writer.drain(), timeout)
+    except asyncio.TimeoutError:
+        raise Timeout(f"{path} took no document within {timeout:g} s") from None
+    except OSError as exc:
+        raise ConnectFailure(f"cannot deliver to {path}: {exc.strerror or exc}") from None
     finally:
         writer.close()
         with contextlib.suppress(OSError):
