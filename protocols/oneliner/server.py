@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from fieldctl.profiles import Profile
 from fieldctl.protocols.driver import Emit, Notify, link_emitter
 from fieldctl.protocols.errors import UsageError
+from fieldctl.protocols.limits import Limits
 from fieldctl.protocols.message import IN, OUT, Message, link
 from fieldctl.protocols.transport import zeromq
 
@@ -118,6 +119,7 @@ class Simulator:
     def __init__(self, profile: Profile, emit: Emit, notify: Notify) -> None:
         self.profile, self.emit, self.notify = profile, emit, notify
         self.router = Router(profile.setting("simulate", {}))
+        self.limits = Limits.of(profile)
         self.publisher: StreamPublisher | None = None  # bound by run()
 
     async def run(self, scenario: list[Message] | None) -> None:
@@ -155,16 +157,9 @@ class Simulator:
             self.publisher.send_message(msg)
 
     async def _respond(self, replier: zeromq.Socket) -> None:
-        name = self.profile.name
         while True:
             frames = await replier.recv()
-            if len(frames) == 1:
-                request = codec.request_message(name, frames[0], direction=IN)
-                outcome = self.router.handle(frames[0])
-            else:
-                request = Message(profile=name, endpoint=codec.CALLS, direction=IN, channel=codec.CALL, kind="?",
-                                  raw=tuple(frames), error=f"{len(frames)} parts: a request is one part")
-                outcome = Outcome(False, "malformed request: more than one part", malformed="more than one part")
+            request, outcome = self._answer(frames)
             self.emit(request)
             if outcome.malformed:
                 self.notify(f"malformed request ({outcome.malformed}) would kill a real server's RPC thread; "
@@ -174,5 +169,15 @@ class Simulator:
             reply = outcome.reply(time.perf_counter())
             await replier.send([reply])
             target = outcome.request.target if outcome.request else "?"
-            self.emit(codec.decode_reply(name, [reply], target, direction=OUT))
+            self.emit(codec.decode_reply(self.profile.name, [reply], target, direction=OUT, limits=self.limits))
             await asyncio.sleep(0)  # a flood of requests must not starve the streams and signals
+
+    def _answer(self, frames: list[bytes]) -> tuple[Message, Outcome]:
+        """The request as a Message and what to answer; whatever a client sends, an answer."""
+        name = self.profile.name
+        if len(frames) != 1:
+            request = Message(profile=name, endpoint=codec.CALLS, direction=IN, channel=codec.CALL, kind="?",
+                              raw=tuple(frames), error=f"{len(frames)} parts: a request is one part")
+            return request, Outcome(False, "malformed request: more than one part", malformed="more than one part")
+        return (codec.request_message(name, frames[0], direction=IN, limits=self.limits),
+                self.router.handle(frames[0], self.limits))
