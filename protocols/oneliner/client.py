@@ -36,6 +36,11 @@ def stream_encodings(profile: Profile) -> dict[str, str]:
 # --- listen ------------------------------------------------------------------------------------------
 
 
+#: Under a flood (of costly malformed packets too), listen decodes this long between yields, so
+#: --timeout, signals and the output flush keep their time.
+YIELD_EVERY_S = 0.02
+
+
 async def listen(profile: Profile, emit: Emit, streams: set[str], trusted: bool) -> None:
     """Every stream, or only `streams` by their exact topic (name + 0x00)."""
     try:
@@ -45,13 +50,14 @@ async def listen(profile: Profile, emit: Emit, streams: set[str], trusted: bool)
     encodings = stream_encodings(profile)
     limits = Limits.of(profile)
     sub = zeromq.subscriber(codec.STREAMS, profile.endpoints[codec.STREAMS], prefixes, link_emitter(profile.name, emit))
+    loop = asyncio.get_running_loop()
     try:
         while True:
-            batch = [await sub.recv()]
-            while len(batch) < 1024 and (frames := sub.recv_nowait()) is not None:
-                batch.append(frames)
-            for frames in batch:
+            frames: list[bytes] | None = await sub.recv()
+            busy_until = loop.time() + YIELD_EVERY_S
+            while frames is not None:
                 emit(codec.decode_stream(profile.name, frames, encodings, trusted, limits=limits))
+                frames = sub.recv_nowait() if loop.time() < busy_until else None
             await asyncio.sleep(0)  # a busy stream must not starve timers, signals and the output flush
     finally:
         sub.close()
