@@ -116,6 +116,34 @@ def test_keyword_arguments_and_errors_as_on_a_real_server(tmp_path: Path) -> Non
         proc.stop()
 
 
+def test_values_clients_build_that_a_stream_cannot_carry(tmp_path: Path) -> None:
+    """A raw stream of an int attribute cannot publish (one warning, the simulator lives on); an
+    attribute grown past the int limit by calls is still published, shown as not displayable."""
+    profile = tmp_path / "grow.toml"
+    profile.write_text('extends = "oneliner"\nname = "grow"\n'
+                       '[simulate.streams.raw_value]\nfrequency_hz = 20\nserializer = "raw"\ncall = "counter.get"\n'
+                       '[simulate.streams.counter_value]\nfrequency_hz = 20\n')
+    ports = Ports()
+    args = ["--profile-file", str(profile), *ports.args]
+    proc = Proc([*FIELDCTL, "simulate", "grow", "--json", *args])
+    try:
+        proc.wait_json(lambda m: m["channel"] == "link" and m["kind"] == "bound" and m["endpoint"] == "calls")
+        big = str(2**13999)
+        assert run_cli("command", "grow", "call", "counter.add", "--args", f"[{big}]", *args).returncode == 0
+        over = run_cli("command", "grow", "call", "counter.add", "--args", f"[{big}]", *args)
+        assert over.returncode == 5 and "decimal digits" in one_line(over.stderr)  # 2**14000: over our limit
+        shown = proc.wait_json(lambda m: m["channel"] == "counter_value" and m["error"] is not None)
+        assert "decimal digits" in shown["error"]
+        assert run_cli("command", "grow", "version", *args).returncode == 0
+        assert proc.stop() == 0
+    finally:
+        proc.stop()
+    stderr = proc.popen.stderr.read()
+    assert "Traceback" not in stderr
+    assert [line for line in stderr.splitlines() if "raw_value" in line] == [
+        "warning: cannot publish on raw_value (raw): a raw stream publishes bytes, not int; samples skipped until it can"]
+
+
 def test_command_reports_its_round_trip() -> None:
     ports = Ports()
     proc = start(ports)

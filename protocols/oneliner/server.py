@@ -19,6 +19,7 @@ from fieldctl.protocols.transport import zeromq
 from . import codec
 from .client import stream_encodings
 from .router import Outcome, Router
+from .safe_pickle import OverLimit, cost_limit
 
 
 def warn_if_exposed(url: str, notify: Notify) -> None:
@@ -55,7 +56,11 @@ class StreamPublisher:
         self.pub.send_nowait([packet])
         msg = Message(profile=self.profile, endpoint=codec.STREAMS, direction=OUT, channel=name,
                       kind=codec.SAMPLE if success else codec.ERROR,
-                      payload={"success": success, "timestamp": stamp, "data": codec.jsonable(value)}, raw=(packet,))
+                      payload={"success": success, "timestamp": stamp, "data": None}, raw=(packet,))
+        try:  # a value clients built through calls (an attribute grown past the limits) is sent, not shown
+            msg.payload["data"] = codec.jsonable(value, cost_limit(len(payload)))
+        except OverLimit as exc:
+            msg.error = f"sent, but not shown: {exc}"
         self.emit(msg)
         return msg
 
@@ -144,11 +149,18 @@ class Simulator:
     async def _stream(self, name: str) -> None:
         stream = self.router.streamer.streams[name]
         period = 1 / stream.frequency_hz
+        failing = False  # warned once per run of samples that cannot be published
         while True:
             await asyncio.sleep(period)
             if name in self.router.streamer.enabled:
                 success, value = stream.sample()
-                self.publisher.send(name, success, value, stream.encoding)
+                try:
+                    self.publisher.send(name, success, value, stream.encoding)
+                    failing = False
+                except UsageError as exc:  # a value set by a client that this stream cannot carry
+                    if not failing:
+                        self.notify(f"{exc}; samples skipped until it can")
+                    failing = True
 
     async def _replay(self, messages: list[Message]) -> None:
         # A scenario is a contract test: it starts once someone listens, so nothing is lost.
