@@ -228,3 +228,16 @@ def test_keyword_arguments_reach_the_method() -> None:
     assert router.invoke("horn", "bump", [], {"step": 4}).value == 4
     assert router.invoke("horn", "nap", [], {"seconds": 0.1}).delay == 0.1
     assert router.invoke("horn", "echo", [1], {"k": [2]}).value == {"args": [1], "kwargs": {"k": [2]}}
+
+
+def test_a_pickle_cannot_change_what_the_next_one_decodes_with() -> None:
+    """BUILD on a referenced global sets attributes: on the allowed callables there are none to set."""
+    bytearray_global = b"\x8c\x08builtins\x8c\tbytearray\x93"
+    for state in (b"}\x8c\x01xK\x05sb", b"N}\x8c\x0c__defaults__K\x05\x85s\x86b", b"N}\x8c\x04argsK\x05s\x86b"):
+        with pytest.raises(pickle.UnpicklingError):
+            safe_pickle.loads(_pickle(bytearray_global + state))
+    for name in (b"set", b"complex", b"ValueError"):
+        with pytest.raises(pickle.UnpicklingError):
+            safe_pickle.loads(_pickle(b"\x8c\x08builtins" + _str(name.decode()) + b"\x93N}\x8c\x01xK\x05s\x86b"))
+    assert safe_pickle.loads(pickle.dumps(bytearray(b"ab"), protocol=2)) == bytearray(b"ab")
+    assert safe_pickle.loads(pickle.dumps(b"ab", protocol=2)) == b"ab"

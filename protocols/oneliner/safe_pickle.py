@@ -19,7 +19,7 @@ import io
 import pickle
 import pickletools
 from itertools import chain
-from typing import Any, Collection
+from typing import Any, Callable, Collection
 
 from _compat_pickle import IMPORT_MAPPING, NAME_MAPPING
 
@@ -66,6 +66,23 @@ def short_repr(value: Any, limit: int = 120) -> str:
 # --- what the restricted unpickler may build -------------------------------------------------------
 
 
+class _Sealed:
+    """A callable a pickle may reference in place of a builtin. A pickle can also BUILD on what it
+    references (set attributes, a function's __defaults__ or __dict__): this has none to set, so a
+    packet cannot change how the next one decodes."""
+
+    __slots__ = ("_call",)
+
+    def __init__(self, call: Callable[..., Any]) -> None:
+        object.__setattr__(self, "_call", call)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{name} cannot be set")
+
+    def __call__(self, *args: Any) -> Any:
+        return self._call(*args)
+
+
 def _bytearray(source: Any = b"", *encoding: str) -> bytearray:
     """builtins.bytearray as pickles use it (from bytes, or from latin-1 text), never bytearray(n)."""
     if isinstance(source, int):
@@ -82,9 +99,12 @@ def _latin1(text: str, encoding: str) -> bytes:
     return text.encode("latin-1")
 
 
+_LATIN1 = _Sealed(_latin1)
+
+
 #: Plain types that reach a pickle as a global (protocol 2-4 reduce these to builtins.X(...));
 #: None, bool, int, float, str, bytes, tuple, list, dict, set and frozenset need no global at all.
-_PLAIN = {"complex": complex, "bytearray": _bytearray, "set": set, "frozenset": frozenset}
+_PLAIN = {"complex": complex, "bytearray": _Sealed(_bytearray), "set": set, "frozenset": frozenset}
 PLAIN_GLOBALS = frozenset(_PLAIN)
 #: What a payload may reference; packet metadata and requests need less (see `loads` callers).
 PAYLOAD_GLOBALS = PLAIN_GLOBALS | BUILTIN_EXCEPTIONS
@@ -103,7 +123,7 @@ class RestrictedUnpickler(pickle.Unpickler):
         if module == "builtins" and name in self.allowed:
             return _PLAIN.get(name) or getattr(builtins, name)
         if (module, name) == ("_codecs", "encode") and self.allowed:
-            return _latin1  # how protocol 0-2 pickles carry bytes
+            return _LATIN1  # how protocol 0-2 pickles carry bytes
         raise UnsafePickle(clip(f"{module}.{name}"))
 
     def persistent_load(self, pid: Any) -> Any:
