@@ -136,8 +136,10 @@ class RestrictedUnpickler(pickle.Unpickler):
 def _shape(op: pickletools.OpcodeInfo) -> tuple[str, int, int, bool]:
     """(what the opcode does to the stack, operands it pops, of which below a MARK, whether it pushes)."""
     name, before = op.name, op.stack_before
-    if name in ("INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "FLOAT", "BINFLOAT"):
-        kind = "number"
+    if name in ("INT", "LONG", "LONG1", "LONG4", "FLOAT", "BINFLOAT"):
+        kind = "number"  # of any size or hash (BININT* are 32-bit: distinct hashes, but for -1 and -2)
+    elif not before and op.stack_after and name not in ("MARK", "GET", "BINGET", "LONG_BINGET"):
+        kind = "leaf"
     elif name in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE", "GET", "BINGET", "LONG_BINGET", "DUP", "MARK", "POP"):
         kind = name.rpartition("_")[2].removeprefix("BIN")  # PUT, MEMOIZE, GET, DUP, MARK, POP
     elif name in ("APPEND", "APPENDS", "SETITEM", "SETITEMS", "ADDITEMS", "BUILD"):
@@ -168,7 +170,9 @@ def scan(data: bytes, max_depth: int = MAX_DEPTH) -> None:
     try:
         for count, (op, arg, _) in enumerate(pickletools.genops(data), 1):
             kind, below, marked, pushes = _SHAPES[op]
-            if kind == "number":
+            if kind == "leaf":
+                stack.append(0)
+            elif kind == "number":
                 if type(arg) is int and arg.bit_length() > MAX_INT_BITS:
                     raise OverLimit(f"an int of {arg.bit_length()} bits (over about 4,200 decimal digits)")
                 first = hashes.setdefault(hash(arg), arg)
