@@ -241,3 +241,13 @@ def test_a_pickle_cannot_change_what_the_next_one_decodes_with() -> None:
             safe_pickle.loads(_pickle(b"\x8c\x08builtins" + _str(name.decode()) + b"\x93N}\x8c\x01xK\x05s\x86b"))
     assert safe_pickle.loads(pickle.dumps(bytearray(b"ab"), protocol=2)) == bytearray(b"ab")
     assert safe_pickle.loads(pickle.dumps(b"ab", protocol=2)) == b"ab"
+
+
+def test_trusted_pickles_are_scanned_too() -> None:
+    """--trust-pickle allows any class, not a memo sized by a hostile index or a tuple a million deep."""
+    for name in ("huge memo index", "deep tuple", "bytes8 of 2**40 bytes", "huge int"):
+        with pytest.raises(pickle.UnpicklingError):
+            timed(safe_pickle.loads, _pickle(BOMBS[name]), trusted=True)
+    from collections import OrderedDict
+
+    assert safe_pickle.loads(pickle.dumps(OrderedDict(a=1), protocol=4), trusted=True) == {"a": 1}

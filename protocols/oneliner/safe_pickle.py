@@ -306,18 +306,16 @@ def loads(data: bytes, allowed: frozenset[str] = PAYLOAD_GLOBALS, *, trusted: bo
           max_depth: int = MAX_DEPTH) -> Any:
     """The pickle at the start of `data`. Raises UnsafePickle for a refused global, OverLimit for a
     pickle over the limits, and pickle.UnpicklingError for anything else that does not load.
-    Trusted data is unpickled as it is (the caller bounds what it does with the value)."""
-    if trusted:
-        try:
-            return pickle.loads(data)
-        except Exception as exc:  # a broken pickle fails in many ways (EOFError, ValueError, KeyError, ...)
-            raise _broken(str(exc)) from None
+    Trusted data may build any class (the standard unpickler), but its opcodes are scanned all the
+    same, and the caller bounds what it does with the value (codec.jsonable checks it)."""
     scan(data, max_depth)
     try:
+        if trusted:
+            return pickle.loads(data)
         value = RestrictedUnpickler(data, allowed).load()
     except (UnsafePickle, OverLimit):
         raise
-    except Exception as exc:
+    except Exception as exc:  # a broken pickle fails in many ways (EOFError, ValueError, KeyError, ...)
         raise _broken(str(exc)) from None
     check(value, cost_limit(len(data)), max_depth)
     return value
