@@ -144,6 +144,13 @@ def test_values_clients_build_that_a_stream_cannot_carry(tmp_path: Path) -> None
         "warning: cannot publish on raw_value (raw): a raw stream publishes bytes, not int; samples skipped until it can"]
 
 
+def test_a_request_over_the_limits_is_not_sent() -> None:
+    nobody = Ports()  # nothing listens: a request sent would time out (exit 4)
+    deep = run_cli("command", PROFILE, "call", "counter.echo", "--args", "[" * 100 + "]" * 100, "--timeout", "5",
+                   *nobody.args)
+    assert deep.returncode == 2 and one_line(deep.stderr).endswith("not sent: nested deeper than 64 levels")
+
+
 def test_command_reports_its_round_trip() -> None:
     ports = Ports()
     proc = start(ports)

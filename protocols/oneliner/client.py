@@ -86,6 +86,8 @@ class Caller:
         undecodable reply."""
         body = codec.encode_request(request)
         sent = codec.request_message(self.profile, body, limits=self.limits)
+        if sent.error:  # what we would refuse from a peer, we do not send to one
+            raise UsageError(f"{request.target}: not sent: {sent.error}")
         self.emit(sent)
         started = time.perf_counter()
         try:
