@@ -133,8 +133,9 @@ class RestrictedUnpickler(pickle.Unpickler):
 # --- before unpickling: the opcodes ----------------------------------------------------------------
 
 
-def _shape(op: pickletools.OpcodeInfo) -> tuple[str, int, int, bool]:
-    """(what the opcode does to the stack, operands it pops, of which below a MARK, whether it pushes)."""
+def _shape(op: pickletools.OpcodeInfo) -> tuple[str, int, bool, bool]:
+    """(what the opcode does to the stack; the operands it pops, or for a marked slice those below
+    the MARK (the container APPENDS adds to); whether it pops to a MARK; whether it pushes)."""
     name, before = op.name, op.stack_before
     if name in ("INT", "LONG", "LONG1", "LONG4", "FLOAT", "BINFLOAT"):
         kind = "number"  # of any size or hash (BININT* are 32-bit: distinct hashes, but for -1 and -2)
