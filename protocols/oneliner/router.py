@@ -46,7 +46,7 @@ class Outcome:
         timestamp = now if self.get_timestamp else None
         try:
             return codec.encode_reply(self.success, self.value, timestamp)
-        except (pickle.PicklingError, TypeError, AttributeError, ValueError, RecursionError) as exc:
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:
             return codec.encode_reply(False, str(exc), timestamp)
 
 
