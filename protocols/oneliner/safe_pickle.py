@@ -18,6 +18,7 @@ import builtins
 import io
 import pickle
 import pickletools
+import warnings
 from itertools import chain
 from typing import Any, Callable, Collection
 
@@ -309,14 +310,14 @@ def loads(data: bytes, allowed: frozenset[str] = PAYLOAD_GLOBALS, *, trusted: bo
     pickle over the limits, and pickle.UnpicklingError for anything else that does not load.
     Trusted data may build any class (the standard unpickler), but its opcodes are scanned all the
     same, and the caller bounds what it does with the value (codec.jsonable checks it)."""
-    scan(data, max_depth)
-    try:
-        if trusted:
-            return pickle.loads(data)
-        value = RestrictedUnpickler(data, allowed).load()
-    except (UnsafePickle, OverLimit):
-        raise
-    except Exception as exc:  # a broken pickle fails in many ways (EOFError, ValueError, KeyError, ...)
-        raise _broken(str(exc)) from None
+    with warnings.catch_warnings():  # a peer's bad escapes in a protocol-0 string: not our warning to print
+        warnings.simplefilter("ignore")
+        scan(data, max_depth)
+        try:
+            value = pickle.loads(data) if trusted else RestrictedUnpickler(data, allowed).load()
+        except (UnsafePickle, OverLimit):
+            raise
+        except Exception as exc:  # a broken pickle fails in many ways (EOFError, ValueError, KeyError, ...)
+            raise _broken(str(exc)) from None
     check(value, cost_limit(len(data)), max_depth)
     return value
