@@ -39,6 +39,7 @@ class StreamPublisher:
     def __init__(self, profile: Profile, emit: Emit, notify: Notify) -> None:
         self.profile, self.emit = profile.name, emit
         self.encodings = stream_encodings(profile)
+        self.limits = Limits.of(profile)
         url = profile.endpoints[codec.STREAMS]
         warn_if_exposed(url, notify)
         self.pub = zeromq.Publisher(codec.STREAMS, url, link_emitter(profile.name, emit))
@@ -68,7 +69,7 @@ class StreamPublisher:
         """A `publish` or scenario line: a recorded packet goes out byte for byte, otherwise the
         payload (`{"data": ...}` as listen records it, or the bare value) in the stream's encoding."""
         if len(msg.raw) == 1:
-            sent = codec.decode_stream(self.profile, msg.raw, self.encodings, direction=OUT)
+            sent = codec.decode_stream(self.profile, msg.raw, self.encodings, direction=OUT, limits=self.limits)
             if not sent.error:
                 self.pub.send_nowait(list(msg.raw))
                 self.emit(sent)
