@@ -241,7 +241,7 @@ def _share(first: Any, value: Any, sharers: dict[int, set[Any]]) -> None:
 def cost_limit(size: int) -> int:
     """What decoding `size` bytes of pickle may cost in `check` units: a few times its size, so
     shared references (a pickle's memo) may repeat values, but not explode them."""
-    return 4 * size + 4096
+    return 4 * size + 1024
 
 
 def check(value: Any, budget: int, max_depth: int = MAX_DEPTH) -> None:
