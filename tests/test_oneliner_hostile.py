@@ -18,7 +18,7 @@ import zmq
 
 from conftest import FIELDCTL, Proc, run_cli
 from test_cli_oneliner import PROFILE, Ports, data_lines, one_line, start
-from test_oneliner_limits import BOMBS, _pickle, memo_bomb, request_with
+from test_oneliner_limits import BOMBS, _pickle, memo_bomb_by_get, request_with
 
 from fieldctl.profiles import load_profile
 from fieldctl.protocols.oneliner import client, codec
@@ -84,8 +84,9 @@ def test_sigterm_ends_the_simulator_while_bombs_keep_arriving() -> None:
     dealer.setsockopt(zmq.LINGER, 0)
     dealer.connect(ports.calls)
     try:
-        for _ in range(50):  # queued faster than answered; nobody reads the answers
-            dealer.send_multipart([b"", request_with(memo_bomb(62))])
+        bomb = request_with(memo_bomb_by_get())
+        for _ in range(400):  # seconds of work queued; nobody reads the answers
+            dealer.send_multipart([b"", bomb])
         assert dealer.poll(10_000)  # it is working through them
         assert peak_rss(proc.popen.pid) < MAX_RSS_BYTES
         started = time.monotonic()
