@@ -230,7 +230,7 @@ def test_timeout_exits_4_and_the_requester_recovers(server: Proc, ports: Ports) 
         try:
             with pytest.raises(Timeout):
                 await caller.call(build_request("call", {"params": ["counter.sleep"], "args": [0.8]}), 0.3)
-            _, reply = await caller.call(build_request("version", {}), 5)  # a new REQ: the old one is gone
+            _, reply, _ = await caller.call(build_request("version", {}), 5)  # a new REQ: the old one is gone
             return reply.payload["data"], reply.error
         finally:
             caller.close()

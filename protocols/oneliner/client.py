@@ -4,17 +4,20 @@ replace their socket, stream management, and the probe."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import time
+from typing import Any, NamedTuple
 
 from fieldctl.profiles import Profile
 from fieldctl.protocols.driver import CommandOutcome, Emit, Notify, ProbeReport, link_emitter
 from fieldctl.protocols.errors import NagiosCode, ProtocolFailure, Timeout, UsageError
+from fieldctl.protocols.limits import Limits
 from fieldctl.protocols.message import Message
 from fieldctl.protocols.transport import zeromq
 
 from . import codec
 from .codec import Request
 from .router import ROUTER, RPC, STREAMER
+from .safe_pickle import clip
 
 TRUST_WARNING = ("--trust-pickle: payloads are unpickled without restriction; a hostile server can run "
                  "code in this process (spec §9)")
@@ -33,6 +36,11 @@ def stream_encodings(profile: Profile) -> dict[str, str]:
 # --- listen ------------------------------------------------------------------------------------------
 
 
+#: Under a flood (of costly malformed packets too), listen decodes this long between yields, so
+#: --timeout, signals and the output flush keep their time.
+YIELD_EVERY_S = 0.02
+
+
 async def listen(profile: Profile, emit: Emit, streams: set[str], trusted: bool) -> None:
     """Every stream, or only `streams` by their exact topic (name + 0x00)."""
     try:
@@ -40,14 +48,16 @@ async def listen(profile: Profile, emit: Emit, streams: set[str], trusted: bool)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     encodings = stream_encodings(profile)
+    limits = Limits.of(profile)
     sub = zeromq.subscriber(codec.STREAMS, profile.endpoints[codec.STREAMS], prefixes, link_emitter(profile.name, emit))
+    loop = asyncio.get_running_loop()
     try:
         while True:
-            batch = [await sub.recv()]
-            while len(batch) < 1024 and (frames := sub.recv_nowait()) is not None:
-                batch.append(frames)
-            for frames in batch:
-                emit(codec.decode_stream(profile.name, frames, encodings, trusted))
+            frames: list[bytes] | None = await sub.recv()
+            busy_until = loop.time() + YIELD_EVERY_S
+            while frames is not None:
+                emit(codec.decode_stream(profile.name, frames, encodings, trusted, limits=limits))
+                frames = sub.recv_nowait() if loop.time() < busy_until else None
             await asyncio.sleep(0)  # a busy stream must not starve timers, signals and the output flush
     finally:
         sub.close()
@@ -56,30 +66,42 @@ async def listen(profile: Profile, emit: Emit, streams: set[str], trusted: bool)
 # --- calls -------------------------------------------------------------------------------------------
 
 
+class Exchange(NamedTuple):
+    sent: Message
+    reply: Message
+    rtt_s: float  # from the request leaving to its reply arriving
+
+
 class Caller:
     """RPC over REQ: one request outstanding, a timeout on each, a new socket after a timeout."""
 
     def __init__(self, profile: Profile, emit: Emit, notify: Notify, trusted: bool = False) -> None:
         self.profile, self.emit, self.notify, self.trusted = profile.name, emit, notify, trusted
+        self.limits = Limits.of(profile)
         self.url = profile.endpoints[codec.CALLS]
         self.requester = zeromq.Requester(codec.CALLS, self.url)
 
-    async def call(self, request: Request, timeout: float) -> tuple[Message, Message]:
-        """(request, reply) Messages; raises Timeout, or ProtocolFailure for an undecodable reply."""
+    async def call(self, request: Request, timeout: float) -> Exchange:
+        """The request, its reply and the round trip; raises Timeout, or ProtocolFailure for an
+        undecodable reply."""
         body = codec.encode_request(request)
-        sent = codec.request_message(self.profile, body)
+        sent = codec.request_message(self.profile, body, limits=self.limits)
+        if sent.error:  # what we would refuse from a peer, we do not send to one
+            raise UsageError(f"{request.target}: not sent: {sent.error}")
         self.emit(sent)
+        started = time.perf_counter()
         try:
             frames = await self.requester.request([body], timeout)
         except Timeout:
             self.notify(f"{request.target}: no reply within {timeout:g} s; the call may still run on the server")
             raise
-        reply = codec.decode_reply(self.profile, frames, request.target, self.trusted)
+        rtt_s = time.perf_counter() - started
+        reply = codec.decode_reply(self.profile, frames, request.target, self.trusted, limits=self.limits)
         self.emit(reply)
         if reply.error:
             hint = " (only for a trusted server: --trust-pickle)" if "unsafe pickle" in reply.error else ""
             raise ProtocolFailure(f"undecodable reply from {self.url}: {reply.error}{hint}")
-        return sent, reply
+        return Exchange(sent, reply, rtt_s)
 
     def close(self) -> None:
         self.requester.close()
@@ -132,7 +154,7 @@ def describe(request: Request, reply: Message) -> str:
     stamp = f" (server t={body['timestamp']:.6f})" if body.get("timestamp") is not None else ""
     if body["success"]:
         return f"{request.target}: ok{stamp}"
-    text = str(body["data"])
+    text = clip(str(body["data"]), 300)  # the server's text: one bounded line
     if len(text) > 1 and text[0] == text[-1] and text[0] in "'\"":
         text = f"not found: {text}"  # the server's lookups fail with a KeyError's quoted str
     hint = _FAILURE_HINTS.get(request.attr)
@@ -149,10 +171,10 @@ async def command(profile: Profile, operation: str, options: dict[str, Any], tim
         notify(f"{operation} {request.args[0]} affects every client of this server, not only this one")
     caller = Caller(profile, emit, notify, trusted)
     try:
-        sent, reply = await caller.call(request, timeout)
+        sent, reply, rtt_s = await caller.call(request, timeout)
     finally:
         caller.close()
-    return CommandOutcome(bool(reply.payload["success"]), describe(request, reply), [sent, reply])
+    return CommandOutcome(bool(reply.payload["success"]), describe(request, reply), [sent, reply], rtt_s)
 
 
 # --- probe -------------------------------------------------------------------------------------------
@@ -169,15 +191,15 @@ async def probe(profile: Profile, warn: float, crit: float, stream: str | None) 
         sub = zeromq.subscriber(codec.STREAMS, profile.endpoints[codec.STREAMS], [codec.subscription(stream)])
 
     async def round_trip() -> tuple[str, float]:
-        _, reply = await caller.call(build_request("version", {}), crit)
+        _, reply, _ = await caller.call(build_request("version", {}), crit)
         if not reply.payload["success"]:
-            raise ProtocolFailure(f"version call failed: {reply.payload['data']}")
-        return str(reply.payload["data"]), loop.time() - start
+            raise ProtocolFailure(f"version call failed: {clip(str(reply.payload['data']))}")
+        return clip(str(reply.payload["data"]), 60), loop.time() - start
 
     async def sample() -> float:
         assert sub is not None
         while True:
-            msg = codec.decode_stream(profile.name, await sub.recv(), {})
+            msg = codec.decode_stream(profile.name, await sub.recv(), {}, limits=caller.limits)
             if msg.channel == stream and not msg.error:
                 return loop.time() - start
 

@@ -3,7 +3,9 @@
 The packet (spec §3): topic UTF-8 | 0x00 | uint16-le metadata length | pickle(success or
 (success, perf_counter)) | payload. Streams use the stream's serializer for the payload, RPC replies
 always pickle and have an empty topic. Requests are pickle((obj, attr, args, kwargs, get_timestamp)).
-Everything from the network is unpickled with safe_pickle's restricted unpickler unless trusted.
+Everything from the network is unpickled with safe_pickle's restricted unpickler unless trusted, and
+decoded within the profile's Limits (frame size, nesting depth); a value becomes JSON only once
+safe_pickle.check has bounded it (no cycles, no explosive sharing, printable ints).
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ import struct
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from fieldctl.protocols import limits as wire_limits
+from fieldctl.protocols.limits import Limits, Malformed
 from fieldctl.protocols.message import IN, OUT, Message
 
-from .safe_pickle import NO_GLOBALS, PAYLOAD_GLOBALS, PLAIN_GLOBALS, UnsafePickle, loads
+from .safe_pickle import (NO_GLOBALS, PAYLOAD_GLOBALS, PLAIN_GLOBALS, OverLimit, UnsafePickle, check, clip, cost_limit,
+                          loads, short_repr)
 
 PICKLE_PROTOCOL = 4  # what the real package writes on CPython 3.8-3.13 (spec §2)
 TERMINATOR = b"\x00"
@@ -82,8 +87,12 @@ def encode_packet(topic: str, success: bool, timestamp: float | None, payload: b
     return topic_bytes(topic) + TERMINATOR + _LENGTH.pack(len(meta)) + meta + payload
 
 
-def decode_packet(data: bytes) -> Packet:
+def decode_packet(data: bytes, limits: Limits = Limits()) -> Packet:
     """Spec §3.1: topic up to the first 0x00, metadata by its length (never by STOP)."""
+    try:
+        limits.check_size(len(data))
+    except Malformed as exc:
+        raise PacketError(str(exc)) from None
     end = data.find(TERMINATOR)
     if end < 0:
         raise PacketError("no 0x00 after the topic (a packet from before one-liner 35d8615?)")
@@ -98,7 +107,7 @@ def decode_packet(data: bytes) -> Packet:
     if len(data) < start + length:
         raise PacketError(f"metadata length {length} runs past the end of the packet")
     try:
-        meta = loads(data[start:start + length], NO_GLOBALS)
+        meta = loads(data[start:start + length], NO_GLOBALS, max_depth=limits.max_depth)
     except pickle.UnpicklingError as exc:
         raise PacketError(f"metadata: {exc}") from None
     if isinstance(meta, bool):
@@ -107,7 +116,7 @@ def decode_packet(data: bytes) -> Packet:
           and isinstance(meta[1], (int, float)) and not isinstance(meta[1], bool)):
         success, timestamp = meta[0], float(meta[1])
     else:
-        raise PacketError(f"metadata is {meta!r}, not success or (success, timestamp)")
+        raise PacketError(f"metadata is {short_repr(meta, 80)}, not success or (success, timestamp)")
     return Packet(topic, success, timestamp, data[start + length:])
 
 
@@ -127,45 +136,52 @@ def serialize(value: Any, encoding: str) -> bytes:
     raise ValueError(f"a raw stream publishes bytes, not {type(value).__name__}")
 
 
-def detect_encoding(payload: bytes) -> str:
+def detect_encoding(payload: bytes, limits: Limits = Limits()) -> str:
     """For streams whose serializer is not declared: the wire does not say (spec §5.5)."""
     if len(payload) >= 2 and payload[0] == 0x80 and 2 <= payload[1] <= 5:
         return PICKLE
     try:
-        json.loads(payload.decode("utf-8"))
+        wire_limits.loads(payload, limits.max_depth)
     except ValueError:
         return RAW
     return JSON
 
 
-def deserialize(payload: bytes, encoding: str | None, trusted: bool = False) -> Any:
-    encoding = encoding or detect_encoding(payload)
+def deserialize(payload: bytes, encoding: str | None, trusted: bool = False, limits: Limits = Limits()) -> Any:
+    """A payload's value within the limits; raises PacketError or UnsafePickle."""
+    encoding = encoding or detect_encoding(payload, limits)
     if encoding == PICKLE:
         try:
-            return loads(payload, PAYLOAD_GLOBALS, trusted=trusted)
+            return loads(payload, PAYLOAD_GLOBALS, trusted=trusted, max_depth=limits.max_depth)
         except UnsafePickle:
             raise
         except pickle.UnpicklingError as exc:
             raise PacketError(f"payload: {exc}") from None
     if encoding == JSON:
         try:
-            return json.loads(payload.decode("utf-8"))
+            return wire_limits.loads(payload, limits.max_depth)
         except ValueError as exc:
-            raise PacketError(f"payload is not JSON: {exc}") from None
+            raise PacketError(f"payload is not JSON: {clip(str(exc))}") from None
     return bytes(payload)
 
 
-def jsonable(value: Any) -> Any:
-    """A decoded value in JSON terms; what JSON cannot hold is written as the fixtures write it."""
+def jsonable(value: Any, budget: int = cost_limit(Limits().max_frame_bytes), max_depth: int = Limits().max_depth) -> Any:
+    """A decoded value in JSON terms; what JSON cannot hold is written as the fixtures write it.
+    Raises OverLimit for a value over `budget` (see safe_pickle.check), nested too deep, or cyclic."""
+    check(value, budget, max_depth)
+    return _plain(value)
+
+
+def _plain(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, (bytes, bytearray, memoryview)):
         return {"bytes_hex": bytes(value).hex()}
     if isinstance(value, (list, tuple)):
-        return [jsonable(item) for item in value]
+        return [_plain(item) for item in value]
     if isinstance(value, dict) and all(isinstance(key, (str, int, float, bool)) or key is None for key in value):
-        return {key: jsonable(item) for key, item in value.items()}
-    return {"python_repr": repr(value), "python_type": type(value).__name__}
+        return {key: _plain(item) for key, item in value.items()}
+    return {"python_repr": short_repr(value, 4096), "python_type": type(value).__name__}
 
 
 # --- requests ----------------------------------------------------------------------------------------
@@ -176,16 +192,19 @@ def encode_request(request: Request) -> bytes:
     return dumps((request.obj, request.attr, list(request.args), dict(request.kwargs), bool(request.get_timestamp)))
 
 
-def decode_request(body: bytes) -> Request:
+def decode_request(body: bytes, limits: Limits = Limits()) -> Request:
     """The server side, validated: the real server dies on what this rejects (spec §4.6)."""
     try:
-        value = loads(body, PLAIN_GLOBALS)
+        limits.check_size(len(body))
+        value = loads(body, PLAIN_GLOBALS, max_depth=limits.max_depth)
     except UnsafePickle:
         raise
+    except (OverLimit, Malformed) as exc:
+        raise RequestError(str(exc)) from None
     except pickle.UnpicklingError:
         raise RequestError("the request is not a pickle") from None
     if not isinstance(value, (tuple, list)) or len(value) != 5:
-        raise RequestError(f"the request is not a 5-tuple (obj, attr, args, kwargs, get_timestamp): {value!r:.80}")
+        raise RequestError(f"the request is not a 5-tuple (obj, attr, args, kwargs, get_timestamp): {short_repr(value, 80)}")
     obj, attr, args, kwargs, get_timestamp = value
     if not isinstance(obj, str) or not isinstance(attr, str):
         raise RequestError("obj_name and attr_name must be strings")
@@ -205,55 +224,57 @@ def encode_reply(success: bool, value: Any, timestamp: float | None = None) -> b
 
 
 def decode_stream(profile: str, frames: Sequence[bytes], encodings: Mapping[str, str | None],
-                  trusted: bool = False, direction: str = IN) -> Message:
+                  trusted: bool = False, direction: str = IN, limits: Limits = Limits()) -> Message:
     """One publication; a malformed one becomes a Message with `error` (the stream goes on)."""
     msg = Message(profile=profile, endpoint=STREAMS, direction=direction, channel="?", kind=SAMPLE, raw=tuple(frames))
-    packet = _unpack(msg, frames)
+    packet = _unpack(msg, frames, limits)
     if packet is not None:
         msg.channel, msg.kind = packet.topic, SAMPLE if packet.success else ERROR
-        _decode_payload(msg, packet, encodings.get(packet.topic), trusted)
+        _decode_payload(msg, packet, encodings.get(packet.topic), trusted, limits)
     return msg
 
 
 def decode_reply(profile: str, frames: Sequence[bytes], target: str, trusted: bool = False,
-                 direction: str = IN) -> Message:
+                 direction: str = IN, limits: Limits = Limits()) -> Message:
     msg = Message(profile=profile, endpoint=CALLS, direction=direction, channel=REPLY, kind=target, raw=tuple(frames))
-    packet = _unpack(msg, frames)
+    packet = _unpack(msg, frames, limits)
     if packet is not None and packet.topic:
-        msg.error = f"a reply has an empty topic, not {packet.topic!r}"
+        msg.error = f"a reply has an empty topic, not {short_repr(packet.topic, 80)}"
     elif packet is not None:
-        _decode_payload(msg, packet, PICKLE, trusted)
+        _decode_payload(msg, packet, PICKLE, trusted, limits)
     return msg
 
 
-def _unpack(msg: Message, frames: Sequence[bytes]) -> Packet | None:
+def _unpack(msg: Message, frames: Sequence[bytes], limits: Limits) -> Packet | None:
     if len(frames) != 1:
         msg.error = f"{len(frames)} parts: a one-liner packet is one part"
         return None
     try:
-        return decode_packet(frames[0])
+        return decode_packet(frames[0], limits)
     except PacketError as exc:
         msg.error = str(exc)
         return None
 
 
-def _decode_payload(msg: Message, packet: Packet, encoding: str | None, trusted: bool) -> None:
+def _decode_payload(msg: Message, packet: Packet, encoding: str | None, trusted: bool, limits: Limits) -> None:
     # Success and timestamp stay visible when the payload itself is refused.
     msg.payload = {"success": packet.success, "timestamp": packet.timestamp, "data": None}
     try:
-        msg.payload["data"] = jsonable(deserialize(packet.payload, encoding, trusted))
-    except (PacketError, UnsafePickle) as exc:
+        value = deserialize(packet.payload, encoding, trusted, limits)
+        msg.payload["data"] = jsonable(value, cost_limit(len(packet.payload)), limits.max_depth)
+    except (PacketError, UnsafePickle, OverLimit) as exc:
         msg.error = str(exc)
 
 
-def request_message(profile: str, body: bytes, direction: str = OUT) -> Message:
+def request_message(profile: str, body: bytes, direction: str = OUT, limits: Limits = Limits()) -> Message:
     msg = Message(profile=profile, endpoint=CALLS, direction=direction, channel=CALL, kind="?", raw=(body,))
     try:
-        request = decode_request(body)
+        request = decode_request(body, limits)
     except (RequestError, UnsafePickle) as exc:
         msg.error = str(exc)
         return msg
     msg.kind = request.target
-    msg.payload = {"args": jsonable(request.args), "kwargs": jsonable(request.kwargs),
+    budget = cost_limit(len(body))  # decode_request checked the whole request within this
+    msg.payload = {"args": jsonable(request.args, budget), "kwargs": jsonable(request.kwargs, budget),
                    "get_timestamp": request.get_timestamp}
     return msg

@@ -14,12 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from fieldctl.protocols.errors import UsageError
+from fieldctl.protocols.limits import Limits
 
 from . import codec
 from .safe_pickle import BUILTIN_EXCEPTIONS, UnsafePickle
 
 ROUTER, STREAMER, RPC = "__router_server", "__streamer", "__rpc_server"  # reserved instance names
 DEFAULT_VERSION = "0.1.1.dev4"
+#: The longest a declared `sleep` method may hold the simulator's single RPC thread.
+MAX_SLEEP_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -61,13 +64,22 @@ class SimObject:
         return f"<fieldctl.simulated {self.name} object>"
 
     def _action(self, method: str, spec: dict[str, Any]) -> Callable[..., Any]:
+        """The declared method as a function named `object.method`, so that Python's own errors for
+        a wrong call name it as a real server's errors name `Class.method` (spec §4.4)."""
+        action = self._body(method, spec)
+        action.__name__, action.__qualname__ = method, f"{self.name}.{method}"
+        return action
+
+    def _body(self, method: str, spec: dict[str, Any]) -> Callable[..., Any]:
         kind = spec.get("action")
         where = f"simulate.objects.{self.name}.methods.{method}"
         attribute = spec.get("attribute", "value")
         if kind in ("get", "set", "add") and attribute not in self.attributes:
             raise UsageError(f"{where}: attribute {attribute!r} is not declared in simulate.objects.{self.name}.attributes")
         if kind == "get":
-            return lambda: self.attributes[attribute]
+            def get() -> Any:
+                return self.attributes[attribute]
+            return get
         if kind == "set":
             def set_(value: Any = spec.get("value")) -> None:
                 self.attributes[attribute] = value
@@ -78,11 +90,17 @@ class SimObject:
                 return self.attributes[attribute]
             return add
         if kind == "sum":
-            return lambda *args: sum(args)
+            def sum_(*args: Any, **kwargs: Any) -> Any:  # add(2, 3) and add(a=2, b=3) both answer 5
+                return sum([*args, *kwargs.values()])
+            return sum_
         if kind == "echo":
-            return lambda *args, **kwargs: {"args": list(args), "kwargs": kwargs}
+            def echo(*args: Any, **kwargs: Any) -> dict[str, Any]:
+                return {"args": list(args), "kwargs": kwargs}
+            return echo
         if kind == "return":
-            return lambda *args, **kwargs: spec.get("value")
+            def return_(*args: Any, **kwargs: Any) -> Any:
+                return spec.get("value")
+            return return_
         if kind == "raise":
             error = spec.get("error", "RuntimeError")
             if error not in BUILTIN_EXCEPTIONS:
@@ -91,7 +109,11 @@ class SimObject:
                 raise getattr(builtins, error)(message)
             return raise_
         if kind == "sleep":
-            return lambda seconds=spec.get("seconds", 1.0): Delay(float(seconds))
+            def sleep(seconds: float = spec.get("seconds", 1.0)) -> Delay:
+                if not 0 <= float(seconds) <= MAX_SLEEP_S:
+                    raise ValueError(f"sleep: seconds must be between 0 and {MAX_SLEEP_S:g}")
+                return Delay(float(seconds))
+            return sleep
         raise UsageError(f"{where}: action {kind!r} is not one of get, set, add, sum, echo, return, raise, sleep")
 
     def lookup(self, attr: str) -> Callable[..., Any]:
@@ -237,10 +259,11 @@ class Router:
             RPC: {"_call_by_name": self._call_by_name, "__getattribute__": self._rpc_attribute},
         }
 
-    def handle(self, body: bytes) -> Outcome:
-        """One request body: decoded restricted, refused with an error reply when malformed."""
+    def handle(self, body: bytes, limits: Limits = Limits()) -> Outcome:
+        """One request body: decoded restricted and within limits, refused with an error reply when
+        malformed."""
         try:
-            request = codec.decode_request(body)
+            request = codec.decode_request(body, limits)
         except (codec.RequestError, UnsafePickle) as exc:
             return Outcome(False, f"malformed request: {exc}", malformed=str(exc))
         outcome = self.invoke(request.obj, request.attr, request.args, request.kwargs)

@@ -12,12 +12,14 @@ from urllib.parse import urlsplit
 from fieldctl.profiles import Profile
 from fieldctl.protocols.driver import Emit, Notify, link_emitter
 from fieldctl.protocols.errors import UsageError
+from fieldctl.protocols.limits import Limits
 from fieldctl.protocols.message import IN, OUT, Message, link
 from fieldctl.protocols.transport import zeromq
 
 from . import codec
 from .client import stream_encodings
 from .router import Outcome, Router
+from .safe_pickle import OverLimit, cost_limit
 
 
 def warn_if_exposed(url: str, notify: Notify) -> None:
@@ -37,6 +39,7 @@ class StreamPublisher:
     def __init__(self, profile: Profile, emit: Emit, notify: Notify) -> None:
         self.profile, self.emit = profile.name, emit
         self.encodings = stream_encodings(profile)
+        self.limits = Limits.of(profile)
         url = profile.endpoints[codec.STREAMS]
         warn_if_exposed(url, notify)
         self.pub = zeromq.Publisher(codec.STREAMS, url, link_emitter(profile.name, emit))
@@ -54,7 +57,11 @@ class StreamPublisher:
         self.pub.send_nowait([packet])
         msg = Message(profile=self.profile, endpoint=codec.STREAMS, direction=OUT, channel=name,
                       kind=codec.SAMPLE if success else codec.ERROR,
-                      payload={"success": success, "timestamp": stamp, "data": codec.jsonable(value)}, raw=(packet,))
+                      payload={"success": success, "timestamp": stamp, "data": None}, raw=(packet,))
+        try:  # a value clients built through calls (an attribute grown past the limits) is sent, not shown
+            msg.payload["data"] = codec.jsonable(value, cost_limit(len(payload)))
+        except OverLimit as exc:
+            msg.error = f"sent, but not shown: {exc}"
         self.emit(msg)
         return msg
 
@@ -62,7 +69,7 @@ class StreamPublisher:
         """A `publish` or scenario line: a recorded packet goes out byte for byte, otherwise the
         payload (`{"data": ...}` as listen records it, or the bare value) in the stream's encoding."""
         if len(msg.raw) == 1:
-            sent = codec.decode_stream(self.profile, msg.raw, self.encodings, direction=OUT)
+            sent = codec.decode_stream(self.profile, msg.raw, self.encodings, direction=OUT, limits=self.limits)
             if not sent.error:
                 self.pub.send_nowait(list(msg.raw))
                 self.emit(sent)
@@ -118,6 +125,7 @@ class Simulator:
     def __init__(self, profile: Profile, emit: Emit, notify: Notify) -> None:
         self.profile, self.emit, self.notify = profile, emit, notify
         self.router = Router(profile.setting("simulate", {}))
+        self.limits = Limits.of(profile)
         self.publisher: StreamPublisher | None = None  # bound by run()
 
     async def run(self, scenario: list[Message] | None) -> None:
@@ -142,11 +150,18 @@ class Simulator:
     async def _stream(self, name: str) -> None:
         stream = self.router.streamer.streams[name]
         period = 1 / stream.frequency_hz
+        failing = False  # warned once per run of samples that cannot be published
         while True:
             await asyncio.sleep(period)
             if name in self.router.streamer.enabled:
                 success, value = stream.sample()
-                self.publisher.send(name, success, value, stream.encoding)
+                try:
+                    self.publisher.send(name, success, value, stream.encoding)
+                    failing = False
+                except UsageError as exc:  # a value set by a client that this stream cannot carry
+                    if not failing:
+                        self.notify(f"{exc}; samples skipped until it can")
+                    failing = True
 
     async def _replay(self, messages: list[Message]) -> None:
         # A scenario is a contract test: it starts once someone listens, so nothing is lost.
@@ -155,16 +170,9 @@ class Simulator:
             self.publisher.send_message(msg)
 
     async def _respond(self, replier: zeromq.Socket) -> None:
-        name = self.profile.name
         while True:
             frames = await replier.recv()
-            if len(frames) == 1:
-                request = codec.request_message(name, frames[0], direction=IN)
-                outcome = self.router.handle(frames[0])
-            else:
-                request = Message(profile=name, endpoint=codec.CALLS, direction=IN, channel=codec.CALL, kind="?",
-                                  raw=tuple(frames), error=f"{len(frames)} parts: a request is one part")
-                outcome = Outcome(False, "malformed request: more than one part", malformed="more than one part")
+            request, outcome = self._answer(frames)
             self.emit(request)
             if outcome.malformed:
                 self.notify(f"malformed request ({outcome.malformed}) would kill a real server's RPC thread; "
@@ -174,5 +182,15 @@ class Simulator:
             reply = outcome.reply(time.perf_counter())
             await replier.send([reply])
             target = outcome.request.target if outcome.request else "?"
-            self.emit(codec.decode_reply(name, [reply], target, direction=OUT))
+            self.emit(codec.decode_reply(self.profile.name, [reply], target, direction=OUT, limits=self.limits))
             await asyncio.sleep(0)  # a flood of requests must not starve the streams and signals
+
+    def _answer(self, frames: list[bytes]) -> tuple[Message, Outcome]:
+        """The request as a Message and what to answer; whatever a client sends, an answer."""
+        name = self.profile.name
+        if len(frames) != 1:
+            request = Message(profile=name, endpoint=codec.CALLS, direction=IN, channel=codec.CALL, kind="?",
+                              raw=tuple(frames), error=f"{len(frames)} parts: a request is one part")
+            return request, Outcome(False, "malformed request: more than one part", malformed="more than one part")
+        return (codec.request_message(name, frames[0], direction=IN, limits=self.limits),
+                self.router.handle(frames[0], self.limits))
