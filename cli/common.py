@@ -110,6 +110,7 @@ def read_data(value: str | None, option: str = "--data") -> Any:
     import json
 
     from fieldctl.protocols.errors import UsageError
+    from fieldctl.protocols.limits import loads
 
     if value is None:
         return None
@@ -122,9 +123,11 @@ def read_data(value: str | None, option: str = "--data") -> Any:
         except OSError as exc:
             raise UsageError(f"{source}: cannot read: {exc.strerror}") from None
     try:
-        return json.loads(value)
+        return loads(value)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{source}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except ValueError as exc:
+        raise UsageError(f"{source}: {exc}") from None
 
 
 def read_messages(path: str, default_profile: str) -> list[Any]:

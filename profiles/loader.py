@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
 from typing import Any, Iterable
 
 from fieldctl.protocols.errors import UsageError
+from fieldctl.protocols.limits import loads
 from fieldctl.protocols.registry import protocol_names
 
 from .model import CommandSpec, HeartbeatSpec, Profile
@@ -86,8 +86,8 @@ def _raw(path: Path, profile_files: Iterable[str | Path], seen: tuple[str, ...] 
 def parse_value(text: str) -> Any:
     """--set values: JSON where it parses (numbers, booleans, lists), else the plain string."""
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
+        return loads(text)
+    except ValueError:
         return text
 
 

@@ -9,12 +9,13 @@ request causes as it happens, then ``{"done": true, "ok": bool, "summary": str, 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
+import contextlib
 from typing import Awaitable, Callable
 
 from .driver import CommandOutcome, Emit
 from .errors import ExitCode, FieldctlError, ProtocolFailure, Timeout, UsageError, error_for
+from .limits import loads
 from .message import Message, link
 from .transport import unix
 
@@ -41,7 +42,7 @@ class ControlServer:
 
         try:
             try:
-                request = json.loads(await asyncio.wait_for(reader.readline(), self.timeout))
+                request = loads(await asyncio.wait_for(reader.readline(), self.timeout))
                 verb, msg = request["verb"], Message.from_dict(request["message"])
                 if verb not in VERBS:
                     raise UsageError(f"unknown control verb {verb!r}")
@@ -54,7 +55,7 @@ class ControlServer:
                 outcome, code = CommandOutcome(False, str(exc)), exc.exit_code
             if code == ExitCode.OK and not outcome.ok:
                 code = ExitCode.REMOTE_FAILED
-            done = {"done": True, "ok": outcome.ok, "summary": outcome.summary, "exit": int(code)}
+            done = {"done": True, "ok": outcome.ok, "summary": outcome.summary, "exit": int(code), "rtt_s": outcome.rtt_s}
             writer.write(json.dumps(done).encode() + b"\n")
             await writer.drain()
         except (ConnectionError, asyncio.TimeoutError):
@@ -83,11 +84,16 @@ async def request(path: str, verb: str, msg: Message, emit: Emit, timeout: float
                 raise ProtocolFailure(f"the simulator at {path} sent a line over {unix.LINE_LIMIT} bytes") from None
             if not line:
                 raise ProtocolFailure(f"the simulator at {path} closed the control connection early")
-            data = json.loads(line)
-            if data.get("done"):
-                if data.get("exit") not in (ExitCode.OK, ExitCode.REMOTE_FAILED):
-                    raise error_for(int(data.get("exit", ExitCode.PROTOCOL)), data.get("summary", ""))
-                return CommandOutcome(bool(data.get("ok")), str(data.get("summary", "")), messages)
+            try:
+                data = loads(line)
+                if data.get("done"):
+                    if data.get("exit") not in (ExitCode.OK, ExitCode.REMOTE_FAILED):
+                        raise error_for(int(data.get("exit", ExitCode.PROTOCOL)), str(data.get("summary", "")))
+                    rtt = data.get("rtt_s")
+                    return CommandOutcome(bool(data.get("ok")), str(data.get("summary", "")), messages,
+                                          rtt_s=float(rtt) if isinstance(rtt, (int, float)) else None)
+            except (ValueError, AttributeError, TypeError) as exc:
+                raise ProtocolFailure(f"the simulator at {path} sent a bad control line: {exc}") from None
             received = Message.from_dict(data)
             messages.append(received)
             emit(received)

@@ -7,7 +7,6 @@ and human warnings through ``notify``; they never print.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
@@ -15,6 +14,7 @@ from fieldctl.profiles import Profile
 from fieldctl.profiles.schema import SECONDS, TEXTS, Setting, did_you_mean
 
 from .errors import NagiosCode, Unsupported, UsageError
+from .limits import loads
 from .message import Message, link
 
 Emit = Callable[[Message], None]
@@ -72,7 +72,7 @@ class OptionSpec:
             if self.kind == "float":
                 return float(text)
             if self.kind == "json":
-                return json.loads(text)
+                return loads(text)
         except ValueError as exc:
             raise UsageError(f"{flag}: expected {self.kind}, got {text!r} ({exc})") from None
         return text

@@ -73,7 +73,13 @@ class Message:
             line = _ENCODER.encode(data)
         except ValueError:  # a non-finite float somewhere: it goes out as null
             line = _ENCODER.encode(_finite(data))
-        return line if text is None else line.replace(_PAYLOAD_MARK_JSON, text, 1)
+        if text is not None:
+            line = line.replace(_PAYLOAD_MARK_JSON, text, 1)
+        if not line.isascii():
+            # A lone surrogate (a peer's "\ud800" decoded) cannot be written as UTF-8: keep it as
+            # the JSON escape it came as, so the line stays valid and the output never crashes.
+            line = line.encode("utf-8", "backslashreplace").decode("utf-8")
+        return line
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, default_profile: str = "") -> "Message":

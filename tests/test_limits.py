@@ -60,3 +60,9 @@ def test_ndjson_line_is_one_line_and_strict_json() -> None:
 @given(st.text(alphabet='[]{}",:\\ 0a\nNI', max_size=400))
 def test_loads_fuzz(text: str) -> None:
     contained(limits.loads, text, allowed=(ValueError,))
+
+
+def test_ndjson_keeps_a_lone_surrogate_as_its_escape() -> None:
+    line = Message("p", "e", "in", "event", "k", {"a": "x\ud800y"}).to_json()
+    line.encode("utf-8")  # writable as UTF-8
+    assert json.loads(line)["payload"] == {"a": "x\ud800y"}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any, Awaitable, Callable
 from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
