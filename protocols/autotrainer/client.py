@@ -168,7 +168,7 @@ async def probe(endpoints: dict[str, str], vocab: Vocabulary, warn: float, crit:
             done, pending = await asyncio.wait(pending, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 if isinstance(error := task.exception(), ConnectFailure):
-                    raise error
+                    return ProbeReport(NagiosCode.CRITICAL, str(error), {}, warn, crit)
     finally:
         for task in (beat_task, rtt_task):
             task.cancel()
