@@ -98,10 +98,10 @@ def _json_object(frame: bytes, max_depth: int) -> tuple[Any, str | None]:
     return body, None
 
 
-#: Fields whose value the device always writes as a number (or null where it may be absent):
-#: anything else (a list, an object, a string) is malformed, never a crash further on.
-_INT_FIELDS = {"reply": ("nonce", "command", "result", "errorKind", "errorCode"),
-               "command_result": ("nonce", "command", "result", "errorCode")}
+#: Fields the device always writes as integers (or null where it may be absent): anything else is
+#: malformed, never a crash further on. The nonce is the requester's, echoed: any scalar.
+_INT_FIELDS = {"reply": ("command", "result", "errorKind", "errorCode"),
+               "command_result": ("command", "result", "errorCode")}
 
 
 def _field_error(body: dict[str, Any], channel: str) -> str | None:
@@ -109,6 +109,8 @@ def _field_error(body: dict[str, Any], channel: str) -> str | None:
         value = body.get(key)
         if value is not None and not _is_int(value):
             return f"{key} is {_json_type(value)}, expected an integer"
+    if isinstance(body.get("nonce"), (list, dict)):
+        return f"nonce is {_json_type(body['nonce'])}, expected a number"
     message = body.get("errorMessage")
     if message is not None and not isinstance(message, str):
         return f"errorMessage is {_json_type(message)}, expected a string"
