@@ -184,13 +184,16 @@ def test_a_reply_with_a_list_or_object_for_a_scalar_is_a_protocol_error(
 
 def raw_clients(port: int) -> int:
     """What a port scanner, a broken client or an attacker sends; returns how many connections."""
-    zmtp3 = b"\xff" + b"\x00" * 7 + b"\x01\x7f" + b"\x03\x00" + b"NULL".ljust(20, b"\x00") + b"\x00" + b"\x00" * 31
+    greeting = b"\xff" + b"\x00" * 7 + b"\x01\x7f" + b"\x03\x00" + b"NULL".ljust(20, b"\x00") + b"\x00" * 32
+    ready = b"\x05READY\x0bSocket-Type" + (6).to_bytes(4, "big") + b"DEALER"
+    zmtp3 = greeting + b"\x04" + bytes([len(ready)]) + ready  # a ZMTP 3.0 peer past its handshake
     payloads = [
         b"\x01\x00\x06\x00hello",  # the 9 bytes of the issue: an old ZMTP identity then a message, no envelope
         b"\x01\x00\x02\x00x\x02\x00y",
-        zmtp3 + b"\x02\x7f" + (2**62).to_bytes(8, "big"),  # a frame claiming 4 EiB
-        zmtp3 + b"\x06\x7f" + (2**40).to_bytes(8, "big") + b"partial",  # a fragment of a huge message
-        zmtp3[:20],  # a greeting cut short
+        zmtp3 + b"\x02" + (2**62).to_bytes(8, "big"),  # a frame claiming 4 EiB
+        zmtp3 + b"\x03" + (2**40).to_bytes(8, "big") + b"partial",  # a fragment of a huge message
+        zmtp3 + b"\x02" + (5000).to_bytes(8, "big") + b"x" * 5000,  # over limits.max_frame_bytes
+        greeting[:20],  # a greeting cut short
         b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
         b"\xff" * 64,
     ]
