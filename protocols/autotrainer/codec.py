@@ -110,7 +110,7 @@ def _field_error(body: dict[str, Any], channel: str) -> str | None:
         if value is not None and not _is_int(value):
             return f"{key} is {_json_type(value)}, expected an integer"
     if isinstance(body.get("nonce"), (list, dict)):
-        return f"nonce is {_json_type(body['nonce'])}, expected a number"
+        return f"nonce is {_json_type(body['nonce'])}, expected a scalar"
     message = body.get("errorMessage")
     if message is not None and not isinstance(message, str):
         return f"errorMessage is {_json_type(message)}, expected a string"
