@@ -17,6 +17,10 @@ from . import codec
 from .codec import PENDING, PENDING_WITH_NOTIFICATION, SUCCESS, Vocabulary
 
 NONCE_MAX = 2**31 - 1
+#: How long `listen` waits for a device that refuses the first connection before exit 3: a script
+#: may start the listener a moment before the device (or `publish`) binds. Once connected, a device
+#: that goes away is retried for ever and shows as stale.
+LISTEN_REFUSED_AFTER_S = 5.0
 
 
 class EmergencyDeduper:
@@ -44,7 +48,7 @@ class EmergencyDeduper:
 async def listen(url: str, vocab: Vocabulary, emit: Emit, stats: Stats, channels: set[str] | None) -> None:
     wanted = channels if channels and channels <= vocab.channel_topic.keys() else None
     prefixes = [vocab.topic_frame(name) for name in sorted(wanted)] if wanted else []
-    sub = _subscriber(url, vocab, prefixes, link_emitter(vocab.profile, emit))
+    sub = _subscriber(url, vocab, prefixes, link_emitter(vocab.profile, emit), LISTEN_REFUSED_AFTER_S)
     dedupe = EmergencyDeduper()
     try:
         while True:  # recv() yields to timers, signals and the output flush even under a flood
@@ -57,8 +61,9 @@ async def listen(url: str, vocab: Vocabulary, emit: Emit, stats: Stats, channels
         sub.close()
 
 
-def _subscriber(url: str, vocab: Vocabulary, prefixes: list[bytes], on_link: zeromq.LinkCallback | None = None) -> zeromq.Socket:
-    return zeromq.subscriber("events", url, prefixes, on_link, vocab.limits.max_frame_bytes)
+def _subscriber(url: str, vocab: Vocabulary, prefixes: list[bytes], on_link: zeromq.LinkCallback | None = None,
+                refuse_after_s: float = 0.0) -> zeromq.Socket:
+    return zeromq.subscriber("events", url, prefixes, on_link, vocab.limits.max_frame_bytes, refuse_after_s)
 
 
 def _requester(url: str, vocab: Vocabulary) -> zeromq.Requester:

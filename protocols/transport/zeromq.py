@@ -93,6 +93,7 @@ class Socket:
         self._last_state: str | None = None
         self._monitor: asyncio.Task[None] | None = None
         self._connected_once = False
+        self._refuse_at = 0.0  # monotonic time from which a refused first connection is final
         #: Resolved with the ConnectFailure when the first connection attempt is refused.
         self._refused: asyncio.Future[ConnectFailure] | None = None
         self._yielded = time.monotonic()
@@ -113,7 +114,7 @@ class Socket:
                 state = _STATES.get(event["event"])
                 if state == "connected":
                     self._connected_once = True
-                elif state == "retrying" and not self._connected_once:
+                elif state == "retrying" and not self._connected_once and time.monotonic() >= self._refuse_at:
                     self._refuse()
                 if state == "ready":
                     self.ready.set()
@@ -132,7 +133,7 @@ class Socket:
 
     def _refuse(self) -> None:
         """ZeroMQ retries a refused connection forever; a tool asked to reach a device that is not
-        there says so. Only the first attempt counts: a device that goes away later is retried."""
+        there says so. Only the first connection counts: a device that goes away later is retried."""
         if self._refused is not None and not self._refused.done():
             self._refused.set_result(ConnectFailure(
                 f"cannot connect {self.name} to {self.url}: connection refused (nothing listens there, "
@@ -153,8 +154,11 @@ class Socket:
             return task.result()
         raise refused.result()
 
-    def connect(self, url: str) -> None:
+    def connect(self, url: str, refuse_after_s: float = 0.0) -> None:
+        """Connects in the background; a connection still refused `refuse_after_s` from now (at
+        once by default) raises ConnectFailure in recv(), send() and wait_ready()."""
         self.url = url
+        self._refuse_at = time.monotonic() + refuse_after_s
         self._start_monitor()
         try:
             self.sock.connect(url)
@@ -216,11 +220,11 @@ class Socket:
 
 
 def subscriber(name: str, url: str, prefixes: Sequence[bytes], on_link: LinkCallback | None = None,
-               max_frame_bytes: int = MAX_FRAME_BYTES) -> Socket:
+               max_frame_bytes: int = MAX_FRAME_BYTES, refuse_after_s: float = 0.0) -> Socket:
     sock = Socket(zmq.SUB, name, on_link, max_frame_bytes)
     for prefix in prefixes or (b"",):
         sock.sock.setsockopt(zmq.SUBSCRIBE, prefix)
-    sock.connect(url)
+    sock.connect(url, refuse_after_s)
     return sock
 
 
