@@ -97,9 +97,13 @@ class Simulator:
 
     async def run(self, scenario: list[Message] | None, use_timeline: bool) -> None:
         self.publisher = DevicePublisher(self.profile, self.vocab, self.emit)
-        # Any client may connect: garbage, raw TCP and vanished peers are dropped with a warning.
-        replier = zeromq.replier("commands", self.profile.endpoints["commands"], link_emitter(self.profile.name, self.emit),
-                                 self.notify, self.vocab.limits.max_frame_bytes)
+        try:  # any client may connect: garbage, raw TCP and vanished peers are dropped with a warning
+            replier = zeromq.replier("commands", self.profile.endpoints["commands"],
+                                     link_emitter(self.profile.name, self.emit), self.notify,
+                                     self.vocab.limits.max_frame_bytes)
+        except BaseException:
+            self.publisher.close()
+            raise
         self.emit(link(self.profile.name, "commands", "bound", {"url": replier.url}))
         tasks = [self._heartbeats(), self._respond(replier)]
         if scenario is not None:
