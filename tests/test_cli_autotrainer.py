@@ -5,10 +5,25 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Iterator
 
 import pytest
+import zmq
 
 from conftest import FIELDCTL, Endpoints, Proc, run_cli
+
+
+@pytest.fixture
+def silent_device(endpoints: Endpoints) -> Iterator[Endpoints]:
+    """A device that accepts connections and never says anything: what timeouts are for."""
+    ctx = zmq.Context()
+    sockets = [ctx.socket(zmq.PUB), ctx.socket(zmq.ROUTER)]
+    sockets[0].bind(endpoints.events)
+    sockets[1].bind(endpoints.commands)
+    yield endpoints
+    for sock in sockets:
+        sock.close(linger=0)
+    ctx.term()
 
 
 def messages(stdout: str) -> list[dict]:
@@ -45,7 +60,8 @@ def test_listen_filters_or_within_a_key_and_across_keys(simulator: Proc, endpoin
     assert {m["kind"] for m in data_lines(result.stdout)} <= {"trialStarted", "trialEnded"}
 
 
-def test_listen_timeout_and_idle_exit_4(endpoints: Endpoints) -> None:
+def test_listen_timeout_and_idle_exit_4(silent_device: Endpoints) -> None:
+    endpoints = silent_device
     started = time.monotonic()
     result = run_cli("listen", "autotrainer", "--json", "--count", "1", "--timeout", "1", *endpoints.args)
     assert result.returncode == 4 and "received 0 of 1 messages within 1 s" in result.stderr
@@ -55,7 +71,36 @@ def test_listen_timeout_and_idle_exit_4(endpoints: Endpoints) -> None:
     assert time.monotonic() - started < 10
 
 
-def test_listen_duration_exits_0(endpoints: Endpoints) -> None:
+@pytest.mark.parametrize("argv", [["listen", "autotrainer", "--json"], ["listen", "autotrainer"],
+                                  ["command", "autotrainer", "get-status"],
+                                  ["command", "autotrainer", "get-status", "--no-wait"]])
+def test_a_refused_connection_exits_3_promptly(argv: list[str], endpoints: Endpoints) -> None:
+    """ZeroMQ connects asynchronously and retries for ever; nothing listening is still exit 3: at
+    once for a command, after a grace of LISTEN_REFUSED_AFTER_S (5 s) for listen."""
+    started = time.monotonic()
+    result = run_cli(*argv, "--timeout", "30", *endpoints.args)
+    assert result.returncode == 3, result.stderr
+    assert "connection refused" in result.stderr and "tcp://127.0.0.1:" in result.stderr
+    assert_one_line_error(result.stderr)
+    assert time.monotonic() - started < (5 if argv[0] == "listen" else 0) + 8
+
+
+def test_a_refused_command_port_alone_exits_3(simulator: Proc, endpoints: Endpoints) -> None:
+    result = run_cli("command", "autotrainer", "get-status", "--endpoint", f"events={endpoints.events}",
+                     "--endpoint", "commands=tcp://127.0.0.1:1", "--timeout", "20")
+    assert result.returncode == 3 and "cannot connect commands to tcp://127.0.0.1:1" in result.stderr, result.stderr
+    assert_one_line_error(result.stderr)
+
+
+def test_probe_is_critical_at_once_when_refused(endpoints: Endpoints) -> None:
+    started = time.monotonic()
+    result = run_cli("probe", "autotrainer", "--crit", "20", *endpoints.args)
+    assert result.returncode == 2 and result.stdout.startswith("AUTOTRAINER CRITICAL") and "connection refused" in result.stdout
+    assert time.monotonic() - started < 8
+
+
+def test_listen_duration_exits_0(silent_device: Endpoints) -> None:
+    endpoints = silent_device
     assert run_cli("listen", "autotrainer", "--json", "--duration", "0.5", *endpoints.args).returncode == 0
 
 
@@ -156,7 +201,8 @@ def test_command_warns_before_sending_values_the_device_mangles(simulator: Proc,
     assert request["payload"] == {"command": 99999, "customCommand": 7, "nonce": request["id"], "data": {"animal": "Mouse A"}}
 
 
-def test_command_timeout_is_bounded(endpoints: Endpoints) -> None:
+def test_command_timeout_is_bounded(silent_device: Endpoints) -> None:
+    endpoints = silent_device
     started = time.monotonic()
     result = run_cli("command", "autotrainer", "get-status", "--timeout", "1", *endpoints.args)
     assert result.returncode == 4 and "no reply from" in result.stderr
@@ -235,7 +281,8 @@ def test_probe_warning_when_slower_than_warn(simulator: Proc, endpoints: Endpoin
     assert result.returncode == 1 and "WARNING" in result.stdout
 
 
-def test_probe_critical_without_device_within_threshold(endpoints: Endpoints) -> None:
+def test_probe_critical_without_device_within_threshold(silent_device: Endpoints) -> None:
+    endpoints = silent_device
     started = time.monotonic()
     result = run_cli("probe", "autotrainer", "--crit", "1", "--warn", "0.5", *endpoints.args)
     assert result.returncode == 2 and result.stdout.startswith("AUTOTRAINER CRITICAL - no heartbeat within 1 s")

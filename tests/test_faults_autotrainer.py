@@ -69,10 +69,11 @@ def run_in_pty(argv: list[str], steps: list[Step], timeout: float = 20, env: dic
 
 
 def test_garbage_frames_are_shown_counted_and_the_stream_goes_on(endpoints: Endpoints) -> None:
+    ctx = zmq.asyncio.Context()
+    pub = ctx.socket(zmq.XPUB)
+    pub.bind(endpoints.events)  # before listen starts: a refused connection would end it (exit 3)
+
     async def publish() -> None:
-        ctx = zmq.asyncio.Context()
-        pub = ctx.socket(zmq.XPUB)
-        pub.bind(endpoints.events)
         try:
             await asyncio.wait_for(pub.recv(), 15)  # the listener's subscription: nothing is lost now
             event = b"\xa1\x0f\x00\x00"

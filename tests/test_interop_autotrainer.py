@@ -339,7 +339,7 @@ def test_probe_critical_after_the_device_stopped() -> None:
     assert done.returncode == 2, (done.stdout, done.stderr)
     report = json.loads(done.stdout)
     assert (report["status"], report["code"], report["crit"]) == ("CRITICAL", 2, 1.5)
-    assert "no heartbeat" in report["summary"] and "no command reply" in report["summary"], report
+    assert "connection refused" in report["summary"], report  # nothing listens there any more
     assert elapsed < 1.5 + 6, f"probe took {elapsed:.1f} s with --crit 1.5"
 
 

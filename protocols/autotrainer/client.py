@@ -9,14 +9,18 @@ from collections import OrderedDict
 from typing import Any
 
 from fieldctl.protocols.driver import CommandOutcome, Emit, ProbeReport, Stats, link_emitter
-from fieldctl.protocols.errors import NagiosCode, ProtocolFailure, Timeout, UsageError
+from fieldctl.protocols.errors import ConnectFailure, NagiosCode, ProtocolFailure, Timeout, UsageError
 from fieldctl.protocols.message import Message
-from fieldctl.protocols.transport import zeromq
+from fieldctl.protocols.transport import within, zeromq
 
 from . import codec
 from .codec import PENDING, PENDING_WITH_NOTIFICATION, SUCCESS, Vocabulary
 
 NONCE_MAX = 2**31 - 1
+#: How long `listen` waits for a device that refuses the first connection before exit 3: a script
+#: may start the listener a moment before the device (or `publish`) binds. Once connected, a device
+#: that goes away is retried for ever and shows as stale.
+LISTEN_REFUSED_AFTER_S = 5.0
 
 
 class EmergencyDeduper:
@@ -44,29 +48,26 @@ class EmergencyDeduper:
 async def listen(url: str, vocab: Vocabulary, emit: Emit, stats: Stats, channels: set[str] | None) -> None:
     wanted = channels if channels and channels <= vocab.channel_topic.keys() else None
     prefixes = [vocab.topic_frame(name) for name in sorted(wanted)] if wanted else []
-    sub = zeromq.subscriber("events", url, prefixes, link_emitter(vocab.profile, emit))
+    sub = _subscriber(url, vocab, prefixes, link_emitter(vocab.profile, emit), LISTEN_REFUSED_AFTER_S)
     dedupe = EmergencyDeduper()
-
-    def ingest(frames: list[bytes]) -> None:
-        msg = codec.decode_publication(frames, vocab)
-        if dedupe.is_duplicate(msg):
-            stats.duplicates += 1
-        else:
-            emit(msg)
-
     try:
-        while True:
-            ingest(await sub.recv())
-            for _ in range(1024):
-                frames = sub.recv_nowait()
-                if frames is None:
-                    break
-                ingest(frames)
-            # A queued message makes recv() return without ever yielding: give timers, signals
-            # and the output flush their turn after each batch.
-            await asyncio.sleep(0)
+        while True:  # recv() yields to timers, signals and the output flush even under a flood
+            msg = codec.decode_publication(await sub.recv(), vocab)
+            if dedupe.is_duplicate(msg):
+                stats.duplicates += 1
+            else:
+                emit(msg)
     finally:
         sub.close()
+
+
+def _subscriber(url: str, vocab: Vocabulary, prefixes: list[bytes], on_link: zeromq.LinkCallback | None = None,
+                refuse_after_s: float = 0.0) -> zeromq.Socket:
+    return zeromq.subscriber("events", url, prefixes, on_link, vocab.limits.max_frame_bytes, refuse_after_s)
+
+
+def _requester(url: str, vocab: Vocabulary) -> zeromq.Requester:
+    return zeromq.Requester("commands", url, max_frame_bytes=vocab.limits.max_frame_bytes)
 
 
 def resolve_command(name: str, vocab: Vocabulary) -> int:
@@ -95,8 +96,8 @@ async def command(endpoints: dict[str, str], vocab: Vocabulary, name: str, data:
                                  with_data=data is not None)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    sub = zeromq.subscriber("events", endpoints["events"], [vocab.topic_frame("command_result")]) if wait else None
-    requester = zeromq.Requester("commands", endpoints["commands"])
+    sub = _subscriber(endpoints["events"], vocab, [vocab.topic_frame("command_result")]) if wait else None
+    requester = _requester(endpoints["commands"], vocab)
     result_task: asyncio.Task[Message] | None = None
     try:
         if sub is not None:
@@ -105,19 +106,21 @@ async def command(endpoints: dict[str, str], vocab: Vocabulary, name: str, data:
             result_task = loop.create_task(_matching_result(sub, vocab, nonce))
         request = codec.decode_request([frame], vocab)
         emit(request)
+        sent = loop.time()
         reply = codec.decode_reply(await requester.request([frame], max(0.0, deadline - loop.time())), vocab)
+        rtt_s = loop.time() - sent
         emit(reply)
         messages = [request, reply]
         if reply.error:
             raise ProtocolFailure(f"malformed reply from {endpoints['commands']}: {reply.error}")
         body = reply.payload
         if codec.is_service_rejection(body):
-            return CommandOutcome(False, "the device rejected the request as unparseable (reply nonce 0)", messages)
+            return CommandOutcome(False, "the device rejected the request as unparseable (reply nonce 0)", messages, rtt_s)
         if body.get("nonce") != nonce:
             raise ProtocolFailure(f"reply nonce {body.get('nonce')!r} does not match request nonce {nonce}")
         if body.get("result") == PENDING_WITH_NOTIFICATION and result_task is not None:
             try:
-                result = await asyncio.wait_for(result_task, max(0.0, deadline - loop.time()))
+                result = await within(result_task, max(0.0, deadline - loop.time()))
             except asyncio.TimeoutError:
                 raise Timeout(f"{reply.kind}: accepted (201) but no COMMAND_RESULT for nonce {nonce} "
                               f"within {timeout:g} s") from None
@@ -125,7 +128,7 @@ async def command(endpoints: dict[str, str], vocab: Vocabulary, name: str, data:
             messages.append(result)
             body = result.payload
         return CommandOutcome(body.get("result") in (SUCCESS, PENDING, PENDING_WITH_NOTIFICATION),
-                              describe_result(str(reply.kind), body), messages)
+                              describe_result(str(reply.kind), body), messages, rtt_s)
     finally:
         if result_task is not None:
             result_task.cancel()
@@ -144,11 +147,12 @@ def describe_result(kind: str, body: dict[str, Any]) -> str:
 
 
 async def probe(endpoints: dict[str, str], vocab: Vocabulary, warn: float, crit: float) -> ProbeReport:
-    """A heartbeat within the thresholds and a GET_CONFIGURATION round trip; bounded by crit."""
+    """A heartbeat within the thresholds and a GET_CONFIGURATION round trip; bounded by crit.
+    A refused connection ends it at once (ConnectFailure: CRITICAL)."""
     loop = asyncio.get_running_loop()
     start = loop.time()
-    sub = zeromq.subscriber("events", endpoints["events"], [vocab.topic_frame("heartbeat")])
-    requester = zeromq.Requester("commands", endpoints["commands"])
+    sub = _subscriber(endpoints["events"], vocab, [vocab.topic_frame("heartbeat")])
+    requester = _requester(endpoints["commands"], vocab)
 
     async def heartbeat() -> tuple[Message, float]:
         while True:
@@ -164,7 +168,12 @@ async def probe(endpoints: dict[str, str], vocab: Vocabulary, warn: float, crit:
 
     beat_task, rtt_task = loop.create_task(heartbeat()), loop.create_task(round_trip())
     try:
-        await asyncio.wait([beat_task, rtt_task], timeout=crit)
+        pending = {beat_task, rtt_task}
+        while pending and (remaining := start + crit - loop.time()) > 0:
+            done, pending = await asyncio.wait(pending, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if isinstance(error := task.exception(), ConnectFailure):
+                    return ProbeReport(NagiosCode.CRITICAL, str(error), {}, warn, crit)
     finally:
         for task in (beat_task, rtt_task):
             task.cancel()

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from fieldctl.profiles import Profile
+from fieldctl.protocols.limits import MAX_DEPTH, Limits, loads, reusable_text
 from fieldctl.protocols.message import IN, OUT, Message
 
 from .casing import camelize, decamelize_text
@@ -39,12 +40,16 @@ def dumps(obj: Any) -> bytes:
 
 
 def result_name(code: Any) -> str:
-    return RESULT_NAMES.get(code, str(code))
+    return RESULT_NAMES.get(code, str(code)) if _is_int(code) else str(code)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
 class Vocabulary:
-    """The profile's channel, event and command tables, indexed both ways."""
+    """The profile's channel, event and command tables, indexed both ways, and its limits."""
 
     profile: str
     topic_channel: dict[int, str]
@@ -53,6 +58,7 @@ class Vocabulary:
     event_code: dict[str, int]
     command_name: dict[int, str]
     command_code: dict[str, int]
+    limits: Limits = Limits()
 
     @classmethod
     def from_profile(cls, profile: Profile) -> "Vocabulary":
@@ -67,28 +73,53 @@ class Vocabulary:
             event_code=events,
             command_name={code: name for name, code in commands.items()},
             command_code=commands,
+            limits=Limits.of(profile),
         )
 
     def topic_frame(self, channel: str) -> bytes:
         return self.channel_topic[channel].to_bytes(4, "little")
 
-    def kind_of_event(self, code: Any) -> str | int:
-        return self.event_name.get(code, code) if isinstance(code, int) else code
+    def kind_of_event(self, code: int) -> str | int:
+        return self.event_name.get(code, code)
 
     def kind_of_command(self, code: Any) -> str | int:
         if code is None:
             return "unknown"
-        return self.command_name.get(code, code) if isinstance(code, int) else str(code)
+        return self.command_name.get(code, code) if _is_int(code) else str(code)
 
 
-def _json_object(frame: bytes) -> tuple[Any, str | None]:
+def _json_object(frame: bytes, max_depth: int) -> tuple[Any, str | None]:
     try:
-        body = json.loads(frame.decode("utf-8"))  # the device writes UTF-8; skips json's encoding sniffing
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        body = loads(frame, max_depth)
+    except ValueError as exc:  # Malformed, JSONDecodeError, UnicodeDecodeError, too many digits
         return None, f"not JSON: {exc}"
     if not isinstance(body, dict):
         return body, f"expected a JSON object, got {type(body).__name__}"
     return body, None
+
+
+#: Fields the device always writes as integers (or null where it may be absent): anything else is
+#: malformed, never a crash further on. The nonce is the requester's, echoed: any scalar.
+_INT_FIELDS = {"reply": ("command", "result", "errorKind", "errorCode"),
+               "command_result": ("command", "result", "errorCode")}
+
+
+def _field_error(body: dict[str, Any], channel: str) -> str | None:
+    for key in _INT_FIELDS[channel]:
+        value = body.get(key)
+        if value is not None and not _is_int(value):
+            return f"{key} is {_json_type(value)}, expected an integer"
+    if isinstance(body.get("nonce"), (list, dict)):
+        return f"nonce is {_json_type(body['nonce'])}, expected a scalar"
+    message = body.get("errorMessage")
+    if message is not None and not isinstance(message, str):
+        return f"errorMessage is {_json_type(message)}, expected a string"
+    return None
+
+
+def _json_type(value: Any) -> str:
+    names = {bool: "a boolean", str: "a string", list: "an array", dict: "an object", float: "a number"}
+    return names.get(type(value), type(value).__name__)
 
 
 # --- publications (PUB -> SUB) ---------------------------------------------------------------
@@ -106,8 +137,8 @@ def decode_publication(frames: Sequence[bytes], vocab: Vocabulary, endpoint: str
     channel = vocab.topic_channel.get(topic) or str(topic)
     try:
         text = body_frame.decode("utf-8")
-        body = json.loads(text)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        body = loads(text, vocab.limits.max_depth)
+    except ValueError as exc:  # Malformed, JSONDecodeError, UnicodeDecodeError, too many digits
         return _malformed_publication(raw, vocab, endpoint, channel, f"not JSON: {exc}")
     if not isinstance(body, dict):
         msg = _malformed_publication(raw, vocab, endpoint, channel, f"expected a JSON object, got {type(body).__name__}")
@@ -117,13 +148,17 @@ def decode_publication(frames: Sequence[bytes], vocab: Vocabulary, endpoint: str
     if channel == "heartbeat":
         kind: str | int = "heartbeat"
     elif channel == "command_result":
-        kind, ident = vocab.kind_of_command(body.get("command")), body.get("nonce")
+        error = _field_error(body, channel)
+        kind, ident = ("malformed", None) if error else (vocab.kind_of_command(body.get("command")), body.get("nonce"))
     elif "kind" in body:
-        kind = vocab.kind_of_event(body["kind"])
+        if _is_int(body["kind"]):
+            kind = vocab.kind_of_event(body["kind"])
+        else:
+            kind, error = "malformed", f"kind is {_json_type(body['kind'])}, expected an integer"
     else:
         kind = "unknown"
         error = "event without a kind" if channel in ("event", "emergency") else None
-    return Message(vocab.profile, endpoint, IN, channel, kind, body, ident, raw, error, payload_text=text)
+    return Message(vocab.profile, endpoint, IN, channel, kind, body, ident, raw, error, payload_text=reusable_text(text))
 
 
 def _malformed_publication(raw: tuple[bytes, ...], vocab: Vocabulary, endpoint: str, channel: str,
@@ -154,7 +189,7 @@ def encode_publication(channel: str, body: Any, vocab: Vocabulary) -> list[list[
 
 def _kind_in(body: Any, kinds: tuple[int, ...]) -> bool:
     if isinstance(body, bytes):
-        body, _ = _json_object(body)
+        body, _ = _json_object(body, MAX_DEPTH)
     return isinstance(body, dict) and body.get("kind") in kinds
 
 
@@ -217,7 +252,9 @@ def _decode_command_frame(frames: Sequence[bytes], vocab: Vocabulary, channel: s
     if len(raw) != 1:
         msg.error = f"expected 1 frame, got {len(raw)}"
         return msg
-    msg.payload, msg.error = _json_object(raw[0])
+    msg.payload, msg.error = _json_object(raw[0], vocab.limits.max_depth)
+    if not msg.error and channel == REPLY:
+        msg.error = _field_error(msg.payload, channel)
     if not msg.error:
         msg.kind = vocab.kind_of_command(msg.payload.get("command"))
         msg.id = msg.payload.get("nonce")
@@ -254,7 +291,7 @@ class DeviceRequest:
     data: Any
 
 
-def parse_request(frames: Sequence[bytes], known_commands: set[int]) -> DeviceRequest | None:
+def parse_request(frames: Sequence[bytes], known_commands: set[int], max_depth: int = MAX_DEPTH) -> DeviceRequest | None:
     """None where the real device answers 'unparseable' (bad UTF-8/JSON, no command, command 0).
 
     A multi-frame request kills the real device's service thread (spec §9); we answer it as
@@ -262,13 +299,15 @@ def parse_request(frames: Sequence[bytes], known_commands: set[int]) -> DeviceRe
     if len(frames) != 1:
         return None
     try:
-        obj = json.loads(decamelize_text(frames[0].decode("utf-8")))
-        if not isinstance(obj, dict) or "command" not in obj:
-            return None
-        command = obj["command"]
-        command = int(command) if command in known_commands else USER_DEFINED
-    except (ValueError, UnicodeDecodeError, TypeError, RecursionError):
+        obj = loads(decamelize_text(frames[0].decode("utf-8")), max_depth)
+    except ValueError:  # Malformed, JSONDecodeError, UnicodeDecodeError, too many digits
         return None
+    if not isinstance(obj, dict) or "command" not in obj:
+        return None
+    command = obj["command"]
+    if isinstance(command, (list, dict)):
+        return None  # unhashable: the real device's parsing fails on it (spec §6.2)
+    command = int(command) if command in known_commands else USER_DEFINED
     if command == NONE_COMMAND:
         return None
     return DeviceRequest(command=command, nonce=obj.get("nonce", 0), custom_command=obj.get("custom_command", -1),

@@ -71,7 +71,7 @@ class DeviceState:
     # -- requests ---------------------------------------------------------------------------
 
     def handle(self, frames: Sequence[bytes]) -> Handling:
-        request = codec.parse_request(frames, self.known_commands)
+        request = codec.parse_request(frames, self.known_commands, self.vocab.limits.max_depth)
         if request is None:
             return Handling(codec.UNPARSEABLE_REPLY)
         result, data, error_code, error_message, publish = self._execute(request)

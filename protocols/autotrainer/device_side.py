@@ -25,7 +25,8 @@ class DevicePublisher:
 
     def __init__(self, profile: Profile, vocab: codec.Vocabulary, emit: Emit) -> None:
         self.vocab, self.emit = vocab, emit
-        self.pub = zeromq.Publisher("events", profile.endpoints["events"], link_emitter(profile.name, emit))
+        self.pub = zeromq.Publisher("events", profile.endpoints["events"], link_emitter(profile.name, emit),
+                                    vocab.limits.max_frame_bytes)
         emit(link(profile.name, "events", "bound", {"url": self.pub.url}))
 
     def send(self, publications: Iterable[Frames]) -> list[Message]:
@@ -96,7 +97,13 @@ class Simulator:
 
     async def run(self, scenario: list[Message] | None, use_timeline: bool) -> None:
         self.publisher = DevicePublisher(self.profile, self.vocab, self.emit)
-        replier = zeromq.replier("commands", self.profile.endpoints["commands"], link_emitter(self.profile.name, self.emit))
+        try:  # any client may connect: garbage, raw TCP and vanished peers are dropped with a warning
+            replier = zeromq.replier("commands", self.profile.endpoints["commands"],
+                                     link_emitter(self.profile.name, self.emit), self.notify,
+                                     self.vocab.limits.max_frame_bytes)
+        except BaseException:
+            self.publisher.close()
+            raise
         self.emit(link(self.profile.name, "commands", "bound", {"url": replier.url}))
         tasks = [self._heartbeats(), self._respond(replier)]
         if scenario is not None:
@@ -130,14 +137,15 @@ class Simulator:
         async for msg in paced(messages, realtime=True):
             self.publisher.send_message(msg)
 
-    async def _respond(self, replier: zeromq.Socket) -> None:
+    async def _respond(self, replier: zeromq.Replier) -> None:
         loop = asyncio.get_running_loop()
+        multi_frame = zeromq.Throttle(self.notify)
         while True:
             frames = await replier.recv()
             self.emit(codec.decode_request(frames, self.vocab, direction="in"))
             handling = self.state.handle(frames)
             if handling.request is None and len(frames) != 1:
-                self.notify("a multi-frame request would kill a real device's service thread; answered as unparseable")
+                multi_frame("a multi-frame request would kill a real device's service thread; answered as unparseable")
             await replier.send([handling.reply])
             self.emit(codec.decode_reply([handling.reply], self.vocab, direction=OUT))
             self.publisher.send(handling.publish)

@@ -1,19 +1,27 @@
-"""ZeroMQ sockets over zmq.asyncio, with connection state from socket monitors."""
+"""ZeroMQ sockets over zmq.asyncio, with connection state from socket monitors.
+
+Every socket is bounded where the bytes arrive: MAXMSGSIZE (a peer sending a bigger message is
+disconnected by libzmq before it allocates it) and a receive queue whose worst case in bytes is
+bounded. A refused first connection raises ConnectFailure (ZeroMQ itself would retry forever),
+and a busy socket still yields to the event loop, so every deadline holds under any traffic."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Sequence
+import time
+from typing import Awaitable, Callable, Sequence, TypeVar
 
 import zmq
 import zmq.asyncio
 from zmq.utils.monitor import parse_monitor_message
 
 from fieldctl.protocols.errors import ConnectFailure, Timeout, UsageError
+from fieldctl.protocols.limits import MAX_FRAME_BYTES
 
 from . import LinkCallback, within
 
+T = TypeVar("T")
 
 _STATES = {
     zmq.EVENT_CONNECTED: "connected",
@@ -27,19 +35,56 @@ _MONITORED = 0
 for _event in _STATES:
     _MONITORED |= _event
 
+#: Worst-case bytes a socket's receive queue may hold: its high-water mark (in messages) is this
+#: divided by the largest message allowed, capped at MAX_QUEUED messages for small ones.
+RECEIVE_QUEUE_BYTES = 512 * 1024 * 1024
+MAX_QUEUED = 100_000
+#: A socket with messages always waiting never suspends in recv(); it yields this often.
+YIELD_EVERY_S = 0.02
+#: A replier reports dropped garbage at most this often.
+WARN_EVERY_S = 10.0
+
+
+class Throttle:
+    """Warnings about what peers send, at most one every WARN_EVERY_S, with a count of the rest:
+    a hostile client must not flood the operator's terminal."""
+
+    def __init__(self, warn: Callable[[str], None] | None, every_s: float = WARN_EVERY_S) -> None:
+        self._warn, self._every_s = warn, every_s
+        self.count = 0
+        self._reported = 0
+        self._quiet_until = 0.0
+
+    def __call__(self, text: str) -> None:
+        self.count += 1
+        now = time.monotonic()
+        if self._warn is not None and now >= self._quiet_until:
+            self._quiet_until = now + self._every_s
+            more = self.count - self._reported - 1
+            self._reported = self.count
+            self._warn(text + (f" (and {more} more since the last warning)" if more else ""))
+
 
 def context() -> zmq.asyncio.Context:
     return zmq.asyncio.Context.instance()
 
 
+def receive_hwm(max_frame_bytes: int) -> int:
+    """Messages a receive queue may hold so that it never holds more than RECEIVE_QUEUE_BYTES."""
+    return max(2, min(MAX_QUEUED, RECEIVE_QUEUE_BYTES // max(1, max_frame_bytes)))
+
+
 class Socket:
     """One ZeroMQ socket, its monitor, and a 'handshake done' condition to wait on."""
 
-    def __init__(self, kind: int, name: str, on_link: LinkCallback | None = None, **options: int) -> None:
+    def __init__(self, kind: int, name: str, on_link: LinkCallback | None = None,
+                 max_frame_bytes: int = MAX_FRAME_BYTES, **options: int) -> None:
         self.name = name
         self.url = ""
         self.sock = context().socket(kind)
         self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.MAXMSGSIZE, max_frame_bytes)
+        self.sock.setsockopt(zmq.RCVHWM, receive_hwm(max_frame_bytes))
         for option, value in options.items():
             self.sock.setsockopt(getattr(zmq, option), value)
         self._sync = zmq.Socket.shadow(self.sock.underlying)
@@ -47,11 +92,18 @@ class Socket:
         self._on_link = on_link
         self._last_state: str | None = None
         self._monitor: asyncio.Task[None] | None = None
+        self._connected_once = False
+        self._refuse_at = 0.0  # monotonic time from which a refused first connection is final
+        #: Resolved with the ConnectFailure when the first connection attempt is refused.
+        self._refused: asyncio.Future[ConnectFailure] | None = None
+        self._yielded = time.monotonic()
 
     def _start_monitor(self) -> None:
         if self._monitor is None:
             monitor = self.sock.get_monitor_socket(_MONITORED)
-            self._monitor = asyncio.get_running_loop().create_task(self._watch(monitor))
+            loop = asyncio.get_running_loop()
+            self._refused = loop.create_future()
+            self._monitor = loop.create_task(self._watch(monitor))
 
     async def _watch(self, monitor: zmq.asyncio.Socket) -> None:
         """Drains the monitor until cancelled. It must outlive the socket: libzmq's final
@@ -60,6 +112,10 @@ class Socket:
             while True:
                 event = parse_monitor_message(await monitor.recv_multipart())
                 state = _STATES.get(event["event"])
+                if state == "connected":
+                    self._connected_once = True
+                elif state == "retrying" and not self._connected_once and time.monotonic() >= self._refuse_at:
+                    self._refuse()
                 if state == "ready":
                     self.ready.set()
                 elif state == "disconnected":
@@ -75,8 +131,34 @@ class Socket:
         finally:
             monitor.close(linger=0)
 
-    def connect(self, url: str) -> None:
+    def _refuse(self) -> None:
+        """ZeroMQ retries a refused connection forever; a tool asked to reach a device that is not
+        there says so. Only the first connection counts: a device that goes away later is retried."""
+        if self._refused is not None and not self._refused.done():
+            self._refused.set_result(ConnectFailure(
+                f"cannot connect {self.name} to {self.url}: connection refused (nothing listens there, "
+                "or it is unreachable)"))
+
+    async def _unless_refused(self, awaitable: Awaitable[T]) -> T:
+        """`awaitable`, or ConnectFailure as soon as the connection is known to be refused."""
+        task = asyncio.ensure_future(awaitable)
+        refused = self._refused
+        if refused is None:
+            return await task
+        try:
+            await asyncio.wait({task, refused}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not task.done():
+                task.cancel()
+        if task.done() and not task.cancelled():
+            return task.result()
+        raise refused.result()
+
+    def connect(self, url: str, refuse_after_s: float = 0.0) -> None:
+        """Connects in the background; a connection still refused `refuse_after_s` from now (at
+        once by default) raises ConnectFailure in recv(), send() and wait_ready()."""
         self.url = url
+        self._refuse_at = time.monotonic() + refuse_after_s
         self._start_monitor()
         try:
             self.sock.connect(url)
@@ -97,7 +179,17 @@ class Socket:
         return self.url
 
     async def recv(self) -> list[bytes]:
-        return await self.sock.recv_multipart()
+        """The next message. Under a flood, messages are taken without a trip through the event
+        loop (the fast path of a busy stream), yet the loop gets its turn every YIELD_EVERY_S: a
+        timeout or a signal is never starved by what keeps arriving."""
+        frames = self.recv_nowait()
+        if frames is None:
+            frames = await self._unless_refused(self.sock.recv_multipart())
+            self._yielded = time.monotonic()
+        elif time.monotonic() - self._yielded > YIELD_EVERY_S:
+            await asyncio.sleep(0)
+            self._yielded = time.monotonic()
+        return frames
 
     def recv_nowait(self) -> list[bytes] | None:
         """Drains without a trip through the event loop; the fast path of a busy stream."""
@@ -107,14 +199,15 @@ class Socket:
             return None
 
     async def send(self, frames: Sequence[bytes]) -> None:
-        await self.sock.send_multipart(frames)
+        await self._unless_refused(self.sock.send_multipart(frames))
 
     def send_nowait(self, frames: Sequence[bytes]) -> None:
         self._sync.send_multipart(frames, zmq.NOBLOCK)
 
     async def wait_ready(self, timeout: float) -> bool:
+        """True once the handshake is done, False after `timeout`; ConnectFailure if refused."""
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self.ready.wait(), timeout)
+            await within(self._unless_refused(self.ready.wait()), timeout)
         return self.ready.is_set()
 
     def close(self, linger_ms: int = 0) -> None:
@@ -126,11 +219,12 @@ class Socket:
         self.sock.close(linger=linger_ms)
 
 
-def subscriber(name: str, url: str, prefixes: Sequence[bytes], on_link: LinkCallback | None = None) -> Socket:
-    sock = Socket(zmq.SUB, name, on_link, RCVHWM=100_000)
+def subscriber(name: str, url: str, prefixes: Sequence[bytes], on_link: LinkCallback | None = None,
+               max_frame_bytes: int = MAX_FRAME_BYTES, refuse_after_s: float = 0.0) -> Socket:
+    sock = Socket(zmq.SUB, name, on_link, max_frame_bytes)
     for prefix in prefixes or (b"",):
         sock.sock.setsockopt(zmq.SUBSCRIBE, prefix)
-    sock.connect(url)
+    sock.connect(url, refuse_after_s)
     return sock
 
 
@@ -138,8 +232,9 @@ class Publisher(Socket):
     """XPUB: wire-compatible with PUB, and it hears subscriptions, so a publisher can wait for its
     first subscriber instead of losing messages to ZeroMQ's slow-joiner effect."""
 
-    def __init__(self, name: str, url: str, on_link: LinkCallback | None = None) -> None:
-        super().__init__(zmq.XPUB, name, on_link, XPUB_VERBOSE=1, SNDHWM=100_000)
+    def __init__(self, name: str, url: str, on_link: LinkCallback | None = None,
+                 max_frame_bytes: int = MAX_FRAME_BYTES) -> None:
+        super().__init__(zmq.XPUB, name, on_link, max_frame_bytes, XPUB_VERBOSE=1, SNDHWM=MAX_QUEUED)
         self.bind(url)
         self.subscribed = asyncio.Event()
         self._listener = asyncio.get_running_loop().create_task(self._hear_subscriptions())
@@ -147,7 +242,7 @@ class Publisher(Socket):
     async def _hear_subscriptions(self) -> None:
         with contextlib.suppress(asyncio.CancelledError, zmq.ZMQError):
             while True:
-                frames = await self.sock.recv_multipart()
+                frames = await self.recv()
                 if frames and frames[0][:1] == b"\x01":
                     self.subscribed.set()
 
@@ -163,24 +258,61 @@ class Publisher(Socket):
         super().close(linger_ms)
 
 
-def replier(name: str, url: str, on_link: LinkCallback | None = None) -> Socket:
-    sock = Socket(zmq.REP, name, on_link)
-    sock.bind(url)
-    return sock
+class Replier(Socket):
+    """REP's contract (recv a request, send its reply) over ROUTER, which survives any client: a
+    REP socket is left unable to send or receive by a peer speaking raw TCP or old ZMTP, or by one
+    that goes away before its reply. Messages without a request envelope are dropped, reported
+    through `on_drop` at most every WARN_EVERY_S; a reply to a peer that has gone is dropped."""
+
+    def __init__(self, name: str, url: str, on_link: LinkCallback | None = None,
+                 on_drop: Callable[[str], None] | None = None, max_frame_bytes: int = MAX_FRAME_BYTES) -> None:
+        super().__init__(zmq.ROUTER, name, on_link, max_frame_bytes)
+        self.bind(url)
+        self._drop = Throttle(on_drop)
+        self._envelope: list[bytes] | None = None
+
+    async def recv(self) -> list[bytes]:
+        """The next request's frames (after the envelope), as REP would deliver them."""
+        while True:
+            frames = await super().recv()
+            try:
+                delimiter = frames.index(b"", 1)
+            except ValueError:
+                self._drop(f"{self.name}: dropped a message without a request envelope (not a REQ or DEALER client)")
+                continue
+            self._envelope = frames[: delimiter + 1]
+            return frames[delimiter + 1:]
+
+    async def send(self, frames: Sequence[bytes]) -> None:
+        """The reply to the last request; dropped if its client has gone."""
+        envelope, self._envelope = self._envelope, None
+        if envelope is None:
+            raise RuntimeError("Replier.send without a request")
+        try:
+            self.send_nowait([*envelope, *frames])
+        except zmq.ZMQError as exc:
+            self._drop(f"{self.name}: dropped a reply its client cannot take ({exc})")
+
+
+def replier(name: str, url: str, on_link: LinkCallback | None = None, on_drop: Callable[[str], None] | None = None,
+            max_frame_bytes: int = MAX_FRAME_BYTES) -> Replier:
+    return Replier(name, url, on_link, on_drop, max_frame_bytes)
 
 
 class Requester:
     """REQ with the 'lazy pirate' recovery: a request that times out takes its socket with it,
     because a REQ socket cannot send again before it has received (spec §6.8)."""
 
-    def __init__(self, name: str, url: str, on_link: LinkCallback | None = None) -> None:
+    def __init__(self, name: str, url: str, on_link: LinkCallback | None = None,
+                 max_frame_bytes: int = MAX_FRAME_BYTES) -> None:
         self.name, self.url, self._on_link = name, url, on_link
+        self.max_frame_bytes = max_frame_bytes
         self._sock: Socket | None = None
         self._lock = asyncio.Lock()
 
     def _socket(self) -> Socket:
         if self._sock is None:
-            self._sock = Socket(zmq.REQ, self.name, self._on_link)
+            self._sock = Socket(zmq.REQ, self.name, self._on_link, self.max_frame_bytes)
             self._sock.connect(self.url)
         return self._sock
 
@@ -195,6 +327,9 @@ class Requester:
             except asyncio.TimeoutError:
                 self.close()
                 raise Timeout(f"no reply from {self.url} within {timeout:.3g} s") from None
+            except ConnectFailure:
+                self.close()
+                raise
 
     @staticmethod
     async def _round_trip(sock: Socket, frames: Sequence[bytes]) -> list[bytes]:

@@ -1,0 +1,192 @@
+"""The ZeroMQ transport every ZeroMQ protocol shares, on real loopback sockets in-process: a refused
+connection, deadlines under a flood, frame size limits, and a replier that survives any client."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+import zmq
+
+from conftest import free_port
+
+from fieldctl.protocols.errors import ConnectFailure
+from fieldctl.protocols.transport import within, zeromq
+
+
+def url() -> str:
+    return f"tcp://127.0.0.1:{free_port()}"
+
+
+def test_a_refused_connection_raises_at_once() -> None:
+    async def run() -> None:
+        nowhere = url()
+        sub = zeromq.subscriber("events", nowhere, [])
+        requester = zeromq.Requester("commands", nowhere)
+        try:
+            with pytest.raises(ConnectFailure, match=f"cannot connect events to {nowhere}: connection refused"):
+                await within(sub.recv(), 5)
+            with pytest.raises(ConnectFailure, match="cannot connect commands"):
+                await requester.request([b"x"], 5)
+        finally:
+            sub.close()
+            requester.close()
+
+    started = time.monotonic()
+    asyncio.run(run())
+    assert time.monotonic() - started < 3
+
+
+def test_a_peer_that_binds_within_the_grace_is_connected() -> None:
+    async def run() -> list[bytes]:
+        address = url()
+        sub = zeromq.subscriber("events", address, [], refuse_after_s=10)
+        ctx = zmq.Context()
+        pub = ctx.socket(zmq.XPUB)
+        try:
+            await asyncio.sleep(0.3)  # refused attempts meanwhile: still within the grace
+            pub.bind(address)
+            while not pub.poll(0):
+                await asyncio.sleep(0.02)  # until the subscription arrives
+            pub.recv()
+            pub.send_multipart([b"t", b"hello"])
+            return await within(sub.recv(), 5)
+        finally:
+            sub.close()
+            pub.close(linger=0)
+            ctx.term()
+
+    assert asyncio.run(run()) == [b"t", b"hello"]
+
+
+class Flood:
+    """A PUB thread that keeps the subscriber's queue full (XPUB_NODROP blocks instead of dropping)."""
+
+    def __init__(self, address: str, frames: list[bytes]) -> None:
+        self.ctx = zmq.Context()
+        self.pub = self.ctx.socket(zmq.XPUB)
+        self.pub.setsockopt(zmq.XPUB_NODROP, 1)
+        self.pub.setsockopt(zmq.SNDTIMEO, 100)
+        self.pub.bind(address)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(frames,), daemon=True)
+        self.thread.start()
+
+    def _run(self, frames: list[bytes]) -> None:
+        while not self.stopping.is_set() and not self.pub.poll(50):
+            pass
+        while not self.stopping.is_set():
+            try:
+                self.pub.send_multipart(frames, copy=False)
+            except zmq.Again:
+                pass
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(5)
+        self.pub.close(linger=0)
+        self.ctx.term()
+
+
+def test_a_deadline_holds_while_messages_keep_arriving() -> None:
+    """Without a turn for the event loop, a timeout never fires under a flood."""
+    address = url()
+    flood = Flood(address, [b"t", b"x" * 100])
+
+    async def run() -> int:
+        sub = zeromq.subscriber("events", address, [])
+        received = 0
+
+        async def forever() -> None:
+            nonlocal received
+            while True:
+                await sub.recv()
+                received += 1
+
+        try:
+            with pytest.raises(asyncio.TimeoutError):
+                await within(forever(), 1.0)
+        finally:
+            sub.close()
+        return received
+
+    try:
+        started = time.monotonic()
+        assert asyncio.run(run()) > 0
+        assert time.monotonic() - started < 4
+    finally:
+        flood.stop()
+
+
+def test_a_message_over_the_frame_limit_never_arrives() -> None:
+    address = url()
+    flood = Flood(address, [b"t", b"x" * 2000])
+
+    async def run() -> None:
+        sub = zeromq.subscriber("events", address, [], max_frame_bytes=1000)
+        try:
+            with pytest.raises(asyncio.TimeoutError):
+                await within(sub.recv(), 1.0)
+            assert sub.sock.getsockopt(zmq.MAXMSGSIZE) == 1000
+            assert sub.sock.getsockopt(zmq.RCVHWM) == zeromq.MAX_QUEUED  # small frames: a deep queue
+        finally:
+            sub.close()
+
+    try:
+        asyncio.run(run())
+    finally:
+        flood.stop()
+
+
+def test_receive_queue_is_bounded_in_bytes() -> None:
+    assert zeromq.receive_hwm(16 << 20) * (16 << 20) <= zeromq.RECEIVE_QUEUE_BYTES
+    assert zeromq.receive_hwm(1 << 20) == zeromq.RECEIVE_QUEUE_BYTES // (1 << 20)
+    assert zeromq.receive_hwm(1) == zeromq.MAX_QUEUED and zeromq.receive_hwm(1 << 40) >= 1
+
+
+def test_the_replier_serves_dealers_and_drops_what_has_no_envelope() -> None:
+    warnings: list[str] = []
+
+    async def run() -> list[list[bytes]]:
+        replier = zeromq.replier("commands", "tcp://127.0.0.1:*", on_drop=warnings.append)
+        ctx = zmq.Context()
+        rogue, dealer = ctx.socket(zmq.DEALER), ctx.socket(zmq.DEALER)
+        try:
+            for sock in (rogue, dealer):
+                sock.connect(replier.url)
+            for n in range(3):
+                rogue.send(b"no envelope %d" % n)
+            rogue.send_multipart([b"", b"then a request"])  # one connection is FIFO: dropped before this
+            assert await within(replier.recv(), 5) == [b"then a request"]
+            await replier.send([b"answered"])
+            assert rogue.poll(5000) and rogue.recv_multipart() == [b"", b"answered"]
+            for n in range(3):  # pipelined, as a DEALER may (spec 6.9)
+                dealer.send_multipart([b"", b"request %d" % n])
+            for _ in range(3):
+                frames = await within(replier.recv(), 5)
+                await replier.send([frames[0].replace(b"request", b"reply")])
+            replies = []
+            while len(replies) < 3 and dealer.poll(5000):
+                replies.append(dealer.recv_multipart())
+            return replies
+        finally:
+            replier.close()
+            for sock in (rogue, dealer):
+                sock.close(linger=0)
+            ctx.term()
+
+    assert asyncio.run(run()) == [[b"", b"reply %d" % n] for n in range(3)]
+    assert len(warnings) == 1 and "without a request envelope" in warnings[0]  # throttled
+
+
+def test_throttle_reports_the_rest_later() -> None:
+    said: list[str] = []
+    throttle = zeromq.Throttle(said.append, every_s=0.0)
+    quiet = zeromq.Throttle(said.append, every_s=3600)
+    throttle("a")
+    throttle("b")
+    for _ in range(3):
+        quiet("c")
+    assert said == ["a", "b", "c"] and quiet.count == 3
