@@ -74,6 +74,8 @@ class OptionSpec:
             if self.kind == "json":
                 return loads(text)
         except ValueError as exc:
+            if self.kind == "json":
+                raise UsageError(f"{flag}: not JSON within limits: {exc}") from None
             raise UsageError(f"{flag}: expected {self.kind}, got {text!r} ({exc})") from None
         return text
 

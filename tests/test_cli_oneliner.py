@@ -238,9 +238,17 @@ def test_timeout_exits_4_and_the_requester_recovers(server: Proc, ports: Ports) 
     assert asyncio.run(two_calls()) == ("0.1.1.dev4", None)
 
 
-def test_nobody_there_times_out() -> None:
+def test_nobody_there_is_exit_3_and_a_silent_server_times_out() -> None:
     nobody = Ports()
-    result = cli("command", PROFILE, "version", "--timeout", "0.5", *nobody.args)
+    refused = cli("command", PROFILE, "version", "--timeout", "5", *nobody.args)
+    assert refused.returncode == 3 and "connection refused" in one_line(refused.stderr)
+    ctx = zmq.Context()
+    silent = ctx.socket(zmq.ROUTER)  # accepts requests, never answers
+    silent.bind(nobody.calls)
+    try:
+        result = cli("command", PROFILE, "version", "--timeout", "0.5", *nobody.args)
+    finally:
+        ctx.destroy(linger=0)
     assert result.returncode == 4 and "no reply from" in one_line(result.stderr)
 
 

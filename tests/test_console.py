@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
+import zmq
 
 from conftest import FIELDCTL, Endpoints, Proc, cli_env, run_cli, start_simulator
 
@@ -97,10 +98,17 @@ def test_console_session_in_a_terminal(endpoints: Endpoints, console_terminal: T
     assert "command get-configuration" in history.read_text()
 
     device.stop()
-    term.keys("command get-status --timeout 60", "Enter")
-    term.wait_for("→ command        get-status")
-    term.keys("C-c")
-    term.wait_for("cancelled", timeout=5)
+    silent = zmq.Context()
+    quiet = [silent.socket(zmq.ROUTER), silent.socket(zmq.PUB)]  # a device that takes the command, never answers
+    quiet[0].bind(endpoints.commands)
+    quiet[1].bind(endpoints.events)
+    try:
+        term.keys("command get-status --timeout 60", "Enter")
+        term.wait_for("→ command        get-status")
+        term.keys("C-c")
+        term.wait_for("cancelled", timeout=5)
+    finally:
+        silent.destroy(linger=0)
     term.keys("command nope", "Enter")
     term.wait_for("error: unknown command 'nope'")  # shown inline; the console goes on
     term.keys("C-d")

@@ -11,16 +11,12 @@ from typing import Any
 from fieldctl.protocols.driver import CommandOutcome, Emit, ProbeReport, Stats, link_emitter
 from fieldctl.protocols.errors import ConnectFailure, NagiosCode, ProtocolFailure, Timeout, UsageError
 from fieldctl.protocols.message import Message
-from fieldctl.protocols.transport import within, zeromq
+from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, within, zeromq
 
 from . import codec
 from .codec import PENDING, PENDING_WITH_NOTIFICATION, SUCCESS, Vocabulary
 
 NONCE_MAX = 2**31 - 1
-#: How long `listen` waits for a device that refuses the first connection before exit 3: a script
-#: may start the listener a moment before the device (or `publish`) binds. Once connected, a device
-#: that goes away is retried for ever and shows as stale.
-LISTEN_REFUSED_AFTER_S = 5.0
 
 
 class EmergencyDeduper:
@@ -48,7 +44,8 @@ class EmergencyDeduper:
 async def listen(url: str, vocab: Vocabulary, emit: Emit, stats: Stats, channels: set[str] | None) -> None:
     wanted = channels if channels and channels <= vocab.channel_topic.keys() else None
     prefixes = [vocab.topic_frame(name) for name in sorted(wanted)] if wanted else []
-    sub = _subscriber(url, vocab, prefixes, link_emitter(vocab.profile, emit), LISTEN_REFUSED_AFTER_S)
+    sub = _subscriber(url, vocab, prefixes, link_emitter(vocab.profile, emit),
+                      LISTEN_REFUSED_AFTER_S)
     dedupe = EmergencyDeduper()
     try:
         while True:  # recv() yields to timers, signals and the output flush even under a flood

@@ -12,7 +12,7 @@ from fieldctl.protocols.driver import CommandOutcome, Emit, Notify, ProbeReport,
 from fieldctl.protocols.errors import NagiosCode, ProtocolFailure, Timeout, UsageError
 from fieldctl.protocols.limits import Limits
 from fieldctl.protocols.message import Message
-from fieldctl.protocols.transport import zeromq
+from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, zeromq
 
 from . import codec
 from .codec import Request
@@ -36,9 +36,6 @@ def stream_encodings(profile: Profile) -> dict[str, str]:
 # --- listen ------------------------------------------------------------------------------------------
 
 
-#: Under a flood (of costly malformed packets too), listen decodes this long between yields, so
-#: --timeout, signals and the output flush keep their time.
-YIELD_EVERY_S = 0.02
 
 
 async def listen(profile: Profile, emit: Emit, streams: set[str], trusted: bool) -> None:
@@ -49,16 +46,11 @@ async def listen(profile: Profile, emit: Emit, streams: set[str], trusted: bool)
         raise UsageError(str(exc)) from None
     encodings = stream_encodings(profile)
     limits = Limits.of(profile)
-    sub = zeromq.subscriber(codec.STREAMS, profile.endpoints[codec.STREAMS], prefixes, link_emitter(profile.name, emit))
-    loop = asyncio.get_running_loop()
+    sub = zeromq.subscriber(codec.STREAMS, profile.endpoints[codec.STREAMS], prefixes, link_emitter(profile.name, emit),
+                            limits.max_frame_bytes, LISTEN_REFUSED_AFTER_S)
     try:
-        while True:
-            frames: list[bytes] | None = await sub.recv()
-            busy_until = loop.time() + YIELD_EVERY_S
-            while frames is not None:
-                emit(codec.decode_stream(profile.name, frames, encodings, trusted, limits=limits))
-                frames = sub.recv_nowait() if loop.time() < busy_until else None
-            await asyncio.sleep(0)  # a busy stream must not starve timers, signals and the output flush
+        while True:  # recv() yields to timers, signals and the output flush even under a flood
+            emit(codec.decode_stream(profile.name, await sub.recv(), encodings, trusted, limits=limits))
     finally:
         sub.close()
 
@@ -79,7 +71,7 @@ class Caller:
         self.profile, self.emit, self.notify, self.trusted = profile.name, emit, notify, trusted
         self.limits = Limits.of(profile)
         self.url = profile.endpoints[codec.CALLS]
-        self.requester = zeromq.Requester(codec.CALLS, self.url)
+        self.requester = zeromq.Requester(codec.CALLS, self.url, max_frame_bytes=self.limits.max_frame_bytes)
 
     async def call(self, request: Request, timeout: float) -> Exchange:
         """The request, its reply and the round trip; raises Timeout, or ProtocolFailure for an
@@ -188,7 +180,8 @@ async def probe(profile: Profile, warn: float, crit: float, stream: str | None) 
     caller = Caller(profile, lambda msg: None, lambda text: None)
     sub = None
     if stream is not None:
-        sub = zeromq.subscriber(codec.STREAMS, profile.endpoints[codec.STREAMS], [codec.subscription(stream)])
+        sub = zeromq.subscriber(codec.STREAMS, profile.endpoints[codec.STREAMS], [codec.subscription(stream)],
+                                max_frame_bytes=caller.limits.max_frame_bytes)
 
     async def round_trip() -> tuple[str, float]:
         _, reply, _ = await caller.call(build_request("version", {}), crit)

@@ -42,7 +42,8 @@ class StreamPublisher:
         self.limits = Limits.of(profile)
         url = profile.endpoints[codec.STREAMS]
         warn_if_exposed(url, notify)
-        self.pub = zeromq.Publisher(codec.STREAMS, url, link_emitter(profile.name, emit))
+        self.pub = zeromq.Publisher(codec.STREAMS, url, link_emitter(profile.name, emit),
+                                    max_frame_bytes=self.limits.max_frame_bytes)
         emit(link(profile.name, codec.STREAMS, "bound", {"url": self.pub.url}))
 
     def send(self, name: str, success: bool, value: Any, encoding: str, timestamp: float | None = None) -> Message:
@@ -133,7 +134,8 @@ class Simulator:
         url = self.profile.endpoints[codec.CALLS]
         warn_if_exposed(url, self.notify)
         try:
-            replier = zeromq.replier(codec.CALLS, url, link_emitter(self.profile.name, self.emit))
+            replier = zeromq.replier(codec.CALLS, url, link_emitter(self.profile.name, self.emit), self.notify,
+                                     self.limits.max_frame_bytes)
         except BaseException:
             self.publisher.close()
             raise

@@ -7,6 +7,10 @@ from typing import Any, Awaitable, Callable, TypeVar
 
 T = TypeVar("T")
 
+#: How long a following role (listen) waits for a peer that refuses connections before it gives
+#: up with exit 3: scripts often start it just before the other side binds.
+LISTEN_REFUSED_AFTER_S = 5.0
+
 #: Connection-state reports from a transport: (endpoint name, state, detail) -> None.
 LinkCallback = Callable[[str, str, Any], None]
 
