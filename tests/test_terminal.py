@@ -132,14 +132,15 @@ def test_live_table_shows_hostile_kinds_and_identifiers_escaped(terminals, devic
     term = terminals([*FIELDCTL, "listen", "autotrainer", *device.args])
     device.wait_subscriber()
     device.send(HEARTBEAT, {"identifier": f"rig{OSC_TITLE}", "version": "[bold]0.12[/bold]", "timestamp": time.time()})
-    device.send(EVENT, {"kind": "[/oops]", "when": time.time(), "index": 1, "context": "ctx\x1b[2J\x9b31m"})
-    device.send(EVENT, {"kind": "[red]k\x1b[5m\x7f", "when": time.time(), "index": 2, "context": None})
+    device.send(EVENT, {"kind": "[/oops]", "when": time.time(), "index": 1, "context": None})  # a kind or malformed
+    device.send(EVENT, {"kind": 1, "when": time.time(), "index": 2,
+                        "context": {"note": "[/oops] [red]x", "raw": f"c{OSC_TITLE}\x1b[2J\x9b31m\x7f"}})
     device.send(EVENT, event(1, 3))
     title = "fieldctl listen autotrainer"
     text = term.wait_for(lambda t: title in t and "received 4" in last_frame(t, title))
     frame = last_frame(text, title)
     assert "rig\\x1b]0;PWNED\\x07" in frame and "[bold]0.12[/bold]" in frame  # the panel
-    assert "[/oops]" in frame and "[red]k\\x1b[5m\\x7f" in frame  # the table, markup shown as text
+    assert "[/oops] [red]x" in frame  # a table cell: markup shown as text
     assert "MarkupError" not in text and "Traceback" not in text
     assert term.stop() == 0
     assert_nothing_obeyed(term.raw)
