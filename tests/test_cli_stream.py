@@ -174,3 +174,20 @@ def test_stderr_from_a_device_is_one_escaped_line() -> None:
     assert err.count("\n") == 1 and err.startswith("fieldctl: ")
     assert "\x1b" not in err and "\x07" not in err and "\x9b" not in err
     assert "bad\\x1b]0;PWNED\\x07\\x1b[2J\\x0afieldctl: forged line [/oops]\\x9b31m" in err
+
+
+def test_warnings_are_one_escaped_line() -> None:
+    result = run_cli("command", "autotrainer", "set-application-mode", "--data", '{"Mo\\u001bde]0;T\\u0007\\n": "X Y"}',
+                     "--timeout", "1", "--endpoint", f"commands=tcp://127.0.0.1:{free_port()}",
+                     "--endpoint", f"events=tcp://127.0.0.1:{free_port()}")
+    warning = next(line for line in result.stderr.splitlines() if line.startswith("warning: "))
+    assert "data.Mo\\x1bde]0;T\\x07\\x0a" in warning
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+
+
+def test_stderr_lines_mask_known_secrets_then_escape() -> None:
+    from fieldctl.cli.escape import stderr_line
+    from fieldctl.protocols import redact
+
+    redact.remember("hunter2-secret")
+    assert stderr_line("login refused for hunter2-secret\x1b]0;x\x07\n") == "login refused for ***\\x1b]0;x\\x07\\x0a"
