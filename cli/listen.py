@@ -39,7 +39,12 @@ def _follow(role: str, profile: ProfileOptions, count: int | None, timeout: floa
         if role == "register":
             follow = drv.register(watch, options=options)
         else:
-            follow = drv.listen(watch, channels=filters.channels, options=options)
+            # Heartbeats are subscribed to even when the filters hide them, so the watch does not
+            # report a live device as stale.
+            channels = filters.channels
+            if channels and prof.heartbeat.channel is not None:
+                channels = channels | {prof.heartbeat.channel}
+            follow = drv.listen(watch, channels=channels, options=options)
         return await run_stream(asyncio.gather(follow, watch.run()), sink, timeout=timeout, duration=duration, idle=idle)
 
     with shown(prof, drv, role, as_json=common.json_mode(json_), record=record, filters=filters, count=count) as sink:

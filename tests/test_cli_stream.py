@@ -191,3 +191,13 @@ def test_stderr_lines_mask_known_secrets_then_escape() -> None:
 
     redact.remember("hunter2-secret")
     assert stderr_line("login refused for hunter2-secret\x1b]0;x\x07\n") == "login refused for ***\\x1b]0;x\\x07\\x0a"
+
+
+def test_a_channel_filter_hides_heartbeats_but_does_not_make_the_device_stale(simulator: Proc,
+                                                                              endpoints: Endpoints) -> None:
+    result = run_cli("listen", "autotrainer", "--json", "--filter", "channel=event", "--duration", "3",
+                     "--set", "heartbeat.stale_after_s=1", *endpoints.args)
+    assert result.returncode == 0, result.stderr
+    shown = lines_of(result.stdout)
+    assert {m["channel"] for m in shown} == {"event", "link"}
+    assert not [m for m in shown if m["kind"] == "stale"]
