@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIELDCTL, Endpoints, cli_env
+from conftest import FIELDCTL, Endpoints, Proc, cli_env
 from test_terminal import last_frame, terminals  # noqa: F401 (terminals: a fixture)
 
 TOTAL = 100_000
@@ -25,10 +25,12 @@ def burst(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def publish(burst: Path, endpoints: Endpoints) -> subprocess.Popen[str]:
-    return subprocess.Popen([*FIELDCTL, "publish", "autotrainer", "--from", str(burst), "--wait", "60", "--json",
-                             *endpoints.args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL, env=cli_env())
+def publish(burst: Path, endpoints: Endpoints) -> Proc:
+    """The device side, bound before anyone connects (a refused connection is an error); it
+    waits for the listener's subscription before the burst, so ZeroMQ's slow joiner loses nothing."""
+    proc = Proc([*FIELDCTL, "publish", "autotrainer", "--from", str(burst), "--wait", "60", "--json", *endpoints.args])
+    proc.wait_json(lambda m: m["channel"] == "link" and m["kind"] == "bound" and m["endpoint"] == "events", 60)
+    return proc
 
 
 def indexes(text: str) -> list[int]:
@@ -37,13 +39,13 @@ def indexes(text: str) -> list[int]:
 
 def test_burst_into_listen_json_and_record(burst: Path, endpoints: Endpoints, tmp_path: Path) -> None:
     record, out = tmp_path / "rec.ndjson", tmp_path / "out.ndjson"
+    publisher = publish(burst, endpoints)
     with out.open("w") as stdout:
         listener = subprocess.Popen([*FIELDCTL, "listen", "autotrainer", "--json", "--record", str(record),
                                      "--count", str(TOTAL), "--timeout", str(BOUND_S), *endpoints.args],
                                     stdout=stdout, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
                                     env=cli_env())
-        publisher = publish(burst, endpoints)
-        assert publisher.wait(BOUND_S) == 0, publisher.stderr.read()  # type: ignore[union-attr]
+        assert publisher.wait(BOUND_S) == 0, publisher.stderr_now()
         assert listener.wait(BOUND_S) == 0, listener.stderr.read()  # type: ignore[union-attr]
     expected = list(range(TOTAL))
     assert indexes(out.read_text()) == expected
@@ -52,11 +54,10 @@ def test_burst_into_listen_json_and_record(burst: Path, endpoints: Endpoints, tm
 
 def test_burst_into_the_live_table_with_record(terminals, burst: Path, endpoints: Endpoints, tmp_path: Path) -> None:
     record = tmp_path / "rec.ndjson"
+    publisher = publish(burst, endpoints)
     term = terminals([*FIELDCTL, "listen", "autotrainer", "--record", str(record), "--count", str(TOTAL),
                       "--timeout", str(BOUND_S), *endpoints.args])
-    term.wait_for(lambda t: "fieldctl listen autotrainer" in t)
-    publisher = publish(burst, endpoints)
-    assert publisher.wait(BOUND_S) == 0, publisher.stderr.read()  # type: ignore[union-attr]
+    assert publisher.wait(BOUND_S) == 0, publisher.stderr_now()
     assert term.wait(BOUND_S) == 0, term.text[-3000:]
     assert f"received {TOTAL}" in last_frame(term.text, "fieldctl listen autotrainer")
     assert indexes(record.read_text()) == list(range(TOTAL))
