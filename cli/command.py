@@ -1,4 +1,9 @@
-"""`fieldctl command PROFILE NAME`: one request, its reply, and for async commands the result."""
+"""`fieldctl command PROFILE NAME`: one request, its reply, and for async commands the result.
+
+The round-trip time (request sent to first reply, measured by the driver) is shown after the
+verdict on a terminal, and with --json it is the `rtt_s` field of the first reply's line: every
+line stays a Message that reads back. So that line, and what follows it, is written once the
+command is done; the request goes out at once."""
 
 from __future__ import annotations
 
