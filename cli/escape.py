@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-#: C0 (tab and newline too: one cell, one line), DEL and C1, each shown as its escape.
+#: C0 (tab and newline too: one cell, one line), DEL and C1, each shown as its escape; and the
+#: Unicode line separators and bidirectional overrides, which move or reorder what is drawn.
 _CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
+_CONTROLS.update({code: f"\\u{code:04x}" for code in (0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A))})
 
 
 def visible(text: Any) -> str:

@@ -191,6 +191,7 @@ def test_stderr_lines_mask_known_secrets_then_escape() -> None:
 
     redact.remember("hunter2-secret")
     assert stderr_line("login refused for hunter2-secret\x1b]0;x\x07\n") == "login refused for ***\\x1b]0;x\\x07\\x0a"
+    assert stderr_line("txt\u202egnp.exe\u2028é") == "txt\\u202egnp.exe\\u2028é"
 
 
 def test_a_channel_filter_hides_heartbeats_but_does_not_make_the_device_stale(simulator: Proc,
