@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from fieldctl.profiles import Profile
     from fieldctl.protocols.message import Message
 
-#: After the first endpoint is bound, how long to wait for the others before announcing.
+#: After the first message (usually a `bound` link), how long to wait for the others before announcing.
 SETTLE_S = 0.5
 
 
@@ -33,23 +33,26 @@ class Announcer:
     def __init__(self, profile: "Profile", role: str) -> None:
         self.profile, self.role = profile, role
         self.bound: dict[str, str] = {}
-        self.announced = False
+        self.announced = self.settling = False
 
     def add(self, msg: "Message") -> None:
-        if self.announced or not (msg.is_link and msg.kind == "bound"):
+        if self.announced:
             return
-        url = msg.payload.get("url", "") if isinstance(msg.payload, dict) else ""
-        self.bound[msg.endpoint] = str(url)
-        if self.profile.endpoints.keys() <= self.bound.keys():
-            self.announce()
-        elif len(self.bound) == 1:
+        if msg.is_link and msg.kind == "bound":
+            url = msg.payload.get("url", "") if isinstance(msg.payload, dict) else ""
+            self.bound[msg.endpoint] = str(url)
+            if self.profile.endpoints.keys() <= self.bound.keys():
+                self.announce()
+                return
+        if not self.settling:  # endpoints a simulator does not bind (a client's socket) are not waited for
+            self.settling = True
             asyncio.get_running_loop().call_later(SETTLE_S, self.announce)
 
     def announce(self) -> None:
         if self.announced:
             return
         self.announced = True
-        where = ", ".join(f"{name} {url}" for name, url in sorted(self.bound.items()))
+        where = ", ".join(f"{name} {url}" for name, url in sorted((self.bound or self.profile.endpoints).items()))
         pid = os.getpid()
         line = (f"fieldctl {self.role} {self.profile.name}: serving {where} in the background (pid {pid}); "
                 f"stop it with: kill {pid}")
