@@ -9,7 +9,10 @@ masks known secrets.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 #: C0 (tab and newline too: one cell, one line), DEL and C1, each shown as its escape; and the
 #: Unicode line separators and bidirectional overrides, which move or reorder what is drawn.
@@ -23,7 +26,8 @@ def visible(text: Any) -> str:
 
 
 def cell(value: Any, style: str = "") -> "Text":
-    """A rich Text for one table cell or field: no markup is parsed, no control char survives."""
+    """A rich Text for one table cell or field: no markup is parsed, no control char survives.
+    (rich is imported here, not above: stderr_line is on the path of every error line.)"""
     from rich.text import Text
 
     return Text(visible(value), style=style)
