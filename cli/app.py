@@ -74,8 +74,11 @@ def _root(
 
 
 def _fail(text: str, code: int, where: str = "fieldctl") -> int:
+    """The one error line: secrets masked and control characters escaped, whatever the peer sent."""
+    from .escape import stderr_line
+
     try:
-        sys.stderr.write(f"{where}: {text}\n")
+        sys.stderr.write(f"{where}: {stderr_line(text)}\n")
     except BrokenPipeError:
         pass
     return code

@@ -1,4 +1,9 @@
-"""`fieldctl command PROFILE NAME`: one request, its reply, and for async commands the result."""
+"""`fieldctl command PROFILE NAME`: one request, its reply, and for async commands the result.
+
+The round-trip time (request sent to first reply, measured by the driver) is shown after the
+verdict on a terminal, and with --json it is the `rtt_s` field of the first reply's line: every
+line stays a Message that reads back. So that line, and what follows it, is written once the
+command is done; the request goes out at once."""
 
 from __future__ import annotations
 
@@ -21,9 +26,13 @@ def command(
     via: ViaOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Send a command and print the reply; exit 1 when the device says it failed."""
+    """Send a command and print the reply and its round-trip time; exit 1 when the device says it failed."""
     import asyncio
+    import dataclasses
     import sys
+
+    from fieldctl.protocols.message import IN, Message
+    from fieldctl.protocols.redact import scrub
 
     from . import common
 
@@ -34,25 +43,49 @@ def command(
     as_json = common.json_mode(json_)
     wait_s = timeout if timeout is not None else float(prof.setting("timeouts.command_s", 5.0))
 
-    def emit(msg) -> None:  # type: ignore[no-untyped-def]
+    held: list[Message] = []
+
+    def emit(msg: Message) -> None:
+        """NDJSON, scrubbed; from the first reply on, held until the round-trip time is known."""
         if as_json and not msg.is_link:
-            sys.stdout.write(msg.to_json() + "\n")
-            sys.stdout.flush()
+            if held or msg.direction == IN:
+                held.append(msg)
+            else:
+                write(msg)
 
-    if via is not None:
-        from fieldctl.protocols.control import request
-        from fieldctl.protocols.message import Message
+    def write(msg: Message) -> None:
+        sys.stdout.write(scrub(msg).to_json() + "\n")
+        sys.stdout.flush()
 
-        msg = Message(profile=prof.name, endpoint="control", direction="out", channel="command", kind=name,
-                      payload=payload, id=None)
-        outcome = asyncio.run(request(via, "command", msg, emit, wait_s))
-    else:
-        outcome = asyncio.run(drv.command(name, payload, options=options, timeout=wait_s, wait=not no_wait, emit=emit))
+    def release(rtt_s: float | None) -> None:
+        if held and rtt_s is not None:
+            held[0] = dataclasses.replace(held[0], rtt_s=rtt_s)
+        for msg in held:
+            write(msg)
+        held.clear()
+
+    try:
+        if via is not None:
+            from fieldctl.protocols.control import request
+
+            msg = Message(profile=prof.name, endpoint="control", direction="out", channel="command", kind=name,
+                          payload=payload, id=None)
+            outcome = asyncio.run(request(via, "command", msg, emit, wait_s))
+        else:
+            outcome = asyncio.run(drv.command(name, payload, options=options, timeout=wait_s, wait=not no_wait,
+                                              emit=emit))
+    except BaseException:
+        release(None)  # a failed exchange still shows what it sent and received
+        raise
+    release(outcome.rtt_s)
     if not as_json:
         from .render import print_outcome
 
         print_outcome(outcome, drv.summarize)
     elif not outcome.ok:
-        sys.stderr.write(f"fieldctl: {outcome.summary}\n")
+        from .escape import stderr_line
+
+        sys.stderr.write(f"fieldctl: {stderr_line(outcome.summary)}\n")
     if not outcome.ok:
         raise typer.Exit(1)
+

@@ -91,7 +91,10 @@ PROTOCOL_OPTIONS = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
 def warn(text: str) -> None:
-    sys.stderr.write(f"warning: {text}\n")
+    """A role's warning: one line on stderr, secrets masked and control characters escaped."""
+    from .escape import stderr_line
+
+    sys.stderr.write(f"warning: {stderr_line(text)}\n")
     sys.stderr.flush()
 
 

@@ -39,25 +39,30 @@ def _follow(role: str, profile: ProfileOptions, count: int | None, timeout: floa
         if role == "register":
             follow = drv.register(watch, options=options)
         else:
-            follow = drv.listen(watch, channels=filters.channels, options=options)
+            # Heartbeats are subscribed to even when the filters hide them, so the watch does not
+            # report a live device as stale.
+            channels = filters.channels
+            if channels and prof.heartbeat.channel is not None:
+                channels = channels | {prof.heartbeat.channel}
+            follow = drv.listen(watch, channels=channels, options=options)
         return await run_stream(asyncio.gather(follow, watch.run()), sink, timeout=timeout, duration=duration, idle=idle)
 
     with shown(prof, drv, role, as_json=common.json_mode(json_), record=record, filters=filters, count=count) as sink:
         reason = asyncio.run(main(sink))
     if reason == "timeout" and count is not None:
-        raise Timeout(f"received {drv.stats.received} of {count} messages within {timeout:g} s")
+        raise Timeout(f"received {sink.matched} of {count} messages within {timeout:g} s")
     if reason == "timeout":
         raise Timeout(f"{role} ran {timeout:g} s")
     if reason == "idle":
-        raise Timeout(f"no message for {idle:g} s")
+        raise Timeout(f"no message for {idle:g} s (received {sink.matched})")
 
 
 def _following(role: str, doc: str) -> Callable[..., None]:
     def command(
         profile: ProfileOptions,
-        count: Annotated[Optional[int], typer.Option("--count", min=1, help="Exit 0 after N messages.")] = None,
+        count: Annotated[Optional[int], typer.Option("--count", min=1, help="Exit 0 after N well-formed messages that pass the filters (link lines and malformed frames do not count).")] = None,
         timeout: Annotated[Optional[float], typer.Option("--timeout", min=0, help="Exit 4 unless --count is reached within S seconds.")] = None,
-        idle: Annotated[Optional[float], typer.Option("--idle", min=0, help="Exit 4 after S seconds without a message.")] = None,
+        idle: Annotated[Optional[float], typer.Option("--idle", min=0, help="Exit 4 after S seconds in which no message (other than a link line) arrived.")] = None,
         duration: Annotated[Optional[float], typer.Option("--duration", min=0, help="Exit 0 after S seconds.")] = None,
         filter_: FilterOpt = None,
         record: Annotated[Optional[str], typer.Option("--record", metavar="FILE", help="Append every shown message to FILE as NDJSON.")] = None,

@@ -1,7 +1,9 @@
 """The live table: recent messages, a heartbeat panel, link states and counters.
 
 Rich refreshes it from its own thread, so rendering never blocks ingest; it keeps a bounded
-window of rows, so memory stays flat however long it runs."""
+window of rows, so memory stays flat however long it runs. Wire text is escaped when a row is
+drawn (only the visible ones, so a burst costs nothing extra) and reaches rich as Text, never
+as markup."""
 
 from __future__ import annotations
 
@@ -16,20 +18,26 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from .escape import cell, visible
+
 if TYPE_CHECKING:
     from fieldctl.profiles import Profile
     from fieldctl.protocols.driver import Stats
     from fieldctl.protocols.message import Message
 
 ROWS_KEPT = 500
+#: Characters kept of each cell: a peer may send a 16 MiB `kind`, the table shows a line.
+CELL_CHARS = 200
 CHANNEL_STYLES = {"emergency": "bold red", "heartbeat": "dim", "command_result": "cyan", "reply": "cyan",
                   "command": "magenta", "link": "yellow"}
 
 
 class LiveView:
     def __init__(self, profile: "Profile", stats: "Stats", summarize: Callable[["Message"], str], title: str,
-                 console: Console | None = None) -> None:
+                 console: Console | None = None, *, beats_sent: bool = False) -> None:
         self.profile, self.stats, self.summarize, self.title = profile, stats, summarize, title
+        #: A simulator's panel shows the heartbeats it sends; a client's those it receives.
+        self.beat_direction = "out" if beats_sent else "in"
         self.console = console or Console()
         self.rows: deque[tuple[float, str, str, str, str, str, bool]] = deque(maxlen=ROWS_KEPT)
         self.links: dict[str, tuple[str, str]] = {}
@@ -41,14 +49,15 @@ class LiveView:
             url = msg.payload.get("url", "") if isinstance(msg.payload, dict) else ""
             self.links[msg.endpoint] = (str(msg.kind), url)
             return
-        if msg.channel == self.profile.heartbeat.channel and not msg.error and msg.direction == "in":
+        if msg.channel == self.profile.heartbeat.channel and not msg.error and msg.direction == self.beat_direction:
             self.heartbeat = (time.monotonic(), msg.payload if isinstance(msg.payload, dict) else {})
             if self.rows and self.rows[-1][2] == msg.channel:
                 self.rows.pop()  # one heartbeat row is enough; the panel shows the rest
         detail = f"✗ {msg.error}" if msg.error else self.summarize(msg)
         arrow = "←" if msg.direction == "in" else "→"
-        self.rows.append((msg.ts, arrow, msg.channel, str(msg.kind), str(msg.id if msg.id is not None else ""),
-                          detail, bool(msg.error)))
+        ident = "" if msg.id is None else str(msg.id)
+        self.rows.append((msg.ts, arrow, msg.channel[:CELL_CHARS], str(msg.kind)[:CELL_CHARS], ident[:CELL_CHARS],
+                          detail[:CELL_CHARS], bool(msg.error)))
 
     def _heartbeat_text(self) -> Text:
         spec = self.profile.heartbeat
@@ -61,8 +70,9 @@ class LiveView:
         seen, payload = self.heartbeat
         age = time.monotonic() - seen
         stale = age > spec.stale_after_s
-        fields = "  ".join(str(payload.get(name, "?")) for name in spec.fields)
-        text = Text(f"{fields}  age {age:.1f} s", style="bold red" if stale else "green")
+        fields = "  ".join(visible(str(payload.get(name, "?"))[:CELL_CHARS]) for name in spec.fields)
+        sent = "sent " if self.beat_direction == "out" else ""
+        text = Text(f"{fields}  {sent}age {age:.1f} s", style="bold red" if stale else "green")
         if stale:
             text.append(f"  STALE (> {spec.stale_after_s:g} s)")
         return text
@@ -75,7 +85,7 @@ class LiveView:
         for endpoint, (state, url) in sorted(self.links.items()):
             style = "green" if state in ("ready", "connected", "bound", "peer-connected", "alive") else "yellow"
             style = "bold red" if state == "stale" else style
-            grid.add_row(endpoint, Text(f"{state}  {url}", style=style))
+            grid.add_row(cell(endpoint), cell(f"{state}  {url}", style))
         s = self.stats
         counters = f"received {s.received}  sent {s.sent}  malformed {s.malformed}  duplicates dropped {s.duplicates}"
         grid.add_row("counters", Text(counters, style="red" if s.malformed else ""))
@@ -92,10 +102,18 @@ class LiveView:
         table.add_column("detail", overflow="ellipsis", no_wrap=True, ratio=1)
         for ts, arrow, channel, kind, ident, detail, bad in list(self.rows)[-height:]:
             style = "red" if bad else CHANNEL_STYLES.get(channel, "")
-            clock = datetime.fromtimestamp(ts).strftime("%H:%M:%S.%f")[:12]
-            table.add_row(clock, arrow, channel, kind, ident, detail, style=style)
-        header = Panel(self._header(), title=f"fieldctl {self.title} {self.profile.name}", title_align="left")
+            clock = _clock(ts)
+            table.add_row(clock, arrow, cell(channel), cell(kind), cell(ident), cell(detail), style=style)
+        header = Panel(self._header(), title=cell(f"fieldctl {self.title} {self.profile.name}"), title_align="left")
         return Group(header, table)
 
     def live(self) -> Live:
         return Live(self, console=self.console, refresh_per_second=4, transient=False, redirect_stderr=True)
+
+
+def _clock(ts: float) -> str:
+    """HH:MM:SS.mmm, or '?' for a time no clock shows (a scenario line may carry any `ts`)."""
+    try:
+        return datetime.fromtimestamp(ts).strftime("%H:%M:%S.%f")[:12]
+    except (OverflowError, OSError, ValueError, TypeError):
+        return "?"

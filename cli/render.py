@@ -1,12 +1,20 @@
-"""One-shot rich renderings for terminals: a command's exchange, profiles."""
+"""One-shot rich renderings for terminals: a command's exchange and its outcome.
+
+Everything shown is scrubbed of known secrets here, and reaches rich as Text (see escape.py)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+import json
+from typing import TYPE_CHECKING, Any, Callable
 
 from rich.console import Console
-from rich.json import JSON
+from rich.highlighter import JSONHighlighter
 from rich.table import Table
+from rich.text import Text
+
+from fieldctl.protocols.redact import scrub
+
+from .escape import cell, stderr_line, visible
 
 if TYPE_CHECKING:
     from fieldctl.protocols.driver import CommandOutcome
@@ -19,19 +27,29 @@ def message_table(messages: list["Message"], summarize: Callable[["Message"], st
         table.add_column(column)
     for msg in messages:
         detail = f"✗ {msg.error}" if msg.error else summarize(msg)
-        table.add_row("→" if msg.direction == "out" else "←", msg.channel, str(msg.kind),
-                      "" if msg.id is None else str(msg.id), detail, style="red" if msg.error else None)
+        table.add_row("→" if msg.direction == "out" else "←", cell(msg.channel), cell(msg.kind),
+                      cell("" if msg.id is None else msg.id), cell(detail), style="red" if msg.error else None)
     return table
+
+
+def rtt_text(rtt_s: float | None) -> str:
+    """' (12.3 ms)': how long the answer took, when one came."""
+    return "" if rtt_s is None else f" ({rtt_s * 1000:.1f} ms)"
+
+
+def json_text(data: Any) -> Text:
+    """Pretty JSON, highlighted; controls escaped (json.dumps leaves DEL and C1 as they are)."""
+    lines = json.dumps(data, indent=2, ensure_ascii=False, default=repr).split("\n")
+    return JSONHighlighter()(Text("\n".join(visible(line) for line in lines)))
 
 
 def print_outcome(outcome: "CommandOutcome", summarize: Callable[["Message"], str]) -> None:
     console = Console()
-    console.print(message_table(outcome.messages, summarize))
-    final = outcome.messages[-1].payload if outcome.messages else None
+    messages = [scrub(msg) for msg in outcome.messages]
+    console.print(message_table(messages, summarize))
+    final = messages[-1].payload if messages else None
     data = final.get("data") if isinstance(final, dict) else None
     if data is not None:
-        import json
-
-        console.print(JSON(json.dumps(data)))
-    style = "bold green" if outcome.ok else "bold red"
-    console.print(f"[{style}]{'OK' if outcome.ok else 'FAILED'}[/] {outcome.summary}", highlight=False)
+        console.print(json_text(data))
+    verdict = ("OK", "bold green") if outcome.ok else ("FAILED", "bold red")
+    console.print(Text.assemble(verdict, " ", stderr_line(outcome.summary), rtt_text(outcome.rtt_s)))

@@ -40,5 +40,5 @@ def simulate(
             work.append(ControlServer(control, drv.control, sink, prof.name).run())
         await run_stream(asyncio.gather(*work), sink, duration=duration)
 
-    with shown(prof, drv, "simulate", as_json=common.json_mode(json_), record=record) as sink:
+    with shown(prof, drv, "simulate", as_json=common.json_mode(json_), record=record, simulator=True) as sink:
         asyncio.run(main(sink))

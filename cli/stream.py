@@ -12,6 +12,7 @@ from typing import IO, TYPE_CHECKING, Any, Awaitable, Iterator
 
 from fieldctl.protocols.errors import UsageError
 from fieldctl.protocols.message import LINK
+from fieldctl.protocols.redact import scrub
 
 if TYPE_CHECKING:
     from fieldctl.profiles import Profile
@@ -43,22 +44,30 @@ class Filters:
 
 
 class Sink:
-    """The Emit callback: cheap and synchronous, so ingest never waits for rendering."""
+    """The Emit callback: cheap and synchronous, so ingest never waits for rendering. The one
+    place a stream's messages are scrubbed of secrets before NDJSON, --record and the view.
+
+    --count counts `matched`: well-formed messages that pass the filters. Link lines are always
+    shown and never counted; a malformed frame is always shown and counted as malformed (its
+    channel is a guess from bytes that did not decode), but never matches a filter or --count."""
 
     def __init__(self, stats: "Stats", *, out: IO[str] | None = None, record: IO[str] | None = None,
                  view: Any = None, filters: Filters | None = None, count: int | None = None) -> None:
         self.stats, self.out, self.record, self.view = stats, out, record, view
         self.filters = filters or Filters(None)
         self.count = count
+        self.matched = 0
         self.done = asyncio.Event()
+        #: When the last message (not a link line) was shown: what --idle measures silence from.
         self.last_activity = time.monotonic()
         self._flush_scheduled = False
 
     def __call__(self, msg: "Message") -> None:
-        counted = msg.channel != LINK
-        if counted:
-            if self.done.is_set() or not self.filters.match(msg):
-                return  # after --count is reached the rest of a batch is not shown
+        if self.done.is_set():
+            return  # after --count is reached the rest of a batch is not shown
+        if msg.channel != LINK:
+            if not msg.error and not self.filters.match(msg):
+                return
             self.last_activity = time.monotonic()
             stats = self.stats
             if msg.direction == "in":
@@ -67,6 +76,9 @@ class Sink:
                 stats.sent += 1
             if msg.error:
                 stats.malformed += 1
+            else:
+                self.matched += 1
+        msg = scrub(msg)
         if self.out is not None or self.record is not None:
             line = msg.to_json() + "\n"
             if self.record is not None:
@@ -76,7 +88,7 @@ class Sink:
                 self._write(line)
         if self.view is not None:
             self.view.add(msg)
-        if counted and self.count is not None and self.stats.received + self.stats.sent >= self.count:
+        if self.count is not None and self.matched >= self.count:
             self.done.set()
 
     def _write(self, line: str) -> None:
@@ -115,17 +127,22 @@ async def run_stream(work: Awaitable[None], sink: Sink, *, timeout: float | None
     task = asyncio.ensure_future(work)
     waiters = [loop.create_task(sink.done.wait()), loop.create_task(stop.wait())]
     start = time.monotonic()
+
+    def first_deadline() -> tuple[str, float] | None:
+        """Taken afresh after every wake-up: a message during the wait moves the idle deadline."""
+        deadlines = []
+        if timeout is not None:
+            deadlines.append(("timeout", start + timeout))
+        if duration is not None:
+            deadlines.append(("duration", start + duration))
+        if idle is not None:
+            deadlines.append(("idle", sink.last_activity + idle))
+        return min(deadlines, key=lambda item: item[1]) if deadlines else None
+
     reason = "finished"
     try:
         while True:
-            deadlines = {}
-            if timeout is not None:
-                deadlines["timeout"] = start + timeout
-            if duration is not None:
-                deadlines["duration"] = start + duration
-            if idle is not None:
-                deadlines["idle"] = sink.last_activity + idle
-            first = min(deadlines.items(), key=lambda item: item[1]) if deadlines else None
+            first = first_deadline()
             wait_s = max(0.0, first[1] - time.monotonic()) if first else None
             done, _ = await asyncio.wait([task, *waiters], timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
             if task in done:
@@ -137,7 +154,8 @@ async def run_stream(work: Awaitable[None], sink: Sink, *, timeout: float | None
             if waiters[1] in done:
                 reason = "signal"
                 break
-            if first is not None and time.monotonic() >= deadlines[first[0]]:
+            first = first_deadline()
+            if first is not None and time.monotonic() >= first[1]:
                 reason = first[0]
                 break
     finally:
@@ -165,20 +183,27 @@ def open_record(path: str | None) -> IO[str] | None:
 
 @contextlib.contextmanager
 def shown(profile: "Profile", driver: "BaseDriver", title: str, *, as_json: bool, record: str | None = None,
-          filters: Filters | None = None, count: int | None = None) -> Iterator[Sink]:
-    """A Sink that feeds NDJSON on stdout or the live table, plus the --record file."""
+          filters: Filters | None = None, count: int | None = None, simulator: bool = False) -> Iterator[Sink]:
+    """A Sink that feeds NDJSON on stdout or the live table, plus the --record file. A simulator's
+    table shows the heartbeats it sends; a simulator in the background draws no table at all."""
     record_file = open_record(record)
-    view = None
+    view: Any = None
+    live: Any = contextlib.nullcontext()
     if not as_json:
-        from .live_view import LiveView
+        from .background import Announcer, in_background
 
-        view = LiveView(profile, driver.stats, driver.summarize, title)
+        if simulator and in_background():
+            view = Announcer(profile, title)
+        else:
+            from .live_view import LiveView
+
+            view = LiveView(profile, driver.stats, driver.summarize, title, beats_sent=simulator)
+            live = view.live()
     sink = Sink(driver.stats, out=sys.stdout if as_json else None, record=record_file, view=view, filters=filters,
                 count=count)
     try:
-        with view.live() if view is not None else contextlib.nullcontext():
+        with live:
             yield sink
     finally:
         if record_file is not None:
             record_file.close()
-

@@ -41,13 +41,15 @@ class Message:
     #: The payload's JSON text when it came off the wire as valid JSON: NDJSON reuses it instead
     #: of encoding the payload again (the hot path of `listen --json`).
     payload_text: str | None = field(default=None, repr=False, compare=False)
+    #: On the first reply to a command: seconds from the request leaving to this reply arriving.
+    rtt_s: float | None = None
 
     @property
     def is_link(self) -> bool:
         return self.channel == LINK
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "ts": self.ts,
             "profile": self.profile,
             "endpoint": self.endpoint,
@@ -59,6 +61,9 @@ class Message:
             "error": self.error,
             "raw": [b2a_base64(frame, newline=False).decode("ascii") for frame in self.raw],
         }
+        if self.rtt_s is not None:
+            data["rtt_s"] = self.rtt_s
+        return data
 
     def to_json(self) -> str:
         """One NDJSON line, always: no raw newline, no NaN, whatever the peer sent."""
@@ -91,6 +96,7 @@ class Message:
         except (ValueError, TypeError) as exc:
             raise UsageError(f"raw frames are not base64: {exc}") from None
         ts = data.get("ts")
+        rtt = data.get("rtt_s")
         return cls(
             profile=str(data.get("profile") or default_profile),
             endpoint=str(data.get("endpoint") or ""),
@@ -102,6 +108,7 @@ class Message:
             raw=raw,
             error=data.get("error"),
             ts=float(ts) if isinstance(ts, (int, float)) else time.time(),
+            rtt_s=float(rtt) if isinstance(rtt, (int, float)) else None,
         )
 
 
