@@ -46,8 +46,8 @@ class DevicePublisher:
             raise UsageError(f"cannot publish {msg.channel}/{msg.kind}: {exc}") from None
         return self.send(codec.encode_publication(msg.channel, body, self.vocab))
 
-    def close(self) -> None:
-        self.pub.close()
+    def close(self, linger_ms: int = 2000) -> None:
+        self.pub.close(linger_ms)
 
 
 def replayable(messages: list[Message], channels: tuple[str, ...], notify: Notify) -> list[Message]:
@@ -80,7 +80,7 @@ async def publish(profile: Profile, vocab: codec.Vocabulary, messages: list[Mess
         async for msg in paced(messages, realtime):
             publisher.send_message(msg)
     finally:
-        publisher.close()
+        publisher.close(zeromq.DELIVERY_LINGER_MS)
 
 
 class Simulator:

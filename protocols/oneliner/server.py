@@ -81,8 +81,8 @@ class StreamPublisher:
         success = bool(body.get("success", True)) if recorded else msg.kind != codec.ERROR
         return self.send(msg.channel, success, value, self.encodings.get(msg.channel) or codec.PICKLE)
 
-    def close(self) -> None:
-        self.pub.close()
+    def close(self, linger_ms: int = 2000) -> None:
+        self.pub.close(linger_ms)
 
 
 def replayable(messages: list[Message], notify: Notify) -> list[Message]:
@@ -117,7 +117,7 @@ async def publish(profile: Profile, messages: list[Message], emit: Emit, notify:
             for msg in messages:
                 publisher.send_message(msg)
     finally:
-        publisher.close()
+        publisher.close(zeromq.DELIVERY_LINGER_MS)
 
 
 class Simulator:

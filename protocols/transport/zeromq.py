@@ -39,6 +39,9 @@ for _event in _STATES:
 #: divided by the largest message allowed, capped at MAX_QUEUED messages for small ones.
 RECEIVE_QUEUE_BYTES = 512 * 1024 * 1024
 MAX_QUEUED = 100_000
+#: How long a one-shot publisher (`publish`) waits at exit for slow subscribers to take what it
+#: published: their receive queues are small (see receive_hwm), so most of a burst waits here.
+DELIVERY_LINGER_MS = 30_000
 #: A socket with messages always waiting never suspends in recv(); it yields this often.
 YIELD_EVERY_S = 0.02
 #: A replier reports dropped garbage at most this often.
