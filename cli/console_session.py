@@ -16,8 +16,10 @@ from fieldctl.protocols.driver import BaseDriver, CommandOutcome, driver_for, pa
 from fieldctl.protocols.errors import FieldctlError, RemoteFailure, Timeout, UsageError
 from fieldctl.protocols.heartbeat import HeartbeatWatch
 from fieldctl.protocols.message import Message
+from fieldctl.protocols.redact import scrub
 
-from .common import ProfileOptions, read_data
+from .common import ProfileOptions, read_data, rtt_text
+from .escape import stderr_line, visible
 from .stream import Filters
 
 if TYPE_CHECKING:
@@ -45,11 +47,13 @@ def _exit_code(exc: BaseException) -> int:
 
 
 def _render(msg: Message, summarize: Callable[[Message], str]) -> str:
+    """One line above the prompt: known secrets masked, every control character escaped."""
+    msg = scrub(msg)
     clock = time.strftime("%H:%M:%S", time.localtime(msg.ts)) + f".{int(msg.ts * 1000) % 1000:03d}"
     arrow = "←" if msg.direction == "in" else "→"
     ident = "" if msg.id is None else f" #{msg.id}"
     detail = f"✗ {msg.error}" if msg.error else summarize(msg)
-    return f"{clock} {arrow} {msg.channel:<14} {msg.kind}{ident}  {detail}".rstrip()
+    return visible(f"{clock} {arrow} {msg.channel:<14} {msg.kind}{ident}  {detail}".rstrip())
 
 
 class Session:
@@ -79,11 +83,11 @@ class Session:
     # -- output ------------------------------------------------------------------------------
 
     def _warn(self, text: str) -> None:
-        self.err(f"warning: {text}")
+        self.err(f"warning: {stderr_line(text)}")
 
     def _error(self, text: str, code: int) -> None:
         self.code = self.code or code
-        self.err(f"error: {text}")
+        self.err(f"error: {stderr_line(text)}")
 
     @property
     def subscribed(self) -> bool:
@@ -310,9 +314,9 @@ class Session:
         self.out(render(report, self.profile_name, Format.text))
 
     def _conclude(self, outcome: CommandOutcome) -> None:
-        final = outcome.messages[-1].payload if outcome.messages else None
+        final = scrub(outcome.messages[-1]).payload if outcome.messages else None
         if isinstance(final, dict) and final.get("data") is not None:
-            self.out(json.dumps(final["data"], indent=2))
-        self.out(("ok: " if outcome.ok else "FAILED: ") + outcome.summary)
+            self.out(json.dumps(final["data"], indent=2))  # ASCII: every control character escaped
+        self.out(("ok: " if outcome.ok else "FAILED: ") + stderr_line(outcome.summary) + rtt_text(outcome.rtt_s))
         if not outcome.ok:
             self.code = self.code or int(RemoteFailure.exit_code)

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from fieldctl.protocols.redact import scrub
 
+from .common import rtt_text
 from .escape import cell, stderr_line, visible
 
 if TYPE_CHECKING:
@@ -30,11 +31,6 @@ def message_table(messages: list["Message"], summarize: Callable[["Message"], st
         table.add_row("→" if msg.direction == "out" else "←", cell(msg.channel), cell(msg.kind),
                       cell("" if msg.id is None else msg.id), cell(detail), style="red" if msg.error else None)
     return table
-
-
-def rtt_text(rtt_s: float | None) -> str:
-    """' (12.3 ms)': how long the answer took, when one came."""
-    return "" if rtt_s is None else f" ({rtt_s * 1000:.1f} ms)"
 
 
 def json_text(data: Any) -> Text:

@@ -53,6 +53,11 @@ TABLE = Setting(lambda value: isinstance(value, dict), "a table", table=True)
 ENDPOINT = Setting(lambda value: True, "an endpoint URL", required=True)
 
 
+#: Zero is a valid delay (answer at once); negative is not.
+DELAY = Setting(lambda value: _number(value) and value >= 0, "a number of seconds, 0 or more")
+RATE = Setting(lambda value: _number(value) and value > 0, "a positive frequency in Hz")
+
+
 def one_of(*choices: str) -> Setting:
     return Setting(lambda value: value in choices, "one of " + ", ".join(choices))
 

@@ -188,12 +188,10 @@ def parse_options(role: str, driver: BaseDriver, args: list[str]) -> dict[str, A
 
 
 def declared_settings(protocol: str) -> dict[str, Setting]:
-    """The settings a protocol's driver declares (with the built-ins' table until it moves there)."""
-    from .builtin_settings import PENDING
-
+    """The settings a protocol's driver declares."""
     from .registry import driver_class
 
-    return {**PENDING.get(protocol, {}), **driver_class(protocol).settings}
+    return driver_class(protocol).settings
 
 
 def driver_for(profile: Profile, notify: Notify) -> BaseDriver:

@@ -12,9 +12,11 @@ from fieldctl.protocols.errors import UsageError
 from fieldctl.protocols.message import OUT, Message
 
 from . import client, codec, device_side
+from .settings import SETTINGS
 
 
 class Driver(BaseDriver):
+    settings = {**BaseDriver.settings, **SETTINGS}
     options = {
         "command": {"--custom-command": OptionSpec("custom_command", "json", "customCommand for user-defined (99999)")},
     }

@@ -13,11 +13,13 @@ from fieldctl.protocols.errors import UsageError
 from fieldctl.protocols.message import OUT, Message
 
 from . import client, codec, server
+from .settings import SETTINGS
 
 _TRUST = OptionSpec("trust_pickle", "flag", "unpickle without restriction (a trusted server only)")
 
 
 class Driver(BaseDriver):
+    settings = {**BaseDriver.settings, **SETTINGS}
     options = {
         "listen": {
             "--stream": OptionSpec("streams", "str", "subscribe to this stream exactly (repeatable)", repeat=True),

@@ -13,6 +13,7 @@ from fieldctl.protocols.message import OUT, Message
 from fieldctl.protocols.websocket_client import OPTIONS as WEBSOCKET_OPTIONS
 
 from . import codec, connector, platform
+from .settings import SETTINGS
 from .link import ENDPOINT
 
 #: `publish sepl oversize --data N`: a fault test, not a way to make the simulator allocate gigabytes.
@@ -29,6 +30,7 @@ ACCOUNT = {
 
 
 class Driver(BaseDriver):
+    settings = {**BaseDriver.settings, **SETTINGS}
     options = {
         "register": {
             **ACCOUNT,

@@ -1,6 +1,6 @@
 """SEPL connector-client wire format, pure (text <-> values, no I/O): the device model and its
 hashes, the client's json.dumps-spaced frames, the Go platform's compact sorted frames, and the
-Messages both sides show. Spec: shared/protocols/sepl.md (§3, §4, §5, §7)."""
+Messages both sides show. Spec: docs/protocols/sepl.md (§3, §4, §5, §7)."""
 
 from __future__ import annotations
 

@@ -14,12 +14,14 @@ from fieldctl.protocols.errors import UsageError
 from fieldctl.protocols.message import OUT, Message
 
 from . import client, codec, daemon_side, paths
+from .settings import SETTINGS
 
 MASTER = {"--master": OptionSpec("master", "str", "the daemon's socket path (default: the profile's master endpoint, "
                                                   "or socket_path from TracimDaemon/config.json)")}
 
 
 class Driver(BaseDriver):
+    settings = {**BaseDriver.settings, **SETTINGS}
     options = {
         "listen": MASTER,
         "register": MASTER,

@@ -16,6 +16,7 @@ from fieldctl.protocols.message import OUT, Message
 from fieldctl.protocols.websocket_client import OPTIONS as WEBSOCKET_OPTIONS
 
 from . import codec, connector, server
+from .settings import SETTINGS
 
 CONNECTOR_OPTIONS = {
     **WEBSOCKET_OPTIONS,
@@ -27,6 +28,7 @@ HEALTH = {"--health-port": OptionSpec("health_port", "int", "TCP health probe po
 
 
 class Driver(BaseDriver):
+    settings = {**BaseDriver.settings, **SETTINGS}
     options = {
         "register": {
             **CONNECTOR_OPTIONS, **HEALTH,

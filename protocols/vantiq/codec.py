@@ -1,4 +1,4 @@
-"""Vantiq extension-source frames (shared/protocols/vantiq.md): JSON objects over WebSocket.
+"""Vantiq extension-source frames (docs/protocols/vantiq.md): JSON objects over WebSocket.
 
 Pure: text <-> Message, no I/O. Frames fieldctl sends are `json.dumps` with default separators and
 key order, so they are byte-equal to the Python SDK's. A Message's channel is the op (or

@@ -3,6 +3,7 @@ example plugin installed from its own path beside it, every profile lists and de
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -26,7 +27,13 @@ def _run(*argv: str | Path, cwd: Path | None = None, timeout: float = 300) -> su
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """bin/ of a fresh venv holding the fieldctl wheel and the example plugin."""
     base = tmp_path_factory.mktemp("wheel")
-    _run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", base / "dist", ROOT, PLUGIN)
+    # From copies: setuptools keeps a build/ folder beside the sources, and a stale one would ship
+    # modules that no longer exist.
+    junk = shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__", "tests", "bench")
+    source, plugin = base / "src", base / "plugin"
+    shutil.copytree(ROOT, source, ignore=junk)
+    shutil.copytree(PLUGIN, plugin, ignore=junk)
+    _run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", base / "dist", source, plugin)
     _run(sys.executable, "-m", "venv", base / "venv")
     wheels = sorted((base / "dist").glob("*.whl"))
     _run(base / "venv" / "bin" / "python", "-m", "pip", "install", "-q", "-c", ROOT / "constraints.txt", *wheels)

@@ -1,0 +1,16 @@
+"""The profile keys the autotrainer roles read, typed: `profiles validate` and every run check them."""
+
+from __future__ import annotations
+
+from fieldctl.profiles.schema import DELAY, ENDPOINT, SECONDS, Setting, TABLE, TEXT, TEXTS
+
+SETTINGS: dict[str, Setting] = {
+    "endpoints.events": ENDPOINT,
+    "endpoints.commands": ENDPOINT,
+    "simulate.identifier": TEXT,
+    "simulate.version": TEXT,
+    "simulate.event_interval_s": SECONDS,
+    "simulate.async_commands": TEXTS,
+    "simulate.async_delay_s": DELAY,
+    "simulate.configuration": TABLE,
+}
