@@ -1,8 +1,14 @@
-"""What every protocol module offers the CLI, so a new system needs no CLI changes.
+"""The Driver contract: what every protocol package offers the CLI, so a new system needs no
+CLI change. docs/plugins.md is the full text; tests/contract holds every installed protocol to it.
 
-A protocol package exposes ``Driver``, a subclass of ``BaseDriver``; roles it does not play
-raise ``Unsupported``. Roles report traffic through ``emit`` (Messages, link states included)
-and human warnings through ``notify``; they never print.
+A protocol package registers a ``Driver`` (a subclass of ``BaseDriver``) in the
+``fieldctl.protocols`` entry-point group; roles it does not play raise ``Unsupported``. Roles
+report traffic through ``emit`` (Messages, link states included) and human warnings through
+``notify``; they never print. Link states (channel ``link``, the state as ``kind``): ``bound`` (a
+simulator listens; ``payload.url`` is the real address, and demo, fleets and tests wait for it),
+``connected``/``ready`` (a client's connection is up / its handshake done), ``peer-connected``,
+``retrying`` (another attempt follows), ``disconnected``; ``stale``/``alive`` come from the CLI's
+heartbeat watch. A protocol may add its own (``logged-in``, ``configured``).
 """
 
 from __future__ import annotations
@@ -110,25 +116,44 @@ class BaseDriver:
         raise Unsupported(f"publish KIND is not supported for profile {self.profile.name}")
 
     async def listen(self, emit: Emit, *, channels: set[str] | None = None, options: dict[str, Any]) -> None:
+        """Follows the other side until cancelled, emitting every message received (malformed ones
+        with ``error`` set). `channels`: the --filter channel= values, a hint for subscribing (the
+        CLI filters again). Raises ConnectFailure when the other side cannot be reached at the
+        start; reconnects when it goes away later."""
         raise Unsupported(f"listen is not supported for profile {self.profile.name}")
 
     async def register(self, emit: Emit, *, options: dict[str, Any]) -> None:
-        """The long-running client that registers with the other side (connector, plugin)."""
+        """Signs on as the other side's client (connector, plugin) and answers what it asks, until
+        cancelled; emits what it sends and receives."""
         raise Unsupported(f"register is not supported for profile {self.profile.name}")
 
     async def command(self, name: str, data: Any, *, options: dict[str, Any], timeout: float, wait: bool,
                       emit: Emit) -> CommandOutcome:
+        """One request and its answer. `timeout`: a hard deadline for the whole exchange, whatever
+        keeps arriving (Timeout past it). `wait`: also wait for a result the protocol delivers after
+        the first reply (an asynchronous command), where it has one. Emits the request and every
+        reply; the outcome's rtt_s runs from the request leaving to the first reply."""
         raise Unsupported(f"command is not supported for profile {self.profile.name}")
 
     async def publish(self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool,
                       options: dict[str, Any]) -> None:
+        """Sends each message as this side of the protocol does. `wait_s`: how long to wait for the
+        other side to be ready to receive (a subscriber, a connection); `realtime`: keep the
+        recorded gaps (replay.paced). Messages that do not replay are skipped (replay.replayable)."""
         raise Unsupported(f"publish is not supported for profile {self.profile.name}")
 
     async def simulate(self, emit: Emit, *, scenario: list[Message] | None, timeline: bool,
                        options: dict[str, Any]) -> None:
+        """Plays the other side on the profile's endpoints until cancelled, announcing each with a
+        ``bound`` link. `scenario`: messages to play instead of the built-in timeline; `timeline`:
+        play the built-in one. Survives any peer: a bad one gets a notify line, an error answer
+        where the protocol has one, and only its own connection dropped."""
         raise Unsupported(f"simulate is not supported for profile {self.profile.name}")
 
     async def probe(self, *, warn: float, crit: float, options: dict[str, Any]) -> ProbeReport:
+        """A health check. `crit`: the hard time limit and the CRITICAL threshold (seconds), `warn`
+        the WARNING one; metrics in seconds (probing.verdict applies the thresholds). An
+        unreachable peer raises ConnectFailure, which the CLI reports as CRITICAL."""
         raise Unsupported(f"probe is not supported for profile {self.profile.name}")
 
     async def control(self, verb: str, msg: Message, emit: Emit) -> CommandOutcome:

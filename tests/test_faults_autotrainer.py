@@ -86,7 +86,7 @@ def test_garbage_frames_are_shown_counted_and_the_stream_goes_on(endpoints: Endp
             pub.close(linger=1000)
             ctx.term()
 
-    listener = Proc([*FIELDCTL, "listen", "autotrainer", "--json", "--count", "8", "--timeout", "20", *endpoints.args])
+    listener = Proc([*FIELDCTL, "listen", "autotrainer", "--json", "--count", "3", "--timeout", "20", *endpoints.args])
     asyncio.run(publish())
     assert listener.wait(20) == 0
     got = [json.loads(line) for line in listener.output() if '"channel":"link"' not in line]
