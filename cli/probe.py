@@ -55,8 +55,8 @@ def _prometheus(report: "ProbeReport", profile: str) -> str:
         ("fieldctl_probe_status", "The probe's verdict as Nagios codes it: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
          [(labels(profile=profile), int(report.status))]),
         ("fieldctl_probe_duration_seconds", "How long each step of the probe took.",
-         # drivers name each step with its unit (`command_rtt_seconds`, `round_trip_s`); every one is seconds
-         [(labels(profile=profile, step=name.removesuffix("_seconds").removesuffix("_s")), value)
+         # the Driver contract names every metric `<step>_seconds`
+         [(labels(profile=profile, step=name.removesuffix("_seconds")), value)
           for name, value in report.metrics.items()]),
         ("fieldctl_probe_warning_seconds", "A step slower than this makes the probe WARNING.",
          [(labels(profile=profile), report.warn)]),

@@ -214,7 +214,7 @@ def test_probe_round_trip_health_port_and_unreachable(workdir: Path) -> None:
     connector.stop()
     trip = run_cli("probe", "vantiq", "--endpoint", f"server={url}", "--source", "peerSource", "--format", "json",
                    env=token_env())
-    assert trip.returncode == 0 and "round_trip_s" in json.loads(trip.stdout)["metrics"]
+    assert trip.returncode == 0 and "round_trip_seconds" in json.loads(trip.stdout)["metrics"]
     refused = run_cli("probe", "vantiq", "--endpoint", f"server={url}", "--source", "peerSource",
                       env={**token_env(), "CONNECTOR_AUTH_TOKEN": "nope"})
     assert refused.returncode == 2 and "refused the access token" in refused.stdout

@@ -9,6 +9,7 @@ from collections import OrderedDict
 from typing import Any
 
 from fieldctl.protocols.driver import CommandOutcome, Emit, ProbeReport, Stats, link_emitter
+from fieldctl.protocols.probing import verdict
 from fieldctl.protocols.errors import ConnectFailure, NagiosCode, ProtocolFailure, Timeout, UsageError
 from fieldctl.protocols.message import Message
 from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, within, zeromq
@@ -191,9 +192,5 @@ async def probe(endpoints: dict[str, str], vocab: Vocabulary, warn: float, crit:
         parts.append(f"command round trip {rtt_task.result() * 1000:.0f} ms")
     else:
         problems.append(f"no command reply within {crit:g} s")
-    if problems:
-        return ProbeReport(NagiosCode.CRITICAL, "; ".join(problems + parts), metrics, warn, crit)
-    slow = [name for name, value in metrics.items() if value > warn]
-    status = NagiosCode.WARNING if slow else NagiosCode.OK
-    return ProbeReport(status, "; ".join(parts + [f"{name} over {warn:g} s" for name in slow]), metrics, warn, crit)
+    return verdict(metrics, problems, parts, warn, crit)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import AsyncIterator, Iterable
+from typing import Iterable
 
 from fieldctl.profiles import Profile
+from fieldctl.protocols import replay
 from fieldctl.protocols.driver import Emit, Notify, link_emitter
 from fieldctl.protocols.errors import UsageError
 from fieldctl.protocols.message import OUT, Message, link
@@ -51,24 +52,11 @@ class DevicePublisher:
 
 
 def replayable(messages: list[Message], channels: tuple[str, ...], notify: Notify) -> list[Message]:
-    """Recordings also hold link states, replies and malformed frames: only publications replay.
-    A raw capture may hold both copies of an emergency; publishing one sends both again."""
+    """Only publications replay. A raw capture may hold both copies of an emergency; publishing
+    one sends both again."""
     dedupe = EmergencyDeduper()
-    kept = [m for m in messages if m.channel in channels and not m.error and not dedupe.is_duplicate(m)]
-    skipped = sum(1 for m in messages if not m.is_link) - len(kept)
-    if skipped:
-        notify(f"skipped {skipped} message(s): not publications on {', '.join(channels)}, "
-               "malformed, or a second copy of an emergency")
-    return kept
-
-
-async def paced(messages: list[Message], realtime: bool) -> AsyncIterator[Message]:
-    previous: float | None = None
-    for msg in messages:
-        if realtime and previous is not None and msg.ts > previous:
-            await asyncio.sleep(msg.ts - previous)
-        previous = msg.ts
-        yield msg
+    return replay.replayable(messages, lambda msg: msg.channel in channels and not dedupe.is_duplicate(msg), notify,
+                             f"not publications on {', '.join(channels)}, or a second copy of an emergency")
 
 
 async def publish(profile: Profile, vocab: codec.Vocabulary, messages: list[Message], emit: Emit, notify: Notify,
@@ -77,7 +65,7 @@ async def publish(profile: Profile, vocab: codec.Vocabulary, messages: list[Mess
     publisher = DevicePublisher(profile, vocab, emit)
     try:
         await publisher.pub.wait_subscriber(wait_s)
-        async for msg in paced(messages, realtime):
+        async for msg in replay.paced(messages, realtime):
             publisher.send_message(msg)
     finally:
         publisher.close(zeromq.DELIVERY_LINGER_MS)
@@ -134,7 +122,7 @@ class Simulator:
     async def _replay(self, messages: list[Message]) -> None:
         # A scenario is a contract test: it starts once someone listens, so nothing is lost.
         await self.publisher.pub.subscribed.wait()
-        async for msg in paced(messages, realtime=True):
+        async for msg in replay.paced(messages, realtime=True):
             self.publisher.send_message(msg)
 
     async def _respond(self, replier: zeromq.Replier) -> None:

@@ -9,7 +9,8 @@ from typing import Any, NamedTuple
 
 from fieldctl.profiles import Profile
 from fieldctl.protocols.driver import CommandOutcome, Emit, Notify, ProbeReport, link_emitter
-from fieldctl.protocols.errors import NagiosCode, ProtocolFailure, Timeout, UsageError
+from fieldctl.protocols.probing import verdict
+from fieldctl.protocols.errors import ProtocolFailure, Timeout, UsageError
 from fieldctl.protocols.limits import Limits
 from fieldctl.protocols.message import Message
 from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, zeromq
@@ -236,6 +237,4 @@ def _verdict(tasks: dict[str, asyncio.Task[Any]], stream: str | None, warn: floa
         else:
             metrics["stream_wait_seconds"] = round(waited, 3)
             notes.append(f"{stream} seen after {waited:.2f} s")
-    slow = [f"{name} over {warn:g} s" for name, value in metrics.items() if value > warn]
-    status = NagiosCode.CRITICAL if problems else NagiosCode.WARNING if slow else NagiosCode.OK
-    return ProbeReport(status, "; ".join(problems + notes + slow), metrics, warn, crit)
+    return verdict(metrics, problems, notes, warn, crit)

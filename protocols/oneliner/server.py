@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fieldctl.profiles import Profile
+from fieldctl.protocols import replay
 from fieldctl.protocols.driver import Emit, Notify, link_emitter
 from fieldctl.protocols.errors import UsageError
 from fieldctl.protocols.limits import Limits
@@ -87,21 +88,8 @@ class StreamPublisher:
 
 def replayable(messages: list[Message], notify: Notify) -> list[Message]:
     """Recordings also hold link states, calls, replies and malformed packets: only samples replay."""
-    kept = [m for m in messages if m.endpoint in ("", codec.STREAMS) and m.channel not in ("", "link", "?")
-            and not m.error]
-    skipped = sum(1 for m in messages if not m.is_link) - len(kept)
-    if skipped:
-        notify(f"skipped {skipped} message(s): not stream samples, or malformed")
-    return kept
-
-
-async def paced(messages: list[Message]) -> Any:
-    previous: float | None = None
-    for msg in messages:
-        if previous is not None and msg.ts > previous:
-            await asyncio.sleep(msg.ts - previous)
-        previous = msg.ts
-        yield msg
+    return replay.replayable(messages, lambda msg: msg.endpoint in ("", codec.STREAMS) and msg.channel not in ("", "?"),
+                             notify, "not stream samples")
 
 
 async def publish(profile: Profile, messages: list[Message], emit: Emit, notify: Notify, wait_s: float,
@@ -110,12 +98,8 @@ async def publish(profile: Profile, messages: list[Message], emit: Emit, notify:
     publisher = StreamPublisher(profile, emit, notify)
     try:
         await publisher.pub.wait_subscriber(wait_s)
-        if realtime:
-            async for msg in paced(messages):
-                publisher.send_message(msg)
-        else:
-            for msg in messages:
-                publisher.send_message(msg)
+        async for msg in replay.paced(messages, realtime):
+            publisher.send_message(msg)
     finally:
         publisher.close(zeromq.DELIVERY_LINGER_MS)
 
@@ -168,7 +152,7 @@ class Simulator:
     async def _replay(self, messages: list[Message]) -> None:
         # A scenario is a contract test: it starts once someone listens, so nothing is lost.
         await self.publisher.pub.subscribed.wait()
-        async for msg in paced(messages):
+        async for msg in replay.paced(messages):
             self.publisher.send_message(msg)
 
     async def _respond(self, replier: zeromq.Socket) -> None:

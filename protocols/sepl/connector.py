@@ -19,6 +19,7 @@ from websockets.exceptions import ConnectionClosed
 from fieldctl.profiles import Profile
 from fieldctl.profiles.secrets import Secret, SecretRef
 from fieldctl.protocols.driver import Emit, Notify, ProbeReport, link_emitter
+from fieldctl.protocols.probing import verdict
 from fieldctl.protocols.errors import ConnectFailure, NagiosCode, RemoteFailure, Timeout, UsageError
 from fieldctl.protocols.limits import Limits
 from fieldctl.protocols.message import Message, link
@@ -344,6 +345,5 @@ async def probe(profile: Profile, options: dict[str, Any], notify: Notify, warn:
         return ProbeReport(NagiosCode.CRITICAL, str(exc), warn=warn, crit=crit)
     elapsed = round(time.monotonic() - started, 4)
     await conn.close(1000, CLIENT_CLOSE)
-    status = NagiosCode.WARNING if elapsed > warn else NagiosCode.OK
-    return ProbeReport(status, f"login accepted in {elapsed:.3f} s (gateway {answer['gid']})",
-                       {"login": elapsed}, warn, crit)
+    return verdict({"login_seconds": elapsed}, [], [f"login accepted in {elapsed:.3f} s (gateway {answer['gid']})"],
+                   warn, crit)

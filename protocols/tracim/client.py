@@ -13,6 +13,7 @@ from typing import Any, Awaitable, Callable
 
 from fieldctl.profiles import Profile
 from fieldctl.protocols.driver import CommandOutcome, Emit, Notify, ProbeReport
+from fieldctl.protocols.probing import verdict
 from fieldctl.protocols.errors import FieldctlError, NagiosCode, Timeout, UsageError
 from fieldctl.protocols.limits import Limits, Malformed
 from fieldctl.protocols.message import IN, OUT, Message, link
@@ -301,7 +302,5 @@ async def probe(ctx: Context, warn: float, crit: float) -> ProbeReport:
     except Timeout:
         return ProbeReport(NagiosCode.CRITICAL, f"no pong from {ctx.master} within {crit:g} s (daemon wedged?)",
                            {}, warn, crit)
-    metrics = {"pong_rtt_seconds": round(rtt, 4)}
-    status = NagiosCode.WARNING if rtt > warn else NagiosCode.OK
-    slow = f" (over {warn:g} s)" if rtt > warn else ""
-    return ProbeReport(status, f"pong from {ctx.master} in {rtt * 1000:.1f} ms{slow}", metrics, warn, crit)
+    return verdict({"pong_rtt_seconds": round(rtt, 4)}, [], [f"pong from {ctx.master} in {rtt * 1000:.1f} ms"],
+                   warn, crit)

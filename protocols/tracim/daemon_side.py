@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from typing import Any, AsyncIterator
+from typing import Any
 
+from fieldctl.protocols import replay
 from fieldctl.protocols.driver import CommandOutcome, Emit, Notify
 from fieldctl.protocols.errors import FieldctlError
 from fieldctl.protocols.message import OUT, Message, link
@@ -23,8 +24,6 @@ Delivery = tuple[Outgoing, "asyncio.Future[Message | None] | None"]
 
 
 def _replays(msg: Message) -> bool:
-    if msg.is_link or msg.error:
-        return False
     if msg.channel == codec.TRACIM_CHANNEL:
         return isinstance(msg.payload, dict)
     return msg.direction == OUT and not msg.raw  # written by hand, or `publish KIND --data`
@@ -33,22 +32,7 @@ def _replays(msg: Message) -> bool:
 def replayable(messages: list[Message], notify: Notify) -> list[Message]:
     """Recordings also hold pings, pongs, registrations, link states and malformed documents: of
     what was captured only the Tracim events replay; hand-written lines send any type."""
-    kept = [msg for msg in messages if _replays(msg)]
-    skipped = sum(1 for m in messages if not m.is_link) - len(kept)
-    if skipped:
-        notify(f"skipped {skipped} message(s): captured traffic other than Tracim events, or malformed")
-    return kept
-
-
-async def paced(messages: list[Message], realtime: bool) -> AsyncIterator[Message]:
-    """Each message at its recorded offset from the first one, so no drift accumulates."""
-    loop = asyncio.get_running_loop()
-    start, first = loop.time(), messages[0].ts if messages else 0.0
-    for msg in messages:
-        delay = start + (msg.ts - first) - loop.time()
-        if realtime and delay > 0:
-            await asyncio.sleep(delay)
-        yield msg
+    return replay.replayable(messages, _replays, notify, "captured traffic other than Tracim events")
 
 
 class Simulator:
@@ -158,7 +142,7 @@ class Simulator:
     async def _replay(self, messages: list[Message]) -> None:
         # A scenario is a contract test: it starts with the first registered client.
         await self.has_clients.wait()
-        async for msg in paced(messages, realtime=True):
+        async for msg in replay.paced(messages, realtime=True):
             self._queue(self._broadcast(msg))
 
     def _broadcast(self, msg: Message) -> list[Outgoing]:
@@ -181,5 +165,5 @@ async def publish(ctx: Context, messages: list[Message], options: dict[str, Any]
     the master path when playing the daemon toward a client, else fieldctl's client socket."""
     destination = socket_path(options["to"], "--to") if options.get("to") else ctx.master
     sender = options.get("path") or (ctx.path if destination == ctx.master else ctx.master)
-    async for msg in paced(replayable(messages, ctx.notify), realtime):
+    async for msg in replay.paced(replayable(messages, ctx.notify), realtime):
         await ctx.send(destination, codec.document_for(msg, sender))

@@ -17,6 +17,7 @@ from websockets.exceptions import ConnectionClosed
 from fieldctl.profiles import Profile
 from fieldctl.profiles.secrets import Secret, SecretRef
 from fieldctl.protocols.driver import Emit, Notify, ProbeReport
+from fieldctl.protocols.probing import verdict
 from fieldctl.protocols.errors import ConnectFailure, NagiosCode, ProtocolFailure, Timeout, UsageError
 from fieldctl.protocols.limits import Limits
 from fieldctl.protocols.message import IN, OUT, Message, link
@@ -409,16 +410,14 @@ async def probe(profile: Profile, warn: float, crit: float, options: dict[str, A
         except (OSError, asyncio.TimeoutError) as exc:
             return ProbeReport(NagiosCode.CRITICAL, f"health port {profile.host}:{port}: {exc or 'timeout'}",
                                warn=warn, crit=crit)
-        metrics["health_port_s"] = round(time.monotonic() - start, 4)
+        metrics["health_port_seconds"] = round(time.monotonic() - start, 4)
         notes.append(f"health port {port} open")
     if not port or options.get("sources") or options.get("token_file") or options.get("config"):
         status, text = await _round_trip(profile, options, crit, metrics)
         if status is not NagiosCode.OK:
             return ProbeReport(status, text, metrics, warn, crit)
         notes.append(text)
-    slowest = max(metrics.values(), default=0.0)
-    status = NagiosCode.WARNING if slowest > warn else NagiosCode.OK
-    return ProbeReport(status, "; ".join(notes), metrics, warn, crit)
+    return verdict(metrics, [], notes, warn, crit)
 
 
 async def _round_trip(profile: Profile, options: dict[str, Any], crit: float,
@@ -451,5 +450,5 @@ async def _round_trip(profile: Profile, options: dict[str, Any], crit: float,
         return NagiosCode.CRITICAL, f"{s.url}: no complete answer ({exc or 'timeout'})"
     finally:
         await conn.close()
-    metrics["round_trip_s"] = round(time.monotonic() - start, 4)
-    return NagiosCode.OK, f"{text} in {metrics['round_trip_s']:.3f} s"
+    metrics["round_trip_seconds"] = round(time.monotonic() - start, 4)
+    return NagiosCode.OK, f"{text} in {metrics['round_trip_seconds']:.3f} s"
