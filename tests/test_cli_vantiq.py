@@ -135,7 +135,7 @@ def test_killed_server_backoff_reconnect_and_unsent_work_reported(workdir: Path)
     server.popen.kill()  # mid-answer
     server.wait()
     assert asking.wait(10) != 0
-    retrying = connector.wait_json(lambda m: is_link(m, "retrying"), timeout=10)
+    retrying = connector.wait_json(lambda m: is_link(m, "retrying") and "error" in m["payload"], timeout=10)
     assert retrying["payload"]["in_s"] > 0 and "cannot connect" in retrying["payload"]["error"]
     server, _ = start_server(workdir, port=port, control=False)
     connector.wait_json(lambda m: is_link(m, "ready"), timeout=20)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from typing import Any, Awaitable, Callable
 from urllib.parse import urlsplit
 
@@ -22,6 +23,8 @@ from .backoff import Backoff
 #: Largest message either side takes when the caller does not pass its profile's
 #: limits.max_frame_bytes: the project-wide default, not websockets' (or the Vantiq Python SDK's)
 #: 1 MiB, which real query answers exceed (vantiq spec §11.8). Bigger ones close with 1009.
+#: A connection that lasted this long resets the reconnect backoff; a shorter one counts as a failure.
+STABLE_S = 10.0
 DEFAULT_MAX_SIZE = MAX_FRAME_BYTES
 
 
@@ -87,7 +90,7 @@ async def keep_connected(url: str, session: Session, *, name: str, on_link: Link
             continue
         on_link(name, "connected", {"url": url})
         may_retry = True
-        delays = backoff.delays()  # a connection that worked starts the count again
+        opened = time.monotonic()
         try:
             if await session(conn):
                 return
@@ -96,6 +99,14 @@ async def keep_connected(url: str, session: Session, *, name: str, on_link: Link
                                            "sent_code": exc.sent.code if exc.sent else None})  # 1009: too big
         finally:
             await conn.close()
+        if time.monotonic() - opened >= STABLE_S:
+            delays = backoff.delays()  # a connection that held starts the count again
+        delay = next(delays, None)
+        if delay is None:
+            raise ConnectFailure(f"{url} keeps closing the connection (gave up after {backoff.max_retries} retries)")
+        # Not at once: a server that accepts and closes straight away must not get a reconnect storm.
+        on_link(name, "retrying", {"url": url, "in_s": round(delay, 2)})
+        await asyncio.sleep(delay)
 
 
 async def start_server(url: str, handler: Callable[[ServerConnection], Awaitable[None]], *,
