@@ -14,6 +14,7 @@ heartbeat watch. A protocol may add its own (``logged-in``, ``configured``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any, Callable, ClassVar
 
 from fieldctl.profiles import Profile
@@ -90,6 +91,33 @@ class OptionSpec:
 PARAMS = "params"
 
 
+class ClientSession:
+    """A long-lived client of one profile: many commands over the same connections, until closed.
+    An async context manager; `fieldctl command` uses one once, the console keeps one per profile.
+    This default one runs the driver's one-shot `command` each time, so every protocol has
+    sessions; a driver that can keep its connections returns its own subclass from `session`."""
+
+    def __init__(self, driver: "BaseDriver", emit: Emit, options: dict[str, Any]) -> None:
+        self.driver, self.emit, self.options = driver, emit, options
+
+    async def command(self, name: str, data: Any, *, timeout: float, wait: bool, emit: Emit | None = None,
+                      options: dict[str, Any] | None = None) -> CommandOutcome:
+        """As BaseDriver.command. `emit` and `options` (merged over the session's) are for this
+        command only, e.g. a console line's own flags."""
+        return await self.driver.command(name, data, options={**self.options, **(options or {})}, timeout=timeout,
+                                         wait=wait, emit=emit or self.emit)
+
+    async def close(self) -> None:
+        """Closes what the session holds open; it can be closed more than once."""
+
+    async def __aenter__(self) -> "ClientSession":
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+
 class BaseDriver:
     #: role ("listen", "command", "publish", "simulate", "probe", "register") -> "--flag" -> spec;
     #: the flag PARAMS declares that the role takes extra positional arguments.
@@ -132,8 +160,14 @@ class BaseDriver:
         """One request and its answer. `timeout`: a hard deadline for the whole exchange, whatever
         keeps arriving (Timeout past it). `wait`: also wait for a result the protocol delivers after
         the first reply (an asynchronous command), where it has one. Emits the request and every
-        reply; the outcome's rtt_s runs from the request leaving to the first reply."""
+        reply; the outcome's rtt_s runs from the request leaving to the first reply. A driver with
+        its own `session` implements this as that session used once."""
         raise Unsupported(f"command is not supported for profile {self.profile.name}")
+
+    def session(self, emit: Emit, options: dict[str, Any]) -> ClientSession:
+        """A client session for many commands (see ClientSession); `options` are the command role's
+        protocol options, used by every command of the session unless one overrides them."""
+        return ClientSession(self, emit, options)
 
     async def publish(self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool,
                       options: dict[str, Any]) -> None:

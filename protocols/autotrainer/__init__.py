@@ -50,10 +50,11 @@ class Driver(BaseDriver):
 
     async def command(self, name: str, data: Any, *, options: dict[str, Any], timeout: float, wait: bool,
                       emit: Emit) -> CommandOutcome:
-        for path, before, after in codec.mangled_values(data):
-            self.notify(f"the device lower-cases and strips whitespace in request strings: {path} "
-                        f"{json.dumps(before)} will arrive as {json.dumps(after)}")
-        return await client.command(self.profile.endpoints, self.vocab, name, data, options, timeout, wait, emit)
+        async with self.session(emit, options) as session:
+            return await session.command(name, data, timeout=timeout, wait=wait)
+
+    def session(self, emit: Emit, options: dict[str, Any]) -> client.Session:
+        return client.Session(self, self.profile.endpoints, self.vocab, emit, options)
 
     async def publish(self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool,
                       options: dict[str, Any]) -> None:

@@ -4,11 +4,12 @@ tool must do'): SUB + REQ, nonce correlation, async results, emergency de-duplic
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections import OrderedDict
 from typing import Any
 
-from fieldctl.protocols.driver import CommandOutcome, Emit, ProbeReport, Stats, link_emitter
+from fieldctl.protocols.driver import BaseDriver, ClientSession, CommandOutcome, Emit, ProbeReport, Stats, link_emitter
 from fieldctl.protocols.probing import verdict
 from fieldctl.protocols.errors import ConnectFailure, NagiosCode, ProtocolFailure, Timeout, UsageError
 from fieldctl.protocols.message import Message
@@ -78,61 +79,126 @@ def resolve_command(name: str, vocab: Vocabulary) -> int:
     raise UsageError(f"unknown command {name!r}{hint}")
 
 
-async def _matching_result(sub: zeromq.Socket, vocab: Vocabulary, nonce: int) -> Message:
-    """The COMMAND_RESULT for our nonce; other clients' results are broadcast too (spec §6.7)."""
-    while True:
-        msg = codec.decode_publication(await sub.recv(), vocab)
-        if not msg.error and msg.channel == "command_result" and msg.id == nonce:
-            return msg
+#: Commands whose answer is the reply itself, never a COMMAND_RESULT (spec §6.3: NONE never reaches
+#: the application, GET_* return what they read): they open no subscription.
+READS = frozenset({0, 300, 400, 500})
 
 
-async def command(endpoints: dict[str, str], vocab: Vocabulary, name: str, data: Any, options: dict[str, Any],
-                  timeout: float, wait: bool, emit: Emit) -> CommandOutcome:
-    code = resolve_command(name, vocab)
-    nonce = random.randint(1, NONCE_MAX)
-    frame = codec.encode_request(code, nonce, data, custom_command=options.get("custom_command"),
-                                 with_data=data is not None)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    sub = _subscriber(endpoints["events"], vocab, [vocab.topic_frame("command_result")]) if wait else None
-    requester = _requester(endpoints["commands"], vocab)
-    result_task: asyncio.Task[Message] | None = None
-    try:
-        if sub is not None:
-            # Subscribed before sending: a result may be published before the 201 reply arrives.
-            await sub.wait_ready(min(1.0, timeout / 2))
-            result_task = loop.create_task(_matching_result(sub, vocab, nonce))
+class _Results:
+    """The COMMAND_RESULT subscription of a session: one reader hands each result to the command
+    waiting for its nonce; other clients' results are broadcast too (spec §6.6) and dropped."""
+
+    def __init__(self, url: str, vocab: Vocabulary) -> None:
+        self.vocab = vocab
+        self.sub = _subscriber(url, vocab, [vocab.topic_frame("command_result")])
+        self.waiting: dict[int, asyncio.Future[Message]] = {}
+        self.reader = asyncio.get_running_loop().create_task(self._read())
+
+    async def _read(self) -> None:
+        try:
+            while True:
+                msg = codec.decode_publication(await self.sub.recv(), self.vocab)
+                future = self.waiting.get(msg.id) if type(msg.id) is int and not msg.error else None
+                if future is not None and not future.done() and msg.channel == "command_result":
+                    future.set_result(msg)
+        except Exception as exc:  # e.g. ConnectFailure: every waiting command hears it
+            for future in self.waiting.values():
+                if not future.done():
+                    future.set_exception(exc)
+
+    def expect(self, nonce: int) -> asyncio.Future[Message]:
+        future = self.waiting[nonce] = asyncio.get_running_loop().create_future()
+        return future
+
+    async def close(self) -> None:
+        self.reader.cancel()
+        await asyncio.gather(self.reader, return_exceptions=True)
+        self.sub.close()
+
+
+class Session(ClientSession):
+    """Many commands over the same sockets. One REQ socket is kept (lazy pirate: a request that
+    times out takes only its socket with it, the next command opens a new one). The COMMAND_RESULT
+    subscription is opened by the first command that may get an asynchronous result, before its
+    request leaves (the result can overtake the reply), and kept for later ones; a command in
+    READS, or one sent with wait=False, opens none and returns after the reply, even a 201 one."""
+
+    def __init__(self, driver: BaseDriver, endpoints: dict[str, str], vocab: Vocabulary, emit: Emit,
+                 options: dict[str, Any]) -> None:
+        super().__init__(driver, emit, options)
+        self.endpoints, self.vocab = endpoints, vocab
+        self._requester = _requester(endpoints["commands"], vocab)
+        self._results: _Results | None = None
+
+    async def _subscribed(self, timeout: float) -> _Results:
+        """The subscription, (re)opened when it is not there or its reader ended."""
+        if self._results is not None and self._results.reader.done():
+            await self._results.close()
+            self._results = None
+        if self._results is None:
+            self._results = _Results(self.endpoints["events"], self.vocab)
+        await self._results.sub.wait_ready(min(1.0, timeout / 2))
+        return self._results
+
+    async def command(self, name: str, data: Any, *, timeout: float, wait: bool, emit: Emit | None = None,
+                      options: dict[str, Any] | None = None) -> CommandOutcome:
+        emit = emit or self.emit
+        options = {**self.options, **(options or {})}
+        for path, before, after in codec.mangled_values(data):
+            self.driver.notify(f"the device lower-cases and strips whitespace in request strings: {path} "
+                               f"{json.dumps(before)} will arrive as {json.dumps(after)}")
+        code = resolve_command(name, self.vocab)
+        nonce = random.randint(1, NONCE_MAX)
+        frame = codec.encode_request(code, nonce, data, custom_command=options.get("custom_command"),
+                                     with_data=data is not None)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        results = await self._subscribed(timeout) if wait and code not in READS else None
+        result = results.expect(nonce) if results is not None else None
+        try:
+            return await self._exchange(frame, nonce, result, timeout, deadline, emit)
+        except BaseException:
+            self._requester.close()  # e.g. cancelled mid-request: a REQ socket cannot send again
+            raise
+        finally:
+            if results is not None:
+                results.waiting.pop(nonce, None)
+
+    async def _exchange(self, frame: bytes, nonce: int, result: asyncio.Future[Message] | None, timeout: float,
+                        deadline: float, emit: Emit) -> CommandOutcome:
+        loop = asyncio.get_running_loop()
+        vocab = self.vocab
         request = codec.decode_request([frame], vocab)
         emit(request)
         sent = loop.time()
-        reply = codec.decode_reply(await requester.request([frame], max(0.0, deadline - loop.time())), vocab)
+        reply = codec.decode_reply(await self._requester.request([frame], max(0.0, deadline - loop.time())), vocab)
         rtt_s = loop.time() - sent
         emit(reply)
         messages = [request, reply]
         if reply.error:
-            raise ProtocolFailure(f"malformed reply from {endpoints['commands']}: {reply.error}")
+            raise ProtocolFailure(f"malformed reply from {self.endpoints['commands']}: {reply.error}")
         body = reply.payload
         if codec.is_service_rejection(body):
             return CommandOutcome(False, "the device rejected the request as unparseable (reply nonce 0)", messages, rtt_s)
         if body.get("nonce") != nonce:
             raise ProtocolFailure(f"reply nonce {body.get('nonce')!r} does not match request nonce {nonce}")
-        if body.get("result") == PENDING_WITH_NOTIFICATION and result_task is not None:
+        if body.get("result") == PENDING_WITH_NOTIFICATION and result is not None:
             try:
-                result = await within(result_task, max(0.0, deadline - loop.time()))
+                final = await within(result, max(0.0, deadline - loop.time()))
             except asyncio.TimeoutError:
                 raise Timeout(f"{reply.kind}: accepted (201) but no COMMAND_RESULT for nonce {nonce} "
                               f"within {timeout:g} s") from None
-            emit(result)
-            messages.append(result)
-            body = result.payload
+            emit(final)
+            messages.append(final)
+            body = final.payload
         return CommandOutcome(body.get("result") in (SUCCESS, PENDING, PENDING_WITH_NOTIFICATION),
                               describe_result(str(reply.kind), body), messages, rtt_s)
-    finally:
-        if result_task is not None:
-            result_task.cancel()
-        requester.close()
-        if sub is not None:
-            sub.close()
+
+    async def close(self) -> None:
+        self._requester.close()
+        if self._results is not None:
+            await self._results.close()
+            self._results = None
 
 
 def describe_result(kind: str, body: dict[str, Any]) -> str:
