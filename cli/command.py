@@ -7,12 +7,15 @@ command is done; the request goes out at once."""
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from .common import JsonOpt, ProfileOptions, ViaOpt, with_profile
 from .completers import command_names
+
+if TYPE_CHECKING:
+    from fieldctl.protocols.driver import ClientSession, CommandOutcome
 
 
 @with_profile
@@ -72,8 +75,7 @@ def command(
                           payload=payload, id=None)
             outcome = asyncio.run(request(via, "command", msg, emit, wait_s))
         else:
-            outcome = asyncio.run(drv.command(name, payload, options=options, timeout=wait_s, wait=not no_wait,
-                                              emit=emit))
+            outcome = asyncio.run(_once(drv.session(emit, options), name, payload, wait_s, not no_wait))
     except BaseException:
         release(None)  # a failed exchange still shows what it sent and received
         raise
@@ -89,3 +91,8 @@ def command(
     if not outcome.ok:
         raise typer.Exit(1)
 
+
+async def _once(session: "ClientSession", name: str, data: Any, timeout: float, wait: bool) -> "CommandOutcome":
+    """A client session used for one command: it opens only the sockets that command needs."""
+    async with session:
+        return await session.command(name, data, timeout=timeout, wait=wait)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from fieldctl.profiles import available_profiles, load_profile
 from fieldctl.profiles.schema import did_you_mean
-from fieldctl.protocols.driver import BaseDriver, CommandOutcome, driver_for, parse_options
+from fieldctl.protocols.driver import BaseDriver, ClientSession, CommandOutcome, driver_for, parse_options
 from fieldctl.protocols.errors import FieldctlError, RemoteFailure, Timeout, UsageError
 from fieldctl.protocols.heartbeat import HeartbeatWatch
 from fieldctl.protocols.message import Message
@@ -67,6 +67,8 @@ class Session:
         self.profile: Profile = start.load()
         self.client: BaseDriver = driver_for(self.profile, self._warn)
         self.simulator: BaseDriver | None = None
+        #: The profile's client session: opened by the first command, kept until `use` or exit.
+        self.commands: ClientSession | None = None
         self.tasks: list[asyncio.Task[Any]] = []
         self.subscription: asyncio.Future[Any] | None = None
         self.feed_on = False
@@ -151,6 +153,9 @@ class Session:
 
     async def close(self) -> None:
         """Connections closed and socket files removed: every role cleans up when cancelled."""
+        if self.commands is not None:
+            commands, self.commands = self.commands, None
+            await commands.close()
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
@@ -291,8 +296,10 @@ class Session:
             outcome = await self.simulator.control("command", msg, self._show)
         else:
             options = parse_options("command", self.client, extras)
-            outcome = await self.client.command(params["name"], data, options=options, timeout=timeout,
-                                                wait=not params.get("no_wait"), emit=self._show)
+            if self.commands is None:
+                self.commands = self.client.session(self._show, {})
+            outcome = await self.commands.command(params["name"], data, timeout=timeout,
+                                                  wait=not params.get("no_wait"), options=options)
         self._conclude(outcome)
 
     async def _publish(self, params: dict[str, Any], extras: list[str]) -> None:
