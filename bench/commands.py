@@ -1,8 +1,9 @@
 """Command round trips against one `fieldctl simulate autotrainer` device (issue 10, rows 3-4):
 
-- in one process: get-status through fieldctl's driver API (what `fieldctl command` runs, SUB for
-  the result included) against a raw pyzmq REQ socket that sends the request and parses the reply,
-  p50 and p90 over many calls after a few warm-up calls;
+- in one process: get-status through fieldctl's driver API (`--client driver`: what `fieldctl
+  command` runs, a session per call; `--client session`: one session kept, as in the console)
+  against a raw pyzmq REQ socket that sends the request and parses the reply, p50 and p90 over
+  many calls after a few warm-up calls;
 - one process per command: `fieldctl command autotrainer get-status` against a one-shot raw pyzmq
   script (`python -c`), interpreter start included, median wall time.
 
@@ -15,8 +16,8 @@ the device runs on one CPU and the clients on the others; each in-process client
 fresh process, so neither inherits the other's sockets, caches or garbage.
 
 A fieldctl client is one function in CLIENTS: `factory(endpoints) -> call`, where `call()` makes
-one get-status round trip and raises if it failed. A long-lived client session (the console's,
-the issue's "client session per profile") plugs in as one more factory, then `--client session`.
+one get-status round trip and raises if it failed; `session` keeps one client session open across
+calls (the console's "client session per profile"), `driver` opens one per call.
 """
 
 from __future__ import annotations
@@ -76,7 +77,26 @@ def driver_client(endpoints: dict[str, str]) -> Call:
     return call
 
 
-CLIENTS: dict[str, Callable[[dict[str, str]], Call]] = {"raw": raw_client, "driver": driver_client}
+def session_client(endpoints: dict[str, str]) -> Call:
+    """A client session kept open across calls, as the console keeps one per profile (wait=True)."""
+    import asyncio
+
+    from fieldctl.profiles.loader import load_profile
+    from fieldctl.protocols.driver import driver_for
+
+    profile = load_profile("autotrainer", endpoints=[f"{name}={url}" for name, url in endpoints.items()])
+    loop = asyncio.new_event_loop()
+    session = driver_for(profile, lambda text: None).session(lambda msg: None, {})
+
+    def call() -> None:
+        outcome = loop.run_until_complete(session.command("get-status", None, timeout=5.0, wait=True))
+        if not outcome.ok:
+            raise RuntimeError(outcome.summary)
+    return call
+
+
+CLIENTS: dict[str, Callable[[dict[str, str]], Call]] = {"raw": raw_client, "driver": driver_client,
+                                                         "session": session_client}
 
 
 def run_calls(client: str, endpoints: dict[str, str], calls: int) -> int:
