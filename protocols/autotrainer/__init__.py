@@ -17,6 +17,7 @@ from .settings import SETTINGS
 
 class Driver(BaseDriver):
     settings = {**BaseDriver.settings, **SETTINGS}
+    styles = {**BaseDriver.styles, "emergency": "alarm", "command_result": "reply"}
     options = {
         "command": {"--custom-command": OptionSpec("custom_command", "json", "customCommand for user-defined (99999)")},
     }
@@ -53,7 +54,8 @@ class Driver(BaseDriver):
         for path, before, after in codec.mangled_values(data):
             self.notify(f"the device lower-cases and strips whitespace in request strings: {path} "
                         f"{json.dumps(before)} will arrive as {json.dumps(after)}")
-        return await client.command(self.profile.endpoints, self.vocab, name, data, options, timeout, wait, emit)
+        outcome = await client.command(self.profile.endpoints, self.vocab, name, data, options, timeout, wait, emit)
+        return _with_data(outcome)
 
     async def publish(self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool,
                       options: dict[str, Any]) -> None:
@@ -74,7 +76,7 @@ class Driver(BaseDriver):
         sent = publisher.send_message(msg)
         for published in sent:
             emit(published)
-        return CommandOutcome(True, f"published {msg.kind}", sent)
+        return _with_data(CommandOutcome(True, f"published {msg.kind}", sent))
 
     async def probe(self, *, warn: float, crit: float, options: dict[str, Any]) -> ProbeReport:
         return await client.probe(self.profile.endpoints, self.vocab, warn, crit)
@@ -89,3 +91,10 @@ def _short(value: Any, limit: int = 100) -> str:
         text = json.dumps(value, separators=(",", ":"))
     text = " " + text
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _with_data(outcome: CommandOutcome) -> CommandOutcome:
+    """The result to show: the `data` of the last message (the reply, or the COMMAND_RESULT)."""
+    last = outcome.messages[-1].payload if outcome.messages else None
+    outcome.result = last.get("data") if isinstance(last, dict) else None
+    return outcome
