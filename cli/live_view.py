@@ -31,13 +31,17 @@ if TYPE_CHECKING:
     from fieldctl.protocols.message import Message
 
 ROWS_KEPT = 500
+#: Bytes of messages rows may hold for summaries not yet computed; past it the oldest are
+#: summarized and dropped, so a burst of large frames does not hold ROWS_KEPT of them.
+HELD_BYTES = 32 << 20
 #: Characters kept of each cell: a peer may send a 16 MiB `kind`, the table shows a line.
 CELL_CHARS = 200
 
 
 @dataclass
 class Row:
-    """One table row; `msg` is kept until the row is first drawn, then replaced by its `detail`."""
+    """One table row. Its detail is the driver's summary of `msg`, computed when the row is first
+    drawn (rich's thread) or when the view sheds held messages (the ingest thread, `add`)."""
 
     ts: float
     arrow: str
@@ -46,14 +50,18 @@ class Row:
     ident: str
     bad: bool
     msg: "Message | None"
-    detail: str = ""
+    size: int  # bytes `msg` arrived as: what holding it costs
+    detail: str | None = None
 
     def shown_detail(self, summarize: Callable[["Message"], str]) -> str:
-        msg = self.msg
-        if msg is not None:  # rich's thread draws; a second draw racing this one computes the same text
-            self.detail = (f"✗ {msg.error}" if msg.error else summarize(msg))[:CELL_CHARS]
-            self.msg = None
-        return self.detail
+        """Both threads may call this; only `add`'s thread drops `msg`, after setting `detail`."""
+        detail = self.detail
+        if detail is None:
+            msg = self.msg
+            if msg is None:
+                return self.detail or ""
+            detail = self.detail = (f"✗ {msg.error}" if msg.error else summarize(msg))[:CELL_CHARS]
+        return detail
 
 
 class LiveView:
@@ -66,7 +74,8 @@ class LiveView:
         #: A simulator's panel shows the heartbeats it sends; a client's those it receives.
         self.beat_direction = "out" if beats_sent else "in"
         self.console = console or Console()
-        self.rows: deque[Row] = deque(maxlen=ROWS_KEPT)
+        self.rows: deque[Row] = deque()
+        self.held = 0  # bytes of the messages rows hold; only add() changes it
         self.links: dict[str, tuple[str, str]] = {}
         self.heartbeat: tuple[float, dict[str, Any]] | None = None
         self.started = time.monotonic()
@@ -79,12 +88,27 @@ class LiveView:
         if msg.channel == self.profile.heartbeat.channel and not msg.error and msg.direction == self.beat_direction:
             self.heartbeat = (time.monotonic(), msg.payload if isinstance(msg.payload, dict) else {})
             if self.rows and self.rows[-1].channel == msg.channel:
-                self.rows.pop()  # one heartbeat row is enough; the panel shows the rest
+                self._release(self.rows.pop())  # one heartbeat row is enough; the panel shows the rest
         arrow = "←" if msg.direction == "in" else "→"
         ident = "" if msg.id is None else str(msg.id)
         row = Row(msg.ts, arrow, msg.channel[:CELL_CHARS], str(msg.kind)[:CELL_CHARS], ident[:CELL_CHARS],
-                  bool(msg.error), msg)
+                  bool(msg.error), msg, sum(map(len, msg.raw)))
         self.rows.append(row)
+        self.held += row.size
+        if len(self.rows) > ROWS_KEPT:
+            self._release(self.rows.popleft())
+        if self.held > HELD_BYTES:
+            for kept in list(self.rows):
+                if kept.msg is not None:
+                    kept.shown_detail(self.summarize)
+                    self._release(kept)
+                    if self.held <= HELD_BYTES:
+                        break
+
+    def _release(self, row: Row) -> None:
+        if row.msg is not None:
+            row.msg = None
+            self.held -= row.size
 
     def _heartbeat_text(self) -> Text:
         spec = self.profile.heartbeat
