@@ -98,7 +98,7 @@ class LiveView:
         if len(self.rows) > ROWS_KEPT:
             self._release(self.rows.popleft())
         if self.held > HELD_BYTES:
-            for kept in list(self.rows):
+            for kept in self.rows:  # only this thread changes the deque
                 if kept.msg is not None:
                     kept.shown_detail(self.summarize)
                     self._release(kept)
