@@ -18,7 +18,7 @@ from fieldctl.cli.render import LOOK_STYLES, print_outcome
 from fieldctl.profiles import load_profile
 from fieldctl.protocols import redact
 from fieldctl.protocols.control import ControlServer, request
-from fieldctl.protocols.driver import LOOKS, BaseDriver, CommandOutcome
+from fieldctl.protocols.driver import LOOKS, BaseDriver, CommandOutcome, Stats
 from fieldctl.protocols.message import Message
 from fieldctl.protocols.registry import driver_class, protocol_names
 from test_terminal import terminals  # noqa: F401 (a fixture)
@@ -79,7 +79,7 @@ def test_the_live_view_styles_rows_by_driver_and_summarizes_only_drawn_rows() ->
         return f"summary {msg.payload['n']}"
 
     console = _console(height=30)
-    view = LiveView(load_profile("autotrainer"), BaseDriver(load_profile("autotrainer"), print).stats, summarize,
+    view = LiveView(load_profile("autotrainer"), Stats(), summarize,
                     "listen", console, styles=Styled.styles)
     for n in range(1000):
         view.add(_msg("siren" if n == 999 else "plain", n))
@@ -98,7 +98,7 @@ def test_the_live_view_holds_bounded_bytes_and_shows_the_same() -> None:
     console = _console(height=30)
     profile = load_profile("autotrainer")
     frame = b"x" * (4 << 20)
-    view = LiveView(profile, BaseDriver(profile, print).stats, lambda m: f"summary {m.payload['n']}", "listen",
+    view = LiveView(profile, Stats(), lambda m: f"summary {m.payload['n']}", "listen",
                     console)
     for n in range(40):
         view.add(_msg("plain", n, raw=frame))
