@@ -83,7 +83,7 @@ def command(
     if not as_json:
         from .render import print_outcome
 
-        print_outcome(outcome, drv.summarize)
+        print_outcome(outcome, drv.summarize, drv.styles)
     elif not outcome.ok:
         from .escape import stderr_line
 

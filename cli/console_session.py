@@ -16,7 +16,7 @@ from fieldctl.protocols.driver import BaseDriver, ClientSession, CommandOutcome,
 from fieldctl.protocols.errors import FieldctlError, RemoteFailure, Timeout, UsageError
 from fieldctl.protocols.heartbeat import HeartbeatWatch
 from fieldctl.protocols.message import Message
-from fieldctl.protocols.redact import scrub
+from fieldctl.protocols.redact import scrub, scrub_value
 
 from .common import ProfileOptions, read_data, rtt_text
 from .escape import stderr_line, visible
@@ -321,9 +321,8 @@ class Session:
         self.out(render(report, self.profile_name, Format.text))
 
     def _conclude(self, outcome: CommandOutcome) -> None:
-        final = scrub(outcome.messages[-1]).payload if outcome.messages else None
-        if isinstance(final, dict) and final.get("data") is not None:
-            self.out(json.dumps(final["data"], indent=2))  # ASCII: every control character escaped
+        if outcome.result is not None:  # ASCII: every control character escaped
+            self.out(json.dumps(scrub_value(outcome.result), indent=2, default=repr))
         self.out(("ok: " if outcome.ok else "FAILED: ") + stderr_line(outcome.summary) + rtt_text(outcome.rtt_s))
         if not outcome.ok:
             self.code = self.code or int(RemoteFailure.exit_code)

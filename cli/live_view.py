@@ -1,16 +1,18 @@
 """The live table: recent messages, a heartbeat panel, link states and counters.
 
 Rich refreshes it from its own thread, so rendering never blocks ingest; it keeps a bounded
-window of rows, so memory stays flat however long it runs. Wire text is escaped when a row is
-drawn (only the visible ones, so a burst costs nothing extra) and reaches rich as Text, never
-as markup."""
+window of rows, so memory stays flat however long it runs. A row's detail (the driver's summary)
+is computed, and its wire text escaped, when the row is first drawn: only the visible ones, so a
+burst costs nothing extra. Text reaches rich as Text, never as markup; each row looks as the
+driver's `styles` say for its channel."""
 
 from __future__ import annotations
 
 import time
 from collections import deque
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -18,7 +20,10 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from fieldctl.protocols.driver import BaseDriver
+
 from .escape import cell, visible
+from .render import row_style
 
 if TYPE_CHECKING:
     from fieldctl.profiles import Profile
@@ -26,20 +31,51 @@ if TYPE_CHECKING:
     from fieldctl.protocols.message import Message
 
 ROWS_KEPT = 500
+#: Bytes of messages rows may hold for summaries not yet computed; past it the oldest are
+#: summarized and dropped, so a burst of large frames does not hold ROWS_KEPT of them.
+HELD_BYTES = 32 << 20
 #: Characters kept of each cell: a peer may send a 16 MiB `kind`, the table shows a line.
 CELL_CHARS = 200
-CHANNEL_STYLES = {"emergency": "bold red", "heartbeat": "dim", "command_result": "cyan", "reply": "cyan",
-                  "command": "magenta", "link": "yellow"}
+
+
+@dataclass
+class Row:
+    """One table row. Its detail is the driver's summary of `msg`, computed when the row is first
+    drawn (rich's thread) or when the view sheds held messages (the ingest thread, `add`)."""
+
+    ts: float
+    arrow: str
+    channel: str
+    kind: str
+    ident: str
+    bad: bool
+    msg: "Message | None"
+    size: int  # bytes `msg` arrived as: what holding it costs
+    detail: str | None = None
+
+    def shown_detail(self, summarize: Callable[["Message"], str]) -> str:
+        """Both threads may call this; only `add`'s thread drops `msg`, after setting `detail`."""
+        detail = self.detail
+        if detail is None:
+            msg = self.msg
+            if msg is None:
+                return self.detail or ""
+            detail = self.detail = (f"✗ {msg.error}" if msg.error else summarize(msg))[:CELL_CHARS]
+        return detail
 
 
 class LiveView:
     def __init__(self, profile: "Profile", stats: "Stats", summarize: Callable[["Message"], str], title: str,
-                 console: Console | None = None, *, beats_sent: bool = False) -> None:
+                 console: Console | None = None, *, beats_sent: bool = False,
+                 styles: Mapping[str, str] = BaseDriver.styles) -> None:
+        """`summarize` and `styles` come from the driver (BaseDriver.summarize, BaseDriver.styles)."""
         self.profile, self.stats, self.summarize, self.title = profile, stats, summarize, title
+        self.styles = styles
         #: A simulator's panel shows the heartbeats it sends; a client's those it receives.
         self.beat_direction = "out" if beats_sent else "in"
         self.console = console or Console()
-        self.rows: deque[tuple[float, str, str, str, str, str, bool]] = deque(maxlen=ROWS_KEPT)
+        self.rows: deque[Row] = deque()
+        self.held = 0  # bytes of the messages rows hold; only add() changes it
         self.links: dict[str, tuple[str, str]] = {}
         self.heartbeat: tuple[float, dict[str, Any]] | None = None
         self.started = time.monotonic()
@@ -51,13 +87,28 @@ class LiveView:
             return
         if msg.channel == self.profile.heartbeat.channel and not msg.error and msg.direction == self.beat_direction:
             self.heartbeat = (time.monotonic(), msg.payload if isinstance(msg.payload, dict) else {})
-            if self.rows and self.rows[-1][2] == msg.channel:
-                self.rows.pop()  # one heartbeat row is enough; the panel shows the rest
-        detail = f"✗ {msg.error}" if msg.error else self.summarize(msg)
+            if self.rows and self.rows[-1].channel == msg.channel:
+                self._release(self.rows.pop())  # one heartbeat row is enough; the panel shows the rest
         arrow = "←" if msg.direction == "in" else "→"
         ident = "" if msg.id is None else str(msg.id)
-        self.rows.append((msg.ts, arrow, msg.channel[:CELL_CHARS], str(msg.kind)[:CELL_CHARS], ident[:CELL_CHARS],
-                          detail[:CELL_CHARS], bool(msg.error)))
+        row = Row(msg.ts, arrow, msg.channel[:CELL_CHARS], str(msg.kind)[:CELL_CHARS], ident[:CELL_CHARS],
+                  bool(msg.error), msg, sum(map(len, msg.raw)))
+        self.rows.append(row)
+        self.held += row.size
+        if len(self.rows) > ROWS_KEPT:
+            self._release(self.rows.popleft())
+        if self.held > HELD_BYTES:
+            for kept in self.rows:  # only this thread changes the deque
+                if kept.msg is not None:
+                    kept.shown_detail(self.summarize)
+                    self._release(kept)
+                    if self.held <= HELD_BYTES:
+                        break
+
+    def _release(self, row: Row) -> None:
+        if row.msg is not None:
+            row.msg = None
+            self.held -= row.size
 
     def _heartbeat_text(self) -> Text:
         spec = self.profile.heartbeat
@@ -100,10 +151,9 @@ class LiveView:
         table.add_column("kind", no_wrap=True)
         table.add_column("id", no_wrap=True)
         table.add_column("detail", overflow="ellipsis", no_wrap=True, ratio=1)
-        for ts, arrow, channel, kind, ident, detail, bad in list(self.rows)[-height:]:
-            style = "red" if bad else CHANNEL_STYLES.get(channel, "")
-            clock = _clock(ts)
-            table.add_row(clock, arrow, cell(channel), cell(kind), cell(ident), cell(detail), style=style)
+        for row in list(self.rows)[-height:]:
+            table.add_row(_clock(row.ts), row.arrow, cell(row.channel), cell(row.kind), cell(row.ident),
+                          cell(row.shown_detail(self.summarize)), style=row_style(self.styles, row.channel, row.bad))
         header = Panel(self._header(), title=cell(f"fieldctl {self.title} {self.profile.name}"), title_align="left")
         return Group(header, table)
 

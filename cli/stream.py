@@ -197,7 +197,8 @@ def shown(profile: "Profile", driver: "BaseDriver", title: str, *, as_json: bool
         else:
             from .live_view import LiveView
 
-            view = LiveView(profile, driver.stats, driver.summarize, title, beats_sent=simulator)
+            view = LiveView(profile, driver.stats, driver.summarize, title, beats_sent=simulator,
+                            styles=driver.styles)
             live = view.live()
     sink = Sink(driver.stats, out=sys.stdout if as_json else None, record=record_file, view=view, filters=filters,
                 count=count)

@@ -3,7 +3,8 @@ side act: `simulate PROFILE --control SOCKET` listens, `publish|command PROFILE 
 
 One request per connection, NDJSON both ways. The client writes one line
 ``{"verb": "publish" | "command", "message": {Message}}``; the simulator writes every Message the
-request causes as it happens, then ``{"done": true, "ok": bool, "summary": str, "exit": int}``.
+request causes as it happens, then ``{"done": true, "ok": bool, "summary": str, "exit": int, "rtt_s": float | null, "result": any}``
+(the result scrubbed of the secrets the simulator knows: the asking process may not know them).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import contextlib
 from typing import Awaitable, Callable
 
+from . import redact
 from .driver import CommandOutcome, Emit
 from .errors import ExitCode, FieldctlError, ProtocolFailure, Timeout, UsageError, error_for
 from .limits import loads
@@ -55,8 +57,7 @@ class ControlServer:
                 outcome, code = CommandOutcome(False, str(exc)), exc.exit_code
             if code == ExitCode.OK and not outcome.ok:
                 code = ExitCode.REMOTE_FAILED
-            done = {"done": True, "ok": outcome.ok, "summary": outcome.summary, "exit": int(code), "rtt_s": outcome.rtt_s}
-            writer.write(json.dumps(done).encode() + b"\n")
+            writer.write(_done_line(outcome, code))
             await writer.drain()
         except (ConnectionError, asyncio.TimeoutError):
             pass  # the asking side went away; the simulator goes on
@@ -64,6 +65,17 @@ class ControlServer:
             writer.close()
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
+
+
+def _done_line(outcome: CommandOutcome, code: ExitCode) -> bytes:
+    """The closing line; a result too large for one line is left out (its messages went before)."""
+    done = {"done": True, "ok": outcome.ok, "summary": outcome.summary, "exit": int(code), "rtt_s": outcome.rtt_s,
+            "result": redact.scrub_value(outcome.result)}
+    line = json.dumps(done, default=repr).encode()
+    if len(line) >= unix.LINE_LIMIT:
+        done.update(result=None, summary=f"{outcome.summary} (result over {unix.LINE_LIMIT} bytes, not shown)")
+        line = json.dumps(done).encode()
+    return line + b"\n"
 
 
 async def request(path: str, verb: str, msg: Message, emit: Emit, timeout: float) -> CommandOutcome:
@@ -91,7 +103,8 @@ async def request(path: str, verb: str, msg: Message, emit: Emit, timeout: float
                         raise error_for(int(data.get("exit", ExitCode.PROTOCOL)), str(data.get("summary", "")))
                     rtt = data.get("rtt_s")
                     return CommandOutcome(bool(data.get("ok")), str(data.get("summary", "")), messages,
-                                          rtt_s=float(rtt) if isinstance(rtt, (int, float)) else None)
+                                          rtt_s=float(rtt) if isinstance(rtt, (int, float)) else None,
+                                          result=data.get("result"))
             except (ValueError, AttributeError, TypeError) as exc:
                 raise ProtocolFailure(f"the simulator at {path} sent a bad control line: {exc}") from None
             received = Message.from_dict(data)

@@ -50,6 +50,10 @@ class CommandOutcome:
     messages: list[Message] = field(default_factory=list)
     #: Seconds from the request leaving to its answer arriving (the first reply), when one came.
     rtt_s: float | None = None
+    #: The data a person or script wants from this command (a device's reply data, a call's return
+    #: value, a query's rows), shown as JSON after the exchange; None when there is nothing to show.
+    #: The driver picks it, so the CLI never reads a protocol's payload; the CLI scrubs it.
+    result: Any = None
 
 
 @dataclass
@@ -86,6 +90,11 @@ class OptionSpec:
             raise UsageError(f"{flag}: expected {self.kind}, got {text!r} ({exc})") from None
         return text
 
+
+#: The looks a driver may give a channel in `BaseDriver.styles`; the CLI maps each to its own
+#: rendering. alarm: needs attention now; quiet: routine traffic (heartbeats, keepalives);
+#: request: a command or query going to the other side; reply: its answer; link: connection states.
+LOOKS = frozenset({"alarm", "quiet", "request", "reply", "link"})
 
 #: The option key under which a role receives extra positional arguments, when it declares them.
 PARAMS = "params"
@@ -129,6 +138,9 @@ class BaseDriver:
         "timeouts.command_s": SECONDS,  # cli/command.py, console
         "demo.set": TEXTS,  # cli/demo.py: --set assignments the demo needs
     }
+    #: channel -> one of LOOKS, for the live table and a command's exchange; other channels look
+    #: plain. A driver extends these: ``{**BaseDriver.styles, "emergency": "alarm"}``.
+    styles: ClassVar[dict[str, str]] = {"link": "link", "heartbeat": "quiet", "command": "request", "reply": "reply"}
 
     def __init__(self, profile: Profile, notify: Notify) -> None:
         self.profile = profile

@@ -102,6 +102,12 @@ def _scrub_value(node: Any, values: list[str], depth: int = 0) -> Any:
     return node
 
 
+def scrub_value(value: Any) -> Any:
+    """A decoded value (a command's result) as it may be shown: strings under secret keys masked,
+    known secrets masked in every other string."""
+    return _scrub_value(value, _searched)
+
+
 def _replace(msg: Message, values: list[str], raw: tuple[bytes, ...]) -> Message:
     return dataclasses.replace(
         msg, payload=_scrub_value(msg.payload, values), raw=raw, payload_text=None,

@@ -17,6 +17,7 @@ from .settings import SETTINGS
 
 class Driver(BaseDriver):
     settings = {**BaseDriver.settings, **SETTINGS}
+    styles = {**BaseDriver.styles, "emergency": "alarm", "command_result": "reply"}
     options = {
         "command": {"--custom-command": OptionSpec("custom_command", "json", "customCommand for user-defined (99999)")},
     }
@@ -90,3 +91,5 @@ def _short(value: Any, limit: int = 100) -> str:
         text = json.dumps(value, separators=(",", ":"))
     text = " " + text
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+

@@ -191,8 +191,9 @@ class Session(ClientSession):
             emit(final)
             messages.append(final)
             body = final.payload
+        # The result to show: the `data` of the last message (the reply, or the COMMAND_RESULT).
         return CommandOutcome(body.get("result") in (SUCCESS, PENDING, PENDING_WITH_NOTIFICATION),
-                              describe_result(str(reply.kind), body), messages, rtt_s)
+                              describe_result(str(reply.kind), body), messages, rtt_s, result=body.get("data"))
 
     async def close(self) -> None:
         self._requester.close()

@@ -20,6 +20,7 @@ _TRUST = OptionSpec("trust_pickle", "flag", "unpickle without restriction (a tru
 
 class Driver(BaseDriver):
     settings = {**BaseDriver.settings, **SETTINGS}
+    styles = {**BaseDriver.styles, codec.CALL: "request", codec.REPLY: "reply"}
     options = {
         "listen": {
             "--stream": OptionSpec("streams", "str", "subscribe to this stream exactly (repeatable)", repeat=True),

@@ -167,7 +167,8 @@ async def command(profile: Profile, operation: str, options: dict[str, Any], tim
         sent, reply, rtt_s = await caller.call(request, timeout)
     finally:
         caller.close()
-    return CommandOutcome(bool(reply.payload["success"]), describe(request, reply), [sent, reply], rtt_s)
+    return CommandOutcome(bool(reply.payload["success"]), describe(request, reply), [sent, reply], rtt_s,
+                          result=reply.payload["data"])  # the call's return value, or the server's error text
 
 
 # --- probe -------------------------------------------------------------------------------------------

@@ -59,6 +59,8 @@ class Driver(BaseDriver):
         },
     }
 
+    styles = {**BaseDriver.styles, "response": "reply", "latency": "reply"}
+
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, notify)
         self.platform: platform.Platform | None = None
@@ -105,8 +107,7 @@ class Driver(BaseDriver):
         device, sep, service = kind.partition(":")
         if not sep or not device or not service:
             return CommandOutcome(False, f"expected DEVICE:SERVICE, got {kind!r}")
-        outcome, _ = await self.platform.command(device, service, msg.payload, emit)
-        return outcome
+        return await self.platform.command(device, service, msg.payload, emit)
 
 
 def describe(msg: Message) -> str:

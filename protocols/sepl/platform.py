@@ -247,12 +247,12 @@ class Platform:
     def listeners(self, device: str) -> list[Connected]:
         return [c for c in self.connected if device in c.state.listening]
 
-    async def command(self, device: str, service: str, data: Any, emit: Emit) -> tuple[CommandOutcome, Any]:
+    async def command(self, device: str, service: str, data: Any, emit: Emit) -> CommandOutcome:
         """Pushes one standard-connector command to every session listening to `device` and waits
-        for the first response: the outcome (with the latency) and the response's data part."""
+        for the first response: the outcome, with the latency and the response's data part as result."""
         targets = self.listeners(device)
         if not targets:
-            return CommandOutcome(False, f"no connected connector listens to device {device}"), None
+            return CommandOutcome(False, f"no connected connector listens to device {device}")
         task_id = str(uuid.uuid4())
         payload = {"device_instance_id": f"iot#{uuid.uuid5(uuid.NAMESPACE_URL, device)}", "device_url": device,
                    "output_name": "fieldctl", "protocol_parts": codec.parts(None, codec.as_part_text(data)),
@@ -264,7 +264,7 @@ class Platform:
         sent = time.monotonic()
         try:
             if not await self._deliver(targets, frame):
-                return CommandOutcome(False, f"the connector(s) listening to device {device} went away"), None
+                return CommandOutcome(False, f"the connector(s) listening to device {device} went away")
             self._show(OUT, frame)
             if emit is not self.emit:
                 scrubbed(emit)(codec.decode_frame(self.profile.name, OUT, frame, from_client=False)[1])
@@ -284,7 +284,7 @@ class Platform:
         if emit is not self.emit:
             emit(result)
         summary = f"{device}:{service} answered in {latency_ms:g} ms: {codec.quoted(result.payload['data'])}"
-        return CommandOutcome(True, summary, [result], rtt_s=rtt_s), answer["data"]
+        return CommandOutcome(True, summary, [result], rtt_s=rtt_s, result=answer["data"])
 
     async def broadcast_raw(self, text: str, emit: Emit) -> CommandOutcome:
         """Sends a frame as given to every connector (fault tests: malformed or oversized frames)."""
@@ -327,7 +327,8 @@ class Platform:
             while not self.listeners(device):
                 self.changed.clear()
                 await self.changed.wait()
-            outcome, data = await self.command(device, service, msg.payload, self.emit)
+            outcome = await self.command(device, service, msg.payload, self.emit)
+            data = outcome.result
             expect = scenario[index + 1] if index + 1 < len(scenario) else None
             if expect is not None and expect.channel == "response" and not same_data(data, expect.payload):
                 self.notify(f"scenario: {msg.kind} answered {data!r}, expected {expect.payload!r}")

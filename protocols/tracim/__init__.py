@@ -22,6 +22,7 @@ MASTER = {"--master": OptionSpec("master", "str", "the daemon's socket path (def
 
 class Driver(BaseDriver):
     settings = {**BaseDriver.settings, **SETTINGS}
+    styles = {**BaseDriver.styles, "keepalive": "quiet"}
     options = {
         "listen": MASTER,
         "register": MASTER,

@@ -253,7 +253,8 @@ async def command(ctx: Context, name: str, data: Any, timeout: float) -> Command
     if reply.kind == codec.ACK:
         return CommandOutcome(False, f"the daemon acknowledged {type_} without answering: it does not know it",
                               messages)
-    return CommandOutcome(True, f"{reply.kind} in {elapsed * 1000:.0f} ms: {describe(reply)}", messages)
+    return CommandOutcome(True, f"{reply.kind} in {elapsed * 1000:.0f} ms: {describe(reply)}", messages,
+                          result=reply.payload)  # the daemon's document
 
 
 def describe(msg: Message) -> str:

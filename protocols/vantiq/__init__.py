@@ -29,6 +29,7 @@ HEALTH = {"--health-port": OptionSpec("health_port", "int", "TCP health probe po
 
 class Driver(BaseDriver):
     settings = {**BaseDriver.settings, **SETTINGS}
+    styles = {**BaseDriver.styles, "query": "request", "response": "reply"}
     options = {
         "register": {
             **CONNECTOR_OPTIONS, **HEALTH,

@@ -350,7 +350,7 @@ class Simulator:
         start = time.monotonic()
         if name == "query":
             result = await self.query(source, data.get("params", {}), emit)
-            return CommandOutcome(result.ok, result.summary(), rtt_s=result.rtt_s)
+            return CommandOutcome(result.ok, result.summary(), rtt_s=result.rtt_s, result=result.rows)
         if name == "reconnect":
             ok = await self.reconnect(source, emit)
             return CommandOutcome(ok, f"source {source} " + ("configured again" if ok else "did not reconnect"),

@@ -97,7 +97,7 @@ class Driver(BaseDriver):
         body = reply.payload if isinstance(reply.payload, dict) else {}
         ok = body.get("ok") is True
         summary = f"{name}: {'ok' if ok else body.get('error', 'failed')}"
-        return CommandOutcome(ok, summary, [request, reply], rtt_s=rtt)
+        return CommandOutcome(ok, summary, [request, reply], rtt_s=rtt, result=body.get("data"))
 
     async def _reply(self, reader: Any, ident: int) -> Message:
         async for msg in self._frames(reader):
