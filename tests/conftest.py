@@ -218,6 +218,14 @@ def simulator(endpoints: Endpoints) -> Iterator[Proc]:
     proc.stop()
 
 
+def peak_rss_kib(pid: int) -> int:
+    """A running process's peak resident memory (VmHWM), from the kernel, in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmHWM for pid {pid}")
+
+
 def peer_python(name: str) -> Path:
     """The interpreter of a real peer's own venv, built by `make test` (`make peers`)."""
     path = PEERS / name / "bin" / "python"

@@ -12,13 +12,12 @@ import socket
 import subprocess
 import threading
 import time
-from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
 import zmq
 
-from conftest import FIELDCTL, Endpoints, Proc, cli_env, run_cli, start_simulator
+from conftest import Endpoints, FIELDCTL, Proc, cli_env, peak_rss_kib, run_cli, start_simulator
 
 from fieldctl.profiles import load_profile
 from fieldctl.protocols.autotrainer import Driver
@@ -106,13 +105,10 @@ def peak_rss_mib(proc: subprocess.Popen[bytes], deadline_s: float) -> tuple[floa
     """(VmHWM in MiB, seconds) of a running child, watched until it exits or the deadline passes."""
     started = time.monotonic()
     peak = 0.0
-    status = Path(f"/proc/{proc.pid}/status")
     while proc.poll() is None and time.monotonic() - started < deadline_s:
         try:
-            for line in status.read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peak = max(peak, int(line.split()[1]) / 1024)
-        except (OSError, ValueError):
+            peak = max(peak, peak_rss_kib(proc.pid) / 1024)
+        except (OSError, AssertionError):  # it has just exited
             break
         time.sleep(0.05)
     return peak, time.monotonic() - started

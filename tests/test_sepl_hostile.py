@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterator
 
 import pytest
-from conftest import FIELDCTL, Proc, free_port, run_cli
+from conftest import FIELDCTL, Proc, free_port, peak_rss_kib, run_cli
 from test_cli_sepl import LAMP, PASSWORD, Platform, connector, env, is_link, lines, one_line
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
@@ -272,9 +272,6 @@ def test_frames_up_to_the_profile_limit_pass_and_larger_ones_close_1009(tmp_path
     plat.proc.stop()
 
 
-def vm_hwm_kib(pid: int) -> int:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
 
 
 async def send_huge(url: str, size: int) -> int | None:
@@ -294,10 +291,10 @@ async def send_huge(url: str, size: int) -> int | None:
 
 def test_a_64_mib_frame_is_refused_before_it_costs_the_simulator_memory(tmp_path: Path) -> None:
     plat = Platform(tmp_path)
-    before = vm_hwm_kib(plat.proc.popen.pid)
+    before = peak_rss_kib(plat.proc.popen.pid)
     assert asyncio.run(send_huge(plat.url, 64 << 20)) == 1009
     plat.proc.wait_json(lambda m: m["channel"] == "malformed" and "size limit" in (m["error"] or ""))
-    assert vm_hwm_kib(plat.proc.popen.pid) - before < 32 << 10  # KiB: far less than the frame
+    assert peak_rss_kib(plat.proc.popen.pid) - before < 32 << 10  # KiB: far less than the frame
     conn = connector(plat, tmp_path, "--device", LAMP)
     conn.wait_json(is_link("ready"))
     conn.stop()

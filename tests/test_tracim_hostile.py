@@ -5,40 +5,15 @@ a restarted daemon is noticed within 2 s, and `probe --crit` is a deadline whate
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import threading
 import time
 from pathlib import Path
 
-from conftest import FIELDCTL, Proc, run_cli
-from tracim_helpers import FAST, is_msg, sockdir, start_client, start_daemon  # noqa: F401 (fixture)
+from conftest import FIELDCTL, Proc, peak_rss_kib, run_cli
+from tracim_helpers import FAST, is_msg, send_hostile, sockdir, start_client, start_daemon  # noqa: F401 (fixture)
 
 EVENT = "content.created.html-document"
-
-
-def vm_hwm_kib(pid: int) -> int:
-    """Peak resident memory of a process, from the kernel."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmHWM")
-
-
-def send_hostile(path: Path, data: bytes, *, finish: bool = True) -> socket.socket | None:
-    """Writes `data` (tolerating being cut off); with finish=False the connection stays open."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(20)
-    sock.connect(str(path))
-    try:
-        sock.sendall(data)
-    except OSError:
-        pass
-    if finish:
-        sock.close()
-        return None
-    return sock
 
 
 def registration(path: str) -> bytes:
@@ -115,7 +90,7 @@ def test_64_mib_documents_cost_the_client_bounded_memory(sockdir: Path) -> None:
     master, client = sockdir / "m.sock", sockdir / "c.sock"
     daemon = start_daemon(master, "--no-timeline", "--control", str(sockdir / "ctl.sock"))
     plugin = start_client(master, client)
-    before = vm_hwm_kib(plugin.popen.pid)
+    before = peak_rss_kib(plugin.popen.pid)
 
     def big(size: int) -> bytes:
         tlm = json.dumps({"event_id": 1, "event_type": EVENT, "fields": {"x": "y" * size}})
@@ -129,7 +104,7 @@ def test_64_mib_documents_cost_the_client_bounded_memory(sockdir: Path) -> None:
         thread.start()
     for _ in senders:
         assert "16777216-byte limit" in plugin.wait_json(lambda m: m["error"] is not None, timeout=60)["error"]
-    growth_mib = (vm_hwm_kib(plugin.popen.pid) - before) / 1024
+    growth_mib = (peak_rss_kib(plugin.popen.pid) - before) / 1024
     assert growth_mib < 48, f"VmHWM grew by {growth_mib:.0f} MiB for 64 + 6 x 32 MiB of documents"
     # Still registered and served: the next event arrives.
     result = run_cli("publish", "tracim", EVENT, "--data", "{}", "--via", str(sockdir / "ctl.sock"))

@@ -17,21 +17,12 @@ from fieldctl.protocols.errors import ConnectFailure, Timeout
 from fieldctl.protocols.limits import Malformed
 from fieldctl.protocols.transport import unix
 
-from tracim_helpers import sockdir  # noqa: F401 (fixture)
+from tracim_helpers import send_hostile, sockdir  # noqa: F401 (fixture)
 
 
 def feed(path: Path, data: bytes) -> threading.Thread:
     """A sender in a thread that writes `data` and tolerates being cut off, as a hostile peer would."""
-    def run() -> None:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(10)
-            sock.connect(str(path))
-            try:
-                sock.sendall(data)
-            except OSError:
-                pass
-
-    thread = threading.Thread(target=run, daemon=True)
+    thread = threading.Thread(target=send_hostile, args=(path, data), daemon=True)
     thread.start()
     return thread
 

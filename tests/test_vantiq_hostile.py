@@ -15,7 +15,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from conftest import FIELDCTL, cli_env, free_port, run_cli
+from conftest import FIELDCTL, cli_env, free_port, peak_rss_kib, run_cli
 from vantiq_helpers import TOKEN, is_link, is_msg, one_line, start_connector, start_server, token_env, \
     workdir, write_server_config  # noqa: F401 (fixture)
 
@@ -89,9 +89,6 @@ def test_hostile_peers_cost_only_their_own_connection(workdir: Path) -> None:
     assert stderr.count("authentication refused") == 1, stderr
 
 
-def vm_hwm_kib(pid: int) -> int:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1])
 
 
 def test_simulator_memory_stays_bounded_however_many_notifications(workdir: Path) -> None:
@@ -124,9 +121,9 @@ def test_simulator_memory_stays_bounded_however_many_notifications(workdir: Path
             ws.recv(timeout=10)
             connect_source(ws)
             notify(2000)
-            baseline = vm_hwm_kib(sim.pid)
+            baseline = peak_rss_kib(sim.pid)
             notify(20_000)  # about 80 MB of notification objects, 180 MB if kept as Messages
-            grown = vm_hwm_kib(sim.pid) - baseline
+            grown = peak_rss_kib(sim.pid) - baseline
         assert grown < 30_000, f"simulator grew by {grown} KiB"
     finally:
         sim.terminate()

@@ -53,3 +53,18 @@ def send_raw(path: Path, data: bytes) -> None:
         sock.settimeout(5)
         sock.connect(str(path))
         sock.sendall(data)
+
+
+def send_hostile(path: Path, data: bytes, *, finish: bool = True) -> socket.socket | None:
+    """Writes `data` (tolerating being cut off); with finish=False the connection stays open."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(20)
+    sock.connect(str(path))
+    try:
+        sock.sendall(data)
+    except OSError:
+        pass
+    if finish:
+        sock.close()
+        return None
+    return sock

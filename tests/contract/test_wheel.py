@@ -29,7 +29,11 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("wheel")
     # From copies: setuptools keeps a build/ folder beside the sources, and a stale one would ship
     # modules that no longer exist.
-    junk = shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__", "tests", "bench")
+    patterns = shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__", "tests", "bench")
+
+    def junk(folder: str, names: list[str]) -> set[str]:  # and sockets or pipes a dev tree may hold
+        return set(patterns(folder, names)) | {n for n in names if not (Path(folder, n).is_file() or Path(folder, n).is_dir())}
+
     source, plugin = base / "src", base / "plugin"
     shutil.copytree(ROOT, source, ignore=junk)
     shutil.copytree(PLUGIN, plugin, ignore=junk)
