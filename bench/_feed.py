@@ -49,7 +49,6 @@ from typing import IO, Callable
 from _common import BenchFailed, pinned
 
 EVENT_TOPIC = (4001).to_bytes(4, "little")  # a1 0f 00 00
-RCVHWM = 100_000  # what fieldctl's zeromq.subscriber() sets; the raw loop uses the same
 INDEX_BASE = 704_126_386_668  # realistic-looking perf_counter_ns origin; index = INDEX_BASE + sequence
 LINK_LINES_MAX = 8  # fieldctl's connection-state lines ("connected", "ready", ...) around the data
 BACKLOG_MIN_S = 0.05  # a consumer whose last message waited less than this was waiting for the publisher
@@ -150,13 +149,22 @@ def start_publisher(options: FeedOptions, env: dict[str, str],
 # --- the baseline -------------------------------------------------------------------------------
 
 
+def fieldctl_rcvhwm() -> int:
+    """The receive queue fieldctl's subscriber has at the default frame limit; the raw loop uses the
+    same (imported here, before the clock starts, not at the top: the publisher needs none of it)."""
+    from fieldctl.protocols.limits import MAX_FRAME_BYTES
+    from fieldctl.protocols.transport.zeromq import receive_hwm
+
+    return receive_hwm(MAX_FRAME_BYTES)
+
+
 def run_raw(url: str, count: int) -> int:
     """The smallest honest consumer: SUB, recv_multipart, json.loads, one JSON line per message."""
     import zmq
 
     ctx = zmq.Context()
     sub = ctx.socket(zmq.SUB)
-    sub.setsockopt(zmq.RCVHWM, RCVHWM)
+    sub.setsockopt(zmq.RCVHWM, fieldctl_rcvhwm())
     sub.setsockopt(zmq.LINGER, 0)
     sub.setsockopt(zmq.SUBSCRIBE, b"")
     sub.connect(url)
