@@ -4,6 +4,7 @@ project's own error types, within a time budget. `make test` runs a few hundred 
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from typing import Any, Callable
@@ -20,7 +21,10 @@ settings.load_profile("fieldctl")
 
 
 def contained(decode: Callable[..., Any], *args: Any, allowed: tuple[type[BaseException], ...] = (), **kwargs: Any) -> Any:
-    """Runs one decode; fails the test on any exception but `allowed` ones, or on a slow case."""
+    """Runs one decode; fails the test on any exception but `allowed` ones, or on a slow case. The
+    garbage collector is held off while it runs: a full collection of the fuzzer's own heap (tens of
+    thousands of kept examples) would otherwise land on whichever case allocates, and be timed."""
+    gc.disable()
     start = time.perf_counter()
     try:
         return decode(*args, **kwargs)
@@ -28,4 +32,5 @@ def contained(decode: Callable[..., Any], *args: Any, allowed: tuple[type[BaseEx
         return None
     finally:
         elapsed = time.perf_counter() - start
+        gc.enable()
         assert elapsed < CASE_LIMIT_S, f"{getattr(decode, '__name__', decode)} took {elapsed * 1000:.0f} ms on {args!r:.200}"
