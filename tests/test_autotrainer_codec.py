@@ -20,7 +20,7 @@ from conftest import FIXTURES, PROTOCOL_NOTES, frames_of, load_fixture
 
 from fieldctl.profiles import load_profile
 from fieldctl.protocols.autotrainer import codec
-from fieldctl.protocols.autotrainer.device import DeviceState, Handling
+from fieldctl.protocols.autotrainer.rules import DeviceState, Handling
 from fieldctl.protocols.message import Message
 
 PROFILE = "autotrainer"

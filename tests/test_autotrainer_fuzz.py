@@ -13,7 +13,7 @@ from hypothesis import given, strategies as st
 
 from fieldctl.profiles import load_profile
 from fieldctl.protocols.autotrainer import Driver, codec
-from fieldctl.protocols.autotrainer.device import DeviceState
+from fieldctl.protocols.autotrainer.rules import DeviceState
 from fieldctl.protocols.message import Message
 
 from fuzzing import contained

@@ -22,7 +22,7 @@ from conftest import FIXTURES, load_fixture
 
 from fieldctl.protocols.oneliner import codec, safe_pickle
 from fieldctl.protocols.oneliner.codec import Request
-from fieldctl.protocols.oneliner.router import Router
+from fieldctl.protocols.oneliner.rules import Router
 from fieldctl.protocols.oneliner.safe_pickle import UnsafePickle
 
 PROFILE = "oneliner"
@@ -406,7 +406,7 @@ def test_simulated_server_failures_match_the_real_strings() -> None:
         "does not have attribute: nothere. Error: 'horn' object has no attribute 'nothere'")
     unpicklable = load_fixture(PROFILE, "rpc_call_unpicklable_result.json")["frames"][1]["parts"][1]["hex"]
     assert router.invoke("horn", "beep", [], {}).value == "Boop!"
-    from fieldctl.protocols.oneliner.router import Outcome
+    from fieldctl.protocols.oneliner.rules import Outcome
 
     assert Outcome(True, threading.Lock()).reply(0) == bytes.fromhex(unpicklable)
     assert router.invoke("horn", "volume", [], {}).value == "'int' object is not callable"

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fieldctl.protocols.oneliner import codec, safe_pickle
-from fieldctl.protocols.oneliner.router import Router
+from fieldctl.protocols.oneliner.rules import Router
 
 PROFILE = "oneliner"
 PICKLE_ERRORS = (pickle.UnpicklingError,)  # UnsafePickle and OverLimit included

@@ -13,7 +13,7 @@ import pytest
 
 from fieldctl.protocols.limits import Limits, Malformed
 from fieldctl.protocols.oneliner import codec, safe_pickle
-from fieldctl.protocols.oneliner.router import Router
+from fieldctl.protocols.oneliner.rules import Router
 from fieldctl.protocols.oneliner.safe_pickle import OverLimit
 
 PROFILE = "oneliner"

@@ -15,7 +15,7 @@ import pytest
 from conftest import FIXTURES, load_fixture
 
 from fieldctl.protocols.sepl import codec, describe
-from fieldctl.protocols.sepl.registry import Registry, Session
+from fieldctl.protocols.sepl.rules import Registry, Session
 from fieldctl.protocols.sepl.store import DeviceStore
 
 PROFILE = "sepl"

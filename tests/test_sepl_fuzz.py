@@ -18,7 +18,7 @@ from fieldctl.protocols.limits import Malformed
 from fieldctl.protocols.message import IN, OUT, Message
 from fieldctl.protocols.sepl import codec, describe
 from fieldctl.protocols.sepl.link import Link, Timing
-from fieldctl.protocols.sepl.registry import Registry, Session
+from fieldctl.protocols.sepl.rules import Registry, Session
 
 PROFILE = "sepl"
 #: Pieces of JSON text no encoder produces, but a hostile peer may: deep nesting, huge integers,

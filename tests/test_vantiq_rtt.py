@@ -11,7 +11,7 @@ from websockets.asyncio.client import connect
 
 from fieldctl.profiles.loader import load_profile
 from fieldctl.protocols.message import Message
-from fieldctl.protocols.vantiq import server
+from fieldctl.protocols.vantiq import simulator
 
 DELAY_S = 0.2
 
@@ -37,7 +37,7 @@ async def connector(url: str) -> None:
 async def run() -> dict[str, Any]:
     profile = load_profile("vantiq", endpoints=["server=ws://127.0.0.1:0/api/v1/wsock/websocket"])
     seen: list[Message] = []
-    sim = server.Simulator(profile, {}, seen.append, lambda text: None)
+    sim = simulator.Simulator(profile, {}, seen.append, lambda text: None)
     serving = asyncio.ensure_future(sim.run(None))
     try:
         while not any(m.is_link and m.kind == "bound" for m in seen):

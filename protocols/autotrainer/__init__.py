@@ -1,5 +1,5 @@
-"""auto-trainer-api 0.12.0 over ZeroMQ: codec (codec, casing), device logic (device, timeline),
-the client roles (client) and the device roles (device_side)."""
+"""auto-trainer-api 0.12.0 over ZeroMQ: codec (codec, casing), device logic (rules, timeline),
+the client roles (client) and the device roles (simulator)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fieldctl.protocols.driver import BaseDriver, CommandOutcome, Emit, Notify, 
 from fieldctl.protocols.errors import UsageError
 from fieldctl.protocols.message import OUT, Message
 
-from . import client, codec, device_side
+from . import client, codec, simulator
 from .settings import SETTINGS
 
 
@@ -25,7 +25,7 @@ class Driver(BaseDriver):
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, notify)
         self.vocab = codec.Vocabulary.from_profile(profile)
-        self.simulator: device_side.Simulator | None = None
+        self.simulator: simulator.Simulator | None = None
 
     def summarize(self, msg: Message) -> str:
         body = msg.payload
@@ -59,11 +59,11 @@ class Driver(BaseDriver):
 
     async def publish(self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool,
                       options: dict[str, Any]) -> None:
-        await device_side.publish(self.profile, self.vocab, messages, emit, self.notify, wait_s, realtime)
+        await simulator.publish(self.profile, self.vocab, messages, emit, self.notify, wait_s, realtime)
 
     async def simulate(self, emit: Emit, *, scenario: list[Message] | None, timeline: bool,
                        options: dict[str, Any]) -> None:
-        self.simulator = device_side.Simulator(self.profile, self.vocab, emit, self.notify)
+        self.simulator = simulator.Simulator(self.profile, self.vocab, emit, self.notify)
         await self.simulator.run(scenario, timeline)
 
     async def control(self, verb: str, msg: Message, emit: Emit) -> CommandOutcome:

@@ -6,7 +6,7 @@ import random
 import uuid
 from typing import Any, Iterator
 
-from .device import DeviceState
+from .rules import DeviceState
 
 Step = tuple[int, Any]  # (ApiEventKind value, context)
 

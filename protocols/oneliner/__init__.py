@@ -1,6 +1,6 @@
 """one-liner 0.1.1 (AllenNeuralDynamics RouterServer/RouterClient) over ZeroMQ: pickle safety
-(safe_pickle), packets and requests (codec), the simulated server's logic (router), the client roles
-(client) and the server roles (server)."""
+(safe_pickle), packets and requests (codec), the simulated server's logic (rules), the client roles
+(client) and the server roles (simulator)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from fieldctl.protocols.driver import PARAMS, BaseDriver, CommandOutcome, Emit, 
 from fieldctl.protocols.errors import UsageError
 from fieldctl.protocols.message import OUT, Message
 
-from . import client, codec, server
+from . import client, codec, simulator
 from .settings import SETTINGS
 
 _TRUST = OptionSpec("trust_pickle", "flag", "unpickle without restriction (a trusted server only)")
@@ -38,7 +38,7 @@ class Driver(BaseDriver):
 
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, notify)
-        self.simulator: server.Simulator | None = None
+        self.simulator: simulator.Simulator | None = None
 
     def summarize(self, msg: Message) -> str:
         body = msg.payload
@@ -79,11 +79,11 @@ class Driver(BaseDriver):
 
     async def publish(self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool,
                       options: dict[str, Any]) -> None:
-        await server.publish(self.profile, messages, emit, self.notify, wait_s, realtime)
+        await simulator.publish(self.profile, messages, emit, self.notify, wait_s, realtime)
 
     async def simulate(self, emit: Emit, *, scenario: list[Message] | None, timeline: bool,
                        options: dict[str, Any]) -> None:
-        self.simulator = server.Simulator(self.profile, emit, self.notify)
+        self.simulator = simulator.Simulator(self.profile, emit, self.notify)
         await self.simulator.run(scenario)
 
     async def control(self, verb: str, msg: Message, emit: Emit) -> CommandOutcome:

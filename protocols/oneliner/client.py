@@ -17,7 +17,7 @@ from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, zeromq
 
 from . import codec
 from .codec import Request
-from .router import ROUTER, RPC, STREAMER
+from .rules import ROUTER, RPC, STREAMER
 from .safe_pickle import clip
 
 TRUST_WARNING = ("--trust-pickle: payloads are unpickled without restriction; a hostile server can run "

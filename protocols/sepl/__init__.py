@@ -1,6 +1,6 @@
 """SEPL connector-client <-> platform connector, JSON over WebSocket: codec (frames, hashes),
-store (sqlite devices), link (one logged-in connection), connector (register, publish, probe),
-registry (the platform's rules) and platform (simulate)."""
+store (sqlite devices), link (one logged-in connection), client (the connector: register, publish,
+probe), rules (the platform's rules) and simulator (the platform: simulate)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from fieldctl.protocols.errors import UsageError
 from fieldctl.protocols.message import OUT, Message
 from fieldctl.protocols.websocket_client import OPTIONS as WEBSOCKET_OPTIONS
 
-from . import codec, connector, platform
+from . import client, codec, simulator
 from .settings import SETTINGS
 from .link import ENDPOINT
 
@@ -63,7 +63,7 @@ class Driver(BaseDriver):
 
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, notify)
-        self.platform: platform.Platform | None = None
+        self.platform: simulator.Platform | None = None
 
     def summarize(self, msg: Message) -> str:
         return describe(msg)
@@ -73,18 +73,18 @@ class Driver(BaseDriver):
                        direction=OUT, channel="event", kind=kind, payload=data)
 
     async def register(self, emit: Emit, *, options: dict[str, Any]) -> None:
-        await connector.Connector(self.profile, options, emit, self.notify).run()
+        await client.Connector(self.profile, options, emit, self.notify).run()
 
     async def publish(self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool,
                       options: dict[str, Any]) -> None:
-        await connector.publish(self.profile, messages, emit, self.notify, options, wait_s)
+        await client.publish(self.profile, messages, emit, self.notify, options, wait_s)
 
     async def probe(self, *, warn: float, crit: float, options: dict[str, Any]) -> ProbeReport:
-        return await connector.probe(self.profile, options, self.notify, warn, crit)
+        return await client.probe(self.profile, options, self.notify, warn, crit)
 
     async def simulate(self, emit: Emit, *, scenario: list[Message] | None, timeline: bool,
                        options: dict[str, Any]) -> None:
-        self.platform = platform.Platform(self.profile, options, emit, self.notify)
+        self.platform = simulator.Platform(self.profile, options, emit, self.notify)
         await self.platform.run(scenario)
 
     async def control(self, verb: str, msg: Message, emit: Emit) -> CommandOutcome:

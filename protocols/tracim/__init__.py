@@ -1,6 +1,6 @@
-"""TracimDaemon's local protocol over Unix sockets: codec (codec), the daemon's rules (daemon,
+"""TracimDaemon's local protocol over Unix sockets: codec (codec), the daemon's rules (rules,
 timeline), where the sockets are (paths), the client roles (client) and the daemon roles
-(daemon_side)."""
+(simulator)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from fieldctl.protocols.driver import BaseDriver, CommandOutcome, Emit, Notify, 
 from fieldctl.protocols.errors import UsageError
 from fieldctl.protocols.message import OUT, Message
 
-from . import client, codec, daemon_side, paths
+from . import client, codec, paths, simulator
 from .settings import SETTINGS
 
 MASTER = {"--master": OptionSpec("master", "str", "the daemon's socket path (default: the profile's master endpoint, "
@@ -39,7 +39,7 @@ class Driver(BaseDriver):
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, notify)
         self.channels = codec.Channels.from_profile(profile)
-        self.simulator: daemon_side.Simulator | None = None
+        self.simulator: simulator.Simulator | None = None
 
     def _context(self, emit: Emit, options: dict[str, Any]) -> client.Context:
         return client.Context(self.profile, self.channels, paths.master_path(self.profile, options),
@@ -81,11 +81,11 @@ class Driver(BaseDriver):
 
     async def publish(self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool,
                       options: dict[str, Any]) -> None:
-        await daemon_side.publish(self._context(emit, options), messages, options, realtime)
+        await simulator.publish(self._context(emit, options), messages, options, realtime)
 
     async def simulate(self, emit: Emit, *, scenario: list[Message] | None, timeline: bool,
                        options: dict[str, Any]) -> None:
-        self.simulator = daemon_side.Simulator(replace(self._context(emit, options), listening="master"))
+        self.simulator = simulator.Simulator(replace(self._context(emit, options), listening="master"))
         await self.simulator.run(scenario, timeline)
 
     async def control(self, verb: str, msg: Message, emit: Emit) -> CommandOutcome:

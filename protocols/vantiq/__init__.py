@@ -1,6 +1,6 @@
 """Vantiq extension sources (connectors), JSON over WebSocket: frames (codec), the connector side
-(connector: register, publish, probe; answers: how queries are answered) and the server side
-(server: simulate and its control path; scenario: contract-test steps and checks)."""
+(client: register, publish, probe; answers: how queries are answered) and the server side
+(simulator: simulate and its control path; scenario: contract-test steps and checks)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from fieldctl.protocols.errors import FieldctlError, UsageError
 from fieldctl.protocols.message import OUT, Message
 from fieldctl.protocols.websocket_client import OPTIONS as WEBSOCKET_OPTIONS
 
-from . import codec, connector, server
+from . import client, codec, simulator
 from .settings import SETTINGS
 
 CONNECTOR_OPTIONS = {
@@ -50,7 +50,7 @@ class Driver(BaseDriver):
 
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, lambda text: notify(redact.scrub_text(text)))
-        self.simulator: server.Simulator | None = None
+        self.simulator: simulator.Simulator | None = None
 
     def summarize(self, msg: Message) -> str:
         return describe(msg)
@@ -60,17 +60,17 @@ class Driver(BaseDriver):
         publish to SOURCE's connector)."""
         if not kind:
             raise UsageError("publish vantiq SOURCE: name the source")
-        return Message(profile=self.profile.name, endpoint=connector.ENDPOINT, direction=OUT,
+        return Message(profile=self.profile.name, endpoint=client.ENDPOINT, direction=OUT,
                        channel=codec.NOTIFICATION, kind=kind, payload=data)
 
     async def register(self, emit: Emit, *, options: dict[str, Any]) -> None:
         with scrubbed_errors():
-            await connector.Connector(self.profile, options, shown(emit), self.notify).run()
+            await client.Connector(self.profile, options, shown(emit), self.notify).run()
 
     async def publish(self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool,
                       options: dict[str, Any]) -> None:
         with scrubbed_errors():
-            await connector.publish(self.profile, messages, shown(emit), self.notify, wait_s, options)
+            await client.publish(self.profile, messages, shown(emit), self.notify, wait_s, options)
 
     async def command(self, name: str, data: Any, *, options: dict[str, Any], timeout: float, wait: bool,
                       emit: Emit) -> CommandOutcome:
@@ -79,13 +79,13 @@ class Driver(BaseDriver):
 
     async def probe(self, *, warn: float, crit: float, options: dict[str, Any]) -> ProbeReport:
         with scrubbed_errors():
-            report = await connector.probe(self.profile, warn, crit, options)
+            report = await client.probe(self.profile, warn, crit, options)
         report.summary = redact.scrub_text(report.summary)
         return report
 
     async def simulate(self, emit: Emit, *, scenario: list[Message] | None, timeline: bool,
                        options: dict[str, Any]) -> None:
-        self.simulator = server.Simulator(self.profile, options, shown(emit), self.notify)
+        self.simulator = simulator.Simulator(self.profile, options, shown(emit), self.notify)
         with scrubbed_errors():
             await self.simulator.run(scenario)
 

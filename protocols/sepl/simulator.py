@@ -29,7 +29,7 @@ from fieldctl.protocols.transport.websocket import as_text, drop, send_text, sta
 from . import codec
 from .codec import ENDPOINT
 from .link import scrubbed
-from .registry import Registry, Session
+from .rules import Registry, Session
 
 TOO_MANY_ERRORS = "ERROR: max consecutive error count exceeded"
 READ_TIMEOUT = "read-error: i/o timeout"

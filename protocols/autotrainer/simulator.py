@@ -16,7 +16,7 @@ from fieldctl.protocols.transport import zeromq
 
 from . import codec, timeline
 from .client import EmergencyDeduper
-from .device import DeviceState, Frames
+from .rules import DeviceState, Frames
 
 REPLAYED_CHANNELS = ("event", "emergency", "property_change")
 

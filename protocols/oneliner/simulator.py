@@ -19,7 +19,7 @@ from fieldctl.protocols.transport import zeromq
 
 from . import codec
 from .client import stream_encodings
-from .router import Outcome, Router
+from .rules import Outcome, Router
 from .safe_pickle import OverLimit, cost_limit
 
 

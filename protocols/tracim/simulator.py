@@ -17,7 +17,7 @@ from fieldctl.protocols.transport import unix
 
 from . import codec, timeline
 from .client import Context, sender
-from .daemon import DaemonState, Outgoing
+from .rules import DaemonState, Outgoing
 from .paths import socket_path
 
 Delivery = tuple[Outgoing, "asyncio.Future[Message | None] | None"]
