@@ -18,6 +18,9 @@ import pytest
 
 import fuzzing  # noqa: F401  the hypothesis profile, for every fuzz test (the plugin's too)
 
+#: Fixtures every test may ask for: `device` (a raw autotrainer publisher), `terminals` (a pty).
+pytest_plugins = ["autotrainer_helpers", "terminal_helpers"]
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"  # captured wire bytes, copied into the repository (data)
 PROTOCOL_NOTES = ROOT / "docs" / "protocols"  # the project's own protocol notes

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-CLI = Path(__file__).resolve().parent.parent / "cli"
+from conftest import ROOT
+
+CLI = ROOT / "cli"
 #: The five systems, and wire details only one of them has (autotrainer's nonce, its channels and fields).
 FORBIDDEN = re.compile(r"autotrainer|tracim|sepl|oneliner|vantiq|nonce|command_result|emergency|customCommand",
                        re.IGNORECASE)

@@ -14,7 +14,7 @@ from typing import Callable, Iterator
 import pytest
 
 from conftest import FIELDCTL, Endpoints
-from test_terminal import last_frame, terminals  # noqa: F401 (terminals: a fixture)
+from terminal_helpers import last_frame
 
 
 def test_simulator_panel_shows_the_heartbeats_it_sends(terminals, endpoints: Endpoints) -> None:

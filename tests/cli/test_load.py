@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FIELDCTL, Endpoints, Proc, cli_env
-from test_terminal import last_frame, terminals  # noqa: F401 (terminals: a fixture)
+from terminal_helpers import last_frame
 
 TOTAL = 100_000
 BOUND_S = 240  # two shared cores: generous, the test waits on the exit, not on the bound

@@ -21,7 +21,6 @@ from fieldctl.protocols.control import ControlServer, request
 from fieldctl.protocols.driver import LOOKS, BaseDriver, CommandOutcome, Stats
 from fieldctl.protocols.message import Message
 from fieldctl.protocols.registry import driver_class, protocol_names
-from test_terminal import terminals  # noqa: F401 (a fixture)
 
 BOLD_RED = "\x1b[1;31m"  # how "alarm" renders
 

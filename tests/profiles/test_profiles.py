@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli, cli_env
+from conftest import ROOT, cli_env, run_cli
 from fieldctl.profiles import available_profiles, load_profile
 from fieldctl.profiles.loader import ProfileError, check_file
 from fieldctl.profiles.secrets import Secret, SecretRef
@@ -78,7 +78,7 @@ def test_validate_reports_every_problem_with_file_and_field(tmp_path: Path) -> N
 
 
 def test_validate_cli_exit_codes(tmp_path: Path) -> None:
-    good = Path(__file__).resolve().parent.parent / "profiles" / "builtin" / "autotrainer.toml"
+    good = ROOT / "profiles" / "builtin" / "autotrainer.toml"
     assert run_cli("profiles", "validate", str(good)).returncode == 0
     broken = tmp_path / "broken.toml"
     broken.write_text("name = [\n")
@@ -106,7 +106,7 @@ def test_secret_references_never_show_the_value(tmp_path: Path, monkeypatch: pyt
     assert isinstance(secret, Secret)
 
 
-BUILTIN = Path(__file__).resolve().parent.parent / "profiles" / "builtin"
+BUILTIN = ROOT / "profiles" / "builtin"
 PROFILES = ("autotrainer", "tracim", "sepl", "oneliner", "vantiq")
 
 
@@ -167,7 +167,7 @@ def test_every_setting_a_protocol_reads_is_declared() -> None:
     from fieldctl.profiles.schema import CORE
     from fieldctl.protocols.driver import declared_settings
 
-    root = Path(__file__).resolve().parent.parent / "protocols"
+    root = ROOT / "protocols"
     for name in PROFILES:
         declared = {**CORE, **declared_settings(name)}
         text = "\n".join(path.read_text() for path in (root / name).glob("*.py"))
