@@ -53,9 +53,10 @@ class ProfileOptions:
         return parse_options(role, driver, self.extras)
 
     def load(self) -> "Profile":
-        from fieldctl.profiles import load_profile
+        """The profile, or the saved target of that name, with the command line's overrides on top."""
+        from fieldctl.profiles.targets import resolve
 
-        return load_profile(self.name, profile_files=self.files, host=self.host, endpoints=self.endpoints, sets=self.sets)
+        return resolve(self.name, profile_files=self.files, host=self.host, endpoints=self.endpoints, sets=self.sets)
 
 
 _OVERRIDES = [
