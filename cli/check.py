@@ -165,9 +165,13 @@ async def _run_file(check_file: "CheckFile", name: str, overrides: ProfileOption
         prof = _profile(overrides, name)
         drv = _driver(prof)
         socket = via if via is not None else check_file.via if isinstance(check_file.via, str) else None
-        await FileRun(check_file, prof, drv, _options(check_file, drv), socket, report, stop).run()
+        own = [f"{key}={url}" for key, url in check_file.listener_endpoints.items()]
+        listener = _driver(_profile(overrides, name, own)) if own else None
+        await FileRun(check_file, prof, drv, _options(check_file, drv), socket, report, stop, listener).run()
         return
     import tempfile
+
+    from fieldctl.protocols.endpoints import private_url
 
     from .private_run import CONTROL, private_simulator
 
@@ -180,4 +184,8 @@ async def _run_file(check_file: "CheckFile", name: str, overrides: ProfileOption
             endpoints = [f"{key}={url}" for key, url in bound.items() if key != CONTROL]
             prof = _profile(overrides, name, endpoints, sets)
             drv = _driver(prof)
-            await FileRun(check_file, prof, drv, _options(check_file, drv), bound[CONTROL], report, stop).run()
+            own = [f"{key}={private_url(f'listener-{key}', url, folder)}"
+                   for key, url in check_file.listener_endpoints.items()]
+            listener = _driver(_profile(overrides, name, [*endpoints, *own], sets)) if own else None
+            await FileRun(check_file, prof, drv, _options(check_file, drv), bound[CONTROL], report, stop,
+                          listener).run()

@@ -84,8 +84,10 @@ class FileRun:
     from the simulator's side, when there is one."""
 
     def __init__(self, check: CheckFile, profile: "Profile", driver: "BaseDriver", options: dict[str, dict[str, Any]],
-                 via: str | None, report: Callable[[Result], None], stop: Callable[[], bool]) -> None:
+                 via: str | None, report: Callable[[Result], None], stop: Callable[[], bool],
+                 listener: "BaseDriver | None" = None) -> None:
         self.check, self.profile, self.driver, self.options = check, profile, driver, options
+        self.listener_driver = listener or driver  # its own when the file gives it its own endpoints
         self.via, self.report, self.stop = via, report, stop
         self.inbox = Inbox()
         self.listener: asyncio.Future[Any] | None = None
@@ -124,12 +126,13 @@ class FileRun:
                 ready.set()
             self.inbox.put(msg)
 
-        if type(self.driver).listen is not BaseDriver.listen:
+        driver = self.listener_driver
+        if type(driver).listen is not BaseDriver.listen:
             selectors = [step.value for step in self.check.steps if step.action == "event"]
             channels = {str(sel["channel"]) for sel in selectors} if all("channel" in s for s in selectors) else None
-            follow = self.driver.listen(put, channels=channels or None, options=self.options["listen"])
+            follow = driver.listen(put, channels=channels or None, options=self.options["listen"])
         else:
-            follow = self.driver.register(put, options=self.options["register"])
+            follow = driver.register(put, options=self.options["register"])
         self.listener = asyncio.ensure_future(follow)
         if not self.check.ready:
             return None

@@ -17,7 +17,8 @@ from .matching import CONTAINS
 ACTIONS = ("command", "event", "probe", "publish", "wait_s")
 #: Roles whose protocol options a check file may give (the options of `fieldctl ROLE PROFILE`).
 ROLES = ("command", "listen", "register", "publish", "probe", "simulate")
-FILE_KEYS = {"name", "target", "timeout_s", "via", "ready", "options", "step"}
+FILE_KEYS = {"name", "target", "timeout_s", "via", "listener", "options", "step"}
+LISTENER_KEYS = ("ready", "endpoints")
 STEP_KEYS = {"name", "data", "expect", "timeout_s", "within_s", "wait", "via", "options", *ACTIONS}
 #: Keys only some actions take.
 ONLY = {"within_s": ("event",), "wait": ("command",), "via": ("command", "publish"), "data": ("command", "publish"),
@@ -52,6 +53,8 @@ class CheckFile:
     via: str | bool | None = None
     #: The link state that says the background listener is ready ("" waits for none).
     ready: str = "ready"
+    #: Endpoint overrides for the listener alone (NAME = URL), e.g. its own client socket.
+    listener_endpoints: dict[str, str] = field(default_factory=dict)
     options: dict[str, tuple[str, ...]] = field(default_factory=dict)
     timeout_s: float = DEFAULT_TIMEOUT_S
 
@@ -105,7 +108,7 @@ class _File:
         via = data.get("via")
         if via is not None and not isinstance(via, (str, bool)):
             self.problem("via", "expected a socket path or true")
-        ready = self.text(data, "ready", "ready")
+        ready, listener_endpoints = self.listener(data.get("listener", {}))
         options = self.options(data.get("options", {}))
         steps = data.get("step")
         if steps is None:
@@ -116,7 +119,20 @@ class _File:
             steps = []
         built = [self.step(number, step, timeout) for number, step in enumerate(steps, 1)]
         return CheckFile(self.source, name, target, [step for step in built if step is not None],
-                         via if isinstance(via, (str, bool)) else None, "ready" if ready is None else ready, options, timeout)
+                         via if isinstance(via, (str, bool)) else None, ready, listener_endpoints, options, timeout)
+
+    def listener(self, table: Any) -> tuple[str, dict[str, str]]:
+        if not isinstance(table, dict):
+            self.problem("listener", "expected a table { ready = STATE, endpoints = { NAME = URL } }")
+            return "ready", {}
+        for key in sorted(set(table) - set(LISTENER_KEYS)):
+            self.problem(f"listener.{key}", f"unknown key (known: {', '.join(LISTENER_KEYS)})")
+        ready = self.text(table, "ready", "listener.ready")
+        endpoints = table.get("endpoints", {})
+        if not isinstance(endpoints, dict) or not all(isinstance(url, str) for url in endpoints.values()):
+            self.problem("listener.endpoints", "expected a table of NAME = URL")
+            endpoints = {}
+        return "ready" if ready is None else ready, endpoints
 
     def options(self, table: Any) -> dict[str, tuple[str, ...]]:
         if not isinstance(table, dict):
