@@ -42,8 +42,10 @@ def check(
     import asyncio
     import sys
 
+    from fieldctl.protocols.errors import FieldctlError
+
     from . import check_report, common
-    from .check_run import exit_code
+    from .check_run import exit_code, not_run
 
     overrides = ProfileOptions("", host, endpoint, set_, profile_file, [])
     prepared = _prepare(files, target, overrides)
@@ -66,7 +68,12 @@ def check(
     async def main() -> None:
         for check_file, name in prepared:
             done = len(results)
-            await _run_file(check_file, name, overrides, simulate, via, report, stop)
+            try:
+                await _run_file(check_file, name, overrides, simulate, via, report, stop)
+            except FieldctlError as exc:  # e.g. the simulator did not start: this file's steps did not run
+                if len(results) > done:
+                    raise
+                not_run(check_file, report, exc)
             if console is not None:
                 check_report.print_table(results[done:], console)
 

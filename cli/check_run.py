@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from fieldctl.protocols.errors import ExitCode, FieldctlError, UsageError
 from fieldctl.protocols.message import Message
-from fieldctl.protocols.redact import scrub, scrub_value
+from fieldctl.protocols.redact import scrub, scrub_text, scrub_value
 
 from .checkfile import CheckFile, Step
 from .matching import mismatches
@@ -47,7 +47,8 @@ class Result:
     def to_dict(self) -> dict[str, Any]:
         return {"file": self.file, "suite": self.suite, "step": self.step.number, "name": self.step.name,
                 "action": self.step.action, "status": self.status, "exit": self.code,
-                "time_s": round(self.seconds, 6), "detail": self.detail, "diff": self.diff,
+                "time_s": round(self.seconds, 6), "detail": scrub_text(self.detail),
+                "diff": [scrub_text(line) for line in self.diff],
                 "observed": scrub_value(self.observed)}
 
 
@@ -74,6 +75,16 @@ class Inbox:
         return [(seq, msg) for seq, msg in self.items if seq > mark and seq not in self.used]
 
 
+def not_run(check: CheckFile, report: Callable[[Result], None], error: FieldctlError) -> list[Result]:
+    """A check that could not start: its first step carries the error, the others are skipped."""
+    results = [Result(check.path, check.name, step, "error", error.exit_code, detail=str(error)) if not index else
+               Result(check.path, check.name, step, "skipped", 0, detail="not run")
+               for index, step in enumerate(check.steps)]
+    for result in results:
+        report(result)
+    return results
+
+
 def selects(selector: dict[str, Any], msg: Message) -> bool:
     """An event step's selector (channel, kind, endpoint, direction) against a message."""
     return not msg.is_link and all(str(getattr(msg, key)) == str(value) for key, value in selector.items())
@@ -94,16 +105,16 @@ class FileRun:
         self.session: "ClientSession | None" = None
 
     async def run(self) -> list[Result]:
-        results: list[Result] = []
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(self._close)
             setup = await self._setup()
+            if setup is not None:
+                return not_run(self.check, self.report, setup)
+            results: list[Result] = []
             mark = 0
             for step in self.check.steps:
-                if setup is not None or self.stop():
+                if self.stop():
                     result = self._result(step, "skipped", 0, detail="not run")
-                    if setup is not None and not results:
-                        result = self._result(step, "error", setup.exit_code, detail=str(setup))
                 else:
                     started, begun = time.monotonic(), self.inbox.count
                     result = await self._step(step, mark)
@@ -139,6 +150,11 @@ class FileRun:
         waiting = asyncio.ensure_future(ready.wait())
         await asyncio.wait([self.listener, waiting], timeout=READY_WITHIN_S, return_when=asyncio.FIRST_COMPLETED)
         waiting.cancel()
+        if not ready.is_set() and not self.listener.done():
+            from .common import warn
+
+            warn(f"{self.check.path}: the listener did not report {self.check.ready!r} within {READY_WITHIN_S:g} s; "
+                 "the steps start anyway (a protocol without that link state: set [listener] ready)")
         return self._listener_error()
 
     def _listener_error(self) -> FieldctlError | None:
@@ -160,6 +176,7 @@ class FileRun:
         return Result(self.check.path, self.check.name, step, status, code, **fields)
 
     async def _step(self, step: Step, mark: int) -> Result:
+        limit = max(step.timeout_s, self._thresholds(step)[1]) if step.action == "probe" else step.timeout_s
         try:
             if step.action == "wait":
                 await asyncio.sleep(step.value)
@@ -167,9 +184,9 @@ class FileRun:
             if step.action == "event":
                 return await self._event(step, mark)
             act = {"command": self._command, "publish": self._publish, "probe": self._probe}[step.action]
-            observed, expect = await asyncio.wait_for(act(step), step.timeout_s + GRACE_S)
+            observed, expect = await asyncio.wait_for(act(step), limit + GRACE_S)
         except asyncio.TimeoutError:
-            return self._result(step, "error", ExitCode.TIMEOUT, detail=f"no outcome within {step.timeout_s:g} s")
+            return self._result(step, "error", ExitCode.TIMEOUT, detail=f"no outcome within {limit:g} s")
         except FieldctlError as exc:
             return self._result(step, "error", exc.exit_code, detail=str(exc))
         return self._judged(step, expect if step.expect is None else step.expect, observed)
@@ -218,19 +235,19 @@ class FileRun:
             from fieldctl.protocols.control import request
 
             return _outcome(await request(via, "publish", msg, _ignore, step.timeout_s)), {"ok": True}
-        before = self.driver.stats.sent
         await self.driver.publish([msg], _ignore, wait_s=step.timeout_s, realtime=False,
                                   options=self._options("publish", step))
-        sent = self.driver.stats.sent - before
-        return {"ok": True, "summary": f"published {max(sent, 1)} message(s)"}, {"ok": True}
+        return {"ok": True, "summary": f"published {msg.channel} {msg.kind}"}, {"ok": True}
 
-    async def _probe(self, step: Step) -> tuple[Any, Any]:
+    def _thresholds(self, step: Step) -> tuple[float, float]:
+        """A probe step's (warn, crit): its own, else the defaults `fieldctl probe` has."""
         thresholds = step.value or {}
         crit = float(thresholds.get("crit", self.profile.heartbeat.stale_after_s))
-        warn = float(thresholds.get("warn", min(1.5 * self.profile.heartbeat.interval_s, crit)))
-        step_timeout = max(step.timeout_s, crit)
-        report = await asyncio.wait_for(self.driver.probe(warn=warn, crit=crit, options=self._options("probe", step)),
-                                        step_timeout + GRACE_S)
+        return float(thresholds.get("warn", min(1.5 * self.profile.heartbeat.interval_s, crit))), crit
+
+    async def _probe(self, step: Step) -> tuple[Any, Any]:
+        warn, crit = self._thresholds(step)
+        report = await self.driver.probe(warn=warn, crit=crit, options=self._options("probe", step))
         observed = {"status": report.status.name, "code": int(report.status), "summary": report.summary,
                     "metrics": report.metrics}
         return observed, {"status": "OK"}

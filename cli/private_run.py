@@ -1,5 +1,5 @@
 """A profile's simulator in this process on private loopback addresses and socket paths, for a
-self-contained run (`check --simulate`): nothing else on the machine is touched, and the client
+self-contained run (`demo`, `check --simulate`): nothing else on the machine is touched, and the client
 side is pointed at the addresses the simulator announces."""
 
 from __future__ import annotations

@@ -51,6 +51,17 @@ def test_every_example_passes_against_its_simulator(path: Path, tmp_path: Path) 
     assert [case.get("name") for case in suite] == [f"{step['step']}. {step['name']}" for step in steps]
 
 
+def test_a_plugin_protocol_is_checked_too(tmp_path: Path) -> None:
+    """The linejson example plugin: no handshake, so its listener is ready once connected."""
+    check = write(tmp_path, 'target = "linejson"\n[listener]\nready = "connected"\n'
+                            '[[step]]\ncommand = "echo"\ndata = { text = "hi" }\nexpect = { data = { text = "hi" } }\n'
+                            '[[step]]\nevent = { channel = "event", kind = "tick" }\n[[step]]\nprobe = true\n')
+    result = run_cli("check", str(check), "--simulate", "--json", timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [m.get("status") for m in lines(result.stdout)] == ["passed", "passed", "passed", None]
+    assert result.stderr == ""
+
+
 def test_a_failed_expectation_exits_1_with_the_diff_everywhere(tmp_path: Path) -> None:
     check = write(tmp_path, 'target = "autotrainer"\n' + STATUS.replace("applicationMode = 0", "applicationMode = 7")
                   + '[[step]]\nwait_s = 0\n')
