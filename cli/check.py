@@ -69,7 +69,10 @@ def check(
         for check_file, name in prepared:
             done = len(results)
             try:
-                await _run_file(check_file, name, overrides, simulate, via, report, stop)
+                if stop():  # --fail-fast, and an earlier file did not pass
+                    not_run(check_file, report)
+                else:
+                    await _run_file(check_file, name, overrides, simulate, via, report, stop)
             except FieldctlError as exc:  # e.g. the simulator did not start: this file's steps did not run
                 if len(results) > done:
                     raise

@@ -11,7 +11,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
-from fieldctl.protocols.errors import ExitCode, FieldctlError, UsageError
+from fieldctl.protocols.errors import ExitCode, FieldctlError, ProtocolFailure, UsageError
 from fieldctl.protocols.message import Message
 from fieldctl.protocols.redact import scrub, scrub_text, scrub_value
 
@@ -75,10 +75,11 @@ class Inbox:
         return [(seq, msg) for seq, msg in self.items if seq > mark and seq not in self.used]
 
 
-def not_run(check: CheckFile, report: Callable[[Result], None], error: FieldctlError) -> list[Result]:
-    """A check that could not start: its first step carries the error, the others are skipped."""
-    results = [Result(check.path, check.name, step, "error", error.exit_code, detail=str(error)) if not index else
-               Result(check.path, check.name, step, "skipped", 0, detail="not run")
+def not_run(check: CheckFile, report: Callable[[Result], None], error: FieldctlError | None = None) -> list[Result]:
+    """A check that did not run: every step skipped, or, when it could not start, its first step
+    carrying the error."""
+    results = [Result(check.path, check.name, step, "error", error.exit_code, detail=str(error))
+               if error is not None and not index else Result(check.path, check.name, step, "skipped", 0, detail="not run")
                for index, step in enumerate(check.steps)]
     for result in results:
         report(result)
@@ -163,7 +164,7 @@ class FileRun:
         error = self.listener.exception()
         if isinstance(error, FieldctlError):
             return error
-        return FieldctlError(f"the listener ended: {error!r}" if error else "the listener ended")
+        return ProtocolFailure(f"the listener failed: {error!r}" if error else "the listener ended")
 
     async def _close(self) -> None:
         if self.session is not None:

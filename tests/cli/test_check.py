@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import pytest
 
-from conftest import FIELDCTL, ROOT, free_port, run_cli
+from conftest import FIELDCTL, ROOT, Proc, cli_env, free_port, run_cli
 from terminal_helpers import Pty, terminals  # noqa: F401 (fixture)
 
 EXAMPLES = sorted((ROOT / "examples" / "checks").glob("*.toml"))
@@ -111,6 +111,30 @@ def test_an_unreachable_target_exits_3(tmp_path: Path) -> None:
     assert done["exit"] == 3
     [error] = junit(report).findall("testsuite/testcase/error")
     assert error.get("type") == "exit 3" and "connection refused" in (error.text or "")
+
+
+def test_a_listener_that_cannot_connect_stops_the_file_with_exit_3(tmp_path: Path) -> None:
+    check = write(tmp_path, '[[step]]\nevent = { channel = "event" }\n' + STATUS)
+    nowhere = [f"--endpoint=events=tcp://127.0.0.1:{free_port()}", f"--endpoint=commands=tcp://127.0.0.1:{free_port()}"]
+    result = run_cli("check", str(check), "--target", "autotrainer", *nowhere, "--json", timeout=60)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert [(m.get("status"), m.get("exit")) for m in lines(result.stdout)] == [("error", 3), ("skipped", 0), (None, 3)]
+
+
+def test_via_a_simulator_running_elsewhere(tmp_path: Path) -> None:
+    """Without --simulate: the sepl example against `simulate sepl --control SOCKET` in another process."""
+    env = cli_env(SEPL_PASSWORD="pw-check")
+    platform = f"--endpoint=platform=ws://127.0.0.1:{free_port()}"
+    control = str(tmp_path / "ctl.sock")
+    simulator = Proc([*FIELDCTL, "simulate", "sepl", "--json", platform, "--control", control], env=env)
+    try:
+        simulator.wait_json(lambda m: m["kind"] == "bound" and m["endpoint"] == "control")
+        result = run_cli("check", str(ROOT / "examples" / "checks" / "sepl.toml"), platform, "--via", control,
+                         "--json", env=env, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert lines(result.stdout)[-1]["passed"] == 4
+    finally:
+        assert simulator.stop() == 0
 
 
 def test_a_bad_file_lists_every_problem_and_runs_nothing(tmp_path: Path) -> None:
