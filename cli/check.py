@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from .completers import profile_names
 from .common import EndpointOpt, HostOpt, JsonOpt, ProfileFileOpt, ProfileOptions, SetOpt, ViaOpt
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ ROLES = ("command", "listen", "register", "publish", "probe", "simulate")
 
 def check(
     files: Annotated[list[Path], typer.Argument(help="check files (TOML; see the README)", show_default=False)],
-    target: Annotated[Optional[str], typer.Option("--target", metavar="NAME", help="Profile or saved target to check (overrides the files' target).")] = None,
+    target: Annotated[Optional[str], typer.Option("--target", metavar="NAME", autocompletion=profile_names, help="Profile or saved target to check (overrides the files' target).")] = None,
     junit: Annotated[Optional[Path], typer.Option("--junit", metavar="FILE", help="Also write the results as JUnit XML.")] = None,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first step that does not pass.")] = False,
     simulate: Annotated[bool, typer.Option("--simulate", help="Run each file against its profile's simulator, started in-process on private loopback addresses.")] = False,

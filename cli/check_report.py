@@ -101,6 +101,12 @@ def write_junit(results: list["Result"], path: Path) -> None:
         raise UsageError(f"--junit {path}: cannot write: {exc.strerror}") from None
 
 
+#: What XML 1.0 cannot carry beyond the control characters stderr_line writes out.
+_NOT_XML = str.maketrans({0xFFFE: "\\ufffe", 0xFFFF: "\\uffff"})
+
+
 def _xml(text: str) -> str:
-    """Text XML 1.0 can carry: secrets masked, control characters written out."""
-    return stderr_line(str(text))
+    """Text XML 1.0 (in UTF-8) can carry: secrets masked, control characters, lone surrogates and
+    the two non-characters written out as escapes."""
+    safe = stderr_line(str(text)).translate(_NOT_XML)
+    return safe.encode("utf-8", "backslashreplace").decode("utf-8")
