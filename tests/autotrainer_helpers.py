@@ -1,16 +1,21 @@
-"""A raw autotrainer publisher for tests that must send exactly the frames they want, hostile
-ones included."""
+"""Autotrainer devices for tests: a raw publisher that sends exactly the frames a test wants (hostile
+ones included), and the REAL auto-trainer-api package run as a device in its own venv."""
 
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from typing import Iterator
 
 import pytest
 import zmq
 
-from conftest import free_port
+from conftest import ROOT, Endpoints, Proc, free_port, peer_python
+
+DEVICE_SCRIPT = ROOT / "tests" / "peers" / "autotrainer_device.py"
+IDENTIFIER = "interop-device-7"
+HEARTBEAT_S = 0.3
 
 HEARTBEAT, EVENT = 1001, 4001
 
@@ -59,3 +64,27 @@ def lines_of(stdout: str) -> list[dict]:
 
 def event(kind: int = 1, index: int = 0) -> dict:
     return {"kind": kind, "when": time.time(), "index": index, "context": None}
+
+
+def start_device(endpoints: Endpoints, *extra: str) -> Proc:
+    """The real package as a device on the endpoints' ports; returns once both ports accept connections."""
+    proc = Proc([str(peer_python("autotrainer")), str(DEVICE_SCRIPT), "--pub-port", str(endpoints.pub),
+                 "--cmd-port", str(endpoints.cmd), "--identifier", IDENTIFIER,
+                 "--heartbeat-interval", str(HEARTBEAT_S), *extra], stdin=True)
+    try:
+        proc.wait_line(lambda line: line == "READY", timeout=20)
+    except BaseException:
+        stop_device(proc)
+        raise
+    return proc
+
+
+def stop_device(proc: Proc) -> None:
+    if proc.popen.poll() is None:
+        try:
+            proc.write(json.dumps({"op": "stop"}) + "\n")
+            proc.wait(10)
+            return
+        except (OSError, ValueError, subprocess.TimeoutExpired):  # broken pipe, or it did not stop in time
+            pass
+        proc.stop()

@@ -5,13 +5,10 @@ against the device, not only against fieldctl's simulator of it."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
+from autotrainer_helpers import start_device, stop_device
 from conftest import ROOT, Endpoints, run_cli
-
-sys.path.insert(0, str(ROOT / "tests" / "protocols" / "autotrainer"))  # the device's start and stop, shared
-from test_interop_autotrainer import start_device, stop_device  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "checks" / "autotrainer.toml"
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -17,11 +16,9 @@ from typing import Any, Iterator
 import pytest
 import zmq
 
-from conftest import FIELDCTL, ROOT, Endpoints, Proc, peer_python, run_cli, start_simulator
+from autotrainer_helpers import HEARTBEAT_S, IDENTIFIER, start_device, stop_device
+from conftest import FIELDCTL, Endpoints, Proc, run_cli, start_simulator
 
-DEVICE_SCRIPT = ROOT / "tests" / "peers" / "autotrainer_device.py"
-IDENTIFIER = "interop-device-7"
-HEARTBEAT_S = 0.3
 PACKAGE_VERSION = "0.12.0"
 REPLY_TIMEOUT_S = 5.0
 
@@ -31,30 +28,6 @@ TOPIC_EVENT = (4001).to_bytes(4, "little")
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-def start_device(endpoints: Endpoints, *extra: str) -> Proc:
-    """The real package as a device on the endpoints' ports; returns once both ports accept connections."""
-    proc = Proc([str(peer_python("autotrainer")), str(DEVICE_SCRIPT), "--pub-port", str(endpoints.pub),
-                 "--cmd-port", str(endpoints.cmd), "--identifier", IDENTIFIER,
-                 "--heartbeat-interval", str(HEARTBEAT_S), *extra], stdin=True)
-    try:
-        proc.wait_line(lambda line: line == "READY", timeout=20)
-    except BaseException:
-        stop_device(proc)
-        raise
-    return proc
-
-
-def stop_device(proc: Proc) -> None:
-    if proc.popen.poll() is None:
-        try:
-            proc.write(json.dumps({"op": "stop"}) + "\n")
-            proc.wait(10)
-            return
-        except (OSError, ValueError, subprocess.TimeoutExpired):  # broken pipe, or it did not stop in time
-            pass
-        proc.stop()
 
 
 def send_event(device: Proc, body: dict[str, Any]) -> None:
