@@ -97,9 +97,13 @@ class Prometheus:
             if predicate(seen):
                 return seen
             if time.monotonic() > deadline:
-                targets = self._get("/api/v1/targets").decode(errors="replace")
-                raise AssertionError(f"{promql} -> {seen} within {timeout} s; targets: {targets}")
+                raise AssertionError(f"{promql} -> {seen} within {timeout} s; scrapes: {self.scrapes()}")
             time.sleep(0.25)
+
+    def scrapes(self) -> list[tuple[str, str, str]]:
+        """(scrape URL, health, last error) per target: why a series is missing."""
+        active = json.loads(self._get("/api/v1/targets"))["data"]["activeTargets"]
+        return [(target["scrapeUrl"], target["health"], target["lastError"]) for target in active]
 
     def stop(self, timeout: float = 15) -> None:
         """SIGTERM, as a service manager would: Prometheus closes its TSDB and says goodbye."""
