@@ -1,5 +1,5 @@
 """examples/prometheus/ as Prometheus itself reads it: promtool checks the site and central configs
-(the commented remote-write alternative too) and the rules, and runs the alerts' unit tests."""
+(the commented remote-write alternative too) and the rules, and runs the rules' unit tests."""
 
 from __future__ import annotations
 
@@ -46,3 +46,10 @@ def test_every_alert_has_unit_tests_and_they_pass() -> None:
     assert alerts == tested, f"alerts without unit tests: {alerts - tested}"
     assert {"FieldctlDeviceDown", "FieldctlHeartbeatStale", "FieldctlMalformedRate", "FieldctlProbeCritical"} <= alerts
     assert "SUCCESS" in promtool("test", "rules", EXAMPLES / "alerts_test.yml")
+
+
+def test_every_recording_rule_has_unit_tests_and_they_pass() -> None:
+    recorded = set(re.findall(r"(?m)^\s*- record: (\S+)$", (EXAMPLES / "recording.yml").read_text()))
+    tested = set(re.findall(r"(?m)^\s*- expr: (\S+)$", (EXAMPLES / "recording_test.yml").read_text()))
+    assert recorded == tested, f"recording rules without unit tests: {recorded - tested}"
+    assert "SUCCESS" in promtool("test", "rules", EXAMPLES / "recording_test.yml")
