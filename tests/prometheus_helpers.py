@@ -1,4 +1,5 @@
-"""A real Prometheus server (the Debian package `prometheus`) on loopback, for the monitoring round trip.
+"""A real Prometheus server (the Debian package `prometheus`) on loopback, for the monitoring round trip
+(a site, and a central one federating it).
 
 The test starts it as a plain process: a generated config (scrape every second, one job), a temp data
 dir, a free loopback port; no systemd. `query` asks its HTTP API, `wait_for` polls a query until the
@@ -37,16 +38,23 @@ def prometheus_tool(name: str) -> str:
 
 
 class Prometheus:
-    """One server scraping `targets` (host:port) as job `job`, evaluating `rule_files` every second."""
+    """One server scraping `targets` (host:port) as job `job`, evaluating `rule_files` every second;
+    `site` is its external label, `federate` the match[] selectors of a central pulling /federate."""
 
-    def __init__(self, folder: Path, targets: Sequence[str], job: str, rule_files: Sequence[Path] = ()) -> None:
+    def __init__(self, folder: Path, targets: Sequence[str], job: str, rule_files: Sequence[Path] = (),
+                 site: str | None = None, federate: Sequence[str] = ()) -> None:
         self.folder = folder
         self.job = job
         self.url = f"http://127.0.0.1:{free_port()}"
+        self.address = self.url.removeprefix("http://")
+        scrape: dict[str, Any] = {"job_name": job, "static_configs": [{"targets": list(targets)}]}
+        if federate:
+            scrape.update(honor_labels=True, metrics_path="/federate", params={"match[]": list(federate)})
         config = {  # JSON is YAML: no quoting rules to get wrong
-            "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+            "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s",
+                       "external_labels": {"site": site} if site else {}},
             "rule_files": [str(path) for path in rule_files],
-            "scrape_configs": [{"job_name": job, "static_configs": [{"targets": list(targets)}]}],
+            "scrape_configs": [scrape],
         }
         self.config = folder / "prometheus.yml"
         self.config.write_text(json.dumps(config, indent=2))
@@ -54,7 +62,7 @@ class Prometheus:
         with self.log.open("wb") as log:  # a file, not a pipe: nobody has to drain it
             self.popen = subprocess.Popen(
                 [prometheus_tool("prometheus"), f"--config.file={self.config}", f"--storage.tsdb.path={folder / 'data'}",
-                 f"--web.listen-address={self.url.removeprefix('http://')}"],
+                 f"--web.listen-address={self.address}"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log)
 
     def log_tail(self, lines: int = 20) -> str:
@@ -119,13 +127,15 @@ class Prometheus:
 
 @pytest.fixture
 def prometheus(tmp_path: Path) -> Iterator[Callable[..., Prometheus]]:
-    """start(targets, job="fieldctl", rule_files=()) -> a ready Prometheus; every one stopped afterwards."""
+    """start(targets, job="fieldctl", rule_files=(), site=None, federate=()) -> a ready Prometheus;
+    every one stopped afterwards."""
     started: list[Prometheus] = []
 
-    def start(targets: Sequence[str], job: str = "fieldctl", rule_files: Sequence[Path] = ()) -> Prometheus:
+    def start(targets: Sequence[str], job: str = "fieldctl", rule_files: Sequence[Path] = (),
+              site: str | None = None, federate: Sequence[str] = ()) -> Prometheus:
         folder = tmp_path / f"prometheus-{len(started)}"
         folder.mkdir()
-        server = Prometheus(folder, targets, job, rule_files)
+        server = Prometheus(folder, targets, job, rule_files, site, federate)
         started.append(server)
         server.wait_ready()
         return server

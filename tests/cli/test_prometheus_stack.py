@@ -1,6 +1,7 @@
 """The monitoring round trip: `simulate --devices` runs fleets of two profiles, `export prometheus`
-watches them, a real Prometheus scrapes the exporter and evaluates examples/prometheus/alerts.yml;
-every check reads the fieldctl series back through Prometheus' HTTP API. A simulated fleet is one
+watches them, a real Prometheus scrapes the exporter and evaluates examples/prometheus/'s rules, a
+second one federates it as a central would; every check reads the fieldctl series back through
+Prometheus' HTTP API. A simulated fleet is one
 process, so the device that is down is a fleet-file target on ports nobody listens on."""
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from fieldctl.profiles.targets import Target, load_fleet, write_fleet
 from prometheus_helpers import Prometheus
 
 JOB = "fieldctl"
-ALERTS = ROOT / "examples" / "prometheus" / "alerts.yml"
+SITE = "room-1"
+EXAMPLES = ROOT / "examples" / "prometheus"
 #: The simulated fleet: profile -> devices (the names in its fleet file become PROFILE-N).
 DEVICES = {"autotrainer": 3, "oneliner": 2}
 
@@ -38,8 +40,22 @@ class Stack:
         return [name for name in self.profiles if name != self.dead]
 
 
+def federated() -> list[str]:
+    """central.yml's match[] selectors (one quoted YAML scalar a line, no escapes)."""
+    block = (EXAMPLES / "central.yml").read_text().split('"match[]":\n', 1)[1]
+    selectors = []
+    for line in block.splitlines():
+        item = re.match(r"\s+- (['\"])(.*?)\1\s*(?:#.*)?$", line)
+        if item is None:
+            break
+        selectors.append(item.group(2))
+    assert selectors, "central.yml federates match[] selectors"
+    return selectors
+
+
 def check_round_trip(prometheus: Callable[..., Prometheus], stack: Stack) -> None:
-    prom = prometheus([stack.address], job=JOB, rule_files=[ALERTS])
+    prom = prometheus([stack.address], job=JOB, rule_files=[EXAMPLES / "alerts.yml", EXAMPLES / "recording.yml"],
+                      site=SITE)
     prom.wait_for(f'up{{job="{JOB}"}}', lambda up: up == {stack.address: 1}, label="instance")
 
     expected = {**{name: 1.0 for name in stack.live}, stack.dead: 0.0}
@@ -61,6 +77,14 @@ def check_round_trip(prometheus: Callable[..., Prometheus], stack: Stack) -> Non
     # The example alerts speak the exporter's names: the dead device's are pending (their `for` is longer).
     for alert in ("FieldctlDeviceDown", "FieldctlProbeCritical", "FieldctlHeartbeatStale"):
         prom.wait_for(f'ALERTS{{alertname="{alert}", alertstate="pending"}}', lambda fired: set(fired) == {stack.dead})
+
+    # Above the site, a central Prometheus pulls its /federate as examples/prometheus/central.yml does.
+    central = prometheus([prom.address], job="fieldctl-sites", federate=federated())
+    summary = {profile: float(sum(1 for name in stack.live if stack.profiles[name] == profile))
+               for profile in set(stack.profiles.values())}
+    central.wait_for(f'profile:fieldctl_up:sum{{site="{SITE}"}}', lambda up: up == summary, label="profile")
+    central.wait_for(f'fieldctl_up{{site="{SITE}", job="{JOB}"}}', lambda up: up == expected)
+    central.wait_for(f'ALERTS{{site="{SITE}", alertname="FieldctlDeviceDown"}}', lambda fired: set(fired) == {stack.dead})
 
 
 def simulate(profile: str, devices: int, folder: Path) -> tuple[Proc, list[Target]]:
