@@ -1,5 +1,5 @@
 """examples/prometheus/ as Prometheus itself reads it: promtool checks the site and central configs
-(the commented remote-write alternative too) and the rules, and runs the rules' unit tests."""
+(their commented alerting and remote-write blocks too) and the rules, and runs the rules' unit tests."""
 
 from __future__ import annotations
 
@@ -25,13 +25,15 @@ def test_site_and_central_configs_are_valid() -> None:
     assert "SUCCESS: 2 rule files found" in out  # site.yml loads alerts.yml and recording.yml
 
 
-def test_the_commented_remote_write_alternative_is_valid(tmp_path: Path) -> None:
+def test_the_commented_blocks_are_valid(tmp_path: Path) -> None:
+    """site.yml's commented alerting and remote_write blocks, uncommented, are a valid config too."""
     for name in ("alerts.yml", "recording.yml"):
         shutil.copy(EXAMPLES / name, tmp_path / name)
     text = (EXAMPLES / "site.yml").read_text()
-    head, marker, tail = text.partition("# remote_write:\n")
-    assert marker, "site.yml shows remote_write as a commented alternative"
-    (tmp_path / "site.yml").write_text(head + "remote_write:\n" + re.sub(r"(?m)^# ", "", tail))
+    blocks = re.compile(r"(?m)^# (?:alerting|remote_write):\n(?:#   .*\n)+")
+    assert len(blocks.findall(text)) == 2
+    (tmp_path / "site.yml").write_text(blocks.sub(lambda block: re.sub(r"(?m)^# ", "", block.group(0)), text))
+    assert "remote_write:\n" in (tmp_path / "site.yml").read_text()
     promtool("check", "config", tmp_path / "site.yml")
 
 
