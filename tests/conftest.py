@@ -18,8 +18,9 @@ import pytest
 
 import fuzzing  # noqa: F401  the hypothesis profile, for every fuzz test (the plugin's too)
 
-#: Fixtures every test may ask for: `device` (a raw autotrainer publisher), `terminals` (a pty).
-pytest_plugins = ["autotrainer_helpers", "terminal_helpers"]
+#: Fixtures every test may ask for: `device` (a raw autotrainer publisher), `terminals` (a pty),
+#: `prometheus` (a real Prometheus server on loopback).
+pytest_plugins = ["autotrainer_helpers", "terminal_helpers", "prometheus_helpers"]
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"  # captured wire bytes, copied into the repository (data)
