@@ -10,7 +10,7 @@ from typer.core import TyperCommand
 
 from fieldctl import __version__
 
-from . import command, completion, console, demo, listen, probe, profiles, publish, simulate
+from . import command, completion, console, demo, listen, probe, profiles, publish, simulate, target
 from .common import PROTOCOL_OPTIONS
 
 app = typer.Typer(
@@ -51,6 +51,7 @@ for subcommand in (listen.listen, listen.register, command.command, publish.publ
 app.command()(demo.demo)
 app.command()(console.console)
 app.add_typer(profiles.app, name="profiles")
+app.add_typer(target.app, name="target")
 app.add_typer(completion.app, name="completion")
 
 
