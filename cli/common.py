@@ -47,7 +47,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="NDJSON on stdout (the def
 class ProfileOptions:
     """The override options, bundled so subcommands pass them on in one piece."""
 
-    def __init__(self, name: str, host: str | None, endpoint: list[str] | None, set_: list[str] | None,
+    def __init__(self, name: str | None, host: str | None, endpoint: list[str] | None, set_: list[str] | None,
                  profile_file: list[Path] | None, extras: list[str]) -> None:
         self.name, self.host = name, host
         self.endpoints, self.sets, self.files = endpoint or [], set_ or [], profile_file or []
@@ -62,7 +62,10 @@ class ProfileOptions:
     def load(self) -> "Profile":
         """The profile, or the saved target of that name, with the command line's overrides on top."""
         from fieldctl.profiles.targets import resolve
+        from fieldctl.protocols.errors import UsageError
 
+        if self.name is None:
+            raise UsageError(MISSING_PROFILE)
         return resolve(self.name, profile_files=self.files, host=self.host, endpoints=self.endpoints, sets=self.sets)
 
 
@@ -121,7 +124,11 @@ def _optional_positional(param: inspect.Parameter) -> inspect.Parameter:
     return param.replace(default=None, annotation=annotation)
 
 
-def _fill_positionals(ctx: typer.Context, given: list[Any], required: list[str], names: list[str]) -> tuple[str, list[Any]]:
+MISSING_PROFILE = "missing PROFILE: name a profile or a saved target, or set FIELDCTL_TARGET"
+
+
+def _fill_positionals(ctx: typer.Context, given: list[Any], required: list[str],
+                      names: list[str]) -> tuple[str | None, list[Any]]:
     """PROFILE and the positionals after it. When PROFILE is left out ($FIELDCTL_TARGET set, and
     the first value is too few to fill the required ones or names no profile or target), the
     values move one place right and the default target takes the first."""
@@ -129,8 +136,10 @@ def _fill_positionals(ctx: typer.Context, given: list[Any], required: list[str],
     default = os.environ.get("FIELDCTL_TARGET")
     if default and len(values) <= len(names) and (len(values) <= len(required) or not _known(values[0])):
         values = [default, *values]
+    if not values and not required:
+        return None, [None] * len(names)  # a --fleet may stand in for it; else ProfileOptions.load says so
     if not values:
-        ctx.fail("missing PROFILE: name a profile or a saved target, or set FIELDCTL_TARGET")
+        ctx.fail(MISSING_PROFILE)
     if len(values) < 1 + len(required):
         ctx.fail(f"missing argument {required[len(values) - 1].upper()}")
     values += [None] * (1 + len(names) - len(values))
