@@ -97,7 +97,7 @@ def test_no_profile_and_no_default_is_a_usage_error(env: dict[str, str]) -> None
     missing = run_cli("command", "autotrainer", env=env)
     assert missing.returncode == 2 and "missing argument NAME" in missing.stderr
     probe = run_cli("probe", env=env)
-    assert probe.returncode == 3 and "FIELDCTL_TARGET" in probe.stderr  # probe stays Nagios: UNKNOWN
+    assert probe.returncode == 3 and probe.stdout.startswith("PROBE UNKNOWN - missing PROFILE")  # stays Nagios
 
 
 def test_completion_offers_targets_with_profiles(env: dict[str, str]) -> None:
