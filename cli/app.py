@@ -10,7 +10,7 @@ from typer.core import TyperCommand
 
 from fieldctl import __version__
 
-from . import command, completion, console, demo, listen, probe, profiles, publish, simulate, target
+from . import bench, command, completion, console, demo, listen, probe, profiles, publish, simulate, target
 from .common import PROTOCOL_OPTIONS
 
 app = typer.Typer(
@@ -48,6 +48,7 @@ def subcommand_options(name: str) -> list[str]:
 
 for subcommand in (listen.listen, listen.register, command.command, publish.publish, simulate.simulate, probe.probe):
     app.command(cls=ProtocolCommand, context_settings=PROTOCOL_OPTIONS)(subcommand)
+app.command(cls=ProtocolCommand, context_settings=PROTOCOL_OPTIONS)(bench.bench)
 app.command()(demo.demo)
 app.command()(console.console)
 app.add_typer(profiles.app, name="profiles")

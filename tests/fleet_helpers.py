@@ -24,15 +24,19 @@ def endpoint_urls(profile: str, folder: Path) -> dict[str, str]:
     }[profile]
 
 
+def endpoint_args(urls: dict[str, str]) -> list[str]:
+    """Endpoints as --endpoint arguments."""
+    return [arg for name, url in urls.items() for arg in ("--endpoint", f"{name}={url}")]
+
+
 def endpoints(profile: str, folder: Path) -> list[str]:
-    """The same as --endpoint arguments."""
-    return [arg for name, url in endpoint_urls(profile, folder).items() for arg in ("--endpoint", f"{name}={url}")]
+    """Private endpoints for one device of `profile`, as --endpoint arguments."""
+    return endpoint_args(endpoint_urls(profile, folder))
 
 
 def start_device(profile: str, urls: dict[str, str], *extra: str) -> Proc:
     """`fieldctl simulate PROFILE` on these endpoints, once every one is bound."""
-    args = [arg for name, url in urls.items() for arg in ("--endpoint", f"{name}={url}")]
-    proc = Proc([*FIELDCTL, "simulate", profile, "--json", *args, *extra], env=ENV)
+    proc = Proc([*FIELDCTL, "simulate", profile, "--json", *endpoint_args(urls), *extra], env=ENV)
     for name in urls:
         proc.wait_json(lambda m, name=name: m["channel"] == "link" and m["kind"] == "bound" and m["endpoint"] == name)
     return proc
