@@ -94,7 +94,7 @@ def with_profile(func: Callable[..., None]) -> Callable[..., None]:
     def command(**kwargs: Any) -> None:
         ctx = kwargs.pop("ctx")
         name, values = _fill_positionals(ctx, [kwargs.pop("profile"), *(kwargs[key] for key in positionals)], required,
-                                         positionals)
+                                         positionals, kwargs["profile_file"] or [])
         kwargs.update(zip(positionals, values))
         options = ProfileOptions(name, kwargs.pop("host"), kwargs.pop("endpoint"), kwargs.pop("set_"),
                                  kwargs.pop("profile_file"), list(ctx.args))
@@ -113,8 +113,9 @@ def _argument(param: inspect.Parameter) -> Any:
 
 
 def _optional_positional(param: inspect.Parameter) -> inspect.Parameter:
-    """A required positional argument made optional for the parser (its metavar unbracketed), so
-    that with PROFILE left out for $FIELDCTL_TARGET the values can move one place right."""
+    """A required positional argument made optional for the parser (named by its metavar in the
+    help), so that with PROFILE left out for $FIELDCTL_TARGET the values can move one place right;
+    _fill_positionals then checks that it was given."""
     info = _argument(param)
     if info is None or param.default is not inspect.Parameter.empty:
         return param
@@ -127,14 +128,14 @@ def _optional_positional(param: inspect.Parameter) -> inspect.Parameter:
 MISSING_PROFILE = "missing PROFILE: name a profile or a saved target, or set FIELDCTL_TARGET"
 
 
-def _fill_positionals(ctx: typer.Context, given: list[Any], required: list[str],
-                      names: list[str]) -> tuple[str | None, list[Any]]:
+def _fill_positionals(ctx: typer.Context, given: list[Any], required: list[str], names: list[str],
+                      profile_files: list[Path]) -> tuple[str | None, list[Any]]:
     """PROFILE and the positionals after it. When PROFILE is left out ($FIELDCTL_TARGET set, and
-    the first value is too few to fill the required ones or names no profile or target), the
-    values move one place right and the default target takes the first."""
+    either the values are too few for the required arguments or the first names no profile or
+    target), the values move one place right and the default target takes the first place."""
     values = [value for value in given if value is not None]  # the parser fills left to right
     default = os.environ.get("FIELDCTL_TARGET")
-    if default and len(values) <= len(names) and (len(values) <= len(required) or not _known(values[0])):
+    if default and len(values) <= len(names) and (len(values) <= len(required) or not _known(values[0], profile_files)):
         values = [default, *values]
     if not values and not required:
         return None, [None] * len(names)  # a --fleet may stand in for it; else ProfileOptions.load says so
@@ -146,12 +147,12 @@ def _fill_positionals(ctx: typer.Context, given: list[Any], required: list[str],
     return values[0], values[1:]
 
 
-def _known(name: str) -> bool:
+def _known(name: str, profile_files: list[Path]) -> bool:
     """Whether a profile or a saved target has this name."""
     from fieldctl.profiles import available_profiles
     from fieldctl.profiles.targets import saved_targets
 
-    return name in available_profiles() or name in saved_targets()
+    return name in available_profiles(profile_files) or name in saved_targets()
 
 
 #: Subcommands pass what they do not know on to the protocol (BaseDriver.options), which checks it.

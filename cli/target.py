@@ -43,7 +43,7 @@ def add(
 ) -> None:
     """Save a target; the profile must exist and the overrides must apply to it."""
     from fieldctl.profiles import available_profiles
-    from fieldctl.profiles.targets import Target, check_name, saved_targets, targets_path, write_fleet
+    from fieldctl.profiles.targets import Target, check_name, check_sets, saved_targets, targets_path, write_fleet
     from fieldctl.protocols.errors import UsageError
 
     check_name(name)
@@ -55,7 +55,9 @@ def add(
     labels = tuple(group or [])
     for label in labels:
         check_name(label)
-    target = Target(name, profile, host, _pairs(endpoint, "--endpoint"), _pairs(set_, "--set"), labels)
+    sets = _pairs(set_, "--set")
+    check_sets(f"target {name}", sets)
+    target = Target(name, profile, host, _pairs(endpoint, "--endpoint"), sets, labels)
     target.load()  # the profile exists and every override applies, or a usage error now rather than later
     saved[name] = target
     write_fleet(targets_path(), saved.values())

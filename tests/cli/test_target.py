@@ -57,6 +57,7 @@ def test_show_keeps_secrets_as_references(env: dict[str, str]) -> None:
     (("rig", "autotrainer", "--endpoint", "nope=tcp://127.0.0.1:1"), "no such endpoint"),
     (("rig", "autotrainer", "--set", "heartbeat.interval_s=soon"), "heartbeat.interval_s"),
     (("bad name", "autotrainer"), "target name"),
+    (("rig", "sepl", "--set", "connector.password=hunter2"), "secrets stay references"),
 ])
 def test_add_refuses_what_would_not_resolve(env: dict[str, str], args: tuple[str, ...], problem: str) -> None:
     result = target(env, "add", *args)

@@ -52,9 +52,10 @@ def test_saved_targets_are_a_fleet_and_resolve_with_overrides() -> None:
     ('[targets."bad name"]\nprofile = "tracim"\n', "not a valid target name"),
     ('[targets.x]\nprofile = "tracim"\ngroup = 3\n', "targets.x.group"),
     ('[fleet]\n', "unknown key"),
+    ('[targets.x]\nprofile = "sepl"\nset = { "connector.password" = "hunter2" }\n', "secrets stay references"),
 ])
 def test_a_bad_fleet_file_says_where(tmp_path: Path, text: str, problem: str) -> None:
     path = tmp_path / "fleet.toml"
     path.write_text(text)
-    with pytest.raises(ProfileError, match=problem.replace(".", r"\.")):
+    with pytest.raises(UsageError, match=problem.replace(".", r"\.")):
         load_fleet(path)
