@@ -71,21 +71,21 @@ def bench(
         raise UsageError("bench command: name the command (bench PROFILE command NAME)")
     if requests is not None and duration is not None:
         raise UsageError("--requests and --duration: give one of them")
+    payload = common.read_data(data)
     prof = profile.load()
     drv = common.driver(prof)
     as_json = common.json_mode(json_)
-    total = (requests or 100) if mode == "command" and duration is None else (duration or 10.0)
-    with _progress(not as_json, total, "" if mode == "command" and duration is None else " s") as tick:
+    count = (requests or 100) if mode == "command" and duration is None else None
+    with _progress(not as_json, count or duration or 10.0, "" if count else " s") as tick:
         if mode == "listen":
             result, rows = asyncio.run(_listen(drv, profile.options("listen", drv), duration or 10.0, tick))
         else:
             assert name is not None
             wait_s = timeout if timeout is not None else float(prof.setting("timeouts.command_s", 5.0))
-            client = _control(via, prof, name, common.read_data(data), wait_s) if via else \
-                _session(drv, profile.options("command", drv), name, common.read_data(data), wait_s, not no_wait)
-            plan = (requests or 100) if duration is None else None
+            client = _control(via, prof, name, payload, wait_s) if via else \
+                _session(drv, profile.options("command", drv), name, payload, wait_s, not no_wait)
             try:
-                result, rows = asyncio.run(_commands([client] * clients, plan, duration, rate, tick))
+                result, rows = asyncio.run(_commands([client] * clients, count, duration, rate, tick))
             except Unsupported as exc:  # no client command: perhaps its simulator acts on them
                 raise Unsupported(f"{exc}; where a simulator acts on commands: `simulate {prof.name} --control "
                                   f"SOCKET`, then `bench ... command NAME --via SOCKET`") from None
