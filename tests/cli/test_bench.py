@@ -59,6 +59,18 @@ def test_command_through_sessions(profile: str, command: str, clients: int, fold
     assert max(float(row["latency_s"]) for row in rows) == pytest.approx(result["latency_s"]["max"])
 
 
+def test_a_terminal_gets_a_progress_bar_and_a_summary(terminals, folder: Path) -> None:
+    urls = endpoint_urls("autotrainer", folder)
+    device = start_device("autotrainer", urls)
+    term = terminals([*FIELDCTL, "bench", "autotrainer", "command", "get-status", "--duration", "1.5", "--rate", "20",
+                      *endpoint_args(urls)], env=ENV)
+    term.wait_for(lambda text: "━" in text and "/1.5 s" in text)  # the bar, while it runs
+    assert term.wait() == 0
+    device.stop()
+    summary = term.text[term.text.rindex("bench autotrainer command get-status: "):]
+    assert "answers per second" in summary and "latency: min " in summary and " p99.9 " in summary
+
+
 def test_duration_and_rate_pace_the_requests(folder: Path) -> None:
     urls = endpoint_urls("autotrainer", folder)
     device = start_device("autotrainer", urls)
