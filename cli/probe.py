@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Callable, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional
 
 import typer
 
@@ -12,7 +12,7 @@ from .common import ProfileOptions, with_profile
 
 if TYPE_CHECKING:
     from fieldctl.profiles import Profile
-    from fieldctl.protocols.driver import ProbeReport
+    from fieldctl.protocols.driver import BaseDriver, ProbeReport
 
 
 class Format(str, enum.Enum):
@@ -97,22 +97,24 @@ def probe(
 
     if fleet is not None or group is not None:
         raise typer.Exit(_fleet(profile, fleet, group, warn, crit, fmt))
-    report = asyncio.run(checked(profile.load, profile, warn, crit))
+    report = asyncio.run(checked(planned(profile.load, profile, warn, crit)))
     typer.echo(render(report, profile.name or "probe", fmt))
     raise typer.Exit(int(report.status))
 
 
-async def checked(load: Callable[[], "Profile"], profile: ProfileOptions, warn: float | None,
-                  crit: float | None) -> "ProbeReport":
-    """One probe's report, whatever goes wrong: unreachable is CRITICAL, anything else UNKNOWN."""
-    import asyncio
+#: A probe ready to run: the driver, its --warn and --crit in seconds, its protocol options.
+Planned = tuple["BaseDriver", float, float, dict[str, Any]]
 
-    from fieldctl.protocols.driver import ProbeReport
-    from fieldctl.protocols.errors import ConnectFailure, FieldctlError, NagiosCode, UsageError
+
+def planned(load: Callable[[], "Profile"], profile: ProfileOptions, warn: float | None,
+            crit: float | None) -> "Planned | ProbeReport":
+    """Everything before the network (profile, thresholds, driver, options), or the report of why
+    it cannot run. A fleet plans every target before the first probe starts, so loading profiles
+    does not hold up the event loop while other probes are timing the wire."""
+    from fieldctl.protocols.errors import FieldctlError, UsageError
 
     from . import common
 
-    crit_s = 0.0
     try:
         prof = load()
         crit_s = crit if crit is not None else prof.heartbeat.stale_after_s
@@ -120,18 +122,40 @@ async def checked(load: Callable[[], "Profile"], profile: ProfileOptions, warn: 
         if warn_s > crit_s:
             raise UsageError(f"--warn {warn_s:g} is above --crit {crit_s:g}")
         drv = common.driver(prof)
-        return await asyncio.wait_for(drv.probe(warn=warn_s, crit=crit_s, options=profile.options("probe", drv)),
-                                      crit_s + GRACE_S)
+        return drv, warn_s, crit_s, profile.options("probe", drv)
+    except FieldctlError as exc:
+        return _failed(exc)
+
+
+async def checked(plan: "Planned | ProbeReport") -> "ProbeReport":
+    """The probe's report, whatever goes wrong: unreachable is CRITICAL, anything else UNKNOWN."""
+    import asyncio
+
+    from fieldctl.protocols.driver import ProbeReport
+    from fieldctl.protocols.errors import FieldctlError, NagiosCode
+
+    if isinstance(plan, ProbeReport):
+        return plan
+    drv, warn_s, crit_s, options = plan
+    try:
+        return await asyncio.wait_for(drv.probe(warn=warn_s, crit=crit_s, options=options), crit_s + GRACE_S)
     except asyncio.TimeoutError:
         return ProbeReport(NagiosCode.CRITICAL, f"no verdict within {crit_s + GRACE_S:g} s")
     except FieldctlError as exc:
-        among = getattr(exc, "among", None)  # an unknown option: suggest probe's own options too
-        if among is not None:
-            from .app import subcommand_options
+        return _failed(exc)
 
-            exc = among(subcommand_options("probe"))
-        unreachable = isinstance(exc, ConnectFailure)
-        return ProbeReport(NagiosCode.CRITICAL if unreachable else NagiosCode.UNKNOWN, str(exc))
+
+def _failed(exc: Exception) -> "ProbeReport":
+    from fieldctl.protocols.driver import ProbeReport
+    from fieldctl.protocols.errors import ConnectFailure, NagiosCode
+
+    among = getattr(exc, "among", None)  # an unknown option: suggest probe's own options too
+    if among is not None:
+        from .app import subcommand_options
+
+        exc = among(subcommand_options("probe"))
+    unreachable = isinstance(exc, ConnectFailure)
+    return ProbeReport(NagiosCode.CRITICAL if unreachable else NagiosCode.UNKNOWN, str(exc))
 
 
 def _fleet(profile: ProfileOptions, path: Path | None, group: str | None, warn: float | None, crit: float | None,
@@ -158,10 +182,11 @@ def _fleet(profile: ProfileOptions, path: Path | None, group: str | None, warn: 
         typer.echo(f"FLEET UNKNOWN - {exc}")
         return int(NagiosCode.UNKNOWN)
 
+    plans = [planned(functools.partial(target.load, profile_files=profile.files, sets=profile.sets), profile, warn, crit)
+             for target in targets]
+
     async def run() -> list["ProbeReport"]:
-        return await asyncio.gather(*(
-            checked(functools.partial(target.load, profile_files=profile.files, sets=profile.sets), profile, warn, crit)
-            for target in targets))
+        return await asyncio.gather(*map(checked, plans))
 
     reports = asyncio.run(run())
     worst = max((report.status for report in reports), key=SEVERITY.index)
