@@ -55,7 +55,8 @@ def bench(
     json_: JsonOpt = False,
     csv: Annotated[Optional[Path], typer.Option("--csv", metavar="FILE", help="Also write every sample to FILE (CSV).")] = None,
 ) -> None:
-    """Measure messages per second and latency (min, p50, p90, p99, p99.9, max); exit 1 if a request failed."""
+    """Measure messages per second and latency (min, p50, p90, p99, p99.9, max); exit 1 if a request
+    failed, 4 if listen heard nothing."""
     import asyncio
 
     from fieldctl.protocols.errors import Unsupported, UsageError
@@ -96,6 +97,8 @@ def bench(
     _report(result, as_json)
     if result.get("failed") or result.get("errors"):
         raise typer.Exit(1)
+    if result.get("messages") == 0:
+        raise typer.Exit(4)  # silence: nothing to measure
 
 
 def _session(drv: "BaseDriver", options: dict[str, Any], name: str, data: Any, timeout: float,

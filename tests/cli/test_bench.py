@@ -147,6 +147,15 @@ def test_an_unreachable_device_exits_3() -> None:
     assert down.returncode == 3 and down.stderr.count("\n") == 1 and "cannot connect" in down.stderr
 
 
+def test_listen_to_silence_exits_4(folder: Path) -> None:
+    urls = endpoint_urls("autotrainer", folder)
+    device = start_device("autotrainer", urls, "--set", "heartbeat.interval_s=60", "--no-timeline")
+    result = run_cli("bench", "autotrainer", "listen", "--duration", "1", "--json", *endpoint_args(urls), env=ENV)
+    device.stop()
+    assert result.returncode == 4, result.stderr
+    assert json.loads(result.stdout)["messages"] == 0
+
+
 @pytest.mark.parametrize("args, problem", [
     (("autotrainer", "command", "get-status", "--requests", "5", "--duration", "1"), "give one of them"),
     (("autotrainer", "command"), "name the command"),
