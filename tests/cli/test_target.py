@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Endpoints, cli_env, run_cli, start_simulator
+from test_startup import HEAVY, completing, imported
 
 
 @pytest.fixture
@@ -101,8 +102,12 @@ def test_no_profile_and_no_default_is_a_usage_error(env: dict[str, str]) -> None
     assert probe.returncode == 3 and probe.stdout.startswith("PROBE UNKNOWN - missing PROFILE")  # stays Nagios
 
 
-def test_completion_offers_targets_with_profiles(env: dict[str, str]) -> None:
+def test_completion_offers_targets_with_profiles_and_stays_quick(env: dict[str, str]) -> None:
     assert target(env, "add", "rig-3", "autotrainer").returncode == 0
-    complete = {**env, "_FIELDCTL_COMPLETE": "complete_bash", "COMP_WORDS": "fieldctl listen ", "COMP_CWORD": "2"}
-    offered = run_cli(env=complete).stdout.split()
+    offered = run_cli(env={**env, **completing("fieldctl listen ")}).stdout.split()
     assert "rig-3" in offered and "autotrainer" in offered
+    commands = run_cli(env={**env, **completing("fieldctl command rig-3 get-")}).stdout.split()
+    assert {"get-configuration", "get-status"} <= set(commands)
+    for line in ("fieldctl listen r", "fieldctl command rig-3 get-"):
+        modules = imported([], {"XDG_CONFIG_HOME": env["XDG_CONFIG_HOME"], **completing(line)})
+        assert not [m for m in modules if any(m == name or m.startswith(name + ".") for name in HEAVY)], line
