@@ -54,7 +54,7 @@ def add(
         raise UsageError(f"target {name!r} exists (target remove {name}, or --force to replace it)")
     labels = tuple(group or [])
     for label in labels:
-        check_name(label)
+        check_name(label, "group label")
     sets = _pairs(set_, "--set")
     check_sets(f"target {name}", sets)
     target = Target(name, profile, host, _pairs(endpoint, "--endpoint"), sets, labels)

@@ -66,9 +66,9 @@ def targets_path() -> Path:
     return Path(base) / "fieldctl" / "targets.toml"
 
 
-def check_name(name: str) -> str:
+def check_name(name: str, what: str = "target name") -> str:
     if not NAME.fullmatch(name):
-        raise UsageError(f"target name {name!r}: letters, digits, '.', '_' and '-' only, 64 at most")
+        raise UsageError(f"{what} {name!r}: letters, digits, '.', '_' and '-' only, 64 at most")
     return name
 
 

@@ -4,6 +4,7 @@ target, the worst status as exit code, and json/prometheus with a `target` label
 from __future__ import annotations
 
 import json
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -38,7 +39,7 @@ def fleet() -> Iterator[Path]:
             device.stop()
 
 
-def probe(fleet: Path, *args: str) -> "subprocess.CompletedProcess[str]":  # noqa: F821
+def probe(fleet: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return run_cli("probe", "--fleet", str(fleet), "--crit", "10", *args, env=ENV, timeout=60)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ def env(tmp_path: Path) -> dict[str, str]:
     return environment
 
 
-def target(env: dict[str, str], *args: str) -> "subprocess.CompletedProcess[str]":  # noqa: F821
+def target(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return run_cli("target", *args, env=env)
 
 
@@ -58,6 +59,7 @@ def test_show_keeps_secrets_as_references(env: dict[str, str]) -> None:
     (("rig", "autotrainer", "--endpoint", "nope=tcp://127.0.0.1:1"), "no such endpoint"),
     (("rig", "autotrainer", "--set", "heartbeat.interval_s=soon"), "heartbeat.interval_s"),
     (("bad name", "autotrainer"), "target name"),
+    (("rig", "autotrainer", "--group", "room 1"), "group label 'room 1'"),
     (("rig", "sepl", "--set", "connector.password=hunter2"), "secrets stay references"),
 ])
 def test_add_refuses_what_would_not_resolve(env: dict[str, str], args: tuple[str, ...], problem: str) -> None:
