@@ -10,7 +10,7 @@ from typer.core import TyperCommand
 
 from fieldctl import __version__
 
-from . import check, command, completion, console, demo, listen, probe, profiles, publish, simulate
+from . import bench, check, command, completion, console, demo, listen, probe, profiles, publish, simulate, target
 from .common import PROTOCOL_OPTIONS
 
 app = typer.Typer(
@@ -49,9 +49,11 @@ def subcommand_options(name: str) -> list[str]:
 for subcommand in (listen.listen, listen.register, command.command, publish.publish, simulate.simulate, probe.probe):
     app.command(cls=ProtocolCommand, context_settings=PROTOCOL_OPTIONS)(subcommand)
 app.command()(check.check)
+app.command(cls=ProtocolCommand, context_settings=PROTOCOL_OPTIONS)(bench.bench)
 app.command()(demo.demo)
 app.command()(console.console)
 app.add_typer(profiles.app, name="profiles")
+app.add_typer(target.app, name="target")
 app.add_typer(completion.app, name="completion")
 
 

@@ -3,6 +3,7 @@ this module is on the path of `--help` and of shell completion."""
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import os
@@ -20,6 +21,12 @@ if TYPE_CHECKING:
 
 ProfileArg = Annotated[
     str, typer.Argument(help="profile name (see: fieldctl profiles list)", show_default=False, autocompletion=profile_names)
+]
+#: Wherever a subcommand takes a PROFILE: a profile or a saved target, else $FIELDCTL_TARGET (with_profile).
+ProfileOrTargetArg = Annotated[
+    Optional[str], typer.Argument(help="profile or saved target name (default: $FIELDCTL_TARGET; see: fieldctl profiles "
+                                       "list, fieldctl target list)", metavar="PROFILE", show_default=False,
+                       autocompletion=profile_names)
 ]
 HostOpt = Annotated[Optional[str], typer.Option("--host", help="Fills {host} in the profile's endpoints.")]
 EndpointOpt = Annotated[
@@ -40,7 +47,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="NDJSON on stdout (the def
 class ProfileOptions:
     """The override options, bundled so subcommands pass them on in one piece."""
 
-    def __init__(self, name: str, host: str | None, endpoint: list[str] | None, set_: list[str] | None,
+    def __init__(self, name: str | None, host: str | None, endpoint: list[str] | None, set_: list[str] | None,
                  profile_file: list[Path] | None, extras: list[str]) -> None:
         self.name, self.host = name, host
         self.endpoints, self.sets, self.files = endpoint or [], set_ or [], profile_file or []
@@ -55,7 +62,10 @@ class ProfileOptions:
     def load(self) -> "Profile":
         """The profile, or the saved target of that name, with the command line's overrides on top."""
         from fieldctl.profiles.targets import resolve
+        from fieldctl.protocols.errors import UsageError
 
+        if self.name is None:
+            raise UsageError(MISSING_PROFILE)
         return resolve(self.name, profile_files=self.files, host=self.host, endpoints=self.endpoints, sets=self.sets)
 
 
@@ -71,20 +81,78 @@ def with_profile(func: Callable[..., None]) -> Callable[..., None]:
     --set, --profile-file); the function receives them bundled as its first argument, together
     with the arguments left for the protocol's own options (see PROTOCOL_OPTIONS)."""
     signature = inspect.signature(func, eval_str=True)
-    rest = list(signature.parameters.values())[1:]
+    rest = [_optional_positional(param) for param in list(signature.parameters.values())[1:]]
+    positionals = [param.name for param in rest if _argument(param) is not None]
+    required = [param.name for param in signature.parameters.values() if param.name in positionals
+                and param.default is inspect.Parameter.empty]
     context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
-    profile = inspect.Parameter("profile", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=ProfileArg)
+    profile = inspect.Parameter("profile", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
+                                annotation=ProfileOrTargetArg)
     parameters = [context, profile, *rest, *_OVERRIDES]
 
     @functools.wraps(func)
     def command(**kwargs: Any) -> None:
-        options = ProfileOptions(kwargs.pop("profile"), kwargs.pop("host"), kwargs.pop("endpoint"),
-                                 kwargs.pop("set_"), kwargs.pop("profile_file"), list(kwargs.pop("ctx").args))
+        ctx = kwargs.pop("ctx")
+        name, values = _fill_positionals(ctx, [kwargs.pop("profile"), *(kwargs[key] for key in positionals)], required,
+                                         positionals, kwargs["profile_file"] or [])
+        kwargs.update(zip(positionals, values))
+        options = ProfileOptions(name, kwargs.pop("host"), kwargs.pop("endpoint"), kwargs.pop("set_"),
+                                 kwargs.pop("profile_file"), list(ctx.args))
         func(options, **kwargs)
 
     command.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in parameters}
     return command
+
+
+def _argument(param: inspect.Parameter) -> Any:
+    """The typer.Argument of a parameter, if it is a positional one."""
+    from typer.models import ArgumentInfo
+
+    return next((info for info in getattr(param.annotation, "__metadata__", ()) if isinstance(info, ArgumentInfo)), None)
+
+
+def _optional_positional(param: inspect.Parameter) -> inspect.Parameter:
+    """A required positional argument made optional for the parser (named by its metavar in the
+    help), so that with PROFILE left out for $FIELDCTL_TARGET the values can move one place right;
+    _fill_positionals then checks that it was given."""
+    info = _argument(param)
+    if info is None or param.default is not inspect.Parameter.empty:
+        return param
+    info = copy.copy(info)
+    info.metavar = info.metavar or param.name.upper()
+    annotation = Annotated[Optional[param.annotation.__origin__], info]
+    return param.replace(default=None, annotation=annotation)
+
+
+MISSING_PROFILE = "missing PROFILE: name a profile or a saved target, or set FIELDCTL_TARGET"
+
+
+def _fill_positionals(ctx: typer.Context, given: list[Any], required: list[str], names: list[str],
+                      profile_files: list[Path]) -> tuple[str | None, list[Any]]:
+    """PROFILE and the positionals after it. When PROFILE is left out ($FIELDCTL_TARGET set, and
+    either the values are too few for the required arguments or the first names no profile or
+    target), the values move one place right and the default target takes the first place."""
+    values = [value for value in given if value is not None]  # the parser fills left to right
+    default = os.environ.get("FIELDCTL_TARGET")
+    if default and len(values) <= len(names) and (len(values) <= len(required) or not _known(values[0], profile_files)):
+        values = [default, *values]
+    if not values and not required:
+        return None, [None] * len(names)  # a --fleet may stand in for it; else ProfileOptions.load says so
+    if not values:
+        ctx.fail(MISSING_PROFILE)
+    if len(values) < 1 + len(required):
+        ctx.fail(f"missing argument {required[len(values) - 1].upper()}")
+    values += [None] * (1 + len(names) - len(values))
+    return values[0], values[1:]
+
+
+def _known(name: str, profile_files: list[Path]) -> bool:
+    """Whether a profile or a saved target has this name."""
+    from fieldctl.profiles import available_profiles
+    from fieldctl.profiles.targets import saved_targets
+
+    return name in available_profiles(profile_files) or name in saved_targets()
 
 
 #: Subcommands pass what they do not know on to the protocol (BaseDriver.options), which checks it.

@@ -14,23 +14,40 @@ def _profile_files(ctx: typer.Context) -> list[Path]:
 
 
 def profile_names(ctx: typer.Context) -> list[str]:
-    """Built-in and user profiles, and those of any --profile-file typed before the name."""
+    """Built-in and user profiles, those of any --profile-file typed before the name, and the
+    saved targets (a target name goes wherever a profile name does)."""
     from fieldctl.profiles import ProfileError, available_profiles
 
     try:
-        return list(available_profiles(_profile_files(ctx)))
+        profiles = list(available_profiles(_profile_files(ctx)))
+    except ProfileError:
+        profiles = []
+    return profiles + [name for name in target_names(ctx) if name not in profiles]
+
+
+def target_names(ctx: typer.Context) -> list[str]:
+    """The saved targets (targets.toml is read, no driver imported); none if it cannot be read."""
+    from fieldctl.profiles import ProfileError
+    from fieldctl.profiles.targets import saved_targets
+
+    try:
+        return list(saved_targets())
     except ProfileError:
         return []
 
 
 def command_names(ctx: typer.Context) -> list[str]:
-    """The commands of the profile named earlier on the line; none if it cannot be loaded."""
-    from fieldctl.profiles import ProfileError, load_profile
+    """The commands of the profile or target named earlier on the line (else $FIELDCTL_TARGET's);
+    none if it cannot be loaded."""
+    import os
 
-    name = ctx.params.get("profile")
+    from fieldctl.profiles.targets import resolve
+    from fieldctl.protocols.errors import UsageError
+
+    name = ctx.params.get("profile") or os.environ.get("FIELDCTL_TARGET")
     if not name:
         return []
     try:
-        return list(load_profile(name, profile_files=_profile_files(ctx)).commands)
-    except ProfileError:
+        return list(resolve(name, profile_files=_profile_files(ctx)).commands)
+    except UsageError:
         return []

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, Annotated, Optional
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional
 
 import typer
 
 from .common import ProfileOptions, with_profile
 
 if TYPE_CHECKING:
-    from fieldctl.protocols.driver import ProbeReport
+    from fieldctl.profiles import Profile
+    from fieldctl.protocols.driver import BaseDriver, ProbeReport
 
 
 class Format(str, enum.Enum):
@@ -19,17 +21,20 @@ class Format(str, enum.Enum):
     prometheus = "prometheus"
 
 
-def render(report: "ProbeReport", profile: str, fmt: Format) -> str:
+def render(report: "ProbeReport", profile: str, fmt: Format, target: str | None = None) -> str:
+    """One probe's verdict; `target` names a fleet's target (a `target` field and label)."""
     status = report.status.name
     if fmt is Format.json:
         import json
 
-        return json.dumps({"profile": profile, "status": status, "code": int(report.status), "summary": report.summary,
-                           "metrics": report.metrics, "warn": report.warn, "crit": report.crit})
+        named = {"target": target} if target is not None else {}
+        return json.dumps({**named, "profile": profile, "status": status, "code": int(report.status),
+                           "summary": report.summary, "metrics": report.metrics, "warn": report.warn,
+                           "crit": report.crit})
     if fmt is Format.prometheus:
-        return _prometheus(report, profile)
+        return prometheus([(report, {"target": target, "profile": profile} if target is not None else {"profile": profile})])
     perf = " ".join(f"{name}={value}s;{report.warn:g};{report.crit:g}" for name, value in report.metrics.items())
-    return f"{profile.upper()} {status} - {report.summary}" + (f" | {perf}" if perf else "")
+    return f"{(target or profile).upper()} {status} - {report.summary}" + (f" | {perf}" if perf else "")
 
 
 #: The text exposition format's escapes for label values.
@@ -45,23 +50,24 @@ def _sample_value(value: float) -> str:
     return {float("inf"): "+Inf", float("-inf"): "-Inf"}.get(number, repr(number))
 
 
-def _prometheus(report: "ProbeReport", profile: str) -> str:
-    """The same metric names for every profile, in base units (seconds), the profile and the step
-    as labels: a dashboard or an alert written once serves every system."""
+def prometheus(probes: list[tuple["ProbeReport", dict[str, str]]]) -> str:
+    """The same metric names for every profile, in base units (seconds), the profile (a fleet's
+    target too) and the step as labels: a dashboard or an alert written once serves every system.
+    Each family's HELP and TYPE come once, whatever the number of probes."""
     def labels(**pairs: str) -> str:
         return "{" + ",".join(f'{key}="{value.translate(_LABEL_ESCAPES)}"' for key, value in pairs.items()) + "}"
 
     families: list[tuple[str, str, list[tuple[str, float]]]] = [
         ("fieldctl_probe_status", "The probe's verdict as Nagios codes it: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
-         [(labels(profile=profile), int(report.status))]),
+         [(labels(**names), int(report.status)) for report, names in probes]),
         ("fieldctl_probe_duration_seconds", "How long each step of the probe took.",
          # the Driver contract names every metric `<step>_seconds`
-         [(labels(profile=profile, step=name.removesuffix("_seconds")), value)
-          for name, value in report.metrics.items()]),
+         [(labels(**names, step=name.removesuffix("_seconds")), value)
+          for report, names in probes for name, value in report.metrics.items()]),
         ("fieldctl_probe_warning_seconds", "A step slower than this makes the probe WARNING.",
-         [(labels(profile=profile), report.warn)]),
+         [(labels(**names), report.warn) for report, names in probes]),
         ("fieldctl_probe_critical_seconds", "A step slower than this makes the probe CRITICAL; also its time limit.",
-         [(labels(profile=profile), report.crit)]),
+         [(labels(**names), report.crit) for report, names in probes]),
     ]
     lines = []
     for name, help_text, samples in families:
@@ -71,36 +77,127 @@ def _prometheus(report: "ProbeReport", profile: str) -> str:
     return "\n".join(lines)
 
 
+#: How much longer than --crit a probe may take before the CLI gives up on it (the driver should not need it).
+GRACE_S = 2.0
+#: Nagios codes from best to worst, as aggregators rank them: a fleet exits with its worst.
+SEVERITY = (0, 1, 3, 2)  # OK, WARNING, UNKNOWN, CRITICAL
+
+
 @with_profile
 def probe(
     profile: ProfileOptions,
     warn: Annotated[Optional[float], typer.Option("--warn", min=0, help="WARNING above S seconds (default 1.5 heartbeat intervals).")] = None,
     crit: Annotated[Optional[float], typer.Option("--crit", min=0, help="CRITICAL above S seconds; also the probe's time limit (default heartbeat.stale_after_s).")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.text,
+    fleet: Annotated[Optional[Path], typer.Option("--fleet", metavar="FILE", help="Probe every target of this fleet file at once (instead of PROFILE); exit with the worst status.")] = None,
+    group: Annotated[Optional[str], typer.Option("--group", metavar="LABEL", help="With --fleet: only the targets with this group label.")] = None,
 ) -> None:
     """Check the remote side: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."""
     import asyncio
 
-    from fieldctl.protocols.errors import ConnectFailure, FieldctlError, NagiosCode, UsageError
-    from fieldctl.protocols.driver import ProbeReport
+    if fleet is not None or group is not None:
+        raise typer.Exit(_fleet(profile, fleet, group, warn, crit, fmt))
+    report = asyncio.run(checked(planned(profile.load, profile, warn, crit)))
+    typer.echo(render(report, profile.name or "probe", fmt))
+    raise typer.Exit(int(report.status))
+
+
+#: A probe ready to run: the driver, its --warn and --crit in seconds, its protocol options.
+Planned = tuple["BaseDriver", float, float, dict[str, Any]]
+
+
+def planned(load: Callable[[], "Profile"], profile: ProfileOptions, warn: float | None,
+            crit: float | None) -> "Planned | ProbeReport":
+    """Everything before the network (profile, thresholds, driver, options), or the report of why
+    it cannot run. A fleet plans every target before the first probe starts, so loading profiles
+    does not hold up the event loop while other probes are timing the wire."""
+    from fieldctl.protocols.errors import FieldctlError, UsageError
 
     from . import common
 
     try:
-        prof = profile.load()
+        prof = load()
         crit_s = crit if crit is not None else prof.heartbeat.stale_after_s
         warn_s = warn if warn is not None else min(1.5 * prof.heartbeat.interval_s, crit_s)
         if warn_s > crit_s:
             raise UsageError(f"--warn {warn_s:g} is above --crit {crit_s:g}")
         drv = common.driver(prof)
-        report = asyncio.run(drv.probe(warn=warn_s, crit=crit_s, options=profile.options("probe", drv)))
+        return drv, warn_s, crit_s, profile.options("probe", drv)
     except FieldctlError as exc:
-        among = getattr(exc, "among", None)  # an unknown option: suggest probe's own options too
-        if among is not None:
-            from .app import subcommand_options
+        return _failed(exc)
 
-            exc = among(subcommand_options("probe"))
-        unreachable = isinstance(exc, ConnectFailure)
-        report = ProbeReport(NagiosCode.CRITICAL if unreachable else NagiosCode.UNKNOWN, str(exc))
-    typer.echo(render(report, profile.name, fmt))
-    raise typer.Exit(int(report.status))
+
+async def checked(plan: "Planned | ProbeReport") -> "ProbeReport":
+    """The probe's report, whatever goes wrong: unreachable is CRITICAL, anything else UNKNOWN."""
+    import asyncio
+
+    from fieldctl.protocols.driver import ProbeReport
+    from fieldctl.protocols.errors import FieldctlError, NagiosCode
+
+    if isinstance(plan, ProbeReport):
+        return plan
+    drv, warn_s, crit_s, options = plan
+    try:
+        return await asyncio.wait_for(drv.probe(warn=warn_s, crit=crit_s, options=options), crit_s + GRACE_S)
+    except asyncio.TimeoutError:
+        return ProbeReport(NagiosCode.CRITICAL, f"no verdict within {crit_s + GRACE_S:g} s")
+    except FieldctlError as exc:
+        return _failed(exc)
+
+
+def _failed(exc: Exception) -> "ProbeReport":
+    from fieldctl.protocols.driver import ProbeReport
+    from fieldctl.protocols.errors import ConnectFailure, NagiosCode
+
+    among = getattr(exc, "among", None)  # an unknown option: suggest probe's own options too
+    if among is not None:
+        from .app import subcommand_options
+
+        exc = among(subcommand_options("probe"))
+    unreachable = isinstance(exc, ConnectFailure)
+    return ProbeReport(NagiosCode.CRITICAL if unreachable else NagiosCode.UNKNOWN, str(exc))
+
+
+def _fleet(profile: ProfileOptions, path: Path | None, group: str | None, warn: float | None, crit: float | None,
+           fmt: Format) -> int:
+    """Every target of the fleet probed concurrently; a line each (text: after a summary line)."""
+    import asyncio
+    import functools
+    import os
+
+    from fieldctl.profiles.targets import load_fleet
+    from fieldctl.protocols.errors import NagiosCode, UsageError
+
+    try:
+        if path is None:
+            raise UsageError("--group needs --fleet FILE")
+        if profile.name is not None and profile.name != os.environ.get("FIELDCTL_TARGET"):
+            raise UsageError(f"probe --fleet takes no PROFILE (got {profile.name!r})")
+        if profile.host or profile.endpoints:
+            raise UsageError("--host and --endpoint name one device; a fleet file names each target's")
+        targets = list(load_fleet(path, group).values())
+        if not targets:
+            raise UsageError(f"{path}: no [targets.NAME] in it")
+    except UsageError as exc:
+        typer.echo(f"FLEET UNKNOWN - {exc}")
+        return int(NagiosCode.UNKNOWN)
+
+    plans = [planned(functools.partial(target.load, profile_files=profile.files, sets=profile.sets), profile, warn, crit)
+             for target in targets]
+
+    async def run() -> list["ProbeReport"]:
+        return await asyncio.gather(*map(checked, plans))
+
+    reports = asyncio.run(run())
+    worst = max((report.status for report in reports), key=SEVERITY.index)
+    if fmt is Format.prometheus:
+        typer.echo(prometheus([(report, {"target": target.name, "profile": target.profile})
+                               for target, report in zip(targets, reports)]))
+        return int(worst)
+    if fmt is Format.text:
+        counts = {status.name: sum(r.status is status for r in reports) for status in NagiosCode}
+        tally = ", ".join(f"{count} {name}" for name, count in counts.items() if count)
+        typer.echo(f"FLEET {worst.name} - {len(reports)} targets: {tally}")
+    for target, report in zip(targets, reports):
+        typer.echo(render(report, target.profile, fmt, target.name))
+    return int(worst)

@@ -66,10 +66,21 @@ def targets_path() -> Path:
     return Path(base) / "fieldctl" / "targets.toml"
 
 
-def check_name(name: str) -> str:
+def check_name(name: str, what: str = "target name") -> str:
     if not NAME.fullmatch(name):
-        raise UsageError(f"target name {name!r}: letters, digits, '.', '_' and '-' only, 64 at most")
+        raise UsageError(f"{what} {name!r}: letters, digits, '.', '_' and '-' only, 64 at most")
     return name
+
+
+def check_sets(where: str, sets: dict[str, Any]) -> None:
+    """A secret is never a value here: a key ending in a secret's name (`connector.password`) is
+    refused; an `[auth]` reference may be pointed elsewhere (`auth.password.env`)."""
+    from fieldctl.protocols.redact import is_secret_key
+
+    for key in sets:
+        if is_secret_key(key.rsplit(".", 1)[-1]):
+            raise UsageError(f"{where}: set {key}: secrets stay references, never values in a target "
+                             f"(point the profile's [auth] reference elsewhere, e.g. auth.password.env=VARIABLE)")
 
 
 def _target(source: Path, name: str, table: Any) -> Target:
@@ -94,6 +105,7 @@ def _target(source: Path, name: str, table: Any) -> Target:
         raise ProfileError(f"{where}.endpoints: must be a table of NAME = \"URL\"")
     if not isinstance(sets, dict):
         raise ProfileError(f"{where}.set: must be a table of \"dotted.key\" = value")
+    check_sets(where, sets)
     return Target(name, profile, host, dict(endpoints), dict(sets), tuple(groups))
 
 

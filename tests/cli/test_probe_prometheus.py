@@ -12,10 +12,9 @@ from typing import Iterator
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import FIELDCTL, Proc, cli_env, free_port, run_cli
+from conftest import FIELDCTL, Proc, free_port, run_cli
+from fleet_helpers import ENV, endpoints
 
-SECRET = "probe-test-secret"
-ENV = cli_env(SEPL_PASSWORD=SECRET, CONNECTOR_AUTH_TOKEN=SECRET)
 FAMILIES = {"fieldctl_probe_status", "fieldctl_probe_duration_seconds", "fieldctl_probe_warning_seconds",
             "fieldctl_probe_critical_seconds"}
 
@@ -26,19 +25,6 @@ LABELS = rf"\{{(?:[a-zA-Z_][a-zA-Z0-9_]*={LABEL_VALUE}(?:,[a-zA-Z_][a-zA-Z0-9_]*
 VALUE = r"(?:[+-]?(?:\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|Inf)|NaN)"
 SAMPLE = re.compile(rf"^({NAME})(?:{LABELS})? {VALUE}$")
 COMMENT = re.compile(rf"^# (HELP|TYPE) ({NAME}) (.*)$")
-
-
-def endpoints(profile: str, folder: Path) -> list[str]:
-    """Private endpoints for one simulator (and the probe that goes with it)."""
-    port = free_port()
-    urls = {
-        "autotrainer": {"events": f"tcp://127.0.0.1:{port}", "commands": f"tcp://127.0.0.1:{free_port()}"},
-        "oneliner": {"calls": f"tcp://127.0.0.1:{port}", "streams": f"tcp://127.0.0.1:{free_port()}"},
-        "tracim": {"master": f"unix://{folder}/master.sock"},
-        "sepl": {"platform": f"ws://127.0.0.1:{port}"},
-        "vantiq": {"server": f"ws://127.0.0.1:{port}/api/v1/wsock/websocket"},
-    }[profile]
-    return [arg for name, url in urls.items() for arg in ("--endpoint", f"{name}={url}")]
 
 
 @pytest.fixture
