@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 import sys
 from pathlib import Path
@@ -47,15 +49,23 @@ def available_profiles(profile_files: Iterable[str | Path] = ()) -> dict[str, Pa
 
 
 def _read(path: Path) -> dict[str, Any]:
+    """The file's TOML, parsed once per version of the file (a fleet loads one profile many times);
+    every caller gets its own copy to change."""
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        stat = path.stat()
+        return copy.deepcopy(_parsed(path, stat.st_mtime_ns, stat.st_size))
     except FileNotFoundError:
         raise ProfileError(f"{path}: no such profile file") from None
     except OSError as exc:
         raise ProfileError(f"{path}: cannot read: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{path}: not valid TOML: {exc}") from None
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(path: Path, mtime_ns: int, size: int) -> dict[str, Any]:
+    with path.open("rb") as handle:
+        return tomllib.load(handle)
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -94,15 +94,31 @@ def _matches(pattern: tuple[str, ...], path: tuple[str, ...]) -> bool:
 
 
 class _Schema:
+    """The declared keys as patterns, indexed by depth: a fleet of a thousand targets validates a
+    thousand profiles, and each key is compared only with the patterns of its own depth."""
+
     def __init__(self, declared: Mapping[str, Setting]) -> None:
         self.patterns = [(tuple(key.split(".")), setting) for key, setting in declared.items()]
+        self.exact: dict[tuple[str, ...], Setting] = {}
+        self.wild: dict[int, list[tuple[tuple[str, ...], Setting]]] = {}
+        self.tables: dict[int, set[tuple[str, ...]]] = {}
+        for pattern, setting in reversed(self.patterns):  # the first declaration wins
+            if ANY_NAME in pattern:
+                self.wild.setdefault(len(pattern), []).insert(0, (pattern, setting))
+            else:
+                self.exact[pattern] = setting
+            for depth in range(1, len(pattern)):
+                self.tables.setdefault(depth, set()).add(pattern[:depth])
 
     def setting(self, path: tuple[str, ...]) -> Setting | None:
-        exact = [setting for pattern, setting in self.patterns if _matches(pattern, path)]
-        return exact[0] if exact else None
+        found = self.exact.get(path)
+        if found is not None:
+            return found
+        return next((setting for pattern, setting in self.wild.get(len(path), ()) if _matches(pattern, path)), None)
 
     def is_table(self, path: tuple[str, ...]) -> bool:
-        return any(len(p) > len(path) and _matches(p[:len(path)], path) for p, _ in self.patterns)
+        return path in self.tables.get(len(path), ()) or any(
+            _matches(prefix, path) for prefix in self.tables.get(len(path), ()) if ANY_NAME in prefix)
 
     def names_under(self, path: tuple[str, ...]) -> list[str]:
         return [p[len(path)] for p, _ in self.patterns
