@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional
 import typer
 
 from .completers import profile_names
+from .protocol_options import GIVEN, Given
 
 if TYPE_CHECKING:
     from fieldctl.profiles import Profile
@@ -38,19 +39,18 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="NDJSON on stdout (the def
 
 
 class ProfileOptions:
-    """The override options, bundled so subcommands pass them on in one piece."""
+    """The override options, bundled so subcommands pass them on in one piece, with what the
+    line gave the protocol."""
 
     def __init__(self, name: str, host: str | None, endpoint: list[str] | None, set_: list[str] | None,
-                 profile_file: list[Path] | None, extras: list[str]) -> None:
+                 profile_file: list[Path] | None, given: Given | None = None) -> None:
         self.name, self.host = name, host
         self.endpoints, self.sets, self.files = endpoint or [], set_ or [], profile_file or []
-        self.extras = extras
+        self.given = given or Given()
 
     def options(self, role: str, driver: "BaseDriver") -> dict[str, Any]:
-        """The protocol's own options for this role, from the arguments Typer left over."""
-        from fieldctl.protocols.driver import parse_options
-
-        return parse_options(role, driver, self.extras)
+        """The protocol's own options for this role, checked against the driver's protocol."""
+        return self.given.options(role, driver.profile)
 
     def load(self) -> "Profile":
         """The profile, or the saved target of that name, with the command line's overrides on top."""
@@ -69,7 +69,7 @@ _OVERRIDES = [
 def with_profile(func: Callable[..., None]) -> Callable[..., None]:
     """Gives a subcommand the PROFILE argument and the shared overrides (--host, --endpoint,
     --set, --profile-file); the function receives them bundled as its first argument, together
-    with the arguments left for the protocol's own options (see PROTOCOL_OPTIONS)."""
+    with what the line gave the protocol (see protocol_options.ProtocolCommand)."""
     signature = inspect.signature(func, eval_str=True)
     rest = list(signature.parameters.values())[1:]
     context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
@@ -79,16 +79,12 @@ def with_profile(func: Callable[..., None]) -> Callable[..., None]:
     @functools.wraps(func)
     def command(**kwargs: Any) -> None:
         options = ProfileOptions(kwargs.pop("profile"), kwargs.pop("host"), kwargs.pop("endpoint"),
-                                 kwargs.pop("set_"), kwargs.pop("profile_file"), list(kwargs.pop("ctx").args))
+                                 kwargs.pop("set_"), kwargs.pop("profile_file"), kwargs.pop("ctx").meta.get(GIVEN))
         func(options, **kwargs)
 
     command.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in parameters}
     return command
-
-
-#: Subcommands pass what they do not know on to the protocol (BaseDriver.options), which checks it.
-PROTOCOL_OPTIONS = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
 def warn(text: str) -> None:

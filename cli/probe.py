@@ -95,11 +95,6 @@ def probe(
         drv = common.driver(prof)
         report = asyncio.run(drv.probe(warn=warn_s, crit=crit_s, options=profile.options("probe", drv)))
     except FieldctlError as exc:
-        among = getattr(exc, "among", None)  # an unknown option: suggest probe's own options too
-        if among is not None:
-            from .app import subcommand_options
-
-            exc = among(subcommand_options("probe"))
         unreachable = isinstance(exc, ConnectFailure)
         report = ProbeReport(NagiosCode.CRITICAL if unreachable else NagiosCode.UNKNOWN, str(exc))
     typer.echo(render(report, profile.name, fmt))

@@ -234,6 +234,6 @@ def test_console_completes_names_options_and_payload_fields(typed: str, offered:
     from fieldctl.cli.console_completion import ConsoleCompleter
     from fieldctl.cli.console_session import Session
 
-    session = Session(ProfileOptions("autotrainer", None, None, None, None, []), False, print)
+    session = Session(ProfileOptions("autotrainer", None, None, None, None), False, print)
     completions = ConsoleCompleter(session).get_completions(Document(typed), CompleteEvent(completion_requested=True))
     assert [c.text for c in completions] == offered
