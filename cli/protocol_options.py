@@ -132,9 +132,9 @@ class Given:
             if spec.kind == "flag":
                 result[spec.name] = True
             elif spec.repeat:
-                result[spec.name] = [_convert(spec, text, flag) for text in value]
+                result[spec.name] = [_convert(spec, text, f"{where}: {flag}") for text in value]
             else:
-                result[spec.name] = _convert(spec, value[-1], flag)  # the last one given wins
+                result[spec.name] = _convert(spec, value[-1], f"{where}: {flag}")  # the last one given wins
         return result
 
 
