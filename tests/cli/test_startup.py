@@ -31,6 +31,8 @@ QUICK_PATHS = {
     "subcommand names": ([], completing("fieldctl li"), HEAVY + COERCION),
     "profile names": ([], completing("fieldctl listen a"), HEAVY),
     "command names": ([], completing("fieldctl command autotrainer get-"), HEAVY),
+    "protocol options": ([], completing("fieldctl listen tracim --ma"), HEAVY),
+    "publish help": (["publish", "--help"], {}, HEAVY + COERCION),
 }
 
 
