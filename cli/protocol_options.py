@@ -183,6 +183,19 @@ class ProtocolCommand(TyperCommand):
     """A subcommand that plays a protocol role (its name is the role): its own options, then
     every installed protocol's options for that role, parsed by click like its own."""
 
+    #: (the context settings it depends on, the parser): see make_parser.
+    _parser: tuple[tuple[Any, ...], Any] | None = None
+
+    def make_parser(self, ctx: "click.Context") -> Any:
+        """Built once and reused with each line's context: the console parses every line with the
+        same command, and building the parser was a good part of a line's time."""
+        key = (ctx.allow_interspersed_args, ctx.ignore_unknown_options, ctx.token_normalize_func)
+        if self._parser is None or self._parser[0] != key:
+            self._parser = (key, super().make_parser(ctx))
+        parser = self._parser[1]
+        parser.ctx = ctx
+        return parser
+
     def _taken(self) -> frozenset[str]:
         return frozenset(opt for param in self.params for opt in param.opts)
 
