@@ -166,14 +166,13 @@ def own_flags(command: "click.Command", ctx: "click.Context") -> list[str]:
 def protocol_of(ctx: "click.Context") -> str | None:
     """The protocol of the profile named so far on the line, if it loads; for completion."""
     from fieldctl.profiles import ProfileError
+    from fieldctl.profiles.targets import resolve
     from fieldctl.protocols.errors import FieldctlError
 
     name = ctx.params.get("profile")
     if not name:
         return None
     try:
-        from fieldctl.profiles.targets import resolve
-
         return resolve(name, profile_files=ctx.params.get("profile_file") or []).protocol
     except (ProfileError, FieldctlError, OSError):
         return None
@@ -230,15 +229,15 @@ class ProtocolCommand(TyperCommand):
         from fieldctl.protocols.options import PARAMS
 
         own = [p for p in self.get_params(ctx) if not is_protocol_option(p)]
+        theirs = [p.get_help_record(ctx) for p in self.protocol_params()]
+        extra = declarations(self.name or "").get(PARAMS)
+        if extra:
+            theirs.append(("[ARGS]...", _label(extra)))
         sections = {
             "Arguments": [p.get_help_record(ctx) for p in own if p.param_type_name == "argument"],
             "Options": [p.get_help_record(ctx) for p in own if p.param_type_name == "option"],
-            "Protocol options (for a profile of the protocol named)": [
-                p.get_help_record(ctx) for p in self.protocol_params()],
+            "Protocol options (for a profile of the protocol named)": theirs,
         }
-        extra = declarations(self.name or "").get(PARAMS)
-        if extra:
-            sections["Protocol options (for a profile of the protocol named)"].append(("[ARGS]...", _label(extra)))
         for title, records in sections.items():
             rows = [record for record in records if record is not None]
             if rows:
