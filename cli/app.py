@@ -6,12 +6,12 @@ import os
 import sys
 
 import typer
-from typer.core import TyperCommand
 
 from fieldctl import __version__
 
-from . import bench, check, command, completion, console, demo, listen, probe, profiles, publish, simulate, target
-from .common import PROTOCOL_OPTIONS
+from . import bench, check, completion, console, demo, profiles, target
+from .protocol_options import CONTEXT, ProtocolCommand
+from .verbs import register as register_verbs
 
 app = typer.Typer(
     name="fieldctl",
@@ -25,36 +25,15 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"], "default_map": {"help": False}},
 )
 
-
-class ProtocolCommand(TyperCommand):
-    """A subcommand that passes unknown options to the protocol: when the protocol does not know
-    one either, the did-you-mean also considers the subcommand's own options (`listen --jsn`)."""
-
-    def invoke(self, ctx: typer.Context) -> object:
-        try:
-            return super().invoke(ctx)
-        except Exception as exc:
-            among = getattr(exc, "among", None)  # protocols.driver.UnknownOption, imported only on failure
-            if among is None:
-                raise
-            raise among(subcommand_options(self.name or "")) from None
-
-
-def subcommand_options(name: str) -> list[str]:
-    """The --options of a subcommand, for a did-you-mean."""
-    command = typer.main.get_command(app).commands.get(name)  # type: ignore[attr-defined]
-    return [opt for param in getattr(command, "params", []) for opt in param.opts if opt.startswith("--")]
-
-
-for subcommand in (listen.listen, listen.register, command.command, publish.publish, simulate.simulate, probe.probe):
-    app.command(cls=ProtocolCommand, context_settings=PROTOCOL_OPTIONS)(subcommand)
+register_verbs(app)  # listen, register, command, publish, simulate, probe: the table in cli/verbs.py
+app.command(cls=ProtocolCommand, context_settings=CONTEXT)(bench.bench)
 app.command()(check.check)
-app.command(cls=ProtocolCommand, context_settings=PROTOCOL_OPTIONS)(bench.bench)
 app.command()(demo.demo)
 app.command()(console.console)
 app.add_typer(profiles.app, name="profiles")
 app.add_typer(target.app, name="target")
 app.add_typer(completion.app, name="completion")
+# More subcommands: one line each, here.
 
 
 def _version(value: bool) -> None:

@@ -48,7 +48,7 @@ def check(
     from . import check_report, common
     from .check_run import exit_code, not_run
 
-    overrides = ProfileOptions("", host, endpoint, set_, profile_file, [])
+    overrides = ProfileOptions("", host, endpoint, set_, profile_file)
     prepared = _prepare(files, target, overrides)
     as_json = common.json_mode(json_)
     results: list[Result] = []
@@ -132,7 +132,7 @@ def _prepare(files: list[Path], target: str | None, overrides: ProfileOptions) -
 def _profile(overrides: ProfileOptions, name: str, endpoints: list[str] = (), sets: list[str] = ()) -> "Profile":
     """The profile or saved target `name`, with the command line's overrides (and a private run's) on top."""
     return ProfileOptions(name, overrides.host, [*overrides.endpoints, *endpoints], [*overrides.sets, *sets],
-                          overrides.files, []).load()
+                          overrides.files).load()
 
 
 def _driver(prof: "Profile") -> "BaseDriver":
@@ -142,26 +142,27 @@ def _driver(prof: "Profile") -> "BaseDriver":
 
 
 def _options(check_file: "CheckFile", drv: "BaseDriver") -> dict[str, dict[str, Any]]:
-    from fieldctl.protocols.driver import parse_options
+    from .protocol_options import role_options
 
-    return {role: parse_options(role, drv, list(check_file.options.get(role, ()))) for role in ROLES}
+    return {role: role_options(role, list(check_file.options.get(role, ())), drv.profile) for role in ROLES}
 
 
 def _option_problems(check_file: "CheckFile", drv: "BaseDriver") -> list[str]:
     """The protocol options the file gives that the profile's protocol does not take."""
-    from fieldctl.protocols.driver import parse_options
     from fieldctl.protocols.errors import UsageError
+
+    from .protocol_options import role_options
 
     problems = []
     for role in ROLES:
         try:
-            parse_options(role, drv, list(check_file.options.get(role, ())))
+            role_options(role, list(check_file.options.get(role, ())), drv.profile)
         except UsageError as exc:
             problems.append(f"{check_file.path}: options.{role}: {exc}")
     for step in check_file.steps:
         if step.options:
             try:
-                parse_options(step.action, drv, list(step.options))
+                role_options(step.action, list(step.options), drv.profile)
             except UsageError as exc:
                 problems.append(f"{check_file.path}: step {step.number}: options: {exc}")
     return problems

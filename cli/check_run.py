@@ -201,9 +201,9 @@ class FileRun:
 
     def _options(self, role: str, step: Step) -> dict[str, Any]:
         """The file's options for the role, the step's own over them."""
-        from fieldctl.protocols.driver import parse_options
+        from .protocol_options import role_options
 
-        return {**self.options[role], **parse_options(role, self.driver, list(step.options))}
+        return {**self.options[role], **role_options(role, list(step.options), self.driver.profile)}
 
     def _via(self, step: Step) -> str | None:
         if step.via is False or (step.via is None and self.check.via in (None, False)):

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional
 import typer
 
 from .completers import profile_names
+from .protocol_options import GIVEN, Given
 
 if TYPE_CHECKING:
     from fieldctl.profiles import Profile
@@ -45,19 +46,18 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="NDJSON on stdout (the def
 
 
 class ProfileOptions:
-    """The override options, bundled so subcommands pass them on in one piece."""
+    """The override options, bundled so subcommands pass them on in one piece, with what the
+    line gave the protocol."""
 
     def __init__(self, name: str | None, host: str | None, endpoint: list[str] | None, set_: list[str] | None,
-                 profile_file: list[Path] | None, extras: list[str]) -> None:
+                 profile_file: list[Path] | None, given: Given | None = None) -> None:
         self.name, self.host = name, host
         self.endpoints, self.sets, self.files = endpoint or [], set_ or [], profile_file or []
-        self.extras = extras
+        self.given = given or Given()
 
     def options(self, role: str, driver: "BaseDriver") -> dict[str, Any]:
-        """The protocol's own options for this role, from the arguments Typer left over."""
-        from fieldctl.protocols.driver import parse_options
-
-        return parse_options(role, driver, self.extras)
+        """The protocol's own options for this role, checked against the driver's protocol."""
+        return self.given.options(role, driver.profile)
 
     def load(self) -> "Profile":
         """The profile, or the saved target of that name, with the command line's overrides on top."""
@@ -79,7 +79,7 @@ _OVERRIDES = [
 def with_profile(func: Callable[..., None]) -> Callable[..., None]:
     """Gives a subcommand the PROFILE argument and the shared overrides (--host, --endpoint,
     --set, --profile-file); the function receives them bundled as its first argument, together
-    with the arguments left for the protocol's own options (see PROTOCOL_OPTIONS)."""
+    with what the line gave the protocol (see protocol_options.ProtocolCommand)."""
     signature = inspect.signature(func, eval_str=True)
     rest = [_optional_positional(param) for param in list(signature.parameters.values())[1:]]
     positionals = [param.name for param in rest if _argument(param) is not None]
@@ -97,7 +97,7 @@ def with_profile(func: Callable[..., None]) -> Callable[..., None]:
                                          positionals, kwargs["profile_file"] or [])
         kwargs.update(zip(positionals, values))
         options = ProfileOptions(name, kwargs.pop("host"), kwargs.pop("endpoint"), kwargs.pop("set_"),
-                                 kwargs.pop("profile_file"), list(ctx.args))
+                                 kwargs.pop("profile_file"), ctx.meta.get(GIVEN))
         func(options, **kwargs)
 
     command.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
@@ -153,10 +153,6 @@ def _known(name: str, profile_files: list[Path]) -> bool:
     from fieldctl.profiles.targets import saved_targets
 
     return name in available_profiles(profile_files) or name in saved_targets()
-
-
-#: Subcommands pass what they do not know on to the protocol (BaseDriver.options), which checks it.
-PROTOCOL_OPTIONS = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
 def warn(text: str) -> None:

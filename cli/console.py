@@ -21,7 +21,7 @@ def history_file() -> Path:
 
 
 def console(
-    profile: Annotated[Optional[str], typer.Argument(help="profile to start with (default: autotrainer)")] = None,
+    profile: Annotated[Optional[str], typer.Argument(help="profile to start with (default: autotrainer)", show_default=False)] = None,
     simulate: Annotated[bool, typer.Option("--simulate", help="Run the profile's simulator in the console and drive it by hand.")] = False,
     host: HostOpt = None,
     endpoint: EndpointOpt = None,
@@ -32,9 +32,11 @@ def console(
     import asyncio
     import sys
 
+    from fieldctl.profiles.loader import DEFAULT_PROFILE
+
     from .console_session import Session
 
-    start = ProfileOptions(profile or "autotrainer", host, endpoint, set_, profile_file, [])
+    start = ProfileOptions(profile or DEFAULT_PROFILE, host, endpoint, set_, profile_file)
     if not sys.stdin.isatty():
         session = Session(start, simulate, print, lambda text: print(text, file=sys.stderr))
         raise typer.Exit(asyncio.run(_script(session, sys.stdin)))

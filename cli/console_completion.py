@@ -10,8 +10,8 @@ from prompt_toolkit.document import Document
 
 from fieldctl.profiles import available_profiles
 
-from .app import subcommand_options
 from .console_session import VERBS
+from .verbs import CONSOLE_VERBS, flags
 
 if TYPE_CHECKING:
     from .console_session import Session
@@ -38,7 +38,7 @@ class ConsoleCompleter(Completer):
             return VERBS
         verb = done[0]
         if current.startswith("--"):
-            return subcommand_options(verb)
+            return flags(verb, profile.protocol) if verb in CONSOLE_VERBS else ()
         if verb == "use" and len(done) == 1:
             return available_profiles()
         if len(done) == 1 and verb == "command":

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from fieldctl.profiles import available_profiles, load_profile
 from fieldctl.profiles.schema import did_you_mean
-from fieldctl.protocols.driver import BaseDriver, ClientSession, CommandOutcome, driver_for, parse_options
+from fieldctl.protocols.driver import BaseDriver, ClientSession, CommandOutcome, driver_for
 from fieldctl.protocols.errors import FieldctlError, RemoteFailure, Timeout, UsageError
 from fieldctl.protocols.heartbeat import HeartbeatWatch
 from fieldctl.protocols.message import Message
@@ -20,24 +20,20 @@ from fieldctl.protocols.redact import scrub, scrub_value
 
 from .common import ProfileOptions, read_data, rtt_text
 from .escape import stderr_line, visible
+from .protocol_options import GIVEN, Given
 from .stream import Filters
+from .verbs import CONSOLE_VERBS, VERBS as TABLE, commands
 
 if TYPE_CHECKING:
-    import typer._click as click
     from fieldctl.profiles import Profile
 
-#: Verbs that take the same arguments as the subcommand of that name (the profile may be omitted).
-CLI_VERBS = ("listen", "command", "publish", "probe")
-VERBS = (*CLI_VERBS, "simulate", "use", "status", "help", "exit")
-HELP = """\
-listen [--filter KEY=VALUE ...]     subscribe; events print above the prompt    listen off/on: pause/resume
-  [--count N [--timeout S]]        ... wait for N messages, then pause the feed
-command NAME [--data JSON] ...     send a command (with --simulate: push it to connected clients)
-publish KIND [--data JSON]         publish an event (with --simulate: from the simulated side)
-probe [--warn S] [--crit S]        health check
-simulate                           start a simulator for this profile in the console
-use PROFILE                        switch profile (closes this profile's connections)
-status · help · exit (or Ctrl-D)   Ctrl-C cancels a running command"""
+#: The verbs of the table (the same arguments as the subcommand; the profile may be omitted),
+#: then the console's own.
+VERBS = (*CONSOLE_VERBS, "simulate", "use", "status", "help", "exit")
+HELP = "\n".join([line for verb in CONSOLE_VERBS for line in TABLE[verb].console] + [
+    "simulate                           start a simulator for this profile in the console",
+    "use PROFILE                        switch profile (closes this profile's connections)",
+    "status · help · exit (or Ctrl-D)   Ctrl-C cancels a running command"])
 
 Print = Callable[[str], None]
 
@@ -193,17 +189,12 @@ class Session:
                 self.feed_on = False
             elif verb == "listen" and args == ["on"] and self.subscribed:
                 self.feed_on = True
-            elif verb in CLI_VERBS:
-                params, extras = self._parse(verb, [] if args == ["on"] else args)
-                await getattr(self, f"_{verb}")(params, extras)
+            elif verb in CONSOLE_VERBS:
+                params, given = self._parse(verb, [] if args == ["on"] else args)
+                await getattr(self, f"_{verb}")(params, given.options(verb, self.profile))
             else:
                 self._error(f"unknown verb {verb!r}{did_you_mean(verb, VERBS) or ' (try: help)'}", 2)
         except FieldctlError as exc:
-            among = getattr(exc, "among", None)  # an unknown option: suggest the verb's own options too
-            if among is not None:
-                from .app import subcommand_options
-
-                exc = among(subcommand_options(verb))
             self._error(str(exc), int(exc.exit_code))
         except Exception as exc:  # a click usage error, shown like the CLI shows it
             message = getattr(exc, "format_message", None)
@@ -212,20 +203,17 @@ class Session:
             self._error(f"{verb}: {message()}", 2)
         return True
 
-    def _parse(self, verb: str, args: list[str]) -> tuple[dict[str, Any], list[str]]:
-        """The subcommand's own click parser; the current profile is implied when not named."""
-        from fieldctl.cli.app import app
-        import typer.main
-
+    def _parse(self, verb: str, args: list[str]) -> tuple[dict[str, Any], Given]:
+        """The subcommand's own click command, built once per process; the current profile is
+        implied when not named."""
         if not args or args[0] not in available_profiles(self.start_options.files):
             args = [self.profile_name, *args]
-        command: click.Command = typer.main.get_command(app).commands[verb]  # type: ignore[attr-defined]
-        ctx = command.make_context(verb, list(args))
+        ctx = commands()[verb].make_context(verb, list(args))
         if ctx.params.get("profile") != self.profile_name:
             raise UsageError(f"this console uses {self.profile_name}; say `use {ctx.params['profile']}` first")
         if any(ctx.params.get(name) for name in ("host", "endpoint", "set_", "profile_file")):
             raise UsageError("overrides belong to the console's start: fieldctl console PROFILE --endpoint ...")
-        return ctx.params, list(ctx.args)
+        return ctx.params, ctx.meta[GIVEN]
 
     async def _use(self, args: list[str]) -> None:
         if len(args) != 1:
@@ -248,12 +236,11 @@ class Session:
         self._spawn(self.simulator.simulate(self._emit, scenario=None, timeline=True, options={}))
         self.out(f"simulating {self.profile_name} on " + ", ".join(self.profile.endpoints.values()))
 
-    async def _listen(self, params: dict[str, Any], extras: list[str]) -> None:
+    async def _listen(self, params: dict[str, Any], options: dict[str, Any]) -> None:
         """Every argument is checked before anything changes: a bad line leaves the feed as it was."""
         if type(self.client).listen is BaseDriver.listen:  # Unsupported now, not in a task closed unseen
             await self.client.listen(self._emit, options={})
         filters = Filters(params.get("filter_"))
-        options = parse_options("listen", self.client, extras)
         count, timeout = params.get("count"), params.get("timeout")
         if self.subscribed and options != self.listen_options:
             assert self.subscription is not None
@@ -287,7 +274,7 @@ class Session:
         self.feed_on = False
         raise Timeout(f"{got} within {timeout:g} s")
 
-    async def _command(self, params: dict[str, Any], extras: list[str]) -> None:
+    async def _command(self, params: dict[str, Any], options: dict[str, Any]) -> None:
         data = read_data(params.get("data"))
         timeout = params.get("timeout") or float(self.profile.setting("timeouts.command_s", 5.0))
         if self.simulator is not None:
@@ -295,14 +282,13 @@ class Session:
                           kind=params["name"], payload=data)
             outcome = await self.simulator.control("command", msg, self._show)
         else:
-            options = parse_options("command", self.client, extras)
             if self.commands is None:
                 self.commands = self.client.session(self._show, {})
             outcome = await self.commands.command(params["name"], data, timeout=timeout,
                                                   wait=not params.get("no_wait"), options=options)
         self._conclude(outcome)
 
-    async def _publish(self, params: dict[str, Any], extras: list[str]) -> None:
+    async def _publish(self, params: dict[str, Any], options: dict[str, Any]) -> None:
         if params.get("kind") is None:
             raise UsageError("publish KIND [--data JSON]")
         msg = self.client.publication(params["kind"], read_data(params.get("data")))
@@ -310,14 +296,14 @@ class Session:
             self._conclude(await self.simulator.control("publish", msg, self._show))
             return
         await self.client.publish([msg], self._show, wait_s=params.get("wait") or 10.0, realtime=False,
-                                  options=parse_options("publish", self.client, extras))
+                                  options=options)
 
-    async def _probe(self, params: dict[str, Any], extras: list[str]) -> None:
+    async def _probe(self, params: dict[str, Any], options: dict[str, Any]) -> None:
         from .probe import Format, render
 
         crit = params.get("crit") or self.profile.heartbeat.stale_after_s
         warn = params.get("warn") or min(1.5 * self.profile.heartbeat.interval_s, crit)
-        report = await self.client.probe(warn=warn, crit=crit, options=parse_options("probe", self.client, extras))
+        report = await self.client.probe(warn=warn, crit=crit, options=options)
         self.out(render(report, self.profile_name, Format.text))
 
     def _conclude(self, outcome: CommandOutcome) -> None:

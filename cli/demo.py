@@ -11,7 +11,8 @@ from .completers import profile_names
 
 
 def demo(
-    profile: Annotated[str, typer.Argument(help="profile to demonstrate", autocompletion=profile_names)] = "autotrainer",
+    name: Annotated[Optional[str], typer.Argument(metavar="PROFILE", help="profile to demonstrate (default: autotrainer)",
+                                                  autocompletion=profile_names, show_default=False)] = None,
     duration: Annotated[Optional[float], typer.Option("--duration", min=0, help="Exit 0 after S seconds.")] = None,
 ) -> None:
     """See fieldctl work with no device at hand: simulate and listen in one process."""
@@ -19,12 +20,14 @@ def demo(
     import tempfile
 
     from fieldctl.profiles import load_profile
+    from fieldctl.profiles.loader import DEFAULT_PROFILE
     from fieldctl.protocols.driver import BaseDriver
 
     from . import common
     from .private_run import private_simulator
     from .stream import run_stream, shown
 
+    profile = name or DEFAULT_PROFILE
     lively = ["heartbeat.interval_s=1", "heartbeat.stale_after_s=3", "simulate.event_interval_s=0.4"]
     lively += load_profile(profile).setting("demo.set", [])  # a profile's own needs, as data
 

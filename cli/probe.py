@@ -149,11 +149,6 @@ def _failed(exc: Exception) -> "ProbeReport":
     from fieldctl.protocols.driver import ProbeReport
     from fieldctl.protocols.errors import ConnectFailure, NagiosCode
 
-    among = getattr(exc, "among", None)  # an unknown option: suggest probe's own options too
-    if among is not None:
-        from .app import subcommand_options
-
-        exc = among(subcommand_options("probe"))
     unreachable = isinstance(exc, ConnectFailure)
     return ProbeReport(NagiosCode.CRITICAL if unreachable else NagiosCode.UNKNOWN, str(exc))
 

@@ -23,6 +23,8 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
+#: The profile `console` and `demo` start with when none is named: data, so cli/ names no system.
+DEFAULT_PROFILE = "autotrainer"
 
 
 class ProfileError(UsageError):

@@ -8,7 +8,9 @@ report traffic through ``emit`` (Messages, link states included) and human warni
 simulator listens; ``payload.url`` is the real address, and demo, fleets and tests wait for it),
 ``connected``/``ready`` (a client's connection is up / its handshake done), ``peer-connected``,
 ``retrying`` (another attempt follows), ``disconnected``; ``stale``/``alive`` come from the CLI's
-heartbeat watch. A protocol may add its own (``logged-in``, ``configured``).
+heartbeat watch. A protocol may add its own (``logged-in``, ``configured``). A role's own
+command-line options are declared in the package's ``options.py`` (protocols/options.py); the CLI
+parses them and the role receives them as ``options``.
 """
 
 from __future__ import annotations
@@ -18,10 +20,9 @@ from types import TracebackType
 from typing import Any, Callable, ClassVar
 
 from fieldctl.profiles import Profile
-from fieldctl.profiles.schema import SECONDS, TEXTS, Setting, did_you_mean
+from fieldctl.profiles.schema import SECONDS, TEXTS, Setting
 
-from .errors import NagiosCode, Unsupported, UsageError
-from .limits import loads
+from .errors import NagiosCode, Unsupported
 from .message import Message, link
 
 Emit = Callable[[Message], None]
@@ -66,39 +67,10 @@ class ProbeReport:
     crit: float = 0.0
 
 
-@dataclass(frozen=True)
-class OptionSpec:
-    """A protocol's own command-line option for one role, e.g. oneliner's --trust-pickle.
-    The CLI parses these generically, so a new system adds options without CLI changes."""
-
-    name: str  # the key in the options dict the role receives
-    kind: str = "str"  # flag | str | int | float | json
-    help: str = ""
-    repeat: bool = False
-
-    def convert(self, text: str, flag: str) -> Any:
-        try:
-            if self.kind == "int":
-                return int(text)
-            if self.kind == "float":
-                return float(text)
-            if self.kind == "json":
-                return loads(text)
-        except ValueError as exc:
-            if self.kind == "json":
-                raise UsageError(f"{flag}: not JSON within limits: {exc}") from None
-            raise UsageError(f"{flag}: expected {self.kind}, got {text!r} ({exc})") from None
-        return text
-
-
 #: The looks a driver may give a channel in `BaseDriver.styles`; the CLI maps each to its own
 #: rendering. alarm: needs attention now; quiet: routine traffic (heartbeats, keepalives);
 #: request: a command or query going to the other side; reply: its answer; link: connection states.
 LOOKS = frozenset({"alarm", "quiet", "request", "reply", "link"})
-
-#: The option key under which a role receives extra positional arguments, when it declares them.
-PARAMS = "params"
-
 
 class ClientSession:
     """A long-lived client of one profile: many commands over the same connections, until closed.
@@ -128,9 +100,6 @@ class ClientSession:
 
 
 class BaseDriver:
-    #: role ("listen", "command", "publish", "simulate", "probe", "register") -> "--flag" -> spec;
-    #: the flag PARAMS declares that the role takes extra positional arguments.
-    options: ClassVar[dict[str, dict[str, OptionSpec]]] = {}
     #: The profile keys this protocol reads (dotted, ``*`` for any one name) and their types, beyond
     #: the core tables: `profiles validate` refuses undeclared keys, and every run refuses
     #: declared ones of the wrong type. A driver extends these: ``{**BaseDriver.settings, ...}``.
@@ -205,57 +174,6 @@ class BaseDriver:
     async def control(self, verb: str, msg: Message, emit: Emit) -> CommandOutcome:
         """A request on a running simulator's control path (see protocols/control.py)."""
         raise Unsupported(f"the {self.profile.name} simulator does not take {verb} requests")
-
-
-class UnknownOption(UsageError):
-    """An option neither the subcommand nor the protocol knows; the CLI adds its own option names
-    to the did-you-mean with `among`."""
-
-    def __init__(self, where: str, flag: str, protocol_flags: list[str]) -> None:
-        self.where, self.flag, self.protocol_flags = where, flag, protocol_flags
-        super().__init__(self._text(protocol_flags))
-
-    def _text(self, candidates: list[str]) -> str:
-        known = ", ".join(self.protocol_flags) or "none"
-        hint = did_you_mean(self.flag, candidates)
-        return f"{self.where}: no such option {self.flag}{hint or f' (protocol options: {known})'}"
-
-    def among(self, cli_flags: list[str]) -> "UnknownOption":
-        """The same error, suggesting among the subcommand's own options too."""
-        self.args = (self._text([*cli_flags, *self.protocol_flags]),)
-        return self
-
-
-def parse_options(role: str, driver: BaseDriver, args: list[str]) -> dict[str, Any]:
-    """A role's protocol options from the arguments the CLI did not know."""
-    specs = driver.options.get(role, {})
-    where = f"{role} {driver.profile.name}"
-    result: dict[str, Any] = {}
-    queue = list(args)
-    while queue:
-        arg = queue.pop(0)
-        if not arg.startswith("--"):
-            if PARAMS not in specs:
-                raise UsageError(f"{where}: unexpected argument {arg!r}")
-            result.setdefault(PARAMS, []).append(arg)
-            continue
-        flag, has_value, inline = arg.partition("=")
-        spec = specs.get(flag)
-        if spec is None:
-            raise UnknownOption(where, flag, [name for name in specs if name != PARAMS])
-        if spec.kind == "flag":
-            value: Any = True
-        elif has_value:
-            value = spec.convert(inline, flag)
-        elif queue:
-            value = spec.convert(queue.pop(0), flag)
-        else:
-            raise UsageError(f"{where}: {flag} needs a value")
-        if spec.repeat:
-            result.setdefault(spec.name, []).append(value)
-        else:
-            result[spec.name] = value
-    return result
 
 
 def declared_settings(protocol: str) -> dict[str, Setting]:

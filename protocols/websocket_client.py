@@ -1,12 +1,16 @@
-"""Options every WebSocket client role shares (vantiq, sepl), declared once."""
+"""Options every WebSocket client role shares (vantiq, sepl), declared once. Light: the
+protocols' options.py modules import OPTIONS on the --help path; the transport loads when used."""
 
 from __future__ import annotations
 
-import ssl
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .driver import OptionSpec
-from .transport.websocket import Backoff, tls_context
+from .options import OptionSpec
+
+if TYPE_CHECKING:
+    import ssl
+
+    from .transport.websocket import Backoff
 
 OPTIONS = {
     "--insecure": OptionSpec("insecure", "flag", "wss:// without certificate verification (never the default)"),
@@ -17,6 +21,8 @@ OPTIONS = {
 
 def connection_settings(url: str, options: dict[str, Any], notify: Any) -> tuple[ssl.SSLContext | None, Backoff]:
     """TLS and backoff for one client role from its parsed options."""
+    from .transport.websocket import Backoff, tls_context
+
     if options.get("insecure"):
         notify(f"--insecure: the certificate of {url} is not verified")
     tls = tls_context(url, insecure=bool(options.get("insecure")), cafile=options.get("ca_file"))

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from fieldctl.profiles import Profile
-from fieldctl.protocols.driver import BaseDriver, CommandOutcome, Emit, Notify, OptionSpec, ProbeReport
+from fieldctl.protocols.driver import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
 from fieldctl.protocols.errors import UsageError
 from fieldctl.protocols.message import OUT, Message
 
@@ -18,9 +18,6 @@ from .settings import SETTINGS
 class Driver(BaseDriver):
     settings = {**BaseDriver.settings, **SETTINGS}
     styles = {**BaseDriver.styles, "emergency": "alarm", "command_result": "reply"}
-    options = {
-        "command": {"--custom-command": OptionSpec("custom_command", "json", "customCommand for user-defined (99999)")},
-    }
 
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, notify)

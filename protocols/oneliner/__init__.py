@@ -8,34 +8,17 @@ import json
 from typing import Any
 
 from fieldctl.profiles import Profile
-from fieldctl.protocols.driver import PARAMS, BaseDriver, CommandOutcome, Emit, Notify, OptionSpec, ProbeReport
+from fieldctl.protocols.driver import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
 from fieldctl.protocols.errors import UsageError
 from fieldctl.protocols.message import OUT, Message
 
 from . import client, codec, simulator
 from .settings import SETTINGS
 
-_TRUST = OptionSpec("trust_pickle", "flag", "unpickle without restriction (a trusted server only)")
-
 
 class Driver(BaseDriver):
     settings = {**BaseDriver.settings, **SETTINGS}
     styles = {**BaseDriver.styles, codec.CALL: "request", codec.REPLY: "reply"}
-    options = {
-        "listen": {
-            "--stream": OptionSpec("streams", "str", "subscribe to this stream exactly (repeatable)", repeat=True),
-            "--trust-pickle": _TRUST,
-        },
-        "command": {
-            PARAMS: OptionSpec(PARAMS, "str", "call OBJECT.ATTR | named NAME | enable STREAM | disable STREAM"),
-            "--args": OptionSpec("args", "json", "positional arguments, a JSON array"),
-            "--kwargs": OptionSpec("kwargs", "json", "keyword arguments, a JSON object"),
-            "--timestamp": OptionSpec("timestamp", "flag", "ask for the server's timestamp (get_timestamp)"),
-            "--trust-pickle": _TRUST,
-        },
-        "probe": {"--stream": OptionSpec("stream", "str", "also wait for a sample on this stream")},
-    }
-
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, notify)
         self.simulator: simulator.Simulator | None = None

@@ -9,33 +9,17 @@ from dataclasses import replace
 from typing import Any
 
 from fieldctl.profiles import Profile
-from fieldctl.protocols.driver import BaseDriver, CommandOutcome, Emit, Notify, OptionSpec, ProbeReport
+from fieldctl.protocols.driver import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
 from fieldctl.protocols.errors import UsageError
 from fieldctl.protocols.message import OUT, Message
 
 from . import client, codec, paths, simulator
 from .settings import SETTINGS
 
-MASTER = {"--master": OptionSpec("master", "str", "the daemon's socket path (default: the profile's master endpoint, "
-                                                  "or socket_path from TracimDaemon/config.json)")}
-
 
 class Driver(BaseDriver):
     settings = {**BaseDriver.settings, **SETTINGS}
     styles = {**BaseDriver.styles, "keepalive": "quiet"}
-    options = {
-        "listen": MASTER,
-        "register": MASTER,
-        "command": MASTER,
-        "probe": MASTER,
-        "simulate": MASTER,
-        "publish": {**MASTER,
-                    "--to": OptionSpec("to", "str", "the socket to send to (default: the master socket)"),
-                    "--path": OptionSpec("path", "str", "the envelope path, where replies go (default: the master "
-                                                        "path toward a client, fieldctl's client socket toward the "
-                                                        "master)")},
-    }
-
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, notify)
         self.channels = codec.Channels.from_profile(profile)

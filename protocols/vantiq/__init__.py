@@ -10,44 +10,17 @@ from typing import Any, Iterator
 
 from fieldctl.profiles import Profile
 from fieldctl.protocols import redact
-from fieldctl.protocols.driver import BaseDriver, CommandOutcome, Emit, Notify, OptionSpec, ProbeReport
+from fieldctl.protocols.driver import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
 from fieldctl.protocols.errors import FieldctlError, UsageError
 from fieldctl.protocols.message import OUT, Message
-from fieldctl.protocols.websocket_client import OPTIONS as WEBSOCKET_OPTIONS
 
 from . import client, codec, simulator
 from .settings import SETTINGS
-
-CONNECTOR_OPTIONS = {
-    **WEBSOCKET_OPTIONS,
-    "--config": OptionSpec("config", "str", "server.config (default: serverConfig/server.config, then ./server.config)"),
-    "--token-file": OptionSpec("token_file", "str", "file holding the access token (else authToken, CONNECTOR_AUTH_TOKEN)"),
-    "--source": OptionSpec("sources", "str", "source name (repeatable; default: sources in server.config)", repeat=True),
-}
-HEALTH = {"--health-port": OptionSpec("health_port", "int", "TCP health probe port (the SDK's tcpProbePort)")}
 
 
 class Driver(BaseDriver):
     settings = {**BaseDriver.settings, **SETTINGS}
     styles = {**BaseDriver.styles, "query": "request", "response": "reply"}
-    options = {
-        "register": {
-            **CONNECTOR_OPTIONS, **HEALTH,
-            "--data-file": OptionSpec("data_file", "str", "answer queries from rows in FILE (.json, .ndjson, .csv)"),
-            "--answer-with": OptionSpec("answer_with", "str", "answer queries with CMD: parameters on stdin, rows on stdout"),
-            "--same-socket": OptionSpec("same_socket", "flag", "after reconnectRequired, reconnect on the same websocket (Java style)"),
-        },
-        "publish": CONNECTOR_OPTIONS,
-        "probe": {**CONNECTOR_OPTIONS, **HEALTH},
-        "simulate": {
-            "--source": OptionSpec("sources", "str", "serve source NAME, configured from CONFIG.json (repeatable)", repeat=True),
-            "--token-file": OptionSpec("token_file", "str", "accepted tokens, one a line (else CONNECTOR_AUTH_TOKEN; none: any)"),
-            "--reconnect-after": OptionSpec("reconnect_after", "float", "send reconnectRequired S seconds after a source's first connect"),
-            "--send": OptionSpec("send", "str", "frame type to send: binary (default, Java and Python) or text"),
-            "--query-timeout": OptionSpec("query_timeout", "float", "seconds to wait for a query's final response"),
-        },
-    }
-
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, lambda text: notify(redact.scrub_text(text)))
         self.simulator: simulator.Simulator | None = None

@@ -15,9 +15,6 @@ CLI = ROOT / "cli"
 #: The five systems, and wire details only one of them has (autotrainer's nonce, its channels and fields).
 FORBIDDEN = re.compile(r"autotrainer|tracim|sepl|oneliner|vantiq|nonce|command_result|emergency|customCommand",
                        re.IGNORECASE)
-#: Where cli/ still picks a default profile by name; to move behind the profiles package (see the
-#: closing report). Each entry is (file, the exact string), so anything new fails.
-PENDING = {("console.py", "autotrainer"), ("demo.py", "autotrainer")}
 
 
 def _explanations(tree: ast.AST) -> set[int]:
@@ -56,7 +53,7 @@ def _named(path: Path) -> list[tuple[int, str]]:
 
 @pytest.mark.parametrize("path", sorted(CLI.glob("*.py")), ids=lambda p: p.name)
 def test_cli_code_names_no_protocol(path: Path) -> None:
-    found = [(line, text) for line, text in _named(path) if (path.name, text) not in PENDING]
+    found = _named(path)
     assert not found, f"cli/{path.name} names protocol details: {found}"
 
 

@@ -76,6 +76,13 @@ def test_bash_completes_a_profiles_command_names(user_env: dict[str, str]) -> No
     assert bash_complete("fieldctl command nosuch get-", user_env) == []
 
 
+def test_bash_completes_protocol_options_of_the_named_profile_only(user_env: dict[str, str]) -> None:
+    assert bash_complete("fieldctl listen tracim --ma", user_env) == ["--master"]
+    assert bash_complete("fieldctl listen autotrainer --ma", user_env) == []
+    assert bash_complete("fieldctl command rig7 --cus", user_env) == ["--custom-command"]  # rig7 extends autotrainer
+    assert "--master" in bash_complete("fieldctl listen --ma", user_env)  # no profile yet: every protocol's
+
+
 @pytest.mark.parametrize("shell", SHELL_FILES)
 def test_show_prints_the_committed_script(shell: str) -> None:
     result = run_cli("completion", "show", shell)

@@ -184,6 +184,7 @@ def test_console_reads_verbs_from_a_pipe(simulator: Proc, endpoints: Endpoints) 
         ("comand get-status", 2, "error: unknown verb 'comand' (did you mean command?)"),
         ("command bogus", 2, "error: unknown command 'bogus'"),
         ("listen --jsn", 2, "error: listen autotrainer: no such option --jsn (did you mean --json?)"),
+        ("listen --master x", 2, "error: listen autotrainer: --master is an option of tracim, not of autotrainer"),
         ("listen --count 1 --timeout 0.5 --filter kind=nothing-sends-this", 4, "error: received 0 of 1 messages within 0.5 s"),
         ("command emergency-resume", 1, None),  # FAILED: not stopped
     ],
@@ -224,6 +225,8 @@ def test_listen_count_in_a_script_waits_for_its_messages(simulator: Proc, endpoi
         ("listen --filter channel=he", ["channel=heartbeat"]),
         ("command set-application-mode --data '{\"mo", ['mode": ']),
         ("command get-status --ti", ["--timeout"]),
+        ("command user-defined --cus", ["--custom-command"]),  # the profile's protocol options
+        ("listen --ma", []),  # not another protocol's
     ],
 )
 def test_console_completes_names_options_and_payload_fields(typed: str, offered: list[str]) -> None:
@@ -234,6 +237,6 @@ def test_console_completes_names_options_and_payload_fields(typed: str, offered:
     from fieldctl.cli.console_completion import ConsoleCompleter
     from fieldctl.cli.console_session import Session
 
-    session = Session(ProfileOptions("autotrainer", None, None, None, None, []), False, print)
+    session = Session(ProfileOptions("autotrainer", None, None, None, None), False, print)
     completions = ConsoleCompleter(session).get_completions(Document(typed), CompleteEvent(completion_requested=True))
     assert [c.text for c in completions] == offered

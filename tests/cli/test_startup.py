@@ -31,6 +31,8 @@ QUICK_PATHS = {
     "subcommand names": ([], completing("fieldctl li"), HEAVY + COERCION),
     "profile names": ([], completing("fieldctl listen a"), HEAVY),
     "command names": ([], completing("fieldctl command autotrainer get-"), HEAVY),
+    "protocol options": ([], completing("fieldctl listen tracim --ma"), HEAVY),
+    "publish help": (["publish", "--help"], {}, HEAVY + COERCION),
 }
 
 
@@ -48,3 +50,14 @@ def test_quick_paths_load_nothing_heavy(path: str) -> None:
     assert "fieldctl.cli.app" in modules
     loaded = sorted(m for m in modules if any(m == name or m.startswith(name + ".") for name in forbidden))
     assert loaded == [], f"{path} imports {loaded}"
+
+
+def test_help_reads_the_protocol_options_without_importing_a_driver() -> None:
+    """`listen --help` lists every protocol's options (declared in its options.py), yet loads no
+    module an entry point names: a built-in package's __init__ is its driver."""
+    from importlib.metadata import entry_points
+
+    drivers = {ep.module for ep in entry_points(group="fieldctl.protocols")}
+    modules = imported(["listen", "--help"], {})
+    assert "fieldctl.protocols.options" in modules
+    assert sorted(drivers & modules) == []

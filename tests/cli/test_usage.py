@@ -42,3 +42,25 @@ def test_probe_suggests_its_own_options_and_stays_nagios() -> None:
     result = run_cli("probe", "autotrainer", "--formt", "json")
     assert result.returncode == 3  # UNKNOWN, as every probe usage error
     assert result.stdout == "AUTOTRAINER UNKNOWN - probe autotrainer: no such option --formt (did you mean --format?)\n"
+
+
+def test_protocol_options_are_listed_in_help_under_their_protocols() -> None:
+    result = run_cli("listen", "--help")
+    assert result.returncode == 0
+    protocol_part = result.stdout.split("Protocol options", 1)[1]
+    assert "--master" in protocol_part and "[tracim]" in protocol_part
+    assert "--stream" in protocol_part and "[oneliner]" in protocol_part
+    assert "--json" not in protocol_part  # the subcommand's own options come before
+
+
+def test_an_option_of_another_protocol_names_whose_it_is() -> None:
+    result = run_cli("listen", "autotrainer", "--master", "/tmp/x.sock")
+    assert result.returncode == 2
+    assert result.stderr == ("fieldctl: listen autotrainer: --master is an option of tracim, not of autotrainer "
+                             "(autotrainer's listen options: none)\n")
+
+
+def test_a_protocol_option_value_of_the_wrong_type_is_a_usage_error() -> None:
+    result = run_cli("publish", "vantiq", "src", "--max-retries", "many")
+    assert result.returncode == 2
+    assert result.stderr == "fieldctl: publish vantiq: --max-retries: expected int, got 'many'\n"

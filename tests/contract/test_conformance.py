@@ -5,6 +5,8 @@ as a user would, in real subprocesses on private loopback addresses."""
 from __future__ import annotations
 
 import json
+import re
+import uuid
 from pathlib import Path
 from typing import Iterator
 
@@ -14,7 +16,8 @@ from conftest import FIELDCTL, Proc, cli_env, run_cli
 from fieldctl.profiles import available_profiles, load_profile
 from fieldctl.protocols.endpoints import is_wildcard, private_endpoints
 from fieldctl.protocols.driver import BaseDriver
-from fieldctl.protocols.registry import driver_class, protocol_names
+from fieldctl.protocols.options import KINDS, PARAMS, ROLES
+from fieldctl.protocols.registry import declared_options, driver_class, protocol_names
 
 PROTOCOLS = protocol_names()
 
@@ -100,3 +103,81 @@ def test_client_traffic_reads_back_as_a_scenario(side: Side) -> None:
     replay, _ = side.simulate("--scenario", str(record), "--no-timeline")
     assert replay.stop() == 0
     assert "Traceback" not in replay.popen.stderr.read()
+
+
+@pytest.fixture(scope="module")
+def helps() -> dict[str, dict[str, str]]:
+    """role -> the entries of `fieldctl ROLE --help` under its protocol options: first word -> text."""
+    entries: dict[str, dict[str, str]] = {}
+    for role in ROLES:
+        text = run_cli(role, "--help").stdout
+        assert "Protocol options" in text, f"{role} --help lists no protocol options"
+        rows: dict[str, str] = {}
+        for line in text.split("Protocol options", 1)[1].splitlines()[1:]:
+            if re.match(r"  \S", line):  # an entry starts at the indentation, its wrapped text goes deeper
+                head = line.split()[0]
+                rows[head] = line
+            elif line.strip() and rows:
+                rows[head] += " " + line.strip()
+        entries[role] = rows
+    return entries
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_protocol_options_are_listed_in_the_subcommands_help(protocol: str, helps: dict[str, dict[str, str]]) -> None:
+    """Each declared option is a real option of its role's subcommand, labelled with its protocol,
+    under the protocol options (not hidden by one of the subcommand's own)."""
+    declared = declared_options(protocol)
+    assert set(declared) <= set(ROLES), f"{protocol} declares options for unknown roles"
+    for role, specs in declared.items():
+        for flag, spec in specs.items():
+            assert spec.kind in KINDS, f"{protocol} {role} {flag}: kind {spec.kind!r}"
+            assert flag == PARAMS or re.fullmatch(r"--[a-z0-9][a-z0-9-]*", flag), f"{protocol}: {flag!r} is no --option"
+            shown = "[ARGS]..." if flag == PARAMS else flag
+            entry = helps[role].get(shown, "")
+            assert re.search(rf"\[[^\]]*\b{re.escape(protocol)}\b[^\]]*\]", entry), \
+                f"{role} --help does not list {shown} for {protocol}: {entry!r}"
+
+
+def _published(line: str, marker: str) -> bool:
+    return marker in line and json.loads(line)["direction"] == "in"
+
+
+def test_a_publication_reaches_the_other_side(side: Side) -> None:
+    """`publish PROFILE KIND --data` arrives where the protocol sends it: at a listener when
+    publish plays the publishing side itself (it binds, and announces where), else at the
+    simulator it connects to, or through the simulator at a listener. KIND is the profile's first
+    event kind, or its first channel where kinds are open-ended (a stream, a subject)."""
+    driver = driver_class(side.name)
+    if driver.listen is BaseDriver.listen or driver.publish is BaseDriver.publish:
+        pytest.skip(f"{side.name} has no listen/publish pair (its register and publish roles have their own tests)")
+    profile = load_profile(side.name)
+    kind = next(iter([*profile.events, *profile.channels]))
+    marker = f"contract-{uuid.uuid4().hex}"
+    publish = ["publish", side.name, kind, "--data", json.dumps({"contract": marker}), "--wait", "20", "--json"]
+
+    def listener(endpoints: dict[str, str]) -> Proc:
+        return Proc([*FIELDCTL, "listen", side.name, *side.args(endpoints), "--json", "--duration", "40"], env=side.env)
+
+    publisher = Proc([*FIELDCTL, *publish, *side.args()], env=side.env)
+    try:
+        bound = publisher.wait_json(lambda m: m["channel"] == "link" and m["kind"] == "bound", timeout=15)
+    except AssertionError:  # it ended: a client with nobody to connect to
+        assert publisher.wait() == 3, publisher.stderr_now()
+    else:
+        follower = listener({**side.endpoints, bound["endpoint"]: bound["payload"]["url"]})
+        follower.wait_line(lambda line: _published(line, marker), timeout=25)
+        assert publisher.wait(25) == 0
+        follower.stop()
+        return
+    proc, reached = side.simulate("--no-timeline")
+    follower = listener(reached)
+    follower.wait_json(lambda m: m["channel"] == "link" and m["kind"] in ("ready", "connected", "registered"))
+    sent = run_cli(*publish, *side.args(reached), env=side.env, timeout=60)
+    assert sent.returncode == 0, sent.stderr
+    try:  # a simulator that relays (a hub), else the simulator itself is the other side
+        follower.wait_line(lambda line: _published(line, marker), timeout=10)
+    except AssertionError:
+        proc.wait_line(lambda line: _published(line, marker), timeout=10)
+    follower.stop()
+    assert proc.stop() == 0

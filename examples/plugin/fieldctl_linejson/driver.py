@@ -50,13 +50,16 @@ class Driver(BaseDriver):
         return Message(self.profile.name, ENDPOINT, OUT, "event", kind, data)
 
     async def listen(self, emit: Emit, *, channels: set[str] | None = None, options: dict[str, Any]) -> None:
-        """Nothing listening at first is exit 3; a hub that goes away later is reconnected."""
+        """Nothing listening at first is exit 3; a hub that goes away later is reconnected.
+        options["kinds"] (--kind): only events of those kinds."""
+        kinds = set(options.get("kinds") or ())
         reader, writer = await self._connect(emit, 5.0)
         delays = Backoff(cap_s=5.0).delays()
         while True:
             try:
                 async for msg in self._frames(reader):
-                    if msg.error or channels is None or msg.channel in channels:
+                    wanted = channels is None or msg.channel in channels
+                    if msg.error or wanted and (not kinds or msg.channel != "event" or msg.kind in kinds):
                         emit(msg)
             except Malformed as exc:
                 self.notify(f"{self.url}: {exc}; reconnecting")

@@ -215,7 +215,7 @@ def test_command_timeout_is_bounded(silent_device: Endpoints) -> None:
     [
         (["--data", "{bad"], "--data: not JSON"),
         (["--data", "@/nonexistent/file.json"], "--data @/nonexistent/file.json: cannot read"),
-        (["--custom-command"], "command autotrainer: --custom-command needs a value"),
+        (["--custom-command"], "Option '--custom-command' requires an argument"),  # as for any option: click parses it
         (["--bogus", "1"], "command autotrainer: no such option --bogus (protocol options: --custom-command)"),
     ],
 )
