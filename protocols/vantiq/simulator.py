@@ -247,7 +247,8 @@ class Simulator:
             problem = "the connection closed before the query was sent"
         finally:
             del self.waiting[reply_to]
-        return self.rules.end_query(peer, reply_to, problem)
+            result = self.rules.end_query(peer, reply_to, problem)
+        return result
 
     async def reconnect(self, source: str, emit: Emit | None = None) -> bool:
         """Sends reconnectRequired; True once the connector is configured again (either style)."""
