@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import hmac
 import json
 import ssl
 import time
@@ -181,26 +180,23 @@ class Platform:
             drop(conn)
             return None
         self.emit(codec.credentials_message(self.profile.name, IN, creds))
-        try:
-            fields = codec.login_fields(creds)
-        except codec.Malformed as exc:  # the Go platform cannot decode it: refused without a frame
-            self.notify(f"connection from {peer}: {exc}; dropped")
-            self.emit(link(self.profile.name, ENDPOINT, "refused", {"reason": str(exc)}))
+        verdict = self.registry.login(creds, self.users)
+        if verdict.session is None:
+            if verdict.undecodable:
+                self.notify(f"connection from {peer}: {verdict.refused}; dropped")
+                self.emit(link(self.profile.name, ENDPOINT, "refused", {"reason": verdict.refused}))
+            else:
+                self.emit(link(self.profile.name, ENDPOINT, "refused", {"user": verdict.user, "reason": verdict.refused}))
             drop(conn)
             return None
-        user, expected = fields["user"], self.users.get(fields["user"])
-        if expected is None or not hmac.compare_digest(expected.reveal().encode(), fields["pw"].encode()):
-            self.emit(link(self.profile.name, ENDPOINT, "refused", {"user": user, "reason": "wrong user or password"}))
-            drop(conn)
-            return None
-        gateway = self.registry.provide(fields["gid"])
-        client = Connected(conn, user, Session(self.registry, gateway))
+        gateway = verdict.session.gateway
+        client = Connected(conn, verdict.user, verdict.session)
         watch_frames(conn, lambda opcode: self._seen(client, opcode))
-        await self._send(conn, codec.login_answer_envelope(fields["token"], gateway.gid, gateway.hash), "login")
+        await self._send(conn, codec.login_answer_envelope(verdict.token, gateway.gid, gateway.hash), "login")
         self.connected.append(client)
         self.changed.set()
         self.emit(link(self.profile.name, ENDPOINT, "logged-in",
-                       {"user": user, "gid": gateway.gid, "hash": gateway.hash, "listening": sorted(client.state.listening)}))
+                       {"user": verdict.user, "gid": gateway.gid, "hash": gateway.hash, "listening": sorted(client.state.listening)}))
         return client
 
     @staticmethod
