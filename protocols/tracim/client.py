@@ -100,13 +100,15 @@ class Context:
             self.emit(codec.malformed(str(exc), profile=self.name, endpoint=self.listening))
             return None
 
-    async def send(self, destination: str, raw: bytes) -> Message:
-        """One document, one connection; warns first when the real daemon could not read it whole."""
+    async def send(self, destination: str, envelope: codec.Envelope) -> Message:
+        """One document, one connection; warns first when the real daemon could not read it whole.
+        Shown from the envelope, not parsed back."""
+        raw = codec.encode(envelope.path, envelope.type, envelope.data)
         if destination == self.master and len(raw) > codec.DAEMON_READ_LIMIT:
             self.notify(f"a {len(raw)}-byte document is over the daemon's {codec.DAEMON_READ_LIMIT}-byte single "
                         "read: a real TracimDaemon will cut it and reject it as invalid JSON")
         await unix.send_document(destination, raw, self.timeout("send_s", 1.0))
-        msg = self.decode(raw, direction=OUT, peer=destination)
+        msg = self.sent(envelope, raw, destination)
         self.emit(msg)
         return msg
 
@@ -155,9 +157,9 @@ class Plugin:
         if change is not None:
             self.ctx.emit(link(self.ctx.name, "master", change.state, {"url": self.ctx.master, **change.detail}))
 
-    def _registration(self, type_: str) -> bytes:
+    def _registration(self, type_: str) -> codec.Envelope:
         path = self.ctx.path
-        return codec.encode(path, type_, {"path": path, "pid": self.pid})
+        return codec.Envelope(path, type_, {"path": path, "pid": self.pid})
 
     async def run(self) -> None:
         async with Inbox(self.ctx, self._received):
@@ -194,7 +196,7 @@ class Plugin:
         self._link(change)
         if pong_to is not None:
             try:
-                await self.ctx.send(pong_to, codec.encode(self.ctx.path, codec.PONG))
+                await self.ctx.send(pong_to, codec.Envelope(self.ctx.path, codec.PONG))
             except FieldctlError as exc:
                 self.ctx.notify(f"pong not delivered: {exc}")
 
@@ -211,7 +213,7 @@ async def round_trip(ctx: Context, type_: str, data: Any, timeout: float) -> tup
     try:
         async with asyncio.timeout_at(deadline):
             async with Inbox(ctx, inbox.put):
-                request = await ctx.send(ctx.master, codec.encode(ctx.path, type_, data))
+                request = await ctx.send(ctx.master, codec.Envelope(ctx.path, type_, data))
                 while True:
                     raw = await inbox.get()  # returns at once while documents are queued: check the time
                     if loop.time() >= deadline:

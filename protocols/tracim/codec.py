@@ -280,8 +280,8 @@ def event_text(msg: Message) -> str:
     return tlm_text(msg.payload)
 
 
-def document_for(msg: Message, path: str) -> bytes:
+def document_for(msg: Message, path: str) -> Envelope:
     """The DaemonEvent a Message asks to send, with `path` as the sender's socket."""
     if msg.channel == TRACIM_CHANNEL or msg.kind == TRACIM_EVENT:
-        return encode(path, TRACIM_EVENT, event_text(msg))
-    return encode(path, str(msg.kind), msg.payload)
+        return Envelope(path, TRACIM_EVENT, event_text(msg))
+    return Envelope(path, str(msg.kind), msg.payload)
