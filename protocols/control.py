@@ -19,7 +19,7 @@ from .driver import CommandOutcome, Emit
 from .errors import ExitCode, FieldctlError, ProtocolFailure, Timeout, UsageError, error_for
 from .limits import loads
 from .message import Message, link
-from .transport import unix
+from .transport import unix, within
 
 ControlHandler = Callable[[str, Message, Emit], Awaitable[CommandOutcome]]
 VERBS = ("publish", "command")
@@ -44,11 +44,11 @@ class ControlServer:
 
         try:
             try:
-                request = loads(await asyncio.wait_for(reader.readline(), self.timeout))
+                request = loads(await within(reader.readline(), self.timeout))
                 verb, msg = request["verb"], Message.from_dict(request["message"])
                 if verb not in VERBS:
                     raise UsageError(f"unknown control verb {verb!r}")
-                outcome, code = await asyncio.wait_for(self.handler(verb, msg, emit), self.timeout), ExitCode.OK
+                outcome, code = await within(self.handler(verb, msg, emit), self.timeout), ExitCode.OK
             except (ValueError, KeyError, TypeError) as exc:
                 outcome, code = CommandOutcome(False, f"bad control request: {exc}"), ExitCode.USAGE
             except asyncio.TimeoutError:
@@ -89,7 +89,7 @@ async def request(path: str, verb: str, msg: Message, emit: Emit, timeout: float
         await writer.drain()
         while True:
             try:
-                line = await asyncio.wait_for(reader.readline(), max(0.0, deadline - loop.time()))
+                line = await within(reader.readline(), max(0.0, deadline - loop.time()))
             except asyncio.TimeoutError:
                 raise Timeout(f"the simulator at {path} gave no outcome within {timeout:g} s") from None
             except ValueError:  # a line over LINE_LIMIT

@@ -6,41 +6,20 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections import OrderedDict
 from typing import Any
 
 from fieldctl.protocols.driver import BaseDriver, ClientSession, CommandOutcome, Emit, ProbeReport, Stats, link_emitter
 from fieldctl.protocols.probing import verdict
-from fieldctl.protocols.errors import ConnectFailure, NagiosCode, ProtocolFailure, Timeout, UsageError
+from fieldctl.protocols.errors import ConnectFailure, NagiosCode, Timeout, UsageError
 from fieldctl.protocols.message import Message
 from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, within, zeromq
 
 from . import codec
-from .codec import PENDING, PENDING_WITH_NOTIFICATION, SUCCESS, Vocabulary
+from .client_rules import READS, EmergencyDeduper, Waiting, judge_reply, outcome
+from .client_rules import describe_result  # noqa: F401 - the driver describes results through client
+from .codec import Vocabulary
 
 NONCE_MAX = 2**31 - 1
-
-
-class EmergencyDeduper:
-    """The device publishes each emergency body on EMERGENCY, then again on EVENT (spec §5.2)."""
-
-    def __init__(self, size: int = 256) -> None:
-        self._seen: OrderedDict[bytes, None] = OrderedDict()
-        self._size = size
-
-    def is_duplicate(self, msg: Message) -> bool:
-        if msg.error or len(msg.raw) != 2 or not codec.is_emergency(msg):
-            return False
-        body = msg.raw[1]
-        if msg.channel == "emergency":
-            self._seen[body] = None
-            if len(self._seen) > self._size:
-                self._seen.popitem(last=False)
-            return False
-        if body in self._seen:
-            del self._seen[body]
-            return True
-        return False
 
 
 async def listen(url: str, vocab: Vocabulary, emit: Emit, stats: Stats, channels: set[str] | None) -> None:
@@ -79,36 +58,38 @@ def resolve_command(name: str, vocab: Vocabulary) -> int:
     raise UsageError(f"unknown command {name!r}{hint}")
 
 
-#: Commands whose answer is the reply itself, never a COMMAND_RESULT (spec §6.3: NONE never reaches
-#: the application, GET_* return what they read): they open no subscription.
-READS = frozenset({0, 300, 400, 500})
-
-
 class _Results:
     """The COMMAND_RESULT subscription of a session: one reader hands each result to the command
-    waiting for its nonce; other clients' results are broadcast too (spec §6.6) and dropped."""
+    waiting for its nonce (client_rules.Waiting decides which)."""
 
     def __init__(self, url: str, vocab: Vocabulary) -> None:
         self.vocab = vocab
         self.sub = _subscriber(url, vocab, [vocab.topic_frame("command_result")])
-        self.waiting: dict[int, asyncio.Future[Message]] = {}
+        self.books = Waiting()
+        self.futures: dict[int, asyncio.Future[Message]] = {}
         self.reader = asyncio.get_running_loop().create_task(self._read())
 
     async def _read(self) -> None:
         try:
             while True:
                 msg = codec.decode_publication(await self.sub.recv(), self.vocab)
-                future = self.waiting.get(msg.id) if type(msg.id) is int and not msg.error else None
-                if future is not None and not future.done() and msg.channel == "command_result":
+                nonce = self.books.answered(msg)
+                future = self.futures.get(nonce) if nonce is not None else None
+                if future is not None and not future.done():
                     future.set_result(msg)
         except Exception as exc:  # e.g. ConnectFailure: every waiting command hears it
-            for future in self.waiting.values():
+            for future in self.futures.values():
                 if not future.done():
                     future.set_exception(exc)
 
     def expect(self, nonce: int) -> asyncio.Future[Message]:
-        future = self.waiting[nonce] = asyncio.get_running_loop().create_future()
+        self.books.expect(nonce)
+        future = self.futures[nonce] = asyncio.get_running_loop().create_future()
         return future
+
+    def forget(self, nonce: int) -> None:
+        self.books.forget(nonce)
+        self.futures.pop(nonce, None)
 
     async def close(self) -> None:
         self.reader.cancel()
@@ -162,7 +143,7 @@ class Session(ClientSession):
             raise
         finally:
             if results is not None:
-                results.waiting.pop(nonce, None)
+                results.forget(nonce)
 
     async def _exchange(self, frame: bytes, nonce: int, result: asyncio.Future[Message] | None, timeout: float,
                         deadline: float, emit: Emit) -> CommandOutcome:
@@ -175,14 +156,9 @@ class Session(ClientSession):
         rtt_s = loop.time() - sent
         emit(reply)
         messages = [request, reply]
-        if reply.error:
-            raise ProtocolFailure(f"malformed reply from {self.endpoints['commands']}: {reply.error}")
-        body = reply.payload
-        if codec.is_service_rejection(body):
-            return CommandOutcome(False, "the device rejected the request as unparseable (reply nonce 0)", messages, rtt_s)
-        if body.get("nonce") != nonce:
-            raise ProtocolFailure(f"reply nonce {body.get('nonce')!r} does not match request nonce {nonce}")
-        if body.get("result") == PENDING_WITH_NOTIFICATION and result is not None:
+        verdict = judge_reply(reply, nonce, self.endpoints["commands"])
+        final = None
+        if verdict.pending and result is not None:
             try:
                 final = await within(result, max(0.0, deadline - loop.time()))
             except asyncio.TimeoutError:
@@ -190,25 +166,13 @@ class Session(ClientSession):
                               f"within {timeout:g} s") from None
             emit(final)
             messages.append(final)
-            body = final.payload
-        # The result to show: the `data` of the last message (the reply, or the COMMAND_RESULT).
-        return CommandOutcome(body.get("result") in (SUCCESS, PENDING, PENDING_WITH_NOTIFICATION),
-                              describe_result(str(reply.kind), body), messages, rtt_s, result=body.get("data"))
+        return outcome(reply, verdict, messages, rtt_s, final)
 
     async def close(self) -> None:
         self._requester.close()
         if self._results is not None:
             await self._results.close()
             self._results = None
-
-
-def describe_result(kind: str, body: dict[str, Any]) -> str:
-    text = f"{kind}: {codec.result_name(body.get('result'))}"
-    if body.get("errorCode"):
-        text += f" (error {body['errorCode']})"
-    if body.get("errorMessage"):
-        text += f": {body['errorMessage']}"
-    return text
 
 
 async def probe(endpoints: dict[str, str], vocab: Vocabulary, warn: float, crit: float) -> ProbeReport:

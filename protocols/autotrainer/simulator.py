@@ -15,7 +15,7 @@ from fieldctl.protocols.message import OUT, Message, link
 from fieldctl.protocols.transport import zeromq
 
 from . import codec, timeline
-from .client import EmergencyDeduper
+from .client_rules import EmergencyDeduper
 from .rules import DeviceState, Frames
 
 REPLAYED_CHANNELS = ("event", "emergency", "property_change")
@@ -62,13 +62,8 @@ def replayable(messages: list[Message], channels: tuple[str, ...], notify: Notif
 async def publish(profile: Profile, vocab: codec.Vocabulary, messages: list[Message], emit: Emit, notify: Notify,
                   wait_s: float, realtime: bool) -> None:
     messages = replayable(messages, codec.PUBLICATION_CHANNELS, notify)
-    publisher = DevicePublisher(profile, vocab, emit)
-    try:
-        await publisher.pub.wait_subscriber(wait_s)
-        async for msg in replay.paced(messages, realtime):
-            publisher.send_message(msg)
-    finally:
-        publisher.close(zeromq.DELIVERY_LINGER_MS)
+    await replay.publish_all(DevicePublisher(profile, vocab, emit), messages, wait_s, realtime,
+                             zeromq.DELIVERY_LINGER_MS)
 
 
 class Simulator:

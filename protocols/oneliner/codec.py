@@ -266,6 +266,20 @@ def _decode_payload(msg: Message, packet: Packet, encoding: str | None, trusted:
         msg.error = str(exc)
 
 
+def sent_packet(profile: str, endpoint: str, channel: str, kind: str, packet: bytes, success: bool,
+                timestamp: float | None, value: Any, payload_bytes: int) -> Message:
+    """The Message for a packet we have just encoded from `value`: built from the values, not
+    decoded back. A value past the limits (an attribute clients grew through calls) was sent,
+    but is not shown."""
+    msg = Message(profile=profile, endpoint=endpoint, direction=OUT, channel=channel, kind=kind,
+                  payload={"success": success, "timestamp": timestamp, "data": None}, raw=(packet,))
+    try:
+        msg.payload["data"] = jsonable(value, cost_limit(payload_bytes))
+    except OverLimit as exc:
+        msg.error = f"sent, but not shown: {exc}"
+    return msg
+
+
 def request_message(profile: str, body: bytes, direction: str = OUT, limits: Limits = Limits()) -> Message:
     msg = Message(profile=profile, endpoint=CALLS, direction=direction, channel=CALL, kind="?", raw=(body,))
     try:

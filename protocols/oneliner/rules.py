@@ -41,13 +41,27 @@ class Outcome:
     request: codec.Request | None = None
     malformed: str | None = None  # why the request was refused undecoded (the real server dies instead)
 
-    def reply(self, now: float) -> bytes:
+    def reply(self, now: float) -> "Reply":
         """The reply packet; a result that cannot be pickled fails as on the real server (§4.4)."""
         timestamp = now if self.get_timestamp else None
         try:
-            return codec.encode_reply(self.success, self.value, timestamp)
+            payload = codec.dumps(self.value)
+            success, value = self.success, self.value
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
-            return codec.encode_reply(False, str(exc), timestamp)
+            success, value = False, str(exc)
+            payload = codec.dumps(value)
+        return Reply(codec.encode_packet("", success, timestamp, payload), success, timestamp, value, len(payload))
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A reply as sent: its packet, and the values it encodes (to show it without decoding it)."""
+
+    packet: bytes
+    success: bool
+    timestamp: float | None
+    value: Any
+    payload_bytes: int
 
 
 class SimObject:

@@ -20,7 +20,6 @@ from fieldctl.protocols.transport import zeromq
 from . import codec
 from .client import stream_encodings
 from .rules import Outcome, Router
-from .safe_pickle import OverLimit, cost_limit
 
 
 def warn_if_exposed(url: str, notify: Notify) -> None:
@@ -57,13 +56,8 @@ class StreamPublisher:
         stamp = time.perf_counter() if timestamp is None else timestamp
         packet = codec.encode_packet(name, success, stamp, payload)
         self.pub.send_nowait([packet])
-        msg = Message(profile=self.profile, endpoint=codec.STREAMS, direction=OUT, channel=name,
-                      kind=codec.SAMPLE if success else codec.ERROR,
-                      payload={"success": success, "timestamp": stamp, "data": None}, raw=(packet,))
-        try:  # a value clients built through calls (an attribute grown past the limits) is sent, not shown
-            msg.payload["data"] = codec.jsonable(value, cost_limit(len(payload)))
-        except OverLimit as exc:
-            msg.error = f"sent, but not shown: {exc}"
+        msg = codec.sent_packet(self.profile, codec.STREAMS, name, codec.SAMPLE if success else codec.ERROR, packet,
+                                success, stamp, value, len(payload))
         self.emit(msg)
         return msg
 
@@ -95,13 +89,8 @@ def replayable(messages: list[Message], notify: Notify) -> list[Message]:
 async def publish(profile: Profile, messages: list[Message], emit: Emit, notify: Notify, wait_s: float,
                   realtime: bool) -> None:
     messages = replayable(messages, notify)
-    publisher = StreamPublisher(profile, emit, notify)
-    try:
-        await publisher.pub.wait_subscriber(wait_s)
-        async for msg in replay.paced(messages, realtime):
-            publisher.send_message(msg)
-    finally:
-        publisher.close(zeromq.DELIVERY_LINGER_MS)
+    await replay.publish_all(StreamPublisher(profile, emit, notify), messages, wait_s, realtime,
+                             zeromq.DELIVERY_LINGER_MS)
 
 
 class Simulator:
@@ -166,9 +155,10 @@ class Simulator:
             if outcome.delay:
                 await asyncio.sleep(outcome.delay)  # a REP serves one call at a time, as the real one does
             reply = outcome.reply(time.perf_counter())
-            await replier.send([reply])
+            await replier.send([reply.packet])
             target = outcome.request.target if outcome.request else "?"
-            self.emit(codec.decode_reply(self.profile.name, [reply], target, direction=OUT, limits=self.limits))
+            self.emit(codec.sent_packet(self.profile.name, codec.CALLS, codec.REPLY, target, reply.packet, reply.success,
+                                        reply.timestamp, reply.value, reply.payload_bytes))
             await asyncio.sleep(0)  # a flood of requests must not starve the streams and signals
 
     def _answer(self, frames: list[bytes]) -> tuple[Message, Outcome]:

@@ -23,6 +23,7 @@ from fieldctl.protocols.probing import verdict
 from fieldctl.protocols.errors import ConnectFailure, NagiosCode, RemoteFailure, Timeout, UsageError
 from fieldctl.protocols.limits import Limits
 from fieldctl.protocols.message import Message, link
+from fieldctl.protocols.transport import within
 from fieldctl.protocols.transport.websocket import keep_connected, open_connection
 from fieldctl.protocols.websocket_client import connection_settings
 
@@ -93,7 +94,7 @@ class AnswerRule:
             notify(f"--answer-with {self.argv[0]}: {exc.strerror}; answering with no data")
             return None, None
         try:
-            out, _ = await asyncio.wait_for(proc.communicate(json.dumps(command).encode()), self.timeout_s)
+            out, _ = await within(proc.communicate(json.dumps(command).encode()), self.timeout_s)
         except asyncio.TimeoutError:
             proc.kill()
             await proc.wait()
@@ -265,8 +266,7 @@ class Connector:
         what = f"the response to command {codec.device_service(command, 'device_url', 'service_url')}"
         try:
             data, metadata = await self.rule.answer(command, self.notify)
-            token = str(uuid.uuid4())
-            await session.send_request("response", token, codec.response_frame(envelope, token, data, metadata))
+            await session.send_request(codec.response_envelope(envelope, str(uuid.uuid4()), data, metadata))
         except asyncio.CancelledError:
             self.notify(f"{what} was not delivered: the connection ended before it was ready")
             raise
@@ -338,7 +338,7 @@ async def _ignore_command(session: Link, envelope: dict[str, Any]) -> None:
 async def probe(profile: Profile, options: dict[str, Any], notify: Notify, warn: float, crit: float) -> ProbeReport:
     started = time.monotonic()
     try:
-        conn, _, answer = await asyncio.wait_for(login_once(profile, options, lambda m: None, notify, crit), crit)
+        conn, _, answer = await within(login_once(profile, options, lambda m: None, notify, crit), crit)
     except asyncio.TimeoutError:
         return ProbeReport(NagiosCode.CRITICAL, f"no login within {crit:g} s", warn=warn, crit=crit)
     except ConnectFailure as exc:

@@ -91,8 +91,12 @@ def credentials(user: str, password: str, gid: str) -> dict[str, str]:
     return {"user": user, "pw": password, "gid": gid, "token": LOGIN_TOKEN}
 
 
+def request_envelope(handler: str, token: str, payload: Any, content_type: str = "") -> dict[str, Any]:
+    return {"status": 0, "handler": handler, "token": token, "content_type": content_type, "payload": payload}
+
+
 def request_frame(handler: str, token: str, payload: Any, content_type: str = "") -> str:
-    return json.dumps({"status": 0, "handler": handler, "token": token, "content_type": content_type, "payload": payload})
+    return json.dumps(request_envelope(handler, token, payload, content_type))
 
 
 def parts(metadata: Any, data: Any) -> list[dict[str, Any]]:
@@ -105,6 +109,10 @@ def event_payload(device_uri: str, service_uri: str, data: str | None, metadata:
 
 
 def response_frame(command: dict[str, Any], token: str, data: Any, metadata: Any = None) -> str:
+    return json.dumps(response_envelope(command, token, data, metadata))
+
+
+def response_envelope(command: dict[str, Any], token: str, data: Any, metadata: Any = None) -> dict[str, Any]:
     """The library's answer to a command: the command envelope re-sent as handler `response` with a
     fresh token, its other (truthy) fields and unknown keys kept, protocol_parts replaced in place."""
     payload = dict(command["payload"]) if isinstance(command.get("payload"), dict) else {}
@@ -112,7 +120,7 @@ def response_frame(command: dict[str, Any], token: str, data: Any, metadata: Any
     envelope = {"status": command.get("status") or 0, "handler": "response", "token": token,
                 "content_type": command.get("content_type") or "", "payload": payload}
     envelope.update((k, v) for k, v in command.items() if k not in envelope and v)
-    return json.dumps(envelope)
+    return envelope
 
 
 def part_value(parts_list: Any, name: str) -> Any:
@@ -167,18 +175,36 @@ def go_kind(value: Any) -> str:
     return "float64" if isinstance(value, (int, float)) else "invalid"
 
 
-def platform_frame(status: int, handler: str, token: str, payload: Any, content_type: str | None = None) -> str:
+def platform_envelope(status: int, handler: str, token: str, payload: Any, content_type: str | None = None) -> dict[str, Any]:
     kind = go_kind(payload) if content_type is None else content_type
-    return (f'{{"status":{status},"handler":{go_json(handler)},"token":{go_json(token)},'
-            f'"content_type":{go_json(kind)},"payload":{go_json(payload)}}}')
+    return {"status": status, "handler": handler, "token": token, "content_type": kind, "payload": payload}
+
+
+def go_frame(envelope: dict[str, Any]) -> str:
+    """A platform envelope as the Go platform writes it: its field order, go_json values."""
+    return (f'{{"status":{envelope["status"]},"handler":{go_json(envelope["handler"])},'
+            f'"token":{go_json(envelope["token"])},"content_type":{go_json(envelope["content_type"])},'
+            f'"payload":{go_json(envelope["payload"])}}}')
+
+
+def platform_frame(status: int, handler: str, token: str, payload: Any, content_type: str | None = None) -> str:
+    return go_frame(platform_envelope(status, handler, token, payload, content_type))
 
 
 def login_answer_frame(token: str, gid: str, hash_: str, status: int = 200) -> str:
-    return platform_frame(status, "response", token, {"gid": gid, "hash": hash_}, "map")
+    return go_frame(login_answer_envelope(token, gid, hash_, status))
+
+
+def login_answer_envelope(token: str, gid: str, hash_: str, status: int = 200) -> dict[str, Any]:
+    return platform_envelope(status, "response", token, {"gid": gid, "hash": hash_}, "map")
+
+
+def command_envelope(payload: dict[str, Any]) -> dict[str, Any]:
+    return platform_envelope(0, "command", "", payload, "map")
 
 
 def command_frame(payload: dict[str, Any]) -> str:
-    return platform_frame(0, "command", "", payload, "map")
+    return go_frame(command_envelope(payload))
 
 
 def go_sprint_event(payload: dict[str, Any]) -> str:

@@ -18,9 +18,10 @@ from fieldctl.protocols import redact
 from fieldctl.protocols.driver import Emit, Notify
 from fieldctl.protocols.errors import ConnectFailure
 from fieldctl.protocols.message import IN, OUT, Message, link
+from fieldctl.protocols.transport import within
 from fieldctl.protocols.transport.websocket import as_text
 
-from . import codec
+from . import client_rules, codec
 from .codec import ENDPOINT
 
 CLIENT_CLOSE = "closed by client"
@@ -60,10 +61,13 @@ CommandHandler = Callable[["Link", dict[str, Any]], Awaitable[None]]
 
 
 class Link:
+    """The socket side of one connection; client_rules.Requests keeps its books."""
+
     def __init__(self, conn: Any, profile: str, emit: Emit, notify: Notify, timing: Timing) -> None:
         self.conn, self.profile, self.notify, self.timing = conn, profile, notify, timing
         self.emit = scrubbed(emit)
-        self.pending: dict[str, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
+        self.requests = client_rules.Requests(profile)
+        self.answers: dict[str, asyncio.Future[dict[str, Any]]] = {}  # token -> its answer's envelope
 
     async def login(self, user: str, password: Secret, gid: str) -> dict[str, Any]:
         """Sends the credentials, reads exactly one frame; returns its payload {gid, hash}."""
@@ -71,49 +75,40 @@ class Link:
         await self.conn.send(json.dumps(creds))
         self.emit(codec.credentials_message(self.profile, OUT, creds))
         try:
-            frame = as_text(await asyncio.wait_for(self.conn.recv(), self.timing.login_s))
+            frame = as_text(await within(self.conn.recv(), self.timing.login_s))
         except ConnectionClosed:
             raise LoginRefused(f"the platform dropped the connection after the credentials of user {user!r} "
                                "(wrong user or password, or an unknown gateway)") from None
         except asyncio.TimeoutError:
             await self.conn.close(1000, CLIENT_CLOSE)
             raise LoginRefused(f"no login answer within {self.timing.login_s:g} s") from None
-        try:
-            answer = codec.parse_object(frame)
-        except codec.Malformed as exc:
-            self.emit(codec.malformed_message(self.profile, IN, frame.encode("utf-8", errors="replace"),
-                                              f"login answer: {exc}"))
+        verdict = client_rules.login_answer(self.profile, frame)
+        self.emit(verdict.msg)
+        if verdict.refused is not None:
             await self.conn.close(1000, CLIENT_CLOSE)
-            raise LoginRefused(f"the login answer is not a JSON object ({exc})") from None
-        self.emit(Message(self.profile, ENDPOINT, IN, "login", "answer", answer, codec.text_of(answer.get("token")) or None,
-                          (frame.encode("utf-8", errors="replace"),)))
-        payload = answer.get("payload") if isinstance(answer.get("payload"), dict) else {}
-        gid = codec.text_of(payload.get("gid"))
-        if answer.get("status") != 200 or answer.get("token") != codec.LOGIN_TOKEN or not gid:
-            await self.conn.close(1000, CLIENT_CLOSE)
-            raise LoginRefused(f"login refused: status {codec.quoted(answer.get('status'))}, "
-                               f"token {codec.quoted(answer.get('token'))}, payload {codec.quoted(answer.get('payload'))}")
-        return {"gid": gid, "hash": codec.text_of(payload.get("hash"))}
+            raise LoginRefused(verdict.refused)
+        return {"gid": verdict.gid, "hash": verdict.hash}
 
     async def request(self, handler: str, payload: Any) -> dict[str, Any] | None:
-        token = str(uuid.uuid4())
-        return await self.send_request(handler, token, codec.request_frame(handler, token, payload))
+        return await self.send_request(codec.request_envelope(handler, str(uuid.uuid4()), payload))
 
-    async def send_request(self, handler: str, token: str, text: str) -> dict[str, Any] | None:
+    async def send_request(self, envelope: dict[str, Any]) -> dict[str, Any] | None:
         """Sends one request and waits for the frame with its token; None after request_s.
         Raises ConnectionClosed when the connection goes down first (the caller reports it)."""
+        token = envelope["token"]
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self.pending[token] = (handler, future)
+        self.answers[token] = future
         try:
+            text, msg = self.requests.send(envelope)
             await self.conn.send(text)
-            self.emit(codec.decode_frame(self.profile, OUT, text, from_client=True)[1])
-            return await asyncio.wait_for(asyncio.shield(future), self.timing.request_s)
+            self.emit(msg)
+            return await within(asyncio.shield(future), self.timing.request_s)
         except asyncio.TimeoutError:
-            self.emit(Message(self.profile, ENDPOINT, IN, "reply", handler, None, token,
-                              error=f"no answer to {handler} within {self.timing.request_s:g} s"))
+            self.emit(self.requests.timed_out(token, self.timing.request_s))
             return None
         finally:
-            self.pending.pop(token, None)
+            self.requests.close(token)
+            self.answers.pop(token, None)
 
     async def read(self, on_command: CommandHandler) -> None:
         """Until the connection ends (ConnectionClosed) or a ping goes unanswered (returns)."""
@@ -121,7 +116,7 @@ class Link:
         try:
             while True:
                 try:
-                    frame = await asyncio.wait_for(self.conn.recv(), self.timing.idle_ping_s)
+                    frame = await within(self.conn.recv(), self.timing.idle_ping_s)
                 except asyncio.TimeoutError:
                     if not await self._ping():
                         return
@@ -144,7 +139,7 @@ class Link:
         """The library's keepalive: a ping carrying Unix seconds after idle_ping_s of silence."""
         try:
             pong = await self.conn.ping(str(int(time.time())))
-            await asyncio.wait_for(pong, self.timing.pong_s)
+            await within(pong, self.timing.pong_s)
             return True
         except asyncio.TimeoutError:
             self.emit(link(self.profile, ENDPOINT, "disconnected", {"reason": f"no pong within {self.timing.pong_s:g} s"}))
@@ -152,30 +147,21 @@ class Link:
             return False
 
     def _dispatch(self, text: str, on_command: CommandHandler) -> asyncio.Task[None] | None:
-        envelope, msg = codec.decode_frame(self.profile, IN, text, from_client=False)
-        if envelope is None:
-            self.emit(msg)
-            return None
-        if envelope.get("handler") == "command":
-            self.emit(msg)
-            return asyncio.ensure_future(on_command(self, envelope))
-        entry = self.pending.get(codec.text_of(envelope.get("token")))
-        if entry is not None and msg.channel == "reply":
-            msg.kind = entry[0]  # the handler answered
-        elif entry is None:
-            msg.error = "answer to no open request (late, or not ours)"
-        self.emit(msg)
-        if entry is not None and not entry[1].done():
-            entry[1].set_result(envelope)
+        incoming = self.requests.receive(text)
+        self.emit(incoming.msg)
+        if incoming.command:
+            assert incoming.envelope is not None
+            return asyncio.ensure_future(on_command(self, incoming.envelope))
+        future = self.answers.get(incoming.answers or "")
+        if future is not None and not future.done():
+            future.set_result(incoming.envelope)  # type: ignore[arg-type]
         return None
 
     def abandon(self, reason: str) -> None:
-        """Requests still waiting when the connection goes: reported, never silently dropped
-        (the library would resend them with stale tokens after the next login)."""
-        for token, (handler, future) in list(self.pending.items()):
-            self.emit(Message(self.profile, ENDPOINT, IN, "reply", handler, None, token,
-                              error=f"unanswered: {reason}; not resent"))
-            self.notify(f"{handler} request {token} was not answered before the connection went ({reason}); not resent")
-            if not future.done():
+        """Requests still waiting when the connection goes: reported, never silently dropped."""
+        for token, msg, notice in self.requests.abandon(reason):
+            self.emit(msg)
+            self.notify(notice)
+            future = self.answers.pop(token, None)
+            if future is not None and not future.done():
                 future.set_exception(ConnectionError(reason))
-        self.pending.clear()

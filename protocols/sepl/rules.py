@@ -4,10 +4,13 @@ texts (spec §5, §5.10, §13.1)."""
 
 from __future__ import annotations
 
+import hmac
 import itertools
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
+
+from fieldctl.profiles.secrets import Secret
 
 from . import codec
 
@@ -82,12 +85,36 @@ class Registry:
         self._numbers = itertools.count(1)
         self.gid_prefix = gid_prefix
 
+    def login(self, creds: dict[str, Any], users: Mapping[str, Secret]) -> "Login":
+        """The credentials object (the first frame) against the accepted users; an accepted
+        login gets its gateway provided and a session."""
+        try:
+            fields = codec.login_fields(creds)
+        except codec.Malformed as exc:  # the Go platform cannot decode it
+            return Login(refused=str(exc), undecodable=True)
+        user, expected = fields["user"], users.get(fields["user"])
+        if expected is None or not hmac.compare_digest(expected.reveal().encode(), fields["pw"].encode()):
+            return Login(user, refused="wrong user or password")
+        return Login(user, Session(self, self.provide(fields["gid"])), fields["token"])
+
     def provide(self, gid: str) -> Gateway:
         """/gateway/<gid>/provide: an empty or unknown id gets a new gateway."""
         if gid not in self.gateways:
             gid = f"{self.gid_prefix}{next(self._numbers):04d}"
             self.gateways[gid] = Gateway(gid)
         return self.gateways[gid]
+
+
+@dataclass(frozen=True)
+class Login:
+    """The verdict on a login: the session, or why it was `refused` (the platform then drops the
+    connection without a frame); `undecodable` when Go could not even decode the credentials."""
+
+    user: str = ""
+    session: "Session | None" = None
+    token: str = ""
+    refused: str | None = None
+    undecodable: bool = False
 
 
 class Session:

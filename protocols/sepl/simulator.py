@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import hmac
 import json
 import ssl
 import time
@@ -24,6 +23,7 @@ from fieldctl.protocols.driver import CommandOutcome, Emit, Notify
 from fieldctl.protocols.errors import Timeout, UsageError
 from fieldctl.protocols.limits import Limits
 from fieldctl.protocols.message import IN, OUT, Message, link
+from fieldctl.protocols.transport import within
 from fieldctl.protocols.transport.websocket import as_text, drop, send_text, start_server, watch_frames
 
 from . import codec
@@ -122,15 +122,21 @@ class Platform:
             server.close()
             await server.wait_closed()
 
-    def _show(self, direction: str, text: str, answered: str | None = None) -> dict[str, Any] | None:
-        envelope, msg = codec.decode_frame(self.profile.name, direction, text, from_client=direction == IN,
-                                           answered=answered)
+    def _show(self, text: str) -> dict[str, Any] | None:
+        """A connector's frame, shown; its envelope, or None when it is not one."""
+        envelope, msg = codec.decode_frame(self.profile.name, IN, text, from_client=True)
         self.emit(msg)
         return envelope
 
-    async def _send(self, conn: Any, text: str, answered: str | None = None) -> None:
+    def _sent(self, envelope: dict[str, Any], text: str, answered: str | None = None) -> Message:
+        """The Message for a frame we wrote: built from its envelope, not parsed back."""
+        return codec.envelope_message(self.profile.name, OUT, envelope, text.encode("utf-8"), from_client=False,
+                                      answered=answered)
+
+    async def _send(self, conn: Any, envelope: dict[str, Any], answered: str | None = None) -> None:
+        text = codec.go_frame(envelope)
         await send_text(conn, text, self.binary)
-        self._show(OUT, text, answered)
+        self.emit(self._sent(envelope, text, answered))
 
     async def _serve(self, conn: Any) -> None:
         peer = conn.remote_address
@@ -162,7 +168,7 @@ class Platform:
         """Credentials first (no envelope); a refusal drops the TCP connection without a frame."""
         peer = conn.remote_address
         try:
-            text = as_text(await asyncio.wait_for(conn.recv(), self.read_timeout_s))
+            text = as_text(await within(conn.recv(), self.read_timeout_s))
             creds = codec.parse_object(text)
         except asyncio.TimeoutError:
             drop(conn)
@@ -174,26 +180,23 @@ class Platform:
             drop(conn)
             return None
         self.emit(codec.credentials_message(self.profile.name, IN, creds))
-        try:
-            fields = codec.login_fields(creds)
-        except codec.Malformed as exc:  # the Go platform cannot decode it: refused without a frame
-            self.notify(f"connection from {peer}: {exc}; dropped")
-            self.emit(link(self.profile.name, ENDPOINT, "refused", {"reason": str(exc)}))
+        verdict = self.registry.login(creds, self.users)
+        if verdict.session is None:
+            if verdict.undecodable:
+                self.notify(f"connection from {peer}: {verdict.refused}; dropped")
+                self.emit(link(self.profile.name, ENDPOINT, "refused", {"reason": verdict.refused}))
+            else:
+                self.emit(link(self.profile.name, ENDPOINT, "refused", {"user": verdict.user, "reason": verdict.refused}))
             drop(conn)
             return None
-        user, expected = fields["user"], self.users.get(fields["user"])
-        if expected is None or not hmac.compare_digest(expected.reveal().encode(), fields["pw"].encode()):
-            self.emit(link(self.profile.name, ENDPOINT, "refused", {"user": user, "reason": "wrong user or password"}))
-            drop(conn)
-            return None
-        gateway = self.registry.provide(fields["gid"])
-        client = Connected(conn, user, Session(self.registry, gateway))
+        gateway = verdict.session.gateway
+        client = Connected(conn, verdict.user, verdict.session)
         watch_frames(conn, lambda opcode: self._seen(client, opcode))
-        await self._send(conn, codec.login_answer_frame(fields["token"], gateway.gid, gateway.hash), "login")
+        await self._send(conn, codec.login_answer_envelope(verdict.token, gateway.gid, gateway.hash), "login")
         self.connected.append(client)
         self.changed.set()
         self.emit(link(self.profile.name, ENDPOINT, "logged-in",
-                       {"user": user, "gid": gateway.gid, "hash": gateway.hash, "listening": sorted(client.state.listening)}))
+                       {"user": verdict.user, "gid": gateway.gid, "hash": gateway.hash, "listening": sorted(client.state.listening)}))
         return client
 
     @staticmethod
@@ -206,7 +209,7 @@ class Platform:
         """Every ping_period_s until the client's first ping, then never again (Go connector)."""
         while not client.client_pinged.is_set():
             try:
-                await asyncio.wait_for(client.client_pinged.wait(), self.ping_period_s)
+                await within(client.client_pinged.wait(), self.ping_period_s)
             except asyncio.TimeoutError:
                 try:
                     await client.conn.ping(go_time_text(self.started))
@@ -221,15 +224,15 @@ class Platform:
                 await conn.close(1000, READ_TIMEOUT)
                 return
             try:
-                text = as_text(await asyncio.wait_for(conn.recv(), remaining))
+                text = as_text(await within(conn.recv(), remaining))
             except asyncio.TimeoutError:
                 continue
-            envelope = self._show(IN, text)
+            envelope = self._show(text)
             answers = client.state.handle(text, envelope)
             if envelope is not None and envelope.get("handler") == "response":
                 self._responded(envelope)
             for answer in answers:
-                await self._send(conn, codec.platform_frame(answer.status, "response", answer.token, answer.payload),
+                await self._send(conn, codec.platform_envelope(answer.status, "response", answer.token, answer.payload),
                                  answer.handler or "response")
             self.changed.set()
             if client.state.consecutive_errors > self.max_errors:
@@ -260,16 +263,18 @@ class Platform:
                    "time": str(int(time.time())), "worker_id": str(uuid.uuid4())}
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self.awaiting[task_id] = future
-        frame = codec.command_frame(payload)
+        envelope = codec.command_envelope(payload)
+        frame = codec.go_frame(envelope)
         sent = time.monotonic()
         try:
             if not await self._deliver(targets, frame):
                 return CommandOutcome(False, f"the connector(s) listening to device {device} went away")
-            self._show(OUT, frame)
+            shown = self._sent(envelope, frame)
+            self.emit(shown)
             if emit is not self.emit:
-                scrubbed(emit)(codec.decode_frame(self.profile.name, OUT, frame, from_client=False)[1])
+                scrubbed(emit)(shown)
             try:
-                response = await asyncio.wait_for(future, self.command_s)
+                response = await within(future, self.command_s)
             except asyncio.TimeoutError:
                 raise Timeout(f"no response to {device}:{service} within {self.command_s:g} s") from None
         finally:

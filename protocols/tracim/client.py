@@ -19,7 +19,7 @@ from fieldctl.protocols.limits import Limits, Malformed
 from fieldctl.protocols.message import IN, OUT, Message, link
 from fieldctl.protocols.transport import unix
 
-from . import codec
+from . import client_rules, codec
 
 #: Request type -> the reply type that answers it (§4); matching is by type only (§10.1.9).
 REPLIES = {codec.GET_CLIENTS: codec.CLIENTS, codec.GET_ACCOUNT_INFO: codec.ACCOUNT_INFO, codec.PING: codec.PONG,
@@ -74,12 +74,19 @@ class Context:
 
     def decode(self, raw: bytes, *, direction: str = IN, peer: str | None = None) -> Message:
         """`endpoint` names the socket the document was written to."""
+        return codec.decode(raw, profile=self.name, channels=self.channels, endpoint=self._endpoint(direction, peer),
+                            direction=direction, peer=peer, max_depth=self.limits.max_depth)
+
+    def sent(self, envelope: codec.Envelope, raw: bytes, peer: str) -> Message:
+        """The Message for a document we encoded and sent to `peer`: built from its envelope."""
+        return codec.message_of(envelope, raw, profile=self.name, channels=self.channels,
+                                endpoint=self._endpoint(OUT, peer), direction=OUT, peer=peer,
+                                max_depth=self.limits.max_depth)
+
+    def _endpoint(self, direction: str, peer: str | None) -> str:
         if direction == OUT:
-            endpoint = "master" if peer == self.master else "client"
-        else:
-            endpoint = self.listening
-        return codec.decode(raw, profile=self.name, channels=self.channels, endpoint=endpoint, direction=direction,
-                            peer=peer, max_depth=self.limits.max_depth)
+            return "master" if peer == self.master else "client"
+        return self.listening
 
     async def receive(self, reader: asyncio.StreamReader, sender: str,
                       single_read: int | None = None) -> bytes | None:
@@ -93,13 +100,15 @@ class Context:
             self.emit(codec.malformed(str(exc), profile=self.name, endpoint=self.listening))
             return None
 
-    async def send(self, destination: str, raw: bytes) -> Message:
-        """One document, one connection; warns first when the real daemon could not read it whole."""
+    async def send(self, destination: str, envelope: codec.Envelope) -> Message:
+        """One document, one connection; warns first when the real daemon could not read it whole.
+        Shown from the envelope, not parsed back."""
+        raw = codec.encode(envelope.path, envelope.type, envelope.data)
         if destination == self.master and len(raw) > codec.DAEMON_READ_LIMIT:
             self.notify(f"a {len(raw)}-byte document is over the daemon's {codec.DAEMON_READ_LIMIT}-byte single "
                         "read: a real TracimDaemon will cut it and reject it as invalid JSON")
         await unix.send_document(destination, raw, self.timeout("send_s", 1.0))
-        msg = self.decode(raw, direction=OUT, peer=destination)
+        msg = self.sent(envelope, raw, destination)
         self.emit(msg)
         return msg
 
@@ -141,18 +150,16 @@ class Plugin:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.pid = str(os.getpid())
-        self.state = ""
-        self.registered_as: SocketIdentity | None = None
-        self.last_heard = time.monotonic()
+        self.rules = client_rules.Registration(ctx.profile.heartbeat.stale_after_s, ctx.timeout("retry_s", 1.0),
+                                               time.monotonic())
 
-    def _link(self, state: str, **detail: Any) -> None:
-        if state != self.state:
-            self.state = state
-            self.ctx.emit(link(self.ctx.name, "master", state, {"url": self.ctx.master, **detail}))
+    def _link(self, change: client_rules.LinkState | None) -> None:
+        if change is not None:
+            self.ctx.emit(link(self.ctx.name, "master", change.state, {"url": self.ctx.master, **change.detail}))
 
-    def _registration(self, type_: str) -> bytes:
+    def _registration(self, type_: str) -> codec.Envelope:
         path = self.ctx.path
-        return codec.encode(path, type_, {"path": path, "pid": self.pid})
+        return codec.Envelope(path, type_, {"path": path, "pid": self.pid})
 
     async def run(self) -> None:
         async with Inbox(self.ctx, self._received):
@@ -160,23 +167,17 @@ class Plugin:
             try:
                 await self._watch()
             finally:
-                if self.registered_as is not None:
+                if self.rules.registered_as is not None:
                     with contextlib.suppress(FieldctlError):
                         await self.ctx.send(self.ctx.master, self._registration(codec.CLIENT_DELETE))
 
     async def _watch(self) -> None:
-        stale_s = self.ctx.profile.heartbeat.stale_after_s
-        retry_s = self.ctx.timeout("retry_s", 1.0)
-        last_attempt = float("-inf")
         while True:
-            now = time.monotonic()
             identity = socket_identity(self.ctx.master)
-            if identity is None:
-                self.registered_as = None
-                self._link("disconnected", reason="no master socket file")
-            elif (identity != self.registered_as and now - last_attempt >= retry_s) \
-                    or now - max(self.last_heard, last_attempt) >= stale_s:
-                last_attempt = now
+            register, change = self.rules.look(identity, time.monotonic())
+            self._link(change)
+            if register:
+                assert identity is not None
                 await self._register(identity)
             await asyncio.sleep(WATCH_S)
 
@@ -184,24 +185,18 @@ class Plugin:
         try:
             await self.ctx.send(self.ctx.master, self._registration(codec.CLIENT_ADD))
         except FieldctlError as exc:
-            self.registered_as = None
-            self._link("retrying", reason=str(exc))
+            self._link(self.rules.not_sent(str(exc)))
             return
-        self.registered_as = identity
-        self._link("registering")
+        self._link(self.rules.sent(identity))
 
     async def _received(self, raw: bytes) -> None:
-        self.last_heard = time.monotonic()
         msg = self.ctx.decode(raw)
         self.ctx.emit(msg)
-        if msg.error:
-            return
-        if msg.kind == codec.ACCOUNT_INFO:
-            user_id = msg.payload.get("user_id") if isinstance(msg.payload, dict) else None
-            self._link("registered", user_id=user_id)
-        elif msg.kind == codec.PING:
+        change, pong_to = self.rules.heard(msg, time.monotonic())
+        self._link(change)
+        if pong_to is not None:
             try:
-                await self.ctx.send(str(msg.id), codec.encode(self.ctx.path, codec.PONG))
+                await self.ctx.send(pong_to, codec.Envelope(self.ctx.path, codec.PONG))
             except FieldctlError as exc:
                 self.ctx.notify(f"pong not delivered: {exc}")
 
@@ -218,7 +213,7 @@ async def round_trip(ctx: Context, type_: str, data: Any, timeout: float) -> tup
     try:
         async with asyncio.timeout_at(deadline):
             async with Inbox(ctx, inbox.put):
-                request = await ctx.send(ctx.master, codec.encode(ctx.path, type_, data))
+                request = await ctx.send(ctx.master, codec.Envelope(ctx.path, type_, data))
                 while True:
                     raw = await inbox.get()  # returns at once while documents are queued: check the time
                     if loop.time() >= deadline:

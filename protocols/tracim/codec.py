@@ -227,6 +227,13 @@ def decode(raw: bytes, *, profile: str, channels: Channels, endpoint: str, direc
         envelope = parse(raw, max_depth)
     except DecodeError as exc:
         return malformed(str(exc), profile=profile, endpoint=endpoint, raw=raw, direction=direction)
+    return message_of(envelope, raw, profile=profile, channels=channels, endpoint=endpoint, direction=direction,
+                      peer=peer, max_depth=max_depth)
+
+
+def message_of(envelope: Envelope, raw: bytes, *, profile: str, channels: Channels, endpoint: str,
+               direction: str = IN, peer: str | None = None, max_depth: int = MAX_DEPTH) -> Message:
+    """The Message for a parsed envelope, or for one we encoded ourselves (no need to parse it back)."""
     msg = Message(profile=profile, endpoint=endpoint, direction=direction, channel=channels.of(envelope.type),
                   kind=envelope.type, payload=envelope.data, raw=(raw,))
     msg.id = peer if peer is not None else envelope.path
@@ -273,8 +280,8 @@ def event_text(msg: Message) -> str:
     return tlm_text(msg.payload)
 
 
-def document_for(msg: Message, path: str) -> bytes:
+def document_for(msg: Message, path: str) -> Envelope:
     """The DaemonEvent a Message asks to send, with `path` as the sender's socket."""
     if msg.channel == TRACIM_CHANNEL or msg.kind == TRACIM_EVENT:
-        return encode(path, TRACIM_EVENT, event_text(msg))
-    return encode(path, str(msg.kind), msg.payload)
+        return Envelope(path, TRACIM_EVENT, event_text(msg))
+    return Envelope(path, str(msg.kind), msg.payload)

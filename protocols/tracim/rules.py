@@ -19,8 +19,12 @@ ARRAY_DATA = "data is nil or of an invalid type"
 
 @dataclass(frozen=True)
 class Outgoing:
+    """A document to send: where, its bytes, and the envelope they encode (to show it without
+    parsing it back)."""
+
     destination: str
     raw: bytes
+    envelope: Envelope
 
 
 @dataclass
@@ -57,13 +61,14 @@ class DaemonState:
     # --- what the daemon sends ---
 
     def _to(self, destination: str, type_: str, data: Any = None, *, generic: bool = False) -> Outgoing:
-        return Outgoing(destination, codec.encode(self.master, type_, data, generic=generic))
+        return Outgoing(destination, codec.encode(self.master, type_, data, generic=generic),
+                        Envelope(self.master, type_, data))
 
     def _broadcast(self, type_: str, data: Any = None, *, generic: bool = False) -> list[Outgoing]:
         """One encoding shared by every destination: a big document queued for many clients
         costs its size once."""
-        raw = codec.encode(self.master, type_, data, generic=generic)
-        return [Outgoing(entry.path, raw) for entry in self.registry]
+        raw, envelope = codec.encode(self.master, type_, data, generic=generic), Envelope(self.master, type_, data)
+        return [Outgoing(entry.path, raw, envelope) for entry in self.registry]
 
     def account_info(self, destination: str) -> Outgoing:
         return self._to(destination, codec.ACCOUNT_INFO, {"user_id": self.user_id})

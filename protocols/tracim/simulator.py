@@ -114,7 +114,7 @@ class Simulator:
                 self.ctx.emit(link(self.ctx.name, "client", "unreachable", {"url": outgoing.destination,
                                                                             "reason": str(exc)}))
             else:
-                sent = self.ctx.decode(outgoing.raw, direction=OUT, peer=outgoing.destination)
+                sent = self.ctx.sent(outgoing.envelope, outgoing.raw, outgoing.destination)
                 self.ctx.emit(sent)
             if future is not None and not future.done():
                 future.set_result(sent)

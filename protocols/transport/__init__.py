@@ -18,13 +18,23 @@ LinkCallback = Callable[[str, str, Any], None]
 async def within(awaitable: Awaitable[T], timeout: float | None) -> T:
     """`awaitable` with a time limit (asyncio.TimeoutError past it). Not asyncio.wait_for: before
     Python 3.12 it can swallow a cancellation that races the result, so Ctrl-C or SIGTERM would
-    go unheard. The awaitable is cancelled when the time is up or when we are."""
+    go unheard. The awaitable is cancelled when the time is up or when we are, and has finished
+    its clean-up before we go on: a Condition.wait() under `async with` has taken its lock back."""
     task = asyncio.ensure_future(awaitable)
     try:
         done, _ = await asyncio.wait({task}, timeout=timeout)
-    finally:
-        if not task.done():
-            task.cancel()
+    except asyncio.CancelledError:
+        await _cancelled(task)
+        raise
     if not done:
+        await _cancelled(task)
         raise asyncio.TimeoutError
     return task.result()
+
+
+async def _cancelled(task: asyncio.Future[Any]) -> None:
+    """Cancels `task` and waits for it to end; what it ends with no longer matters."""
+    task.cancel()
+    await asyncio.wait({task})
+    if not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not log it as never retrieved

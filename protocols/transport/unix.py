@@ -15,6 +15,8 @@ from typing import Awaitable, Callable
 from fieldctl.protocols.errors import ConnectFailure, Timeout, UsageError
 from fieldctl.protocols.limits import MAX_FRAME_BYTES, Malformed
 
+from . import within
+
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 #: Longest line a stream reader takes (asyncio's default, 64 KiB, is below one recorded frame).
@@ -120,7 +122,7 @@ async def read_document(reader: asyncio.StreamReader, timeout: float, max_bytes:
                 large.release()  # type: ignore[union-attr]
 
     try:
-        return await asyncio.wait_for(reader.read(min(single_read, max_bytes)) if single_read else to_eof(), timeout)
+        return await within(reader.read(min(single_read, max_bytes)) if single_read else to_eof(), timeout)
     except asyncio.TimeoutError:
         raise Timeout(f"no document within {timeout:g} s") from None
 
@@ -158,6 +160,10 @@ def _dial(path: str) -> socket.socket:
 async def connect(path: str, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     sock = _dial(path)
     try:
+        # Not within(): a role unregisters through here in its `finally` on the way out, and today
+        # cli/listen.py's gather lets asyncio.run() cancel that clean-up a second time; wait_for
+        # lets it finish (the connect and the write take one loop turn each). Back to within()
+        # once the CLI waits for a role's clean-up (see the core helper's report).
         return await asyncio.wait_for(asyncio.open_unix_connection(sock=sock, limit=LINE_LIMIT), timeout)
     except asyncio.TimeoutError:
         sock.close()
@@ -173,7 +179,7 @@ async def send_document(path: str, data: bytes, timeout: float = 5.0) -> None:
     _, writer = await connect(path, timeout)
     try:
         writer.write(data)
-        await asyncio.wait_for(writer.drain(), timeout)
+        await asyncio.wait_for(writer.drain(), timeout)  # not within(): see connect()
     except asyncio.TimeoutError:
         raise Timeout(f"{path} took no document within {timeout:g} s") from None
     except OSError as exc:

@@ -251,7 +251,7 @@ class Publisher(Socket):
 
     async def wait_subscriber(self, timeout: float) -> None:
         try:
-            await asyncio.wait_for(self.subscribed.wait(), timeout)
+            await within(self.subscribed.wait(), timeout)
         except asyncio.TimeoutError:
             raise Timeout(f"no subscriber on {self.url} within {timeout:g} s") from None
 

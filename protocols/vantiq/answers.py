@@ -17,6 +17,7 @@ from typing import Any, AsyncIterator, Iterable
 from fieldctl.protocols import redact
 from fieldctl.protocols.errors import UsageError
 from fieldctl.protocols.limits import loads
+from fieldctl.protocols.transport import within
 
 from . import codec
 
@@ -123,7 +124,7 @@ class CommandAnswers:
             deadline = asyncio.get_running_loop().time() + self.timeout_s
             while True:
                 remaining = deadline - asyncio.get_running_loop().time()
-                line = await asyncio.wait_for(proc.stdout.readline(), max(0.0, remaining))
+                line = await within(proc.stdout.readline(), max(0.0, remaining))
                 if not line:
                     break
                 rows, error = _rows_or_error(line)
@@ -132,7 +133,7 @@ class CommandAnswers:
                 while len(pending) > self.chunk_rows:
                     yield codec.PARTIAL, pending[:self.chunk_rows]
                     pending = pending[self.chunk_rows:]
-            code = await asyncio.wait_for(proc.wait(), max(0.0, deadline - asyncio.get_running_loop().time()))
+            code = await within(proc.wait(), max(0.0, deadline - asyncio.get_running_loop().time()))
             if code != 0:
                 tail = (await stderr).decode("utf-8", "replace").strip().splitlines()
                 yield codec.QUERY_ERROR, last_error or command_failed(f"exited with {code}", tail[-1] if tail else "")

@@ -405,7 +405,7 @@ async def probe(profile: Profile, warn: float, crit: float, options: dict[str, A
     if port:
         start = time.monotonic()
         try:
-            _, writer = await asyncio.wait_for(asyncio.open_connection(profile.host, port), crit)
+            _, writer = await within(asyncio.open_connection(profile.host, port), crit)
             writer.close()
         except (OSError, asyncio.TimeoutError) as exc:
             return ProbeReport(NagiosCode.CRITICAL, f"health port {profile.host}:{port}: {exc or 'timeout'}",

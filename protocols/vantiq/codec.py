@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from fieldctl.protocols.limits import Limits, Malformed, loads
-from fieldctl.protocols.message import IN, Message
+from fieldctl.protocols.message import IN, OUT, Message
 
 VALIDATE, AUTHENTICATE = "validate", "authenticate"
 CONNECT, CONFIGURE = "connectExtension", "configureExtension"
@@ -149,6 +149,19 @@ def decode(frame: str | bytes, *, profile: str, endpoint: str, direction: str = 
     except ValueError as exc:
         msg.payload, msg.error = quoted(raw[:200].decode("utf-8", "replace")), f"not JSON: {quoted(str(exc))}"
         return msg
+    return _message_of(msg, data)
+
+
+def sent(frame: dict[str, Any], text: str, *, profile: str, endpoint: str, source: str = "") -> Message:
+    """The Message for a frame we have just encoded (text = encode(frame)): built from the frame
+    itself, not parsed back from the text."""
+    msg = Message(profile=profile, endpoint=endpoint, direction=OUT, channel=MALFORMED, kind=source,
+                  raw=(text.encode("utf-8"),))
+    return _message_of(msg, frame)
+
+
+def _message_of(msg: Message, data: Any) -> Message:
+    """Fills `msg` from a parsed frame: channel, kind, id and payload, or `error`."""
     if not isinstance(data, dict):
         msg.payload, msg.error = data, "not a JSON object"
         return msg

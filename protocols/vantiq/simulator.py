@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import os
 import time
 import uuid
-from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from websockets.exceptions import ConnectionClosed, ProtocolError
 
@@ -22,14 +20,13 @@ from fieldctl.protocols import redact
 from fieldctl.protocols.driver import CommandOutcome, Emit, Notify
 from fieldctl.protocols.errors import RemoteFailure, UsageError
 from fieldctl.protocols.limits import Limits
-from fieldctl.protocols.message import IN, OUT, Message, link
+from fieldctl.protocols.message import IN, Message, link
+from fieldctl.protocols.transport import within
 from fieldctl.protocols.transport.websocket import send_text, start_server
 
-from . import codec, scenario
+from . import codec, rules, scenario
 
 ENDPOINT = "server"
-#: Notifications a scenario's `notification` steps can still find (the newest ones).
-KEPT_NOTIFICATIONS = 1000
 
 
 def load_sources(profile: Profile, specs: list[str] | None) -> dict[str, Any]:
@@ -68,59 +65,43 @@ def load_tokens(path: str | None) -> set[str] | None:
 
 
 class Session:
-    """One connector's websocket."""
+    """One connector's websocket and what the rules know of it."""
 
-    numbers = itertools.count(1)
-
-    def __init__(self, conn: Any) -> None:
-        self.conn, self.number = conn, next(self.numbers)
-        self.authenticated = False
-        self.source: str | None = None
-        self.secret: Any = None
-        self.queries: set[str] = set()
-        self.malformed = 0
-        self.refused = 0  # authentication attempts refused
-
-
-class PendingQuery:
-    def __init__(self, result: codec.QueryResult, emit: Emit) -> None:
-        self.result, self.emit, self.done = result, emit, asyncio.Event()
+    def __init__(self, conn: Any, peer: rules.Peer) -> None:
+        self.conn, self.peer = conn, peer
 
 
 class Simulator:
     def __init__(self, profile: Profile, options: dict[str, Any], emit: Emit, notify: Notify) -> None:
         self.profile, self.emit, self.notify = profile, emit, notify
-        self.sources = load_sources(profile, options.get("sources"))
-        self.tokens = load_tokens(options.get("token_file"))
         send = options.get("send") or profile.setting("simulate.send", "binary")
         if send not in ("binary", "text"):
             raise UsageError(f"--send {send}: expected binary or text")
         self.binary = send == "binary"
         self.reconnect_after = options.get("reconnect_after")
         self.query_timeout = float(options.get("query_timeout") or profile.setting("timeouts.query_s", 10.0))
-        self.query_bytes = int(profile.setting("simulate.query_bytes_kept", 64 << 20))
         self.wait_s = float(profile.setting("simulate.wait_for_connector_s", 30.0))
         self.limits = Limits.of(profile)
-        self.status_frames = int(profile.setting("simulate.status_before_configure", 1))
-        self.active: dict[str, Session] = {}
-        self.configured: dict[str, int] = {}
-        #: (source, object) of recent notifications, kept only while a scenario may look for them.
-        self.notifications: deque[tuple[str, Any]] | None = None
-        self.pending: dict[str, PendingQuery] = {}
+        self.rules = rules.Server(load_sources(profile, options.get("sources")), load_tokens(options.get("token_file")),
+                                  status_frames=int(profile.setting("simulate.status_before_configure", 1)),
+                                  query_bytes=int(profile.setting("simulate.query_bytes_kept", 64 << 20)))
+        self.sessions: dict[rules.Peer, Session] = {}
+        #: Open queries: reply address -> (where their responses are shown, set when they end).
+        self.waiting: dict[str, tuple[Emit, asyncio.Event]] = {}
         self.changed = asyncio.Condition()
         self.url = profile.endpoints[ENDPOINT]
 
     # --- serving -------------------------------------------------------------------------------
 
     async def run(self, steps: list[Message] | None) -> None:
-        if self.tokens is None:
+        if self.rules.tokens is None:
             self.notify("no accepted token configured (--token-file or CONNECTOR_AUTH_TOKEN): accepting any token")
-        if not self.sources:
+        if not self.rules.sources:
             raise UsageError("no source to serve: give --source NAME[=CONFIG.json] or simulate.sources in the profile")
         if steps is not None:
-            self.notifications = deque(maxlen=KEPT_NOTIFICATIONS)
+            self.rules.keep_notifications()
         server, url = await start_server(self.url, self.handle, max_size=self.limits.max_frame_bytes)
-        self.emit(link(self.profile.name, ENDPOINT, "bound", {"url": url, "sources": sorted(self.sources)}))
+        self.emit(link(self.profile.name, ENDPOINT, "bound", {"url": url, "sources": sorted(self.rules.sources)}))
         try:
             if steps is None:
                 await asyncio.get_running_loop().create_future()  # until cancelled
@@ -129,16 +110,19 @@ class Simulator:
         finally:
             server.close()
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(server.wait_closed(), 5)
+                await within(server.wait_closed(), 5)
 
     async def handle(self, conn: Any) -> None:
-        session = Session(conn)
+        session = Session(conn, self.rules.open())
+        peer = session.peer
+        self.sessions[peer] = session
         path = conn.request.path if conn.request is not None else ""
-        detail = {"conn": session.number, "peer": "%s:%s" % conn.remote_address[:2]}
+        detail = {"conn": peer.number, "peer": "%s:%s" % conn.remote_address[:2]}
         self.emit(link(self.profile.name, ENDPOINT, "connected", {**detail, "path": path}))
         if not codec.is_websocket_path(path):
-            self.notify(f"connection {session.number}: path {path} is not /api/vN/wsock/websocket; closed")
+            self.notify(f"connection {peer.number}: path {path} is not /api/vN/wsock/websocket; closed")
             await conn.close(1008, "not a Vantiq websocket path")
+            del self.sessions[peer]
             return
         sent_code = None
         try:
@@ -147,134 +131,80 @@ class Simulator:
         except ConnectionClosed as exc:
             sent_code = exc.sent.code if exc.sent is not None else None
         except Exception as exc:  # noqa: BLE001 - whatever one peer caused costs its connection only
-            self.notify(f"connection {session.number}: dropped: {type(exc).__name__}: {codec.quoted(str(exc))}")
+            self.notify(f"connection {peer.number}: dropped: {type(exc).__name__}: {codec.quoted(str(exc))}")
             sent_code = 1011
             await conn.close(1011, "internal error")
         finally:
             await self.forget(session)
             if sent_code == 1009:
-                self.notify(f"connection {session.number}: a frame over {self.limits.max_frame_bytes} bytes "
+                self.notify(f"connection {peer.number}: a frame over {self.limits.max_frame_bytes} bytes "
                             "closed it (1009)")
             self.emit(link(self.profile.name, ENDPOINT, "disconnected",
-                           {**detail, "source": session.source, "code": conn.close_code, "sent_code": sent_code,
-                            "reason": conn.close_reason, "malformed": session.malformed}))
+                           {**detail, "source": peer.source, "code": conn.close_code, "sent_code": sent_code,
+                            "reason": conn.close_reason, "malformed": peer.malformed}))
 
     async def forget(self, session: Session) -> None:
-        for reply_to in session.queries:
-            pending = self.pending.get(reply_to)
-            if pending is not None and not pending.result.done:
-                pending.result.problem = "the connection closed before the final response"
-                pending.done.set()
+        for reply_to in self.rules.close(session.peer):
+            self.waiting[reply_to][1].set()
+        del self.sessions[session.peer]
         async with self.changed:
-            if session.source is not None and self.active.get(session.source) is session:
-                del self.active[session.source]
             self.changed.notify_all()
 
     async def send(self, session: Session, frame: dict[str, Any], emit: Emit | None = None) -> Message:
         text = codec.encode(frame)
         await send_text(session.conn, text, self.binary)
-        msg = self.decode(text, session, OUT)
+        msg = codec.sent(frame, text, profile=self.profile.name, endpoint=ENDPOINT, source=session.peer.source or "")
         self.emit(msg)
         if emit is not None:
             emit(msg)
         return msg
 
-    def decode(self, frame: str | bytes, session: Session, direction: str = IN) -> Message:
-        return codec.decode(frame, profile=self.profile.name, endpoint=ENDPOINT, direction=direction,
-                            source=session.source or "", limits=self.limits)
-
     async def receive(self, session: Session, frame: str | bytes) -> None:
-        msg = self.decode(frame, session)
-        if not session.authenticated:
-            await self.authenticate(session, frame, msg)
-            return
-        pending = self.pending.get(str(msg.id)) if msg.channel == codec.RESPONSE else None
+        peer = session.peer
+        msg = codec.decode(frame, profile=self.profile.name, endpoint=ENDPOINT, source=peer.source or "",
+                           limits=self.limits)
         self.emit(msg)
-        if msg.error is not None:
-            await self.refuse_malformed(session, msg)
-        elif msg.channel == codec.CONNECT:
-            await self.connect(session, msg)
-        elif msg.channel == codec.NOTIFICATION:
-            await self.send(session, codec.status(200))
-            if self.notifications is not None:
-                async with self.changed:
-                    self.notifications.append((str(msg.kind), msg.payload))
-                    self.changed.notify_all()
-        elif pending is not None:
-            pending.emit(msg)
-            if pending.result.add(msg.payload["status"], msg.payload.get("body"), time.monotonic(), len(msg.raw[0])):
-                pending.done.set()
-        elif msg.channel == codec.RESPONSE:
-            self.notify(f"a response for reply address {msg.id}, which no open query has")
-        elif msg.channel != codec.STATUS:
-            self.notify(f"connection {session.number}: unexpected {msg.channel} from the connector, ignored")
-
-    async def refuse_malformed(self, session: Session, msg: Message) -> None:
-        """A status >= 300 with the list body: both SDKs log it and carry on (Java counts it as an
-        acknowledgement). The first one per connection is also a warning line."""
-        session.malformed += 1
-        if session.malformed == 1:
-            self.notify(f"connection {session.number}: malformed frame ({msg.error}): answered 400; "
-                        "the connection stays open, further ones are only shown")
-        await self.send(session, codec.refusal(400, "io.vantiq.message.malformed",
-                                               f"Malformed message: {msg.error}"))
-
-    async def authenticate(self, session: Session, frame: str | bytes, msg: Message) -> None:
-        """The first frame must be validate with an accepted token; the token is never shown."""
-        self.emit(msg)
-        op, token = codec.credentials_of(frame, self.limits)
-        if isinstance(token, str):
-            redact.remember(token)  # even a wrong token is someone's credential, perhaps mistyped
-        if op == codec.VALIDATE and (self.tokens is None or token in self.tokens):
-            session.authenticated = True
-            await self.send(session, codec.validated())
-            return
-        if op == codec.VALIDATE:
-            why = "The supplied access token is not valid"
-        elif op == codec.AUTHENTICATE:
-            why = "User/password authentication is not simulated; use an access token"
+        if peer.authenticated:
+            actions = self.rules.receive(peer, msg, time.monotonic())
         else:
-            why = "The first message must authenticate (op validate)"
-        session.refused += 1
-        if session.refused == 1:  # one line per peer, however often it tries on this connection
-            self.notify(f"connection {session.number}: authentication refused: {why}")
-        await self.send(session, codec.refusal(codec.AUTH_REFUSED, "io.vantiq.authentication.failed", why))
+            op, token = codec.credentials_of(frame, self.limits)
+            if isinstance(token, str):
+                redact.remember(token)  # even a wrong token is someone's credential, perhaps mistyped
+            actions = self.rules.authenticate(peer, op, token)
+        await self.carry_out(actions)
 
-    async def connect(self, session: Session, msg: Message) -> None:
-        """connectExtension: known source, not held by another live connector unless the
-        reconnect secret matches (takeover); same-socket reconnects (Java) come here too."""
-        source = str(msg.kind)
-        secret = msg.payload.get("reconnectSecret") if isinstance(msg.payload, dict) else None
-        holder = self.active.get(source)
-        if source not in self.sources:
-            await self.send(session, codec.refusal(400, "io.vantiq.resource.not.found",
-                                                   f"The source {source} does not have an associated stream", [source]))
-            return
-        if holder is not None and holder is not session:
-            if secret is None or secret != holder.secret:
-                await self.send(session, codec.refusal(400, "io.vantiq.source.in.use",
-                                                       f"The source {source} is already served by another connector",
-                                                       [source]))
-                return
-            self.notify(f"source {source}: reconnect secret matches, dropping connection {holder.number}")
-            holder.source = None
-            with contextlib.suppress(ConnectionClosed):
-                await holder.conn.close(1000, "taken over")
-        session.source, session.secret = source, secret
-        async with self.changed:
-            self.active[source] = session
-            self.configured[source] = self.configured.get(source, 0) + 1
-            self.changed.notify_all()
-        for _ in range(self.status_frames):
-            await self.send(session, codec.status(200))
-        await self.send(session, codec.configure_extension(source, self.sources[source]))
-        self.emit(link(self.profile.name, ENDPOINT, "configured", {"conn": session.number, "source": source}))
-        if self.reconnect_after is not None and self.configured[source] == 1:
-            asyncio.get_running_loop().call_later(float(self.reconnect_after), self._reconnect_later, source, session)
+    async def carry_out(self, actions: list[rules.Action]) -> None:
+        """Carries out what the rules decided, in order."""
+        changed = False
+        for action in actions:
+            if isinstance(action, rules.Send):
+                await self.send(self.sessions[action.peer], action.frame)
+            elif isinstance(action, rules.Warn):
+                self.notify(action.text)
+            elif isinstance(action, rules.Answered):
+                emit, done = self.waiting[action.reply_to]
+                emit(action.msg)
+                if action.done:
+                    done.set()
+            elif isinstance(action, rules.TakeOver):
+                with contextlib.suppress(ConnectionClosed):
+                    await self.sessions[action.holder].conn.close(1000, "taken over")
+            elif isinstance(action, rules.Configured):
+                changed = True
+                self.emit(link(self.profile.name, ENDPOINT, "configured",
+                               {"conn": action.peer.number, "source": action.source}))
+                if self.reconnect_after is not None and action.first:
+                    asyncio.get_running_loop().call_later(float(self.reconnect_after), self._reconnect_later,
+                                                          action.source, action.peer)
+            else:  # Notified
+                changed = True
+        if changed:
+            async with self.changed:
+                self.changed.notify_all()
 
-    def _reconnect_later(self, source: str, session: Session) -> None:
-        if self.active.get(source) is session:
-            asyncio.ensure_future(self._send_quietly(session, codec.reconnect_required(source)))
+    def _reconnect_later(self, source: str, peer: rules.Peer) -> None:
+        if self.rules.active.get(source) is peer:
+            asyncio.ensure_future(self._send_quietly(self.sessions[peer], codec.reconnect_required(source)))
 
     async def _send_quietly(self, session: Session, frame: dict[str, Any]) -> None:
         """For timers: a connection gone meanwhile is reported by its handler, not as an
@@ -285,46 +215,44 @@ class Simulator:
     # --- operator actions (control path and scenario) ------------------------------------------
 
     def session_of(self, source: str) -> Session:
-        session = self.active.get(source)
-        if session is None:
-            held = ", ".join(sorted(self.active)) or "none"
-            raise RemoteFailure(f"source {source!r} has no connected connector (connected: {held})")
-        return session
+        return self.sessions[self.rules.peer_of(source)]
 
     async def wait_active(self, source: str, timeout: float, after: int = 0) -> bool:
         """Until `source` has a connector configured more than `after` times."""
+        return await self._until(lambda: self.rules.configured_after(source, after), timeout)
+
+    async def _until(self, predicate: Callable[[], bool], timeout: float) -> bool:
         async with self.changed:
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.changed.wait_for(
-                    lambda: source in self.active and self.configured.get(source, 0) > after), timeout)
-            return source in self.active and self.configured.get(source, 0) > after
+                await within(self.changed.wait_for(predicate), timeout)
+                return True
+            return predicate()
 
     async def publish(self, source: str, obj: Any, emit: Emit | None = None) -> Message:
         return await self.send(self.session_of(source), codec.publish(source, obj), emit)
 
     async def query(self, source: str, params: Any, emit: Emit) -> codec.QueryResult:
-        session = self.session_of(source)
         reply_to = str(uuid.uuid4())
-        pending = PendingQuery(codec.QueryResult(source, reply_to, max_bytes=self.query_bytes), emit)
-        self.pending[reply_to] = pending
-        session.queries.add(reply_to)
+        peer, frame, _ = self.rules.begin_query(source, params, reply_to, time.monotonic())
+        done = asyncio.Event()
+        self.waiting[reply_to] = (emit, done)
+        problem = None
         try:
-            pending.result.sent_at = time.monotonic()
-            await self.send(session, codec.query(source, params, reply_to), emit)
+            await self.send(self.sessions[peer], frame, emit)
             try:
-                await asyncio.wait_for(pending.done.wait(), self.query_timeout)
+                await within(done.wait(), self.query_timeout)
             except asyncio.TimeoutError:
-                pending.result.problem = f"no final response within {self.query_timeout:g} s"
+                problem = f"no final response within {self.query_timeout:g} s"
         except ConnectionClosed:
-            pending.result.problem = "the connection closed before the query was sent"
+            problem = "the connection closed before the query was sent"
         finally:
-            del self.pending[reply_to]
-            session.queries.discard(reply_to)
-        return pending.result
+            del self.waiting[reply_to]
+            result = self.rules.end_query(peer, reply_to, problem)
+        return result
 
     async def reconnect(self, source: str, emit: Emit | None = None) -> bool:
         """Sends reconnectRequired; True once the connector is configured again (either style)."""
-        before = self.configured.get(source, 0)
+        before = self.rules.configured.get(source, 0)
         await self.send(self.session_of(source), codec.reconnect_required(source), emit)
         return await self.wait_active(source, self.wait_s, after=before)
 
@@ -332,7 +260,7 @@ class Simulator:
         session = self.session_of(source)
         await self.send(session, codec.client_close(), emit)
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(session.conn.wait_closed(), self.wait_s)
+            await within(session.conn.wait_closed(), self.wait_s)
         return session.conn.close_code is not None
 
     async def close(self, source: str, code: int) -> None:
@@ -368,9 +296,10 @@ class Simulator:
         raise UsageError(f"unknown vantiq command {name!r} (query, reconnect, test-close, close)")
 
     def _only_source(self) -> str:
-        if len(self.active) != 1:
-            raise UsageError(f"name the source in --data {{\"source\": ...}} (connected: {', '.join(sorted(self.active)) or 'none'})")
-        return next(iter(self.active))
+        source = self.rules.only_source()
+        if source is None:
+            raise UsageError(f"name the source in --data {{\"source\": ...}} (connected: {', '.join(sorted(self.rules.active)) or 'none'})")
+        return source
 
     # --- scenario ------------------------------------------------------------------------------
 
@@ -410,20 +339,7 @@ class Simulator:
         return []
 
     async def _notified(self, step: scenario.Step) -> bool:
-        kept = self.notifications if self.notifications is not None else deque()
-
-        def matched() -> bool:
-            for index, (source, obj) in enumerate(kept):
-                if source == step.source and scenario.contains(obj, step.data or {}):
-                    del kept[index]
-                    return True
-            return False
-
-        async with self.changed:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.changed.wait_for(matched), self.wait_s)
-                return True
-        return False
+        return await self._until(lambda: self.rules.take_notification(step.source, step.data), self.wait_s)
 
 
 def _since(start: float) -> float:

@@ -22,7 +22,7 @@ from conftest import FIXTURES, load_fixture
 
 from fieldctl.protocols.oneliner import codec, safe_pickle
 from fieldctl.protocols.oneliner.codec import Request
-from fieldctl.protocols.oneliner.rules import Router
+from fieldctl.protocols.oneliner.rules import Outcome, Router
 from fieldctl.protocols.oneliner.safe_pickle import UnsafePickle
 
 PROFILE = "oneliner"
@@ -388,14 +388,14 @@ def test_simulated_server_replies_byte_for_byte() -> None:
             router = Router({})  # the real-client capture's stand-in server had no streams
         outcome = router.handle(body)
         stamp = codec.decode_packet(expected).timestamp
-        assert outcome.reply(stamp if stamp is not None else 0.0) == expected, label
+        assert outcome.reply(stamp if stamp is not None else 0.0).packet == expected, label
         seen += 1
     assert seen == 20
     disabled = Router(HORN)
     disabled.handle(codec.encode_request(Request("__streamer", "disable", ["counter"], {})))
     while_disabled = load_fixture(PROFILE, "stream_disable.json")["get_configuration_while_disabled_reply"]
     config = disabled.handle(codec.encode_request(Request("__streamer", "get_configuration", [], {"as_dict": True})))
-    assert config.reply(0) == bytes.fromhex(while_disabled["parts"][-1]["hex"])
+    assert config.reply(0).packet == bytes.fromhex(while_disabled["parts"][-1]["hex"])
 
 
 def test_simulated_server_failures_match_the_real_strings() -> None:
@@ -406,9 +406,8 @@ def test_simulated_server_failures_match_the_real_strings() -> None:
         "does not have attribute: nothere. Error: 'horn' object has no attribute 'nothere'")
     unpicklable = load_fixture(PROFILE, "rpc_call_unpicklable_result.json")["frames"][1]["parts"][1]["hex"]
     assert router.invoke("horn", "beep", [], {}).value == "Boop!"
-    from fieldctl.protocols.oneliner.rules import Outcome
 
-    assert Outcome(True, threading.Lock()).reply(0) == bytes.fromhex(unpicklable)
+    assert Outcome(True, threading.Lock()).reply(0).packet == bytes.fromhex(unpicklable)
     assert router.invoke("horn", "volume", [], {}).value == "'int' object is not callable"
     as_object = router.handle(codec.encode_request(Request("__streamer", "get_configuration", [], {"as_dict": False})))
     assert not as_object.success and "as_dict=True" in as_object.value
@@ -420,7 +419,7 @@ def test_simulated_server_failures_match_the_real_strings() -> None:
 def test_malformed_requests_get_an_error_reply(body: bytes) -> None:
     outcome = Router(HORN).handle(body)
     assert not outcome.success and outcome.malformed and outcome.value.startswith("malformed request: ")
-    reply = codec.decode_reply(PROFILE, [outcome.reply(0)], "?")
+    reply = codec.decode_reply(PROFILE, [outcome.reply(0).packet], "?")
     assert reply.payload == {"success": False, "timestamp": None, "data": outcome.value}
 
 
@@ -437,3 +436,15 @@ def test_streams_configuration_and_toggles() -> None:
     assert router.invoke("__rpc_server", "_call_by_name", ["add_five"], {}).value == 7
     assert router.invoke("counter", "sleep", [0.2], {}).delay == 0.2
     assert json.dumps(router.invoke("__rpc_server", "__getattribute__", ["named_call_signatures"], {}).value)
+
+
+@pytest.mark.parametrize("outcome", [Outcome(True, {"a": [1, 2.5, "x"]}, get_timestamp=True), Outcome(False, "no such method"),
+                                     Outcome(True, threading.Lock())])
+def test_a_reply_is_shown_as_built_the_same_as_decoded(outcome: Outcome) -> None:
+    """The simulator shows its replies from the values it encoded, not by decoding its own packet."""
+    reply = outcome.reply(12.5)
+    built = codec.sent_packet(PROFILE, codec.CALLS, codec.REPLY, "o.m", reply.packet, reply.success,
+                              reply.timestamp, reply.value, reply.payload_bytes)
+    decoded = codec.decode_reply(PROFILE, [reply.packet], "o.m", direction="out")
+    assert (built.payload, built.raw, built.error, built.kind, built.channel) == \
+        (decoded.payload, decoded.raw, decoded.error, decoded.kind, decoded.channel)

@@ -137,7 +137,7 @@ def test_request_decoders_and_the_simulated_server(data: bytes) -> None:
     contained(codec.decode_request, data, allowed=(codec.RequestError, safe_pickle.UnsafePickle))
     contained(codec.request_message, PROFILE, data)
     outcome = contained(Router({"objects": {"o": {"methods": {"echo": {"action": "echo"}}}}}).handle, data)
-    contained(codec.decode_reply, PROFILE, [outcome.reply(1.0)], "?")
+    contained(codec.decode_reply, PROFILE, [outcome.reply(1.0).packet], "?")
 
 
 @pytest.mark.fuzz
@@ -145,5 +145,5 @@ def test_request_decoders_and_the_simulated_server(data: bytes) -> None:
 def test_requests_with_fuzzed_arguments_reach_a_method_or_an_error(ops: list[bytes]) -> None:
     body = b"\x80\x04(\x8c\x01o\x8c\x04echo](" + b"".join(ops) + b"e}\x89t."
     outcome = contained(Router({"objects": {"o": {"methods": {"echo": {"action": "echo"}}}}}).handle, body)
-    reply = contained(codec.decode_reply, PROFILE, [outcome.reply(1.0)], "o.echo")
+    reply = contained(codec.decode_reply, PROFILE, [outcome.reply(1.0).packet], "o.echo")
     assert reply.error is None

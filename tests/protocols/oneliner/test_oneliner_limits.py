@@ -118,7 +118,7 @@ def test_a_request_carrying_a_bomb_gets_an_error_answer(name: str) -> None:
     outcome = timed(Router({}).handle, body)
     assert outcome.malformed and not outcome.success and outcome.value.startswith("malformed request: ")
     assert timed(codec.request_message, PROFILE, body).error
-    assert codec.decode_reply(PROFILE, [outcome.reply(1.0)], "?").payload["success"] is False
+    assert codec.decode_reply(PROFILE, [outcome.reply(1.0).packet], "?").payload["success"] is False
 
 
 def test_the_refusals_say_what_was_wrong() -> None:

@@ -14,6 +14,7 @@ from typing import Any, Iterator
 import pytest
 from conftest import FIXTURES, load_fixture
 
+from fieldctl.profiles.secrets import Secret
 from fieldctl.protocols.sepl import codec, describe
 from fieldctl.protocols.sepl.rules import Registry, Session
 from fieldctl.protocols.sepl.store import DeviceStore
@@ -267,3 +268,14 @@ def test_store_keeps_order_tags_and_gid_and_takes_quotes_and_column_names_as_val
     again.remove('say "hi"')
     assert [d.id for d in again.devices()] == ["dev-1"]
     again.close()
+
+
+def test_the_platform_accepts_a_known_user_and_provides_a_gateway() -> None:
+    registry, users = Registry(["sepl_get"]), {"alice": Secret("pw")}
+    verdict = registry.login(codec.credentials("alice", "pw", ""), users)
+    assert verdict.session is not None and verdict.token == codec.LOGIN_TOKEN
+    assert verdict.session.gateway.gid in registry.gateways
+    wrong = registry.login(codec.credentials("alice", "nope", ""), users)
+    assert wrong.session is None and wrong.refused == "wrong user or password" and not wrong.undecodable
+    garbled = registry.login({"user": "alice", "pw": 7}, users)
+    assert garbled.session is None and garbled.undecodable and "not a string" in str(garbled.refused)

@@ -5,7 +5,6 @@ never slowly, and whatever it yields can be shown (one JSON line, encodable as U
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -17,7 +16,7 @@ from hypothesis import strategies as st
 from fieldctl.protocols.limits import Malformed
 from fieldctl.protocols.message import IN, OUT, Message
 from fieldctl.protocols.sepl import codec, describe
-from fieldctl.protocols.sepl.link import Link, Timing
+from fieldctl.protocols.sepl.client_rules import Requests
 from fieldctl.protocols.sepl.rules import Registry, Session
 
 PROFILE = "sepl"
@@ -131,28 +130,16 @@ def test_credentials_are_decoded_or_refused_and_shown_masked(text: str) -> None:
 
 @pytest.mark.fuzz
 @given(st.lists(FRAMES, min_size=1, max_size=5))
-def test_the_connector_read_loop_dispatches_every_frame(texts: list[str]) -> None:
-    """Link._dispatch: shown (malformed or not), commands handed on, answers matched by token."""
-    emitted: list[Message] = []
-    commands: list[dict[str, Any]] = []
-
-    async def on_command(link: Link, envelope: dict[str, Any]) -> None:
-        commands.append(envelope)
-
-    async def dispatch_all() -> None:
-        link = Link(None, PROFILE, emitted.append, lambda text: None, Timing())
-        future = asyncio.get_running_loop().create_future()
-        link.pending["t"] = ("put", future)
-        for text in texts:
-            task = contained(link._dispatch, text, on_command)
-            if task is not None:
-                await task
-
-    asyncio.run(dispatch_all())
-    assert len(emitted) == len(texts)
-    for msg in emitted:
-        shown(msg)
-    assert all(isinstance(c, dict) and c.get("handler") == "command" for c in commands)
+def test_the_connector_books_take_every_frame(texts: list[str]) -> None:
+    """client_rules.Requests.receive: shown (malformed or not), commands handed on, answers
+    matched by token."""
+    requests = Requests(PROFILE)
+    requests.send(codec.request_envelope("put", "t", None))
+    for text in texts:
+        incoming = contained(requests.receive, text)
+        shown(incoming.msg)
+        assert not incoming.command or (isinstance(incoming.envelope, dict) and incoming.envelope["handler"] == "command")
+        assert incoming.answers in (None, "t")
 
 
 @pytest.mark.fuzz

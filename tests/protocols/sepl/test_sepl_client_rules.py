@@ -1,0 +1,65 @@
+"""The connector's books without sockets: the login verdict, requests matched by token, and the
+report of requests a lost connection took with it."""
+
+from __future__ import annotations
+
+import json
+
+from fieldctl.protocols.sepl import codec
+from fieldctl.protocols.sepl.client_rules import Requests, login_answer
+
+
+def test_a_login_answer_with_the_token_and_a_gid_is_accepted() -> None:
+    verdict = login_answer("sepl", codec.login_answer_frame(codec.LOGIN_TOKEN, "gw-1", "abc"))
+    assert verdict.refused is None and (verdict.gid, verdict.hash) == ("gw-1", "abc")
+    assert verdict.msg.channel == "login" and verdict.msg.kind == "answer"
+
+
+def test_a_login_answer_without_gid_or_with_another_status_is_refused() -> None:
+    assert "status 401" in str(login_answer("sepl", codec.login_answer_frame(codec.LOGIN_TOKEN, "gw", "", 401)).refused)
+    assert login_answer("sepl", codec.login_answer_frame(codec.LOGIN_TOKEN, "", "")).refused
+    assert login_answer("sepl", codec.login_answer_frame("other", "gw", "")).refused
+
+
+def test_a_login_answer_that_is_not_an_object_is_refused_and_shown_malformed() -> None:
+    verdict = login_answer("sepl", "[1]")
+    assert "not a JSON object" in str(verdict.refused) and verdict.msg.channel == "malformed"
+
+
+def test_a_request_is_shown_as_sent_without_parsing_it_back() -> None:
+    requests = Requests("sepl")
+    envelope = codec.request_envelope("put", "t1", {"uri": "d"})
+    text, msg = requests.send(envelope)
+    assert json.loads(text) == envelope and msg.raw == (text.encode(),)
+    parsed = codec.decode_frame("sepl", "out", text, from_client=True)[1]
+    assert (msg.channel, msg.kind, msg.id, msg.payload) == (parsed.channel, parsed.kind, parsed.id, parsed.payload)
+    assert requests.open == {"t1": "put"}
+
+
+def test_answers_are_matched_by_token_and_named_by_the_handler_answered() -> None:
+    requests = Requests("sepl")
+    requests.send(codec.request_envelope("commit", "t1", "hash"))
+    incoming = requests.receive(codec.platform_frame(200, "response", "t1", "ok"))
+    assert incoming.answers == "t1" and incoming.msg.kind == "commit" and incoming.msg.error is None
+    stray = requests.receive(codec.platform_frame(200, "response", "t9", "ok"))
+    assert stray.answers is None and "no open request" in str(stray.msg.error)
+
+
+def test_commands_are_handed_on_and_garbage_is_only_shown() -> None:
+    requests = Requests("sepl")
+    command = requests.receive(codec.command_frame({"device_url": "d", "service_url": "s", "task_id": "x"}))
+    assert command.command and command.envelope["handler"] == "command" and command.msg.kind == "d:s"
+    garbage = requests.receive("{not json")
+    assert garbage.envelope is None and garbage.msg.channel == "malformed" and not garbage.command
+
+
+def test_a_timeout_and_a_lost_connection_are_reported_per_request() -> None:
+    requests = Requests("sepl")
+    requests.send(codec.request_envelope("put", "t1", {}))
+    requests.send(codec.request_envelope("event", "t2", {}))
+    late = requests.timed_out("t1", 2.5)
+    assert late.kind == "put" and late.error == "no answer to put within 2.5 s"
+    [(token, msg, notice)] = requests.abandon("no pong")
+    assert token == "t2" and "not resent" in str(msg.error) and "event request t2" in notice
+    assert requests.open == {}
+

@@ -1,0 +1,61 @@
+"""within(): the shared time limit, cancellation-safe, and clean when the time is up."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from fieldctl.protocols.transport import within
+
+
+def test_result_within_the_limit() -> None:
+    async def main() -> int:
+        return await within(asyncio.sleep(0, 7), 1.0)
+
+    assert asyncio.run(main()) == 7
+
+
+def test_timeout_cancels_the_awaitable() -> None:
+    async def main() -> bool:
+        started = asyncio.get_running_loop().create_future()
+
+        async def forever() -> None:
+            started.set_result(None)
+            await asyncio.get_running_loop().create_future()
+
+        task = asyncio.ensure_future(forever())
+        with pytest.raises(asyncio.TimeoutError):
+            await within(asyncio.shield(task), 0.01)
+        task.cancel()
+        return True
+
+    assert asyncio.run(main())
+
+
+def test_condition_wait_gives_the_lock_back_before_the_timeout_is_raised() -> None:
+    async def main() -> bool:
+        changed = asyncio.Condition()
+        async with changed:
+            with pytest.raises(asyncio.TimeoutError):
+                await within(changed.wait_for(lambda: False), 0.01)
+            assert changed.locked()
+        return not changed.locked()
+
+    assert asyncio.run(main())
+
+
+def test_our_cancellation_is_not_swallowed() -> None:
+    async def main() -> None:
+        inner = asyncio.Event()
+
+        async def waiter() -> None:
+            await within(inner.wait(), 10)
+
+        task = asyncio.ensure_future(waiter())
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
