@@ -78,7 +78,7 @@ def run_fleet(profile: "ProfileOptions", sink: "Sink", *, devices: int, fleet_fi
     tagging = Tagging(sink)
 
     async def main(folder: str) -> None:
-        fleet = Fleet(base, devices, folder)
+        fleet = Fleet(base, devices, folder, notify_for)
 
         def on_bound() -> None:
             if fleet_file is not None:
@@ -88,7 +88,7 @@ def run_fleet(profile: "ProfileOptions", sink: "Sink", *, devices: int, fleet_fi
                     raise UsageError(f"--write-fleet {fleet_file}: cannot write: {exc.strerror}") from None
             sink(link(base.name, "fleet", "bound", {"devices": devices, "fleet": fleet_file}))
 
-        work = fleet.run(tagging.emit_for, notify_for, scenario=scenario, timeline=timeline, options=options,
+        work = fleet.run(tagging.emit_for, scenario=scenario, timeline=timeline, options=options,
                          on_bound=on_bound)
         await run_stream(work, sink, duration=duration)
 

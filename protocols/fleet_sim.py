@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import gc
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from fieldctl.profiles import Profile
-from fieldctl.profiles.loader import build, parse_value
+from fieldctl.profiles.loader import parse_value
 from fieldctl.profiles.targets import Target
 
 from .driver import Emit, Notify, driver_for
-from .endpoints import is_wildcard, per_target_url, private_endpoints
+from .endpoints import is_socket_path, is_wildcard, per_target_url, private_endpoints
 from .errors import Timeout, UsageError
 from .message import Message
 
@@ -82,22 +83,36 @@ class Device:
         return True
 
 
+def settle_collector() -> None:
+    """The devices' long-lived state (sockets, profiles, tasks) leaves the garbage collector's reach
+    once bound: a full collection over 1,000 devices otherwise stalls every heartbeat for a
+    quarter of a second, again and again. One collection first, so no garbage is kept forever."""
+    gc.collect()
+    gc.freeze()
+
+
 class Fleet:
-    def __init__(self, base: Profile, count: int, folder: str) -> None:
+    def __init__(self, base: Profile, count: int, folder: str, notify_for: Callable[[str], Notify]) -> None:
         if count < 1:
             raise UsageError("--devices: at least 1")
-        self.base = base
-        self.devices = [self._device(name, folder) for name in device_names(count)]
+        self.base, self.folder = base, folder
+        self.kind = type(driver_for(base, notify_for(base.name)))  # the profile's settings checked once
+        self.devices = [self._device(name) for name in device_names(count)]
+        self.drivers = [self.kind(device.profile, notify_for(device.name)) for device in self.devices]
 
-    def _device(self, name: str, folder: str) -> Device:
-        own = os.path.join(folder, name)
-        os.makedirs(own, mode=0o700, exist_ok=True)
+    def _device(self, name: str) -> Device:
+        """The base profile with private endpoints and its own identifier: a copy, not a reload (a
+        thousand loads and checks of the same profile took seconds)."""
+        own = os.path.join(self.folder, name)
         private = private_endpoints(self.base, own)
-        data = copy.deepcopy(self.base.data)
-        data["endpoints"] = dict(private)
-        if self.base.setting(IDENTIFIER) is not None:
-            data["simulate"][IDENTIFIER.partition(".")[2]] = name
-        return Device(name, build(data, self.base.source, self.base.host), dict(private))
+        if any(is_socket_path(url) for url in self.base.endpoints.values()):
+            os.makedirs(own, mode=0o700, exist_ok=True)
+        data = {**self.base.data, "endpoints": dict(private)}
+        if "simulate" in data:  # a simulator may keep and change what it reads from here: its own copy
+            data["simulate"] = copy.deepcopy(data["simulate"])
+            if self.base.setting(IDENTIFIER) is not None:
+                data["simulate"][IDENTIFIER.partition(".")[2]] = name
+        return Device(name, replace(self.base, endpoints=dict(private), data=data), dict(private))
 
     def targets(self, sets: dict[str, Any], group: str | None) -> list[Target]:
         """What reaches each device: the URLs it announced; an endpoint no simulator binds (a
@@ -110,7 +125,7 @@ class Fleet:
                                   (group,) if group else ()))
         return targets
 
-    async def run(self, emit_for: Callable[[str], Emit], notify_for: Callable[[str], Notify], *,
+    async def run(self, emit_for: Callable[[str], Emit], *,
                   scenario: list[Message] | None, timeline: bool, options: dict[str, Any],
                   on_bound: Callable[[], None]) -> None:
         """Runs every device until cancelled; `on_bound` once all have announced their addresses
@@ -131,11 +146,9 @@ class Fleet:
                 emit(msg)
             return device_emit
 
-        tasks = []
-        for device in self.devices:
-            driver = driver_for(device.profile, notify_for(device.name))
-            tasks.append(asyncio.ensure_future(driver.simulate(emitter(device), scenario=scenario,
-                                                               timeline=timeline, options=options)))
+        tasks = [asyncio.ensure_future(driver.simulate(emitter(device), scenario=scenario, timeline=timeline,
+                                                       options=options))
+                 for device, driver in zip(self.devices, self.drivers)]
         running = asyncio.gather(*tasks)
         try:
             bound = asyncio.ensure_future(all_bound.wait())
@@ -147,6 +160,7 @@ class Fleet:
             if not all_bound.is_set():
                 raise Timeout(f"{len(waiting)} of {len(self.devices)} {self.base.name} devices did not announce "
                               f"their endpoints within {limit:g} s")
+            settle_collector()
             on_bound()
             await running
         finally:

@@ -1,4 +1,4 @@
-"""Periodic work on an absolute schedule, for simulators' heartbeats. `sleep(interval)` after each
+"""Periodic work on an absolute schedule, for simulators' heartbeats and timelines. `sleep(interval)` after each
 beat drifts by the time the beat took, and devices started together beat together: a thousand
 simulated devices in one process (`simulate --devices`) then send in one burst, and the last of
 the burst is late. Here each device starts at its own random phase within the first interval, as

@@ -114,9 +114,9 @@ class Simulator:
 
     async def _timeline(self) -> None:
         interval = float(self.profile.setting("simulate.event_interval_s", 1.0))
-        for code, context in timeline.sessions(self.state):
-            await asyncio.sleep(interval)
-            self.publisher.send(self.state.event(code, context))
+        steps = timeline.sessions(self.state)  # endless
+        async for _ in schedule.ticks(interval):
+            self.publisher.send(self.state.event(*next(steps)))
 
     async def _replay(self, messages: list[Message]) -> None:
         # A scenario is a contract test: it starts once someone listens, so nothing is lost.
