@@ -43,6 +43,8 @@ def simulate(
     else:
         if control is not None:
             raise UsageError("--control serves one device; not with --devices")
+        if profile.host is not None or profile.endpoints:
+            raise UsageError("--devices picks each device's own loopback ports and socket paths; no --host or --endpoint")
         import tempfile
 
         from .fleet_sim import run_fleet

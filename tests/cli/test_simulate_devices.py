@@ -65,12 +65,16 @@ def test_each_target_of_the_fleet_file_reaches_its_own_device(profile: str, tmp_
 
 def test_listen_through_a_target_hears_that_device(tmp_path: Path) -> None:
     """autotrainer heartbeats carry an identifier: each device sends its own name."""
-    fleet = Fleet("autotrainer", tmp_path, 3, "--no-timeline")
+    record = tmp_path / "record.ndjson"
+    fleet = Fleet("autotrainer", tmp_path, 3, "--no-timeline", "--record", str(record))
     result = fleet.cli("listen", "sim-002", "--json", "--count", "1", "--filter", "channel=heartbeat", "--timeout", "20")
     assert result.returncode == 0, result.stderr
     beat = json.loads(result.stdout.splitlines()[-1])
     assert beat["payload"]["identifier"] == "sim-002"
     assert fleet.proc.stop() == 0
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    assert sum(map(is_summary, lines)) == 1, "one bound line for the fleet, none per device"
+    assert {line.get("target") for line in lines if not is_summary(line)} == {"sim-001", "sim-002", "sim-003"}
 
 
 def test_two_hundred_devices_bind_and_beat(tmp_path: Path) -> None:
@@ -88,9 +92,13 @@ def test_two_hundred_devices_bind_and_beat(tmp_path: Path) -> None:
     assert fleet.proc.stop() == 0
 
 
-def test_fleet_options_need_devices_and_devices_refuse_control(tmp_path: Path) -> None:
-    alone = run_cli("simulate", "autotrainer", "--write-fleet", str(tmp_path / "f.toml"))
-    assert alone.returncode == 2 and "--devices" in alone.stderr
-    control = run_cli("simulate", "autotrainer", "--devices", "2", "--control", str(tmp_path / "c.sock"))
-    assert control.returncode == 2 and "--control" in control.stderr
-    assert "Traceback" not in alone.stderr + control.stderr
+@pytest.mark.parametrize("args, named", [
+    (["--write-fleet", "f.toml"], "--devices"),
+    (["--devices", "2", "--control", "c.sock"], "--control"),
+    (["--devices", "2", "--host", "0.0.0.0"], "--host"),
+    (["--devices", "0"], "--devices"),
+])
+def test_fleet_options_that_do_not_go_together(args: list[str], named: str, tmp_path: Path) -> None:
+    result = run_cli("simulate", "autotrainer", *(str(tmp_path / a) if a.endswith((".toml", ".sock")) else a for a in args))
+    assert result.returncode == 2 and named in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
