@@ -5,6 +5,7 @@ announcements give way to one summary line, written once all are bound and the f
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import IO, TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
@@ -18,27 +19,45 @@ UNTAGGED = "{"
 
 
 class Tagging:
-    """Splices the emitting device's name into each NDJSON line the sink writes. The sink is
-    synchronous, so the name of the device whose message is being written is the current one."""
+    """Splices the emitting device's name into each NDJSON line the sink writes, and shows it in
+    the table's id column. The sink is synchronous, so the device whose message is being written
+    is the current one."""
 
     def __init__(self, sink: "Sink") -> None:
         self.sink = sink
         self.prefix = UNTAGGED
+        self.target = ""
         if sink.out is not None:
             sink.out = _Tagged(sink.out, self)
         if sink.record is not None:
             sink.record = _Tagged(sink.record, self)
+        if sink.view is not None:
+            sink.view = _TaggedView(sink.view, self)
 
     def emit_for(self, target: str) -> "Emit":
         prefix = '{"target":' + json.dumps(target) + ","
 
         def emit(msg: "Message") -> None:
-            self.prefix = prefix
+            self.prefix, self.target = prefix, target
             try:
                 self.sink(msg)
             finally:
-                self.prefix = UNTAGGED
+                self.prefix, self.target = UNTAGGED, ""
         return emit
+
+
+class _TaggedView:
+    """The live table (or the background announcer) with the current device's name before a
+    message's id; link lines pass as they are, so the header keeps one row per endpoint."""
+
+    def __init__(self, view: Any, tagging: Tagging) -> None:
+        self.view, self.tagging = view, tagging
+
+    def add(self, msg: "Message") -> None:
+        target = self.tagging.target
+        if target and not msg.is_link:
+            msg = replace(msg, id=target if msg.id is None else f"{target} {msg.id}")
+        self.view.add(msg)
 
 
 class _Tagged:
