@@ -19,11 +19,13 @@ import time
 
 import _common
 import commands
+import fleet_sim
 import listen_throughput
 import memory
 import startup
 
-MODULES = {"listen": listen_throughput, "commands": commands, "startup": startup, "memory": memory}
+MODULES = {"listen": listen_throughput, "commands": commands, "startup": startup, "memory": memory,
+           "fleet_sim": fleet_sim}  # issue 11: simulate --devices heartbeats on time
 
 
 def main() -> int:

@@ -21,9 +21,14 @@ def simulate(
     record: Annotated[Optional[str], typer.Option("--record", metavar="FILE", help="Append all traffic to FILE as NDJSON.")] = None,
     control: Annotated[Optional[str], typer.Option("--control", metavar="SOCKET", help="Listen for publish/command --via SOCKET from other shells (a 0600 Unix socket).")] = None,
     json_: JsonOpt = False,
+    devices: Annotated[Optional[int], typer.Option("--devices", min=1, metavar="N", help="Run N devices in this process, each on its own free loopback ports or private socket paths (names sim-001 ...; NDJSON lines gain a target field).")] = None,
+    write_fleet: Annotated[Optional[str], typer.Option("--write-fleet", metavar="FILE", help="With --devices: write the fleet file that reaches them, once all are bound.")] = None,
+    group: Annotated[Optional[str], typer.Option("--group", metavar="G", help="With --devices: the group label of every target in the fleet file.")] = None,
 ) -> None:
     """Run a simulator on the profile's endpoints (127.0.0.1 unless --host says otherwise)."""
     import asyncio
+
+    from fieldctl.protocols.errors import UsageError
 
     from . import common
     from .stream import run_stream, shown
@@ -32,6 +37,25 @@ def simulate(
     drv = common.driver(prof)
     options = profile.options("simulate", drv)
     messages = common.read_messages(scenario, prof.name) if scenario is not None else None
+    if devices is None:
+        if write_fleet is not None or group is not None:
+            raise UsageError("--write-fleet and --group need --devices N")
+    else:
+        if control is not None:
+            raise UsageError("--control serves one device; not with --devices")
+        if profile.host is not None or profile.endpoints:
+            raise UsageError("--devices picks each device's own loopback ports and socket paths; no --host or --endpoint")
+        import tempfile
+
+        from .fleet_sim import run_fleet
+
+        with shown(prof, drv, "simulate", as_json=common.json_mode(json_), record=record, simulator=True) as sink:
+            fleet = run_fleet(profile, sink, devices=devices, fleet_file=write_fleet, group=group,
+                              scenario=messages, timeline=not no_timeline, options=options, duration=duration)
+            with tempfile.TemporaryDirectory(prefix="fieldctl-fleet-") as folder:
+                asyncio.run(fleet(folder))
+        return
+
     async def main(sink: Sink) -> None:
         work = [drv.simulate(sink, scenario=messages, timeline=not no_timeline, options=options)]
         if control is not None:

@@ -15,12 +15,27 @@ def private_url(name: str, url: str, folder: str) -> str:
     simulator announces the real one in its `bound` link message); ZeroMQ spells that port '*'.
     TLS is dropped (no certificate to verify in a private run). A socket (a path, unix://) moves into folder."""
     parts = urlsplit(url)
-    if parts.scheme in ("", "unix", "ipc") or not parts.netloc:
+    if is_socket_path(url):
         return os.path.join(folder, f"{name}.sock")
     if parts.scheme == "tcp":
         return "tcp://127.0.0.1:*"
     scheme = {"wss": "ws", "https": "http"}.get(parts.scheme, parts.scheme)
     return f"{scheme}://127.0.0.1:0{parts.path}"
+
+
+def is_socket_path(url: str) -> bool:
+    """A Unix socket (a plain path, unix://, ipc://) rather than a host and port."""
+    parts = urlsplit(url)
+    return parts.scheme in ("", "unix", "ipc") or not parts.netloc
+
+
+def per_target_url(url: str, target: str) -> str:
+    """A client's own socket path made distinct per target (the target's name before the
+    extension), so one client process can reach many targets at once; other URLs unchanged."""
+    if not is_socket_path(url):
+        return url
+    root, extension = os.path.splitext(url)
+    return f"{root}-{target}{extension}"
 
 
 def private_endpoints(profile: Profile, folder: str) -> dict[str, str]:

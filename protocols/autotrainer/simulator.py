@@ -8,7 +8,7 @@ import time
 from typing import Iterable
 
 from fieldctl.profiles import Profile
-from fieldctl.protocols import replay
+from fieldctl.protocols import replay, schedule
 from fieldctl.protocols.driver import Emit, Notify, link_emitter
 from fieldctl.protocols.errors import UsageError
 from fieldctl.protocols.message import OUT, Message, link
@@ -103,16 +103,15 @@ class Simulator:
         interval = self.profile.heartbeat.interval_s
         identifier = self.profile.setting("simulate.identifier", "autotrainer-device")
         version = self.profile.setting("simulate.version", "0.12.0")
-        while True:
-            await asyncio.sleep(interval)
+        async for _ in schedule.ticks(interval):
             body = {"identifier": identifier, "version": version, "timestamp": time.time()}
             self.publisher.send(codec.encode_publication("heartbeat", body, self.vocab))
 
     async def _timeline(self) -> None:
         interval = float(self.profile.setting("simulate.event_interval_s", 1.0))
-        for code, context in timeline.sessions(self.state):
-            await asyncio.sleep(interval)
-            self.publisher.send(self.state.event(code, context))
+        steps = timeline.sessions(self.state)  # endless
+        async for _ in schedule.ticks(interval):
+            self.publisher.send(self.state.event(*next(steps)))
 
     async def _replay(self, messages: list[Message]) -> None:
         # A scenario is a contract test: it starts once someone listens, so nothing is lost.

@@ -68,8 +68,26 @@ class Throttle:
             self._warn(text + (f" (and {more} more since the last warning)" if more else ""))
 
 
+_sized: zmq.asyncio.Context | None = None
+#: Sockets a context may hold when the process may open any number of files.
+MAX_SOCKETS_UNLIMITED = 65536
+
+
 def context() -> zmq.asyncio.Context:
-    return zmq.asyncio.Context.instance()
+    """The one context of the process, one I/O thread for every socket (`simulate --devices` runs
+    thousands). libzmq stops a context at 1,023 sockets; this one may hold as many as the process
+    may open files, set before its first socket."""
+    global _sized
+    ctx = zmq.asyncio.Context.instance()
+    if ctx is not _sized:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        wanted = MAX_SOCKETS_UNLIMITED if soft == resource.RLIM_INFINITY else soft
+        if wanted > ctx.get(zmq.MAX_SOCKETS):
+            ctx.set(zmq.MAX_SOCKETS, wanted)
+        _sized = ctx
+    return ctx
 
 
 def receive_hwm(max_frame_bytes: int) -> int:

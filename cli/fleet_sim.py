@@ -1,0 +1,114 @@
+"""`fieldctl simulate PROFILE --devices N`: the output side of a simulated fleet. Every NDJSON line
+(stdout and --record) names the device it came from in a `target` field; the devices' own `bound`
+announcements give way to one summary line, written once all are bound and the fleet file is."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import IO, TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from fieldctl.protocols.driver import Emit, Notify
+    from fieldctl.protocols.message import Message
+
+    from .common import ProfileOptions
+    from .stream import Sink
+
+UNTAGGED = "{"
+
+
+class Tagging:
+    """Splices the emitting device's name into each NDJSON line the sink writes, and shows it in
+    the table's id column. The sink is synchronous, so the device whose message is being written
+    is the current one."""
+
+    def __init__(self, sink: "Sink") -> None:
+        self.sink = sink
+        self.prefix = UNTAGGED
+        self.target = ""
+        if sink.out is not None:
+            sink.out = _Tagged(sink.out, self)
+        if sink.record is not None:
+            sink.record = _Tagged(sink.record, self)
+        if sink.view is not None:
+            sink.view = _TaggedView(sink.view, self)
+
+    def emit_for(self, target: str) -> "Emit":
+        prefix = '{"target":' + json.dumps(target) + ","
+
+        def emit(msg: "Message") -> None:
+            self.prefix, self.target = prefix, target
+            try:
+                self.sink(msg)
+            finally:
+                self.prefix, self.target = UNTAGGED, ""
+        return emit
+
+
+class _TaggedView:
+    """The live table (or the background announcer) with the current device's name before a
+    message's id; link lines pass as they are, so the header keeps one row per endpoint."""
+
+    def __init__(self, view: Any, tagging: Tagging) -> None:
+        self.view, self.tagging = view, tagging
+
+    def add(self, msg: "Message") -> None:
+        target = self.tagging.target
+        if target and not msg.is_link:
+            msg = replace(msg, id=target if msg.id is None else f"{target} {msg.id}")
+        self.view.add(msg)
+
+
+class _Tagged:
+    """A text stream whose lines (JSON objects) gain the current `target` first."""
+
+    def __init__(self, stream: IO[str], tagging: Tagging) -> None:
+        self.stream, self.tagging = stream, tagging
+
+    def write(self, line: str) -> int:
+        return self.stream.write(self.tagging.prefix + line[1:] if line.startswith("{") else line)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def notify_for(target: str) -> "Notify":
+    from .common import warn
+
+    return lambda text: warn(f"{target}: {text}")
+
+
+def run_fleet(profile: "ProfileOptions", sink: "Sink", *, devices: int, fleet_file: str | None, group: str | None,
+              scenario: list[Any] | None, timeline: bool, options: dict[str, Any],
+              duration: float | None) -> Callable[[str], Any]:
+    """The coroutine function that runs the fleet in `folder` until the stream ends."""
+    from fieldctl.profiles.targets import check_name, write_fleet
+    from fieldctl.protocols.fleet_sim import Fleet, client_sets, raise_fd_limit
+    from fieldctl.protocols.errors import UsageError
+    from fieldctl.protocols.message import link
+
+    from .stream import run_stream
+
+    if group is not None:
+        check_name(group)
+    base = profile.load()
+    raise_fd_limit()
+    tagging = Tagging(sink)
+
+    async def main(folder: str) -> None:
+        fleet = Fleet(base, devices, folder, notify_for)
+
+        def on_bound() -> None:
+            if fleet_file is not None:
+                try:
+                    write_fleet(fleet_file, fleet.targets(client_sets(profile.sets), group))
+                except OSError as exc:
+                    raise UsageError(f"--write-fleet {fleet_file}: cannot write: {exc.strerror}") from None
+            sink(link(base.name, "fleet", "bound", {"devices": devices, "fleet": fleet_file}))
+
+        work = fleet.run(tagging.emit_for, scenario=scenario, timeline=timeline, options=options,
+                         on_bound=on_bound)
+        await run_stream(work, sink, duration=duration)
+
+    return main
