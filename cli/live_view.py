@@ -53,6 +53,13 @@ class Row:
     size: int  # bytes `msg` arrived as: what holding it costs
     detail: str | None = None
 
+    @classmethod
+    def of(cls, msg: "Message") -> "Row":
+        """The row of a message, its cells cut to CELL_CHARS (the fleet board's feed uses it too)."""
+        ident = "" if msg.id is None else str(msg.id)
+        return cls(msg.ts, "←" if msg.direction == "in" else "→", msg.channel[:CELL_CHARS], str(msg.kind)[:CELL_CHARS],
+                   ident[:CELL_CHARS], bool(msg.error), msg, sum(map(len, msg.raw)))
+
     def shown_detail(self, summarize: Callable[["Message"], str]) -> str:
         """Both threads may call this; only `add`'s thread drops `msg`, after setting `detail`."""
         detail = self.detail
@@ -89,10 +96,7 @@ class LiveView:
             self.heartbeat = (time.monotonic(), msg.payload if isinstance(msg.payload, dict) else {})
             if self.rows and self.rows[-1].channel == msg.channel:
                 self._release(self.rows.pop())  # one heartbeat row is enough; the panel shows the rest
-        arrow = "←" if msg.direction == "in" else "→"
-        ident = "" if msg.id is None else str(msg.id)
-        row = Row(msg.ts, arrow, msg.channel[:CELL_CHARS], str(msg.kind)[:CELL_CHARS], ident[:CELL_CHARS],
-                  bool(msg.error), msg, sum(map(len, msg.raw)))
+        row = Row.of(msg)
         self.rows.append(row)
         self.held += row.size
         if len(self.rows) > ROWS_KEPT:
@@ -152,7 +156,7 @@ class LiveView:
         table.add_column("id", no_wrap=True)
         table.add_column("detail", overflow="ellipsis", no_wrap=True, ratio=1)
         for row in list(self.rows)[-height:]:
-            table.add_row(_clock(row.ts), row.arrow, cell(row.channel), cell(row.kind), cell(row.ident),
+            table.add_row(clock(row.ts), row.arrow, cell(row.channel), cell(row.kind), cell(row.ident),
                           cell(row.shown_detail(self.summarize)), style=row_style(self.styles, row.channel, row.bad))
         header = Panel(self._header(), title=cell(f"fieldctl {self.title} {self.profile.name}"), title_align="left")
         return Group(header, table)
@@ -161,7 +165,7 @@ class LiveView:
         return Live(self, console=self.console, refresh_per_second=4, transient=False, redirect_stderr=True)
 
 
-def _clock(ts: float) -> str:
+def clock(ts: float) -> str:
     """HH:MM:SS.mmm, or '?' for a time no clock shows (a scenario line may carry any `ts`)."""
     try:
         return datetime.fromtimestamp(ts).strftime("%H:%M:%S.%f")[:12]
