@@ -10,7 +10,7 @@ from typer.core import TyperCommand
 
 from fieldctl import __version__
 
-from . import command, completion, console, demo, listen, probe, profiles, publish, simulate
+from . import command, completion, console, demo, export, listen, probe, profiles, publish, simulate
 from .common import PROTOCOL_OPTIONS
 
 app = typer.Typer(
@@ -52,6 +52,7 @@ app.command()(demo.demo)
 app.command()(console.console)
 app.add_typer(profiles.app, name="profiles")
 app.add_typer(completion.app, name="completion")
+app.add_typer(export.app, name="export")
 
 
 def _version(value: bool) -> None:

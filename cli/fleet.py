@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from fieldctl.protocols.errors import FieldctlError, Unsupported, UsageError
 
-from .fleet_state import FleetState
+from .fleet_state import UNSUPPORTED, FleetState
 
 if TYPE_CHECKING:
     from fieldctl.profiles import Profile
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 #: Seconds before the first retry of a failed target, and the cap the backoff doubles up to.
 RETRY_FIRST_S = 0.5
 RETRY_MAX_S = 15.0
+#: Unobserved failures of drivers' background tasks reported on stderr; the rest are only counted.
+STRAYS_SHOWN = 10
 
 TaggedEmit = Callable[[str, "Message"], None]
 
@@ -48,6 +50,7 @@ class Fleet:
         self.state = FleetState((m.name, m.profile) for m in members)
         #: Warnings go to the state (errors) and, unless quiet (a board on the terminal), to stderr.
         self.quiet = quiet
+        self.strays = 0
 
     @classmethod
     def load(cls, path: str | Path, group: str | None = None, only: set[str] | None = None, *, quiet: bool = False,
@@ -86,6 +89,7 @@ class Fleet:
 
     async def follow(self, emit: TaggedEmit, channels: set[str] | None = None) -> None:
         """Every target's listen until cancelled; each Message goes to the state, then to `emit`."""
+        asyncio.get_running_loop().set_exception_handler(self._stray)
         await asyncio.gather(*(self._follow(member, emit, channels) for member in self.members))
 
     async def _follow(self, member: Member, emit: TaggedEmit, channels: set[str] | None) -> None:
@@ -109,7 +113,7 @@ class Fleet:
                 await asyncio.gather(member.driver.listen(watch, channels=wanted, options={}), watch.run())
                 reason = "listen ended"
             except Unsupported as exc:
-                state.down(name, str(exc), "unsupported")
+                state.down(name, str(exc), UNSUPPORTED)
                 self._report(name, str(exc))
                 return
             except FieldctlError as exc:
@@ -127,6 +131,16 @@ class Fleet:
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX_S)
             state.retrying(name)
+
+    def _stray(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """A driver's background task that failed unobserved: one warning line, not a traceback
+        (with hundreds of targets, one bad one must not flood the terminal with them)."""
+        self.strays += 1
+        if self.strays > STRAYS_SHOWN:
+            return
+        error = context.get("exception")
+        text = f"{context.get('message', 'background task failed')}: {error!r}" if error else str(context.get("message"))
+        self._report("fleet", text + (" (further ones not shown)" if self.strays == STRAYS_SHOWN else ""))
 
     def _report(self, name: str, text: str) -> None:
         if not self.quiet:

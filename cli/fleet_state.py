@@ -29,7 +29,8 @@ OTHER = "other"
 NAME_CHARS = 64
 #: Link states that mean a connection is not there (a driver's, or the fleet runner's own DOWN).
 DOWN = "down"
-DOWN_STATES = frozenset({DOWN, "retrying", "disconnected", "unsupported"})
+UNSUPPORTED = "unsupported"
+DOWN_STATES = frozenset({DOWN, UNSUPPORTED, "retrying", "disconnected"})
 #: The heartbeat watch's pseudo-endpoint (protocols/heartbeat.py): its stale/alive are not a link.
 HEARTBEAT_ENDPOINT = "heartbeat"
 
@@ -86,6 +87,8 @@ class TargetState:
         """Linked: no endpoint in a down state, and either a link came up or a message arrived."""
         # copy(): the board and the exporter read from their own threads while ingest writes
         states = [state for endpoint, state in self.links.copy().items() if endpoint != HEARTBEAT_ENDPOINT]
+        if UNSUPPORTED in states:  # a profile that cannot listen: up is what its probe says
+            return self.probe is not None and self.probe[0] < 2
         if any(state in DOWN_STATES for state in states):
             return False
         return bool(states) or self.heard
