@@ -87,14 +87,15 @@ def prometheus(
         raise UsageError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
     bound_host, bound_port = server.server_address[:2]
     shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
-    sys.stdout.write(f"serving http://{shown_host}:{bound_port}/metrics ({len(fleet.members)} targets)\n")
-    sys.stdout.flush()
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
+        # Announced once a signal ends it cleanly: whoever waits for this line may stop it at once.
+        sys.stdout.write(f"serving http://{shown_host}:{bound_port}/metrics ({len(fleet.members)} targets)\n")
+        sys.stdout.flush()
         # fleet.follow ends only when no target can listen; the probes (and the metrics) go on.
         work = [loop.create_task(fleet.follow(lambda target, msg: None)),
                 loop.create_task(probe_forever(fleet, probe_interval))]
