@@ -19,11 +19,13 @@ import time
 
 import _common
 import commands
+import fleet_board
 import listen_throughput
 import memory
 import startup
 
-MODULES = {"listen": listen_throughput, "commands": commands, "startup": startup, "memory": memory}
+MODULES = {"listen": listen_throughput, "commands": commands, "startup": startup, "memory": memory,
+           "fleet": fleet_board}
 
 
 def main() -> int:

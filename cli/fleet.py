@@ -46,8 +46,7 @@ class Fleet:
     """The targets of a fleet file (or of one --group), with the state they feed."""
 
     def __init__(self, members: list[Member], *, quiet: bool = False) -> None:
-        self.members = members
-        self.state = FleetState((m.name, m.profile) for m in members)
+        self.adopt(members)
         #: Warnings go to the state (errors) and, unless quiet (a board on the terminal), to stderr.
         self.quiet = quiet
         self.strays = 0
@@ -75,9 +74,13 @@ class Fleet:
 
             profile = target.load(profile_files=profile_files, sets=sets)
             members.append(Member(name, profile, driver_for(profile, fleet.notifier(name))))
-        fleet.members = members
-        fleet.state = FleetState((m.name, m.profile) for m in members)
+        fleet.adopt(members)
         return fleet
+
+    def adopt(self, members: list[Member]) -> None:
+        """These members, and a fresh state for them (their drivers' notifiers come from `notifier`)."""
+        self.members = members
+        self.state = FleetState((m.name, m.profile) for m in members)
 
     def notifier(self, name: str) -> Callable[[str], None]:
         def notify(text: str) -> None:
@@ -92,15 +95,21 @@ class Fleet:
         asyncio.get_running_loop().set_exception_handler(self._stray)
         await asyncio.gather(*(self._follow(member, emit, channels) for member in self.members))
 
+    def intake(self, name: str, emit: TaggedEmit) -> Callable[["Message"], None]:
+        """The Emit a target's driver reports to: the state first, then `emit` with the target's name."""
+        add = self.state.add
+
+        def tagged(msg: "Message") -> None:
+            add(name, msg)
+            emit(name, msg)
+
+        return tagged
+
     async def _follow(self, member: Member, emit: TaggedEmit, channels: set[str] | None) -> None:
         from fieldctl.protocols.heartbeat import HeartbeatWatch
 
         name, state = member.name, self.state
-
-        def tagged(msg: "Message") -> None:
-            state.add(name, msg)
-            emit(name, msg)
-
+        tagged = self.intake(name, emit)
         wanted = channels
         beat = member.profile.heartbeat.channel
         if wanted and beat is not None:

@@ -11,6 +11,7 @@ KINDS_KEPT (channel, kind) counters, every wire string cut to NAME_CHARS.
 from __future__ import annotations
 
 import time
+from time import monotonic
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable
 
@@ -112,10 +113,6 @@ class TargetState:
         return age is not None and age > self.stale_after_s
 
 
-def _name(value: object) -> str:
-    return str(value)[:NAME_CHARS]
-
-
 class FleetState:
     """Per-target state, fed every Message of every target (`add`) and the runner's verdicts."""
 
@@ -126,23 +123,29 @@ class FleetState:
         }
 
     def add(self, target: str, msg: "Message") -> None:
+        """One message of `target`: the hot path of a fleet's ingest, so kept to plain operations."""
         state = self.targets[target]
-        if msg.channel == LINK:
-            state.links[msg.endpoint] = _name(msg.kind)
+        channel, kind = msg.channel, msg.kind
+        if len(channel) > NAME_CHARS:
+            channel = channel[:NAME_CHARS]
+        if type(kind) is not str or len(kind) > NAME_CHARS:
+            kind = str(kind)[:NAME_CHARS]
+        if channel == LINK:
+            state.links[msg.endpoint] = kind
             if msg.endpoint != HEARTBEAT_ENDPOINT:
-                state.last_link = _name(msg.kind)
+                state.last_link = kind
             return
+        now = monotonic()
         state.heard = True
         state.received += 1
-        state.rate.add(time.monotonic())
+        state.rate.add(now)
         if msg.rtt_s is not None:
             state.last_rtt_s = msg.rtt_s
         if msg.error:
             state.malformed += 1
             return
-        if msg.channel == state.heartbeat_channel and msg.direction == "in":
-            state.last_beat = time.monotonic()
-        channel, kind = _name(msg.channel), _name(msg.kind)
+        if channel == state.heartbeat_channel and msg.direction == "in":
+            state.last_beat = now
         state.last_event = (channel, kind, msg.ts)
         key = (channel, kind)
         counts = state.counts
