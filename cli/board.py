@@ -56,33 +56,29 @@ class FleetBoard:
             row.msg = None
         self.feed.append((target, row))
 
-    def _targets(self, room: int) -> Table:
-        now = time.monotonic()
+    def _targets(self, ranked: list[tuple["TargetState", bool, bool]], room: int, now: float) -> Table:
         table = Table(expand=True, box=None, header_style="bold", pad_edge=False)
         for column in ("target", "profile", "link", "heartbeat", "last event", "msg/s", "malformed", "errors"):
             table.add_column(column, no_wrap=True, justify="right" if column in ("msg/s", "malformed", "errors") else "left")
-        states = list(self.fleet.state.targets.values())
-        # Troubled targets first: down, then stale, then the rest in fleet order.
-        ranked = sorted(states, key=lambda s: (s.up, not s.stale(now)))
         shown = ranked if len(ranked) <= room else ranked[:max(1, room - 1)]
-        for state in shown:
-            table.add_row(*_target_cells(state, now))
+        for state, up, stale in shown:
+            table.add_row(*_target_cells(state, up, stale, now))
         if len(shown) < len(ranked):
             table.add_row(Text(f"… {len(ranked) - len(shown)} more", style="dim"))
         return table
 
-    def _summary(self) -> Text:
-        now = time.monotonic()
-        states = list(self.fleet.state.targets.values())
-        up = sum(s.up for s in states)
-        stale = sum(s.stale(now) for s in states)
-        rate = sum(s.rate.per_second(now) for s in states)
-        malformed = sum(s.malformed for s in states)
-        errors = sum(s.errors for s in states)
-        text = Text(f"{len(states)} targets  ")
+    @staticmethod
+    def _summary(ranked: list[tuple["TargetState", bool, bool]], now: float) -> Text:
+        up = sum(1 for _, is_up, _ in ranked if is_up)
+        stale = sum(1 for _, _, is_stale in ranked if is_stale)
+        rate = sum(state.rate.per_second(now) for state, _, _ in ranked)
+        malformed = sum(state.malformed for state, _, _ in ranked)
+        errors = sum(state.errors for state, _, _ in ranked)
+        total = len(ranked)
+        text = Text(f"{total} targets  ")
         text.append(f"{up} up", style="green")
         text.append("  ")
-        text.append(f"{len(states) - up} down", style="bold red" if up < len(states) else "")
+        text.append(f"{total - up} down", style="bold red" if up < total else "")
         text.append("  ")
         text.append(f"{stale} stale", style="bold red" if stale else "")
         text.append(f"  {rate:.1f} msg/s  ")
@@ -104,10 +100,15 @@ class FleetBoard:
         return table
 
     def __rich__(self) -> Group:
+        now = time.monotonic()
         height = self.console.size.height
+        # Each target's verdicts once a frame; troubled targets first: down, then stale, then fleet order.
+        ranked = sorted(((state, state.up, state.stale(now)) for state in list(self.fleet.state.targets.values())),
+                        key=lambda row: (row[1], not row[2]))
         # The targets get up to half the screen; the feed what is left (panel, headers, summary: 7 lines).
-        room = max(2, min(len(self.fleet.members), (height - 7) // 2))
-        header = Panel(Group(self._summary(), self._targets(room)), title=cell(self.title), title_align="left")
+        room = max(2, min(len(ranked), (height - 7) // 2))
+        header = Panel(Group(self._summary(ranked, now), self._targets(ranked, room, now)), title=cell(self.title),
+                       title_align="left")
         return Group(header, self._feed(height - room - 8))
 
     def live(self) -> Live:
@@ -115,13 +116,12 @@ class FleetBoard:
                     redirect_stderr=True)
 
 
-def _target_cells(state: "TargetState", now: float) -> list[Text]:
-    up = state.up
+def _target_cells(state: "TargetState", up: bool, stale: bool, now: float) -> list[Text]:
     link = cell(state.link, "green" if up else "bold red")
     age = state.heartbeat_age(now)
     if age is None:
         beat = Text("—", style="dim")
-    elif state.stale(now):
+    elif stale:
         beat = Text(f"STALE {age:.0f} s", style="bold red")
     elif state.last_beat is None:
         beat = Text(f"none yet ({age:.0f} s)", style="yellow")

@@ -84,13 +84,12 @@ def test_the_board_shows_a_row_per_target_above_the_feed(fleet, terminals) -> No
         if title not in text:
             return False
         frame = last_frame(text, title)
-        return all(re.search(rf"{name}\s+\S+\s+ready", frame) for name in ("rig-1", "rig-2")) and \
+        # the rigs linked and their heartbeats heard (an age, not "none yet")
+        return all(re.search(rf"{name}\s+autotrainer\s+ready\s+\d+\.\d s", frame) for name in ("rig-1", "rig-2")) and \
             re.search(r"one\s+oneliner\s+ready", frame) is not None and re.search(r"gone\s+autotrainer\s+(retrying|down)", frame) is not None
 
     frame = last_frame(term.wait_for(ready), title)
     assert "4 targets  3 up  1 down" in frame
-    assert re.search(r"rig-1\s+autotrainer\s+ready\s+\d+\.\d s\s+event/", frame) or \
-        re.search(r"rig-1\s+autotrainer\s+ready\s+\d+\.\d s", frame), frame
     assert "msg/s" in frame and "malformed" in frame and "errors" in frame
     # The down target comes first; the feed below shows events of the live ones, tagged.
     assert frame.index("gone") < frame.index("rig-1")
