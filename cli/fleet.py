@@ -13,7 +13,7 @@ import asyncio
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from fieldctl.protocols.errors import FieldctlError, Unsupported, UsageError
 
@@ -53,7 +53,7 @@ class Fleet:
 
     @classmethod
     def load(cls, path: str | Path, group: str | None = None, only: set[str] | None = None, *, quiet: bool = False,
-             sets: list[str] = (), profile_files: list[Any] = ()) -> "Fleet":  # type: ignore[assignment]
+             sets: Iterable[str] = (), profile_files: Iterable[str | Path] = ()) -> "Fleet":
         """Resolves every target up front, so a bad fleet file or profile is exit 2 before anything
         runs; `sets` and `profile_files` (the command line's) apply to every target."""
         from fieldctl.profiles.targets import load_fleet
@@ -115,7 +115,7 @@ class Fleet:
         if wanted and beat is not None:
             wanted = wanted | {beat}  # as listen: the watch must hear heartbeats the filters hide
         delay = RETRY_FIRST_S
-        was_down = False
+        reported = False  # this outage is on stderr already: one line per outage, however long
         while True:
             watch = HeartbeatWatch(member.profile, tagged)
             try:
@@ -131,12 +131,12 @@ class Fleet:
                 raise
             except Exception as exc:  # a driver's bug takes down its own target only
                 reason = f"internal error: {type(exc).__name__}: {exc}"
-            if state.targets[name].heard:
-                delay = RETRY_FIRST_S  # it was up: the next failure starts the backoff afresh
+            if state.targets[name].heard:  # it was up: a new outage, and the backoff starts afresh
+                delay, reported = RETRY_FIRST_S, False
             state.down(name, reason)
-            if not was_down or delay >= RETRY_MAX_S:
+            if not reported:
                 self._report(name, f"down: {reason}; retrying")
-            was_down = True
+                reported = True
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX_S)
             state.retrying(name)
