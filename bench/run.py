@@ -1,4 +1,5 @@
-"""Every benchmark of issue 10 ("fast paths"), one summary table at the end: what `make bench` runs.
+"""Every benchmark of issue 10 ("fast paths") and issue 11's fleet board, one summary table at the
+end: what `make bench` runs.
 
 Run: `.venv/bin/python bench/run.py [--quick] [--rounds R] [--json] [--only NAME ...]`.
 Each row is a ratio of fieldctl against a baseline measured in the same run, median and min–max
