@@ -132,7 +132,7 @@ def fed_state(devices: int, per_target: int) -> Any:
     for member in fleet.members:
         for msg in messages:
             fleet.state.add(member.name, msg)
-        fleet.state.probed(member.name, 0, "ok", {"heartbeat_wait_seconds": 0.2, "command_rtt_seconds": 0.004})
+        fleet.state.probed(member.name, 0, {"heartbeat_wait_seconds": 0.2, "command_rtt_seconds": 0.004})
         fleet.state.rtt(member.name, 0.004)
     return fleet.state
 
@@ -183,7 +183,7 @@ def instrumented_registry(state: Any) -> Any:
         counters["fieldctl_errors"].labels(*pair).inc(target.errors)
         for (channel, kind), count in target.counts.items():
             messages.labels(*pair, channel, kind).inc(count)
-        for step, value in target.probe[2].items():
+        for step, value in target.probe[1].items():
             steps.labels(*pair, step.removesuffix("_seconds")).set(value)
     return registry
 

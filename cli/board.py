@@ -128,7 +128,12 @@ def _target_cells(state: "TargetState", up: bool, stale: bool, now: float) -> li
     else:
         beat = Text(f"{age:.1f} s", style="green")
     last = state.last_event
-    event = cell(f"{last[0]}/{last[1]}  {clock(last[2])}"[:CELL_CHARS]) if last else Text("—", style="dim")
+    if not up and state.last_error:  # why it is down says more than what it sent before
+        event = cell(f"✗ {state.last_error}"[:CELL_CHARS], "red")
+    elif last:
+        event = cell(f"{last[0]}/{last[1]}  {clock(last[2])}"[:CELL_CHARS])
+    else:
+        event = Text("—", style="dim")
     return [cell(state.name, "" if up else "bold red"), cell(state.profile), link, beat, event,
             Text(f"{state.rate.per_second(now):.1f}"),
             Text(str(state.malformed), style="red" if state.malformed else ""),

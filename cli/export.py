@@ -40,7 +40,7 @@ async def probe_forever(fleet: "Fleet", interval: float) -> None:
     async def one(member: "Member") -> None:
         async with gate:
             report = await fleet.probe(member)
-        fleet.state.probed(member.name, int(report.status), report.summary, report.metrics)
+        fleet.state.probed(member.name, int(report.status), report.metrics)
         trip = probe_rtt(report.metrics)
         if trip is not None:
             fleet.state.rtt(member.name, trip)

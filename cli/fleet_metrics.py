@@ -65,7 +65,7 @@ class FleetCollector(Collector):
                 rtt.add_metric(labels, target.last_rtt_s)
             probe = target.probe
             if probe is not None:
-                code, _, metrics = probe
+                code, metrics = probe
                 status.add_metric(labels, code)
                 trip = probe_rtt(metrics)
                 if trip is not None:

@@ -75,13 +75,12 @@ class TargetState:
     last_event: tuple[str, str, float] | None = None  # channel, kind, wall-clock ts
     rate: Rate = field(default_factory=Rate)
     counts: dict[tuple[str, str], int] = field(default_factory=dict)
-    received: int = 0
     malformed: int = 0
     errors: int = 0
     last_error: str = ""
     last_rtt_s: float | None = None
-    #: The last probe: Nagios code, summary, metrics (seconds); None until one ran.
-    probe: tuple[int, str, dict[str, float]] | None = None
+    #: The last probe: Nagios code and metrics (seconds); None until one ran.
+    probe: tuple[int, dict[str, float]] | None = None
 
     @property
     def up(self) -> bool:
@@ -137,7 +136,6 @@ class FleetState:
             return
         now = monotonic()
         state.heard = True
-        state.received += 1
         state.rate.add(now)
         if msg.rtt_s is not None:
             state.last_rtt_s = msg.rtt_s
@@ -177,5 +175,5 @@ class FleetState:
     def rtt(self, target: str, seconds: float) -> None:
         self.targets[target].last_rtt_s = seconds
 
-    def probed(self, target: str, status: int, summary: str, metrics: dict[str, float]) -> None:
-        self.targets[target].probe = (status, summary[:200], dict(metrics))
+    def probed(self, target: str, status: int, metrics: dict[str, float]) -> None:
+        self.targets[target].probe = (status, dict(metrics))

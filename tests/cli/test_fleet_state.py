@@ -35,8 +35,8 @@ def test_counts_malformed_and_the_last_event() -> None:
     state.add("rig-1", event("?", error="not JSON"))
     rig = state.targets["rig-1"]
     assert rig.counts == {("event", "trialStarted"): 2, ("event", "trialEnded"): 1}
-    assert rig.malformed == 1 and rig.received == 4 and rig.last_event[:2] == ("event", "trialEnded")
-    assert state.targets["rig-2"].received == 0  # each target its own
+    assert rig.malformed == 1 and rig.last_event[:2] == ("event", "trialEnded")
+    assert state.targets["rig-2"].counts == {} and state.targets["rig-2"].last_event is None  # each its own
 
 
 def test_up_down_and_stale() -> None:
@@ -64,9 +64,9 @@ def test_a_profile_that_cannot_listen_is_up_when_its_probe_says_so() -> None:
     state = fleet_of("rig-1").state
     state.down("rig-1", "listen is not supported", "unsupported")
     assert not state.targets["rig-1"].up
-    state.probed("rig-1", 1, "slow", {})
+    state.probed("rig-1", 1, {})
     assert state.targets["rig-1"].up
-    state.probed("rig-1", 2, "refused", {})
+    state.probed("rig-1", 2, {})
     assert not state.targets["rig-1"].up
 
 
