@@ -72,8 +72,11 @@ class Fleet:
         for name, target in targets.items():
             from fieldctl.protocols.driver import driver_for
 
-            profile = target.load(profile_files=profile_files, sets=sets)
-            members.append(Member(name, profile, driver_for(profile, fleet.notifier(name))))
+            try:
+                profile = target.load(profile_files=profile_files, sets=sets)
+                members.append(Member(name, profile, driver_for(profile, fleet.notifier(name))))
+            except UsageError as exc:  # which target of the file, first
+                raise UsageError(f"{path}: targets.{name}: {exc}") from None
         fleet.adopt(members)
         return fleet
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 from conftest import FIELDCTL, run_cli
@@ -61,8 +62,11 @@ def test_timeout_and_idle_exit_4(fleet) -> None:
     assert idle.returncode == 4 and "no message for 1 s" in idle.stderr
 
 
-def test_usage_errors_are_one_line_and_exit_2(fleet) -> None:
+def test_usage_errors_are_one_line_and_exit_2(fleet, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text('[targets.rig-9]\nprofile = "nosuch"\n')
     for args, text in (
+        (["listen", "--fleet", str(broken)], "targets.rig-9: unknown profile 'nosuch'"),
         (["listen", "autotrainer", "--fleet", str(fleet.path)], "not both"),
         (["listen", "--group", "room-1"], "--group needs --fleet"),
         (["listen"], "missing PROFILE"),
