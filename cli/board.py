@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .escape import cell
-from .live_view import CELL_CHARS, Row, clock
+from .live_view import CELL_CHARS, Row, _clock as clock
 from .render import row_style
 
 if TYPE_CHECKING:

@@ -156,7 +156,7 @@ class LiveView:
         table.add_column("id", no_wrap=True)
         table.add_column("detail", overflow="ellipsis", no_wrap=True, ratio=1)
         for row in list(self.rows)[-height:]:
-            table.add_row(clock(row.ts), row.arrow, cell(row.channel), cell(row.kind), cell(row.ident),
+            table.add_row(_clock(row.ts), row.arrow, cell(row.channel), cell(row.kind), cell(row.ident),
                           cell(row.shown_detail(self.summarize)), style=row_style(self.styles, row.channel, row.bad))
         header = Panel(self._header(), title=cell(f"fieldctl {self.title} {self.profile.name}"), title_align="left")
         return Group(header, table)
@@ -165,7 +165,7 @@ class LiveView:
         return Live(self, console=self.console, refresh_per_second=4, transient=False, redirect_stderr=True)
 
 
-def clock(ts: float) -> str:
+def _clock(ts: float) -> str:
     """HH:MM:SS.mmm, or '?' for a time no clock shows (a scenario line may carry any `ts`)."""
     try:
         return datetime.fromtimestamp(ts).strftime("%H:%M:%S.%f")[:12]
