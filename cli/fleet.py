@@ -121,8 +121,10 @@ class Fleet:
         reported = False  # this outage is on stderr already: one line per outage, however long
         while True:
             watch = HeartbeatWatch(member.profile, tagged)
+            # Its own task, ended with each attempt: gather would leave it running when listen fails.
+            beats = asyncio.ensure_future(watch.run())
             try:
-                await asyncio.gather(member.driver.listen(watch, channels=wanted, options={}), watch.run())
+                await member.driver.listen(watch, channels=wanted, options={})
                 reason = "listen ended"
             except Unsupported as exc:
                 state.down(name, str(exc), UNSUPPORTED)
@@ -134,6 +136,8 @@ class Fleet:
                 raise
             except Exception as exc:  # a driver's bug takes down its own target only
                 reason = f"internal error: {type(exc).__name__}: {exc}"
+            finally:
+                beats.cancel()
             if state.targets[name].heard:  # it was up: a new outage, and the backoff starts afresh
                 delay, reported = RETRY_FIRST_S, False
             state.down(name, reason)

@@ -104,3 +104,31 @@ def test_the_board_escapes_what_peers_name() -> None:
     drawn = console.file.getvalue()
     assert "\x1b" not in drawn and "\x07" not in drawn and "\x9b" not in drawn
     assert "\\x1b]0;pwned\\x07[bold]x[/bold]" in drawn  # shown, as text, markup not read
+
+
+def test_a_target_retried_again_and_again_holds_no_more_tasks(tmp_path) -> None:
+    """The plugin's profile (a refused TCP connection fails at once): every attempt's heartbeat
+    watch ends with it, so a target down for hours costs what it cost after a minute."""
+    import asyncio
+
+    from conftest import free_port
+    from fieldctl.profiles.targets import Target, write_fleet
+
+    write_fleet(tmp_path / "f.toml", [Target("hub-1", "linejson", endpoints={"hub": f"tcp://127.0.0.1:{free_port()}"})])
+    fleet = Fleet.load(tmp_path / "f.toml", quiet=True)
+
+    async def run() -> tuple[int, int]:
+        follow = asyncio.ensure_future(fleet.follow(lambda target, msg: None))
+        while fleet.state.targets["hub-1"].errors < 2:
+            await asyncio.sleep(0.05)
+        early = len(asyncio.all_tasks())
+        while fleet.state.targets["hub-1"].errors < 4:  # backoff 0.5, 1, 2 s
+            await asyncio.sleep(0.05)
+        late = len(asyncio.all_tasks())
+        follow.cancel()
+        await asyncio.gather(follow, return_exceptions=True)
+        return early, late
+
+    early, late = asyncio.run(asyncio.wait_for(run(), 30))
+    assert late <= early
+    assert not fleet.state.targets["hub-1"].up and fleet.state.targets["hub-1"].link == "down"
