@@ -1,4 +1,5 @@
-"""Every benchmark of issue 10 ("fast paths"), one summary table at the end: what `make bench` runs.
+"""Every benchmark of issue 10 ("fast paths") and issue 11's fleet board, one summary table at the
+end: what `make bench` runs.
 
 Run: `.venv/bin/python bench/run.py [--quick] [--rounds R] [--json] [--only NAME ...]`.
 Each row is a ratio of fieldctl against a baseline measured in the same run, median and min–max
@@ -19,13 +20,14 @@ import time
 
 import _common
 import commands
+import fleet_board
 import fleet_sim
 import listen_throughput
 import memory
 import startup
 
 MODULES = {"listen": listen_throughput, "commands": commands, "startup": startup, "memory": memory,
-           "fleet_sim": fleet_sim}  # issue 11: simulate --devices heartbeats on time
+           "fleet_sim": fleet_sim, "fleet": fleet_board}  # issue 11: simulated fleets, the board, the exporter
 
 
 def main() -> int:

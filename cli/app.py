@@ -9,7 +9,7 @@ import typer
 
 from fieldctl import __version__
 
-from . import bench, check, completion, console, demo, profiles, target
+from . import bench, check, completion, console, demo, export, profiles, target
 from .protocol_options import CONTEXT, ProtocolCommand
 from .verbs import register as register_verbs
 
@@ -33,6 +33,7 @@ app.command()(console.console)
 app.add_typer(profiles.app, name="profiles")
 app.add_typer(target.app, name="target")
 app.add_typer(completion.app, name="completion")
+app.add_typer(export.app, name="export")
 # More subcommands: one line each, here.
 
 

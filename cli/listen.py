@@ -4,18 +4,20 @@ plugin) and answers what the other side asks."""
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING, Annotated, Callable, Optional
 
 import typer
 
 from .common import JsonOpt, ProfileOptions, with_profile
+from .completers import profile_names
 
 if TYPE_CHECKING:
     from .stream import Sink
 
 FilterOpt = Annotated[
     Optional[list[str]],
-    typer.Option("--filter", metavar="KEY=VALUE", help="channel=, kind=, direction= or endpoint= (repeatable; OR within a key, AND across keys)."),
+    typer.Option("--filter", metavar="KEY=VALUE", help="channel=, kind=, direction= or endpoint= (with --fleet also target=; repeatable; OR within a key, AND across keys)."),
 ]
 
 
@@ -23,7 +25,6 @@ def _follow(role: str, profile: ProfileOptions, count: int | None, timeout: floa
             duration: float | None, filters_spec: list[str] | None, record: str | None, json_: bool) -> None:
     import asyncio
 
-    from fieldctl.protocols.errors import Timeout
     from fieldctl.protocols.heartbeat import HeartbeatWatch
 
     from . import common
@@ -49,12 +50,27 @@ def _follow(role: str, profile: ProfileOptions, count: int | None, timeout: floa
 
     with shown(prof, drv, role, as_json=common.json_mode(json_), record=record, filters=filters, count=count) as sink:
         reason = asyncio.run(main(sink))
+    ended(role, reason, sink, count, timeout, idle)
+
+
+def ended(role: str, reason: str, sink: Sink, count: int | None, timeout: float | None, idle: float | None) -> None:
+    """Why a stream stopped, as its exit: 0, or Timeout (4) for --timeout and --idle."""
+    from fieldctl.protocols.errors import Timeout
+
     if reason == "timeout" and count is not None:
         raise Timeout(f"received {sink.matched} of {count} messages within {timeout:g} s")
     if reason == "timeout":
         raise Timeout(f"{role} ran {timeout:g} s")
     if reason == "idle":
         raise Timeout(f"no message for {idle:g} s (received {sink.matched})")
+
+
+FleetOpt = Annotated[Optional[str], typer.Option("--fleet", metavar="FILE", help="Follow every target of this fleet file at once (instead of PROFILE): a board, or NDJSON with a target field.")]
+GroupOpt = Annotated[Optional[str], typer.Option("--group", metavar="G", help="With --fleet: only the targets labelled G.")]
+#: listen's PROFILE may be left out when --fleet names the targets.
+OptionalProfileArg = Annotated[
+    Optional[str], typer.Argument(help="profile or target name (or --fleet FILE)", show_default=False, autocompletion=profile_names)
+]
 
 
 def _following(role: str, doc: str) -> Callable[..., None]:
@@ -67,12 +83,42 @@ def _following(role: str, doc: str) -> Callable[..., None]:
         filter_: FilterOpt = None,
         record: Annotated[Optional[str], typer.Option("--record", metavar="FILE", help="Append every shown message to FILE as NDJSON.")] = None,
         json_: JsonOpt = False,
+        fleet: FleetOpt = None,
+        group: GroupOpt = None,
     ) -> None:
-        _follow(role, profile, count, timeout, idle, duration, filter_, record, json_)
+        from fieldctl.protocols.errors import UsageError
+
+        if fleet is None:
+            if group is not None:
+                raise UsageError(f"{role}: --group needs --fleet FILE")
+            if profile.name is None:
+                raise UsageError(f"{role}: missing PROFILE (a profile or target name{', or --fleet FILE' if role == 'listen' else ''})")
+            _follow(role, profile, count, timeout, idle, duration, filter_, record, json_)
+            return
+        from . import common
+        from .fleet_listen import listen_fleet
+
+        if profile.name is not None:
+            raise UsageError(f"{role}: give PROFILE or --fleet FILE, not both")
+        given = [flag for value, flag in ((profile.host, "--host"), (profile.endpoints, "--endpoint"),
+                                          (record, "--record")) if value] + profile.extras[:1]
+        if given:
+            raise UsageError(f"{role} --fleet: {given[0]} does not apply to a fleet (its targets name their own)")
+        listen_fleet(fleet, group, sets=profile.sets, files=profile.files, count=count, timeout=timeout, idle=idle,
+                     duration=duration, filters_spec=filter_, as_json=common.json_mode(json_))
 
     command.__name__, command.__doc__ = role, doc
-    return with_profile(command)
+    wrapped = with_profile(command)
+    signature = inspect.signature(wrapped)
+    if role == "listen":
+        parameters = [p.replace(annotation=OptionalProfileArg, default=None) if p.name == "profile" else p
+                      for p in signature.parameters.values()]
+    else:
+        parameters = [p for p in signature.parameters.values() if p.name not in ("fleet", "group")]
+    wrapped.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    wrapped.__annotations__ = {p.name: p.annotation for p in parameters}
+    return wrapped
 
 
-listen = _following("listen", "Subscribe and show events, heartbeats and connection state as they arrive.")
+listen = _following("listen", "Subscribe and show events, heartbeats and connection state as they arrive; --fleet FILE: every target of a fleet on one board.")
 register = _following("register", "Sign on as a client of the other side, answer what it asks, show what arrives.")

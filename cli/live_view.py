@@ -53,6 +53,13 @@ class Row:
     size: int  # bytes `msg` arrived as: what holding it costs
     detail: str | None = None
 
+    @classmethod
+    def of(cls, msg: "Message") -> "Row":
+        """The row of a message, its cells cut to CELL_CHARS (the fleet board's feed uses it too)."""
+        ident = "" if msg.id is None else str(msg.id)
+        return cls(msg.ts, "←" if msg.direction == "in" else "→", msg.channel[:CELL_CHARS], str(msg.kind)[:CELL_CHARS],
+                   ident[:CELL_CHARS], bool(msg.error), msg, sum(map(len, msg.raw)))
+
     def shown_detail(self, summarize: Callable[["Message"], str]) -> str:
         """Both threads may call this; only `add`'s thread drops `msg`, after setting `detail`."""
         detail = self.detail
@@ -89,10 +96,7 @@ class LiveView:
             self.heartbeat = (time.monotonic(), msg.payload if isinstance(msg.payload, dict) else {})
             if self.rows and self.rows[-1].channel == msg.channel:
                 self._release(self.rows.pop())  # one heartbeat row is enough; the panel shows the rest
-        arrow = "←" if msg.direction == "in" else "→"
-        ident = "" if msg.id is None else str(msg.id)
-        row = Row(msg.ts, arrow, msg.channel[:CELL_CHARS], str(msg.kind)[:CELL_CHARS], ident[:CELL_CHARS],
-                  bool(msg.error), msg, sum(map(len, msg.raw)))
+        row = Row.of(msg)
         self.rows.append(row)
         self.held += row.size
         if len(self.rows) > ROWS_KEPT:

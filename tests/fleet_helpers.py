@@ -1,11 +1,18 @@
 """Simulated devices of every profile on private loopback endpoints, for the fleet tools' tests
-(probe --fleet, bench): one `fieldctl simulate` process per device, waited on until bound."""
+(probe --fleet, bench): one `fieldctl simulate` process per device, waited on until bound; and a
+small fleet of several profiles with the fleet file that reaches it (the board, the exporter):
+two autotrainer rigs, a one-liner server and one target nobody serves ("gone")."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
-from conftest import FIELDCTL, Proc, cli_env, free_port
+import pytest
+
+from conftest import FIELDCTL, Endpoints, Proc, cli_env, free_port, start_simulator
+from fieldctl.profiles.targets import Target, write_fleet
 
 SECRET = "fleet-test-secret"
 #: The secrets the simulators and their clients read (the profiles' [auth] references).
@@ -40,3 +47,41 @@ def start_device(profile: str, urls: dict[str, str], *extra: str) -> Proc:
     for name in urls:
         proc.wait_json(lambda m, name=name: m["channel"] == "link" and m["kind"] == "bound" and m["endpoint"] == name)
     return proc
+
+
+#: Fast heartbeats, so STALE and the probe's thresholds (crit = stale_after_s) fit a test.
+RIG_SETS = {"heartbeat.interval_s": 0.3, "heartbeat.stale_after_s": 3}
+LIVE = ("rig-1", "rig-2", "one")
+DOWN = "gone"
+
+
+@dataclass
+class Fleet:
+    path: Path
+    procs: list[Proc]
+
+
+def start_fleet(folder: Path) -> Fleet:
+    targets, procs = [], []
+    for name in ("rig-1", "rig-2"):
+        where = Endpoints()
+        procs.append(start_simulator(where))
+        targets.append(Target(name, "autotrainer", endpoints={"events": where.events, "commands": where.commands},
+                              sets=dict(RIG_SETS), groups=("room-1",)))
+    urls = endpoint_urls("oneliner", folder)
+    procs.append(start_device("oneliner", urls))
+    targets.append(Target("one", "oneliner", endpoints=urls, groups=("room-2",)))
+    nowhere = Endpoints()  # free ports nobody listens on
+    targets.append(Target(DOWN, "autotrainer", endpoints={"events": nowhere.events, "commands": nowhere.commands},
+                          sets=dict(RIG_SETS), groups=("room-2",)))
+    path = folder / "fleet.toml"
+    write_fleet(path, targets)
+    return Fleet(path, procs)
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    started = start_fleet(tmp_path_factory.mktemp("fleet"))
+    yield started
+    for proc in started.procs:
+        proc.stop()

@@ -1,0 +1,247 @@
+"""The fleet board and the Prometheus exporter at 1,000 devices (issue 11): what following many
+targets costs over following one, and what a scrape costs.
+
+Run: `.venv/bin/python bench/fleet_board.py [--devices N] [--messages M] [--rounds R] [--json]`
+(`make bench` runs it through bench/run.py). A report, not a test: it exits 0 whatever the numbers.
+Defaults (1,000 devices, 200,000 messages, 3 rounds) take well under a minute; `--quick` less.
+
+Rows, each a ratio to a baseline measured in the same round (interleaved, see _common.py):
+- board ingest: messages per second through `listen --fleet`'s own path (fleet.Fleet.intake: the
+  FleetState, the heartbeat watch, the fleet sink with its filters, scrubbing and the board's feed)
+  spread over N targets, against `listen PROFILE`'s path for one device (heartbeat watch, Sink,
+  live table). Both are fed the same decoded Messages in-process: the drivers' decoding and the
+  sockets are the same per message whatever the fleet, so this isolates what the fleet adds. (With
+  `simulate --devices N` a run end to end over sockets becomes possible; not measured here.)
+- board frame: one redraw of the board at N targets (what fits a 50-line terminal, troubled targets
+  first) against one redraw of the single-device live table.
+- exporter scrape: `/metrics` of N targets rendered from the FleetState by the custom collector,
+  against prometheus_client's own labelled Gauges and Counters holding the same series.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import random
+import statistics
+import sys
+import time
+from typing import Any, Callable
+
+import _common
+from _common import Row
+
+ROW_INGEST = "board ingest ({devices} devices) vs one-device listen"
+ROW_FRAME = "board frame ({devices} devices) vs one-device table"
+ROW_SCRAPE = "exporter scrape ({devices} devices) vs prometheus_client metrics"
+
+KINDS = ["trialStarted", "trialEnded", "tunnelEnter", "tunnelExit", "detectorChanged", "sessionStarted",
+         "sessionEnded", "pelletConsumedCountChanged"]
+PROFILE = "autotrainer"  # the bench may name a protocol: any profile with a heartbeat channel will do
+
+
+def synthetic(count: int, seed: int = 1) -> list[Any]:
+    """Decoded messages as the driver emits them: events, with a heartbeat every tenth."""
+    from fieldctl.protocols.message import Message
+
+    rng = random.Random(seed)
+    out = []
+    for number in range(count):
+        if number % 10 == 0:
+            payload = {"identifier": "fieldctl-sim", "version": "0.12.0"}
+            msg = Message(PROFILE, "events", "in", "heartbeat", "heartbeat", payload, raw=(b"\xe9\x03\x00\x00", b"{}"))
+        else:
+            kind = rng.choice(KINDS)
+            payload = {"type": kind, "trialId": number, "sessionId": "008a05a6-c464-4159-8324-c9859b810e76"}
+            msg = Message(PROFILE, "events", "in", "event", kind, payload, raw=(b"\xa1\x0f\x00\x00", b"x" * 120))
+        out.append(msg)
+    return out
+
+
+def fleet_of(devices: int) -> Any:
+    """A Fleet of `devices` targets of PROFILE, resolved as `Fleet.load` resolves a fleet file."""
+    from fieldctl.cli.fleet import Fleet, Member
+    from fieldctl.profiles import load_profile
+    from fieldctl.protocols.driver import driver_for
+
+    profile = load_profile(PROFILE)
+    fleet = Fleet([], quiet=True)
+    members = [Member(f"rig-{n}", profile, driver_for(profile, fleet.notifier(f"rig-{n}"))) for n in range(devices)]
+    fleet.adopt(members)
+    return fleet
+
+
+def quiet_console() -> Any:
+    from rich.console import Console
+
+    return Console(file=io.StringIO(), width=160, height=50, force_terminal=True, color_system="truecolor")
+
+
+def board_ingest(devices: int, messages: list[Any]) -> tuple[float, Any]:
+    """Messages per second through listen --fleet's path; the board, for a frame afterwards."""
+    from fieldctl.cli.board import FleetBoard
+    from fieldctl.cli.fleet_listen import FleetFilters, FleetSink
+    from fieldctl.protocols.driver import Stats
+    from fieldctl.protocols.heartbeat import HeartbeatWatch
+
+    fleet = fleet_of(devices)
+    board = FleetBoard(fleet, "fieldctl listen --fleet bench.toml", quiet_console())
+    names = [m.name for m in fleet.members]
+    sink = FleetSink(Stats(), names, out=None, board=board, filters=FleetFilters(None), count=None)
+    emits = [HeartbeatWatch(m.profile, fleet.intake(m.name, sink.emit)) for m in fleet.members]
+    start = time.perf_counter()
+    for number, msg in enumerate(messages):
+        emits[number % devices](msg)
+    return len(messages) / (time.perf_counter() - start), board
+
+
+def single_ingest(messages: list[Any]) -> tuple[float, Any]:
+    """Messages per second through listen PROFILE's path (stream.shown's Sink and live table)."""
+    from fieldctl.cli.common import driver
+    from fieldctl.cli.live_view import LiveView
+    from fieldctl.cli.stream import Filters, Sink
+    from fieldctl.profiles import load_profile
+    from fieldctl.protocols.heartbeat import HeartbeatWatch
+
+    profile = load_profile(PROFILE)
+    drv = driver(profile)
+    view = LiveView(profile, drv.stats, drv.summarize, "listen", quiet_console(), styles=drv.styles)
+    emit = HeartbeatWatch(profile, Sink(drv.stats, view=view, filters=Filters(None)))
+    start = time.perf_counter()
+    for msg in messages:
+        emit(msg)
+    return len(messages) / (time.perf_counter() - start), view
+
+
+def frame_ms(renderable: Any, frames: int = 20) -> float:
+    """Median milliseconds of one redraw, as rich's refresh thread does it."""
+    console = renderable.console
+    times = []
+    for _ in range(frames):
+        console.file.seek(0)
+        console.file.truncate()
+        start = time.perf_counter()
+        console.print(renderable)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def fed_state(devices: int, per_target: int) -> Any:
+    fleet = fleet_of(devices)
+    messages = synthetic(per_target)
+    for member in fleet.members:
+        for msg in messages:
+            fleet.state.add(member.name, msg)
+        fleet.state.probed(member.name, 0, {"heartbeat_wait_seconds": 0.2, "command_rtt_seconds": 0.004})
+        fleet.state.rtt(member.name, 0.004)
+    return fleet.state
+
+
+def scrape_ms(registry: Any, scrapes: int) -> float:
+    from prometheus_client import generate_latest
+
+    times = []
+    for _ in range(scrapes):
+        start = time.perf_counter()
+        generate_latest(registry)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def collector_registry(state: Any) -> Any:
+    from prometheus_client.registry import CollectorRegistry
+
+    from fieldctl.cli.fleet_metrics import FleetCollector
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(FleetCollector(state))
+    return registry
+
+
+def instrumented_registry(state: Any) -> Any:
+    """The same series as prometheus_client's own metric objects, set as an exporter would keep them."""
+    from prometheus_client import Counter, Gauge
+    from prometheus_client.registry import CollectorRegistry
+
+    registry = CollectorRegistry()
+    labels = ["target", "profile"]
+    gauges = {name: Gauge(name, name, labels, registry=registry) for name in (
+        "fieldctl_up", "fieldctl_heartbeat_age_seconds", "fieldctl_heartbeat_stale_after_seconds",
+        "fieldctl_last_command_rtt_seconds", "fieldctl_probe_status", "fieldctl_probe_rtt_seconds")}
+    counters = {name: Counter(name, name, labels, registry=registry) for name in ("fieldctl_malformed", "fieldctl_errors")}
+    messages = Counter("fieldctl_messages", "messages", [*labels, "channel", "kind"], registry=registry)
+    steps = Gauge("fieldctl_probe_duration_seconds", "steps", [*labels, "step"], registry=registry)
+    now = time.monotonic()
+    for target in state.targets.values():
+        pair = (target.name, target.profile)
+        for name, value in (("fieldctl_up", target.up), ("fieldctl_heartbeat_age_seconds", target.heartbeat_age(now)),
+                            ("fieldctl_heartbeat_stale_after_seconds", target.stale_after_s),
+                            ("fieldctl_last_command_rtt_seconds", target.last_rtt_s),
+                            ("fieldctl_probe_status", target.probe[0]), ("fieldctl_probe_rtt_seconds", 0.004)):
+            gauges[name].labels(*pair).set(float(value))
+        counters["fieldctl_malformed"].labels(*pair).inc(target.malformed)
+        counters["fieldctl_errors"].labels(*pair).inc(target.errors)
+        for (channel, kind), count in target.counts.items():
+            messages.labels(*pair, channel, kind).inc(count)
+        for step, value in target.probe[1].items():
+            steps.labels(*pair, step.removesuffix("_seconds")).set(value)
+    return registry
+
+
+def collect(args: argparse.Namespace) -> list[Row]:
+    devices = args.devices
+    messages = synthetic(args.messages)
+    print(f"fleet board: {devices} devices, {args.messages} messages per run, {args.rounds} rounds", flush=True)
+    drawn: dict[str, Any] = {}
+
+    def ingest(which: str) -> Callable[[int], float]:
+        def run(round_: int) -> float:
+            rate, view = board_ingest(devices, messages) if which == "board" else single_ingest(messages)
+            drawn[which] = view
+            return rate
+        return run
+
+    rates = _common.interleaved(args.rounds, {"board": ingest("board"), "single": ingest("single")}, warmup=True)
+    frames = _common.interleaved(args.rounds, {"board": lambda r: frame_ms(drawn["board"]),
+                                               "single": lambda r: frame_ms(drawn["single"])})
+    state = fed_state(devices, args.per_target)
+    ours, theirs = collector_registry(state), instrumented_registry(state)
+    scrapes = _common.interleaved(args.rounds, {"ours": lambda r: scrape_ms(ours, args.scrapes),
+                                                "theirs": lambda r: scrape_ms(theirs, args.scrapes)}, warmup=True)
+    series = sum(len(t.counts) for t in state.targets.values()) + 9 * devices
+    for name, values in (("board ingest msgs/s", rates["board"]), ("single ingest msgs/s", rates["single"]),
+                         ("board frame ms", frames["board"]), ("table frame ms", frames["single"]),
+                         ("exporter scrape ms", scrapes["ours"]), ("prometheus_client scrape ms", scrapes["theirs"])):
+        print(f"{name}: {', '.join(f'{v:,.2f}' for v in values)}")
+    return [
+        Row(ROW_INGEST.format(devices=devices), "msgs/s", rates["board"], rates["single"], "listen PROFILE path",
+            "", "", ["in-process, decoded messages: what the fleet adds to each message, sockets aside"]),
+        Row(ROW_FRAME.format(devices=devices), "ms", frames["board"], frames["single"], "live table frame",
+            "", "", [f"the board draws what fits 50 lines; rich redraws {4} times a second from its own thread"]),
+        Row(ROW_SCRAPE.format(devices=devices), "ms", scrapes["ours"], scrapes["theirs"], "prometheus_client metrics",
+            "", "", [f"{series:,} series; median of {args.scrapes} scrapes a round"]),
+    ]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--devices", type=int, default=1000, help="targets in the fleet (default 1000)")
+    parser.add_argument("--messages", type=int, default=None, help="messages per ingest run (default 200000; --quick 50000)")
+    parser.add_argument("--per-target", type=int, default=200, help="messages fed to each target before scraping (default 200)")
+    parser.add_argument("--scrapes", type=int, default=None, help="scrapes timed per round (default 20; --quick 5)")
+
+
+def settle(args: argparse.Namespace) -> None:
+    if args.messages is None:
+        args.messages = 50_000 if args.quick else 200_000
+    if args.scrapes is None:
+        args.scrapes = 5 if args.quick else 20
+    if args.devices < 1 or args.messages < args.devices:
+        sys.exit("--devices must be >= 1 and --messages >= --devices")
+
+
+def main() -> int:
+    return _common.standalone(__doc__, add_arguments, settle, collect)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
