@@ -1,22 +1,18 @@
 """The monitoring round trip: `simulate --devices` runs fleets of two profiles, `export prometheus`
 watches them, a real Prometheus scrapes the exporter and evaluates examples/prometheus/'s rules, a
 second one federates it as a central would; every check reads the fieldctl series back through
-Prometheus' HTTP API. A simulated fleet is one
-process, so the device that is down is a fleet-file target on ports nobody listens on."""
+Prometheus' HTTP API. A simulated fleet is one process, so the device that is down is a fleet-file target on ports nobody listens on."""
 
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
-from prometheus_client import CollectorRegistry, start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from conftest import FIELDCTL, ROOT, Endpoints, Proc, free_port, run_cli
+from conftest import FIELDCTL, ROOT, Endpoints, Proc, free_port
 from fieldctl.profiles.targets import Target, load_fleet, write_fleet
 from prometheus_helpers import Prometheus
 
@@ -102,8 +98,6 @@ def simulate(profile: str, devices: int, folder: Path) -> tuple[Proc, list[Targe
 @pytest.fixture
 def fieldctl_stack(tmp_path: Path) -> Iterator[Stack]:
     """Simulated fleets of two profiles and one dead target, with `export prometheus` over them all."""
-    if run_cli("export", "--help").returncode != 0:
-        pytest.skip("needs export prometheus")
     devices, targets = [], []
     for profile, count in DEVICES.items():
         proc, simulated = simulate(profile, count, tmp_path)
@@ -129,50 +123,3 @@ def fieldctl_stack(tmp_path: Path) -> Iterator[Stack]:
 def test_prometheus_scrapes_the_exporter_over_simulated_fleets(prometheus: Callable[..., Prometheus],
                                                                fieldctl_stack: Stack) -> None:
     check_round_trip(prometheus, fieldctl_stack)
-
-
-class StandIn:
-    """The exporter's families and labels for a Stack, served by prometheus_client on loopback. It
-    stands in for `fieldctl export prometheus` until that merges (the lead then deletes it, its
-    test and the skip above)."""
-
-    def __init__(self, stack: Stack) -> None:
-        self.stack, self.started = stack, time.monotonic()
-
-    def collect(self) -> Iterator[Metric]:
-        elapsed = time.monotonic() - self.started
-        labels = ["target", "profile"]
-        up = GaugeMetricFamily("fieldctl_up", "1 while the target is reachable", labels=labels)
-        age = GaugeMetricFamily("fieldctl_heartbeat_age_seconds", "since the last heartbeat", labels=labels)
-        stale = GaugeMetricFamily("fieldctl_heartbeat_stale_after_seconds", "the profile's", labels=labels)
-        probe = GaugeMetricFamily("fieldctl_probe_status", "Nagios status of the last probe", labels=labels)
-        messages = CounterMetricFamily("fieldctl_messages", "messages received", labels=[*labels, "channel", "kind"])
-        for name, profile in self.stack.profiles.items():
-            alive = name != self.stack.dead
-            up.add_metric([name, profile], alive)
-            probe.add_metric([name, profile], 0 if alive else 2)
-            if profile == "autotrainer":
-                age.add_metric([name, profile], elapsed % 0.3 if alive else elapsed)
-                stale.add_metric([name, profile], 15 if alive else 2)
-            if alive:
-                messages.add_metric([name, profile, "heartbeat", "heartbeat"], elapsed // 0.3)
-        yield from (up, age, stale, probe, messages)
-
-
-@pytest.fixture
-def stand_in_stack() -> Iterator[Stack]:
-    profiles = {f"{profile}-{n}": profile for profile, count in DEVICES.items() for n in range(1, count + 1)}
-    stack = Stack(f"127.0.0.1:{free_port()}", {**profiles, "dead": "autotrainer"}, "dead")
-    registry = CollectorRegistry()
-    registry.register(StandIn(stack))
-    host, port = stack.address.split(":")
-    server, thread = start_http_server(int(port), host, registry)
-    yield stack
-    server.shutdown()
-    server.server_close()
-    thread.join(10)
-
-
-def test_prometheus_round_trip_against_a_stand_in_exporter(prometheus: Callable[..., Prometheus],
-                                                           stand_in_stack: Stack) -> None:
-    check_round_trip(prometheus, stand_in_stack)
