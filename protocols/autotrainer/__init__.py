@@ -12,6 +12,7 @@ from fieldctl.protocols.errors import UsageError
 from fieldctl.protocols.message import OUT, Message
 
 from . import client, codec, simulator
+from .client_rules import describe_result
 from .settings import SETTINGS
 
 
@@ -31,7 +32,7 @@ class Driver(BaseDriver):
         if msg.channel == "heartbeat":
             return f"{body.get('identifier')} {body.get('version')}"
         if msg.channel in ("reply", "command_result"):
-            return client.describe_result(f"nonce {body.get('nonce')}", body) + _short(body.get("data"))
+            return describe_result(f"nonce {body.get('nonce')}", body) + _short(body.get("data"))
         if msg.channel == "command":
             return _short(body.get("data")).strip()
         return _short(body.get("context")).strip()

@@ -16,7 +16,6 @@ from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, within, zeromq
 
 from . import codec
 from .client_rules import READS, EmergencyDeduper, Waiting, judge_reply, outcome
-from .client_rules import describe_result  # noqa: F401 - the driver describes results through client
 from .codec import Vocabulary
 
 NONCE_MAX = 2**31 - 1

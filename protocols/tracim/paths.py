@@ -3,6 +3,7 @@ client socket, from the profile's `unix://` endpoints, --endpoint or --master/--
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
 from typing import Any
@@ -67,5 +68,15 @@ def master_path(profile: Profile, options: dict[str, Any]) -> str:
     return socket_path(url, "endpoint master")
 
 
+#: How many client sockets this process has asked for: each role after the first gets its own.
+_CLIENTS = itertools.count()
+
+
 def client_path(profile: Profile) -> str:
-    return socket_path(profile.endpoints["client"], "endpoint client")
+    """fieldctl's own socket for one role. A process may play several clients at once (a bench's
+    clients, a fleet's targets, a check's listener beside its commands): after the first, {pid}
+    also gets a serial, so no two of them claim the same socket."""
+    url, serial = profile.endpoints["client"], next(_CLIENTS)
+    if serial:
+        url = url.replace("{pid}", f"{{pid}}-{serial}")
+    return socket_path(url, "endpoint client")
