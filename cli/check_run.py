@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from fieldctl.protocols.errors import ExitCode, FieldctlError, ProtocolFailure, UsageError
 from fieldctl.protocols.message import Message
 from fieldctl.protocols.redact import scrub, scrub_text, scrub_value
+from fieldctl.protocols.transport import within
 
 from .checkfile import CheckFile, Step
 from .matching import mismatches
@@ -26,8 +27,6 @@ if TYPE_CHECKING:
 INBOX_SIZE = 2000
 #: How long the listener may take to say it is ready before the steps start anyway.
 READY_WITHIN_S = 10.0
-#: A step's hard limit past its own timeout, should a role not keep its deadline.
-GRACE_S = 2.0
 #: Which outcome decides the exit code when steps end differently: cannot connect first.
 PRIORITY = (ExitCode.CONNECT, ExitCode.TIMEOUT, ExitCode.PROTOCOL, ExitCode.USAGE, ExitCode.REMOTE_FAILED)
 
@@ -176,7 +175,16 @@ class FileRun:
     def _result(self, step: Step, status: str, code: int, **fields: Any) -> Result:
         return Result(self.check.path, self.check.name, step, status, code, **fields)
 
+    def _thresholds(self, step: Step) -> tuple[float, float]:
+        """A probe step's (warn, crit): its own, else the defaults `fieldctl probe` has."""
+        from fieldctl.protocols.probing import thresholds
+
+        given = step.value or {}
+        return thresholds(self.profile, given.get("warn"), given.get("crit"))
+
     async def _step(self, step: Step, mark: int) -> Result:
+        from fieldctl.protocols.probing import GRACE_S
+
         limit = max(step.timeout_s, self._thresholds(step)[1]) if step.action == "probe" else step.timeout_s
         try:
             if step.action == "wait":
@@ -185,7 +193,7 @@ class FileRun:
             if step.action == "event":
                 return await self._event(step, mark)
             act = {"command": self._command, "publish": self._publish, "probe": self._probe}[step.action]
-            observed, expect = await asyncio.wait_for(act(step), limit + GRACE_S)
+            observed, expect = await within(act(step), limit + GRACE_S)
         except asyncio.TimeoutError:
             return self._result(step, "error", ExitCode.TIMEOUT, detail=f"no outcome within {limit:g} s")
         except FieldctlError as exc:
@@ -240,12 +248,6 @@ class FileRun:
                                   options=self._options("publish", step))
         return {"ok": True, "summary": f"published {msg.channel} {msg.kind}"}, {"ok": True}
 
-    def _thresholds(self, step: Step) -> tuple[float, float]:
-        """A probe step's (warn, crit): its own, else the defaults `fieldctl probe` has."""
-        thresholds = step.value or {}
-        crit = float(thresholds.get("crit", self.profile.heartbeat.stale_after_s))
-        return float(thresholds.get("warn", min(1.5 * self.profile.heartbeat.interval_s, crit))), crit
-
     async def _probe(self, step: Step) -> tuple[Any, Any]:
         warn, crit = self._thresholds(step)
         report = await self.driver.probe(warn=warn, crit=crit, options=self._options("probe", step))
@@ -276,7 +278,7 @@ class FileRun:
                 break
             self.inbox.changed.clear()
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.inbox.changed.wait(), remaining)
+                await within(self.inbox.changed.wait(), remaining)
         if closest is not None:
             return self._judged(step, expect, _shown(closest), detail=f"no match within {step.timeout_s:g} s; "
                                                                       f"closest: {closest.channel} {closest.kind}")

@@ -17,6 +17,7 @@ from fieldctl.protocols.errors import FieldctlError, RemoteFailure, Timeout, Usa
 from fieldctl.protocols.heartbeat import HeartbeatWatch
 from fieldctl.protocols.message import Message
 from fieldctl.protocols.redact import scrub, scrub_value
+from fieldctl.protocols.transport import together
 
 from .common import ProfileOptions, read_data, rtt_text
 from .escape import stderr_line, visible
@@ -250,8 +251,8 @@ class Session:
         if not self.subscribed:
             watch = HeartbeatWatch(self.profile, self._emit)
             self.listen_options = options
-            self.subscription = self._spawn(asyncio.gather(self.client.listen(watch, channels=None, options=options),
-                                                           watch.run()))
+            self.subscription = self._spawn(together(self.client.listen(watch, channels=None, options=options),
+                                                     watch.run()))
         if count is not None:
             await self._count(count, timeout)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from fieldctl.protocols.errors import FieldctlError, Unsupported, UsageError
+from fieldctl.protocols.transport import together
 
 from .fleet_state import UNSUPPORTED, FleetState
 
@@ -96,7 +97,7 @@ class Fleet:
     async def follow(self, emit: TaggedEmit, channels: set[str] | None = None) -> None:
         """Every target's listen until cancelled; each Message goes to the state, then to `emit`."""
         asyncio.get_running_loop().set_exception_handler(self._stray)
-        await asyncio.gather(*(self._follow(member, emit, channels) for member in self.members))
+        await together(*(self._follow(member, emit, channels) for member in self.members))
 
     def intake(self, name: str, emit: TaggedEmit) -> Callable[["Message"], None]:
         """The Emit a target's driver reports to: the state first, then `emit` with the target's name."""
@@ -165,24 +166,13 @@ class Fleet:
     async def probe(self, member: Member) -> "ProbeReport":
         """The driver's probe with `fieldctl probe`'s default thresholds; any failure is a report."""
         from fieldctl.protocols.driver import ProbeReport
-        from fieldctl.protocols.errors import ConnectFailure, NagiosCode
+        from fieldctl.protocols.errors import NagiosCode
+        from fieldctl.protocols.probing import probed, thresholds
 
-        crit, warn = probe_thresholds(member.profile)
         try:
-            return await asyncio.wait_for(member.driver.probe(warn=warn, crit=crit, options={}), crit + 5)
-        except ConnectFailure as exc:
-            return ProbeReport(NagiosCode.CRITICAL, str(exc))
-        except (FieldctlError, asyncio.TimeoutError) as exc:
-            return ProbeReport(NagiosCode.UNKNOWN, str(exc) or "probe timed out")
+            return await probed(member.driver, *thresholds(member.profile), {})
         except Exception as exc:  # noqa: BLE001  a driver's bug: UNKNOWN, and the others go on
             return ProbeReport(NagiosCode.UNKNOWN, f"internal error: {type(exc).__name__}: {exc}")
-
-
-def probe_thresholds(profile: "Profile") -> tuple[float, float]:
-    """(crit, warn) seconds as `fieldctl probe` defaults them: the heartbeat's stale time, and
-    1.5 heartbeat intervals (at most crit)."""
-    crit = profile.heartbeat.stale_after_s
-    return crit, min(1.5 * profile.heartbeat.interval_s, crit)
 
 
 def say(target: str, text: str) -> None:

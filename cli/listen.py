@@ -27,6 +27,8 @@ def _follow(role: str, profile: ProfileOptions, count: int | None, timeout: floa
 
     from fieldctl.protocols.heartbeat import HeartbeatWatch
 
+    from fieldctl.protocols.transport import together
+
     from . import common
     from .stream import Filters, run_stream, shown
 
@@ -46,7 +48,7 @@ def _follow(role: str, profile: ProfileOptions, count: int | None, timeout: floa
             if channels and prof.heartbeat.channel is not None:
                 channels = channels | {prof.heartbeat.channel}
             follow = drv.listen(watch, channels=channels, options=options)
-        return await run_stream(asyncio.gather(follow, watch.run()), sink, timeout=timeout, duration=duration, idle=idle)
+        return await run_stream(together(follow, watch.run()), sink, timeout=timeout, duration=duration, idle=idle)
 
     with shown(prof, drv, role, as_json=common.json_mode(json_), record=record, filters=filters, count=count) as sink:
         reason = asyncio.run(main(sink))
@@ -101,7 +103,7 @@ def _following(role: str, doc: str) -> Callable[..., None]:
         if profile.name is not None:
             raise UsageError(f"{role}: give PROFILE or --fleet FILE, not both")
         given = [flag for value, flag in ((profile.host, "--host"), (profile.endpoints, "--endpoint"),
-                                          (record, "--record")) if value] + profile.extras[:1]
+                                          (record, "--record")) if value] + [*profile.given.values, *profile.given.extras][:1]
         if given:
             raise UsageError(f"{role} --fleet: {given[0]} does not apply to a fleet (its targets name their own)")
         listen_fleet(fleet, group, sets=profile.sets, files=profile.files, count=count, timeout=timeout, idle=idle,

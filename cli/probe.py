@@ -12,7 +12,7 @@ from .common import ProfileOptions, with_profile
 
 if TYPE_CHECKING:
     from fieldctl.profiles import Profile
-    from fieldctl.protocols.driver import BaseDriver, ProbeReport
+    from fieldctl.protocols.driver import BaseDriver, ProbeReport  # noqa: F401 (BaseDriver: named in Planned)
 
 
 class Format(str, enum.Enum):
@@ -77,8 +77,6 @@ def prometheus(probes: list[tuple["ProbeReport", dict[str, str]]]) -> str:
     return "\n".join(lines)
 
 
-#: How much longer than --crit a probe may take before the CLI gives up on it (the driver should not need it).
-GRACE_S = 2.0
 #: Nagios codes from best to worst, as aggregators rank them: a fleet exits with its worst.
 SEVERITY = (0, 1, 3, 2)  # OK, WARNING, UNKNOWN, CRITICAL
 
@@ -111,46 +109,28 @@ def planned(load: Callable[[], "Profile"], profile: ProfileOptions, warn: float 
     """Everything before the network (profile, thresholds, driver, options), or the report of why
     it cannot run. A fleet plans every target before the first probe starts, so loading profiles
     does not hold up the event loop while other probes are timing the wire."""
-    from fieldctl.protocols.errors import FieldctlError, UsageError
+    from fieldctl.protocols.errors import FieldctlError
+    from fieldctl.protocols.probing import failed, thresholds
 
     from . import common
 
     try:
         prof = load()
-        crit_s = crit if crit is not None else prof.heartbeat.stale_after_s
-        warn_s = warn if warn is not None else min(1.5 * prof.heartbeat.interval_s, crit_s)
-        if warn_s > crit_s:
-            raise UsageError(f"--warn {warn_s:g} is above --crit {crit_s:g}")
+        warn_s, crit_s = thresholds(prof, warn, crit)
         drv = common.driver(prof)
         return drv, warn_s, crit_s, profile.options("probe", drv)
     except FieldctlError as exc:
-        return _failed(exc)
+        return failed(exc)
 
 
 async def checked(plan: "Planned | ProbeReport") -> "ProbeReport":
     """The probe's report, whatever goes wrong: unreachable is CRITICAL, anything else UNKNOWN."""
-    import asyncio
-
-    from fieldctl.protocols.driver import ProbeReport
-    from fieldctl.protocols.errors import FieldctlError, NagiosCode
+    from fieldctl.protocols.driver import BaseDriver, ProbeReport  # noqa: F401 (BaseDriver: named in Planned)
+    from fieldctl.protocols.probing import probed
 
     if isinstance(plan, ProbeReport):
         return plan
-    drv, warn_s, crit_s, options = plan
-    try:
-        return await asyncio.wait_for(drv.probe(warn=warn_s, crit=crit_s, options=options), crit_s + GRACE_S)
-    except asyncio.TimeoutError:
-        return ProbeReport(NagiosCode.CRITICAL, f"no verdict within {crit_s + GRACE_S:g} s")
-    except FieldctlError as exc:
-        return _failed(exc)
-
-
-def _failed(exc: Exception) -> "ProbeReport":
-    from fieldctl.protocols.driver import ProbeReport
-    from fieldctl.protocols.errors import ConnectFailure, NagiosCode
-
-    unreachable = isinstance(exc, ConnectFailure)
-    return ProbeReport(NagiosCode.CRITICAL if unreachable else NagiosCode.UNKNOWN, str(exc))
+    return await probed(*plan)
 
 
 def _fleet(profile: ProfileOptions, path: Path | None, group: str | None, warn: float | None, crit: float | None,

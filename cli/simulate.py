@@ -29,6 +29,7 @@ def simulate(
     import asyncio
 
     from fieldctl.protocols.errors import UsageError
+    from fieldctl.protocols.transport import together
 
     from . import common
     from .stream import run_stream, shown
@@ -62,7 +63,7 @@ def simulate(
             from fieldctl.protocols.control import ControlServer
 
             work.append(ControlServer(control, drv.control, sink, prof.name).run())
-        await run_stream(asyncio.gather(*work), sink, duration=duration)
+        await run_stream(together(*work), sink, duration=duration)
 
     with shown(prof, drv, "simulate", as_json=common.json_mode(json_), record=record, simulator=True) as sink:
         asyncio.run(main(sink))

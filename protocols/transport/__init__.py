@@ -38,3 +38,16 @@ async def _cancelled(task: asyncio.Future[Any]) -> None:
     await asyncio.wait({task})
     if not task.cancelled():
         task.exception()  # retrieved, so asyncio does not log it as never retrieved
+
+
+async def together(*awaitables: Awaitable[Any]) -> list[Any]:
+    """All of them at once, as asyncio.gather, but never leaving one behind: when one fails or we
+    are cancelled, the others are cancelled and have finished their clean-up before we go on
+    (gather returns as soon as a child is cancelled, while the others may still be in `finally`)."""
+    tasks = [asyncio.ensure_future(awaitable) for awaitable in awaitables]
+    try:
+        return await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            if not task.done():
+                await _cancelled(task)

@@ -160,11 +160,7 @@ def _dial(path: str) -> socket.socket:
 async def connect(path: str, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     sock = _dial(path)
     try:
-        # Not within(): a role unregisters through here in its `finally` on the way out, and today
-        # cli/listen.py's gather lets asyncio.run() cancel that clean-up a second time; wait_for
-        # lets it finish (the connect and the write take one loop turn each). Back to within()
-        # once the CLI waits for a role's clean-up (see the core helper's report).
-        return await asyncio.wait_for(asyncio.open_unix_connection(sock=sock, limit=LINE_LIMIT), timeout)
+        return await within(asyncio.open_unix_connection(sock=sock, limit=LINE_LIMIT), timeout)
     except asyncio.TimeoutError:
         sock.close()
         raise Timeout(f"cannot connect to {path} within {timeout:g} s") from None
@@ -179,7 +175,7 @@ async def send_document(path: str, data: bytes, timeout: float = 5.0) -> None:
     _, writer = await connect(path, timeout)
     try:
         writer.write(data)
-        await asyncio.wait_for(writer.drain(), timeout)  # not within(): see connect()
+        await within(writer.drain(), timeout)
     except asyncio.TimeoutError:
         raise Timeout(f"{path} took no document within {timeout:g} s") from None
     except OSError as exc:
