@@ -41,13 +41,21 @@ async def _cancelled(task: asyncio.Future[Any]) -> None:
 
 
 async def together(*awaitables: Awaitable[Any]) -> list[Any]:
-    """All of them at once, as asyncio.gather, but never leaving one behind: when one fails or we
-    are cancelled, the others are cancelled and have finished their clean-up before we go on
-    (gather returns as soon as a child is cancelled, while the others may still be in `finally`)."""
+    """All of them at once, their results in order; when one fails or we are cancelled, each of the
+    others is cancelled once and has finished its clean-up before we go on. Not asyncio.gather:
+    it returns as soon as one child ends cancelled, and a second cancel() would cut short the
+    clean-up (an unregister on the way out) the others are still doing."""
     tasks = [asyncio.ensure_future(awaitable) for awaitable in awaitables]
     try:
-        return await asyncio.gather(*tasks)
+        if tasks:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
     finally:
-        for task in tasks:
-            if not task.done():
-                await _cancelled(task)
+        pending = [task for task in tasks if not task.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+    for task in tasks:
+        if not task.cancelled():
+            task.exception()  # every failure retrieved; the first one in order is raised below
+    return [task.result() for task in tasks]

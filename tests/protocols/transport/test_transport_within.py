@@ -1,4 +1,5 @@
-"""within(): the shared time limit, cancellation-safe, and clean when the time is up."""
+"""within(): the shared time limit, cancellation-safe, and clean when the time is up; together():
+several at once, each cancelled once and its clean-up finished before it returns."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import asyncio
 
 import pytest
 
-from fieldctl.protocols.transport import within
+from fieldctl.protocols.transport import together, within
 
 
 def test_result_within_the_limit() -> None:
@@ -59,3 +60,52 @@ def test_our_cancellation_is_not_swallowed() -> None:
             await task
 
     asyncio.run(main())
+
+
+def test_together_lets_every_clean_up_finish_when_one_ends_cancelled() -> None:
+    """The role's unregister on the way out: a child whose clean-up awaits keeps it, although its
+    sibling ends cancelled first (asyncio.gather would return then and a second cancel cut it)."""
+    cleaned: list[str] = []
+
+    async def role() -> None:
+        try:
+            await asyncio.get_running_loop().create_future()
+        finally:
+            await asyncio.sleep(0.01)  # an unregister: a connect and a write
+            await asyncio.sleep(0.01)
+            cleaned.append("role")
+
+    async def watch() -> None:
+        await asyncio.get_running_loop().create_future()
+
+    async def main() -> None:
+        task = asyncio.ensure_future(together(role(), watch()))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert cleaned == ["role"]
+
+
+def test_together_cancels_the_rest_when_one_fails_and_raises_its_error() -> None:
+    ended: list[str] = []
+
+    async def fails() -> None:
+        await asyncio.sleep(0.01)
+        raise ValueError("bad")
+
+    async def forever() -> None:
+        try:
+            await asyncio.get_running_loop().create_future()
+        finally:
+            ended.append("forever")
+
+    async def main() -> None:
+        with pytest.raises(ValueError, match="bad"):
+            await together(fails(), forever())
+
+    asyncio.run(main())
+    assert ended == ["forever"]
+    assert asyncio.run(together(asyncio.sleep(0, 1), asyncio.sleep(0, 2))) == [1, 2]
