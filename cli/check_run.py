@@ -131,13 +131,14 @@ class FileRun:
         from fieldctl.protocols.driver import BaseDriver
 
         ready = asyncio.Event()
+        driver = self.listener_driver
+        wanted = driver.ready_state if self.check.ready is None else self.check.ready
 
         def put(msg: Message) -> None:
-            if msg.is_link and msg.kind == self.check.ready:
+            if msg.is_link and msg.kind == wanted:
                 ready.set()
             self.inbox.put(msg)
 
-        driver = self.listener_driver
         if type(driver).listen is not BaseDriver.listen:
             selectors = [step.value for step in self.check.steps if step.action == "event"]
             channels = {str(sel["channel"]) for sel in selectors} if all("channel" in s for s in selectors) else None
@@ -145,7 +146,7 @@ class FileRun:
         else:
             follow = driver.register(put, options=self.options["register"])
         self.listener = asyncio.ensure_future(follow)
-        if not self.check.ready:
+        if not wanted:
             return None
         waiting = asyncio.ensure_future(ready.wait())
         await asyncio.wait([self.listener, waiting], timeout=READY_WITHIN_S, return_when=asyncio.FIRST_COMPLETED)
@@ -153,7 +154,7 @@ class FileRun:
         if not ready.is_set() and not self.listener.done():
             from .common import warn
 
-            warn(f"{self.check.path}: the listener did not report {self.check.ready!r} within {READY_WITHIN_S:g} s; "
+            warn(f"{self.check.path}: the listener did not report {wanted!r} within {READY_WITHIN_S:g} s; "
                  "the steps start anyway (a protocol without that link state: set [listener] ready)")
         return self._listener_error()
 

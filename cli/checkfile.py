@@ -51,8 +51,9 @@ class CheckFile:
     #: A running simulator's control socket for the commands and publishes that act from the
     #: other side; True: the one `--simulate` starts (or `--via` names).
     via: str | bool | None = None
-    #: The link state that says the background listener is ready ("" waits for none).
-    ready: str = "ready"
+    #: The link state that says the background listener is ready: None, the driver's ready_state;
+    #: "" waits for none.
+    ready: str | None = None
     #: Endpoint overrides for the listener alone (NAME = URL), e.g. its own client socket.
     listener_endpoints: dict[str, str] = field(default_factory=dict)
     options: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -121,10 +122,10 @@ class _File:
         return CheckFile(self.source, name, target, [step for step in built if step is not None],
                          via if isinstance(via, (str, bool)) else None, ready, listener_endpoints, options, timeout)
 
-    def listener(self, table: Any) -> tuple[str, dict[str, str]]:
+    def listener(self, table: Any) -> tuple[str | None, dict[str, str]]:
         if not isinstance(table, dict):
             self.problem("listener", "expected a table { ready = STATE, endpoints = { NAME = URL } }")
-            return "ready", {}
+            return None, {}
         for key in sorted(set(table) - set(LISTENER_KEYS)):
             self.problem(f"listener.{key}", f"unknown key (known: {', '.join(LISTENER_KEYS)})")
         ready = self.text(table, "ready", "listener.ready")
@@ -132,7 +133,7 @@ class _File:
         if not isinstance(endpoints, dict) or not all(isinstance(url, str) for url in endpoints.values()):
             self.problem("listener.endpoints", "expected a table of NAME = URL")
             endpoints = {}
-        return "ready" if ready is None else ready, endpoints
+        return ready, endpoints
 
     def options(self, table: Any) -> dict[str, tuple[str, ...]]:
         if not isinstance(table, dict):

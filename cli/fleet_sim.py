@@ -81,7 +81,7 @@ def notify_for(target: str) -> "Notify":
 
 def run_fleet(profile: "ProfileOptions", sink: "Sink", *, devices: int, fleet_file: str | None, group: str | None,
               scenario: list[Any] | None, timeline: bool, options: dict[str, Any],
-              duration: float | None) -> Callable[[str], Any]:
+              duration: float | None, base_port: int | None = None) -> Callable[[str], Any]:
     """The coroutine function that runs the fleet in `folder` until the stream ends."""
     from fieldctl.profiles.targets import check_name, write_fleet
     from fieldctl.protocols.fleet_sim import Fleet, client_sets, raise_fd_limit
@@ -97,7 +97,7 @@ def run_fleet(profile: "ProfileOptions", sink: "Sink", *, devices: int, fleet_fi
     tagging = Tagging(sink)
 
     async def main(folder: str) -> None:
-        fleet = Fleet(base, devices, folder, notify_for)
+        fleet = Fleet(base, devices, folder, notify_for, base_port)
 
         def on_bound() -> None:
             if fleet_file is not None:

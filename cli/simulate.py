@@ -24,6 +24,7 @@ def simulate(
     devices: Annotated[Optional[int], typer.Option("--devices", min=1, metavar="N", help="Run N devices in this process, each on its own free loopback ports or private socket paths (names sim-001 ...; NDJSON lines gain a target field).")] = None,
     write_fleet: Annotated[Optional[str], typer.Option("--write-fleet", metavar="FILE", help="With --devices: write the fleet file that reaches them, once all are bound.")] = None,
     group: Annotated[Optional[str], typer.Option("--group", metavar="G", help="With --devices: the group label of every target in the fleet file.")] = None,
+    base_port: Annotated[Optional[int], typer.Option("--base-port", min=1, max=65535, metavar="P", help="With --devices: consecutive loopback ports from P (checked free first) instead of the system's choice.")] = None,
 ) -> None:
     """Run a simulator on the profile's endpoints (127.0.0.1 unless --host says otherwise)."""
     import asyncio
@@ -39,8 +40,8 @@ def simulate(
     options = profile.options("simulate", drv)
     messages = common.read_messages(scenario, prof.name) if scenario is not None else None
     if devices is None:
-        if write_fleet is not None or group is not None:
-            raise UsageError("--write-fleet and --group need --devices N")
+        if write_fleet is not None or group is not None or base_port is not None:
+            raise UsageError("--write-fleet, --group and --base-port need --devices N")
     else:
         if control is not None:
             raise UsageError("--control serves one device; not with --devices")
@@ -51,7 +52,7 @@ def simulate(
         from .fleet_sim import run_fleet
 
         with shown(prof, drv, "simulate", as_json=common.json_mode(json_), record=record, simulator=True) as sink:
-            fleet = run_fleet(profile, sink, devices=devices, fleet_file=write_fleet, group=group,
+            fleet = run_fleet(profile, sink, devices=devices, fleet_file=write_fleet, group=group, base_port=base_port,
                               scenario=messages, timeline=not no_timeline, options=options, duration=duration)
             with tempfile.TemporaryDirectory(prefix="fieldctl-fleet-") as folder:
                 asyncio.run(fleet(folder))

@@ -110,6 +110,9 @@ class BaseDriver:
     #: channel -> one of LOOKS, for the live table and a command's exchange; other channels look
     #: plain. A driver extends these: ``{**BaseDriver.styles, "emergency": "alarm"}``.
     styles: ClassVar[dict[str, str]] = {"link": "link", "heartbeat": "quiet", "command": "request", "reply": "reply"}
+    #: The link state a client role reports once it can send and receive (its handshake done):
+    #: tools that must not act before then (a check's listener) wait for it.
+    ready_state: ClassVar[str] = "ready"
 
     def __init__(self, profile: Profile, notify: Notify) -> None:
         self.profile = profile

@@ -5,7 +5,8 @@ else on the machine is touched."""
 from __future__ import annotations
 
 import os
-from urllib.parse import urlsplit
+import socket
+from urllib.parse import urlsplit, urlunsplit
 
 from fieldctl.profiles import Profile
 
@@ -27,6 +28,27 @@ def is_socket_path(url: str) -> bool:
     """A Unix socket (a plain path, unix://, ipc://) rather than a host and port."""
     parts = urlsplit(url)
     return parts.scheme in ("", "unix", "ipc") or not parts.netloc
+
+
+def with_port(url: str, port: int) -> str:
+    """A private URL on a chosen loopback port instead of the one the system would pick."""
+    return urlunsplit(urlsplit(url)._replace(netloc=f"127.0.0.1:{port}"))
+
+
+def check_free(ports: range) -> None:
+    """Every port of the range can be bound on loopback now; else a usage error naming the first
+    that cannot (something else holds it, or it is out of range)."""
+    from .errors import UsageError
+
+    if ports.stop - 1 > 65535:
+        raise UsageError(f"ports {ports.start}-{ports.stop - 1}: past 65535")
+    for port in ports:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError as exc:
+                raise UsageError(f"port {port} (of {ports.start}-{ports.stop - 1}) cannot be bound on 127.0.0.1: "
+                                 f"{exc.strerror or exc}; pick another --base-port") from None
 
 
 def per_target_url(url: str, target: str) -> str:

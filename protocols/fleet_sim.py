@@ -9,14 +9,14 @@ import copy
 import gc
 import os
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from fieldctl.profiles import Profile
 from fieldctl.profiles.loader import parse_value
 from fieldctl.profiles.targets import Target
 
 from .driver import Emit, Notify, driver_for
-from .endpoints import is_socket_path, is_wildcard, per_target_url, private_endpoints
+from .endpoints import check_free, is_socket_path, is_wildcard, per_target_url, private_endpoints, with_port
 from .errors import Timeout, UsageError
 from .message import Message
 
@@ -93,10 +93,20 @@ def settle_collector() -> None:
 
 
 class Fleet:
-    def __init__(self, base: Profile, count: int, folder: str, notify_for: Callable[[str], Notify]) -> None:
+    """`base_port`: the devices' ports are consecutive from it (device by device, endpoint by
+    endpoint in the profile's order), checked free first; None: each port is the system's choice."""
+
+    def __init__(self, base: Profile, count: int, folder: str, notify_for: Callable[[str], Notify],
+                 base_port: int | None = None) -> None:
         if count < 1:
             raise UsageError("--devices: at least 1")
         self.base, self.folder = base, folder
+        self.ports: Iterator[int] | None = None
+        per_device = sum(not is_socket_path(url) for url in base.endpoints.values())
+        if base_port is not None and per_device:
+            ports = range(base_port, base_port + count * per_device)
+            check_free(ports)
+            self.ports = iter(ports)
         self.kind = type(driver_for(base, notify_for(base.name)))  # the profile's settings checked once
         self.devices = [self._device(name) for name in device_names(count)]
         self.drivers = [self.kind(device.profile, notify_for(device.name)) for device in self.devices]
@@ -106,6 +116,9 @@ class Fleet:
         thousand loads and checks of the same profile took seconds)."""
         own = os.path.join(self.folder, name)
         private = private_endpoints(self.base, own)
+        if self.ports is not None:
+            private = {name: url if is_socket_path(url) else with_port(url, next(self.ports))
+                       for name, url in private.items()}
         if any(is_socket_path(url) for url in self.base.endpoints.values()):
             os.makedirs(own, mode=0o700, exist_ok=True)
         data = {**self.base.data, "endpoints": dict(private)}

@@ -20,6 +20,7 @@ from .settings import SETTINGS
 class Driver(BaseDriver):
     settings = {**BaseDriver.settings, **SETTINGS}
     styles = {**BaseDriver.styles, "keepalive": "quiet"}
+    ready_state = "registered"  # the daemon has confirmed us (daemon_client_added)
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, notify)
         self.channels = codec.Channels.from_profile(profile)

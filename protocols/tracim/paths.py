@@ -74,9 +74,10 @@ _CLIENTS = itertools.count()
 
 def client_path(profile: Profile) -> str:
     """fieldctl's own socket for one role. A process may play several clients at once (a bench's
-    clients, a fleet's targets, a check's listener beside its commands): after the first, {pid}
-    also gets a serial, so no two of them claim the same socket."""
-    url, serial = profile.endpoints["client"], next(_CLIENTS)
+    clients, a fleet's targets, a check's listener beside its commands): after the first, the
+    path gets a serial before its extension, so no two of them claim the same socket."""
+    path, serial = socket_path(profile.endpoints["client"], "endpoint client"), next(_CLIENTS)
     if serial:
-        url = url.replace("{pid}", f"{{pid}}-{serial}")
-    return socket_path(url, "endpoint client")
+        stem, extension = os.path.splitext(path)
+        path = socket_path(f"{stem}-{serial}{extension}", "endpoint client")
+    return path

@@ -53,7 +53,7 @@ def test_every_example_passes_against_its_simulator(path: Path, tmp_path: Path) 
 
 def test_a_plugin_protocol_is_checked_too(tmp_path: Path) -> None:
     """The linejson example plugin: no handshake, so its listener is ready once connected."""
-    check = write(tmp_path, 'target = "linejson"\n[listener]\nready = "connected"\n'
+    check = write(tmp_path, 'target = "linejson"\n'
                             '[[step]]\ncommand = "echo"\ndata = { text = "hi" }\nexpect = { data = { text = "hi" } }\n'
                             '[[step]]\nevent = { channel = "event", kind = "tick" }\n[[step]]\nprobe = true\n')
     result = run_cli("check", str(check), "--simulate", "--json", timeout=60)

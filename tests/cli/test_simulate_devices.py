@@ -5,12 +5,13 @@ would once the fleet is their targets.toml)."""
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import FIELDCTL, Proc, cli_env, run_cli
+from conftest import FIELDCTL, Proc, cli_env, free_port, run_cli
 from fieldctl.profiles import load_profile
 from fieldctl.profiles.targets import load_fleet
 from fieldctl.protocols.registry import protocol_names
@@ -102,3 +103,24 @@ def test_fleet_options_that_do_not_go_together(args: list[str], named: str, tmp_
     result = run_cli("simulate", "autotrainer", *(str(tmp_path / a) if a.endswith((".toml", ".sock")) else a for a in args))
     assert result.returncode == 2 and named in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_base_port_gives_consecutive_ports_and_a_busy_one_is_a_usage_error(tmp_path: Path) -> None:
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    busy = holder.getsockname()[1]
+    holder.listen()
+    try:
+        refused = run_cli("simulate", "autotrainer", "--devices", "2", "--base-port", str(busy), "--duration", "1")
+        assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and f"port {busy} " in refused.stderr
+    finally:
+        holder.close()
+    start = free_port()
+    fleet = Fleet("oneliner", tmp_path, 2, "--base-port", str(start))
+    try:
+        ports = [int(url.rsplit(":", 1)[1]) for target in load_fleet(fleet.file).values()
+                 for url in target.endpoints.values()]
+        assert ports == list(range(start, start + 4))
+        assert fleet.cli("probe", "sim-002", "--crit", "8").returncode == 0
+    finally:
+        fleet.proc.stop()

@@ -8,7 +8,7 @@ import secrets
 from typing import Any, AsyncIterator
 
 from fieldctl.profiles import Profile
-from fieldctl.profiles.schema import ENDPOINT as ENDPOINT_SETTING, SECONDS
+from fieldctl.profiles.schema import ENDPOINT as ENDPOINT_SETTING, SECONDS, TEXT
 from fieldctl.protocols.driver import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
 from fieldctl.protocols.errors import ConnectFailure, Timeout, UsageError
 from fieldctl.protocols.limits import Limits, Malformed
@@ -27,7 +27,9 @@ MAX_BACKLOG = 4 * 1024 * 1024
 
 class Driver(BaseDriver):
     #: The profile keys this protocol reads; `profiles validate` checks them like the core's.
-    settings = {**BaseDriver.settings, "endpoints.hub": ENDPOINT_SETTING, "simulate.event_interval_s": SECONDS}
+    settings = {**BaseDriver.settings, "endpoints.hub": ENDPOINT_SETTING, "simulate.event_interval_s": SECONDS,
+                "simulate.identifier": TEXT}
+    ready_state = "connected"  # no handshake: connected is ready
 
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, notify)
@@ -187,7 +189,8 @@ class Hub:
         seq = 0
         while True:
             seq += 1
-            self._send(codec.encode("heartbeat", "heartbeat", None, {"identifier": "linejson-hub", "seq": seq}),
+            identifier = self.profile.setting("simulate.identifier", "linejson-hub")
+            self._send(codec.encode("heartbeat", "heartbeat", None, {"identifier": identifier, "seq": seq}),
                        self.clients)
             await asyncio.sleep(self.profile.heartbeat.interval_s)
 
