@@ -116,11 +116,9 @@ def _control(via: str, prof: "Profile", name: str, data: Any,
              timeout: float) -> Callable[[], contextlib.AbstractAsyncContextManager[Call]]:
     """A client for a profile whose commands act from the server side: as `command --via`, each
     request asks the simulator's control path."""
-    from fieldctl.protocols.control import request
-    from fieldctl.protocols.message import Message
+    from fieldctl.protocols.control import command_message, request
 
-    msg = Message(profile=prof.name, endpoint="control", direction="out", channel="command", kind=name,
-                  payload=data, id=None)
+    msg = command_message(prof.name, name, data)
 
     @contextlib.asynccontextmanager
     async def client() -> AsyncIterator[Call]:

@@ -225,10 +225,9 @@ class FileRun:
     async def _command(self, step: Step) -> tuple[Any, Any]:
         via = self._via(step)
         if via is not None:
-            from fieldctl.protocols.control import request
+            from fieldctl.protocols.control import command_message, request
 
-            msg = Message(profile=self.profile.name, endpoint="control", direction="out", channel="command",
-                          kind=step.value, payload=step.data, id=None)
+            msg = command_message(self.profile.name, step.value, step.data)
             outcome = await request(via, "command", msg, _ignore, step.timeout_s)
         else:
             if self.session is None:

@@ -69,11 +69,9 @@ def command(
 
     try:
         if via is not None:
-            from fieldctl.protocols.control import request
+            from fieldctl.protocols.control import command_message, request
 
-            msg = Message(profile=prof.name, endpoint="control", direction="out", channel="command", kind=name,
-                          payload=payload, id=None)
-            outcome = asyncio.run(request(via, "command", msg, emit, wait_s))
+            outcome = asyncio.run(request(via, "command", command_message(prof.name, name, payload), emit, wait_s))
         else:
             outcome = asyncio.run(_once(drv.session(emit, options), name, payload, wait_s, not no_wait))
     except BaseException:

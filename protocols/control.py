@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import contextlib
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from . import redact
 from .driver import CommandOutcome, Emit
@@ -76,6 +76,12 @@ def _done_line(outcome: CommandOutcome, code: ExitCode) -> bytes:
         done.update(result=None, summary=f"{outcome.summary} (result over {unix.LINE_LIMIT} bytes, not shown)")
         line = json.dumps(done).encode()
     return line + b"\n"
+
+
+def command_message(profile: str, name: str, data: Any) -> Message:
+    """What `command --via` asks the simulator to do: send command NAME with `data` from its side."""
+    return Message(profile=profile, endpoint="control", direction="out", channel="command", kind=name,
+                   payload=data, id=None)
 
 
 async def request(path: str, verb: str, msg: Message, emit: Emit, timeout: float) -> CommandOutcome:
