@@ -55,7 +55,7 @@ async def together(*awaitables: Awaitable[Any]) -> list[Any]:
             task.cancel()
         if pending:
             await asyncio.wait(pending)
-    for task in tasks:
-        if not task.cancelled():
-            task.exception()  # every failure retrieved; the first one in order is raised below
+    failures = [task.exception() for task in tasks if not task.cancelled() and task.exception() is not None]
+    if failures:
+        raise failures[0]  # the failure that ended the rest, not the cancellation it caused
     return [task.result() for task in tasks]

@@ -104,7 +104,7 @@ def test_together_cancels_the_rest_when_one_fails_and_raises_its_error() -> None
 
     async def main() -> None:
         with pytest.raises(ValueError, match="bad"):
-            await together(fails(), forever())
+            await together(forever(), fails())  # its error, not the cancellation of the one before it
 
     asyncio.run(main())
     assert ended == ["forever"]
