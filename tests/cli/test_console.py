@@ -17,7 +17,9 @@ from conftest import FIELDCTL, Endpoints, Proc, cli_env, run_cli, start_simulato
 
 
 class Terminal:
-    """A tmux pane running one command; the screen is read back, waits are on what it shows."""
+    """A tmux pane running one command, on a tmux server of its own (a shared one exits with its
+    last session, and a test starting then failed with "server exited unexpectedly"); the screen is
+    read back, waits are on what it shows."""
 
     def __init__(self, argv: list[str], env: dict[str, str]) -> None:
         if shutil.which("tmux") is None:
@@ -25,13 +27,14 @@ class Terminal:
         self.name = f"fieldctl-test-{time.monotonic_ns()}"
         exports = " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items())
         script = f"env {exports} {shlex.join(argv)}; echo EXITED $?; sleep 600"
-        subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", "160", "-y", "40", script], check=True)
+        self.tmux = ["tmux", "-L", self.name]
+        subprocess.run([*self.tmux, "new-session", "-d", "-s", self.name, "-x", "160", "-y", "40", script], check=True)
 
     def keys(self, *keys: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+        subprocess.run([*self.tmux, "send-keys", "-t", self.name, *keys], check=True)
 
     def screen(self) -> str:
-        return subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True).stdout
+        return subprocess.run([*self.tmux, "capture-pane", "-p", "-t", self.name], capture_output=True, text=True).stdout
 
     def wait_for(self, text: str, timeout: float = 15) -> str:
         return self.wait_until(lambda screen: text in screen, repr(text), timeout)
@@ -54,7 +57,7 @@ class Terminal:
         raise AssertionError(f"{what} not on screen within {timeout} s:\n{self.screen()}")
 
     def close(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+        subprocess.run([*self.tmux, "kill-server"], capture_output=True)
 
 
 @pytest.fixture
