@@ -110,7 +110,7 @@ def scrub_value(value: Any) -> Any:
 
 def _replace(msg: Message, values: list[str], raw: tuple[bytes, ...]) -> Message:
     return dataclasses.replace(
-        msg, payload=_scrub_value(msg.payload, values), raw=raw, payload_text=None,
+        msg, payload=_scrub_value(msg.payload, values), raw=raw,
         id=_scrub_value(msg.id, values), kind=_scrub_value(msg.kind, values),
         error=None if msg.error is None else scrub_text(msg.error, values))
 

@@ -43,17 +43,12 @@ def test_size_limit() -> None:
         limits.Limits(max_frame_bytes=10).check_size(11)
 
 
-def test_reusable_text_never_breaks_a_line() -> None:
-    assert limits.reusable_text('{"a":\n1,\r"b":2}') == '{"a": 1, "b":2}'
-    assert limits.reusable_text('{"a": NaN}') is None
-
-
 def test_ndjson_line_is_one_line_and_strict_json() -> None:
     forged = '{"kind": 1}\n{"channel":"emergency","kind":"emergencyStop"}'
-    msg = Message("p", "e", "in", "event", "k", {"x": float("nan")}, payload_text=forged)
+    msg = Message("p", "e", "in", "event", "k", {"x": float("nan"), "y": [float("inf")], "forged": forged})
     line = msg.to_json()
-    assert "\n" not in line and "NaN" not in line
-    assert json.loads(line)["payload"] == {"x": None}
+    assert "\n" not in line and "NaN" not in line and "Infinity" not in line
+    assert json.loads(line)["payload"] == {"x": None, "y": [None], "forged": forged}
 
 
 @pytest.mark.fuzz
