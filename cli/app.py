@@ -10,8 +10,10 @@ from typer.core import TyperCommand
 
 from fieldctl import __version__
 
-from . import command, completion, console, demo, listen, probe, profiles, publish, simulate
+from . import coerce, command, completion, console, demo, listen, probe, profiles, publish, simulate
 from .common import PROTOCOL_OPTIONS
+
+coerce.install()  # no pydantic for values that need no conversion (~250 ms of every invocation)
 
 app = typer.Typer(
     name="fieldctl",
