@@ -99,8 +99,10 @@ def _result(row: Row, results: list[float] | None = None) -> str:
     if not results:
         return "-"
     low, mid, high = min(results), statistics.median(results), max(results)
-    if row.absolute:
+    if row.absolute and row.unit == "MB":
         return f"{mid:+.1f} MB ({low:+.1f}–{high:+.1f})"
+    if row.absolute:
+        return f"{mid:.1f} {row.unit} ({low:.1f}–{high:.1f})"
     times = "×" if row.unit == "ms" else ""
     return f"{mid:.2f}{times} ({low:.2f}–{high:.2f})"
 

@@ -21,9 +21,10 @@ import _common
 import commands
 import listen_throughput
 import memory
+import scale
 import startup
 
-MODULES = {"listen": listen_throughput, "commands": commands, "startup": startup, "memory": memory}
+MODULES = {"listen": listen_throughput, "commands": commands, "startup": startup, "memory": memory, "scale": scale}
 
 
 def main() -> int:
