@@ -41,3 +41,16 @@ def test_a_resolved_secret_reference_is_remembered(monkeypatch) -> None:  # type
     monkeypatch.setenv("FIELDCTL_TEST_SECRET", "resolved-secret-1")
     SecretRef(env="FIELDCTL_TEST_SECRET").resolve()
     assert redact.scrub_text("x resolved-secret-1 y") == "x *** y"
+
+
+def test_scrub_finds_any_of_many_secrets() -> None:
+    """Past a few hundred secrets (a simulator's connectors) scrub searches them all at once."""
+    secrets = [f"zq{k}-bulk-secret-Ä" for k in range(600)]
+    for secret in secrets:
+        redact.remember(secret)
+    for secret in (secrets[0], secrets[333], secrets[-1]):
+        frame = json.dumps({"echo": secret}).encode()
+        shown = redact.scrub(Message("p", "e", "in", "event", "k", {"note": f"said {secret}"}, raw=(frame,)))
+        assert secret not in _shown(shown) and b"bulk" not in shown.raw[0]
+    clean = Message("p", "e", "in", "event", "k", {"a": "zq1-bulk"}, raw=(b'{"a": "zq1-bulk"}',))
+    assert redact.scrub(clean) is clean
