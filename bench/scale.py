@@ -230,8 +230,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--connectors", type=int, default=None, help="vantiq connectors (default 2000; --quick 500)")
     parser.add_argument("--subscribers", type=int, default=None,
                         help="autotrainer subscribers (default 1000; --quick 250)")
-    parser.add_argument("--rate", type=float, default=1000.0,
-                        help="vantiq notifications per second, all connectors together (default 1000)")
+    parser.add_argument("--rate", type=float, default=400.0,
+                        help="vantiq notifications per second, all connectors together (default 400: each of "
+                             "2,000 connectors every 5 s)")
     parser.add_argument("--seconds", type=float, default=None, help="seconds per round (default 10; --quick 5)")
 
 
