@@ -15,7 +15,9 @@ Defaults take about 2 minutes on 2 CPUs, `--quick` (500 connectors, 250 subscrib
   fan-out delay of a publication (receive time minus the body's `timestamp`/`when`), how many
   subscribers got every publication, and get-status round trips on the REQ socket meanwhile.
 
-The simulator runs on one CPU and the load on the others; its NDJSON goes to /dev/null.
+The simulator runs on one CPU and the load on the others; its NDJSON goes to /dev/null. With
+--before, the older fieldctl's simulator takes the same load after this tree's (one simulator at a
+time: each holds thousands of connections), and its figures stand in the "before" column.
 """
 
 from __future__ import annotations
@@ -117,21 +119,29 @@ async def vantiq_load(url: str, connectors: int, rounds: int, rate: float, secon
     return results
 
 
-def vantiq_rows(args: argparse.Namespace, sim_cpus: set[int] | None) -> list[Row]:
+def vantiq_rounds(args: argparse.Namespace, sim_cpus: set[int] | None, python: str) -> list[list[float]]:
     port = _common.free_port()
     url = f"ws://127.0.0.1:{port}/api/v1/wsock/websocket"
-    argv = [sys.executable, "-m", "fieldctl", "simulate", "vantiq", "--json", "--endpoint", f"server={url}",
+    argv = [python, "-m", "fieldctl", "simulate", "vantiq", "--json", "--endpoint", f"server={url}",
             *(arg for n in range(args.connectors) for arg in ("--source", f"s{n}"))]
     proc = start(argv, port, sim_cpus, "fieldctl simulate vantiq")
     try:
-        rounds = asyncio.run(vantiq_load(url, args.connectors, args.rounds, args.rate, args.seconds))
+        return asyncio.run(vantiq_load(url, args.connectors, args.rounds, args.rate, args.seconds))
     finally:
         _common.stop(proc)
-    counts = ", ".join(str(len(acks)) for acks in rounds)
+
+
+def vantiq_rows(args: argparse.Namespace, sim_cpus: set[int] | None) -> list[Row]:
+    runs = {which: vantiq_rounds(args, sim_cpus, python) for which, python in _common.fieldctl_pythons(args).items()}
+
+    def ms(which: str, fraction: float) -> list[float] | None:
+        return [percentile(acks, fraction) * 1000 for acks in runs[which]] if which in runs else None
+
+    counts = "; ".join(f"{which} {', '.join(str(len(acks)) for acks in rounds)}" for which, rounds in runs.items())
     name = f"simulate vantiq, {args.connectors} connectors: acknowledgement"
-    return [Row(f"{name} p50", "ms", [percentile(a, 0.5) * 1000 for a in rounds], None, notes=[
+    return [Row(f"{name} p50", "ms", ms("fieldctl", 0.5) or [], None, before=ms("before", 0.5), notes=[
                 f"{args.rate:g} notifications/s in all, {args.seconds:g} s per round; acknowledged per round: {counts}"]),
-            Row(f"{name} p99", "ms", [percentile(a, 0.99) * 1000 for a in rounds], None, goal="≤ 50 ms")]
+            Row(f"{name} p99", "ms", ms("fieldctl", 0.99) or [], None, goal="≤ 50 ms", before=ms("before", 0.99))]
 
 
 # --- autotrainer -------------------------------------------------------------------------------------
@@ -201,23 +211,37 @@ def autotrainer_load(events: str, commands: str, subscribers: int, rounds: int,
     return results
 
 
-def autotrainer_rows(args: argparse.Namespace, sim_cpus: set[int] | None) -> list[Row]:
+def autotrainer_rounds(args: argparse.Namespace, sim_cpus: set[int] | None,
+                       python: str) -> list[tuple[list[float], float, list[float]]]:
     events, commands = (f"tcp://127.0.0.1:{_common.free_port()}" for _ in range(2))
-    argv = [sys.executable, "-m", "fieldctl", "simulate", "autotrainer", "--json", "--endpoint", f"events={events}",
+    argv = [python, "-m", "fieldctl", "simulate", "autotrainer", "--json", "--endpoint", f"events={events}",
             "--endpoint", f"commands={commands}", "--set", "heartbeat.interval_s=0.5",
             "--set", "simulate.event_interval_s=0.5"]
     proc = start(argv, int(commands.rsplit(":", 1)[1]), sim_cpus, "fieldctl simulate autotrainer")
     try:
-        rounds = autotrainer_load(events, commands, args.subscribers, args.rounds, args.seconds)
+        return autotrainer_load(events, commands, args.subscribers, args.rounds, args.seconds)
     finally:
         _common.stop(proc)
+
+
+def autotrainer_rows(args: argparse.Namespace, sim_cpus: set[int] | None) -> list[Row]:
+    runs = {which: autotrainer_rounds(args, sim_cpus, python)
+            for which, python in _common.fieldctl_pythons(args).items()}
+
+    def fanout(which: str) -> list[float] | None:
+        return [percentile(d, 0.99) * 1000 for d, _, _ in runs[which]] if which in runs else None
+
+    def commands(which: str) -> list[float] | None:
+        return [percentile(r, 0.99) * 1000 for _, _, r in runs[which]] if which in runs else None
+
+    rounds = runs["fieldctl"]
     name = f"simulate autotrainer, {args.subscribers} subscribers"
     return [
-        Row(f"{name}: fan-out delay p99", "ms", [percentile(d, 0.99) * 1000 for d, _, _ in rounds], None,
+        Row(f"{name}: fan-out delay p99", "ms", fanout("fieldctl") or [], None, before=fanout("before"),
             notes=[f"subscribers that got every publication (mid-round), per round: "
                    f"{', '.join(f'{share:.0%}' for _, share, _ in rounds)}; publications per round: "
                    f"{', '.join(str(len(d) // max(1, args.subscribers)) for d, _, _ in rounds)}"]),
-        Row(f"{name}: get-status p99", "ms", [percentile(r, 0.99) * 1000 for _, _, r in rounds], None),
+        Row(f"{name}: get-status p99", "ms", commands("fieldctl") or [], None, before=commands("before")),
     ]
 
 
