@@ -99,7 +99,7 @@ class Sink:
 
     def flush(self) -> None:
         self._flush_scheduled = False
-        if self.record is not None:
+        if self.record is not None and not self.record.closed:
             self.record.flush()
         if self.out is not None:
             try:
