@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-import msgspec
+from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
     from fieldctl.profiles import Profile
@@ -89,7 +87,19 @@ def _no_constant(name: str) -> None:
 
 
 _DECODER = json.JSONDecoder(parse_constant=_no_constant)
-_FAST = msgspec.json.Decoder()
+_fast_decode: Callable[[Any], Any] | None = None
+_FAST_REFUSES: tuple[type[Exception], ...] = (UnicodeEncodeError,)
+
+
+def _fast() -> Callable[[Any], Any]:
+    """msgspec's decoder, imported at the first decode: profiles (and so completion) import this
+    module too, and need none of it."""
+    global _fast_decode, _FAST_REFUSES
+    import msgspec
+
+    _FAST_REFUSES = (msgspec.DecodeError, UnicodeEncodeError)
+    _fast_decode = msgspec.json.Decoder().decode
+    return _fast_decode
 
 
 def loads(data: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
@@ -103,9 +113,10 @@ def loads(data: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
         data = data.tobytes()
     square, curly = ("[", "{") if isinstance(data, str) else (b"[", b"{")
     if data.count(square) + data.count(curly) <= max_depth:  # type: ignore[arg-type]
+        decode = _fast_decode or _fast()
         try:
-            return _FAST.decode(data)
-        except (msgspec.DecodeError, UnicodeEncodeError):
+            return decode(data)
+        except _FAST_REFUSES:
             pass
     text = data.decode("utf-8") if isinstance(data, (bytes, bytearray, memoryview)) else data
     return _decode_within(text, max_depth)

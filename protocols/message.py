@@ -7,9 +7,7 @@ from binascii import b2a_base64
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, TextIO
-
-import orjson
+from typing import Any, Callable, Iterable, Iterator, TextIO
 
 from .errors import UsageError
 
@@ -23,7 +21,8 @@ LINK = "link"
 # module): compact, UTF-8, NaN/Infinity as null. Dates and dataclasses go to `repr` as they did
 # with the json module; what orjson refuses (an integer past 64 bits, a lone surrogate, deeper
 # than 255 levels, an odd key) is written by the json module instead, the same line as before.
-_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+# Imported at the first line: profiles (and so completion) import this module and write none.
+_dumps: Callable[[Any], bytes] | None = None
 # allow_nan=False: NaN/Infinity are not JSON, and NDJSON readers (jq) reject them.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=repr, allow_nan=False)
 
@@ -68,8 +67,8 @@ class Message:
         """One NDJSON line, always: no raw newline, no NaN, whatever the peer sent."""
         data = self.to_dict()
         try:
-            return orjson.dumps(data, default=repr, option=_OPTIONS).decode("utf-8")
-        except orjson.JSONEncodeError:
+            return (_dumps or _orjson())(data).decode("utf-8")
+        except TypeError:  # orjson.JSONEncodeError
             return _slow_json(data)
 
     @classmethod
@@ -96,6 +95,17 @@ class Message:
             ts=float(ts) if isinstance(ts, (int, float)) else time.time(),
             rtt_s=float(rtt) if isinstance(rtt, (int, float)) else None,
         )
+
+
+def _orjson() -> Callable[[Any], bytes]:
+    global _dumps
+    import functools
+
+    import orjson
+
+    options = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+    _dumps = functools.partial(orjson.dumps, default=repr, option=options)
+    return _dumps
 
 
 def _slow_json(data: dict[str, Any]) -> str:
