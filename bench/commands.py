@@ -134,18 +134,23 @@ def in_process(device: Device, args: argparse.Namespace, cpus: set[int] | None) 
             return json.loads(result.stdout)
         return run
 
-    print(f"command round trips in one process: {args.calls} calls per round, {args.rounds} rounds", flush=True)
+    clients = args.client or ["session", "driver"]
+    print(f"command round trips in one process ({', '.join(clients)}): {args.calls} calls per round, "
+          f"{args.rounds} rounds", flush=True)
     results = _common.interleaved(args.rounds, {"raw": case("raw"), **{
-        which: case(args.client, python) for which, python in _common.fieldctl_pythons(args).items()}})
+        (client, which): case(client, python) for client in clients
+        for which, python in _common.fieldctl_pythons(args).items()}})
     rows = []
-    for label, fraction, goal, now in (("p50", 0.5, "≤ 1.2", "4.8× (command), 34× (console)"),
-                                       ("p90", 0.9, "", "")):
-        def ms(which: str) -> list[float] | None:
-            runs = results.get(which)
-            return None if runs is None else [percentile(times, fraction) * 1000 for times in runs]
+    for client in clients:
+        for label, fraction, goal, now in (("p50", 0.5, "≤ 1.2", "4.8× (command), 34× (console)"),
+                                           ("p90", 0.9, "", "")):
+            def ms(which: object) -> list[float] | None:
+                runs = results.get(which)  # type: ignore[call-overload]
+                return None if runs is None else [percentile(times, fraction) * 1000 for times in runs]
 
-        rows.append(Row(f"command get-status in-process ({args.client}) vs raw REQ, {label}", "ms",
-                        ms("fieldctl") or [], ms("raw"), "raw REQ/REP", goal, now, before=ms("before")))
+            rows.append(Row(f"command get-status in-process ({client}) vs raw REQ, {label}", "ms",
+                            ms((client, "fieldctl")) or [], ms("raw"), "raw REQ/REP", goal, now,
+                            before=ms((client, "before"))))
     return rows
 
 
@@ -208,8 +213,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                                 "--quick 150)")
     parser.add_argument("--processes", type=int, default=None, help="one-shot processes of each kind per round "
                                                                     "(default 9; --quick 5)")
-    parser.add_argument("--client", choices=[name for name in CLIENTS if name != "raw"], default="driver",
-                        help="the fieldctl client measured in-process (default driver)")
+    parser.add_argument("--client", choices=[name for name in CLIENTS if name != "raw"], action="append",
+                        help="the fieldctl client measured in-process (repeatable; default both: session, the "
+                             "console's, and driver, what one `fieldctl command` runs)")
 
 
 def settle(args: argparse.Namespace) -> None:
