@@ -35,12 +35,23 @@ class EntryPoint:
     name: str
     value: str
 
-    def load(self) -> Any:
+    @property
+    def module(self) -> str:
+        return self._part("module")
+
+    @property
+    def attr(self) -> str:
+        return self._part("attr")
+
+    def _part(self, part: str) -> str:
         match = _VALUE.match(self.value)
         if match is None:
             raise ValueError(f"not an entry point: {self.value!r}")
-        target: Any = importlib.import_module(match.group("module"))
-        for attr in filter(None, (match.group("attr") or "").split(".")):
+        return match.group(part) or ""
+
+    def load(self) -> Any:
+        target: Any = importlib.import_module(self.module)
+        for attr in filter(None, self.attr.split(".")):
             target = getattr(target, attr)
         return target
 

@@ -18,6 +18,9 @@ def test_entry_points_load_like_importlib_metadata() -> None:
     assert registry.EntryPoint("x", "fieldctl.protocols.registry:EntryPoint.load").load() is registry.EntryPoint.load
     assert registry.EntryPoint("x", "fieldctl.protocols.registry").load() is registry
     assert registry.EntryPoint("x", "fieldctl.protocols.registry : PROTOCOLS [extra]").load() == registry.PROTOCOLS
+    for ep in entry_points(group=registry.PROTOCOLS):
+        mine = registry.EntryPoint(ep.name, ep.value)
+        assert (mine.module, mine.attr) == (ep.module, ep.attr)
 
 
 def test_a_zip_on_the_path_leaves_it_to_importlib_metadata(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
