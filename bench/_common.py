@@ -40,13 +40,22 @@ class Row:
     goal: str = ""
     now: str = ""  # the issue's "now", for reference
     notes: list[str] = field(default_factory=list)
+    #: The same case run by the --before interpreter (an older fieldctl) in the same rounds.
+    before: list[float] | None = None
 
     @property
     def results(self) -> list[float]:
         """Per round: fieldctl / baseline of the same round (or the value itself for an absolute row)."""
+        return self._ratios(self.fieldctl)
+
+    @property
+    def before_results(self) -> list[float] | None:
+        return None if self.before is None else self._ratios(self.before)
+
+    def _ratios(self, values: list[float]) -> list[float]:
         if self.baseline is None:
-            return list(self.fieldctl)
-        return [mine / base if base else float("nan") for mine, base in zip(self.fieldctl, self.baseline)]
+            return list(values)
+        return [mine / base if base else float("nan") for mine, base in zip(values, self.baseline)]
 
     @property
     def absolute(self) -> bool:
@@ -60,6 +69,9 @@ class Row:
             "result": "value" if self.absolute else "ratio",
             "median": statistics.median(results), "min": min(results), "max": max(results),
             "goal": self.goal, "now": self.now, "notes": self.notes,
+            **({} if self.before is None else {
+                "before": self.before, "before_median": statistics.median(self.before_results or []),
+                "before_min": min(self.before_results or []), "before_max": max(self.before_results or [])}),
         }
 
 
@@ -82,25 +94,34 @@ def _number(value: float, unit: str) -> str:
     return f"{value:,.0f} {unit}"
 
 
-def _result(row: Row) -> str:
-    results = row.results
+def _result(row: Row, results: list[float] | None = None) -> str:
+    results = row.results if results is None else results
+    if not results:
+        return "-"
     low, mid, high = min(results), statistics.median(results), max(results)
-    if row.absolute:
+    if row.absolute and row.unit == "MB":
         return f"{mid:+.1f} MB ({low:+.1f}–{high:+.1f})"
+    if row.absolute:
+        return f"{mid:.1f} {row.unit} ({low:.1f}–{high:.1f})"
     times = "×" if row.unit == "ms" else ""
     return f"{mid:.2f}{times} ({low:.2f}–{high:.2f})"
 
 
 def table(rows: list[Row], title: str = "") -> str:
     """The report: one line per row, ratio = fieldctl / baseline per round, median (min–max)."""
-    head = ("path", "rounds", "fieldctl", "baseline", "ratio (min–max)", "goal", "issue: now")
+    head: tuple[str, ...] = ("path", "rounds", "fieldctl", "baseline", "ratio (min–max)", "goal", "issue: now")
     lines = [[row.path, str(len(row.fieldctl)), _number(statistics.median(row.fieldctl), row.unit),
               "-" if row.baseline is None else _number(statistics.median(row.baseline), row.unit),
               _result(row), row.goal, row.now] for row in rows]
+    if any(row.before is not None for row in rows):  # --before: its ratio next to this one's
+        head = (*head[:4], "before: ratio", "after: ratio", *head[5:])
+        for line, row in zip(lines, rows):
+            line.insert(4, _result(row, row.before_results or []))
+    left = (0, len(head) - 2, len(head) - 1)
     widths = [max(len(head[i]), *(len(line[i]) for line in lines)) for i in range(len(head))]
 
     def fmt(cells: list[str] | tuple[str, ...]) -> str:
-        return "  ".join(cell.ljust(width) if i in (0, 5, 6) else cell.rjust(width)
+        return "  ".join(cell.ljust(width) if i in left else cell.rjust(width)
                          for i, (cell, width) in enumerate(zip(cells, widths))).rstrip()
 
     out = [title] if title else []
@@ -110,6 +131,9 @@ def table(rows: list[Row], title: str = "") -> str:
             out.append(f"note ({row.path}): {note}")
     out.append("fieldctl and baseline: medians over the rounds; ratio: fieldctl / baseline of the same round "
                "(throughput: higher is better; times: lower is better); memory: growth after warm-up")
+    if any(row.before is not None for row in rows):
+        out.append("before: the --before interpreter's fieldctl, run in the same rounds against the same baseline; "
+                   "after: this tree's")
     return "\n".join(out)
 
 
@@ -118,6 +142,8 @@ def print_rounds(rows: list[Row]) -> None:
     for row in rows:
         cells = [f"{mine:.2f}/{base:.2f}" for mine, base in zip(row.fieldctl, row.baseline or row.fieldctl)]
         print(f"{row.path}: fieldctl/baseline {row.unit} per round: {', '.join(cells)}")
+        if row.before is not None:
+            print(f"{row.path}: before {row.unit} per round: {', '.join(f'{value:.2f}' for value in row.before)}")
 
 
 def as_json(rows: list[Row]) -> str:
@@ -190,6 +216,11 @@ class Device:
         return [f"events={self.events}", f"commands={self.commands}"]
 
 
+def fieldctl_pythons(args: argparse.Namespace) -> dict[str, str]:
+    """The interpreters whose fieldctl is measured: "fieldctl" (this tree), and "before" with --before."""
+    return {"fieldctl": sys.executable, **({"before": args.before} if getattr(args, "before", None) else {})}
+
+
 def start_device(cpus: set[int] | None) -> Device:
     events, commands = (f"tcp://127.0.0.1:{free_port()}" for _ in range(2))
     proc = subprocess.Popen(
@@ -212,6 +243,10 @@ def common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=int, default=3, help="A/B rounds, at least 3 (default 3)")
     parser.add_argument("--quick", action="store_true", help="smaller runs: the whole `make bench` in ~3 minutes")
     parser.add_argument("--json", action="store_true", help="print the result rows as JSON (details go to stderr)")
+    parser.add_argument("--before", metavar="PYTHON", default=None,
+                        help="also run every fieldctl case with this interpreter (one with an older fieldctl "
+                             "installed, e.g. /work/main/.venv/bin/python), interleaved in the same rounds: "
+                             "the report shows its ratio (before) next to this tree's (after)")
     parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True,
                         help="pin the device to one CPU and the client under test to the others (default on)")
 

@@ -122,9 +122,9 @@ def percentile(values: list[float], fraction: float) -> float:
 def in_process(device: Device, args: argparse.Namespace, cpus: set[int] | None) -> list[Row]:
     endpoints = json.dumps({"events": device.events, "commands": device.commands})
 
-    def case(client: str) -> Callable[[int], list[float]]:
+    def case(client: str, python: str = sys.executable) -> Callable[[int], list[float]]:
         def run(round_: int) -> list[float]:
-            argv = [sys.executable, __file__, "calls", "--client", client, "--endpoints", endpoints,
+            argv = [python, __file__, "calls", "--client", client, "--endpoints", endpoints,
                     "--count", str(args.calls)]
             result = subprocess.run(argv, capture_output=True, env=_common.child_env(), timeout=300,
                                     preexec_fn=_common.pinned(cpus))
@@ -134,14 +134,23 @@ def in_process(device: Device, args: argparse.Namespace, cpus: set[int] | None) 
             return json.loads(result.stdout)
         return run
 
-    print(f"command round trips in one process: {args.calls} calls per round, {args.rounds} rounds", flush=True)
-    results = _common.interleaved(args.rounds, {"raw": case("raw"), "fieldctl": case(args.client)})
+    clients = args.client or ["session", "driver"]
+    print(f"command round trips in one process ({', '.join(clients)}): {args.calls} calls per round, "
+          f"{args.rounds} rounds", flush=True)
+    results = _common.interleaved(args.rounds, {"raw": case("raw"), **{
+        (client, which): case(client, python) for client in clients
+        for which, python in _common.fieldctl_pythons(args).items()}})
     rows = []
-    for label, fraction, goal, now in (("p50", 0.5, "≤ 1.2", "4.8× (command), 34× (console)"),
-                                       ("p90", 0.9, "", "")):
-        rows.append(Row(f"command get-status in-process ({args.client}) vs raw REQ, {label}", "ms",
-                        [percentile(times, fraction) * 1000 for times in results["fieldctl"]],
-                        [percentile(times, fraction) * 1000 for times in results["raw"]], "raw REQ/REP", goal, now))
+    for client in clients:
+        for label, fraction, goal, now in (("p50", 0.5, "≤ 1.2", "4.8× (command), 34× (console)"),
+                                           ("p90", 0.9, "", "")):
+            def ms(which: object) -> list[float] | None:
+                runs = results.get(which)  # type: ignore[call-overload]
+                return None if runs is None else [percentile(times, fraction) * 1000 for times in runs]
+
+            rows.append(Row(f"command get-status in-process ({client}) vs raw REQ, {label}", "ms",
+                            ms((client, "fieldctl")) or [], ms("raw"), "raw REQ/REP", goal, now,
+                            before=ms((client, "before"))))
     return rows
 
 
@@ -158,11 +167,10 @@ sys.exit(0 if reply.get("nonce") == 1 else 1)
 
 
 def one_shot(device: Device, args: argparse.Namespace, cpus: set[int] | None) -> list[Row]:
-    argvs = {
-        "raw": [sys.executable, "-c", RAW_ONE_SHOT, device.commands],
-        "fieldctl": [sys.executable, "-m", "fieldctl", "command", "autotrainer", "get-status",
-                     *(arg for endpoint in device.endpoints for arg in ("--endpoint", endpoint))],
-    }
+    argvs = {"raw": [sys.executable, "-c", RAW_ONE_SHOT, device.commands]}
+    for which, python in _common.fieldctl_pythons(args).items():
+        argvs[which] = [python, "-m", "fieldctl", "command", "autotrainer", "get-status",
+                        *(arg for endpoint in device.endpoints for arg in ("--endpoint", endpoint))]
     env = _common.child_env()
 
     def case(name: str) -> Callable[[int], float]:
@@ -178,7 +186,7 @@ def one_shot(device: Device, args: argparse.Namespace, cpus: set[int] | None) ->
         return run
 
     print(f"one-shot command processes: {args.processes} of each per round, {args.rounds} rounds", flush=True)
-    medians: dict[str, list[float]] = {"raw": [], "fieldctl": []}
+    medians: dict[str, list[float]] = {name: [] for name in argvs}
     for round_ in range(1, args.rounds + 1):
         # Within a round the processes alternate too; the first round starts with an untimed pair
         # that fills the OS file cache and the bytecode caches.
@@ -186,7 +194,7 @@ def one_shot(device: Device, args: argparse.Namespace, cpus: set[int] | None) ->
         for name, samples in times.items():
             medians[name].append(statistics.median(samples) * 1000)
     return [Row("one `fieldctl command get-status` process vs one-shot raw pyzmq", "ms", medians["fieldctl"],
-                medians["raw"], "python -c (zmq)", "≤ 2", "5.1×")]
+                medians["raw"], "python -c (zmq)", "≤ 2", "5.1×", before=medians.get("before"))]
 
 
 def collect(args: argparse.Namespace) -> list[Row]:
@@ -205,8 +213,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                                 "--quick 150)")
     parser.add_argument("--processes", type=int, default=None, help="one-shot processes of each kind per round "
                                                                     "(default 9; --quick 5)")
-    parser.add_argument("--client", choices=[name for name in CLIENTS if name != "raw"], default="driver",
-                        help="the fieldctl client measured in-process (default driver)")
+    parser.add_argument("--client", choices=[name for name in CLIENTS if name != "raw"], action="append",
+                        help="the fieldctl client measured in-process (repeatable; default both: session, the "
+                             "console's, and driver, what one `fieldctl command` runs)")
 
 
 def settle(args: argparse.Namespace) -> None:

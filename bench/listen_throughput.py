@@ -31,14 +31,19 @@ ROW_JSON = "listen --json ingest vs raw SUB+json loop"
 ROW_TABLE = "live table ingest (pty) vs raw SUB+json loop"
 
 
-def consumers(url: str, messages: int) -> list[_feed.Consumer]:
-    listen = [sys.executable, "-m", "fieldctl", "listen", "autotrainer", "--count", str(messages),
-              "--endpoint", f"events={url}"]
-    return [
-        _feed.Consumer("raw", lambda path: _feed.raw_argv(url, messages), "body"),
-        _feed.Consumer("listen", lambda path: [*listen, "--json"], "payload"),
-        _feed.Consumer("table", lambda path: [*listen, "--record", str(path)], "payload", terminal=True),
-    ]
+def consumers(url: str, messages: int, pythons: dict[str, str]) -> list[_feed.Consumer]:
+    """The raw loop, then `listen --json` and the table of each fieldctl ("-before": --before's)."""
+    out = [_feed.Consumer("raw", lambda path: _feed.raw_argv(url, messages), "body")]
+    for which, python in pythons.items():
+        suffix = "" if which == "fieldctl" else f"-{which}"
+        listen = [python, "-m", "fieldctl", "listen", "autotrainer", "--count", str(messages),
+                  "--endpoint", f"events={url}"]
+        out += [
+            _feed.Consumer("listen" + suffix, lambda path, argv=listen: [*argv, "--json"], "payload"),
+            _feed.Consumer("table" + suffix, lambda path, argv=listen: [*argv, "--record", str(path)], "payload",
+                           terminal=True),
+        ]
+    return out
 
 
 def detail(runs: list[_feed.Run], warmup: float) -> None:
@@ -89,17 +94,22 @@ def collect(args: argparse.Namespace) -> list[Row]:
                     return result
                 return run
 
-            results = _common.interleaved(args.rounds, {c.name: case(c) for c in consumers(url, args.messages)})
+            results = _common.interleaved(args.rounds, {c.name: case(c) for c in
+                                                        consumers(url, args.messages, _common.fieldctl_pythons(args))})
         finally:
             _common.stop(publisher)
     detail(runs, args.warmup)
     raw = [r.rate for r in results["raw"]]
     base_notes = notes(runs, "raw", args.messages)
+
+    def before(name: str) -> list[float] | None:
+        return [r.rate for r in results[name + "-before"]] if name + "-before" in results else None
+
     return [
         Row(ROW_JSON, "msgs/s", [r.rate for r in results["listen"]], raw, "raw loop", "≥ 0.8", "0.40 (0.31–0.94)",
-            notes(runs, "listen", args.messages) + base_notes),
+            notes(runs, "listen", args.messages) + base_notes, before("listen")),
         Row(ROW_TABLE, "msgs/s", [r.rate for r in results["table"]], raw, "raw loop", "≥ 0.6", "0.25–0.33",
-            notes(runs, "table", args.messages)),
+            notes(runs, "table", args.messages), before("table")),
     ]
 
 

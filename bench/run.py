@@ -1,13 +1,20 @@
 """Every benchmark of issue 10 ("fast paths") and issue 11's fleet board, one summary table at the
 end: what `make bench` runs.
 
-Run: `.venv/bin/python bench/run.py [--quick] [--rounds R] [--json] [--only NAME ...]`.
+Run: `.venv/bin/python bench/run.py [--quick] [--rounds R] [--json] [--only NAME ...] [--before PYTHON]`.
 Each row is a ratio of fieldctl against a baseline measured in the same run, median and min–max
-over at least three interleaved rounds (memory: growth in MB). A report, not a test: it exits 0
-whatever the numbers, 1 only if a process fails or hangs.
+over at least three interleaved rounds (memory: growth in MB; scale: absolute times). A report,
+not a test: it exits 0 whatever the numbers, 1 only if a process fails or hangs.
+
+Before/after: `--before PYTHON` runs every fieldctl case (but the memory row) a second time with
+an interpreter that has an older fieldctl installed, in the same rounds, and prints its ratio
+next to this tree's. An older tree to compare with, e.g. the commit this branch started from:
+`git archive REF | tar -x -C /tmp/old && make -C /tmp/old .venv/.installed`, then
+`--before /tmp/old/.venv/bin/python`.
 
 Duration on 2 CPUs: `--quick` about 3 minutes; the default about 15-20 minutes, most of it the
-memory benchmark's 1,000,000 messages per run (bench/memory.py --messages shrinks it). Each module
+memory benchmark's 1,000,000 messages per run (bench/memory.py --messages shrinks it); --before
+about doubles it. Each module
 also runs on its own with more options (see its --help).
 """
 
@@ -24,9 +31,10 @@ import fleet_board
 import fleet_sim
 import listen_throughput
 import memory
+import scale
 import startup
 
-MODULES = {"listen": listen_throughput, "commands": commands, "startup": startup, "memory": memory,
+MODULES = {"listen": listen_throughput, "commands": commands, "startup": startup, "memory": memory, "scale": scale,
            "fleet_sim": fleet_sim, "fleet": fleet_board}  # issue 11: simulated fleets, the board, the exporter
 
 

@@ -21,17 +21,18 @@ import time
 import _common
 from _common import BenchFailed, Row
 
-FIELDCTL = [sys.executable, "-m", "fieldctl"]
 COMPLETE = {"_FIELDCTL_COMPLETE": "complete_bash", "COMP_WORDS": "fieldctl li", "COMP_CWORD": "1"}
+#: A profile name: the registry's entry points (every installed package's profiles) are read.
+COMPLETE_PROFILE = {"_FIELDCTL_COMPLETE": "complete_bash", "COMP_WORDS": "fieldctl listen a", "COMP_CWORD": "2"}
 BASELINE = "python -c 'import typer'"
 GOAL, NOW = "≤ 1.3", "1.21–1.29"
 
 CASES: dict[str, tuple[list[str], dict[str, str]]] = {
-    BASELINE: ([sys.executable, "-c", "import typer"], {}),
-    "fieldctl --help": ([*FIELDCTL, "--help"], {}),
-    "completion of 'fieldctl li'": (FIELDCTL, COMPLETE),
-    "fieldctl listen --help": ([*FIELDCTL, "listen", "--help"], {}),
-    "fieldctl --version": ([*FIELDCTL, "--version"], {}),
+    "fieldctl --help": (["--help"], {}),
+    "completion of 'fieldctl li'": ([], COMPLETE),
+    "completion of 'fieldctl listen a'": ([], COMPLETE_PROFILE),
+    "fieldctl listen --help": (["listen", "--help"], {}),
+    "fieldctl --version": (["--version"], {}),
 }
 
 
@@ -48,15 +49,18 @@ def run_once(argv: list[str], extra_env: dict[str, str]) -> float:
 
 def collect(args: argparse.Namespace) -> list[Row]:
     print(f"start-up: {args.runs} runs of each case per round, {args.rounds} rounds", flush=True)
-    cases = {name: (lambda _, argv=argv, env=env: run_once(argv, env)) for name, (argv, env) in CASES.items()}
-    medians: dict[str, list[float]] = {name: [] for name in CASES}
+    argvs = {BASELINE: ([sys.executable, "-c", "import typer"], {})}
+    for which, python in _common.fieldctl_pythons(args).items():
+        argvs.update({(name, which): ([python, "-m", "fieldctl", *argv], env) for name, (argv, env) in CASES.items()})
+    cases = {key: (lambda _, argv=argv, env=env: run_once(argv, env)) for key, (argv, env) in argvs.items()}
+    medians: dict[object, list[float]] = {key: [] for key in argvs}
     for round_ in range(1, args.rounds + 1):
         times = _common.interleaved(args.runs, cases, warmup=round_ == 1)
-        for name, samples in times.items():
-            medians[name].append(statistics.median(samples) * 1000)
-    rows = [Row(f"{name} vs {BASELINE}", "ms", medians[name], medians[BASELINE], "import typer",
-                GOAL if i < 2 else "", NOW if i < 2 else "")
-            for i, name in enumerate(name for name in CASES if name != BASELINE)]
+        for key, samples in times.items():
+            medians[key].append(statistics.median(samples) * 1000)
+    rows = [Row(f"{name} vs {BASELINE}", "ms", medians[name, "fieldctl"], medians[BASELINE], "import typer",
+                GOAL if i < 2 else "", NOW if i < 2 else "", before=medians.get((name, "before")))
+            for i, name in enumerate(CASES)]
     _common.print_rounds(rows)
     return rows
 

@@ -9,9 +9,11 @@ import typer
 
 from fieldctl import __version__
 
-from . import bench, check, completion, console, demo, export, profiles, target
+from . import bench, check, coerce, completion, console, demo, export, profiles, target
 from .protocol_options import CONTEXT, ProtocolCommand
 from .verbs import register as register_verbs
+
+coerce.install()  # no pydantic for values that need no conversion (~250 ms of every invocation)
 
 app = typer.Typer(
     name="fieldctl",

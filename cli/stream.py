@@ -83,27 +83,24 @@ class Sink:
             line = msg.to_json() + "\n"
             if self.record is not None:
                 self.record.write(line)
-                self.record.flush()
             if self.out is not None:
-                self._write(line)
+                try:
+                    self.out.write(line)
+                except BrokenPipeError:
+                    self._reader_gone()
+            if not self._flush_scheduled:
+                # One flush per burst: after the current batch of frames, not after each line.
+                self._flush_scheduled = True
+                asyncio.get_running_loop().call_soon(self.flush)
         if self.view is not None:
             self.view.add(msg)
         if self.count is not None and self.matched >= self.count:
             self.done.set()
 
-    def _write(self, line: str) -> None:
-        try:
-            self.out.write(line)  # type: ignore[union-attr]
-        except BrokenPipeError:
-            self._reader_gone()
-            return
-        if not self._flush_scheduled:
-            # One flush per burst: after the current batch of frames, not after each line.
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self.flush)
-
     def flush(self) -> None:
         self._flush_scheduled = False
+        if self.record is not None and not self.record.closed:
+            self.record.flush()
         if self.out is not None:
             try:
                 self.out.flush()
@@ -167,8 +164,7 @@ async def run_stream(work: Awaitable[None], sink: Sink, *, timeout: float | None
         # The stream has ended: a SIGTERM that races the shutdown must not turn a clean exit into
         # death by signal (the shutdown is bounded; SIGINT still interrupts it).
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        if sink.out is not None:
-            sink.flush()
+        sink.flush()
     return reason
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
     from fieldctl.profiles import Profile
@@ -87,22 +87,37 @@ def _no_constant(name: str) -> None:
 
 
 _DECODER = json.JSONDecoder(parse_constant=_no_constant)
+_fast_decode: Callable[[Any], Any] | None = None
+_FAST_REFUSES: tuple[type[Exception], ...] = (UnicodeEncodeError,)
+
+
+def _fast() -> Callable[[Any], Any]:
+    """msgspec's decoder, imported at the first decode: profiles (and so completion) import this
+    module too, and need none of it."""
+    global _fast_decode, _FAST_REFUSES
+    import msgspec
+
+    _FAST_REFUSES = (msgspec.DecodeError, UnicodeEncodeError)
+    _fast_decode = msgspec.json.Decoder().decode
+    return _fast_decode
 
 
 def loads(data: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
     """json.loads within the depth limit; NaN/Infinity become None. Raises ValueError
-    (Malformed, JSONDecodeError or UnicodeDecodeError) and nothing else."""
+    (Malformed, JSONDecodeError or UnicodeDecodeError) and nothing else.
+
+    msgspec decodes a frame about ten times as fast as the json module, to the same values
+    (integers of any size included); whatever it refuses (NaN, a lone surrogate, a number out of
+    range, bad JSON) goes to the json module, which gives the value or the error it always did."""
+    if isinstance(data, memoryview):
+        data = data.tobytes()
+    square, curly = ("[", "{") if isinstance(data, str) else (b"[", b"{")
+    if data.count(square) + data.count(curly) <= max_depth:  # type: ignore[arg-type]
+        decode = _fast_decode or _fast()
+        try:
+            return decode(data)
+        except _FAST_REFUSES:
+            pass
     text = data.decode("utf-8") if isinstance(data, (bytes, bytearray, memoryview)) else data
     return _decode_within(text, max_depth)
 
-
-def reusable_text(text: str) -> str | None:
-    """The wire's JSON text as it may be copied into one NDJSON line, or None where it must be
-    encoded afresh (it holds a NaN/Infinity token). Raw newlines can only be whitespace between
-    tokens (strict JSON forbids them in strings), so they become spaces: a peer cannot forge an
-    extra NDJSON record."""
-    if "NaN" in text or "Infinity" in text:
-        return None
-    if "\n" in text or "\r" in text:
-        return text.replace("\n", " ").replace("\r", " ")
-    return text

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from fieldctl.profiles import Profile
-from fieldctl.protocols.limits import MAX_DEPTH, Limits, loads, reusable_text
+from fieldctl.protocols.limits import MAX_DEPTH, Limits, loads
 from fieldctl.protocols.message import IN, OUT, Message
 
 from .casing import camelize, decamelize_text
@@ -136,8 +136,7 @@ def decode_publication(frames: Sequence[bytes], vocab: Vocabulary, endpoint: str
     topic = int.from_bytes(topic_frame, "little")
     channel = vocab.topic_channel.get(topic) or str(topic)
     try:
-        text = body_frame.decode("utf-8")
-        body = loads(text, vocab.limits.max_depth)
+        body = loads(body_frame, vocab.limits.max_depth)
     except ValueError as exc:  # Malformed, JSONDecodeError, UnicodeDecodeError, too many digits
         return _malformed_publication(raw, vocab, endpoint, channel, f"not JSON: {exc}")
     if not isinstance(body, dict):
@@ -158,7 +157,7 @@ def decode_publication(frames: Sequence[bytes], vocab: Vocabulary, endpoint: str
     else:
         kind = "unknown"
         error = "event without a kind" if channel in ("event", "emergency") else None
-    return Message(vocab.profile, endpoint, IN, channel, kind, body, ident, raw, error, payload_text=reusable_text(text))
+    return Message(vocab.profile, endpoint, IN, channel, kind, body, ident, raw, error)
 
 
 def _malformed_publication(raw: tuple[bytes, ...], vocab: Vocabulary, endpoint: str, channel: str,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from hypothesis import given, strategies as st
@@ -43,17 +44,12 @@ def test_size_limit() -> None:
         limits.Limits(max_frame_bytes=10).check_size(11)
 
 
-def test_reusable_text_never_breaks_a_line() -> None:
-    assert limits.reusable_text('{"a":\n1,\r"b":2}') == '{"a": 1, "b":2}'
-    assert limits.reusable_text('{"a": NaN}') is None
-
-
 def test_ndjson_line_is_one_line_and_strict_json() -> None:
     forged = '{"kind": 1}\n{"channel":"emergency","kind":"emergencyStop"}'
-    msg = Message("p", "e", "in", "event", "k", {"x": float("nan")}, payload_text=forged)
+    msg = Message("p", "e", "in", "event", "k", {"x": float("nan"), "y": [float("inf")], "forged": forged})
     line = msg.to_json()
-    assert "\n" not in line and "NaN" not in line
-    assert json.loads(line)["payload"] == {"x": None}
+    assert "\n" not in line and "NaN" not in line and "Infinity" not in line
+    assert json.loads(line)["payload"] == {"x": None, "y": [None], "forged": forged}
 
 
 @pytest.mark.fuzz
@@ -66,3 +62,21 @@ def test_ndjson_keeps_a_lone_surrogate_as_its_escape() -> None:
     line = Message("p", "e", "in", "event", "k", {"a": "x\ud800y"}).to_json()
     line.encode("utf-8")  # writable as UTF-8
     assert json.loads(line)["payload"] == {"a": "x\ud800y"}
+
+
+@pytest.mark.parametrize("text", [
+    '{"a": 1, "a": 2}', "[18446744073709551616, -9223372036854775809, 123456789012345678901234567890]",
+    "[1.0, -0, -0.0, 1E2, 1e400, 1e-400, 0.1]", '"\\ud800"', '["\\udc00x"]', '"\\u0000"', "NaN", "[Infinity]",
+    '{"a": "ü\\u00fc"}', "\ufeff[1]",
+])
+def test_loads_gives_the_json_modules_values(text: str) -> None:
+    """msgspec decodes first; what it refuses goes to the json module: the same values either way."""
+    def outcome(decode: Any) -> str:
+        try:
+            return json.dumps(decode())
+        except ValueError:
+            return "refused"
+
+    expected = outcome(lambda: limits._decode_within(text, limits.MAX_DEPTH))
+    assert outcome(lambda: limits.loads(text)) == expected
+    assert outcome(lambda: limits.loads(text.encode("utf-8"))) == expected

@@ -40,3 +40,23 @@ def test_bad_lines_name_source_and_line(line: str, reason: str) -> None:
 def test_link_messages_are_marked() -> None:
     msg = link("autotrainer", "events", "connected", {"url": "tcp://x"})
     assert msg.is_link and msg.channel == "link" and msg.kind == "connected"
+
+
+@pytest.mark.parametrize("payload", [
+    {"big": 2**70, "neg": -(2**65)},  # past 64 bits: orjson refuses, the json module writes them
+    {"s": "x\ud800y"},  # a lone surrogate stays its escape
+    {1: "int key", True: "bool key", None: "null key", 1.5: "float key"},
+    {"when": __import__("datetime").datetime(2026, 1, 2, 3, 4, 5), "blob": b"\x00\xff", "set": {1}},
+    {"nan": float("nan"), "inf": [float("-inf")], "t": (1, "two"), "deep": [[[[[[]]]]]]},
+    {"text": "ünïcödé \u2028 \x00 \"quoted\" \\ tab\t new\nline"},
+])
+def test_lines_are_the_json_modules_values(payload: object) -> None:
+    """orjson writes the line, or the json module where orjson refuses: same values either way,
+    non-JSON values as their repr, as the json module with default=repr had them."""
+    from fieldctl.protocols.message import _slow_json
+
+    msg = Message("p", "e", "in", "event", "k", payload, raw=(b"\x00\x01",), ts=1.25)
+    line = msg.to_json()
+    assert "\n" not in line and "\r" not in line
+    line.encode("utf-8")
+    assert json.loads(line) == json.loads(_slow_json(msg.to_dict()))

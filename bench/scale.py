@@ -1,0 +1,280 @@
+"""Scale of one simulator process (issue 10, "Scale"): `simulate vantiq` holding 2,000 connectors
+(acknowledgement p99 ≤ 50 ms) and `simulate autotrainer` holding 1,000 subscribers.
+
+Run: `.venv/bin/python bench/scale.py [--connectors N] [--subscribers N] [--rounds R] [--json]`
+(`make bench` runs it through bench/run.py). A report, not a test; absolute rows, no baseline.
+Defaults take about 2 minutes on 2 CPUs, `--quick` (500 connectors, 250 subscribers) about 1.
+
+- vantiq: one load process opens N websocket connectors against one `simulate vantiq --json`
+  (one source each: `--source sK`), each validating and claiming its source as the SDKs do. Then
+  every round, each connector sends notifications at `--rate` per second in total, spread evenly
+  over the connectors, for `--seconds`; the acknowledgement time is from a notification leaving
+  to its `{"status": 200}` arriving on the same connection (frames on one websocket are in order).
+- autotrainer: one load process opens N SUB sockets (one TCP connection each) to one `simulate
+  autotrainer --json` publishing heartbeats and events every 0.5 s; each round reports the
+  fan-out delay of a publication (receive time minus the body's `timestamp`/`when`), how many
+  subscribers got every publication, and get-status round trips on the REQ socket meanwhile.
+
+The simulator runs on one CPU and the load on the others; its NDJSON goes to /dev/null. With
+--before, the older fieldctl's simulator takes the same load after this tree's (one simulator at a
+time: each holds thousands of connections), and its figures stand in the "before" column.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from typing import Any
+
+import _common
+from _common import BenchFailed, Row
+
+TOKEN = "tok-scale-4c1e9a55"  # simulate vantiq without --token-file takes any; remembered as a secret
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))] if ordered else float("nan")
+
+
+def raise_fd_limit(wanted: int) -> None:
+    """Enough descriptors for the load and (inherited) the simulator: one or two per connection."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
+
+
+def start(argv: list[str], port: int, cpus: set[int] | None, what: str) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=_common.child_env(), preexec_fn=_common.pinned(cpus))
+    try:
+        _common.wait_port(port, proc, what, timeout=60)
+    except BenchFailed:
+        _common.stop(proc)
+        raise
+    return proc
+
+
+# --- vantiq ------------------------------------------------------------------------------------------
+
+
+async def vantiq_load(url: str, connectors: int, rounds: int, rate: float, seconds: float) -> list[list[float]]:
+    """Acknowledgement times (s) per round, over all connectors."""
+    import websockets
+
+    async def connect(number: int) -> Any:
+        conn = await websockets.connect(url, max_queue=None, ping_interval=None, open_timeout=60)
+        await conn.send(json.dumps({"op": "validate", "resourceName": "system.credentials", "object": TOKEN}))
+        if json.loads(await conn.recv()).get("status") != 200:
+            raise BenchFailed("simulate vantiq refused the token")
+        source = f"s{number}"
+        await conn.send(json.dumps({"op": "connectExtension", "resourceName": "sources", "resourceId": source,
+                                    "parameters": {"reconnectSecret": f"{source}_{uuid.uuid4()}"}}))
+        while json.loads(await conn.recv()).get("op") != "configureExtension":
+            pass
+        return conn
+
+    gate = asyncio.Semaphore(50)  # handshakes in flight at once
+
+    async def connect_gated(number: int) -> Any:
+        async with gate:
+            return await connect(number)
+
+    started = time.monotonic()
+    conns = await asyncio.gather(*(connect_gated(n) for n in range(connectors)))
+    print(f"vantiq: {connectors} connectors claimed their sources in {time.monotonic() - started:.1f} s", flush=True)
+    interval = connectors / rate  # each connector's period
+
+    async def notify(number: int, conn: Any, until: float, acks: list[float]) -> None:
+        await asyncio.sleep(interval * number / connectors)  # spread evenly
+        sequence = 0
+        while time.monotonic() < until:
+            frame = json.dumps({"op": "notification", "resourceName": "sources", "resourceId": f"s{number}",
+                                "object": {"n": sequence, "value": 21.5}})
+            sent = time.perf_counter()
+            await conn.send(frame)
+            reply = json.loads(await conn.recv())
+            acks.append(time.perf_counter() - sent)
+            if reply.get("status") != 200:
+                raise BenchFailed(f"connector {number}: answered {reply}")
+            sequence += 1
+            await asyncio.sleep(max(0.0, interval - (time.perf_counter() - sent)))
+
+    results = []
+    try:
+        for _ in range(rounds):
+            acks: list[float] = []
+            until = time.monotonic() + seconds
+            await asyncio.gather(*(notify(n, conn, until, acks) for n, conn in enumerate(conns)))
+            results.append(acks)
+    finally:
+        await asyncio.gather(*(conn.close() for conn in conns), return_exceptions=True)
+    return results
+
+
+def vantiq_rounds(args: argparse.Namespace, sim_cpus: set[int] | None, python: str) -> list[list[float]]:
+    port = _common.free_port()
+    url = f"ws://127.0.0.1:{port}/api/v1/wsock/websocket"
+    argv = [python, "-m", "fieldctl", "simulate", "vantiq", "--json", "--endpoint", f"server={url}",
+            *(arg for n in range(args.connectors) for arg in ("--source", f"s{n}"))]
+    proc = start(argv, port, sim_cpus, "fieldctl simulate vantiq")
+    try:
+        return asyncio.run(vantiq_load(url, args.connectors, args.rounds, args.rate, args.seconds))
+    finally:
+        _common.stop(proc)
+
+
+def vantiq_rows(args: argparse.Namespace, sim_cpus: set[int] | None) -> list[Row]:
+    runs = {which: vantiq_rounds(args, sim_cpus, python) for which, python in _common.fieldctl_pythons(args).items()}
+
+    def ms(which: str, fraction: float) -> list[float] | None:
+        return [percentile(acks, fraction) * 1000 for acks in runs[which]] if which in runs else None
+
+    counts = "; ".join(f"{which} {', '.join(str(len(acks)) for acks in rounds)}" for which, rounds in runs.items())
+    name = f"simulate vantiq, {args.connectors} connectors: acknowledgement"
+    return [Row(f"{name} p50", "ms", ms("fieldctl", 0.5) or [], None, before=ms("before", 0.5), notes=[
+                f"{args.rate:g} notifications/s in all, {args.seconds:g} s per round; acknowledged per round: {counts}"]),
+            Row(f"{name} p99", "ms", ms("fieldctl", 0.99) or [], None, goal="≤ 50 ms", before=ms("before", 0.99))]
+
+
+# --- autotrainer -------------------------------------------------------------------------------------
+
+
+def autotrainer_load(events: str, commands: str, subscribers: int, rounds: int,
+                     seconds: float) -> list[tuple[list[float], float, list[float]]]:
+    """Per round: fan-out delays (s), the share of subscribers that got every publication of the
+    round's middle, and get-status round trips (s)."""
+    import zmq
+
+    ctx = zmq.Context()
+    ctx.set(zmq.MAX_SOCKETS, subscribers + 16)
+    subs = []
+    for _ in range(subscribers):
+        sub = ctx.socket(zmq.SUB)
+        sub.setsockopt(zmq.LINGER, 0)
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        sub.connect(events)
+        subs.append(sub)
+    req = ctx.socket(zmq.REQ)
+    req.setsockopt(zmq.LINGER, 0)
+    req.connect(commands)
+    index = {sub: number for number, sub in enumerate(subs)}
+    poller = zmq.Poller()
+    for sub in subs:
+        poller.register(sub, zmq.POLLIN)
+    time.sleep(2.0)  # the subscriptions reach the publisher
+    for sub in subs:  # what queued up during the connect
+        while sub.poll(0):
+            sub.recv_multipart()
+    results = []
+    nonce = 0
+    try:
+        for _ in range(rounds):
+            delays: list[float] = []
+            got: dict[int, set[float]] = {index: set() for index in range(subscribers)}
+            rtts: list[float] = []
+            until = time.monotonic() + seconds
+            next_command = time.monotonic()
+            while time.monotonic() < until:
+                for sock, _ in poller.poll(50):
+                    frames = sock.recv_multipart()
+                    now = time.time()
+                    body = json.loads(frames[-1])
+                    stamp = body.get("timestamp", body.get("when")) if isinstance(body, dict) else None
+                    if isinstance(stamp, (int, float)):
+                        delays.append(now - stamp)
+                        got[index[sock]].add(stamp)
+                if time.monotonic() >= next_command:
+                    nonce += 1
+                    sent = time.perf_counter()
+                    req.send(json.dumps({"command": 400, "nonce": nonce}).encode())
+                    if not req.poll(5000):
+                        raise BenchFailed("simulate autotrainer did not answer get-status within 5 s")
+                    req.recv()
+                    rtts.append(time.perf_counter() - sent)
+                    next_command = time.monotonic() + 0.2
+            every = set.union(*got.values()) if got else set()
+            middle = sorted(every)[len(every) // 4: len(every) * 3 // 4]  # not the edges of the window
+            complete = sum(all(stamp in stamps for stamp in middle) for stamps in got.values()) / subscribers
+            results.append((delays, complete, rtts))
+    finally:
+        for sock in (*subs, req):
+            sock.close(linger=0)
+        ctx.term()
+    return results
+
+
+def autotrainer_rounds(args: argparse.Namespace, sim_cpus: set[int] | None,
+                       python: str) -> list[tuple[list[float], float, list[float]]]:
+    events, commands = (f"tcp://127.0.0.1:{_common.free_port()}" for _ in range(2))
+    argv = [python, "-m", "fieldctl", "simulate", "autotrainer", "--json", "--endpoint", f"events={events}",
+            "--endpoint", f"commands={commands}", "--set", "heartbeat.interval_s=0.5",
+            "--set", "simulate.event_interval_s=0.5"]
+    proc = start(argv, int(commands.rsplit(":", 1)[1]), sim_cpus, "fieldctl simulate autotrainer")
+    try:
+        return autotrainer_load(events, commands, args.subscribers, args.rounds, args.seconds)
+    finally:
+        _common.stop(proc)
+
+
+def autotrainer_rows(args: argparse.Namespace, sim_cpus: set[int] | None) -> list[Row]:
+    runs = {which: autotrainer_rounds(args, sim_cpus, python)
+            for which, python in _common.fieldctl_pythons(args).items()}
+
+    def fanout(which: str) -> list[float] | None:
+        return [percentile(d, 0.99) * 1000 for d, _, _ in runs[which]] if which in runs else None
+
+    def commands(which: str) -> list[float] | None:
+        return [percentile(r, 0.99) * 1000 for _, _, r in runs[which]] if which in runs else None
+
+    rounds = runs["fieldctl"]
+    name = f"simulate autotrainer, {args.subscribers} subscribers"
+    return [
+        Row(f"{name}: fan-out delay p99", "ms", fanout("fieldctl") or [], None, before=fanout("before"),
+            notes=[f"subscribers that got every publication (mid-round), per round: "
+                   f"{', '.join(f'{share:.0%}' for _, share, _ in rounds)}; publications per round: "
+                   f"{', '.join(str(len(d) // max(1, args.subscribers)) for d, _, _ in rounds)}"]),
+        Row(f"{name}: get-status p99", "ms", commands("fieldctl") or [], None, before=commands("before")),
+    ]
+
+
+def collect(args: argparse.Namespace) -> list[Row]:
+    raise_fd_limit(4 * max(args.connectors, args.subscribers) + 256)
+    sim_cpus, _ = _common.cpu_split(args.pin)
+    rows = vantiq_rows(args, sim_cpus) + autotrainer_rows(args, sim_cpus)
+    _common.print_rounds(rows)
+    return rows
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--connectors", type=int, default=None, help="vantiq connectors (default 2000; --quick 500)")
+    parser.add_argument("--subscribers", type=int, default=None,
+                        help="autotrainer subscribers (default 1000; --quick 250)")
+    parser.add_argument("--rate", type=float, default=400.0,
+                        help="vantiq notifications per second, all connectors together (default 400: each of "
+                             "2,000 connectors every 5 s)")
+    parser.add_argument("--seconds", type=float, default=None, help="seconds per round (default 10; --quick 5)")
+
+
+def settle(args: argparse.Namespace) -> None:
+    if args.connectors is None:
+        args.connectors = 500 if args.quick else 2000
+    if args.subscribers is None:
+        args.subscribers = 250 if args.quick else 1000
+    if args.seconds is None:
+        args.seconds = 5.0 if args.quick else 10.0
+
+
+def main() -> int:
+    return _common.standalone(__doc__, add_arguments, settle, collect)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
