@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import IO, TYPE_CHECKING, Any
 
 from fieldctl.protocols.errors import UsageError
@@ -33,23 +32,18 @@ class FleetSink(Sink):
     """listen's Sink (filters, counting, scrubbing, NDJSON, --count) for tagged messages: each
     NDJSON line gets its target as the first field, each board row its target."""
 
-    def __init__(self, stats: "Stats", names: list[str], *, out: IO[str] | None, board: "FleetBoard | None",
+    def __init__(self, stats: "Stats", *, out: IO[str] | None, board: "FleetBoard | None",
                  filters: Filters, count: int | None) -> None:
         super().__init__(stats, out=out, view=self if board is not None else None, filters=filters, count=count)
         self.board = board
-        self.tags = {name: '{"target":' + json.dumps(name) + "," for name in names}
-        self.current = ""
 
     def emit(self, target: str, msg: "Message") -> None:
-        self.current = target
+        self.target = target
         self(msg)
-
-    def _write(self, line: str) -> None:
-        super()._write(self.tags[self.current] + line[1:])
 
     def add(self, msg: "Message") -> None:
         """The view hook Sink calls with each shown (scrubbed) message."""
-        self.board.add(self.current, msg)  # type: ignore[union-attr]
+        self.board.add(self.target or "", msg)  # type: ignore[union-attr]
 
 
 def listen_fleet(path: str, group: str | None, *, sets: list[str], files: list[Any], count: int | None,
@@ -66,7 +60,6 @@ def listen_fleet(path: str, group: str | None, *, sets: list[str], files: list[A
 
     filters = FleetFilters(filters_spec)
     fleet = Fleet.load(path, group, filters.targets, quiet=not as_json, sets=sets, profile_files=files)
-    names = [member.name for member in fleet.members]
     board = None
     live: Any = contextlib.nullcontext()
     if not as_json:
@@ -76,7 +69,7 @@ def listen_fleet(path: str, group: str | None, *, sets: list[str], files: list[A
         board = FleetBoard(fleet, f"fieldctl listen --fleet {path}" + (f" --group {group}" if group else ""),
                            show_heartbeats=bool(filters.channels and filters.channels & beat_channels))
         live = board.live()
-    sink = FleetSink(Stats(), names, out=sys.stdout if as_json else None, board=board, filters=filters, count=count)
+    sink = FleetSink(Stats(), out=sys.stdout if as_json else None, board=board, filters=filters, count=count)
 
     async def main() -> str:
         return await run_stream(fleet.follow(sink.emit, filters.channels), sink, timeout=timeout, duration=duration,

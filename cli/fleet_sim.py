@@ -4,9 +4,8 @@ announcements give way to one summary line, written once all are bound and the f
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
-from typing import IO, TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
     from fieldctl.protocols.driver import Emit, Notify
@@ -15,34 +14,27 @@ if TYPE_CHECKING:
     from .common import ProfileOptions
     from .stream import Sink
 
-UNTAGGED = "{"
-
-
 class Tagging:
-    """Splices the emitting device's name into each NDJSON line the sink writes, and shows it in
-    the table's id column. The sink is synchronous, so the device whose message is being written
-    is the current one."""
+    """Names the emitting device in each NDJSON line the sink writes (Sink.target), and shows it
+    in the table's id column. The sink is synchronous, so the device whose message is being
+    written is the current one."""
 
     def __init__(self, sink: "Sink") -> None:
         self.sink = sink
-        self.prefix = UNTAGGED
-        self.target = ""
-        if sink.out is not None:
-            sink.out = _Tagged(sink.out, self)
-        if sink.record is not None:
-            sink.record = _Tagged(sink.record, self)
         if sink.view is not None:
             sink.view = _TaggedView(sink.view, self)
 
-    def emit_for(self, target: str) -> "Emit":
-        prefix = '{"target":' + json.dumps(target) + ","
+    @property
+    def target(self) -> str:
+        return self.sink.target or ""
 
+    def emit_for(self, target: str) -> "Emit":
         def emit(msg: "Message") -> None:
-            self.prefix, self.target = prefix, target
+            self.sink.target = target
             try:
                 self.sink(msg)
             finally:
-                self.prefix, self.target = UNTAGGED, ""
+                self.sink.target = None
         return emit
 
 
@@ -58,19 +50,6 @@ class _TaggedView:
         if target and not msg.is_link:
             msg = replace(msg, id=target if msg.id is None else f"{target} {msg.id}")
         self.view.add(msg)
-
-
-class _Tagged:
-    """A text stream whose lines (JSON objects) gain the current `target` first."""
-
-    def __init__(self, stream: IO[str], tagging: Tagging) -> None:
-        self.stream, self.tagging = stream, tagging
-
-    def write(self, line: str) -> int:
-        return self.stream.write(self.tagging.prefix + line[1:] if line.startswith("{") else line)
-
-    def flush(self) -> None:
-        self.stream.flush()
 
 
 def notify_for(target: str) -> "Notify":

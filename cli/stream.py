@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 import sys
 import time
@@ -49,13 +50,18 @@ class Sink:
 
     --count counts `matched`: well-formed messages that pass the filters. Link lines are always
     shown and never counted; a malformed frame is always shown and counted as malformed (its
-    channel is a guess from bytes that did not decode), but never matches a filter or --count."""
+    channel is a guess from bytes that did not decode), but never matches a filter or --count.
+
+    A fleet (several targets into one sink) sets `target` before each message: its NDJSON line
+    then names the target first."""
 
     def __init__(self, stats: "Stats", *, out: IO[str] | None = None, record: IO[str] | None = None,
                  view: Any = None, filters: Filters | None = None, count: int | None = None) -> None:
         self.stats, self.out, self.record, self.view = stats, out, record, view
         self.filters = filters or Filters(None)
         self.count = count
+        self.target: str | None = None
+        self._tags: dict[str, str] = {}
         self.matched = 0
         self.done = asyncio.Event()
         #: When the last message (not a link line) was shown: what --idle measures silence from.
@@ -80,7 +86,7 @@ class Sink:
                 self.matched += 1
         msg = scrub(msg)
         if self.out is not None or self.record is not None:
-            line = msg.to_json() + "\n"
+            line = self._line(msg)
             if self.record is not None:
                 self.record.write(line)
             if self.out is not None:
@@ -96,6 +102,15 @@ class Sink:
             self.view.add(msg)
         if self.count is not None and self.matched >= self.count:
             self.done.set()
+
+    def _line(self, msg: "Message") -> str:
+        line = msg.to_json() + "\n"
+        if self.target is None:
+            return line
+        tag = self._tags.get(self.target)
+        if tag is None:
+            tag = self._tags[self.target] = '{"target":' + json.dumps(self.target) + ","
+        return tag + line[1:]
 
     def flush(self) -> None:
         self._flush_scheduled = False

@@ -5,13 +5,14 @@ would once the fleet is their targets.toml)."""
 from __future__ import annotations
 
 import json
+import random
 import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import FIELDCTL, Proc, cli_env, free_port, run_cli
+from conftest import FIELDCTL, Proc, cli_env, run_cli
 from fieldctl.profiles import load_profile
 from fieldctl.profiles.targets import load_fleet
 from fieldctl.protocols.registry import protocol_names
@@ -115,7 +116,7 @@ def test_base_port_gives_consecutive_ports_and_a_busy_one_is_a_usage_error(tmp_p
         assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and f"port {busy} " in refused.stderr
     finally:
         holder.close()
-    start = free_port()
+    start = free_run(4)
     fleet = Fleet("oneliner", tmp_path, 2, "--base-port", str(start))
     try:
         ports = [int(url.rsplit(":", 1)[1]) for target in load_fleet(fleet.file).values()
@@ -124,3 +125,21 @@ def test_base_port_gives_consecutive_ports_and_a_busy_one_is_a_usage_error(tmp_p
         assert fleet.cli("probe", "sim-002", "--crit", "8").returncode == 0
     finally:
         fleet.proc.stop()
+
+
+def free_run(length: int) -> int:
+    """The first of `length` consecutive ports free now, below the ephemeral range (the system
+    hands out ports there to any socket at any time; a run taken from it raced other tests)."""
+    for start in range(random.randrange(20000, 30000, 16), 32000, 16):
+        sockets = []
+        try:
+            for port in range(start, start + length):
+                sockets.append(socket.socket())
+                sockets[-1].bind(("127.0.0.1", port))
+            return start
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise AssertionError(f"no {length} consecutive free ports between 20000 and 32000")
