@@ -86,8 +86,7 @@ def board_ingest(devices: int, messages: list[Any]) -> tuple[float, Any]:
 
     fleet = fleet_of(devices)
     board = FleetBoard(fleet, "fieldctl listen --fleet bench.toml", quiet_console())
-    names = [m.name for m in fleet.members]
-    sink = FleetSink(Stats(), names, out=None, board=board, filters=FleetFilters(None), count=None)
+    sink = FleetSink(Stats(), out=None, board=board, filters=FleetFilters(None), count=None)
     emits = [HeartbeatWatch(m.profile, fleet.intake(m.name, sink.emit)) for m in fleet.members]
     start = time.perf_counter()
     for number, msg in enumerate(messages):
