@@ -1,4 +1,5 @@
-"""Programs on a real pseudo-terminal, and what they drew read back without rich's own controls."""
+"""Programs on a real pseudo-terminal (a pty, or a tmux pane), and what they drew read back without
+rich's own controls."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pty
 import re
 import signal
 import struct
+import subprocess
 import termios
 import threading
 import time
@@ -119,3 +121,38 @@ def last_frame(text: str, title: str) -> str:
 def assert_nothing_obeyed(raw: bytes) -> None:
     rest = _RICH_CONTROLS.sub(b"", raw)
     assert b"\x1b" not in rest and b"\x07" not in rest and b"\xc2\x9b" not in rest, rest[-1500:]
+
+
+class Tmux:
+    """A command in a tmux pane, on a tmux server of its own (a shared server exits with its last
+    session, and a test starting then failed with "server exited unexpectedly"); driven by
+    send-keys, its screen read back, waits are on what it shows."""
+
+    def __init__(self, script: str, rows: int = 50, cols: int = 160) -> None:
+        self.name = f"fieldctl-test-{time.monotonic_ns()}"
+        self.run("new-session", "-d", "-x", str(cols), "-y", str(rows), "-s", self.name, script)
+
+    def run(self, *args: str) -> str:
+        return subprocess.run(["tmux", "-L", self.name, *args], capture_output=True, text=True, check=True,
+                              timeout=10).stdout
+
+    def keys(self, *keys: str) -> None:
+        self.run("send-keys", "-t", self.name, *keys)
+
+    def type(self, line: str) -> None:
+        self.keys(line, "Enter")
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p", "-t", self.name)
+
+    def wait_until(self, done: Callable[[str], bool], what: str = "the expected screen", timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if done(screen):
+                return screen
+            time.sleep(0.1)  # polling the screen for a condition, with a deadline
+        raise AssertionError(f"{what} not on screen within {timeout} s:\n{self.screen()}")
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.name, "kill-server"], capture_output=True, timeout=10)

@@ -5,36 +5,24 @@ from __future__ import annotations
 
 import shlex
 import shutil
-import subprocess
-import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import pytest
 import zmq
 
 from conftest import FIELDCTL, Endpoints, Proc, cli_env, run_cli, start_simulator
+from terminal_helpers import Tmux
 
 
-class Terminal:
-    """A tmux pane running one command, on a tmux server of its own (a shared one exits with its
-    last session, and a test starting then failed with "server exited unexpectedly"); the screen is
-    read back, waits are on what it shows."""
+class Terminal(Tmux):
+    """The console (or any command) in a tmux pane, with waits for what the console shows."""
 
     def __init__(self, argv: list[str], env: dict[str, str]) -> None:
         if shutil.which("tmux") is None:
             pytest.fail("tmux is required for the console test (make test installs it)")
-        self.name = f"fieldctl-test-{time.monotonic_ns()}"
         exports = " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items())
-        script = f"env {exports} {shlex.join(argv)}; echo EXITED $?; sleep 600"
-        self.tmux = ["tmux", "-L", self.name]
-        subprocess.run([*self.tmux, "new-session", "-d", "-s", self.name, "-x", "160", "-y", "40", script], check=True)
-
-    def keys(self, *keys: str) -> None:
-        subprocess.run([*self.tmux, "send-keys", "-t", self.name, *keys], check=True)
-
-    def screen(self) -> str:
-        return subprocess.run([*self.tmux, "capture-pane", "-p", "-t", self.name], capture_output=True, text=True).stdout
+        super().__init__(f"env {exports} {shlex.join(argv)}; echo EXITED $?; sleep 600", rows=40)
 
     def wait_for(self, text: str, timeout: float = 15) -> str:
         return self.wait_until(lambda screen: text in screen, repr(text), timeout)
@@ -46,18 +34,6 @@ class Terminal:
             prompts = [row[row.index("autotrainer>"):].rstrip() for row in screen.splitlines() if "autotrainer>" in row]
             return bool(prompts) and prompts[-1] == line
         return self.wait_until(editing, f"prompt line {line!r}", timeout)
-
-    def wait_until(self, done: Callable[[str], bool], what: str, timeout: float = 15) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            screen = self.screen()
-            if done(screen):
-                return screen
-            time.sleep(0.1)  # polling the screen for a condition, with a deadline
-        raise AssertionError(f"{what} not on screen within {timeout} s:\n{self.screen()}")
-
-    def close(self) -> None:
-        subprocess.run([*self.tmux, "kill-server"], capture_output=True)
 
 
 @pytest.fixture

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import re
 import shlex
-import subprocess
 import time
-from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import pytest
 
 from conftest import FIELDCTL, Endpoints
-from terminal_helpers import last_frame
+from terminal_helpers import Tmux, last_frame
 
 
 def test_simulator_panel_shows_the_heartbeats_it_sends(terminals, endpoints: Endpoints) -> None:
@@ -30,40 +28,10 @@ def test_simulator_panel_shows_the_heartbeats_it_sends(terminals, endpoints: End
     assert term.stop() == 0
 
 
-class Tmux:
-    """An interactive bash in a private tmux server (its own socket), driven by send-keys."""
-
-    def __init__(self, folder: Path) -> None:
-        self.socket = str(folder / "tmux.sock")
-        self.run("new-session", "-d", "-x", "160", "-y", "50", "-s", "t",
-                 "env -i HOME=/tmp PATH=/usr/bin:/bin TERM=xterm-256color PS1='$ ' bash --norc --noprofile -i")
-
-    def run(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-S", self.socket, *args], capture_output=True, text=True, check=True,
-                              timeout=10).stdout
-
-    def type(self, line: str) -> None:
-        self.run("send-keys", "-t", "t", line, "Enter")
-
-    def screen(self) -> str:
-        return self.run("capture-pane", "-p", "-t", "t")
-
-    def wait_for(self, predicate: Callable[[str], bool], timeout: float = 30) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            screen = self.screen()
-            if predicate(screen):
-                return screen
-            time.sleep(0.1)
-        raise AssertionError(f"not on screen within {timeout} s:\n{self.screen()}")
-
-    def close(self) -> None:
-        subprocess.run(["tmux", "-S", self.socket, "kill-server"], capture_output=True, timeout=10)
-
-
 @pytest.fixture
-def tmux(tmp_path: Path) -> Iterator[Tmux]:
-    session = Tmux(tmp_path)
+def tmux() -> Iterator[Tmux]:
+    """An interactive bash, as an operator's shell."""
+    session = Tmux("env -i HOME=/tmp PATH=/usr/bin:/bin TERM=xterm-256color PS1='$ ' bash --norc --noprofile -i")
     yield session
     session.close()
 
@@ -72,17 +40,17 @@ def test_readme_first_session_background_simulator_leaves_the_table_to_listen(tm
     fieldctl = " ".join(shlex.quote(part) for part in FIELDCTL)
     where = " ".join(shlex.quote(arg) for arg in endpoints.args)
     tmux.type(f"{fieldctl} simulate autotrainer {where} --set heartbeat.interval_s=0.5 &")
-    announced = tmux.wait_for(lambda s: "in the background" in s)
+    announced = tmux.wait_until(lambda s: "in the background" in s)
     assert f"events {endpoints.events}" in announced and f"commands {endpoints.commands}" in announced
     assert "stop it with: kill " in announced
     tmux.type(f"{fieldctl} listen autotrainer {where}")
-    tmux.wait_for(lambda s: "fieldctl listen autotrainer" in s and "fieldctl-sim  0.12.0" in s
+    tmux.wait_until(lambda s: "fieldctl listen autotrainer" in s and "fieldctl-sim  0.12.0" in s
                   and re.search(r"received [1-9]", s) is not None)
     time.sleep(2)  # several refreshes of both processes
     screen = tmux.screen()
     assert screen.count("╭") == 1, screen  # one panel: listen's
     assert "─ fieldctl simulate" not in screen and "sent age" not in screen
     assert "fieldctl-sim  0.12.0  age" in screen
-    tmux.run("send-keys", "-t", "t", "C-c")
+    tmux.keys("C-c")
     tmux.type("kill %1; wait; echo simulator-gone")
-    tmux.wait_for(lambda s: "simulator-gone" in s.replace("echo simulator-gone", ""))
+    tmux.wait_until(lambda s: "simulator-gone" in s.replace("echo simulator-gone", ""))
