@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Annotated, Callable, Optional
 import typer
 
 from .common import JsonOpt, ProfileOptions, with_profile
-from .completers import profile_names
 
 if TYPE_CHECKING:
     from .stream import Sink
@@ -69,10 +68,6 @@ def ended(role: str, reason: str, sink: Sink, count: int | None, timeout: float 
 
 FleetOpt = Annotated[Optional[str], typer.Option("--fleet", metavar="FILE", help="Follow every target of this fleet file at once (instead of PROFILE): a board, or NDJSON with a target field.")]
 GroupOpt = Annotated[Optional[str], typer.Option("--group", metavar="G", help="With --fleet: only the targets labelled G.")]
-#: listen's PROFILE may be left out when --fleet names the targets.
-OptionalProfileArg = Annotated[
-    Optional[str], typer.Argument(help="profile or target name (or --fleet FILE)", show_default=False, autocompletion=profile_names)
-]
 
 
 def _following(role: str, doc: str) -> Callable[..., None]:
@@ -110,13 +105,11 @@ def _following(role: str, doc: str) -> Callable[..., None]:
                      duration=duration, filters_spec=filter_, as_json=common.json_mode(json_))
 
     command.__name__, command.__doc__ = role, doc
-    wrapped = with_profile(command)
-    signature = inspect.signature(wrapped)
+    wrapped = with_profile(command)  # PROFILE is optional there already: --fleet may stand in for it
     if role == "listen":
-        parameters = [p.replace(annotation=OptionalProfileArg, default=None) if p.name == "profile" else p
-                      for p in signature.parameters.values()]
-    else:
-        parameters = [p for p in signature.parameters.values() if p.name not in ("fleet", "group")]
+        return wrapped
+    signature = inspect.signature(wrapped)
+    parameters = [p for p in signature.parameters.values() if p.name not in ("fleet", "group")]
     wrapped.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
     wrapped.__annotations__ = {p.name: p.annotation for p in parameters}
     return wrapped
