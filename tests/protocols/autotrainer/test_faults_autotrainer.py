@@ -118,7 +118,9 @@ def test_terminal_shows_the_table_then_a_killed_device_as_stale(endpoints: Endpo
     device = start_simulator(endpoints)
     argv = [*FIELDCTL, "listen", "autotrainer", *endpoints.args, "--set", "heartbeat.stale_after_s=1"]
     try:
-        screen, code = run_in_pty(argv, [("trialStarted", lambda: device.stop(signal.SIGKILL)), ("STALE", None)])
+        # the first heartbeat may come after the first event: kill only once the header shows one
+        screen, code = run_in_pty(argv, [("trialStarted", None), ("  age ", lambda: device.stop(signal.SIGKILL)),
+                                         ("STALE", None)])
     finally:
         device.stop()
     assert code == 0
