@@ -10,6 +10,7 @@ import typer
 from fieldctl import __version__
 
 from . import bench, check, coerce, completion, console, demo, export, profiles, target
+from .lazy_group import LazyGroup, root_command
 from .protocol_options import CONTEXT, ProtocolCommand
 from .verbs import register as register_verbs
 
@@ -17,6 +18,7 @@ coerce.install()  # no pydantic for values that need no conversion (~250 ms of e
 
 app = typer.Typer(
     name="fieldctl",
+    cls=LazyGroup,  # a subcommand's click command is built only when it is used (cli/lazy_group.py)
     help="Operations toolkit for the messaging interfaces of lab and IoT devices.",
     invoke_without_command=True,  # no arguments: the short usage of _root, not the whole help
     add_completion=False,
@@ -85,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
 
     args = sys.argv[1:] if argv is None else argv
     try:
-        result = typer.main.get_command(app).main(args=args, prog_name="fieldctl", standalone_mode=False)
+        result = root_command(app).main(args=args, prog_name="fieldctl", standalone_mode=False)
         code = result if isinstance(result, int) else 0
     except typer.Exit as exc:
         code = exc.exit_code

@@ -4,11 +4,11 @@ one a line, as `FILE: step N: FIELD: reason` (or `FILE: FIELD: reason` for the f
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fieldctl.profiles.files import parse_toml
 from fieldctl.protocols.errors import UsageError
 
 from .matching import CONTAINS
@@ -79,10 +79,7 @@ def load(path: str | Path) -> CheckFile:
 
 
 def parse(text: str, source: str) -> CheckFile:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{source}: not TOML: {exc}") from None
+    data = parse_toml(text, source)
     problems: list[str] = []
     checked = _File(source, data, problems).build()
     if problems:

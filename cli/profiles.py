@@ -19,7 +19,8 @@ def list_profiles(profile_file: ProfileFileOpt = None, json_: JsonOpt = False) -
     import sys
 
     from fieldctl.profiles import available_profiles
-    from fieldctl.profiles.loader import BUILTIN_DIR, ProfileError, load_profile
+    from fieldctl.profiles.files import BUILTIN_DIR, ProfileError
+    from fieldctl.profiles.loader import load_profile
 
     from .common import json_mode
 

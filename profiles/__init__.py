@@ -1,14 +1,27 @@
-"""Profiles are data: TOML files naming a protocol, its endpoints, channels and vocabulary."""
+"""Profiles are data: TOML files naming a protocol, its endpoints, channels and vocabulary.
 
-from .model import CommandSpec, HeartbeatSpec, Profile
-from .loader import ProfileError, available_profiles, load_profile, load_profile_file
+The names below are imported on first use (PEP 562): completing a profile name imports
+`profiles.files` alone, not the model and validator behind a loaded profile."""
 
-__all__ = [
-    "CommandSpec",
-    "HeartbeatSpec",
-    "Profile",
-    "ProfileError",
-    "available_profiles",
-    "load_profile",
-    "load_profile_file",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_HOMES = {
+    "CommandSpec": "model",
+    "HeartbeatSpec": "model",
+    "Profile": "model",
+    "ProfileError": "files",
+    "available_profiles": "files",
+    "load_profile": "loader",
+    "load_profile_file": "loader",
+}
+
+__all__ = list(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)

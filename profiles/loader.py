@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-import functools
-import os
-import sys
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -13,61 +9,13 @@ from fieldctl.protocols.errors import UsageError
 from fieldctl.protocols.limits import loads
 from fieldctl.protocols.registry import protocol_names
 
+from .files import BUILTIN_DIR, ProfileError, available_profiles, read_toml
 from .model import CommandSpec, HeartbeatSpec, Profile
 from .secrets import SecretRef
 from .validate import validate
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
-
-BUILTIN_DIR = Path(__file__).parent / "builtin"
 #: The profile `console` and `demo` start with when none is named: data, so cli/ names no system.
 DEFAULT_PROFILE = "autotrainer"
-
-
-class ProfileError(UsageError):
-    """A profile that cannot be found, read or validated; says file, field and reason."""
-
-
-def user_dir() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "fieldctl" / "profiles"
-
-
-def available_profiles(profile_files: Iterable[str | Path] = ()) -> dict[str, Path]:
-    """Name -> file; user profiles shadow installed ones (built-in or plugins), explicit files shadow both."""
-    from fieldctl.protocols.registry import profile_folders
-
-    found: dict[str, Path] = {}
-    for folder in [path for _, path in profile_folders()] + [user_dir()]:
-        if folder.is_dir():
-            for path in sorted(folder.glob("*.toml")):
-                found[path.stem] = path
-    for path in map(Path, profile_files):
-        found[_read(path).get("name") or path.stem] = path
-    return found
-
-
-def _read(path: Path) -> dict[str, Any]:
-    """The file's TOML, parsed once per version of the file (a fleet loads one profile many times);
-    every caller gets its own copy to change."""
-    try:
-        stat = path.stat()
-        return copy.deepcopy(_parsed(path, stat.st_mtime_ns, stat.st_size))
-    except FileNotFoundError:
-        raise ProfileError(f"{path}: no such profile file") from None
-    except OSError as exc:
-        raise ProfileError(f"{path}: cannot read: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ProfileError(f"{path}: not valid TOML: {exc}") from None
-
-
-@functools.lru_cache(maxsize=256)
-def _parsed(path: Path, mtime_ns: int, size: int) -> dict[str, Any]:
-    with path.open("rb") as handle:
-        return tomllib.load(handle)
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -81,7 +29,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def _raw(path: Path, profile_files: Iterable[str | Path], seen: tuple[str, ...] = ()) -> dict[str, Any]:
-    data = _read(path)
+    data = read_toml(path)
     parent = data.pop("extends", None)
     if parent is None:
         return data

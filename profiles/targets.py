@@ -19,12 +19,14 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from fieldctl.protocols.errors import UsageError
 
-from .loader import ProfileError, _read, load_profile
-from .model import Profile
+from .files import ProfileError, available_profiles, read_toml, targets_path
+
+if TYPE_CHECKING:
+    from .model import Profile
 
 #: A target's name: what a shell, a TOML key and a Prometheus label all take without quoting.
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -43,6 +45,8 @@ class Target:
     def load(self, *, profile_files: Iterable[str | Path] = (), host: str | None = None,
              endpoints: Iterable[str] = (), sets: Iterable[str] = ()) -> Profile:
         """The resolved profile; overrides given here (the command line's) win over the target's."""
+        from .loader import load_profile  # not at the top: completing a target's name needs no model
+
         own_sets = [f"{key}={value if isinstance(value, str) else json.dumps(value)}" for key, value in self.sets.items()]
         own_endpoints = [f"{name}={url}" for name, url in self.endpoints.items()]
         return load_profile(self.profile, profile_files=profile_files, host=host or self.host,
@@ -59,11 +63,6 @@ class Target:
         if self.sets:
             table["set"] = dict(self.sets)
         return table
-
-
-def targets_path() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "fieldctl" / "targets.toml"
 
 
 def check_name(name: str, what: str = "target name") -> str:
@@ -112,7 +111,7 @@ def _target(source: Path, name: str, table: Any) -> Target:
 def load_fleet(path: str | Path, group: str | None = None) -> dict[str, Target]:
     """Name -> Target from a fleet file (or targets.toml), in file order; `group` keeps only its members."""
     source = Path(path)
-    data = _read(source)
+    data = read_toml(source)
     unknown = sorted(set(data) - {"targets"})
     if unknown:
         raise ProfileError(f"{source}: {unknown[0]}: unknown key (a fleet file holds [targets.NAME] tables)")
@@ -161,7 +160,7 @@ def resolve(name: str, *, profile_files: Iterable[str | Path] = (), host: str | 
             endpoints: Iterable[str] = (), sets: Iterable[str] = ()) -> Profile:
     """A profile name or a saved target's name, resolved with the command line's overrides.
     Profiles come first (a target may not shadow one); the error lists both when neither matches."""
-    from .loader import available_profiles
+    from .loader import load_profile
 
     profile_files = tuple(profile_files)
     if name in available_profiles(profile_files):

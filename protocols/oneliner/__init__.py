@@ -5,15 +5,18 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fieldctl.profiles import Profile
 from fieldctl.protocols.driver import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
 from fieldctl.protocols.errors import UsageError
 from fieldctl.protocols.message import OUT, Message
 
-from . import client, codec, simulator
+from . import client, codec
 from .settings import SETTINGS
+
+if TYPE_CHECKING:
+    from . import simulator  # the other side's roles import it when they run: a client role never does
 
 
 class Driver(BaseDriver):
@@ -62,10 +65,14 @@ class Driver(BaseDriver):
 
     async def publish(self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool,
                       options: dict[str, Any]) -> None:
+        from . import simulator
+
         await simulator.publish(self.profile, messages, emit, self.notify, wait_s, realtime)
 
     async def simulate(self, emit: Emit, *, scenario: list[Message] | None, timeline: bool,
                        options: dict[str, Any]) -> None:
+        from . import simulator
+
         self.simulator = simulator.Simulator(self.profile, emit, self.notify)
         await self.simulator.run(scenario)
 

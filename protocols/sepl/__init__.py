@@ -4,16 +4,19 @@ probe), rules (the platform's rules) and simulator (the platform: simulate)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fieldctl.profiles import Profile
 from fieldctl.protocols.driver import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
 from fieldctl.protocols.errors import UsageError
 from fieldctl.protocols.message import OUT, Message
 
-from . import client, codec, simulator
+from . import client, codec
 from .settings import SETTINGS
 from .link import ENDPOINT
+
+if TYPE_CHECKING:
+    from . import simulator  # the other side's roles import it when they run: a client role never does
 
 #: `publish sepl oversize --data N`: a fault test, not a way to make the simulator allocate gigabytes.
 OVERSIZE_MAX = 256 << 20
@@ -46,6 +49,8 @@ class Driver(BaseDriver):
 
     async def simulate(self, emit: Emit, *, scenario: list[Message] | None, timeline: bool,
                        options: dict[str, Any]) -> None:
+        from . import simulator
+
         self.platform = simulator.Platform(self.profile, options, emit, self.notify)
         await self.platform.run(scenario)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from fieldctl.profiles import Profile
 from fieldctl.protocols import redact
@@ -14,8 +14,11 @@ from fieldctl.protocols.driver import BaseDriver, CommandOutcome, Emit, Notify, 
 from fieldctl.protocols.errors import FieldctlError, UsageError
 from fieldctl.protocols.message import OUT, Message
 
-from . import client, codec, simulator
+from . import client, codec
 from .settings import SETTINGS
+
+if TYPE_CHECKING:
+    from . import simulator  # the other side's roles import it when they run: a client role never does
 
 
 class Driver(BaseDriver):
@@ -58,6 +61,8 @@ class Driver(BaseDriver):
 
     async def simulate(self, emit: Emit, *, scenario: list[Message] | None, timeline: bool,
                        options: dict[str, Any]) -> None:
+        from . import simulator
+
         self.simulator = simulator.Simulator(self.profile, options, shown(emit), self.notify)
         with scrubbed_errors():
             await self.simulator.run(scenario)

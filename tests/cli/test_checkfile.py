@@ -56,7 +56,7 @@ def test_every_problem_is_listed_with_file_step_and_field() -> None:
 
 def test_no_steps_and_not_toml_are_problems_too(tmp_path: Path) -> None:
     assert problems('target = "x"\n') == ["c.toml: step: no [[step]] tables: a check needs at least one step"]
-    assert problems("[[step]\n")[0].startswith("c.toml: not TOML: ")
+    assert problems("[[step]\n")[0].startswith("c.toml: not valid TOML: ")
     with pytest.raises(UsageError, match="cannot read"):
         load(tmp_path / "missing.toml")
 

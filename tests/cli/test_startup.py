@@ -15,6 +15,10 @@ from conftest import cli_env
 HEAVY = ("rich.live", "zmq", "websockets", "prompt_toolkit", "asyncio", "fieldctl.protocols.transport")
 #: Typer's value coercion; app.py's default_map keeps it off the paths that stop at the root or at --help.
 COERCION = ("pydantic",)
+#: What building a protocol subcommand reads: the root's --help lists subcommands without building them.
+SUBCOMMANDS = ("fieldctl.protocols.options",)
+#: A loaded profile; completing a name only lists files.
+MODEL = ("fieldctl.profiles.model",)
 
 
 def completing(line: str) -> dict[str, str]:
@@ -24,12 +28,12 @@ def completing(line: str) -> dict[str, str]:
 
 QUICK_PATHS = {
     "version": (["--version"], {}, HEAVY + COERCION),
-    "help": (["--help"], {}, HEAVY + COERCION),
+    "help": (["--help"], {}, HEAVY + COERCION + SUBCOMMANDS),
     "listen help": (["listen", "--help"], {}, HEAVY + COERCION),
     "command help": (["command", "--help"], {}, HEAVY + COERCION),
     "console help": (["console", "--help"], {}, HEAVY + COERCION),
     "subcommand names": ([], completing("fieldctl li"), HEAVY + COERCION),
-    "profile names": ([], completing("fieldctl listen a"), HEAVY),
+    "profile names": ([], completing("fieldctl listen a"), HEAVY + MODEL),
     "command names": ([], completing("fieldctl command autotrainer get-"), HEAVY),
     "protocol options": ([], completing("fieldctl listen tracim --ma"), HEAVY),
     "publish help": (["publish", "--help"], {}, HEAVY + COERCION),

@@ -1,0 +1,80 @@
+"""Where profiles and saved targets live, and their TOML read once per version of a file.
+
+Kept apart from the model and the validator: completing a profile or target name on every <TAB>
+needs the names only, and imports nothing more than this."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import os
+import sys
+from pathlib import Path
+from typing import Any, Iterable
+
+from fieldctl.protocols.errors import UsageError
+
+BUILTIN_DIR = Path(__file__).parent / "builtin"
+
+
+class ProfileError(UsageError):
+    """A profile that cannot be found, read or validated; says file, field and reason."""
+
+
+def config_dir() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "fieldctl"
+
+
+def user_dir() -> Path:
+    return config_dir() / "profiles"
+
+
+def targets_path() -> Path:
+    return config_dir() / "targets.toml"
+
+
+def available_profiles(profile_files: Iterable[str | Path] = ()) -> dict[str, Path]:
+    """Name -> file; user profiles shadow installed ones (built-in or plugins), explicit files shadow both."""
+    from fieldctl.protocols.registry import profile_folders
+
+    found: dict[str, Path] = {}
+    for folder in [path for _, path in profile_folders()] + [user_dir()]:
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.toml")):
+                found[path.stem] = path
+    for path in map(Path, profile_files):
+        found[read_toml(path).get("name") or path.stem] = path
+    return found
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """The file's TOML, parsed once per version of the file (a fleet loads one profile many times);
+    every caller gets its own copy to change."""
+    try:
+        stat = path.stat()
+        return copy.deepcopy(_parsed(path, stat.st_mtime_ns, stat.st_size))
+    except FileNotFoundError:
+        raise ProfileError(f"{path}: no such profile file") from None
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(path: Path, mtime_ns: int, size: int) -> dict[str, Any]:
+    return parse_toml(path.read_bytes(), path)
+
+
+def parse_toml(data: bytes | str, source: object) -> dict[str, Any]:
+    """TOML (UTF-8 bytes or text) as a dict; what is not is one ProfileError naming its source."""
+    if sys.version_info >= (3, 11):  # imported here: listing names parses no TOML (~3 ms of a <TAB>)
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
+
+    try:
+        return tomllib.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
+    except UnicodeDecodeError:
+        raise ProfileError(f"{source}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{source}: not valid TOML: {exc}") from None
