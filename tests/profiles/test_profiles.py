@@ -84,6 +84,10 @@ def test_validate_cli_exit_codes(tmp_path: Path) -> None:
     broken.write_text("name = [\n")
     result = run_cli("profiles", "validate", str(broken))
     assert result.returncode == 2 and "not valid TOML" in result.stderr and "Traceback" not in result.stderr
+    latin1 = tmp_path / "latin1.toml"
+    latin1.write_bytes('name = "caf\u00e9"\n'.encode("latin-1"))
+    result = run_cli("profiles", "validate", str(latin1))
+    assert result.returncode == 2 and f"{latin1}: not UTF-8 text" in result.stderr and "internal error" not in result.stderr
 
 
 def test_profiles_list_and_show_as_json(tmp_path: Path) -> None:
