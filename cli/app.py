@@ -11,7 +11,7 @@ from fieldctl import __version__
 
 from . import bench, check, coerce, completion, console, demo, export, profiles, target
 from .lazy_group import LazyGroup, root_command
-from .protocol_options import CONTEXT, ProtocolCommand
+from .protocol_options import CONTEXT
 from .verbs import register as register_verbs
 
 coerce.install()  # no pydantic for values that need no conversion (~250 ms of every invocation)
@@ -30,7 +30,7 @@ app = typer.Typer(
 )
 
 register_verbs(app)  # listen, register, command, publish, simulate, probe: the table in cli/verbs.py
-app.command(cls=ProtocolCommand, context_settings=CONTEXT)(bench.bench)
+app.command(cls=bench.BenchCommand, context_settings=CONTEXT)(bench.bench)
 app.command()(check.check)
 app.command()(demo.demo)
 app.command()(console.console)

@@ -14,8 +14,11 @@ import typer
 
 from .common import JsonOpt, ProfileOptions, ViaOpt, with_profile
 from .completers import command_names
+from .protocol_options import ProtocolCommand
 
 if TYPE_CHECKING:
+    import asyncio
+
     from fieldctl.profiles import Profile
     from fieldctl.protocols.driver import BaseDriver, CommandOutcome
     from fieldctl.protocols.message import Message
@@ -25,6 +28,12 @@ Tick = Callable[[float], None]
 MODES = ("command", "listen")
 #: How often the progress bar moves (seconds).
 TICK_S = 0.1
+
+
+class BenchCommand(ProtocolCommand):
+    """bench runs the command or the listen role: it takes the protocol options of both."""
+
+    roles = MODES
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Optional
 
 import typer
 from typer.core import TyperCommand
@@ -31,21 +31,25 @@ _PREFIX = "protocol__"
 
 
 @functools.cache
-def declarations(role: str) -> dict[str, list[tuple[str, "OptionSpec"]]]:
-    """"--flag" (or PARAMS) -> [(protocol, its declaration)] for one role, over every installed
-    protocol. A protocol whose declarations cannot be read is left out here; it reports itself
-    with one clear line when a role of it runs."""
+def declarations(*roles: str) -> dict[str, list[tuple[str, "OptionSpec"]]]:
+    """"--flag" (or PARAMS) -> [(protocol, its declaration)] for these roles (a subcommand may play
+    several: bench plays command and listen), over every installed protocol. A protocol whose
+    declarations cannot be read is left out here; it reports itself with one clear line when a
+    role of it runs."""
     from fieldctl.protocols.errors import UsageError
     from fieldctl.protocols.registry import declared_options, protocol_names
 
     flags: dict[str, list[tuple[str, OptionSpec]]] = {}
     for protocol in protocol_names():
         try:
-            declared = declared_options(protocol).get(role, {})
+            declared = declared_options(protocol)
         except UsageError:
             continue
-        for flag, spec in declared.items():
-            flags.setdefault(flag, []).append((protocol, spec))
+        for role in roles:
+            for flag, spec in declared.get(role, {}).items():
+                owners = flags.setdefault(flag, [])
+                if all(owner != protocol for owner, _ in owners):
+                    owners.append((protocol, spec))
     return flags
 
 
@@ -58,14 +62,14 @@ def _label(owners: list[tuple[str, "OptionSpec"]]) -> str:
 
 
 @functools.cache
-def click_options(role: str, taken: frozenset[str] = frozenset()) -> list["click.Parameter"]:
-    """The role's protocol options as click parameters, made by Typer from a synthetic signature;
+def click_options(roles: tuple[str, ...], taken: frozenset[str] = frozenset()) -> list["click.Parameter"]:
+    """The roles' protocol options as click parameters, made by Typer from a synthetic signature;
     a flag the subcommand has itself (`taken`) stays the subcommand's. Values are kept as text:
     what they mean depends on the protocol, known only once the profile is."""
     from fieldctl.protocols.options import PARAMS
 
     parameters = []
-    for flag, owners in declarations(role).items():
+    for flag, owners in declarations(*roles).items():
         if flag == PARAMS or flag in taken:
             continue
         if owners[0][1].kind == "flag":
@@ -83,7 +87,7 @@ def click_options(role: str, taken: frozenset[str] = frozenset()) -> list["click
 
     declared.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     declared.__annotations__ = {p.name: p.annotation for p in parameters}
-    info = typer.models.CommandInfo(name=role, callback=declared)
+    info = typer.models.CommandInfo(name=roles[0], callback=declared)
     return list(typer.main.get_command_from_info(info, pretty_exceptions_short=True, rich_markup_mode=None).params)
 
 
@@ -127,8 +131,8 @@ class Given:
             spec = specs.get(flag)
             if spec is None:
                 owners = " and ".join(protocol for protocol, _ in declarations(role).get(flag, []))
-                raise UsageError(f"{where}: {flag} is an option of {owners}, not of {profile.protocol} "
-                                 f"({profile.protocol}'s {role} options: {known})")
+                whose = f"an option of {owners}, not of {profile.protocol}" if owners else f"not a {role} option"
+                raise UsageError(f"{where}: {flag} is {whose} ({profile.protocol}'s {role} options: {known})")
             if spec.kind == "flag":
                 result[spec.name] = True
             elif spec.repeat:
@@ -179,11 +183,17 @@ def protocol_of(ctx: "click.Context") -> str | None:
 
 
 class ProtocolCommand(TyperCommand):
-    """A subcommand that plays a protocol role (its name is the role): its own options, then
-    every installed protocol's options for that role, parsed by click like its own."""
+    """A subcommand that plays a protocol role (its name is the role, unless `roles` says which):
+    its own options, then every installed protocol's options for those roles, parsed by click
+    like its own."""
 
+    #: The roles whose protocol options it takes; empty: the one its name says.
+    roles: ClassVar[tuple[str, ...]] = ()
     #: (the context settings it depends on, the parser): see make_parser.
     _parser: tuple[tuple[Any, ...], Any] | None = None
+
+    def played(self) -> tuple[str, ...]:
+        return self.roles or (self.name or "",)
 
     def make_parser(self, ctx: "click.Context") -> Any:
         """Built once and reused with each line's context: the console parses every line with the
@@ -199,7 +209,7 @@ class ProtocolCommand(TyperCommand):
         return frozenset(opt for param in self.params for opt in param.opts)
 
     def protocol_params(self) -> list["click.Parameter"]:
-        return click_options(self.name or "", self._taken())
+        return click_options(self.played(), self._taken())
 
     def get_params(self, ctx: "click.Context") -> list["click.Parameter"]:
         params = super().get_params(ctx)  # its own, then --help
@@ -221,7 +231,7 @@ class ProtocolCommand(TyperCommand):
         from fieldctl.protocols.options import PARAMS
 
         pieces = super().collect_usage_pieces(ctx)
-        return [*pieces, "[ARGS]..."] if PARAMS in declarations(self.name or "") else pieces
+        return [*pieces, "[ARGS]..."] if PARAMS in declarations(*self.played()) else pieces
 
     def format_options(self, ctx: "click.Context", formatter: "click.HelpFormatter") -> None:
         """Its own arguments and options, then the protocol options, each labelled with the
@@ -230,7 +240,7 @@ class ProtocolCommand(TyperCommand):
 
         own = [p for p in self.get_params(ctx) if not is_protocol_option(p)]
         theirs = [p.get_help_record(ctx) for p in self.protocol_params()]
-        extra = declarations(self.name or "").get(PARAMS)
+        extra = declarations(*self.played()).get(PARAMS)
         if extra:
             theirs.append(("[ARGS]...", _label(extra)))
         sections = {
@@ -250,7 +260,7 @@ class ProtocolCommand(TyperCommand):
         protocol = protocol_of(ctx) if incomplete.startswith("-") else None
         if protocol is None:
             return results
-        foreign = {flag for flag, owners in declarations(self.name or "").items()
+        foreign = {flag for flag, owners in declarations(*self.played()).items()
                    if protocol not in (name for name, _ in owners)}
         return [item for item in results if item.value not in foreign]
 

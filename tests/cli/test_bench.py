@@ -123,6 +123,19 @@ def test_sepl_commands_through_its_platform(folder: Path) -> None:
     assert (result["requests"], result["ok"], result["errors"]) == (10, 10, 0)
 
 
+def test_the_roles_protocol_options_are_taken(folder: Path) -> None:
+    """bench plays command or listen: it takes their protocol options, each only in its own mode."""
+    urls = endpoint_urls("autotrainer", folder)
+    device = start_device("autotrainer", urls)
+    result = run_cli("bench", "autotrainer", "command", "user-defined", "--custom-command", "7", "--requests", "3",
+                     "--json", *endpoint_args(urls), env=ENV)
+    device.stop()
+    # Sent and answered (the simulated device runs no user-defined command: each answer is a failure).
+    assert result.returncode == 1, result.stderr
+    assert {key: json.loads(result.stdout)[key] for key in ("requests", "failed", "errors")} == \
+        {"requests": 3, "failed": 3, "errors": 0}
+
+
 def test_no_client_command_is_a_clear_usage_error(folder: Path) -> None:
     result = run_cli("bench", "sepl", "command", "dev-1:sepl_set", *endpoints("sepl", folder), env=ENV)
     assert result.returncode == 2 and result.stderr.count("\n") == 1
@@ -161,6 +174,7 @@ def test_listen_to_silence_exits_4(folder: Path) -> None:
     (("autotrainer", "command"), "name the command"),
     (("autotrainer", "listen", "--clients", "2"), "bench listen takes --duration only"),
     (("autotrainer", "watch"), "not a mode"),
+    (("autotrainer", "listen", "--custom-command", "7"), "--custom-command is not a listen option"),
     (("autotrainer", "command", "no-such-command", "--requests", "1"), "unknown command 'no-such-command'"),
 ])
 def test_usage_errors(args: tuple[str, ...], problem: str) -> None:
