@@ -63,12 +63,12 @@ def prometheus(
     trip and probe status as Prometheus metrics, until SIGTERM or Ctrl-C."""
     import asyncio
     import errno
-    import signal
     import sys
 
     from fieldctl.protocols.errors import ConnectFailure, UsageError
 
     from .fleet import Fleet
+    from .stream import stop_on_signals
 
     host, port = parse_listen(listen)
     fleet = Fleet.load(fleet_file, group)
@@ -90,23 +90,21 @@ def prometheus(
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        stop = asyncio.Event()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        # Announced once a signal ends it cleanly: whoever waits for this line may stop it at once.
-        sys.stdout.write(f"serving http://{shown_host}:{bound_port}/metrics ({len(fleet.members)} targets)\n")
-        sys.stdout.flush()
-        # fleet.follow ends only when no target can listen; the probes (and the metrics) go on.
-        work = [loop.create_task(fleet.follow(lambda target, msg: None)),
-                loop.create_task(probe_forever(fleet, probe_interval))]
-        for task in work:
-            task.add_done_callback(lambda task: stop.set() if not task.cancelled() and task.exception() else None)
-        try:
-            await stop.wait()
-        finally:
+        with stop_on_signals() as stop:
+            # Announced once a signal ends it cleanly: whoever waits for this line may stop it at once.
+            sys.stdout.write(f"serving http://{shown_host}:{bound_port}/metrics ({len(fleet.members)} targets)\n")
+            sys.stdout.flush()
+            # fleet.follow ends only when no target can listen; the probes (and the metrics) go on.
+            work = [loop.create_task(fleet.follow(lambda target, msg: None)),
+                    loop.create_task(probe_forever(fleet, probe_interval))]
             for task in work:
-                task.cancel()
-            results = await asyncio.gather(*work, return_exceptions=True)
+                task.add_done_callback(lambda task: stop.set() if not task.cancelled() and task.exception() else None)
+            try:
+                await stop.wait()
+            finally:
+                for task in work:
+                    task.cancel()
+                results = await asyncio.gather(*work, return_exceptions=True)
         for result in results:
             if isinstance(result, Exception):
                 raise result

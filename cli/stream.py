@@ -128,14 +128,37 @@ class Sink:
         self.done.set()
 
 
-async def run_stream(work: Awaitable[None], sink: Sink, *, timeout: float | None = None, duration: float | None = None,
-                     idle: float | None = None, count: int | None = None) -> str:
-    """Runs `work` until it ends or a stop condition holds; returns why it stopped:
-    'count', 'duration', 'signal', 'finished', 'timeout' or 'idle'."""
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[asyncio.Event]:
+    """An event that SIGINT or SIGTERM sets while inside. On the way out, a SIGTERM that races the
+    shutdown must not turn a clean exit into death by signal (the shutdown is bounded; SIGINT
+    still interrupts it)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    try:
+        yield stop
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+async def run_stream(work: Awaitable[None], sink: Sink, *, timeout: float | None = None, duration: float | None = None,
+                     idle: float | None = None) -> str:
+    """Runs `work` until it ends or a stop condition holds; returns why it stopped:
+    'count', 'duration', 'signal', 'finished', 'timeout' or 'idle'."""
+    try:
+        with stop_on_signals() as stop:
+            return await _until_stopped(work, sink, stop, timeout, duration, idle)
+    finally:
+        sink.flush()
+
+
+async def _until_stopped(work: Awaitable[None], sink: Sink, stop: asyncio.Event, timeout: float | None,
+                         duration: float | None, idle: float | None) -> str:
+    loop = asyncio.get_running_loop()
     task = asyncio.ensure_future(work)
     waiters = [loop.create_task(sink.done.wait()), loop.create_task(stop.wait())]
     start = time.monotonic()
@@ -174,12 +197,6 @@ async def run_stream(work: Awaitable[None], sink: Sink, *, timeout: float | None
         for pending in (task, *waiters):
             pending.cancel()
         await asyncio.gather(task, *waiters, return_exceptions=True)
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
-        # The stream has ended: a SIGTERM that races the shutdown must not turn a clean exit into
-        # death by signal (the shutdown is bounded; SIGINT still interrupts it).
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        sink.flush()
     return reason
 
 
