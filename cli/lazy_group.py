@@ -57,6 +57,8 @@ class LazyGroup(TyperGroup):
         return list(self.commands)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        if not isinstance(self.commands, LazyCommands):  # built by Typer itself (app() in a test)
+            return super().format_commands(ctx, formatter)
         rows = [(name, summary) for name, summary in self.summaries.items() if not summary.hidden]
         if rows:
             limit = formatter.width - 6 - max(len(name) for name, _ in rows)
