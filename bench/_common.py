@@ -23,6 +23,9 @@ from typing import Callable, TypeVar
 
 T = TypeVar("T")
 
+#: A module's options whose default depends on --quick: option name -> (quick, full).
+Scaled = dict[str, tuple[float, float]]
+
 
 class BenchFailed(Exception):
     """A process failed or hung: the report cannot be made (exit 1)."""
@@ -249,6 +252,31 @@ def common_arguments(parser: argparse.ArgumentParser) -> None:
                              "the report shows its ratio (before) next to this tree's (after)")
     parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True,
                         help="pin the device to one CPU and the client under test to the others (default on)")
+
+
+def scaled_argument(parser: argparse.ArgumentParser, scaled: Scaled, name: str, help: str,
+                    type: Callable[[str], float] = int) -> None:
+    """An option of `scaled`: default None (filled by settler()), its help naming both defaults."""
+    quick, full = scaled[name]
+    parser.add_argument(f"--{name.replace('_', '-')}", type=type, default=None,
+                        help=f"{help} (default {_plain(full)}; --quick {_plain(quick)})")
+
+
+def _plain(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def settler(scaled: Scaled, check: Callable[[argparse.Namespace], None] | None = None
+            ) -> Callable[[argparse.Namespace], None]:
+    """A module's settle(args): each option of `scaled` left unset gets its --quick or full default,
+    then `check` validates the options together (and exits with a message if they do not fit)."""
+    def settle(args: argparse.Namespace) -> None:
+        for name, (quick, full) in scaled.items():
+            if getattr(args, name) is None:
+                setattr(args, name, quick if args.quick else full)
+        if check is not None:
+            check(args)
+    return settle
 
 
 def emit(rows: list[Row], json_mode: bool, title: str = "") -> None:

@@ -208,21 +208,18 @@ def collect(args: argparse.Namespace) -> list[Row]:
     return rows
 
 
+SCALED: _common.Scaled = {"calls": (150, 500), "processes": (5, 9)}  # option: (--quick, default)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--calls", type=int, default=None, help="in-process round trips per round (default 500; "
-                                                                "--quick 150)")
-    parser.add_argument("--processes", type=int, default=None, help="one-shot processes of each kind per round "
-                                                                    "(default 9; --quick 5)")
+    _common.scaled_argument(parser, SCALED, "calls", "in-process round trips per round")
+    _common.scaled_argument(parser, SCALED, "processes", "one-shot processes of each kind per round")
     parser.add_argument("--client", choices=[name for name in CLIENTS if name != "raw"], action="append",
                         help="the fieldctl client measured in-process (repeatable; default both: session, the "
                              "console's, and driver, what one `fieldctl command` runs)")
 
 
-def settle(args: argparse.Namespace) -> None:
-    if args.calls is None:
-        args.calls = 150 if args.quick else 500
-    if args.processes is None:
-        args.processes = 5 if args.quick else 9
+settle = _common.settler(SCALED)
 
 
 def main() -> int:

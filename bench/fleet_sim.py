@@ -140,24 +140,18 @@ def collect(args: argparse.Namespace) -> list[Row]:
     return rows
 
 
+SCALED: _common.Scaled = {"devices": (200, 1000), "seconds": (10.0, 20.0)}  # option: (--quick, default)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--devices", type=int, default=None, help="simulated devices (default 1000; --quick 200)")
-    parser.add_argument("--seconds", type=float, default=None, help="heartbeats measured per case (default 20; "
-                                                                    "--quick 10)")
+    _common.scaled_argument(parser, SCALED, "devices", "simulated devices")
+    _common.scaled_argument(parser, SCALED, "seconds", "heartbeats measured per case", type=float)
     parser.add_argument("--timeline", action=argparse.BooleanOptionalAction, default=True,
                         help="the devices also play their built-in timeline (default on)")
 
 
-def settle(args: argparse.Namespace) -> None:
-    if args.devices is None:
-        args.devices = 200 if args.quick else 1000
-    if args.seconds is None:
-        args.seconds = 10.0 if args.quick else 20.0
-
-
-def main() -> int:
-    return _common.standalone(__doc__, add_arguments, settle, collect)
+settle = _common.settler(SCALED)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_common.standalone(__doc__, add_arguments, settle, collect))

@@ -65,19 +65,15 @@ def collect(args: argparse.Namespace) -> list[Row]:
     return rows
 
 
+SCALED: _common.Scaled = {"runs": (5, 9)}  # option: (--quick, default)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--runs", type=int, default=None, help="timed runs of each case per round (default 9; "
-                                                               "--quick 5)")
+    _common.scaled_argument(parser, SCALED, "runs", "timed runs of each case per round")
 
 
-def settle(args: argparse.Namespace) -> None:
-    if args.runs is None:
-        args.runs = 5 if args.quick else 9
-
-
-def main() -> int:
-    return _common.standalone(__doc__, add_arguments, settle, collect)
+settle = _common.settler(SCALED)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_common.standalone(__doc__, add_arguments, settle, collect))
