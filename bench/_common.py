@@ -31,6 +31,10 @@ class BenchFailed(Exception):
     """A process failed or hung: the report cannot be made (exit 1)."""
 
 
+#: The path of a row that measures the stack's floor, not fieldctl (bench/commands.py).
+FLOOR = "floor:"
+
+
 @dataclass
 class Row:
     """One row of the issue's table: fieldctl's value and the baseline's, one of each per round."""
@@ -134,6 +138,9 @@ def table(rows: list[Row], title: str = "") -> str:
             out.append(f"note ({row.path}): {note}")
     out.append("fieldctl and baseline: medians over the rounds; ratio: fieldctl / baseline of the same round "
                "(throughput: higher is better; times: lower is better); memory: growth after warm-up")
+    if any(row.path.startswith(FLOOR) for row in rows):
+        out.append(f"{FLOOR} rows: the least the stack fieldctl must use costs (in the fieldctl column) against "
+                   "the raw baseline; rows 'vs the ... floor': fieldctl against that floor")
     if any(row.before is not None for row in rows):
         out.append("before: the --before interpreter's fieldctl, run in the same rounds against the same baseline; "
                    "after: this tree's")

@@ -7,7 +7,9 @@ Why the comparison is fair: every case is a fresh process of the same interprete
 environment, the cases alternate process by process (so drift on the machine affects all alike),
 one untimed warm-up pass fills the OS file cache and the bytecode caches, and each round reports
 each case's median wall time; the ratio is taken per round. `import typer` is the floor any Typer
-CLI pays; the ratio is what fieldctl adds.
+CLI pays; the ratio is what fieldctl adds. One more row, from the same medians: `--help` against
+`--version`, which imports fieldctl's app and prints one line (fieldctl's own import floor), so the
+table shows how much of `--help` is importing the app and how much is the help itself.
 """
 
 from __future__ import annotations
@@ -61,6 +63,11 @@ def collect(args: argparse.Namespace) -> list[Row]:
     rows = [Row(f"{name} vs {BASELINE}", "ms", medians[name, "fieldctl"], medians[BASELINE], "import typer",
                 GOAL if i < 2 else "", NOW if i < 2 else "", before=medians.get((name, "before")))
             for i, name in enumerate(CASES)]
+    # No extra processes: the same rounds' medians. --version imports the app and prints one line,
+    # the least any invocation of fieldctl pays; --help's distance to it is what the help costs.
+    rows.append(Row("fieldctl --help vs fieldctl --version (its import floor)", "ms",
+                    medians["fieldctl --help", "fieldctl"], medians["fieldctl --version", "fieldctl"],
+                    "fieldctl --version"))
     _common.print_rounds(rows)
     return rows
 
