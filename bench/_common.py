@@ -139,8 +139,8 @@ def table(rows: list[Row], title: str = "") -> str:
     out.append("fieldctl and baseline: medians over the rounds; ratio: fieldctl / baseline of the same round "
                "(throughput: higher is better; times: lower is better); memory: growth after warm-up")
     if any(row.path.startswith(FLOOR) for row in rows):
-        out.append(f"{FLOOR} rows: the least the stack fieldctl must use costs (in the fieldctl column) against "
-                   "the raw baseline; rows 'vs the ... floor': fieldctl against that floor")
+        out.append(f"rows '{FLOOR} ...': the least the stack fieldctl must use costs (in the fieldctl column), "
+                   "against the raw baseline; rows 'vs the ... floor': fieldctl against that floor")
     if any(row.before is not None for row in rows):
         out.append("before: the --before interpreter's fieldctl, run in the same rounds against the same baseline; "
                    "after: this tree's")
