@@ -16,8 +16,8 @@ give fieldctl against it (what fieldctl adds above its stack). The goal and the 
 stand only on the issue's own rows.
 
 Run: `.venv/bin/python bench/commands.py [--calls N] [--processes N] [--rounds R] [--json]`
-(`make bench` runs it through bench/run.py). A report, not a test. Defaults take about 1 minute on
-2 CPUs, `--quick` about 30 s.
+(`make bench` runs it through bench/run.py). A report, not a test. Defaults take about 30 s on
+2 CPUs, `--quick` about 15 s.
 
 Fair: every client (baseline, floor, fieldctl) talks to the same device process in the same run,
 round by round A, B, C, A, B, C...; all are the same interpreter with the same environment; the

@@ -1,7 +1,7 @@
 """Start-up time of fieldctl's quick paths against `python -c "import typer"` (issue 10, row 5).
 
 Run: `.venv/bin/python bench/startup.py [--runs N] [--rounds R] [--json]` (`make bench` runs it
-through bench/run.py). A report, not a test. Defaults take about 45 s on 2 CPUs, `--quick` 25 s.
+through bench/run.py). A report, not a test. Defaults take about 20 s on 2 CPUs, `--quick` 10 s.
 
 Why the comparison is fair: every case is a fresh process of the same interpreter with the same
 environment, the cases alternate process by process (so drift on the machine affects all alike),
