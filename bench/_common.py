@@ -23,9 +23,16 @@ from typing import Callable, TypeVar
 
 T = TypeVar("T")
 
+#: A module's options whose default depends on --quick: option name -> (quick, full).
+Scaled = dict[str, tuple[float, float]]
+
 
 class BenchFailed(Exception):
     """A process failed or hung: the report cannot be made (exit 1)."""
+
+
+#: The path of a row that measures the stack's floor, not fieldctl (bench/commands.py).
+FLOOR = "floor:"
 
 
 @dataclass
@@ -131,6 +138,9 @@ def table(rows: list[Row], title: str = "") -> str:
             out.append(f"note ({row.path}): {note}")
     out.append("fieldctl and baseline: medians over the rounds; ratio: fieldctl / baseline of the same round "
                "(throughput: higher is better; times: lower is better); memory: growth after warm-up")
+    if any(row.path.startswith(FLOOR) for row in rows):
+        out.append(f"rows '{FLOOR} ...': the least the stack fieldctl must use costs (in the fieldctl column), "
+                   "against the raw baseline; rows 'vs the ... floor': fieldctl against that floor")
     if any(row.before is not None for row in rows):
         out.append("before: the --before interpreter's fieldctl, run in the same rounds against the same baseline; "
                    "after: this tree's")
@@ -249,6 +259,31 @@ def common_arguments(parser: argparse.ArgumentParser) -> None:
                              "the report shows its ratio (before) next to this tree's (after)")
     parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True,
                         help="pin the device to one CPU and the client under test to the others (default on)")
+
+
+def scaled_argument(parser: argparse.ArgumentParser, scaled: Scaled, name: str, help: str,
+                    type: Callable[[str], float] = int) -> None:
+    """An option of `scaled`: default None (filled by settler()), its help naming both defaults."""
+    quick, full = scaled[name]
+    parser.add_argument(f"--{name.replace('_', '-')}", type=type, default=None,
+                        help=f"{help} (default {_plain(full)}; --quick {_plain(quick)})")
+
+
+def _plain(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def settler(scaled: Scaled, check: Callable[[argparse.Namespace], None] | None = None
+            ) -> Callable[[argparse.Namespace], None]:
+    """A module's settle(args): each option of `scaled` left unset gets its --quick or full default,
+    then `check` validates the options together (and exits with a message if they do not fit)."""
+    def settle(args: argparse.Namespace) -> None:
+        for name, (quick, full) in scaled.items():
+            if getattr(args, name) is None:
+                setattr(args, name, quick if args.quick else full)
+        if check is not None:
+            check(args)
+    return settle
 
 
 def emit(rows: list[Row], json_mode: bool, title: str = "") -> None:

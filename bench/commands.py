@@ -7,17 +7,27 @@
 - one process per command: `fieldctl command autotrainer get-status` against a one-shot raw pyzmq
   script (`python -c`), interpreter start included, median wall time.
 
+Each has a floor, measured in the same rounds: the least the stack fieldctl must use (Typer,
+asyncio, zmq.asyncio) costs, whatever fieldctl does. In one process, a raw zmq.asyncio REQ client
+called as the session is (one socket kept, `loop.run_until_complete` per call); per process,
+`python -c "import typer, asyncio, zmq.asyncio, json"`, which sends nothing. Rows named "floor:"
+give the floor against the raw baseline (what the stack costs), and the rows "vs the ... floor"
+give fieldctl against it (what fieldctl adds above its stack). The goal and the issue's "now"
+stand only on the issue's own rows.
+
 Run: `.venv/bin/python bench/commands.py [--calls N] [--processes N] [--rounds R] [--json]`
-(`make bench` runs it through bench/run.py). A report, not a test. Defaults take about 1 minute on
-2 CPUs, `--quick` about 30 s.
+(`make bench` runs it through bench/run.py). A report, not a test. Defaults take about 30 s on
+2 CPUs, `--quick` about 15 s.
 
-Fair: both clients talk to the same device process in the same run, round by round A, B, A, B...;
-the device runs on one CPU and the clients on the others; each in-process client gets its own
-fresh process, so neither inherits the other's sockets, caches or garbage.
+Fair: every client (baseline, floor, fieldctl) talks to the same device process in the same run,
+round by round A, B, C, A, B, C...; all are the same interpreter with the same environment; the
+device runs on one CPU and the clients on the others; each in-process client gets its own fresh
+process, so none inherits another's sockets, caches or garbage.
 
-A fieldctl client is one function in CLIENTS: `factory(endpoints) -> call`, where `call()` makes
-one get-status round trip and raises if it failed; `session` keeps one client session open across
-calls (the console's "client session per profile"), `driver` opens one per call.
+A client is one function in CLIENTS: `factory(endpoints) -> call`, where `call()` makes one
+get-status round trip and raises if it failed: `raw` (the baseline), `asyncio` (the floor), and
+fieldctl's `session`, one client session kept across calls (the console's "client session per
+profile"), and `driver`, one session per call.
 """
 
 from __future__ import annotations
@@ -29,7 +39,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Callable
+from typing import Any, Callable
 
 import _common
 from _common import BenchFailed, Device, Row
@@ -41,7 +51,7 @@ Call = Callable[[], None]
 
 
 def raw_client(endpoints: dict[str, str]) -> Call:
-    """The floor: one REQ socket, kept; send the request, receive, json.loads, check the nonce."""
+    """The baseline: one synchronous REQ socket, kept; send the request, receive, json.loads, check the nonce."""
     import zmq
 
     req = zmq.Context.instance().socket(zmq.REQ)
@@ -53,6 +63,34 @@ def raw_client(endpoints: dict[str, str]) -> Call:
         nonce = next(nonces)
         req.send(json.dumps({"command": GET_STATUS, "nonce": nonce}).encode())
         reply = json.loads(req.recv())
+        if reply.get("nonce") != nonce:
+            raise RuntimeError(f"unexpected reply {reply}")
+    return call
+
+
+def asyncio_client(endpoints: dict[str, str]) -> Call:
+    """The asyncio floor: what raw_client does through zmq.asyncio, called as the session is called
+    (one REQ socket kept, one loop.run_until_complete per call). fieldctl must be asyncio end to end,
+    so no fieldctl client can beat this; the session's distance to it is what fieldctl adds."""
+    import asyncio
+
+    import zmq
+    import zmq.asyncio
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    req = zmq.asyncio.Context.instance().socket(zmq.REQ)
+    req.setsockopt(zmq.LINGER, 0)
+    req.connect(endpoints["commands"])
+    nonces = itertools.count(1)
+
+    async def round_trip(nonce: int) -> Any:
+        await req.send(json.dumps({"command": GET_STATUS, "nonce": nonce}).encode())
+        return json.loads(await req.recv())
+
+    def call() -> None:
+        nonce = next(nonces)
+        reply = loop.run_until_complete(round_trip(nonce))
         if reply.get("nonce") != nonce:
             raise RuntimeError(f"unexpected reply {reply}")
     return call
@@ -95,8 +133,9 @@ def session_client(endpoints: dict[str, str]) -> Call:
     return call
 
 
-CLIENTS: dict[str, Callable[[dict[str, str]], Call]] = {"raw": raw_client, "driver": driver_client,
-                                                         "session": session_client}
+CLIENTS: dict[str, Callable[[dict[str, str]], Call]] = {"raw": raw_client, "asyncio": asyncio_client,
+                                                         "driver": driver_client, "session": session_client}
+FIELDCTL_CLIENTS = ("session", "driver")  # the others are the baseline and the floor
 
 
 def run_calls(client: str, endpoints: dict[str, str], calls: int) -> int:
@@ -134,23 +173,30 @@ def in_process(device: Device, args: argparse.Namespace, cpus: set[int] | None) 
             return json.loads(result.stdout)
         return run
 
-    clients = args.client or ["session", "driver"]
-    print(f"command round trips in one process ({', '.join(clients)}): {args.calls} calls per round, "
-          f"{args.rounds} rounds", flush=True)
-    results = _common.interleaved(args.rounds, {"raw": case("raw"), **{
+    clients = args.client or list(FIELDCTL_CLIENTS)
+    print(f"command round trips in one process (raw, asyncio floor, {', '.join(clients)}): {args.calls} calls "
+          f"per round, {args.rounds} rounds", flush=True)
+    results = _common.interleaved(args.rounds, {"raw": case("raw"), "asyncio": case("asyncio"), **{
         (client, which): case(client, python) for client in clients
         for which, python in _common.fieldctl_pythons(args).items()}})
+
+    def ms(which: object, fraction: float = 0.5) -> list[float] | None:
+        runs = results.get(which)  # type: ignore[call-overload]
+        return None if runs is None else [percentile(times, fraction) * 1000 for times in runs]
+
     rows = []
     for client in clients:
         for label, fraction, goal, now in (("p50", 0.5, "≤ 1.2", "4.8× (command), 34× (console)"),
                                            ("p90", 0.9, "", "")):
-            def ms(which: object) -> list[float] | None:
-                runs = results.get(which)  # type: ignore[call-overload]
-                return None if runs is None else [percentile(times, fraction) * 1000 for times in runs]
-
             rows.append(Row(f"command get-status in-process ({client}) vs raw REQ, {label}", "ms",
-                            ms((client, "fieldctl")) or [], ms("raw"), "raw REQ/REP", goal, now,
-                            before=ms((client, "before"))))
+                            ms((client, "fieldctl"), fraction) or [], ms("raw", fraction), "raw REQ/REP", goal,
+                            now, before=ms((client, "before"), fraction)))
+    rows.append(Row(f"{_common.FLOOR} raw zmq.asyncio REQ vs raw REQ, p50", "ms", ms("asyncio") or [], ms("raw"),
+                    "raw REQ/REP", notes=["one REQ socket kept, one loop.run_until_complete per call, as the "
+                                          "session is called: what asyncio + zmq.asyncio cost over the sync loop"]))
+    rows += [Row(f"command get-status in-process ({client}) vs the asyncio floor, p50", "ms",
+                 ms((client, "fieldctl")) or [], ms("asyncio"), "raw zmq.asyncio REQ/REP",
+                 before=ms((client, "before"))) for client in clients]
     return rows
 
 
@@ -166,8 +212,13 @@ sys.exit(0 if reply.get("nonce") == 1 else 1)
 """
 
 
+#: The one-shot floor: a process that only imports the stack fieldctl must use, sends nothing.
+FLOOR_ONE_SHOT = "import typer, asyncio, zmq.asyncio, json"
+
+
 def one_shot(device: Device, args: argparse.Namespace, cpus: set[int] | None) -> list[Row]:
-    argvs = {"raw": [sys.executable, "-c", RAW_ONE_SHOT, device.commands]}
+    argvs = {"raw": [sys.executable, "-c", RAW_ONE_SHOT, device.commands],
+             "floor": [sys.executable, "-c", FLOOR_ONE_SHOT]}
     for which, python in _common.fieldctl_pythons(args).items():
         argvs[which] = [python, "-m", "fieldctl", "command", "autotrainer", "get-status",
                         *(arg for endpoint in device.endpoints for arg in ("--endpoint", endpoint))]
@@ -188,13 +239,18 @@ def one_shot(device: Device, args: argparse.Namespace, cpus: set[int] | None) ->
     print(f"one-shot command processes: {args.processes} of each per round, {args.rounds} rounds", flush=True)
     medians: dict[str, list[float]] = {name: [] for name in argvs}
     for round_ in range(1, args.rounds + 1):
-        # Within a round the processes alternate too; the first round starts with an untimed pair
-        # that fills the OS file cache and the bytecode caches.
+        # Within a round the processes alternate too; the first round starts with an untimed
+        # pass of each that fills the OS file cache and the bytecode caches.
         times = _common.interleaved(args.processes, {name: case(name) for name in argvs}, warmup=round_ == 1)
         for name, samples in times.items():
             medians[name].append(statistics.median(samples) * 1000)
     return [Row("one `fieldctl command get-status` process vs one-shot raw pyzmq", "ms", medians["fieldctl"],
-                medians["raw"], "python -c (zmq)", "≤ 2", "5.1×", before=medians.get("before"))]
+                medians["raw"], "python -c (zmq)", "≤ 2", "5.1×", before=medians.get("before")),
+            Row(f"{_common.FLOOR} python -c '{FLOOR_ONE_SHOT}' vs one-shot raw pyzmq", "ms",
+                medians["floor"], medians["raw"], "python -c (zmq)",
+                notes=["imports the stack fieldctl must use and sends nothing: no fieldctl one-shot can be faster"]),
+            Row("one `fieldctl command get-status` process vs the import floor", "ms", medians["fieldctl"],
+                medians["floor"], "python -c (import the stack)", before=medians.get("before"))]
 
 
 def collect(args: argparse.Namespace) -> list[Row]:
@@ -208,21 +264,18 @@ def collect(args: argparse.Namespace) -> list[Row]:
     return rows
 
 
+SCALED: _common.Scaled = {"calls": (150, 500), "processes": (5, 9)}  # option: (--quick, default)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--calls", type=int, default=None, help="in-process round trips per round (default 500; "
-                                                                "--quick 150)")
-    parser.add_argument("--processes", type=int, default=None, help="one-shot processes of each kind per round "
-                                                                    "(default 9; --quick 5)")
-    parser.add_argument("--client", choices=[name for name in CLIENTS if name != "raw"], action="append",
+    _common.scaled_argument(parser, SCALED, "calls", "in-process round trips per round")
+    _common.scaled_argument(parser, SCALED, "processes", "one-shot processes of each kind per round")
+    parser.add_argument("--client", choices=FIELDCTL_CLIENTS, action="append",
                         help="the fieldctl client measured in-process (repeatable; default both: session, the "
                              "console's, and driver, what one `fieldctl command` runs)")
 
 
-def settle(args: argparse.Namespace) -> None:
-    if args.calls is None:
-        args.calls = 150 if args.quick else 500
-    if args.processes is None:
-        args.processes = 5 if args.quick else 9
+settle = _common.settler(SCALED)
 
 
 def main() -> int:

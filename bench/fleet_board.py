@@ -222,25 +222,23 @@ def collect(args: argparse.Namespace) -> list[Row]:
     ]
 
 
+SCALED: _common.Scaled = {"messages": (50_000, 200_000), "scrapes": (5, 20)}  # option: (--quick, default)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--devices", type=int, default=1000, help="targets in the fleet (default 1000)")
-    parser.add_argument("--messages", type=int, default=None, help="messages per ingest run (default 200000; --quick 50000)")
+    _common.scaled_argument(parser, SCALED, "messages", "messages per ingest run")
     parser.add_argument("--per-target", type=int, default=200, help="messages fed to each target before scraping (default 200)")
-    parser.add_argument("--scrapes", type=int, default=None, help="scrapes timed per round (default 20; --quick 5)")
+    _common.scaled_argument(parser, SCALED, "scrapes", "scrapes timed per round")
 
 
-def settle(args: argparse.Namespace) -> None:
-    if args.messages is None:
-        args.messages = 50_000 if args.quick else 200_000
-    if args.scrapes is None:
-        args.scrapes = 5 if args.quick else 20
+def check(args: argparse.Namespace) -> None:
     if args.devices < 1 or args.messages < args.devices:
         sys.exit("--devices must be >= 1 and --messages >= --devices")
 
 
-def main() -> int:
-    return _common.standalone(__doc__, add_arguments, settle, collect)
+settle = _common.settler(SCALED, check)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_common.standalone(__doc__, add_arguments, settle, collect))

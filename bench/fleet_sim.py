@@ -10,8 +10,8 @@ devices are bound), with one heartbeat a second per device. One ZeroMQ SUB socke
 connects to every device's events endpoint. A gap is the time between two heartbeats of one device,
 its error |gap - 1 s|; the rows are the p99 error over every gap of every device, as sent (the
 heartbeat's own `timestamp`: the simulator's punctuality) and as received (stamped on arrival here:
-also the wire and this process's own turn on the CPU). The first seconds, while subscriptions
-settle, are left out. The baseline is the same measurement of one device (`--devices 1`), so the
+also the wire and this process's own turn on the CPU). The first seconds (`--skip-first`, default
+5), while subscriptions settle, are left out. The baseline is the same measurement of one device (`--devices 1`), so the
 ratio is what the fleet adds; on a shared, loaded machine both move with the load (the load
 average is in the notes).
 """
@@ -33,7 +33,7 @@ import _common
 from _common import BenchFailed, Row
 
 INTERVAL_S = 1.0
-SETTLE_S = 5.0  # a subscriber joining 1,000 devices at once stalls them a moment: gaps count after
+SETTLE_S = 5.0  # a subscriber joining 1,000 devices at once stalls them a moment: gaps count after (--skip-first)
 HEARTBEAT_TOPIC = (1001).to_bytes(4, "little")  # the autotrainer profile's heartbeat channel
 GOAL = "p99 ≤ 50 ms"
 
@@ -56,9 +56,10 @@ def wait_bound(proc: subprocess.Popen[bytes], fleet: Path, devices: int) -> floa
     return time.monotonic() - start
 
 
-def heartbeat_gaps(urls: list[str], seconds: float) -> tuple[list[float], list[float], int]:
+def heartbeat_gaps(urls: list[str], seconds: float, skip: float) -> tuple[list[float], list[float], int]:
     """Every device's gaps between heartbeats as sent (their `timestamp`) and as received by one
-    subscriber connected to all of them, and how many devices were heard."""
+    subscriber connected to all of them, and how many devices were heard; the first `skip` seconds
+    are left out."""
     import zmq
 
     context = zmq.Context()
@@ -69,14 +70,14 @@ def heartbeat_gaps(urls: list[str], seconds: float) -> tuple[list[float], list[f
         sub.connect(url)
     beats: dict[str, list[tuple[float, float]]] = defaultdict(list)
     start = time.monotonic()
-    end = start + SETTLE_S + seconds
+    end = start + skip + seconds
     try:
         while (now := time.monotonic()) < end:
             if not sub.poll(max(1, int((end - now) * 1000))):
                 continue
             frames = sub.recv_multipart()
             stamp = time.monotonic()
-            if stamp - start >= SETTLE_S and len(frames) == 2:
+            if stamp - start >= skip and len(frames) == 2:
                 body = json.loads(frames[1])
                 beats[body["identifier"]].append((body["timestamp"], stamp))
     finally:
@@ -86,21 +87,21 @@ def heartbeat_gaps(urls: list[str], seconds: float) -> tuple[list[float], list[f
     return [later[0] - earlier[0] for later, earlier in pairs], [later[1] - earlier[1] for later, earlier in pairs], len(beats)
 
 
-def run_case(devices: int, seconds: float, timeline: bool) -> dict[str, float]:
+def run_case(devices: int, args: argparse.Namespace) -> dict[str, float]:
     from fieldctl.profiles.targets import load_fleet
 
     with tempfile.TemporaryDirectory(prefix="fieldctl-bench-fleet-") as folder:
         fleet, out = Path(folder) / "fleet.toml", Path(folder) / "out.ndjson"
         argv = [sys.executable, "-m", "fieldctl", "simulate", "autotrainer", "--devices", str(devices),
                 "--write-fleet", str(fleet), "--json", f"--set=heartbeat.interval_s={INTERVAL_S:g}",
-                *([] if timeline else ["--no-timeline"])]
+                *([] if args.timeline else ["--no-timeline"])]
         with open(out, "wb") as sink, open(Path(folder) / "err.txt", "wb") as errors:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=sink, stderr=errors,
                                     env=_common.child_env())
         try:
             bind_s = wait_bound(proc, fleet, devices)
             urls = [target.endpoints["events"] for target in load_fleet(fleet).values()]
-            sent, received, heard = heartbeat_gaps(urls, seconds)
+            sent, received, heard = heartbeat_gaps(urls, args.seconds, args.skip_first)
         except BenchFailed as exc:
             raise BenchFailed(f"{exc}: {(Path(folder) / 'err.txt').read_text(errors='replace')[-500:]}") from None
         finally:
@@ -123,8 +124,7 @@ def run_case(devices: int, seconds: float, timeline: bool) -> dict[str, float]:
 def collect(args: argparse.Namespace) -> list[Row]:
     print(f"fleet_sim: {args.devices} devices vs 1, {args.seconds:g} s of heartbeats per case, "
           f"{args.rounds} rounds, timeline {'on' if args.timeline else 'off'}", flush=True)
-    cases = {"fleet": lambda _: run_case(args.devices, args.seconds, args.timeline),
-             "single": lambda _: run_case(1, args.seconds, args.timeline)}
+    cases = {"fleet": lambda _: run_case(args.devices, args), "single": lambda _: run_case(1, args)}
     results = _common.interleaved(args.rounds, cases)
     fleet, single = results["fleet"], results["single"]
     bind = statistics.median(r["bind_s"] for r in fleet)
@@ -140,24 +140,20 @@ def collect(args: argparse.Namespace) -> list[Row]:
     return rows
 
 
+SCALED: _common.Scaled = {"devices": (200, 1000), "seconds": (10.0, 20.0)}  # option: (--quick, default)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--devices", type=int, default=None, help="simulated devices (default 1000; --quick 200)")
-    parser.add_argument("--seconds", type=float, default=None, help="heartbeats measured per case (default 20; "
-                                                                    "--quick 10)")
+    _common.scaled_argument(parser, SCALED, "devices", "simulated devices")
+    _common.scaled_argument(parser, SCALED, "seconds", "heartbeats measured per case", type=float)
+    parser.add_argument("--skip-first", type=float, default=SETTLE_S,
+                        help=f"seconds of heartbeats left out first, while subscriptions settle (default {SETTLE_S:g})")
     parser.add_argument("--timeline", action=argparse.BooleanOptionalAction, default=True,
                         help="the devices also play their built-in timeline (default on)")
 
 
-def settle(args: argparse.Namespace) -> None:
-    if args.devices is None:
-        args.devices = 200 if args.quick else 1000
-    if args.seconds is None:
-        args.seconds = 10.0 if args.quick else 20.0
-
-
-def main() -> int:
-    return _common.standalone(__doc__, add_arguments, settle, collect)
+settle = _common.settler(SCALED)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_common.standalone(__doc__, add_arguments, settle, collect))

@@ -113,9 +113,11 @@ def collect(args: argparse.Namespace) -> list[Row]:
     ]
 
 
+SCALED: _common.Scaled = {"messages": (30_000, 200_000)}  # option: (--quick, default)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--messages", type=int, default=None, help="messages per consumer run (default 200000; "
-                                                                   "--quick 30000)")
+    _common.scaled_argument(parser, SCALED, "messages", "messages per consumer run")
     parser.add_argument("--warmup", type=float, default=0.25,
                         help="fraction of each run's messages received before the clock starts (default 0.25)")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds one consumer run may take (default 180)")
@@ -124,16 +126,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(XPUB_NODROP); flood: it sends regardless and ZeroMQ drops the overflow")
 
 
-def settle(args: argparse.Namespace) -> None:
-    if args.messages is None:
-        args.messages = 30_000 if args.quick else 200_000
+def check(args: argparse.Namespace) -> None:
     if args.messages < 10 or not 0 <= args.warmup < 0.9:
         sys.exit("--messages must be >= 10 and 0 <= --warmup < 0.9")
 
 
-def main() -> int:
-    return _common.standalone(__doc__, add_arguments, settle, collect)
+settle = _common.settler(SCALED, check)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_common.standalone(__doc__, add_arguments, settle, collect))

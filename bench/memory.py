@@ -145,9 +145,11 @@ def collect(args: argparse.Namespace) -> list[Row]:
                        f"listen VmRSS at warm-up {statistics.median(r.warm_mb for r in listen):.1f} MB", *behind])]
 
 
+SCALED: _common.Scaled = {"messages": (40_000, 1_000_000)}  # option: (--quick, default)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--messages", type=int, default=None, help="messages per run (default 1000000; "
-                                                                   "--quick 40000)")
+    _common.scaled_argument(parser, SCALED, "messages", "messages per run")
     parser.add_argument("--rate", type=int, default=10_000, help="messages per second the publisher sends "
                                                                  "(default 10000)")
     parser.add_argument("--warmup", type=float, default=0.1, help="fraction of the messages before the first "
@@ -155,16 +157,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds one run may take (default 900)")
 
 
-def settle(args: argparse.Namespace) -> None:
-    if args.messages is None:
-        args.messages = 40_000 if args.quick else 1_000_000
+def check(args: argparse.Namespace) -> None:
     if args.messages < 100 or not 0 < args.warmup < 0.9:
         sys.exit("--messages must be >= 100 and 0 < --warmup < 0.9")
 
 
-def main() -> int:
-    return _common.standalone(__doc__, add_arguments, settle, collect)
+settle = _common.settler(SCALED, check)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_common.standalone(__doc__, add_arguments, settle, collect))

@@ -3,8 +3,11 @@ end: what `make bench` runs.
 
 Run: `.venv/bin/python bench/run.py [--quick] [--rounds R] [--json] [--only NAME ...] [--before PYTHON]`.
 Each row is a ratio of fieldctl against a baseline measured in the same run, median and min–max
-over at least three interleaved rounds (memory: growth in MB; scale: absolute times). A report,
-not a test: it exits 0 whatever the numbers, 1 only if a process fails or hangs.
+over at least three interleaved rounds (memory: growth in MB; scale: absolute times). Rows named
+"floor: ..." measure the stack fieldctl must use (asyncio, zmq.asyncio, Typer's imports) against
+the same baseline, and the rows "vs the ... floor" fieldctl against that floor (bench/commands.py).
+A report, not a test: it exits 0 whatever the numbers, 1 only if a process fails or hangs;
+tests/bench/ runs every module at tiny sizes so that a broken one fails `make test`.
 
 Before/after: `--before PYTHON` runs every fieldctl case (but the memory row) a second time with
 an interpreter that has an older fieldctl installed, in the same rounds, and prints its ratio

@@ -253,28 +253,21 @@ def collect(args: argparse.Namespace) -> list[Row]:
     return rows
 
 
+#: Options whose default depends on --quick: option: (--quick, default).
+SCALED: _common.Scaled = {"connectors": (500, 2000), "subscribers": (250, 1000), "seconds": (5.0, 10.0)}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--connectors", type=int, default=None, help="vantiq connectors (default 2000; --quick 500)")
-    parser.add_argument("--subscribers", type=int, default=None,
-                        help="autotrainer subscribers (default 1000; --quick 250)")
+    _common.scaled_argument(parser, SCALED, "connectors", "vantiq connectors")
+    _common.scaled_argument(parser, SCALED, "subscribers", "autotrainer subscribers")
     parser.add_argument("--rate", type=float, default=400.0,
                         help="vantiq notifications per second, all connectors together (default 400: each of "
                              "2,000 connectors every 5 s)")
-    parser.add_argument("--seconds", type=float, default=None, help="seconds per round (default 10; --quick 5)")
+    _common.scaled_argument(parser, SCALED, "seconds", "seconds per round", type=float)
 
 
-def settle(args: argparse.Namespace) -> None:
-    if args.connectors is None:
-        args.connectors = 500 if args.quick else 2000
-    if args.subscribers is None:
-        args.subscribers = 250 if args.quick else 1000
-    if args.seconds is None:
-        args.seconds = 5.0 if args.quick else 10.0
-
-
-def main() -> int:
-    return _common.standalone(__doc__, add_arguments, settle, collect)
+settle = _common.settler(SCALED)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_common.standalone(__doc__, add_arguments, settle, collect))

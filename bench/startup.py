@@ -1,13 +1,15 @@
 """Start-up time of fieldctl's quick paths against `python -c "import typer"` (issue 10, row 5).
 
 Run: `.venv/bin/python bench/startup.py [--runs N] [--rounds R] [--json]` (`make bench` runs it
-through bench/run.py). A report, not a test. Defaults take about 45 s on 2 CPUs, `--quick` 25 s.
+through bench/run.py). A report, not a test. Defaults take about 20 s on 2 CPUs, `--quick` 10 s.
 
 Why the comparison is fair: every case is a fresh process of the same interpreter with the same
 environment, the cases alternate process by process (so drift on the machine affects all alike),
 one untimed warm-up pass fills the OS file cache and the bytecode caches, and each round reports
 each case's median wall time; the ratio is taken per round. `import typer` is the floor any Typer
-CLI pays; the ratio is what fieldctl adds.
+CLI pays; the ratio is what fieldctl adds. One more row, from the same medians: `--help` against
+`--version`, which imports fieldctl's app and prints one line (fieldctl's own import floor), so the
+table shows how much of `--help` is importing the app and how much is the help itself.
 """
 
 from __future__ import annotations
@@ -61,23 +63,24 @@ def collect(args: argparse.Namespace) -> list[Row]:
     rows = [Row(f"{name} vs {BASELINE}", "ms", medians[name, "fieldctl"], medians[BASELINE], "import typer",
                 GOAL if i < 2 else "", NOW if i < 2 else "", before=medians.get((name, "before")))
             for i, name in enumerate(CASES)]
+    # No extra processes: the same rounds' medians. --version imports the app and prints one line,
+    # the least any invocation of fieldctl pays; --help's distance to it is what the help costs.
+    rows.append(Row("fieldctl --help vs fieldctl --version (its import floor)", "ms",
+                    medians["fieldctl --help", "fieldctl"], medians["fieldctl --version", "fieldctl"],
+                    "fieldctl --version"))
     _common.print_rounds(rows)
     return rows
 
 
+SCALED: _common.Scaled = {"runs": (5, 9)}  # option: (--quick, default)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--runs", type=int, default=None, help="timed runs of each case per round (default 9; "
-                                                               "--quick 5)")
+    _common.scaled_argument(parser, SCALED, "runs", "timed runs of each case per round")
 
 
-def settle(args: argparse.Namespace) -> None:
-    if args.runs is None:
-        args.runs = 5 if args.quick else 9
-
-
-def main() -> int:
-    return _common.standalone(__doc__, add_arguments, settle, collect)
+settle = _common.settler(SCALED)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_common.standalone(__doc__, add_arguments, settle, collect))
