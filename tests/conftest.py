@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -27,6 +29,16 @@ FIXTURES = ROOT / "tests" / "fixtures"  # captured wire bytes, copied into the r
 PROTOCOL_NOTES = ROOT / "docs" / "protocols"  # the project's own protocol notes
 FIELDCTL = [sys.executable, "-m", "fieldctl"]
 PEERS = ROOT / ".peers"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """No test, and no fieldctl it starts, sees the developer's own profiles, saved targets or
+    installed completions: XDG_CONFIG_HOME and XDG_DATA_HOME point into a fresh folder (a test that
+    needs its own still passes it)."""
+    base = tempfile.mkdtemp(prefix="fieldctl-tests-")
+    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME"):
+        os.environ[name] = os.path.join(base, name.lower())
+    config.add_cleanup(lambda: shutil.rmtree(base, ignore_errors=True))
 
 
 class OutsideRepository(RuntimeError):
