@@ -160,12 +160,19 @@ class Socket:
                 f"cannot connect {self.name} to {self.url}: connection refused (nothing listens there, "
                 "or it is unreachable)"))
 
+    @property
+    def connected_once(self) -> bool:
+        """A connection was made: a refusal no longer counts (ZeroMQ reconnects by itself)."""
+        return self._connected_once and not (self._refused is not None and self._refused.done())
+
     async def _unless_refused(self, awaitable: Awaitable[T]) -> T:
-        """`awaitable`, or ConnectFailure as soon as the connection is known to be refused."""
-        task = asyncio.ensure_future(awaitable)
+        """`awaitable`, or ConnectFailure as soon as the connection is known to be refused. Only
+        the first connection can be refused: after it, `awaitable` is awaited as it is (racing it
+        costs a task and trips through the event loop on every message)."""
         refused = self._refused
-        if refused is None:
-            return await task
+        if refused is None or self.connected_once:
+            return await awaitable
+        task = asyncio.ensure_future(awaitable)
         try:
             await asyncio.wait({task, refused}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -219,6 +226,21 @@ class Socket:
         except zmq.Again:
             return None
 
+    async def recv_by(self, deadline: float) -> list[bytes]:
+        """recv() of a socket that has connected, bounded by a deadline in loop time
+        (asyncio.TimeoutError past it), without a task of its own: a timer fails the one future
+        awaited, as pyzmq's own RCVTIMEO does. A cancellation of ours stays a cancellation: it
+        cancels that future (or, once the timer has failed it, is raised in its place)."""
+        frames = self.recv_nowait()
+        if frames is not None:
+            return frames
+        future = self.sock.recv_multipart()
+        timer = asyncio.get_running_loop().call_at(deadline, _fail_late, future)
+        try:
+            return await future
+        finally:
+            timer.cancel()
+
     async def send(self, frames: Sequence[bytes]) -> None:
         await self._unless_refused(self.sock.send_multipart(frames))
 
@@ -238,6 +260,11 @@ class Socket:
                     self.sock.disable_monitor()
             self._monitor.cancel()
         self.sock.close(linger=linger_ms)
+
+
+def _fail_late(future: asyncio.Future[list[bytes]]) -> None:
+    if not future.done():
+        future.set_exception(asyncio.TimeoutError())
 
 
 def subscriber(name: str, url: str, prefixes: Sequence[bytes], on_link: LinkCallback | None = None,
@@ -344,13 +371,26 @@ class Requester:
         async with self._lock:
             sock = self._socket()
             try:
+                if sock.connected_once and self._sent_at_once(sock, frames):
+                    return await sock.recv_by(asyncio.get_running_loop().time() + timeout)
                 return await within(self._round_trip(sock, frames), timeout)
             except asyncio.TimeoutError:
                 self.close()
                 raise Timeout(f"no reply from {self.url} within {timeout:.3g} s") from None
-            except ConnectFailure:
+            except BaseException:  # refused, or cancelled (Ctrl-C) while a request is out
                 self.close()
                 raise
+
+    @staticmethod
+    def _sent_at_once(sock: Socket, frames: Sequence[bytes]) -> bool:
+        """The fast path of a connected socket: sent without a trip through the event loop. Safe
+        for REQ, which never has a receive pending while it sends, and the receive that follows
+        re-reads the socket's events when it arms its handler, so no wake-up is lost."""
+        try:
+            sock.send_nowait(frames)
+        except zmq.Again:  # no peer can take it now: the awaited send waits for one
+            return False
+        return True
 
     @staticmethod
     async def _round_trip(sock: Socket, frames: Sequence[bytes]) -> list[bytes]:
