@@ -230,10 +230,8 @@ class Socket:
         """recv() of a socket that has connected, bounded by a deadline in loop time
         (asyncio.TimeoutError past it), without a task of its own: a timer fails the one future
         awaited, as pyzmq's own RCVTIMEO does. A cancellation of ours stays a cancellation: it
-        cancels that future (or, once the timer has failed it, is raised in its place)."""
-        frames = self.recv_nowait()
-        if frames is not None:
-            return frames
+        cancels that future (or, once the timer has failed it, is raised in its place). pyzmq
+        takes a message already queued at once."""
         future = self.sock.recv_multipart()
         timer = asyncio.get_running_loop().call_at(deadline, _fail_late, future)
         try:
