@@ -115,16 +115,15 @@ class Socket:
         self._monitor: asyncio.Task[None] | None = None
         self._connected_once = False
         self._refuse_at = 0.0  # monotonic time from which a refused first connection is final
-        #: Resolved with the ConnectFailure when the first connection attempt is refused.
+        #: Resolved with the ConnectFailure when the first connection attempt is refused (a
+        #: connecting socket's; a bound one is never refused, so it has none and never races it).
         self._refused: asyncio.Future[ConnectFailure] | None = None
         self._yielded = time.monotonic()
 
     def _start_monitor(self) -> None:
         if self._monitor is None:
             monitor = self.sock.get_monitor_socket(_MONITORED)
-            loop = asyncio.get_running_loop()
-            self._refused = loop.create_future()
-            self._monitor = loop.create_task(self._watch(monitor))
+            self._monitor = asyncio.get_running_loop().create_task(self._watch(monitor))
 
     async def _watch(self, monitor: zmq.asyncio.Socket) -> None:
         """Drains the monitor until cancelled. It must outlive the socket: libzmq's final
@@ -187,6 +186,7 @@ class Socket:
         once by default) raises ConnectFailure in recv(), send() and wait_ready()."""
         self.url = url
         self._refuse_at = time.monotonic() + refuse_after_s
+        self._refused = asyncio.get_running_loop().create_future()
         self._start_monitor()
         try:
             self.sock.connect(url)
