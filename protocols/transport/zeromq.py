@@ -243,7 +243,14 @@ class Socket:
         await self._unless_refused(self.sock.send_multipart(frames))
 
     def send_nowait(self, frames: Sequence[bytes]) -> None:
-        self._sync.send_multipart(frames, zmq.NOBLOCK)
+        """Sends at once or raises zmq.Again. Through the asyncio socket, not the shadow: a send
+        can consume the wake-up of ZeroMQ's edge-triggered descriptor, and pyzmq then re-arms a
+        receive pending on the same socket (an XPUB's subscription listener)."""
+        sent = self.sock.send_multipart(frames, zmq.NOBLOCK)
+        if not sent.done():  # queued behind an awaited send: not at once
+            sent.cancel()
+            raise zmq.Again()
+        sent.result()
 
     async def wait_ready(self, timeout: float) -> bool:
         """True once the handshake is done, False after `timeout`; ConnectFailure if refused."""
@@ -381,9 +388,9 @@ class Requester:
 
     @staticmethod
     def _sent_at_once(sock: Socket, frames: Sequence[bytes]) -> bool:
-        """The fast path of a connected socket: sent without a trip through the event loop. Safe
-        for REQ, which never has a receive pending while it sends, and the receive that follows
-        re-reads the socket's events when it arms its handler, so no wake-up is lost."""
+        """The fast path of a connected socket: sent without a trip through the event loop (REQ
+        never has a receive pending while it sends; the receive that follows re-reads the
+        socket's events when it arms its handler, so no wake-up is lost)."""
         try:
             sock.send_nowait(frames)
         except zmq.Again:  # no peer can take it now: the awaited send waits for one
