@@ -3,6 +3,7 @@ sends and over the whole text of every request it receives (spec §3.2, §6.2)."
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -12,7 +13,10 @@ _UNDERSCORE = re.compile(r"(?<=[^\-_])[\-_]+[^\-_]")
 _SPACE = re.compile(r"\s+")
 
 
+@functools.lru_cache(maxsize=4096)
 def camelize_key(key: str) -> str:
+    """Cached: the simulator camelizes every key of every body it sends (a get-status reply has
+    over 60), from a small set of names; bounded, as operators' payloads may bring new ones."""
     s = _SPACE.sub("", key)
     if s.isupper() or s.isnumeric():
         return key
@@ -22,12 +26,16 @@ def camelize_key(key: str) -> str:
 
 
 def camelize(value: Any) -> Any:
-    """Keys of every object, recursively; values untouched."""
+    """Keys of every object, recursively; values untouched (and no call made for a plain one)."""
     if isinstance(value, dict):
-        return {camelize_key(k) if isinstance(k, str) else k: camelize(v) for k, v in value.items()}
+        return {camelize_key(k) if isinstance(k, str) else k: camelize(v) if isinstance(v, _NESTED) else v
+                for k, v in value.items()}
     if isinstance(value, list):
-        return [camelize(item) for item in value]
+        return [camelize(item) if isinstance(item, _NESTED) else item for item in value]
     return value
+
+
+_NESTED = (dict, list)
 
 
 def decamelize_text(text: str) -> str:

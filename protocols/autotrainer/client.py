@@ -129,14 +129,14 @@ class Session(ClientSession):
                                f"{json.dumps(before)} will arrive as {json.dumps(after)}")
         code = resolve_command(name, self.vocab)
         nonce = random.randint(1, NONCE_MAX)
-        frame = codec.encode_request(code, nonce, data, custom_command=options.get("custom_command"),
-                                     with_data=data is not None)
+        body = codec.request_body(code, nonce, data, custom_command=options.get("custom_command"),
+                                  with_data=data is not None)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         results = await self._subscribed(timeout) if wait and code not in READS else None
         result = results.expect(nonce) if results is not None else None
         try:
-            return await self._exchange(frame, nonce, result, timeout, deadline, emit)
+            return await self._exchange(body, nonce, result, timeout, deadline, emit)
         except BaseException:
             self._requester.close()  # e.g. cancelled mid-request: a REQ socket cannot send again
             raise
@@ -144,14 +144,14 @@ class Session(ClientSession):
             if results is not None:
                 results.forget(nonce)
 
-    async def _exchange(self, frame: bytes, nonce: int, result: asyncio.Future[Message] | None, timeout: float,
-                        deadline: float, emit: Emit) -> CommandOutcome:
+    async def _exchange(self, body: dict[str, Any], nonce: int, result: asyncio.Future[Message] | None,
+                        timeout: float, deadline: float, emit: Emit) -> CommandOutcome:
         loop = asyncio.get_running_loop()
-        vocab = self.vocab
-        request = codec.decode_request([frame], vocab)
+        request = codec.request_message(body, self.vocab)  # the frame and its report, nothing decoded
         emit(request)
         sent = loop.time()
-        reply = codec.decode_reply(await self._requester.request([frame], max(0.0, deadline - loop.time())), vocab)
+        reply = codec.decode_reply(await self._requester.request(request.raw, max(0.0, deadline - loop.time())),
+                                   self.vocab)
         rtt_s = loop.time() - sent
         emit(reply)
         messages = [request, reply]

@@ -133,8 +133,7 @@ def decode_publication(frames: Sequence[bytes], vocab: Vocabulary, endpoint: str
     topic_frame, body_frame = raw
     if len(topic_frame) != 4:
         return _malformed_publication(raw, vocab, endpoint, "unknown", f"topic frame is {len(topic_frame)} bytes, expected 4")
-    topic = int.from_bytes(topic_frame, "little")
-    channel = vocab.topic_channel.get(topic) or str(topic)
+    channel = _channel_of(topic_frame, vocab)
     try:
         body = loads(body_frame, vocab.limits.max_depth)
     except ValueError as exc:  # Malformed, JSONDecodeError, UnicodeDecodeError, too many digits
@@ -143,6 +142,17 @@ def decode_publication(frames: Sequence[bytes], vocab: Vocabulary, endpoint: str
         msg = _malformed_publication(raw, vocab, endpoint, channel, f"expected a JSON object, got {type(body).__name__}")
         msg.payload = body
         return msg
+    return _publication_message(raw, channel, body, vocab, endpoint, IN)
+
+
+def _channel_of(topic_frame: bytes, vocab: Vocabulary) -> str:
+    topic = int.from_bytes(topic_frame, "little")
+    return vocab.topic_channel.get(topic) or str(topic)
+
+
+def _publication_message(raw: tuple[bytes, ...], channel: str, body: dict[str, Any], vocab: Vocabulary,
+                         endpoint: str, direction: str) -> Message:
+    """The Message of a publication whose body is a JSON object, decoded or about to be sent."""
     ident, error = None, None
     if channel == "heartbeat":
         kind: str | int = "heartbeat"
@@ -157,7 +167,7 @@ def decode_publication(frames: Sequence[bytes], vocab: Vocabulary, endpoint: str
     else:
         kind = "unknown"
         error = "event without a kind" if channel in ("event", "emergency") else None
-    return Message(vocab.profile, endpoint, IN, channel, kind, body, ident, raw, error)
+    return Message(vocab.profile, endpoint, direction, channel, kind, body, ident, raw, error)
 
 
 def _malformed_publication(raw: tuple[bytes, ...], vocab: Vocabulary, endpoint: str, channel: str,
@@ -180,7 +190,31 @@ def build_event(code: int, context: Any = None, *, when: float | None = None, in
 
 def encode_publication(channel: str, body: Any, vocab: Vocabulary) -> list[list[bytes]]:
     """Frames for one publication; emergency kinds go out twice, EMERGENCY then EVENT (spec §5.2)."""
-    data = body if isinstance(body, bytes) else dumps(camelize(body))
+    if isinstance(body, bytes):
+        return _publication_frames(channel, body, body, vocab)
+    wire = camelize(body)
+    return _publication_frames(channel, wire, dumps(wire), vocab)
+
+
+def publication_messages(channel: str, body: Any, vocab: Vocabulary) -> list[Message]:
+    """One publication as the outgoing Messages that report it, their frames as `raw` (emergency
+    kinds twice, as encode_publication). Built from the body the frames were made from (payload:
+    it with the device's camelCase keys), not by decoding them again; what decode_publication
+    would make of them. Recorded bytes, and a body that is no JSON object, are decoded."""
+    if isinstance(body, dict):
+        return _sent_publication(channel, camelize(body), vocab)
+    messages = [decode_publication(frames, vocab) for frames in encode_publication(channel, body, vocab)]
+    for msg in messages:
+        msg.direction = OUT
+    return messages
+
+
+def _sent_publication(channel: str, wire: dict[str, Any], vocab: Vocabulary) -> list[Message]:
+    return [_publication_message(tuple(frames), _channel_of(frames[0], vocab), wire, vocab, "events", OUT)
+            for frames in _publication_frames(channel, wire, dumps(wire), vocab)]
+
+
+def _publication_frames(channel: str, body: Any, data: bytes, vocab: Vocabulary) -> list[list[bytes]]:
     if channel in ("event", "emergency") and _kind_in(body, EMERGENCY_KINDS):
         return [[vocab.topic_frame("emergency"), data], [vocab.topic_frame("event"), data]]
     return [[vocab.topic_frame(channel), data]]
@@ -213,14 +247,25 @@ def publication_body(msg: Message, vocab: Vocabulary) -> dict[str, Any] | bytes:
 # --- requests and replies (REQ -> REP) -------------------------------------------------------
 
 
-def encode_request(code: int, nonce: int, data: Any = None, *, custom_command: Any = None, with_data: bool = False) -> bytes:
+def request_body(code: int, nonce: int, data: Any = None, *, custom_command: Any = None,
+                 with_data: bool = False) -> dict[str, Any]:
     request: dict[str, Any] = {"command": code}
     if custom_command is not None:
         request["customCommand"] = custom_command
     request["nonce"] = nonce
     if with_data:
         request["data"] = data
-    return dumps(request)
+    return request
+
+
+def encode_request(code: int, nonce: int, data: Any = None, *, custom_command: Any = None, with_data: bool = False) -> bytes:
+    return dumps(request_body(code, nonce, data, custom_command=custom_command, with_data=with_data))
+
+
+def request_message(body: dict[str, Any], vocab: Vocabulary) -> Message:
+    """A request to send (see request_body): its frame as `raw` and the Message that reports it,
+    built from the body, not by decoding the frame: what decode_request would make of it."""
+    return _command_message((dumps(body),), body, vocab, REQUEST, OUT)
 
 
 def mangled_values(data: Any, path: str = "data") -> list[tuple[str, Any, Any]]:
@@ -247,17 +292,22 @@ def mangled_values(data: Any, path: str = "data") -> list[tuple[str, Any, Any]]:
 
 def _decode_command_frame(frames: Sequence[bytes], vocab: Vocabulary, channel: str, direction: str) -> Message:
     raw = tuple(frames)
-    msg = Message(profile=vocab.profile, endpoint="commands", direction=direction, channel=channel, kind="malformed", raw=raw)
     if len(raw) != 1:
-        msg.error = f"expected 1 frame, got {len(raw)}"
-        return msg
-    msg.payload, msg.error = _json_object(raw[0], vocab.limits.max_depth)
-    if not msg.error and channel == REPLY:
-        msg.error = _field_error(msg.payload, channel)
-    if not msg.error:
-        msg.kind = vocab.kind_of_command(msg.payload.get("command"))
-        msg.id = msg.payload.get("nonce")
-    return msg
+        return Message(vocab.profile, "commands", direction, channel, "malformed", None, None, raw,
+                       f"expected 1 frame, got {len(raw)}")
+    body, error = _json_object(raw[0], vocab.limits.max_depth)
+    if error:
+        return Message(vocab.profile, "commands", direction, channel, "malformed", body, None, raw, error)
+    return _command_message(raw, body, vocab, channel, direction)
+
+
+def _command_message(raw: tuple[bytes, ...], body: dict[str, Any], vocab: Vocabulary, channel: str,
+                     direction: str) -> Message:
+    """The Message of a request or reply whose body is a JSON object, decoded or about to be sent."""
+    if channel == REPLY and (error := _field_error(body, channel)):
+        return Message(vocab.profile, "commands", direction, channel, "malformed", body, None, raw, error)
+    return Message(vocab.profile, "commands", direction, channel, vocab.kind_of_command(body.get("command")), body,
+                   body.get("nonce"), raw, "reply without a result" if channel == REPLY and "result" not in body else None)
 
 
 def decode_request(frames: Sequence[bytes], vocab: Vocabulary, direction: str = OUT) -> Message:
@@ -266,10 +316,7 @@ def decode_request(frames: Sequence[bytes], vocab: Vocabulary, direction: str = 
 
 
 def decode_reply(frames: Sequence[bytes], vocab: Vocabulary, direction: str = IN) -> Message:
-    msg = _decode_command_frame(frames, vocab, REPLY, direction)
-    if not msg.error and "result" not in msg.payload:
-        msg.error = "reply without a result"
-    return msg
+    return _decode_command_frame(frames, vocab, REPLY, direction)
 
 
 def is_service_rejection(reply: dict[str, Any]) -> bool:
@@ -313,17 +360,39 @@ def parse_request(frames: Sequence[bytes], known_commands: set[int], max_depth: 
                          data=obj.get("data"))
 
 
+def _reply_body(nonce: Any, command: int, result: int, data: Any = None, error_code: int = 0,
+                error_message: str | None = None) -> dict[str, Any]:
+    error_kind = 2 if error_code != 0 else 0
+    return camelize({"nonce": nonce, "command": command, "result": result, "data": data,
+                     "errorKind": error_kind, "errorCode": error_code, "errorMessage": error_message})
+
+
 def encode_reply(nonce: Any, command: int, result: int, data: Any = None, error_code: int = 0,
                  error_message: str | None = None) -> bytes:
-    error_kind = 2 if error_code != 0 else 0
-    return dumps(camelize({"nonce": nonce, "command": command, "result": result, "data": data,
-                           "errorKind": error_kind, "errorCode": error_code, "errorMessage": error_message}))
+    return dumps(_reply_body(nonce, command, result, data, error_code, error_message))
 
 
-UNPARSEABLE_REPLY = encode_reply(0, NONE_COMMAND, UNRECOGNIZED)
+def reply_message(vocab: Vocabulary, nonce: Any, command: int, result: int, data: Any = None, error_code: int = 0,
+                  error_message: str | None = None) -> Message:
+    """A reply to send (encode_reply's frame as `raw`) and the Message that reports it, built from
+    its body, not by decoding the frame: what decode_reply(direction=OUT) would make of it."""
+    body = _reply_body(nonce, command, result, data, error_code, error_message)
+    return _command_message((dumps(body),), body, vocab, REPLY, OUT)
+
+
+def _command_result_body(nonce: Any, command: int, result: int, data: Any = None, error_code: int = 0,
+                         error_message: str | None = None) -> dict[str, Any]:
+    return camelize({"result": result, "data": data, "errorCode": error_code, "errorMessage": error_message,
+                     "command": command, "nonce": nonce})
 
 
 def encode_command_result(nonce: Any, command: int, result: int, data: Any = None, error_code: int = 0,
                           error_message: str | None = None) -> bytes:
-    return dumps(camelize({"result": result, "data": data, "errorCode": error_code, "errorMessage": error_message,
-                           "command": command, "nonce": nonce}))
+    return dumps(_command_result_body(nonce, command, result, data, error_code, error_message))
+
+
+def command_result_messages(vocab: Vocabulary, nonce: Any, command: int, result: int, data: Any = None,
+                            error_code: int = 0, error_message: str | None = None) -> list[Message]:
+    """A COMMAND_RESULT publication to send, as publication_messages makes it."""
+    return _sent_publication("command_result",
+                             _command_result_body(nonce, command, result, data, error_code, error_message), vocab)

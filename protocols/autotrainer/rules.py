@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from fieldctl.protocols.message import Message
+
 from . import codec
-from .codec import FAILED, PENDING_WITH_NOTIFICATION, SUCCESS, UNRECOGNIZED, Vocabulary
+from .codec import FAILED, NONE_COMMAND, PENDING_WITH_NOTIFICATION, SUCCESS, UNRECOGNIZED, Vocabulary
 
 APPLICATION_MODES = (0, 100, 200, 300, 1000, 1100)
 TRAINING_MODES = (0, 100, 200, 300)
@@ -28,16 +30,16 @@ SETTINGS = {  # command code -> (status object, field)
 }
 AUTO_CLAMP, AUTO_CLAMP_CHANGED = 1070, 1611
 RPC_SERVICE_REASON = 401
-Frames = list[bytes]
 
 
 @dataclass
 class Handling:
-    """What one request causes: the reply, publications now, and publications after a delay."""
+    """What one request causes: the reply, publications now, and publications after a delay, each
+    the outgoing Message that reports it, its frames as `raw` (so nothing is decoded to report it)."""
 
-    reply: bytes
-    publish: list[Frames] = field(default_factory=list)
-    later: list[Frames] = field(default_factory=list)
+    reply: Message
+    publish: list[Message] = field(default_factory=list)
+    later: list[Message] = field(default_factory=list)
     request: codec.DeviceRequest | None = None
 
 
@@ -57,14 +59,14 @@ class DeviceState:
 
     # -- publications -----------------------------------------------------------------------
 
-    def event(self, code: int, context: Any = None) -> list[Frames]:
-        return codec.encode_publication("event", codec.build_event(code, context), self.vocab)
+    def event(self, code: int, context: Any = None) -> list[Message]:
+        return codec.publication_messages("event", codec.build_event(code, context), self.vocab)
 
-    def emergency_stop(self, reason: str, reason_code: int) -> list[Frames]:
+    def emergency_stop(self, reason: str, reason_code: int) -> list[Message]:
         self.stopped = True
         return self.event(101, {"reason": reason, "reasonCode": reason_code, "activeAlarms": list(self.active_alarms)})
 
-    def emergency_resume(self, reason: str, reason_code: int) -> list[Frames]:
+    def emergency_resume(self, reason: str, reason_code: int) -> list[Message]:
         self.stopped = False
         return self.event(102, {"reason": reason, "reasonCode": reason_code, "resumedAlarms": []})
 
@@ -73,19 +75,18 @@ class DeviceState:
     def handle(self, frames: Sequence[bytes]) -> Handling:
         request = codec.parse_request(frames, self.known_commands, self.vocab.limits.max_depth)
         if request is None:
-            return Handling(codec.UNPARSEABLE_REPLY)
+            return Handling(codec.reply_message(self.vocab, 0, NONE_COMMAND, UNRECOGNIZED))
         result, data, error_code, error_message, publish = self._execute(request)
-        handling = Handling(b"", request=request)
-        if request.command in self.async_commands and result == SUCCESS:
-            handling.reply = codec.encode_reply(request.nonce, request.command, PENDING_WITH_NOTIFICATION)
-            result_body = codec.encode_command_result(request.nonce, request.command, result, data, error_code, error_message)
-            handling.later = publish + [[self.vocab.topic_frame("command_result"), result_body]]
-        else:
-            handling.reply = codec.encode_reply(request.nonce, request.command, result, data, error_code, error_message)
-            handling.publish = publish
-        return handling
+        nonce, command = request.nonce, request.command
+        if command in self.async_commands and result == SUCCESS:
+            result_messages = codec.command_result_messages(self.vocab, nonce, command, result, data, error_code,
+                                                            error_message)
+            return Handling(codec.reply_message(self.vocab, nonce, command, PENDING_WITH_NOTIFICATION),
+                            later=publish + result_messages, request=request)
+        return Handling(codec.reply_message(self.vocab, nonce, command, result, data, error_code, error_message),
+                        publish=publish, request=request)
 
-    def _execute(self, request: codec.DeviceRequest) -> tuple[int, Any, int, str | None, list[Frames]]:
+    def _execute(self, request: codec.DeviceRequest) -> tuple[int, Any, int, str | None, list[Message]]:
         command, data = request.command, request.data if isinstance(request.data, dict) else {}
         if command in (120, 130):
             return self._set_mode(command, data.get("mode"))
@@ -105,13 +106,13 @@ class DeviceState:
             return self._set_setting(command, data.get("enabled"))
         return UNRECOGNIZED, None, 0, None, []
 
-    def _set_mode(self, command: int, mode: Any) -> tuple[int, Any, int, str | None, list[Frames]]:
+    def _set_mode(self, command: int, mode: Any) -> tuple[int, Any, int, str | None, list[Message]]:
         application = command == 120
         current = self.application_mode if application else self.training_mode
         valid = APPLICATION_MODES if application else TRAINING_MODES
         if isinstance(mode, bool) or mode not in valid:
             return FAILED, {"mode": current}, 0, f"invalid mode {mode!r}", []
-        publish: list[Frames] = []
+        publish: list[Message] = []
         if mode != current:
             if application:
                 self.application_mode = mode
@@ -121,7 +122,7 @@ class DeviceState:
                 publish = self.event(5001, {"trainingMode": mode})
         return SUCCESS, {"mode": mode}, 0, None, publish
 
-    def _set_setting(self, command: int, enabled: Any) -> tuple[int, Any, int, str | None, list[Frames]]:
+    def _set_setting(self, command: int, enabled: Any) -> tuple[int, Any, int, str | None, list[Message]]:
         current = self.settings[command]
         if not isinstance(enabled, bool):
             return FAILED, {"enabled": current}, 0, "enabled must be true or false", []

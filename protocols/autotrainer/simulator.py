@@ -5,24 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Iterable
 
 from fieldctl.profiles import Profile
 from fieldctl.protocols import replay, schedule
 from fieldctl.protocols.driver import Emit, Notify, link_emitter
 from fieldctl.protocols.errors import UsageError
-from fieldctl.protocols.message import OUT, Message, link
+from fieldctl.protocols.message import Message, link
 from fieldctl.protocols.transport import zeromq
 
 from . import codec, timeline
 from .client_rules import EmergencyDeduper
-from .rules import DeviceState, Frames
+from .rules import DeviceState
 
 REPLAYED_CHANNELS = ("event", "emergency", "property_change")
 
 
 class DevicePublisher:
-    """Sends publications and reports each one as an outgoing Message."""
+    """Sends publications, each an outgoing Message with its frames (codec.publication_messages),
+    and reports each one as it goes."""
 
     def __init__(self, profile: Profile, vocab: codec.Vocabulary, emit: Emit) -> None:
         self.vocab, self.emit = vocab, emit
@@ -30,22 +30,19 @@ class DevicePublisher:
                                     vocab.limits.max_frame_bytes)
         emit(link(profile.name, "events", "bound", {"url": self.pub.url}))
 
-    def send(self, publications: Iterable[Frames]) -> list[Message]:
-        sent = []
-        for frames in publications:
-            self.pub.send_nowait(frames)
-            msg = codec.decode_publication(frames, self.vocab)
-            msg.direction = OUT
+    def send(self, publications: list[Message]) -> list[Message]:
+        for msg in publications:
+            self.pub.send_nowait(msg.raw)
+            msg.ts = time.time()  # built earlier (a delayed COMMAND_RESULT): reported as sent now
             self.emit(msg)
-            sent.append(msg)
-        return sent
+        return publications
 
     def send_message(self, msg: Message) -> list[Message]:
         try:
             body = codec.publication_body(msg, self.vocab)
         except ValueError as exc:
             raise UsageError(f"cannot publish {msg.channel}/{msg.kind}: {exc}") from None
-        return self.send(codec.encode_publication(msg.channel, body, self.vocab))
+        return self.send(codec.publication_messages(msg.channel, body, self.vocab))
 
     def close(self, linger_ms: int = 2000) -> None:
         self.pub.close(linger_ms)
@@ -105,7 +102,7 @@ class Simulator:
         version = self.profile.setting("simulate.version", "0.12.0")
         async for _ in schedule.ticks(interval):
             body = {"identifier": identifier, "version": version, "timestamp": time.time()}
-            self.publisher.send(codec.encode_publication("heartbeat", body, self.vocab))
+            self.publisher.send(codec.publication_messages("heartbeat", body, self.vocab))
 
     async def _timeline(self) -> None:
         interval = float(self.profile.setting("simulate.event_interval_s", 1.0))
@@ -128,14 +125,14 @@ class Simulator:
             handling = self.state.handle(frames)
             if handling.request is None and len(frames) != 1:
                 multi_frame("a multi-frame request would kill a real device's service thread; answered as unparseable")
-            await replier.send([handling.reply])
-            self.emit(codec.decode_reply([handling.reply], self.vocab, direction=OUT))
+            await replier.send(handling.reply.raw)
+            self.emit(handling.reply)
             self.publisher.send(handling.publish)
             if handling.later:
                 loop.call_later(self.async_delay, self._send_later, handling.later)
             await asyncio.sleep(0)  # a flood of requests must not starve heartbeats and signals
 
-    def _send_later(self, publications: list[Frames]) -> None:
+    def _send_later(self, publications: list[Message]) -> None:
         if not self.publisher.pub.sock.closed:
             self.publisher.send(publications)
 

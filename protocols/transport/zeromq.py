@@ -115,16 +115,15 @@ class Socket:
         self._monitor: asyncio.Task[None] | None = None
         self._connected_once = False
         self._refuse_at = 0.0  # monotonic time from which a refused first connection is final
-        #: Resolved with the ConnectFailure when the first connection attempt is refused.
+        #: Resolved with the ConnectFailure when the first connection attempt is refused (a
+        #: connecting socket's; a bound one is never refused, so it has none and never races it).
         self._refused: asyncio.Future[ConnectFailure] | None = None
         self._yielded = time.monotonic()
 
     def _start_monitor(self) -> None:
         if self._monitor is None:
             monitor = self.sock.get_monitor_socket(_MONITORED)
-            loop = asyncio.get_running_loop()
-            self._refused = loop.create_future()
-            self._monitor = loop.create_task(self._watch(monitor))
+            self._monitor = asyncio.get_running_loop().create_task(self._watch(monitor))
 
     async def _watch(self, monitor: zmq.asyncio.Socket) -> None:
         """Drains the monitor until cancelled. It must outlive the socket: libzmq's final
@@ -160,12 +159,19 @@ class Socket:
                 f"cannot connect {self.name} to {self.url}: connection refused (nothing listens there, "
                 "or it is unreachable)"))
 
+    @property
+    def connected_once(self) -> bool:
+        """A connection was made: a refusal no longer counts (ZeroMQ reconnects by itself)."""
+        return self._connected_once and not (self._refused is not None and self._refused.done())
+
     async def _unless_refused(self, awaitable: Awaitable[T]) -> T:
-        """`awaitable`, or ConnectFailure as soon as the connection is known to be refused."""
-        task = asyncio.ensure_future(awaitable)
+        """`awaitable`, or ConnectFailure as soon as the connection is known to be refused. Only
+        the first connection can be refused: after it, `awaitable` is awaited as it is (racing it
+        costs a task and trips through the event loop on every message)."""
         refused = self._refused
-        if refused is None:
-            return await task
+        if refused is None or self.connected_once:
+            return await awaitable
+        task = asyncio.ensure_future(awaitable)
         try:
             await asyncio.wait({task, refused}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -180,6 +186,7 @@ class Socket:
         once by default) raises ConnectFailure in recv(), send() and wait_ready()."""
         self.url = url
         self._refuse_at = time.monotonic() + refuse_after_s
+        self._refused = asyncio.get_running_loop().create_future()
         self._start_monitor()
         try:
             self.sock.connect(url)
@@ -219,11 +226,31 @@ class Socket:
         except zmq.Again:
             return None
 
+    async def recv_by(self, deadline: float) -> list[bytes]:
+        """recv() of a socket that has connected, bounded by a deadline in loop time
+        (asyncio.TimeoutError past it), without a task of its own: a timer fails the one future
+        awaited, as pyzmq's own RCVTIMEO does. A cancellation of ours stays a cancellation: it
+        cancels that future (or, once the timer has failed it, is raised in its place). pyzmq
+        takes a message already queued at once."""
+        future = self.sock.recv_multipart()
+        timer = asyncio.get_running_loop().call_at(deadline, _fail_late, future)
+        try:
+            return await future
+        finally:
+            timer.cancel()
+
     async def send(self, frames: Sequence[bytes]) -> None:
         await self._unless_refused(self.sock.send_multipart(frames))
 
     def send_nowait(self, frames: Sequence[bytes]) -> None:
-        self._sync.send_multipart(frames, zmq.NOBLOCK)
+        """Sends at once or raises zmq.Again. Through the asyncio socket, not the shadow: a send
+        can consume the wake-up of ZeroMQ's edge-triggered descriptor, and pyzmq then re-arms a
+        receive pending on the same socket (an XPUB's subscription listener)."""
+        sent = self.sock.send_multipart(frames, zmq.NOBLOCK)
+        if not sent.done():  # queued behind an awaited send: not at once
+            sent.cancel()
+            raise zmq.Again()
+        sent.result()
 
     async def wait_ready(self, timeout: float) -> bool:
         """True once the handshake is done, False after `timeout`; ConnectFailure if refused."""
@@ -238,6 +265,11 @@ class Socket:
                     self.sock.disable_monitor()
             self._monitor.cancel()
         self.sock.close(linger=linger_ms)
+
+
+def _fail_late(future: asyncio.Future[list[bytes]]) -> None:
+    if not future.done():
+        future.set_exception(asyncio.TimeoutError())
 
 
 def subscriber(name: str, url: str, prefixes: Sequence[bytes], on_link: LinkCallback | None = None,
@@ -344,13 +376,26 @@ class Requester:
         async with self._lock:
             sock = self._socket()
             try:
+                if sock.connected_once and self._sent_at_once(sock, frames):
+                    return await sock.recv_by(asyncio.get_running_loop().time() + timeout)
                 return await within(self._round_trip(sock, frames), timeout)
             except asyncio.TimeoutError:
                 self.close()
                 raise Timeout(f"no reply from {self.url} within {timeout:.3g} s") from None
-            except ConnectFailure:
+            except BaseException:  # refused, or cancelled (Ctrl-C) while a request is out
                 self.close()
                 raise
+
+    @staticmethod
+    def _sent_at_once(sock: Socket, frames: Sequence[bytes]) -> bool:
+        """The fast path of a connected socket: sent without a trip through the event loop (REQ
+        never has a receive pending while it sends; the receive that follows re-reads the
+        socket's events when it arms its handler, so no wake-up is lost)."""
+        try:
+            sock.send_nowait(frames)
+        except zmq.Again:  # no peer can take it now: the awaited send waits for one
+            return False
+        return True
 
     @staticmethod
     async def _round_trip(sock: Socket, frames: Sequence[bytes]) -> list[bytes]:

@@ -74,6 +74,11 @@ def channel_name(topic: int) -> str:
     return {value: name.lower() for name, value in spec_topics().items()}[topic]
 
 
+def as_emitted(msg: Message) -> str:
+    """The NDJSON line a Message is written as, apart from its clock."""
+    return Message(**{**{name: getattr(msg, name) for name in Message.__slots__}, "ts": 0.0}).to_json()
+
+
 def command_name(code: int) -> str:
     """GET_CONFIGURATION -> get-configuration (the profile's command names)."""
     return {value: name.lower().replace("_", "-") for name, value in spec_commands().items()}[code]
@@ -346,6 +351,20 @@ def test_reencoding_the_parsed_body_reproduces_the_bytes(pub: Publication) -> No
         assert encoded == [list(pub.frames)]
 
 
+@pytest.mark.parametrize("pub", all_publications(), ids=pub_id)
+def test_publication_messages_are_what_decoding_their_frames_gives(pub: Publication) -> None:
+    """The simulator reports a publication from the body it encoded (and recorded bytes by decoding
+    them): the frames of encode_publication, and the lines decode_publication gives for them."""
+    channel = channel_name(pub.topic)
+    for body in (pub.body, pub.frames[1]):
+        sent = codec.publication_messages(channel, body, vocab())
+        assert [list(msg.raw) for msg in sent] == codec.encode_publication(channel, body, vocab())
+        for msg in sent:
+            decoded = codec.decode_publication(msg.raw, vocab())
+            decoded.direction = "out"
+            assert as_emitted(msg) == as_emitted(decoded)
+
+
 def _posted(group: PublicationGroup) -> list[Publication]:
     """What the application posted: drop each EVENT copy that directly follows its EMERGENCY twin."""
     items = group.items
@@ -524,6 +543,18 @@ def test_encode_request_reproduces_the_client_bytes(ex: Exchange) -> None:
     assert ex.sent[:1] == ((b"",) if ex.dealer else (encoded,))
 
 
+@pytest.mark.parametrize("ex", CLIENT_REQUESTS, ids=ex_id)
+def test_request_message_is_what_decoding_its_frame_gives(ex: Exchange) -> None:
+    """The client reports its request from the body it encoded: the same line as decode_request's."""
+    body = _client_request(ex)
+    assert body is not None
+    msg = codec.request_message(codec.request_body(body["command"], body["nonce"], body.get("data"),
+                                                   custom_command=body.get("customCommand"),
+                                                   with_data="data" in body), vocab())
+    assert msg.raw == ex.request[:1]  # (a multipart capture adds frames by hand)
+    assert as_emitted(msg) == as_emitted(codec.decode_request(msg.raw, vocab()))
+
+
 @pytest.mark.parametrize("ex", all_exchanges(), ids=ex_id)
 def test_decode_request(ex: Exchange) -> None:
     """Shown as sent: command named, nonce as id; more than one frame or non-JSON is an error, not a crash."""
@@ -633,7 +664,7 @@ def test_encode_reply_reproduces_the_reply(ex: Exchange) -> None:
 def test_unparseable_reply_is_the_spec_bytes() -> None:
     """The 107 bytes of spec §6.5, also what three fixtures received."""
     assert len(SPEC_UNPARSEABLE_REPLY) == 107
-    assert codec.UNPARSEABLE_REPLY == SPEC_UNPARSEABLE_REPLY
+    assert codec.encode_reply(0, codec.NONE_COMMAND, codec.UNRECOGNIZED) == SPEC_UNPARSEABLE_REPLY
 
 
 @pytest.mark.parametrize("ex", replied(), ids=ex_id)
@@ -719,7 +750,17 @@ def test_every_reply_is_classified_for_the_device() -> None:
     assert {ex.key for ex in replied()} == DEVICE_CASES.keys() | DELEGATE_DIFFERS.keys()
 
 
-def _same_publication(got: list[bytes], want: tuple[bytes, ...]) -> None:
+def reported_as_decoded(handling: Handling) -> None:
+    """The simulator reports what it sends from the bodies it encoded: the same lines as decoding
+    the frames would give (a reply that fails the client's checks included)."""
+    assert as_emitted(handling.reply) == as_emitted(codec.decode_reply(handling.reply.raw, vocab(), direction="out"))
+    for msg in handling.publish + handling.later:
+        decoded = codec.decode_publication(msg.raw, vocab())
+        decoded.direction = "out"
+        assert as_emitted(msg) == as_emitted(decoded)
+
+
+def _same_publication(got: tuple[bytes, ...], want: tuple[bytes, ...]) -> None:
     """Topic and body equal, except an event's clock and counter (which differ between runs)."""
     assert got[0] == want[0]
     body, expected = json.loads(got[1]), json.loads(want[1])
@@ -740,18 +781,20 @@ def test_device_answers_like_the_capture(key: str) -> None:
     if stopped:
         device.handle([codec.encode_request(200, 99)])
     handling = device.handle(ex.request)
+    reported_as_decoded(handling)
+    [reply] = handling.reply.raw
     if mode == "except-data":
-        got, want = json.loads(handling.reply), json.loads(ex.reply or b"")
+        got, want = json.loads(reply), json.loads(ex.reply or b"")
         assert list(got) == list(want)
         assert {k: v for k, v in got.items() if k != "data"} == {k: v for k, v in want.items() if k != "data"}
     else:
-        assert handling.reply == ex.reply
+        assert reply == ex.reply
     if ex.publications is not None:
         sent = handling.later if mode == "async" else handling.publish
         assert (handling.publish if mode == "async" else handling.later) == []
         assert len(sent) == len(ex.publications)
-        for got_frames, want in zip(sent, ex.publications):
-            _same_publication(got_frames, want.frames)
+        for got, want in zip(sent, ex.publications):
+            _same_publication(got.raw, want.frames)
 
 
 def test_async_command_result_is_byte_identical() -> None:
@@ -759,17 +802,17 @@ def test_async_command_result_is_byte_identical() -> None:
     [ex] = fixture_bytes("command-async-pending-with-notification.json").exchanges
     assert ex.publications is not None
     handling = new_device().handle(ex.request)
-    assert [codec.decode_publication(frames, vocab()).kind for frames in handling.later] == [
-        "applicationModeChanged", "set-application-mode"]
-    assert handling.later[-1] == list(ex.publications[-1].frames)
+    assert [msg.kind for msg in handling.later] == ["applicationModeChanged", "set-application-mode"]
+    assert handling.later[-1].raw == ex.publications[-1].frames
 
 
 def test_emergency_stop_publishes_the_pair() -> None:
     """EMERGENCY then EVENT, byte-identical bodies, as the capture (spec §5.2)."""
     [ex] = fixture_bytes("command-emergency-stop.json").exchanges
     handling: Handling = new_device().handle(ex.request)
-    assert [frames[0] for frames in handling.publish] == [EMERGENCY.to_bytes(4, "little"), EVENT.to_bytes(4, "little")]
-    assert handling.publish[0][1] == handling.publish[1][1]
+    assert [msg.raw[0] for msg in handling.publish] == [EMERGENCY.to_bytes(4, "little"), EVENT.to_bytes(4, "little")]
+    assert handling.publish[0].raw[1] == handling.publish[1].raw[1]
+    reported_as_decoded(handling)
 
 
 def test_multi_frame_request_is_answered_unparseable() -> None:
@@ -777,8 +820,18 @@ def test_multi_frame_request_is_answered_unparseable() -> None:
     [ex] = fixture_bytes("command-multipart-request.json").exchanges
     assert len(ex.request) == 2 and ex.reply is None
     handling = new_device().handle(ex.request)
-    assert handling.reply == SPEC_UNPARSEABLE_REPLY
+    assert handling.reply.raw == (SPEC_UNPARSEABLE_REPLY,)
     assert (handling.publish, handling.later, handling.request) == ([], [], None)
+    reported_as_decoded(handling)
+
+
+@pytest.mark.parametrize("body", [
+    b'{"command": 400, "nonce": {"a": [1]}}', b'{"command": 300, "nonce": [1]}', b'{"command": 300, "nonce": NaN}',
+    b'{"command": 120, "nonce": "x", "data": {"mode": 100}}', b'{"command": 1070, "nonce": 1.5, "data": {"enabled": true}}',
+    b'{"command": 200, "nonce": 123456789012345678901234567890}', b'{"command": 4242, "nonce": null}', b"[1]",
+])
+def test_odd_requests_are_reported_as_decoded(body: bytes) -> None:
+    reported_as_decoded(new_device().handle([body]))
 
 
 def test_device_resume_then_resume_again() -> None:
@@ -787,4 +840,4 @@ def test_device_resume_then_resume_again() -> None:
     device = new_device()
     device.handle([codec.encode_request(200, 1)])
     for step in (fixture["preceding_call_that_succeeded"], fixture):
-        assert device.handle(frames_of(step["request"])).reply == bytes.fromhex(step["reply"]["frames"][0]["hex"])
+        assert device.handle(frames_of(step["request"])).reply.raw == (bytes.fromhex(step["reply"]["frames"][0]["hex"]),)

@@ -12,7 +12,7 @@ import zmq
 
 from conftest import free_port
 
-from fieldctl.protocols.errors import ConnectFailure
+from fieldctl.protocols.errors import ConnectFailure, Timeout
 from fieldctl.protocols.transport import within, zeromq
 
 
@@ -190,3 +190,92 @@ def test_throttle_reports_the_rest_later() -> None:
     for _ in range(3):
         quiet("c")
     assert said == ["a", "b", "c"] and quiet.count == 3
+
+
+class Device:
+    """A ROUTER thread that answers every request with its own frames, except b"drop" (never answered)."""
+
+    def __init__(self) -> None:
+        self.ctx = zmq.Context()
+        self.router = self.ctx.socket(zmq.ROUTER)
+        self.router.setsockopt(zmq.LINGER, 0)
+        self.router.bind("tcp://127.0.0.1:*")
+        self.url = self.router.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.peers: set[bytes] = set()  # one routing id per REQ socket
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            if self.router.poll(50):
+                ident, empty, *body = self.router.recv_multipart()
+                self.peers.add(ident)
+                if body != [b"drop"]:
+                    self.router.send_multipart([ident, empty, *body])
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(5)
+        self.router.close()
+        self.ctx.term()
+
+
+def test_a_connected_requester_times_out_and_recovers() -> None:
+    """Once connected, a request takes the fast path (no task, no race with a refusal); its
+    deadline still holds, and a timed-out request takes only its socket with it (lazy pirate)."""
+    device = Device()
+
+    async def run() -> None:
+        requester = zeromq.Requester("commands", device.url)
+        try:
+            assert await requester.request([b"first"], 5) == [b"first"]
+            while not requester._socket().connected_once:  # the monitor's event, on its way
+                await asyncio.sleep(0.01)
+            assert await requester.request([b"a", b"b"], 5) == [b"a", b"b"]
+            started = time.monotonic()
+            with pytest.raises(Timeout, match="no reply"):
+                await requester.request([b"drop"], 0.3)
+            assert 0.25 < time.monotonic() - started < 2
+            assert await requester.request([b"again"], 5) == [b"again"]
+        finally:
+            requester.close()
+
+    try:
+        asyncio.run(run())
+        assert len(device.peers) == 2
+    finally:
+        device.stop()
+
+
+@pytest.mark.parametrize("when", ["waiting", "at the deadline"])
+def test_a_cancelled_request_is_cancelled(when: str) -> None:
+    """Ctrl-C during a request is heard as a cancellation, never turned into a Timeout, even when
+    it comes in the same turn of the loop as the deadline; the next request uses a new socket."""
+    device = Device()
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        requester = zeromq.Requester("commands", device.url)
+        try:
+            await requester.request([b"connect"], 5)
+            while not requester._socket().connected_once:
+                await asyncio.sleep(0.01)
+            task = loop.create_task(requester.request([b"drop"], 0.2 if when != "waiting" else 5))
+            await asyncio.sleep(0)  # the request is out
+            if when == "waiting":
+                loop.call_later(0.1, task.cancel)
+            else:  # the deadline's timer and then the cancel fall due in one turn of the loop
+                loop.call_later(0.25, task.cancel)
+                loop.call_soon(time.sleep, 0.4)
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert await requester.request([b"next"], 5) == [b"next"]
+        finally:
+            requester.close()
+
+    try:
+        asyncio.run(run())
+        assert len(device.peers) == 2
+    finally:
+        device.stop()
