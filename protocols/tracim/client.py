@@ -17,7 +17,7 @@ from fieldctl.protocols.probing import verdict
 from fieldctl.protocols.errors import FieldctlError, NagiosCode, Timeout, UsageError
 from fieldctl.protocols.limits import Limits, Malformed
 from fieldctl.protocols.message import IN, OUT, Message, link
-from fieldctl.protocols.transport import unix
+from fieldctl.protocols.transport import unix, within
 
 from . import client_rules, codec
 
@@ -210,19 +210,22 @@ async def round_trip(ctx: Context, type_: str, data: Any, timeout: float) -> tup
     loop = asyncio.get_running_loop()
     started = loop.time()
     deadline = started + timeout
-    try:
-        async with asyncio.timeout_at(deadline):
-            async with Inbox(ctx, inbox.put):
-                request = await ctx.send(ctx.master, codec.Envelope(ctx.path, type_, data))
-                while True:
-                    raw = await inbox.get()  # returns at once while documents are queued: check the time
-                    if loop.time() >= deadline:
-                        raise TimeoutError
-                    reply = ctx.decode(raw)
-                    ctx.emit(reply)
-                    if reply.kind in (expected, codec.ACK) and not reply.error:
-                        return [request, reply], loop.time() - started
-    except TimeoutError:
+
+    async def exchange() -> tuple[list[Message], float]:
+        async with Inbox(ctx, inbox.put):
+            request = await ctx.send(ctx.master, codec.Envelope(ctx.path, type_, data))
+            while True:
+                raw = await inbox.get()  # returns at once while documents are queued: check the time
+                if loop.time() >= deadline:
+                    raise asyncio.TimeoutError
+                reply = ctx.decode(raw)
+                ctx.emit(reply)
+                if reply.kind in (expected, codec.ACK) and not reply.error:
+                    return [request, reply], loop.time() - started
+
+    try:  # within(), not asyncio.timeout_at: Python 3.10 has no timeout_at
+        return await within(exchange(), timeout)
+    except asyncio.TimeoutError:
         raise Timeout(f"no {expected or 'reply'} from {ctx.master} within {timeout:g} s") from None
 
 
