@@ -16,8 +16,9 @@ Defaults take about 2 minutes on 2 CPUs, `--quick` (500 connectors, 250 subscrib
   subscribers got every publication, and get-status round trips on the REQ socket meanwhile.
 
 The simulator runs on one CPU and the load on the others; its NDJSON goes to /dev/null. With
---before, the older fieldctl's simulator takes the same load after this tree's (one simulator at a
-time: each holds thousands of connections), and its figures stand in the "before" column.
+--before, the older fieldctl's simulator takes the same load, round by round, the order of the two
+alternating (one simulator at a time: each holds thousands of connections), and its figures stand
+in the "before" column.
 """
 
 from __future__ import annotations
@@ -26,16 +27,16 @@ import argparse
 import asyncio
 import json
 import resource
-import statistics
 import subprocess
 import sys
 import time
 import uuid
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import _common
 from _common import BenchFailed, Row
 
+T = TypeVar("T")
 TOKEN = "tok-scale-4c1e9a55"  # simulate vantiq without --token-file takes any; remembered as a secret
 
 
@@ -60,6 +61,21 @@ def start(argv: list[str], port: int, cpus: set[int] | None, what: str) -> subpr
         _common.stop(proc)
         raise
     return proc
+
+
+def alternated(args: argparse.Namespace, run: Callable[[str, int], list[T]]) -> dict[str, list[T]]:
+    """Each fieldctl's rounds: `run(python, rounds)` starts that fieldctl's simulator, loads it and
+    stops it. Alone: one simulator for all rounds. With --before, one simulator per round and per
+    fieldctl (one at a time: each holds thousands of connections), the order alternating from
+    round to round, since whichever runs first on a machine pays for its warm-up."""
+    pythons = list(_common.fieldctl_pythons(args).items())
+    if len(pythons) == 1:
+        return {pythons[0][0]: run(pythons[0][1], args.rounds)}
+    runs: dict[str, list[T]] = {which: [] for which, _ in pythons}
+    for round_ in range(args.rounds):
+        for which, python in pythons if round_ % 2 == 0 else pythons[::-1]:
+            runs[which] += run(python, 1)
+    return runs
 
 
 # --- vantiq ------------------------------------------------------------------------------------------
@@ -119,20 +135,20 @@ async def vantiq_load(url: str, connectors: int, rounds: int, rate: float, secon
     return results
 
 
-def vantiq_rounds(args: argparse.Namespace, sim_cpus: set[int] | None, python: str) -> list[list[float]]:
+def vantiq_rounds(args: argparse.Namespace, sim_cpus: set[int] | None, python: str, rounds: int) -> list[list[float]]:
     port = _common.free_port()
     url = f"ws://127.0.0.1:{port}/api/v1/wsock/websocket"
     argv = [python, "-m", "fieldctl", "simulate", "vantiq", "--json", "--endpoint", f"server={url}",
             *(arg for n in range(args.connectors) for arg in ("--source", f"s{n}"))]
     proc = start(argv, port, sim_cpus, "fieldctl simulate vantiq")
     try:
-        return asyncio.run(vantiq_load(url, args.connectors, args.rounds, args.rate, args.seconds))
+        return asyncio.run(vantiq_load(url, args.connectors, rounds, args.rate, args.seconds))
     finally:
         _common.stop(proc)
 
 
 def vantiq_rows(args: argparse.Namespace, sim_cpus: set[int] | None) -> list[Row]:
-    runs = {which: vantiq_rounds(args, sim_cpus, python) for which, python in _common.fieldctl_pythons(args).items()}
+    runs = alternated(args, lambda python, rounds: vantiq_rounds(args, sim_cpus, python, rounds))
 
     def ms(which: str, fraction: float) -> list[float] | None:
         return [percentile(acks, fraction) * 1000 for acks in runs[which]] if which in runs else None
@@ -211,22 +227,21 @@ def autotrainer_load(events: str, commands: str, subscribers: int, rounds: int,
     return results
 
 
-def autotrainer_rounds(args: argparse.Namespace, sim_cpus: set[int] | None,
-                       python: str) -> list[tuple[list[float], float, list[float]]]:
+def autotrainer_rounds(args: argparse.Namespace, sim_cpus: set[int] | None, python: str,
+                       rounds: int) -> list[tuple[list[float], float, list[float]]]:
     events, commands = (f"tcp://127.0.0.1:{_common.free_port()}" for _ in range(2))
     argv = [python, "-m", "fieldctl", "simulate", "autotrainer", "--json", "--endpoint", f"events={events}",
             "--endpoint", f"commands={commands}", "--set", "heartbeat.interval_s=0.5",
             "--set", "simulate.event_interval_s=0.5"]
     proc = start(argv, int(commands.rsplit(":", 1)[1]), sim_cpus, "fieldctl simulate autotrainer")
     try:
-        return autotrainer_load(events, commands, args.subscribers, args.rounds, args.seconds)
+        return autotrainer_load(events, commands, args.subscribers, rounds, args.seconds)
     finally:
         _common.stop(proc)
 
 
 def autotrainer_rows(args: argparse.Namespace, sim_cpus: set[int] | None) -> list[Row]:
-    runs = {which: autotrainer_rounds(args, sim_cpus, python)
-            for which, python in _common.fieldctl_pythons(args).items()}
+    runs = alternated(args, lambda python, rounds: autotrainer_rounds(args, sim_cpus, python, rounds))
 
     def fanout(which: str) -> list[float] | None:
         return [percentile(d, 0.99) * 1000 for d, _, _ in runs[which]] if which in runs else None
