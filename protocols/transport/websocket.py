@@ -5,6 +5,7 @@ Vantiq SDK reconnects hundreds of times a second after a refusal; fieldctl must 
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 import time
 from typing import Any, Awaitable, Callable
@@ -26,6 +27,13 @@ from .backoff import Backoff
 #: A connection that lasted this long resets the reconnect backoff; a shorter one counts as a failure.
 STABLE_S = 10.0
 DEFAULT_MAX_SIZE = MAX_FRAME_BYTES
+
+#: websockets' own logging goes nowhere: some versions log a hostile client's failed handshake as
+#: an error with a traceback on stderr. What a peer did wrong reaches the operator through the
+#: roles (one escaped line each), never through a library's log.
+QUIET = logging.getLogger("fieldctl.websockets")
+QUIET.addHandler(logging.NullHandler())
+QUIET.propagate = False
 
 
 class Unreachable(ConnectFailure):
@@ -51,7 +59,7 @@ async def open_connection(url: str, *, tls: ssl.SSLContext | None = None, max_si
                           ping_interval: float | None = 20.0) -> ClientConnection:
     """ping_interval None: no automatic keepalive pings (for protocols that ping on their own terms)."""
     try:
-        return await connect(url, ssl=tls, max_size=max_size, open_timeout=timeout, proxy=None,
+        return await connect(url, ssl=tls, max_size=max_size, open_timeout=timeout, proxy=None, logger=QUIET,
                              additional_headers=headers, compression=None, ping_interval=ping_interval)
     except ssl.SSLCertVerificationError as exc:  # before ValueError: it is one too
         raise ConnectFailure(f"{url}: certificate not trusted ({exc.verify_message}); see --ca-file, --insecure") from None
@@ -122,7 +130,7 @@ async def start_server(url: str, handler: Callable[[ServerConnection], Awaitable
         raise UsageError(f"not a WebSocket URL: {url}")
     try:
         server = await serve(handler, parts.hostname, port, ssl=tls, max_size=max_size, compression=None,
-                             ping_interval=ping_interval)
+                             ping_interval=ping_interval, logger=QUIET)
     except OSError as exc:
         raise ConnectFailure(f"cannot listen on {url}: {exc.strerror}") from None
     port = next(iter(server.sockets)).getsockname()[1]
