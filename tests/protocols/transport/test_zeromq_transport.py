@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from typing import Awaitable, Callable
 
 import pytest
 import zmq
@@ -221,17 +222,35 @@ class Device:
         self.ctx.term()
 
 
+def against_device(run: Callable[[str], Awaitable[None]]) -> set[bytes]:
+    """Runs `run(url)` against a fresh Device; returns the REQ sockets it saw (routing ids)."""
+    device = Device()
+    try:
+        asyncio.run(run(device.url))
+        return device.peers
+    finally:
+        device.stop()
+
+
+async def connected(url: str) -> zeromq.Requester:
+    """A requester whose first round trip is done and whose monitor has seen the connection."""
+    requester = zeromq.Requester("commands", url)
+    assert await requester.request([b"first"], 5) == [b"first"]
+
+    async def seen() -> None:
+        while not requester._socket().connected_once:  # the monitor's event, on its way
+            await asyncio.sleep(0.01)
+
+    await within(seen(), 5)
+    return requester
+
+
 def test_a_connected_requester_times_out_and_recovers() -> None:
     """Once connected, a request takes the fast path (no task, no race with a refusal); its
     deadline still holds, and a timed-out request takes only its socket with it (lazy pirate)."""
-    device = Device()
-
-    async def run() -> None:
-        requester = zeromq.Requester("commands", device.url)
+    async def run(url: str) -> None:
+        requester = await connected(url)
         try:
-            assert await requester.request([b"first"], 5) == [b"first"]
-            while not requester._socket().connected_once:  # the monitor's event, on its way
-                await asyncio.sleep(0.01)
             assert await requester.request([b"a", b"b"], 5) == [b"a", b"b"]
             started = time.monotonic()
             with pytest.raises(Timeout, match="no reply"):
@@ -241,26 +260,17 @@ def test_a_connected_requester_times_out_and_recovers() -> None:
         finally:
             requester.close()
 
-    try:
-        asyncio.run(run())
-        assert len(device.peers) == 2
-    finally:
-        device.stop()
+    assert len(against_device(run)) == 2
 
 
 @pytest.mark.parametrize("when", ["waiting", "at the deadline"])
 def test_a_cancelled_request_is_cancelled(when: str) -> None:
     """Ctrl-C during a request is heard as a cancellation, never turned into a Timeout, even when
     it comes in the same turn of the loop as the deadline; the next request uses a new socket."""
-    device = Device()
-
-    async def run() -> None:
+    async def run(url: str) -> None:
         loop = asyncio.get_running_loop()
-        requester = zeromq.Requester("commands", device.url)
+        requester = await connected(url)
         try:
-            await requester.request([b"connect"], 5)
-            while not requester._socket().connected_once:
-                await asyncio.sleep(0.01)
             task = loop.create_task(requester.request([b"drop"], 0.2 if when != "waiting" else 5))
             await asyncio.sleep(0)  # the request is out
             if when == "waiting":
@@ -274,8 +284,4 @@ def test_a_cancelled_request_is_cancelled(when: str) -> None:
         finally:
             requester.close()
 
-    try:
-        asyncio.run(run())
-        assert len(device.peers) == 2
-    finally:
-        device.stop()
+    assert len(against_device(run)) == 2
