@@ -231,8 +231,12 @@ class Socket:
         (asyncio.TimeoutError past it), without a task of its own: a timer fails the one future
         awaited, as pyzmq's own RCVTIMEO does. A cancellation of ours stays a cancellation: it
         cancels that future (or, once the timer has failed it, is raised in its place). pyzmq
-        takes a message already queued at once."""
+        takes a message already queued at once; then the others still get their turn first (a
+        loop of round trips whose replies are always there would otherwise never let them run)."""
         future = self.sock.recv_multipart()
+        if future.done():
+            await asyncio.sleep(0)
+            return future.result()
         timer = asyncio.get_running_loop().call_at(deadline, _fail_late, future)
         try:
             return await future
