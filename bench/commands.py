@@ -24,7 +24,7 @@ round by round A, B, C, A, B, C...; all are the same interpreter with the same e
 device runs on one CPU and the clients on the others; each in-process client gets its own fresh
 process, so none inherits another's sockets, caches or garbage.
 
-A client is one function in CLIENTS: `factory(endpoints) -> call`, where `call()` makes one
+A client is one context manager in CLIENTS: `with factory(endpoints) as call`, where `call()` makes one
 get-status round trip and raises if it failed: `raw` (the baseline), `asyncio` (the floor), and
 fieldctl's `session`, one client session kept across calls (the console's "client session per
 profile"), and `driver`, one session per call.
@@ -33,13 +33,14 @@ profile"), and `driver`, one session per call.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import statistics
 import subprocess
 import sys
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import _common
 from _common import BenchFailed, Device, Row
@@ -50,7 +51,8 @@ WARMUP_CALLS = 10
 Call = Callable[[], None]
 
 
-def raw_client(endpoints: dict[str, str]) -> Call:
+@contextlib.contextmanager
+def raw_client(endpoints: dict[str, str]) -> Iterator[Call]:
     """The baseline: one synchronous REQ socket, kept; send the request, receive, json.loads, check the nonce."""
     import zmq
 
@@ -65,10 +67,14 @@ def raw_client(endpoints: dict[str, str]) -> Call:
         reply = json.loads(req.recv())
         if reply.get("nonce") != nonce:
             raise RuntimeError(f"unexpected reply {reply}")
-    return call
+    try:
+        yield call
+    finally:
+        req.close()
 
 
-def asyncio_client(endpoints: dict[str, str]) -> Call:
+@contextlib.contextmanager
+def asyncio_client(endpoints: dict[str, str]) -> Iterator[Call]:
     """The asyncio floor: what raw_client does through zmq.asyncio, called as the session is called
     (one REQ socket kept, one loop.run_until_complete per call). fieldctl must be asyncio end to end,
     so no fieldctl client can beat this; the session's distance to it is what fieldctl adds."""
@@ -93,10 +99,15 @@ def asyncio_client(endpoints: dict[str, str]) -> Call:
         reply = loop.run_until_complete(round_trip(nonce))
         if reply.get("nonce") != nonce:
             raise RuntimeError(f"unexpected reply {reply}")
-    return call
+    try:
+        yield call
+    finally:
+        req.close()
+        loop.close()
 
 
-def driver_client(endpoints: dict[str, str]) -> Call:
+@contextlib.contextmanager
+def driver_client(endpoints: dict[str, str]) -> Iterator[Call]:
     """fieldctl's driver API, as `fieldctl command autotrainer get-status` calls it (wait=True)."""
     import asyncio
 
@@ -112,10 +123,14 @@ def driver_client(endpoints: dict[str, str]) -> Call:
                                                          emit=lambda msg: None))
         if not outcome.ok:
             raise RuntimeError(outcome.summary)
-    return call
+    try:
+        yield call
+    finally:
+        loop.close()
 
 
-def session_client(endpoints: dict[str, str]) -> Call:
+@contextlib.contextmanager
+def session_client(endpoints: dict[str, str]) -> Iterator[Call]:
     """A client session kept open across calls, as the console keeps one per profile (wait=True)."""
     import asyncio
 
@@ -130,25 +145,30 @@ def session_client(endpoints: dict[str, str]) -> Call:
         outcome = loop.run_until_complete(session.command("get-status", None, timeout=5.0, wait=True))
         if not outcome.ok:
             raise RuntimeError(outcome.summary)
-    return call
+    try:
+        yield call
+    finally:  # closed, not left to the interpreter's exit: Python 3.10 took minutes formatting
+        loop.run_until_complete(session.close())  # the pending tasks it would warn about
+        loop.close()
 
 
-CLIENTS: dict[str, Callable[[dict[str, str]], Call]] = {"raw": raw_client, "asyncio": asyncio_client,
-                                                         "driver": driver_client, "session": session_client}
+Client = Callable[[dict[str, str]], contextlib.AbstractContextManager[Call]]
+CLIENTS: dict[str, Client] = {"raw": raw_client, "asyncio": asyncio_client, "driver": driver_client,
+                              "session": session_client}
 FIELDCTL_CLIENTS = ("session", "driver")  # the others are the baseline and the floor
 
 
 def run_calls(client: str, endpoints: dict[str, str], calls: int) -> int:
     """Child process: the client's per-call wall times in seconds, as one JSON list on stdout."""
-    call = CLIENTS[client](endpoints)
-    for _ in range(WARMUP_CALLS):
-        call()
-    times = []
-    clock = time.perf_counter
-    for _ in range(calls):
-        start = clock()
-        call()
-        times.append(clock() - start)
+    with CLIENTS[client](endpoints) as call:
+        for _ in range(WARMUP_CALLS):
+            call()
+        times = []
+        clock = time.perf_counter
+        for _ in range(calls):
+            start = clock()
+            call()
+            times.append(clock() - start)
     print(json.dumps(times))
     return 0
 
