@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import functools
 import os
-import sys
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -67,10 +66,7 @@ def _parsed(path: Path, mtime_ns: int, size: int) -> dict[str, Any]:
 
 def parse_toml(data: bytes | str, source: object) -> dict[str, Any]:
     """TOML (UTF-8 bytes or text) as a dict; what is not is one ProfileError naming its source."""
-    if sys.version_info >= (3, 11):  # imported here: listing names parses no TOML (~3 ms of a <TAB>)
-        import tomllib
-    else:  # pragma: no cover - exercised on 3.10 only
-        import tomli as tomllib
+    import tomllib  # here: listing names parses no TOML (~3 ms of a <TAB>)
 
     try:
         return tomllib.loads(data.decode("utf-8") if isinstance(data, bytes) else data)

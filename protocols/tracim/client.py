@@ -223,7 +223,7 @@ async def round_trip(ctx: Context, type_: str, data: Any, timeout: float) -> tup
                 if reply.kind in (expected, codec.ACK) and not reply.error:
                     return [request, reply], loop.time() - started
 
-    try:  # within(), not asyncio.timeout_at: Python 3.10 has no timeout_at
+    try:
         return await within(exchange(), timeout)
     except asyncio.TimeoutError:
         raise Timeout(f"no {expected or 'reply'} from {ctx.master} within {timeout:g} s") from None
