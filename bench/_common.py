@@ -164,6 +164,13 @@ def as_json(rows: list[Row]) -> str:
 # --- processes ---------------------------------------------------------------------------------
 
 
+def fieldctl(python: str = sys.executable) -> list[str]:
+    """The command line of a fieldctl process. -P: the working directory (perhaps a checkout, with
+    its fieldctl.egg-info) stays off sys.path, so an older fieldctl (--before) reads its own entry
+    points, not this tree's."""
+    return [python, "-P", "-m", "fieldctl"]
+
+
 def child_env(**extra: str) -> dict[str, str]:
     """The same environment for fieldctl and the baseline: no PYTHONUNBUFFERED (which makes every
     write a system call) and bytecode caches allowed (installed code has its caches)."""
@@ -234,7 +241,7 @@ def fieldctl_pythons(args: argparse.Namespace) -> dict[str, str]:
 def start_device(cpus: set[int] | None) -> Device:
     events, commands = (f"tcp://127.0.0.1:{free_port()}" for _ in range(2))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "fieldctl", "simulate", "autotrainer", "--no-timeline", "--json",
+        [*fieldctl(), "simulate", "autotrainer", "--no-timeline", "--json",
          "--endpoint", f"events={events}", "--endpoint", f"commands={commands}"],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=child_env(),
         preexec_fn=pinned(cpus))

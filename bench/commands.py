@@ -240,7 +240,7 @@ def one_shot(device: Device, args: argparse.Namespace, cpus: set[int] | None) ->
     argvs = {"raw": [sys.executable, "-c", RAW_ONE_SHOT, device.commands],
              "floor": [sys.executable, "-c", FLOOR_ONE_SHOT]}
     for which, python in _common.fieldctl_pythons(args).items():
-        argvs[which] = [python, "-m", "fieldctl", "command", "autotrainer", "get-status",
+        argvs[which] = [*_common.fieldctl(python), "command", "autotrainer", "get-status",
                         *(arg for endpoint in device.endpoints for arg in ("--endpoint", endpoint))]
     env = _common.child_env()
 

@@ -92,7 +92,7 @@ def run_case(devices: int, args: argparse.Namespace) -> dict[str, float]:
 
     with tempfile.TemporaryDirectory(prefix="fieldctl-bench-fleet-") as folder:
         fleet, out = Path(folder) / "fleet.toml", Path(folder) / "out.ndjson"
-        argv = [sys.executable, "-m", "fieldctl", "simulate", "autotrainer", "--devices", str(devices),
+        argv = [*_common.fieldctl(), "simulate", "autotrainer", "--devices", str(devices),
                 "--write-fleet", str(fleet), "--json", f"--set=heartbeat.interval_s={INTERVAL_S:g}",
                 *([] if args.timeline else ["--no-timeline"])]
         with open(out, "wb") as sink, open(Path(folder) / "err.txt", "wb") as errors:

@@ -36,7 +36,7 @@ def consumers(url: str, messages: int, pythons: dict[str, str]) -> list[_feed.Co
     out = [_feed.Consumer("raw", lambda path: _feed.raw_argv(url, messages), "body")]
     for which, python in pythons.items():
         suffix = "" if which == "fieldctl" else f"-{which}"
-        listen = [python, "-m", "fieldctl", "listen", "autotrainer", "--count", str(messages),
+        listen = [*_common.fieldctl(python), "listen", "autotrainer", "--count", str(messages),
                   "--endpoint", f"events={url}"]
         out += [
             _feed.Consumer("listen" + suffix, lambda path, argv=listen: [*argv, "--json"], "payload"),

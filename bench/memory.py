@@ -116,7 +116,7 @@ def collect(args: argparse.Namespace) -> list[Row]:
         publisher, url = _feed.start_publisher(_feed.FeedOptions(rate=args.rate), env, pub_cpus)
         argvs = {
             "raw": _feed.raw_argv(url, args.messages),
-            "listen": [sys.executable, "-m", "fieldctl", "listen", "autotrainer", "--json", "--count",
+            "listen": [*_common.fieldctl(), "listen", "autotrainer", "--json", "--count",
                        str(args.messages), "--endpoint", f"events={url}"],
         }
         print(f"memory: {args.messages} messages per run, warm-up {warmup}, {args.rounds} rounds", flush=True)

@@ -138,7 +138,7 @@ async def vantiq_load(url: str, connectors: int, rounds: int, rate: float, secon
 def vantiq_rounds(args: argparse.Namespace, sim_cpus: set[int] | None, python: str, rounds: int) -> list[list[float]]:
     port = _common.free_port()
     url = f"ws://127.0.0.1:{port}/api/v1/wsock/websocket"
-    argv = [python, "-m", "fieldctl", "simulate", "vantiq", "--json", "--endpoint", f"server={url}",
+    argv = [*_common.fieldctl(python), "simulate", "vantiq", "--json", "--endpoint", f"server={url}",
             *(arg for n in range(args.connectors) for arg in ("--source", f"s{n}"))]
     proc = start(argv, port, sim_cpus, "fieldctl simulate vantiq")
     try:
@@ -230,7 +230,7 @@ def autotrainer_load(events: str, commands: str, subscribers: int, rounds: int,
 def autotrainer_rounds(args: argparse.Namespace, sim_cpus: set[int] | None, python: str,
                        rounds: int) -> list[tuple[list[float], float, list[float]]]:
     events, commands = (f"tcp://127.0.0.1:{_common.free_port()}" for _ in range(2))
-    argv = [python, "-m", "fieldctl", "simulate", "autotrainer", "--json", "--endpoint", f"events={events}",
+    argv = [*_common.fieldctl(python), "simulate", "autotrainer", "--json", "--endpoint", f"events={events}",
             "--endpoint", f"commands={commands}", "--set", "heartbeat.interval_s=0.5",
             "--set", "simulate.event_interval_s=0.5"]
     proc = start(argv, int(commands.rsplit(":", 1)[1]), sim_cpus, "fieldctl simulate autotrainer")

@@ -53,7 +53,7 @@ def collect(args: argparse.Namespace) -> list[Row]:
     print(f"start-up: {args.runs} runs of each case per round, {args.rounds} rounds", flush=True)
     argvs = {BASELINE: ([sys.executable, "-c", "import typer"], {})}
     for which, python in _common.fieldctl_pythons(args).items():
-        argvs.update({(name, which): ([python, "-m", "fieldctl", *argv], env) for name, (argv, env) in CASES.items()})
+        argvs.update({(name, which): ([*_common.fieldctl(python), *argv], env) for name, (argv, env) in CASES.items()})
     cases = {key: (lambda _, argv=argv, env=env: run_once(argv, env)) for key, (argv, env) in argvs.items()}
     medians: dict[object, list[float]] = {key: [] for key in argvs}
     for round_ in range(1, args.rounds + 1):
