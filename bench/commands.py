@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import itertools
 import json
 import statistics
@@ -51,6 +52,11 @@ WARMUP_CALLS = 10
 Call = Callable[[], None]
 
 
+def answered(reply: Any, nonce: int) -> None:
+    if reply.get("nonce") != nonce:
+        raise RuntimeError(f"unexpected reply {reply}")
+
+
 @contextlib.contextmanager
 def raw_client(endpoints: dict[str, str]) -> Iterator[Call]:
     """The baseline: one synchronous REQ socket, kept; send the request, receive, json.loads, check the nonce."""
@@ -64,9 +70,7 @@ def raw_client(endpoints: dict[str, str]) -> Iterator[Call]:
     def call() -> None:
         nonce = next(nonces)
         req.send(json.dumps({"command": GET_STATUS, "nonce": nonce}).encode())
-        reply = json.loads(req.recv())
-        if reply.get("nonce") != nonce:
-            raise RuntimeError(f"unexpected reply {reply}")
+        answered(json.loads(req.recv()), nonce)
     try:
         yield call
     finally:
@@ -96,9 +100,7 @@ def asyncio_client(endpoints: dict[str, str]) -> Iterator[Call]:
 
     def call() -> None:
         nonce = next(nonces)
-        reply = loop.run_until_complete(round_trip(nonce))
-        if reply.get("nonce") != nonce:
-            raise RuntimeError(f"unexpected reply {reply}")
+        answered(loop.run_until_complete(round_trip(nonce)), nonce)
     try:
         yield call
     finally:
@@ -107,8 +109,9 @@ def asyncio_client(endpoints: dict[str, str]) -> Iterator[Call]:
 
 
 @contextlib.contextmanager
-def driver_client(endpoints: dict[str, str]) -> Iterator[Call]:
-    """fieldctl's driver API, as `fieldctl command autotrainer get-status` calls it (wait=True)."""
+def fieldctl_client(endpoints: dict[str, str], kept: bool) -> Iterator[Call]:
+    """fieldctl's driver API (wait=True): `kept`, one client session across calls, as the console
+    keeps one per profile; else a session per call, as `fieldctl command autotrainer get-status`."""
     import asyncio
 
     from fieldctl.profiles.loader import load_profile
@@ -117,44 +120,26 @@ def driver_client(endpoints: dict[str, str]) -> Iterator[Call]:
     profile = load_profile("autotrainer", endpoints=[f"{name}={url}" for name, url in endpoints.items()])
     driver = driver_for(profile, lambda text: None)
     loop = asyncio.new_event_loop()
+    session = driver.session(lambda msg: None, {}) if kept else None
 
     def call() -> None:
-        outcome = loop.run_until_complete(driver.command("get-status", None, options={}, timeout=5.0, wait=True,
-                                                         emit=lambda msg: None))
-        if not outcome.ok:
-            raise RuntimeError(outcome.summary)
-    try:
-        yield call
-    finally:
-        loop.close()
-
-
-@contextlib.contextmanager
-def session_client(endpoints: dict[str, str]) -> Iterator[Call]:
-    """A client session kept open across calls, as the console keeps one per profile (wait=True)."""
-    import asyncio
-
-    from fieldctl.profiles.loader import load_profile
-    from fieldctl.protocols.driver import driver_for
-
-    profile = load_profile("autotrainer", endpoints=[f"{name}={url}" for name, url in endpoints.items()])
-    loop = asyncio.new_event_loop()
-    session = driver_for(profile, lambda text: None).session(lambda msg: None, {})
-
-    def call() -> None:
-        outcome = loop.run_until_complete(session.command("get-status", None, timeout=5.0, wait=True))
+        command = session.command("get-status", None, timeout=5.0, wait=True) if session is not None else \
+            driver.command("get-status", None, options={}, timeout=5.0, wait=True, emit=lambda msg: None)
+        outcome = loop.run_until_complete(command)
         if not outcome.ok:
             raise RuntimeError(outcome.summary)
     try:
         yield call
     finally:  # closed, not left to the interpreter's exit: Python 3.10 took minutes formatting
-        loop.run_until_complete(session.close())  # the pending tasks it would warn about
+        if session is not None:  # the pending tasks it would warn about
+            loop.run_until_complete(session.close())
         loop.close()
 
 
 Client = Callable[[dict[str, str]], contextlib.AbstractContextManager[Call]]
-CLIENTS: dict[str, Client] = {"raw": raw_client, "asyncio": asyncio_client, "driver": driver_client,
-                              "session": session_client}
+CLIENTS: dict[str, Client] = {"raw": raw_client, "asyncio": asyncio_client,
+                              "driver": functools.partial(fieldctl_client, kept=False),
+                              "session": functools.partial(fieldctl_client, kept=True)}
 FIELDCTL_CLIENTS = ("session", "driver")  # the others are the baseline and the floor
 
 
