@@ -73,6 +73,10 @@ def test_listen_through_a_target_hears_that_device(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     beat = json.loads(result.stdout.splitlines()[-1])
     assert beat["payload"]["identifier"] == "sim-002"
+    beating = {"sim-001", "sim-002", "sim-003"}
+    while beating:  # every device has beaten (and so is in the record) before the fleet stops
+        beating.discard(fleet.proc.wait_json(lambda m: m["channel"] == "heartbeat" and m.get("target") in beating,
+                                             timeout=20)["target"])
     assert fleet.proc.stop() == 0
     lines = [json.loads(line) for line in record.read_text().splitlines()]
     assert sum(map(is_summary, lines)) == 1, "one bound line for the fleet, none per device"
