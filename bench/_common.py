@@ -164,6 +164,12 @@ def as_json(rows: list[Row]) -> str:
 # --- processes ---------------------------------------------------------------------------------
 
 
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest rank, the same for every row (NaN when there is nothing to rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))] if ordered else float("nan")
+
+
 def fieldctl(python: str = sys.executable) -> list[str]:
     """The command line of a fieldctl process. -P: the working directory (perhaps a checkout, with
     its fieldctl.egg-info) stays off sys.path, so an older fieldctl (--before) reads its own entry

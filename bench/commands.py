@@ -158,11 +158,6 @@ def run_calls(client: str, endpoints: dict[str, str], calls: int) -> int:
     return 0
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
 def in_process(device: Device, args: argparse.Namespace, cpus: set[int] | None) -> list[Row]:
     endpoints = json.dumps({"events": device.events, "commands": device.commands})
 
@@ -187,7 +182,7 @@ def in_process(device: Device, args: argparse.Namespace, cpus: set[int] | None) 
 
     def ms(which: object, fraction: float = 0.5) -> list[float] | None:
         runs = results.get(which)  # type: ignore[call-overload]
-        return None if runs is None else [percentile(times, fraction) * 1000 for times in runs]
+        return None if runs is None else [_common.percentile(times, fraction) * 1000 for times in runs]
 
     rows = []
     for client in clients:

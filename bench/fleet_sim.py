@@ -38,11 +38,6 @@ HEARTBEAT_TOPIC = (1001).to_bytes(4, "little")  # the autotrainer profile's hear
 GOAL = "p99 ≤ 50 ms"
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
 def wait_bound(proc: subprocess.Popen[bytes], fleet: Path, devices: int) -> float:
     """Seconds until the fleet file exists (written once every device is bound)."""
     start = time.monotonic()
@@ -112,7 +107,7 @@ def run_case(devices: int, args: argparse.Namespace) -> dict[str, float]:
     result = {"bind_s": bind_s, "gaps": len(sent), "mean_gap_ms": statistics.fmean(sent) * 1000}
     for side, gaps in (("sent", sent), ("received", received)):
         jitter = [abs(gap - INTERVAL_S) * 1000 for gap in gaps]
-        result |= {f"{side}_p50_ms": percentile(jitter, 0.5), f"{side}_p99_ms": percentile(jitter, 0.99),
+        result |= {f"{side}_p50_ms": _common.percentile(jitter, 0.5), f"{side}_p99_ms": _common.percentile(jitter, 0.99),
                    f"{side}_max_ms": max(jitter)}
     print(f"  {devices:>5} devices, jitter p50/p99/max: sent {result['sent_p50_ms']:.1f}/{result['sent_p99_ms']:.1f}/"
           f"{result['sent_max_ms']:.1f} ms, received {result['received_p50_ms']:.1f}/{result['received_p99_ms']:.1f}/"

@@ -65,7 +65,7 @@ def main() -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     minutes = (time.monotonic() - started) / 60
-    _common.emit(rows, args.json, f"issue 10, fast paths: {args.rounds} interleaved rounds"
+    _common.emit(rows, args.json, f"issues 10 and 11: {args.rounds} interleaved rounds"
                                   f"{' (--quick)' if args.quick else ''}, {minutes:.1f} min")
     return 0
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -34,22 +33,11 @@ import uuid
 from typing import Any, Callable, TypeVar
 
 import _common
+from fieldctl.protocols.fleet_sim import raise_fd_limit
 from _common import BenchFailed, Row
 
 T = TypeVar("T")
 TOKEN = "tok-scale-4c1e9a55"  # simulate vantiq without --token-file takes any; remembered as a secret
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))] if ordered else float("nan")
-
-
-def raise_fd_limit(wanted: int) -> None:
-    """Enough descriptors for the load and (inherited) the simulator: one or two per connection."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < wanted:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
 
 
 def start(argv: list[str], port: int, cpus: set[int] | None, what: str) -> subprocess.Popen[bytes]:
@@ -151,7 +139,7 @@ def vantiq_rows(args: argparse.Namespace, sim_cpus: set[int] | None) -> list[Row
     runs = alternated(args, lambda python, rounds: vantiq_rounds(args, sim_cpus, python, rounds))
 
     def ms(which: str, fraction: float) -> list[float] | None:
-        return [percentile(acks, fraction) * 1000 for acks in runs[which]] if which in runs else None
+        return [_common.percentile(acks, fraction) * 1000 for acks in runs[which]] if which in runs else None
 
     counts = "; ".join(f"{which} {', '.join(str(len(acks)) for acks in rounds)}" for which, rounds in runs.items())
     name = f"simulate vantiq, {args.connectors} connectors: acknowledgement"
@@ -185,7 +173,13 @@ def autotrainer_load(events: str, commands: str, subscribers: int, rounds: int,
     poller = zmq.Poller()
     for sub in subs:
         poller.register(sub, zmq.POLLIN)
-    time.sleep(2.0)  # the subscriptions reach the publisher
+    silent, deadline = set(subs), time.monotonic() + 30
+    while silent:  # every subscription has reached the publisher: each has heard something
+        if time.monotonic() > deadline:
+            raise BenchFailed(f"{len(silent)} of {subscribers} subscribers heard nothing in 30 s")
+        for sock, _ in poller.poll(100):
+            sock.recv_multipart()
+            silent.discard(sock)
     for sub in subs:  # what queued up during the connect
         while sub.poll(0):
             sub.recv_multipart()
@@ -244,10 +238,10 @@ def autotrainer_rows(args: argparse.Namespace, sim_cpus: set[int] | None) -> lis
     runs = alternated(args, lambda python, rounds: autotrainer_rounds(args, sim_cpus, python, rounds))
 
     def fanout(which: str) -> list[float] | None:
-        return [percentile(d, 0.99) * 1000 for d, _, _ in runs[which]] if which in runs else None
+        return [_common.percentile(d, 0.99) * 1000 for d, _, _ in runs[which]] if which in runs else None
 
     def commands(which: str) -> list[float] | None:
-        return [percentile(r, 0.99) * 1000 for _, _, r in runs[which]] if which in runs else None
+        return [_common.percentile(r, 0.99) * 1000 for _, _, r in runs[which]] if which in runs else None
 
     rounds = runs["fieldctl"]
     name = f"simulate autotrainer, {args.subscribers} subscribers"
@@ -261,7 +255,7 @@ def autotrainer_rows(args: argparse.Namespace, sim_cpus: set[int] | None) -> lis
 
 
 def collect(args: argparse.Namespace) -> list[Row]:
-    raise_fd_limit(4 * max(args.connectors, args.subscribers) + 256)
+    raise_fd_limit()  # the load's connections, and (inherited) the simulator's
     sim_cpus, _ = _common.cpu_split(args.pin)
     rows = vantiq_rows(args, sim_cpus) + autotrainer_rows(args, sim_cpus)
     _common.print_rounds(rows)
