@@ -50,8 +50,11 @@ class ProfileOptions:
     line gave the protocol."""
 
     def __init__(self, name: str | None, host: str | None, endpoint: list[str] | None, set_: list[str] | None,
-                 profile_file: list[Path] | None, given: Given | None = None) -> None:
+                 profile_file: list[Path] | None, given: Given | None = None, typed: bool = True) -> None:
         self.name, self.host = name, host
+        #: The name was on the command line, not $FIELDCTL_TARGET's (a --fleet takes no PROFILE, yet
+        #: the default target stays set).
+        self.typed = typed and name is not None
         self.endpoints, self.sets, self.files = endpoint or [], set_ or [], profile_file or []
         self.given = given or Given()
 
@@ -93,11 +96,11 @@ def with_profile(func: Callable[..., None]) -> Callable[..., None]:
     @functools.wraps(func)
     def command(**kwargs: Any) -> None:
         ctx = kwargs.pop("ctx")
-        name, values = _fill_positionals(ctx, [kwargs.pop("profile"), *(kwargs[key] for key in positionals)], required,
-                                         positionals, kwargs["profile_file"] or [])
+        name, values, typed = _fill_positionals(ctx, [kwargs.pop("profile"), *(kwargs[key] for key in positionals)],
+                                                required, positionals, kwargs["profile_file"] or [])
         kwargs.update(zip(positionals, values))
         options = ProfileOptions(name, kwargs.pop("host"), kwargs.pop("endpoint"), kwargs.pop("set_"),
-                                 kwargs.pop("profile_file"), ctx.meta.get(GIVEN))
+                                 kwargs.pop("profile_file"), ctx.meta.get(GIVEN), typed)
         func(options, **kwargs)
 
     command.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
@@ -129,22 +132,24 @@ MISSING_PROFILE = "missing PROFILE: name a profile or a saved target, or set FIE
 
 
 def _fill_positionals(ctx: typer.Context, given: list[Any], required: list[str], names: list[str],
-                      profile_files: list[Path]) -> tuple[str | None, list[Any]]:
+                      profile_files: list[Path]) -> tuple[str | None, list[Any], bool]:
     """PROFILE and the positionals after it. When PROFILE is left out ($FIELDCTL_TARGET set, and
     either the values are too few for the required arguments or the first names no profile or
-    target), the values move one place right and the default target takes the first place."""
+    target), the values move one place right and the default target takes the first place. The
+    last value says whether PROFILE was typed (not the default)."""
     values = [value for value in given if value is not None]  # the parser fills left to right
     default = os.environ.get("FIELDCTL_TARGET")
+    typed = True
     if default and len(values) <= len(names) and (len(values) <= len(required) or not _known(values[0], profile_files)):
-        values = [default, *values]
+        values, typed = [default, *values], False
     if not values and not required:
-        return None, [None] * len(names)  # a --fleet may stand in for it; else ProfileOptions.load says so
+        return None, [None] * len(names), False  # a --fleet may stand in for it; else ProfileOptions.load says so
     if not values:
         ctx.fail(MISSING_PROFILE)
     if len(values) < 1 + len(required):
         ctx.fail(f"missing argument {required[len(values) - 1].upper()}")
     values += [None] * (1 + len(names) - len(values))
-    return values[0], values[1:]
+    return values[0], values[1:], typed
 
 
 def _known(name: str, profile_files: list[Path]) -> bool:

@@ -95,7 +95,7 @@ def _following(role: str, doc: str) -> Callable[..., None]:
         from . import common
         from .fleet_listen import listen_fleet
 
-        if profile.name is not None:
+        if profile.typed:
             raise UsageError(f"{role}: give PROFILE or --fleet FILE, not both")
         given = [flag for value, flag in ((profile.host, "--host"), (profile.endpoints, "--endpoint"),
                                           (record, "--record")) if value] + [*profile.given.values, *profile.given.extras][:1]

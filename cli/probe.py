@@ -138,7 +138,6 @@ def _fleet(profile: ProfileOptions, path: Path | None, group: str | None, warn: 
     """Every target of the fleet probed concurrently; a line each (text: after a summary line)."""
     import asyncio
     import functools
-    import os
 
     from fieldctl.profiles.targets import load_fleet
     from fieldctl.protocols.errors import NagiosCode, UsageError
@@ -146,7 +145,7 @@ def _fleet(profile: ProfileOptions, path: Path | None, group: str | None, warn: 
     try:
         if path is None:
             raise UsageError("--group needs --fleet FILE")
-        if profile.name is not None and profile.name != os.environ.get("FIELDCTL_TARGET"):
+        if profile.typed:
             raise UsageError(f"probe --fleet takes no PROFILE (got {profile.name!r})")
         if profile.host or profile.endpoints:
             raise UsageError("--host and --endpoint name one device; a fleet file names each target's")

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from conftest import FIELDCTL, run_cli
+from conftest import FIELDCTL, cli_env, run_cli
 from fleet_helpers import DOWN, LIVE, fleet  # noqa: F401  (the fixture)
 from terminal_helpers import assert_nothing_obeyed, last_frame
 
@@ -51,6 +51,19 @@ def test_group_picks_its_targets(fleet) -> None:
     result = run_cli("listen", "--fleet", str(fleet.path), "--group", "room-1", "--json", "--count", "8", "--timeout", "20")
     assert result.returncode == 0, result.stderr
     assert {m["target"] for m in lines(result.stdout)} == {"rig-1", "rig-2"}
+
+
+def test_a_default_target_does_not_stand_in_the_way_of_a_fleet(fleet) -> None:
+    """$FIELDCTL_TARGET fills in a PROFILE left out; with --fleet none was given, so none clashes."""
+    env = cli_env(FIELDCTL_TARGET="rig-1")
+    result = run_cli("listen", "--fleet", str(fleet.path), "--group", "room-1", "--json", "--count", "4",
+                     "--timeout", "20", env=env)
+    assert result.returncode == 0, result.stderr
+    assert {m["target"] for m in lines(result.stdout)} <= {"rig-1", "rig-2"}
+    probed = run_cli("probe", "--fleet", str(fleet.path), "--group", "room-1", "--crit", "8", env=env)
+    assert probed.returncode == 0, probed.stdout + probed.stderr
+    typed = run_cli("listen", "rig-1", "--fleet", str(fleet.path), env=env)
+    assert typed.returncode == 2 and "not both" in typed.stderr
 
 
 def test_timeout_and_idle_exit_4(fleet) -> None:
