@@ -13,6 +13,7 @@ from typing import AsyncIterator, Iterable
 from fieldctl.profiles import load_profile
 from fieldctl.protocols.errors import Timeout
 from fieldctl.protocols.message import Message
+from fieldctl.protocols.transport import together
 
 from . import common
 
@@ -54,7 +55,7 @@ async def private_simulator(name: str, folder: str, *, sets: list[str], profile_
         from fieldctl.protocols.control import ControlServer
 
         work.append(ControlServer(os.path.join(folder, "control.sock"), device.control, device_sink, prof.name).run())
-    simulator = asyncio.ensure_future(asyncio.gather(*work))
+    simulator = asyncio.ensure_future(together(*work))  # one failing cancels the other, and waits
     waiting = asyncio.ensure_future(announced.wait())
     try:
         await asyncio.wait([simulator, waiting], timeout=BOUND_WITHIN_S, return_when=asyncio.FIRST_COMPLETED)

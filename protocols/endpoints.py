@@ -44,6 +44,8 @@ def check_free(ports: range) -> None:
         raise UsageError(f"ports {ports.start}-{ports.stop - 1}: past 65535")
     for port in ports:
         with socket.socket() as probe:
+            # as the simulators' listeners bind: a port left in TIME_WAIT by an earlier run is free
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError as exc:

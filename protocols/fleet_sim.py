@@ -19,6 +19,7 @@ from .driver import Emit, Notify, driver_for
 from .endpoints import check_free, is_socket_path, is_wildcard, per_target_url, private_endpoints, with_port
 from .errors import Timeout, UsageError
 from .message import Message
+from .transport import together
 
 #: The setting a simulator announces itself by (autotrainer's heartbeat `identifier`): each device
 #: gets its own name there, so a board tells the devices apart. Profiles without it are unchanged.
@@ -160,10 +161,10 @@ class Fleet:
                 emit(msg)
             return device_emit
 
-        tasks = [asyncio.ensure_future(driver.simulate(emitter(device), scenario=scenario, timeline=timeline,
-                                                       options=options))
-                 for device, driver in zip(self.devices, self.drivers)]
-        running = asyncio.gather(*tasks)
+        # together, not gather: one device failing cancels the rest and waits for their clean-up
+        running = asyncio.ensure_future(together(*(driver.simulate(emitter(device), scenario=scenario,
+                                                                   timeline=timeline, options=options)
+                                                   for device, driver in zip(self.devices, self.drivers))))
         try:
             bound = asyncio.ensure_future(all_bound.wait())
             limit = BOUND_BASE_S + BOUND_PER_DEVICE_S * len(self.devices)

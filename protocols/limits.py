@@ -118,6 +118,6 @@ def loads(data: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
             return decode(data)
         except _FAST_REFUSES:
             pass
-    text = data.decode("utf-8") if isinstance(data, (bytes, bytearray, memoryview)) else data
+    text = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data
     return _decode_within(text, max_depth)
 
