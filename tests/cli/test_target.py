@@ -14,9 +14,7 @@ from test_startup import HEAVY, completing, imported
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    environment = cli_env(XDG_CONFIG_HOME=str(tmp_path / "config"))
-    environment.pop("FIELDCTL_TARGET", None)
-    return environment
+    return cli_env(XDG_CONFIG_HOME=str(tmp_path / "config"))
 
 
 def target(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

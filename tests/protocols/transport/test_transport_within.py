@@ -18,20 +18,13 @@ def test_result_within_the_limit() -> None:
 
 
 def test_timeout_cancels_the_awaitable() -> None:
-    async def main() -> bool:
-        started = asyncio.get_running_loop().create_future()
-
-        async def forever() -> None:
-            started.set_result(None)
-            await asyncio.get_running_loop().create_future()
-
-        task = asyncio.ensure_future(forever())
+    async def main() -> asyncio.Future[bool]:
+        task = asyncio.ensure_future(asyncio.Event().wait())
         with pytest.raises(asyncio.TimeoutError):
-            await within(asyncio.shield(task), 0.01)
-        task.cancel()
-        return True
+            await within(task, 0.01)
+        return task
 
-    assert asyncio.run(main())
+    assert asyncio.run(main()).cancelled()
 
 
 def test_condition_wait_gives_the_lock_back_before_the_timeout_is_raised() -> None:
