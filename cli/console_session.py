@@ -300,11 +300,12 @@ class Session:
                                   options=options)
 
     async def _probe(self, params: dict[str, Any], options: dict[str, Any]) -> None:
+        from fieldctl.protocols.probing import probed, thresholds
+
         from .probe import Format, render
 
-        crit = params.get("crit") or self.profile.heartbeat.stale_after_s
-        warn = params.get("warn") or min(1.5 * self.profile.heartbeat.interval_s, crit)
-        report = await self.client.probe(warn=warn, crit=crit, options=options)
+        warn, crit = thresholds(self.profile, params.get("warn"), params.get("crit"))
+        report = await probed(self.client, warn, crit, options)  # as probe runs it: bounded, always a verdict
         self.out(render(report, self.profile_name, Format.text))
 
     def _conclude(self, outcome: CommandOutcome) -> None:

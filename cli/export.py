@@ -14,10 +14,6 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Serve a fleet's state to a monitoring system.", no_args_is_help=True)
 
-#: Probes running at once: a fleet of 1,000 is probed in waves, not all sockets at the same moment.
-PROBES_AT_ONCE = 32
-
-
 def parse_listen(value: str) -> tuple[str, int]:
     """HOST:PORT ([::1]:PORT for IPv6; an empty host is 127.0.0.1)."""
     from fieldctl.protocols.errors import UsageError
@@ -32,6 +28,8 @@ def parse_listen(value: str) -> tuple[str, int]:
 async def probe_forever(fleet: "Fleet", interval: float) -> None:
     """Every target's probe, every `interval` seconds (from the start of one round to the next)."""
     import asyncio
+
+    from fieldctl.protocols.probing import PROBES_AT_ONCE
 
     from .fleet_metrics import probe_rtt
 

@@ -135,12 +135,13 @@ async def checked(plan: "Planned | ProbeReport") -> "ProbeReport":
 
 def _fleet(profile: ProfileOptions, path: Path | None, group: str | None, warn: float | None, crit: float | None,
            fmt: Format) -> int:
-    """Every target of the fleet probed concurrently; a line each (text: after a summary line)."""
+    """Every target of the fleet probed concurrently (PROBES_AT_ONCE at a time); a line each (text: after a summary line)."""
     import asyncio
     import functools
 
     from fieldctl.profiles.targets import load_fleet
     from fieldctl.protocols.errors import NagiosCode, UsageError
+    from fieldctl.protocols.probing import PROBES_AT_ONCE
 
     try:
         if path is None:
@@ -160,7 +161,13 @@ def _fleet(profile: ProfileOptions, path: Path | None, group: str | None, warn: 
              for target in targets]
 
     async def run() -> list["ProbeReport"]:
-        return await asyncio.gather(*map(checked, plans))
+        gate = asyncio.Semaphore(PROBES_AT_ONCE)  # as export's probes: a large fleet in waves
+
+        async def one(plan: "Planned") -> "ProbeReport":
+            async with gate:
+                return await checked(plan)
+
+        return await asyncio.gather(*map(one, plans))
 
     reports = asyncio.run(run())
     worst = max((report.status for report in reports), key=SEVERITY.index)

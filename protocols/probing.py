@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
     from .driver import BaseDriver
 
+#: Probes of a fleet running at once: 1,000 targets are probed in waves, not all sockets at one moment.
+PROBES_AT_ONCE = 32
 #: How much longer than --crit a probe may take before it is given up (the driver should not need it).
 GRACE_S = 2.0
 
