@@ -9,7 +9,7 @@ the same baseline, and the rows "vs the ... floor" fieldctl against that floor (
 A report, not a test: it exits 0 whatever the numbers, 1 only if a process fails or hangs;
 tests/bench/ runs every module at tiny sizes so that a broken one fails `make test`.
 
-Before/after: `--before PYTHON` runs every fieldctl case (but the memory row) a second time with
+Before/after: `--before PYTHON` runs every fieldctl case (but memory, fleet_sim and fleet) a second time with
 an interpreter that has an older fieldctl installed, in the same rounds, and prints its ratio
 next to this tree's. An older tree to compare with, e.g. the commit this branch started from:
 `git archive REF | tar -x -C /tmp/old && make -C /tmp/old .venv/.installed`, then
