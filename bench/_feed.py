@@ -152,7 +152,7 @@ def start_publisher(options: FeedOptions, env: dict[str, str],
 def fieldctl_rcvhwm() -> int:
     """The receive queue fieldctl's subscriber has at the default frame limit; the raw loop uses the
     same (imported here, before the clock starts, not at the top: the publisher needs none of it)."""
-    from fieldctl.protocols.limits import MAX_FRAME_BYTES
+    from fieldctl.protocols.core.limits import MAX_FRAME_BYTES
     from fieldctl.protocols.transport.zeromq import receive_hwm
 
     return receive_hwm(MAX_FRAME_BYTES)

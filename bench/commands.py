@@ -115,7 +115,7 @@ def fieldctl_client(endpoints: dict[str, str], kept: bool) -> Iterator[Call]:
     import asyncio
 
     from fieldctl.profiles.loader import load_profile
-    from fieldctl.protocols.driver import driver_for
+    from fieldctl.protocols.runtime.registry import driver_for
 
     profile = load_profile("autotrainer", endpoints=[f"{name}={url}" for name, url in endpoints.items()])
     driver = driver_for(profile, lambda text: None)

@@ -6,7 +6,7 @@ Run: `.venv/bin/python bench/fleet_board.py [--devices N] [--messages M] [--roun
 Defaults (1,000 devices, 200,000 messages, 3 rounds) take well under a minute; `--quick` less.
 
 Rows, each a ratio to a baseline measured in the same round (interleaved, see _common.py):
-- board ingest: messages per second through `listen --fleet`'s own path (fleet.Fleet.intake: the
+- board ingest: messages per second through `listen --fleet`'s own path (fleet.FleetFollower.intake: the
   FleetState, the heartbeat watch, the fleet sink with its filters, scrubbing and the board's feed)
   spread over N targets, against `listen PROFILE`'s path for one device (heartbeat watch, Sink,
   live table). Both are fed the same decoded Messages in-process: the drivers' decoding and the
@@ -42,7 +42,7 @@ PROFILE = "autotrainer"  # the bench may name a protocol: any profile with a hea
 
 def synthetic(count: int, seed: int = 1) -> list[Any]:
     """Decoded messages as the driver emits them: events, with a heartbeat every tenth."""
-    from fieldctl.protocols.message import Message
+    from fieldctl.protocols.core.message import Message
 
     rng = random.Random(seed)
     out = []
@@ -59,13 +59,13 @@ def synthetic(count: int, seed: int = 1) -> list[Any]:
 
 
 def fleet_of(devices: int) -> Any:
-    """A Fleet of `devices` targets of PROFILE, resolved as `Fleet.load` resolves a fleet file."""
-    from fieldctl.cli.fleet import Fleet, Member
+    """A FleetFollower of `devices` targets of PROFILE, resolved as `FleetFollower.load` resolves a fleet file."""
+    from fieldctl.cli.fleet.follower import FleetFollower, Member
     from fieldctl.profiles import load_profile
-    from fieldctl.protocols.driver import driver_for
+    from fieldctl.protocols.runtime.registry import driver_for
 
     profile = load_profile(PROFILE)
-    fleet = Fleet([], quiet=True)
+    fleet = FleetFollower([], quiet=True)
     members = [Member(f"rig-{n}", profile, driver_for(profile, fleet.notifier(f"rig-{n}"))) for n in range(devices)]
     fleet.adopt(members)
     return fleet
@@ -79,10 +79,10 @@ def quiet_console() -> Any:
 
 def board_ingest(devices: int, messages: list[Any]) -> tuple[float, Any]:
     """Messages per second through listen --fleet's path; the board, for a frame afterwards."""
-    from fieldctl.cli.board import FleetBoard
-    from fieldctl.cli.fleet_listen import FleetFilters, FleetSink
-    from fieldctl.protocols.driver import Stats
-    from fieldctl.protocols.heartbeat import HeartbeatWatch
+    from fieldctl.cli.fleet.board import FleetBoard
+    from fieldctl.cli.fleet.listen import FleetFilters, FleetSink
+    from fieldctl.protocols.sdk.contract import Stats
+    from fieldctl.protocols.runtime.heartbeat import HeartbeatWatch
 
     fleet = fleet_of(devices)
     board = FleetBoard(fleet, "fieldctl listen --fleet bench.toml", quiet_console())
@@ -96,11 +96,11 @@ def board_ingest(devices: int, messages: list[Any]) -> tuple[float, Any]:
 
 def single_ingest(messages: list[Any]) -> tuple[float, Any]:
     """Messages per second through listen PROFILE's path (stream.shown's Sink and live table)."""
-    from fieldctl.cli.common import driver
-    from fieldctl.cli.live_view import LiveView
-    from fieldctl.cli.stream import Filters, Sink
+    from fieldctl.cli.framework.common import driver
+    from fieldctl.cli.views.live_view import LiveView
+    from fieldctl.cli.views.stream import Filters, Sink
     from fieldctl.profiles import load_profile
-    from fieldctl.protocols.heartbeat import HeartbeatWatch
+    from fieldctl.protocols.runtime.heartbeat import HeartbeatWatch
 
     profile = load_profile(PROFILE)
     drv = driver(profile)
@@ -150,7 +150,7 @@ def scrape_ms(registry: Any, scrapes: int) -> float:
 def collector_registry(state: Any) -> Any:
     from prometheus_client.registry import CollectorRegistry
 
-    from fieldctl.cli.fleet_metrics import FleetCollector
+    from fieldctl.cli.fleet.metrics import FleetCollector
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(FleetCollector(state))

@@ -33,7 +33,7 @@ import uuid
 from typing import Any, Callable, TypeVar
 
 import _common
-from fieldctl.protocols.fleet_sim import raise_fd_limit
+from fieldctl.protocols.runtime.simulated_fleet import raise_fd_limit
 from _common import BenchFailed, Row
 
 T = TypeVar("T")

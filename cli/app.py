@@ -9,16 +9,21 @@ import typer
 
 from fieldctl import __version__
 
-from . import bench, check, coerce, completion, console, demo, export, profiles, target
-from .lazy_group import LazyGroup, root_command
-from .protocol_options import CONTEXT
-from .verbs import register as register_verbs
+from fieldctl.cli.roles import bench, demo
+from fieldctl.cli.check import check
+from fieldctl.cli.framework import coerce
+from fieldctl.cli.setup import completion, profiles, target
+from fieldctl.cli.console import console
+from fieldctl.cli.fleet import export
+from fieldctl.cli.framework.lazy_group import LazyGroup, root_command
+from fieldctl.cli.framework.protocol_options import CONTEXT
+from fieldctl.cli.roles.verbs import register as register_verbs
 
 coerce.install()  # no pydantic for values that need no conversion (~250 ms of every invocation)
 
 app = typer.Typer(
     name="fieldctl",
-    cls=LazyGroup,  # a subcommand's click command is built only when it is used (cli/lazy_group.py)
+    cls=LazyGroup,  # a subcommand's click command is built only when it is used (cli/framework/lazy_group.py)
     help="Operations toolkit for the messaging interfaces of lab and IoT devices.",
     invoke_without_command=True,  # no arguments: the short usage of _root, not the whole help
     add_completion=False,
@@ -29,7 +34,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"], "default_map": {"help": False}},
 )
 
-register_verbs(app)  # listen, register, command, publish, simulate, probe: the table in cli/verbs.py
+register_verbs(app)  # listen, register, command, publish, simulate, probe: the table in cli/roles/verbs.py
 app.command(cls=bench.BenchCommand, context_settings=CONTEXT)(bench.bench)
 app.command()(check.check)
 app.command()(demo.demo)
@@ -62,7 +67,7 @@ def _root(
 
 def _fail(text: str, code: int, where: str = "fieldctl") -> int:
     """The one error line: secrets masked and control characters escaped, whatever the peer sent."""
-    from .escape import stderr_line
+    from fieldctl.cli.framework.escape import stderr_line
 
     try:
         sys.stderr.write(f"{where}: {stderr_line(text)}\n")
@@ -83,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     """Every failure is one line on stderr and an exit code from the README's table."""
     from typer.exceptions import TyperException
 
-    from fieldctl.protocols.errors import FieldctlError
+    from fieldctl.protocols.core.errors import FieldctlError
 
     args = sys.argv[1:] if argv is None else argv
     try:

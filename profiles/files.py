@@ -11,7 +11,8 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
-from fieldctl.protocols.errors import UsageError
+from fieldctl.protocols.core import entry_points
+from fieldctl.protocols.core.errors import UsageError
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
 
@@ -35,16 +36,19 @@ def targets_path() -> Path:
 
 def available_profiles(profile_files: Iterable[str | Path] = ()) -> dict[str, Path]:
     """Name -> file; user profiles shadow installed ones (built-in or plugins), explicit files shadow both."""
-    from fieldctl.protocols.registry import profile_folders
-
     found: dict[str, Path] = {}
-    for folder in [path for _, path in profile_folders()] + [user_dir()]:
+    for folder in [*installed_folders(), user_dir()]:
         if folder.is_dir():
             for path in sorted(folder.glob("*.toml")):
                 found[path.stem] = path
     for path in map(Path, profile_files):
         found[read_toml(path).get("name") or path.stem] = path
     return found
+
+
+def installed_folders() -> list[Path]:
+    """The profile folder of every installed package (fieldctl's own built-ins, plugins), in name order."""
+    return [Path(ep.load("profile folder")) for ep in entry_points.group(entry_points.PROFILES).values()]
 
 
 def read_toml(path: Path) -> dict[str, Any]:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any
 
-from fieldctl.protocols.errors import UsageError
-from fieldctl.protocols.limits import loads
-from fieldctl.protocols.registry import protocol_names
+from fieldctl.protocols.core.errors import UsageError
+from fieldctl.protocols.core.limits import loads
+from fieldctl.protocols.core import entry_points
 
-from .files import BUILTIN_DIR, ProfileError, available_profiles, read_toml
-from .model import CommandSpec, HeartbeatSpec, Profile
-from .secrets import SecretRef
-from .validate import validate
+from fieldctl.profiles.files import BUILTIN_DIR, ProfileError, available_profiles, read_toml
+from fieldctl.profiles.model import CommandSpec, HeartbeatSpec, Profile
+from fieldctl.profiles.secrets import SecretRef
+from fieldctl.profiles.validate import validate
+
+if TYPE_CHECKING:
+    from fieldctl.profiles.schema import Setting
 
 #: The profile `console` and `demo` start with when none is named: data, so cli/ names no system.
 DEFAULT_PROFILE = "autotrainer"
@@ -65,18 +69,16 @@ def _apply_set(data: dict[str, Any], assignment: str) -> None:
     node[parts[-1]] = parse_value(value)
 
 
-def problems_in(data: dict[str, Any], *, every_key: bool = False) -> list[tuple[str, str]]:
-    """The core's problems; with `every_key`, the protocol's sections too, against what its driver
-    declares (this imports the driver, which the quick paths such as completion must not)."""
+def problems_in(data: dict[str, Any], declared: Mapping[str, Setting] | None = None) -> list[tuple[str, str]]:
+    """The core's problems; with `declared` (the settings the profile's protocol declares), the
+    protocol's sections too, which the quick paths such as completion never need."""
     protocol = data.get("protocol")
-    known = isinstance(protocol, str) and protocol in protocol_names()
-    if every_key and known:
-        from fieldctl.protocols.driver import declared_settings
-
-        return validate(data, declared_settings(protocol))
+    installed = entry_points.group(entry_points.PROTOCOLS)  # names only: no driver is loaded
+    if declared is not None and protocol in installed:
+        return validate(data, declared)
     problems = validate(data)
-    if isinstance(protocol, str) and not known:
-        problems.append(("protocol", f"unknown protocol {protocol!r} (installed: {', '.join(protocol_names())})"))
+    if isinstance(protocol, str) and protocol not in installed:
+        problems.append(("protocol", f"unknown protocol {protocol!r} (installed: {', '.join(installed)})"))
     return problems
 
 
@@ -145,14 +147,18 @@ def load_profile(
     return build(data, source, host)
 
 
-def check_file(path: str | Path) -> list[str]:
-    """Every problem of a profile file, one line each (file: field: reason)."""
+def check_file(path: str | Path, settings_of: Callable[[str], Mapping[str, Setting]]) -> list[str]:
+    """Every problem of a profile file, one line each (file: field: reason); `settings_of` gives
+    what a protocol declares (the registry's declared_settings, which loads its driver)."""
     path = Path(path)
     try:
         data = _raw(path, ())
     except ProfileError as exc:
         return [str(exc)]
-    return [f"{path}: {field}: {reason}" for field, reason in problems_in(data, every_key=True)]
+    protocol = data.get("protocol")
+    installed = entry_points.group(entry_points.PROTOCOLS)
+    declared = settings_of(protocol) if isinstance(protocol, str) and protocol in installed else None
+    return [f"{path}: {field}: {reason}" for field, reason in problems_in(data, declared)]
 
 
 def load_profile_file(path: str | Path) -> Profile:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .secrets import SecretRef
+from fieldctl.profiles.secrets import SecretRef
+from fieldctl.protocols.core.limits import MAX_DEPTH, MAX_FRAME_BYTES, Limits
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,13 @@ class Profile:
                 return default
             node = node[part]
         return node
+
+    @property
+    def limits(self) -> Limits:
+        """What one frame may cost to decode: the profile's ``[limits]`` (checked by the validator)."""
+        table = self.data.get("limits") or {}
+        return Limits(max_frame_bytes=int(table.get("max_frame_bytes", MAX_FRAME_BYTES)),
+                      max_depth=int(table.get("max_depth", MAX_DEPTH)))
 
     def command_by_code(self, code: Any) -> CommandSpec | None:
         for spec in self.commands.values():

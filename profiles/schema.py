@@ -70,7 +70,7 @@ CORE: dict[str, Setting] = {
     "commands.*.code": ANY, "commands.*.help": ANY, "commands.*.payload.*": ANY,
     "heartbeat.channel": ANY, "heartbeat.interval_s": ANY, "heartbeat.stale_after_s": ANY, "heartbeat.fields": ANY,
     "auth.*": ANY,
-    # protocols/limits.py
+    # protocols/core/limits.py
     "limits.max_frame_bytes": POSITIVE, "limits.max_depth": POSITIVE,
 }
 CORE_TABLES = frozenset(key.split(".", 1)[0] for key in CORE)

@@ -6,8 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from fieldctl.protocols import redact
-from fieldctl.protocols.errors import UsageError
+from fieldctl.protocols.core import redact
+from fieldctl.protocols.core.errors import UsageError
 
 
 class Secret:

@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from fieldctl.protocols.errors import UsageError
+from fieldctl.protocols.core.errors import UsageError
 
-from .files import ProfileError, available_profiles, read_toml, targets_path
+from fieldctl.profiles.files import ProfileError, available_profiles, read_toml, targets_path
 
 if TYPE_CHECKING:
-    from .model import Profile
+    from fieldctl.profiles.model import Profile
 
 #: A target's name: what a shell, a TOML key and a Prometheus label all take without quoting.
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -45,7 +45,7 @@ class Target:
     def load(self, *, profile_files: Iterable[str | Path] = (), host: str | None = None,
              endpoints: Iterable[str] = (), sets: Iterable[str] = ()) -> Profile:
         """The resolved profile; overrides given here (the command line's) win over the target's."""
-        from .loader import load_profile  # not at the top: completing a target's name needs no model
+        from fieldctl.profiles.loader import load_profile  # not at the top: completing a target's name needs no model
 
         own_sets = [f"{key}={value if isinstance(value, str) else json.dumps(value)}" for key, value in self.sets.items()]
         own_endpoints = [f"{name}={url}" for name, url in self.endpoints.items()]
@@ -74,7 +74,7 @@ def check_name(name: str, what: str = "target name") -> str:
 def check_sets(where: str, sets: dict[str, Any]) -> None:
     """A secret is never a value here: a key ending in a secret's name (`connector.password`) is
     refused; an `[auth]` reference may be pointed elsewhere (`auth.password.env`)."""
-    from fieldctl.protocols.redact import is_secret_key
+    from fieldctl.protocols.core.redact import is_secret_key
 
     for key in sets:
         if is_secret_key(key.rsplit(".", 1)[-1]):
@@ -160,7 +160,7 @@ def resolve(name: str, *, profile_files: Iterable[str | Path] = (), host: str | 
             endpoints: Iterable[str] = (), sets: Iterable[str] = ()) -> Profile:
     """A profile name or a saved target's name, resolved with the command line's overrides.
     Profiles come first (a target may not shadow one); the error lists both when neither matches."""
-    from .loader import load_profile
+    from fieldctl.profiles.loader import load_profile
 
     profile_files = tuple(profile_files)
     if name in available_profiles(profile_files):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from .schema import CORE, CORE_TABLES, Problem, Setting, check
+from fieldctl.profiles.schema import CORE, CORE_TABLES, Problem, Setting, check
 
 _KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _PAYLOAD_TYPES = {"int", "float", "bool", "str", "object", "array", "any"}

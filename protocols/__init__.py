@@ -1,4 +1,6 @@
-"""Wire protocols: the Message model, errors, transports and one module per system.
+"""Wire protocols, in layers (docs/architecture.md): core/ (errors, Message, limits, redaction),
+sdk/ (the Driver contract and what protocol packages use), transport/ (sockets only), runtime/
+(discovery and what runs protocols for the CLI), and one package per system.
 
 Nothing here imports cli/ or rich; codecs are pure, roles run over transport/.
 """

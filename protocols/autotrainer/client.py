@@ -8,14 +8,14 @@ import json
 import random
 from typing import Any
 
-from fieldctl.protocols.driver import BaseDriver, ClientSession, CommandOutcome, Emit, ProbeReport, Stats, link_emitter
-from fieldctl.protocols.probing import verdict
-from fieldctl.protocols.errors import ConnectFailure, NagiosCode, Timeout, UsageError
-from fieldctl.protocols.message import Message
+from fieldctl.protocols.sdk.contract import BaseDriver, ClientSession, CommandOutcome, Emit, ProbeReport, Stats, link_emitter
+from fieldctl.protocols.sdk.probing import verdict
+from fieldctl.protocols.core.errors import ConnectFailure, NagiosCode, Timeout, UsageError
+from fieldctl.protocols.core.message import Message
 from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, within, zeromq
 
 from . import codec
-from .client_rules import READS, EmergencyDeduper, Waiting, judge_reply, outcome
+from .client_state import READS, EmergencyDeduper, Waiting, judge_reply, outcome
 from .codec import Vocabulary
 
 NONCE_MAX = 2**31 - 1
@@ -59,7 +59,7 @@ def resolve_command(name: str, vocab: Vocabulary) -> int:
 
 class _Results:
     """The COMMAND_RESULT subscription of a session: one reader hands each result to the command
-    waiting for its nonce (client_rules.Waiting decides which)."""
+    waiting for its nonce (client_state.Waiting decides which)."""
 
     def __init__(self, url: str, vocab: Vocabulary) -> None:
         self.vocab = vocab

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from fieldctl.profiles import Profile
-from fieldctl.protocols.limits import MAX_DEPTH, Limits, loads
-from fieldctl.protocols.message import IN, OUT, Message
+from fieldctl.protocols.core.limits import MAX_DEPTH, Limits, loads
+from fieldctl.protocols.core.message import IN, OUT, Message
 
 from .casing import camelize, decamelize_text
 
@@ -73,7 +73,7 @@ class Vocabulary:
             event_code=events,
             command_name={code: name for name, code in commands.items()},
             command_code=commands,
-            limits=Limits.of(profile),
+            limits=profile.limits,
         )
 
     def topic_frame(self, channel: str) -> bytes:

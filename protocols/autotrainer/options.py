@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fieldctl.protocols.options import Declared, OptionSpec
+from fieldctl.protocols.sdk.options import Declared, OptionSpec
 
 OPTIONS: Declared = {
     "command": {"--custom-command": OptionSpec("custom_command", "json", "customCommand for user-defined (99999)")},

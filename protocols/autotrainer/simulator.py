@@ -7,15 +7,15 @@ import asyncio
 import time
 
 from fieldctl.profiles import Profile
-from fieldctl.protocols import replay, schedule
-from fieldctl.protocols.driver import Emit, Notify, link_emitter
-from fieldctl.protocols.errors import UsageError
-from fieldctl.protocols.message import Message, link
+from fieldctl.protocols.sdk import replay, schedule
+from fieldctl.protocols.sdk.contract import Emit, Notify, link_emitter
+from fieldctl.protocols.core.errors import UsageError
+from fieldctl.protocols.core.message import Message, link
 from fieldctl.protocols.transport import zeromq
 
 from . import codec, timeline
-from .client_rules import EmergencyDeduper
-from .rules import DeviceState
+from .client_state import EmergencyDeduper
+from .simulator_state import DeviceState
 
 REPLAYED_CHANNELS = ("event", "emergency", "property_change")
 

@@ -6,7 +6,7 @@ import random
 import uuid
 from typing import Any, Iterator
 
-from .rules import DeviceState
+from .simulator_state import DeviceState
 
 Step = tuple[int, Any]  # (ApiEventKind value, context)
 

@@ -8,16 +8,16 @@ import time
 from typing import Any, NamedTuple
 
 from fieldctl.profiles import Profile
-from fieldctl.protocols.driver import CommandOutcome, Emit, Notify, ProbeReport, link_emitter
-from fieldctl.protocols.probing import verdict
-from fieldctl.protocols.errors import ProtocolFailure, Timeout, UsageError
-from fieldctl.protocols.limits import Limits
-from fieldctl.protocols.message import Message
+from fieldctl.protocols.sdk.contract import CommandOutcome, Emit, Notify, ProbeReport, link_emitter
+from fieldctl.protocols.sdk.probing import verdict
+from fieldctl.protocols.core.errors import ProtocolFailure, Timeout, UsageError
+from fieldctl.protocols.core.limits import Limits
+from fieldctl.protocols.core.message import Message
 from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, zeromq
 
 from . import codec
 from .codec import Request
-from .rules import ROUTER, RPC, STREAMER
+from .simulator_state import ROUTER, RPC, STREAMER
 from .safe_pickle import clip
 
 TRUST_WARNING = ("--trust-pickle: payloads are unpickled without restriction; a hostile server can run "
@@ -46,7 +46,7 @@ async def listen(profile: Profile, emit: Emit, streams: set[str], trusted: bool)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     encodings = stream_encodings(profile)
-    limits = Limits.of(profile)
+    limits = profile.limits
     sub = zeromq.subscriber(codec.STREAMS, profile.endpoints[codec.STREAMS], prefixes, link_emitter(profile.name, emit),
                             limits.max_frame_bytes, LISTEN_REFUSED_AFTER_S)
     try:
@@ -70,7 +70,7 @@ class Caller:
 
     def __init__(self, profile: Profile, emit: Emit, notify: Notify, trusted: bool = False) -> None:
         self.profile, self.emit, self.notify, self.trusted = profile.name, emit, notify, trusted
-        self.limits = Limits.of(profile)
+        self.limits = profile.limits
         self.url = profile.endpoints[codec.CALLS]
         self.requester = zeromq.Requester(codec.CALLS, self.url, max_frame_bytes=self.limits.max_frame_bytes)
 

@@ -16,9 +16,9 @@ import struct
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from fieldctl.protocols import limits as wire_limits
-from fieldctl.protocols.limits import Limits, Malformed
-from fieldctl.protocols.message import IN, OUT, Message
+from fieldctl.protocols.core import limits as wire_limits
+from fieldctl.protocols.core.limits import Limits, Malformed
+from fieldctl.protocols.core.message import IN, OUT, Message
 
 from .safe_pickle import (NO_GLOBALS, PAYLOAD_GLOBALS, PLAIN_GLOBALS, OverLimit, UnsafePickle, check, clip, cost_limit,
                           loads, short_repr)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fieldctl.protocols.options import PARAMS, Declared, OptionSpec
+from fieldctl.protocols.sdk.options import PARAMS, Declared, OptionSpec
 
 _TRUST = OptionSpec("trust_pickle", "flag", "unpickle without restriction (a trusted server only)")
 

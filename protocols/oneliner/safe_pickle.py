@@ -24,7 +24,7 @@ from typing import Any, Callable, Collection
 
 from _compat_pickle import IMPORT_MAPPING, NAME_MAPPING
 
-from fieldctl.protocols.limits import MAX_DEPTH, Malformed
+from fieldctl.protocols.core.limits import MAX_DEPTH, Malformed
 
 #: Built-in exception classes: a stream whose function raised carries the exception itself (spec §5.4).
 BUILTIN_EXCEPTIONS = frozenset(

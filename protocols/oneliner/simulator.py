@@ -10,16 +10,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fieldctl.profiles import Profile
-from fieldctl.protocols import replay
-from fieldctl.protocols.driver import Emit, Notify, link_emitter
-from fieldctl.protocols.errors import UsageError
-from fieldctl.protocols.limits import Limits
-from fieldctl.protocols.message import IN, OUT, Message, link
+from fieldctl.protocols.sdk import replay
+from fieldctl.protocols.sdk.contract import Emit, Notify, link_emitter
+from fieldctl.protocols.core.errors import UsageError
+from fieldctl.protocols.core.limits import Limits
+from fieldctl.protocols.core.message import IN, OUT, Message, link
 from fieldctl.protocols.transport import zeromq
 
 from . import codec
 from .client import stream_encodings
-from .rules import Outcome, Router
+from .simulator_state import Outcome, Router
 
 
 def warn_if_exposed(url: str, notify: Notify) -> None:
@@ -39,7 +39,7 @@ class StreamPublisher:
     def __init__(self, profile: Profile, emit: Emit, notify: Notify) -> None:
         self.profile, self.emit = profile.name, emit
         self.encodings = stream_encodings(profile)
-        self.limits = Limits.of(profile)
+        self.limits = profile.limits
         url = profile.endpoints[codec.STREAMS]
         warn_if_exposed(url, notify)
         self.pub = zeromq.Publisher(codec.STREAMS, url, link_emitter(profile.name, emit),
@@ -99,7 +99,7 @@ class Simulator:
     def __init__(self, profile: Profile, emit: Emit, notify: Notify) -> None:
         self.profile, self.emit, self.notify = profile, emit, notify
         self.router = Router(profile.setting("simulate", {}))
-        self.limits = Limits.of(profile)
+        self.limits = profile.limits
         self.publisher: StreamPublisher | None = None  # bound by run()
 
     async def run(self, scenario: list[Message] | None) -> None:

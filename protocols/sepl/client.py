@@ -18,17 +18,17 @@ from websockets.exceptions import ConnectionClosed
 
 from fieldctl.profiles import Profile
 from fieldctl.profiles.secrets import Secret, SecretRef
-from fieldctl.protocols.driver import Emit, Notify, ProbeReport, link_emitter
-from fieldctl.protocols.probing import verdict
-from fieldctl.protocols.errors import ConnectFailure, NagiosCode, RemoteFailure, Timeout, UsageError
-from fieldctl.protocols.limits import Limits
-from fieldctl.protocols.message import Message, link
+from fieldctl.protocols.sdk.contract import Emit, Notify, ProbeReport, link_emitter
+from fieldctl.protocols.sdk.probing import verdict
+from fieldctl.protocols.core.errors import ConnectFailure, NagiosCode, RemoteFailure, Timeout, UsageError
+from fieldctl.protocols.core.limits import Limits
+from fieldctl.protocols.core.message import Message, link
 from fieldctl.protocols.transport import within
 from fieldctl.protocols.transport.websocket import keep_connected, open_connection
-from fieldctl.protocols.websocket_client import connection_settings
+from fieldctl.protocols.sdk.websocket_options import connection_settings
 
 from . import codec
-from .link import CLIENT_CLOSE, ENDPOINT, Link, Timing, scrubbed
+from .connection import CLIENT_CLOSE, ENDPOINT, Connection, Timing, scrubbed
 from .store import DeviceStore
 
 ANSWER_RULES = ("echo", "fixed", "cmd")
@@ -172,7 +172,7 @@ class Connector:
         self.rule = AnswerRule(options, secret_env, float(profile.setting("timeouts.answer_s", 5.0)))
         self.tls, self.backoff = connection_settings(self.account.url, options, notify)
         self.retry_at_start = options.get("max_retries") is not None
-        self.max_size = Limits.of(profile).max_frame_bytes
+        self.max_size = profile.limits.max_frame_bytes
         self.poll_s = float(profile.setting("connector.poll_s", 0.5))
 
     def _link(self, state: str, detail: Any = None) -> None:
@@ -198,7 +198,7 @@ class Connector:
             self.store.close()
 
     async def _session(self, conn: Any) -> bool:
-        session = Link(conn, self.profile.name, self.emit, self.notify, self.timing)
+        session = Connection(conn, self.profile.name, self.emit, self.notify, self.timing)
         changed, removed = self.devices.changes()  # edits made while offline reach the platform by the sync
         for device in changed:
             self.store.put(device)
@@ -227,7 +227,7 @@ class Connector:
             await asyncio.gather(reader, return_exceptions=True)
         return False
 
-    async def _sync(self, session: Link, conn: Any, local: str) -> None:
+    async def _sync(self, session: Connection, conn: Any, local: str) -> None:
         """clear, put per device in store order, commit(local hash); each awaited (spec §3.2)."""
         steps: list[tuple[str, Any]] = [("clear", None)]
         steps += [("put", d.put_payload()) for d in self.store.devices()]
@@ -241,7 +241,7 @@ class Connector:
                 raise RemoteFailure(f"device sync refused: {handler} answered {what}")
         self._link("synced", {"hash": local, "devices": len(steps) - 2})
 
-    async def _watch(self, session: Link) -> None:
+    async def _watch(self, session: Connection) -> None:
         while True:
             await asyncio.sleep(self.poll_s)
             changed, removed = self.devices.changes()
@@ -252,7 +252,7 @@ class Connector:
                 self.store.remove(device_id)
                 await self._change(session, self.devices.on_remove, device_id)
 
-    async def _change(self, session: Link, handler: str, payload: Any) -> None:
+    async def _change(self, session: Connection, handler: str, payload: Any) -> None:
         """put/disconnect/delete, then commit of the new collection hash if it was accepted."""
         answer = await session.request(handler, payload)
         if answer is not None and answer.get("status") == 200:
@@ -261,7 +261,7 @@ class Connector:
             self.notify(f"{handler} {payload if isinstance(payload, str) else payload.get('uri')} was not accepted; "
                         "the next sync will carry it")
 
-    async def _answer_command(self, session: Link, envelope: dict[str, Any]) -> None:
+    async def _answer_command(self, session: Connection, envelope: dict[str, Any]) -> None:
         command = envelope.get("payload") if isinstance(envelope.get("payload"), dict) else {}
         what = f"the response to command {codec.device_service(command, 'device_url', 'service_url')}"
         try:
@@ -275,7 +275,7 @@ class Connector:
 
 
 async def login_once(profile: Profile, options: dict[str, Any], emit: Emit, notify: Notify,
-                     timeout: float) -> tuple[Any, Link, dict[str, Any]]:
+                     timeout: float) -> tuple[Any, Connection, dict[str, Any]]:
     """One connection and login, no retries (publish, probe)."""
     store = open_store(options)
     try:
@@ -284,10 +284,10 @@ async def login_once(profile: Profile, options: dict[str, Any], emit: Emit, noti
         store.close()
     tls, _ = connection_settings(account.url, options, notify)
     emit = scrubbed(emit)
-    conn = await open_connection(account.url, tls=tls, timeout=timeout, max_size=Limits.of(profile).max_frame_bytes,
+    conn = await open_connection(account.url, tls=tls, timeout=timeout, max_size=profile.limits.max_frame_bytes,
                                  ping_interval=None)
     emit(link(profile.name, ENDPOINT, "connected", {"url": account.url}))
-    session = Link(conn, profile.name, emit, notify, Timing.from_profile(profile))
+    session = Connection(conn, profile.name, emit, notify, Timing.from_profile(profile))
     try:
         answer = await session.login(account.user, account.password, account.gid)
     except BaseException:
@@ -331,7 +331,7 @@ async def publish(profile: Profile, messages: list[Message], emit: Emit, notify:
         raise RemoteFailure("the platform refused the event: " + "; ".join(refused))
 
 
-async def _ignore_command(session: Link, envelope: dict[str, Any]) -> None:
+async def _ignore_command(session: Connection, envelope: dict[str, Any]) -> None:
     """publish is not the connector: commands that reach its short session stay unanswered."""
 
 

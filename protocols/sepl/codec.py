@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Iterable
 
-from fieldctl.protocols import limits, redact
-from fieldctl.protocols.limits import Malformed
-from fieldctl.protocols.message import Message
+from fieldctl.protocols.core import limits, redact
+from fieldctl.protocols.core.limits import Malformed
+from fieldctl.protocols.core.message import Message
 
 LOGIN_TOKEN = "credentials"
 HANDLERS = ("clear", "put", "disconnect", "delete", "commit", "event", "response")

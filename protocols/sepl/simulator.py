@@ -18,18 +18,18 @@ from websockets.exceptions import ConnectionClosed
 
 from fieldctl.profiles import Profile
 from fieldctl.profiles.secrets import Secret
-from fieldctl.protocols import redact
-from fieldctl.protocols.driver import CommandOutcome, Emit, Notify
-from fieldctl.protocols.errors import Timeout, UsageError
-from fieldctl.protocols.limits import Limits
-from fieldctl.protocols.message import IN, OUT, Message, link
+from fieldctl.protocols.core import redact
+from fieldctl.protocols.sdk.contract import CommandOutcome, Emit, Notify
+from fieldctl.protocols.core.errors import Timeout, UsageError
+from fieldctl.protocols.core.limits import Limits
+from fieldctl.protocols.core.message import IN, OUT, Message, link
 from fieldctl.protocols.transport import within
 from fieldctl.protocols.transport.websocket import as_text, drop, send_text, start_server, watch_frames
 
 from . import codec
 from .codec import ENDPOINT
-from .link import scrubbed
-from .rules import Registry, Session
+from .connection import scrubbed
+from .simulator_state import Registry, Session
 
 TOO_MANY_ERRORS = "ERROR: max consecutive error count exceeded"
 READ_TIMEOUT = "read-error: i/o timeout"
@@ -93,7 +93,7 @@ class Platform:
     def __init__(self, profile: Profile, options: dict[str, Any], emit: Emit, notify: Notify) -> None:
         self.profile, self.notify = profile, notify
         self.emit = scrubbed(emit)  # a connector may send a known password anywhere
-        self.max_size = Limits.of(profile).max_frame_bytes
+        self.max_size = profile.limits.max_frame_bytes
         self.url = profile.endpoints[ENDPOINT]
         self.tls = server_tls(options, self.url)
         self.users = read_users(profile, options)

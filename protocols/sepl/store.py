@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from fieldctl.protocols.errors import UsageError
+from fieldctl.protocols.core.errors import UsageError
 
 from .codec import Device
 

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 from fieldctl.profiles import Profile
-from fieldctl.protocols.driver import CommandOutcome, Emit, Notify, ProbeReport
-from fieldctl.protocols.probing import verdict
-from fieldctl.protocols.errors import FieldctlError, NagiosCode, Timeout, UsageError
-from fieldctl.protocols.limits import Limits, Malformed
-from fieldctl.protocols.message import IN, OUT, Message, link
+from fieldctl.protocols.sdk.contract import CommandOutcome, Emit, Notify, ProbeReport
+from fieldctl.protocols.sdk.probing import verdict
+from fieldctl.protocols.core.errors import FieldctlError, NagiosCode, Timeout, UsageError
+from fieldctl.protocols.core.limits import Limits, Malformed
+from fieldctl.protocols.core.message import IN, OUT, Message, link
 from fieldctl.protocols.transport import unix, within
 
-from . import client_rules, codec
+from . import client_state, codec
 
 #: Request type -> the reply type that answers it (§4); matching is by type only (§10.1.9).
 REPLIES = {codec.GET_CLIENTS: codec.CLIENTS, codec.GET_ACCOUNT_INFO: codec.ACCOUNT_INFO, codec.PING: codec.PONG,
@@ -66,7 +66,7 @@ class Context:
 
     @functools.cached_property
     def limits(self) -> Limits:
-        return Limits.of(self.profile)
+        return self.profile.limits
 
     @functools.cached_property
     def large_documents(self) -> asyncio.Semaphore:
@@ -119,14 +119,14 @@ def sender(writer: asyncio.StreamWriter) -> str:
     return f"pid {pid}" if pid is not None else "a sender"
 
 
-class Inbox:
+class DocumentListener:
     """Our listening socket: each connection is one document, read to EOF (any size, §10.1.3)."""
 
     def __init__(self, ctx: Context, on_document: Callable[[bytes], Awaitable[None]]) -> None:
         self.ctx, self.on_document = ctx, on_document
         self.listener = unix.UnixListener(ctx.path, self._serve, backlog=64, limit=unix.CHUNK)
 
-    async def __aenter__(self) -> "Inbox":
+    async def __aenter__(self) -> "DocumentListener":
         await self.listener.start()
         return self
 
@@ -150,10 +150,10 @@ class Plugin:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.pid = str(os.getpid())
-        self.rules = client_rules.Registration(ctx.profile.heartbeat.stale_after_s, ctx.timeout("retry_s", 1.0),
+        self.rules = client_state.Registration(ctx.profile.heartbeat.stale_after_s, ctx.timeout("retry_s", 1.0),
                                                time.monotonic())
 
-    def _link(self, change: client_rules.LinkState | None) -> None:
+    def _link(self, change: client_state.LinkState | None) -> None:
         if change is not None:
             self.ctx.emit(link(self.ctx.name, "master", change.state, {"url": self.ctx.master, **change.detail}))
 
@@ -162,7 +162,7 @@ class Plugin:
         return codec.Envelope(path, type_, {"path": path, "pid": self.pid})
 
     async def run(self) -> None:
-        async with Inbox(self.ctx, self._received):
+        async with DocumentListener(self.ctx, self._received):
             self.ctx.emit(link(self.ctx.name, "client", "bound", {"url": self.ctx.path}))
             try:
                 await self._watch()
@@ -212,7 +212,7 @@ async def round_trip(ctx: Context, type_: str, data: Any, timeout: float) -> tup
     deadline = started + timeout
 
     async def exchange() -> tuple[list[Message], float]:
-        async with Inbox(ctx, inbox.put):
+        async with DocumentListener(ctx, inbox.put):
             request = await ctx.send(ctx.master, codec.Envelope(ctx.path, type_, data))
             while True:
                 raw = await inbox.get()  # returns at once while documents are queued: check the time

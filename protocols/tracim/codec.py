@@ -15,8 +15,8 @@ from decimal import Decimal
 from typing import Any
 
 from fieldctl.profiles import Profile
-from fieldctl.protocols.limits import MAX_DEPTH, Malformed, check_depth
-from fieldctl.protocols.message import IN, Message
+from fieldctl.protocols.core.limits import MAX_DEPTH, Malformed, check_depth
+from fieldctl.protocols.core.message import IN, Message
 
 CLIENT_ADD, CLIENT_DELETE = "daemon_client_add", "daemon_client_delete"
 GET_CLIENTS, GET_ACCOUNT_INFO, DO_REQUEST = "daemon_get_clients", "daemon_get_account_info", "daemon_do_request"

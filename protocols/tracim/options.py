@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fieldctl.protocols.options import Declared, OptionSpec
+from fieldctl.protocols.sdk.options import Declared, OptionSpec
 
 MASTER = {"--master": OptionSpec("master", "str", "the daemon's socket path (default: the profile's master endpoint, "
                                                   "or socket_path from TracimDaemon/config.json)")}

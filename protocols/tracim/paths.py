@@ -9,8 +9,8 @@ import tempfile
 from typing import Any
 
 from fieldctl.profiles import Profile
-from fieldctl.protocols.errors import UsageError
-from fieldctl.protocols.limits import loads
+from fieldctl.protocols.core.errors import UsageError
+from fieldctl.protocols.core.limits import loads
 
 from .codec import MAX_SOCKET_PATH
 

@@ -9,15 +9,15 @@ import os
 import time
 from typing import Any
 
-from fieldctl.protocols import replay
-from fieldctl.protocols.driver import CommandOutcome, Emit, Notify
-from fieldctl.protocols.errors import FieldctlError
-from fieldctl.protocols.message import OUT, Message, link
+from fieldctl.protocols.sdk import replay
+from fieldctl.protocols.sdk.contract import CommandOutcome, Emit, Notify
+from fieldctl.protocols.core.errors import FieldctlError
+from fieldctl.protocols.core.message import OUT, Message, link
 from fieldctl.protocols.transport import unix
 
 from . import codec, timeline
 from .client import Context, sender
-from .rules import DaemonState, Outgoing
+from .simulator_state import DaemonState, Outgoing
 from .paths import socket_path
 
 Delivery = tuple[Outgoing, "asyncio.Future[Message | None] | None"]

@@ -6,10 +6,10 @@ import asyncio
 from typing import Awaitable, Callable
 from urllib.parse import urlsplit
 
-from fieldctl.protocols.errors import ConnectFailure, UsageError
-from fieldctl.protocols.limits import MAX_FRAME_BYTES, Malformed
+from fieldctl.protocols.core.errors import ConnectFailure, UsageError
+from fieldctl.protocols.core.limits import MAX_FRAME_BYTES, Malformed
 
-from . import within
+from fieldctl.protocols.transport import within
 
 Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]

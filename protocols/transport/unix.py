@@ -12,10 +12,10 @@ import stat
 import struct
 from typing import Awaitable, Callable
 
-from fieldctl.protocols.errors import ConnectFailure, Timeout, UsageError
-from fieldctl.protocols.limits import MAX_FRAME_BYTES, Malformed
+from fieldctl.protocols.core.errors import ConnectFailure, Timeout, UsageError
+from fieldctl.protocols.core.limits import MAX_FRAME_BYTES, Malformed
 
-from . import within
+from fieldctl.protocols.transport import within
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 

@@ -15,11 +15,11 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from fieldctl.protocols.errors import ConnectFailure, UsageError
-from fieldctl.protocols.limits import MAX_FRAME_BYTES
+from fieldctl.protocols.core.errors import ConnectFailure, UsageError
+from fieldctl.protocols.core.limits import MAX_FRAME_BYTES
 
-from . import LinkCallback
-from .backoff import Backoff
+from fieldctl.protocols.transport import LinkCallback
+from fieldctl.protocols.transport.backoff import Backoff
 
 #: Largest message either side takes when the caller does not pass its profile's
 #: limits.max_frame_bytes: the project-wide default, not websockets' (or the Vantiq Python SDK's)

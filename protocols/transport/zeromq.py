@@ -16,10 +16,10 @@ import zmq
 import zmq.asyncio
 from zmq.utils.monitor import parse_monitor_message
 
-from fieldctl.protocols.errors import ConnectFailure, Timeout, UsageError
-from fieldctl.protocols.limits import MAX_FRAME_BYTES
+from fieldctl.protocols.core.errors import ConnectFailure, Timeout, UsageError
+from fieldctl.protocols.core.limits import MAX_FRAME_BYTES
 
-from . import LinkCallback, within
+from fieldctl.protocols.transport import LinkCallback, within
 
 T = TypeVar("T")
 

@@ -14,9 +14,9 @@ import shlex
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterable
 
-from fieldctl.protocols import redact
-from fieldctl.protocols.errors import UsageError
-from fieldctl.protocols.limits import loads
+from fieldctl.protocols.core import redact
+from fieldctl.protocols.core.errors import UsageError
+from fieldctl.protocols.core.limits import loads
 from fieldctl.protocols.transport import within
 
 from . import codec

@@ -16,14 +16,14 @@ from websockets.exceptions import ConnectionClosed
 
 from fieldctl.profiles import Profile
 from fieldctl.profiles.secrets import Secret, SecretRef
-from fieldctl.protocols.driver import Emit, Notify, ProbeReport
-from fieldctl.protocols.probing import verdict
-from fieldctl.protocols.errors import ConnectFailure, NagiosCode, ProtocolFailure, Timeout, UsageError
-from fieldctl.protocols.limits import Limits
-from fieldctl.protocols.message import IN, OUT, Message, link
+from fieldctl.protocols.sdk.contract import Emit, Notify, ProbeReport
+from fieldctl.protocols.sdk.probing import verdict
+from fieldctl.protocols.core.errors import ConnectFailure, NagiosCode, ProtocolFailure, Timeout, UsageError
+from fieldctl.protocols.core.limits import Limits
+from fieldctl.protocols.core.message import IN, OUT, Message, link
 from fieldctl.protocols.transport import within
 from fieldctl.protocols.transport.websocket import Backoff, Unreachable, keep_connected, open_connection, send_text
-from fieldctl.protocols.websocket_client import connection_settings
+from fieldctl.protocols.sdk.websocket_options import connection_settings
 
 from . import answers, codec
 
@@ -84,7 +84,7 @@ def settings(profile: Profile, options: dict[str, Any], *, need_sources: bool = 
         raise UsageError("no source: give --source NAME, `sources` in server.config, or connector.sources in the profile")
     return Settings(url=url, token=resolve_token(profile, options, config), sources=sources,
                     fixed_secret=config.reconnect_secret if config else None,
-                    timeout_s=float(profile.setting("timeouts.connect_s", 10.0)), limits=Limits.of(profile))
+                    timeout_s=float(profile.setting("timeouts.connect_s", 10.0)), limits=profile.limits)
 
 
 class Wire:

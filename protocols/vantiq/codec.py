@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from fieldctl.protocols.limits import Limits, Malformed, loads
-from fieldctl.protocols.message import IN, OUT, Message
+from fieldctl.protocols.core.limits import Limits, Malformed, loads
+from fieldctl.protocols.core.message import IN, OUT, Message
 
 VALIDATE, AUTHENTICATE = "validate", "authenticate"
 CONNECT, CONFIGURE = "connectExtension", "configureExtension"

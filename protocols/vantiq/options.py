@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from fieldctl.protocols.options import Declared, OptionSpec
-from fieldctl.protocols.websocket_client import OPTIONS as WEBSOCKET_OPTIONS
+from fieldctl.protocols.sdk.options import Declared, OptionSpec
+from fieldctl.protocols.sdk.websocket_options import OPTIONS as WEBSOCKET_OPTIONS
 
 CONNECTOR_OPTIONS = {
     **WEBSOCKET_OPTIONS,

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from fieldctl.protocols.message import IN, Message
+from fieldctl.protocols.core.message import IN, Message
 
 from . import codec
 

@@ -16,15 +16,15 @@ from typing import Any, Callable
 from websockets.exceptions import ConnectionClosed, ProtocolError
 
 from fieldctl.profiles import Profile
-from fieldctl.protocols import redact
-from fieldctl.protocols.driver import CommandOutcome, Emit, Notify
-from fieldctl.protocols.errors import RemoteFailure, UsageError
-from fieldctl.protocols.limits import Limits
-from fieldctl.protocols.message import IN, Message, link
+from fieldctl.protocols.core import redact
+from fieldctl.protocols.sdk.contract import CommandOutcome, Emit, Notify
+from fieldctl.protocols.core.errors import RemoteFailure, UsageError
+from fieldctl.protocols.core.limits import Limits
+from fieldctl.protocols.core.message import IN, Message, link
 from fieldctl.protocols.transport import within
 from fieldctl.protocols.transport.websocket import send_text, start_server
 
-from . import codec, rules, scenario
+from . import codec, simulator_state, scenario
 
 ENDPOINT = "server"
 
@@ -67,7 +67,7 @@ def load_tokens(path: str | None) -> set[str] | None:
 class Session:
     """One connector's websocket and what the rules know of it."""
 
-    def __init__(self, conn: Any, peer: rules.Peer) -> None:
+    def __init__(self, conn: Any, peer: simulator_state.Peer) -> None:
         self.conn, self.peer = conn, peer
 
 
@@ -81,11 +81,11 @@ class Simulator:
         self.reconnect_after = options.get("reconnect_after")
         self.query_timeout = float(options.get("query_timeout") or profile.setting("timeouts.query_s", 10.0))
         self.wait_s = float(profile.setting("simulate.wait_for_connector_s", 30.0))
-        self.limits = Limits.of(profile)
-        self.rules = rules.Server(load_sources(profile, options.get("sources")), load_tokens(options.get("token_file")),
+        self.limits = profile.limits
+        self.rules = simulator_state.Server(load_sources(profile, options.get("sources")), load_tokens(options.get("token_file")),
                                   status_frames=int(profile.setting("simulate.status_before_configure", 1)),
                                   query_bytes=int(profile.setting("simulate.query_bytes_kept", 64 << 20)))
-        self.sessions: dict[rules.Peer, Session] = {}
+        self.sessions: dict[simulator_state.Peer, Session] = {}
         #: Open queries: reply address -> (where their responses are shown, set when they end).
         self.waiting: dict[str, tuple[Emit, asyncio.Event]] = {}
         self.changed = asyncio.Condition()
@@ -173,23 +173,23 @@ class Simulator:
             actions = self.rules.authenticate(peer, op, token)
         await self.carry_out(actions)
 
-    async def carry_out(self, actions: list[rules.Action]) -> None:
+    async def carry_out(self, actions: list[simulator_state.Action]) -> None:
         """Carries out what the rules decided, in order."""
         changed = False
         for action in actions:
-            if isinstance(action, rules.Send):
+            if isinstance(action, simulator_state.Send):
                 await self.send(self.sessions[action.peer], action.frame)
-            elif isinstance(action, rules.Warn):
+            elif isinstance(action, simulator_state.Warn):
                 self.notify(action.text)
-            elif isinstance(action, rules.Answered):
+            elif isinstance(action, simulator_state.Answered):
                 emit, done = self.waiting[action.reply_to]
                 emit(action.msg)
                 if action.done:
                     done.set()
-            elif isinstance(action, rules.TakeOver):
+            elif isinstance(action, simulator_state.TakeOver):
                 with contextlib.suppress(ConnectionClosed):
                     await self.sessions[action.holder].conn.close(1000, "taken over")
-            elif isinstance(action, rules.Configured):
+            elif isinstance(action, simulator_state.Configured):
                 changed = True
                 self.emit(link(self.profile.name, ENDPOINT, "configured",
                                {"conn": action.peer.number, "source": action.source}))
@@ -202,7 +202,7 @@ class Simulator:
             async with self.changed:
                 self.changed.notify_all()
 
-    def _reconnect_later(self, source: str, peer: rules.Peer) -> None:
+    def _reconnect_later(self, source: str, peer: simulator_state.Peer) -> None:
         if self.rules.active.get(source) is peer:
             asyncio.ensure_future(self._send_quietly(self.sessions[peer], codec.reconnect_required(source)))
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from fieldctl.cli.check_report import write_junit
-from fieldctl.cli.check_run import Result, exit_code
-from fieldctl.cli.checkfile import Step
+from fieldctl.cli.check.report import write_junit
+from fieldctl.cli.check.runner import Result, exit_code
+from fieldctl.cli.check.checkfile import Step
 
 
 def result(number: int, status: str, code: int, file: str = "a.toml", **fields: object) -> Result:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from fieldctl.cli.checkfile import load, parse
-from fieldctl.protocols.errors import UsageError
+from fieldctl.cli.check.checkfile import load, parse
+from fieldctl.protocols.core.errors import UsageError
 
 EXAMPLES = sorted((ROOT / "examples" / "checks").glob("*.toml"))
 

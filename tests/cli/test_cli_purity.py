@@ -51,10 +51,10 @@ def _named(path: Path) -> list[tuple[int, str]]:
     return found
 
 
-@pytest.mark.parametrize("path", sorted(CLI.glob("*.py")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(CLI.rglob("*.py")), ids=lambda p: str(p.relative_to(CLI)))
 def test_cli_code_names_no_protocol(path: Path) -> None:
     found = _named(path)
-    assert not found, f"cli/{path.name} names protocol details: {found}"
+    assert not found, f"cli/{path.relative_to(CLI)} names protocol details: {found}"
 
 
 def test_the_guard_sees_a_protocol_name_in_code_and_not_in_help(tmp_path: Path) -> None:

@@ -94,7 +94,7 @@ def test_command_json_carries_the_round_trip_time_on_the_first_reply(simulator: 
 
 def test_command_rtt_survives_the_ndjson_round_trip(simulator: Proc, endpoints: Endpoints) -> None:
     """What command --json writes reads back as Messages and writes out the same, rtt_s included."""
-    from fieldctl.protocols.message import read_ndjson
+    from fieldctl.protocols.core.message import read_ndjson
 
     out = run_cli("command", "autotrainer", "get-status", "--json", *endpoints.args)
 
@@ -136,8 +136,8 @@ def test_warnings_are_one_escaped_line() -> None:
 
 
 def test_stderr_lines_mask_known_secrets_then_escape() -> None:
-    from fieldctl.cli.escape import stderr_line
-    from fieldctl.protocols import redact
+    from fieldctl.cli.framework.escape import stderr_line
+    from fieldctl.protocols.core import redact
 
     redact.remember("hunter2-secret")
     assert stderr_line("login refused for hunter2-secret\x1b]0;x\x07\n") == "login refused for ***\\x1b]0;x\\x07\\x0a"

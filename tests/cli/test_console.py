@@ -212,9 +212,9 @@ def test_console_completes_names_options_and_payload_fields(typed: str, offered:
     from prompt_toolkit.completion import CompleteEvent
     from prompt_toolkit.document import Document
 
-    from fieldctl.cli.common import ProfileOptions
-    from fieldctl.cli.console_completion import ConsoleCompleter
-    from fieldctl.cli.console_session import Session
+    from fieldctl.cli.framework.common import ProfileOptions
+    from fieldctl.cli.console.completion import ConsoleCompleter
+    from fieldctl.cli.console.session import Session
 
     session = Session(ProfileOptions("autotrainer", None, None, None, None), False, print)
     completions = ConsoleCompleter(session).get_completions(Document(typed), CompleteEvent(completion_requested=True))

@@ -1,4 +1,4 @@
-"""The fleet's bookkeeping (cli/fleet_state.py) and the board's drawing of it, in-process: what a
+"""The fleet's bookkeeping (cli/fleet/state.py) and the board's drawing of it, in-process: what a
 target counts, when it is up or stale, that its memory stays fixed whatever a peer invents, and
 that nothing a peer names reaches the terminal unescaped."""
 
@@ -8,17 +8,17 @@ import io
 
 from rich.console import Console
 
-from fieldctl.cli.board import FleetBoard
-from fieldctl.cli.fleet import Fleet, Member
-from fieldctl.cli.fleet_state import KINDS_KEPT, OTHER, RATE_WINDOW_S, Rate
+from fieldctl.cli.fleet.board import FleetBoard
+from fieldctl.cli.fleet.follower import FleetFollower, Member
+from fieldctl.cli.fleet.state import KINDS_KEPT, OTHER, RATE_WINDOW_S, Rate
 from fieldctl.profiles import load_profile
-from fieldctl.protocols.driver import driver_for
-from fieldctl.protocols.message import Message, link
+from fieldctl.protocols.runtime.registry import driver_for
+from fieldctl.protocols.core.message import Message, link
 
 
-def fleet_of(*names: str) -> Fleet:
+def fleet_of(*names: str) -> FleetFollower:
     profile = load_profile("autotrainer", sets=["heartbeat.stale_after_s=2"])
-    fleet = Fleet([], quiet=True)
+    fleet = FleetFollower([], quiet=True)
     fleet.adopt([Member(name, profile, driver_for(profile, fleet.notifier(name))) for name in names])
     return fleet
 
@@ -115,7 +115,7 @@ def test_a_target_retried_again_and_again_holds_no_more_tasks(tmp_path) -> None:
     from fieldctl.profiles.targets import Target, write_fleet
 
     write_fleet(tmp_path / "f.toml", [Target("hub-1", "linejson", endpoints={"hub": f"tcp://127.0.0.1:{free_port()}"})])
-    fleet = Fleet.load(tmp_path / "f.toml", quiet=True)
+    fleet = FleetFollower.load(tmp_path / "f.toml", quiet=True)
 
     async def run() -> tuple[int, int]:
         follow = asyncio.ensure_future(fleet.follow(lambda target, msg: None))

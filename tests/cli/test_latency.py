@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fieldctl.cli.latency import milliseconds, quantiles
+from fieldctl.cli.roles.latency import milliseconds, quantiles
 
 
 def test_nearest_rank_quantiles() -> None:

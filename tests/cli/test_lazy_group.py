@@ -7,7 +7,7 @@ import pytest
 import typer
 
 from fieldctl.cli.app import app
-from fieldctl.cli.lazy_group import LazyCommands, root_command
+from fieldctl.cli.framework.lazy_group import LazyCommands, root_command
 
 
 def run(group: typer.core.TyperGroup, args: list[str], capsys: pytest.CaptureFixture[str]) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fieldctl.cli.matching import matches, mismatches
+from fieldctl.cli.check.matching import matches, mismatches
 
 
 def test_objects_match_on_the_keys_listed() -> None:

@@ -13,14 +13,14 @@ import pytest
 from rich.console import Console
 
 from conftest import FIELDCTL, Proc, free_port
-from fieldctl.cli.live_view import HELD_BYTES, LiveView
-from fieldctl.cli.render import LOOK_STYLES, print_outcome
+from fieldctl.cli.views.live_view import HELD_BYTES, LiveView
+from fieldctl.cli.views.render import LOOK_STYLES, print_outcome
 from fieldctl.profiles import load_profile
-from fieldctl.protocols import redact
-from fieldctl.protocols.control import ControlServer, request
-from fieldctl.protocols.driver import LOOKS, BaseDriver, CommandOutcome, Stats
-from fieldctl.protocols.message import Message
-from fieldctl.protocols.registry import driver_class, protocol_names
+from fieldctl.protocols.core import redact
+from fieldctl.protocols.runtime.control import ControlServer, request
+from fieldctl.protocols.sdk.contract import LOOKS, BaseDriver, CommandOutcome, Stats
+from fieldctl.protocols.core.message import Message
+from fieldctl.protocols.runtime.registry import driver_class, protocol_names
 
 BOLD_RED = "\x1b[1;31m"  # how "alarm" renders
 

@@ -15,7 +15,7 @@ import pytest
 from conftest import FIELDCTL, Proc, cli_env, run_cli
 from fieldctl.profiles import load_profile
 from fieldctl.profiles.targets import load_fleet
-from fieldctl.protocols.registry import protocol_names
+from fieldctl.protocols.runtime.registry import protocol_names
 
 PROTOCOLS = protocol_names()
 #: How each device is asked to show it was reached: a probe, except where a probe leaves no trace

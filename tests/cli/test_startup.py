@@ -16,7 +16,7 @@ HEAVY = ("rich.live", "zmq", "websockets", "prompt_toolkit", "asyncio", "fieldct
 #: Typer's value coercion; app.py's default_map keeps it off the paths that stop at the root or at --help.
 COERCION = ("pydantic",)
 #: What building a protocol subcommand reads: the root's --help lists subcommands without building them.
-SUBCOMMANDS = ("fieldctl.protocols.options",)
+SUBCOMMANDS = ("fieldctl.protocols.sdk.options",)
 #: A loaded profile; completing a name only lists files.
 MODEL = ("fieldctl.profiles.model",)
 
@@ -63,5 +63,5 @@ def test_help_reads_the_protocol_options_without_importing_a_driver() -> None:
 
     drivers = {ep.module for ep in entry_points(group="fieldctl.protocols")}
     modules = imported(["listen", "--help"], {})
-    assert "fieldctl.protocols.options" in modules
+    assert "fieldctl.protocols.sdk.options" in modules
     assert sorted(drivers & modules) == []

@@ -14,10 +14,10 @@ import pytest
 
 from conftest import FIELDCTL, Proc, cli_env, run_cli
 from fieldctl.profiles import available_profiles, load_profile
-from fieldctl.protocols.endpoints import is_wildcard, private_endpoints
-from fieldctl.protocols.driver import BaseDriver
-from fieldctl.protocols.options import KINDS, PARAMS, ROLES
-from fieldctl.protocols.registry import declared_options, driver_class, protocol_names
+from fieldctl.protocols.runtime.endpoints import is_wildcard, private_endpoints
+from fieldctl.protocols.sdk.contract import BaseDriver
+from fieldctl.protocols.sdk.options import KINDS, PARAMS, ROLES
+from fieldctl.protocols.runtime.registry import declared_options, driver_class, protocol_names
 
 PROTOCOLS = protocol_names()
 

@@ -9,8 +9,9 @@ import pytest
 from conftest import ROOT, cli_env, run_cli
 from fieldctl.profiles import available_profiles, load_profile
 from fieldctl.profiles.loader import ProfileError, check_file
+from fieldctl.protocols.runtime.registry import declared_settings
 from fieldctl.profiles.secrets import Secret, SecretRef
-from fieldctl.protocols.errors import UsageError
+from fieldctl.protocols.core.errors import UsageError
 
 
 @pytest.fixture(autouse=True)
@@ -69,7 +70,7 @@ def test_validate_reports_every_problem_with_file_and_field(tmp_path: Path) -> N
         'name = "bad"\nprotocol = "nosuch"\n[endpoints]\nevents = "nourl"\n'
         '[commands.GetStatus]\ncode = true\n[auth]\ntoken = "plaintext-secret"\n'
     )
-    problems = check_file(bad)
+    problems = check_file(bad, declared_settings)
     text = "\n".join(problems)
     for field in ("endpoints.events", "commands.GetStatus: command names are kebab-case", "commands.GetStatus.code",
                   "auth.token: secrets are references", "protocol: unknown protocol 'nosuch'"):
@@ -138,7 +139,7 @@ def test_declared_settings_are_typed(tmp_path: Path) -> None:
         'extends = "sepl"\nname = "typed"\n[limits]\nmax_frame_bytes = 0\nmax_depth = "deep"\n'
         '[timeouts]\nlogin_s = -1\n[simulate]\nsend = "carrier-pigeon"\nservices = "sepl_get"\n'
     )
-    text = "\n".join(check_file(typed))
+    text = "\n".join(check_file(typed, declared_settings))
     for line in ("limits.max_frame_bytes: expected a positive integer, got 0",
                  "limits.max_depth: expected a positive integer, got 'deep'",
                  "timeouts.login_s: expected a positive number of seconds, got -1",
@@ -156,10 +157,10 @@ def test_a_run_refuses_a_declared_setting_of_the_wrong_type_and_a_misspelt_core_
 
 @pytest.mark.parametrize("name", PROFILES)
 def test_builtin_profiles_and_their_demo_overrides_validate(name: str) -> None:
-    from fieldctl.protocols.driver import driver_for
+    from fieldctl.protocols.runtime.registry import driver_for
 
-    assert check_file(BUILTIN / f"{name}.toml") == []
-    # what `fieldctl demo` sets (cli/demo.py), on top of the profile's own [demo] set
+    assert check_file(BUILTIN / f"{name}.toml", declared_settings) == []
+    # what `fieldctl demo` sets (cli/roles/demo.py), on top of the profile's own [demo] set
     lively = ["heartbeat.interval_s=1", "heartbeat.stale_after_s=3", "simulate.event_interval_s=0.4"]
     driver_for(load_profile(name, sets=lively + load_profile(name).setting("demo.set", [])), print)
 
@@ -169,7 +170,6 @@ def test_every_setting_a_protocol_reads_is_declared() -> None:
     import re
 
     from fieldctl.profiles.schema import CORE
-    from fieldctl.protocols.driver import declared_settings
 
     root = ROOT / "protocols"
     for name in PROFILES:
@@ -185,7 +185,7 @@ def test_every_setting_a_protocol_reads_is_declared() -> None:
 def test_a_protocol_declares_the_endpoints_it_needs(tmp_path: Path) -> None:
     lacking = tmp_path / "lacking.toml"
     lacking.write_text('name = "lacking"\nprotocol = "autotrainer"\n[endpoints]\nevent = "tcp://{host}:5556"\n')
-    assert check_file(lacking) == [f"{lacking}: endpoints.events: is required", f"{lacking}: endpoints.commands: is required"]
+    assert check_file(lacking, declared_settings) == [f"{lacking}: endpoints.events: is required", f"{lacking}: endpoints.commands: is required"]
     result = run_cli("listen", "lacking", "--profile-file", str(lacking))
     assert result.returncode == 2 and "endpoints.events: is required" in result.stderr and "Traceback" not in result.stderr
 

@@ -8,7 +8,7 @@ import pytest
 
 from fieldctl.profiles.loader import ProfileError
 from fieldctl.profiles.targets import Target, load_fleet, resolve, saved_targets, targets_path, write_fleet
-from fieldctl.protocols.errors import UsageError
+from fieldctl.protocols.core.errors import UsageError
 
 
 @pytest.fixture(autouse=True)

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from hypothesis import given, strategies as st
 
-from fieldctl.protocols import limits
-from fieldctl.protocols.message import Message
+from fieldctl.protocols.core import limits
+from fieldctl.protocols.core.message import Message
 
 from fuzzing import contained
 

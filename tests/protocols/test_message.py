@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from fieldctl.protocols.errors import UsageError
-from fieldctl.protocols.message import Message, link, read_ndjson
+from fieldctl.protocols.core.errors import UsageError
+from fieldctl.protocols.core.message import Message, link, read_ndjson
 
 
 def test_ndjson_round_trip_keeps_every_field() -> None:
@@ -54,7 +54,7 @@ def test_link_messages_are_marked() -> None:
 def test_lines_are_the_json_modules_values(payload: object) -> None:
     """orjson writes the line, or the json module where orjson refuses: same values either way,
     non-JSON values as their repr, as the json module with default=repr had them."""
-    from fieldctl.protocols.message import _slow_json
+    from fieldctl.protocols.core.message import _slow_json
 
     msg = Message("p", "e", "in", "event", "k", payload, raw=(b"\x00\x01",), ts=1.25)
     line = msg.to_json()

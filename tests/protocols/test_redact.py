@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import json
 
-from fieldctl.protocols import redact
-from fieldctl.protocols.message import Message
+from fieldctl.protocols.core import redact
+from fieldctl.protocols.core.message import Message
 
 
 def _shown(msg: Message) -> str:

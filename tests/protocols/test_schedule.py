@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from fieldctl.protocols.schedule import ticks
+from fieldctl.protocols.sdk.schedule import ticks
 
 INTERVAL_S = 0.1
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fieldctl.protocols.limits import loads
-from fieldctl.protocols.message import IN, Message
+from fieldctl.protocols.core.limits import loads
+from fieldctl.protocols.core.message import IN, Message
 
 TYPES = ("heartbeat", "event", "command", "reply")
 

@@ -9,12 +9,12 @@ from typing import Any, AsyncIterator
 
 from fieldctl.profiles import Profile
 from fieldctl.profiles.schema import ENDPOINT as ENDPOINT_SETTING, SECONDS, TEXT
-from fieldctl.protocols.driver import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
-from fieldctl.protocols.errors import ConnectFailure, Timeout, UsageError
-from fieldctl.protocols.limits import Limits, Malformed
-from fieldctl.protocols.message import OUT, Message, link
-from fieldctl.protocols.probing import verdict
-from fieldctl.protocols.replay import paced, replayable
+from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
+from fieldctl.protocols.core.errors import ConnectFailure, Timeout, UsageError
+from fieldctl.protocols.core.limits import Limits, Malformed
+from fieldctl.protocols.core.message import OUT, Message, link
+from fieldctl.protocols.sdk.probing import verdict
+from fieldctl.protocols.sdk.replay import paced, replayable
 from fieldctl.protocols.transport import tcp, within
 from fieldctl.protocols.transport.backoff import Backoff
 
@@ -34,7 +34,7 @@ class Driver(BaseDriver):
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, notify)
         self.url = profile.endpoints[ENDPOINT]
-        self.limit = Limits.of(profile).max_frame_bytes
+        self.limit = profile.limits.max_frame_bytes
 
     def _decode(self, frame: bytes, direction: str = "in") -> Message:
         return codec.decode(frame, self.profile.name, ENDPOINT, direction)

@@ -1,9 +1,9 @@
 """linejson's own command-line options. fieldctl reads this module on the `--help` and completion
-paths without importing the driver, so it imports nothing but fieldctl.protocols.options."""
+paths without importing the driver, so it imports nothing but fieldctl.protocols.sdk.options."""
 
 from __future__ import annotations
 
-from fieldctl.protocols.options import Declared, OptionSpec
+from fieldctl.protocols.sdk.options import Declared, OptionSpec
 
 OPTIONS: Declared = {
     "listen": {"--kind": OptionSpec("kinds", "str", "only events of this kind (repeatable; heartbeats always)",

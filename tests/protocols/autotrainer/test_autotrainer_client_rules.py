@@ -7,9 +7,9 @@ import pytest
 
 from fieldctl.profiles import load_profile
 from fieldctl.protocols.autotrainer import codec
-from fieldctl.protocols.autotrainer.client_rules import EmergencyDeduper, Waiting, judge_reply, outcome
-from fieldctl.protocols.errors import ProtocolFailure
-from fieldctl.protocols.message import Message
+from fieldctl.protocols.autotrainer.client_state import EmergencyDeduper, Waiting, judge_reply, outcome
+from fieldctl.protocols.core.errors import ProtocolFailure
+from fieldctl.protocols.core.message import Message
 
 VOCAB = codec.Vocabulary.from_profile(load_profile("autotrainer"))
 START = VOCAB.command_code.get("start", next(iter(VOCAB.command_code.values())))

@@ -20,8 +20,8 @@ from conftest import FIXTURES, PROTOCOL_NOTES, frames_of, load_fixture
 
 from fieldctl.profiles import load_profile
 from fieldctl.protocols.autotrainer import codec
-from fieldctl.protocols.autotrainer.rules import DeviceState, Handling
-from fieldctl.protocols.message import Message
+from fieldctl.protocols.autotrainer.simulator_state import DeviceState, RequestEffects
+from fieldctl.protocols.core.message import Message
 
 PROFILE = "autotrainer"
 FIXTURE_DIR = FIXTURES / PROFILE
@@ -750,7 +750,7 @@ def test_every_reply_is_classified_for_the_device() -> None:
     assert {ex.key for ex in replied()} == DEVICE_CASES.keys() | DELEGATE_DIFFERS.keys()
 
 
-def reported_as_decoded(handling: Handling) -> None:
+def reported_as_decoded(handling: RequestEffects) -> None:
     """The simulator reports what it sends from the bodies it encoded: the same lines as decoding
     the frames would give (a reply that fails the client's checks included)."""
     assert as_emitted(handling.reply) == as_emitted(codec.decode_reply(handling.reply.raw, vocab(), direction="out"))
@@ -809,7 +809,7 @@ def test_async_command_result_is_byte_identical() -> None:
 def test_emergency_stop_publishes_the_pair() -> None:
     """EMERGENCY then EVENT, byte-identical bodies, as the capture (spec §5.2)."""
     [ex] = fixture_bytes("command-emergency-stop.json").exchanges
-    handling: Handling = new_device().handle(ex.request)
+    handling: RequestEffects = new_device().handle(ex.request)
     assert [msg.raw[0] for msg in handling.publish] == [EMERGENCY.to_bytes(4, "little"), EVENT.to_bytes(4, "little")]
     assert handling.publish[0].raw[1] == handling.publish[1].raw[1]
     reported_as_decoded(handling)

@@ -12,9 +12,10 @@ import pytest
 from hypothesis import given, strategies as st
 
 from fieldctl.profiles import load_profile
-from fieldctl.protocols.autotrainer import Driver, codec
-from fieldctl.protocols.autotrainer.rules import DeviceState
-from fieldctl.protocols.message import Message
+from fieldctl.protocols.autotrainer import codec
+from fieldctl.protocols.autotrainer.driver import Driver
+from fieldctl.protocols.autotrainer.simulator_state import DeviceState
+from fieldctl.protocols.core.message import Message
 
 from fuzzing import contained
 

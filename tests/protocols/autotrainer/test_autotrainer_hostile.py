@@ -20,7 +20,7 @@ import zmq
 from conftest import Endpoints, FIELDCTL, Proc, cli_env, peak_rss_kib, run_cli, start_simulator
 
 from fieldctl.profiles import load_profile
-from fieldctl.protocols.autotrainer import Driver
+from fieldctl.protocols.autotrainer.driver import Driver
 
 EVENT, HEARTBEAT, COMMAND_RESULT = (code.to_bytes(4, "little") for code in (4001, 1001, 6001))
 Reply = Callable[[dict], bytes | None]

@@ -17,11 +17,11 @@ import zmq
 
 from conftest import run_cli
 from fieldctl.profiles.loader import load_profile
-from fieldctl.protocols.autotrainer import Driver
+from fieldctl.protocols.autotrainer.driver import Driver
 from fieldctl.protocols.autotrainer.codec import encode_command_result, encode_reply
-from fieldctl.protocols.driver import BaseDriver, ClientSession
-from fieldctl.protocols.errors import Timeout
-from fieldctl.protocols.message import Message
+from fieldctl.protocols.sdk.contract import BaseDriver, ClientSession
+from fieldctl.protocols.core.errors import Timeout
+from fieldctl.protocols.core.message import Message
 
 RESULT_TOPIC = (6001).to_bytes(4, "little")
 

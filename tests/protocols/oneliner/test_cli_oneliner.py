@@ -19,7 +19,7 @@ import zmq
 from conftest import FIELDCTL, Proc, free_port, load_fixture, run_cli
 
 from fieldctl.profiles import load_profile
-from fieldctl.protocols.errors import Timeout
+from fieldctl.protocols.core.errors import Timeout
 from fieldctl.protocols.oneliner import codec
 from fieldctl.protocols.oneliner.client import Caller, build_request
 

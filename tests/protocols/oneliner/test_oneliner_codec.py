@@ -22,7 +22,7 @@ from conftest import FIXTURES, load_fixture
 
 from fieldctl.protocols.oneliner import codec, safe_pickle
 from fieldctl.protocols.oneliner.codec import Request
-from fieldctl.protocols.oneliner.rules import Outcome, Router
+from fieldctl.protocols.oneliner.simulator_state import Outcome, Router
 from fieldctl.protocols.oneliner.safe_pickle import UnsafePickle
 
 PROFILE = "oneliner"

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fieldctl.protocols.oneliner import codec, safe_pickle
-from fieldctl.protocols.oneliner.rules import Router
+from fieldctl.protocols.oneliner.simulator_state import Router
 
 PROFILE = "oneliner"
 PICKLE_ERRORS = (pickle.UnpicklingError,)  # UnsafePickle and OverLimit included

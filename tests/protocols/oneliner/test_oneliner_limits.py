@@ -11,9 +11,9 @@ from typing import Any, Callable
 
 import pytest
 
-from fieldctl.protocols.limits import Limits, Malformed
+from fieldctl.protocols.core.limits import Limits, Malformed
 from fieldctl.protocols.oneliner import codec, safe_pickle
-from fieldctl.protocols.oneliner.rules import Router
+from fieldctl.protocols.oneliner.simulator_state import Router
 from fieldctl.protocols.oneliner.safe_pickle import OverLimit
 
 PROFILE = "oneliner"

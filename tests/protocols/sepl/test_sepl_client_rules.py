@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from fieldctl.protocols.sepl import codec
-from fieldctl.protocols.sepl.client_rules import Requests, login_answer
+from fieldctl.protocols.sepl.client_state import Requests, login_answer
 
 
 def test_a_login_answer_with_the_token_and_a_gid_is_accepted() -> None:

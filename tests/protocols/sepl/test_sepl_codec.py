@@ -15,8 +15,9 @@ import pytest
 from conftest import FIXTURES, load_fixture
 
 from fieldctl.profiles.secrets import Secret
-from fieldctl.protocols.sepl import codec, describe
-from fieldctl.protocols.sepl.rules import Registry, Session
+from fieldctl.protocols.sepl import codec
+from fieldctl.protocols.sepl.driver import describe
+from fieldctl.protocols.sepl.simulator_state import Registry, Session
 from fieldctl.protocols.sepl.store import DeviceStore
 
 PROFILE = "sepl"

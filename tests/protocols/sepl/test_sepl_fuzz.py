@@ -13,11 +13,12 @@ from fuzzing import contained
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fieldctl.protocols.limits import Malformed
-from fieldctl.protocols.message import IN, OUT, Message
-from fieldctl.protocols.sepl import codec, describe
-from fieldctl.protocols.sepl.client_rules import Requests
-from fieldctl.protocols.sepl.rules import Registry, Session
+from fieldctl.protocols.core.limits import Malformed
+from fieldctl.protocols.core.message import IN, OUT, Message
+from fieldctl.protocols.sepl import codec
+from fieldctl.protocols.sepl.driver import describe
+from fieldctl.protocols.sepl.client_state import Requests
+from fieldctl.protocols.sepl.simulator_state import Registry, Session
 
 PROFILE = "sepl"
 #: Pieces of JSON text no encoder produces, but a hostile peer may: deep nesting, huge integers,

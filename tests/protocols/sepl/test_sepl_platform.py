@@ -11,8 +11,9 @@ import pytest
 from websockets.asyncio.client import connect
 
 from fieldctl.profiles import load_profile
-from fieldctl.protocols.message import OUT, Message
-from fieldctl.protocols.sepl import Driver, codec
+from fieldctl.protocols.core.message import OUT, Message
+from fieldctl.protocols.sepl import codec
+from fieldctl.protocols.sepl.driver import Driver
 
 PASSWORD = "pw-rtt-check-1"
 

@@ -14,7 +14,7 @@ from hypothesis import given, strategies as st
 
 from fieldctl.profiles import load_profile
 from fieldctl.protocols.tracim import codec
-from fieldctl.protocols.tracim.rules import DaemonState
+from fieldctl.protocols.tracim.simulator_state import DaemonState
 
 from fuzzing import contained
 

@@ -3,10 +3,10 @@ reports, what it answers; and the daemon's documents shown as built, not parsed 
 
 from __future__ import annotations
 
-from fieldctl.protocols.message import Message
+from fieldctl.protocols.core.message import Message
 from fieldctl.protocols.tracim import codec
-from fieldctl.protocols.tracim.client_rules import LinkState, Registration
-from fieldctl.protocols.tracim.rules import DaemonState
+from fieldctl.protocols.tracim.client_state import LinkState, Registration
+from fieldctl.protocols.tracim.simulator_state import DaemonState
 
 MASTER = "/run/tracim/master.sock"
 

@@ -17,9 +17,9 @@ import pytest
 from conftest import FIXTURES, load_fixture
 
 from fieldctl.profiles import load_profile
-from fieldctl.protocols.message import OUT
+from fieldctl.protocols.core.message import OUT
 from fieldctl.protocols.tracim import codec
-from fieldctl.protocols.tracim.rules import FATAL_DATA, DaemonState
+from fieldctl.protocols.tracim.simulator_state import FATAL_DATA, DaemonState
 
 PROFILE = "tracim"
 FIXTURE_NAMES = sorted(path.stem for path in (FIXTURES / PROFILE).glob("*.json"))

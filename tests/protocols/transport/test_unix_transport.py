@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from fieldctl.protocols.errors import ConnectFailure, Timeout
-from fieldctl.protocols.limits import Malformed
+from fieldctl.protocols.core.errors import ConnectFailure, Timeout
+from fieldctl.protocols.core.limits import Malformed
 from fieldctl.protocols.transport import unix
 
 from tracim_helpers import send_hostile, sockdir  # noqa: F401 (fixture)

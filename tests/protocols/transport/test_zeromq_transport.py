@@ -13,7 +13,7 @@ import zmq
 
 from conftest import free_port
 
-from fieldctl.protocols.errors import ConnectFailure, Timeout
+from fieldctl.protocols.core.errors import ConnectFailure, Timeout
 from fieldctl.protocols.transport import within, zeromq
 
 

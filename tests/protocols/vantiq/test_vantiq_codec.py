@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES
-from fieldctl.protocols.message import Message
-from fieldctl.protocols.vantiq import answers, codec, describe, scenario
+from fieldctl.protocols.core.message import Message
+from fieldctl.protocols.vantiq import answers, codec, scenario
+from fieldctl.protocols.vantiq.driver import describe
 
 FIXTURE_FILES = sorted((FIXTURES / "vantiq").glob("*.json"))
 

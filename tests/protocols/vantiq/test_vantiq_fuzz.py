@@ -12,10 +12,11 @@ import pytest
 from hypothesis import given, strategies as st
 
 from fuzzing import contained
-from fieldctl.protocols.errors import FieldctlError
-from fieldctl.protocols.limits import Limits
-from fieldctl.protocols.message import Message
-from fieldctl.protocols.vantiq import answers, codec, describe
+from fieldctl.protocols.core.errors import FieldctlError
+from fieldctl.protocols.core.limits import Limits
+from fieldctl.protocols.core.message import Message
+from fieldctl.protocols.vantiq import answers, codec
+from fieldctl.protocols.vantiq.driver import describe
 
 OPS = [codec.VALIDATE, codec.AUTHENTICATE, codec.CONNECT, codec.CONFIGURE, codec.PUBLISH, codec.QUERY,
        codec.NOTIFICATION, codec.RECONNECT, codec.TEST_CLOSE, "bogus"]

@@ -10,7 +10,7 @@ from typing import Any
 from websockets.asyncio.client import connect
 
 from fieldctl.profiles.loader import load_profile
-from fieldctl.protocols.message import Message
+from fieldctl.protocols.core.message import Message
 from fieldctl.protocols.vantiq import simulator
 
 DELAY_S = 0.2

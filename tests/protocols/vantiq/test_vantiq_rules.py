@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from fieldctl.protocols.errors import RemoteFailure
-from fieldctl.protocols.message import Message
-from fieldctl.protocols.vantiq import codec, rules
+from fieldctl.protocols.core.errors import RemoteFailure
+from fieldctl.protocols.core.message import Message
+from fieldctl.protocols.vantiq import codec, simulator_state as rules
 
 
 def frame_in(frame: dict, source: str = "") -> Message:

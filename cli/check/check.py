@@ -1,0 +1,204 @@
+"""`fieldctl check FILE...`: run written checks against a device or a simulator, and report the
+way CI systems read (JUnit XML). Every file is validated, and its target resolved, before any step
+runs: a bad file is exit 2 with every problem listed as `FILE: step N: FIELD: reason`.
+
+Exit codes: 0 every step passed, 1 an expectation failed, 2 a bad check file, 3 cannot connect,
+4 a step timed out (5 a protocol error); when steps end differently, the first of 3, 4, 5, 2, 1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+from fieldctl.cli.framework.completers import profile_names
+from fieldctl.cli.framework.common import EndpointOpt, HostOpt, JsonOpt, ProfileFileOpt, ProfileOptions, SetOpt, ViaOpt
+
+if TYPE_CHECKING:
+    from fieldctl.profiles import Profile
+    from fieldctl.protocols.sdk.contract import BaseDriver
+
+    from fieldctl.cli.check.runner import Result
+    from fieldctl.cli.check.checkfile import CheckFile
+
+#: The protocol roles a check uses, and so whose options it parses.
+ROLES = ("command", "listen", "register", "publish", "probe", "simulate")
+
+
+def check(
+    files: Annotated[list[Path], typer.Argument(help="check files (TOML; see the README)", show_default=False)],
+    target: Annotated[Optional[str], typer.Option("--target", metavar="NAME", autocompletion=profile_names, help="Profile or saved target to check (overrides the files' target).")] = None,
+    junit: Annotated[Optional[Path], typer.Option("--junit", metavar="FILE", help="Also write the results as JUnit XML.")] = None,
+    fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first step that does not pass.")] = False,
+    simulate: Annotated[bool, typer.Option("--simulate", help="Run each file against its profile's simulator, started in-process on private loopback addresses.")] = False,
+    via: ViaOpt = None,
+    json_: JsonOpt = False,
+    host: HostOpt = None,
+    endpoint: EndpointOpt = None,
+    set_: SetOpt = None,
+    profile_file: ProfileFileOpt = None,
+) -> None:
+    """Run check files (commands, events, probes, publishes) and report each step; exit 0 when all pass."""
+    import asyncio
+    import sys
+
+    from fieldctl.protocols.core.errors import FieldctlError
+
+    from fieldctl.cli.check import report as check_report
+    from fieldctl.cli.framework import common
+    from fieldctl.cli.check.runner import exit_code, not_run
+
+    overrides = ProfileOptions("", host, endpoint, set_, profile_file)
+    prepared = _prepare(files, target, overrides)
+    as_json = common.json_mode(json_)
+    results: list[Result] = []
+    console = None
+    if not as_json:
+        from rich.console import Console
+
+        console = Console(highlight=False)
+
+    def report(result: "Result") -> None:
+        results.append(result)
+        if as_json:
+            check_report.ndjson_line(result)
+
+    def stop() -> bool:
+        return fail_fast and any(result.status in ("failed", "error") for result in results)
+
+    async def main() -> None:
+        for check_file, name in prepared:
+            done = len(results)
+            try:
+                if stop():  # --fail-fast, and an earlier file did not pass
+                    not_run(check_file, report)
+                else:
+                    await _run_file(check_file, name, overrides, simulate, via, report, stop)
+            except FieldctlError as exc:  # e.g. the simulator did not start: this file's steps did not run
+                if len(results) > done:
+                    raise
+                not_run(check_file, report, exc)
+            if console is not None:
+                check_report.print_table(results[done:], console)
+
+    asyncio.run(main())
+    code = exit_code(results)
+    if junit is not None:
+        check_report.write_junit(results, junit)
+    if console is not None:
+        check_report.print_totals(results, code, console)
+    else:
+        check_report.summary_line(results, code)
+    sys.stdout.flush()
+    raise typer.Exit(code)
+
+
+def _prepare(files: list[Path], target: str | None, overrides: ProfileOptions) -> list[tuple["CheckFile", str]]:
+    """Every file loaded, its target resolved and its options parsed; else exit 2 with every problem."""
+    import sys
+
+    from fieldctl.protocols.core.errors import UsageError
+
+    from fieldctl.cli.check.checkfile import load
+    from fieldctl.cli.framework.escape import stderr_line
+
+    problems: list[str] = []
+    prepared = []
+    for path in files:
+        try:
+            check_file = load(path)
+        except UsageError as exc:
+            problems += str(exc).splitlines()
+            continue
+        name = target or check_file.target
+        if name is None:
+            problems.append(f"{path}: target: missing: give target = \"PROFILE\" in the file or --target")
+            continue
+        try:
+            prof = _profile(overrides, name)
+            drv = _driver(prof)
+            problems += _option_problems(check_file, drv)
+        except UsageError as exc:
+            problems.append(f"{path}: target: {exc}")
+            continue
+        prepared.append((check_file, name))
+    if problems:
+        for line in problems:
+            sys.stderr.write(f"fieldctl check: {stderr_line(line)}\n")
+        raise typer.Exit(2)
+    return prepared
+
+
+def _profile(overrides: ProfileOptions, name: str, endpoints: list[str] = (), sets: list[str] = ()) -> "Profile":
+    """The profile or saved target `name`, with the command line's overrides (and a private run's) on top."""
+    return ProfileOptions(name, overrides.host, [*overrides.endpoints, *endpoints], [*overrides.sets, *sets],
+                          overrides.files).load()
+
+
+def _driver(prof: "Profile") -> "BaseDriver":
+    from fieldctl.cli.framework import common
+
+    return common.driver(prof)
+
+
+def _options(check_file: "CheckFile", drv: "BaseDriver") -> dict[str, dict[str, Any]]:
+    from fieldctl.cli.framework.protocol_options import role_options
+
+    return {role: role_options(role, list(check_file.options.get(role, ())), drv.profile) for role in ROLES}
+
+
+def _option_problems(check_file: "CheckFile", drv: "BaseDriver") -> list[str]:
+    """The protocol options the file gives that the profile's protocol does not take."""
+    from fieldctl.protocols.core.errors import UsageError
+
+    from fieldctl.cli.framework.protocol_options import role_options
+
+    problems = []
+    for role in ROLES:
+        try:
+            role_options(role, list(check_file.options.get(role, ())), drv.profile)
+        except UsageError as exc:
+            problems.append(f"{check_file.path}: options.{role}: {exc}")
+    for step in check_file.steps:
+        if step.options:
+            try:
+                role_options(step.action, list(step.options), drv.profile)
+            except UsageError as exc:
+                problems.append(f"{check_file.path}: step {step.number}: options: {exc}")
+    return problems
+
+
+async def _run_file(check_file: "CheckFile", name: str, overrides: ProfileOptions, simulate: bool, via: str | None,
+                    report: Any, stop: Any) -> None:
+    """One file against its target, or against the target's simulator started here (--simulate)."""
+    from fieldctl.cli.check.runner import FileRun
+
+    if not simulate:
+        prof = _profile(overrides, name)
+        drv = _driver(prof)
+        socket = via if via is not None else check_file.via if isinstance(check_file.via, str) else None
+        own = [f"{key}={url}" for key, url in check_file.listener_endpoints.items()]
+        listener = _driver(_profile(overrides, name, own)) if own else None
+        await FileRun(check_file, prof, drv, _options(check_file, drv), socket, report, stop, listener).run()
+        return
+    import tempfile
+
+    from fieldctl.protocols.runtime.endpoints import private_url
+
+    from fieldctl.cli.roles.private_run import CONTROL, private_simulator
+
+    base = _profile(overrides, name)
+    sets = ["heartbeat.interval_s=1", *base.setting("demo.set", [])]  # as `demo` runs it: lively, self-contained
+    with tempfile.TemporaryDirectory(prefix="fieldctl-check-") as folder:
+        async with private_simulator(base.name, folder, sets=[*overrides.sets, *sets], profile_files=overrides.files,
+                                     options=_options(check_file, _driver(base))["simulate"],
+                                     control=True) as bound:
+            endpoints = [f"{key}={url}" for key, url in bound.items() if key != CONTROL]
+            prof = _profile(overrides, name, endpoints, sets)
+            drv = _driver(prof)
+            own = [f"{key}={private_url(f'listener-{key}', url, folder)}"
+                   for key, url in check_file.listener_endpoints.items()]
+            listener = _driver(_profile(overrides, name, [*endpoints, *own], sets)) if own else None
+            await FileRun(check_file, prof, drv, _options(check_file, drv), bound[CONTROL], report, stop,
+                          listener).run()

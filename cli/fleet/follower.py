@@ -1,0 +1,186 @@
+"""A fleet's targets followed at once: one driver `listen` per target on one asyncio loop, every
+Message tagged with its target and counted in a FleetState; the board (`listen --fleet`) and the
+exporter (`export prometheus`) both run on this.
+
+A target that cannot be reached, or whose driver fails, shows as down and is tried again with a
+capped backoff: it never stops the others. This is driver-API-level code, like cli/roles/listen.py: the
+drivers own every socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+from fieldctl.protocols.core.errors import FieldctlError, Unsupported, UsageError
+from fieldctl.protocols.transport import together
+
+from fieldctl.cli.fleet.state import UNSUPPORTED, FleetState
+
+if TYPE_CHECKING:
+    from fieldctl.profiles import Profile
+    from fieldctl.protocols.sdk.contract import BaseDriver, ProbeReport
+    from fieldctl.protocols.core.message import Message
+
+#: Seconds before the first retry of a failed target, and the cap the backoff doubles up to.
+RETRY_FIRST_S = 0.5
+RETRY_MAX_S = 15.0
+#: Unobserved failures of drivers' background tasks reported on stderr; the rest are only counted.
+STRAYS_SHOWN = 10
+
+TaggedEmit = Callable[[str, "Message"], None]
+
+
+@dataclass
+class Member:
+    """One target of the fleet, resolved: its profile and a driver of its own."""
+
+    name: str
+    profile: "Profile"
+    driver: "BaseDriver"
+
+
+class FleetFollower:
+    """The targets of a fleet file (or of one --group), with the state they feed."""
+
+    def __init__(self, members: list[Member], *, quiet: bool = False) -> None:
+        self.adopt(members)
+        #: Warnings go to the state (errors) and, unless quiet (a board on the terminal), to stderr.
+        self.quiet = quiet
+        self.strays = 0
+
+    @classmethod
+    def load(cls, path: str | Path, group: str | None = None, only: set[str] | None = None, *, quiet: bool = False,
+             sets: Iterable[str] = (), profile_files: Iterable[str | Path] = ()) -> "FleetFollower":
+        """Resolves every target up front, so a bad fleet file or profile is exit 2 before anything
+        runs; `sets` and `profile_files` (the command line's) apply to every target."""
+        from fieldctl.profiles.targets import load_fleet
+
+        targets = load_fleet(path, group)
+        if only is not None:
+            unknown = sorted(only - targets.keys())
+            if unknown:
+                raise UsageError(f"--filter target={unknown[0]}: no such target in {path}"
+                                 f" (targets: {', '.join(targets)})")
+            targets = {name: target for name, target in targets.items() if name in only}
+        if not targets:
+            raise UsageError(f"{path}: no targets")
+        fleet = cls([], quiet=quiet)
+        members = []
+        for name, target in targets.items():
+            from fieldctl.protocols.runtime.registry import driver_for
+
+            try:
+                profile = target.load(profile_files=profile_files, sets=sets)
+                members.append(Member(name, profile, driver_for(profile, fleet.notifier(name))))
+            except UsageError as exc:  # which target of the file, first
+                raise UsageError(f"{path}: targets.{name}: {exc}") from None
+        fleet.adopt(members)
+        return fleet
+
+    def adopt(self, members: list[Member]) -> None:
+        """These members, and a fresh state for them (their drivers' notifiers come from `notifier`)."""
+        self.members = members
+        self.state = FleetState((m.name, m.profile) for m in members)
+
+    def notifier(self, name: str) -> Callable[[str], None]:
+        def notify(text: str) -> None:
+            self.state.error(name, text)
+            if not self.quiet:
+                say(name, text)
+
+        return notify
+
+    async def follow(self, emit: TaggedEmit, channels: set[str] | None = None) -> None:
+        """Every target's listen until cancelled; each Message goes to the state, then to `emit`."""
+        asyncio.get_running_loop().set_exception_handler(self._stray)
+        await together(*(self._follow(member, emit, channels) for member in self.members))
+
+    def intake(self, name: str, emit: TaggedEmit) -> Callable[["Message"], None]:
+        """The Emit a target's driver reports to: the state first, then `emit` with the target's name."""
+        add = self.state.add
+
+        def tagged(msg: "Message") -> None:
+            add(name, msg)
+            emit(name, msg)
+
+        return tagged
+
+    async def _follow(self, member: Member, emit: TaggedEmit, channels: set[str] | None) -> None:
+        from fieldctl.protocols.runtime.heartbeat import HeartbeatWatch
+
+        name, state = member.name, self.state
+        tagged = self.intake(name, emit)
+        wanted = channels
+        beat = member.profile.heartbeat.channel
+        if wanted and beat is not None:
+            wanted = wanted | {beat}  # as listen: the watch must hear heartbeats the filters hide
+        delay = RETRY_FIRST_S
+        reported = False  # this outage is on stderr already: one line per outage, however long
+        while True:
+            watch = HeartbeatWatch(member.profile, tagged)
+            # Its own task, ended with each attempt: gather would leave it running when listen fails.
+            beats = asyncio.ensure_future(watch.run())
+            try:
+                await member.driver.listen(watch, channels=wanted, options={})
+                reason = "listen ended"
+            except Unsupported as exc:
+                state.down(name, str(exc), UNSUPPORTED)
+                self._report(name, str(exc))
+                return
+            except FieldctlError as exc:
+                reason = str(exc)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a driver's bug takes down its own target only
+                reason = f"internal error: {type(exc).__name__}: {exc}"
+            finally:
+                beats.cancel()
+            if state.targets[name].heard:  # it was up: a new outage, and the backoff starts afresh
+                delay, reported = RETRY_FIRST_S, False
+            state.down(name, reason)
+            if not reported:
+                self._report(name, f"down: {reason}; retrying")
+                reported = True
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_S)
+            state.retrying(name)
+
+    def _stray(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """A driver's background task that failed unobserved: one warning line, not a traceback
+        (with hundreds of targets, one bad one must not flood the terminal with them)."""
+        self.strays += 1
+        if self.strays > STRAYS_SHOWN:
+            return
+        error = context.get("exception")
+        text = f"{context.get('message', 'background task failed')}: {error!r}" if error else str(context.get("message"))
+        self._report("fleet", text + (" (further ones not shown)" if self.strays == STRAYS_SHOWN else ""))
+
+    def _report(self, name: str, text: str) -> None:
+        if not self.quiet:
+            say(name, text)
+
+    async def probe(self, member: Member) -> "ProbeReport":
+        """The driver's probe with `fieldctl probe`'s default thresholds; any failure is a report."""
+        from fieldctl.protocols.sdk.contract import ProbeReport
+        from fieldctl.protocols.core.errors import NagiosCode
+        from fieldctl.protocols.sdk.probing import probed, thresholds
+
+        try:
+            return await probed(member.driver, *thresholds(member.profile), {})
+        except Exception as exc:  # noqa: BLE001  a driver's bug: UNKNOWN, and the others go on
+            return ProbeReport(NagiosCode.UNKNOWN, f"internal error: {type(exc).__name__}: {exc}")
+
+
+def say(target: str, text: str) -> None:
+    """One warning line on stderr naming the target, secrets masked and controls escaped."""
+    from fieldctl.cli.framework.escape import stderr_line
+
+    try:
+        sys.stderr.write(f"warning: {stderr_line(target)}: {stderr_line(text)}\n")
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):
+        pass

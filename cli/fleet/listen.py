@@ -1,0 +1,81 @@
+"""`fieldctl listen --fleet FILE`: every target of a fleet file followed at once, as the board
+(board.py) or as NDJSON with a `target` field; --count, --timeout, --idle, --duration and
+--filter (with `target=NAME` besides) mean what they mean for one device."""
+
+from __future__ import annotations
+
+from typing import IO, TYPE_CHECKING, Any
+
+from fieldctl.protocols.core.errors import UsageError
+
+from fieldctl.cli.views.stream import Filters, Sink
+
+if TYPE_CHECKING:
+    from fieldctl.protocols.sdk.contract import Stats
+    from fieldctl.protocols.core.message import Message
+
+    from fieldctl.cli.fleet.board import FleetBoard
+
+
+class FleetFilters(Filters):
+    """listen's filters plus `target=NAME`, which picks the targets followed at all."""
+
+    KEYS = (*Filters.KEYS, "target")
+
+    def __init__(self, specs: list[str] | None) -> None:
+        super().__init__(specs)
+        self.targets = self.wanted.pop("target", None)
+
+
+class FleetSink(Sink):
+    """listen's Sink (filters, counting, scrubbing, NDJSON, --count) for tagged messages: each
+    NDJSON line gets its target as the first field, each board row its target."""
+
+    def __init__(self, stats: "Stats", *, out: IO[str] | None, board: "FleetBoard | None",
+                 filters: Filters, count: int | None) -> None:
+        super().__init__(stats, out=out, view=self if board is not None else None, filters=filters, count=count)
+        self.board = board
+
+    def emit(self, target: str, msg: "Message") -> None:
+        self.target = target
+        self(msg)
+
+    def add(self, msg: "Message") -> None:
+        """The view hook Sink calls with each shown (scrubbed) message."""
+        self.board.add(self.target or "", msg)  # type: ignore[union-attr]
+
+
+def listen_fleet(path: str, group: str | None, *, sets: list[str], files: list[Any], count: int | None,
+                 timeout: float | None, idle: float | None, duration: float | None, filters_spec: list[str] | None,
+                 as_json: bool) -> None:
+    import asyncio
+    import contextlib
+    import sys
+
+    from fieldctl.protocols.sdk.contract import Stats
+
+    from fieldctl.cli.fleet.follower import FleetFollower
+    from fieldctl.cli.views.stream import run_stream, stream_ended
+
+    filters = FleetFilters(filters_spec)
+    fleet = FleetFollower.load(path, group, filters.targets, quiet=not as_json, sets=sets, profile_files=files)
+    board = None
+    live: Any = contextlib.nullcontext()
+    if not as_json:
+        from fieldctl.cli.fleet.board import FleetBoard
+
+        beat_channels = {m.profile.heartbeat.channel for m in fleet.members}
+        board = FleetBoard(fleet, f"fieldctl listen --fleet {path}" + (f" --group {group}" if group else ""),
+                           show_heartbeats=bool(filters.channels and filters.channels & beat_channels))
+        live = board.live()
+    sink = FleetSink(Stats(), out=sys.stdout if as_json else None, board=board, filters=filters, count=count)
+
+    async def main() -> str:
+        return await run_stream(fleet.follow(sink.emit, filters.channels), sink, timeout=timeout, duration=duration,
+                                idle=idle)
+
+    with live:
+        reason = asyncio.run(main())
+    if reason == "finished":
+        raise UsageError("no target of the fleet can listen")
+    stream_ended("listen", reason, sink, count, timeout, idle)

@@ -1,0 +1,284 @@
+"""Protocol options as real options of the subcommands: built from what every installed protocol
+declares (fieldctl.protocols.sdk.options, read without importing a driver), listed in `--help` under
+their protocol's name, completed by the shells and the console, and converted for the role once
+the profile, and so its protocol, is known. Light imports: this is on the `--help` and
+completion paths, and it builds the options only when a subcommand is parsed or helped."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Optional
+
+import typer
+from typer.core import TyperCommand
+
+if TYPE_CHECKING:
+    import typer._click as click
+
+    from fieldctl.profiles import Profile
+    from fieldctl.protocols.sdk.options import OptionSpec
+
+#: Subcommands keep what they do not know: extra positional arguments for the protocols that take
+#: them, and unknown options, reported with a did-you-mean once the profile's protocol is known.
+CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
+#: The key in ctx.meta under which a parsed line leaves its protocol options (a Given).
+GIVEN = "fieldctl.protocol-options"
+#: What --help shows after a protocol option that takes a value, by its declared kind.
+METAVARS = {"str": "TEXT", "int": "N", "float": "NUMBER", "json": "JSON"}
+_PREFIX = "protocol__"
+
+
+@functools.cache
+def declarations(*roles: str) -> dict[str, list[tuple[str, "OptionSpec"]]]:
+    """"--flag" (or PARAMS) -> [(protocol, its declaration)] for these roles (a subcommand may play
+    several: bench plays command and listen), over every installed protocol. A protocol whose
+    declarations cannot be read is left out here; it reports itself with one clear line when a
+    role of it runs."""
+    from fieldctl.protocols.core.errors import UsageError
+    from fieldctl.protocols.runtime.registry import declared_options, protocol_names
+
+    flags: dict[str, list[tuple[str, OptionSpec]]] = {}
+    for protocol in protocol_names():
+        try:
+            declared = declared_options(protocol)
+        except UsageError:
+            continue
+        for role in roles:
+            for flag, spec in declared.get(role, {}).items():
+                owners = flags.setdefault(flag, [])
+                if all(owner != protocol for owner, _ in owners):
+                    owners.append((protocol, spec))
+    return flags
+
+
+def _label(owners: list[tuple[str, "OptionSpec"]]) -> str:
+    """'[sepl, vantiq] text', one bracket per distinct help text."""
+    texts: dict[str, list[str]] = {}
+    for protocol, spec in owners:
+        texts.setdefault(spec.help, []).append(protocol)
+    return "; ".join(f"[{', '.join(protocols)}] {text}".rstrip() for text, protocols in texts.items())
+
+
+@functools.cache
+def click_options(roles: tuple[str, ...], taken: frozenset[str] = frozenset()) -> list["click.Parameter"]:
+    """The roles' protocol options as click parameters, made by Typer from a synthetic signature;
+    a flag the subcommand has itself (`taken`) stays the subcommand's. Values are kept as text:
+    what they mean depends on the protocol, known only once the profile is."""
+    from fieldctl.protocols.sdk.options import PARAMS
+
+    parameters = []
+    for flag, owners in declarations(*roles).items():
+        if flag == PARAMS or flag in taken:
+            continue
+        if owners[0][1].kind == "flag":
+            annotation: Any = Annotated[bool, typer.Option(flag, help=_label(owners))]
+            default: Any = False
+        else:
+            metavar = METAVARS.get(owners[0][1].kind, "TEXT")
+            annotation = Annotated[Optional[list[str]], typer.Option(flag, metavar=metavar, help=_label(owners))]
+            default = None
+        name = _PREFIX + flag.lstrip("-").replace("-", "_")
+        parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation))
+
+    def declared() -> None:
+        """The protocol options of one role."""
+
+    declared.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    declared.__annotations__ = {p.name: p.annotation for p in parameters}
+    info = typer.models.CommandInfo(name=roles[0], callback=declared)
+    return list(typer.main.get_command_from_info(info, pretty_exceptions_short=True, rich_markup_mode=None).params)
+
+
+def is_protocol_option(param: "click.Parameter") -> bool:
+    return bool(param.name and param.name.startswith(_PREFIX))
+
+
+@dataclass
+class Given:
+    """What one command line gave the protocol: its options (flag -> True or the texts, in
+    order), the arguments the subcommand did not know, and the subcommand's own flags (for a
+    did-you-mean)."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    extras: list[str] = field(default_factory=list)
+    own: list[str] = field(default_factory=list)
+
+    def options(self, role: str, profile: "Profile") -> dict[str, Any]:
+        """The options dict the role receives: checked against the profile's protocol (an option
+        of another protocol is a usage error that names it) and converted as declared."""
+        from fieldctl.profiles.schema import did_you_mean
+        from fieldctl.protocols.core.errors import UsageError
+        from fieldctl.protocols.sdk.options import PARAMS
+        from fieldctl.protocols.runtime.registry import declared_options
+
+        specs = declared_options(profile.protocol).get(role, {})
+        where = f"{role} {profile.name}"
+        flags = [flag for flag in specs if flag != PARAMS]
+        known = ", ".join(flags) or "none"
+        for arg in self.extras:
+            if arg.startswith("--"):
+                flag = arg.partition("=")[0]
+                hint = did_you_mean(flag, [*self.own, *flags])
+                raise UsageError(f"{where}: no such option {flag}{hint or f' (protocol options: {known})'}")
+        result: dict[str, Any] = {}
+        for arg in self.extras:
+            if PARAMS not in specs:
+                raise UsageError(f"{where}: unexpected argument {arg!r}")
+            result.setdefault(PARAMS, []).append(arg)
+        for flag, value in self.values.items():
+            spec = specs.get(flag)
+            if spec is None:
+                owners = " and ".join(protocol for protocol, _ in declarations(role).get(flag, []))
+                whose = f"an option of {owners}, not of {profile.protocol}" if owners else f"not a {role} option"
+                raise UsageError(f"{where}: {flag} is {whose} ({profile.protocol}'s {role} options: {known})")
+            if spec.kind == "flag":
+                result[spec.name] = True
+            elif spec.repeat:
+                result[spec.name] = [_convert(spec, text, f"{where}: {flag}") for text in value]
+            else:
+                result[spec.name] = _convert(spec, value[-1], f"{where}: {flag}")  # the last one given wins
+        return result
+
+
+def _convert(spec: "OptionSpec", text: str, flag: str) -> Any:
+    from fieldctl.protocols.core.errors import UsageError
+
+    try:
+        if spec.kind == "int":
+            return int(text)
+        if spec.kind == "float":
+            return float(text)
+        if spec.kind == "json":
+            from fieldctl.protocols.core.limits import loads
+
+            return loads(text)
+    except ValueError as exc:
+        if spec.kind == "json":
+            raise UsageError(f"{flag}: not JSON within limits: {exc}") from None
+        raise UsageError(f"{flag}: expected {spec.kind}, got {text!r}") from None
+    return text
+
+
+def own_flags(command: "click.Command", ctx: "click.Context") -> list[str]:
+    """The subcommand's own --options (help included), for a did-you-mean."""
+    return [opt for param in TyperCommand.get_params(command, ctx) if param.param_type_name == "option"
+            for opt in param.opts if opt.startswith("--")]
+
+
+def protocol_of(ctx: "click.Context") -> str | None:
+    """The protocol of the profile named so far on the line, if it loads; for completion."""
+    from fieldctl.profiles import ProfileError
+    from fieldctl.profiles.targets import resolve
+    from fieldctl.protocols.core.errors import FieldctlError
+
+    name = ctx.params.get("profile")
+    if not name:
+        return None
+    try:
+        return resolve(name, profile_files=ctx.params.get("profile_file") or []).protocol
+    except (ProfileError, FieldctlError, OSError):
+        return None
+
+
+class ProtocolCommand(TyperCommand):
+    """A subcommand that plays a protocol role (its name is the role, unless `roles` says which):
+    its own options, then every installed protocol's options for those roles, parsed by click
+    like its own."""
+
+    #: The roles whose protocol options it takes; empty: the one its name says.
+    roles: ClassVar[tuple[str, ...]] = ()
+    #: (the context settings it depends on, the parser): see make_parser.
+    _parser: tuple[tuple[Any, ...], Any] | None = None
+
+    def played(self) -> tuple[str, ...]:
+        return self.roles or (self.name or "",)
+
+    def make_parser(self, ctx: "click.Context") -> Any:
+        """Built once and reused with each line's context: the console parses every line with the
+        same command, and building the parser was a good part of a line's time."""
+        key = (ctx.allow_interspersed_args, ctx.ignore_unknown_options, ctx.token_normalize_func)
+        if self._parser is None or self._parser[0] != key:
+            self._parser = (key, super().make_parser(ctx))
+        parser = self._parser[1]
+        parser.ctx = ctx
+        return parser
+
+    def _taken(self) -> frozenset[str]:
+        return frozenset(opt for param in self.params for opt in param.opts)
+
+    def protocol_params(self) -> list["click.Parameter"]:
+        return click_options(self.played(), self._taken())
+
+    def get_params(self, ctx: "click.Context") -> list["click.Parameter"]:
+        params = super().get_params(ctx)  # its own, then --help
+        return [*self.params, *self.protocol_params(), *params[len(self.params):]]
+
+    def parse_args(self, ctx: "click.Context", args: list[str]) -> list[str]:
+        """Parses as click does, then moves the protocol's part out of ctx.params into ctx.meta:
+        the callback takes only the subcommand's own parameters."""
+        rest = super().parse_args(ctx, args)
+        values = {}
+        for param in self.protocol_params():
+            value = ctx.params.pop(param.name or "", None)
+            if value:
+                values[param.opts[0]] = value
+        ctx.meta[GIVEN] = Given(values, list(ctx.args), own_flags(self, ctx))
+        return rest
+
+    def collect_usage_pieces(self, ctx: "click.Context") -> list[str]:
+        from fieldctl.protocols.sdk.options import PARAMS
+
+        pieces = super().collect_usage_pieces(ctx)
+        return [*pieces, "[ARGS]..."] if PARAMS in declarations(*self.played()) else pieces
+
+    def format_options(self, ctx: "click.Context", formatter: "click.HelpFormatter") -> None:
+        """Its own arguments and options, then the protocol options, each labelled with the
+        protocols that have it."""
+        from fieldctl.protocols.sdk.options import PARAMS
+
+        own = [p for p in self.get_params(ctx) if not is_protocol_option(p)]
+        theirs = [p.get_help_record(ctx) for p in self.protocol_params()]
+        extra = declarations(*self.played()).get(PARAMS)
+        if extra:
+            theirs.append(("[ARGS]...", _label(extra)))
+        sections = {
+            "Arguments": [p.get_help_record(ctx) for p in own if p.param_type_name == "argument"],
+            "Options": [p.get_help_record(ctx) for p in own if p.param_type_name == "option"],
+            "Protocol options (for a profile of the protocol named)": theirs,
+        }
+        for title, records in sections.items():
+            rows = [record for record in records if record is not None]
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+    def shell_complete(self, ctx: "click.Context", incomplete: str) -> list[Any]:
+        """Once the profile is named, only its protocol's options are offered."""
+        results = super().shell_complete(ctx, incomplete)
+        protocol = protocol_of(ctx) if incomplete.startswith("-") else None
+        if protocol is None:
+            return results
+        foreign = {flag for flag, owners in declarations(*self.played()).items()
+                   if protocol not in (name for name, _ in owners)}
+        return [item for item in results if item.value not in foreign]
+
+
+def parse_given(role: str, args: list[str]) -> Given:
+    """Protocol options written as a list of arguments (a check file's `options`), parsed by the
+    same click parameters as a command line of that role."""
+    from typer._click.exceptions import ClickException
+
+    from fieldctl.protocols.core.errors import UsageError
+
+    command = ProtocolCommand(role, context_settings=CONTEXT)
+    try:
+        return command.make_context(role, list(args)).meta[GIVEN]
+    except ClickException as exc:
+        raise UsageError(exc.format_message()) from None
+
+
+def role_options(role: str, args: list[str], profile: "Profile") -> dict[str, Any]:
+    """The options dict a role receives from arguments written in a file, for this profile."""
+    return parse_given(role, args).options(role, profile)

@@ -1,0 +1,44 @@
+"""`fieldctl demo [PROFILE]`: a simulator in-process and the live table against it, on free
+loopback ports and private socket paths."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from fieldctl.cli.framework.completers import profile_names
+
+
+def demo(
+    name: Annotated[Optional[str], typer.Argument(metavar="PROFILE", help="profile to demonstrate (default: autotrainer)",
+                                                  autocompletion=profile_names, show_default=False)] = None,
+    duration: Annotated[Optional[float], typer.Option("--duration", min=0, help="Exit 0 after S seconds.")] = None,
+) -> None:
+    """See fieldctl work with no device at hand: simulate and listen in one process."""
+    import asyncio
+    import tempfile
+
+    from fieldctl.profiles import load_profile
+    from fieldctl.profiles.loader import DEFAULT_PROFILE
+    from fieldctl.protocols.sdk.contract import BaseDriver
+
+    from fieldctl.cli.framework import common
+    from fieldctl.cli.roles.private_run import private_simulator
+    from fieldctl.cli.views.stream import run_stream, shown
+
+    profile = name or DEFAULT_PROFILE
+    lively = ["heartbeat.interval_s=1", "heartbeat.stale_after_s=3", "simulate.event_interval_s=0.4"]
+    lively += load_profile(profile).setting("demo.set", [])  # a profile's own needs, as data
+
+    async def main(folder: str) -> None:
+        async with private_simulator(profile, folder, sets=lively) as bound:
+            prof = load_profile(profile, sets=lively, endpoints=[f"{k}={v}" for k, v in bound.items()])
+            client = common.driver(prof)
+            subscribes = type(client).listen is not BaseDriver.listen
+            with shown(prof, client, "demo", as_json=False) as sink:
+                follow = client.listen(sink, options={}) if subscribes else client.register(sink, options={})
+                await run_stream(follow, sink, duration=duration)
+
+    with tempfile.TemporaryDirectory(prefix="fieldctl-demo-") as folder:
+        asyncio.run(main(folder))

@@ -1,0 +1,107 @@
+"""`fieldctl listen PROFILE` and `fieldctl register PROFILE`: follow what the other side sends,
+as a live table or NDJSON. listen subscribes; register first signs on as a client (connector,
+plugin) and answers what the other side asks."""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING, Annotated, Callable, Optional
+
+import typer
+
+from fieldctl.cli.framework.common import JsonOpt, ProfileOptions, with_profile
+
+if TYPE_CHECKING:
+    from fieldctl.cli.views.stream import Sink
+
+FilterOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--filter", metavar="KEY=VALUE", help="channel=, kind=, direction= or endpoint= (with --fleet also target=; repeatable; OR within a key, AND across keys)."),
+]
+
+
+def _follow(role: str, profile: ProfileOptions, count: int | None, timeout: float | None, idle: float | None,
+            duration: float | None, filters_spec: list[str] | None, record: str | None, json_: bool) -> None:
+    import asyncio
+
+    from fieldctl.protocols.runtime.heartbeat import HeartbeatWatch
+
+    from fieldctl.protocols.transport import together
+
+    from fieldctl.cli.framework import common
+    from fieldctl.cli.views.stream import Filters, run_stream, shown, stream_ended
+
+    prof = profile.load()
+    drv = common.driver(prof)
+    options = profile.options(role, drv)
+    filters = Filters(filters_spec)
+
+    async def main(sink: Sink) -> str:
+        watch = HeartbeatWatch(prof, sink)
+        if role == "register":
+            follow = drv.register(watch, options=options)
+        else:
+            # Heartbeats are subscribed to even when the filters hide them, so the watch does not
+            # report a live device as stale.
+            channels = filters.channels
+            if channels and prof.heartbeat.channel is not None:
+                channels = channels | {prof.heartbeat.channel}
+            follow = drv.listen(watch, channels=channels, options=options)
+        return await run_stream(together(follow, watch.run()), sink, timeout=timeout, duration=duration, idle=idle)
+
+    with shown(prof, drv, role, as_json=common.json_mode(json_), record=record, filters=filters, count=count) as sink:
+        reason = asyncio.run(main(sink))
+    stream_ended(role, reason, sink, count, timeout, idle)
+
+
+FleetOpt = Annotated[Optional[str], typer.Option("--fleet", metavar="FILE", help="Follow every target of this fleet file at once (instead of PROFILE): a board, or NDJSON with a target field.")]
+GroupOpt = Annotated[Optional[str], typer.Option("--group", metavar="G", help="With --fleet: only the targets labelled G.")]
+
+
+def _following(role: str, doc: str) -> Callable[..., None]:
+    def command(
+        profile: ProfileOptions,
+        count: Annotated[Optional[int], typer.Option("--count", min=1, help="Exit 0 after N well-formed messages that pass the filters (link lines and malformed frames do not count).")] = None,
+        timeout: Annotated[Optional[float], typer.Option("--timeout", min=0, help="Exit 4 unless --count is reached within S seconds.")] = None,
+        idle: Annotated[Optional[float], typer.Option("--idle", min=0, help="Exit 4 after S seconds in which no message (other than a link line) arrived.")] = None,
+        duration: Annotated[Optional[float], typer.Option("--duration", min=0, help="Exit 0 after S seconds.")] = None,
+        filter_: FilterOpt = None,
+        record: Annotated[Optional[str], typer.Option("--record", metavar="FILE", help="Append every shown message to FILE as NDJSON.")] = None,
+        json_: JsonOpt = False,
+        fleet: FleetOpt = None,
+        group: GroupOpt = None,
+    ) -> None:
+        from fieldctl.protocols.core.errors import UsageError
+
+        if fleet is None:
+            if group is not None:
+                raise UsageError(f"{role}: --group needs --fleet FILE")
+            if profile.name is None:
+                raise UsageError(f"{role}: missing PROFILE (a profile or target name{', or --fleet FILE' if role == 'listen' else ''})")
+            _follow(role, profile, count, timeout, idle, duration, filter_, record, json_)
+            return
+        from fieldctl.cli.framework import common
+        from fieldctl.cli.fleet.listen import listen_fleet
+
+        if profile.typed:
+            raise UsageError(f"{role}: give PROFILE or --fleet FILE, not both")
+        given = [flag for value, flag in ((profile.host, "--host"), (profile.endpoints, "--endpoint"),
+                                          (record, "--record")) if value] + [*profile.given.values, *profile.given.extras][:1]
+        if given:
+            raise UsageError(f"{role} --fleet: {given[0]} does not apply to a fleet (its targets name their own)")
+        listen_fleet(fleet, group, sets=profile.sets, files=profile.files, count=count, timeout=timeout, idle=idle,
+                     duration=duration, filters_spec=filter_, as_json=common.json_mode(json_))
+
+    command.__name__, command.__doc__ = role, doc
+    wrapped = with_profile(command)  # PROFILE is optional there already: --fleet may stand in for it
+    if role == "listen":
+        return wrapped
+    signature = inspect.signature(wrapped)
+    parameters = [p for p in signature.parameters.values() if p.name not in ("fleet", "group")]
+    wrapped.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    wrapped.__annotations__ = {p.name: p.annotation for p in parameters}
+    return wrapped
+
+
+listen = _following("listen", "Subscribe and show events, heartbeats and connection state as they arrive; --fleet FILE: every target of a fleet on one board.")
+register = _following("register", "Sign on as a client of the other side, answer what it asks, show what arrives.")

@@ -1,0 +1,59 @@
+"""`fieldctl publish PROFILE KIND --data JSON` or `--from FILE`: play the device's publisher."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from fieldctl.cli.framework.common import JsonOpt, ProfileOptions, ViaOpt, with_profile
+
+
+@with_profile
+def publish(
+    profile: ProfileOptions,
+    kind: Annotated[Optional[str], typer.Argument(help="event kind name from the profile (omit with --from)", show_default=False)] = None,
+    data: Annotated[Optional[str], typer.Option("--data", metavar="JSON|@FILE|@-", help="The event's payload.")] = None,
+    from_: Annotated[Optional[str], typer.Option("--from", metavar="FILE", help="NDJSON messages to publish ('-' for stdin), as listen --json writes them.")] = None,
+    realtime: Annotated[bool, typer.Option("--realtime", help="Keep the recorded gaps between messages.")] = False,
+    wait: Annotated[float, typer.Option("--wait", min=0, help="Seconds to wait for a subscriber (or, with --via, for the simulator).")] = 10.0,
+    via: ViaOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Publish events as the device would; waits for a subscriber so none are lost."""
+    import asyncio
+    import sys
+
+    from fieldctl.protocols.core.errors import RemoteFailure, UsageError
+
+    from fieldctl.cli.framework import common
+    from fieldctl.cli.views.stream import Sink
+
+    if (kind is None) == (from_ is None):
+        raise UsageError("give either KIND (with --data) or --from FILE")
+    if from_ is not None and data is not None:
+        raise UsageError("--data goes with KIND, not with --from")
+    prof = profile.load()
+    drv = common.driver(prof)
+    options = profile.options("publish", drv)
+    if from_ is not None:
+        messages = common.read_messages(from_, prof.name)
+    else:
+        messages = [drv.publication(kind, common.read_data(data))]
+    as_json = common.json_mode(json_)
+
+    async def main() -> None:
+        sink = Sink(drv.stats, out=sys.stdout if as_json else None)
+        if via is None:
+            await drv.publish(messages, sink, wait_s=wait, realtime=realtime, options=options)
+            return
+        from fieldctl.protocols.runtime.control import request
+
+        for msg in messages:
+            outcome = await request(via, "publish", msg, sink, wait)
+            if not outcome.ok:
+                raise RemoteFailure(outcome.summary)
+
+    asyncio.run(main())
+    if not as_json:
+        sys.stderr.write(f"published {drv.stats.sent} message(s)\n")

@@ -1,0 +1,70 @@
+"""`fieldctl simulate PROFILE`: play the other side (the device, daemon or platform)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from fieldctl.cli.framework.common import JsonOpt, ProfileOptions, with_profile
+
+if TYPE_CHECKING:
+    from fieldctl.cli.views.stream import Sink
+
+
+@with_profile
+def simulate(
+    profile: ProfileOptions,
+    scenario: Annotated[Optional[str], typer.Option("--scenario", metavar="FILE", help="NDJSON timeline to play instead of the built-in one ('-' for stdin); ts gives the pacing.")] = None,
+    no_timeline: Annotated[bool, typer.Option("--no-timeline", help="Only heartbeats and answers, no built-in events.")] = False,
+    duration: Annotated[Optional[float], typer.Option("--duration", min=0, help="Exit 0 after S seconds.")] = None,
+    record: Annotated[Optional[str], typer.Option("--record", metavar="FILE", help="Append all traffic to FILE as NDJSON.")] = None,
+    control: Annotated[Optional[str], typer.Option("--control", metavar="SOCKET", help="Listen for publish/command --via SOCKET from other shells (a 0600 Unix socket).")] = None,
+    json_: JsonOpt = False,
+    devices: Annotated[Optional[int], typer.Option("--devices", min=1, metavar="N", help="Run N devices in this process, each on its own free loopback ports or private socket paths (names sim-001 ...; NDJSON lines gain a target field).")] = None,
+    write_fleet: Annotated[Optional[str], typer.Option("--write-fleet", metavar="FILE", help="With --devices: write the fleet file that reaches them, once all are bound.")] = None,
+    group: Annotated[Optional[str], typer.Option("--group", metavar="G", help="With --devices: the group label of every target in the fleet file.")] = None,
+    base_port: Annotated[Optional[int], typer.Option("--base-port", min=1, max=65535, metavar="P", help="With --devices: consecutive loopback ports from P (checked free first) instead of the system's choice.")] = None,
+) -> None:
+    """Run a simulator on the profile's endpoints (127.0.0.1 unless --host says otherwise)."""
+    import asyncio
+
+    from fieldctl.protocols.core.errors import UsageError
+    from fieldctl.protocols.transport import together
+
+    from fieldctl.cli.framework import common
+    from fieldctl.cli.views.stream import run_stream, shown
+
+    prof = profile.load()
+    drv = common.driver(prof)
+    options = profile.options("simulate", drv)
+    messages = common.read_messages(scenario, prof.name) if scenario is not None else None
+    if devices is None:
+        if write_fleet is not None or group is not None or base_port is not None:
+            raise UsageError("--write-fleet, --group and --base-port need --devices N")
+    else:
+        if control is not None:
+            raise UsageError("--control serves one device; not with --devices")
+        if profile.host is not None or profile.endpoints:
+            raise UsageError("--devices picks each device's own loopback ports and socket paths; no --host or --endpoint")
+        import tempfile
+
+        from fieldctl.cli.fleet.simulate import run_fleet
+
+        with shown(prof, drv, "simulate", as_json=common.json_mode(json_), record=record, simulator=True) as sink:
+            fleet = run_fleet(profile, sink, devices=devices, fleet_file=write_fleet, group=group, base_port=base_port,
+                              scenario=messages, timeline=not no_timeline, options=options, duration=duration)
+            with tempfile.TemporaryDirectory(prefix="fieldctl-fleet-") as folder:
+                asyncio.run(fleet(folder))
+        return
+
+    async def main(sink: Sink) -> None:
+        work = [drv.simulate(sink, scenario=messages, timeline=not no_timeline, options=options)]
+        if control is not None:
+            from fieldctl.protocols.runtime.control import ControlServer
+
+            work.append(ControlServer(control, drv.control, sink, prof.name).run())
+        await run_stream(together(*work), sink, duration=duration)
+
+    with shown(prof, drv, "simulate", as_json=common.json_mode(json_), record=record, simulator=True) as sink:
+        asyncio.run(main(sink))

@@ -1,0 +1,1 @@
+"""Setting fieldctl up: profiles, saved targets and shell completion."""

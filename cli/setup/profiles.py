@@ -1,0 +1,98 @@
+"""`fieldctl profiles list|show|validate`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fieldctl.cli.framework.common import JsonOpt, ProfileArg, ProfileFileOpt
+
+app = typer.Typer(help="List, show and validate profiles.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_profiles(profile_file: ProfileFileOpt = None, json_: JsonOpt = False) -> None:
+    """Built-in profiles, then yours from $XDG_CONFIG_HOME/fieldctl/profiles/."""
+    import json
+    import sys
+
+    from fieldctl.profiles import available_profiles
+    from fieldctl.profiles.files import BUILTIN_DIR, ProfileError
+    from fieldctl.profiles.loader import load_profile
+
+    from fieldctl.cli.framework.common import json_mode
+
+    rows = []
+    for name, path in available_profiles(profile_file or []).items():
+        try:
+            prof = load_profile(name, profile_files=profile_file or [])
+            rows.append({"name": name, "protocol": prof.protocol, "source": prof.source, "description": prof.description})
+        except ProfileError as exc:
+            source = "built-in" if path.parent == BUILTIN_DIR else str(path)
+            rows.append({"name": name, "protocol": "?", "source": source, "description": f"BROKEN: {exc}"})
+    if json_mode(json_):
+        for row in rows:
+            sys.stdout.write(json.dumps(row) + "\n")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold")
+    for column in ("name", "protocol", "source", "description"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row.values(), style="red" if row["description"].startswith("BROKEN") else None)
+    Console().print(table)
+
+
+@app.command("show")
+def show(profile: ProfileArg, profile_file: ProfileFileOpt = None, json_: JsonOpt = False) -> None:
+    """Endpoints, channels, commands, events and heartbeat expectations of one profile."""
+    import json
+    import sys
+
+    from fieldctl.profiles import load_profile
+
+    from fieldctl.cli.framework.common import json_mode
+
+    prof = load_profile(profile, profile_files=profile_file or [])
+    if json_mode(json_):
+        sys.stdout.write(json.dumps(prof.data, indent=2) + "\n")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"[bold]{prof.name}[/] ({prof.protocol}, {prof.source}): {prof.description}")
+    table = Table(title="endpoints", box=None, title_justify="left")
+    for name, url in prof.endpoints.items():
+        table.add_row(name, url)
+    console.print(table)
+    hb = prof.heartbeat
+    if hb.channel:
+        console.print(f"heartbeat: channel {hb.channel}, every {hb.interval_s:g} s, stale after {hb.stale_after_s:g} s")
+    commands = Table(title="commands", box=None, title_justify="left", header_style="bold")
+    for column in ("name", "code", "payload", "help"):
+        commands.add_column(column)
+    for spec in prof.commands.values():
+        payload = ", ".join(f"{k}: {v}" for k, v in spec.payload.items())
+        commands.add_row(spec.name, str(spec.code), payload, spec.help)
+    console.print(commands)
+    if prof.events:
+        console.print("events: " + ", ".join(f"{name} ({code})" for name, code in prof.events.items()), highlight=False)
+
+
+@app.command("validate")
+def validate(path: Annotated[Path, typer.Argument(help="profile TOML file")]) -> None:
+    """Check a profile file; every problem on its own line (file: field: reason), exit 2 if any."""
+    from fieldctl.profiles.loader import check_file
+    from fieldctl.protocols.runtime.registry import declared_settings
+
+    problems = check_file(path, declared_settings)
+    for line in problems:
+        typer.echo(line, err=True)
+    if problems:
+        raise typer.Exit(2)
+    typer.echo(f"{path}: ok")

@@ -1,0 +1,158 @@
+"""`fieldctl target add|list|show|remove`: named targets (a profile plus its overrides) kept in
+$XDG_CONFIG_HOME/fieldctl/targets.toml, usable wherever a PROFILE is."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+from fieldctl.cli.framework.common import EndpointOpt, HostOpt, JsonOpt, ProfileFileOpt, SetOpt
+from fieldctl.cli.framework.completers import profile_names, target_names
+
+if TYPE_CHECKING:
+    from fieldctl.profiles.targets import Target
+
+app = typer.Typer(help="Save, list, show and remove named targets (a profile plus its overrides).", no_args_is_help=True)
+
+TargetArg = Annotated[str, typer.Argument(help="target name", show_default=False, autocompletion=target_names)]
+
+
+def _pairs(items: list[str] | None, option: str) -> dict[str, str]:
+    """NAME=VALUE options as a dict, in order; the loader checks them when the target is resolved."""
+    from fieldctl.protocols.core.errors import UsageError
+
+    pairs: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value:
+            raise UsageError(f"{option} {item!r}: expected NAME=VALUE")
+        pairs[key.strip()] = value
+    return pairs
+
+
+@app.command("add")
+def add(
+    name: Annotated[str, typer.Argument(help="the new target's name", show_default=False)],
+    profile: Annotated[str, typer.Argument(help="profile it is made of", show_default=False, autocompletion=profile_names)],
+    host: HostOpt = None,
+    endpoint: EndpointOpt = None,
+    set_: SetOpt = None,
+    group: Annotated[Optional[list[str]], typer.Option("--group", metavar="LABEL", help="A group label (repeatable).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace a saved target of that name.")] = False,
+) -> None:
+    """Save a target; the profile must exist and the overrides must apply to it."""
+    from fieldctl.profiles import available_profiles
+    from fieldctl.profiles.targets import Target, check_name, check_sets, saved_targets, targets_path, write_fleet
+    from fieldctl.protocols.core.errors import UsageError
+
+    check_name(name)
+    if name in available_profiles():
+        raise UsageError(f"target {name!r}: a profile has that name, and a target may not shadow it")
+    saved = saved_targets()
+    if name in saved and not force:
+        raise UsageError(f"target {name!r} exists (target remove {name}, or --force to replace it)")
+    labels = tuple(group or [])
+    for label in labels:
+        check_name(label, "group label")
+    sets = _pairs(set_, "--set")
+    check_sets(f"target {name}", sets)
+    target = Target(name, profile, host, _pairs(endpoint, "--endpoint"), sets, labels)
+    target.load()  # the profile exists and every override applies, or a usage error now rather than later
+    saved[name] = target
+    write_fleet(targets_path(), saved.values())
+    typer.echo(f"saved target {name} ({profile}) in {targets_path()}", err=True)
+
+
+@app.command("list")
+def list_targets(json_: JsonOpt = False) -> None:
+    """The saved targets: a table on a terminal, JSON lines otherwise."""
+    import json
+    import sys
+
+    from fieldctl.profiles.targets import saved_targets
+
+    from fieldctl.cli.framework.common import json_mode
+
+    rows = [_row(target) for target in saved_targets().values()]
+    if json_mode(json_):
+        for row in rows:
+            sys.stdout.write(json.dumps(row) + "\n")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    from fieldctl.cli.framework.escape import visible
+
+    table = Table(box=None, header_style="bold")
+    for column in ("name", "profile", "host", "groups", "overrides"):
+        table.add_column(column)
+    for row in rows:
+        overrides = [f"{key}={value}" for key, value in {**row["endpoints"], **row["set"]}.items()]
+        table.add_row(*(visible(text) for text in (row["name"], row["profile"], row["host"] or "",
+                                                   ",".join(row["groups"]), " ".join(overrides))))
+    Console().print(table)
+
+
+def _row(target: "Target") -> dict[str, Any]:
+    return {"name": target.name, "profile": target.profile, "host": target.host, "groups": list(target.groups),
+            "endpoints": dict(target.endpoints), "set": dict(target.sets)}
+
+
+@app.command("show")
+def show(name: TargetArg, profile_file: ProfileFileOpt = None, json_: JsonOpt = False) -> None:
+    """The target resolved: its profile, host and endpoints; secrets stay references."""
+    import json
+    import sys
+
+    from fieldctl.protocols.core.redact import scrub_value
+
+    from fieldctl.cli.framework.common import json_mode
+
+    target = _saved(name)
+    prof = target.load(profile_files=profile_file or [])
+    shown = {**scrub_value({**_row(target), "protocol": prof.protocol, "resolved_host": prof.host,
+                            "resolved_endpoints": prof.endpoints}),
+             "auth": {key: ref.describe() for key, ref in prof.auth.items()}}  # references, never values
+    if json_mode(json_):
+        sys.stdout.write(json.dumps(shown) + "\n")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    from fieldctl.cli.framework.escape import visible
+
+    console = Console(highlight=False)
+    groups = f", groups {', '.join(shown['groups'])}" if shown["groups"] else ""
+    console.print(visible(f"{name}: profile {shown['profile']} ({shown['protocol']}), host {shown['resolved_host']}{groups}"))
+    table = Table(title="endpoints", box=None, title_justify="left")
+    for endpoint, url in shown["resolved_endpoints"].items():
+        table.add_row(visible(endpoint), visible(url))
+    console.print(table)
+    for key, value in shown["set"].items():
+        console.print(visible(f"set {key} = {value}"))
+    for key, ref in shown["auth"].items():
+        console.print(visible(f"auth {key}: {ref}"))
+
+
+@app.command("remove")
+def remove(name: TargetArg) -> None:
+    """Forget a saved target."""
+    from fieldctl.profiles.targets import saved_targets, targets_path, write_fleet
+
+    saved = saved_targets()
+    _saved(name, saved)
+    del saved[name]
+    write_fleet(targets_path(), saved.values())
+    typer.echo(f"removed target {name}", err=True)
+
+
+def _saved(name: str, saved: "dict[str, Target] | None" = None) -> "Target":
+    from fieldctl.profiles.targets import saved_targets
+    from fieldctl.protocols.core.errors import UsageError
+
+    saved = saved_targets() if saved is None else saved
+    if name not in saved:
+        known = ", ".join(saved) or "none"
+        raise UsageError(f"no saved target {name!r} (saved: {known})")
+    return saved[name]

@@ -1,0 +1,173 @@
+"""The live table: recent messages, a heartbeat panel, link states and counters.
+
+Rich refreshes it from its own thread, so rendering never blocks ingest; it keeps a bounded
+window of rows, so memory stays flat however long it runs. A row's detail (the driver's summary)
+is computed, and its wire text escaped, when the row is first drawn: only the visible ones, so a
+burst costs nothing extra. Text reaches rich as Text, never as markup; each row looks as the
+driver's `styles` say for its channel."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from datetime import datetime
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from fieldctl.protocols.sdk.contract import BaseDriver
+
+from fieldctl.cli.framework.escape import cell, visible
+from fieldctl.cli.views.render import row_style
+
+if TYPE_CHECKING:
+    from fieldctl.profiles import Profile
+    from fieldctl.protocols.sdk.contract import Stats
+    from fieldctl.protocols.core.message import Message
+
+ROWS_KEPT = 500
+#: Bytes of messages rows may hold for summaries not yet computed; past it the oldest are
+#: summarized and dropped, so a burst of large frames does not hold ROWS_KEPT of them.
+HELD_BYTES = 32 << 20
+#: Characters kept of each cell: a peer may send a 16 MiB `kind`, the table shows a line.
+CELL_CHARS = 200
+
+
+@dataclass
+class Row:
+    """One table row. Its detail is the driver's summary of `msg`, computed when the row is first
+    drawn (rich's thread) or when the view sheds held messages (the ingest thread, `add`)."""
+
+    ts: float
+    arrow: str
+    channel: str
+    kind: str
+    ident: str
+    bad: bool
+    msg: "Message | None"
+    size: int  # bytes `msg` arrived as: what holding it costs
+    detail: str | None = None
+
+    @classmethod
+    def of(cls, msg: "Message") -> "Row":
+        """The row of a message, its cells cut to CELL_CHARS (the fleet board's feed uses it too)."""
+        ident = "" if msg.id is None else str(msg.id)
+        return cls(msg.ts, "←" if msg.direction == "in" else "→", msg.channel[:CELL_CHARS], str(msg.kind)[:CELL_CHARS],
+                   ident[:CELL_CHARS], bool(msg.error), msg, sum(map(len, msg.raw)))
+
+    def shown_detail(self, summarize: Callable[["Message"], str]) -> str:
+        """Both threads may call this; only `add`'s thread drops `msg`, after setting `detail`."""
+        detail = self.detail
+        if detail is None:
+            msg = self.msg
+            if msg is None:
+                return self.detail or ""
+            detail = self.detail = (f"✗ {msg.error}" if msg.error else summarize(msg))[:CELL_CHARS]
+        return detail
+
+
+class LiveView:
+    def __init__(self, profile: "Profile", stats: "Stats", summarize: Callable[["Message"], str], title: str,
+                 console: Console | None = None, *, beats_sent: bool = False,
+                 styles: Mapping[str, str] = BaseDriver.styles) -> None:
+        """`summarize` and `styles` come from the driver (BaseDriver.summarize, BaseDriver.styles)."""
+        self.profile, self.stats, self.summarize, self.title = profile, stats, summarize, title
+        self.styles = styles
+        #: A simulator's panel shows the heartbeats it sends; a client's those it receives.
+        self.beat_direction = "out" if beats_sent else "in"
+        self.console = console or Console()
+        self.rows: deque[Row] = deque()
+        self.held = 0  # bytes of the messages rows hold; only add() changes it
+        self.links: dict[str, tuple[str, str]] = {}
+        self.heartbeat: tuple[float, dict[str, Any]] | None = None
+        self.started = time.monotonic()
+
+    def add(self, msg: "Message") -> None:
+        if msg.is_link:
+            url = msg.payload.get("url", "") if isinstance(msg.payload, dict) else ""
+            self.links[msg.endpoint] = (str(msg.kind), url)
+            return
+        if msg.channel == self.profile.heartbeat.channel and not msg.error and msg.direction == self.beat_direction:
+            self.heartbeat = (time.monotonic(), msg.payload if isinstance(msg.payload, dict) else {})
+            if self.rows and self.rows[-1].channel == msg.channel:
+                self._release(self.rows.pop())  # one heartbeat row is enough; the panel shows the rest
+        row = Row.of(msg)
+        self.rows.append(row)
+        self.held += row.size
+        if len(self.rows) > ROWS_KEPT:
+            self._release(self.rows.popleft())
+        if self.held > HELD_BYTES:
+            for kept in self.rows:  # only this thread changes the deque
+                if kept.msg is not None:
+                    kept.shown_detail(self.summarize)
+                    self._release(kept)
+                    if self.held <= HELD_BYTES:
+                        break
+
+    def _release(self, row: Row) -> None:
+        if row.msg is not None:
+            row.msg = None
+            self.held -= row.size
+
+    def _heartbeat_text(self) -> Text:
+        spec = self.profile.heartbeat
+        if spec.channel is None:
+            return Text("no heartbeat in this profile", style="dim")
+        if self.heartbeat is None:
+            waited = time.monotonic() - self.started
+            style = "bold red" if waited > spec.stale_after_s else "yellow"
+            return Text(f"no heartbeat yet ({waited:.0f} s)", style=style)
+        seen, payload = self.heartbeat
+        age = time.monotonic() - seen
+        stale = age > spec.stale_after_s
+        fields = "  ".join(visible(str(payload.get(name, "?"))[:CELL_CHARS]) for name in spec.fields)
+        sent = "sent " if self.beat_direction == "out" else ""
+        text = Text(f"{fields}  {sent}age {age:.1f} s", style="bold red" if stale else "green")
+        if stale:
+            text.append(f"  STALE (> {spec.stale_after_s:g} s)")
+        return text
+
+    def _header(self) -> Table:
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold")
+        grid.add_column()
+        grid.add_row("heartbeat", self._heartbeat_text())
+        for endpoint, (state, url) in sorted(self.links.items()):
+            style = "green" if state in ("ready", "connected", "bound", "peer-connected", "alive") else "yellow"
+            style = "bold red" if state == "stale" else style
+            grid.add_row(cell(endpoint), cell(f"{state}  {url}", style))
+        s = self.stats
+        counters = f"received {s.received}  sent {s.sent}  malformed {s.malformed}  duplicates dropped {s.duplicates}"
+        grid.add_row("counters", Text(counters, style="red" if s.malformed else ""))
+        return grid
+
+    def __rich__(self) -> Group:
+        height = max(3, self.console.size.height - len(self.links) - 9)
+        table = Table(expand=True, box=None, header_style="bold", pad_edge=False)
+        table.add_column("time", no_wrap=True, width=12)
+        table.add_column("", width=1)
+        table.add_column("channel", no_wrap=True)
+        table.add_column("kind", no_wrap=True)
+        table.add_column("id", no_wrap=True)
+        table.add_column("detail", overflow="ellipsis", no_wrap=True, ratio=1)
+        for row in list(self.rows)[-height:]:
+            table.add_row(_clock(row.ts), row.arrow, cell(row.channel), cell(row.kind), cell(row.ident),
+                          cell(row.shown_detail(self.summarize)), style=row_style(self.styles, row.channel, row.bad))
+        header = Panel(self._header(), title=cell(f"fieldctl {self.title} {self.profile.name}"), title_align="left")
+        return Group(header, table)
+
+    def live(self) -> Live:
+        return Live(self, console=self.console, refresh_per_second=4, transient=False, redirect_stderr=True)
+
+
+def _clock(ts: float) -> str:
+    """HH:MM:SS.mmm, or '?' for a time no clock shows (a scenario line may carry any `ts`)."""
+    try:
+        return datetime.fromtimestamp(ts).strftime("%H:%M:%S.%f")[:12]
+    except (OverflowError, OSError, ValueError, TypeError):
+        return "?"

@@ -1,0 +1,179 @@
+"""The Driver contract: what every protocol package offers the CLI, so a new system needs no
+CLI change. docs/plugins.md is the full text; tests/contract holds every installed protocol to it.
+
+A protocol package registers a ``Driver`` (a subclass of ``BaseDriver``) in the
+``fieldctl.protocols`` entry-point group; roles it does not play raise ``Unsupported``. Roles
+report traffic through ``emit`` (Messages, link states included) and human warnings through
+``notify``; they never print. Link states (channel ``link``, the state as ``kind``): ``bound`` (a
+simulator listens; ``payload.url`` is the real address, and demo, fleets and tests wait for it),
+``connected``/``ready`` (a client's connection is up / its handshake done), ``peer-connected``,
+``retrying`` (another attempt follows), ``disconnected``; ``stale``/``alive`` come from the CLI's
+heartbeat watch. A protocol may add its own (``logged-in``, ``configured``). A role's own
+command-line options are declared in the package's ``options.py`` (protocols/sdk/options.py); the CLI
+parses them and the role receives them as ``options``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Callable, ClassVar
+
+from fieldctl.profiles import Profile
+from fieldctl.profiles.schema import SECONDS, TEXTS, Setting
+
+from fieldctl.protocols.core.errors import NagiosCode, Unsupported
+from fieldctl.protocols.core.message import Message, link
+
+Emit = Callable[[Message], None]
+Notify = Callable[[str], None]
+
+
+def link_emitter(profile: str, emit: Emit) -> Callable[[str, str, Any], None]:
+    """A transport's connection-state callback that reports as link Messages."""
+    return lambda endpoint, state, detail: emit(link(profile, endpoint, state, detail))
+
+
+@dataclass
+class Stats:
+    """Counters the views show; updated by roles and by the CLI's sink."""
+
+    received: int = 0
+    malformed: int = 0
+    duplicates: int = 0
+    sent: int = 0
+
+
+@dataclass
+class CommandOutcome:
+    ok: bool
+    summary: str
+    messages: list[Message] = field(default_factory=list)
+    #: Seconds from the request leaving to its answer arriving (the first reply), when one came.
+    rtt_s: float | None = None
+    #: The data a person or script wants from this command (a device's reply data, a call's return
+    #: value, a query's rows), shown as JSON after the exchange; None when there is nothing to show.
+    #: The driver picks it, so the CLI never reads a protocol's payload; the CLI scrubs it.
+    result: Any = None
+
+
+@dataclass
+class ProbeReport:
+    status: NagiosCode
+    summary: str
+    #: Durations in seconds, one per step of the probe, named with the unit (`command_rtt_seconds`).
+    metrics: dict[str, float] = field(default_factory=dict)
+    warn: float = 0.0
+    crit: float = 0.0
+
+
+#: The looks a driver may give a channel in `BaseDriver.styles`; the CLI maps each to its own
+#: rendering. alarm: needs attention now; quiet: routine traffic (heartbeats, keepalives);
+#: request: a command or query going to the other side; reply: its answer; link: connection states.
+LOOKS = frozenset({"alarm", "quiet", "request", "reply", "link"})
+
+class ClientSession:
+    """A long-lived client of one profile: many commands over the same connections, until closed.
+    An async context manager; `fieldctl command` uses one once, the console keeps one per profile.
+    This default one runs the driver's one-shot `command` each time, so every protocol has
+    sessions; a driver that can keep its connections returns its own subclass from `session`."""
+
+    def __init__(self, driver: "BaseDriver", emit: Emit, options: dict[str, Any]) -> None:
+        self.driver, self.emit, self.options = driver, emit, options
+
+    async def command(self, name: str, data: Any, *, timeout: float, wait: bool, emit: Emit | None = None,
+                      options: dict[str, Any] | None = None) -> CommandOutcome:
+        """As BaseDriver.command. `emit` and `options` (merged over the session's) are for this
+        command only, e.g. a console line's own flags."""
+        return await self.driver.command(name, data, options={**self.options, **(options or {})}, timeout=timeout,
+                                         wait=wait, emit=emit or self.emit)
+
+    async def close(self) -> None:
+        """Closes what the session holds open; it can be closed more than once."""
+
+    async def __aenter__(self) -> "ClientSession":
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+
+class BaseDriver:
+    #: The profile keys this protocol reads (dotted, ``*`` for any one name) and their types, beyond
+    #: the core tables: `profiles validate` refuses undeclared keys, and every run refuses
+    #: declared ones of the wrong type. A driver extends these: ``{**BaseDriver.settings, ...}``.
+    settings: ClassVar[dict[str, Setting]] = {
+        "timeouts.command_s": SECONDS,  # cli/roles/command.py, console
+        "demo.set": TEXTS,  # cli/roles/demo.py: --set assignments the demo needs
+    }
+    #: channel -> one of LOOKS, for the live table and a command's exchange; other channels look
+    #: plain. A driver extends these: ``{**BaseDriver.styles, "emergency": "alarm"}``.
+    styles: ClassVar[dict[str, str]] = {"link": "link", "heartbeat": "quiet", "command": "request", "reply": "reply"}
+    #: The link state a client role reports once it can send and receive (its handshake done):
+    #: tools that must not act before then (a check's listener) wait for it.
+    ready_state: ClassVar[str] = "ready"
+
+    def __init__(self, profile: Profile, notify: Notify) -> None:
+        self.profile = profile
+        self.notify = notify
+        self.stats = Stats()
+
+    def summarize(self, msg: Message) -> str:
+        """A short text for one table cell."""
+        return "" if msg.payload is None else str(msg.payload)[:120]
+
+    def publication(self, kind: str, data: Any) -> Message:
+        """The Message `publish PROFILE KIND --data JSON` sends."""
+        raise Unsupported(f"publish KIND is not supported for profile {self.profile.name}")
+
+    async def listen(self, emit: Emit, *, channels: set[str] | None = None, options: dict[str, Any]) -> None:
+        """Follows the other side until cancelled, emitting every message received (malformed ones
+        with ``error`` set). `channels`: the --filter channel= values, a hint for subscribing (the
+        CLI filters again). Raises ConnectFailure when the other side cannot be reached at the
+        start; reconnects when it goes away later."""
+        raise Unsupported(f"listen is not supported for profile {self.profile.name}")
+
+    async def register(self, emit: Emit, *, options: dict[str, Any]) -> None:
+        """Signs on as the other side's client (connector, plugin) and answers what it asks, until
+        cancelled; emits what it sends and receives."""
+        raise Unsupported(f"register is not supported for profile {self.profile.name}")
+
+    async def command(self, name: str, data: Any, *, options: dict[str, Any], timeout: float, wait: bool,
+                      emit: Emit) -> CommandOutcome:
+        """One request and its answer. `timeout`: a hard deadline for the whole exchange, whatever
+        keeps arriving (Timeout past it). `wait`: also wait for a result the protocol delivers after
+        the first reply (an asynchronous command), where it has one. Emits the request and every
+        reply; the outcome's rtt_s runs from the request leaving to the first reply. A driver with
+        its own `session` implements this as that session used once."""
+        raise Unsupported(f"command is not supported for profile {self.profile.name}")
+
+    def session(self, emit: Emit, options: dict[str, Any]) -> ClientSession:
+        """A client session for many commands (see ClientSession); `options` are the command role's
+        protocol options, used by every command of the session unless one overrides them."""
+        return ClientSession(self, emit, options)
+
+    async def publish(self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool,
+                      options: dict[str, Any]) -> None:
+        """Sends each message as this side of the protocol does. `wait_s`: how long to wait for the
+        other side to be ready to receive (a subscriber, a connection); `realtime`: keep the
+        recorded gaps (replay.paced). Messages that do not replay are skipped (replay.replayable)."""
+        raise Unsupported(f"publish is not supported for profile {self.profile.name}")
+
+    async def simulate(self, emit: Emit, *, scenario: list[Message] | None, timeline: bool,
+                       options: dict[str, Any]) -> None:
+        """Plays the other side on the profile's endpoints until cancelled, announcing each with a
+        ``bound`` link. `scenario`: messages to play instead of the built-in timeline; `timeline`:
+        play the built-in one. Survives any peer: a bad one gets a notify line, an error answer
+        where the protocol has one, and only its own connection dropped."""
+        raise Unsupported(f"simulate is not supported for profile {self.profile.name}")
+
+    async def probe(self, *, warn: float, crit: float, options: dict[str, Any]) -> ProbeReport:
+        """A health check. `crit`: the hard time limit and the CRITICAL threshold (seconds), `warn`
+        the WARNING one; metrics in seconds (probing.verdict applies the thresholds). An
+        unreachable peer raises ConnectFailure, which the CLI reports as CRITICAL."""
+        raise Unsupported(f"probe is not supported for profile {self.profile.name}")
+
+    async def control(self, verb: str, msg: Message, emit: Emit) -> CommandOutcome:
+        """A request on a running simulator's control path (see protocols/runtime/control.py)."""
+        raise Unsupported(f"the {self.profile.name} simulator does not take {verb} requests")
