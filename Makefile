@@ -1,21 +1,21 @@
-# make demo · make test · make bench · make completions — each builds .venv from nothing.
+# make demo · make test · make lint · make bench · make fuzz · make completions — each builds .venv from nothing.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PEERS  := .peers
 COMPLETIONS := completions
 
-.PHONY: demo test fuzz bench completions peers tools lock clean
+.PHONY: demo test lint fuzz bench completions peers tools lock clean
 
 $(VENV)/.installed: pyproject.toml setup.py constraints.txt examples/plugin/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -c constraints.txt -e '.[test]' -e examples/plugin  # the plugin: for tests/contract
+	$(PY) -m pip install -q -c constraints.txt -e '.[test,lint]' -e examples/plugin  # the plugin: for tests/contract
 	touch $@
 
 # Re-pins constraints.txt to what the bounds in pyproject.toml resolve to today.
 lock:
 	rm -rf $(VENV).lock && $(PYTHON) -m venv $(VENV).lock
-	$(VENV).lock/bin/pip install -q '.[test]'
+	$(VENV).lock/bin/pip install -q '.[test,lint]'
 	{ sed -n '1,2p' constraints.txt; $(VENV).lock/bin/pip freeze --exclude fieldctl; } > constraints.new
 	mv constraints.new constraints.txt && rm -rf $(VENV).lock
 
@@ -44,11 +44,22 @@ tools:
 test: $(VENV)/.installed peers tools
 	$(PY) -m pytest
 
+# The gates CI runs before the tests: ruff (lint, format), mypy, and the import layers of
+# docs/architecture.md (import-linter). mypy sees the package as it imports: `fieldctl` is this
+# folder (setup.py), so it reads it through a link of that name.
+LINT_ROOT := $(VENV)/lint
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	mkdir -p $(LINT_ROOT) && ln -sfn $(CURDIR) $(LINT_ROOT)/fieldctl
+	MYPYPATH=$(LINT_ROOT) $(VENV)/bin/mypy --python-executable $(PY) -p fieldctl.protocols -p fieldctl.profiles -p fieldctl.cli
+	$(VENV)/bin/lint-imports
+
 # Every decoder against at least 10,000 generated inputs each (make test runs a few hundred).
 fuzz: $(VENV)/.installed
 	FIELDCTL_FUZZ=thorough $(PY) -m pytest -m fuzz
 
-# Every row of issue 10 against its baseline; BENCH=--quick (about 3 minutes), BENCH=--json.
+# Every fast path against its baseline in the same run; BENCH=--quick (about 3 minutes), BENCH=--json.
 BENCH ?=
 bench: $(VENV)/.installed
 	$(PY) bench/run.py $(BENCH)

@@ -18,8 +18,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -71,14 +72,29 @@ class Row:
     def as_dict(self) -> dict[str, object]:
         results = self.results
         return {
-            "path": self.path, "unit": self.unit, "rounds": len(results), "fieldctl": self.fieldctl,
-            "baseline": self.baseline, "baseline_name": self.baseline_name,
+            "path": self.path,
+            "unit": self.unit,
+            "rounds": len(results),
+            "fieldctl": self.fieldctl,
+            "baseline": self.baseline,
+            "baseline_name": self.baseline_name,
             "result": "value" if self.absolute else "ratio",
-            "median": statistics.median(results), "min": min(results), "max": max(results),
-            "goal": self.goal, "now": self.now, "notes": self.notes,
-            **({} if self.before is None else {
-                "before": self.before, "before_median": statistics.median(self.before_results or []),
-                "before_min": min(self.before_results or []), "before_max": max(self.before_results or [])}),
+            "median": statistics.median(results),
+            "min": min(results),
+            "max": max(results),
+            "goal": self.goal,
+            "now": self.now,
+            "notes": self.notes,
+            **(
+                {}
+                if self.before is None
+                else {
+                    "before": self.before,
+                    "before_median": statistics.median(self.before_results or []),
+                    "before_min": min(self.before_results or []),
+                    "before_max": max(self.before_results or []),
+                }
+            ),
         }
 
 
@@ -117,9 +133,18 @@ def _result(row: Row, results: list[float] | None = None) -> str:
 def table(rows: list[Row], title: str = "") -> str:
     """The report: one line per row, ratio = fieldctl / baseline per round, median (min–max)."""
     head: tuple[str, ...] = ("path", "rounds", "fieldctl", "baseline", "ratio (min–max)", "goal", "issue: now")
-    lines = [[row.path, str(len(row.fieldctl)), _number(statistics.median(row.fieldctl), row.unit),
-              "-" if row.baseline is None else _number(statistics.median(row.baseline), row.unit),
-              _result(row), row.goal, row.now] for row in rows]
+    lines = [
+        [
+            row.path,
+            str(len(row.fieldctl)),
+            _number(statistics.median(row.fieldctl), row.unit),
+            "-" if row.baseline is None else _number(statistics.median(row.baseline), row.unit),
+            _result(row),
+            row.goal,
+            row.now,
+        ]
+        for row in rows
+    ]
     if any(row.before is not None for row in rows):  # --before: its ratio next to this one's
         head = (*head[:4], "before: ratio", "after: ratio", *head[5:])
         for line, row in zip(lines, rows):
@@ -128,22 +153,29 @@ def table(rows: list[Row], title: str = "") -> str:
     widths = [max(len(head[i]), *(len(line[i]) for line in lines)) for i in range(len(head))]
 
     def fmt(cells: list[str] | tuple[str, ...]) -> str:
-        return "  ".join(cell.ljust(width) if i in left else cell.rjust(width)
-                         for i, (cell, width) in enumerate(zip(cells, widths))).rstrip()
+        return "  ".join(
+            cell.ljust(width) if i in left else cell.rjust(width) for i, (cell, width) in enumerate(zip(cells, widths))
+        ).rstrip()
 
     out = [title] if title else []
     out += [fmt(head), "-" * len(fmt(head)), *(fmt(line) for line in lines)]
     for row in rows:
         for note in row.notes:
             out.append(f"note ({row.path}): {note}")
-    out.append("fieldctl and baseline: medians over the rounds; ratio: fieldctl / baseline of the same round "
-               "(throughput: higher is better; times: lower is better); memory: growth after warm-up")
+    out.append(
+        "fieldctl and baseline: medians over the rounds; ratio: fieldctl / baseline of the same round "
+        "(throughput: higher is better; times: lower is better); memory: growth after warm-up"
+    )
     if any(row.path.startswith(FLOOR) for row in rows):
-        out.append(f"rows '{FLOOR} ...': the least the stack fieldctl must use costs (in the fieldctl column), "
-                   "against the raw baseline; rows 'vs the ... floor': fieldctl against that floor")
+        out.append(
+            f"rows '{FLOOR} ...': the least the stack fieldctl must use costs (in the fieldctl column), "
+            "against the raw baseline; rows 'vs the ... floor': fieldctl against that floor"
+        )
     if any(row.before is not None for row in rows):
-        out.append("before: the --before interpreter's fieldctl, run in the same rounds against the same baseline; "
-                   "after: this tree's")
+        out.append(
+            "before: the --before interpreter's fieldctl, run in the same rounds against the same baseline; "
+            "after: this tree's"
+        )
     return "\n".join(out)
 
 
@@ -157,8 +189,11 @@ def print_rounds(rows: list[Row]) -> None:
 
 
 def as_json(rows: list[Row]) -> str:
-    return json.dumps({"python": sys.version.split()[0], "cpus": os.cpu_count(),
-                       "rows": [row.as_dict() for row in rows]}, indent=2, ensure_ascii=False)
+    return json.dumps(
+        {"python": sys.version.split()[0], "cpus": os.cpu_count(), "rows": [row.as_dict() for row in rows]},
+        indent=2,
+        ensure_ascii=False,
+    )
 
 
 # --- processes ---------------------------------------------------------------------------------
@@ -247,10 +282,23 @@ def fieldctl_pythons(args: argparse.Namespace) -> dict[str, str]:
 def start_device(cpus: set[int] | None) -> Device:
     events, commands = (f"tcp://127.0.0.1:{free_port()}" for _ in range(2))
     proc = subprocess.Popen(
-        [*fieldctl(), "simulate", "autotrainer", "--no-timeline", "--json",
-         "--endpoint", f"events={events}", "--endpoint", f"commands={commands}"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=child_env(),
-        preexec_fn=pinned(cpus))
+        [
+            *fieldctl(),
+            "simulate",
+            "autotrainer",
+            "--no-timeline",
+            "--json",
+            "--endpoint",
+            f"events={events}",
+            "--endpoint",
+            f"commands={commands}",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=child_env(),
+        preexec_fn=pinned(cpus),
+    )
     try:
         wait_port(int(commands.rsplit(":", 1)[1]), proc, "fieldctl simulate autotrainer")
     except BenchFailed:
@@ -266,36 +314,52 @@ def common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=int, default=3, help="A/B rounds, at least 3 (default 3)")
     parser.add_argument("--quick", action="store_true", help="smaller runs: the whole `make bench` in ~3 minutes")
     parser.add_argument("--json", action="store_true", help="print the result rows as JSON (details go to stderr)")
-    parser.add_argument("--before", metavar="PYTHON", default=None,
-                        help="also run every fieldctl case with this interpreter (one with an older fieldctl "
-                             "installed, e.g. /work/main/.venv/bin/python), interleaved in the same rounds: "
-                             "the report shows its ratio (before) next to this tree's (after)")
-    parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True,
-                        help="pin the device to one CPU and the client under test to the others (default on)")
+    parser.add_argument(
+        "--before",
+        metavar="PYTHON",
+        default=None,
+        help="also run every fieldctl case with this interpreter (one with an older fieldctl "
+        "installed, e.g. /work/main/.venv/bin/python), interleaved in the same rounds: "
+        "the report shows its ratio (before) next to this tree's (after)",
+    )
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="pin the device to one CPU and the client under test to the others (default on)",
+    )
 
 
-def scaled_argument(parser: argparse.ArgumentParser, scaled: Scaled, name: str, help: str,
-                    type: Callable[[str], float] = int) -> None:
+def scaled_argument(
+    parser: argparse.ArgumentParser, scaled: Scaled, name: str, help: str, type: Callable[[str], float] = int
+) -> None:
     """An option of `scaled`: default None (filled by settler()), its help naming both defaults."""
     quick, full = scaled[name]
-    parser.add_argument(f"--{name.replace('_', '-')}", type=type, default=None,
-                        help=f"{help} (default {_plain(full)}; --quick {_plain(quick)})")
+    parser.add_argument(
+        f"--{name.replace('_', '-')}",
+        type=type,
+        default=None,
+        help=f"{help} (default {_plain(full)}; --quick {_plain(quick)})",
+    )
 
 
 def _plain(value: float) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def settler(scaled: Scaled, check: Callable[[argparse.Namespace], None] | None = None
-            ) -> Callable[[argparse.Namespace], None]:
+def settler(
+    scaled: Scaled, check: Callable[[argparse.Namespace], None] | None = None
+) -> Callable[[argparse.Namespace], None]:
     """A module's settle(args): each option of `scaled` left unset gets its --quick or full default,
     then `check` validates the options together (and exits with a message if they do not fit)."""
+
     def settle(args: argparse.Namespace) -> None:
         for name, (quick, full) in scaled.items():
             if getattr(args, name) is None:
                 setattr(args, name, quick if args.quick else full)
         if check is not None:
             check(args)
+
     return settle
 
 
@@ -303,9 +367,12 @@ def emit(rows: list[Row], json_mode: bool, title: str = "") -> None:
     print(as_json(rows) if json_mode else "\n" + table(rows, title), file=sys.__stdout__, flush=True)
 
 
-def standalone(doc: str | None, add_arguments: Callable[[argparse.ArgumentParser], None],
-               settle: Callable[[argparse.Namespace], None],
-               collect: Callable[[argparse.Namespace], list[Row]]) -> int:
+def standalone(
+    doc: str | None,
+    add_arguments: Callable[[argparse.ArgumentParser], None],
+    settle: Callable[[argparse.Namespace], None],
+    collect: Callable[[argparse.Namespace], list[Row]],
+) -> int:
     """main() of one benchmark module: its options plus the common ones, its rows as a table or JSON."""
     parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
     common_arguments(parser)

@@ -42,9 +42,10 @@ import tempfile
 import termios
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO
 
 from _common import BenchFailed, pinned
 
@@ -80,12 +81,13 @@ def run_publisher(max_seconds: float, sndhwm: int, pace: str, rate: int = 0) -> 
     session = b"6f1c2a9e-4b7d-4c1e-9a55-0d3b2f1e8c47"
     # The device's text form (json defaults: ", " and ": "), kinds and contexts from spec §5.3/§5.4.
     templates = (
-        b'{"kind": 1301, "when": %.6f, "index": %d, "context": {"sessionId": "' + session
+        b'{"kind": 1301, "when": %.6f, "index": %d, "context": {"sessionId": "'
+        + session
         + b'", "trialId": %d, "reason": "Pellet Seen"}}',
-        b'{"kind": 1503, "when": %.6f, "index": %d, "context": {"sessionId": "' + session
+        b'{"kind": 1503, "when": %.6f, "index": %d, "context": {"sessionId": "'
+        + session
         + b'", "trialId": %d, "batchId": null}}',
-        b'{"kind": 1305, "when": %.6f, "index": %d, "context": {"sessionId": "' + session
-        + b'", "trialId": %d}}',
+        b'{"kind": 1305, "when": %.6f, "index": %d, "context": {"sessionId": "' + session + b'", "trialId": %d}}',
     )
     tunnel_enter = b'{"kind": 1101, "when": %.6f, "index": %d, "context": null}'
     parent = os.getppid()
@@ -129,12 +131,27 @@ class FeedOptions:
     rate: int = 0  # messages per second; 0: as fast as the consumer takes them
 
 
-def start_publisher(options: FeedOptions, env: dict[str, str],
-                    cpus: set[int] | None) -> tuple[subprocess.Popen[bytes], str]:
+def start_publisher(
+    options: FeedOptions, env: dict[str, str], cpus: set[int] | None
+) -> tuple[subprocess.Popen[bytes], str]:
     proc = subprocess.Popen(
-        [sys.executable, __file__, "publisher", "--max-seconds", str(options.max_seconds),
-         "--sndhwm", str(options.sndhwm), "--pace", options.pace, "--rate", str(options.rate)],
-        stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env, preexec_fn=pinned(cpus),
+        [
+            sys.executable,
+            __file__,
+            "publisher",
+            "--max-seconds",
+            str(options.max_seconds),
+            "--sndhwm",
+            str(options.sndhwm),
+            "--pace",
+            options.pace,
+            "--rate",
+            str(options.rate),
+        ],
+        stdout=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        preexec_fn=pinned(cpus),
     )
     assert proc.stdout is not None
     ready, _, _ = select.select([proc.stdout], [], [], 15.0)
@@ -244,8 +261,9 @@ class _Terminal:
         os.close(self.master)
 
 
-def consume(consumer: Consumer, out_path: Path, messages: int, timeout: float, env: dict[str, str],
-            cpus: set[int] | None) -> bool:
+def consume(
+    consumer: Consumer, out_path: Path, messages: int, timeout: float, env: dict[str, str], cpus: set[int] | None
+) -> bool:
     """Runs one consumer to completion; True if it had to be stopped after writing enough lines.
 
     The output file is watched: a consumer that has written all its messages but does not exit
@@ -255,8 +273,7 @@ def consume(consumer: Consumer, out_path: Path, messages: int, timeout: float, e
     out_path.touch()
     terminal = _Terminal() if consumer.terminal else None
     stdout: IO[str] | int
-    with open(out_path, "a", encoding="utf-8") as out, tempfile.TemporaryFile() as err, \
-            open(out_path, "rb") as watch:
+    with open(out_path, "a", encoding="utf-8") as out, tempfile.TemporaryFile() as err, open(out_path, "rb") as watch:
         if terminal is not None:
             stdout = terminal.slave
             env = {**env, "TERM": "xterm-256color"}
@@ -265,8 +282,14 @@ def consume(consumer: Consumer, out_path: Path, messages: int, timeout: float, e
         else:
             stdout = out
         argv = consumer.argv(out_path)
-        proc = subprocess.Popen(argv, stdout=stdout, stderr=err, env=env, preexec_fn=pinned(cpus),
-                                stdin=stdout if terminal is not None else subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            argv,
+            stdout=stdout,
+            stderr=err,
+            env=env,
+            preexec_fn=pinned(cpus),
+            stdin=stdout if terminal is not None else subprocess.DEVNULL,
+        )
         if terminal is not None:
             terminal.started()
         seen = 0
@@ -292,8 +315,9 @@ def consume(consumer: Consumer, out_path: Path, messages: int, timeout: float, e
                         code = proc.wait(10)
                     break
                 if now > deadline:
-                    raise BenchFailed(f"consumer {consumer.name} did not finish within {timeout:g} s "
-                                      f"({seen} lines written)")
+                    raise BenchFailed(
+                        f"consumer {consumer.name} did not finish within {timeout:g} s ({seen} lines written)"
+                    )
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -324,9 +348,15 @@ def measure(name: str, round_: int, path: Path, body_key: str, limit: int, warmu
     if skip < 0:
         raise BenchFailed(f"consumer {name} wrote {len(points)} message lines to {path}")
     first, last = points[skip], points[-1]
-    return Run(consumer=name, round=round_, lines=len(points),
-               dropped=max(0, points[-1][1] - points[0][1] + 1 - len(points)),
-               measured=len(points) - skip, seconds=last[0] - first[0], queued_s=last[0] - last[2])
+    return Run(
+        consumer=name,
+        round=round_,
+        lines=len(points),
+        dropped=max(0, points[-1][1] - points[0][1] + 1 - len(points)),
+        measured=len(points) - skip,
+        seconds=last[0] - first[0],
+        queued_s=last[0] - last[2],
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

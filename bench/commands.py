@@ -41,7 +41,8 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import _common
 from _common import BenchFailed, Device, Row
@@ -71,6 +72,7 @@ def raw_client(endpoints: dict[str, str]) -> Iterator[Call]:
         nonce = next(nonces)
         req.send(json.dumps({"command": GET_STATUS, "nonce": nonce}).encode())
         answered(json.loads(req.recv()), nonce)
+
     try:
         yield call
     finally:
@@ -101,6 +103,7 @@ def asyncio_client(endpoints: dict[str, str]) -> Iterator[Call]:
     def call() -> None:
         nonce = next(nonces)
         answered(loop.run_until_complete(round_trip(nonce)), nonce)
+
     try:
         yield call
     finally:
@@ -123,11 +126,15 @@ def fieldctl_client(endpoints: dict[str, str], kept: bool) -> Iterator[Call]:
     session = driver.session(lambda msg: None, {}) if kept else None
 
     def call() -> None:
-        command = session.command("get-status", None, timeout=5.0, wait=True) if session is not None else \
-            driver.command("get-status", None, options={}, timeout=5.0, wait=True, emit=lambda msg: None)
+        command = (
+            session.command("get-status", None, timeout=5.0, wait=True)
+            if session is not None
+            else driver.command("get-status", None, options={}, timeout=5.0, wait=True, emit=lambda msg: None)
+        )
         outcome = loop.run_until_complete(command)
         if not outcome.ok:
             raise RuntimeError(outcome.summary)
+
     try:
         yield call
     finally:  # closed, not left to the interpreter's exit: Python 3.10 took minutes formatting
@@ -137,9 +144,12 @@ def fieldctl_client(endpoints: dict[str, str], kept: bool) -> Iterator[Call]:
 
 
 Client = Callable[[dict[str, str]], contextlib.AbstractContextManager[Call]]
-CLIENTS: dict[str, Client] = {"raw": raw_client, "asyncio": asyncio_client,
-                              "driver": functools.partial(fieldctl_client, kept=False),
-                              "session": functools.partial(fieldctl_client, kept=True)}
+CLIENTS: dict[str, Client] = {
+    "raw": raw_client,
+    "asyncio": asyncio_client,
+    "driver": functools.partial(fieldctl_client, kept=False),
+    "session": functools.partial(fieldctl_client, kept=True),
+}
 FIELDCTL_CLIENTS = ("session", "driver")  # the others are the baseline and the floor
 
 
@@ -163,22 +173,35 @@ def in_process(device: Device, args: argparse.Namespace, cpus: set[int] | None) 
 
     def case(client: str, python: str = sys.executable) -> Callable[[int], list[float]]:
         def run(round_: int) -> list[float]:
-            argv = [python, __file__, "calls", "--client", client, "--endpoints", endpoints,
-                    "--count", str(args.calls)]
-            result = subprocess.run(argv, capture_output=True, env=_common.child_env(), timeout=300,
-                                    preexec_fn=_common.pinned(cpus))
+            argv = [python, __file__, "calls", "--client", client, "--endpoints", endpoints, "--count", str(args.calls)]
+            result = subprocess.run(
+                argv, capture_output=True, env=_common.child_env(), timeout=300, preexec_fn=_common.pinned(cpus)
+            )
             if result.returncode != 0:
                 tail = result.stderr.decode(errors="replace").strip().splitlines()
                 raise BenchFailed(f"{client} round trips failed: {tail[-1] if tail else result.returncode}")
             return json.loads(result.stdout)
+
         return run
 
     clients = args.client or list(FIELDCTL_CLIENTS)
-    print(f"command round trips in one process (raw, asyncio floor, {', '.join(clients)}): {args.calls} calls "
-          f"per round, {args.rounds} rounds", flush=True)
-    results = _common.interleaved(args.rounds, {"raw": case("raw"), "asyncio": case("asyncio"), **{
-        (client, which): case(client, python) for client in clients
-        for which, python in _common.fieldctl_pythons(args).items()}})
+    print(
+        f"command round trips in one process (raw, asyncio floor, {', '.join(clients)}): {args.calls} calls "
+        f"per round, {args.rounds} rounds",
+        flush=True,
+    )
+    results = _common.interleaved(
+        args.rounds,
+        {
+            "raw": case("raw"),
+            "asyncio": case("asyncio"),
+            **{
+                (client, which): case(client, python)
+                for client in clients
+                for which, python in _common.fieldctl_pythons(args).items()
+            },
+        },
+    )
 
     def ms(which: object, fraction: float = 0.5) -> list[float] | None:
         runs = results.get(which)  # type: ignore[call-overload]
@@ -186,17 +209,46 @@ def in_process(device: Device, args: argparse.Namespace, cpus: set[int] | None) 
 
     rows = []
     for client in clients:
-        for label, fraction, goal, now in (("p50", 0.5, "≤ 1.2", "4.8× (command), 34× (console)"),
-                                           ("p90", 0.9, "", "")):
-            rows.append(Row(f"command get-status in-process ({client}) vs raw REQ, {label}", "ms",
-                            ms((client, "fieldctl"), fraction) or [], ms("raw", fraction), "raw REQ/REP", goal,
-                            now, before=ms((client, "before"), fraction)))
-    rows.append(Row(f"{_common.FLOOR} raw zmq.asyncio REQ vs raw REQ, p50", "ms", ms("asyncio") or [], ms("raw"),
-                    "raw REQ/REP", notes=["one REQ socket kept, one loop.run_until_complete per call, as the "
-                                          "session is called: what asyncio + zmq.asyncio cost over the sync loop"]))
-    rows += [Row(f"command get-status in-process ({client}) vs the asyncio floor, p50", "ms",
-                 ms((client, "fieldctl")) or [], ms("asyncio"), "raw zmq.asyncio REQ/REP",
-                 before=ms((client, "before"))) for client in clients]
+        for label, fraction, goal, now in (
+            ("p50", 0.5, "≤ 1.2", "4.8× (command), 34× (console)"),
+            ("p90", 0.9, "", ""),
+        ):
+            rows.append(
+                Row(
+                    f"command get-status in-process ({client}) vs raw REQ, {label}",
+                    "ms",
+                    ms((client, "fieldctl"), fraction) or [],
+                    ms("raw", fraction),
+                    "raw REQ/REP",
+                    goal,
+                    now,
+                    before=ms((client, "before"), fraction),
+                )
+            )
+    rows.append(
+        Row(
+            f"{_common.FLOOR} raw zmq.asyncio REQ vs raw REQ, p50",
+            "ms",
+            ms("asyncio") or [],
+            ms("raw"),
+            "raw REQ/REP",
+            notes=[
+                "one REQ socket kept, one loop.run_until_complete per call, as the "
+                "session is called: what asyncio + zmq.asyncio cost over the sync loop"
+            ],
+        )
+    )
+    rows += [
+        Row(
+            f"command get-status in-process ({client}) vs the asyncio floor, p50",
+            "ms",
+            ms((client, "fieldctl")) or [],
+            ms("asyncio"),
+            "raw zmq.asyncio REQ/REP",
+            before=ms((client, "before")),
+        )
+        for client in clients
+    ]
     return rows
 
 
@@ -217,23 +269,32 @@ FLOOR_ONE_SHOT = "import typer, asyncio, zmq.asyncio, json"
 
 
 def one_shot(device: Device, args: argparse.Namespace, cpus: set[int] | None) -> list[Row]:
-    argvs = {"raw": [sys.executable, "-c", RAW_ONE_SHOT, device.commands],
-             "floor": [sys.executable, "-c", FLOOR_ONE_SHOT]}
+    argvs = {
+        "raw": [sys.executable, "-c", RAW_ONE_SHOT, device.commands],
+        "floor": [sys.executable, "-c", FLOOR_ONE_SHOT],
+    }
     for which, python in _common.fieldctl_pythons(args).items():
-        argvs[which] = [*_common.fieldctl(python), "command", "autotrainer", "get-status",
-                        *(arg for endpoint in device.endpoints for arg in ("--endpoint", endpoint))]
+        argvs[which] = [
+            *_common.fieldctl(python),
+            "command",
+            "autotrainer",
+            "get-status",
+            *(arg for endpoint in device.endpoints for arg in ("--endpoint", endpoint)),
+        ]
     env = _common.child_env()
 
     def case(name: str) -> Callable[[int], float]:
         def run(_: int) -> float:
             start = time.perf_counter()
-            result = subprocess.run(argvs[name], capture_output=True, env=env, timeout=60,
-                                    preexec_fn=_common.pinned(cpus))
+            result = subprocess.run(
+                argvs[name], capture_output=True, env=env, timeout=60, preexec_fn=_common.pinned(cpus)
+            )
             elapsed = time.perf_counter() - start
             if result.returncode != 0:
                 tail = result.stderr.decode(errors="replace").strip().splitlines()
                 raise BenchFailed(f"{name} one-shot command exited {result.returncode}: {tail[-1] if tail else ''}")
             return elapsed
+
         return run
 
     print(f"one-shot command processes: {args.processes} of each per round, {args.rounds} rounds", flush=True)
@@ -244,13 +305,34 @@ def one_shot(device: Device, args: argparse.Namespace, cpus: set[int] | None) ->
         times = _common.interleaved(args.processes, {name: case(name) for name in argvs}, warmup=round_ == 1)
         for name, samples in times.items():
             medians[name].append(statistics.median(samples) * 1000)
-    return [Row("one `fieldctl command get-status` process vs one-shot raw pyzmq", "ms", medians["fieldctl"],
-                medians["raw"], "python -c (zmq)", "≤ 2", "5.1×", before=medians.get("before")),
-            Row(f"{_common.FLOOR} python -c '{FLOOR_ONE_SHOT}' vs one-shot raw pyzmq", "ms",
-                medians["floor"], medians["raw"], "python -c (zmq)",
-                notes=["imports the stack fieldctl must use and sends nothing: no fieldctl one-shot can be faster"]),
-            Row("one `fieldctl command get-status` process vs the import floor", "ms", medians["fieldctl"],
-                medians["floor"], "python -c (import the stack)", before=medians.get("before"))]
+    return [
+        Row(
+            "one `fieldctl command get-status` process vs one-shot raw pyzmq",
+            "ms",
+            medians["fieldctl"],
+            medians["raw"],
+            "python -c (zmq)",
+            "≤ 2",
+            "5.1×",
+            before=medians.get("before"),
+        ),
+        Row(
+            f"{_common.FLOOR} python -c '{FLOOR_ONE_SHOT}' vs one-shot raw pyzmq",
+            "ms",
+            medians["floor"],
+            medians["raw"],
+            "python -c (zmq)",
+            notes=["imports the stack fieldctl must use and sends nothing: no fieldctl one-shot can be faster"],
+        ),
+        Row(
+            "one `fieldctl command get-status` process vs the import floor",
+            "ms",
+            medians["fieldctl"],
+            medians["floor"],
+            "python -c (import the stack)",
+            before=medians.get("before"),
+        ),
+    ]
 
 
 def collect(args: argparse.Namespace) -> list[Row]:
@@ -270,9 +352,13 @@ SCALED: _common.Scaled = {"calls": (150, 500), "processes": (5, 9)}  # option: (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     _common.scaled_argument(parser, SCALED, "calls", "in-process round trips per round")
     _common.scaled_argument(parser, SCALED, "processes", "one-shot processes of each kind per round")
-    parser.add_argument("--client", choices=FIELDCTL_CLIENTS, action="append",
-                        help="the fieldctl client measured in-process (repeatable; default both: session, the "
-                             "console's, and driver, what one `fieldctl command` runs)")
+    parser.add_argument(
+        "--client",
+        choices=FIELDCTL_CLIENTS,
+        action="append",
+        help="the fieldctl client measured in-process (repeatable; default both: session, the "
+        "console's, and driver, what one `fieldctl command` runs)",
+    )
 
 
 settle = _common.settler(SCALED)

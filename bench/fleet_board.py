@@ -26,7 +26,8 @@ import random
 import statistics
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import _common
 from _common import Row
@@ -35,8 +36,16 @@ ROW_INGEST = "board ingest ({devices} devices) vs one-device listen"
 ROW_FRAME = "board frame ({devices} devices) vs one-device table"
 ROW_SCRAPE = "exporter scrape ({devices} devices) vs prometheus_client metrics"
 
-KINDS = ["trialStarted", "trialEnded", "tunnelEnter", "tunnelExit", "detectorChanged", "sessionStarted",
-         "sessionEnded", "pelletConsumedCountChanged"]
+KINDS = [
+    "trialStarted",
+    "trialEnded",
+    "tunnelEnter",
+    "tunnelExit",
+    "detectorChanged",
+    "sessionStarted",
+    "sessionEnded",
+    "pelletConsumedCountChanged",
+]
 PROFILE = "autotrainer"  # the bench may name a protocol: any profile with a heartbeat channel will do
 
 
@@ -81,8 +90,8 @@ def board_ingest(devices: int, messages: list[Any]) -> tuple[float, Any]:
     """Messages per second through listen --fleet's path; the board, for a frame afterwards."""
     from fieldctl.cli.fleet.board import FleetBoard
     from fieldctl.cli.fleet.listen import FleetFilters, FleetSink
-    from fieldctl.protocols.sdk.contract import Stats
     from fieldctl.protocols.runtime.heartbeat import HeartbeatWatch
+    from fieldctl.protocols.sdk.contract import Stats
 
     fleet = fleet_of(devices)
     board = FleetBoard(fleet, "fieldctl listen --fleet bench.toml", quiet_console())
@@ -164,19 +173,33 @@ def instrumented_registry(state: Any) -> Any:
 
     registry = CollectorRegistry()
     labels = ["target", "profile"]
-    gauges = {name: Gauge(name, name, labels, registry=registry) for name in (
-        "fieldctl_up", "fieldctl_heartbeat_age_seconds", "fieldctl_heartbeat_stale_after_seconds",
-        "fieldctl_last_command_rtt_seconds", "fieldctl_probe_status", "fieldctl_probe_rtt_seconds")}
-    counters = {name: Counter(name, name, labels, registry=registry) for name in ("fieldctl_malformed", "fieldctl_errors")}
+    gauges = {
+        name: Gauge(name, name, labels, registry=registry)
+        for name in (
+            "fieldctl_up",
+            "fieldctl_heartbeat_age_seconds",
+            "fieldctl_heartbeat_stale_after_seconds",
+            "fieldctl_last_command_rtt_seconds",
+            "fieldctl_probe_status",
+            "fieldctl_probe_rtt_seconds",
+        )
+    }
+    counters = {
+        name: Counter(name, name, labels, registry=registry) for name in ("fieldctl_malformed", "fieldctl_errors")
+    }
     messages = Counter("fieldctl_messages", "messages", [*labels, "channel", "kind"], registry=registry)
     steps = Gauge("fieldctl_probe_duration_seconds", "steps", [*labels, "step"], registry=registry)
     now = time.monotonic()
     for target in state.targets.values():
         pair = (target.name, target.profile)
-        for name, value in (("fieldctl_up", target.up), ("fieldctl_heartbeat_age_seconds", target.heartbeat_age(now)),
-                            ("fieldctl_heartbeat_stale_after_seconds", target.stale_after_s),
-                            ("fieldctl_last_command_rtt_seconds", target.last_rtt_s),
-                            ("fieldctl_probe_status", target.probe[0]), ("fieldctl_probe_rtt_seconds", 0.004)):
+        for name, value in (
+            ("fieldctl_up", target.up),
+            ("fieldctl_heartbeat_age_seconds", target.heartbeat_age(now)),
+            ("fieldctl_heartbeat_stale_after_seconds", target.stale_after_s),
+            ("fieldctl_last_command_rtt_seconds", target.last_rtt_s),
+            ("fieldctl_probe_status", target.probe[0]),
+            ("fieldctl_probe_rtt_seconds", 0.004),
+        ):
             gauges[name].labels(*pair).set(float(value))
         counters["fieldctl_malformed"].labels(*pair).inc(target.malformed)
         counters["fieldctl_errors"].labels(*pair).inc(target.errors)
@@ -198,27 +221,61 @@ def collect(args: argparse.Namespace) -> list[Row]:
             rate, view = board_ingest(devices, messages) if which == "board" else single_ingest(messages)
             drawn[which] = view
             return rate
+
         return run
 
     rates = _common.interleaved(args.rounds, {"board": ingest("board"), "single": ingest("single")}, warmup=True)
-    frames = _common.interleaved(args.rounds, {"board": lambda r: frame_ms(drawn["board"]),
-                                               "single": lambda r: frame_ms(drawn["single"])})
+    frames = _common.interleaved(
+        args.rounds, {"board": lambda r: frame_ms(drawn["board"]), "single": lambda r: frame_ms(drawn["single"])}
+    )
     state = fed_state(devices, args.per_target)
     ours, theirs = collector_registry(state), instrumented_registry(state)
-    scrapes = _common.interleaved(args.rounds, {"ours": lambda r: scrape_ms(ours, args.scrapes),
-                                                "theirs": lambda r: scrape_ms(theirs, args.scrapes)}, warmup=True)
+    scrapes = _common.interleaved(
+        args.rounds,
+        {"ours": lambda r: scrape_ms(ours, args.scrapes), "theirs": lambda r: scrape_ms(theirs, args.scrapes)},
+        warmup=True,
+    )
     series = sum(len(t.counts) for t in state.targets.values()) + 9 * devices
-    for name, values in (("board ingest msgs/s", rates["board"]), ("single ingest msgs/s", rates["single"]),
-                         ("board frame ms", frames["board"]), ("table frame ms", frames["single"]),
-                         ("exporter scrape ms", scrapes["ours"]), ("prometheus_client scrape ms", scrapes["theirs"])):
+    for name, values in (
+        ("board ingest msgs/s", rates["board"]),
+        ("single ingest msgs/s", rates["single"]),
+        ("board frame ms", frames["board"]),
+        ("table frame ms", frames["single"]),
+        ("exporter scrape ms", scrapes["ours"]),
+        ("prometheus_client scrape ms", scrapes["theirs"]),
+    ):
         print(f"{name}: {', '.join(f'{v:,.2f}' for v in values)}")
     return [
-        Row(ROW_INGEST.format(devices=devices), "msgs/s", rates["board"], rates["single"], "listen PROFILE path",
-            "", "", ["in-process, decoded messages: what the fleet adds to each message, sockets aside"]),
-        Row(ROW_FRAME.format(devices=devices), "ms", frames["board"], frames["single"], "live table frame",
-            "", "", [f"the board draws what fits 50 lines; rich redraws {4} times a second from its own thread"]),
-        Row(ROW_SCRAPE.format(devices=devices), "ms", scrapes["ours"], scrapes["theirs"], "prometheus_client metrics",
-            "", "", [f"{series:,} series; median of {args.scrapes} scrapes a round"]),
+        Row(
+            ROW_INGEST.format(devices=devices),
+            "msgs/s",
+            rates["board"],
+            rates["single"],
+            "listen PROFILE path",
+            "",
+            "",
+            ["in-process, decoded messages: what the fleet adds to each message, sockets aside"],
+        ),
+        Row(
+            ROW_FRAME.format(devices=devices),
+            "ms",
+            frames["board"],
+            frames["single"],
+            "live table frame",
+            "",
+            "",
+            [f"the board draws what fits 50 lines; rich redraws {4} times a second from its own thread"],
+        ),
+        Row(
+            ROW_SCRAPE.format(devices=devices),
+            "ms",
+            scrapes["ours"],
+            scrapes["theirs"],
+            "prometheus_client metrics",
+            "",
+            "",
+            [f"{series:,} series; median of {args.scrapes} scrapes a round"],
+        ),
     ]
 
 
@@ -228,7 +285,9 @@ SCALED: _common.Scaled = {"messages": (50_000, 200_000), "scrapes": (5, 20)}  # 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--devices", type=int, default=1000, help="targets in the fleet (default 1000)")
     _common.scaled_argument(parser, SCALED, "messages", "messages per ingest run")
-    parser.add_argument("--per-target", type=int, default=200, help="messages fed to each target before scraping (default 200)")
+    parser.add_argument(
+        "--per-target", type=int, default=200, help="messages fed to each target before scraping (default 200)"
+    )
     _common.scaled_argument(parser, SCALED, "scrapes", "scrapes timed per round")
 
 

@@ -79,7 +79,11 @@ def heartbeat_gaps(urls: list[str], seconds: float, skip: float) -> tuple[list[f
         sub.close(linger=0)
         context.term()
     pairs = [(b, a) for times in beats.values() for a, b in zip(times, times[1:])]
-    return [later[0] - earlier[0] for later, earlier in pairs], [later[1] - earlier[1] for later, earlier in pairs], len(beats)
+    return (
+        [later[0] - earlier[0] for later, earlier in pairs],
+        [later[1] - earlier[1] for later, earlier in pairs],
+        len(beats),
+    )
 
 
 def run_case(devices: int, args: argparse.Namespace) -> dict[str, float]:
@@ -87,12 +91,20 @@ def run_case(devices: int, args: argparse.Namespace) -> dict[str, float]:
 
     with tempfile.TemporaryDirectory(prefix="fieldctl-bench-fleet-") as folder:
         fleet, out = Path(folder) / "fleet.toml", Path(folder) / "out.ndjson"
-        argv = [*_common.fieldctl(), "simulate", "autotrainer", "--devices", str(devices),
-                "--write-fleet", str(fleet), "--json", f"--set=heartbeat.interval_s={INTERVAL_S:g}",
-                *([] if args.timeline else ["--no-timeline"])]
+        argv = [
+            *_common.fieldctl(),
+            "simulate",
+            "autotrainer",
+            "--devices",
+            str(devices),
+            "--write-fleet",
+            str(fleet),
+            "--json",
+            f"--set=heartbeat.interval_s={INTERVAL_S:g}",
+            *([] if args.timeline else ["--no-timeline"]),
+        ]
         with open(out, "wb") as sink, open(Path(folder) / "err.txt", "wb") as errors:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=sink, stderr=errors,
-                                    env=_common.child_env())
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=sink, stderr=errors, env=_common.child_env())
         try:
             bind_s = wait_bound(proc, fleet, devices)
             urls = [target.endpoints["events"] for target in load_fleet(fleet).values()]
@@ -107,30 +119,49 @@ def run_case(devices: int, args: argparse.Namespace) -> dict[str, float]:
     result = {"bind_s": bind_s, "gaps": len(sent), "mean_gap_ms": statistics.fmean(sent) * 1000}
     for side, gaps in (("sent", sent), ("received", received)):
         jitter = [abs(gap - INTERVAL_S) * 1000 for gap in gaps]
-        result |= {f"{side}_p50_ms": _common.percentile(jitter, 0.5), f"{side}_p99_ms": _common.percentile(jitter, 0.99),
-                   f"{side}_max_ms": max(jitter)}
-    print(f"  {devices:>5} devices, jitter p50/p99/max: sent {result['sent_p50_ms']:.1f}/{result['sent_p99_ms']:.1f}/"
-          f"{result['sent_max_ms']:.1f} ms, received {result['received_p50_ms']:.1f}/{result['received_p99_ms']:.1f}/"
-          f"{result['received_max_ms']:.1f} ms; mean gap {result['mean_gap_ms']:.1f} ms; bound in {bind_s:.1f} s "
-          f"({len(sent)} gaps, {ndjson_mb:.1f} MB NDJSON)", flush=True)
+        result |= {
+            f"{side}_p50_ms": _common.percentile(jitter, 0.5),
+            f"{side}_p99_ms": _common.percentile(jitter, 0.99),
+            f"{side}_max_ms": max(jitter),
+        }
+    print(
+        f"  {devices:>5} devices, jitter p50/p99/max: sent {result['sent_p50_ms']:.1f}/{result['sent_p99_ms']:.1f}/"
+        f"{result['sent_max_ms']:.1f} ms, received {result['received_p50_ms']:.1f}/{result['received_p99_ms']:.1f}/"
+        f"{result['received_max_ms']:.1f} ms; mean gap {result['mean_gap_ms']:.1f} ms; bound in {bind_s:.1f} s "
+        f"({len(sent)} gaps, {ndjson_mb:.1f} MB NDJSON)",
+        flush=True,
+    )
     return result
 
 
 def collect(args: argparse.Namespace) -> list[Row]:
-    print(f"fleet_sim: {args.devices} devices vs 1, {args.seconds:g} s of heartbeats per case, "
-          f"{args.rounds} rounds, timeline {'on' if args.timeline else 'off'}", flush=True)
+    print(
+        f"fleet_sim: {args.devices} devices vs 1, {args.seconds:g} s of heartbeats per case, "
+        f"{args.rounds} rounds, timeline {'on' if args.timeline else 'off'}",
+        flush=True,
+    )
     cases = {"fleet": lambda _: run_case(args.devices, args), "single": lambda _: run_case(1, args)}
     results = _common.interleaved(args.rounds, cases)
     fleet, single = results["fleet"], results["single"]
     bind = statistics.median(r["bind_s"] for r in fleet)
     drift = statistics.median(r["mean_gap_ms"] for r in fleet) - INTERVAL_S * 1000
-    rows = [Row(f"heartbeat jitter p99 {side}, simulate --devices {args.devices} vs 1", "ms",
-                [r[f"{side}_p99_ms"] for r in fleet], [r[f"{side}_p99_ms"] for r in single], "--devices 1", GOAL,
-                notes=[f"worst gap error {max(r[f'{side}_max_ms'] for r in fleet):.0f} ms"])
-            for side in ("sent", "received")]
-    rows[0].notes.append(f"all {args.devices} devices bound in {bind:.1f} s (median); mean gap {drift:+.1f} ms off "
-                         f"the {INTERVAL_S:g} s interval; load average at the end {os.getloadavg()[0]:.1f} "
-                         f"on {os.cpu_count()} CPUs")
+    rows = [
+        Row(
+            f"heartbeat jitter p99 {side}, simulate --devices {args.devices} vs 1",
+            "ms",
+            [r[f"{side}_p99_ms"] for r in fleet],
+            [r[f"{side}_p99_ms"] for r in single],
+            "--devices 1",
+            GOAL,
+            notes=[f"worst gap error {max(r[f'{side}_max_ms'] for r in fleet):.0f} ms"],
+        )
+        for side in ("sent", "received")
+    ]
+    rows[0].notes.append(
+        f"all {args.devices} devices bound in {bind:.1f} s (median); mean gap {drift:+.1f} ms off "
+        f"the {INTERVAL_S:g} s interval; load average at the end {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} CPUs"
+    )
     _common.print_rounds(rows)
     return rows
 
@@ -141,10 +172,18 @@ SCALED: _common.Scaled = {"devices": (200, 1000), "seconds": (10.0, 20.0)}  # op
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     _common.scaled_argument(parser, SCALED, "devices", "simulated devices")
     _common.scaled_argument(parser, SCALED, "seconds", "heartbeats measured per case", type=float)
-    parser.add_argument("--skip-first", type=float, default=SETTLE_S,
-                        help=f"seconds of heartbeats left out first, while subscriptions settle (default {SETTLE_S:g})")
-    parser.add_argument("--timeline", action=argparse.BooleanOptionalAction, default=True,
-                        help="the devices also play their built-in timeline (default on)")
+    parser.add_argument(
+        "--skip-first",
+        type=float,
+        default=SETTLE_S,
+        help=f"seconds of heartbeats left out first, while subscriptions settle (default {SETTLE_S:g})",
+    )
+    parser.add_argument(
+        "--timeline",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the devices also play their built-in timeline (default on)",
+    )
 
 
 settle = _common.settler(SCALED)

@@ -20,8 +20,8 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import _common
 import _feed
@@ -36,27 +36,41 @@ def consumers(url: str, messages: int, pythons: dict[str, str]) -> list[_feed.Co
     out = [_feed.Consumer("raw", lambda path: _feed.raw_argv(url, messages), "body")]
     for which, python in pythons.items():
         suffix = "" if which == "fieldctl" else f"-{which}"
-        listen = [*_common.fieldctl(python), "listen", "autotrainer", "--count", str(messages),
-                  "--endpoint", f"events={url}"]
+        listen = [
+            *_common.fieldctl(python),
+            "listen",
+            "autotrainer",
+            "--count",
+            str(messages),
+            "--endpoint",
+            f"events={url}",
+        ]
         out += [
             _feed.Consumer("listen" + suffix, lambda path, argv=listen: [*argv, "--json"], "payload"),
-            _feed.Consumer("table" + suffix, lambda path, argv=listen: [*argv, "--record", str(path)], "payload",
-                           terminal=True),
+            _feed.Consumer(
+                "table" + suffix, lambda path, argv=listen: [*argv, "--record", str(path)], "payload", terminal=True
+            ),
         ]
     return out
 
 
 def detail(runs: list[_feed.Run], warmup: float) -> None:
     """Every run, so a suspicious ratio can be traced to its round."""
-    header = (f"{'consumer':<8} {'round':>5} {'messages':>9} {'dropped':>8} {'timed':>8} {'seconds':>8} "
-              f"{'msgs/s':>9} {'queued s':>8}")
+    header = (
+        f"{'consumer':<8} {'round':>5} {'messages':>9} {'dropped':>8} {'timed':>8} {'seconds':>8} "
+        f"{'msgs/s':>9} {'queued s':>8}"
+    )
     print(header)
     print("-" * len(header))
     for r in runs:
-        print(f"{r.consumer:<8} {r.round:>5} {r.lines:>9} {r.dropped:>8} {r.measured:>8} {r.seconds:>8.3f} "
-              f"{r.rate:>9,.0f} {r.queued_s:>8.2f}")
-    print(f"timed = messages after the first {warmup:.0%} (warm-up: the consumer's queue filling up); "
-          f"queued s = how long the last message waited in ZeroMQ queues")
+        print(
+            f"{r.consumer:<8} {r.round:>5} {r.lines:>9} {r.dropped:>8} {r.measured:>8} {r.seconds:>8.3f} "
+            f"{r.rate:>9,.0f} {r.queued_s:>8.2f}"
+        )
+    print(
+        f"timed = messages after the first {warmup:.0%} (warm-up: the consumer's queue filling up); "
+        f"queued s = how long the last message waited in ZeroMQ queues"
+    )
 
 
 def notes(runs: list[_feed.Run], name: str, messages: int) -> list[str]:
@@ -66,8 +80,10 @@ def notes(runs: list[_feed.Run], name: str, messages: int) -> list[str]:
         out.append(f"{name} did not exit at --count {messages} in {stopped} runs; stopped, its first {messages} used")
     idle = sum(r.consumer == name and r.queued_s < _feed.BACKLOG_MIN_S for r in runs)
     if idle:
-        out.append(f"{name} had no backlog in {idle} runs: it waited for the publisher there, so that rate "
-                   f"is the publisher's, not its own")
+        out.append(
+            f"{name} had no backlog in {idle} runs: it waited for the publisher there, so that rate "
+            f"is the publisher's, not its own"
+        )
     return out
 
 
@@ -92,10 +108,12 @@ def collect(args: argparse.Namespace) -> list[Row]:
                     path.unlink()
                     runs.append(result)
                     return result
+
                 return run
 
-            results = _common.interleaved(args.rounds, {c.name: case(c) for c in
-                                                        consumers(url, args.messages, _common.fieldctl_pythons(args))})
+            results = _common.interleaved(
+                args.rounds, {c.name: case(c) for c in consumers(url, args.messages, _common.fieldctl_pythons(args))}
+            )
         finally:
             _common.stop(publisher)
     detail(runs, args.warmup)
@@ -106,10 +124,28 @@ def collect(args: argparse.Namespace) -> list[Row]:
         return [r.rate for r in results[name + "-before"]] if name + "-before" in results else None
 
     return [
-        Row(ROW_JSON, "msgs/s", [r.rate for r in results["listen"]], raw, "raw loop", "≥ 0.8", "0.40 (0.31–0.94)",
-            notes(runs, "listen", args.messages) + base_notes, before("listen")),
-        Row(ROW_TABLE, "msgs/s", [r.rate for r in results["table"]], raw, "raw loop", "≥ 0.6", "0.25–0.33",
-            notes(runs, "table", args.messages), before("table")),
+        Row(
+            ROW_JSON,
+            "msgs/s",
+            [r.rate for r in results["listen"]],
+            raw,
+            "raw loop",
+            "≥ 0.8",
+            "0.40 (0.31–0.94)",
+            notes(runs, "listen", args.messages) + base_notes,
+            before("listen"),
+        ),
+        Row(
+            ROW_TABLE,
+            "msgs/s",
+            [r.rate for r in results["table"]],
+            raw,
+            "raw loop",
+            "≥ 0.6",
+            "0.25–0.33",
+            notes(runs, "table", args.messages),
+            before("table"),
+        ),
     ]
 
 
@@ -118,12 +154,20 @@ SCALED: _common.Scaled = {"messages": (30_000, 200_000)}  # option: (--quick, de
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     _common.scaled_argument(parser, SCALED, "messages", "messages per consumer run")
-    parser.add_argument("--warmup", type=float, default=0.25,
-                        help="fraction of each run's messages received before the clock starts (default 0.25)")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=0.25,
+        help="fraction of each run's messages received before the clock starts (default 0.25)",
+    )
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds one consumer run may take (default 180)")
-    parser.add_argument("--pace", choices=("backpressure", "flood"), default="backpressure",
-                        help="backpressure: the publisher keeps the consumer's queue full and waits while it is "
-                             "(XPUB_NODROP); flood: it sends regardless and ZeroMQ drops the overflow")
+    parser.add_argument(
+        "--pace",
+        choices=("backpressure", "flood"),
+        default="backpressure",
+        help="backpressure: the publisher keeps the consumer's queue full and waits while it is "
+        "(XPUB_NODROP); flood: it sends regardless and ZeroMQ drops the overflow",
+    )
 
 
 def check(args: argparse.Namespace) -> None:

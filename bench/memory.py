@@ -27,8 +27,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import _common
 import _feed
@@ -62,11 +62,13 @@ class Sampled:
         return self.last_mb - self.warm_mb
 
 
-def sample(name: str, argv: list[str], messages: int, warmup: int, timeout: float, env: dict[str, str],
-           cpus: set[int] | None) -> Sampled:
+def sample(
+    name: str, argv: list[str], messages: int, warmup: int, timeout: float, env: dict[str, str], cpus: set[int] | None
+) -> Sampled:
     err = tempfile.TemporaryFile()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL,
-                            env=env, preexec_fn=_common.pinned(cpus))
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, env=env, preexec_fn=_common.pinned(cpus)
+    )
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
     lines, warm, last, peak = 0, None, 0.0, 0.0
@@ -116,18 +118,32 @@ def collect(args: argparse.Namespace) -> list[Row]:
         publisher, url = _feed.start_publisher(_feed.FeedOptions(rate=args.rate), env, pub_cpus)
         argvs = {
             "raw": _feed.raw_argv(url, args.messages),
-            "listen": [*_common.fieldctl(), "listen", "autotrainer", "--json", "--count",
-                       str(args.messages), "--endpoint", f"events={url}"],
+            "listen": [
+                *_common.fieldctl(),
+                "listen",
+                "autotrainer",
+                "--json",
+                "--count",
+                str(args.messages),
+                "--endpoint",
+                f"events={url}",
+            ],
         }
         print(f"memory: {args.messages} messages per run, warm-up {warmup}, {args.rounds} rounds", flush=True)
-        print(f"{'consumer':<8} {'round':>5} {'lines':>9} {'warm MB':>8} {'last MB':>8} {'peak MB':>8} {'growth':>7} {'seconds':>8}")
+        print(
+            f"{'consumer':<8} {'round':>5} {'lines':>9} {'warm MB':>8} {'last MB':>8} {'peak MB':>8} {'growth':>7} {'seconds':>8}"
+        )
 
         def case(name: str) -> Callable[[int], Sampled]:
             def run(round_: int) -> Sampled:
                 result = sample(name, argvs[name], args.messages, warmup, args.timeout, env, consumer_cpus)
-                print(f"{name:<8} {round_:>5} {result.lines:>9} {result.warm_mb:>8.1f} {result.last_mb:>8.1f} "
-                      f"{result.peak_mb:>8.1f} {result.growth:>+7.1f} {result.seconds:>8.1f}", flush=True)
+                print(
+                    f"{name:<8} {round_:>5} {result.lines:>9} {result.warm_mb:>8.1f} {result.last_mb:>8.1f} "
+                    f"{result.peak_mb:>8.1f} {result.growth:>+7.1f} {result.seconds:>8.1f}",
+                    flush=True,
+                )
                 return result
+
             return run
 
         results = _common.interleaved(args.rounds, {name: case(name) for name in argvs})
@@ -135,14 +151,27 @@ def collect(args: argparse.Namespace) -> list[Row]:
         _common.stop(publisher)
     listen, raw = results["listen"], results["raw"]
     paced_s = (args.messages - warmup) / args.rate
-    behind = [f"{name} fell behind the publisher in {late} runs (queued messages count as growth there)"
-              for name, runs in results.items()
-              if (late := sum(r.seconds > 1.2 * paced_s + 1 for r in runs))]
-    return [Row(f"RSS growth of listen --json over {args.messages:,} messages after warm-up", "MB",
-                [r.growth for r in listen], None, goal="flat ±20 MB", now="+5–9 MB",
-                notes=[f"raw loop growth {statistics.median(r.growth for r in raw):+.1f} MB (median); "
-                       f"listen peak after warm-up {max(r.peak_mb - r.warm_mb for r in listen):+.1f} MB (max); "
-                       f"listen VmRSS at warm-up {statistics.median(r.warm_mb for r in listen):.1f} MB", *behind])]
+    behind = [
+        f"{name} fell behind the publisher in {late} runs (queued messages count as growth there)"
+        for name, runs in results.items()
+        if (late := sum(r.seconds > 1.2 * paced_s + 1 for r in runs))
+    ]
+    return [
+        Row(
+            f"RSS growth of listen --json over {args.messages:,} messages after warm-up",
+            "MB",
+            [r.growth for r in listen],
+            None,
+            goal="flat ±20 MB",
+            now="+5–9 MB",
+            notes=[
+                f"raw loop growth {statistics.median(r.growth for r in raw):+.1f} MB (median); "
+                f"listen peak after warm-up {max(r.peak_mb - r.warm_mb for r in listen):+.1f} MB (max); "
+                f"listen VmRSS at warm-up {statistics.median(r.warm_mb for r in listen):.1f} MB",
+                *behind,
+            ],
+        )
+    ]
 
 
 SCALED: _common.Scaled = {"messages": (40_000, 1_000_000)}  # option: (--quick, default)
@@ -150,10 +179,15 @@ SCALED: _common.Scaled = {"messages": (40_000, 1_000_000)}  # option: (--quick, 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     _common.scaled_argument(parser, SCALED, "messages", "messages per run")
-    parser.add_argument("--rate", type=int, default=10_000, help="messages per second the publisher sends "
-                                                                 "(default 10000)")
-    parser.add_argument("--warmup", type=float, default=0.1, help="fraction of the messages before the first "
-                                                                  "counted sample (default 0.1)")
+    parser.add_argument(
+        "--rate", type=int, default=10_000, help="messages per second the publisher sends (default 10000)"
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=0.1,
+        help="fraction of the messages before the first counted sample (default 0.1)",
+    )
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds one run may take (default 900)")
 
 

@@ -37,8 +37,15 @@ import memory
 import scale
 import startup
 
-MODULES = {"listen": listen_throughput, "commands": commands, "startup": startup, "memory": memory, "scale": scale,
-           "fleet_sim": fleet_sim, "fleet": fleet_board}  # issue 11: simulated fleets, the board, the exporter
+MODULES = {
+    "listen": listen_throughput,
+    "commands": commands,
+    "startup": startup,
+    "memory": memory,
+    "scale": scale,
+    "fleet_sim": fleet_sim,
+    "fleet": fleet_board,
+}  # issue 11: simulated fleets, the board, the exporter
 
 
 def main() -> int:
@@ -65,8 +72,11 @@ def main() -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     minutes = (time.monotonic() - started) / 60
-    _common.emit(rows, args.json, f"issues 10 and 11: {args.rounds} interleaved rounds"
-                                  f"{' (--quick)' if args.quick else ''}, {minutes:.1f} min")
+    _common.emit(
+        rows,
+        args.json,
+        f"issues 10 and 11: {args.rounds} interleaved rounds{' (--quick)' if args.quick else ''}, {minutes:.1f} min",
+    )
     return 0
 
 

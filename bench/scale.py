@@ -30,19 +30,27 @@ import subprocess
 import sys
 import time
 import uuid
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import _common
-from fieldctl.protocols.runtime.simulated_fleet import raise_fd_limit
 from _common import BenchFailed, Row
+
+from fieldctl.protocols.runtime.simulated_fleet import raise_fd_limit
 
 T = TypeVar("T")
 TOKEN = "tok-scale-4c1e9a55"  # simulate vantiq without --token-file takes any; remembered as a secret
 
 
 def start(argv: list[str], port: int, cpus: set[int] | None, what: str) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env=_common.child_env(), preexec_fn=_common.pinned(cpus))
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=_common.child_env(),
+        preexec_fn=_common.pinned(cpus),
+    )
     try:
         _common.wait_port(port, proc, what, timeout=60)
     except BenchFailed:
@@ -79,8 +87,16 @@ async def vantiq_load(url: str, connectors: int, rounds: int, rate: float, secon
         if json.loads(await conn.recv()).get("status") != 200:
             raise BenchFailed("simulate vantiq refused the token")
         source = f"s{number}"
-        await conn.send(json.dumps({"op": "connectExtension", "resourceName": "sources", "resourceId": source,
-                                    "parameters": {"reconnectSecret": f"{source}_{uuid.uuid4()}"}}))
+        await conn.send(
+            json.dumps(
+                {
+                    "op": "connectExtension",
+                    "resourceName": "sources",
+                    "resourceId": source,
+                    "parameters": {"reconnectSecret": f"{source}_{uuid.uuid4()}"},
+                }
+            )
+        )
         while json.loads(await conn.recv()).get("op") != "configureExtension":
             pass
         return conn
@@ -100,8 +116,14 @@ async def vantiq_load(url: str, connectors: int, rounds: int, rate: float, secon
         await asyncio.sleep(interval * number / connectors)  # spread evenly
         sequence = 0
         while time.monotonic() < until:
-            frame = json.dumps({"op": "notification", "resourceName": "sources", "resourceId": f"s{number}",
-                                "object": {"n": sequence, "value": 21.5}})
+            frame = json.dumps(
+                {
+                    "op": "notification",
+                    "resourceName": "sources",
+                    "resourceId": f"s{number}",
+                    "object": {"n": sequence, "value": 21.5},
+                }
+            )
             sent = time.perf_counter()
             await conn.send(frame)
             reply = json.loads(await conn.recv())
@@ -126,8 +148,15 @@ async def vantiq_load(url: str, connectors: int, rounds: int, rate: float, secon
 def vantiq_rounds(args: argparse.Namespace, sim_cpus: set[int] | None, python: str, rounds: int) -> list[list[float]]:
     port = _common.free_port()
     url = f"ws://127.0.0.1:{port}/api/v1/wsock/websocket"
-    argv = [*_common.fieldctl(python), "simulate", "vantiq", "--json", "--endpoint", f"server={url}",
-            *(arg for n in range(args.connectors) for arg in ("--source", f"s{n}"))]
+    argv = [
+        *_common.fieldctl(python),
+        "simulate",
+        "vantiq",
+        "--json",
+        "--endpoint",
+        f"server={url}",
+        *(arg for n in range(args.connectors) for arg in ("--source", f"s{n}")),
+    ]
     proc = start(argv, port, sim_cpus, "fieldctl simulate vantiq")
     try:
         return asyncio.run(vantiq_load(url, args.connectors, rounds, args.rate, args.seconds))
@@ -143,16 +172,27 @@ def vantiq_rows(args: argparse.Namespace, sim_cpus: set[int] | None) -> list[Row
 
     counts = "; ".join(f"{which} {', '.join(str(len(acks)) for acks in rounds)}" for which, rounds in runs.items())
     name = f"simulate vantiq, {args.connectors} connectors: acknowledgement"
-    return [Row(f"{name} p50", "ms", ms("fieldctl", 0.5) or [], None, before=ms("before", 0.5), notes=[
-                f"{args.rate:g} notifications/s in all, {args.seconds:g} s per round; acknowledged per round: {counts}"]),
-            Row(f"{name} p99", "ms", ms("fieldctl", 0.99) or [], None, goal="≤ 50 ms", before=ms("before", 0.99))]
+    return [
+        Row(
+            f"{name} p50",
+            "ms",
+            ms("fieldctl", 0.5) or [],
+            None,
+            before=ms("before", 0.5),
+            notes=[
+                f"{args.rate:g} notifications/s in all, {args.seconds:g} s per round; acknowledged per round: {counts}"
+            ],
+        ),
+        Row(f"{name} p99", "ms", ms("fieldctl", 0.99) or [], None, goal="≤ 50 ms", before=ms("before", 0.99)),
+    ]
 
 
 # --- autotrainer -------------------------------------------------------------------------------------
 
 
-def autotrainer_load(events: str, commands: str, subscribers: int, rounds: int,
-                     seconds: float) -> list[tuple[list[float], float, list[float]]]:
+def autotrainer_load(
+    events: str, commands: str, subscribers: int, rounds: int, seconds: float
+) -> list[tuple[list[float], float, list[float]]]:
     """Per round: fan-out delays (s), the share of subscribers that got every publication of the
     round's middle, and get-status round trips (s)."""
     import zmq
@@ -211,7 +251,7 @@ def autotrainer_load(events: str, commands: str, subscribers: int, rounds: int,
                     rtts.append(time.perf_counter() - sent)
                     next_command = time.monotonic() + 0.2
             every = set.union(*got.values()) if got else set()
-            middle = sorted(every)[len(every) // 4: len(every) * 3 // 4]  # not the edges of the window
+            middle = sorted(every)[len(every) // 4 : len(every) * 3 // 4]  # not the edges of the window
             complete = sum(all(stamp in stamps for stamp in middle) for stamps in got.values()) / subscribers
             results.append((delays, complete, rtts))
     finally:
@@ -221,12 +261,24 @@ def autotrainer_load(events: str, commands: str, subscribers: int, rounds: int,
     return results
 
 
-def autotrainer_rounds(args: argparse.Namespace, sim_cpus: set[int] | None, python: str,
-                       rounds: int) -> list[tuple[list[float], float, list[float]]]:
+def autotrainer_rounds(
+    args: argparse.Namespace, sim_cpus: set[int] | None, python: str, rounds: int
+) -> list[tuple[list[float], float, list[float]]]:
     events, commands = (f"tcp://127.0.0.1:{_common.free_port()}" for _ in range(2))
-    argv = [*_common.fieldctl(python), "simulate", "autotrainer", "--json", "--endpoint", f"events={events}",
-            "--endpoint", f"commands={commands}", "--set", "heartbeat.interval_s=0.5",
-            "--set", "simulate.event_interval_s=0.5"]
+    argv = [
+        *_common.fieldctl(python),
+        "simulate",
+        "autotrainer",
+        "--json",
+        "--endpoint",
+        f"events={events}",
+        "--endpoint",
+        f"commands={commands}",
+        "--set",
+        "heartbeat.interval_s=0.5",
+        "--set",
+        "simulate.event_interval_s=0.5",
+    ]
     proc = start(argv, int(commands.rsplit(":", 1)[1]), sim_cpus, "fieldctl simulate autotrainer")
     try:
         return autotrainer_load(events, commands, args.subscribers, rounds, args.seconds)
@@ -246,10 +298,18 @@ def autotrainer_rows(args: argparse.Namespace, sim_cpus: set[int] | None) -> lis
     rounds = runs["fieldctl"]
     name = f"simulate autotrainer, {args.subscribers} subscribers"
     return [
-        Row(f"{name}: fan-out delay p99", "ms", fanout("fieldctl") or [], None, before=fanout("before"),
-            notes=[f"subscribers that got every publication (mid-round), per round: "
-                   f"{', '.join(f'{share:.0%}' for _, share, _ in rounds)}; publications per round: "
-                   f"{', '.join(str(len(d) // max(1, args.subscribers)) for d, _, _ in rounds)}"]),
+        Row(
+            f"{name}: fan-out delay p99",
+            "ms",
+            fanout("fieldctl") or [],
+            None,
+            before=fanout("before"),
+            notes=[
+                f"subscribers that got every publication (mid-round), per round: "
+                f"{', '.join(f'{share:.0%}' for _, share, _ in rounds)}; publications per round: "
+                f"{', '.join(str(len(d) // max(1, args.subscribers)) for d, _, _ in rounds)}"
+            ],
+        ),
         Row(f"{name}: get-status p99", "ms", commands("fieldctl") or [], None, before=commands("before")),
     ]
 
@@ -269,9 +329,13 @@ SCALED: _common.Scaled = {"connectors": (500, 2000), "subscribers": (250, 1000),
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     _common.scaled_argument(parser, SCALED, "connectors", "vantiq connectors")
     _common.scaled_argument(parser, SCALED, "subscribers", "autotrainer subscribers")
-    parser.add_argument("--rate", type=float, default=400.0,
-                        help="vantiq notifications per second, all connectors together (default 400: each of "
-                             "2,000 connectors every 5 s)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=400.0,
+        help="vantiq notifications per second, all connectors together (default 400: each of "
+        "2,000 connectors every 5 s)",
+    )
     _common.scaled_argument(parser, SCALED, "seconds", "seconds per round", type=float)
 
 

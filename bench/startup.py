@@ -44,8 +44,9 @@ def run_once(argv: list[str], extra_env: dict[str, str]) -> float:
     result = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
-        raise BenchFailed(f"{' '.join(argv)} failed (exit {result.returncode}): "
-                          f"{result.stderr.decode(errors='replace').strip()}")
+        raise BenchFailed(
+            f"{' '.join(argv)} failed (exit {result.returncode}): {result.stderr.decode(errors='replace').strip()}"
+        )
     return elapsed
 
 
@@ -60,14 +61,30 @@ def collect(args: argparse.Namespace) -> list[Row]:
         times = _common.interleaved(args.runs, cases, warmup=round_ == 1)
         for key, samples in times.items():
             medians[key].append(statistics.median(samples) * 1000)
-    rows = [Row(f"{name} vs {BASELINE}", "ms", medians[name, "fieldctl"], medians[BASELINE], "import typer",
-                GOAL if i < 2 else "", NOW if i < 2 else "", before=medians.get((name, "before")))
-            for i, name in enumerate(CASES)]
+    rows = [
+        Row(
+            f"{name} vs {BASELINE}",
+            "ms",
+            medians[name, "fieldctl"],
+            medians[BASELINE],
+            "import typer",
+            GOAL if i < 2 else "",
+            NOW if i < 2 else "",
+            before=medians.get((name, "before")),
+        )
+        for i, name in enumerate(CASES)
+    ]
     # No extra processes: the same rounds' medians. --version imports the app and prints one line,
     # the least any invocation of fieldctl pays; --help's distance to it is what the help costs.
-    rows.append(Row("fieldctl --help vs fieldctl --version (its import floor)", "ms",
-                    medians["fieldctl --help", "fieldctl"], medians["fieldctl --version", "fieldctl"],
-                    "fieldctl --version"))
+    rows.append(
+        Row(
+            "fieldctl --help vs fieldctl --version (its import floor)",
+            "ms",
+            medians["fieldctl --help", "fieldctl"],
+            medians["fieldctl --version", "fieldctl"],
+            "fieldctl --version",
+        )
+    )
     _common.print_rounds(rows)
     return rows
 

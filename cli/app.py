@@ -8,16 +8,15 @@ import sys
 import typer
 
 from fieldctl import __version__
-
-from fieldctl.cli.roles import bench, demo
 from fieldctl.cli.check import check
-from fieldctl.cli.framework import coerce
-from fieldctl.cli.setup import completion, profiles, target
 from fieldctl.cli.console import console
 from fieldctl.cli.fleet import export
+from fieldctl.cli.framework import coerce
 from fieldctl.cli.framework.lazy_group import LazyGroup, root_command
 from fieldctl.cli.framework.protocol_options import CONTEXT
+from fieldctl.cli.roles import bench, demo
 from fieldctl.cli.roles.verbs import register as register_verbs
+from fieldctl.cli.setup import completion, profiles, target
 
 coerce.install()  # no pydantic for values that need no conversion (~250 ms of every invocation)
 
@@ -60,8 +59,11 @@ def _root(
     """Operations toolkit for the messaging interfaces of lab and IoT devices."""
     if ctx.invoked_subcommand is None:  # `fieldctl` alone: a usage error, told in three lines
         names = " ".join(ctx.command.list_commands(ctx))  # type: ignore[attr-defined]
-        typer.echo(f"usage: fieldctl [--version] [--help] COMMAND [ARGS]...\ncommands: {names}\n"
-                   "`fieldctl --help` describes them, `fieldctl COMMAND --help` one of them.", err=True)
+        typer.echo(
+            f"usage: fieldctl [--version] [--help] COMMAND [ARGS]...\ncommands: {names}\n"
+            "`fieldctl --help` describes them, `fieldctl COMMAND --help` one of them.",
+            err=True,
+        )
         raise typer.Exit(2)
 
 

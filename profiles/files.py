@@ -8,8 +8,9 @@ from __future__ import annotations
 import copy
 import functools
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from fieldctl.protocols.core import entry_points
 from fieldctl.protocols.core.errors import UsageError

@@ -6,14 +6,13 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fieldctl.protocols.core.errors import UsageError
-from fieldctl.protocols.core.limits import loads
-from fieldctl.protocols.core import entry_points
-
 from fieldctl.profiles.files import BUILTIN_DIR, ProfileError, available_profiles, read_toml
 from fieldctl.profiles.model import CommandSpec, HeartbeatSpec, Profile
 from fieldctl.profiles.secrets import SecretRef
 from fieldctl.profiles.validate import validate
+from fieldctl.protocols.core import entry_points
+from fieldctl.protocols.core.errors import UsageError
+from fieldctl.protocols.core.limits import loads
 
 if TYPE_CHECKING:
     from fieldctl.profiles.schema import Setting
@@ -103,7 +102,9 @@ def build(data: dict[str, Any], source: str, host: str | None = None) -> Profile
         endpoints={name: url.replace("{host}", host) for name, url in data["endpoints"].items()},
         channels=dict(data.get("channels", {})),
         commands={
-            name: CommandSpec(name=name, code=spec["code"], help=spec.get("help", ""), payload=dict(spec.get("payload", {})))
+            name: CommandSpec(
+                name=name, code=spec["code"], help=spec.get("help", ""), payload=dict(spec.get("payload", {}))
+            )
             for name, spec in data.get("commands", {}).items()
         },
         events=dict(data.get("events", {})),

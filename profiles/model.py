@@ -53,8 +53,10 @@ class Profile:
     def limits(self) -> Limits:
         """What one frame may cost to decode: the profile's ``[limits]`` (checked by the validator)."""
         table = self.data.get("limits") or {}
-        return Limits(max_frame_bytes=int(table.get("max_frame_bytes", MAX_FRAME_BYTES)),
-                      max_depth=int(table.get("max_depth", MAX_DEPTH)))
+        return Limits(
+            max_frame_bytes=int(table.get("max_frame_bytes", MAX_FRAME_BYTES)),
+            max_depth=int(table.get("max_depth", MAX_DEPTH)),
+        )
 
     def command_by_code(self, code: Any) -> CommandSpec | None:
         for spec in self.commands.values():

@@ -5,8 +5,9 @@ did-you-mean, because a silently ignored setting is worse than a refused one."""
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 Problem = tuple[str, str]
 
@@ -44,10 +45,12 @@ LIST = Setting(lambda value: isinstance(value, list), "a list")
 FLAG = Setting(lambda value: isinstance(value, bool), "true or false")
 NUMBER = Setting(_number, "a number")
 SECONDS = Setting(lambda value: _number(value) and value > 0, "a positive number of seconds")
-COUNT = Setting(lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= 0,
-                "a non-negative integer")
-POSITIVE = Setting(lambda value: isinstance(value, int) and not isinstance(value, bool) and value > 0,
-                   "a positive integer")
+COUNT = Setting(
+    lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= 0, "a non-negative integer"
+)
+POSITIVE = Setting(
+    lambda value: isinstance(value, int) and not isinstance(value, bool) and value > 0, "a positive integer"
+)
 TABLE = Setting(lambda value: isinstance(value, dict), "a table", table=True)
 #: An endpoint the protocol uses (validate.py checks the URL itself).
 ENDPOINT = Setting(lambda value: True, "an endpoint URL", required=True)
@@ -64,14 +67,25 @@ def one_of(*choices: str) -> Setting:
 
 #: The tables every profile has; validate.py checks their finer rules (URLs, codes, secrets).
 CORE: dict[str, Setting] = {
-    "name": ANY, "protocol": ANY, "description": ANY, "extends": TEXT,
+    "name": ANY,
+    "protocol": ANY,
+    "description": ANY,
+    "extends": TEXT,
     "defaults.host": ANY,
-    "endpoints.*": ANY, "channels.*": ANY, "events.*": ANY,
-    "commands.*.code": ANY, "commands.*.help": ANY, "commands.*.payload.*": ANY,
-    "heartbeat.channel": ANY, "heartbeat.interval_s": ANY, "heartbeat.stale_after_s": ANY, "heartbeat.fields": ANY,
+    "endpoints.*": ANY,
+    "channels.*": ANY,
+    "events.*": ANY,
+    "commands.*.code": ANY,
+    "commands.*.help": ANY,
+    "commands.*.payload.*": ANY,
+    "heartbeat.channel": ANY,
+    "heartbeat.interval_s": ANY,
+    "heartbeat.stale_after_s": ANY,
+    "heartbeat.fields": ANY,
     "auth.*": ANY,
     # protocols/core/limits.py
-    "limits.max_frame_bytes": POSITIVE, "limits.max_depth": POSITIVE,
+    "limits.max_frame_bytes": POSITIVE,
+    "limits.max_depth": POSITIVE,
 }
 CORE_TABLES = frozenset(key.split(".", 1)[0] for key in CORE)
 
@@ -118,15 +132,20 @@ class _Schema:
 
     def is_table(self, path: tuple[str, ...]) -> bool:
         return path in self.tables.get(len(path), ()) or any(
-            _matches(prefix, path) for prefix in self.tables.get(len(path), ()) if ANY_NAME in prefix)
+            _matches(prefix, path) for prefix in self.tables.get(len(path), ()) if ANY_NAME in prefix
+        )
 
     def names_under(self, path: tuple[str, ...]) -> list[str]:
-        return [p[len(path)] for p, _ in self.patterns
-                if len(p) > len(path) and _matches(p[:len(path)], path) and p[len(path)] != ANY_NAME]
+        return [
+            p[len(path)]
+            for p, _ in self.patterns
+            if len(p) > len(path) and _matches(p[: len(path)], path) and p[len(path)] != ANY_NAME
+        ]
 
 
-def check(data: Mapping[str, Any], declared: Mapping[str, Setting], *, unknown: bool = True,
-          only: Iterable[str] | None = None) -> list[Problem]:
+def check(
+    data: Mapping[str, Any], declared: Mapping[str, Setting], *, unknown: bool = True, only: Iterable[str] | None = None
+) -> list[Problem]:
     """Problems of `data` against `declared`: values of the wrong type, and (with `unknown`) keys
     nobody declared. `only` limits the check to these top-level tables."""
     schema, problems = _Schema(declared), []

@@ -17,13 +17,13 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
-
-from fieldctl.protocols.core.errors import UsageError
+from typing import TYPE_CHECKING, Any
 
 from fieldctl.profiles.files import ProfileError, available_profiles, read_toml, targets_path
+from fieldctl.protocols.core.errors import UsageError
 
 if TYPE_CHECKING:
     from fieldctl.profiles.model import Profile
@@ -42,15 +42,28 @@ class Target:
     sets: dict[str, Any] = field(default_factory=dict)
     groups: tuple[str, ...] = ()
 
-    def load(self, *, profile_files: Iterable[str | Path] = (), host: str | None = None,
-             endpoints: Iterable[str] = (), sets: Iterable[str] = ()) -> Profile:
+    def load(
+        self,
+        *,
+        profile_files: Iterable[str | Path] = (),
+        host: str | None = None,
+        endpoints: Iterable[str] = (),
+        sets: Iterable[str] = (),
+    ) -> Profile:
         """The resolved profile; overrides given here (the command line's) win over the target's."""
         from fieldctl.profiles.loader import load_profile  # not at the top: completing a target's name needs no model
 
-        own_sets = [f"{key}={value if isinstance(value, str) else json.dumps(value)}" for key, value in self.sets.items()]
+        own_sets = [
+            f"{key}={value if isinstance(value, str) else json.dumps(value)}" for key, value in self.sets.items()
+        ]
         own_endpoints = [f"{name}={url}" for name, url in self.endpoints.items()]
-        return load_profile(self.profile, profile_files=profile_files, host=host or self.host,
-                            endpoints=[*own_endpoints, *endpoints], sets=[*own_sets, *sets])
+        return load_profile(
+            self.profile,
+            profile_files=profile_files,
+            host=host or self.host,
+            endpoints=[*own_endpoints, *endpoints],
+            sets=[*own_sets, *sets],
+        )
 
     def to_toml(self) -> dict[str, Any]:
         table: dict[str, Any] = {"profile": self.profile}
@@ -78,8 +91,10 @@ def check_sets(where: str, sets: dict[str, Any]) -> None:
 
     for key in sets:
         if is_secret_key(key.rsplit(".", 1)[-1]):
-            raise UsageError(f"{where}: set {key}: secrets stay references, never values in a target "
-                             f"(point the profile's [auth] reference elsewhere, e.g. auth.password.env=VARIABLE)")
+            raise UsageError(
+                f"{where}: set {key}: secrets stay references, never values in a target "
+                f"(point the profile's [auth] reference elsewhere, e.g. auth.password.env=VARIABLE)"
+            )
 
 
 def _target(source: Path, name: str, table: Any) -> Target:
@@ -101,9 +116,9 @@ def _target(source: Path, name: str, table: Any) -> Target:
         raise ProfileError(f"{where}.group: must be a label or a list of labels")
     endpoints, sets = table.get("endpoints", {}), table.get("set", {})
     if not isinstance(endpoints, dict) or not all(isinstance(url, str) for url in endpoints.values()):
-        raise ProfileError(f"{where}.endpoints: must be a table of NAME = \"URL\"")
+        raise ProfileError(f'{where}.endpoints: must be a table of NAME = "URL"')
     if not isinstance(sets, dict):
-        raise ProfileError(f"{where}.set: must be a table of \"dotted.key\" = value")
+        raise ProfileError(f'{where}.set: must be a table of "dotted.key" = value')
     check_sets(where, sets)
     return Target(name, profile, host, dict(endpoints), dict(sets), tuple(groups))
 
@@ -156,8 +171,14 @@ def _toml_value(value: Any) -> str:
     return json.dumps(value)
 
 
-def resolve(name: str, *, profile_files: Iterable[str | Path] = (), host: str | None = None,
-            endpoints: Iterable[str] = (), sets: Iterable[str] = ()) -> Profile:
+def resolve(
+    name: str,
+    *,
+    profile_files: Iterable[str | Path] = (),
+    host: str | None = None,
+    endpoints: Iterable[str] = (),
+    sets: Iterable[str] = (),
+) -> Profile:
     """A profile name or a saved target's name, resolved with the command line's overrides.
     Profiles come first (a target may not shadow one); the error lists both when neither matches."""
     from fieldctl.profiles.loader import load_profile

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from fieldctl.profiles.schema import CORE, CORE_TABLES, Problem, Setting, check
 
@@ -117,7 +118,7 @@ def _core(data: dict[str, Any]) -> list[Problem]:
     for name, ref in auth.items():
         where = f"auth.{name}"
         if not isinstance(ref, dict):
-            problems.append((where, "secrets are references: use { env = \"VAR\" } or { file = \"PATH\" }, never a value"))
+            problems.append((where, 'secrets are references: use { env = "VAR" } or { file = "PATH" }, never a value'))
         elif len([k for k in ("env", "file") if isinstance(ref.get(k), str)]) != 1 or set(ref) - {"env", "file"}:
-            problems.append((where, "expected exactly one of env = \"VAR\" or file = \"PATH\""))
+            problems.append((where, 'expected exactly one of env = "VAR" or file = "PATH"'))
     return problems

@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 import zmq
-
 from conftest import ROOT, Endpoints, Proc, free_port, peer_python
 
 DEVICE_SCRIPT = ROOT / "tests" / "peers" / "autotrainer_device.py"
@@ -68,9 +67,22 @@ def event(kind: int = 1, index: int = 0) -> dict:
 
 def start_device(endpoints: Endpoints, *extra: str) -> Proc:
     """The real package as a device on the endpoints' ports; returns once both ports accept connections."""
-    proc = Proc([str(peer_python("autotrainer")), str(DEVICE_SCRIPT), "--pub-port", str(endpoints.pub),
-                 "--cmd-port", str(endpoints.cmd), "--identifier", IDENTIFIER,
-                 "--heartbeat-interval", str(HEARTBEAT_S), *extra], stdin=True)
+    proc = Proc(
+        [
+            str(peer_python("autotrainer")),
+            str(DEVICE_SCRIPT),
+            "--pub-port",
+            str(endpoints.pub),
+            "--cmd-port",
+            str(endpoints.cmd),
+            "--identifier",
+            IDENTIFIER,
+            "--heartbeat-interval",
+            str(HEARTBEAT_S),
+            *extra,
+        ],
+        stdin=True,
+    )
     try:
         proc.wait_line(lambda line: line == "READY", timeout=20)
     except BaseException:

@@ -13,12 +13,12 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
-
-import pytest
+from typing import Any
 
 import fuzzing  # noqa: F401  the hypothesis profile, for every fuzz test (the plugin's too)
+import pytest
 
 #: Fixtures every test may ask for: `device` (a raw autotrainer publisher), `terminals` (a pty),
 #: `prometheus` (a real Prometheus server on loopback).
@@ -59,8 +59,11 @@ class Fence:
 
         def fenced(path: str) -> bool:
             name = os.path.basename(path)
-            return not (name.startswith((".", "pytest-of-")) or path == here or any(
-                k == path or k.startswith(path + os.sep) or path.startswith(k + os.sep) for k in keep))
+            return not (
+                name.startswith((".", "pytest-of-"))
+                or path == here
+                or any(k == path or k.startswith(path + os.sep) or path.startswith(k + os.sep) for k in keep)
+            )
 
         beside = os.path.dirname(here)
         siblings = {e.path for e in os.scandir(beside) if e.is_dir()}
@@ -105,12 +108,21 @@ def cli_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_cli(*args: str, timeout: float = 30, input: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*FIELDCTL, *args], capture_output=True, text=True, timeout=timeout, input=input,
-                          env=env or cli_env(), stdin=None if input is not None else subprocess.DEVNULL)
+def run_cli(
+    *args: str, timeout: float = 30, input: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*FIELDCTL, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=input,
+        env=env or cli_env(),
+        stdin=None if input is not None else subprocess.DEVNULL,
+    )
 
 
-_running: list["Proc"] = []
+_running: list[Proc] = []
 
 
 @pytest.fixture(autouse=True)
@@ -129,8 +141,14 @@ class Proc:
     """A background process whose stdout lines are collected by a thread, so tests can wait on them."""
 
     def __init__(self, argv: list[str], env: dict[str, str] | None = None, stdin: bool = False) -> None:
-        self.popen = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                      stdin=subprocess.PIPE if stdin else subprocess.DEVNULL, env=env or cli_env())
+        self.popen = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+            env=env or cli_env(),
+        )
         _running.append(self)
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
@@ -221,8 +239,20 @@ def endpoints() -> Endpoints:
 
 
 def start_simulator(endpoints: Endpoints, *extra: str) -> Proc:
-    proc = Proc([*FIELDCTL, "simulate", "autotrainer", "--json", *endpoints.args,
-                 "--set", "heartbeat.interval_s=0.3", "--set", "simulate.event_interval_s=0.2", *extra])
+    proc = Proc(
+        [
+            *FIELDCTL,
+            "simulate",
+            "autotrainer",
+            "--json",
+            *endpoints.args,
+            "--set",
+            "heartbeat.interval_s=0.3",
+            "--set",
+            "simulate.event_interval_s=0.2",
+            *extra,
+        ]
+    )
     for name in ("events", "commands", *(("control",) if "--control" in extra else ())):
         proc.wait_json(lambda m, name=name: m["channel"] == "link" and m["kind"] == "bound" and m["endpoint"] == name)
     return proc

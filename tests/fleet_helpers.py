@@ -5,13 +5,13 @@ two autotrainer rigs, a one-liner server and one target nobody serves ("gone")."
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 from conftest import FIELDCTL, Endpoints, Proc, cli_env, free_port, start_simulator
+
 from fieldctl.profiles.targets import Target, write_fleet
 
 SECRET = "fleet-test-secret"
@@ -66,14 +66,28 @@ def start_fleet(folder: Path) -> Fleet:
     for name in ("rig-1", "rig-2"):
         where = Endpoints()
         procs.append(start_simulator(where))
-        targets.append(Target(name, "autotrainer", endpoints={"events": where.events, "commands": where.commands},
-                              sets=dict(RIG_SETS), groups=("room-1",)))
+        targets.append(
+            Target(
+                name,
+                "autotrainer",
+                endpoints={"events": where.events, "commands": where.commands},
+                sets=dict(RIG_SETS),
+                groups=("room-1",),
+            )
+        )
     urls = endpoint_urls("oneliner", folder)
     procs.append(start_device("oneliner", urls))
     targets.append(Target("one", "oneliner", endpoints=urls, groups=("room-2",)))
     nowhere = Endpoints()  # free ports nobody listens on
-    targets.append(Target(DOWN, "autotrainer", endpoints={"events": nowhere.events, "commands": nowhere.commands},
-                          sets=dict(RIG_SETS), groups=("room-2",)))
+    targets.append(
+        Target(
+            DOWN,
+            "autotrainer",
+            endpoints={"events": nowhere.events, "commands": nowhere.commands},
+            sets=dict(RIG_SETS),
+            groups=("room-2",),
+        )
+    )
     path = folder / "fleet.toml"
     write_fleet(path, targets)
     return Fleet(path, procs)

@@ -7,7 +7,8 @@ from __future__ import annotations
 import gc
 import os
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from hypothesis import HealthCheck, settings
 
@@ -15,12 +16,19 @@ THOROUGH = os.environ.get("FIELDCTL_FUZZ") == "thorough"
 #: Per case; make test allows for a loaded CI machine, make fuzz holds the 100 ms promise.
 CASE_LIMIT_S = 0.1 if THOROUGH else 0.5
 
-settings.register_profile("fieldctl", max_examples=10_000 if THOROUGH else 300, deadline=None, derandomize=not THOROUGH,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile(
+    "fieldctl",
+    max_examples=10_000 if THOROUGH else 300,
+    deadline=None,
+    derandomize=not THOROUGH,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 settings.load_profile("fieldctl")
 
 
-def contained(decode: Callable[..., Any], *args: Any, allowed: tuple[type[BaseException], ...] = (), **kwargs: Any) -> Any:
+def contained(
+    decode: Callable[..., Any], *args: Any, allowed: tuple[type[BaseException], ...] = (), **kwargs: Any
+) -> Any:
     """Runs one decode; fails the test on any exception but `allowed` ones, or on a slow case. The
     garbage collector is held off while it runs: a full collection of the fuzzer's own heap (tens of
     thousands of kept examples) would otherwise land on whichever case allocates, and be timed."""
@@ -33,4 +41,6 @@ def contained(decode: Callable[..., Any], *args: Any, allowed: tuple[type[BaseEx
     finally:
         elapsed = time.perf_counter() - start
         gc.enable()
-        assert elapsed < CASE_LIMIT_S, f"{getattr(decode, '__name__', decode)} took {elapsed * 1000:.0f} ms on {args!r:.200}"
+        assert elapsed < CASE_LIMIT_S, (
+            f"{getattr(decode, '__name__', decode)} took {elapsed * 1000:.0f} ms on {args!r:.200}"
+        )

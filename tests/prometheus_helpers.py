@@ -15,11 +15,11 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import pytest
-
 from conftest import free_port
 
 Series = list[dict[str, Any]]
@@ -41,8 +41,15 @@ class Prometheus:
     """One server scraping `targets` (host:port) as job `job`, evaluating `rule_files` every second;
     `site` is its external label, `federate` the match[] selectors of a central pulling /federate."""
 
-    def __init__(self, folder: Path, targets: Sequence[str], job: str, rule_files: Sequence[Path] = (),
-                 site: str | None = None, federate: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        targets: Sequence[str],
+        job: str,
+        rule_files: Sequence[Path] = (),
+        site: str | None = None,
+        federate: Sequence[str] = (),
+    ) -> None:
         self.folder = folder
         self.job = job
         self.url = f"http://127.0.0.1:{free_port()}"
@@ -51,8 +58,12 @@ class Prometheus:
         if federate:
             scrape.update(honor_labels=True, metrics_path="/federate", params={"match[]": list(federate)})
         config = {  # JSON is YAML: no quoting rules to get wrong
-            "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s",
-                       "external_labels": {"site": site} if site else {}},
+            "global": {
+                "scrape_interval": "1s",
+                "scrape_timeout": "1s",
+                "evaluation_interval": "1s",
+                "external_labels": {"site": site} if site else {},
+            },
             "rule_files": [str(path) for path in rule_files],
             "scrape_configs": [scrape],
         }
@@ -61,9 +72,16 @@ class Prometheus:
         self.log = folder / "prometheus.log"
         with self.log.open("wb") as log:  # a file, not a pipe: nobody has to drain it
             self.popen = subprocess.Popen(
-                [prometheus_tool("prometheus"), f"--config.file={self.config}", f"--storage.tsdb.path={folder / 'data'}",
-                 f"--web.listen-address={self.address}"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+                [
+                    prometheus_tool("prometheus"),
+                    f"--config.file={self.config}",
+                    f"--storage.tsdb.path={folder / 'data'}",
+                    f"--web.listen-address={self.address}",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+            )
 
     def log_tail(self, lines: int = 20) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
@@ -96,8 +114,9 @@ class Prometheus:
         """The result as label value -> sample value (one series per value of `label`)."""
         return {entry["metric"].get(label, ""): entry["value"] for entry in self.query(promql)}
 
-    def wait_for(self, promql: str, predicate: Callable[[dict[str, float]], bool], timeout: float = 30,
-                 label: str = "target") -> dict[str, float]:
+    def wait_for(
+        self, promql: str, predicate: Callable[[dict[str, float]], bool], timeout: float = 30, label: str = "target"
+    ) -> dict[str, float]:
         """Polls `values(promql)` until `predicate` holds: scrapes and rules run on Prometheus' clock."""
         deadline = time.monotonic() + timeout
         while True:
@@ -131,8 +150,13 @@ def prometheus(tmp_path: Path) -> Iterator[Callable[..., Prometheus]]:
     every one stopped afterwards."""
     started: list[Prometheus] = []
 
-    def start(targets: Sequence[str], job: str = "fieldctl", rule_files: Sequence[Path] = (),
-              site: str | None = None, federate: Sequence[str] = ()) -> Prometheus:
+    def start(
+        targets: Sequence[str],
+        job: str = "fieldctl",
+        rule_files: Sequence[Path] = (),
+        site: str | None = None,
+        federate: Sequence[str] = (),
+    ) -> Prometheus:
         folder = tmp_path / f"prometheus-{len(started)}"
         folder.mkdir()
         server = Prometheus(folder, targets, job, rule_files, site, federate)

@@ -13,10 +13,9 @@ import subprocess
 import termios
 import threading
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
-
 from conftest import cli_env
 
 #: What rich itself writes (CSI sequences, charset selection); anything else that starts with ESC,
@@ -115,7 +114,7 @@ def terminals() -> Iterator[Callable[[list[str]], Pty]]:
 
 def last_frame(text: str, title: str) -> str:
     """The most recent redraw of a live view: from its panel title on."""
-    return text[text.rindex(title):]
+    return text[text.rindex(title) :]
 
 
 def assert_nothing_obeyed(raw: bytes) -> None:
@@ -133,8 +132,9 @@ class Tmux:
         self.run("new-session", "-d", "-x", str(cols), "-y", str(rows), "-s", self.name, script)
 
     def run(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-L", self.name, *args], capture_output=True, text=True, check=True,
-                              timeout=10).stdout
+        return subprocess.run(
+            ["tmux", "-L", self.name, *args], capture_output=True, text=True, check=True, timeout=10
+        ).stdout
 
     def keys(self, *keys: str) -> None:
         self.run("send-keys", "-t", self.name, *keys)

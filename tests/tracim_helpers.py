@@ -6,11 +6,11 @@ import base64
 import shutil
 import socket
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-
 from conftest import FIELDCTL, Proc
 
 #: Fast keep-alive for tests: pings every 0.4 s; a client hearing nothing for 1.5 s registers again.
@@ -34,8 +34,20 @@ def start_daemon(master: Path, *extra: str) -> Proc:
 
 
 def start_client(master: Path, client: Path, role: str = "register", *extra: str) -> Proc:
-    proc = Proc([*FIELDCTL, role, "tracim", "--json", "--master", str(master),
-                 "--endpoint", f"client=unix://{client}", *FAST, *extra])
+    proc = Proc(
+        [
+            *FIELDCTL,
+            role,
+            "tracim",
+            "--json",
+            "--master",
+            str(master),
+            "--endpoint",
+            f"client=unix://{client}",
+            *FAST,
+            *extra,
+        ]
+    )
     proc.wait_json(lambda m: m["channel"] == "link" and m["kind"] == "registered")
     return proc
 

@@ -7,11 +7,11 @@ import base64
 import json
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-
 from conftest import FIELDCTL, Proc, cli_env, free_port
 
 TOKEN = "tok-Zq8-very-secret-4711"
@@ -56,15 +56,28 @@ def raw_text(m: dict[str, Any]) -> str:
     return base64.b64decode(m["raw"][0]).decode()
 
 
-def start_server(work: Path, *extra: str, port: int | None = None, sources: tuple[str, ...] = ("peerSource",),
-                 control: bool = True) -> tuple[Proc, str]:
+def start_server(
+    work: Path, *extra: str, port: int | None = None, sources: tuple[str, ...] = ("peerSource",), control: bool = True
+) -> tuple[Proc, str]:
     """`simulate vantiq` with the token file and one config per source; returns it and its URL."""
     url = f"ws://127.0.0.1:{port or free_port()}/api/v1/wsock/websocket"
     args = [arg for source in sources for arg in ("--source", f"{source}={work / 'config.json'}")]
     if control:
         args += ["--control", str(work / "ctl.sock")]
-    proc = Proc([*FIELDCTL, "simulate", "vantiq", "--json", "--endpoint", f"server={url}",
-                 "--token-file", str(work / "tokens"), *args, *extra])
+    proc = Proc(
+        [
+            *FIELDCTL,
+            "simulate",
+            "vantiq",
+            "--json",
+            "--endpoint",
+            f"server={url}",
+            "--token-file",
+            str(work / "tokens"),
+            *args,
+            *extra,
+        ]
+    )
     proc.wait_json(lambda m: is_link(m, "bound") and m["endpoint"] == "server")
     if control:
         proc.wait_json(lambda m: is_link(m, "bound") and m["endpoint"] == "control")
@@ -83,6 +96,18 @@ def start_connector(work: Path, url: str, *extra: str, env: dict[str, str] | Non
     in 2-row chunks."""
     config = write_server_config(work, url)
     answers = [] if "--answer-with" in extra else ["--data-file", str(work / "rows.json")]
-    return Proc([*FIELDCTL, "register", "vantiq", "--json", "--config", str(config), *answers,
-                 "--set", "answers.chunk_rows=2", *extra],
-                env=env or token_env())
+    return Proc(
+        [
+            *FIELDCTL,
+            "register",
+            "vantiq",
+            "--json",
+            "--config",
+            str(config),
+            *answers,
+            "--set",
+            "answers.chunk_rows=2",
+            *extra,
+        ],
+        env=env or token_env(),
+    )

@@ -8,19 +8,18 @@ Exit codes: 0 every step passed, 1 an expectation failed, 2 a bad check file, 3 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from fieldctl.cli.framework.completers import profile_names
 from fieldctl.cli.framework.common import EndpointOpt, HostOpt, JsonOpt, ProfileFileOpt, ProfileOptions, SetOpt, ViaOpt
+from fieldctl.cli.framework.completers import profile_names
 
 if TYPE_CHECKING:
+    from fieldctl.cli.check.checkfile import CheckFile
+    from fieldctl.cli.check.runner import Result
     from fieldctl.profiles import Profile
     from fieldctl.protocols.sdk.contract import BaseDriver
-
-    from fieldctl.cli.check.runner import Result
-    from fieldctl.cli.check.checkfile import CheckFile
 
 #: The protocol roles a check uses, and so whose options it parses.
 ROLES = ("command", "listen", "register", "publish", "probe", "simulate")
@@ -28,10 +27,26 @@ ROLES = ("command", "listen", "register", "publish", "probe", "simulate")
 
 def check(
     files: Annotated[list[Path], typer.Argument(help="check files (TOML; see the README)", show_default=False)],
-    target: Annotated[Optional[str], typer.Option("--target", metavar="NAME", autocompletion=profile_names, help="Profile or saved target to check (overrides the files' target).")] = None,
-    junit: Annotated[Optional[Path], typer.Option("--junit", metavar="FILE", help="Also write the results as JUnit XML.")] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            metavar="NAME",
+            autocompletion=profile_names,
+            help="Profile or saved target to check (overrides the files' target).",
+        ),
+    ] = None,
+    junit: Annotated[
+        Path | None, typer.Option("--junit", metavar="FILE", help="Also write the results as JUnit XML.")
+    ] = None,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first step that does not pass.")] = False,
-    simulate: Annotated[bool, typer.Option("--simulate", help="Run each file against its profile's simulator, started in-process on private loopback addresses.")] = False,
+    simulate: Annotated[
+        bool,
+        typer.Option(
+            "--simulate",
+            help="Run each file against its profile's simulator, started in-process on private loopback addresses.",
+        ),
+    ] = False,
     via: ViaOpt = None,
     json_: JsonOpt = False,
     host: HostOpt = None,
@@ -43,11 +58,10 @@ def check(
     import asyncio
     import sys
 
-    from fieldctl.protocols.core.errors import FieldctlError
-
     from fieldctl.cli.check import report as check_report
-    from fieldctl.cli.framework import common
     from fieldctl.cli.check.runner import exit_code, not_run
+    from fieldctl.cli.framework import common
+    from fieldctl.protocols.core.errors import FieldctlError
 
     overrides = ProfileOptions("", host, endpoint, set_, profile_file)
     prepared = _prepare(files, target, overrides)
@@ -59,7 +73,7 @@ def check(
 
         console = Console(highlight=False)
 
-    def report(result: "Result") -> None:
+    def report(result: Result) -> None:
         results.append(result)
         if as_json:
             check_report.ndjson_line(result)
@@ -94,14 +108,13 @@ def check(
     raise typer.Exit(code)
 
 
-def _prepare(files: list[Path], target: str | None, overrides: ProfileOptions) -> list[tuple["CheckFile", str]]:
+def _prepare(files: list[Path], target: str | None, overrides: ProfileOptions) -> list[tuple[CheckFile, str]]:
     """Every file loaded, its target resolved and its options parsed; else exit 2 with every problem."""
     import sys
 
-    from fieldctl.protocols.core.errors import UsageError
-
     from fieldctl.cli.check.checkfile import load
     from fieldctl.cli.framework.escape import stderr_line
+    from fieldctl.protocols.core.errors import UsageError
 
     problems: list[str] = []
     prepared = []
@@ -113,7 +126,7 @@ def _prepare(files: list[Path], target: str | None, overrides: ProfileOptions) -
             continue
         name = target or check_file.target
         if name is None:
-            problems.append(f"{path}: target: missing: give target = \"PROFILE\" in the file or --target")
+            problems.append(f'{path}: target: missing: give target = "PROFILE" in the file or --target')
             continue
         try:
             prof = _profile(overrides, name)
@@ -130,29 +143,29 @@ def _prepare(files: list[Path], target: str | None, overrides: ProfileOptions) -
     return prepared
 
 
-def _profile(overrides: ProfileOptions, name: str, endpoints: list[str] = (), sets: list[str] = ()) -> "Profile":
+def _profile(overrides: ProfileOptions, name: str, endpoints: list[str] = (), sets: list[str] = ()) -> Profile:
     """The profile or saved target `name`, with the command line's overrides (and a private run's) on top."""
-    return ProfileOptions(name, overrides.host, [*overrides.endpoints, *endpoints], [*overrides.sets, *sets],
-                          overrides.files).load()
+    return ProfileOptions(
+        name, overrides.host, [*overrides.endpoints, *endpoints], [*overrides.sets, *sets], overrides.files
+    ).load()
 
 
-def _driver(prof: "Profile") -> "BaseDriver":
+def _driver(prof: Profile) -> BaseDriver:
     from fieldctl.cli.framework import common
 
     return common.driver(prof)
 
 
-def _options(check_file: "CheckFile", drv: "BaseDriver") -> dict[str, dict[str, Any]]:
+def _options(check_file: CheckFile, drv: BaseDriver) -> dict[str, dict[str, Any]]:
     from fieldctl.cli.framework.protocol_options import role_options
 
     return {role: role_options(role, list(check_file.options.get(role, ())), drv.profile) for role in ROLES}
 
 
-def _option_problems(check_file: "CheckFile", drv: "BaseDriver") -> list[str]:
+def _option_problems(check_file: CheckFile, drv: BaseDriver) -> list[str]:
     """The protocol options the file gives that the profile's protocol does not take."""
-    from fieldctl.protocols.core.errors import UsageError
-
     from fieldctl.cli.framework.protocol_options import role_options
+    from fieldctl.protocols.core.errors import UsageError
 
     problems = []
     for role in ROLES:
@@ -169,8 +182,15 @@ def _option_problems(check_file: "CheckFile", drv: "BaseDriver") -> list[str]:
     return problems
 
 
-async def _run_file(check_file: "CheckFile", name: str, overrides: ProfileOptions, simulate: bool, via: str | None,
-                    report: Any, stop: Any) -> None:
+async def _run_file(
+    check_file: CheckFile,
+    name: str,
+    overrides: ProfileOptions,
+    simulate: bool,
+    via: str | None,
+    report: Any,
+    stop: Any,
+) -> None:
     """One file against its target, or against the target's simulator started here (--simulate)."""
     from fieldctl.cli.check.runner import FileRun
 
@@ -184,21 +204,28 @@ async def _run_file(check_file: "CheckFile", name: str, overrides: ProfileOption
         return
     import tempfile
 
-    from fieldctl.protocols.runtime.endpoints import private_url
-
     from fieldctl.cli.roles.private_run import CONTROL, private_simulator
+    from fieldctl.protocols.runtime.endpoints import private_url
 
     base = _profile(overrides, name)
     sets = ["heartbeat.interval_s=1", *base.setting("demo.set", [])]  # as `demo` runs it: lively, self-contained
     with tempfile.TemporaryDirectory(prefix="fieldctl-check-") as folder:
-        async with private_simulator(base.name, folder, sets=[*overrides.sets, *sets], profile_files=overrides.files,
-                                     options=_options(check_file, _driver(base))["simulate"],
-                                     control=True) as bound:
+        async with private_simulator(
+            base.name,
+            folder,
+            sets=[*overrides.sets, *sets],
+            profile_files=overrides.files,
+            options=_options(check_file, _driver(base))["simulate"],
+            control=True,
+        ) as bound:
             endpoints = [f"{key}={url}" for key, url in bound.items() if key != CONTROL]
             prof = _profile(overrides, name, endpoints, sets)
             drv = _driver(prof)
-            own = [f"{key}={private_url(f'listener-{key}', url, folder)}"
-                   for key, url in check_file.listener_endpoints.items()]
+            own = [
+                f"{key}={private_url(f'listener-{key}', url, folder)}"
+                for key, url in check_file.listener_endpoints.items()
+            ]
             listener = _driver(_profile(overrides, name, [*endpoints, *own], sets)) if own else None
-            await FileRun(check_file, prof, drv, _options(check_file, drv), bound[CONTROL], report, stop,
-                          listener).run()
+            await FileRun(
+                check_file, prof, drv, _options(check_file, drv), bound[CONTROL], report, stop, listener
+            ).run()

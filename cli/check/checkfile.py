@@ -8,10 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fieldctl.cli.check.matching import CONTAINS
 from fieldctl.profiles.files import parse_toml
 from fieldctl.protocols.core.errors import UsageError
-
-from fieldctl.cli.check.matching import CONTAINS
 
 #: The keys that say what a step does; a step has exactly one of them.
 ACTIONS = ("command", "event", "probe", "publish", "wait_s")
@@ -21,9 +20,15 @@ FILE_KEYS = {"name", "target", "timeout_s", "via", "listener", "options", "step"
 LISTENER_KEYS = ("ready", "endpoints")
 STEP_KEYS = {"name", "data", "expect", "timeout_s", "within_s", "wait", "via", "options", *ACTIONS}
 #: Keys only some actions take.
-ONLY = {"within_s": ("event",), "wait": ("command",), "via": ("command", "publish"), "data": ("command", "publish"),
-        "options": ("command", "publish", "probe"), "timeout_s": ("command", "publish", "probe"),
-        "expect": ("command", "event", "probe", "publish")}
+ONLY = {
+    "within_s": ("event",),
+    "wait": ("command",),
+    "via": ("command", "publish"),
+    "data": ("command", "publish"),
+    "options": ("command", "publish", "probe"),
+    "timeout_s": ("command", "publish", "probe"),
+    "expect": ("command", "event", "probe", "publish"),
+}
 SELECTOR_KEYS = ("channel", "kind", "endpoint", "direction")
 DEFAULT_TIMEOUT_S = 5.0
 
@@ -116,8 +121,17 @@ class _File:
             self.problem("step", "expected [[step]] tables")
             steps = []
         built = [self.step(number, step, timeout) for number, step in enumerate(steps, 1)]
-        return CheckFile(self.source, name, target, [step for step in built if step is not None],
-                         via if isinstance(via, (str, bool)) else None, ready, listener_endpoints, options, timeout)
+        return CheckFile(
+            self.source,
+            name,
+            target,
+            [step for step in built if step is not None],
+            via if isinstance(via, (str, bool)) else None,
+            ready,
+            listener_endpoints,
+            options,
+            timeout,
+        )
 
     def listener(self, table: Any) -> tuple[str | None, dict[str, str]]:
         if not isinstance(table, dict):
@@ -134,7 +148,7 @@ class _File:
 
     def options(self, table: Any) -> dict[str, tuple[str, ...]]:
         if not isinstance(table, dict):
-            self.problem("options", "expected a table of ROLE = [\"--option\", \"value\", ...]")
+            self.problem("options", 'expected a table of ROLE = ["--option", "value", ...]')
             return {}
         result = {}
         for role, args in table.items():
@@ -177,8 +191,18 @@ class _File:
         name = self.text(step, "name", f"{where}: name") or _describe(action, step[action])
         if len(self.problems) > before:
             return None
-        return Step(number, name, "wait" if action == "wait_s" else action, value, step.get("data"),
-                    step.get("expect"), timeout, wait, via, tuple(options))
+        return Step(
+            number,
+            name,
+            "wait" if action == "wait_s" else action,
+            value,
+            step.get("data"),
+            step.get("expect"),
+            timeout,
+            wait,
+            via,
+            tuple(options),
+        )
 
     def action_value(self, where: str, action: str, value: Any) -> Any:
         if action in ("command", "publish"):
@@ -227,8 +251,9 @@ class _File:
             return None
         return value
 
-    def seconds(self, table: dict[str, Any], key: str, where: str, default: float | None,
-                positive: bool = False) -> Any:
+    def seconds(
+        self, table: dict[str, Any], key: str, where: str, default: float | None, positive: bool = False
+    ) -> Any:
         value = table.get(key, default)
         if value is None:
             return None

@@ -34,8 +34,11 @@ def mismatches(expected: Any, actual: Any, path: str = "") -> list[str]:
     if isinstance(expected, list):
         if not isinstance(actual, list):
             return [f"{where}: expected a list, got {show(actual)}"]
-        lines = [] if len(expected) == len(actual) else [
-            f"{where}: expected {len(expected)} elements, got {len(actual)}: {show(actual)}"]
+        lines = (
+            []
+            if len(expected) == len(actual)
+            else [f"{where}: expected {len(expected)} elements, got {len(actual)}: {show(actual)}"]
+        )
         for index, (want, got) in enumerate(zip(expected, actual)):
             lines += mismatches(want, got, f"{path}[{index}]")
         return lines
@@ -54,8 +57,11 @@ def _contains(wanted: Any, actual: Any, path: str) -> list[str]:
         return [f"{where}: {CONTAINS} takes a list, got {show(wanted)}"]
     if not isinstance(actual, list):
         return [f"{where}: expected a list, got {show(actual)}"]
-    return [f"{where}: no element matches {show(want)} (got {show(actual)})"
-            for want in wanted if not any(matches(want, got) for got in actual)]
+    return [
+        f"{where}: no element matches {show(want)} (got {show(actual)})"
+        for want in wanted
+        if not any(matches(want, got) for got in actual)
+    ]
 
 
 def _equal(expected: Any, actual: Any) -> bool:

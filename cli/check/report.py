@@ -22,29 +22,34 @@ if TYPE_CHECKING:
 MARKS = {"passed": ("✓", "green"), "failed": ("✗", "bold red"), "error": ("✗", "bold red"), "skipped": ("-", "dim")}
 
 
-def ndjson_line(result: "Result") -> None:
+def ndjson_line(result: Result) -> None:
     sys.stdout.write(json.dumps(result.to_dict(), default=repr) + "\n")
     sys.stdout.flush()
 
 
-def counts(results: list["Result"]) -> Counter[str]:
+def counts(results: list[Result]) -> Counter[str]:
     return Counter(result.status for result in results)
 
 
-def summary_line(results: list["Result"], code: int) -> None:
+def summary_line(results: list[Result], code: int) -> None:
     """The closing NDJSON line: the totals and the exit code."""
     sys.stdout.write(json.dumps({"done": True, "exit": code, "steps": len(results), **counts(results)}) + "\n")
 
 
-def print_table(results: list["Result"], console: "Console") -> None:
+def print_table(results: list[Result], console: Console) -> None:
     """One file's steps: mark, number, name, time and what went wrong (the diff, one line each)."""
     from rich.table import Table
     from rich.text import Text
 
     if not results:
         return
-    table = Table(title=cell(f"{results[0].suite} ({results[0].file})"), title_justify="left", box=None,
-                  header_style="bold", pad_edge=False)
+    table = Table(
+        title=cell(f"{results[0].suite} ({results[0].file})"),
+        title_justify="left",
+        box=None,
+        header_style="bold",
+        pad_edge=False,
+    )
     for column in ("", "#", "step", "time", "detail"):
         table.add_column(column, justify="right" if column in ("#", "time") else "left")
     for result in results:
@@ -55,7 +60,7 @@ def print_table(results: list["Result"], console: "Console") -> None:
     console.print(table)
 
 
-def print_totals(results: list["Result"], code: int, console: "Console") -> None:
+def print_totals(results: list[Result], code: int, console: Console) -> None:
     from rich.text import Text
 
     total = counts(results)
@@ -63,7 +68,7 @@ def print_totals(results: list["Result"], code: int, console: "Console") -> None
     console.print(Text(", ".join(parts) or "no steps", style="bold green" if code == 0 else "bold red"))
 
 
-def write_junit(results: list["Result"], path: Path) -> None:
+def write_junit(results: list[Result], path: Path) -> None:
     """JUnit XML as CI systems read it: failures (an expectation not met) carry the diff, errors
     (timeout, cannot connect, protocol error) the reason."""
     import xml.etree.ElementTree as ET
@@ -75,19 +80,36 @@ def write_junit(results: list["Result"], path: Path) -> None:
     host = socket.gethostname()
     for file, steps in by_file.items():
         total = counts(steps)
-        suite = ET.SubElement(suites, "testsuite", name=_xml(steps[0].suite), file=_xml(file), hostname=_xml(host),
-                              tests=str(len(steps)), failures=str(total["failed"]), errors=str(total["error"]),
-                              skipped=str(total["skipped"]), time=f"{sum(r.seconds for r in steps):.3f}")
+        suite = ET.SubElement(
+            suites,
+            "testsuite",
+            name=_xml(steps[0].suite),
+            file=_xml(file),
+            hostname=_xml(host),
+            tests=str(len(steps)),
+            failures=str(total["failed"]),
+            errors=str(total["error"]),
+            skipped=str(total["skipped"]),
+            time=f"{sum(r.seconds for r in steps):.3f}",
+        )
         for result in steps:
-            case = ET.SubElement(suite, "testcase", name=_xml(f"{result.step.number}. {result.step.name}"),
-                                 classname=_xml(result.suite), file=_xml(file), time=f"{result.seconds:.3f}")
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                name=_xml(f"{result.step.number}. {result.step.name}"),
+                classname=_xml(result.suite),
+                file=_xml(file),
+                time=f"{result.seconds:.3f}",
+            )
             text = "\n".join(_xml(line) for line in result.diff)
             if result.status == "failed":
-                ET.SubElement(case, "failure", message=_xml(result.diff[0] if result.diff else result.detail),
-                              type="expectation").text = text or _xml(result.detail)
+                ET.SubElement(
+                    case, "failure", message=_xml(result.diff[0] if result.diff else result.detail), type="expectation"
+                ).text = text or _xml(result.detail)
             elif result.status == "error":
-                ET.SubElement(case, "error", message=_xml(result.detail), type=f"exit {result.code}").text = \
-                    _xml(result.detail)
+                ET.SubElement(case, "error", message=_xml(result.detail), type=f"exit {result.code}").text = _xml(
+                    result.detail
+                )
             elif result.status == "skipped":
                 ET.SubElement(case, "skipped", message=_xml(result.detail))
     for key in ("tests", "failures", "errors", "skipped"):

@@ -8,16 +8,16 @@ import asyncio
 import contextlib
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
+from fieldctl.cli.check.checkfile import CheckFile, Step
+from fieldctl.cli.check.matching import mismatches
 from fieldctl.protocols.core.errors import ExitCode, FieldctlError, ProtocolFailure, UsageError
 from fieldctl.protocols.core.message import Message
 from fieldctl.protocols.core.redact import scrub, scrub_text, scrub_value
 from fieldctl.protocols.transport import within
-
-from fieldctl.cli.check.checkfile import CheckFile, Step
-from fieldctl.cli.check.matching import mismatches
 
 if TYPE_CHECKING:
     from fieldctl.profiles import Profile
@@ -44,11 +44,19 @@ class Result:
     observed: Any = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "suite": self.suite, "step": self.step.number, "name": self.step.name,
-                "action": self.step.action, "status": self.status, "exit": self.code,
-                "time_s": round(self.seconds, 6), "detail": scrub_text(self.detail),
-                "diff": [scrub_text(line) for line in self.diff],
-                "observed": scrub_value(self.observed)}
+        return {
+            "file": self.file,
+            "suite": self.suite,
+            "step": self.step.number,
+            "name": self.step.name,
+            "action": self.step.action,
+            "status": self.status,
+            "exit": self.code,
+            "time_s": round(self.seconds, 6),
+            "detail": scrub_text(self.detail),
+            "diff": [scrub_text(line) for line in self.diff],
+            "observed": scrub_value(self.observed),
+        }
 
 
 def exit_code(results: list[Result]) -> int:
@@ -77,9 +85,12 @@ class Inbox:
 def not_run(check: CheckFile, report: Callable[[Result], None], error: FieldctlError | None = None) -> list[Result]:
     """A check that did not run: every step skipped, or, when it could not start, its first step
     carrying the error."""
-    results = [Result(check.path, check.name, step, "error", error.exit_code, detail=str(error))
-               if error is not None and not index else Result(check.path, check.name, step, "skipped", 0, detail="not run")
-               for index, step in enumerate(check.steps)]
+    results = [
+        Result(check.path, check.name, step, "error", error.exit_code, detail=str(error))
+        if error is not None and not index
+        else Result(check.path, check.name, step, "skipped", 0, detail="not run")
+        for index, step in enumerate(check.steps)
+    ]
     for result in results:
         report(result)
     return results
@@ -94,15 +105,23 @@ class FileRun:
     """One check file, one profile, one driver; `via` is the control socket for the steps that act
     from the simulator's side, when there is one."""
 
-    def __init__(self, check: CheckFile, profile: "Profile", driver: "BaseDriver", options: dict[str, dict[str, Any]],
-                 via: str | None, report: Callable[[Result], None], stop: Callable[[], bool],
-                 listener: "BaseDriver | None" = None) -> None:
+    def __init__(
+        self,
+        check: CheckFile,
+        profile: Profile,
+        driver: BaseDriver,
+        options: dict[str, dict[str, Any]],
+        via: str | None,
+        report: Callable[[Result], None],
+        stop: Callable[[], bool],
+        listener: BaseDriver | None = None,
+    ) -> None:
         self.check, self.profile, self.driver, self.options = check, profile, driver, options
         self.listener_driver = listener or driver  # its own when the file gives it its own endpoints
         self.via, self.report, self.stop = via, report, stop
         self.inbox = Inbox()
         self.listener: asyncio.Future[Any] | None = None
-        self.session: "ClientSession | None" = None
+        self.session: ClientSession | None = None
 
     async def run(self) -> list[Result]:
         async with contextlib.AsyncExitStack() as stack:
@@ -154,8 +173,10 @@ class FileRun:
         if not ready.is_set() and not self.listener.done():
             from fieldctl.cli.framework.common import warn
 
-            warn(f"{self.check.path}: the listener did not report {wanted!r} within {READY_WITHIN_S:g} s; "
-                 "the steps start anyway (a protocol without that link state: set [listener] ready)")
+            warn(
+                f"{self.check.path}: the listener did not report {wanted!r} within {READY_WITHIN_S:g} s; "
+                "the steps start anyway (a protocol without that link state: set [listener] ready)"
+            )
         return self._listener_error()
 
     def _listener_error(self) -> FieldctlError | None:
@@ -195,7 +216,7 @@ class FileRun:
                 return await self._event(step, mark)
             act = {"command": self._command, "publish": self._publish, "probe": self._probe}[step.action]
             observed, expect = await within(act(step), limit + GRACE_S)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return self._result(step, "error", ExitCode.TIMEOUT, detail=f"no outcome within {limit:g} s")
         except FieldctlError as exc:
             return self._result(step, "error", exc.exit_code, detail=str(exc))
@@ -205,8 +226,14 @@ class FileRun:
         diff = mismatches(expect, observed)
         if not detail and isinstance(observed, dict):
             detail = str(observed.get("summary", ""))
-        return self._result(step, "failed" if diff else "passed", ExitCode.REMOTE_FAILED if diff else 0,
-                            detail=detail, diff=diff, observed=observed)
+        return self._result(
+            step,
+            "failed" if diff else "passed",
+            ExitCode.REMOTE_FAILED if diff else 0,
+            detail=detail,
+            diff=diff,
+            observed=observed,
+        )
 
     def _options(self, role: str, step: Step) -> dict[str, Any]:
         """The file's options for the role, the step's own over them."""
@@ -218,8 +245,10 @@ class FileRun:
         if step.via is False or (step.via is None and self.check.via in (None, False)):
             return None
         if self.via is None:
-            raise UsageError(f"step {step.number} acts through a simulator's control path: give --via SOCKET "
-                             "(or via = \"SOCKET\" in the file), or run with --simulate")
+            raise UsageError(
+                f"step {step.number} acts through a simulator's control path: give --via SOCKET "
+                '(or via = "SOCKET" in the file), or run with --simulate'
+            )
         return self.via
 
     async def _command(self, step: Step) -> tuple[Any, Any]:
@@ -233,8 +262,9 @@ class FileRun:
             if self.session is None:
                 self.session = self.driver.session(_ignore, self.options["command"])
                 await self.session.__aenter__()
-            outcome = await self.session.command(step.value, step.data, timeout=step.timeout_s, wait=step.wait,
-                                                 options=self._options("command", step))
+            outcome = await self.session.command(
+                step.value, step.data, timeout=step.timeout_s, wait=step.wait, options=self._options("command", step)
+            )
         return _outcome(outcome), {"ok": True}
 
     async def _publish(self, step: Step) -> tuple[Any, Any]:
@@ -244,15 +274,20 @@ class FileRun:
             from fieldctl.protocols.runtime.control import request
 
             return _outcome(await request(via, "publish", msg, _ignore, step.timeout_s)), {"ok": True}
-        await self.driver.publish([msg], _ignore, wait_s=step.timeout_s, realtime=False,
-                                  options=self._options("publish", step))
+        await self.driver.publish(
+            [msg], _ignore, wait_s=step.timeout_s, realtime=False, options=self._options("publish", step)
+        )
         return {"ok": True, "summary": f"published {msg.channel} {msg.kind}"}, {"ok": True}
 
     async def _probe(self, step: Step) -> tuple[Any, Any]:
         warn, crit = self._thresholds(step)
         report = await self.driver.probe(warn=warn, crit=crit, options=self._options("probe", step))
-        observed = {"status": report.status.name, "code": int(report.status), "summary": report.summary,
-                    "metrics": report.metrics}
+        observed = {
+            "status": report.status.name,
+            "code": int(report.status),
+            "summary": report.summary,
+            "metrics": report.metrics,
+        }
         return observed, {"status": "OK"}
 
     async def _event(self, step: Step, mark: int) -> Result:
@@ -280,8 +315,12 @@ class FileRun:
             with contextlib.suppress(asyncio.TimeoutError):
                 await within(self.inbox.changed.wait(), remaining)
         if closest is not None:
-            return self._judged(step, expect, _shown(closest), detail=f"no match within {step.timeout_s:g} s; "
-                                                                      f"closest: {closest.channel} {closest.kind}")
+            return self._judged(
+                step,
+                expect,
+                _shown(closest),
+                detail=f"no match within {step.timeout_s:g} s; closest: {closest.channel} {closest.kind}",
+            )
         wanted = " ".join(f"{key}={value}" for key, value in step.value.items()) or "any message"
         return self._result(step, "error", ExitCode.TIMEOUT, detail=f"no {wanted} within {step.timeout_s:g} s")
 
@@ -290,7 +329,7 @@ def _ignore(msg: Message) -> None:
     """The exchanges of a step are not shown: its result is."""
 
 
-def _outcome(outcome: "CommandOutcome") -> dict[str, Any]:
+def _outcome(outcome: CommandOutcome) -> dict[str, Any]:
     """What a command step's expectation is matched against."""
     return {"ok": outcome.ok, "summary": outcome.summary, "data": outcome.result, "rtt_s": outcome.rtt_s}
 

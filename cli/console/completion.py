@@ -3,22 +3,22 @@ options, and payload field names the profile declares."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 
-from fieldctl.profiles import available_profiles
-
 from fieldctl.cli.console.session import LINE_VERBS
 from fieldctl.cli.roles.verbs import CONSOLE_VERBS, flags
+from fieldctl.profiles import available_profiles
 
 if TYPE_CHECKING:
     from fieldctl.cli.console.session import Session
 
 
 class ConsoleCompleter(Completer):
-    def __init__(self, session: "Session") -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
 
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterator[Completion]:

@@ -4,8 +4,9 @@ stay open and events print above the line being typed."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Iterable, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,8 +22,12 @@ def history_file() -> Path:
 
 
 def console(
-    profile: Annotated[Optional[str], typer.Argument(help="profile to start with (default: autotrainer)", show_default=False)] = None,
-    simulate: Annotated[bool, typer.Option("--simulate", help="Run the profile's simulator in the console and drive it by hand.")] = False,
+    profile: Annotated[
+        str | None, typer.Argument(help="profile to start with (default: autotrainer)", show_default=False)
+    ] = None,
+    simulate: Annotated[
+        bool, typer.Option("--simulate", help="Run the profile's simulator in the console and drive it by hand.")
+    ] = False,
     host: HostOpt = None,
     endpoint: EndpointOpt = None,
     set_: SetOpt = None,
@@ -32,9 +37,8 @@ def console(
     import asyncio
     import sys
 
-    from fieldctl.profiles.loader import DEFAULT_PROFILE
-
     from fieldctl.cli.console.session import Session
+    from fieldctl.profiles.loader import DEFAULT_PROFILE
 
     start = ProfileOptions(profile or DEFAULT_PROFILE, host, endpoint, set_, profile_file)
     if not sys.stdin.isatty():
@@ -43,7 +47,7 @@ def console(
     asyncio.run(_interactive(start, simulate))
 
 
-async def _script(session: "Session", lines: Iterable[str]) -> int:
+async def _script(session: Session, lines: Iterable[str]) -> int:
     """Lines from a pipe, one after another, like `sh -e`: the first failure (a line, or a
     subscription that breaks meanwhile) ends the script with its exit code."""
     await session.start()
@@ -73,8 +77,12 @@ async def _interactive(start: ProfileOptions, simulate: bool) -> None:
     with patch_stdout(raw=True):
         session = Session(start, simulate, print)
         prompt: PromptSession[str] = PromptSession(
-            history=FileHistory(str(path)), completer=ConsoleCompleter(session), complete_while_typing=False,
-            bottom_toolbar=session.toolbar, refresh_interval=0.5)
+            history=FileHistory(str(path)),
+            completer=ConsoleCompleter(session),
+            complete_while_typing=False,
+            bottom_toolbar=session.toolbar,
+            refresh_interval=0.5,
+        )
         await session.start()
         try:
             while True:

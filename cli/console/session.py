@@ -8,23 +8,23 @@ import asyncio
 import json
 import shlex
 import time
-from typing import TYPE_CHECKING, Any, Callable
-
-from fieldctl.profiles import available_profiles, load_profile
-from fieldctl.profiles.schema import did_you_mean
-from fieldctl.protocols.runtime.registry import driver_for
-from fieldctl.protocols.sdk.contract import BaseDriver, ClientSession, CommandOutcome
-from fieldctl.protocols.core.errors import FieldctlError, RemoteFailure, Timeout, UsageError
-from fieldctl.protocols.runtime.heartbeat import HeartbeatWatch
-from fieldctl.protocols.core.message import Message
-from fieldctl.protocols.core.redact import scrub, scrub_value
-from fieldctl.protocols.transport import together
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from fieldctl.cli.framework.common import ProfileOptions, read_data, rtt_text
 from fieldctl.cli.framework.escape import stderr_line, visible
 from fieldctl.cli.framework.protocol_options import GIVEN, Given
-from fieldctl.cli.views.stream import Filters
 from fieldctl.cli.roles.verbs import CONSOLE_VERBS, ROLE_VERBS, commands
+from fieldctl.cli.views.stream import Filters
+from fieldctl.profiles import available_profiles, load_profile
+from fieldctl.profiles.schema import did_you_mean
+from fieldctl.protocols.core.errors import FieldctlError, RemoteFailure, Timeout, UsageError
+from fieldctl.protocols.core.message import Message
+from fieldctl.protocols.core.redact import scrub, scrub_value
+from fieldctl.protocols.runtime.heartbeat import HeartbeatWatch
+from fieldctl.protocols.runtime.registry import driver_for
+from fieldctl.protocols.sdk.contract import BaseDriver, ClientSession, CommandOutcome
+from fieldctl.protocols.transport import together
 
 if TYPE_CHECKING:
     from fieldctl.profiles import Profile
@@ -32,10 +32,14 @@ if TYPE_CHECKING:
 #: The verbs of the table (the same arguments as the subcommand; the profile may be omitted),
 #: then the console's own.
 LINE_VERBS = (*CONSOLE_VERBS, "simulate", "use", "status", "help", "exit")
-HELP = "\n".join([line for verb in CONSOLE_VERBS for line in ROLE_VERBS[verb].console] + [
-    "simulate                           start a simulator for this profile in the console",
-    "use PROFILE                        switch profile (closes this profile's connections)",
-    "status · help · exit (or Ctrl-D)   Ctrl-C cancels a running command"])
+HELP = "\n".join(
+    [line for verb in CONSOLE_VERBS for line in ROLE_VERBS[verb].console]
+    + [
+        "simulate                           start a simulator for this profile in the console",
+        "use PROFILE                        switch profile (closes this profile's connections)",
+        "status · help · exit (or Ctrl-D)   Ctrl-C cancels a running command",
+    ]
+)
 
 Print = Callable[[str], None]
 
@@ -252,8 +256,9 @@ class Session:
         if not self.subscribed:
             watch = HeartbeatWatch(self.profile, self._emit)
             self.listen_options = options
-            self.subscription = self._spawn(together(self.client.listen(watch, channels=None, options=options),
-                                                     watch.run()))
+            self.subscription = self._spawn(
+                together(self.client.listen(watch, channels=None, options=options), watch.run())
+            )
         if count is not None:
             await self._count(count, timeout)
 
@@ -280,14 +285,21 @@ class Session:
         data = read_data(params.get("data"))
         timeout = params.get("timeout") or float(self.profile.setting("timeouts.command_s", 5.0))
         if self.simulator is not None:
-            msg = Message(profile=self.profile_name, endpoint="console", direction="out", channel="command",
-                          kind=params["name"], payload=data)
+            msg = Message(
+                profile=self.profile_name,
+                endpoint="console",
+                direction="out",
+                channel="command",
+                kind=params["name"],
+                payload=data,
+            )
             outcome = await self.simulator.control("command", msg, self._show)
         else:
             if self.commands is None:
                 self.commands = self.client.session(self._show, {})
-            outcome = await self.commands.command(params["name"], data, timeout=timeout,
-                                                  wait=not params.get("no_wait"), options=options)
+            outcome = await self.commands.command(
+                params["name"], data, timeout=timeout, wait=not params.get("no_wait"), options=options
+            )
         self._conclude(outcome)
 
     async def _publish(self, params: dict[str, Any], options: dict[str, Any]) -> None:
@@ -297,13 +309,11 @@ class Session:
         if self.simulator is not None:
             self._conclude(await self.simulator.control("publish", msg, self._show))
             return
-        await self.client.publish([msg], self._show, wait_s=params.get("wait") or 10.0, realtime=False,
-                                  options=options)
+        await self.client.publish([msg], self._show, wait_s=params.get("wait") or 10.0, realtime=False, options=options)
 
     async def _probe(self, params: dict[str, Any], options: dict[str, Any]) -> None:
-        from fieldctl.protocols.sdk.probing import probed, thresholds
-
         from fieldctl.cli.roles.probe import Format, render
+        from fieldctl.protocols.sdk.probing import probed, thresholds
 
         warn, crit = thresholds(self.profile, params.get("warn"), params.get("crit"))
         report = await probed(self.client, warn, crit, options)  # as probe runs it: bounded, always a verdict

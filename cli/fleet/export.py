@@ -5,7 +5,7 @@ at scrape time (fleet_metrics.py). Loopback by default: exposing it is a deliber
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from fieldctl.cli.fleet.follower import FleetFollower, Member
 
 app = typer.Typer(help="Serve a fleet's state to a monitoring system.", no_args_is_help=True)
+
 
 def parse_listen(value: str) -> tuple[str, int]:
     """HOST:PORT ([::1]:PORT for IPv6; an empty host is 127.0.0.1)."""
@@ -25,17 +26,16 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
-async def probe_forever(fleet: "FleetFollower", interval: float) -> None:
+async def probe_forever(fleet: FleetFollower, interval: float) -> None:
     """Every target's probe, every `interval` seconds (from the start of one round to the next)."""
     import asyncio
 
-    from fieldctl.protocols.sdk.probing import PROBES_AT_ONCE
-
     from fieldctl.cli.fleet.metrics import probe_rtt
+    from fieldctl.protocols.sdk.probing import PROBES_AT_ONCE
 
     gate = asyncio.Semaphore(PROBES_AT_ONCE)
 
-    async def one(member: "Member") -> None:
+    async def one(member: Member) -> None:
         async with gate:
             report = await fleet.probe(member)
         fleet.state.probed(member.name, int(report.status), report.metrics)
@@ -52,10 +52,21 @@ async def probe_forever(fleet: "FleetFollower", interval: float) -> None:
 
 @app.command()
 def prometheus(
-    fleet_file: Annotated[str, typer.Option("--fleet", metavar="FILE", help="The fleet file whose targets to export.", show_default=False)],
-    group: Annotated[Optional[str], typer.Option("--group", metavar="G", help="Only the targets labelled G.")] = None,
-    listen: Annotated[str, typer.Option("--listen", metavar="HOST:PORT", help="Where to serve /metrics (loopback unless you say otherwise; port 0: any free one).")] = "127.0.0.1:9464",
-    probe_interval: Annotated[float, typer.Option("--probe-interval", metavar="S", min=0.1, help="Seconds between probes of each target.")] = 30.0,
+    fleet_file: Annotated[
+        str, typer.Option("--fleet", metavar="FILE", help="The fleet file whose targets to export.", show_default=False)
+    ],
+    group: Annotated[str | None, typer.Option("--group", metavar="G", help="Only the targets labelled G.")] = None,
+    listen: Annotated[
+        str,
+        typer.Option(
+            "--listen",
+            metavar="HOST:PORT",
+            help="Where to serve /metrics (loopback unless you say otherwise; port 0: any free one).",
+        ),
+    ] = "127.0.0.1:9464",
+    probe_interval: Annotated[
+        float, typer.Option("--probe-interval", metavar="S", min=0.1, help="Seconds between probes of each target.")
+    ] = 30.0,
 ) -> None:
     """Serve every target's link, heartbeat age, message counts, malformed frames, errors, round
     trip and probe status as Prometheus metrics, until SIGTERM or Ctrl-C."""
@@ -63,10 +74,9 @@ def prometheus(
     import errno
     import sys
 
-    from fieldctl.protocols.core.errors import ConnectFailure, UsageError
-
     from fieldctl.cli.fleet.follower import FleetFollower
     from fieldctl.cli.views.stream import stop_on_signals
+    from fieldctl.protocols.core.errors import ConnectFailure, UsageError
 
     host, port = parse_listen(listen)
     fleet = FleetFollower.load(fleet_file, group)
@@ -93,8 +103,10 @@ def prometheus(
             sys.stdout.write(f"serving http://{shown_host}:{bound_port}/metrics ({len(fleet.members)} targets)\n")
             sys.stdout.flush()
             # fleet.follow ends only when no target can listen; the probes (and the metrics) go on.
-            work = [loop.create_task(fleet.follow(lambda target, msg: None)),
-                    loop.create_task(probe_forever(fleet, probe_interval))]
+            work = [
+                loop.create_task(fleet.follow(lambda target, msg: None)),
+                loop.create_task(probe_forever(fleet, probe_interval)),
+            ]
             for task in work:
                 task.add_done_callback(lambda task: stop.set() if not task.cancelled() and task.exception() else None)
             try:

@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
+from fieldctl.cli.fleet.state import UNSUPPORTED, FleetState
 from fieldctl.protocols.core.errors import FieldctlError, Unsupported, UsageError
 from fieldctl.protocols.transport import together
 
-from fieldctl.cli.fleet.state import UNSUPPORTED, FleetState
-
 if TYPE_CHECKING:
     from fieldctl.profiles import Profile
-    from fieldctl.protocols.sdk.contract import BaseDriver, ProbeReport
     from fieldctl.protocols.core.message import Message
+    from fieldctl.protocols.sdk.contract import BaseDriver, ProbeReport
 
 #: Seconds before the first retry of a failed target, and the cap the backoff doubles up to.
 RETRY_FIRST_S = 0.5
@@ -39,8 +39,8 @@ class Member:
     """One target of the fleet, resolved: its profile and a driver of its own."""
 
     name: str
-    profile: "Profile"
-    driver: "BaseDriver"
+    profile: Profile
+    driver: BaseDriver
 
 
 class FleetFollower:
@@ -53,8 +53,16 @@ class FleetFollower:
         self.strays = 0
 
     @classmethod
-    def load(cls, path: str | Path, group: str | None = None, only: set[str] | None = None, *, quiet: bool = False,
-             sets: Iterable[str] = (), profile_files: Iterable[str | Path] = ()) -> "FleetFollower":
+    def load(
+        cls,
+        path: str | Path,
+        group: str | None = None,
+        only: set[str] | None = None,
+        *,
+        quiet: bool = False,
+        sets: Iterable[str] = (),
+        profile_files: Iterable[str | Path] = (),
+    ) -> FleetFollower:
         """Resolves every target up front, so a bad fleet file or profile is exit 2 before anything
         runs; `sets` and `profile_files` (the command line's) apply to every target."""
         from fieldctl.profiles.targets import load_fleet
@@ -63,8 +71,9 @@ class FleetFollower:
         if only is not None:
             unknown = sorted(only - targets.keys())
             if unknown:
-                raise UsageError(f"--filter target={unknown[0]}: no such target in {path}"
-                                 f" (targets: {', '.join(targets)})")
+                raise UsageError(
+                    f"--filter target={unknown[0]}: no such target in {path} (targets: {', '.join(targets)})"
+                )
             targets = {name: target for name, target in targets.items() if name in only}
         if not targets:
             raise UsageError(f"{path}: no targets")
@@ -99,11 +108,11 @@ class FleetFollower:
         asyncio.get_running_loop().set_exception_handler(self._stray)
         await together(*(self._follow(member, emit, channels) for member in self.members))
 
-    def intake(self, name: str, emit: TaggedEmit) -> Callable[["Message"], None]:
+    def intake(self, name: str, emit: TaggedEmit) -> Callable[[Message], None]:
         """The Emit a target's driver reports to: the state first, then `emit` with the target's name."""
         add = self.state.add
 
-        def tagged(msg: "Message") -> None:
+        def tagged(msg: Message) -> None:
             add(name, msg)
             emit(name, msg)
 
@@ -156,17 +165,19 @@ class FleetFollower:
         if self.strays > STRAYS_SHOWN:
             return
         error = context.get("exception")
-        text = f"{context.get('message', 'background task failed')}: {error!r}" if error else str(context.get("message"))
+        text = (
+            f"{context.get('message', 'background task failed')}: {error!r}" if error else str(context.get("message"))
+        )
         self._report("fleet", text + (" (further ones not shown)" if self.strays == STRAYS_SHOWN else ""))
 
     def _report(self, name: str, text: str) -> None:
         if not self.quiet:
             say(name, text)
 
-    async def probe(self, member: Member) -> "ProbeReport":
+    async def probe(self, member: Member) -> ProbeReport:
         """The driver's probe with `fieldctl probe`'s default thresholds; any failure is a report."""
-        from fieldctl.protocols.sdk.contract import ProbeReport
         from fieldctl.protocols.core.errors import NagiosCode
+        from fieldctl.protocols.sdk.contract import ProbeReport
         from fieldctl.protocols.sdk.probing import probed, thresholds
 
         try:

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 from typing import IO, TYPE_CHECKING, Any
 
+from fieldctl.cli.views.stream import Filters, Sink
 from fieldctl.protocols.core.errors import UsageError
 
-from fieldctl.cli.views.stream import Filters, Sink
-
 if TYPE_CHECKING:
-    from fieldctl.protocols.sdk.contract import Stats
-    from fieldctl.protocols.core.message import Message
-
     from fieldctl.cli.fleet.board import FleetBoard
+    from fieldctl.protocols.core.message import Message
+    from fieldctl.protocols.sdk.contract import Stats
 
 
 class FleetFilters(Filters):
@@ -31,31 +29,41 @@ class FleetSink(Sink):
     """listen's Sink (filters, counting, scrubbing, NDJSON, --count) for tagged messages: each
     NDJSON line gets its target as the first field, each board row its target."""
 
-    def __init__(self, stats: "Stats", *, out: IO[str] | None, board: "FleetBoard | None",
-                 filters: Filters, count: int | None) -> None:
+    def __init__(
+        self, stats: Stats, *, out: IO[str] | None, board: FleetBoard | None, filters: Filters, count: int | None
+    ) -> None:
         super().__init__(stats, out=out, view=self if board is not None else None, filters=filters, count=count)
         self.board = board
 
-    def emit(self, target: str, msg: "Message") -> None:
+    def emit(self, target: str, msg: Message) -> None:
         self.target = target
         self(msg)
 
-    def add(self, msg: "Message") -> None:
+    def add(self, msg: Message) -> None:
         """The view hook Sink calls with each shown (scrubbed) message."""
         self.board.add(self.target or "", msg)  # type: ignore[union-attr]
 
 
-def listen_fleet(path: str, group: str | None, *, sets: list[str], files: list[Any], count: int | None,
-                 timeout: float | None, idle: float | None, duration: float | None, filters_spec: list[str] | None,
-                 as_json: bool) -> None:
+def listen_fleet(
+    path: str,
+    group: str | None,
+    *,
+    sets: list[str],
+    files: list[Any],
+    count: int | None,
+    timeout: float | None,
+    idle: float | None,
+    duration: float | None,
+    filters_spec: list[str] | None,
+    as_json: bool,
+) -> None:
     import asyncio
     import contextlib
     import sys
 
-    from fieldctl.protocols.sdk.contract import Stats
-
     from fieldctl.cli.fleet.follower import FleetFollower
     from fieldctl.cli.views.stream import run_stream, stream_ended
+    from fieldctl.protocols.sdk.contract import Stats
 
     filters = FleetFilters(filters_spec)
     fleet = FleetFollower.load(path, group, filters.targets, quiet=not as_json, sets=sets, profile_files=files)
@@ -65,14 +73,18 @@ def listen_fleet(path: str, group: str | None, *, sets: list[str], files: list[A
         from fieldctl.cli.fleet.board import FleetBoard
 
         beat_channels = {m.profile.heartbeat.channel for m in fleet.members}
-        board = FleetBoard(fleet, f"fieldctl listen --fleet {path}" + (f" --group {group}" if group else ""),
-                           show_heartbeats=bool(filters.channels and filters.channels & beat_channels))
+        board = FleetBoard(
+            fleet,
+            f"fieldctl listen --fleet {path}" + (f" --group {group}" if group else ""),
+            show_heartbeats=bool(filters.channels and filters.channels & beat_channels),
+        )
         live = board.live()
     sink = FleetSink(Stats(), out=sys.stdout if as_json else None, board=board, filters=filters, count=count)
 
     async def main() -> str:
-        return await run_stream(fleet.follow(sink.emit, filters.channels), sink, timeout=timeout, duration=duration,
-                                idle=idle)
+        return await run_stream(
+            fleet.follow(sink.emit, filters.channels), sink, timeout=timeout, duration=duration, idle=idle
+        )
 
     with live:
         reason = asyncio.run(main())

@@ -4,22 +4,23 @@ announcements give way to one summary line, written once all are bound and the f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from fieldctl.protocols.sdk.contract import Emit, Notify
-    from fieldctl.protocols.core.message import Message
-
     from fieldctl.cli.framework.common import ProfileOptions
     from fieldctl.cli.views.stream import Sink
+    from fieldctl.protocols.core.message import Message
+    from fieldctl.protocols.sdk.contract import Emit, Notify
+
 
 class Tagging:
     """Names the emitting device in each NDJSON line the sink writes (Sink.target), and shows it
     in the table's id column. The sink is synchronous, so the device whose message is being
     written is the current one."""
 
-    def __init__(self, sink: "Sink") -> None:
+    def __init__(self, sink: Sink) -> None:
         self.sink = sink
         if sink.view is not None:
             sink.view = _TaggedView(sink.view, self)
@@ -28,13 +29,14 @@ class Tagging:
     def target(self) -> str:
         return self.sink.target or ""
 
-    def emit_for(self, target: str) -> "Emit":
-        def emit(msg: "Message") -> None:
+    def emit_for(self, target: str) -> Emit:
+        def emit(msg: Message) -> None:
             self.sink.target = target
             try:
                 self.sink(msg)
             finally:
                 self.sink.target = None
+
         return emit
 
 
@@ -45,29 +47,38 @@ class _TaggedView:
     def __init__(self, view: Any, tagging: Tagging) -> None:
         self.view, self.tagging = view, tagging
 
-    def add(self, msg: "Message") -> None:
+    def add(self, msg: Message) -> None:
         target = self.tagging.target
         if target and not msg.is_link:
             msg = replace(msg, id=target if msg.id is None else f"{target} {msg.id}")
         self.view.add(msg)
 
 
-def notify_for(target: str) -> "Notify":
+def notify_for(target: str) -> Notify:
     from fieldctl.cli.framework.common import warn
 
     return lambda text: warn(f"{target}: {text}")
 
 
-def run_fleet(profile: "ProfileOptions", sink: "Sink", *, devices: int, fleet_file: str | None, group: str | None,
-              scenario: list[Any] | None, timeline: bool, options: dict[str, Any],
-              duration: float | None, base_port: int | None = None) -> Callable[[str], Any]:
+def run_fleet(
+    profile: ProfileOptions,
+    sink: Sink,
+    *,
+    devices: int,
+    fleet_file: str | None,
+    group: str | None,
+    scenario: list[Any] | None,
+    timeline: bool,
+    options: dict[str, Any],
+    duration: float | None,
+    base_port: int | None = None,
+) -> Callable[[str], Any]:
     """The coroutine function that runs the fleet in `folder` until the stream ends."""
+    from fieldctl.cli.views.stream import run_stream
     from fieldctl.profiles.targets import check_name, write_fleet
-    from fieldctl.protocols.runtime.simulated_fleet import SimulatedFleet, client_sets, raise_fd_limit
     from fieldctl.protocols.core.errors import UsageError
     from fieldctl.protocols.core.message import link
-
-    from fieldctl.cli.views.stream import run_stream
+    from fieldctl.protocols.runtime.simulated_fleet import SimulatedFleet, client_sets, raise_fd_limit
 
     if group is not None:
         check_name(group)
@@ -86,8 +97,7 @@ def run_fleet(profile: "ProfileOptions", sink: "Sink", *, devices: int, fleet_fi
                     raise UsageError(f"--write-fleet {fleet_file}: cannot write: {exc.strerror}") from None
             sink(link(base.name, "fleet", "bound", {"devices": devices, "fleet": fleet_file}))
 
-        work = fleet.run(tagging.emit_for, scenario=scenario, timeline=timeline, options=options,
-                         on_bound=on_bound)
+        work = fleet.run(tagging.emit_for, scenario=scenario, timeline=timeline, options=options, on_bound=on_bound)
         await run_stream(work, sink, duration=duration)
 
     return main

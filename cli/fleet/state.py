@@ -11,9 +11,10 @@ KINDS_KEPT (channel, kind) counters, every wire string cut to NAME_CHARS.
 from __future__ import annotations
 
 import time
-from time import monotonic
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable
+from time import monotonic
+from typing import TYPE_CHECKING
 
 from fieldctl.protocols.core.message import LINK
 
@@ -115,13 +116,13 @@ class TargetState:
 class FleetState:
     """Per-target state, fed every Message of every target (`add`) and the runner's verdicts."""
 
-    def __init__(self, profiles: Iterable[tuple[str, "Profile"]]) -> None:
+    def __init__(self, profiles: Iterable[tuple[str, Profile]]) -> None:
         self.targets: dict[str, TargetState] = {
             name: TargetState(name, profile.name, profile.heartbeat.channel, profile.heartbeat.stale_after_s)
             for name, profile in profiles
         }
 
-    def add(self, target: str, msg: "Message") -> None:
+    def add(self, target: str, msg: Message) -> None:
         """One message of `target`: the hot path of a fleet's ingest, so kept to plain operations."""
         state = self.targets[target]
         channel, kind = msg.channel, msg.kind

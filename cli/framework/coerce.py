@@ -30,8 +30,11 @@ class _Deferred(RuntimeParam):
     def _coerce_value(self, value: Any, param: _TyperParameter, ctx: Context) -> Any:
         if self.annotation is str and type(value) is str:
             return value
-        if self.annotation == _LIST_OF_STR and isinstance(value, (tuple, list)) \
-                and all(type(item) is str for item in value):
+        if (
+            self.annotation == _LIST_OF_STR
+            and isinstance(value, (tuple, list))
+            and all(type(item) is str for item in value)
+        ):
             return list(value)
         real = param._runtime_param = build_runtime_param(self.descriptor)
         return real._coerce_value(value, param=param, ctx=ctx)
@@ -40,8 +43,7 @@ class _Deferred(RuntimeParam):
 def _runtime_param(self: _TyperParameter) -> RuntimeParam:
     if self._runtime_param is None:
         desc = self.type_descriptor
-        self._runtime_param = _Deferred(parameter_info=desc.parameter_info, annotation=desc.annotation,
-                                        descriptor=desc)
+        self._runtime_param = _Deferred(parameter_info=desc.parameter_info, annotation=desc.annotation, descriptor=desc)
     return self._runtime_param
 
 

@@ -8,8 +8,9 @@ import functools
 import inspect
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -21,26 +22,38 @@ if TYPE_CHECKING:
     from fieldctl.protocols.sdk.contract import BaseDriver
 
 ProfileArg = Annotated[
-    str, typer.Argument(help="profile name (see: fieldctl profiles list)", show_default=False, autocompletion=profile_names)
+    str,
+    typer.Argument(help="profile name (see: fieldctl profiles list)", show_default=False, autocompletion=profile_names),
 ]
 #: Wherever a subcommand takes a PROFILE: a profile or a saved target, else $FIELDCTL_TARGET (with_profile).
 ProfileOrTargetArg = Annotated[
-    Optional[str], typer.Argument(help="profile or saved target name (default: $FIELDCTL_TARGET; see: fieldctl profiles "
-                                       "list, fieldctl target list)", metavar="PROFILE", show_default=False,
-                       autocompletion=profile_names)
+    str | None,
+    typer.Argument(
+        help="profile or saved target name (default: $FIELDCTL_TARGET; see: fieldctl profiles "
+        "list, fieldctl target list)",
+        metavar="PROFILE",
+        show_default=False,
+        autocompletion=profile_names,
+    ),
 ]
-HostOpt = Annotated[Optional[str], typer.Option("--host", help="Fills {host} in the profile's endpoints.")]
+HostOpt = Annotated[str | None, typer.Option("--host", help="Fills {host} in the profile's endpoints.")]
 EndpointOpt = Annotated[
-    Optional[list[str]], typer.Option("--endpoint", metavar="NAME=URL", help="Override one endpoint (repeatable).")
+    list[str] | None, typer.Option("--endpoint", metavar="NAME=URL", help="Override one endpoint (repeatable).")
 ]
 SetOpt = Annotated[
-    Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE", help="Override a profile value, e.g. heartbeat.interval_s=1.")
+    list[str] | None,
+    typer.Option("--set", metavar="KEY=VALUE", help="Override a profile value, e.g. heartbeat.interval_s=1."),
 ]
 ProfileFileOpt = Annotated[
-    Optional[list[Path]], typer.Option("--profile-file", metavar="PATH", help="Load a profile from this TOML file.")
+    list[Path] | None, typer.Option("--profile-file", metavar="PATH", help="Load a profile from this TOML file.")
 ]
 ViaOpt = Annotated[
-    Optional[str], typer.Option("--via", metavar="SOCKET", help="Ask the simulator listening on this control socket to do it (simulate --control).")
+    str | None,
+    typer.Option(
+        "--via",
+        metavar="SOCKET",
+        help="Ask the simulator listening on this control socket to do it (simulate --control).",
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="NDJSON on stdout (the default when stdout is not a terminal).")]
 
@@ -49,8 +62,16 @@ class ProfileOptions:
     """The override options, bundled so subcommands pass them on in one piece, with what the
     line gave the protocol."""
 
-    def __init__(self, name: str | None, host: str | None, endpoint: list[str] | None, set_: list[str] | None,
-                 profile_file: list[Path] | None, given: Given | None = None, typed: bool = True) -> None:
+    def __init__(
+        self,
+        name: str | None,
+        host: str | None,
+        endpoint: list[str] | None,
+        set_: list[str] | None,
+        profile_file: list[Path] | None,
+        given: Given | None = None,
+        typed: bool = True,
+    ) -> None:
         self.name, self.host = name, host
         #: The name was on the command line, not $FIELDCTL_TARGET's (a --fleet takes no PROFILE, yet
         #: the default target stays set).
@@ -58,11 +79,11 @@ class ProfileOptions:
         self.endpoints, self.sets, self.files = endpoint or [], set_ or [], profile_file or []
         self.given = given or Given()
 
-    def options(self, role: str, driver: "BaseDriver") -> dict[str, Any]:
+    def options(self, role: str, driver: BaseDriver) -> dict[str, Any]:
         """The protocol's own options for this role, checked against the driver's protocol."""
         return self.given.options(role, driver.profile)
 
-    def load(self) -> "Profile":
+    def load(self) -> Profile:
         """The profile, or the saved target of that name, with the command line's overrides on top."""
         from fieldctl.profiles.targets import resolve
         from fieldctl.protocols.core.errors import UsageError
@@ -74,8 +95,12 @@ class ProfileOptions:
 
 _OVERRIDES = [
     inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=annotation)
-    for name, annotation in (("host", HostOpt), ("endpoint", EndpointOpt), ("set_", SetOpt),
-                             ("profile_file", ProfileFileOpt))
+    for name, annotation in (
+        ("host", HostOpt),
+        ("endpoint", EndpointOpt),
+        ("set_", SetOpt),
+        ("profile_file", ProfileFileOpt),
+    )
 ]
 
 
@@ -86,21 +111,37 @@ def with_profile(func: Callable[..., None]) -> Callable[..., None]:
     signature = inspect.signature(func, eval_str=True)
     rest = [_optional_positional(param) for param in list(signature.parameters.values())[1:]]
     positionals = [param.name for param in rest if _argument(param) is not None]
-    required = [param.name for param in signature.parameters.values() if param.name in positionals
-                and param.default is inspect.Parameter.empty]
+    required = [
+        param.name
+        for param in signature.parameters.values()
+        if param.name in positionals and param.default is inspect.Parameter.empty
+    ]
     context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
-    profile = inspect.Parameter("profile", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
-                                annotation=ProfileOrTargetArg)
+    profile = inspect.Parameter(
+        "profile", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=ProfileOrTargetArg
+    )
     parameters = [context, profile, *rest, *_OVERRIDES]
 
     @functools.wraps(func)
     def command(**kwargs: Any) -> None:
         ctx = kwargs.pop("ctx")
-        name, values, typed = _fill_positionals(ctx, [kwargs.pop("profile"), *(kwargs[key] for key in positionals)],
-                                                required, positionals, kwargs["profile_file"] or [])
+        name, values, typed = _fill_positionals(
+            ctx,
+            [kwargs.pop("profile"), *(kwargs[key] for key in positionals)],
+            required,
+            positionals,
+            kwargs["profile_file"] or [],
+        )
         kwargs.update(zip(positionals, values))
-        options = ProfileOptions(name, kwargs.pop("host"), kwargs.pop("endpoint"), kwargs.pop("set_"),
-                                 kwargs.pop("profile_file"), ctx.meta.get(GIVEN), typed)
+        options = ProfileOptions(
+            name,
+            kwargs.pop("host"),
+            kwargs.pop("endpoint"),
+            kwargs.pop("set_"),
+            kwargs.pop("profile_file"),
+            ctx.meta.get(GIVEN),
+            typed,
+        )
         func(options, **kwargs)
 
     command.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
@@ -112,7 +153,9 @@ def _argument(param: inspect.Parameter) -> Any:
     """The typer.Argument of a parameter, if it is a positional one."""
     from typer.models import ArgumentInfo
 
-    return next((info for info in getattr(param.annotation, "__metadata__", ()) if isinstance(info, ArgumentInfo)), None)
+    return next(
+        (info for info in getattr(param.annotation, "__metadata__", ()) if isinstance(info, ArgumentInfo)), None
+    )
 
 
 def _optional_positional(param: inspect.Parameter) -> inspect.Parameter:
@@ -124,15 +167,16 @@ def _optional_positional(param: inspect.Parameter) -> inspect.Parameter:
         return param
     info = copy.copy(info)
     info.metavar = info.metavar or param.name.upper()
-    annotation = Annotated[Optional[param.annotation.__origin__], info]
+    annotation = Annotated[param.annotation.__origin__ | None, info]
     return param.replace(default=None, annotation=annotation)
 
 
 MISSING_PROFILE = "missing PROFILE: name a profile or a saved target, or set FIELDCTL_TARGET"
 
 
-def _fill_positionals(ctx: typer.Context, given: list[Any], required: list[str], names: list[str],
-                      profile_files: list[Path]) -> tuple[str | None, list[Any], bool]:
+def _fill_positionals(
+    ctx: typer.Context, given: list[Any], required: list[str], names: list[str], profile_files: list[Path]
+) -> tuple[str | None, list[Any], bool]:
     """PROFILE and the positionals after it. When PROFILE is left out ($FIELDCTL_TARGET set, and
     either the values are too few for the required arguments or the first names no profile or
     target), the values move one place right and the default target takes the first place. The
@@ -168,7 +212,7 @@ def warn(text: str) -> None:
     sys.stderr.flush()
 
 
-def driver(profile: "Profile") -> "BaseDriver":
+def driver(profile: Profile) -> BaseDriver:
     from fieldctl.protocols.runtime.registry import driver_for
 
     return driver_for(profile, warn)

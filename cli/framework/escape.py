@@ -25,7 +25,7 @@ def visible(text: Any) -> str:
     return str(text).translate(_CONTROLS)
 
 
-def cell(value: Any, style: str = "") -> "Text":
+def cell(value: Any, style: str = "") -> Text:
     """A rich Text for one table cell or field: no markup is parsed, no control char survives.
     (rich is imported here, not above: stderr_line is on the path of every error line.)"""
     from rich.text import Text

@@ -13,11 +13,10 @@ from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
 import typer
+import typer._click as click
 import typer.main
 from typer.core import TyperCommand, TyperGroup
 from typer.models import CommandInfo, TyperInfo
-
-import typer._click as click
 
 
 class LazyCommands(MutableMapping[str, click.Command]):
@@ -69,17 +68,19 @@ class LazyGroup(TyperGroup):
 def _summary(name: str, info: CommandInfo | TyperInfo) -> click.Command:
     if isinstance(info, CommandInfo):
         text = inspect.cleandoc(info.help) if info.help is not None else inspect.getdoc(info.callback)
-        return TyperCommand(name, help=text, short_help=info.short_help, hidden=info.hidden,
-                             deprecated=info.deprecated)
+        return TyperCommand(name, help=text, short_help=info.short_help, hidden=info.hidden, deprecated=info.deprecated)
     solved = typer.main.solve_typer_info_defaults(info)
-    return TyperCommand(name, help=solved.help, short_help=solved.short_help, hidden=solved.hidden,
-                         deprecated=solved.deprecated)
+    return TyperCommand(
+        name, help=solved.help, short_help=solved.short_help, hidden=solved.hidden, deprecated=solved.deprecated
+    )
 
 
 def root_command(app: typer.Typer) -> LazyGroup:
     """`app` as a click group (app must be Typer(cls=LazyGroup)); its subcommands are built on demand."""
-    style: dict[str, Any] = {"pretty_exceptions_short": app.pretty_exceptions_short,
-                             "rich_markup_mode": app.rich_markup_mode}
+    style: dict[str, Any] = {
+        "pretty_exceptions_short": app.pretty_exceptions_short,
+        "rich_markup_mode": app.rich_markup_mode,
+    }
     infos: dict[str, CommandInfo | TyperInfo] = {}
     builders: dict[str, Callable[[], click.Command]] = {}
     for command in app.registered_commands:
@@ -90,7 +91,8 @@ def root_command(app: typer.Typer) -> LazyGroup:
         assert group.name, "every sub-app of fieldctl is added with a name"
         infos[group.name] = group
         builders[group.name] = lambda info=group: typer.main.get_group_from_info(
-            info, suggest_commands=app.suggest_commands, **style)
+            info, suggest_commands=app.suggest_commands, **style
+        )
     bare = copy.copy(app)  # the root alone: its callback and options
     bare.registered_commands, bare.registered_groups = [], []
     root = typer.main.get_group(bare)

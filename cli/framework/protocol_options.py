@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Optional
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import typer
 from typer.core import TyperCommand
@@ -31,8 +31,8 @@ _PREFIX = "protocol__"
 
 
 @functools.cache
-def declarations(*roles: str) -> dict[str, list[tuple[str, "OptionSpec"]]]:
-    """"--flag" (or PARAMS) -> [(protocol, its declaration)] for these roles (a subcommand may play
+def declarations(*roles: str) -> dict[str, list[tuple[str, OptionSpec]]]:
+    """ "--flag" (or PARAMS) -> [(protocol, its declaration)] for these roles (a subcommand may play
     several: bench plays command and listen), over every installed protocol. A protocol whose
     declarations cannot be read is left out here; it reports itself with one clear line when a
     role of it runs."""
@@ -53,7 +53,7 @@ def declarations(*roles: str) -> dict[str, list[tuple[str, "OptionSpec"]]]:
     return flags
 
 
-def _label(owners: list[tuple[str, "OptionSpec"]]) -> str:
+def _label(owners: list[tuple[str, OptionSpec]]) -> str:
     """'[sepl, vantiq] text', one bracket per distinct help text."""
     texts: dict[str, list[str]] = {}
     for protocol, spec in owners:
@@ -62,7 +62,7 @@ def _label(owners: list[tuple[str, "OptionSpec"]]) -> str:
 
 
 @functools.cache
-def click_options(roles: tuple[str, ...], taken: frozenset[str] = frozenset()) -> list["click.Parameter"]:
+def click_options(roles: tuple[str, ...], taken: frozenset[str] = frozenset()) -> list[click.Parameter]:
     """The roles' protocol options as click parameters, made by Typer from a synthetic signature;
     a flag the subcommand has itself (`taken`) stays the subcommand's. Values are kept as text:
     what they mean depends on the protocol, known only once the profile is."""
@@ -77,10 +77,12 @@ def click_options(roles: tuple[str, ...], taken: frozenset[str] = frozenset()) -
             default: Any = False
         else:
             metavar = METAVARS.get(owners[0][1].kind, "TEXT")
-            annotation = Annotated[Optional[list[str]], typer.Option(flag, metavar=metavar, help=_label(owners))]
+            annotation = Annotated[list[str] | None, typer.Option(flag, metavar=metavar, help=_label(owners))]
             default = None
         name = _PREFIX + flag.lstrip("-").replace("-", "_")
-        parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation))
+        parameters.append(
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+        )
 
     def declared() -> None:
         """The protocol options of one role."""
@@ -91,7 +93,7 @@ def click_options(roles: tuple[str, ...], taken: frozenset[str] = frozenset()) -
     return list(typer.main.get_command_from_info(info, pretty_exceptions_short=True, rich_markup_mode=None).params)
 
 
-def is_protocol_option(param: "click.Parameter") -> bool:
+def is_protocol_option(param: click.Parameter) -> bool:
     return bool(param.name and param.name.startswith(_PREFIX))
 
 
@@ -105,13 +107,13 @@ class Given:
     extras: list[str] = field(default_factory=list)
     own: list[str] = field(default_factory=list)
 
-    def options(self, role: str, profile: "Profile") -> dict[str, Any]:
+    def options(self, role: str, profile: Profile) -> dict[str, Any]:
         """The options dict the role receives: checked against the profile's protocol (an option
         of another protocol is a usage error that names it) and converted as declared."""
         from fieldctl.profiles.schema import did_you_mean
         from fieldctl.protocols.core.errors import UsageError
-        from fieldctl.protocols.sdk.options import PARAMS
         from fieldctl.protocols.runtime.registry import declared_options
+        from fieldctl.protocols.sdk.options import PARAMS
 
         specs = declared_options(profile.protocol).get(role, {})
         where = f"{role} {profile.name}"
@@ -142,7 +144,7 @@ class Given:
         return result
 
 
-def _convert(spec: "OptionSpec", text: str, flag: str) -> Any:
+def _convert(spec: OptionSpec, text: str, flag: str) -> Any:
     from fieldctl.protocols.core.errors import UsageError
 
     try:
@@ -161,13 +163,18 @@ def _convert(spec: "OptionSpec", text: str, flag: str) -> Any:
     return text
 
 
-def own_flags(command: "click.Command", ctx: "click.Context") -> list[str]:
+def own_flags(command: click.Command, ctx: click.Context) -> list[str]:
     """The subcommand's own --options (help included), for a did-you-mean."""
-    return [opt for param in TyperCommand.get_params(command, ctx) if param.param_type_name == "option"
-            for opt in param.opts if opt.startswith("--")]
+    return [
+        opt
+        for param in TyperCommand.get_params(command, ctx)
+        if param.param_type_name == "option"
+        for opt in param.opts
+        if opt.startswith("--")
+    ]
 
 
-def protocol_of(ctx: "click.Context") -> str | None:
+def protocol_of(ctx: click.Context) -> str | None:
     """The protocol of the profile named so far on the line, if it loads; for completion."""
     from fieldctl.profiles import ProfileError
     from fieldctl.profiles.targets import resolve
@@ -195,7 +202,7 @@ class ProtocolCommand(TyperCommand):
     def played(self) -> tuple[str, ...]:
         return self.roles or (self.name or "",)
 
-    def make_parser(self, ctx: "click.Context") -> Any:
+    def make_parser(self, ctx: click.Context) -> Any:
         """Built once and reused with each line's context: the console parses every line with the
         same command, and building the parser was a good part of a line's time."""
         key = (ctx.allow_interspersed_args, ctx.ignore_unknown_options, ctx.token_normalize_func)
@@ -208,14 +215,14 @@ class ProtocolCommand(TyperCommand):
     def _taken(self) -> frozenset[str]:
         return frozenset(opt for param in self.params for opt in param.opts)
 
-    def protocol_params(self) -> list["click.Parameter"]:
+    def protocol_params(self) -> list[click.Parameter]:
         return click_options(self.played(), self._taken())
 
-    def get_params(self, ctx: "click.Context") -> list["click.Parameter"]:
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
         params = super().get_params(ctx)  # its own, then --help
-        return [*self.params, *self.protocol_params(), *params[len(self.params):]]
+        return [*self.params, *self.protocol_params(), *params[len(self.params) :]]
 
-    def parse_args(self, ctx: "click.Context", args: list[str]) -> list[str]:
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         """Parses as click does, then moves the protocol's part out of ctx.params into ctx.meta:
         the callback takes only the subcommand's own parameters."""
         rest = super().parse_args(ctx, args)
@@ -227,13 +234,13 @@ class ProtocolCommand(TyperCommand):
         ctx.meta[GIVEN] = Given(values, list(ctx.args), own_flags(self, ctx))
         return rest
 
-    def collect_usage_pieces(self, ctx: "click.Context") -> list[str]:
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
         from fieldctl.protocols.sdk.options import PARAMS
 
         pieces = super().collect_usage_pieces(ctx)
         return [*pieces, "[ARGS]..."] if PARAMS in declarations(*self.played()) else pieces
 
-    def format_options(self, ctx: "click.Context", formatter: "click.HelpFormatter") -> None:
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """Its own arguments and options, then the protocol options, each labelled with the
         protocols that have it."""
         from fieldctl.protocols.sdk.options import PARAMS
@@ -254,14 +261,17 @@ class ProtocolCommand(TyperCommand):
                 with formatter.section(title):
                     formatter.write_dl(rows)
 
-    def shell_complete(self, ctx: "click.Context", incomplete: str) -> list[Any]:
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[Any]:
         """Once the profile is named, only its protocol's options are offered."""
         results = super().shell_complete(ctx, incomplete)
         protocol = protocol_of(ctx) if incomplete.startswith("-") else None
         if protocol is None:
             return results
-        foreign = {flag for flag, owners in declarations(*self.played()).items()
-                   if protocol not in (name for name, _ in owners)}
+        foreign = {
+            flag
+            for flag, owners in declarations(*self.played()).items()
+            if protocol not in (name for name, _ in owners)
+        }
         return [item for item in results if item.value not in foreign]
 
 
@@ -279,6 +289,6 @@ def parse_given(role: str, args: list[str]) -> Given:
         raise UsageError(exc.format_message()) from None
 
 
-def role_options(role: str, args: list[str], profile: "Profile") -> dict[str, Any]:
+def role_options(role: str, args: list[str], profile: Profile) -> dict[str, Any]:
     """The options dict a role receives from arguments written in a file, for this profile."""
     return parse_given(role, args).options(role, profile)

@@ -6,9 +6,10 @@ so the figures are the device's and the wire's, not process start-up's."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, AsyncIterator, Awaitable, Callable, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,8 +21,8 @@ if TYPE_CHECKING:
     import asyncio
 
     from fieldctl.profiles import Profile
-    from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome
     from fieldctl.protocols.core.message import Message
+    from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome
 
 Call = Callable[[], Awaitable["CommandOutcome"]]
 Tick = Callable[[float], None]
@@ -51,32 +52,52 @@ class Sample:
 def bench(
     profile: ProfileOptions,
     mode: Annotated[str, typer.Argument(metavar="command|listen", help="what to measure", show_default=False)],
-    name: Annotated[Optional[str], typer.Argument(help="command mode: the command's name", show_default=False,
-                                                  autocompletion=command_names)] = None,
-    data: Annotated[Optional[str], typer.Option("--data", metavar="JSON|@FILE|@-", help="Request payload.")] = None,
+    name: Annotated[
+        str | None,
+        typer.Argument(help="command mode: the command's name", show_default=False, autocompletion=command_names),
+    ] = None,
+    data: Annotated[str | None, typer.Option("--data", metavar="JSON|@FILE|@-", help="Request payload.")] = None,
     clients: Annotated[int, typer.Option("--clients", min=1, max=1000, help="Concurrent client sessions.")] = 1,
-    requests: Annotated[Optional[int], typer.Option("--requests", min=1, help="Requests in all (default 100).")] = None,
-    duration: Annotated[Optional[float], typer.Option("--duration", min=0.001, help="Run for S seconds (listen: default 10) instead of a number of requests.")] = None,
-    rate: Annotated[Optional[float], typer.Option("--rate", min=0.001, help="At most R requests per second in all (default: as fast as answers come).")] = None,
-    timeout: Annotated[Optional[float], typer.Option("--timeout", min=0, help="Seconds to wait for each answer (default timeouts.command_s).")] = None,
-    no_wait: Annotated[bool, typer.Option("--no-wait", help="Do not wait for the result of an asynchronous command.")] = False,
+    requests: Annotated[int | None, typer.Option("--requests", min=1, help="Requests in all (default 100).")] = None,
+    duration: Annotated[
+        float | None,
+        typer.Option(
+            "--duration", min=0.001, help="Run for S seconds (listen: default 10) instead of a number of requests."
+        ),
+    ] = None,
+    rate: Annotated[
+        float | None,
+        typer.Option(
+            "--rate", min=0.001, help="At most R requests per second in all (default: as fast as answers come)."
+        ),
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", min=0, help="Seconds to wait for each answer (default timeouts.command_s)."),
+    ] = None,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Do not wait for the result of an asynchronous command.")
+    ] = False,
     via: ViaOpt = None,
     json_: JsonOpt = False,
-    csv: Annotated[Optional[Path], typer.Option("--csv", metavar="FILE", help="Also write every sample to FILE (CSV).")] = None,
+    csv: Annotated[
+        Path | None, typer.Option("--csv", metavar="FILE", help="Also write every sample to FILE (CSV).")
+    ] = None,
 ) -> None:
     """Measure messages per second and latency (min, p50, p90, p99, p99.9, max); exit 1 if a request
     failed, 4 if listen heard nothing."""
     import asyncio
 
-    from fieldctl.protocols.core.errors import Unsupported, UsageError
-
     from fieldctl.cli.framework import common
+    from fieldctl.protocols.core.errors import Unsupported, UsageError
 
     if mode not in MODES:
         raise UsageError(f"bench: {mode!r} is not a mode (command NAME, or listen)")
     if mode == "listen" and (name or data or via or requests or rate or no_wait or clients != 1):
-        raise UsageError("bench listen takes --duration only (NAME, --data, --clients, --requests, --rate, --via "
-                         "and --no-wait are for bench command)")
+        raise UsageError(
+            "bench listen takes --duration only (NAME, --data, --clients, --requests, --rate, --via "
+            "and --no-wait are for bench command)"
+        )
     if mode == "command" and not name:
         raise UsageError("bench command: name the command (bench PROFILE command NAME)")
     if requests is not None and duration is not None:
@@ -92,13 +113,18 @@ def bench(
         else:
             assert name is not None
             wait_s = timeout if timeout is not None else float(prof.setting("timeouts.command_s", 5.0))
-            client = _control(via, prof, name, payload, wait_s) if via else \
-                _session(drv, profile.options("command", drv), name, payload, wait_s, not no_wait)
+            client = (
+                _control(via, prof, name, payload, wait_s)
+                if via
+                else _session(drv, profile.options("command", drv), name, payload, wait_s, not no_wait)
+            )
             try:
                 result, rows = asyncio.run(_commands([client] * clients, count, duration, rate, tick))
             except Unsupported as exc:  # no client command: perhaps its simulator acts on them
-                raise Unsupported(f"{exc}; where a simulator acts on commands: `simulate {prof.name} --control "
-                                  f"SOCKET`, then `bench ... command NAME --via SOCKET`") from None
+                raise Unsupported(
+                    f"{exc}; where a simulator acts on commands: `simulate {prof.name} --control "
+                    f"SOCKET`, then `bench ... command NAME --via SOCKET`"
+                ) from None
             result = {"command": name, "clients": clients, **result}
     result = {"target": profile.name, "profile": prof.name, "mode": mode, **result}
     if csv is not None:
@@ -110,9 +136,11 @@ def bench(
         raise typer.Exit(4)  # silence: nothing to measure
 
 
-def _session(drv: "BaseDriver", options: dict[str, Any], name: str, data: Any, timeout: float,
-             wait: bool) -> Callable[[], contextlib.AbstractAsyncContextManager[Call]]:
+def _session(
+    drv: BaseDriver, options: dict[str, Any], name: str, data: Any, timeout: float, wait: bool
+) -> Callable[[], contextlib.AbstractAsyncContextManager[Call]]:
     """A client that is one session of the driver, kept open for all its requests."""
+
     @contextlib.asynccontextmanager
     async def client() -> AsyncIterator[Call]:
         async with drv.session(_ignore, options) as session:
@@ -121,8 +149,9 @@ def _session(drv: "BaseDriver", options: dict[str, Any], name: str, data: Any, t
     return client
 
 
-def _control(via: str, prof: "Profile", name: str, data: Any,
-             timeout: float) -> Callable[[], contextlib.AbstractAsyncContextManager[Call]]:
+def _control(
+    via: str, prof: Profile, name: str, data: Any, timeout: float
+) -> Callable[[], contextlib.AbstractAsyncContextManager[Call]]:
     """A client for a profile whose commands act from the server side: as `command --via`, each
     request asks the simulator's control path."""
     from fieldctl.protocols.runtime.control import command_message, request
@@ -136,21 +165,25 @@ def _control(via: str, prof: "Profile", name: str, data: Any,
     return client
 
 
-def _ignore(msg: "Message") -> None:
+def _ignore(msg: Message) -> None:
     """The bench counts answers; it does not show the traffic."""
 
 
-async def _commands(clients: list[Callable[[], contextlib.AbstractAsyncContextManager[Call]]], requests: int | None,
-                    duration: float | None, rate: float | None, tick: Tick) -> tuple[dict[str, Any], list[dict]]:
+async def _commands(
+    clients: list[Callable[[], contextlib.AbstractAsyncContextManager[Call]]],
+    requests: int | None,
+    duration: float | None,
+    rate: float | None,
+    tick: Tick,
+) -> tuple[dict[str, Any], list[dict]]:
     """Every client sends until `requests` are sent in all, or for `duration` seconds; request k
     leaves no earlier than k / rate seconds after the start."""
     import asyncio
     import itertools
     import time
 
-    from fieldctl.protocols.core.errors import FieldctlError
-
     from fieldctl.cli.roles.latency import quantiles
+    from fieldctl.protocols.core.errors import FieldctlError
 
     samples: list[Sample] = []
     async with contextlib.AsyncExitStack() as stack:
@@ -183,16 +216,32 @@ async def _commands(clients: list[Callable[[], contextlib.AbstractAsyncContextMa
         elapsed = time.perf_counter() - start
     answered = [sample for sample in samples if sample.error is None]
     errors = [sample.error for sample in samples if sample.error is not None]
-    result = {"requests": len(samples), "ok": sum(s.ok for s in answered), "failed": sum(not s.ok for s in answered),
-              "errors": len(errors), "first_error": errors[0] if errors else None, "duration_s": elapsed,
-              "per_second": len(answered) / elapsed if elapsed > 0 else None,
-              "latency_s": quantiles(s.latency_s for s in answered)}
-    rows = [{"client": s.client, "sent_s": s.sent_s, "latency_s": s.latency_s if s.error is None else None,
-             "ok": s.ok, "error": s.error} for s in samples]
+    result = {
+        "requests": len(samples),
+        "ok": sum(s.ok for s in answered),
+        "failed": sum(not s.ok for s in answered),
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+        "duration_s": elapsed,
+        "per_second": len(answered) / elapsed if elapsed > 0 else None,
+        "latency_s": quantiles(s.latency_s for s in answered),
+    }
+    rows = [
+        {
+            "client": s.client,
+            "sent_s": s.sent_s,
+            "latency_s": s.latency_s if s.error is None else None,
+            "ok": s.ok,
+            "error": s.error,
+        }
+        for s in samples
+    ]
     return result, rows
 
 
-async def _listen(drv: "BaseDriver", options: dict[str, Any], duration: float, tick: Tick) -> tuple[dict[str, Any], list[dict]]:
+async def _listen(
+    drv: BaseDriver, options: dict[str, Any], duration: float, tick: Tick
+) -> tuple[dict[str, Any], list[dict]]:
     """Follows the device for `duration` seconds from its first message (connecting is not
     measured; no message within `duration` of the start ends the run with none)."""
     import asyncio
@@ -203,7 +252,7 @@ async def _listen(drv: "BaseDriver", options: dict[str, Any], duration: float, t
     arrivals: list[tuple[float, bool]] = []
     first = asyncio.Event()
 
-    def emit(msg: "Message") -> None:
+    def emit(msg: Message) -> None:
         if not msg.is_link:
             arrivals.append((time.perf_counter(), msg.error is not None))
             first.set()
@@ -219,16 +268,22 @@ async def _listen(drv: "BaseDriver", options: dict[str, Any], duration: float, t
         listening.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await listening
-    counted = [(at - arrivals[0][0], bad) for at, bad in arrivals if at <= arrivals[0][0] + duration] if arrivals else []
+    counted = (
+        [(at - arrivals[0][0], bad) for at, bad in arrivals if at <= arrivals[0][0] + duration] if arrivals else []
+    )
     gaps = [later - earlier for (earlier, _), (later, _) in zip(counted, counted[1:])]
-    result = {"messages": len(counted), "malformed": sum(bad for _, bad in counted), "duration_s": duration,
-              "per_second": len(counted) / duration, "interval_s": quantiles(gaps)}
-    rows = [{"received_s": at, "interval_s": gap, "malformed": bad}
-            for (at, bad), gap in zip(counted, [None, *gaps])]
+    result = {
+        "messages": len(counted),
+        "malformed": sum(bad for _, bad in counted),
+        "duration_s": duration,
+        "per_second": len(counted) / duration,
+        "interval_s": quantiles(gaps),
+    }
+    rows = [{"received_s": at, "interval_s": gap, "malformed": bad} for (at, bad), gap in zip(counted, [None, *gaps])]
     return result, rows
 
 
-async def _until(listening: "asyncio.Future[None]", awaitable: Awaitable[Any], timeout: float) -> None:
+async def _until(listening: asyncio.Future[None], awaitable: Awaitable[Any], timeout: float) -> None:
     """Waits for `awaitable` at most `timeout` seconds; the listener failing (cannot connect) raises."""
     import asyncio
 
@@ -269,8 +324,14 @@ def _progress(shown: bool, total: float, unit: str) -> Any:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("bench"), BarColumn(), TextColumn(f"{{task.completed:.0f}}/{{task.total:g}}{unit}"),
-                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+    with Progress(
+        TextColumn("bench"),
+        BarColumn(),
+        TextColumn(f"{{task.completed:.0f}}/{{task.total:g}}{unit}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
         task = bar.add_task("bench", total=total)
         yield lambda done: bar.update(task, completed=done)
 
@@ -305,15 +366,24 @@ def _report(result: dict[str, Any], as_json: bool) -> None:
     from fieldctl.cli.roles.latency import milliseconds
 
     if result["mode"] == "listen":
-        head = (f"{result['messages']} messages ({result['malformed']} malformed) in {result['duration_s']:g} s: "
-                f"{result['per_second']:.1f} per second")
+        head = (
+            f"{result['messages']} messages ({result['malformed']} malformed) in {result['duration_s']:g} s: "
+            f"{result['per_second']:.1f} per second"
+        )
         figures, label = result["interval_s"], "interval"
     else:
-        head = (f"{result['requests']} requests by {result['clients']} client(s) in {result['duration_s']:.2f} s: "
-                f"{result['per_second'] or 0:.1f} answers per second; {result['ok']} ok, {result['failed']} failed, "
-                f"{result['errors']} errors" + (f" (first: {result['first_error']})" if result["first_error"] else ""))
+        head = (
+            f"{result['requests']} requests by {result['clients']} client(s) in {result['duration_s']:.2f} s: "
+            f"{result['per_second'] or 0:.1f} answers per second; {result['ok']} ok, {result['failed']} failed, "
+            f"{result['errors']} errors" + (f" (first: {result['first_error']})" if result["first_error"] else "")
+        )
         figures, label = result["latency_s"], "latency"
     console = Console(highlight=False)
-    console.print(visible(f"bench {result['target']} {result['mode']}" + (f" {result['command']}" if "command" in result else "")
-                          + f": {head}"))
+    console.print(
+        visible(
+            f"bench {result['target']} {result['mode']}"
+            + (f" {result['command']}" if "command" in result else "")
+            + f": {head}"
+        )
+    )
     console.print(f"{label}: " + "  ".join(f"{key} {milliseconds(value)}" for key, value in figures.items()))

@@ -7,7 +7,7 @@ command is done; the request goes out at once."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -21,11 +21,19 @@ if TYPE_CHECKING:
 @with_profile
 def command(
     profile: ProfileOptions,
-    name: Annotated[str, typer.Argument(help="command name from the profile (or its number)", show_default=False,
-                                        autocompletion=command_names)],
-    data: Annotated[Optional[str], typer.Option("--data", metavar="JSON|@FILE|@-", help="Request payload.")] = None,
-    timeout: Annotated[Optional[float], typer.Option("--timeout", min=0, help="Seconds to wait for the reply (and the result).")] = None,
-    no_wait: Annotated[bool, typer.Option("--no-wait", help="Do not wait for the result of an asynchronous command.")] = False,
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="command name from the profile (or its number)", show_default=False, autocompletion=command_names
+        ),
+    ],
+    data: Annotated[str | None, typer.Option("--data", metavar="JSON|@FILE|@-", help="Request payload.")] = None,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", min=0, help="Seconds to wait for the reply (and the result).")
+    ] = None,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Do not wait for the result of an asynchronous command.")
+    ] = False,
     via: ViaOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -34,10 +42,9 @@ def command(
     import dataclasses
     import sys
 
+    from fieldctl.cli.framework import common
     from fieldctl.protocols.core.message import IN, Message
     from fieldctl.protocols.core.redact import scrub
-
-    from fieldctl.cli.framework import common
 
     payload = common.read_data(data)
     prof = profile.load()
@@ -90,7 +97,7 @@ def command(
         raise typer.Exit(1)
 
 
-async def _once(session: "ClientSession", name: str, data: Any, timeout: float, wait: bool) -> "CommandOutcome":
+async def _once(session: ClientSession, name: str, data: Any, timeout: float, wait: bool) -> CommandOutcome:
     """A client session used for one command: it opens only the sockets that command needs."""
     async with session:
         return await session.command(name, data, timeout=timeout, wait=wait)

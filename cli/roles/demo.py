@@ -3,7 +3,7 @@ loopback ports and private socket paths."""
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -11,21 +11,27 @@ from fieldctl.cli.framework.completers import profile_names
 
 
 def demo(
-    name: Annotated[Optional[str], typer.Argument(metavar="PROFILE", help="profile to demonstrate (default: autotrainer)",
-                                                  autocompletion=profile_names, show_default=False)] = None,
-    duration: Annotated[Optional[float], typer.Option("--duration", min=0, help="Exit 0 after S seconds.")] = None,
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="PROFILE",
+            help="profile to demonstrate (default: autotrainer)",
+            autocompletion=profile_names,
+            show_default=False,
+        ),
+    ] = None,
+    duration: Annotated[float | None, typer.Option("--duration", min=0, help="Exit 0 after S seconds.")] = None,
 ) -> None:
     """See fieldctl work with no device at hand: simulate and listen in one process."""
     import asyncio
     import tempfile
 
-    from fieldctl.profiles import load_profile
-    from fieldctl.profiles.loader import DEFAULT_PROFILE
-    from fieldctl.protocols.sdk.contract import BaseDriver
-
     from fieldctl.cli.framework import common
     from fieldctl.cli.roles.private_run import private_simulator
     from fieldctl.cli.views.stream import run_stream, shown
+    from fieldctl.profiles import load_profile
+    from fieldctl.profiles.loader import DEFAULT_PROFILE
+    from fieldctl.protocols.sdk.contract import BaseDriver
 
     profile = name or DEFAULT_PROFILE
     lively = ["heartbeat.interval_s=1", "heartbeat.stale_after_s=3", "simulate.event_interval_s=0.4"]

@@ -4,7 +4,7 @@ p99.9, max), by the nearest-rank rule, so every figure is a latency that was rea
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 #: Name -> quantile, in the order they are shown.
 QUANTILES = {"min": 0.0, "p50": 0.50, "p90": 0.90, "p99": 0.99, "p99.9": 0.999, "max": 1.0}
@@ -17,7 +17,8 @@ def quantiles(samples: Iterable[float]) -> dict[str, float | None]:
         return {**dict.fromkeys(QUANTILES), "mean": None}
     last = len(ordered) - 1
     figures: dict[str, float | None] = {
-        name: ordered[min(last, max(0, math.ceil(q * len(ordered)) - 1))] for name, q in QUANTILES.items()}
+        name: ordered[min(last, max(0, math.ceil(q * len(ordered)) - 1))] for name, q in QUANTILES.items()
+    }
     figures["mean"] = sum(ordered) / len(ordered)
     return figures
 

@@ -5,7 +5,8 @@ plugin) and answers what the other side asks."""
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, Annotated, Callable, Optional
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -15,21 +16,32 @@ if TYPE_CHECKING:
     from fieldctl.cli.views.stream import Sink
 
 FilterOpt = Annotated[
-    Optional[list[str]],
-    typer.Option("--filter", metavar="KEY=VALUE", help="channel=, kind=, direction= or endpoint= (with --fleet also target=; repeatable; OR within a key, AND across keys)."),
+    list[str] | None,
+    typer.Option(
+        "--filter",
+        metavar="KEY=VALUE",
+        help="channel=, kind=, direction= or endpoint= (with --fleet also target=; repeatable; OR within a key, AND across keys).",
+    ),
 ]
 
 
-def _follow(role: str, profile: ProfileOptions, count: int | None, timeout: float | None, idle: float | None,
-            duration: float | None, filters_spec: list[str] | None, record: str | None, json_: bool) -> None:
+def _follow(
+    role: str,
+    profile: ProfileOptions,
+    count: int | None,
+    timeout: float | None,
+    idle: float | None,
+    duration: float | None,
+    filters_spec: list[str] | None,
+    record: str | None,
+    json_: bool,
+) -> None:
     import asyncio
-
-    from fieldctl.protocols.runtime.heartbeat import HeartbeatWatch
-
-    from fieldctl.protocols.transport import together
 
     from fieldctl.cli.framework import common
     from fieldctl.cli.views.stream import Filters, run_stream, shown, stream_ended
+    from fieldctl.protocols.runtime.heartbeat import HeartbeatWatch
+    from fieldctl.protocols.transport import together
 
     prof = profile.load()
     drv = common.driver(prof)
@@ -54,19 +66,45 @@ def _follow(role: str, profile: ProfileOptions, count: int | None, timeout: floa
     stream_ended(role, reason, sink, count, timeout, idle)
 
 
-FleetOpt = Annotated[Optional[str], typer.Option("--fleet", metavar="FILE", help="Follow every target of this fleet file at once (instead of PROFILE): a board, or NDJSON with a target field.")]
-GroupOpt = Annotated[Optional[str], typer.Option("--group", metavar="G", help="With --fleet: only the targets labelled G.")]
+FleetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--fleet",
+        metavar="FILE",
+        help="Follow every target of this fleet file at once (instead of PROFILE): a board, or NDJSON with a target field.",
+    ),
+]
+GroupOpt = Annotated[
+    str | None, typer.Option("--group", metavar="G", help="With --fleet: only the targets labelled G.")
+]
 
 
 def _following(role: str, doc: str) -> Callable[..., None]:
     def command(
         profile: ProfileOptions,
-        count: Annotated[Optional[int], typer.Option("--count", min=1, help="Exit 0 after N well-formed messages that pass the filters (link lines and malformed frames do not count).")] = None,
-        timeout: Annotated[Optional[float], typer.Option("--timeout", min=0, help="Exit 4 unless --count is reached within S seconds.")] = None,
-        idle: Annotated[Optional[float], typer.Option("--idle", min=0, help="Exit 4 after S seconds in which no message (other than a link line) arrived.")] = None,
-        duration: Annotated[Optional[float], typer.Option("--duration", min=0, help="Exit 0 after S seconds.")] = None,
+        count: Annotated[
+            int | None,
+            typer.Option(
+                "--count",
+                min=1,
+                help="Exit 0 after N well-formed messages that pass the filters (link lines and malformed frames do not count).",
+            ),
+        ] = None,
+        timeout: Annotated[
+            float | None, typer.Option("--timeout", min=0, help="Exit 4 unless --count is reached within S seconds.")
+        ] = None,
+        idle: Annotated[
+            float | None,
+            typer.Option(
+                "--idle", min=0, help="Exit 4 after S seconds in which no message (other than a link line) arrived."
+            ),
+        ] = None,
+        duration: Annotated[float | None, typer.Option("--duration", min=0, help="Exit 0 after S seconds.")] = None,
         filter_: FilterOpt = None,
-        record: Annotated[Optional[str], typer.Option("--record", metavar="FILE", help="Append every shown message to FILE as NDJSON.")] = None,
+        record: Annotated[
+            str | None,
+            typer.Option("--record", metavar="FILE", help="Append every shown message to FILE as NDJSON."),
+        ] = None,
         json_: JsonOpt = False,
         fleet: FleetOpt = None,
         group: GroupOpt = None,
@@ -77,20 +115,35 @@ def _following(role: str, doc: str) -> Callable[..., None]:
             if group is not None:
                 raise UsageError(f"{role}: --group needs --fleet FILE")
             if profile.name is None:
-                raise UsageError(f"{role}: missing PROFILE (a profile or target name{', or --fleet FILE' if role == 'listen' else ''})")
+                raise UsageError(
+                    f"{role}: missing PROFILE (a profile or target name{', or --fleet FILE' if role == 'listen' else ''})"
+                )
             _follow(role, profile, count, timeout, idle, duration, filter_, record, json_)
             return
-        from fieldctl.cli.framework import common
         from fieldctl.cli.fleet.listen import listen_fleet
+        from fieldctl.cli.framework import common
 
         if profile.typed:
             raise UsageError(f"{role}: give PROFILE or --fleet FILE, not both")
-        given = [flag for value, flag in ((profile.host, "--host"), (profile.endpoints, "--endpoint"),
-                                          (record, "--record")) if value] + [*profile.given.values, *profile.given.extras][:1]
+        given = [
+            flag
+            for value, flag in ((profile.host, "--host"), (profile.endpoints, "--endpoint"), (record, "--record"))
+            if value
+        ] + [*profile.given.values, *profile.given.extras][:1]
         if given:
             raise UsageError(f"{role} --fleet: {given[0]} does not apply to a fleet (its targets name their own)")
-        listen_fleet(fleet, group, sets=profile.sets, files=profile.files, count=count, timeout=timeout, idle=idle,
-                     duration=duration, filters_spec=filter_, as_json=common.json_mode(json_))
+        listen_fleet(
+            fleet,
+            group,
+            sets=profile.sets,
+            files=profile.files,
+            count=count,
+            timeout=timeout,
+            idle=idle,
+            duration=duration,
+            filters_spec=filter_,
+            as_json=common.json_mode(json_),
+        )
 
     command.__name__, command.__doc__ = role, doc
     wrapped = with_profile(command)  # PROFILE is optional there already: --fleet may stand in for it
@@ -103,5 +156,8 @@ def _following(role: str, doc: str) -> Callable[..., None]:
     return wrapped
 
 
-listen = _following("listen", "Subscribe and show events, heartbeats and connection state as they arrive; --fleet FILE: every target of a fleet on one board.")
+listen = _following(
+    "listen",
+    "Subscribe and show events, heartbeats and connection state as they arrive; --fleet FILE: every target of a fleet on one board.",
+)
 register = _following("register", "Sign on as a client of the other side, answer what it asks, show what arrives.")

@@ -7,15 +7,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
-from typing import AsyncIterator, Iterable
 
+from fieldctl.cli.framework import common
 from fieldctl.profiles import load_profile
 from fieldctl.protocols.core.errors import Timeout
 from fieldctl.protocols.core.message import Message
 from fieldctl.protocols.transport import together
-
-from fieldctl.cli.framework import common
 
 BOUND_WITHIN_S = 10.0
 CONTROL = "control"
@@ -30,8 +29,15 @@ def throwaway_credentials(name: str, profile_files: Iterable[str | Path] = ()) -
 
 
 @contextlib.asynccontextmanager
-async def private_simulator(name: str, folder: str, *, sets: list[str], profile_files: Iterable[str | Path] = (),
-                            options: dict | None = None, control: bool = False) -> AsyncIterator[dict[str, str]]:
+async def private_simulator(
+    name: str,
+    folder: str,
+    *,
+    sets: list[str],
+    profile_files: Iterable[str | Path] = (),
+    options: dict | None = None,
+    control: bool = False,
+) -> AsyncIterator[dict[str, str]]:
     """Runs the simulator of profile `name` until the block ends; yields endpoint name -> the URL it
     bound (and, with `control`, "control" -> its control socket, see protocols/runtime/control.py)."""
     from fieldctl.protocols.runtime.endpoints import is_wildcard, private_endpoints

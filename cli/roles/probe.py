@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -12,7 +13,7 @@ from fieldctl.cli.framework.common import ProfileOptions, with_profile
 
 if TYPE_CHECKING:
     from fieldctl.profiles import Profile
-    from fieldctl.protocols.sdk.contract import BaseDriver, ProbeReport  # noqa: F401 (BaseDriver: named in Planned)
+    from fieldctl.protocols.sdk.contract import BaseDriver, ProbeReport
 
 
 class Format(str, enum.Enum):
@@ -21,18 +22,29 @@ class Format(str, enum.Enum):
     prometheus = "prometheus"
 
 
-def render(report: "ProbeReport", profile: str, fmt: Format, target: str | None = None) -> str:
+def render(report: ProbeReport, profile: str, fmt: Format, target: str | None = None) -> str:
     """One probe's verdict; `target` names a fleet's target (a `target` field and label)."""
     status = report.status.name
     if fmt is Format.json:
         import json
 
         named = {"target": target} if target is not None else {}
-        return json.dumps({**named, "profile": profile, "status": status, "code": int(report.status),
-                           "summary": report.summary, "metrics": report.metrics, "warn": report.warn,
-                           "crit": report.crit})
+        return json.dumps(
+            {
+                **named,
+                "profile": profile,
+                "status": status,
+                "code": int(report.status),
+                "summary": report.summary,
+                "metrics": report.metrics,
+                "warn": report.warn,
+                "crit": report.crit,
+            }
+        )
     if fmt is Format.prometheus:
-        return prometheus([(report, {"target": target, "profile": profile} if target is not None else {"profile": profile})])
+        return prometheus(
+            [(report, {"target": target, "profile": profile} if target is not None else {"profile": profile})]
+        )
     perf = " ".join(f"{name}={value}s;{report.warn:g};{report.crit:g}" for name, value in report.metrics.items())
     return f"{(target or profile).upper()} {status} - {report.summary}" + (f" | {perf}" if perf else "")
 
@@ -50,24 +62,40 @@ def _sample_value(value: float) -> str:
     return {float("inf"): "+Inf", float("-inf"): "-Inf"}.get(number, repr(number))
 
 
-def prometheus(probes: list[tuple["ProbeReport", dict[str, str]]]) -> str:
+def prometheus(probes: list[tuple[ProbeReport, dict[str, str]]]) -> str:
     """The same metric names for every profile, in base units (seconds), the profile (a fleet's
     target too) and the step as labels: a dashboard or an alert written once serves every system.
     Each family's HELP and TYPE come once, whatever the number of probes."""
+
     def labels(**pairs: str) -> str:
         return "{" + ",".join(f'{key}="{value.translate(_LABEL_ESCAPES)}"' for key, value in pairs.items()) + "}"
 
     families: list[tuple[str, str, list[tuple[str, float]]]] = [
-        ("fieldctl_probe_status", "The probe's verdict as Nagios codes it: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
-         [(labels(**names), int(report.status)) for report, names in probes]),
-        ("fieldctl_probe_duration_seconds", "How long each step of the probe took.",
-         # the Driver contract names every metric `<step>_seconds`
-         [(labels(**names, step=name.removesuffix("_seconds")), value)
-          for report, names in probes for name, value in report.metrics.items()]),
-        ("fieldctl_probe_warning_seconds", "A step slower than this makes the probe WARNING.",
-         [(labels(**names), report.warn) for report, names in probes]),
-        ("fieldctl_probe_critical_seconds", "A step slower than this makes the probe CRITICAL; also its time limit.",
-         [(labels(**names), report.crit) for report, names in probes]),
+        (
+            "fieldctl_probe_status",
+            "The probe's verdict as Nagios codes it: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
+            [(labels(**names), int(report.status)) for report, names in probes],
+        ),
+        (
+            "fieldctl_probe_duration_seconds",
+            "How long each step of the probe took.",
+            # the Driver contract names every metric `<step>_seconds`
+            [
+                (labels(**names, step=name.removesuffix("_seconds")), value)
+                for report, names in probes
+                for name, value in report.metrics.items()
+            ],
+        ),
+        (
+            "fieldctl_probe_warning_seconds",
+            "A step slower than this makes the probe WARNING.",
+            [(labels(**names), report.warn) for report, names in probes],
+        ),
+        (
+            "fieldctl_probe_critical_seconds",
+            "A step slower than this makes the probe CRITICAL; also its time limit.",
+            [(labels(**names), report.crit) for report, names in probes],
+        ),
     ]
     lines = []
     for name, help_text, samples in families:
@@ -84,11 +112,31 @@ SEVERITY = (0, 1, 3, 2)  # OK, WARNING, UNKNOWN, CRITICAL
 @with_profile
 def probe(
     profile: ProfileOptions,
-    warn: Annotated[Optional[float], typer.Option("--warn", min=0, help="WARNING above S seconds (default 1.5 heartbeat intervals).")] = None,
-    crit: Annotated[Optional[float], typer.Option("--crit", min=0, help="CRITICAL above S seconds; also the probe's time limit (default heartbeat.stale_after_s).")] = None,
+    warn: Annotated[
+        float | None,
+        typer.Option("--warn", min=0, help="WARNING above S seconds (default 1.5 heartbeat intervals)."),
+    ] = None,
+    crit: Annotated[
+        float | None,
+        typer.Option(
+            "--crit",
+            min=0,
+            help="CRITICAL above S seconds; also the probe's time limit (default heartbeat.stale_after_s).",
+        ),
+    ] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.text,
-    fleet: Annotated[Optional[Path], typer.Option("--fleet", metavar="FILE", help="Probe every target of this fleet file at once (instead of PROFILE); exit with the worst status.")] = None,
-    group: Annotated[Optional[str], typer.Option("--group", metavar="LABEL", help="With --fleet: only the targets with this group label.")] = None,
+    fleet: Annotated[
+        Path | None,
+        typer.Option(
+            "--fleet",
+            metavar="FILE",
+            help="Probe every target of this fleet file at once (instead of PROFILE); exit with the worst status.",
+        ),
+    ] = None,
+    group: Annotated[
+        str | None,
+        typer.Option("--group", metavar="LABEL", help="With --fleet: only the targets with this group label."),
+    ] = None,
 ) -> None:
     """Check the remote side: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."""
     import asyncio
@@ -104,15 +152,15 @@ def probe(
 Planned = tuple["BaseDriver", float, float, dict[str, Any]]
 
 
-def planned(load: Callable[[], "Profile"], profile: ProfileOptions, warn: float | None,
-            crit: float | None) -> "Planned | ProbeReport":
+def planned(
+    load: Callable[[], Profile], profile: ProfileOptions, warn: float | None, crit: float | None
+) -> Planned | ProbeReport:
     """Everything before the network (profile, thresholds, driver, options), or the report of why
     it cannot run. A fleet plans every target before the first probe starts, so loading profiles
     does not hold up the event loop while other probes are timing the wire."""
+    from fieldctl.cli.framework import common
     from fieldctl.protocols.core.errors import FieldctlError
     from fieldctl.protocols.sdk.probing import failed, thresholds
-
-    from fieldctl.cli.framework import common
 
     try:
         prof = load()
@@ -123,7 +171,7 @@ def planned(load: Callable[[], "Profile"], profile: ProfileOptions, warn: float 
         return failed(exc)
 
 
-async def checked(plan: "Planned | ProbeReport") -> "ProbeReport":
+async def checked(plan: Planned | ProbeReport) -> ProbeReport:
     """The probe's report, whatever goes wrong: unreachable is CRITICAL, anything else UNKNOWN."""
     from fieldctl.protocols.sdk.contract import BaseDriver, ProbeReport  # noqa: F401 (BaseDriver: named in Planned)
     from fieldctl.protocols.sdk.probing import probed
@@ -133,8 +181,9 @@ async def checked(plan: "Planned | ProbeReport") -> "ProbeReport":
     return await probed(*plan)
 
 
-def _fleet(profile: ProfileOptions, path: Path | None, group: str | None, warn: float | None, crit: float | None,
-           fmt: Format) -> int:
+def _fleet(
+    profile: ProfileOptions, path: Path | None, group: str | None, warn: float | None, crit: float | None, fmt: Format
+) -> int:
     """Every target of the fleet probed concurrently (PROBES_AT_ONCE at a time); a line each (text: after a summary line)."""
     import asyncio
     import functools
@@ -157,13 +206,15 @@ def _fleet(profile: ProfileOptions, path: Path | None, group: str | None, warn: 
         typer.echo(f"FLEET UNKNOWN - {exc}")
         return int(NagiosCode.UNKNOWN)
 
-    plans = [planned(functools.partial(target.load, profile_files=profile.files, sets=profile.sets), profile, warn, crit)
-             for target in targets]
+    plans = [
+        planned(functools.partial(target.load, profile_files=profile.files, sets=profile.sets), profile, warn, crit)
+        for target in targets
+    ]
 
-    async def run() -> list["ProbeReport"]:
+    async def run() -> list[ProbeReport]:
         gate = asyncio.Semaphore(PROBES_AT_ONCE)  # as export's probes: a large fleet in waves
 
-        async def one(plan: "Planned") -> "ProbeReport":
+        async def one(plan: Planned) -> ProbeReport:
             async with gate:
                 return await checked(plan)
 
@@ -172,8 +223,14 @@ def _fleet(profile: ProfileOptions, path: Path | None, group: str | None, warn: 
     reports = asyncio.run(run())
     worst = max((report.status for report in reports), key=SEVERITY.index)
     if fmt is Format.prometheus:
-        typer.echo(prometheus([(report, {"target": target.name, "profile": target.profile})
-                               for target, report in zip(targets, reports)]))
+        typer.echo(
+            prometheus(
+                [
+                    (report, {"target": target.name, "profile": target.profile})
+                    for target, report in zip(targets, reports)
+                ]
+            )
+        )
         return int(worst)
     if fmt is Format.text:
         counts = {status.name: sum(r.status is status for r in reports) for status in NagiosCode}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -12,11 +12,21 @@ from fieldctl.cli.framework.common import JsonOpt, ProfileOptions, ViaOpt, with_
 @with_profile
 def publish(
     profile: ProfileOptions,
-    kind: Annotated[Optional[str], typer.Argument(help="event kind name from the profile (omit with --from)", show_default=False)] = None,
-    data: Annotated[Optional[str], typer.Option("--data", metavar="JSON|@FILE|@-", help="The event's payload.")] = None,
-    from_: Annotated[Optional[str], typer.Option("--from", metavar="FILE", help="NDJSON messages to publish ('-' for stdin), as listen --json writes them.")] = None,
+    kind: Annotated[
+        str | None, typer.Argument(help="event kind name from the profile (omit with --from)", show_default=False)
+    ] = None,
+    data: Annotated[str | None, typer.Option("--data", metavar="JSON|@FILE|@-", help="The event's payload.")] = None,
+    from_: Annotated[
+        str | None,
+        typer.Option(
+            "--from", metavar="FILE", help="NDJSON messages to publish ('-' for stdin), as listen --json writes them."
+        ),
+    ] = None,
     realtime: Annotated[bool, typer.Option("--realtime", help="Keep the recorded gaps between messages.")] = False,
-    wait: Annotated[float, typer.Option("--wait", min=0, help="Seconds to wait for a subscriber (or, with --via, for the simulator).")] = 10.0,
+    wait: Annotated[
+        float,
+        typer.Option("--wait", min=0, help="Seconds to wait for a subscriber (or, with --via, for the simulator)."),
+    ] = 10.0,
     via: ViaOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -24,10 +34,9 @@ def publish(
     import asyncio
     import sys
 
-    from fieldctl.protocols.core.errors import RemoteFailure, UsageError
-
     from fieldctl.cli.framework import common
     from fieldctl.cli.views.stream import Sink
+    from fieldctl.protocols.core.errors import RemoteFailure, UsageError
 
     if (kind is None) == (from_ is None):
         raise UsageError("give either KIND (with --data) or --from FILE")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -15,25 +15,69 @@ if TYPE_CHECKING:
 @with_profile
 def simulate(
     profile: ProfileOptions,
-    scenario: Annotated[Optional[str], typer.Option("--scenario", metavar="FILE", help="NDJSON timeline to play instead of the built-in one ('-' for stdin); ts gives the pacing.")] = None,
-    no_timeline: Annotated[bool, typer.Option("--no-timeline", help="Only heartbeats and answers, no built-in events.")] = False,
-    duration: Annotated[Optional[float], typer.Option("--duration", min=0, help="Exit 0 after S seconds.")] = None,
-    record: Annotated[Optional[str], typer.Option("--record", metavar="FILE", help="Append all traffic to FILE as NDJSON.")] = None,
-    control: Annotated[Optional[str], typer.Option("--control", metavar="SOCKET", help="Listen for publish/command --via SOCKET from other shells (a 0600 Unix socket).")] = None,
+    scenario: Annotated[
+        str | None,
+        typer.Option(
+            "--scenario",
+            metavar="FILE",
+            help="NDJSON timeline to play instead of the built-in one ('-' for stdin); ts gives the pacing.",
+        ),
+    ] = None,
+    no_timeline: Annotated[
+        bool, typer.Option("--no-timeline", help="Only heartbeats and answers, no built-in events.")
+    ] = False,
+    duration: Annotated[float | None, typer.Option("--duration", min=0, help="Exit 0 after S seconds.")] = None,
+    record: Annotated[
+        str | None, typer.Option("--record", metavar="FILE", help="Append all traffic to FILE as NDJSON.")
+    ] = None,
+    control: Annotated[
+        str | None,
+        typer.Option(
+            "--control",
+            metavar="SOCKET",
+            help="Listen for publish/command --via SOCKET from other shells (a 0600 Unix socket).",
+        ),
+    ] = None,
     json_: JsonOpt = False,
-    devices: Annotated[Optional[int], typer.Option("--devices", min=1, metavar="N", help="Run N devices in this process, each on its own free loopback ports or private socket paths (names sim-001 ...; NDJSON lines gain a target field).")] = None,
-    write_fleet: Annotated[Optional[str], typer.Option("--write-fleet", metavar="FILE", help="With --devices: write the fleet file that reaches them, once all are bound.")] = None,
-    group: Annotated[Optional[str], typer.Option("--group", metavar="G", help="With --devices: the group label of every target in the fleet file.")] = None,
-    base_port: Annotated[Optional[int], typer.Option("--base-port", min=1, max=65535, metavar="P", help="With --devices: consecutive loopback ports from P (checked free first) instead of the system's choice.")] = None,
+    devices: Annotated[
+        int | None,
+        typer.Option(
+            "--devices",
+            min=1,
+            metavar="N",
+            help="Run N devices in this process, each on its own free loopback ports or private socket paths (names sim-001 ...; NDJSON lines gain a target field).",
+        ),
+    ] = None,
+    write_fleet: Annotated[
+        str | None,
+        typer.Option(
+            "--write-fleet",
+            metavar="FILE",
+            help="With --devices: write the fleet file that reaches them, once all are bound.",
+        ),
+    ] = None,
+    group: Annotated[
+        str | None,
+        typer.Option("--group", metavar="G", help="With --devices: the group label of every target in the fleet file."),
+    ] = None,
+    base_port: Annotated[
+        int | None,
+        typer.Option(
+            "--base-port",
+            min=1,
+            max=65535,
+            metavar="P",
+            help="With --devices: consecutive loopback ports from P (checked free first) instead of the system's choice.",
+        ),
+    ] = None,
 ) -> None:
     """Run a simulator on the profile's endpoints (127.0.0.1 unless --host says otherwise)."""
     import asyncio
 
-    from fieldctl.protocols.core.errors import UsageError
-    from fieldctl.protocols.transport import together
-
     from fieldctl.cli.framework import common
     from fieldctl.cli.views.stream import run_stream, shown
+    from fieldctl.protocols.core.errors import UsageError
+    from fieldctl.protocols.transport import together
 
     prof = profile.load()
     drv = common.driver(prof)
@@ -46,14 +90,26 @@ def simulate(
         if control is not None:
             raise UsageError("--control serves one device; not with --devices")
         if profile.host is not None or profile.endpoints:
-            raise UsageError("--devices picks each device's own loopback ports and socket paths; no --host or --endpoint")
+            raise UsageError(
+                "--devices picks each device's own loopback ports and socket paths; no --host or --endpoint"
+            )
         import tempfile
 
         from fieldctl.cli.fleet.simulate import run_fleet
 
         with shown(prof, drv, "simulate", as_json=common.json_mode(json_), record=record, simulator=True) as sink:
-            fleet = run_fleet(profile, sink, devices=devices, fleet_file=write_fleet, group=group, base_port=base_port,
-                              scenario=messages, timeline=not no_timeline, options=options, duration=duration)
+            fleet = run_fleet(
+                profile,
+                sink,
+                devices=devices,
+                fleet_file=write_fleet,
+                group=group,
+                base_port=base_port,
+                scenario=messages,
+                timeline=not no_timeline,
+                options=options,
+                duration=duration,
+            )
             with tempfile.TemporaryDirectory(prefix="fieldctl-fleet-") as folder:
                 asyncio.run(fleet(folder))
         return

@@ -5,13 +5,14 @@ a console line and a command line mean the same thing. Neither imports the other
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import typer
 
-from fieldctl.cli.roles import command, listen, probe, publish, simulate
 from fieldctl.cli.framework.protocol_options import CONTEXT, ProtocolCommand
+from fieldctl.cli.roles import command, listen, probe, publish, simulate
 
 if TYPE_CHECKING:
     import typer._click as click
@@ -25,14 +26,22 @@ class Verb:
 
 
 ROLE_VERBS: dict[str, Verb] = {
-    "listen": Verb(listen.listen, (
-        "listen [--filter KEY=VALUE ...]     subscribe; events print above the prompt    listen off/on: pause/resume",
-        "  [--count N [--timeout S]]        ... wait for N messages, then pause the feed")),
+    "listen": Verb(
+        listen.listen,
+        (
+            "listen [--filter KEY=VALUE ...]     subscribe; events print above the prompt    listen off/on: pause/resume",
+            "  [--count N [--timeout S]]        ... wait for N messages, then pause the feed",
+        ),
+    ),
     "register": Verb(listen.register),
-    "command": Verb(command.command, (
-        "command NAME [--data JSON] ...     send a command (with --simulate: push it to connected clients)",)),
-    "publish": Verb(publish.publish, (
-        "publish KIND [--data JSON]         publish an event (with --simulate: from the simulated side)",)),
+    "command": Verb(
+        command.command,
+        ("command NAME [--data JSON] ...     send a command (with --simulate: push it to connected clients)",),
+    ),
+    "publish": Verb(
+        publish.publish,
+        ("publish KIND [--data JSON]         publish an event (with --simulate: from the simulated side)",),
+    ),
     "simulate": Verb(simulate.simulate),
     "probe": Verb(probe.probe, ("probe [--warn S] [--crit S]        health check",)),
 }
@@ -47,7 +56,7 @@ def register(app: typer.Typer) -> None:
 
 
 @functools.cache
-def commands() -> dict[str, "click.Command"]:
+def commands() -> dict[str, click.Command]:
     """The verbs' click commands, built once per process (the console parses every line with
     them; building the tree per line was most of a line's time)."""
     app = typer.Typer(add_completion=False, rich_markup_mode=None)
@@ -62,6 +71,9 @@ def flags(verb: str, protocol: str | None) -> list[str]:
     command = commands()[verb]
     ctx = command.make_context(verb, [], resilient_parsing=True)
     declared = declarations(verb)
-    theirs = [flag for flag, owners in declared.items() if flag.startswith("--")
-              and (protocol is None or protocol in (name for name, _ in owners))]
+    theirs = [
+        flag
+        for flag, owners in declared.items()
+        if flag.startswith("--") and (protocol is None or protocol in (name for name, _ in owners))
+    ]
     return list(dict.fromkeys([*own_flags(command, ctx), *theirs]))

@@ -38,9 +38,15 @@ def target(shell: Shell) -> tuple[Path, str]:
     if shell is Shell.bash:
         data = Path(os.environ.get("XDG_DATA_HOME") or home / ".local" / "share")
         path = Path(os.environ.get("BASH_COMPLETION_USER_DIR") or data / "bash-completion") / "completions" / "fieldctl"
-        return path, f"bash-completion 2 loads it in new shells; without bash-completion add to ~/.bashrc: source {path}"
+        return (
+            path,
+            f"bash-completion 2 loads it in new shells; without bash-completion add to ~/.bashrc: source {path}",
+        )
     if shell is Shell.zsh:
-        return home / ".zfunc" / "_fieldctl", "add to ~/.zshrc, before compinit runs: fpath=(~/.zfunc $fpath); autoload -Uz compinit && compinit"
+        return (
+            home / ".zfunc" / "_fieldctl",
+            "add to ~/.zshrc, before compinit runs: fpath=(~/.zfunc $fpath); autoload -Uz compinit && compinit",
+        )
     config = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config")
     return config / "fish" / "completions" / "fieldctl.fish", "fish loads it in new shells"
 

@@ -18,17 +18,18 @@ def list_profiles(profile_file: ProfileFileOpt = None, json_: JsonOpt = False) -
     import json
     import sys
 
+    from fieldctl.cli.framework.common import json_mode
     from fieldctl.profiles import available_profiles
     from fieldctl.profiles.files import BUILTIN_DIR, ProfileError
     from fieldctl.profiles.loader import load_profile
-
-    from fieldctl.cli.framework.common import json_mode
 
     rows = []
     for name, path in available_profiles(profile_file or []).items():
         try:
             prof = load_profile(name, profile_files=profile_file or [])
-            rows.append({"name": name, "protocol": prof.protocol, "source": prof.source, "description": prof.description})
+            rows.append(
+                {"name": name, "protocol": prof.protocol, "source": prof.source, "description": prof.description}
+            )
         except ProfileError as exc:
             source = "built-in" if path.parent == BUILTIN_DIR else str(path)
             rows.append({"name": name, "protocol": "?", "source": source, "description": f"BROKEN: {exc}"})
@@ -53,9 +54,8 @@ def show(profile: ProfileArg, profile_file: ProfileFileOpt = None, json_: JsonOp
     import json
     import sys
 
-    from fieldctl.profiles import load_profile
-
     from fieldctl.cli.framework.common import json_mode
+    from fieldctl.profiles import load_profile
 
     prof = load_profile(profile, profile_files=profile_file or [])
     if json_mode(json_):

@@ -3,7 +3,7 @@ $XDG_CONFIG_HOME/fieldctl/targets.toml, usable wherever a PROFILE is."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -13,7 +13,9 @@ from fieldctl.cli.framework.completers import profile_names, target_names
 if TYPE_CHECKING:
     from fieldctl.profiles.targets import Target
 
-app = typer.Typer(help="Save, list, show and remove named targets (a profile plus its overrides).", no_args_is_help=True)
+app = typer.Typer(
+    help="Save, list, show and remove named targets (a profile plus its overrides).", no_args_is_help=True
+)
 
 TargetArg = Annotated[str, typer.Argument(help="target name", show_default=False, autocompletion=target_names)]
 
@@ -34,11 +36,15 @@ def _pairs(items: list[str] | None, option: str) -> dict[str, str]:
 @app.command("add")
 def add(
     name: Annotated[str, typer.Argument(help="the new target's name", show_default=False)],
-    profile: Annotated[str, typer.Argument(help="profile it is made of", show_default=False, autocompletion=profile_names)],
+    profile: Annotated[
+        str, typer.Argument(help="profile it is made of", show_default=False, autocompletion=profile_names)
+    ],
     host: HostOpt = None,
     endpoint: EndpointOpt = None,
     set_: SetOpt = None,
-    group: Annotated[Optional[list[str]], typer.Option("--group", metavar="LABEL", help="A group label (repeatable).")] = None,
+    group: Annotated[
+        list[str] | None, typer.Option("--group", metavar="LABEL", help="A group label (repeatable).")
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace a saved target of that name.")] = False,
 ) -> None:
     """Save a target; the profile must exist and the overrides must apply to it."""
@@ -70,9 +76,8 @@ def list_targets(json_: JsonOpt = False) -> None:
     import json
     import sys
 
-    from fieldctl.profiles.targets import saved_targets
-
     from fieldctl.cli.framework.common import json_mode
+    from fieldctl.profiles.targets import saved_targets
 
     rows = [_row(target) for target in saved_targets().values()]
     if json_mode(json_):
@@ -89,14 +94,30 @@ def list_targets(json_: JsonOpt = False) -> None:
         table.add_column(column)
     for row in rows:
         overrides = [f"{key}={value}" for key, value in {**row["endpoints"], **row["set"]}.items()]
-        table.add_row(*(visible(text) for text in (row["name"], row["profile"], row["host"] or "",
-                                                   ",".join(row["groups"]), " ".join(overrides))))
+        table.add_row(
+            *(
+                visible(text)
+                for text in (
+                    row["name"],
+                    row["profile"],
+                    row["host"] or "",
+                    ",".join(row["groups"]),
+                    " ".join(overrides),
+                )
+            )
+        )
     Console().print(table)
 
 
-def _row(target: "Target") -> dict[str, Any]:
-    return {"name": target.name, "profile": target.profile, "host": target.host, "groups": list(target.groups),
-            "endpoints": dict(target.endpoints), "set": dict(target.sets)}
+def _row(target: Target) -> dict[str, Any]:
+    return {
+        "name": target.name,
+        "profile": target.profile,
+        "host": target.host,
+        "groups": list(target.groups),
+        "endpoints": dict(target.endpoints),
+        "set": dict(target.sets),
+    }
 
 
 @app.command("show")
@@ -105,15 +126,22 @@ def show(name: TargetArg, profile_file: ProfileFileOpt = None, json_: JsonOpt = 
     import json
     import sys
 
-    from fieldctl.protocols.core.redact import scrub_value
-
     from fieldctl.cli.framework.common import json_mode
+    from fieldctl.protocols.core.redact import scrub_value
 
     target = _saved(name)
     prof = target.load(profile_files=profile_file or [])
-    shown = {**scrub_value({**_row(target), "protocol": prof.protocol, "resolved_host": prof.host,
-                            "resolved_endpoints": prof.endpoints}),
-             "auth": {key: ref.describe() for key, ref in prof.auth.items()}}  # references, never values
+    shown = {
+        **scrub_value(
+            {
+                **_row(target),
+                "protocol": prof.protocol,
+                "resolved_host": prof.host,
+                "resolved_endpoints": prof.endpoints,
+            }
+        ),
+        "auth": {key: ref.describe() for key, ref in prof.auth.items()},
+    }  # references, never values
     if json_mode(json_):
         sys.stdout.write(json.dumps(shown) + "\n")
         return
@@ -124,7 +152,9 @@ def show(name: TargetArg, profile_file: ProfileFileOpt = None, json_: JsonOpt = 
 
     console = Console(highlight=False)
     groups = f", groups {', '.join(shown['groups'])}" if shown["groups"] else ""
-    console.print(visible(f"{name}: profile {shown['profile']} ({shown['protocol']}), host {shown['resolved_host']}{groups}"))
+    console.print(
+        visible(f"{name}: profile {shown['profile']} ({shown['protocol']}), host {shown['resolved_host']}{groups}")
+    )
     table = Table(title="endpoints", box=None, title_justify="left")
     for endpoint, url in shown["resolved_endpoints"].items():
         table.add_row(visible(endpoint), visible(url))
@@ -147,7 +177,7 @@ def remove(name: TargetArg) -> None:
     typer.echo(f"removed target {name}", err=True)
 
 
-def _saved(name: str, saved: "dict[str, Target] | None" = None) -> "Target":
+def _saved(name: str, saved: dict[str, Target] | None = None) -> Target:
     from fieldctl.profiles.targets import saved_targets
     from fieldctl.protocols.core.errors import UsageError
 

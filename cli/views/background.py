@@ -30,12 +30,12 @@ def in_background() -> bool:
 class Announcer:
     """Stands in for the live view: collects `bound` links, then writes the one line."""
 
-    def __init__(self, profile: "Profile", role: str) -> None:
+    def __init__(self, profile: Profile, role: str) -> None:
         self.profile, self.role = profile, role
         self.bound: dict[str, str] = {}
         self.announced = self.settling = False
 
-    def add(self, msg: "Message") -> None:
+    def add(self, msg: Message) -> None:
         if self.announced:
             return
         if msg.is_link and msg.kind == "bound":
@@ -54,7 +54,9 @@ class Announcer:
         self.announced = True
         where = ", ".join(f"{name} {url}" for name, url in sorted((self.bound or self.profile.endpoints).items()))
         pid = os.getpid()
-        line = (f"fieldctl {self.role} {self.profile.name}: serving {where} in the background (pid {pid}); "
-                f"stop it with: kill {pid}")
+        line = (
+            f"fieldctl {self.role} {self.profile.name}: serving {where} in the background (pid {pid}); "
+            f"stop it with: kill {pid}"
+        )
         sys.stderr.write(visible(line) + "\n")
         sys.stderr.flush()

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from datetime import datetime
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -20,15 +21,14 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from fieldctl.protocols.sdk.contract import BaseDriver
-
 from fieldctl.cli.framework.escape import cell, visible
 from fieldctl.cli.views.render import row_style
+from fieldctl.protocols.sdk.contract import BaseDriver
 
 if TYPE_CHECKING:
     from fieldctl.profiles import Profile
-    from fieldctl.protocols.sdk.contract import Stats
     from fieldctl.protocols.core.message import Message
+    from fieldctl.protocols.sdk.contract import Stats
 
 ROWS_KEPT = 500
 #: Bytes of messages rows may hold for summaries not yet computed; past it the oldest are
@@ -49,18 +49,26 @@ class Row:
     kind: str
     ident: str
     bad: bool
-    msg: "Message | None"
+    msg: Message | None
     size: int  # bytes `msg` arrived as: what holding it costs
     detail: str | None = None
 
     @classmethod
-    def of(cls, msg: "Message") -> "Row":
+    def of(cls, msg: Message) -> Row:
         """The row of a message, its cells cut to CELL_CHARS (the fleet board's feed uses it too)."""
         ident = "" if msg.id is None else str(msg.id)
-        return cls(msg.ts, "←" if msg.direction == "in" else "→", msg.channel[:CELL_CHARS], str(msg.kind)[:CELL_CHARS],
-                   ident[:CELL_CHARS], bool(msg.error), msg, sum(map(len, msg.raw)))
+        return cls(
+            msg.ts,
+            "←" if msg.direction == "in" else "→",
+            msg.channel[:CELL_CHARS],
+            str(msg.kind)[:CELL_CHARS],
+            ident[:CELL_CHARS],
+            bool(msg.error),
+            msg,
+            sum(map(len, msg.raw)),
+        )
 
-    def shown_detail(self, summarize: Callable[["Message"], str]) -> str:
+    def shown_detail(self, summarize: Callable[[Message], str]) -> str:
         """Both threads may call this; only `add`'s thread drops `msg`, after setting `detail`."""
         detail = self.detail
         if detail is None:
@@ -72,9 +80,17 @@ class Row:
 
 
 class LiveView:
-    def __init__(self, profile: "Profile", stats: "Stats", summarize: Callable[["Message"], str], title: str,
-                 console: Console | None = None, *, beats_sent: bool = False,
-                 styles: Mapping[str, str] = BaseDriver.styles) -> None:
+    def __init__(
+        self,
+        profile: Profile,
+        stats: Stats,
+        summarize: Callable[[Message], str],
+        title: str,
+        console: Console | None = None,
+        *,
+        beats_sent: bool = False,
+        styles: Mapping[str, str] = BaseDriver.styles,
+    ) -> None:
         """`summarize` and `styles` come from the driver (BaseDriver.summarize, BaseDriver.styles)."""
         self.profile, self.stats, self.summarize, self.title = profile, stats, summarize, title
         self.styles = styles
@@ -87,7 +103,7 @@ class LiveView:
         self.heartbeat: tuple[float, dict[str, Any]] | None = None
         self.started = time.monotonic()
 
-    def add(self, msg: "Message") -> None:
+    def add(self, msg: Message) -> None:
         if msg.is_link:
             url = msg.payload.get("url", "") if isinstance(msg.payload, dict) else ""
             self.links[msg.endpoint] = (str(msg.kind), url)
@@ -156,8 +172,15 @@ class LiveView:
         table.add_column("id", no_wrap=True)
         table.add_column("detail", overflow="ellipsis", no_wrap=True, ratio=1)
         for row in list(self.rows)[-height:]:
-            table.add_row(_clock(row.ts), row.arrow, cell(row.channel), cell(row.kind), cell(row.ident),
-                          cell(row.shown_detail(self.summarize)), style=row_style(self.styles, row.channel, row.bad))
+            table.add_row(
+                _clock(row.ts),
+                row.arrow,
+                cell(row.channel),
+                cell(row.kind),
+                cell(row.ident),
+                cell(row.shown_detail(self.summarize)),
+                style=row_style(self.styles, row.channel, row.bad),
+            )
         header = Panel(self._header(), title=cell(f"fieldctl {self.title} {self.profile.name}"), title_align="left")
         return Group(header, table)
 

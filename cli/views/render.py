@@ -5,18 +5,18 @@ Everything shown is scrubbed of known secrets here, and reaches rich as Text (se
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.highlighter import JSONHighlighter
 from rich.table import Table
 from rich.text import Text
 
-from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome
-from fieldctl.protocols.core.redact import scrub, scrub_value
-
 from fieldctl.cli.framework.common import rtt_text
 from fieldctl.cli.framework.escape import cell, stderr_line, visible
+from fieldctl.protocols.core.redact import scrub, scrub_value
+from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome
 
 if TYPE_CHECKING:
     from fieldctl.protocols.core.message import Message
@@ -31,16 +31,22 @@ def row_style(styles: Mapping[str, str], channel: str, bad: bool) -> str:
     return ERROR if bad else LOOK_STYLES.get(styles.get(channel, ""), "")
 
 
-def message_table(messages: list["Message"], summarize: Callable[["Message"], str],
-                  styles: Mapping[str, str] = BaseDriver.styles) -> Table:
+def message_table(
+    messages: list[Message], summarize: Callable[[Message], str], styles: Mapping[str, str] = BaseDriver.styles
+) -> Table:
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("", "channel", "kind", "id", "detail"):
         table.add_column(column)
     for msg in messages:
         detail = f"✗ {msg.error}" if msg.error else summarize(msg)
-        table.add_row("→" if msg.direction == "out" else "←", cell(msg.channel), cell(msg.kind),
-                      cell("" if msg.id is None else msg.id), cell(detail),
-                      style=row_style(styles, msg.channel, bool(msg.error)) or None)
+        table.add_row(
+            "→" if msg.direction == "out" else "←",
+            cell(msg.channel),
+            cell(msg.kind),
+            cell("" if msg.id is None else msg.id),
+            cell(detail),
+            style=row_style(styles, msg.channel, bool(msg.error)) or None,
+        )
     return table
 
 
@@ -50,8 +56,12 @@ def json_text(data: Any) -> Text:
     return JSONHighlighter()(Text("\n".join(visible(line) for line in lines)))
 
 
-def print_outcome(outcome: CommandOutcome, summarize: Callable[["Message"], str],
-                  styles: Mapping[str, str] = BaseDriver.styles, console: Console | None = None) -> None:
+def print_outcome(
+    outcome: CommandOutcome,
+    summarize: Callable[[Message], str],
+    styles: Mapping[str, str] = BaseDriver.styles,
+    console: Console | None = None,
+) -> None:
     """The exchange as a table (styled by the driver's `styles`), the driver's result as JSON, the verdict."""
     console = console or Console()
     console.print(message_table([scrub(msg) for msg in outcome.messages], summarize, styles))

@@ -9,7 +9,8 @@ import json
 import signal
 import sys
 import time
-from typing import IO, TYPE_CHECKING, Any, Awaitable, Iterator
+from collections.abc import Awaitable, Iterator
+from typing import IO, TYPE_CHECKING, Any
 
 from fieldctl.protocols.core.errors import Timeout, UsageError
 from fieldctl.protocols.core.message import LINK
@@ -17,8 +18,8 @@ from fieldctl.protocols.core.redact import scrub
 
 if TYPE_CHECKING:
     from fieldctl.profiles import Profile
-    from fieldctl.protocols.sdk.contract import BaseDriver, Stats
     from fieldctl.protocols.core.message import Message
+    from fieldctl.protocols.sdk.contract import BaseDriver, Stats
 
 
 class Filters:
@@ -38,7 +39,7 @@ class Filters:
     def channels(self) -> set[str] | None:
         return self.wanted.get("channel")
 
-    def match(self, msg: "Message") -> bool:
+    def match(self, msg: Message) -> bool:
         if not self.wanted:
             return True
         return all(str(getattr(msg, key)) in values for key, values in self.wanted.items())
@@ -55,8 +56,16 @@ class Sink:
     A fleet (several targets into one sink) sets `target` before each message: its NDJSON line
     then names the target first."""
 
-    def __init__(self, stats: "Stats", *, out: IO[str] | None = None, record: IO[str] | None = None,
-                 view: Any = None, filters: Filters | None = None, count: int | None = None) -> None:
+    def __init__(
+        self,
+        stats: Stats,
+        *,
+        out: IO[str] | None = None,
+        record: IO[str] | None = None,
+        view: Any = None,
+        filters: Filters | None = None,
+        count: int | None = None,
+    ) -> None:
         self.stats, self.out, self.record, self.view = stats, out, record, view
         self.filters = filters or Filters(None)
         self.count = count
@@ -68,7 +77,7 @@ class Sink:
         self.last_activity = time.monotonic()
         self._flush_scheduled = False
 
-    def __call__(self, msg: "Message") -> None:
+    def __call__(self, msg: Message) -> None:
         if self.done.is_set():
             return  # after --count is reached the rest of a batch is not shown
         if msg.channel != LINK:
@@ -103,7 +112,7 @@ class Sink:
         if self.count is not None and self.matched >= self.count:
             self.done.set()
 
-    def _line(self, msg: "Message") -> str:
+    def _line(self, msg: Message) -> str:
         line = msg.to_json() + "\n"
         if self.target is None:
             return line
@@ -145,8 +154,14 @@ def stop_on_signals() -> Iterator[asyncio.Event]:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-async def run_stream(work: Awaitable[None], sink: Sink, *, timeout: float | None = None, duration: float | None = None,
-                     idle: float | None = None) -> str:
+async def run_stream(
+    work: Awaitable[None],
+    sink: Sink,
+    *,
+    timeout: float | None = None,
+    duration: float | None = None,
+    idle: float | None = None,
+) -> str:
     """Runs `work` until it ends or a stop condition holds; returns why it stopped:
     'count', 'duration', 'signal', 'finished', 'timeout' or 'idle'."""
     try:
@@ -156,8 +171,14 @@ async def run_stream(work: Awaitable[None], sink: Sink, *, timeout: float | None
         sink.flush()
 
 
-async def _until_stopped(work: Awaitable[None], sink: Sink, stop: asyncio.Event, timeout: float | None,
-                         duration: float | None, idle: float | None) -> str:
+async def _until_stopped(
+    work: Awaitable[None],
+    sink: Sink,
+    stop: asyncio.Event,
+    timeout: float | None,
+    duration: float | None,
+    idle: float | None,
+) -> str:
     loop = asyncio.get_running_loop()
     task = asyncio.ensure_future(work)
     waiters = [loop.create_task(sink.done.wait()), loop.create_task(stop.wait())]
@@ -210,8 +231,17 @@ def open_record(path: str | None) -> IO[str] | None:
 
 
 @contextlib.contextmanager
-def shown(profile: "Profile", driver: "BaseDriver", title: str, *, as_json: bool, record: str | None = None,
-          filters: Filters | None = None, count: int | None = None, simulator: bool = False) -> Iterator[Sink]:
+def shown(
+    profile: Profile,
+    driver: BaseDriver,
+    title: str,
+    *,
+    as_json: bool,
+    record: str | None = None,
+    filters: Filters | None = None,
+    count: int | None = None,
+    simulator: bool = False,
+) -> Iterator[Sink]:
     """A Sink that feeds NDJSON on stdout or the live table, plus the --record file. A simulator's
     table shows the heartbeats it sends; a simulator in the background draws no table at all."""
     record_file = open_record(record)
@@ -225,11 +255,11 @@ def shown(profile: "Profile", driver: "BaseDriver", title: str, *, as_json: bool
         else:
             from fieldctl.cli.views.live_view import LiveView
 
-            view = LiveView(profile, driver.stats, driver.summarize, title, beats_sent=simulator,
-                            styles=driver.styles)
+            view = LiveView(profile, driver.stats, driver.summarize, title, beats_sent=simulator, styles=driver.styles)
             live = view.live()
-    sink = Sink(driver.stats, out=sys.stdout if as_json else None, record=record_file, view=view, filters=filters,
-                count=count)
+    sink = Sink(
+        driver.stats, out=sys.stdout if as_json else None, record=record_file, view=view, filters=filters, count=count
+    )
     try:
         with live:
             yield sink
@@ -238,7 +268,9 @@ def shown(profile: "Profile", driver: "BaseDriver", title: str, *, as_json: bool
             record_file.close()
 
 
-def stream_ended(role: str, reason: str, sink: Sink, count: int | None, timeout: float | None, idle: float | None) -> None:
+def stream_ended(
+    role: str, reason: str, sink: Sink, count: int | None, timeout: float | None, idle: float | None
+) -> None:
     """Why a stream stopped, as its exit: 0, or Timeout (4) for --timeout and --idle."""
     if reason == "timeout" and count is not None:
         raise Timeout(f"received {sink.matched} of {count} messages within {timeout:g} s")

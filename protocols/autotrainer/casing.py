@@ -28,8 +28,10 @@ def camelize_key(key: str) -> str:
 def camelize(value: Any) -> Any:
     """Keys of every object, recursively; values untouched (and no call made for a plain one)."""
     if isinstance(value, dict):
-        return {camelize_key(k) if isinstance(k, str) else k: camelize(v) if isinstance(v, _NESTED) else v
-                for k, v in value.items()}
+        return {
+            camelize_key(k) if isinstance(k, str) else k: camelize(v) if isinstance(v, _NESTED) else v
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [camelize(item) if isinstance(item, _NESTED) else item for item in value]
     return value

@@ -8,10 +8,18 @@ import json
 import random
 from typing import Any
 
-from fieldctl.protocols.sdk.contract import BaseDriver, ClientSession, CommandOutcome, Emit, ProbeReport, Stats, link_emitter
-from fieldctl.protocols.sdk.probing import verdict
 from fieldctl.protocols.core.errors import ConnectFailure, NagiosCode, Timeout, UsageError
 from fieldctl.protocols.core.message import Message
+from fieldctl.protocols.sdk.contract import (
+    BaseDriver,
+    ClientSession,
+    CommandOutcome,
+    Emit,
+    ProbeReport,
+    Stats,
+    link_emitter,
+)
+from fieldctl.protocols.sdk.probing import verdict
 from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, within, zeromq
 
 from . import codec
@@ -24,8 +32,7 @@ NONCE_MAX = 2**31 - 1
 async def listen(url: str, vocab: Vocabulary, emit: Emit, stats: Stats, channels: set[str] | None) -> None:
     wanted = channels if channels and channels <= vocab.channel_topic.keys() else None
     prefixes = [vocab.topic_frame(name) for name in sorted(wanted)] if wanted else []
-    sub = _subscriber(url, vocab, prefixes, link_emitter(vocab.profile, emit),
-                      LISTEN_REFUSED_AFTER_S)
+    sub = _subscriber(url, vocab, prefixes, link_emitter(vocab.profile, emit), LISTEN_REFUSED_AFTER_S)
     dedupe = EmergencyDeduper()
     try:
         while True:  # recv() yields to timers, signals and the output flush even under a flood
@@ -38,8 +45,13 @@ async def listen(url: str, vocab: Vocabulary, emit: Emit, stats: Stats, channels
         sub.close()
 
 
-def _subscriber(url: str, vocab: Vocabulary, prefixes: list[bytes], on_link: zeromq.LinkCallback | None = None,
-                refuse_after_s: float = 0.0) -> zeromq.Socket:
+def _subscriber(
+    url: str,
+    vocab: Vocabulary,
+    prefixes: list[bytes],
+    on_link: zeromq.LinkCallback | None = None,
+    refuse_after_s: float = 0.0,
+) -> zeromq.Socket:
     return zeromq.subscriber("events", url, prefixes, on_link, vocab.limits.max_frame_bytes, refuse_after_s)
 
 
@@ -103,8 +115,9 @@ class Session(ClientSession):
     request leaves (the result can overtake the reply), and kept for later ones; a command in
     READS, or one sent with wait=False, opens none and returns after the reply, even a 201 one."""
 
-    def __init__(self, driver: BaseDriver, endpoints: dict[str, str], vocab: Vocabulary, emit: Emit,
-                 options: dict[str, Any]) -> None:
+    def __init__(
+        self, driver: BaseDriver, endpoints: dict[str, str], vocab: Vocabulary, emit: Emit, options: dict[str, Any]
+    ) -> None:
         super().__init__(driver, emit, options)
         self.endpoints, self.vocab = endpoints, vocab
         self._requester = _requester(endpoints["commands"], vocab)
@@ -120,17 +133,28 @@ class Session(ClientSession):
         await self._results.sub.wait_ready(min(1.0, timeout / 2))
         return self._results
 
-    async def command(self, name: str, data: Any, *, timeout: float, wait: bool, emit: Emit | None = None,
-                      options: dict[str, Any] | None = None) -> CommandOutcome:
+    async def command(
+        self,
+        name: str,
+        data: Any,
+        *,
+        timeout: float,
+        wait: bool,
+        emit: Emit | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> CommandOutcome:
         emit = emit or self.emit
         options = {**self.options, **(options or {})}
         for path, before, after in codec.mangled_values(data):
-            self.driver.notify(f"the device lower-cases and strips whitespace in request strings: {path} "
-                               f"{json.dumps(before)} will arrive as {json.dumps(after)}")
+            self.driver.notify(
+                f"the device lower-cases and strips whitespace in request strings: {path} "
+                f"{json.dumps(before)} will arrive as {json.dumps(after)}"
+            )
         code = resolve_command(name, self.vocab)
         nonce = random.randint(1, NONCE_MAX)
-        body = codec.request_body(code, nonce, data, custom_command=options.get("custom_command"),
-                                  with_data=data is not None)
+        body = codec.request_body(
+            code, nonce, data, custom_command=options.get("custom_command"), with_data=data is not None
+        )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         results = await self._subscribed(timeout) if wait and code not in READS else None
@@ -144,14 +168,22 @@ class Session(ClientSession):
             if results is not None:
                 results.forget(nonce)
 
-    async def _exchange(self, body: dict[str, Any], nonce: int, result: asyncio.Future[Message] | None,
-                        timeout: float, deadline: float, emit: Emit) -> CommandOutcome:
+    async def _exchange(
+        self,
+        body: dict[str, Any],
+        nonce: int,
+        result: asyncio.Future[Message] | None,
+        timeout: float,
+        deadline: float,
+        emit: Emit,
+    ) -> CommandOutcome:
         loop = asyncio.get_running_loop()
         request = codec.request_message(body, self.vocab)  # the frame and its report, nothing decoded
         emit(request)
         sent = loop.time()
-        reply = codec.decode_reply(await self._requester.request(request.raw, max(0.0, deadline - loop.time())),
-                                   self.vocab)
+        reply = codec.decode_reply(
+            await self._requester.request(request.raw, max(0.0, deadline - loop.time())), self.vocab
+        )
         rtt_s = loop.time() - sent
         emit(reply)
         messages = [request, reply]
@@ -160,9 +192,10 @@ class Session(ClientSession):
         if verdict.pending and result is not None:
             try:
                 final = await within(result, max(0.0, deadline - loop.time()))
-            except asyncio.TimeoutError:
-                raise Timeout(f"{reply.kind}: accepted (201) but no COMMAND_RESULT for nonce {nonce} "
-                              f"within {timeout:g} s") from None
+            except TimeoutError:
+                raise Timeout(
+                    f"{reply.kind}: accepted (201) but no COMMAND_RESULT for nonce {nonce} within {timeout:g} s"
+                ) from None
             emit(final)
             messages.append(final)
         return outcome(reply, verdict, messages, rtt_s, final)
@@ -223,4 +256,3 @@ async def probe(endpoints: dict[str, str], vocab: Vocabulary, warn: float, crit:
     else:
         problems.append(f"no command reply within {crit:g} s")
     return verdict(metrics, problems, parts, warn, crit)
-

@@ -8,9 +8,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from fieldctl.protocols.sdk.contract import CommandOutcome
 from fieldctl.protocols.core.errors import ProtocolFailure
 from fieldctl.protocols.core.message import Message
+from fieldctl.protocols.sdk.contract import CommandOutcome
 
 from . import codec
 from .codec import PENDING, PENDING_WITH_NOTIFICATION, SUCCESS
@@ -84,15 +84,21 @@ def judge_reply(reply: Message, nonce: int, endpoint: str) -> Reply:
     return Reply(body, pending=body.get("result") == PENDING_WITH_NOTIFICATION)
 
 
-def outcome(reply: Message, verdict: Reply, messages: list[Message], rtt_s: float,
-            final: Message | None = None) -> CommandOutcome:
+def outcome(
+    reply: Message, verdict: Reply, messages: list[Message], rtt_s: float, final: Message | None = None
+) -> CommandOutcome:
     """The command's outcome from its reply and, when one came, its COMMAND_RESULT."""
     if verdict.rejected:
         return CommandOutcome(False, "the device rejected the request as unparseable (reply nonce 0)", messages, rtt_s)
     body = final.payload if final is not None else verdict.body
     # The result to show: the `data` of the last message (the reply, or the COMMAND_RESULT).
-    return CommandOutcome(body.get("result") in (SUCCESS, PENDING, PENDING_WITH_NOTIFICATION),
-                          describe_result(str(reply.kind), body), messages, rtt_s, result=body.get("data"))
+    return CommandOutcome(
+        body.get("result") in (SUCCESS, PENDING, PENDING_WITH_NOTIFICATION),
+        describe_result(str(reply.kind), body),
+        messages,
+        rtt_s,
+        result=body.get("data"),
+    )
 
 
 def describe_result(kind: str, body: dict[str, Any]) -> str:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from fieldctl.profiles import Profile
 from fieldctl.protocols.core.limits import MAX_DEPTH, Limits, loads
@@ -61,7 +62,7 @@ class Vocabulary:
     limits: Limits = Limits()
 
     @classmethod
-    def from_profile(cls, profile: Profile) -> "Vocabulary":
+    def from_profile(cls, profile: Profile) -> Vocabulary:
         channels = {name: int(code) for name, code in profile.channels.items()}
         events = {name: int(code) for name, code in profile.events.items()}
         commands = {name: int(spec.code) for name, spec in profile.commands.items()}
@@ -100,8 +101,10 @@ def _json_object(frame: bytes, max_depth: int) -> tuple[Any, str | None]:
 
 #: Fields the device always writes as integers (or null where it may be absent): anything else is
 #: malformed, never a crash further on. The nonce is the requester's, echoed: any scalar.
-_INT_FIELDS = {"reply": ("command", "result", "errorKind", "errorCode"),
-               "command_result": ("command", "result", "errorCode")}
+_INT_FIELDS = {
+    "reply": ("command", "result", "errorKind", "errorCode"),
+    "command_result": ("command", "result", "errorCode"),
+}
 
 
 def _field_error(body: dict[str, Any], channel: str) -> str | None:
@@ -132,14 +135,18 @@ def decode_publication(frames: Sequence[bytes], vocab: Vocabulary, endpoint: str
         return _malformed_publication(raw, vocab, endpoint, "unknown", f"expected 2 frames, got {len(raw)}")
     topic_frame, body_frame = raw
     if len(topic_frame) != 4:
-        return _malformed_publication(raw, vocab, endpoint, "unknown", f"topic frame is {len(topic_frame)} bytes, expected 4")
+        return _malformed_publication(
+            raw, vocab, endpoint, "unknown", f"topic frame is {len(topic_frame)} bytes, expected 4"
+        )
     channel = _channel_of(topic_frame, vocab)
     try:
         body = loads(body_frame, vocab.limits.max_depth)
     except ValueError as exc:  # Malformed, JSONDecodeError, UnicodeDecodeError, too many digits
         return _malformed_publication(raw, vocab, endpoint, channel, f"not JSON: {exc}")
     if not isinstance(body, dict):
-        msg = _malformed_publication(raw, vocab, endpoint, channel, f"expected a JSON object, got {type(body).__name__}")
+        msg = _malformed_publication(
+            raw, vocab, endpoint, channel, f"expected a JSON object, got {type(body).__name__}"
+        )
         msg.payload = body
         return msg
     return _publication_message(raw, channel, body, vocab, endpoint, IN)
@@ -150,8 +157,9 @@ def _channel_of(topic_frame: bytes, vocab: Vocabulary) -> str:
     return vocab.topic_channel.get(topic) or str(topic)
 
 
-def _publication_message(raw: tuple[bytes, ...], channel: str, body: dict[str, Any], vocab: Vocabulary,
-                         endpoint: str, direction: str) -> Message:
+def _publication_message(
+    raw: tuple[bytes, ...], channel: str, body: dict[str, Any], vocab: Vocabulary, endpoint: str, direction: str
+) -> Message:
     """The Message of a publication whose body is a JSON object, decoded or about to be sent."""
     ident, error = None, None
     if channel == "heartbeat":
@@ -170,8 +178,9 @@ def _publication_message(raw: tuple[bytes, ...], channel: str, body: dict[str, A
     return Message(vocab.profile, endpoint, direction, channel, kind, body, ident, raw, error)
 
 
-def _malformed_publication(raw: tuple[bytes, ...], vocab: Vocabulary, endpoint: str, channel: str,
-                           error: str) -> Message:
+def _malformed_publication(
+    raw: tuple[bytes, ...], vocab: Vocabulary, endpoint: str, channel: str, error: str
+) -> Message:
     return Message(vocab.profile, endpoint, IN, channel, "malformed", None, None, raw, error)
 
 
@@ -179,7 +188,9 @@ def is_emergency(msg: Message) -> bool:
     return isinstance(msg.payload, dict) and msg.payload.get("kind") in EMERGENCY_KINDS
 
 
-def build_event(code: int, context: Any = None, *, when: float | None = None, index: int | None = None) -> dict[str, Any]:
+def build_event(
+    code: int, context: Any = None, *, when: float | None = None, index: int | None = None
+) -> dict[str, Any]:
     return {
         "kind": code,
         "when": time.time() if when is None else when,
@@ -210,8 +221,10 @@ def publication_messages(channel: str, body: Any, vocab: Vocabulary) -> list[Mes
 
 
 def _sent_publication(channel: str, wire: dict[str, Any], vocab: Vocabulary) -> list[Message]:
-    return [_publication_message(tuple(frames), _channel_of(frames[0], vocab), wire, vocab, "events", OUT)
-            for frames in _publication_frames(channel, wire, dumps(wire), vocab)]
+    return [
+        _publication_message(tuple(frames), _channel_of(frames[0], vocab), wire, vocab, "events", OUT)
+        for frames in _publication_frames(channel, wire, dumps(wire), vocab)
+    ]
 
 
 def _publication_frames(channel: str, body: Any, data: bytes, vocab: Vocabulary) -> list[list[bytes]]:
@@ -247,8 +260,9 @@ def publication_body(msg: Message, vocab: Vocabulary) -> dict[str, Any] | bytes:
 # --- requests and replies (REQ -> REP) -------------------------------------------------------
 
 
-def request_body(code: int, nonce: int, data: Any = None, *, custom_command: Any = None,
-                 with_data: bool = False) -> dict[str, Any]:
+def request_body(
+    code: int, nonce: int, data: Any = None, *, custom_command: Any = None, with_data: bool = False
+) -> dict[str, Any]:
     request: dict[str, Any] = {"command": code}
     if custom_command is not None:
         request["customCommand"] = custom_command
@@ -258,7 +272,9 @@ def request_body(code: int, nonce: int, data: Any = None, *, custom_command: Any
     return request
 
 
-def encode_request(code: int, nonce: int, data: Any = None, *, custom_command: Any = None, with_data: bool = False) -> bytes:
+def encode_request(
+    code: int, nonce: int, data: Any = None, *, custom_command: Any = None, with_data: bool = False
+) -> bytes:
     return dumps(request_body(code, nonce, data, custom_command=custom_command, with_data=with_data))
 
 
@@ -293,21 +309,40 @@ def mangled_values(data: Any, path: str = "data") -> list[tuple[str, Any, Any]]:
 def _decode_command_frame(frames: Sequence[bytes], vocab: Vocabulary, channel: str, direction: str) -> Message:
     raw = tuple(frames)
     if len(raw) != 1:
-        return Message(vocab.profile, "commands", direction, channel, "malformed", None, None, raw,
-                       f"expected 1 frame, got {len(raw)}")
+        return Message(
+            vocab.profile,
+            "commands",
+            direction,
+            channel,
+            "malformed",
+            None,
+            None,
+            raw,
+            f"expected 1 frame, got {len(raw)}",
+        )
     body, error = _json_object(raw[0], vocab.limits.max_depth)
     if error:
         return Message(vocab.profile, "commands", direction, channel, "malformed", body, None, raw, error)
     return _command_message(raw, body, vocab, channel, direction)
 
 
-def _command_message(raw: tuple[bytes, ...], body: dict[str, Any], vocab: Vocabulary, channel: str,
-                     direction: str) -> Message:
+def _command_message(
+    raw: tuple[bytes, ...], body: dict[str, Any], vocab: Vocabulary, channel: str, direction: str
+) -> Message:
     """The Message of a request or reply whose body is a JSON object, decoded or about to be sent."""
     if channel == REPLY and (error := _field_error(body, channel)):
         return Message(vocab.profile, "commands", direction, channel, "malformed", body, None, raw, error)
-    return Message(vocab.profile, "commands", direction, channel, vocab.kind_of_command(body.get("command")), body,
-                   body.get("nonce"), raw, "reply without a result" if channel == REPLY and "result" not in body else None)
+    return Message(
+        vocab.profile,
+        "commands",
+        direction,
+        channel,
+        vocab.kind_of_command(body.get("command")),
+        body,
+        body.get("nonce"),
+        raw,
+        "reply without a result" if channel == REPLY and "result" not in body else None,
+    )
 
 
 def decode_request(frames: Sequence[bytes], vocab: Vocabulary, direction: str = OUT) -> Message:
@@ -337,7 +372,9 @@ class DeviceRequest:
     data: Any
 
 
-def parse_request(frames: Sequence[bytes], known_commands: set[int], max_depth: int = MAX_DEPTH) -> DeviceRequest | None:
+def parse_request(
+    frames: Sequence[bytes], known_commands: set[int], max_depth: int = MAX_DEPTH
+) -> DeviceRequest | None:
     """None where the real device answers 'unparseable' (bad UTF-8/JSON, no command, command 0).
 
     A multi-frame request kills the real device's service thread (spec §9); we answer it as
@@ -356,43 +393,80 @@ def parse_request(frames: Sequence[bytes], known_commands: set[int], max_depth: 
     command = int(command) if command in known_commands else USER_DEFINED
     if command == NONE_COMMAND:
         return None
-    return DeviceRequest(command=command, nonce=obj.get("nonce", 0), custom_command=obj.get("custom_command", -1),
-                         data=obj.get("data"))
+    return DeviceRequest(
+        command=command, nonce=obj.get("nonce", 0), custom_command=obj.get("custom_command", -1), data=obj.get("data")
+    )
 
 
-def _reply_body(nonce: Any, command: int, result: int, data: Any = None, error_code: int = 0,
-                error_message: str | None = None) -> dict[str, Any]:
+def _reply_body(
+    nonce: Any, command: int, result: int, data: Any = None, error_code: int = 0, error_message: str | None = None
+) -> dict[str, Any]:
     error_kind = 2 if error_code != 0 else 0
-    return camelize({"nonce": nonce, "command": command, "result": result, "data": data,
-                     "errorKind": error_kind, "errorCode": error_code, "errorMessage": error_message})
+    return camelize(
+        {
+            "nonce": nonce,
+            "command": command,
+            "result": result,
+            "data": data,
+            "errorKind": error_kind,
+            "errorCode": error_code,
+            "errorMessage": error_message,
+        }
+    )
 
 
-def encode_reply(nonce: Any, command: int, result: int, data: Any = None, error_code: int = 0,
-                 error_message: str | None = None) -> bytes:
+def encode_reply(
+    nonce: Any, command: int, result: int, data: Any = None, error_code: int = 0, error_message: str | None = None
+) -> bytes:
     return dumps(_reply_body(nonce, command, result, data, error_code, error_message))
 
 
-def reply_message(vocab: Vocabulary, nonce: Any, command: int, result: int, data: Any = None, error_code: int = 0,
-                  error_message: str | None = None) -> Message:
+def reply_message(
+    vocab: Vocabulary,
+    nonce: Any,
+    command: int,
+    result: int,
+    data: Any = None,
+    error_code: int = 0,
+    error_message: str | None = None,
+) -> Message:
     """A reply to send (encode_reply's frame as `raw`) and the Message that reports it, built from
     its body, not by decoding the frame: what decode_reply(direction=OUT) would make of it."""
     body = _reply_body(nonce, command, result, data, error_code, error_message)
     return _command_message((dumps(body),), body, vocab, REPLY, OUT)
 
 
-def _command_result_body(nonce: Any, command: int, result: int, data: Any = None, error_code: int = 0,
-                         error_message: str | None = None) -> dict[str, Any]:
-    return camelize({"result": result, "data": data, "errorCode": error_code, "errorMessage": error_message,
-                     "command": command, "nonce": nonce})
+def _command_result_body(
+    nonce: Any, command: int, result: int, data: Any = None, error_code: int = 0, error_message: str | None = None
+) -> dict[str, Any]:
+    return camelize(
+        {
+            "result": result,
+            "data": data,
+            "errorCode": error_code,
+            "errorMessage": error_message,
+            "command": command,
+            "nonce": nonce,
+        }
+    )
 
 
-def encode_command_result(nonce: Any, command: int, result: int, data: Any = None, error_code: int = 0,
-                          error_message: str | None = None) -> bytes:
+def encode_command_result(
+    nonce: Any, command: int, result: int, data: Any = None, error_code: int = 0, error_message: str | None = None
+) -> bytes:
     return dumps(_command_result_body(nonce, command, result, data, error_code, error_message))
 
 
-def command_result_messages(vocab: Vocabulary, nonce: Any, command: int, result: int, data: Any = None,
-                            error_code: int = 0, error_message: str | None = None) -> list[Message]:
+def command_result_messages(
+    vocab: Vocabulary,
+    nonce: Any,
+    command: int,
+    result: int,
+    data: Any = None,
+    error_code: int = 0,
+    error_message: str | None = None,
+) -> list[Message]:
     """A COMMAND_RESULT publication to send, as publication_messages makes it."""
-    return _sent_publication("command_result",
-                             _command_result_body(nonce, command, result, data, error_code, error_message), vocab)
+    return _sent_publication(
+        "command_result", _command_result_body(nonce, command, result, data, error_code, error_message), vocab
+    )

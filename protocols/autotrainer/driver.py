@@ -6,9 +6,9 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from fieldctl.profiles import Profile
-from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
 from fieldctl.protocols.core.errors import UsageError
 from fieldctl.protocols.core.message import OUT, Message
+from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
 
 from . import client, codec
 from .client_state import describe_result
@@ -43,28 +43,37 @@ class Driver(BaseDriver):
         channel = "heartbeat" if kind == "heartbeat" else "event"
         if channel == "event" and kind not in self.vocab.event_code and not kind.isdigit():
             raise UsageError(f"unknown event kind {kind!r} (see: fieldctl profiles show {self.profile.name})")
-        return Message(profile=self.profile.name, endpoint="events", direction=OUT, channel=channel,
-                       kind=int(kind) if kind.isdigit() else kind, payload=data)
+        return Message(
+            profile=self.profile.name,
+            endpoint="events",
+            direction=OUT,
+            channel=channel,
+            kind=int(kind) if kind.isdigit() else kind,
+            payload=data,
+        )
 
     async def listen(self, emit: Emit, *, channels: set[str] | None = None, options: dict[str, Any]) -> None:
         await client.listen(self.profile.endpoints["events"], self.vocab, emit, self.stats, channels)
 
-    async def command(self, name: str, data: Any, *, options: dict[str, Any], timeout: float, wait: bool,
-                      emit: Emit) -> CommandOutcome:
+    async def command(
+        self, name: str, data: Any, *, options: dict[str, Any], timeout: float, wait: bool, emit: Emit
+    ) -> CommandOutcome:
         async with self.session(emit, options) as session:
             return await session.command(name, data, timeout=timeout, wait=wait)
 
     def session(self, emit: Emit, options: dict[str, Any]) -> client.Session:
         return client.Session(self, self.profile.endpoints, self.vocab, emit, options)
 
-    async def publish(self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool,
-                      options: dict[str, Any]) -> None:
+    async def publish(
+        self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool, options: dict[str, Any]
+    ) -> None:
         from . import simulator
 
         await simulator.publish(self.profile, self.vocab, messages, emit, self.notify, wait_s, realtime)
 
-    async def simulate(self, emit: Emit, *, scenario: list[Message] | None, timeline: bool,
-                       options: dict[str, Any]) -> None:
+    async def simulate(
+        self, emit: Emit, *, scenario: list[Message] | None, timeline: bool, options: dict[str, Any]
+    ) -> None:
         from . import simulator
 
         self.simulator = simulator.Simulator(self.profile, self.vocab, emit, self.notify)
@@ -95,5 +104,3 @@ def _short(value: Any, limit: int = 100) -> str:
         text = json.dumps(value, separators=(",", ":"))
     text = " " + text
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fieldctl.profiles.schema import DELAY, ENDPOINT, SECONDS, Setting, TABLE, TEXT, TEXTS
+from fieldctl.profiles.schema import DELAY, ENDPOINT, SECONDS, TABLE, TEXT, TEXTS, Setting
 
 SETTINGS: dict[str, Setting] = {
     "endpoints.events": ENDPOINT,

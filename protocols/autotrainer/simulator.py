@@ -7,10 +7,10 @@ import asyncio
 import time
 
 from fieldctl.profiles import Profile
-from fieldctl.protocols.sdk import replay, schedule
-from fieldctl.protocols.sdk.contract import Emit, Notify, link_emitter
 from fieldctl.protocols.core.errors import UsageError
 from fieldctl.protocols.core.message import Message, link
+from fieldctl.protocols.sdk import replay, schedule
+from fieldctl.protocols.sdk.contract import Emit, Notify, link_emitter
 from fieldctl.protocols.transport import zeromq
 
 from . import codec, timeline
@@ -26,8 +26,9 @@ class DevicePublisher:
 
     def __init__(self, profile: Profile, vocab: codec.Vocabulary, emit: Emit) -> None:
         self.vocab, self.emit = vocab, emit
-        self.pub = zeromq.Publisher("events", profile.endpoints["events"], link_emitter(profile.name, emit),
-                                    vocab.limits.max_frame_bytes)
+        self.pub = zeromq.Publisher(
+            "events", profile.endpoints["events"], link_emitter(profile.name, emit), vocab.limits.max_frame_bytes
+        )
         emit(link(profile.name, "events", "bound", {"url": self.pub.url}))
 
     def send(self, publications: list[Message]) -> list[Message]:
@@ -52,15 +53,27 @@ def replayable(messages: list[Message], channels: tuple[str, ...], notify: Notif
     """Only publications replay. A raw capture may hold both copies of an emergency; publishing
     one sends both again."""
     dedupe = EmergencyDeduper()
-    return replay.replayable(messages, lambda msg: msg.channel in channels and not dedupe.is_duplicate(msg), notify,
-                             f"not publications on {', '.join(channels)}, or a second copy of an emergency")
+    return replay.replayable(
+        messages,
+        lambda msg: msg.channel in channels and not dedupe.is_duplicate(msg),
+        notify,
+        f"not publications on {', '.join(channels)}, or a second copy of an emergency",
+    )
 
 
-async def publish(profile: Profile, vocab: codec.Vocabulary, messages: list[Message], emit: Emit, notify: Notify,
-                  wait_s: float, realtime: bool) -> None:
+async def publish(
+    profile: Profile,
+    vocab: codec.Vocabulary,
+    messages: list[Message],
+    emit: Emit,
+    notify: Notify,
+    wait_s: float,
+    realtime: bool,
+) -> None:
     messages = replayable(messages, codec.PUBLICATION_CHANNELS, notify)
-    await replay.publish_all(DevicePublisher(profile, vocab, emit), messages, wait_s, realtime,
-                             zeromq.DELIVERY_LINGER_MS)
+    await replay.publish_all(
+        DevicePublisher(profile, vocab, emit), messages, wait_s, realtime, zeromq.DELIVERY_LINGER_MS
+    )
 
 
 class Simulator:
@@ -70,17 +83,22 @@ class Simulator:
         unknown = [name for name in async_names if name not in vocab.command_code]
         if unknown:
             raise UsageError(f"simulate.async_commands: unknown command(s) {', '.join(unknown)}")
-        self.state = DeviceState(vocab, profile.setting("simulate.configuration", {}),
-                                 [vocab.command_code[name] for name in async_names])
+        self.state = DeviceState(
+            vocab, profile.setting("simulate.configuration", {}), [vocab.command_code[name] for name in async_names]
+        )
         self.async_delay = float(profile.setting("simulate.async_delay_s", 0.3))
         self.publisher: DevicePublisher | None = None  # bound by run()
 
     async def run(self, scenario: list[Message] | None, use_timeline: bool) -> None:
         self.publisher = DevicePublisher(self.profile, self.vocab, self.emit)
         try:  # any client may connect: garbage, raw TCP and vanished peers are dropped with a warning
-            replier = zeromq.replier("commands", self.profile.endpoints["commands"],
-                                     link_emitter(self.profile.name, self.emit), self.notify,
-                                     self.vocab.limits.max_frame_bytes)
+            replier = zeromq.replier(
+                "commands",
+                self.profile.endpoints["commands"],
+                link_emitter(self.profile.name, self.emit),
+                self.notify,
+                self.vocab.limits.max_frame_bytes,
+            )
         except BaseException:
             self.publisher.close()
             raise
@@ -135,4 +153,3 @@ class Simulator:
     def _send_later(self, publications: list[Message]) -> None:
         if not self.publisher.pub.sock.closed:
             self.publisher.send(publications)
-

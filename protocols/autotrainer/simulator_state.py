@@ -6,8 +6,9 @@ errorKind derived from errorCode, 99999 for unknown commands, nonce 0 for unpars
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from fieldctl.protocols.core.message import Message
 
@@ -53,7 +54,7 @@ class DeviceState:
         self.training_mode = 0
         self.stopped = False
         self.active_alarms: list[int] = []
-        self.settings = {code: False for code in SETTINGS}
+        self.settings = dict.fromkeys(SETTINGS, False)
         self.trial_id = 0
         self.session_id = ""
 
@@ -79,12 +80,19 @@ class DeviceState:
         result, data, error_code, error_message, publish = self._execute(request)
         nonce, command = request.nonce, request.command
         if command in self.async_commands and result == SUCCESS:
-            result_messages = codec.command_result_messages(self.vocab, nonce, command, result, data, error_code,
-                                                            error_message)
-            return RequestEffects(codec.reply_message(self.vocab, nonce, command, PENDING_WITH_NOTIFICATION),
-                            later=publish + result_messages, request=request)
-        return RequestEffects(codec.reply_message(self.vocab, nonce, command, result, data, error_code, error_message),
-                        publish=publish, request=request)
+            result_messages = codec.command_result_messages(
+                self.vocab, nonce, command, result, data, error_code, error_message
+            )
+            return RequestEffects(
+                codec.reply_message(self.vocab, nonce, command, PENDING_WITH_NOTIFICATION),
+                later=publish + result_messages,
+                request=request,
+            )
+        return RequestEffects(
+            codec.reply_message(self.vocab, nonce, command, result, data, error_code, error_message),
+            publish=publish,
+            request=request,
+        )
 
     def _execute(self, request: codec.DeviceRequest) -> tuple[int, Any, int, str | None, list[Message]]:
         command, data = request.command, request.data if isinstance(request.data, dict) else {}
@@ -127,21 +135,46 @@ class DeviceState:
         if not isinstance(enabled, bool):
             return FAILED, {"enabled": current}, 0, "enabled must be true or false", []
         self.settings[command] = enabled
-        publish = self.event(AUTO_CLAMP_CHANGED, {"isEnabled": enabled}) if command == AUTO_CLAMP and enabled != current else []
+        publish = (
+            self.event(AUTO_CLAMP_CHANGED, {"isEnabled": enabled})
+            if command == AUTO_CLAMP and enabled != current
+            else []
+        )
         return SUCCESS, {"enabled": enabled}, 0, None, publish
 
     # -- status objects (spec §5.6) -----------------------------------------------------------
 
     def animal(self) -> dict[str, Any]:
-        reach = {"pelletsPresented": self.trial_id, "pelletsConsumed": self.trial_id // 2, "reaches": self.trial_id * 3,
-                 "successfulReaches": self.trial_id // 2}
-        return {"identifier": "sim-animal-1", "name": "sim-mouse", "dcsSendX": 0.0, "dcsSendY": 0.0, "dcsSendZ": 0.0,
-                "targetYLimit": None, "reachStatusTotal": reach, "reachStatusDay": reach}
+        reach = {
+            "pelletsPresented": self.trial_id,
+            "pelletsConsumed": self.trial_id // 2,
+            "reaches": self.trial_id * 3,
+            "successfulReaches": self.trial_id // 2,
+        }
+        return {
+            "identifier": "sim-animal-1",
+            "name": "sim-mouse",
+            "dcsSendX": 0.0,
+            "dcsSendY": 0.0,
+            "dcsSendZ": 0.0,
+            "targetYLimit": None,
+            "reachStatusTotal": reach,
+            "reachStatusDay": reach,
+        }
 
     def status(self) -> dict[str, Any]:
         behavior = {"baselineMagnetIntensity": 1.0, "reaches": self.animal()["reachStatusDay"]}
-        pellet = {"dcsSendX": 0.0, "dcsSendY": 0.0, "dcsSendZ": 0.0, "dcsX": 0.0, "dcsY": 0.0, "dcsZ": 0.0,
-                  "loadArm": 0.0, "barrierArm": 0.0, "isBarrierArmActive": False}
+        pellet = {
+            "dcsSendX": 0.0,
+            "dcsSendY": 0.0,
+            "dcsSendZ": 0.0,
+            "dcsX": 0.0,
+            "dcsY": 0.0,
+            "dcsZ": 0.0,
+            "loadArm": 0.0,
+            "barrierArm": 0.0,
+            "isBarrierArmActive": False,
+        }
         for code, (target, name) in SETTINGS.items():
             (behavior if target == "behavior" else pellet)[name] = self.settings[code]
         return {
@@ -149,8 +182,16 @@ class DeviceState:
             "trainingMode": self.training_mode,
             "animal": self.animal(),
             "project": {"dayPath": "/data/autotrainer/sim", "trialId": self.trial_id, "sessionId": self.session_id},
-            "alarms": [{"alarmId": alarm, "isActive": True, "isEnabled": True, "isAutoResumeEnabled": False,
-                        "isStopCondition": True} for alarm in self.active_alarms],
+            "alarms": [
+                {
+                    "alarmId": alarm,
+                    "isActive": True,
+                    "isEnabled": True,
+                    "isAutoResumeEnabled": False,
+                    "isStopCondition": True,
+                }
+                for alarm in self.active_alarms
+            ],
             "detectors": [],
             "pelletDevice": pellet,
             "tunnelDevice": {"magnetIntensity": 1.0, "isGateOpen": False, "isFanOn": False},

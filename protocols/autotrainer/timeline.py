@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from .simulator_state import DeviceState
 
@@ -31,6 +32,13 @@ def sessions(state: DeviceState, seed: int = 1) -> Iterator[Step]:
             if eaten:
                 yield 1802, {"change": 1, "count": consumed}
         yield 1102, None  # tunnelExit
-        yield 1332, {"sessionId": state.session_id, "captureTrialCount": trials, "analysisTrialCount": trials,
-                     "failedTrialCount": 0}
+        yield (
+            1332,
+            {
+                "sessionId": state.session_id,
+                "captureTrialCount": trials,
+                "analysisTrialCount": trials,
+                "failedTrialCount": 0,
+            },
+        )
         yield 6001, {"detectorId": 101, "isActive": rng.random() < 0.5, "isEnabled": True}

@@ -8,8 +8,9 @@ the stream goes on); it never crashes a role or grows memory without bound.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 #: The default for a profile's ``limits.max_frame_bytes``: one frame, message or document.
 MAX_FRAME_BYTES = 16 * 1024 * 1024
@@ -73,7 +74,7 @@ def check_depth(text: str, max_depth: int = MAX_DEPTH) -> None:
 def _no_constant(name: str) -> None:
     """NaN and ±Infinity are not JSON; Python peers send them anyway. They decode as null, the
     way the peers' own JSON encoders with allow_nan=False would have had them."""
-    return None
+    return
 
 
 _DECODER = json.JSONDecoder(parse_constant=_no_constant)
@@ -110,4 +111,3 @@ def loads(data: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
             pass
     text = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data
     return _decode_within(text, max_depth)
-

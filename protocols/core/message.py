@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import base64
-from binascii import b2a_base64
 import json
 import time
+from binascii import b2a_base64
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, TextIO
+from typing import Any, TextIO
 
 from fieldctl.protocols.core.errors import UsageError
 
@@ -72,7 +73,7 @@ class Message:
             return _slow_json(data)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], *, default_profile: str = "") -> "Message":
+    def from_dict(cls, data: dict[str, Any], *, default_profile: str = "") -> Message:
         """Lenient: hand-written scenario lines may carry only channel, kind and payload."""
         if not isinstance(data, dict):
             raise UsageError("a message must be a JSON object")

@@ -20,10 +20,24 @@ from fieldctl.protocols.core.message import Message
 MASK = "***"
 
 #: Field names (compared case-insensitively, ignoring '_' and '-') whose values are credentials.
-SECRET_KEYS = frozenset({
-    "password", "passwd", "pw", "pwd", "secret", "token", "accesstoken", "idtoken", "refreshtoken",
-    "reconnectsecret", "authtoken", "apikey", "authorization", "clientsecret",
-})
+SECRET_KEYS = frozenset(
+    {
+        "password",
+        "passwd",
+        "pw",
+        "pwd",
+        "secret",
+        "token",
+        "accesstoken",
+        "idtoken",
+        "refreshtoken",
+        "reconnectsecret",
+        "authtoken",
+        "apikey",
+        "authorization",
+        "clientsecret",
+    }
+)
 #: Shorter values are masked where they stand under a secret key (``mask``), but not searched for
 #: everywhere (``scrub``), where they would mask ordinary words and digits.
 MIN_SEARCHED = 4
@@ -74,7 +88,7 @@ def _lookahead(heads: list[Any]) -> Any:
     for head in heads:
         node = root
         for index in range(len(head)):
-            node = node.setdefault(head[index:index + 1], {})
+            node = node.setdefault(head[index : index + 1], {})
 
     def branch(node: dict[Any, Any]) -> Any:
         alternatives = [re.escape(char) + branch(child) for char, child in node.items()]
@@ -158,8 +172,10 @@ def _scrub_value(node: Any, values: list[str], depth: int = 0) -> Any:
     if depth > _MAX_DEPTH:
         return node
     if isinstance(node, dict):
-        return {key: (MASK if is_secret_key(key) and isinstance(value, str) else _scrub_value(value, values, depth + 1))
-                for key, value in node.items()}
+        return {
+            key: (MASK if is_secret_key(key) and isinstance(value, str) else _scrub_value(value, values, depth + 1))
+            for key, value in node.items()
+        }
     if isinstance(node, list):
         return [_scrub_value(item, values, depth + 1) for item in node]
     return node
@@ -173,9 +189,13 @@ def scrub_value(value: Any) -> Any:
 
 def _replace(msg: Message, values: list[str], raw: tuple[bytes, ...]) -> Message:
     return dataclasses.replace(
-        msg, payload=_scrub_value(msg.payload, values), raw=raw,
-        id=_scrub_value(msg.id, values), kind=_scrub_value(msg.kind, values),
-        error=None if msg.error is None else scrub_text(msg.error, values))
+        msg,
+        payload=_scrub_value(msg.payload, values),
+        raw=raw,
+        id=_scrub_value(msg.id, values),
+        kind=_scrub_value(msg.kind, values),
+        error=None if msg.error is None else scrub_text(msg.error, values),
+    )
 
 
 def mask(msg: Message) -> Message:

@@ -8,20 +8,21 @@ import time
 from typing import Any, NamedTuple
 
 from fieldctl.profiles import Profile
+from fieldctl.protocols.core.errors import ProtocolFailure, Timeout, UsageError
+from fieldctl.protocols.core.message import Message
 from fieldctl.protocols.sdk.contract import CommandOutcome, Emit, Notify, ProbeReport, link_emitter
 from fieldctl.protocols.sdk.probing import verdict
-from fieldctl.protocols.core.errors import ProtocolFailure, Timeout, UsageError
-from fieldctl.protocols.core.limits import Limits
-from fieldctl.protocols.core.message import Message
 from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, zeromq
 
 from . import codec
 from .codec import Request
-from .simulator_state import ROUTER, RPC, STREAMER
 from .safe_pickle import clip
+from .simulator_state import ROUTER, RPC, STREAMER
 
-TRUST_WARNING = ("--trust-pickle: payloads are unpickled without restriction; a hostile server can run "
-                 "code in this process (spec §9)")
+TRUST_WARNING = (
+    "--trust-pickle: payloads are unpickled without restriction; a hostile server can run "
+    "code in this process (spec §9)"
+)
 
 
 def stream_encodings(profile: Profile) -> dict[str, str]:
@@ -37,8 +38,6 @@ def stream_encodings(profile: Profile) -> dict[str, str]:
 # --- listen ------------------------------------------------------------------------------------------
 
 
-
-
 async def listen(profile: Profile, emit: Emit, streams: set[str], trusted: bool) -> None:
     """Every stream, or only `streams` by their exact topic (name + 0x00)."""
     try:
@@ -47,8 +46,14 @@ async def listen(profile: Profile, emit: Emit, streams: set[str], trusted: bool)
         raise UsageError(str(exc)) from None
     encodings = stream_encodings(profile)
     limits = profile.limits
-    sub = zeromq.subscriber(codec.STREAMS, profile.endpoints[codec.STREAMS], prefixes, link_emitter(profile.name, emit),
-                            limits.max_frame_bytes, LISTEN_REFUSED_AFTER_S)
+    sub = zeromq.subscriber(
+        codec.STREAMS,
+        profile.endpoints[codec.STREAMS],
+        prefixes,
+        link_emitter(profile.name, emit),
+        limits.max_frame_bytes,
+        LISTEN_REFUSED_AFTER_S,
+    )
     try:
         while True:  # recv() yields to timers, signals and the output flush even under a flood
             emit(codec.decode_stream(profile.name, await sub.recv(), encodings, trusted, limits=limits))
@@ -154,8 +159,9 @@ def describe(request: Request, reply: Message) -> str:
     return f"{request.target}: failed: {text}{stamp}" + (f" ({hint})" if hint else "")
 
 
-async def command(profile: Profile, operation: str, options: dict[str, Any], timeout: float, emit: Emit,
-                  notify: Notify) -> CommandOutcome:
+async def command(
+    profile: Profile, operation: str, options: dict[str, Any], timeout: float, emit: Emit, notify: Notify
+) -> CommandOutcome:
     request = build_request(operation, options)
     trusted = bool(options.get("trust_pickle"))
     if trusted:
@@ -167,8 +173,9 @@ async def command(profile: Profile, operation: str, options: dict[str, Any], tim
         sent, reply, rtt_s = await caller.call(request, timeout)
     finally:
         caller.close()
-    return CommandOutcome(bool(reply.payload["success"]), describe(request, reply), [sent, reply], rtt_s,
-                          result=reply.payload["data"])  # the call's return value, or the server's error text
+    return CommandOutcome(
+        bool(reply.payload["success"]), describe(request, reply), [sent, reply], rtt_s, result=reply.payload["data"]
+    )  # the call's return value, or the server's error text
 
 
 # --- probe -------------------------------------------------------------------------------------------
@@ -182,8 +189,12 @@ async def probe(profile: Profile, warn: float, crit: float, stream: str | None) 
     caller = Caller(profile, lambda msg: None, lambda text: None)
     sub = None
     if stream is not None:
-        sub = zeromq.subscriber(codec.STREAMS, profile.endpoints[codec.STREAMS], [codec.subscription(stream)],
-                                max_frame_bytes=caller.limits.max_frame_bytes)
+        sub = zeromq.subscriber(
+            codec.STREAMS,
+            profile.endpoints[codec.STREAMS],
+            [codec.subscription(stream)],
+            max_frame_bytes=caller.limits.max_frame_bytes,
+        )
 
     async def round_trip() -> tuple[str, float]:
         _, reply, _ = await caller.call(build_request("version", {}), crit)

@@ -13,15 +13,26 @@ from __future__ import annotations
 import json
 import pickle
 import struct
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from fieldctl.protocols.core import limits as wire_limits
 from fieldctl.protocols.core.limits import Limits, Malformed
 from fieldctl.protocols.core.message import IN, OUT, Message
 
-from .safe_pickle import (NO_GLOBALS, PAYLOAD_GLOBALS, PLAIN_GLOBALS, OverLimit, UnsafePickle, check, clip, cost_limit,
-                          loads, short_repr)
+from .safe_pickle import (
+    NO_GLOBALS,
+    PAYLOAD_GLOBALS,
+    PLAIN_GLOBALS,
+    OverLimit,
+    UnsafePickle,
+    check,
+    clip,
+    cost_limit,
+    loads,
+    short_repr,
+)
 
 PICKLE_PROTOCOL = 4  # what the real package writes on CPython 3.8-3.13 (spec §2)
 TERMINATOR = b"\x00"
@@ -107,17 +118,22 @@ def decode_packet(data: bytes, limits: Limits = Limits()) -> Packet:
     if len(data) < start + length:
         raise PacketError(f"metadata length {length} runs past the end of the packet")
     try:
-        meta = loads(data[start:start + length], NO_GLOBALS, max_depth=limits.max_depth)
+        meta = loads(data[start : start + length], NO_GLOBALS, max_depth=limits.max_depth)
     except pickle.UnpicklingError as exc:
         raise PacketError(f"metadata: {exc}") from None
     if isinstance(meta, bool):
         success, timestamp = meta, None
-    elif (isinstance(meta, tuple) and len(meta) == 2 and isinstance(meta[0], bool)
-          and isinstance(meta[1], (int, float)) and not isinstance(meta[1], bool)):
+    elif (
+        isinstance(meta, tuple)
+        and len(meta) == 2
+        and isinstance(meta[0], bool)
+        and isinstance(meta[1], (int, float))
+        and not isinstance(meta[1], bool)
+    ):
         success, timestamp = meta[0], float(meta[1])
     else:
         raise PacketError(f"metadata is {short_repr(meta, 80)}, not success or (success, timestamp)")
-    return Packet(topic, success, timestamp, data[start + length:])
+    return Packet(topic, success, timestamp, data[start + length :])
 
 
 # --- payloads ----------------------------------------------------------------------------------------
@@ -165,7 +181,9 @@ def deserialize(payload: bytes, encoding: str | None, trusted: bool = False, lim
     return bytes(payload)
 
 
-def jsonable(value: Any, budget: int = cost_limit(Limits().max_frame_bytes), max_depth: int = Limits().max_depth) -> Any:
+def jsonable(
+    value: Any, budget: int = cost_limit(Limits().max_frame_bytes), max_depth: int = Limits().max_depth
+) -> Any:
     """A decoded value in JSON terms; what JSON cannot hold is written as the fixtures write it.
     Raises OverLimit for a value over `budget` (see safe_pickle.check), nested too deep, or cyclic."""
     check(value, budget, max_depth)
@@ -204,7 +222,9 @@ def decode_request(body: bytes, limits: Limits = Limits()) -> Request:
     except pickle.UnpicklingError:
         raise RequestError("the request is not a pickle") from None
     if not isinstance(value, (tuple, list)) or len(value) != 5:
-        raise RequestError(f"the request is not a 5-tuple (obj, attr, args, kwargs, get_timestamp): {short_repr(value, 80)}")
+        raise RequestError(
+            f"the request is not a 5-tuple (obj, attr, args, kwargs, get_timestamp): {short_repr(value, 80)}"
+        )
     obj, attr, args, kwargs, get_timestamp = value
     if not isinstance(obj, str) or not isinstance(attr, str):
         raise RequestError("obj_name and attr_name must be strings")
@@ -223,8 +243,14 @@ def encode_reply(success: bool, value: Any, timestamp: float | None = None) -> b
 # --- Messages ----------------------------------------------------------------------------------------
 
 
-def decode_stream(profile: str, frames: Sequence[bytes], encodings: Mapping[str, str | None],
-                  trusted: bool = False, direction: str = IN, limits: Limits = Limits()) -> Message:
+def decode_stream(
+    profile: str,
+    frames: Sequence[bytes],
+    encodings: Mapping[str, str | None],
+    trusted: bool = False,
+    direction: str = IN,
+    limits: Limits = Limits(),
+) -> Message:
     """One publication; a malformed one becomes a Message with `error` (the stream goes on)."""
     msg = Message(profile=profile, endpoint=STREAMS, direction=direction, channel="?", kind=SAMPLE, raw=tuple(frames))
     packet = _unpack(msg, frames, limits)
@@ -234,8 +260,14 @@ def decode_stream(profile: str, frames: Sequence[bytes], encodings: Mapping[str,
     return msg
 
 
-def decode_reply(profile: str, frames: Sequence[bytes], target: str, trusted: bool = False,
-                 direction: str = IN, limits: Limits = Limits()) -> Message:
+def decode_reply(
+    profile: str,
+    frames: Sequence[bytes],
+    target: str,
+    trusted: bool = False,
+    direction: str = IN,
+    limits: Limits = Limits(),
+) -> Message:
     msg = Message(profile=profile, endpoint=CALLS, direction=direction, channel=REPLY, kind=target, raw=tuple(frames))
     packet = _unpack(msg, frames, limits)
     if packet is not None and packet.topic:
@@ -266,13 +298,29 @@ def _decode_payload(msg: Message, packet: Packet, encoding: str | None, trusted:
         msg.error = str(exc)
 
 
-def sent_packet(profile: str, endpoint: str, channel: str, kind: str, packet: bytes, success: bool,
-                timestamp: float | None, value: Any, payload_bytes: int) -> Message:
+def sent_packet(
+    profile: str,
+    endpoint: str,
+    channel: str,
+    kind: str,
+    packet: bytes,
+    success: bool,
+    timestamp: float | None,
+    value: Any,
+    payload_bytes: int,
+) -> Message:
     """The Message for a packet we have just encoded from `value`: built from the values, not
     decoded back. A value past the limits (an attribute clients grew through calls) was sent,
     but is not shown."""
-    msg = Message(profile=profile, endpoint=endpoint, direction=OUT, channel=channel, kind=kind,
-                  payload={"success": success, "timestamp": timestamp, "data": None}, raw=(packet,))
+    msg = Message(
+        profile=profile,
+        endpoint=endpoint,
+        direction=OUT,
+        channel=channel,
+        kind=kind,
+        payload={"success": success, "timestamp": timestamp, "data": None},
+        raw=(packet,),
+    )
     try:
         msg.payload["data"] = jsonable(value, cost_limit(payload_bytes))
     except OverLimit as exc:
@@ -289,6 +337,9 @@ def request_message(profile: str, body: bytes, direction: str = OUT, limits: Lim
         return msg
     msg.kind = request.target
     budget = cost_limit(len(body))  # decode_request checked the whole request within this
-    msg.payload = {"args": jsonable(request.args, budget), "kwargs": jsonable(request.kwargs, budget),
-                   "get_timestamp": request.get_timestamp}
+    msg.payload = {
+        "args": jsonable(request.args, budget),
+        "kwargs": jsonable(request.kwargs, budget),
+        "get_timestamp": request.get_timestamp,
+    }
     return msg

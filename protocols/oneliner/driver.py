@@ -6,9 +6,9 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from fieldctl.profiles import Profile
-from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
 from fieldctl.protocols.core.errors import UsageError
 from fieldctl.protocols.core.message import OUT, Message
+from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
 
 from . import client, codec
 from .settings import SETTINGS
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 class Driver(BaseDriver):
     settings = {**BaseDriver.settings, **SETTINGS}
     styles = {**BaseDriver.styles, codec.CALL: "request", codec.REPLY: "reply"}
+
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, notify)
         self.simulator: simulator.Simulator | None = None
@@ -45,8 +46,14 @@ class Driver(BaseDriver):
             codec.topic_bytes(kind)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        return Message(profile=self.profile.name, endpoint=codec.STREAMS, direction=OUT, channel=kind,
-                       kind=codec.SAMPLE, payload=data)
+        return Message(
+            profile=self.profile.name,
+            endpoint=codec.STREAMS,
+            direction=OUT,
+            channel=kind,
+            kind=codec.SAMPLE,
+            payload=data,
+        )
 
     async def listen(self, emit: Emit, *, channels: set[str] | None = None, options: dict[str, Any]) -> None:
         trusted = bool(options.get("trust_pickle"))
@@ -55,20 +62,23 @@ class Driver(BaseDriver):
         streams = set(options.get("streams", [])) | set(channels or ())
         await client.listen(self.profile, emit, streams, trusted)
 
-    async def command(self, name: str, data: Any, *, options: dict[str, Any], timeout: float, wait: bool,
-                      emit: Emit) -> CommandOutcome:
+    async def command(
+        self, name: str, data: Any, *, options: dict[str, Any], timeout: float, wait: bool, emit: Emit
+    ) -> CommandOutcome:
         if data is not None:
             raise UsageError("oneliner commands take --args JSON and --kwargs JSON, not --data")
         return await client.command(self.profile, name, options, timeout, emit, self.notify)
 
-    async def publish(self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool,
-                      options: dict[str, Any]) -> None:
+    async def publish(
+        self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool, options: dict[str, Any]
+    ) -> None:
         from . import simulator
 
         await simulator.publish(self.profile, messages, emit, self.notify, wait_s, realtime)
 
-    async def simulate(self, emit: Emit, *, scenario: list[Message] | None, timeline: bool,
-                       options: dict[str, Any]) -> None:
+    async def simulate(
+        self, emit: Emit, *, scenario: list[Message] | None, timeline: bool, options: dict[str, Any]
+    ) -> None:
         from . import simulator
 
         self.simulator = simulator.Simulator(self.profile, emit, self.notify)

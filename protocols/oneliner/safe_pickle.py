@@ -19,10 +19,10 @@ import io
 import pickle
 import pickletools
 import warnings
-from itertools import chain
-from typing import Any, Callable, Collection
-
 from _compat_pickle import IMPORT_MAPPING, NAME_MAPPING
+from collections.abc import Callable, Collection
+from itertools import chain
+from typing import Any
 
 from fieldctl.protocols.core.limits import MAX_DEPTH, Malformed
 
@@ -304,8 +304,9 @@ def _children(item: Any) -> Collection[Any] | None:
     return None
 
 
-def loads(data: bytes, allowed: frozenset[str] = PAYLOAD_GLOBALS, *, trusted: bool = False,
-          max_depth: int = MAX_DEPTH) -> Any:
+def loads(
+    data: bytes, allowed: frozenset[str] = PAYLOAD_GLOBALS, *, trusted: bool = False, max_depth: int = MAX_DEPTH
+) -> Any:
     """The pickle at the start of `data`. Raises UnsafePickle for a refused global, OverLimit for a
     pickle over the limits, and pickle.UnpicklingError for anything else that does not load.
     Trusted data may build any class (the standard unpickler), but its opcodes are scanned all the

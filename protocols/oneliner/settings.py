@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
-from fieldctl.profiles.schema import (ANY, DELAY, ENDPOINT, FLAG, LIST, NUMBER, RATE, SECONDS, Setting, TABLE, TEXT,
-                                      one_of)
+from fieldctl.profiles.schema import (
+    ANY,
+    DELAY,
+    ENDPOINT,
+    FLAG,
+    LIST,
+    NUMBER,
+    RATE,
+    SECONDS,
+    TABLE,
+    TEXT,
+    Setting,
+    one_of,
+)
 
 SETTINGS: dict[str, Setting] = {
     "endpoints.calls": ENDPOINT,

@@ -10,11 +10,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fieldctl.profiles import Profile
+from fieldctl.protocols.core.errors import UsageError
+from fieldctl.protocols.core.message import IN, OUT, Message, link
 from fieldctl.protocols.sdk import replay
 from fieldctl.protocols.sdk.contract import Emit, Notify, link_emitter
-from fieldctl.protocols.core.errors import UsageError
-from fieldctl.protocols.core.limits import Limits
-from fieldctl.protocols.core.message import IN, OUT, Message, link
 from fieldctl.protocols.transport import zeromq
 
 from . import codec
@@ -42,8 +41,9 @@ class StreamPublisher:
         self.limits = profile.limits
         url = profile.endpoints[codec.STREAMS]
         warn_if_exposed(url, notify)
-        self.pub = zeromq.Publisher(codec.STREAMS, url, link_emitter(profile.name, emit),
-                                    max_frame_bytes=self.limits.max_frame_bytes)
+        self.pub = zeromq.Publisher(
+            codec.STREAMS, url, link_emitter(profile.name, emit), max_frame_bytes=self.limits.max_frame_bytes
+        )
         emit(link(profile.name, codec.STREAMS, "bound", {"url": self.pub.url}))
 
     def send(self, name: str, success: bool, value: Any, encoding: str, timestamp: float | None = None) -> Message:
@@ -56,8 +56,17 @@ class StreamPublisher:
         stamp = time.perf_counter() if timestamp is None else timestamp
         packet = codec.encode_packet(name, success, stamp, payload)
         self.pub.send_nowait([packet])
-        msg = codec.sent_packet(self.profile, codec.STREAMS, name, codec.SAMPLE if success else codec.ERROR, packet,
-                                success, stamp, value, len(payload))
+        msg = codec.sent_packet(
+            self.profile,
+            codec.STREAMS,
+            name,
+            codec.SAMPLE if success else codec.ERROR,
+            packet,
+            success,
+            stamp,
+            value,
+            len(payload),
+        )
         self.emit(msg)
         return msg
 
@@ -82,15 +91,21 @@ class StreamPublisher:
 
 def replayable(messages: list[Message], notify: Notify) -> list[Message]:
     """Recordings also hold link states, calls, replies and malformed packets: only samples replay."""
-    return replay.replayable(messages, lambda msg: msg.endpoint in ("", codec.STREAMS) and msg.channel not in ("", "?"),
-                             notify, "not stream samples")
+    return replay.replayable(
+        messages,
+        lambda msg: msg.endpoint in ("", codec.STREAMS) and msg.channel not in ("", "?"),
+        notify,
+        "not stream samples",
+    )
 
 
-async def publish(profile: Profile, messages: list[Message], emit: Emit, notify: Notify, wait_s: float,
-                  realtime: bool) -> None:
+async def publish(
+    profile: Profile, messages: list[Message], emit: Emit, notify: Notify, wait_s: float, realtime: bool
+) -> None:
     messages = replayable(messages, notify)
-    await replay.publish_all(StreamPublisher(profile, emit, notify), messages, wait_s, realtime,
-                             zeromq.DELIVERY_LINGER_MS)
+    await replay.publish_all(
+        StreamPublisher(profile, emit, notify), messages, wait_s, realtime, zeromq.DELIVERY_LINGER_MS
+    )
 
 
 class Simulator:
@@ -107,8 +122,9 @@ class Simulator:
         url = self.profile.endpoints[codec.CALLS]
         warn_if_exposed(url, self.notify)
         try:
-            replier = zeromq.replier(codec.CALLS, url, link_emitter(self.profile.name, self.emit), self.notify,
-                                     self.limits.max_frame_bytes)
+            replier = zeromq.replier(
+                codec.CALLS, url, link_emitter(self.profile.name, self.emit), self.notify, self.limits.max_frame_bytes
+            )
         except BaseException:
             self.publisher.close()
             raise
@@ -150,23 +166,45 @@ class Simulator:
             request, outcome = self._answer(frames)
             self.emit(request)
             if outcome.malformed:
-                self.notify(f"malformed request ({outcome.malformed}) would kill a real server's RPC thread; "
-                            "answered with an error")
+                self.notify(
+                    f"malformed request ({outcome.malformed}) would kill a real server's RPC thread; "
+                    "answered with an error"
+                )
             if outcome.delay:
                 await asyncio.sleep(outcome.delay)  # a REP serves one call at a time, as the real one does
             reply = outcome.reply(time.perf_counter())
             await replier.send([reply.packet])
             target = outcome.request.target if outcome.request else "?"
-            self.emit(codec.sent_packet(self.profile.name, codec.CALLS, codec.REPLY, target, reply.packet, reply.success,
-                                        reply.timestamp, reply.value, reply.payload_bytes))
+            self.emit(
+                codec.sent_packet(
+                    self.profile.name,
+                    codec.CALLS,
+                    codec.REPLY,
+                    target,
+                    reply.packet,
+                    reply.success,
+                    reply.timestamp,
+                    reply.value,
+                    reply.payload_bytes,
+                )
+            )
             await asyncio.sleep(0)  # a flood of requests must not starve the streams and signals
 
     def _answer(self, frames: list[bytes]) -> tuple[Message, Outcome]:
         """The request as a Message and what to answer; whatever a client sends, an answer."""
         name = self.profile.name
         if len(frames) != 1:
-            request = Message(profile=name, endpoint=codec.CALLS, direction=IN, channel=codec.CALL, kind="?",
-                              raw=tuple(frames), error=f"{len(frames)} parts: a request is one part")
+            request = Message(
+                profile=name,
+                endpoint=codec.CALLS,
+                direction=IN,
+                channel=codec.CALL,
+                kind="?",
+                raw=tuple(frames),
+                error=f"{len(frames)} parts: a request is one part",
+            )
             return request, Outcome(False, "malformed request: more than one part", malformed="more than one part")
-        return (codec.request_message(name, frames[0], direction=IN, limits=self.limits),
-                self.router.handle(frames[0], self.limits))
+        return (
+            codec.request_message(name, frames[0], direction=IN, limits=self.limits),
+            self.router.handle(frames[0], self.limits),
+        )

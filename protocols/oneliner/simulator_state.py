@@ -10,8 +10,9 @@ from __future__ import annotations
 import builtins
 import math
 import pickle
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from fieldctl.protocols.core.errors import UsageError
 from fieldctl.protocols.core.limits import Limits
@@ -41,7 +42,7 @@ class Outcome:
     request: codec.Request | None = None
     malformed: str | None = None  # why the request was refused undecoded (the real server dies instead)
 
-    def reply(self, now: float) -> "Reply":
+    def reply(self, now: float) -> Reply:
         """The reply packet; a result that cannot be pickled fails as on the real server (§4.4)."""
         timestamp = now if self.get_timestamp else None
         try:
@@ -89,44 +90,62 @@ class SimObject:
         where = f"simulate.objects.{self.name}.methods.{method}"
         attribute = spec.get("attribute", "value")
         if kind in ("get", "set", "add") and attribute not in self.attributes:
-            raise UsageError(f"{where}: attribute {attribute!r} is not declared in simulate.objects.{self.name}.attributes")
+            raise UsageError(
+                f"{where}: attribute {attribute!r} is not declared in simulate.objects.{self.name}.attributes"
+            )
         if kind == "get":
+
             def get() -> Any:
                 return self.attributes[attribute]
+
             return get
         if kind == "set":
+
             def set_(value: Any = spec.get("value")) -> None:
                 self.attributes[attribute] = value
+
             return set_
         if kind == "add":
+
             def add(step: Any = spec.get("step", 1)) -> Any:
                 self.attributes[attribute] += step
                 return self.attributes[attribute]
+
             return add
         if kind == "sum":
+
             def sum_(*args: Any, **kwargs: Any) -> Any:  # add(2, 3) and add(a=2, b=3) both answer 5
                 return sum([*args, *kwargs.values()])
+
             return sum_
         if kind == "echo":
+
             def echo(*args: Any, **kwargs: Any) -> dict[str, Any]:
                 return {"args": list(args), "kwargs": kwargs}
+
             return echo
         if kind == "return":
+
             def return_(*args: Any, **kwargs: Any) -> Any:
                 return spec.get("value")
+
             return return_
         if kind == "raise":
             error = spec.get("error", "RuntimeError")
             if error not in BUILTIN_EXCEPTIONS:
                 raise UsageError(f"{where}: error {error!r} is not a built-in exception class")
+
             def raise_(message: str = spec.get("message", "simulated failure")) -> None:
                 raise getattr(builtins, error)(message)
+
             return raise_
         if kind == "sleep":
+
             def sleep(seconds: float = spec.get("seconds", 1.0)) -> Delay:
                 if not 0 <= float(seconds) <= MAX_SLEEP_S:
                     raise ValueError(f"sleep: seconds must be between 0 and {MAX_SLEEP_S:g}")
                 return Delay(float(seconds))
+
             return sleep
         raise UsageError(f"{where}: action {kind!r} is not one of get, set, add, sum, echo, return, raise, sleep")
 
@@ -138,8 +157,9 @@ class SimObject:
         if attr in self.attributes:
             value = self.attributes[attr]
             raise TypeError(f"'{type(value).__name__}' object is not callable")
-        raise AttributeError(f"Instance {self!r} does not have attribute: {attr}. "
-                             f"Error: '{self.name}' object has no attribute '{attr}'")
+        raise AttributeError(
+            f"Instance {self!r} does not have attribute: {attr}. Error: '{self.name}' object has no attribute '{attr}'"
+        )
 
     def _read(self, name: str) -> Any:
         """`__getattribute__` reads a plain attribute, as on the real server (spec §4.3)."""
@@ -171,8 +191,9 @@ class Stream:
         return self.produce(self.count - 1)
 
 
-def _generator(where: str, spec: Mapping[str, Any], call: Callable[[str, str, list, dict], Outcome]
-               ) -> tuple[Callable[[int], tuple[bool, Any]], str | None]:
+def _generator(
+    where: str, spec: Mapping[str, Any], call: Callable[[str, str, list, dict], Outcome]
+) -> tuple[Callable[[int], tuple[bool, Any]], str | None]:
     start = spec.get("start", 0)
     kind = spec.get("generator", "call" if "call" in spec else "count")
     if kind == "count":
@@ -195,6 +216,7 @@ def _generator(where: str, spec: Mapping[str, Any], call: Callable[[str, str, li
         def produce(n: int) -> tuple[bool, Any]:
             outcome = call(obj, attr, list(spec.get("args", [])), dict(spec.get("kwargs", {})))
             return outcome.success, outcome.value if outcome.success else RuntimeError(outcome.value)
+
         return produce, None
     raise UsageError(f"{where}.generator: {kind!r} is not one of count, sine, status, bytes, constant, error, call")
 
@@ -223,13 +245,23 @@ class Streamer:
         for name in self.disabled_names:
             raise KeyError(name)
         if not as_dict:
-            raise ValueError("the simulator cannot build a one_liner.stream_schema.Streams object: "
-                             "call get_configuration with as_dict=True")
-        return {"manual_streams": {}, "zmq_streams": {}, "periodic_streams": {
-            name: {"encoding": None if stream.encoding == codec.RAW else stream.encoding,
-                   "return_type": stream.return_type, "frequency_hz": float(stream.frequency_hz),
-                   "enabled": name in self.enabled}
-            for name, stream in self.streams.items()}}
+            raise ValueError(
+                "the simulator cannot build a one_liner.stream_schema.Streams object: "
+                "call get_configuration with as_dict=True"
+            )
+        return {
+            "manual_streams": {},
+            "zmq_streams": {},
+            "periodic_streams": {
+                name: {
+                    "encoding": None if stream.encoding == codec.RAW else stream.encoding,
+                    "return_type": stream.return_type,
+                    "frequency_hz": float(stream.frequency_hz),
+                    "enabled": name in self.enabled,
+                }
+                for name, stream in self.streams.items()
+            },
+        }
 
 
 # --- the router -----------------------------------------------------------------------------------------
@@ -249,9 +281,14 @@ class Router:
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.version = str(settings.get("version", DEFAULT_VERSION))
         self.objects = {name: SimObject(name, spec) for name, spec in settings.get("objects", {}).items()}
-        self.named_calls = {name: NamedCall(*_split_target(f"simulate.named_calls.{name}", spec.get("call", "")),
-                                            list(spec.get("args", [])), dict(spec.get("kwargs", {})))
-                            for name, spec in settings.get("named_calls", {}).items()}
+        self.named_calls = {
+            name: NamedCall(
+                *_split_target(f"simulate.named_calls.{name}", spec.get("call", "")),
+                list(spec.get("args", [])),
+                dict(spec.get("kwargs", {})),
+            )
+            for name, spec in settings.get("named_calls", {}).items()
+        }
         streams = {}
         for name, spec in settings.get("streams", {}).items():
             where = f"simulate.streams.{name}"
@@ -266,10 +303,16 @@ class Router:
             streams[name] = Stream(name, frequency, encoding, produce, return_type, bool(spec.get("enabled", True)))
         self.streamer = Streamer(streams)
         self._reserved: dict[str, dict[str, Callable[..., Any]]] = {
-            ROUTER: {"get_version": lambda: self.version, "enable_stream": self.streamer.enable,
-                     "disable_stream": self.streamer.disable},
-            STREAMER: {"enable": self.streamer.enable, "disable": self.streamer.disable,
-                       "get_configuration": self.streamer.get_configuration},
+            ROUTER: {
+                "get_version": lambda: self.version,
+                "enable_stream": self.streamer.enable,
+                "disable_stream": self.streamer.disable,
+            },
+            STREAMER: {
+                "enable": self.streamer.enable,
+                "disable": self.streamer.disable,
+                "get_configuration": self.streamer.get_configuration,
+            },
             RPC: {"_call_by_name": self._call_by_name, "__getattribute__": self._rpc_attribute},
         }
 
@@ -297,8 +340,10 @@ class Router:
         if obj in self._reserved:
             methods = self._reserved[obj]
             if attr not in methods:
-                raise AttributeError(f"Instance <{obj}> does not have attribute: {attr}. "
-                                     f"Error: the simulator does not offer {obj}.{attr}")
+                raise AttributeError(
+                    f"Instance <{obj}> does not have attribute: {attr}. "
+                    f"Error: the simulator does not offer {obj}.{attr}"
+                )
             return methods[attr]
         if obj not in self.objects:
             raise KeyError(f"{obj} is not present in instances.")
@@ -310,7 +355,7 @@ class Router:
             raise KeyError(f"'{name}' is not a named call.")
         call = self.named_calls[name]
         given = list(args or [])
-        outcome = self.invoke(call.obj, call.attr, given + call.args[len(given):], {**call.kwargs, **(kwargs or {})})
+        outcome = self.invoke(call.obj, call.attr, given + call.args[len(given) :], {**call.kwargs, **(kwargs or {})})
         if not outcome.success:
             raise RuntimeError(outcome.value)
         return Delay(outcome.delay) if outcome.delay else outcome.value

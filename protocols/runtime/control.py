@@ -10,15 +10,16 @@ request causes as it happens, then ``{"done": true, "ok": bool, "summary": str, 
 from __future__ import annotations
 
 import asyncio
-import json
 import contextlib
-from typing import Any, Awaitable, Callable
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fieldctl.protocols.core import redact
-from fieldctl.protocols.sdk.contract import CommandOutcome, Emit
 from fieldctl.protocols.core.errors import ExitCode, FieldctlError, ProtocolFailure, Timeout, UsageError, error_for
 from fieldctl.protocols.core.limits import loads
 from fieldctl.protocols.core.message import Message, link
+from fieldctl.protocols.sdk.contract import CommandOutcome, Emit
 from fieldctl.protocols.transport import unix, within
 
 ControlHandler = Callable[[str, Message, Emit], Awaitable[CommandOutcome]]
@@ -51,7 +52,7 @@ class ControlServer:
                 outcome, code = await within(self.handler(verb, msg, emit), self.timeout), ExitCode.OK
             except (ValueError, KeyError, TypeError) as exc:
                 outcome, code = CommandOutcome(False, f"bad control request: {exc}"), ExitCode.USAGE
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 outcome, code = CommandOutcome(False, f"no outcome within {self.timeout:g} s"), ExitCode.TIMEOUT
             except FieldctlError as exc:
                 outcome, code = CommandOutcome(False, str(exc)), exc.exit_code
@@ -59,7 +60,7 @@ class ControlServer:
                 code = ExitCode.REMOTE_FAILED
             writer.write(_done_line(outcome, code))
             await writer.drain()
-        except (ConnectionError, asyncio.TimeoutError):
+        except (TimeoutError, ConnectionError):
             pass  # the asking side went away; the simulator goes on
         finally:
             writer.close()
@@ -69,8 +70,14 @@ class ControlServer:
 
 def _done_line(outcome: CommandOutcome, code: ExitCode) -> bytes:
     """The closing line; a result too large for one line is left out (its messages went before)."""
-    done = {"done": True, "ok": outcome.ok, "summary": outcome.summary, "exit": int(code), "rtt_s": outcome.rtt_s,
-            "result": redact.scrub_value(outcome.result)}
+    done = {
+        "done": True,
+        "ok": outcome.ok,
+        "summary": outcome.summary,
+        "exit": int(code),
+        "rtt_s": outcome.rtt_s,
+        "result": redact.scrub_value(outcome.result),
+    }
     line = json.dumps(done, default=repr).encode()
     if len(line) >= unix.LINE_LIMIT:
         done.update(result=None, summary=f"{outcome.summary} (result over {unix.LINE_LIMIT} bytes, not shown)")
@@ -80,8 +87,9 @@ def _done_line(outcome: CommandOutcome, code: ExitCode) -> bytes:
 
 def command_message(profile: str, name: str, data: Any) -> Message:
     """What `command --via` asks the simulator to do: send command NAME with `data` from its side."""
-    return Message(profile=profile, endpoint="control", direction="out", channel="command", kind=name,
-                   payload=data, id=None)
+    return Message(
+        profile=profile, endpoint="control", direction="out", channel="command", kind=name, payload=data, id=None
+    )
 
 
 async def request(path: str, verb: str, msg: Message, emit: Emit, timeout: float) -> CommandOutcome:
@@ -96,7 +104,7 @@ async def request(path: str, verb: str, msg: Message, emit: Emit, timeout: float
         while True:
             try:
                 line = await within(reader.readline(), max(0.0, deadline - loop.time()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise Timeout(f"the simulator at {path} gave no outcome within {timeout:g} s") from None
             except ValueError:  # a line over LINE_LIMIT
                 raise ProtocolFailure(f"the simulator at {path} sent a line over {unix.LINE_LIMIT} bytes") from None
@@ -108,9 +116,13 @@ async def request(path: str, verb: str, msg: Message, emit: Emit, timeout: float
                     if data.get("exit") not in (ExitCode.OK, ExitCode.REMOTE_FAILED):
                         raise error_for(int(data.get("exit", ExitCode.PROTOCOL)), str(data.get("summary", "")))
                     rtt = data.get("rtt_s")
-                    return CommandOutcome(bool(data.get("ok")), str(data.get("summary", "")), messages,
-                                          rtt_s=float(rtt) if isinstance(rtt, (int, float)) else None,
-                                          result=data.get("result"))
+                    return CommandOutcome(
+                        bool(data.get("ok")),
+                        str(data.get("summary", "")),
+                        messages,
+                        rtt_s=float(rtt) if isinstance(rtt, (int, float)) else None,
+                        result=data.get("result"),
+                    )
             except (ValueError, AttributeError, TypeError) as exc:
                 raise ProtocolFailure(f"the simulator at {path} sent a bad control line: {exc}") from None
             received = Message.from_dict(data)

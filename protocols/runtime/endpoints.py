@@ -49,8 +49,10 @@ def check_free(ports: range) -> None:
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError as exc:
-                raise UsageError(f"port {port} (of {ports.start}-{ports.stop - 1}) cannot be bound on 127.0.0.1: "
-                                 f"{exc.strerror or exc}; pick another --base-port") from None
+                raise UsageError(
+                    f"port {port} (of {ports.start}-{ports.stop - 1}) cannot be bound on 127.0.0.1: "
+                    f"{exc.strerror or exc}; pick another --base-port"
+                ) from None
 
 
 def per_target_url(url: str, target: str) -> str:

@@ -7,9 +7,8 @@ import asyncio
 import time
 
 from fieldctl.profiles import Profile
-
-from fieldctl.protocols.sdk.contract import Emit
 from fieldctl.protocols.core.message import Message, link
+from fieldctl.protocols.sdk.contract import Emit
 
 
 class HeartbeatWatch:
@@ -40,6 +39,8 @@ class HeartbeatWatch:
                 await asyncio.sleep(due)
                 continue
             self.stale = True
-            self.emit(link(self.profile.name, "heartbeat", "stale", {"silent_s": round(time.monotonic() - self.last, 1)}))
+            self.emit(
+                link(self.profile.name, "heartbeat", "stale", {"silent_s": round(time.monotonic() - self.last, 1)})
+            )
             self._seen.clear()
             await self._seen.wait()

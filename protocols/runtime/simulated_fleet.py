@@ -8,18 +8,25 @@ import asyncio
 import copy
 import gc
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from fieldctl.profiles import Profile
 from fieldctl.profiles.loader import parse_value
 from fieldctl.profiles.targets import Target
-
-from fieldctl.protocols.runtime.registry import driver_for
-from fieldctl.protocols.sdk.contract import Emit, Notify
-from fieldctl.protocols.runtime.endpoints import check_free, is_socket_path, is_wildcard, per_target_url, private_endpoints, with_port
 from fieldctl.protocols.core.errors import Timeout, UsageError
 from fieldctl.protocols.core.message import Message
+from fieldctl.protocols.runtime.endpoints import (
+    check_free,
+    is_socket_path,
+    is_wildcard,
+    per_target_url,
+    private_endpoints,
+    with_port,
+)
+from fieldctl.protocols.runtime.registry import driver_for
+from fieldctl.protocols.sdk.contract import Emit, Notify
 from fieldctl.protocols.transport import together
 
 #: The setting a simulator announces itself by (autotrainer's heartbeat `identifier`): each device
@@ -98,8 +105,9 @@ class SimulatedFleet:
     """`base_port`: the devices' ports are consecutive from it (device by device, endpoint by
     endpoint in the profile's order), checked free first; None: each port is the system's choice."""
 
-    def __init__(self, base: Profile, count: int, folder: str, notify_for: Callable[[str], Notify],
-                 base_port: int | None = None) -> None:
+    def __init__(
+        self, base: Profile, count: int, folder: str, notify_for: Callable[[str], Notify], base_port: int | None = None
+    ) -> None:
         if count < 1:
             raise UsageError("--devices: at least 1")
         self.base, self.folder = base, folder
@@ -119,8 +127,9 @@ class SimulatedFleet:
         own = os.path.join(self.folder, name)
         private = private_endpoints(self.base, own)
         if self.ports is not None:
-            private = {name: url if is_socket_path(url) else with_port(url, next(self.ports))
-                       for name, url in private.items()}
+            private = {
+                name: url if is_socket_path(url) else with_port(url, next(self.ports)) for name, url in private.items()
+            }
         if any(is_socket_path(url) for url in self.base.endpoints.values()):
             os.makedirs(own, mode=0o700, exist_ok=True)
         data = {**self.base.data, "endpoints": dict(private)}
@@ -135,15 +144,22 @@ class SimulatedFleet:
         client's own socket) keeps the profile's URL, made distinct per target."""
         targets = []
         for device in self.devices:
-            endpoints = {name: device.reached[name] if name in device.announced else per_target_url(url, device.name)
-                         for name, url in self.base.endpoints.items()}
-            targets.append(Target(device.name, self.base.name, None, endpoints, dict(sets),
-                                  (group,) if group else ()))
+            endpoints = {
+                name: device.reached[name] if name in device.announced else per_target_url(url, device.name)
+                for name, url in self.base.endpoints.items()
+            }
+            targets.append(Target(device.name, self.base.name, None, endpoints, dict(sets), (group,) if group else ()))
         return targets
 
-    async def run(self, emit_for: Callable[[str], Emit], *,
-                  scenario: list[Message] | None, timeline: bool, options: dict[str, Any],
-                  on_bound: Callable[[], None]) -> None:
+    async def run(
+        self,
+        emit_for: Callable[[str], Emit],
+        *,
+        scenario: list[Message] | None,
+        timeline: bool,
+        options: dict[str, Any],
+        on_bound: Callable[[], None],
+    ) -> None:
         """Runs every device until cancelled; `on_bound` once all have announced their addresses
         (each device's own `bound` links are taken in here, not passed on)."""
         all_bound = asyncio.Event()
@@ -160,12 +176,18 @@ class SimulatedFleet:
                             all_bound.set()
                     return
                 emit(msg)
+
             return device_emit
 
         # together, not gather: one device failing cancels the rest and waits for their clean-up
-        running = asyncio.ensure_future(together(*(driver.simulate(emitter(device), scenario=scenario,
-                                                                   timeline=timeline, options=options)
-                                                   for device, driver in zip(self.devices, self.drivers))))
+        running = asyncio.ensure_future(
+            together(
+                *(
+                    driver.simulate(emitter(device), scenario=scenario, timeline=timeline, options=options)
+                    for device, driver in zip(self.devices, self.drivers)
+                )
+            )
+        )
         try:
             bound = asyncio.ensure_future(all_bound.wait())
             limit = BOUND_BASE_S + BOUND_PER_DEVICE_S * len(self.devices)
@@ -174,8 +196,10 @@ class SimulatedFleet:
             if running.done():
                 running.result()  # a device's error (a port, a path) ends the run with its exit code
             if not all_bound.is_set():
-                raise Timeout(f"{len(waiting)} of {len(self.devices)} {self.base.name} devices did not announce "
-                              f"their endpoints within {limit:g} s")
+                raise Timeout(
+                    f"{len(waiting)} of {len(self.devices)} {self.base.name} devices did not announce "
+                    f"their endpoints within {limit:g} s"
+                )
             settle_collector()
             on_bound()
             await running

@@ -15,13 +15,13 @@ parses them and the role receives them as ``options``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 from fieldctl.profiles import Profile
 from fieldctl.profiles.schema import SECONDS, TEXTS, Setting
-
 from fieldctl.protocols.core.errors import NagiosCode, Unsupported
 from fieldctl.protocols.core.message import Message, link
 
@@ -72,30 +72,41 @@ class ProbeReport:
 #: request: a command or query going to the other side; reply: its answer; link: connection states.
 LOOKS = frozenset({"alarm", "quiet", "request", "reply", "link"})
 
+
 class ClientSession:
     """A long-lived client of one profile: many commands over the same connections, until closed.
     An async context manager; `fieldctl command` uses one once, the console keeps one per profile.
     This default one runs the driver's one-shot `command` each time, so every protocol has
     sessions; a driver that can keep its connections returns its own subclass from `session`."""
 
-    def __init__(self, driver: "BaseDriver", emit: Emit, options: dict[str, Any]) -> None:
+    def __init__(self, driver: BaseDriver, emit: Emit, options: dict[str, Any]) -> None:
         self.driver, self.emit, self.options = driver, emit, options
 
-    async def command(self, name: str, data: Any, *, timeout: float, wait: bool, emit: Emit | None = None,
-                      options: dict[str, Any] | None = None) -> CommandOutcome:
+    async def command(
+        self,
+        name: str,
+        data: Any,
+        *,
+        timeout: float,
+        wait: bool,
+        emit: Emit | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> CommandOutcome:
         """As BaseDriver.command. `emit` and `options` (merged over the session's) are for this
         command only, e.g. a console line's own flags."""
-        return await self.driver.command(name, data, options={**self.options, **(options or {})}, timeout=timeout,
-                                         wait=wait, emit=emit or self.emit)
+        return await self.driver.command(
+            name, data, options={**self.options, **(options or {})}, timeout=timeout, wait=wait, emit=emit or self.emit
+        )
 
     async def close(self) -> None:
         """Closes what the session holds open; it can be closed more than once."""
 
-    async def __aenter__(self) -> "ClientSession":
+    async def __aenter__(self) -> ClientSession:
         return self
 
-    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.close()
 
 
@@ -139,8 +150,9 @@ class BaseDriver:
         cancelled; emits what it sends and receives."""
         raise Unsupported(f"register is not supported for profile {self.profile.name}")
 
-    async def command(self, name: str, data: Any, *, options: dict[str, Any], timeout: float, wait: bool,
-                      emit: Emit) -> CommandOutcome:
+    async def command(
+        self, name: str, data: Any, *, options: dict[str, Any], timeout: float, wait: bool, emit: Emit
+    ) -> CommandOutcome:
         """One request and its answer. `timeout`: a hard deadline for the whole exchange, whatever
         keeps arriving (Timeout past it). `wait`: also wait for a result the protocol delivers after
         the first reply (an asynchronous command), where it has one. Emits the request and every
@@ -153,15 +165,17 @@ class BaseDriver:
         protocol options, used by every command of the session unless one overrides them."""
         return ClientSession(self, emit, options)
 
-    async def publish(self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool,
-                      options: dict[str, Any]) -> None:
+    async def publish(
+        self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool, options: dict[str, Any]
+    ) -> None:
         """Sends each message as this side of the protocol does. `wait_s`: how long to wait for the
         other side to be ready to receive (a subscriber, a connection); `realtime`: keep the
         recorded gaps (replay.paced). Messages that do not replay are skipped (replay.replayable)."""
         raise Unsupported(f"publish is not supported for profile {self.profile.name}")
 
-    async def simulate(self, emit: Emit, *, scenario: list[Message] | None, timeline: bool,
-                       options: dict[str, Any]) -> None:
+    async def simulate(
+        self, emit: Emit, *, scenario: list[Message] | None, timeline: bool, options: dict[str, Any]
+    ) -> None:
         """Plays the other side on the profile's endpoints until cancelled, announcing each with a
         ``bound`` link. `scenario`: messages to play instead of the built-in timeline; `timeline`:
         play the built-in one. Survives any peer: a bad one gets a notify line, an error answer

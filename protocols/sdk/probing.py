@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from fieldctl.protocols.sdk.contract import ProbeReport
 from fieldctl.protocols.core.errors import ConnectFailure, FieldctlError, NagiosCode, UsageError
+from fieldctl.protocols.sdk.contract import ProbeReport
 
 if TYPE_CHECKING:
     from fieldctl.profiles import Profile
-
     from fieldctl.protocols.sdk.contract import BaseDriver
 
 #: Probes of a fleet running at once: 1,000 targets are probed in waves, not all sockets at one moment.
@@ -28,7 +27,7 @@ def verdict(metrics: dict[str, float], problems: list[str], parts: list[str], wa
     return ProbeReport(status, "; ".join(parts + slow), metrics, warn, crit)
 
 
-def thresholds(profile: "Profile", warn: float | None = None, crit: float | None = None) -> tuple[float, float]:
+def thresholds(profile: Profile, warn: float | None = None, crit: float | None = None) -> tuple[float, float]:
     """(warn, crit) in seconds: as given, else the heartbeat's stale time for crit and 1.5
     heartbeat intervals (at most crit) for warn."""
     crit_s = float(crit) if crit is not None else profile.heartbeat.stale_after_s
@@ -43,15 +42,14 @@ def failed(exc: Exception) -> ProbeReport:
     return ProbeReport(NagiosCode.CRITICAL if isinstance(exc, ConnectFailure) else NagiosCode.UNKNOWN, str(exc))
 
 
-async def probed(driver: "BaseDriver", warn: float, crit: float, options: dict[str, Any]) -> ProbeReport:
+async def probed(driver: BaseDriver, warn: float, crit: float, options: dict[str, Any]) -> ProbeReport:
     """The driver's probe, always a report, within crit + GRACE_S."""
-    import asyncio
 
     from fieldctl.protocols.transport import within
 
     try:
         return await within(driver.probe(warn=warn, crit=crit, options=options), crit + GRACE_S)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return ProbeReport(NagiosCode.CRITICAL, f"no verdict within {crit + GRACE_S:g} s")
     except FieldctlError as exc:
         return failed(exc)

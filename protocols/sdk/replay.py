@@ -4,10 +4,11 @@ of them a role may send again, and at what pace. Shared by every protocol."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator, Callable, Protocol
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Protocol
 
-from fieldctl.protocols.sdk.contract import Notify
 from fieldctl.protocols.core.message import Message
+from fieldctl.protocols.sdk.contract import Notify
 
 
 def replayable(messages: list[Message], keep: Callable[[Message], bool], notify: Notify, what: str) -> list[Message]:
@@ -47,8 +48,9 @@ class Publishing(Protocol):
     def close(self, linger_ms: int) -> None: ...
 
 
-async def publish_all(publisher: Publishing, messages: list[Message], wait_s: float, realtime: bool,
-                      linger_ms: int) -> None:
+async def publish_all(
+    publisher: Publishing, messages: list[Message], wait_s: float, realtime: bool, linger_ms: int
+) -> None:
     """`publish` on a publish/subscribe transport: once a subscriber is there (a publication
     nobody hears is lost), each message at its pace; then a lingering close, so what was sent
     still reaches it."""

@@ -18,14 +18,13 @@ from websockets.exceptions import ConnectionClosed
 
 from fieldctl.profiles import Profile
 from fieldctl.profiles.secrets import Secret, SecretRef
+from fieldctl.protocols.core.errors import ConnectFailure, NagiosCode, RemoteFailure, Timeout, UsageError
+from fieldctl.protocols.core.message import Message, link
 from fieldctl.protocols.sdk.contract import Emit, Notify, ProbeReport, link_emitter
 from fieldctl.protocols.sdk.probing import verdict
-from fieldctl.protocols.core.errors import ConnectFailure, NagiosCode, RemoteFailure, Timeout, UsageError
-from fieldctl.protocols.core.limits import Limits
-from fieldctl.protocols.core.message import Message, link
+from fieldctl.protocols.sdk.websocket_options import connection_settings
 from fieldctl.protocols.transport import within
 from fieldctl.protocols.transport.websocket import keep_connected, open_connection
-from fieldctl.protocols.sdk.websocket_options import connection_settings
 
 from . import codec
 from .connection import CLIENT_CLOSE, ENDPOINT, Connection, Timing, scrubbed
@@ -44,7 +43,7 @@ class Account:
     gid: str
 
     @classmethod
-    def from_options(cls, profile: Profile, options: dict[str, Any], store: DeviceStore | None = None) -> "Account":
+    def from_options(cls, profile: Profile, options: dict[str, Any], store: DeviceStore | None = None) -> Account:
         url = profile.endpoints.get(ENDPOINT)
         if not url:
             raise UsageError(f"profile {profile.name} has no '{ENDPOINT}' endpoint")
@@ -88,14 +87,15 @@ class AnswerRule:
         if self.mode == "fixed":
             return codec.as_part_text(self.data), None
         try:
-            proc = await asyncio.create_subprocess_exec(*self.argv, stdin=asyncio.subprocess.PIPE,
-                                                        stdout=asyncio.subprocess.PIPE, env=self.env)
+            proc = await asyncio.create_subprocess_exec(
+                *self.argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=self.env
+            )
         except OSError as exc:
             notify(f"--answer-with {self.argv[0]}: {exc.strerror}; answering with no data")
             return None, None
         try:
             out, _ = await within(proc.communicate(json.dumps(command).encode()), self.timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             proc.kill()
             await proc.wait()
             notify(f"--answer-with {self.argv[0]} gave no answer within {self.timeout_s:g} s; answering with no data")
@@ -189,11 +189,21 @@ class Connector:
                 try:
                     await self._session(conn)
                 except ConnectionClosed as exc:
-                    on_link(ENDPOINT, "disconnected", {"url": self.account.url, "code": exc.rcvd.code if exc.rcvd else None})
+                    on_link(
+                        ENDPOINT, "disconnected", {"url": self.account.url, "code": exc.rcvd.code if exc.rcvd else None}
+                    )
                 finally:
                     await conn.close()
-            await keep_connected(self.account.url, self._session, name=ENDPOINT, on_link=on_link, backoff=self.backoff,
-                                 tls=self.tls, max_size=self.max_size, ping_interval=None)
+            await keep_connected(
+                self.account.url,
+                self._session,
+                name=ENDPOINT,
+                on_link=on_link,
+                backoff=self.backoff,
+                tls=self.tls,
+                max_size=self.max_size,
+                ping_interval=None,
+            )
         finally:
             self.store.close()
 
@@ -236,8 +246,11 @@ class Connector:
             answer = await session.request(handler, payload)
             if answer is None or answer.get("status") != 200:
                 await conn.close(1000, CLIENT_CLOSE)
-                what = "no answer" if answer is None else \
-                    f"{codec.quoted(answer.get('status'))} {codec.quoted(answer.get('payload'))}"
+                what = (
+                    "no answer"
+                    if answer is None
+                    else f"{codec.quoted(answer.get('status'))} {codec.quoted(answer.get('payload'))}"
+                )
                 raise RemoteFailure(f"device sync refused: {handler} answered {what}")
         self._link("synced", {"hash": local, "devices": len(steps) - 2})
 
@@ -258,8 +271,10 @@ class Connector:
         if answer is not None and answer.get("status") == 200:
             await session.request("commit", self.devices.hash)
         else:
-            self.notify(f"{handler} {payload if isinstance(payload, str) else payload.get('uri')} was not accepted; "
-                        "the next sync will carry it")
+            self.notify(
+                f"{handler} {payload if isinstance(payload, str) else payload.get('uri')} was not accepted; "
+                "the next sync will carry it"
+            )
 
     async def _answer_command(self, session: Connection, envelope: dict[str, Any]) -> None:
         command = envelope.get("payload") if isinstance(envelope.get("payload"), dict) else {}
@@ -274,8 +289,9 @@ class Connector:
             self.notify(f"{what} was not delivered: {exc}")
 
 
-async def login_once(profile: Profile, options: dict[str, Any], emit: Emit, notify: Notify,
-                     timeout: float) -> tuple[Any, Connection, dict[str, Any]]:
+async def login_once(
+    profile: Profile, options: dict[str, Any], emit: Emit, notify: Notify, timeout: float
+) -> tuple[Any, Connection, dict[str, Any]]:
     """One connection and login, no retries (publish, probe)."""
     store = open_store(options)
     try:
@@ -284,8 +300,9 @@ async def login_once(profile: Profile, options: dict[str, Any], emit: Emit, noti
         store.close()
     tls, _ = connection_settings(account.url, options, notify)
     emit = scrubbed(emit)
-    conn = await open_connection(account.url, tls=tls, timeout=timeout, max_size=profile.limits.max_frame_bytes,
-                                 ping_interval=None)
+    conn = await open_connection(
+        account.url, tls=tls, timeout=timeout, max_size=profile.limits.max_frame_bytes, ping_interval=None
+    )
     emit(link(profile.name, ENDPOINT, "connected", {"url": account.url}))
     session = Connection(conn, profile.name, emit, notify, Timing.from_profile(profile))
     try:
@@ -306,8 +323,9 @@ def event_target(msg: Message, params: list[str]) -> tuple[str, str]:
     return device, service
 
 
-async def publish(profile: Profile, messages: list[Message], emit: Emit, notify: Notify,
-                  options: dict[str, Any], timeout: float) -> None:
+async def publish(
+    profile: Profile, messages: list[Message], emit: Emit, notify: Notify, options: dict[str, Any], timeout: float
+) -> None:
     """Logs in as the connector (with its gid, so the platform listens to its devices), sends
     each event, reports the platform's answer; exit 1 when one is refused."""
     targets = [(msg, *event_target(msg, options.get("params") or [])) for msg in messages]
@@ -316,13 +334,16 @@ async def publish(profile: Profile, messages: list[Message], emit: Emit, notify:
     refused: list[str] = []
     try:
         for msg, device, service in targets:
-            payload = codec.event_payload(device, service, codec.as_part_text(msg.payload),
-                                          codec.as_part_text(options.get("metadata")))
+            payload = codec.event_payload(
+                device, service, codec.as_part_text(msg.payload), codec.as_part_text(options.get("metadata"))
+            )
             answer = await session.request("event", payload)
             if answer is None:
                 raise Timeout(f"no answer to the event for {device}:{service} within {session.timing.request_s:g} s")
             if answer.get("status") != 200:
-                refused.append(f"{device}:{service}: {codec.quoted(answer.get('status'))} {codec.quoted(answer.get('payload'))}")
+                refused.append(
+                    f"{device}:{service}: {codec.quoted(answer.get('status'))} {codec.quoted(answer.get('payload'))}"
+                )
     finally:
         reader.cancel()
         await asyncio.gather(reader, return_exceptions=True)
@@ -339,11 +360,12 @@ async def probe(profile: Profile, options: dict[str, Any], notify: Notify, warn:
     started = time.monotonic()
     try:
         conn, _, answer = await within(login_once(profile, options, lambda m: None, notify, crit), crit)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return ProbeReport(NagiosCode.CRITICAL, f"no login within {crit:g} s", warn=warn, crit=crit)
     except ConnectFailure as exc:
         return ProbeReport(NagiosCode.CRITICAL, str(exc), warn=warn, crit=crit)
     elapsed = round(time.monotonic() - started, 4)
     await conn.close(1000, CLIENT_CLOSE)
-    return verdict({"login_seconds": elapsed}, [], [f"login accepted in {elapsed:.3f} s (gateway {answer['gid']})"],
-                   warn, crit)
+    return verdict(
+        {"login_seconds": elapsed}, [], [f"login accepted in {elapsed:.3f} s (gateway {answer['gid']})"], warn, crit
+    )

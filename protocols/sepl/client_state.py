@@ -31,15 +31,28 @@ def login_answer(profile: str, frame: str) -> LoginAnswer:
     try:
         answer = codec.parse_object(frame)
     except codec.Malformed as exc:
-        return LoginAnswer(codec.malformed_message(profile, IN, frame.encode("utf-8", errors="replace"), f"login answer: {exc}"),
-                     refused=f"the login answer is not a JSON object ({exc})")
-    msg = Message(profile, ENDPOINT, IN, "login", "answer", answer, codec.text_of(answer.get("token")) or None,
-                  (frame.encode("utf-8", errors="replace"),))
+        return LoginAnswer(
+            codec.malformed_message(profile, IN, frame.encode("utf-8", errors="replace"), f"login answer: {exc}"),
+            refused=f"the login answer is not a JSON object ({exc})",
+        )
+    msg = Message(
+        profile,
+        ENDPOINT,
+        IN,
+        "login",
+        "answer",
+        answer,
+        codec.text_of(answer.get("token")) or None,
+        (frame.encode("utf-8", errors="replace"),),
+    )
     payload = answer.get("payload") if isinstance(answer.get("payload"), dict) else {}
     gid = codec.text_of(payload.get("gid"))
     if answer.get("status") != 200 or answer.get("token") != codec.LOGIN_TOKEN or not gid:
-        return LoginAnswer(msg, refused=f"login refused: status {codec.quoted(answer.get('status'))}, "
-                                  f"token {codec.quoted(answer.get('token'))}, payload {codec.quoted(answer.get('payload'))}")
+        return LoginAnswer(
+            msg,
+            refused=f"login refused: status {codec.quoted(answer.get('status'))}, "
+            f"token {codec.quoted(answer.get('token'))}, payload {codec.quoted(answer.get('payload'))}",
+        )
     return LoginAnswer(msg, gid, codec.text_of(payload.get("hash")))
 
 
@@ -74,8 +87,16 @@ class Requests:
 
     def timed_out(self, token: str, after_s: float) -> Message:
         handler = self.open.pop(token, "")
-        return Message(self.profile, ENDPOINT, IN, "reply", handler, None, token,
-                       error=f"no answer to {handler} within {after_s:g} s")
+        return Message(
+            self.profile,
+            ENDPOINT,
+            IN,
+            "reply",
+            handler,
+            None,
+            token,
+            error=f"no answer to {handler} within {after_s:g} s",
+        )
 
     def receive(self, text: str) -> Incoming:
         envelope, msg = codec.decode_frame(self.profile, IN, text, from_client=False)
@@ -96,9 +117,15 @@ class Requests:
         """Requests still waiting when the connection goes: (token, Message, notice) each, to be
         reported, never silently dropped (the library would resend them with stale tokens after
         the next login)."""
-        gone = [(token, Message(self.profile, ENDPOINT, IN, "reply", handler, None, token,
-                                error=f"unanswered: {reason}; not resent"),
-                 f"{handler} request {token} was not answered before the connection went ({reason}); not resent")
-                for token, handler in self.open.items()]
+        gone = [
+            (
+                token,
+                Message(
+                    self.profile, ENDPOINT, IN, "reply", handler, None, token, error=f"unanswered: {reason}; not resent"
+                ),
+                f"{handler} request {token} was not answered before the connection went ({reason}); not resent",
+            )
+            for token, handler in self.open.items()
+        ]
         self.open.clear()
         return gone

@@ -8,9 +8,10 @@ import dataclasses
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
 
 from fieldctl.protocols.core import limits, redact
 from fieldctl.protocols.core.limits import Malformed
@@ -117,8 +118,13 @@ def response_envelope(command: dict[str, Any], token: str, data: Any, metadata: 
     fresh token, its other (truthy) fields and unknown keys kept, protocol_parts replaced in place."""
     payload = dict(command["payload"]) if isinstance(command.get("payload"), dict) else {}
     payload["protocol_parts"] = parts(metadata, data)
-    envelope = {"status": command.get("status") or 0, "handler": "response", "token": token,
-                "content_type": command.get("content_type") or "", "payload": payload}
+    envelope = {
+        "status": command.get("status") or 0,
+        "handler": "response",
+        "token": token,
+        "content_type": command.get("content_type") or "",
+        "payload": payload,
+    }
     envelope.update((k, v) for k, v in command.items() if k not in envelope and v)
     return envelope
 
@@ -175,16 +181,20 @@ def go_kind(value: Any) -> str:
     return "float64" if isinstance(value, (int, float)) else "invalid"
 
 
-def platform_envelope(status: int, handler: str, token: str, payload: Any, content_type: str | None = None) -> dict[str, Any]:
+def platform_envelope(
+    status: int, handler: str, token: str, payload: Any, content_type: str | None = None
+) -> dict[str, Any]:
     kind = go_kind(payload) if content_type is None else content_type
     return {"status": status, "handler": handler, "token": token, "content_type": kind, "payload": payload}
 
 
 def go_frame(envelope: dict[str, Any]) -> str:
     """A platform envelope as the Go platform writes it: its field order, go_json values."""
-    return (f'{{"status":{envelope["status"]},"handler":{go_json(envelope["handler"])},'
-            f'"token":{go_json(envelope["token"])},"content_type":{go_json(envelope["content_type"])},'
-            f'"payload":{go_json(envelope["payload"])}}}')
+    return (
+        f'{{"status":{envelope["status"]},"handler":{go_json(envelope["handler"])},'
+        f'"token":{go_json(envelope["token"])},"content_type":{go_json(envelope["content_type"])},'
+        f'"payload":{go_json(envelope["payload"])}}}'
+    )
 
 
 def platform_frame(status: int, handler: str, token: str, payload: Any, content_type: str | None = None) -> str:
@@ -279,10 +289,15 @@ def credentials_message(profile: str, direction: str, creds: dict[str, Any]) -> 
     "credentials" under a key redact takes for a secret's: a marker, shown as it is, never
     remembered (it would mask the word everywhere)."""
     marker = {k for k, v in creds.items() if k.lower() == "token" and v == LOGIN_TOKEN}
-    masked = redact.mask(Message(profile, ENDPOINT, direction, "login", "credentials",
-                                 {k: v for k, v in creds.items() if k not in marker}))
-    shown = {k: (redact.MASK if redact.is_secret_key(k) and k not in marker else masked.payload.get(k, v))
-             for k, v in creds.items()}
+    masked = redact.mask(
+        Message(
+            profile, ENDPOINT, direction, "login", "credentials", {k: v for k, v in creds.items() if k not in marker}
+        )
+    )
+    shown = {
+        k: (redact.MASK if redact.is_secret_key(k) and k not in marker else masked.payload.get(k, v))
+        for k, v in creds.items()
+    }
     return dataclasses.replace(masked, payload=shown, raw=(json.dumps(shown).encode("utf-8"),))
 
 
@@ -305,8 +320,15 @@ def device_service(payload: Any, device_key: str, service_key: str) -> str:
     return f"{quoted(text_of(body.get(device_key)) or '?')}:{quoted(text_of(body.get(service_key)) or '?')}"
 
 
-def envelope_message(profile: str, direction: str, envelope: dict[str, Any], raw: bytes, *, from_client: bool,
-                     answered: str | None = None) -> Message:
+def envelope_message(
+    profile: str,
+    direction: str,
+    envelope: dict[str, Any],
+    raw: bytes,
+    *,
+    from_client: bool,
+    answered: str | None = None,
+) -> Message:
     """The Message for one envelope. channel: device (clear/put/disconnect/delete/commit), event,
     command (platform -> client), response (the client's command result), reply (the platform's
     answers; kind = the handler answered, when known). Events, commands and responses have kind
@@ -324,17 +346,34 @@ def envelope_message(profile: str, direction: str, envelope: dict[str, Any], raw
         channel, kind = "response", device_service(payload, "device_url", "service_url")
     elif handler not in (None, "response"):
         channel, kind = "unknown", quoted(handler)
-    return Message(profile=profile, endpoint=ENDPOINT, direction=direction, channel=channel, kind=kind,
-                   payload=envelope, id=text_of(envelope.get("token")) or None, raw=(raw,))
+    return Message(
+        profile=profile,
+        endpoint=ENDPOINT,
+        direction=direction,
+        channel=channel,
+        kind=kind,
+        payload=envelope,
+        id=text_of(envelope.get("token")) or None,
+        raw=(raw,),
+    )
 
 
 def malformed_message(profile: str, direction: str, raw: bytes, error: str) -> Message:
-    return Message(profile=profile, endpoint=ENDPOINT, direction=direction, channel="malformed", kind="frame",
-                   payload=raw[:QUOTED].decode("utf-8", errors="replace"), raw=(raw,), error=error)
+    return Message(
+        profile=profile,
+        endpoint=ENDPOINT,
+        direction=direction,
+        channel="malformed",
+        kind="frame",
+        payload=raw[:QUOTED].decode("utf-8", errors="replace"),
+        raw=(raw,),
+        error=error,
+    )
 
 
-def decode_frame(profile: str, direction: str, text: str, *, from_client: bool,
-                 answered: str | None = None) -> tuple[dict[str, Any] | None, Message]:
+def decode_frame(
+    profile: str, direction: str, text: str, *, from_client: bool, answered: str | None = None
+) -> tuple[dict[str, Any] | None, Message]:
     """One envelope frame: (the envelope, its Message), or (None, a malformed Message)."""
     raw = text.encode("utf-8", errors="replace")
     try:

@@ -8,16 +8,17 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
 from fieldctl.profiles.secrets import Secret
 from fieldctl.protocols.core import redact
-from fieldctl.protocols.sdk.contract import Emit, Notify
 from fieldctl.protocols.core.errors import ConnectFailure
 from fieldctl.protocols.core.message import IN, OUT, Message, link
+from fieldctl.protocols.sdk.contract import Emit, Notify
 from fieldctl.protocols.transport import within
 from fieldctl.protocols.transport.websocket import as_text
 
@@ -35,7 +36,7 @@ class Timing:
     pong_s: float = 15.0
 
     @classmethod
-    def from_profile(cls, profile: Any) -> "Timing":
+    def from_profile(cls, profile: Any) -> Timing:
         """The profile's [timeouts] where it sets them, these defaults where it does not."""
         return cls(**{f.name: float(profile.setting(f"timeouts.{f.name}", f.default)) for f in fields(cls)})
 
@@ -77,9 +78,11 @@ class Connection:
         try:
             frame = as_text(await within(self.conn.recv(), self.timing.login_s))
         except ConnectionClosed:
-            raise LoginRefused(f"the platform dropped the connection after the credentials of user {user!r} "
-                               "(wrong user or password, or an unknown gateway)") from None
-        except asyncio.TimeoutError:
+            raise LoginRefused(
+                f"the platform dropped the connection after the credentials of user {user!r} "
+                "(wrong user or password, or an unknown gateway)"
+            ) from None
+        except TimeoutError:
             await self.conn.close(1000, CLIENT_CLOSE)
             raise LoginRefused(f"no login answer within {self.timing.login_s:g} s") from None
         verdict = client_state.login_answer(self.profile, frame)
@@ -103,7 +106,7 @@ class Connection:
             await self.conn.send(text)
             self.emit(msg)
             return await within(asyncio.shield(future), self.timing.request_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.emit(self.requests.timed_out(token, self.timing.request_s))
             return None
         finally:
@@ -117,7 +120,7 @@ class Connection:
             while True:
                 try:
                     frame = await within(self.conn.recv(), self.timing.idle_ping_s)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     if not await self._ping():
                         return
                     continue
@@ -127,8 +130,11 @@ class Connection:
                     task.add_done_callback(tasks.discard)
         except ConnectionClosed as exc:
             if exc.sent is not None and exc.sent.code == 1009:
-                self.emit(codec.malformed_message(self.profile, IN, b"", f"frame over the size limit; closed 1009 "
-                                                  f"({exc.sent.reason})"))
+                self.emit(
+                    codec.malformed_message(
+                        self.profile, IN, b"", f"frame over the size limit; closed 1009 ({exc.sent.reason})"
+                    )
+                )
             self.abandon(f"connection closed ({exc.rcvd.code if exc.rcvd else 1006})")
             raise
         finally:
@@ -141,8 +147,10 @@ class Connection:
             pong = await self.conn.ping(str(int(time.time())))
             await within(pong, self.timing.pong_s)
             return True
-        except asyncio.TimeoutError:
-            self.emit(link(self.profile, ENDPOINT, "disconnected", {"reason": f"no pong within {self.timing.pong_s:g} s"}))
+        except TimeoutError:
+            self.emit(
+                link(self.profile, ENDPOINT, "disconnected", {"reason": f"no pong within {self.timing.pong_s:g} s"})
+            )
             self.abandon("no pong")
             return False
 

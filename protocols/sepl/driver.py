@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from fieldctl.profiles import Profile
-from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
 from fieldctl.protocols.core.errors import UsageError
 from fieldctl.protocols.core.message import OUT, Message
+from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
 
 from . import client, codec
-from .settings import SETTINGS
 from .connection import ENDPOINT
+from .settings import SETTINGS
 
 if TYPE_CHECKING:
     from . import simulator  # the other side's roles import it when they run: a client role never does
@@ -32,21 +32,24 @@ class Driver(BaseDriver):
         return describe(msg)
 
     def publication(self, kind: str, data: Any) -> Message:
-        return Message(profile=self.profile.name, endpoint=ENDPOINT,
-                       direction=OUT, channel="event", kind=kind, payload=data)
+        return Message(
+            profile=self.profile.name, endpoint=ENDPOINT, direction=OUT, channel="event", kind=kind, payload=data
+        )
 
     async def register(self, emit: Emit, *, options: dict[str, Any]) -> None:
         await client.Connector(self.profile, options, emit, self.notify).run()
 
-    async def publish(self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool,
-                      options: dict[str, Any]) -> None:
+    async def publish(
+        self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool, options: dict[str, Any]
+    ) -> None:
         await client.publish(self.profile, messages, emit, self.notify, options, wait_s)
 
     async def probe(self, *, warn: float, crit: float, options: dict[str, Any]) -> ProbeReport:
         return await client.probe(self.profile, options, self.notify, warn, crit)
 
-    async def simulate(self, emit: Emit, *, scenario: list[Message] | None, timeline: bool,
-                       options: dict[str, Any]) -> None:
+    async def simulate(
+        self, emit: Emit, *, scenario: list[Message] | None, timeline: bool, options: dict[str, Any]
+    ) -> None:
         from . import simulator
 
         self.platform = simulator.Platform(self.profile, options, emit, self.notify)
@@ -61,8 +64,9 @@ class Driver(BaseDriver):
             return await super().control(verb, msg, emit)
         kind = str(msg.kind)
         if verb == "publish" and kind == "raw":
-            return await self.platform.broadcast_raw(msg.payload if isinstance(msg.payload, str) else
-                                                     codec.go_json(msg.payload), emit)
+            return await self.platform.broadcast_raw(
+                msg.payload if isinstance(msg.payload, str) else codec.go_json(msg.payload), emit
+            )
         if verb == "publish" and kind == "oversize" and isinstance(msg.payload, int):
             if not 0 <= msg.payload <= OVERSIZE_MAX:
                 raise UsageError(f"publish sepl oversize --data N: N from 0 to {OVERSIZE_MAX}")

@@ -8,8 +8,11 @@ from fieldctl.protocols.sdk.websocket_options import OPTIONS as WEBSOCKET_OPTION
 ACCOUNT = {
     "--user": OptionSpec("user", "str", "platform user (default: connector.user)"),
     "--gid": OptionSpec("gid", "str", "gateway id (default: the one in --store, else connector.gid; empty = new)"),
-    "--password-file": OptionSpec("password_file", "str", "read the password from FILE (default: the profile's "
-                                                          "[auth] password reference, e.g. env SEPL_PASSWORD)"),
+    "--password-file": OptionSpec(
+        "password_file",
+        "str",
+        "read the password from FILE (default: the profile's [auth] password reference, e.g. env SEPL_PASSWORD)",
+    ),
     "--store": OptionSpec("store", "str", "sqlite device store (devices and gateway id survive restarts)"),
     **WEBSOCKET_OPTIONS,
 }
@@ -18,14 +21,17 @@ OPTIONS: Declared = {
     "register": {
         **ACCOUNT,
         "--device": OptionSpec("devices", "str", "a device id:type:name[:tag=value...] (repeatable)", repeat=True),
-        "--devices-file": OptionSpec("devices_file", "str", "one device spec per line; edits while running "
-                                                            "become put/disconnect + commit"),
-        "--on-remove": OptionSpec("on_remove", "str", "a device removed from --devices-file: disconnect (default) "
-                                                      "or delete"),
+        "--devices-file": OptionSpec(
+            "devices_file", "str", "one device spec per line; edits while running become put/disconnect + commit"
+        ),
+        "--on-remove": OptionSpec(
+            "on_remove", "str", "a device removed from --devices-file: disconnect (default) or delete"
+        ),
         "--answer": OptionSpec("answer", "str", "answer commands: echo (default), fixed (--answer-data) or cmd"),
         "--answer-data": OptionSpec("answer_data", "json", "the data part of every answer with --answer fixed"),
-        "--answer-with": OptionSpec("answer_with", "str", "program that gets the command as JSON on stdin and "
-                                                          "prints the data part"),
+        "--answer-with": OptionSpec(
+            "answer_with", "str", "program that gets the command as JSON on stdin and prints the data part"
+        ),
     },
     "publish": {
         **ACCOUNT,
@@ -34,8 +40,11 @@ OPTIONS: Declared = {
     },
     "probe": ACCOUNT,
     "simulate": {
-        "--users-file": OptionSpec("users_file", "str", "accepted logins, one NAME=PASSWORD per line (default: "
-                                                        "simulate.user with the [auth] password)"),
+        "--users-file": OptionSpec(
+            "users_file",
+            "str",
+            "accepted logins, one NAME=PASSWORD per line (default: simulate.user with the [auth] password)",
+        ),
         "--send": OptionSpec("send", "str", "frame type the platform sends: text (default) or binary"),
         "--tls-cert": OptionSpec("tls_cert", "str", "certificate (PEM) for a wss:// platform endpoint"),
         "--tls-key": OptionSpec("tls_key", "str", "its private key, if not in the certificate file"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fieldctl.profiles.schema import COUNT, ENDPOINT, SECONDS, Setting, TEXT, TEXTS, one_of
+from fieldctl.profiles.schema import COUNT, ENDPOINT, SECONDS, TEXT, TEXTS, Setting, one_of
 
 SETTINGS: dict[str, Setting] = {
     "endpoints.platform": ENDPOINT,

@@ -19,10 +19,9 @@ from websockets.exceptions import ConnectionClosed
 from fieldctl.profiles import Profile
 from fieldctl.profiles.secrets import Secret
 from fieldctl.protocols.core import redact
-from fieldctl.protocols.sdk.contract import CommandOutcome, Emit, Notify
 from fieldctl.protocols.core.errors import Timeout, UsageError
-from fieldctl.protocols.core.limits import Limits
 from fieldctl.protocols.core.message import IN, OUT, Message, link
+from fieldctl.protocols.sdk.contract import CommandOutcome, Emit, Notify
 from fieldctl.protocols.transport import within
 from fieldctl.protocols.transport.websocket import as_text, drop, send_text, start_server, watch_frames
 
@@ -63,7 +62,9 @@ def server_tls(options: dict[str, Any], url: str) -> ssl.SSLContext | None:
     if not url.startswith("wss://"):
         return None
     if not options.get("tls_cert"):
-        raise UsageError("a wss:// platform endpoint needs --tls-cert FILE (and --tls-key FILE unless the cert holds it)")
+        raise UsageError(
+            "a wss:// platform endpoint needs --tls-cert FILE (and --tls-key FILE unless the cert holds it)"
+        )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     try:
         context.load_cert_chain(options["tls_cert"], options.get("tls_key"))
@@ -97,8 +98,10 @@ class Platform:
         self.url = profile.endpoints[ENDPOINT]
         self.tls = server_tls(options, self.url)
         self.users = read_users(profile, options)
-        self.registry = Registry(list(profile.setting("simulate.services", ["sepl_get", "sepl_set"])),
-                                 str(profile.setting("simulate.gid_prefix", "fieldctl-gateway-")))
+        self.registry = Registry(
+            list(profile.setting("simulate.services", ["sepl_get", "sepl_set"])),
+            str(profile.setting("simulate.gid_prefix", "fieldctl-gateway-")),
+        )
         self.binary = (options.get("send") or profile.setting("simulate.send", "text")) == "binary"
         self.ping_period_s = float(profile.setting("simulate.ping_period_s", 20.0))
         self.read_timeout_s = float(profile.setting("simulate.read_timeout_s", 40.0))
@@ -112,7 +115,9 @@ class Platform:
     # --- serving -------------------------------------------------------------------------------
 
     async def run(self, scenario: list[Message] | None) -> None:
-        server, url = await start_server(self.url, self._serve, tls=self.tls, max_size=self.max_size, ping_interval=None)
+        server, url = await start_server(
+            self.url, self._serve, tls=self.tls, max_size=self.max_size, ping_interval=None
+        )
         self.emit(link(self.profile.name, ENDPOINT, "bound", {"url": url}))
         try:
             if scenario:
@@ -130,8 +135,9 @@ class Platform:
 
     def _sent(self, envelope: dict[str, Any], text: str, answered: str | None = None) -> Message:
         """The Message for a frame we wrote: built from its envelope, not parsed back."""
-        return codec.envelope_message(self.profile.name, OUT, envelope, text.encode("utf-8"), from_client=False,
-                                      answered=answered)
+        return codec.envelope_message(
+            self.profile.name, OUT, envelope, text.encode("utf-8"), from_client=False, answered=answered
+        )
 
     async def _send(self, conn: Any, envelope: dict[str, Any], answered: str | None = None) -> None:
         text = codec.go_frame(envelope)
@@ -152,17 +158,28 @@ class Platform:
                 pinger.cancel()
         except ConnectionClosed as exc:
             if exc.sent is not None and exc.sent.code == 1009:
-                self.emit(codec.malformed_message(self.profile.name, IN, b"", f"frame over the size limit from {peer}; "
-                                                  "closed 1009"))
+                self.emit(
+                    codec.malformed_message(
+                        self.profile.name, IN, b"", f"frame over the size limit from {peer}; closed 1009"
+                    )
+                )
         except Exception as exc:  # noqa: BLE001 - whatever one connector does, the others are still served
-            self.notify(redact.scrub_text(f"connection from {peer} dropped: {type(exc).__name__}: {codec.quoted(str(exc))}"))
+            self.notify(
+                redact.scrub_text(f"connection from {peer} dropped: {type(exc).__name__}: {codec.quoted(str(exc))}")
+            )
             drop(conn)
         finally:
             if client is not None:
                 self.connected.remove(client)
                 self.changed.set()
-                self.emit(link(self.profile.name, ENDPOINT, "disconnected",
-                               {"gid": client.state.gateway.gid, "code": conn.close_code}))
+                self.emit(
+                    link(
+                        self.profile.name,
+                        ENDPOINT,
+                        "disconnected",
+                        {"gid": client.state.gateway.gid, "code": conn.close_code},
+                    )
+                )
 
     async def _login(self, conn: Any) -> Connected | None:
         """Credentials first (no envelope); a refusal drops the TCP connection without a frame."""
@@ -170,7 +187,7 @@ class Platform:
         try:
             text = as_text(await within(conn.recv(), self.read_timeout_s))
             creds = codec.parse_object(text)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             drop(conn)
             return None
         except codec.Malformed as exc:
@@ -186,7 +203,9 @@ class Platform:
                 self.notify(f"connection from {peer}: {verdict.refused}; dropped")
                 self.emit(link(self.profile.name, ENDPOINT, "refused", {"reason": verdict.refused}))
             else:
-                self.emit(link(self.profile.name, ENDPOINT, "refused", {"user": verdict.user, "reason": verdict.refused}))
+                self.emit(
+                    link(self.profile.name, ENDPOINT, "refused", {"user": verdict.user, "reason": verdict.refused})
+                )
             drop(conn)
             return None
         gateway = verdict.session.gateway
@@ -195,8 +214,19 @@ class Platform:
         await self._send(conn, codec.login_answer_envelope(verdict.token, gateway.gid, gateway.hash), "login")
         self.connected.append(client)
         self.changed.set()
-        self.emit(link(self.profile.name, ENDPOINT, "logged-in",
-                       {"user": verdict.user, "gid": gateway.gid, "hash": gateway.hash, "listening": sorted(client.state.listening)}))
+        self.emit(
+            link(
+                self.profile.name,
+                ENDPOINT,
+                "logged-in",
+                {
+                    "user": verdict.user,
+                    "gid": gateway.gid,
+                    "hash": gateway.hash,
+                    "listening": sorted(client.state.listening),
+                },
+            )
+        )
         return client
 
     @staticmethod
@@ -210,7 +240,7 @@ class Platform:
         while not client.client_pinged.is_set():
             try:
                 await within(client.client_pinged.wait(), self.ping_period_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 try:
                     await client.conn.ping(go_time_text(self.started))
                 except ConnectionClosed:
@@ -225,15 +255,18 @@ class Platform:
                 return
             try:
                 text = as_text(await within(conn.recv(), remaining))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
             envelope = self._show(text)
             answers = client.state.handle(text, envelope)
             if envelope is not None and envelope.get("handler") == "response":
                 self._responded(envelope)
             for answer in answers:
-                await self._send(conn, codec.platform_envelope(answer.status, "response", answer.token, answer.payload),
-                                 answer.handler or "response")
+                await self._send(
+                    conn,
+                    codec.platform_envelope(answer.status, "response", answer.token, answer.payload),
+                    answer.handler or "response",
+                )
             self.changed.set()
             if client.state.consecutive_errors > self.max_errors:
                 await conn.close(1000, TOO_MANY_ERRORS)
@@ -257,10 +290,17 @@ class Platform:
         if not targets:
             return CommandOutcome(False, f"no connected connector listens to device {device}")
         task_id = str(uuid.uuid4())
-        payload = {"device_instance_id": f"iot#{uuid.uuid5(uuid.NAMESPACE_URL, device)}", "device_url": device,
-                   "output_name": "fieldctl", "protocol_parts": codec.parts(None, codec.as_part_text(data)),
-                   "service_name": service, "service_url": service, "task_id": task_id,
-                   "time": str(int(time.time())), "worker_id": str(uuid.uuid4())}
+        payload = {
+            "device_instance_id": f"iot#{uuid.uuid5(uuid.NAMESPACE_URL, device)}",
+            "device_url": device,
+            "output_name": "fieldctl",
+            "protocol_parts": codec.parts(None, codec.as_part_text(data)),
+            "service_name": service,
+            "service_url": service,
+            "task_id": task_id,
+            "time": str(int(time.time())),
+            "worker_id": str(uuid.uuid4()),
+        }
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self.awaiting[task_id] = future
         envelope = codec.command_envelope(payload)
@@ -275,16 +315,22 @@ class Platform:
                 scrubbed(emit)(shown)
             try:
                 response = await within(future, self.command_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise Timeout(f"no response to {device}:{service} within {self.command_s:g} s") from None
         finally:
             self.awaiting.pop(task_id, None)
         rtt_s = time.monotonic() - sent
         latency_ms = round(rtt_s * 1000, 3)
         parts = response["payload"].get("protocol_parts")  # _responded: a dict
-        answer = {"latency_ms": latency_ms, "data": codec.part_value(parts, codec.DATA),
-                  "metadata": codec.part_value(parts, codec.METADATA), "task_id": task_id}
-        result = redact.scrub(Message(self.profile.name, ENDPOINT, IN, "latency", f"{device}:{service}", answer, task_id))
+        answer = {
+            "latency_ms": latency_ms,
+            "data": codec.part_value(parts, codec.DATA),
+            "metadata": codec.part_value(parts, codec.METADATA),
+            "task_id": task_id,
+        }
+        result = redact.scrub(
+            Message(self.profile.name, ENDPOINT, IN, "latency", f"{device}:{service}", answer, task_id)
+        )
         self.emit(result)
         if emit is not self.emit:
             emit(result)
@@ -337,8 +383,17 @@ class Platform:
             expect = scenario[index + 1] if index + 1 < len(scenario) else None
             if expect is not None and expect.channel == "response" and not same_data(data, expect.payload):
                 self.notify(f"scenario: {msg.kind} answered {data!r}, expected {expect.payload!r}")
-                self.emit(Message(self.profile.name, ENDPOINT, IN, "latency", msg.kind, outcome.summary,
-                                  error=f"expected {expect.payload!r}"))
+                self.emit(
+                    Message(
+                        self.profile.name,
+                        ENDPOINT,
+                        IN,
+                        "latency",
+                        msg.kind,
+                        outcome.summary,
+                        error=f"expected {expect.payload!r}",
+                    )
+                )
 
 
 def same_data(received: Any, expected: Any) -> bool:

@@ -7,8 +7,9 @@ from __future__ import annotations
 import hmac
 import itertools
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from fieldctl.profiles.secrets import Secret
 
@@ -85,7 +86,7 @@ class Registry:
         self._numbers = itertools.count(1)
         self.gid_prefix = gid_prefix
 
-    def login(self, creds: dict[str, Any], users: Mapping[str, Secret]) -> "LoginVerdict":
+    def login(self, creds: dict[str, Any], users: Mapping[str, Secret]) -> LoginVerdict:
         """The credentials object (the first frame) against the accepted users; an accepted
         login gets its gateway provided and a session."""
         try:
@@ -111,7 +112,7 @@ class LoginVerdict:
     connection without a frame); `undecodable` when Go could not even decode the credentials."""
 
     user: str = ""
-    session: "Session | None" = None
+    session: Session | None = None
     token: str = ""
     refused: str | None = None
     undecodable: bool = False
@@ -140,8 +141,10 @@ class Session:
             except codec.Malformed:
                 envelope = None
         if envelope is None:
-            return [Answer(400, "", f"unable to parse request from message ({text})"),
-                    Answer(400, "", f"unknown handler in request ({text})")]
+            return [
+                Answer(400, "", f"unable to parse request from message ({text})"),
+                Answer(400, "", f"unknown handler in request ({text})"),
+            ]
         request = {k.lower(): v for k, v in envelope.items()}  # Go matches names case-insensitively
         token = codec.text_of(request.get("token"))
         handler = request.get("handler")
@@ -158,7 +161,10 @@ class Session:
 
     def _put(self, payload: Any) -> tuple[int, Any]:
         if not isinstance(payload, dict):
-            return 500, f"json: cannot unmarshal {codec.go_type_name(payload)} into Go value of type model.ConnectorDevice"
+            return (
+                500,
+                f"json: cannot unmarshal {codec.go_type_name(payload)} into Go value of type model.ConnectorDevice",
+            )
         device, error = go_unmarshal(payload, "ConnectorDevice", DEVICE_FIELDS)
         if error:
             return 500, error

@@ -38,11 +38,15 @@ class DeviceStore:
         """Insert, or update in place (keeping the device's position in the sync order)."""
         tags = ";".join(device.tag_list)
         with self.db:
-            updated = self.db.execute("UPDATE devices SET type = ?, name = ?, tags = ? WHERE id = ?",
-                                      (device.type, device.name, tags, device.id)).rowcount
+            updated = self.db.execute(
+                "UPDATE devices SET type = ?, name = ?, tags = ? WHERE id = ?",
+                (device.type, device.name, tags, device.id),
+            ).rowcount
             if not updated:
-                self.db.execute("INSERT INTO devices (id, type, name, tags) VALUES (?, ?, ?, ?)",
-                                (device.id, device.type, device.name, tags))
+                self.db.execute(
+                    "INSERT INTO devices (id, type, name, tags) VALUES (?, ?, ?, ?)",
+                    (device.id, device.type, device.name, tags),
+                )
 
     def remove(self, device_id: str) -> None:
         with self.db:

@@ -8,22 +8,27 @@ import contextlib
 import functools
 import os
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from fieldctl.profiles import Profile
-from fieldctl.protocols.sdk.contract import CommandOutcome, Emit, Notify, ProbeReport
-from fieldctl.protocols.sdk.probing import verdict
 from fieldctl.protocols.core.errors import FieldctlError, NagiosCode, Timeout, UsageError
 from fieldctl.protocols.core.limits import Limits, Malformed
 from fieldctl.protocols.core.message import IN, OUT, Message, link
+from fieldctl.protocols.sdk.contract import CommandOutcome, Emit, Notify, ProbeReport
+from fieldctl.protocols.sdk.probing import verdict
 from fieldctl.protocols.transport import unix, within
 
 from . import client_state, codec
 
 #: Request type -> the reply type that answers it (§4); matching is by type only (§10.1.9).
-REPLIES = {codec.GET_CLIENTS: codec.CLIENTS, codec.GET_ACCOUNT_INFO: codec.ACCOUNT_INFO, codec.PING: codec.PONG,
-           codec.DO_REQUEST: codec.REQUEST_RESULT}
+REPLIES = {
+    codec.GET_CLIENTS: codec.CLIENTS,
+    codec.GET_ACCOUNT_INFO: codec.ACCOUNT_INFO,
+    codec.PING: codec.PONG,
+    codec.DO_REQUEST: codec.REQUEST_RESULT,
+}
 #: Documents over unix.CHUNK read at the same time on one socket: what concurrent big senders may
 #: cost is this many times limits.max_frame_bytes.
 LARGE_DOCUMENTS = 2
@@ -74,27 +79,41 @@ class Context:
 
     def decode(self, raw: bytes, *, direction: str = IN, peer: str | None = None) -> Message:
         """`endpoint` names the socket the document was written to."""
-        return codec.decode(raw, profile=self.name, channels=self.channels, endpoint=self._endpoint(direction, peer),
-                            direction=direction, peer=peer, max_depth=self.limits.max_depth)
+        return codec.decode(
+            raw,
+            profile=self.name,
+            channels=self.channels,
+            endpoint=self._endpoint(direction, peer),
+            direction=direction,
+            peer=peer,
+            max_depth=self.limits.max_depth,
+        )
 
     def sent(self, envelope: codec.Envelope, raw: bytes, peer: str) -> Message:
         """The Message for a document we encoded and sent to `peer`: built from its envelope."""
-        return codec.message_of(envelope, raw, profile=self.name, channels=self.channels,
-                                endpoint=self._endpoint(OUT, peer), direction=OUT, peer=peer,
-                                max_depth=self.limits.max_depth)
+        return codec.message_of(
+            envelope,
+            raw,
+            profile=self.name,
+            channels=self.channels,
+            endpoint=self._endpoint(OUT, peer),
+            direction=OUT,
+            peer=peer,
+            max_depth=self.limits.max_depth,
+        )
 
     def _endpoint(self, direction: str, peer: str | None) -> str:
         if direction == OUT:
             return "master" if peer == self.master else "client"
         return self.listening
 
-    async def receive(self, reader: asyncio.StreamReader, sender: str,
-                      single_read: int | None = None) -> bytes | None:
+    async def receive(self, reader: asyncio.StreamReader, sender: str, single_read: int | None = None) -> bytes | None:
         """One document from an accepted connection, within limits.max_frame_bytes and read_s. A
         sender past either is refused: a malformed Message, a warning line, None; we go on."""
         try:
-            return await unix.read_document(reader, self.timeout("read_s", 5.0), self.limits.max_frame_bytes,
-                                            single_read, self.large_documents)
+            return await unix.read_document(
+                reader, self.timeout("read_s", 5.0), self.limits.max_frame_bytes, single_read, self.large_documents
+            )
         except (Malformed, Timeout) as exc:
             self.notify(f"{self.path}: dropped the connection of {sender}: {exc}")
             self.emit(codec.malformed(str(exc), profile=self.name, endpoint=self.listening))
@@ -105,8 +124,10 @@ class Context:
         Shown from the envelope, not parsed back."""
         raw = codec.encode(envelope.path, envelope.type, envelope.data)
         if destination == self.master and len(raw) > codec.DAEMON_READ_LIMIT:
-            self.notify(f"a {len(raw)}-byte document is over the daemon's {codec.DAEMON_READ_LIMIT}-byte single "
-                        "read: a real TracimDaemon will cut it and reject it as invalid JSON")
+            self.notify(
+                f"a {len(raw)}-byte document is over the daemon's {codec.DAEMON_READ_LIMIT}-byte single "
+                "read: a real TracimDaemon will cut it and reject it as invalid JSON"
+            )
         await unix.send_document(destination, raw, self.timeout("send_s", 1.0))
         msg = self.sent(envelope, raw, destination)
         self.emit(msg)
@@ -126,7 +147,7 @@ class DocumentListener:
         self.ctx, self.on_document = ctx, on_document
         self.listener = unix.UnixListener(ctx.path, self._serve, backlog=64, limit=unix.CHUNK)
 
-    async def __aenter__(self) -> "DocumentListener":
+    async def __aenter__(self) -> DocumentListener:
         await self.listener.start()
         return self
 
@@ -150,8 +171,9 @@ class Plugin:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.pid = str(os.getpid())
-        self.rules = client_state.Registration(ctx.profile.heartbeat.stale_after_s, ctx.timeout("retry_s", 1.0),
-                                               time.monotonic())
+        self.rules = client_state.Registration(
+            ctx.profile.heartbeat.stale_after_s, ctx.timeout("retry_s", 1.0), time.monotonic()
+        )
 
     def _link(self, change: client_state.LinkState | None) -> None:
         if change is not None:
@@ -217,7 +239,7 @@ async def round_trip(ctx: Context, type_: str, data: Any, timeout: float) -> tup
             while True:
                 raw = await inbox.get()  # returns at once while documents are queued: check the time
                 if loop.time() >= deadline:
-                    raise asyncio.TimeoutError
+                    raise TimeoutError
                 reply = ctx.decode(raw)
                 ctx.emit(reply)
                 if reply.kind in (expected, codec.ACK) and not reply.error:
@@ -225,7 +247,7 @@ async def round_trip(ctx: Context, type_: str, data: Any, timeout: float) -> tup
 
     try:
         return await within(exchange(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise Timeout(f"no {expected or 'reply'} from {ctx.master} within {timeout:g} s") from None
 
 
@@ -244,15 +266,19 @@ async def command(ctx: Context, name: str, data: Any, timeout: float) -> Command
         data = {} if data is None else data
         if not isinstance(data, dict):
             raise UsageError("do-request --data must be a JSON object: anything else kills the real daemon")
-        ctx.notify("the real daemon ignores every field of daemon_do_request and answers only when a GET of "
-                   "its Tracim API root returns 200")
+        ctx.notify(
+            "the real daemon ignores every field of daemon_do_request and answers only when a GET of "
+            "its Tracim API root returns 200"
+        )
     messages, elapsed = await round_trip(ctx, type_, data, timeout)
     reply = messages[-1]
     if reply.kind == codec.ACK:
-        return CommandOutcome(False, f"the daemon acknowledged {type_} without answering: it does not know it",
-                              messages)
-    return CommandOutcome(True, f"{reply.kind} in {elapsed * 1000:.0f} ms: {describe(reply)}", messages,
-                          result=reply.payload)  # the daemon's document
+        return CommandOutcome(
+            False, f"the daemon acknowledged {type_} without answering: it does not know it", messages
+        )
+    return CommandOutcome(
+        True, f"{reply.kind} in {elapsed * 1000:.0f} ms: {describe(reply)}", messages, result=reply.payload
+    )  # the daemon's document
 
 
 def describe(msg: Message) -> str:
@@ -263,8 +289,12 @@ def describe(msg: Message) -> str:
     if msg.kind == codec.CLIENTS and isinstance(body, list):
         listed = ", ".join(f"{c.get('path')} (pid {c.get('pid')})" for c in body if isinstance(c, dict))
         return f"{len(body)} client(s)" + (f": {listed}" if listed else "")
-    if isinstance(body, dict) and msg.kind in (codec.CLIENT_ADD, codec.CLIENT_DELETE, codec.CLIENT_ADDED,
-                                               codec.CLIENT_DELETED):
+    if isinstance(body, dict) and msg.kind in (
+        codec.CLIENT_ADD,
+        codec.CLIENT_DELETE,
+        codec.CLIENT_ADDED,
+        codec.CLIENT_DELETED,
+    ):
         return f"{body.get('path')} (pid {body.get('pid')})"
     if msg.kind == codec.ACCOUNT_INFO and isinstance(body, dict):
         return f"user_id {body.get('user_id')}"
@@ -283,10 +313,17 @@ def describe_tlm(tlm: dict[str, Any]) -> str:
     """#id, who, where, what: author, workspace, content (type), user, member role, reaction."""
     fields = tlm.get("fields") if isinstance(tlm.get("fields"), dict) else {}
     parts = [f"#{tlm.get('event_id')}"]
-    for key, label in (("author", "by"), ("workspace", "in"), ("content", ""), ("user", "user"),
-                       ("member", "role"), ("reaction", "reaction"), ("mention", "mention"), ("tag", "tag")):
-        text = _label(fields.get(key), "public_name", "username", "label", "role", "value", "recipient",
-                      "tag_name")
+    for key, label in (
+        ("author", "by"),
+        ("workspace", "in"),
+        ("content", ""),
+        ("user", "user"),
+        ("member", "role"),
+        ("reaction", "reaction"),
+        ("mention", "mention"),
+        ("tag", "tag"),
+    ):
+        text = _label(fields.get(key), "public_name", "username", "label", "role", "value", "recipient", "tag_name")
         if text is not None:
             content_type = _label(fields.get(key), "content_type") if key == "content" else None
             text = f"{text} ({content_type})" if content_type else text
@@ -299,7 +336,9 @@ async def probe(ctx: Context, warn: float, crit: float) -> ProbeReport:
     try:
         _, rtt = await round_trip(ctx, codec.PING, None, crit)
     except Timeout:
-        return ProbeReport(NagiosCode.CRITICAL, f"no pong from {ctx.master} within {crit:g} s (daemon wedged?)",
-                           {}, warn, crit)
-    return verdict({"pong_rtt_seconds": round(rtt, 4)}, [], [f"pong from {ctx.master} in {rtt * 1000:.1f} ms"],
-                   warn, crit)
+        return ProbeReport(
+            NagiosCode.CRITICAL, f"no pong from {ctx.master} within {crit:g} s (daemon wedged?)", {}, warn, crit
+        )
+    return verdict(
+        {"pong_rtt_seconds": round(rtt, 4)}, [], [f"pong from {ctx.master} in {rtt * 1000:.1f} ms"], warn, crit
+    )

@@ -4,8 +4,9 @@ identity and the time come in as arguments; client.py looks at the file system a
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any, Hashable
+from typing import Any
 
 from fieldctl.protocols.core.message import Message
 
@@ -42,8 +43,9 @@ class Registration:
         if identity is None:
             self.registered_as = None
             return False, self._now_in("disconnected", reason="no master socket file")
-        if (identity != self.registered_as and now - self.last_attempt >= self.retry_s) \
-                or now - max(self.last_heard, self.last_attempt) >= self.stale_s:
+        if (identity != self.registered_as and now - self.last_attempt >= self.retry_s) or now - max(
+            self.last_heard, self.last_attempt
+        ) >= self.stale_s:
             self.last_attempt = now
             return True, None
         return False, None

@@ -40,8 +40,18 @@ class DecodeError(ValueError):
 
 # --- Go encoding (§4.3) -----------------------------------------------------------------------------
 
-_GO_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t",
-               "<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_GO_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "&": "\\u0026",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+}
 _NEEDS_ESCAPE = re.compile('["\\\\<>&\u2028\u2029\x00-\x1f\ud800-\udfff]')
 
 
@@ -170,8 +180,9 @@ def parse(raw: bytes, max_depth: int = MAX_DEPTH) -> Envelope:
         name = key.lower()
         if name in fields:
             if name != "data" and not isinstance(value, str):
-                raise DecodeError(f"json: cannot unmarshal {_go_type(value)} into Go struct field DaemonEvent.{name} "
-                                  "of type string")
+                raise DecodeError(
+                    f"json: cannot unmarshal {_go_type(value)} into Go struct field DaemonEvent.{name} of type string"
+                )
             fields[name] = value
     return Envelope(fields["path"], fields["type"], fields["data"])
 
@@ -205,7 +216,7 @@ class Channels:
     by_type: dict[str, str]
 
     @classmethod
-    def from_profile(cls, profile: Profile) -> "Channels":
+    def from_profile(cls, profile: Profile) -> Channels:
         return cls({type_: name for name, types in profile.channels.items() for type_ in str(types).split()})
 
     def of(self, type_: str) -> str:
@@ -214,12 +225,27 @@ class Channels:
 
 def malformed(error: str, *, profile: str, endpoint: str, raw: bytes = b"", direction: str = IN) -> Message:
     """A document that could not be taken: shown and counted, with what arrived of it."""
-    return Message(profile=profile, endpoint=endpoint, direction=direction, channel=OTHER_CHANNEL, kind="invalid",
-                   raw=(raw,), error=error)
+    return Message(
+        profile=profile,
+        endpoint=endpoint,
+        direction=direction,
+        channel=OTHER_CHANNEL,
+        kind="invalid",
+        raw=(raw,),
+        error=error,
+    )
 
 
-def decode(raw: bytes, *, profile: str, channels: Channels, endpoint: str, direction: str = IN,
-           peer: str | None = None, max_depth: int = MAX_DEPTH) -> Message:
+def decode(
+    raw: bytes,
+    *,
+    profile: str,
+    channels: Channels,
+    endpoint: str,
+    direction: str = IN,
+    peer: str | None = None,
+    max_depth: int = MAX_DEPTH,
+) -> Message:
     """A Message for one document. `id` is the other party's socket path (the sender's envelope
     path, or where an outgoing document went): the only correlation this protocol has.
     A tracim event's kind is its TLM event_type and its payload the decoded TLM."""
@@ -227,15 +253,39 @@ def decode(raw: bytes, *, profile: str, channels: Channels, endpoint: str, direc
         envelope = parse(raw, max_depth)
     except DecodeError as exc:
         return malformed(str(exc), profile=profile, endpoint=endpoint, raw=raw, direction=direction)
-    return message_of(envelope, raw, profile=profile, channels=channels, endpoint=endpoint, direction=direction,
-                      peer=peer, max_depth=max_depth)
+    return message_of(
+        envelope,
+        raw,
+        profile=profile,
+        channels=channels,
+        endpoint=endpoint,
+        direction=direction,
+        peer=peer,
+        max_depth=max_depth,
+    )
 
 
-def message_of(envelope: Envelope, raw: bytes, *, profile: str, channels: Channels, endpoint: str,
-               direction: str = IN, peer: str | None = None, max_depth: int = MAX_DEPTH) -> Message:
+def message_of(
+    envelope: Envelope,
+    raw: bytes,
+    *,
+    profile: str,
+    channels: Channels,
+    endpoint: str,
+    direction: str = IN,
+    peer: str | None = None,
+    max_depth: int = MAX_DEPTH,
+) -> Message:
     """The Message for a parsed envelope, or for one we encoded ourselves (no need to parse it back)."""
-    msg = Message(profile=profile, endpoint=endpoint, direction=direction, channel=channels.of(envelope.type),
-                  kind=envelope.type, payload=envelope.data, raw=(raw,))
+    msg = Message(
+        profile=profile,
+        endpoint=endpoint,
+        direction=direction,
+        channel=channels.of(envelope.type),
+        kind=envelope.type,
+        payload=envelope.data,
+        raw=(raw,),
+    )
     msg.id = peer if peer is not None else envelope.path
     if envelope.type == TRACIM_EVENT:
         try:

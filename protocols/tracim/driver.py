@@ -7,9 +7,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from fieldctl.profiles import Profile
-from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
 from fieldctl.protocols.core.errors import UsageError
 from fieldctl.protocols.core.message import OUT, Message
+from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
 
 from . import client, codec, paths
 from .settings import SETTINGS
@@ -22,14 +22,21 @@ class Driver(BaseDriver):
     settings = {**BaseDriver.settings, **SETTINGS}
     styles = {**BaseDriver.styles, "keepalive": "quiet"}
     ready_state = "registered"  # the daemon has confirmed us (daemon_client_added)
+
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, notify)
         self.channels = codec.Channels.from_profile(profile)
         self.simulator: simulator.Simulator | None = None
 
     def _context(self, emit: Emit, options: dict[str, Any]) -> client.Context:
-        return client.Context(self.profile, self.channels, paths.master_path(self.profile, options),
-                              paths.client_path(self.profile), emit, self.notify)
+        return client.Context(
+            self.profile,
+            self.channels,
+            paths.master_path(self.profile, options),
+            paths.client_path(self.profile),
+            emit,
+            self.notify,
+        )
 
     def summarize(self, msg: Message) -> str:
         return client.describe(msg)
@@ -45,12 +52,24 @@ class Driver(BaseDriver):
                     raise UsageError(f"daemon_tracim_event --data must be a TLM (object or text): {exc}") from None
                 kind, data = tlm["event_type"], {"fields": {}, **tlm}
             payload = codec.build_tlm(kind, data, int(time.time() * 1000), time.time())
-            return Message(profile=self.profile.name, endpoint="client", direction=OUT, channel=codec.TRACIM_CHANNEL,
-                           kind=kind, payload=payload)
+            return Message(
+                profile=self.profile.name,
+                endpoint="client",
+                direction=OUT,
+                channel=codec.TRACIM_CHANNEL,
+                kind=kind,
+                payload=payload,
+            )
         if kind in (codec.CLIENT_ADD, codec.DO_REQUEST) and not isinstance(data, dict):
             self.notify(f"{kind} without an object as data kills the real daemon (it panics and exits 2)")
-        return Message(profile=self.profile.name, endpoint="master", direction=OUT, channel=self.channels.of(kind),
-                       kind=kind, payload=data)
+        return Message(
+            profile=self.profile.name,
+            endpoint="master",
+            direction=OUT,
+            channel=self.channels.of(kind),
+            kind=kind,
+            payload=data,
+        )
 
     async def listen(self, emit: Emit, *, channels: set[str] | None = None, options: dict[str, Any]) -> None:
         await self.register(emit, options=options)
@@ -58,21 +77,24 @@ class Driver(BaseDriver):
     async def register(self, emit: Emit, *, options: dict[str, Any]) -> None:
         await client.Plugin(self._context(emit, options)).run()
 
-    async def command(self, name: str, data: Any, *, options: dict[str, Any], timeout: float, wait: bool,
-                      emit: Emit) -> CommandOutcome:
+    async def command(
+        self, name: str, data: Any, *, options: dict[str, Any], timeout: float, wait: bool, emit: Emit
+    ) -> CommandOutcome:
         return await client.command(self._context(emit, options), name, data, timeout)
 
     async def probe(self, *, warn: float, crit: float, options: dict[str, Any]) -> ProbeReport:
         return await client.probe(self._context(lambda msg: None, options), warn, crit)
 
-    async def publish(self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool,
-                      options: dict[str, Any]) -> None:
+    async def publish(
+        self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool, options: dict[str, Any]
+    ) -> None:
         from . import simulator
 
         await simulator.publish(self._context(emit, options), messages, options, realtime)
 
-    async def simulate(self, emit: Emit, *, scenario: list[Message] | None, timeline: bool,
-                       options: dict[str, Any]) -> None:
+    async def simulate(
+        self, emit: Emit, *, scenario: list[Message] | None, timeline: bool, options: dict[str, Any]
+    ) -> None:
         from . import simulator
 
         self.simulator = simulator.Simulator(replace(self._context(emit, options), listening="master"))

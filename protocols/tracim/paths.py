@@ -42,7 +42,7 @@ def configured_socket_path(directory: str) -> str | None:
 
 def socket_path(url: str, what: str) -> str:
     """A plain path, or a unix:// URL with the placeholders {config}, {runtime}, {pid} filled in."""
-    path = url[len(SCHEME):] if url.startswith(SCHEME) else url
+    path = url[len(SCHEME) :] if url.startswith(SCHEME) else url
     if "://" in path:
         raise UsageError(f"{what}: {url!r} is not a Unix socket (use unix:///path or a plain path)")
     path = path.replace("{config}", config_dir()).replace("{runtime}", runtime_dir())
@@ -50,8 +50,10 @@ def socket_path(url: str, what: str) -> str:
     if not path:
         raise UsageError(f"{what}: empty socket path")
     if len(os.fsencode(path)) > MAX_SOCKET_PATH:
-        raise UsageError(f"{what}: {path} is {len(os.fsencode(path))} bytes, over the {MAX_SOCKET_PATH}-byte "
-                         "limit of a Unix socket path")
+        raise UsageError(
+            f"{what}: {path} is {len(os.fsencode(path))} bytes, over the {MAX_SOCKET_PATH}-byte "
+            "limit of a Unix socket path"
+        )
     return path
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fieldctl.profiles.schema import COUNT, ENDPOINT, SECONDS, Setting, TEXT
+from fieldctl.profiles.schema import COUNT, ENDPOINT, SECONDS, TEXT, Setting
 
 SETTINGS: dict[str, Setting] = {
     "endpoints.master": ENDPOINT,

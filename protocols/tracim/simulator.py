@@ -9,16 +9,16 @@ import os
 import time
 from typing import Any
 
-from fieldctl.protocols.sdk import replay
-from fieldctl.protocols.sdk.contract import CommandOutcome, Emit, Notify
 from fieldctl.protocols.core.errors import FieldctlError
 from fieldctl.protocols.core.message import OUT, Message, link
+from fieldctl.protocols.sdk import replay
+from fieldctl.protocols.sdk.contract import CommandOutcome, Emit, Notify
 from fieldctl.protocols.transport import unix
 
 from . import codec, timeline
 from .client import Context, sender
-from .simulator_state import DaemonState, Outgoing
 from .paths import socket_path
+from .simulator_state import DaemonState, Outgoing
 
 Delivery = tuple[Outgoing, "asyncio.Future[Message | None] | None"]
 
@@ -43,8 +43,12 @@ class Simulator:
         self.ctx = ctx
         profile = ctx.profile
         body = profile.setting("simulate.api_root_body")
-        self.state = DaemonState(ctx.master, str(profile.setting("simulate.user_id", "42")),
-                                 None if body is None else str(body).encode("utf-8"), ctx.limits.max_depth)
+        self.state = DaemonState(
+            ctx.master,
+            str(profile.setting("simulate.user_id", "42")),
+            None if body is None else str(body).encode("utf-8"),
+            ctx.limits.max_depth,
+        )
         self.single_read = int(profile.setting("simulate.single_read_bytes", codec.DAEMON_READ_LIMIT))
         self.deliveries: asyncio.Queue[Delivery] = asyncio.Queue()
         self.has_clients = asyncio.Event()
@@ -92,7 +96,7 @@ class Simulator:
 
     # --- sending ---
 
-    def _queue(self, outbox: list[Outgoing], wanted: bool = False) -> list["asyncio.Future[Message | None]"]:
+    def _queue(self, outbox: list[Outgoing], wanted: bool = False) -> list[asyncio.Future[Message | None]]:
         futures = []
         for outgoing in outbox:
             future = asyncio.get_running_loop().create_future() if wanted else None
@@ -111,8 +115,9 @@ class Simulator:
             try:
                 await unix.send_document(outgoing.destination, outgoing.raw, send_s)
             except FieldctlError as exc:
-                self.ctx.emit(link(self.ctx.name, "client", "unreachable", {"url": outgoing.destination,
-                                                                            "reason": str(exc)}))
+                self.ctx.emit(
+                    link(self.ctx.name, "client", "unreachable", {"url": outgoing.destination, "reason": str(exc)})
+                )
             else:
                 sent = self.ctx.sent(outgoing.envelope, outgoing.raw, outgoing.destination)
                 self.ctx.emit(sent)
@@ -125,8 +130,11 @@ class Simulator:
             await asyncio.sleep(interval)
             dropped, pings = self.state.keepalive_tick()
             for entry in dropped:
-                self.ctx.emit(link(self.ctx.name, "client", "dropped", {"url": entry.path,
-                                                                        "reason": "no pong since the last ping"}))
+                self.ctx.emit(
+                    link(
+                        self.ctx.name, "client", "dropped", {"url": entry.path, "reason": "no pong since the last ping"}
+                    )
+                )
             self._queue(pings)
 
     # --- Tracim events ---

@@ -52,8 +52,9 @@ def _string_field(data: dict[str, Any], key: str) -> str:
 
 
 class DaemonState:
-    def __init__(self, master: str, user_id: str = "42", api_root_body: bytes | None = None,
-                 max_depth: int = MAX_DEPTH) -> None:
+    def __init__(
+        self, master: str, user_id: str = "42", api_root_body: bytes | None = None, max_depth: int = MAX_DEPTH
+    ) -> None:
         self.master, self.user_id, self.max_depth = master, user_id, max_depth
         self.api_root_body = api_root_body  # None: like a Tracim without a 200 at the API root
         self.registry: list[Entry] = []
@@ -61,8 +62,9 @@ class DaemonState:
     # --- what the daemon sends ---
 
     def _to(self, destination: str, type_: str, data: Any = None, *, generic: bool = False) -> Outgoing:
-        return Outgoing(destination, codec.encode(self.master, type_, data, generic=generic),
-                        Envelope(self.master, type_, data))
+        return Outgoing(
+            destination, codec.encode(self.master, type_, data, generic=generic), Envelope(self.master, type_, data)
+        )
 
     def _broadcast(self, type_: str, data: Any = None, *, generic: bool = False) -> list[Outgoing]:
         """One encoding shared by every destination: a big document queued for many clients
@@ -146,8 +148,12 @@ class DaemonState:
         """§4.7: every field is ignored; the reply only comes when the API root answered 200."""
         if self._object_data(envelope, handling) is None or self.api_root_body is None:
             return
-        result = {"Request": {"Method": "", "Endpoint": "", "Body": None}, "StatusCode": 200, "Status": "200 OK",
-                  "data": base64.b64encode(self.api_root_body).decode("ascii")}
+        result = {
+            "Request": {"Method": "", "Endpoint": "", "Body": None},
+            "StatusCode": 200,
+            "Status": "200 OK",
+            "data": base64.b64encode(self.api_root_body).decode("ascii"),
+        }
         handling.outbox.append(self._to(envelope.path, codec.REQUEST_RESULT, result))
 
     def _pong(self, envelope: Envelope, handling: DocumentEffects) -> None:
@@ -155,4 +161,3 @@ class DaemonState:
             if entry.path == envelope.path:
                 entry.alive = True
         handling.outbox.append(self._to(envelope.path, codec.ACK))
-

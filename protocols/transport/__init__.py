@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -28,7 +29,7 @@ async def within(awaitable: Awaitable[T], timeout: float | None) -> T:
         raise
     if not done:
         await _cancelled(task)
-        raise asyncio.TimeoutError
+        raise TimeoutError
     return task.result()
 
 

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import random
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 
 class Backoff:
     """base * 2**n, capped, with jitter so that many clients restarted together do not
     reconnect in step. Ends after max_retries."""
 
-    def __init__(self, base_s: float = 0.5, cap_s: float = 30.0, max_retries: int | None = None,
-                 jitter: Callable[[], float] = random.random) -> None:
+    def __init__(
+        self,
+        base_s: float = 0.5,
+        cap_s: float = 30.0,
+        max_retries: int | None = None,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
         self.base_s, self.cap_s, self.max_retries, self.jitter = base_s, cap_s, max_retries, jitter
 
     def delays(self) -> Iterator[float]:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from fieldctl.protocols.core.errors import ConnectFailure, UsageError
 from fieldctl.protocols.core.limits import MAX_FRAME_BYTES, Malformed
-
 from fieldctl.protocols.transport import within
 
 Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
@@ -28,7 +27,7 @@ async def connect(url: str, timeout: float, max_frame_bytes: int = MAX_FRAME_BYT
     host, port = address(url)
     try:
         return await within(asyncio.open_connection(host, port, limit=max_frame_bytes + 1), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise ConnectFailure(f"cannot connect to {url} within {timeout:g} s") from None
     except ConnectionRefusedError:
         raise ConnectFailure(f"cannot connect to {url}: connection refused") from None

@@ -10,11 +10,10 @@ import os
 import socket
 import stat
 import struct
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from fieldctl.protocols.core.errors import ConnectFailure, Timeout, UsageError
 from fieldctl.protocols.core.limits import MAX_FRAME_BYTES, Malformed
-
 from fieldctl.protocols.transport import within
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -78,8 +77,9 @@ class UnixListener:
         claim(self.path)
         previous = os.umask(0o177)  # created 0600: no window where others may connect
         try:
-            self._server = await asyncio.start_unix_server(self.handler, self.path, backlog=self.backlog,
-                                                           limit=self.limit)
+            self._server = await asyncio.start_unix_server(
+                self.handler, self.path, backlog=self.backlog, limit=self.limit
+            )
         except OSError as exc:
             raise ConnectFailure(f"cannot listen on {self.path}: {exc.strerror}") from None
         finally:
@@ -94,8 +94,13 @@ class UnixListener:
         _remove_owned(self.path)
 
 
-async def read_document(reader: asyncio.StreamReader, timeout: float, max_bytes: int = MAX_FRAME_BYTES,
-                        single_read: int | None = None, large: asyncio.Semaphore | None = None) -> bytes:
+async def read_document(
+    reader: asyncio.StreamReader,
+    timeout: float,
+    max_bytes: int = MAX_FRAME_BYTES,
+    single_read: int | None = None,
+    large: asyncio.Semaphore | None = None,
+) -> bytes:
     """To EOF, or one read of at most `single_read` bytes as the real TracimDaemon does. A sender
     that goes past `max_bytes` is refused with Malformed as soon as it does; one that never
     finishes, Timeout. A document growing past its first CHUNK holds a slot of `large` (shared by
@@ -114,8 +119,10 @@ async def read_document(reader: asyncio.StreamReader, timeout: float, max_bytes:
                 if len(document) > max_bytes:
                     size = len(document)
                     document.clear()  # now: the exception's traceback keeps this frame, and the buffer, alive
-                    raise Malformed(f"a document over the {max_bytes}-byte limit (limits.max_frame_bytes): refused "
-                                    f"after {size} bytes")
+                    raise Malformed(
+                        f"a document over the {max_bytes}-byte limit (limits.max_frame_bytes): refused "
+                        f"after {size} bytes"
+                    )
             return bytes(document)
         finally:
             if holding:
@@ -123,7 +130,7 @@ async def read_document(reader: asyncio.StreamReader, timeout: float, max_bytes:
 
     try:
         return await within(reader.read(min(single_read, max_bytes)) if single_read else to_eof(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise Timeout(f"no document within {timeout:g} s") from None
 
 
@@ -148,8 +155,9 @@ def _dial(path: str) -> socket.socket:
         sock.connect(path)
     except BlockingIOError:
         sock.close()
-        raise ConnectFailure(f"cannot connect to {path}: resource temporarily unavailable (its listen backlog "
-                             "is full)") from None
+        raise ConnectFailure(
+            f"cannot connect to {path}: resource temporarily unavailable (its listen backlog is full)"
+        ) from None
     except (OSError, ValueError) as exc:
         sock.close()
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
@@ -161,7 +169,7 @@ async def connect(path: str, timeout: float) -> tuple[asyncio.StreamReader, asyn
     sock = _dial(path)
     try:
         return await within(asyncio.open_unix_connection(sock=sock, limit=LINE_LIMIT), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         sock.close()
         raise Timeout(f"cannot connect to {path} within {timeout:g} s") from None
     except OSError as exc:
@@ -176,7 +184,7 @@ async def send_document(path: str, data: bytes, timeout: float = 5.0) -> None:
     try:
         writer.write(data)
         await within(writer.drain(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise Timeout(f"{path} took no document within {timeout:g} s") from None
     except OSError as exc:
         raise ConnectFailure(f"cannot deliver to {path}: {exc.strerror or exc}") from None

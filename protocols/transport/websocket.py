@@ -8,7 +8,8 @@ import asyncio
 import logging
 import ssl
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -17,7 +18,6 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from fieldctl.protocols.core.errors import ConnectFailure, UsageError
 from fieldctl.protocols.core.limits import MAX_FRAME_BYTES
-
 from fieldctl.protocols.transport import LinkCallback
 from fieldctl.protocols.transport.backoff import Backoff
 
@@ -54,29 +54,55 @@ def tls_context(url: str, *, insecure: bool = False, cafile: str | None = None) 
     return context
 
 
-async def open_connection(url: str, *, tls: ssl.SSLContext | None = None, max_size: int = DEFAULT_MAX_SIZE,
-                          timeout: float = 10.0, headers: dict[str, str] | None = None,
-                          ping_interval: float | None = 20.0) -> ClientConnection:
+async def open_connection(
+    url: str,
+    *,
+    tls: ssl.SSLContext | None = None,
+    max_size: int = DEFAULT_MAX_SIZE,
+    timeout: float = 10.0,
+    headers: dict[str, str] | None = None,
+    ping_interval: float | None = 20.0,
+) -> ClientConnection:
     """ping_interval None: no automatic keepalive pings (for protocols that ping on their own terms)."""
     try:
-        return await connect(url, ssl=tls, max_size=max_size, open_timeout=timeout, proxy=None, logger=QUIET,
-                             additional_headers=headers, compression=None, ping_interval=ping_interval)
+        return await connect(
+            url,
+            ssl=tls,
+            max_size=max_size,
+            open_timeout=timeout,
+            proxy=None,
+            logger=QUIET,
+            additional_headers=headers,
+            compression=None,
+            ping_interval=ping_interval,
+        )
     except ssl.SSLCertVerificationError as exc:  # before ValueError: it is one too
-        raise ConnectFailure(f"{url}: certificate not trusted ({exc.verify_message}); see --ca-file, --insecure") from None
+        raise ConnectFailure(
+            f"{url}: certificate not trusted ({exc.verify_message}); see --ca-file, --insecure"
+        ) from None
     except InvalidStatus as exc:
         raise ConnectFailure(f"{url} refused the connection: HTTP {exc.response.status_code}") from None
     except (InvalidURI, ValueError) as exc:
         raise UsageError(f"not a WebSocket URL: {url} ({exc})") from None
-    except (OSError, asyncio.TimeoutError, InvalidHandshake) as exc:
+    except (TimeoutError, OSError, InvalidHandshake) as exc:
         raise Unreachable(f"cannot connect to {url}: {exc}") from None
 
 
 Session = Callable[[ClientConnection], Awaitable[bool]]
 
 
-async def keep_connected(url: str, session: Session, *, name: str, on_link: LinkCallback, backoff: Backoff,
-                         tls: ssl.SSLContext | None = None, max_size: int = DEFAULT_MAX_SIZE,
-                         ping_interval: float | None = 20.0, retry_first: bool = True) -> None:
+async def keep_connected(
+    url: str,
+    session: Session,
+    *,
+    name: str,
+    on_link: LinkCallback,
+    backoff: Backoff,
+    tls: ssl.SSLContext | None = None,
+    max_size: int = DEFAULT_MAX_SIZE,
+    ping_interval: float | None = 20.0,
+    retry_first: bool = True,
+) -> None:
     """Runs `session` on a connection until it returns True (done). A dropped connection or an
     unreachable server means another try after the next backoff delay; a ConnectFailure that is
     not Unreachable (refused credentials, HTTP refusal, untrusted certificate) ends it at once.
@@ -103,8 +129,15 @@ async def keep_connected(url: str, session: Session, *, name: str, on_link: Link
             if await session(conn):
                 return
         except ConnectionClosed as exc:
-            on_link(name, "disconnected", {"url": url, "code": exc.rcvd.code if exc.rcvd else None,
-                                           "sent_code": exc.sent.code if exc.sent else None})  # 1009: too big
+            on_link(
+                name,
+                "disconnected",
+                {
+                    "url": url,
+                    "code": exc.rcvd.code if exc.rcvd else None,
+                    "sent_code": exc.sent.code if exc.sent else None,
+                },
+            )  # 1009: too big
         finally:
             await conn.close()
         if time.monotonic() - opened >= STABLE_S:
@@ -117,9 +150,14 @@ async def keep_connected(url: str, session: Session, *, name: str, on_link: Link
         await asyncio.sleep(delay)
 
 
-async def start_server(url: str, handler: Callable[[ServerConnection], Awaitable[None]], *,
-                       tls: ssl.SSLContext | None = None, max_size: int = DEFAULT_MAX_SIZE,
-                       ping_interval: float | None = 20.0) -> tuple[Server, str]:
+async def start_server(
+    url: str,
+    handler: Callable[[ServerConnection], Awaitable[None]],
+    *,
+    tls: ssl.SSLContext | None = None,
+    max_size: int = DEFAULT_MAX_SIZE,
+    ping_interval: float | None = 20.0,
+) -> tuple[Server, str]:
     """Listens where `url` says (port 0 picks a free one); returns the server and its real URL."""
     try:
         parts = urlsplit(url)
@@ -129,8 +167,16 @@ async def start_server(url: str, handler: Callable[[ServerConnection], Awaitable
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
         raise UsageError(f"not a WebSocket URL: {url}")
     try:
-        server = await serve(handler, parts.hostname, port, ssl=tls, max_size=max_size, compression=None,
-                             ping_interval=ping_interval, logger=QUIET)
+        server = await serve(
+            handler,
+            parts.hostname,
+            port,
+            ssl=tls,
+            max_size=max_size,
+            compression=None,
+            ping_interval=ping_interval,
+            logger=QUIET,
+        )
     except OSError as exc:
         raise ConnectFailure(f"cannot listen on {url}: {exc.strerror}") from None
     port = next(iter(server.sockets)).getsockname()[1]

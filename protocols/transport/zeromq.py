@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Awaitable, Callable, Sequence, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 import zmq
 import zmq.asyncio
@@ -18,7 +19,6 @@ from zmq.utils.monitor import parse_monitor_message
 
 from fieldctl.protocols.core.errors import ConnectFailure, Timeout, UsageError
 from fieldctl.protocols.core.limits import MAX_FRAME_BYTES
-
 from fieldctl.protocols.transport import LinkCallback, within
 
 T = TypeVar("T")
@@ -98,8 +98,14 @@ def receive_hwm(max_frame_bytes: int) -> int:
 class Socket:
     """One ZeroMQ socket, its monitor, and a 'handshake done' condition to wait on."""
 
-    def __init__(self, kind: int, name: str, on_link: LinkCallback | None = None,
-                 max_frame_bytes: int = MAX_FRAME_BYTES, **options: int) -> None:
+    def __init__(
+        self,
+        kind: int,
+        name: str,
+        on_link: LinkCallback | None = None,
+        max_frame_bytes: int = MAX_FRAME_BYTES,
+        **options: int,
+    ) -> None:
         self.name = name
         self.url = ""
         self.sock = context().socket(kind)
@@ -155,9 +161,12 @@ class Socket:
         """ZeroMQ retries a refused connection forever; a tool asked to reach a device that is not
         there says so. Only the first connection counts: a device that goes away later is retried."""
         if self._refused is not None and not self._refused.done():
-            self._refused.set_result(ConnectFailure(
-                f"cannot connect {self.name} to {self.url}: connection refused (nothing listens there, "
-                "or it is unreachable)"))
+            self._refused.set_result(
+                ConnectFailure(
+                    f"cannot connect {self.name} to {self.url}: connection refused (nothing listens there, "
+                    "or it is unreachable)"
+                )
+            )
 
     @property
     def connected_once(self) -> bool:
@@ -273,11 +282,17 @@ class Socket:
 
 def _fail_late(future: asyncio.Future[list[bytes]]) -> None:
     if not future.done():
-        future.set_exception(asyncio.TimeoutError())
+        future.set_exception(TimeoutError())
 
 
-def subscriber(name: str, url: str, prefixes: Sequence[bytes], on_link: LinkCallback | None = None,
-               max_frame_bytes: int = MAX_FRAME_BYTES, refuse_after_s: float = 0.0) -> Socket:
+def subscriber(
+    name: str,
+    url: str,
+    prefixes: Sequence[bytes],
+    on_link: LinkCallback | None = None,
+    max_frame_bytes: int = MAX_FRAME_BYTES,
+    refuse_after_s: float = 0.0,
+) -> Socket:
     sock = Socket(zmq.SUB, name, on_link, max_frame_bytes)
     for prefix in prefixes or (b"",):
         sock.sock.setsockopt(zmq.SUBSCRIBE, prefix)
@@ -289,8 +304,9 @@ class Publisher(Socket):
     """XPUB: wire-compatible with PUB, and it hears subscriptions, so a publisher can wait for its
     first subscriber instead of losing messages to ZeroMQ's slow-joiner effect."""
 
-    def __init__(self, name: str, url: str, on_link: LinkCallback | None = None,
-                 max_frame_bytes: int = MAX_FRAME_BYTES) -> None:
+    def __init__(
+        self, name: str, url: str, on_link: LinkCallback | None = None, max_frame_bytes: int = MAX_FRAME_BYTES
+    ) -> None:
         super().__init__(zmq.XPUB, name, on_link, max_frame_bytes, XPUB_VERBOSE=1, SNDHWM=MAX_QUEUED)
         self.bind(url)
         self.subscribed = asyncio.Event()
@@ -306,7 +322,7 @@ class Publisher(Socket):
     async def wait_subscriber(self, timeout: float) -> None:
         try:
             await within(self.subscribed.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise Timeout(f"no subscriber on {self.url} within {timeout:g} s") from None
 
     def close(self, linger_ms: int = 2000) -> None:
@@ -321,8 +337,14 @@ class Replier(Socket):
     that goes away before its reply. Messages without a request envelope are dropped, reported
     through `on_drop` at most every WARN_EVERY_S; a reply to a peer that has gone is dropped."""
 
-    def __init__(self, name: str, url: str, on_link: LinkCallback | None = None,
-                 on_drop: Callable[[str], None] | None = None, max_frame_bytes: int = MAX_FRAME_BYTES) -> None:
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        on_link: LinkCallback | None = None,
+        on_drop: Callable[[str], None] | None = None,
+        max_frame_bytes: int = MAX_FRAME_BYTES,
+    ) -> None:
         super().__init__(zmq.ROUTER, name, on_link, max_frame_bytes)
         self.bind(url)
         self._drop = Throttle(on_drop)
@@ -338,7 +360,7 @@ class Replier(Socket):
                 self._drop(f"{self.name}: dropped a message without a request envelope (not a REQ or DEALER client)")
                 continue
             self._envelope = frames[: delimiter + 1]
-            return frames[delimiter + 1:]
+            return frames[delimiter + 1 :]
 
     async def send(self, frames: Sequence[bytes]) -> None:
         """The reply to the last request; dropped if its client has gone."""
@@ -351,8 +373,13 @@ class Replier(Socket):
             self._drop(f"{self.name}: dropped a reply its client cannot take ({exc})")
 
 
-def replier(name: str, url: str, on_link: LinkCallback | None = None, on_drop: Callable[[str], None] | None = None,
-            max_frame_bytes: int = MAX_FRAME_BYTES) -> Replier:
+def replier(
+    name: str,
+    url: str,
+    on_link: LinkCallback | None = None,
+    on_drop: Callable[[str], None] | None = None,
+    max_frame_bytes: int = MAX_FRAME_BYTES,
+) -> Replier:
     return Replier(name, url, on_link, on_drop, max_frame_bytes)
 
 
@@ -360,8 +387,9 @@ class Requester:
     """REQ with the 'lazy pirate' recovery: a request that times out takes its socket with it,
     because a REQ socket cannot send again before it has received (spec §6.8)."""
 
-    def __init__(self, name: str, url: str, on_link: LinkCallback | None = None,
-                 max_frame_bytes: int = MAX_FRAME_BYTES) -> None:
+    def __init__(
+        self, name: str, url: str, on_link: LinkCallback | None = None, max_frame_bytes: int = MAX_FRAME_BYTES
+    ) -> None:
         self.name, self.url, self._on_link = name, url, on_link
         self.max_frame_bytes = max_frame_bytes
         self._sock: Socket | None = None
@@ -383,7 +411,7 @@ class Requester:
                 if sock.connected_once and self._sent_at_once(sock, frames):
                     return await sock.recv_by(asyncio.get_running_loop().time() + timeout)
                 return await within(self._round_trip(sock, frames), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self.close()
                 raise Timeout(f"no reply from {self.url} within {timeout:.3g} s") from None
             except BaseException:  # refused, or cancelled (Ctrl-C) while a request is out

@@ -11,8 +11,9 @@ import io
 import json
 import os
 import shlex
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterable
+from typing import Any
 
 from fieldctl.protocols.core import redact
 from fieldctl.protocols.core.errors import UsageError
@@ -28,7 +29,7 @@ def chunked(rows: list[Any], size: int) -> list[Frame]:
     """All rows but the last chunk go as partial (100) frames; no rows at all is a 204."""
     if not rows:
         return [(codec.EMPTY, None)]
-    chunks = [rows[i:i + size] for i in range(0, len(rows), size)]
+    chunks = [rows[i : i + size] for i in range(0, len(rows), size)]
     return [(codec.PARTIAL, chunk) for chunk in chunks[:-1]] + [(codec.COMPLETE, chunks[-1])]
 
 
@@ -68,9 +69,16 @@ class DataFileAnswers:
         params = params if isinstance(params, dict) else {}
         unknown = sorted(key for key in params if key not in self.columns)
         if unknown:
-            return [(codec.QUERY_ERROR, codec.query_error(
-                "fieldctl.query.unknownParameter", "Unsupported query parameter {0}; allowed: {1}",
-                [unknown[0], self.columns]))]
+            return [
+                (
+                    codec.QUERY_ERROR,
+                    codec.query_error(
+                        "fieldctl.query.unknownParameter",
+                        "Unsupported query parameter {0}; allowed: {1}",
+                        [unknown[0], self.columns],
+                    ),
+                )
+            ]
         rows = [row for row in self.rows if all(_same(row.get(key), value) for key, value in params.items())]
         return chunked(rows, self.chunk_rows)
 
@@ -85,8 +93,9 @@ def child_environment(secret_variables: Iterable[str]) -> dict[str, str]:
     command answers queries from their parameters; it has no use for the server's credentials,
     and its environment is readable in /proc by every process of the same user."""
     hidden = set(secret_variables)
-    return {name: value for name, value in os.environ.items()
-            if name not in hidden and redact.scrub_text(value) == value}
+    return {
+        name: value for name, value in os.environ.items() if name not in hidden and redact.scrub_text(value) == value
+    }
 
 
 class CommandAnswers:
@@ -107,8 +116,12 @@ class CommandAnswers:
     async def frames(self, source: str, params: Any) -> AsyncIterator[Frame]:
         try:
             proc = await asyncio.create_subprocess_exec(
-                *self.argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, env={**self.env, "VANTIQ_SOURCE": source})
+                *self.argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env={**self.env, "VANTIQ_SOURCE": source},
+            )
         except OSError as exc:
             yield codec.QUERY_ERROR, command_failed("cannot start", exc.strerror or str(exc))
             return
@@ -131,8 +144,8 @@ class CommandAnswers:
                 last_error = error
                 pending.extend(rows)
                 while len(pending) > self.chunk_rows:
-                    yield codec.PARTIAL, pending[:self.chunk_rows]
-                    pending = pending[self.chunk_rows:]
+                    yield codec.PARTIAL, pending[: self.chunk_rows]
+                    pending = pending[self.chunk_rows :]
             code = await within(proc.wait(), max(0.0, deadline - asyncio.get_running_loop().time()))
             if code != 0:
                 tail = (await stderr).decode("utf-8", "replace").strip().splitlines()
@@ -141,7 +154,7 @@ class CommandAnswers:
                 yield codec.COMPLETE, pending
             else:
                 yield codec.EMPTY, None
-        except asyncio.TimeoutError:
+        except TimeoutError:
             yield codec.QUERY_ERROR, command_failed(f"gave no answer within {self.timeout_s:g} s", "")
         finally:
             if proc.returncode is None:
@@ -166,6 +179,13 @@ def command_failed(what: str, detail: str) -> dict[str, Any]:
 def unanswerable(source: str) -> list[Frame]:
     """No data file and no command: answer at once, as the Java SDK does, instead of letting the
     server wait for its timeout as the Python SDK does (spec §12 #13)."""
-    return [(codec.QUERY_ERROR, codec.query_error(
-        "io.vantiq.extjsdk.unsetQueryHandler",
-        "Queries are not supported for source {0}. No handler has been set.", [source]))]
+    return [
+        (
+            codec.QUERY_ERROR,
+            codec.query_error(
+                "io.vantiq.extjsdk.unsetQueryHandler",
+                "Queries are not supported for source {0}. No handler has been set.",
+                [source],
+            ),
+        )
+    ]

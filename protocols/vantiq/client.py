@@ -8,22 +8,23 @@ import asyncio
 import contextlib
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
 from fieldctl.profiles import Profile
 from fieldctl.profiles.secrets import Secret, SecretRef
-from fieldctl.protocols.sdk.contract import Emit, Notify, ProbeReport
-from fieldctl.protocols.sdk.probing import verdict
 from fieldctl.protocols.core.errors import ConnectFailure, NagiosCode, ProtocolFailure, Timeout, UsageError
 from fieldctl.protocols.core.limits import Limits
 from fieldctl.protocols.core.message import IN, OUT, Message, link
+from fieldctl.protocols.sdk.contract import Emit, Notify, ProbeReport
+from fieldctl.protocols.sdk.probing import verdict
+from fieldctl.protocols.sdk.websocket_options import connection_settings
 from fieldctl.protocols.transport import within
 from fieldctl.protocols.transport.websocket import Backoff, Unreachable, keep_connected, open_connection, send_text
-from fieldctl.protocols.sdk.websocket_options import connection_settings
 
 from . import answers, codec
 
@@ -58,8 +59,10 @@ def resolve_token(profile: Profile, options: dict[str, Any], config: codec.Serve
     try:
         return ref.resolve()
     except UsageError:
-        raise UsageError(f"no access token: set {ref.describe().split(':', 1)[1]} ({ref.describe()}), "
-                         "or give --token-file FILE or authToken in server.config") from None
+        raise UsageError(
+            f"no access token: set {ref.describe().split(':', 1)[1]} ({ref.describe()}), "
+            "or give --token-file FILE or authToken in server.config"
+        ) from None
 
 
 @dataclass
@@ -75,16 +78,28 @@ class Settings:
 def settings(profile: Profile, options: dict[str, Any], *, need_sources: bool = True) -> Settings:
     config = read_server_config(options.get("config"))
     try:
-        url = config.target_server if config and config.target_server else codec.normalize_url(profile.endpoints[ENDPOINT])
+        url = (
+            config.target_server
+            if config and config.target_server
+            else codec.normalize_url(profile.endpoints[ENDPOINT])
+        )
     except ValueError as exc:
         raise UsageError(f"endpoint server: not a URL: {exc}") from None
-    sources = tuple(options.get("sources") or (config.sources if config else ()) or
-                    profile.setting("connector.sources", []))
+    sources = tuple(
+        options.get("sources") or (config.sources if config else ()) or profile.setting("connector.sources", [])
+    )
     if need_sources and not sources:
-        raise UsageError("no source: give --source NAME, `sources` in server.config, or connector.sources in the profile")
-    return Settings(url=url, token=resolve_token(profile, options, config), sources=sources,
-                    fixed_secret=config.reconnect_secret if config else None,
-                    timeout_s=float(profile.setting("timeouts.connect_s", 10.0)), limits=profile.limits)
+        raise UsageError(
+            "no source: give --source NAME, `sources` in server.config, or connector.sources in the profile"
+        )
+    return Settings(
+        url=url,
+        token=resolve_token(profile, options, config),
+        sources=sources,
+        fixed_secret=config.reconnect_secret if config else None,
+        timeout_s=float(profile.setting("timeouts.connect_s", 10.0)),
+        limits=profile.limits,
+    )
 
 
 class Wire:
@@ -94,8 +109,9 @@ class Wire:
         self.profile, self.emit, self.limits = profile, emit, limits
 
     def decode(self, frame: str | bytes, source: str, direction: str = IN) -> Message:
-        return codec.decode(frame, profile=self.profile, endpoint=ENDPOINT, direction=direction, source=source,
-                            limits=self.limits)
+        return codec.decode(
+            frame, profile=self.profile, endpoint=ENDPOINT, direction=direction, source=source, limits=self.limits
+        )
 
     async def send(self, conn: Any, frame: dict[str, Any], source: str) -> Message:
         text = codec.encode(frame)
@@ -121,7 +137,7 @@ async def handshake(wire: Wire, conn: Any, s: Settings, source: str, secret: str
     await wire.send(conn, codec.validate(s.token.reveal()), source)
     try:
         reply = await wire.receive(conn, source, s.timeout_s)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise ConnectFailure(f"{s.url}: no answer to validate within {s.timeout_s:g} s") from None
     answer = codec.frame_of(reply) if reply.error is None else reply.payload
     if reply.channel != codec.STATUS or reply.payload.get("status") != 200:
@@ -139,7 +155,7 @@ async def await_configuration(wire: Wire, conn: Any, s: Settings, source: str) -
     for _ in range(MAX_STATUS_BEFORE_CONFIGURE + 1):
         try:
             msg = await wire.receive(conn, source, s.timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise Refused(f"no configureExtension within {s.timeout_s:g} s") from None
         if msg.channel == codec.CONFIGURE and msg.error is None:
             return msg
@@ -196,8 +212,11 @@ class Connector:
         self.concurrency = max(1, int(profile.setting("answers.concurrency", 8)))
         self.same_socket = bool(options.get("same_socket"))
         port = options.get("health_port")
-        self.health = HealthProbe(profile.setting("register.health_host", "127.0.0.1"), port, emit,
-                                  profile.name) if port else None
+        self.health = (
+            HealthProbe(profile.setting("register.health_host", "127.0.0.1"), port, emit, profile.name)
+            if port
+            else None
+        )
         self.active: set[str] = set()
 
     async def run(self) -> None:
@@ -222,8 +241,12 @@ def make_answers(profile: Profile, options: dict[str, Any]) -> Any:
     if options.get("answer_with"):
         ref = profile.auth.get("token")
         token_variables = {"CONNECTOR_AUTH_TOKEN", *([ref.env] if isinstance(ref, SecretRef) and ref.env else [])}
-        return answers.CommandAnswers(options["answer_with"], chunk, float(profile.setting("answers.timeout_s", 30.0)),
-                                      answers.child_environment(token_variables))
+        return answers.CommandAnswers(
+            options["answer_with"],
+            chunk,
+            float(profile.setting("answers.timeout_s", 30.0)),
+            answers.child_environment(token_variables),
+        )
     return None
 
 
@@ -241,9 +264,16 @@ class SourceSession:
         self.c.emit(link(self.c.profile.name, endpoint, state, {"source": self.source, **(detail or {})}))
 
     async def run(self) -> None:
-        await keep_connected(self.c.s.url, self.session, name=ENDPOINT, on_link=self.on_link,
-                             backoff=self.c.backoff, tls=self.c.tls, max_size=self.c.s.limits.max_frame_bytes,
-                             retry_first=self.c.backoff.max_retries is not None)
+        await keep_connected(
+            self.c.s.url,
+            self.session,
+            name=ENDPOINT,
+            on_link=self.on_link,
+            backoff=self.c.backoff,
+            tls=self.c.tls,
+            max_size=self.c.s.limits.max_frame_bytes,
+            retry_first=self.c.backoff.max_retries is not None,
+        )
         self.on_link(ENDPOINT, "stopped", {"reason": "the server asked this source to stop"})
 
     async def session(self, conn: Any) -> bool:
@@ -303,7 +333,11 @@ class SourceSession:
         sent = 0
         source = self.source
         try:
-            frames = self.c.answers.frames(source, query.payload) if self.c.answers else _listed(answers.unanswerable(source))
+            frames = (
+                self.c.answers.frames(source, query.payload)
+                if self.c.answers
+                else _listed(answers.unanswerable(source))
+            )
             try:
                 async for status, body in frames:
                     await self.c.wire.send(conn, codec.query_response(query.id, status, body), source)
@@ -314,8 +348,10 @@ class SourceSession:
                 error = codec.query_error("fieldctl.query.failed", "Answering the query failed: {0}", [str(exc)])
                 await self.c.wire.send(conn, codec.query_response(query.id, codec.QUERY_ERROR, error), source)
         except (ConnectionClosed, asyncio.CancelledError):
-            self.c.notify(f"source {source}: query {query.id} not fully answered: the connection closed after "
-                          f"{sent} response frame(s); the rest was not sent")
+            self.c.notify(
+                f"source {source}: query {query.id} not fully answered: the connection closed after "
+                f"{sent} response frame(s); the rest was not sent"
+            )
 
     async def stop_answering(self) -> None:
         for task in list(self.answering):
@@ -331,8 +367,9 @@ async def _listed(frames: list[answers.Frame]) -> Any:
 # --- publish: one notification as the source's connector ----------------------------------------
 
 
-async def publish(profile: Profile, messages: list[Message], emit: Emit, notify: Notify, wait_s: float,
-                  options: dict[str, Any]) -> None:
+async def publish(
+    profile: Profile, messages: list[Message], emit: Emit, notify: Notify, wait_s: float, options: dict[str, Any]
+) -> None:
     """Connects as each message's source, sends its notification(s), waits for the server's
     acknowledgements and disconnects. What could not be sent or was not acknowledged is named
     in the error."""
@@ -346,8 +383,9 @@ async def publish(profile: Profile, messages: list[Message], emit: Emit, notify:
         await _notify_as(wire, s, source, batch, tls, backoff, wait_s)
 
 
-async def _notify_as(wire: Wire, s: Settings, source: str, batch: list[Message], tls: Any, backoff: Backoff,
-                     wait_s: float) -> None:
+async def _notify_as(
+    wire: Wire, s: Settings, source: str, batch: list[Message], tls: Any, backoff: Backoff, wait_s: float
+) -> None:
     deadline = time.monotonic() + wait_s
     conn = await _open_within(s.url, tls, backoff, deadline, len(batch), s.limits)
     acked = sent = 0
@@ -363,11 +401,12 @@ async def _notify_as(wire: Wire, s: Settings, source: str, batch: list[Message],
             reply = await wire.receive(conn, source, max(0.0, deadline - time.monotonic()))
             if reply.channel == codec.STATUS and reply.payload["status"] < 300:
                 acked += 1
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise Timeout(f"source {source}: {acked} of {sent} notification(s) acknowledged within {wait_s:g} s") from None
     except ConnectionClosed:
-        raise ProtocolFailure(f"source {source}: connection closed; {sent} of {len(batch)} notification(s) sent, "
-                              f"{acked} acknowledged") from None
+        raise ProtocolFailure(
+            f"source {source}: connection closed; {sent} of {len(batch)} notification(s) sent, {acked} acknowledged"
+        ) from None
     finally:
         await conn.close()
 
@@ -407,9 +446,10 @@ async def probe(profile: Profile, warn: float, crit: float, options: dict[str, A
         try:
             _, writer = await within(asyncio.open_connection(profile.host, port), crit)
             writer.close()
-        except (OSError, asyncio.TimeoutError) as exc:
-            return ProbeReport(NagiosCode.CRITICAL, f"health port {profile.host}:{port}: {exc or 'timeout'}",
-                               warn=warn, crit=crit)
+        except (TimeoutError, OSError) as exc:
+            return ProbeReport(
+                NagiosCode.CRITICAL, f"health port {profile.host}:{port}: {exc or 'timeout'}", warn=warn, crit=crit
+            )
         metrics["health_port_seconds"] = round(time.monotonic() - start, 4)
         notes.append(f"health port {port} open")
     if not port or options.get("sources") or options.get("token_file") or options.get("config"):
@@ -420,8 +460,9 @@ async def probe(profile: Profile, warn: float, crit: float, options: dict[str, A
     return verdict(metrics, [], notes, warn, crit)
 
 
-async def _round_trip(profile: Profile, options: dict[str, Any], crit: float,
-                      metrics: dict[str, float]) -> tuple[NagiosCode, str]:
+async def _round_trip(
+    profile: Profile, options: dict[str, Any], crit: float, metrics: dict[str, float]
+) -> tuple[NagiosCode, str]:
     s = settings(profile, options, need_sources=False)
     s.timeout_s = crit
     tls, _ = connection_settings(s.url, options, lambda text: None)
@@ -446,7 +487,7 @@ async def _round_trip(profile: Profile, options: dict[str, Any], crit: float,
         return NagiosCode.CRITICAL, str(exc)
     except Refused as exc:
         return NagiosCode.WARNING, f"token accepted, source {source}: {exc}"
-    except (asyncio.TimeoutError, ConnectionClosed) as exc:
+    except (TimeoutError, ConnectionClosed) as exc:
         return NagiosCode.CRITICAL, f"{s.url}: no complete answer ({exc or 'timeout'})"
     finally:
         await conn.close()

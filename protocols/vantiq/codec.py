@@ -80,9 +80,18 @@ def reconnect_secret(source: str, fixed: str | None = None) -> str:
 
 def _server_op(op: str, source: str, obj: Any, headers: dict[str, Any] | None = None) -> dict[str, Any]:
     """Server operations carry the extras a real server adds (both SDKs ignore them)."""
-    return {"op": op, "resourceName": SOURCES, "resourceId": source, "isSystemResource": True,
-            "contentType": "application/json", "skipMonitoring": False, "isExternal": False,
-            "address": str(uuid.uuid4()), "messageHeaders": headers or {}, "object": obj}
+    return {
+        "op": op,
+        "resourceName": SOURCES,
+        "resourceId": source,
+        "isSystemResource": True,
+        "contentType": "application/json",
+        "skipMonitoring": False,
+        "isExternal": False,
+        "address": str(uuid.uuid4()),
+        "messageHeaders": headers or {},
+        "object": obj,
+    }
 
 
 def configure_extension(source: str, config: Any) -> dict[str, Any]:
@@ -110,8 +119,14 @@ def status(code: int) -> dict[str, Any]:
 
 
 def validated(user: str = "fieldctl__token", namespace: str = "fieldctlNs") -> dict[str, Any]:
-    info = {"username": user, "namespace": namespace, "homeNamespace": namespace, "userType": "node",
-            "profiles": ["system.user"], "accessToken": "simulated-access-token"}
+    info = {
+        "username": user,
+        "namespace": namespace,
+        "homeNamespace": namespace,
+        "userType": "node",
+        "profiles": ["system.user"],
+        "accessToken": "simulated-access-token",
+    }
     return {"status": 200, "contentType": "application/json", "body": {"anonymous": False, "userInfo": info}}
 
 
@@ -138,8 +153,9 @@ def parse(frame: str | bytes, limits: Limits = Limits()) -> Any:
     return data
 
 
-def decode(frame: str | bytes, *, profile: str, endpoint: str, direction: str = IN, source: str = "",
-           limits: Limits = Limits()) -> Message:
+def decode(
+    frame: str | bytes, *, profile: str, endpoint: str, direction: str = IN, source: str = "", limits: Limits = Limits()
+) -> Message:
     """One frame as a Message; a frame that is not a JSON object within the limits, or whose
     members have the wrong types, becomes a Message with `error` (shown, counted, never raised)."""
     raw = frame.encode("utf-8") if isinstance(frame, str) else bytes(frame)
@@ -155,8 +171,9 @@ def decode(frame: str | bytes, *, profile: str, endpoint: str, direction: str = 
 def sent(frame: dict[str, Any], text: str, *, profile: str, endpoint: str, source: str = "") -> Message:
     """The Message for a frame we have just encoded (text = encode(frame)): built from the frame
     itself, not parsed back from the text."""
-    msg = Message(profile=profile, endpoint=endpoint, direction=OUT, channel=MALFORMED, kind=source,
-                  raw=(text.encode("utf-8"),))
+    msg = Message(
+        profile=profile, endpoint=endpoint, direction=OUT, channel=MALFORMED, kind=source, raw=(text.encode("utf-8"),)
+    )
     return _message_of(msg, frame)
 
 
@@ -390,9 +407,11 @@ def _split_property(line: str) -> tuple[str, str]:
 
 def _unescape(text: str) -> str:
     escapes = {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}
-    return re.sub(r"\\(u[0-9a-fA-F]{4}|.)",
-                  lambda m: chr(int(m.group(1)[1:], 16)) if len(m.group(1)) == 5 else escapes.get(m.group(1), m.group(1)),
-                  text)
+    return re.sub(
+        r"\\(u[0-9a-fA-F]{4}|.)",
+        lambda m: chr(int(m.group(1)[1:], 16)) if len(m.group(1)) == 5 else escapes.get(m.group(1), m.group(1)),
+        text,
+    )
 
 
 def normalize_url(url: str) -> str:
@@ -436,7 +455,7 @@ class ServerConfig:
     reconnect_secret: str | None = None
 
     @classmethod
-    def from_properties(cls, props: dict[str, str]) -> "ServerConfig":
+    def from_properties(cls, props: dict[str, str]) -> ServerConfig:
         target = props.get("targetServer")
         sources = tuple(name for name in props.get("sources", "").replace(" ", "").split(",") if name)
         port = props.get("tcpProbePort", "").strip()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from fieldctl.profiles import Profile
 from fieldctl.protocols.core import redact
-from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
 from fieldctl.protocols.core.errors import FieldctlError, UsageError
 from fieldctl.protocols.core.message import OUT, Message
+from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
 
 from . import client, codec
 from .settings import SETTINGS
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 class Driver(BaseDriver):
     settings = {**BaseDriver.settings, **SETTINGS}
     styles = {**BaseDriver.styles, "query": "request", "response": "reply"}
+
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, lambda text: notify(redact.scrub_text(text)))
         self.simulator: simulator.Simulator | None = None
@@ -34,22 +36,32 @@ class Driver(BaseDriver):
         publish to SOURCE's connector)."""
         if not kind:
             raise UsageError("publish vantiq SOURCE: name the source")
-        return Message(profile=self.profile.name, endpoint=client.ENDPOINT, direction=OUT,
-                       channel=codec.NOTIFICATION, kind=kind, payload=data)
+        return Message(
+            profile=self.profile.name,
+            endpoint=client.ENDPOINT,
+            direction=OUT,
+            channel=codec.NOTIFICATION,
+            kind=kind,
+            payload=data,
+        )
 
     async def register(self, emit: Emit, *, options: dict[str, Any]) -> None:
         with scrubbed_errors():
             await client.Connector(self.profile, options, shown(emit), self.notify).run()
 
-    async def publish(self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool,
-                      options: dict[str, Any]) -> None:
+    async def publish(
+        self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool, options: dict[str, Any]
+    ) -> None:
         with scrubbed_errors():
             await client.publish(self.profile, messages, shown(emit), self.notify, wait_s, options)
 
-    async def command(self, name: str, data: Any, *, options: dict[str, Any], timeout: float, wait: bool,
-                      emit: Emit) -> CommandOutcome:
-        raise UsageError("vantiq commands act from the server side: start `simulate vantiq --control SOCKET` "
-                         "and use `command vantiq NAME --via SOCKET`")
+    async def command(
+        self, name: str, data: Any, *, options: dict[str, Any], timeout: float, wait: bool, emit: Emit
+    ) -> CommandOutcome:
+        raise UsageError(
+            "vantiq commands act from the server side: start `simulate vantiq --control SOCKET` "
+            "and use `command vantiq NAME --via SOCKET`"
+        )
 
     async def probe(self, *, warn: float, crit: float, options: dict[str, Any]) -> ProbeReport:
         with scrubbed_errors():
@@ -57,8 +69,9 @@ class Driver(BaseDriver):
         report.summary = redact.scrub_text(report.summary)
         return report
 
-    async def simulate(self, emit: Emit, *, scenario: list[Message] | None, timeline: bool,
-                       options: dict[str, Any]) -> None:
+    async def simulate(
+        self, emit: Emit, *, scenario: list[Message] | None, timeline: bool, options: dict[str, Any]
+    ) -> None:
         from . import simulator
 
         self.simulator = simulator.Simulator(self.profile, options, shown(emit), self.notify)

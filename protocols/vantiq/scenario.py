@@ -76,7 +76,9 @@ def _step_of(msg: Message) -> Step | None:
 def contains(whole: Any, part: Any) -> bool:
     """Every member of `part` is in `whole` with an equal (recursively contained) value."""
     if isinstance(part, dict):
-        return isinstance(whole, dict) and all(key in whole and contains(whole[key], value) for key, value in part.items())
+        return isinstance(whole, dict) and all(
+            key in whole and contains(whole[key], value) for key, value in part.items()
+        )
     return whole == part
 
 

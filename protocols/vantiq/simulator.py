@@ -10,21 +10,21 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from websockets.exceptions import ConnectionClosed, ProtocolError
 
 from fieldctl.profiles import Profile
 from fieldctl.protocols.core import redact
-from fieldctl.protocols.sdk.contract import CommandOutcome, Emit, Notify
 from fieldctl.protocols.core.errors import RemoteFailure, UsageError
-from fieldctl.protocols.core.limits import Limits
 from fieldctl.protocols.core.message import IN, Message, link
+from fieldctl.protocols.sdk.contract import CommandOutcome, Emit, Notify
 from fieldctl.protocols.transport import within
 from fieldctl.protocols.transport.websocket import send_text, start_server
 
-from . import codec, simulator_state, scenario
+from . import codec, scenario, simulator_state
 
 ENDPOINT = "server"
 
@@ -82,9 +82,12 @@ class Simulator:
         self.query_timeout = float(options.get("query_timeout") or profile.setting("timeouts.query_s", 10.0))
         self.wait_s = float(profile.setting("simulate.wait_for_connector_s", 30.0))
         self.limits = profile.limits
-        self.rules = simulator_state.Server(load_sources(profile, options.get("sources")), load_tokens(options.get("token_file")),
-                                  status_frames=int(profile.setting("simulate.status_before_configure", 1)),
-                                  query_bytes=int(profile.setting("simulate.query_bytes_kept", 64 << 20)))
+        self.rules = simulator_state.Server(
+            load_sources(profile, options.get("sources")),
+            load_tokens(options.get("token_file")),
+            status_frames=int(profile.setting("simulate.status_before_configure", 1)),
+            query_bytes=int(profile.setting("simulate.query_bytes_kept", 64 << 20)),
+        )
         self.sessions: dict[simulator_state.Peer, Session] = {}
         #: Open queries: reply address -> (where their responses are shown, set when they end).
         self.waiting: dict[str, tuple[Emit, asyncio.Event]] = {}
@@ -137,11 +140,24 @@ class Simulator:
         finally:
             await self.forget(session)
             if sent_code == 1009:
-                self.notify(f"connection {peer.number}: a frame over {self.limits.max_frame_bytes} bytes "
-                            "closed it (1009)")
-            self.emit(link(self.profile.name, ENDPOINT, "disconnected",
-                           {**detail, "source": peer.source, "code": conn.close_code, "sent_code": sent_code,
-                            "reason": conn.close_reason, "malformed": peer.malformed}))
+                self.notify(
+                    f"connection {peer.number}: a frame over {self.limits.max_frame_bytes} bytes closed it (1009)"
+                )
+            self.emit(
+                link(
+                    self.profile.name,
+                    ENDPOINT,
+                    "disconnected",
+                    {
+                        **detail,
+                        "source": peer.source,
+                        "code": conn.close_code,
+                        "sent_code": sent_code,
+                        "reason": conn.close_reason,
+                        "malformed": peer.malformed,
+                    },
+                )
+            )
 
     async def forget(self, session: Session) -> None:
         for reply_to in self.rules.close(session.peer):
@@ -161,8 +177,9 @@ class Simulator:
 
     async def receive(self, session: Session, frame: str | bytes) -> None:
         peer = session.peer
-        msg = codec.decode(frame, profile=self.profile.name, endpoint=ENDPOINT, source=peer.source or "",
-                           limits=self.limits)
+        msg = codec.decode(
+            frame, profile=self.profile.name, endpoint=ENDPOINT, source=peer.source or "", limits=self.limits
+        )
         self.emit(msg)
         if peer.authenticated:
             actions = self.rules.receive(peer, msg, time.monotonic())
@@ -191,11 +208,15 @@ class Simulator:
                     await self.sessions[action.holder].conn.close(1000, "taken over")
             elif isinstance(action, simulator_state.Configured):
                 changed = True
-                self.emit(link(self.profile.name, ENDPOINT, "configured",
-                               {"conn": action.peer.number, "source": action.source}))
+                self.emit(
+                    link(
+                        self.profile.name, ENDPOINT, "configured", {"conn": action.peer.number, "source": action.source}
+                    )
+                )
                 if self.reconnect_after is not None and action.first:
-                    asyncio.get_running_loop().call_later(float(self.reconnect_after), self._reconnect_later,
-                                                          action.source, action.peer)
+                    asyncio.get_running_loop().call_later(
+                        float(self.reconnect_after), self._reconnect_later, action.source, action.peer
+                    )
             else:  # Notified
                 changed = True
         if changed:
@@ -241,7 +262,7 @@ class Simulator:
             await self.send(self.sessions[peer], frame, emit)
             try:
                 await within(done.wait(), self.query_timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 problem = f"no final response within {self.query_timeout:g} s"
         except ConnectionClosed:
             problem = "the connection closed before the query was sent"
@@ -281,12 +302,18 @@ class Simulator:
             return CommandOutcome(result.ok, result.summary(), rtt_s=result.rtt_s, result=result.rows)
         if name == "reconnect":
             ok = await self.reconnect(source, emit)
-            return CommandOutcome(ok, f"source {source} " + ("configured again" if ok else "did not reconnect"),
-                                  rtt_s=_since(start) if ok else None)
+            return CommandOutcome(
+                ok,
+                f"source {source} " + ("configured again" if ok else "did not reconnect"),
+                rtt_s=_since(start) if ok else None,
+            )
         if name == "test-close":
             ok = await self.client_close(source, emit)
-            return CommandOutcome(ok, f"source {source}: connector " + ("closed" if ok else "did not close"),
-                                  rtt_s=_since(start) if ok else None)
+            return CommandOutcome(
+                ok,
+                f"source {source}: connector " + ("closed" if ok else "did not close"),
+                rtt_s=_since(start) if ok else None,
+            )
         if name == "close":
             code = data.get("code", 1000)
             if isinstance(code, bool) or not isinstance(code, int):
@@ -298,7 +325,9 @@ class Simulator:
     def _only_source(self) -> str:
         source = self.rules.only_source()
         if source is None:
-            raise UsageError(f"name the source in --data {{\"source\": ...}} (connected: {', '.join(sorted(self.rules.active)) or 'none'})")
+            raise UsageError(
+                f'name the source in --data {{"source": ...}} (connected: {", ".join(sorted(self.rules.active)) or "none"})'
+            )
         return source
 
     # --- scenario ------------------------------------------------------------------------------
@@ -311,16 +340,28 @@ class Simulator:
         for number, step in enumerate(steps, 1):
             await asyncio.sleep(step.delay_s)
             problems = await self.perform(step)
-            self.emit(Message(profile=self.profile.name, endpoint="scenario", direction=IN, channel="expect",
-                              kind=step.source, id=number,
-                              payload={"step": step.describe(), "ok": not problems, "problems": problems}))
+            self.emit(
+                Message(
+                    profile=self.profile.name,
+                    endpoint="scenario",
+                    direction=IN,
+                    channel="expect",
+                    kind=step.source,
+                    id=number,
+                    payload={"step": step.describe(), "ok": not problems, "problems": problems},
+                )
+            )
             failures.extend(f"step {number} ({step.describe()}): {problem}" for problem in problems)
         if failures:
             raise RemoteFailure(f"{len(failures)} expectation(s) failed; first: {failures[0]}")
 
     async def perform(self, step: scenario.Step) -> list[str]:
         if step.action == codec.NOTIFICATION:
-            return [] if await self._notified(step) else [f"no notification containing {step.data} within {self.wait_s:g} s"]
+            return (
+                []
+                if await self._notified(step)
+                else [f"no notification containing {step.data} within {self.wait_s:g} s"]
+            )
         if not await self.wait_active(step.source, self.wait_s):
             return [f"no connector for {step.source} within {self.wait_s:g} s"]
         try:

@@ -85,8 +85,9 @@ class Server:
     connector; `tokens`: accepted tokens, None accepts any; `status_frames`: plain 200s sent
     before configureExtension (some servers send one, the SDKs skip them)."""
 
-    def __init__(self, sources: dict[str, Any], tokens: set[str] | None, status_frames: int = 1,
-                 query_bytes: int = 64 << 20) -> None:
+    def __init__(
+        self, sources: dict[str, Any], tokens: set[str] | None, status_frames: int = 1, query_bytes: int = 64 << 20
+    ) -> None:
         self.sources, self.tokens = sources, tokens
         self.status_frames, self.query_bytes = status_frames, query_bytes
         self.active: dict[str, Peer] = {}
@@ -146,10 +147,15 @@ class Server:
         peer.malformed += 1
         actions: list[Action] = []
         if peer.malformed == 1:
-            actions.append(Warn(f"connection {peer.number}: malformed frame ({msg.error}): answered 400; "
-                                "the connection stays open, further ones are only shown"))
-        return actions + [Send(peer, codec.refusal(400, "io.vantiq.message.malformed",
-                                                   f"Malformed message: {msg.error}"))]
+            actions.append(
+                Warn(
+                    f"connection {peer.number}: malformed frame ({msg.error}): answered 400; "
+                    "the connection stays open, further ones are only shown"
+                )
+            )
+        return actions + [
+            Send(peer, codec.refusal(400, "io.vantiq.message.malformed", f"Malformed message: {msg.error}"))
+        ]
 
     def _connect(self, peer: Peer, msg: Message) -> list[Action]:
         """connectExtension: known source, not held by another live connector unless the
@@ -157,24 +163,45 @@ class Server:
         source = str(msg.kind)
         secret = msg.payload.get("reconnectSecret") if isinstance(msg.payload, dict) else None
         if source not in self.sources:
-            return [Send(peer, codec.refusal(400, "io.vantiq.resource.not.found",
-                                             f"The source {source} does not have an associated stream", [source]))]
+            return [
+                Send(
+                    peer,
+                    codec.refusal(
+                        400,
+                        "io.vantiq.resource.not.found",
+                        f"The source {source} does not have an associated stream",
+                        [source],
+                    ),
+                )
+            ]
         actions: list[Action] = []
         holder = self.active.get(source)
         if holder is not None and holder is not peer:
             if secret is None or secret != holder.secret:
-                return [Send(peer, codec.refusal(400, "io.vantiq.source.in.use",
-                                                 f"The source {source} is already served by another connector",
-                                                 [source]))]
-            actions += [Warn(f"source {source}: reconnect secret matches, dropping connection {holder.number}"),
-                        TakeOver(holder)]
+                return [
+                    Send(
+                        peer,
+                        codec.refusal(
+                            400,
+                            "io.vantiq.source.in.use",
+                            f"The source {source} is already served by another connector",
+                            [source],
+                        ),
+                    )
+                ]
+            actions += [
+                Warn(f"source {source}: reconnect secret matches, dropping connection {holder.number}"),
+                TakeOver(holder),
+            ]
             holder.source = None
         peer.source, peer.secret = source, secret
         self.active[source] = peer
         self.configured[source] = self.configured.get(source, 0) + 1
         actions += [Send(peer, codec.status(200)) for _ in range(self.status_frames)]
-        actions += [Send(peer, codec.configure_extension(source, self.sources[source])),
-                    Configured(peer, source, self.configured[source] == 1)]
+        actions += [
+            Send(peer, codec.configure_extension(source, self.sources[source])),
+            Configured(peer, source, self.configured[source] == 1),
+        ]
         return actions
 
     def _response(self, msg: Message, now: float) -> list[Action]:
@@ -213,7 +240,9 @@ class Server:
         """`source` has a connector now, configured more than `after` times in all."""
         return source in self.active and self.configured.get(source, 0) > after
 
-    def begin_query(self, source: str, params: Any, reply_to: str, now: float) -> tuple[Peer, dict[str, Any], codec.QueryResult]:
+    def begin_query(
+        self, source: str, params: Any, reply_to: str, now: float
+    ) -> tuple[Peer, dict[str, Any], codec.QueryResult]:
         """The query frame for `source`'s connector and the result its responses fill."""
         peer = self.peer_of(source)
         result = codec.QueryResult(source, reply_to, max_bytes=self.query_bytes, sent_at=now)

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 from conftest import ROOT, cli_env
 
 BENCH = ROOT / "bench"
@@ -41,16 +40,29 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[s
     """Starts every benchmark at once (output into files: a full pipe would stall a process no one
     reads yet); yields each one's process and output folder, kills what is still running at the end."""
     home = tmp_path_factory.mktemp("bench-home")
-    env = cli_env(HOME=str(home), XDG_CONFIG_HOME=str(home / "config"), XDG_STATE_HOME=str(home / "state"),
-                  XDG_CACHE_HOME=str(home / "cache"), XDG_DATA_HOME=str(home / "data"))
+    env = cli_env(
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home / "config"),
+        XDG_STATE_HOME=str(home / "state"),
+        XDG_CACHE_HOME=str(home / "cache"),
+        XDG_DATA_HOME=str(home / "data"),
+    )
     started: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
     try:
         for name, options in SMALLEST.items():
             out = tmp_path_factory.mktemp(name)
             with open(out / "stdout", "wb") as stdout, open(out / "stderr", "wb") as stderr:
-                started[name] = (subprocess.Popen([sys.executable, str(BENCH / f"{name}.py"), *options], cwd=home,
-                                                  env=env, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr),
-                                 out)
+                started[name] = (
+                    subprocess.Popen(
+                        [sys.executable, str(BENCH / f"{name}.py"), *options],
+                        cwd=home,
+                        env=env,
+                        stdin=subprocess.DEVNULL,
+                        stdout=stdout,
+                        stderr=stderr,
+                    ),
+                    out,
+                )
         yield started
     finally:
         for proc, _ in started.values():
@@ -82,7 +94,13 @@ def test_bench_module_prints_its_table(name: str, runs: dict[str, tuple[subproce
 
 
 def test_run_py_imports_every_module() -> None:
-    result = subprocess.run([sys.executable, str(BENCH / "run.py"), "--help"], capture_output=True, text=True,
-                            timeout=60, env=cli_env(), stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        [sys.executable, str(BENCH / "run.py"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=cli_env(),
+        stdin=subprocess.DEVNULL,
+    )
     assert result.returncode == 0, result.stderr
     assert "--only" in result.stdout

@@ -6,11 +6,11 @@ from __future__ import annotations
 import csv
 import json
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-
 from conftest import FIELDCTL, Proc, cli_env, free_port, run_cli
 from fleet_helpers import ENV, endpoint_args, endpoint_urls, endpoints, start_device
 from vantiq_helpers import start_connector, start_server, workdir  # noqa: F401 (fixture)
@@ -38,17 +38,24 @@ def well_formed(figures: dict[str, Any]) -> None:
 
 
 # A tracim client is its process's one client socket: one client per process.
-@pytest.mark.parametrize("profile, command, clients", [("autotrainer", "get-status", 3), ("tracim", "ping", 1),
-                                                       ("oneliner", "version", 3)])
+@pytest.mark.parametrize(
+    "profile, command, clients", [("autotrainer", "get-status", 3), ("tracim", "ping", 1), ("oneliner", "version", 3)]
+)
 def test_command_through_sessions(profile: str, command: str, clients: int, folder: Path) -> None:
     urls = endpoint_urls(profile, folder)
     device = start_device(profile, urls)
     samples = folder / "samples.csv"
     where = endpoint_args(urls)
-    result = bench(profile, "command", command, "--clients", str(clients), "--requests", "30", "--csv", str(samples),
-                   *where)
+    result = bench(
+        profile, "command", command, "--clients", str(clients), "--requests", "30", "--csv", str(samples), *where
+    )
     device.stop()
-    assert (result["target"], result["profile"], result["mode"], result["command"]) == (profile, profile, "command", command)
+    assert (result["target"], result["profile"], result["mode"], result["command"]) == (
+        profile,
+        profile,
+        "command",
+        command,
+    )
     assert (result["requests"], result["ok"], result["failed"], result["errors"]) == (30, 30, 0, 0)
     assert result["clients"] == clients and result["per_second"] > 0
     well_formed(result["latency_s"])
@@ -62,12 +69,25 @@ def test_command_through_sessions(profile: str, command: str, clients: int, fold
 def test_a_terminal_gets_a_progress_bar_and_a_summary(terminals, folder: Path) -> None:
     urls = endpoint_urls("autotrainer", folder)
     device = start_device("autotrainer", urls)
-    term = terminals([*FIELDCTL, "bench", "autotrainer", "command", "get-status", "--duration", "1.5", "--rate", "20",
-                      *endpoint_args(urls)], env=ENV)
+    term = terminals(
+        [
+            *FIELDCTL,
+            "bench",
+            "autotrainer",
+            "command",
+            "get-status",
+            "--duration",
+            "1.5",
+            "--rate",
+            "20",
+            *endpoint_args(urls),
+        ],
+        env=ENV,
+    )
     term.wait_for(lambda text: "━" in text and "/1.5 s" in text)  # the bar, while it runs
     assert term.wait() == 0
     device.stop()
-    summary = term.text[term.text.rindex("bench autotrainer command get-status: "):]
+    summary = term.text[term.text.rindex("bench autotrainer command get-status: ") :]
     assert "answers per second" in summary and "latency: min " in summary and " p99.9 " in summary
 
 
@@ -90,7 +110,12 @@ def test_listen_of_a_saved_target(folder: Path, tmp_path: Path) -> None:
     samples = folder / "arrivals.csv"
     result = bench("rig-3", "listen", "--duration", "1.5", "--csv", str(samples), env=env)
     device.stop()
-    assert (result["target"], result["profile"], result["mode"], result["malformed"]) == ("rig-3", "autotrainer", "listen", 0)
+    assert (result["target"], result["profile"], result["mode"], result["malformed"]) == (
+        "rig-3",
+        "autotrainer",
+        "listen",
+        0,
+    )
     assert result["messages"] >= 10 and result["per_second"] == pytest.approx(result["messages"] / 1.5)
     well_formed(result["interval_s"])
     with samples.open(newline="") as handle:
@@ -102,8 +127,19 @@ def test_server_side_commands_go_through_the_control_path(workdir: Path) -> None
     server, url = start_server(workdir)
     connector = start_connector(workdir, url)
     connector.wait_json(lambda m: m["channel"] == "link" and m["kind"] == "ready")
-    result = bench("vantiq", "command", "query", "--data", '{"params": {}}', "--via", str(workdir / "ctl.sock"),
-                   "--requests", "10", "--clients", "2")
+    result = bench(
+        "vantiq",
+        "command",
+        "query",
+        "--data",
+        '{"params": {}}',
+        "--via",
+        str(workdir / "ctl.sock"),
+        "--requests",
+        "10",
+        "--clients",
+        "2",
+    )
     connector.stop()
     server.stop()
     assert (result["requests"], result["ok"], result["errors"]) == (10, 10, 0)
@@ -114,8 +150,20 @@ def test_sepl_commands_through_its_platform(folder: Path) -> None:
     urls = endpoint_urls("sepl", folder)
     control = str(folder / "ctl.sock")
     platform = start_device("sepl", urls, "--control", control)
-    connector = Proc([*FIELDCTL, "register", "sepl", "--json", *endpoint_args(urls), "--store",
-                      str(folder / "devices.sqlite"), "--device", "dev-1:iot#type-lamp:Lamp 1"], env=ENV)
+    connector = Proc(
+        [
+            *FIELDCTL,
+            "register",
+            "sepl",
+            "--json",
+            *endpoint_args(urls),
+            "--store",
+            str(folder / "devices.sqlite"),
+            "--device",
+            "dev-1:iot#type-lamp:Lamp 1",
+        ],
+        env=ENV,
+    )
     connector.wait_json(lambda m: m["channel"] == "link" and m["kind"] == "ready")
     result = bench("sepl", "command", "dev-1:sepl_set", "--data", "1", "--via", control, "--requests", "10")
     connector.stop()
@@ -127,13 +175,27 @@ def test_the_roles_protocol_options_are_taken(folder: Path) -> None:
     """bench plays command or listen: it takes their protocol options, each only in its own mode."""
     urls = endpoint_urls("autotrainer", folder)
     device = start_device("autotrainer", urls)
-    result = run_cli("bench", "autotrainer", "command", "user-defined", "--custom-command", "7", "--requests", "3",
-                     "--json", *endpoint_args(urls), env=ENV)
+    result = run_cli(
+        "bench",
+        "autotrainer",
+        "command",
+        "user-defined",
+        "--custom-command",
+        "7",
+        "--requests",
+        "3",
+        "--json",
+        *endpoint_args(urls),
+        env=ENV,
+    )
     device.stop()
     # Sent and answered (the simulated device runs no user-defined command: each answer is a failure).
     assert result.returncode == 1, result.stderr
-    assert {key: json.loads(result.stdout)[key] for key in ("requests", "failed", "errors")} == \
-        {"requests": 3, "failed": 3, "errors": 0}
+    assert {key: json.loads(result.stdout)[key] for key in ("requests", "failed", "errors")} == {
+        "requests": 3,
+        "failed": 3,
+        "errors": 0,
+    }
 
 
 def test_no_client_command_is_a_clear_usage_error(folder: Path) -> None:
@@ -145,18 +207,33 @@ def test_no_client_command_is_a_clear_usage_error(folder: Path) -> None:
 def test_a_failing_command_exits_1(folder: Path) -> None:
     urls = endpoint_urls("oneliner", folder)
     device = start_device("oneliner", urls)
-    result = run_cli("bench", "oneliner", "command", "call", "counter.fail", "--requests", "4", "--json",
-                     *endpoint_args(urls))
+    result = run_cli(
+        "bench", "oneliner", "command", "call", "counter.fail", "--requests", "4", "--json", *endpoint_args(urls)
+    )
     device.stop()
     assert result.returncode == 1, result.stdout + result.stderr
-    assert {key: json.loads(result.stdout)[key] for key in ("requests", "ok", "failed", "errors")} == \
-        {"requests": 4, "ok": 0, "failed": 4, "errors": 0}
+    assert {key: json.loads(result.stdout)[key] for key in ("requests", "ok", "failed", "errors")} == {
+        "requests": 4,
+        "ok": 0,
+        "failed": 4,
+        "errors": 0,
+    }
 
 
 def test_an_unreachable_device_exits_3() -> None:
     port = free_port()
-    down = run_cli("bench", "autotrainer", "command", "get-status", "--timeout", "2",
-                   "--endpoint", f"events=tcp://127.0.0.1:{port}", "--endpoint", f"commands=tcp://127.0.0.1:{port}")
+    down = run_cli(
+        "bench",
+        "autotrainer",
+        "command",
+        "get-status",
+        "--timeout",
+        "2",
+        "--endpoint",
+        f"events=tcp://127.0.0.1:{port}",
+        "--endpoint",
+        f"commands=tcp://127.0.0.1:{port}",
+    )
     assert down.returncode == 3 and down.stderr.count("\n") == 1 and "cannot connect" in down.stderr
 
 
@@ -169,14 +246,17 @@ def test_listen_to_silence_exits_4(folder: Path) -> None:
     assert json.loads(result.stdout)["messages"] == 0
 
 
-@pytest.mark.parametrize("args, problem", [
-    (("autotrainer", "command", "get-status", "--requests", "5", "--duration", "1"), "give one of them"),
-    (("autotrainer", "command"), "name the command"),
-    (("autotrainer", "listen", "--clients", "2"), "bench listen takes --duration only"),
-    (("autotrainer", "watch"), "not a mode"),
-    (("autotrainer", "listen", "--custom-command", "7"), "--custom-command is not a listen option"),
-    (("autotrainer", "command", "no-such-command", "--requests", "1"), "unknown command 'no-such-command'"),
-])
+@pytest.mark.parametrize(
+    "args, problem",
+    [
+        (("autotrainer", "command", "get-status", "--requests", "5", "--duration", "1"), "give one of them"),
+        (("autotrainer", "command"), "name the command"),
+        (("autotrainer", "listen", "--clients", "2"), "bench listen takes --duration only"),
+        (("autotrainer", "watch"), "not a mode"),
+        (("autotrainer", "listen", "--custom-command", "7"), "--custom-command is not a listen option"),
+        (("autotrainer", "command", "no-such-command", "--requests", "1"), "unknown command 'no-such-command'"),
+    ],
+)
 def test_usage_errors(args: tuple[str, ...], problem: str) -> None:
     result = run_cli("bench", *args, env=cli_env())
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and problem in result.stderr, result.stderr

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
-
 from conftest import FIELDCTL, ROOT, Proc, cli_env, free_port, run_cli
 from terminal_helpers import Pty, terminals  # noqa: F401 (fixture)
 
@@ -45,7 +45,11 @@ def test_every_example_passes_against_its_simulator(path: Path, tmp_path: Path) 
     assert result.returncode == 0, result.stdout + result.stderr
     *steps, done = lines(result.stdout)
     assert all(step["status"] == "passed" for step in steps) and done == {
-        "done": True, "exit": 0, "steps": len(steps), "passed": len(steps)}
+        "done": True,
+        "exit": 0,
+        "steps": len(steps),
+        "passed": len(steps),
+    }
     [suite] = junit(report)
     assert suite.get("name") == path.stem and suite.get("tests") == str(len(steps)) and suite.get("failures") == "0"
     assert [case.get("name") for case in suite] == [f"{step['step']}. {step['name']}" for step in steps]
@@ -53,9 +57,12 @@ def test_every_example_passes_against_its_simulator(path: Path, tmp_path: Path) 
 
 def test_a_plugin_protocol_is_checked_too(tmp_path: Path) -> None:
     """The linejson example plugin: no handshake, so its listener is ready once connected."""
-    check = write(tmp_path, 'target = "linejson"\n'
-                            '[[step]]\ncommand = "echo"\ndata = { text = "hi" }\nexpect = { data = { text = "hi" } }\n'
-                            '[[step]]\nevent = { channel = "event", kind = "tick" }\n[[step]]\nprobe = true\n')
+    check = write(
+        tmp_path,
+        'target = "linejson"\n'
+        '[[step]]\ncommand = "echo"\ndata = { text = "hi" }\nexpect = { data = { text = "hi" } }\n'
+        '[[step]]\nevent = { channel = "event", kind = "tick" }\n[[step]]\nprobe = true\n',
+    )
     result = run_cli("check", str(check), "--simulate", "--json", timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert [m.get("status") for m in lines(result.stdout)] == ["passed", "passed", "passed", None]
@@ -63,8 +70,12 @@ def test_a_plugin_protocol_is_checked_too(tmp_path: Path) -> None:
 
 
 def test_a_failed_expectation_exits_1_with_the_diff_everywhere(tmp_path: Path) -> None:
-    check = write(tmp_path, 'target = "autotrainer"\n' + STATUS.replace("applicationMode = 0", "applicationMode = 7")
-                  + '[[step]]\nwait_s = 0\n')
+    check = write(
+        tmp_path,
+        'target = "autotrainer"\n'
+        + STATUS.replace("applicationMode = 0", "applicationMode = 7")
+        + "[[step]]\nwait_s = 0\n",
+    )
     report = tmp_path / "report.xml"
     result = run_cli("check", str(check), "--simulate", "--json", "--junit", str(report), timeout=60)
     assert result.returncode == 1, result.stderr
@@ -89,8 +100,11 @@ def test_on_a_terminal_a_table_shows_marks_and_the_diff(tmp_path: Path, terminal
 
 
 def test_an_event_that_never_comes_is_a_timeout(tmp_path: Path) -> None:
-    check = write(tmp_path, 'target = "autotrainer"\n[[step]]\nevent = { channel = "event", kind = "neverSent" }\n'
-                            'within_s = 0.5\n[[step]]\nwait_s = 0\n')
+    check = write(
+        tmp_path,
+        'target = "autotrainer"\n[[step]]\nevent = { channel = "event", kind = "neverSent" }\n'
+        "within_s = 0.5\n[[step]]\nwait_s = 0\n",
+    )
     result = run_cli("check", str(check), "--simulate", "--json", timeout=60)
     assert result.returncode == 4, result.stderr
     timed_out, _, done = lines(result.stdout)
@@ -99,11 +113,12 @@ def test_an_event_that_never_comes_is_a_timeout(tmp_path: Path) -> None:
 
 
 def test_an_unreachable_target_exits_3(tmp_path: Path) -> None:
-    check = write(tmp_path, STATUS + '[[step]]\nprobe = true\n')
+    check = write(tmp_path, STATUS + "[[step]]\nprobe = true\n")
     report = tmp_path / "report.xml"
     nowhere = [f"--endpoint=events=tcp://127.0.0.1:{free_port()}", f"--endpoint=commands=tcp://127.0.0.1:{free_port()}"]
-    result = run_cli("check", str(check), "--target", "autotrainer", *nowhere, "--json", "--junit", str(report),
-                     timeout=60)
+    result = run_cli(
+        "check", str(check), "--target", "autotrainer", *nowhere, "--json", "--junit", str(report), timeout=60
+    )
     assert result.returncode == 3, result.stdout + result.stderr
     command, probe, done = lines(result.stdout)
     assert command["status"] == "error" and command["exit"] == 3 and "connection refused" in command["detail"]
@@ -129,8 +144,16 @@ def test_via_a_simulator_running_elsewhere(tmp_path: Path) -> None:
     simulator = Proc([*FIELDCTL, "simulate", "sepl", "--json", platform, "--control", control], env=env)
     try:
         simulator.wait_json(lambda m: m["kind"] == "bound" and m["endpoint"] == "control")
-        result = run_cli("check", str(ROOT / "examples" / "checks" / "sepl.toml"), platform, "--via", control,
-                         "--json", env=env, timeout=60)
+        result = run_cli(
+            "check",
+            str(ROOT / "examples" / "checks" / "sepl.toml"),
+            platform,
+            "--via",
+            control,
+            "--json",
+            env=env,
+            timeout=60,
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         assert lines(result.stdout)[-1]["passed"] == 4
     finally:
@@ -139,8 +162,12 @@ def test_via_a_simulator_running_elsewhere(tmp_path: Path) -> None:
 
 def test_a_bad_file_lists_every_problem_and_runs_nothing(tmp_path: Path) -> None:
     good = write(tmp_path, 'target = "autotrainer"\n' + STATUS, "good.toml")
-    bad = write(tmp_path, 'target = "autotrainer"\n[options]\ncommand = ["--no-such"]\n'
-                          '[[step]]\ncommand = "get-status"\nwait_s = 1\n[[step]]\nwait_s = -2\n', "bad.toml")
+    bad = write(
+        tmp_path,
+        'target = "autotrainer"\n[options]\ncommand = ["--no-such"]\n'
+        '[[step]]\ncommand = "get-status"\nwait_s = 1\n[[step]]\nwait_s = -2\n',
+        "bad.toml",
+    )
     untargeted = write(tmp_path, STATUS, "untargeted.toml")
     unknown = write(tmp_path, 'target = "no-such-profile"\n' + STATUS, "unknown.toml")
     result = run_cli("check", str(good), str(bad), str(untargeted), str(unknown), "--json", timeout=30)
@@ -159,17 +186,23 @@ def test_a_protocol_option_the_profile_does_not_take_is_a_bad_file(tmp_path: Pat
     bad = write(tmp_path, 'target = "autotrainer"\n[options]\ncommand = ["--no-such"]\n' + STATUS)
     result = run_cli("check", str(bad), timeout=30)
     assert result.returncode == 2
-    assert result.stderr.startswith(f"fieldctl check: {bad}: options.command: command autotrainer: no such option --no-such")
+    assert result.stderr.startswith(
+        f"fieldctl check: {bad}: options.command: command autotrainer: no such option --no-such"
+    )
 
 
 def test_fail_fast_stops_at_the_first_step_that_does_not_pass(tmp_path: Path) -> None:
-    first = write(tmp_path, 'target = "autotrainer"\n' + STATUS.replace("= 0 }", "= 5 }") + '[[step]]\nwait_s = 0\n',
-                  "first.toml")
+    first = write(
+        tmp_path, 'target = "autotrainer"\n' + STATUS.replace("= 0 }", "= 5 }") + "[[step]]\nwait_s = 0\n", "first.toml"
+    )
     second = write(tmp_path, 'target = "autotrainer"\n' + STATUS, "second.toml")
     stopped = run_cli("check", str(first), str(second), "--simulate", "--fail-fast", "--json", timeout=60)
     assert stopped.returncode == 1
     assert [(m.get("file"), m.get("status")) for m in lines(stopped.stdout)[:-1]] == [
-        (str(first), "failed"), (str(first), "skipped"), (str(second), "skipped")]
+        (str(first), "failed"),
+        (str(first), "skipped"),
+        (str(second), "skipped"),
+    ]
     ran = run_cli("check", str(first), str(second), "--simulate", "--json", timeout=60)
     assert ran.returncode == 1
     assert [m.get("status") for m in lines(ran.stdout)[:-1]] == ["failed", "passed", "passed"]

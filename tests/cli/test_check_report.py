@@ -6,21 +6,32 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from fieldctl.cli.check.checkfile import Step
 from fieldctl.cli.check.report import write_junit
 from fieldctl.cli.check.runner import Result, exit_code
-from fieldctl.cli.check.checkfile import Step
 
 
 def result(number: int, status: str, code: int, file: str = "a.toml", **fields: object) -> Result:
-    return Result(file, file.removesuffix(".toml"), Step(number, f"step {number}", "command", "x"), status, code,
-                  seconds=0.25, **fields)  # type: ignore[arg-type]
+    return Result(
+        file,
+        file.removesuffix(".toml"),
+        Step(number, f"step {number}", "command", "x"),
+        status,
+        code,
+        seconds=0.25,
+        **fields,
+    )  # type: ignore[arg-type]
 
 
 def test_hostile_text_is_escaped_and_the_counts_add_up(tmp_path: Path) -> None:
     hostile = 'data.name: expected "a", got "\x1b]0;owned\x07\ud800\uffff<b>&"'
-    results = [result(1, "passed", 0), result(2, "failed", 1, diff=[hostile], detail="get-status: success"),
-               result(3, "error", 4, detail="no reply within 5 s"), result(4, "skipped", 0, detail="not run"),
-               result(1, "passed", 0, file="b.toml")]
+    results = [
+        result(1, "passed", 0),
+        result(2, "failed", 1, diff=[hostile], detail="get-status: success"),
+        result(3, "error", 4, detail="no reply within 5 s"),
+        result(4, "skipped", 0, detail="not run"),
+        result(1, "passed", 0, file="b.toml"),
+    ]
     report = tmp_path / "report.xml"
     write_junit(results, report)
     root = ET.parse(report).getroot()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
+
 from fieldctl.cli.check.checkfile import load, parse
 from fieldctl.protocols.core.errors import UsageError
 
@@ -20,27 +20,37 @@ def problems(text: str) -> list[str]:
 
 
 def test_a_file_becomes_steps_with_defaults() -> None:
-    check = parse('target = "autotrainer"\ntimeout_s = 2\n'
-                  '[[step]]\ncommand = "get-status"\nexpect = { ok = true }\n'
-                  '[[step]]\nname = "e"\nevent = { channel = "event" }\nwithin_s = 3\n'
-                  '[[step]]\nprobe = { warn = 1, crit = 3 }\n'
-                  '[[step]]\npublish = "event"\ndata = { kind = 1301 }\n'
-                  '[[step]]\nwait_s = 0.5\n', "c.toml")
+    check = parse(
+        'target = "autotrainer"\ntimeout_s = 2\n'
+        '[[step]]\ncommand = "get-status"\nexpect = { ok = true }\n'
+        '[[step]]\nname = "e"\nevent = { channel = "event" }\nwithin_s = 3\n'
+        "[[step]]\nprobe = { warn = 1, crit = 3 }\n"
+        '[[step]]\npublish = "event"\ndata = { kind = 1301 }\n'
+        "[[step]]\nwait_s = 0.5\n",
+        "c.toml",
+    )
     assert check.target == "autotrainer" and check.name == "c" and check.listens
     command, event, probe, publish, wait = check.steps
-    assert (command.action, command.value, command.timeout_s, command.name) == ("command", "get-status", 2.0, "command get-status")
+    assert (command.action, command.value, command.timeout_s, command.name) == (
+        "command",
+        "get-status",
+        2.0,
+        "command get-status",
+    )
     assert (event.name, event.value, event.timeout_s) == ("e", {"channel": "event"}, 3.0)
     assert probe.value == {"warn": 1, "crit": 3} and publish.data == {"kind": 1301}
     assert (wait.action, wait.value, wait.name) == ("wait", 0.5, "wait 0.5 s")
 
 
 def test_every_problem_is_listed_with_file_step_and_field() -> None:
-    found = problems('targte = "x"\ntimeout_s = -1\n[options]\nlisten = "--x"\n'
-                     '[[step]]\ncommand = "a"\nevent = { channel = "e" }\n'
-                     '[[step]]\nwait_s = "soon"\n'
-                     '[[step]]\ncommand = "a"\nwithin_s = 3\nexpect = { data = { "$contains" = 1 } }\n'
-                     '[[step]]\nevent = { chanel = "e" }\n'
-                     '[[step]]\nprobe = { warn = 5, crit = 1 }\n')
+    found = problems(
+        'targte = "x"\ntimeout_s = -1\n[options]\nlisten = "--x"\n'
+        '[[step]]\ncommand = "a"\nevent = { channel = "e" }\n'
+        '[[step]]\nwait_s = "soon"\n'
+        '[[step]]\ncommand = "a"\nwithin_s = 3\nexpect = { data = { "$contains" = 1 } }\n'
+        '[[step]]\nevent = { chanel = "e" }\n'
+        "[[step]]\nprobe = { warn = 5, crit = 1 }\n"
+    )
     assert found == [
         "c.toml: targte: unknown key (known: listener, name, options, step, target, timeout_s, via)",
         "c.toml: timeout_s: expected a number of seconds above 0",

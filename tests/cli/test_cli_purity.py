@@ -8,13 +8,13 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
 
 CLI = ROOT / "cli"
 #: The five systems, and wire details only one of them has (autotrainer's nonce, its channels and fields).
-FORBIDDEN = re.compile(r"autotrainer|tracim|sepl|oneliner|vantiq|nonce|command_result|emergency|customCommand",
-                       re.IGNORECASE)
+FORBIDDEN = re.compile(
+    r"autotrainer|tracim|sepl|oneliner|vantiq|nonce|command_result|emergency|customCommand", re.IGNORECASE
+)
 
 
 def _explanations(tree: ast.AST) -> set[int]:
@@ -59,8 +59,10 @@ def test_cli_code_names_no_protocol(path: Path) -> None:
 
 def test_the_guard_sees_a_protocol_name_in_code_and_not_in_help(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
-    sample.write_text('"""About vantiq."""\nimport typer\n'
-                      'opt = typer.Option("--x", help="e.g. tracim")\n'
-                      'if msg.channel == "command_result":\n    pass\n'
-                      'x = payload.get("nonce")\n')
+    sample.write_text(
+        '"""About vantiq."""\nimport typer\n'
+        'opt = typer.Option("--x", help="e.g. tracim")\n'
+        'if msg.channel == "command_result":\n    pass\n'
+        'x = payload.get("nonce")\n'
+    )
     assert [text for _, text in _named(sample)] == ["command_result", "nonce"]

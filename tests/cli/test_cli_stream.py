@@ -8,13 +8,26 @@ import json
 import time
 
 import zmq
-
 from autotrainer_helpers import EVENT, HEARTBEAT, Device, event, lines_of
 from conftest import FIELDCTL, Endpoints, Proc, free_port, run_cli
 
+
 def test_malformed_frames_never_satisfy_count_or_a_channel_filter(device: Device) -> None:
-    listener = Proc([*FIELDCTL, "listen", "autotrainer", "--json", "--filter", "channel=event", "--count", "3",
-                     "--timeout", "3", *device.args])
+    listener = Proc(
+        [
+            *FIELDCTL,
+            "listen",
+            "autotrainer",
+            "--json",
+            "--filter",
+            "channel=event",
+            "--count",
+            "3",
+            "--timeout",
+            "3",
+            *device.args,
+        ]
+    )
     device.wait_subscriber()
     for garbage in (b"\xff\xfe", b"not json", b"[1, 2"):
         device.send(EVENT, garbage)
@@ -50,7 +63,9 @@ def test_readme_count_example_prints_what_it_claims(simulator: Proc, endpoints: 
 
 def test_idle_is_silence_not_a_deadline_against_a_steady_device(endpoints: Endpoints) -> None:
     """Three events a second never leave 2 s of silence: --idle 2 keeps following."""
-    sim = Proc([*FIELDCTL, "simulate", "autotrainer", "--json", *endpoints.args, "--set", "simulate.event_interval_s=0.3"])
+    sim = Proc(
+        [*FIELDCTL, "simulate", "autotrainer", "--json", *endpoints.args, "--set", "simulate.event_interval_s=0.3"]
+    )
     sim.wait_json(lambda m: m["kind"] == "bound" and m["endpoint"] == "events")
     listener = Proc([*FIELDCTL, "listen", "autotrainer", "--json", "--idle", "2", "--duration", "7", *endpoints.args])
     assert listener.wait(30) == 0, listener.stderr_now()  # --duration ended it, not --idle
@@ -86,8 +101,9 @@ def test_command_json_carries_the_round_trip_time_on_the_first_reply(simulator: 
     assert sync.returncode == 0, sync.stderr
     request, reply = lines_of(sync.stdout)
     assert "rtt_s" not in request and 0 < reply["rtt_s"] < 5
-    pending = run_cli("command", "autotrainer", "set-application-mode", "--data", '{"mode": 100}', "--json",
-                      *endpoints.args)
+    pending = run_cli(
+        "command", "autotrainer", "set-application-mode", "--data", '{"mode": 100}', "--json", *endpoints.args
+    )
     _, reply, result = lines_of(pending.stdout)
     assert reply["rtt_s"] > 0 and "rtt_s" not in result  # the first reply, not the result
 
@@ -109,13 +125,34 @@ def test_stderr_from_a_device_is_one_escaped_line() -> None:
     port = free_port()
     rep.bind(f"tcp://127.0.0.1:{port}")
     try:
-        command = Proc([*FIELDCTL, "command", "autotrainer", "get-status", "--json", "--no-wait",
-                        "--endpoint", f"commands=tcp://127.0.0.1:{port}", "--endpoint", "events=tcp://127.0.0.1:1"])
+        command = Proc(
+            [
+                *FIELDCTL,
+                "command",
+                "autotrainer",
+                "get-status",
+                "--json",
+                "--no-wait",
+                "--endpoint",
+                f"commands=tcp://127.0.0.1:{port}",
+                "--endpoint",
+                "events=tcp://127.0.0.1:1",
+            ]
+        )
         assert rep.poll(20_000)
         request = json.loads(rep.recv())
         hostile = "bad\x1b]0;PWNED\x07\x1b[2J\nfieldctl: forged line [/oops]\x9b31m"
-        rep.send(json.dumps({"command": request["command"], "nonce": request["nonce"], "result": 500,
-                             "errorCode": 7, "errorMessage": hostile}).encode())
+        rep.send(
+            json.dumps(
+                {
+                    "command": request["command"],
+                    "nonce": request["nonce"],
+                    "result": 500,
+                    "errorCode": 7,
+                    "errorMessage": hostile,
+                }
+            ).encode()
+        )
         assert command.wait(20) == 1
         command.output()
         err = command.stderr_now()
@@ -127,9 +164,19 @@ def test_stderr_from_a_device_is_one_escaped_line() -> None:
 
 
 def test_warnings_are_one_escaped_line() -> None:
-    result = run_cli("command", "autotrainer", "set-application-mode", "--data", '{"Mo\\u001bde]0;T\\u0007\\n": "X Y"}',
-                     "--timeout", "1", "--endpoint", f"commands=tcp://127.0.0.1:{free_port()}",
-                     "--endpoint", f"events=tcp://127.0.0.1:{free_port()}")
+    result = run_cli(
+        "command",
+        "autotrainer",
+        "set-application-mode",
+        "--data",
+        '{"Mo\\u001bde]0;T\\u0007\\n": "X Y"}',
+        "--timeout",
+        "1",
+        "--endpoint",
+        f"commands=tcp://127.0.0.1:{free_port()}",
+        "--endpoint",
+        f"events=tcp://127.0.0.1:{free_port()}",
+    )
     warning = next(line for line in result.stderr.splitlines() if line.startswith("warning: "))
     assert "data.Mo\\x1bde]0;T\\x07\\x0a" in warning
     assert "\x1b" not in result.stderr and "\x07" not in result.stderr
@@ -144,10 +191,21 @@ def test_stderr_lines_mask_known_secrets_then_escape() -> None:
     assert stderr_line("txt\u202egnp.exe\u2028é") == "txt\\u202egnp.exe\\u2028é"
 
 
-def test_a_channel_filter_hides_heartbeats_but_does_not_make_the_device_stale(simulator: Proc,
-                                                                              endpoints: Endpoints) -> None:
-    result = run_cli("listen", "autotrainer", "--json", "--filter", "channel=event", "--duration", "3",
-                     "--set", "heartbeat.stale_after_s=1", *endpoints.args)
+def test_a_channel_filter_hides_heartbeats_but_does_not_make_the_device_stale(
+    simulator: Proc, endpoints: Endpoints
+) -> None:
+    result = run_cli(
+        "listen",
+        "autotrainer",
+        "--json",
+        "--filter",
+        "channel=event",
+        "--duration",
+        "3",
+        "--set",
+        "heartbeat.stale_after_s=1",
+        *endpoints.args,
+    )
     assert result.returncode == 0, result.stderr
     shown = lines_of(result.stdout)
     assert {m["channel"] for m in shown} == {"event", "link"}

@@ -25,7 +25,9 @@ def test_texts_need_no_pydantic() -> None:
 
 
 def test_numbers_keep_typers_conversion_and_messages() -> None:
-    result = run_cli("command", "autotrainer", "get-status", "--timeout", "-1", "--endpoint", "commands=tcp://127.0.0.1:9")
+    result = run_cli(
+        "command", "autotrainer", "get-status", "--timeout", "-1", "--endpoint", "commands=tcp://127.0.0.1:9"
+    )
     assert result.returncode == 2 and "greater than or equal to 0" in result.stderr
     result = run_cli("listen", "autotrainer", "--count", "x")
     assert result.returncode == 2 and "valid integer" in result.stderr

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, cli_env, run_cli
 
 COMPLETIONS = ROOT / "completions"
@@ -19,11 +18,18 @@ SHELL_FILES = {"bash": "fieldctl.bash", "zsh": "_fieldctl", "fish": "fieldctl.fi
 
 def test_committed_scripts_are_what_make_completions_writes(tmp_path: Path) -> None:
     # -o: do not rebuild the venv the tests are running in.
-    subprocess.run(["make", "-s", "-o", ".venv/.installed", "completions", f"COMPLETIONS={tmp_path}",
-                    f"PY={sys.executable}"], cwd=ROOT, check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        ["make", "-s", "-o", ".venv/.installed", "completions", f"COMPLETIONS={tmp_path}", f"PY={sys.executable}"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in COMPLETIONS.iterdir())
     for fresh in tmp_path.iterdir():
-        assert fresh.read_text() == (COMPLETIONS / fresh.name).read_text(), f"completions/{fresh.name} is stale: run make completions"
+        assert fresh.read_text() == (COMPLETIONS / fresh.name).read_text(), (
+            f"completions/{fresh.name} is stale: run make completions"
+        )
 
 
 @pytest.fixture
@@ -39,23 +45,27 @@ def user_env(tmp_path: Path) -> dict[str, str]:
 def bash_complete(line: str, env: dict[str, str]) -> list[str]:
     """What TAB offers at the end of `line` in a bash that sourced completions/fieldctl.bash."""
     words = line.split(" ")
-    script = "\n".join([
-        f"source {shlex.quote(str(COMPLETIONS / 'fieldctl.bash'))}",
-        "func=$(complete -p fieldctl | sed -n 's/.*-F \\([^ ]*\\) .*/\\1/p')",
-        f"COMP_WORDS=({' '.join(shlex.quote(word) for word in words)}); COMP_CWORD={len(words) - 1}",
-        f"COMP_LINE={shlex.quote(line)}; COMP_POINT={len(line)}",
-        '"$func" fieldctl "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"',
-        'printf "%s\\n" "${COMPREPLY[@]}"',
-    ])
-    result = subprocess.run(["bash", "--norc", "--noprofile", "-c", script], capture_output=True, text=True,
-                            env=env, timeout=30)
+    script = "\n".join(
+        [
+            f"source {shlex.quote(str(COMPLETIONS / 'fieldctl.bash'))}",
+            "func=$(complete -p fieldctl | sed -n 's/.*-F \\([^ ]*\\) .*/\\1/p')",
+            f"COMP_WORDS=({' '.join(shlex.quote(word) for word in words)}); COMP_CWORD={len(words) - 1}",
+            f"COMP_LINE={shlex.quote(line)}; COMP_POINT={len(line)}",
+            '"$func" fieldctl "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"',
+            'printf "%s\\n" "${COMPREPLY[@]}"',
+        ]
+    )
+    result = subprocess.run(
+        ["bash", "--norc", "--noprofile", "-c", script], capture_output=True, text=True, env=env, timeout=30
+    )
     assert result.returncode == 0 and result.stderr == "", result.stderr
     return [word for word in result.stdout.splitlines() if word]
 
 
 def test_bash_completes_subcommands(user_env: dict[str, str]) -> None:
     assert {"listen", "register", "command", "publish", "simulate", "probe", "demo", "profiles", "completion"} <= set(
-        bash_complete("fieldctl ", user_env))
+        bash_complete("fieldctl ", user_env)
+    )
     assert bash_complete("fieldctl li", user_env) == ["listen"]
     assert bash_complete("fieldctl profiles s", user_env) == ["show"]
 
@@ -93,9 +103,11 @@ def test_install_writes_where_each_shell_looks_and_leaves_rc_files_alone(tmp_pat
     env = cli_env(HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"))
     for name in ("XDG_DATA_HOME", "BASH_COMPLETION_USER_DIR"):
         env.pop(name, None)
-    targets = {"bash": tmp_path / ".local/share/bash-completion/completions/fieldctl",
-               "zsh": tmp_path / ".zfunc/_fieldctl",
-               "fish": tmp_path / "config/fish/completions/fieldctl.fish"}
+    targets = {
+        "bash": tmp_path / ".local/share/bash-completion/completions/fieldctl",
+        "zsh": tmp_path / ".zfunc/_fieldctl",
+        "fish": tmp_path / "config/fish/completions/fieldctl.fish",
+    }
     for shell, path in targets.items():
         result = run_cli("completion", "install", shell, env=env)
         assert result.returncode == 0, result.stderr

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import shlex
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import zmq
-
 from conftest import FIELDCTL, Endpoints, Proc, cli_env, run_cli, start_simulator
 from terminal_helpers import Tmux
 
@@ -29,10 +28,14 @@ class Terminal(Tmux):
 
     def wait_for_prompt(self, line: str, timeout: float = 15) -> str:
         """Until the line being edited (the last prompt line) reads exactly `line`."""
+
         def editing(screen: str) -> bool:
             # Keys typed while the previous line still runs are echoed by the tty before the prompt.
-            prompts = [row[row.index("autotrainer>"):].rstrip() for row in screen.splitlines() if "autotrainer>" in row]
+            prompts = [
+                row[row.index("autotrainer>") :].rstrip() for row in screen.splitlines() if "autotrainer>" in row
+            ]
             return bool(prompts) and prompts[-1] == line
+
         return self.wait_until(editing, f"prompt line {line!r}", timeout)
 
 
@@ -50,7 +53,9 @@ def console_terminal(endpoints: Endpoints, terminal_env: dict[str, str]) -> Iter
     term.close()
 
 
-def test_console_session_in_a_terminal(endpoints: Endpoints, console_terminal: Terminal, terminal_env: dict[str, str]) -> None:
+def test_console_session_in_a_terminal(
+    endpoints: Endpoints, console_terminal: Terminal, terminal_env: dict[str, str]
+) -> None:
     device = start_simulator(endpoints)
     term = console_terminal
     term.wait_for_prompt("autotrainer>")
@@ -64,7 +69,9 @@ def test_console_session_in_a_terminal(endpoints: Endpoints, console_terminal: T
     screen = term.wait_for("ok: get-configuration: success")
     assert '"deviceId": "sim-0001"' in screen
     # Events keep arriving after the command: one shows below its result.
-    term.wait_until(lambda screen: "← event" in screen.split("ok: get-configuration: success")[-1], "an event after the result")
+    term.wait_until(
+        lambda screen: "← event" in screen.split("ok: get-configuration: success")[-1], "an event after the result"
+    )
 
     term.keys("listen off", "Enter")
     term.wait_for("feed off")  # the line has run (the screen may still show the old, empty prompt)
@@ -94,8 +101,9 @@ def test_console_session_in_a_terminal(endpoints: Endpoints, console_terminal: T
     term.wait_for("EXITED 0")
 
 
-def test_console_keeps_its_state_through_errors_and_profile_switches(endpoints: Endpoints,
-                                                                    console_terminal: Terminal) -> None:
+def test_console_keeps_its_state_through_errors_and_profile_switches(
+    endpoints: Endpoints, console_terminal: Terminal
+) -> None:
     device = start_simulator(endpoints)
     term = console_terminal
     term.wait_for_prompt("autotrainer>")
@@ -106,8 +114,10 @@ def test_console_keeps_its_state_through_errors_and_profile_switches(endpoints: 
     term.keys("listen --bogus", "Enter")
     term.wait_for("error: listen autotrainer: no such option --bogus")
     term.keys("status", "Enter")  # the toolbar's text, as a line
-    status = term.wait_until(lambda screen: screen.count("feed off") >= 2 and "│ events: ready" in screen.split("--bogus")[-1],
-                             "status after the error")
+    status = term.wait_until(
+        lambda screen: screen.count("feed off") >= 2 and "│ events: ready" in screen.split("--bogus")[-1],
+        "status after the error",
+    )
     assert "feed on" not in status.split("--bogus")[-1]
     term.keys("clear", "Enter")  # an unknown verb: an error, and the feed stays off
     term.wait_for("unknown verb 'clear'")
@@ -126,8 +136,12 @@ def test_console_keeps_its_state_through_errors_and_profile_switches(endpoints: 
     term.keys("listen", "Enter")
     term.wait_until(lambda screen: "← heartbeat" in screen.split("using autotrainer")[-1], "heartbeats after use")
     term.keys("status", "Enter")
-    term.wait_until(lambda screen: "│ events: ready │ heartbeat" in screen.split("using autotrainer")[-1].split("← heartbeat", 1)[-1],
-                    "connected status")
+    term.wait_until(
+        lambda screen: (
+            "│ events: ready │ heartbeat" in screen.split("using autotrainer")[-1].split("← heartbeat", 1)[-1]
+        ),
+        "connected status",
+    )
     assert "STALE" not in term.screen().split("using autotrainer")[-1]
     device.stop()
 
@@ -138,10 +152,23 @@ def test_console_simulate_drives_the_simulated_side(endpoints: Endpoints, consol
     term = Terminal([*FIELDCTL, "console", "autotrainer", "--simulate", *endpoints.args], {**env, "TERM": "xterm"})
     try:
         term.wait_for("simulating autotrainer")
-        listener = Proc([*FIELDCTL, "listen", "autotrainer", "--json", "--filter", "kind=emergencyStop", "--count", "1",
-                         "--timeout", "20", *endpoints.args])
+        listener = Proc(
+            [
+                *FIELDCTL,
+                "listen",
+                "autotrainer",
+                "--json",
+                "--filter",
+                "kind=emergencyStop",
+                "--count",
+                "1",
+                "--timeout",
+                "20",
+                *endpoints.args,
+            ]
+        )
         listener.wait_json(lambda m: m["kind"] == "ready")
-        term.keys("publish emergencyStop --data '{\"reason\": \"door\", \"reasonCode\": 101, \"activeAlarms\": []}'", "Enter")
+        term.keys('publish emergencyStop --data \'{"reason": "door", "reasonCode": 101, "activeAlarms": []}\'', "Enter")
         term.wait_for("ok: published emergencyStop")
         assert listener.wait(20) == 0
     finally:
@@ -149,8 +176,12 @@ def test_console_simulate_drives_the_simulated_side(endpoints: Endpoints, consol
 
 
 def test_console_reads_verbs_from_a_pipe(simulator: Proc, endpoints: Endpoints) -> None:
-    result = run_cli("console", "autotrainer", *endpoints.args,
-                     input="command get-configuration\nprobe --crit 5\nexit\ncommand never-run\n")
+    result = run_cli(
+        "console",
+        "autotrainer",
+        *endpoints.args,
+        input="command get-configuration\nprobe --crit 5\nexit\ncommand never-run\n",
+    )
     assert result.returncode == 0, result.stderr
     assert "ok: get-configuration: success" in result.stdout
     assert "AUTOTRAINER OK" in result.stdout and "never-run" not in result.stdout
@@ -164,12 +195,17 @@ def test_console_reads_verbs_from_a_pipe(simulator: Proc, endpoints: Endpoints) 
         ("command bogus", 2, "error: unknown command 'bogus'"),
         ("listen --jsn", 2, "error: listen autotrainer: no such option --jsn (did you mean --json?)"),
         ("listen --master x", 2, "error: listen autotrainer: --master is an option of tracim, not of autotrainer"),
-        ("listen --count 1 --timeout 0.5 --filter kind=nothing-sends-this", 4, "error: received 0 of 1 messages within 0.5 s"),
+        (
+            "listen --count 1 --timeout 0.5 --filter kind=nothing-sends-this",
+            4,
+            "error: received 0 of 1 messages within 0.5 s",
+        ),
         ("command emergency-resume", 1, None),  # FAILED: not stopped
     ],
 )
-def test_a_failing_line_ends_a_script_with_its_exit_code(simulator: Proc, endpoints: Endpoints, line: str, code: int,
-                                                        error: str | None) -> None:
+def test_a_failing_line_ends_a_script_with_its_exit_code(
+    simulator: Proc, endpoints: Endpoints, line: str, code: int, error: str | None
+) -> None:
     result = run_cli("console", "autotrainer", *endpoints.args, input=f"status\n{line}\ncommand get-status\n")
     assert result.returncode == code, result.stdout + result.stderr
     assert "get-status: success" not in result.stdout  # like `sh -e`: nothing after the failure runs
@@ -186,8 +222,12 @@ def test_a_profile_without_listen_says_so_and_the_feed_stays_off() -> None:
 
 
 def test_listen_count_in_a_script_waits_for_its_messages(simulator: Proc, endpoints: Endpoints) -> None:
-    result = run_cli("console", "autotrainer", *endpoints.args,
-                     input="listen --count 3 --filter channel=heartbeat --timeout 20\nstatus\n")
+    result = run_cli(
+        "console",
+        "autotrainer",
+        *endpoints.args,
+        input="listen --count 3 --filter channel=heartbeat --timeout 20\nstatus\n",
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len([line for line in lines if "← heartbeat" in line]) == 3  # exactly N, then the feed pauses
@@ -212,9 +252,9 @@ def test_console_completes_names_options_and_payload_fields(typed: str, offered:
     from prompt_toolkit.completion import CompleteEvent
     from prompt_toolkit.document import Document
 
-    from fieldctl.cli.framework.common import ProfileOptions
     from fieldctl.cli.console.completion import ConsoleCompleter
     from fieldctl.cli.console.session import Session
+    from fieldctl.cli.framework.common import ProfileOptions
 
     session = Session(ProfileOptions("autotrainer", None, None, None, None), False, print)
     completions = ConsoleCompleter(session).get_completions(Document(typed), CompleteEvent(completion_requested=True))

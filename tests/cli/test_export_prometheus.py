@@ -8,12 +8,11 @@ import signal
 import socket
 import time
 import urllib.request
-from typing import Callable
-
-from prometheus_client.parser import text_string_to_metric_families
+from collections.abc import Callable
 
 from conftest import FIELDCTL, Proc, run_cli
 from fleet_helpers import DOWN, LIVE, fleet  # noqa: F401  (the fixture)
+from prometheus_client.parser import text_string_to_metric_families
 
 #: (metric name, target, extra labels) -> value
 Samples = dict[tuple[str, str, tuple[tuple[str, str], ...]], float]
@@ -64,8 +63,12 @@ def test_metrics_say_what_the_fleet_is_doing(fleet) -> None:
     assert url.startswith("http://127.0.0.1:") and url.endswith("/metrics")
 
     def settled(s: Samples) -> bool:
-        return all(value(s, "fieldctl_probe_status", name) is not None for name in (*LIVE, DOWN)) and \
-            all(value(s, "fieldctl_up", name) == 1 for name in LIVE) and messages(s, "one") > 0
+        return (
+            all(value(s, "fieldctl_probe_status", name) is not None for name in (*LIVE, DOWN))
+            and all(value(s, "fieldctl_up", name) == 1 for name in LIVE)
+            and messages(s, "one") > 0
+        )
+
     first = scrape_until(url, settled)
     for name in LIVE:
         assert value(first, "fieldctl_probe_status", name) == 0, (name, first)
@@ -81,7 +84,9 @@ def test_metrics_say_what_the_fleet_is_doing(fleet) -> None:
     # The probes' round trips: a command to each rig, a call to the one-liner server.
     for name in LIVE:
         assert 0 < value(first, "fieldctl_probe_rtt_seconds", name) < 3
-        assert value(first, "fieldctl_last_command_rtt_seconds", name) == value(first, "fieldctl_probe_rtt_seconds", name)
+        assert value(first, "fieldctl_last_command_rtt_seconds", name) == value(
+            first, "fieldctl_probe_rtt_seconds", name
+        )
     assert value(first, "fieldctl_probe_duration_seconds", "rig-1", step="command_rtt") is not None
     # Counters only grow, per target.
     later = scrape_until(url, lambda s: all(messages(s, name) > messages(first, name) for name in LIVE))

@@ -12,8 +12,8 @@ from fieldctl.cli.fleet.board import FleetBoard
 from fieldctl.cli.fleet.follower import FleetFollower, Member
 from fieldctl.cli.fleet.state import KINDS_KEPT, OTHER, RATE_WINDOW_S, Rate
 from fieldctl.profiles import load_profile
-from fieldctl.protocols.runtime.registry import driver_for
 from fieldctl.protocols.core.message import Message, link
+from fieldctl.protocols.runtime.registry import driver_for
 
 
 def fleet_of(*names: str) -> FleetFollower:
@@ -112,6 +112,7 @@ def test_a_target_retried_again_and_again_holds_no_more_tasks(tmp_path) -> None:
     import asyncio
 
     from conftest import free_port
+
     from fieldctl.profiles.targets import Target, write_fleet
 
     write_fleet(tmp_path / "f.toml", [Target("hub-1", "linejson", endpoints={"hub": f"tcp://127.0.0.1:{free_port()}"})])

@@ -7,8 +7,15 @@ from fieldctl.cli.roles.latency import milliseconds, quantiles
 
 def test_nearest_rank_quantiles() -> None:
     figures = quantiles(float(n) for n in range(1000, 0, -1))  # 1..1000, in any order
-    assert figures == {"min": 1.0, "p50": 500.0, "p90": 900.0, "p99": 990.0, "p99.9": 999.0, "max": 1000.0,
-                       "mean": 500.5}
+    assert figures == {
+        "min": 1.0,
+        "p50": 500.0,
+        "p90": 900.0,
+        "p99": 990.0,
+        "p99.9": 999.0,
+        "max": 1000.0,
+        "mean": 500.5,
+    }
     assert quantiles([0.25]) == dict.fromkeys(["min", "p50", "p90", "p99", "p99.9", "max", "mean"], 0.25)
 
 

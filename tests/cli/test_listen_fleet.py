@@ -39,8 +39,20 @@ def test_every_line_names_its_target_and_a_down_target_leaves_the_rest_streaming
 
 
 def test_filter_target_and_count(fleet) -> None:
-    result = run_cli("listen", "--fleet", str(fleet.path), "--json", "--filter", "target=rig-2",
-                     "--filter", "channel=event", "--count", "3", "--timeout", "20")
+    result = run_cli(
+        "listen",
+        "--fleet",
+        str(fleet.path),
+        "--json",
+        "--filter",
+        "target=rig-2",
+        "--filter",
+        "channel=event",
+        "--count",
+        "3",
+        "--timeout",
+        "20",
+    )
     assert result.returncode == 0, result.stderr
     data = [m for m in lines(result.stdout) if m["channel"] != "link"]
     assert len(data) == 3 and {(m["target"], m["channel"]) for m in data} == {("rig-2", "event")}
@@ -48,7 +60,9 @@ def test_filter_target_and_count(fleet) -> None:
 
 
 def test_group_picks_its_targets(fleet) -> None:
-    result = run_cli("listen", "--fleet", str(fleet.path), "--group", "room-1", "--json", "--count", "8", "--timeout", "20")
+    result = run_cli(
+        "listen", "--fleet", str(fleet.path), "--group", "room-1", "--json", "--count", "8", "--timeout", "20"
+    )
     assert result.returncode == 0, result.stderr
     assert {m["target"] for m in lines(result.stdout)} == {"rig-1", "rig-2"}
 
@@ -56,8 +70,9 @@ def test_group_picks_its_targets(fleet) -> None:
 def test_a_default_target_does_not_stand_in_the_way_of_a_fleet(fleet) -> None:
     """$FIELDCTL_TARGET fills in a PROFILE left out; with --fleet none was given, so none clashes."""
     env = cli_env(FIELDCTL_TARGET="rig-1")
-    result = run_cli("listen", "--fleet", str(fleet.path), "--group", "room-1", "--json", "--count", "4",
-                     "--timeout", "20", env=env)
+    result = run_cli(
+        "listen", "--fleet", str(fleet.path), "--group", "room-1", "--json", "--count", "4", "--timeout", "20", env=env
+    )
     assert result.returncode == 0, result.stderr
     assert {m["target"] for m in lines(result.stdout)} <= {"rig-1", "rig-2"}
     probed = run_cli("probe", "--fleet", str(fleet.path), "--group", "room-1", "--crit", "8", env=env)
@@ -67,11 +82,22 @@ def test_a_default_target_does_not_stand_in_the_way_of_a_fleet(fleet) -> None:
 
 
 def test_timeout_and_idle_exit_4(fleet) -> None:
-    timed = run_cli("listen", "--fleet", str(fleet.path), "--json", "--filter", "kind=never-sent", "--count", "1",
-                    "--timeout", "1.5")
+    timed = run_cli(
+        "listen",
+        "--fleet",
+        str(fleet.path),
+        "--json",
+        "--filter",
+        "kind=never-sent",
+        "--count",
+        "1",
+        "--timeout",
+        "1.5",
+    )
     assert timed.returncode == 4 and "received 0 of 1 messages within 1.5 s" in timed.stderr
-    idle = run_cli("listen", "--fleet", str(fleet.path), "--group", "room-2", "--filter", "target=gone", "--json",
-                   "--idle", "1")
+    idle = run_cli(
+        "listen", "--fleet", str(fleet.path), "--group", "room-2", "--filter", "target=gone", "--json", "--idle", "1"
+    )
     assert idle.returncode == 4 and "no message for 1 s" in idle.stderr
 
 
@@ -102,8 +128,11 @@ def test_the_board_shows_a_row_per_target_above_the_feed(fleet, terminals) -> No
             return False
         frame = last_frame(text, title)
         # the rigs linked and their heartbeats heard (an age, not "none yet")
-        return all(re.search(rf"{name}\s+autotrainer\s+ready\s+\d+\.\d s", frame) for name in ("rig-1", "rig-2")) and \
-            re.search(r"one\s+oneliner\s+ready", frame) is not None and re.search(r"gone\s+autotrainer\s+(retrying|down)", frame) is not None
+        return (
+            all(re.search(rf"{name}\s+autotrainer\s+ready\s+\d+\.\d s", frame) for name in ("rig-1", "rig-2"))
+            and re.search(r"one\s+oneliner\s+ready", frame) is not None
+            and re.search(r"gone\s+autotrainer\s+(retrying|down)", frame) is not None
+        )
 
     frame = last_frame(term.wait_for(ready), title)
     assert "4 targets  3 up  1 down" in frame

@@ -7,17 +7,26 @@ from __future__ import annotations
 import re
 import shlex
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
-
 from conftest import FIELDCTL, Endpoints
 from terminal_helpers import Tmux, last_frame
 
 
 def test_simulator_panel_shows_the_heartbeats_it_sends(terminals, endpoints: Endpoints) -> None:
-    term = terminals([*FIELDCTL, "simulate", "autotrainer", *endpoints.args, "--set", "heartbeat.interval_s=0.3",
-                      "--set", "heartbeat.stale_after_s=0.5"])
+    term = terminals(
+        [
+            *FIELDCTL,
+            "simulate",
+            "autotrainer",
+            *endpoints.args,
+            "--set",
+            "heartbeat.interval_s=0.3",
+            "--set",
+            "heartbeat.stale_after_s=0.5",
+        ]
+    )
     title = "fieldctl simulate autotrainer"
     text = term.wait_for(lambda t: title in t and "sent age" in last_frame(t, title))
     time.sleep(1.5)  # well past stale_after_s: still sending, so never stale
@@ -44,8 +53,13 @@ def test_readme_first_session_background_simulator_leaves_the_table_to_listen(tm
     assert f"events {endpoints.events}" in announced and f"commands {endpoints.commands}" in announced
     assert "stop it with: kill " in announced
     tmux.type(f"{fieldctl} listen autotrainer {where}")
-    tmux.wait_until(lambda s: "fieldctl listen autotrainer" in s and "fieldctl-sim  0.12.0" in s
-                  and re.search(r"received [1-9]", s) is not None)
+    tmux.wait_until(
+        lambda s: (
+            "fieldctl listen autotrainer" in s
+            and "fieldctl-sim  0.12.0" in s
+            and re.search(r"received [1-9]", s) is not None
+        )
+    )
     time.sleep(2)  # several refreshes of both processes
     screen = tmux.screen()
     assert screen.count("╭") == 1, screen  # one panel: listen's

@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import FIELDCTL, Endpoints, Proc, cli_env
 from terminal_helpers import last_frame
 
@@ -41,10 +40,26 @@ def test_burst_into_listen_json_and_record(burst: Path, endpoints: Endpoints, tm
     record, out = tmp_path / "rec.ndjson", tmp_path / "out.ndjson"
     publisher = publish(burst, endpoints)
     with out.open("w") as stdout:
-        listener = subprocess.Popen([*FIELDCTL, "listen", "autotrainer", "--json", "--record", str(record),
-                                     "--count", str(TOTAL), "--timeout", str(BOUND_S), *endpoints.args],
-                                    stdout=stdout, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
-                                    env=cli_env())
+        listener = subprocess.Popen(
+            [
+                *FIELDCTL,
+                "listen",
+                "autotrainer",
+                "--json",
+                "--record",
+                str(record),
+                "--count",
+                str(TOTAL),
+                "--timeout",
+                str(BOUND_S),
+                *endpoints.args,
+            ],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            env=cli_env(),
+        )
         assert publisher.wait(BOUND_S) == 0, publisher.stderr_now()
         assert listener.wait(BOUND_S) == 0, listener.stderr.read()  # type: ignore[union-attr]
     expected = list(range(TOTAL))
@@ -55,8 +70,20 @@ def test_burst_into_listen_json_and_record(burst: Path, endpoints: Endpoints, tm
 def test_burst_into_the_live_table_with_record(terminals, burst: Path, endpoints: Endpoints, tmp_path: Path) -> None:
     record = tmp_path / "rec.ndjson"
     publisher = publish(burst, endpoints)
-    term = terminals([*FIELDCTL, "listen", "autotrainer", "--record", str(record), "--count", str(TOTAL),
-                      "--timeout", str(BOUND_S), *endpoints.args])
+    term = terminals(
+        [
+            *FIELDCTL,
+            "listen",
+            "autotrainer",
+            "--record",
+            str(record),
+            "--count",
+            str(TOTAL),
+            "--timeout",
+            str(BOUND_S),
+            *endpoints.args,
+        ]
+    )
     assert publisher.wait(BOUND_S) == 0, publisher.stderr_now()
     assert term.wait(BOUND_S) == 0, term.text[-3000:]
     assert f"received {TOTAL}" in last_frame(term.text, "fieldctl listen autotrainer")

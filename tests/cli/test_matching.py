@@ -31,7 +31,8 @@ def test_contains_matches_listed_elements_in_any_order() -> None:
     assert matches({"$contains": [{"id": 2}, {"id": 1}]}, rows)
     assert matches({"$contains": []}, [])
     assert mismatches({"rows": {"$contains": [{"id": 3}]}}, {"rows": rows}) == [
-        'rows: no element matches {"id": 3} (got [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}])']
+        'rows: no element matches {"id": 3} (got [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}])'
+    ]
     assert mismatches({"$contains": [1]}, {"a": 1}) == ['(top): expected a list, got {"a": 1}']
 
 

@@ -10,17 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import FIELDCTL, Proc, free_port
 from rich.console import Console
 
-from conftest import FIELDCTL, Proc, free_port
 from fieldctl.cli.views.live_view import HELD_BYTES, LiveView
 from fieldctl.cli.views.render import LOOK_STYLES, print_outcome
 from fieldctl.profiles import load_profile
 from fieldctl.protocols.core import redact
-from fieldctl.protocols.runtime.control import ControlServer, request
-from fieldctl.protocols.sdk.contract import LOOKS, BaseDriver, CommandOutcome, Stats
 from fieldctl.protocols.core.message import Message
+from fieldctl.protocols.runtime.control import ControlServer, request
 from fieldctl.protocols.runtime.registry import driver_class, protocol_names
+from fieldctl.protocols.sdk.contract import LOOKS, BaseDriver, CommandOutcome, Stats
 
 BOLD_RED = "\x1b[1;31m"  # how "alarm" renders
 
@@ -48,8 +48,13 @@ def test_every_driver_gives_its_channels_neutral_looks_the_cli_knows(protocol: s
 
 def test_the_command_render_shows_the_drivers_result_scrubbed_and_styles() -> None:
     redact.remember("hunter2-long-secret")
-    outcome = CommandOutcome(True, "done", [_msg("siren", 1), _msg("other", 2)], rtt_s=0.01,
-                             result={"rows": [1, 2], "token": "short", "note": "was hunter2-long-secret"})
+    outcome = CommandOutcome(
+        True,
+        "done",
+        [_msg("siren", 1), _msg("other", 2)],
+        rtt_s=0.01,
+        result={"rows": [1, 2], "token": "short", "note": "was hunter2-long-secret"},
+    )
     console = _console()
     with console.capture() as captured:
         print_outcome(outcome, lambda m: "detail", Styled.styles, console)
@@ -78,8 +83,7 @@ def test_the_live_view_styles_rows_by_driver_and_summarizes_only_drawn_rows() ->
         return f"summary {msg.payload['n']}"
 
     console = _console(height=30)
-    view = LiveView(load_profile("autotrainer"), Stats(), summarize,
-                    "listen", console, styles=Styled.styles)
+    view = LiveView(load_profile("autotrainer"), Stats(), summarize, "listen", console, styles=Styled.styles)
     for n in range(1000):
         view.add(_msg("siren" if n == 999 else "plain", n))
     with console.capture() as captured:
@@ -97,8 +101,7 @@ def test_the_live_view_holds_bounded_bytes_and_shows_the_same() -> None:
     console = _console(height=30)
     profile = load_profile("autotrainer")
     frame = b"x" * (4 << 20)
-    view = LiveView(profile, Stats(), lambda m: f"summary {m.payload['n']}", "listen",
-                    console)
+    view = LiveView(profile, Stats(), lambda m: f"summary {m.payload['n']}", "listen", console)
     for n in range(40):
         view.add(_msg("plain", n, raw=frame))
         assert view.held <= HELD_BYTES
@@ -114,8 +117,9 @@ def test_the_control_path_carries_the_result_scrubbed_by_the_simulator(tmp_path:
 
     async def handler(verb: str, msg: Message, emit: Any) -> CommandOutcome:
         redact.remember("simulator-only-secret")  # known to this side only, in a real simulator
-        return CommandOutcome(True, "answered", result={"rows": [msg.payload], "password": "pw",
-                                                          "echo": "simulator-only-secret"})
+        return CommandOutcome(
+            True, "answered", result={"rows": [msg.payload], "password": "pw", "echo": "simulator-only-secret"}
+        )
 
     async def main() -> CommandOutcome:
         bound = asyncio.Event()
@@ -123,8 +127,9 @@ def test_the_control_path_carries_the_result_scrubbed_by_the_simulator(tmp_path:
         task = asyncio.create_task(server.run())
         try:
             await asyncio.wait_for(bound.wait(), 10)
-            return await request(path, "command", Message("test", "control", "out", "command", "q", {"a": 1}),
-                                 lambda msg: None, 10)
+            return await request(
+                path, "command", Message("test", "control", "out", "command", "q", {"a": 1}), lambda msg: None, 10
+            )
         finally:
             task.cancel()
 
@@ -137,8 +142,9 @@ def test_the_example_plugins_command_result_reaches_the_terminal(terminals) -> N
     sim = Proc([*FIELDCTL, "simulate", "linejson", "--json", "--endpoint", hub])
     try:
         sim.wait_json(lambda m: m["channel"] == "link" and m["kind"] == "bound")
-        term = terminals([*FIELDCTL, "command", "linejson", "echo", "--data", json.dumps({"text": "from-hub"}),
-                          "--endpoint", hub])
+        term = terminals(
+            [*FIELDCTL, "command", "linejson", "echo", "--data", json.dumps({"text": "from-hub"}), "--endpoint", hub]
+        )
         assert term.wait() == 0, term.text
     finally:
         sim.stop()

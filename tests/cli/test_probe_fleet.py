@@ -7,15 +7,15 @@ import json
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 from conftest import free_port, run_cli
-from fieldctl.profiles.targets import Target, write_fleet
 from fleet_helpers import ENV, endpoint_urls, start_device
 from test_probe_prometheus import strictly_valid
+
+from fieldctl.profiles.targets import Target, write_fleet
 
 PROFILES = {"at-1": "autotrainer", "at-2": "autotrainer", "tr-1": "tracim", "se-1": "sepl", "va-1": "vantiq"}
 
@@ -67,15 +67,18 @@ def test_prometheus_has_a_target_label(fleet: Path) -> None:
     assert result.returncode == 2
     families = strictly_valid(result.stdout)
     status = {sample.labels["target"]: sample.value for sample in families["fieldctl_probe_status"]}
-    assert status == {**{name: 0 for name in PROFILES}, "gone": 2}
+    assert status == {**dict.fromkeys(PROFILES, 0), "gone": 2}
     assert all("target" in s.labels and "profile" in s.labels for samples in families.values() for s in samples)
     assert {s.labels["target"] for s in families["fieldctl_probe_duration_seconds"]} == set(PROFILES)
 
 
-@pytest.mark.parametrize("args, problem", [
-    (("--group", "nobody"), "no target in group 'nobody'"),
-    (("--endpoint", "events=tcp://127.0.0.1:1"), "--host and --endpoint"),
-])
+@pytest.mark.parametrize(
+    "args, problem",
+    [
+        (("--group", "nobody"), "no target in group 'nobody'"),
+        (("--endpoint", "events=tcp://127.0.0.1:1"), "--host and --endpoint"),
+    ],
+)
 def test_fleet_usage_errors_are_unknown(fleet: Path, args: tuple[str, ...], problem: str) -> None:
     result = probe(fleet, *args)
     assert result.returncode == 3 and result.stdout.startswith("FLEET UNKNOWN - ") and problem in result.stdout

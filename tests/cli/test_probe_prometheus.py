@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
-
 from conftest import FIELDCTL, Proc, free_port, run_cli
 from fleet_helpers import ENV, endpoints
+from prometheus_client.parser import text_string_to_metric_families
 
-FAMILIES = {"fieldctl_probe_status", "fieldctl_probe_duration_seconds", "fieldctl_probe_warning_seconds",
-            "fieldctl_probe_critical_seconds"}
+FAMILIES = {
+    "fieldctl_probe_status",
+    "fieldctl_probe_duration_seconds",
+    "fieldctl_probe_warning_seconds",
+    "fieldctl_probe_critical_seconds",
+}
 
 # The text exposition format, line by line (https://prometheus.io/docs/instrumenting/exposition_formats/).
 NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
@@ -58,8 +61,9 @@ def test_every_profile_speaks_one_scheme(profile: str, folder: Path) -> None:
     where = endpoints(profile, folder)
     simulator = Proc([*FIELDCTL, "simulate", profile, "--json", *where], env=ENV)
     for name in where[1::2]:
-        simulator.wait_json(lambda m, n=name.split("=")[0]: m["channel"] == "link" and m["kind"] == "bound"
-                            and m["endpoint"] == n)
+        simulator.wait_json(
+            lambda m, n=name.split("=")[0]: m["channel"] == "link" and m["kind"] == "bound" and m["endpoint"] == n
+        )
     result = run_cli("probe", profile, "--format", "prometheus", "--crit", "10", *where, env=ENV)
     simulator.stop()
     assert result.returncode == 0, result.stdout + result.stderr
@@ -77,8 +81,20 @@ def test_a_hostile_profile_name_is_escaped(folder: Path) -> None:
     path = folder / "hostile.toml"
     path.write_text(f'extends = "autotrainer"\nname = """{hostile.replace(chr(92), chr(92) * 2)}"""\n')
     port = free_port()
-    result = run_cli("probe", hostile, "--profile-file", str(path), "--format", "prometheus", "--crit", "0.5",
-                     "--endpoint", f"events=tcp://127.0.0.1:{port}", "--endpoint", f"commands=tcp://127.0.0.1:{port}")
+    result = run_cli(
+        "probe",
+        hostile,
+        "--profile-file",
+        str(path),
+        "--format",
+        "prometheus",
+        "--crit",
+        "0.5",
+        "--endpoint",
+        f"events=tcp://127.0.0.1:{port}",
+        "--endpoint",
+        f"commands=tcp://127.0.0.1:{port}",
+    )
     assert result.returncode == 2, result.stdout + result.stderr  # CRITICAL: nobody there
     families = strictly_valid(result.stdout)
     assert [s.labels["profile"] for s in families["fieldctl_probe_status"]] == [hostile]

@@ -6,15 +6,15 @@ Prometheus' HTTP API. A simulated fleet is one process, so the device that is do
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
-
 from conftest import FIELDCTL, ROOT, Endpoints, Proc, free_port
-from fieldctl.profiles.targets import Target, load_fleet, write_fleet
 from prometheus_helpers import Prometheus
+
+from fieldctl.profiles.targets import Target, load_fleet, write_fleet
 
 JOB = "fieldctl"
 SITE = "room-1"
@@ -50,11 +50,12 @@ def federated() -> list[str]:
 
 
 def check_round_trip(prometheus: Callable[..., Prometheus], stack: Stack) -> None:
-    prom = prometheus([stack.address], job=JOB, rule_files=[EXAMPLES / "alerts.yml", EXAMPLES / "recording.yml"],
-                      site=SITE)
+    prom = prometheus(
+        [stack.address], job=JOB, rule_files=[EXAMPLES / "alerts.yml", EXAMPLES / "recording.yml"], site=SITE
+    )
     prom.wait_for(f'up{{job="{JOB}"}}', lambda up: up == {stack.address: 1}, label="instance")
 
-    expected = {**{name: 1.0 for name in stack.live}, stack.dead: 0.0}
+    expected = {**dict.fromkeys(stack.live, 1.0), stack.dead: 0.0}
     prom.wait_for("fieldctl_up", lambda up: up == expected)
     series = prom.query("fieldctl_up")
     assert {entry["metric"]["target"]: entry["metric"]["profile"] for entry in series} == stack.profiles
@@ -68,7 +69,7 @@ def check_round_trip(prometheus: Callable[..., Prometheus], stack: Stack) -> Non
     ages = prom.wait_for("fieldctl_heartbeat_age_seconds", lambda age: set(beating) <= set(age))
     assert all(0 <= ages[name] < 5 for name in beating), ages
 
-    prom.wait_for("fieldctl_probe_status", lambda status: status == {**{n: 0.0 for n in stack.live}, stack.dead: 2.0})
+    prom.wait_for("fieldctl_probe_status", lambda status: status == {**dict.fromkeys(stack.live, 0.0), stack.dead: 2.0})
 
     # The example alerts speak the exporter's names: the dead device's are pending (their `for` is longer).
     for alert in ("FieldctlDeviceDown", "FieldctlProbeCritical", "FieldctlHeartbeatStale"):
@@ -76,19 +77,35 @@ def check_round_trip(prometheus: Callable[..., Prometheus], stack: Stack) -> Non
 
     # Above the site, a central Prometheus pulls its /federate as examples/prometheus/central.yml does.
     central = prometheus([prom.address], job="fieldctl-sites", federate=federated())
-    summary = {profile: float(sum(1 for name in stack.live if stack.profiles[name] == profile))
-               for profile in set(stack.profiles.values())}
+    summary = {
+        profile: float(sum(1 for name in stack.live if stack.profiles[name] == profile))
+        for profile in set(stack.profiles.values())
+    }
     central.wait_for(f'profile:fieldctl_up:sum{{site="{SITE}"}}', lambda up: up == summary, label="profile")
     central.wait_for(f'fieldctl_up{{site="{SITE}", job="{JOB}"}}', lambda up: up == expected)
-    central.wait_for(f'ALERTS{{site="{SITE}", alertname="FieldctlDeviceDown"}}', lambda fired: set(fired) == {stack.dead})
+    central.wait_for(
+        f'ALERTS{{site="{SITE}", alertname="FieldctlDeviceDown"}}', lambda fired: set(fired) == {stack.dead}
+    )
 
 
 def simulate(profile: str, devices: int, folder: Path) -> tuple[Proc, list[Target]]:
     """`simulate PROFILE --devices N --write-fleet`, its targets renamed PROFILE-N (each fleet names its
     devices sim-001...)."""
     written = folder / f"{profile}.toml"
-    proc = Proc([*FIELDCTL, "simulate", profile, "--devices", str(devices), "--write-fleet", str(written), "--json",
-                 "--set", "heartbeat.interval_s=0.3"])
+    proc = Proc(
+        [
+            *FIELDCTL,
+            "simulate",
+            profile,
+            "--devices",
+            str(devices),
+            "--write-fleet",
+            str(written),
+            "--json",
+            "--set",
+            "heartbeat.interval_s=0.3",
+        ]
+    )
     proc.wait_json(lambda m: m["channel"] == "link" and m["kind"] == "bound" and m["endpoint"] == "fleet", timeout=30)
     targets = list(load_fleet(written).values())
     assert len(targets) == devices
@@ -104,14 +121,21 @@ def fieldctl_stack(tmp_path: Path) -> Iterator[Stack]:
         devices.append(proc)
         targets += simulated
     nowhere = Endpoints()  # ports nobody listens on; stale and CRITICAL after 2 s, not the profile's 15
-    targets.append(Target("dead", "autotrainer", endpoints={"events": nowhere.events, "commands": nowhere.commands},
-                          sets={"heartbeat.interval_s": 0.3, "heartbeat.stale_after_s": 2}))
+    targets.append(
+        Target(
+            "dead",
+            "autotrainer",
+            endpoints={"events": nowhere.events, "commands": nowhere.commands},
+            sets={"heartbeat.interval_s": 0.3, "heartbeat.stale_after_s": 2},
+        )
+    )
     fleet = tmp_path / "fleet.toml"
     write_fleet(fleet, targets)
 
     address = f"127.0.0.1:{free_port()}"
-    exporter = Proc([*FIELDCTL, "export", "prometheus", "--fleet", str(fleet), "--listen", address,
-                     "--probe-interval", "1"])
+    exporter = Proc(
+        [*FIELDCTL, "export", "prometheus", "--fleet", str(fleet), "--listen", address, "--probe-interval", "1"]
+    )
     bound = exporter.wait_line(lambda line: "http://" in line, timeout=30)
     assert re.search(rf"http://{re.escape(address)}\b", bound), bound
     yield Stack(address, {target.name: target.profile for target in targets}, "dead")
@@ -120,6 +144,7 @@ def fieldctl_stack(tmp_path: Path) -> Iterator[Stack]:
         proc.stop()
 
 
-def test_prometheus_scrapes_the_exporter_over_simulated_fleets(prometheus: Callable[..., Prometheus],
-                                                               fieldctl_stack: Stack) -> None:
+def test_prometheus_scrapes_the_exporter_over_simulated_fleets(
+    prometheus: Callable[..., Prometheus], fieldctl_stack: Stack
+) -> None:
     check_round_trip(prometheus, fieldctl_stack)

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import FIELDCTL, Proc, cli_env, run_cli
+
 from fieldctl.profiles import load_profile
 from fieldctl.profiles.targets import load_fleet
 from fieldctl.protocols.runtime.registry import protocol_names
@@ -37,8 +37,22 @@ class Fleet:
             if ref.env:
                 self.env[ref.env] = "fieldctl-fleet-test"
         self.file = folder / "config" / "fieldctl" / "targets.toml"
-        self.proc = Proc([*FIELDCTL, "simulate", profile, "--devices", str(devices), "--write-fleet", str(self.file),
-                          "--json", "--set", "heartbeat.interval_s=0.5", *extra], env=self.env)
+        self.proc = Proc(
+            [
+                *FIELDCTL,
+                "simulate",
+                profile,
+                "--devices",
+                str(devices),
+                "--write-fleet",
+                str(self.file),
+                "--json",
+                "--set",
+                "heartbeat.interval_s=0.5",
+                *extra,
+            ],
+            env=self.env,
+        )
         self.summary = self.proc.wait_json(is_summary, timeout=30 + devices * 0.1)
 
     def cli(self, *args: str) -> Any:
@@ -69,14 +83,19 @@ def test_listen_through_a_target_hears_that_device(tmp_path: Path) -> None:
     """autotrainer heartbeats carry an identifier: each device sends its own name."""
     record = tmp_path / "record.ndjson"
     fleet = Fleet("autotrainer", tmp_path, 3, "--no-timeline", "--record", str(record))
-    result = fleet.cli("listen", "sim-002", "--json", "--count", "1", "--filter", "channel=heartbeat", "--timeout", "20")
+    result = fleet.cli(
+        "listen", "sim-002", "--json", "--count", "1", "--filter", "channel=heartbeat", "--timeout", "20"
+    )
     assert result.returncode == 0, result.stderr
     beat = json.loads(result.stdout.splitlines()[-1])
     assert beat["payload"]["identifier"] == "sim-002"
     beating = {"sim-001", "sim-002", "sim-003"}
     while beating:  # every device has beaten (and so is in the record) before the fleet stops
-        beating.discard(fleet.proc.wait_json(lambda m: m["channel"] == "heartbeat" and m.get("target") in beating,
-                                             timeout=20)["target"])
+        beating.discard(
+            fleet.proc.wait_json(lambda m: m["channel"] == "heartbeat" and m.get("target") in beating, timeout=20)[
+                "target"
+            ]
+        )
     assert fleet.proc.stop() == 0
     lines = [json.loads(line) for line in record.read_text().splitlines()]
     assert sum(map(is_summary, lines)) == 1, "one bound line for the fleet, none per device"
@@ -98,14 +117,19 @@ def test_two_hundred_devices_bind_and_beat(tmp_path: Path) -> None:
     assert fleet.proc.stop() == 0
 
 
-@pytest.mark.parametrize("args, named", [
-    (["--write-fleet", "f.toml"], "--devices"),
-    (["--devices", "2", "--control", "c.sock"], "--control"),
-    (["--devices", "2", "--host", "0.0.0.0"], "--host"),
-    (["--devices", "0"], "--devices"),
-])
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["--write-fleet", "f.toml"], "--devices"),
+        (["--devices", "2", "--control", "c.sock"], "--control"),
+        (["--devices", "2", "--host", "0.0.0.0"], "--host"),
+        (["--devices", "0"], "--devices"),
+    ],
+)
 def test_fleet_options_that_do_not_go_together(args: list[str], named: str, tmp_path: Path) -> None:
-    result = run_cli("simulate", "autotrainer", *(str(tmp_path / a) if a.endswith((".toml", ".sock")) else a for a in args))
+    result = run_cli(
+        "simulate", "autotrainer", *(str(tmp_path / a) if a.endswith((".toml", ".sock")) else a for a in args)
+    )
     assert result.returncode == 2 and named in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
 
@@ -123,8 +147,11 @@ def test_base_port_gives_consecutive_ports_and_a_busy_one_is_a_usage_error(tmp_p
     start = free_run(4)
     fleet = Fleet("oneliner", tmp_path, 2, "--base-port", str(start))
     try:
-        ports = [int(url.rsplit(":", 1)[1]) for target in load_fleet(fleet.file).values()
-                 for url in target.endpoints.values()]
+        ports = [
+            int(url.rsplit(":", 1)[1])
+            for target in load_fleet(fleet.file).values()
+            for url in target.endpoints.values()
+        ]
         assert ports == list(range(start, start + 4))
         assert fleet.cli("probe", "sim-002", "--crit", "8").returncode == 0
     finally:

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import cli_env
 
 #: What only a running subcommand may need.
@@ -41,8 +40,14 @@ QUICK_PATHS = {
 
 
 def imported(args: list[str], env: dict[str, str]) -> set[str]:
-    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "fieldctl", *args], capture_output=True,
-                            text=True, env=cli_env(**env), stdin=subprocess.DEVNULL, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "fieldctl", *args],
+        capture_output=True,
+        text=True,
+        env=cli_env(**env),
+        stdin=subprocess.DEVNULL,
+        timeout=30,
+    )
     assert result.returncode == 0, result.stderr
     return {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
 

@@ -7,7 +7,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import Endpoints, cli_env, run_cli, start_simulator
 from test_startup import HEAVY, completing, imported
 
@@ -22,16 +21,34 @@ def target(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_add_list_show_remove(env: dict[str, str], tmp_path: Path) -> None:
-    added = target(env, "add", "rig-3", "autotrainer", "--host", "10.0.4.3", "--endpoint", "commands=tcp://10.0.4.3:7001",
-                   "--set", "heartbeat.interval_s=1", "--group", "room-1")
+    added = target(
+        env,
+        "add",
+        "rig-3",
+        "autotrainer",
+        "--host",
+        "10.0.4.3",
+        "--endpoint",
+        "commands=tcp://10.0.4.3:7001",
+        "--set",
+        "heartbeat.interval_s=1",
+        "--group",
+        "room-1",
+    )
     assert added.returncode == 0, added.stderr
     assert (tmp_path / "config" / "fieldctl" / "targets.toml").is_file()
     assert target(env, "add", "rig-4", "tracim").returncode == 0
 
     listed = [json.loads(line) for line in target(env, "list", "--json").stdout.splitlines()]
     assert [row["name"] for row in listed] == ["rig-3", "rig-4"]
-    assert listed[0] == {"name": "rig-3", "profile": "autotrainer", "host": "10.0.4.3", "groups": ["room-1"],
-                         "endpoints": {"commands": "tcp://10.0.4.3:7001"}, "set": {"heartbeat.interval_s": "1"}}
+    assert listed[0] == {
+        "name": "rig-3",
+        "profile": "autotrainer",
+        "host": "10.0.4.3",
+        "groups": ["room-1"],
+        "endpoints": {"commands": "tcp://10.0.4.3:7001"},
+        "set": {"heartbeat.interval_s": "1"},
+    }
 
     shown = json.loads(target(env, "show", "rig-3", "--json").stdout)
     assert shown["resolved_endpoints"] == {"events": "tcp://10.0.4.3:5556", "commands": "tcp://10.0.4.3:7001"}
@@ -51,15 +68,18 @@ def test_show_keeps_secrets_as_references(env: dict[str, str]) -> None:
         assert "hunter2" not in target(env, *args).stdout
 
 
-@pytest.mark.parametrize("args, problem", [
-    (("autotrainer", "tracim"), "may not shadow"),
-    (("rig", "no-such-profile"), "unknown profile 'no-such-profile'"),
-    (("rig", "autotrainer", "--endpoint", "nope=tcp://127.0.0.1:1"), "no such endpoint"),
-    (("rig", "autotrainer", "--set", "heartbeat.interval_s=soon"), "heartbeat.interval_s"),
-    (("bad name", "autotrainer"), "target name"),
-    (("rig", "autotrainer", "--group", "room 1"), "group label 'room 1'"),
-    (("rig", "sepl", "--set", "connector.password=hunter2"), "secrets stay references"),
-])
+@pytest.mark.parametrize(
+    "args, problem",
+    [
+        (("autotrainer", "tracim"), "may not shadow"),
+        (("rig", "no-such-profile"), "unknown profile 'no-such-profile'"),
+        (("rig", "autotrainer", "--endpoint", "nope=tcp://127.0.0.1:1"), "no such endpoint"),
+        (("rig", "autotrainer", "--set", "heartbeat.interval_s=soon"), "heartbeat.interval_s"),
+        (("bad name", "autotrainer"), "target name"),
+        (("rig", "autotrainer", "--group", "room 1"), "group label 'room 1'"),
+        (("rig", "sepl", "--set", "connector.password=hunter2"), "secrets stay references"),
+    ],
+)
 def test_add_refuses_what_would_not_resolve(env: dict[str, str], args: tuple[str, ...], problem: str) -> None:
     result = target(env, "add", *args)
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr

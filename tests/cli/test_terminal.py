@@ -8,9 +8,8 @@ import re
 import time
 
 import zmq
-
-from conftest import FIELDCTL, cli_env, free_port
 from autotrainer_helpers import EVENT, HEARTBEAT, Device, event
+from conftest import FIELDCTL, cli_env, free_port
 from terminal_helpers import assert_nothing_obeyed, last_frame
 
 OSC_TITLE = "\x1b]0;PWNED\x07"
@@ -21,8 +20,15 @@ def test_live_table_shows_hostile_kinds_and_identifiers_escaped(terminals, devic
     device.wait_subscriber()
     device.send(HEARTBEAT, {"identifier": f"rig{OSC_TITLE}", "version": "[bold]0.12[/bold]", "timestamp": time.time()})
     device.send(EVENT, {"kind": "[/oops]", "when": time.time(), "index": 1, "context": None})  # a kind or malformed
-    device.send(EVENT, {"kind": 1, "when": time.time(), "index": 2,
-                        "context": {"note": "[/oops] [red]x", "raw": f"c{OSC_TITLE}\x1b[2J\x9b31m\x7f"}})
+    device.send(
+        EVENT,
+        {
+            "kind": 1,
+            "when": time.time(),
+            "index": 2,
+            "context": {"note": "[/oops] [red]x", "raw": f"c{OSC_TITLE}\x1b[2J\x9b31m\x7f"},
+        },
+    )
     device.send(EVENT, event(1, 3))
     title = "fieldctl listen autotrainer"
     text = term.wait_for(lambda t: title in t and "received 4" in last_frame(t, title))
@@ -40,13 +46,32 @@ def test_command_render_escapes_the_reply_and_shows_the_round_trip(terminals) ->
     port = free_port()
     rep.bind(f"tcp://127.0.0.1:{port}")
     try:
-        term = terminals([*FIELDCTL, "command", "autotrainer", "get-status", "--no-wait",
-                          "--endpoint", f"commands=tcp://127.0.0.1:{port}", "--endpoint", "events=tcp://127.0.0.1:1"])
+        term = terminals(
+            [
+                *FIELDCTL,
+                "command",
+                "autotrainer",
+                "get-status",
+                "--no-wait",
+                "--endpoint",
+                f"commands=tcp://127.0.0.1:{port}",
+                "--endpoint",
+                "events=tcp://127.0.0.1:1",
+            ]
+        )
         assert rep.poll(20_000)
         request = json.loads(rep.recv())
-        rep.send(json.dumps({"command": request["command"], "nonce": request["nonce"], "result": 200,
-                             "errorMessage": f"fine{OSC_TITLE}[/oops]",
-                             "data": {"state": f"up{OSC_TITLE}\x9b1m\x7f", "[/x]": 1}}).encode())
+        rep.send(
+            json.dumps(
+                {
+                    "command": request["command"],
+                    "nonce": request["nonce"],
+                    "result": 200,
+                    "errorMessage": f"fine{OSC_TITLE}[/oops]",
+                    "data": {"state": f"up{OSC_TITLE}\x9b1m\x7f", "[/x]": 1},
+                }
+            ).encode()
+        )
         assert term.wait(20) == 0, term.text
     finally:
         rep.close(0)
@@ -68,16 +93,25 @@ def test_secrets_and_escapes_from_a_client_never_reach_the_simulators_outputs(te
     secret = "S3cret-Value-4711"
     port = free_port()
     record = tmp_path / "sim.ndjson"
-    term = terminals([*FIELDCTL, "simulate", "sepl", "--endpoint", f"platform=ws://127.0.0.1:{port}",
-                      "--record", str(record)], env=cli_env(SEPL_PASSWORD=secret))
+    term = terminals(
+        [*FIELDCTL, "simulate", "sepl", "--endpoint", f"platform=ws://127.0.0.1:{port}", "--record", str(record)],
+        env=cli_env(SEPL_PASSWORD=secret),
+    )
     term.wait_for(lambda t: "bound" in t)
 
     async def client() -> None:
         async with websockets.connect(f"ws://127.0.0.1:{port}/") as ws:
             await ws.send(json.dumps({"user": "sepl-user", "pw": secret, "gid": "", "token": "credentials"}))
             await asyncio.wait_for(ws.recv(), 10)
-            await ws.send(json.dumps({"handler": "put", "token": "t1",
-                                      "payload": {"note": f"echo {secret}", "title": f"x{OSC_TITLE}[/oops]"}}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "handler": "put",
+                        "token": "t1",
+                        "payload": {"note": f"echo {secret}", "title": f"x{OSC_TITLE}[/oops]"},
+                    }
+                )
+            )
             await ws.send(f'{{"handler": "event", "token": "{secret} \x1b]0;PWNED\x07 [/oops]"')  # not JSON
             await asyncio.wait_for(ws.recv(), 10)  # its answer: the frame was read
 

@@ -56,8 +56,10 @@ def test_protocol_options_are_listed_in_help_under_their_protocols() -> None:
 def test_an_option_of_another_protocol_names_whose_it_is() -> None:
     result = run_cli("listen", "autotrainer", "--master", "/tmp/x.sock")
     assert result.returncode == 2
-    assert result.stderr == ("fieldctl: listen autotrainer: --master is an option of tracim, not of autotrainer "
-                             "(autotrainer's listen options: none)\n")
+    assert result.stderr == (
+        "fieldctl: listen autotrainer: --master is an option of tracim, not of autotrainer "
+        "(autotrainer's listen options: none)\n"
+    )
 
 
 def test_a_protocol_option_value_of_the_wrong_type_is_a_usage_error() -> None:

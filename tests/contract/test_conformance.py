@@ -7,17 +7,17 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 from conftest import FIELDCTL, Proc, cli_env, run_cli
+
 from fieldctl.profiles import available_profiles, load_profile
 from fieldctl.protocols.runtime.endpoints import is_wildcard, private_endpoints
+from fieldctl.protocols.runtime.registry import declared_options, driver_class, protocol_names
 from fieldctl.protocols.sdk.contract import BaseDriver
 from fieldctl.protocols.sdk.options import KINDS, PARAMS, ROLES
-from fieldctl.protocols.runtime.registry import declared_options, driver_class, protocol_names
 
 PROTOCOLS = protocol_names()
 
@@ -49,8 +49,11 @@ class Side:
         proc = Proc([*FIELDCTL, "simulate", self.name, "--json", *self.args(), *extra], env=self.env)
         reached = dict(self.endpoints)
         while any(is_wildcard(url) for url in reached.values()):
-            bound = proc.wait_json(lambda m: m["channel"] == "link" and m["kind"] == "bound"
-                                   and is_wildcard(reached.get(m["endpoint"], "")))
+            bound = proc.wait_json(
+                lambda m: (
+                    m["channel"] == "link" and m["kind"] == "bound" and is_wildcard(reached.get(m["endpoint"], ""))
+                )
+            )
             reached[bound["endpoint"]] = bound["payload"]["url"]
         if not any(url != self.endpoints[key] for key, url in reached.items()):
             proc.wait_json(lambda m: m["channel"] == "link" and m["kind"] == "bound")
@@ -77,8 +80,19 @@ def test_demo_runs_and_ends_by_itself(side: Side) -> None:
 
 def test_probe_is_ok_against_the_simulator_and_critical_without(side: Side) -> None:
     proc, reached = side.simulate()
-    ok = run_cli("probe", side.name, *side.args(reached), "--warn", "5", "--crit", "8", "--format", "json",
-                 env=side.env, timeout=60)
+    ok = run_cli(
+        "probe",
+        side.name,
+        *side.args(reached),
+        "--warn",
+        "5",
+        "--crit",
+        "8",
+        "--format",
+        "json",
+        env=side.env,
+        timeout=60,
+    )
     assert proc.stop() == 0
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert json.loads(ok.stdout)["status"] == "OK"
@@ -93,8 +107,20 @@ def test_client_traffic_reads_back_as_a_scenario(side: Side) -> None:
     role = "listen" if driver.listen is not BaseDriver.listen else "register"
     proc, reached = side.simulate()
     record = side.folder / "record.ndjson"
-    client = run_cli(role, side.name, *side.args(reached), "--json", "--count", "1", "--timeout", "30", "--record", str(record),
-                     env=side.env, timeout=60)
+    client = run_cli(
+        role,
+        side.name,
+        *side.args(reached),
+        "--json",
+        "--count",
+        "1",
+        "--timeout",
+        "30",
+        "--record",
+        str(record),
+        env=side.env,
+        timeout=60,
+    )
     assert proc.stop() == 0
     assert client.returncode == 0, client.stderr
     lines = [json.loads(line) for line in record.read_text().splitlines()]
@@ -135,8 +161,9 @@ def test_protocol_options_are_listed_in_the_subcommands_help(protocol: str, help
             assert flag == PARAMS or re.fullmatch(r"--[a-z0-9][a-z0-9-]*", flag), f"{protocol}: {flag!r} is no --option"
             shown = "[ARGS]..." if flag == PARAMS else flag
             entry = helps[role].get(shown, "")
-            assert re.search(rf"\[[^\]]*\b{re.escape(protocol)}\b[^\]]*\]", entry), \
+            assert re.search(rf"\[[^\]]*\b{re.escape(protocol)}\b[^\]]*\]", entry), (
                 f"{role} --help does not list {shown} for {protocol}: {entry!r}"
+            )
 
 
 def _published(line: str, marker: str) -> bool:

@@ -16,21 +16,33 @@ from conftest import FENCE, FIXTURES, PROTOCOL_NOTES, ROOT, Fence, OutsideReposi
 
 PROFILES = ("autotrainer", "tracim", "sepl", "oneliner", "vantiq")
 # Written split, so this file can scan itself.
-REACHING_OUT = re.compile("|".join([r"\.\./" + "shared", r"parent\s*/\s*['\"]" + "shared", r"ROOT\." + "parent",
-                                    r"(?<![\w/])" + "shared/(?:fixtures|protocols)"]))
+REACHING_OUT = re.compile(
+    "|".join(
+        [
+            r"\.\./" + "shared",
+            r"parent\s*/\s*['\"]" + "shared",
+            r"ROOT\." + "parent",
+            r"(?<![\w/])" + "shared/(?:fixtures|protocols)",
+        ]
+    )
+)
 
 
 def scanned() -> list[Path]:
     """Every text file of tests/ (captured fixtures are data, not paths) and the top-level build files."""
-    tests = [p for p in (ROOT / "tests").rglob("*") if p.is_file() and FIXTURES not in p.parents
-             and p.suffix in (".py", ".txt", ".md", ".toml", ".cfg", ".ini")]
+    tests = [
+        p
+        for p in (ROOT / "tests").rglob("*")
+        if p.is_file() and FIXTURES not in p.parents and p.suffix in (".py", ".txt", ".md", ".toml", ".cfg", ".ini")
+    ]
     return [*tests, ROOT / "Makefile", ROOT / "pyproject.toml", ROOT / "README.md"]
 
 
 @pytest.mark.parametrize("path", scanned(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_path_reaches_outside_the_repository(path: Path) -> None:
-    hits = [f"{n}: {line.strip()}" for n, line in enumerate(path.read_text().splitlines(), 1)
-            if REACHING_OUT.search(line)]
+    hits = [
+        f"{n}: {line.strip()}" for n, line in enumerate(path.read_text().splitlines(), 1) if REACHING_OUT.search(line)
+    ]
     assert hits == []
 
 
@@ -60,8 +72,14 @@ def test_the_fence_blocks_only_what_stood_beside_the_repository(tmp_path: Path) 
     for refused in ("shared/capture/a.json", "shared", "other/data/b.json"):
         with pytest.raises(OutsideRepository):
             fence.check(str(tmp_path / refused))
-    for allowed in ("repo/tests/c.json", "later/d", ".config/fieldctl/e.toml", "venvs/py/bin/python",
-                    "pytest-of-me/x/f", "file-beside.txt"):
+    for allowed in (
+        "repo/tests/c.json",
+        "later/d",
+        ".config/fieldctl/e.toml",
+        "venvs/py/bin/python",
+        "pytest-of-me/x/f",
+        "file-beside.txt",
+    ):
         fence.check(str(tmp_path / allowed))
     fence.check(3)  # an open file descriptor is no path
     fence.check("/usr/lib/os.py")

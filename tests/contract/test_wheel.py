@@ -10,15 +10,15 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, cli_env
 
 PLUGIN = ROOT / "examples" / "plugin"
 
 
 def _run(*argv: str | Path, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=timeout, cwd=cwd,
-                            stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        [str(a) for a in argv], capture_output=True, text=True, timeout=timeout, cwd=cwd, stdin=subprocess.DEVNULL
+    )
     assert result.returncode == 0, f"{argv}: {result.stdout[-2000:]} {result.stderr[-2000:]}"
     return result
 
@@ -32,7 +32,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     patterns = shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__", "tests", "bench")
 
     def junk(folder: str, names: list[str]) -> set[str]:  # and sockets or pipes a dev tree may hold
-        return set(patterns(folder, names)) | {n for n in names if not (Path(folder, n).is_file() or Path(folder, n).is_dir())}
+        return set(patterns(folder, names)) | {
+            n for n in names if not (Path(folder, n).is_file() or Path(folder, n).is_dir())
+        }
 
     source, plugin = base / "src", base / "plugin"
     shutil.copytree(ROOT, source, ignore=junk)
@@ -56,12 +58,26 @@ def test_the_wheel_ships_every_package_of_the_source_tree(installed: Path) -> No
 def test_every_profile_lists_and_demos_from_the_installed_wheel(installed: Path, tmp_path: Path) -> None:
     env = cli_env(XDG_CONFIG_HOME=str(tmp_path))
     env.pop("PYTHONPATH", None)
-    listed = subprocess.run([installed / "fieldctl", "profiles", "list"], capture_output=True, text=True, env=env,
-                            cwd=tmp_path, timeout=60, stdin=subprocess.DEVNULL)
+    listed = subprocess.run(
+        [installed / "fieldctl", "profiles", "list"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
     assert listed.returncode == 0, listed.stderr
     names = [line.split('"name": "')[1].split('"')[0] for line in listed.stdout.splitlines()]
     assert {"autotrainer", "oneliner", "sepl", "tracim", "vantiq", "linejson"} <= set(names)
     for name in names:
-        demo = subprocess.run([installed / "fieldctl", "demo", name, "--duration", "2"], capture_output=True,
-                              text=True, env=env, cwd=tmp_path, timeout=60, stdin=subprocess.DEVNULL)
+        demo = subprocess.run(
+            [installed / "fieldctl", "demo", name, "--duration", "2"],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
         assert demo.returncode == 0 and "Traceback" not in demo.stderr, f"{name}: {demo.stderr[-2000:]}"

@@ -25,7 +25,8 @@ import socket
 import sys
 import threading
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
 from autotrainer.api import (
     ApiCommand,
@@ -74,8 +75,16 @@ def make_event(kind: int, context: Any) -> dict[str, Any]:
 
 
 def log_request(request: ApiCommandRequest) -> None:
-    emit({"delegate": {"command": int(request.command), "custom_command": request.custom_command,
-                       "nonce": request.nonce, "data": request.data}})
+    emit(
+        {
+            "delegate": {
+                "command": int(request.command),
+                "custom_command": request.custom_command,
+                "nonce": request.nonce,
+                "data": request.data,
+            }
+        }
+    )
 
 
 def _mode_arg(data: Any) -> Any:
@@ -104,13 +113,16 @@ class StatefulDevice:
             return ApiCommandRequestResponse(result=R.SUCCESS, data=dict(CONFIGURATION))
         if command == ApiCommand.GET_STATUS:
             with self.lock:
-                return ApiCommandRequestResponse(result=R.SUCCESS, data={
-                    "application_mode": self.application_mode,
-                    "training_mode": self.training_mode,
-                    "animal": None,
-                    "alarms": [],
-                    "detectors": [],
-                })
+                return ApiCommandRequestResponse(
+                    result=R.SUCCESS,
+                    data={
+                        "application_mode": self.application_mode,
+                        "training_mode": self.training_mode,
+                        "animal": None,
+                        "alarms": [],
+                        "detectors": [],
+                    },
+                )
         if command == ApiCommand.SET_APPLICATION_MODE:
             mode = _mode_arg(request.data)
             if not _is_int(mode) or mode not in APPLICATION_MODES:
@@ -133,18 +145,19 @@ class StatefulDevice:
         if command == ApiCommand.EMERGENCY_STOP:
             with self.lock:
                 self.emergency_stopped = True
-            self.service.send_event_dict(make_event(
-                EVENT_EMERGENCY_STOP, {"reason": "rpc", "reason_code": REASON_RPC, "active_alarms": []}))
+            self.service.send_event_dict(
+                make_event(EVENT_EMERGENCY_STOP, {"reason": "rpc", "reason_code": REASON_RPC, "active_alarms": []})
+            )
             return ApiCommandRequestResponse(result=R.SUCCESS)
         if command == ApiCommand.EMERGENCY_RESUME:
             with self.lock:
                 was_stopped = self.emergency_stopped
                 self.emergency_stopped = False
             if not was_stopped:
-                return ApiCommandRequestResponse(result=R.FAILED, error_code=3,
-                                                 error_message="not in emergency stop")
-            self.service.send_event_dict(make_event(
-                EVENT_EMERGENCY_RESUME, {"reason": "rpc", "reason_code": REASON_RPC, "resumed_alarms": []}))
+                return ApiCommandRequestResponse(result=R.FAILED, error_code=3, error_message="not in emergency stop")
+            self.service.send_event_dict(
+                make_event(EVENT_EMERGENCY_RESUME, {"reason": "rpc", "reason_code": REASON_RPC, "resumed_alarms": []})
+            )
             return ApiCommandRequestResponse(result=R.SUCCESS)
         return ApiCommandRequestResponse(result=R.UNRECOGNIZED)
 
@@ -155,9 +168,14 @@ class StatefulDevice:
             self.application_mode = mode
         if changed:
             self.service.send_event_dict(make_event(EVENT_APPLICATION_MODE_CHANGED, {"mode": mode}))
-        self.service.send_command_result(ApiCommandRequestResponse(
-            result=ApiCommandRequestResult.SUCCESS, data={"mode": mode},
-            command=ApiCommand.SET_APPLICATION_MODE, nonce=nonce))
+        self.service.send_command_result(
+            ApiCommandRequestResponse(
+                result=ApiCommandRequestResult.SUCCESS,
+                data={"mode": mode},
+                command=ApiCommand.SET_APPLICATION_MODE,
+                nonce=nonce,
+            )
+        )
 
 
 def make_table_delegate(path: str) -> Callable[[ApiCommandRequest], ApiCommandRequestResponse]:
@@ -172,9 +190,12 @@ def make_table_delegate(path: str) -> Callable[[ApiCommandRequest], ApiCommandRe
             return ApiCommandRequestResponse(result=ApiCommandRequestResult.UNRECOGNIZED)
         if "raise" in entry:
             raise ValueError(entry["raise"])
-        return ApiCommandRequestResponse(result=entry.get("result", 0), data=entry.get("data"),
-                                         error_code=entry.get("error_code", 0),
-                                         error_message=entry.get("error_message"))
+        return ApiCommandRequestResponse(
+            result=entry.get("result", 0),
+            data=entry.get("data"),
+            error_code=entry.get("error_code", 0),
+            error_message=entry.get("error_message"),
+        )
 
     return delegate
 
@@ -200,7 +221,7 @@ class _Terminate(Exception):
     pass
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pub-port", type=int, required=True)
     parser.add_argument("--cmd-port", type=int, required=True)
@@ -211,8 +232,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     group.add_argument("--no-delegate", action="store_true")
     args = parser.parse_args(argv)
 
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
-                        format="autotrainer_device %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.WARNING, format="autotrainer_device %(levelname)s %(name)s: %(message)s"
+    )
 
     # The package only logs a failed bind and carries on silently; refuse up front instead.
     for port in (args.pub_port, args.cmd_port):
@@ -220,9 +242,16 @@ def main(argv: Optional[list[str]] = None) -> int:
             print(f"autotrainer_device: port {port} already in use on 127.0.0.1", file=sys.stderr)
             return 1
 
-    service = create_api_service(ApiOptions(rpc=RpcOptions(
-        identifier=args.identifier, heartbeat_interval=args.heartbeat_interval,  # type: ignore[arg-type]
-        subscriber_port=args.pub_port, command_port=args.cmd_port)))
+    service = create_api_service(
+        ApiOptions(
+            rpc=RpcOptions(
+                identifier=args.identifier,
+                heartbeat_interval=args.heartbeat_interval,  # type: ignore[arg-type]
+                subscriber_port=args.pub_port,
+                command_port=args.cmd_port,
+            )
+        )
+    )
     assert service is not None
     if args.replies:
         service.command_request_delegate = make_table_delegate(args.replies)

@@ -34,7 +34,7 @@ def import_sdk() -> Any:
     if spec is None or not spec.submodule_search_locations:
         raise SystemExit("tracim_daemon_sdk is not installed in this interpreter")
     sys.path.insert(0, list(spec.submodule_search_locations)[0])
-    import sdk  # noqa: E402  (the SDK's own module names, importable only after the work-around)
+    import sdk
 
     return sdk
 

@@ -51,7 +51,8 @@ class Peer:
         source = ctx[VantiqConnector.SOURCE_NAME]
         say(event="published", source=source, received=message)
         await self.connection(ctx).send_notification(
-            {"event": "published", "source": source, "count": self.published, "received": message})
+            {"event": "published", "source": source, "count": self.published, "received": message}
+        )
 
     async def on_query(self, ctx: dict, params: dict) -> None:
         conn = self.connection(ctx)
@@ -59,10 +60,14 @@ class Peer:
         say(event="query", source=ctx[VantiqConnector.SOURCE_NAME], params=params)
         unknown = sorted(set(params) - set(ALLOWED))
         if unknown or "error" in params:
-            await conn.send_query_error(ctx, {
-                VantiqConnector.ERROR_CODE: "peer.query.unsupported",
-                VantiqConnector.ERROR_TEMPLATE: "Unsupported query parameter {0}; allowed: {1}",
-                VantiqConnector.ERROR_PARAMETERS: [(unknown or ["error"])[0], ALLOWED]})
+            await conn.send_query_error(
+                ctx,
+                {
+                    VantiqConnector.ERROR_CODE: "peer.query.unsupported",
+                    VantiqConnector.ERROR_TEMPLATE: "Unsupported query parameter {0}; allowed: {1}",
+                    VantiqConnector.ERROR_PARAMETERS: [(unknown or ["error"])[0], ALLOWED],
+                },
+            )
             return
         rows = [row for row in ROWS if all(row.get(key) == params[key] for key in ("id", "name") if key in params)]
         if not rows:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, cli_env, run_cli
+
 from fieldctl.profiles import available_profiles, load_profile
 from fieldctl.profiles.loader import ProfileError, check_file
-from fieldctl.protocols.runtime.registry import declared_settings
 from fieldctl.profiles.secrets import Secret, SecretRef
 from fieldctl.protocols.core.errors import UsageError
+from fieldctl.protocols.runtime.registry import declared_settings
 
 
 @pytest.fixture(autouse=True)
@@ -31,8 +31,12 @@ def test_builtin_autotrainer_profile() -> None:
 
 
 def test_overrides_host_endpoint_and_set() -> None:
-    prof = load_profile("autotrainer", host="10.1.2.3", endpoints=["commands=tcp://127.0.0.1:9"],
-                        sets=["heartbeat.interval_s=1", "simulate.identifier=rig-7"])
+    prof = load_profile(
+        "autotrainer",
+        host="10.1.2.3",
+        endpoints=["commands=tcp://127.0.0.1:9"],
+        sets=["heartbeat.interval_s=1", "simulate.identifier=rig-7"],
+    )
     assert prof.endpoints == {"events": "tcp://10.1.2.3:5556", "commands": "tcp://127.0.0.1:9"}
     assert prof.heartbeat.interval_s == 1 and prof.setting("simulate.identifier") == "rig-7"
 
@@ -58,7 +62,9 @@ def test_unknown_profile_lists_the_known_ones() -> None:
 
 def test_user_profile_extends_builtin(isolated_config: Path) -> None:
     isolated_config.mkdir(parents=True)
-    (isolated_config / "rig7.toml").write_text('extends = "autotrainer"\nname = "rig7"\n[defaults]\nhost = "10.0.0.7"\n')
+    (isolated_config / "rig7.toml").write_text(
+        'extends = "autotrainer"\nname = "rig7"\n[defaults]\nhost = "10.0.0.7"\n'
+    )
     assert "rig7" in available_profiles()
     prof = load_profile("rig7")
     assert prof.endpoints["events"] == "tcp://10.0.0.7:5556" and prof.commands["get-status"].code == 400
@@ -72,8 +78,13 @@ def test_validate_reports_every_problem_with_file_and_field(tmp_path: Path) -> N
     )
     problems = check_file(bad, declared_settings)
     text = "\n".join(problems)
-    for field in ("endpoints.events", "commands.GetStatus: command names are kebab-case", "commands.GetStatus.code",
-                  "auth.token: secrets are references", "protocol: unknown protocol 'nosuch'"):
+    for field in (
+        "endpoints.events",
+        "commands.GetStatus: command names are kebab-case",
+        "commands.GetStatus.code",
+        "auth.token: secrets are references",
+        "protocol: unknown protocol 'nosuch'",
+    ):
         assert f"{bad}: {field}" in text
     assert "plaintext-secret" not in text
 
@@ -88,7 +99,11 @@ def test_validate_cli_exit_codes(tmp_path: Path) -> None:
     latin1 = tmp_path / "latin1.toml"
     latin1.write_bytes('name = "caf\u00e9"\n'.encode("latin-1"))
     result = run_cli("profiles", "validate", str(latin1))
-    assert result.returncode == 2 and f"{latin1}: not UTF-8 text" in result.stderr and "internal error" not in result.stderr
+    assert (
+        result.returncode == 2
+        and f"{latin1}: not UTF-8 text" in result.stderr
+        and "internal error" not in result.stderr
+    )
 
 
 def test_profiles_list_and_show_as_json(tmp_path: Path) -> None:
@@ -120,16 +135,18 @@ def test_unknown_keys_are_errors_with_a_did_you_mean(tmp_path: Path) -> None:
     typos.write_text(
         'name = "typos"\nprotocl = "autotrainer"\nprotocol = "autotrainer"\n[endpoints]\nevents = "tcp://{host}:1"\n'
         '[heartbeet]\ninterval_s = 1\n[heartbeat]\nstale_afer_s = 3\n[simulate]\nidentifer = "rig"\n'
-        '[limits]\nmax_dept = 3\n[nothing_like_it]\nx = 1\n'
+        "[limits]\nmax_dept = 3\n[nothing_like_it]\nx = 1\n"
     )
     result = run_cli("profiles", "validate", str(typos))
     assert result.returncode == 2 and "ok" not in result.stdout and "Traceback" not in result.stderr
-    for line in ("protocl: unknown key (did you mean protocol?)",
-                 "heartbeet: unknown key (did you mean heartbeat?)",
-                 "heartbeat.stale_afer_s: unknown key (did you mean stale_after_s?)",
-                 "simulate.identifer: unknown key (did you mean identifier?)",
-                 "limits.max_dept: unknown key (did you mean max_depth?)",
-                 "nothing_like_it: unknown key\n"):
+    for line in (
+        "protocl: unknown key (did you mean protocol?)",
+        "heartbeet: unknown key (did you mean heartbeat?)",
+        "heartbeat.stale_afer_s: unknown key (did you mean stale_after_s?)",
+        "simulate.identifer: unknown key (did you mean identifier?)",
+        "limits.max_dept: unknown key (did you mean max_depth?)",
+        "nothing_like_it: unknown key\n",
+    ):
         assert f"{typos}: {line}" in result.stderr + "\n"
 
 
@@ -140,17 +157,22 @@ def test_declared_settings_are_typed(tmp_path: Path) -> None:
         '[timeouts]\nlogin_s = -1\n[simulate]\nsend = "carrier-pigeon"\nservices = "sepl_get"\n'
     )
     text = "\n".join(check_file(typed, declared_settings))
-    for line in ("limits.max_frame_bytes: expected a positive integer, got 0",
-                 "limits.max_depth: expected a positive integer, got 'deep'",
-                 "timeouts.login_s: expected a positive number of seconds, got -1",
-                 "simulate.send: expected one of text, binary, got 'carrier-pigeon'",
-                 "simulate.services: expected a list of strings, got 'sepl_get'"):
+    for line in (
+        "limits.max_frame_bytes: expected a positive integer, got 0",
+        "limits.max_depth: expected a positive integer, got 'deep'",
+        "timeouts.login_s: expected a positive number of seconds, got -1",
+        "simulate.send: expected one of text, binary, got 'carrier-pigeon'",
+        "simulate.services: expected a list of strings, got 'sepl_get'",
+    ):
         assert f"{typed}: {line}" in text
 
 
 def test_a_run_refuses_a_declared_setting_of_the_wrong_type_and_a_misspelt_core_key() -> None:
     result = run_cli("listen", "autotrainer", "--json", "--set", "timeouts.command_s=soon", "--timeout", "1")
-    assert result.returncode == 2 and "timeouts.command_s: expected a positive number of seconds, got 'soon'" in result.stderr
+    assert (
+        result.returncode == 2
+        and "timeouts.command_s: expected a positive number of seconds, got 'soon'" in result.stderr
+    )
     with pytest.raises(ProfileError, match=r"heartbeat.stale_afer_s: unknown key \(did you mean stale_after_s\?\)"):
         load_profile("autotrainer", sets=["heartbeat.stale_afer_s=3"])
 
@@ -185,9 +207,14 @@ def test_every_setting_a_protocol_reads_is_declared() -> None:
 def test_a_protocol_declares_the_endpoints_it_needs(tmp_path: Path) -> None:
     lacking = tmp_path / "lacking.toml"
     lacking.write_text('name = "lacking"\nprotocol = "autotrainer"\n[endpoints]\nevent = "tcp://{host}:5556"\n')
-    assert check_file(lacking, declared_settings) == [f"{lacking}: endpoints.events: is required", f"{lacking}: endpoints.commands: is required"]
+    assert check_file(lacking, declared_settings) == [
+        f"{lacking}: endpoints.events: is required",
+        f"{lacking}: endpoints.commands: is required",
+    ]
     result = run_cli("listen", "lacking", "--profile-file", str(lacking))
-    assert result.returncode == 2 and "endpoints.events: is required" in result.stderr and "Traceback" not in result.stderr
+    assert (
+        result.returncode == 2 and "endpoints.events: is required" in result.stderr and "Traceback" not in result.stderr
+    )
 
 
 @pytest.mark.parametrize("protocol", ["transport", "driver", "a.b", "../x"])

@@ -17,8 +17,9 @@ def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 FLEET = [
-    Target("a-1", "autotrainer", "10.0.0.1", {"commands": "tcp://10.0.0.1:7000"}, {"heartbeat.interval_s": 1},
-           ("room-1",)),
+    Target(
+        "a-1", "autotrainer", "10.0.0.1", {"commands": "tcp://10.0.0.1:7000"}, {"heartbeat.interval_s": 1}, ("room-1",)
+    ),
     Target("t.2", "tracim", groups=("room-1", "room-2")),
     Target("s_3", "sepl", sets={"connector.user": 'we "quote"'}),
 ]
@@ -46,14 +47,17 @@ def test_saved_targets_are_a_fleet_and_resolve_with_overrides() -> None:
         resolve("nope")
 
 
-@pytest.mark.parametrize("text, problem", [
-    ('[targets.x]\nhost = "h"\n', "targets.x.profile: required"),
-    ('[targets.x]\nprofile = "tracim"\ncolour = 1\n', "targets.x.colour: unknown key"),
-    ('[targets."bad name"]\nprofile = "tracim"\n', "not a valid target name"),
-    ('[targets.x]\nprofile = "tracim"\ngroup = 3\n', "targets.x.group"),
-    ('[fleet]\n', "unknown key"),
-    ('[targets.x]\nprofile = "sepl"\nset = { "connector.password" = "hunter2" }\n', "secrets stay references"),
-])
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ('[targets.x]\nhost = "h"\n', "targets.x.profile: required"),
+        ('[targets.x]\nprofile = "tracim"\ncolour = 1\n', "targets.x.colour: unknown key"),
+        ('[targets."bad name"]\nprofile = "tracim"\n', "not a valid target name"),
+        ('[targets.x]\nprofile = "tracim"\ngroup = 3\n', "targets.x.group"),
+        ("[fleet]\n", "unknown key"),
+        ('[targets.x]\nprofile = "sepl"\nset = { "connector.password" = "hunter2" }\n', "secrets stay references"),
+    ],
+)
 def test_a_bad_fleet_file_says_where(tmp_path: Path, text: str, problem: str) -> None:
     path = tmp_path / "fleet.toml"
     path.write_text(text)

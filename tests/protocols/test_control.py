@@ -15,11 +15,26 @@ from conftest import FIELDCTL, Endpoints, Proc, run_cli, start_simulator
 def test_publish_via_a_running_simulator(endpoints: Endpoints, tmp_path: Path) -> None:
     control = str(tmp_path / "sim.sock")
     sim = start_simulator(endpoints, "--no-timeline", "--control", control)
-    listener = Proc([*FIELDCTL, "listen", "autotrainer", "--json", "--count", "1", "--timeout", "20",
-                     "--filter", "channel=event", *endpoints.args])
+    listener = Proc(
+        [
+            *FIELDCTL,
+            "listen",
+            "autotrainer",
+            "--json",
+            "--count",
+            "1",
+            "--timeout",
+            "20",
+            "--filter",
+            "channel=event",
+            *endpoints.args,
+        ]
+    )
     try:
         assert stat.S_IMODE(os.stat(control).st_mode) == 0o600
-        result = run_cli("publish", "autotrainer", "trialStarted", "--data", '{"trialId": 9}', "--via", control, "--json")
+        result = run_cli(
+            "publish", "autotrainer", "trialStarted", "--data", '{"trialId": 9}', "--via", control, "--json"
+        )
         assert result.returncode == 0, result.stderr
         assert '"kind":"trialStarted"' in result.stdout
         assert listener.wait(10) == 0
@@ -51,5 +66,7 @@ def test_stale_socket_file_is_replaced_and_a_live_one_refused(endpoints: Endpoin
         sim.stop()
     not_a_socket = tmp_path / "plain"
     not_a_socket.write_text("keep me")
-    result = run_cli("simulate", "autotrainer", "--json", "--duration", "1", "--control", str(not_a_socket), *Endpoints().args)
+    result = run_cli(
+        "simulate", "autotrainer", "--json", "--duration", "1", "--control", str(not_a_socket), *Endpoints().args
+    )
     assert result.returncode == 2 and not_a_socket.read_text() == "keep me"

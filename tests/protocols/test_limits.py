@@ -6,12 +6,12 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given, strategies as st
+from fuzzing import contained
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fieldctl.protocols.core import limits
 from fieldctl.protocols.core.message import Message
-
-from fuzzing import contained
 
 
 def test_depth_within_limit_decodes() -> None:
@@ -64,13 +64,24 @@ def test_ndjson_keeps_a_lone_surrogate_as_its_escape() -> None:
     assert json.loads(line)["payload"] == {"a": "x\ud800y"}
 
 
-@pytest.mark.parametrize("text", [
-    '{"a": 1, "a": 2}', "[18446744073709551616, -9223372036854775809, 123456789012345678901234567890]",
-    "[1.0, -0, -0.0, 1E2, 1e400, 1e-400, 0.1]", '"\\ud800"', '["\\udc00x"]', '"\\u0000"', "NaN", "[Infinity]",
-    '{"a": "ü\\u00fc"}', "\ufeff[1]",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": 1, "a": 2}',
+        "[18446744073709551616, -9223372036854775809, 123456789012345678901234567890]",
+        "[1.0, -0, -0.0, 1E2, 1e400, 1e-400, 0.1]",
+        '"\\ud800"',
+        '["\\udc00x"]',
+        '"\\u0000"',
+        "NaN",
+        "[Infinity]",
+        '{"a": "ü\\u00fc"}',
+        "\ufeff[1]",
+    ],
+)
 def test_loads_gives_the_json_modules_values(text: str) -> None:
     """msgspec decodes first; what it refuses goes to the json module: the same values either way."""
+
     def outcome(decode: Any) -> str:
         try:
             return json.dumps(decode())

@@ -12,8 +12,9 @@ TYPES = ("heartbeat", "event", "command", "reply")
 
 
 def encode(channel: str, kind: Any, ident: Any, data: Any) -> bytes:
-    return json.dumps({"type": channel, "kind": kind, "id": ident, "data": data}, separators=(",", ":"),
-                      allow_nan=False).encode()
+    return json.dumps(
+        {"type": channel, "kind": kind, "id": ident, "data": data}, separators=(",", ":"), allow_nan=False
+    ).encode()
 
 
 def decode(frame: bytes, profile: str, endpoint: str, direction: str = IN) -> Message:
@@ -28,7 +29,9 @@ def decode(frame: bytes, profile: str, endpoint: str, direction: str = IN) -> Me
         msg.error, msg.payload = "expected an object whose type is one of " + ", ".join(TYPES), body
         return msg
     kind, ident = body.get("kind"), body.get("id")
-    if not isinstance(kind, str) or not (ident is None or isinstance(ident, (int, str)) and not isinstance(ident, bool)):
+    if not isinstance(kind, str) or not (
+        ident is None or (isinstance(ident, (int, str)) and not isinstance(ident, bool))
+    ):
         msg.error, msg.payload = "kind must be a string and id a string or an integer", body
         return msg
     msg.channel, msg.kind, msg.id, msg.payload = body["type"], kind, ident, body.get("data")

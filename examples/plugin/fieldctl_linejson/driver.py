@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from fieldctl.profiles import Profile
-from fieldctl.profiles.schema import ENDPOINT as ENDPOINT_SETTING, SECONDS, TEXT
-from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
+from fieldctl.profiles.schema import ENDPOINT as ENDPOINT_SETTING
+from fieldctl.profiles.schema import SECONDS, TEXT
 from fieldctl.protocols.core.errors import ConnectFailure, Timeout, UsageError
-from fieldctl.protocols.core.limits import Limits, Malformed
+from fieldctl.protocols.core.limits import Malformed
 from fieldctl.protocols.core.message import OUT, Message, link
+from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
 from fieldctl.protocols.sdk.probing import verdict
 from fieldctl.protocols.sdk.replay import paced, replayable
 from fieldctl.protocols.transport import tcp, within
@@ -27,8 +29,12 @@ MAX_BACKLOG = 4 * 1024 * 1024
 
 class Driver(BaseDriver):
     #: The profile keys this protocol reads; `profiles validate` checks them like the core's.
-    settings = {**BaseDriver.settings, "endpoints.hub": ENDPOINT_SETTING, "simulate.event_interval_s": SECONDS,
-                "simulate.identifier": TEXT}
+    settings = {
+        **BaseDriver.settings,
+        "endpoints.hub": ENDPOINT_SETTING,
+        "simulate.event_interval_s": SECONDS,
+        "simulate.identifier": TEXT,
+    }
     ready_state = "connected"  # no handshake: connected is ready
 
     def __init__(self, profile: Profile, notify: Notify) -> None:
@@ -61,7 +67,7 @@ class Driver(BaseDriver):
             try:
                 async for msg in self._frames(reader):
                     wanted = channels is None or msg.channel in channels
-                    if msg.error or wanted and (not kinds or msg.channel != "event" or msg.kind in kinds):
+                    if msg.error or (wanted and (not kinds or msg.channel != "event" or msg.kind in kinds)):
                         emit(msg)
             except Malformed as exc:
                 self.notify(f"{self.url}: {exc}; reconnecting")
@@ -76,8 +82,9 @@ class Driver(BaseDriver):
                     emit(link(self.profile.name, ENDPOINT, "retrying", {"url": self.url}))
             delays = Backoff(cap_s=5.0).delays()
 
-    async def command(self, name: str, data: Any, *, options: dict[str, Any], timeout: float, wait: bool,
-                      emit: Emit) -> CommandOutcome:
+    async def command(
+        self, name: str, data: Any, *, options: dict[str, Any], timeout: float, wait: bool, emit: Emit
+    ) -> CommandOutcome:
         spec = self.profile.commands.get(name)
         if spec is None:
             raise UsageError(f"unknown command {name!r} (commands: {', '.join(self.profile.commands)})")
@@ -93,7 +100,7 @@ class Driver(BaseDriver):
             emit(request)
             try:
                 reply = await within(self._reply(reader, ident), max(0.0, deadline - loop.time()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise Timeout(f"no reply to {name} within {timeout:g} s") from None
         finally:
             await tcp.close(writer)
@@ -110,10 +117,12 @@ class Driver(BaseDriver):
                 return msg
         raise ConnectFailure(f"{self.url} closed the connection before replying")
 
-    async def publish(self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool,
-                      options: dict[str, Any]) -> None:
-        kept = replayable(messages, lambda msg: msg.channel in ("event", "heartbeat"), self.notify,
-                          "not events or heartbeats")
+    async def publish(
+        self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool, options: dict[str, Any]
+    ) -> None:
+        kept = replayable(
+            messages, lambda msg: msg.channel in ("event", "heartbeat"), self.notify, "not events or heartbeats"
+        )
         _, writer = await self._connect(emit, wait_s)
         try:
             async for msg in paced(kept, realtime):
@@ -123,8 +132,9 @@ class Driver(BaseDriver):
         finally:
             await tcp.close(writer)
 
-    async def simulate(self, emit: Emit, *, scenario: list[Message] | None, timeline: bool,
-                       options: dict[str, Any]) -> None:
+    async def simulate(
+        self, emit: Emit, *, scenario: list[Message] | None, timeline: bool, options: dict[str, Any]
+    ) -> None:
         await Hub(self, emit).run(scenario, timeline)
 
     async def probe(self, *, warn: float, crit: float, options: dict[str, Any]) -> ProbeReport:
@@ -138,7 +148,7 @@ class Driver(BaseDriver):
             beat = await within(self._first_heartbeat(reader), max(0.0, crit - (loop.time() - start)))
             metrics["heartbeat_wait_seconds"] = round(loop.time() - start, 4)
             parts.append(f"heartbeat from {(beat.payload or {}).get('identifier')}")
-        except asyncio.TimeoutError:
+        except TimeoutError:
             problems.append(f"no heartbeat within {crit:g} s")
         finally:
             await tcp.close(writer)
@@ -190,8 +200,9 @@ class Hub:
         while True:
             seq += 1
             identifier = self.profile.setting("simulate.identifier", "linejson-hub")
-            self._send(codec.encode("heartbeat", "heartbeat", None, {"identifier": identifier, "seq": seq}),
-                       self.clients)
+            self._send(
+                codec.encode("heartbeat", "heartbeat", None, {"identifier": identifier, "seq": seq}), self.clients
+            )
             await asyncio.sleep(self.profile.heartbeat.interval_s)
 
     async def _timeline(self) -> None:
@@ -203,8 +214,9 @@ class Hub:
             self._send(codec.encode("event", "tick", None, {"count": count}), self.clients)
 
     async def _replay(self, scenario: list[Message]) -> None:
-        kept = replayable(scenario, lambda msg: msg.channel in ("event", "heartbeat"), self.driver.notify,
-                          "not events or heartbeats")
+        kept = replayable(
+            scenario, lambda msg: msg.channel in ("event", "heartbeat"), self.driver.notify, "not events or heartbeats"
+        )
         async for msg in paced(kept):
             self._send(codec.encode(msg.channel, msg.kind, msg.id, msg.payload), self.clients)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fieldctl.protocols.sdk.options import Declared, OptionSpec
 
 OPTIONS: Declared = {
-    "listen": {"--kind": OptionSpec("kinds", "str", "only events of this kind (repeatable; heartbeats always)",
-                                    repeat=True)},
+    "listen": {
+        "--kind": OptionSpec("kinds", "str", "only events of this kind (repeatable; heartbeats always)", repeat=True)
+    },
 }

@@ -14,7 +14,6 @@ import pytest
 from fieldctl.protocols.autotrainer import codec
 from fieldctl.protocols.autotrainer.casing import camelize, camelize_key, decamelize, decamelize_text
 
-
 # --- camelize: every key the device sends (spec §3.2) -------------------------------------------------
 
 
@@ -143,9 +142,24 @@ def test_decamelize_rewrites_keys_only() -> None:
 
 
 WIRE_KEYS = [
-    "sessionId", "trialId", "batchId", "reasonCode", "activeAlarms", "resumedAlarms", "isAnalysisDeferred",
-    "captureTrialCount", "trialReachEvents", "delaySincePresented", "rhMaxVpList", "dcsSendX", "targetYLimit",
-    "reachStatusTotal", "isHomeOnExcessiveDriftEnabled", "magnetIntensity", "errorKind", "errorMessage",
+    "sessionId",
+    "trialId",
+    "batchId",
+    "reasonCode",
+    "activeAlarms",
+    "resumedAlarms",
+    "isAnalysisDeferred",
+    "captureTrialCount",
+    "trialReachEvents",
+    "delaySincePresented",
+    "rhMaxVpList",
+    "dcsSendX",
+    "targetYLimit",
+    "reachStatusTotal",
+    "isHomeOnExcessiveDriftEnabled",
+    "magnetIntensity",
+    "errorKind",
+    "errorMessage",
 ]
 
 
@@ -186,9 +200,15 @@ def _differences(sent: Any, seen: Any, path: str) -> list[tuple[str, Any, Any]]:
     """String values that differ between what was sent and what the device saw, keyed by the sent paths."""
     if isinstance(sent, dict):
         # keys arrive snake_cased; pair them up by position (dicts keep their order through JSON)
-        return [d for (key, value), seen_value in zip(sent.items(), seen.values())
-                for d in _differences(value, seen_value, f"{path}.{key}")]
+        return [
+            d
+            for (key, value), seen_value in zip(sent.items(), seen.values())
+            for d in _differences(value, seen_value, f"{path}.{key}")
+        ]
     if isinstance(sent, list):
-        return [d for index, (value, seen_value) in enumerate(zip(sent, seen))
-                for d in _differences(value, seen_value, f"{path}[{index}]")]
+        return [
+            d
+            for index, (value, seen_value) in enumerate(zip(sent, seen))
+            for d in _differences(value, seen_value, f"{path}[{index}]")
+        ]
     return [(path, sent, seen)] if isinstance(sent, str) and sent != seen else []

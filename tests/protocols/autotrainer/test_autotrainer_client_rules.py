@@ -61,7 +61,8 @@ def test_a_malformed_reply_is_a_protocol_failure() -> None:
 def test_the_event_copy_of_an_emergency_is_dropped_once() -> None:
     dedupe = EmergencyDeduper()
     body = codec.build_event(codec.EMERGENCY_KINDS[0])
-    emergency, event = [codec.decode_publication(frames, VOCAB)
-                        for frames in codec.encode_publication("emergency", body, VOCAB)]
+    emergency, event = [
+        codec.decode_publication(frames, VOCAB) for frames in codec.encode_publication("emergency", body, VOCAB)
+    ]
     assert (emergency.channel, event.channel) == ("emergency", "event")
     assert not dedupe.is_duplicate(emergency) and dedupe.is_duplicate(event) and not dedupe.is_duplicate(event)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from conftest import FIXTURES, PROTOCOL_NOTES, frames_of, load_fixture
@@ -199,16 +200,21 @@ def fixture_bytes(name: str) -> FixtureBytes:
             pubs = node.get("publications") if beside else None
             reply_path = _join(owner_path, "reply")
             reply_frames = None if reply_node is None else _frames(reply_node, reply_path, found.consumed)
-            found.exchanges.append(Exchange(
-                fixture=name,
-                path=where,
-                sent=_frames(request, where, found.consumed),
-                reply=None if reply_frames is None else _single(reply_frames),
-                dealer=False,
-                delegate_calls=None if calls is None else tuple(calls),
-                publications=None if pubs is None else tuple(
-                    Publication(name, f"publications[{i}]", tuple(frames_of(p))) for i, p in enumerate(pubs)),
-            ))
+            found.exchanges.append(
+                Exchange(
+                    fixture=name,
+                    path=where,
+                    sent=_frames(request, where, found.consumed),
+                    reply=None if reply_frames is None else _single(reply_frames),
+                    dealer=False,
+                    delegate_calls=None if calls is None else tuple(calls),
+                    publications=None
+                    if pubs is None
+                    else tuple(
+                        Publication(name, f"publications[{i}]", tuple(frames_of(p))) for i, p in enumerate(pubs)
+                    ),
+                )
+            )
         if "requests" in node:  # DEALER: (empty delimiter, JSON) both ways
             for i, (request, reply) in enumerate(zip(node["requests"], node["replies"], strict=True)):
                 where = f"{_join(path, 'requests')}[{i}]"
@@ -298,8 +304,11 @@ def test_channels_are_the_spec_topics() -> None:
     topics = {name.lower(): value for name, value in spec_topics().items() if name != "ANY"}
     assert vocab().channel_topic == topics
     assert {name: vocab().topic_frame(name).hex() for name in topics} == {
-        "heartbeat": "e9030000", "emergency": "d1070000", "event": "a10f0000",
-        "property_change": "89130000", "command_result": "71170000",
+        "heartbeat": "e9030000",
+        "emergency": "d1070000",
+        "event": "a10f0000",
+        "property_change": "89130000",
+        "command_result": "71170000",
     }
 
 
@@ -368,15 +377,21 @@ def test_publication_messages_are_what_decoding_their_frames_gives(pub: Publicat
 def _posted(group: PublicationGroup) -> list[Publication]:
     """What the application posted: drop each EVENT copy that directly follows its EMERGENCY twin."""
     items = group.items
-    return [pub for before, pub in zip((None, *items), items)
-            if not (before and (before.topic, pub.topic) == (EMERGENCY, EVENT) and before.frames[1] == pub.frames[1])]
+    return [
+        pub
+        for before, pub in zip((None, *items), items)
+        if not (before and (before.topic, pub.topic) == (EMERGENCY, EVENT) and before.frames[1] == pub.frames[1])
+    ]
 
 
 @pytest.mark.parametrize("group", all_groups(), ids=lambda g: f"{g.fixture}:{g.path}")
 def test_reencoding_a_capture_reproduces_the_sequence(group: PublicationGroup) -> None:
     """Whole captured lists, in order: EMERGENCY then EVENT for emergencies, nothing else duplicated (spec §5.2)."""
-    expected = [frames for pub in _posted(group)
-                for frames in codec.encode_publication(channel_name(pub.topic), pub.body, vocab())]
+    expected = [
+        frames
+        for pub in _posted(group)
+        for frames in codec.encode_publication(channel_name(pub.topic), pub.body, vocab())
+    ]
     subscribed = [frames for frames in expected if frames[0].startswith(group.prefix)]
     assert subscribed == [list(pub.frames) for pub in group.items]
 
@@ -423,8 +438,9 @@ def test_publication_body_fills_in_an_event(kind: str | int, code: int) -> None:
 def test_publication_body_keeps_a_complete_event() -> None:
     """A payload that already is an event (integer kind) is published as given."""
     event = {"kind": 1101, "when": 1.5, "index": 7, "context": None, "repeat": 0}
-    msg = Message(profile=PROFILE, endpoint="events", direction="out", channel="event", kind="tunnelEnter",
-                  payload=event)
+    msg = Message(
+        profile=PROFILE, endpoint="events", direction="out", channel="event", kind="tunnelEnter", payload=event
+    )
     assert codec.publication_body(msg, vocab()) is event
 
 
@@ -447,8 +463,12 @@ def test_encode_command_result_reproduces_the_body(pub: Publication) -> None:
     """COMMAND_RESULT has its own key order and no errorKind (spec §6.7)."""
     body = pub.body
     assert list(body) == list(codec.RESULT_KEYS)
-    assert codec.encode_command_result(body["nonce"], body["command"], body["result"], body["data"],
-                                       body["errorCode"], body["errorMessage"]) == pub.frames[1]
+    assert (
+        codec.encode_command_result(
+            body["nonce"], body["command"], body["result"], body["data"], body["errorCode"], body["errorMessage"]
+        )
+        == pub.frames[1]
+    )
 
 
 def test_command_results_are_captured() -> None:
@@ -458,8 +478,9 @@ def test_command_results_are_captured() -> None:
 
 def test_unencodable_context_is_refused_by_the_codec() -> None:
     """event-unserializable-context: the real device's thread dies on a set; the codec raises at once instead."""
-    assert load_fixture(PROFILE, "event-unserializable-context.json")["results"][0]["service_thread_exception"] \
-        .startswith("TypeError")
+    assert load_fixture(PROFILE, "event-unserializable-context.json")["results"][0][
+        "service_thread_exception"
+    ].startswith("TypeError")
     with pytest.raises(TypeError):
         codec.encode_publication("event", codec.build_event(1301, {"trialIds": {1, 2}}, when=0.0, index=0), vocab())
 
@@ -500,8 +521,20 @@ def test_unknown_values_are_kept(frames: tuple[bytes, ...], channel: str, kind: 
         (EVENT_TOPIC, b"42"),
         (EVENT_TOPIC, b'{"when": 1.5}'),  # an event without a kind
     ],
-    ids=["no-frames", "one-frame", "three-frames", "3-byte-topic", "5-byte-topic", "not-json", "truncated",
-         "not-utf8", "array", "string", "number", "no-kind"],
+    ids=[
+        "no-frames",
+        "one-frame",
+        "three-frames",
+        "3-byte-topic",
+        "5-byte-topic",
+        "not-json",
+        "truncated",
+        "not-utf8",
+        "array",
+        "string",
+        "number",
+        "no-kind",
+    ],
 )
 def test_malformed_publication_becomes_an_error_message(frames: tuple[bytes, ...]) -> None:
     """A listener must survive anything on the wire: error set, raw bytes kept, no exception."""
@@ -537,8 +570,13 @@ def test_encode_request_reproduces_the_client_bytes(ex: Exchange) -> None:
     """Key order command, customCommand, nonce, data and json's separators, as the capture's client sent."""
     body = _client_request(ex)
     assert body is not None
-    encoded = codec.encode_request(body["command"], body["nonce"], body.get("data"),
-                                   custom_command=body.get("customCommand"), with_data="data" in body)
+    encoded = codec.encode_request(
+        body["command"],
+        body["nonce"],
+        body.get("data"),
+        custom_command=body.get("customCommand"),
+        with_data="data" in body,
+    )
     assert encoded == ex.request[0]
     assert ex.sent[:1] == ((b"",) if ex.dealer else (encoded,))
 
@@ -548,9 +586,16 @@ def test_request_message_is_what_decoding_its_frame_gives(ex: Exchange) -> None:
     """The client reports its request from the body it encoded: the same line as decode_request's."""
     body = _client_request(ex)
     assert body is not None
-    msg = codec.request_message(codec.request_body(body["command"], body["nonce"], body.get("data"),
-                                                   custom_command=body.get("customCommand"),
-                                                   with_data="data" in body), vocab())
+    msg = codec.request_message(
+        codec.request_body(
+            body["command"],
+            body["nonce"],
+            body.get("data"),
+            custom_command=body.get("customCommand"),
+            with_data="data" in body,
+        ),
+        vocab(),
+    )
     assert msg.raw == ex.request[:1]  # (a multipart capture adds frames by hand)
     assert as_emitted(msg) == as_emitted(codec.decode_request(msg.raw, vocab()))
 
@@ -592,22 +637,33 @@ def test_parse_request_is_what_the_device_saw(ex: Exchange) -> None:
     assert (seen.command, seen.nonce) == (reply["command"], reply["nonce"])
     if ex.delegate_calls:
         [call] = ex.delegate_calls
-        assert {"command": seen.command, "custom_command": seen.custom_command, "nonce": seen.nonce,
-                "data": seen.data} == call
+        assert {
+            "command": seen.command,
+            "custom_command": seen.custom_command,
+            "nonce": seen.nonce,
+            "data": seen.data,
+        } == call
 
 
 def test_rejected_requests_are_the_probes() -> None:
     """command-unparseable, -missing-command-key and -none are rejected; nothing else is."""
     assert {ex.fixture for ex in replied() if _is_rejected(ex)} == {
-        "command-unparseable.json", "command-missing-command-key.json", "command-none.json"}
+        "command-unparseable.json",
+        "command-missing-command-key.json",
+        "command-none.json",
+    }
 
 
 def test_delegate_saw_mangled_snake_case_data() -> None:
     """command-unknown-value: 4242 becomes USER_DEFINED; the data's keys and strings are rewritten."""
     [ex] = fixture_bytes("command-unknown-value.json").exchanges
     seen = codec.parse_request(ex.request, set(vocab().command_code.values()))
-    assert seen == codec.DeviceRequest(command=99999, nonce=9, custom_command=7,
-                                       data={"animal_name": "_mouse_a", "note": "_hello_world", "plain_value": "abc"})
+    assert seen == codec.DeviceRequest(
+        command=99999,
+        nonce=9,
+        custom_command=7,
+        data={"animal_name": "_mouse_a", "note": "_hello_world", "plain_value": "abc"},
+    )
 
 
 @pytest.mark.parametrize(
@@ -647,9 +703,18 @@ SERIALIZATION_FALLBACK = "command-serialization-fallback.json"
 
 
 def _reply_cases() -> list[Any]:
-    return [pytest.param(ex, id=ex.key, marks=pytest.mark.xfail(
-        strict=True, reason="encode_reply cannot express errorKind 1 (SYSTEM_ERROR, spec §6.5 fallback)"))
-            if ex.fixture == SERIALIZATION_FALLBACK else pytest.param(ex, id=ex.key) for ex in replied()]
+    return [
+        pytest.param(
+            ex,
+            id=ex.key,
+            marks=pytest.mark.xfail(
+                strict=True, reason="encode_reply cannot express errorKind 1 (SYSTEM_ERROR, spec §6.5 fallback)"
+            ),
+        )
+        if ex.fixture == SERIALIZATION_FALLBACK
+        else pytest.param(ex, id=ex.key)
+        for ex in replied()
+    ]
 
 
 @pytest.mark.parametrize("ex", _reply_cases())
@@ -657,8 +722,12 @@ def test_encode_reply_reproduces_the_reply(ex: Exchange) -> None:
     """The fixture reply's values, with errorKind left to encode_reply (2 iff errorCode != 0)."""
     body = json.loads(ex.reply or b"")
     assert list(body) == list(codec.REPLY_KEYS)
-    assert codec.encode_reply(body["nonce"], body["command"], body["result"], body["data"], body["errorCode"],
-                              body["errorMessage"]) == ex.reply
+    assert (
+        codec.encode_reply(
+            body["nonce"], body["command"], body["result"], body["data"], body["errorCode"], body["errorMessage"]
+        )
+        == ex.reply
+    )
 
 
 def test_unparseable_reply_is_the_spec_bytes() -> None:
@@ -673,7 +742,12 @@ def test_decode_reply(ex: Exchange) -> None:
     body = json.loads(ex.reply or b"")
     msg = codec.decode_reply([ex.reply or b""], vocab())
     assert (msg.error, msg.channel, msg.kind, msg.id, msg.payload) == (
-        None, codec.REPLY, command_name(body["command"]), body["nonce"], body)
+        None,
+        codec.REPLY,
+        command_name(body["command"]),
+        body["nonce"],
+        body,
+    )
 
 
 @pytest.mark.parametrize("ex", replied(), ids=ex_id)
@@ -766,8 +840,9 @@ def _same_publication(got: tuple[bytes, ...], want: tuple[bytes, ...]) -> None:
     body, expected = json.loads(got[1]), json.loads(want[1])
     if "when" in expected:
         assert list(body) == list(expected)
-        assert {k: v for k, v in body.items() if k not in VARIABLE_EVENT_KEYS} == \
-               {k: v for k, v in expected.items() if k not in VARIABLE_EVENT_KEYS}
+        assert {k: v for k, v in body.items() if k not in VARIABLE_EVENT_KEYS} == {
+            k: v for k, v in expected.items() if k not in VARIABLE_EVENT_KEYS
+        }
     else:
         assert got[1] == want[1]
 
@@ -825,11 +900,19 @@ def test_multi_frame_request_is_answered_unparseable() -> None:
     reported_as_decoded(handling)
 
 
-@pytest.mark.parametrize("body", [
-    b'{"command": 400, "nonce": {"a": [1]}}', b'{"command": 300, "nonce": [1]}', b'{"command": 300, "nonce": NaN}',
-    b'{"command": 120, "nonce": "x", "data": {"mode": 100}}', b'{"command": 1070, "nonce": 1.5, "data": {"enabled": true}}',
-    b'{"command": 200, "nonce": 123456789012345678901234567890}', b'{"command": 4242, "nonce": null}', b"[1]",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"command": 400, "nonce": {"a": [1]}}',
+        b'{"command": 300, "nonce": [1]}',
+        b'{"command": 300, "nonce": NaN}',
+        b'{"command": 120, "nonce": "x", "data": {"mode": 100}}',
+        b'{"command": 1070, "nonce": 1.5, "data": {"enabled": true}}',
+        b'{"command": 200, "nonce": 123456789012345678901234567890}',
+        b'{"command": 4242, "nonce": null}',
+        b"[1]",
+    ],
+)
 def test_odd_requests_are_reported_as_decoded(body: bytes) -> None:
     reported_as_decoded(new_device().handle([body]))
 
@@ -840,4 +923,6 @@ def test_device_resume_then_resume_again() -> None:
     device = new_device()
     device.handle([codec.encode_request(200, 1)])
     for step in (fixture["preceding_call_that_succeeded"], fixture):
-        assert device.handle(frames_of(step["request"])).reply.raw == (bytes.fromhex(step["reply"]["frames"][0]["hex"]),)
+        assert device.handle(frames_of(step["request"])).reply.raw == (
+            bytes.fromhex(step["reply"]["frames"][0]["hex"]),
+        )

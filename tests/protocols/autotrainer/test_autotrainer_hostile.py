@@ -12,12 +12,11 @@ import socket
 import subprocess
 import threading
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import zmq
-
-from conftest import Endpoints, FIELDCTL, Proc, cli_env, peak_rss_kib, run_cli, start_simulator
+from conftest import FIELDCTL, Endpoints, Proc, cli_env, peak_rss_kib, run_cli, start_simulator
 
 from fieldctl.profiles import load_profile
 from fieldctl.protocols.autotrainer.driver import Driver
@@ -31,8 +30,9 @@ class HostileDevice:
     request with `reply(request)` (None: silence), the events socket publishes `frames` again and
     again, as fast as the subscriber takes them (XPUB_NODROP), once someone subscribes."""
 
-    def __init__(self, endpoints: Endpoints, reply: Reply | None = None, frames: list[bytes] | None = None,
-                 pace_s: float = 0.0) -> None:
+    def __init__(
+        self, endpoints: Endpoints, reply: Reply | None = None, frames: list[bytes] | None = None, pace_s: float = 0.0
+    ) -> None:
         self.ctx = zmq.Context()
         self.stopping = threading.Event()
         self.pub = self.ctx.socket(zmq.XPUB)
@@ -92,8 +92,17 @@ def hostile(endpoints: Endpoints) -> Iterator[Callable[..., HostileDevice]]:
 
 def pending_then_silent(request: dict) -> bytes:
     """201: the result will come on COMMAND_RESULT; it never does."""
-    return json.dumps({"nonce": request["nonce"], "command": request["command"], "result": 201, "data": None,
-                       "errorKind": 0, "errorCode": 0, "errorMessage": None}).encode()
+    return json.dumps(
+        {
+            "nonce": request["nonce"],
+            "command": request["command"],
+            "result": 201,
+            "data": None,
+            "errorKind": 0,
+            "errorCode": 0,
+            "errorMessage": None,
+        }
+    ).encode()
 
 
 def one_line_error(stderr: str) -> str:
@@ -118,15 +127,22 @@ def peak_rss_mib(proc: subprocess.Popen[bytes], deadline_s: float) -> tuple[floa
 
 
 @pytest.mark.parametrize("size_mib", [1, 64])
-def test_a_flood_of_huge_events_keeps_listen_bounded_and_on_time(size_mib: int, hostile: Callable[..., HostileDevice],
-                                                                 endpoints: Endpoints) -> None:
+def test_a_flood_of_huge_events_keeps_listen_bounded_and_on_time(
+    size_mib: int, hostile: Callable[..., HostileDevice], endpoints: Endpoints
+) -> None:
     """1 MiB events fill the receive queue (bounded in bytes); 64 MiB ones are over max_frame_bytes
     and never even allocated (ZeroMQ MAXMSGSIZE). Either way --timeout holds."""
     context = b'"' + b"x" * (size_mib * 1024 * 1024) + b'"'
-    hostile(frames=[EVENT, b'{"kind": 1101, "when": 1.0, "index": 1, "context": ' + context + b"}"],
-            pace_s=0.001 if size_mib > 16 else 0.0)
-    listen = subprocess.Popen([*FIELDCTL, "listen", "autotrainer", "--json", "--count", "1000000", "--timeout", "4",
-                               *endpoints.args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=cli_env())
+    hostile(
+        frames=[EVENT, b'{"kind": 1101, "when": 1.0, "index": 1, "context": ' + context + b"}"],
+        pace_s=0.001 if size_mib > 16 else 0.0,
+    )
+    listen = subprocess.Popen(
+        [*FIELDCTL, "listen", "autotrainer", "--json", "--count", "1000000", "--timeout", "4", *endpoints.args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=cli_env(),
+    )
     peak, elapsed = peak_rss_mib(listen, 30)
     assert listen.wait(10) == 4
     assert listen.stderr is not None and "messages within 4 s" in one_line_error(listen.stderr.read().decode())
@@ -138,20 +154,24 @@ def test_a_flood_of_huge_events_keeps_listen_bounded_and_on_time(size_mib: int, 
 
 
 def test_command_waiting_for_its_result_times_out_among_other_clients_results(
-        hostile: Callable[..., HostileDevice], endpoints: Endpoints) -> None:
-    others = json.dumps({"result": 100, "data": None, "errorCode": 0, "errorMessage": None, "command": 120,
-                         "nonce": 0}).encode()
+    hostile: Callable[..., HostileDevice], endpoints: Endpoints
+) -> None:
+    others = json.dumps(
+        {"result": 100, "data": None, "errorCode": 0, "errorMessage": None, "command": 120, "nonce": 0}
+    ).encode()
     hostile(reply=pending_then_silent, frames=[COMMAND_RESULT, others])
     started = time.monotonic()
-    result = run_cli("command", "autotrainer", "set-application-mode", "--data", '{"mode": 100}', "--timeout", "2",
-                     *endpoints.args)
+    result = run_cli(
+        "command", "autotrainer", "set-application-mode", "--data", '{"mode": 100}', "--timeout", "2", *endpoints.args
+    )
     elapsed = time.monotonic() - started
     assert result.returncode == 4 and "no COMMAND_RESULT for nonce" in one_line_error(result.stderr)
     assert elapsed < 2 + 6, f"command --timeout 2 took {elapsed:.1f} s"
 
 
-def test_probe_is_critical_on_time_among_malformed_heartbeats(hostile: Callable[..., HostileDevice],
-                                                              endpoints: Endpoints) -> None:
+def test_probe_is_critical_on_time_among_malformed_heartbeats(
+    hostile: Callable[..., HostileDevice], endpoints: Endpoints
+) -> None:
     hostile(frames=[HEARTBEAT, b'{"identifier": "x", "version": '])
     started = time.monotonic()
     result = run_cli("probe", "autotrainer", "--crit", "2", "--warn", "1", *endpoints.args)
@@ -165,14 +185,17 @@ def test_probe_is_critical_on_time_among_malformed_heartbeats(hostile: Callable[
 
 @pytest.mark.parametrize("field, value", [("result", [100]), ("errorMessage", {"a": 1}), ("command", "get-status")])
 def test_a_reply_with_a_list_or_object_for_a_scalar_is_a_protocol_error(
-        field: str, value: object, hostile: Callable[..., HostileDevice], endpoints: Endpoints) -> None:
+    field: str, value: object, hostile: Callable[..., HostileDevice], endpoints: Endpoints
+) -> None:
     def answer(request: dict) -> bytes:
         reply = json.loads(pending_then_silent(request))
         return json.dumps({**reply, "result": 100, field: value}).encode()
 
     hostile(reply=answer)
     result = run_cli("command", "autotrainer", "get-status", "--no-wait", "--timeout", "5", *endpoints.args)
-    assert result.returncode == 5 and f"malformed reply from {endpoints.commands}: {field} is" in one_line_error(result.stderr)
+    assert result.returncode == 5 and f"malformed reply from {endpoints.commands}: {field} is" in one_line_error(
+        result.stderr
+    )
 
 
 # --- the simulator survives any client ------------------------------------------------------------
@@ -250,8 +273,9 @@ def test_command_reports_its_round_trip_time(simulator: Proc, endpoints: Endpoin
 
     async def run() -> tuple[float | None, float]:
         started = time.monotonic()
-        outcome = await driver.command("get-configuration", None, options={}, timeout=10, wait=False,
-                                       emit=lambda msg: None)
+        outcome = await driver.command(
+            "get-configuration", None, options={}, timeout=10, wait=False, emit=lambda msg: None
+        )
         assert outcome.ok
         return outcome.rtt_s, time.monotonic() - started
 

@@ -10,18 +10,19 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import zmq
-
 from conftest import run_cli
+
 from fieldctl.profiles.loader import load_profile
-from fieldctl.protocols.autotrainer.driver import Driver
 from fieldctl.protocols.autotrainer.codec import encode_command_result, encode_reply
-from fieldctl.protocols.sdk.contract import BaseDriver, ClientSession
+from fieldctl.protocols.autotrainer.driver import Driver
 from fieldctl.protocols.core.errors import Timeout
 from fieldctl.protocols.core.message import Message
+from fieldctl.protocols.sdk.contract import BaseDriver, ClientSession
 
 RESULT_TOPIC = (6001).to_bytes(4, "little")
 
@@ -167,8 +168,9 @@ def test_the_default_session_wraps_the_one_shot_command() -> None:
     calls: list[tuple[str, Any, dict[str, Any]]] = []
 
     class OneShot(BaseDriver):
-        async def command(self, name: str, data: Any, *, options: dict[str, Any], timeout: float, wait: bool,
-                          emit: Any) -> Any:
+        async def command(
+            self, name: str, data: Any, *, options: dict[str, Any], timeout: float, wait: bool, emit: Any
+        ) -> Any:
             calls.append((name, data, options))
             return "outcome"
 
@@ -188,16 +190,22 @@ def test_fieldctl_command_get_status_opens_no_subscription(device: Device) -> No
     result = run_cli("command", "autotrainer", "get-status", "--json", *device.args)
     assert result.returncode == 0, result.stderr
     assert device.subscriptions == 0 and len(device.requesters) == 1
-    result = run_cli("command", "autotrainer", "set-application-mode", "--data", '{"mode": 100}', "--json",
-                     *device.args)
+    result = run_cli(
+        "command", "autotrainer", "set-application-mode", "--data", '{"mode": 100}', "--json", *device.args
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.splitlines()[-1])["channel"] == "command_result"
     assert device.subscriptions == 1
 
 
 def test_the_console_keeps_one_session_for_its_commands(device: Device) -> None:
-    lines = ["command get-status", "command set-application-mode --data '{\"mode\": 100}'", "command get-status",
-             "command set-application-mode --data '{\"mode\": 100}'", "exit"]
+    lines = [
+        "command get-status",
+        "command set-application-mode --data '{\"mode\": 100}'",
+        "command get-status",
+        "command set-application-mode --data '{\"mode\": 100}'",
+        "exit",
+    ]
     result = run_cli("console", "autotrainer", *device.args, input="\n".join(lines) + "\n")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("ok: ") == 4, result.stdout

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import zmq
-
 from conftest import FIELDCTL, Endpoints, Proc, run_cli
 
 
@@ -54,8 +53,22 @@ def test_listen_counts_heartbeats_and_events(simulator: Proc, endpoints: Endpoin
 
 
 def test_listen_filters_or_within_a_key_and_across_keys(simulator: Proc, endpoints: Endpoints) -> None:
-    result = run_cli("listen", "autotrainer", "--json", "--count", "3", "--timeout", "20", *endpoints.args,
-                     "--filter", "channel=event", "--filter", "kind=trialStarted", "--filter", "kind=trialEnded")
+    result = run_cli(
+        "listen",
+        "autotrainer",
+        "--json",
+        "--count",
+        "3",
+        "--timeout",
+        "20",
+        *endpoints.args,
+        "--filter",
+        "channel=event",
+        "--filter",
+        "kind=trialStarted",
+        "--filter",
+        "kind=trialEnded",
+    )
     assert result.returncode == 0, result.stderr
     assert {m["kind"] for m in data_lines(result.stdout)} <= {"trialStarted", "trialEnded"}
 
@@ -71,9 +84,15 @@ def test_listen_timeout_and_idle_exit_4(silent_device: Endpoints) -> None:
     assert time.monotonic() - started < 10
 
 
-@pytest.mark.parametrize("argv", [["listen", "autotrainer", "--json"], ["listen", "autotrainer"],
-                                  ["command", "autotrainer", "get-status"],
-                                  ["command", "autotrainer", "get-status", "--no-wait"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["listen", "autotrainer", "--json"],
+        ["listen", "autotrainer"],
+        ["command", "autotrainer", "get-status"],
+        ["command", "autotrainer", "get-status", "--no-wait"],
+    ],
+)
 def test_a_refused_connection_exits_3_promptly(argv: list[str], endpoints: Endpoints) -> None:
     """ZeroMQ connects asynchronously and retries for ever; nothing listening is still exit 3: at
     once for a command, after a grace of LISTEN_REFUSED_AFTER_S (5 s) for listen."""
@@ -86,8 +105,17 @@ def test_a_refused_connection_exits_3_promptly(argv: list[str], endpoints: Endpo
 
 
 def test_a_refused_command_port_alone_exits_3(simulator: Proc, endpoints: Endpoints) -> None:
-    result = run_cli("command", "autotrainer", "get-status", "--endpoint", f"events={endpoints.events}",
-                     "--endpoint", "commands=tcp://127.0.0.1:1", "--timeout", "20")
+    result = run_cli(
+        "command",
+        "autotrainer",
+        "get-status",
+        "--endpoint",
+        f"events={endpoints.events}",
+        "--endpoint",
+        "commands=tcp://127.0.0.1:1",
+        "--timeout",
+        "20",
+    )
     assert result.returncode == 3 and "cannot connect commands to tcp://127.0.0.1:1" in result.stderr, result.stderr
     assert_one_line_error(result.stderr)
 
@@ -95,7 +123,11 @@ def test_a_refused_command_port_alone_exits_3(simulator: Proc, endpoints: Endpoi
 def test_probe_is_critical_at_once_when_refused(endpoints: Endpoints) -> None:
     started = time.monotonic()
     result = run_cli("probe", "autotrainer", "--crit", "20", *endpoints.args)
-    assert result.returncode == 2 and result.stdout.startswith("AUTOTRAINER CRITICAL") and "connection refused" in result.stdout
+    assert (
+        result.returncode == 2
+        and result.stdout.startswith("AUTOTRAINER CRITICAL")
+        and "connection refused" in result.stdout
+    )
     assert time.monotonic() - started < 8
 
 
@@ -106,8 +138,20 @@ def test_listen_duration_exits_0(silent_device: Endpoints) -> None:
 
 def test_record_then_replay_through_simulate_and_publish(simulator: Proc, endpoints: Endpoints, tmp_path: Path) -> None:
     record = tmp_path / "rec.ndjson"
-    result = run_cli("listen", "autotrainer", "--json", "--count", "8", "--timeout", "20", "--filter", "channel=event",
-                     "--record", str(record), *endpoints.args)
+    result = run_cli(
+        "listen",
+        "autotrainer",
+        "--json",
+        "--count",
+        "8",
+        "--timeout",
+        "20",
+        "--filter",
+        "channel=event",
+        "--record",
+        str(record),
+        *endpoints.args,
+    )
     assert result.returncode == 0, result.stderr
     recorded = [m for m in messages(record.read_text()) if m["channel"] != "link"]
     assert len(recorded) == 8
@@ -115,8 +159,21 @@ def test_record_then_replay_through_simulate_and_publish(simulator: Proc, endpoi
 
     # What listen wrote, publish reads back: the same bodies arrive again, byte for byte.
     replay = Endpoints()
-    listener = Proc([*FIELDCTL, "listen", "autotrainer", "--json", "--count", "8", "--timeout", "20",
-                     "--filter", "channel=event", *replay.args])
+    listener = Proc(
+        [
+            *FIELDCTL,
+            "listen",
+            "autotrainer",
+            "--json",
+            "--count",
+            "8",
+            "--timeout",
+            "20",
+            "--filter",
+            "channel=event",
+            *replay.args,
+        ]
+    )
     published = run_cli("publish", "autotrainer", "--from", str(record), "--wait", "10", "--json", *replay.args)
     assert published.returncode == 0, published.stderr
     assert listener.wait(20) == 0
@@ -127,8 +184,9 @@ def test_record_then_replay_through_simulate_and_publish(simulator: Proc, endpoi
 
 def test_publish_kind_with_data_reaches_listen(endpoints: Endpoints) -> None:
     listener = Proc([*FIELDCTL, "listen", "autotrainer", "--json", "--count", "1", "--timeout", "20", *endpoints.args])
-    result = run_cli("publish", "autotrainer", "trialStarted", "--data", '{"sessionId": "s-1", "trialId": 7}',
-                     *endpoints.args)
+    result = run_cli(
+        "publish", "autotrainer", "trialStarted", "--data", '{"sessionId": "s-1", "trialId": 7}', *endpoints.args
+    )
     assert result.returncode == 0, result.stderr
     msg = listener.wait_json(lambda m: m["channel"] == "event")
     assert msg["kind"] == "trialStarted" and msg["payload"]["context"] == {"sessionId": "s-1", "trialId": 7}
@@ -143,11 +201,28 @@ def test_publish_without_subscriber_times_out(endpoints: Endpoints) -> None:
 
 def test_scenario_file_drives_the_simulator(endpoints: Endpoints, tmp_path: Path) -> None:
     scenario = tmp_path / "scenario.ndjson"
-    scenario.write_text('{"channel": "event", "kind": "tunnelEnter", "ts": 0}\n'
-                        '{"channel": "event", "kind": "emergencyStop", "ts": 0.1, "payload": {"reason": "door", "reasonCode": 101, "activeAlarms": [101]}}\n'
-                        '{"channel": "event", "kind": "tunnelExit", "ts": 0.2}\n')
-    listener = Proc([*FIELDCTL, "listen", "autotrainer", "--json", "--count", "3", "--timeout", "20",
-                     "--filter", "channel=event", "--filter", "channel=emergency", *endpoints.args])
+    scenario.write_text(
+        '{"channel": "event", "kind": "tunnelEnter", "ts": 0}\n'
+        '{"channel": "event", "kind": "emergencyStop", "ts": 0.1, "payload": {"reason": "door", "reasonCode": 101, "activeAlarms": [101]}}\n'
+        '{"channel": "event", "kind": "tunnelExit", "ts": 0.2}\n'
+    )
+    listener = Proc(
+        [
+            *FIELDCTL,
+            "listen",
+            "autotrainer",
+            "--json",
+            "--count",
+            "3",
+            "--timeout",
+            "20",
+            "--filter",
+            "channel=event",
+            "--filter",
+            "channel=emergency",
+            *endpoints.args,
+        ]
+    )
     sim = Proc([*FIELDCTL, "simulate", "autotrainer", "--json", "--scenario", str(scenario), *endpoints.args])
     try:
         assert listener.wait(20) == 0
@@ -168,14 +243,24 @@ def test_command_sync_async_and_failure(simulator: Proc, endpoints: Endpoints) -
     assert (request["channel"], request["direction"], reply["channel"]) == ("command", "out", "reply")
     assert reply["id"] == request["id"] and reply["payload"]["data"]["deviceId"] == "sim-0001"
 
-    pending = run_cli("command", "autotrainer", "set-application-mode", "--data", '{"mode": 100}', "--json", *endpoints.args)
+    pending = run_cli(
+        "command", "autotrainer", "set-application-mode", "--data", '{"mode": 100}', "--json", *endpoints.args
+    )
     assert pending.returncode == 0, pending.stderr
     _, reply, result = messages(pending.stdout)
     assert reply["payload"]["result"] == 201 and result["channel"] == "command_result"
     assert result["id"] == reply["id"] and result["payload"]["data"] == {"mode": 100}
 
-    no_wait = run_cli("command", "autotrainer", "set-application-mode", "--data", '{"mode": 0}', "--no-wait", "--json",
-                      *endpoints.args)
+    no_wait = run_cli(
+        "command",
+        "autotrainer",
+        "set-application-mode",
+        "--data",
+        '{"mode": 0}',
+        "--no-wait",
+        "--json",
+        *endpoints.args,
+    )
     assert no_wait.returncode == 0 and len(messages(no_wait.stdout)) == 2
 
     failed = run_cli("command", "autotrainer", "emergency-resume", "--json", *endpoints.args)
@@ -186,19 +271,46 @@ def test_command_sync_async_and_failure(simulator: Proc, endpoints: Endpoints) -
 def test_command_data_from_file_and_stdin(simulator: Proc, endpoints: Endpoints, tmp_path: Path) -> None:
     payload = tmp_path / "mode.json"
     payload.write_text('{"mode": 300}')
-    from_file = run_cli("command", "autotrainer", "set-training-mode", "--data", f"@{payload}", "--json", *endpoints.args)
+    from_file = run_cli(
+        "command", "autotrainer", "set-training-mode", "--data", f"@{payload}", "--json", *endpoints.args
+    )
     assert messages(from_file.stdout)[1]["payload"]["data"] == {"mode": 300}
-    from_stdin = run_cli("command", "autotrainer", "set-live-analysis-enabled", "--data", "@-", "--json",
-                         *endpoints.args, input='{"enabled": true}')
+    from_stdin = run_cli(
+        "command",
+        "autotrainer",
+        "set-live-analysis-enabled",
+        "--data",
+        "@-",
+        "--json",
+        *endpoints.args,
+        input='{"enabled": true}',
+    )
     assert messages(from_stdin.stdout)[1]["payload"]["data"] == {"enabled": True}
 
 
 def test_command_warns_before_sending_values_the_device_mangles(simulator: Proc, endpoints: Endpoints) -> None:
-    result = run_cli("command", "autotrainer", "user-defined", "--custom-command", "7", "--data",
-                     '{"animal": "Mouse A"}', "--json", *endpoints.args)
-    assert 'warning: the device lower-cases and strips whitespace in request strings: data.animal "Mouse A" will arrive as "_mouse_a"' in result.stderr
+    result = run_cli(
+        "command",
+        "autotrainer",
+        "user-defined",
+        "--custom-command",
+        "7",
+        "--data",
+        '{"animal": "Mouse A"}',
+        "--json",
+        *endpoints.args,
+    )
+    assert (
+        'warning: the device lower-cases and strips whitespace in request strings: data.animal "Mouse A" will arrive as "_mouse_a"'
+        in result.stderr
+    )
     request = messages(result.stdout)[0]
-    assert request["payload"] == {"command": 99999, "customCommand": 7, "nonce": request["id"], "data": {"animal": "Mouse A"}}
+    assert request["payload"] == {
+        "command": 99999,
+        "customCommand": 7,
+        "nonce": request["id"],
+        "data": {"animal": "Mouse A"},
+    }
 
 
 def test_command_timeout_is_bounded(silent_device: Endpoints) -> None:

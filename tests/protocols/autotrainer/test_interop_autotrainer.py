@@ -10,12 +10,12 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import zmq
-
 from autotrainer_helpers import HEARTBEAT_S, IDENTIFIER, start_device, stop_device
 from conftest import FIELDCTL, Endpoints, Proc, run_cli, start_simulator
 
@@ -37,8 +37,12 @@ def send_event(device: Proc, body: dict[str, Any]) -> None:
 
 
 def event(kind: int, context: Any = None, index: int | None = None) -> dict[str, Any]:
-    return {"kind": kind, "when": time.time(), "index": time.perf_counter_ns() if index is None else index,
-            "context": context}
+    return {
+        "kind": kind,
+        "when": time.time(),
+        "index": time.perf_counter_ns() if index is None else index,
+        "context": context,
+    }
 
 
 def ndjson(text: str) -> list[dict[str, Any]]:
@@ -99,8 +103,9 @@ class Listener:
 
     def __init__(self, endpoints: Endpoints, record: Path, *args: str) -> None:
         self.record = record
-        self.proc = Proc([*FIELDCTL, "listen", "autotrainer", "--json", "--record", str(record),
-                          *endpoints.args, *args])
+        self.proc = Proc(
+            [*FIELDCTL, "listen", "autotrainer", "--json", "--record", str(record), *endpoints.args, *args]
+        )
 
     def shown(self) -> list[dict[str, Any]]:
         assert self.proc.popen.poll() is not None, "read the record once listen has ended"
@@ -146,13 +151,29 @@ def device(device_endpoints: Endpoints) -> Iterator[Proc]:
 
 
 def test_listen_shows_heartbeats_of_the_real_device(device: Proc, device_endpoints: Endpoints) -> None:
-    done = run_cli("listen", "autotrainer", "--json", "--count", "2", "--timeout", "10",
-                   "--filter", "channel=heartbeat", *device_endpoints.args, timeout=30)
+    done = run_cli(
+        "listen",
+        "autotrainer",
+        "--json",
+        "--count",
+        "2",
+        "--timeout",
+        "10",
+        "--filter",
+        "channel=heartbeat",
+        *device_endpoints.args,
+        timeout=30,
+    )
     assert done.returncode == 0, done.stderr
     beats = not_link(ndjson(done.stdout))
     assert len(beats) == 2, done.stdout
     for beat in beats:
-        assert (beat["channel"], beat["kind"], beat["direction"], beat["error"]) == ("heartbeat", "heartbeat", "in", None)
+        assert (beat["channel"], beat["kind"], beat["direction"], beat["error"]) == (
+            "heartbeat",
+            "heartbeat",
+            "in",
+            None,
+        )
         assert beat["payload"]["identifier"] == IDENTIFIER
         assert beat["payload"]["version"] == PACKAGE_VERSION
         assert abs(beat["payload"]["timestamp"] - time.time()) < 60
@@ -167,8 +188,15 @@ def test_listen_shows_events_and_each_emergency_once(device: Proc, device_endpoi
     the device publishes it on EMERGENCY and again on EVENT; distinct stops must both show. --count 5 ends
     the run on the marker (tunnelExit) only if no duplicate took one of the five places."""
     kinds = ["trialStarted", "emergencyStop", "emergencyResume", "tunnelExit"]
-    listener = Listener(device_endpoints, tmp_path / "listen.ndjson", "--count", "5", "--timeout", "30",
-                        *[arg for kind in kinds for arg in ("--filter", f"kind={kind}")])
+    listener = Listener(
+        device_endpoints,
+        tmp_path / "listen.ndjson",
+        "--count",
+        "5",
+        "--timeout",
+        "30",
+        *[arg for kind in kinds for arg in ("--filter", f"kind={kind}")],
+    )
     try:
         listener.wait_connected()
         trial = event(1301, {"session_id": "s-42", "trial_id": 143, "reason": "pellet seen"})
@@ -184,11 +212,20 @@ def test_listen_shows_events_and_each_emergency_once(device: Proc, device_endpoi
         listener.proc.stop()
 
     shown = listener.shown()
-    assert [m["kind"] for m in shown] == ["trialStarted", "emergencyStop", "emergencyStop", "emergencyResume",
-                                          "tunnelExit"], [(m["channel"], m["kind"], m["payload"]) for m in shown]
+    assert [m["kind"] for m in shown] == [
+        "trialStarted",
+        "emergencyStop",
+        "emergencyStop",
+        "emergencyResume",
+        "tunnelExit",
+    ], [(m["channel"], m["kind"], m["payload"]) for m in shown]
     _, got_stop_1, got_stop_2, got_resume, got_marker = shown
-    assert got_stop_1["payload"] == {"kind": 101, "when": stop_1["when"], "index": stop_1["index"],
-                                     "context": {"reason": "interop", "reasonCode": 401, "activeAlarms": [101]}}
+    assert got_stop_1["payload"] == {
+        "kind": 101,
+        "when": stop_1["when"],
+        "index": stop_1["index"],
+        "context": {"reason": "interop", "reasonCode": 401, "activeAlarms": [101]},
+    }
     # the copy shown is the first one, from EMERGENCY; its EVENT twin was dropped
     assert got_stop_1["channel"] == got_stop_2["channel"] == got_resume["channel"] == "emergency"
     assert raw_frames(got_stop_1)[0] == TOPIC_EMERGENCY
@@ -199,9 +236,12 @@ def test_listen_shows_events_and_each_emergency_once(device: Proc, device_endpoi
         assert msg["error"] is None and msg["direction"] == "in"
 
 
-def test_listen_decodes_an_event_from_the_real_device(device: Proc, device_endpoints: Endpoints, tmp_path: Path) -> None:
-    listener = Listener(device_endpoints, tmp_path / "listen.ndjson", "--count", "1", "--timeout", "30",
-                        "--filter", "kind=trialStarted")
+def test_listen_decodes_an_event_from_the_real_device(
+    device: Proc, device_endpoints: Endpoints, tmp_path: Path
+) -> None:
+    listener = Listener(
+        device_endpoints, tmp_path / "listen.ndjson", "--count", "1", "--timeout", "30", "--filter", "kind=trialStarted"
+    )
     try:
         listener.wait_connected()
         big_index = 2**60 + 777  # ns timestamps exceed 2^53: must survive as an exact integer
@@ -212,8 +252,12 @@ def test_listen_decodes_an_event_from_the_real_device(device: Proc, device_endpo
         listener.proc.stop()
     assert listener.shown() == [got]
     assert (got["channel"], got["kind"], got["direction"], got["error"]) == ("event", "trialStarted", "in", None)
-    assert got["payload"] == {"kind": 1301, "when": trial["when"], "index": big_index,
-                              "context": {"sessionId": "s-7", "trialId": 9, "reason": "pellet seen"}}
+    assert got["payload"] == {
+        "kind": 1301,
+        "when": trial["when"],
+        "index": big_index,
+        "context": {"sessionId": "s-7", "trialId": 9, "reason": "pellet seen"},
+    }
     topic, body = raw_frames(got)
     assert topic == TOPIC_EVENT
     assert b'"sessionId": "s-7"' in body
@@ -223,8 +267,9 @@ def test_listen_decodes_an_event_from_the_real_device(device: Proc, device_endpo
 
 
 def test_command_get_configuration(device: Proc, device_endpoints: Endpoints) -> None:
-    done = run_cli("command", "autotrainer", "get-configuration", "--json", "--timeout", "10",
-                   *device_endpoints.args, timeout=30)
+    done = run_cli(
+        "command", "autotrainer", "get-configuration", "--json", "--timeout", "10", *device_endpoints.args, timeout=30
+    )
     assert done.returncode == 0, done.stderr
     request, reply = ndjson(done.stdout)
     assert (request["channel"], request["direction"], request["kind"]) == ("command", "out", "get-configuration")
@@ -233,8 +278,14 @@ def test_command_get_configuration(device: Proc, device_endpoints: Endpoints) ->
     assert isinstance(nonce, int) and 1 <= nonce < 2**31
     assert reply["id"] == nonce
     body = reply["payload"]
-    assert (body["nonce"], body["command"], body["result"], body["errorKind"], body["errorCode"], body["errorMessage"]) \
-        == (nonce, 300, 100, 0, 0, None)
+    assert (
+        body["nonce"],
+        body["command"],
+        body["result"],
+        body["errorKind"],
+        body["errorCode"],
+        body["errorMessage"],
+    ) == (nonce, 300, 100, 0, 0, None)
     assert body["data"]["applicationVersion"] == "1.0.0-peer"
     assert body["data"]["deviceId"] == "peer-0001"
     assert all("_" not in key for key in body["data"])
@@ -243,8 +294,9 @@ def test_command_get_configuration(device: Proc, device_endpoints: Endpoints) ->
 
 
 def test_command_emergency_resume_when_not_stopped_fails(device: Proc, device_endpoints: Endpoints) -> None:
-    done = run_cli("command", "autotrainer", "emergency-resume", "--json", "--timeout", "10",
-                   *device_endpoints.args, timeout=30)
+    done = run_cli(
+        "command", "autotrainer", "emergency-resume", "--json", "--timeout", "10", *device_endpoints.args, timeout=30
+    )
     assert done.returncode == 1, (done.stdout, done.stderr)
     request, reply = ndjson(done.stdout)
     body = reply["payload"]
@@ -259,8 +311,18 @@ def test_command_emergency_resume_when_not_stopped_fails(device: Proc, device_en
 
 def test_command_set_application_mode_waits_for_the_command_result(device: Proc, device_endpoints: Endpoints) -> None:
     started = time.monotonic()
-    done = run_cli("command", "autotrainer", "set-application-mode", "--data", '{"mode": 100}', "--json",
-                   "--timeout", "10", *device_endpoints.args, timeout=30)
+    done = run_cli(
+        "command",
+        "autotrainer",
+        "set-application-mode",
+        "--data",
+        '{"mode": 100}',
+        "--json",
+        "--timeout",
+        "10",
+        *device_endpoints.args,
+        timeout=30,
+    )
     assert done.returncode == 0, done.stderr
     assert time.monotonic() - started < 10
     lines = ndjson(done.stdout)
@@ -270,10 +332,20 @@ def test_command_set_application_mode_waits_for_the_command_result(device: Proc,
     assert request["payload"] == {"command": 120, "nonce": nonce, "data": {"mode": 100}}
     assert reply["id"] == nonce and reply["payload"]["nonce"] == nonce
     assert (reply["payload"]["command"], reply["payload"]["result"]) == (120, 201)
-    assert (result["id"], result["kind"], result["direction"], result["endpoint"]) \
-        == (nonce, "set-application-mode", "in", "events")
-    assert result["payload"] == {"result": 100, "data": {"mode": 100}, "errorCode": 0, "errorMessage": None,
-                                 "command": 120, "nonce": nonce}
+    assert (result["id"], result["kind"], result["direction"], result["endpoint"]) == (
+        nonce,
+        "set-application-mode",
+        "in",
+        "events",
+    )
+    assert result["payload"] == {
+        "result": 100,
+        "data": {"mode": 100},
+        "errorCode": 0,
+        "errorMessage": None,
+        "command": 120,
+        "nonce": nonce,
+    }
     assert raw_frames(result)[0] == (6001).to_bytes(4, "little")
     call = device.wait_json(lambda m: m["delegate"]["nonce"] == nonce, timeout=10)["delegate"]
     assert (call["command"], call["data"]) == (120, {"mode": 100})
@@ -323,14 +395,17 @@ REQUESTS: list[tuple[str, bytes]] = [
     ("get-status", json.dumps({"command": 400, "nonce": 102}).encode()),
     ("set-training-mode 100", json.dumps({"command": 130, "nonce": 103, "data": {"mode": 100}}).encode()),
     ("emergency-resume while not stopped", json.dumps({"command": 210, "nonce": 104}).encode()),
-    ("unknown command 4242", json.dumps({"command": 4242, "customCommand": 7, "nonce": 105,
-                                         "data": {"animalName": "Mouse A"}}).encode()),
+    (
+        "unknown command 4242",
+        json.dumps({"command": 4242, "customCommand": 7, "nonce": 105, "data": {"animalName": "Mouse A"}}).encode(),
+    ),
     ("not JSON", b"get configuration, please"),
     ("no command key", json.dumps({"nonce": 5}).encode()),
     ("command 0", json.dumps({"command": 0, "nonce": 106}).encode()),
 ]
-UNPARSEABLE = (b'{"nonce": 0, "command": 0, "result": 0, "data": null, "errorKind": 0, "errorCode": 0, '
-               b'"errorMessage": null}')
+UNPARSEABLE = (
+    b'{"nonce": 0, "command": 0, "result": 0, "data": null, "errorKind": 0, "errorCode": 0, "errorMessage": null}'
+)
 
 
 def test_simulator_and_real_device_reply_with_identical_bytes(tmp_path: Path) -> None:
@@ -350,8 +425,12 @@ def test_simulator_and_real_device_reply_with_identical_bytes(tmp_path: Path) ->
         body = json.loads(reply)
         if body["nonce"] == 0 and body["command"] == 0 and body["result"] == 0:
             continue
-        entry = {"result": body["result"], "data": body["data"], "error_code": body["errorCode"],
-                 "error_message": body["errorMessage"]}
+        entry = {
+            "result": body["result"],
+            "data": body["data"],
+            "error_code": body["errorCode"],
+            "error_message": body["errorMessage"],
+        }
         key = str(body["command"])
         assert table.setdefault(key, entry) == entry, f"{label}: two different answers for command {key}"
     assert set(table) == {"300", "400", "130", "210", "99999"}, table
@@ -365,8 +444,11 @@ def test_simulator_and_real_device_reply_with_identical_bytes(tmp_path: Path) ->
     finally:
         stop_device(real)
 
-    mismatches = [f"{label}:\n  simulator: {sim!r}\n  real:      {got!r}"
-                  for (label, _), sim, got in zip(REQUESTS, sim_replies, real_replies) if sim != got]
+    mismatches = [
+        f"{label}:\n  simulator: {sim!r}\n  real:      {got!r}"
+        for (label, _), sim, got in zip(REQUESTS, sim_replies, real_replies)
+        if sim != got
+    ]
     assert not mismatches, "reply bytes differ:\n" + "\n".join(mismatches)
     # and the replies say what the spec says they say
     by_label = {label: json.loads(reply) for (label, _), reply in zip(REQUESTS, real_replies)}
@@ -382,11 +464,15 @@ DELEGATE_REQUESTS: list[bytes] = [
     json.dumps({"command": 300, "nonce": 201}).encode(),
     json.dumps({"command": 130, "nonce": 202, "data": {"mode": 100}}).encode(),
     json.dumps({"command": 4242, "customCommand": 7, "nonce": 203, "data": {"animalName": "Mouse A"}}).encode(),
-    json.dumps({"command": 99999, "custom_command": 12, "nonce": 204, "data": {"Hello World": ["X Y", "abc"]}}).encode(),
+    json.dumps(
+        {"command": 99999, "custom_command": 12, "nonce": 204, "data": {"Hello World": ["X Y", "abc"]}}
+    ).encode(),
     json.dumps({"command": "400", "nonce": 205}).encode(),
     json.dumps({"command": 400.0, "nonce": 206}).encode(),
     json.dumps({"command": True, "nonce": 207}).encode(),
-    json.dumps({"command": 300, "nonce": 208, "data": {"id": "3F2504E0-4F89-11D3-9A0C-0305E82C3301"}}, indent=2).encode(),
+    json.dumps(
+        {"command": 300, "nonce": 208, "data": {"id": "3F2504E0-4F89-11D3-9A0C-0305E82C3301"}}, indent=2
+    ).encode(),
     json.dumps({"command": 300}).encode(),
     json.dumps({"command": 0, "nonce": 209}).encode(),
     json.dumps({"command": [300], "nonce": 210}).encode(),
@@ -409,8 +495,14 @@ def test_real_delegate_sees_what_fieldctl_device_model_parses(device: Proc, devi
     for request in DELEGATE_REQUESTS:
         parsed = codec.parse_request([request], known)
         if parsed is not None:
-            expected.append({"command": parsed.command, "custom_command": parsed.custom_command,
-                             "nonce": parsed.nonce, "data": parsed.data})
+            expected.append(
+                {
+                    "command": parsed.command,
+                    "custom_command": parsed.custom_command,
+                    "nonce": parsed.nonce,
+                    "data": parsed.data,
+                }
+            )
 
     delegate_calls(device, 990001, device_endpoints.commands)  # drop calls logged by earlier tests
     replies = exchange(device_endpoints.commands, DELEGATE_REQUESTS)

@@ -10,12 +10,12 @@ import json
 import pickle
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import zmq
-
 from conftest import FIELDCTL, Proc, free_port, load_fixture, run_cli
 
 from fieldctl.profiles import load_profile
@@ -93,22 +93,45 @@ def one_line(stderr: str) -> str:
 
 def test_listen_stream_is_exact_and_filter_channel_does_the_same(server: Proc, ports: Ports) -> None:
     by_option = cli("listen", PROFILE, "--json", "--count", "6", "--timeout", "10", "--stream", "frame", *ports.args)
-    by_filter = cli("listen", PROFILE, "--json", "--count", "6", "--timeout", "10", "--filter", "channel=frame_2", *ports.args)
+    by_filter = cli(
+        "listen", PROFILE, "--json", "--count", "6", "--timeout", "10", "--filter", "channel=frame_2", *ports.args
+    )
     assert by_option.returncode == 0 and by_filter.returncode == 0, by_option.stderr + by_filter.stderr
     frames, frames_2 = data_lines(by_option.stdout), data_lines(by_filter.stdout)
     assert {m["channel"] for m in frames} == {"frame"} and {m["channel"] for m in frames_2} == {"frame_2"}
     values = [m["payload"]["data"] for m in frames]
-    assert values == sorted(values) and all(v < 1000 for v in values) and all(m["payload"]["data"] >= 1000 for m in frames_2)
+    assert (
+        values == sorted(values)
+        and all(v < 1000 for v in values)
+        and all(m["payload"]["data"] >= 1000 for m in frames_2)
+    )
     stamps = [m["payload"]["timestamp"] for m in frames]
     assert all(isinstance(t, float) for t in stamps) and stamps == sorted(stamps)  # the server's clock
 
 
 def test_listen_decodes_pickle_json_raw_and_error_packets(server: Proc, ports: Ports) -> None:
-    listener = Proc([*FIELDCTL, "listen", PROFILE, "--json", *ports.args,
-                     "--stream", "status_json", "--stream", "blob", "--stream", "faulty", "--stream", "counter_value"])
+    listener = Proc(
+        [
+            *FIELDCTL,
+            "listen",
+            PROFILE,
+            "--json",
+            *ports.args,
+            "--stream",
+            "status_json",
+            "--stream",
+            "blob",
+            "--stream",
+            "faulty",
+            "--stream",
+            "counter_value",
+        ]
+    )
     try:
-        got = {name: listener.wait_json(lambda m, name=name: m["channel"] == name)
-               for name in ("status_json", "blob", "faulty", "counter_value")}
+        got = {
+            name: listener.wait_json(lambda m, name=name: m["channel"] == name)
+            for name in ("status_json", "blob", "faulty", "counter_value")
+        }
     finally:
         assert listener.stop() == 0
     assert got["status_json"]["payload"]["data"].keys() == {"seq", "ok"}
@@ -143,8 +166,22 @@ def test_hostile_and_broken_packets_are_refused_and_the_stream_goes_on(tmp_path:
 
     def listen(packets: list[bytes], *extra: str) -> tuple[list[dict[str, Any]], str]:
         """--count 1: the last packet is the one well-formed sample; malformed ones never count."""
-        listener = Proc([*FIELDCTL, "listen", PROFILE, "--json", "--count", "1", "--timeout", "10",
-                         "--stream", "frame", *extra, *ports.args])
+        listener = Proc(
+            [
+                *FIELDCTL,
+                "listen",
+                PROFILE,
+                "--json",
+                "--count",
+                "1",
+                "--timeout",
+                "10",
+                "--stream",
+                "frame",
+                *extra,
+                *ports.args,
+            ]
+        )
         while True:  # its subscription (after the last listener's unsubscription): nothing is lost now
             assert pub.poll(10_000)
             if pub.recv()[:1] == b"\x01":
@@ -174,8 +211,19 @@ def test_hostile_and_broken_packets_are_refused_and_the_stream_goes_on(tmp_path:
 
 
 def test_calls_errors_and_usage(server: Proc, ports: Ports) -> None:
-    added = cli("command", PROFILE, "call", "counter.echo", "--args", "[1, \"two\"]", "--kwargs", '{"k": [3]}',
-                "--timestamp", "--json", *ports.args)
+    added = cli(
+        "command",
+        PROFILE,
+        "call",
+        "counter.echo",
+        "--args",
+        '[1, "two"]',
+        "--kwargs",
+        '{"k": [3]}',
+        "--timestamp",
+        "--json",
+        *ports.args,
+    )
     assert added.returncode == 0, added.stderr
     request, reply = data_lines(added.stdout)
     assert request["channel"] == "call" and request["kind"] == "counter.echo" and request["direction"] == "out"
@@ -189,8 +237,14 @@ def test_calls_errors_and_usage(server: Proc, ports: Ports) -> None:
     assert named.returncode == 0 and isinstance(data_lines(named.stdout)[1]["payload"]["data"], int)
     version = cli("command", PROFILE, "version", *ports.args)
     assert version.returncode == 0 and "0.1.1.dev4" in version.stdout
-    for bad in (["call", "nodot"], ["call", "counter.add", "--args", '{"a": 1}'], ["enable"], ["streams", "x"],
-                ["frobnicate"], ["call", "counter.add", "--data", "1"]):
+    for bad in (
+        ["call", "nodot"],
+        ["call", "counter.add", "--args", '{"a": 1}'],
+        ["enable"],
+        ["streams", "x"],
+        ["frobnicate"],
+        ["call", "counter.add", "--data", "1"],
+    ):
         usage = cli("command", PROFILE, *bad, *ports.args)
         assert usage.returncode == 2, (bad, usage.stderr)
         one_line(usage.stderr)
@@ -360,8 +414,21 @@ def test_publish_via_a_running_simulator(tmp_path: Path) -> None:
     proc = start(ports, "--control", control)
     try:
         proc.wait_json(lambda m: m["channel"] == "link" and m["endpoint"] == "control")
-        listener = Proc([*FIELDCTL, "listen", PROFILE, "--json", "--stream", "manual", "--count", "1",
-                         "--timeout", "10", *ports.args])
+        listener = Proc(
+            [
+                *FIELDCTL,
+                "listen",
+                PROFILE,
+                "--json",
+                "--stream",
+                "manual",
+                "--count",
+                "1",
+                "--timeout",
+                "10",
+                *ports.args,
+            ]
+        )
         listener.wait_json(lambda m: m["channel"] == "link" and m["kind"] == "ready")
         result = cli("publish", PROFILE, "manual", "--data", '{"event": 177}', "--via", control, "--json")
         assert result.returncode == 0, result.stderr
@@ -394,12 +461,24 @@ def test_scenario_replays_recorded_packets_and_hand_written_samples(tmp_path: Pa
 
     recorded = codec.encode_packet("replay", True, 7.5, pickle.dumps("recorded", protocol=4))
     scenario = tmp_path / "scenario.ndjson"
-    scenario.write_text("\n".join(json.dumps(line) for line in (
-        {"channel": "link", "kind": "connected", "ts": 0},
-        {"endpoint": "streams", "channel": "replay", "kind": "sample", "ts": 0, "raw": [base64.b64encode(recorded).decode()]},
-        {"channel": "replay", "kind": "sample", "ts": 0.1, "payload": {"data": [1, 2]}},
-        {"channel": "replay", "kind": "error", "ts": 0.2, "payload": "hand-written failure"},
-    )) + "\n")
+    scenario.write_text(
+        "\n".join(
+            json.dumps(line)
+            for line in (
+                {"channel": "link", "kind": "connected", "ts": 0},
+                {
+                    "endpoint": "streams",
+                    "channel": "replay",
+                    "kind": "sample",
+                    "ts": 0,
+                    "raw": [base64.b64encode(recorded).decode()],
+                },
+                {"channel": "replay", "kind": "sample", "ts": 0.1, "payload": {"data": [1, 2]}},
+                {"channel": "replay", "kind": "error", "ts": 0.2, "payload": "hand-written failure"},
+            )
+        )
+        + "\n"
+    )
     ports = Ports()
     proc = start(ports, "--scenario", str(scenario))
     try:

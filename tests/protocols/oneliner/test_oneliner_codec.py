@@ -12,18 +12,19 @@ import json
 import os
 import pickle
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from conftest import FIXTURES, load_fixture
 
 from fieldctl.protocols.oneliner import codec, safe_pickle
 from fieldctl.protocols.oneliner.codec import Request
-from fieldctl.protocols.oneliner.simulator_state import Outcome, Router
 from fieldctl.protocols.oneliner.safe_pickle import UnsafePickle
+from fieldctl.protocols.oneliner.simulator_state import Outcome, Router
 
 PROFILE = "oneliner"
 FIXTURE_NAMES = sorted(path.name for path in (FIXTURES / PROFILE).glob("*.json"))
@@ -147,12 +148,15 @@ def test_real_client_requests_are_what_fieldctl_sends() -> None:
     """client_side_frames_from_real_RouterClient: the real client's calls, as fieldctl's command builds them."""
     from fieldctl.protocols.oneliner.client import build_request
 
-    sent = {ex["client_api"]: bytes.fromhex(ex["request_parts_at_ROUTER"][2]["hex"])
-            for ex in load_fixture(PROFILE, "client_side_frames_from_real_RouterClient.json")["rpc_exchanges"]}
+    sent = {
+        ex["client_api"]: bytes.fromhex(ex["request_parts_at_ROUTER"][2]["hex"])
+        for ex in load_fixture(PROFILE, "client_side_frames_from_real_RouterClient.json")["rpc_exchanges"]
+    }
     ours = {
         "call('horn','beep')": build_request("call", {"params": ["horn.beep"]}),
-        "call('horn','echo', args=[1], kwargs={'a': 2}, get_timestamp=True)":
-            build_request("call", {"params": ["horn.echo"], "args": [1], "kwargs": {"a": 2}, "timestamp": True}),
+        "call('horn','echo', args=[1], kwargs={'a': 2}, get_timestamp=True)": build_request(
+            "call", {"params": ["horn.echo"], "args": [1], "kwargs": {"a": 2}, "timestamp": True}
+        ),
         "call('horn','fail')": build_request("call", {"params": ["horn.fail"]}),
         "call_by_name('add_defaults', args=[10])": build_request("named", {"params": ["add_defaults"], "args": [10]}),
         "enable_stream('counter')": build_request("enable", {"params": ["counter"]}),
@@ -193,8 +197,27 @@ def test_request_message_refuses_without_running_anything(tmp_path: Path, monkey
     assert not canary.exists()
 
 
-@pytest.mark.parametrize("value", [None, True, 3, 2.5, "s", b"b", bytearray(b"ba"), (1, 2), [1], {"a": 1}, {1, 2},
-                                   frozenset({3}), complex(1, 2), ValueError("x"), KeyError("k")], ids=repr)
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        True,
+        3,
+        2.5,
+        "s",
+        b"b",
+        bytearray(b"ba"),
+        (1, 2),
+        [1],
+        {"a": 1},
+        {1, 2},
+        frozenset({3}),
+        complex(1, 2),
+        ValueError("x"),
+        KeyError("k"),
+    ],
+    ids=repr,
+)
 def test_safe_pickle_builds_plain_values(value: Any) -> None:
     for protocol in (2, 4, 5):
         loaded = safe_pickle.loads(pickle.dumps(value, protocol=protocol))
@@ -256,7 +279,7 @@ def test_reply_decodes_and_reencodes_byte_for_byte(item: Bytes) -> None:
 
 @pytest.mark.parametrize("item", of("stream"), ids=str)
 def test_stream_packet_decodes_and_reencodes_byte_for_byte(item: Bytes) -> None:
-    encodings = {name: codec.JSON for name in JSON_STREAMS}
+    encodings = dict.fromkeys(JSON_STREAMS, codec.JSON)
     msg = codec.decode_stream(PROFILE, [item.data], encodings)
     assert msg.error is None
     packet = codec.decode_packet(item.data)
@@ -275,12 +298,20 @@ def test_stream_packet_decodes_and_reencodes_byte_for_byte(item: Bytes) -> None:
 
 
 def test_hand_built_packets_give_what_the_real_client_returned() -> None:
-    accepted = load_fixture(PROFILE, "client_side_frames_from_real_RouterClient.json")["hand_built_publications_accepted"]
-    shown = [codec.decode_stream(PROFILE, [bytes.fromhex(p["parts"][0]["hex"])], {"status_json": "json"}) for p in accepted]
+    accepted = load_fixture(PROFILE, "client_side_frames_from_real_RouterClient.json")[
+        "hand_built_publications_accepted"
+    ]
+    shown = [
+        codec.decode_stream(PROFILE, [bytes.fromhex(p["parts"][0]["hex"])], {"status_json": "json"}) for p in accepted
+    ]
     assert [(m.channel, m.payload["timestamp"], m.payload["data"]) for m in shown[:2]] == [
-        ("counter", 123.5, 42), ("status_json", 124.0, {"seq": 7, "ok": True})]
+        ("counter", 123.5, 42),
+        ("status_json", 124.0, {"seq": 7, "ok": True}),
+    ]
     assert shown[2].kind == "error" and shown[2].payload["data"] == {
-        "python_repr": "ValueError('sensor offline')", "python_type": "ValueError"}
+        "python_repr": "ValueError('sensor offline')",
+        "python_type": "ValueError",
+    }
 
 
 def test_exact_topic_subscription_isolates_prefix_collisions() -> None:
@@ -302,14 +333,17 @@ def test_real_client_subscriptions(item: Bytes) -> None:
     assert item.data == flag + codec.topic_bytes(name)
 
 
-@pytest.mark.parametrize("data, problem", [
-    (b"counter", "no 0x00"),
-    (b"counter\x00\x18", "before the metadata length"),
-    (b"counter\x00\x18\x00\x80\x04\x88.", "runs past the end"),
-    (b"\xff\x00\x04\x00\x80\x04\x88.", "not UTF-8"),
-    (b"x\x00\x05\x00\x80\x04K\x01.", "not success or (success, timestamp)"),
-    (b"x\x00\x04\x00abcd", "metadata: not a pickle"),
-])
+@pytest.mark.parametrize(
+    "data, problem",
+    [
+        (b"counter", "no 0x00"),
+        (b"counter\x00\x18", "before the metadata length"),
+        (b"counter\x00\x18\x00\x80\x04\x88.", "runs past the end"),
+        (b"\xff\x00\x04\x00\x80\x04\x88.", "not UTF-8"),
+        (b"x\x00\x05\x00\x80\x04K\x01.", "not success or (success, timestamp)"),
+        (b"x\x00\x04\x00abcd", "metadata: not a pickle"),
+    ],
+)
 def test_malformed_packets_are_errors_not_crashes(data: bytes, problem: str) -> None:
     msg = codec.decode_stream(PROFILE, [data], {})
     assert msg.error is not None and problem in msg.error
@@ -331,7 +365,9 @@ def test_raw_and_json_payloads() -> None:
     assert codec.decode_stream(PROFILE, [text], {"j": codec.RAW}).payload["data"] == {"bytes_hex": b'{"a":[1,2]}'.hex()}
     assert "not JSON" in codec.decode_stream(PROFILE, [raw], {"blob": codec.JSON}).error
     assert codec.jsonable({1: {2, 3}, "c": complex(0, 1)}) == {
-        1: {"python_repr": "{2, 3}", "python_type": "set"}, "c": {"python_repr": "1j", "python_type": "complex"}}
+        1: {"python_repr": "{2, 3}", "python_type": "set"},
+        "c": {"python_repr": "1j", "python_type": "complex"},
+    }
 
 
 # --- the simulated server against the real server's bytes ------------------------------------------------
@@ -339,18 +375,31 @@ def test_raw_and_json_payloads() -> None:
 
 HORN = {
     "version": "0.1.1.dev4",
-    "objects": {"horn": {"attributes": {"volume": 11}, "methods": {
-        "beep": {"action": "return", "value": "Boop!"}, "echo": {"action": "echo"},
-        "fail": {"action": "raise", "message": "Crunch!"}, "add": {"action": "sum"}}}},
+    "objects": {
+        "horn": {
+            "attributes": {"volume": 11},
+            "methods": {
+                "beep": {"action": "return", "value": "Boop!"},
+                "echo": {"action": "echo"},
+                "fail": {"action": "raise", "message": "Crunch!"},
+                "add": {"action": "sum"},
+            },
+        }
+    },
     "named_calls": {"add_defaults": {"call": "horn.add", "args": [1, 2]}},
     "streams": {"counter": {"frequency_hz": 5, "generator": "count"}},
 }
 #: Exchanges the simulator cannot reproduce: a memory address, a lock, manual and relayed streams,
 #: the pydantic object (answered with an error instead, as spec §10.2.3 allows).
-NOT_REPRODUCED = {"rpc_call_unknown_attribute.json", "rpc_call_unpicklable_result.json",
-                  "rpc_get_stream_configuration.json", "rpc_get_stream_configuration_object.json",
-                  "stream_toggle_relay_errors.json", "security_unpickle_runs_callable.json",
-                  "rpc_malformed_request_kills_server.json"}
+NOT_REPRODUCED = {
+    "rpc_call_unknown_attribute.json",
+    "rpc_call_unpicklable_result.json",
+    "rpc_get_stream_configuration.json",
+    "rpc_get_stream_configuration_object.json",
+    "stream_toggle_relay_errors.json",
+    "security_unpickle_runs_callable.json",
+    "rpc_malformed_request_kills_server.json",
+}
 
 
 def exchanges() -> Iterator[tuple[str, bytes, bytes]]:
@@ -363,17 +412,25 @@ def exchanges() -> Iterator[tuple[str, bytes, bytes]]:
             for ex in doc["rpc_exchanges"]:
                 if "echo" in ex["client_api"]:
                     continue  # that stand-in answered a made-up 'x', not what an echo returns
-                yield ex["client_api"], bytes.fromhex(ex["request_parts_at_ROUTER"][2]["hex"]), \
-                    bytes.fromhex(ex["reply_body_sent"]["hex"])
+                yield (
+                    ex["client_api"],
+                    bytes.fromhex(ex["request_parts_at_ROUTER"][2]["hex"]),
+                    bytes.fromhex(ex["reply_body_sent"]["hex"]),
+                )
             continue
-        frames = [bytes.fromhex(f["parts"][-1]["hex"]) for f in doc.get("frames", []) + doc.get("disable_again_frames", [])]
+        frames = [
+            bytes.fromhex(f["parts"][-1]["hex"]) for f in doc.get("frames", []) + doc.get("disable_again_frames", [])
+        ]
         if len(frames) >= 2 and doc.get("frames", [{}])[0].get("direction") == "client->server":
             for index in range(0, len(frames), 2):
                 yield f"{name}#{index // 2}", frames[index], frames[index + 1]
         for index, case in enumerate(doc.get("cases", [])):
             if "enable', ['events']" not in case["request"]["python_repr"]:  # a manual stream: none simulated
-                yield f"{name}/cases/{index}", bytes.fromhex(case["request_parts"][-1]["hex"]), \
-                    bytes.fromhex(case["reply_parts"][-1]["hex"])
+                yield (
+                    f"{name}/cases/{index}",
+                    bytes.fromhex(case["request_parts"][-1]["hex"]),
+                    bytes.fromhex(case["reply_parts"][-1]["hex"]),
+                )
 
 
 def test_simulated_server_replies_byte_for_byte() -> None:
@@ -403,7 +460,8 @@ def test_simulated_server_failures_match_the_real_strings() -> None:
     body = bytes.fromhex(load_fixture(PROFILE, "rpc_call_unknown_attribute.json")["frames"][0]["parts"][1]["hex"])
     text = router.handle(body).value
     assert text.startswith("Instance <") and text.endswith(
-        "does not have attribute: nothere. Error: 'horn' object has no attribute 'nothere'")
+        "does not have attribute: nothere. Error: 'horn' object has no attribute 'nothere'"
+    )
     unpicklable = load_fixture(PROFILE, "rpc_call_unpicklable_result.json")["frames"][1]["parts"][1]["hex"]
     assert router.invoke("horn", "beep", [], {}).value == "Boop!"
 
@@ -413,9 +471,19 @@ def test_simulated_server_failures_match_the_real_strings() -> None:
     assert not as_object.success and "as_dict=True" in as_object.value
 
 
-@pytest.mark.parametrize("body", [b"not a pickle", pickle.dumps(("o", "ping", [], {})), pickle.dumps(("o", 1, [], {}, 0)),
-                                  pickle.dumps(("o", "a", "args", {}, 0)), pickle.dumps(("o", "a", [], {1: 2}, 0)),
-                                  pickle.dumps(42), b""], ids=repr)
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not a pickle",
+        pickle.dumps(("o", "ping", [], {})),
+        pickle.dumps(("o", 1, [], {}, 0)),
+        pickle.dumps(("o", "a", "args", {}, 0)),
+        pickle.dumps(("o", "a", [], {1: 2}, 0)),
+        pickle.dumps(42),
+        b"",
+    ],
+    ids=repr,
+)
 def test_malformed_requests_get_an_error_reply(body: bytes) -> None:
     outcome = Router(HORN).handle(body)
     assert not outcome.success and outcome.malformed and outcome.value.startswith("malformed request: ")
@@ -438,13 +506,33 @@ def test_streams_configuration_and_toggles() -> None:
     assert json.dumps(router.invoke("__rpc_server", "__getattribute__", ["named_call_signatures"], {}).value)
 
 
-@pytest.mark.parametrize("outcome", [Outcome(True, {"a": [1, 2.5, "x"]}, get_timestamp=True), Outcome(False, "no such method"),
-                                     Outcome(True, threading.Lock())])
+@pytest.mark.parametrize(
+    "outcome",
+    [
+        Outcome(True, {"a": [1, 2.5, "x"]}, get_timestamp=True),
+        Outcome(False, "no such method"),
+        Outcome(True, threading.Lock()),
+    ],
+)
 def test_a_reply_is_shown_as_built_the_same_as_decoded(outcome: Outcome) -> None:
     """The simulator shows its replies from the values it encoded, not by decoding its own packet."""
     reply = outcome.reply(12.5)
-    built = codec.sent_packet(PROFILE, codec.CALLS, codec.REPLY, "o.m", reply.packet, reply.success,
-                              reply.timestamp, reply.value, reply.payload_bytes)
+    built = codec.sent_packet(
+        PROFILE,
+        codec.CALLS,
+        codec.REPLY,
+        "o.m",
+        reply.packet,
+        reply.success,
+        reply.timestamp,
+        reply.value,
+        reply.payload_bytes,
+    )
     decoded = codec.decode_reply(PROFILE, [reply.packet], "o.m", direction="out")
-    assert (built.payload, built.raw, built.error, built.kind, built.channel) == \
-        (decoded.payload, decoded.raw, decoded.error, decoded.kind, decoded.channel)
+    assert (built.payload, built.raw, built.error, built.kind, built.channel) == (
+        decoded.payload,
+        decoded.raw,
+        decoded.error,
+        decoded.kind,
+        decoded.channel,
+    )

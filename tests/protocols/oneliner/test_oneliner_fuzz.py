@@ -36,26 +36,73 @@ def opcode(draw: st.DrawFn) -> bytes:
     small = draw(st.binary(max_size=12))
     choices = [
         # pushes
-        b"N", b"\x88", b"\x89", b"K" + bytes([index % 256]), b"M" + struct.pack("<H", index % 65536),
+        b"N",
+        b"\x88",
+        b"\x89",
+        b"K" + bytes([index % 256]),
+        b"M" + struct.pack("<H", index % 65536),
         b"J" + struct.pack("<i", draw(st.integers(-(2**31), 2**31 - 1))),
         _counted(b"\x8a", "<B", draw(st.binary(max_size=20))),  # LONG1
         _counted(b"\x8b", "<i", draw(st.binary(max_size=40))),  # LONG4
-        b"G" + struct.pack(">d", draw(st.floats(allow_nan=True))), b"I" + small.hex().encode() + b"\n",
+        b"G" + struct.pack(">d", draw(st.floats(allow_nan=True))),
+        b"I" + small.hex().encode() + b"\n",
         b"L" + str(draw(st.integers(-(10**30), 10**30))).encode() + b"L\n",
-        _counted(b"\x8c", "<B", small), _counted(b"X", "<I", small), _counted(b"C", "<B", small),
-        _counted(b"B", "<I", small), _counted(b"\x8e", "<Q", small), _counted(b"\x96", "<Q", small),
-        b"\x8e" + struct.pack("<Q", 2**40) + small, b"B" + struct.pack("<I", 2**31) + small,
-        b"]", b"}", b")", b"\x8f",
+        _counted(b"\x8c", "<B", small),
+        _counted(b"X", "<I", small),
+        _counted(b"C", "<B", small),
+        _counted(b"B", "<I", small),
+        _counted(b"\x8e", "<Q", small),
+        _counted(b"\x96", "<Q", small),
+        b"\x8e" + struct.pack("<Q", 2**40) + small,
+        b"B" + struct.pack("<I", 2**31) + small,
+        b"]",
+        b"}",
+        b")",
+        b"\x8f",
         # structure
-        b"(", b"a", b"e", b"s", b"u", b"\x90", b"\x91", b"t", b"\x85", b"\x86", b"\x87", b"l", b"d",
-        b"0", b"1", b"2", b"\x94",
-        b"h" + bytes([index % 256]), b"j" + struct.pack("<I", index), b"q" + bytes([index % 256]),
-        b"r" + struct.pack("<I", index), b"g" + str(index).encode() + b"\n", b"p" + str(index).encode() + b"\n",
+        b"(",
+        b"a",
+        b"e",
+        b"s",
+        b"u",
+        b"\x90",
+        b"\x91",
+        b"t",
+        b"\x85",
+        b"\x86",
+        b"\x87",
+        b"l",
+        b"d",
+        b"0",
+        b"1",
+        b"2",
+        b"\x94",
+        b"h" + bytes([index % 256]),
+        b"j" + struct.pack("<I", index),
+        b"q" + bytes([index % 256]),
+        b"r" + struct.pack("<I", index),
+        b"g" + str(index).encode() + b"\n",
+        b"p" + str(index).encode() + b"\n",
         # globals and calls
-        b"\x8c\x08builtins" + _counted(b"\x8c", "<B", draw(st.sampled_from(
-            [b"bytearray", b"set", b"frozenset", b"complex", b"ValueError", b"KeyError", b"eval", b"getattr"]))) + b"\x93",
-        b"c" + _text(draw) + b"\n" + _text(draw) + b"\n", b"R", b"b", b"\x81", b"\x92",
-        b"\x95" + struct.pack("<Q", draw(st.integers(0, 2**63))), b"\x97", b"\x98",
+        b"\x8c\x08builtins"
+        + _counted(
+            b"\x8c",
+            "<B",
+            draw(
+                st.sampled_from(
+                    [b"bytearray", b"set", b"frozenset", b"complex", b"ValueError", b"KeyError", b"eval", b"getattr"]
+                )
+            ),
+        )
+        + b"\x93",
+        b"c" + _text(draw) + b"\n" + _text(draw) + b"\n",
+        b"R",
+        b"b",
+        b"\x81",
+        b"\x92",
+        b"\x95" + struct.pack("<Q", draw(st.integers(0, 2**63))),
+        b"\x97",
+        b"\x98",
     ]
     return draw(st.sampled_from(choices))
 
@@ -72,8 +119,11 @@ def pickles(draw: st.DrawFn) -> bytes:
 
 plain = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8) | st.binary(max_size=8),
-    lambda children: st.lists(children, max_size=4) | st.tuples(children, children)
-    | st.dictionaries(st.text(max_size=4), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.tuples(children, children)
+        | st.dictionaries(st.text(max_size=4), children, max_size=4)
+    ),
     max_leaves=20,
 )
 
@@ -90,7 +140,7 @@ def mutated(draw: st.DrawFn) -> bytes:
         elif action == "cut":
             del data[where:]
         elif action == "repeat":
-            data[where:where] = data[where:where + 4] * draw(st.integers(1, 200))
+            data[where:where] = data[where : where + 4] * draw(st.integers(1, 200))
         else:
             data[where:where] = draw(opcode())
     return bytes(data)
@@ -103,9 +153,12 @@ def _packet(topic: bytes, meta: bytes, payload: bytes) -> bytes:
     return topic + b"\x00" + struct.pack("<H", len(meta) % 65536) + meta + payload
 
 
-packets = st.builds(_packet, st.sampled_from([b"p", b"j", b"r", b"x", b""]),
-                    st.sampled_from([b"\x80\x04\x88.", pickle.dumps((True, 1.5), 4)]) | any_pickle,
-                    any_pickle | st.binary(max_size=200)) | st.binary(max_size=300)
+packets = st.builds(
+    _packet,
+    st.sampled_from([b"p", b"j", b"r", b"x", b""]),
+    st.sampled_from([b"\x80\x04\x88.", pickle.dumps((True, 1.5), 4)]) | any_pickle,
+    any_pickle | st.binary(max_size=200),
+) | st.binary(max_size=300)
 
 
 @pytest.mark.fuzz

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import zmq
-
 from conftest import FIELDCTL, Proc, peak_rss_kib, run_cli
 from test_cli_oneliner import PROFILE, Ports, data_lines, one_line, start
 from test_oneliner_limits import BOMBS, _pickle, memo_bomb_by_get, request_with
@@ -25,8 +24,6 @@ from fieldctl.protocols.oneliner import client, codec
 
 #: Peak resident memory a role may reach under these attacks (a bomb unbounded takes gigabytes).
 MAX_RSS_BYTES = 300 * 1024 * 1024
-
-
 
 
 def warnings_of(stderr: str) -> list[str]:
@@ -96,20 +93,42 @@ def test_sigterm_ends_the_simulator_while_bombs_keep_arriving() -> None:
 
 def test_keyword_arguments_and_errors_as_on_a_real_server(tmp_path: Path) -> None:
     profile = tmp_path / "adder.toml"
-    profile.write_text('extends = "oneliner"\nname = "adder"\n[simulate.objects.horn.methods]\nadd = { action = "sum" }\n')
+    profile.write_text(
+        'extends = "oneliner"\nname = "adder"\n[simulate.objects.horn.methods]\nadd = { action = "sum" }\n'
+    )
     ports = Ports()
     proc = Proc([*FIELDCTL, "simulate", "adder", "--json", "--profile-file", str(profile), *ports.args])
     try:
         proc.wait_json(lambda m: m["channel"] == "link" and m["kind"] == "bound" and m["endpoint"] == "calls")
-        added = run_cli("command", "adder", "call", "horn.add", "--kwargs", '{"a": 2, "b": 3}', "--json",
-                        "--profile-file", str(profile), *ports.args)
+        added = run_cli(
+            "command",
+            "adder",
+            "call",
+            "horn.add",
+            "--kwargs",
+            '{"a": 2, "b": 3}',
+            "--json",
+            "--profile-file",
+            str(profile),
+            *ports.args,
+        )
         assert added.returncode == 0, added.stderr
         assert data_lines(added.stdout)[-1]["payload"]["data"] == 5
-        wrong = run_cli("command", "adder", "call", "counter.get", "--kwargs", '{"a": 1}',
-                        "--profile-file", str(profile), *ports.args)
+        wrong = run_cli(
+            "command",
+            "adder",
+            "call",
+            "counter.get",
+            "--kwargs",
+            '{"a": 1}',
+            "--profile-file",
+            str(profile),
+            *ports.args,
+        )
         assert wrong.returncode == 1
         assert one_line(wrong.stderr) == (
-            "fieldctl: counter.get: failed: counter.get() got an unexpected keyword argument 'a'")
+            "fieldctl: counter.get: failed: counter.get() got an unexpected keyword argument 'a'"
+        )
     finally:
         proc.stop()
 
@@ -118,9 +137,11 @@ def test_values_clients_build_that_a_stream_cannot_carry(tmp_path: Path) -> None
     """A raw stream of an int attribute cannot publish (one warning, the simulator lives on); an
     attribute grown past the int limit by calls is still published, shown as not displayable."""
     profile = tmp_path / "grow.toml"
-    profile.write_text('extends = "oneliner"\nname = "grow"\n'
-                       '[simulate.streams.raw_value]\nfrequency_hz = 20\nserializer = "raw"\ncall = "counter.get"\n'
-                       '[simulate.streams.counter_value]\nfrequency_hz = 20\n')
+    profile.write_text(
+        'extends = "oneliner"\nname = "grow"\n'
+        '[simulate.streams.raw_value]\nfrequency_hz = 20\nserializer = "raw"\ncall = "counter.get"\n'
+        "[simulate.streams.counter_value]\nfrequency_hz = 20\n"
+    )
     ports = Ports()
     args = ["--profile-file", str(profile), *ports.args]
     proc = Proc([*FIELDCTL, "simulate", "grow", "--json", *args])
@@ -139,13 +160,15 @@ def test_values_clients_build_that_a_stream_cannot_carry(tmp_path: Path) -> None
     stderr = proc.popen.stderr.read()
     assert "Traceback" not in stderr
     assert [line for line in stderr.splitlines() if "raw_value" in line] == [
-        "warning: cannot publish on raw_value (raw): a raw stream publishes bytes, not int; samples skipped until it can"]
+        "warning: cannot publish on raw_value (raw): a raw stream publishes bytes, not int; samples skipped until it can"
+    ]
 
 
 def test_a_request_over_the_limits_is_not_sent() -> None:
     nobody = Ports()  # nothing listens: a request sent would time out (exit 4)
-    deep = run_cli("command", PROFILE, "call", "counter.echo", "--args", "[" * 100 + "]" * 100, "--timeout", "5",
-                   *nobody.args)
+    deep = run_cli(
+        "command", PROFILE, "call", "counter.echo", "--args", "[" * 100 + "]" * 100, "--timeout", "5", *nobody.args
+    )
     assert deep.returncode == 2 and one_line(deep.stderr).endswith("nested deeper than 64 levels")
 
 
@@ -195,8 +218,10 @@ def test_listen_shows_each_bomb_as_malformed_and_the_stream_goes_on() -> None:
         for stamp, bomb in enumerate(BOMBS.values()):
             publisher.pub.send(publisher.packet(bomb, float(stamp)))
         publisher.pub.send(codec.encode_packet("frame", True, 99.0, codec.dumps(42)))
-        shown = [listener.wait_json(lambda m, s=stamp: m["channel"] == "frame" and m["payload"]["timestamp"] == s)
-                 for stamp in range(len(BOMBS))]
+        shown = [
+            listener.wait_json(lambda m, s=stamp: m["channel"] == "frame" and m["payload"]["timestamp"] == s)
+            for stamp in range(len(BOMBS))
+        ]
         good = listener.wait_json(lambda m: m["channel"] == "frame" and m["payload"]["timestamp"] == 99.0)
         assert all(m["error"] and m["payload"]["data"] is None for m in shown), shown
         assert good["error"] is None and good["payload"]["data"] == 42
@@ -237,8 +262,21 @@ def test_listen_under_a_bomb_flood_ends_on_timeout_and_on_count() -> None:
         malformed = [m for m in lines if m["channel"] == "frame"]
         assert malformed and all(m["error"] for m in malformed)
         assert one_line(listener.popen.stderr.read()).startswith("fieldctl: ")
-        counted = Proc([*FIELDCTL, "listen", PROFILE, "--json", "--stream", "frame", "--count", "2",
-                        "--timeout", "20", *ports.args])
+        counted = Proc(
+            [
+                *FIELDCTL,
+                "listen",
+                PROFILE,
+                "--json",
+                "--stream",
+                "frame",
+                "--count",
+                "2",
+                "--timeout",
+                "20",
+                *ports.args,
+            ]
+        )
         good = codec.encode_packet("frame", True, 5.0, codec.dumps("fine"))
         deadline = time.monotonic() + 20
         while counted.popen.poll() is None and time.monotonic() < deadline:

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import pickle
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from fieldctl.protocols.core.limits import Limits, Malformed
 from fieldctl.protocols.oneliner import codec, safe_pickle
-from fieldctl.protocols.oneliner.simulator_state import Router
 from fieldctl.protocols.oneliner.safe_pickle import OverLimit
+from fieldctl.protocols.oneliner.simulator_state import Router
 
 PROFILE = "oneliner"
 #: Every refusal here is a few opcodes' work; generous for a loaded CI machine.
@@ -162,7 +163,9 @@ def test_a_trusted_payload_is_bounded_before_it_becomes_json() -> None:
 def test_json_payloads_are_bounded_in_depth_and_int_size() -> None:
     deep = codec.encode_packet("j", True, 1.0, b"[" * 5000 + b"]" * 5000)
     assert "nested deeper than 64" in timed(codec.decode_stream, PROFILE, [deep], {"j": codec.JSON}).error
-    assert timed(codec.decode_stream, PROFILE, [deep], {}).payload["data"] == {"bytes_hex": deep[deep.index(b"[["):].hex()}
+    assert timed(codec.decode_stream, PROFILE, [deep], {}).payload["data"] == {
+        "bytes_hex": deep[deep.index(b"[[") :].hex()
+    }
     huge = codec.encode_packet("j", True, 1.0, b"1" * 5000)
     assert "not JSON" in codec.decode_stream(PROFILE, [huge], {"j": codec.JSON}).error
 
@@ -195,28 +198,47 @@ def test_error_texts_quote_peer_values_short_and_on_one_line() -> None:
 # --- the simulated server's methods --------------------------------------------------------------------
 
 
-SERVER = {"objects": {"horn": {"attributes": {"value": 0}, "methods": {
-    "add": {"action": "sum"}, "get": {"action": "get"}, "bump": {"action": "add"},
-    "nap": {"action": "sleep", "seconds": 0.5}, "echo": {"action": "echo"}}}}}
+SERVER = {
+    "objects": {
+        "horn": {
+            "attributes": {"value": 0},
+            "methods": {
+                "add": {"action": "sum"},
+                "get": {"action": "get"},
+                "bump": {"action": "add"},
+                "nap": {"action": "sleep", "seconds": 0.5},
+                "echo": {"action": "echo"},
+            },
+        }
+    }
+}
 
 
-@pytest.mark.parametrize("args, kwargs, expected", [
-    ([2, 3], {}, (True, 5)),
-    ([], {"a": 2, "b": 3}, (True, 5)),  # the real server's add(a=2, b=3)
-    ([2], {"b": 3}, (True, 5)),
-])
-def test_declared_methods_take_keyword_arguments(args: list[Any], kwargs: dict[str, Any], expected: tuple[bool, Any]) -> None:
+@pytest.mark.parametrize(
+    "args, kwargs, expected",
+    [
+        ([2, 3], {}, (True, 5)),
+        ([], {"a": 2, "b": 3}, (True, 5)),  # the real server's add(a=2, b=3)
+        ([2], {"b": 3}, (True, 5)),
+    ],
+)
+def test_declared_methods_take_keyword_arguments(
+    args: list[Any], kwargs: dict[str, Any], expected: tuple[bool, Any]
+) -> None:
     outcome = Router(SERVER).invoke("horn", "add", args, kwargs)
     assert (outcome.success, outcome.value) == expected
 
 
-@pytest.mark.parametrize("attr, args, kwargs, text", [
-    ("get", [], {"a": 1}, "horn.get() got an unexpected keyword argument 'a'"),
-    ("get", [1], {}, "horn.get() takes 0 positional arguments but 1 was given"),
-    ("bump", [], {"by": 2}, "horn.bump() got an unexpected keyword argument 'by'"),
-    ("nap", [], {"second": 1}, "horn.nap() got an unexpected keyword argument 'second'"),
-    ("nap", [float("inf")], {}, "sleep: seconds must be between 0 and 3600"),
-])
+@pytest.mark.parametrize(
+    "attr, args, kwargs, text",
+    [
+        ("get", [], {"a": 1}, "horn.get() got an unexpected keyword argument 'a'"),
+        ("get", [1], {}, "horn.get() takes 0 positional arguments but 1 was given"),
+        ("bump", [], {"by": 2}, "horn.bump() got an unexpected keyword argument 'by'"),
+        ("nap", [], {"second": 1}, "horn.nap() got an unexpected keyword argument 'second'"),
+        ("nap", [float("inf")], {}, "sleep: seconds must be between 0 and 3600"),
+    ],
+)
 def test_a_wrong_call_names_the_declared_method(attr: str, args: list[Any], kwargs: dict[str, Any], text: str) -> None:
     outcome = Router(SERVER).invoke("horn", attr, args, kwargs)
     assert (outcome.success, outcome.value) == (False, text)

@@ -10,8 +10,9 @@ import json
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from conftest import FIELDCTL, Proc, cli_env, free_port, run_cli
@@ -39,8 +40,20 @@ class Platform:
         self.proc = self.start()
 
     def start(self) -> Proc:
-        proc = Proc([*FIELDCTL, "simulate", "sepl", "--json", "--endpoint", f"platform={self.url}",
-                     "--control", self.control, *self.extra], env=env())
+        proc = Proc(
+            [
+                *FIELDCTL,
+                "simulate",
+                "sepl",
+                "--json",
+                "--endpoint",
+                f"platform={self.url}",
+                "--control",
+                self.control,
+                *self.extra,
+            ],
+            env=env(),
+        )
         for name in ("platform", "control"):
             proc.wait_json(lambda m, name=name: m["kind"] == "bound" and m["endpoint"] == name)
         return proc
@@ -61,8 +74,10 @@ def platform(tmp_path: Path) -> Iterator[Platform]:
 
 
 def connector(plat: Platform, tmp: Path, *extra: str, password: str = PASSWORD) -> Proc:
-    return Proc([*FIELDCTL, "register", "sepl", "--json", *plat.args, "--store", str(tmp / "devices.sqlite"),
-                 *extra], env=env(password))
+    return Proc(
+        [*FIELDCTL, "register", "sepl", "--json", *plat.args, "--store", str(tmp / "devices.sqlite"), *extra],
+        env=env(password),
+    )
 
 
 def is_link(state: str) -> Any:
@@ -110,8 +125,16 @@ def test_sync_then_command_then_hash_match_on_restart(platform: Platform, tmp_pa
     assert again.stop() == 0
     assert not [m for m in lines("\n".join(again.output())) if m["channel"] == "device"]  # nothing re-sent
 
-    everything = "\n".join([*conn.output(), *again.output(), record.read_text(), *platform.proc.lines,
-                            conn.popen.stderr.read(), again.popen.stderr.read()])
+    everything = "\n".join(
+        [
+            *conn.output(),
+            *again.output(),
+            record.read_text(),
+            *platform.proc.lines,
+            conn.popen.stderr.read(),
+            again.popen.stderr.read(),
+        ]
+    )
     assert PASSWORD not in everything and '"pw":"***"' in everything
 
 
@@ -119,13 +142,27 @@ def test_events_accepted_and_refused(platform: Platform, tmp_path: Path) -> None
     conn = connector(platform, tmp_path, "--device", LAMP)
     conn.wait_json(is_link("ready"))
     store = ["--store", str(tmp_path / "devices.sqlite")]
-    ok = run_cli("publish", "sepl", "dev-1", "sepl_get", "--data", '{"level": 1}', "--metadata", '{"src": "t"}',
-                 "--json", *platform.args, *store, env=env())
+    ok = run_cli(
+        "publish",
+        "sepl",
+        "dev-1",
+        "sepl_get",
+        "--data",
+        '{"level": 1}',
+        "--metadata",
+        '{"src": "t"}',
+        "--json",
+        *platform.args,
+        *store,
+        env=env(),
+    )
     assert ok.returncode == 0, ok.stderr
     reply = next(m for m in lines(ok.stdout) if m["channel"] == "reply")
     assert reply["kind"] == "event" and reply["payload"]["status"] == 200
-    for target, text in ((["dev-9", "sepl_get"], "not listen to this device {dev-9 sepl_get"),
-                         (["dev-1:sepl_nope"], "no matching service to 'sepl_nope'")):
+    for target, text in (
+        (["dev-9", "sepl_get"], "not listen to this device {dev-9 sepl_get"),
+        (["dev-1:sepl_nope"], "no matching service to 'sepl_nope'"),
+    ):
         refused = run_cli("publish", "sepl", *target, "--data", "2", *platform.args, *store, env=env())
         assert refused.returncode == 1 and text in refused.stderr
         one_line(refused.stderr)
@@ -144,18 +181,25 @@ def test_device_file_edits_become_put_disconnect_and_commit(platform: Platform, 
         ("put", {"uri": "dev-3", "name": "Lamp 3", "iot_type": "iot#type-lamp", "tags": ["location:hall", "floor:1"]}),
         ("commit", "255df5e9dd40260a85ab4e8dca426a9e26929293"),
         ("disconnect", "dev-2"),
-        ("commit", collection_hash([parse_device_spec(LAMP), parse_device_spec(LAMP3)]))]
+        ("commit", collection_hash([parse_device_spec(LAMP), parse_device_spec(LAMP3)])),
+    ]
     conn.stop()
 
 
 def test_scenario_commands_fixed_answers_and_binary_frames(tmp_path: Path) -> None:
     scenario = tmp_path / "scenario.ndjson"
-    scenario.write_text("\n".join(json.dumps(m) for m in [
-        {"channel": "command", "kind": "dev-1:sepl_set", "payload": {"on": True}, "ts": 0},
-        {"channel": "response", "kind": "dev-1:sepl_set", "payload": {"done": 1}, "ts": 0},
-        {"channel": "command", "kind": "dev-1:sepl_set", "payload": {"on": False}, "ts": 0.1},
-        {"channel": "response", "kind": "dev-1:sepl_set", "payload": "something else", "ts": 0.1},
-    ]) + "\n")
+    scenario.write_text(
+        "\n".join(
+            json.dumps(m)
+            for m in [
+                {"channel": "command", "kind": "dev-1:sepl_set", "payload": {"on": True}, "ts": 0},
+                {"channel": "response", "kind": "dev-1:sepl_set", "payload": {"done": 1}, "ts": 0},
+                {"channel": "command", "kind": "dev-1:sepl_set", "payload": {"on": False}, "ts": 0.1},
+                {"channel": "response", "kind": "dev-1:sepl_set", "payload": "something else", "ts": 0.1},
+            ]
+        )
+        + "\n"
+    )
     plat = Platform(tmp_path, "--scenario", str(scenario), "--send", "binary")
     conn = connector(plat, tmp_path, "--device", LAMP, "--answer", "fixed", "--answer-data", '{"done": 1}')
     first = plat.proc.wait_json(lambda m: m["channel"] == "latency")
@@ -169,7 +213,7 @@ def test_scenario_commands_fixed_answers_and_binary_frames(tmp_path: Path) -> No
 
 def test_answer_program_gets_the_command_but_never_the_password(platform: Platform, tmp_path: Path) -> None:
     program = "import json, os, sys; c = json.load(sys.stdin); print(c['service_url'], os.environ.get('SEPL_PASSWORD', 'absent'))"
-    conn = connector(platform, tmp_path, "--device", LAMP, "--answer-with", f"{sys.executable} -c \"{program}\"")
+    conn = connector(platform, tmp_path, "--device", LAMP, "--answer-with", f'{sys.executable} -c "{program}"')
     conn.wait_json(is_link("ready"))
     result = platform.via("command", "dev-1:sepl_set", "--data", "1")
     assert result.returncode == 0, result.stderr
@@ -218,8 +262,22 @@ def test_work_lost_with_the_connection_is_reported(platform: Platform, tmp_path:
     slow = f"{sys.executable} -c \"import time; time.sleep(5); print('late')\""
     conn = connector(platform, tmp_path, "--device", LAMP, "--answer-with", slow)
     conn.wait_json(is_link("ready"))
-    asking = Proc([*FIELDCTL, "command", "sepl", "dev-1:sepl_set", "--data", "1", "--via", platform.control,
-                   "--json", "--timeout", "3"], env=env())
+    asking = Proc(
+        [
+            *FIELDCTL,
+            "command",
+            "sepl",
+            "dev-1:sepl_set",
+            "--data",
+            "1",
+            "--via",
+            platform.control,
+            "--json",
+            "--timeout",
+            "3",
+        ],
+        env=env(),
+    )
     conn.wait_json(lambda m: m["channel"] == "command")
     closed = platform.via("publish", "close")
     assert closed.returncode == 0, closed.stderr
@@ -240,7 +298,9 @@ def test_malformed_frames_are_shown_counted_and_survived(platform: Platform, tmp
     conn.stop()
 
     asyncio.run(raw_client_faults(platform.url))
-    platform.proc.wait_json(lambda m: m["channel"] == "malformed" and m["direction"] == "in" and "not json" in m["payload"])
+    platform.proc.wait_json(
+        lambda m: m["channel"] == "malformed" and m["direction"] == "in" and "not json" in m["payload"]
+    )
 
 
 async def raw_client_faults(url: str) -> None:
@@ -274,9 +334,28 @@ def test_read_deadline_closes_a_silent_connector_and_its_pings_keep_it_open(tmp_
 
 def test_wss_verifies_the_certificate_unless_told_otherwise(tmp_path: Path) -> None:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    made = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
-                           str(cert), "-days", "2", "-subj", "/CN=localhost", "-addext",
-                           "subjectAltName=DNS:localhost,IP:127.0.0.1"], capture_output=True, timeout=30)
+    made = subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ],
+        capture_output=True,
+        timeout=30,
+    )
     if made.returncode:
         pytest.skip("openssl cannot make a test certificate")
     plat = Platform(tmp_path, "--tls-cert", str(cert), "--tls-key", str(key), base="wss://localhost")

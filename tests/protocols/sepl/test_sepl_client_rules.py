@@ -62,4 +62,3 @@ def test_a_timeout_and_a_lost_connection_are_reported_per_request() -> None:
     [(token, msg, notice)] = requests.abandon("no pong")
     assert token == "t2" and "not resent" in str(msg.error) and "event request t2" in notice
     assert requests.open == {}
-

@@ -16,21 +16,41 @@ from hypothesis import strategies as st
 from fieldctl.protocols.core.limits import Malformed
 from fieldctl.protocols.core.message import IN, OUT, Message
 from fieldctl.protocols.sepl import codec
-from fieldctl.protocols.sepl.driver import describe
 from fieldctl.protocols.sepl.client_state import Requests
+from fieldctl.protocols.sepl.driver import describe
 from fieldctl.protocols.sepl.simulator_state import Registry, Session
 
 PROFILE = "sepl"
 #: Pieces of JSON text no encoder produces, but a hostile peer may: deep nesting, huge integers,
 #: lone surrogates, non-finite numbers, wrong types where strings are expected.
-HOSTILE = st.sampled_from([
-    "[" * 1000, "{\"a\":" * 500, "1" * 5000, "-" + "9" * 4301, "1e999", "NaN", "-Infinity",
-    '"\\ud800"', '"\\udfff\\ud800"', '"\\ud83d\\ude00"', '["\\ud800"]', "{}", "[]", "null", "true", "0",
-    '{"a": [1, {"b": null}]}', '"' + "x" * 3000 + '"',
-])
+HOSTILE = st.sampled_from(
+    [
+        "[" * 1000,
+        '{"a":' * 500,
+        "1" * 5000,
+        "-" + "9" * 4301,
+        "1e999",
+        "NaN",
+        "-Infinity",
+        '"\\ud800"',
+        '"\\udfff\\ud800"',
+        '"\\ud83d\\ude00"',
+        '["\\ud800"]',
+        "{}",
+        "[]",
+        "null",
+        "true",
+        "0",
+        '{"a": [1, {"b": null}]}',
+        '"' + "x" * 3000 + '"',
+    ]
+)
 SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
-VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-                      max_leaves=20)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
 HANDLERS = st.sampled_from([*codec.HANDLERS, "command", "response", "remove", ""])
 
 
@@ -42,17 +62,35 @@ def spliced(value: Any, hostile: str) -> str:
 
 ENVELOPES = st.builds(
     lambda handler, token, payload, extra, hostile: spliced(
-        {"status": 0, "handler": handler, "token": token, "content_type": "", "payload": payload, **extra}, hostile),
-    HANDLERS | VALUES, st.text(max_size=10) | VALUES,
-    VALUES | st.fixed_dictionaries({"uri": VALUES, "name": VALUES, "iot_type": VALUES, "tags": VALUES,
-                                    "device_uri": VALUES, "service_uri": VALUES, "value": VALUES,
-                                    "task_id": VALUES, "protocol_parts": VALUES}),
-    st.dictionaries(st.sampled_from(["TOKEN", "Handler", "Payload", "x"]), VALUES, max_size=2), HOSTILE)
+        {"status": 0, "handler": handler, "token": token, "content_type": "", "payload": payload, **extra}, hostile
+    ),
+    HANDLERS | VALUES,
+    st.text(max_size=10) | VALUES,
+    VALUES
+    | st.fixed_dictionaries(
+        {
+            "uri": VALUES,
+            "name": VALUES,
+            "iot_type": VALUES,
+            "tags": VALUES,
+            "device_uri": VALUES,
+            "service_uri": VALUES,
+            "value": VALUES,
+            "task_id": VALUES,
+            "protocol_parts": VALUES,
+        }
+    ),
+    st.dictionaries(st.sampled_from(["TOKEN", "Handler", "Payload", "x"]), VALUES, max_size=2),
+    HOSTILE,
+)
 FRAMES = ENVELOPES | HOSTILE | st.text(max_size=200)
 CREDENTIALS = st.builds(
     lambda creds, hostile: spliced(creds, hostile),
-    st.dictionaries(st.sampled_from(["user", "pw", "PW", "Password", "gid", "token", "Token", "x"]), VALUES, max_size=6),
-    HOSTILE)
+    st.dictionaries(
+        st.sampled_from(["user", "pw", "PW", "Password", "gid", "token", "Token", "x"]), VALUES, max_size=6
+    ),
+    HOSTILE,
+)
 
 
 def shown(msg: Message) -> None:
@@ -73,16 +111,23 @@ def test_parse_object_returns_an_object_or_raises_malformed(text: str) -> None:
 
 
 #: Text around the surrogate range, backslashes included: pairs, lone halves, escaped escapes.
-SURROGATE_TEXT = st.text(st.sampled_from("\\u\"x") | st.characters(min_codepoint=0xD7F0, max_codepoint=0xE010)
-                         | st.characters(min_codepoint=0x1F600, max_codepoint=0x1F602), max_size=30)
+SURROGATE_TEXT = st.text(
+    st.sampled_from('\\u"x')
+    | st.characters(min_codepoint=0xD7F0, max_codepoint=0xE010)
+    | st.characters(min_codepoint=0x1F600, max_codepoint=0x1F602),
+    max_size=30,
+)
 
 
 @pytest.mark.fuzz
 @given(SURROGATE_TEXT, st.booleans())
 def test_no_lone_surrogate_survives_decoding(text: str, ascii_only: bool) -> None:
     """Whatever escapes spell them, lone surrogates come out as U+FFFD and pairs as themselves."""
-    frame = json.dumps({"t": text, text: 1}, ensure_ascii=ascii_only) if ascii_only else \
-        json.dumps({"t": text}, ensure_ascii=True).replace("\\\\", "\\")  # also odd backslash runs
+    frame = (
+        json.dumps({"t": text, text: 1}, ensure_ascii=ascii_only)
+        if ascii_only
+        else json.dumps({"t": text}, ensure_ascii=True).replace("\\\\", "\\")
+    )  # also odd backslash runs
     value = contained(codec.parse_object, frame, allowed=(Malformed,))
     if value is not None:
         json.dumps(value, ensure_ascii=False).encode("utf-8")
@@ -139,7 +184,9 @@ def test_the_connector_books_take_every_frame(texts: list[str]) -> None:
     for text in texts:
         incoming = contained(requests.receive, text)
         shown(incoming.msg)
-        assert not incoming.command or (isinstance(incoming.envelope, dict) and incoming.envelope["handler"] == "command")
+        assert not incoming.command or (
+            isinstance(incoming.envelope, dict) and incoming.envelope["handler"] == "command"
+        )
         assert incoming.answers in (None, "t")
 
 
@@ -168,7 +215,15 @@ def test_the_hostile_pieces_decode_as_go_would() -> None:
     for text in ("[" * 100_000, '{"a": ' + "1" * 5000 + "}", "[]", "not json", '{"a": "\\x"}'):
         with pytest.raises(Malformed):
             codec.parse_object(text)
-    assert codec.parse_object('{"t": "\\ud800x\\ud83d\\ude00", "\\udc00": NaN}') == {"t": "\ufffdx\U0001f600", "\ufffd": None}
-    envelope, msg = codec.decode_frame(PROFILE, OUT, '{"handler": "put", "token": ["a"], "payload": {}}', from_client=True)
+    assert codec.parse_object('{"t": "\\ud800x\\ud83d\\ude00", "\\udc00": NaN}') == {
+        "t": "\ufffdx\U0001f600",
+        "\ufffd": None,
+    }
+    envelope, msg = codec.decode_frame(
+        PROFILE, OUT, '{"handler": "put", "token": ["a"], "payload": {}}', from_client=True
+    )
     assert envelope is not None and msg.id is None and msg.channel == "device"
-    assert codec.decode_frame(PROFILE, IN, "[" * 100 + "]" * 100, from_client=False)[1].error == "nested deeper than 64 levels"
+    assert (
+        codec.decode_frame(PROFILE, IN, "[" * 100 + "]" * 100, from_client=False)[1].error
+        == "nested deeper than 64 levels"
+    )

@@ -11,8 +11,9 @@ import base64
 import json
 import threading
 import time
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any
 
 import pytest
 from conftest import FIELDCTL, Proc, free_port, peak_rss_kib, run_cli
@@ -56,8 +57,11 @@ async def hostile_connector(url: str) -> None:
         assert json.loads(await ws.recv())["status"] == 200
         put = {"handler": "put", "token": "t1", "payload": {"uri": "dev-h", "name": "h", "iot_type": "t", "tags": 7}}
         [answer] = await ask(ws, put)
-        assert (answer["status"], answer["token"], answer["payload"]) == \
-            (500, "t1", "json: cannot unmarshal number into Go struct field ConnectorDevice.tags of type []string")
+        assert (answer["status"], answer["token"], answer["payload"]) == (
+            500,
+            "t1",
+            "json: cannot unmarshal number into Go struct field ConnectorDevice.tags of type []string",
+        )
         [answer] = await ask(ws, {**put, "token": ["unhashable"], "payload": {**put["payload"], "tags": []}})
         assert (answer["status"], answer["token"]) == (200, "")
         [answer] = await ask(ws, {"handler": "event", "token": "t3", "payload": {"device_uri": ["dev-h"]}})
@@ -93,8 +97,9 @@ def test_a_hostile_connector_gets_warnings_and_go_answers_and_the_others_are_ser
     assert PASSWORD not in shown and WRONG not in shown
     logins = [m for m in lines(record.read_text()) if m["channel"] == "login" and m["direction"] == "in"]
     assert {"***"} == {v for m in logins for k, v in m["payload"].items() if k.lower() in ("pw", "password")}
-    assert [m["kind"] for m in lines(record.read_text()) if m["channel"] == "link" and m["kind"] == "refused"] == \
-        ["refused"] * 4
+    assert [m["kind"] for m in lines(record.read_text()) if m["channel"] == "link" and m["kind"] == "refused"] == [
+        "refused"
+    ] * 4
 
 
 # --- a platform that echoes the password back -------------------------------------------------
@@ -130,35 +135,74 @@ def fake_platforms() -> Iterator[list[FakePlatform]]:
 async def login_answer(ws: Any, echo: bool = False) -> str:
     """Reads the credentials, accepts them (echoing the password when told); returns the password."""
     password = json.loads(await ws.recv())["pw"]
-    payload = {"gid": f"gw-{password}", "hash": "", "note": f"welcome {password}"} if echo else {"gid": "gw-1", "hash": ""}
-    await ws.send(json.dumps({"status": 200, "handler": "response", "token": "credentials", "content_type": "map",
-                              "payload": payload}))
+    payload = (
+        {"gid": f"gw-{password}", "hash": "", "note": f"welcome {password}"} if echo else {"gid": "gw-1", "hash": ""}
+    )
+    await ws.send(
+        json.dumps(
+            {"status": 200, "handler": "response", "token": "credentials", "content_type": "map", "payload": payload}
+        )
+    )
     return password
 
 
 def command(payload: Any, **envelope: Any) -> str:
-    return json.dumps({"status": 0, "handler": "command", "token": "", "content_type": "map", "payload": payload,
-                       **envelope})
+    return json.dumps(
+        {"status": 0, "handler": "command", "token": "", "content_type": "map", "payload": payload, **envelope}
+    )
 
 
-def test_a_platform_echoing_the_password_never_gets_it_shown(fake_platforms: list[FakePlatform], tmp_path: Path) -> None:
+def test_a_platform_echoing_the_password_never_gets_it_shown(
+    fake_platforms: list[FakePlatform], tmp_path: Path
+) -> None:
     async def echoing(ws: Any) -> None:
         password = await login_answer(ws, echo=True)
         async for frame in ws:
             request = json.loads(frame)
-            await ws.send(json.dumps({"status": 200, "handler": "response", "token": request["token"],
-                                      "content_type": "string", "payload": f"ok {password}", "pw": password}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "status": 200,
+                        "handler": "response",
+                        "token": request["token"],
+                        "content_type": "string",
+                        "payload": f"ok {password}",
+                        "pw": password,
+                    }
+                )
+            )
             if request["handler"] == "commit":
-                await ws.send(command({"device_url": "dev-1", "service_url": "s", "task_id": password,
-                                       "protocol_parts": [{"name": "data", "value": password}]}))
+                await ws.send(
+                    command(
+                        {
+                            "device_url": "dev-1",
+                            "service_url": "s",
+                            "task_id": password,
+                            "protocol_parts": [{"name": "data", "value": password}],
+                        }
+                    )
+                )
             if request["handler"] == "response":
                 plat.done.set()
 
     plat = FakePlatform(echoing)
     fake_platforms.append(plat)
     record = tmp_path / "connector.ndjson"
-    conn = Proc([*FIELDCTL, "register", "sepl", "--json", "--endpoint", f"platform={plat.url}",
-                 "--device", LAMP, "--record", str(record)], env=env())
+    conn = Proc(
+        [
+            *FIELDCTL,
+            "register",
+            "sepl",
+            "--json",
+            "--endpoint",
+            f"platform={plat.url}",
+            "--device",
+            LAMP,
+            "--record",
+            str(record),
+        ],
+        env=env(),
+    )
     conn.wait_json(lambda m: m["channel"] == "response" and m["direction"] == "out")  # it answered the command
     assert plat.done.wait(10)
     conn.stop()
@@ -174,8 +218,16 @@ def test_a_platform_echoing_the_password_never_gets_it_shown(fake_platforms: lis
 def test_a_login_refusal_echoing_the_password_is_exit_3_without_it(fake_platforms: list[FakePlatform]) -> None:
     async def refusing(ws: Any) -> None:
         password = json.loads(await ws.recv())["pw"]
-        await ws.send(json.dumps({"status": 401, "handler": "response", "token": "credentials",
-                                  "payload": f"bad password {password} for sepl-user"}))
+        await ws.send(
+            json.dumps(
+                {
+                    "status": 401,
+                    "handler": "response",
+                    "token": "credentials",
+                    "payload": f"bad password {password} for sepl-user",
+                }
+            )
+        )
         await ws.wait_closed()
 
     plat = FakePlatform(refusing)
@@ -187,24 +239,41 @@ def test_a_login_refusal_echoing_the_password_is_exit_3_without_it(fake_platform
     assert PASSWORD not in result.stdout + result.stderr
 
 
-def test_a_hostile_platform_is_shown_and_survived_by_the_connector(fake_platforms: list[FakePlatform],
-                                                                    tmp_path: Path) -> None:
+def test_a_hostile_platform_is_shown_and_survived_by_the_connector(
+    fake_platforms: list[FakePlatform], tmp_path: Path
+) -> None:
     """After the login: nested JSON, unhashable tokens, commands of every wrong shape; the connector
     shows each (malformed or not), answers the commands it can, and stays connected."""
-    hostile = ["[" * 100_000, '{"status": 200, "token": ["x"], "payload": "' + "\\ud800" + '"}',
-               '{"status": 200, "handler": "response", "token": {"a": 1}, "payload": ' + "1" * 5000 + "}",
-               command([1, 2]), command("text"), command({"device_url": ["dev-1"], "protocol_parts": 7}),
-               command({"device_url": "dev-1", "service_url": "s", "protocol_parts": [{"name": "data", "value": {"v": 1}}]},
-                       extra=["kept"]),
-               command({"device_url": "dev-1", "service_url": "last"})]
+    hostile = [
+        "[" * 100_000,
+        '{"status": 200, "token": ["x"], "payload": "' + "\\ud800" + '"}',
+        '{"status": 200, "handler": "response", "token": {"a": 1}, "payload": ' + "1" * 5000 + "}",
+        command([1, 2]),
+        command("text"),
+        command({"device_url": ["dev-1"], "protocol_parts": 7}),
+        command(
+            {"device_url": "dev-1", "service_url": "s", "protocol_parts": [{"name": "data", "value": {"v": 1}}]},
+            extra=["kept"],
+        ),
+        command({"device_url": "dev-1", "service_url": "last"}),
+    ]
 
     async def handler(ws: Any) -> None:
         await login_answer(ws)
         async for frame in ws:
             request = json.loads(frame)
             if request["handler"] != "response":
-                await ws.send(json.dumps({"status": 200, "handler": "response", "token": request["token"],
-                                          "content_type": "string", "payload": "ok"}))
+                await ws.send(
+                    json.dumps(
+                        {
+                            "status": 200,
+                            "handler": "response",
+                            "token": request["token"],
+                            "content_type": "string",
+                            "payload": "ok",
+                        }
+                    )
+                )
             if request["handler"] == "commit":
                 for text in hostile:
                     await ws.send(text)
@@ -213,8 +282,9 @@ def test_a_hostile_platform_is_shown_and_survived_by_the_connector(fake_platform
 
     plat = FakePlatform(handler)
     fake_platforms.append(plat)
-    conn = Proc([*FIELDCTL, "register", "sepl", "--json", "--endpoint", f"platform={plat.url}", "--device", LAMP],
-                env=env())
+    conn = Proc(
+        [*FIELDCTL, "register", "sepl", "--json", "--endpoint", f"platform={plat.url}", "--device", LAMP], env=env()
+    )
     assert plat.done.wait(20), conn.stderr_now()
     last = conn.wait_json(lambda m: m["channel"] == "response" and m["kind"] == "dev-1:last")
     assert conn.stop() == 0
@@ -248,12 +318,16 @@ async def send_big(url: str, size: int) -> int | None:
         return None
 
 
-@pytest.mark.parametrize("limit, size, closed", [
-    (None, 2 << 20, False),            # the default (16 MiB) takes a 2 MiB frame
-    (1 << 20, (1 << 20) + 1, True),    # limits.max_frame_bytes from the profile, on both sides
-])
-def test_frames_up_to_the_profile_limit_pass_and_larger_ones_close_1009(tmp_path: Path, limit: int | None, size: int,
-                                                                         closed: bool) -> None:
+@pytest.mark.parametrize(
+    "limit, size, closed",
+    [
+        (None, 2 << 20, False),  # the default (16 MiB) takes a 2 MiB frame
+        (1 << 20, (1 << 20) + 1, True),  # limits.max_frame_bytes from the profile, on both sides
+    ],
+)
+def test_frames_up_to_the_profile_limit_pass_and_larger_ones_close_1009(
+    tmp_path: Path, limit: int | None, size: int, closed: bool
+) -> None:
     sets = ("--set", f"limits.max_frame_bytes={limit}") if limit else ()
     plat = Platform(tmp_path, *sets)
     assert asyncio.run(send_big(plat.url, size)) == (1009 if closed else None)
@@ -270,8 +344,6 @@ def test_frames_up_to_the_profile_limit_pass_and_larger_ones_close_1009(tmp_path
         assert big["error"] == "expected a JSON object, got str" and len(big["payload"]) <= 200
     conn.stop()
     plat.proc.stop()
-
-
 
 
 async def send_huge(url: str, size: int) -> int | None:
@@ -306,9 +378,11 @@ def test_a_64_mib_frame_is_refused_before_it_costs_the_simulator_memory(tmp_path
 
 def test_nothing_listening_is_one_line_and_exit_3_at_once(tmp_path: Path) -> None:
     dead = ["--endpoint", f"platform=ws://127.0.0.1:{free_port()}"]
-    for args in (["register", "sepl", "--json", "--device", LAMP, *dead],
-                 ["publish", "sepl", "dev-1", "sepl_get", "--data", "1", *dead],
-                 ["command", "sepl", "dev-1:sepl_set", "--data", "1", "--via", str(tmp_path / "no-simulator.sock")]):
+    for args in (
+        ["register", "sepl", "--json", "--device", LAMP, *dead],
+        ["publish", "sepl", "dev-1", "sepl_get", "--data", "1", *dead],
+        ["command", "sepl", "dev-1:sepl_set", "--data", "1", "--via", str(tmp_path / "no-simulator.sock")],
+    ):
         started = time.monotonic()
         result = run_cli(*args, timeout=20, env=env())
         assert result.returncode == 3, (args, result.stderr)

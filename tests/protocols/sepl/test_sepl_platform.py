@@ -23,7 +23,10 @@ async def connector(url: str, answered: asyncio.Event) -> None:
     async with connect(url) as ws:
         await ws.send(json.dumps(codec.credentials("sepl-user", PASSWORD, "")))
         assert json.loads(await ws.recv())["status"] == 200
-        for handler, payload in (("put", {"uri": "dev-1", "name": "n", "iot_type": "lamp", "tags": []}), ("commit", "h")):
+        for handler, payload in (
+            ("put", {"uri": "dev-1", "name": "n", "iot_type": "lamp", "tags": []}),
+            ("commit", "h"),
+        ):
             await ws.send(codec.request_frame(handler, handler, payload))
             assert json.loads(await ws.recv())["status"] == 200
         command = json.loads(await ws.recv())
@@ -48,8 +51,9 @@ def test_a_command_outcome_carries_its_round_trip_time(monkeypatch: pytest.Monke
         client = asyncio.ensure_future(connector(url, answered))
         while not any(m.channel == "reply" and m.kind == "commit" and m.direction == OUT for m in emitted):
             await asyncio.sleep(0.01)  # the commit answered: the connector now waits for commands
-        outcome = await driver.control("command", Message("sepl", "platform", OUT, "command", "dev-1:sepl_set", 1),
-                                       emitted.append)
+        outcome = await driver.control(
+            "command", Message("sepl", "platform", OUT, "command", "dev-1:sepl_set", 1), emitted.append
+        )
         await asyncio.wait_for(answered.wait(), 10)
         await client
         serving.cancel()

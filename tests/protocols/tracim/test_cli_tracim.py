@@ -12,7 +12,6 @@ import stat
 from pathlib import Path
 
 import pytest
-
 from conftest import cli_env, run_cli
 from tracim_helpers import FAST, is_msg, raw_of, send_raw, sockdir, start_client, start_daemon  # noqa: F401
 
@@ -39,8 +38,22 @@ def test_listen_shows_registration_pings_and_timeline_events(sockdir: Path) -> N
     master, client = sockdir / "m.sock", sockdir / "c.sock"
     daemon = start_daemon(master, "--set", "simulate.event_interval_s=0.2")
     assert stat.S_IMODE(master.stat().st_mode) == 0o600
-    result = run_cli("listen", "tracim", "--json", "--master", str(master), "--endpoint", f"client=unix://{client}",
-                     *FAST, "--count", "12", "--timeout", "15", "--filter", "direction=in")
+    result = run_cli(
+        "listen",
+        "tracim",
+        "--json",
+        "--master",
+        str(master),
+        "--endpoint",
+        f"client=unix://{client}",
+        *FAST,
+        "--count",
+        "12",
+        "--timeout",
+        "15",
+        "--filter",
+        "direction=in",
+    )
     assert result.returncode == 0, result.stderr
     lines = messages(result.stdout)
     kinds = [m["kind"] for m in lines if m["channel"] != "link"]
@@ -80,13 +93,16 @@ def test_commands_and_their_replies(sockdir: Path) -> None:
     clients = run_cli("command", "tracim", "get-clients", "--master", str(master), "--json")
     assert clients.returncode == 0, clients.stderr
     reply = messages(clients.stdout)[-1]
-    assert reply["kind"] == "daemon_clients" and reply["payload"] == [{"path": str(sockdir / "c.sock"),
-                                                                        "pid": str(plugin.popen.pid)}]
+    assert reply["kind"] == "daemon_clients" and reply["payload"] == [
+        {"path": str(sockdir / "c.sock"), "pid": str(plugin.popen.pid)}
+    ]
     account = run_cli("command", "tracim", "get-account-info", "--master", str(master), "--json")
     assert account.returncode == 0 and messages(account.stdout)[-1]["payload"] == {"user_id": "42"}
     ping = run_cli("command", "tracim", "ping", "--master", str(master), "--json")
     assert ping.returncode == 0 and messages(ping.stdout)[-1]["kind"] == "daemon_pong"
-    request = run_cli("command", "tracim", "do-request", "--master", str(master), "--json", "--data", '{"Method": "GET"}')
+    request = run_cli(
+        "command", "tracim", "do-request", "--master", str(master), "--json", "--data", '{"Method": "GET"}'
+    )
     assert request.returncode == 0 and "ignores every field" in request.stderr
     assert messages(request.stdout)[-1]["payload"]["Status"] == "200 OK"
     bad = run_cli("command", "tracim", "do-request", "--master", str(master), "--data", "[1]")
@@ -133,13 +149,30 @@ def test_publish_to_a_client_socket_and_via_the_simulator(sockdir: Path) -> None
     master, client, control = sockdir / "m.sock", sockdir / "c.sock", sockdir / "ctl.sock"
     daemon = start_daemon(master, "--no-timeline", "--control", str(control))
     plugin = start_client(master, client)
-    direct = run_cli("publish", "tracim", "user.modified", "--data", '{"user": {"public_name": "Ann"}}',
-                     "--master", str(master), "--to", str(client), "--json")
+    direct = run_cli(
+        "publish",
+        "tracim",
+        "user.modified",
+        "--data",
+        '{"user": {"public_name": "Ann"}}',
+        "--master",
+        str(master),
+        "--to",
+        str(client),
+        "--json",
+    )
     assert direct.returncode == 0, direct.stderr
     got = plugin.wait_json(lambda m: is_msg(m, "in", "user.modified"))
     assert got["id"] == str(master) and got["payload"]["fields"]["user"]["public_name"] == "Ann"
-    via = run_cli("publish", "tracim", "daemon_tracim_event", "--data",
-                  json.dumps({"event_id": 5, "event_type": "mention.created", "fields": {}}), "--via", str(control))
+    via = run_cli(
+        "publish",
+        "tracim",
+        "daemon_tracim_event",
+        "--data",
+        json.dumps({"event_id": 5, "event_type": "mention.created", "fields": {}}),
+        "--via",
+        str(control),
+    )
     assert via.returncode == 0, via.stderr
     assert plugin.wait_json(lambda m: is_msg(m, "in", "mention.created"))["payload"]["event_id"] == 5
     assert plugin.stop() == 0 and daemon.stop() == 0
@@ -149,8 +182,24 @@ def test_publish_to_a_client_socket_and_via_the_simulator(sockdir: Path) -> None
 def test_scenario_replays_a_recording_byte_exact(sockdir: Path) -> None:
     master, client, record = sockdir / "m.sock", sockdir / "c.sock", sockdir / "rec.ndjson"
     daemon = start_daemon(master, "--set", "simulate.event_interval_s=0.1")
-    result = run_cli("listen", "tracim", "--json", "--master", str(master), "--endpoint", f"client=unix://{client}",
-                     *FAST, "--filter", "channel=tracim", "--count", "3", "--timeout", "10", "--record", str(record))
+    result = run_cli(
+        "listen",
+        "tracim",
+        "--json",
+        "--master",
+        str(master),
+        "--endpoint",
+        f"client=unix://{client}",
+        *FAST,
+        "--filter",
+        "channel=tracim",
+        "--count",
+        "3",
+        "--timeout",
+        "10",
+        "--record",
+        str(record),
+    )
     assert result.returncode == 0, result.stderr
     daemon.stop()
     recorded = [m for m in messages(record.read_text()) if m["channel"] == "tracim"]
@@ -195,8 +244,12 @@ def test_silent_client_is_dropped(sockdir: Path) -> None:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:  # takes pings, never pongs
         listener.bind(str(quiet))
         listener.listen(64)
-        send_raw(master, json.dumps({"path": str(quiet), "type": "daemon_client_add",
-                                     "data": {"path": str(quiet), "pid": "1"}}).encode())
+        send_raw(
+            master,
+            json.dumps(
+                {"path": str(quiet), "type": "daemon_client_add", "data": {"path": str(quiet), "pid": "1"}}
+            ).encode(),
+        )
         dropped = daemon.wait_json(lambda m: m["channel"] == "link" and m["kind"] == "dropped", timeout=8)
         assert dropped["payload"]["url"] == str(quiet)
     clients = run_cli("command", "tracim", "get-clients", "--master", str(master), "--json")
@@ -229,10 +282,17 @@ def test_malformed_and_huge_documents_never_crash_the_client(sockdir: Path) -> N
     plugin = start_client(master, client)
     send_raw(client, b"{broken")
     assert plugin.wait_json(lambda m: m["error"] is not None)["kind"] == "invalid"
-    send_raw(client, json.dumps({"path": str(master), "type": "daemon_tracim_event", "data": {"not": "a string"}}).encode())
+    send_raw(
+        client, json.dumps({"path": str(master), "type": "daemon_tracim_event", "data": {"not": "a string"}}).encode()
+    )
     assert "JSON string" in plugin.wait_json(lambda m: m["error"] is not None)["error"]
-    tlm = {"event_id": 9, "event_type": "content.modified.file", "read": None, "created": "2023-07-26T12:00:00Z",
-           "fields": {"content": {"label": "big", "raw_content": "z" * 100_000}}}
+    tlm = {
+        "event_id": 9,
+        "event_type": "content.modified.file",
+        "read": None,
+        "created": "2023-07-26T12:00:00Z",
+        "fields": {"content": {"label": "big", "raw_content": "z" * 100_000}},
+    }
     send_raw(client, json.dumps({"path": str(master), "type": "daemon_tracim_event", "data": json.dumps(tlm)}).encode())
     big = plugin.wait_json(lambda m: is_msg(m, "in", "content.modified.file"))
     assert big["error"] is None and len(big["payload"]["fields"]["content"]["raw_content"]) == 100_000

@@ -52,8 +52,16 @@ def test_real_python_sdk_registers_pongs_and_receives_events(sockdir: Path) -> N
     for _ in range(2):
         delete = daemon.wait_json(lambda m: is_msg(m, "in", "daemon_client_delete", client))
         assert delete["error"] is None
-        assert raw_of(delete) == json.dumps({"path": str(client), "type": "daemon_client_delete",
-                                             "data": {"path": str(client), "pid": delete["payload"]["pid"]}}).encode()
+        assert (
+            raw_of(delete)
+            == json.dumps(
+                {
+                    "path": str(client),
+                    "type": "daemon_client_delete",
+                    "data": {"path": str(client), "pid": delete["payload"]["pid"]},
+                }
+            ).encode()
+        )
     assert daemon.stop() == 0
     assert not master.exists() and not client.exists() and not control.exists()
 
@@ -82,6 +90,9 @@ def test_fieldctl_client_passes_the_same_scenario(sockdir: Path) -> None:
     assert plugin.stop() == 0
     delete = daemon.wait_json(lambda m: is_msg(m, "in", "daemon_client_delete", client))
     assert raw_of(delete) == b'{"path":"%s","type":"daemon_client_delete","data":{"path":"%s","pid":"%d"}}' % (
-        str(client).encode(), str(client).encode(), plugin.popen.pid)
+        str(client).encode(),
+        str(client).encode(),
+        plugin.popen.pid,
+    )
     assert daemon.stop() == 0
     assert not master.exists() and not client.exists() and not control.exists()

@@ -10,17 +10,29 @@ from functools import cache
 from typing import Any
 
 import pytest
-from hypothesis import given, strategies as st
+from fuzzing import contained
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fieldctl.profiles import load_profile
 from fieldctl.protocols.tracim import codec
 from fieldctl.protocols.tracim.simulator_state import DaemonState
 
-from fuzzing import contained
-
 MASTER = "/run/tracim/master.sock"
-TYPES = [codec.CLIENT_ADD, codec.CLIENT_DELETE, codec.GET_CLIENTS, codec.GET_ACCOUNT_INFO, codec.DO_REQUEST,
-         codec.ACK, codec.PING, codec.PONG, codec.TRACIM_EVENT, codec.CLIENT_ADDED, "foo", ""]
+TYPES = [
+    codec.CLIENT_ADD,
+    codec.CLIENT_DELETE,
+    codec.GET_CLIENTS,
+    codec.GET_ACCOUNT_INFO,
+    codec.DO_REQUEST,
+    codec.ACK,
+    codec.PING,
+    codec.PONG,
+    codec.TRACIM_EVENT,
+    codec.CLIENT_ADDED,
+    "foo",
+    "",
+]
 
 
 @cache
@@ -53,7 +65,9 @@ def test_nesting_within_the_limit_decodes() -> None:
 
 
 def test_deep_tlm_inside_a_tracim_event_is_malformed() -> None:
-    deep = json.dumps({"path": MASTER, "type": codec.TRACIM_EVENT, "data": '{"event_type":"x","f":' + nested(100) + "}"})
+    deep = json.dumps(
+        {"path": MASTER, "type": codec.TRACIM_EVENT, "data": '{"event_type":"x","f":' + nested(100) + "}"}
+    )
     msg = decode(deep.encode())
     assert msg.channel == "tracim" and "exceeded max depth" in msg.error
 
@@ -76,13 +90,17 @@ def test_numbers_in_range_stay_exact_and_reencode_through_float64() -> None:
     assert handling.outbox[0].raw.endswith(b'"data":{"n":1e+308}}')  # through float64, Go's e form
 
 
-@pytest.mark.parametrize("value, kind", [([1], "array"), ({"a": 1}, "object"), (1, "number"), (True, "bool"),
-                                         (None, "null")])
+@pytest.mark.parametrize(
+    "value, kind", [([1], "array"), ({"a": 1}, "object"), (1, "number"), (True, "bool"), (None, "null")]
+)
 def test_non_string_path_or_type_reads_like_go(value: Any, kind: str) -> None:
     for key in ("path", "Type"):
         with pytest.raises(codec.DecodeError) as caught:
             codec.parse(json.dumps({"path": "/p", "type": "x", key: value}).encode())
-        assert str(caught.value) == f"json: cannot unmarshal {kind} into Go struct field DaemonEvent.{key.lower()} of type string"
+        assert (
+            str(caught.value)
+            == f"json: cannot unmarshal {kind} into Go struct field DaemonEvent.{key.lower()} of type string"
+        )
 
 
 def test_tracim_event_with_object_data_names_the_json_kind() -> None:
@@ -103,36 +121,56 @@ def test_lone_surrogate_escapes_become_u_fffd_as_in_go() -> None:
 
 def test_registration_with_unhashable_or_numeric_fields_is_kept_as_go_would() -> None:
     state = DaemonState(MASTER)
-    handling = state.handle(json.dumps({"path": "/p", "type": codec.CLIENT_ADD,
-                                        "data": {"path": {"x": [1]}, "pid": [2]}}).encode())
+    handling = state.handle(
+        json.dumps({"path": "/p", "type": codec.CLIENT_ADD, "data": {"path": {"x": [1]}, "pid": [2]}}).encode()
+    )
     assert handling.problem is None and [(e.path, e.pid) for e in state.registry] == [("", "")]
 
 
 # --- fuzzing: every decoder, any input ----------------------------------------------------------------
 
-SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12)
+SCALARS = (
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12)
+)
 KEYS = st.sampled_from(["path", "type", "data", "PATH", "Type", "pid", "event_type", "fields"]) | st.text(max_size=6)
-VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=4),
-                      max_leaves=16)
+VALUES = st.recursive(
+    SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=4), max_leaves=16
+)
 TLM_TEXT = st.one_of(
-    st.builds(lambda event_type, fields: json.dumps({"event_id": 1, "event_type": event_type, "fields": fields}),
-              st.text(max_size=20) | VALUES, VALUES),
+    st.builds(
+        lambda event_type, fields: json.dumps({"event_id": 1, "event_type": event_type, "fields": fields}),
+        st.text(max_size=20) | VALUES,
+        VALUES,
+    ),
     VALUES.map(json.dumps),
     st.text(alphabet='[]{}",:\\ 0e9-.aNI', max_size=300),
 )
 ENVELOPES = st.builds(
     lambda path, type_, data: json.dumps({"path": path, "type": type_, "data": data}),
-    st.text(max_size=20) | VALUES, st.sampled_from(TYPES) | VALUES, VALUES | TLM_TEXT,
+    st.text(max_size=20) | VALUES,
+    st.sampled_from(TYPES) | VALUES,
+    VALUES | TLM_TEXT,
 )
 HOSTILE_TEXT = st.one_of(
-    st.builds(lambda n, opener, inner: opener * n + inner + ("]" if opener == "[" else "}") * n,
-              st.integers(0, 3000), st.sampled_from(["[", '{"a":']), VALUES.map(json.dumps)),
-    st.builds(lambda digits, exponent: '{"path":"/p","type":"daemon_client_delete","data":[' + digits + exponent + "]}",
-              st.text(alphabet="0123456789", min_size=1, max_size=6000), st.sampled_from(["", "e400", ".5", "e-400"])),
+    st.builds(
+        lambda n, opener, inner: opener * n + inner + ("]" if opener == "[" else "}") * n,
+        st.integers(0, 3000),
+        st.sampled_from(["[", '{"a":']),
+        VALUES.map(json.dumps),
+    ),
+    st.builds(
+        lambda digits, exponent: '{"path":"/p","type":"daemon_client_delete","data":[' + digits + exponent + "]}",
+        st.text(alphabet="0123456789", min_size=1, max_size=6000),
+        st.sampled_from(["", "e400", ".5", "e-400"]),
+    ),
     st.text(alphabet='[]{}",:\\ 0e9-.aNIpthy', max_size=500),
 )
-DOCUMENTS = st.one_of(st.binary(max_size=600), ENVELOPES.map(str.encode), HOSTILE_TEXT.map(str.encode),
-                      st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass")))
+DOCUMENTS = st.one_of(
+    st.binary(max_size=600),
+    ENVELOPES.map(str.encode),
+    HOSTILE_TEXT.map(str.encode),
+    st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass")),
+)
 
 
 @pytest.mark.fuzz
@@ -196,6 +234,10 @@ def test_a_broadcast_is_encoded_once_for_all_clients() -> None:
     """A big re-broadcast (read-to-EOF mode allows 16 MiB) costs its size once, not once per client."""
     state = DaemonState(MASTER)
     for n in range(5):
-        state.handle(json.dumps({"path": f"/c{n}", "type": codec.CLIENT_ADD, "data": {"path": f"/c{n}", "pid": "1"}}).encode())
-    handling = state.handle(json.dumps({"path": "/x", "type": codec.CLIENT_DELETE, "data": {"blob": "b" * 100_000}}).encode())
+        state.handle(
+            json.dumps({"path": f"/c{n}", "type": codec.CLIENT_ADD, "data": {"path": f"/c{n}", "pid": "1"}}).encode()
+        )
+    handling = state.handle(
+        json.dumps({"path": "/x", "type": codec.CLIENT_DELETE, "data": {"blob": "b" * 100_000}}).encode()
+    )
     assert len(handling.outbox) == 5 and len({id(out.raw) for out in handling.outbox}) == 1

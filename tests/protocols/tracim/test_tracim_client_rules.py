@@ -12,8 +12,9 @@ MASTER = "/run/tracim/master.sock"
 
 
 def document(type_: str, data: object = None, path: str = MASTER) -> Message:
-    return codec.decode(codec.encode(path, type_, data), profile="tracim", channels=codec.Channels({}),
-                        endpoint="client")
+    return codec.decode(
+        codec.encode(path, type_, data), profile="tracim", channels=codec.Channels({}), endpoint="client"
+    )
 
 
 def test_a_new_master_socket_is_registered_with_at_once_then_not_again() -> None:
@@ -63,9 +64,26 @@ def test_outgoing_documents_carry_the_envelope_they_encode() -> None:
     assert outbox
     for outgoing in outbox:
         assert codec.parse(outgoing.raw) == outgoing.envelope
-        built = codec.message_of(outgoing.envelope, outgoing.raw, profile="tracim", channels=codec.Channels({}),
-                                 endpoint="client", direction="out", peer=outgoing.destination)
-        parsed = codec.decode(outgoing.raw, profile="tracim", channels=codec.Channels({}), endpoint="client",
-                              direction="out", peer=outgoing.destination)
-        assert (built.kind, built.channel, built.id, built.payload) == (parsed.kind, parsed.channel, parsed.id,
-                                                                        parsed.payload)
+        built = codec.message_of(
+            outgoing.envelope,
+            outgoing.raw,
+            profile="tracim",
+            channels=codec.Channels({}),
+            endpoint="client",
+            direction="out",
+            peer=outgoing.destination,
+        )
+        parsed = codec.decode(
+            outgoing.raw,
+            profile="tracim",
+            channels=codec.Channels({}),
+            endpoint="client",
+            direction="out",
+            peer=outgoing.destination,
+        )
+        assert (built.kind, built.channel, built.id, built.payload) == (
+            parsed.kind,
+            parsed.channel,
+            parsed.id,
+            parsed.payload,
+        )

@@ -70,7 +70,9 @@ def test_python_sdk_scenario_bytes() -> None:
     sdk = "/run/tracim/client.sock"
     added = state.handle(raw("01-py-sdk-client-add"))
     assert [(o.destination, o.raw) for o in added.outbox] == [
-        (sdk, raw("02-daemon-account-info")), (sdk, raw("03-daemon-client-added"))]
+        (sdk, raw("02-daemon-account-info")),
+        (sdk, raw("03-daemon-client-added")),
+    ]
     _, pings = state.keepalive_tick()
     assert sent(pings) == [raw("04-daemon-ping")]
     assert sent(state.handle(raw("05-py-sdk-pong")).outbox) == [raw("06-daemon-ack-after-pong")]
@@ -88,21 +90,33 @@ def registered_as_in_capture() -> DaemonState:
     state = daemon()
     first = state.handle(raw("17-probe-client-add"))
     assert [(o.destination, o.raw) for o in first.outbox] == [
-        (PROBE, raw("18-real-daemon-reply-to-client-add")), (PROBE, raw("19-real-daemon-reply-to-client-add-2"))]
+        (PROBE, raw("18-real-daemon-reply-to-client-add")),
+        (PROBE, raw("19-real-daemon-reply-to-client-add-2")),
+    ]
     for path, pid in (("/run/tracim/sdk.sock", "14695"), ("/run/tracim/quiet.sock", "202")):
         state.handle(codec.encode(path, codec.CLIENT_ADD, {"path": path, "pid": pid}))
-    state.handle(json.dumps({"path": "/run/tracim/r.sock", "type": codec.CLIENT_ADD,
-                             "data": {"path": "/run/tracim/r-data-path.sock", "pid": 303}}).encode())
+    state.handle(
+        json.dumps(
+            {
+                "path": "/run/tracim/r.sock",
+                "type": codec.CLIENT_ADD,
+                "data": {"path": "/run/tracim/r-data-path.sock", "pid": 303},
+            }
+        ).encode()
+    )
     return state
 
 
-@pytest.mark.parametrize(("request_name", "reply_name"), [
-    ("20-probe-get-clients", "21-real-daemon-reply-to-get-clients"),
-    ("22-probe-get-account-info", "23-real-daemon-reply-to-get-account-info"),
-    ("24-probe-ping", "25-real-daemon-reply-to-ping"),
-    ("26-probe-unknown-type", "27-real-daemon-reply-to-unknown-type"),
-    ("28-probe-do-request", "29-real-daemon-reply-to-do-request"),
-])
+@pytest.mark.parametrize(
+    ("request_name", "reply_name"),
+    [
+        ("20-probe-get-clients", "21-real-daemon-reply-to-get-clients"),
+        ("22-probe-get-account-info", "23-real-daemon-reply-to-get-account-info"),
+        ("24-probe-ping", "25-real-daemon-reply-to-ping"),
+        ("26-probe-unknown-type", "27-real-daemon-reply-to-unknown-type"),
+        ("28-probe-do-request", "29-real-daemon-reply-to-do-request"),
+    ],
+)
 def test_real_daemon_replies(request_name: str, reply_name: str) -> None:
     outbox = registered_as_in_capture().handle(raw(request_name)).outbox
     assert [(o.destination, o.raw) for o in outbox] == [(PROBE, raw(reply_name))]
@@ -112,7 +126,8 @@ def test_real_daemon_tracim_events_from_sse() -> None:
     state = registered_as_in_capture()
     assert sent(state.tracim_event(sse_data("13-tracim-sse-message")), PROBE) == [raw("14-real-daemon-tracim-event")]
     assert sent(state.tracim_event(sse_data("15-tracim-sse-message-raw-utf8")), PROBE) == [
-        raw("16-real-daemon-tracim-event-raw-utf8")]
+        raw("16-real-daemon-tracim-event-raw-utf8")
+    ]
 
 
 def test_not_json_gets_no_reply() -> None:
@@ -122,8 +137,9 @@ def test_not_json_gets_no_reply() -> None:
 
 def test_client_deleted_broadcasts() -> None:
     state = registered_as_in_capture()
-    sdk_delete = codec.encode("/run/tracim/sdk.sock", codec.CLIENT_DELETE,
-                              {"pid": "14695", "path": "/run/tracim/sdk.sock"})  # unsorted: Go sorts a map
+    sdk_delete = codec.encode(
+        "/run/tracim/sdk.sock", codec.CLIENT_DELETE, {"pid": "14695", "path": "/run/tracim/sdk.sock"}
+    )  # unsorted: Go sorts a map
     for _ in range(2):  # the Python SDK deletes twice; both are broadcast
         assert sent(state.handle(sdk_delete).outbox, PROBE) == [raw("31-real-daemon-client-deleted")]
     no_data = codec.encode("/run/tracim/nobody.sock", codec.CLIENT_DELETE)
@@ -134,17 +150,33 @@ def test_client_deleted_broadcasts() -> None:
 # --- the client side --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["17-probe-client-add", "20-probe-get-clients", "22-probe-get-account-info",
-                                  "24-probe-ping", "26-probe-unknown-type", "28-probe-do-request",
-                                  "33-go-sdk-client-add", "34-go-sdk-pong"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "17-probe-client-add",
+        "20-probe-get-clients",
+        "22-probe-get-account-info",
+        "24-probe-ping",
+        "26-probe-unknown-type",
+        "28-probe-do-request",
+        "33-go-sdk-client-add",
+        "34-go-sdk-pong",
+    ],
+)
 def test_fieldctl_client_writes_go_compact_bytes(name: str) -> None:
     parsed = fixture(name)["parsed"]
     assert codec.encode(parsed["path"], parsed["type"], parsed.get("data")) == raw(name)
 
 
-@pytest.mark.parametrize("name", [name for name in FIXTURE_NAMES if name not in HTTP_ONLY
-                                  and load_fixture(PROFILE, f"{name}.json")["direction"] in ("daemon->client",
-                                                                                             "client->daemon")])
+@pytest.mark.parametrize(
+    "name",
+    [
+        name
+        for name in FIXTURE_NAMES
+        if name not in HTTP_ONLY
+        and load_fixture(PROFILE, f"{name}.json")["direction"] in ("daemon->client", "client->daemon")
+    ],
+)
 def test_every_unix_fixture_decodes(name: str) -> None:
     entry = fixture(name)
     msg = decode(raw(name))
@@ -178,22 +210,34 @@ def test_every_fixture_is_exercised() -> None:
 # --- Go encoding rules (§4.3) ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("a<b>&c", r'"a\u003cb\u003e\u0026c"'),
-    ("\u2028\u2029", r'"\u2028\u2029"'),
-    ("\b\f\n\r\t\x01\x7f", '"\\u0008\\u000c\\n\\r\\t\\u0001\x7f"'),
-    ('q"b\\', r'"q\"b\\"'),
-    ("é€😀", '"é€😀"'),
-    ("\ud800", '"\ufffd"'),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("a<b>&c", r'"a\u003cb\u003e\u0026c"'),
+        ("\u2028\u2029", r'"\u2028\u2029"'),
+        ("\b\f\n\r\t\x01\x7f", '"\\u0008\\u000c\\n\\r\\t\\u0001\x7f"'),
+        ('q"b\\', r'"q\"b\\"'),
+        ("é€😀", '"é€😀"'),
+        ("\ud800", '"\ufffd"'),
+    ],
+)
 def test_go_string_escaping(value: str, expected: str) -> None:
     assert codec.go_string(value) == expected
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    (1.0, "1"), (12345678901234567890, "12345678901234567000"), (1e21, "1e+21"), (0.1, "0.1"),
-    (1.5e-7, "1.5e-7"), (-0.0, "-0"), (123456.789, "123456.789"), (3, "3"),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (1.0, "1"),
+        (12345678901234567890, "12345678901234567000"),
+        (1e21, "1e+21"),
+        (0.1, "0.1"),
+        (1.5e-7, "1.5e-7"),
+        (-0.0, "-0"),
+        (123456.789, "123456.789"),
+        (3, "3"),
+    ],
+)
 def test_go_float64_numbers(value: float, expected: str) -> None:
     assert codec.go_float(float(value)) == expected
 
@@ -267,12 +311,22 @@ def test_no_api_root_means_no_request_result() -> None:
 
 def test_outgoing_decoded_as_sent_to_the_peer() -> None:
     msg = decode(raw("04-daemon-ping"), direction=OUT, peer="/run/tracim/client.sock")
-    assert (msg.direction, msg.id, msg.channel, msg.kind) == (OUT, "/run/tracim/client.sock", "keepalive", "daemon_ping")
+    assert (msg.direction, msg.id, msg.channel, msg.kind) == (
+        OUT,
+        "/run/tracim/client.sock",
+        "keepalive",
+        "daemon_ping",
+    )
 
 
 def test_publication_tlm_from_fields_or_whole() -> None:
     tlm = codec.build_tlm("user.modified", {"user": {"user_id": 1}}, 9, 0)
-    assert tlm == {"event_id": 9, "event_type": "user.modified", "read": None, "created": "1970-01-01T00:00:00Z",
-                   "fields": {"user": {"user_id": 1}}}
+    assert tlm == {
+        "event_id": 9,
+        "event_type": "user.modified",
+        "read": None,
+        "created": "1970-01-01T00:00:00Z",
+        "fields": {"user": {"user_id": 1}},
+    }
     whole = codec.build_tlm("user.modified", {"event_id": 3, "fields": {}}, 9, 0)
     assert whole["event_id"] == 3 and whole["fields"] == {}

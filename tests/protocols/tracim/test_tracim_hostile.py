@@ -31,16 +31,20 @@ def test_hostile_client_gets_warnings_and_the_others_are_still_served(sockdir: P
     master, good, control, busy = sockdir / "m.sock", sockdir / "good.sock", sockdir / "c.sock", sockdir / "busy.sock"
     daemon = start_daemon(master, "--no-timeline", "--control", str(control))
     hostile = [
-        b"[" * 200_000,                                                   # RecursionError before
+        b"[" * 200_000,  # RecursionError before
         b'{"path":"/x","type":"daemon_ping","data":' + b'{"a":' * 3000,  # deep inside data, cut at 4096
         b'{"path":' + b"[" * 100 + b"]" * 100 + b',"type":"daemon_ping"}',
-        b'{"path":{"a":1},"type":"daemon_ping"}', b'{"path":"/x","type":["daemon_ping"]}',
+        b'{"path":{"a":1},"type":"daemon_ping"}',
+        b'{"path":"/x","type":["daemon_ping"]}',
         b'{"path":"/x","type":"daemon_client_delete","data":{"n":' + b"9" * 4000 + b"}}",
         b'{"path":"/x","type":"daemon_client_delete","data":[1e400, NaN]}',
-        b'{"path":"\\ud800","type":"daemon_ping"}',                      # lone surrogate: an unusable path
-        registration("a\x00b"), registration("\udcff"), registration("x" * 300),
-        b'{"path":"/x","type":"daemon_client_add","data":"1"}',          # fatal to the real daemon
-        b"\xff\xfe\x00garbage", b"",
+        b'{"path":"\\ud800","type":"daemon_ping"}',  # lone surrogate: an unusable path
+        registration("a\x00b"),
+        registration("\udcff"),
+        registration("x" * 300),
+        b'{"path":"/x","type":"daemon_client_add","data":"1"}',  # fatal to the real daemon
+        b"\xff\xfe\x00garbage",
+        b"",
     ]
     for data in hostile:
         send_hostile(master, data)
@@ -71,8 +75,9 @@ def test_hostile_client_gets_warnings_and_the_others_are_still_served(sockdir: P
 
 def test_oversized_document_in_read_to_eof_mode_is_refused(sockdir: Path) -> None:
     master = sockdir / "m.sock"
-    daemon = start_daemon(master, "--no-timeline", "--set", "simulate.single_read_bytes=0",
-                          "--set", "limits.max_frame_bytes=1048576")
+    daemon = start_daemon(
+        master, "--no-timeline", "--set", "simulate.single_read_bytes=0", "--set", "limits.max_frame_bytes=1048576"
+    )
     send_hostile(master, b'{"path":"/x","type":"daemon_ping","data":"' + b"x" * (8 << 20) + b'"}')
     refused = daemon.wait_json(lambda m: m["error"] is not None and "1048576-byte limit" in m["error"])
     assert refused["kind"] == "invalid"
@@ -125,14 +130,27 @@ def test_restarted_daemon_is_noticed_within_2_s_even_with_the_same_inode(sockdir
     inode = master.stat().st_ino
     daemon.popen.kill()  # its socket file stays behind
     daemon.wait()
-    restarted = Proc([*FIELDCTL, "simulate", "tracim", "--json", "--master", str(master), *FAST,
-                      "--set", "simulate.event_interval_s=0.2"])
+    restarted = Proc(
+        [
+            *FIELDCTL,
+            "simulate",
+            "tracim",
+            "--json",
+            "--master",
+            str(master),
+            *FAST,
+            "--set",
+            "simulate.event_interval_s=0.2",
+        ]
+    )
     bound = restarted.wait_json(lambda m: m["channel"] == "link" and m["kind"] == "bound" and m["endpoint"] == "master")
     add = restarted.wait_json(lambda m: is_msg(m, "in", "daemon_client_add", client), timeout=10)
     event = plugin.wait_json(lambda m: m["channel"] == "tracim" and m["direction"] == "in", timeout=10)
     # Timed by the processes' own clocks, so a slow test reader does not count.
-    assert add["ts"] - bound["ts"] < 2.0 and event["ts"] - bound["ts"] < 2.0, (add["ts"] - bound["ts"],
-                                                                              event["ts"] - bound["ts"])
+    assert add["ts"] - bound["ts"] < 2.0 and event["ts"] - bound["ts"] < 2.0, (
+        add["ts"] - bound["ts"],
+        event["ts"] - bound["ts"],
+    )
     print(f"inode reused: {master.stat().st_ino == inode}")
     assert plugin.stop() == 0 and restarted.stop() == 0
 
@@ -165,8 +183,13 @@ class FloodingDaemon:
             threading.Thread(target=self._flood, args=(request["path"],), daemon=True).start()
 
     def _flood(self, path: str) -> None:
-        junk = [b"{broken", b"[" * 100_000, b'{"path":1,"type":"daemon_pong"}', b'{"path":"/m","type":"daemon_ping"}',
-                b'{"path":"/m","type":"daemon_pong","data":' + b"9" * 5000 + b"}"]
+        junk = [
+            b"{broken",
+            b"[" * 100_000,
+            b'{"path":1,"type":"daemon_pong"}',
+            b'{"path":"/m","type":"daemon_ping"}',
+            b'{"path":"/m","type":"daemon_pong","data":' + b"9" * 5000 + b"}",
+        ]
         open_ones = []
         while not self.stop.is_set():
             for data in junk:
@@ -184,8 +207,18 @@ def test_probe_crit_is_a_deadline_among_malformed_traffic(sockdir: Path) -> None
     master = sockdir / "m.sock"
     flood = FloodingDaemon(master)
     try:
-        result = run_cli("probe", "tracim", "--master", str(master), "--endpoint", f"client=unix://{sockdir}/p.sock",
-                         "--warn", "0.5", "--crit", "2")
+        result = run_cli(
+            "probe",
+            "tracim",
+            "--master",
+            str(master),
+            "--endpoint",
+            f"client=unix://{sockdir}/p.sock",
+            "--warn",
+            "0.5",
+            "--crit",
+            "2",
+        )
         ended = time.monotonic()
     finally:
         flood.stop.set()

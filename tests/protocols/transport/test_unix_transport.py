@@ -12,12 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
+from tracim_helpers import send_hostile, sockdir  # noqa: F401 (fixture)
 
 from fieldctl.protocols.core.errors import ConnectFailure, Timeout
 from fieldctl.protocols.core.limits import Malformed
 from fieldctl.protocols.transport import unix
-
-from tracim_helpers import send_hostile, sockdir  # noqa: F401 (fixture)
 
 
 def feed(path: Path, data: bytes) -> threading.Thread:
@@ -34,7 +33,7 @@ async def read_one(path: Path, data: bytes, **kwargs: object) -> bytes:
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             result.set_result(await unix.read_document(reader, **kwargs))  # type: ignore[arg-type]
-        except Exception as exc:  # noqa: BLE001 (handed to the test)
+        except Exception as exc:
             result.set_exception(exc)
         finally:
             writer.close()

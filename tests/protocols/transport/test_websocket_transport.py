@@ -27,9 +27,17 @@ def test_a_server_that_closes_at_once_gets_no_reconnect_storm() -> None:
         server, url = await start_server("ws://127.0.0.1:0/", close_at_once)
         states: list[str] = []
         try:
-            await within(keep_connected(url, session, name="server", on_link=lambda n, s, d: states.append(s),
-                                        backoff=Backoff(base_s=0.2, cap_s=0.4)), 2.0)
-        except asyncio.TimeoutError:
+            await within(
+                keep_connected(
+                    url,
+                    session,
+                    name="server",
+                    on_link=lambda n, s, d: states.append(s),
+                    backoff=Backoff(base_s=0.2, cap_s=0.4),
+                ),
+                2.0,
+            )
+        except TimeoutError:
             pass
         finally:
             server.close()

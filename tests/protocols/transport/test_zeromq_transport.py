@@ -6,11 +6,10 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 import zmq
-
 from conftest import free_port
 
 from fieldctl.protocols.core.errors import ConnectFailure, Timeout
@@ -248,6 +247,7 @@ async def connected(url: str) -> zeromq.Requester:
 def test_a_connected_requester_times_out_and_recovers() -> None:
     """Once connected, a request takes the fast path (no task, no race with a refusal); its
     deadline still holds, and a timed-out request takes only its socket with it (lazy pirate)."""
+
     async def run(url: str) -> None:
         requester = await connected(url)
         try:
@@ -267,6 +267,7 @@ def test_a_connected_requester_times_out_and_recovers() -> None:
 def test_a_cancelled_request_is_cancelled(when: str) -> None:
     """Ctrl-C during a request is heard as a cancellation, never turned into a Timeout, even when
     it comes in the same turn of the loop as the deadline; the next request uses a new socket."""
+
     async def run(url: str) -> None:
         loop = asyncio.get_running_loop()
         requester = await connected(url)

@@ -11,11 +11,20 @@ import sys
 import time
 from pathlib import Path
 
-from websockets.sync.client import connect
-
 from conftest import FIELDCTL, Proc, free_port, run_cli
-from vantiq_helpers import ROWS, TOKEN, is_link, is_msg, one_line, raw_text, start_connector, start_server, \
-    token_env, workdir  # noqa: F401 (fixture)
+from vantiq_helpers import (
+    ROWS,
+    TOKEN,
+    is_link,
+    is_msg,
+    one_line,
+    raw_text,
+    start_connector,
+    start_server,
+    token_env,
+    workdir,
+)
+from websockets.sync.client import connect
 
 
 def via(work: Path, *args: str) -> tuple[int, list[dict], str]:
@@ -127,8 +136,9 @@ def test_killed_server_backoff_reconnect_and_unsent_work_reported(workdir: Path)
     (workdir / "slow.py").write_text(SLOW)
     port = free_port()
     server, url = start_server(workdir, port=port)
-    connector = start_connector(workdir, url, "--answer-with", f"{sys.executable} {workdir / 'slow.py'}",
-                                "--set", "answers.chunk_rows=1")
+    connector = start_connector(
+        workdir, url, "--answer-with", f"{sys.executable} {workdir / 'slow.py'}", "--set", "answers.chunk_rows=1"
+    )
     connector.wait_json(lambda m: is_link(m, "ready"))
     asking = Proc([*FIELDCTL, "command", "vantiq", "query", "--via", str(workdir / "ctl.sock"), "--json"])
     connector.wait_json(lambda m: is_msg(m, "out", "response") and m["payload"]["status"] == 100)
@@ -150,8 +160,16 @@ def test_malformed_frames_are_shown_counted_and_the_session_goes_on(workdir: Pat
     with connect(url) as ws:
         ws.send(json.dumps({"op": "validate", "resourceName": "system.credentials", "object": TOKEN}))
         assert json.loads(ws.recv())["status"] == 200
-        ws.send(json.dumps({"op": "connectExtension", "resourceName": "sources", "resourceId": "peerSource",
-                            "parameters": {"reconnectSecret": "x"}}))
+        ws.send(
+            json.dumps(
+                {
+                    "op": "connectExtension",
+                    "resourceName": "sources",
+                    "resourceId": "peerSource",
+                    "parameters": {"reconnectSecret": "x"},
+                }
+            )
+        )
         assert json.loads(ws.recv()) == {"status": 200}
         assert json.loads(ws.recv())["op"] == "configureExtension"
         for garbage in ("not json", "[1, 2]", b"\xff\xfe", '{"status": "ok"}'):
@@ -192,11 +210,22 @@ def test_the_token_never_leaks(workdir: Path) -> None:
     assert query(workdir, {"id": 1})[0] == 0
     probe = run_cli("probe", "vantiq", "--endpoint", f"server={url}", "--source", "other", env=token_env())
     assert connector.stop() == 0 and server.stop() == 0
-    texts = [probe.stdout, probe.stderr, (workdir / "server.ndjson").read_text(), (workdir / "connector.ndjson").read_text(),
-             "\n".join(connector.output()), "\n".join(server.output()), connector.popen.stderr.read(),
-             server.popen.stderr.read()]
-    raw = [raw_text({"raw": [frame]}) for text in texts[2:4] for line in text.splitlines()
-           for frame in json.loads(line)["raw"]]
+    texts = [
+        probe.stdout,
+        probe.stderr,
+        (workdir / "server.ndjson").read_text(),
+        (workdir / "connector.ndjson").read_text(),
+        "\n".join(connector.output()),
+        "\n".join(server.output()),
+        connector.popen.stderr.read(),
+        server.popen.stderr.read(),
+    ]
+    raw = [
+        raw_text({"raw": [frame]})
+        for text in texts[2:4]
+        for line in text.splitlines()
+        for frame in json.loads(line)["raw"]
+    ]
     assert any('"object": "***"' in frame for frame in raw)
     for text in texts + raw:
         assert TOKEN not in text
@@ -212,11 +241,19 @@ def test_probe_round_trip_health_port_and_unreachable(workdir: Path) -> None:
     trip = run_cli("probe", "vantiq", "--endpoint", f"server={url}", "--source", "peerSource", env=token_env())
     assert trip.returncode == 1 and "already served by another connector" in trip.stdout  # WARNING: held
     connector.stop()
-    trip = run_cli("probe", "vantiq", "--endpoint", f"server={url}", "--source", "peerSource", "--format", "json",
-                   env=token_env())
+    trip = run_cli(
+        "probe", "vantiq", "--endpoint", f"server={url}", "--source", "peerSource", "--format", "json", env=token_env()
+    )
     assert trip.returncode == 0 and "round_trip_seconds" in json.loads(trip.stdout)["metrics"]
-    refused = run_cli("probe", "vantiq", "--endpoint", f"server={url}", "--source", "peerSource",
-                      env={**token_env(), "CONNECTOR_AUTH_TOKEN": "nope"})
+    refused = run_cli(
+        "probe",
+        "vantiq",
+        "--endpoint",
+        f"server={url}",
+        "--source",
+        "peerSource",
+        env={**token_env(), "CONNECTOR_AUTH_TOKEN": "nope"},
+    )
     assert refused.returncode == 2 and "refused the access token" in refused.stdout
     server.stop()
     down = run_cli("probe", "vantiq", "--endpoint", f"server={url}", "--source", "peerSource", env=token_env())
@@ -224,13 +261,34 @@ def test_probe_round_trip_health_port_and_unreachable(workdir: Path) -> None:
 
 
 def test_failed_expectation_exits_1_and_publish_without_server_exits_3(workdir: Path) -> None:
-    (workdir / "s.ndjson").write_text(json.dumps({"channel": "query", "kind": "peerSource", "ts": 0, "payload": {
-        "params": {"id": 1}, "expect": {"count": 2}}}) + "\n")
+    (workdir / "s.ndjson").write_text(
+        json.dumps(
+            {
+                "channel": "query",
+                "kind": "peerSource",
+                "ts": 0,
+                "payload": {"params": {"id": 1}, "expect": {"count": 2}},
+            }
+        )
+        + "\n"
+    )
     server, url = start_server(workdir, "--scenario", str(workdir / "s.ndjson"), control=False)
     connector = start_connector(workdir, url)
     assert server.wait(20) == 1
     assert "1 expectation(s) failed" in one_line(server.popen.stderr.read().replace("warning: ", "", 0))
     connector.stop(signal.SIGINT)
-    down = run_cli("publish", "vantiq", "peerSource", "--data", "{}", "--endpoint", f"server={url}", "--wait", "1",
-                   "--max-retries", "1", env=token_env())
+    down = run_cli(
+        "publish",
+        "vantiq",
+        "peerSource",
+        "--data",
+        "{}",
+        "--endpoint",
+        f"server={url}",
+        "--wait",
+        "1",
+        "--max-retries",
+        "1",
+        env=token_env(),
+    )
     assert down.returncode == 3 and "1 notification(s) not sent" in one_line(down.stderr)

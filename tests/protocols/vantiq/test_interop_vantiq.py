@@ -8,23 +8,50 @@ import json
 from pathlib import Path
 
 from conftest import ROOT, Proc, peer_python, run_cli
-from vantiq_helpers import ROWS, TOKEN, is_link, is_msg, raw_text, start_connector, start_server, token_env, \
-    workdir, write_server_config  # noqa: F401 (fixture)
+from vantiq_helpers import (
+    ROWS,
+    TOKEN,
+    is_link,
+    is_msg,
+    raw_text,
+    start_connector,
+    start_server,
+    token_env,
+    workdir,
+    write_server_config,
+)
 
 PEER_SCRIPT = ROOT / "tests" / "peers" / "vantiq_connector.py"
 
 #: The contract both connectors must meet: publish, partial+complete, empty, error, reconnect, stop.
 SCENARIO = [
     {"channel": "publish", "kind": "peerSource", "payload": {"temperature": 21.5, "unit": "C"}, "ts": 0},
-    {"channel": "query", "kind": "peerSource", "ts": 0,
-     "payload": {"params": {}, "expect": {"status": 200, "rows": ROWS, "partials": 1}}},
-    {"channel": "query", "kind": "peerSource", "ts": 0,
-     "payload": {"params": {"name": "beta"}, "expect": {"status": 200, "count": 1}}},
+    {
+        "channel": "query",
+        "kind": "peerSource",
+        "ts": 0,
+        "payload": {"params": {}, "expect": {"status": 200, "rows": ROWS, "partials": 1}},
+    },
+    {
+        "channel": "query",
+        "kind": "peerSource",
+        "ts": 0,
+        "payload": {"params": {"name": "beta"}, "expect": {"status": 200, "count": 1}},
+    },
     {"channel": "query", "kind": "peerSource", "payload": {"params": {"id": 99}, "expect": {"status": 204}}, "ts": 0},
-    {"channel": "query", "kind": "peerSource", "payload": {"params": {"colour": "red"}, "expect": {"status": "error"}},
-     "ts": 0},
+    {
+        "channel": "query",
+        "kind": "peerSource",
+        "payload": {"params": {"colour": "red"}, "expect": {"status": "error"}},
+        "ts": 0,
+    },
     {"channel": "reconnectRequired", "kind": "peerSource", "ts": 0},
-    {"channel": "query", "kind": "peerSource", "payload": {"params": {"id": 3}, "expect": {"rows": [ROWS[2]]}}, "ts": 0},
+    {
+        "channel": "query",
+        "kind": "peerSource",
+        "payload": {"params": {"id": 3}, "expect": {"rows": [ROWS[2]]}},
+        "ts": 0,
+    },
     {"channel": "testRequestsClientClose", "kind": "peerSource", "ts": 0},
 ]
 
@@ -37,8 +64,10 @@ def write_scenario(work: Path, lines: list[dict]) -> Path:
 
 def start_peer(work: Path, token: str = TOKEN) -> Proc:
     """The SDK reads server.config from its working directory: run it there."""
-    return Proc(["/bin/sh", "-c", f'cd "{work}" && exec "{peer_python("vantiq")}" "{PEER_SCRIPT}"'],
-                env={**token_env(), "CONNECTOR_AUTH_TOKEN": token})
+    return Proc(
+        ["/bin/sh", "-c", f'cd "{work}" && exec "{peer_python("vantiq")}" "{PEER_SCRIPT}"'],
+        env={**token_env(), "CONNECTOR_AUTH_TOKEN": token},
+    )
 
 
 def test_real_sdk_connects_is_configured_and_serves_publish_queries_and_reconnects(workdir: Path) -> None:
@@ -49,15 +78,22 @@ def test_real_sdk_connects_is_configured_and_serves_publish_queries_and_reconnec
     validate = server.wait_json(lambda m: is_msg(m, "in", "validate"), timeout=20)
     assert validate["payload"] == {"credentials": "***"} and TOKEN not in raw_text(validate)
     server.wait_json(lambda m: is_link(m, "configured", source="peerSource"))
-    assert peer.wait_json(lambda m: m.get("event") == "connected")["config"] == {"peerConfig": {"greeting": "hello", "rows": 3}}
+    assert peer.wait_json(lambda m: m.get("event") == "connected")["config"] == {
+        "peerConfig": {"greeting": "hello", "rows": 3}
+    }
     ctl = str(workdir / "ctl.sock")
 
     published = run_cli("publish", "vantiq", "peerSource", "--data", '{"temperature": 21.5}', "--via", ctl, "--json")
     assert published.returncode == 0, published.stderr
     notification = server.wait_json(lambda m: is_msg(m, "in", "notification", "peerSource"))
     assert notification["payload"]["received"] == {"temperature": 21.5}
-    server.wait_json(lambda m: is_msg(m, "out", "status", "peerSource") and m["payload"] == {"status": 200}
-                     and m["ts"] >= notification["ts"])
+    server.wait_json(
+        lambda m: (
+            is_msg(m, "out", "status", "peerSource")
+            and m["payload"] == {"status": 200}
+            and m["ts"] >= notification["ts"]
+        )
+    )
 
     def query(params: dict) -> tuple[int, list[dict]]:
         result = run_cli("command", "vantiq", "query", "--data", json.dumps({"params": params}), "--via", ctl, "--json")
@@ -89,8 +125,17 @@ def test_real_sdk_connects_is_configured_and_serves_publish_queries_and_reconnec
 
 
 def test_real_sdk_passes_the_scenario_file(workdir: Path) -> None:
-    lines = [*SCENARIO[:1], {"channel": "notification", "direction": "in", "kind": "peerSource",
-                             "payload": {"event": "published", "received": {"unit": "C"}}, "ts": 0}, *SCENARIO[1:]]
+    lines = [
+        *SCENARIO[:1],
+        {
+            "channel": "notification",
+            "direction": "in",
+            "kind": "peerSource",
+            "payload": {"event": "published", "received": {"unit": "C"}},
+            "ts": 0,
+        },
+        *SCENARIO[1:],
+    ]
     server, url = start_server(workdir, "--scenario", str(write_scenario(workdir, lines)), control=False)
     write_server_config(workdir, url)
     peer = start_peer(workdir)
@@ -126,13 +171,24 @@ def test_fieldctl_connector_notification_is_acknowledged(workdir: Path) -> None:
     """publish vantiq SOURCE --data: connects as SOURCE's connector, sends, reports the ack."""
     server, url = start_server(workdir, control=False, sources=("peerSource", "other"))
     write_server_config(workdir, url, sources="other")
-    result = run_cli("publish", "vantiq", "other", "--data", '{"level": 3}', "--config",
-                     str(workdir / "server.config"), "--json", env=token_env())
+    result = run_cli(
+        "publish",
+        "vantiq",
+        "other",
+        "--data",
+        '{"level": 3}',
+        "--config",
+        str(workdir / "server.config"),
+        "--json",
+        env=token_env(),
+    )
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     sent = next(m for m in lines if is_msg(m, "out", "notification"))
-    assert raw_text(sent) == '{"op": "notification", "resourceName": "sources", "resourceId": "other", "object": {"level": 3}}'
-    assert any(is_msg(m, "in", "status") and m["payload"] == {"status": 200} for m in lines[lines.index(sent):])
+    assert (
+        raw_text(sent)
+        == '{"op": "notification", "resourceName": "sources", "resourceId": "other", "object": {"level": 3}}'
+    )
+    assert any(is_msg(m, "in", "status") and m["payload"] == {"status": 200} for m in lines[lines.index(sent) :])
     server.wait_json(lambda m: is_msg(m, "in", "notification", "other"))
     server.stop()
-

@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import FIXTURES
+
 from fieldctl.protocols.core.message import Message
 from fieldctl.protocols.vantiq import answers, codec, scenario
 from fieldctl.protocols.vantiq.driver import describe
@@ -47,7 +47,10 @@ def test_validate_and_connect_extension_are_byte_equal() -> None:
     for frame in frames("15_multi_source_connect.json"):
         data = json.loads(frame["frame"])
         if data["op"] == "connectExtension":
-            assert codec.encode(codec.connect_extension(data["resourceId"], data["parameters"]["reconnectSecret"])) == frame["frame"]
+            assert (
+                codec.encode(codec.connect_extension(data["resourceId"], data["parameters"]["reconnectSecret"]))
+                == frame["frame"]
+            )
 
 
 def test_secret_is_source_prefixed_and_stable_when_fixed() -> None:
@@ -59,8 +62,11 @@ def test_secret_is_source_prefixed_and_stable_when_fixed() -> None:
 def test_notification_and_query_responses_are_byte_equal() -> None:
     note = frames("06_notification.json")[0]["frame"]
     assert codec.encode(codec.notification("peerSource", json.loads(note)["object"])) == note
-    for name, statuses in (("07_query_partial_complete.json", [100, 200]), ("08_query_empty.json", [204]),
-                           ("09_query_error.json", [400])):
+    for name, statuses in (
+        ("07_query_partial_complete.json", [100, 200]),
+        ("08_query_empty.json", [204]),
+        ("09_query_error.json", [400]),
+    ):
         query, *responses = frames(name)
         reply_to = json.loads(query["frame"])["messageHeaders"]["REPLY_ADDR_HEADER"]
         for frame, code in zip(responses, statuses):
@@ -73,12 +79,15 @@ def test_notification_and_query_responses_are_byte_equal() -> None:
 # --- server frames: equal as JSON, variable fields masked ---------------------------------------
 
 
-@pytest.mark.parametrize("name,build", [
-    ("04_configure_extension.json", lambda d: codec.configure_extension(d["resourceId"], d["object"]["config"])),
-    ("05_publish.json", lambda d: codec.publish(d["resourceId"], d["object"])),
-    ("10_publish_binary_frame.json", lambda d: codec.publish(d["resourceId"], d["object"])),
-    ("07_query_partial_complete.json", lambda d: codec.query(d["resourceId"], d["object"], "r")),
-])
+@pytest.mark.parametrize(
+    "name,build",
+    [
+        ("04_configure_extension.json", lambda d: codec.configure_extension(d["resourceId"], d["object"]["config"])),
+        ("05_publish.json", lambda d: codec.publish(d["resourceId"], d["object"])),
+        ("10_publish_binary_frame.json", lambda d: codec.publish(d["resourceId"], d["object"])),
+        ("07_query_partial_complete.json", lambda d: codec.query(d["resourceId"], d["object"], "r")),
+    ],
+)
 def test_server_operations_match_the_fixtures(name: str, build) -> None:
     fields = ["address", "messageHeaders.REPLY_ADDR_HEADER"]
     frame = json.loads(frames(name)[0]["frame"])
@@ -88,13 +97,24 @@ def test_server_operations_match_the_fixtures(name: str, build) -> None:
 def test_server_status_frames_match_the_fixtures() -> None:
     assert codec.status(200) == json.loads(frames("03_status_before_configure.json")[0]["frame"])
     ok = json.loads(frames("01_validate_ok.json")[1]["frame"])
-    assert codec.validated().keys() == ok.keys() and codec.validated()["body"]["userInfo"].keys() <= ok["body"]["userInfo"].keys() | {"profiles"}
+    assert codec.validated().keys() == ok.keys() and codec.validated()["body"]["userInfo"].keys() <= ok["body"][
+        "userInfo"
+    ].keys() | {"profiles"}
     refused = json.loads(frames("13_validate_failed.json")[1]["frame"])
     assert codec.refusal(401, "io.vantiq.authentication.failed", "The supplied access token is not valid") == refused
     rejected = json.loads(frames("14_connect_rejected.json")[3]["frame"])
-    assert codec.refusal(400, "io.vantiq.resource.not.found", "The source peerSource does not have an associated stream",
-                         ["peerSource"]) == rejected
-    assert codec.reconnect_required("peerSource") == json.loads(frames("11_reconnect_required_sequence.json")[0]["frame"])
+    assert (
+        codec.refusal(
+            400,
+            "io.vantiq.resource.not.found",
+            "The source peerSource does not have an associated stream",
+            ["peerSource"],
+        )
+        == rejected
+    )
+    assert codec.reconnect_required("peerSource") == json.loads(
+        frames("11_reconnect_required_sequence.json")[0]["frame"]
+    )
     assert codec.client_close() == json.loads(frames("12_test_close.json")[0]["frame"])
 
 
@@ -112,8 +132,12 @@ def test_every_fixture_frame_decodes(path: Path) -> None:
 def test_decoded_fields() -> None:
     query, partial, final = frames("07_query_partial_complete.json")
     msg = decode(query["frame"])
-    assert (msg.channel, msg.kind, msg.id, msg.payload) == ("query", "peerSource", "9368c684-a026-4155-924a-b0c4cce6e3d7",
-                                                            {"table": "items", "chunk": 2})
+    assert (msg.channel, msg.kind, msg.id, msg.payload) == (
+        "query",
+        "peerSource",
+        "9368c684-a026-4155-924a-b0c4cce6e3d7",
+        {"table": "items", "chunk": 2},
+    )
     response = decode(partial["frame"])
     assert (response.channel, response.id, response.payload["status"]) == ("response", msg.id, 100)
     assert decode(frames("08_query_empty.json")[1]["frame"]).payload == {"status": 204}
@@ -130,11 +154,18 @@ def test_the_token_never_appears_in_a_decoded_message() -> None:
     assert codec.credentials_of(codec.encode(codec.validate("good-token"))) == ("validate", "good-token")
 
 
-@pytest.mark.parametrize("text,error", [
-    ("not json", "not JSON"), ("[1, 2]", "not a JSON object"), ('{"status": "200"}', "integer status"),
-    ('{"op": 7}', "op is not a string"), ('{"op": "configureExtension", "object": {}}', "without object.config"),
-    ('{"op": "query", "resourceId": "s", "object": {}}', "REPLY_ADDR_HEADER"), (b"\xff\xfe", "not JSON"),
-])
+@pytest.mark.parametrize(
+    "text,error",
+    [
+        ("not json", "not JSON"),
+        ("[1, 2]", "not a JSON object"),
+        ('{"status": "200"}', "integer status"),
+        ('{"op": 7}', "op is not a string"),
+        ('{"op": "configureExtension", "object": {}}', "without object.config"),
+        ('{"op": "query", "resourceId": "s", "object": {}}', "REPLY_ADDR_HEADER"),
+        (b"\xff\xfe", "not JSON"),
+    ],
+)
 def test_malformed_frames_become_messages_with_an_error(text, error: str) -> None:
     msg = codec.decode(text, profile="vantiq", endpoint="server")
     assert error in (msg.error or "")
@@ -145,31 +176,38 @@ def test_refusal_text_reads_both_error_shapes() -> None:
     listed = json.loads(frames("13_validate_failed.json")[1]["frame"])
     assert codec.refusal_text(listed) == "401 io.vantiq.authentication.failed: The supplied access token is not valid"
     single = json.loads(frames("09_query_error.json")[1]["frame"])
-    assert codec.refusal_text(single).startswith("400 peer.query.unsupported: Unsupported query parameter colour; allowed: [")
+    assert codec.refusal_text(single).startswith(
+        "400 peer.query.unsupported: Unsupported query parameter colour; allowed: ["
+    )
 
 
 # --- server.config and URLs ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("given,expected", [
-    ("http://localhost:8080", "ws://localhost:8080/api/v1/wsock/websocket"),
-    ("https://dev.vantiq.com/", "wss://dev.vantiq.com/api/v1/wsock/websocket"),
-    ("http://h:1/vantiq/", "ws://h:1/vantiq/api/v1/wsock/websocket"),
-    ("wss://h/api/v2/wsock/websocket", "wss://h/api/v2/wsock/websocket"),
-    ("http://h/prefix/api/v1/wsock/websocket", "ws://h/prefix/api/v1/wsock/websocket"),
-    ("http://h/api/v1/wsock/websocket/", "ws://h/api/v1/wsock/websocket"),
-    ("http://h:1/x?tok=1#f", "ws://h:1/x/api/v1/wsock/websocket?tok=1#f"),
-    ("dev.vantiq.com", "wss://dev.vantiq.com/api/v1/wsock/websocket"),
-    ("localhost:8080", "wss://localhost:8080/api/v1/wsock/websocket"),
-    ("HTTPS://Dev.vantiq.com", "wss://Dev.vantiq.com/api/v1/wsock/websocket"),
-])
+@pytest.mark.parametrize(
+    "given,expected",
+    [
+        ("http://localhost:8080", "ws://localhost:8080/api/v1/wsock/websocket"),
+        ("https://dev.vantiq.com/", "wss://dev.vantiq.com/api/v1/wsock/websocket"),
+        ("http://h:1/vantiq/", "ws://h:1/vantiq/api/v1/wsock/websocket"),
+        ("wss://h/api/v2/wsock/websocket", "wss://h/api/v2/wsock/websocket"),
+        ("http://h/prefix/api/v1/wsock/websocket", "ws://h/prefix/api/v1/wsock/websocket"),
+        ("http://h/api/v1/wsock/websocket/", "ws://h/api/v1/wsock/websocket"),
+        ("http://h:1/x?tok=1#f", "ws://h:1/x/api/v1/wsock/websocket?tok=1#f"),
+        ("dev.vantiq.com", "wss://dev.vantiq.com/api/v1/wsock/websocket"),
+        ("localhost:8080", "wss://localhost:8080/api/v1/wsock/websocket"),
+        ("HTTPS://Dev.vantiq.com", "wss://Dev.vantiq.com/api/v1/wsock/websocket"),
+    ],
+)
 def test_url_normalisation(given: str, expected: str) -> None:
     assert codec.normalize_url(given) == expected
 
 
 def test_properties_as_jprops_reads_them() -> None:
-    text = ("# comment\n! also\n  targetServer = http://h:1\nsources: a, b ,\\\n  c\nauthToken tok  \n"
-            "sendPings=false\nfailOnConnectionError=false\ntcpProbePort=8123\nkey\\=x=v\\u00e9\n")
+    text = (
+        "# comment\n! also\n  targetServer = http://h:1\nsources: a, b ,\\\n  c\nauthToken tok  \n"
+        "sendPings=false\nfailOnConnectionError=false\ntcpProbePort=8123\nkey\\=x=v\\u00e9\n"
+    )
     props = codec.parse_properties(text)
     assert props["targetServer"] == "http://h:1" and props["sources"] == "a, b ,c"
     assert props["authToken"] == "tok  " and props["key=x"] == "v\u00e9"
@@ -208,16 +246,25 @@ def test_query_result_keeps_rows_from_a_bounded_number_of_bytes() -> None:
 
 
 def test_scenario_steps() -> None:
-    lines = [{"channel": "link", "kind": "bound", "ts": 1}, {"channel": "publish", "kind": "s", "payload": {"a": 1}, "ts": 1},
-             {"channel": "query", "kind": "s", "payload": {"params": {"id": 1}, "expect": {"status": 200}}, "ts": 1.5},
-             {"channel": "query", "kind": "s", "payload": {"id": 2}, "ts": 1.5},
-             {"channel": "response", "direction": "in", "kind": "s", "payload": {"status": 200}, "ts": 2},
-             {"channel": "notification", "direction": "in", "kind": "s", "payload": {"a": 1}, "ts": 2}]
+    lines = [
+        {"channel": "link", "kind": "bound", "ts": 1},
+        {"channel": "publish", "kind": "s", "payload": {"a": 1}, "ts": 1},
+        {"channel": "query", "kind": "s", "payload": {"params": {"id": 1}, "expect": {"status": 200}}, "ts": 1.5},
+        {"channel": "query", "kind": "s", "payload": {"id": 2}, "ts": 1.5},
+        {"channel": "response", "direction": "in", "kind": "s", "payload": {"status": 200}, "ts": 2},
+        {"channel": "notification", "direction": "in", "kind": "s", "payload": {"a": 1}, "ts": 2},
+    ]
     steps, skipped = scenario.steps_of([Message.from_dict(line) for line in lines])
     assert [(s.action, s.data, s.delay_s) for s in steps] == [
-        ("publish", {"a": 1}, 0.0), ("query", {"id": 1}, 0.5), ("query", {"id": 2}, 0.0), ("notification", {"a": 1}, 0.5)]
+        ("publish", {"a": 1}, 0.0),
+        ("query", {"id": 1}, 0.5),
+        ("query", {"id": 2}, 0.0),
+        ("notification", {"a": 1}, 0.5),
+    ]
     assert steps[1].expect == {"status": 200} and skipped == 1
-    assert scenario.contains({"a": {"b": 1, "c": 2}, "d": 3}, {"a": {"b": 1}}) and not scenario.contains({"a": 1}, {"b": 1})
+    assert scenario.contains({"a": {"b": 1, "c": 2}, "d": 3}, {"a": {"b": 1}}) and not scenario.contains(
+        {"a": 1}, {"b": 1}
+    )
 
 
 def test_data_file_answers_filter_chunk_and_refuse_unknown_parameters(tmp_path: Path) -> None:

@@ -9,47 +9,107 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given, strategies as st
-
 from fuzzing import contained
+from hypothesis import given
+from hypothesis import strategies as st
+
 from fieldctl.protocols.core.errors import FieldctlError
 from fieldctl.protocols.core.limits import Limits
 from fieldctl.protocols.core.message import Message
 from fieldctl.protocols.vantiq import answers, codec
 from fieldctl.protocols.vantiq.driver import describe
 
-OPS = [codec.VALIDATE, codec.AUTHENTICATE, codec.CONNECT, codec.CONFIGURE, codec.PUBLISH, codec.QUERY,
-       codec.NOTIFICATION, codec.RECONNECT, codec.TEST_CLOSE, "bogus"]
-KEYS = ["op", "resourceName", "resourceId", "object", "parameters", "messageHeaders", "status", "headers", "body",
-        "REPLY_ADDR_HEADER", "X-Reply-Address", "reconnectSecret", "config", "code", "message", "messageCode",
-        "messageTemplate", "parameters", "accessToken"]
+OPS = [
+    codec.VALIDATE,
+    codec.AUTHENTICATE,
+    codec.CONNECT,
+    codec.CONFIGURE,
+    codec.PUBLISH,
+    codec.QUERY,
+    codec.NOTIFICATION,
+    codec.RECONNECT,
+    codec.TEST_CLOSE,
+    "bogus",
+]
+KEYS = [
+    "op",
+    "resourceName",
+    "resourceId",
+    "object",
+    "parameters",
+    "messageHeaders",
+    "status",
+    "headers",
+    "body",
+    "REPLY_ADDR_HEADER",
+    "X-Reply-Address",
+    "reconnectSecret",
+    "config",
+    "code",
+    "message",
+    "messageCode",
+    "messageTemplate",
+    "parameters",
+    "accessToken",
+]
 
-scalars = (st.none() | st.booleans() | st.integers() | st.integers(min_value=10**300, max_value=10**310)
-           | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=20) | st.sampled_from(OPS))
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                      | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=5), inner, max_size=5), max_leaves=20)
-frames = st.fixed_dictionaries({}, optional={
-    "op": st.sampled_from(OPS) | scalars, "resourceId": values, "object": values, "parameters": values,
-    "messageHeaders": st.fixed_dictionaries({}, optional={"REPLY_ADDR_HEADER": values}) | values,
-    "status": st.integers(-1000, 1000) | scalars, "headers": st.fixed_dictionaries({}, optional={"X-Reply-Address": values}),
-    "body": values})
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=10**300, max_value=10**310)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=20)
+    | st.sampled_from(OPS)
+)
+values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=5), inner, max_size=5)
+    ),
+    max_leaves=20,
+)
+frames = st.fixed_dictionaries(
+    {},
+    optional={
+        "op": st.sampled_from(OPS) | scalars,
+        "resourceId": values,
+        "object": values,
+        "parameters": values,
+        "messageHeaders": st.fixed_dictionaries({}, optional={"REPLY_ADDR_HEADER": values}) | values,
+        "status": st.integers(-1000, 1000) | scalars,
+        "headers": st.fixed_dictionaries({}, optional={"X-Reply-Address": values}),
+        "body": values,
+    },
+)
 
 
 def hostile_texts() -> st.SearchStrategy[str]:
     depth = st.integers(1, 2_000)  # limits.check_depth costs ~4 ms per KB of nested brackets
     return st.one_of(
-        depth.map(lambda n: "[" * n + "]" * n), depth.map(lambda n: '{"op": "publish", "object": ' + "[" * n),
+        depth.map(lambda n: "[" * n + "]" * n),
+        depth.map(lambda n: '{"op": "publish", "object": ' + "[" * n),
         depth.map(lambda n: '{"a":' * n + "1" + "}" * n),
         st.integers(4000, 6_000).map(lambda n: '{"status": ' + "9" * n + "}"),
-        st.sampled_from(['{"op": "notification", "object": "\\ud800"}', '{"op": "x", "\\udfff": 1}',
-                         '{"status": 200, "body": "\\ud83d\\ude00"}', '{"status": NaN}', '{"status": 1e999}',
-                         '{"op": "query", "messageHeaders": {"REPLY_ADDR_HEADER": [1]}}',
-                         '{"status": 200, "headers": {"X-Reply-Address": {}}}',
-                         '{"op": "connectExtension", "parameters": {"reconnectSecret": ["x"]}}']))
+        st.sampled_from(
+            [
+                '{"op": "notification", "object": "\\ud800"}',
+                '{"op": "x", "\\udfff": 1}',
+                '{"status": 200, "body": "\\ud83d\\ude00"}',
+                '{"status": NaN}',
+                '{"status": 1e999}',
+                '{"op": "query", "messageHeaders": {"REPLY_ADDR_HEADER": [1]}}',
+                '{"status": 200, "headers": {"X-Reply-Address": {}}}',
+                '{"op": "connectExtension", "parameters": {"reconnectSecret": ["x"]}}',
+            ]
+        ),
+    )
 
 
 def check_decoded(frame: str | bytes) -> Message:
-    msg = contained(codec.decode, frame, profile="vantiq", endpoint="server", source="s", limits=Limits(max_frame_bytes=1 << 20))
+    msg = contained(
+        codec.decode, frame, profile="vantiq", endpoint="server", source="s", limits=Limits(max_frame_bytes=1 << 20)
+    )
     assert isinstance(msg, Message)
     msg.to_json().encode("utf-8")  # one writable line
     assert isinstance(contained(describe, msg), str)
@@ -123,14 +183,20 @@ def test_crossing_a_limit_is_a_malformed_message_not_an_exception() -> None:
     lone = codec.decode('{"op": "notification", "object": "\\ud800"}', profile="v", endpoint="server")
     assert "lone surrogate" in lone.error
     pair = codec.decode('{"op": "notification", "object": "\\ud83d\\ude00"}', profile="v", endpoint="server")
-    assert pair.error is None and pair.payload == "\U0001F600"
-    large = codec.decode(b'{"op": "publish", "object": "' + b"x" * 200 + b'"}', profile="v", endpoint="server",
-                         limits=Limits(max_frame_bytes=100))
+    assert pair.error is None and pair.payload == "\U0001f600"
+    large = codec.decode(
+        b'{"op": "publish", "object": "' + b"x" * 200 + b'"}',
+        profile="v",
+        endpoint="server",
+        limits=Limits(max_frame_bytes=100),
+    )
     assert "over the limit of 100 bytes" in large.error
-    for text, error in (('{"op": "query", "messageHeaders": {"REPLY_ADDR_HEADER": [1]}}', "REPLY_ADDR_HEADER is not a string"),
-                        ('{"status": 200, "headers": {"X-Reply-Address": {}}}', "X-Reply-Address is not a string"),
-                        ('{"op": "connectExtension", "resourceId": "s", "parameters": 5}', "parameters"),
-                        ('{"op": "notification", "resourceId": ["s"]}', "resourceId is not a string")):
+    for text, error in (
+        ('{"op": "query", "messageHeaders": {"REPLY_ADDR_HEADER": [1]}}', "REPLY_ADDR_HEADER is not a string"),
+        ('{"status": 200, "headers": {"X-Reply-Address": {}}}', "X-Reply-Address is not a string"),
+        ('{"op": "connectExtension", "resourceId": "s", "parameters": 5}', "parameters"),
+        ('{"op": "notification", "resourceId": ["s"]}', "resourceId is not a string"),
+    ):
         assert error in codec.decode(text, profile="v", endpoint="server").error
     assert codec.credentials_of("[" * 100_000) == (None, None)
 

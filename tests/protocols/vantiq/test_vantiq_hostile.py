@@ -12,27 +12,43 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import FIELDCTL, cli_env, free_port, peak_rss_kib, run_cli
+from vantiq_helpers import (
+    TOKEN,
+    is_link,
+    is_msg,
+    one_line,
+    start_connector,
+    start_server,
+    token_env,
+    workdir,
+    write_server_config,
+)
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
-
-from conftest import FIELDCTL, cli_env, free_port, peak_rss_kib, run_cli
-from vantiq_helpers import TOKEN, is_link, is_msg, one_line, start_connector, start_server, token_env, \
-    workdir, write_server_config  # noqa: F401 (fixture)
 
 VALIDATE = json.dumps({"op": "validate", "resourceName": "system.credentials", "object": TOKEN})
 
 
 def connect_source(ws, source: str = "peerSource", secret: str = "x") -> None:
-    ws.send(json.dumps({"op": "connectExtension", "resourceName": "sources", "resourceId": source,
-                        "parameters": {"reconnectSecret": secret}}))
+    ws.send(
+        json.dumps(
+            {
+                "op": "connectExtension",
+                "resourceName": "sources",
+                "resourceId": source,
+                "parameters": {"reconnectSecret": secret},
+            }
+        )
+    )
     assert json.loads(ws.recv(timeout=10)) == {"status": 200}
     assert json.loads(ws.recv(timeout=10))["op"] == "configureExtension"
 
 
 HOSTILE = [
-    "[" * 100_000 + "]" * 100_000,                                  # RecursionError before
+    "[" * 100_000 + "]" * 100_000,  # RecursionError before
     '{"op": "notification", "resourceId": "peerSource", "object": ' + "[" * 5000 + "]" * 5000 + "}",
-    '{"status": ' + "7" * 5000 + "}",                                # int over 4300 digits
+    '{"status": ' + "7" * 5000 + "}",  # int over 4300 digits
     '{"op": "notification", "resourceId": "peerSource", "object": "\\ud800"}',  # not Unicode
     '{"op": "notification", "resourceId": ["peerSource"], "object": {}}',
     '{"op": "connectExtension", "resourceId": "peerSource", "parameters": {"reconnectSecret": {"a": 1}}}',
@@ -68,8 +84,9 @@ def test_hostile_peers_cost_only_their_own_connection(workdir: Path) -> None:
             ws.recv(timeout=10)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
     # The connector that was there all along is still served...
-    result = run_cli("command", "vantiq", "query", "--data", '{"params": {"id": 1}}', "--via", str(workdir / "ctl.sock"),
-                     "--json")
+    result = run_cli(
+        "command", "vantiq", "query", "--data", '{"params": {"id": 1}}', "--via", str(workdir / "ctl.sock"), "--json"
+    )
     assert result.returncode == 0, result.stderr
     # ...and so is a new, well-behaved one.
     good.stop()
@@ -89,14 +106,26 @@ def test_hostile_peers_cost_only_their_own_connection(workdir: Path) -> None:
     assert stderr.count("authentication refused") == 1, stderr
 
 
-
-
 def test_simulator_memory_stays_bounded_however_many_notifications(workdir: Path) -> None:
     """1,000 connectors notifying for an hour was 1.3 GB: nothing is kept without a scenario."""
     url = f"ws://127.0.0.1:{free_port()}/api/v1/wsock/websocket"
-    sim = subprocess.Popen([*FIELDCTL, "simulate", "vantiq", "--json", "--endpoint", f"server={url}",
-                            "--token-file", str(workdir / "tokens"), "--source", "peerSource"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=cli_env())
+    sim = subprocess.Popen(
+        [
+            *FIELDCTL,
+            "simulate",
+            "vantiq",
+            "--json",
+            "--endpoint",
+            f"server={url}",
+            "--token-file",
+            str(workdir / "tokens"),
+            "--source",
+            "peerSource",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=cli_env(),
+    )
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -106,8 +135,14 @@ def test_simulator_memory_stays_bounded_however_many_notifications(workdir: Path
             except OSError:
                 assert time.monotonic() < deadline and sim.poll() is None, "simulator did not start"
                 time.sleep(0.05)
-        note = json.dumps({"op": "notification", "resourceName": "sources", "resourceId": "peerSource",
-                           "object": {"blob": "n" * 4000}})
+        note = json.dumps(
+            {
+                "op": "notification",
+                "resourceName": "sources",
+                "resourceId": "peerSource",
+                "object": {"blob": "n" * 4000},
+            }
+        )
 
         def notify(count: int) -> None:
             for _ in range(count // 100):
@@ -134,8 +169,11 @@ def test_simulator_memory_stays_bounded_however_many_notifications(workdir: Path
 def test_nothing_listening_is_one_line_and_exit_3_at_once(workdir: Path) -> None:
     url = f"ws://127.0.0.1:{free_port()}/api/v1/wsock/websocket"
     config = str(write_server_config(workdir, url))
-    for args in (["register", "vantiq", "--config", config], ["register", "vantiq", "--source", "s", "--endpoint", f"server={url}"],
-                 ["publish", "vantiq", "peerSource", "--data", "{}", "--config", config, "--wait", "20"]):
+    for args in (
+        ["register", "vantiq", "--config", config],
+        ["register", "vantiq", "--source", "s", "--endpoint", f"server={url}"],
+        ["publish", "vantiq", "peerSource", "--data", "{}", "--config", config, "--wait", "20"],
+    ):
         start = time.monotonic()
         result = run_cli(*args, "--json", env=token_env())
         assert result.returncode == 3, (args, result.stderr)
@@ -149,8 +187,16 @@ def test_nothing_listening_is_one_line_and_exit_3_at_once(workdir: Path) -> None
 def test_refused_credentials_are_exit_3_for_publish_too(workdir: Path) -> None:
     server, url = start_server(workdir, control=False)
     config = str(write_server_config(workdir, url))
-    result = run_cli("publish", "vantiq", "peerSource", "--data", "{}", "--config", config,
-                     env={**token_env(), "CONNECTOR_AUTH_TOKEN": "wrong-token-x"})
+    result = run_cli(
+        "publish",
+        "vantiq",
+        "peerSource",
+        "--data",
+        "{}",
+        "--config",
+        config,
+        env={**token_env(), "CONNECTOR_AUTH_TOKEN": "wrong-token-x"},
+    )
     assert result.returncode == 3 and "refused the access token" in one_line(result.stderr)
     server.stop()
 
@@ -169,8 +215,9 @@ def test_a_lost_server_is_still_retried_once_connected(workdir: Path) -> None:
     assert any(is_msg(json.loads(line), "in", "connectExtension") for line in server.output())
 
 
-@pytest.mark.parametrize("role", [["simulate", "vantiq"], ["register", "vantiq", "--source", "s"],
-                                  ["probe", "vantiq", "--source", "s"]])
+@pytest.mark.parametrize(
+    "role", [["simulate", "vantiq"], ["register", "vantiq", "--source", "s"], ["probe", "vantiq", "--source", "s"]]
+)
 def test_a_broken_server_url_is_a_usage_error_on_one_line(role: list[str]) -> None:
     result = run_cli(*role, "--endpoint", "server=http://[bad", env=token_env())
     if role[0] == "probe":

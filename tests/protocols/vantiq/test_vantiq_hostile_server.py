@@ -9,14 +9,18 @@ import sys
 import threading
 from pathlib import Path
 
-from websockets.sync.server import ServerConnection, serve
-
 from conftest import FIELDCTL, Proc
 from vantiq_helpers import is_link, token_env, workdir, write_server_config  # noqa: F401 (fixture)
+from websockets.sync.server import ServerConnection, serve
 
 QUERIES = 24
-BAD = ["[" * 100_000, '{"status": ' + "9" * 5000 + "}", '{"op": "publish", "object": "\\udc00"}',
-       '{"op": "query", "messageHeaders": {"REPLY_ADDR_HEADER": {"a": 1}}}', "\xff not json"]
+BAD = [
+    "[" * 100_000,
+    '{"status": ' + "9" * 5000 + "}",
+    '{"op": "publish", "object": "\\udc00"}',
+    '{"op": "query", "messageHeaders": {"REPLY_ADDR_HEADER": {"a": 1}}}',
+    "\xff not json",
+]
 
 ANSWER = """
 import json, os, sys, time
@@ -44,13 +48,30 @@ class Flooding:
         ws.recv()
         ws.send(json.dumps({"status": 200}))
         ws.recv()
-        ws.send(json.dumps({"op": "configureExtension", "resourceName": "sources", "resourceId": "peerSource",
-                            "object": {"config": {}}}))
+        ws.send(
+            json.dumps(
+                {
+                    "op": "configureExtension",
+                    "resourceName": "sources",
+                    "resourceId": "peerSource",
+                    "object": {"config": {}},
+                }
+            )
+        )
         for frame in BAD:
             ws.send(frame)
         for number in range(QUERIES):
-            ws.send(json.dumps({"op": "query", "resourceName": "sources", "resourceId": "peerSource", "object": {},
-                                "messageHeaders": {"REPLY_ADDR_HEADER": f"q{number}"}}))
+            ws.send(
+                json.dumps(
+                    {
+                        "op": "query",
+                        "resourceName": "sources",
+                        "resourceId": "peerSource",
+                        "object": {},
+                        "messageHeaders": {"REPLY_ADDR_HEADER": f"q{number}"},
+                    }
+                )
+            )
         while len(self.finals) < QUERIES:
             answer = json.loads(ws.recv(timeout=60))
             if answer.get("status") != 100:
@@ -64,9 +85,21 @@ def test_a_query_flood_is_answered_a_few_at_a_time(workdir: Path) -> None:
     (workdir / "running").mkdir()
     server = Flooding()
     config = write_server_config(workdir, server.url)
-    connector = Proc([*FIELDCTL, "register", "vantiq", "--json", "--config", str(config), "--set", "answers.concurrency=3",
-                      "--answer-with", f"{sys.executable} {workdir / 'answer.py'}"],
-                     env={**token_env(), "RUNNING": str(workdir / "running")})
+    connector = Proc(
+        [
+            *FIELDCTL,
+            "register",
+            "vantiq",
+            "--json",
+            "--config",
+            str(config),
+            "--set",
+            "answers.concurrency=3",
+            "--answer-with",
+            f"{sys.executable} {workdir / 'answer.py'}",
+        ],
+        env={**token_env(), "RUNNING": str(workdir / "running")},
+    )
     assert connector.wait(90) == 0, connector.stderr_now()  # the server's testRequestsClientClose ends it
     server.server.shutdown()
     assert server.finals == {f"q{n}": 200 for n in range(QUERIES)}
@@ -93,11 +126,27 @@ class Oversending:
         ws.recv()
         ws.send(json.dumps({"status": 200}))
         ws.recv()
-        ws.send(json.dumps({"op": "configureExtension", "resourceName": "sources", "resourceId": "peerSource",
-                            "object": {"config": {}}}))
+        ws.send(
+            json.dumps(
+                {
+                    "op": "configureExtension",
+                    "resourceName": "sources",
+                    "resourceId": "peerSource",
+                    "object": {"config": {}},
+                }
+            )
+        )
         if self.connections == 1:
-            ws.send(json.dumps({"op": "publish", "resourceName": "sources", "resourceId": "peerSource",
-                                "object": {"blob": "x" * self.size}}))
+            ws.send(
+                json.dumps(
+                    {
+                        "op": "publish",
+                        "resourceName": "sources",
+                        "resourceId": "peerSource",
+                        "object": {"blob": "x" * self.size},
+                    }
+                )
+            )
         ws.send(json.dumps({"op": "testRequestsClientClose"}))
         for _ in ws:  # until the connector closes
             pass
@@ -106,8 +155,10 @@ class Oversending:
 def test_a_frame_over_the_connectors_limit_costs_that_connection_only(workdir: Path) -> None:
     server = Oversending(300_000)
     config = write_server_config(workdir, server.url)
-    connector = Proc([*FIELDCTL, "register", "vantiq", "--json", "--config", str(config),
-                      "--set", "limits.max_frame_bytes=200000"], env=token_env())
+    connector = Proc(
+        [*FIELDCTL, "register", "vantiq", "--json", "--config", str(config), "--set", "limits.max_frame_bytes=200000"],
+        env=token_env(),
+    )
     dropped = connector.wait_json(lambda m: is_link(m, "disconnected") and m["payload"].get("sent_code") == 1009)
     assert dropped["payload"]["source"] == "peerSource"
     assert connector.wait(30) == 0  # back on a new connection, then stopped by the server

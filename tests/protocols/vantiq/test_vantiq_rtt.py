@@ -31,7 +31,9 @@ async def connector(url: str) -> None:
                 await ws.send(json.dumps({"status": 200, "headers": {"X-Reply-Address": reply_to}, "body": [{"a": 1}]}))
             elif data.get("op") == "reconnectRequired":
                 await asyncio.sleep(DELAY_S)
-                await ws.send(json.dumps({"op": "connectExtension", "resourceName": "sources", "resourceId": "demoSource"}))
+                await ws.send(
+                    json.dumps({"op": "connectExtension", "resourceName": "sources", "resourceId": "demoSource"})
+                )
 
 
 async def run() -> dict[str, Any]:
@@ -45,8 +47,10 @@ async def run() -> dict[str, Any]:
         url = next(m.payload["url"] for m in seen if m.is_link and m.kind == "bound")
         peer = asyncio.ensure_future(connector(url))
         assert await sim.wait_active("demoSource", 10)
-        outcomes = {name: await asyncio.wait_for(sim.command(name, {"source": "demoSource"}, seen.append), 20)
-                    for name in ("query", "reconnect", "close")}
+        outcomes = {
+            name: await asyncio.wait_for(sim.command(name, {"source": "demoSource"}, seen.append), 20)
+            for name in ("query", "reconnect", "close")
+        }
         peer.cancel()
         return outcomes
     finally:

@@ -7,7 +7,8 @@ import pytest
 
 from fieldctl.protocols.core.errors import RemoteFailure
 from fieldctl.protocols.core.message import Message
-from fieldctl.protocols.vantiq import codec, simulator_state as rules
+from fieldctl.protocols.vantiq import codec
+from fieldctl.protocols.vantiq import simulator_state as rules
 
 
 def frame_in(frame: dict, source: str = "") -> Message:
@@ -40,11 +41,14 @@ def test_a_valid_token_is_answered_with_the_user_info() -> None:
     assert peer.authenticated
 
 
-@pytest.mark.parametrize("op, token, why", [
-    (codec.VALIDATE, "bad", "not valid"),
-    (codec.AUTHENTICATE, {"user": "u"}, "not simulated"),
-    (codec.NOTIFICATION, None, "must authenticate"),
-])
+@pytest.mark.parametrize(
+    "op, token, why",
+    [
+        (codec.VALIDATE, "bad", "not valid"),
+        (codec.AUTHENTICATE, {"user": "u"}, "not simulated"),
+        (codec.NOTIFICATION, None, "must authenticate"),
+    ],
+)
 def test_refusals_say_why_and_warn_once_per_connection(op: str, token: object, why: str) -> None:
     srv = server()
     peer = srv.open()
@@ -155,10 +159,22 @@ def test_stray_frames_are_warned_about() -> None:
 
 
 def test_sent_builds_the_message_a_decode_would() -> None:
-    for frame in (codec.publish("pump", {"x": [1, 2]}), codec.query("pump", {"n": 1}, "r"), codec.status(200),
-                  codec.refusal(400, "e", "m"), codec.configure_extension("pump", {"rate": 2}), codec.client_close()):
+    for frame in (
+        codec.publish("pump", {"x": [1, 2]}),
+        codec.query("pump", {"n": 1}, "r"),
+        codec.status(200),
+        codec.refusal(400, "e", "m"),
+        codec.configure_extension("pump", {"rate": 2}),
+        codec.client_close(),
+    ):
         text = codec.encode(frame)
         built = codec.sent(frame, text, profile="vantiq", endpoint="server", source="pump")
         parsed = codec.decode(text, profile="vantiq", endpoint="server", direction="out", source="pump")
-        assert (built.channel, built.kind, built.id, built.payload, built.raw, built.error) == \
-            (parsed.channel, parsed.kind, parsed.id, parsed.payload, parsed.raw, parsed.error)
+        assert (built.channel, built.kind, built.id, built.payload, built.raw, built.error) == (
+            parsed.channel,
+            parsed.kind,
+            parsed.id,
+            parsed.payload,
+            parsed.raw,
+            parsed.error,
+        )

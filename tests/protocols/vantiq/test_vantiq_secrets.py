@@ -7,15 +7,14 @@ from __future__ import annotations
 import json
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
-from websockets.sync.server import Server, ServerConnection, serve
-
 from conftest import FIELDCTL, Proc, run_cli
-from vantiq_helpers import TOKEN, is_link, is_msg, one_line, start_server, token_env, workdir, \
-    write_server_config  # noqa: F401 (fixture)
+from vantiq_helpers import TOKEN, is_link, is_msg, one_line, start_server, token_env, workdir, write_server_config  # noqa: F401 (fixture)
+from websockets.sync.server import Server, ServerConnection, serve
 
 SECRET = "rs-Fixed-2718281828"  # reconnectSecret in server.config; the SDK sends <source>_<value>
 ACCESS, ID = "simulated-access-token", "id-token-Hq93-handed-out"
@@ -54,19 +53,33 @@ def assert_absent(texts: list[str], *secrets: str) -> None:
 def test_handed_out_credentials_and_the_reconnect_secret_never_appear(workdir: Path) -> None:
     server, url = start_server(workdir, "--record", str(workdir / "server.ndjson"), sources=("peerSource", "other"))
     config = write_server_config(workdir, url, reconnectSecret=SECRET)
-    connector = Proc([*FIELDCTL, "register", "vantiq", "--json", "--config", str(config), "--record",
-                      str(workdir / "register.ndjson")], env=token_env())
+    connector = Proc(
+        [
+            *FIELDCTL,
+            "register",
+            "vantiq",
+            "--json",
+            "--config",
+            str(config),
+            "--record",
+            str(workdir / "register.ndjson"),
+        ],
+        env=token_env(),
+    )
     reply = connector.wait_json(lambda m: is_msg(m, "in", "status") and "body" in m["payload"])
     assert reply["payload"]["body"]["userInfo"]["accessToken"] == "***"  # shown, masked
     connector.wait_json(lambda m: is_link(m, "ready"))
     sent = connector.wait_json(lambda m: is_msg(m, "out", "connectExtension"))
     assert sent["payload"] == {"reconnectSecret": "***"}
-    published = run_cli("publish", "vantiq", "other", "--data", '{"a": 1}', "--config", str(config), "--json",
-                        env=token_env())
+    published = run_cli(
+        "publish", "vantiq", "other", "--data", '{"a": 1}', "--config", str(config), "--json", env=token_env()
+    )
     assert published.returncode == 0, published.stderr
     shown = [json.loads(line) for line in published.stdout.splitlines()]
-    assert any(m["channel"] == "status" and m["payload"].get("body", {}).get("userInfo", {}).get("accessToken") == "***"
-               for m in shown)
+    assert any(
+        m["channel"] == "status" and m["payload"].get("body", {}).get("userInfo", {}).get("accessToken") == "***"
+        for m in shown
+    )
     assert connector.stop() == 0 and server.stop() == 0
     texts = outputs(connector, server, files=(workdir / "server.ndjson", workdir / "register.ndjson"))
     texts += [published.stdout, published.stderr] + raw_frames([published.stdout])
@@ -89,13 +102,22 @@ class Echo:
         if self.refuse:
             ws.send(json.dumps({"status": 401, "body": [{"code": "bad", "message": f"token {token} is not valid"}]}))
             return
-        ws.send(json.dumps({"status": 200, "body": {"userInfo": {"accessToken": ACCESS, "idToken": ID},
-                                                    "echo": token}}))
+        ws.send(
+            json.dumps({"status": 200, "body": {"userInfo": {"accessToken": ACCESS, "idToken": ID}, "echo": token}})
+        )
         secret = json.loads(ws.recv())["parameters"]["reconnectSecret"]
         echoed: dict[str, Any] = {"token": token, "again": f"{token}/{secret}", "access": ACCESS, "id": ID}
         ws.send(json.dumps({"status": 200, "body": echoed}))
-        ws.send(json.dumps({"op": "configureExtension", "resourceName": "sources", "resourceId": "peerSource",
-                            "object": {"config": echoed}}))
+        ws.send(
+            json.dumps(
+                {
+                    "op": "configureExtension",
+                    "resourceName": "sources",
+                    "resourceId": "peerSource",
+                    "object": {"config": echoed},
+                }
+            )
+        )
         ws.send(json.dumps({"op": "publish", "resourceName": "sources", "resourceId": "peerSource", "object": echoed}))
         ws.send(json.dumps({"status": 500, "body": [{"code": "echo", "message": f"{token} {secret} {ID}"}]}))
         ws.send(json.dumps({"op": "testRequestsClientClose"}))
@@ -121,8 +143,19 @@ def echo() -> Iterator[Callable[..., Echo]]:
 def test_a_server_echoing_secrets_back_never_gets_them_shown(workdir: Path, echo: Callable[..., Echo]) -> None:
     server = echo()
     config = write_server_config(workdir, server.url, reconnectSecret=SECRET)
-    connector = Proc([*FIELDCTL, "register", "vantiq", "--json", "--config", str(config), "--record",
-                      str(workdir / "register.ndjson")], env=token_env())
+    connector = Proc(
+        [
+            *FIELDCTL,
+            "register",
+            "vantiq",
+            "--json",
+            "--config",
+            str(config),
+            "--record",
+            str(workdir / "register.ndjson"),
+        ],
+        env=token_env(),
+    )
     assert connector.wait(20) == 0  # testRequestsClientClose stopped its only source
     texts = outputs(connector, files=(workdir / "register.ndjson",))
     assert any("the server reported 500 echo" in text for text in texts)
@@ -132,8 +165,10 @@ def test_a_server_echoing_secrets_back_never_gets_them_shown(workdir: Path, echo
 def test_a_refusal_quoting_the_token_does_not_print_it(workdir: Path, echo: Callable[..., Echo]) -> None:
     server = echo(refuse=True)
     config = str(write_server_config(workdir, server.url))
-    for role in (["register", "vantiq", "--record", str(workdir / "r.ndjson")],
-                 ["publish", "vantiq", "peerSource", "--data", "{}"]):
+    for role in (
+        ["register", "vantiq", "--record", str(workdir / "r.ndjson")],
+        ["publish", "vantiq", "peerSource", "--data", "{}"],
+    ):
         result = run_cli(*role, "--config", config, "--json", env=token_env())
         assert result.returncode == 3 and "refused the access token" in one_line(result.stderr)
         texts = [result.stdout, result.stderr, (workdir / "r.ndjson").read_text()]
@@ -154,8 +189,19 @@ def test_an_answer_with_child_never_gets_the_token(workdir: Path) -> None:
     server, url = start_server(workdir)
     config = write_server_config(workdir, url)
     env = {**token_env(), "DUMP": str(workdir / "environ"), "SOME_COPY": f"Bearer {TOKEN}"}
-    connector = Proc([*FIELDCTL, "register", "vantiq", "--json", "--config", str(config),
-                      "--answer-with", f"{sys.executable} {workdir / 'environ.py'}"], env=env)
+    connector = Proc(
+        [
+            *FIELDCTL,
+            "register",
+            "vantiq",
+            "--json",
+            "--config",
+            str(config),
+            "--answer-with",
+            f"{sys.executable} {workdir / 'environ.py'}",
+        ],
+        env=env,
+    )
     connector.wait_json(lambda m: is_link(m, "ready"))
     result = run_cli("command", "vantiq", "query", "--data", "{}", "--via", str(workdir / "ctl.sock"), "--json")
     assert result.returncode == 0, result.stderr
