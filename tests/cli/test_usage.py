@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import run_cli
+from tests.helpers.processes import run_cli
 
 
 def test_no_arguments_prints_a_short_usage_and_the_subcommands() -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, cli_env, run_cli
 
 from fieldctl.profiles import available_profiles, load_profile
 from fieldctl.profiles.loader import ProfileError, check_file
 from fieldctl.profiles.secrets import Secret, SecretRef
 from fieldctl.protocols.core.errors import UsageError
 from fieldctl.protocols.runtime.registry import declared_settings
+from tests.helpers.processes import cli_env, run_cli
+from tests.helpers.repository import ROOT
 
 
 @pytest.fixture(autouse=True)
