@@ -9,12 +9,13 @@ import tempfile
 import pytest
 
 #: Their fixtures are there for every test (the autouse ones apply to every test): the repository's
-#: fence, no process outliving its test, the hypothesis profile, and
+#: fence, no process and no remembered secret outliving its test, the hypothesis profile, and
 #: `endpoints`/`simulator`/`device` (autotrainer), `fleet`, `terminals`, `prometheus`, `sockdir`
 #: (tracim) and `workdir` (vantiq).
 pytest_plugins = [
     "tests.helpers.repository",
     "tests.helpers.processes",
+    "tests.helpers.secrets",
     "tests.helpers.fuzzing",
     "tests.helpers.autotrainer",
     "tests.helpers.fleets",

@@ -197,7 +197,7 @@ def test_every_setting_a_protocol_reads_is_declared() -> None:
     root = ROOT / "protocols"
     for name in PROFILES:
         declared = {**CORE, **declared_settings(name)}
-        text = "\n".join(path.read_text() for path in (root / name).glob("*.py"))
+        text = "\n".join(path.read_text() for path in (root / name).rglob("*.py"))
         keys = set(re.findall(r'setting\(f?"([a-z_.]+)"', text))
         keys |= {f"timeouts.{key}" for key in re.findall(r'timeout\("([a-z_]+)"', text)}
         tables = {".".join(key.split(".")[:n]) for key in declared for n in range(1, key.count(".") + 1)}

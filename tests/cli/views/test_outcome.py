@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 import pytest
 from rich.console import Console
+from rich.text import Text
 
 from fieldctl.cli.views.live_view import HELD_BYTES, LiveView
 from fieldctl.cli.views.render import LOOK_STYLES, print_outcome
@@ -72,7 +73,9 @@ def test_the_command_render_shows_no_payload_the_driver_did_not_choose() -> None
     outcome = CommandOutcome(True, "done", [Message("test", "ep", "in", "reply", "r", {"data": {"not-chosen": 1}})])
     console = _console()
     with console.capture() as captured:
-        print_outcome(outcome, lambda m: "detail", BaseDriver.styles, console)
+        print_outcome(outcome, lambda m: f"detail of {m.kind}", BaseDriver.styles, console)
+    shown = [line.split() for line in Text.from_ansi(captured.get()).plain.splitlines()]
+    assert shown == [["channel", "kind", "id", "detail"], ["←", "reply", "r", "detail", "of", "r"], ["OK", "done"]]
     assert "not-chosen" not in captured.get(), "the payload's data is the driver's to pick, not the CLI's"
 
 

@@ -4,13 +4,15 @@ captured fixture in tests/fixtures/tracim (notes: docs/protocols/tracim.md).
 Every daemon->client fixture is reproduced by the pure daemon state machine from the requests
 of its capture scenario; every client->daemon fixture is decoded, and the compact ones are what
 fieldctl's client writes. `test_every_fixture_is_exercised` fails when a fixture is added that
-no case reads. No sockets, no sleeps.
+no case names. No sockets, no sleeps.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,11 +30,16 @@ PROBE = "/run/tracim/probe.sock"
 API_ROOT_BODY = b'{"fake": "tracim api root"}'
 #: The HTTP side (daemon <-> Tracim): fieldctl does not play Tracim; the SSE bodies feed 07/14/16.
 HTTP_ONLY = {"10-real-daemon-login-request", "11-real-daemon-sse-request", "12-tracim-sse-stream-open"}
-exercised: set[str] = set()
+#: What crosses the Unix sockets, either way: every one of these is decoded.
+UNIX_FIXTURES = [
+    name
+    for name in FIXTURE_NAMES
+    if name not in HTTP_ONLY
+    and load_fixture(PROFILE, f"{name}.json")["direction"] in ("daemon->client", "client->daemon")
+]
 
 
 def fixture(name: str) -> dict[str, Any]:
-    exercised.add(name)
     return load_fixture(PROFILE, f"{name}.json")
 
 
@@ -168,15 +175,7 @@ def test_fieldctl_client_writes_go_compact_bytes(name: str) -> None:
     assert codec.encode(parsed["path"], parsed["type"], parsed.get("data")) == raw(name)
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        name
-        for name in FIXTURE_NAMES
-        if name not in HTTP_ONLY
-        and load_fixture(PROFILE, f"{name}.json")["direction"] in ("daemon->client", "client->daemon")
-    ],
-)
+@pytest.mark.parametrize("name", UNIX_FIXTURES)
 def test_every_unix_fixture_decodes(name: str) -> None:
     entry = fixture(name)
     msg = decode(raw(name))
@@ -202,9 +201,11 @@ def test_tracim_event_payload_is_the_double_decoded_tlm() -> None:
 
 
 def test_every_fixture_is_exercised() -> None:
-    for name in FIXTURE_NAMES:
-        if name not in exercised and name not in HTTP_ONLY:
-            pytest.fail(f"fixture {name} is read by no test (run the whole module)")
+    """Each fixture is decoded by test_every_unix_fixture_decodes or named by a case of this module
+    (read from its source, so the answer does not depend on which tests ran before)."""
+    named = set(re.findall(r'"(\d\d-[a-z0-9-]+)"', Path(__file__).read_text())) - HTTP_ONLY
+    assert UNIX_FIXTURES and named
+    assert set(FIXTURE_NAMES) - HTTP_ONLY - set(UNIX_FIXTURES) - named == set()
 
 
 # --- Go encoding rules (§4.3) ----------------------------------------------------------------------
