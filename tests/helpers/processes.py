@@ -1,5 +1,6 @@
 """fieldctl (and other programs) as real subprocesses: one-shot runs, and background processes whose
-output lines a test waits on; none outlives its test."""
+output lines a test waits on; none outlives its test. And fieldctl's command line run in this
+process, for what needs no process of its own."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 FIELDCTL = [sys.executable, "-m", "fieldctl"]
 
@@ -40,6 +42,26 @@ def run_cli(
         env=env or cli_env(),
         stdin=None if input is not None else subprocess.DEVNULL,
     )
+
+
+def invoke(*args: str) -> subprocess.CompletedProcess[str]:
+    """`fieldctl ARGS` in this process, through the same main() (the one place an exception becomes
+    an exit code): for the command line's own logic, which needs no device, no socket and no
+    process. Typer's runner swaps stdin, stdout and stderr for buffers meanwhile."""
+    from fieldctl.cli.app import main
+
+    code: int | str | None = 0
+    with CliRunner().isolation() as (out, err, _):
+        try:
+            main(list(args))
+        except SystemExit as exc:
+            code = exc.code
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            stdout, stderr = out.getvalue().decode(), err.getvalue().decode()
+    assert isinstance(code, int), code
+    return subprocess.CompletedProcess(["fieldctl", *args], code, stdout, stderr)
 
 
 _running: list[Proc] = []

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.helpers.fleets import DOWN, LIVE
-from tests.helpers.processes import FIELDCTL, cli_env, run_cli
+from tests.helpers.processes import FIELDCTL, cli_env, invoke, run_cli
 from tests.helpers.terminals import assert_nothing_obeyed, last_frame
 
 
@@ -114,7 +114,7 @@ def test_usage_errors_are_one_line_and_exit_2(fleet, tmp_path: Path) -> None:
         (["listen", "--fleet", str(fleet.path), "--endpoint", "events=tcp://127.0.0.1:1"], "does not apply"),
         (["listen", "--fleet", str(fleet.path.parent / "missing.toml")], "missing.toml"),
     ):
-        result = run_cli(*args, "--json")
+        result = invoke(*args, "--json")  # in this process: refused before any socket opens
         assert result.returncode == 2, (args, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1 and text in result.stderr, (args, result.stderr)
 

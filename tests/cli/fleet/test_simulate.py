@@ -15,7 +15,7 @@ import pytest
 from fieldctl.profiles import load_profile
 from fieldctl.profiles.targets import load_fleet
 from fieldctl.protocols.runtime.registry import protocol_names
-from tests.helpers.processes import FIELDCTL, Proc, cli_env, run_cli
+from tests.helpers.processes import FIELDCTL, Proc, cli_env, invoke, run_cli
 
 PROTOCOLS = protocol_names()
 #: How each device is asked to show it was reached: a probe, except where a probe leaves no trace
@@ -127,7 +127,7 @@ def test_two_hundred_devices_bind_and_beat(tmp_path: Path) -> None:
     ],
 )
 def test_fleet_options_that_do_not_go_together(args: list[str], named: str, tmp_path: Path) -> None:
-    result = run_cli(
+    result = invoke(  # in this process: refused before anything binds
         "simulate", "autotrainer", *(str(tmp_path / a) if a.endswith((".toml", ".sock")) else a for a in args)
     )
     assert result.returncode == 2 and named in result.stderr, result.stderr

@@ -14,7 +14,7 @@ import pytest
 
 from tests.helpers.fleets import ENV, endpoint_args, endpoint_urls, endpoints, start_device
 from tests.helpers.ports import free_port
-from tests.helpers.processes import FIELDCTL, Proc, cli_env, run_cli
+from tests.helpers.processes import FIELDCTL, Proc, invoke, run_cli
 from tests.helpers.vantiq import start_connector, start_server
 
 FIGURES = {"min", "p50", "p90", "p99", "p99.9", "max", "mean"}
@@ -260,5 +260,5 @@ def test_listen_to_silence_exits_4(folder: Path) -> None:
     ],
 )
 def test_usage_errors(args: tuple[str, ...], problem: str) -> None:
-    result = run_cli("bench", *args, env=cli_env())
+    result = invoke("bench", *args)  # in this process: refused before any socket opens
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and problem in result.stderr, result.stderr
