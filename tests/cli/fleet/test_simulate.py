@@ -160,8 +160,10 @@ def test_base_port_gives_consecutive_ports_and_a_busy_one_is_a_usage_error(tmp_p
 
 def free_run(length: int) -> int:
     """The first of `length` consecutive ports free now, below the ephemeral range (the system
-    hands out ports there to any socket at any time; a run taken from it raced other tests)."""
-    for start in range(random.randrange(20000, 30000, 16), 32000, 16):
+    hands out ports there to any socket at any time; a run taken from it raced other tests). Where
+    the search starts is the system's randomness, not `random`'s, which pytest-randomly reseeds
+    from the run's seed before every test (two runs given one seed would start alike)."""
+    for start in range(random.SystemRandom().randrange(20000, 30000, 16), 32000, 16):
         sockets = []
         try:
             for port in range(start, start + length):
