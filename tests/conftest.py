@@ -8,10 +8,10 @@ import tempfile
 
 import pytest
 
-#: Their fixtures are there for every test (the autouse ones apply to every test): the repository's
-#: fence, no process and no remembered secret outliving its test, the hypothesis profile, and
-#: `endpoints`/`simulator`/`device` (autotrainer), `fleet`, `terminals`, `prometheus`, `sockdir`
-#: (tracim) and `workdir` (vantiq).
+#: Registered, their fixtures serve every test by name, none imported: autouse, the repository's
+#: fence and no process or remembered secret outliving its test; on request, `endpoints`,
+#: `simulator` and `device` (autotrainer), `fleet`, `terminals`, `prometheus`, `sockdir` (tracim)
+#: and `workdir` (vantiq). fuzzing loads the hypothesis profile every fuzz test runs with.
 pytest_plugins = [
     "tests.helpers.repository",
     "tests.helpers.processes",
