@@ -38,7 +38,7 @@ FLOOR = "floor:"
 
 @dataclass
 class Row:
-    """One row of the issue's table: fieldctl's value and the baseline's, one of each per round."""
+    """One row of the report: fieldctl's value and the baseline's, one of each per round."""
 
     path: str
     unit: str  # of the values: "msgs/s", "ms", "MB"
@@ -46,7 +46,7 @@ class Row:
     baseline: list[float] | None  # None: an absolute row (memory growth), the value is the result
     baseline_name: str = ""
     goal: str = ""
-    now: str = ""  # the issue's "now", for reference
+    was: str = ""  # what the row measured when its goal was set, for reference
     notes: list[str] = field(default_factory=list)
     #: The same case run by the --before interpreter (an older fieldctl) in the same rounds.
     before: list[float] | None = None
@@ -83,7 +83,7 @@ class Row:
             "min": min(results),
             "max": max(results),
             "goal": self.goal,
-            "now": self.now,
+            "was": self.was,
             "notes": self.notes,
             **(
                 {}
@@ -132,7 +132,7 @@ def _result(row: Row, results: list[float] | None = None) -> str:
 
 def table(rows: list[Row], title: str = "") -> str:
     """The report: one line per row, ratio = fieldctl / baseline per round, median (min–max)."""
-    head: tuple[str, ...] = ("path", "rounds", "fieldctl", "baseline", "ratio (min–max)", "goal", "issue: now")
+    head: tuple[str, ...] = ("path", "rounds", "fieldctl", "baseline", "ratio (min–max)", "goal", "was")
     lines = [
         [
             row.path,
@@ -141,7 +141,7 @@ def table(rows: list[Row], title: str = "") -> str:
             "-" if row.baseline is None else _number(statistics.median(row.baseline), row.unit),
             _result(row),
             row.goal,
-            row.now,
+            row.was,
         ]
         for row in rows
     ]
@@ -166,6 +166,8 @@ def table(rows: list[Row], title: str = "") -> str:
         "fieldctl and baseline: medians over the rounds; ratio: fieldctl / baseline of the same round "
         "(throughput: higher is better; times: lower is better); memory: growth after warm-up"
     )
+    if any(row.goal for row in rows):
+        out.append("goal: what a row should reach; was: what it measured when the goal was set")
     if any(row.path.startswith(FLOOR) for row in rows):
         out.append(
             f"rows '{FLOOR} ...': the least the stack fieldctl must use costs (in the fieldctl column), "

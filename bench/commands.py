@@ -1,4 +1,4 @@
-"""Command round trips against one `fieldctl simulate autotrainer` device (issue 10, rows 3-4):
+"""Command round trips against one `fieldctl simulate autotrainer` device, fieldctl against raw pyzmq:
 
 - in one process: get-status through fieldctl's driver API (`--client driver`: what `fieldctl
   command` runs, a session per call; `--client session`: one session kept, as in the console)
@@ -12,8 +12,8 @@ asyncio, zmq.asyncio) costs, whatever fieldctl does. In one process, a raw zmq.a
 called as the session is (one socket kept, `loop.run_until_complete` per call); per process,
 `python -c "import typer, asyncio, zmq.asyncio, json"`, which sends nothing. Rows named "floor:"
 give the floor against the raw baseline (what the stack costs), and the rows "vs the ... floor"
-give fieldctl against it (what fieldctl adds above its stack). The goal and the issue's "now"
-stand only on the issue's own rows.
+give fieldctl against it (what fieldctl adds above its stack). Goals stand only on rows of fieldctl
+against the raw baseline: what a user compares fieldctl with.
 
 Run: `.venv/bin/python bench/commands.py [--calls N] [--processes N] [--rounds R] [--json]`
 (`make bench` runs it through bench/run.py). A report, not a test. Defaults take about 30 s on
@@ -209,7 +209,7 @@ def in_process(device: Device, args: argparse.Namespace, cpus: set[int] | None) 
 
     rows = []
     for client in clients:
-        for label, fraction, goal, now in (
+        for label, fraction, goal, was in (
             ("p50", 0.5, "≤ 1.2", "4.8× (command), 34× (console)"),
             ("p90", 0.9, "", ""),
         ):
@@ -221,7 +221,7 @@ def in_process(device: Device, args: argparse.Namespace, cpus: set[int] | None) 
                     ms("raw", fraction),
                     "raw REQ/REP",
                     goal,
-                    now,
+                    was,
                     before=ms((client, "before"), fraction),
                 )
             )

@@ -1,5 +1,5 @@
-"""The fleet board and the Prometheus exporter at 1,000 devices (issue 11): what following many
-targets costs over following one, and what a scrape costs.
+"""The fleet board and the Prometheus exporter at 1,000 devices: what following many targets costs
+over following one, and what a scrape costs.
 
 Run: `.venv/bin/python bench/fleet_board.py [--devices N] [--messages M] [--rounds R] [--json]`
 (`make bench` runs it through bench/run.py). A report, not a test: it exits 0 whatever the numbers.

@@ -1,5 +1,6 @@
-"""Heartbeats of `simulate autotrainer --devices N` on time (issue 11: 1,000 devices in one process,
-p99 jitter ≤ 50 ms), against a single simulated device measured the same way.
+"""Heartbeats of `simulate autotrainer --devices N` on time: whether one process simulating 1,000
+devices keeps every device's heartbeat within 50 ms of its interval (p99), against a single
+simulated device measured the same way.
 
 Run: `.venv/bin/python bench/fleet_sim.py [--devices N] [--seconds S] [--rounds R] [--json]` (or
 through bench/run.py --only fleet_sim). A report, not a test. Defaults (1,000 devices, 20 s of

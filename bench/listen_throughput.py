@@ -1,5 +1,6 @@
 """Ingest throughput of `fieldctl listen autotrainer`, as NDJSON (`--json`) and as the live table in
-a terminal, each against a raw pyzmq SUB + json.loads loop on the same publisher (issue 10, rows 1-2).
+a terminal, each against a raw pyzmq SUB + json.loads loop on the same publisher: how close fieldctl
+comes to the least work any consumer of the stream must do.
 
 Run: `.venv/bin/python bench/listen_throughput.py [--messages N] [--rounds R] [--json]` (`make bench`
 runs it through bench/run.py). A report, not a test: it exits 0 whatever the ratios, and 1 only if

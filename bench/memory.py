@@ -1,4 +1,5 @@
-"""Resident memory of `fieldctl listen autotrainer --json` over a long stream (issue 10, row 6).
+"""Resident memory of `fieldctl listen autotrainer --json` over a long stream: a listener left running
+for days must not grow with the messages it has seen.
 
 Run: `.venv/bin/python bench/memory.py [--messages N] [--rounds R] [--json]` (`make bench` runs it
 through bench/run.py). A report, not a test. The default, 1,000,000 messages per run, takes about
@@ -163,7 +164,7 @@ def collect(args: argparse.Namespace) -> list[Row]:
             [r.growth for r in listen],
             None,
             goal="flat ±20 MB",
-            now="+5–9 MB",
+            was="+5–9 MB",
             notes=[
                 f"raw loop growth {statistics.median(r.growth for r in raw):+.1f} MB (median); "
                 f"listen peak after warm-up {max(r.peak_mb - r.warm_mb for r in listen):+.1f} MB (max); "

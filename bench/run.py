@@ -1,5 +1,6 @@
-"""Every benchmark of issue 10 ("fast paths") and issue 11's fleet board, one summary table at the
-end: what `make bench` runs.
+"""Every benchmark, fieldctl's fast paths (ingest, command round trips, start-up, memory, scale) and
+its fleets (simulated heartbeats, the board, the exporter), one summary table at the end: what
+`make bench` runs.
 
 Run: `.venv/bin/python bench/run.py [--quick] [--rounds R] [--json] [--only NAME ...] [--before PYTHON]`.
 Each row is a ratio of fieldctl against a baseline measured in the same run, median and min–max
@@ -45,7 +46,7 @@ MODULES = {
     "scale": scale,
     "fleet_sim": fleet_sim,
     "fleet": fleet_board,
-}  # issue 11: simulated fleets, the board, the exporter
+}
 
 
 def main() -> int:
@@ -72,10 +73,9 @@ def main() -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     minutes = (time.monotonic() - started) / 60
+    quick = " (--quick)" if args.quick else ""
     _common.emit(
-        rows,
-        args.json,
-        f"issues 10 and 11: {args.rounds} interleaved rounds{' (--quick)' if args.quick else ''}, {minutes:.1f} min",
+        rows, args.json, f"fieldctl against its baselines, {args.rounds} interleaved rounds{quick}, {minutes:.1f} min"
     )
     return 0
 

@@ -1,4 +1,4 @@
-"""Scale of one simulator process (issue 10, "Scale"): `simulate vantiq` holding 2,000 connectors
+"""Scale of one simulator process: `simulate vantiq` holding 2,000 connectors
 (acknowledgement p99 ≤ 50 ms) and `simulate autotrainer` holding 1,000 subscribers.
 
 Run: `.venv/bin/python bench/scale.py [--connectors N] [--subscribers N] [--rounds R] [--json]`
