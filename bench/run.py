@@ -10,16 +10,15 @@ the same baseline, and the rows "vs the ... floor" fieldctl against that floor (
 A report, not a test: it exits 0 whatever the numbers, 1 only if a process fails or hangs;
 tests/bench/ runs every module at tiny sizes so that a broken one fails `make test`.
 
-Before/after: `--before PYTHON` runs every fieldctl case (but memory, fleet_sim and fleet) a second time with
-an interpreter that has an older fieldctl installed, in the same rounds, and prints its ratio
-next to this tree's. An older tree to compare with, e.g. the commit this branch started from:
-`git archive REF | tar -x -C /tmp/old && make -C /tmp/old .venv/.installed`, then
+Before/after: `--before PYTHON` runs every fieldctl case (but memory, fleet_heartbeats and fleet)
+a second time with an interpreter that has an older fieldctl installed, in the same rounds, and
+prints its ratio next to this tree's. An older tree to compare with, e.g. the commit this branch
+started from: `git archive REF | tar -x -C /tmp/old && make -C /tmp/old .venv/.installed`, then
 `--before /tmp/old/.venv/bin/python`.
 
 Duration on 2 CPUs: `--quick` about 3 minutes; the default about 15-20 minutes, most of it the
 memory benchmark's 1,000,000 messages per run (bench/memory.py --messages shrinks it); --before
-about doubles it. Each module
-also runs on its own with more options (see its --help).
+about doubles it. Each module also runs on its own with more options (see its --help).
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ import time
 import _common
 import commands
 import fleet_board
-import fleet_sim
+import fleet_heartbeats
 import listen_throughput
 import memory
 import scale
@@ -44,7 +43,7 @@ MODULES = {
     "startup": startup,
     "memory": memory,
     "scale": scale,
-    "fleet_sim": fleet_sim,
+    "fleet_heartbeats": fleet_heartbeats,
     "fleet": fleet_board,
 }
 

@@ -29,7 +29,7 @@ SMALLEST = {
     "memory": ["--messages", "2000", "--rate", "2000", "--warmup", "0.2"],  # 1 s a run: VmRSS is sampled every 0.1 s
     "scale": ["--connectors", "2", "--subscribers", "2", "--seconds", "1", "--rate", "20"],
     "fleet_board": ["--devices", "2", "--messages", "200", "--per-target", "5", "--scrapes", "1"],
-    "fleet_sim": ["--devices", "2", "--seconds", "2.5", "--skip-first", "0"],  # heartbeats come once a second
+    "fleet_heartbeats": ["--devices", "2", "--seconds", "2.5", "--skip-first", "0"],  # heartbeats come once a second
 }
 NOT_MODULES = {"_common", "_feed", "run"}  # shared code and the runner, not benchmarks
 TIMEOUT_S = 180  # a bound for a hung benchmark, far above the ~30 s they take together

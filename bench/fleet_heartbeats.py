@@ -2,9 +2,9 @@
 devices keeps every device's heartbeat within 50 ms of its interval (p99), against a single
 simulated device measured the same way.
 
-Run: `.venv/bin/python bench/fleet_sim.py [--devices N] [--seconds S] [--rounds R] [--json]` (or
-through bench/run.py --only fleet_sim). A report, not a test. Defaults (1,000 devices, 20 s of
-heartbeats per case) take about 2-3 minutes on 2 CPUs; `--quick` 200 devices and 10 s.
+Run: `.venv/bin/python bench/fleet_heartbeats.py [--devices N] [--seconds S] [--rounds R] [--json]`
+(or through bench/run.py --only fleet_heartbeats). A report, not a test. Defaults (1,000 devices,
+20 s of heartbeats per case) take about 2-3 minutes on 2 CPUs; `--quick` 200 devices and 10 s.
 
 How: the simulator runs as a user would start it (NDJSON to a file, the fleet file written once all
 devices are bound), with one heartbeat a second per device. One ZeroMQ SUB socket in this process
@@ -12,9 +12,9 @@ connects to every device's events endpoint. A gap is the time between two heartb
 its error |gap - 1 s|; the rows are the p99 error over every gap of every device, as sent (the
 heartbeat's own `timestamp`: the simulator's punctuality) and as received (stamped on arrival here:
 also the wire and this process's own turn on the CPU). The first seconds (`--skip-first`, default
-5), while subscriptions settle, are left out. The baseline is the same measurement of one device (`--devices 1`), so the
-ratio is what the fleet adds; on a shared, loaded machine both move with the load (the load
-average is in the notes).
+5), while subscriptions settle, are left out. The baseline is the same measurement of one device
+(`--devices 1`), so the ratio is what the fleet adds; on a shared, loaded machine both move with
+the load (the load average is in the notes).
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def run_case(devices: int, args: argparse.Namespace) -> dict[str, float]:
 
 def collect(args: argparse.Namespace) -> list[Row]:
     print(
-        f"fleet_sim: {args.devices} devices vs 1, {args.seconds:g} s of heartbeats per case, "
+        f"fleet_heartbeats: {args.devices} devices vs 1, {args.seconds:g} s of heartbeats per case, "
         f"{args.rounds} rounds, timeline {'on' if args.timeline else 'off'}",
         flush=True,
     )
