@@ -39,19 +39,6 @@ HEARTBEAT_TOPIC = (1001).to_bytes(4, "little")  # the autotrainer profile's hear
 GOAL = "p99 ≤ 50 ms"
 
 
-def wait_bound(proc: subprocess.Popen[bytes], fleet: Path, devices: int) -> float:
-    """Seconds until the fleet file exists (written once every device is bound)."""
-    start = time.monotonic()
-    deadline = start + 30 + devices * 0.1
-    while not fleet.exists():
-        if proc.poll() is not None:
-            raise BenchFailed(f"simulate --devices {devices} exited {proc.returncode} before binding")
-        if time.monotonic() > deadline:
-            raise BenchFailed(f"simulate --devices {devices} did not bind within {deadline - start:.0f} s")
-        time.sleep(0.05)
-    return time.monotonic() - start
-
-
 def heartbeat_gaps(urls: list[str], seconds: float, skip: float) -> tuple[list[float], list[float], int]:
     """Every device's gaps between heartbeats as sent (their `timestamp`) and as received by one
     subscriber connected to all of them, and how many devices were heard; the first `skip` seconds
@@ -107,7 +94,13 @@ def run_case(devices: int, args: argparse.Namespace) -> dict[str, float]:
         with open(out, "wb") as sink, open(Path(folder) / "err.txt", "wb") as errors:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=sink, stderr=errors, env=_common.child_env())
         try:
-            bind_s = wait_bound(proc, fleet, devices)
+            bind_s = _common.wait_until(
+                fleet.exists,
+                proc,
+                f"simulate --devices {devices}",
+                "the fleet file (every device bound)",
+                30 + devices * 0.1,
+            )
             urls = [target.endpoints["events"] for target in load_fleet(fleet).values()]
             sent, received, heard = heartbeat_gaps(urls, args.seconds, args.skip_first)
         except BenchFailed as exc:
@@ -191,4 +184,4 @@ settle = _common.settler(SCALED)
 
 
 if __name__ == "__main__":
-    sys.exit(_common.standalone(__doc__, add_arguments, settle, collect))
+    sys.exit(_common.standalone(__doc__, add_arguments, collect, settle))

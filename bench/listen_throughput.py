@@ -37,15 +37,7 @@ def consumers(url: str, messages: int, pythons: dict[str, str]) -> list[_feed.Co
     out = [_feed.Consumer("raw", lambda path: _feed.raw_argv(url, messages), "body")]
     for which, python in pythons.items():
         suffix = "" if which == "fieldctl" else f"-{which}"
-        listen = [
-            *_common.fieldctl(python),
-            "listen",
-            "autotrainer",
-            "--count",
-            str(messages),
-            "--endpoint",
-            f"events={url}",
-        ]
+        listen = _feed.listen_argv(url, messages, python)
         out += [
             _feed.Consumer("listen" + suffix, lambda path, argv=listen: [*argv, "--json"], "payload"),
             _feed.Consumer(
@@ -180,4 +172,4 @@ settle = _common.settler(SCALED, check)
 
 
 if __name__ == "__main__":
-    sys.exit(_common.standalone(__doc__, add_arguments, settle, collect))
+    sys.exit(_common.standalone(__doc__, add_arguments, collect, settle))

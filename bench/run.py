@@ -24,9 +24,7 @@ about doubles it. Each module also runs on its own with more options (see its --
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
-import time
 
 import _common
 import commands
@@ -48,36 +46,23 @@ MODULES = {
 }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    _common.common_arguments(parser)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--only", action="append", choices=MODULES, help="run only these benchmarks (repeatable)")
-    args = parser.parse_args()
-    if args.rounds < 3:
-        parser.error("--rounds must be at least 3")
+
+
+def collect(args: argparse.Namespace) -> list[_common.Row]:
+    """Each module's rows in turn, each module with its own options at their defaults (scaled by --quick)."""
     rows: list[_common.Row] = []
-    started = time.monotonic()
-    try:
-        with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
-            for name in args.only or MODULES:
-                module = MODULES[name]
-                # Each module's own options at their defaults (scaled by --quick).
-                module_parser = argparse.ArgumentParser()
-                module.add_arguments(module_parser)
-                module_args = module_parser.parse_args([], namespace=argparse.Namespace(**vars(args)))
-                module.settle(module_args)
-                print(f"\n== {name} ==", flush=True)
-                rows += module.collect(module_args)
-    except _common.BenchFailed as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    minutes = (time.monotonic() - started) / 60
-    quick = " (--quick)" if args.quick else ""
-    _common.emit(
-        rows, args.json, f"fieldctl against its baselines, {args.rounds} interleaved rounds{quick}, {minutes:.1f} min"
-    )
-    return 0
+    for name in args.only or MODULES:
+        module = MODULES[name]
+        module_parser = argparse.ArgumentParser()
+        module.add_arguments(module_parser)
+        module_args = module_parser.parse_args([], namespace=argparse.Namespace(**vars(args)))
+        module.settle(module_args)
+        print(f"\n== {name} ==", flush=True)
+        rows += module.collect(module_args)
+    return rows
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_common.standalone(__doc__, add_arguments, collect))

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import subprocess
 import sys
 import time
 import uuid
@@ -40,23 +39,6 @@ from fieldctl.protocols.runtime.simulated_fleet import raise_fd_limit
 
 T = TypeVar("T")
 TOKEN = "tok-scale-4c1e9a55"  # simulate vantiq without --token-file takes any; remembered as a secret
-
-
-def start(argv: list[str], port: int, cpus: set[int] | None, what: str) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=_common.child_env(),
-        preexec_fn=_common.pinned(cpus),
-    )
-    try:
-        _common.wait_port(port, proc, what, timeout=60)
-    except BenchFailed:
-        _common.stop(proc)
-        raise
-    return proc
 
 
 def alternated(args: argparse.Namespace, run: Callable[[str, int], list[T]]) -> dict[str, list[T]]:
@@ -157,7 +139,7 @@ def vantiq_rounds(args: argparse.Namespace, sim_cpus: set[int] | None, python: s
         f"server={url}",
         *(arg for n in range(args.connectors) for arg in ("--source", f"s{n}")),
     ]
-    proc = start(argv, port, sim_cpus, "fieldctl simulate vantiq")
+    proc = _common.serve(argv, port, sim_cpus, "fieldctl simulate vantiq", timeout=60)  # thousands of sources to set up
     try:
         return asyncio.run(vantiq_load(url, args.connectors, rounds, args.rate, args.seconds))
     finally:
@@ -244,7 +226,7 @@ def autotrainer_load(
                 if time.monotonic() >= next_command:
                     nonce += 1
                     sent = time.perf_counter()
-                    req.send(json.dumps({"command": 400, "nonce": nonce}).encode())
+                    req.send(_common.get_status(nonce))
                     if not req.poll(5000):
                         raise BenchFailed("simulate autotrainer did not answer get-status within 5 s")
                     req.recv()
@@ -264,26 +246,13 @@ def autotrainer_load(
 def autotrainer_rounds(
     args: argparse.Namespace, sim_cpus: set[int] | None, python: str, rounds: int
 ) -> list[tuple[list[float], float, list[float]]]:
-    events, commands = (f"tcp://127.0.0.1:{_common.free_port()}" for _ in range(2))
-    argv = [
-        *_common.fieldctl(python),
-        "simulate",
-        "autotrainer",
-        "--json",
-        "--endpoint",
-        f"events={events}",
-        "--endpoint",
-        f"commands={commands}",
-        "--set",
-        "heartbeat.interval_s=0.5",
-        "--set",
-        "simulate.event_interval_s=0.5",
-    ]
-    proc = start(argv, int(commands.rsplit(":", 1)[1]), sim_cpus, "fieldctl simulate autotrainer")
+    device = _common.start_device(
+        sim_cpus, "--set", "heartbeat.interval_s=0.5", "--set", "simulate.event_interval_s=0.5", python=python
+    )
     try:
-        return autotrainer_load(events, commands, args.subscribers, rounds, args.seconds)
+        return autotrainer_load(device.events, device.commands, args.subscribers, rounds, args.seconds)
     finally:
-        _common.stop(proc)
+        _common.stop(device.proc)
 
 
 def autotrainer_rows(args: argparse.Namespace, sim_cpus: set[int] | None) -> list[Row]:
@@ -343,4 +312,4 @@ settle = _common.settler(SCALED)
 
 
 if __name__ == "__main__":
-    sys.exit(_common.standalone(__doc__, add_arguments, settle, collect))
+    sys.exit(_common.standalone(__doc__, add_arguments, collect, settle))

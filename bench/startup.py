@@ -17,19 +17,18 @@ table shows how much of `--help` is importing the app and how much is the help i
 from __future__ import annotations
 
 import argparse
-import statistics
-import subprocess
 import sys
-import time
+from collections.abc import Callable
 
 import _common
-from _common import BenchFailed, Row
+from _common import Row
 
 COMPLETE = {"_FIELDCTL_COMPLETE": "complete_bash", "COMP_WORDS": "fieldctl li", "COMP_CWORD": "1"}
 #: A profile name: the registry's entry points (every installed package's profiles) are read.
 COMPLETE_PROFILE = {"_FIELDCTL_COMPLETE": "complete_bash", "COMP_WORDS": "fieldctl listen a", "COMP_CWORD": "2"}
 BASELINE = "python -c 'import typer'"
 GOAL, WAS = "≤ 1.3", "1.21–1.29"
+COLUMNS = "100"  # the help's width, the same for every run
 
 CASES: dict[str, tuple[list[str], dict[str, str]]] = {
     "fieldctl --help": (["--help"], {}),
@@ -40,29 +39,18 @@ CASES: dict[str, tuple[list[str], dict[str, str]]] = {
 }
 
 
-def run_once(argv: list[str], extra_env: dict[str, str]) -> float:
-    env = _common.child_env(COLUMNS="100", **extra_env)
-    start = time.perf_counter()
-    result = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    elapsed = time.perf_counter() - start
-    if result.returncode != 0:
-        raise BenchFailed(
-            f"{' '.join(argv)} failed (exit {result.returncode}): {result.stderr.decode(errors='replace').strip()}"
-        )
-    return elapsed
-
-
 def collect(args: argparse.Namespace) -> list[Row]:
     print(f"start-up: {args.runs} runs of each case per round, {args.rounds} rounds", flush=True)
-    argvs = {BASELINE: ([sys.executable, "-c", "import typer"], {})}
+    baseline = [sys.executable, "-c", "import typer"]
+    cases: dict[str | tuple[str, str], Callable[[int], float]] = {
+        BASELINE: _common.wall_time(baseline, BASELINE, _common.child_env(COLUMNS=COLUMNS))
+    }
     for which, python in _common.fieldctl_pythons(args).items():
-        argvs.update({(name, which): ([*_common.fieldctl(python), *argv], env) for name, (argv, env) in CASES.items()})
-    cases = {key: (lambda _, argv=argv, env=env: run_once(argv, env)) for key, (argv, env) in argvs.items()}
-    medians: dict[object, list[float]] = {key: [] for key in argvs}
-    for round_ in range(1, args.rounds + 1):
-        times = _common.interleaved(args.runs, cases, warmup=round_ == 1)
-        for key, samples in times.items():
-            medians[key].append(statistics.median(samples) * 1000)
+        for name, (argv, env) in CASES.items():
+            cases[name, which] = _common.wall_time(
+                [*_common.fieldctl(python), *argv], f"{name} ({which})", _common.child_env(COLUMNS=COLUMNS, **env)
+            )
+    medians = _common.median_ms_per_round(args.rounds, args.runs, cases)
     rows = [
         Row(
             f"{name} vs {BASELINE}",
@@ -102,4 +90,4 @@ settle = _common.settler(SCALED)
 
 
 if __name__ == "__main__":
-    sys.exit(_common.standalone(__doc__, add_arguments, settle, collect))
+    sys.exit(_common.standalone(__doc__, add_arguments, collect, settle))
