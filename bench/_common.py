@@ -64,7 +64,7 @@ class Row:
     def _ratios(self, values: list[float]) -> list[float]:
         if self.baseline is None:
             return list(values)
-        return [mine / base if base else float("nan") for mine, base in zip(values, self.baseline)]
+        return [mine / base if base else float("nan") for mine, base in zip(values, self.baseline, strict=True)]
 
     @property
     def absolute(self) -> bool:
@@ -148,15 +148,17 @@ def table(rows: list[Row], title: str = "") -> str:
     ]
     if any(row.before is not None for row in rows):  # --before: its ratio next to this one's
         head = (*head[:4], "before: ratio", "after: ratio", *head[5:])
-        for line, row in zip(lines, rows):
+        for line, row in zip(lines, rows, strict=True):
             line.insert(4, _result(row, row.before_results or []))
     left = (0, len(head) - 2, len(head) - 1)
     widths = [max(len(head[i]), *(len(line[i]) for line in lines)) for i in range(len(head))]
 
     def fmt(cells: list[str] | tuple[str, ...]) -> str:
-        return "  ".join(
-            cell.ljust(width) if i in left else cell.rjust(width) for i, (cell, width) in enumerate(zip(cells, widths))
-        ).rstrip()
+        aligned = (
+            cell.ljust(width) if i in left else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        )
+        return "  ".join(aligned).rstrip()
 
     out = [title] if title else []
     out += [fmt(head), "-" * len(fmt(head)), *(fmt(line) for line in lines)]
@@ -185,7 +187,8 @@ def table(rows: list[Row], title: str = "") -> str:
 def print_rounds(rows: list[Row]) -> None:
     """Each row's rounds, so a suspicious median can be traced to its round."""
     for row in rows:
-        cells = [f"{mine:.2f}/{base:.2f}" for mine, base in zip(row.fieldctl, row.baseline or row.fieldctl)]
+        pairs = zip(row.fieldctl, row.baseline or row.fieldctl, strict=True)
+        cells = [f"{mine:.2f}/{base:.2f}" for mine, base in pairs]
         print(f"{row.path}: fieldctl/baseline {row.unit} per round: {', '.join(cells)}")
         if row.before is not None:
             print(f"{row.path}: before {row.unit} per round: {', '.join(f'{value:.2f}' for value in row.before)}")

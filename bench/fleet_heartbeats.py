@@ -20,6 +20,7 @@ the load (the load average is in the notes).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -66,10 +67,10 @@ def heartbeat_gaps(urls: list[str], seconds: float, skip: float) -> tuple[list[f
     finally:
         sub.close(linger=0)
         context.term()
-    pairs = [(b, a) for times in beats.values() for a, b in zip(times, times[1:])]
+    pairs = [pair for times in beats.values() for pair in itertools.pairwise(times)]
     return (
-        [later[0] - earlier[0] for later, earlier in pairs],
-        [later[1] - earlier[1] for later, earlier in pairs],
+        [later[0] - earlier[0] for earlier, later in pairs],
+        [later[1] - earlier[1] for earlier, later in pairs],
         len(beats),
     )
 

@@ -119,7 +119,8 @@ def collect(args: argparse.Namespace) -> list[Row]:
         }
         print(f"memory: {args.messages} messages per run, warm-up {warmup}, {args.rounds} rounds", flush=True)
         print(
-            f"{'consumer':<8} {'round':>5} {'lines':>9} {'warm MB':>8} {'last MB':>8} {'peak MB':>8} {'growth':>7} {'seconds':>8}"
+            f"{'consumer':<8} {'round':>5} {'lines':>9} {'warm MB':>8} {'last MB':>8} {'peak MB':>8} "
+            f"{'growth':>7} {'seconds':>8}"
         )
 
         def case(name: str) -> Callable[[int], Sampled]:
