@@ -60,7 +60,7 @@ def raw_client(endpoints: dict[str, str]) -> Iterator[Call]:
     """The baseline: one synchronous REQ socket, kept; send the request, receive, json.loads, check the nonce."""
     import zmq
 
-    req = zmq.Context.instance().socket(zmq.REQ)
+    req: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.REQ)
     req.setsockopt(zmq.LINGER, 0)
     req.connect(endpoints["commands"])
     nonces = itertools.count(1)

@@ -36,15 +36,16 @@ def consumers(url: str, messages: int, pythons: dict[str, str]) -> list[_feed.Co
     """The raw loop, then `listen --json` and the table of each fieldctl ("-before": --before's)."""
     out = [_feed.Consumer("raw", lambda path: _feed.raw_argv(url, messages), "body")]
     for which, python in pythons.items():
-        suffix = "" if which == "fieldctl" else f"-{which}"
-        listen = _feed.listen_argv(url, messages, python)
-        out += [
-            _feed.Consumer("listen" + suffix, lambda path, argv=listen: [*argv, "--json"], "payload"),
-            _feed.Consumer(
-                "table" + suffix, lambda path, argv=listen: [*argv, "--record", str(path)], "payload", terminal=True
-            ),
-        ]
+        out += fieldctl_consumers(_feed.listen_argv(url, messages, python), "" if which == "fieldctl" else f"-{which}")
     return out
+
+
+def fieldctl_consumers(listen: list[str], suffix: str) -> list[_feed.Consumer]:
+    """`listen --json`, and the live table, which records the messages it shows into the output file."""
+    return [
+        _feed.Consumer("listen" + suffix, lambda path: [*listen, "--json"], "payload"),
+        _feed.Consumer("table" + suffix, lambda path: [*listen, "--record", str(path)], "payload", terminal=True),
+    ]
 
 
 def detail(runs: list[_feed.Run], warmup: float) -> None:

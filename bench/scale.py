@@ -30,12 +30,15 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import _common
 from _common import BenchFailed, Row
 
 from fieldctl.protocols.runtime.simulated_fleet import raise_fd_limit
+
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
 
 T = TypeVar("T")
 TOKEN = "tok-scale-4c1e9a55"  # simulate vantiq without --token-file takes any; remembered as a secret
@@ -63,7 +66,7 @@ async def vantiq_load(url: str, connectors: int, rounds: int, rate: float, secon
     """Acknowledgement times (s) per round, over all connectors."""
     import websockets
 
-    async def connect(number: int) -> Any:
+    async def connect(number: int) -> ClientConnection:
         conn = await websockets.connect(url, max_queue=None, ping_interval=None, open_timeout=60)
         await conn.send(json.dumps({"op": "validate", "resourceName": "system.credentials", "object": TOKEN}))
         if json.loads(await conn.recv()).get("status") != 200:
@@ -85,7 +88,7 @@ async def vantiq_load(url: str, connectors: int, rounds: int, rate: float, secon
 
     gate = asyncio.Semaphore(50)  # handshakes in flight at once
 
-    async def connect_gated(number: int) -> Any:
+    async def connect_gated(number: int) -> ClientConnection:
         async with gate:
             return await connect(number)
 
@@ -94,7 +97,7 @@ async def vantiq_load(url: str, connectors: int, rounds: int, rate: float, secon
     print(f"vantiq: {connectors} connectors claimed their sources in {time.monotonic() - started:.1f} s", flush=True)
     interval = connectors / rate  # each connector's period
 
-    async def notify(number: int, conn: Any, until: float, acks: list[float]) -> None:
+    async def notify(number: int, conn: ClientConnection, until: float, acks: list[float]) -> None:
         await asyncio.sleep(interval * number / connectors)  # spread evenly
         sequence = 0
         while time.monotonic() < until:
