@@ -10,7 +10,7 @@ the same baseline, and the rows "vs the ... floor" fieldctl against that floor (
 A report, not a test: it exits 0 whatever the numbers, 1 only if a process fails or hangs;
 tests/bench/ runs every module at tiny sizes so that a broken one fails `make test`.
 
-Before/after: `--before PYTHON` runs every fieldctl case (but memory, fleet_heartbeats and fleet)
+Before/after: `--before PYTHON` runs every fieldctl case (but memory, fleet_heartbeats and fleet_board)
 a second time with an interpreter that has an older fieldctl installed, in the same rounds, and
 prints its ratio next to this tree's. An older tree to compare with, e.g. the commit this branch
 started from: `git archive REF | tar -x -C /tmp/old && make -C /tmp/old .venv/.installed`, then
@@ -35,14 +35,10 @@ import memory
 import scale
 import startup
 
+#: The benchmarks in the order they run, each under its module's name (`--only NAME`).
 MODULES = {
-    "listen": listen_throughput,
-    "commands": commands,
-    "startup": startup,
-    "memory": memory,
-    "scale": scale,
-    "fleet_heartbeats": fleet_heartbeats,
-    "fleet": fleet_board,
+    module.__name__: module
+    for module in (listen_throughput, commands, startup, memory, scale, fleet_heartbeats, fleet_board)
 }
 
 

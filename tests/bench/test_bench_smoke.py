@@ -7,11 +7,13 @@ waiting on paced publishers, heartbeats and process start-up, so together they t
 2 CPUs where one after the other they take about 55. A smoke test, not a timed one: it checks the
 exit code and that the summary table was printed, never a figure (at these sizes, on a shared
 machine, the figures mean nothing). bench/run.py is checked for its wiring only (`--help` imports
-every module): its own runs use the modules' --quick or full sizes, minutes long.
+every module and offers each to --only): its own runs use the modules' --quick or full sizes,
+minutes long.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -104,4 +106,6 @@ def test_run_py_imports_every_module() -> None:
         check=False,  # the assertion below shows stderr
     )
     assert result.returncode == 0, result.stderr
-    assert "--only" in result.stdout
+    only = re.search(r"--only \{([^}]*)\}", result.stdout)
+    assert only is not None, result.stdout
+    assert set(only.group(1).split(",")) == set(SMALLEST), "bench/run.py runs every bench module, under its name"
