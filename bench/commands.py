@@ -1,4 +1,5 @@
 """Command round trips against one `fieldctl simulate autotrainer` device, fieldctl against raw pyzmq:
+what fieldctl adds to every command the console or a script sends, measured two ways.
 
 - in one process: get-status through fieldctl's driver API (`--client driver`: what `fieldctl
   command` runs, a session per call; `--client session`: one session kept, as in the console)

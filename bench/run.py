@@ -10,11 +10,11 @@ the same baseline, and the rows "vs the ... floor" fieldctl against that floor (
 A report, not a test: it exits 0 whatever the numbers, 1 only if a process fails or hangs;
 tests/bench/ runs every module at tiny sizes so that a broken one fails `make test`.
 
-Before/after: `--before PYTHON` runs every fieldctl case (but memory, fleet_heartbeats and fleet_board)
-a second time with an interpreter that has an older fieldctl installed, in the same rounds, and
-prints its ratio next to this tree's. An older tree to compare with, e.g. the commit this branch
-started from: `git archive REF | tar -x -C /tmp/old && make -C /tmp/old .venv/.installed`, then
-`--before /tmp/old/.venv/bin/python`.
+Before/after: `--before PYTHON` runs every fieldctl case (but memory, fleet_heartbeats and
+fleet_board) a second time with an interpreter that has an older fieldctl installed, in the same
+rounds, and prints its ratio next to this tree's. An older tree to compare with, e.g. the commit
+this branch started from: `git archive REF | tar -x -C /tmp/old && make -C /tmp/old .venv/.installed`,
+then `--before /tmp/old/.venv/bin/python`.
 
 Duration on 2 CPUs: `--quick` about 3 minutes; the default about 15-20 minutes, most of it the
 memory benchmark's 1,000,000 messages per run (bench/memory.py --messages shrinks it); --before

@@ -1,5 +1,6 @@
-"""Scale of one simulator process: `simulate vantiq` holding 2,000 connectors
-(acknowledgement p99 ≤ 50 ms) and `simulate autotrainer` holding 1,000 subscribers.
+"""Scale of one simulator process, so that one process can stand in for a whole site in a test:
+`simulate vantiq` holding 2,000 connectors (acknowledgement p99 ≤ 50 ms) and `simulate autotrainer`
+holding 1,000 subscribers.
 
 Run: `.venv/bin/python bench/scale.py [--connectors N] [--subscribers N] [--rounds R] [--json]`
 (`make bench` runs it through bench/run.py). A report, not a test; absolute rows, no baseline.
