@@ -24,7 +24,8 @@ from fieldctl.protocols.sdk.contract import Emit, Notify, ProbeReport
 from fieldctl.protocols.sdk.probing import verdict
 from fieldctl.protocols.sdk.websocket_options import connection_settings
 from fieldctl.protocols.transport import within
-from fieldctl.protocols.transport.websocket import Backoff, Unreachable, keep_connected, open_connection, send_text
+from fieldctl.protocols.transport.backoff import Backoff
+from fieldctl.protocols.transport.websocket import Unreachable, keep_connected, open_connection, send_text
 
 from . import answers, codec
 
