@@ -32,6 +32,10 @@ class Limits:
             raise Malformed(f"frame of {size} bytes is over the limit of {self.max_frame_bytes} bytes")
 
 
+#: The limits of a profile without a ``[limits]`` table: what a codec decodes within by default.
+DEFAULT_LIMITS = Limits()
+
+
 def _within(value: Any, max_depth: int) -> bool:
     """Depth-first, so a too-deep branch is found without visiting the rest."""
     stack = [(value, 1)] if isinstance(value, (dict, list)) else []

@@ -333,6 +333,7 @@ class SourceSession:
         from being sent is reported, never dropped silently."""
         sent = 0
         source = self.source
+        reply_to = query.id if isinstance(query.id, str) else None  # what the decoder sets: a string or None
         try:
             frames = (
                 self.c.answers.frames(source, query.payload)
@@ -341,13 +342,13 @@ class SourceSession:
             )
             try:
                 async for status, body in frames:
-                    await self.c.wire.send(conn, codec.query_response(query.id, status, body), source)
+                    await self.c.wire.send(conn, codec.query_response(reply_to, status, body), source)
                     sent += 1
             except (ConnectionClosed, asyncio.CancelledError):
                 raise
-            except Exception as exc:  # noqa: BLE001 - the server must get an answer whatever failed
+            except Exception as exc:  # noqa: BLE001  the server must get an answer whatever failed
                 error = codec.query_error("fieldctl.query.failed", "Answering the query failed: {0}", [str(exc)])
-                await self.c.wire.send(conn, codec.query_response(query.id, codec.QUERY_ERROR, error), source)
+                await self.c.wire.send(conn, codec.query_response(reply_to, codec.QUERY_ERROR, error), source)
         except (ConnectionClosed, asyncio.CancelledError):
             self.c.notify(
                 f"source {source}: query {query.id} not fully answered: the connection closed after "
