@@ -23,7 +23,7 @@ from fieldctl.protocols.core.message import IN, OUT, Message, link
 from fieldctl.protocols.sdk.contract import Emit, Notify, ProbeReport
 from fieldctl.protocols.sdk.probing import verdict
 from fieldctl.protocols.sdk.websocket_options import connection_settings
-from fieldctl.protocols.transport import within
+from fieldctl.protocols.transport import together, within
 from fieldctl.protocols.transport.backoff import Backoff
 from fieldctl.protocols.transport.websocket import Unreachable, keep_connected, open_connection, send_text
 
@@ -222,7 +222,7 @@ class Connector:
 
     async def run(self) -> None:
         try:
-            await asyncio.gather(*(SourceSession(self, source).run() for source in self.s.sources))
+            await together(*(SourceSession(self, source).run() for source in self.s.sources))
         finally:
             if self.health is not None:
                 await self.health.close()
