@@ -319,7 +319,7 @@ def loads(
             value = pickle.loads(data) if trusted else RestrictedUnpickler(data, allowed).load()
         except (UnsafePickle, OverLimit):
             raise
-        except Exception as exc:  # noqa: BLE001  a broken pickle fails in many ways (EOFError, ValueError, KeyError, ...)
+        except Exception as exc:  # noqa: BLE001  a broken pickle fails in many ways (EOFError, KeyError, ...)
             raise _broken(str(exc)) from None
     check(value, cost_limit(len(data)), max_depth)
     return value
