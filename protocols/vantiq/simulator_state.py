@@ -261,9 +261,11 @@ class Server:
 
     def take_notification(self, source: str, contains: Any) -> bool:
         """Finds (and forgets) a kept notification from `source` whose object contains these members."""
-        kept = self.notifications if self.notifications is not None else ()
+        kept = self.notifications
+        if kept is None:
+            return False
         for index, (origin, obj) in enumerate(kept):
             if origin == source and scenario.contains(obj, contains or {}):
-                del self.notifications[index]  # type: ignore[union-attr]
+                del kept[index]
                 return True
         return False
