@@ -11,15 +11,15 @@ from fieldctl import __version__
 from fieldctl.cli.check import check
 from fieldctl.cli.console import console
 from fieldctl.cli.fleet import export
-from fieldctl.cli.framework import coerce
 from fieldctl.cli.framework.lazy_group import LazyGroup, root_command
 from fieldctl.cli.framework.protocol_options import CONTEXT
 from fieldctl.cli.roles import bench, demo
 from fieldctl.cli.roles.verbs import register as register_verbs
 from fieldctl.cli.setup import completion, profiles, target
 
-coerce.install()  # no pydantic for values that need no conversion (~250 ms of every invocation)
-
+# Typer converts the values of the invoked subcommand through pydantic (imported on first use, about
+# 250 ms of a one-shot command) and has no public hook to skip that where nothing needs converting:
+# its parameter classes and their coercion are private, so fieldctl leaves it as Typer does it.
 app = typer.Typer(
     name="fieldctl",
     cls=LazyGroup,  # a subcommand's click command is built only when it is used (cli/framework/lazy_group.py)
