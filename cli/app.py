@@ -6,6 +6,7 @@ import os
 import sys
 
 import typer
+from typer.core import TyperGroup
 
 from fieldctl import __version__
 from fieldctl.cli.check import check
@@ -58,7 +59,8 @@ def _root(
 ) -> None:
     """Operations toolkit for the messaging interfaces of lab and IoT devices."""
     if ctx.invoked_subcommand is None:  # `fieldctl` alone: a usage error, told in three lines
-        names = " ".join(ctx.command.list_commands(ctx))  # type: ignore[attr-defined]
+        assert isinstance(ctx.command, TyperGroup), "the root is a group (LazyGroup)"
+        names = " ".join(ctx.command.list_commands(ctx))
         typer.echo(
             f"usage: fieldctl [--version] [--help] COMMAND [ARGS]...\ncommands: {names}\n"
             "`fieldctl --help` describes them, `fieldctl COMMAND --help` one of them.",

@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from typer import TyperException
+
 from fieldctl.cli.framework.common import ProfileOptions, read_data, rtt_text
 from fieldctl.cli.framework.escape import stderr_line, visible
 from fieldctl.cli.framework.protocol_options import GIVEN, Given
@@ -202,11 +204,8 @@ class Session:
                 self._error(f"unknown verb {verb!r}{did_you_mean(verb, LINE_VERBS) or ' (try: help)'}", 2)
         except FieldctlError as exc:
             self._error(str(exc), int(exc.exit_code))
-        except Exception as exc:  # a click usage error, shown like the CLI shows it
-            message = getattr(exc, "format_message", None)
-            if message is None:
-                raise
-            self._error(f"{verb}: {message()}", 2)
+        except TyperException as exc:  # a click usage error, shown like the CLI shows it
+            self._error(f"{verb}: {exc.format_message()}", 2)
         return True
 
     def _parse(self, verb: str, args: list[str]) -> tuple[dict[str, Any], Given]:

@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperCommand
 
 if TYPE_CHECKING:
-    import typer._click as click
+    import typer._click as click  # Typer exports no public name for its vendored click's classes
 
     from fieldctl.profiles import Profile
     from fieldctl.protocols.sdk.options import OptionSpec
@@ -278,15 +278,14 @@ class ProtocolCommand(TyperCommand):
 def parse_given(role: str, args: list[str]) -> Given:
     """Protocol options written as a list of arguments (a check file's `options`), parsed by the
     same click parameters as a command line of that role."""
-    from typer._click.exceptions import ClickException
-
     from fieldctl.protocols.core.errors import UsageError
 
     command = ProtocolCommand(role, context_settings=CONTEXT)
     try:
-        return command.make_context(role, list(args)).meta[GIVEN]
-    except ClickException as exc:
+        given: Given = command.make_context(role, list(args)).meta[GIVEN]
+    except typer.TyperException as exc:  # the public base of click's usage errors in Typer
         raise UsageError(exc.format_message()) from None
+    return given
 
 
 def role_options(role: str, args: list[str], profile: Profile) -> dict[str, Any]:
