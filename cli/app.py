@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -73,10 +74,8 @@ def _fail(text: str, code: int, where: str = "fieldctl") -> int:
     """The one error line: secrets masked and control characters escaped, whatever the peer sent."""
     from fieldctl.cli.framework.escape import stderr_line
 
-    try:
+    with contextlib.suppress(BrokenPipeError):
         sys.stderr.write(f"{where}: {stderr_line(text)}\n")
-    except BrokenPipeError:
-        pass
     return code
 
 

@@ -7,6 +7,7 @@ Exit codes: 0 every step passed, 1 an expectation failed, 2 a bad check file, 3 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -143,7 +144,7 @@ def _prepare(files: list[Path], target: str | None, overrides: ProfileOptions) -
     return prepared
 
 
-def _profile(overrides: ProfileOptions, name: str, endpoints: list[str] = (), sets: list[str] = ()) -> Profile:
+def _profile(overrides: ProfileOptions, name: str, endpoints: Sequence[str] = (), sets: Sequence[str] = ()) -> Profile:
     """The profile or saved target `name`, with the command line's overrides (and a private run's) on top."""
     return ProfileOptions(
         name, overrides.host, [*overrides.endpoints, *endpoints], [*overrides.sets, *sets], overrides.files

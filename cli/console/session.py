@@ -8,7 +8,7 @@ import asyncio
 import json
 import shlex
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from typer import TyperException
@@ -67,8 +67,9 @@ class Session:
         self.out = out
         self.err = err or out
         self.start_options = start
-        self.profile_name = start.name
         self.profile: Profile = start.load()
+        assert start.name is not None  # load() refuses a missing name
+        self.profile_name: str = start.name
         self.client: BaseDriver = driver_for(self.profile, self._warn)
         self.simulator: BaseDriver | None = None
         #: The profile's client session: opened by the first command, kept until `use` or exit.
@@ -140,7 +141,7 @@ class Session:
         if self.want_simulator:
             await self.run_line("simulate")
 
-    def _spawn(self, work: Any) -> asyncio.Future[Any]:
+    def _spawn(self, work: Awaitable[Any]) -> asyncio.Future[Any]:
         task = asyncio.ensure_future(work)
         task.add_done_callback(self._report_end)
         self.tasks.append(task)

@@ -94,6 +94,7 @@ def prometheus(
             raise ConnectFailure(f"cannot listen on {listen}: address already in use") from None
         raise UsageError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
     bound_host, bound_port = server.server_address[:2]
+    assert isinstance(bound_host, str), "an IP socket's getsockname() names its host as text"
     shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
 
     async def main() -> None:

@@ -144,7 +144,7 @@ class FleetFollower:
                 reason = str(exc)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # a driver's bug takes down its own target only
+            except Exception as exc:  # noqa: BLE001  a driver's bug takes down its own target only
                 reason = f"internal error: {type(exc).__name__}: {exc}"
             finally:
                 beats.cancel()

@@ -132,7 +132,7 @@ def with_profile(func: Callable[..., None]) -> Callable[..., None]:
             positionals,
             kwargs["profile_file"] or [],
         )
-        kwargs.update(zip(positionals, values))
+        kwargs.update(zip(positionals, values, strict=True))
         options = ProfileOptions(
             name,
             kwargs.pop("host"),
@@ -167,7 +167,8 @@ def _optional_positional(param: inspect.Parameter) -> inspect.Parameter:
         return param
     info = copy.copy(info)
     info.metavar = info.metavar or param.name.upper()
-    annotation = Annotated[param.annotation.__origin__ | None, info]
+    annotated: Any = param.annotation.__origin__  # the argument's type, known only at run time
+    annotation = Annotated[annotated | None, info]
     return param.replace(default=None, annotation=annotation)
 
 

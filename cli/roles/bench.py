@@ -175,7 +175,7 @@ async def _commands(
     duration: float | None,
     rate: float | None,
     tick: Tick,
-) -> tuple[dict[str, Any], list[dict]]:
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Every client sends until `requests` are sent in all, or for `duration` seconds; request k
     leaves no earlier than k / rate seconds after the start."""
     import asyncio
@@ -241,10 +241,11 @@ async def _commands(
 
 async def _listen(
     drv: BaseDriver, options: dict[str, Any], duration: float, tick: Tick
-) -> tuple[dict[str, Any], list[dict]]:
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Follows the device for `duration` seconds from its first message (connecting is not
     measured; no message within `duration` of the start ends the run with none)."""
     import asyncio
+    import itertools
     import time
 
     from fieldctl.cli.roles.latency import quantiles
@@ -271,7 +272,7 @@ async def _listen(
     counted = (
         [(at - arrivals[0][0], bad) for at, bad in arrivals if at <= arrivals[0][0] + duration] if arrivals else []
     )
-    gaps = [later - earlier for (earlier, _), (later, _) in zip(counted, counted[1:])]
+    gaps = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(counted)]
     result = {
         "messages": len(counted),
         "malformed": sum(bad for _, bad in counted),
@@ -279,7 +280,10 @@ async def _listen(
         "per_second": len(counted) / duration,
         "interval_s": quantiles(gaps),
     }
-    rows = [{"received_s": at, "interval_s": gap, "malformed": bad} for (at, bad), gap in zip(counted, [None, *gaps])]
+    rows = [
+        {"received_s": at, "interval_s": gap, "malformed": bad}
+        for (at, bad), gap in zip(counted, [None, *gaps], strict=False)
+    ]
     return result, rows
 
 
@@ -336,7 +340,7 @@ def _progress(shown: bool, total: float, unit: str) -> Any:
         yield lambda done: bar.update(task, completed=done)
 
 
-def _write_csv(path: Path, rows: list[dict]) -> None:
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     import csv
 
     from fieldctl.protocols.core.errors import UsageError

@@ -20,7 +20,8 @@ FilterOpt = Annotated[
     typer.Option(
         "--filter",
         metavar="KEY=VALUE",
-        help="channel=, kind=, direction= or endpoint= (with --fleet also target=; repeatable; OR within a key, AND across keys).",
+        help="channel=, kind=, direction= or endpoint= "
+        "(with --fleet also target=; repeatable; OR within a key, AND across keys).",
     ),
 ]
 
@@ -71,7 +72,8 @@ FleetOpt = Annotated[
     typer.Option(
         "--fleet",
         metavar="FILE",
-        help="Follow every target of this fleet file at once (instead of PROFILE): a board, or NDJSON with a target field.",
+        help="Follow every target of this fleet file at once (instead of PROFILE): "
+        "a board, or NDJSON with a target field.",
     ),
 ]
 GroupOpt = Annotated[
@@ -87,7 +89,8 @@ def _following(role: str, doc: str) -> Callable[..., None]:
             typer.Option(
                 "--count",
                 min=1,
-                help="Exit 0 after N well-formed messages that pass the filters (link lines and malformed frames do not count).",
+                help="Exit 0 after N well-formed messages that pass the filters "
+                "(link lines and malformed frames do not count).",
             ),
         ] = None,
         timeout: Annotated[
@@ -115,9 +118,8 @@ def _following(role: str, doc: str) -> Callable[..., None]:
             if group is not None:
                 raise UsageError(f"{role}: --group needs --fleet FILE")
             if profile.name is None:
-                raise UsageError(
-                    f"{role}: missing PROFILE (a profile or target name{', or --fleet FILE' if role == 'listen' else ''})"
-                )
+                fleet_too = ", or --fleet FILE" if role == "listen" else ""
+                raise UsageError(f"{role}: missing PROFILE (a profile or target name{fleet_too})")
             _follow(role, profile, count, timeout, idle, duration, filter_, record, json_)
             return
         from fieldctl.cli.fleet.listen import listen_fleet
@@ -158,6 +160,7 @@ def _following(role: str, doc: str) -> Callable[..., None]:
 
 listen = _following(
     "listen",
-    "Subscribe and show events, heartbeats and connection state as they arrive; --fleet FILE: every target of a fleet on one board.",
+    "Subscribe and show events, heartbeats and connection state as they arrive; "
+    "--fleet FILE: every target of a fleet on one board.",
 )
 register = _following("register", "Sign on as a client of the other side, answer what it asks, show what arrives.")

@@ -9,6 +9,7 @@ import contextlib
 import os
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
+from typing import Any
 
 from fieldctl.cli.framework import common
 from fieldctl.profiles import load_profile
@@ -35,7 +36,7 @@ async def private_simulator(
     *,
     sets: list[str],
     profile_files: Iterable[str | Path] = (),
-    options: dict | None = None,
+    options: dict[str, Any] | None = None,
     control: bool = False,
 ) -> AsyncIterator[dict[str, str]]:
     """Runs the simulator of profile `name` until the block ends; yields endpoint name -> the URL it

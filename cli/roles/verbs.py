@@ -29,7 +29,8 @@ ROLE_VERBS: dict[str, Verb] = {
     "listen": Verb(
         listen.listen,
         (
-            "listen [--filter KEY=VALUE ...]     subscribe; events print above the prompt    listen off/on: pause/resume",
+            "listen [--filter KEY=VALUE ...]     subscribe; events print above the prompt    "
+            "listen off/on: pause/resume",
             "  [--count N [--timeout S]]        ... wait for N messages, then pause the feed",
         ),
     ),

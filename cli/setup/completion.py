@@ -25,7 +25,7 @@ completion_init()
 app = typer.Typer(help="Shell completion for bash, zsh and fish.", no_args_is_help=True)
 
 
-class Shell(str, enum.Enum):
+class Shell(enum.StrEnum):
     bash = "bash"
     zsh = "zsh"
     fish = "fish"

@@ -10,7 +10,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Iterator
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from fieldctl.protocols.core.errors import Timeout, UsageError
 from fieldctl.protocols.core.message import LINK
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 class Filters:
     """--filter key=value: OR within a key, AND across keys."""
 
-    KEYS = ("channel", "kind", "direction", "endpoint")
+    KEYS: ClassVar[tuple[str, ...]] = ("channel", "kind", "direction", "endpoint")
 
     def __init__(self, specs: list[str] | None) -> None:
         self.wanted: dict[str, set[str]] = {}
@@ -155,7 +155,7 @@ def stop_on_signals() -> Iterator[asyncio.Event]:
 
 
 async def run_stream(
-    work: Awaitable[None],
+    work: Awaitable[object],
     sink: Sink,
     *,
     timeout: float | None = None,
@@ -172,7 +172,7 @@ async def run_stream(
 
 
 async def _until_stopped(
-    work: Awaitable[None],
+    work: Awaitable[object],
     sink: Sink,
     stop: asyncio.Event,
     timeout: float | None,
