@@ -53,8 +53,8 @@ class Sink:
     shown and never counted; a malformed frame is always shown and counted as malformed (its
     channel is a guess from bytes that did not decode), but never matches a filter or --count.
 
-    A fleet (several targets into one sink) sets `target` before each message: its NDJSON line
-    then names the target first."""
+    A fleet (several targets into one sink) gives each message with its target (`tagged`): its
+    NDJSON line then names the target first, and a view may read `target` while it is shown."""
 
     def __init__(
         self,
@@ -111,6 +111,14 @@ class Sink:
             self.view.add(msg)
         if self.count is not None and self.matched >= self.count:
             self.done.set()
+
+    def tagged(self, target: str, msg: Message) -> None:
+        """A fleet's message, shown as any other, under the name of the target it came from."""
+        self.target = target
+        try:
+            self(msg)
+        finally:
+            self.target = None
 
     def _line(self, msg: Message) -> str:
         line = msg.to_json() + "\n"
