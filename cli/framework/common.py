@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from fieldctl.cli.framework.completers import profile_names
-from fieldctl.cli.framework.protocol_options import GIVEN, Given
+from fieldctl.cli.framework.protocol_options import GIVEN, Given, sign
 
 if TYPE_CHECKING:
     from fieldctl.profiles import Profile
@@ -144,8 +144,7 @@ def with_profile(func: Callable[..., None]) -> Callable[..., None]:
         )
         func(options, **kwargs)
 
-    command.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
-    command.__annotations__ = {p.name: p.annotation for p in parameters}
+    sign(command, signature.replace(parameters=parameters))
     return command
 
 

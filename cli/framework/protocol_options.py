@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
@@ -61,6 +62,13 @@ def _label(owners: list[tuple[str, OptionSpec]]) -> str:
     return "; ".join(f"[{', '.join(protocols)}] {text}".rstrip() for text, protocols in texts.items())
 
 
+def sign(func: Callable[..., None], signature: inspect.Signature) -> None:
+    """Gives `func` the parameters Typer is to read (inspect.signature honours __signature__), and
+    their annotations."""
+    func.__signature__ = signature  # type: ignore[attr-defined]  # a function attribute typeshed does not declare
+    func.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
+
+
 @functools.cache
 def click_options(roles: tuple[str, ...], taken: frozenset[str] = frozenset()) -> list[click.Parameter]:
     """The roles' protocol options as click parameters, made by Typer from a synthetic signature;
@@ -87,8 +95,7 @@ def click_options(roles: tuple[str, ...], taken: frozenset[str] = frozenset()) -
     def declared() -> None:
         """The protocol options of one role."""
 
-    declared.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-    declared.__annotations__ = {p.name: p.annotation for p in parameters}
+    sign(declared, inspect.Signature(parameters))
     info = typer.models.CommandInfo(name=roles[0], callback=declared)
     return list(typer.main.get_command_from_info(info, pretty_exceptions_short=True, rich_markup_mode=None).params)
 

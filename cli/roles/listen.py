@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from fieldctl.cli.framework.common import JsonOpt, ProfileOptions, with_profile
+from fieldctl.cli.framework.protocol_options import sign
 
 if TYPE_CHECKING:
     from fieldctl.cli.views.stream import Sink
@@ -153,8 +154,7 @@ def _following(role: str, doc: str) -> Callable[..., None]:
         return wrapped
     signature = inspect.signature(wrapped)
     parameters = [p for p in signature.parameters.values() if p.name not in ("fleet", "group")]
-    wrapped.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
-    wrapped.__annotations__ = {p.name: p.annotation for p in parameters}
+    sign(wrapped, signature.replace(parameters=parameters))
     return wrapped
 
 
