@@ -264,7 +264,3 @@ def read_messages(path: str, default_profile: str) -> list[Any]:
 def rtt_text(rtt_s: float | None) -> str:
     """' (12.3 ms)': how long the answer took, when one came."""
     return "" if rtt_s is None else f" ({rtt_s * 1000:.1f} ms)"
-
-
-def no_color() -> bool:
-    return "NO_COLOR" in os.environ

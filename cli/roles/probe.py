@@ -174,7 +174,7 @@ def planned(
 
 async def checked(plan: Planned | ProbeReport) -> ProbeReport:
     """The probe's report, whatever goes wrong: unreachable is CRITICAL, anything else UNKNOWN."""
-    from fieldctl.protocols.sdk.contract import BaseDriver, ProbeReport  # noqa: F401 (BaseDriver: named in Planned)
+    from fieldctl.protocols.sdk.contract import ProbeReport
     from fieldctl.protocols.sdk.probing import probed
 
     if isinstance(plan, ProbeReport):
