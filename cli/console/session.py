@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from typer import TyperException
 
-from fieldctl.cli.framework.common import ProfileOptions, read_data, rtt_text
+from fieldctl.cli.framework.common import ProfileOptions, read_data, rtt_text, wait_while_running
 from fieldctl.cli.framework.escape import stderr_line, visible
 from fieldctl.cli.framework.protocol_options import GIVEN, Given
 from fieldctl.cli.roles.verbs import CONSOLE_VERBS, ROLE_VERBS, commands
@@ -268,10 +268,10 @@ class Session:
         self.counting = (left, done)
         try:
             assert self.subscription is not None
-            await asyncio.wait([done, self.subscription], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            shown = await wait_while_running(self.subscription, done, timeout)
         finally:
             self.counting = None
-        if done.done():
+        if shown:
             return
         got = f"received {count - left[0]} of {count} messages"
         if self.subscription.done():

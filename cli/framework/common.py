@@ -8,7 +8,7 @@ import functools
 import inspect
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -18,6 +18,8 @@ from fieldctl.cli.framework.completers import profile_names
 from fieldctl.cli.framework.protocol_options import GIVEN, Given, sign
 
 if TYPE_CHECKING:
+    import asyncio
+
     from fieldctl.profiles import Profile
     from fieldctl.protocols.sdk.contract import BaseDriver
 
@@ -259,6 +261,20 @@ def read_messages(path: str, default_profile: str) -> list[Any]:
             return list(read_ndjson(handle, source=path, default_profile=default_profile))
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+async def wait_while_running(task: asyncio.Future[Any], awaitable: Awaitable[Any], timeout: float | None) -> bool:
+    """Waits for `awaitable` while `task` runs, at most `timeout` seconds (None: no limit); whether
+    it finished in time. It is cancelled if not. How `task` ended is the caller's to judge: a run
+    raises its failure, a check reports it as the file's result."""
+    import asyncio
+
+    waiter = asyncio.ensure_future(awaitable)
+    try:
+        await asyncio.wait({task, waiter}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    return waiter.done() and not waiter.cancelled()
 
 
 def rtt_text(rtt_s: float | None) -> str:

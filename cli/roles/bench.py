@@ -13,13 +13,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from fieldctl.cli.framework.common import JsonOpt, ProfileOptions, ViaOpt, with_profile
+from fieldctl.cli.framework.common import JsonOpt, ProfileOptions, ViaOpt, wait_while_running, with_profile
 from fieldctl.cli.framework.completers import command_names
 from fieldctl.cli.framework.protocol_options import ProtocolCommand
 
 if TYPE_CHECKING:
-    import asyncio
-
     from fieldctl.profiles import Profile
     from fieldctl.protocols.core.message import Message
     from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome
@@ -261,14 +259,18 @@ async def _listen(
     listening = asyncio.ensure_future(drv.listen(emit, channels=None, options=options))
     started = time.perf_counter()
     try:
-        await _until(listening, first.wait(), duration)
+        await wait_while_running(listening, first.wait(), duration)
+        if listening.done():
+            listening.result()  # it could not connect: that is the outcome
         start = arrivals[0][0] if arrivals else started
         async with _ticking(tick, lambda: time.perf_counter() - start):
-            await _until(listening, asyncio.sleep(max(0.0, start + duration - time.perf_counter())), duration)
+            await wait_while_running(
+                listening, asyncio.sleep(max(0.0, start + duration - time.perf_counter())), duration
+            )
     finally:
         listening.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await listening
+            await listening  # a listener that failed meanwhile raises its error here
     counted = (
         [(at - arrivals[0][0], bad) for at, bad in arrivals if at <= arrivals[0][0] + duration] if arrivals else []
     )
@@ -285,19 +287,6 @@ async def _listen(
         for (at, bad), gap in zip(counted, [None, *gaps], strict=False)
     ]
     return result, rows
-
-
-async def _until(listening: asyncio.Future[None], awaitable: Awaitable[Any], timeout: float) -> None:
-    """Waits for `awaitable` at most `timeout` seconds; the listener failing (cannot connect) raises."""
-    import asyncio
-
-    waiter = asyncio.ensure_future(awaitable)
-    try:
-        await asyncio.wait({listening, waiter}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        waiter.cancel()
-    if listening.done():
-        listening.result()
 
 
 @contextlib.asynccontextmanager

@@ -63,15 +63,13 @@ async def private_simulator(
 
         work.append(ControlServer(os.path.join(folder, "control.sock"), device.control, device_sink, prof.name).run())
     simulator = asyncio.ensure_future(together(*work))  # one failing cancels the other, and waits
-    waiting = asyncio.ensure_future(announced.wait())
     try:
-        await asyncio.wait([simulator, waiting], timeout=BOUND_WITHIN_S, return_when=asyncio.FIRST_COMPLETED)
+        await common.wait_while_running(simulator, announced.wait(), BOUND_WITHIN_S)
         if simulator.done():
             simulator.result()
         if not announced.is_set():
             raise Timeout(f"the {name} simulator did not announce its endpoints within {BOUND_WITHIN_S:g} s")
         yield bound
     finally:
-        waiting.cancel()
         simulator.cancel()
-        await asyncio.gather(simulator, waiting, return_exceptions=True)
+        await asyncio.gather(simulator, return_exceptions=True)
