@@ -182,11 +182,12 @@ async def _commands(
 
     from fieldctl.cli.roles.latency import quantiles
     from fieldctl.protocols.core.errors import FieldctlError
+    from fieldctl.protocols.transport import together
 
     samples: list[Sample] = []
     async with contextlib.AsyncExitStack() as stack:
         calls = [await stack.enter_async_context(client()) for client in clients]
-        await asyncio.gather(*(call() for call in calls))  # warm-up: connections and handshakes, not counted
+        await together(*(call() for call in calls))  # warm-up: connections and handshakes, not counted
         start = time.perf_counter()
         numbers = itertools.count()
 
@@ -210,7 +211,7 @@ async def _commands(
             return len(samples) if requests is not None else time.perf_counter() - start
 
         async with _ticking(tick, progress):
-            await asyncio.gather(*(run(index, call) for index, call in enumerate(calls)))
+            await together(*(run(index, call) for index, call in enumerate(calls)))
         elapsed = time.perf_counter() - start
     answered = [sample for sample in samples if sample.error is None]
     errors = [sample.error for sample in samples if sample.error is not None]

@@ -193,6 +193,7 @@ def _fleet(
     from fieldctl.profiles.targets import load_fleet
     from fieldctl.protocols.core.errors import NagiosCode, UsageError
     from fieldctl.protocols.sdk.probing import PROBES_AT_ONCE
+    from fieldctl.protocols.transport import together
 
     try:
         if path is None:
@@ -220,7 +221,7 @@ def _fleet(
             async with gate:
                 return await checked(plan)
 
-        return await asyncio.gather(*map(one, plans))
+        return await together(*map(one, plans))
 
     reports = asyncio.run(run())
     worst = max((report.status for report in reports), key=SEVERITY.index)
