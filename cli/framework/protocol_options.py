@@ -209,7 +209,7 @@ class ProtocolCommand(TyperCommand):
     def played(self) -> tuple[str, ...]:
         return self.roles or (self.name or "",)
 
-    def make_parser(self, ctx: click.Context) -> Any:
+    def make_parser(self, ctx: click.Context) -> Any:  # click's parser class is private: no public name to give
         """Built once and reused with each line's context: the console parses every line with the
         same command, and building the parser was a good part of a line's time."""
         key = (ctx.allow_interspersed_args, ctx.ignore_unknown_options, ctx.token_normalize_func)
