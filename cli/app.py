@@ -19,9 +19,10 @@ from fieldctl.cli.roles import bench, demo
 from fieldctl.cli.roles.verbs import register as register_verbs
 from fieldctl.cli.setup import completion, profiles, target
 
-# Typer converts the values of the invoked subcommand through pydantic (imported on first use, about
-# 250 ms of a one-shot command) and has no public hook to skip that where nothing needs converting:
-# its parameter classes and their coercion are private, so fieldctl leaves it as Typer does it.
+# Typer converts the values of the invoked subcommand through pydantic (importing it and building
+# the adapters: about 80 ms of a one-shot `fieldctl command`, bench/commands.py) and has no public
+# hook to skip that where nothing needs converting: its parameter classes and their coercion are
+# private, so fieldctl leaves conversion as Typer does it.
 app = typer.Typer(
     name="fieldctl",
     cls=LazyGroup,  # a subcommand's click command is built only when it is used (cli/framework/lazy_group.py)
