@@ -107,7 +107,7 @@ def board_ingest(devices: int, messages: list[Message]) -> tuple[float, FleetBoa
     fleet = fleet_of(devices)
     board = FleetBoard(fleet, "fieldctl listen --fleet bench.toml", quiet_console())
     sink = FleetSink(Stats(), out=None, board=board, filters=FleetFilters(None), count=None)
-    emits = [HeartbeatWatch(m.profile, fleet.intake(m.name, sink.emit)) for m in fleet.members]
+    emits = [HeartbeatWatch(m.profile, fleet.intake(m.name, sink.tagged)) for m in fleet.members]
     start = time.perf_counter()
     for number, msg in enumerate(messages):
         emits[number % devices](msg)

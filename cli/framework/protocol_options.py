@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
@@ -15,7 +16,7 @@ import typer
 from typer.core import TyperCommand
 
 if TYPE_CHECKING:
-    import typer._click as click
+    import typer._click as click  # Typer exports no public name for its vendored click's classes
 
     from fieldctl.profiles import Profile
     from fieldctl.protocols.sdk.options import OptionSpec
@@ -61,6 +62,13 @@ def _label(owners: list[tuple[str, OptionSpec]]) -> str:
     return "; ".join(f"[{', '.join(protocols)}] {text}".rstrip() for text, protocols in texts.items())
 
 
+def sign(func: Callable[..., None], signature: inspect.Signature) -> None:
+    """Gives `func` the parameters Typer is to read (inspect.signature honours __signature__), and
+    their annotations."""
+    func.__signature__ = signature  # type: ignore[attr-defined]  # a function attribute typeshed does not declare
+    func.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
+
+
 @functools.cache
 def click_options(roles: tuple[str, ...], taken: frozenset[str] = frozenset()) -> list[click.Parameter]:
     """The roles' protocol options as click parameters, made by Typer from a synthetic signature;
@@ -87,8 +95,7 @@ def click_options(roles: tuple[str, ...], taken: frozenset[str] = frozenset()) -
     def declared() -> None:
         """The protocol options of one role."""
 
-    declared.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-    declared.__annotations__ = {p.name: p.annotation for p in parameters}
+    sign(declared, inspect.Signature(parameters))
     info = typer.models.CommandInfo(name=roles[0], callback=declared)
     return list(typer.main.get_command_from_info(info, pretty_exceptions_short=True, rich_markup_mode=None).params)
 
@@ -202,7 +209,7 @@ class ProtocolCommand(TyperCommand):
     def played(self) -> tuple[str, ...]:
         return self.roles or (self.name or "",)
 
-    def make_parser(self, ctx: click.Context) -> Any:
+    def make_parser(self, ctx: click.Context) -> Any:  # click's parser class is private: no public name to give
         """Built once and reused with each line's context: the console parses every line with the
         same command, and building the parser was a good part of a line's time."""
         key = (ctx.allow_interspersed_args, ctx.ignore_unknown_options, ctx.token_normalize_func)
@@ -278,15 +285,14 @@ class ProtocolCommand(TyperCommand):
 def parse_given(role: str, args: list[str]) -> Given:
     """Protocol options written as a list of arguments (a check file's `options`), parsed by the
     same click parameters as a command line of that role."""
-    from typer._click.exceptions import ClickException
-
     from fieldctl.protocols.core.errors import UsageError
 
     command = ProtocolCommand(role, context_settings=CONTEXT)
     try:
-        return command.make_context(role, list(args)).meta[GIVEN]
-    except ClickException as exc:
+        given: Given = command.make_context(role, list(args)).meta[GIVEN]
+    except typer.TyperException as exc:  # the public base of click's usage errors in Typer
         raise UsageError(exc.format_message()) from None
+    return given
 
 
 def role_options(role: str, args: list[str], profile: Profile) -> dict[str, Any]:
