@@ -246,6 +246,7 @@ class ProtocolCommand(TyperCommand):
         completers need the texts only, and Typer's conversion imports pydantic (~90 ms of every
         <TAB>)."""
         opts, rest, _ = self.make_parser(ctx).parse_args(args=args)
+        rest = list(rest)
         for param in self.get_params(ctx):
             if param.expose_value and param.name:
                 value, source = param.consume_value(ctx, opts)
