@@ -44,15 +44,17 @@ tools:
 test: $(VENV)/.installed peers tools
 	$(PY) -m pytest
 
-# The gates CI runs before the tests: ruff (lint, format), mypy, and the import layers of
-# docs/architecture.md (import-linter). mypy sees the package as it imports: `fieldctl` is this
-# folder (setup.py), so it reads it through a link of that name.
+# The gates CI runs before the tests: ruff (lint, format), mypy (the package, the example plugin and
+# the benchmarks), and the import layers of docs/architecture.md (import-linter). mypy sees the
+# package as it imports: `fieldctl` is this folder (setup.py), so it reads it through a link of that name.
 LINT_ROOT := $(VENV)/lint
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	mkdir -p $(LINT_ROOT) && ln -sfn $(CURDIR) $(LINT_ROOT)/fieldctl
-	MYPYPATH=$(LINT_ROOT) $(VENV)/bin/mypy --python-executable $(PY) -p fieldctl.protocols -p fieldctl.profiles -p fieldctl.cli
+	MYPYPATH=$(LINT_ROOT):examples/plugin:bench $(VENV)/bin/mypy --python-executable $(PY) \
+	  -p fieldctl.protocols -p fieldctl.profiles -p fieldctl.cli -p fieldctl_linejson \
+	  $(patsubst bench/%.py,-m %,$(wildcard bench/*.py))
 	$(VENV)/bin/lint-imports
 
 # Every decoder against at least 10,000 generated inputs each (make test runs a few hundred).

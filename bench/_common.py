@@ -18,11 +18,12 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 
 #: A module's options whose default depends on --quick: option name -> (quick, full).
 Scaled = dict[str, tuple[float, float]]
@@ -38,7 +39,7 @@ FLOOR = "floor:"
 
 @dataclass
 class Row:
-    """One row of the issue's table: fieldctl's value and the baseline's, one of each per round."""
+    """One row of the report: fieldctl's value and the baseline's, one of each per round."""
 
     path: str
     unit: str  # of the values: "msgs/s", "ms", "MB"
@@ -46,7 +47,7 @@ class Row:
     baseline: list[float] | None  # None: an absolute row (memory growth), the value is the result
     baseline_name: str = ""
     goal: str = ""
-    now: str = ""  # the issue's "now", for reference
+    was: str = ""  # what the row measured when its goal was set, for reference
     notes: list[str] = field(default_factory=list)
     #: The same case run by the --before interpreter (an older fieldctl) in the same rounds.
     before: list[float] | None = None
@@ -63,7 +64,7 @@ class Row:
     def _ratios(self, values: list[float]) -> list[float]:
         if self.baseline is None:
             return list(values)
-        return [mine / base if base else float("nan") for mine, base in zip(values, self.baseline)]
+        return [mine / base if base else float("nan") for mine, base in zip(values, self.baseline, strict=True)]
 
     @property
     def absolute(self) -> bool:
@@ -83,7 +84,7 @@ class Row:
             "min": min(results),
             "max": max(results),
             "goal": self.goal,
-            "now": self.now,
+            "was": self.was,
             "notes": self.notes,
             **(
                 {}
@@ -98,9 +99,9 @@ class Row:
         }
 
 
-def interleaved(rounds: int, cases: dict[str, Callable[[int], T]], warmup: bool = False) -> dict[str, list[T]]:
+def interleaved(rounds: int, cases: dict[K, Callable[[int], T]], warmup: bool = False) -> dict[K, list[T]]:
     """Runs the cases A, B, A, B... for `rounds` rounds (plus an untimed first round with `warmup`)."""
-    results: dict[str, list[T]] = {name: [] for name in cases}
+    results: dict[K, list[T]] = {name: [] for name in cases}
     for round_ in range(0 if warmup else 1, rounds + 1):
         for name, case in cases.items():
             value = case(round_)
@@ -132,7 +133,7 @@ def _result(row: Row, results: list[float] | None = None) -> str:
 
 def table(rows: list[Row], title: str = "") -> str:
     """The report: one line per row, ratio = fieldctl / baseline per round, median (min–max)."""
-    head: tuple[str, ...] = ("path", "rounds", "fieldctl", "baseline", "ratio (min–max)", "goal", "issue: now")
+    head: tuple[str, ...] = ("path", "rounds", "fieldctl", "baseline", "ratio (min–max)", "goal", "was")
     lines = [
         [
             row.path,
@@ -141,21 +142,23 @@ def table(rows: list[Row], title: str = "") -> str:
             "-" if row.baseline is None else _number(statistics.median(row.baseline), row.unit),
             _result(row),
             row.goal,
-            row.now,
+            row.was,
         ]
         for row in rows
     ]
     if any(row.before is not None for row in rows):  # --before: its ratio next to this one's
         head = (*head[:4], "before: ratio", "after: ratio", *head[5:])
-        for line, row in zip(lines, rows):
+        for line, row in zip(lines, rows, strict=True):
             line.insert(4, _result(row, row.before_results or []))
     left = (0, len(head) - 2, len(head) - 1)
     widths = [max(len(head[i]), *(len(line[i]) for line in lines)) for i in range(len(head))]
 
     def fmt(cells: list[str] | tuple[str, ...]) -> str:
-        return "  ".join(
-            cell.ljust(width) if i in left else cell.rjust(width) for i, (cell, width) in enumerate(zip(cells, widths))
-        ).rstrip()
+        aligned = (
+            cell.ljust(width) if i in left else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        )
+        return "  ".join(aligned).rstrip()
 
     out = [title] if title else []
     out += [fmt(head), "-" * len(fmt(head)), *(fmt(line) for line in lines)]
@@ -166,6 +169,8 @@ def table(rows: list[Row], title: str = "") -> str:
         "fieldctl and baseline: medians over the rounds; ratio: fieldctl / baseline of the same round "
         "(throughput: higher is better; times: lower is better); memory: growth after warm-up"
     )
+    if any(row.goal for row in rows):
+        out.append("goal: what a row should reach; was: what it measured when the goal was set")
     if any(row.path.startswith(FLOOR) for row in rows):
         out.append(
             f"rows '{FLOOR} ...': the least the stack fieldctl must use costs (in the fieldctl column), "
@@ -182,7 +187,8 @@ def table(rows: list[Row], title: str = "") -> str:
 def print_rounds(rows: list[Row]) -> None:
     """Each row's rounds, so a suspicious median can be traced to its round."""
     for row in rows:
-        cells = [f"{mine:.2f}/{base:.2f}" for mine, base in zip(row.fieldctl, row.baseline or row.fieldctl)]
+        pairs = zip(row.fieldctl, row.baseline or row.fieldctl, strict=True)
+        cells = [f"{mine:.2f}/{base:.2f}" for mine, base in pairs]
         print(f"{row.path}: fieldctl/baseline {row.unit} per round: {', '.join(cells)}")
         if row.before is not None:
             print(f"{row.path}: before {row.unit} per round: {', '.join(f'{value:.2f}' for value in row.before)}")
@@ -231,8 +237,59 @@ def cpu_split(pin: bool) -> tuple[set[int] | None, set[int] | None]:
     return {cpus[0]}, set(cpus[1:])
 
 
-def pinned(cpus: set[int] | None) -> Callable[[], None] | None:
+def _pinned(cpus: set[int] | None) -> Callable[[], None] | None:
     return None if cpus is None else (lambda: os.sched_setaffinity(0, cpus))
+
+
+def spawn(argv: list[str], cpus: set[int] | None, **options: Any) -> subprocess.Popen[bytes]:
+    """A child process on `cpus` (None: any CPU), pinned before exec so that its threads stay there."""
+    return subprocess.Popen(
+        argv,
+        preexec_fn=_pinned(cpus),  # noqa: PLW1509  the benchmarks start children while no thread of theirs runs
+        **options,
+    )
+
+
+def last_line(stderr: bytes) -> str:
+    """What a failed child said last, for the error that ends the report."""
+    lines = stderr.decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else "(no stderr)"
+
+
+def run_child(
+    argv: list[str], what: str, env: dict[str, str], cpus: set[int] | None = None, timeout: float = 60.0
+) -> tuple[bytes, float]:
+    """Runs a child to its end: its stdout and its wall time in seconds, start-up included."""
+    start = time.perf_counter()
+    result = subprocess.run(
+        argv,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        env=env,
+        timeout=timeout,
+        preexec_fn=_pinned(cpus),
+        check=False,  # a failure becomes BenchFailed, with what the child said
+    )
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise BenchFailed(f"{what} exited {result.returncode}: {last_line(result.stderr)}")
+    return result.stdout, elapsed
+
+
+def wall_time(argv: list[str], what: str, env: dict[str, str], cpus: set[int] | None = None) -> Callable[[int], float]:
+    """A case for interleaved(): one run of the child, its wall time in seconds."""
+    return lambda _: run_child(argv, what, env, cpus)[1]
+
+
+def median_ms_per_round(rounds: int, runs: int, cases: dict[K, Callable[[int], float]]) -> dict[K, list[float]]:
+    """Per case, the median of `runs` runs (seconds) in each round, in ms; within a round the cases
+    alternate run by run, and the first round starts with an untimed pass of each that fills the OS
+    file cache and the bytecode caches."""
+    medians: dict[K, list[float]] = {key: [] for key in cases}
+    for round_ in range(1, rounds + 1):
+        for key, samples in interleaved(runs, cases, warmup=round_ == 1).items():
+            medians[key].append(statistics.median(samples) * 1000)
+    return medians
 
 
 def stop(proc: subprocess.Popen[bytes] | None) -> None:
@@ -245,20 +302,52 @@ def stop(proc: subprocess.Popen[bytes] | None) -> None:
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
-def wait_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def wait_until(ready: Callable[[], bool], proc: subprocess.Popen[bytes], what: str, goal: str, timeout: float) -> float:
+    """Seconds until `ready()` (polled every 50 ms); BenchFailed if `proc` exits or time runs out first."""
+    start = time.monotonic()
+    while not ready():
         if proc.poll() is not None:
-            raise BenchFailed(f"{what} exited {proc.returncode} before listening on {port}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise BenchFailed(f"{what} did not listen on {port} within {timeout:g} s")
+            raise BenchFailed(f"{what} exited {proc.returncode} while waiting for {goal}")
+        if time.monotonic() - start > timeout:
+            raise BenchFailed(f"{what}: waited {timeout:g} s for {goal}")
+        time.sleep(0.05)
+    return time.monotonic() - start
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
+
+
+def serve(
+    argv: list[str], port: int, cpus: set[int] | None, what: str, timeout: float = 20.0
+) -> subprocess.Popen[bytes]:
+    """A simulator on `cpus`, returned once it listens on `port` (stopped if it does not)."""
+    proc = spawn(
+        argv, cpus, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=child_env()
+    )
+    try:
+        wait_until(lambda: _listening(port), proc, what, f"a listener on port {port}", timeout)
+    except BenchFailed:
+        stop(proc)
+        raise
+    return proc
+
+
+#: The device's get-status command (ApiCommand.GET_STATUS, spec §6.3).
+GET_STATUS = 400
+
+
+def get_status(nonce: int) -> bytes:
+    """A get-status request as the device's REQ/REP socket takes it."""
+    return json.dumps({"command": GET_STATUS, "nonce": nonce}).encode()
 
 
 @dataclass
@@ -279,32 +368,22 @@ def fieldctl_pythons(args: argparse.Namespace) -> dict[str, str]:
     return {"fieldctl": sys.executable, **({"before": args.before} if getattr(args, "before", None) else {})}
 
 
-def start_device(cpus: set[int] | None) -> Device:
-    events, commands = (f"tcp://127.0.0.1:{free_port()}" for _ in range(2))
-    proc = subprocess.Popen(
-        [
-            *fieldctl(),
-            "simulate",
-            "autotrainer",
-            "--no-timeline",
-            "--json",
-            "--endpoint",
-            f"events={events}",
-            "--endpoint",
-            f"commands={commands}",
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=child_env(),
-        preexec_fn=pinned(cpus),
-    )
-    try:
-        wait_port(int(commands.rsplit(":", 1)[1]), proc, "fieldctl simulate autotrainer")
-    except BenchFailed:
-        stop(proc)
-        raise
-    return Device(proc, events, commands)
+def start_device(cpus: set[int] | None, *options: str, python: str = sys.executable) -> Device:
+    """A simulated autotrainer (`options` added to its command line) on `cpus`, once it takes commands."""
+    port = free_port()
+    events, commands = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{port}"
+    argv = [
+        *fieldctl(python),
+        "simulate",
+        "autotrainer",
+        "--json",
+        "--endpoint",
+        f"events={events}",
+        "--endpoint",
+        f"commands={commands}",
+        *options,
+    ]
+    return Device(serve(argv, port, cpus, "fieldctl simulate autotrainer"), events, commands)
 
 
 # --- running a benchmark ------------------------------------------------------------------------
@@ -363,29 +442,34 @@ def settler(
     return settle
 
 
-def emit(rows: list[Row], json_mode: bool, title: str = "") -> None:
-    print(as_json(rows) if json_mode else "\n" + table(rows, title), file=sys.__stdout__, flush=True)
-
-
 def standalone(
     doc: str | None,
     add_arguments: Callable[[argparse.ArgumentParser], None],
-    settle: Callable[[argparse.Namespace], None],
     collect: Callable[[argparse.Namespace], list[Row]],
+    settle: Callable[[argparse.Namespace], None] | None = None,
 ) -> int:
-    """main() of one benchmark module: its options plus the common ones, its rows as a table or JSON."""
-    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    """main() of a benchmark module, or of run.py for all of them: its options plus the common ones,
+    its rows as a table or JSON (then everything else goes to stderr)."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
     common_arguments(parser)
     add_arguments(parser)
     args = parser.parse_args()
     if args.rounds < 3:
         parser.error("--rounds must be at least 3")
-    settle(args)
+    if settle is not None:
+        settle(args)
+    started = time.monotonic()
     try:
         with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
             rows = collect(args)
     except BenchFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    emit(rows, args.json)
+    if args.json:
+        print(as_json(rows), flush=True)
+    else:
+        quick = " (--quick)" if args.quick else ""
+        minutes = (time.monotonic() - started) / 60
+        title = f"fieldctl against its baselines, {args.rounds} interleaved rounds{quick}, {minutes:.1f} min"
+        print("\n" + table(rows, title), flush=True)
     return 0

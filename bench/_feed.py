@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from _common import BenchFailed, pinned
+from _common import BenchFailed, fieldctl, last_line, spawn, stop
 
 EVENT_TOPIC = (4001).to_bytes(4, "little")  # a1 0f 00 00
 INDEX_BASE = 704_126_386_668  # realistic-looking perf_counter_ns origin; index = INDEX_BASE + sequence
@@ -134,31 +134,25 @@ class FeedOptions:
 def start_publisher(
     options: FeedOptions, env: dict[str, str], cpus: set[int] | None
 ) -> tuple[subprocess.Popen[bytes], str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            __file__,
-            "publisher",
-            "--max-seconds",
-            str(options.max_seconds),
-            "--sndhwm",
-            str(options.sndhwm),
-            "--pace",
-            options.pace,
-            "--rate",
-            str(options.rate),
-        ],
-        stdout=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        env=env,
-        preexec_fn=pinned(cpus),
-    )
+    argv = [
+        sys.executable,
+        __file__,
+        "publisher",
+        "--max-seconds",
+        str(options.max_seconds),
+        "--sndhwm",
+        str(options.sndhwm),
+        "--pace",
+        options.pace,
+        "--rate",
+        str(options.rate),
+    ]
+    proc = spawn(argv, cpus, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env)
     assert proc.stdout is not None
     ready, _, _ = select.select([proc.stdout], [], [], 15.0)
     line = proc.stdout.readline().decode().strip() if ready else ""
     if not line.startswith("tcp://"):
-        proc.kill()
-        proc.wait(5)
+        stop(proc)
         raise BenchFailed("the publisher did not start (no endpoint within 15 s)")
     return proc, line
 
@@ -200,6 +194,11 @@ def run_raw(url: str, count: int) -> int:
 
 def raw_argv(url: str, messages: int) -> list[str]:
     return [sys.executable, __file__, "raw", "--url", url, "--messages", str(messages)]
+
+
+def listen_argv(url: str, messages: int, python: str = sys.executable) -> list[str]:
+    """fieldctl's consumer of the same feed: `listen autotrainer` until `messages` have come."""
+    return [*fieldctl(python), "listen", "autotrainer", "--count", str(messages), "--endpoint", f"events={url}"]
 
 
 # --- running and timing a consumer ---------------------------------------------------------------
@@ -282,13 +281,8 @@ def consume(
         else:
             stdout = out
         argv = consumer.argv(out_path)
-        proc = subprocess.Popen(
-            argv,
-            stdout=stdout,
-            stderr=err,
-            env=env,
-            preexec_fn=pinned(cpus),
-            stdin=stdout if terminal is not None else subprocess.DEVNULL,
+        proc = spawn(
+            argv, cpus, stdout=stdout, stderr=err, env=env, stdin=stdout if terminal is not None else subprocess.DEVNULL
         )
         if terminal is not None:
             terminal.started()
@@ -319,15 +313,12 @@ def consume(
                         f"consumer {consumer.name} did not finish within {timeout:g} s ({seen} lines written)"
                     )
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
+            stop(proc)
             if terminal is not None:
                 terminal.close()
         if code != 0 and not stopped:
             err.seek(0)
-            tail = err.read().decode(errors="replace").strip().splitlines()
-            raise BenchFailed(f"consumer {consumer.name} exited {code}: {tail[-1] if tail else '(no stderr)'}")
+            raise BenchFailed(f"consumer {consumer.name} exited {code}: {last_line(err.read())}")
     return stopped
 
 

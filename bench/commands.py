@@ -1,4 +1,5 @@
-"""Command round trips against one `fieldctl simulate autotrainer` device (issue 10, rows 3-4):
+"""Command round trips against one `fieldctl simulate autotrainer` device, fieldctl against raw pyzmq:
+what fieldctl adds to every command the console or a script sends, measured two ways.
 
 - in one process: get-status through fieldctl's driver API (`--client driver`: what `fieldctl
   command` runs, a session per call; `--client session`: one session kept, as in the console)
@@ -12,8 +13,8 @@ asyncio, zmq.asyncio) costs, whatever fieldctl does. In one process, a raw zmq.a
 called as the session is (one socket kept, `loop.run_until_complete` per call); per process,
 `python -c "import typer, asyncio, zmq.asyncio, json"`, which sends nothing. Rows named "floor:"
 give the floor against the raw baseline (what the stack costs), and the rows "vs the ... floor"
-give fieldctl against it (what fieldctl adds above its stack). The goal and the issue's "now"
-stand only on the issue's own rows.
+give fieldctl against it (what fieldctl adds above its stack). Goals stand only on rows of fieldctl
+against the raw baseline: what a user compares fieldctl with.
 
 Run: `.venv/bin/python bench/commands.py [--calls N] [--processes N] [--rounds R] [--json]`
 (`make bench` runs it through bench/run.py). A report, not a test. Defaults take about 30 s on
@@ -37,17 +38,14 @@ import contextlib
 import functools
 import itertools
 import json
-import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import _common
-from _common import BenchFailed, Device, Row
+from _common import Device, Row
 
-GET_STATUS = 400  # ApiCommand.GET_STATUS, spec §6.3
 WARMUP_CALLS = 10
 
 Call = Callable[[], None]
@@ -63,14 +61,14 @@ def raw_client(endpoints: dict[str, str]) -> Iterator[Call]:
     """The baseline: one synchronous REQ socket, kept; send the request, receive, json.loads, check the nonce."""
     import zmq
 
-    req = zmq.Context.instance().socket(zmq.REQ)
+    req: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.REQ)
     req.setsockopt(zmq.LINGER, 0)
     req.connect(endpoints["commands"])
     nonces = itertools.count(1)
 
     def call() -> None:
         nonce = next(nonces)
-        req.send(json.dumps({"command": GET_STATUS, "nonce": nonce}).encode())
+        req.send(_common.get_status(nonce))
         answered(json.loads(req.recv()), nonce)
 
     try:
@@ -97,7 +95,7 @@ def asyncio_client(endpoints: dict[str, str]) -> Iterator[Call]:
     nonces = itertools.count(1)
 
     async def round_trip(nonce: int) -> Any:
-        await req.send(json.dumps({"command": GET_STATUS, "nonce": nonce}).encode())
+        await req.send(_common.get_status(nonce))
         return json.loads(await req.recv())
 
     def call() -> None:
@@ -174,13 +172,9 @@ def in_process(device: Device, args: argparse.Namespace, cpus: set[int] | None) 
     def case(client: str, python: str = sys.executable) -> Callable[[int], list[float]]:
         def run(round_: int) -> list[float]:
             argv = [python, __file__, "calls", "--client", client, "--endpoints", endpoints, "--count", str(args.calls)]
-            result = subprocess.run(
-                argv, capture_output=True, env=_common.child_env(), timeout=300, preexec_fn=_common.pinned(cpus)
-            )
-            if result.returncode != 0:
-                tail = result.stderr.decode(errors="replace").strip().splitlines()
-                raise BenchFailed(f"{client} round trips failed: {tail[-1] if tail else result.returncode}")
-            return json.loads(result.stdout)
+            stdout, _ = _common.run_child(argv, f"{client} round trips", _common.child_env(), cpus, timeout=300)
+            times: list[float] = json.loads(stdout)
+            return times
 
         return run
 
@@ -190,26 +184,19 @@ def in_process(device: Device, args: argparse.Namespace, cpus: set[int] | None) 
         f"per round, {args.rounds} rounds",
         flush=True,
     )
-    results = _common.interleaved(
-        args.rounds,
-        {
-            "raw": case("raw"),
-            "asyncio": case("asyncio"),
-            **{
-                (client, which): case(client, python)
-                for client in clients
-                for which, python in _common.fieldctl_pythons(args).items()
-            },
-        },
-    )
+    cases: dict[str | tuple[str, str], Callable[[int], list[float]]] = {"raw": case("raw"), "asyncio": case("asyncio")}
+    for client in clients:
+        for which, python in _common.fieldctl_pythons(args).items():
+            cases[client, which] = case(client, python)
+    results = _common.interleaved(args.rounds, cases)
 
-    def ms(which: object, fraction: float = 0.5) -> list[float] | None:
-        runs = results.get(which)  # type: ignore[call-overload]
+    def ms(which: str | tuple[str, str], fraction: float = 0.5) -> list[float] | None:
+        runs = results.get(which)
         return None if runs is None else [_common.percentile(times, fraction) * 1000 for times in runs]
 
     rows = []
     for client in clients:
-        for label, fraction, goal, now in (
+        for label, fraction, goal, was in (
             ("p50", 0.5, "≤ 1.2", "4.8× (command), 34× (console)"),
             ("p90", 0.9, "", ""),
         ):
@@ -221,7 +208,7 @@ def in_process(device: Device, args: argparse.Namespace, cpus: set[int] | None) 
                     ms("raw", fraction),
                     "raw REQ/REP",
                     goal,
-                    now,
+                    was,
                     before=ms((client, "before"), fraction),
                 )
             )
@@ -282,29 +269,9 @@ def one_shot(device: Device, args: argparse.Namespace, cpus: set[int] | None) ->
             *(arg for endpoint in device.endpoints for arg in ("--endpoint", endpoint)),
         ]
     env = _common.child_env()
-
-    def case(name: str) -> Callable[[int], float]:
-        def run(_: int) -> float:
-            start = time.perf_counter()
-            result = subprocess.run(
-                argvs[name], capture_output=True, env=env, timeout=60, preexec_fn=_common.pinned(cpus)
-            )
-            elapsed = time.perf_counter() - start
-            if result.returncode != 0:
-                tail = result.stderr.decode(errors="replace").strip().splitlines()
-                raise BenchFailed(f"{name} one-shot command exited {result.returncode}: {tail[-1] if tail else ''}")
-            return elapsed
-
-        return run
-
+    cases = {name: _common.wall_time(argv, f"{name} one-shot command", env, cpus) for name, argv in argvs.items()}
     print(f"one-shot command processes: {args.processes} of each per round, {args.rounds} rounds", flush=True)
-    medians: dict[str, list[float]] = {name: [] for name in argvs}
-    for round_ in range(1, args.rounds + 1):
-        # Within a round the processes alternate too; the first round starts with an untimed
-        # pass of each that fills the OS file cache and the bytecode caches.
-        times = _common.interleaved(args.processes, {name: case(name) for name in argvs}, warmup=round_ == 1)
-        for name, samples in times.items():
-            medians[name].append(statistics.median(samples) * 1000)
+    medians = _common.median_ms_per_round(args.rounds, args.processes, cases)
     return [
         Row(
             "one `fieldctl command get-status` process vs one-shot raw pyzmq",
@@ -337,7 +304,7 @@ def one_shot(device: Device, args: argparse.Namespace, cpus: set[int] | None) ->
 
 def collect(args: argparse.Namespace) -> list[Row]:
     device_cpus, client_cpus = _common.cpu_split(args.pin)
-    device = _common.start_device(device_cpus)
+    device = _common.start_device(device_cpus, "--no-timeline")
     try:
         rows = in_process(device, args, client_cpus) + one_shot(device, args, client_cpus)
     finally:
@@ -373,7 +340,7 @@ def main() -> int:
         parser.add_argument("--count", type=int, required=True)
         args = parser.parse_args()
         return run_calls(args.client, json.loads(args.endpoints), args.count)
-    return _common.standalone(__doc__, add_arguments, settle, collect)
+    return _common.standalone(__doc__, add_arguments, collect, settle)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""The fleet board and the Prometheus exporter at 1,000 devices (issue 11): what following many
-targets costs over following one, and what a scrape costs.
+"""The fleet board and the Prometheus exporter at 1,000 devices: what following many targets costs
+over following one, and what a scrape costs.
 
 Run: `.venv/bin/python bench/fleet_board.py [--devices N] [--messages M] [--rounds R] [--json]`
 (`make bench` runs it through bench/run.py). A report, not a test: it exits 0 whatever the numbers.
@@ -27,10 +27,20 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import _common
 from _common import Row
+
+if TYPE_CHECKING:  # imported where used: `run.py --help` imports this module and should stay quick
+    from prometheus_client.registry import CollectorRegistry
+    from rich.console import Console
+
+    from fieldctl.cli.fleet.board import FleetBoard
+    from fieldctl.cli.fleet.follower import FleetFollower
+    from fieldctl.cli.fleet.state import FleetState
+    from fieldctl.cli.views.live_view import LiveView
+    from fieldctl.protocols.core.message import Message
 
 ROW_INGEST = "board ingest ({devices} devices) vs one-device listen"
 ROW_FRAME = "board frame ({devices} devices) vs one-device table"
@@ -49,13 +59,14 @@ KINDS = [
 PROFILE = "autotrainer"  # the bench may name a protocol: any profile with a heartbeat channel will do
 
 
-def synthetic(count: int, seed: int = 1) -> list[Any]:
+def synthetic(count: int, seed: int = 1) -> list[Message]:
     """Decoded messages as the driver emits them: events, with a heartbeat every tenth."""
     from fieldctl.protocols.core.message import Message
 
     rng = random.Random(seed)
     out = []
     for number in range(count):
+        payload: dict[str, object]
         if number % 10 == 0:
             payload = {"identifier": "fieldctl-sim", "version": "0.12.0"}
             msg = Message(PROFILE, "events", "in", "heartbeat", "heartbeat", payload, raw=(b"\xe9\x03\x00\x00", b"{}"))
@@ -67,7 +78,7 @@ def synthetic(count: int, seed: int = 1) -> list[Any]:
     return out
 
 
-def fleet_of(devices: int) -> Any:
+def fleet_of(devices: int) -> FleetFollower:
     """A FleetFollower of `devices` targets of PROFILE, resolved as `FleetFollower.load` resolves a fleet file."""
     from fieldctl.cli.fleet.follower import FleetFollower, Member
     from fieldctl.profiles import load_profile
@@ -80,13 +91,13 @@ def fleet_of(devices: int) -> Any:
     return fleet
 
 
-def quiet_console() -> Any:
+def quiet_console() -> Console:
     from rich.console import Console
 
     return Console(file=io.StringIO(), width=160, height=50, force_terminal=True, color_system="truecolor")
 
 
-def board_ingest(devices: int, messages: list[Any]) -> tuple[float, Any]:
+def board_ingest(devices: int, messages: list[Message]) -> tuple[float, FleetBoard]:
     """Messages per second through listen --fleet's path; the board, for a frame afterwards."""
     from fieldctl.cli.fleet.board import FleetBoard
     from fieldctl.cli.fleet.listen import FleetFilters, FleetSink
@@ -96,14 +107,14 @@ def board_ingest(devices: int, messages: list[Any]) -> tuple[float, Any]:
     fleet = fleet_of(devices)
     board = FleetBoard(fleet, "fieldctl listen --fleet bench.toml", quiet_console())
     sink = FleetSink(Stats(), out=None, board=board, filters=FleetFilters(None), count=None)
-    emits = [HeartbeatWatch(m.profile, fleet.intake(m.name, sink.emit)) for m in fleet.members]
+    emits = [HeartbeatWatch(m.profile, fleet.intake(m.name, sink.tagged)) for m in fleet.members]
     start = time.perf_counter()
     for number, msg in enumerate(messages):
         emits[number % devices](msg)
     return len(messages) / (time.perf_counter() - start), board
 
 
-def single_ingest(messages: list[Any]) -> tuple[float, Any]:
+def single_ingest(messages: list[Message]) -> tuple[float, LiveView]:
     """Messages per second through listen PROFILE's path (stream.shown's Sink and live table)."""
     from fieldctl.cli.framework.common import driver
     from fieldctl.cli.views.live_view import LiveView
@@ -121,7 +132,7 @@ def single_ingest(messages: list[Any]) -> tuple[float, Any]:
     return len(messages) / (time.perf_counter() - start), view
 
 
-def frame_ms(renderable: Any, frames: int = 20) -> float:
+def frame_ms(renderable: FleetBoard | LiveView, frames: int = 20) -> float:
     """Median milliseconds of one redraw, as rich's refresh thread does it."""
     console = renderable.console
     times = []
@@ -134,7 +145,7 @@ def frame_ms(renderable: Any, frames: int = 20) -> float:
     return statistics.median(times)
 
 
-def fed_state(devices: int, per_target: int) -> Any:
+def fed_state(devices: int, per_target: int) -> FleetState:
     fleet = fleet_of(devices)
     messages = synthetic(per_target)
     for member in fleet.members:
@@ -145,7 +156,7 @@ def fed_state(devices: int, per_target: int) -> Any:
     return fleet.state
 
 
-def scrape_ms(registry: Any, scrapes: int) -> float:
+def scrape_ms(registry: CollectorRegistry, scrapes: int) -> float:
     from prometheus_client import generate_latest
 
     times = []
@@ -156,7 +167,7 @@ def scrape_ms(registry: Any, scrapes: int) -> float:
     return statistics.median(times)
 
 
-def collector_registry(state: Any) -> Any:
+def collector_registry(state: FleetState) -> CollectorRegistry:
     from prometheus_client.registry import CollectorRegistry
 
     from fieldctl.cli.fleet.metrics import FleetCollector
@@ -166,7 +177,7 @@ def collector_registry(state: Any) -> Any:
     return registry
 
 
-def instrumented_registry(state: Any) -> Any:
+def instrumented_registry(state: FleetState) -> CollectorRegistry:
     """The same series as prometheus_client's own metric objects, set as an exporter would keep them."""
     from prometheus_client import Counter, Gauge
     from prometheus_client.registry import CollectorRegistry
@@ -192,29 +203,33 @@ def instrumented_registry(state: Any) -> Any:
     now = time.monotonic()
     for target in state.targets.values():
         pair = (target.name, target.profile)
+        probe_code, probe_steps = target.probe or (None, {})
         for name, value in (
-            ("fieldctl_up", target.up),
+            ("fieldctl_up", float(target.up)),
             ("fieldctl_heartbeat_age_seconds", target.heartbeat_age(now)),
             ("fieldctl_heartbeat_stale_after_seconds", target.stale_after_s),
             ("fieldctl_last_command_rtt_seconds", target.last_rtt_s),
-            ("fieldctl_probe_status", target.probe[0]),
-            ("fieldctl_probe_rtt_seconds", 0.004),
+            ("fieldctl_probe_status", probe_code),
+            ("fieldctl_probe_rtt_seconds", probe_steps.get("command_rtt_seconds")),
         ):
-            gauges[name].labels(*pair).set(float(value))
+            if value is not None:  # no value, no series: as the collector does
+                gauges[name].labels(*pair).set(value)
         counters["fieldctl_malformed"].labels(*pair).inc(target.malformed)
         counters["fieldctl_errors"].labels(*pair).inc(target.errors)
         for (channel, kind), count in target.counts.items():
             messages.labels(*pair, channel, kind).inc(count)
-        for step, value in target.probe[1].items():
+        for step, value in probe_steps.items():
             steps.labels(*pair, step.removesuffix("_seconds")).set(value)
     return registry
 
 
 def collect(args: argparse.Namespace) -> list[Row]:
+    from fieldctl.cli.fleet.board import FRAMES_PER_SECOND
+
     devices = args.devices
     messages = synthetic(args.messages)
     print(f"fleet board: {devices} devices, {args.messages} messages per run, {args.rounds} rounds", flush=True)
-    drawn: dict[str, Any] = {}
+    drawn: dict[str, FleetBoard | LiveView] = {}
 
     def ingest(which: str) -> Callable[[int], float]:
         def run(round_: int) -> float:
@@ -264,7 +279,10 @@ def collect(args: argparse.Namespace) -> list[Row]:
             "live table frame",
             "",
             "",
-            [f"the board draws what fits 50 lines; rich redraws {4} times a second from its own thread"],
+            [
+                "the board draws what fits 50 lines; rich redraws it "
+                f"{FRAMES_PER_SECOND} times a second, from its own thread"
+            ],
         ),
         Row(
             ROW_SCRAPE.format(devices=devices),
@@ -300,4 +318,4 @@ settle = _common.settler(SCALED, check)
 
 
 if __name__ == "__main__":
-    sys.exit(_common.standalone(__doc__, add_arguments, settle, collect))
+    sys.exit(_common.standalone(__doc__, add_arguments, collect, settle))

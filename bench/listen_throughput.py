@@ -1,5 +1,6 @@
 """Ingest throughput of `fieldctl listen autotrainer`, as NDJSON (`--json`) and as the live table in
-a terminal, each against a raw pyzmq SUB + json.loads loop on the same publisher (issue 10, rows 1-2).
+a terminal, each against a raw pyzmq SUB + json.loads loop on the same publisher: how close fieldctl
+comes to the least work any consumer of the stream must do.
 
 Run: `.venv/bin/python bench/listen_throughput.py [--messages N] [--rounds R] [--json]` (`make bench`
 runs it through bench/run.py). A report, not a test: it exits 0 whatever the ratios, and 1 only if
@@ -35,23 +36,16 @@ def consumers(url: str, messages: int, pythons: dict[str, str]) -> list[_feed.Co
     """The raw loop, then `listen --json` and the table of each fieldctl ("-before": --before's)."""
     out = [_feed.Consumer("raw", lambda path: _feed.raw_argv(url, messages), "body")]
     for which, python in pythons.items():
-        suffix = "" if which == "fieldctl" else f"-{which}"
-        listen = [
-            *_common.fieldctl(python),
-            "listen",
-            "autotrainer",
-            "--count",
-            str(messages),
-            "--endpoint",
-            f"events={url}",
-        ]
-        out += [
-            _feed.Consumer("listen" + suffix, lambda path, argv=listen: [*argv, "--json"], "payload"),
-            _feed.Consumer(
-                "table" + suffix, lambda path, argv=listen: [*argv, "--record", str(path)], "payload", terminal=True
-            ),
-        ]
+        out += fieldctl_consumers(_feed.listen_argv(url, messages, python), "" if which == "fieldctl" else f"-{which}")
     return out
+
+
+def fieldctl_consumers(listen: list[str], suffix: str) -> list[_feed.Consumer]:
+    """`listen --json`, and the live table, which records the messages it shows into the output file."""
+    return [
+        _feed.Consumer("listen" + suffix, lambda path: [*listen, "--json"], "payload"),
+        _feed.Consumer("table" + suffix, lambda path: [*listen, "--record", str(path)], "payload", terminal=True),
+    ]
 
 
 def detail(runs: list[_feed.Run], warmup: float) -> None:
@@ -179,4 +173,4 @@ settle = _common.settler(SCALED, check)
 
 
 if __name__ == "__main__":
-    sys.exit(_common.standalone(__doc__, add_arguments, settle, collect))
+    sys.exit(_common.standalone(__doc__, add_arguments, collect, settle))

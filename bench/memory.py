@@ -1,4 +1,5 @@
-"""Resident memory of `fieldctl listen autotrainer --json` over a long stream (issue 10, row 6).
+"""Resident memory of `fieldctl listen autotrainer --json` over a long stream: a listener left running
+for days must not grow with the messages it has seen.
 
 Run: `.venv/bin/python bench/memory.py [--messages N] [--rounds R] [--json]` (`make bench` runs it
 through bench/run.py). A report, not a test. The default, 1,000,000 messages per run, takes about
@@ -65,45 +66,41 @@ class Sampled:
 def sample(
     name: str, argv: list[str], messages: int, warmup: int, timeout: float, env: dict[str, str], cpus: set[int] | None
 ) -> Sampled:
-    err = tempfile.TemporaryFile()
-    proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, env=env, preexec_fn=_common.pinned(cpus)
-    )
-    assert proc.stdout is not None
-    fd = proc.stdout.fileno()
-    lines, warm, last, peak = 0, None, 0.0, 0.0
-    warm_at = last_at = 0.0
-    next_sample = 0.0
-    deadline = time.monotonic() + timeout
-    try:
-        while True:
-            ready, _, _ = select.select([fd], [], [], SAMPLE_EVERY_S)
-            if ready:
-                chunk = os.read(fd, 1 << 20)
-                if not chunk:
-                    break
-                lines += chunk.count(b"\n")
-            now = time.monotonic()
-            if now >= next_sample:
-                next_sample = now + SAMPLE_EVERY_S
-                rss = vm_rss_mb(proc.pid)
-                if rss is not None:
-                    last, last_at = rss, now
-                    if warm is None and lines >= warmup:
-                        warm, warm_at = rss, now
-                    if warm is not None:
-                        peak = max(peak, rss)
-            if now > deadline:
-                raise BenchFailed(f"{name} did not read {messages} messages within {timeout:g} s ({lines} lines)")
-        code = proc.wait(30)
-        if code != 0:
-            err.seek(0)
-            tail = err.read().decode(errors="replace").strip().splitlines()
-            raise BenchFailed(f"{name} exited {code}: {tail[-1] if tail else '(no stderr)'}")
-    finally:
-        _common.stop(proc)
-        proc.stdout.close()
-        err.close()
+    with tempfile.TemporaryFile() as err:
+        proc = _common.spawn(argv, cpus, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, env=env)
+        assert proc.stdout is not None
+        fd = proc.stdout.fileno()
+        lines, warm, last, peak = 0, None, 0.0, 0.0
+        warm_at = last_at = 0.0
+        next_sample = 0.0
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                ready, _, _ = select.select([fd], [], [], SAMPLE_EVERY_S)
+                if ready:
+                    chunk = os.read(fd, 1 << 20)
+                    if not chunk:
+                        break
+                    lines += chunk.count(b"\n")
+                now = time.monotonic()
+                if now >= next_sample:
+                    next_sample = now + SAMPLE_EVERY_S
+                    rss = vm_rss_mb(proc.pid)
+                    if rss is not None:
+                        last, last_at = rss, now
+                        if warm is None and lines >= warmup:
+                            warm, warm_at = rss, now
+                        if warm is not None:
+                            peak = max(peak, rss)
+                if now > deadline:
+                    raise BenchFailed(f"{name} did not read {messages} messages within {timeout:g} s ({lines} lines)")
+            code = proc.wait(30)
+            if code != 0:
+                err.seek(0)
+                raise BenchFailed(f"{name} exited {code}: {_common.last_line(err.read())}")
+        finally:
+            _common.stop(proc)
+            proc.stdout.close()
     if warm is None:
         raise BenchFailed(f"{name}: no VmRSS sample after the warm-up ({lines} lines)")
     return Sampled(warm, last, peak, lines, last_at - warm_at)
@@ -118,20 +115,12 @@ def collect(args: argparse.Namespace) -> list[Row]:
         publisher, url = _feed.start_publisher(_feed.FeedOptions(rate=args.rate), env, pub_cpus)
         argvs = {
             "raw": _feed.raw_argv(url, args.messages),
-            "listen": [
-                *_common.fieldctl(),
-                "listen",
-                "autotrainer",
-                "--json",
-                "--count",
-                str(args.messages),
-                "--endpoint",
-                f"events={url}",
-            ],
+            "listen": [*_feed.listen_argv(url, args.messages), "--json"],
         }
         print(f"memory: {args.messages} messages per run, warm-up {warmup}, {args.rounds} rounds", flush=True)
         print(
-            f"{'consumer':<8} {'round':>5} {'lines':>9} {'warm MB':>8} {'last MB':>8} {'peak MB':>8} {'growth':>7} {'seconds':>8}"
+            f"{'consumer':<8} {'round':>5} {'lines':>9} {'warm MB':>8} {'last MB':>8} {'peak MB':>8} "
+            f"{'growth':>7} {'seconds':>8}"
         )
 
         def case(name: str) -> Callable[[int], Sampled]:
@@ -163,7 +152,7 @@ def collect(args: argparse.Namespace) -> list[Row]:
             [r.growth for r in listen],
             None,
             goal="flat ±20 MB",
-            now="+5–9 MB",
+            was="+5–9 MB",
             notes=[
                 f"raw loop growth {statistics.median(r.growth for r in raw):+.1f} MB (median); "
                 f"listen peak after warm-up {max(r.peak_mb - r.warm_mb for r in listen):+.1f} MB (max); "
@@ -200,4 +189,4 @@ settle = _common.settler(SCALED, check)
 
 
 if __name__ == "__main__":
-    sys.exit(_common.standalone(__doc__, add_arguments, settle, collect))
+    sys.exit(_common.standalone(__doc__, add_arguments, collect, settle))

@@ -1,5 +1,6 @@
-"""Every benchmark of issue 10 ("fast paths") and issue 11's fleet board, one summary table at the
-end: what `make bench` runs.
+"""Every benchmark, fieldctl's fast paths (ingest, command round trips, start-up, memory, scale) and
+its fleets (simulated heartbeats, the board, the exporter), one summary table at the end: what
+`make bench` runs.
 
 Run: `.venv/bin/python bench/run.py [--quick] [--rounds R] [--json] [--only NAME ...] [--before PYTHON]`.
 Each row is a ratio of fieldctl against a baseline measured in the same run, median and min–max
@@ -9,76 +10,55 @@ the same baseline, and the rows "vs the ... floor" fieldctl against that floor (
 A report, not a test: it exits 0 whatever the numbers, 1 only if a process fails or hangs;
 tests/bench/ runs every module at tiny sizes so that a broken one fails `make test`.
 
-Before/after: `--before PYTHON` runs every fieldctl case (but memory, fleet_sim and fleet) a second time with
-an interpreter that has an older fieldctl installed, in the same rounds, and prints its ratio
-next to this tree's. An older tree to compare with, e.g. the commit this branch started from:
-`git archive REF | tar -x -C /tmp/old && make -C /tmp/old .venv/.installed`, then
-`--before /tmp/old/.venv/bin/python`.
+Before/after: `--before PYTHON` runs every fieldctl case (but memory, fleet_heartbeats and
+fleet_board) a second time with an interpreter that has an older fieldctl installed, in the same
+rounds, and prints its ratio next to this tree's. An older tree to compare with, e.g. the commit
+this branch started from: `git archive REF | tar -x -C /tmp/old && make -C /tmp/old .venv/.installed`,
+then `--before /tmp/old/.venv/bin/python`.
 
 Duration on 2 CPUs: `--quick` about 3 minutes; the default about 15-20 minutes, most of it the
 memory benchmark's 1,000,000 messages per run (bench/memory.py --messages shrinks it); --before
-about doubles it. Each module
-also runs on its own with more options (see its --help).
+about doubles it. Each module also runs on its own with more options (see its --help).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
-import time
 
 import _common
 import commands
 import fleet_board
-import fleet_sim
+import fleet_heartbeats
 import listen_throughput
 import memory
 import scale
 import startup
 
+#: The benchmarks in the order they run, each under its module's name (`--only NAME`).
 MODULES = {
-    "listen": listen_throughput,
-    "commands": commands,
-    "startup": startup,
-    "memory": memory,
-    "scale": scale,
-    "fleet_sim": fleet_sim,
-    "fleet": fleet_board,
-}  # issue 11: simulated fleets, the board, the exporter
+    module.__name__: module
+    for module in (listen_throughput, commands, startup, memory, scale, fleet_heartbeats, fleet_board)
+}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    _common.common_arguments(parser)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--only", action="append", choices=MODULES, help="run only these benchmarks (repeatable)")
-    args = parser.parse_args()
-    if args.rounds < 3:
-        parser.error("--rounds must be at least 3")
+
+
+def collect(args: argparse.Namespace) -> list[_common.Row]:
+    """Each module's rows in turn, each module with its own options at their defaults (scaled by --quick)."""
     rows: list[_common.Row] = []
-    started = time.monotonic()
-    try:
-        with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
-            for name in args.only or MODULES:
-                module = MODULES[name]
-                # Each module's own options at their defaults (scaled by --quick).
-                module_parser = argparse.ArgumentParser()
-                module.add_arguments(module_parser)
-                module_args = module_parser.parse_args([], namespace=argparse.Namespace(**vars(args)))
-                module.settle(module_args)
-                print(f"\n== {name} ==", flush=True)
-                rows += module.collect(module_args)
-    except _common.BenchFailed as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    minutes = (time.monotonic() - started) / 60
-    _common.emit(
-        rows,
-        args.json,
-        f"issues 10 and 11: {args.rounds} interleaved rounds{' (--quick)' if args.quick else ''}, {minutes:.1f} min",
-    )
-    return 0
+    for name in args.only or MODULES:
+        module = MODULES[name]
+        module_parser = argparse.ArgumentParser()
+        module.add_arguments(module_parser)
+        module_args = module_parser.parse_args([], namespace=argparse.Namespace(**vars(args)))
+        module.settle(module_args)
+        print(f"\n== {name} ==", flush=True)
+        rows += module.collect(module_args)
+    return rows
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_common.standalone(__doc__, add_arguments, collect))

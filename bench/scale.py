@@ -1,5 +1,6 @@
-"""Scale of one simulator process (issue 10, "Scale"): `simulate vantiq` holding 2,000 connectors
-(acknowledgement p99 ≤ 50 ms) and `simulate autotrainer` holding 1,000 subscribers.
+"""Scale of one simulator process, so that one process can stand in for a whole site in a test:
+`simulate vantiq` holding 2,000 connectors (acknowledgement p99 ≤ 50 ms) and `simulate autotrainer`
+holding 1,000 subscribers.
 
 Run: `.venv/bin/python bench/scale.py [--connectors N] [--subscribers N] [--rounds R] [--json]`
 (`make bench` runs it through bench/run.py). A report, not a test; absolute rows, no baseline.
@@ -26,37 +27,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import _common
 from _common import BenchFailed, Row
 
 from fieldctl.protocols.runtime.simulated_fleet import raise_fd_limit
 
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
+
 T = TypeVar("T")
 TOKEN = "tok-scale-4c1e9a55"  # simulate vantiq without --token-file takes any; remembered as a secret
-
-
-def start(argv: list[str], port: int, cpus: set[int] | None, what: str) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=_common.child_env(),
-        preexec_fn=_common.pinned(cpus),
-    )
-    try:
-        _common.wait_port(port, proc, what, timeout=60)
-    except BenchFailed:
-        _common.stop(proc)
-        raise
-    return proc
 
 
 def alternated(args: argparse.Namespace, run: Callable[[str, int], list[T]]) -> dict[str, list[T]]:
@@ -81,7 +67,7 @@ async def vantiq_load(url: str, connectors: int, rounds: int, rate: float, secon
     """Acknowledgement times (s) per round, over all connectors."""
     import websockets
 
-    async def connect(number: int) -> Any:
+    async def connect(number: int) -> ClientConnection:
         conn = await websockets.connect(url, max_queue=None, ping_interval=None, open_timeout=60)
         await conn.send(json.dumps({"op": "validate", "resourceName": "system.credentials", "object": TOKEN}))
         if json.loads(await conn.recv()).get("status") != 200:
@@ -103,7 +89,7 @@ async def vantiq_load(url: str, connectors: int, rounds: int, rate: float, secon
 
     gate = asyncio.Semaphore(50)  # handshakes in flight at once
 
-    async def connect_gated(number: int) -> Any:
+    async def connect_gated(number: int) -> ClientConnection:
         async with gate:
             return await connect(number)
 
@@ -112,7 +98,7 @@ async def vantiq_load(url: str, connectors: int, rounds: int, rate: float, secon
     print(f"vantiq: {connectors} connectors claimed their sources in {time.monotonic() - started:.1f} s", flush=True)
     interval = connectors / rate  # each connector's period
 
-    async def notify(number: int, conn: Any, until: float, acks: list[float]) -> None:
+    async def notify(number: int, conn: ClientConnection, until: float, acks: list[float]) -> None:
         await asyncio.sleep(interval * number / connectors)  # spread evenly
         sequence = 0
         while time.monotonic() < until:
@@ -157,7 +143,7 @@ def vantiq_rounds(args: argparse.Namespace, sim_cpus: set[int] | None, python: s
         f"server={url}",
         *(arg for n in range(args.connectors) for arg in ("--source", f"s{n}")),
     ]
-    proc = start(argv, port, sim_cpus, "fieldctl simulate vantiq")
+    proc = _common.serve(argv, port, sim_cpus, "fieldctl simulate vantiq", timeout=60)  # thousands of sources to set up
     try:
         return asyncio.run(vantiq_load(url, args.connectors, rounds, args.rate, args.seconds))
     finally:
@@ -244,7 +230,7 @@ def autotrainer_load(
                 if time.monotonic() >= next_command:
                     nonce += 1
                     sent = time.perf_counter()
-                    req.send(json.dumps({"command": 400, "nonce": nonce}).encode())
+                    req.send(_common.get_status(nonce))
                     if not req.poll(5000):
                         raise BenchFailed("simulate autotrainer did not answer get-status within 5 s")
                     req.recv()
@@ -264,26 +250,13 @@ def autotrainer_load(
 def autotrainer_rounds(
     args: argparse.Namespace, sim_cpus: set[int] | None, python: str, rounds: int
 ) -> list[tuple[list[float], float, list[float]]]:
-    events, commands = (f"tcp://127.0.0.1:{_common.free_port()}" for _ in range(2))
-    argv = [
-        *_common.fieldctl(python),
-        "simulate",
-        "autotrainer",
-        "--json",
-        "--endpoint",
-        f"events={events}",
-        "--endpoint",
-        f"commands={commands}",
-        "--set",
-        "heartbeat.interval_s=0.5",
-        "--set",
-        "simulate.event_interval_s=0.5",
-    ]
-    proc = start(argv, int(commands.rsplit(":", 1)[1]), sim_cpus, "fieldctl simulate autotrainer")
+    device = _common.start_device(
+        sim_cpus, "--set", "heartbeat.interval_s=0.5", "--set", "simulate.event_interval_s=0.5", python=python
+    )
     try:
-        return autotrainer_load(events, commands, args.subscribers, rounds, args.seconds)
+        return autotrainer_load(device.events, device.commands, args.subscribers, rounds, args.seconds)
     finally:
-        _common.stop(proc)
+        _common.stop(device.proc)
 
 
 def autotrainer_rows(args: argparse.Namespace, sim_cpus: set[int] | None) -> list[Row]:
@@ -343,4 +316,4 @@ settle = _common.settler(SCALED)
 
 
 if __name__ == "__main__":
-    sys.exit(_common.standalone(__doc__, add_arguments, settle, collect))
+    sys.exit(_common.standalone(__doc__, add_arguments, collect, settle))

@@ -1,4 +1,6 @@
-"""Start-up time of fieldctl's quick paths against `python -c "import typer"` (issue 10, row 5).
+"""Start-up time of fieldctl's quick paths (help, completion, version) against the floor any Typer
+CLI pays, `python -c "import typer"`: a completion request runs on every Tab, so it must cost
+little above that floor.
 
 Run: `.venv/bin/python bench/startup.py [--runs N] [--rounds R] [--json]` (`make bench` runs it
 through bench/run.py). A report, not a test. Defaults take about 20 s on 2 CPUs, `--quick` 10 s.
@@ -15,19 +17,18 @@ table shows how much of `--help` is importing the app and how much is the help i
 from __future__ import annotations
 
 import argparse
-import statistics
-import subprocess
 import sys
-import time
+from collections.abc import Callable
 
 import _common
-from _common import BenchFailed, Row
+from _common import Row
 
 COMPLETE = {"_FIELDCTL_COMPLETE": "complete_bash", "COMP_WORDS": "fieldctl li", "COMP_CWORD": "1"}
 #: A profile name: the registry's entry points (every installed package's profiles) are read.
 COMPLETE_PROFILE = {"_FIELDCTL_COMPLETE": "complete_bash", "COMP_WORDS": "fieldctl listen a", "COMP_CWORD": "2"}
 BASELINE = "python -c 'import typer'"
-GOAL, NOW = "≤ 1.3", "1.21–1.29"
+GOAL, WAS = "≤ 1.3", "1.21–1.29"
+COLUMNS = "100"  # the help's width, the same for every run
 
 CASES: dict[str, tuple[list[str], dict[str, str]]] = {
     "fieldctl --help": (["--help"], {}),
@@ -38,29 +39,18 @@ CASES: dict[str, tuple[list[str], dict[str, str]]] = {
 }
 
 
-def run_once(argv: list[str], extra_env: dict[str, str]) -> float:
-    env = _common.child_env(COLUMNS="100", **extra_env)
-    start = time.perf_counter()
-    result = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    elapsed = time.perf_counter() - start
-    if result.returncode != 0:
-        raise BenchFailed(
-            f"{' '.join(argv)} failed (exit {result.returncode}): {result.stderr.decode(errors='replace').strip()}"
-        )
-    return elapsed
-
-
 def collect(args: argparse.Namespace) -> list[Row]:
     print(f"start-up: {args.runs} runs of each case per round, {args.rounds} rounds", flush=True)
-    argvs = {BASELINE: ([sys.executable, "-c", "import typer"], {})}
+    baseline = [sys.executable, "-c", "import typer"]
+    cases: dict[str | tuple[str, str], Callable[[int], float]] = {
+        BASELINE: _common.wall_time(baseline, BASELINE, _common.child_env(COLUMNS=COLUMNS))
+    }
     for which, python in _common.fieldctl_pythons(args).items():
-        argvs.update({(name, which): ([*_common.fieldctl(python), *argv], env) for name, (argv, env) in CASES.items()})
-    cases = {key: (lambda _, argv=argv, env=env: run_once(argv, env)) for key, (argv, env) in argvs.items()}
-    medians: dict[object, list[float]] = {key: [] for key in argvs}
-    for round_ in range(1, args.rounds + 1):
-        times = _common.interleaved(args.runs, cases, warmup=round_ == 1)
-        for key, samples in times.items():
-            medians[key].append(statistics.median(samples) * 1000)
+        for name, (argv, env) in CASES.items():
+            cases[name, which] = _common.wall_time(
+                [*_common.fieldctl(python), *argv], f"{name} ({which})", _common.child_env(COLUMNS=COLUMNS, **env)
+            )
+    medians = _common.median_ms_per_round(args.rounds, args.runs, cases)
     rows = [
         Row(
             f"{name} vs {BASELINE}",
@@ -69,7 +59,7 @@ def collect(args: argparse.Namespace) -> list[Row]:
             medians[BASELINE],
             "import typer",
             GOAL if i < 2 else "",
-            NOW if i < 2 else "",
+            WAS if i < 2 else "",
             before=medians.get((name, "before")),
         )
         for i, name in enumerate(CASES)
@@ -100,4 +90,4 @@ settle = _common.settler(SCALED)
 
 
 if __name__ == "__main__":
-    sys.exit(_common.standalone(__doc__, add_arguments, settle, collect))
+    sys.exit(_common.standalone(__doc__, add_arguments, collect, settle))

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
 import typer
+from typer.core import TyperGroup
 
 from fieldctl import __version__
 from fieldctl.cli.check import check
 from fieldctl.cli.console import console
 from fieldctl.cli.fleet import export
-from fieldctl.cli.framework import coerce
 from fieldctl.cli.framework.lazy_group import LazyGroup, root_command
 from fieldctl.cli.framework.protocol_options import CONTEXT
 from fieldctl.cli.roles import bench, demo
 from fieldctl.cli.roles.verbs import register as register_verbs
 from fieldctl.cli.setup import completion, profiles, target
 
-coerce.install()  # no pydantic for values that need no conversion (~250 ms of every invocation)
-
+# Typer converts the values of the invoked subcommand through pydantic (importing it and building
+# the adapters: about 80 ms of a one-shot `fieldctl command`, bench/commands.py) and has no public
+# hook to skip that where nothing needs converting: its parameter classes and their coercion are
+# private, so fieldctl leaves conversion as Typer does it.
 app = typer.Typer(
     name="fieldctl",
     cls=LazyGroup,  # a subcommand's click command is built only when it is used (cli/framework/lazy_group.py)
@@ -58,7 +61,8 @@ def _root(
 ) -> None:
     """Operations toolkit for the messaging interfaces of lab and IoT devices."""
     if ctx.invoked_subcommand is None:  # `fieldctl` alone: a usage error, told in three lines
-        names = " ".join(ctx.command.list_commands(ctx))  # type: ignore[attr-defined]
+        assert isinstance(ctx.command, TyperGroup), "the root is a group (LazyGroup)"
+        names = " ".join(ctx.command.list_commands(ctx))
         typer.echo(
             f"usage: fieldctl [--version] [--help] COMMAND [ARGS]...\ncommands: {names}\n"
             "`fieldctl --help` describes them, `fieldctl COMMAND --help` one of them.",
@@ -71,10 +75,8 @@ def _fail(text: str, code: int, where: str = "fieldctl") -> int:
     """The one error line: secrets masked and control characters escaped, whatever the peer sent."""
     from fieldctl.cli.framework.escape import stderr_line
 
-    try:
+    with contextlib.suppress(BrokenPipeError):
         sys.stderr.write(f"{where}: {stderr_line(text)}\n")
-    except BrokenPipeError:
-        pass
     return code
 
 

@@ -6,7 +6,16 @@ The names below are imported on first use (PEP 562): completing a profile name i
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what __getattr__ gives, for the type checker
+    from .files import ProfileError as ProfileError
+    from .files import available_profiles as available_profiles
+    from .loader import load_profile as load_profile
+    from .loader import load_profile_file as load_profile_file
+    from .model import CommandSpec as CommandSpec
+    from .model import HeartbeatSpec as HeartbeatSpec
+    from .model import Profile as Profile
 
 _HOMES = {
     "CommandSpec": "model",

@@ -43,7 +43,7 @@ def _raw(path: Path, profile_files: Iterable[str | Path], seen: tuple[str, ...] 
         known = available_profiles()
     if parent not in known:
         raise ProfileError(f"{path}: extends: unknown profile {parent!r}")
-    return _merge(_raw(known[parent], profile_files, seen + (parent,)), data)
+    return _merge(_raw(known[parent], profile_files, (*seen, parent)), data)
 
 
 def parse_value(text: str) -> Any:

@@ -57,15 +57,3 @@ class Profile:
             max_frame_bytes=int(table.get("max_frame_bytes", MAX_FRAME_BYTES)),
             max_depth=int(table.get("max_depth", MAX_DEPTH)),
         )
-
-    def command_by_code(self, code: Any) -> CommandSpec | None:
-        for spec in self.commands.values():
-            if spec.code == code:
-                return spec
-        return None
-
-    def event_name(self, code: Any) -> str | None:
-        for name, value in self.events.items():
-            if value == code:
-                return name
-        return None

@@ -104,7 +104,7 @@ def _lookup(data: Mapping[str, Any], dotted: str) -> Any:
 
 
 def _matches(pattern: tuple[str, ...], path: tuple[str, ...]) -> bool:
-    return len(pattern) == len(path) and all(p in (ANY_NAME, name) for p, name in zip(pattern, path))
+    return len(pattern) == len(path) and all(p in (ANY_NAME, name) for p, name in zip(pattern, path, strict=True))
 
 
 class _Schema:

@@ -102,9 +102,11 @@ def _core(data: dict[str, Any]) -> list[Problem]:
     if not isinstance(heartbeat, dict):
         problems.append(("heartbeat", "expected a table"))
         heartbeat = {}
-    for key in ("interval_s", "stale_after_s"):
-        if key in heartbeat and not (_is_number(heartbeat[key]) and heartbeat[key] > 0):
-            problems.append((f"heartbeat.{key}", "expected a positive number of seconds"))
+    problems.extend(
+        (f"heartbeat.{key}", "expected a positive number of seconds")
+        for key in ("interval_s", "stale_after_s")
+        if key in heartbeat and not (_is_number(heartbeat[key]) and heartbeat[key] > 0)
+    )
     channel = heartbeat.get("channel")
     if channel is not None and isinstance(data.get("channels"), dict) and channel not in data["channels"]:
         problems.append(("heartbeat.channel", f"{channel!r} is not one of the profile's channels"))

@@ -7,6 +7,8 @@ Exit codes: 0 every step passed, 1 an expectation failed, 2 a bad check file, 3 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -82,17 +84,17 @@ def check(
         return fail_fast and any(result.status in ("failed", "error") for result in results)
 
     async def main() -> None:
-        for check_file, name in prepared:
+        for file in prepared:
             done = len(results)
             try:
                 if stop():  # --fail-fast, and an earlier file did not pass
-                    not_run(check_file, report)
+                    not_run(file.check, report)
                 else:
-                    await _run_file(check_file, name, overrides, simulate, via, report, stop)
+                    await _run_file(file, overrides, simulate, via, report, stop)
             except FieldctlError as exc:  # e.g. the simulator did not start: this file's steps did not run
                 if len(results) > done:
                     raise
-                not_run(check_file, report, exc)
+                not_run(file.check, report, exc)
             if console is not None:
                 check_report.print_table(results[done:], console)
 
@@ -108,7 +110,19 @@ def check(
     raise typer.Exit(code)
 
 
-def _prepare(files: list[Path], target: str | None, overrides: ProfileOptions) -> list[tuple[CheckFile, str]]:
+@dataclass
+class Prepared:
+    """A check file with its target resolved: the profile (the command line's overrides on top),
+    a driver for it, and the file's protocol options for each role, parsed for that protocol."""
+
+    check: CheckFile
+    name: str
+    profile: Profile
+    driver: BaseDriver
+    options: dict[str, dict[str, Any]]
+
+
+def _prepare(files: list[Path], target: str | None, overrides: ProfileOptions) -> list[Prepared]:
     """Every file loaded, its target resolved and its options parsed; else exit 2 with every problem."""
     import sys
 
@@ -131,11 +145,12 @@ def _prepare(files: list[Path], target: str | None, overrides: ProfileOptions) -
         try:
             prof = _profile(overrides, name)
             drv = _driver(prof)
-            problems += _option_problems(check_file, drv)
         except UsageError as exc:
             problems.append(f"{path}: target: {exc}")
             continue
-        prepared.append((check_file, name))
+        options, wrong = _options(check_file, drv)
+        problems += wrong
+        prepared.append(Prepared(check_file, name, prof, drv, options))
     if problems:
         for line in problems:
             sys.stderr.write(f"fieldctl check: {stderr_line(line)}\n")
@@ -143,7 +158,7 @@ def _prepare(files: list[Path], target: str | None, overrides: ProfileOptions) -
     return prepared
 
 
-def _profile(overrides: ProfileOptions, name: str, endpoints: list[str] = (), sets: list[str] = ()) -> Profile:
+def _profile(overrides: ProfileOptions, name: str, endpoints: Sequence[str] = (), sets: Sequence[str] = ()) -> Profile:
     """The profile or saved target `name`, with the command line's overrides (and a private run's) on top."""
     return ProfileOptions(
         name, overrides.host, [*overrides.endpoints, *endpoints], [*overrides.sets, *sets], overrides.files
@@ -156,21 +171,17 @@ def _driver(prof: Profile) -> BaseDriver:
     return common.driver(prof)
 
 
-def _options(check_file: CheckFile, drv: BaseDriver) -> dict[str, dict[str, Any]]:
-    from fieldctl.cli.framework.protocol_options import role_options
-
-    return {role: role_options(role, list(check_file.options.get(role, ())), drv.profile) for role in ROLES}
-
-
-def _option_problems(check_file: CheckFile, drv: BaseDriver) -> list[str]:
-    """The protocol options the file gives that the profile's protocol does not take."""
+def _options(check_file: CheckFile, drv: BaseDriver) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The file's protocol options for each role, converted for the driver's protocol; and every
+    problem with them (the file's, and its steps' own, which the runner converts per step)."""
     from fieldctl.cli.framework.protocol_options import role_options
     from fieldctl.protocols.core.errors import UsageError
 
+    options: dict[str, dict[str, Any]] = {}
     problems = []
     for role in ROLES:
         try:
-            role_options(role, list(check_file.options.get(role, ())), drv.profile)
+            options[role] = role_options(role, list(check_file.options.get(role, ())), drv.profile)
         except UsageError as exc:
             problems.append(f"{check_file.path}: options.{role}: {exc}")
     for step in check_file.steps:
@@ -179,12 +190,11 @@ def _option_problems(check_file: CheckFile, drv: BaseDriver) -> list[str]:
                 role_options(step.action, list(step.options), drv.profile)
             except UsageError as exc:
                 problems.append(f"{check_file.path}: step {step.number}: options: {exc}")
-    return problems
+    return options, problems
 
 
 async def _run_file(
-    check_file: CheckFile,
-    name: str,
+    file: Prepared,
     overrides: ProfileOptions,
     simulate: bool,
     via: str | None,
@@ -194,20 +204,19 @@ async def _run_file(
     """One file against its target, or against the target's simulator started here (--simulate)."""
     from fieldctl.cli.check.runner import FileRun
 
+    check_file, name = file.check, file.name
     if not simulate:
-        prof = _profile(overrides, name)
-        drv = _driver(prof)
         socket = via if via is not None else check_file.via if isinstance(check_file.via, str) else None
         own = [f"{key}={url}" for key, url in check_file.listener_endpoints.items()]
         listener = _driver(_profile(overrides, name, own)) if own else None
-        await FileRun(check_file, prof, drv, _options(check_file, drv), socket, report, stop, listener).run()
+        await FileRun(check_file, file.profile, file.driver, file.options, socket, report, stop, listener).run()
         return
     import tempfile
 
     from fieldctl.cli.roles.private_run import CONTROL, private_simulator
     from fieldctl.protocols.runtime.endpoints import private_url
 
-    base = _profile(overrides, name)
+    base = file.profile
     sets = ["heartbeat.interval_s=1", *base.setting("demo.set", [])]  # as `demo` runs it: lively, self-contained
     with tempfile.TemporaryDirectory(prefix="fieldctl-check-") as folder:
         async with private_simulator(
@@ -215,7 +224,7 @@ async def _run_file(
             folder,
             sets=[*overrides.sets, *sets],
             profile_files=overrides.files,
-            options=_options(check_file, _driver(base))["simulate"],
+            options=file.options["simulate"],
             control=True,
         ) as bound:
             endpoints = [f"{key}={url}" for key, url in bound.items() if key != CONTROL]
@@ -226,6 +235,4 @@ async def _run_file(
                 for key, url in check_file.listener_endpoints.items()
             ]
             listener = _driver(_profile(overrides, name, [*endpoints, *own], sets)) if own else None
-            await FileRun(
-                check_file, prof, drv, _options(check_file, drv), bound[CONTROL], report, stop, listener
-            ).run()
+            await FileRun(check_file, prof, drv, file.options, bound[CONTROL], report, stop, listener).run()

@@ -39,7 +39,7 @@ def mismatches(expected: Any, actual: Any, path: str = "") -> list[str]:
             if len(expected) == len(actual)
             else [f"{where}: expected {len(expected)} elements, got {len(actual)}: {show(actual)}"]
         )
-        for index, (want, got) in enumerate(zip(expected, actual)):
+        for index, (want, got) in enumerate(zip(expected, actual, strict=False)):
             lines += mismatches(want, got, f"{path}[{index}]")
         return lines
     if not _equal(expected, actual):
@@ -67,8 +67,8 @@ def _contains(wanted: Any, actual: Any, path: str) -> list[str]:
 def _equal(expected: Any, actual: Any) -> bool:
     """JSON equality: true and 1 differ (Python says they are equal), 1 and 1.0 do not."""
     if isinstance(expected, bool) or isinstance(actual, bool):
-        return type(expected) is type(actual) and expected == actual
-    return expected == actual
+        return type(expected) is type(actual) and bool(expected == actual)
+    return bool(expected == actual)
 
 
 def show(value: Any, limit: int = 200) -> str:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from fieldctl.cli.check.checkfile import CheckFile, Step
 from fieldctl.cli.check.matching import mismatches
+from fieldctl.cli.framework.common import wait_while_running, warn
 from fieldctl.protocols.core.errors import ExitCode, FieldctlError, ProtocolFailure, UsageError
 from fieldctl.protocols.core.message import Message
 from fieldctl.protocols.core.redact import scrub, scrub_text, scrub_value
@@ -167,12 +168,8 @@ class FileRun:
         self.listener = asyncio.ensure_future(follow)
         if not wanted:
             return None
-        waiting = asyncio.ensure_future(ready.wait())
-        await asyncio.wait([self.listener, waiting], timeout=READY_WITHIN_S, return_when=asyncio.FIRST_COMPLETED)
-        waiting.cancel()
+        await wait_while_running(self.listener, ready.wait(), READY_WITHIN_S)
         if not ready.is_set() and not self.listener.done():
-            from fieldctl.cli.framework.common import warn
-
             warn(
                 f"{self.check.path}: the listener did not report {wanted!r} within {READY_WITHIN_S:g} s; "
                 "the steps start anyway (a protocol without that link state: set [listener] ready)"

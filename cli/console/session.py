@@ -8,10 +8,12 @@ import asyncio
 import json
 import shlex
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from fieldctl.cli.framework.common import ProfileOptions, read_data, rtt_text
+from typer import TyperException
+
+from fieldctl.cli.framework.common import ProfileOptions, read_data, rtt_text, wait_while_running
 from fieldctl.cli.framework.escape import stderr_line, visible
 from fieldctl.cli.framework.protocol_options import GIVEN, Given
 from fieldctl.cli.roles.verbs import CONSOLE_VERBS, ROLE_VERBS, commands
@@ -65,8 +67,9 @@ class Session:
         self.out = out
         self.err = err or out
         self.start_options = start
-        self.profile_name = start.name
         self.profile: Profile = start.load()
+        assert start.name is not None  # load() refuses a missing name
+        self.profile_name: str = start.name
         self.client: BaseDriver = driver_for(self.profile, self._warn)
         self.simulator: BaseDriver | None = None
         #: The profile's client session: opened by the first command, kept until `use` or exit.
@@ -138,7 +141,7 @@ class Session:
         if self.want_simulator:
             await self.run_line("simulate")
 
-    def _spawn(self, work: Any) -> asyncio.Future[Any]:
+    def _spawn(self, work: Awaitable[Any]) -> asyncio.Future[Any]:
         task = asyncio.ensure_future(work)
         task.add_done_callback(self._report_end)
         self.tasks.append(task)
@@ -202,11 +205,8 @@ class Session:
                 self._error(f"unknown verb {verb!r}{did_you_mean(verb, LINE_VERBS) or ' (try: help)'}", 2)
         except FieldctlError as exc:
             self._error(str(exc), int(exc.exit_code))
-        except Exception as exc:  # a click usage error, shown like the CLI shows it
-            message = getattr(exc, "format_message", None)
-            if message is None:
-                raise
-            self._error(f"{verb}: {message()}", 2)
+        except TyperException as exc:  # a click usage error, shown like the CLI shows it
+            self._error(f"{verb}: {exc.format_message()}", 2)
         return True
 
     def _parse(self, verb: str, args: list[str]) -> tuple[dict[str, Any], Given]:
@@ -268,10 +268,10 @@ class Session:
         self.counting = (left, done)
         try:
             assert self.subscription is not None
-            await asyncio.wait([done, self.subscription], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            shown = await wait_while_running(self.subscription, done, timeout)
         finally:
             self.counting = None
-        if done.done():
+        if shown:
             return
         got = f"received {count - left[0]} of {count} messages"
         if self.subscription.done():

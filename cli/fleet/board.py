@@ -20,8 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from fieldctl.cli.framework.escape import cell
-from fieldctl.cli.views.live_view import CELL_CHARS, Row
-from fieldctl.cli.views.live_view import _clock as clock
+from fieldctl.cli.views.live_view import CELL_CHARS, Row, clock
 from fieldctl.cli.views.render import row_style
 
 if TYPE_CHECKING:

@@ -32,6 +32,7 @@ async def probe_forever(fleet: FleetFollower, interval: float) -> None:
 
     from fieldctl.cli.fleet.metrics import probe_rtt
     from fieldctl.protocols.sdk.probing import PROBES_AT_ONCE
+    from fieldctl.protocols.transport import together
 
     gate = asyncio.Semaphore(PROBES_AT_ONCE)
 
@@ -46,7 +47,7 @@ async def probe_forever(fleet: FleetFollower, interval: float) -> None:
     loop = asyncio.get_running_loop()
     while True:
         started = loop.time()
-        await asyncio.gather(*(one(member) for member in fleet.members))
+        await together(*(one(member) for member in fleet.members))
         await asyncio.sleep(max(0.0, started + interval - loop.time()))
 
 
@@ -75,8 +76,10 @@ def prometheus(
     import sys
 
     from fieldctl.cli.fleet.follower import FleetFollower
+    from fieldctl.cli.framework.common import wait_while_running
     from fieldctl.cli.views.stream import stop_on_signals
     from fieldctl.protocols.core.errors import ConnectFailure, UsageError
+    from fieldctl.protocols.transport import together
 
     host, port = parse_listen(listen)
     fleet = FleetFollower.load(fleet_file, group)
@@ -94,30 +97,26 @@ def prometheus(
             raise ConnectFailure(f"cannot listen on {listen}: address already in use") from None
         raise UsageError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
     bound_host, bound_port = server.server_address[:2]
+    assert isinstance(bound_host, str), "an IP socket's getsockname() names its host as text"
     shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
 
     async def main() -> None:
-        loop = asyncio.get_running_loop()
         with stop_on_signals() as stop:
             # Announced once a signal ends it cleanly: whoever waits for this line may stop it at once.
             sys.stdout.write(f"serving http://{shown_host}:{bound_port}/metrics ({len(fleet.members)} targets)\n")
             sys.stdout.flush()
             # fleet.follow ends only when no target can listen; the probes (and the metrics) go on.
-            work = [
-                loop.create_task(fleet.follow(lambda target, msg: None)),
-                loop.create_task(probe_forever(fleet, probe_interval)),
-            ]
-            for task in work:
-                task.add_done_callback(lambda task: stop.set() if not task.cancelled() and task.exception() else None)
+            # A failure of either ends both (together), and the exporter with it.
+            work = asyncio.ensure_future(
+                together(fleet.follow(lambda target, msg: None), probe_forever(fleet, probe_interval))
+            )
             try:
-                await stop.wait()
+                await wait_while_running(work, stop.wait(), None)
             finally:
-                for task in work:
-                    task.cancel()
-                results = await asyncio.gather(*work, return_exceptions=True)
-        for result in results:
-            if isinstance(result, Exception):
-                raise result
+                work.cancel()
+                await asyncio.wait({work})
+        if not work.cancelled():
+            work.result()  # a loop's failure is the exporter's
 
     try:
         asyncio.run(main())

@@ -10,7 +10,7 @@ drivers own every socket.
 from __future__ import annotations
 
 import asyncio
-import sys
+import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,8 +98,7 @@ class FleetFollower:
     def notifier(self, name: str) -> Callable[[str], None]:
         def notify(text: str) -> None:
             self.state.error(name, text)
-            if not self.quiet:
-                say(name, text)
+            self._report(name, text)
 
         return notify
 
@@ -144,7 +143,7 @@ class FleetFollower:
                 reason = str(exc)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # a driver's bug takes down its own target only
+            except Exception as exc:  # noqa: BLE001  a driver's bug takes down its own target only
                 reason = f"internal error: {type(exc).__name__}: {exc}"
             finally:
                 beats.cancel()
@@ -171,8 +170,12 @@ class FleetFollower:
         self._report("fleet", text + (" (further ones not shown)" if self.strays == STRAYS_SHOWN else ""))
 
     def _report(self, name: str, text: str) -> None:
+        """A warning naming the target, unless quiet; a stderr that is gone stops no target."""
+        from fieldctl.cli.framework.common import warn
+
         if not self.quiet:
-            say(name, text)
+            with contextlib.suppress(BrokenPipeError, ValueError):
+                warn(f"{name}: {text}")
 
     async def probe(self, member: Member) -> ProbeReport:
         """The driver's probe with `fieldctl probe`'s default thresholds; any failure is a report."""
@@ -184,14 +187,3 @@ class FleetFollower:
             return await probed(member.driver, *thresholds(member.profile), {})
         except Exception as exc:  # noqa: BLE001  a driver's bug: UNKNOWN, and the others go on
             return ProbeReport(NagiosCode.UNKNOWN, f"internal error: {type(exc).__name__}: {exc}")
-
-
-def say(target: str, text: str) -> None:
-    """One warning line on stderr naming the target, secrets masked and controls escaped."""
-    from fieldctl.cli.framework.escape import stderr_line
-
-    try:
-        sys.stderr.write(f"warning: {stderr_line(target)}: {stderr_line(text)}\n")
-        sys.stderr.flush()
-    except (BrokenPipeError, ValueError):
-        pass

@@ -26,8 +26,9 @@ class FleetFilters(Filters):
 
 
 class FleetSink(Sink):
-    """listen's Sink (filters, counting, scrubbing, NDJSON, --count) for tagged messages: each
-    NDJSON line gets its target as the first field, each board row its target."""
+    """listen's Sink (filters, counting, scrubbing, NDJSON, --count) for a fleet's messages, each
+    given with its target (Sink.tagged): each NDJSON line gets its target as the first field, each
+    board row its target."""
 
     def __init__(
         self, stats: Stats, *, out: IO[str] | None, board: FleetBoard | None, filters: Filters, count: int | None
@@ -35,13 +36,10 @@ class FleetSink(Sink):
         super().__init__(stats, out=out, view=self if board is not None else None, filters=filters, count=count)
         self.board = board
 
-    def emit(self, target: str, msg: Message) -> None:
-        self.target = target
-        self(msg)
-
     def add(self, msg: Message) -> None:
-        """The view hook Sink calls with each shown (scrubbed) message."""
-        self.board.add(self.target or "", msg)  # type: ignore[union-attr]
+        """The view hook Sink calls with each shown (scrubbed) message; it is this sink only with a board."""
+        assert self.board is not None
+        self.board.add(self.target or "", msg)
 
 
 def listen_fleet(
@@ -83,7 +81,7 @@ def listen_fleet(
 
     async def main() -> str:
         return await run_stream(
-            fleet.follow(sink.emit, filters.channels), sink, timeout=timeout, duration=duration, idle=idle
+            fleet.follow(sink.tagged, filters.channels), sink, timeout=timeout, duration=duration, idle=idle
         )
 
     with live:

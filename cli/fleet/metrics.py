@@ -43,7 +43,8 @@ class FleetCollector(Collector):
         now = time.monotonic()
         up = GaugeMetricFamily(
             "fieldctl_up",
-            "1 while the target's link is up (for a profile that cannot listen: its last probe is OK or WARNING), else 0.",
+            "1 while the target's link is up (for a profile that cannot listen: its last probe is OK or WARNING), "
+            "else 0.",
             labels=LABELS,
         )
         age = GaugeMetricFamily(
@@ -58,7 +59,8 @@ class FleetCollector(Collector):
         )
         messages = CounterMetricFamily(
             "fieldctl_messages",
-            'Well-formed messages received, by channel and kind (at most 64 kinds a target; later ones count as kind "other").',
+            "Well-formed messages received, by channel and kind "
+            '(at most 64 kinds a target; later ones count as kind "other").',
             labels=[*LABELS, "channel", "kind"],
         )
         malformed = CounterMetricFamily("fieldctl_malformed", "Frames received that did not decode.", labels=LABELS)

@@ -4,6 +4,7 @@ announcements give way to one summary line, written once all are bound and the f
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -15,40 +16,16 @@ if TYPE_CHECKING:
     from fieldctl.protocols.sdk.contract import Emit, Notify
 
 
-class Tagging:
-    """Names the emitting device in each NDJSON line the sink writes (Sink.target), and shows it
-    in the table's id column. The sink is synchronous, so the device whose message is being
-    written is the current one."""
-
-    def __init__(self, sink: Sink) -> None:
-        self.sink = sink
-        if sink.view is not None:
-            sink.view = _TaggedView(sink.view, self)
-
-    @property
-    def target(self) -> str:
-        return self.sink.target or ""
-
-    def emit_for(self, target: str) -> Emit:
-        def emit(msg: Message) -> None:
-            self.sink.target = target
-            try:
-                self.sink(msg)
-            finally:
-                self.sink.target = None
-
-        return emit
-
-
 class _TaggedView:
-    """The live table (or the background announcer) with the current device's name before a
-    message's id; link lines pass as they are, so the header keeps one row per endpoint."""
+    """The live table (or the background announcer) with the device's name before a message's id:
+    the sink is synchronous, so the target it is showing a message of (Sink.tagged) is this one's.
+    Link lines pass as they are, so the header keeps one row per endpoint."""
 
-    def __init__(self, view: Any, tagging: Tagging) -> None:
-        self.view, self.tagging = view, tagging
+    def __init__(self, view: Any, sink: Sink) -> None:
+        self.view, self.sink = view, sink
 
     def add(self, msg: Message) -> None:
-        target = self.tagging.target
+        target = self.sink.target
         if target and not msg.is_link:
             msg = replace(msg, id=target if msg.id is None else f"{target} {msg.id}")
         self.view.add(msg)
@@ -84,7 +61,12 @@ def run_fleet(
         check_name(group)
     base = profile.load()
     raise_fd_limit()
-    tagging = Tagging(sink)
+    if sink.view is not None:
+        sink.view = _TaggedView(sink.view, sink)
+
+    def emit_for(target: str) -> Emit:
+        """Each device's messages reach the sink under its name."""
+        return functools.partial(sink.tagged, target)
 
     async def main(folder: str) -> None:
         fleet = SimulatedFleet(base, devices, folder, notify_for, base_port)
@@ -97,7 +79,7 @@ def run_fleet(
                     raise UsageError(f"--write-fleet {fleet_file}: cannot write: {exc.strerror}") from None
             sink(link(base.name, "fleet", "bound", {"devices": devices, "fleet": fleet_file}))
 
-        work = fleet.run(tagging.emit_for, scenario=scenario, timeline=timeline, options=options, on_bound=on_bound)
+        work = fleet.run(emit_for, scenario=scenario, timeline=timeline, options=options, on_bound=on_bound)
         await run_stream(work, sink, duration=duration)
 
     return main

@@ -57,7 +57,9 @@ class Rate:
     def per_second(self, now: float) -> float:
         """The rate over the window's complete seconds (the current one is still filling)."""
         second = int(now)
-        total = sum(count for count, at in zip(self.counts, self.seconds) if second - RATE_WINDOW_S < at < second)
+        total = sum(
+            count for count, at in zip(self.counts, self.seconds, strict=True) if second - RATE_WINDOW_S < at < second
+        )
         return total / (RATE_WINDOW_S - 1)
 
 

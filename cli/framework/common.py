@@ -8,16 +8,18 @@ import functools
 import inspect
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from fieldctl.cli.framework.completers import profile_names
-from fieldctl.cli.framework.protocol_options import GIVEN, Given
+from fieldctl.cli.framework.protocol_options import GIVEN, Given, sign
 
 if TYPE_CHECKING:
+    import asyncio
+
     from fieldctl.profiles import Profile
     from fieldctl.protocols.sdk.contract import BaseDriver
 
@@ -132,7 +134,7 @@ def with_profile(func: Callable[..., None]) -> Callable[..., None]:
             positionals,
             kwargs["profile_file"] or [],
         )
-        kwargs.update(zip(positionals, values))
+        kwargs.update(zip(positionals, values, strict=True))
         options = ProfileOptions(
             name,
             kwargs.pop("host"),
@@ -144,8 +146,7 @@ def with_profile(func: Callable[..., None]) -> Callable[..., None]:
         )
         func(options, **kwargs)
 
-    command.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
-    command.__annotations__ = {p.name: p.annotation for p in parameters}
+    sign(command, signature.replace(parameters=parameters))
     return command
 
 
@@ -167,7 +168,8 @@ def _optional_positional(param: inspect.Parameter) -> inspect.Parameter:
         return param
     info = copy.copy(info)
     info.metavar = info.metavar or param.name.upper()
-    annotation = Annotated[param.annotation.__origin__ | None, info]
+    annotated: Any = param.annotation.__origin__  # the argument's type, known only at run time
+    annotation = Annotated[annotated | None, info]
     return param.replace(default=None, annotation=annotation)
 
 
@@ -261,10 +263,20 @@ def read_messages(path: str, default_profile: str) -> list[Any]:
         raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
 
 
+async def wait_while_running(task: asyncio.Future[Any], awaitable: Awaitable[Any], timeout: float | None) -> bool:
+    """Waits for `awaitable` while `task` runs, at most `timeout` seconds (None: no limit); whether
+    it finished in time. It is cancelled if not. How `task` ended is the caller's to judge: a run
+    raises its failure, a check reports it as the file's result."""
+    import asyncio
+
+    waiter = asyncio.ensure_future(awaitable)
+    try:
+        await asyncio.wait({task, waiter}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    return waiter.done() and not waiter.cancelled()
+
+
 def rtt_text(rtt_s: float | None) -> str:
     """' (12.3 ms)': how long the answer took, when one came."""
     return "" if rtt_s is None else f" ({rtt_s * 1000:.1f} ms)"
-
-
-def no_color() -> bool:
-    return "NO_COLOR" in os.environ

@@ -8,18 +8,21 @@ command. Here `fieldctl command ...` builds `command` alone, completion of `fiel
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 from collections.abc import Callable, Iterator, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-import typer._click as click
 import typer.main
 from typer.core import TyperCommand, TyperGroup
 from typer.models import CommandInfo, TyperInfo
 
+if TYPE_CHECKING:
+    import typer._click as click  # Typer exports no public name for its vendored click's classes
 
-class LazyCommands(MutableMapping[str, click.Command]):
+
+class LazyCommands(MutableMapping[str, "click.Command"]):
     """Subcommand name → click command, each built at its first lookup."""
 
     def __init__(self, builders: dict[str, Callable[[], click.Command]]) -> None:
@@ -49,15 +52,18 @@ class LazyCommands(MutableMapping[str, click.Command]):
 class LazyGroup(TyperGroup):
     """A TyperGroup whose listing and help need only the names and help texts."""
 
-    #: Name → a help-only stand-in (help, short help, hidden), for the root's `--help`.
-    summaries: dict[str, click.Command] = {}
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        #: Name → a help-only stand-in (help, short help, hidden), for the root's `--help`.
+        self.summaries: dict[str, click.Command] = {}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         if not isinstance(self.commands, LazyCommands):  # built by Typer itself (app() in a test)
-            return super().format_commands(ctx, formatter)
+            super().format_commands(ctx, formatter)
+            return
         rows = [(name, summary) for name, summary in self.summaries.items() if not summary.hidden]
         if rows:
             limit = formatter.width - 6 - max(len(name) for name, _ in rows)
@@ -84,14 +90,15 @@ def root_command(app: typer.Typer) -> LazyGroup:
     infos: dict[str, CommandInfo | TyperInfo] = {}
     builders: dict[str, Callable[[], click.Command]] = {}
     for command in app.registered_commands:
-        name = command.name or typer.main.get_command_name(command.callback.__name__)  # type: ignore[union-attr]
+        assert command.callback is not None, "app.command() registers a function"
+        name = command.name or typer.main.get_command_name(command.callback.__name__)
         infos[name] = command
-        builders[name] = lambda info=command: typer.main.get_command_from_info(info, **style)
+        builders[name] = functools.partial(typer.main.get_command_from_info, command, **style)
     for group in app.registered_groups:
         assert group.name, "every sub-app of fieldctl is added with a name"
         infos[group.name] = group
-        builders[group.name] = lambda info=group: typer.main.get_group_from_info(
-            info, suggest_commands=app.suggest_commands, **style
+        builders[group.name] = functools.partial(
+            typer.main.get_group_from_info, group, suggest_commands=app.suggest_commands, **style
         )
     bare = copy.copy(app)  # the root alone: its callback and options
     bare.registered_commands, bare.registered_groups = [], []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
@@ -15,7 +16,7 @@ import typer
 from typer.core import TyperCommand
 
 if TYPE_CHECKING:
-    import typer._click as click
+    import typer._click as click  # Typer exports no public name for its vendored click's classes
 
     from fieldctl.profiles import Profile
     from fieldctl.protocols.sdk.options import OptionSpec
@@ -61,6 +62,13 @@ def _label(owners: list[tuple[str, OptionSpec]]) -> str:
     return "; ".join(f"[{', '.join(protocols)}] {text}".rstrip() for text, protocols in texts.items())
 
 
+def sign(func: Callable[..., None], signature: inspect.Signature) -> None:
+    """Gives `func` the parameters Typer is to read (inspect.signature honours __signature__), and
+    their annotations."""
+    func.__signature__ = signature  # type: ignore[attr-defined]  # a function attribute typeshed does not declare
+    func.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
+
+
 @functools.cache
 def click_options(roles: tuple[str, ...], taken: frozenset[str] = frozenset()) -> list[click.Parameter]:
     """The roles' protocol options as click parameters, made by Typer from a synthetic signature;
@@ -87,8 +95,7 @@ def click_options(roles: tuple[str, ...], taken: frozenset[str] = frozenset()) -
     def declared() -> None:
         """The protocol options of one role."""
 
-    declared.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-    declared.__annotations__ = {p.name: p.annotation for p in parameters}
+    sign(declared, inspect.Signature(parameters))
     info = typer.models.CommandInfo(name=roles[0], callback=declared)
     return list(typer.main.get_command_from_info(info, pretty_exceptions_short=True, rich_markup_mode=None).params)
 
@@ -202,7 +209,7 @@ class ProtocolCommand(TyperCommand):
     def played(self) -> tuple[str, ...]:
         return self.roles or (self.name or "",)
 
-    def make_parser(self, ctx: click.Context) -> Any:
+    def make_parser(self, ctx: click.Context) -> Any:  # click's parser class is private: no public name to give
         """Built once and reused with each line's context: the console parses every line with the
         same command, and building the parser was a good part of a line's time."""
         key = (ctx.allow_interspersed_args, ctx.ignore_unknown_options, ctx.token_normalize_func)
@@ -225,13 +232,27 @@ class ProtocolCommand(TyperCommand):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         """Parses as click does, then moves the protocol's part out of ctx.params into ctx.meta:
         the callback takes only the subcommand's own parameters."""
-        rest = super().parse_args(ctx, args)
+        rest = self._texts(ctx, args) if ctx.resilient_parsing else super().parse_args(ctx, args)
         values = {}
         for param in self.protocol_params():
             value = ctx.params.pop(param.name or "", None)
             if value:
                 values[param.opts[0]] = value
         ctx.meta[GIVEN] = Given(values, list(ctx.args), own_flags(self, ctx))
+        return rest
+
+    def _texts(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Completion's parse (click's resilient parsing): every value as typed, unconverted. The
+        completers need the texts only, and Typer's conversion imports pydantic (~90 ms of every
+        <TAB>)."""
+        opts, rest, _ = self.make_parser(ctx).parse_args(args=args)
+        rest = list(rest)
+        for param in self.get_params(ctx):
+            if param.expose_value and param.name:
+                value, source = param.consume_value(ctx, opts)
+                ctx.set_parameter_source(param.name, source)  # which arguments are typed already
+                ctx.params[param.name] = value
+        ctx.args = rest
         return rest
 
     def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
@@ -278,15 +299,14 @@ class ProtocolCommand(TyperCommand):
 def parse_given(role: str, args: list[str]) -> Given:
     """Protocol options written as a list of arguments (a check file's `options`), parsed by the
     same click parameters as a command line of that role."""
-    from typer._click.exceptions import ClickException
-
     from fieldctl.protocols.core.errors import UsageError
 
     command = ProtocolCommand(role, context_settings=CONTEXT)
     try:
-        return command.make_context(role, list(args)).meta[GIVEN]
-    except ClickException as exc:
+        given: Given = command.make_context(role, list(args)).meta[GIVEN]
+    except typer.TyperException as exc:  # the public base of click's usage errors in Typer
         raise UsageError(exc.format_message()) from None
+    return given
 
 
 def role_options(role: str, args: list[str], profile: Profile) -> dict[str, Any]:

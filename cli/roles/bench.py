@@ -13,13 +13,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from fieldctl.cli.framework.common import JsonOpt, ProfileOptions, ViaOpt, with_profile
+from fieldctl.cli.framework.common import JsonOpt, ProfileOptions, ViaOpt, wait_while_running, with_profile
 from fieldctl.cli.framework.completers import command_names
 from fieldctl.cli.framework.protocol_options import ProtocolCommand
 
 if TYPE_CHECKING:
-    import asyncio
-
     from fieldctl.profiles import Profile
     from fieldctl.protocols.core.message import Message
     from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome
@@ -175,7 +173,7 @@ async def _commands(
     duration: float | None,
     rate: float | None,
     tick: Tick,
-) -> tuple[dict[str, Any], list[dict]]:
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Every client sends until `requests` are sent in all, or for `duration` seconds; request k
     leaves no earlier than k / rate seconds after the start."""
     import asyncio
@@ -184,11 +182,12 @@ async def _commands(
 
     from fieldctl.cli.roles.latency import quantiles
     from fieldctl.protocols.core.errors import FieldctlError
+    from fieldctl.protocols.transport import together
 
     samples: list[Sample] = []
     async with contextlib.AsyncExitStack() as stack:
         calls = [await stack.enter_async_context(client()) for client in clients]
-        await asyncio.gather(*(call() for call in calls))  # warm-up: connections and handshakes, not counted
+        await together(*(call() for call in calls))  # warm-up: connections and handshakes, not counted
         start = time.perf_counter()
         numbers = itertools.count()
 
@@ -212,7 +211,7 @@ async def _commands(
             return len(samples) if requests is not None else time.perf_counter() - start
 
         async with _ticking(tick, progress):
-            await asyncio.gather(*(run(index, call) for index, call in enumerate(calls)))
+            await together(*(run(index, call) for index, call in enumerate(calls)))
         elapsed = time.perf_counter() - start
     answered = [sample for sample in samples if sample.error is None]
     errors = [sample.error for sample in samples if sample.error is not None]
@@ -241,10 +240,11 @@ async def _commands(
 
 async def _listen(
     drv: BaseDriver, options: dict[str, Any], duration: float, tick: Tick
-) -> tuple[dict[str, Any], list[dict]]:
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Follows the device for `duration` seconds from its first message (connecting is not
     measured; no message within `duration` of the start ends the run with none)."""
     import asyncio
+    import itertools
     import time
 
     from fieldctl.cli.roles.latency import quantiles
@@ -260,18 +260,22 @@ async def _listen(
     listening = asyncio.ensure_future(drv.listen(emit, channels=None, options=options))
     started = time.perf_counter()
     try:
-        await _until(listening, first.wait(), duration)
+        await wait_while_running(listening, first.wait(), duration)
+        if listening.done():
+            listening.result()  # it could not connect: that is the outcome
         start = arrivals[0][0] if arrivals else started
         async with _ticking(tick, lambda: time.perf_counter() - start):
-            await _until(listening, asyncio.sleep(max(0.0, start + duration - time.perf_counter())), duration)
+            await wait_while_running(
+                listening, asyncio.sleep(max(0.0, start + duration - time.perf_counter())), duration
+            )
     finally:
         listening.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await listening
+            await listening  # a listener that failed meanwhile raises its error here
     counted = (
         [(at - arrivals[0][0], bad) for at, bad in arrivals if at <= arrivals[0][0] + duration] if arrivals else []
     )
-    gaps = [later - earlier for (earlier, _), (later, _) in zip(counted, counted[1:])]
+    gaps = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(counted)]
     result = {
         "messages": len(counted),
         "malformed": sum(bad for _, bad in counted),
@@ -279,21 +283,11 @@ async def _listen(
         "per_second": len(counted) / duration,
         "interval_s": quantiles(gaps),
     }
-    rows = [{"received_s": at, "interval_s": gap, "malformed": bad} for (at, bad), gap in zip(counted, [None, *gaps])]
+    rows = [
+        {"received_s": at, "interval_s": gap, "malformed": bad}
+        for (at, bad), gap in zip(counted, [None, *gaps], strict=False)
+    ]
     return result, rows
-
-
-async def _until(listening: asyncio.Future[None], awaitable: Awaitable[Any], timeout: float) -> None:
-    """Waits for `awaitable` at most `timeout` seconds; the listener failing (cannot connect) raises."""
-    import asyncio
-
-    waiter = asyncio.ensure_future(awaitable)
-    try:
-        await asyncio.wait({listening, waiter}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        waiter.cancel()
-    if listening.done():
-        listening.result()
 
 
 @contextlib.asynccontextmanager
@@ -336,7 +330,7 @@ def _progress(shown: bool, total: float, unit: str) -> Any:
         yield lambda done: bar.update(task, completed=done)
 
 
-def _write_csv(path: Path, rows: list[dict]) -> None:
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     import csv
 
     from fieldctl.protocols.core.errors import UsageError

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from fieldctl.cli.framework.common import JsonOpt, ProfileOptions, with_profile
+from fieldctl.cli.framework.protocol_options import sign
 
 if TYPE_CHECKING:
     from fieldctl.cli.views.stream import Sink
@@ -20,7 +21,8 @@ FilterOpt = Annotated[
     typer.Option(
         "--filter",
         metavar="KEY=VALUE",
-        help="channel=, kind=, direction= or endpoint= (with --fleet also target=; repeatable; OR within a key, AND across keys).",
+        help="channel=, kind=, direction= or endpoint= "
+        "(with --fleet also target=; repeatable; OR within a key, AND across keys).",
     ),
 ]
 
@@ -71,7 +73,8 @@ FleetOpt = Annotated[
     typer.Option(
         "--fleet",
         metavar="FILE",
-        help="Follow every target of this fleet file at once (instead of PROFILE): a board, or NDJSON with a target field.",
+        help="Follow every target of this fleet file at once (instead of PROFILE): "
+        "a board, or NDJSON with a target field.",
     ),
 ]
 GroupOpt = Annotated[
@@ -87,7 +90,8 @@ def _following(role: str, doc: str) -> Callable[..., None]:
             typer.Option(
                 "--count",
                 min=1,
-                help="Exit 0 after N well-formed messages that pass the filters (link lines and malformed frames do not count).",
+                help="Exit 0 after N well-formed messages that pass the filters "
+                "(link lines and malformed frames do not count).",
             ),
         ] = None,
         timeout: Annotated[
@@ -115,9 +119,8 @@ def _following(role: str, doc: str) -> Callable[..., None]:
             if group is not None:
                 raise UsageError(f"{role}: --group needs --fleet FILE")
             if profile.name is None:
-                raise UsageError(
-                    f"{role}: missing PROFILE (a profile or target name{', or --fleet FILE' if role == 'listen' else ''})"
-                )
+                fleet_too = ", or --fleet FILE" if role == "listen" else ""
+                raise UsageError(f"{role}: missing PROFILE (a profile or target name{fleet_too})")
             _follow(role, profile, count, timeout, idle, duration, filter_, record, json_)
             return
         from fieldctl.cli.fleet.listen import listen_fleet
@@ -151,13 +154,13 @@ def _following(role: str, doc: str) -> Callable[..., None]:
         return wrapped
     signature = inspect.signature(wrapped)
     parameters = [p for p in signature.parameters.values() if p.name not in ("fleet", "group")]
-    wrapped.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
-    wrapped.__annotations__ = {p.name: p.annotation for p in parameters}
+    sign(wrapped, signature.replace(parameters=parameters))
     return wrapped
 
 
 listen = _following(
     "listen",
-    "Subscribe and show events, heartbeats and connection state as they arrive; --fleet FILE: every target of a fleet on one board.",
+    "Subscribe and show events, heartbeats and connection state as they arrive; "
+    "--fleet FILE: every target of a fleet on one board.",
 )
 register = _following("register", "Sign on as a client of the other side, answer what it asks, show what arrives.")

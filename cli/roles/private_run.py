@@ -9,6 +9,7 @@ import contextlib
 import os
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
+from typing import Any
 
 from fieldctl.cli.framework import common
 from fieldctl.profiles import load_profile
@@ -35,7 +36,7 @@ async def private_simulator(
     *,
     sets: list[str],
     profile_files: Iterable[str | Path] = (),
-    options: dict | None = None,
+    options: dict[str, Any] | None = None,
     control: bool = False,
 ) -> AsyncIterator[dict[str, str]]:
     """Runs the simulator of profile `name` until the block ends; yields endpoint name -> the URL it
@@ -62,15 +63,13 @@ async def private_simulator(
 
         work.append(ControlServer(os.path.join(folder, "control.sock"), device.control, device_sink, prof.name).run())
     simulator = asyncio.ensure_future(together(*work))  # one failing cancels the other, and waits
-    waiting = asyncio.ensure_future(announced.wait())
     try:
-        await asyncio.wait([simulator, waiting], timeout=BOUND_WITHIN_S, return_when=asyncio.FIRST_COMPLETED)
+        await common.wait_while_running(simulator, announced.wait(), BOUND_WITHIN_S)
         if simulator.done():
             simulator.result()
         if not announced.is_set():
             raise Timeout(f"the {name} simulator did not announce its endpoints within {BOUND_WITHIN_S:g} s")
         yield bound
     finally:
-        waiting.cancel()
         simulator.cancel()
-        await asyncio.gather(simulator, waiting, return_exceptions=True)
+        await asyncio.gather(simulator, return_exceptions=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from fieldctl.protocols.sdk.contract import BaseDriver, ProbeReport
 
 
-class Format(str, enum.Enum):
+class Format(enum.StrEnum):
     text = "text"
     json = "json"
     prometheus = "prometheus"
@@ -57,7 +58,7 @@ def _sample_value(value: float) -> str:
     if isinstance(value, int):
         return str(value)
     number = float(value)
-    if number != number:
+    if math.isnan(number):
         return "NaN"
     return {float("inf"): "+Inf", float("-inf"): "-Inf"}.get(number, repr(number))
 
@@ -173,7 +174,7 @@ def planned(
 
 async def checked(plan: Planned | ProbeReport) -> ProbeReport:
     """The probe's report, whatever goes wrong: unreachable is CRITICAL, anything else UNKNOWN."""
-    from fieldctl.protocols.sdk.contract import BaseDriver, ProbeReport  # noqa: F401 (BaseDriver: named in Planned)
+    from fieldctl.protocols.sdk.contract import ProbeReport
     from fieldctl.protocols.sdk.probing import probed
 
     if isinstance(plan, ProbeReport):
@@ -184,13 +185,15 @@ async def checked(plan: Planned | ProbeReport) -> ProbeReport:
 def _fleet(
     profile: ProfileOptions, path: Path | None, group: str | None, warn: float | None, crit: float | None, fmt: Format
 ) -> int:
-    """Every target of the fleet probed concurrently (PROBES_AT_ONCE at a time); a line each (text: after a summary line)."""
+    """Every target of the fleet probed concurrently (PROBES_AT_ONCE at a time); a line each
+    (text: after a summary line)."""
     import asyncio
     import functools
 
     from fieldctl.profiles.targets import load_fleet
     from fieldctl.protocols.core.errors import NagiosCode, UsageError
     from fieldctl.protocols.sdk.probing import PROBES_AT_ONCE
+    from fieldctl.protocols.transport import together
 
     try:
         if path is None:
@@ -214,11 +217,11 @@ def _fleet(
     async def run() -> list[ProbeReport]:
         gate = asyncio.Semaphore(PROBES_AT_ONCE)  # as export's probes: a large fleet in waves
 
-        async def one(plan: Planned) -> ProbeReport:
+        async def one(plan: Planned | ProbeReport) -> ProbeReport:
             async with gate:
                 return await checked(plan)
 
-        return await asyncio.gather(*map(one, plans))
+        return await together(*map(one, plans))
 
     reports = asyncio.run(run())
     worst = max((report.status for report in reports), key=SEVERITY.index)
@@ -227,7 +230,7 @@ def _fleet(
             prometheus(
                 [
                     (report, {"target": target.name, "profile": target.profile})
-                    for target, report in zip(targets, reports)
+                    for target, report in zip(targets, reports, strict=True)
                 ]
             )
         )
@@ -236,6 +239,6 @@ def _fleet(
         counts = {status.name: sum(r.status is status for r in reports) for status in NagiosCode}
         tally = ", ".join(f"{count} {name}" for name, count in counts.items() if count)
         typer.echo(f"FLEET {worst.name} - {len(reports)} targets: {tally}")
-    for target, report in zip(targets, reports):
+    for target, report in zip(targets, reports, strict=True):
         typer.echo(render(report, target.profile, fmt, target.name))
     return int(worst)

@@ -48,6 +48,7 @@ def publish(
     if from_ is not None:
         messages = common.read_messages(from_, prof.name)
     else:
+        assert kind is not None  # KIND or --from, checked above
         messages = [drv.publication(kind, common.read_data(data))]
     as_json = common.json_mode(json_)
 

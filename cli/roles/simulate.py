@@ -45,7 +45,8 @@ def simulate(
             "--devices",
             min=1,
             metavar="N",
-            help="Run N devices in this process, each on its own free loopback ports or private socket paths (names sim-001 ...; NDJSON lines gain a target field).",
+            help="Run N devices in this process, each on its own free loopback ports or private socket paths "
+            "(names sim-001 ...; NDJSON lines gain a target field).",
         ),
     ] = None,
     write_fleet: Annotated[
@@ -67,7 +68,8 @@ def simulate(
             min=1,
             max=65535,
             metavar="P",
-            help="With --devices: consecutive loopback ports from P (checked free first) instead of the system's choice.",
+            help="With --devices: consecutive loopback ports from P (checked free first) "
+            "instead of the system's choice.",
         ),
     ] = None,
 ) -> None:

@@ -15,7 +15,7 @@ from fieldctl.cli.framework.protocol_options import CONTEXT, ProtocolCommand
 from fieldctl.cli.roles import command, listen, probe, publish, simulate
 
 if TYPE_CHECKING:
-    import typer._click as click
+    import typer._click as click  # Typer exports no public name for its vendored click's classes
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,8 @@ ROLE_VERBS: dict[str, Verb] = {
     "listen": Verb(
         listen.listen,
         (
-            "listen [--filter KEY=VALUE ...]     subscribe; events print above the prompt    listen off/on: pause/resume",
+            "listen [--filter KEY=VALUE ...]     subscribe; events print above the prompt    "
+            "listen off/on: pause/resume",
             "  [--count N [--timeout S]]        ... wait for N messages, then pause the feed",
         ),
     ),
@@ -61,7 +62,7 @@ def commands() -> dict[str, click.Command]:
     them; building the tree per line was most of a line's time)."""
     app = typer.Typer(add_completion=False, rich_markup_mode=None)
     register(app)
-    return dict(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+    return dict(typer.main.get_group(app).commands)
 
 
 def flags(verb: str, protocol: str | None) -> list[str]:

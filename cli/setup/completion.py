@@ -10,7 +10,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from typer.completion import completion_init, get_completion_script
+
+# Typer's only way to a completion script short of add_completion=True (which also adds
+# --install-completion): typer.completion's functions, re-exported there without an __all__.
+from typer.completion import (  # type: ignore[attr-defined]  # Typer's own re-export, undeclared
+    completion_init,
+    get_completion_script,
+)
 
 # Typer registers the shell classes its scripts talk to only for add_completion=True, which would
 # also add --install-completion with shell detection and rc-file edits; fieldctl wants neither.
@@ -19,7 +25,7 @@ completion_init()
 app = typer.Typer(help="Shell completion for bash, zsh and fish.", no_args_is_help=True)
 
 
-class Shell(str, enum.Enum):
+class Shell(enum.StrEnum):
     bash = "bash"
     zsh = "zsh"
     fish = "fish"

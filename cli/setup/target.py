@@ -49,7 +49,8 @@ def add(
 ) -> None:
     """Save a target; the profile must exist and the overrides must apply to it."""
     from fieldctl.profiles import available_profiles
-    from fieldctl.profiles.targets import Target, check_name, check_sets, saved_targets, targets_path, write_fleet
+    from fieldctl.profiles.files import targets_path
+    from fieldctl.profiles.targets import Target, check_name, check_sets, saved_targets, write_fleet
     from fieldctl.protocols.core.errors import UsageError
 
     check_name(name)
@@ -168,7 +169,8 @@ def show(name: TargetArg, profile_file: ProfileFileOpt = None, json_: JsonOpt = 
 @app.command("remove")
 def remove(name: TargetArg) -> None:
     """Forget a saved target."""
-    from fieldctl.profiles.targets import saved_targets, targets_path, write_fleet
+    from fieldctl.profiles.files import targets_path
+    from fieldctl.profiles.targets import saved_targets, write_fleet
 
     saved = saved_targets()
     _saved(name, saved)

@@ -173,7 +173,7 @@ class LiveView:
         table.add_column("detail", overflow="ellipsis", no_wrap=True, ratio=1)
         for row in list(self.rows)[-height:]:
             table.add_row(
-                _clock(row.ts),
+                clock(row.ts),
                 row.arrow,
                 cell(row.channel),
                 cell(row.kind),
@@ -188,7 +188,7 @@ class LiveView:
         return Live(self, console=self.console, refresh_per_second=4, transient=False, redirect_stderr=True)
 
 
-def _clock(ts: float) -> str:
+def clock(ts: float) -> str:
     """HH:MM:SS.mmm, or '?' for a time no clock shows (a scenario line may carry any `ts`)."""
     try:
         return datetime.fromtimestamp(ts).strftime("%H:%M:%S.%f")[:12]

@@ -10,7 +10,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Iterator
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from fieldctl.protocols.core.errors import Timeout, UsageError
 from fieldctl.protocols.core.message import LINK
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 class Filters:
     """--filter key=value: OR within a key, AND across keys."""
 
-    KEYS = ("channel", "kind", "direction", "endpoint")
+    KEYS: ClassVar[tuple[str, ...]] = ("channel", "kind", "direction", "endpoint")
 
     def __init__(self, specs: list[str] | None) -> None:
         self.wanted: dict[str, set[str]] = {}
@@ -53,8 +53,8 @@ class Sink:
     shown and never counted; a malformed frame is always shown and counted as malformed (its
     channel is a guess from bytes that did not decode), but never matches a filter or --count.
 
-    A fleet (several targets into one sink) sets `target` before each message: its NDJSON line
-    then names the target first."""
+    A fleet (several targets into one sink) gives each message with its target (`tagged`): its
+    NDJSON line then names the target first, and a view may read `target` while it is shown."""
 
     def __init__(
         self,
@@ -112,6 +112,14 @@ class Sink:
         if self.count is not None and self.matched >= self.count:
             self.done.set()
 
+    def tagged(self, target: str, msg: Message) -> None:
+        """A fleet's message, shown as any other, under the name of the target it came from."""
+        self.target = target
+        try:
+            self(msg)
+        finally:
+            self.target = None
+
     def _line(self, msg: Message) -> str:
         line = msg.to_json() + "\n"
         if self.target is None:
@@ -155,7 +163,7 @@ def stop_on_signals() -> Iterator[asyncio.Event]:
 
 
 async def run_stream(
-    work: Awaitable[None],
+    work: Awaitable[object],
     sink: Sink,
     *,
     timeout: float | None = None,
@@ -172,7 +180,7 @@ async def run_stream(
 
 
 async def _until_stopped(
-    work: Awaitable[None],
+    work: Awaitable[object],
     sink: Sink,
     stop: asyncio.Event,
     timeout: float | None,

@@ -20,7 +20,7 @@ from fieldctl.protocols.sdk.contract import (
     link_emitter,
 )
 from fieldctl.protocols.sdk.probing import verdict
-from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, within, zeromq
+from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, LinkCallback, within, zeromq
 
 from . import codec
 from .client_state import READS, EmergencyDeduper, Waiting, judge_reply, outcome
@@ -49,7 +49,7 @@ def _subscriber(
     url: str,
     vocab: Vocabulary,
     prefixes: list[bytes],
-    on_link: zeromq.LinkCallback | None = None,
+    on_link: LinkCallback | None = None,
     refuse_after_s: float = 0.0,
 ) -> zeromq.Socket:
     return zeromq.subscriber("events", url, prefixes, on_link, vocab.limits.max_frame_bytes, refuse_after_s)
@@ -88,7 +88,7 @@ class _Results:
                 future = self.futures.get(nonce) if nonce is not None else None
                 if future is not None and not future.done():
                     future.set_result(msg)
-        except Exception as exc:  # e.g. ConnectFailure: every waiting command hears it
+        except Exception as exc:  # noqa: BLE001  whatever ends the reader, every waiting command hears it
             for future in self.futures.values():
                 if not future.done():
                     future.set_exception(exc)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fieldctl.profiles import Profile
-from fieldctl.protocols.core.limits import MAX_DEPTH, Limits, loads
+from fieldctl.protocols.core.limits import DEFAULT_LIMITS, MAX_DEPTH, Limits, loads
 from fieldctl.protocols.core.message import IN, OUT, Message
 
 from .casing import camelize, decamelize_text
@@ -25,7 +25,6 @@ RESULT_NAMES = {
     EXCEPTION: "exception",
     UNAVAILABLE: "unavailable",
 }
-ERROR_KIND_NAMES = {0: "none", 1: "system-error", 2: "command-error"}
 NONE_COMMAND, USER_DEFINED = 0, 99999
 EMERGENCY_KINDS = (101, 102)
 REPLY_KEYS = ("nonce", "command", "result", "data", "errorKind", "errorCode", "errorMessage")
@@ -59,7 +58,7 @@ class Vocabulary:
     event_code: dict[str, int]
     command_name: dict[int, str]
     command_code: dict[str, int]
-    limits: Limits = Limits()
+    limits: Limits = DEFAULT_LIMITS
 
     @classmethod
     def from_profile(cls, profile: Profile) -> Vocabulary:
@@ -402,7 +401,7 @@ def _reply_body(
     nonce: Any, command: int, result: int, data: Any = None, error_code: int = 0, error_message: str | None = None
 ) -> dict[str, Any]:
     error_kind = 2 if error_code != 0 else 0
-    return camelize(
+    body: dict[str, Any] = camelize(
         {
             "nonce": nonce,
             "command": command,
@@ -413,6 +412,7 @@ def _reply_body(
             "errorMessage": error_message,
         }
     )
+    return body  # camelize keeps a dict a dict
 
 
 def encode_reply(
@@ -439,7 +439,7 @@ def reply_message(
 def _command_result_body(
     nonce: Any, command: int, result: int, data: Any = None, error_code: int = 0, error_message: str | None = None
 ) -> dict[str, Any]:
-    return camelize(
+    body: dict[str, Any] = camelize(
         {
             "result": result,
             "data": data,
@@ -449,6 +449,7 @@ def _command_result_body(
             "nonce": nonce,
         }
     )
+    return body  # camelize keeps a dict a dict
 
 
 def encode_command_result(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from fieldctl.profiles import Profile
+from fieldctl.profiles.schema import Setting
 from fieldctl.protocols.core.errors import UsageError
 from fieldctl.protocols.core.message import OUT, Message
 from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
@@ -19,8 +20,8 @@ if TYPE_CHECKING:
 
 
 class Driver(BaseDriver):
-    settings = {**BaseDriver.settings, **SETTINGS}
-    styles = {**BaseDriver.styles, "emergency": "alarm", "command_result": "reply"}
+    settings: ClassVar[dict[str, Setting]] = {**BaseDriver.settings, **SETTINGS}
+    styles: ClassVar[dict[str, str]] = {**BaseDriver.styles, "emergency": "alarm", "command_result": "reply"}
 
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, notify)

@@ -11,7 +11,7 @@ from fieldctl.protocols.core.errors import UsageError
 from fieldctl.protocols.core.message import Message, link
 from fieldctl.protocols.sdk import replay, schedule
 from fieldctl.protocols.sdk.contract import Emit, Notify, link_emitter
-from fieldctl.protocols.transport import zeromq
+from fieldctl.protocols.transport import together, zeromq
 
 from . import codec, timeline
 from .client_state import EmergencyDeduper
@@ -87,10 +87,10 @@ class Simulator:
             vocab, profile.setting("simulate.configuration", {}), [vocab.command_code[name] for name in async_names]
         )
         self.async_delay = float(profile.setting("simulate.async_delay_s", 0.3))
-        self.publisher: DevicePublisher | None = None  # bound by run()
+        self.publisher: DevicePublisher | None = None  # bound by run(), for the control path
 
     async def run(self, scenario: list[Message] | None, use_timeline: bool) -> None:
-        self.publisher = DevicePublisher(self.profile, self.vocab, self.emit)
+        publisher = self.publisher = DevicePublisher(self.profile, self.vocab, self.emit)
         try:  # any client may connect: garbage, raw TCP and vanished peers are dropped with a warning
             replier = zeromq.replier(
                 "commands",
@@ -100,41 +100,41 @@ class Simulator:
                 self.vocab.limits.max_frame_bytes,
             )
         except BaseException:
-            self.publisher.close()
+            publisher.close()
             raise
         self.emit(link(self.profile.name, "commands", "bound", {"url": replier.url}))
-        tasks = [self._heartbeats(), self._respond(replier)]
+        tasks = [self._heartbeats(publisher), self._respond(replier, publisher)]
         if scenario is not None:
-            tasks.append(self._replay(replayable(scenario, REPLAYED_CHANNELS, self.notify)))
+            tasks.append(self._replay(publisher, replayable(scenario, REPLAYED_CHANNELS, self.notify)))
         elif use_timeline:
-            tasks.append(self._timeline())
+            tasks.append(self._timeline(publisher))
         try:
-            await asyncio.gather(*tasks)
+            await together(*tasks)
         finally:
             replier.close()
-            self.publisher.close()
+            publisher.close()
 
-    async def _heartbeats(self) -> None:
+    async def _heartbeats(self, publisher: DevicePublisher) -> None:
         interval = self.profile.heartbeat.interval_s
         identifier = self.profile.setting("simulate.identifier", "autotrainer-device")
         version = self.profile.setting("simulate.version", "0.12.0")
         async for _ in schedule.ticks(interval):
             body = {"identifier": identifier, "version": version, "timestamp": time.time()}
-            self.publisher.send(codec.publication_messages("heartbeat", body, self.vocab))
+            publisher.send(codec.publication_messages("heartbeat", body, self.vocab))
 
-    async def _timeline(self) -> None:
+    async def _timeline(self, publisher: DevicePublisher) -> None:
         interval = float(self.profile.setting("simulate.event_interval_s", 1.0))
         steps = timeline.sessions(self.state)  # endless
         async for _ in schedule.ticks(interval):
-            self.publisher.send(self.state.event(*next(steps)))
+            publisher.send(self.state.event(*next(steps)))
 
-    async def _replay(self, messages: list[Message]) -> None:
+    async def _replay(self, publisher: DevicePublisher, messages: list[Message]) -> None:
         # A scenario is a contract test: it starts once someone listens, so nothing is lost.
-        await self.publisher.pub.subscribed.wait()
+        await publisher.pub.subscribed.wait()
         async for msg in replay.paced(messages, realtime=True):
-            self.publisher.send_message(msg)
+            publisher.send_message(msg)
 
-    async def _respond(self, replier: zeromq.Replier) -> None:
+    async def _respond(self, replier: zeromq.Replier, publisher: DevicePublisher) -> None:
         loop = asyncio.get_running_loop()
         multi_frame = zeromq.Throttle(self.notify)
         while True:
@@ -145,11 +145,12 @@ class Simulator:
                 multi_frame("a multi-frame request would kill a real device's service thread; answered as unparseable")
             await replier.send(handling.reply.raw)
             self.emit(handling.reply)
-            self.publisher.send(handling.publish)
+            publisher.send(handling.publish)
             if handling.later:
-                loop.call_later(self.async_delay, self._send_later, handling.later)
+                loop.call_later(self.async_delay, self._send_later, publisher, handling.later)
             await asyncio.sleep(0)  # a flood of requests must not starve heartbeats and signals
 
-    def _send_later(self, publications: list[Message]) -> None:
-        if not self.publisher.pub.sock.closed:
-            self.publisher.send(publications)
+    @staticmethod
+    def _send_later(publisher: DevicePublisher, publications: list[Message]) -> None:
+        if not publisher.pub.sock.closed:
+            publisher.send(publications)

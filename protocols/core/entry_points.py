@@ -52,7 +52,7 @@ class EntryPoint:
             target: Any = importlib.import_module(self.module)
             for attr in filter(None, self.attr.split(".")):
                 target = getattr(target, attr)
-        except Exception as exc:  # a broken plugin is the user's to fix, with one clear line
+        except Exception as exc:  # noqa: BLE001  a broken plugin is the user's to fix, with one clear line
             raise UsageError(
                 f"{what} {self.name!r} ({self.value}) cannot be loaded: {type(exc).__name__}: {exc}"
             ) from None
@@ -111,8 +111,8 @@ def _distributions(folder: str) -> Iterator[str]:
 def _section(lines: Iterable[str], group: str) -> Iterator[EntryPoint]:
     """`name = value` lines of one [group] of an entry_points.txt (INI, as importlib reads it)."""
     current = None
-    for line in lines:
-        line = line.strip()
+    for text in lines:
+        line = text.strip()
         if not line or line.startswith(("#", ";")):
             continue
         if line.startswith("[") and line.endswith("]"):

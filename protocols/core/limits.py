@@ -32,6 +32,10 @@ class Limits:
             raise Malformed(f"frame of {size} bytes is over the limit of {self.max_frame_bytes} bytes")
 
 
+#: The limits of a profile without a ``[limits]`` table: what a codec decodes within by default.
+DEFAULT_LIMITS = Limits()
+
+
 def _within(value: Any, max_depth: int) -> bool:
     """Depth-first, so a too-deep branch is found without visiting the rest."""
     stack = [(value, 1)] if isinstance(value, (dict, list)) else []
@@ -39,9 +43,8 @@ def _within(value: Any, max_depth: int) -> bool:
         node, depth = stack.pop()
         if depth > max_depth:
             return False
-        for child in node.values() if isinstance(node, dict) else node:
-            if isinstance(child, (dict, list)):
-                stack.append((child, depth + 1))
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
     return True
 
 
@@ -85,7 +88,7 @@ _FAST_REFUSES: tuple[type[Exception], ...] = (UnicodeEncodeError,)
 def _fast() -> Callable[[Any], Any]:
     """msgspec's decoder, imported at the first decode: profiles (and so completion) import this
     module too, and need none of it."""
-    global _fast_decode, _FAST_REFUSES
+    global _fast_decode, _FAST_REFUSES  # noqa: PLW0603  msgspec is imported at the first decode, not at start-up
     import msgspec
 
     _FAST_REFUSES = (msgspec.DecodeError, UnicodeEncodeError)
@@ -102,8 +105,8 @@ def loads(data: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
     range, bad JSON) goes to the json module, which gives the value or the error it always did."""
     if isinstance(data, memoryview):
         data = data.tobytes()
-    square, curly = ("[", "{") if isinstance(data, str) else (b"[", b"{")
-    if data.count(square) + data.count(curly) <= max_depth:  # type: ignore[arg-type]
+    brackets = data.count("[") + data.count("{") if isinstance(data, str) else data.count(b"[") + data.count(b"{")
+    if brackets <= max_depth:
         decode = _fast_decode or _fast()
         try:
             return decode(data)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import time
 from binascii import b2a_base64
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any
 
 from fieldctl.protocols.core.errors import UsageError
 
@@ -99,7 +100,7 @@ class Message:
 
 
 def _orjson() -> Callable[[Any], bytes]:
-    global _dumps
+    global _dumps  # noqa: PLW0603  orjson is imported at the first line written, not at every start-up
     import functools
 
     import orjson
@@ -124,7 +125,7 @@ def _slow_json(data: dict[str, Any]) -> str:
 
 def _finite(value: Any) -> Any:
     if isinstance(value, float):
-        return value if value == value and value not in (float("inf"), float("-inf")) else None
+        return value if math.isfinite(value) else None
     if isinstance(value, dict):
         return {key: _finite(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
@@ -139,8 +140,8 @@ def link(profile: str, endpoint: str, state: str, detail: Any = None) -> Message
 
 def read_ndjson(lines: Iterable[str], *, source: str, default_profile: str = "") -> Iterator[Message]:
     """Messages from NDJSON text; a bad line is a usage error naming the source and line."""
-    for number, line in enumerate(lines, 1):
-        line = line.strip()
+    for number, text in enumerate(lines, 1):
+        line = text.strip()
         if not line or line.startswith("#"):
             continue
         try:
@@ -149,8 +150,3 @@ def read_ndjson(lines: Iterable[str], *, source: str, default_profile: str = "")
             raise UsageError(f"{source}:{number}: not JSON ({exc.msg})") from None
         except UsageError as exc:
             raise UsageError(f"{source}:{number}: {exc}") from None
-
-
-def write_ndjson(message: Message, out: TextIO) -> None:
-    out.write(message.to_json())
-    out.write("\n")

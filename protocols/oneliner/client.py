@@ -209,7 +209,7 @@ async def probe(profile: Profile, warn: float, crit: float, stream: str | None) 
             if msg.channel == stream and not msg.error:
                 return loop.time() - start
 
-    tasks = {"version": loop.create_task(round_trip())}
+    tasks: dict[str, asyncio.Task[Any]] = {"version": loop.create_task(round_trip())}
     if sub is not None:
         tasks["stream"] = loop.create_task(sample())
     try:

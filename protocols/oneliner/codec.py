@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fieldctl.protocols.core import limits as wire_limits
-from fieldctl.protocols.core.limits import Limits, Malformed
+from fieldctl.protocols.core.limits import DEFAULT_LIMITS, Limits, Malformed
 from fieldctl.protocols.core.message import IN, OUT, Message
 
 from .safe_pickle import (
@@ -98,7 +98,7 @@ def encode_packet(topic: str, success: bool, timestamp: float | None, payload: b
     return topic_bytes(topic) + TERMINATOR + _LENGTH.pack(len(meta)) + meta + payload
 
 
-def decode_packet(data: bytes, limits: Limits = Limits()) -> Packet:
+def decode_packet(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Packet:
     """Spec §3.1: topic up to the first 0x00, metadata by its length (never by STOP)."""
     try:
         limits.check_size(len(data))
@@ -152,7 +152,7 @@ def serialize(value: Any, encoding: str) -> bytes:
     raise ValueError(f"a raw stream publishes bytes, not {type(value).__name__}")
 
 
-def detect_encoding(payload: bytes, limits: Limits = Limits()) -> str:
+def detect_encoding(payload: bytes, limits: Limits = DEFAULT_LIMITS) -> str:
     """For streams whose serializer is not declared: the wire does not say (spec §5.5)."""
     if len(payload) >= 2 and payload[0] == 0x80 and 2 <= payload[1] <= 5:
         return PICKLE
@@ -163,7 +163,7 @@ def detect_encoding(payload: bytes, limits: Limits = Limits()) -> str:
     return JSON
 
 
-def deserialize(payload: bytes, encoding: str | None, trusted: bool = False, limits: Limits = Limits()) -> Any:
+def deserialize(payload: bytes, encoding: str | None, trusted: bool = False, limits: Limits = DEFAULT_LIMITS) -> Any:
     """A payload's value within the limits; raises PacketError or UnsafePickle."""
     encoding = encoding or detect_encoding(payload, limits)
     if encoding == PICKLE:
@@ -182,7 +182,7 @@ def deserialize(payload: bytes, encoding: str | None, trusted: bool = False, lim
 
 
 def jsonable(
-    value: Any, budget: int = cost_limit(Limits().max_frame_bytes), max_depth: int = Limits().max_depth
+    value: Any, budget: int = cost_limit(DEFAULT_LIMITS.max_frame_bytes), max_depth: int = DEFAULT_LIMITS.max_depth
 ) -> Any:
     """A decoded value in JSON terms; what JSON cannot hold is written as the fixtures write it.
     Raises OverLimit for a value over `budget` (see safe_pickle.check), nested too deep, or cyclic."""
@@ -210,7 +210,7 @@ def encode_request(request: Request) -> bytes:
     return dumps((request.obj, request.attr, list(request.args), dict(request.kwargs), bool(request.get_timestamp)))
 
 
-def decode_request(body: bytes, limits: Limits = Limits()) -> Request:
+def decode_request(body: bytes, limits: Limits = DEFAULT_LIMITS) -> Request:
     """The server side, validated: the real server dies on what this rejects (spec §4.6)."""
     try:
         limits.check_size(len(body))
@@ -249,7 +249,7 @@ def decode_stream(
     encodings: Mapping[str, str | None],
     trusted: bool = False,
     direction: str = IN,
-    limits: Limits = Limits(),
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Message:
     """One publication; a malformed one becomes a Message with `error` (the stream goes on)."""
     msg = Message(profile=profile, endpoint=STREAMS, direction=direction, channel="?", kind=SAMPLE, raw=tuple(frames))
@@ -266,7 +266,7 @@ def decode_reply(
     target: str,
     trusted: bool = False,
     direction: str = IN,
-    limits: Limits = Limits(),
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Message:
     msg = Message(profile=profile, endpoint=CALLS, direction=direction, channel=REPLY, kind=target, raw=tuple(frames))
     packet = _unpack(msg, frames, limits)
@@ -328,7 +328,7 @@ def sent_packet(
     return msg
 
 
-def request_message(profile: str, body: bytes, direction: str = OUT, limits: Limits = Limits()) -> Message:
+def request_message(profile: str, body: bytes, direction: str = OUT, limits: Limits = DEFAULT_LIMITS) -> Message:
     msg = Message(profile=profile, endpoint=CALLS, direction=direction, channel=CALL, kind="?", raw=(body,))
     try:
         request = decode_request(body, limits)

@@ -22,7 +22,7 @@ import warnings
 from _compat_pickle import IMPORT_MAPPING, NAME_MAPPING
 from collections.abc import Callable, Collection
 from itertools import chain
-from typing import Any
+from typing import Any, cast
 
 from fieldctl.protocols.core.limits import MAX_DEPTH, Malformed
 
@@ -60,7 +60,7 @@ def short_repr(value: Any, limit: int = 120) -> str:
     trusted object whose repr fails is named by its type."""
     try:
         return clip(repr(value), limit)
-    except Exception:
+    except Exception:  # noqa: BLE001  a trusted object's own __repr__ may raise anything
         return f"<{clip(type(value).__name__, 40)} object>"
 
 
@@ -73,6 +73,7 @@ class _Sealed:
     packet cannot change how the next one decodes."""
 
     __slots__ = ("_call",)
+    _call: Callable[..., Any]
 
     def __init__(self, call: Callable[..., Any]) -> None:
         object.__setattr__(self, "_call", call)
@@ -184,7 +185,7 @@ def scan(data: bytes, max_depth: int = MAX_DEPTH) -> None:
             elif kind == "MARK":
                 marks.append(len(stack))
             elif kind in ("PUT", "MEMOIZE"):
-                index = len(memo) if kind == "MEMOIZE" else arg
+                index = len(memo) if kind == "MEMOIZE" else cast("int", arg)  # PUT's operand: a memo index
                 if index > count:
                     raise OverLimit(f"memo index {index} at opcode {count}: beyond anything a pickler writes")
                 if len(stack) <= marks[-1]:
@@ -318,7 +319,7 @@ def loads(
             value = pickle.loads(data) if trusted else RestrictedUnpickler(data, allowed).load()
         except (UnsafePickle, OverLimit):
             raise
-        except Exception as exc:  # a broken pickle fails in many ways (EOFError, ValueError, KeyError, ...)
+        except Exception as exc:  # noqa: BLE001  a broken pickle fails in many ways (EOFError, KeyError, ...)
             raise _broken(str(exc)) from None
     check(value, cost_limit(len(data)), max_depth)
     return value

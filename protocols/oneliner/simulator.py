@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 from fieldctl.profiles import Profile
 from fieldctl.protocols.core.errors import UsageError
 from fieldctl.protocols.core.message import IN, OUT, Message, link
-from fieldctl.protocols.sdk import replay
+from fieldctl.protocols.sdk import replay, schedule
 from fieldctl.protocols.sdk.contract import Emit, Notify, link_emitter
-from fieldctl.protocols.transport import zeromq
+from fieldctl.protocols.transport import together, zeromq
 
 from . import codec
 from .client import stream_encodings
@@ -115,10 +115,10 @@ class Simulator:
         self.profile, self.emit, self.notify = profile, emit, notify
         self.router = Router(profile.setting("simulate", {}))
         self.limits = profile.limits
-        self.publisher: StreamPublisher | None = None  # bound by run()
+        self.publisher: StreamPublisher | None = None  # bound by run(), for the control path
 
     async def run(self, scenario: list[Message] | None) -> None:
-        self.publisher = StreamPublisher(self.profile, self.emit, self.notify)
+        publisher = self.publisher = StreamPublisher(self.profile, self.emit, self.notify)
         url = self.profile.endpoints[codec.CALLS]
         warn_if_exposed(url, self.notify)
         try:
@@ -126,39 +126,37 @@ class Simulator:
                 codec.CALLS, url, link_emitter(self.profile.name, self.emit), self.notify, self.limits.max_frame_bytes
             )
         except BaseException:
-            self.publisher.close()
+            publisher.close()
             raise
         self.emit(link(self.profile.name, codec.CALLS, "bound", {"url": replier.url}))
-        work = [self._respond(replier), *(self._stream(name) for name in self.router.streamer.streams)]
+        work = [self._respond(replier), *(self._stream(publisher, name) for name in self.router.streamer.streams)]
         if scenario is not None:
-            work.append(self._replay(replayable(scenario, self.notify)))
+            work.append(self._replay(publisher, replayable(scenario, self.notify)))
         try:
-            await asyncio.gather(*work)
+            await together(*work)
         finally:
             replier.close()
-            self.publisher.close()
+            publisher.close()
 
-    async def _stream(self, name: str) -> None:
+    async def _stream(self, publisher: StreamPublisher, name: str) -> None:
         stream = self.router.streamer.streams[name]
-        period = 1 / stream.frequency_hz
         failing = False  # warned once per run of samples that cannot be published
-        while True:
-            await asyncio.sleep(period)
+        async for _ in schedule.ticks(1 / stream.frequency_hz):
             if name in self.router.streamer.enabled:
                 success, value = stream.sample()
                 try:
-                    self.publisher.send(name, success, value, stream.encoding)
+                    publisher.send(name, success, value, stream.encoding)
                     failing = False
                 except UsageError as exc:  # a value set by a client that this stream cannot carry
                     if not failing:
                         self.notify(f"{exc}; samples skipped until it can")
                     failing = True
 
-    async def _replay(self, messages: list[Message]) -> None:
+    async def _replay(self, publisher: StreamPublisher, messages: list[Message]) -> None:
         # A scenario is a contract test: it starts once someone listens, so nothing is lost.
-        await self.publisher.pub.subscribed.wait()
+        await publisher.pub.subscribed.wait()
         async for msg in replay.paced(messages):
-            self.publisher.send_message(msg)
+            publisher.send_message(msg)
 
     async def _respond(self, replier: zeromq.Socket) -> None:
         while True:

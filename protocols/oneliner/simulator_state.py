@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fieldctl.protocols.core.errors import UsageError
-from fieldctl.protocols.core.limits import Limits
+from fieldctl.protocols.core.limits import DEFAULT_LIMITS, Limits
 
 from . import codec
 from .safe_pickle import BUILTIN_EXCEPTIONS, UnsafePickle
@@ -101,13 +101,13 @@ class SimObject:
             return get
         if kind == "set":
 
-            def set_(value: Any = spec.get("value")) -> None:
+            def set_(value: Any = spec.get("value")) -> None:  # noqa: B008  evaluated once, as a Python default is
                 self.attributes[attribute] = value
 
             return set_
         if kind == "add":
 
-            def add(step: Any = spec.get("step", 1)) -> Any:
+            def add(step: Any = spec.get("step", 1)) -> Any:  # noqa: B008  evaluated once, as a Python default is
                 self.attributes[attribute] += step
                 return self.attributes[attribute]
 
@@ -192,7 +192,7 @@ class Stream:
 
 
 def _generator(
-    where: str, spec: Mapping[str, Any], call: Callable[[str, str, list, dict], Outcome]
+    where: str, spec: Mapping[str, Any], call: Callable[[str, str, list[Any], dict[str, Any]], Outcome]
 ) -> tuple[Callable[[int], tuple[bool, Any]], str | None]:
     start = spec.get("start", 0)
     kind = spec.get("generator", "call" if "call" in spec else "count")
@@ -316,7 +316,7 @@ class Router:
             RPC: {"_call_by_name": self._call_by_name, "__getattribute__": self._rpc_attribute},
         }
 
-    def handle(self, body: bytes, limits: Limits = Limits()) -> Outcome:
+    def handle(self, body: bytes, limits: Limits = DEFAULT_LIMITS) -> Outcome:
         """One request body: decoded restricted and within limits, refused with an error reply when
         malformed."""
         try:
@@ -330,7 +330,7 @@ class Router:
     def invoke(self, obj: str, attr: str, args: list[Any], kwargs: dict[str, Any]) -> Outcome:
         try:
             value = self._lookup(obj, attr)(*args, **kwargs)
-        except Exception as exc:  # the real server answers every failure of a call with str(exc)
+        except Exception as exc:  # noqa: BLE001  the real server answers every failure of a call with str(exc)
             return Outcome(False, str(exc))
         if isinstance(value, Delay):
             return Outcome(True, None, delay=value.seconds)

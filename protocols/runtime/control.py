@@ -3,7 +3,8 @@ side act: `simulate PROFILE --control SOCKET` listens, `publish|command PROFILE 
 
 One request per connection, NDJSON both ways. The client writes one line
 ``{"verb": "publish" | "command", "message": {Message}}``; the simulator writes every Message the
-request causes as it happens, then ``{"done": true, "ok": bool, "summary": str, "exit": int, "rtt_s": float | null, "result": any}``
+request causes as it happens, then
+``{"done": true, "ok": bool, "summary": str, "exit": int, "rtt_s": float | null, "result": any}``
 (the result scrubbed of the secrets the simulator knows: the asking process may not know them).
 """
 

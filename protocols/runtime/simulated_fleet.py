@@ -5,6 +5,7 @@ private addresses (free loopback ports, socket paths in a private folder), each 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import gc
 import os
@@ -49,10 +50,8 @@ def raise_fd_limit() -> None:
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard == resource.RLIM_INFINITY or soft < hard:
-        try:
+        with contextlib.suppress(ValueError, OSError):  # a container may refuse; a smaller fleet still runs
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        except (ValueError, OSError):
-            pass  # a container may refuse; a smaller fleet still runs
 
 
 def client_sets(assignments: list[str]) -> dict[str, Any]:
@@ -184,7 +183,7 @@ class SimulatedFleet:
             together(
                 *(
                     driver.simulate(emitter(device), scenario=scenario, timeline=timeline, options=options)
-                    for device, driver in zip(self.devices, self.drivers)
+                    for device, driver in zip(self.devices, self.drivers, strict=True)
                 )
             )
         )

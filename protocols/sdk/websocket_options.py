@@ -3,6 +3,7 @@ protocols' options.py modules import OPTIONS on the --help path; the transport l
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fieldctl.protocols.sdk.options import OptionSpec
@@ -10,7 +11,7 @@ from fieldctl.protocols.sdk.options import OptionSpec
 if TYPE_CHECKING:
     import ssl
 
-    from fieldctl.protocols.transport.websocket import Backoff
+    from fieldctl.protocols.transport.backoff import Backoff
 
 OPTIONS = {
     "--insecure": OptionSpec("insecure", "flag", "wss:// without certificate verification (never the default)"),
@@ -19,9 +20,12 @@ OPTIONS = {
 }
 
 
-def connection_settings(url: str, options: dict[str, Any], notify: Any) -> tuple[ssl.SSLContext | None, Backoff]:
+def connection_settings(
+    url: str, options: dict[str, Any], notify: Callable[[str], None]
+) -> tuple[ssl.SSLContext | None, Backoff]:
     """TLS and backoff for one client role from its parsed options."""
-    from fieldctl.protocols.transport.websocket import Backoff, tls_context
+    from fieldctl.protocols.transport.backoff import Backoff
+    from fieldctl.protocols.transport.websocket import tls_context
 
     if options.get("insecure"):
         notify(f"--insecure: the certificate of {url} is not verified")

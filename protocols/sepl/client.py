@@ -27,7 +27,8 @@ from fieldctl.protocols.transport import within
 from fieldctl.protocols.transport.websocket import keep_connected, open_connection
 
 from . import codec
-from .connection import CLIENT_CLOSE, ENDPOINT, Connection, Timing, scrubbed
+from .codec import ENDPOINT
+from .connection import CLIENT_CLOSE, Connection, Timing, scrubbed
 from .store import DeviceStore
 
 ANSWER_RULES = ("echo", "fixed", "cmd")
@@ -277,7 +278,9 @@ class Connector:
             )
 
     async def _answer_command(self, session: Connection, envelope: dict[str, Any]) -> None:
-        command = envelope.get("payload") if isinstance(envelope.get("payload"), dict) else {}
+        command = envelope.get("payload")
+        if not isinstance(command, dict):
+            command = {}
         what = f"the response to command {codec.device_service(command, 'device_url', 'service_url')}"
         try:
             data, metadata = await self.rule.answer(command, self.notify)

@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from fieldctl.protocols.core.limits import Malformed
 from fieldctl.protocols.core.message import IN, OUT, Message
 
 from . import codec
@@ -30,7 +31,7 @@ def login_answer(profile: str, frame: str) -> LoginAnswer:
     """Exactly one frame answers the credentials: status 200, the login token, and a gid."""
     try:
         answer = codec.parse_object(frame)
-    except codec.Malformed as exc:
+    except Malformed as exc:
         return LoginAnswer(
             codec.malformed_message(profile, IN, frame.encode("utf-8", errors="replace"), f"login answer: {exc}"),
             refused=f"the login answer is not a JSON object ({exc})",
@@ -45,7 +46,9 @@ def login_answer(profile: str, frame: str) -> LoginAnswer:
         codec.text_of(answer.get("token")) or None,
         (frame.encode("utf-8", errors="replace"),),
     )
-    payload = answer.get("payload") if isinstance(answer.get("payload"), dict) else {}
+    payload = answer.get("payload")
+    if not isinstance(payload, dict):
+        payload = {}
     gid = codec.text_of(payload.get("gid"))
     if answer.get("status") != 200 or answer.get("token") != codec.LOGIN_TOKEN or not gid:
         return LoginAnswer(

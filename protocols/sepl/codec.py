@@ -229,7 +229,10 @@ def go_type_name(value: Any) -> str:
         return "bool"
     if isinstance(value, (int, float)):
         return "number"
-    return {dict: "object", list: "array"}.get(type(value), "string")
+    return _GO_CONTAINERS.get(type(value), "string")
+
+
+_GO_CONTAINERS: dict[type[Any], str] = {dict: "object", list: "array"}
 
 
 # --- decoding: every frame is hostile until it passes here ---------------------------------------

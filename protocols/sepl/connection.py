@@ -45,17 +45,22 @@ class LoginRefused(ConnectFailure):
     """The platform refused our credentials or the login exchange: retrying cannot help."""
 
 
+class _Scrubbing:
+    """An Emit that scrubs every known secret from a Message before passing it on."""
+
+    __slots__ = ("emit",)
+
+    def __init__(self, emit: Emit) -> None:
+        self.emit = emit
+
+    def __call__(self, msg: Message) -> None:
+        self.emit(redact.scrub(msg))
+
+
 def scrubbed(emit: Emit) -> Emit:
     """`emit` with every known secret scrubbed first: a peer that echoes a password (in a reply,
     a gid, a command) must not get it shown. Wrapping twice scrubs once."""
-    if getattr(emit, "scrubs", False):
-        return emit
-
-    def emit_scrubbed(msg: Message) -> None:
-        emit(redact.scrub(msg))
-
-    emit_scrubbed.scrubs = True  # type: ignore[attr-defined]
-    return emit_scrubbed
+    return emit if isinstance(emit, _Scrubbing) else _Scrubbing(emit)
 
 
 CommandHandler = Callable[["Connection", dict[str, Any]], Awaitable[None]]
@@ -157,12 +162,13 @@ class Connection:
     def _dispatch(self, text: str, on_command: CommandHandler) -> asyncio.Task[None] | None:
         incoming = self.requests.receive(text)
         self.emit(incoming.msg)
+        if incoming.envelope is None:  # not an envelope: shown, nothing to answer or resolve
+            return None
         if incoming.command:
-            assert incoming.envelope is not None
             return asyncio.ensure_future(on_command(self, incoming.envelope))
         future = self.answers.get(incoming.answers or "")
         if future is not None and not future.done():
-            future.set_result(incoming.envelope)  # type: ignore[arg-type]
+            future.set_result(incoming.envelope)
         return None
 
     def abandon(self, reason: str) -> None:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from fieldctl.profiles import Profile
+from fieldctl.profiles.schema import Setting
 from fieldctl.protocols.core.errors import UsageError
 from fieldctl.protocols.core.message import OUT, Message
 from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
 
 from . import client, codec
-from .connection import ENDPOINT
+from .codec import ENDPOINT
 from .settings import SETTINGS
 
 if TYPE_CHECKING:
@@ -21,8 +22,8 @@ OVERSIZE_MAX = 256 << 20
 
 
 class Driver(BaseDriver):
-    settings = {**BaseDriver.settings, **SETTINGS}
-    styles = {**BaseDriver.styles, "response": "reply", "latency": "reply"}
+    settings: ClassVar[dict[str, Setting]] = {**BaseDriver.settings, **SETTINGS}
+    styles: ClassVar[dict[str, str]] = {**BaseDriver.styles, "response": "reply", "latency": "reply"}
 
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, notify)

@@ -20,6 +20,7 @@ from fieldctl.profiles import Profile
 from fieldctl.profiles.secrets import Secret
 from fieldctl.protocols.core import redact
 from fieldctl.protocols.core.errors import Timeout, UsageError
+from fieldctl.protocols.core.limits import Malformed
 from fieldctl.protocols.core.message import IN, OUT, Message, link
 from fieldctl.protocols.sdk.contract import CommandOutcome, Emit, Notify
 from fieldctl.protocols.transport import within
@@ -163,7 +164,7 @@ class Platform:
                         self.profile.name, IN, b"", f"frame over the size limit from {peer}; closed 1009"
                     )
                 )
-        except Exception as exc:  # noqa: BLE001 - whatever one connector does, the others are still served
+        except Exception as exc:  # noqa: BLE001  whatever one connector does, the others are still served
             self.notify(
                 redact.scrub_text(f"connection from {peer} dropped: {type(exc).__name__}: {codec.quoted(str(exc))}")
             )
@@ -190,7 +191,7 @@ class Platform:
         except TimeoutError:
             drop(conn)
             return None
-        except codec.Malformed as exc:
+        except Malformed as exc:
             # never echo the frame: it may hold a password
             self.emit(codec.malformed_message(self.profile.name, IN, b"", f"credentials frame: {exc}"))
             self.notify(f"connection from {peer}: credentials frame is not a JSON object ({exc}); dropped")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fieldctl.profiles.secrets import Secret
+from fieldctl.protocols.core.limits import Malformed
 
 from . import codec
 
@@ -91,7 +92,7 @@ class Registry:
         login gets its gateway provided and a session."""
         try:
             fields = codec.login_fields(creds)
-        except codec.Malformed as exc:  # the Go platform cannot decode it
+        except Malformed as exc:  # the Go platform cannot decode it
             return LoginVerdict(refused=str(exc), undecodable=True)
         user, expected = fields["user"], users.get(fields["user"])
         if expected is None or not hmac.compare_digest(expected.reveal().encode(), fields["pw"].encode()):
@@ -138,7 +139,7 @@ class Session:
         if envelope is ...:
             try:
                 envelope = codec.parse_object(text)
-            except codec.Malformed:
+            except Malformed:
                 envelope = None
         if envelope is None:
             return [
@@ -147,7 +148,7 @@ class Session:
             ]
         request = {k.lower(): v for k, v in envelope.items()}  # Go matches names case-insensitively
         token = codec.text_of(request.get("token"))
-        handler = request.get("handler")
+        handler = codec.text_of(request.get("handler"))
         method = getattr(self, f"_{handler}", None) if handler in codec.HANDLERS else None
         if method is None:
             return [Answer(400, token, f"unknown handler in request ({text})")]

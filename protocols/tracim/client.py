@@ -311,7 +311,9 @@ def _label(value: Any, *keys: str) -> str | None:
 
 def describe_tlm(tlm: dict[str, Any]) -> str:
     """#id, who, where, what: author, workspace, content (type), user, member role, reaction."""
-    fields = tlm.get("fields") if isinstance(tlm.get("fields"), dict) else {}
+    fields = tlm.get("fields")
+    if not isinstance(fields, dict):
+        fields = {}
     parts = [f"#{tlm.get('event_id')}"]
     for key, label in (
         ("author", "by"),

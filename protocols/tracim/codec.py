@@ -8,6 +8,7 @@ is decoded leniently, as Go does (case-insensitive keys, ``data`` absent or null
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -70,7 +71,7 @@ def go_string(text: str) -> str:
 
 def go_float(value: float) -> str:
     """strconv.FormatFloat as encoding/json uses it: 'f' form below 1e21, 'e' form outside."""
-    if value != value or value in (float("inf"), float("-inf")):
+    if not math.isfinite(value):
         raise ValueError(f"unsupported value: {value}")
     magnitude = abs(value)
     if magnitude != 0 and (magnitude < 1e-6 or magnitude >= 1e21):
@@ -193,7 +194,10 @@ def _go_type(value: Any) -> str:
         return "bool"
     if isinstance(value, (int, float)):
         return "number"
-    return {dict: "object", list: "array", str: "string"}.get(type(value), "null")
+    return _GO_KINDS.get(type(value), "null")
+
+
+_GO_KINDS: dict[type[Any], str] = {dict: "object", list: "array", str: "string"}
 
 
 def parse_tlm(data: Any, max_depth: int = MAX_DEPTH) -> dict[str, Any]:
@@ -322,9 +326,10 @@ def event_text(msg: Message) -> str:
     holds one (byte-exact replay), else its payload in Tracim's layout."""
     for raw in msg.raw:
         try:
-            envelope = parse(raw)
-            parse_tlm(envelope.data)
-            return envelope.data
+            text = parse(raw).data
+            if isinstance(text, str):
+                parse_tlm(text)
+                return text
         except DecodeError:
             continue
     return tlm_text(msg.payload)

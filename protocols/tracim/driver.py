@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from fieldctl.profiles import Profile
+from fieldctl.profiles.schema import Setting
 from fieldctl.protocols.core.errors import UsageError
 from fieldctl.protocols.core.message import OUT, Message
 from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
@@ -19,9 +20,9 @@ if TYPE_CHECKING:
 
 
 class Driver(BaseDriver):
-    settings = {**BaseDriver.settings, **SETTINGS}
-    styles = {**BaseDriver.styles, "keepalive": "quiet"}
-    ready_state = "registered"  # the daemon has confirmed us (daemon_client_added)
+    settings: ClassVar[dict[str, Setting]] = {**BaseDriver.settings, **SETTINGS}
+    styles: ClassVar[dict[str, str]] = {**BaseDriver.styles, "keepalive": "quiet"}
+    ready_state: ClassVar[str] = "registered"  # the daemon has confirmed us (daemon_client_added)
 
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, notify)

@@ -11,9 +11,9 @@ from typing import Any
 
 from fieldctl.protocols.core.errors import FieldctlError
 from fieldctl.protocols.core.message import OUT, Message, link
-from fieldctl.protocols.sdk import replay
+from fieldctl.protocols.sdk import replay, schedule
 from fieldctl.protocols.sdk.contract import CommandOutcome, Emit, Notify
-from fieldctl.protocols.transport import unix
+from fieldctl.protocols.transport import together, unix
 
 from . import codec, timeline
 from .client import Context, sender
@@ -64,7 +64,7 @@ class Simulator:
         elif use_timeline:
             tasks.append(self._timeline())
         try:
-            await asyncio.gather(*tasks)
+            await together(*tasks)
         finally:
             listener.close()
 
@@ -126,8 +126,7 @@ class Simulator:
 
     async def _keepalive(self) -> None:
         interval = float(self.ctx.profile.setting("keepalive.interval_s", 30))
-        while True:
-            await asyncio.sleep(interval)
+        async for _ in schedule.ticks(interval):
             dropped, pings = self.state.keepalive_tick()
             for entry in dropped:
                 self.ctx.emit(
@@ -140,10 +139,11 @@ class Simulator:
     # --- Tracim events ---
 
     async def _timeline(self) -> None:
+        await self.has_clients.wait()  # events start with the first registered client
         interval = float(self.ctx.profile.setting("simulate.event_interval_s", 2.0))
-        for event_id, (event_type, fields) in enumerate(timeline.events(), 1):
-            await asyncio.sleep(interval)
-            await self.has_clients.wait()
+        events = enumerate(timeline.events(), 1)
+        async for _ in schedule.ticks(interval):
+            event_id, (event_type, fields) = next(events)
             tlm = codec.build_tlm(event_type, fields, event_id, time.time())
             self._queue(self.state.tracim_event(codec.tlm_text(tlm)))
 
@@ -161,7 +161,7 @@ class Simulator:
     async def inject(self, msg: Message, emit: Emit) -> CommandOutcome:
         """A Tracim event (or any other type) from `publish --via`, sent to every client."""
         outbox = self._broadcast(msg)
-        results = await asyncio.gather(*self._queue(outbox, wanted=True))
+        results = await together(*self._queue(outbox, wanted=True))
         delivered = [sent for sent in results if sent is not None]
         for sent in delivered:
             emit(sent)

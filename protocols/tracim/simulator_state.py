@@ -4,6 +4,7 @@ out (each with its destination), no I/O, so every rule is testable without socke
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,7 +100,7 @@ class DaemonState:
         except DecodeError as exc:
             return DocumentEffects(None, str(exc))
         handling = DocumentEffects(envelope)
-        handler = {
+        handlers: dict[str, Callable[[Envelope, DocumentEffects], None]] = {
             codec.CLIENT_ADD: self._client_add,
             codec.CLIENT_DELETE: self._client_delete,
             codec.GET_CLIENTS: self._get_clients,
@@ -108,9 +109,13 @@ class DaemonState:
             codec.PING: lambda env, h: h.outbox.append(self._to(env.path, codec.PONG)),
             codec.PONG: self._pong,
             codec.ACK: lambda env, h: None,
-        }.get(envelope.type, lambda env, h: h.outbox.append(self._to(env.path, codec.ACK)))
-        handler(envelope, handling)
+        }
+        handlers.get(envelope.type, self._ack)(envelope, handling)
         return handling
+
+    def _ack(self, envelope: Envelope, handling: DocumentEffects) -> None:
+        """What a document of any other type gets."""
+        handling.outbox.append(self._to(envelope.path, codec.ACK))
 
     @staticmethod
     def _object_data(envelope: Envelope, handling: DocumentEffects) -> dict[str, Any] | None:

@@ -109,12 +109,12 @@ async def read_document(
 
     async def to_eof() -> bytes:
         document = bytearray()
-        holding = False
+        held: asyncio.Semaphore | None = None  # `large`, once this document holds one of its slots
         try:
             while chunk := await reader.read(CHUNK):
-                if document and large is not None and not holding:
+                if document and large is not None and held is None:
                     await large.acquire()
-                    holding = True
+                    held = large
                 document += chunk
                 if len(document) > max_bytes:
                     size = len(document)
@@ -125,8 +125,8 @@ async def read_document(
                     )
             return bytes(document)
         finally:
-            if holding:
-                large.release()  # type: ignore[union-attr]
+            if held is not None:
+                held.release()
 
     try:
         return await within(reader.read(min(single_read, max_bytes)) if single_read else to_eof(), timeout)

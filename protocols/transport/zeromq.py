@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 import zmq
 import zmq.asyncio
@@ -23,7 +23,7 @@ from fieldctl.protocols.transport import LinkCallback, within
 
 T = TypeVar("T")
 
-_STATES = {
+_STATES: dict[int, str] = {
     zmq.EVENT_CONNECTED: "connected",
     zmq.EVENT_CONNECT_RETRIED: "retrying",
     zmq.EVENT_DISCONNECTED: "disconnected",
@@ -77,7 +77,7 @@ def context() -> zmq.asyncio.Context:
     """The one context of the process, one I/O thread for every socket (`simulate --devices` runs
     thousands). libzmq stops a context at 1,023 sockets; this one may hold as many as the process
     may open files, set before its first socket."""
-    global _sized
+    global _sized  # noqa: PLW0603  Context.instance() may be a new context (after term()): size each once
     ctx = zmq.asyncio.Context.instance()
     if ctx is not _sized:
         import resource
@@ -114,7 +114,7 @@ class Socket:
         self.sock.setsockopt(zmq.RCVHWM, receive_hwm(max_frame_bytes))
         for option, value in options.items():
             self.sock.setsockopt(getattr(zmq, option), value)
-        self._sync = zmq.Socket.shadow(self.sock.underlying)
+        self._sync: zmq.Socket[bytes] = zmq.Socket.shadow(self.sock.underlying)
         self.ready = asyncio.Event()
         self._on_link = on_link
         self._last_state: str | None = None
@@ -150,7 +150,7 @@ class Socket:
                     self._last_state = state
                     try:
                         self._on_link(self.name, state, {"url": self.url})
-                    except Exception:  # e.g. a closed stdout: the command's own path reports it
+                    except Exception:  # noqa: BLE001  e.g. a closed stdout: the command's own path reports it
                         self._on_link = None
         except (asyncio.CancelledError, zmq.ZMQError):
             pass
@@ -182,7 +182,8 @@ class Socket:
             return await awaitable
         task = asyncio.ensure_future(awaitable)
         try:
-            await asyncio.wait({task, refused}, return_when=asyncio.FIRST_COMPLETED)
+            racing: set[asyncio.Future[Any]] = {task, refused}
+            await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
         finally:
             if not task.done():
                 task.cancel()
@@ -242,7 +243,7 @@ class Socket:
         cancels that future (or, once the timer has failed it, is raised in its place). pyzmq
         takes a message already queued at once; then the others still get their turn first (a
         loop of round trips whose replies are always there would otherwise never let them run)."""
-        future = self.sock.recv_multipart()
+        future = _future(self.sock.recv_multipart())
         if future.done():
             await asyncio.sleep(0)
             return future.result()
@@ -259,7 +260,7 @@ class Socket:
         """Sends at once or raises zmq.Again. Through the asyncio socket, not the shadow: a send
         can consume the wake-up of ZeroMQ's edge-triggered descriptor, and pyzmq then re-arms a
         receive pending on the same socket (an XPUB's subscription listener)."""
-        sent = self.sock.send_multipart(frames, zmq.NOBLOCK)
+        sent = _future(self.sock.send_multipart(frames, zmq.NOBLOCK))
         if not sent.done():  # queued behind an awaited send: not at once
             sent.cancel()
             raise zmq.Again()
@@ -278,6 +279,12 @@ class Socket:
                     self.sock.disable_monitor()
             self._monitor.cancel()
         self.sock.close(linger=linger_ms)
+
+
+def _future(awaitable: Awaitable[T]) -> asyncio.Future[T]:
+    """What a zmq.asyncio socket's recv and send return: a Future (pyzmq's documentation), which
+    its annotations call an Awaitable. recv_by and send_nowait need the Future's own methods."""
+    return cast("asyncio.Future[T]", awaitable)
 
 
 def _fail_late(future: asyncio.Future[list[bytes]]) -> None:

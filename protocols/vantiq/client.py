@@ -23,8 +23,9 @@ from fieldctl.protocols.core.message import IN, OUT, Message, link
 from fieldctl.protocols.sdk.contract import Emit, Notify, ProbeReport
 from fieldctl.protocols.sdk.probing import verdict
 from fieldctl.protocols.sdk.websocket_options import connection_settings
-from fieldctl.protocols.transport import within
-from fieldctl.protocols.transport.websocket import Backoff, Unreachable, keep_connected, open_connection, send_text
+from fieldctl.protocols.transport import together, within
+from fieldctl.protocols.transport.backoff import Backoff
+from fieldctl.protocols.transport.websocket import Unreachable, keep_connected, open_connection, send_text
 
 from . import answers, codec
 
@@ -221,7 +222,7 @@ class Connector:
 
     async def run(self) -> None:
         try:
-            await asyncio.gather(*(SourceSession(self, source).run() for source in self.s.sources))
+            await together(*(SourceSession(self, source).run() for source in self.s.sources))
         finally:
             if self.health is not None:
                 await self.health.close()
@@ -332,6 +333,7 @@ class SourceSession:
         from being sent is reported, never dropped silently."""
         sent = 0
         source = self.source
+        reply_to = query.id if isinstance(query.id, str) else None  # what the decoder sets: a string or None
         try:
             frames = (
                 self.c.answers.frames(source, query.payload)
@@ -340,13 +342,13 @@ class SourceSession:
             )
             try:
                 async for status, body in frames:
-                    await self.c.wire.send(conn, codec.query_response(query.id, status, body), source)
+                    await self.c.wire.send(conn, codec.query_response(reply_to, status, body), source)
                     sent += 1
             except (ConnectionClosed, asyncio.CancelledError):
                 raise
-            except Exception as exc:  # noqa: BLE001 - the server must get an answer whatever failed
+            except Exception as exc:  # noqa: BLE001  the server must get an answer whatever failed
                 error = codec.query_error("fieldctl.query.failed", "Answering the query failed: {0}", [str(exc)])
-                await self.c.wire.send(conn, codec.query_response(query.id, codec.QUERY_ERROR, error), source)
+                await self.c.wire.send(conn, codec.query_response(reply_to, codec.QUERY_ERROR, error), source)
         except (ConnectionClosed, asyncio.CancelledError):
             self.c.notify(
                 f"source {source}: query {query.id} not fully answered: the connection closed after "

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from fieldctl.protocols.core.limits import Limits, Malformed, loads
+from fieldctl.protocols.core.limits import DEFAULT_LIMITS, Limits, Malformed, loads
 from fieldctl.protocols.core.message import IN, OUT, Message
 
 VALIDATE, AUTHENTICATE = "validate", "authenticate"
@@ -58,8 +58,9 @@ def notification(source: str, obj: Any) -> dict[str, Any]:
     return {"op": NOTIFICATION, "resourceName": SOURCES, "resourceId": source, "object": obj}
 
 
-def query_response(reply_to: str, status: int, body: Any = None) -> dict[str, Any]:
-    """Python leaves `body` out of a 204; every response carries the reply address."""
+def query_response(reply_to: str | None, status: int, body: Any = None) -> dict[str, Any]:
+    """Python leaves `body` out of a 204; every response carries the reply address (null when the
+    query had none)."""
     frame: dict[str, Any] = {"status": status, "headers": {REPLY_ADDRESS: reply_to}}
     if status != EMPTY:
         frame["body"] = body
@@ -138,7 +139,7 @@ def refusal(code: int, error_id: str, message: str, params: list[Any] | None = N
 # --- decoding ------------------------------------------------------------------------------------
 
 
-def parse(frame: str | bytes, limits: Limits = Limits()) -> Any:
+def parse(frame: str | bytes, limits: Limits = DEFAULT_LIMITS) -> Any:
     """A frame's JSON within the limits (size, depth; NaN/Infinity as null). A string escaped as a
     lone surrogate (\\ud800) is not Unicode: no terminal or file can take it, so it is refused
     too. Raises ValueError (Malformed, JSONDecodeError, UnicodeError) and nothing else."""
@@ -154,7 +155,13 @@ def parse(frame: str | bytes, limits: Limits = Limits()) -> Any:
 
 
 def decode(
-    frame: str | bytes, *, profile: str, endpoint: str, direction: str = IN, source: str = "", limits: Limits = Limits()
+    frame: str | bytes,
+    *,
+    profile: str,
+    endpoint: str,
+    direction: str = IN,
+    source: str = "",
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Message:
     """One frame as a Message; a frame that is not a JSON object within the limits, or whose
     members have the wrong types, becomes a Message with `error` (shown, counted, never raised)."""
@@ -243,7 +250,7 @@ def _decode_op(msg: Message, data: dict[str, Any], op: Any) -> Message:
     return msg
 
 
-def credentials_of(frame: str | bytes, limits: Limits = Limits()) -> tuple[str | None, Any]:
+def credentials_of(frame: str | bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[str | None, Any]:
     """(op, credentials) of a frame, for the server's check only: decode() hides them."""
     try:
         data = parse(frame, limits)
@@ -286,7 +293,7 @@ def render_template(template: Any, parameters: Any) -> str:
     template names more, and a peer's million parameters must not cost a million passes)."""
     text = _text(template or "")[: QUOTED_CHARS + 1]
     for index, value in enumerate(parameters[:100] if isinstance(parameters, list) else []):
-        text = text.replace("{%d}" % index, _text(value))
+        text = text.replace(f"{{{index}}}", _text(value))
     return text
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from fieldctl.profiles import Profile
+from fieldctl.profiles.schema import Setting
 from fieldctl.protocols.core import redact
 from fieldctl.protocols.core.errors import FieldctlError, UsageError
 from fieldctl.protocols.core.message import OUT, Message
@@ -21,8 +22,8 @@ if TYPE_CHECKING:
 
 
 class Driver(BaseDriver):
-    settings = {**BaseDriver.settings, **SETTINGS}
-    styles = {**BaseDriver.styles, "query": "request", "response": "reply"}
+    settings: ClassVar[dict[str, Setting]] = {**BaseDriver.settings, **SETTINGS}
+    styles: ClassVar[dict[str, str]] = {**BaseDriver.styles, "query": "request", "response": "reply"}
 
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, lambda text: notify(redact.scrub_text(text)))

@@ -79,7 +79,7 @@ def contains(whole: Any, part: Any) -> bool:
         return isinstance(whole, dict) and all(
             key in whole and contains(whole[key], value) for key, value in part.items()
         )
-    return whole == part
+    return bool(whole == part)
 
 
 def check_query(expect: dict[str, Any], result: codec.QueryResult) -> list[str]:

@@ -93,6 +93,8 @@ class Simulator:
         self.waiting: dict[str, tuple[Emit, asyncio.Event]] = {}
         self.changed = asyncio.Condition()
         self.url = profile.endpoints[ENDPOINT]
+        #: Reconnect requests on their way, held until sent: the loop keeps only weak references to tasks.
+        self.reconnecting: set[asyncio.Task[None]] = set()
 
     # --- serving -------------------------------------------------------------------------------
 
@@ -120,7 +122,8 @@ class Simulator:
         peer = session.peer
         self.sessions[peer] = session
         path = conn.request.path if conn.request is not None else ""
-        detail = {"conn": peer.number, "peer": "%s:%s" % conn.remote_address[:2]}
+        host, port = conn.remote_address[:2]
+        detail = {"conn": peer.number, "peer": f"{host}:{port}"}
         self.emit(link(self.profile.name, ENDPOINT, "connected", {**detail, "path": path}))
         if not codec.is_websocket_path(path):
             self.notify(f"connection {peer.number}: path {path} is not /api/vN/wsock/websocket; closed")
@@ -133,7 +136,7 @@ class Simulator:
                 await self.receive(session, frame)
         except ConnectionClosed as exc:
             sent_code = exc.sent.code if exc.sent is not None else None
-        except Exception as exc:  # noqa: BLE001 - whatever one peer caused costs its connection only
+        except Exception as exc:  # noqa: BLE001  whatever one peer caused costs its connection only
             self.notify(f"connection {peer.number}: dropped: {type(exc).__name__}: {codec.quoted(str(exc))}")
             sent_code = 1011
             await conn.close(1011, "internal error")
@@ -225,7 +228,9 @@ class Simulator:
 
     def _reconnect_later(self, source: str, peer: simulator_state.Peer) -> None:
         if self.rules.active.get(source) is peer:
-            asyncio.ensure_future(self._send_quietly(self.sessions[peer], codec.reconnect_required(source)))
+            task = asyncio.ensure_future(self._send_quietly(self.sessions[peer], codec.reconnect_required(source)))
+            self.reconnecting.add(task)
+            task.add_done_callback(self.reconnecting.discard)
 
     async def _send_quietly(self, session: Session, frame: dict[str, Any]) -> None:
         """For timers: a connection gone meanwhile is reported by its handler, not as an
@@ -325,9 +330,8 @@ class Simulator:
     def _only_source(self) -> str:
         source = self.rules.only_source()
         if source is None:
-            raise UsageError(
-                f'name the source in --data {{"source": ...}} (connected: {", ".join(sorted(self.rules.active)) or "none"})'
-            )
+            connected = ", ".join(sorted(self.rules.active)) or "none"
+            raise UsageError(f'name the source in --data {{"source": ...}} (connected: {connected})')
         return source
 
     # --- scenario ------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from fieldctl.protocols.core.errors import RemoteFailure
 from fieldctl.protocols.core.message import Message
@@ -77,7 +77,7 @@ class Answered:
     done: bool
 
 
-Action = Union[Send, Warn, TakeOver, Configured, Notified, Answered]
+Action = Send | Warn | TakeOver | Configured | Notified | Answered
 
 
 class Server:
@@ -121,7 +121,7 @@ class Server:
         actions: list[Action] = []
         if peer.refused == 1:  # one line per peer, however often it tries on this connection
             actions.append(Warn(f"connection {peer.number}: authentication refused: {why}"))
-        return actions + [Send(peer, codec.refusal(codec.AUTH_REFUSED, "io.vantiq.authentication.failed", why))]
+        return [*actions, Send(peer, codec.refusal(codec.AUTH_REFUSED, "io.vantiq.authentication.failed", why))]
 
     def receive(self, peer: Peer, msg: Message, now: float) -> list[Action]:
         """A decoded frame from an authenticated connector, received at `now` (monotonic)."""
@@ -153,8 +153,9 @@ class Server:
                     "the connection stays open, further ones are only shown"
                 )
             )
-        return actions + [
-            Send(peer, codec.refusal(400, "io.vantiq.message.malformed", f"Malformed message: {msg.error}"))
+        return [
+            *actions,
+            Send(peer, codec.refusal(400, "io.vantiq.message.malformed", f"Malformed message: {msg.error}")),
         ]
 
     def _connect(self, peer: Peer, msg: Message) -> list[Action]:
@@ -260,9 +261,11 @@ class Server:
 
     def take_notification(self, source: str, contains: Any) -> bool:
         """Finds (and forgets) a kept notification from `source` whose object contains these members."""
-        kept = self.notifications if self.notifications is not None else ()
+        kept = self.notifications
+        if kept is None:
+            return False
         for index, (origin, obj) in enumerate(kept):
             if origin == source and scenario.contains(obj, contains or {}):
-                del self.notifications[index]  # type: ignore[union-attr]
+                del kept[index]
                 return True
         return False

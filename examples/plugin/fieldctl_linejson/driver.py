@@ -6,18 +6,19 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, ClassVar
 
 from fieldctl.profiles import Profile
 from fieldctl.profiles.schema import ENDPOINT as ENDPOINT_SETTING
-from fieldctl.profiles.schema import SECONDS, TEXT
+from fieldctl.profiles.schema import SECONDS, TEXT, Setting
 from fieldctl.protocols.core.errors import ConnectFailure, Timeout, UsageError
 from fieldctl.protocols.core.limits import Malformed
 from fieldctl.protocols.core.message import OUT, Message, link
 from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
 from fieldctl.protocols.sdk.probing import verdict
 from fieldctl.protocols.sdk.replay import paced, replayable
-from fieldctl.protocols.transport import tcp, within
+from fieldctl.protocols.sdk.schedule import ticks
+from fieldctl.protocols.transport import tcp, together, within
 from fieldctl.protocols.transport.backoff import Backoff
 
 from . import codec
@@ -29,13 +30,13 @@ MAX_BACKLOG = 4 * 1024 * 1024
 
 class Driver(BaseDriver):
     #: The profile keys this protocol reads; `profiles validate` checks them like the core's.
-    settings = {
+    settings: ClassVar[dict[str, Setting]] = {
         **BaseDriver.settings,
         "endpoints.hub": ENDPOINT_SETTING,
         "simulate.event_interval_s": SECONDS,
         "simulate.identifier": TEXT,
     }
-    ready_state = "connected"  # no handshake: connected is ready
+    ready_state: ClassVar[str] = "connected"  # no handshake: connected is ready
 
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, notify)
@@ -179,7 +180,7 @@ class Hub:
         elif timeline:
             work.append(self._timeline())
         try:
-            await asyncio.gather(*work)
+            await together(*work)
         finally:
             server.close()
             for writer in list(self.clients):
@@ -196,20 +197,18 @@ class Hub:
         self.emit(self.driver._decode(frame, OUT))
 
     async def _heartbeats(self) -> None:
+        identifier = self.profile.setting("simulate.identifier", "linejson-hub")
         seq = 0
-        while True:
+        async for _ in ticks(self.profile.heartbeat.interval_s):
             seq += 1
-            identifier = self.profile.setting("simulate.identifier", "linejson-hub")
             self._send(
                 codec.encode("heartbeat", "heartbeat", None, {"identifier": identifier, "seq": seq}), self.clients
             )
-            await asyncio.sleep(self.profile.heartbeat.interval_s)
 
     async def _timeline(self) -> None:
         self._send(codec.encode("event", "started", None, {}), self.clients)
         count = 0
-        while True:
-            await asyncio.sleep(float(self.profile.setting("simulate.event_interval_s", 1.0)))
+        async for _ in ticks(float(self.profile.setting("simulate.event_interval_s", 1.0))):
             count += 1
             self._send(codec.encode("event", "tick", None, {"count": count}), self.clients)
 
