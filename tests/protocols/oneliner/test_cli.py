@@ -47,16 +47,25 @@ args = [1, 2]
 
 
 @pytest.fixture(scope="module")
-def ports() -> Ports:
-    return Ports()
+def served() -> Iterator[tuple[Proc, Ports]]:
+    """One simulator for the tests that leave its state as they found it, bound on ports picked
+    just before: a port picked and left free is any outgoing connection's a moment later, and in
+    a random order the first test to ask for the ports could run long before one that needs the
+    server."""
+    ports = Ports()
+    proc = start(ports)
+    yield proc, ports
+    proc.stop()
 
 
 @pytest.fixture(scope="module")
-def server(ports: Ports) -> Iterator[Proc]:
-    """One simulator for the tests that leave its state as they found it."""
-    proc = start(ports)
-    yield proc
-    proc.stop()
+def server(served: tuple[Proc, Ports]) -> Proc:
+    return served[0]
+
+
+@pytest.fixture(scope="module")
+def ports(served: tuple[Proc, Ports]) -> Ports:
+    return served[1]
 
 
 def cli(*args: str, timeout: float = 20) -> Any:
@@ -225,7 +234,7 @@ def test_calls_errors_and_usage(server: Proc, ports: Ports) -> None:
         one_line(usage.stderr)
 
 
-def test_streams_configuration_and_toggles(ports: Ports) -> None:
+def test_streams_configuration_and_toggles() -> None:
     toggles = Ports()  # its own server: disabling is global
     proc = start(toggles)
     try:
