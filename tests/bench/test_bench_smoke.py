@@ -20,7 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, cli_env
+
+from tests.helpers.processes import cli_env
+from tests.helpers.repository import ROOT
 
 BENCH = ROOT / "bench"
 #: Per module, the options that make its run the smallest that still measures every row.

@@ -4,25 +4,16 @@ load no live view, transport, console or event loop. What they load is asserted,
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
-from conftest import cli_env
 
-#: What only a running subcommand may need.
-HEAVY = ("rich.live", "zmq", "websockets", "prompt_toolkit", "asyncio", "fieldctl.protocols.transport")
+from tests.helpers.imports import HEAVY, completing, imported
+
 #: Typer's value coercion; app.py's default_map keeps it off the paths that stop at the root or at --help.
 COERCION = ("pydantic",)
 #: What building a protocol subcommand reads: the root's --help lists subcommands without building them.
 SUBCOMMANDS = ("fieldctl.protocols.sdk.options",)
 #: A loaded profile; completing a name only lists files.
 MODEL = ("fieldctl.profiles.model",)
-
-
-def completing(line: str) -> dict[str, str]:
-    words = line.split(" ")
-    return {"_FIELDCTL_COMPLETE": "complete_bash", "COMP_WORDS": line, "COMP_CWORD": str(len(words) - 1)}
 
 
 QUICK_PATHS = {
@@ -37,19 +28,6 @@ QUICK_PATHS = {
     "protocol options": ([], completing("fieldctl listen tracim --ma"), HEAVY),
     "publish help": (["publish", "--help"], {}, HEAVY + COERCION),
 }
-
-
-def imported(args: list[str], env: dict[str, str]) -> set[str]:
-    result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "fieldctl", *args],
-        capture_output=True,
-        text=True,
-        env=cli_env(**env),
-        stdin=subprocess.DEVNULL,
-        timeout=30,
-    )
-    assert result.returncode == 0, result.stderr
-    return {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
 
 
 @pytest.mark.parametrize("path", QUICK_PATHS)

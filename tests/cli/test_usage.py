@@ -1,8 +1,10 @@
-"""What a new user types first: `fieldctl` alone, and a misspelt option."""
+"""What a new user types first: `fieldctl` alone, and a misspelt option. The usage errors of
+protocol options run in this process (invoke): the same main(), exit code and one stderr line as
+a real process, which the first tests check end to end."""
 
 from __future__ import annotations
 
-from conftest import run_cli
+from tests.helpers.processes import invoke, run_cli
 
 
 def test_no_arguments_prints_a_short_usage_and_the_subcommands() -> None:
@@ -27,13 +29,13 @@ def test_an_unknown_option_suggests_the_subcommand_option_it_resembles() -> None
 
 
 def test_an_unknown_option_suggests_a_protocol_option_too() -> None:
-    result = run_cli("command", "oneliner", "call", "--kwarg", "{}")
+    result = invoke("command", "oneliner", "call", "--kwarg", "{}")
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert "no such option --kwarg (did you mean --kwargs?)" in result.stderr
 
 
 def test_an_option_like_nothing_lists_the_protocol_options() -> None:
-    result = run_cli("listen", "oneliner", "--zzzzzz")
+    result = invoke("listen", "oneliner", "--zzzzzz")
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert "no such option --zzzzzz (protocol options: " in result.stderr and "did you mean" not in result.stderr
 
@@ -45,7 +47,7 @@ def test_probe_suggests_its_own_options_and_stays_nagios() -> None:
 
 
 def test_protocol_options_are_listed_in_help_under_their_protocols() -> None:
-    result = run_cli("listen", "--help")
+    result = invoke("listen", "--help")
     assert result.returncode == 0
     protocol_part = result.stdout.split("Protocol options", 1)[1]
     assert "--master" in protocol_part and "[tracim]" in protocol_part
@@ -54,7 +56,7 @@ def test_protocol_options_are_listed_in_help_under_their_protocols() -> None:
 
 
 def test_an_option_of_another_protocol_names_whose_it_is() -> None:
-    result = run_cli("listen", "autotrainer", "--master", "/tmp/x.sock")
+    result = invoke("listen", "autotrainer", "--master", "/tmp/x.sock")
     assert result.returncode == 2
     assert result.stderr == (
         "fieldctl: listen autotrainer: --master is an option of tracim, not of autotrainer "
@@ -63,6 +65,6 @@ def test_an_option_of_another_protocol_names_whose_it_is() -> None:
 
 
 def test_a_protocol_option_value_of_the_wrong_type_is_a_usage_error() -> None:
-    result = run_cli("publish", "vantiq", "src", "--max-retries", "many")
+    result = invoke("publish", "vantiq", "src", "--max-retries", "many")
     assert result.returncode == 2
     assert result.stderr == "fieldctl: publish vantiq: --max-retries: expected int, got 'many'\n"

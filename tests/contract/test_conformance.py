@@ -11,13 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import FIELDCTL, Proc, cli_env, run_cli
 
 from fieldctl.profiles import available_profiles, load_profile
 from fieldctl.protocols.runtime.endpoints import is_wildcard, private_endpoints
 from fieldctl.protocols.runtime.registry import declared_options, driver_class, protocol_names
 from fieldctl.protocols.sdk.contract import BaseDriver
 from fieldctl.protocols.sdk.options import KINDS, PARAMS, ROLES
+from tests.helpers.processes import FIELDCTL, Proc, cli_env, run_cli
 
 PROTOCOLS = protocol_names()
 

@@ -12,7 +12,9 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import FENCE, FIXTURES, PROTOCOL_NOTES, ROOT, Fence, OutsideRepository
+
+from tests.helpers.fixture_files import FIXTURES, PROTOCOL_NOTES
+from tests.helpers.repository import FENCE, ROOT, Fence, OutsideRepository
 
 PROFILES = ("autotrainer", "tracim", "sepl", "oneliner", "vantiq")
 # Written split, so this file can scan itself.

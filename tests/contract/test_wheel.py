@@ -10,14 +10,22 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, cli_env
+
+from tests.helpers.processes import cli_env
+from tests.helpers.repository import ROOT
 
 PLUGIN = ROOT / "examples" / "plugin"
 
 
 def _run(*argv: str | Path, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [str(a) for a in argv], capture_output=True, text=True, timeout=timeout, cwd=cwd, stdin=subprocess.DEVNULL
+        [str(a) for a in argv],
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
     )
     assert result.returncode == 0, f"{argv}: {result.stdout[-2000:]} {result.stderr[-2000:]}"
     return result
@@ -61,6 +69,7 @@ def test_every_profile_lists_and_demos_from_the_installed_wheel(installed: Path,
     listed = subprocess.run(
         [installed / "fieldctl", "profiles", "list"],
         capture_output=True,
+        check=False,
         text=True,
         env=env,
         cwd=tmp_path,
@@ -74,6 +83,7 @@ def test_every_profile_lists_and_demos_from_the_installed_wheel(installed: Path,
         demo = subprocess.run(
             [installed / "fieldctl", "demo", name, "--duration", "2"],
             capture_output=True,
+            check=False,
             text=True,
             env=env,
             cwd=tmp_path,

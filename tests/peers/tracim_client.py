@@ -33,7 +33,7 @@ def import_sdk() -> Any:
     spec = importlib.util.find_spec("tracim_daemon_sdk")  # finds the folder without running its __init__
     if spec is None or not spec.submodule_search_locations:
         raise SystemExit("tracim_daemon_sdk is not installed in this interpreter")
-    sys.path.insert(0, list(spec.submodule_search_locations)[0])
+    sys.path.insert(0, next(iter(spec.submodule_search_locations)))
     import sdk
 
     return sdk

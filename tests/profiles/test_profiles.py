@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, cli_env, run_cli
 
 from fieldctl.profiles import available_profiles, load_profile
 from fieldctl.profiles.loader import ProfileError, check_file
 from fieldctl.profiles.secrets import Secret, SecretRef
 from fieldctl.protocols.core.errors import UsageError
 from fieldctl.protocols.runtime.registry import declared_settings
+from tests.helpers.processes import cli_env, run_cli
+from tests.helpers.repository import ROOT
 
 
 @pytest.fixture(autouse=True)
@@ -196,7 +197,7 @@ def test_every_setting_a_protocol_reads_is_declared() -> None:
     root = ROOT / "protocols"
     for name in PROFILES:
         declared = {**CORE, **declared_settings(name)}
-        text = "\n".join(path.read_text() for path in (root / name).glob("*.py"))
+        text = "\n".join(path.read_text() for path in (root / name).rglob("*.py"))
         keys = set(re.findall(r'setting\(f?"([a-z_.]+)"', text))
         keys |= {f"timeouts.{key}" for key in re.findall(r'timeout\("([a-z_]+)"', text)}
         tables = {".".join(key.split(".")[:n]) for key in declared for n in range(1, key.count(".") + 1)}

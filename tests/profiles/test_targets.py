@@ -43,7 +43,7 @@ def test_saved_targets_are_a_fleet_and_resolve_with_overrides() -> None:
     assert prof.endpoints == {"events": "tcp://127.0.0.1:9", "commands": "tcp://10.0.0.1:7000"}
     assert resolve("a-1", host="10.9.9.9").host == "10.9.9.9"
     assert resolve("autotrainer").endpoints["commands"] == "tcp://127.0.0.1:5557"
-    with pytest.raises(ProfileError, match="unknown profile or target 'nope'.*targets: a-1, t.2, s_3"):
+    with pytest.raises(ProfileError, match=r"unknown profile or target 'nope'.*targets: a-1, t\.2, s_3"):
         resolve("nope")
 
 

@@ -1,0 +1,215 @@
+"""`fieldctl check` as a real subprocess: every example against its simulator (--simulate), a
+failure with its diff (NDJSON, terminal table, JUnit parsed back with xml.etree), a timeout, an
+unreachable target, a bad file, --fail-fast."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers.ports import free_port
+from tests.helpers.processes import FIELDCTL, Proc, cli_env, run_cli
+from tests.helpers.repository import ROOT
+from tests.helpers.terminals import Pty
+
+EXAMPLES = sorted((ROOT / "examples" / "checks").glob("*.toml"))
+STATUS = (
+    '[[step]]\nname = "status answers"\ncommand = "get-status"\n'
+    "expect = { ok = true, data = { applicationMode = 0 } }\n"
+)
+
+
+def lines(stdout: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+def write(tmp: Path, text: str, name: str = "smoke.toml") -> Path:
+    path = tmp / name
+    path.write_text(text)
+    return path
+
+
+def junit(path: Path) -> ET.Element:
+    root = ET.parse(path).getroot()
+    assert root.tag == "testsuites"
+    return root
+
+
+def test_the_five_profiles_have_an_example() -> None:
+    assert {path.stem for path in EXAMPLES} == {"autotrainer", "tracim", "sepl", "oneliner", "vantiq"}
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda path: path.stem)
+def test_every_example_passes_against_its_simulator(path: Path, tmp_path: Path) -> None:
+    report = tmp_path / "report.xml"
+    result = run_cli("check", str(path), "--simulate", "--json", "--junit", str(report), timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    *steps, done = lines(result.stdout)
+    assert all(step["status"] == "passed" for step in steps) and done == {
+        "done": True,
+        "exit": 0,
+        "steps": len(steps),
+        "passed": len(steps),
+    }
+    [suite] = junit(report)
+    assert suite.get("name") == path.stem and suite.get("tests") == str(len(steps)) and suite.get("failures") == "0"
+    assert [case.get("name") for case in suite] == [f"{step['step']}. {step['name']}" for step in steps]
+
+
+def test_a_plugin_protocol_is_checked_too(tmp_path: Path) -> None:
+    """The linejson example plugin: no handshake, so its listener is ready once connected."""
+    check = write(
+        tmp_path,
+        'target = "linejson"\n'
+        '[[step]]\ncommand = "echo"\ndata = { text = "hi" }\nexpect = { data = { text = "hi" } }\n'
+        '[[step]]\nevent = { channel = "event", kind = "tick" }\n[[step]]\nprobe = true\n',
+    )
+    result = run_cli("check", str(check), "--simulate", "--json", timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [m.get("status") for m in lines(result.stdout)] == ["passed", "passed", "passed", None]
+    assert result.stderr == ""
+
+
+def test_a_failed_expectation_exits_1_with_the_diff_everywhere(tmp_path: Path) -> None:
+    check = write(
+        tmp_path,
+        'target = "autotrainer"\n'
+        + STATUS.replace("applicationMode = 0", "applicationMode = 7")
+        + "[[step]]\nwait_s = 0\n",
+    )
+    report = tmp_path / "report.xml"
+    result = run_cli("check", str(check), "--simulate", "--json", "--junit", str(report), timeout=60)
+    assert result.returncode == 1, result.stderr
+    failed, waited, done = lines(result.stdout)
+    assert failed["status"] == "failed" and failed["diff"] == ["data.applicationMode: expected 7, got 0"]
+    assert failed["observed"]["data"]["applicationMode"] == 0 and waited["status"] == "passed"
+    assert done == {"done": True, "exit": 1, "steps": 2, "passed": 1, "failed": 1}
+    root = junit(report)
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("2", "1", "0")
+    failure = root.find("testsuite/testcase/failure")
+    assert failure is not None and failure.get("message") == "data.applicationMode: expected 7, got 0"
+    assert failure.text == "data.applicationMode: expected 7, got 0"
+
+
+def test_on_a_terminal_a_table_shows_marks_and_the_diff(tmp_path: Path, terminals: Callable[..., Pty]) -> None:
+    check = write(tmp_path, 'target = "autotrainer"\n' + STATUS + STATUS.replace("= 0 }", "= 9 }"))
+    term = terminals([*FIELDCTL, "check", str(check), "--simulate"])
+    assert term.wait(60) == 1
+    text = term.text
+    assert "✓" in text and "✗" in text and "data.applicationMode: expected 9, got 0" in text
+    assert "1 passed, 1 failed" in text
+
+
+def test_an_event_that_never_comes_is_a_timeout(tmp_path: Path) -> None:
+    check = write(
+        tmp_path,
+        'target = "autotrainer"\n[[step]]\nevent = { channel = "event", kind = "neverSent" }\n'
+        "within_s = 0.5\n[[step]]\nwait_s = 0\n",
+    )
+    result = run_cli("check", str(check), "--simulate", "--json", timeout=60)
+    assert result.returncode == 4, result.stderr
+    timed_out, _, done = lines(result.stdout)
+    assert timed_out["status"] == "error" and timed_out["exit"] == 4
+    assert timed_out["detail"] == "no channel=event kind=neverSent within 0.5 s" and done["exit"] == 4
+
+
+def test_an_unreachable_target_exits_3(tmp_path: Path) -> None:
+    check = write(tmp_path, STATUS + "[[step]]\nprobe = true\n")
+    report = tmp_path / "report.xml"
+    nowhere = [f"--endpoint=events=tcp://127.0.0.1:{free_port()}", f"--endpoint=commands=tcp://127.0.0.1:{free_port()}"]
+    result = run_cli(
+        "check", str(check), "--target", "autotrainer", *nowhere, "--json", "--junit", str(report), timeout=60
+    )
+    assert result.returncode == 3, result.stdout + result.stderr
+    command, probe, done = lines(result.stdout)
+    assert command["status"] == "error" and command["exit"] == 3 and "connection refused" in command["detail"]
+    assert probe["status"] == "failed" and probe["diff"] == ['status: expected "OK", got "CRITICAL"']  # as probe says
+    assert done["exit"] == 3
+    [error] = junit(report).findall("testsuite/testcase/error")
+    assert error.get("type") == "exit 3" and "connection refused" in (error.text or "")
+
+
+def test_a_listener_that_cannot_connect_stops_the_file_with_exit_3(tmp_path: Path) -> None:
+    check = write(tmp_path, '[[step]]\nevent = { channel = "event" }\n' + STATUS)
+    nowhere = [f"--endpoint=events=tcp://127.0.0.1:{free_port()}", f"--endpoint=commands=tcp://127.0.0.1:{free_port()}"]
+    result = run_cli("check", str(check), "--target", "autotrainer", *nowhere, "--json", timeout=60)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert [(m.get("status"), m.get("exit")) for m in lines(result.stdout)] == [("error", 3), ("skipped", 0), (None, 3)]
+
+
+def test_via_a_simulator_running_elsewhere(tmp_path: Path) -> None:
+    """Without --simulate: the sepl example against `simulate sepl --control SOCKET` in another process."""
+    env = cli_env(SEPL_PASSWORD="pw-check")
+    platform = f"--endpoint=platform=ws://127.0.0.1:{free_port()}"
+    control = str(tmp_path / "ctl.sock")
+    simulator = Proc([*FIELDCTL, "simulate", "sepl", "--json", platform, "--control", control], env=env)
+    try:
+        simulator.wait_json(lambda m: m["kind"] == "bound" and m["endpoint"] == "control")
+        result = run_cli(
+            "check",
+            str(ROOT / "examples" / "checks" / "sepl.toml"),
+            platform,
+            "--via",
+            control,
+            "--json",
+            env=env,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert lines(result.stdout)[-1]["passed"] == 4
+    finally:
+        assert simulator.stop() == 0
+
+
+def test_a_bad_file_lists_every_problem_and_runs_nothing(tmp_path: Path) -> None:
+    good = write(tmp_path, 'target = "autotrainer"\n' + STATUS, "good.toml")
+    bad = write(
+        tmp_path,
+        'target = "autotrainer"\n[options]\ncommand = ["--no-such"]\n'
+        '[[step]]\ncommand = "get-status"\nwait_s = 1\n[[step]]\nwait_s = -2\n',
+        "bad.toml",
+    )
+    untargeted = write(tmp_path, STATUS, "untargeted.toml")
+    unknown = write(tmp_path, 'target = "no-such-profile"\n' + STATUS, "unknown.toml")
+    result = run_cli("check", str(good), str(bad), str(untargeted), str(unknown), "--json", timeout=30)
+    assert result.returncode == 2 and result.stdout == ""
+    found = result.stderr.splitlines()
+    assert found[:3] == [
+        f"fieldctl check: {bad}: step 1: action: exactly one of command, event, probe, publish, wait_s"
+        " (found command, wait_s)",
+        f"fieldctl check: {bad}: step 2: wait_s: expected a number of seconds",
+        f'fieldctl check: {untargeted}: target: missing: give target = "PROFILE" in the file or --target',
+    ]
+    assert found[3].startswith(f"fieldctl check: {unknown}: target: unknown profile or target 'no-such-profile'")
+    assert len(found) == 4
+
+
+def test_a_protocol_option_the_profile_does_not_take_is_a_bad_file(tmp_path: Path) -> None:
+    bad = write(tmp_path, 'target = "autotrainer"\n[options]\ncommand = ["--no-such"]\n' + STATUS)
+    result = run_cli("check", str(bad), timeout=30)
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        f"fieldctl check: {bad}: options.command: command autotrainer: no such option --no-such"
+    )
+
+
+def test_fail_fast_stops_at_the_first_step_that_does_not_pass(tmp_path: Path) -> None:
+    first = write(
+        tmp_path, 'target = "autotrainer"\n' + STATUS.replace("= 0 }", "= 5 }") + "[[step]]\nwait_s = 0\n", "first.toml"
+    )
+    second = write(tmp_path, 'target = "autotrainer"\n' + STATUS, "second.toml")
+    stopped = run_cli("check", str(first), str(second), "--simulate", "--fail-fast", "--json", timeout=60)
+    assert stopped.returncode == 1
+    assert [(m.get("file"), m.get("status")) for m in lines(stopped.stdout)[:-1]] == [
+        (str(first), "failed"),
+        (str(first), "skipped"),
+        (str(second), "skipped"),
+    ]
+    ran = run_cli("check", str(first), str(second), "--simulate", "--json", timeout=60)
+    assert ran.returncode == 1
+    assert [m.get("status") for m in lines(ran.stdout)[:-1]] == ["failed", "passed", "passed"]

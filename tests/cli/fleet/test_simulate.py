@@ -1,0 +1,178 @@
+"""`simulate PROFILE --devices N --write-fleet FILE`: N devices in one process, for every installed
+protocol, and a fleet file whose targets reach each one (a client names the target, as a user
+would once the fleet is their targets.toml)."""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fieldctl.profiles import load_profile
+from fieldctl.profiles.targets import load_fleet
+from fieldctl.protocols.runtime.registry import protocol_names
+from tests.helpers.processes import FIELDCTL, Proc, cli_env, invoke, run_cli
+
+PROTOCOLS = protocol_names()
+#: How each device is asked to show it was reached: a probe, except where a probe leaves no trace
+#: on the device's side (the plugin's hub only sends; a command shows there).
+POKE = {"linejson": ["command", "{target}", "ping"]}
+
+
+def is_summary(line: dict[str, Any]) -> bool:
+    return line["channel"] == "link" and line["kind"] == "bound" and line["endpoint"] == "fleet"
+
+
+class Fleet:
+    """A `simulate --devices` process whose fleet file is the saved targets of the clients' config."""
+
+    def __init__(self, profile: str, folder: Path, devices: int, *extra: str) -> None:
+        self.profile, self.devices = profile, devices
+        self.env = cli_env(XDG_CONFIG_HOME=str(folder / "config"))
+        for ref in load_profile(profile).auth.values():
+            if ref.env:
+                self.env[ref.env] = "fieldctl-fleet-test"
+        self.file = folder / "config" / "fieldctl" / "targets.toml"
+        self.proc = Proc(
+            [
+                *FIELDCTL,
+                "simulate",
+                profile,
+                "--devices",
+                str(devices),
+                "--write-fleet",
+                str(self.file),
+                "--json",
+                "--set",
+                "heartbeat.interval_s=0.5",
+                *extra,
+            ],
+            env=self.env,
+        )
+        self.summary = self.proc.wait_json(is_summary, timeout=30 + devices * 0.1)
+
+    def cli(self, *args: str) -> Any:
+        return run_cli(*args, env=self.env, timeout=60)
+
+
+@pytest.mark.parametrize("profile", PROTOCOLS)
+def test_each_target_of_the_fleet_file_reaches_its_own_device(profile: str, tmp_path: Path) -> None:
+    fleet = Fleet(profile, tmp_path, 3, "--group", "bench-room")
+    assert fleet.summary["payload"] == {"devices": 3, "fleet": str(fleet.file)}
+    targets = load_fleet(fleet.file, group="bench-room")
+    assert list(targets) == ["sim-001", "sim-002", "sim-003"]
+    assert {target.profile for target in targets.values()} == {profile}
+    assert all(target.sets == {"heartbeat.interval_s": 0.5} for target in targets.values())
+    urls = [url for target in targets.values() for url in target.endpoints.values()]
+    assert len(set(urls)) == len(urls), "every device on its own addresses"
+    for name in reversed(targets):
+        poke = [part.format(target=name) for part in POKE.get(profile, ["probe", "{target}", "--crit", "8"])]
+        result = fleet.cli(*poke)
+        assert result.returncode == 0, result.stdout + result.stderr
+        reached = fleet.proc.wait_json(lambda m, name=name: m.get("target") == name and m["direction"] == "in")
+        assert reached["profile"] == profile
+    assert fleet.proc.stop() == 0
+    assert "Traceback" not in fleet.proc.popen.stderr.read()
+
+
+def test_listen_through_a_target_hears_that_device(tmp_path: Path) -> None:
+    """autotrainer heartbeats carry an identifier: each device sends its own name."""
+    record = tmp_path / "record.ndjson"
+    fleet = Fleet("autotrainer", tmp_path, 3, "--no-timeline", "--record", str(record))
+    result = fleet.cli(
+        "listen", "sim-002", "--json", "--count", "1", "--filter", "channel=heartbeat", "--timeout", "20"
+    )
+    assert result.returncode == 0, result.stderr
+    beat = json.loads(result.stdout.splitlines()[-1])
+    assert beat["payload"]["identifier"] == "sim-002"
+    beating = {"sim-001", "sim-002", "sim-003"}
+    while beating:  # every device has beaten (and so is in the record) before the fleet stops
+        beating.discard(
+            fleet.proc.wait_json(lambda m: m["channel"] == "heartbeat" and m.get("target") in beating, timeout=20)[
+                "target"
+            ]
+        )
+    assert fleet.proc.stop() == 0
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    assert sum(map(is_summary, lines)) == 1, "one bound line for the fleet, none per device"
+    assert {line.get("target") for line in lines if not is_summary(line)} == {"sim-001", "sim-002", "sim-003"}
+
+
+def test_two_hundred_devices_bind_and_beat(tmp_path: Path) -> None:
+    fleet = Fleet("autotrainer", tmp_path, 200, "--no-timeline")
+    targets = load_fleet(fleet.file)
+    assert len(targets) == 200 and list(targets)[-1] == "sim-200"
+    beating = set(targets)
+    while beating:
+        beat = fleet.proc.wait_json(lambda m: m["channel"] == "heartbeat" and m.get("target") in beating, timeout=20)
+        assert beat["payload"]["identifier"] == beat["target"]
+        beating.discard(beat["target"])
+    result = fleet.cli("probe", "sim-150", "--crit", "8")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "sim-150" in result.stdout
+    assert fleet.proc.stop() == 0
+
+
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["--write-fleet", "f.toml"], "--devices"),
+        (["--devices", "2", "--control", "c.sock"], "--control"),
+        (["--devices", "2", "--host", "0.0.0.0"], "--host"),
+        (["--devices", "0"], "--devices"),
+    ],
+)
+def test_fleet_options_that_do_not_go_together(args: list[str], named: str, tmp_path: Path) -> None:
+    result = invoke(  # in this process: refused before anything binds
+        "simulate", "autotrainer", *(str(tmp_path / a) if a.endswith((".toml", ".sock")) else a for a in args)
+    )
+    assert result.returncode == 2 and named in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_base_port_gives_consecutive_ports_and_a_busy_one_is_a_usage_error(tmp_path: Path) -> None:
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    busy = holder.getsockname()[1]
+    holder.listen()
+    try:
+        refused = run_cli("simulate", "autotrainer", "--devices", "2", "--base-port", str(busy), "--duration", "1")
+        assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and f"port {busy} " in refused.stderr
+    finally:
+        holder.close()
+    start = free_run(4)
+    fleet = Fleet("oneliner", tmp_path, 2, "--base-port", str(start))
+    try:
+        ports = [
+            int(url.rsplit(":", 1)[1])
+            for target in load_fleet(fleet.file).values()
+            for url in target.endpoints.values()
+        ]
+        assert ports == list(range(start, start + 4))
+        assert fleet.cli("probe", "sim-002", "--crit", "8").returncode == 0
+    finally:
+        fleet.proc.stop()
+
+
+def free_run(length: int) -> int:
+    """The first of `length` consecutive ports free now, below the ephemeral range (the system
+    hands out ports there to any socket at any time; a run taken from it raced other tests). Where
+    the search starts is the system's randomness, not `random`'s, which pytest-randomly reseeds
+    from the run's seed before every test (two runs given one seed would start alike)."""
+    for start in range(random.SystemRandom().randrange(20000, 30000, 16), 32000, 16):
+        sockets = []
+        try:
+            for port in range(start, start + length):
+                sockets.append(socket.socket())
+                sockets[-1].bind(("127.0.0.1", port))
+            return start
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise AssertionError(f"no {length} consecutive free ports between 20000 and 32000")

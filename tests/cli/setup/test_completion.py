@@ -1,0 +1,130 @@
+"""Shell completion: the committed scripts are current, bash completes with them, install puts
+them where each shell looks and leaves rc files alone."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.processes import cli_env, run_cli
+from tests.helpers.repository import ROOT
+
+COMPLETIONS = ROOT / "completions"
+BIN = Path(sys.executable).parent  # where the `fieldctl` the scripts call back into lives
+SHELL_FILES = {"bash": "fieldctl.bash", "zsh": "_fieldctl", "fish": "fieldctl.fish"}
+
+
+def test_committed_scripts_are_what_make_completions_writes(tmp_path: Path) -> None:
+    # -o: do not rebuild the venv the tests are running in.
+    subprocess.run(
+        ["make", "-s", "-o", ".venv/.installed", "completions", f"COMPLETIONS={tmp_path}", f"PY={sys.executable}"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in COMPLETIONS.iterdir())
+    for fresh in tmp_path.iterdir():
+        assert fresh.read_text() == (COMPLETIONS / fresh.name).read_text(), (
+            f"completions/{fresh.name} is stale: run make completions"
+        )
+
+
+@pytest.fixture
+def user_env(tmp_path: Path) -> dict[str, str]:
+    """A user profile next to the built-ins, and PATH leading to this venv's fieldctl."""
+    profiles = tmp_path / "config" / "fieldctl" / "profiles"
+    profiles.mkdir(parents=True)
+    (profiles / "rig7.toml").write_text('extends = "autotrainer"\nname = "rig7"\n')
+    assert (BIN / "fieldctl").exists(), f"no fieldctl script in {BIN}"
+    return cli_env(XDG_CONFIG_HOME=str(tmp_path / "config"), PATH=f"{BIN}:/usr/bin:/bin")
+
+
+def bash_complete(line: str, env: dict[str, str]) -> list[str]:
+    """What TAB offers at the end of `line` in a bash that sourced completions/fieldctl.bash."""
+    words = line.split(" ")
+    script = "\n".join(
+        [
+            f"source {shlex.quote(str(COMPLETIONS / 'fieldctl.bash'))}",
+            "func=$(complete -p fieldctl | sed -n 's/.*-F \\([^ ]*\\) .*/\\1/p')",
+            f"COMP_WORDS=({' '.join(shlex.quote(word) for word in words)}); COMP_CWORD={len(words) - 1}",
+            f"COMP_LINE={shlex.quote(line)}; COMP_POINT={len(line)}",
+            '"$func" fieldctl "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"',
+            'printf "%s\\n" "${COMPREPLY[@]}"',
+        ]
+    )
+    result = subprocess.run(
+        ["bash", "--norc", "--noprofile", "-c", script],
+        capture_output=True,
+        check=False,
+        text=True,
+        env=env,
+        timeout=30,
+    )
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    return [word for word in result.stdout.splitlines() if word]
+
+
+def test_bash_completes_subcommands(user_env: dict[str, str]) -> None:
+    assert {"listen", "register", "command", "publish", "simulate", "probe", "demo", "profiles", "completion"} <= set(
+        bash_complete("fieldctl ", user_env)
+    )
+    assert bash_complete("fieldctl li", user_env) == ["listen"]
+    assert bash_complete("fieldctl profiles s", user_env) == ["show"]
+
+
+def test_bash_completes_profile_names(user_env: dict[str, str], tmp_path: Path) -> None:
+    assert {"autotrainer", "rig7"} <= set(bash_complete("fieldctl listen ", user_env))
+    assert bash_complete("fieldctl probe r", user_env) == ["rig7"]
+    assert bash_complete("fieldctl profiles show a", user_env) == ["autotrainer"]
+    extra = tmp_path / "bench.toml"
+    extra.write_text('extends = "autotrainer"\nname = "bench-rig"\n')
+    assert bash_complete(f"fieldctl simulate --profile-file {extra} b", user_env) == ["bench-rig"]
+
+
+def test_bash_completes_a_profiles_command_names(user_env: dict[str, str]) -> None:
+    offered = bash_complete("fieldctl command autotrainer get-", user_env)
+    assert "get-status" in offered and all(name.startswith("get-") for name in offered)
+    assert bash_complete("fieldctl command rig7 get-s", user_env) == ["get-status"]
+    assert bash_complete("fieldctl command nosuch get-", user_env) == []
+
+
+def test_bash_completes_protocol_options_of_the_named_profile_only(user_env: dict[str, str]) -> None:
+    assert bash_complete("fieldctl listen tracim --ma", user_env) == ["--master"]
+    assert bash_complete("fieldctl listen autotrainer --ma", user_env) == []
+    assert bash_complete("fieldctl command rig7 --cus", user_env) == ["--custom-command"]  # rig7 extends autotrainer
+    assert "--master" in bash_complete("fieldctl listen --ma", user_env)  # no profile yet: every protocol's
+
+
+@pytest.mark.parametrize("shell", SHELL_FILES)
+def test_show_prints_the_committed_script(shell: str) -> None:
+    result = run_cli("completion", "show", shell)
+    assert result.returncode == 0 and result.stdout == (COMPLETIONS / SHELL_FILES[shell]).read_text()
+
+
+def test_install_writes_where_each_shell_looks_and_leaves_rc_files_alone(tmp_path: Path) -> None:
+    env = cli_env(HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"))
+    for name in ("XDG_DATA_HOME", "BASH_COMPLETION_USER_DIR"):
+        env.pop(name, None)
+    targets = {
+        "bash": tmp_path / ".local/share/bash-completion/completions/fieldctl",
+        "zsh": tmp_path / ".zfunc/_fieldctl",
+        "fish": tmp_path / "config/fish/completions/fieldctl.fish",
+    }
+    for shell, path in targets.items():
+        result = run_cli("completion", "install", shell, env=env)
+        assert result.returncode == 0, result.stderr
+        assert str(path) in result.stdout
+        assert path.read_text() == (COMPLETIONS / SHELL_FILES[shell]).read_text()
+    written = {p for p in tmp_path.rglob("*") if p.is_file()}
+    assert written == set(targets.values())
+    assert "fpath=(~/.zfunc $fpath)" in run_cli("completion", "install", "zsh", env=env).stdout
+
+
+def test_unsupported_shell_is_a_usage_error() -> None:
+    result = run_cli("completion", "show", "powershell")
+    assert result.returncode == 2 and "Traceback" not in result.stderr

@@ -1,0 +1,135 @@
+"""`fieldctl target add|list|show|remove`, a target wherever a PROFILE goes, and FIELDCTL_TARGET."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.autotrainer import Endpoints, start_simulator
+from tests.helpers.imports import HEAVY, completing, imported
+from tests.helpers.processes import cli_env, run_cli
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return cli_env(XDG_CONFIG_HOME=str(tmp_path / "config"))
+
+
+def target(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return run_cli("target", *args, env=env)
+
+
+def test_add_list_show_remove(env: dict[str, str], tmp_path: Path) -> None:
+    added = target(
+        env,
+        "add",
+        "rig-3",
+        "autotrainer",
+        "--host",
+        "10.0.4.3",
+        "--endpoint",
+        "commands=tcp://10.0.4.3:7001",
+        "--set",
+        "heartbeat.interval_s=1",
+        "--group",
+        "room-1",
+    )
+    assert added.returncode == 0, added.stderr
+    assert (tmp_path / "config" / "fieldctl" / "targets.toml").is_file()
+    assert target(env, "add", "rig-4", "tracim").returncode == 0
+
+    listed = [json.loads(line) for line in target(env, "list", "--json").stdout.splitlines()]
+    assert [row["name"] for row in listed] == ["rig-3", "rig-4"]
+    assert listed[0] == {
+        "name": "rig-3",
+        "profile": "autotrainer",
+        "host": "10.0.4.3",
+        "groups": ["room-1"],
+        "endpoints": {"commands": "tcp://10.0.4.3:7001"},
+        "set": {"heartbeat.interval_s": "1"},
+    }
+
+    shown = json.loads(target(env, "show", "rig-3", "--json").stdout)
+    assert shown["resolved_endpoints"] == {"events": "tcp://10.0.4.3:5556", "commands": "tcp://10.0.4.3:7001"}
+
+    assert target(env, "remove", "rig-3").returncode == 0
+    assert [json.loads(line)["name"] for line in target(env, "list", "--json").stdout.splitlines()] == ["rig-4"]
+    gone = target(env, "show", "rig-3")
+    assert gone.returncode == 2 and gone.stderr.count("\n") == 1 and "no saved target 'rig-3'" in gone.stderr
+
+
+def test_show_keeps_secrets_as_references(env: dict[str, str]) -> None:
+    assert target(env, "add", "plant", "sepl", "--set", "auth.password.env=PLANT_PASSWORD").returncode == 0
+    shown = target(env, "show", "plant", "--json").stdout
+    assert json.loads(shown)["auth"]["password"] == "env:PLANT_PASSWORD"
+    env = {**env, "PLANT_PASSWORD": "hunter2-very-secret"}
+    for args in (("show", "plant"), ("show", "plant", "--json"), ("list",)):
+        assert "hunter2" not in target(env, *args).stdout
+
+
+@pytest.mark.parametrize(
+    "args, problem",
+    [
+        (("autotrainer", "tracim"), "may not shadow"),
+        (("rig", "no-such-profile"), "unknown profile 'no-such-profile'"),
+        (("rig", "autotrainer", "--endpoint", "nope=tcp://127.0.0.1:1"), "no such endpoint"),
+        (("rig", "autotrainer", "--set", "heartbeat.interval_s=soon"), "heartbeat.interval_s"),
+        (("bad name", "autotrainer"), "target name"),
+        (("rig", "autotrainer", "--group", "room 1"), "group label 'room 1'"),
+        (("rig", "sepl", "--set", "connector.password=hunter2"), "secrets stay references"),
+    ],
+)
+def test_add_refuses_what_would_not_resolve(env: dict[str, str], args: tuple[str, ...], problem: str) -> None:
+    result = target(env, "add", *args)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert problem in result.stderr
+    assert target(env, "list", "--json").stdout == ""
+
+
+def test_add_twice_needs_force(env: dict[str, str]) -> None:
+    assert target(env, "add", "rig", "autotrainer").returncode == 0
+    again = target(env, "add", "rig", "tracim")
+    assert again.returncode == 2 and "exists" in again.stderr
+    assert target(env, "add", "rig", "tracim", "--force").returncode == 0
+    assert json.loads(target(env, "list", "--json").stdout)["profile"] == "tracim"
+
+
+def test_a_target_works_where_a_profile_does_and_as_the_default(env: dict[str, str]) -> None:
+    endpoints = Endpoints()
+    sim = start_simulator(endpoints)
+    try:
+        assert target(env, "add", "rig-3", "autotrainer", *endpoints.args).returncode == 0
+        named = run_cli("command", "rig-3", "get-status", "--json", env=env)
+        assert named.returncode == 0, named.stderr
+        default = {**env, "FIELDCTL_TARGET": "rig-3"}
+        by_default = run_cli("command", "get-status", "--json", env=default)
+        assert by_default.returncode == 0, by_default.stderr
+        assert json.loads(by_default.stdout.splitlines()[0])["kind"] == "get-status"
+        assert run_cli("probe", env=default).stdout.startswith("RIG-3 OK")
+        assert run_cli("probe", "rig-3", env=default).returncode == 0  # named as well as defaulted
+    finally:
+        sim.stop()
+
+
+def test_no_profile_and_no_default_is_a_usage_error(env: dict[str, str]) -> None:
+    result = run_cli("command", env=env)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "FIELDCTL_TARGET" in result.stderr
+    missing = run_cli("command", "autotrainer", env=env)
+    assert missing.returncode == 2 and "missing argument NAME" in missing.stderr
+    probe = run_cli("probe", env=env)
+    assert probe.returncode == 3 and probe.stdout.startswith("PROBE UNKNOWN - missing PROFILE")  # stays Nagios
+
+
+def test_completion_offers_targets_with_profiles_and_stays_quick(env: dict[str, str]) -> None:
+    assert target(env, "add", "rig-3", "autotrainer").returncode == 0
+    offered = run_cli(env={**env, **completing("fieldctl listen ")}).stdout.split()
+    assert "rig-3" in offered and "autotrainer" in offered
+    commands = run_cli(env={**env, **completing("fieldctl command rig-3 get-")}).stdout.split()
+    assert {"get-configuration", "get-status"} <= set(commands)
+    for line in ("fieldctl listen r", "fieldctl command rig-3 get-"):
+        modules = imported([], {"XDG_CONFIG_HOME": env["XDG_CONFIG_HOME"], **completing(line)})
+        assert not [m for m in modules if any(m == name or m.startswith(name + ".") for name in HEAVY)], line
