@@ -8,7 +8,8 @@ import pytest
 
 from tests.helpers.imports import HEAVY, completing, imported
 
-#: Typer's value coercion; app.py's default_map keeps it off the paths that stop at the root or at --help.
+#: Typer's value coercion: app.py's default_map keeps it off the paths that stop at the root or at
+#: --help, and a role's completion parses without converting (ProtocolCommand).
 COERCION = ("pydantic",)
 #: What building a protocol subcommand reads: the root's --help lists subcommands without building them.
 SUBCOMMANDS = ("fieldctl.protocols.sdk.options",)
@@ -23,9 +24,9 @@ QUICK_PATHS = {
     "command help": (["command", "--help"], {}, HEAVY + COERCION),
     "console help": (["console", "--help"], {}, HEAVY + COERCION),
     "subcommand names": ([], completing("fieldctl li"), HEAVY + COERCION),
-    "profile names": ([], completing("fieldctl listen a"), HEAVY + MODEL),
-    "command names": ([], completing("fieldctl command autotrainer get-"), HEAVY),
-    "protocol options": ([], completing("fieldctl listen tracim --ma"), HEAVY),
+    "profile names": ([], completing("fieldctl listen a"), HEAVY + MODEL + COERCION),
+    "command names": ([], completing("fieldctl command autotrainer get-"), HEAVY + COERCION),
+    "protocol options": ([], completing("fieldctl listen tracim --ma"), HEAVY + COERCION),
     "publish help": (["publish", "--help"], {}, HEAVY + COERCION),
 }
 
@@ -41,7 +42,7 @@ def test_quick_paths_load_nothing_heavy(path: str) -> None:
 
 def test_help_reads_the_protocol_options_without_importing_a_driver() -> None:
     """`listen --help` lists every protocol's options (declared in its options.py), yet loads no
-    module an entry point names: a built-in package's __init__ is its driver."""
+    module an entry point names (a package's driver.py)."""
     from importlib.metadata import entry_points
 
     drivers = {ep.module for ep in entry_points(group="fieldctl.protocols")}

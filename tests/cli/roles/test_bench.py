@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.autotrainer import Device
 from tests.helpers.fleets import ENV, endpoint_args, endpoint_urls, endpoints, start_device
 from tests.helpers.ports import free_port
 from tests.helpers.processes import FIELDCTL, Proc, invoke, run_cli
@@ -239,11 +240,9 @@ def test_an_unreachable_device_exits_3() -> None:
     assert down.returncode == 3 and down.stderr.count("\n") == 1 and "cannot connect" in down.stderr
 
 
-def test_listen_to_silence_exits_4(folder: Path) -> None:
-    urls = endpoint_urls("autotrainer", folder)
-    device = start_device("autotrainer", urls, "--set", "heartbeat.interval_s=60", "--no-timeline")
-    result = run_cli("bench", "autotrainer", "listen", "--duration", "1", "--json", *endpoint_args(urls), env=ENV)
-    device.stop()
+def test_listen_to_silence_exits_4(device: Device) -> None:
+    """A publisher that is there and sends nothing: the test's own, so no heartbeat can come."""
+    result = run_cli("bench", "autotrainer", "listen", "--duration", "1", "--json", *device.args, env=ENV)
     assert result.returncode == 4, result.stderr
     assert json.loads(result.stdout)["messages"] == 0
 
