@@ -23,6 +23,16 @@ class Driver(BaseDriver):
     settings: ClassVar[dict[str, Setting]] = {**BaseDriver.settings, **SETTINGS}
     styles: ClassVar[dict[str, str]] = {**BaseDriver.styles, "keepalive": "quiet"}
     ready_state: ClassVar[str] = "registered"  # the daemon has confirmed us (daemon_client_added)
+    #: A document is a connection of its own: a client role holds its socket and a document coming
+    #: and going at once (a probe's or a command's is a temporary socket); the daemon its socket.
+    open_files: ClassVar[dict[str, int]] = {
+        "listen": 3,
+        "register": 3,
+        "command": 3,
+        "probe": 3,
+        "publish": 1,
+        "simulate": 1,
+    }
 
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, notify)
