@@ -69,12 +69,14 @@ def test_a_fleet_holds_no_more_open_files_than_its_driver_declares(protocol: str
     probes = Peak(prober)
     if per_run(driver, "listen"):
         follower = Proc([*FIELDCTL, "listen", "--fleet", str(fleet), "--json", "--duration", "60"], env=ENV)
+        listens = Peak(follower)
         unheard = set(device_names(DEVICES))
         while unheard:
             heard = follower.wait_json(lambda m: m["channel"] != "link" and m["target"] in unheard, timeout=30)
             unheard.discard(heard["target"])
-        assert open_files(follower.popen.pid) <= BASE + DEVICES * per_run(driver, "listen")
         follower.stop()
+        listens.thread.join(5)
+        assert 0 < listens.most <= BASE + DEVICES * per_run(driver, "listen")
     prober.wait(30)
     probes.thread.join(5)
     assert 0 < probes.most <= BASE + DEVICES * per_run(driver, "probe")
