@@ -42,29 +42,30 @@ def big_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     if hard != resource.RLIM_INFINITY and hard < needed:
         pytest.skip(f"the hard limit on open files ({hard}) cannot hold {TARGETS} simulated devices ({needed})")
-    path = tmp_path_factory.mktemp("big-fleet") / "fleet.toml"
-    simulator = subprocess.Popen(
-        [
-            *FIELDCTL,
-            "simulate",
-            "autotrainer",
-            "--devices",
-            str(TARGETS),
-            "--write-fleet",
-            str(path),
-            "--no-timeline",
-            "--set",
-            "heartbeat.interval_s=1",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=cli_env(),
-    )
+    folder = tmp_path_factory.mktemp("big-fleet")
+    path, log = folder / "fleet.toml", folder / "simulate.stderr"
+    with log.open("w") as stderr:  # a file, not a pipe nobody reads: the simulator never blocks on it
+        simulator = subprocess.Popen(
+            [
+                *FIELDCTL,
+                "simulate",
+                "autotrainer",
+                "--devices",
+                str(TARGETS),
+                "--write-fleet",
+                str(path),
+                "--no-timeline",
+                "--set",
+                "heartbeat.interval_s=1",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            env=cli_env(),
+        )
     try:
         deadline = time.monotonic() + 120
         while not path.exists():  # written at once (a rename) when every device is bound
-            assert simulator.poll() is None, simulator.communicate()[1]
+            assert simulator.poll() is None, log.read_text()
             assert time.monotonic() < deadline, f"{TARGETS} devices not bound within 120 s"
             time.sleep(0.1)
         yield path
