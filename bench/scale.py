@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, TypeVar
 import _common
 from _common import BenchFailed, Row
 
-from fieldctl.protocols.runtime.simulated_fleet import raise_fd_limit
+from fieldctl.protocols.runtime.open_files import raise_soft_limit
 
 if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
@@ -288,7 +288,7 @@ def autotrainer_rows(args: argparse.Namespace, sim_cpus: set[int] | None) -> lis
 
 
 def collect(args: argparse.Namespace) -> list[Row]:
-    raise_fd_limit()  # the load's connections, and (inherited) the simulator's
+    raise_soft_limit()  # the load's connections, and (inherited) the simulator's
     sim_cpus, _ = _common.cpu_split(args.pin)
     rows = vantiq_rows(args, sim_cpus) + autotrainer_rows(args, sim_cpus)
     _common.print_rounds(rows)

@@ -83,6 +83,7 @@ def prometheus(
 
     host, port = parse_listen(listen)
     fleet = FleetFollower.load(fleet_file, group)
+    fleet.reserve_open_files(fleet_file, probing=True)
     from prometheus_client import start_http_server
     from prometheus_client.registry import CollectorRegistry
 

@@ -65,6 +65,7 @@ def listen_fleet(
 
     filters = FleetFilters(filters_spec)
     fleet = FleetFollower.load(path, group, filters.targets, quiet=not as_json, sets=sets, profile_files=files)
+    fleet.reserve_open_files(path)
     board = None
     live: Any = contextlib.nullcontext()
     if not as_json:

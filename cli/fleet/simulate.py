@@ -55,12 +55,14 @@ def run_fleet(
     from fieldctl.profiles.targets import check_name, write_fleet
     from fieldctl.protocols.core.errors import UsageError
     from fieldctl.protocols.core.message import link
-    from fieldctl.protocols.runtime.simulated_fleet import SimulatedFleet, client_sets, raise_fd_limit
+    from fieldctl.protocols.runtime.open_files import per_run, reserve
+    from fieldctl.protocols.runtime.registry import driver_class
+    from fieldctl.protocols.runtime.simulated_fleet import SimulatedFleet, client_sets
 
     if group is not None:
         check_name(group)
     base = profile.load()
-    raise_fd_limit()
+    reserve(devices * per_run(driver_class(base.protocol), "simulate"), f"{devices} simulated devices")
     if sink.view is not None:
         sink.view = _TaggedView(sink.view, sink)
 

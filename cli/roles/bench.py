@@ -105,6 +105,8 @@ def bench(
     drv = common.driver(prof)
     as_json = common.json_mode(json_)
     count = (requests or 100) if mode == "command" and duration is None else None
+    if mode == "command":
+        _reserve_open_files(drv, clients, via)
     with _progress(not as_json, count or duration or 10.0, "" if count else " s") as tick:
         if mode == "listen":
             result, rows = asyncio.run(_listen(drv, profile.options("listen", drv), duration or 10.0, tick))
@@ -132,6 +134,14 @@ def bench(
         raise typer.Exit(1)
     if result.get("messages") == 0:
         raise typer.Exit(4)  # silence: nothing to measure
+
+
+def _reserve_open_files(drv: BaseDriver, clients: int, via: str | None) -> None:
+    """Every client's session (or, through --via, its control connection) must fit the process's
+    limit on open files, raised to the hard one first; exit 2 if they cannot."""
+    from fieldctl.protocols.runtime.open_files import per_run, reserve
+
+    reserve(clients * (1 if via else per_run(drv, "command")), f"{clients} bench clients")
 
 
 def _session(

@@ -172,6 +172,17 @@ def planned(
         return failed(exc)
 
 
+def reserve_open_files(path: Path, plans: list[Planned | ProbeReport]) -> None:
+    """A wave of PROBES_AT_ONCE probes must fit the process's limit on open files (raised to the
+    hard one first); UsageError if it cannot."""
+    from fieldctl.protocols.runtime.open_files import per_run, reserve
+    from fieldctl.protocols.sdk.contract import ProbeReport
+    from fieldctl.protocols.sdk.probing import PROBES_AT_ONCE
+
+    costs = [per_run(plan[0], "probe") for plan in plans if not isinstance(plan, ProbeReport)]
+    reserve(min(len(costs), PROBES_AT_ONCE) * max(costs, default=0), f"{path}: {len(plans)} targets")
+
+
 async def checked(plan: Planned | ProbeReport) -> ProbeReport:
     """The probe's report, whatever goes wrong: unreachable is CRITICAL, anything else UNKNOWN."""
     from fieldctl.protocols.sdk.contract import ProbeReport
@@ -205,14 +216,14 @@ def _fleet(
         targets = list(load_fleet(path, group).values())
         if not targets:
             raise UsageError(f"{path}: no [targets.NAME] in it")
+        plans = [
+            planned(functools.partial(target.load, profile_files=profile.files, sets=profile.sets), profile, warn, crit)
+            for target in targets
+        ]
+        reserve_open_files(path, plans)
     except UsageError as exc:
         typer.echo(f"FLEET UNKNOWN - {exc}")
         return int(NagiosCode.UNKNOWN)
-
-    plans = [
-        planned(functools.partial(target.load, profile_files=profile.files, sets=profile.sets), profile, warn, crit)
-        for target in targets
-    ]
 
     async def run() -> list[ProbeReport]:
         gate = asyncio.Semaphore(PROBES_AT_ONCE)  # as export's probes: a large fleet in waves

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 class Driver(BaseDriver):
     settings: ClassVar[dict[str, Setting]] = {**BaseDriver.settings, **SETTINGS}
     styles: ClassVar[dict[str, str]] = {**BaseDriver.styles, "emergency": "alarm", "command_result": "reply"}
+    #: ZeroMQ sockets, each with its mailbox and monitor (4): listen a SUB; command and probe a REQ
+    #: and a SUB; simulate an XPUB and a ROUTER (their peers' connections besides); publish an XPUB.
+    open_files: ClassVar[dict[str, int]] = {"listen": 4, "command": 8, "probe": 8, "simulate": 8, "publish": 4}
 
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, notify)

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 class Driver(BaseDriver):
     settings: ClassVar[dict[str, Setting]] = {**BaseDriver.settings, **SETTINGS}
     styles: ClassVar[dict[str, str]] = {**BaseDriver.styles, codec.CALL: "request", codec.REPLY: "reply"}
+    #: ZeroMQ sockets, each with its mailbox and monitor (4): listen a SUB; command a REQ; probe a REQ
+    #: and (--stream) a SUB; simulate a ROUTER and an XPUB (their peers' connections besides).
+    open_files: ClassVar[dict[str, int]] = {"listen": 4, "command": 4, "probe": 8, "simulate": 8, "publish": 4}
 
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, notify)

@@ -5,7 +5,6 @@ private addresses (free loopback ports, socket paths in a private folder), each 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import gc
 import os
@@ -41,17 +40,6 @@ def device_names(count: int, prefix: str = "sim") -> list[str]:
     """sim-001, sim-002 ...: zero-padded so they sort as they count."""
     width = max(3, len(str(count)))
     return [f"{prefix}-{number:0{width}d}" for number in range(1, count + 1)]
-
-
-def raise_fd_limit() -> None:
-    """Two sockets per device (and a monitor each, with ZeroMQ) outgrow the usual soft limit of 1024
-    open files: the soft limit goes up to the hard one."""
-    import resource
-
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or soft < hard:
-        with contextlib.suppress(ValueError, OSError):  # a container may refuse; a smaller fleet still runs
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def client_sets(assignments: list[str]) -> dict[str, Any]:

@@ -124,6 +124,12 @@ class BaseDriver:
     #: The link state a client role reports once it can send and receive (its handshake done):
     #: tools that must not act before then (a check's listener) wait for it.
     ready_state: ClassVar[str] = "ready"
+    #: role -> the open files (descriptors) one run of it holds at most: its sockets, and what its
+    #: transport adds to each (a ZeroMQ socket's mailbox and monitor: 4 a socket). Fleets multiply
+    #: these (a fleet's listens, a wave of probes, simulated devices, bench's clients) and refuse
+    #: to start what the process's limit cannot hold (protocols/runtime/open_files.py). A role
+    #: the driver plays and leaves out counts as one ZeroMQ socket.
+    open_files: ClassVar[dict[str, int]] = {}
 
     def __init__(self, profile: Profile, notify: Notify) -> None:
         self.profile = profile

@@ -24,6 +24,8 @@ OVERSIZE_MAX = 256 << 20
 class Driver(BaseDriver):
     settings: ClassVar[dict[str, Setting]] = {**BaseDriver.settings, **SETTINGS}
     styles: ClassVar[dict[str, str]] = {**BaseDriver.styles, "response": "reply", "latency": "reply"}
+    #: One WebSocket connection a client role; the platform's listening socket (its peers' besides).
+    open_files: ClassVar[dict[str, int]] = {"register": 1, "publish": 1, "probe": 1, "simulate": 1}
 
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, notify)

@@ -23,6 +23,17 @@ class Driver(BaseDriver):
     settings: ClassVar[dict[str, Setting]] = {**BaseDriver.settings, **SETTINGS}
     styles: ClassVar[dict[str, str]] = {**BaseDriver.styles, "keepalive": "quiet"}
     ready_state: ClassVar[str] = "registered"  # the daemon has confirmed us (daemon_client_added)
+    #: A document is a connection of its own: a registered client holds its socket and, as it
+    #: registers, the daemon's first documents and its own (3.2 a client measured, 300 at once); a
+    #: probe or a command its temporary socket and a document each way; the daemon its socket.
+    open_files: ClassVar[dict[str, int]] = {
+        "listen": 4,
+        "register": 4,
+        "command": 3,
+        "probe": 3,
+        "publish": 1,
+        "simulate": 1,
+    }
 
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, notify)

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 class Driver(BaseDriver):
     settings: ClassVar[dict[str, Setting]] = {**BaseDriver.settings, **SETTINGS}
     styles: ClassVar[dict[str, str]] = {**BaseDriver.styles, "query": "request", "response": "reply"}
+    #: One WebSocket connection a client role; the server's listening socket (its peers' besides).
+    open_files: ClassVar[dict[str, int]] = {"register": 1, "command": 1, "publish": 1, "probe": 1, "simulate": 1}
 
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, lambda text: notify(redact.scrub_text(text)))

@@ -37,6 +37,8 @@ class Driver(BaseDriver):
         "simulate.identifier": TEXT,
     }
     ready_state: ClassVar[str] = "connected"  # no handshake: connected is ready
+    #: One TCP connection a client role; the hub's listening socket (its clients' besides).
+    open_files: ClassVar[dict[str, int]] = {"listen": 1, "command": 1, "publish": 1, "probe": 1, "simulate": 1}
 
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, notify)

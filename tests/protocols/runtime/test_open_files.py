@@ -1,0 +1,43 @@
+"""What one run of a role counts (as declared, a ZeroMQ socket when undeclared, nothing when not
+played), and the soft limit raised to the hard one (in a child: this process keeps its own)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any, ClassVar
+
+from fieldctl.protocols.runtime.open_files import UNDECLARED, per_run
+from fieldctl.protocols.sdk.contract import BaseDriver, Emit
+
+
+class Declaring(BaseDriver):
+    open_files: ClassVar[dict[str, int]] = {"listen": 1}
+
+    async def listen(self, emit: Emit, *, channels: set[str] | None = None, options: dict[str, Any]) -> None:
+        """Declared."""
+
+    async def register(self, emit: Emit, *, options: dict[str, Any]) -> None:
+        """Played, not declared."""
+
+
+def test_a_role_counts_as_declared_as_a_zeromq_socket_when_undeclared_and_nothing_when_not_played() -> None:
+    assert per_run(Declaring, "listen") == 1
+    assert per_run(Declaring, "register") == UNDECLARED
+    assert per_run(Declaring, "probe") == 0
+
+
+def test_the_soft_limit_goes_up_to_the_hard_one() -> None:
+    script = (
+        "import resource\n"
+        "from fieldctl.protocols.runtime.open_files import raise_soft_limit\n"
+        "print(raise_soft_limit(), *resource.getrlimit(resource.RLIMIT_NOFILE))\n"
+    )
+    result = subprocess.run(
+        ["sh", "-c", 'ulimit -Sn 64 && ulimit -Hn 300 && exec "$@"', "sh", sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert result.stdout.split() == ["300", "300", "300"], result.stderr
