@@ -1,7 +1,8 @@
 """`fieldctl export prometheus --fleet FILE`: a long-lived exporter of a fleet's state for
 Prometheus. It follows every target as `listen --fleet` does (fleet.py), probes each every
---probe-interval seconds, and serves the FleetState at /metrics through prometheus_client, read
-at scrape time (fleet_metrics.py). Loopback by default: exposing it is a deliberate --listen."""
+--probe-interval seconds, and serves the FleetState at /metrics, rendered at scrape time on the loop
+that feeds it (metrics.py), through a server made for hostile clients (transport/http_server.py).
+Loopback by default: exposing it is a deliberate --listen."""
 
 from __future__ import annotations
 
@@ -11,8 +12,13 @@ import typer
 
 if TYPE_CHECKING:
     from fieldctl.cli.fleet.follower import FleetFollower, Member
+    from fieldctl.protocols.transport.http_server import Pages
 
 app = typer.Typer(help="Serve a fleet's state to a monitoring system.", no_args_is_help=True)
+
+
+#: Seconds a rendered /metrics is served again: a burst of scrapes costs one rendering.
+METRICS_REUSED_FOR_S = 0.5
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -24,6 +30,19 @@ def parse_listen(value: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise UsageError(f"--listen {value!r}: expected HOST:PORT, e.g. 127.0.0.1:9464")
     return host, int(port)
+
+
+def metrics_pages(fleet: FleetFollower) -> Pages:
+    """/metrics, and a pointer to it at /."""
+    from fieldctl.cli.fleet.metrics import exposition
+    from fieldctl.cli.framework.exposition import CONTENT_TYPE
+    from fieldctl.protocols.transport.http_server import Page, reused
+
+    index = Page("text/plain; charset=utf-8", b"fieldctl exporter: the metrics are at /metrics\n")
+    return {
+        "/metrics": reused(lambda: Page(CONTENT_TYPE, exposition(fleet.state)), METRICS_REUSED_FOR_S),
+        "/": lambda: index,
+    }
 
 
 async def probe_forever(fleet: FleetFollower, interval: float) -> None:
@@ -72,55 +91,39 @@ def prometheus(
     """Serve every target's link, heartbeat age, message counts, malformed frames, errors, round
     trip and probe status as Prometheus metrics, until SIGTERM or Ctrl-C."""
     import asyncio
-    import errno
     import sys
 
     from fieldctl.cli.fleet.follower import FleetFollower
     from fieldctl.cli.framework.common import wait_while_running
     from fieldctl.cli.views.stream import stop_on_signals
-    from fieldctl.protocols.core.errors import ConnectFailure, UsageError
     from fieldctl.protocols.transport import together
+    from fieldctl.protocols.transport.http_server import serve_http
 
     host, port = parse_listen(listen)
     fleet = FleetFollower.load(fleet_file, group)
-    from prometheus_client import start_http_server
-    from prometheus_client.registry import CollectorRegistry
-
-    from fieldctl.cli.fleet.metrics import FleetCollector
-
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(FleetCollector(fleet.state))
-    try:
-        server, thread = start_http_server(port, addr=host, registry=registry)
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise ConnectFailure(f"cannot listen on {listen}: address already in use") from None
-        raise UsageError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
-    bound_host, bound_port = server.server_address[:2]
-    assert isinstance(bound_host, str), "an IP socket's getsockname() names its host as text"
-    shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
 
     async def main() -> None:
         with stop_on_signals() as stop:
-            # Announced once a signal ends it cleanly: whoever waits for this line may stop it at once.
-            sys.stdout.write(f"serving http://{shown_host}:{bound_port}/metrics ({len(fleet.members)} targets)\n")
-            sys.stdout.flush()
-            # fleet.follow ends only when no target can listen; the probes (and the metrics) go on.
-            # A failure of either ends both (together), and the exporter with it.
-            work = asyncio.ensure_future(
-                together(fleet.follow(lambda target, msg: None), probe_forever(fleet, probe_interval))
-            )
+            server = await serve_http(host, port, metrics_pages(fleet))
             try:
-                await wait_while_running(work, stop.wait(), None)
+                bound_host, bound_port = server.addresses[0]
+                shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
+                # Announced once a signal ends it cleanly: whoever waits for this line may stop it at once.
+                sys.stdout.write(f"serving http://{shown_host}:{bound_port}/metrics ({len(fleet.members)} targets)\n")
+                sys.stdout.flush()
+                # fleet.follow ends only when no target can listen; the probes (and the metrics) go on.
+                # A failure of either ends both (together), and the exporter with it.
+                work = asyncio.ensure_future(
+                    together(fleet.follow(lambda target, msg: None), probe_forever(fleet, probe_interval))
+                )
+                try:
+                    await wait_while_running(work, stop.wait(), None)
+                finally:
+                    work.cancel()
+                    await asyncio.wait({work})
             finally:
-                work.cancel()
-                await asyncio.wait({work})
+                await server.close()
         if not work.cancelled():
             work.result()  # a loop's failure is the exporter's
 
-    try:
-        asyncio.run(main())
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    asyncio.run(main())
