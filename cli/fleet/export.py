@@ -2,7 +2,7 @@
 Prometheus. It follows every target as `listen --fleet` does (fleet.py), probes each every
 --probe-interval seconds, and serves the FleetState at /metrics, rendered at scrape time on the loop
 that feeds it (metrics.py), through a server made for hostile clients (transport/http_server.py).
-Loopback by default: exposing it is a deliberate --listen."""
+Loopback by default: any other address needs --listen-public as well."""
 
 from __future__ import annotations
 
@@ -30,6 +30,18 @@ def parse_listen(value: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise UsageError(f"--listen {value!r}: expected HOST:PORT, e.g. 127.0.0.1:9464")
     return host, int(port)
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: reachable from this machine only."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may name any interface
 
 
 def metrics_pages(fleet: FleetFollower) -> Pages:
@@ -81,9 +93,17 @@ def prometheus(
         typer.Option(
             "--listen",
             metavar="HOST:PORT",
-            help="Where to serve /metrics (loopback unless you say otherwise; port 0: any free one).",
+            help="Where to serve /metrics (port 0: any free one); an address beyond loopback needs --listen-public.",
         ),
     ] = "127.0.0.1:9464",
+    listen_public: Annotated[
+        bool,
+        typer.Option(
+            "--listen-public",
+            help="Serve on a --listen address other machines can reach, with no authentication of its own "
+            "(put a reverse proxy with TLS and a password in front).",
+        ),
+    ] = False,
     probe_interval: Annotated[
         float, typer.Option("--probe-interval", metavar="S", min=0.1, help="Seconds between probes of each target.")
     ] = 30.0,
@@ -96,10 +116,16 @@ def prometheus(
     from fieldctl.cli.fleet.follower import FleetFollower
     from fieldctl.cli.framework.common import wait_while_running
     from fieldctl.cli.views.stream import stop_on_signals
+    from fieldctl.protocols.core.errors import UsageError
     from fieldctl.protocols.transport import together
     from fieldctl.protocols.transport.http_server import serve_http
 
     host, port = parse_listen(listen)
+    if not listen_public and not is_loopback(host):
+        raise UsageError(
+            f"--listen {listen}: other machines could read /metrics, unauthenticated; "
+            "add --listen-public to mean it (README: exposing the exporter)"
+        )
     fleet = FleetFollower.load(fleet_file, group)
 
     async def main() -> None:

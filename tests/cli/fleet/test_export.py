@@ -1,7 +1,7 @@
 """`fieldctl export prometheus --fleet FILE` over a fleet of real simulators of two profiles plus a
 target nobody serves: /metrics fetched over HTTP and parsed with prometheus_client's own parser,
-the values checked against what the fleet is doing; a clean end on SIGTERM; its usage errors; a
-device's control characters written out in label values."""
+the values checked against what the fleet is doing; a clean end on SIGTERM; its usage errors; an
+address beyond loopback only with --listen-public; a device's control characters written out."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from fieldctl.protocols.oneliner.codec import encode_packet
 from tests.helpers.exporter import fetch, start_exporter
 from tests.helpers.fleets import DOWN, LIVE
 from tests.helpers.ports import free_port
-from tests.helpers.processes import run_cli
+from tests.helpers.processes import one_line, run_cli
 
 #: (metric name, target, extra labels) -> value
 Samples = dict[tuple[str, str, tuple[tuple[str, str], ...]], float]
@@ -115,6 +115,17 @@ def test_usage_errors(fleet) -> None:
         busy = run_cli("export", "prometheus", "--fleet", str(fleet.path), "--listen", f"127.0.0.1:{port}")
     assert busy.returncode == 3 and "address already in use" in busy.stderr
     assert len(busy.stderr.strip().splitlines()) == 1, busy.stderr
+
+
+def test_an_address_beyond_loopback_needs_listen_public(fleet) -> None:
+    for address in ("0.0.0.0:0", "[::]:0", "exporter.example:9464"):
+        refused = run_cli("export", "prometheus", "--fleet", str(fleet.path), "--listen", address)
+        assert refused.returncode == 2 and "--listen-public" in one_line(refused.stderr), refused.stderr
+    exporter, url = start_exporter(str(fleet.path), "--listen", "0.0.0.0:0", "--listen-public")
+    assert url.startswith("http://0.0.0.0:")
+    port = url.split(":")[2].split("/")[0]
+    assert "fieldctl_up{" in fetch(f"http://127.0.0.1:{port}/metrics")  # the test's traffic stays on loopback
+    assert exporter.stop() == 0
 
 
 def test_control_characters_from_a_wire_are_written_out_in_label_values(tmp_path) -> None:
