@@ -1,5 +1,5 @@
 """`fieldctl export prometheus --fleet FILE`: a long-lived exporter of a fleet's state for
-Prometheus. It follows every target as `listen --fleet` does (fleet.py), probes each every
+Prometheus. It follows every target as `listen --fleet` does (follower.py), probes each every
 --probe-interval seconds, and serves the FleetState at /metrics, rendered at scrape time on the loop
 that feeds it (metrics.py), through a server made for hostile clients (transport/http_server.py).
 Loopback by default: any other address needs --listen-public as well."""
