@@ -14,16 +14,20 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fieldctl.protocols.core.errors import ConnectFailure
 from fieldctl.protocols.transport.http_server import (
     HttpLimits,
     Page,
     Refusal,
+    Request,
     parse_head,
     reused,
     serve_http,
 )
+from tests.helpers.fuzzing import contained
 
 LIMITS = HttpLimits(
     max_head_bytes=1024,
@@ -252,6 +256,28 @@ def test_parse_head() -> None:
     with pytest.raises(Refusal) as refusal:
         parse_head(b"DELETE / HTTP/1.1", 10)
     assert refusal.value.status == 405
+
+
+HEADER_NAMES = st.sampled_from(["Host", "Connection", "Accept-Encoding", "Content-Length", "Transfer-Encoding", "X"])
+HEADER_LINES = st.builds(
+    lambda name, sep, value: name + sep + value, HEADER_NAMES, st.sampled_from([": ", ":", " : ", ""]), st.text()
+)
+HEADS = st.builds(
+    lambda method, target, version, lines: "\r\n".join([f"{method} {target} {version}", *lines]).encode(
+        "utf-8", "surrogatepass"
+    ),
+    st.sampled_from(["GET", "HEAD", "POST", "get", ""]) | st.text(max_size=8),
+    st.text(max_size=30),
+    st.sampled_from(["HTTP/1.1", "HTTP/1.0", "HTTP/2", ""]) | st.text(max_size=10),
+    st.lists(HEADER_LINES, max_size=12),
+)
+
+
+@pytest.mark.fuzz
+@given(st.binary(max_size=2048) | HEADS)
+def test_any_head_is_a_request_or_a_refusal(head: bytes) -> None:
+    request = contained(parse_head, head, 10, allowed=(Refusal,))
+    assert request is None or (isinstance(request, Request) and request.method in ("GET", "HEAD"))
 
 
 def test_a_reused_page_is_made_once_within_its_age() -> None:
