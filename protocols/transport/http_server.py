@@ -6,7 +6,9 @@ Every client is held to limits: its request head is read into a fixed buffer (`m
 `max_headers`: 431 past them) within `head_timeout_s` of its first byte (408), a kept-alive
 connection waits at most `idle_timeout_s` for its next request, and a response reaches the client
 within `write_timeout_s` or the connection is dropped. At most `max_connections` are served at
-once; one more is answered 503 and closed at once. Responses go out in chunks as the client reads
+once: one more takes the place of the connection kept alive longest without a request (closing
+that loses nothing: its client connects again when it needs to), or, when every one is busy, is
+answered 503 and closed at once. Responses go out in chunks as the client reads
 them, so memory stays flat whatever the clients do: a connection costs its head buffer and one
 chunk beside the kernel's socket buffers, and a page is shared by every request that asks for it
 (`reused`).
@@ -211,6 +213,7 @@ class _Connection(asyncio.BufferedProtocol):
             return
         if self._phase == "idle":
             self._phase = "head"
+            self._server.idle(self, False)
             self._arm(self._limits.head_timeout_s, self._timed_out)
         self._filled += nbytes
         self._next_request()
@@ -230,6 +233,10 @@ class _Connection(asyncio.BufferedProtocol):
     def abort(self) -> None:
         if self._transport is not None:
             self._transport.abort()
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
 
     def _arm(self, seconds: float, then: Callable[[], None]) -> None:
         if self._timer is not None:
@@ -303,6 +310,8 @@ class _Connection(asyncio.BufferedProtocol):
             self._transport.resume_reading()
             if self._filled:  # later, so that a pipelined burst does not recurse
                 asyncio.get_running_loop().call_soon(self._next_request)
+            else:
+                self._server.idle(self, True)
         else:  # the write deadline still holds: what the client sends meanwhile is read and dropped
             self._phase = "closing"
             self._transport.write_eof()
@@ -316,16 +325,29 @@ class HttpServer:
         self.pages = pages
         self.limits = limits
         self._live: set[_Connection] = set()
+        self._idle: dict[_Connection, None] = {}  # kept alive between requests, longest idle first
         self._server: asyncio.Server | None = None
 
     def admit(self, connection: _Connection) -> bool:
         if len(self._live) >= self.limits.max_connections:
-            return False
+            if not self._idle:
+                return False
+            longest_idle = next(iter(self._idle))
+            self.release(longest_idle)
+            longest_idle.close()
         self._live.add(connection)
         return True
 
+    def idle(self, connection: _Connection, idle: bool) -> None:
+        """`connection` now waits for its next request (True), or has begun one (False)."""
+        if idle:
+            self._idle[connection] = None
+        else:
+            self._idle.pop(connection, None)
+
     def release(self, connection: _Connection) -> None:
         self._live.discard(connection)
+        self._idle.pop(connection, None)
 
     @property
     def addresses(self) -> list[tuple[str, int]]:

@@ -12,6 +12,7 @@ import gzip
 import socket
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
@@ -181,8 +182,9 @@ def test_a_trickled_head_is_cut_off_at_its_deadline_and_a_silent_one_closed() ->
             assert status == 408 and headers["connection"] == "close"
             assert LIMITS.head_timeout_s - 0.05 <= time.monotonic() - started < LIMITS.head_timeout_s + 1
             trickling.cancel()
-            silent, _ = await connect(port)
+            silent, still_open = await connect(port)  # (a writer let go would close it from this side)
             assert await closed_within(silent, LIMITS.head_timeout_s + 1) == b""  # closed without a word
+            assert not still_open.is_closing()
             await served_again(port)
 
     asyncio.run(main())
@@ -216,23 +218,41 @@ def test_a_client_that_never_reads_is_dropped_at_the_write_deadline() -> None:
     asyncio.run(main())
 
 
-def test_one_connection_too_many_is_refused_at_once() -> None:
+def test_one_connection_too_many_is_refused_at_once_while_every_one_is_busy() -> None:
+    async def main() -> None:
+        async with served(replace(LIMITS, head_timeout_s=5)) as port:
+            held = []
+            for _ in range(LIMITS.max_connections):
+                reader, writer = await connect(port)
+                writer.write(b"GET / HTTP/1.1\r\n")  # a head begun: busy (accepted in order, before the next)
+                held.append(writer)
+            started = time.monotonic()
+            reader, writer = await connect(port)  # refused before it could ask: a request would meet a reset
+            status, headers, body = await response(reader)
+            assert (status, body, headers["connection"]) == (503, b"503 Service Unavailable\n", "close")
+            assert await closed_within(reader, 1) == b""
+            assert time.monotonic() - started < 0.5
+            writer.close()
+            held.pop().close()
+            await served_again(port)
+
+    asyncio.run(main())
+
+
+def test_a_new_connection_takes_the_place_of_the_one_idle_longest() -> None:
     async def main() -> None:
         async with served() as port:
             held = []
             for _ in range(LIMITS.max_connections):
                 reader, writer = await connect(port)
                 writer.write(GET)
-                assert (await response(reader))[0] == 200  # served, so counted: it stays open, kept alive
-                held.append(writer)
-            started = time.monotonic()
-            reader, _ = await connect(port)  # refused before it could ask: a request would meet a reset
-            status, headers, body = await response(reader)
-            assert (status, body, headers["connection"]) == (503, b"503 Service Unavailable\n", "close")
-            assert await closed_within(reader, 1) == b""
-            assert time.monotonic() - started < 0.5
-            held.pop().close()
-            await served_again(port)
+                assert (await response(reader))[0] == 200  # then kept alive, idle
+                held.append((reader, writer))
+            await served_again(port)  # served at once, in the place of the first
+            assert await closed_within(held[0][0], 1) == b""
+            for reader, writer in held[1:]:
+                writer.write(GET)
+                assert (await response(reader))[0] == 200
 
     asyncio.run(main())
 
