@@ -35,7 +35,7 @@ class HttpLimits:
     max_head_bytes: int = 8 * 1024  # the request line and every header together
     max_headers: int = 100
     head_timeout_s: float = 5.0  # a whole request head, from its first byte (a new connection's: from accept)
-    idle_timeout_s: float = 60.0  # a kept-alive connection, between requests
+    idle_timeout_s: float = 75.0  # a kept-alive connection, between requests (Prometheus scrapes every 60 s by default)
     write_timeout_s: float = 10.0  # a whole response, and the close after it
     max_connections: int = 512
     backlog: int = 1024  # connections the kernel queues until accepted
