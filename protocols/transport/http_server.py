@@ -1,17 +1,17 @@
 """A small HTTP/1.1 server for the pages a long-lived command publishes (the exporter's /metrics),
-made for hostile clients. Only GET and HEAD of known paths; no request bodies, no TLS (a reverse
-proxy in front adds those).
+made for hostile clients. Only GET and HEAD of known paths, no request bodies; no TLS and no
+authentication (a reverse proxy in front adds those).
 
 Every client is held to limits: its request head is read into a fixed buffer (`max_head_bytes`,
 `max_headers`: 431 past them) within `head_timeout_s` of its first byte (408), a kept-alive
 connection waits at most `idle_timeout_s` for its next request, and a response reaches the client
 within `write_timeout_s` or the connection is dropped. At most `max_connections` are served at
 once: one more takes the place of the connection kept alive longest without a request (closing
-that loses nothing: its client connects again when it needs to), or, when every one is busy, is
-answered 503 and closed at once. Responses go out in chunks as the client reads
-them, so memory stays flat whatever the clients do: a connection costs its head buffer and one
-chunk beside the kernel's socket buffers, and a page is shared by every request that asks for it
-(`reused`).
+that loses nothing: its client connects again when it needs to), or, when every one is in the
+middle of a request, is answered 503 and closed at once. Responses go out in chunks as the client
+reads them, so memory stays flat whatever the clients do: a connection costs its head buffer and
+one chunk beside the kernel's socket buffers, and a page is shared by every request that asks for
+it (`reused`).
 """
 
 from __future__ import annotations
