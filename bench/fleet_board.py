@@ -14,8 +14,8 @@ Rows, each a ratio to a baseline measured in the same round (interleaved, see _c
   `simulate --devices N` a run end to end over sockets becomes possible; not measured here.)
 - board frame: one redraw of the board at N targets (what fits a 50-line terminal, troubled targets
   first) against one redraw of the single-device live table.
-- exporter scrape: `/metrics` of N targets rendered from the FleetState by the custom collector,
-  against prometheus_client's own labelled Gauges and Counters holding the same series.
+- exporter scrape: `/metrics` of N targets rendered from the FleetState (metrics.exposition), against
+  prometheus_client's own labelled Gauges and Counters holding the same series (generate_latest).
 """
 
 from __future__ import annotations
@@ -156,25 +156,14 @@ def fed_state(devices: int, per_target: int) -> FleetState:
     return fleet.state
 
 
-def scrape_ms(registry: CollectorRegistry, scrapes: int) -> float:
-    from prometheus_client import generate_latest
-
+def scrape_ms(render: Callable[[], bytes], scrapes: int) -> float:
+    """Median milliseconds of one /metrics body."""
     times = []
     for _ in range(scrapes):
         start = time.perf_counter()
-        generate_latest(registry)
+        render()
         times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times)
-
-
-def collector_registry(state: FleetState) -> CollectorRegistry:
-    from prometheus_client.registry import CollectorRegistry
-
-    from fieldctl.cli.fleet.metrics import FleetCollector
-
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(FleetCollector(state))
-    return registry
 
 
 def instrumented_registry(state: FleetState) -> CollectorRegistry:
@@ -243,11 +232,18 @@ def collect(args: argparse.Namespace) -> list[Row]:
     frames = _common.interleaved(
         args.rounds, {"board": lambda r: frame_ms(drawn["board"]), "single": lambda r: frame_ms(drawn["single"])}
     )
+    from prometheus_client import generate_latest
+
+    from fieldctl.cli.fleet.metrics import exposition
+
     state = fed_state(devices, args.per_target)
-    ours, theirs = collector_registry(state), instrumented_registry(state)
+    theirs = instrumented_registry(state)
     scrapes = _common.interleaved(
         args.rounds,
-        {"ours": lambda r: scrape_ms(ours, args.scrapes), "theirs": lambda r: scrape_ms(theirs, args.scrapes)},
+        {
+            "ours": lambda r: scrape_ms(lambda: exposition(state), args.scrapes),
+            "theirs": lambda r: scrape_ms(lambda: generate_latest(theirs), args.scrapes),
+        },
         warmup=True,
     )
     series = sum(len(t.counts) for t in state.targets.values()) + 9 * devices

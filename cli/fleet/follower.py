@@ -90,10 +90,11 @@ class FleetFollower:
         fleet.adopt(members)
         return fleet
 
-    def reserve_open_files(self, source: str | Path, *, probing: bool = False) -> None:
+    def reserve_open_files(self, source: str | Path, *, probing: bool = False, serving: int = 0) -> None:
         """Raises the process's limit on open files and refuses (exit 2, before anything runs) a
         fleet that the hard limit cannot hold: every target's listen, and when `probing` a wave of
-        PROBES_AT_ONCE probes besides, at what their drivers declare (`BaseDriver.open_files`)."""
+        PROBES_AT_ONCE probes besides, at what their drivers declare (`BaseDriver.open_files`), and
+        `serving` connections of the process's own (the exporter's scrapers)."""
         from fieldctl.protocols.runtime.open_files import per_run, reserve
         from fieldctl.protocols.sdk.probing import PROBES_AT_ONCE
 
@@ -101,7 +102,7 @@ class FleetFollower:
         needed = sum(per_run(driver, "listen") for driver in drivers)
         if probing and drivers:
             needed += min(len(drivers), PROBES_AT_ONCE) * max(per_run(driver, "probe") for driver in drivers)
-        reserve(needed, f"{source}: {len(drivers)} targets")
+        reserve(needed + serving, f"{source}: {len(drivers)} targets")
 
     def adopt(self, members: list[Member]) -> None:
         """These members, and a fresh state for them (their drivers' notifiers come from `notifier`)."""

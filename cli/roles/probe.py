@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -50,26 +49,11 @@ def render(report: ProbeReport, profile: str, fmt: Format, target: str | None = 
     return f"{(target or profile).upper()} {status} - {report.summary}" + (f" | {perf}" if perf else "")
 
 
-#: The text exposition format's escapes for label values.
-_LABEL_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n"})
-
-
-def _sample_value(value: float) -> str:
-    if isinstance(value, int):
-        return str(value)
-    number = float(value)
-    if math.isnan(number):
-        return "NaN"
-    return {float("inf"): "+Inf", float("-inf"): "-Inf"}.get(number, repr(number))
-
-
 def prometheus(probes: list[tuple[ProbeReport, dict[str, str]]]) -> str:
     """The same metric names for every profile, in base units (seconds), the profile (a fleet's
     target too) and the step as labels: a dashboard or an alert written once serves every system.
     Each family's HELP and TYPE come once, whatever the number of probes."""
-
-    def labels(**pairs: str) -> str:
-        return "{" + ",".join(f'{key}="{value.translate(_LABEL_ESCAPES)}"' for key, value in pairs.items()) + "}"
+    from fieldctl.cli.framework.exposition import family, labels, sample_value
 
     families: list[tuple[str, str, list[tuple[str, float]]]] = [
         (
@@ -98,12 +82,10 @@ def prometheus(probes: list[tuple[ProbeReport, dict[str, str]]]) -> str:
             [(labels(**names), report.crit) for report, names in probes],
         ),
     ]
-    lines = []
-    for name, help_text, samples in families:
-        if samples:
-            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
-            lines += [f"{name}{label} {_sample_value(value)}" for label, value in samples]
-    return "\n".join(lines)
+    return "".join(
+        family(name, "gauge", help_text, (f"{name}{label} {sample_value(value)}\n" for label, value in samples))
+        for name, help_text, samples in families
+    ).removesuffix("\n")
 
 
 #: Nagios codes from best to worst, as aggregators rank them: a fleet exits with its worst.

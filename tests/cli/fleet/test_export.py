@@ -1,37 +1,33 @@
 """`fieldctl export prometheus --fleet FILE` over a fleet of real simulators of two profiles plus a
 target nobody serves: /metrics fetched over HTTP and parsed with prometheus_client's own parser,
-the values checked against what the fleet is doing; a clean end on SIGTERM; its usage errors."""
+the values checked against what the fleet is doing; a clean end on SIGTERM; its usage errors; an
+address beyond loopback only with --listen-public; a device's control characters written out."""
 
 from __future__ import annotations
 
 import signal
 import socket
 import time
-import urllib.request
 from collections.abc import Callable
 
+import zmq
 from prometheus_client.parser import text_string_to_metric_families
 
+from fieldctl.cli.framework.escape import visible
+from fieldctl.profiles.targets import Target, write_fleet
+from fieldctl.protocols.oneliner.codec import encode_packet
+from tests.helpers.exporter import fetch, start_exporter
 from tests.helpers.fleets import DOWN, LIVE
-from tests.helpers.processes import FIELDCTL, Proc, run_cli
+from tests.helpers.ports import free_port
+from tests.helpers.processes import one_line, run_cli
 
 #: (metric name, target, extra labels) -> value
 Samples = dict[tuple[str, str, tuple[tuple[str, str], ...]], float]
 
 
-def start_exporter(path: str, *extra: str) -> tuple[Proc, str]:
-    """Started on a free port (unless `extra` names one), once it says where it serves."""
-    proc = Proc([*FIELDCTL, "export", "prometheus", "--fleet", path, "--listen", "127.0.0.1:0", *extra])
-    line = proc.wait_line(lambda text: text.startswith("serving http://"))
-    return proc, line.split()[1]
-
-
 def scrape(url: str) -> Samples:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        assert response.status == 200
-        text = response.read().decode()
     samples: Samples = {}
-    for family in text_string_to_metric_families(text):
+    for family in text_string_to_metric_families(fetch(url)):
         for sample in family.samples:
             labels = dict(sample.labels)
             target = labels.pop("target")
@@ -119,3 +115,49 @@ def test_usage_errors(fleet) -> None:
         busy = run_cli("export", "prometheus", "--fleet", str(fleet.path), "--listen", f"127.0.0.1:{port}")
     assert busy.returncode == 3 and "address already in use" in busy.stderr
     assert len(busy.stderr.strip().splitlines()) == 1, busy.stderr
+
+
+def test_an_address_beyond_loopback_needs_listen_public(fleet) -> None:
+    for address in ("0.0.0.0:0", "[::]:0", "exporter.example:9464"):
+        refused = run_cli("export", "prometheus", "--fleet", str(fleet.path), "--listen", address)
+        assert refused.returncode == 2 and "--listen-public" in one_line(refused.stderr), refused.stderr
+    exporter, url = start_exporter(str(fleet.path), "--listen", "0.0.0.0:0", "--listen-public")
+    assert url.startswith("http://0.0.0.0:")
+    port = url.split(":")[2].split("/")[0]
+    assert "fieldctl_up{" in fetch(f"http://127.0.0.1:{port}/metrics")  # the test's traffic stays on loopback
+    assert exporter.stop() == 0
+
+
+def test_control_characters_from_a_wire_are_written_out_in_label_values(tmp_path) -> None:
+    """A device names its own stream: the name reaches the `channel` label as a terminal shows it."""
+    hostile = "\x1b]0;PWNED\x07\x9b2J\x7f\u202e"
+    publisher = zmq.Context.instance().socket(zmq.XPUB)
+    publisher.setsockopt(zmq.LINGER, 0)
+    streams = f"tcp://127.0.0.1:{free_port()}"
+    publisher.bind(streams)
+    try:
+        path = tmp_path / "fleet.toml"
+        write_fleet(
+            path, [Target("one", "oneliner", endpoints={"streams": streams, "calls": f"tcp://127.0.0.1:{free_port()}"})]
+        )
+        exporter, url = start_exporter(str(path))
+        assert publisher.poll(20_000), "the exporter never subscribed"
+        publisher.recv()
+
+        def arrived(samples: Samples) -> bool:
+            publisher.send(encode_packet(hostile, True, time.time(), b"1"))
+            return messages(samples, "one") > 0
+
+        scrape_until(url, arrived)
+        text = fetch(url)
+        assert all(char == "\n" or char.isprintable() for char in text), [c for c in text if not c.isprintable()]
+        channels = {
+            sample.labels["channel"]
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "fieldctl_messages_total"
+        }
+        assert channels == {visible(hostile)} == {"\\x1b]0;PWNED\\x07\\x9b2J\\x7f\\u202e"}
+        assert exporter.stop() == 0
+    finally:
+        publisher.close(0)

@@ -69,5 +69,6 @@ def test_a_hostile_profile_name_is_escaped(folder: Path) -> None:
     )
     assert result.returncode == 2, result.stdout + result.stderr  # CRITICAL: nobody there
     families = strictly_valid(result.stdout)
-    assert [s.labels["profile"] for s in families["fieldctl_probe_status"]] == [hostile]
+    # The newline written out as a terminal shows it (escape.visible), then the quotes and backslash escaped.
+    assert [s.labels["profile"] for s in families["fieldctl_probe_status"]] == [hostile.replace("\n", "\\x0a")]
     assert families["fieldctl_probe_status"][0].value == 2
