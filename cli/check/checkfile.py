@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fieldctl.cli.check.matching import CONTAINS
-from fieldctl.profiles.files import parse_toml
+from fieldctl.profiles.files import parse_toml, read_toml
 from fieldctl.protocols.core.errors import UsageError
 
 #: The keys that say what a step does; a step has exactly one of them.
@@ -73,18 +73,14 @@ class CheckFile:
 
 def load(path: str | Path) -> CheckFile:
     """The check file at `path`; UsageError (exit 2) listing every problem."""
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"{source}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{source}: not UTF-8 text") from None
-    return parse(text, source)
+    return _checked(read_toml(Path(path)), str(path))
 
 
 def parse(text: str, source: str) -> CheckFile:
-    data = parse_toml(text, source)
+    return _checked(parse_toml(text, source), source)
+
+
+def _checked(data: dict[str, Any], source: str) -> CheckFile:
     problems: list[str] = []
     checked = _File(source, data, problems).build()
     if problems:

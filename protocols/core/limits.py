@@ -36,8 +36,9 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
-def _within(value: Any, max_depth: int) -> bool:
-    """Depth-first, so a too-deep branch is found without visiting the rest."""
+def within_depth(value: Any, max_depth: int) -> bool:
+    """Whether nested dicts and lists stay within `max_depth` levels; iterative and depth-first,
+    so a too-deep branch is found without visiting the rest (and without recursing)."""
     stack = [(value, 1)] if isinstance(value, (dict, list)) else []
     while stack:
         node, depth = stack.pop()
@@ -56,7 +57,7 @@ def _decode_within(text: str, max_depth: int) -> Any:
         value = _DECODER.decode(text)
     except RecursionError:
         raise Malformed(f"nested deeper than {max_depth} levels") from None
-    if text.count("[") + text.count("{") > max_depth and not _within(value, max_depth):
+    if text.count("[") + text.count("{") > max_depth and not within_depth(value, max_depth):
         raise Malformed(f"nested deeper than {max_depth} levels")
     return value
 

@@ -86,6 +86,14 @@ def test_bash_completes_profile_names(user_env: dict[str, str], tmp_path: Path) 
     assert bash_complete(f"fieldctl simulate --profile-file {extra} b", user_env) == ["bench-rig"]
 
 
+def test_a_broken_targets_file_still_completes_the_profiles(user_env: dict[str, str], tmp_path: Path) -> None:
+    deep = 100_000
+    (tmp_path / "config" / "fieldctl" / "targets.toml").write_text("x = " + "[" * deep + "]" * deep + "\n")
+    assert {"autotrainer", "rig7"} <= set(bash_complete("fieldctl listen ", user_env))
+    assert bash_complete("fieldctl target show ", user_env) == []
+    assert "get-status" in bash_complete("fieldctl command autotrainer get-", user_env)
+
+
 def test_bash_completes_a_profiles_command_names(user_env: dict[str, str]) -> None:
     offered = bash_complete("fieldctl command autotrainer get-", user_env)
     assert "get-status" in offered and all(name.startswith("get-") for name in offered)
