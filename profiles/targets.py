@@ -15,7 +15,6 @@ reference in the profile's `[auth]`, and `set` may only point such a reference e
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fieldctl.profiles.files import ProfileError, available_profiles, read_toml, targets_path
+from fieldctl.protocols.core.atomic import PRIVATE, write_atomically
 from fieldctl.protocols.core.errors import UsageError
 
 if TYPE_CHECKING:
@@ -147,18 +147,15 @@ def saved_targets() -> dict[str, Target]:
 
 
 def write_fleet(path: str | Path, targets: Iterable[Target]) -> None:
-    """Writes a fleet file (TOML) atomically; JSON's string escapes are valid TOML basic strings."""
+    """Writes a fleet file (TOML) atomically, readable by its owner only (it holds hosts and URLs);
+    JSON's string escapes are valid TOML basic strings."""
     lines: list[str] = []
     for target in targets:
         lines.append(f"[targets.{json.dumps(target.name)}]")
         for key, value in target.to_toml().items():
             lines.append(f"{key} = {_toml_value(value)}")
         lines.append("")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}")
-    temporary.write_text("\n".join(lines), encoding="utf-8")
-    temporary.replace(path)
+    write_atomically(path, "\n".join(lines), PRIVATE)
 
 
 def _toml_value(value: Any) -> str:

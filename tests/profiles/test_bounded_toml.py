@@ -59,7 +59,7 @@ def test_hostile_nesting_is_refused_with_the_file_named(tmp_path: Path, reader: 
 def test_a_deep_saved_targets_file_is_refused_too() -> None:
     targets_path().parent.mkdir(parents=True)
     targets_path().write_text('[targets.a]\nprofile = "autotrainer"\nhost = ' + "[" * DEEP + "]" * DEEP + "\n")
-    with pytest.raises(UsageError, match="targets.toml: nested deeper than 64 levels"):
+    with pytest.raises(UsageError, match=r"targets\.toml: nested deeper than 64 levels"):
         saved_targets()
 
 
