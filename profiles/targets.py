@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from fieldctl.profiles.files import ProfileError, available_profiles, read_toml, targets_path
 from fieldctl.protocols.core.atomic import PRIVATE, write_atomically
 from fieldctl.protocols.core.errors import UsageError
+from fieldctl.protocols.core.urls import INSTEAD, has_password
 
 if TYPE_CHECKING:
     from fieldctl.profiles.model import Profile
@@ -117,6 +118,12 @@ def _target(source: Path, name: str, table: Any) -> Target:
     endpoints, sets = table.get("endpoints", {}), table.get("set", {})
     if not isinstance(endpoints, dict) or not all(isinstance(url, str) for url in endpoints.values()):
         raise ProfileError(f'{where}.endpoints: must be a table of NAME = "URL"')
+    for key, url in {
+        "host": f"//{host or ''}",
+        **{f"endpoints.{name}": url for name, url in endpoints.items()},
+    }.items():
+        if has_password(url):
+            raise ProfileError(f"{where}.{key}: {INSTEAD}")
     if not isinstance(sets, dict):
         raise ProfileError(f'{where}.set: must be a table of "dotted.key" = value')
     check_sets(where, sets)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fieldctl.profiles.schema import CORE, CORE_TABLES, Problem, Setting, check
+from fieldctl.protocols.core.urls import INSTEAD, has_password
 
 _KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _PAYLOAD_TYPES = {"int", "float", "bool", "str", "object", "array", "any"}
@@ -61,6 +62,8 @@ def _core(data: dict[str, Any]) -> list[Problem]:
         for name, url in endpoints.items():
             if not isinstance(url, str) or not ("://" in url or url.startswith("/")):
                 problems.append((f"endpoints.{name}", "expected a URL such as tcp://{host}:5556, or a socket path"))
+            elif has_password(url):
+                problems.append((f"endpoints.{name}", INSTEAD))
 
     for table in ("channels", "events"):
         value = data.get(table, {})

@@ -24,7 +24,13 @@ class Format(enum.StrEnum):
 
 
 def render(report: ProbeReport, profile: str, fmt: Format, target: str | None = None) -> str:
-    """One probe's verdict; `target` names a fleet's target (a `target` field and label)."""
+    """One probe's verdict; `target` names a fleet's target (a `target` field and label). The
+    summary may carry a peer's words and a URL: known secrets and a URL's password are masked,
+    and on a terminal control characters escaped."""
+    from fieldctl.cli.framework.escape import stderr_line
+    from fieldctl.protocols.core.redact import scrub_text
+    from fieldctl.protocols.core.urls import mask_passwords
+
     status = report.status.name
     if fmt is Format.json:
         import json
@@ -36,7 +42,7 @@ def render(report: ProbeReport, profile: str, fmt: Format, target: str | None = 
                 "profile": profile,
                 "status": status,
                 "code": int(report.status),
-                "summary": report.summary,
+                "summary": mask_passwords(scrub_text(report.summary)),
                 "metrics": report.metrics,
                 "warn": report.warn,
                 "crit": report.crit,
@@ -47,7 +53,7 @@ def render(report: ProbeReport, profile: str, fmt: Format, target: str | None = 
             [(report, {"target": target, "profile": profile} if target is not None else {"profile": profile})]
         )
     perf = " ".join(f"{name}={value}s;{report.warn:g};{report.crit:g}" for name, value in report.metrics.items())
-    return f"{(target or profile).upper()} {status} - {report.summary}" + (f" | {perf}" if perf else "")
+    return stderr_line(f"{(target or profile).upper()} {status} - {report.summary}") + (f" | {perf}" if perf else "")
 
 
 #: The text exposition format's escapes for label values.
