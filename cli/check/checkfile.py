@@ -11,6 +11,7 @@ from typing import Any
 from fieldctl.cli.check.matching import CONTAINS
 from fieldctl.profiles.files import parse_toml, read_toml
 from fieldctl.protocols.core.errors import UsageError
+from fieldctl.protocols.core.limits import MAX_SECONDS, finite_within
 
 #: The keys that say what a step does; a step has exactly one of them.
 ACTIONS = ("command", "event", "probe", "publish", "wait_s")
@@ -250,11 +251,14 @@ class _File:
     def seconds(
         self, table: dict[str, Any], key: str, where: str, default: float | None, positive: bool = False
     ) -> Any:
+        """A duration of the file: finite, at most MAX_SECONDS (inf, nan and 1e308 never end)."""
         value = table.get(key, default)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (positive and value == 0):
-            self.problem(where, f"expected a number of seconds{' above 0' if positive else ''}")
+        if not finite_within(value, 0, MAX_SECONDS, above_low=positive):
+            self.problem(
+                where, f"expected a number of seconds{' above 0' if positive else ''}, at most {MAX_SECONDS:.0f}"
+            )
             return default
         return float(value)
 

@@ -9,10 +9,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from fieldctl.cli.framework.bounded import Bounded
+from fieldctl.protocols.core.limits import MAX_SECONDS
+
 if TYPE_CHECKING:
     from fieldctl.cli.fleet.follower import FleetFollower, Member
 
 app = typer.Typer(help="Serve a fleet's state to a monitoring system.", no_args_is_help=True)
+PROBE_INTERVAL = Bounded(float, 0.1, MAX_SECONDS, " of seconds")
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -66,7 +70,10 @@ def prometheus(
         ),
     ] = "127.0.0.1:9464",
     probe_interval: Annotated[
-        float, typer.Option("--probe-interval", metavar="S", min=0.1, help="Seconds between probes of each target.")
+        float,
+        typer.Option(
+            "--probe-interval", metavar="S", parser=PROBE_INTERVAL, help="Seconds between probes of each target."
+        ),
     ] = 30.0,
 ) -> None:
     """Serve every target's link, heartbeat age, message counts, malformed frames, errors, round

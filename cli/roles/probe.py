@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from fieldctl.cli.framework.bounded import SECONDS
 from fieldctl.cli.framework.common import ProfileOptions, with_profile
 
 if TYPE_CHECKING:
@@ -121,13 +122,16 @@ def probe(
     profile: ProfileOptions,
     warn: Annotated[
         float | None,
-        typer.Option("--warn", min=0, help="WARNING above S seconds (default 1.5 heartbeat intervals)."),
+        typer.Option(
+            "--warn", parser=SECONDS, metavar="S", help="WARNING above S seconds (default 1.5 heartbeat intervals)."
+        ),
     ] = None,
     crit: Annotated[
         float | None,
         typer.Option(
             "--crit",
-            min=0,
+            parser=SECONDS,
+            metavar="S",
             help="CRITICAL above S seconds; also the probe's time limit (default heartbeat.stale_after_s).",
         ),
     ] = None,

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 #: The subcommands a protocol option can belong to; each is the driver role of that name.
 ROLES = ("listen", "register", "command", "publish", "simulate", "probe")
-#: flag: present or not (True); the others take a value, converted by the CLI (json within limits).
-KINDS = ("flag", "str", "int", "float", "json")
+#: flag: present or not (True); the others take a value, converted by the CLI: float finite,
+#: seconds finite from 0 to a day (core/limits.py MAX_SECONDS), json within limits.
+KINDS = ("flag", "str", "int", "float", "seconds", "json")
 #: The key that declares extra positional arguments for a role (oneliner's `command ... call X.Y`);
 #: the role receives them as a list under this key.
 PARAMS = "params"

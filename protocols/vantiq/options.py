@@ -41,9 +41,9 @@ OPTIONS: Declared = {
             "token_file", "str", "accepted tokens, one a line (else CONNECTOR_AUTH_TOKEN; none: any)"
         ),
         "--reconnect-after": OptionSpec(
-            "reconnect_after", "float", "send reconnectRequired S seconds after a source's first connect"
+            "reconnect_after", "seconds", "send reconnectRequired S seconds after a source's first connect"
         ),
         "--send": OptionSpec("send", "str", "frame type to send: binary (default, Java and Python) or text"),
-        "--query-timeout": OptionSpec("query_timeout", "float", "seconds to wait for a query's final response"),
+        "--query-timeout": OptionSpec("query_timeout", "seconds", "seconds to wait for a query's final response"),
     },
 }

@@ -47,7 +47,7 @@ def test_overrides_host_endpoint_and_set() -> None:
     [
         ({"endpoints": ["nope=tcp://x:1"]}, "--endpoint nope: profile autotrainer has no such endpoint"),
         ({"endpoints": ["events"]}, "expected NAME=URL"),
-        ({"sets": ["heartbeat.interval_s=-1"]}, "heartbeat.interval_s: expected a positive number"),
+        ({"sets": ["heartbeat.interval_s=-1"]}, "heartbeat.interval_s: expected a number of seconds above 0"),
         ({"sets": ["novalue"]}, "expected dotted.key=value"),
     ],
 )
@@ -159,9 +159,9 @@ def test_declared_settings_are_typed(tmp_path: Path) -> None:
     )
     text = "\n".join(check_file(typed, declared_settings))
     for line in (
-        "limits.max_frame_bytes: expected a positive integer, got 0",
-        "limits.max_depth: expected a positive integer, got 'deep'",
-        "timeouts.login_s: expected a positive number of seconds, got -1",
+        "limits.max_frame_bytes: expected a positive integer, at most 1073741824, got 0",
+        "limits.max_depth: expected a positive integer, at most 200, got 'deep'",
+        "timeouts.login_s: expected a number of seconds above 0, at most 86400, got -1",
         "simulate.send: expected one of text, binary, got 'carrier-pigeon'",
         "simulate.services: expected a list of strings, got 'sepl_get'",
     ):
@@ -172,7 +172,7 @@ def test_a_run_refuses_a_declared_setting_of_the_wrong_type_and_a_misspelt_core_
     result = run_cli("listen", "autotrainer", "--json", "--set", "timeouts.command_s=soon", "--timeout", "1")
     assert (
         result.returncode == 2
-        and "timeouts.command_s: expected a positive number of seconds, got 'soon'" in result.stderr
+        and "timeouts.command_s: expected a number of seconds above 0, at most 86400, got 'soon'" in result.stderr
     )
     with pytest.raises(ProfileError, match=r"heartbeat.stale_afer_s: unknown key \(did you mean stale_after_s\?\)"):
         load_profile("autotrainer", sets=["heartbeat.stale_afer_s=3"])

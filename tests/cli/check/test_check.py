@@ -182,7 +182,7 @@ def test_a_bad_file_lists_every_problem_and_runs_nothing(tmp_path: Path) -> None
     assert found[:3] == [
         f"fieldctl check: {bad}: step 1: action: exactly one of command, event, probe, publish, wait_s"
         " (found command, wait_s)",
-        f"fieldctl check: {bad}: step 2: wait_s: expected a number of seconds",
+        f"fieldctl check: {bad}: step 2: wait_s: expected a number of seconds, at most 86400",
         f'fieldctl check: {untargeted}: target: missing: give target = "PROFILE" in the file or --target',
     ]
     assert found[3].startswith(f"fieldctl check: {unknown}: target: unknown profile or target 'no-such-profile'")
