@@ -150,6 +150,14 @@ class Given:
                 result[spec.name] = _convert(spec, value[-1], f"{where}: {flag}")  # the last one given wins
         return result
 
+    def risks(self, role: str, profile: Profile) -> list[str]:
+        """'--flag what it risks' for each option given whose declaration names a risk (it runs a
+        program, unpickles freely ...): what a check file may not ask for unless allowed."""
+        from fieldctl.protocols.runtime.registry import declared_options
+
+        specs = declared_options(profile.protocol).get(role, {})
+        return [f"{flag} {specs[flag].risk}" for flag in self.values if flag in specs and specs[flag].risk]
+
 
 def _convert(spec: OptionSpec, text: str, flag: str) -> Any:
     import math

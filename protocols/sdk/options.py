@@ -20,12 +20,20 @@ PARAMS = "params"
 @dataclass(frozen=True)
 class OptionSpec:
     """One option of one role, e.g. oneliner's --trust-pickle: `name` is the key in the options
-    dict the role receives; a `repeat` option collects a list."""
+    dict the role receives; a `repeat` option collects a list. `risk` says what the option does
+    that data must not be able to ask for (RUNS_A_PROGRAM, UNPICKLES): typed on a command
+    line it is the user's choice; written in a check file it is refused unless the run allows it."""
 
     name: str
     kind: str = "str"
     help: str = ""
     repeat: bool = False
+    risk: str = ""
+
+
+#: The risks the built-in protocols declare, as a refusal says them.
+RUNS_A_PROGRAM = "runs a program"
+UNPICKLES = "unpickles without restriction (a pickle can run any code)"
 
 
 #: role -> "--flag" (or PARAMS) -> its declaration: what a package's `options.OPTIONS` holds.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fieldctl.protocols.sdk.options import Declared, OptionSpec
+from fieldctl.protocols.sdk.options import RUNS_A_PROGRAM, Declared, OptionSpec
 from fieldctl.protocols.sdk.websocket_options import OPTIONS as WEBSOCKET_OPTIONS
 
 CONNECTOR_OPTIONS = {
@@ -25,7 +25,7 @@ OPTIONS: Declared = {
         **HEALTH,
         "--data-file": OptionSpec("data_file", "str", "answer queries from rows in FILE (.json, .ndjson, .csv)"),
         "--answer-with": OptionSpec(
-            "answer_with", "str", "answer queries with CMD: parameters on stdin, rows on stdout"
+            "answer_with", "str", "answer queries with CMD: parameters on stdin, rows on stdout", risk=RUNS_A_PROGRAM
         ),
         "--same-socket": OptionSpec(
             "same_socket", "flag", "after reconnectRequired, reconnect on the same websocket (Java style)"
