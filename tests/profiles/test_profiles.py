@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,9 @@ from fieldctl.profiles.loader import ProfileError, check_file
 from fieldctl.profiles.secrets import Secret, SecretRef
 from fieldctl.protocols.core.errors import UsageError
 from fieldctl.protocols.runtime.registry import declared_settings
-from tests.helpers.processes import cli_env, run_cli
+from tests.helpers.processes import FIELDCTL, cli_env, run_cli
 from tests.helpers.repository import ROOT
+from tests.helpers.terminals import Pty
 
 
 @pytest.fixture(autouse=True)
@@ -225,3 +227,24 @@ def test_a_package_that_is_no_protocol_is_an_unknown_protocol(tmp_path: Path, pr
     result = run_cli("profiles", "validate", str(odd))
     assert result.returncode == 2
     assert result.stderr.startswith(f"{odd}: protocol: unknown protocol '{protocol}' (installed: autotrainer, ")
+
+
+def test_a_profiles_text_is_shown_as_text(tmp_path: Path, terminals: Callable[..., Pty]) -> None:
+    """A profile file is hostile too: its description, names and keys reach a terminal with control
+    characters written out and no rich markup read."""
+    folder = tmp_path / "config" / "fieldctl" / "profiles"
+    folder.mkdir(parents=True)
+    hostile = "\\u001b]0;owned\\u0007 [bold red]loud[/]"
+    (folder / "loud.toml").write_text(
+        f'extends = "autotrainer"\nname = "loud"\ndescription = "{hostile}"\n'
+        f'[commands.get-status]\ncode = 400\nhelp = "{hostile}"\n'
+    )
+    env = cli_env(XDG_CONFIG_HOME=str(tmp_path / "config"))
+    for args in (["profiles", "list"], ["profiles", "show", "loud"]):
+        term = terminals([*FIELDCTL, *args], env=env)
+        assert term.wait(30) == 0
+        assert b"\x1b]0;owned" not in term.raw and "\\x1b]0;owned\\x07 [bold red]loud[/]" in term.text
+    bad = tmp_path / "bad.toml"
+    bad.write_text(f'extends = "autotrainer"\nname = "bad"\n["{hostile}"]\nx = 1\n')
+    validated = run_cli("profiles", "validate", str(bad))
+    assert validated.returncode == 2 and "\x1b" not in validated.stderr and "\\x1b]0;owned" in validated.stderr
