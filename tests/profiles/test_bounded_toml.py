@@ -9,13 +9,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fieldctl.cli.check.checkfile import load as load_check
 from fieldctl.profiles.bounded_toml import MAX_TOML_BYTES, MAX_TOML_DEPTH
-from fieldctl.profiles.files import parse_toml
+from fieldctl.profiles.files import ProfileError, parse_toml
 from fieldctl.profiles.loader import load_profile_file
 from fieldctl.profiles.targets import load_fleet, saved_targets, targets_path
 from fieldctl.protocols.core.errors import UsageError
+from tests.helpers.fuzzing import contained
 from tests.helpers.processes import cli_env, run_cli
 
 DEEP = 100_000
@@ -97,3 +100,18 @@ def test_a_broken_targets_file_breaks_only_what_needs_it(tmp_path: Path) -> None
     assert listened.returncode == 0, listened.stderr
     unknown = run_cli("listen", "nosuch", "--json", env=env)
     assert (unknown.returncode, unknown.stderr) == (2, f"fieldctl: {broken}: nested deeper than 64 levels\n")
+
+
+@pytest.mark.fuzz
+@given(st.text(alphabet="[]{}\"'.=,#\n\\ a1", max_size=2000))
+def test_any_text_is_a_document_or_one_usage_error(text: str) -> None:
+    """Whatever the text, parsing ends in time with a dict or a ProfileError: never tomllib's
+    RecursionError, never another exception."""
+    contained(parse_toml, text, "fuzz.toml", allowed=(ProfileError,))
+
+
+@pytest.mark.fuzz
+@given(st.integers(1, 3000), st.sampled_from(["[", "{ a = ", "a.", "[[a.", 'x = "[" , [']))
+def test_deep_nesting_of_any_kind_is_refused_in_time(depth: int, opening: str) -> None:
+    text = "x = " + opening * depth if not opening.startswith(("a.", "[[")) else opening * depth + "b = 1"
+    contained(parse_toml, text, "deep.toml", allowed=(ProfileError,))

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from fieldctl.cli.check.matching import matches, mismatches
 
@@ -110,3 +113,48 @@ def test_twenty_thousand_entries_against_twenty_thousand_rows_end_fast(case: str
         assert result["lines"] == []
     else:
         assert result["lines"][0].startswith(first)
+
+
+def naive(expected: Any, actual: Any) -> bool:
+    """The matching rules as the README states them, with no index and no budget."""
+    if isinstance(expected, dict) and set(expected) == {"$contains"}:
+        wanted = expected["$contains"]
+        return (
+            isinstance(wanted, list)
+            and isinstance(actual, list)
+            and all(any(naive(want, got) for got in actual) for want in wanted)
+        )
+    if isinstance(expected, dict):
+        return isinstance(actual, dict) and all(k in actual and naive(v, actual[k]) for k, v in expected.items())
+    if isinstance(expected, list):
+        return (
+            isinstance(actual, list)
+            and len(expected) == len(actual)
+            and all(naive(want, got) for want, got in zip(expected, actual, strict=True))
+        )
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return type(expected) is type(actual) and expected == actual
+    return bool(expected == actual)
+
+
+#: Few distinct values, so that equal, unequal and nearly equal ones (1, 1.0, true) meet often.
+VALUES = st.recursive(
+    st.sampled_from([None, True, False, 0, 1, 1.0, 2, "a", "b"]),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["a", "b", "$contains"]), inner, max_size=2)
+    ),
+    max_leaves=12,
+)
+
+
+@pytest.mark.fuzz
+@given(st.lists(VALUES, max_size=4), st.lists(VALUES, max_size=6), VALUES)
+@example([True, 1.0], [1, False], {"$contains": [[1]]})
+@example([{"a": [1], "b": {}}], [{"a": [True], "b": {}}, {"a": [1.0], "b": {"a": 1}}], [{"$contains": [None]}])
+def test_contains_decides_as_the_plain_rules_do(wanted: list[Any], actual: list[Any], other: Any) -> None:
+    for expected, got in (
+        ({"$contains": wanted}, actual),
+        (other, actual),
+        ({"a": {"$contains": wanted}}, {"a": actual}),
+    ):
+        assert matches(expected, got) == naive(expected, got), (expected, got)
