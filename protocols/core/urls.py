@@ -5,9 +5,6 @@ masked wherever a URL is shown anyway. A user name alone is no secret and stays.
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
-
-from fieldctl.protocols.core import redact
 
 #: [scheme:]//user:password@ : the password runs to the last '@' of the authority (a password
 #: may hold one), never past the authority's end.
@@ -32,6 +29,10 @@ def mask_passwords(text: str) -> str:
 def remember_password(url: str) -> None:
     """A URL from a file that is not fieldctl's to refuse (a connector's own server.config): its
     password is masked in all output from now on, as a resolved secret is."""
+    from urllib.parse import urlsplit
+
+    from fieldctl.protocols.core import redact  # here: escaping a line needs none of it
+
     try:
         password = urlsplit(url).password
     except ValueError:  # not a URL: nothing to remember
