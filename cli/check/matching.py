@@ -38,14 +38,14 @@ class _Budget:
             raise _Spent
 
 
-def mismatches(expected: Any, actual: Any, path: str = "", budget: int = BUDGET) -> list[str]:
+def mismatches(expected: Any, actual: Any, path: str = "") -> list[str]:
     """Every difference as one line `path: expected X, got Y` (MAX_LINES of them, then a count);
     an empty list is a match."""
     try:
-        lines = _mismatches(expected, actual, path, _Budget(budget))
+        lines = _mismatches(expected, actual, path, _Budget(BUDGET))
     except _Spent:
         return [
-            f"{path or '(top)'}: not matched: it would take more than {budget} comparisons "
+            f"{path or '(top)'}: not matched: it would take more than {BUDGET} comparisons "
             f"(a {CONTAINS} of many elements against a long list)"
         ]
     if len(lines) > MAX_LINES:
@@ -144,8 +144,9 @@ class _Elements:
     def _candidates(self, want: Any) -> Iterable[int]:
         """The elements that can match `want`: for an object, those sharing its most selective
         scalar field; else every element."""
-        fields = [(name, _key(value)) for name, value in want.items()] if isinstance(want, dict) else []
-        keyed = [field for field in fields if field[1] is not None and not _is_contains(want)]
+        if not isinstance(want, dict) or _is_contains(want):
+            return range(len(self.items))
+        keyed = [(name, key) for name, key in ((name, _key(value)) for name, value in want.items()) if key is not None]
         if not keyed:
             return range(len(self.items))
         index = self._index()
