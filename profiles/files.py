@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from fieldctl.profiles import bounded_toml
+from fieldctl.profiles.bounded_toml import MAX_TOML_BYTES
 from fieldctl.protocols.core import entry_points
 from fieldctl.protocols.core.errors import UsageError
 
@@ -53,29 +55,41 @@ def installed_folders() -> list[Path]:
 
 
 def read_toml(path: Path) -> dict[str, Any]:
-    """The file's TOML, parsed once per version of the file (a fleet loads one profile many times);
-    every caller gets its own copy to change."""
+    """The file's TOML, parsed within limits once per version of the file (a fleet loads one
+    profile many times); every caller gets its own copy to change. Every problem is one
+    ProfileError (exit 2) that names the file."""
     try:
         stat = path.stat()
+        if stat.st_size > MAX_TOML_BYTES:
+            raise ProfileError(f"{path}: {too_large(stat.st_size)}")
         return copy.deepcopy(_parsed(path, stat.st_mtime_ns, stat.st_size))
-    except FileNotFoundError:
-        raise ProfileError(f"{path}: no such profile file") from None
     except OSError as exc:
         raise ProfileError(f"{path}: cannot read: {exc.strerror}") from None
 
 
+def too_large(size: int) -> str:
+    return f"{size} bytes, over the limit of {MAX_TOML_BYTES} bytes for a TOML file"
+
+
 @functools.lru_cache(maxsize=256)
 def _parsed(path: Path, mtime_ns: int, size: int) -> dict[str, Any]:
-    return parse_toml(path.read_bytes(), path)
+    with path.open("rb") as handle:
+        data = handle.read(MAX_TOML_BYTES + 1)  # the file may have grown since its stat
+    return parse_toml(data, path)
 
 
 def parse_toml(data: bytes | str, source: object) -> dict[str, Any]:
-    """TOML (UTF-8 bytes or text) as a dict; what is not is one ProfileError naming its source."""
-    import tomllib  # here: listing names parses no TOML (~3 ms of a <TAB>)
+    """TOML (UTF-8 bytes or text) as a dict, within the size and depth limits; what is not is one
+    ProfileError naming its source."""
+    import tomllib
 
+    if len(data) > MAX_TOML_BYTES:
+        raise ProfileError(f"{source}: {too_large(len(data))}")
     try:
-        return tomllib.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
+        return bounded_toml.parse(data.decode("utf-8") if isinstance(data, bytes) else data)
     except UnicodeDecodeError:
         raise ProfileError(f"{source}: not UTF-8 text") from None
+    except bounded_toml.TomlTooDeep as exc:
+        raise ProfileError(f"{source}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{source}: not valid TOML: {exc}") from None

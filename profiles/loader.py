@@ -13,6 +13,7 @@ from fieldctl.profiles.validate import validate
 from fieldctl.protocols.core import entry_points
 from fieldctl.protocols.core.errors import UsageError
 from fieldctl.protocols.core.limits import loads
+from fieldctl.protocols.core.urls import INSTEAD, has_password
 
 if TYPE_CHECKING:
     from fieldctl.profiles.schema import Setting
@@ -92,6 +93,10 @@ def build(data: dict[str, Any], source: str, host: str | None = None) -> Profile
     if problems:
         raise problems_error(source, problems)
     host = host or data.get("defaults", {}).get("host") or "127.0.0.1"
+    endpoints = {name: url.replace("{host}", host) for name, url in data["endpoints"].items()}
+    for name, url in endpoints.items():
+        if has_password(url):  # a host given as user:password@host
+            raise ProfileError(f"{source}: endpoints.{name}: {INSTEAD}")
     heartbeat = data.get("heartbeat", {})
     return Profile(
         name=data["name"],
@@ -99,7 +104,7 @@ def build(data: dict[str, Any], source: str, host: str | None = None) -> Profile
         description=data.get("description", ""),
         source=source,
         host=host,
-        endpoints={name: url.replace("{host}", host) for name, url in data["endpoints"].items()},
+        endpoints=endpoints,
         channels=dict(data.get("channels", {})),
         commands={
             name: CommandSpec(
@@ -136,6 +141,8 @@ def load_profile(
     data = _raw(path, profile_files)
     for assignment in sets:
         _apply_set(data, assignment)
+    if host and has_password(f"//{host}"):
+        raise UsageError(f"--host: {INSTEAD}")
     for override in endpoints:
         key, sep, url = override.partition("=")
         if not sep or not url:
@@ -143,6 +150,8 @@ def load_profile(
         if key not in data.get("endpoints", {}):
             names = ", ".join(data.get("endpoints", {})) or "none"
             raise UsageError(f"--endpoint {key}: profile {name} has no such endpoint (endpoints: {names})")
+        if has_password(url):
+            raise UsageError(f"--endpoint {key}: {INSTEAD}")
         data["endpoints"][key] = url
     source = "built-in" if path.parent == BUILTIN_DIR else str(path)
     return build(data, source, host)

@@ -5,9 +5,12 @@ did-you-mean, because a silently ignored setting is worse than a refused one."""
 from __future__ import annotations
 
 import difflib
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from fieldctl.protocols.core.limits import MAX_DEPTH_ALLOWED, MAX_FRAME_BYTES_ALLOWED, MAX_SECONDS, finite_within
 
 Problem = tuple[str, str]
 
@@ -35,7 +38,8 @@ class Setting:
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite number: TOML's inf and nan are numbers no setting means."""
+    return finite_within(value, -sys.float_info.max, sys.float_info.max)
 
 
 ANY = Setting(lambda value: True, "anything")
@@ -43,8 +47,12 @@ TEXT = Setting(lambda value: isinstance(value, str), "a string")
 TEXTS = Setting(lambda value: isinstance(value, list) and all(isinstance(v, str) for v in value), "a list of strings")
 LIST = Setting(lambda value: isinstance(value, list), "a list")
 FLAG = Setting(lambda value: isinstance(value, bool), "true or false")
-NUMBER = Setting(_number, "a number")
-SECONDS = Setting(lambda value: _number(value) and value > 0, "a positive number of seconds")
+NUMBER = Setting(_number, "a finite number")
+#: A wait, a timeout, an interval: above 0, at most a day (inf, nan and 1e308 are refused).
+SECONDS = Setting(
+    lambda value: finite_within(value, 0, MAX_SECONDS, above_low=True),
+    f"a number of seconds above 0, at most {MAX_SECONDS:.0f}",
+)
 COUNT = Setting(
     lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= 0, "a non-negative integer"
 )
@@ -57,8 +65,18 @@ ENDPOINT = Setting(lambda value: True, "an endpoint URL", required=True)
 
 
 #: Zero is a valid delay (answer at once); negative is not.
-DELAY = Setting(lambda value: _number(value) and value >= 0, "a number of seconds, 0 or more")
-RATE = Setting(lambda value: _number(value) and value > 0, "a positive frequency in Hz")
+DELAY = Setting(lambda value: finite_within(value, 0, MAX_SECONDS), f"a number of seconds from 0 to {MAX_SECONDS:.0f}")
+#: A frequency a simulator's loop can keep.
+MAX_RATE_HZ = 10_000
+RATE = Setting(
+    lambda value: finite_within(value, 0, MAX_RATE_HZ, above_low=True),
+    f"a frequency in Hz above 0, at most {MAX_RATE_HZ}",
+)
+
+
+def at_most(high: int) -> Setting:
+    """A positive integer up to `high` (a size a file may ask for)."""
+    return Setting(lambda value: POSITIVE.accepts(value) and value <= high, f"a positive integer, at most {high}")
 
 
 def one_of(*choices: str) -> Setting:
@@ -84,8 +102,8 @@ CORE: dict[str, Setting] = {
     "heartbeat.fields": ANY,
     "auth.*": ANY,
     # protocols/core/limits.py
-    "limits.max_frame_bytes": POSITIVE,
-    "limits.max_depth": POSITIVE,
+    "limits.max_frame_bytes": at_most(MAX_FRAME_BYTES_ALLOWED),
+    "limits.max_depth": at_most(MAX_DEPTH_ALLOWED),
 }
 CORE_TABLES = frozenset(key.split(".", 1)[0] for key in CORE)
 

@@ -15,7 +15,6 @@ reference in the profile's `[auth]`, and `set` may only point such a reference e
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,7 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fieldctl.profiles.files import ProfileError, available_profiles, read_toml, targets_path
+from fieldctl.protocols.core.atomic import PRIVATE, write_atomically
 from fieldctl.protocols.core.errors import UsageError
+from fieldctl.protocols.core.urls import INSTEAD, has_password
 
 if TYPE_CHECKING:
     from fieldctl.profiles.model import Profile
@@ -117,6 +118,12 @@ def _target(source: Path, name: str, table: Any) -> Target:
     endpoints, sets = table.get("endpoints", {}), table.get("set", {})
     if not isinstance(endpoints, dict) or not all(isinstance(url, str) for url in endpoints.values()):
         raise ProfileError(f'{where}.endpoints: must be a table of NAME = "URL"')
+    for key, url in {
+        "host": f"//{host or ''}",
+        **{f"endpoints.{name}": url for name, url in endpoints.items()},
+    }.items():
+        if has_password(url):
+            raise ProfileError(f"{where}.{key}: {INSTEAD}")
     if not isinstance(sets, dict):
         raise ProfileError(f'{where}.set: must be a table of "dotted.key" = value')
     check_sets(where, sets)
@@ -147,18 +154,15 @@ def saved_targets() -> dict[str, Target]:
 
 
 def write_fleet(path: str | Path, targets: Iterable[Target]) -> None:
-    """Writes a fleet file (TOML) atomically; JSON's string escapes are valid TOML basic strings."""
+    """Writes a fleet file (TOML) atomically, readable by its owner only (it holds hosts and URLs);
+    JSON's string escapes are valid TOML basic strings."""
     lines: list[str] = []
     for target in targets:
         lines.append(f"[targets.{json.dumps(target.name)}]")
         for key, value in target.to_toml().items():
             lines.append(f"{key} = {_toml_value(value)}")
         lines.append("")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}")
-    temporary.write_text("\n".join(lines), encoding="utf-8")
-    temporary.replace(path)
+    write_atomically(path, "\n".join(lines), PRIVATE)
 
 
 def _toml_value(value: Any) -> str:

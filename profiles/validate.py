@@ -6,14 +6,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from fieldctl.profiles.schema import CORE, CORE_TABLES, Problem, Setting, check
+from fieldctl.profiles.schema import CORE, CORE_TABLES, SECONDS, Problem, Setting, check
+from fieldctl.protocols.core.urls import INSTEAD, has_password
 
 _KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _PAYLOAD_TYPES = {"int", "float", "bool", "str", "object", "array", "any"}
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _type_name(value: Any) -> str:
@@ -61,6 +58,8 @@ def _core(data: dict[str, Any]) -> list[Problem]:
         for name, url in endpoints.items():
             if not isinstance(url, str) or not ("://" in url or url.startswith("/")):
                 problems.append((f"endpoints.{name}", "expected a URL such as tcp://{host}:5556, or a socket path"))
+            elif has_password(url):
+                problems.append((f"endpoints.{name}", INSTEAD))
 
     for table in ("channels", "events"):
         value = data.get(table, {})
@@ -103,9 +102,9 @@ def _core(data: dict[str, Any]) -> list[Problem]:
         problems.append(("heartbeat", "expected a table"))
         heartbeat = {}
     problems.extend(
-        (f"heartbeat.{key}", "expected a positive number of seconds")
+        (f"heartbeat.{key}", f"expected {SECONDS.expected}")
         for key in ("interval_s", "stale_after_s")
-        if key in heartbeat and not (_is_number(heartbeat[key]) and heartbeat[key] > 0)
+        if key in heartbeat and not SECONDS.accepts(heartbeat[key])
     )
     channel = heartbeat.get("channel")
     if channel is not None and isinstance(data.get("channels"), dict) and channel not in data["channels"]:

@@ -49,6 +49,14 @@ def check(
             help="Run each file against its profile's simulator, started in-process on private loopback addresses.",
         ),
     ] = False,
+    allow_exec: Annotated[
+        bool,
+        typer.Option(
+            "--allow-exec",
+            help="Let the files give protocol options that run a program or unpickle freely "
+            "(a check file is data: refused otherwise).",
+        ),
+    ] = False,
     via: ViaOpt = None,
     json_: JsonOpt = False,
     host: HostOpt = None,
@@ -66,7 +74,7 @@ def check(
     from fieldctl.protocols.core.errors import FieldctlError
 
     overrides = ProfileOptions("", host, endpoint, set_, profile_file)
-    prepared = _prepare(files, target, overrides)
+    prepared = _prepare(files, target, overrides, allow_exec)
     as_json = common.json_mode(json_)
     results: list[Result] = []
     console = None
@@ -122,7 +130,7 @@ class Prepared:
     options: dict[str, dict[str, Any]]
 
 
-def _prepare(files: list[Path], target: str | None, overrides: ProfileOptions) -> list[Prepared]:
+def _prepare(files: list[Path], target: str | None, overrides: ProfileOptions, allow_exec: bool) -> list[Prepared]:
     """Every file loaded, its target resolved and its options parsed; else exit 2 with every problem."""
     import sys
 
@@ -148,7 +156,7 @@ def _prepare(files: list[Path], target: str | None, overrides: ProfileOptions) -
         except UsageError as exc:
             problems.append(f"{path}: target: {exc}")
             continue
-        options, wrong = _options(check_file, drv)
+        options, wrong = _options(check_file, drv, allow_exec)
         problems += wrong
         prepared.append(Prepared(check_file, name, prof, drv, options))
     if problems:
@@ -171,25 +179,32 @@ def _driver(prof: Profile) -> BaseDriver:
     return common.driver(prof)
 
 
-def _options(check_file: CheckFile, drv: BaseDriver) -> tuple[dict[str, dict[str, Any]], list[str]]:
+def _options(check_file: CheckFile, drv: BaseDriver, allow_exec: bool) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """The file's protocol options for each role, converted for the driver's protocol; and every
-    problem with them (the file's, and its steps' own, which the runner converts per step)."""
-    from fieldctl.cli.framework.protocol_options import role_options
+    problem with them (the file's, and its steps' own, which the runner converts per step). A
+    check file is data: an option that runs a program (or unpickles freely) is a problem unless
+    --allow-exec."""
+    from fieldctl.cli.framework.protocol_options import parse_given
     from fieldctl.protocols.core.errors import UsageError
 
     options: dict[str, dict[str, Any]] = {}
     problems = []
-    for role in ROLES:
+    given = [(f"options.{role}", role, check_file.options.get(role, ())) for role in ROLES]
+    given += [(f"step {step.number}: options", step.action, step.options) for step in check_file.steps if step.options]
+    for where, role, args in given:
         try:
-            options[role] = role_options(role, list(check_file.options.get(role, ())), drv.profile)
+            parsed = parse_given(role, list(args))
+            converted = parsed.options(role, drv.profile)
         except UsageError as exc:
-            problems.append(f"{check_file.path}: options.{role}: {exc}")
-    for step in check_file.steps:
-        if step.options:
-            try:
-                role_options(step.action, list(step.options), drv.profile)
-            except UsageError as exc:
-                problems.append(f"{check_file.path}: step {step.number}: options: {exc}")
+            problems.append(f"{check_file.path}: {where}: {exc}")
+            continue
+        if where.startswith("options."):
+            options[role] = converted
+        if not allow_exec:
+            problems += [
+                f"{check_file.path}: {where}: {risk}; pass check --allow-exec to let check files do that"
+                for risk in parsed.risks(role, drv.profile)
+            ]
     return options, problems
 
 

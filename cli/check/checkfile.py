@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from fieldctl.cli.check.matching import CONTAINS
-from fieldctl.profiles.files import parse_toml
+from fieldctl.profiles.files import parse_toml, read_toml
 from fieldctl.protocols.core.errors import UsageError
+from fieldctl.protocols.core.limits import MAX_SECONDS, finite_within
 
 #: The keys that say what a step does; a step has exactly one of them.
 ACTIONS = ("command", "event", "probe", "publish", "wait_s")
@@ -73,18 +74,14 @@ class CheckFile:
 
 def load(path: str | Path) -> CheckFile:
     """The check file at `path`; UsageError (exit 2) listing every problem."""
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"{source}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{source}: not UTF-8 text") from None
-    return parse(text, source)
+    return _checked(read_toml(Path(path)), str(path))
 
 
 def parse(text: str, source: str) -> CheckFile:
-    data = parse_toml(text, source)
+    return _checked(parse_toml(text, source), source)
+
+
+def _checked(data: dict[str, Any], source: str) -> CheckFile:
     problems: list[str] = []
     checked = _File(source, data, problems).build()
     if problems:
@@ -254,11 +251,14 @@ class _File:
     def seconds(
         self, table: dict[str, Any], key: str, where: str, default: float | None, positive: bool = False
     ) -> Any:
+        """A duration of the file: finite, at most MAX_SECONDS (inf, nan and 1e308 never end)."""
         value = table.get(key, default)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (positive and value == 0):
-            self.problem(where, f"expected a number of seconds{' above 0' if positive else ''}")
+        if not finite_within(value, 0, MAX_SECONDS, above_low=positive):
+            self.problem(
+                where, f"expected a number of seconds{' above 0' if positive else ''}, at most {MAX_SECONDS:.0f}"
+            )
             return default
         return float(value)
 

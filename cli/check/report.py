@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fieldctl.cli.framework.escape import cell, stderr_line
+from fieldctl.protocols.core.atomic import PUBLIC, write_atomically
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -115,8 +116,9 @@ def write_junit(results: list[Result], path: Path) -> None:
     for key in ("tests", "failures", "errors", "skipped"):
         suites.set(key, str(sum(int(suite.get(key, 0)) for suite in suites)))
     ET.indent(suites)
+    text = ET.tostring(suites, encoding="utf-8", xml_declaration=True).decode("utf-8")
     try:
-        ET.ElementTree(suites).write(path, encoding="utf-8", xml_declaration=True)
+        write_atomically(path, text, PUBLIC)
     except OSError as exc:
         from fieldctl.protocols.core.errors import UsageError
 

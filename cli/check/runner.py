@@ -296,6 +296,8 @@ class FileRun:
         closest: Message | None = None
         while True:
             for seq, msg in self.inbox.after(mark):
+                if loop.time() >= deadline:  # each match is bounded, a flood of them is not
+                    break
                 mark = seq
                 if selects(step.value, msg):
                     if not mismatches(expect, _shown(msg)):

@@ -21,6 +21,22 @@ def history_file() -> Path:
     return Path(state) / "fieldctl" / "history"
 
 
+def private_history(path: Path) -> bool:
+    """Makes the history file its owner's alone (typed lines may name hosts, URLs, secret
+    references): created 0600, an existing one set to 0600, never through a link. Whether it can
+    be used."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError:
+        return False
+    try:
+        os.fchmod(handle, 0o600)
+    finally:
+        os.close(handle)
+    return True
+
+
 def console(
     profile: Annotated[
         str | None, typer.Argument(help="profile to start with (default: autotrainer)", show_default=False)
@@ -65,19 +81,24 @@ async def _interactive(start: ProfileOptions, simulate: bool) -> None:
     import signal
 
     from prompt_toolkit import PromptSession
-    from prompt_toolkit.history import FileHistory
+    from prompt_toolkit.history import FileHistory, InMemoryHistory
     from prompt_toolkit.patch_stdout import patch_stdout
 
     from fieldctl.cli.console.completion import ConsoleCompleter
     from fieldctl.cli.console.session import Session
+    from fieldctl.cli.framework.common import warn
 
     path = history_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    kept = private_history(path)
+    if not kept:
+        warn(
+            f"{path}: cannot be opened as a private file (a link, or not writable): this session's history is not kept"
+        )
     loop = asyncio.get_running_loop()
     with patch_stdout(raw=True):
         session = Session(start, simulate, print)
         prompt: PromptSession[str] = PromptSession(
-            history=FileHistory(str(path)),
+            history=FileHistory(str(path)) if kept else InMemoryHistory(),
             completer=ConsoleCompleter(session),
             complete_while_typing=False,
             bottom_toolbar=session.toolbar,

@@ -10,11 +10,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from fieldctl.cli.framework.bounded import Bounded
+from fieldctl.protocols.core.limits import MAX_SECONDS
+
 if TYPE_CHECKING:
     from fieldctl.cli.fleet.follower import FleetFollower, Member
     from fieldctl.protocols.transport.http_server import Pages
 
 app = typer.Typer(help="Serve a fleet's state to a monitoring system.", no_args_is_help=True)
+PROBE_INTERVAL = Bounded(float, 0.1, MAX_SECONDS, " of seconds")
 
 
 #: Seconds a rendered /metrics is served again: a burst of scrapes costs one rendering.
@@ -105,7 +109,10 @@ def prometheus(
         ),
     ] = False,
     probe_interval: Annotated[
-        float, typer.Option("--probe-interval", metavar="S", min=0.1, help="Seconds between probes of each target.")
+        float,
+        typer.Option(
+            "--probe-interval", metavar="S", parser=PROBE_INTERVAL, help="Seconds between probes of each target."
+        ),
     ] = 30.0,
 ) -> None:
     """Serve every target's link, heartbeat age, message counts, malformed frames, errors, round

@@ -199,11 +199,17 @@ def _fill_positionals(
 
 
 def _known(name: str, profile_files: list[Path]) -> bool:
-    """Whether a profile or a saved target has this name."""
-    from fieldctl.profiles import available_profiles
+    """Whether a profile or a saved target has this name; a targets.toml that cannot be read
+    holds none (resolving the default target then says what is wrong with it)."""
+    from fieldctl.profiles import ProfileError, available_profiles
     from fieldctl.profiles.targets import saved_targets
 
-    return name in available_profiles(profile_files) or name in saved_targets()
+    if name in available_profiles(profile_files):
+        return True
+    try:
+        return name in saved_targets()
+    except ProfileError:
+        return False
 
 
 def warn(text: str) -> None:

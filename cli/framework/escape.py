@@ -2,14 +2,16 @@
 
 A device names its own `kind`, `identifier` and `errorMessage`; an escape sequence in one of them
 would retitle, clear or scroll the operator's terminal, and `[...]` would be rich markup. So
-everything the CLI shows goes through `visible` (C0, DEL and C1 controls become `\\xNN`) and reaches
-rich as `Text`, never as a markup string; every stderr line goes through `stderr_line`, which also
-masks known secrets.
+everything the CLI shows goes through `visible` (C0, DEL and C1 controls become `\\xNN`, a URL's
+password `***`) and reaches rich as `Text`, never as a markup string; every stderr line goes
+through `stderr_line`, which also masks known secrets.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+from fieldctl.protocols.core.urls import mask_passwords
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -21,8 +23,9 @@ _CONTROLS.update({code: f"\\u{code:04x}" for code in (0x2028, 0x2029, *range(0x2
 
 
 def visible(text: Any) -> str:
-    """`text` (any value, as str) with every control character written out instead of obeyed."""
-    return str(text).translate(_CONTROLS)
+    """`text` (any value, as str) with every control character written out instead of obeyed,
+    and the password of any URL in it masked."""
+    return mask_passwords(str(text)).translate(_CONTROLS)
 
 
 def cell(value: Any, style: str = "") -> Text:

@@ -27,7 +27,7 @@ CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
 #: The key in ctx.meta under which a parsed line leaves its protocol options (a Given).
 GIVEN = "fieldctl.protocol-options"
 #: What --help shows after a protocol option that takes a value, by its declared kind.
-METAVARS = {"str": "TEXT", "int": "N", "float": "NUMBER", "json": "JSON"}
+METAVARS = {"str": "TEXT", "int": "N", "float": "NUMBER", "seconds": "S", "json": "JSON"}
 _PREFIX = "protocol__"
 
 
@@ -150,22 +150,39 @@ class Given:
                 result[spec.name] = _convert(spec, value[-1], f"{where}: {flag}")  # the last one given wins
         return result
 
+    def risks(self, role: str, profile: Profile) -> list[str]:
+        """'--flag what it risks' for each option given whose declaration names a risk (it runs a
+        program, unpickles freely ...): what a check file may not ask for unless allowed."""
+        from fieldctl.protocols.runtime.registry import declared_options
+
+        specs = declared_options(profile.protocol).get(role, {})
+        return [f"{flag} {specs[flag].risk}" for flag in self.values if flag in specs and specs[flag].risk]
+
 
 def _convert(spec: OptionSpec, text: str, flag: str) -> Any:
+    import math
+
+    from fieldctl.cli.framework.bounded import SECONDS
     from fieldctl.protocols.core.errors import UsageError
 
     try:
         if spec.kind == "int":
             return int(text)
         if spec.kind == "float":
-            return float(text)
+            number = float(text)
+            if not math.isfinite(number):
+                raise UsageError(f"{flag}: expected a finite number, got {text!r}")
+            return number
+        if spec.kind == "seconds":
+            return SECONDS.parse(text)
         if spec.kind == "json":
             from fieldctl.protocols.core.limits import loads
 
             return loads(text)
     except ValueError as exc:
-        if spec.kind == "json":
-            raise UsageError(f"{flag}: not JSON within limits: {exc}") from None
+        if spec.kind in ("json", "seconds"):
+            said = "not JSON within limits: " if spec.kind == "json" else ""
+            raise UsageError(f"{flag}: {said}{exc}") from None
         raise UsageError(f"{flag}: expected {spec.kind}, got {text!r}") from None
     return text
 

@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from fieldctl.cli.framework.bounded import COUNT, SECONDS, Bounded
 from fieldctl.cli.framework.common import JsonOpt, ProfileOptions, ViaOpt, wait_while_running, with_profile
 from fieldctl.cli.framework.completers import command_names
 from fieldctl.cli.framework.protocol_options import ProtocolCommand
+from fieldctl.protocols.core.limits import MAX_RUN_SECONDS
 
 if TYPE_CHECKING:
     from fieldctl.profiles import Profile
@@ -27,6 +29,9 @@ Tick = Callable[[float], None]
 MODES = ("command", "listen")
 #: How often the progress bar moves (seconds).
 TICK_S = 0.1
+#: A benchmark's own bounds: it runs for a moment at least, and asks for a rate a loop can keep.
+BENCH_SECONDS = Bounded(float, 0.001, MAX_RUN_SECONDS, " of seconds")
+RATE = Bounded(float, 0.001, 1_000_000, " of requests per second")
 
 
 class BenchCommand(ProtocolCommand):
@@ -56,22 +61,35 @@ def bench(
     ] = None,
     data: Annotated[str | None, typer.Option("--data", metavar="JSON|@FILE|@-", help="Request payload.")] = None,
     clients: Annotated[int, typer.Option("--clients", min=1, max=1000, help="Concurrent client sessions.")] = 1,
-    requests: Annotated[int | None, typer.Option("--requests", min=1, help="Requests in all (default 100).")] = None,
+    requests: Annotated[
+        int | None, typer.Option("--requests", parser=COUNT, metavar="N", help="Requests in all (default 100).")
+    ] = None,
     duration: Annotated[
         float | None,
         typer.Option(
-            "--duration", min=0.001, help="Run for S seconds (listen: default 10) instead of a number of requests."
+            "--duration",
+            parser=BENCH_SECONDS,
+            metavar="S",
+            help="Run for S seconds (listen: default 10) instead of a number of requests.",
         ),
     ] = None,
     rate: Annotated[
         float | None,
         typer.Option(
-            "--rate", min=0.001, help="At most R requests per second in all (default: as fast as answers come)."
+            "--rate",
+            parser=RATE,
+            metavar="R",
+            help="At most R requests per second in all (default: as fast as answers come).",
         ),
     ] = None,
     timeout: Annotated[
         float | None,
-        typer.Option("--timeout", min=0, help="Seconds to wait for each answer (default timeouts.command_s)."),
+        typer.Option(
+            "--timeout",
+            parser=SECONDS,
+            metavar="S",
+            help="Seconds to wait for each answer (default timeouts.command_s).",
+        ),
     ] = None,
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Do not wait for the result of an asynchronous command.")

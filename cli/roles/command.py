@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from fieldctl.cli.framework.bounded import SECONDS
 from fieldctl.cli.framework.common import JsonOpt, ProfileOptions, ViaOpt, with_profile
 from fieldctl.cli.framework.completers import command_names
 
@@ -29,7 +30,8 @@ def command(
     ],
     data: Annotated[str | None, typer.Option("--data", metavar="JSON|@FILE|@-", help="Request payload.")] = None,
     timeout: Annotated[
-        float | None, typer.Option("--timeout", min=0, help="Seconds to wait for the reply (and the result).")
+        float | None,
+        typer.Option("--timeout", parser=SECONDS, metavar="S", help="Seconds to wait for the reply (and the result)."),
     ] = None,
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Do not wait for the result of an asynchronous command.")

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from fieldctl.cli.framework.bounded import RUN_SECONDS
 from fieldctl.cli.framework.completers import profile_names
 
 
@@ -20,7 +21,9 @@ def demo(
             show_default=False,
         ),
     ] = None,
-    duration: Annotated[float | None, typer.Option("--duration", min=0, help="Exit 0 after S seconds.")] = None,
+    duration: Annotated[
+        float | None, typer.Option("--duration", parser=RUN_SECONDS, metavar="S", help="Exit 0 after S seconds.")
+    ] = None,
 ) -> None:
     """See fieldctl work with no device at hand: simulate and listen in one process."""
     import asyncio

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from fieldctl.cli.framework.bounded import COUNT, RUN_SECONDS, SECONDS
 from fieldctl.cli.framework.common import JsonOpt, ProfileOptions, with_profile
 from fieldctl.cli.framework.protocol_options import sign
 
@@ -89,21 +90,30 @@ def _following(role: str, doc: str) -> Callable[..., None]:
             int | None,
             typer.Option(
                 "--count",
-                min=1,
+                parser=COUNT,
+                metavar="N",
                 help="Exit 0 after N well-formed messages that pass the filters "
                 "(link lines and malformed frames do not count).",
             ),
         ] = None,
         timeout: Annotated[
-            float | None, typer.Option("--timeout", min=0, help="Exit 4 unless --count is reached within S seconds.")
+            float | None,
+            typer.Option(
+                "--timeout", parser=SECONDS, metavar="S", help="Exit 4 unless --count is reached within S seconds."
+            ),
         ] = None,
         idle: Annotated[
             float | None,
             typer.Option(
-                "--idle", min=0, help="Exit 4 after S seconds in which no message (other than a link line) arrived."
+                "--idle",
+                parser=SECONDS,
+                metavar="S",
+                help="Exit 4 after S seconds in which no message (other than a link line) arrived.",
             ),
         ] = None,
-        duration: Annotated[float | None, typer.Option("--duration", min=0, help="Exit 0 after S seconds.")] = None,
+        duration: Annotated[
+            float | None, typer.Option("--duration", parser=RUN_SECONDS, metavar="S", help="Exit 0 after S seconds.")
+        ] = None,
         filter_: FilterOpt = None,
         record: Annotated[
             str | None,

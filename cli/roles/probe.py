@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from fieldctl.cli.framework.bounded import SECONDS
 from fieldctl.cli.framework.common import ProfileOptions, with_profile
 
 if TYPE_CHECKING:
@@ -23,7 +24,13 @@ class Format(enum.StrEnum):
 
 
 def render(report: ProbeReport, profile: str, fmt: Format, target: str | None = None) -> str:
-    """One probe's verdict; `target` names a fleet's target (a `target` field and label)."""
+    """One probe's verdict; `target` names a fleet's target (a `target` field and label). The
+    summary may carry a peer's words and a URL: known secrets and a URL's password are masked,
+    and on a terminal control characters escaped."""
+    from fieldctl.cli.framework.escape import stderr_line
+    from fieldctl.protocols.core.redact import scrub_text
+    from fieldctl.protocols.core.urls import mask_passwords
+
     status = report.status.name
     if fmt is Format.json:
         import json
@@ -35,7 +42,7 @@ def render(report: ProbeReport, profile: str, fmt: Format, target: str | None = 
                 "profile": profile,
                 "status": status,
                 "code": int(report.status),
-                "summary": report.summary,
+                "summary": mask_passwords(scrub_text(report.summary)),
                 "metrics": report.metrics,
                 "warn": report.warn,
                 "crit": report.crit,
@@ -46,7 +53,7 @@ def render(report: ProbeReport, profile: str, fmt: Format, target: str | None = 
             [(report, {"target": target, "profile": profile} if target is not None else {"profile": profile})]
         )
     perf = " ".join(f"{name}={value}s;{report.warn:g};{report.crit:g}" for name, value in report.metrics.items())
-    return f"{(target or profile).upper()} {status} - {report.summary}" + (f" | {perf}" if perf else "")
+    return stderr_line(f"{(target or profile).upper()} {status} - {report.summary}") + (f" | {perf}" if perf else "")
 
 
 def prometheus(probes: list[tuple[ProbeReport, dict[str, str]]]) -> str:
@@ -97,13 +104,16 @@ def probe(
     profile: ProfileOptions,
     warn: Annotated[
         float | None,
-        typer.Option("--warn", min=0, help="WARNING above S seconds (default 1.5 heartbeat intervals)."),
+        typer.Option(
+            "--warn", parser=SECONDS, metavar="S", help="WARNING above S seconds (default 1.5 heartbeat intervals)."
+        ),
     ] = None,
     crit: Annotated[
         float | None,
         typer.Option(
             "--crit",
-            min=0,
+            parser=SECONDS,
+            metavar="S",
             help="CRITICAL above S seconds; also the probe's time limit (default heartbeat.stale_after_s).",
         ),
     ] = None,

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from fieldctl.cli.framework.bounded import SECONDS
 from fieldctl.cli.framework.common import JsonOpt, ProfileOptions, ViaOpt, with_profile
 
 
@@ -25,7 +26,12 @@ def publish(
     realtime: Annotated[bool, typer.Option("--realtime", help="Keep the recorded gaps between messages.")] = False,
     wait: Annotated[
         float,
-        typer.Option("--wait", min=0, help="Seconds to wait for a subscriber (or, with --via, for the simulator)."),
+        typer.Option(
+            "--wait",
+            parser=SECONDS,
+            metavar="S",
+            help="Seconds to wait for a subscriber (or, with --via, for the simulator).",
+        ),
     ] = 10.0,
     via: ViaOpt = None,
     json_: JsonOpt = False,

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from fieldctl.cli.framework.bounded import RUN_SECONDS
 from fieldctl.cli.framework.common import JsonOpt, ProfileOptions, with_profile
 
 if TYPE_CHECKING:
@@ -26,7 +27,9 @@ def simulate(
     no_timeline: Annotated[
         bool, typer.Option("--no-timeline", help="Only heartbeats and answers, no built-in events.")
     ] = False,
-    duration: Annotated[float | None, typer.Option("--duration", min=0, help="Exit 0 after S seconds.")] = None,
+    duration: Annotated[
+        float | None, typer.Option("--duration", parser=RUN_SECONDS, metavar="S", help="Exit 0 after S seconds.")
+    ] = None,
     record: Annotated[
         str | None, typer.Option("--record", metavar="FILE", help="Append all traffic to FILE as NDJSON.")
     ] = None,

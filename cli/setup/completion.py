@@ -66,10 +66,11 @@ def show(shell: ShellArg) -> None:
 @app.command("install")
 def install(shell: ShellArg) -> None:
     """Write the script where the shell finds it; rc files are left alone (what to add is printed)."""
+    from fieldctl.protocols.core.atomic import PUBLIC, write_atomically
+
     path, hint = target(shell)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(script(shell), encoding="utf-8")
+        write_atomically(path, script(shell), PUBLIC)
     except OSError as exc:
         from fieldctl.protocols.core.errors import UsageError
 

@@ -40,11 +40,13 @@ def list_profiles(profile_file: ProfileFileOpt = None, json_: JsonOpt = False) -
     from rich.console import Console
     from rich.table import Table
 
+    from fieldctl.cli.framework.escape import cell
+
     table = Table(box=None, header_style="bold")
     for column in ("name", "protocol", "source", "description"):
         table.add_column(column)
-    for row in rows:
-        table.add_row(*row.values(), style="red" if row["description"].startswith("BROKEN") else None)
+    for row in rows:  # a profile file's text, shown as text: no markup, no control character
+        table.add_row(*map(cell, row.values()), style="red" if row["description"].startswith("BROKEN") else None)
     Console().print(table)
 
 
@@ -64,35 +66,40 @@ def show(profile: ProfileArg, profile_file: ProfileFileOpt = None, json_: JsonOp
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
-    console.print(f"[bold]{prof.name}[/] ({prof.protocol}, {prof.source}): {prof.description}")
+    from fieldctl.cli.framework.escape import cell
+
+    console = Console(highlight=False)  # every text below is the profile file's, shown as text
+    console.print(cell(prof.name, "bold"), cell(f" ({prof.protocol}, {prof.source}): {prof.description}"), sep="")
     table = Table(title="endpoints", box=None, title_justify="left")
     for name, url in prof.endpoints.items():
-        table.add_row(name, url)
+        table.add_row(cell(name), cell(url))
     console.print(table)
     hb = prof.heartbeat
     if hb.channel:
-        console.print(f"heartbeat: channel {hb.channel}, every {hb.interval_s:g} s, stale after {hb.stale_after_s:g} s")
+        console.print(
+            cell(f"heartbeat: channel {hb.channel}, every {hb.interval_s:g} s, stale after {hb.stale_after_s:g} s")
+        )
     commands = Table(title="commands", box=None, title_justify="left", header_style="bold")
     for column in ("name", "code", "payload", "help"):
         commands.add_column(column)
     for spec in prof.commands.values():
         payload = ", ".join(f"{k}: {v}" for k, v in spec.payload.items())
-        commands.add_row(spec.name, str(spec.code), payload, spec.help)
+        commands.add_row(*map(cell, (spec.name, spec.code, payload, spec.help)))
     console.print(commands)
     if prof.events:
-        console.print("events: " + ", ".join(f"{name} ({code})" for name, code in prof.events.items()), highlight=False)
+        console.print(cell("events: " + ", ".join(f"{name} ({code})" for name, code in prof.events.items())))
 
 
 @app.command("validate")
 def validate(path: Annotated[Path, typer.Argument(help="profile TOML file")]) -> None:
     """Check a profile file; every problem on its own line (file: field: reason), exit 2 if any."""
+    from fieldctl.cli.framework.escape import stderr_line
     from fieldctl.profiles.loader import check_file
     from fieldctl.protocols.runtime.registry import declared_settings
 
     problems = check_file(path, declared_settings)
-    for line in problems:
-        typer.echo(line, err=True)
+    for line in problems:  # a key or a value of the file may hold control characters
+        typer.echo(stderr_line(line), err=True)
     if problems:
         raise typer.Exit(2)
-    typer.echo(f"{path}: ok")
+    typer.echo(stderr_line(f"{path}: ok"))

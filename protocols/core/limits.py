@@ -1,4 +1,5 @@
-"""What a peer's bytes may cost us to decode: frame size, nesting depth, non-finite numbers.
+"""What a peer's bytes may cost us to decode: frame size, nesting depth, non-finite numbers; and
+how long or how many a user's numbers may ask for.
 
 Every byte from a wire is hostile until decoded within these limits. Crossing one raises
 ``Malformed`` (a ValueError, so codecs report it like any other bad frame: shown, counted, and
@@ -16,6 +17,27 @@ from typing import Any
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 #: Nesting of JSON arrays and objects; real payloads of all five systems stay below 10.
 MAX_DEPTH = 64
+
+
+#: The longest wait a user may ask for (a timeout, an interval, a threshold, in a file or on the
+#: command line): a day. `inf`, `nan` and 1e308 are refused, never waited for.
+MAX_SECONDS = 86_400.0
+#: The longest run (`--duration`): 30 days.
+MAX_RUN_SECONDS = 30 * MAX_SECONDS
+#: The most of anything a user may ask to be counted or sent (`--count`, `--requests`).
+MAX_COUNT = 1_000_000_000
+#: The most a profile's [limits] may allow: a frame of 1 GiB, nesting of 200 levels (orjson,
+#: which writes every Message, refuses 255).
+MAX_FRAME_BYTES_ALLOWED = 1 << 30
+MAX_DEPTH_ALLOWED = 200
+
+
+def finite_within(value: object, low: float, high: float, *, above_low: bool = False) -> bool:
+    """Whether `value` is a number (not a bool) from `low` (excluded when `above_low`) to `high`;
+    NaN and the infinities never are."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return (low < value if above_low else low <= value) and value <= high  # NaN fails both
 
 
 class Malformed(ValueError):
@@ -36,8 +58,9 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
-def _within(value: Any, max_depth: int) -> bool:
-    """Depth-first, so a too-deep branch is found without visiting the rest."""
+def within_depth(value: Any, max_depth: int) -> bool:
+    """Whether nested dicts and lists stay within `max_depth` levels; iterative and depth-first,
+    so a too-deep branch is found without visiting the rest (and without recursing)."""
     stack = [(value, 1)] if isinstance(value, (dict, list)) else []
     while stack:
         node, depth = stack.pop()
@@ -56,7 +79,7 @@ def _decode_within(text: str, max_depth: int) -> Any:
         value = _DECODER.decode(text)
     except RecursionError:
         raise Malformed(f"nested deeper than {max_depth} levels") from None
-    if text.count("[") + text.count("{") > max_depth and not _within(value, max_depth):
+    if text.count("[") + text.count("{") > max_depth and not within_depth(value, max_depth):
         raise Malformed(f"nested deeper than {max_depth} levels")
     return value
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fieldctl.protocols.sdk.options import PARAMS, Declared, OptionSpec
+from fieldctl.protocols.sdk.options import PARAMS, UNPICKLES, Declared, OptionSpec
 
-_TRUST = OptionSpec("trust_pickle", "flag", "unpickle without restriction (a trusted server only)")
+_TRUST = OptionSpec("trust_pickle", "flag", "unpickle without restriction (a trusted server only)", risk=UNPICKLES)
 
 OPTIONS: Declared = {
     "listen": {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fieldctl.protocols.sdk.options import PARAMS, Declared, OptionSpec
+from fieldctl.protocols.sdk.options import PARAMS, RUNS_A_PROGRAM, Declared, OptionSpec
 from fieldctl.protocols.sdk.websocket_options import OPTIONS as WEBSOCKET_OPTIONS
 
 ACCOUNT = {
@@ -30,7 +30,10 @@ OPTIONS: Declared = {
         "--answer": OptionSpec("answer", "str", "answer commands: echo (default), fixed (--answer-data) or cmd"),
         "--answer-data": OptionSpec("answer_data", "json", "the data part of every answer with --answer fixed"),
         "--answer-with": OptionSpec(
-            "answer_with", "str", "program that gets the command as JSON on stdin and prints the data part"
+            "answer_with",
+            "str",
+            "program that gets the command as JSON on stdin and prints the data part",
+            risk=RUNS_A_PROGRAM,
         ),
     },
     "publish": {

@@ -20,6 +20,7 @@ from fieldctl.profiles.secrets import Secret, SecretRef
 from fieldctl.protocols.core.errors import ConnectFailure, NagiosCode, ProtocolFailure, Timeout, UsageError
 from fieldctl.protocols.core.limits import Limits
 from fieldctl.protocols.core.message import IN, OUT, Message, link
+from fieldctl.protocols.core.urls import remember_password
 from fieldctl.protocols.sdk.contract import Emit, Notify, ProbeReport
 from fieldctl.protocols.sdk.probing import verdict
 from fieldctl.protocols.sdk.websocket_options import connection_settings
@@ -43,9 +44,11 @@ def read_server_config(path: str | None) -> codec.ServerConfig | None:
         except OSError as exc:
             raise UsageError(f"--config {candidate}: cannot read: {exc.strerror}") from None
         try:
-            return codec.ServerConfig.from_properties(codec.parse_properties(text))
+            config = codec.ServerConfig.from_properties(codec.parse_properties(text))
         except ValueError as exc:
             raise UsageError(f"{candidate}: {exc}") from None
+        remember_password(config.target_server or "")
+        return config
     return None
 
 

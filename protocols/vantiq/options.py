@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fieldctl.protocols.sdk.options import Declared, OptionSpec
+from fieldctl.protocols.sdk.options import RUNS_A_PROGRAM, Declared, OptionSpec
 from fieldctl.protocols.sdk.websocket_options import OPTIONS as WEBSOCKET_OPTIONS
 
 CONNECTOR_OPTIONS = {
@@ -25,7 +25,7 @@ OPTIONS: Declared = {
         **HEALTH,
         "--data-file": OptionSpec("data_file", "str", "answer queries from rows in FILE (.json, .ndjson, .csv)"),
         "--answer-with": OptionSpec(
-            "answer_with", "str", "answer queries with CMD: parameters on stdin, rows on stdout"
+            "answer_with", "str", "answer queries with CMD: parameters on stdin, rows on stdout", risk=RUNS_A_PROGRAM
         ),
         "--same-socket": OptionSpec(
             "same_socket", "flag", "after reconnectRequired, reconnect on the same websocket (Java style)"
@@ -41,9 +41,9 @@ OPTIONS: Declared = {
             "token_file", "str", "accepted tokens, one a line (else CONNECTOR_AUTH_TOKEN; none: any)"
         ),
         "--reconnect-after": OptionSpec(
-            "reconnect_after", "float", "send reconnectRequired S seconds after a source's first connect"
+            "reconnect_after", "seconds", "send reconnectRequired S seconds after a source's first connect"
         ),
         "--send": OptionSpec("send", "str", "frame type to send: binary (default, Java and Python) or text"),
-        "--query-timeout": OptionSpec("query_timeout", "float", "seconds to wait for a query's final response"),
+        "--query-timeout": OptionSpec("query_timeout", "seconds", "seconds to wait for a query's final response"),
     },
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,9 @@ from fieldctl.profiles.loader import ProfileError, check_file
 from fieldctl.profiles.secrets import Secret, SecretRef
 from fieldctl.protocols.core.errors import UsageError
 from fieldctl.protocols.runtime.registry import declared_settings
-from tests.helpers.processes import cli_env, run_cli
+from tests.helpers.processes import FIELDCTL, cli_env, run_cli
 from tests.helpers.repository import ROOT
+from tests.helpers.terminals import Pty
 
 
 @pytest.fixture(autouse=True)
@@ -47,7 +49,7 @@ def test_overrides_host_endpoint_and_set() -> None:
     [
         ({"endpoints": ["nope=tcp://x:1"]}, "--endpoint nope: profile autotrainer has no such endpoint"),
         ({"endpoints": ["events"]}, "expected NAME=URL"),
-        ({"sets": ["heartbeat.interval_s=-1"]}, "heartbeat.interval_s: expected a positive number"),
+        ({"sets": ["heartbeat.interval_s=-1"]}, "heartbeat.interval_s: expected a number of seconds above 0"),
         ({"sets": ["novalue"]}, "expected dotted.key=value"),
     ],
 )
@@ -159,9 +161,9 @@ def test_declared_settings_are_typed(tmp_path: Path) -> None:
     )
     text = "\n".join(check_file(typed, declared_settings))
     for line in (
-        "limits.max_frame_bytes: expected a positive integer, got 0",
-        "limits.max_depth: expected a positive integer, got 'deep'",
-        "timeouts.login_s: expected a positive number of seconds, got -1",
+        "limits.max_frame_bytes: expected a positive integer, at most 1073741824, got 0",
+        "limits.max_depth: expected a positive integer, at most 200, got 'deep'",
+        "timeouts.login_s: expected a number of seconds above 0, at most 86400, got -1",
         "simulate.send: expected one of text, binary, got 'carrier-pigeon'",
         "simulate.services: expected a list of strings, got 'sepl_get'",
     ):
@@ -172,7 +174,7 @@ def test_a_run_refuses_a_declared_setting_of_the_wrong_type_and_a_misspelt_core_
     result = run_cli("listen", "autotrainer", "--json", "--set", "timeouts.command_s=soon", "--timeout", "1")
     assert (
         result.returncode == 2
-        and "timeouts.command_s: expected a positive number of seconds, got 'soon'" in result.stderr
+        and "timeouts.command_s: expected a number of seconds above 0, at most 86400, got 'soon'" in result.stderr
     )
     with pytest.raises(ProfileError, match=r"heartbeat.stale_afer_s: unknown key \(did you mean stale_after_s\?\)"):
         load_profile("autotrainer", sets=["heartbeat.stale_afer_s=3"])
@@ -225,3 +227,24 @@ def test_a_package_that_is_no_protocol_is_an_unknown_protocol(tmp_path: Path, pr
     result = run_cli("profiles", "validate", str(odd))
     assert result.returncode == 2
     assert result.stderr.startswith(f"{odd}: protocol: unknown protocol '{protocol}' (installed: autotrainer, ")
+
+
+def test_a_profiles_text_is_shown_as_text(tmp_path: Path, terminals: Callable[..., Pty]) -> None:
+    """A profile file is hostile too: its description, names and keys reach a terminal with control
+    characters written out and no rich markup read."""
+    folder = tmp_path / "config" / "fieldctl" / "profiles"
+    folder.mkdir(parents=True)
+    hostile = "\\u001b]0;owned\\u0007 [bold red]loud[/]"
+    (folder / "loud.toml").write_text(
+        f'extends = "autotrainer"\nname = "loud"\ndescription = "{hostile}"\n'
+        f'[commands.get-status]\ncode = 400\nhelp = "{hostile}"\n'
+    )
+    env = cli_env(XDG_CONFIG_HOME=str(tmp_path / "config"))
+    for args in (["profiles", "list"], ["profiles", "show", "loud"]):
+        term = terminals([*FIELDCTL, *args], env=env)
+        assert term.wait(30) == 0
+        assert b"\x1b]0;owned" not in term.raw and "\\x1b]0;owned\\x07 [bold red]loud[/]" in term.text
+    bad = tmp_path / "bad.toml"
+    bad.write_text(f'extends = "autotrainer"\nname = "bad"\n["{hostile}"]\nx = 1\n')
+    validated = run_cli("profiles", "validate", str(bad))
+    assert validated.returncode == 2 and "\x1b" not in validated.stderr and "\\x1b]0;owned" in validated.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -63,3 +65,30 @@ def test_a_bad_fleet_file_says_where(tmp_path: Path, text: str, problem: str) ->
     path.write_text(text)
     with pytest.raises(UsageError, match=problem.replace(".", r"\.")):
         load_fleet(path)
+
+
+def test_saved_targets_are_their_owners_alone() -> None:
+    write_fleet(targets_path(), FLEET)
+    assert stat.S_IMODE(targets_path().stat().st_mode) == 0o600
+
+
+def test_a_link_planted_at_the_temporary_name_is_not_followed(tmp_path: Path) -> None:
+    """`.NAME.PID` was the temporary's name: a link there had its target overwritten, and the
+    fleet file became the link."""
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    path = tmp_path / "fleet.toml"
+    (tmp_path / f".fleet.toml.{os.getpid()}").symlink_to(victim)
+    write_fleet(path, FLEET)
+    assert victim.read_text() == "precious\n"
+    assert not path.is_symlink() and list(load_fleet(path).values()) == FLEET
+
+
+def test_a_link_at_the_destination_is_replaced_not_written_through(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    path = tmp_path / "fleet.toml"
+    path.symlink_to(victim)
+    write_fleet(path, FLEET)
+    assert victim.read_text() == "precious\n"
+    assert not path.is_symlink() and stat.S_IMODE(path.stat().st_mode) == 0o600

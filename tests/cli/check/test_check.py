@@ -18,6 +18,8 @@ from tests.helpers.repository import ROOT
 from tests.helpers.terminals import Pty
 
 EXAMPLES = sorted((ROOT / "examples" / "checks").glob("*.toml"))
+#: The examples that run a program (vantiq's answers its queries with `cat`): --allow-exec.
+RUN_PROGRAMS = {"vantiq"}
 STATUS = (
     '[[step]]\nname = "status answers"\ncommand = "get-status"\n'
     "expect = { ok = true, data = { applicationMode = 0 } }\n"
@@ -47,7 +49,8 @@ def test_the_five_profiles_have_an_example() -> None:
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda path: path.stem)
 def test_every_example_passes_against_its_simulator(path: Path, tmp_path: Path) -> None:
     report = tmp_path / "report.xml"
-    result = run_cli("check", str(path), "--simulate", "--json", "--junit", str(report), timeout=60)
+    allowed = ["--allow-exec"] if path.stem in RUN_PROGRAMS else []
+    result = run_cli("check", str(path), "--simulate", "--json", "--junit", str(report), *allowed, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     *steps, done = lines(result.stdout)
     assert all(step["status"] == "passed" for step in steps) and done == {
@@ -182,7 +185,7 @@ def test_a_bad_file_lists_every_problem_and_runs_nothing(tmp_path: Path) -> None
     assert found[:3] == [
         f"fieldctl check: {bad}: step 1: action: exactly one of command, event, probe, publish, wait_s"
         " (found command, wait_s)",
-        f"fieldctl check: {bad}: step 2: wait_s: expected a number of seconds",
+        f"fieldctl check: {bad}: step 2: wait_s: expected a number of seconds, at most 86400",
         f'fieldctl check: {untargeted}: target: missing: give target = "PROFILE" in the file or --target',
     ]
     assert found[3].startswith(f"fieldctl check: {unknown}: target: unknown profile or target 'no-such-profile'")
@@ -213,3 +216,36 @@ def test_fail_fast_stops_at_the_first_step_that_does_not_pass(tmp_path: Path) ->
     ran = run_cli("check", str(first), str(second), "--simulate", "--json", timeout=60)
     assert ran.returncode == 1
     assert [m.get("status") for m in lines(ran.stdout)[:-1]] == ["failed", "passed", "passed"]
+
+
+def test_a_check_file_may_not_run_a_program_unless_allowed(tmp_path: Path) -> None:
+    """A check file is data: options that run a program or unpickle freely are refused before
+    anything runs, each with the way to allow them; typed by the user (--allow-exec) they run."""
+    ran = tmp_path / "ran"
+    check = write(
+        tmp_path,
+        'target = "sepl"\nvia = true\ntimeout_s = 10\n[options]\n'
+        f'register = ["--device", "dev-1:t:Lamp", "--answer", "cmd", "--answer-with", "touch {ran}"]\n'
+        '[[step]]\ncommand = "dev-1:sepl_set"\ndata = 1\n',
+    )
+    pickled = write(
+        tmp_path,
+        'target = "oneliner"\n[options]\nlisten = ["--trust-pickle"]\n'
+        '[[step]]\ncommand = "call"\noptions = ["counter.get", "--trust-pickle"]\n',
+        "pickled.toml",
+    )
+    refused = run_cli("check", str(check), str(pickled), "--simulate", "--json", timeout=60)
+    assert (refused.returncode, refused.stdout) == (2, "")
+    assert refused.stderr.splitlines() == [
+        f"fieldctl check: {check}: options.register: --answer-with runs a program; "
+        "pass check --allow-exec to let check files do that",
+        f"fieldctl check: {pickled}: options.listen: --trust-pickle unpickles without restriction "
+        "(a pickle can run any code); pass check --allow-exec to let check files do that",
+        f"fieldctl check: {pickled}: step 1: options: --trust-pickle unpickles without restriction "
+        "(a pickle can run any code); pass check --allow-exec to let check files do that",
+    ]
+    assert not ran.exists()
+
+    allowed = run_cli("check", str(check), "--simulate", "--json", "--allow-exec", timeout=60)
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+    assert ran.exists()

@@ -53,10 +53,10 @@ def test_every_problem_is_listed_with_file_step_and_field() -> None:
     )
     assert found == [
         "c.toml: targte: unknown key (known: listener, name, options, step, target, timeout_s, via)",
-        "c.toml: timeout_s: expected a number of seconds above 0",
+        "c.toml: timeout_s: expected a number of seconds above 0, at most 86400",
         "c.toml: options.listen: expected a list of strings, as on the command line",
         "c.toml: step 1: action: exactly one of command, event, probe, publish, wait_s (found command, event)",
-        "c.toml: step 2: wait_s: expected a number of seconds",
+        "c.toml: step 2: wait_s: expected a number of seconds, at most 86400",
         "c.toml: step 3: within_s: not for a command step (only event)",
         "c.toml: step 3: expect.data: $contains stands alone and takes a list",
         "c.toml: step 4: event.chanel: unknown key (known: channel, kind, endpoint, direction)",

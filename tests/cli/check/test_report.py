@@ -49,3 +49,13 @@ def test_the_exit_code_is_the_gravest_outcome() -> None:
     assert exit_code([result(1, "passed", 0)]) == 0
     assert exit_code([result(1, "failed", 1), result(2, "error", 4)]) == 4
     assert exit_code([result(1, "error", 4), result(2, "error", 3), result(3, "failed", 1)]) == 3
+
+
+def test_the_report_replaces_a_link_at_its_name_instead_of_writing_through_it(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    report = tmp_path / "report.xml"
+    report.symlink_to(victim)
+    write_junit([result(1, "passed", 0)], report)
+    assert victim.read_text() == "precious\n"
+    assert not report.is_symlink() and ET.parse(report).getroot().get("tests") == "1"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shlex
 import shutil
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,6 +85,7 @@ def test_console_session_in_a_terminal(
     term.wait_for_prompt("autotrainer>")
     history = Path(terminal_env["XDG_STATE_HOME"]) / "fieldctl" / "history"
     assert "command get-configuration" in history.read_text()
+    assert stat.S_IMODE(history.stat().st_mode) == 0o600  # typed lines may name hosts and URLs
 
     device.stop()
     silent = zmq.Context()

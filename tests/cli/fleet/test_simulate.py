@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 import socket
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,20 @@ def test_listen_through_a_target_hears_that_device(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in record.read_text().splitlines()]
     assert sum(map(is_summary, lines)) == 1, "one bound line for the fleet, none per device"
     assert {line.get("target") for line in lines if not is_summary(line)} == {"sim-001", "sim-002", "sim-003"}
+
+
+def test_the_fleet_file_is_its_owners_and_replaces_a_link_at_its_name(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    planted = tmp_path / "config" / "fieldctl" / "targets.toml"
+    planted.parent.mkdir(parents=True)
+    planted.symlink_to(victim)
+    fleet = Fleet("autotrainer", tmp_path, 2, "--no-timeline")
+    assert victim.read_text() == "precious\n"
+    assert not fleet.file.is_symlink() and stat.S_IMODE(fleet.file.stat().st_mode) == 0o600
+    assert list(load_fleet(fleet.file)) == ["sim-001", "sim-002"]
+    assert fleet.proc.stop() == 0
+    assert sorted(path.name for path in fleet.file.parent.iterdir()) == ["targets.toml"]
 
 
 def test_two_hundred_devices_bind_and_beat(tmp_path: Path) -> None:

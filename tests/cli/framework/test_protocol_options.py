@@ -125,7 +125,7 @@ def test_arguments_after_the_command_name_go_to_a_protocol_that_declares_them_in
             "simulate",
             "vantiq",
             ("--reconnect-after", "soon"),
-            "simulate vantiq: --reconnect-after: expected float, got 'soon'",
+            "simulate vantiq: --reconnect-after: expected a number of seconds from 0 to 86400, got 'soon'",
         ),
         ("command", "oneliner", ("call", "--args", "[1,"), "command oneliner: --args: not JSON within limits: "),
         ("command", "oneliner", ("call", "--args", "[" * 100 + "]" * 100), "command oneliner: --args: not JSON within"),

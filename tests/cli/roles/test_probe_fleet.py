@@ -87,4 +87,4 @@ def test_fleet_usage_errors_are_unknown(fleet: Path, args: tuple[str, ...], prob
 
 def test_a_missing_fleet_file_is_unknown(tmp_path: Path) -> None:
     result = run_cli("probe", "--fleet", str(tmp_path / "nope.toml"))
-    assert result.returncode == 3 and "no such" in result.stdout
+    assert result.returncode == 3 and "cannot read: No such file" in result.stdout

@@ -4,6 +4,7 @@ them where each shell looks and leaves rc files alone."""
 from __future__ import annotations
 
 import shlex
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -86,6 +87,14 @@ def test_bash_completes_profile_names(user_env: dict[str, str], tmp_path: Path) 
     assert bash_complete(f"fieldctl simulate --profile-file {extra} b", user_env) == ["bench-rig"]
 
 
+def test_a_broken_targets_file_still_completes_the_profiles(user_env: dict[str, str], tmp_path: Path) -> None:
+    deep = 100_000
+    (tmp_path / "config" / "fieldctl" / "targets.toml").write_text("x = " + "[" * deep + "]" * deep + "\n")
+    assert {"autotrainer", "rig7"} <= set(bash_complete("fieldctl listen ", user_env))
+    assert bash_complete("fieldctl target show ", user_env) == []
+    assert "get-status" in bash_complete("fieldctl command autotrainer get-", user_env)
+
+
 def test_bash_completes_a_profiles_command_names(user_env: dict[str, str]) -> None:
     offered = bash_complete("fieldctl command autotrainer get-", user_env)
     assert "get-status" in offered and all(name.startswith("get-") for name in offered)
@@ -128,3 +137,15 @@ def test_install_writes_where_each_shell_looks_and_leaves_rc_files_alone(tmp_pat
 def test_unsupported_shell_is_a_usage_error() -> None:
     result = run_cli("completion", "show", "powershell")
     assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_install_replaces_a_link_at_its_name_instead_of_writing_through_it(tmp_path: Path) -> None:
+    env = cli_env(HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"))
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    path = tmp_path / ".zfunc" / "_fieldctl"
+    path.parent.mkdir()
+    path.symlink_to(victim)
+    assert run_cli("completion", "install", "zsh", env=env).returncode == 0
+    assert victim.read_text() == "precious\n"
+    assert not path.is_symlink() and stat.S_IMODE(path.stat().st_mode) == 0o644

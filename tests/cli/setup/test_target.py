@@ -133,3 +133,25 @@ def test_completion_offers_targets_with_profiles_and_stays_quick(env: dict[str, 
     for line in ("fieldctl listen r", "fieldctl command rig-3 get-"):
         modules = imported([], {"XDG_CONFIG_HOME": env["XDG_CONFIG_HOME"], **completing(line)})
         assert not [m for m in modules if any(m == name or m.startswith(name + ".") for name in HEAVY)], line
+
+
+def test_a_password_in_a_url_is_refused_and_never_repeated(env: dict[str, str], tmp_path: Path) -> None:
+    password = "hunter2-in-a-url"
+    url = f"ws://admin:{password}@127.0.0.1:8093"
+    added = target(env, "add", "plant", "sepl", "--endpoint", f"platform={url}")
+    assert added.returncode == 2 and added.stderr.count("\n") == 1, added.stderr
+    assert "--endpoint platform: a URL holds no password" in added.stderr and "[auth]" in added.stderr
+    assert not (tmp_path / "config" / "fieldctl" / "targets.toml").exists()
+    listened = run_cli("listen", "sepl", "--endpoint", f"platform={url}", env=env)
+    assert listened.returncode == 2 and "a URL holds no password" in listened.stderr
+
+    saved = tmp_path / "config" / "fieldctl" / "targets.toml"
+    saved.parent.mkdir(parents=True)
+    saved.write_text(f'[targets.plant]\nprofile = "sepl"\nendpoints = {{ platform = "{url}" }}\n')
+    listed = target(env, "list")
+    assert listed.returncode == 2
+    assert listed.stderr == f"fieldctl: {saved}: targets.plant.endpoints.platform: " + (
+        "a URL holds no password (URLs are saved and shown): give the secret as the profile's [auth] reference\n"
+    )
+    for result in (added, listened, listed):
+        assert password not in result.stdout + result.stderr

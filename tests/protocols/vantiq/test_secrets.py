@@ -211,3 +211,20 @@ def test_an_answer_with_child_never_gets_the_token(workdir: Path) -> None:
     assert b"VANTIQ_SOURCE=peerSource" in environ and b"PATH=" in environ
     connector.stop()
     server.stop()
+
+
+def test_a_password_in_server_configs_url_is_masked_in_every_line(workdir: Path) -> None:
+    """server.config is the connector's own file, not fieldctl's to refuse: its targetServer's
+    password is masked as a secret, in the probe's line, the link lines and stderr."""
+    from tests.helpers.ports import free_port
+
+    password = "url-pass-31415"
+    config = write_server_config(workdir, f"ws://admin:{password}@127.0.0.1:{free_port()}/api/v1/wsock/websocket")
+    probed = run_cli("probe", "vantiq", "--config", str(config), env=token_env())
+    probed_json = run_cli("probe", "vantiq", "--config", str(config), "--format", "json", env=token_env())
+    registered = run_cli("register", "vantiq", "--config", str(config), "--max-retries", "1", "--json", env=token_env())
+    assert probed.returncode == 2 and "admin:***@127.0.0.1" in probed.stdout
+    assert json.loads(probed_json.stdout)["summary"].startswith("cannot connect to ws://admin:***@")
+    assert registered.returncode == 3 and "admin:***@" in registered.stdout and "admin:***@" in registered.stderr
+    for result in (probed, probed_json, registered):
+        assert password not in result.stdout + result.stderr
