@@ -15,6 +15,7 @@ walks the result, so each of these is refused as `OverLimit` in time linear in t
 from __future__ import annotations
 
 import builtins
+import codecs
 import io
 import pickle
 import pickletools
@@ -72,11 +73,14 @@ class _Sealed:
     references (set attributes, a function's __defaults__ or __dict__): this has none to set, so a
     packet cannot change how the next one decodes."""
 
-    __slots__ = ("_call",)
+    __slots__ = ("_call", "real")
     _call: Callable[..., Any]
+    #: What the pickle named (builtins.bytearray, _codecs.encode): what a peer gets back.
+    real: Any
 
-    def __init__(self, call: Callable[..., Any]) -> None:
+    def __init__(self, call: Callable[..., Any], real: Any) -> None:
         object.__setattr__(self, "_call", call)
+        object.__setattr__(self, "real", real)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"{name} cannot be set")
@@ -101,13 +105,28 @@ def _latin1(text: str, encoding: str) -> bytes:
     return text.encode("latin-1")
 
 
-_LATIN1 = _Sealed(_latin1)
+_LATIN1 = _Sealed(_latin1, codecs.encode)
 
 
 #: Plain types that reach a pickle as a global (protocol 2-4 reduce these to builtins.X(...));
 #: None, bool, int, float, str, bytes, tuple, list, dict, set and frozenset need no global at all.
-_PLAIN = {"complex": complex, "bytearray": _Sealed(_bytearray), "set": set, "frozenset": frozenset}
+_PLAIN = {"complex": complex, "bytearray": _Sealed(_bytearray, bytearray), "set": set, "frozenset": frozenset}
 PLAIN_GLOBALS = frozenset(_PLAIN)
+
+
+def unsealed(value: Any, depth: int = 0) -> Any:
+    """`value` with every sealed callable in it back as what its pickle named, for a simulated
+    server that hands decoded arguments back (echo, get): it pickles them as the real server does,
+    not as a fieldctl class no peer may unpickle. Containers deeper than the decoder allows stay."""
+    if isinstance(value, _Sealed):
+        return value.real
+    if depth > MAX_DEPTH or not isinstance(value, (list, tuple, dict, set, frozenset)):
+        return value
+    if isinstance(value, dict):
+        return {unsealed(key, depth + 1): unsealed(item, depth + 1) for key, item in value.items()}
+    return type(value)(unsealed(item, depth + 1) for item in value)
+
+
 #: What a payload may reference; packet metadata and requests need less (see `loads` callers).
 PAYLOAD_GLOBALS = PLAIN_GLOBALS | BUILTIN_EXCEPTIONS
 NO_GLOBALS: frozenset[str] = frozenset()

@@ -17,7 +17,7 @@ from typing import Any
 from fieldctl.protocols.core.errors import UsageError
 from fieldctl.protocols.core.limits import DEFAULT_LIMITS, Limits
 
-from . import codec
+from . import codec, safe_pickle
 from .safe_pickle import BUILTIN_EXCEPTIONS, UnsafePickle
 
 ROUTER, STREAMER, RPC = "__router_server", "__streamer", "__rpc_server"  # reserved instance names
@@ -46,7 +46,7 @@ class Outcome:
         """The reply packet; a result that cannot be pickled fails as on the real server (§4.4)."""
         timestamp = now if self.get_timestamp else None
         try:
-            payload = codec.dumps(self.value)
+            payload = codec.dumps(safe_pickle.unsealed(self.value))
             success, value = self.success, self.value
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
             success, value = False, str(exc)

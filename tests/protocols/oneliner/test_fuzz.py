@@ -9,7 +9,7 @@ import pickle
 import struct
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from fieldctl.protocols.oneliner import codec, safe_pickle
@@ -195,6 +195,7 @@ def test_request_decoders_and_the_simulated_server(data: bytes) -> None:
 
 @pytest.mark.fuzz
 @given(st.lists(opcode(), max_size=30))
+@example(ops=[b"\x8c\x08builtins\x8c\tbytearray\x93"])  # a class as an argument, echoed back as the real server does
 def test_requests_with_fuzzed_arguments_reach_a_method_or_an_error(ops: list[bytes]) -> None:
     body = b"\x80\x04(\x8c\x01o\x8c\x04echo](" + b"".join(ops) + b"e}\x89t."
     outcome = contained(Router({"objects": {"o": {"methods": {"echo": {"action": "echo"}}}}}).handle, body)
