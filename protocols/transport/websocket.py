@@ -27,6 +27,10 @@ from fieldctl.protocols.transport.backoff import Backoff
 #: A connection that lasted this long resets the reconnect backoff; a shorter one counts as a failure.
 STABLE_S = 10.0
 DEFAULT_MAX_SIZE = MAX_FRAME_BYTES
+#: How long a closing handshake may take before the TCP connection is cut (websockets: 10 s). A
+#: peer flooding frames holds its close answer behind them while our reads are paused (nobody
+#: reads a closing connection), so a role's deadline would otherwise overrun by this much.
+CLOSE_TIMEOUT_S = 0.5
 
 #: websockets' own logging goes nowhere: some versions log a hostile client's failed handshake as
 #: an error with a traceback on stderr. What a peer did wrong reaches the operator through the
@@ -75,6 +79,7 @@ async def open_connection(
             additional_headers=headers,
             compression=None,
             ping_interval=ping_interval,
+            close_timeout=CLOSE_TIMEOUT_S,
         )
     except ssl.SSLCertVerificationError as exc:  # before ValueError: it is one too
         raise ConnectFailure(
@@ -175,6 +180,7 @@ async def start_server(
             max_size=max_size,
             compression=None,
             ping_interval=ping_interval,
+            close_timeout=CLOSE_TIMEOUT_S,
             logger=QUIET,
         )
     except OSError as exc:

@@ -485,6 +485,7 @@ async def _round_trip(
         else:
             await handshake(wire, conn, s, source, codec.reconnect_secret(source, s.fixed_secret))
             text = f"source {source} configured"
+        metrics["round_trip_seconds"] = round(time.monotonic() - start, 4)  # the answers, not the close
     except ConnectFailure as exc:
         return NagiosCode.CRITICAL, str(exc)
     except Refused as exc:
@@ -493,5 +494,4 @@ async def _round_trip(
         return NagiosCode.CRITICAL, f"{s.url}: no complete answer ({exc or 'timeout'})"
     finally:
         await conn.close()
-    metrics["round_trip_seconds"] = round(time.monotonic() - start, 4)
     return NagiosCode.OK, f"{text} in {metrics['round_trip_seconds']:.3f} s"

@@ -20,6 +20,8 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 
+from fieldctl.protocols.sepl import codec
+from tests.helpers.flooding import FloodingPeer, overrun_s
 from tests.helpers.ports import free_port
 from tests.helpers.processes import FIELDCTL, Proc, lines_of, one_line, peak_rss_kib, run_cli
 from tests.helpers.sepl import LAMP, PASSWORD, Platform, connector, env, is_link
@@ -393,3 +395,46 @@ def test_nothing_listening_is_one_line_and_exit_3_at_once(tmp_path: Path) -> Non
     probe = run_cli("probe", "sepl", *dead, "--crit", "5", env=env())
     assert probe.returncode == 2 and probe.stdout.startswith("SEPL CRITICAL - cannot connect"), probe.stdout
     assert len(probe.stdout.strip().splitlines()) == 1 and not probe.stderr
+
+
+# --- deadlines under a flood --------------------------------------------------------------------
+
+#: What the flooding platform sends after the login: an answer to a request nobody made (shown,
+#: matched to nothing), as fast as the socket takes it.
+STRAY_REPLY = codec.platform_frame(200, "response", "stray", "x" * 512)
+FLOOD_LIMIT_S = 3.0
+
+
+async def accept_login(ws: Any) -> None:
+    """The login, answered with the hash of no devices: nothing to sync, so nothing to wait for."""
+    await ws.recv()
+    await ws.send(codec.login_answer_frame(codec.LOGIN_TOKEN, "gw-flood", codec.collection_hash([])))
+
+
+@pytest.mark.parametrize(
+    "role",
+    [
+        ["register", "--timeout", str(FLOOD_LIMIT_S)],
+        ["publish", "dev-1", "sepl_get", "--data", "1", "--set", f"timeouts.request_s={FLOOD_LIMIT_S}"],
+    ],
+    ids=["register", "publish"],
+)
+def test_a_flood_does_not_hold_a_role_past_its_deadline(role: list[str]) -> None:
+    """The deadline ends the role and its closing handshake with the flooding peer is cut short:
+    that peer's close answer waits behind the flood, which nobody reads any more (websockets
+    waits 10 s for it by default)."""
+    with FloodingPeer(accept_login, STRAY_REPLY) as peer:
+        verb, *args = role
+        proc = Proc([*FIELDCTL, verb, "sepl", "--json", "--endpoint", f"platform={peer.url}", *args], env=env())
+        assert overrun_s(proc, FLOOD_LIMIT_S) < 1.0
+    assert proc.popen.returncode == 4, proc.stderr_now()
+    one_line(proc.stderr_now())
+
+
+def test_a_flood_after_the_login_leaves_the_probe_ok_and_on_time() -> None:
+    with FloodingPeer(accept_login, STRAY_REPLY) as peer:
+        started = time.monotonic()
+        result = run_cli("probe", "sepl", "--endpoint", f"platform={peer.url}", "--crit", "5", env=env())
+        elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "login accepted" in result.stdout and elapsed < 5
