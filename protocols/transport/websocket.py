@@ -145,6 +145,7 @@ async def keep_connected(
             )  # 1009: too big
         finally:
             await conn.close()
+            let_go(conn)
         if time.monotonic() - opened >= STABLE_S:
             delays = backoff.delays()  # a connection that held starts the count again
         delay = next(delays, None)
@@ -173,7 +174,7 @@ async def start_server(
         raise UsageError(f"not a WebSocket URL: {url}")
     try:
         server = await serve(
-            handler,
+            _letting_go(handler),
             parts.hostname,
             port,
             ssl=tls,
@@ -187,6 +188,30 @@ async def start_server(
         raise ConnectFailure(f"cannot listen on {url}: {exc.strerror}") from None
     port = next(iter(server.sockets)).getsockname()[1]
     return server, f"{parts.scheme}://{parts.hostname}:{port}{parts.path}"
+
+
+def let_go(conn: Any) -> None:
+    """For a connection that has closed. websockets keeps the error that ended it abnormally,
+    and through that error's traceback its frame parser with the last frame it read (up to
+    max_size bytes), in a reference cycle that only a full garbage collection frees: a peer that
+    sends megabytes and vanishes, again and again, would leave all of it behind until then."""
+    protocol = getattr(conn, "protocol", None)
+    if protocol is not None:
+        protocol.parser_exc = None
+
+
+def _letting_go(
+    handler: Callable[[ServerConnection], Awaitable[None]],
+) -> Callable[[ServerConnection], Awaitable[None]]:
+    """`handler`, and let_go() once its connection has closed (websockets closes it after the
+    handler returns, with a code that depends on how it returned)."""
+
+    async def serve_one(conn: ServerConnection) -> None:
+        closed = asyncio.ensure_future(conn.wait_closed())
+        closed.add_done_callback(lambda _: let_go(conn))
+        await handler(conn)
+
+    return serve_one
 
 
 async def send_text(conn: Any, text: str, binary: bool = False) -> None:

@@ -15,6 +15,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from fieldctl.protocols.core import redact
 from tests.helpers.ports import free_port
 from tests.helpers.processes import FIELDCTL, cli_env, one_line, peak_rss_kib, run_cli
 from tests.helpers.vantiq import TOKEN, is_link, is_msg, start_connector, start_server, token_env, write_server_config
@@ -216,3 +217,32 @@ def test_a_broken_server_url_is_a_usage_error_on_one_line(role: list[str]) -> No
         assert result.returncode == 3 and result.stdout.startswith("VANTIQ UNKNOWN")  # Nagios: the check could not run
     else:
         assert result.returncode == 2 and "Invalid IPv6 URL" in one_line(result.stderr), result.stderr
+
+
+def test_wrong_tokens_of_megabytes_leave_the_simulators_memory_flat(workdir: Path) -> None:
+    """200 failed validates with distinct 4 MiB tokens took the simulator from 43 MB to 1.7 GB: it
+    kept each one to mask it wherever it turned up. One that long is never searched for (the
+    validate frame hides it anyway); the reconnect secret of a connector still connected is,
+    however many other secrets came and went meanwhile."""
+    server, url = start_server(workdir, control=False)
+    held = "rs-held-while-connected-4711"
+    with connect(url, max_size=None) as live:
+        live.send(VALIDATE)
+        assert json.loads(live.recv(timeout=10))["status"] == 200
+        connect_source(live, secret=held)
+        idle = peak_rss_kib(server.popen.pid)
+        with connect(url, max_size=None) as ws:
+            tokens = [f"{n:04d}" + "t" * (4 << 20) for n in range(40)]
+            tokens += [f"wrong-token-{n:04d}" for n in range(2 * redact.RECENT)]  # more than the window keeps
+            for token in tokens:
+                ws.send(json.dumps({"op": "validate", "resourceName": "system.credentials", "object": token}))
+                assert json.loads(ws.recv(timeout=20))["status"] == 401
+        grown = peak_rss_kib(server.popen.pid) - idle
+        note = {"op": "notification", "resourceName": "sources", "resourceId": "peerSource", "object": f"echo {held}"}
+        live.send(json.dumps(note))
+        assert json.loads(live.recv(timeout=10)) == {"status": 200}
+        shown = server.wait_json(lambda m: is_msg(m, "in", "notification"))
+    server.stop()
+    assert grown < 65_536, f"the simulator grew by {grown} KiB"
+    assert shown["payload"] == "echo ***"
+    assert held not in "\n".join([*server.output(), server.popen.stderr.read()])
