@@ -59,11 +59,17 @@ def test_hostile_peers_cost_only_their_own_connection(workdir: Path) -> None:
     with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
         raw.sendall(b"\x16\x03\x01\x00\xff garbage\r\n\r\n" * 50)
         raw.recv(1000)
-    # A nested first frame instead of validate: refused like any other non-validate.
+    # A nested first frame instead of validate: refused like any other non-validate; a token that
+    # is a list or an object, like a wrong one (it was a TypeError that dropped the connection).
     with connect(url, max_size=None) as ws:
         for _ in range(3):
             ws.send("[" * 100_000)
             assert json.loads(ws.recv(timeout=10))["status"] == 401
+        for token in ([TOKEN], {"token": TOKEN}):
+            ws.send(json.dumps({"op": "validate", "resourceName": "system.credentials", "object": token}))
+            assert json.loads(ws.recv(timeout=10))["status"] == 401
+        ws.send(VALIDATE)
+        assert json.loads(ws.recv(timeout=10))["status"] == 200
     # Authenticated, then every kind of bad frame: each gets a 400 and the session goes on.
     with connect(url, max_size=None) as ws:
         ws.send(VALIDATE)
