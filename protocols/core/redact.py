@@ -13,8 +13,8 @@ without end (a simulator's failed logins, each with a new password of megabytes)
 - ``remember``: a secret fieldctl holds itself (a resolved reference, a simulator's accepted
   tokens): searched for as long as the process lives. These are few, and the user's own.
 - ``offered`` (and ``learn``, ``mask``): a secret a peer sent, right or wrong. Searched for while
-  the connection it came on lives (``connection()``; at most HELD_PER_CONNECTION values and
-  HELD_CHARS characters each), and then among the RECENT most recent ones (RECENT_CHARS in all).
+  the connection it came on lives (``connection()``; HELD_PER_CONNECTION values and HELD_CHARS
+  characters at most per connection), then among the RECENT most recent (RECENT_CHARS in all).
 - A value longer than MAX_SEARCHED is never searched for in free text: it is masked where it
   stands (under a secret key, ``mask``), which needs no memory at all.
 """
@@ -78,7 +78,7 @@ class _Index:
 
     def __init__(self) -> None:
         self.forms: dict[Any, list[Any]] = {}  # head -> the forms that start with it
-        self.pending: set[Any] = set()
+        self.pending: list[Any] = []
         self.compiled: Any = None
         self.size = 0
 
@@ -86,7 +86,7 @@ class _Index:
         head = form[:MIN_SEARCHED]
         forms = self.forms.setdefault(head, [])
         if not forms:
-            self.pending.add(head)
+            self.pending.append(head)
         if form not in forms:
             forms.append(form)
 
@@ -97,13 +97,14 @@ class _Index:
             forms.remove(form)
         if not forms:
             self.forms.pop(head, None)
-            self.pending.discard(head)
+            if head in self.pending:
+                self.pending.remove(head)
 
     def found(self, data: Any) -> list[Any]:
         """The searched forms in `data`, longest first."""
         if len(self.pending) > max(16, self.size // 8):
             self.compiled = re.compile(_lookahead(list(self.forms))) if self.forms else None
-            self.size, self.pending = len(self.forms), set()
+            self.size, self.pending = len(self.forms), []
         heads = set(self.compiled.findall(data)) if self.compiled is not None else set()
         heads.update(head for head in self.pending if head in data)
         forms = (form for head in heads for form in self.forms.get(head, ()) if form in data)
