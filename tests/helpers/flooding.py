@@ -1,7 +1,8 @@
 """A WebSocket peer that floods, on loopback in a thread of the test's process: it answers a
 client's handshake as the test says, then sends one frame after another, as fast as the socket
-takes them, until the client goes away. What a test measures against it is the client's
-deadline: a role must end on time whatever keeps arriving."""
+takes them, until the client goes away; what the client sends meanwhile is read and never
+answered. What a test measures against it is the client's deadline (a role must end on time
+whatever keeps arriving) and its memory."""
 
 from __future__ import annotations
 
@@ -37,8 +38,19 @@ class FloodingPeer:
     async def _flood(self, ws: Any) -> None:
         with contextlib.suppress(ConnectionClosed):
             await self.greet(ws)
-            while True:
-                await ws.send(self.frame)
+            reading = asyncio.ensure_future(self._drop_all(ws))
+            try:
+                while True:
+                    await ws.send(self.frame)
+            finally:
+                reading.cancel()
+
+    @staticmethod
+    async def _drop_all(ws: Any) -> None:
+        """What the client sends is read, and never answered."""
+        with contextlib.suppress(ConnectionClosed):
+            async for _ in ws:
+                pass
 
     async def _run(self) -> None:
         async with serve(self._flood, "127.0.0.1", self.port, max_size=None, close_timeout=1):

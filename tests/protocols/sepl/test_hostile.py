@@ -20,11 +20,15 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 
+from fieldctl.profiles.secrets import Secret
 from fieldctl.protocols.sepl import codec
+from fieldctl.protocols.sepl.connection import ANSWERS_AT_ONCE, Connection, Timing
+from fieldctl.protocols.transport.websocket import open_connection
 from tests.helpers.flooding import FloodingPeer, overrun_s
 from tests.helpers.ports import free_port
 from tests.helpers.processes import FIELDCTL, Proc, lines_of, one_line, peak_rss_kib, run_cli
 from tests.helpers.sepl import LAMP, PASSWORD, Platform, connector, env, is_link
+from tests.helpers.waiting import until
 
 WRONG = "hunter-wrong-password-7"
 
@@ -477,3 +481,54 @@ def test_wrong_passwords_of_megabytes_leave_the_platforms_memory_flat(tmp_path: 
     assert "not listen to this device {*** ***" in echoed["payload"]["payload"]
     shown = "\n".join([*plat.proc.output(), plat.proc.popen.stderr.read()])
     assert recent not in shown and PASSWORD not in shown and "pppp" not in shown
+
+
+# --- a flood of commands ------------------------------------------------------------------------
+
+COMMAND = command(
+    {"device_url": "dev-1", "service_url": "sepl_set", "protocol_parts": [{"name": "data", "value": "d" * 4000}]}
+)
+
+
+def test_a_command_flood_costs_the_connector_no_memory() -> None:
+    """Each command's task held it until the platform acknowledged the response, up to request_s:
+    a platform that floods commands and acknowledges nothing grew register by 50 MB a second."""
+    with FloodingPeer(accept_login, COMMAND) as peer:
+        shown = ["--filter", "channel=response", "--filter", "direction=out"]  # and link lines: nothing piles up
+        proc = Proc([*FIELDCTL, "register", "sepl", "--json", "--endpoint", f"platform={peer.url}", *shown], env=env())
+        proc.wait_json(is_link("ready"))
+        idle = peak_rss_kib(proc.popen.pid)
+        for _ in range(5000):
+            proc.wait_json(lambda m: m["channel"] == "response")
+        grown = peak_rss_kib(proc.popen.pid) - idle
+        assert grown < 30_000, f"the connector grew by {grown} KiB"
+        assert proc.stop() == 0
+
+
+def test_commands_are_answered_a_few_at_a_time() -> None:
+    """However fast they come: while ANSWERS_AT_ONCE are being answered, the connection is not
+    read (the platform waits, not our memory or a process table of --answer-with programs)."""
+    answering = peak = answered = 0
+
+    async def answer(session: Connection, envelope: dict[str, Any]) -> None:
+        nonlocal answering, peak, answered
+        answering += 1
+        peak = max(peak, answering)
+        await asyncio.sleep(0.01)
+        answering -= 1
+        answered += 1
+
+    async def main() -> None:
+        conn = await open_connection(peer.url)
+        session = Connection(conn, "sepl", lambda msg: None, lambda text: None, Timing())
+        await session.login("sepl-user", Secret(PASSWORD), "")
+        reading = asyncio.ensure_future(session.read(answer))
+        try:
+            await until(lambda: answered >= 200)
+        finally:
+            reading.cancel()
+            await conn.close()
+
+    with FloodingPeer(accept_login, COMMAND) as peer:
+        asyncio.run(main())
+    assert peak == ANSWERS_AT_ONCE
