@@ -284,7 +284,7 @@ class Connector:
         what = f"the response to command {codec.device_service(command, 'device_url', 'service_url')}"
         try:
             data, metadata = await self.rule.answer(command, self.notify)
-            await session.send_request(codec.response_envelope(envelope, str(uuid.uuid4()), data, metadata))
+            await session.respond(codec.response_envelope(envelope, str(uuid.uuid4()), data, metadata))
         except asyncio.CancelledError:
             self.notify(f"{what} was not delivered: the connection ended before it was ready")
             raise

@@ -143,7 +143,9 @@ def as_part_text(value: Any) -> str | None:
 
 # --- platform frames (§4.2): Go encoding/json ---------------------------------------------------
 
-_GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+#: What Go's encoding/json escapes beyond JSON's own, as one table: str.translate walks a frame once,
+#: in C (a lookup per character in Python took 0.2 s per MB of a peer's frame quoted back).
+_GO_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 
 
 def go_json(value: Any) -> str:
@@ -153,8 +155,7 @@ def go_json(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(go_json(v) for v in value) + "]"
     if isinstance(value, str):
-        text = json.dumps(value, ensure_ascii=False)
-        return "".join(_GO_ESCAPES.get(ch, ch) for ch in text)
+        return json.dumps(value, ensure_ascii=False).translate(_GO_ESCAPES)
     if isinstance(value, bool) or value is None:
         return json.dumps(value)
     return go_number(float(value))

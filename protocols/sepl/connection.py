@@ -26,6 +26,11 @@ from . import client_state, codec
 from .codec import ENDPOINT
 
 CLIENT_CLOSE = "closed by client"
+#: Commands answered at once. While this many are being answered the connection is not read: a
+#: command flood then waits in the platform's buffers, not in our memory (nor as as many
+#: --answer-with children). Answering ends when the response is out (respond), never waits on
+#: the reads it holds up.
+ANSWERS_AT_ONCE = 8
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,7 @@ class Connection:
         self.emit = scrubbed(emit)
         self.requests = client_state.Requests(profile)
         self.answers: dict[str, asyncio.Future[dict[str, Any]]] = {}  # token -> its answer's envelope
+        self.responded: dict[str, asyncio.TimerHandle] = {}  # a response's token -> its request_s timer
 
     async def login(self, user: str, password: Secret, gid: str) -> dict[str, Any]:
         """Sends the credentials, reads exactly one frame; returns its payload {gid, hash}."""
@@ -118,6 +124,23 @@ class Connection:
             self.requests.close(token)
             self.answers.pop(token, None)
 
+    async def respond(self, envelope: dict[str, Any]) -> None:
+        """Sends a command's response. The platform's answer is matched when it comes and its
+        absence reported after request_s, but nobody waits for it."""
+        token = envelope["token"]
+        text, msg = self.requests.send(envelope)
+        try:
+            await self.conn.send(text)
+        except BaseException:
+            self.requests.close(token)
+            raise
+        self.emit(msg)
+        self.responded[token] = asyncio.get_running_loop().call_later(self.timing.request_s, self._unanswered, token)
+
+    def _unanswered(self, token: str) -> None:
+        del self.responded[token]
+        self.emit(self.requests.timed_out(token, self.timing.request_s))
+
     async def read(self, on_command: CommandHandler) -> None:
         """Until the connection ends (ConnectionClosed) or a ping goes unanswered (returns)."""
         tasks: set[asyncio.Task[None]] = set()
@@ -133,6 +156,8 @@ class Connection:
                 if task is not None:
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
+                    if len(tasks) >= ANSWERS_AT_ONCE:
+                        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         except ConnectionClosed as exc:
             if exc.sent is not None and exc.sent.code == 1009:
                 self.emit(
@@ -145,6 +170,9 @@ class Connection:
         finally:
             for task in tasks:
                 task.cancel()
+            for timer in self.responded.values():
+                timer.cancel()
+            self.responded.clear()
 
     async def _ping(self) -> bool:
         """The library's keepalive: a ping carrying Unix seconds after idle_ping_s of silence."""
@@ -169,6 +197,10 @@ class Connection:
         future = self.answers.get(incoming.answers or "")
         if future is not None and not future.done():
             future.set_result(incoming.envelope)
+        timer = self.responded.pop(incoming.answers or "", None)
+        if timer is not None:
+            timer.cancel()
+            self.requests.close(incoming.answers or "")
         return None
 
     def abandon(self, reason: str) -> None:

@@ -146,6 +146,10 @@ class Platform:
         self.emit(self._sent(envelope, text, answered))
 
     async def _serve(self, conn: Any) -> None:
+        with redact.connection():  # the password this connector offered is searched for while it is here
+            await self._session(conn)
+
+    async def _session(self, conn: Any) -> None:
         peer = conn.remote_address
         client: Connected | None = None
         try:

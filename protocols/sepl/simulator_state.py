@@ -141,10 +141,11 @@ class Session:
                 envelope = codec.parse_object(text)
             except Malformed:
                 envelope = None
-        if envelope is None:
+        if envelope is None:  # Go's two answers; the frame quoted whole once, then only its start
+            start = text if len(text) <= codec.QUOTED else text[: codec.QUOTED] + "..."
             return [
                 Answer(400, "", f"unable to parse request from message ({text})"),
-                Answer(400, "", f"unknown handler in request ({text})"),
+                Answer(400, "", f"unknown handler in request ({start})"),
             ]
         request = {k.lower(): v for k, v in envelope.items()}  # Go matches names case-insensitively
         token = codec.text_of(request.get("token"))

@@ -171,6 +171,7 @@ class Plugin:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.pid = str(os.getpid())
+        self.foreign_pings = 0
         self.rules = client_state.Registration(
             ctx.profile.heartbeat.stale_after_s, ctx.timeout("retry_s", 1.0), time.monotonic()
         )
@@ -216,11 +217,30 @@ class Plugin:
         self.ctx.emit(msg)
         change, pong_to = self.rules.heard(msg, time.monotonic())
         self._link(change)
-        if pong_to is not None:
-            try:
-                await self.ctx.send(pong_to, codec.Envelope(self.ctx.path, codec.PONG))
-            except FieldctlError as exc:
-                self.ctx.notify(f"pong not delivered: {exc}")
+        if pong_to is None:
+            return
+        if not self._the_daemons(pong_to):
+            self.foreign_pings += 1
+            if self.foreign_pings == 1:  # one line, however many come
+                named = pong_to if len(pong_to) <= 120 else pong_to[:120] + "..."
+                self.ctx.notify(
+                    f"a ping named {named}, not the daemon's socket {self.ctx.master}: not answered "
+                    "(pongs go to the daemon only; further such pings are only shown)"
+                )
+            return
+        try:
+            await self.ctx.send(pong_to, codec.Envelope(self.ctx.path, codec.PONG))
+        except FieldctlError as exc:
+            self.ctx.notify(f"pong not delivered: {exc}")
+
+    def _the_daemons(self, path: str) -> bool:
+        """Whether `path` is the master socket (spelled as the daemon spells it, or otherwise): the
+        only place a real daemon's ping names. Whoever else can write to our socket must not make
+        us write to a socket of their choosing (docs/protocols/tracim.md §8)."""
+        if path == self.ctx.master:
+            return True
+        named = socket_identity(path)
+        return named is not None and named == socket_identity(self.ctx.master)
 
 
 async def round_trip(ctx: Context, type_: str, data: Any, timeout: float) -> tuple[list[Message], float]:

@@ -20,8 +20,14 @@ async def within(awaitable: Awaitable[T], timeout: float | None) -> T:
     """`awaitable` with a time limit (asyncio.TimeoutError past it). Not asyncio.wait_for: before
     Python 3.12 it can swallow a cancellation that races the result, so Ctrl-C or SIGTERM would
     go unheard. The awaitable is cancelled when the time is up or when we are, and has finished
-    its clean-up before we go on: a Condition.wait() under `async with` has taken its lock back."""
+    its clean-up before we go on: a Condition.wait() under `async with` has taken its lock back.
+    A limit already past (0 or less) is TimeoutError even when the result is ready: a loop that
+    passes what is left of its deadline (`within(conn.recv(), deadline - now)`) would otherwise
+    never see it pass while a flooding peer keeps a frame ready for every call."""
     task = asyncio.ensure_future(awaitable)
+    if timeout is not None and timeout <= 0:
+        await _cancelled(task)
+        raise TimeoutError
     try:
         done, _ = await asyncio.wait({task}, timeout=timeout)
     except asyncio.CancelledError:

@@ -27,6 +27,10 @@ from fieldctl.protocols.transport.backoff import Backoff
 #: A connection that lasted this long resets the reconnect backoff; a shorter one counts as a failure.
 STABLE_S = 10.0
 DEFAULT_MAX_SIZE = MAX_FRAME_BYTES
+#: How long a closing handshake may take before the TCP connection is cut (websockets: 10 s). A
+#: peer flooding frames holds its close answer behind them while our reads are paused (nobody
+#: reads a closing connection), so a role's deadline would otherwise overrun by this much.
+CLOSE_TIMEOUT_S = 0.5
 
 #: websockets' own logging goes nowhere: some versions log a hostile client's failed handshake as
 #: an error with a traceback on stderr. What a peer did wrong reaches the operator through the
@@ -75,6 +79,7 @@ async def open_connection(
             additional_headers=headers,
             compression=None,
             ping_interval=ping_interval,
+            close_timeout=CLOSE_TIMEOUT_S,
         )
     except ssl.SSLCertVerificationError as exc:  # before ValueError: it is one too
         raise ConnectFailure(
@@ -140,6 +145,7 @@ async def keep_connected(
             )  # 1009: too big
         finally:
             await conn.close()
+            let_go(conn)
         if time.monotonic() - opened >= STABLE_S:
             delays = backoff.delays()  # a connection that held starts the count again
         delay = next(delays, None)
@@ -168,19 +174,44 @@ async def start_server(
         raise UsageError(f"not a WebSocket URL: {url}")
     try:
         server = await serve(
-            handler,
+            _letting_go(handler),
             parts.hostname,
             port,
             ssl=tls,
             max_size=max_size,
             compression=None,
             ping_interval=ping_interval,
+            close_timeout=CLOSE_TIMEOUT_S,
             logger=QUIET,
         )
     except OSError as exc:
         raise ConnectFailure(f"cannot listen on {url}: {exc.strerror}") from None
     port = next(iter(server.sockets)).getsockname()[1]
     return server, f"{parts.scheme}://{parts.hostname}:{port}{parts.path}"
+
+
+def let_go(conn: Any) -> None:
+    """For a connection that has closed. websockets keeps the error that ended it abnormally,
+    and through that error's traceback its frame parser with the last frame it read (up to
+    max_size bytes), in a reference cycle that only a full garbage collection frees: a peer that
+    sends megabytes and vanishes, again and again, would leave all of it behind until then."""
+    protocol = getattr(conn, "protocol", None)
+    if protocol is not None:
+        protocol.parser_exc = None
+
+
+def _letting_go(
+    handler: Callable[[ServerConnection], Awaitable[None]],
+) -> Callable[[ServerConnection], Awaitable[None]]:
+    """`handler`, and let_go() once its connection has closed (websockets closes it after the
+    handler returns, with a code that depends on how it returned)."""
+
+    async def serve_one(conn: ServerConnection) -> None:
+        closed = asyncio.ensure_future(conn.wait_closed())
+        closed.add_done_callback(lambda _: let_go(conn))
+        await handler(conn)
+
+    return serve_one
 
 
 async def send_text(conn: Any, text: str, binary: bool = False) -> None:

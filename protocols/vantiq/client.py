@@ -17,6 +17,7 @@ from websockets.exceptions import ConnectionClosed
 
 from fieldctl.profiles import Profile
 from fieldctl.profiles.secrets import Secret, SecretRef
+from fieldctl.protocols.core import redact
 from fieldctl.protocols.core.errors import ConnectFailure, NagiosCode, ProtocolFailure, Timeout, UsageError
 from fieldctl.protocols.core.limits import Limits
 from fieldctl.protocols.core.message import IN, OUT, Message, link
@@ -129,6 +130,14 @@ class Wire:
         msg = self.decode(frame, source)
         self.emit(msg)
         return msg
+
+
+def own_reconnect_secret(source: str, fixed: str | None) -> str:
+    """This connector's reconnectSecret for `source`: ours, so masked for as long as we run (not
+    only while it is a recent secret a peer offered)."""
+    secret = codec.reconnect_secret(source, fixed)
+    redact.remember(secret)
+    return secret
 
 
 class Refused(Exception):
@@ -260,7 +269,7 @@ class SourceSession:
 
     def __init__(self, connector: Connector, source: str) -> None:
         self.c, self.source = connector, source
-        self.secret = codec.reconnect_secret(source, connector.s.fixed_secret)
+        self.secret = own_reconnect_secret(source, connector.s.fixed_secret)
         self.refusals = connector.backoff.delays()
         self.answering: set[asyncio.Task[None]] = set()
 
@@ -281,6 +290,10 @@ class SourceSession:
         self.on_link(ENDPOINT, "stopped", {"reason": "the server asked this source to stop"})
 
     async def session(self, conn: Any) -> bool:
+        with redact.connection():  # the credentials this server hands out are searched for while it lasts
+            return await self._session(conn)
+
+    async def _session(self, conn: Any) -> bool:
         try:
             configure = await handshake(self.c.wire, conn, self.c.s, self.source, self.secret)
             while True:
@@ -396,7 +409,7 @@ async def _notify_as(
     acked = sent = 0
     try:
         try:
-            await handshake(wire, conn, s, source, codec.reconnect_secret(source, s.fixed_secret))
+            await handshake(wire, conn, s, source, own_reconnect_secret(source, s.fixed_secret))
         except Refused as exc:
             raise ConnectFailure(f"source {source}: {exc}; {len(batch)} notification(s) not sent") from None
         for msg in batch:
@@ -486,8 +499,9 @@ async def _round_trip(
                 return NagiosCode.CRITICAL, f"token refused: {codec.refusal_text(reply.payload)}"
             text = "token accepted"
         else:
-            await handshake(wire, conn, s, source, codec.reconnect_secret(source, s.fixed_secret))
+            await handshake(wire, conn, s, source, own_reconnect_secret(source, s.fixed_secret))
             text = f"source {source} configured"
+        metrics["round_trip_seconds"] = round(time.monotonic() - start, 4)  # the answers, not the close
     except ConnectFailure as exc:
         return NagiosCode.CRITICAL, str(exc)
     except Refused as exc:
@@ -496,5 +510,4 @@ async def _round_trip(
         return NagiosCode.CRITICAL, f"{s.url}: no complete answer ({exc or 'timeout'})"
     finally:
         await conn.close()
-    metrics["round_trip_seconds"] = round(time.monotonic() - start, 4)
     return NagiosCode.OK, f"{text} in {metrics['round_trip_seconds']:.3f} s"

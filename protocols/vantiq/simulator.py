@@ -118,6 +118,10 @@ class Simulator:
                 await within(server.wait_closed(), 5)
 
     async def handle(self, conn: Any) -> None:
+        with redact.connection():  # what this connector offers is searched for while it is here
+            await self._serve(conn)
+
+    async def _serve(self, conn: Any) -> None:
         session = Session(conn, self.rules.open())
         peer = session.peer
         self.sessions[peer] = session
@@ -188,8 +192,7 @@ class Simulator:
             actions = self.rules.receive(peer, msg, time.monotonic())
         else:
             op, token = codec.credentials_of(frame, self.limits)
-            if isinstance(token, str):
-                redact.remember(token)  # even a wrong token is someone's credential, perhaps mistyped
+            redact.offered(token)  # even a wrong token is someone's credential, perhaps mistyped
             actions = self.rules.authenticate(peer, op, token)
         await self.carry_out(actions)
 

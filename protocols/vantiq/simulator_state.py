@@ -106,9 +106,10 @@ class Server:
     # --- frames from a connector ----------------------------------------------------------------
 
     def authenticate(self, peer: Peer, op: Any, token: Any) -> list[Action]:
-        """The first frame must be validate with an accepted token; (op, token) come from
-        codec.credentials_of, as the decoded Message hides them."""
-        if op == codec.VALIDATE and (self.tokens is None or token in self.tokens):
+        """The first frame must be validate with an accepted token (a string); (op, token) come
+        from codec.credentials_of, as the decoded Message hides them."""
+        # a token that is not a string (a list, an object) is no token: refused like a wrong one
+        if op == codec.VALIDATE and isinstance(token, str) and (self.tokens is None or token in self.tokens):
             peer.authenticated = True
             return [Send(peer, codec.validated())]
         if op == codec.VALIDATE:

@@ -10,8 +10,8 @@ import pytest
 
 from fieldctl.protocols.core import redact
 
-#: redact's module state: the values, the forms searched for, their families, and the two indexes.
-STATE = ("_values", "_searched", "_family", "_text_index", "_bytes_index")
+#: redact's module state: what it searches for, why, and the indexes.
+STATE = ("_known",)
 
 
 @pytest.fixture(autouse=True)

@@ -7,6 +7,7 @@ import json
 
 from fieldctl.protocols.core import redact
 from fieldctl.protocols.core.message import Message
+from tests.helpers.garbage import cyclic_garbage, holds
 
 
 def _shown(msg: Message) -> str:
@@ -54,3 +55,61 @@ def test_scrub_finds_any_of_many_secrets() -> None:
         assert secret not in _shown(shown) and b"bulk" not in shown.raw[0]
     clean = Message("p", "e", "in", "event", "k", {"a": "zq1-bulk"}, raw=(b'{"a": "zq1-bulk"}',))
     assert redact.scrub(clean) is clean
+
+
+# --- how much is remembered, and for how long ---------------------------------------------------
+
+
+def test_a_peers_secrets_are_searched_for_while_they_are_recent() -> None:
+    """However many a peer offers (a simulator's failed logins), only the newest are kept."""
+    offered = [f"wrong-password-{n:05d}" for n in range(10 * redact.RECENT)]
+    for value in offered:
+        redact.offered(value)
+    assert redact.scrub_text(f"echo {offered[-1]}") == "echo ***"
+    assert redact.scrub_text(f"echo {offered[-redact.RECENT]}") == "echo ***"
+    assert redact.scrub_text(f"echo {offered[0]}") == f"echo {offered[0]}"
+
+
+def test_secrets_of_a_live_connection_outlast_the_window_and_then_go() -> None:
+    held = "reconnect-secret-held-4711"
+    with redact.connection():
+        redact.offered(held)
+        for n in range(2 * redact.RECENT):
+            redact.offered(f"another-peer-secret-{n:04d}")
+        assert redact.scrub_text(f"echo {held}") == "echo ***"
+    assert redact.scrub_text(f"echo {held}") == "echo ***"  # recent: the connection just ended
+    for n in range(2 * redact.RECENT):
+        redact.offered(f"a-later-peer-secret-{n:04d}")
+    assert redact.scrub_text(f"echo {held}") == f"echo {held}"
+
+
+def test_one_connection_holds_a_few_secrets_only() -> None:
+    with redact.connection():
+        offered = [f"secret-on-one-connection-{n:04d}" for n in range(redact.HELD_PER_CONNECTION + 2 * redact.RECENT)]
+        for value in offered:
+            redact.offered(value)
+        assert redact.scrub_text(offered[0]) == "***"  # held
+        assert redact.scrub_text(offered[redact.HELD_PER_CONNECTION]) == offered[redact.HELD_PER_CONNECTION]
+        assert redact.scrub_text(offered[-1]) == "***"  # recent
+
+
+def test_fieldctls_own_secrets_stay_whatever_peers_offer() -> None:
+    redact.remember("own-resolved-secret-1")
+    for n in range(2 * redact.RECENT):
+        redact.offered(f"peer-secret-{n:04d}")
+    assert redact.scrub_text("x own-resolved-secret-1") == "x ***"
+
+
+def test_a_secret_of_megabytes_is_masked_where_it_stands_but_never_searched_for() -> None:
+    huge = "h" * (redact.MAX_SEARCHED + 1)
+    frame = json.dumps({"pw": huge, "note": "ok"}).encode()
+    msg = redact.mask(Message("p", "e", "in", "login", "login", json.loads(frame), raw=(frame,)))
+    assert msg.payload == {"pw": "***", "note": "ok"} and huge.encode() not in msg.raw[0]
+    assert redact.scrub_text(huge) == huge
+
+
+def test_learning_leaves_nothing_for_the_garbage_collector() -> None:
+    """What the collector alone frees waits for a full collection: a password of megabytes in a
+    cycle stayed that long, once per failed login."""
+    payload = {"login": {"pw": "p" * (1 << 20)}}
+    assert not holds(cyclic_garbage(lambda: redact.learn(payload)), 1 << 20)

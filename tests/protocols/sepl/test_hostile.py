@@ -20,9 +20,15 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 
+from fieldctl.profiles.secrets import Secret
+from fieldctl.protocols.sepl import codec
+from fieldctl.protocols.sepl.connection import ANSWERS_AT_ONCE, Connection, Timing
+from fieldctl.protocols.transport.websocket import CLOSE_TIMEOUT_S, open_connection
+from tests.helpers.flooding import FloodingPeer, overrun_s
 from tests.helpers.ports import free_port
 from tests.helpers.processes import FIELDCTL, Proc, lines_of, one_line, peak_rss_kib, run_cli
 from tests.helpers.sepl import LAMP, PASSWORD, Platform, connector, env, is_link
+from tests.helpers.waiting import until
 
 WRONG = "hunter-wrong-password-7"
 
@@ -393,3 +399,136 @@ def test_nothing_listening_is_one_line_and_exit_3_at_once(tmp_path: Path) -> Non
     probe = run_cli("probe", "sepl", *dead, "--crit", "5", env=env())
     assert probe.returncode == 2 and probe.stdout.startswith("SEPL CRITICAL - cannot connect"), probe.stdout
     assert len(probe.stdout.strip().splitlines()) == 1 and not probe.stderr
+
+
+# --- deadlines under a flood --------------------------------------------------------------------
+
+#: What the flooding platform sends after the login: an answer to a request nobody made (shown,
+#: matched to nothing), as fast as the socket takes it.
+STRAY_REPLY = codec.platform_frame(200, "response", "stray", "x" * 512)
+FLOOD_LIMIT_S = 3.0
+
+
+async def accept_login(ws: Any) -> None:
+    """The login, answered with the hash of no devices: nothing to sync, so nothing to wait for."""
+    await ws.recv()
+    await ws.send(codec.login_answer_frame(codec.LOGIN_TOKEN, "gw-flood", codec.collection_hash([])))
+
+
+@pytest.mark.parametrize(
+    "role",
+    [
+        ["register", "--timeout", str(FLOOD_LIMIT_S)],
+        ["publish", "dev-1", "sepl_get", "--data", "1", "--set", f"timeouts.request_s={FLOOD_LIMIT_S}"],
+    ],
+    ids=["register", "publish"],
+)
+def test_a_flood_does_not_hold_a_role_past_its_deadline(role: list[str]) -> None:
+    """The deadline ends the role and its closing handshake with the flooding peer is cut short:
+    that peer's close answer waits behind the flood, which nobody reads any more (websockets
+    waits 10 s for it by default)."""
+    with FloodingPeer(accept_login, STRAY_REPLY) as peer:
+        verb, *args = role
+        proc = Proc([*FIELDCTL, verb, "sepl", "--json", "--endpoint", f"platform={peer.url}", *args], env=env())
+        assert overrun_s(proc, FLOOD_LIMIT_S) < CLOSE_TIMEOUT_S + 1.0  # 10 s: websockets waited for the close
+    assert proc.popen.returncode == 4, proc.stderr_now()
+    one_line(proc.stderr_now())
+
+
+def test_a_flood_after_the_login_leaves_the_probe_ok_and_on_time() -> None:
+    with FloodingPeer(accept_login, STRAY_REPLY) as peer:
+        started = time.monotonic()
+        result = run_cli("probe", "sepl", "--endpoint", f"platform={peer.url}", "--crit", "5", env=env())
+        elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "login accepted" in result.stdout and elapsed < 5
+
+
+# --- what the platform remembers of the passwords it is offered -----------------------------------
+
+
+async def log_in_and_echo(url: str, *texts: str) -> None:
+    """Logs in with the right password, then sends an event whose device names `texts`: the
+    platform shows it, and quotes it back in its refusal."""
+    async with connect(url, max_size=None) as ws:
+        await ws.send(json.dumps({"user": "sepl-user", "pw": PASSWORD, "gid": "", "token": "credentials"}))
+        assert json.loads(await ws.recv())["status"] == 200
+        await ws.send(codec.request_frame("event", "t1", {"device_uri": " ".join(texts), "service_uri": "sepl_get"}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["status"] == 400
+
+
+def test_wrong_passwords_of_megabytes_leave_the_platforms_memory_flat(tmp_path: Path) -> None:
+    """200 failed logins with distinct 4 MiB passwords took the platform from 49 MB to 1.8 GB: it
+    kept each one to mask it wherever it turned up. One that long is masked where it stands (the
+    credentials' pw) and never searched for; a recent short one still is."""
+    plat = Platform(tmp_path)
+    pid = plat.proc.popen.pid
+    idle = peak_rss_kib(pid)
+    recent = "wrong-but-recent-9431"
+
+    async def wrong_logins() -> None:
+        for number in range(40):
+            creds = {"user": "sepl-user", "pw": f"{number:04d}" + "p" * (4 << 20), "gid": "", "token": "credentials"}
+            await refused_silently(plat.url, json.dumps(creds))
+        await refused_silently(plat.url, json.dumps({"user": "sepl-user", "pw": recent, "token": "credentials"}))
+
+    asyncio.run(wrong_logins())
+    grown = peak_rss_kib(pid) - idle
+    asyncio.run(log_in_and_echo(plat.url, recent, PASSWORD))
+    echoed = plat.proc.wait_json(lambda m: m["channel"] == "reply" and m["payload"]["status"] == 400)
+    plat.proc.stop()
+    assert grown < 65_536, f"the platform grew by {grown} KiB"
+    assert "not listen to this device {*** ***" in echoed["payload"]["payload"]
+    shown = "\n".join([*plat.proc.output(), plat.proc.popen.stderr.read()])
+    assert recent not in shown and PASSWORD not in shown and "pppp" not in shown
+
+
+# --- a flood of commands ------------------------------------------------------------------------
+
+COMMAND = command(
+    {"device_url": "dev-1", "service_url": "sepl_set", "protocol_parts": [{"name": "data", "value": "d" * 4000}]}
+)
+
+
+def test_a_command_flood_costs_the_connector_no_memory() -> None:
+    """Each command's task held it until the platform acknowledged the response, up to request_s:
+    a platform that floods commands and acknowledges nothing grew register by 50 MB a second."""
+    with FloodingPeer(accept_login, COMMAND) as peer:
+        shown = ["--filter", "channel=response", "--filter", "direction=out"]  # and link lines: nothing piles up
+        proc = Proc([*FIELDCTL, "register", "sepl", "--json", "--endpoint", f"platform={peer.url}", *shown], env=env())
+        proc.wait_json(is_link("ready"))
+        idle = peak_rss_kib(proc.popen.pid)
+        for _ in range(5000):
+            proc.wait_json(lambda m: m["channel"] == "response")
+        grown = peak_rss_kib(proc.popen.pid) - idle
+        assert grown < 30_000, f"the connector grew by {grown} KiB"
+        assert proc.stop() == 0
+
+
+def test_commands_are_answered_a_few_at_a_time() -> None:
+    """However fast they come: while ANSWERS_AT_ONCE are being answered, the connection is not
+    read (the platform waits, not our memory or a process table of --answer-with programs)."""
+    answering = peak = answered = 0
+
+    async def answer(session: Connection, envelope: dict[str, Any]) -> None:
+        nonlocal answering, peak, answered
+        answering += 1
+        peak = max(peak, answering)
+        await asyncio.sleep(0.01)
+        answering -= 1
+        answered += 1
+
+    async def main() -> None:
+        conn = await open_connection(peer.url)
+        session = Connection(conn, "sepl", lambda msg: None, lambda text: None, Timing())
+        await session.login("sepl-user", Secret(PASSWORD), "")
+        reading = asyncio.ensure_future(session.read(answer))
+        try:
+            await until(lambda: answered >= 200)
+        finally:
+            reading.cancel()
+            await conn.close()
+
+    with FloodingPeer(accept_login, COMMAND) as peer:
+        asyncio.run(main())
+    assert peak == ANSWERS_AT_ONCE

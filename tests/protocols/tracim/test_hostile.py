@@ -10,6 +10,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.helpers.processes import FIELDCTL, Proc, peak_rss_kib, run_cli
 from tests.helpers.tracim import FAST, is_msg, send_hostile, start_client, start_daemon
 
@@ -84,6 +86,36 @@ def test_oversized_document_in_read_to_eof_mode_is_refused(sockdir: Path) -> Non
     assert run_cli("command", "tracim", "ping", "--master", str(master)).returncode == 0
     assert daemon.stop() == 0
     assert "dropped the connection of pid" in daemon.stderr_now()
+
+
+# --- a ping that names another socket ----------------------------------------------------------------
+
+
+def test_a_ping_naming_another_socket_gets_no_pong(sockdir: Path) -> None:
+    """Whoever can write to the client's socket could name any socket in a ping, and the real SDKs
+    would write a pong there. fieldctl answers only pings that name the daemon's socket, under
+    whatever spelling, and says so once."""
+    master, client, bystander = sockdir / "m.sock", sockdir / "c.sock", sockdir / "bystander.sock"
+    respelled = f"{sockdir}/./m.sock"
+    daemon = start_daemon(master, "--no-timeline")
+    plugin = start_client(master, client)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(str(bystander))
+        listener.listen(8)
+        listener.setblocking(False)
+        for named in (str(bystander), str(client), f"{sockdir}/../{sockdir.name}/bystander.sock"):
+            send_hostile(client, json.dumps({"path": named, "type": "daemon_ping"}).encode())
+            plugin.wait_json(lambda m, named=named: is_msg(m, "in", "daemon_ping", named))
+        send_hostile(client, json.dumps({"path": respelled, "type": "daemon_ping"}).encode())
+        plugin.wait_json(lambda m: is_msg(m, "out", "daemon_pong", respelled))
+        plugin.wait_json(lambda m: is_msg(m, "out", "daemon_pong", master))  # its own pings are still answered
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+    assert plugin.stop() == 0 and daemon.stop() == 0
+    pongs = {m["id"] for m in map(json.loads, plugin.output()) if is_msg(m, "out", "daemon_pong")}
+    assert pongs <= {str(master)}
+    [warning] = warnings(plugin)
+    assert f"a ping named {bystander}, not the daemon's socket {master}: not answered" in warning
 
 
 # --- memory: a 64 MiB document against the default 16 MiB cap -------------------------------------------

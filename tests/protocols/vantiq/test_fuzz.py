@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from fieldctl.protocols.core.errors import FieldctlError
 from fieldctl.protocols.core.limits import Limits
 from fieldctl.protocols.core.message import Message
-from fieldctl.protocols.vantiq import answers, codec
+from fieldctl.protocols.vantiq import answers, codec, simulator_state
 from fieldctl.protocols.vantiq.driver import describe
 from tests.helpers.fuzzing import contained
 
@@ -148,6 +148,22 @@ def test_decode_deep_huge_and_non_unicode_frames(text: str) -> None:
     msg = check_decoded(text)
     if text.startswith("[["):
         assert msg.error is not None
+
+
+@pytest.mark.fuzz
+@given(frames | st.fixed_dictionaries({"op": st.just(codec.VALIDATE), "object": values}), st.booleans())
+def test_the_simulator_answers_every_first_frame(frame: dict[str, Any], any_token: bool) -> None:
+    """Whatever stands where the token belongs (a list or an object was a TypeError that dropped
+    the connection): accepted, or refused with the 401 a real server sends."""
+    server = simulator_state.Server({"s": {}}, None if any_token else {"tok-Zq8-accepted"})
+    peer = server.open()
+    op, token = contained(codec.credentials_of, json.dumps(frame))
+    [answer] = [a.frame for a in contained(server.authenticate, peer, op, token) if isinstance(a, simulator_state.Send)]
+    assert (answer == codec.validated()) if peer.authenticated else (answer["status"] == codec.AUTH_REFUSED)
+    assert peer.authenticated == (
+        op == codec.VALIDATE and isinstance(token, str) and (any_token or token == "tok-Zq8-accepted")
+    )
+    codec.encode(answer).encode("utf-8")
 
 
 @pytest.mark.fuzz

@@ -15,6 +15,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from fieldctl.protocols.core import redact
 from tests.helpers.ports import free_port
 from tests.helpers.processes import FIELDCTL, cli_env, one_line, peak_rss_kib, run_cli
 from tests.helpers.vantiq import TOKEN, is_link, is_msg, start_connector, start_server, token_env, write_server_config
@@ -58,11 +59,17 @@ def test_hostile_peers_cost_only_their_own_connection(workdir: Path) -> None:
     with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
         raw.sendall(b"\x16\x03\x01\x00\xff garbage\r\n\r\n" * 50)
         raw.recv(1000)
-    # A nested first frame instead of validate: refused like any other non-validate.
+    # A nested first frame instead of validate: refused like any other non-validate; a token that
+    # is a list or an object, like a wrong one (it was a TypeError that dropped the connection).
     with connect(url, max_size=None) as ws:
         for _ in range(3):
             ws.send("[" * 100_000)
             assert json.loads(ws.recv(timeout=10))["status"] == 401
+        for token in ([TOKEN], {"token": TOKEN}):
+            ws.send(json.dumps({"op": "validate", "resourceName": "system.credentials", "object": token}))
+            assert json.loads(ws.recv(timeout=10))["status"] == 401
+        ws.send(VALIDATE)
+        assert json.loads(ws.recv(timeout=10))["status"] == 200
     # Authenticated, then every kind of bad frame: each gets a 400 and the session goes on.
     with connect(url, max_size=None) as ws:
         ws.send(VALIDATE)
@@ -216,3 +223,32 @@ def test_a_broken_server_url_is_a_usage_error_on_one_line(role: list[str]) -> No
         assert result.returncode == 3 and result.stdout.startswith("VANTIQ UNKNOWN")  # Nagios: the check could not run
     else:
         assert result.returncode == 2 and "Invalid IPv6 URL" in one_line(result.stderr), result.stderr
+
+
+def test_wrong_tokens_of_megabytes_leave_the_simulators_memory_flat(workdir: Path) -> None:
+    """200 failed validates with distinct 4 MiB tokens took the simulator from 43 MB to 1.7 GB: it
+    kept each one to mask it wherever it turned up. One that long is never searched for (the
+    validate frame hides it anyway); the reconnect secret of a connector still connected is,
+    however many other secrets came and went meanwhile."""
+    server, url = start_server(workdir, control=False)
+    held = "rs-held-while-connected-4711"
+    with connect(url, max_size=None) as live:
+        live.send(VALIDATE)
+        assert json.loads(live.recv(timeout=10))["status"] == 200
+        connect_source(live, secret=held)
+        idle = peak_rss_kib(server.popen.pid)
+        with connect(url, max_size=None) as ws:
+            tokens = [f"{n:04d}" + "t" * (4 << 20) for n in range(40)]
+            tokens += [f"wrong-token-{n:04d}" for n in range(2 * redact.RECENT)]  # more than the window keeps
+            for token in tokens:
+                ws.send(json.dumps({"op": "validate", "resourceName": "system.credentials", "object": token}))
+                assert json.loads(ws.recv(timeout=20))["status"] == 401
+        grown = peak_rss_kib(server.popen.pid) - idle
+        note = {"op": "notification", "resourceName": "sources", "resourceId": "peerSource", "object": f"echo {held}"}
+        live.send(json.dumps(note))
+        assert json.loads(live.recv(timeout=10)) == {"status": 200}
+        shown = server.wait_json(lambda m: is_msg(m, "in", "notification"))
+    server.stop()
+    assert grown < 65_536, f"the simulator grew by {grown} KiB"
+    assert shown["payload"] == "echo ***"
+    assert held not in "\n".join([*server.output(), server.popen.stderr.read()])

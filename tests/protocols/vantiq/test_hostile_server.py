@@ -1,17 +1,22 @@
 """fieldctl's connector (`register vantiq`) against a hostile server on loopback: bad frames are
 shown and the session goes on; a flood of queries runs at most answers.concurrency answering
-commands at once, and every query is still answered."""
+commands at once, and every query is still answered; a flood of anything ends no role late."""
 
 from __future__ import annotations
 
 import json
 import sys
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
+import pytest
 from websockets.sync.server import ServerConnection, serve
 
-from tests.helpers.processes import FIELDCTL, Proc
+from fieldctl.protocols.transport.websocket import CLOSE_TIMEOUT_S
+from tests.helpers.flooding import FloodingPeer, overrun_s
+from tests.helpers.processes import FIELDCTL, Proc, one_line, run_cli
 from tests.helpers.vantiq import is_link, token_env, write_server_config
 
 QUERIES = 24
@@ -177,3 +182,58 @@ def test_the_default_limit_takes_frames_over_the_sdks_1_mib(workdir: Path) -> No
     lines = [json.loads(line) for line in connector.output()]
     assert [len(m["payload"]["blob"]) for m in lines if m["channel"] == "publish"] == [2 << 20]
     assert server.connections == 1
+
+
+# --- deadlines under a flood --------------------------------------------------------------------
+
+FLOOD_LIMIT_S = 3.0
+#: What the flooding server sends once the source is configured: publishes, as fast as the socket
+#: takes them (the connector shows each; none acknowledges a notification).
+PUBLISH = json.dumps({"op": "publish", "resourceName": "sources", "resourceId": "peerSource", "object": "x" * 512})
+
+
+async def configure(ws: Any) -> None:
+    """validate accepted, connectExtension answered with the source's configuration."""
+    await ws.recv()
+    await ws.send(json.dumps({"status": 200}))
+    await ws.recv()
+    await ws.send(
+        json.dumps(
+            {
+                "op": "configureExtension",
+                "resourceName": "sources",
+                "resourceId": "peerSource",
+                "object": {"config": {}},
+            }
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    "role",
+    [
+        ["register", "--timeout", str(FLOOD_LIMIT_S)],
+        ["publish", "peerSource", "--data", "1", "--wait", str(FLOOD_LIMIT_S)],
+    ],
+    ids=["register", "publish"],
+)
+def test_a_flood_does_not_hold_a_role_past_its_deadline(workdir: Path, role: list[str]) -> None:
+    """The deadline holds however many frames are ready (publish's waited for an acknowledgement
+    while one kept arriving), and the closing handshake with the flooding server is cut short."""
+    with FloodingPeer(configure, PUBLISH, "/api/v1/wsock/websocket") as peer:
+        config = write_server_config(workdir, peer.url)
+        verb, *args = role
+        proc = Proc([*FIELDCTL, verb, "vantiq", "--json", "--config", str(config), *args], env=token_env())
+        assert overrun_s(proc, FLOOD_LIMIT_S) < CLOSE_TIMEOUT_S + 1.0  # 10 s: websockets waited for the close
+    assert proc.popen.returncode == 4, proc.stderr_now()
+    one_line(proc.stderr_now())
+
+
+def test_a_flood_after_the_configuration_leaves_the_probe_ok_and_on_time(workdir: Path) -> None:
+    with FloodingPeer(configure, PUBLISH, "/api/v1/wsock/websocket") as peer:
+        config = write_server_config(workdir, peer.url)
+        started = time.monotonic()
+        result = run_cli("probe", "vantiq", "--config", str(config), "--crit", "5", env=token_env())
+        elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "source peerSource configured" in result.stdout and elapsed < 5

@@ -45,6 +45,8 @@ def test_a_valid_token_is_answered_with_the_user_info() -> None:
     "op, token, why",
     [
         (codec.VALIDATE, "bad", "not valid"),
+        (codec.VALIDATE, ["good"], "not valid"),  # not hashable: a TypeError dropped the connection
+        (codec.VALIDATE, {"token": "good"}, "not valid"),
         (codec.AUTHENTICATE, {"user": "u"}, "not simulated"),
         (codec.NOTIFICATION, None, "must authenticate"),
     ],
@@ -62,6 +64,7 @@ def test_refusals_say_why_and_warn_once_per_connection(op: str, token: object, w
 def test_any_token_goes_when_none_is_configured() -> None:
     srv = rules.Server({"pump": {}}, None)
     assert srv.authenticate(srv.open(), codec.VALIDATE, "whatever")[0].peer.authenticated
+    assert not srv.authenticate(srv.open(), codec.VALIDATE, ["whatever"])[-1].peer.authenticated  # a token is text
 
 
 def test_connect_sends_statuses_then_the_configuration() -> None:
