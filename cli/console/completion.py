@@ -42,7 +42,7 @@ class ConsoleCompleter(Completer):
             }
         session, verb = self.session, done[0]
         if verb in ("use", "disconnect") and len(done) == 1:
-            names = {name: f"{conn.source.name} connection" for name, conn in session.connections.items()}
+            names = {name: f"{conn.target} connection" for name, conn in session.connections.items()}
             return {**self._sources(), **names} if verb == "use" else names
         if verb == "connect" and len(done) == 2:
             return self._sources()

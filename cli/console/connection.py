@@ -53,7 +53,8 @@ class Connection:
         mark: Callable[[], str],
         failed: Callable[[BaseException], None],
     ) -> None:
-        self.name, self.source = name, source
+        assert source.name is not None  # a connection is to a named profile or target
+        self.name, self.source, self.target = name, source, source.name
         self.out, self.warn, self.mark, self.failed = out, warn, mark, failed
         self.profile: Profile = source.load()
         self.client: BaseDriver = driver_for(self.profile, warn)
@@ -75,7 +76,7 @@ class Connection:
     @property
     def label(self) -> str:
         """`autotrainer`, or `autotrainer@dev1` when its name is not its profile's."""
-        return self.source.name if self.name == self.source.name else f"{self.source.name}@{self.name}"
+        return self.target if self.name == self.target else f"{self.target}@{self.name}"
 
     @property
     def subscribed(self) -> bool:

@@ -203,7 +203,7 @@ class Session:
     def _parse(self, verb: str, args: list[str]) -> tuple[dict[str, Any], Given]:
         """The subcommand's own click command, built once per process; the current connection's
         profile is implied when not named."""
-        source = self.current.source.name
+        source = self.current.target
         if not args or args[0] not in available_profiles(self.start_options.files):
             args = [source, *args]
         ctx = commands()[verb].make_context(verb, list(args))
@@ -263,7 +263,7 @@ class Session:
             (
                 "*" if name == self.current_name else " ",
                 name,
-                conn.source.name,
+                conn.target,
                 conn.link_state(),
                 f"feed {'on' if conn.feed_on else 'off'}" + (" · simulator" if conn.simulator else ""),
             )
@@ -402,7 +402,7 @@ class Session:
         conn = self.current
         warn, crit = thresholds(conn.profile, params.get("warn"), params.get("crit"))
         report = await probed(conn.client, warn, crit, options)  # as probe runs it: bounded, always a verdict
-        self.out(render(report, conn.source.name or conn.profile.name, Format.text))
+        self.out(render(report, conn.target, Format.text))
 
     def _conclude(self, outcome: CommandOutcome) -> None:
         if outcome.result is not None:  # ASCII: every control character escaped

@@ -41,6 +41,11 @@ class Terminal(Tmux):
     def wait_for(self, text: str, timeout: float = 15) -> str:
         return self.wait_until(lambda screen: text in screen, repr(text), timeout)
 
+    def enter(self, line: str, then: str) -> str:
+        """Types `line` and Enter, then waits until the screen shows `then`."""
+        self.keys(line, "Enter")
+        return self.wait_for(then)
+
     def wait_for_prompt(self, line: str, timeout: float = 15) -> str:
         """Until the line being edited (the last line with that prompt) reads exactly `line`."""
         prompt = line.split(">", 1)[0] + ">"
@@ -173,14 +178,12 @@ def test_help_errors_and_ctrl_c_leave_the_console_at_its_prompt(
         term.wait_for("--custom-command JSON")
         assert "PROFILE" not in term.screen() and "--trust-pickle" not in term.screen()
         term.wait_for_prompt("autotrainer>")
-        term.keys("probe --help", "Enter")
-        term.wait_for("--crit S")
+        term.enter("probe --help", "--crit S")
         term.wait_for_prompt("autotrainer>")
 
         term.keys("command set-application-mode --data {mode:1}", "Enter")  # a failing line stays
         term.wait_for("""received {mode:1} — quote it: --data '{"mode":1}'""")
-        term.keys("command nope", "Enter")
-        term.wait_for("error: unknown command 'nope'")
+        term.enter("command nope", "error: unknown command 'nope'")
         term.wait_for_prompt("autotrainer>")
 
         term.keys("command get-", "Tab")  # the menu says what each command is
@@ -200,8 +203,7 @@ def test_help_errors_and_ctrl_c_leave_the_console_at_its_prompt(
             term.keys("clear", "Enter")
             term.wait_until(lambda screen: "cancelled" not in screen, "a cleared screen")
             term.keys("listen", "Enter")  # on for the second round
-        term.keys("exit", "Enter")
-        term.wait_for("EXITED 0")
+        term.enter("exit", "EXITED 0")
     finally:
         term.close()
 
@@ -211,12 +213,9 @@ def test_simulate_then_talk_to_it_and_hold_named_connections(terminal_env: dict[
     term = Terminal([*FIELDCTL, "console", "autotrainer"], terminal_env, cols)
     try:
         term.wait_for_prompt("autotrainer>")
-        term.keys("simulate", "Enter")
-        term.wait_for("autotrainer talks to it")
-        term.keys("listen --filter channel=event", "Enter")
-        term.wait_for("← event")
-        term.keys("command get-status", "Enter")
-        term.wait_for("ok: get-status: success")
+        term.enter("simulate", "autotrainer talks to it")
+        term.enter("listen --filter channel=event", "← event")
+        term.enter("command get-status", "ok: get-status: success")
         screen = term.history()
         assert screen.count("→ command        get-status") == 1 and screen.count("← reply          get-status") == 1
         term.keys("listen --filter kind=emergencyStop", "Enter")  # the client shows it arriving, once
@@ -242,8 +241,7 @@ def test_simulate_then_talk_to_it_and_hold_named_connections(terminal_env: dict[
         term.wait_for_prompt("autotrainer>")
         term.keys("command get-status", "Enter")  # on the current connection: its simulator
         term.wait_until(lambda screen: "ok: get-status" in after(screen, "use autotrainer"), "the second command")
-        term.keys("disconnect dev1", "Enter")
-        term.wait_for("disconnected dev1; using autotrainer")
+        term.enter("disconnect dev1", "disconnected dev1; using autotrainer")
         term.keys("disconnect dev2", "Enter")
         term.keys("ls", "Enter")
         term.wait_until(lambda screen: "*  autotrainer" in after(screen, "disconnect dev2"), "one connection left")
