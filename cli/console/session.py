@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shlex
 import tempfile
 from collections.abc import Callable
@@ -171,6 +172,10 @@ class Session:
             code = getattr(exc, "exit_code", getattr(exc, "code", 1))
             if code:
                 self._error(f"{verb}: ended with exit code {code}", 2)
+        except Exception as exc:  # a bug in one verb: that line's error, and the console goes on
+            if os.environ.get("FIELDCTL_DEBUG"):
+                raise
+            self._error(f"{verb}: internal error: {type(exc).__name__}: {exc} (FIELDCTL_DEBUG=1 shows where)", 1)
         return True
 
     async def _run(self, verb: str, args: list[str]) -> None:
@@ -310,11 +315,15 @@ class Session:
                     bound.set_result(urls)
                     await asyncio.get_running_loop().create_future()  # until the connection closes
 
-        conn.simulator = conn.spawn(run())
-        await wait_while_running(conn.simulator, bound, None)
-        if not bound.done():  # it failed; its error is already reported
-            await asyncio.gather(conn.simulator, return_exceptions=True)
-            conn.simulator = None
+        simulator = conn.simulator = conn.spawn(run())
+        try:
+            await wait_while_running(simulator, bound, None)  # bounded: private_simulator waits BOUND_WITHIN_S
+        finally:
+            if not bound.done():  # it failed (its error is already reported), or Ctrl-C: none runs
+                simulator.cancel()
+                await asyncio.gather(simulator, return_exceptions=True)
+                conn.simulator = None
+        if conn.simulator is None:
             return
         urls = dict(bound.result())
         conn.control = urls.pop(CONTROL)
@@ -366,6 +375,8 @@ class Session:
 
     async def _command(self, params: dict[str, Any], options: dict[str, Any]) -> None:
         conn = self.current
+        if params.get("name") is None:
+            raise UsageError("command NAME [--data JSON]")
         data = read_data(params.get("data"))
         timeout = params.get("timeout") or float(conn.profile.setting("timeouts.command_s", 5.0))
         if conn.control is not None and not _talks_commands(conn.client):  # the simulated side sends them

@@ -270,6 +270,7 @@ def test_console_reads_verbs_from_a_pipe(simulator: Proc, endpoints: Endpoints) 
         ("bogus", 2, "error: unknown verb 'bogus' (try: help)"),
         ("comand get-status", 2, "error: unknown verb 'comand' (did you mean command?)"),
         ("command bogus", 2, "error: unknown command 'bogus'"),
+        ("command", 2, "error: command NAME [--data JSON]"),
         ("listen --jsn", 2, "error: listen autotrainer: no such option --jsn (did you mean --json?)"),
         ("listen --master x", 2, "error: listen autotrainer: --master is an option of tracim, not of autotrainer"),
         (
