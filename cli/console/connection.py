@@ -114,7 +114,8 @@ class Connection:
             self.out(render(msg, self.client.summarize, f"{mark}/{SIM}" if mark else SIM))
 
     def link_state(self) -> str:
-        return "  ".join(f"{name}: {state}" for name, state in sorted(self.links.items())) or "not connected"
+        links = "  ".join(f"{name}: {state}" for name, state in sorted(self.links.items()))
+        return links or ("commands open" if self.commands is not None else "not connected")
 
     def heartbeat_state(self) -> str:
         if self.profile.heartbeat.channel is None or not self.subscribed:

@@ -51,7 +51,11 @@ def console(
         ),
     ] = None,
     simulate: Annotated[
-        bool, typer.Option("--simulate", help="Run the profile's simulator in the console and drive it by hand.")
+        bool,
+        typer.Option(
+            "--simulate",
+            help="Start with `simulate`: the profile's simulator on private endpoints, and the console talking to it.",
+        ),
     ] = False,
     host: HostOpt = None,
     endpoint: EndpointOpt = None,

@@ -305,6 +305,15 @@ def test_a_verbs_help_in_a_script_is_its_usage_and_the_script_goes_on(simulator:
     assert result.stdout.startswith("command NAME") and "get-status: success" in result.stdout
 
 
+def test_console_simulate_from_a_script_answers_commands_and_leaves_nothing(tmp_path: Path) -> None:
+    env = cli_env(TMPDIR=str(tmp_path))
+    result = run_cli("console", "autotrainer", "--simulate", input="command get-status\nls\n", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "autotrainer talks to it" in result.stdout and "ok: get-status: success" in result.stdout
+    assert "*  autotrainer  autotrainer  commands open  feed off · simulator" in result.stdout
+    assert list(tmp_path.iterdir()) == []  # its private socket folder is gone
+
+
 def test_a_profile_without_listen_says_so_and_the_feed_stays_off() -> None:
     result = run_cli("console", "vantiq", input="listen\nstatus\n")
     assert result.returncode == 2 and result.stderr == "error: listen is not supported for profile vantiq\n"
