@@ -127,7 +127,9 @@ class Session:
             await conn.close()
 
     def _open(self, name: str, source: ProfileOptions) -> Connection:
-        conn = Connection(name, source, self.out, self._warn, lambda: self._mark(name), self._failed)
+        conn = Connection(
+            name, source, self.out, self._warn, lambda: self._mark(name), lambda exc: self._failed(name, exc)
+        )
         self.connections[name] = conn
         self.current_name = name
         return conn
@@ -136,8 +138,10 @@ class Session:
         """A line names its connection once there are several."""
         return name if len(self.connections) > 1 else ""
 
-    def _failed(self, exc: BaseException) -> None:
-        self._error(str(exc), _exit_code(exc))
+    def _failed(self, name: str, exc: BaseException) -> None:
+        """A connection's subscription or simulator ended with an error: named once there are several."""
+        mark = self._mark(name)
+        self._error(f"{mark}: {exc}" if mark else str(exc), _exit_code(exc))
 
     def _source(self, name: str) -> ProfileOptions:
         """What a connection to profile or target `name` loads: the console's first one with its
