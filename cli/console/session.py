@@ -29,15 +29,15 @@ from fieldctl.protocols.sdk.contract import BaseDriver, ClientSession, CommandOu
 
 #: The console's own verbs: how a line of each reads, and what it does (`help`, the completion menu).
 OWN_VERBS = {
-    "simulate": ("simulate", "run this connection's simulator on private endpoints and talk to it"),
-    "connect": ("connect NAME [PROFILE]", "open a named connection (a profile or saved target) and use it"),
-    "use": ("use NAME", "make a connection current (a profile or target not connected yet: connect it)"),
-    "ls": ("ls", "the connections: name, profile or target, link state; * marks the current one"),
+    "simulate": ("simulate", "run a simulator here and talk to it"),
+    "connect": ("connect NAME [PROFILE]", "open a named connection and use it"),
+    "use": ("use NAME", "switch connection (or connect a profile)"),
+    "ls": ("ls", "the connections; * marks the current one"),
     "disconnect": ("disconnect [NAME]", "close a connection (default: the current one)"),
     "status": ("status", "the toolbar's text, as a line"),
     "clear": ("clear", "clear the screen"),
-    "help": ("help [VERB]", "the verbs, or one verb's usage and options (as VERB --help)"),
-    "exit": ("exit", "leave the console (also quit, Ctrl-D); Ctrl-C cancels a running verb"),
+    "help": ("help [VERB]", "the verbs, or one verb's usage and options"),
+    "exit": ("exit", "leave (quit, Ctrl-D); Ctrl-C stops a verb"),
     "quit": ("quit", "leave the console"),
 }
 #: The verbs of the table (the same arguments as the subcommand; the profile may be omitted),
@@ -46,7 +46,7 @@ LINE_VERBS = (*CONSOLE_VERBS, *OWN_VERBS)
 HELP = "\n".join(
     [line for verb in CONSOLE_VERBS for line in ROLE_VERBS[verb].console]
     + [f"{usage:<34} {text}" for verb, (usage, text) in OWN_VERBS.items() if verb != "quit"]
-    + ["VERB --help · help VERB            a verb's usage and options"]
+    + ["VERB --help                        a verb's usage and options"]
 )
 
 Print = Callable[[str], None]

@@ -31,21 +31,21 @@ ROLE_VERBS: dict[str, Verb] = {
     "listen": Verb(
         listen.listen,
         (
-            "listen [--filter KEY=VALUE ...]     subscribe; events print above the prompt    "
-            "listen off/on: pause/resume",
+            "listen [--filter KEY=VALUE ...]    subscribe; events print above the prompt",
             "  [--count N [--timeout S]]        ... wait for N messages, then pause the feed",
+            "listen off · listen on             pause, resume the feed (subscription kept)",
         ),
         ("--filter", "--count", "--timeout"),
     ),
     "register": Verb(listen.register),
     "command": Verb(
         command.command,
-        ("command NAME [--data JSON] ...     send a command (to the console's simulator once `simulate` ran)",),
+        ("command NAME [--data JSON] ...     send a command (after `simulate`: to it)",),
         ("--data", "--timeout", "--no-wait"),
     ),
     "publish": Verb(
         publish.publish,
-        ("publish KIND [--data JSON]         publish an event (once `simulate` ran: from the simulated side)",),
+        ("publish KIND [--data JSON]         publish an event (after `simulate`: it does)",),
         ("--data", "--wait"),
     ),
     "simulate": Verb(simulate.simulate),

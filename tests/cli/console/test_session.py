@@ -52,6 +52,7 @@ def test_help_names_every_verb_and_refuses_an_unknown_one() -> None:
     shown = lines.run("help", "help connect", "help comand")
     for verb in ("listen", "command", "connect NAME [PROFILE]", "use NAME", "ls", "disconnect", "clear", "exit"):
         assert verb in shown[0]
+    assert max(len(line) for line in shown[0].splitlines()) <= 80  # a line each at 80 columns
     assert shown[1].startswith("connect NAME [PROFILE]")
     assert shown[2] == "error: help: no verb 'comand' (did you mean command?)" and lines.session.code == 2
 
@@ -104,7 +105,7 @@ def test_use_of_a_profile_not_connected_connects_it_under_its_name() -> None:
     "typed, offered, meta",
     [
         ("", "command", "Send a command and print the reply and its round-trip time"),
-        ("", "connect", "open a named connection (a profile or saved target) and use it"),
+        ("", "connect", "open a named connection and use it"),
         ("command get-st", "get-status", "ApiSystemStatus"),
         ("publish emergencyS", "emergencyStop", "event 101"),
         ("command get-status --ti", "--timeout", "Seconds to wait for the reply (and the result)."),
