@@ -11,7 +11,8 @@ import pytest
 
 from tests.helpers.autotrainer import Endpoints, start_simulator
 from tests.helpers.imports import HEAVY, completing, imported
-from tests.helpers.processes import cli_env, run_cli
+from tests.helpers.processes import FIELDCTL, cli_env, run_cli
+from tests.helpers.terminals import Pty
 
 
 @pytest.fixture
@@ -219,3 +220,17 @@ def test_target_use_completes_targets_and_profiles(env: dict[str, str]) -> None:
     assert target(env, "add", "rig-3", "autotrainer").returncode == 0
     offered = run_cli(env={**env, **completing("fieldctl target use ")}).stdout.split()
     assert "rig-3" in offered and "autotrainer" in offered
+
+
+def test_target_list_on_a_terminal_marks_the_current_target(env: dict[str, str], tmp_path: Path) -> None:
+    env = {**env, "XDG_STATE_HOME": str(tmp_path / "state")}
+    for name in ("rig-3", "rig-4"):
+        assert target(env, "add", name, "autotrainer").returncode == 0
+    assert target(env, "use", "rig-4").returncode == 0
+    term = Pty([*FIELDCTL, "target", "list"], cols=80, env=env)
+    try:
+        assert term.wait() == 0
+        rows = [row.strip() for row in term.text.splitlines() if "rig-" in row]
+        assert rows[0].startswith("rig-3") and rows[1].startswith("*  rig-4"), term.text
+    finally:
+        term.close()
