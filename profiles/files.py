@@ -37,6 +37,16 @@ def targets_path() -> Path:
     return config_dir() / "targets.toml"
 
 
+def state_dir() -> Path:
+    """What fieldctl remembers between runs (console history, the current target), not configuration."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "fieldctl"
+
+
+def current_target_path() -> Path:
+    return state_dir() / "current-target"
+
+
 def available_profiles(profile_files: Iterable[str | Path] = ()) -> dict[str, Path]:
     """Name -> file; user profiles shadow installed ones (built-in or plugins), explicit files shadow both."""
     found: dict[str, Path] = {}

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fieldctl.profiles.files import ProfileError, available_profiles, read_toml, targets_path
+from fieldctl.profiles.files import ProfileError, available_profiles, current_target_path, read_toml, targets_path
 from fieldctl.protocols.core.atomic import PRIVATE, write_atomically
 from fieldctl.protocols.core.errors import UsageError
 from fieldctl.protocols.core.urls import INSTEAD, has_password
@@ -151,6 +151,35 @@ def load_fleet(path: str | Path, group: str | None = None) -> dict[str, Target]:
 def saved_targets() -> dict[str, Target]:
     path = targets_path()
     return load_fleet(path) if path.is_file() else {}
+
+
+def chosen_targets() -> tuple[str | None, str | None]:
+    """The current target (`target use NAME`) and the one before it, as the state dir remembers
+    them; a file that is missing, too long or not two names remembers none."""
+    try:
+        with current_target_path().open("rb") as handle:
+            data = handle.read(2 * 64 + 3)
+    except OSError:
+        return None, None
+    names = [name if NAME.fullmatch(name) else None for name in data.decode("utf-8", "replace").splitlines()]
+    if len(data) > 2 * 64 + 2 or not 1 <= len(names) <= 2:
+        return None, None
+    return names[0], names[1] if len(names) == 2 else None
+
+
+def choose_target(name: str | None) -> None:
+    """Makes `name` the current target (None: none), remembering the one it replaces for `target use -`."""
+    current, previous = chosen_targets()
+    if current != name:
+        previous = current
+    write_atomically(current_target_path(), f"{name or ''}\n{previous or ''}\n", PRIVATE)
+
+
+def default_target() -> str | None:
+    """The name a command given no PROFILE uses: $FIELDCTL_TARGET, else the current target."""
+    import os
+
+    return os.environ.get("FIELDCTL_TARGET") or chosen_targets()[0]
 
 
 def write_fleet(path: str | Path, targets: Iterable[Target]) -> None:

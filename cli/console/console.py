@@ -11,14 +11,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from fieldctl.cli.framework.common import EndpointOpt, HostOpt, ProfileFileOpt, ProfileOptions, SetOpt
+from fieldctl.cli.framework.completers import profile_names
 
 if TYPE_CHECKING:
     from fieldctl.cli.console.session import Session
 
 
 def history_file() -> Path:
-    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return Path(state) / "fieldctl" / "history"
+    from fieldctl.profiles.files import state_dir
+
+    return state_dir() / "history"
 
 
 def private_history(path: Path) -> bool:
@@ -39,24 +41,36 @@ def private_history(path: Path) -> bool:
 
 def console(
     profile: Annotated[
-        str | None, typer.Argument(help="profile to start with (default: autotrainer)", show_default=False)
+        str | None,
+        typer.Argument(
+            metavar="PROFILE",
+            help="profile or saved target to start with (default: $FIELDCTL_TARGET, else the current target, "
+            "else autotrainer)",
+            show_default=False,
+            autocompletion=profile_names,
+        ),
     ] = None,
     simulate: Annotated[
-        bool, typer.Option("--simulate", help="Run the profile's simulator in the console and drive it by hand.")
+        bool,
+        typer.Option(
+            "--simulate",
+            help="Start with `simulate`: the profile's simulator on private endpoints, and the console talking to it.",
+        ),
     ] = False,
     host: HostOpt = None,
     endpoint: EndpointOpt = None,
     set_: SetOpt = None,
     profile_file: ProfileFileOpt = None,
 ) -> None:
-    """Interactive console: listen, command, publish, probe, simulate, use PROFILE, help."""
+    """Interactive console: listen, command, publish, probe, simulate; named connections; help."""
     import asyncio
     import sys
 
     from fieldctl.cli.console.session import Session
     from fieldctl.profiles.loader import DEFAULT_PROFILE
+    from fieldctl.profiles.targets import default_target
 
-    start = ProfileOptions(profile or DEFAULT_PROFILE, host, endpoint, set_, profile_file)
+    start = ProfileOptions(profile or default_target() or DEFAULT_PROFILE, host, endpoint, set_, profile_file)
     if not sys.stdin.isatty():
         session = Session(start, simulate, print, lambda text: print(text, file=sys.stderr))
         raise typer.Exit(asyncio.run(_script(session, sys.stdin)))
@@ -83,6 +97,7 @@ async def _interactive(start: ProfileOptions, simulate: bool) -> None:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.history import FileHistory, InMemoryHistory
     from prompt_toolkit.patch_stdout import patch_stdout
+    from prompt_toolkit.shortcuts import clear
 
     from fieldctl.cli.console.completion import ConsoleCompleter
     from fieldctl.cli.console.session import Session
@@ -96,7 +111,7 @@ async def _interactive(start: ProfileOptions, simulate: bool) -> None:
         )
     loop = asyncio.get_running_loop()
     with patch_stdout(raw=True):
-        session = Session(start, simulate, print)
+        session = Session(start, simulate, print, clear=clear)
         prompt: PromptSession[str] = PromptSession(
             history=FileHistory(str(path)) if kept else InMemoryHistory(),
             completer=ConsoleCompleter(session),
@@ -108,7 +123,7 @@ async def _interactive(start: ProfileOptions, simulate: bool) -> None:
         try:
             while True:
                 try:
-                    line = await prompt.prompt_async(f"{session.profile_name}> ")
+                    line = await prompt.prompt_async(session.prompt)
                 except KeyboardInterrupt:
                     continue  # Ctrl-C at the prompt clears the line
                 except EOFError:

@@ -1,46 +1,52 @@
-"""What the console keeps open between lines: the profile, its client and simulator, the
-subscription feeding lines above the prompt. Lines are parsed by the CLI's own click commands,
-so a console line and a command line mean the same thing."""
+"""What the console keeps open between lines: its named connections (each a profile or target,
+its client, simulator and subscription), the current one, the feed lines above the prompt. Lines
+are parsed by the CLI's own click commands, so a console line and a command line mean the same
+thing; a verb's --help, error or Ctrl-C never ends the console."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shlex
-import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+import tempfile
+from collections.abc import Callable
+from typing import Any
 
-from typer import TyperException
+import typer
 
+from fieldctl.cli.console.connection import Connection
 from fieldctl.cli.framework.common import ProfileOptions, read_data, rtt_text, wait_while_running
 from fieldctl.cli.framework.escape import stderr_line, visible
 from fieldctl.cli.framework.protocol_options import GIVEN, Given
-from fieldctl.cli.roles.verbs import CONSOLE_VERBS, ROLE_VERBS, commands
+from fieldctl.cli.roles.verbs import CONSOLE_VERBS, ROLE_VERBS, commands, console_usage
 from fieldctl.cli.views.stream import Filters
-from fieldctl.profiles import available_profiles, load_profile
+from fieldctl.profiles import available_profiles
 from fieldctl.profiles.schema import did_you_mean
 from fieldctl.protocols.core.errors import FieldctlError, RemoteFailure, Timeout, UsageError
-from fieldctl.protocols.core.message import Message
-from fieldctl.protocols.core.redact import scrub, scrub_value
-from fieldctl.protocols.runtime.heartbeat import HeartbeatWatch
-from fieldctl.protocols.runtime.registry import driver_for
+from fieldctl.protocols.core.redact import scrub_value
 from fieldctl.protocols.sdk.contract import BaseDriver, ClientSession, CommandOutcome
-from fieldctl.protocols.transport import together
 
-if TYPE_CHECKING:
-    from fieldctl.profiles import Profile
-
+#: The console's own verbs: how a line of each reads, and what it does (`help`, the completion menu).
+OWN_VERBS = {
+    "simulate": ("simulate", "run a simulator here and talk to it"),
+    "connect": ("connect NAME [PROFILE]", "open a named connection and use it"),
+    "use": ("use NAME", "switch connection (or connect a profile)"),
+    "ls": ("ls", "the connections; * marks the current one"),
+    "disconnect": ("disconnect [NAME]", "close a connection (default: the current one)"),
+    "status": ("status", "the toolbar's text, as a line"),
+    "clear": ("clear", "clear the screen"),
+    "help": ("help [VERB]", "the verbs, or one verb's usage and options"),
+    "exit": ("exit", "leave (quit, Ctrl-D); Ctrl-C stops a verb"),
+    "quit": ("quit", "leave the console"),
+}
 #: The verbs of the table (the same arguments as the subcommand; the profile may be omitted),
 #: then the console's own.
-LINE_VERBS = (*CONSOLE_VERBS, "simulate", "use", "status", "help", "exit")
+LINE_VERBS = (*CONSOLE_VERBS, *OWN_VERBS)
 HELP = "\n".join(
     [line for verb in CONSOLE_VERBS for line in ROLE_VERBS[verb].console]
-    + [
-        "simulate                           start a simulator for this profile in the console",
-        "use PROFILE                        switch profile (closes this profile's connections)",
-        "status · help · exit (or Ctrl-D)   Ctrl-C cancels a running command",
-    ]
+    + [f"{usage:<34} {text}" for verb, (usage, text) in OWN_VERBS.items() if verb != "quit"]
+    + ["VERB --help                        a verb's usage and options"]
 )
 
 Print = Callable[[str], None]
@@ -50,40 +56,32 @@ def _exit_code(exc: BaseException) -> int:
     return int(exc.exit_code) if isinstance(exc, FieldctlError) else 1
 
 
-def _render(msg: Message, summarize: Callable[[Message], str]) -> str:
-    """One line above the prompt: known secrets masked, every control character escaped."""
-    msg = scrub(msg)
-    clock = time.strftime("%H:%M:%S", time.localtime(msg.ts)) + f".{int(msg.ts * 1000) % 1000:03d}"
-    arrow = "←" if msg.direction == "in" else "→"
-    ident = "" if msg.id is None else f" #{msg.id}"
-    detail = f"✗ {msg.error}" if msg.error else summarize(msg)
-    return visible(f"{clock} {arrow} {msg.channel:<14} {msg.kind}{ident}  {detail}".rstrip())
+def _talks_commands(client: BaseDriver) -> bool:
+    """Whether the profile's client side sends commands (else a simulator's side does)."""
+    return type(client).command is not BaseDriver.command or type(client).session is not BaseDriver.session
 
 
 class Session:
-    """`out` gets what the lines show, `err` their errors (the same callable on a terminal)."""
+    """`out` gets what the lines show, `err` their errors (the same callable on a terminal),
+    `clear` clears the screen (nothing to clear in a script)."""
 
-    def __init__(self, start: ProfileOptions, simulate: bool, out: Print, err: Print | None = None) -> None:
+    def __init__(
+        self,
+        start: ProfileOptions,
+        simulate: bool,
+        out: Print,
+        err: Print | None = None,
+        clear: Callable[[], None] | None = None,
+    ) -> None:
         self.out = out
         self.err = err or out
+        self.clear = clear or (lambda: None)
         self.start_options = start
-        self.profile: Profile = start.load()
-        assert start.name is not None  # load() refuses a missing name
-        self.profile_name: str = start.name
-        self.client: BaseDriver = driver_for(self.profile, self._warn)
-        self.simulator: BaseDriver | None = None
-        #: The profile's client session: opened by the first command, kept until `use` or exit.
-        self.commands: ClientSession | None = None
-        self.tasks: list[asyncio.Task[Any]] = []
-        self.subscription: asyncio.Future[Any] | None = None
-        self.feed_on = False
-        self.filters = Filters(None)
-        self.listen_options: dict[str, Any] = {}
-        self.links: dict[str, str] = {}
-        self.last_heartbeat: float | None = None
+        assert start.name is not None  # the console names its first profile or target
+        self.connections: dict[str, Connection] = {}
+        self.current_name: str | None = None
+        self._open(start.name, start)
         self.want_simulator = simulate
-        #: `listen --count N`: how many more messages to show, and who waits for them.
-        self.counting: tuple[list[int], asyncio.Future[None]] | None = None
         #: The exit code of the first failure (a line or a background task); 0 while none.
         self.code = 0
 
@@ -97,43 +95,26 @@ class Session:
         self.err(f"error: {stderr_line(text)}")
 
     @property
-    def subscribed(self) -> bool:
-        return self.subscription is not None and not self.subscription.done()
+    def current(self) -> Connection:
+        if self.current_name is None:
+            raise UsageError("no connection: connect NAME PROFILE")
+        return self.connections[self.current_name]
 
-    def _emit(self, msg: Message) -> None:
-        """Every message of a subscription or a simulator: state for the toolbar, a line if shown."""
-        if msg.is_link:
-            self.links[msg.endpoint] = str(msg.kind)
-        elif msg.channel == self.profile.heartbeat.channel and msg.direction == "in" and not msg.error:
-            self.last_heartbeat = time.monotonic()
-        if self.feed_on and (msg.is_link or self.filters.match(msg)):
-            self.out(_render(msg, self.client.summarize))
-            if self.counting is not None and not msg.is_link and not msg.error:
-                left, done = self.counting
-                left[0] -= 1
-                if left[0] <= 0 and not done.done():
-                    self.feed_on = False  # exactly N shown, as `listen --count N` ends after N
-                    done.set_result(None)
-
-    def _show(self, msg: Message) -> None:
-        """What a command caused; a simulator's traffic is already on screen while the feed is on."""
-        fed = self.feed_on and self.simulator is not None and self.filters.match(msg)
-        if not msg.is_link and not fed:
-            self.out(_render(msg, self.client.summarize))
+    @property
+    def prompt(self) -> str:
+        """`autotrainer> `, `autotrainer@dev1> `: the current connection's."""
+        return f"{self.connections[self.current_name].label if self.current_name else 'fieldctl'}> "
 
     def toolbar(self) -> str:
-        links = "  ".join(f"{name}: {state}" for name, state in sorted(self.links.items())) or "not connected"
-        if self.profile.heartbeat.channel is None or not self.subscribed:
-            beat = ""
-        elif self.last_heartbeat is None:
-            beat = " │ heartbeat: none yet"
-        else:
-            age = time.monotonic() - self.last_heartbeat
-            stale = " STALE" if age > self.profile.heartbeat.stale_after_s else ""
-            beat = f" │ heartbeat {age:.1f} s{stale}"
-        feed = "on" if self.feed_on else "off"
-        sim = " │ simulator running" if self.simulator is not None else ""
-        return f" {self.profile_name} │ {links}{beat} │ feed {feed}{sim}"
+        if self.current_name is None:
+            return " no connection │ connect NAME PROFILE"
+        conn = self.current
+        feed = "on" if conn.feed_on else "off"
+        sim = " │ simulator" if conn.simulator is not None else ""
+        others = len(self.connections) - 1
+        more = f" │ +{others} connection{'s' * (others > 1)}" if others else ""
+        # The name and the states first: on a narrow terminal the links' details are cut, not they.
+        return f" {conn.label} │ feed {feed}{sim}{more} │ {conn.link_state()}{conn.heartbeat_state()}"
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -141,40 +122,40 @@ class Session:
         if self.want_simulator:
             await self.run_line("simulate")
 
-    def _spawn(self, work: Awaitable[Any]) -> asyncio.Future[Any]:
-        task = asyncio.ensure_future(work)
-        task.add_done_callback(self._report_end)
-        self.tasks.append(task)
-        return task
-
-    def _report_end(self, task: asyncio.Future[Any]) -> None:
-        if task is self.subscription:
-            self.feed_on = False  # nothing feeds it any more: the toolbar must not say "feed on"
-        # A cancelled gather() ends with CancelledError set as its exception, not as cancelled.
-        if not task.cancelled() and not isinstance(task.exception(), (asyncio.CancelledError, type(None))):
-            exc = task.exception()
-            assert exc is not None
-            self._error(str(exc), _exit_code(exc))
-
     async def close(self) -> None:
-        """Connections closed and socket files removed: every role cleans up when cancelled."""
-        if self.commands is not None:
-            commands, self.commands = self.commands, None
-            await commands.close()
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        self.tasks.clear()
-        self.simulator = self.subscription = None
-        self.links.clear()
-        self.feed_on = False
-        self.last_heartbeat = None  # the next subscription's, not the closed one's
+        for conn in self.connections.values():
+            await conn.close()
+
+    def _open(self, name: str, source: ProfileOptions) -> Connection:
+        conn = Connection(
+            name, source, self.out, self._warn, lambda: self._mark(name), lambda exc: self._failed(name, exc)
+        )
+        self.connections[name] = conn
+        self.current_name = name
+        return conn
+
+    def _mark(self, name: str) -> str:
+        """A line names its connection once there are several."""
+        return name if len(self.connections) > 1 else ""
+
+    def _failed(self, name: str, exc: BaseException) -> None:
+        """A connection's subscription or simulator ended with an error: named once there are several."""
+        mark = self._mark(name)
+        self._error(f"{mark}: {exc}" if mark else str(exc), _exit_code(exc))
+
+    def _source(self, name: str) -> ProfileOptions:
+        """What a connection to profile or target `name` loads: the console's first one with its
+        --endpoint and --set, any other with the console's --host and --profile-file only."""
+        start = self.start_options
+        if name == start.name:
+            return start
+        return ProfileOptions(name, start.host, None, None, start.files)
 
     # -- one line ----------------------------------------------------------------------------
 
     async def run_line(self, line: str) -> bool:
-        """Runs one line; False means leave. Errors are shown inline, never raised; the first one's
-        exit code stays in `code`."""
+        """Runs one line; False means leave. Errors are shown inline, never raised (nor a verb's
+        --help, nor click's exit); the first one's exit code stays in `code`."""
         try:
             words = shlex.split(line)
         except ValueError as exc:
@@ -186,138 +167,257 @@ class Session:
         try:
             if verb in ("exit", "quit"):
                 return False
-            if verb == "help":
-                self.out(HELP)
-            elif verb == "status":
-                self.out(self.toolbar().strip())
-            elif verb == "use":
-                await self._use(args)
-            elif verb == "simulate":
-                self._simulate()
-            elif verb == "listen" and args == ["off"]:
-                self.feed_on = False
-            elif verb == "listen" and args == ["on"] and self.subscribed:
-                self.feed_on = True
-            elif verb in CONSOLE_VERBS:
-                params, given = self._parse(verb, [] if args == ["on"] else args)
-                await getattr(self, f"_{verb}")(params, given.options(verb, self.profile))
-            else:
-                self._error(f"unknown verb {verb!r}{did_you_mean(verb, LINE_VERBS) or ' (try: help)'}", 2)
+            await self._run(verb, args)
         except FieldctlError as exc:
             self._error(str(exc), int(exc.exit_code))
-        except TyperException as exc:  # a click usage error, shown like the CLI shows it
+        except typer.TyperException as exc:  # a click usage error, shown like the CLI shows it
             self._error(f"{verb}: {exc.format_message()}", 2)
+        except (typer.Exit, typer.Abort, SystemExit) as exc:  # what would end a command line ends the verb only
+            code = getattr(exc, "exit_code", getattr(exc, "code", 1))
+            if code:
+                self._error(f"{verb}: ended with exit code {code}", 2)
+        except Exception as exc:  # a bug in one verb: that line's error, and the console goes on
+            if os.environ.get("FIELDCTL_DEBUG"):
+                raise
+            self._error(f"{verb}: internal error: {type(exc).__name__}: {exc} (FIELDCTL_DEBUG=1 shows where)", 1)
         return True
 
+    async def _run(self, verb: str, args: list[str]) -> None:
+        if verb in CONSOLE_VERBS and ("--help" in args or "-h" in args):
+            self.out(self._usage(verb))
+        elif verb == "help":
+            self.out(self._usage(args[0]) if args else HELP)
+        elif verb == "status":
+            self.out(self.toolbar().strip())
+        elif verb == "clear":
+            self.clear()
+        elif verb in ("connect", "use", "ls", "disconnect", "simulate"):
+            await getattr(self, f"_{verb}")(args)
+        elif verb == "listen" and args in (["off"], ["on"]) and (args == ["off"] or self.current.subscribed):
+            self.current.feed_on = args == ["on"]
+        elif verb in CONSOLE_VERBS:
+            params, given = self._parse(verb, [] if args == ["on"] else args)
+            await getattr(self, f"_{verb}")(params, given.options(verb, self.current.profile))
+        else:
+            raise UsageError(f"unknown verb {verb!r}{did_you_mean(verb, LINE_VERBS) or ' (try: help)'}")
+
+    def _usage(self, verb: str) -> str:
+        if verb in CONSOLE_VERBS:
+            protocol = self.connections[self.current_name].profile.protocol if self.current_name else None
+            return console_usage(verb, protocol)
+        if verb in OWN_VERBS:
+            return "{:<34} {}".format(*OWN_VERBS[verb])
+        raise UsageError(f"help: no verb {verb!r}{did_you_mean(verb, LINE_VERBS) or ' (try: help)'}")
+
     def _parse(self, verb: str, args: list[str]) -> tuple[dict[str, Any], Given]:
-        """The subcommand's own click command, built once per process; the current profile is
-        implied when not named."""
+        """The subcommand's own click command, built once per process; the current connection's
+        profile is implied when not named."""
+        source = self.current.target
         if not args or args[0] not in available_profiles(self.start_options.files):
-            args = [self.profile_name, *args]
+            args = [source, *args]
         ctx = commands()[verb].make_context(verb, list(args))
-        if ctx.params.get("profile") != self.profile_name:
-            raise UsageError(f"this console uses {self.profile_name}; say `use {ctx.params['profile']}` first")
+        if ctx.params.get("profile") != source:
+            named = ctx.params["profile"]
+            raise UsageError(f"this connection uses {source}; say `connect NAME {named}` or `use NAME` first")
         if any(ctx.params.get(name) for name in ("host", "endpoint", "set_", "profile_file")):
             raise UsageError("overrides belong to the console's start: fieldctl console PROFILE --endpoint ...")
         return ctx.params, ctx.meta[GIVEN]
 
+    # -- connections -------------------------------------------------------------------------
+
+    async def _connect(self, args: list[str]) -> None:
+        if not 1 <= len(args) <= 2:
+            raise UsageError("connect NAME [PROFILE]")
+        from fieldctl.profiles.targets import check_name
+
+        name = check_name(args[0], "connection name")
+        if name in self.connections:
+            raise UsageError(f"connection {name!r} is open (use {name}, or disconnect {name} first)")
+        if len(args) == 2:
+            source = self._source(args[1])
+        elif self._known(name):
+            source = self._source(name)
+        else:
+            source = self.current.source  # another connection like the current one
+        conn = self._open(name, source)
+        self.out(f"connected {name} ({conn.profile.description}); using it")
+
+    def _known(self, name: str) -> bool:
+        from fieldctl.profiles import ProfileError
+        from fieldctl.profiles.targets import saved_targets
+
+        try:
+            return name in available_profiles(self.start_options.files) or name in saved_targets()
+        except ProfileError:
+            return False
+
     async def _use(self, args: list[str]) -> None:
         if len(args) != 1:
-            raise UsageError("use PROFILE")
-        start = self.start_options  # --host and --profile-file carry over; endpoints and --set are per profile
-        if args[0] == start.name:  # back to the first profile: with its --endpoint and --set again
-            profile = start.load()
-        else:
-            profile = load_profile(args[0], profile_files=start.files, host=start.host)
-        client = driver_for(profile, self._warn)
-        await self.close()
-        self.profile_name, self.profile, self.client = args[0], profile, client
-        self.filters, self.listen_options = Filters(None), {}
-        self.out(f"using {args[0]} ({profile.description})")
+            raise UsageError("use NAME")
+        name = args[0]
+        if name in self.connections:
+            self.current_name = name
+            self.out(f"using {self.current.label} ({self.current.profile.description})")
+            return
+        if not self._known(name):
+            hint = did_you_mean(name, self.connections) or f" (connections: {', '.join(self.connections) or 'none'})"
+            raise UsageError(f"no connection {name!r}{hint}")
+        conn = self._open(name, self._source(name))  # a profile or target: connected under its own name
+        self.out(f"using {name} ({conn.profile.description})")
 
-    def _simulate(self) -> None:
-        if self.simulator is not None:
-            raise UsageError("a simulator is already running in this console")
-        self.simulator = driver_for(self.profile, self._warn)
-        self._spawn(self.simulator.simulate(self._emit, scenario=None, timeline=True, options={}))
-        self.out(f"simulating {self.profile_name} on " + ", ".join(self.profile.endpoints.values()))
+    async def _ls(self, args: list[str]) -> None:
+        if args:
+            raise UsageError("ls")
+        rows = [
+            (
+                "*" if name == self.current_name else " ",
+                name,
+                conn.target,
+                conn.link_state(),
+                f"feed {'on' if conn.feed_on else 'off'}" + (" · simulator" if conn.simulator else ""),
+            )
+            for name, conn in self.connections.items()
+        ]
+        if not rows:
+            self.out("no connections (connect NAME PROFILE)")
+        widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)] if rows else []
+        for row in rows:
+            cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
+            self.out(visible("  ".join([*cells, row[-1]])))
+
+    async def _disconnect(self, args: list[str]) -> None:
+        if len(args) > 1:
+            raise UsageError("disconnect [NAME]")
+        name = args[0] if args else self.current.name
+        if name not in self.connections:
+            hint = did_you_mean(name, self.connections) or f" (connections: {', '.join(self.connections) or 'none'})"
+            raise UsageError(f"no connection {name!r}{hint}")
+        await self.connections.pop(name).close()
+        if self.current_name == name:
+            self.current_name = next(iter(self.connections), None)
+        after = f"; using {self.current.label}" if self.current_name else "; connect NAME PROFILE to go on"
+        self.out(f"disconnected {name}{after}")
+
+    async def _simulate(self, args: list[str]) -> None:
+        """A simulator of the connection's profile on private endpoints (as `demo` runs one), and
+        the connection pointed at it: commands reach it, its events arrive once, through the client."""
+        from fieldctl.cli.roles.private_run import CONTROL, private_simulator
+
+        if args:
+            raise UsageError("simulate")
+        conn = self.current
+        if conn.simulator is not None:
+            raise UsageError(f"{conn.name} already talks to its simulator")
+        bound: asyncio.Future[dict[str, str]] = asyncio.get_running_loop().create_future()
+        source = conn.source
+
+        async def run() -> None:
+            with tempfile.TemporaryDirectory(prefix="fieldctl-console-") as folder:
+                async with private_simulator(
+                    conn.profile.name, folder, sets=source.sets, profile_files=source.files, control=True
+                ) as urls:
+                    bound.set_result(urls)
+                    await asyncio.get_running_loop().create_future()  # until the connection closes
+
+        simulator = conn.simulator = conn.spawn(run())
+        try:
+            await wait_while_running(simulator, bound, None)  # bounded: private_simulator waits BOUND_WITHIN_S
+        finally:
+            if not bound.done():  # it failed (its error is already reported), or Ctrl-C: none runs
+                simulator.cancel()
+                await asyncio.gather(simulator, return_exceptions=True)
+                conn.simulator = None
+        if conn.simulator is None:
+            return
+        urls = dict(bound.result())
+        conn.control = urls.pop(CONTROL)
+        endpoints = [*source.endpoints, *(f"{key}={url}" for key, url in urls.items())]
+        await conn.repoint(ProfileOptions(source.name, source.host, endpoints, source.sets, source.files).load())
+        self.out(f"simulating {conn.profile.name} on {', '.join(urls.values())}; {conn.name} talks to it")
+
+    # -- the role verbs ----------------------------------------------------------------------
 
     async def _listen(self, params: dict[str, Any], options: dict[str, Any]) -> None:
-        """Every argument is checked before anything changes: a bad line leaves the feed as it was."""
-        if type(self.client).listen is BaseDriver.listen:  # Unsupported now, not in a task closed unseen
-            await self.client.listen(self._emit, options={})
+        """Every argument is checked before anything changes: a bad line leaves the feed as it was;
+        a counted listen cancelled (Ctrl-C) leaves the feed as it found it."""
+        conn = self.current
+        if type(conn.client).listen is BaseDriver.listen:  # Unsupported now, not in a task closed unseen
+            await conn.client.listen(conn.emit, options={})
         filters = Filters(params.get("filter_"))
         count, timeout = params.get("count"), params.get("timeout")
-        if self.subscribed and options != self.listen_options:
-            assert self.subscription is not None
-            self.subscription.cancel()  # other protocol options: a new subscription
-            await asyncio.gather(self.subscription, return_exceptions=True)
-        self.filters, self.feed_on = filters, True
-        if not self.subscribed:
-            watch = HeartbeatWatch(self.profile, self._emit)
-            self.listen_options = options
-            self.subscription = self._spawn(
-                together(self.client.listen(watch, channels=None, options=options), watch.run())
-            )
+        found = conn.feed_on
+        if conn.subscribed and options != conn.listen_options:
+            await conn.unsubscribe()  # other protocol options: a new subscription
+        conn.filters, conn.feed_on = filters, True
+        if not conn.subscribed:
+            conn.subscribe(options)
         if count is not None:
-            await self._count(count, timeout)
+            try:
+                await self._count(conn, count, timeout)
+            except asyncio.CancelledError:
+                conn.feed_on = found
+                raise
 
-    async def _count(self, count: int, timeout: float | None) -> None:
+    async def _count(self, conn: Connection, count: int, timeout: float | None) -> None:
         """Until `count` well-formed messages that pass the filters have been shown."""
         left, done = [count], asyncio.get_running_loop().create_future()
-        self.counting = (left, done)
+        conn.counting = (left, done)
         try:
-            assert self.subscription is not None
-            shown = await wait_while_running(self.subscription, done, timeout)
+            assert conn.subscription is not None
+            shown = await wait_while_running(conn.subscription, done, timeout)
         finally:
-            self.counting = None
+            conn.counting = None
         if shown:
             return
         got = f"received {count - left[0]} of {count} messages"
-        if self.subscription.done():
-            if self.subscription.cancelled() or self.subscription.exception() is None:
+        if conn.subscription.done():
+            if conn.subscription.cancelled() or conn.subscription.exception() is None:
                 raise RemoteFailure(f"the subscription ended: {got}")
-            return  # its error is already reported (_report_end)
-        self.feed_on = False
+            return  # its error is already reported (Connection._ended)
+        conn.feed_on = False
         raise Timeout(f"{got} within {timeout:g} s")
 
     async def _command(self, params: dict[str, Any], options: dict[str, Any]) -> None:
+        conn = self.current
+        if params.get("name") is None:
+            raise UsageError("command NAME [--data JSON]")
         data = read_data(params.get("data"))
-        timeout = params.get("timeout") or float(self.profile.setting("timeouts.command_s", 5.0))
-        if self.simulator is not None:
-            msg = Message(
-                profile=self.profile_name,
-                endpoint="console",
-                direction="out",
-                channel="command",
-                kind=params["name"],
-                payload=data,
-            )
-            outcome = await self.simulator.control("command", msg, self._show)
-        else:
-            if self.commands is None:
-                self.commands = self.client.session(self._show, {})
-            outcome = await self.commands.command(
-                params["name"], data, timeout=timeout, wait=not params.get("no_wait"), options=options
-            )
+        timeout = params.get("timeout") or float(conn.profile.setting("timeouts.command_s", 5.0))
+        if conn.control is not None and not _talks_commands(conn.client):  # the simulated side sends them
+            from fieldctl.protocols.runtime.control import command_message, request
+
+            msg = command_message(conn.profile.name, params["name"], data)
+            self._conclude(await request(conn.control, "command", msg, conn.show_simulated, timeout))
+            return
+        if conn.commands is None:
+            conn.commands = conn.client.session(conn.show, {})
+        session: ClientSession = conn.commands
+        outcome = await session.command(
+            params["name"], data, timeout=timeout, wait=not params.get("no_wait"), options=options
+        )
         self._conclude(outcome)
 
     async def _publish(self, params: dict[str, Any], options: dict[str, Any]) -> None:
+        conn = self.current
         if params.get("kind") is None:
             raise UsageError("publish KIND [--data JSON]")
-        msg = self.client.publication(params["kind"], read_data(params.get("data")))
-        if self.simulator is not None:
-            self._conclude(await self.simulator.control("publish", msg, self._show))
+        msg = conn.client.publication(params["kind"], read_data(params.get("data")))
+        wait = params.get("wait") or 10.0
+        if conn.control is not None:  # the simulator publishes it, to this connection among others
+            from fieldctl.protocols.runtime.control import request
+
+            self._conclude(await request(conn.control, "publish", msg, conn.show_simulated, wait))
             return
-        await self.client.publish([msg], self._show, wait_s=params.get("wait") or 10.0, realtime=False, options=options)
+        await conn.client.publish([msg], conn.show, wait_s=wait, realtime=False, options=options)
 
     async def _probe(self, params: dict[str, Any], options: dict[str, Any]) -> None:
         from fieldctl.cli.roles.probe import Format, render
         from fieldctl.protocols.sdk.probing import probed, thresholds
 
-        warn, crit = thresholds(self.profile, params.get("warn"), params.get("crit"))
-        report = await probed(self.client, warn, crit, options)  # as probe runs it: bounded, always a verdict
-        self.out(render(report, self.profile_name, Format.text))
+        conn = self.current
+        warn, crit = thresholds(conn.profile, params.get("warn"), params.get("crit"))
+        report = await probed(conn.client, warn, crit, options)  # as probe runs it: bounded, always a verdict
+        self.out(render(report, conn.target, Format.text))
 
     def _conclude(self, outcome: CommandOutcome) -> None:
         if outcome.result is not None:  # ASCII: every control character escaped

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
-import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -27,12 +26,13 @@ ProfileArg = Annotated[
     str,
     typer.Argument(help="profile name (see: fieldctl profiles list)", show_default=False, autocompletion=profile_names),
 ]
-#: Wherever a subcommand takes a PROFILE: a profile or a saved target, else $FIELDCTL_TARGET (with_profile).
+#: Wherever a subcommand takes a PROFILE: a profile or a saved target, else $FIELDCTL_TARGET or the
+#: current target (`target use`; with_profile).
 ProfileOrTargetArg = Annotated[
     str | None,
     typer.Argument(
-        help="profile or saved target name (default: $FIELDCTL_TARGET; see: fieldctl profiles "
-        "list, fieldctl target list)",
+        help="profile or saved target name (default: $FIELDCTL_TARGET, else the current target of "
+        "`fieldctl target use`; see: fieldctl profiles list, fieldctl target list)",
         metavar="PROFILE",
         show_default=False,
         autocompletion=profile_names,
@@ -173,18 +173,22 @@ def _optional_positional(param: inspect.Parameter) -> inspect.Parameter:
     return param.replace(default=None, annotation=annotation)
 
 
-MISSING_PROFILE = "missing PROFILE: name a profile or a saved target, or set FIELDCTL_TARGET"
+MISSING_PROFILE = (
+    "missing PROFILE: name a profile or a saved target, set FIELDCTL_TARGET, or choose one: fieldctl target use NAME"
+)
 
 
 def _fill_positionals(
     ctx: typer.Context, given: list[Any], required: list[str], names: list[str], profile_files: list[Path]
 ) -> tuple[str | None, list[Any], bool]:
-    """PROFILE and the positionals after it. When PROFILE is left out ($FIELDCTL_TARGET set, and
+    """PROFILE and the positionals after it. When PROFILE is left out (a default target, and
     either the values are too few for the required arguments or the first names no profile or
     target), the values move one place right and the default target takes the first place. The
     last value says whether PROFILE was typed (not the default)."""
     values = [value for value in given if value is not None]  # the parser fills left to right
-    default = os.environ.get("FIELDCTL_TARGET")
+    from fieldctl.profiles.targets import default_target
+
+    default = default_target()
     typed = True
     if default and len(values) <= len(names) and (len(values) <= len(required) or not _known(values[0], profile_files)):
         values, typed = [default, *values], False
@@ -250,9 +254,31 @@ def read_data(value: str | None, option: str = "--data") -> Any:
     try:
         return loads(value)
     except json.JSONDecodeError as exc:
-        raise UsageError(f"{source}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+        where = f"line {exc.lineno} column {exc.colno}"
+        received = _received(value, option if source == option else None)
+        raise UsageError(f"{source}: not JSON ({exc.msg} at {where}): {received}") from None
     except ValueError as exc:
         raise UsageError(f"{source}: {exc}") from None
+
+
+#: How much of a value that is not JSON an error line repeats.
+RECEIVED_CHARS = 60
+
+
+def _received(value: str, typed: str | None) -> str:
+    """What arrived, escaped and clipped; when the shell took the quotes off a value `typed` on
+    the line (`--data {"mode":1}`), how to keep them."""
+    import re
+
+    from fieldctl.cli.framework.escape import visible
+
+    clipped = value if len(value) <= RECEIVED_CHARS else value[: RECEIVED_CHARS - 1] + "…"
+    said = f"received {visible(clipped)}"
+    # The keys given their quotes back, as the line probably had them.
+    quoted = re.sub(r"([{,]\s*)([A-Za-z_][\w.-]*)(\s*:)", r'\1"\2"\3', value)
+    if typed and quoted != value and clipped == value and not {'"', "'"} & set(value):
+        said += f" — quote it: {typed} '{visible(quoted)}'"
+    return said
 
 
 def read_messages(path: str, default_profile: str) -> list[Any]:

@@ -37,14 +37,12 @@ def target_names(ctx: typer.Context) -> list[str]:
 
 
 def command_names(ctx: typer.Context) -> list[str]:
-    """The commands of the profile or target named earlier on the line (else $FIELDCTL_TARGET's);
+    """The commands of the profile or target named earlier on the line (else the default target's);
     none if it cannot be loaded."""
-    import os
-
-    from fieldctl.profiles.targets import resolve
+    from fieldctl.profiles.targets import default_target, resolve
     from fieldctl.protocols.core.errors import UsageError
 
-    name = ctx.params.get("profile") or os.environ.get("FIELDCTL_TARGET")
+    name = ctx.params.get("profile") or default_target()
     if not name:
         return []
     try:

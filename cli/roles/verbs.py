@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from fieldctl.cli.framework.protocol_options import CONTEXT, ProtocolCommand
+from fieldctl.cli.framework.protocol_options import CONTEXT, METAVARS, ProtocolCommand
 from fieldctl.cli.roles import command, listen, probe, publish, simulate
 
 if TYPE_CHECKING:
@@ -23,28 +23,33 @@ class Verb:
     function: Callable[..., None]
     #: Its lines in the console's `help`; empty: not a console verb.
     console: tuple[str, ...] = ()
+    #: Its own options a console line honours (the console's connection fixes --host and the like).
+    options: tuple[str, ...] = ()
 
 
 ROLE_VERBS: dict[str, Verb] = {
     "listen": Verb(
         listen.listen,
         (
-            "listen [--filter KEY=VALUE ...]     subscribe; events print above the prompt    "
-            "listen off/on: pause/resume",
+            "listen [--filter KEY=VALUE ...]    subscribe; events print above the prompt",
             "  [--count N [--timeout S]]        ... wait for N messages, then pause the feed",
+            "listen off · listen on             pause, resume the feed (subscription kept)",
         ),
+        ("--filter", "--count", "--timeout"),
     ),
     "register": Verb(listen.register),
     "command": Verb(
         command.command,
-        ("command NAME [--data JSON] ...     send a command (with --simulate: push it to connected clients)",),
+        ("command NAME [--data JSON] ...     send a command (after `simulate`: to it)",),
+        ("--data", "--timeout", "--no-wait"),
     ),
     "publish": Verb(
         publish.publish,
-        ("publish KIND [--data JSON]         publish an event (with --simulate: from the simulated side)",),
+        ("publish KIND [--data JSON]         publish an event (after `simulate`: it does)",),
+        ("--data", "--wait"),
     ),
     "simulate": Verb(simulate.simulate),
-    "probe": Verb(probe.probe, ("probe [--warn S] [--crit S]        health check",)),
+    "probe": Verb(probe.probe, ("probe [--warn S] [--crit S]        health check",), ("--warn", "--crit")),
 }
 #: The verbs a console line may start with that mean what the subcommand of that name means.
 CONSOLE_VERBS = tuple(name for name, verb in ROLE_VERBS.items() if verb.console)
@@ -65,16 +70,35 @@ def commands() -> dict[str, click.Command]:
     return dict(typer.main.get_group(app).commands)
 
 
-def flags(verb: str, protocol: str | None) -> list[str]:
-    """The --options of a verb: its own, and the protocol options of `protocol` (all if None)."""
-    from fieldctl.cli.framework.protocol_options import declarations, own_flags
+def summary(verb: str) -> str:
+    """The first line of a verb's help: what the console's completion menu says beside it."""
+    return (commands()[verb].help or "").strip().split("\n")[0].split(";")[0].rstrip(".")
+
+
+def console_options(verb: str, protocol: str | None) -> list[tuple[str, str, str]]:
+    """(flag, flag with its value's name, help) of each option a console line of `verb` takes: the
+    verb's own the console honours, then the protocol options of `protocol` (all if None)."""
+    from fieldctl.cli.framework.protocol_options import declarations
+    from fieldctl.protocols.sdk.options import PARAMS
 
     command = commands()[verb]
     ctx = command.make_context(verb, [], resilient_parsing=True)
-    declared = declarations(verb)
-    theirs = [
-        flag
-        for flag, owners in declared.items()
-        if flag.startswith("--") and (protocol is None or protocol in (name for name, _ in owners))
-    ]
-    return list(dict.fromkeys([*own_flags(command, ctx), *theirs]))
+    own = {opt: param for param in command.get_params(ctx) for opt in param.opts}
+    found: dict[str, tuple[str, str, str]] = {}
+    for flag in ROLE_VERBS[verb].options:
+        record = own[flag].get_help_record(ctx)
+        found[flag] = (flag, *record) if record else (flag, flag, "")
+    for flag, owners in declarations(verb).items():
+        for name, spec in owners:
+            if flag not in found and flag != PARAMS and protocol in (None, name):
+                metavar = "" if spec.kind == "flag" else " " + METAVARS.get(spec.kind, "TEXT")
+                found[flag] = (flag, flag + metavar, spec.help)
+    return list(found.values())
+
+
+def console_usage(verb: str, protocol: str | None) -> str:
+    """What `VERB --help` and `help VERB` print in the console: its lines from `help`, then its
+    options for this protocol, two columns."""
+    rows = console_options(verb, protocol)
+    width = max((len(shown) for _, shown, _ in rows), default=0)
+    return "\n".join([*ROLE_VERBS[verb].console, *(f"  {shown:<{width}}  {text}".rstrip() for _, shown, text in rows)])

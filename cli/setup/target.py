@@ -1,5 +1,6 @@
-"""`fieldctl target add|list|show|remove`: named targets (a profile plus its overrides) kept in
-$XDG_CONFIG_HOME/fieldctl/targets.toml, usable wherever a PROFILE is."""
+"""`fieldctl target add|list|show|remove|use`: named targets (a profile plus its overrides) kept in
+$XDG_CONFIG_HOME/fieldctl/targets.toml, usable wherever a PROFILE is; `use` makes one the current
+target, the one a command given no PROFILE acts on (as `nats context select` does)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
     from fieldctl.profiles.targets import Target
 
 app = typer.Typer(
-    help="Save, list, show and remove named targets (a profile plus its overrides).", no_args_is_help=True
+    help="Save, list, show, remove and choose named targets (a profile plus its overrides).", no_args_is_help=True
 )
 
 TargetArg = Annotated[str, typer.Argument(help="target name", show_default=False, autocompletion=target_names)]
@@ -78,9 +79,10 @@ def list_targets(json_: JsonOpt = False) -> None:
     import sys
 
     from fieldctl.cli.framework.common import json_mode
-    from fieldctl.profiles.targets import saved_targets
+    from fieldctl.profiles.targets import chosen_targets, saved_targets
 
-    rows = [_row(target) for target in saved_targets().values()]
+    current, _ = chosen_targets()
+    rows = [{**_row(target), "current": target.name == current} for target in saved_targets().values()]
     if json_mode(json_):
         for row in rows:
             sys.stdout.write(json.dumps(row) + "\n")
@@ -91,7 +93,7 @@ def list_targets(json_: JsonOpt = False) -> None:
     from fieldctl.cli.framework.escape import visible
 
     table = Table(box=None, header_style="bold")
-    for column in ("name", "profile", "host", "groups", "overrides"):
+    for column in ("", "name", "profile", "host", "groups", "overrides"):
         table.add_column(column)
     for row in rows:
         overrides = [f"{key}={value}" for key, value in {**row["endpoints"], **row["set"]}.items()]
@@ -99,6 +101,7 @@ def list_targets(json_: JsonOpt = False) -> None:
             *(
                 visible(text)
                 for text in (
+                    "*" if row["current"] else "",
                     row["name"],
                     row["profile"],
                     row["host"] or "",
@@ -170,13 +173,55 @@ def show(name: TargetArg, profile_file: ProfileFileOpt = None, json_: JsonOpt = 
 def remove(name: TargetArg) -> None:
     """Forget a saved target."""
     from fieldctl.profiles.files import targets_path
-    from fieldctl.profiles.targets import saved_targets, write_fleet
+    from fieldctl.profiles.targets import choose_target, chosen_targets, saved_targets, write_fleet
 
     saved = saved_targets()
     _saved(name, saved)
     del saved[name]
     write_fleet(targets_path(), saved.values())
+    if chosen_targets()[0] == name:
+        choose_target(None)  # no current target rather than one that names nothing
     typer.echo(f"removed target {name}", err=True)
+
+
+@app.command("use")
+def use(
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            help="target (or profile) to make current; '-': the previous one; none: show the current one",
+            show_default=False,
+            autocompletion=profile_names,
+        ),
+    ] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="No current target any more.")] = False,
+) -> None:
+    """Choose the current target: commands given no PROFILE act on it ($FIELDCTL_TARGET wins over it)."""
+    from fieldctl.profiles import available_profiles
+    from fieldctl.profiles.files import current_target_path
+    from fieldctl.profiles.schema import did_you_mean
+    from fieldctl.profiles.targets import choose_target, chosen_targets, saved_targets
+    from fieldctl.protocols.core.errors import UsageError
+
+    current, previous = chosen_targets()
+    if clear or name is None:
+        if name is not None:
+            raise UsageError("target use: NAME or --clear, not both")
+        if clear:
+            choose_target(None)
+        typer.echo(current if current and not clear else "no current target", err=not current or clear)
+        return
+    if name == "-":
+        if previous is None:
+            raise UsageError("target use -: no previous target")
+        name = previous
+    known = [*saved_targets(), *available_profiles()]
+    if name not in known:
+        raise UsageError(
+            f"unknown target or profile {name!r}{did_you_mean(name, known) or ' (see: fieldctl target list)'}"
+        )
+    choose_target(name)
+    typer.echo(f"current target: {name} (in {current_target_path()})", err=True)
 
 
 def _saved(name: str, saved: dict[str, Target] | None = None) -> Target:

@@ -1,11 +1,14 @@
-"""The console in a real terminal (tmux): subscribe, command while events arrive, Tab completion,
-history, Ctrl-C on a waiting command, Ctrl-D out; and the same verbs from a pipe."""
+"""The console in a real terminal (tmux), at 160, 80 and 60 columns: subscribe, command while
+events arrive, Tab completion and its menu, history, a verb's --help, errors and Ctrl-C that leave
+the console going, simulate and talk to it, named connections, Ctrl-D out; and the same verbs from
+a pipe."""
 
 from __future__ import annotations
 
 import shlex
 import shutil
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,23 +23,36 @@ from tests.helpers.terminals import Tmux
 class Terminal(Tmux):
     """The console (or any command) in a tmux pane, with waits for what the console shows."""
 
-    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str], cols: int = 160) -> None:
         if shutil.which("tmux") is None:
             pytest.fail("tmux is required for the console test (make test installs it)")
         exports = " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items())
-        super().__init__(f"env {exports} {shlex.join(argv)}; echo EXITED $?; sleep 600", rows=40)
+        super().__init__(f"env {exports} {shlex.join(argv)}; echo EXITED $?; sleep 600", rows=40, cols=cols)
+
+    def screen(self) -> str:
+        """The pane with lines the terminal wrapped joined again (-J): at 60 columns a line of
+        output takes several rows."""
+        return self.run("capture-pane", "-p", "-J", "-t", self.name)
+
+    def history(self) -> str:
+        """The screen and the scrollback above it, wrapped lines joined."""
+        return self.run("capture-pane", "-p", "-J", "-S", "-", "-t", self.name)
 
     def wait_for(self, text: str, timeout: float = 15) -> str:
         return self.wait_until(lambda screen: text in screen, repr(text), timeout)
 
+    def enter(self, line: str, then: str) -> str:
+        """Types `line` and Enter, then waits until the screen shows `then`."""
+        self.keys(line, "Enter")
+        return self.wait_for(then)
+
     def wait_for_prompt(self, line: str, timeout: float = 15) -> str:
-        """Until the line being edited (the last prompt line) reads exactly `line`."""
+        """Until the line being edited (the last line with that prompt) reads exactly `line`."""
+        prompt = line.split(">", 1)[0] + ">"
 
         def editing(screen: str) -> bool:
             # Keys typed while the previous line still runs are echoed by the tty before the prompt.
-            prompts = [
-                row[row.index("autotrainer>") :].rstrip() for row in screen.splitlines() if "autotrainer>" in row
-            ]
+            prompts = [row[row.index(prompt) :].rstrip() for row in screen.splitlines() if prompt in row]
             return bool(prompts) and prompts[-1] == line
 
         return self.wait_until(editing, f"prompt line {line!r}", timeout)
@@ -123,58 +139,115 @@ def test_console_keeps_its_state_through_errors_and_profile_switches(
         "status after the error",
     )
     assert "feed on" not in status.split("--bogus")[-1]
-    term.keys("clear", "Enter")  # an unknown verb: an error, and the feed stays off
-    term.wait_for("unknown verb 'clear'")
-    assert "← heartbeat" not in term.screen().split("unknown verb 'clear'")[-1]
+    term.keys("clean", "Enter")  # an unknown verb: an error, and the feed stays off
+    term.wait_for("unknown verb 'clean' (did you mean clear?)")
+    assert "← heartbeat" not in term.screen().split("unknown verb 'clean'")[-1]
     term.keys("listen on", "Enter")  # the filter was kept: heartbeats only, never the simulator's events
     term.wait_until(lambda screen: screen.split("listen on")[-1].count("← heartbeat") >= 3, "three heartbeats")
     assert "← event" not in term.screen().split("listen on")[-1]
 
-    term.keys("use tracim", "Enter")
+    term.keys("use tracim", "Enter")  # a second connection; the first one stays open
     term.wait_for("using tracim")
-    term.keys("use autotrainer", "Enter")  # back, with the console's --endpoint again
+    term.wait_for_prompt("tracim>")
+    term.keys("use autotrainer", "Enter")  # back, with the console's --endpoint still
     term.wait_for("using autotrainer")
     term.keys("status", "Enter")
-    back = term.wait_until(lambda screen: "not connected" in screen.split("using autotrainer")[-1], "status after use")
-    assert "STALE" not in back.split("using autotrainer")[-1]
-    term.keys("listen", "Enter")
-    term.wait_until(lambda screen: "← heartbeat" in screen.split("using autotrainer")[-1], "heartbeats after use")
-    term.keys("status", "Enter")
     term.wait_until(
-        lambda screen: (
-            "│ events: ready │ heartbeat" in screen.split("using autotrainer")[-1].split("← heartbeat", 1)[-1]
-        ),
-        "connected status",
+        lambda screen: "│ events: ready │ heartbeat" in screen.split("using autotrainer")[-1], "the kept subscription"
     )
     assert "STALE" not in term.screen().split("using autotrainer")[-1]
     device.stop()
 
 
-def test_console_simulate_drives_the_simulated_side(endpoints: Endpoints, console_terminal: Terminal) -> None:
-    console_terminal.close()
-    env = {key: value for key, value in cli_env().items() if key in ("PATH", "HOME", "LANG")}
-    term = Terminal([*FIELDCTL, "console", "autotrainer", "--simulate", *endpoints.args], {**env, "TERM": "xterm"})
+WIDTHS = [160, 80, 60]
+
+
+def after(screen: str, marker: str) -> str:
+    """What the screen shows below the last `marker`."""
+    return screen.rsplit(marker, 1)[-1]
+
+
+@pytest.mark.parametrize("cols", WIDTHS)
+def test_help_errors_and_ctrl_c_leave_the_console_at_its_prompt(
+    simulator: Proc, endpoints: Endpoints, terminal_env: dict[str, str], cols: int
+) -> None:
+    term = Terminal([*FIELDCTL, "console", "autotrainer", *endpoints.args], terminal_env, cols)
     try:
-        term.wait_for("simulating autotrainer")
-        listener = Proc(
-            [
-                *FIELDCTL,
-                "listen",
-                "autotrainer",
-                "--json",
-                "--filter",
-                "kind=emergencyStop",
-                "--count",
-                "1",
-                "--timeout",
-                "20",
-                *endpoints.args,
-            ]
-        )
-        listener.wait_json(lambda m: m["kind"] == "ready")
+        term.wait_for_prompt("autotrainer>")
+        term.keys("command --help", "Enter")  # the verb's console usage, and the console stays
+        term.wait_for("--custom-command JSON")
+        assert "PROFILE" not in term.screen() and "--trust-pickle" not in term.screen()
+        term.wait_for_prompt("autotrainer>")
+        term.enter("probe --help", "--crit S")
+        term.wait_for_prompt("autotrainer>")
+
+        term.keys("command set-application-mode --data {mode:1}", "Enter")  # a failing line stays
+        term.wait_for("""received {mode:1} — quote it: --data '{"mode":1}'""")
+        term.enter("command nope", "error: unknown command 'nope'")
+        term.wait_for_prompt("autotrainer>")
+
+        term.keys("command get-", "Tab")  # the menu says what each command is
+        term.wait_for("ApiSystemStatus")
+        term.keys("C-u")
+        term.wait_for_prompt("autotrainer>")
+
+        # Ctrl-C on a counted listen: the feed as it was found, off then on.
+        for found in ("off", "on"):
+            term.keys("listen --count 50 --filter channel=heartbeat", "Enter")
+            term.wait_until(lambda screen: "← heartbeat" in after(screen, "--count 50"), "a heartbeat")
+            term.keys("C-c")
+            term.wait_for("cancelled")
+            term.keys("status", "Enter")
+            status = term.wait_until(lambda screen: "│ feed" in after(screen, "cancelled"), "the status line")
+            assert f"autotrainer │ feed {found}" in after(status, "cancelled")
+            term.keys("clear", "Enter")
+            term.wait_until(lambda screen: "cancelled" not in screen, "a cleared screen")
+            term.keys("listen", "Enter")  # on for the second round
+        term.enter("exit", "EXITED 0")
+    finally:
+        term.close()
+
+
+@pytest.mark.parametrize("cols", WIDTHS)
+def test_simulate_then_talk_to_it_and_hold_named_connections(terminal_env: dict[str, str], cols: int) -> None:
+    term = Terminal([*FIELDCTL, "console", "autotrainer"], terminal_env, cols)
+    try:
+        term.wait_for_prompt("autotrainer>")
+        term.enter("simulate", "autotrainer talks to it")
+        term.enter("listen --filter channel=event", "← event")
+        term.enter("command get-status", "ok: get-status: success")
+        screen = term.history()
+        assert screen.count("→ command        get-status") == 1 and screen.count("← reply          get-status") == 1
+        term.keys("listen --filter kind=emergencyStop", "Enter")  # the client shows it arriving, once
         term.keys('publish emergencyStop --data \'{"reason": "door", "reasonCode": 101, "activeAlarms": []}\'', "Enter")
         term.wait_for("ok: published emergencyStop")
-        assert listener.wait(20) == 0
+        deadline = time.monotonic() + 30
+        while "← emergency      emergencyStop" not in term.history():  # events scroll on meanwhile
+            assert time.monotonic() < deadline, "the event, through the client:\n" + term.history()
+            time.sleep(0.1)
+        assert term.history().count("emergencyStop  reason") == 1  # once: the client's, not the simulator's too
+
+        term.keys("connect dev1", "Enter")
+        term.wait_for_prompt("autotrainer@dev1>")
+        term.keys("connect dev2 tracim", "Enter")
+        term.wait_for_prompt("tracim@dev2>")
+        term.keys("clear", "Enter")
+        term.wait_until(lambda screen: "emergencyStop  reason" not in screen, "a cleared screen")
+        term.keys("ls", "Enter")
+        listed = term.wait_for("*  dev2")
+        assert "autotrainer  autotrainer  events: ready" in listed and "feed on · simulator" in listed
+        assert "dev1         autotrainer  not connected" in listed
+        term.keys("use autotrainer", "Enter")
+        term.wait_for_prompt("autotrainer>")
+        term.keys("command get-status", "Enter")  # on the current connection: its simulator
+        term.wait_until(lambda screen: "ok: get-status" in after(screen, "use autotrainer"), "the second command")
+        term.enter("disconnect dev1", "disconnected dev1; using autotrainer")
+        term.keys("disconnect dev2", "Enter")
+        term.keys("ls", "Enter")
+        term.wait_until(lambda screen: "*  autotrainer" in after(screen, "disconnect dev2"), "one connection left")
+        assert "dev1" not in after(term.screen(), "disconnect dev2")
+        term.keys("C-d")
+        term.wait_for("EXITED 0")
     finally:
         term.close()
 
@@ -197,12 +270,19 @@ def test_console_reads_verbs_from_a_pipe(simulator: Proc, endpoints: Endpoints) 
         ("bogus", 2, "error: unknown verb 'bogus' (try: help)"),
         ("comand get-status", 2, "error: unknown verb 'comand' (did you mean command?)"),
         ("command bogus", 2, "error: unknown command 'bogus'"),
+        ("command", 2, "error: command NAME [--data JSON]"),
         ("listen --jsn", 2, "error: listen autotrainer: no such option --jsn (did you mean --json?)"),
         ("listen --master x", 2, "error: listen autotrainer: --master is an option of tracim, not of autotrainer"),
         (
             "listen --count 1 --timeout 0.5 --filter kind=nothing-sends-this",
             4,
             "error: received 0 of 1 messages within 0.5 s",
+        ),
+        (
+            "command set-application-mode --data {mode:1}",
+            2,
+            "error: --data: not JSON (Expecting property name enclosed in double quotes at line 1 column 2): "
+            """received {mode:1} — quote it: --data '{"mode":1}'""",
         ),
         ("command emergency-resume", 1, None),  # FAILED: not stopped
     ],
@@ -217,6 +297,21 @@ def test_a_failing_line_ends_a_script_with_its_exit_code(
     if error is not None:
         lines = result.stderr.splitlines()
         assert len(lines) == 1 and lines[0].startswith(error), result.stderr
+
+
+def test_a_verbs_help_in_a_script_is_its_usage_and_the_script_goes_on(simulator: Proc, endpoints: Endpoints) -> None:
+    result = run_cli("console", "autotrainer", *endpoints.args, input="command --help\ncommand get-status\n")
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert result.stdout.startswith("command NAME") and "get-status: success" in result.stdout
+
+
+def test_console_simulate_from_a_script_answers_commands_and_leaves_nothing(tmp_path: Path) -> None:
+    env = cli_env(TMPDIR=str(tmp_path))
+    result = run_cli("console", "autotrainer", "--simulate", input="command get-status\nls\n", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "autotrainer talks to it" in result.stdout and "ok: get-status: success" in result.stdout
+    assert "*  autotrainer  autotrainer  commands open  feed off · simulator" in result.stdout
+    assert list(tmp_path.iterdir()) == []  # its private socket folder is gone
 
 
 def test_a_profile_without_listen_says_so_and_the_feed_stays_off() -> None:

@@ -1,4 +1,5 @@
-"""`fieldctl target add|list|show|remove`, a target wherever a PROFILE goes, and FIELDCTL_TARGET."""
+"""`fieldctl target add|list|show|remove|use`, a target wherever a PROFILE goes, FIELDCTL_TARGET and
+the current target."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pytest
 
 from tests.helpers.autotrainer import Endpoints, start_simulator
 from tests.helpers.imports import HEAVY, completing, imported
-from tests.helpers.processes import cli_env, run_cli
+from tests.helpers.processes import FIELDCTL, cli_env, run_cli
+from tests.helpers.terminals import Pty
 
 
 @pytest.fixture
@@ -50,6 +52,7 @@ def test_add_list_show_remove(env: dict[str, str], tmp_path: Path) -> None:
         "groups": ["room-1"],
         "endpoints": {"commands": "tcp://10.0.4.3:7001"},
         "set": {"heartbeat.interval_s": "1"},
+        "current": False,
     }
 
     shown = json.loads(target(env, "show", "rig-3", "--json").stdout)
@@ -155,3 +158,79 @@ def test_a_password_in_a_url_is_refused_and_never_repeated(env: dict[str, str], 
     )
     for result in (added, listened, listed):
         assert password not in result.stdout + result.stderr
+
+
+def test_target_use_chooses_the_current_target_as_the_readme_shows(env: dict[str, str], tmp_path: Path) -> None:
+    """README: `target use rig-3`, then `command get-status` acts on rig-3; `target use -` goes back."""
+    env = {**env, "XDG_STATE_HOME": str(tmp_path / "state")}
+    endpoints = Endpoints()
+    sim = start_simulator(endpoints)
+    try:
+        assert target(env, "add", "rig-3", "autotrainer", *endpoints.args).returncode == 0
+        assert target(env, "add", "rig-4", "tracim").returncode == 0
+        assert target(env, "use").stderr == "no current target\n"
+        chosen = target(env, "use", "rig-3")
+        assert chosen.returncode == 0 and chosen.stderr.startswith("current target: rig-3")
+        saved = tmp_path / "state" / "fieldctl" / "current-target"
+        assert (saved.stat().st_mode & 0o777) == 0o600 and saved.read_text() == "rig-3\n\n"
+        assert target(env, "use").stdout == "rig-3\n"
+        status = run_cli("command", "get-status", "--json", env=env)
+        assert status.returncode == 0, status.stderr
+        assert run_cli("probe", env=env).stdout.startswith("RIG-3 OK")
+        listed = [json.loads(line) for line in target(env, "list", "--json").stdout.splitlines()]
+        assert [(row["name"], row["current"]) for row in listed] == [("rig-3", True), ("rig-4", False)]
+        console = run_cli("console", env=env, input="status\n")  # the console starts on it: its prompt names it
+        assert console.returncode == 0 and console.stdout.startswith("rig-3 │"), console.stdout + console.stderr
+
+        assert target(env, "use", "rig-4").returncode == 0
+        winner = run_cli("probe", env={**env, "FIELDCTL_TARGET": "rig-3"})  # the variable wins over it
+        assert winner.stdout.startswith("RIG-3 OK"), winner.stdout
+        back = target(env, "use", "-")
+        assert back.returncode == 0 and target(env, "use").stdout == "rig-3\n"
+        assert target(env, "use", "-").returncode == 0 and target(env, "use").stdout == "rig-4\n"
+    finally:
+        sim.stop()
+
+
+def test_target_use_of_an_unknown_name_is_refused_with_a_did_you_mean(env: dict[str, str], tmp_path: Path) -> None:
+    env = {**env, "XDG_STATE_HOME": str(tmp_path / "state")}
+    assert target(env, "add", "rig-3", "autotrainer").returncode == 0
+    refused = target(env, "use", "rig-33")
+    assert (
+        refused.returncode == 2
+        and refused.stderr == "fieldctl: unknown target or profile 'rig-33' (did you mean rig-3?)\n"
+    )
+    assert target(env, "use", "-").returncode == 2  # no previous one
+    assert not (tmp_path / "state" / "fieldctl" / "current-target").exists()  # nothing written
+
+
+def test_removing_the_current_target_leaves_none_and_clear_forgets_it(env: dict[str, str], tmp_path: Path) -> None:
+    env = {**env, "XDG_STATE_HOME": str(tmp_path / "state")}
+    assert target(env, "add", "rig-3", "autotrainer").returncode == 0
+    assert target(env, "use", "rig-3").returncode == 0
+    assert target(env, "remove", "rig-3").returncode == 0
+    result = run_cli("command", env=env)
+    assert result.returncode == 2 and "target use NAME" in result.stderr
+    assert target(env, "use", "autotrainer").returncode == 0  # a profile may be current too
+    assert target(env, "use", "--clear").stderr == "no current target\n"
+    assert target(env, "use").stderr == "no current target\n"
+
+
+def test_target_use_completes_targets_and_profiles(env: dict[str, str]) -> None:
+    assert target(env, "add", "rig-3", "autotrainer").returncode == 0
+    offered = run_cli(env={**env, **completing("fieldctl target use ")}).stdout.split()
+    assert "rig-3" in offered and "autotrainer" in offered
+
+
+def test_target_list_on_a_terminal_marks_the_current_target(env: dict[str, str], tmp_path: Path) -> None:
+    env = {**env, "XDG_STATE_HOME": str(tmp_path / "state")}
+    for name in ("rig-3", "rig-4"):
+        assert target(env, "add", name, "autotrainer").returncode == 0
+    assert target(env, "use", "rig-4").returncode == 0
+    term = Pty([*FIELDCTL, "target", "list"], cols=80, env=env)
+    try:
+        assert term.wait() == 0
+        rows = [row.strip() for row in term.text.splitlines() if "rig-" in row]
+        assert rows[0].startswith("rig-3") and rows[1].startswith("*  rig-4"), term.text
+    finally:
+        term.close()
