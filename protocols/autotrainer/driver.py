@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from fieldctl.profiles import Profile
 from fieldctl.profiles.schema import Setting
 from fieldctl.protocols.core.errors import UsageError
-from fieldctl.protocols.core.message import OUT, Message
+from fieldctl.protocols.core.message import LINK, OUT, Message
 from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
 
 from . import client, codec
@@ -42,6 +42,15 @@ class Driver(BaseDriver):
         if msg.channel == "command":
             return _short(body.get("data")).strip()
         return _short(body.get("context")).strip()
+
+    def vocabulary(self, key: str) -> frozenset[str] | None:
+        """Channels: the profile's topics, the command socket's two and link lines. Kinds: the
+        profile's events and commands and what the codec names itself (an unknown code is a number)."""
+        if key == "channel":
+            return frozenset({*self.vocab.channel_topic, "command", "reply", LINK})
+        if key == "kind":
+            return frozenset({*self.vocab.event_code, *self.vocab.command_code, *codec.OWN_KINDS})
+        return None
 
     def publication(self, kind: str, data: Any) -> Message:
         channel = "heartbeat" if kind == "heartbeat" else "event"
