@@ -67,9 +67,7 @@ def _follow(
         return await run_stream(together(follow, watch.run()), sink, timeout=timeout, duration=duration, idle=idle)
 
     as_json = output.mode == "json"
-    with shown(
-        prof, drv, role, as_json=as_json, record=record, filters=filters, count=count, output=output
-    ) as sink:
+    with shown(prof, drv, role, as_json=as_json, record=record, filters=filters, count=count, output=output) as sink:
         reason = asyncio.run(main(sink))
     stream_ended(role, reason, sink, count, timeout, idle)
 

@@ -80,6 +80,7 @@ def simulate(
 ) -> None:
     """Run a simulator on the profile's endpoints (127.0.0.1 unless --host says otherwise)."""
     import asyncio
+    import functools
 
     from fieldctl.cli.framework import common
     from fieldctl.cli.views.lines import choose_output
@@ -88,9 +89,11 @@ def simulate(
     from fieldctl.protocols.transport import together
 
     output = choose_output(json_, lines, format_)
-    shows = {"as_json": output.mode == "json", "record": record, "simulator": True, "output": output}
     prof = profile.load()
     drv = common.driver(prof)
+    shows = functools.partial(
+        shown, prof, drv, "simulate", as_json=output.mode == "json", record=record, simulator=True, output=output
+    )
     options = profile.options("simulate", drv)
     messages = common.read_messages(scenario, prof.name) if scenario is not None else None
     if devices is None:
@@ -107,7 +110,7 @@ def simulate(
 
         from fieldctl.cli.fleet.simulate import run_fleet
 
-        with shown(prof, drv, "simulate", **shows) as sink:
+        with shows() as sink:
             fleet = run_fleet(
                 profile,
                 sink,
@@ -132,5 +135,5 @@ def simulate(
             work.append(ControlServer(control, drv.control, sink, prof.name).run())
         await run_stream(together(*work), sink, duration=duration)
 
-    with shown(prof, drv, "simulate", **shows) as sink:
+    with shows() as sink:
         asyncio.run(main(sink))

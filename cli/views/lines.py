@@ -33,7 +33,20 @@ if TYPE_CHECKING:
     from fieldctl.protocols.core.message import Message
 
 #: The names a template may use: the NDJSON fields of a Message, and a fleet's `target`.
-FIELDS = ("ts", "profile", "endpoint", "direction", "channel", "kind", "id", "payload", "error", "raw", "rtt_s", "target")
+FIELDS = (
+    "ts",
+    "profile",
+    "endpoint",
+    "direction",
+    "channel",
+    "kind",
+    "id",
+    "payload",
+    "error",
+    "raw",
+    "rtt_s",
+    "target",
+)
 #: What a path that is not in the message (or a null) shows as: a column is never left out.
 MISSING = "-"
 #: What `--format` takes for today's NDJSON, as `--json` gives it.
@@ -75,10 +88,7 @@ class Template:
 
     def render(self, msg: Message, target: str | None = None) -> str:
         """The filled template, every value escaped: one line, whatever the peer sent."""
-        out = []
-        for part in self.parts:
-            out.append(part if isinstance(part, str) else visible(_value(part, msg, target)))
-        return "".join(out)
+        return "".join(part if isinstance(part, str) else visible(_value(part, msg, target)) for part in self.parts)
 
 
 def _field(template: str, name: str, spec: str, conversion: str | None) -> _Field:
