@@ -173,10 +173,21 @@ def _shown(value: Any, spec: str) -> str:
 # -- the default line ---------------------------------------------------------------------------
 
 
+#: The last second clock() wrote, and its HH:MM:SS: a burst's lines share their second, and
+#: strftime was a tenth of a line's cost. One tuple, replaced whole (two threads may read it).
+_second: tuple[int, str] = (-1, "")
+
+
 def clock(ts: float) -> str:
     """HH:MM:SS.mmm, or '?' for a time no clock shows (a scenario line may carry any `ts`)."""
+    global _second  # noqa: PLW0603  a one-entry cache
     try:
-        return datetime.fromtimestamp(ts).strftime("%H:%M:%S.%f")[:12]
+        whole = int(ts // 1)
+        second, text = _second
+        if whole != second:
+            text = datetime.fromtimestamp(whole).strftime("%H:%M:%S")
+            _second = (whole, text)
+        return f"{text}.{int((ts - whole) * 1000):03d}"
     except (OverflowError, OSError, ValueError, TypeError):
         return "?"
 
@@ -242,24 +253,28 @@ class LineWriter:
                 return None
             return self.template.render(msg, target) + "\n"
         pieces = line_segments(msg, self.summarize, self.styles, target)
-        if self._codes is None:
-            return "".join(text for text, _ in pieces) + "\n"
-        return "".join(self._styled(text, style) for text, style in pieces) + "\n"
-
-    def _styled(self, text: str, style: str) -> str:
-        if not style:
-            return text
         codes = self._codes
-        assert codes is not None
-        if style not in codes:
-            from rich.style import Style
+        if codes is None:
+            return "".join([text for text, _ in pieces]) + "\n"
+        out = []
+        for text, style in pieces:
+            if style:
+                before, after = codes.get(style) or self._codes_of(style)
+                out.append(before + text + after)
+            else:
+                out.append(text)
+        return "".join(out) + "\n"
 
-            parsed = Style.parse(style)
-            marked = (parsed.without_color if os.environ.get("NO_COLOR") else parsed).render("\0")
-            before, _, after = marked.partition("\0")
-            codes[style] = (before, after)
-        before, after = codes[style]
-        return before + text + after
+    def _codes_of(self, style: str) -> tuple[str, str]:
+        """The escape codes around a text in `style`, worked out once (NO_COLOR: bold, no colour)."""
+        from rich.style import Style
+
+        parsed = Style.parse(style)
+        marked = (parsed.without_color if os.environ.get("NO_COLOR") else parsed).render("\0")
+        before, _, after = marked.partition("\0")
+        assert self._codes is not None
+        self._codes[style] = (before, after)
+        return before, after
 
 
 def color_wanted() -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
+import io
 import json
 import re
 import signal
@@ -322,6 +323,10 @@ def shown(
         if output.note:
             sys.stderr.write(output.note + "\n")
         lines = LineWriter(driver.summarize, driver.styles, output.template, color=color_wanted())
+        if isinstance(sys.stdout, io.TextIOWrapper):
+            # A terminal's stdout writes at each newline: a system call per line. The Sink flushes
+            # once per burst instead, so lines still appear as they arrive.
+            sys.stdout.reconfigure(line_buffering=False)
     elif not as_json:
         if quiet:
             view = Announcer(profile, title)

@@ -5,6 +5,7 @@ the background it names; NO_COLOR (honoured by rich) turns every colour off."""
 
 from __future__ import annotations
 
+import functools
 import os
 
 #: Meaning -> rich style. `in` and `notice` are plain bold by default: the one colour that reads
@@ -24,8 +25,10 @@ _THEMES = {
 }
 
 
+@functools.cache
 def theme() -> dict[str, str]:
-    """The styles for $FIELDCTL_THEME (dark, light; anything else: readable on both)."""
+    """The styles for $FIELDCTL_THEME (dark, light; anything else: readable on both), read once:
+    every line asks."""
     return _THEMES.get(os.environ.get("FIELDCTL_THEME", "").strip().lower(), _NEUTRAL)
 
 

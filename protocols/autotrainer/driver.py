@@ -111,9 +111,17 @@ class Driver(BaseDriver):
 def _short(value: Any, limit: int = 100) -> str:
     if value is None:
         return ""
-    if isinstance(value, dict):
-        text = " ".join(f"{k}={json.dumps(v, separators=(',', ':'))}" for k, v in value.items())
-    else:
-        text = json.dumps(value, separators=(",", ":"))
+    text = " ".join(f"{k}={_compact(v)}" for k, v in value.items()) if isinstance(value, dict) else _compact(value)
     text = " " + text
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _compact(value: Any) -> str:
+    """json.dumps(value, separators=(",", ":")), without its cost for the usual plain values
+    (`--lines` summarizes every message, not only the table's drawn rows)."""
+    kind = type(value)
+    if kind is str and value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
+        return f'"{value}"'
+    if kind is int:
+        return str(value)
+    return json.dumps(value, separators=(",", ":"))
