@@ -196,12 +196,15 @@ def line_segments(
     msg: Message, summarize: Callable[[Message], str], styles: Mapping[str, str], target: str | None = None
 ) -> list[tuple[str, str]]:
     """A message's line as (text, rich style) pieces, every text escaped: time, target (a
-    fleet's), direction, channel, kind, #id, then the driver's summary (or the error)."""
+    fleet's), direction (· for a link line), channel, kind, #id, then the driver's summary (or
+    the error)."""
     severity = row_style(styles, msg.channel, bool(msg.error))
     pieces = [(clock(msg.ts), ""), (" ", "")]
     if target is not None:
         pieces += [(visible(target), "bold"), (" ", "")]
-    if msg.direction == "in":
+    if msg.is_link:
+        pieces.append(("·", ""))  # connection state: neither received nor sent
+    elif msg.direction == "in":
         pieces.append(("←", theme.style("in")))
     else:
         pieces.append(("→", theme.style("out")))

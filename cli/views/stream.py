@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
+import functools
 import io
 import json
 import re
@@ -44,12 +45,17 @@ class Filters:
             if not sep or key not in self.KEYS or not value:
                 raise UsageError(f"--filter {spec!r}: expected one of {', '.join(self.KEYS)} = VALUE")
             self.wanted.setdefault(key, set()).add(value)
-        #: key -> (exact values, one regex for its globs, or None)
-        self._tests: list[tuple[str, set[str], Callable[[str], Any] | None]] = []
+
+    @functools.cached_property
+    def _tests(self) -> list[tuple[str, set[str], Callable[[str], Any] | None]]:
+        """Per key: its exact values and one regex for its globs (or None). Built at the first
+        match, from `wanted` as it is then (a subclass may take keys of its own out of it)."""
+        tests = []
         for key, values in self.wanted.items():
             globs = [value for value in values if GLOB.search(value)]
             pattern = re.compile("|".join(fnmatch.translate(glob) for glob in globs)).match if globs else None
-            self._tests.append((key, values - set(globs), pattern))
+            tests.append((key, values - set(globs), pattern))
+        return tests
 
     @property
     def channels(self) -> set[str] | None:

@@ -122,7 +122,7 @@ def test_the_default_line_reads_like_mosquitto_sub_v() -> None:
         "05:06:07.890 ← command set-application-mode #42  ✗ bad JSON\n"
     )
     state = link("autotrainer", "events", "connected", {"url": "tcp://127.0.0.1:5556"})
-    assert (writer(state) or "").endswith("← link connected  events tcp://127.0.0.1:5556\n")
+    assert (writer(state) or "").endswith("· link connected  events tcp://127.0.0.1:5556\n")
 
 
 def test_a_template_leaves_link_lines_to_stderr(capsys: pytest.CaptureFixture[str]) -> None:
@@ -223,3 +223,8 @@ def test_filters_the_profile_can_produce_pass() -> None:
 def test_a_filter_the_profile_cannot_produce_exits_2_before_anything_connects() -> None:
     result = invoke("listen", "autotrainer", "--filter", "channel=evnt", "--endpoint", "events=tcp://10.0.0.1:1")
     assert result.returncode == 2 and "did you mean event?" in result.stderr
+
+
+def test_lines_are_not_for_a_fleet_yet() -> None:
+    result = invoke("listen", "--fleet", "fleet.toml", "--lines")
+    assert result.returncode == 2 and "not for a fleet yet (--json is)" in result.stderr

@@ -42,7 +42,7 @@ def test_lines_keep_every_message_in_the_scrollback(cols: int, endpoints: Endpoi
     finally:
         session.close()
     assert len(EVENT_LINE.findall(history)) == 200, history[-3000:]  # 200 messages in a 30-line pane
-    assert "← link ready" in history
+    assert "· link ready" in history
 
 
 def test_format_fills_fields_and_payload_paths_escaped(terminals, endpoints: Endpoints, fast_simulator: Proc) -> None:
@@ -102,3 +102,14 @@ def test_readme_format_example_prints_what_it_claims(endpoints: Endpoints, fast_
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 3 and all(re.fullmatch(r"\d\d:\d\d:\d\d trial[A-Za-z]+ trial \d+", line) for line in lines)
+
+
+def test_a_simulator_prints_what_it_sends_as_lines(terminals, endpoints: Endpoints) -> None:
+    term = terminals(
+        [*FIELDCTL, "simulate", "autotrainer", *endpoints.args, "--lines", "--duration", "3"], rows=20, cols=80
+    )
+    assert term.wait(60) == 0, term.text[-2000:]
+    text = term.text.replace("\r", "")
+    assert re.search(r"^\d\d:\d\d:\d\d\.\d{3} · link bound  events tcp://127\.0\.0\.1:\d+$", text, re.M), text
+    assert re.search(r"^\d\d:\d\d:\d\d\.\d{3} → event [A-Za-z]+", text, re.M), text
+    assert "╭" not in text  # no table
