@@ -51,7 +51,7 @@ FIELDS = (
 MISSING = "-"
 #: What `--format` takes for today's NDJSON, as `--json` gives it.
 NDJSON_FORMATS = ("json", "ndjson")
-#: Characters of a line's summary (the driver's own summary is cut shorter still).
+#: Characters of each of a line's cells (the driver's own summary is cut shorter still).
 SUMMARY_CHARS = 200
 #: Below this size a terminal cannot hold the live table: `listen` prints lines instead.
 SMALLEST_TABLE = (50, 12)  # columns, rows
@@ -208,10 +208,11 @@ def line_segments(
         pieces.append(("←", theme.style("in")))
     else:
         pieces.append(("→", theme.style("out")))
-    pieces += [(" ", ""), (visible(msg.channel), severity or channel_style(styles, msg.channel))]
-    pieces += [(" ", ""), (visible(msg.kind), severity or "bold")]
+    cut = SUMMARY_CHARS  # a peer names its own kind and id, at any length
+    pieces += [(" ", ""), (visible(msg.channel[:cut]), severity or channel_style(styles, msg.channel))]
+    pieces += [(" ", ""), (visible(str(msg.kind)[:cut]), severity or "bold")]
     if msg.id is not None:
-        pieces += [(" #", ""), (visible(msg.id), "")]
+        pieces += [(" #", ""), (visible(str(msg.id)[:cut]), "")]
     if msg.is_link:
         url = msg.payload.get("url", "") if isinstance(msg.payload, dict) else ""
         detail = f"{msg.endpoint} {url}".strip()

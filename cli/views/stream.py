@@ -316,13 +316,15 @@ def shown(
     """A Sink that feeds NDJSON on stdout, lines (`output`: --lines, --format) or the live table,
     plus the --record file. A simulator's table shows the heartbeats it sends; a simulator in the
     background draws no table at all, nor lines unless asked for them."""
+    from fieldctl.cli.views.background import Announcer, in_background
+
     record_file = open_record(record)
     view: Any = None
     live: Any = contextlib.nullcontext()
     lines = None
-    from fieldctl.cli.views.background import Announcer, in_background
-
-    quiet = simulator and not as_json and in_background()  # lines it was not asked for would land in the foreground's
+    # A simulator started with `&`: neither a table nor lines it was not asked for (a terminal too
+    # small) may land in the foreground program's screen.
+    quiet = simulator and not as_json and in_background()
     if output is not None and output.mode == "lines" and not (quiet and output.note):
         from fieldctl.cli.views.lines import LineWriter, color_wanted
 

@@ -228,3 +228,8 @@ def test_a_filter_the_profile_cannot_produce_exits_2_before_anything_connects() 
 def test_lines_are_not_for_a_fleet_yet() -> None:
     result = invoke("listen", "--fleet", "fleet.toml", "--lines")
     assert result.returncode == 2 and "not for a fleet yet (--json is)" in result.stderr
+
+
+def test_a_line_stays_a_line_whatever_a_peer_names() -> None:
+    line = LineWriter(lambda m: "y" * 10_000, BaseDriver.styles)(_msg(kind="k" * 1_000_000, id="i" * 1_000_000)) or ""
+    assert len(line) < 1000
