@@ -50,7 +50,7 @@ class Filters:
     def _tests(self) -> list[tuple[str, set[str], Callable[[str], Any] | None]]:
         """Per key: its exact values and one regex for its globs (or None). Built at the first
         match, from `wanted` as it is then (a subclass may take keys of its own out of it)."""
-        tests = []
+        tests: list[tuple[str, set[str], Callable[[str], Any] | None]] = []
         for key, values in self.wanted.items():
             globs = [value for value in values if GLOB.search(value)]
             pattern = re.compile("|".join(fnmatch.translate(glob) for glob in globs)).match if globs else None
