@@ -233,3 +233,10 @@ def test_lines_are_not_for_a_fleet_yet() -> None:
 def test_a_line_stays_a_line_whatever_a_peer_names() -> None:
     line = LineWriter(lambda m: "y" * 10_000, BaseDriver.styles)(_msg(kind="k" * 1_000_000, id="i" * 1_000_000)) or ""
     assert len(line) < 1000
+
+
+def test_tracim_declares_its_channels_not_its_kinds() -> None:
+    drv = driver_for(load_profile("tracim"), lambda text: None)
+    Filters(["channel=keepalive", "channel=other", "kind=anything_the_daemon_sends"]).check(drv.vocabulary, "tracim")
+    with pytest.raises(UsageError, match="did you mean keepalive"):
+        Filters(["channel=keepalve"]).check(drv.vocabulary, "tracim")
