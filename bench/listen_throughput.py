@@ -1,19 +1,20 @@
-"""Ingest throughput of `fieldctl listen autotrainer`, as NDJSON (`--json`) and as the live table in
-a terminal, each against a raw pyzmq SUB + json.loads loop on the same publisher: how close fieldctl
-comes to the least work any consumer of the stream must do.
+"""Ingest throughput of `fieldctl listen autotrainer`, as NDJSON (`--json`), as the live table and
+as `--lines` in a terminal, each against a raw pyzmq SUB + json.loads loop on the same publisher:
+how close fieldctl comes to the least work any consumer of the stream must do.
 
 Run: `.venv/bin/python bench/listen_throughput.py [--messages N] [--rounds R] [--json]` (`make bench`
 runs it through bench/run.py). A report, not a test: it exits 0 whatever the ratios, and 1 only if
-a consumer fails or hangs. Defaults (200,000 messages, 3 rounds) take about 2-3 minutes on 2 CPUs;
-`--quick` (30,000 messages) about 30 s.
+a consumer fails or hangs. Defaults (200,000 messages, 3 rounds) take about 3-4 minutes on 2 CPUs;
+`--quick` (30,000 messages) about 40 s.
 
-Every round runs the raw loop, `listen --json` and the live table one after the other, all fed by
-one publisher (see _feed.py for why that is fair); each ratio is the consumer's rate over the raw
-loop's rate in the same round. The live table runs in a pseudo-terminal of a fixed size (40x120)
-whose output the benchmark drains as fast as it comes, like a fast terminal; its messages are
-counted and timed through `--record FILE` (one NDJSON line per message, with its receive time).
-`--record` flushes every line, one write system call per message that the table alone would not
-make: the table's ratio is, if anything, pessimistic by that much.
+Every round runs the raw loop, `listen --json`, the live table and `--lines` one after the other,
+all fed by one publisher (see _feed.py for why that is fair); each ratio is the consumer's rate
+over the raw loop's rate in the same round. The table and the lines run in a pseudo-terminal of a
+fixed size (40x120) whose output the benchmark drains as fast as it comes, like a fast terminal;
+their messages are counted and timed through `--record FILE` (one NDJSON line per message, with
+its receive time). `--record` flushes every line, one write system call per message that the view
+alone would not make: their ratios are, if anything, pessimistic by that much. `--lines` writes
+and the terminal draws every message, where the table draws four frames a second.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from _common import BenchFailed, Row
 
 ROW_JSON = "listen --json ingest vs raw SUB+json loop"
 ROW_TABLE = "live table ingest (pty) vs raw SUB+json loop"
+ROW_LINES = "--lines ingest (pty) vs raw SUB+json loop"
 
 
 def consumers(url: str, messages: int, pythons: dict[str, str]) -> list[_feed.Consumer]:
@@ -41,11 +43,17 @@ def consumers(url: str, messages: int, pythons: dict[str, str]) -> list[_feed.Co
 
 
 def fieldctl_consumers(listen: list[str], suffix: str) -> list[_feed.Consumer]:
-    """`listen --json`, and the live table, which records the messages it shows into the output file."""
-    return [
+    """`listen --json`, the live table and `--lines` (this fieldctl's only: an older one may not
+    have it), the last two recording the messages they show into the output file."""
+    out = [
         _feed.Consumer("listen" + suffix, lambda path: [*listen, "--json"], "payload"),
         _feed.Consumer("table" + suffix, lambda path: [*listen, "--record", str(path)], "payload", terminal=True),
     ]
+    if not suffix:
+        out.append(
+            _feed.Consumer("lines", lambda path: [*listen, "--lines", "--record", str(path)], "payload", terminal=True)
+        )
+    return out
 
 
 def detail(runs: list[_feed.Run], warmup: float) -> None:
@@ -139,6 +147,17 @@ def collect(args: argparse.Namespace) -> list[Row]:
             "0.25–0.33",
             notes(runs, "table", args.messages),
             before("table"),
+        ),
+        Row(
+            ROW_LINES,
+            "msgs/s",
+            [r.rate for r in results["lines"]],
+            raw,
+            "raw loop",
+            "≥ 0.5",  # every message written and drawn, where the table draws 4 frames a second
+            "0.28 (0.26–0.29)",
+            notes(runs, "lines", args.messages),
+            None,
         ),
     ]
 

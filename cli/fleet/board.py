@@ -20,7 +20,8 @@ from rich.table import Table
 from rich.text import Text
 
 from fieldctl.cli.framework.escape import cell
-from fieldctl.cli.views.live_view import CELL_CHARS, Row, clock
+from fieldctl.cli.views.lines import clock
+from fieldctl.cli.views.live_view import CELL_CHARS, Row
 from fieldctl.cli.views.render import row_style
 
 if TYPE_CHECKING:

@@ -58,6 +58,23 @@ ViaOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="NDJSON on stdout (the default when stdout is not a terminal).")]
+LinesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--lines",
+        help="One line per message (time, direction, channel, kind, summary), kept in the scrollback; "
+        "the default when the terminal is too small for the live table.",
+    ),
+]
+FormatOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        metavar="TEMPLATE",
+        help="One line per message from TEMPLATE: Message fields as NDJSON names them and payload paths, "
+        "e.g. '{ts:%H:%M:%S} {kind} {payload.mode}'; 'json' or 'ndjson': NDJSON as --json.",
+    ),
+]
 
 
 class ProfileOptions:

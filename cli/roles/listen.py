@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from fieldctl.cli.framework.bounded import COUNT, RUN_SECONDS, SECONDS
-from fieldctl.cli.framework.common import JsonOpt, ProfileOptions, with_profile
+from fieldctl.cli.framework.common import FormatOpt, JsonOpt, LinesOpt, ProfileOptions, with_profile
 from fieldctl.cli.framework.protocol_options import sign
 
 if TYPE_CHECKING:
+    from fieldctl.cli.views.lines import Output
     from fieldctl.cli.views.stream import Sink
 
 FilterOpt = Annotated[
@@ -22,7 +23,7 @@ FilterOpt = Annotated[
     typer.Option(
         "--filter",
         metavar="KEY=VALUE",
-        help="channel=, kind=, direction= or endpoint= "
+        help="channel=, kind=, direction= or endpoint=, each a name or a glob such as kind='trial*' "
         "(with --fleet also target=; repeatable; OR within a key, AND across keys).",
     ),
 ]
@@ -37,7 +38,7 @@ def _follow(
     duration: float | None,
     filters_spec: list[str] | None,
     record: str | None,
-    json_: bool,
+    output: Output,
 ) -> None:
     import asyncio
 
@@ -50,6 +51,7 @@ def _follow(
     drv = common.driver(prof)
     options = profile.options(role, drv)
     filters = Filters(filters_spec)
+    filters.check(drv.vocabulary, prof.name)
 
     async def main(sink: Sink) -> str:
         watch = HeartbeatWatch(prof, sink)
@@ -64,7 +66,8 @@ def _follow(
             follow = drv.listen(watch, channels=channels, options=options)
         return await run_stream(together(follow, watch.run()), sink, timeout=timeout, duration=duration, idle=idle)
 
-    with shown(prof, drv, role, as_json=common.json_mode(json_), record=record, filters=filters, count=count) as sink:
+    as_json = output.mode == "json"
+    with shown(prof, drv, role, as_json=as_json, record=record, filters=filters, count=count, output=output) as sink:
         reason = asyncio.run(main(sink))
     stream_ended(role, reason, sink, count, timeout, idle)
 
@@ -120,22 +123,27 @@ def _following(role: str, doc: str) -> Callable[..., None]:
             typer.Option("--record", metavar="FILE", help="Append every shown message to FILE as NDJSON."),
         ] = None,
         json_: JsonOpt = False,
+        lines: LinesOpt = False,
+        format_: FormatOpt = None,
         fleet: FleetOpt = None,
         group: GroupOpt = None,
     ) -> None:
+        from fieldctl.cli.views.lines import choose_output
         from fieldctl.protocols.core.errors import UsageError
 
+        output = choose_output(json_, lines, format_)  # a template is checked before anything else
         if fleet is None:
             if group is not None:
                 raise UsageError(f"{role}: --group needs --fleet FILE")
             if profile.name is None:
                 fleet_too = ", or --fleet FILE" if role == "listen" else ""
                 raise UsageError(f"{role}: missing PROFILE (a profile or target name{fleet_too})")
-            _follow(role, profile, count, timeout, idle, duration, filter_, record, json_)
+            _follow(role, profile, count, timeout, idle, duration, filter_, record, output)
             return
         from fieldctl.cli.fleet.listen import listen_fleet
-        from fieldctl.cli.framework import common
 
+        if output.mode == "lines" and not output.note:
+            raise UsageError(f"{role} --fleet: --lines and --format TEMPLATE are not for a fleet yet (--json is)")
         if profile.typed:
             raise UsageError(f"{role}: give PROFILE or --fleet FILE, not both")
         given = [
@@ -155,7 +163,7 @@ def _following(role: str, doc: str) -> Callable[..., None]:
             idle=idle,
             duration=duration,
             filters_spec=filter_,
-            as_json=common.json_mode(json_),
+            as_json=output.mode == "json",
         )
 
     command.__name__, command.__doc__ = role, doc

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from fieldctl.cli.framework.bounded import RUN_SECONDS
-from fieldctl.cli.framework.common import JsonOpt, ProfileOptions, with_profile
+from fieldctl.cli.framework.common import FormatOpt, JsonOpt, LinesOpt, ProfileOptions, with_profile
 
 if TYPE_CHECKING:
     from fieldctl.cli.views.stream import Sink
@@ -42,6 +42,8 @@ def simulate(
         ),
     ] = None,
     json_: JsonOpt = False,
+    lines: LinesOpt = False,
+    format_: FormatOpt = None,
     devices: Annotated[
         int | None,
         typer.Option(
@@ -78,14 +80,20 @@ def simulate(
 ) -> None:
     """Run a simulator on the profile's endpoints (127.0.0.1 unless --host says otherwise)."""
     import asyncio
+    import functools
 
     from fieldctl.cli.framework import common
+    from fieldctl.cli.views.lines import choose_output
     from fieldctl.cli.views.stream import run_stream, shown
     from fieldctl.protocols.core.errors import UsageError
     from fieldctl.protocols.transport import together
 
+    output = choose_output(json_, lines, format_)
     prof = profile.load()
     drv = common.driver(prof)
+    shows = functools.partial(
+        shown, prof, drv, "simulate", as_json=output.mode == "json", record=record, simulator=True, output=output
+    )
     options = profile.options("simulate", drv)
     messages = common.read_messages(scenario, prof.name) if scenario is not None else None
     if devices is None:
@@ -102,7 +110,7 @@ def simulate(
 
         from fieldctl.cli.fleet.simulate import run_fleet
 
-        with shown(prof, drv, "simulate", as_json=common.json_mode(json_), record=record, simulator=True) as sink:
+        with shows() as sink:
             fleet = run_fleet(
                 profile,
                 sink,
@@ -127,5 +135,5 @@ def simulate(
             work.append(ControlServer(control, drv.control, sink, prof.name).run())
         await run_stream(together(*work), sink, duration=duration)
 
-    with shown(prof, drv, "simulate", as_json=common.json_mode(json_), record=record, simulator=True) as sink:
+    with shows() as sink:
         asyncio.run(main(sink))

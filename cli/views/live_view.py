@@ -8,11 +8,11 @@ driver's `styles` say for its channel."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
@@ -22,7 +22,9 @@ from rich.table import Table
 from rich.text import Text
 
 from fieldctl.cli.framework.escape import cell, visible
-from fieldctl.cli.views.render import row_style
+from fieldctl.cli.views import theme
+from fieldctl.cli.views.lines import clock
+from fieldctl.cli.views.render import arrow, channel_style, row_style
 from fieldctl.protocols.sdk.contract import BaseDriver
 
 if TYPE_CHECKING:
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
     from fieldctl.protocols.sdk.contract import Stats
 
 ROWS_KEPT = 500
+#: Where the table says how to get every message: the rows that scroll off its top are gone.
+LINES_HINT = "every message, kept in the scrollback: --lines"
 #: Bytes of messages rows may hold for summaries not yet computed; past it the oldest are
 #: summarized and dropped, so a burst of large frames does not hold ROWS_KEPT of them.
 HELD_BYTES = 32 << 20
@@ -90,8 +94,11 @@ class LiveView:
         *,
         beats_sent: bool = False,
         styles: Mapping[str, str] = BaseDriver.styles,
+        hint: bool = True,
     ) -> None:
-        """`summarize` and `styles` come from the driver (BaseDriver.summarize, BaseDriver.styles)."""
+        """`summarize` and `styles` come from the driver (BaseDriver.summarize, BaseDriver.styles);
+        `hint`: the command has --lines, and the table says so."""
+        self.hint = hint
         self.profile, self.stats, self.summarize, self.title = profile, stats, summarize, title
         self.styles = styles
         #: A simulator's panel shows the heartbeats it sends; a client's those it receives.
@@ -102,6 +109,8 @@ class LiveView:
         self.links: dict[str, tuple[str, str]] = {}
         self.heartbeat: tuple[float, dict[str, Any]] | None = None
         self.started = time.monotonic()
+        self.added = 0  # rows ever added, to say at the end how many the table no longer shows
+        self.drawn = 0  # rows in the last frame
 
     def add(self, msg: Message) -> None:
         if msg.is_link:
@@ -113,6 +122,7 @@ class LiveView:
             if self.rows and self.rows[-1].channel == msg.channel:
                 self._release(self.rows.pop())  # one heartbeat row is enough; the panel shows the rest
         row = Row.of(msg)
+        self.added += 1
         self.rows.append(row)
         self.held += row.size
         if len(self.rows) > ROWS_KEPT:
@@ -133,17 +143,17 @@ class LiveView:
     def _heartbeat_text(self) -> Text:
         spec = self.profile.heartbeat
         if spec.channel is None:
-            return Text("no heartbeat in this profile", style="dim")
+            return Text("no heartbeat in this profile")
         if self.heartbeat is None:
             waited = time.monotonic() - self.started
-            style = "bold red" if waited > spec.stale_after_s else "yellow"
+            style = theme.style("error" if waited > spec.stale_after_s else "notice")
             return Text(f"no heartbeat yet ({waited:.0f} s)", style=style)
         seen, payload = self.heartbeat
         age = time.monotonic() - seen
         stale = age > spec.stale_after_s
         fields = "  ".join(visible(str(payload.get(name, "?"))[:CELL_CHARS]) for name in spec.fields)
         sent = "sent " if self.beat_direction == "out" else ""
-        text = Text(f"{fields}  {sent}age {age:.1f} s", style="bold red" if stale else "green")
+        text = Text(f"{fields}  {sent}age {age:.1f} s", style=theme.style("error" if stale else "ok"))
         if stale:
             text.append(f"  STALE (> {spec.stale_after_s:g} s)")
         return text
@@ -154,12 +164,12 @@ class LiveView:
         grid.add_column()
         grid.add_row("heartbeat", self._heartbeat_text())
         for endpoint, (state, url) in sorted(self.links.items()):
-            style = "green" if state in ("ready", "connected", "bound", "peer-connected", "alive") else "yellow"
-            style = "bold red" if state == "stale" else style
+            meaning = "ok" if state in ("ready", "connected", "bound", "peer-connected", "alive") else "notice"
+            style = theme.style("error" if state == "stale" else meaning)
             grid.add_row(cell(endpoint), cell(f"{state}  {url}", style))
         s = self.stats
         counters = f"received {s.received}  sent {s.sent}  malformed {s.malformed}  duplicates dropped {s.duplicates}"
-        grid.add_row("counters", Text(counters, style="red" if s.malformed else ""))
+        grid.add_row("counters", Text(counters, style=theme.style("error") if s.malformed else ""))
         return grid
 
     def __rich__(self) -> Group:
@@ -171,26 +181,34 @@ class LiveView:
         table.add_column("kind", no_wrap=True)
         table.add_column("id", no_wrap=True)
         table.add_column("detail", overflow="ellipsis", no_wrap=True, ratio=1)
-        for row in list(self.rows)[-height:]:
+        drawn = list(self.rows)[-height:]
+        self.drawn = len(drawn)
+        for row in drawn:
             table.add_row(
                 clock(row.ts),
-                row.arrow,
-                cell(row.channel),
+                arrow("in" if row.arrow == "←" else "out"),
+                cell(row.channel, channel_style(self.styles, row.channel)),
                 cell(row.kind),
                 cell(row.ident),
                 cell(row.shown_detail(self.summarize)),
                 style=row_style(self.styles, row.channel, row.bad),
             )
-        header = Panel(self._header(), title=cell(f"fieldctl {self.title} {self.profile.name}"), title_align="left")
+        header = Panel(
+            self._header(),
+            title=cell(f"fieldctl {self.title} {self.profile.name}"),
+            title_align="left",
+            subtitle=Text(LINES_HINT) if self.hint else None,
+            subtitle_align="right",
+        )
         return Group(header, table)
 
-    def live(self) -> Live:
-        return Live(self, console=self.console, refresh_per_second=4, transient=False, redirect_stderr=True)
-
-
-def clock(ts: float) -> str:
-    """HH:MM:SS.mmm, or '?' for a time no clock shows (a scenario line may carry any `ts`)."""
-    try:
-        return datetime.fromtimestamp(ts).strftime("%H:%M:%S.%f")[:12]
-    except (OverflowError, OSError, ValueError, TypeError):
-        return "?"
+    @contextlib.contextmanager
+    def live(self) -> Iterator[Live]:
+        """The table, redrawn until the block ends; then, if rows scrolled off its top, where to
+        get them next time (they cannot be printed now: the table drew over them)."""
+        with Live(self, console=self.console, refresh_per_second=4, transient=False, redirect_stderr=True) as live:
+            yield live
+        hidden = self.added - self.drawn
+        if hidden > 0 and self.hint:
+            again = f"{self.title} {self.profile.name} --lines"
+            self.console.print(Text(f"{hidden} earlier messages scrolled off the table; `{again}` prints every one"))

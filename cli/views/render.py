@@ -15,20 +15,36 @@ from rich.text import Text
 
 from fieldctl.cli.framework.common import rtt_text
 from fieldctl.cli.framework.escape import cell, stderr_line, visible
+from fieldctl.cli.views import theme
 from fieldctl.protocols.core.redact import scrub, scrub_value
 from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome
 
 if TYPE_CHECKING:
     from fieldctl.protocols.core.message import Message
 
-#: How each of the drivers' looks (driver.LOOKS) renders; a malformed message is always ERROR.
-LOOK_STYLES = {"alarm": "bold red", "quiet": "dim", "request": "magenta", "reply": "cyan", "link": "yellow"}
-ERROR = "red"
+#: The meaning (theme.py) each of the drivers' looks (driver.LOOKS) gives a row's channel. Colour
+#: marks meaning, never a whole row of routine traffic: requests and replies are told apart by
+#: their direction arrow, and routine traffic (quiet) is not dimmed, since people read it too.
+LOOK_STYLES = {"alarm": "alarm", "quiet": "", "request": "", "reply": "", "link": "link"}
 
 
 def row_style(styles: Mapping[str, str], channel: str, bad: bool) -> str:
-    """The rich style of a row: the driver's look for its channel, or ERROR for a malformed one."""
-    return ERROR if bad else LOOK_STYLES.get(styles.get(channel, ""), "")
+    """The rich style of a whole row: only severity colours one (a malformed message, an alarm)."""
+    if bad:
+        return theme.style("error")
+    meaning = LOOK_STYLES.get(styles.get(channel, ""), "")
+    return theme.style(meaning) if meaning == "alarm" else ""
+
+
+def channel_style(styles: Mapping[str, str], channel: str) -> str:
+    """The style of a channel's name: its look's meaning (an alarm, a link line), else none."""
+    meaning = LOOK_STYLES.get(styles.get(channel, ""), "")
+    return theme.style(meaning) if meaning else ""
+
+
+def arrow(direction: str) -> Text:
+    """← for what came in, → for what went out, each in its direction's colour."""
+    return Text("←", style=theme.style("in")) if direction == "in" else Text("→", style=theme.style("out"))
 
 
 def message_table(
@@ -40,8 +56,8 @@ def message_table(
     for msg in messages:
         detail = f"✗ {msg.error}" if msg.error else summarize(msg)
         table.add_row(
-            "→" if msg.direction == "out" else "←",
-            cell(msg.channel),
+            arrow(msg.direction),
+            cell(msg.channel, channel_style(styles, msg.channel)),
             cell(msg.kind),
             cell("" if msg.id is None else msg.id),
             cell(detail),
@@ -67,5 +83,5 @@ def print_outcome(
     console.print(message_table([scrub(msg) for msg in outcome.messages], summarize, styles))
     if outcome.result is not None:
         console.print(json_text(scrub_value(outcome.result)))
-    verdict = ("OK", "bold green") if outcome.ok else ("FAILED", "bold red")
+    verdict = ("OK", f"bold {theme.style('ok')}") if outcome.ok else ("FAILED", theme.style("error"))
     console.print(Text.assemble(verdict, " ", stderr_line(outcome.summary), rtt_text(outcome.rtt_s)))

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fnmatch
+import functools
+import io
 import json
+import re
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from fieldctl.protocols.core.errors import Timeout, UsageError
@@ -17,15 +21,22 @@ from fieldctl.protocols.core.message import LINK
 from fieldctl.protocols.core.redact import scrub
 
 if TYPE_CHECKING:
+    from fieldctl.cli.views.lines import Output
     from fieldctl.profiles import Profile
     from fieldctl.protocols.core.message import Message
     from fieldctl.protocols.sdk.contract import BaseDriver, Stats
 
 
+#: What makes a --filter value a glob (fnmatch): `kind=trial*`, `channel=event|*`.
+GLOB = re.compile(r"[*?\[]")
+
+
 class Filters:
-    """--filter key=value: OR within a key, AND across keys."""
+    """--filter key=value: OR within a key, AND across keys; a value may be a glob (fnmatch,
+    case-sensitive: `kind=trial*`)."""
 
     KEYS: ClassVar[tuple[str, ...]] = ("channel", "kind", "direction", "endpoint")
+    DIRECTIONS: ClassVar[tuple[str, ...]] = ("in", "out")
 
     def __init__(self, specs: list[str] | None) -> None:
         self.wanted: dict[str, set[str]] = {}
@@ -35,14 +46,59 @@ class Filters:
                 raise UsageError(f"--filter {spec!r}: expected one of {', '.join(self.KEYS)} = VALUE")
             self.wanted.setdefault(key, set()).add(value)
 
+    @functools.cached_property
+    def _tests(self) -> list[tuple[str, set[str], Callable[[str], Any] | None]]:
+        """Per key: its exact values and one regex for its globs (or None). Built at the first
+        match, from `wanted` as it is then (a subclass may take keys of its own out of it)."""
+        tests: list[tuple[str, set[str], Callable[[str], Any] | None]] = []
+        for key, values in self.wanted.items():
+            globs = [value for value in values if GLOB.search(value)]
+            pattern = re.compile("|".join(fnmatch.translate(glob) for glob in globs)).match if globs else None
+            tests.append((key, values - set(globs), pattern))
+        return tests
+
     @property
     def channels(self) -> set[str] | None:
-        return self.wanted.get("channel")
+        """The channels asked for by name (a hint for subscribing); None when any may pass."""
+        values = self.wanted.get("channel")
+        return None if values is None or any(GLOB.search(value) for value in values) else values
 
     def match(self, msg: Message) -> bool:
-        if not self.wanted:
-            return True
-        return all(str(getattr(msg, key)) in values for key, values in self.wanted.items())
+        for key, exact, pattern in self._tests:
+            value = str(getattr(msg, key))
+            if value not in exact and (pattern is None or not pattern(value)):
+                return False
+        return True
+
+    def check(self, declared: Callable[[str], frozenset[str] | None], profile: str) -> None:
+        """Every value must be one the profile can produce (`declared`: the driver's vocabulary
+        of a key, None where the other side names its own), and every glob must match one: a
+        usage error with a did-you-mean, before anything connects. A number passes: a code the
+        profile has no name for is shown as its number (Message.kind may be an int)."""
+        from fieldctl.profiles.schema import did_you_mean
+
+        vocabularies = {key: declared(key) for key in ("channel", "kind")}
+        vocabularies["direction"] = frozenset(self.DIRECTIONS)
+        for key, values in self.wanted.items():
+            known = vocabularies.get(key)
+            if known is None:
+                continue
+            for value in sorted(values):
+                if value.isdigit():
+                    continue
+                if GLOB.search(value):
+                    if not fnmatch.filter(known, value):
+                        raise UsageError(f"--filter {key}={value}: matches no {key} of {profile} ({_some(known)})")
+                elif value not in known:
+                    hint = did_you_mean(value, known) or f" ({_some(known)})"
+                    raise UsageError(f"--filter {key}={value}: {profile} has no {key} {value!r}{hint}")
+
+
+def _some(names: frozenset[str], shown: int = 8) -> str:
+    """A few of a vocabulary's names, for a message that must stay one line."""
+    first = sorted(names)[:shown]
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return "known: " + ", ".join(first) + more
 
 
 class Sink:
@@ -54,7 +110,10 @@ class Sink:
     channel is a guess from bytes that did not decode), but never matches a filter or --count.
 
     A fleet (several targets into one sink) gives each message with its target (`tagged`): its
-    NDJSON line then names the target first, and a view may read `target` while it is shown."""
+    NDJSON line then names the target first, and a view may read `target` while it is shown.
+
+    `lines` (--lines, --format TEMPLATE) writes each message's line on `out` instead of its NDJSON
+    (None: nothing on `out` for it); --record stays NDJSON."""
 
     def __init__(
         self,
@@ -65,8 +124,9 @@ class Sink:
         view: Any = None,
         filters: Filters | None = None,
         count: int | None = None,
+        lines: Callable[[Message, str | None], str | None] | None = None,
     ) -> None:
-        self.stats, self.out, self.record, self.view = stats, out, record, view
+        self.stats, self.out, self.record, self.view, self.lines = stats, out, record, view, lines
         self.filters = filters or Filters(None)
         self.count = count
         self.target: str | None = None
@@ -95,12 +155,14 @@ class Sink:
                 self.matched += 1
         msg = scrub(msg)
         if self.out is not None or self.record is not None:
-            line = self._line(msg)
-            if self.record is not None:
+            line = self._line(msg) if self.record is not None or self.lines is None else None
+            if self.record is not None and line is not None:
                 self.record.write(line)
             if self.out is not None:
+                shown = line if self.lines is None else self.lines(msg, self.target)
                 try:
-                    self.out.write(line)
+                    if shown is not None:
+                        self.out.write(shown)
                 except BrokenPipeError:
                     self._reader_gone()
             if not self._flush_scheduled:
@@ -249,24 +311,54 @@ def shown(
     filters: Filters | None = None,
     count: int | None = None,
     simulator: bool = False,
+    output: Output | None = None,
 ) -> Iterator[Sink]:
-    """A Sink that feeds NDJSON on stdout or the live table, plus the --record file. A simulator's
-    table shows the heartbeats it sends; a simulator in the background draws no table at all."""
+    """A Sink that feeds NDJSON on stdout, lines (`output`: --lines, --format) or the live table,
+    plus the --record file. A simulator's table shows the heartbeats it sends; a simulator in the
+    background draws no table at all, nor lines unless asked for them."""
+    from fieldctl.cli.views.background import Announcer, in_background
+
     record_file = open_record(record)
     view: Any = None
     live: Any = contextlib.nullcontext()
-    if not as_json:
-        from fieldctl.cli.views.background import Announcer, in_background
+    lines = None
+    # A simulator started with `&`: neither a table nor lines it was not asked for (a terminal too
+    # small) may land in the foreground program's screen.
+    quiet = simulator and not as_json and in_background()
+    if output is not None and output.mode == "lines" and not (quiet and output.note):
+        from fieldctl.cli.views.lines import LineWriter, color_wanted
 
-        if simulator and in_background():
+        if output.note:
+            sys.stderr.write(output.note + "\n")
+        lines = LineWriter(driver.summarize, driver.styles, output.template, color=color_wanted())
+        if isinstance(sys.stdout, io.TextIOWrapper):
+            # A terminal's stdout writes at each newline: a system call per line. The Sink flushes
+            # once per burst instead, so lines still appear as they arrive.
+            sys.stdout.reconfigure(line_buffering=False)
+    elif not as_json:
+        if quiet:
             view = Announcer(profile, title)
         else:
             from fieldctl.cli.views.live_view import LiveView
 
-            view = LiveView(profile, driver.stats, driver.summarize, title, beats_sent=simulator, styles=driver.styles)
+            view = LiveView(
+                profile,
+                driver.stats,
+                driver.summarize,
+                title,
+                beats_sent=simulator,
+                styles=driver.styles,
+                hint=output is not None,
+            )
             live = view.live()
     sink = Sink(
-        driver.stats, out=sys.stdout if as_json else None, record=record_file, view=view, filters=filters, count=count
+        driver.stats,
+        out=sys.stdout if as_json or lines is not None else None,
+        record=record_file,
+        view=view,
+        filters=filters,
+        count=count,
+        lines=lines,
     )
     try:
         with live:

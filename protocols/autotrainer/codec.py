@@ -47,6 +47,10 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+#: The kinds the codec gives messages itself, beside the profile's event and command names.
+OWN_KINDS = ("heartbeat", "malformed", "unknown")
+
+
 @dataclass(frozen=True)
 class Vocabulary:
     """The profile's channel, event and command tables, indexed both ways, and its limits."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from fieldctl.profiles import Profile
 from fieldctl.profiles.schema import Setting
 from fieldctl.protocols.core.errors import UsageError
-from fieldctl.protocols.core.message import OUT, Message
+from fieldctl.protocols.core.message import LINK, OUT, Message
 from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
 
 from . import client, codec
@@ -42,6 +42,15 @@ class Driver(BaseDriver):
         if msg.channel == "command":
             return _short(body.get("data")).strip()
         return _short(body.get("context")).strip()
+
+    def vocabulary(self, key: str) -> frozenset[str] | None:
+        """Channels: the profile's topics, the command socket's two and link lines. Kinds: the
+        profile's events and commands and what the codec names itself (an unknown code is a number)."""
+        if key == "channel":
+            return frozenset({*self.vocab.channel_topic, "command", "reply", LINK})
+        if key == "kind":
+            return frozenset({*self.vocab.event_code, *self.vocab.command_code, *codec.OWN_KINDS})
+        return None
 
     def publication(self, kind: str, data: Any) -> Message:
         channel = "heartbeat" if kind == "heartbeat" else "event"
@@ -102,9 +111,17 @@ class Driver(BaseDriver):
 def _short(value: Any, limit: int = 100) -> str:
     if value is None:
         return ""
-    if isinstance(value, dict):
-        text = " ".join(f"{k}={json.dumps(v, separators=(',', ':'))}" for k, v in value.items())
-    else:
-        text = json.dumps(value, separators=(",", ":"))
+    text = " ".join(f"{k}={_compact(v)}" for k, v in value.items()) if isinstance(value, dict) else _compact(value)
     text = " " + text
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _compact(value: Any) -> str:
+    """json.dumps(value, separators=(",", ":")), without its cost for the usual plain values
+    (`--lines` summarizes every message, not only the table's drawn rows)."""
+    kind = type(value)
+    if kind is str and value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
+        return f'"{value}"'
+    if kind is int:
+        return str(value)
+    return json.dumps(value, separators=(",", ":"))

@@ -140,6 +140,12 @@ class BaseDriver:
         """A short text for one table cell."""
         return "" if msg.payload is None else str(msg.payload)[:120]
 
+    def vocabulary(self, key: str) -> frozenset[str] | None:
+        """Every value this profile's messages can carry in the Message field `key` ("channel",
+        "kind"), so a --filter value no message can have is refused before anything connects;
+        None where the other side names its own (the default: nothing is refused)."""
+        return None
+
     def publication(self, kind: str, data: Any) -> Message:
         """The Message `publish PROFILE KIND --data JSON` sends."""
         raise Unsupported(f"publish KIND is not supported for profile {self.profile.name}")

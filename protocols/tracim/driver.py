@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from fieldctl.profiles import Profile
 from fieldctl.profiles.schema import Setting
 from fieldctl.protocols.core.errors import UsageError
-from fieldctl.protocols.core.message import OUT, Message
+from fieldctl.protocols.core.message import LINK, OUT, Message
 from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
 
 from . import client, codec, paths
@@ -39,6 +39,13 @@ class Driver(BaseDriver):
         super().__init__(profile, notify)
         self.channels = codec.Channels.from_profile(profile)
         self.simulator: simulator.Simulator | None = None
+
+    def vocabulary(self, key: str) -> frozenset[str] | None:
+        """Channels: the profile's, `other` for every type it does not name (and what does not
+        decode), and link lines; kinds are the DaemonEvent types, which the daemon names."""
+        if key == "channel":
+            return frozenset({*self.profile.channels, codec.OTHER_CHANNEL, codec.TRACIM_CHANNEL, LINK})
+        return None
 
     def _context(self, emit: Emit, options: dict[str, Any]) -> client.Context:
         return client.Context(

@@ -155,4 +155,5 @@ def test_the_example_plugins_command_result_reaches_the_terminal(terminals) -> N
     text = term.text
     assert '"text": "from-hub"' in text and "OK echo: ok" in text, text
     reply_row = next(line for line in term.raw.decode("utf-8", "replace").splitlines() if "reply" in line)
-    assert "\x1b[36m" in reply_row, "the reply row looks as BaseDriver.styles says (reply: cyan)"
+    assert "\x1b[1m←\x1b[0m" in reply_row, "a reply's arrow is coloured by its direction (in: bold)"
+    assert "\x1b[36m" not in reply_row, "no row of routine traffic is coloured whole"
