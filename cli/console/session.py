@@ -16,6 +16,7 @@ from typer import TyperException
 from fieldctl.cli.framework.common import ProfileOptions, read_data, rtt_text, wait_while_running
 from fieldctl.cli.framework.escape import stderr_line, visible
 from fieldctl.cli.framework.protocol_options import GIVEN, Given
+from fieldctl.cli.framework.vocabulary import check_command
 from fieldctl.cli.roles.verbs import CONSOLE_VERBS, ROLE_VERBS, commands
 from fieldctl.cli.views.stream import Filters
 from fieldctl.profiles import available_profiles, load_profile
@@ -283,6 +284,7 @@ class Session:
 
     async def _command(self, params: dict[str, Any], options: dict[str, Any]) -> None:
         data = read_data(params.get("data"))
+        check_command(self.profile, params["name"], data, params["force"])
         timeout = params.get("timeout") or float(self.profile.setting("timeouts.command_s", 5.0))
         if self.simulator is not None:
             msg = Message(
