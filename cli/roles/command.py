@@ -48,10 +48,9 @@ def command(
     import sys
 
     from fieldctl.cli.framework import common
+    from fieldctl.cli.framework.vocabulary import check_command
     from fieldctl.protocols.core.message import IN, Message
     from fieldctl.protocols.core.redact import scrub
-
-    from fieldctl.cli.framework.vocabulary import check_command
 
     payload = common.read_data(data)
     prof = profile.load()
