@@ -112,14 +112,14 @@ def test_on_a_terminal_a_table_shows_marks_and_the_diff(tmp_path: Path, terminal
 def test_an_event_that_never_comes_is_a_timeout(tmp_path: Path) -> None:
     check = write(
         tmp_path,
-        'target = "autotrainer"\n[[step]]\nevent = { channel = "event", kind = "neverSent" }\n'
+        'target = "autotrainer"\n[[step]]\nevent = { channel = "event", kind = "calibration3dFailed" }\n'
         "within_s = 0.5\n[[step]]\nwait_s = 0\n",
     )
     result = run_cli("check", str(check), "--simulate", "--json", timeout=60)
     assert result.returncode == 4, result.stderr
     timed_out, _, done = lines(result.stdout)
     assert timed_out["status"] == "error" and timed_out["exit"] == 4
-    assert timed_out["detail"] == "no channel=event kind=neverSent within 0.5 s" and done["exit"] == 4
+    assert timed_out["detail"] == "no channel=event kind=calibration3dFailed within 0.5 s" and done["exit"] == 4
 
 
 def test_an_unreachable_target_exits_3(tmp_path: Path) -> None:
