@@ -35,7 +35,7 @@ def check(
             "--target",
             metavar="NAME",
             autocompletion=profile_names,
-            help="Profile or saved target to check (overrides the files' target).",
+            help="Profile or saved target to check (instead of the files' own, which must be of its protocol).",
         ),
     ] = None,
     junit: Annotated[
