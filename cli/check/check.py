@@ -74,7 +74,7 @@ def check(
     from fieldctl.protocols.core.errors import FieldctlError
 
     overrides = ProfileOptions("", host, endpoint, set_, profile_file)
-    prepared = _prepare(files, target, overrides, allow_exec)
+    prepared = _prepare(files, target, overrides, allow_exec, simulate or via is not None)
     as_json = common.json_mode(json_)
     results: list[Result] = []
     console = None
@@ -130,8 +130,11 @@ class Prepared:
     options: dict[str, dict[str, Any]]
 
 
-def _prepare(files: list[Path], target: str | None, overrides: ProfileOptions, allow_exec: bool) -> list[Prepared]:
-    """Every file loaded, its target resolved and its options parsed; else exit 2 with every problem."""
+def _prepare(
+    files: list[Path], target: str | None, overrides: ProfileOptions, allow_exec: bool, controlled: bool
+) -> list[Prepared]:
+    """Every file loaded, its target resolved and its options parsed; else exit 2 with every
+    problem. `controlled`: a simulator's control path is at hand (--simulate, --via)."""
     import sys
 
     from fieldctl.cli.check.checkfile import load, vocabulary_problems
@@ -165,6 +168,13 @@ def _prepare(files: list[Path], target: str | None, overrides: ProfileOptions, a
             continue
         options, wrong = _options(check_file, drv, allow_exec)
         problems += wrong + vocabulary_problems(check_file, drv)
+        if not controlled and not isinstance(check_file.via, str):
+            problems += [
+                f"{path}: step {step.number}: via: acts through a simulator's control path: give --via SOCKET "
+                '(or via = "SOCKET" in the file), or run with --simulate'
+                for step in check_file.steps
+                if step.action in ("command", "publish") and check_file.acts_via(step)
+            ]
         prepared.append(Prepared(check_file, name, prof, drv, options))
     if elsewhere:
         problems.append(

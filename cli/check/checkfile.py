@@ -71,6 +71,10 @@ class CheckFile:
     options: dict[str, tuple[str, ...]] = field(default_factory=dict)
     timeout_s: float = DEFAULT_TIMEOUT_S
 
+    def acts_via(self, step: Step) -> bool:
+        """Whether a step's command or publish goes through a simulator's control path."""
+        return step.via is True or (step.via is None and self.via not in (None, False))
+
     @property
     def listens(self) -> bool:
         """Whether the check needs a listener from its start: for its events, or to answer what a

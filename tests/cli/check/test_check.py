@@ -303,3 +303,19 @@ def test_a_target_for_another_protocol_than_a_files_own_is_refused(tmp_path: Pat
     )
     fits = run_cli("check", str(mine), str(untargeted), "--target", "autotrainer", "--simulate", "--json", timeout=60)
     assert fits.returncode == 0, fits.stdout + fits.stderr
+
+
+def test_a_step_via_a_simulator_without_one_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    """Such a step needs --simulate or --via: found when the file is loaded, not after the steps
+    before it have run against the device."""
+    check = write(
+        tmp_path,
+        'target = "autotrainer"\n' + STATUS + '[[step]]\npublish = "trialStarted"\nvia = true\n',
+    )
+    nowhere = [f"--endpoint=events=tcp://127.0.0.1:{free_port()}", f"--endpoint=commands=tcp://127.0.0.1:{free_port()}"]
+    result = run_cli("check", str(check), *nowhere, "--json", timeout=30)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert one_line(result.stderr) == (
+        f"fieldctl check: {check}: step 2: via: acts through a simulator's control path: give --via SOCKET "
+        '(or via = "SOCKET" in the file), or run with --simulate'
+    )
