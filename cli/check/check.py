@@ -35,7 +35,7 @@ def check(
             "--target",
             metavar="NAME",
             autocompletion=profile_names,
-            help="Profile or saved target to check (overrides the files' target).",
+            help="Profile or saved target to check (instead of the files' own, which must be of its protocol).",
         ),
     ] = None,
     junit: Annotated[
@@ -74,7 +74,7 @@ def check(
     from fieldctl.protocols.core.errors import FieldctlError
 
     overrides = ProfileOptions("", host, endpoint, set_, profile_file)
-    prepared = _prepare(files, target, overrides, allow_exec)
+    prepared = _prepare(files, target, overrides, allow_exec, simulate or via is not None)
     as_json = common.json_mode(json_)
     results: list[Result] = []
     console = None
@@ -130,22 +130,32 @@ class Prepared:
     options: dict[str, dict[str, Any]]
 
 
-def _prepare(files: list[Path], target: str | None, overrides: ProfileOptions, allow_exec: bool) -> list[Prepared]:
-    """Every file loaded, its target resolved and its options parsed; else exit 2 with every problem."""
+def _prepare(
+    files: list[Path], target: str | None, overrides: ProfileOptions, allow_exec: bool, controlled: bool
+) -> list[Prepared]:
+    """Every file loaded, its target resolved and its options parsed; else exit 2 with every
+    problem. `controlled`: a simulator's control path is at hand (--simulate, --via)."""
     import sys
 
-    from fieldctl.cli.check.checkfile import load
+    from fieldctl.cli.check.checkfile import load, vocabulary_problems
     from fieldctl.cli.framework.escape import stderr_line
     from fieldctl.protocols.core.errors import UsageError
 
     problems: list[str] = []
     prepared = []
+    elsewhere: list[str] = []  # files whose own target --target does not fit
+    wanted = _protocol_of(target, overrides) if target is not None else None
     for path in files:
         try:
             check_file = load(path)
         except UsageError as exc:
             problems += str(exc).splitlines()
             continue
+        if wanted is not None and check_file.target is not None:
+            theirs = _protocol_of(check_file.target, overrides)
+            if theirs not in (None, wanted):
+                elsewhere.append(f"{path} ({theirs})")
+                continue
         name = target or check_file.target
         if name is None:
             problems.append(f'{path}: target: missing: give target = "PROFILE" in the file or --target')
@@ -157,13 +167,36 @@ def _prepare(files: list[Path], target: str | None, overrides: ProfileOptions, a
             problems.append(f"{path}: target: {exc}")
             continue
         options, wrong = _options(check_file, drv, allow_exec)
-        problems += wrong
+        problems += wrong + vocabulary_problems(check_file, drv)
+        if not controlled and not isinstance(check_file.via, str):
+            problems += [
+                f"{path}: step {step.number}: via: acts through a simulator's control path: give --via SOCKET "
+                '(or via = "SOCKET" in the file), or run with --simulate'
+                for step in check_file.steps
+                if step.action in ("command", "publish") and check_file.acts_via(step)
+            ]
         prepared.append(Prepared(check_file, name, prof, drv, options))
+    if elsewhere:
+        problems.append(
+            f"--target {target} ({wanted}) does not fit the target of {', '.join(elsewhere)}: "
+            "check those files in a run of their own"
+        )
     if problems:
         for line in problems:
             sys.stderr.write(f"fieldctl check: {stderr_line(line)}\n")
         raise typer.Exit(2)
     return prepared
+
+
+def _protocol_of(name: str, overrides: ProfileOptions) -> str | None:
+    """The protocol of a profile or saved target; None when `name` names neither here (a file's
+    target may be a name only the CI machine knows: --target then stands in for it)."""
+    from fieldctl.protocols.core.errors import UsageError
+
+    try:
+        return ProfileOptions(name, None, [], [], overrides.files).load().protocol
+    except UsageError:
+        return None
 
 
 def _profile(overrides: ProfileOptions, name: str, endpoints: Sequence[str] = (), sets: Sequence[str] = ()) -> Profile:

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fieldctl.cli.check.matching import CONTAINS
+from fieldctl.cli.framework.vocabulary import channel_problem, command_problem, field_problems, kind_problem
 from fieldctl.profiles.files import parse_toml, read_toml
 from fieldctl.protocols.core.errors import UsageError
 from fieldctl.protocols.core.limits import MAX_SECONDS, finite_within
+
+if TYPE_CHECKING:
+    from fieldctl.protocols.sdk.contract import BaseDriver
 
 #: The keys that say what a step does; a step has exactly one of them.
 ACTIONS = ("command", "event", "probe", "publish", "wait_s")
@@ -19,13 +23,14 @@ ACTIONS = ("command", "event", "probe", "publish", "wait_s")
 ROLES = ("command", "listen", "register", "publish", "probe", "simulate")
 FILE_KEYS = {"name", "target", "timeout_s", "via", "listener", "options", "step"}
 LISTENER_KEYS = ("ready", "endpoints")
-STEP_KEYS = {"name", "data", "expect", "timeout_s", "within_s", "wait", "via", "options", *ACTIONS}
+STEP_KEYS = {"name", "data", "force", "expect", "timeout_s", "within_s", "wait", "via", "options", *ACTIONS}
 #: Keys only some actions take.
 ONLY = {
     "within_s": ("event",),
     "wait": ("command",),
     "via": ("command", "publish"),
     "data": ("command", "publish"),
+    "force": ("command",),
     "options": ("command", "publish", "probe"),
     "timeout_s": ("command", "publish", "probe"),
     "expect": ("command", "event", "probe", "publish"),
@@ -46,6 +51,7 @@ class Step:
     wait: bool = True  # command: also wait for an asynchronous result
     via: bool | None = None  # command, publish: through the simulator's control path (None: the file's choice)
     options: tuple[str, ...] = ()  # the protocol's own options for this step's role
+    force: bool = False  # command: send data fields the profile does not declare for it
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,10 @@ class CheckFile:
     listener_endpoints: dict[str, str] = field(default_factory=dict)
     options: dict[str, tuple[str, ...]] = field(default_factory=dict)
     timeout_s: float = DEFAULT_TIMEOUT_S
+
+    def acts_via(self, step: Step) -> bool:
+        """Whether a step's command or publish goes through a simulator's control path."""
+        return step.via is True or (step.via is None and self.via not in (None, False))
 
     @property
     def listens(self) -> bool:
@@ -87,6 +97,36 @@ def _checked(data: dict[str, Any], source: str) -> CheckFile:
     if problems:
         raise UsageError("\n".join(problems))
     return checked
+
+
+def vocabulary_problems(check: CheckFile, driver: BaseDriver) -> list[str]:
+    """Every name a step gives that the target's profile does not know, as `FILE: step N: FIELD:
+    reason (did you mean ...?)`: command names, data fields the command does not declare (unless
+    `force`), the kinds a step publishes, the channel and kind an event step waits for."""
+    problems = []
+    quiet = type(driver)(driver.profile, lambda text: None)  # its warnings come when the step runs
+    for step in check.steps:
+        found: list[tuple[str, str | None]] = []
+        if step.action == "command":
+            found.append(("command", command_problem(driver.profile, step.value)))
+            if not step.force:
+                found += [
+                    (f"data.{key}", reason) for key, reason in field_problems(driver.profile, step.value, step.data)
+                ]
+        elif step.action == "publish":
+            try:
+                quiet.publication(step.value, step.data)
+            except UsageError as exc:
+                found.append(("publish", str(exc)))
+        elif step.action == "event":
+            check_name = {"channel": channel_problem, "kind": kind_problem}
+            found += [
+                (f"event.{key}", check_name[key](driver, str(value)))
+                for key, value in step.value.items()
+                if key in check_name
+            ]
+        problems += [f"{check.path}: step {step.number}: {where}: {reason}" for where, reason in found if reason]
+    return problems
 
 
 class _File:
@@ -180,6 +220,9 @@ class _File:
         via = step.get("via")
         if via is not None and not isinstance(via, bool):
             self.problem(f"{where}: via", "expected true or false")
+        force = step.get("force", False)
+        if not isinstance(force, bool):
+            self.problem(f"{where}: force", "expected true or false")
         options = step.get("options", [])
         if not self.strings(options):
             self.problem(f"{where}: options", "expected a list of strings, as on the command line")
@@ -199,6 +242,7 @@ class _File:
             wait,
             via,
             tuple(options),
+            force,
         )
 
     def action_value(self, where: str, action: str, value: Any) -> Any:

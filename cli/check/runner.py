@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from fieldctl.cli.check.checkfile import CheckFile, Step
 from fieldctl.cli.check.matching import mismatches
 from fieldctl.cli.framework.common import wait_while_running, warn
-from fieldctl.protocols.core.errors import ExitCode, FieldctlError, ProtocolFailure, UsageError
+from fieldctl.protocols.core.errors import ExitCode, FieldctlError, ProtocolFailure
 from fieldctl.protocols.core.message import Message
 from fieldctl.protocols.core.redact import scrub, scrub_text, scrub_value
 from fieldctl.protocols.transport import within
@@ -239,13 +239,9 @@ class FileRun:
         return {**self.options[role], **role_options(role, list(step.options), self.driver.profile)}
 
     def _via(self, step: Step) -> str | None:
-        if step.via is False or (step.via is None and self.check.via in (None, False)):
+        if not self.check.acts_via(step):
             return None
-        if self.via is None:
-            raise UsageError(
-                f"step {step.number} acts through a simulator's control path: give --via SOCKET "
-                '(or via = "SOCKET" in the file), or run with --simulate'
-            )
+        assert self.via is not None, "check refuses such a step without a control path before it runs"
         return self.via
 
     async def _command(self, step: Step) -> tuple[Any, Any]:

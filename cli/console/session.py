@@ -19,6 +19,7 @@ from fieldctl.cli.console.connection import Connection
 from fieldctl.cli.framework.common import ProfileOptions, read_data, rtt_text, wait_while_running
 from fieldctl.cli.framework.escape import stderr_line, visible
 from fieldctl.cli.framework.protocol_options import GIVEN, Given
+from fieldctl.cli.framework.vocabulary import check_command
 from fieldctl.cli.roles.verbs import CONSOLE_VERBS, ROLE_VERBS, commands, console_usage
 from fieldctl.cli.views.stream import Filters
 from fieldctl.profiles import available_profiles
@@ -382,6 +383,7 @@ class Session:
         if params.get("name") is None:
             raise UsageError("command NAME [--data JSON]")
         data = read_data(params.get("data"))
+        check_command(conn.profile, params["name"], data, params["force"])
         timeout = params.get("timeout") or float(conn.profile.setting("timeouts.command_s", 5.0))
         if conn.control is not None and not _talks_commands(conn.client):  # the simulated side sends them
             from fieldctl.protocols.runtime.control import command_message, request

@@ -36,6 +36,9 @@ def command(
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Do not wait for the result of an asynchronous command.")
     ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Send --data fields the profile does not declare for the command.")
+    ] = False,
     via: ViaOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -45,11 +48,13 @@ def command(
     import sys
 
     from fieldctl.cli.framework import common
+    from fieldctl.cli.framework.vocabulary import check_command
     from fieldctl.protocols.core.message import IN, Message
     from fieldctl.protocols.core.redact import scrub
 
     payload = common.read_data(data)
     prof = profile.load()
+    check_command(prof, name, payload, force)
     drv = common.driver(prof)
     options = profile.options("command", drv)
     as_json = common.json_mode(json_)

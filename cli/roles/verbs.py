@@ -41,7 +41,7 @@ ROLE_VERBS: dict[str, Verb] = {
     "command": Verb(
         command.command,
         ("command NAME [--data JSON] ...     send a command (after `simulate`: to it)",),
-        ("--data", "--timeout", "--no-wait"),
+        ("--data", "--timeout", "--no-wait", "--force"),
     ),
     "publish": Verb(
         publish.publish,

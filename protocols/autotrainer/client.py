@@ -8,6 +8,7 @@ import json
 import random
 from typing import Any
 
+from fieldctl.profiles.schema import did_you_mean
 from fieldctl.protocols.core.errors import ConnectFailure, NagiosCode, Timeout, UsageError
 from fieldctl.protocols.core.message import Message
 from fieldctl.protocols.sdk.contract import (
@@ -64,8 +65,7 @@ def resolve_command(name: str, vocab: Vocabulary) -> int:
         return vocab.command_code[name]
     if name.lstrip("-").isdigit():
         return int(name)
-    close = [known for known in vocab.command_code if name in known or known in name][:5]
-    hint = f" (did you mean {', '.join(close)}?)" if close else " (see: fieldctl profiles show " + vocab.profile + ")"
+    hint = did_you_mean(name, vocab.command_code) or f" (see: fieldctl profiles show {vocab.profile})"
     raise UsageError(f"unknown command {name!r}{hint}")
 
 

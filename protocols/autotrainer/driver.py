@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from fieldctl.profiles import Profile
-from fieldctl.profiles.schema import Setting
+from fieldctl.profiles.schema import Setting, did_you_mean
 from fieldctl.protocols.core.errors import UsageError
 from fieldctl.protocols.core.message import LINK, OUT, Message
 from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
@@ -25,6 +25,10 @@ class Driver(BaseDriver):
     #: ZeroMQ sockets, each with its mailbox and monitor (4): listen a SUB; command and probe a REQ
     #: and a SUB; simulate an XPUB and a ROUTER (their peers' connections besides); publish an XPUB.
     open_files: ClassVar[dict[str, int]] = {"listen": 4, "command": 8, "probe": 8, "simulate": 8, "publish": 4}
+    #: Topics are the profile's channels (unknown ones their number); kinds its events, its commands
+    #: (COMMAND_RESULT), and these.
+    reported_channels: ClassVar[frozenset[str] | None] = frozenset()
+    reported_kinds: ClassVar[frozenset[str] | None] = frozenset({"heartbeat", "malformed", "unknown"})
 
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, notify)
@@ -55,7 +59,8 @@ class Driver(BaseDriver):
     def publication(self, kind: str, data: Any) -> Message:
         channel = "heartbeat" if kind == "heartbeat" else "event"
         if channel == "event" and kind not in self.vocab.event_code and not kind.isdigit():
-            raise UsageError(f"unknown event kind {kind!r} (see: fieldctl profiles show {self.profile.name})")
+            hint = did_you_mean(kind, self.vocab.event_code) or f" (see: fieldctl profiles show {self.profile.name})"
+            raise UsageError(f"unknown event kind {kind!r}{hint}")
         return Message(
             profile=self.profile.name,
             endpoint="events",

@@ -130,6 +130,12 @@ class BaseDriver:
     #: to start what the process's limit cannot hold (protocols/runtime/open_files.py). A role
     #: the driver plays and leaves out counts as one ZeroMQ socket.
     open_files: ClassVar[dict[str, int]] = {}
+    #: The channels and the kinds a listener's messages carry beyond the profile's own names (its
+    #: [channels]; its [events] and [commands]): with them, a name a user selects by (a check's
+    #: event step) is refused with a did-you-mean before anything runs. None: the peer chooses
+    #: the names (streams, sources, Tracim event types), so none is checked. Numbers always pass.
+    reported_channels: ClassVar[frozenset[str] | None] = None
+    reported_kinds: ClassVar[frozenset[str] | None] = None
 
     def __init__(self, profile: Profile, notify: Notify) -> None:
         self.profile = profile

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.autotrainer import Endpoints, start_simulator
 from tests.helpers.ports import free_port
-from tests.helpers.processes import FIELDCTL, Proc, cli_env, run_cli
+from tests.helpers.processes import FIELDCTL, Proc, cli_env, one_line, run_cli
 from tests.helpers.repository import ROOT
 from tests.helpers.terminals import Pty
 
@@ -111,14 +112,14 @@ def test_on_a_terminal_a_table_shows_marks_and_the_diff(tmp_path: Path, terminal
 def test_an_event_that_never_comes_is_a_timeout(tmp_path: Path) -> None:
     check = write(
         tmp_path,
-        'target = "autotrainer"\n[[step]]\nevent = { channel = "event", kind = "neverSent" }\n'
+        'target = "autotrainer"\n[[step]]\nevent = { channel = "event", kind = "calibration3dFailed" }\n'
         "within_s = 0.5\n[[step]]\nwait_s = 0\n",
     )
     result = run_cli("check", str(check), "--simulate", "--json", timeout=60)
     assert result.returncode == 4, result.stderr
     timed_out, _, done = lines(result.stdout)
     assert timed_out["status"] == "error" and timed_out["exit"] == 4
-    assert timed_out["detail"] == "no channel=event kind=neverSent within 0.5 s" and done["exit"] == 4
+    assert timed_out["detail"] == "no channel=event kind=calibration3dFailed within 0.5 s" and done["exit"] == 4
 
 
 def test_an_unreachable_target_exits_3(tmp_path: Path) -> None:
@@ -249,3 +250,72 @@ def test_a_check_file_may_not_run_a_program_unless_allowed(tmp_path: Path) -> No
     allowed = run_cli("check", str(check), "--simulate", "--json", "--allow-exec", timeout=60)
     assert allowed.returncode == 0, allowed.stdout + allowed.stderr
     assert ran.exists()
+
+
+def test_the_readme_check_file_passes_against_the_simulator(tmp_path: Path) -> None:
+    """The example under "The check file" in the README, as written there."""
+    text = (ROOT / "README.md").read_text()
+    example = text[text.index("### The check file") :].split("```toml\n", 1)[1].split("```", 1)[0]
+    result = run_cli("check", str(write(tmp_path, example)), "--simulate", "--json", timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert {step.get("status") for step in lines(result.stdout)[:-1]} == {"passed"}
+
+
+def test_names_the_profile_does_not_know_are_refused_before_the_first_step(tmp_path: Path) -> None:
+    """Every misspelt name of every step is listed, and the device never hears from the check:
+    not its first (good) step, not even a connection."""
+    endpoints = Endpoints()
+    bad = write(
+        tmp_path,
+        'target = "autotrainer"\n'
+        + STATUS
+        + '[[step]]\ncommand = "get-staus"\n'
+        + '[[step]]\nevent = { channel = "evnt" }\n'
+        + '[[step]]\ncommand = "set-application-mode"\ndata = { mdoe = 100 }\n',
+    )
+    simulator = start_simulator(endpoints)
+    try:
+        result = run_cli("check", str(bad), *endpoints.args, "--json", timeout=30)
+    finally:
+        assert simulator.stop() == 0
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [
+        f"fieldctl check: {bad}: step 2: command: unknown command 'get-staus' (did you mean get-status?)",
+        f"fieldctl check: {bad}: step 3: event.channel: unknown channel 'evnt' (did you mean event?)",
+        f"fieldctl check: {bad}: step 4: data.mdoe: set-application-mode takes no field 'mdoe' (did you mean mode?)",
+    ]
+    seen = lines("\n".join(simulator.output()))
+    assert [m for m in seen if m["kind"] == "peer-connected" or m["channel"] == "command"] == []
+
+
+def test_a_target_for_another_protocol_than_a_files_own_is_refused(tmp_path: Path) -> None:
+    """--target stands in for each file's own target: it may not turn a check of one protocol into
+    a check of another (the steps name that protocol's commands)."""
+    mine = write(tmp_path, 'target = "autotrainer"\n' + STATUS, "mine.toml")
+    untargeted = write(tmp_path, STATUS, "untargeted.toml")
+    tracim = write(tmp_path, 'target = "tracim"\n[[step]]\ncommand = "ping"\n', "tracim.toml")
+    sepl = ROOT / "examples" / "checks" / "sepl.toml"
+    result = run_cli("check", str(mine), str(untargeted), str(tracim), str(sepl), "--target", "autotrainer", timeout=30)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert one_line(result.stderr) == (
+        f"fieldctl check: --target autotrainer (autotrainer) does not fit the target of {tracim} (tracim), "
+        f"{sepl} (sepl): check those files in a run of their own"
+    )
+    fits = run_cli("check", str(mine), str(untargeted), "--target", "autotrainer", "--simulate", "--json", timeout=60)
+    assert fits.returncode == 0, fits.stdout + fits.stderr
+
+
+def test_a_step_via_a_simulator_without_one_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    """Such a step needs --simulate or --via: found when the file is loaded, not after the steps
+    before it have run against the device."""
+    check = write(
+        tmp_path,
+        'target = "autotrainer"\n' + STATUS + '[[step]]\npublish = "trialStarted"\nvia = true\n',
+    )
+    nowhere = [f"--endpoint=events=tcp://127.0.0.1:{free_port()}", f"--endpoint=commands=tcp://127.0.0.1:{free_port()}"]
+    result = run_cli("check", str(check), *nowhere, "--json", timeout=30)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert one_line(result.stderr) == (
+        f"fieldctl check: {check}: step 2: via: acts through a simulator's control path: give --via SOCKET "
+        '(or via = "SOCKET" in the file), or run with --simulate'
+    )

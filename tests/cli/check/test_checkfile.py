@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from fieldctl.cli.check.checkfile import load, parse
+from fieldctl.cli.check.checkfile import load, parse, vocabulary_problems
+from fieldctl.profiles import load_profile
 from fieldctl.protocols.core.errors import UsageError
+from fieldctl.protocols.runtime.registry import driver_for
 from tests.helpers.repository import ROOT
 
 EXAMPLES = sorted((ROOT / "examples" / "checks").glob("*.toml"))
@@ -74,3 +76,39 @@ def test_no_steps_and_not_toml_are_problems_too(tmp_path: Path) -> None:
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda path: path.stem)
 def test_the_examples_are_valid(path: Path) -> None:
     assert load(path).steps
+
+
+def test_every_name_the_profile_does_not_know_is_a_problem_of_its_step() -> None:
+    check = parse(
+        'target = "autotrainer"\n'
+        '[[step]]\ncommand = "get-status"\n'
+        '[[step]]\ncommand = "get-staus"\n'
+        '[[step]]\nevent = { channel = "evnt", kind = "trialStared" }\n'
+        '[[step]]\ncommand = "set-application-mode"\ndata = { mdoe = 100 }\n'
+        '[[step]]\npublish = "event"\ndata = { kind = 1301 }\n'
+        '[[step]]\ncommand = "set-application-mode"\ndata = { mdoe = 100 }\nforce = true\n'
+        '[[step]]\nevent = { channel = "event", kind = "trialStarted" }\n',
+        "c.toml",
+    )
+    assert check.steps[5].force
+    assert vocabulary_problems(check, driver_for(load_profile("autotrainer"), lambda text: None)) == [
+        "c.toml: step 2: command: unknown command 'get-staus' (did you mean get-status?)",
+        "c.toml: step 3: event.channel: unknown channel 'evnt' (did you mean event?)",
+        "c.toml: step 3: event.kind: unknown kind 'trialStared' (did you mean trialStarted?)",
+        "c.toml: step 4: data.mdoe: set-application-mode takes no field 'mdoe' (did you mean mode?)",
+        "c.toml: step 5: publish: unknown event kind 'event' (see: fieldctl profiles show autotrainer)",
+    ]
+
+
+def test_force_is_for_command_steps_and_a_flag() -> None:
+    assert problems('target = "x"\n[[step]]\npublish = "k"\nforce = true\n[[step]]\ncommand = "c"\nforce = 1\n') == [
+        "c.toml: step 1: force: not for a publish step (only command)",
+        "c.toml: step 2: force: expected true or false",
+    ]
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda path: path.stem)
+def test_the_examples_name_only_what_their_profiles_know(path: Path) -> None:
+    check = load(path)
+    assert check.target is not None
+    assert vocabulary_problems(check, driver_for(load_profile(check.target), lambda text: None)) == []

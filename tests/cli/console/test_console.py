@@ -16,7 +16,7 @@ import pytest
 import zmq
 
 from tests.helpers.autotrainer import Endpoints, start_simulator
-from tests.helpers.processes import FIELDCTL, Proc, cli_env, run_cli
+from tests.helpers.processes import FIELDCTL, Proc, cli_env, lines_of, run_cli
 from tests.helpers.terminals import Tmux
 
 
@@ -358,3 +358,23 @@ def test_console_completes_names_options_and_payload_fields(typed: str, offered:
     session = Session(ProfileOptions("autotrainer", None, None, None, None), False, print)
     completions = ConsoleCompleter(session).get_completions(Document(typed), CompleteEvent(completion_requested=True))
     assert [c.text for c in completions] == offered
+
+
+def test_a_console_line_is_checked_against_the_profile_as_the_command_line_is(
+    simulator: Proc, endpoints: Endpoints
+) -> None:
+    """The same checks as `fieldctl command` (a did-you-mean, undeclared fields unless --force),
+    before anything is sent."""
+    misspelt = run_cli("console", "autotrainer", *endpoints.args, input="command get-stauts\n")
+    assert misspelt.returncode == 2
+    assert misspelt.stderr == "error: unknown command 'get-stauts' (did you mean get-status?)\n"
+    typo = "command set-application-mode --data '{\"mdoe\": 100}' --no-wait"
+    refused = run_cli("console", "autotrainer", *endpoints.args, input=f"{typo}\n")
+    assert refused.returncode == 2 and refused.stderr == (
+        "error: --data: set-application-mode takes no field 'mdoe' (did you mean mode?); --force sends it anyway\n"
+    )
+    forced = run_cli("console", "autotrainer", *endpoints.args, input=f"{typo} --force\n")
+    assert forced.returncode == 1 and "FAILED: set-application-mode: failed: invalid mode None" in forced.stdout
+    assert simulator.stop() == 0
+    requests = [m for m in lines_of("\n".join(simulator.output())) if m["channel"] == "command"]
+    assert [m["payload"]["data"] for m in requests] == [{"mdoe": 100}]

@@ -1,0 +1,86 @@
+"""The names and payload fields a user types, checked against the profile before anything is
+sent: a command's name, the fields of its data, the channel and kind an event step waits for.
+Each check gives the reason with a did-you-mean, and passes what the profile does not declare
+(a profile without commands, a command without payload fields, a protocol whose peer names its
+own channels). Pure: no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from fieldctl.profiles.schema import did_you_mean
+
+if TYPE_CHECKING:
+    from fieldctl.profiles import Profile
+    from fieldctl.protocols.sdk.contract import BaseDriver
+
+
+def _number(name: str) -> bool:
+    """A code given as its number: the profile's names are not all a protocol's codes."""
+    return name.lstrip("-").isdigit()
+
+
+def _unknown(what: str, name: str, known: Iterable[str], profile: Profile) -> str:
+    hint = did_you_mean(name, known) or f" (see: fieldctl profiles show {profile.name})"
+    return f"unknown {what} {name!r}{hint}"
+
+
+def command_problem(profile: Profile, name: str) -> str | None:
+    """Why `name` is no command of the profile; None when it is one (by name or code), a number,
+    or the profile declares no commands (the peer's own, such as a device's services)."""
+    commands = profile.commands
+    if not commands or name in commands or _number(name):
+        return None
+    if any(name == str(spec.code) for spec in commands.values()):
+        return None
+    return _unknown("command", name, commands, profile)
+
+
+def field_problems(profile: Profile, name: str, data: Any) -> list[tuple[str, str]]:
+    """(field, reason) for each field of a command's data object that the command does not
+    declare; none when it declares no fields, or the data is no object."""
+    spec = profile.commands.get(name)
+    if spec is None or not spec.payload or not isinstance(data, dict):
+        return []
+    declared = spec.payload
+    fields = f" (its fields: {', '.join(declared)})"
+    return [
+        (str(key), f"{name} takes no field {key!r}{did_you_mean(str(key), declared) or fields}")
+        for key in data
+        if key not in declared
+    ]
+
+
+def check_command(profile: Profile, name: str, data: Any, force: bool, option: str = "--data") -> None:
+    """A command and its data as `command` and the console send them: UsageError (exit 2) on one
+    line when the name is unknown, or the data has fields the command does not declare and
+    --force does not say to send them anyway."""
+    from fieldctl.protocols.core.errors import UsageError
+
+    problem = command_problem(profile, name)
+    if problem is not None:
+        raise UsageError(problem)
+    fields = [] if force else field_problems(profile, name, data)
+    if fields:
+        reasons = "; ".join(reason for _, reason in fields)
+        raise UsageError(f"{option}: {reasons}; --force sends it anyway")
+
+
+def channel_problem(driver: BaseDriver, channel: str) -> str | None:
+    """Why no message the driver reports carries `channel`; None when one may."""
+    extra = driver.reported_channels
+    if extra is None or _number(channel):
+        return None
+    known = {*driver.profile.channels, *extra}
+    return None if channel in known else _unknown("channel", channel, known, driver.profile)
+
+
+def kind_problem(driver: BaseDriver, kind: str) -> str | None:
+    """Why no message the driver reports is of `kind`; None when one may be."""
+    extra = driver.reported_kinds
+    if extra is None or _number(kind):
+        return None
+    profile = driver.profile
+    known = {*profile.events, *profile.commands, *extra}
+    return None if kind in known else _unknown("kind", kind, known, profile)
