@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from rich.cells import cell_len
 from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
@@ -27,7 +28,7 @@ from rich.text import Text
 from fieldctl.cli.fleet.columns import Column, Layout, fit, sized
 from fieldctl.cli.fleet.state import DOWN
 from fieldctl.cli.fleet.target_filter import TargetFilter
-from fieldctl.cli.framework.escape import cell
+from fieldctl.cli.framework.escape import cell, visible
 from fieldctl.cli.views.live_view import CELL_CHARS, Row, clock
 from fieldctl.cli.views.render import row_style
 
@@ -331,12 +332,12 @@ class FleetBoard:
         cells = [by_header[column.header] for column in layout.columns]
         return layout.line(cells, _detail(seen, wall), style="reverse" if selected else "")
 
-    def _title(self, width: int, filtered: str) -> Text:
-        """The title, cut to leave room for what the filter shows."""
-        text = sized(cell(self.title, "bold"), max(1, width - len(filtered))) if filtered else cell(self.title, "bold")
-        if filtered:
+    def _title(self, width: int, after: str) -> Text:
+        """The title, cut to leave room for `after` (what the filter shows, the target open)."""
+        text = sized(cell(self.title, "bold"), max(1, width - cell_len(after))) if after else cell(self.title, "bold")
+        if after:
             text.rstrip()
-            text.append(filtered, style="bold")
+            text.append(after, style="bold")
         text.no_wrap, text.overflow = True, "ellipsis"
         return text
 
@@ -399,9 +400,7 @@ class FleetBoard:
         state = self.fleet.state.targets[name]
         seen = verdict(state, now)
         rank = seen.rank
-        title = Text(no_wrap=True, overflow="ellipsis")
-        title.append(f"{self.title} › ", style="bold")
-        title.append_text(cell(name, "bold"))
+        title = self._title(width, f" › {visible(name)}")
         facts = Text(no_wrap=True, overflow="ellipsis")
         facts.append_text(cell(state.link if rank != STALE_RANK else "stale", STATUS_STYLE[rank]))
         facts.append("  ")

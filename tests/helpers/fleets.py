@@ -101,3 +101,37 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     yield started
     for proc in started.procs:
         proc.stop()
+
+
+@dataclass
+class SimulatedFleet:
+    """`simulate autotrainer --devices N` in one process, and its fleet file (targets sim-001 ...)."""
+
+    path: Path
+    proc: Proc
+
+
+def start_simulated_fleet(folder: Path, devices: int, *extra: Target) -> SimulatedFleet:
+    """N simulated devices; the fleet file holds their targets and `extra` ones besides."""
+    from fieldctl.profiles.targets import load_fleet
+
+    written = folder / "simulated.toml"
+    proc = Proc(
+        [
+            *FIELDCTL,
+            "simulate",
+            "autotrainer",
+            "--devices",
+            str(devices),
+            "--write-fleet",
+            str(written),
+            "--json",
+            "--set",
+            "heartbeat.interval_s=0.5",
+        ],
+        env=ENV,
+    )
+    proc.wait_json(lambda m: m["channel"] == "link" and m["endpoint"] == "fleet", timeout=30 + devices * 0.1)
+    path = folder / "fleet.toml"
+    write_fleet(path, [*load_fleet(written).values(), *extra])
+    return SimulatedFleet(path, proc)

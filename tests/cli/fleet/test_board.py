@@ -1,0 +1,153 @@
+"""The fleet board as a person drives it: `listen --fleet` over `simulate autotrainer --devices N`
+in a tmux pane at 160, 80 and 60 columns, from an interactive shell. Names and status stay whole,
+`/` filters with globs, Enter opens a target's feed and Esc comes back, keys are never echoed and
+the shell gets its terminal back; a simulator killed turns its rows red with the reason."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fieldctl.profiles.targets import Target
+from tests.helpers.autotrainer import Endpoints, start_simulator
+from tests.helpers.fleets import RIG_SETS, SimulatedFleet, start_simulated_fleet
+from tests.helpers.processes import FIELDCTL
+from tests.helpers.terminals import Tmux
+
+WIDTHS = (160, 80, 60)
+ROWS = 40
+#: A target's row: its whole name, then its whole status.
+ROW = re.compile(
+    r"^(?P<name>sim-\d{3}|rig-live)\s+(?P<status>ready|connected|connecting|retrying|disconnected|down|stale)\s"
+)
+RED = re.compile(r"\x1b\[[0-9;]*\b31[;m]")
+
+
+def target_rows(screen: str) -> list[re.Match[str]]:
+    return [m for line in screen.splitlines() if (m := ROW.match(line))]
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatedFleet]:
+    """160 devices: enough names for `sim-15*` to pick ten of them."""
+    fleet = start_simulated_fleet(tmp_path_factory.mktemp("board"), 160)
+    yield fleet
+    fleet.proc.stop()
+
+
+def shell(cols: int) -> Tmux:
+    """An operator's interactive shell, `cols` wide."""
+    return Tmux(
+        "env -i HOME=/tmp PATH=/usr/bin:/bin TERM=xterm-256color PS1='$ ' bash --norc --noprofile -i",
+        rows=ROWS,
+        cols=cols,
+    )
+
+
+def start_board(tmux: Tmux, path: Path, *extra: str) -> None:
+    fieldctl = " ".join(shlex.quote(part) for part in FIELDCTL)
+    tmux.type(f"clear; {fieldctl} listen --fleet {shlex.quote(str(path))} {' '.join(extra)}; echo exit=$?")
+
+
+def quit_board(tmux: Tmux) -> None:
+    """`q` ends it with 0, and leaves the terminal as it found it (echo, line editing)."""
+    tmux.keys("q")
+    tmux.wait_until(lambda s: "exit=0" in s, "exit=0 after q")
+    tmux.type("stty -a | grep -qE '(^| )-(echo|icanon)( |;|$)' && echo tty-quiet || echo tty-sane")
+    screen = tmux.wait_until(lambda s: re.search("^tty-(sane|quiet)$", s, re.MULTILINE) is not None, "stty")
+    assert re.search("^tty-sane$", screen, re.MULTILINE), screen
+
+
+@pytest.mark.parametrize("cols", WIDTHS)
+def test_filter_open_a_target_and_back_without_echo(many: SimulatedFleet, cols: int) -> None:
+    tmux = shell(cols)
+    try:
+        start_board(tmux, many.path)
+        screen = tmux.wait_until(lambda s: "160 targets  160 up" in s, "every target up", timeout=60)
+        rows = target_rows(screen)
+        assert len(rows) >= 10, screen
+        assert [m["name"] for m in rows[:3]] == ["sim-001", "sim-002", "sim-003"], screen
+        assert not re.search(r"^sim-\d*…", screen, re.MULTILINE), screen  # no name cut
+        assert re.search(r"q quit", screen), screen  # the keys, in the footer
+
+        tmux.keys("/sim-15*")
+        tmux.wait_until(lambda s: "/sim-15*" in s.splitlines()[-1] or "/sim-15*" in s, "the filter being typed")
+        tmux.keys("Enter")
+        screen = tmux.wait_until(
+            lambda s: "filter sim-15*: 10 of 160" in s and "/sim-15*" not in s, "the filter applied"
+        )
+        names = [m["name"] for m in target_rows(screen)]
+        assert names == [f"sim-15{n}" for n in range(10)], screen
+
+        tmux.keys("x", "y", "z", "Up", "Down", "PPage", "NPage", "Home", "End", "Left", "Right")
+        tmux.keys("Home", "Down")
+        tmux.keys("Enter")
+        screen = tmux.wait_until(lambda s: "› sim-151" in s, "sim-151's own feed")
+        assert "xyz" not in screen and "^[" not in screen and "[A" not in screen, screen
+        tmux.wait_until(lambda s: re.search(r"←\s+(event|heartbeat)", s) is not None, "sim-151's messages")
+        tmux.keys("Escape")
+        screen = tmux.wait_until(lambda s: "›" not in s and "filter sim-15*" in s, "the board again")
+        assert [m["name"] for m in target_rows(screen)] == [f"sim-15{n}" for n in range(10)], screen
+        tmux.keys("Escape")  # clears the filter
+        tmux.wait_until(lambda s: "filter sim" not in s and len(target_rows(s)) > 10, "every target again")
+
+        tmux.keys("?")
+        tmux.wait_until(lambda s: "any key closes this help" in s, "the help")
+        tmux.keys("Escape")
+        tmux.wait_until(lambda s: "any key closes this help" not in s and "160 targets" in s, "help closed")
+        quit_board(tmux)
+    finally:
+        tmux.close()
+
+
+@pytest.mark.parametrize("cols", WIDTHS)
+def test_a_killed_simulator_turns_its_rows_red_with_the_reason_problems_first(tmp_path: Path, cols: int) -> None:
+    live = Endpoints()
+    rig = start_simulator(live)
+    extra = Target(
+        "rig-live", "autotrainer", endpoints={"events": live.events, "commands": live.commands}, sets=dict(RIG_SETS)
+    )
+    fleet = start_simulated_fleet(tmp_path, 20, extra)
+    tmux = shell(cols)
+    try:
+        start_board(tmux, fleet.path)
+        screen = tmux.wait_until(lambda s: "21 targets  21 up" in s, "every target up", timeout=60)
+        assert target_rows(screen)[0]["name"] == "rig-live"  # all up: in name order
+        fleet.proc.stop(signal.SIGKILL)
+
+        def all_down(screen: str) -> bool:
+            rows = target_rows(screen)
+            return "21 targets  1 up  20 down" in screen and len(rows) == 21 and rows[-1]["name"] == "rig-live"
+
+        screen = tmux.wait_until(all_down, "the killed devices down", timeout=15)
+        rows = target_rows(screen)
+        assert all(m["status"] in ("retrying", "disconnected") for m in rows[:20]), screen
+        assert all("✗ disconnected" in m.string for m in rows[:20]), screen
+        errors = re.search(r"errors (\d+)", screen)
+        assert errors is not None and int(errors[1]) >= 20, screen
+        # The killed ones in red: each line holds a red escape; the live one's does not.
+        colored = tmux.run("capture-pane", "-p", "-e", "-t", tmux.name).splitlines()
+        lines = {m["name"]: line for line in colored if (m := ROW.match(re.sub(r"\x1b\[[0-9;]*m", "", line)))}
+        assert all(RED.search(lines[f"sim-{n:03d}"]) for n in range(1, 21)), lines
+        assert not RED.search(lines["rig-live"]), lines["rig-live"]
+        quit_board(tmux)
+    finally:
+        tmux.close()
+        fleet.proc.stop()
+        rig.stop()
+
+
+def test_without_a_terminal_on_stdin_the_board_still_draws(many: SimulatedFleet) -> None:
+    tmux = shell(80)
+    try:
+        start_board(tmux, many.path, "< /dev/null")
+        tmux.wait_until(lambda s: "160 targets  160 up" in s, "the board", timeout=60)
+        tmux.keys("C-c")
+        tmux.wait_until(lambda s: "exit=0" in s, "exit=0 after Ctrl-C")
+    finally:
+        tmux.close()
