@@ -87,6 +87,8 @@ class TargetState:
     #: (wall clock, as Message.ts). Kept through the retries of one outage; read only while down.
     outage: str = ""
     down_since: float | None = None
+    #: The lost link of this outage counted as an error, so the failed listen it ends in does not again.
+    loss_counted: bool = False
     last_rtt_s: float | None = None
     #: The last probe: Nagios code and metrics (seconds); None until one ran.
     probe: tuple[int, dict[str, float]] | None = None
@@ -157,6 +159,7 @@ class FleetState:
                 state.down_since = msg.ts
                 if was_up:  # a link lost counts as an error, as a failed listen does
                     state.errors += 1
+                    state.loss_counted = True
             return
         now = monotonic()
         state.heard = True
@@ -187,7 +190,10 @@ class FleetState:
         state.links = {DOWN: link}
         state.last_link = link
         state.heard = False
-        state.errors += 1
+        if state.loss_counted:
+            state.loss_counted = False
+        else:
+            state.errors += 1
         state.last_error = reason[:200]
 
     def retrying(self, target: str) -> None:
