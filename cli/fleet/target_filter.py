@@ -23,7 +23,7 @@ class TargetFilter:
 
     @classmethod
     def parse(cls, text: str) -> TargetFilter:
-        words = []
+        words: list[tuple[str | None, str]] = []
         for word in text.lower().split():
             key, sep, value = word.partition("=")
             if sep and key in KEYS:

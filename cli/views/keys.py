@@ -15,7 +15,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable, Iterator
-from typing import IO
+from typing import IO, Any
 
 #: Escape sequences of the keys a screen uses (xterm, and the VT forms tmux and screen send).
 SEQUENCES = {
@@ -84,7 +84,7 @@ class Keys:
             self.fd: int | None = stream.fileno() if stream.isatty() else None
         except (ValueError, OSError):  # closed, or no file behind it
             self.fd = None
-        self._saved: list[object] | None = None
+        self._saved: list[Any] | None = None
 
     @property
     def active(self) -> bool:

@@ -5,9 +5,11 @@ the shell gets its terminal back; a simulator killed turns its rows red with the
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +18,8 @@ import pytest
 from fieldctl.profiles.targets import Target
 from tests.helpers.autotrainer import Endpoints, start_simulator
 from tests.helpers.fleets import RIG_SETS, SimulatedFleet, start_simulated_fleet
-from tests.helpers.processes import FIELDCTL
+from tests.helpers.processes import FIELDCTL, cli_env
+from tests.helpers.repository import ROOT
 from tests.helpers.terminals import Tmux
 
 WIDTHS = (160, 80, 60)
@@ -151,3 +154,24 @@ def test_without_a_terminal_on_stdin_the_board_still_draws(many: SimulatedFleet)
         tmux.wait_until(lambda s: "exit=0" in s, "exit=0 after Ctrl-C")
     finally:
         tmux.close()
+
+
+README_GLOB = "fieldctl listen --fleet fleet.toml --filter 'target=sim-15*' --json --count 5"
+
+
+def test_readme_glob_example_follows_only_the_targets_it_matches(many: SimulatedFleet) -> None:
+    assert README_GLOB in (ROOT / "README.md").read_text()
+    command = README_GLOB.replace("fieldctl", " ".join(shlex.quote(part) for part in FIELDCTL), 1)
+    result = subprocess.run(
+        ["bash", "-c", command],
+        check=False,
+        cwd=many.path.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=cli_env(),
+    )
+    assert result.returncode == 0, result.stderr
+    got = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {m["target"] for m in got} <= {f"sim-15{n}" for n in range(10)}
+    assert sum(m["channel"] != "link" for m in got) == 5
