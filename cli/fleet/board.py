@@ -13,10 +13,12 @@ wire reaches rich but as escaped Text.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -44,6 +46,8 @@ FOCUS_ROWS = 500
 #: hold at most (FEED_ROWS + FOCUS_ROWS) x this much of the wire.
 HELD_ROW_BYTES = 64 << 10
 FRAMES_PER_SECOND = 4
+#: The least time between two frames, however fast keys come.
+FRAME_GAP_S = 0.03
 #: The detail column's least width before lesser columns are dropped.
 DETAIL_MIN = 20
 FEED_DETAIL_MIN = 12
@@ -110,13 +114,14 @@ class FleetBoard:
         self.selected: str | None = None
         self.top = 0  # the first target row shown
         self.order: list[str] = []  # the last frame's targets, in order: what the keys move over
+        self.order_by = ("", self.sort, self.reverse)  # the filter and sort they are in
         self.page = 10  # target rows the last frame had room for
         self.paused: list[tuple[str, Row]] | None = None  # the feed as it was when paused
         self.back = 0  # rows scrolled back from the newest while paused
         self.focus: str | None = None
         self.focus_rows: deque[Row] = deque(maxlen=FOCUS_ROWS)
         self.on_quit: Callable[[], None] = lambda: None
-        self._live: Live | None = None
+        self._wake = threading.Event()
 
     # ingest (the loop's thread): cheap, no drawing
 
@@ -166,8 +171,8 @@ class FleetBoard:
         elif key in ("home", "g"):
             self._select(0)
         elif key in ("end", "G"):
-            self._select(len(self.order) - 1)
-        elif key == "enter" and self.selected is not None and self.selected in self.looks:
+            self._select(len(self._shown()) - 1)
+        elif key == "enter" and self._index() >= 0 and self.selected is not None:
             self._open(self.selected)
         elif key == "/":
             self.editing = self.filter.text
@@ -210,15 +215,27 @@ class FleetBoard:
         self.filter = TargetFilter.parse(text)
         self.top = 0
 
+    def _shown(self) -> list[str]:
+        """The targets in the order shown, also when a key changed the filter or sort since the last frame."""
+        if self.order_by != (self.filter.text, self.sort, self.reverse):
+            self._order(self._seen(time.monotonic())[1])
+        return self.order
+
     def _index(self) -> int:
+        """Where the selected target is in the order shown; -1 when it is not shown."""
         try:
-            return self.order.index(self.selected) if self.selected is not None else -1
+            return self._shown().index(self.selected) if self.selected is not None else -1
         except ValueError:
-            return 0
+            return -1
+
+    def _order(self, seen: list[Seen]) -> None:
+        self.order = [s.state.name for s in seen]
+        self.order_by = (self.filter.text, self.sort, self.reverse)
 
     def _select(self, index: int) -> None:
-        if self.order:
-            self.selected = self.order[max(0, min(index, len(self.order) - 1))]
+        order = self._shown()
+        if order:
+            self.selected = order[max(0, min(index, len(order) - 1))]
 
     def _open(self, name: str) -> None:
         self.focus_rows = deque((row for target, row in self.feed if target == name), maxlen=FOCUS_ROWS)
@@ -234,8 +251,8 @@ class FleetBoard:
             self.paused = list(self.feed)
 
     def refresh(self) -> None:
-        if self._live is not None:
-            self._live.refresh()
+        """A frame soon, from the drawing thread: a key shows at once, and never draws on the loop."""
+        self._wake.set()
 
     # frames (rich's thread)
 
@@ -281,7 +298,7 @@ class FleetBoard:
         # The targets get up to two thirds of the screen and the feed what is left, at least 3 rows.
         room = max(1, min(len(seen), (height - 3) * 2 // 3 if self.feed else height - 3))
         self.page = room
-        self.order = [s.state.name for s in seen]
+        self._order(seen)
         index = self._index()
         if index < 0 and seen:
             index, self.selected = 0, seen[0].state.name
@@ -459,11 +476,31 @@ class FleetBoard:
             text.append("  PAUSED", style="bold yellow")
         return text
 
-    def live(self) -> Live:
-        self._live = Live(
-            self, console=self.console, refresh_per_second=FRAMES_PER_SECOND, transient=False, redirect_stderr=True
-        )
-        return self._live
+    @contextlib.contextmanager
+    def live(self) -> Iterator[Live]:
+        """The board on the terminal while inside: redrawn FRAMES_PER_SECOND times a second, and soon
+        after a key (refresh), by a thread of its own; keys in a burst share a frame."""
+        live = Live(self, console=self.console, auto_refresh=False, transient=False, redirect_stderr=True)
+        stop = threading.Event()
+
+        def frames() -> None:
+            while not stop.is_set():
+                self._wake.wait(1 / FRAMES_PER_SECOND)
+                self._wake.clear()
+                if stop.is_set():
+                    return
+                live.refresh()
+                stop.wait(FRAME_GAP_S)
+
+        with live:
+            drawing = threading.Thread(target=frames, name="fleet-board", daemon=True)
+            drawing.start()
+            try:
+                yield live
+            finally:
+                stop.set()
+                self._wake.set()
+                drawing.join(5)
 
 
 def _natural(name: str) -> tuple[tuple[int, str], ...]:

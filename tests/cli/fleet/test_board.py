@@ -175,3 +175,37 @@ def test_readme_glob_example_follows_only_the_targets_it_matches(many: Simulated
     got = [json.loads(line) for line in result.stdout.splitlines()]
     assert {m["target"] for m in got} <= {f"sim-15{n}" for n in range(10)}
     assert sum(m["channel"] != "link" for m in got) == 5
+
+
+def feed_lines(screen: str) -> list[str]:
+    return [line for line in screen.splitlines() if re.match(r"^\d\d:\d\d:\d\d\.\d{3}\s", line)]
+
+
+def test_every_target_is_a_page_away_sorts_and_a_paused_feed_holds_still(many: SimulatedFleet) -> None:
+    tmux = shell(80)
+    try:
+        start_board(tmux, many.path)
+        tmux.wait_until(lambda s: "160 targets  160 up" in s, "every target up", timeout=60)
+        tmux.keys("End")
+        screen = tmux.wait_until(lambda s: target_rows(s)[-1:] and target_rows(s)[-1]["name"] == "sim-160", "the last")
+        assert "more" not in screen
+        tmux.keys("Home", "PageDown")
+        screen = tmux.wait_until(lambda s: target_rows(s)[0]["name"] != "sim-001", "the next page")
+        page = [m["name"] for m in target_rows(screen)]
+        tmux.keys("PageDown")
+        tmux.wait_until(lambda s: [m["name"] for m in target_rows(s)] != page, "another page")
+        tmux.keys("n")  # sorted by name, again: reversed
+        tmux.wait_until(lambda s: "sort:name" in s, "the sort in the footer")
+        tmux.keys("n", "Home")
+        tmux.wait_until(lambda s: "sort:name↑" in s and target_rows(s)[0]["name"] == "sim-160", "reversed")
+        tmux.keys("Enter")
+        tmux.wait_until(lambda s: "› sim-160" in s and len(feed_lines(s)) >= 3, "sim-160's feed")
+        tmux.keys("p")
+        held = tmux.wait_until(lambda s: "PAUSED" in s, "paused")
+        tmux.wait_until(lambda s: "heartbeat 0" not in held or s != held, "a frame after pausing", timeout=5)
+        assert feed_lines(tmux.screen()) == feed_lines(held)  # new messages come, the feed holds still
+        tmux.keys("p")
+        tmux.wait_until(lambda s: "PAUSED" not in s and feed_lines(s) != feed_lines(held), "following again")
+        quit_board(tmux)
+    finally:
+        tmux.close()
