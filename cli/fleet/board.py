@@ -28,7 +28,6 @@ from rich.live import Live
 from rich.text import Text
 
 from fieldctl.cli.fleet.columns import Column, Layout, fit, sized
-from fieldctl.cli.fleet.state import DOWN
 from fieldctl.cli.fleet.target_filter import TargetFilter
 from fieldctl.cli.framework.escape import cell, visible
 from fieldctl.cli.views.live_view import CELL_CHARS, Row, clock
@@ -95,15 +94,19 @@ class FleetBoard:
         self.feed: deque[tuple[str, Row]] = deque(maxlen=FEED_ROWS)
         targets = fleet.state.targets.values()
         self.widths = {
-            "target": max((len(t.name) for t in targets), default=6),
-            "profile": max((len(t.profile) for t in targets), default=7),
+            "target": max((cell_len(visible(t.name)) for t in targets), default=6),
+            "profile": max((cell_len(t.profile) for t in targets), default=7),
             "group": min(24, max((len(",".join(t.groups)) for t in targets), default=0)),
         }
         #: Names in natural order (sim-9 before sim-10), computed once.
         self.natural = {t.name: _natural(t.name) for t in targets}
         #: Lower-cased fields that do not change, for the filter.
         self.fixed = {
-            t.name: {"target": (t.name.lower(),), "group": tuple(g.lower() for g in t.groups), "profile": (t.profile,)}
+            t.name: {
+                "target": (t.name.lower(),),
+                "group": tuple(g.lower() for g in t.groups),
+                "profile": (t.profile.lower(),),
+            }
             for t in targets
         }
         # What the keys change (the loop's thread) and the frames read (rich's thread).
@@ -533,8 +536,8 @@ def _detail(seen: Seen, wall: float) -> Text:
     state, rank = seen.state, seen.rank
     if rank == DOWN_RANK and state.down_since is not None:
         why = f"✗ {state.outage} since {clock(state.down_since)[:8]}"
-        if DOWN in state.links and state.last_error:  # the runner's verdict: its words in full
-            why += f": {state.last_error}"
+        if state.outage_detail:
+            why += f": {state.outage_detail}"
         return cell(why[:CELL_CHARS], "bold red")
     if rank == STALE_RANK and seen.age is not None:
         return cell(f"stale since {clock(wall - seen.age)[:8]}", "bold yellow")

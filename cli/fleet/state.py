@@ -83,9 +83,11 @@ class TargetState:
     malformed: int = 0
     errors: int = 0
     last_error: str = ""
-    #: While down: why, in a word or two ("refused", "timed out", "disconnected"), and since when
-    #: (wall clock, as Message.ts). Kept through the retries of one outage; read only while down.
+    #: While down: why, in a word or two ("refused", "timed out", "disconnected") and in full (the
+    #: error, when there is one), and since when (wall clock, as Message.ts). Kept through the
+    #: retries of one outage; read only while down.
     outage: str = ""
+    outage_detail: str = ""
     down_since: float | None = None
     #: The lost link of this outage counted as an error, so the failed listen it ends in does not again.
     loss_counted: bool = False
@@ -155,7 +157,7 @@ class FleetState:
             if kind in DOWN_STATES and (was_up or state.down_since is None):
                 payload = msg.payload if isinstance(msg.payload, dict) else {}
                 said = payload.get("error") or payload.get("reason")
-                state.outage = f"{kind}: {str(said)[:NAME_CHARS]}" if said else kind
+                state.outage, state.outage_detail = kind, str(said)[:200] if said else ""
                 state.down_since = msg.ts
                 if was_up:  # a link lost counts as an error, as a failed listen does
                     state.errors += 1
@@ -186,7 +188,7 @@ class FleetState:
         state = self.targets[target]
         if state.up or state.down_since is None:
             state.down_since = time.time()
-        state.outage = outage
+        state.outage, state.outage_detail = outage, reason[:200]
         state.links = {DOWN: link}
         state.last_link = link
         state.heard = False

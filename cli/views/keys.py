@@ -76,14 +76,18 @@ def keys_of(text: str) -> tuple[list[str], str]:
 class Keys:
     """`with Keys(stdin) as keys:` quiets the terminal (cbreak, no echo) for the block; inside the
     event loop, `keys.reading(on_key)` feeds each key to `on_key`. Nothing happens (`active` is
-    False) when stdin is not a terminal: the screen still draws, without keys."""
+    False) when stdin is not a terminal, or not ours (in the background): the screen still draws,
+    without keys."""
 
     def __init__(self, stream: IO[str] | None = None) -> None:
         stream = stream or sys.stdin
+        self.fd: int | None = None
         try:
-            self.fd: int | None = stream.fileno() if stream.isatty() else None
-        except (ValueError, OSError):  # closed, or no file behind it
-            self.fd = None
+            # In the background (`cmd &`), changing the terminal's modes would stop the process (SIGTTOU).
+            if stream.isatty() and os.tcgetpgrp(stream.fileno()) == os.getpgrp():
+                self.fd = stream.fileno()
+        except (ValueError, OSError):  # closed, no file behind it, or no controlling terminal
+            pass
         self._saved: list[Any] | None = None
 
     @property

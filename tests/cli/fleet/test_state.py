@@ -144,7 +144,7 @@ def test_a_lost_link_says_why_and_since_when_and_counts_as_an_error() -> None:
     state.add("rig-1", link("autotrainer", "events", "ready"))
     assert rig.up
     state.add("rig-1", link("autotrainer", "events", "retrying", {"error": "no route"}))
-    assert rig.outage == "retrying: no route" and rig.errors == 2
+    assert (rig.outage, rig.outage_detail) == ("retrying", "no route") and rig.errors == 2
     state.down("rig-1", "cannot connect events: connection refused", outage="refused")
     assert rig.outage == "refused" and rig.errors == 2  # the listen the lost link ended: not counted again
     state.down("rig-1", "cannot connect events: connection refused", outage="refused")
