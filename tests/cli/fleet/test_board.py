@@ -57,13 +57,21 @@ def start_board(tmux: Tmux, path: Path, *extra: str) -> None:
     tmux.type(f"clear; {fieldctl} listen --fleet {shlex.quote(str(path))} {' '.join(extra)}; echo exit=$?")
 
 
-def quit_board(tmux: Tmux) -> None:
-    """`q` ends it with 0, and leaves the terminal as it found it (echo, line editing)."""
-    tmux.keys("q")
-    tmux.wait_until(lambda s: "exit=0" in s, "exit=0 after q")
+def quit_board(tmux: Tmux, key: str = "q", code: int = 0) -> None:
+    """`q` (or Ctrl-C) ends it with 0, and leaves the terminal as it found it (echo, line editing)."""
+    if key:
+        tmux.keys(key)
+    tmux.wait_until(lambda s: f"exit={code}" in s, f"exit={code} after {key or 'the end'}")
     tmux.type("stty -a | grep -qE '(^| )-(echo|icanon)( |;|$)' && echo tty-quiet || echo tty-sane")
     screen = tmux.wait_until(lambda s: re.search("^tty-(sane|quiet)$", s, re.MULTILINE) is not None, "stty")
     assert re.search("^tty-sane$", screen, re.MULTILINE), screen
+
+
+def quiet(tmux: Tmux) -> bool:
+    """The pane's terminal has echo and line editing off, as the board sets it."""
+    pane = tmux.run("display-message", "-p", "-t", tmux.name, "#{pane_tty}").strip()
+    modes = subprocess.run(["stty", "-a", "-F", pane], capture_output=True, text=True, check=True).stdout.split()
+    return "-echo" in modes and "-icanon" in modes
 
 
 @pytest.mark.parametrize("cols", WIDTHS)
@@ -77,6 +85,7 @@ def test_filter_open_a_target_and_back_without_echo(many: SimulatedFleet, cols: 
         assert [m["name"] for m in rows[:3]] == ["sim-001", "sim-002", "sim-003"], screen
         assert not re.search(r"^sim-\d*…", screen, re.MULTILINE), screen  # no name cut
         assert re.search(r"q quit", screen), screen  # the keys, in the footer
+        assert quiet(tmux), "the board's terminal echoes what is typed"
 
         tmux.keys("/sim-15*")
         tmux.wait_until(lambda s: "/sim-15*" in s.splitlines()[-1] or "/sim-15*" in s, "the filter being typed")
@@ -138,11 +147,21 @@ def test_a_killed_simulator_turns_its_rows_red_with_the_reason_problems_first(tm
         lines = {m["name"]: line for line in colored if (m := ROW.match(re.sub(r"\x1b\[[0-9;]*m", "", line)))}
         assert all(RED.search(lines[f"sim-{n:03d}"]) for n in range(1, 21)), lines
         assert not RED.search(lines["rig-live"]), lines["rig-live"]
-        quit_board(tmux)
+        quit_board(tmux, "C-c")
     finally:
         tmux.close()
         fleet.proc.stop()
         rig.stop()
+
+
+def test_a_board_that_times_out_gives_the_terminal_back(many: SimulatedFleet) -> None:
+    tmux = shell(60)
+    try:
+        start_board(tmux, many.path, "--timeout", "4")
+        tmux.wait_until(lambda s: "160 targets" in s, "the board", timeout=60)
+        quit_board(tmux, "", 4)
+    finally:
+        tmux.close()
 
 
 def test_without_a_terminal_on_stdin_the_board_still_draws(many: SimulatedFleet) -> None:
