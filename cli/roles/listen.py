@@ -23,7 +23,7 @@ FilterOpt = Annotated[
         "--filter",
         metavar="KEY=VALUE",
         help="channel=, kind=, direction= or endpoint= "
-        "(with --fleet also target=; repeatable; OR within a key, AND across keys).",
+        "(with --fleet also target= and group=, globs such as sim-15*; repeatable; OR within a key, AND across keys).",
     ),
 ]
 
