@@ -28,7 +28,7 @@ from rich.live import Live
 from rich.text import Text
 
 from fieldctl.cli.fleet.columns import Column, Layout, fit, sized
-from fieldctl.cli.fleet.target_filter import TargetFilter
+from fieldctl.cli.fleet.target_filter import Matcher, TargetFilter
 from fieldctl.cli.framework.escape import cell, visible
 from fieldctl.cli.views.live_view import CELL_CHARS, Row, clock
 from fieldctl.cli.views.render import row_style
@@ -68,6 +68,8 @@ HELP = (
 
 #: The state of a target in a frame: 0 down (red), 1 connecting (yellow), 2 stale (yellow), 3 up.
 DOWN_RANK, CONNECTING_RANK, STALE_RANK, UP_RANK = range(4)
+#: Each rank's status, as the filter's status= matches it.
+STATUS = ("down", "down", "stale", "up")
 STATUS_STYLE = {DOWN_RANK: "bold red", CONNECTING_RANK: "yellow", STALE_RANK: "bold yellow", UP_RANK: "green"}
 
 
@@ -125,6 +127,7 @@ class FleetBoard:
         self.focus_rows: deque[Row] = deque(maxlen=FOCUS_ROWS)
         self.on_quit: Callable[[], None] = lambda: None
         self._wake = threading.Event()
+        self._matching: Matcher | None = None
 
     # ingest (the loop's thread): cheap, no drawing
 
@@ -273,8 +276,14 @@ class FleetBoard:
     def _seen(self, now: float) -> tuple[list[Seen], list[Seen]]:
         """Every target, and those the filter lets through ranked as the sort says."""
         everyone = [verdict(state, now) for state in list(self.fleet.state.targets.values())]
-        wanted, natural = self.filter, self.natural
-        shown = [seen for seen in everyone if wanted.match(self._fields(seen))] if wanted else list(everyone)
+        natural = self.natural
+        if self.filter:
+            matches = self._matcher()
+            shown = [
+                s for s in everyone if matches(s.state.name, {"link": s.state.link.lower(), "status": STATUS[s.rank]})
+            ]
+        else:
+            shown = list(everyone)
         by: Callable[[Seen], tuple[object, ...]] = {
             "s": lambda s: (s.rank, natural[s.state.name]),
             "n": lambda s: (natural[s.state.name],),
@@ -285,11 +294,12 @@ class FleetBoard:
         shown.sort(key=by, reverse=self.reverse)
         return everyone, shown
 
-    def _fields(self, seen: Seen) -> dict[str, tuple[str, ...]]:
-        fields: dict[str, tuple[str, ...]] = dict(self.fixed[seen.state.name])
-        fields["link"] = (seen.state.link.lower(),)
-        fields["status"] = (("down", "down", "stale", "up")[seen.rank],)
-        return fields
+    def _matcher(self) -> Matcher:
+        """The filter, its fixed fields matched once (either thread may build it: both get the same)."""
+        matcher = self._matching
+        if matcher is None or matcher.wanted is not self.filter:
+            matcher = self._matching = self.filter.matcher(self.fixed)
+        return matcher
 
     def _board(self, width: int, height: int) -> list[Text]:
         now, wall = time.monotonic(), time.time()

@@ -8,10 +8,13 @@ field only. Status is one of up, stale, down (down: not linked, connecting inclu
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 KEYS = ("target", "group", "profile", "link", "status")
+#: The fields of a target that do not change while the board runs.
+FIXED = ("target", "group", "profile")
 GLOB = frozenset("*?[")
 
 
@@ -35,15 +38,31 @@ class TargetFilter:
     def __bool__(self) -> bool:
         return bool(self.words)
 
-    @property
-    def dynamic(self) -> bool:
-        """It reads the link or the status, which change: matched each frame, not once."""
-        return any(key in (None, "link", "status") for key, _ in self.words)
+    def matcher(self, fixed: Mapping[str, Mapping[str, tuple[str, ...]]]) -> Matcher:
+        """The filter for these targets: `fixed` holds each one's fields that do not change
+        (target, group, profile), lower-cased; they are matched once, here, not every frame."""
+        return Matcher(self, fixed)
 
-    def match(self, fields: dict[str, tuple[str, ...]]) -> bool:
-        """`fields`: each key's values (a target has several groups), lower-cased."""
-        for key, glob in self.words:
+
+class Matcher:
+    """A TargetFilter over a fleet: per word, the targets whose fixed fields match it, and the
+    fields that change (link, status) left to match each frame."""
+
+    def __init__(self, wanted: TargetFilter, fixed: Mapping[str, Mapping[str, tuple[str, ...]]]) -> None:
+        self.wanted = wanted
+        self.steps: list[tuple[frozenset[str], tuple[str, ...], str]] = []
+        for key, glob in wanted.words:
             keys = KEYS if key is None else (key,)
-            if not any(fnmatchcase(value, glob) for name in keys for value in fields.get(name, ())):
+            hits = frozenset(
+                name
+                for name, fields in fixed.items()
+                if any(fnmatchcase(value, glob) for field in keys if field in FIXED for value in fields.get(field, ()))
+            )
+            self.steps.append((hits, tuple(field for field in keys if field not in FIXED), glob))
+
+    def __call__(self, name: str, changing: Mapping[str, str]) -> bool:
+        """Whether target `name`, whose link and status are now `changing` (lower-cased), matches."""
+        for hits, fields, glob in self.steps:
+            if name not in hits and not any(fnmatchcase(changing[field], glob) for field in fields):
                 return False
         return True
