@@ -421,7 +421,9 @@ class FleetBoard:
             }
             cells = [by_header[column.header] for column in layout.columns]
             lines.append(
-                layout.line(cells, cell(row.shown_detail(summarize)), style=row_style(styles, row.channel, row.bad))
+                layout.line(
+                    cells, cell(row.shown_detail(summarize)), style=_readable(row_style(styles, row.channel, row.bad))
+                )
             )
         return lines
 
@@ -475,18 +477,19 @@ class FleetBoard:
             text.append(" clear")
             return text
         if self.view == "target":
-            keys = [("Esc", "back"), ("p", "follow" if self.paused is not None else "pause"), ("↑↓", "scroll")]
+            keys = [("Esc", "back"), ("?", "help"), ("q", "quit")]
+            keys += [("p", "follow" if self.paused is not None else "pause"), ("↑↓", "scroll")]
         else:
-            keys = [("⏎", "open"), ("/", "filter"), ("snlre", f"sort:{SORTS[self.sort]}{'↑' if self.reverse else ''}")]
+            keys = [("⏎", "open"), ("/", "filter"), ("?", "help"), ("q", "quit")]
+            keys.append(("snlre", f"sort:{SORTS[self.sort]}{'↑' if self.reverse else ''}"))
             keys.append(("p", "follow" if self.paused is not None else "pause"))
-        keys += [("?", "help"), ("q", "quit")]
-        for number, (key, what) in enumerate(keys):
-            if number:
+        if self.paused is not None:  # first, where a narrow screen still shows it
+            text.append("PAUSED", style="bold yellow")
+        for key, what in keys:
+            if text:
                 text.append("  ")
             text.append(key, style="bold reverse")
             text.append(f" {what}")
-        if self.paused is not None:
-            text.append("  PAUSED", style="bold yellow")
         return text
 
     @contextlib.contextmanager
@@ -519,6 +522,11 @@ class FleetBoard:
 def _natural(name: str) -> tuple[tuple[int, str], ...]:
     """A sort key that orders the numbers in a name by value."""
     return tuple((int(part), "") if part.isdigit() else (-1, part) for part in re.split(r"(\d+)", name) if part)
+
+
+def _readable(style: str) -> str:
+    """A feed row's style, but never dim: faint text is unreadable on some backgrounds."""
+    return "" if style == "dim" else style
 
 
 def verdict(state: TargetState, now: float) -> Seen:

@@ -22,6 +22,7 @@ from fieldctl.protocols.transport import together
 
 if TYPE_CHECKING:
     from fieldctl.profiles import Profile
+    from fieldctl.profiles.targets import Target
     from fieldctl.protocols.core.message import Message
     from fieldctl.protocols.sdk.contract import BaseDriver, ProbeReport
 
@@ -44,7 +45,7 @@ class Member:
     groups: tuple[str, ...] = ()
 
 
-def picked(path: str | Path, targets: dict[str, Any], key: str, patterns: set[str]) -> dict[str, Any]:
+def picked(path: str | Path, targets: dict[str, Target], key: str, patterns: set[str]) -> dict[str, Target]:
     """The targets whose name (`key` "target") or one of whose groups (`key` "group") matches one
     of the globs (fnmatch: `sim-15*`, `rig-[12]`); a glob that matches none is a usage error,
     with the nearest name, rather than a fleet silently smaller than asked for."""
@@ -52,7 +53,7 @@ def picked(path: str | Path, targets: dict[str, Any], key: str, patterns: set[st
 
     from fieldctl.profiles.schema import did_you_mean
 
-    def names(target: Any) -> Iterable[str]:
+    def names(target: Target) -> Iterable[str]:
         return (target.name,) if key == "target" else target.groups
 
     for pattern in sorted(patterns):
