@@ -266,12 +266,12 @@ class FleetBoard:
         width, height = self.console.size
         height = max(6, height - 1)  # rich's live area keeps its last line for the cursor
         if self.view == "help":
-            body = self._help(width)
+            body = self._help()
         elif self.view == "target" and self.focus is not None:
             body = self._target_view(self.focus, width, height - 1)
         else:
             body = self._board(width, height - 1)
-        return Group(*body[: height - 1], self._footer(width))
+        return Group(*body[: height - 1], self._footer())
 
     def _seen(self, now: float) -> tuple[list[Seen], list[Seen]]:
         """Every target, and those the filter lets through ranked as the sort says."""
@@ -455,7 +455,7 @@ class FleetBoard:
         lines.extend(self._feed_lines(focus, width, height - len(lines), False))
         return lines
 
-    def _help(self, width: int) -> list[Text]:
+    def _help(self) -> list[Text]:
         lines = [Text("keys", style="bold")]
         for keys, what in HELP:
             line = Text(no_wrap=True, overflow="ellipsis")
@@ -465,7 +465,7 @@ class FleetBoard:
         lines.append(Text("any key closes this help"))
         return lines
 
-    def _footer(self, width: int) -> Text:
+    def _footer(self) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
         if self.editing is not None:
             text.append("/", style="bold")

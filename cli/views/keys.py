@@ -1,11 +1,11 @@
 """Keys from the terminal for a live screen (the fleet board): stdin in cbreak mode without echo,
 read through the event loop, so a key typed is handled and never drawn into the screen.
 
-Our own, some sixty lines, rather than a TUI library: rich already draws the screen, what it
-lacks is input, and a key reader needs only termios and the loop's add_reader (Textual or
-prompt_toolkit would bring a second renderer and a slower start for it). ISIG stays on, so
-Ctrl-C is still SIGINT and ends the command as it did; the terminal's own settings come back on
-every way out (the `with` block: a normal end, a signal, an exception).
+Our own, on termios and the loop's add_reader, rather than a TUI library: rich already draws the
+screen and what it lacks is input alone; Textual or prompt_toolkit would bring a second renderer,
+and a slower start, for it. ISIG stays on, so Ctrl-C is still SIGINT and ends the command as it
+did; the terminal's own settings come back on every way out (the `with` block: a normal end, a
+signal, an exception).
 """
 
 from __future__ import annotations
