@@ -53,15 +53,17 @@ FEED_DETAIL_MIN = 12
 
 #: Sort keys: key -> (name in the footer, what it sorts by). Pressing one again reverses it.
 SORTS = {"s": "status", "n": "name", "l": "last heard", "r": "msg/s", "e": "errors"}
+#: The help under `?`: each line fits 60 columns.
 HELP = (
-    ("↑ ↓  j k", "select a target (scroll the feed of an open one)"),
+    ("↑ ↓  j k", "select; in a target's feed: scroll"),
     ("PgUp PgDn", "a page up or down"),
     ("Home End  g G", "first or last"),
     ("Enter", "open the selected target's feed"),
     ("Esc", "back to the board; clear the filter"),
-    ("/", "filter: sim-15*  status=down  profile=auto*  group=room-1"),
-    ("s n l r e", "sort by status (problems first), name, last heard, msg/s, errors; again: reverse"),
-    ("p", "pause the feed (then scroll it), again: follow"),
+    ("/", "filter: sim-15*  status=down  profile=a*"),
+    ("s n l r e", "sort: status, name, heard, msg/s, errors"),
+    ("the same again", "reverse the sort"),
+    ("p", "pause the feed; again: follow it"),
     ("?", "this help"),
     ("q  Ctrl-C", "quit"),
 )
@@ -402,7 +404,7 @@ class FleetBoard:
         window = list(rows)[max(0, end - count) : end] if end > 0 else []
         channel = min(16, max([7, *(len(r.channel) for _, r in window)]))
         kind = min(24, max([4, *(len(r.kind) for _, r in window)]))
-        columns = [Column("time", 12, drop=1), Column("", 1), Column("channel", channel, drop=2), Column("kind", kind)]
+        columns = [Column("time", 12, drop=2), Column("", 1), Column("channel", channel, drop=1), Column("kind", kind)]
         if board:
             columns.insert(1, Column("target", max(6, self.widths["target"])))
         else:

@@ -109,7 +109,8 @@ def test_filter_open_a_target_and_back_without_echo(many: SimulatedFleet, cols: 
         tmux.wait_until(lambda s: "filter sim" not in s and len(target_rows(s)) > 10, "every target again")
 
         tmux.keys("?")
-        tmux.wait_until(lambda s: "any key closes this help" in s, "the help")
+        shown = tmux.wait_until(lambda s: "any key closes this help" in s, "the help")
+        assert "…" not in shown and "sort: status, name, heard, msg/s, errors" in shown, shown  # whole at 60
         tmux.keys("Escape")
         tmux.wait_until(lambda s: "any key closes this help" not in s and "160 targets" in s, "help closed")
         quit_board(tmux)
