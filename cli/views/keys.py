@@ -5,7 +5,7 @@ Our own, on termios and the loop's add_reader, rather than a TUI library: rich a
 screen and what it lacks is input alone; Textual or prompt_toolkit would bring a second renderer,
 and a slower start, for it. ISIG stays on, so Ctrl-C is still SIGINT and ends the command as it
 did; the terminal's own settings come back on every way out (the `with` block: a normal end, a
-signal, an exception).
+signal, an exception), and while Ctrl-Z has it stopped; `fg` quiets it again.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from typing import IO, Any
@@ -97,22 +98,34 @@ class Keys:
     def __enter__(self) -> Keys:
         if self.fd is not None:
             import termios
-            import tty
 
             try:
                 self._saved = termios.tcgetattr(self.fd)
-                tty.setcbreak(self.fd, termios.TCSANOW)
             except termios.error:
                 self._saved = None
+            self._quiet()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._restore()
+        self._saved = None
+
+    def _quiet(self) -> None:
+        """cbreak without echo, while the terminal is ours (not after `bg`: that would stop us)."""
+        if self._saved is not None and self.fd is not None:
+            import termios
+            import tty
+
+            with contextlib.suppress(termios.error, OSError):
+                if os.tcgetpgrp(self.fd) == os.getpgrp():
+                    tty.setcbreak(self.fd, termios.TCSANOW)
+
+    def _restore(self) -> None:
         if self._saved is not None and self.fd is not None:
             import termios
 
             with contextlib.suppress(termios.error):
                 termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
-            self._saved = None
 
     @contextlib.contextmanager
     def reading(self, on_key: Callable[[str], None]) -> Iterator[None]:
@@ -154,10 +167,19 @@ class Keys:
             if pending:
                 timer = loop.call_later(ESCAPE_WAIT_S, lone_escape)
 
+        def suspend() -> None:
+            """Ctrl-Z: the shell gets the terminal as it was, then the process stops."""
+            self._restore()
+            os.kill(os.getpid(), signal.SIGSTOP)
+
         loop.add_reader(fd, readable)
+        loop.add_signal_handler(signal.SIGTSTP, suspend)
+        loop.add_signal_handler(signal.SIGCONT, self._quiet)  # `fg`: the shell gives it back cooked
         try:
             yield
         finally:
             loop.remove_reader(fd)
+            loop.remove_signal_handler(signal.SIGTSTP)
+            loop.remove_signal_handler(signal.SIGCONT)
             if timer is not None:
                 timer.cancel()

@@ -229,3 +229,23 @@ def test_every_target_is_a_page_away_sorts_and_a_paused_feed_holds_still(many: S
         quit_board(tmux)
     finally:
         tmux.close()
+
+
+def test_ctrl_z_and_fg_give_the_board_its_keys_back(many: SimulatedFleet) -> None:
+    tmux = shell(80)
+    try:
+        start_board(tmux, many.path)
+        tmux.wait_until(lambda s: "160 targets  160 up" in s, "every target up", timeout=60)
+        tmux.keys("C-z")
+        tmux.wait_until(lambda s: "Stopped" in s, "the board stopped")
+        tmux.type("fg")
+        tmux.wait_until(lambda s: "q quit" in s.splitlines()[-1] if s.strip() else False, "the board again")
+        tmux.keys("/sim-15*", "Enter")
+        screen = tmux.wait_until(lambda s: "filter sim-15*: 10 of 160" in s, "keys read again")
+        assert "/sim-15*" not in screen, screen  # not echoed
+        tmux.keys("q")
+        tmux.wait_until(lambda s: s.rstrip().endswith("$"), "the prompt")  # a resumed job ends its command line
+        tmux.type("echo exit=$?")
+        quit_board(tmux, "")
+    finally:
+        tmux.close()
