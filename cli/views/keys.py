@@ -143,12 +143,11 @@ class Keys:
                 on_key(key)
 
         def lone_escape() -> None:
+            """Nothing followed: an ESC alone is the Escape key; a sequence never completed is dropped."""
             nonlocal pending
-            if pending == "\x1b":
-                pending = ""
+            alone, pending = pending == "\x1b", ""
+            if alone:
                 deliver(["escape"])
-            else:  # an incomplete sequence that never completed: dropped
-                pending = ""
 
         def readable() -> None:
             nonlocal pending, timer
@@ -156,7 +155,9 @@ class Keys:
                 data = os.read(fd, 1024)
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError:  # the terminal went away: no more keys
+            except OSError:
+                data = b""
+            if not data:  # the terminal went away (hung up): no more keys, and no reading in a loop
                 loop.remove_reader(fd)
                 return
             if timer is not None:
