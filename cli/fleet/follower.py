@@ -22,6 +22,7 @@ from fieldctl.protocols.transport import together
 
 if TYPE_CHECKING:
     from fieldctl.profiles import Profile
+    from fieldctl.profiles.targets import Target
     from fieldctl.protocols.core.message import Message
     from fieldctl.protocols.sdk.contract import BaseDriver, ProbeReport
 
@@ -41,6 +42,47 @@ class Member:
     name: str
     profile: Profile
     driver: BaseDriver
+    groups: tuple[str, ...] = ()
+
+
+def picked(path: str | Path, targets: dict[str, Target], key: str, patterns: set[str]) -> dict[str, Target]:
+    """The targets whose name (`key` "target") or one of whose groups (`key` "group") matches one
+    of the globs (fnmatch: `sim-15*`, `rig-[12]`); a glob that matches none is a usage error,
+    with the nearest name, rather than a fleet silently smaller than asked for."""
+    from fnmatch import fnmatchcase
+
+    from fieldctl.profiles.schema import did_you_mean
+
+    def names(target: Target) -> Iterable[str]:
+        return (target.name,) if key == "target" else target.groups
+
+    for pattern in sorted(patterns):
+        if not any(fnmatchcase(name, pattern) for target in targets.values() for name in names(target)):
+            known = {name for target in targets.values() for name in names(target)}
+            what = "no such target" if key == "target" else "no such group"
+            hint = did_you_mean(pattern, known) or (f" ({len(known)} {key}s, none matches)" if known else "")
+            raise UsageError(f"--filter {key}={pattern}: {what} in {path}{hint}")
+    return {
+        name: target
+        for name, target in targets.items()
+        if any(fnmatchcase(each, pattern) for pattern in patterns for each in names(target))
+    }
+
+
+def outage_of(exc: BaseException) -> str:
+    """Why a target's listen failed, in a word or two for the board (the message says it in full)."""
+    from fieldctl.protocols.core.errors import ConnectFailure, ProtocolFailure, Timeout
+
+    if isinstance(exc, Timeout):
+        return "timed out"
+    if isinstance(exc, ConnectFailure):
+        text = str(exc).lower()
+        if "auth" in text or "password" in text or "token" in text:
+            return "auth refused"
+        return "refused" if "refused" in text else "unreachable"
+    if isinstance(exc, ProtocolFailure):
+        return "protocol error"
+    return "failed" if isinstance(exc, FieldctlError) else "internal error"
 
 
 class FleetFollower:
@@ -59,22 +101,22 @@ class FleetFollower:
         group: str | None = None,
         only: set[str] | None = None,
         *,
+        groups: set[str] | None = None,
         quiet: bool = False,
         sets: Iterable[str] = (),
         profile_files: Iterable[str | Path] = (),
     ) -> FleetFollower:
         """Resolves every target up front, so a bad fleet file or profile is exit 2 before anything
-        runs; `sets` and `profile_files` (the command line's) apply to every target."""
+        runs; `sets` and `profile_files` (the command line's) apply to every target. `only` and
+        `groups` are globs (`--filter target=` and `group=`): the targets followed are those that
+        match one of each."""
         from fieldctl.profiles.targets import load_fleet
 
         targets = load_fleet(path, group)
         if only is not None:
-            unknown = sorted(only - targets.keys())
-            if unknown:
-                raise UsageError(
-                    f"--filter target={unknown[0]}: no such target in {path} (targets: {', '.join(targets)})"
-                )
-            targets = {name: target for name, target in targets.items() if name in only}
+            targets = picked(path, targets, "target", only)
+        if groups is not None:
+            targets = picked(path, targets, "group", groups)
         if not targets:
             raise UsageError(f"{path}: no targets")
         fleet = cls([], quiet=quiet)
@@ -84,7 +126,7 @@ class FleetFollower:
 
             try:
                 profile = target.load(profile_files=profile_files, sets=sets)
-                members.append(Member(name, profile, driver_for(profile, fleet.notifier(name))))
+                members.append(Member(name, profile, driver_for(profile, fleet.notifier(name)), target.groups))
             except UsageError as exc:  # which target of the file, first
                 raise UsageError(f"{path}: targets.{name}: {exc}") from None
         fleet.adopt(members)
@@ -107,7 +149,7 @@ class FleetFollower:
     def adopt(self, members: list[Member]) -> None:
         """These members, and a fresh state for them (their drivers' notifiers come from `notifier`)."""
         self.members = members
-        self.state = FleetState((m.name, m.profile) for m in members)
+        self.state = FleetState(((m.name, m.profile) for m in members), {m.name: m.groups for m in members})
 
     def notifier(self, name: str) -> Callable[[str], None]:
         def notify(text: str) -> None:
@@ -148,22 +190,22 @@ class FleetFollower:
             beats = asyncio.ensure_future(watch.run())
             try:
                 await member.driver.listen(watch, channels=wanted, options={})
-                reason = "listen ended"
+                reason, outage = "listen ended", "ended"
             except Unsupported as exc:
-                state.down(name, str(exc), UNSUPPORTED)
+                state.down(name, str(exc), UNSUPPORTED, "unsupported")
                 self._report(name, str(exc))
                 return
             except FieldctlError as exc:
-                reason = str(exc)
+                reason, outage = str(exc), outage_of(exc)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001  a driver's bug takes down its own target only
-                reason = f"internal error: {type(exc).__name__}: {exc}"
+                reason, outage = f"internal error: {type(exc).__name__}: {exc}", outage_of(exc)
             finally:
                 beats.cancel()
             if state.targets[name].heard:  # it was up: a new outage, and the backoff starts afresh
                 delay, reported = RETRY_FIRST_S, False
-            state.down(name, reason)
+            state.down(name, reason, outage=outage)
             if not reported:
                 self._report(name, f"down: {reason}; retrying")
                 reported = True

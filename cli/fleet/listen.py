@@ -1,6 +1,7 @@
 """`fieldctl listen --fleet FILE`: every target of a fleet file followed at once, as the board
 (board.py) or as NDJSON with a `target` field; --count, --timeout, --idle, --duration and
---filter (with `target=NAME` besides) mean what they mean for one device."""
+--filter (with `target=GLOB` and `group=GLOB` besides, which pick the targets followed) mean what
+they mean for one device."""
 
 from __future__ import annotations
 
@@ -16,13 +17,14 @@ if TYPE_CHECKING:
 
 
 class FleetFilters(Filters):
-    """listen's filters plus `target=NAME`, which picks the targets followed at all."""
+    """listen's filters plus `target=GLOB` and `group=GLOB`, which pick the targets followed at all."""
 
-    KEYS = (*Filters.KEYS, "target")
+    KEYS = (*Filters.KEYS, "target", "group")
 
     def __init__(self, specs: list[str] | None) -> None:
         super().__init__(specs)
         self.targets = self.wanted.pop("target", None)
+        self.groups = self.wanted.pop("group", None)
 
 
 class FleetSink(Sink):
@@ -64,12 +66,16 @@ def listen_fleet(
     from fieldctl.protocols.sdk.contract import Stats
 
     filters = FleetFilters(filters_spec)
-    fleet = FleetFollower.load(path, group, filters.targets, quiet=not as_json, sets=sets, profile_files=files)
+    fleet = FleetFollower.load(
+        path, group, filters.targets, groups=filters.groups, quiet=not as_json, sets=sets, profile_files=files
+    )
     fleet.reserve_open_files(path)
     board = None
     live: Any = contextlib.nullcontext()
+    keys: Any = None
     if not as_json:
         from fieldctl.cli.fleet.board import FleetBoard
+        from fieldctl.cli.views.keys import Keys
 
         beat_channels = {m.profile.heartbeat.channel for m in fleet.members}
         board = FleetBoard(
@@ -78,14 +84,20 @@ def listen_fleet(
             show_heartbeats=bool(filters.channels and filters.channels & beat_channels),
         )
         live = board.live()
+        keys = Keys()
     sink = FleetSink(Stats(), out=sys.stdout if as_json else None, board=board, filters=filters, count=count)
+    if board is not None:
+        board.on_quit = sink.done.set  # `q` ends the stream as Ctrl-C does: exit 0
 
     async def main() -> str:
-        return await run_stream(
-            fleet.follow(sink.tagged, filters.channels), sink, timeout=timeout, duration=duration, idle=idle
-        )
+        reading = keys.reading(board.key) if keys is not None and board is not None else contextlib.nullcontext()
+        with reading:
+            return await run_stream(
+                fleet.follow(sink.tagged, filters.channels), sink, timeout=timeout, duration=duration, idle=idle
+            )
 
-    with live:
+    # The terminal is quiet (no echo) before the board first draws, and itself again after it.
+    with keys or contextlib.nullcontext(), live:
         reason = asyncio.run(main())
     if reason == "finished":
         raise UsageError("no target of the fleet can listen")

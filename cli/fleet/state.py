@@ -1,5 +1,6 @@
 """What the fleet board and the Prometheus exporter know of each target: link state, heartbeat
-age, last event, message rate and counts, malformed frames, errors, the last round trip.
+age, last event, message rate and counts, malformed frames, errors, the last round trip, and while
+it is down, why and since when (a refused or failed listen, or a link that went away).
 
 Pure bookkeeping on Messages (no I/O, no rich), so the board draws it, the exporter reads it at
 scrape time and the bench feeds it synthetic messages. It lives in cli/, not protocols/: it is the
@@ -11,7 +12,7 @@ KINDS_KEPT (channel, kind) counters, every wire string cut to NAME_CHARS.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from time import monotonic
 from typing import TYPE_CHECKING
@@ -69,6 +70,7 @@ class TargetState:
     profile: str
     heartbeat_channel: str | None
     stale_after_s: float
+    groups: tuple[str, ...] = ()
     started: float = field(default_factory=time.monotonic)
     #: endpoint -> its last link state; DOWN under the runner's own endpoint while listen fails.
     links: dict[str, str] = field(default_factory=dict)
@@ -81,6 +83,14 @@ class TargetState:
     malformed: int = 0
     errors: int = 0
     last_error: str = ""
+    #: While down: why, in a word or two ("refused", "timed out", "disconnected") and in full (the
+    #: error, when there is one), and since when (wall clock, as Message.ts). Kept through the
+    #: retries of one outage; read only while down.
+    outage: str = ""
+    outage_detail: str = ""
+    down_since: float | None = None
+    #: The lost link of this outage counted as an error, so the failed listen it ends in does not again.
+    loss_counted: bool = False
     last_rtt_s: float | None = None
     #: The last probe: Nagios code and metrics (seconds); None until one ran.
     probe: tuple[int, dict[str, float]] | None = None
@@ -118,9 +128,14 @@ class TargetState:
 class FleetState:
     """Per-target state, fed every Message of every target (`add`) and the runner's verdicts."""
 
-    def __init__(self, profiles: Iterable[tuple[str, Profile]]) -> None:
+    def __init__(
+        self, profiles: Iterable[tuple[str, Profile]], groups: Mapping[str, tuple[str, ...]] | None = None
+    ) -> None:
+        groups = groups or {}
         self.targets: dict[str, TargetState] = {
-            name: TargetState(name, profile.name, profile.heartbeat.channel, profile.heartbeat.stale_after_s)
+            name: TargetState(
+                name, profile.name, profile.heartbeat.channel, profile.heartbeat.stale_after_s, groups.get(name, ())
+            )
             for name, profile in profiles
         }
 
@@ -133,9 +148,20 @@ class FleetState:
         if type(kind) is not str or len(kind) > NAME_CHARS:
             kind = str(kind)[:NAME_CHARS]
         if channel == LINK:
+            if msg.endpoint == HEARTBEAT_ENDPOINT:
+                state.links[msg.endpoint] = kind
+                return
+            was_up = state.up  # link lines are rare: what a transition costs, not each message
             state.links[msg.endpoint] = kind
-            if msg.endpoint != HEARTBEAT_ENDPOINT:
-                state.last_link = kind
+            state.last_link = kind
+            if kind in DOWN_STATES and (was_up or state.down_since is None):
+                payload = msg.payload if isinstance(msg.payload, dict) else {}
+                said = payload.get("error") or payload.get("reason")
+                state.outage, state.outage_detail = kind, str(said)[:200] if said else ""
+                state.down_since = msg.ts
+                if was_up:  # a link lost counts as an error, as a failed listen does
+                    state.errors += 1
+                    state.loss_counted = True
             return
         now = monotonic()
         state.heard = True
@@ -156,13 +182,20 @@ class FleetState:
                 key = (OTHER, OTHER)  # a peer inventing channels too: one more bucket, no more
         counts[key] = counts.get(key, 0) + 1
 
-    def down(self, target: str, reason: str, link: str = DOWN) -> None:
-        """The runner's verdict: listen failed (or ended), or (`unsupported`) never can run."""
+    def down(self, target: str, reason: str, link: str = DOWN, outage: str = "failed") -> None:
+        """The runner's verdict: listen failed (or ended), or (`unsupported`) never can run;
+        `outage` says why in a word or two (`reason` in full)."""
         state = self.targets[target]
+        if state.up or state.down_since is None:
+            state.down_since = time.time()
+        state.outage, state.outage_detail = outage, reason[:200]
         state.links = {DOWN: link}
         state.last_link = link
         state.heard = False
-        state.errors += 1
+        if state.loss_counted:
+            state.loss_counted = False
+        else:
+            state.errors += 1
         state.last_error = reason[:200]
 
     def retrying(self, target: str) -> None:

@@ -24,7 +24,7 @@ FilterOpt = Annotated[
         "--filter",
         metavar="KEY=VALUE",
         help="channel=, kind=, direction= or endpoint=, each a name or a glob such as kind='trial*' "
-        "(with --fleet also target=; repeatable; OR within a key, AND across keys).",
+        "(with --fleet also target= and group=; repeatable; OR within a key, AND across keys).",
     ),
 ]
 

@@ -101,3 +101,47 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     yield started
     for proc in started.procs:
         proc.stop()
+
+
+def simulate_devices(profile: str, devices: int, folder: Path, interval_s: float = 0.5) -> tuple[Proc, list[Target]]:
+    """`simulate PROFILE --devices N --write-fleet` in one process, bound, and the targets it wrote
+    (sim-001 ...), heartbeats every `interval_s`."""
+    from fieldctl.profiles.targets import load_fleet
+
+    written = folder / f"{profile}.toml"
+    proc = Proc(
+        [
+            *FIELDCTL,
+            "simulate",
+            profile,
+            "--devices",
+            str(devices),
+            "--write-fleet",
+            str(written),
+            "--json",
+            "--set",
+            f"heartbeat.interval_s={interval_s}",
+        ],
+        env=ENV,
+    )
+    proc.wait_json(
+        lambda m: m["channel"] == "link" and m["kind"] == "bound" and m["endpoint"] == "fleet",
+        timeout=30 + devices * 0.1,
+    )
+    return proc, list(load_fleet(written).values())
+
+
+@dataclass
+class SimulatedFleet:
+    """`simulate autotrainer --devices N` in one process, and its fleet file (targets sim-001 ...)."""
+
+    path: Path
+    proc: Proc
+
+
+def start_simulated_fleet(folder: Path, devices: int, *extra: Target) -> SimulatedFleet:
+    """N simulated devices; the fleet file holds their targets and `extra` ones besides."""
+    proc, targets = simulate_devices("autotrainer", devices, folder)
+    path = folder / "fleet.toml"
+    write_fleet(path, [*targets, *extra])
+    return SimulatedFleet(path, proc)

@@ -59,6 +59,15 @@ def test_filter_target_and_count(fleet) -> None:
     assert {m["target"] for m in lines(result.stdout)} == {"rig-2"}  # the others are not even followed
 
 
+def test_filter_target_and_group_take_globs(fleet) -> None:
+    for spec, wanted in (("target=rig-*", {"rig-1", "rig-2"}), ("group=room-[1]", {"rig-1", "rig-2"})):
+        result = run_cli(
+            "listen", "--fleet", str(fleet.path), "--filter", spec, "--json", "--count", "8", "--timeout", "20"
+        )
+        assert result.returncode == 0, result.stderr
+        assert {m["target"] for m in lines(result.stdout)} == wanted, spec
+
+
 def test_group_picks_its_targets(fleet) -> None:
     result = run_cli(
         "listen", "--fleet", str(fleet.path), "--group", "room-1", "--json", "--count", "8", "--timeout", "20"
@@ -110,6 +119,9 @@ def test_usage_errors_are_one_line_and_exit_2(fleet, tmp_path: Path) -> None:
         (["listen", "--group", "room-1"], "--group needs --fleet"),
         (["listen"], "missing PROFILE"),
         (["listen", "--fleet", str(fleet.path), "--filter", "target=nobody"], "no such target"),
+        (["listen", "--fleet", str(fleet.path), "--filter", "target=rig-9"], "no such target in"),
+        (["listen", "--fleet", str(fleet.path), "--filter", "target=rig-9*"], "(did you mean rig-"),
+        (["listen", "--fleet", str(fleet.path), "--filter", "group=room-9*"], "no such group in"),
         (["listen", "--fleet", str(fleet.path), "--group", "room-9"], "no target in group"),
         (["listen", "--fleet", str(fleet.path), "--endpoint", "events=tcp://127.0.0.1:1"], "does not apply"),
         (["listen", "--fleet", str(fleet.path.parent / "missing.toml")], "missing.toml"),
@@ -129,9 +141,10 @@ def test_the_board_shows_a_row_per_target_above_the_feed(fleet, terminals) -> No
         frame = last_frame(text, title)
         # the rigs linked and their heartbeats heard (an age, not "none yet")
         return (
-            all(re.search(rf"{name}\s+autotrainer\s+ready\s+\d+\.\d s", frame) for name in ("rig-1", "rig-2"))
-            and re.search(r"one\s+oneliner\s+ready", frame) is not None
-            and re.search(r"gone\s+autotrainer\s+(retrying|down)", frame) is not None
+            all(re.search(rf"{name}\s+ready\s+autotrainer\s+room-1\s+\d+\.\d s", frame) for name in ("rig-1", "rig-2"))
+            and re.search(r"one\s+ready\s+oneliner", frame) is not None
+            and re.search(r"gone\s+down\s+autotrainer.*✗ refused since \d\d:\d\d:\d\d: cannot connect", frame)
+            is not None
         )
 
     frame = last_frame(term.wait_for(ready), title)

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from fieldctl.profiles.targets import Target, load_fleet, write_fleet
+from fieldctl.profiles.targets import Target, write_fleet
 from tests.helpers.autotrainer import Endpoints
+from tests.helpers.fleets import simulate_devices
 from tests.helpers.ports import free_port
 from tests.helpers.processes import FIELDCTL, Proc
 from tests.helpers.prometheus import Prometheus
@@ -95,23 +96,7 @@ def check_round_trip(prometheus: Callable[..., Prometheus], stack: Stack) -> Non
 def simulate(profile: str, devices: int, folder: Path) -> tuple[Proc, list[Target]]:
     """`simulate PROFILE --devices N --write-fleet`, its targets renamed PROFILE-N (each fleet names its
     devices sim-001...)."""
-    written = folder / f"{profile}.toml"
-    proc = Proc(
-        [
-            *FIELDCTL,
-            "simulate",
-            profile,
-            "--devices",
-            str(devices),
-            "--write-fleet",
-            str(written),
-            "--json",
-            "--set",
-            "heartbeat.interval_s=0.3",
-        ]
-    )
-    proc.wait_json(lambda m: m["channel"] == "link" and m["kind"] == "bound" and m["endpoint"] == "fleet", timeout=30)
-    targets = list(load_fleet(written).values())
+    proc, targets = simulate_devices(profile, devices, folder, 0.3)
     assert len(targets) == devices
     return proc, [replace(target, name=f"{profile}-{n}") for n, target in enumerate(targets, 1)]
 

@@ -50,8 +50,8 @@ def test_up_down_and_stale() -> None:
     state.add("rig-1", link("autotrainer", "heartbeat", "stale"))  # the watch's: not a link state
     assert rig.up and rig.link == "ready"
     state.add("rig-1", link("autotrainer", "events", "retrying"))
-    assert not rig.up and rig.link == "retrying"
-    state.down("rig-1", "cannot connect")
+    assert not rig.up and rig.link == "retrying" and rig.errors == 1  # a lost link is an error
+    state.down("rig-1", "cannot connect")  # the listen it ends: the same error, counted once
     assert not rig.up and rig.link == "down" and rig.errors == 1 and rig.last_error == "cannot connect"
     state.retrying("rig-1")
     state.add("rig-1", Message("autotrainer", "events", "in", "heartbeat", "heartbeat", {}))
@@ -131,3 +131,49 @@ def test_a_target_retried_again_and_again_holds_no_more_tasks(tmp_path) -> None:
     early, late = asyncio.run(asyncio.wait_for(run(), 30))
     assert late <= early
     assert not fleet.state.targets["hub-1"].up and fleet.state.targets["hub-1"].link == "down"
+
+
+def test_a_lost_link_says_why_and_since_when_and_counts_as_an_error() -> None:
+    state = fleet_of("rig-1").state
+    rig = state.targets["rig-1"]
+    state.add("rig-1", link("autotrainer", "events", "ready"))
+    lost = link("autotrainer", "events", "disconnected")
+    state.add("rig-1", lost)
+    state.add("rig-1", link("autotrainer", "events", "retrying"))  # the same outage: its first word stays
+    assert not rig.up and rig.outage == "disconnected" and rig.down_since == lost.ts and rig.errors == 1
+    state.add("rig-1", link("autotrainer", "events", "ready"))
+    assert rig.up
+    state.add("rig-1", link("autotrainer", "events", "retrying", {"error": "no route"}))
+    assert (rig.outage, rig.outage_detail) == ("retrying", "no route") and rig.errors == 2
+    state.down("rig-1", "cannot connect events: connection refused", outage="refused")
+    assert rig.outage == "refused" and rig.errors == 2  # the listen the lost link ended: not counted again
+    state.down("rig-1", "cannot connect events: connection refused", outage="refused")
+    assert rig.errors == 3  # each retry that fails
+
+
+def board_lines(fleet: FleetFollower, width: int) -> list[str]:
+    console = Console(file=io.StringIO(), width=width, height=30, color_system=None, force_terminal=False)
+    console.print(FleetBoard(fleet, "fieldctl listen --fleet f.toml", console))
+    return console.file.getvalue().splitlines()
+
+
+def test_names_and_status_stay_whole_and_a_long_reason_gives_way_first() -> None:
+    names = ("rig-with-a-long-name-1", "rig-2", "rig-3")
+    fleet = fleet_of(*names)
+    for name in names:
+        fleet.state.add(name, link("autotrainer", "events", "ready"))
+        fleet.state.add(name, event("trialStarted"))
+    fleet.state.down(
+        "rig-3", "cannot connect events to tcp://127.0.0.1:1: " + "connection refused " * 20, outage="refused"
+    )
+    for width in (160, 80, 60):
+        lines = board_lines(fleet, width)
+        assert all(len(line) <= width for line in lines), width
+        rows = {line.split()[0]: line for line in lines if line.split() and line.split()[0] in names}
+        assert set(rows) == set(names), (width, lines)
+        assert rows["rig-3"].split()[1] == "down" and "✗ refused since" in rows["rig-3"], (width, rows)
+        assert all(rows[name].split()[1] == "ready" for name in names[:2]), (width, rows)
+        # the reason is cut, not the other rows: their last event shows, as wide as the reason's
+        assert all("event/trialStarted" in rows[name] for name in names[:2]), (width, rows)
+        assert list(rows) == ["rig-3", "rig-2", "rig-with-a-long-name-1"]  # problems first, then by name
+    assert "profile" in board_lines(fleet, 160)[2] and "profile" not in board_lines(fleet, 80)[2]
