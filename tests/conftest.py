@@ -28,10 +28,10 @@ pytest_plugins = [
 
 def pytest_configure(config: pytest.Config) -> None:
     """No test, and no fieldctl it starts, sees the developer's own profiles, saved targets, default
-    target or installed completions: XDG_CONFIG_HOME and XDG_DATA_HOME point into a fresh folder (a test that
-    needs its own still passes it)."""
+    target, installed completions or kept identities (a SEPL gateway id): XDG_CONFIG_HOME,
+    XDG_DATA_HOME and XDG_STATE_HOME point into a fresh folder (a test that needs its own still passes it)."""
     base = tempfile.mkdtemp(prefix="fieldctl-tests-")
-    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME"):
+    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
         os.environ[name] = os.path.join(base, name.lower())
     os.environ.pop("FIELDCTL_TARGET", None)  # a default target moves every PROFILE-less line's arguments
     config.add_cleanup(lambda: shutil.rmtree(base, ignore_errors=True))
