@@ -76,7 +76,14 @@ def left_behind(env: dict[str, str]) -> list[str]:
 def run(args: list[str], env: dict[str, str], codes: tuple[int, ...] = (0,)) -> None:
     """A role that ends by itself; it must end as `codes` says, having left nothing."""
     result = subprocess.run(
-        [*FIELDCTL, *args], capture_output=True, text=True, timeout=60, env=env, stdin=subprocess.DEVNULL, cwd=ROOT
+        [*FIELDCTL, *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        cwd=ROOT,
     )
     assert result.returncode in codes, f"{args}: {result.returncode}: {result.stdout[-1500:]}{result.stderr[-1500:]}"
     assert left_behind(env) == [], args
@@ -166,6 +173,7 @@ def test_a_fleet_that_cannot_start_says_one_line_and_leaves_nothing(tmp_path: Pa
     env = {**ENV, "TMPDIR": str(deep), "XDG_RUNTIME_DIR": str(deep)}
     result = subprocess.run(
         [*FIELDCTL, "simulate", "tracim", "--devices", "3", "--json"],
+        check=False,
         capture_output=True,
         text=True,
         env=env,
