@@ -56,7 +56,8 @@ def reserve(needed: int, what: str) -> None:
 
 def at_once(per_each: int, wanted: int, least: int, what: str) -> int:
     """How many of `wanted` runs of `per_each` open files may go at once: all that fit under the
-    (raised) limit, at most `wanted`. Refuses (UsageError) when not even `least` of them fit."""
+    (raised) limit, at most `wanted`, and never 0 (a semaphore of none lets no run through).
+    Refuses (UsageError) when not even `least` of them fit."""
     if wanted < 1 or per_each < 1:
         return max(wanted, 1)
     floor = min(wanted, least)

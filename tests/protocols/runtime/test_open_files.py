@@ -41,3 +41,27 @@ def test_the_soft_limit_goes_up_to_the_hard_one() -> None:
         check=True,
     )
     assert result.stdout.split() == ["300", "300", "300"], result.stderr
+
+
+def test_as_many_run_at_once_as_the_hard_limit_holds_and_never_fewer_than_asked() -> None:
+    """Under a hard limit of 1,128 (PROCESS is 128), runs of 8 open files: 125 of 300 at once; at
+    least 32 or a refusal that says how many open files they need."""
+    script = (
+        "from fieldctl.protocols.core.errors import UsageError\n"
+        "from fieldctl.protocols.runtime.open_files import at_once\n"
+        "print(at_once(8, 300, 32, 'x'), at_once(8, 20, 32, 'x'), at_once(1, 0, 32, 'x'))\n"
+        "try:\n"
+        "    at_once(40, 300, 32, 'f: 300 targets')\n"
+        "except UsageError as exc:\n"
+        "    print(exc)\n"
+    )
+    result = subprocess.run(
+        ["sh", "-c", 'ulimit -Sn 64 && ulimit -Hn 1128 && exec "$@"', "sh", sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    counts, refusal = result.stdout.splitlines()
+    assert counts.split() == ["125", "20", "1"], result.stderr
+    assert refusal.startswith("f: 300 targets need about 1408 open files")
