@@ -44,7 +44,8 @@ class Account:
     """Who the connector logs in as. The password stays a Secret until the frame is built. The
     gateway id is the connector's identity on the platform, which creates a gateway for every login
     without a known one: it is `--gid`, else the one in `--store`, else `connector.gid`, else the
-    one the platform assigned this profile, user and URL before (kept in the state folder)."""
+    one the platform assigned this profile, user and URL before (kept in the state folder, unless
+    `connector.keep_gid` is false: a private run's simulator is gone with the run, and so is its gateway)."""
 
     url: str
     user: str
@@ -69,7 +70,7 @@ class Account:
         else:
             raise UsageError("no password: give --password-file or an [auth] password reference in the profile")
         named = options.get("gid") or (store.gid if store is not None else "") or profile.setting("connector.gid", "")
-        if named or options.get("store"):
+        if named or options.get("store") or not profile.setting("connector.keep_gid", True):
             return cls(url, user, password, named)
         keep_in = identity_file(GATEWAY, profile.name, user, url)
         return cls(url, user, password, recall(keep_in), keep_in)

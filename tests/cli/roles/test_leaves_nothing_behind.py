@@ -65,7 +65,7 @@ def private() -> Iterator[dict[str, str]]:
     base = Path(tempfile.mkdtemp(prefix="fcl", dir="/tmp"))
     for name in ("t", "r"):
         (base / name).mkdir(mode=0o700)
-    yield {**ENV, "TMPDIR": str(base / "t"), "XDG_RUNTIME_DIR": str(base / "r")}
+    yield {**ENV, "TMPDIR": str(base / "t"), "XDG_RUNTIME_DIR": str(base / "r"), "XDG_STATE_HOME": str(base / "s")}
     shutil.rmtree(base, ignore_errors=True)
 
 
@@ -138,6 +138,8 @@ def test_demo_and_check_simulate(profile: str, private: dict[str, str], terminal
     assert demo.stop(timeout=30) == 0, demo.text[-2000:]
     assert left_behind(private) == []
     run(["check", f"examples/checks/{profile}.toml", "--simulate", "--json", "--allow-exec"], private)
+    # a private run's simulator is gone with it: no identity it assigned is kept (a sepl gateway)
+    assert not Path(private["XDG_STATE_HOME"]).exists()
 
 
 @pytest.mark.parametrize(
