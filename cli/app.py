@@ -88,34 +88,21 @@ def _flush_quietly() -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
-#: How the shell reports death by SIGTERM; a Terminated run ends with it, its clean-up done.
-TERMINATED = 128 + 15
-
-
-class Terminated(SystemExit):
-    """SIGTERM outside a stream's own handling (which ends a stream with exit 0): raised where the
-    program is, as KeyboardInterrupt is for Ctrl-C, so that what the run created (a private folder,
-    a socket file) is removed on the way out instead of left behind by death by signal. A SystemExit,
-    so that asyncio passes it on from any task or callback rather than keep it there."""
-
-
-def _terminated(signum: int, frame: object) -> None:
-    raise Terminated(TERMINATED)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Every failure is one line on stderr and an exit code from the README's table."""
     import signal
+    import warnings
 
     from typer.exceptions import TyperException
 
+    from fieldctl.cli.framework.private_folder import TERMINATED, Terminated, on_sigterm
     from fieldctl.protocols.core.errors import FieldctlError
 
     args = sys.argv[1:] if argv is None else argv
     before = signal.getsignal(signal.SIGTERM)
     if before is signal.SIG_DFL:  # left as it is where someone chose otherwise
         with contextlib.suppress(ValueError):  # main() outside the main thread: signals are not ours
-            signal.signal(signal.SIGTERM, _terminated)
+            signal.signal(signal.SIGTERM, on_sigterm)
     try:
         result = root_command(app).main(args=args, prog_name="fieldctl", standalone_mode=False)
         code = result if isinstance(result, int) else 0
@@ -134,6 +121,9 @@ def main(argv: list[str] | None = None) -> None:
         code = 130
     except Terminated:
         code = TERMINATED
+        # what the signal cut short (a coroutine never started, a loop never closed) is not worth a line
+        sys.unraisablehook = lambda unraisable: None
+        warnings.filterwarnings("ignore", category=RuntimeWarning)
     except BrokenPipeError:
         code = 0
     except Exception as exc:  # a bug: still one line, never a traceback, unless asked for one

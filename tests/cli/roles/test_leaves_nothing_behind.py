@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -134,7 +135,7 @@ def test_simulate_and_a_simulated_fleet(profile: str, private: dict[str, str], t
 def test_demo_and_check_simulate(profile: str, private: dict[str, str], terminals: Callable[..., Pty]) -> None:
     run(["demo", profile, "--duration", "1"], private)
     demo = terminals([*FIELDCTL, "demo", profile], env=private)  # its table is drawn on a terminal only
-    demo.wait_for(lambda text: "received" in text, timeout=30)
+    demo.wait_for(lambda text: re.search(r"\b(ready|registered)\b", text) is not None, timeout=30)  # it streams
     assert demo.stop(timeout=30) == 0, demo.text[-2000:]
     assert left_behind(private) == []
     run(["check", f"examples/checks/{profile}.toml", "--simulate", "--json", "--allow-exec"], private)
