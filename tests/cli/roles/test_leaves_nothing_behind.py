@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from tests.helpers.fleets import ENV, endpoint_args, endpoint_urls, start_device
+from tests.helpers.ports import free_port
 from tests.helpers.processes import FIELDCTL, Proc
 from tests.helpers.repository import ROOT
 from tests.helpers.terminals import Pty
@@ -196,6 +197,8 @@ def test_autotrainer_clients(devices: dict[str, Device], private: dict[str, str]
     stopped(["listen", "autotrainer", *device.args, "--json"], private, line(lambda m: m["channel"] == "heartbeat"))
     run(["command", "autotrainer", "get-status", *device.args], private)
     run(["publish", "autotrainer", "systemStatus", "--data", "{}", "--via", device.control], private)
+    own = ["--endpoint", f"events=tcp://127.0.0.1:{free_port()}", "--wait", "0.2"]  # as the device: nobody listens
+    run(["publish", "autotrainer", "systemStatus", "--data", "{}", *own], private, codes=(4,))
     run(["probe", "autotrainer", *device.args, "--crit", "10"], private)
     run(["bench", "autotrainer", *device.args, "command", "get-status", "--requests", "5", "--clients", "2"], private)
 
@@ -207,6 +210,7 @@ def test_oneliner_clients(devices: dict[str, Device], private: dict[str, str]) -
     run(["command", "oneliner", "version", *device.args], private)
     run(["publish", "oneliner", "frame", "--data", "1", "--via", device.control], private)
     run(["probe", "oneliner", *device.args], private)
+    run(["bench", "oneliner", *device.args, "command", "version", "--requests", "5", "--clients", "2"], private)
 
 
 def test_tracim_clients_remove_their_sockets(devices: dict[str, Device], private: dict[str, str]) -> None:
