@@ -90,11 +90,19 @@ def _flush_quietly() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Every failure is one line on stderr and an exit code from the README's table."""
+    import signal
+    import warnings
+
     from typer.exceptions import TyperException
 
+    from fieldctl.cli.framework.private_folder import TERMINATED, Terminated, on_sigterm
     from fieldctl.protocols.core.errors import FieldctlError
 
     args = sys.argv[1:] if argv is None else argv
+    before = signal.getsignal(signal.SIGTERM)
+    if before is signal.SIG_DFL:  # left as it is where someone chose otherwise
+        with contextlib.suppress(ValueError):  # main() outside the main thread: signals are not ours
+            signal.signal(signal.SIGTERM, on_sigterm)
     try:
         result = root_command(app).main(args=args, prog_name="fieldctl", standalone_mode=False)
         code = result if isinstance(result, int) else 0
@@ -111,6 +119,11 @@ def main(argv: list[str] | None = None) -> None:
         code = _fail(exc.format_message(), 3 if probe_usage else getattr(exc, "exit_code", 2), where)
     except KeyboardInterrupt:
         code = 130
+    except Terminated:
+        code = TERMINATED
+        # what the signal cut short (a coroutine never started, a loop never closed) is not worth a line
+        sys.unraisablehook = lambda unraisable: None
+        warnings.filterwarnings("ignore", category=RuntimeWarning)
     except BrokenPipeError:
         code = 0
     except Exception as exc:  # a bug: still one line, never a traceback, unless asked for one

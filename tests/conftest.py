@@ -28,8 +28,9 @@ pytest_plugins = [
 
 def pytest_configure(config: pytest.Config) -> None:
     """No test, and no fieldctl it starts, sees the developer's own profiles, saved targets, default
-    or current target, console history or installed completions: XDG_CONFIG_HOME, XDG_DATA_HOME and
-    XDG_STATE_HOME point into a fresh folder (a test that needs its own still passes it)."""
+    or current target, console history, installed completions or kept identities (a SEPL gateway
+    id): XDG_CONFIG_HOME, XDG_DATA_HOME and XDG_STATE_HOME point into a fresh folder (a test that
+    needs its own still passes it)."""
     base = tempfile.mkdtemp(prefix="fieldctl-tests-")
     for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
         os.environ[name] = os.path.join(base, name.lower())

@@ -259,14 +259,13 @@ async def _run_file(
         listener = _driver(_profile(overrides, name, own)) if own else None
         await FileRun(check_file, file.profile, file.driver, file.options, socket, report, stop, listener).run()
         return
-    import tempfile
-
+    from fieldctl.cli.framework.private_folder import private_folder
     from fieldctl.cli.roles.private_run import CONTROL, private_simulator
     from fieldctl.protocols.runtime.endpoints import private_url
 
     base = file.profile
     sets = ["heartbeat.interval_s=1", *base.setting("demo.set", [])]  # as `demo` runs it: lively, self-contained
-    with tempfile.TemporaryDirectory(prefix="fieldctl-check-") as folder:
+    with private_folder("fieldctl-check-") as folder:
         async with private_simulator(
             base.name,
             folder,

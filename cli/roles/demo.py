@@ -27,9 +27,9 @@ def demo(
 ) -> None:
     """See fieldctl work with no device at hand: simulate and listen in one process."""
     import asyncio
-    import tempfile
 
     from fieldctl.cli.framework import common
+    from fieldctl.cli.framework.private_folder import private_folder
     from fieldctl.cli.roles.private_run import private_simulator
     from fieldctl.cli.views.stream import run_stream, shown
     from fieldctl.profiles import load_profile
@@ -49,5 +49,5 @@ def demo(
                 follow = client.listen(sink, options={}) if subscribes else client.register(sink, options={})
                 await run_stream(follow, sink, duration=duration)
 
-    with tempfile.TemporaryDirectory(prefix="fieldctl-demo-") as folder:
+    with private_folder("fieldctl-demo-") as folder:
         asyncio.run(main(folder))

@@ -14,6 +14,7 @@ from fieldctl.cli.framework.common import ProfileOptions, with_profile
 
 if TYPE_CHECKING:
     from fieldctl.profiles import Profile
+    from fieldctl.protocols.core.errors import NagiosCode
     from fieldctl.protocols.sdk.contract import BaseDriver, ProbeReport
 
 
@@ -164,15 +165,17 @@ def planned(
         return failed(exc)
 
 
-def reserve_open_files(path: Path, plans: list[Planned | ProbeReport]) -> None:
-    """A wave of PROBES_AT_ONCE probes must fit the process's limit on open files (raised to the
-    hard one first); UsageError if it cannot."""
-    from fieldctl.protocols.runtime.open_files import per_run, reserve
+def probes_at_once(path: Path, plans: list[Planned | ProbeReport]) -> int:
+    """How many probes of the fleet run at once: as many as the process's limit on open files
+    (raised to the hard one first) holds, up to FLEET_PROBES_AT_ONCE; UsageError when not even a
+    wave of PROBES_AT_ONCE fits."""
+    from fieldctl.protocols.runtime.open_files import at_once, per_run
     from fieldctl.protocols.sdk.contract import ProbeReport
-    from fieldctl.protocols.sdk.probing import PROBES_AT_ONCE
+    from fieldctl.protocols.sdk.probing import FLEET_PROBES_AT_ONCE, PROBES_AT_ONCE
 
     costs = [per_run(plan[0], "probe") for plan in plans if not isinstance(plan, ProbeReport)]
-    reserve(min(len(costs), PROBES_AT_ONCE) * max(costs, default=0), f"{path}: {len(plans)} targets")
+    wanted = min(len(costs), FLEET_PROBES_AT_ONCE)
+    return at_once(max(costs, default=0), wanted, PROBES_AT_ONCE, f"{path}: {len(plans)} targets")
 
 
 async def checked(plan: Planned | ProbeReport) -> ProbeReport:
@@ -188,14 +191,13 @@ async def checked(plan: Planned | ProbeReport) -> ProbeReport:
 def _fleet(
     profile: ProfileOptions, path: Path | None, group: str | None, warn: float | None, crit: float | None, fmt: Format
 ) -> int:
-    """Every target of the fleet probed concurrently (PROBES_AT_ONCE at a time); a line each
-    (text: after a summary line)."""
+    """Every target of the fleet probed concurrently (as many at once as the open files allow); a
+    line each, the worst first (text: after a summary line that names them)."""
     import asyncio
     import functools
 
     from fieldctl.profiles.targets import load_fleet
     from fieldctl.protocols.core.errors import NagiosCode, UsageError
-    from fieldctl.protocols.sdk.probing import PROBES_AT_ONCE
     from fieldctl.protocols.transport import together
 
     try:
@@ -212,13 +214,13 @@ def _fleet(
             planned(functools.partial(target.load, profile_files=profile.files, sets=profile.sets), profile, warn, crit)
             for target in targets
         ]
-        reserve_open_files(path, plans)
+        bound = probes_at_once(path, plans)
     except UsageError as exc:
         typer.echo(f"FLEET UNKNOWN - {exc}")
         return int(NagiosCode.UNKNOWN)
 
     async def run() -> list[ProbeReport]:
-        gate = asyncio.Semaphore(PROBES_AT_ONCE)  # as export's probes: a large fleet in waves
+        gate = asyncio.Semaphore(bound)  # a fleet larger than the open files allow goes in waves
 
         async def one(plan: Planned | ProbeReport) -> ProbeReport:
             async with gate:
@@ -238,10 +240,33 @@ def _fleet(
             )
         )
         return int(worst)
+    ranked = sorted(zip(targets, reports, strict=True), key=lambda pair: -SEVERITY.index(pair[1].status))
     if fmt is Format.text:
-        counts = {status.name: sum(r.status is status for r in reports) for status in NagiosCode}
-        tally = ", ".join(f"{count} {name}" for name, count in counts.items() if count)
-        typer.echo(f"FLEET {worst.name} - {len(reports)} targets: {tally}")
-    for target, report in zip(targets, reports, strict=True):
+        typer.echo(summary_line(worst, [(target.name, report) for target, report in ranked]))
+    for target, report in ranked:  # the problems first: what needs a look is never below 300 OKs
         typer.echo(render(report, target.profile, fmt, target.name))
     return int(worst)
+
+
+#: How many targets the summary line names per status before "and N more".
+NAMED_IN_SUMMARY = 5
+
+
+def summary_line(worst: NagiosCode, ranked: list[tuple[str, ProbeReport]]) -> str:
+    """`FLEET CRITICAL - 302 targets: 300 OK, 2 CRITICAL (sim-007, sim-009)`: each status that is
+    not OK names its targets (the first NAMED_IN_SUMMARY, then how many more)."""
+    from fieldctl.cli.framework.escape import stderr_line
+    from fieldctl.protocols.core.errors import NagiosCode
+
+    tally = []
+    for status in sorted(NagiosCode, key=SEVERITY.index):
+        names = [name for name, report in ranked if report.status is status]
+        if not names:
+            continue
+        part = f"{len(names)} {status.name}"
+        if status is not NagiosCode.OK:
+            shown = names[:NAMED_IN_SUMMARY]
+            more = len(names) - len(shown)
+            part += f" ({', '.join(shown)}{f' and {more} more' if more else ''})"
+        tally.append(part)
+    return stderr_line(f"FLEET {worst.name} - {len(ranked)} targets: {', '.join(tally)}")

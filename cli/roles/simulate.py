@@ -106,9 +106,8 @@ def simulate(
             raise UsageError(
                 "--devices picks each device's own loopback ports and socket paths; no --host or --endpoint"
             )
-        import tempfile
-
         from fieldctl.cli.fleet.simulate import run_fleet
+        from fieldctl.cli.framework.private_folder import private_folder
 
         with shows() as sink:
             fleet = run_fleet(
@@ -123,7 +122,7 @@ def simulate(
                 options=options,
                 duration=duration,
             )
-            with tempfile.TemporaryDirectory(prefix="fieldctl-fleet-") as folder:
+            with private_folder("fieldctl-fleet-") as folder:
                 asyncio.run(fleet(folder))
         return
 

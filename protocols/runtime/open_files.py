@@ -52,3 +52,17 @@ def reserve(needed: int, what: str) -> None:
         f"raise that limit to {total} or more (`ulimit -n {total}` as root, or nofile in "
         f"/etc/security/limits.conf; LimitNOFILE={total} for a systemd service), or run fewer at once"
     )
+
+
+def at_once(per_each: int, wanted: int, least: int, what: str) -> int:
+    """How many of `wanted` runs of `per_each` open files may go at once: all that fit under the
+    (raised) limit, at most `wanted`, and never 0 (a semaphore of none lets no run through).
+    Refuses (UsageError) when not even `least` of them fit."""
+    if wanted < 1 or per_each < 1:
+        return max(wanted, 1)
+    floor = min(wanted, least)
+    reserve(floor * per_each, what)
+    limit = raise_soft_limit()
+    if limit == resource.RLIM_INFINITY:
+        return wanted
+    return max(floor, min(wanted, (limit - PROCESS) // per_each))

@@ -14,7 +14,11 @@ if TYPE_CHECKING:
     from fieldctl.protocols.sdk.contract import BaseDriver
 
 #: Probes of a fleet running at once: 1,000 targets are probed in waves, not all sockets at one moment.
+#: The exporter's rounds use this, and `probe --fleet` needs at least this many to fit its open files.
 PROBES_AT_ONCE = 32
+#: `probe --fleet` runs more at once where the open files allow: a fleet of a few hundred in one
+#: wave, so the fleet takes about as long as its slowest probe (each bounded by --crit).
+FLEET_PROBES_AT_ONCE = 512
 #: How much longer than --crit a probe may take before it is given up (the driver should not need it).
 GRACE_S = 2.0
 

@@ -21,6 +21,7 @@ from fieldctl.profiles.secrets import Secret, SecretRef
 from fieldctl.protocols.core.errors import ConnectFailure, NagiosCode, RemoteFailure, Timeout, UsageError
 from fieldctl.protocols.core.message import Message, link
 from fieldctl.protocols.sdk.contract import Emit, Notify, ProbeReport, link_emitter
+from fieldctl.protocols.sdk.identity import identity_file, recall, remember
 from fieldctl.protocols.sdk.probing import verdict
 from fieldctl.protocols.sdk.websocket_options import connection_settings
 from fieldctl.protocols.transport import within
@@ -34,14 +35,25 @@ from .store import DeviceStore
 ANSWER_RULES = ("echo", "fixed", "cmd")
 
 
+#: The state file a gateway id the platform assigned is kept in (protocols/sdk/identity.py).
+GATEWAY = "sepl-gateway"
+
+
 @dataclass
 class Account:
-    """Who the connector logs in as. The password stays a Secret until the frame is built."""
+    """Who the connector logs in as. The password stays a Secret until the frame is built. The
+    gateway id is the connector's identity on the platform, which creates a gateway for every login
+    without a known one: it is `--gid`, else the one in `--store`, else `connector.gid`, else the
+    one the platform assigned this profile, user and URL before (kept in the state folder, unless
+    `connector.keep_gid` is false: a private run's simulator is gone with the run, and so is its gateway)."""
 
     url: str
     user: str
     password: Secret
     gid: str
+    #: Where a gid the platform assigns is kept besides a --store; None when the user names the
+    #: gateway (--gid, connector.gid) or keeps it in a --store.
+    keep_in: Path | None = None
 
     @classmethod
     def from_options(cls, profile: Profile, options: dict[str, Any], store: DeviceStore | None = None) -> Account:
@@ -57,8 +69,22 @@ class Account:
             password = profile.auth["password"].resolve()
         else:
             raise UsageError("no password: give --password-file or an [auth] password reference in the profile")
-        gid = options.get("gid") or (store.gid if store is not None else "") or profile.setting("connector.gid", "")
-        return cls(url, user, password, gid)
+        named = options.get("gid") or (store.gid if store is not None else "") or profile.setting("connector.gid", "")
+        if named or options.get("store") or not profile.setting("connector.keep_gid", True):
+            return cls(url, user, password, named)
+        keep_in = identity_file(GATEWAY, profile.name, user, url)
+        return cls(url, user, password, recall(keep_in), keep_in)
+
+    def adopt(self, gid: str, store: DeviceStore, notify: Notify) -> None:
+        """The gateway the platform answered with, kept for the next run (a new one only when the
+        platform did not know ours)."""
+        if gid == self.gid:
+            return
+        self.gid = store.gid = gid
+        if self.keep_in is not None:
+            problem = remember(self.keep_in, gid)
+            if problem is not None:
+                notify(f"gateway {gid} {problem}: the next run registers a new gateway")
 
 
 def open_store(options: dict[str, Any]) -> DeviceStore:
@@ -216,8 +242,7 @@ class Connector:
         for device_id in removed:
             self.store.remove(device_id)
         answer = await session.login(self.account.user, self.account.password, self.account.gid)
-        if answer["gid"] != self.account.gid:
-            self.account.gid = self.store.gid = answer["gid"]
+        self.account.adopt(answer["gid"], self.store, self.notify)
         reader = asyncio.ensure_future(session.read(self._answer_command))
         try:
             local = self.devices.hash
@@ -295,24 +320,25 @@ class Connector:
 async def login_once(
     profile: Profile, options: dict[str, Any], emit: Emit, notify: Notify, timeout: float
 ) -> tuple[Any, Connection, dict[str, Any]]:
-    """One connection and login, no retries (publish, probe)."""
+    """One connection and login, no retries (publish, probe); the gateway kept as register keeps it."""
     store = open_store(options)
     try:
         account = Account.from_options(profile, options, store)
+        tls, _ = connection_settings(account.url, options, notify)
+        emit = scrubbed(emit)
+        conn = await open_connection(
+            account.url, tls=tls, timeout=timeout, max_size=profile.limits.max_frame_bytes, ping_interval=None
+        )
+        emit(link(profile.name, ENDPOINT, "connected", {"url": account.url}))
+        session = Connection(conn, profile.name, emit, notify, Timing.from_profile(profile))
+        try:
+            answer = await session.login(account.user, account.password, account.gid)
+        except BaseException:
+            await conn.close()
+            raise
+        account.adopt(answer["gid"], store, notify)
     finally:
         store.close()
-    tls, _ = connection_settings(account.url, options, notify)
-    emit = scrubbed(emit)
-    conn = await open_connection(
-        account.url, tls=tls, timeout=timeout, max_size=profile.limits.max_frame_bytes, ping_interval=None
-    )
-    emit(link(profile.name, ENDPOINT, "connected", {"url": account.url}))
-    session = Connection(conn, profile.name, emit, notify, Timing.from_profile(profile))
-    try:
-        answer = await session.login(account.user, account.password, account.gid)
-    except BaseException:
-        await conn.close()
-        raise
     return conn, session, answer
 
 

@@ -7,7 +7,12 @@ from fieldctl.protocols.sdk.websocket_options import OPTIONS as WEBSOCKET_OPTION
 
 ACCOUNT = {
     "--user": OptionSpec("user", "str", "platform user (default: connector.user)"),
-    "--gid": OptionSpec("gid", "str", "gateway id (default: the one in --store, else connector.gid; empty = new)"),
+    "--gid": OptionSpec(
+        "gid",
+        "str",
+        "gateway id (default: the one in --store, else connector.gid, else the one the platform assigned before, "
+        "kept in the state folder)",
+    ),
     "--password-file": OptionSpec(
         "password_file",
         "str",

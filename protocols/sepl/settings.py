@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fieldctl.profiles.schema import COUNT, ENDPOINT, SECONDS, TEXT, TEXTS, Setting, one_of
+from fieldctl.profiles.schema import COUNT, ENDPOINT, FLAG, SECONDS, TEXT, TEXTS, Setting, one_of
 
 SETTINGS: dict[str, Setting] = {
     "endpoints.platform": ENDPOINT,
     "connector.user": TEXT,
     "connector.gid": TEXT,
+    "connector.keep_gid": FLAG,
     "connector.poll_s": SECONDS,
     "timeouts.login_s": SECONDS,
     "timeouts.request_s": SECONDS,

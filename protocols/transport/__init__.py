@@ -62,8 +62,8 @@ async def together(*awaitables: Awaitable[Any]) -> list[Any]:
             task.cancel()
         if pending:
             await asyncio.wait(pending)
-    for task in tasks:
-        failure = None if task.cancelled() else task.exception()
-        if failure is not None:
-            raise failure  # the failure that ended the rest, not the cancellation it caused
+    # every failure retrieved (several children may fail alike: asyncio would log the others' tracebacks)
+    failures = [failure for task in tasks if not task.cancelled() and (failure := task.exception()) is not None]
+    if failures:
+        raise failures[0]  # the failure that ended the rest, not the cancellation it caused
     return [task.result() for task in tasks]
