@@ -43,7 +43,10 @@ class SecretRef:
         if self.env:
             value = os.environ.get(self.env)
             if value is None:
-                raise UsageError(f"secret {self.describe()} is not set")
+                raise UsageError(
+                    f"{self.env} is not set: the profile reads a secret from this environment variable"
+                    f" (export {self.env}=...)"
+                )
             return Secret(value)
         path = Path(os.path.expanduser(self.file or ""))
         try:

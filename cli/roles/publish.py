@@ -42,7 +42,7 @@ def publish(
 
     from fieldctl.cli.framework import common
     from fieldctl.cli.views.stream import Sink
-    from fieldctl.protocols.core.errors import RemoteFailure, UsageError
+    from fieldctl.protocols.core.errors import AddressInUse, RemoteFailure, UsageError
 
     if (kind is None) == (from_ is None):
         raise UsageError("give either KIND (with --data) or --from FILE")
@@ -61,7 +61,13 @@ def publish(
     async def main() -> None:
         sink = Sink(drv.stats, out=sys.stdout if as_json else None)
         if via is None:
-            await drv.publish(messages, sink, wait_s=wait, realtime=realtime, options=options)
+            try:
+                await drv.publish(messages, sink, wait_s=wait, realtime=realtime, options=options)
+            except AddressInUse as exc:
+                raise AddressInUse(
+                    f"{exc}: if a simulator runs there, publish through it: start it with"
+                    f" `fieldctl simulate {prof.name} --control SOCKET` and add --via SOCKET"
+                ) from None
             return
         from fieldctl.protocols.runtime.control import request
 

@@ -48,6 +48,10 @@ class ConnectFailure(FieldctlError):
     exit_code = ExitCode.CONNECT
 
 
+class AddressInUse(ConnectFailure):
+    """Another process holds the address this role binds (often a simulator already running there)."""
+
+
 class Timeout(FieldctlError):
     exit_code = ExitCode.TIMEOUT
 

@@ -21,7 +21,7 @@ from fieldctl.protocols.core.errors import ExitCode, FieldctlError, ProtocolFail
 from fieldctl.protocols.core.limits import loads
 from fieldctl.protocols.core.message import Message, link
 from fieldctl.protocols.sdk.contract import CommandOutcome, Emit
-from fieldctl.protocols.transport import unix, within
+from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, unix, within
 
 ControlHandler = Callable[[str, Message, Emit], Awaitable[CommandOutcome]]
 CONTROL_VERBS = ("publish", "command")
@@ -94,8 +94,9 @@ def command_message(profile: str, name: str, data: Any) -> Message:
 
 
 async def request(path: str, verb: str, msg: Message, emit: Emit, timeout: float) -> CommandOutcome:
-    """Asks the simulator at `path`; raises the error it reports, with the same exit code."""
-    reader, writer = await unix.connect(path, timeout)
+    """Asks the simulator at `path` (one still starting gets the time `listen` gives a peer);
+    raises the error it reports, with the same exit code."""
+    reader, writer = await unix.connect_when_listening(path, min(timeout, LISTEN_REFUSED_AFTER_S))
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     messages: list[Message] = []

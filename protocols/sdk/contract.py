@@ -136,6 +136,9 @@ class BaseDriver:
     #: the names (streams, sources, Tracim event types), so none is checked. Numbers always pass.
     reported_channels: ClassVar[frozenset[str] | None] = None
     reported_kinds: ClassVar[frozenset[str] | None] = None
+    #: The protocol's commands go from the other side to a client (a platform commands its
+    #: connectors): fieldctl sends one only as that side, `command --via` a running simulator.
+    commands_from_simulator: ClassVar[bool] = False
 
     def __init__(self, profile: Profile, notify: Notify) -> None:
         self.profile = profile
@@ -176,7 +179,13 @@ class BaseDriver:
         the first reply (an asynchronous command), where it has one. Emits the request and every
         reply; the outcome's rtt_s runs from the request leaving to the first reply. A driver with
         its own `session` implements this as that session used once."""
-        raise Unsupported(f"command is not supported for profile {self.profile.name}")
+        name = self.profile.name
+        if self.commands_from_simulator:
+            raise Unsupported(
+                f"a {name} command goes from the other side to a client, so fieldctl sends one as that side:"
+                f" start `fieldctl simulate {name} --control SOCKET` and add --via SOCKET"
+            )
+        raise Unsupported(f"command is not supported for profile {name}")
 
     def session(self, emit: Emit, options: dict[str, Any]) -> ClientSession:
         """A client session for many commands (see ClientSession); `options` are the command role's

@@ -378,7 +378,13 @@ async def publish(
         await asyncio.gather(reader, return_exceptions=True)
         await conn.close(1000, CLIENT_CLOSE)
     if refused:
-        raise RemoteFailure("the platform refused the event: " + "; ".join(refused))
+        hint = (
+            " (the platform takes events only for the devices of the gateway that registered them:"
+            " publish as that connector, with its --gid or --store)"
+            if any("not listen to this device" in text for text in refused)
+            else ""
+        )
+        raise RemoteFailure("the platform refused the event: " + "; ".join(refused) + hint)
 
 
 async def _ignore_command(session: Connection, envelope: dict[str, Any]) -> None:

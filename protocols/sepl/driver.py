@@ -26,6 +26,7 @@ class Driver(BaseDriver):
     styles: ClassVar[dict[str, str]] = {**BaseDriver.styles, "response": "reply", "latency": "reply"}
     #: One WebSocket connection a client role; the platform's listening socket (its peers' besides).
     open_files: ClassVar[dict[str, int]] = {"register": 1, "publish": 1, "probe": 1, "simulate": 1}
+    commands_from_simulator: ClassVar[bool] = True
 
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, notify)

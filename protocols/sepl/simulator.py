@@ -5,6 +5,7 @@ pings until the client pings, and enforces the read deadline (spec §3, §5, §1
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import json
 import ssl
@@ -23,7 +24,7 @@ from fieldctl.protocols.core.errors import Timeout, UsageError
 from fieldctl.protocols.core.limits import Malformed
 from fieldctl.protocols.core.message import IN, OUT, Message, link
 from fieldctl.protocols.sdk.contract import CommandOutcome, Emit, Notify
-from fieldctl.protocols.transport import within
+from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, within
 from fieldctl.protocols.transport.websocket import as_text, drop, send_text, start_server, watch_frames
 
 from . import codec
@@ -288,12 +289,27 @@ class Platform:
     def listeners(self, device: str) -> list[Connected]:
         return [c for c in self.connected if device in c.state.listening]
 
+    async def _listeners_within(self, device: str, timeout: float) -> list[Connected]:
+        """The sessions listening to `device`, once there is one: a script starts the platform, its
+        connector and a command at once, as `publish` waits for a subscriber."""
+        deadline = time.monotonic() + timeout
+        while not (targets := self.listeners(device)):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await within(self.changed.wait(), remaining)
+        return targets
+
     async def command(self, device: str, service: str, data: Any, emit: Emit) -> CommandOutcome:
         """Pushes one standard-connector command to every session listening to `device` and waits
         for the first response: the outcome, with the latency and the response's data part as result."""
-        targets = self.listeners(device)
+        targets = await self._listeners_within(device, LISTEN_REFUSED_AFTER_S)
         if not targets:
-            return CommandOutcome(False, f"no connected connector listens to device {device}")
+            return CommandOutcome(
+                False, f"no connected connector listens to device {device} (waited {LISTEN_REFUSED_AFTER_S:g} s)"
+            )
         task_id = str(uuid.uuid4())
         payload = {
             "device_instance_id": f"iot#{uuid.uuid5(uuid.NAMESPACE_URL, device)}",

@@ -9,11 +9,11 @@ import os
 import time
 from typing import Any
 
-from fieldctl.protocols.core.errors import FieldctlError
+from fieldctl.protocols.core.errors import FieldctlError, Timeout
 from fieldctl.protocols.core.message import OUT, Message, link
 from fieldctl.protocols.sdk import replay, schedule
 from fieldctl.protocols.sdk.contract import CommandOutcome, Emit, Notify
-from fieldctl.protocols.transport import together, unix
+from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, together, unix, within
 
 from . import codec, timeline
 from .client import Context, sender
@@ -159,7 +159,15 @@ class Simulator:
         return self.state.broadcast(str(msg.kind), msg.payload)
 
     async def inject(self, msg: Message, emit: Emit) -> CommandOutcome:
-        """A Tracim event (or any other type) from `publish --via`, sent to every client."""
+        """A Tracim event (or any other type) from `publish --via`, sent to every client, once there
+        is one (as `publish` waits for a subscriber: a script starts the daemon, a client and this
+        at once)."""
+        if not self.state.registry:
+            self.has_clients.clear()  # all gone since the first: wait for the next registration
+            try:
+                await within(self.has_clients.wait(), LISTEN_REFUSED_AFTER_S)
+            except TimeoutError:
+                raise Timeout(f"no client registered with the daemon within {LISTEN_REFUSED_AFTER_S:g} s") from None
         outbox = self._broadcast(msg)
         results = await together(*self._queue(outbox, wanted=True))
         delivered = [sent for sent in results if sent is not None]
@@ -173,5 +181,11 @@ async def publish(ctx: Context, messages: list[Message], options: dict[str, Any]
     the master path when playing the daemon toward a client, else fieldctl's client socket."""
     destination = socket_path(options["to"], "--to") if options.get("to") else ctx.master
     sender = options.get("path") or (ctx.path if destination == ctx.master else ctx.master)
+    if destination == ctx.master and any(msg.channel == codec.TRACIM_CHANNEL for msg in messages):
+        ctx.notify(
+            f"Tracim events go to the daemon's master socket {destination}, which acknowledges them and"
+            " relays nothing: to reach its clients, use --via SOCKET of `simulate tracim --control SOCKET`,"
+            " or --to a client's socket"
+        )
     async for msg in replay.paced(replayable(messages, ctx.notify), realtime):
         await ctx.send(destination, codec.document_for(msg, sender))

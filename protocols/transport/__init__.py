@@ -8,8 +8,9 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-#: How long a following role (listen) waits for a peer that refuses connections before it gives
-#: up with exit 3: scripts often start it just before the other side binds.
+#: How long a following role (listen, a request --via a simulator, and the simulator asked to
+#: reach its client) waits for a peer that is not there before it gives up: scripts often start it
+#: just before the other side.
 LISTEN_REFUSED_AFTER_S = 5.0
 
 #: Connection-state reports from a transport: (endpoint name, state, detail) -> None.

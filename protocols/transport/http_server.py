@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from http import HTTPStatus
 
-from fieldctl.protocols.core.errors import ConnectFailure, UsageError
+from fieldctl.protocols.core.errors import AddressInUse, UsageError
 
 
 @dataclass(frozen=True)
@@ -362,7 +362,7 @@ class HttpServer:
         except OSError as exc:
             where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
             if exc.errno == errno.EADDRINUSE:
-                raise ConnectFailure(f"cannot listen on {where}: address already in use") from None
+                raise AddressInUse(f"cannot listen on {where}: address already in use") from None
             raise UsageError(f"cannot listen on {where}: {exc.strerror or exc}") from None
 
     async def close(self) -> None:

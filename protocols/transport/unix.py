@@ -161,8 +161,17 @@ def _dial(path: str) -> socket.socket:
     except (OSError, ValueError) as exc:
         sock.close()
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConnectFailure(f"cannot connect to {path}: {reason}") from None
+        starting = isinstance(exc, ConnectionRefusedError) or (
+            isinstance(exc, FileNotFoundError) and os.path.isdir(os.path.dirname(path) or ".")
+        )
+        failure = NotListening if starting else ConnectFailure
+        raise failure(f"cannot connect to {path}: {reason}") from None
     return sock
+
+
+class NotListening(ConnectFailure):
+    """No socket file there yet (its folder is), or nobody accepting on it: a peer that may still
+    be starting."""
 
 
 async def connect(path: str, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -175,6 +184,24 @@ async def connect(path: str, timeout: float) -> tuple[asyncio.StreamReader, asyn
     except OSError as exc:
         sock.close()
         raise ConnectFailure(f"cannot connect to {path}: {exc.strerror or exc}") from None
+
+
+async def connect_when_listening(path: str, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """connect, to a peer that may still be starting (a script starts a simulator and asks it at
+    once, as a person pasting a session does): its socket not being there yet is waited out within
+    `timeout`, as `listen` gives a peer time to appear; any other failure is at once."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    pause = 0.02
+    while True:
+        try:
+            return await connect(path, max(0.0, deadline - loop.time()))
+        except NotListening:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise
+        await asyncio.sleep(min(pause, remaining))
+        pause = min(pause * 2, 0.25)
 
 
 async def send_document(path: str, data: bytes, timeout: float = 5.0) -> None:

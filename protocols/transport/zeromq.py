@@ -17,7 +17,7 @@ import zmq
 import zmq.asyncio
 from zmq.utils.monitor import parse_monitor_message
 
-from fieldctl.protocols.core.errors import ConnectFailure, Timeout, UsageError
+from fieldctl.protocols.core.errors import AddressInUse, ConnectFailure, Timeout, UsageError
 from fieldctl.protocols.core.limits import MAX_FRAME_BYTES
 from fieldctl.protocols.transport import LinkCallback, within
 
@@ -208,7 +208,7 @@ class Socket:
             self.sock.bind(url)
         except zmq.ZMQError as exc:
             if exc.errno == zmq.EADDRINUSE:
-                raise ConnectFailure(f"cannot bind {self.name} on {url}: address already in use") from None
+                raise AddressInUse(f"cannot bind {self.name} on {url}: address already in use") from None
             raise UsageError(f"cannot bind {self.name} on {url}: {exc}") from None
         self.url = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
         if self._on_link is not None:

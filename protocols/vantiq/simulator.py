@@ -21,7 +21,7 @@ from fieldctl.protocols.core import redact
 from fieldctl.protocols.core.errors import RemoteFailure, UsageError
 from fieldctl.protocols.core.message import IN, Message, link
 from fieldctl.protocols.sdk.contract import CommandOutcome, Emit, Notify
-from fieldctl.protocols.transport import within
+from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, within
 from fieldctl.protocols.transport.websocket import send_text, start_server
 
 from . import codec, scenario, simulator_state
@@ -258,6 +258,7 @@ class Simulator:
             return predicate()
 
     async def publish(self, source: str, obj: Any, emit: Emit | None = None) -> Message:
+        await self.wait_active(source, LISTEN_REFUSED_AFTER_S)
         return await self.send(self.session_of(source), codec.publish(source, obj), emit)
 
     async def query(self, source: str, params: Any, emit: Emit) -> codec.QueryResult:
@@ -301,9 +302,13 @@ class Simulator:
     async def command(self, name: str, data: Any, emit: Emit) -> CommandOutcome:
         """`command vantiq NAME --via SOCKET`; data {"source": S, "params": {...}, "code": N}."""
         data = data if isinstance(data, dict) else {}
-        source = data.get("source") or self._only_source()
+        source = data.get("source")
+        if not source:
+            await self._until(lambda: bool(self.rules.active), LISTEN_REFUSED_AFTER_S)
+            source = self._only_source()
         if not isinstance(source, str):
             raise UsageError(f"the source must be a name, not {json.dumps(source)[:40]}")
+        await self.wait_active(source, LISTEN_REFUSED_AFTER_S)
         start = time.monotonic()
         if name == "query":
             result = await self.query(source, data.get("params", {}), emit)

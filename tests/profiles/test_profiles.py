@@ -124,7 +124,7 @@ def test_secret_references_never_show_the_value(tmp_path: Path, monkeypatch: pyt
     assert "s3cr3t" not in f"{secret} {secret!r} {secret:>20}"
     (tmp_path / "token").write_text("from-file\n")
     assert SecretRef(file=str(tmp_path / "token")).resolve().reveal() == "from-file"
-    with pytest.raises(UsageError, match="env:FIELDCTL_MISSING is not set"):
+    with pytest.raises(UsageError, match="FIELDCTL_MISSING is not set: the profile reads a secret from this"):
         SecretRef(env="FIELDCTL_MISSING").resolve()
     assert isinstance(secret, Secret)
 

@@ -474,3 +474,9 @@ def test_scenario_replays_recorded_packets_and_hand_written_samples(tmp_path: Pa
         assert third["kind"] == "error" and third["payload"]["data"] == "hand-written failure"
     finally:
         proc.stop()
+
+
+def test_publishing_where_a_simulator_runs_says_to_publish_through_it(server: Proc, ports: Ports) -> None:
+    result = cli("publish", "oneliner", "frame", "--data", "1", *ports.args)
+    assert result.returncode == 3 and "address already in use" in one_line(result.stderr)
+    assert "simulate oneliner --control SOCKET" in result.stderr and "--via SOCKET" in result.stderr

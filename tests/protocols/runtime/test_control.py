@@ -48,7 +48,7 @@ def test_publish_via_a_running_simulator(endpoints: Endpoints, tmp_path: Path) -
 
 
 def test_via_a_missing_socket_exits_3(tmp_path: Path) -> None:
-    result = run_cli("publish", "autotrainer", "tunnelEnter", "--via", str(tmp_path / "nobody.sock"))
+    result = run_cli("publish", "autotrainer", "tunnelEnter", "--via", str(tmp_path / "nobody.sock"), "--wait", "0.5")
     assert result.returncode == 3 and "cannot connect to" in result.stderr
 
 

@@ -105,6 +105,7 @@ def test_events_accepted_and_refused(platform: Platform, tmp_path: Path) -> None
         refused = run_cli("publish", "sepl", *target, "--data", "2", *platform.args, *store, env=env())
         assert refused.returncode == 1 and text in refused.stderr
         one_line(refused.stderr)
+        assert ("publish as that connector, with its --gid" in refused.stderr) == ("not listen" in text)
     conn.stop()
 
 
@@ -309,3 +310,33 @@ def test_wss_verifies_the_certificate_unless_told_otherwise(tmp_path: Path) -> N
     trusted.wait_json(is_link("ready"))
     trusted.stop()
     plat.proc.stop()
+
+
+# --- a first session: each mistake on the way points to the fix ---------------------------------
+
+
+def test_a_command_without_the_simulator_says_to_go_through_it() -> None:
+    result = run_cli("command", "sepl", "dev-1:sepl_set", "--data", "1", env=env())
+    assert result.returncode == 2, result.stderr
+    assert "simulate sepl --control SOCKET" in one_line(result.stderr) and "--via SOCKET" in result.stderr
+
+
+def test_a_command_waits_for_a_connector_started_with_it(platform: Platform, tmp_path: Path) -> None:
+    """A pasted session starts the connector and commands it at once: the platform waits for it."""
+    command = ["command", "sepl", "dev-1:sepl_set", "--data", "5", "--via", platform.control, "--json"]
+    asking = Proc([*FIELDCTL, *command], env=env())
+    conn = connector(platform, tmp_path, "--device", LAMP)
+    try:
+        assert asking.wait(20) == 0, asking.output()
+        assert any('"channel":"latency"' in line for line in asking.output())
+    finally:
+        asking.stop()
+        conn.stop()
+
+
+def test_a_missing_password_names_the_variable() -> None:
+    environment = env()
+    del environment["SEPL_PASSWORD"]
+    result = run_cli("probe", "sepl", "--endpoint", f"platform=ws://127.0.0.1:{free_port()}", env=environment)
+    said = result.stdout + result.stderr
+    assert "SEPL_PASSWORD is not set" in said and "export SEPL_PASSWORD=" in said

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.processes import cli_env, run_cli
+from tests.helpers.processes import FIELDCTL, Proc, cli_env, run_cli
 from tests.helpers.tracim import FAST, is_msg, raw_of, send_raw, start_client, start_daemon
 
 EVENT = "content.created.html-document"
@@ -320,3 +320,29 @@ def test_stale_socket_file_is_replaced(sockdir: Path) -> None:
     result = run_cli("simulate", "tracim", "--json", "--master", str(master), "--duration", "0.3")
     assert result.returncode == 0, result.stderr
     assert not master.exists()
+
+
+def test_a_tracim_event_to_the_master_socket_says_it_reaches_no_client(sockdir: Path) -> None:
+    master = sockdir / "m.sock"
+    daemon = start_daemon(master, "--no-timeline")
+    result = run_cli("publish", "tracim", "user.modified", "--data", '{"user": {}}', "--master", str(master))
+    assert result.returncode == 0, result.stderr
+    assert "acknowledges them and relays nothing" in result.stderr and "--via SOCKET" in result.stderr
+    asked = run_cli("command", "tracim", "get-clients", "--master", str(master))
+    assert asked.returncode == 0 and "relays nothing" not in asked.stderr  # a request is no such mistake
+    assert daemon.stop() == 0
+
+
+def test_publish_via_waits_for_a_client_started_with_it(sockdir: Path) -> None:
+    master, client, control = sockdir / "m.sock", sockdir / "c.sock", sockdir / "ctl.sock"
+    daemon = start_daemon(master, "--no-timeline", "--control", str(control))
+    nobody = run_cli("publish", "tracim", "user.modified", "--data", "{}", "--via", str(control))
+    assert nobody.returncode == 4 and "no client registered" in nobody.stderr
+    asking = Proc([*FIELDCTL, "publish", "tracim", "user.modified", "--data", "{}", "--via", str(control)])
+    plugin = start_client(master, client)
+    try:
+        assert asking.wait(20) == 0
+        plugin.wait_json(lambda m: is_msg(m, "in", "user.modified"))
+    finally:
+        asking.stop()
+        assert plugin.stop() == 0 and daemon.stop() == 0

@@ -154,3 +154,41 @@ def test_peer_pid_names_the_sender(sockdir: Path) -> None:
             listener.close()
 
     assert asyncio.run(main()) == os.getpid()
+
+
+def test_a_peer_still_starting_is_waited_for(sockdir: Path) -> None:
+    """A script starts a simulator and asks it at once: the socket that appears later is reached."""
+    path = sockdir / "late.sock"
+
+    async def main() -> bytes:
+        asking = asyncio.ensure_future(unix.connect_when_listening(str(path), 10.0))
+        await asyncio.sleep(0.3)  # long enough for several attempts at a path with no socket yet
+        assert not asking.done()
+        accepted: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            accepted.set_result(await reader.read())
+            writer.close()
+
+        listener = unix.UnixListener(str(path), serve)
+        await listener.start()
+        try:
+            _, writer = await asking
+            writer.write(b"hello")
+            writer.close()
+            return await asyncio.wait_for(accepted, 10)
+        finally:
+            listener.close()
+
+    assert asyncio.run(main()) == b"hello"
+
+
+def test_waiting_for_a_peer_ends_at_the_timeout_and_other_failures_are_at_once(sockdir: Path) -> None:
+    started = time.monotonic()
+    with pytest.raises(ConnectFailure, match="No such file"):
+        asyncio.run(unix.connect_when_listening(str(sockdir / "nobody.sock"), 0.5))
+    assert 0.4 < time.monotonic() - started < 5
+    started = time.monotonic()
+    with pytest.raises(ConnectFailure):
+        asyncio.run(unix.connect_when_listening("/nonexistent/dir/s.sock", 10.0))  # no folder: a typo
+    assert time.monotonic() - started < 2
