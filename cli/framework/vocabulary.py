@@ -69,18 +69,17 @@ def check_command(profile: Profile, name: str, data: Any, force: bool, option: s
 
 def channel_problem(driver: BaseDriver, channel: str) -> str | None:
     """Why no message the driver reports carries `channel`; None when one may."""
-    extra = driver.reported_channels
-    if extra is None or _number(channel):
-        return None
-    known = {*driver.profile.channels, *extra}
-    return None if channel in known else _unknown("channel", channel, known, driver.profile)
+    return _undeclared("channel", channel, driver)
 
 
 def kind_problem(driver: BaseDriver, kind: str) -> str | None:
     """Why no message the driver reports is of `kind`; None when one may be."""
-    extra = driver.reported_kinds
-    if extra is None or _number(kind):
+    return _undeclared("kind", kind, driver)
+
+
+def _undeclared(key: str, name: str, driver: BaseDriver) -> str | None:
+    """The driver's vocabulary of `key` (None: the peer names its own) decides; a number passes."""
+    known = driver.vocabulary(key)
+    if known is None or _number(name) or name in known:
         return None
-    profile = driver.profile
-    known = {*profile.events, *profile.commands, *extra}
-    return None if kind in known else _unknown("kind", kind, known, profile)
+    return _unknown(key, name, known, driver.profile)

@@ -25,10 +25,6 @@ class Driver(BaseDriver):
     #: ZeroMQ sockets, each with its mailbox and monitor (4): listen a SUB; command and probe a REQ
     #: and a SUB; simulate an XPUB and a ROUTER (their peers' connections besides); publish an XPUB.
     open_files: ClassVar[dict[str, int]] = {"listen": 4, "command": 8, "probe": 8, "simulate": 8, "publish": 4}
-    #: Topics are the profile's channels (unknown ones their number); kinds its events, its commands
-    #: (COMMAND_RESULT), and these.
-    reported_channels: ClassVar[frozenset[str] | None] = frozenset()
-    reported_kinds: ClassVar[frozenset[str] | None] = frozenset({"heartbeat", "malformed", "unknown"})
 
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, notify)

@@ -130,12 +130,6 @@ class BaseDriver:
     #: to start what the process's limit cannot hold (protocols/runtime/open_files.py). A role
     #: the driver plays and leaves out counts as one ZeroMQ socket.
     open_files: ClassVar[dict[str, int]] = {}
-    #: The channels and the kinds a listener's messages carry beyond the profile's own names (its
-    #: [channels]; its [events] and [commands]): with them, a name a user selects by (a check's
-    #: event step) is refused with a did-you-mean before anything runs. None: the peer chooses
-    #: the names (streams, sources, Tracim event types), so none is checked. Numbers always pass.
-    reported_channels: ClassVar[frozenset[str] | None] = None
-    reported_kinds: ClassVar[frozenset[str] | None] = None
     #: The protocol's commands go from the other side to a client (a platform commands its
     #: connectors): fieldctl sends one only as that side, `command --via` a running simulator.
     commands_from_simulator: ClassVar[bool] = False
@@ -151,8 +145,9 @@ class BaseDriver:
 
     def vocabulary(self, key: str) -> frozenset[str] | None:
         """Every value this profile's messages can carry in the Message field `key` ("channel",
-        "kind"), so a --filter value no message can have is refused before anything connects;
-        None where the other side names its own (the default: nothing is refused)."""
+        "kind"), so a --filter value or a check's event step no message can have is refused
+        before anything connects; None where the other side names its own (the default: nothing
+        is refused)."""
         return None
 
     def publication(self, kind: str, data: Any) -> Message:
