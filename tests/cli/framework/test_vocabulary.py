@@ -72,7 +72,13 @@ def test_channels_and_kinds_are_checked_where_the_protocol_reports_only_the_prof
     assert kind_problem(autotrainer, "trialStared") == "unknown kind 'trialStared' (did you mean trialStarted?)"
 
 
-@pytest.mark.parametrize("name", ["oneliner", "tracim", "sepl", "vantiq", "linejson"])
+@pytest.mark.parametrize("name", ["oneliner", "sepl", "vantiq", "linejson"])
 def test_a_protocol_whose_peer_names_channels_passes_them(name: str) -> None:
-    """Streams, sources, Tracim event types: names the profile cannot list."""
+    """Streams, sources, services: names the profile cannot list."""
     assert channel_problem(driver(name), "any-stream") is None and kind_problem(driver(name), "any-kind") is None
+
+
+def test_tracim_checks_its_channels_and_passes_the_event_types_the_daemon_names() -> None:
+    tracim = driver("tracim")
+    assert channel_problem(tracim, "tracim") is None and kind_problem(tracim, "content.created.thread") is None
+    assert channel_problem(tracim, "trcim") == "unknown channel 'trcim' (did you mean tracim?)"
