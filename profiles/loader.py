@@ -82,16 +82,25 @@ def problems_in(data: dict[str, Any], declared: Mapping[str, Setting] | None = N
     return problems
 
 
-def problems_error(source: str, problems: list[tuple[str, str]]) -> ProfileError:
-    field, reason = problems[0]
+def set_by(field: str, set_keys: Iterable[str]) -> bool:
+    """Whether `field` is a key a --set gave, or lies under or above one."""
+    return any(f"{field}.".startswith(f"{key}.") or f"{key}.".startswith(f"{field}.") for key in set_keys)
+
+
+def problems_error(source: str, problems: list[tuple[str, str]], set_keys: Iterable[str] = ()) -> ProfileError:
+    """The first problem as one line; one a --set made is told first, as the --set's."""
+    set_keys = tuple(set_keys)
+    ours = [problem for problem in problems if set_by(problem[0], set_keys)]
+    field, reason = (ours or problems)[0]
     more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
-    return ProfileError(f"{source}: {field}: {reason}{more}")
+    return ProfileError(f"{'--set ' if ours else source + ': '}{field}: {reason}{more}")
 
 
-def build(data: dict[str, Any], source: str, host: str | None = None) -> Profile:
+def build(data: dict[str, Any], source: str, host: str | None = None, set_keys: Iterable[str] = ()) -> Profile:
+    set_keys = tuple(set_keys)
     problems = problems_in(data)
     if problems:
-        raise problems_error(source, problems)
+        raise problems_error(source, problems, set_keys)
     host = host or data.get("defaults", {}).get("host") or "127.0.0.1"
     endpoints = {name: url.replace("{host}", host) for name, url in data["endpoints"].items()}
     for name, url in endpoints.items():
@@ -121,6 +130,7 @@ def build(data: dict[str, Any], source: str, host: str | None = None) -> Profile
         ),
         auth={name: SecretRef(**ref) for name, ref in data.get("auth", {}).items()},
         data=data,
+        set_keys=set_keys,
     )
 
 
@@ -154,7 +164,7 @@ def load_profile(
             raise UsageError(f"--endpoint {key}: {INSTEAD}")
         data["endpoints"][key] = url
     source = "built-in" if path.parent == BUILTIN_DIR else str(path)
-    return build(data, source, host)
+    return build(data, source, host, (assignment.partition("=")[0].strip() for assignment in sets))
 
 
 def check_file(path: str | Path, settings_of: Callable[[str], Mapping[str, Setting]]) -> list[str]:

@@ -52,6 +52,7 @@ def add(
     from fieldctl.profiles.files import targets_path
     from fieldctl.profiles.targets import Target, check_name, check_sets, saved_targets, write_fleet
     from fieldctl.protocols.core.errors import UsageError
+    from fieldctl.protocols.runtime.registry import check_settings
 
     check_name(name)
     if name in available_profiles():
@@ -65,7 +66,7 @@ def add(
     sets = _pairs(set_, "--set")
     check_sets(f"target {name}", sets)
     target = Target(name, profile, host, _pairs(endpoint, "--endpoint"), sets, labels)
-    target.load()  # the profile exists and every override applies, or a usage error now rather than later
+    check_settings(target.load())  # the profile exists and every override applies, or a usage error now
     saved[name] = target
     write_fleet(targets_path(), saved.values())
     typer.echo(f"saved target {name} ({profile}) in {targets_path()}", err=True)

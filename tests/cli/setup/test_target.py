@@ -80,6 +80,7 @@ def test_show_keeps_secrets_as_references(env: dict[str, str]) -> None:
         (("bad name", "autotrainer"), "target name"),
         (("rig", "autotrainer", "--group", "room 1"), "group label 'room 1'"),
         (("rig", "sepl", "--set", "connector.password=hunter2"), "secrets stay references"),
+        (("rig", "sepl", "--set", "connector.pol_s=1"), "--set connector.pol_s: unknown key (did you mean"),
     ],
 )
 def test_add_refuses_what_would_not_resolve(env: dict[str, str], args: tuple[str, ...], problem: str) -> None:
