@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from fieldctl.cli.framework.metavars import tidy
 from fieldctl.cli.framework.protocol_options import CONTEXT, ProtocolCommand
 from fieldctl.cli.roles import command, listen, probe, publish, simulate
 
@@ -62,7 +63,7 @@ def commands() -> dict[str, click.Command]:
     them; building the tree per line was most of a line's time)."""
     app = typer.Typer(add_completion=False, rich_markup_mode=None)
     register(app)
-    return dict(typer.main.get_group(app).commands)
+    return {name: tidy(command) for name, command in typer.main.get_group(app).commands.items()}
 
 
 def flags(verb: str, protocol: str | None) -> list[str]:
