@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from typer import TyperException
 
+from fieldctl.cli.framework import bad_values
 from fieldctl.cli.framework.common import ProfileOptions, read_data, rtt_text, wait_while_running
 from fieldctl.cli.framework.escape import stderr_line, visible
 from fieldctl.cli.framework.protocol_options import GIVEN, Given
@@ -206,7 +207,7 @@ class Session:
         except FieldctlError as exc:
             self._error(str(exc), int(exc.exit_code))
         except TyperException as exc:  # a click usage error, shown like the CLI shows it
-            self._error(f"{verb}: {exc.format_message()}", 2)
+            self._error(f"{verb}: {bad_values.message(exc)}", 2)
         return True
 
     def _parse(self, verb: str, args: list[str]) -> tuple[dict[str, Any], Given]:

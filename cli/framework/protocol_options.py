@@ -316,13 +316,14 @@ class ProtocolCommand(TyperCommand):
 def parse_given(role: str, args: list[str]) -> Given:
     """Protocol options written as a list of arguments (a check file's `options`), parsed by the
     same click parameters as a command line of that role."""
+    from fieldctl.cli.framework.bad_values import message
     from fieldctl.protocols.core.errors import UsageError
 
     command = ProtocolCommand(role, context_settings=CONTEXT)
     try:
         given: Given = command.make_context(role, list(args)).meta[GIVEN]
     except typer.TyperException as exc:  # the public base of click's usage errors in Typer
-        raise UsageError(exc.format_message()) from None
+        raise UsageError(message(exc)) from None
     return given
 
 

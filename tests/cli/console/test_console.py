@@ -263,3 +263,12 @@ def test_console_completes_names_options_and_payload_fields(typed: str, offered:
     session = Session(ProfileOptions("autotrainer", None, None, None, None), False, print)
     completions = ConsoleCompleter(session).get_completions(Document(typed), CompleteEvent(completion_requested=True))
     assert [c.text for c in completions] == offered
+
+
+def test_a_bad_value_on_a_line_is_told_as_on_the_command_line() -> None:
+    result = run_cli("console", "autotrainer", input="probe --format xml\n")
+    assert result.returncode == 2
+    assert (
+        result.stderr
+        == "error: probe: Invalid value for '--format': expected one of text, json, prometheus, got 'xml'\n"
+    )
