@@ -46,21 +46,21 @@ def driver_for(profile: Profile, notify: Notify) -> BaseDriver:
 
 
 def check_settings(profile: Profile) -> None:
-    """The profile's declared settings have the right types, and every key a --set gave is one
-    its protocol reads; else ProfileError (one line, exit 2)."""
+    """The profile's declared settings have the right types, and every key a --set (or a saved
+    target's `set`) gave is one its protocol reads; else ProfileError (one line, exit 2)."""
     from fieldctl.profiles.loader import problems_error, set_by
     from fieldctl.profiles.schema import CORE, check
 
     declared = declared_settings(profile.protocol)
     problems = check(profile.data, declared, unknown=False)
-    if profile.set_keys:  # a key a person typed must be one somebody reads
+    if profile.overrides:  # a key a person gave must be one somebody reads
         problems += [
             problem
             for problem in check(profile.data, {**CORE, **declared})
-            if problem not in problems and set_by(problem[0], profile.set_keys)
+            if problem not in problems and set_by(problem[0], profile.overrides)
         ]
     if problems:
-        raise problems_error(profile.source, problems, profile.set_keys)
+        raise problems_error(profile.source, problems, profile.overrides)
 
 
 @functools.cache
