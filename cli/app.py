@@ -113,10 +113,12 @@ def main(argv: list[str] | None = None) -> None:
     except FieldctlError as exc:
         code = _fail(str(exc), int(exc.exit_code))
     except TyperException as exc:
+        from fieldctl.cli.framework.bad_values import message
+
         ctx = getattr(exc, "ctx", None)
         where = ctx.command_path if ctx is not None else "fieldctl"
         probe_usage = ctx is not None and ctx.info_name == "probe"
-        code = _fail(exc.format_message(), 3 if probe_usage else getattr(exc, "exit_code", 2), where)
+        code = _fail(message(exc), 3 if probe_usage else getattr(exc, "exit_code", 2), where)
     except KeyboardInterrupt:
         code = 130
     except Terminated:

@@ -55,18 +55,20 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def _apply_set(data: dict[str, Any], assignment: str) -> None:
+def _apply_set(data: dict[str, Any], assignment: str, who: str = "--set") -> str:
+    """Sets the dotted key of `assignment` (KEY=VALUE) in `data`, and returns the key."""
     key, sep, value = assignment.partition("=")
     if not sep or not key.strip():
-        raise UsageError(f"--set {assignment!r}: expected dotted.key=value")
+        raise UsageError(f"{who} {assignment!r}: expected dotted.key=value")
     node = data
     parts = key.strip().split(".")
     for part in parts[:-1]:
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
-            raise UsageError(f"--set {key}: {part!r} is not a table")
+            raise UsageError(f"{who} {key}: {part!r} is not a table")
         node = child
     node[parts[-1]] = parse_value(value)
+    return key.strip()
 
 
 def problems_in(data: dict[str, Any], declared: Mapping[str, Setting] | None = None) -> list[tuple[str, str]]:
@@ -82,16 +84,36 @@ def problems_in(data: dict[str, Any], declared: Mapping[str, Setting] | None = N
     return problems
 
 
-def problems_error(source: str, problems: list[tuple[str, str]]) -> ProfileError:
-    field, reason = problems[0]
+def set_by(field: str, overrides: Mapping[str, str]) -> str | None:
+    """Who set `field`, or a key under or above it (`--set`, `target NAME: set`); None: a file."""
+    return next(
+        (
+            who
+            for key, who in overrides.items()
+            if f"{field}.".startswith(f"{key}.") or f"{key}.".startswith(f"{field}.")
+        ),
+        None,
+    )
+
+
+def problems_error(
+    source: str, problems: list[tuple[str, str]], overrides: Mapping[str, str] | None = None
+) -> ProfileError:
+    """The first problem as one line; one an override made is told first, as its setter's."""
+    overrides = overrides or {}
+    ours = [(who, field, reason) for field, reason in problems if (who := set_by(field, overrides))]
+    who, field, reason = ours[0] if ours else (f"{source}:", *problems[0])
     more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
-    return ProfileError(f"{source}: {field}: {reason}{more}")
+    return ProfileError(f"{who} {field}: {reason}{more}")
 
 
-def build(data: dict[str, Any], source: str, host: str | None = None) -> Profile:
+def build(
+    data: dict[str, Any], source: str, host: str | None = None, overrides: Mapping[str, str] | None = None
+) -> Profile:
+    overrides = dict(overrides or {})
     problems = problems_in(data)
     if problems:
-        raise problems_error(source, problems)
+        raise problems_error(source, problems, overrides)
     host = host or data.get("defaults", {}).get("host") or "127.0.0.1"
     endpoints = {name: url.replace("{host}", host) for name, url in data["endpoints"].items()}
     for name, url in endpoints.items():
@@ -121,6 +143,7 @@ def build(data: dict[str, Any], source: str, host: str | None = None) -> Profile
         ),
         auth={name: SecretRef(**ref) for name, ref in data.get("auth", {}).items()},
         data=data,
+        overrides=overrides,
     )
 
 
@@ -131,7 +154,11 @@ def load_profile(
     host: str | None = None,
     endpoints: Iterable[str] = (),
     sets: Iterable[str] = (),
+    target_sets: Iterable[str] = (),
+    target: str = "",
 ) -> Profile:
+    """`name` with its overrides: a saved target's own (`target_sets`, of target `target`), then
+    the command line's, which win."""
     profile_files = tuple(profile_files)
     known = available_profiles(profile_files)
     if name not in known:
@@ -139,8 +166,10 @@ def load_profile(
         raise ProfileError(f"unknown profile {name!r} (available: {names})")
     path = known[name]
     data = _raw(path, profile_files)
-    for assignment in sets:
-        _apply_set(data, assignment)
+    overrides: dict[str, str] = {}
+    for who, assignments in ((f"target {target}: set", target_sets), ("--set", sets)):
+        for assignment in assignments:
+            overrides[_apply_set(data, assignment, who)] = who
     if host and has_password(f"//{host}"):
         raise UsageError(f"--host: {INSTEAD}")
     for override in endpoints:
@@ -154,7 +183,7 @@ def load_profile(
             raise UsageError(f"--endpoint {key}: {INSTEAD}")
         data["endpoints"][key] = url
     source = "built-in" if path.parent == BUILTIN_DIR else str(path)
-    return build(data, source, host)
+    return build(data, source, host, overrides)
 
 
 def check_file(path: str | Path, settings_of: Callable[[str], Mapping[str, Setting]]) -> list[str]:

@@ -39,6 +39,10 @@ class Profile:
     heartbeat: HeartbeatSpec
     auth: dict[str, SecretRef]
     data: dict[str, Any]
+    #: The dotted keys set over the profile files, each with who set it (`--set`, `target NAME: set`):
+    #: their problems are told as theirs, and an unknown one is refused wherever it lies (a key in
+    #: a profile file that nobody reads is for `profiles validate`).
+    overrides: dict[str, str] = field(default_factory=dict)
 
     def setting(self, dotted: str, default: Any = None) -> Any:
         """A protocol-specific value from the raw profile data, e.g. ``simulate.identifier``."""

@@ -18,11 +18,12 @@ Problem = tuple[str, str]
 ANY_NAME = "*"
 
 
-def did_you_mean(word: str, candidates: Iterable[str]) -> str:
-    """`` (did you mean X?)`` when one candidate is close, else the empty string."""
+def did_you_mean(word: str, candidates: Iterable[str], prefix: str = "") -> str:
+    """`` (did you mean X?)`` when one candidate is close, else the empty string; `prefix` goes
+    before the candidate shown (a key's table: the whole dotted key is what a person types)."""
     by_name = {candidate.lstrip("-"): candidate for candidate in candidates}  # "--" makes any two options alike
     close = difflib.get_close_matches(word.lstrip("-"), sorted(by_name), n=1)
-    return f" (did you mean {by_name[close[0]]}?)" if close else ""
+    return f" (did you mean {prefix}{by_name[close[0]]}?)" if close else ""
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ CORE: dict[str, Setting] = {
 CORE_TABLES = frozenset(key.split(".", 1)[0] for key in CORE)
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
     """A short scalar as written, anything else by its type."""
     text = repr(value)
     return text if isinstance(value, (int, float, str, bool)) and len(text) <= 40 else type(value).__name__
@@ -178,12 +179,13 @@ def check(
         setting = schema.setting(path)
         if setting is not None:
             if not setting.accepts(node):
-                problems.append((where, f"expected {setting.expected}, got {_shown(node)}"))
+                problems.append((where, f"expected {setting.expected}, got {shown(node)}"))
         elif not schema.is_table(path):
             if unknown:
-                problems.append((where, "unknown key" + did_you_mean(path[-1], schema.names_under(path[:-1]))))
+                table = "".join(f"{part}." for part in path[:-1])
+                problems.append((where, "unknown key" + did_you_mean(path[-1], schema.names_under(path[:-1]), table)))
         elif not isinstance(node, dict):
-            problems.append((where, f"expected a table, got {_shown(node)}"))
+            problems.append((where, f"expected a table, got {shown(node)}"))
         else:
             for key, value in node.items():
                 walk(value, (*path, str(key)))

@@ -63,7 +63,9 @@ class Target:
             profile_files=profile_files,
             host=host or self.host,
             endpoints=[*own_endpoints, *endpoints],
-            sets=[*own_sets, *sets],
+            sets=sets,
+            target_sets=own_sets,
+            target=self.name,
         )
 
     def to_toml(self) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from fieldctl.profiles.schema import CORE, CORE_TABLES, SECONDS, Problem, Setting, check
+from fieldctl.profiles.schema import CORE, CORE_TABLES, SECONDS, Problem, Setting, check, shown
 from fieldctl.protocols.core.urls import INSTEAD, has_password
 
 _KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -102,7 +102,7 @@ def _core(data: dict[str, Any]) -> list[Problem]:
         problems.append(("heartbeat", "expected a table"))
         heartbeat = {}
     problems.extend(
-        (f"heartbeat.{key}", f"expected {SECONDS.expected}")
+        (f"heartbeat.{key}", f"expected {SECONDS.expected}, got {shown(heartbeat[key])}")
         for key in ("interval_s", "stale_after_s")
         if key in heartbeat and not SECONDS.accepts(heartbeat[key])
     )

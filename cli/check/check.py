@@ -28,7 +28,9 @@ ROLES = ("command", "listen", "register", "publish", "probe", "simulate")
 
 
 def check(
-    files: Annotated[list[Path], typer.Argument(help="check files (TOML; see the README)", show_default=False)],
+    files: Annotated[
+        list[Path], typer.Argument(metavar="FILE", help="check files (TOML; see the README)", show_default=False)
+    ],
     target: Annotated[
         str | None,
         typer.Option(

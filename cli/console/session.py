@@ -16,6 +16,7 @@ from typing import Any
 import typer
 
 from fieldctl.cli.console.connection import Connection
+from fieldctl.cli.framework import bad_values
 from fieldctl.cli.framework.common import ProfileOptions, read_data, rtt_text, wait_while_running
 from fieldctl.cli.framework.escape import stderr_line, visible
 from fieldctl.cli.framework.protocol_options import GIVEN, Given
@@ -172,7 +173,7 @@ class Session:
         except FieldctlError as exc:
             self._error(str(exc), int(exc.exit_code))
         except typer.TyperException as exc:  # a click usage error, shown like the CLI shows it
-            self._error(f"{verb}: {exc.format_message()}", 2)
+            self._error(f"{verb}: {bad_values.message(exc)}", 2)
         except (typer.Exit, typer.Abort, SystemExit) as exc:  # what would end a command line ends the verb only
             code = getattr(exc, "exit_code", getattr(exc, "code", 1))
             if code:

@@ -38,7 +38,9 @@ ProfileOrTargetArg = Annotated[
         autocompletion=profile_names,
     ),
 ]
-HostOpt = Annotated[str | None, typer.Option("--host", help="Fills {host} in the profile's endpoints.")]
+HostOpt = Annotated[
+    str | None, typer.Option("--host", help="The device's host name or address, put into the profile's endpoints.")
+]
 EndpointOpt = Annotated[
     list[str] | None, typer.Option("--endpoint", metavar="NAME=URL", help="Override one endpoint (repeatable).")
 ]

@@ -18,6 +18,8 @@ import typer.main
 from typer.core import TyperCommand, TyperGroup
 from typer.models import CommandInfo, TyperInfo
 
+from fieldctl.cli.framework.metavars import tidy
+
 if TYPE_CHECKING:
     import typer._click as click  # Typer exports no public name for its vendored click's classes
 
@@ -81,6 +83,11 @@ def _summary(name: str, info: CommandInfo | TyperInfo) -> click.Command:
     )
 
 
+def _tidied(build: Callable[[], click.Command]) -> Callable[[], click.Command]:
+    """`build`, its command's values then named as --help shows them (metavars.tidy)."""
+    return lambda: tidy(build())
+
+
 def root_command(app: typer.Typer) -> LazyGroup:
     """`app` as a click group (app must be Typer(cls=LazyGroup)); its subcommands are built on demand."""
     style: dict[str, Any] = {
@@ -93,12 +100,12 @@ def root_command(app: typer.Typer) -> LazyGroup:
         assert command.callback is not None, "app.command() registers a function"
         name = command.name or typer.main.get_command_name(command.callback.__name__)
         infos[name] = command
-        builders[name] = functools.partial(typer.main.get_command_from_info, command, **style)
+        builders[name] = _tidied(functools.partial(typer.main.get_command_from_info, command, **style))
     for group in app.registered_groups:
         assert group.name, "every sub-app of fieldctl is added with a name"
         infos[group.name] = group
-        builders[group.name] = functools.partial(
-            typer.main.get_group_from_info, group, suggest_commands=app.suggest_commands, **style
+        builders[group.name] = _tidied(
+            functools.partial(typer.main.get_group_from_info, group, suggest_commands=app.suggest_commands, **style)
         )
     bare = copy.copy(app)  # the root alone: its callback and options
     bare.registered_commands, bare.registered_groups = [], []

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 import typer
 from typer.core import TyperCommand
 
+from fieldctl.cli.framework.metavars import KINDS, named_after
+
 if TYPE_CHECKING:
     import typer._click as click  # Typer exports no public name for its vendored click's classes
 
@@ -26,8 +28,6 @@ if TYPE_CHECKING:
 CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
 #: The key in ctx.meta under which a parsed line leaves its protocol options (a Given).
 GIVEN = "fieldctl.protocol-options"
-#: What --help shows after a protocol option that takes a value, by its declared kind.
-METAVARS = {"str": "TEXT", "int": "N", "float": "NUMBER", "seconds": "S", "json": "JSON"}
 _PREFIX = "protocol__"
 
 
@@ -84,7 +84,7 @@ def click_options(roles: tuple[str, ...], taken: frozenset[str] = frozenset()) -
             annotation: Any = Annotated[bool, typer.Option(flag, help=_label(owners))]
             default: Any = False
         else:
-            metavar = METAVARS.get(owners[0][1].kind, "TEXT")
+            metavar = KINDS.get(owners[0][1].kind) or named_after(flag)
             annotation = Annotated[list[str] | None, typer.Option(flag, metavar=metavar, help=_label(owners))]
             default = None
         name = _PREFIX + flag.lstrip("-").replace("-", "_")
@@ -316,13 +316,14 @@ class ProtocolCommand(TyperCommand):
 def parse_given(role: str, args: list[str]) -> Given:
     """Protocol options written as a list of arguments (a check file's `options`), parsed by the
     same click parameters as a command line of that role."""
+    from fieldctl.cli.framework.bad_values import message
     from fieldctl.protocols.core.errors import UsageError
 
     command = ProtocolCommand(role, context_settings=CONTEXT)
     try:
         given: Given = command.make_context(role, list(args)).meta[GIVEN]
     except typer.TyperException as exc:  # the public base of click's usage errors in Typer
-        raise UsageError(exc.format_message()) from None
+        raise UsageError(message(exc)) from None
     return given
 
 

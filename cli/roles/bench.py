@@ -54,7 +54,7 @@ class Sample:
 @with_profile
 def bench(
     profile: ProfileOptions,
-    mode: Annotated[str, typer.Argument(metavar="command|listen", help="what to measure", show_default=False)],
+    mode: Annotated[str, typer.Argument(help="what to measure: command or listen", show_default=False)],
     name: Annotated[
         str | None,
         typer.Argument(help="command mode: the command's name", show_default=False, autocompletion=command_names),

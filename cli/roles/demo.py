@@ -37,8 +37,11 @@ def demo(
     from fieldctl.protocols.sdk.contract import BaseDriver
 
     profile = name or DEFAULT_PROFILE
-    lively = ["heartbeat.interval_s=1", "heartbeat.stale_after_s=3", "simulate.event_interval_s=0.4"]
-    lively += load_profile(profile).setting("demo.set", [])  # a profile's own needs, as data
+    base = load_profile(profile)
+    lively = ["heartbeat.interval_s=1", "heartbeat.stale_after_s=3"]
+    if base.setting("simulate.event_interval_s") is not None:  # a --set no protocol reads is refused
+        lively.append("simulate.event_interval_s=0.4")
+    lively += base.setting("demo.set", [])  # a profile's own needs, as data
 
     async def main(folder: str) -> None:
         async with private_simulator(profile, folder, sets=lively) as bound:

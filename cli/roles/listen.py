@@ -82,7 +82,7 @@ FleetOpt = Annotated[
     ),
 ]
 GroupOpt = Annotated[
-    str | None, typer.Option("--group", metavar="G", help="With --fleet: only the targets labelled G.")
+    str | None, typer.Option("--group", metavar="LABEL", help="With --fleet: only the targets labelled LABEL.")
 ]
 
 

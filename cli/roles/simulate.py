@@ -64,7 +64,9 @@ def simulate(
     ] = None,
     group: Annotated[
         str | None,
-        typer.Option("--group", metavar="G", help="With --devices: the group label of every target in the fleet file."),
+        typer.Option(
+            "--group", metavar="LABEL", help="With --devices: the group label of every target in the fleet file."
+        ),
     ] = None,
     base_port: Annotated[
         int | None,

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from fieldctl.cli.framework.protocol_options import CONTEXT, METAVARS, ProtocolCommand
+from fieldctl.cli.framework.metavars import KINDS, tidy
+from fieldctl.cli.framework.protocol_options import CONTEXT, ProtocolCommand
 from fieldctl.cli.roles import command, listen, probe, publish, simulate
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ def commands() -> dict[str, click.Command]:
     them; building the tree per line was most of a line's time)."""
     app = typer.Typer(add_completion=False, rich_markup_mode=None)
     register(app)
-    return dict(typer.main.get_group(app).commands)
+    return {name: tidy(command) for name, command in typer.main.get_group(app).commands.items()}
 
 
 def summary(verb: str) -> str:
@@ -91,7 +92,7 @@ def console_options(verb: str, protocol: str | None) -> list[tuple[str, str, str
     for flag, owners in declarations(verb).items():
         for name, spec in owners:
             if flag not in found and flag != PARAMS and protocol in (None, name):
-                metavar = "" if spec.kind == "flag" else " " + METAVARS.get(spec.kind, "TEXT")
+                metavar = "" if spec.kind == "flag" else " " + KINDS.get(spec.kind, "TEXT")
                 found[flag] = (flag, flag + metavar, spec.help)
     return list(found.values())
 

@@ -91,7 +91,7 @@ def show(profile: ProfileArg, profile_file: ProfileFileOpt = None, json_: JsonOp
 
 
 @app.command("validate")
-def validate(path: Annotated[Path, typer.Argument(help="profile TOML file")]) -> None:
+def validate(path: Annotated[Path, typer.Argument(metavar="FILE", help="profile TOML file")]) -> None:
     """Check a profile file; every problem on its own line (file: field: reason), exit 2 if any."""
     from fieldctl.cli.framework.escape import stderr_line
     from fieldctl.profiles.loader import check_file

@@ -49,10 +49,11 @@ def add(
     force: Annotated[bool, typer.Option("--force", help="Replace a saved target of that name.")] = False,
 ) -> None:
     """Save a target; the profile must exist and the overrides must apply to it."""
-    from fieldctl.profiles import available_profiles
+    from fieldctl.profiles import available_profiles, load_profile
     from fieldctl.profiles.files import targets_path
     from fieldctl.profiles.targets import Target, check_name, check_sets, saved_targets, write_fleet
     from fieldctl.protocols.core.errors import UsageError
+    from fieldctl.protocols.runtime.registry import check_settings
 
     check_name(name)
     if name in available_profiles():
@@ -66,7 +67,8 @@ def add(
     sets = _pairs(set_, "--set")
     check_sets(f"target {name}", sets)
     target = Target(name, profile, host, _pairs(endpoint, "--endpoint"), sets, labels)
-    target.load()  # the profile exists and every override applies, or a usage error now rather than later
+    # the profile exists and every override applies, or a usage error now (told as the --set's)
+    check_settings(load_profile(profile, host=host, endpoints=endpoint or [], sets=set_ or []))
     saved[name] = target
     write_fleet(targets_path(), saved.values())
     typer.echo(f"saved target {name} ({profile}) in {targets_path()}", err=True)

@@ -41,13 +41,26 @@ def declared_settings(protocol: str) -> dict[str, Setting]:
 
 def driver_for(profile: Profile, notify: Notify) -> BaseDriver:
     """The profile's driver, once its declared settings have the right types (one line, exit 2)."""
-    from fieldctl.profiles.loader import problems_error
-    from fieldctl.profiles.schema import check
-
-    problems = check(profile.data, declared_settings(profile.protocol), unknown=False)
-    if problems:
-        raise problems_error(profile.source, problems)
+    check_settings(profile)
     return driver_class(profile.protocol)(profile, notify)
+
+
+def check_settings(profile: Profile) -> None:
+    """The profile's declared settings have the right types, and every key a --set (or a saved
+    target's `set`) gave is one its protocol reads; else ProfileError (one line, exit 2)."""
+    from fieldctl.profiles.loader import problems_error, set_by
+    from fieldctl.profiles.schema import CORE, check
+
+    declared = declared_settings(profile.protocol)
+    problems = check(profile.data, declared, unknown=False)
+    if profile.overrides:  # a key a person gave must be one somebody reads
+        problems += [
+            problem
+            for problem in check(profile.data, {**CORE, **declared})
+            if problem not in problems and set_by(problem[0], profile.overrides)
+        ]
+    if problems:
+        raise problems_error(profile.source, problems, profile.overrides)
 
 
 @functools.cache

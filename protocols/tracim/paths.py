@@ -11,6 +11,7 @@ from typing import Any
 from fieldctl.profiles import Profile
 from fieldctl.protocols.core.errors import UsageError
 from fieldctl.protocols.core.limits import loads
+from fieldctl.protocols.transport import failures
 
 from .codec import MAX_SOCKET_PATH
 
@@ -44,7 +45,7 @@ def socket_path(url: str, what: str) -> str:
     """A plain path, or a unix:// URL with the placeholders {config}, {runtime}, {pid} filled in."""
     path = url[len(SCHEME) :] if url.startswith(SCHEME) else url
     if "://" in path:
-        raise UsageError(f"{what}: {url!r} is not a Unix socket (use unix:///path or a plain path)")
+        raise failures.unsupported_scheme(url, ("unix",), what, "a plain path")
     path = path.replace("{config}", config_dir()).replace("{runtime}", runtime_dir())
     path = path.replace("{pid}", str(os.getpid()))
     if not path:

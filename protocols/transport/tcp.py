@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from fieldctl.protocols.core.errors import ConnectFailure, UsageError
 from fieldctl.protocols.core.limits import MAX_FRAME_BYTES, Malformed
-from fieldctl.protocols.transport import within
+from fieldctl.protocols.transport import failures, within
 
 Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -19,7 +19,9 @@ def address(url: str) -> tuple[str, int]:
     """tcp://HOST:PORT; a port of 0 or * lets the system pick one (simulators announce it)."""
     parts = urlsplit(url)
     port = parts.netloc.rpartition(":")[2]
-    if parts.scheme != "tcp" or not parts.hostname or not (port.isdigit() or port == "*"):
+    if parts.scheme != "tcp":
+        raise failures.unsupported_scheme(url, ("tcp",))
+    if not parts.hostname or not (port.isdigit() or port == "*"):
         raise UsageError(f"not a TCP URL: {url} (expected tcp://HOST:PORT)")
     return parts.hostname, 0 if port == "*" else int(port)
 
@@ -29,11 +31,9 @@ async def connect(url: str, timeout: float, max_frame_bytes: int = MAX_FRAME_BYT
     try:
         return await within(asyncio.open_connection(host, port, limit=max_frame_bytes + 1), timeout)
     except TimeoutError:
-        raise ConnectFailure(f"cannot connect to {url} within {timeout:g} s") from None
-    except ConnectionRefusedError:
-        raise ConnectFailure(f"cannot connect to {url}: connection refused") from None
+        raise failures.cannot_connect(url, failures.no_answer(timeout)) from None
     except OSError as exc:
-        raise ConnectFailure(f"cannot connect to {url}: {exc.strerror or exc}") from None
+        raise failures.failed(url, exc) from None
 
 
 async def serve(url: str, handler: Handler, max_frame_bytes: int = MAX_FRAME_BYTES) -> tuple[asyncio.Server, str]:

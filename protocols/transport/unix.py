@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from fieldctl.protocols.core.errors import ConnectFailure, Timeout, UsageError
 from fieldctl.protocols.core.limits import MAX_FRAME_BYTES, Malformed
-from fieldctl.protocols.transport import within
+from fieldctl.protocols.transport import failures, within
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -158,14 +158,15 @@ def _dial(path: str) -> socket.socket:
         raise ConnectFailure(
             f"cannot connect to {path}: resource temporarily unavailable (its listen backlog is full)"
         ) from None
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
         sock.close()
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         starting = isinstance(exc, ConnectionRefusedError) or (
             isinstance(exc, FileNotFoundError) and os.path.isdir(os.path.dirname(path) or ".")
         )
-        failure = NotListening if starting else ConnectFailure
-        raise failure(f"cannot connect to {path}: {reason}") from None
+        raise failures.failed(path, exc, kind=NotListening if starting else ConnectFailure) from None
+    except ValueError as exc:  # a path with a NUL byte, or too long for a socket address
+        sock.close()
+        raise failures.cannot_connect(path, str(exc)) from None
     return sock
 
 
@@ -180,10 +181,10 @@ async def connect(path: str, timeout: float) -> tuple[asyncio.StreamReader, asyn
         return await within(asyncio.open_unix_connection(sock=sock, limit=LINE_LIMIT), timeout)
     except TimeoutError:
         sock.close()
-        raise Timeout(f"cannot connect to {path} within {timeout:g} s") from None
+        raise Timeout(f"cannot connect to {path}: {failures.no_answer(timeout)}") from None
     except OSError as exc:
         sock.close()
-        raise ConnectFailure(f"cannot connect to {path}: {exc.strerror or exc}") from None
+        raise failures.failed(path, exc) from None
 
 
 async def connect_when_listening(path: str, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

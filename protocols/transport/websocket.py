@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from fieldctl.protocols.core.errors import ConnectFailure, UsageError
 from fieldctl.protocols.core.limits import MAX_FRAME_BYTES
-from fieldctl.protocols.transport import LinkCallback
+from fieldctl.protocols.transport import LinkCallback, failures
 from fieldctl.protocols.transport.backoff import Backoff
 
 #: Largest message either side takes when the caller does not pass its profile's
@@ -38,6 +38,10 @@ CLOSE_TIMEOUT_S = 0.5
 QUIET = logging.getLogger("fieldctl.websockets")
 QUIET.addHandler(logging.NullHandler())
 QUIET.propagate = False
+
+
+#: The URL schemes a WebSocket endpoint may have.
+SCHEMES = ("ws", "wss")
 
 
 class Unreachable(ConnectFailure):
@@ -88,8 +92,14 @@ async def open_connection(
     except InvalidStatus as exc:
         raise ConnectFailure(f"{url} refused the connection: HTTP {exc.response.status_code}") from None
     except (InvalidURI, ValueError) as exc:
+        if failures.scheme(url) not in SCHEMES:
+            raise failures.unsupported_scheme(url, SCHEMES) from None
         raise UsageError(f"not a WebSocket URL: {url} ({exc})") from None
-    except (TimeoutError, OSError, InvalidHandshake) as exc:
+    except TimeoutError:
+        raise failures.cannot_connect(url, failures.no_answer(timeout), kind=Unreachable) from None
+    except OSError as exc:
+        raise failures.failed(url, exc, kind=Unreachable) from None
+    except InvalidHandshake as exc:
         raise Unreachable(f"cannot connect to {url}: {exc}") from None
 
 
@@ -170,7 +180,9 @@ async def start_server(
         port = parts.port or 0
     except ValueError as exc:
         raise UsageError(f"not a WebSocket URL: {url} ({exc})") from None
-    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+    if failures.scheme(url) not in SCHEMES:
+        raise failures.unsupported_scheme(url, SCHEMES)
+    if not parts.hostname:
         raise UsageError(f"not a WebSocket URL: {url}")
     try:
         server = await serve(

@@ -19,7 +19,7 @@ from zmq.utils.monitor import parse_monitor_message
 
 from fieldctl.protocols.core.errors import AddressInUse, ConnectFailure, Timeout, UsageError
 from fieldctl.protocols.core.limits import MAX_FRAME_BYTES
-from fieldctl.protocols.transport import LinkCallback, within
+from fieldctl.protocols.transport import LinkCallback, failures, within
 
 T = TypeVar("T")
 
@@ -35,6 +35,8 @@ _MONITORED = 0
 for _event in _STATES:
     _MONITORED |= _event
 
+#: The URL schemes a ZeroMQ endpoint of a profile may have.
+SCHEMES = ("tcp", "ipc")
 #: Worst-case bytes a socket's receive queue may hold: its high-water mark (in messages) is this
 #: divided by the largest message allowed, capped at MAX_QUEUED messages for small ones.
 RECEIVE_QUEUE_BYTES = 512 * 1024 * 1024
@@ -141,7 +143,7 @@ class Socket:
                 if state == "connected":
                     self._connected_once = True
                 elif state == "retrying" and not self._connected_once and time.monotonic() >= self._refuse_at:
-                    self._refuse()
+                    await self._refuse()
                 if state == "ready":
                     self.ready.set()
                 elif state == "disconnected":
@@ -157,16 +159,14 @@ class Socket:
         finally:
             monitor.close(linger=0)
 
-    def _refuse(self) -> None:
+    async def _refuse(self) -> None:
         """ZeroMQ retries a refused connection forever; a tool asked to reach a device that is not
-        there says so. Only the first connection counts: a device that goes away later is retried."""
+        there says so, and why when it can tell (a name that does not resolve, a socket file that
+        is not there). Only the first connection counts: a device that goes away later is retried."""
         if self._refused is not None and not self._refused.done():
-            self._refused.set_result(
-                ConnectFailure(
-                    f"cannot connect {self.name} to {self.url}: connection refused (nothing listens there, "
-                    "or it is unreachable)"
-                )
-            )
+            reason = await failures.diagnose(self.url)
+            if not self._refused.done():
+                self._refused.set_result(failures.cannot_connect(self.url, reason, self.name))
 
     @property
     def connected_once(self) -> bool:
@@ -201,7 +201,9 @@ class Socket:
         try:
             self.sock.connect(url)
         except zmq.ZMQError as exc:
-            raise ConnectFailure(f"cannot connect {self.name} to {url}: {exc}") from None
+            if exc.errno == zmq.EPROTONOSUPPORT:
+                raise failures.unsupported_scheme(url, SCHEMES, f"endpoint {self.name}") from None
+            raise failures.cannot_connect(url, str(exc), self.name) from None
 
     def bind(self, url: str) -> str:
         try:
@@ -209,6 +211,8 @@ class Socket:
         except zmq.ZMQError as exc:
             if exc.errno == zmq.EADDRINUSE:
                 raise AddressInUse(f"cannot bind {self.name} on {url}: address already in use") from None
+            if exc.errno == zmq.EPROTONOSUPPORT:
+                raise failures.unsupported_scheme(url, SCHEMES, f"endpoint {self.name}") from None
             raise UsageError(f"cannot bind {self.name} on {url}: {exc}") from None
         self.url = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
         if self._on_link is not None:

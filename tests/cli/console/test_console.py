@@ -378,3 +378,12 @@ def test_a_console_line_is_checked_against_the_profile_as_the_command_line_is(
     assert simulator.stop() == 0
     requests = [m for m in lines_of("\n".join(simulator.output())) if m["channel"] == "command"]
     assert [m["payload"]["data"] for m in requests] == [{"mdoe": 100}]
+
+
+def test_a_bad_value_on_a_line_is_told_as_on_the_command_line() -> None:
+    result = run_cli("console", "autotrainer", input="probe --format xml\n")
+    assert result.returncode == 2
+    assert (
+        result.stderr
+        == "error: probe: Invalid value for '--format': expected one of text, json, prometheus, got 'xml'\n"
+    )

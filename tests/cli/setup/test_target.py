@@ -11,7 +11,7 @@ import pytest
 
 from tests.helpers.autotrainer import Endpoints, start_simulator
 from tests.helpers.imports import HEAVY, completing, imported
-from tests.helpers.processes import FIELDCTL, cli_env, run_cli
+from tests.helpers.processes import FIELDCTL, cli_env, one_line, run_cli
 from tests.helpers.terminals import Pty
 
 
@@ -83,6 +83,7 @@ def test_show_keeps_secrets_as_references(env: dict[str, str]) -> None:
         (("bad name", "autotrainer"), "target name"),
         (("rig", "autotrainer", "--group", "room 1"), "group label 'room 1'"),
         (("rig", "sepl", "--set", "connector.password=hunter2"), "secrets stay references"),
+        (("rig", "sepl", "--set", "connector.pol_s=1"), "--set connector.pol_s: unknown key (did you mean"),
     ],
 )
 def test_add_refuses_what_would_not_resolve(env: dict[str, str], args: tuple[str, ...], problem: str) -> None:
@@ -90,6 +91,21 @@ def test_add_refuses_what_would_not_resolve(env: dict[str, str], args: tuple[str
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert problem in result.stderr
     assert target(env, "list", "--json").stdout == ""
+
+
+def test_a_saved_targets_bad_set_is_told_as_the_targets(env: dict[str, str], tmp_path: Path) -> None:
+    """A `set` in targets.toml edited by hand is not a --set of this command line."""
+    (tmp_path / "config" / "fieldctl").mkdir(parents=True)
+    (tmp_path / "config" / "fieldctl" / "targets.toml").write_text(
+        '[targets.rig]\nprofile = "sepl"\nset = { "connector.pol_s" = 1 }\n'
+    )
+    result = run_cli("register", "rig", "--timeout", "1", env=env)
+    assert result.returncode == 2, result.stderr
+    assert one_line(result.stderr) == (
+        "fieldctl: target rig: set connector.pol_s: unknown key (did you mean connector.poll_s?)"
+    )
+    typo = run_cli("register", "rig", "--timeout", "1", "--set", "heartbeat.intervl_s=1", env=env)
+    assert one_line(typo.stderr).startswith("fieldctl: --set heartbeat.intervl_s: unknown key"), typo.stderr
 
 
 def test_add_twice_needs_force(env: dict[str, str]) -> None:
