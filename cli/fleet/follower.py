@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from fieldctl.cli.fleet.state import UNSUPPORTED, FleetState
 from fieldctl.protocols.core.errors import FieldctlError, Unsupported, UsageError
-from fieldctl.protocols.transport import together
+from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, together
 
 if TYPE_CHECKING:
     from fieldctl.profiles import Profile
@@ -112,7 +113,7 @@ class FleetFollower:
         match one of each."""
         from fieldctl.profiles.targets import load_fleet
 
-        targets = load_fleet(path, group)
+        targets = load_fleet(written(path), group)
         if only is not None:
             targets = picked(path, targets, "target", only)
         if groups is not None:
@@ -243,3 +244,15 @@ class FleetFollower:
             return await probed(member.driver, *thresholds(member.profile), {})
         except Exception as exc:  # noqa: BLE001  a driver's bug: UNKNOWN, and the others go on
             return ProbeReport(NagiosCode.UNKNOWN, f"internal error: {type(exc).__name__}: {exc}")
+
+
+def written(path: str | Path) -> Path:
+    """The fleet file, once it is there: `simulate --devices N --write-fleet FILE &` writes it (whole,
+    by a rename) when its devices are up, and a script starts the reader at once; it gets the time
+    `listen` gives a peer to appear, then a missing file is the usual error."""
+    source = Path(path)
+    deadline, pause = time.monotonic() + LISTEN_REFUSED_AFTER_S, 0.02
+    while not source.exists() and time.monotonic() < deadline:
+        time.sleep(pause)
+        pause = min(pause * 2, 0.25)
+    return source

@@ -196,6 +196,7 @@ def _fleet(
     import asyncio
     import functools
 
+    from fieldctl.cli.fleet.follower import written
     from fieldctl.profiles.targets import load_fleet
     from fieldctl.protocols.core.errors import NagiosCode, UsageError
     from fieldctl.protocols.transport import together
@@ -207,7 +208,7 @@ def _fleet(
             raise UsageError(f"probe --fleet takes no PROFILE (got {profile.name!r})")
         if profile.host or profile.endpoints:
             raise UsageError("--host and --endpoint name one device; a fleet file names each target's")
-        targets = list(load_fleet(path, group).values())
+        targets = list(load_fleet(written(path), group).values())
         if not targets:
             raise UsageError(f"{path}: no [targets.NAME] in it")
         plans = [

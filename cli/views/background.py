@@ -10,6 +10,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from fieldctl.cli.framework.escape import visible
+from fieldctl.cli.views.links import link_text
 
 if TYPE_CHECKING:
     from fieldctl.profiles import Profile
@@ -39,8 +40,7 @@ class Announcer:
         if self.announced:
             return
         if msg.is_link and msg.kind == "bound":
-            url = msg.payload.get("url", "") if isinstance(msg.payload, dict) else ""
-            self.bound[msg.endpoint] = str(url)
+            self.bound[msg.endpoint] = link_text(msg)
             if self.profile.endpoints.keys() <= self.bound.keys():
                 self.announce()
                 return

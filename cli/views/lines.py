@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from fieldctl.cli.framework.escape import visible
 from fieldctl.cli.views import theme
+from fieldctl.cli.views.links import link_text
 from fieldctl.cli.views.render import channel_style, row_style
 from fieldctl.protocols.core.errors import UsageError
 
@@ -214,8 +215,7 @@ def line_segments(
     if msg.id is not None:
         pieces += [(" #", ""), (visible(str(msg.id)[:cut]), "")]
     if msg.is_link:
-        url = msg.payload.get("url", "") if isinstance(msg.payload, dict) else ""
-        detail = f"{msg.endpoint} {url}".strip()
+        detail = f"{msg.endpoint} {link_text(msg)}".strip()
     elif msg.error:
         detail = f"✗ {msg.error}"
     else:
@@ -292,8 +292,7 @@ def color_wanted() -> bool:
 
 def note_link(msg: Message) -> None:
     """A link line under `--format`: connection state for the person, on stderr."""
-    url = msg.payload.get("url", "") if isinstance(msg.payload, dict) else ""
-    sys.stderr.write(visible(f"{msg.endpoint}: {msg.kind} {url}".rstrip()) + "\n")
+    sys.stderr.write(visible(f"{msg.endpoint}: {msg.kind} {link_text(msg)}".rstrip()) + "\n")
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from rich.text import Text
 from fieldctl.cli.framework.escape import cell, visible
 from fieldctl.cli.views import theme
 from fieldctl.cli.views.lines import clock
+from fieldctl.cli.views.links import link_text
 from fieldctl.cli.views.render import arrow, channel_style, row_style
 from fieldctl.protocols.sdk.contract import BaseDriver
 
@@ -114,8 +115,7 @@ class LiveView:
 
     def add(self, msg: Message) -> None:
         if msg.is_link:
-            url = msg.payload.get("url", "") if isinstance(msg.payload, dict) else ""
-            self.links[msg.endpoint] = (str(msg.kind), url)
+            self.links[msg.endpoint] = (str(msg.kind), link_text(msg))
             return
         if msg.channel == self.profile.heartbeat.channel and not msg.error and msg.direction == self.beat_direction:
             self.heartbeat = (time.monotonic(), msg.payload if isinstance(msg.payload, dict) else {})

@@ -206,30 +206,20 @@ class Connector:
         self.emit(link(self.profile.name, ENDPOINT, state, detail))
 
     async def run(self) -> None:
-        """A platform that cannot be reached at start is exit 3 at once (no retries unless
-        --max-retries asks for them); once a connection worked, losing it means reconnecting."""
-        on_link = link_emitter(self.profile.name, self.emit)
+        """A platform that cannot be reached at start is exit 3 once the grace a peer gets to
+        appear is over (more retries only when --max-retries asks for them); once a connection
+        worked, losing it means reconnecting."""
         try:
-            if not self.retry_at_start:
-                conn = await open_connection(self.account.url, tls=self.tls, max_size=self.max_size, ping_interval=None)
-                on_link(ENDPOINT, "connected", {"url": self.account.url})
-                try:
-                    await self._session(conn)
-                except ConnectionClosed as exc:
-                    on_link(
-                        ENDPOINT, "disconnected", {"url": self.account.url, "code": exc.rcvd.code if exc.rcvd else None}
-                    )
-                finally:
-                    await conn.close()
             await keep_connected(
                 self.account.url,
                 self._session,
                 name=ENDPOINT,
-                on_link=on_link,
+                on_link=link_emitter(self.profile.name, self.emit),
                 backoff=self.backoff,
                 tls=self.tls,
                 max_size=self.max_size,
                 ping_interval=None,
+                retry_first=self.retry_at_start,
             )
         finally:
             self.store.close()

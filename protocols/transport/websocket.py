@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from fieldctl.protocols.core.errors import ConnectFailure, UsageError
 from fieldctl.protocols.core.limits import MAX_FRAME_BYTES
-from fieldctl.protocols.transport import LinkCallback, failures
+from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, LinkCallback, failures
 from fieldctl.protocols.transport.backoff import Backoff
 
 #: Largest message either side takes when the caller does not pass its profile's
@@ -121,19 +121,24 @@ async def keep_connected(
     """Runs `session` on a connection until it returns True (done). A dropped connection or an
     unreachable server means another try after the next backoff delay; a ConnectFailure that is
     not Unreachable (refused credentials, HTTP refusal, untrusted certificate) ends it at once.
-    retry_first=False: a server unreachable at the very first attempt ends it at once too (a
-    wrong URL or port is a mistake to report, not to retry; losing a working one is not)."""
+    retry_first=False: a server still unreachable LISTEN_REFUSED_AFTER_S after the start ends it
+    (a wrong URL or port is a mistake to report, not to retry for ever; a server started along with
+    us, as a script does, gets the time `listen` gives a peer; losing a working one is not either)."""
     delays = backoff.delays()
     may_retry = retry_first
+    first_until = time.monotonic() + LISTEN_REFUSED_AFTER_S
     while True:
         try:
             conn = await open_connection(url, tls=tls, max_size=max_size, ping_interval=ping_interval)
         except Unreachable as exc:
-            if not may_retry:
+            left = first_until - time.monotonic()
+            if not may_retry and left <= 0:
                 raise
             delay = next(delays, None)
             if delay is None:
                 raise ConnectFailure(f"{exc} (gave up after {backoff.max_retries} retries)") from None
+            if not may_retry:
+                delay = min(delay, left)  # the last try at the end of the grace
             on_link(name, "retrying", {"url": url, "in_s": round(delay, 2), "error": str(exc)})
             await asyncio.sleep(delay)
             continue

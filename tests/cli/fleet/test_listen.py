@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
-from tests.helpers.fleets import DOWN, LIVE
-from tests.helpers.processes import FIELDCTL, cli_env, invoke, run_cli
+from tests.helpers.fleets import DOWN, LIVE, simulate_devices
+from tests.helpers.processes import FIELDCTL, Proc, cli_env, invoke, run_cli
 from tests.helpers.terminals import assert_nothing_obeyed, last_frame
 
 
@@ -155,3 +157,28 @@ def test_the_board_shows_a_row_per_target_above_the_feed(fleet, terminals) -> No
     assert re.search(r"\d\d:\d\d:\d\d\.\d{3}\s+rig-\d\s+←\s+event", frame), frame
     assert_nothing_obeyed(term.raw)
     assert term.stop() == 0
+
+
+def test_a_fleet_file_written_just_after_the_reader_starts_is_waited_for(tmp_path: Path) -> None:
+    """`simulate --devices N --write-fleet FILE &` and then `listen --fleet FILE` in a script: the
+    file appears once the devices are up, after the reader has started."""
+    written = tmp_path / "autotrainer.toml"
+    reader = Proc([*FIELDCTL, "listen", "--fleet", str(written), "--json", "--count", "2", "--timeout", "60"])
+    devices, _ = simulate_devices("autotrainer", 2, tmp_path)
+    try:
+        assert reader.wait(60) == 0, reader.output()
+    finally:
+        reader.stop()
+        devices.stop()
+
+
+def test_the_reader_waits_for_the_fleet_file_a_while_and_no_longer(tmp_path: Path) -> None:
+    from fieldctl.cli.fleet.follower import written
+    from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S
+
+    late = tmp_path / "late.toml"
+    threading.Timer(0.3, late.write_text, args=("[targets]\n",)).start()  # after the reader looked
+    assert written(late).exists()
+    started = time.monotonic()
+    assert not written(tmp_path / "never.toml").exists()
+    assert LISTEN_REFUSED_AFTER_S <= time.monotonic() - started < LISTEN_REFUSED_AFTER_S + 2

@@ -240,3 +240,12 @@ def test_tracim_declares_its_channels_not_its_kinds() -> None:
     Filters(["channel=keepalive", "channel=other", "kind=anything_the_daemon_sends"]).check(drv.vocabulary, "tracim")
     with pytest.raises(UsageError, match="did you mean keepalive"):
         Filters(["channel=keepalve"]).check(drv.vocabulary, "tracim")
+
+
+def test_a_link_line_says_what_the_protocol_told_after_where() -> None:
+    from fieldctl.cli.views.links import link_text
+    from fieldctl.protocols.core.message import link
+
+    told = link("vantiq", "server", "bound", {"url": "ws://127.0.0.1:1/x", "sources": ["a", "b"], "n": 2})
+    assert link_text(told) == "ws://127.0.0.1:1/x sources=a,b n=2"
+    assert link_text(link("autotrainer", "events", "retrying", None)) == ""

@@ -283,3 +283,11 @@ def test_failed_expectation_exits_1_and_publish_without_server_exits_3(workdir: 
         env=token_env(),
     )
     assert down.returncode == 3 and "1 notification(s) not sent" in one_line(down.stderr)
+
+
+def test_the_simulators_start_line_names_its_sources() -> None:
+    url = "server=ws://127.0.0.1:0/api/v1/wsock/websocket"
+    shown = run_cli("simulate", "vantiq", "--lines", "--duration", "1", "--endpoint", url, env=token_env())
+    assert shown.returncode == 0, shown.stderr
+    bound = next(line for line in shown.stdout.splitlines() if "link bound" in line)
+    assert bound.endswith("/api/v1/wsock/websocket sources=demoSource"), bound

@@ -165,7 +165,7 @@ def test_simulator_memory_stays_bounded_however_many_notifications(workdir: Path
     assert "Traceback" not in sim.stderr.read().decode()
 
 
-def test_nothing_listening_is_one_line_and_exit_3_at_once(workdir: Path) -> None:
+def test_nothing_listening_is_one_line_and_exit_3_after_the_grace_a_peer_gets(workdir: Path) -> None:
     url = f"ws://127.0.0.1:{free_port()}/api/v1/wsock/websocket"
     config = str(write_server_config(workdir, url))
     for args in (
@@ -176,8 +176,8 @@ def test_nothing_listening_is_one_line_and_exit_3_at_once(workdir: Path) -> None
         start = time.monotonic()
         result = run_cli(*args, "--json", env=token_env())
         assert result.returncode == 3, (args, result.stderr)
-        assert "cannot connect" in one_line(result.stderr) and time.monotonic() - start < 8
-        assert "retrying" not in result.stdout  # no retry storm, no retry at all
+        assert "cannot connect" in one_line(result.stderr) and time.monotonic() - start < 12
+        assert result.stdout.count("retrying") <= 5  # no retry storm: the grace a peer gets, then exit 3
     probe = run_cli("probe", "vantiq", "--endpoint", f"server={url}", "--source", "s", env=token_env())
     assert probe.returncode == 2 and probe.stdout.startswith("VANTIQ CRITICAL") and "cannot connect" in probe.stdout
     assert len(probe.stdout.strip().splitlines()) == 1 and probe.stderr == ""  # Nagios: CRITICAL when unreachable

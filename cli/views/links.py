@@ -1,0 +1,24 @@
+"""What a link line (a connection's state) says after its state: where, then what else the protocol
+told, so a simulator's start line names what it serves (`sources=demoSource`) and a connector's
+ready line its gateway. One wording for the table's panel, lines, templates' notes and the
+background announcement; callers escape it and bound its length, as it may quote a wire."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fieldctl.protocols.core.message import Message
+
+
+def link_text(msg: Message) -> str:
+    payload = msg.payload if isinstance(msg.payload, dict) else {}
+    url = str(payload.get("url", ""))
+    told = [f"{key}={_compact(value)}" for key, value in payload.items() if key != "url"]
+    return " ".join([url, *told]).strip()
+
+
+def _compact(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(item) for item in value)
+    return str(value)
