@@ -5,6 +5,7 @@ the shell gets its terminal back; a simulator killed turns its rows red with the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shlex
@@ -57,6 +58,17 @@ def start_board(tmux: Tmux, path: Path, *extra: str) -> None:
     tmux.type(f"clear; {fieldctl} listen --fleet {shlex.quote(str(path))} {' '.join(extra)}; echo exit=$?")
 
 
+@contextlib.contextmanager
+def every_target_up(many: SimulatedFleet, cols: int, *extra: str) -> Iterator[tuple[Tmux, str]]:
+    """The board of `many` in a shell `cols` wide, once every target is up: the shell and that screen."""
+    tmux = shell(cols)
+    try:
+        start_board(tmux, many.path, *extra)
+        yield tmux, tmux.wait_until(lambda s: "160 targets  160 up" in s, "every target up", timeout=60)
+    finally:
+        tmux.close()
+
+
 def quit_board(tmux: Tmux, key: str = "q", code: int = 0) -> None:
     """`q` (or Ctrl-C) ends it with 0, and leaves the terminal as it found it (echo, line editing)."""
     if key:
@@ -76,15 +88,12 @@ def quiet(tmux: Tmux) -> bool:
 
 @pytest.mark.parametrize("cols", WIDTHS)
 def test_filter_open_a_target_and_back_without_echo(many: SimulatedFleet, cols: int) -> None:
-    tmux = shell(cols)
-    try:
-        start_board(tmux, many.path)
-        screen = tmux.wait_until(lambda s: "160 targets  160 up" in s, "every target up", timeout=60)
-        rows = target_rows(screen)
-        assert len(rows) >= 10, screen
-        assert [m["name"] for m in rows[:3]] == ["sim-001", "sim-002", "sim-003"], screen
-        assert not re.search(r"^sim-\d*…", screen, re.MULTILINE), screen  # no name cut
-        assert re.search(r"q quit", screen), screen  # the keys, in the footer
+    with every_target_up(many, cols) as (tmux, first):
+        rows = target_rows(first)
+        assert len(rows) >= 10, first
+        assert [m["name"] for m in rows[:3]] == ["sim-001", "sim-002", "sim-003"], first
+        assert not re.search(r"^sim-\d*…", first, re.MULTILINE), first  # no name cut
+        assert re.search(r"q quit", first), first  # the keys, in the footer
         assert quiet(tmux), "the board's terminal echoes what is typed"
 
         tmux.keys("/sim-15*")
@@ -114,8 +123,6 @@ def test_filter_open_a_target_and_back_without_echo(many: SimulatedFleet, cols: 
         tmux.keys("Escape")
         tmux.wait_until(lambda s: "any key closes this help" not in s and "160 targets" in s, "help closed")
         quit_board(tmux)
-    finally:
-        tmux.close()
 
 
 @pytest.mark.parametrize("cols", WIDTHS)
@@ -166,14 +173,9 @@ def test_a_board_that_times_out_gives_the_terminal_back(many: SimulatedFleet) ->
 
 
 def test_without_a_terminal_on_stdin_the_board_still_draws(many: SimulatedFleet) -> None:
-    tmux = shell(80)
-    try:
-        start_board(tmux, many.path, "< /dev/null")
-        tmux.wait_until(lambda s: "160 targets  160 up" in s, "the board", timeout=60)
+    with every_target_up(many, 80, "< /dev/null") as (tmux, _):
         tmux.keys("C-c")
         tmux.wait_until(lambda s: "exit=0" in s, "exit=0 after Ctrl-C")
-    finally:
-        tmux.close()
 
 
 README_GLOB = "fieldctl listen --fleet fleet.toml --filter 'target=sim-15*' --json --count 5"
@@ -202,10 +204,7 @@ def feed_lines(screen: str) -> list[str]:
 
 
 def test_every_target_is_a_page_away_sorts_and_a_paused_feed_holds_still(many: SimulatedFleet) -> None:
-    tmux = shell(80)
-    try:
-        start_board(tmux, many.path)
-        tmux.wait_until(lambda s: "160 targets  160 up" in s, "every target up", timeout=60)
+    with every_target_up(many, 80) as (tmux, _):
         tmux.keys("End")
         screen = tmux.wait_until(lambda s: target_rows(s)[-1:] and target_rows(s)[-1]["name"] == "sim-160", "the last")
         assert "more" not in screen
@@ -227,15 +226,10 @@ def test_every_target_is_a_page_away_sorts_and_a_paused_feed_holds_still(many: S
         tmux.keys("p")
         tmux.wait_until(lambda s: "PAUSED" not in s and feed_lines(s) != feed_lines(held), "following again")
         quit_board(tmux)
-    finally:
-        tmux.close()
 
 
 def test_ctrl_z_and_fg_give_the_board_its_keys_back(many: SimulatedFleet) -> None:
-    tmux = shell(80)
-    try:
-        start_board(tmux, many.path)
-        tmux.wait_until(lambda s: "160 targets  160 up" in s, "every target up", timeout=60)
+    with every_target_up(many, 80) as (tmux, _):
         tmux.keys("C-z")
         tmux.wait_until(lambda s: "Stopped" in s, "the board stopped")
         tmux.type("fg")
@@ -247,5 +241,3 @@ def test_ctrl_z_and_fg_give_the_board_its_keys_back(many: SimulatedFleet) -> Non
         tmux.wait_until(lambda s: s.rstrip().endswith("$"), "the prompt")  # a resumed job ends its command line
         tmux.type("echo exit=$?")
         quit_board(tmux, "")
-    finally:
-        tmux.close()
