@@ -355,8 +355,8 @@ class Platform:
         self.emit(result)
         if emit is not self.emit:
             emit(result)
-        summary = f"{device}:{service} answered in {latency_ms:g} ms: {codec.quoted(result.payload['data'])}"
-        return CommandOutcome(True, summary, [result], rtt_s=rtt_s, result=answer["data"])
+        data = codec.part_data(result.payload["data"])  # shown once, as the data it is: the time is rtt_s
+        return CommandOutcome(True, f"{device}:{service} answered", [result], rtt_s=rtt_s, result=data)
 
     async def broadcast_raw(self, text: str, emit: Emit) -> CommandOutcome:
         """Sends a frame as given to every connector (fault tests: malformed or oversized frames)."""
