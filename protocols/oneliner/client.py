@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 from fieldctl.profiles import Profile
 from fieldctl.protocols.core.errors import ProtocolFailure, Timeout, UsageError
 from fieldctl.protocols.core.message import Message
-from fieldctl.protocols.core.readable import duration_text
+from fieldctl.protocols.core.readable import duration_text, value_text
 from fieldctl.protocols.sdk.contract import CommandOutcome, Emit, Notify, ProbeReport, link_emitter
 from fieldctl.protocols.sdk.probing import verdict
 from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, zeromq
@@ -153,7 +153,8 @@ def describe(request: Request, reply: Message) -> str:
     stamp = f" (server t={body['timestamp']:.6f})" if body.get("timestamp") is not None else ""
     if body["success"]:
         return f"{request.target}: ok{stamp}"
-    text = clip(str(body["data"]), 300)  # the server's text: one bounded line
+    data = body["data"]
+    text = clip(data if isinstance(data, str) else value_text(data, 300), 300)  # the server's text: one bounded line
     if len(text) > 1 and text[0] == text[-1] and text[0] in "'\"":
         text = f"not found: {text}"  # the server's lookups fail with a KeyError's quoted str
     hint = _FAILURE_HINTS.get(request.attr)

@@ -142,8 +142,9 @@ def as_part_text(value: Any) -> str | None:
 
 
 def part_data(value: Any) -> Any:
-    """A part's value as the data it carries: JSON text decoded (within the limits), so it is
-    shown once and not as a string of JSON; any other text, or any other value, as it is."""
+    """A part's value as the data it carries: an object's or an array's JSON text decoded (within
+    the limits), so it is shown once and not as a string of JSON; any other text (`42` may be a
+    number's text or a name), or any other value, as it is."""
     if not isinstance(value, str) or not value.lstrip().startswith(("{", "[")):
         return value
     try:

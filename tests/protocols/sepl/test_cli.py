@@ -147,7 +147,7 @@ def test_scenario_commands_fixed_answers_and_binary_frames(tmp_path: Path) -> No
     first = plat.proc.wait_json(lambda m: m["channel"] == "latency")
     second = plat.proc.wait_json(lambda m: m["channel"] == "latency" and m["error"])
     assert first["payload"]["data"] == '{"done": 1}' and first["error"] is None
-    assert "expected 'something else'" in second["error"]
+    assert second["error"] == 'expected "something else"'  # as JSON says it, not as Python would
     conn.stop()
     plat.proc.stop()
     assert "scenario: dev-1:sepl_set answered" in plat.proc.popen.stderr.read()
