@@ -38,9 +38,13 @@ def summary_line(results: list[Result], code: int) -> None:
 
 
 def print_table(results: list[Result], console: Console) -> None:
-    """One file's steps: mark, number, name, time and what went wrong (the diff, one line each)."""
+    """One file's steps: mark, number, name, time and what went wrong (the diff, one line each).
+    On a narrow terminal the detail wraps, folding a long word, so the fact that matters (a typo
+    in a field's name) is never cut; the mark, number, name and time stay whole."""
     from rich.table import Table
     from rich.text import Text
+
+    from fieldctl.protocols.core.readable import duration_text
 
     if not results:
         return
@@ -51,12 +55,13 @@ def print_table(results: list[Result], console: Console) -> None:
         header_style="bold",
         pad_edge=False,
     )
-    for column in ("", "#", "step", "time", "detail"):
-        table.add_column(column, justify="right" if column in ("#", "time") else "left")
+    for column in ("", "#", "step", "time"):
+        table.add_column(column, justify="right" if column in ("#", "time") else "left", no_wrap=True)
+    table.add_column("detail", overflow="fold", ratio=1)
     for result in results:
         mark, style = MARKS[result.status]
         detail = Text("\n").join(cell(stderr_line(line)) for line in [result.detail, *result.diff] if line)
-        time_text = "" if result.status == "skipped" else f"{result.seconds * 1000:.0f} ms"
+        time_text = "" if result.status == "skipped" else duration_text(result.seconds)
         table.add_row(Text(mark, style=style), str(result.step.number), cell(result.step.name), time_text, detail)
     console.print(table)
 

@@ -330,4 +330,6 @@ async def wait_while_running(task: asyncio.Future[Any], awaitable: Awaitable[Any
 
 def rtt_text(rtt_s: float | None) -> str:
     """' (12.3 ms)': how long the answer took, when one came."""
-    return "" if rtt_s is None else f" ({rtt_s * 1000:.1f} ms)"
+    from fieldctl.protocols.core.readable import duration_text
+
+    return "" if rtt_s is None else f" ({duration_text(rtt_s)})"

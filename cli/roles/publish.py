@@ -78,4 +78,6 @@ def publish(
 
     asyncio.run(main())
     if not as_json:
-        sys.stderr.write(f"published {drv.stats.sent} message(s)\n")
+        # What was published, each accepted once drv.publish returns: not every frame the driver
+        # sent on the way (a login, a subscription), which the sink counts as sent.
+        sys.stderr.write(f"published {len(messages)} message(s)\n")

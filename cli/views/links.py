@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from fieldctl.protocols.core.readable import value_text
+
 if TYPE_CHECKING:
     from fieldctl.protocols.core.message import Message
 
@@ -19,6 +21,9 @@ def link_text(msg: Message) -> str:
 
 
 def _compact(value: Any) -> str:
+    """A name as it is, a list of them joined by commas, anything else as JSON (`null`, never `None`)."""
+    if isinstance(value, str):
+        return value
     if isinstance(value, (list, tuple)):
-        return ",".join(str(item) for item in value)
-    return str(value)
+        return ",".join(_compact(item) for item in value)
+    return value_text(value)

@@ -26,6 +26,7 @@ from fieldctl.cli.views import theme
 from fieldctl.cli.views.lines import clock
 from fieldctl.cli.views.links import link_text
 from fieldctl.cli.views.render import arrow, channel_style, row_style
+from fieldctl.protocols.core.readable import value_text
 from fieldctl.protocols.sdk.contract import BaseDriver
 
 if TYPE_CHECKING:
@@ -151,7 +152,7 @@ class LiveView:
         seen, payload = self.heartbeat
         age = time.monotonic() - seen
         stale = age > spec.stale_after_s
-        fields = "  ".join(visible(str(payload.get(name, "?"))[:CELL_CHARS]) for name in spec.fields)
+        fields = "  ".join(visible(_field_text(payload.get(name, "?"))) for name in spec.fields)
         sent = "sent " if self.beat_direction == "out" else ""
         text = Text(f"{fields}  {sent}age {age:.1f} s", style=theme.style("error" if stale else "ok"))
         if stale:
@@ -212,3 +213,8 @@ class LiveView:
         if hidden > 0 and self.hint:
             again = f"{self.title} {self.profile.name} --lines"
             self.console.print(Text(f"{hidden} earlier messages scrolled off the table; `{again}` prints every one"))
+
+
+def _field_text(value: Any) -> str:
+    """A heartbeat field in the header: text as it is, any other value as JSON (`null`, never `None`)."""
+    return value[:CELL_CHARS] if isinstance(value, str) else value_text(value, CELL_CHARS)

@@ -11,6 +11,7 @@ from typing import Any
 from fieldctl.profiles.schema import did_you_mean
 from fieldctl.protocols.core.errors import ConnectFailure, NagiosCode, Timeout, UsageError
 from fieldctl.protocols.core.message import Message
+from fieldctl.protocols.core.readable import duration_text
 from fieldctl.protocols.sdk.contract import (
     BaseDriver,
     ClientSession,
@@ -252,7 +253,7 @@ async def probe(endpoints: dict[str, str], vocab: Vocabulary, warn: float, crit:
         problems.append(f"no heartbeat within {crit:g} s")
     if rtt_task.done() and not rtt_task.cancelled() and rtt_task.exception() is None:
         metrics["command_rtt_seconds"] = round(rtt_task.result(), 4)
-        parts.append(f"command round trip {rtt_task.result() * 1000:.0f} ms")
+        parts.append(f"command round trip {duration_text(rtt_task.result())}")
     else:
         problems.append(f"no command reply within {crit:g} s")
     return verdict(metrics, problems, parts, warn, crit)

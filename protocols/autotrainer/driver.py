@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from fieldctl.profiles import Profile
 from fieldctl.profiles.schema import Setting, did_you_mean
 from fieldctl.protocols.core.errors import UsageError
 from fieldctl.protocols.core.message import LINK, OUT, Message
+from fieldctl.protocols.core.readable import value_text
 from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
 
 from . import client, codec
@@ -34,7 +34,7 @@ class Driver(BaseDriver):
     def summarize(self, msg: Message) -> str:
         body = msg.payload
         if msg.error or not isinstance(body, dict):
-            return "" if body is None else str(body)[:120]
+            return "" if body is None else value_text(body)
         if msg.channel == "heartbeat":
             return f"{body.get('identifier')} {body.get('version')}"
         if msg.channel in ("reply", "command_result"):
@@ -112,17 +112,10 @@ class Driver(BaseDriver):
 def _short(value: Any, limit: int = 100) -> str:
     if value is None:
         return ""
-    text = " ".join(f"{k}={_compact(v)}" for k, v in value.items()) if isinstance(value, dict) else _compact(value)
+    text = (
+        " ".join(f"{k}={value_text(v, limit)}" for k, v in value.items())
+        if isinstance(value, dict)
+        else value_text(value)
+    )
     text = " " + text
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _compact(value: Any) -> str:
-    """json.dumps(value, separators=(",", ":")), without its cost for the usual plain values
-    (`--lines` summarizes every message, not only the table's drawn rows)."""
-    kind = type(value)
-    if kind is str and value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
-        return f'"{value}"'
-    if kind is int:
-        return str(value)
-    return json.dumps(value, separators=(",", ":"))

@@ -1,2 +1,3 @@
 """The leaf core every other layer stands on: the exit-code errors, the one Message model, the
-decoding limits, the masking of secrets and the entry-point reader. It imports nothing of fieldctl."""
+decoding limits, the masking of secrets, the entry-point reader and how a value or a duration
+reads for a person. It imports nothing of fieldctl."""

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 from fieldctl.profiles import Profile
 from fieldctl.protocols.core.errors import ProtocolFailure, Timeout, UsageError
 from fieldctl.protocols.core.message import Message
+from fieldctl.protocols.core.readable import duration_text, value_text
 from fieldctl.protocols.sdk.contract import CommandOutcome, Emit, Notify, ProbeReport, link_emitter
 from fieldctl.protocols.sdk.probing import verdict
 from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, zeromq
@@ -152,7 +153,8 @@ def describe(request: Request, reply: Message) -> str:
     stamp = f" (server t={body['timestamp']:.6f})" if body.get("timestamp") is not None else ""
     if body["success"]:
         return f"{request.target}: ok{stamp}"
-    text = clip(str(body["data"]), 300)  # the server's text: one bounded line
+    data = body["data"]
+    text = clip(data if isinstance(data, str) else value_text(data, 300), 300)  # the server's text: one bounded line
     if len(text) > 1 and text[0] == text[-1] and text[0] in "'\"":
         text = f"not found: {text}"  # the server's lookups fail with a KeyError's quoted str
     hint = _FAILURE_HINTS.get(request.attr)
@@ -241,12 +243,12 @@ def _verdict(tasks: dict[str, asyncio.Task[Any]], stream: str | None, warn: floa
     else:
         name, rtt = version
         metrics["call_rtt_seconds"] = round(rtt, 4)
-        notes.append(f"server {name}, call round trip {rtt * 1000:.0f} ms")
+        notes.append(f"server {name}, call round trip {duration_text(rtt)}")
     if stream is not None:
         waited, _ = _outcome(tasks["stream"])
         if waited is None:
             problems.append(f"no sample on {stream} within {crit:g} s")
         else:
             metrics["stream_wait_seconds"] = round(waited, 3)
-            notes.append(f"{stream} seen after {waited:.2f} s")
+            notes.append(f"{stream} seen after {duration_text(waited)}")
     return verdict(metrics, problems, notes, warn, crit)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from fieldctl.profiles import Profile
 from fieldctl.profiles.schema import Setting
 from fieldctl.protocols.core.errors import UsageError
 from fieldctl.protocols.core.message import OUT, Message
+from fieldctl.protocols.core.readable import value_text
 from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
 
 from . import client, codec
@@ -34,10 +34,10 @@ class Driver(BaseDriver):
         if msg.error or not isinstance(body, dict):
             return super().summarize(msg)
         if msg.channel == codec.CALL:
-            text = f"args={_compact(body.get('args'))} kwargs={_compact(body.get('kwargs'))}"
+            text = f"args={value_text(body.get('args'))} kwargs={value_text(body.get('kwargs'))}"
             return text + (" +timestamp" if body.get("get_timestamp") else "")
         data = body.get("data")
-        text = data["python_repr"] if isinstance(data, dict) and "python_repr" in data else _compact(data)
+        text = data["python_repr"] if isinstance(data, dict) and "python_repr" in data else value_text(data)
         if not body.get("success", True):
             text = f"✗ {text}"
         if body.get("timestamp") is not None:
@@ -100,7 +100,3 @@ class Driver(BaseDriver):
 
     async def probe(self, *, warn: float, crit: float, options: dict[str, Any]) -> ProbeReport:
         return await client.probe(self.profile, warn, crit, options.get("stream"))
-
-
-def _compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

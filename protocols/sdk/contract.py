@@ -24,6 +24,7 @@ from fieldctl.profiles import Profile
 from fieldctl.profiles.schema import SECONDS, TEXTS, Setting
 from fieldctl.protocols.core.errors import NagiosCode, Unsupported
 from fieldctl.protocols.core.message import Message, link
+from fieldctl.protocols.core.readable import value_text
 
 Emit = Callable[[Message], None]
 Notify = Callable[[str], None]
@@ -141,7 +142,7 @@ class BaseDriver:
 
     def summarize(self, msg: Message) -> str:
         """A short text for one table cell."""
-        return "" if msg.payload is None else str(msg.payload)[:120]
+        return "" if msg.payload is None else value_text(msg.payload)
 
     def vocabulary(self, key: str) -> frozenset[str] | None:
         """Every value this profile's messages can carry in the Message field `key` ("channel",

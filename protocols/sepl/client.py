@@ -20,6 +20,7 @@ from fieldctl.profiles import Profile
 from fieldctl.profiles.secrets import Secret, SecretRef
 from fieldctl.protocols.core.errors import ConnectFailure, NagiosCode, RemoteFailure, Timeout, UsageError
 from fieldctl.protocols.core.message import Message, link
+from fieldctl.protocols.core.readable import duration_text
 from fieldctl.protocols.sdk.contract import Emit, Notify, ProbeReport, link_emitter
 from fieldctl.protocols.sdk.identity import identity_file, recall, remember
 from fieldctl.protocols.sdk.probing import verdict
@@ -392,5 +393,9 @@ async def probe(profile: Profile, options: dict[str, Any], notify: Notify, warn:
     elapsed = round(time.monotonic() - started, 4)
     await conn.close(1000, CLIENT_CLOSE)
     return verdict(
-        {"login_seconds": elapsed}, [], [f"login accepted in {elapsed:.3f} s (gateway {answer['gid']})"], warn, crit
+        {"login_seconds": elapsed},
+        [],
+        [f"login accepted in {duration_text(elapsed)} (gateway {answer['gid']})"],
+        warn,
+        crit,
     )

@@ -141,6 +141,18 @@ def as_part_text(value: Any) -> str | None:
     return value if value is None or isinstance(value, str) else json.dumps(value)
 
 
+def part_data(value: Any) -> Any:
+    """A part's value as the data it carries: an object's or an array's JSON text decoded (within
+    the limits), so it is shown once and not as a string of JSON; any other text (`42` may be a
+    number's text or a name), or any other value, as it is."""
+    if not isinstance(value, str) or not value.lstrip().startswith(("{", "[")):
+        return value
+    try:
+        return limits.loads(value)
+    except ValueError:  # not JSON after all, or over a limit (Malformed is one)
+        return value
+
+
 # --- platform frames (§4.2): Go encoding/json ---------------------------------------------------
 
 #: What Go's encoding/json escapes beyond JSON's own, as one table: str.translate walks a frame once,

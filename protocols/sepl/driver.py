@@ -8,6 +8,7 @@ from fieldctl.profiles import Profile
 from fieldctl.profiles.schema import Setting
 from fieldctl.protocols.core.errors import UsageError
 from fieldctl.protocols.core.message import OUT, Message
+from fieldctl.protocols.core.readable import duration_text, value_text
 from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
 
 from . import client, codec
@@ -86,15 +87,22 @@ class Driver(BaseDriver):
 def describe(msg: Message) -> str:
     """The table cell: status and payload of an envelope, the essentials of the rest."""
     if msg.error:
-        return f"{msg.error}: {str(msg.payload)[:80]}" if msg.payload else msg.error
+        return f"{msg.error}: {value_text(msg.payload, 80)}" if msg.payload else msg.error
     body = msg.payload
     if msg.channel == "latency" and isinstance(body, dict):
-        return f"{body.get('latency_ms')} ms data={body.get('data')}"
+        latency_ms = body.get("latency_ms")
+        took = f"{duration_text(latency_ms / 1000)} " if isinstance(latency_ms, (int, float)) else ""
+        return f"{took}data={_part(body.get('data'))}"[:120]
     if not isinstance(body, dict) or "handler" not in body:
-        return "" if body is None else str(body)[:120]
+        return "" if body is None else value_text(body)
     inner = body.get("payload")
     if msg.channel in ("event", "command", "response") and isinstance(inner, dict):
         parts = inner.get("value") if msg.channel == "event" else inner.get("protocol_parts")
-        return f"data={codec.part_value(parts, codec.DATA)} metadata={codec.part_value(parts, codec.METADATA)}"[:120]
+        data, metadata = (_part(codec.part_value(parts, name)) for name in (codec.DATA, codec.METADATA))
+        return f"data={data} metadata={metadata}"[:120]
     status = f"{body.get('status')} " if msg.channel == "reply" else ""
-    return f"{status}{inner}"[:120]
+    return f"{status}{value_text(inner)}"[:120]
+
+
+def _part(value: Any) -> str:
+    return value_text(codec.part_data(value), 100)

@@ -23,6 +23,7 @@ from fieldctl.protocols.core import redact
 from fieldctl.protocols.core.errors import Timeout, UsageError
 from fieldctl.protocols.core.limits import Malformed
 from fieldctl.protocols.core.message import IN, OUT, Message, link
+from fieldctl.protocols.core.readable import value_text
 from fieldctl.protocols.sdk.contract import CommandOutcome, Emit, Notify
 from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, within
 from fieldctl.protocols.transport.websocket import as_text, drop, send_text, start_server, watch_frames
@@ -355,8 +356,8 @@ class Platform:
         self.emit(result)
         if emit is not self.emit:
             emit(result)
-        summary = f"{device}:{service} answered in {latency_ms:g} ms: {codec.quoted(result.payload['data'])}"
-        return CommandOutcome(True, summary, [result], rtt_s=rtt_s, result=answer["data"])
+        data = codec.part_data(result.payload["data"])  # shown once, as the data it is: the time is rtt_s
+        return CommandOutcome(True, f"{device}:{service} answered", [result], rtt_s=rtt_s, result=data)
 
     async def broadcast_raw(self, text: str, emit: Emit) -> CommandOutcome:
         """Sends a frame as given to every connector (fault tests: malformed or oversized frames)."""
@@ -400,10 +401,10 @@ class Platform:
                 self.changed.clear()
                 await self.changed.wait()
             outcome = await self.command(device, service, msg.payload, self.emit)
-            data = outcome.result
+            data = outcome.messages[0].payload["data"] if outcome.messages else None  # the part's text
             expect = scenario[index + 1] if index + 1 < len(scenario) else None
             if expect is not None and expect.channel == "response" and not same_data(data, expect.payload):
-                self.notify(f"scenario: {msg.kind} answered {data!r}, expected {expect.payload!r}")
+                self.notify(f"scenario: {msg.kind} answered {value_text(data)}, expected {value_text(expect.payload)}")
                 self.emit(
                     Message(
                         self.profile.name,
@@ -412,7 +413,7 @@ class Platform:
                         "latency",
                         msg.kind,
                         outcome.summary,
-                        error=f"expected {expect.payload!r}",
+                        error=f"expected {value_text(expect.payload)}",
                     )
                 )
 

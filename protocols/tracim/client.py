@@ -16,6 +16,7 @@ from fieldctl.profiles import Profile
 from fieldctl.protocols.core.errors import FieldctlError, NagiosCode, Timeout, UsageError
 from fieldctl.protocols.core.limits import Limits, Malformed
 from fieldctl.protocols.core.message import IN, OUT, Message, link
+from fieldctl.protocols.core.readable import duration_text, value_text
 from fieldctl.protocols.sdk.contract import CommandOutcome, Emit, Notify, ProbeReport
 from fieldctl.protocols.sdk.probing import verdict
 from fieldctl.protocols.transport import unix, within
@@ -296,9 +297,9 @@ async def command(ctx: Context, name: str, data: Any, timeout: float) -> Command
         return CommandOutcome(
             False, f"the daemon acknowledged {type_} without answering: it does not know it", messages
         )
-    return CommandOutcome(
-        True, f"{reply.kind} in {elapsed * 1000:.0f} ms: {describe(reply)}", messages, result=reply.payload
-    )  # the daemon's document
+    detail = describe(reply)
+    summary = f"{reply.kind} in {duration_text(elapsed)}" + (f": {detail}" if detail else "")
+    return CommandOutcome(True, summary, messages, result=reply.payload)  # the daemon's document
 
 
 def describe(msg: Message) -> str:
@@ -320,7 +321,7 @@ def describe(msg: Message) -> str:
         return f"user_id {body.get('user_id')}"
     if msg.kind == codec.REQUEST_RESULT and isinstance(body, dict):
         return f"{body.get('Status')}, body {len(str(body.get('data', '')))} base64 chars"
-    return "" if body is None else str(body)[:120]
+    return "" if body is None else value_text(body)
 
 
 def _label(value: Any, *keys: str) -> str | None:
@@ -362,5 +363,5 @@ async def probe(ctx: Context, warn: float, crit: float) -> ProbeReport:
             NagiosCode.CRITICAL, f"no pong from {ctx.master} within {crit:g} s (daemon wedged?)", {}, warn, crit
         )
     return verdict(
-        {"pong_rtt_seconds": round(rtt, 4)}, [], [f"pong from {ctx.master} in {rtt * 1000:.1f} ms"], warn, crit
+        {"pong_rtt_seconds": round(rtt, 4)}, [], [f"pong from {ctx.master} in {duration_text(rtt)}"], warn, crit
     )

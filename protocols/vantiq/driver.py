@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -12,6 +11,7 @@ from fieldctl.profiles.schema import Setting
 from fieldctl.protocols.core import redact
 from fieldctl.protocols.core.errors import FieldctlError, UsageError
 from fieldctl.protocols.core.message import OUT, Message
+from fieldctl.protocols.core.readable import value_text
 from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
 
 from . import client, codec
@@ -117,7 +117,7 @@ def scrubbed_errors() -> Iterator[None]:
 def describe(msg: Message) -> str:
     """The table's detail cell: the part of a frame a person looks for."""
     if msg.error is not None:
-        return f"{msg.error}: {str(msg.payload)[:80]}"
+        return f"{msg.error}: {value_text(msg.payload, 80)}"
     body = msg.payload
     if msg.channel in (codec.RESPONSE, codec.STATUS) and isinstance(body, dict):
         code = body.get("status")
@@ -130,6 +130,5 @@ def describe(msg: Message) -> str:
     return _short(body)
 
 
-def _short(value: Any, limit: int = 100) -> str:
-    text = "" if value is None else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _short(value: Any) -> str:
+    return "" if value is None else value_text(value, 100)

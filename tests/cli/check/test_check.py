@@ -109,6 +109,18 @@ def test_on_a_terminal_a_table_shows_marks_and_the_diff(tmp_path: Path, terminal
     assert "1 passed, 1 failed" in text
 
 
+def test_at_60_columns_the_detail_wraps_and_the_step_name_stays_whole(
+    tmp_path: Path, terminals: Callable[..., Pty]
+) -> None:
+    typo = "applicationModeCalibrationTypo"
+    check = write(tmp_path, 'target = "autotrainer"\n' + STATUS.replace("= 0 }", f'= "{typo}" }}'))
+    term = terminals([*FIELDCTL, "check", str(check), "--simulate"], cols=60)
+    assert term.wait(60) == 1
+    rows = term.text.splitlines()
+    assert any("status answers" in row and "ms" in row for row in rows)  # name and time on the step's row
+    assert "…" not in term.text and f'"{typo}", got 0' in "".join(row.strip() for row in rows)
+
+
 def test_an_event_that_never_comes_is_a_timeout(tmp_path: Path) -> None:
     check = write(
         tmp_path,

@@ -249,3 +249,5 @@ def test_a_link_line_says_what_the_protocol_told_after_where() -> None:
     told = link("vantiq", "server", "bound", {"url": "ws://127.0.0.1:1/x", "sources": ["a", "b"], "n": 2})
     assert link_text(told) == "ws://127.0.0.1:1/x sources=a,b n=2"
     assert link_text(link("autotrainer", "events", "retrying", None)) == ""
+    odd = link("sepl", "platform", "disconnected", {"reason": None, "close": {"code": 1000}, "clean": True})
+    assert link_text(odd) == 'reason=null close={"code":1000} clean=true'  # JSON, never a Python repr

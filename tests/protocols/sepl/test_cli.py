@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from fieldctl.protocols.sepl.codec import collection_hash, parse_device_spec
 from tests.helpers.ports import free_port
 from tests.helpers.processes import FIELDCTL, Proc, lines_of, one_line, run_cli
 from tests.helpers.sepl import LAMP, PASSWORD, Platform, connector, env, is_link
+from tests.helpers.terminals import Pty
 
 METER = "dev-2:iot#type-meter:Meter 2"
 LAMP3 = "dev-3:iot#type-lamp:Lamp 3:location=hall:floor=1"
@@ -145,7 +147,7 @@ def test_scenario_commands_fixed_answers_and_binary_frames(tmp_path: Path) -> No
     first = plat.proc.wait_json(lambda m: m["channel"] == "latency")
     second = plat.proc.wait_json(lambda m: m["channel"] == "latency" and m["error"])
     assert first["payload"]["data"] == '{"done": 1}' and first["error"] is None
-    assert "expected 'something else'" in second["error"]
+    assert second["error"] == 'expected "something else"'  # as JSON says it, not as Python would
     conn.stop()
     plat.proc.stop()
     assert "scenario: dev-1:sepl_set answered" in plat.proc.popen.stderr.read()
@@ -164,9 +166,31 @@ def test_answer_program_gets_the_command_but_never_the_password(platform: Platfo
     conn.stop()
 
 
+def test_on_a_terminal_a_command_shows_its_data_once_and_one_time_and_publish_counts_events(
+    platform: Platform, tmp_path: Path, terminals: Callable[..., Pty]
+) -> None:
+    conn = connector(platform, tmp_path, "--device", LAMP)
+    conn.wait_json(is_link("ready"))
+    command = ["command", "sepl", "dev-1:sepl_set", "--data", '{"level": 42}', "--via", platform.control]
+    term = terminals([*FIELDCTL, *command], env=env())
+    assert term.wait(30) == 0, term.text
+    verdict = next(line for line in term.text.splitlines() if line.startswith("OK"))
+    assert re.fullmatch(r"OK dev-1:sepl_set answered \(\d+\.\d ms\)\s*", verdict), verdict  # one time, no data
+    assert "\\" not in term.text and "None" not in term.text  # no double-encoded data, no Python
+    assert '{\r\n  "level": 42\r\n}' in term.text  # the result, decoded
+    assert 'data={"level":42} metadata=null' in term.text  # the command's row
+    store = ["--store", str(tmp_path / "devices.sqlite")]
+    publish = ["publish", "sepl", "dev-1", "sepl_get", "--data", '{"level": 1}', *platform.args, *store]
+    published = terminals([*FIELDCTL, *publish], env=env())
+    assert published.wait(30) == 0, published.text
+    assert "published 1 message(s)" in published.text  # the event; not the login frame before it
+    conn.stop()
+
+
 def test_probe_ok_and_critical(platform: Platform) -> None:
     ok = run_cli("probe", "sepl", *platform.args, env=env())
     assert ok.returncode == 0 and ok.stdout.startswith("SEPL OK - login accepted"), ok.stdout + ok.stderr
+    assert re.match(r"SEPL OK - login accepted in \d+\.\d ms \(gateway .*\) \| login_seconds=[\d.]+s;", ok.stdout)
     refused = run_cli("probe", "sepl", *platform.args, env=env("wrong"))
     assert refused.returncode == 2 and "dropped the connection" in refused.stdout
     down = run_cli("probe", "sepl", "--endpoint", f"platform=ws://127.0.0.1:{free_port()}", "--crit", "2", env=env())

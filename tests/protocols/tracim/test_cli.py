@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.helpers.processes import FIELDCTL, Proc, cli_env, run_cli
+from tests.helpers.terminals import Pty
 from tests.helpers.tracim import FAST, is_msg, raw_of, send_raw, start_client, start_daemon
 
 EVENT = "content.created.html-document"
@@ -113,6 +116,20 @@ def test_commands_and_their_replies(sockdir: Path) -> None:
     assert unknown.returncode == 2 and "get-clients" in unknown.stderr
     assert plugin.stop() == 0 and daemon.stop() == 0
     assert leftover_sockets(sockdir) == []
+
+
+def test_on_a_terminal_a_reply_without_detail_has_no_dangling_colon(
+    sockdir: Path, terminals: Callable[..., Pty]
+) -> None:
+    master = sockdir / "m.sock"
+    daemon = start_daemon(master, "--no-timeline")
+    term = terminals([*FIELDCTL, "command", "tracim", "ping", "--master", str(master)])
+    assert term.wait(30) == 0, term.text
+    verdict = next(line for line in term.text.splitlines() if line.startswith("OK"))
+    assert re.fullmatch(r"OK daemon_pong in \d+\.\d ms\s*", verdict), verdict
+    probe = run_cli("probe", "tracim", "--master", str(master))
+    assert re.match(r"\S+ OK - pong from \S+ in \d+\.\d ms", probe.stdout), probe.stdout
+    assert daemon.stop() == 0
 
 
 def test_command_exit_codes_without_a_daemon(sockdir: Path) -> None:
