@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import re
 import socket
 import stat
 from pathlib import Path
@@ -18,6 +19,7 @@ from fieldctl.profiles import load_profile
 from fieldctl.profiles.targets import load_fleet
 from fieldctl.protocols.runtime.registry import protocol_names
 from tests.helpers.processes import FIELDCTL, Proc, cli_env, invoke, run_cli
+from tests.helpers.terminals import last_frame
 
 PROTOCOLS = protocol_names()
 #: How each device is asked to show it was reached: a probe, except where a probe leaves no trace
@@ -239,3 +241,29 @@ def test_a_simulated_fleets_devices_each_live_their_own_repeatable_timeline() ->
     }
     other = fleet_events(8)
     assert not {next(s for _, s in sequence(events) if s) for events in other.values()} & set(sessions.values())
+
+
+@pytest.mark.parametrize("cols", [160, 80, 60])
+def test_the_panel_sums_up_the_fleet(cols: int, terminals, tmp_path: Path) -> None:
+    """On a terminal: how many devices are up, the messages per second, how many devices have a
+    client (one `listen` here, at full width) and the errors; not one device's heartbeat."""
+    env = cli_env(XDG_CONFIG_HOME=str(tmp_path / "config"))
+    fleet_file = tmp_path / "config" / "fieldctl" / "targets.toml"
+    argv = [*FIELDCTL, "simulate", "autotrainer", "--devices", "5", "--write-fleet", str(fleet_file)]
+    term = terminals([*argv, "--set", "heartbeat.interval_s=0.5"], cols=cols, env=env)
+
+    def panel(text: str) -> str:
+        title = "fieldctl simulate autotrainer"
+        return " ".join(last_frame(text, title).split()) if title in text else ""
+
+    term.wait_for(lambda text: "5 of 5 up" in panel(text) and "on 0 of 5 devices" in panel(text), timeout=30)
+    frame = panel(term.text)
+    assert re.search(r"messages [1-9]\d*/s", frame) and "errors 0 (malformed 0, warnings 0)" in frame, frame
+    assert "sim-001 0.12.0 sent age" not in frame, "no single device's heartbeat stands for the fleet"
+    if cols == 160:
+        client = Proc([*FIELDCTL, "listen", "sim-002", "--json"], env=env)
+        try:
+            term.wait_for(lambda text: "on 1 of 5 devices" in panel(text), timeout=30)
+        finally:
+            client.stop()
+    assert term.stop() == 0
