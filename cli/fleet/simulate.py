@@ -95,14 +95,12 @@ class FleetSummary(_TaggedView):
         return notify
 
     def header(self) -> Table:
-        from rich.table import Table
         from rich.text import Text
 
         from fieldctl.cli.views import theme
+        from fieldctl.cli.views.live_view import header_grid
 
-        grid = Table.grid(padding=(0, 2))
-        grid.add_column(style="bold")
-        grid.add_column()
+        grid = header_grid()
         grid.add_row("devices", self._devices_text())
         stats = self.view.stats
         now, total = time.monotonic(), stats.sent + stats.received

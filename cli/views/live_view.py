@@ -84,6 +84,14 @@ class Row:
         return detail
 
 
+def header_grid() -> Table:
+    """The panel's two columns: a bold name, and what it stands for."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    return grid
+
+
 class LiveView:
     def __init__(
         self,
@@ -162,9 +170,7 @@ class LiveView:
         return text
 
     def _header(self) -> Table:
-        grid = Table.grid(padding=(0, 2))
-        grid.add_column(style="bold")
-        grid.add_column()
+        grid = header_grid()
         grid.add_row("heartbeat", self._heartbeat_text())
         for endpoint, (state, url) in sorted(self.links.items()):
             meaning = "ok" if state in ("ready", "connected", "bound", "peer-connected", "alive") else "notice"
