@@ -32,6 +32,9 @@ TICK_S = 0.1
 #: A benchmark's own bounds: it runs for a moment at least, and asks for a rate a loop can keep.
 BENCH_SECONDS = Bounded(float, 0.001, MAX_RUN_SECONDS, " of seconds")
 RATE = Bounded(float, 0.001, 1_000_000, " of requests per second")
+#: How long each mode runs when neither --requests nor --duration says: long enough for the
+#: percentiles of a loopback simulator (thousands of answers a second) to rest on many samples.
+COMMAND_SECONDS, LISTEN_SECONDS = 5.0, 10.0
 
 
 class BenchCommand(ProtocolCommand):
@@ -62,7 +65,7 @@ def bench(
     data: Annotated[str | None, typer.Option("--data", metavar="JSON|@FILE|@-", help="Request payload.")] = None,
     clients: Annotated[int, typer.Option("--clients", min=1, max=1000, help="Concurrent client sessions.")] = 1,
     requests: Annotated[
-        int | None, typer.Option("--requests", parser=COUNT, metavar="N", help="Requests in all (default 100).")
+        int | None, typer.Option("--requests", parser=COUNT, metavar="N", help="Requests in all (default: run 5 s).")
     ] = None,
     duration: Annotated[
         float | None,
@@ -70,7 +73,7 @@ def bench(
             "--duration",
             parser=BENCH_SECONDS,
             metavar="S",
-            help="Run for S seconds (listen: default 10) instead of a number of requests.",
+            help="Run for S seconds instead of a number of requests (default 5; listen: 10).",
         ),
     ] = None,
     rate: Annotated[
@@ -122,12 +125,15 @@ def bench(
     prof = profile.load()
     drv = common.driver(prof)
     as_json = common.json_mode(json_)
-    count = (requests or 100) if mode == "command" and duration is None else None
+    count = requests if mode == "command" else None
+    if count is None and duration is None:
+        duration = COMMAND_SECONDS if mode == "command" else LISTEN_SECONDS
     if mode == "command":
         _reserve_open_files(drv, clients, via)
-    with _progress(not as_json, count or duration or 10.0, "" if count else " s") as tick:
+    with _progress(not as_json, count or duration or LISTEN_SECONDS, "" if count else " s") as tick:
         if mode == "listen":
-            result, rows = asyncio.run(_listen(drv, profile.options("listen", drv), duration or 10.0, tick))
+            assert duration is not None
+            result, rows = asyncio.run(_listen(drv, profile.options("listen", drv), duration, tick))
         else:
             assert name is not None
             wait_s = timeout if timeout is not None else float(prof.setting("timeouts.command_s", 5.0))
@@ -252,6 +258,7 @@ async def _commands(
         "duration_s": elapsed,
         "per_second": len(answered) / elapsed if elapsed > 0 else None,
         "latency_s": quantiles(s.latency_s for s in answered),
+        "latency_samples": len(answered),
     }
     rows = [
         {
@@ -310,6 +317,7 @@ async def _listen(
         "duration_s": duration,
         "per_second": len(counted) / duration,
         "interval_s": quantiles(gaps),
+        "interval_samples": len(gaps),
     }
     rows = [
         {"received_s": at, "interval_s": gap, "malformed": bad}
@@ -359,6 +367,8 @@ def _progress(shown: bool, total: float, unit: str) -> Any:
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Booleans as `true`/`false`, as other tools read them (not Python's True/False); a figure
+    that is not there (no answer, no interval yet) as an empty field."""
     import csv
 
     from fieldctl.protocols.core.errors import UsageError
@@ -367,9 +377,13 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
         with path.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["sent_s", "latency_s"])
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows({key: _csv_value(value) for key, value in row.items()} for row in rows)
     except OSError as exc:
         raise UsageError(f"--csv {path}: cannot write: {exc.strerror}") from None
+
+
+def _csv_value(value: Any) -> Any:
+    return ("true" if value else "false") if isinstance(value, bool) else value
 
 
 def _report(result: dict[str, Any], as_json: bool) -> None:
@@ -385,7 +399,7 @@ def _report(result: dict[str, Any], as_json: bool) -> None:
     from rich.console import Console
 
     from fieldctl.cli.framework.escape import visible
-    from fieldctl.cli.roles.latency import milliseconds
+    from fieldctl.cli.roles.latency import NEEDED, milliseconds, too_few
 
     if result["mode"] == "listen":
         head = (
@@ -408,4 +422,10 @@ def _report(result: dict[str, Any], as_json: bool) -> None:
             + f": {head}"
         )
     )
-    console.print(f"{label}: " + "  ".join(f"{key} {milliseconds(value)}" for key, value in figures.items()))
+    samples = result[f"{label}_samples"]
+    missing = too_few(samples)
+    console.print(
+        f"{label} ({samples} samples): "
+        + "  ".join(f"{key} {milliseconds(value)}" for key, value in figures.items())
+        + (f"  ({', '.join(f'{name} needs {NEEDED[name]:,}' for name in missing)} samples)" if missing else "")
+    )

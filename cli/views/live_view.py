@@ -85,6 +85,14 @@ class Row:
         return detail
 
 
+def header_grid() -> Table:
+    """The panel's two columns: a bold name, and what it stands for."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    return grid
+
+
 class LiveView:
     def __init__(
         self,
@@ -113,6 +121,9 @@ class LiveView:
         self.started = time.monotonic()
         self.added = 0  # rows ever added, to say at the end how many the table no longer shows
         self.drawn = 0  # rows in the last frame
+        #: What the panel above the table holds: this view's heartbeat, links and counters, or a
+        #: summary of many sources (a simulated fleet's, cli/fleet/simulate.py).
+        self.header: Callable[[], Table] = self._header
 
     def add(self, msg: Message) -> None:
         if msg.is_link:
@@ -160,9 +171,7 @@ class LiveView:
         return text
 
     def _header(self) -> Table:
-        grid = Table.grid(padding=(0, 2))
-        grid.add_column(style="bold")
-        grid.add_column()
+        grid = header_grid()
         grid.add_row("heartbeat", self._heartbeat_text())
         for endpoint, (state, url) in sorted(self.links.items()):
             meaning = "ok" if state in ("ready", "connected", "bound", "peer-connected", "alive") else "notice"
@@ -174,7 +183,8 @@ class LiveView:
         return grid
 
     def __rich__(self) -> Group:
-        height = max(3, self.console.size.height - len(self.links) - 9)
+        header = self.header()
+        height = max(3, self.console.size.height - header.row_count - 7)
         table = Table(expand=True, box=None, header_style="bold", pad_edge=False)
         table.add_column("time", no_wrap=True, width=12)
         table.add_column("", width=1)
@@ -194,14 +204,14 @@ class LiveView:
                 cell(row.shown_detail(self.summarize)),
                 style=row_style(self.styles, row.channel, row.bad),
             )
-        header = Panel(
-            self._header(),
+        panel = Panel(
+            header,
             title=cell(f"fieldctl {self.title} {self.profile.name}"),
             title_align="left",
             subtitle=Text(LINES_HINT) if self.hint else None,
             subtitle_align="right",
         )
-        return Group(header, table)
+        return Group(panel, table)
 
     @contextlib.contextmanager
     def live(self) -> Iterator[Live]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fieldctl.profiles.schema import DELAY, ENDPOINT, SECONDS, TABLE, TEXT, TEXTS, Setting
+from fieldctl.profiles.schema import COUNT, DELAY, ENDPOINT, SECONDS, TABLE, TEXT, TEXTS, Setting
 
 SETTINGS: dict[str, Setting] = {
     "endpoints.events": ENDPOINT,
     "endpoints.commands": ENDPOINT,
     "simulate.identifier": TEXT,
+    "simulate.seed": COUNT,
     "simulate.version": TEXT,
     "simulate.event_interval_s": SECONDS,
     "simulate.async_commands": TEXTS,

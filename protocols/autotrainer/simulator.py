@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 
 from fieldctl.profiles import Profile
@@ -18,6 +19,8 @@ from .client_state import EmergencyDeduper
 from .simulator_state import DeviceState
 
 REPLAYED_CHANNELS = ("event", "emergency", "property_change")
+#: How far each gap between the timeline's events strays from simulate.event_interval_s (a fraction).
+EVENT_JITTER = 0.25
 
 
 class DevicePublisher:
@@ -87,6 +90,7 @@ class Simulator:
             vocab, profile.setting("simulate.configuration", {}), [vocab.command_code[name] for name in async_names]
         )
         self.async_delay = float(profile.setting("simulate.async_delay_s", 0.3))
+        self.seed = int(profile.setting("simulate.seed", 1))
         self.publisher: DevicePublisher | None = None  # bound by run(), for the control path
 
     async def run(self, scenario: list[Message] | None, use_timeline: bool) -> None:
@@ -118,14 +122,14 @@ class Simulator:
         interval = self.profile.heartbeat.interval_s
         identifier = self.profile.setting("simulate.identifier", "autotrainer-device")
         version = self.profile.setting("simulate.version", "0.12.0")
-        async for _ in schedule.ticks(interval):
+        async for _ in schedule.ticks(interval, random.Random(f"{self.seed}:heartbeat")):
             body = {"identifier": identifier, "version": version, "timestamp": time.time()}
             publisher.send(codec.publication_messages("heartbeat", body, self.vocab))
 
     async def _timeline(self, publisher: DevicePublisher) -> None:
         interval = float(self.profile.setting("simulate.event_interval_s", 1.0))
-        steps = timeline.sessions(self.state)  # endless
-        async for _ in schedule.ticks(interval):
+        steps = timeline.sessions(self.state, self.seed)  # endless
+        async for _ in schedule.ticks(interval, random.Random(f"{self.seed}:timeline"), EVENT_JITTER):
             publisher.send(self.state.event(*next(steps)))
 
     async def _replay(self, publisher: DevicePublisher, messages: list[Message]) -> None:

@@ -8,6 +8,7 @@ import asyncio
 import copy
 import gc
 import os
+import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -32,6 +33,11 @@ from fieldctl.protocols.transport import together
 #: The setting a simulator announces itself by (autotrainer's heartbeat `identifier`): each device
 #: gets its own name there, so a board tells the devices apart. Profiles without it are unchanged.
 IDENTIFIER = "simulate.identifier"
+#: The setting that seeds a simulator's run (autotrainer's timeline and phases): each device gets
+#: its own, derived from the profile's and its name, so devices differ and a run repeats.
+SEED = "simulate.seed"
+#: A simulated device's own id in the configuration it reports (autotrainer's get-configuration).
+DEVICE_ID = "simulate.configuration.deviceId"
 #: How long binding may take: a base plus a little per device (1,000 devices bind in a few seconds).
 BOUND_BASE_S, BOUND_PER_DEVICE_S = 10.0, 0.05
 
@@ -40,6 +46,12 @@ def device_names(count: int, prefix: str = "sim") -> list[str]:
     """sim-001, sim-002 ...: zero-padded so they sort as they count."""
     width = max(3, len(str(count)))
     return [f"{prefix}-{number:0{width}d}" for number in range(1, count + 1)]
+
+
+def device_seed(seed: int, name: str) -> int:
+    """A device's own seed: the same for the same fleet seed and name, unrelated between devices
+    (a string seeds Random through a hash, the same in every process)."""
+    return random.Random(f"{seed}:{name}").getrandbits(63)
 
 
 def client_sets(assignments: list[str]) -> dict[str, Any]:
@@ -122,8 +134,14 @@ class SimulatedFleet:
         data = {**self.base.data, "endpoints": dict(private)}
         if "simulate" in data:  # a simulator may keep and change what it reads from here: its own copy
             data["simulate"] = copy.deepcopy(data["simulate"])
+            own_settings = data["simulate"]
             if self.base.setting(IDENTIFIER) is not None:
-                data["simulate"][IDENTIFIER.partition(".")[2]] = name
+                own_settings[IDENTIFIER.partition(".")[2]] = name
+            seed = self.base.setting(SEED)
+            if seed is not None:
+                own_settings[SEED.partition(".")[2]] = device_seed(seed, name)
+            if self.base.setting(DEVICE_ID) is not None:
+                own_settings["configuration"]["deviceId"] = name
         return Device(name, replace(self.base, endpoints=dict(private), data=data), dict(private))
 
     def targets(self, sets: dict[str, Any], group: str | None) -> list[Target]:

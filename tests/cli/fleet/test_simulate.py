@@ -4,8 +4,10 @@ would once the fleet is their targets.toml)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
+import re
 import socket
 import stat
 from pathlib import Path
@@ -17,6 +19,7 @@ from fieldctl.profiles import load_profile
 from fieldctl.profiles.targets import load_fleet
 from fieldctl.protocols.runtime.registry import protocol_names
 from tests.helpers.processes import FIELDCTL, Proc, cli_env, invoke, run_cli
+from tests.helpers.terminals import last_frame
 
 PROTOCOLS = protocol_names()
 #: How each device is asked to show it was reached: a probe, except where a probe leaves no trace
@@ -191,3 +194,76 @@ def free_run(length: int) -> int:
             for sock in sockets:
                 sock.close()
     raise AssertionError(f"no {length} consecutive free ports between 20000 and 32000")
+
+
+def fleet_events(seed: int) -> dict[str, list[dict[str, Any]]]:
+    """The built-in timeline's events of a 5-device autotrainer fleet over 2.5 s, per device."""
+    result = run_cli(
+        "simulate",
+        "autotrainer",
+        "--devices",
+        "5",
+        "--json",
+        "--duration",
+        "2.5",
+        "--set",
+        "simulate.event_interval_s=0.2",
+        "--set",
+        f"simulate.seed={seed}",
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    events: dict[str, list[dict[str, Any]]] = {}
+    for line in map(json.loads, result.stdout.splitlines()):
+        if line["channel"] == "event":
+            events.setdefault(line["target"], []).append(line)
+    assert sorted(events) == ["sim-001", "sim-002", "sim-003", "sim-004", "sim-005"]
+    return events
+
+
+def sequence(events: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
+    """What a device's timeline said, without when: each event's kind and session."""
+    return [(event["kind"], (event["payload"]["context"] or {}).get("sessionId")) for event in events[:6]]
+
+
+def test_a_simulated_fleets_devices_each_live_their_own_repeatable_timeline() -> None:
+    """Each device its own sessions and its own phase, not one device's events N times at once;
+    the same seed gives every device the same run again, another seed another one."""
+    first = fleet_events(7)
+    sessions = {name: next(s for _, s in sequence(events) if s) for name, events in first.items()}
+    assert len(set(sessions.values())) == 5, sessions
+    starts = sorted(events[0]["ts"] for events in first.values())
+    assert all(later - earlier > 0.001 for earlier, later in itertools.pairwise(starts)), starts
+    assert starts[-1] - starts[0] > 0.02, "spread over the interval, not started together"
+    again = fleet_events(7)
+    assert {name: sequence(events) for name, events in again.items()} == {
+        name: sequence(events) for name, events in first.items()
+    }
+    other = fleet_events(8)
+    assert not {next(s for _, s in sequence(events) if s) for events in other.values()} & set(sessions.values())
+
+
+@pytest.mark.parametrize("cols", [160, 80, 60])
+def test_the_panel_sums_up_the_fleet(cols: int, terminals, tmp_path: Path) -> None:
+    """On a terminal: how many devices are up, the messages per second, how many devices have a
+    client (one `listen` here, at full width) and the errors; not one device's heartbeat."""
+    env = cli_env(XDG_CONFIG_HOME=str(tmp_path / "config"))
+    fleet_file = tmp_path / "config" / "fieldctl" / "targets.toml"
+    argv = [*FIELDCTL, "simulate", "autotrainer", "--devices", "5", "--write-fleet", str(fleet_file)]
+    term = terminals([*argv, "--set", "heartbeat.interval_s=0.5"], cols=cols, env=env)
+
+    def panel(text: str) -> str:
+        title = "fieldctl simulate autotrainer"
+        return " ".join(last_frame(text, title).split()) if title in text else ""
+
+    term.wait_for(lambda text: "5 of 5 up" in panel(text) and "on 0 of 5 devices" in panel(text), timeout=30)
+    frame = panel(term.text)
+    assert re.search(r"messages [1-9]\d*/s", frame) and "errors 0 (malformed 0, warnings 0)" in frame, frame
+    assert "sim-001 0.12.0 sent age" not in frame, "no single device's heartbeat stands for the fleet"
+    if cols == 160:
+        client = Proc([*FIELDCTL, "listen", "sim-002", "--json"], env=env)
+        try:
+            term.wait_for(lambda text: "on 1 of 5 devices" in panel(text), timeout=30)
+        finally:
+            client.stop()
+    assert term.stop() == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from fieldctl.cli.roles.latency import NEEDED
 from tests.helpers.autotrainer import Device
 from tests.helpers.fleets import ENV, endpoint_args, endpoint_urls, endpoints, start_device
 from tests.helpers.ports import free_port
@@ -34,9 +36,12 @@ def bench(*args: str, env: dict[str, str] = ENV) -> dict[str, Any]:
     return json.loads(line)
 
 
-def well_formed(figures: dict[str, Any]) -> None:
+def well_formed(figures: dict[str, Any], samples: int) -> None:
+    """Every figure that enough samples stand behind, in order; none of those too few stand behind."""
     assert set(figures) == FIGURES
-    ordered = [figures[name] for name in ("min", "p50", "p90", "p99", "p99.9", "max")]
+    names = ("min", "p50", "p90", "p99", "p99.9", "max")
+    assert [name for name in names if figures[name] is None] == [name for name in names if samples < NEEDED[name]]
+    ordered = [figures[name] for name in names if figures[name] is not None]
     assert ordered == sorted(ordered) and ordered[0] > 0
 
 
@@ -61,11 +66,13 @@ def test_command_through_sessions(profile: str, command: str, clients: int, fold
     )
     assert (result["requests"], result["ok"], result["failed"], result["errors"]) == (30, 30, 0, 0)
     assert result["clients"] == clients and result["per_second"] > 0
-    well_formed(result["latency_s"])
+    assert result["latency_samples"] == 30
+    well_formed(result["latency_s"], 30)
+    assert result["latency_s"]["p90"] is not None and result["latency_s"]["p99"] is None  # 30: too few for p99
     with samples.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 30 and {row["client"] for row in rows} == {str(n) for n in range(clients)}
-    assert all(row["ok"] == "True" and float(row["latency_s"]) > 0 for row in rows)
+    assert all(row["ok"] == "true" and float(row["latency_s"]) > 0 for row in rows)
     assert max(float(row["latency_s"]) for row in rows) == pytest.approx(result["latency_s"]["max"])
 
 
@@ -91,7 +98,22 @@ def test_a_terminal_gets_a_progress_bar_and_a_summary(terminals, folder: Path) -
     assert term.wait() == 0
     device.stop()
     summary = term.text[term.text.rindex("bench autotrainer command get-status: ") :]
-    assert "answers per second" in summary and "latency: min " in summary and " p99.9 " in summary
+    assert "answers per second" in summary and " p99.9 " in summary
+    # About 30 answers: the summary says how many samples, and which percentiles they are too few for.
+    assert re.search(r"latency \((\d+) samples\): min ", summary), summary
+    assert "p99 needs 100, p99.9 needs 1,000 samples" in " ".join(summary.split())
+
+
+def test_the_default_run_is_long_enough_for_its_percentiles(folder: Path) -> None:
+    """No --requests or --duration: 5 s of requests, not a handful; each percentile shown rests on
+    enough samples (capped by --rate so the test costs little CPU)."""
+    urls = endpoint_urls("autotrainer", folder)
+    device = start_device("autotrainer", urls)
+    result = bench("autotrainer", "command", "get-status", "--rate", "300", *endpoint_args(urls))
+    device.stop()
+    assert 5 <= result["duration_s"] < 8 and result["ok"] == result["requests"] > 100
+    assert result["latency_samples"] == result["ok"]
+    well_formed(result["latency_s"], result["latency_samples"])
 
 
 def test_duration_and_rate_pace_the_requests(folder: Path) -> None:
@@ -120,10 +142,12 @@ def test_listen_of_a_saved_target(folder: Path, tmp_path: Path) -> None:
         0,
     )
     assert result["messages"] >= 10 and result["per_second"] == pytest.approx(result["messages"] / 1.5)
-    well_formed(result["interval_s"])
+    assert result["interval_samples"] == result["messages"] - 1
+    well_formed(result["interval_s"], result["interval_samples"])
     with samples.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == result["messages"] and rows[0]["interval_s"] == "" and float(rows[1]["interval_s"]) > 0
+    assert {row["malformed"] for row in rows} == {"false"}
 
 
 def test_server_side_commands_go_through_the_control_path(workdir: Path) -> None:
@@ -146,7 +170,7 @@ def test_server_side_commands_go_through_the_control_path(workdir: Path) -> None
     connector.stop()
     server.stop()
     assert (result["requests"], result["ok"], result["errors"]) == (10, 10, 0)
-    well_formed(result["latency_s"])
+    well_formed(result["latency_s"], 10)
 
 
 def test_sepl_commands_through_its_platform(folder: Path) -> None:

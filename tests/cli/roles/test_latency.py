@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fieldctl.cli.roles.latency import milliseconds, quantiles
+from fieldctl.cli.roles.latency import milliseconds, quantiles, too_few
+
+PERCENTILES = ["p50", "p90", "p99", "p99.9"]
 
 
 def test_nearest_rank_quantiles() -> None:
@@ -16,7 +18,14 @@ def test_nearest_rank_quantiles() -> None:
         "max": 1000.0,
         "mean": 500.5,
     }
-    assert quantiles([0.25]) == dict.fromkeys(["min", "p50", "p90", "p99", "p99.9", "max", "mean"], 0.25)
+
+
+def test_a_percentile_needs_enough_samples_behind_it() -> None:
+    """p99 of 50 samples would be their maximum: left out, as are those of fewer samples still."""
+    assert quantiles([0.25]) == {**dict.fromkeys(["min", "max", "mean"], 0.25), **dict.fromkeys(PERCENTILES)}
+    figures = quantiles(float(n) for n in range(1, 51))
+    assert [figures[name] for name in PERCENTILES] == [25.0, 45.0, None, None]
+    assert (too_few(50), too_few(999), too_few(1000), too_few(0)) == (["p99", "p99.9"], ["p99.9"], [], [])
 
 
 def test_no_samples_no_figures() -> None:
