@@ -1,12 +1,16 @@
-"""What <TAB> offers for profile and command names. These run on every completion request, so
+"""What <TAB> offers for profile, command and event names and --filter. These run on every completion request, so
 they import only the profile loader, and only when called; Typer keeps the names that start
 with the word being completed."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from fieldctl.profiles import Profile
 
 
 def _profile_files(ctx: typer.Context) -> list[Path]:
@@ -39,13 +43,39 @@ def target_names(ctx: typer.Context) -> list[str]:
 def command_names(ctx: typer.Context) -> list[str]:
     """The commands of the profile or target named earlier on the line (else the default target's);
     none if it cannot be loaded."""
+    profile = _named_profile(ctx)
+    return [] if profile is None else list(profile.commands)
+
+
+def event_kinds(ctx: typer.Context) -> list[str]:
+    """`publish PROFILE KIND`: the profile's event kinds (its [events] names)."""
+    profile = _named_profile(ctx)
+    return [] if profile is None else list(profile.events)
+
+
+def filter_specs(ctx: typer.Context, incomplete: str) -> list[str]:
+    """`--filter KEY=VALUE`: the keys (with --fleet a fleet's too), then a key's values as
+    cli/framework/vocabulary.py's filter_values names them for the profile named on the line."""
+    from fieldctl.cli.framework.vocabulary import FILTER_KEYS, FLEET_FILTER_KEYS, filter_values
+
+    key, sep, _ = incomplete.partition("=")
+    if not sep:
+        keys = (*FILTER_KEYS, *FLEET_FILTER_KEYS) if ctx.params.get("fleet") else FILTER_KEYS
+        return [f"{name}=" for name in keys]
+    profile = _named_profile(ctx)
+    return [] if profile is None else [f"{key}={name}" for name in filter_values(profile, key)]
+
+
+def _named_profile(ctx: typer.Context) -> Profile | None:
+    """The profile or target named earlier on the line (else the default target's), read from its
+    files without importing a driver; None if there is none or it cannot be loaded."""
     from fieldctl.profiles.targets import default_target, resolve
     from fieldctl.protocols.core.errors import UsageError
 
     name = ctx.params.get("profile") or default_target()
     if not name:
-        return []
+        return None
     try:
-        return list(resolve(name, profile_files=_profile_files(ctx)).commands)
+        return resolve(name, profile_files=_profile_files(ctx))
     except UsageError:
-        return []
+        return None

@@ -109,6 +109,31 @@ def test_bash_completes_protocol_options_of_the_named_profile_only(user_env: dic
     assert "--master" in bash_complete("fieldctl listen --ma", user_env)  # no profile yet: every protocol's
 
 
+def test_bash_completes_filter_keys_then_the_profiles_names(user_env: dict[str, str]) -> None:
+    keys = ["channel=", "kind=", "direction=", "endpoint="]
+    assert bash_complete("fieldctl listen autotrainer --filter ", user_env) == keys
+    assert bash_complete("fieldctl listen --fleet fleet.toml --filter ", user_env) == [*keys, "target=", "group="]
+    assert bash_complete("fieldctl listen autotrainer --filter ch", user_env) == ["channel="]
+    assert bash_complete("fieldctl listen autotrainer --filter channel=he", user_env) == ["channel=heartbeat"]
+    assert bash_complete("fieldctl listen rig7 --filter kind=tunnelE", user_env) == [
+        "kind=tunnelEnter",
+        "kind=tunnelExit",
+    ]
+    assert bash_complete("fieldctl register autotrainer --filter direction=", user_env) == [
+        "direction=in",
+        "direction=out",
+    ]
+    assert bash_complete(
+        "fieldctl listen --json autotrainer --filter kind=trialStarted --filter endpoint=e", user_env
+    ) == ["endpoint=events"]
+    assert bash_complete("fieldctl listen nosuch --filter kind=", user_env) == []
+
+
+def test_bash_completes_the_event_kinds_publish_takes(user_env: dict[str, str]) -> None:
+    assert bash_complete("fieldctl publish autotrainer tunnelE", user_env) == ["tunnelEnter", "tunnelExit"]
+    assert bash_complete("fieldctl publish rig7 --data '{}' emergencyS", user_env) == ["emergencyStop"]
+
+
 @pytest.mark.parametrize("shell", SHELL_FILES)
 def test_show_prints_the_committed_script(shell: str) -> None:
     result = run_cli("completion", "show", shell)
