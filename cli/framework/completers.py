@@ -54,16 +54,33 @@ def event_kinds(ctx: typer.Context) -> list[str]:
 
 
 def filter_specs(ctx: typer.Context, incomplete: str) -> list[str]:
-    """`--filter KEY=VALUE`: the keys (with --fleet a fleet's too), then a key's values as
-    cli/framework/vocabulary.py's filter_values names them for the profile named on the line."""
+    """`--filter KEY=VALUE`: the keys (with --fleet a fleet's too), then a key's values: a fleet's
+    targets or groups, or the names cli/framework/vocabulary.py's filter_values gives for the
+    profile named on the line."""
     from fieldctl.cli.framework.vocabulary import FILTER_KEYS, FLEET_FILTER_KEYS, filter_values
 
+    fleet = ctx.params.get("fleet")
     key, sep, _ = incomplete.partition("=")
     if not sep:
-        keys = (*FILTER_KEYS, *FLEET_FILTER_KEYS) if ctx.params.get("fleet") else FILTER_KEYS
-        return [f"{name}=" for name in keys]
+        return [f"{name}=" for name in (*FILTER_KEYS, *FLEET_FILTER_KEYS) if fleet or name in FILTER_KEYS]
+    if key in FLEET_FILTER_KEYS:
+        return [f"{key}={name}" for name in _fleet_names(fleet, key)] if fleet else []
     profile = _named_profile(ctx)
     return [] if profile is None else [f"{key}={name}" for name in filter_values(profile, key)]
+
+
+def _fleet_names(path: str, key: str) -> list[str]:
+    """The fleet file's target names (`key` "target") or group labels; none if it cannot be read."""
+    from fieldctl.profiles.targets import load_fleet
+    from fieldctl.protocols.core.errors import UsageError
+
+    try:
+        fleet = load_fleet(path)
+    except UsageError:
+        return []
+    if key == "target":
+        return list(fleet)
+    return list(dict.fromkeys(group for target in fleet.values() for group in target.groups))
 
 
 def _named_profile(ctx: typer.Context) -> Profile | None:

@@ -140,6 +140,18 @@ def test_bash_completes_filter_keys_then_the_profiles_names(user_env: dict[str, 
     assert bash_complete("fieldctl listen nosuch --filter kind=", user_env) == []
 
 
+def test_bash_completes_a_fleets_targets_and_groups_after_their_keys(user_env: dict[str, str], tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text(
+        '[targets.rig-1]\nprofile = "autotrainer"\ngroup = ["room-1", "night"]\n'
+        '[targets.rig-2]\nprofile = "tracim"\ngroup = "room-2"\n'
+    )
+    assert bash_complete(f"fieldctl listen --fleet {fleet} --filter target=", user_env) == ["rig-1", "rig-2"]
+    assert bash_complete(f"fieldctl listen --fleet {fleet} --filter group=room", user_env) == ["room-1", "room-2"]
+    assert bash_complete(f"fieldctl listen --fleet {tmp_path / 'none.toml'} --filter target=", user_env) == []
+    assert bash_complete("fieldctl listen autotrainer --filter target=", user_env) == []  # no fleet, no key
+
+
 def test_bash_leaves_no_space_after_a_filter_key(user_env: dict[str, str]) -> None:
     assert bash_completion("fieldctl listen autotrainer --filter ch", user_env) == (["channel="], ["-o nospace"])
     assert bash_completion("fieldctl listen autotrainer --filter channel=he", user_env) == (["heartbeat"], [])
