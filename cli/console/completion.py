@@ -12,6 +12,7 @@ from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 
 from fieldctl.cli.console.session import OWN_VERBS
+from fieldctl.cli.framework.vocabulary import FILTER_KEYS, filter_values
 from fieldctl.cli.roles.verbs import CONSOLE_VERBS, console_options, summary
 
 if TYPE_CHECKING:
@@ -60,10 +61,11 @@ class ConsoleCompleter(Completer):
         if len(done) == 1 and verb == "listen":
             return {"on": "resume the feed", "off": "pause the feed (the subscription stays)"}
         if done[-1] == "--filter":
-            return {
-                **{f"channel={name}": "channel" for name in profile.channels},
-                **{f"kind={name}": f"event {value}" for name, value in profile.events.items()},
-            }
+            key, sep, _ = current.partition("=")
+            if not sep:
+                return {f"{name}=": "filter key" for name in FILTER_KEYS}
+            values = filter_values(profile, key, session.current.client.vocabulary)
+            return {f"{key}={name}": text for name, text in values.items()}
         return {}
 
     def _sources(self) -> dict[str, str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import IO, TYPE_CHECKING, Any
 
+from fieldctl.cli.framework.vocabulary import FILTER_KEYS, FLEET_FILTER_KEYS
 from fieldctl.cli.views.stream import Filters, Sink
 from fieldctl.protocols.core.errors import UsageError
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 class FleetFilters(Filters):
     """listen's filters plus `target=GLOB` and `group=GLOB`, which pick the targets followed at all."""
 
-    KEYS = (*Filters.KEYS, "target", "group")
+    KEYS = (*FILTER_KEYS, *FLEET_FILTER_KEYS)
 
     def __init__(self, specs: list[str] | None) -> None:
         super().__init__(specs)

@@ -261,7 +261,10 @@ class ProtocolCommand(TyperCommand):
     def _texts(self, ctx: click.Context, args: list[str]) -> list[str]:
         """Completion's parse (click's resilient parsing): every value as typed, unconverted. The
         completers need the texts only, and Typer's conversion imports pydantic (~90 ms of every
-        <TAB>)."""
+        <TAB>). A line that ends in an option waiting for its value (the one being completed) is
+        parsed without it: click's parser stops there, before the arguments (PROFILE) are taken."""
+        if args and any(args[-1] in p.opts and not getattr(p, "is_flag", True) for p in self.get_params(ctx)):
+            args = args[:-1]
         opts, rest, _ = self.make_parser(ctx).parse_args(args=args)
         rest = list(rest)
         for param in self.get_params(ctx):

@@ -6,7 +6,7 @@ own channels). Pure: no I/O."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from fieldctl.profiles.schema import did_you_mean
@@ -83,3 +83,30 @@ def _undeclared(key: str, name: str, driver: BaseDriver) -> str | None:
     if known is None or _number(name) or name in known:
         return None
     return _unknown(key, name, known, driver.profile)
+
+
+#: The keys of `--filter KEY=VALUE` (views/stream.py's Filters), and those a fleet adds.
+FILTER_KEYS = ("channel", "kind", "direction", "endpoint")
+FLEET_FILTER_KEYS = ("target", "group")
+#: The values of `--filter direction=`.
+DIRECTIONS = ("in", "out")
+
+
+def filter_values(
+    profile: Profile, key: str, declared: Callable[[str], frozenset[str] | None] | None = None
+) -> dict[str, str]:
+    """What `--filter KEY=` offers (name -> what it is), for the shells and the console alike:
+    the profile's channels, its event kinds, the directions, its endpoints. `declared` is the
+    driver's vocabulary where a driver is loaded (the console): a key it has none for (the peer
+    names its own) offers nothing, and only names it knows are offered. The shells read the
+    profile alone: importing a driver loads its transport, too slow for every <TAB>."""
+    names: dict[str, str] = {
+        "channel": dict.fromkeys(profile.channels, "channel"),
+        "kind": {name: f"event {code}" for name, code in profile.events.items()},
+        "direction": dict.fromkeys(DIRECTIONS, "direction"),
+        "endpoint": dict.fromkeys(profile.endpoints, "endpoint"),
+    }.get(key, {})
+    if declared is not None and key in ("channel", "kind"):
+        known = declared(key)
+        names = {} if known is None else {name: text for name, text in names.items() if name in known}
+    return names

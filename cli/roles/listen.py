@@ -12,6 +12,7 @@ import typer
 
 from fieldctl.cli.framework.bounded import COUNT, RUN_SECONDS, SECONDS
 from fieldctl.cli.framework.common import FormatOpt, JsonOpt, LinesOpt, ProfileOptions, with_profile
+from fieldctl.cli.framework.completers import filter_specs
 from fieldctl.cli.framework.protocol_options import sign
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ FilterOpt = Annotated[
         metavar="KEY=VALUE",
         help="channel=, kind=, direction= or endpoint=, each a name or a glob such as kind='trial*' "
         "(with --fleet also target= and group=; repeatable; OR within a key, AND across keys).",
+        autocompletion=filter_specs,
     ),
 ]
 

@@ -8,13 +8,17 @@ import typer
 
 from fieldctl.cli.framework.bounded import SECONDS
 from fieldctl.cli.framework.common import JsonOpt, ProfileOptions, ViaOpt, with_profile
+from fieldctl.cli.framework.completers import event_kinds
 
 
 @with_profile
 def publish(
     profile: ProfileOptions,
     kind: Annotated[
-        str | None, typer.Argument(help="event kind name from the profile (omit with --from)", show_default=False)
+        str | None,
+        typer.Argument(
+            help="event kind name from the profile (omit with --from)", show_default=False, autocompletion=event_kinds
+        ),
     ] = None,
     data: Annotated[str | None, typer.Option("--data", metavar="JSON|@FILE|@-", help="The event's payload.")] = None,
     from_: Annotated[

@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
+from fieldctl.cli.framework.vocabulary import DIRECTIONS, FILTER_KEYS
 from fieldctl.protocols.core.errors import Timeout, UsageError
 from fieldctl.protocols.core.message import LINK
 from fieldctl.protocols.core.redact import scrub
@@ -35,8 +36,7 @@ class Filters:
     """--filter key=value: OR within a key, AND across keys; a value may be a glob (fnmatch,
     case-sensitive: `kind=trial*`)."""
 
-    KEYS: ClassVar[tuple[str, ...]] = ("channel", "kind", "direction", "endpoint")
-    DIRECTIONS: ClassVar[tuple[str, ...]] = ("in", "out")
+    KEYS: ClassVar[tuple[str, ...]] = FILTER_KEYS
 
     def __init__(self, specs: list[str] | None) -> None:
         self.wanted: dict[str, set[str]] = {}
@@ -78,7 +78,7 @@ class Filters:
         from fieldctl.profiles.schema import did_you_mean
 
         vocabularies = {key: declared(key) for key in ("channel", "kind")}
-        vocabularies["direction"] = frozenset(self.DIRECTIONS)
+        vocabularies["direction"] = frozenset(DIRECTIONS)
         for key, values in self.wanted.items():
             known = vocabularies.get(key)
             if known is None:

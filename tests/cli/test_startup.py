@@ -27,6 +27,9 @@ QUICK_PATHS = {
     "profile names": ([], completing("fieldctl listen a"), HEAVY + MODEL + COERCION),
     "command names": ([], completing("fieldctl command autotrainer get-"), HEAVY + COERCION),
     "protocol options": ([], completing("fieldctl listen tracim --ma"), HEAVY + COERCION),
+    "filter keys": ([], completing("fieldctl listen autotrainer --filter "), HEAVY + COERCION),
+    "filter values": ([], completing("fieldctl listen autotrainer --filter kind=tu"), HEAVY + COERCION),
+    "event kinds": ([], completing("fieldctl publish autotrainer tunn"), HEAVY + COERCION),
     "publish help": (["publish", "--help"], {}, HEAVY + COERCION),
 }
 

@@ -341,6 +341,8 @@ def test_listen_count_in_a_script_waits_for_its_messages(simulator: Proc, endpoi
         ("publish trialSta", ["trialStarted"]),
         ("use auto", ["autotrainer"]),
         ("listen --filter channel=he", ["channel=heartbeat"]),
+        ("listen --filter ", ["channel=", "direction=", "endpoint=", "kind="]),
+        ("listen --filter direction=", ["direction=in", "direction=out"]),
         ("command set-application-mode --data '{\"mo", ['mode": ']),
         ("command get-status --ti", ["--timeout"]),
         ("command user-defined --cus", ["--custom-command"]),  # the profile's protocol options

@@ -10,6 +10,7 @@ from fieldctl.cli.framework.vocabulary import (
     check_command,
     command_problem,
     field_problems,
+    filter_values,
     kind_problem,
 )
 from fieldctl.profiles import load_profile
@@ -82,3 +83,19 @@ def test_tracim_checks_its_channels_and_passes_the_event_types_the_daemon_names(
     tracim = driver("tracim")
     assert channel_problem(tracim, "tracim") is None and kind_problem(tracim, "content.created.thread") is None
     assert channel_problem(tracim, "trcim") == "unknown channel 'trcim' (did you mean tracim?)"
+
+
+def test_filter_values_are_the_profiles_names_within_what_the_driver_reports() -> None:
+    autotrainer = load_profile("autotrainer")
+    assert set(filter_values(autotrainer, "channel")) == set(autotrainer.channels)
+    assert filter_values(autotrainer, "kind")["tunnelEnter"] == "event 1101"
+    assert list(filter_values(autotrainer, "direction")) == ["in", "out"]
+    assert list(filter_values(autotrainer, "endpoint")) == list(autotrainer.endpoints)
+    assert set(filter_values(autotrainer, "kind", driver("autotrainer").vocabulary)) == set(autotrainer.events)
+
+
+def test_filter_values_offer_nothing_where_the_driver_says_the_peer_names_its_own() -> None:
+    tracim = driver("tracim")
+    assert filter_values(tracim.profile, "kind", tracim.vocabulary) == {}  # the daemon's types, not the profile's
+    assert set(filter_values(tracim.profile, "channel", tracim.vocabulary)) == set(tracim.profile.channels)
+    assert filter_values(load_profile("autotrainer"), "target") == {}  # a fleet's key: no profile names it

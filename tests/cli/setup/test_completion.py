@@ -3,6 +3,7 @@ them where each shell looks and leaves rc files alone."""
 
 from __future__ import annotations
 
+import re
 import shlex
 import stat
 import subprocess
@@ -45,12 +46,23 @@ def user_env(tmp_path: Path) -> dict[str, str]:
     return cli_env(XDG_CONFIG_HOME=str(tmp_path / "config"), PATH=f"{BIN}:/usr/bin:/bin")
 
 
-def bash_complete(line: str, env: dict[str, str]) -> list[str]:
-    """What TAB offers at the end of `line` in a bash that sourced completions/fieldctl.bash."""
-    words = line.split(" ")
+def bash_words(line: str) -> list[str]:
+    """The words bash gives a completion function for `line`: split at spaces, and around each `=`
+    (COMP_WORDBREAKS): `--filter channel=he` is `--filter`, `channel`, `=`, `he`."""
+    words = []
+    for word in line.split(" "):
+        words += [part for part in re.split("(=)", word) if part] or [word]
+    return words
+
+
+def bash_completion(line: str, env: dict[str, str]) -> tuple[list[str], list[str]]:
+    """What TAB offers at the end of `line` in a bash that sourced completions/fieldctl.bash, and
+    the compopt calls it made (the real compopt works only under readline's completion)."""
+    words = bash_words(line)
     script = "\n".join(
         [
             f"source {shlex.quote(str(COMPLETIONS / 'fieldctl.bash'))}",
+            'compopt() { printf "%s %s\\n" "$1" "$2" >&2; }',
             "func=$(complete -p fieldctl | sed -n 's/.*-F \\([^ ]*\\) .*/\\1/p')",
             f"COMP_WORDS=({' '.join(shlex.quote(word) for word in words)}); COMP_CWORD={len(words) - 1}",
             f"COMP_LINE={shlex.quote(line)}; COMP_POINT={len(line)}",
@@ -66,8 +78,13 @@ def bash_complete(line: str, env: dict[str, str]) -> list[str]:
         env=env,
         timeout=30,
     )
-    assert result.returncode == 0 and result.stderr == "", result.stderr
-    return [word for word in result.stdout.splitlines() if word]
+    compopts = result.stderr.splitlines()
+    assert result.returncode == 0 and all(line.startswith("-o ") for line in compopts), result.stderr
+    return [word for word in result.stdout.splitlines() if word], compopts
+
+
+def bash_complete(line: str, env: dict[str, str]) -> list[str]:
+    return bash_completion(line, env)[0]
 
 
 def test_bash_completes_subcommands(user_env: dict[str, str]) -> None:
@@ -107,6 +124,42 @@ def test_bash_completes_protocol_options_of_the_named_profile_only(user_env: dic
     assert bash_complete("fieldctl listen autotrainer --ma", user_env) == []
     assert bash_complete("fieldctl command rig7 --cus", user_env) == ["--custom-command"]  # rig7 extends autotrainer
     assert "--master" in bash_complete("fieldctl listen --ma", user_env)  # no profile yet: every protocol's
+
+
+def test_bash_completes_filter_keys_then_the_profiles_names(user_env: dict[str, str]) -> None:
+    keys = ["channel=", "kind=", "direction=", "endpoint="]
+    assert bash_complete("fieldctl listen autotrainer --filter ", user_env) == keys
+    assert bash_complete("fieldctl listen --fleet fleet.toml --filter ", user_env) == [*keys, "target=", "group="]
+    # bash has split the word at `=`: each offer is what follows it
+    assert bash_complete("fieldctl listen autotrainer --filter channel=he", user_env) == ["heartbeat"]
+    assert bash_complete("fieldctl listen rig7 --filter kind=tunnelE", user_env) == ["tunnelEnter", "tunnelExit"]
+    assert bash_complete("fieldctl register autotrainer --filter direction=", user_env) == ["in", "out"]
+    assert bash_complete("fieldctl listen autotrainer --filter=kind=tunnelEx", user_env) == ["tunnelExit"]
+    line = "fieldctl listen --json autotrainer --filter kind=trialStarted --filter endpoint=e"
+    assert bash_complete(line, user_env) == ["events"]
+    assert bash_complete("fieldctl listen nosuch --filter kind=", user_env) == []
+
+
+def test_bash_completes_a_fleets_targets_and_groups_after_their_keys(user_env: dict[str, str], tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text(
+        '[targets.rig-1]\nprofile = "autotrainer"\ngroup = ["room-1", "night"]\n'
+        '[targets.rig-2]\nprofile = "tracim"\ngroup = "room-2"\n'
+    )
+    assert bash_complete(f"fieldctl listen --fleet {fleet} --filter target=", user_env) == ["rig-1", "rig-2"]
+    assert bash_complete(f"fieldctl listen --fleet {fleet} --filter group=room", user_env) == ["room-1", "room-2"]
+    assert bash_complete(f"fieldctl listen --fleet {tmp_path / 'none.toml'} --filter target=", user_env) == []
+    assert bash_complete("fieldctl listen autotrainer --filter target=", user_env) == []  # no fleet, no key
+
+
+def test_bash_leaves_no_space_after_a_filter_key(user_env: dict[str, str]) -> None:
+    assert bash_completion("fieldctl listen autotrainer --filter ch", user_env) == (["channel="], ["-o nospace"])
+    assert bash_completion("fieldctl listen autotrainer --filter channel=he", user_env) == (["heartbeat"], [])
+
+
+def test_bash_completes_the_event_kinds_publish_takes(user_env: dict[str, str]) -> None:
+    assert bash_complete("fieldctl publish autotrainer tunnelE", user_env) == ["tunnelEnter", "tunnelExit"]
+    assert bash_complete("fieldctl publish rig7 --data '{}' emergencyS", user_env) == ["emergencyStop"]
 
 
 @pytest.mark.parametrize("shell", SHELL_FILES)
