@@ -21,8 +21,14 @@ def _number(name: str) -> bool:
     return name.lstrip("-").isdigit()
 
 
+#: A profile's names, listed when none is near enough for a did-you-mean; more are looked up.
+LISTED = 12
+
+
 def _unknown(what: str, name: str, known: Iterable[str], profile: Profile) -> str:
-    hint = did_you_mean(name, known) or f" (see: fieldctl profiles show {profile.name})"
+    names = sorted(known)
+    listed = f" ({what}s: {', '.join(names)})" if len(names) <= LISTED else ""
+    hint = did_you_mean(name, names) or listed or f" (see: fieldctl profiles show {profile.name})"
     return f"unknown {what} {name!r}{hint}"
 
 

@@ -145,6 +145,8 @@ def bench(
             try:
                 result, rows = asyncio.run(_commands([client] * clients, count, duration, rate, tick))
             except Unsupported as exc:  # no client command: perhaps its simulator acts on them
+                if drv.commands_from_simulator:
+                    raise  # it says so, and how
                 raise Unsupported(
                     f"{exc}; where a simulator acts on commands: `simulate {prof.name} --control "
                     f"SOCKET`, then `bench ... command NAME --via SOCKET`"

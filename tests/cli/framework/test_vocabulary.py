@@ -30,6 +30,10 @@ def test_a_command_is_known_by_name_code_or_number() -> None:
     assert command_problem(tracim, "daemon_get_clients") is None  # the wire type of get-clients
     assert command_problem(autotrainer, "get-stauts") == "unknown command 'get-stauts' (did you mean get-status?)"
     assert command_problem(autotrainer, "xyzzy") == "unknown command 'xyzzy' (see: fieldctl profiles show autotrainer)"
+    tracim = driver("tracim").profile  # few enough to list
+    assert command_problem(tracim, "xyzzy") == (
+        "unknown command 'xyzzy' (commands: do-request, get-account-info, get-clients, ping)"
+    )
 
 
 def test_a_profile_without_commands_passes_every_name() -> None:

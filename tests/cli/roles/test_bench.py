@@ -228,7 +228,7 @@ def test_the_roles_protocol_options_are_taken(folder: Path) -> None:
 def test_no_client_command_is_a_clear_usage_error(folder: Path) -> None:
     result = run_cli("bench", "sepl", "command", "dev-1:sepl_set", *endpoints("sepl", folder), env=ENV)
     assert result.returncode == 2 and result.stderr.count("\n") == 1
-    assert "not supported for profile sepl" in result.stderr and "--via SOCKET" in result.stderr
+    assert "simulate sepl --control SOCKET" in result.stderr and result.stderr.count("--via SOCKET") == 1
 
 
 def test_a_failing_command_exits_1(folder: Path) -> None:

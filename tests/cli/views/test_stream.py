@@ -5,13 +5,14 @@ silence (not a deadline taken before a burst), and command's round-trip time in 
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 
 import zmq
 
 from tests.helpers.autotrainer import EVENT, HEARTBEAT, Device, Endpoints, event
 from tests.helpers.ports import free_port
-from tests.helpers.processes import FIELDCTL, Proc, lines_of, run_cli
+from tests.helpers.processes import FIELDCTL, Proc, lines_of, one_line, run_cli
 
 
 def test_malformed_frames_never_satisfy_count_or_a_channel_filter(device: Device) -> None:
@@ -165,23 +166,30 @@ def test_stderr_from_a_device_is_one_escaped_line() -> None:
     assert "bad\\x1b]0;PWNED\\x07\\x1b[2J\\x0afieldctl: forged line [/oops]\\x9b31m" in err
 
 
-def test_warnings_are_one_escaped_line() -> None:
-    result = run_cli(
-        "command",
-        "autotrainer",
-        "set-application-mode",
-        "--data",
-        '{"Mo\\u001bde]0;T\\u0007\\n": "X Y"}',
-        "--timeout",
-        "1",
-        "--endpoint",
-        f"commands=tcp://127.0.0.1:{free_port()}",
-        "--endpoint",
-        f"events=tcp://127.0.0.1:{free_port()}",
-    )
-    warning = next(line for line in result.stderr.splitlines() if line.startswith("warning: "))
+def test_warnings_and_refusals_are_one_escaped_line() -> None:
+    def command(*extra: str) -> subprocess.CompletedProcess[str]:
+        return run_cli(
+            "command",
+            "autotrainer",
+            "set-application-mode",
+            "--data",
+            '{"Mo\\u001bde]0;T\\u0007\\n": "X Y"}',
+            "--timeout",
+            "1",
+            "--endpoint",
+            f"commands=tcp://127.0.0.1:{free_port()}",
+            "--endpoint",
+            f"events=tcp://127.0.0.1:{free_port()}",
+            *extra,
+        )
+
+    refused = command()  # a field the command does not declare
+    assert refused.returncode == 2 and "takes no field 'Mo\\x1bde]0;T\\x07\\n'" in one_line(refused.stderr)
+    sent = command("--force")
+    warning = next(line for line in sent.stderr.splitlines() if line.startswith("warning: "))
     assert "data.Mo\\x1bde]0;T\\x07\\x0a" in warning
-    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+    for result in (refused, sent):
+        assert "\x1b" not in result.stderr and "\x07" not in result.stderr
 
 
 def test_stderr_lines_mask_known_secrets_then_escape() -> None:
