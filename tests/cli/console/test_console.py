@@ -8,7 +8,6 @@ from __future__ import annotations
 import shlex
 import shutil
 import stat
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import zmq
 from tests.helpers.autotrainer import Endpoints, start_simulator
 from tests.helpers.processes import FIELDCTL, Proc, cli_env, lines_of, run_cli
 from tests.helpers.terminals import Tmux
+from tests.helpers.waiting import holds_within
 
 
 class Terminal(Tmux):
@@ -221,10 +221,8 @@ def test_simulate_then_talk_to_it_and_hold_named_connections(terminal_env: dict[
         term.keys("listen --filter kind=emergencyStop", "Enter")  # the client shows it arriving, once
         term.keys('publish emergencyStop --data \'{"reason": "door", "reasonCode": 101, "activeAlarms": []}\'', "Enter")
         term.wait_for("ok: published emergencyStop")
-        deadline = time.monotonic() + 30
-        while "← emergency      emergencyStop" not in term.history():  # events scroll on meanwhile
-            assert time.monotonic() < deadline, "the event, through the client:\n" + term.history()
-            time.sleep(0.1)
+        arrived = "← emergency      emergencyStop"  # events scroll on meanwhile: the whole history
+        holds_within(lambda: arrived in term.history(), 30, "the event, through the client", every=0.1)
         assert term.history().count("emergencyStop  reason") == 1  # once: the client's, not the simulator's too
 
         term.keys("connect dev1", "Enter")

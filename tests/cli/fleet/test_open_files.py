@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import resource
 import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from fieldctl.protocols.runtime.open_files import PROCESS, per_run
 from fieldctl.protocols.runtime.registry import driver_class
 from tests.helpers.ports import free_port
 from tests.helpers.processes import FIELDCTL, Proc, cli_env, one_line
+from tests.helpers.waiting import holds_within
 
 TARGETS = 2000
 #: A soft limit many machines start processes with.
@@ -63,11 +63,12 @@ def big_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             env=cli_env(),
         )
     try:
-        deadline = time.monotonic() + 120
-        while not path.exists():  # written at once (a rename) when every device is bound
+
+        def bound() -> bool:  # the file is written at once (a rename) when every device is bound
             assert simulator.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, f"{TARGETS} devices not bound within 120 s"
-            time.sleep(0.1)
+            return path.exists()
+
+        holds_within(bound, 120, f"{TARGETS} devices bound")
         yield path
     finally:
         simulator.terminate()
@@ -114,10 +115,7 @@ def test_the_exporter_serves_two_thousand_targets_under_a_soft_limit_of_1024(big
         ]
     )
     url = exporter.wait_line(lambda text: text.startswith("serving http://"), timeout=120).split()[1]
-    deadline = time.monotonic() + 120
-    while (up := targets_up(url)) < TARGETS:
-        assert time.monotonic() < deadline, f"{up} of {TARGETS} targets up within 120 s"
-        time.sleep(0.5)
+    holds_within(lambda: targets_up(url) == TARGETS, 120, f"{TARGETS} targets up", every=0.5)
     assert exporter.stop() == 0
     assert "Too many open files" not in exporter.popen.stderr.read()
 

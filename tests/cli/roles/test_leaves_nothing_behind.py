@@ -12,7 +12,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from tests.helpers.ports import free_port
 from tests.helpers.processes import FIELDCTL, Proc
 from tests.helpers.repository import ROOT
 from tests.helpers.terminals import Pty
+from tests.helpers.waiting import holds_within
 
 PROFILES = ("autotrainer", "oneliner", "tracim", "sepl", "vantiq")
 LAMP = "dev-1:iot#type-lamp:Lamp 1"
@@ -159,10 +159,12 @@ def test_sigterm_while_starting(args: list[str], private: dict[str, str]) -> Non
     proc = subprocess.Popen(
         [*FIELDCTL, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=private, cwd=ROOT
     )
-    deadline = time.monotonic() + 30
-    while not os.listdir(private["TMPDIR"]):
-        assert proc.poll() is None and time.monotonic() < deadline, "no private folder within 30 s"
-        time.sleep(0.002)
+
+    def created() -> bool:
+        assert proc.poll() is None, "ended before it made its private folder"
+        return bool(os.listdir(private["TMPDIR"]))
+
+    holds_within(created, 30, "a private folder", every=0.002)
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode in (0, 143), (proc.returncode, stderr)
