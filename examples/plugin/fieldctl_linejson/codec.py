@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fieldctl.protocols.core.limits import loads
-from fieldctl.protocols.core.message import IN, Message
+from fieldctl.sdk import IN, Message, loads
 
 TYPES = ("heartbeat", "event", "command", "reply")
 

@@ -8,18 +8,33 @@ import secrets
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
-from fieldctl.profiles import Profile
-from fieldctl.profiles.schema import ENDPOINT as ENDPOINT_SETTING
-from fieldctl.profiles.schema import SECONDS, TEXT, Setting
-from fieldctl.protocols.core.errors import ConnectFailure, Timeout, UsageError
-from fieldctl.protocols.core.limits import Malformed
-from fieldctl.protocols.core.message import OUT, Message, link
-from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
-from fieldctl.protocols.sdk.probing import verdict
-from fieldctl.protocols.sdk.replay import paced, replayable
-from fieldctl.protocols.sdk.schedule import ticks
-from fieldctl.protocols.transport import tcp, together, within
-from fieldctl.protocols.transport.backoff import Backoff
+from fieldctl.sdk import ENDPOINT as ENDPOINT_SETTING
+from fieldctl.sdk import (
+    OUT,
+    SECONDS,
+    TEXT,
+    Backoff,
+    BaseDriver,
+    CommandOutcome,
+    ConnectFailure,
+    Emit,
+    Malformed,
+    Message,
+    Notify,
+    ProbeReport,
+    Profile,
+    Setting,
+    Timeout,
+    UsageError,
+    link,
+    paced,
+    replayable,
+    tcp,
+    ticks,
+    together,
+    verdict,
+    within,
+)
 
 from . import codec
 

@@ -1,9 +1,9 @@
 """linejson's own command-line options. fieldctl reads this module on the `--help` and completion
-paths without importing the driver, so it imports nothing but fieldctl.protocols.sdk.options."""
+paths without importing the driver, so it imports only the two names it needs from fieldctl.sdk (loaded as used)."""
 
 from __future__ import annotations
 
-from fieldctl.protocols.sdk.options import Declared, OptionSpec
+from fieldctl.sdk import Declared, OptionSpec
 
 OPTIONS: Declared = {
     "listen": {
