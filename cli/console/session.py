@@ -344,7 +344,7 @@ class Session:
         a counted listen cancelled (Ctrl-C) leaves the feed as it found it."""
         conn = self.current
         if "listen" not in conn.client.roles:  # Unsupported now, not in a task closed unseen
-            await conn.client.listen(conn.emit, options={})
+            await conn.client.listen(conn.client.context(conn.emit))
         filters = Filters(params.get("filter_"))
         count, timeout = params.get("count"), params.get("timeout")
         found = conn.feed_on
@@ -393,7 +393,7 @@ class Session:
             self._conclude(await request(conn.control, "command", msg, conn.show_simulated, timeout))
             return
         if conn.commands is None:
-            conn.commands = conn.client.session(conn.show, {})
+            conn.commands = conn.client.session(conn.client.context(conn.show))
         session: ClientSession = conn.commands
         outcome = await session.command(
             params["name"], data, timeout=timeout, wait=not params.get("no_wait"), options=options
@@ -411,7 +411,7 @@ class Session:
 
             self._conclude(await request(conn.control, "publish", msg, conn.show_simulated, wait))
             return
-        await conn.client.publish([msg], conn.show, wait_s=wait, realtime=False, options=options)
+        await conn.client.publish(conn.client.context(conn.show, options), [msg], wait_s=wait, realtime=False)
 
     async def _probe(self, params: dict[str, Any], options: dict[str, Any]) -> None:
         from fieldctl.cli.roles.probe import Format, render

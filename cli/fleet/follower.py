@@ -190,7 +190,7 @@ class FleetFollower:
             # Its own task, ended with each attempt: gather would leave it running when listen fails.
             beats = asyncio.ensure_future(watch.run())
             try:
-                await member.driver.listen(watch, channels=wanted, options={})
+                await member.driver.listen(member.driver.context(watch), wanted)
                 reason, outage = "listen ended", "ended"
             except Unsupported as exc:
                 state.down(name, str(exc), UNSUPPORTED, "unsupported")

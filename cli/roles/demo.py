@@ -48,7 +48,8 @@ def demo(
             client = common.driver(prof)
             subscribes = "listen" in client.roles
             with shown(prof, client, "demo", as_json=False) as sink:
-                follow = client.listen(sink, options={}) if subscribes else client.register(sink, options={})
+                context = client.context(sink, {}, sink.duplicate)
+                follow = client.listen(context) if subscribes else client.register(context)
                 await run_stream(follow, sink, duration=duration)
 
     with private_folder("fieldctl-demo-") as folder:

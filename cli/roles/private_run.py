@@ -57,11 +57,14 @@ async def private_simulator(
         if not any(is_wildcard(url) for url in bound.values()) and (not control or CONTROL in bound):
             announced.set()
 
-    work = [device.simulate(device_sink, scenario=None, timeline=True, options=options or {})]
+    simulation = device.simulator(device.context(device_sink, options), scenario=None, timeline=True)
+    work = [simulation.run()]
     if control:
         from fieldctl.protocols.runtime.control import ControlServer
 
-        work.append(ControlServer(os.path.join(folder, "control.sock"), device.control, device_sink, prof.name).run())
+        work.append(
+            ControlServer(os.path.join(folder, "control.sock"), simulation.control, device_sink, prof.name).run()
+        )
     simulator = asyncio.ensure_future(together(*work))  # one failing cancels the other, and waits
     try:
         await common.wait_while_running(simulator, announced.wait(), BOUND_WITHIN_S)

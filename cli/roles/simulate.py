@@ -129,11 +129,12 @@ def simulate(
         return
 
     async def main(sink: Sink) -> None:
-        work = [drv.simulate(sink, scenario=messages, timeline=not no_timeline, options=options)]
+        simulation = drv.simulator(drv.context(sink, options), scenario=messages, timeline=not no_timeline)
+        work = [simulation.run()]
         if control is not None:
             from fieldctl.protocols.runtime.control import ControlServer
 
-            work.append(ControlServer(control, drv.control, sink, prof.name).run())
+            work.append(ControlServer(control, simulation.control, sink, prof.name).run())
         await run_stream(together(*work), sink, duration=duration)
 
     with shows() as sink:

@@ -30,9 +30,9 @@ from fieldctl.protocols.core.readable import value_text
 from fieldctl.protocols.sdk.contract import BaseDriver
 
 if TYPE_CHECKING:
+    from fieldctl.cli.views.stats import Stats
     from fieldctl.profiles import Profile
     from fieldctl.protocols.core.message import Message
-    from fieldctl.protocols.sdk.contract import Stats
 
 ROWS_KEPT = 500
 #: Where the table says how to get every message: the rows that scroll off its top are gone.

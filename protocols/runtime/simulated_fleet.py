@@ -188,7 +188,9 @@ class SimulatedFleet:
         running = asyncio.ensure_future(
             together(
                 *(
-                    driver.simulate(emitter(device), scenario=scenario, timeline=timeline, options=options)
+                    driver.simulator(
+                        driver.context(emitter(device), options), scenario=scenario, timeline=timeline
+                    ).run()
                     for device, driver in zip(self.devices, self.drivers, strict=True)
                 )
             )

@@ -9,17 +9,13 @@ from fieldctl.protocols.runtime.registry import driver_class, protocol_names
 from fieldctl.protocols.sdk.contract import BaseDriver
 from fieldctl.protocols.sdk.options import ROLES
 
-#: role -> the methods that play it (a command role may keep its connections in a session).
-METHODS = {role: (role,) for role in ROLES} | {"command": ("command", "session")}
+#: role -> the method that plays it.
+METHODS = {role: role for role in ROLES} | {"command": "session", "simulate": "simulator"}
 
 
 @pytest.mark.parametrize("protocol", protocol_names())
 def test_declared_roles_are_the_played_ones(protocol: str) -> None:
     driver = driver_class(protocol)
-    played = {
-        role
-        for role, methods in METHODS.items()
-        if any(getattr(driver, method) is not getattr(BaseDriver, method) for method in methods)
-    }
+    played = {role for role, method in METHODS.items() if getattr(driver, method) is not getattr(BaseDriver, method)}
     assert driver.roles <= set(ROLES)
     assert driver.roles == played
