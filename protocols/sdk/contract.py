@@ -7,8 +7,9 @@ report traffic through ``emit`` (Messages, link states included) and human warni
 ``notify``; they never print. Link states (channel ``link``, the state as ``kind``): ``bound`` (a
 simulator listens; ``payload.url`` is the real address, and demo, fleets and tests wait for it),
 ``connected``/``ready`` (a client's connection is up / its handshake done), ``peer-connected``,
-``retrying`` (another attempt follows), ``disconnected``; ``stale``/``alive`` come from the CLI's
-heartbeat watch. A protocol may add its own (``logged-in``, ``configured``). A role's own
+``retrying`` (another attempt follows), ``disconnected``; ``present``/``absent`` (a driver with
+``presence``: the device itself is heard / known gone, behind a broker); ``stale``/``alive`` come
+from the CLI's heartbeat watch. A protocol may add its own (``logged-in``, ``configured``). A role's own
 command-line options are declared in the package's ``options.py`` (protocols/sdk/options.py); the CLI
 parses them and the role receives them as ``options``.
 """
@@ -134,11 +135,24 @@ class BaseDriver:
     #: The protocol's commands go from the other side to a client (a platform commands its
     #: connectors): fieldctl sends one only as that side, `command --via` a running simulator.
     commands_from_simulator: ClassVar[bool] = False
+    #: True when a client's connection being up does not mean the device is there (a broker): the
+    #: driver's listen then emits a link state `present` when it hears the device and `absent` when
+    #: it knows the device is gone (e.g. a last will, or no heartbeat), and the fleet board, the
+    #: exporter's `fieldctl_up` and check's waits count the device up only while `present`.
+    presence: ClassVar[bool] = False
 
     def __init__(self, profile: Profile, notify: Notify) -> None:
         self.profile = profile
         self.notify = notify
         self.stats = Stats()
+
+    def device_settings(self, device: str, index: int) -> dict[str, Any]:
+        """Profile settings (dotted keys -> values) that give simulated device `device` (the
+        `index`-th, from 0) its own identity when devices share an address (a broker): e.g. a topic
+        prefix. Applied to that device's simulator and written into its fleet-file target's `set`
+        table, so a client of the target talks to that device. Default: {} (devices told apart by
+        their addresses)."""
+        return {}
 
     def summarize(self, msg: Message) -> str:
         """A short text for one table cell."""
