@@ -180,7 +180,8 @@ class SimulatedFleet:
     def _own_settings(self, data: dict[str, Any], name: str, settings: dict[str, Any]) -> dict[str, Any]:
         """`data` with a device's own settings (dotted keys), each checked as the driver declares
         it; the tables on their way are copies, so the base profile and the other devices keep theirs."""
-        problems = check(nested(settings), self.kind.settings)
+        tables = {dotted.split(".", 1)[0] for dotted in settings}
+        problems = check(nested(settings), self.kind.settings, only=tables)
         if problems:
             key, reason = problems[0]
             raise UsageError(f"{self.kind.__name__}.device_settings({name!r}): {key}: {reason}")

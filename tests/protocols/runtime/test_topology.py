@@ -1,0 +1,102 @@
+"""Private runs and simulated fleets by the profile's [topology]: a broker's endpoint is where both
+sides meet, so it is never moved, never waited for, and shared by every simulated device; the
+driver's device_settings tell those devices apart, in their simulators and their targets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fieldctl.profiles import load_profile
+from fieldctl.protocols.core.errors import UsageError
+from fieldctl.protocols.runtime import simulated_fleet
+from fieldctl.protocols.runtime.endpoints import all_announced, private_endpoints
+from fieldctl.protocols.runtime.registry import driver_for
+from fieldctl.protocols.runtime.simulated_fleet import SimulatedFleet
+
+BROKER = "tcp://broker.example:1883"
+
+
+def brokered(*endpoints: str) -> Any:
+    """autotrainer with these endpoints a broker's, events at BROKER."""
+    return load_profile(
+        "autotrainer",
+        endpoints=[f"events={BROKER}"],
+        sets=[f"topology.{name}=broker" for name in endpoints],
+    )
+
+
+def test_a_private_run_keeps_a_brokers_endpoint_as_resolved(tmp_path: Path) -> None:
+    private = private_endpoints(brokered("events"), str(tmp_path))
+    assert private == {"events": BROKER, "commands": "tcp://127.0.0.1:*"}
+    tracim = load_profile("tracim")
+    assert private_endpoints(tracim, str(tmp_path)) == {
+        "master": str(tmp_path / "master.sock"),
+        "client": str(tmp_path / "client.sock"),  # the client's own: still private
+    }
+
+
+def test_only_the_endpoints_a_simulator_binds_are_waited_for() -> None:
+    profile = brokered("events")
+    reached = {"events": BROKER, "commands": "tcp://127.0.0.1:*"}
+    assert not all_announced(profile, reached, set())
+    assert all_announced(profile, {**reached, "commands": "tcp://127.0.0.1:4000"}, {"commands"})
+    assert all_announced(brokered("events", "commands"), {"events": BROKER, "commands": BROKER}, set())
+    tracim = load_profile("tracim")  # socket paths: bound once one `bound` came; the client's needs none
+    paths = {"master": "/tmp/m.sock", "client": "/tmp/c.sock"}
+    assert not all_announced(tracim, paths, set()) and all_announced(tracim, paths, {"master"})
+
+
+def own_versions(monkeypatch: pytest.MonkeyPatch, settings: Any) -> None:
+    """The autotrainer driver with a device_settings of its own, for the fleet to ask."""
+
+    def with_hook(profile: Any, notify: Any) -> Any:
+        driver = driver_for(profile, notify)
+        kind = type("Hooked", (type(driver),), {"device_settings": lambda self, device, index: settings(device, index)})
+        return kind(profile, notify)
+
+    monkeypatch.setattr(simulated_fleet, "driver_for", with_hook)
+
+
+def test_fleet_devices_share_the_broker_and_carry_their_own_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    own_versions(monkeypatch, lambda device, index: {"simulate.version": f"{device}/{index}"})
+    fleet = SimulatedFleet(brokered("events"), 3, str(tmp_path), lambda name: print)
+    assert [device.profile.endpoints["events"] for device in fleet.devices] == [BROKER] * 3
+    commands = {device.profile.endpoints["commands"] for device in fleet.devices}
+    assert commands == {"tcp://127.0.0.1:*"}, "each its own port, the system's choice"
+    assert [driver.profile.setting("simulate.version") for driver in fleet.drivers] == [
+        "sim-001/0",
+        "sim-002/1",
+        "sim-003/2",
+    ]
+    assert load_profile("autotrainer").setting("simulate.version") != "sim-001/0", "the base keeps its own"
+    targets = fleet.targets({"heartbeat.interval_s": 1}, "room")
+    assert [target.endpoints["events"] for target in targets] == [BROKER] * 3
+    assert [target.sets for target in targets] == [
+        {"heartbeat.interval_s": 1, "simulate.version": f"sim-00{n}/{n - 1}"} for n in (1, 2, 3)
+    ]
+
+
+def test_a_device_setting_the_driver_does_not_declare_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    own_versions(monkeypatch, lambda device, index: {"simulate.verson": device})
+    with pytest.raises(UsageError, match=r"device_settings\('sim-001'\): simulate.verson: unknown key"):
+        SimulatedFleet(brokered("events"), 2, str(tmp_path), lambda name: print)
+
+
+def test_base_port_numbers_only_the_endpoints_each_device_binds(tmp_path: Path) -> None:
+    from tests.helpers.ports import free_port
+
+    base = free_port()
+    fleet = SimulatedFleet(brokered("events"), 1, str(tmp_path), lambda name: print, base)
+    assert fleet.devices[0].profile.endpoints == {"events": BROKER, "commands": f"tcp://127.0.0.1:{base}"}
+    with pytest.raises(
+        UsageError,
+        match=r"--base-port: the autotrainer devices bind no port \(they share the broker at commands, events\)",
+    ):
+        SimulatedFleet(brokered("events", "commands"), 2, str(tmp_path), lambda name: print, base)
