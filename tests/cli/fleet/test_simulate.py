@@ -205,6 +205,23 @@ def test_the_fleet_file_points_every_target_at_the_shared_broker(tmp_path: Path)
         fleet.proc.stop()
 
 
+def test_a_fleet_whose_endpoints_are_all_a_brokers_keeps_them_all(tmp_path: Path) -> None:
+    """Every endpoint a broker's (autotrainer's simulator binds them, so one device): the target
+    carries the line's URLs, and reaches the device there."""
+    start = free_run(2)
+    urls = {"events": f"tcp://127.0.0.1:{start}", "commands": f"tcp://127.0.0.1:{start + 1}"}
+    shared = [
+        arg for name, url in urls.items() for arg in ("--set", f"topology.{name}=broker", "--endpoint", f"{name}={url}")
+    ]
+    fleet = Fleet("autotrainer", tmp_path, 1, *shared)
+    try:
+        assert fleet.summary["payload"]["devices"] == 1
+        assert load_fleet(fleet.file)["sim-001"].endpoints == urls
+        assert fleet.cli("probe", "sim-001", "--crit", "8").returncode == 0
+    finally:
+        fleet.proc.stop()
+
+
 def free_run(length: int) -> int:
     """The first of `length` consecutive ports free now, below the ephemeral range (the system
     hands out ports there to any socket at any time; a run taken from it raced other tests). Where

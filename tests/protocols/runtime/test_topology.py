@@ -4,6 +4,7 @@ driver's device_settings tell those devices apart, in their simulators and their
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,12 @@ import pytest
 
 from fieldctl.profiles import load_profile
 from fieldctl.protocols.core.errors import UsageError
+from fieldctl.protocols.core.message import link
 from fieldctl.protocols.runtime import simulated_fleet
 from fieldctl.protocols.runtime.endpoints import all_announced, private_endpoints
 from fieldctl.protocols.runtime.registry import driver_for
 from fieldctl.protocols.runtime.simulated_fleet import SimulatedFleet
+from tests.helpers.waiting import until
 
 BROKER = "tcp://broker.example:1883"
 
@@ -49,15 +52,19 @@ def test_only_the_endpoints_a_simulator_binds_are_waited_for() -> None:
     assert not all_announced(tracim, paths, set()) and all_announced(tracim, paths, {"master"})
 
 
-def own_versions(monkeypatch: pytest.MonkeyPatch, settings: Any) -> None:
-    """The autotrainer driver with a device_settings of its own, for the fleet to ask."""
+def hooked(monkeypatch: pytest.MonkeyPatch, **methods: Any) -> None:
+    """The fleet's driver: autotrainer's with these methods of its own."""
 
     def with_hook(profile: Any, notify: Any) -> Any:
         driver = driver_for(profile, notify)
-        kind = type("Hooked", (type(driver),), {"device_settings": lambda self, device, index: settings(device, index)})
-        return kind(profile, notify)
+        return type("Hooked", (type(driver),), methods)(profile, notify)
 
     monkeypatch.setattr(simulated_fleet, "driver_for", with_hook)
+
+
+def own_versions(monkeypatch: pytest.MonkeyPatch, settings: Any) -> None:
+    """A device_settings of the driver's own, for the fleet to ask."""
+    hooked(monkeypatch, device_settings=lambda self, device, index: settings(device, index))
 
 
 def test_fleet_devices_share_the_broker_and_carry_their_own_settings(
@@ -87,6 +94,40 @@ def test_a_device_setting_the_driver_does_not_declare_is_refused(
     own_versions(monkeypatch, lambda device, index: {"simulate.verson": device})
     with pytest.raises(UsageError, match=r"device_settings\('sim-001'\): simulate.verson: unknown key"):
         SimulatedFleet(brokered("events"), 2, str(tmp_path), lambda name: print)
+
+
+def test_devices_that_only_connect_to_a_broker_are_ready_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A broker protocol's simulator binds nothing and announces no `bound` (a `connected` at most):
+    the fleet is ready without one."""
+
+    async def simulate(self: Any, emit: Any, **_: Any) -> None:
+        emit(link(self.profile.name, "events", "connected", {"url": BROKER}))
+        await asyncio.Event().wait()
+
+    hooked(monkeypatch, simulate=simulate)
+    fleet = SimulatedFleet(brokered("events", "commands"), 3, str(tmp_path), lambda name: print)
+    shown: list[tuple[str, Any]] = []
+
+    async def main() -> None:
+        ready = asyncio.Event()
+        run = asyncio.ensure_future(
+            fleet.run(
+                lambda name: lambda msg: shown.append((name, msg.kind)),
+                scenario=None,
+                timeline=False,
+                options={},
+                on_bound=ready.set,
+            )
+        )
+        await asyncio.wait_for(ready.wait(), 5)
+        await until(lambda: len(shown) == 3, what="every device's connected link")
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)
+
+    asyncio.run(main())
+    assert sorted(shown) == [("sim-001", "connected"), ("sim-002", "connected"), ("sim-003", "connected")]
 
 
 def test_base_port_numbers_only_the_endpoints_each_device_binds(tmp_path: Path) -> None:
