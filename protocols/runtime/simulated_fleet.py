@@ -25,7 +25,6 @@ from fieldctl.protocols.runtime.endpoints import (
     all_announced,
     check_free,
     is_socket_path,
-    on_endpoints,
     per_target_url,
     private_endpoints,
     with_port,
@@ -175,13 +174,13 @@ class SimulatedFleet:
                 own_settings[SEED.partition(".")[2]] = device_seed(seed, name)
             if self.base.setting(DEVICE_ID) is not None:
                 own_settings["configuration"]["deviceId"] = name
-        return Device(name, on_endpoints(replace(self.base, data=data), private), dict(private), dict(settings))
+        return Device(name, replace(self.base, endpoints=dict(private), data=data), dict(private), dict(settings))
 
     def _own_settings(self, data: dict[str, Any], name: str, settings: dict[str, Any]) -> dict[str, Any]:
         """`data` with a device's own settings (dotted keys), each checked as the driver declares
         it; the tables on their way are copies, so the base profile and the other devices keep theirs."""
-        tables = {dotted.split(".", 1)[0] for dotted in settings}
-        problems = check(nested(settings), self.kind.settings, only=tables)
+        tops = {dotted.split(".", 1)[0] for dotted in settings}
+        problems = check(nested(settings), self.kind.settings, only=tops)
         if problems:
             key, reason = problems[0]
             raise UsageError(f"{self.kind.__name__}.device_settings({name!r}): {key}: {reason}")
