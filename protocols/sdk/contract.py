@@ -214,9 +214,10 @@ class BaseDriver:
         self, emit: Emit, *, scenario: list[Message] | None, timeline: bool, options: dict[str, Any]
     ) -> None:
         """Plays the other side on the profile's endpoints until cancelled, announcing each it binds
-        with a ``bound`` link (a broker's endpoint, which it connects to: ``connected`` at most). `scenario`: messages to play instead of the built-in timeline; `timeline`:
-        play the built-in one. Survives any peer: a bad one gets a notify line, an error answer
-        where the protocol has one, and only its own connection dropped."""
+        with a ``bound`` link (a broker's endpoint, which it connects to: ``connected`` at most).
+        `scenario`: messages to play instead of the built-in timeline; `timeline`: play the
+        built-in one. Survives any peer: a bad one gets a notify line, an error answer where the
+        protocol has one, and only its own connection dropped."""
         raise Unsupported(f"simulate is not supported for profile {self.profile.name}")
 
     async def probe(self, *, warn: float, crit: float, options: dict[str, Any]) -> ProbeReport:
