@@ -150,7 +150,10 @@ class FileRun:
             return None
         ready = asyncio.Event()
         driver = self.listener_driver
-        wanted = driver.ready_state if self.check.ready is None else self.check.ready
+        if self.check.ready is not None:
+            wanted = self.check.ready
+        else:  # behind a broker, the device itself must be there, not only the connection
+            wanted = "present" if driver.presence else driver.ready_state
 
         def put(msg: Message) -> None:
             if msg.is_link and msg.kind == wanted:

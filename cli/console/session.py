@@ -315,9 +315,7 @@ class Session:
 
         async def run() -> None:
             with tempfile.TemporaryDirectory(prefix="fieldctl-console-") as folder:
-                async with private_simulator(
-                    conn.profile.name, folder, sets=source.sets, profile_files=source.files, control=True
-                ) as urls:
+                async with private_simulator(source.load(), folder, control=True) as urls:
                     bound.set_result(urls)
                     await asyncio.get_running_loop().create_future()  # until the connection closes
 

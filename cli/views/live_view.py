@@ -174,7 +174,9 @@ class LiveView:
         grid = header_grid()
         grid.add_row("heartbeat", self._heartbeat_text())
         for endpoint, (state, url) in sorted(self.links.items()):
-            meaning = "ok" if state in ("ready", "connected", "bound", "peer-connected", "alive") else "notice"
+            meaning = (
+                "ok" if state in ("ready", "connected", "bound", "peer-connected", "alive", "present") else "notice"
+            )
             style = theme.style("error" if state == "stale" else meaning)
             grid.add_row(cell(endpoint), cell(f"{state}  {url}", style))
         s = self.stats

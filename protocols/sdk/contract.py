@@ -8,11 +8,13 @@ raise ``Unsupported``. Each role gets one ``Context``: it reports traffic throug
 go only through a ``ClientSession``; ``simulator`` returns a ``Simulation`` handle that runs the
 other side and answers its control requests. Link states (channel ``link``, the state as ``kind``):
 ``bound`` (a simulator listens; ``payload.url`` is the real address, and demo, fleets and tests
-wait for it), ``connected``/``ready`` (a client's connection is up / its handshake done), ``peer-
-connected``, ``retrying`` (another attempt follows), ``disconnected``; ``stale``/``alive`` come
-from the CLI's heartbeat watch. A protocol may add its own (``logged-in``, ``configured``). A
-role's own command-line options are declared in the package's ``options.py``
-(protocols/sdk/options.py); the CLI parses them and the role receives them as ``context.options``.
+wait for it), ``connected``/``ready`` (a client's connection is up / its handshake done),
+``peer-connected``, ``retrying`` (another attempt follows), ``disconnected``;
+``present``/``absent`` (a driver with ``presence``: the device itself is heard / known gone, behind
+a broker); ``stale``/``alive`` come from the CLI's heartbeat watch. A protocol may add its own
+(``logged-in``, ``configured``). A role's own command-line options are declared in the package's
+``options.py`` (protocols/sdk/options.py); the CLI parses them and the role receives them as
+``context.options``.
 """
 
 from __future__ import annotations
@@ -175,6 +177,11 @@ class BaseDriver:
     #: The protocol's commands go from the other side to a client (a platform commands its
     #: connectors): fieldctl sends one only as that side, `command --via` a running simulator.
     commands_from_simulator: ClassVar[bool] = False
+    #: True when a client's connection being up does not mean the device is there (a broker): the
+    #: driver's listen then emits a link state `present` when it hears the device and `absent` when
+    #: it knows the device is gone (e.g. a last will, or no heartbeat), and the fleet board, the
+    #: exporter's `fieldctl_up` and check's waits count the device up only while `present`.
+    presence: ClassVar[bool] = False
 
     def __init__(self, profile: Profile, notify: Notify) -> None:
         self.profile = profile
@@ -185,6 +192,14 @@ class BaseDriver:
     ) -> Context:
         """The Context one run of a role gets (see Context)."""
         return Context(emit, self.notify, options or {}, self.profile.limits, duplicate)
+
+    def device_settings(self, device: str, index: int) -> dict[str, Any]:
+        """Profile settings (dotted keys -> values) that give simulated device `device` (the
+        `index`-th, from 0) its own identity when devices share an address (a broker): e.g. a topic
+        prefix. Applied to that device's simulator and written into its fleet-file target's `set`
+        table, so a client of the target talks to that device. Default: {} (devices told apart by
+        their addresses)."""
+        return {}
 
     def summarize(self, msg: Message) -> str:
         """A short text for one table cell."""
@@ -226,9 +241,10 @@ class BaseDriver:
 
     def simulator(self, context: Context, *, scenario: list[Message] | None, timeline: bool) -> Simulation:
         """The other side on the profile's endpoints: its `run` serves them until cancelled,
-        announcing each with a ``bound`` link. `scenario`: messages to play instead of the
-        built-in timeline; `timeline`: play the built-in one. Survives any peer: a bad one gets a
-        notify line, an error answer where the protocol has one, and only its own connection dropped."""
+        announcing each it binds with a ``bound`` link (a broker's endpoint, which it connects to:
+        ``connected`` at most). `scenario`: messages to play instead of the built-in timeline;
+        `timeline`: play the built-in one. Survives any peer: a bad one gets a notify line, an
+        error answer where the protocol has one, and only its own connection dropped."""
         raise Unsupported(f"simulate is not supported for profile {self.profile.name}")
 
     async def probe(self, context: Context, *, warn: float, crit: float) -> ProbeReport:

@@ -34,7 +34,9 @@ class Side:
         self.name, self.folder = name, folder
         profile = load_profile(name)
         self.sets = ["heartbeat.interval_s=0.5", *profile.setting("demo.set", [])]
-        self.endpoints = private_endpoints(load_profile(name, sets=self.sets), str(folder))
+        resolved = load_profile(name, sets=self.sets)
+        self.endpoints = private_endpoints(resolved, str(folder))  # a broker's stays as the profile has it
+        self.brokers = resolved.broker_endpoints
         self.env = cli_env(XDG_CONFIG_HOME=str(folder / "config"))
         for ref in profile.auth.values():
             if ref.env:
@@ -45,7 +47,8 @@ class Side:
         return [*overrides, *(f"--set={s}" for s in self.sets)]
 
     def simulate(self, *extra: str) -> tuple[Proc, dict[str, str]]:
-        """A running simulator and the endpoints that reach it, once it has announced them."""
+        """A running simulator and the endpoints that reach it, once it has announced them (a
+        broker's endpoint with `connected`, where it announces one: nobody binds it)."""
         proc = Proc([*FIELDCTL, "simulate", self.name, "--json", *self.args(), *extra], env=self.env)
         reached = dict(self.endpoints)
         while any(is_wildcard(url) for url in reached.values()):
@@ -56,7 +59,12 @@ class Side:
             )
             reached[bound["endpoint"]] = bound["payload"]["url"]
         if not any(url != self.endpoints[key] for key, url in reached.items()):
-            proc.wait_json(lambda m: m["channel"] == "link" and m["kind"] == "bound")
+            proc.wait_json(
+                lambda m: (
+                    m["channel"] == "link"
+                    and (m["kind"] == "bound" or (m["kind"] == "connected" and m["endpoint"] in self.brokers))
+                )
+            )
         return proc, reached
 
 
