@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import re
-import shlex
 import signal
 import subprocess
 import sys
@@ -78,13 +77,20 @@ def _last_line(text: str) -> str:
     return lines[-1][:300] if lines else "(nothing on stderr)"
 
 
+def _failure(check: str, reason: str) -> Failure:
+    """One line, control characters escaped: a reason may quote what a process printed."""
+    text = " ".join(reason.split())
+    return Failure(check, "".join(c if c.isprintable() else repr(c)[1:-1] for c in text))
+
+
 def _is_link(message: dict[str, Any], *kinds: str) -> bool:
     return message.get("channel") == "link" and message.get("kind") in kinds
 
 
 class _Running:
     """A fieldctl process in the background: its stdout's NDJSON lines kept for the check to wait
-    on, its stderr in a file (a pipe nobody reads would stall it)."""
+        on, its stderr in a file opened for appending (a pipe nobody reads would stall it; reading moves no
+    offset the process writes at)."""
 
     def __init__(self, args: list[str], env: dict[str, str], stderr: IO[str]) -> None:
         self.title = f"`fieldctl {' '.join(args[:2])}`"
@@ -209,7 +215,7 @@ class _Subject:
         return [*overrides, *(f"--set={s}" for s in self.sets)]
 
     def start(self, *args: str) -> _Running:
-        stderr = open(self.folder / f"stderr-{len(self.running)}", "w+", encoding="utf-8")  # noqa: SIM115
+        stderr = open(self.folder / f"stderr-{len(self.running)}", "a+", encoding="utf-8")  # noqa: SIM115
         self.running.append(_Running(list(args), self.env, stderr))
         return self.running[-1]
 
@@ -451,12 +457,12 @@ def conformance_failures(
         raise UsageError(
             f"unknown check {unknown[0]!r}{did_you_mean(unknown[0], CHECKS)} (checks: {', '.join(CHECKS)})"
         )
-    given = {**pairs(os.environ.get(ENDPOINTS_VARIABLE, "").split(), ENDPOINTS_VARIABLE), **(endpoints or {})}
+    given = {**_pairs(os.environ.get(ENDPOINTS_VARIABLE, "").split(), ENDPOINTS_VARIABLE), **(endpoints or {})}
     try:
         loaded = _load(protocol)
     except Exception as exc:  # noqa: BLE001  a driver or profile that does not load is the plugin's to fix
         why = str(exc) if isinstance(exc, FieldctlError | Nonconforming) else f"{type(exc).__name__}: {exc}"
-        return [Failure("profile", why)]
+        return [_failure("profile", why)]
     known = set(loaded.profile.endpoints)
     if named := [name for name in endpoints or {} if name not in known]:
         raise UsageError(
@@ -465,7 +471,7 @@ def conformance_failures(
         )
     if missing := sorted(_broker_endpoints(loaded.profile) - set(given)):
         return [
-            Failure(
+            _failure(
                 "topology",
                 f"endpoint {', '.join(missing)} is a broker's, which the kit cannot stand in for: give its "
                 f"address with --endpoint {missing[0]}=URL or in {ENDPOINTS_VARIABLE}",
@@ -481,16 +487,16 @@ def conformance_failures(
                 subject = _Subject(loaded, folder, given)
                 _CHECKS[check](subject)
             except Nonconforming as exc:
-                failures.append(Failure(check, str(exc)))
+                failures.append(_failure(check, str(exc)))
             except Exception as exc:  # noqa: BLE001  whatever breaks is this check's failure, in one line
-                failures.append(Failure(check, f"{type(exc).__name__}: {exc}"))
+                failures.append(_failure(check, f"{type(exc).__name__}: {exc}"))
             finally:
                 if subject is not None:
                     subject.end()
     return failures
 
 
-def pairs(items: Iterable[str], where: str) -> dict[str, str]:
+def _pairs(items: Iterable[str], where: str) -> dict[str, str]:
     """ENDPOINT=URL items as a mapping; a usage error names the malformed one and where it was."""
     from fieldctl.protocols.core.errors import UsageError
 
@@ -523,7 +529,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         failures = conformance_failures(
-            args.protocol, args.check or CHECKS, endpoints=pairs(args.endpoint, "--endpoint")
+            args.protocol, args.check or CHECKS, endpoints=_pairs(args.endpoint, "--endpoint")
         )
     except UsageError as exc:
         print(f"{parser.prog}: {exc}", file=sys.stderr)
@@ -531,7 +537,7 @@ def main(argv: list[str] | None = None) -> int:
     for failure in failures:
         print(failure)
     if not failures:
-        print(f"{args.protocol}: {len(args.check or CHECKS)} checks passed ({shlex.join(args.check or CHECKS)})")
+        print(f"{args.protocol}: {len(args.check or CHECKS)} checks passed ({' '.join(args.check or CHECKS)})")
     return 1 if failures else 0
 
 
