@@ -43,8 +43,8 @@ FIELDCTL = [sys.executable, "-m", "fieldctl"]
 #: The longest one fieldctl run of a check may take, and the wait for one announcement.
 RUN_S = 60.0
 ANNOUNCE_S = 20.0
-#: A link state that says a simulator which binds nothing (it connects to a broker) is up.
-UP = ("bound", "connected", "ready")
+#: The link states that say a simulator which binds nothing (it connects to a broker) is up.
+UP = ("connected", "ready")
 
 
 class Failure(NamedTuple):
@@ -178,6 +178,13 @@ def _broker_endpoints(profile: Profile) -> set[str]:
     return set(brokers() if callable(brokers) else brokers)
 
 
+def _simulator_binds(profile: Profile, endpoint: str) -> bool:
+    """Whether the simulator binds `endpoint` (Profile.topology; every endpoint in a fieldctl
+    without it), and so announces it with a `bound` link."""
+    topology = getattr(profile, "topology", None)
+    return topology is None or topology(endpoint) == "simulator"
+
+
 def _plays(driver: type[BaseDriver], role: str) -> bool:
     from fieldctl.protocols.sdk.contract import BaseDriver
 
@@ -198,9 +205,9 @@ class _Subject:
         self.sets = ["heartbeat.interval_s=0.5", *self.profile.setting("demo.set", [])]
         resolved = load_profile(self.name, profile_files=[loaded.file], sets=self.sets)
         private = private_endpoints(resolved, str(folder))
-        brokers = _broker_endpoints(self.profile)
+        self.brokers = {name: given[name] for name in _broker_endpoints(self.profile)}
         self.endpoints = {**private, **{name: url for name, url in given.items() if name in private}}
-        self.announces = ("bound",) if set(private) - brokers else (*UP, self.driver.ready_state)
+        self.binds = {name for name in private if _simulator_binds(self.profile, name)}
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "160"}
         self.env.pop("FIELDCTL_TARGET", None)
         for variable in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
@@ -247,14 +254,16 @@ class _Subject:
 
         proc = self.start("simulate", self.name, "--json", *self.args(), *extra)
         reached = dict(self.endpoints)
-        while waiting := {name for name, url in reached.items() if is_wildcard(url)}:
+        while waiting := {name for name in self.binds if is_wildcard(reached[name])}:
             bound = proc.expect(
                 lambda m: _is_link(m, "bound") and m.get("endpoint") in waiting,
                 f"`bound` link for {', '.join(sorted(waiting))}",
             )
             reached[bound["endpoint"]] = bound["payload"]["url"]
-        if reached == self.endpoints:  # socket paths or a broker: nothing to resolve, wait till it is up
-            proc.expect(lambda m: _is_link(m, *self.announces), f"`{self.announces[0]}` link")
+        if reached == self.endpoints and self.binds:  # socket paths: nothing to resolve, but bound only then
+            proc.expect(lambda m: _is_link(m, "bound"), "`bound` link")
+        elif not self.binds:  # it binds nothing (a broker's endpoints): up once connected
+            proc.expect(lambda m: _is_link(m, *UP, self.driver.ready_state), "`connected` link")
         return proc, reached
 
     def end(self) -> None:
@@ -352,8 +361,10 @@ def _simulate(subject: _Subject) -> None:
 
 @_check("demo")
 def _demo(subject: _Subject) -> None:
-    """`demo NAME --duration 2` runs its simulator and a client, and ends by itself with 0."""
-    subject.run("demo", subject.name, "--duration", "2")
+    """`demo NAME --duration 2` runs its simulator and a client, and ends by itself with 0 (given
+    the address of a broker, where the protocol has one)."""
+    brokers = [f"--endpoint={name}={url}" for name, url in subject.brokers.items()]
+    subject.run("demo", subject.name, "--duration", "2", *brokers)
 
 
 @_check("probe")
