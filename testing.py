@@ -185,12 +185,6 @@ def _simulator_binds(profile: Profile, endpoint: str) -> bool:
     return topology is None or topology(endpoint) == "simulator"
 
 
-def _plays(driver: type[BaseDriver], role: str) -> bool:
-    from fieldctl.protocols.sdk.contract import BaseDriver
-
-    return getattr(driver, role) is not getattr(BaseDriver, role)
-
-
 class _Subject:
     """The protocol under test in one folder of its own: its own-named profile with private
     endpoints (those of a broker as given), the environment every run gets (configuration, data
@@ -300,15 +294,29 @@ def _load(protocol: str) -> _Loaded:
 
 @_check("roles")
 def _roles(subject: _Subject) -> None:
-    """The driver plays `simulate` and a client role that follows it (listen or register), and
-    declares its open files (Driver.open_files) for every role it plays."""
+    """The roles the driver announces (Driver.roles) are the ones its methods play (a command
+    role may be played by `session` alone); among them `simulate` and a client role that follows
+    it (listen or register); and it declares its open files (Driver.open_files) for each."""
+    from fieldctl.protocols.sdk.contract import BaseDriver
     from fieldctl.protocols.sdk.options import ROLES
 
-    played = {role for role in ROLES if _plays(subject.driver, role)}
-    if not {"simulate"} <= played or not {"listen", "register"} & played:
-        raise Nonconforming(f"plays {', '.join(sorted(played)) or 'no role'}: needs simulate, and listen or register")
-    declared = subject.driver.open_files
-    if undeclared := sorted(played - set(declared)):
+    driver, methods = subject.driver, {role: (role,) for role in ROLES} | {"command": ("command", "session")}
+    announced = set(driver.roles)
+    if unknown := sorted(announced - set(ROLES)):
+        raise Nonconforming(f"Driver.roles names {', '.join(unknown)}: not a role (roles: {', '.join(ROLES)})")
+    played = {
+        role for role, names in methods.items() if any(getattr(driver, n) is not getattr(BaseDriver, n) for n in names)
+    }
+    if unplayed := sorted(announced - played):
+        raise Nonconforming(f"Driver.roles announces {', '.join(unplayed)}, which the driver's methods do not play")
+    if unannounced := sorted(played - announced):
+        raise Nonconforming(f"the driver plays {', '.join(unannounced)}, which Driver.roles does not announce")
+    if "simulate" not in announced or not {"listen", "register"} & announced:
+        raise Nonconforming(
+            f"plays {', '.join(sorted(announced)) or 'no role'}: needs simulate, and listen or register"
+        )
+    declared = driver.open_files
+    if undeclared := sorted(announced - set(declared)):
         raise Nonconforming(f"Driver.open_files declares nothing for {', '.join(undeclared)}")
     if bad := sorted(role for role, n in declared.items() if not isinstance(n, int) or n < 0):
         raise Nonconforming(f"Driver.open_files for {', '.join(bad)}: not a count")
@@ -388,7 +396,7 @@ def _probe(subject: _Subject) -> None:
 def _record(subject: _Subject) -> None:
     """What a client role records (`--record`, NDJSON) holds traffic, and `simulate --scenario`
     plays it back."""
-    role = "listen" if _plays(subject.driver, "listen") else "register"
+    role = "listen" if "listen" in subject.driver.roles else "register"
     simulator, reached = subject.simulate()
     record = subject.folder / "record.ndjson"
     follow = ["--json", "--count", "1", "--timeout", "30", "--record", str(record)]
@@ -410,7 +418,7 @@ def _publish(subject: _Subject) -> None:
     connects to, or through the simulator at a listener. KIND is the profile's first event kind,
     or its first channel where kinds are open-ended. Passes where the driver has no listen and
     publish pair."""
-    if not (_plays(subject.driver, "listen") and _plays(subject.driver, "publish")):
+    if not {"listen", "publish"} <= subject.driver.roles:
         return
     kind = next(iter([*subject.profile.events, *subject.profile.channels]))
     marker = f"conformance-{uuid.uuid4().hex}"

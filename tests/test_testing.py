@@ -41,6 +41,20 @@ def test_a_plugin_whose_profile_does_not_validate_fails_with_one_line(tmp_path: 
     assert ran.stderr == ""
 
 
+def test_a_driver_whose_roles_and_methods_disagree_fails_the_roles_check(tmp_path: Path) -> None:
+    """Driver.roles is what the command line asks: a role played but not announced would never run."""
+    plugin = plugin_on_path(tmp_path, "quiet", LINEJSON_PROFILE.read_text().replace('"linejson"', '"quiet"'))
+    driver = (
+        "from fieldctl_linejson.driver import Driver as Played\n\n\nclass Driver(Played):\n    roles = frozenset()\n"
+    )
+    (tmp_path / "fieldctl_quiet" / "driver.py").write_text(driver)
+    ran = kit("quiet", "--check", "roles", env=plugin)
+    assert ran.returncode == 1, ran.stderr
+    assert ran.stdout.strip() == (
+        "roles: the driver plays command, listen, probe, publish, simulate, which Driver.roles does not announce"
+    )
+
+
 @pytest.mark.parametrize(
     ("args", "env", "said"),
     [
