@@ -1,6 +1,7 @@
-"""`Driver.open_files`, held against every installed protocol: each role a driver plays is
-declared, and what `simulate --devices`, `listen --fleet` and `probe --fleet` really hold open
-(counted in /proc) stays within what the fleets multiply, so no fleet the limit admits runs out."""
+"""`Driver.open_files`, held against every installed protocol: what `simulate --devices`, `listen
+--fleet` and `probe --fleet` really hold open (counted in /proc) stays within what the fleets
+multiply, so no fleet the limit admits runs out. That every role a driver plays declares its
+figure is the conformance kit's `roles` check (fieldctl.testing)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,6 @@ import pytest
 from fieldctl.protocols.runtime.open_files import per_run
 from fieldctl.protocols.runtime.registry import driver_class, protocol_names
 from fieldctl.protocols.runtime.simulated_fleet import device_names
-from fieldctl.protocols.sdk.contract import BaseDriver
-from fieldctl.protocols.sdk.options import ROLES
 from tests.helpers.fleets import ENV
 from tests.helpers.processes import FIELDCTL, Proc
 
@@ -46,14 +45,6 @@ class Peak:
             except OSError:  # it ended between the poll and the count
                 return
             time.sleep(0.002)
-
-
-@pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_every_role_a_driver_plays_declares_its_open_files(protocol: str) -> None:
-    driver = driver_class(protocol)
-    played = {role for role in ROLES if getattr(driver, role) is not getattr(BaseDriver, role)}
-    assert played <= set(driver.open_files), f"{protocol} declares no open_files for {played - set(driver.open_files)}"
-    assert all(isinstance(n, int) and n >= 0 for n in driver.open_files.values())
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
