@@ -5,7 +5,6 @@ pings until the client pings, and enforces the read deadline (spec §3, §5, §1
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime
 import json
 import ssl
@@ -25,6 +24,7 @@ from fieldctl.protocols.core.limits import Malformed
 from fieldctl.protocols.core.message import IN, OUT, Message, link
 from fieldctl.protocols.core.readable import value_text
 from fieldctl.protocols.sdk.contract import CommandOutcome, Context, Emit, Simulation
+from fieldctl.protocols.sdk.runners.stream_server import Arrivals
 from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, within
 from fieldctl.protocols.transport.websocket import as_text, drop, send_text, start_server, watch_frames
 
@@ -116,7 +116,7 @@ class Platform(Simulation):
         self.max_errors = int(profile.setting("simulate.max_consecutive_errors", 5))
         self.command_s = float(profile.setting("timeouts.command_s", 10.0))
         self.connected: list[Connected] = []
-        self.changed = asyncio.Event()  # a login, logout or request: scenario steps look again
+        self.arrivals = Arrivals()  # a login, logout or request: commands and scenario steps look again
         self.awaiting: dict[str, asyncio.Future[dict[str, Any]]] = {}  # command task_id -> its response
         self.started = time.monotonic()
 
@@ -205,7 +205,7 @@ class Platform(Simulation):
         finally:
             if client is not None:
                 self.connected.remove(client)
-                self.changed.set()
+                self.arrivals.changed()
                 self.emit(
                     link(
                         self.profile.name,
@@ -247,7 +247,7 @@ class Platform(Simulation):
         watch_frames(conn, lambda opcode: self._seen(client, opcode))
         await self._send(conn, codec.login_answer_envelope(verdict.token, gateway.gid, gateway.hash), "login")
         self.connected.append(client)
-        self.changed.set()
+        self.arrivals.changed()
         self.emit(
             link(
                 self.profile.name,
@@ -301,7 +301,7 @@ class Platform(Simulation):
                     codec.platform_envelope(answer.status, "response", answer.token, answer.payload),
                     answer.handler or "response",
                 )
-            self.changed.set()
+            self.arrivals.changed()
             if client.state.consecutive_errors > self.max_errors:
                 await conn.close(1000, TOO_MANY_ERRORS)
                 return
@@ -317,18 +317,11 @@ class Platform(Simulation):
     def listeners(self, device: str) -> list[Connected]:
         return [c for c in self.connected if device in c.state.listening]
 
-    async def _listeners_within(self, device: str, timeout: float) -> list[Connected]:
+    async def _listeners_within(self, device: str, timeout: float | None) -> list[Connected]:
         """The sessions listening to `device`, once there is one: a script starts the platform, its
         connector and a command at once, as `publish` waits for a subscriber."""
-        deadline = time.monotonic() + timeout
-        while not (targets := self.listeners(device)):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            self.changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await within(self.changed.wait(), remaining)
-        return targets
+        await self.arrivals.until(lambda: bool(self.listeners(device)), timeout)
+        return self.listeners(device)
 
     async def command(self, device: str, service: str, data: Any, emit: Emit) -> CommandOutcome:
         """Pushes one standard-connector command to every session listening to `device` and waits
@@ -424,9 +417,7 @@ class Platform(Simulation):
             if previous_ts is not None and msg.ts > previous_ts:
                 await asyncio.sleep(msg.ts - previous_ts)
             previous_ts = msg.ts
-            while not self.listeners(device):
-                self.changed.clear()
-                await self.changed.wait()
+            await self._listeners_within(device, None)
             outcome = await self.command(device, service, msg.payload, self.emit)
             data = outcome.messages[0].payload["data"] if outcome.messages else None  # the part's text
             expect = scenario[index + 1] if index + 1 < len(scenario) else None

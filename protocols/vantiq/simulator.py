@@ -10,7 +10,6 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from fieldctl.protocols.core import redact
 from fieldctl.protocols.core.errors import RemoteFailure, UsageError
 from fieldctl.protocols.core.message import IN, Message, link
 from fieldctl.protocols.sdk.contract import CommandOutcome, Context, Emit, Simulation
+from fieldctl.protocols.sdk.runners.stream_server import Arrivals
 from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, within
 from fieldctl.protocols.transport.websocket import send_text, start_server
 
@@ -94,7 +94,7 @@ class Simulator(Simulation):
         self.sessions: dict[simulator_state.Peer, Session] = {}
         #: Open queries: reply address -> (where their responses are shown, set when they end).
         self.waiting: dict[str, tuple[Emit, asyncio.Event]] = {}
-        self.changed = asyncio.Condition()
+        self.arrivals = Arrivals()  # a connector configured, gone or notified: waits look again
         self.url = profile.endpoints[ENDPOINT]
         #: Reconnect requests on their way, held until sent: the loop keeps only weak references to tasks.
         self.reconnecting: set[asyncio.Task[None]] = set()
@@ -164,7 +164,7 @@ class Simulator(Simulation):
             sent_code = 1011
             await conn.close(1011, "internal error")
         finally:
-            await self.forget(session)
+            self.forget(session)
             if sent_code == 1009:
                 self.notify(
                     f"connection {peer.number}: a frame over {self.limits.max_frame_bytes} bytes closed it (1009)"
@@ -185,12 +185,11 @@ class Simulator(Simulation):
                 )
             )
 
-    async def forget(self, session: Session) -> None:
+    def forget(self, session: Session) -> None:
         for reply_to in self.rules.close(session.peer):
             self.waiting[reply_to][1].set()
         del self.sessions[session.peer]
-        async with self.changed:
-            self.changed.notify_all()
+        self.arrivals.changed()
 
     async def send(self, session: Session, frame: dict[str, Any], emit: Emit | None = None) -> Message:
         text = codec.encode(frame)
@@ -245,8 +244,7 @@ class Simulator(Simulation):
             else:  # Notified
                 changed = True
         if changed:
-            async with self.changed:
-                self.changed.notify_all()
+            self.arrivals.changed()
 
     def _reconnect_later(self, source: str, peer: simulator_state.Peer) -> None:
         if self.rules.active.get(source) is peer:
@@ -267,14 +265,7 @@ class Simulator(Simulation):
 
     async def wait_active(self, source: str, timeout: float, after: int = 0) -> bool:
         """Until `source` has a connector configured more than `after` times."""
-        return await self._until(lambda: self.rules.configured_after(source, after), timeout)
-
-    async def _until(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        async with self.changed:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await within(self.changed.wait_for(predicate), timeout)
-                return True
-            return predicate()
+        return await self.arrivals.until(lambda: self.rules.configured_after(source, after), timeout)
 
     async def publish(self, source: str, obj: Any, emit: Emit | None = None) -> Message:
         await self.wait_active(source, LISTEN_REFUSED_AFTER_S)
@@ -323,7 +314,7 @@ class Simulator(Simulation):
         data = data if isinstance(data, dict) else {}
         source = data.get("source")
         if not source:
-            await self._until(lambda: bool(self.rules.active), LISTEN_REFUSED_AFTER_S)
+            await self.arrivals.until(lambda: bool(self.rules.active), LISTEN_REFUSED_AFTER_S)
             source = self._only_source()
         if not isinstance(source, str):
             raise UsageError(f"the source must be a name, not {json.dumps(source)[:40]}")
@@ -411,7 +402,7 @@ class Simulator(Simulation):
         return []
 
     async def _notified(self, step: scenario.Step) -> bool:
-        return await self._until(lambda: self.rules.take_notification(step.source, step.data), self.wait_s)
+        return await self.arrivals.until(lambda: self.rules.take_notification(step.source, step.data), self.wait_s)
 
 
 def _since(start: float) -> float:

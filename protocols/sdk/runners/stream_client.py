@@ -1,0 +1,134 @@
+"""The message-stream client: one WebSocket connection at a time, a Machine per connection (its
+`start` sends the login), every frame and every due `wake_at` fed to it, what it says sent; and,
+for a role that stays (`register`), reconnects with backoff when the connection drops. The link
+states `connected`, `retrying` and `disconnected` come from here; `ready` or `logged-in` (as the
+protocol names it) from the Machine, which knows when the login was accepted."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Callable
+from typing import Any
+
+from fieldctl.protocols.sdk.contract import Emit, Notify
+from fieldctl.protocols.sdk.machine import Frame, Machine
+from fieldctl.protocols.transport import LinkCallback, within
+from fieldctl.protocols.transport.backoff import Backoff
+from fieldctl.protocols.transport.websocket import DEFAULT_MAX_SIZE, keep_connected, let_go, open_connection
+
+#: The close code a Machine's `close` goes out with.
+NORMAL = 1000
+
+
+class Driven:
+    """How one driven connection ended: `reason`, the Machine's `close` (None: the peer or the
+    network ended it)."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str | None) -> None:
+        self.reason = reason
+
+
+def as_wire(frame: Frame, binary: bool) -> str | bytes:
+    """A Machine's frame as websockets sends it: text as text (as bytes when the peer is told to
+    get binary frames), bytes as a binary frame, parts joined into one."""
+    if isinstance(frame, tuple):
+        return b"".join(frame)
+    if isinstance(frame, str) and binary:
+        return frame.encode("utf-8")
+    return frame
+
+
+async def drive(conn: Any, machine: Machine, emit: Emit, notify: Notify, *, binary: bool = False) -> Driven:
+    """Runs `machine` on the open connection `conn` until it closes it (its `close`) or the
+    connection ends (ConnectionClosed from websockets, for the caller). A `wake_at` stays due
+    until it passes or a later Effects names another; the clock is the loop's."""
+    loop = asyncio.get_running_loop()
+    effects = machine.start(loop.time())
+    wake_at: float | None = None
+    while True:
+        for msg in effects.emit:
+            emit(msg)
+        for text in effects.warn:
+            notify(text)
+        for frame in effects.send:
+            await conn.send(as_wire(frame, binary))
+        if effects.close is not None:
+            await conn.close(NORMAL, effects.close)
+            return Driven(effects.close)
+        if effects.wake_at is not None:
+            wake_at = effects.wake_at
+        try:
+            frame = await within(conn.recv(), None if wake_at is None else wake_at - loop.time())
+        except TimeoutError:
+            wake_at = None
+            effects = machine.tick(loop.time())
+            continue
+        effects = machine.receive(frame, loop.time())
+
+
+class StreamClient:
+    """What every connection of one client run shares: where it goes and how (`url`, `tls`,
+    `max_size`), where its Messages and warnings go, and which frames the server gets."""
+
+    def __init__(
+        self,
+        url: str,
+        emit: Emit,
+        notify: Notify,
+        *,
+        tls: ssl.SSLContext | None = None,
+        max_size: int = DEFAULT_MAX_SIZE,
+        ping_interval: float | None = None,
+        binary: bool = False,
+    ) -> None:
+        self.url, self.emit, self.notify = url, emit, notify
+        self.tls, self.max_size, self.ping_interval, self.binary = tls, max_size, ping_interval, binary
+
+    async def once(self, machine: Machine, timeout: float) -> Driven:
+        """One connection, no retries (`publish`, `probe`): connects within `timeout` and drives
+        `machine` until it closes the connection. A drop is the caller's (ConnectionClosed)."""
+        conn = await open_connection(
+            self.url, tls=self.tls, max_size=self.max_size, timeout=timeout, ping_interval=self.ping_interval
+        )
+        try:
+            return await drive(conn, machine, self.emit, self.notify, binary=self.binary)
+        finally:
+            await conn.close()
+            let_go(conn)
+
+    async def keep(
+        self,
+        new_machine: Callable[[], Machine],
+        *,
+        name: str,
+        on_link: LinkCallback,
+        backoff: Backoff,
+        retry_first: bool = True,
+        done: Callable[[Driven], bool] = lambda driven: False,
+    ) -> None:
+        """A Machine per connection, reconnecting after the backoff's delay whenever a connection
+        ends, until `done` says a connection's end was the run's (a Machine that raises ends the
+        run too: a ConnectFailure for refused credentials, exit 3). A server unreachable at the
+        start is given up on after LISTEN_REFUSED_AFTER_S unless `retry_first` (keep_connected)."""
+
+        async def session(conn: Any) -> bool:
+            driven = await drive(conn, new_machine(), self.emit, self.notify, binary=self.binary)
+            if done(driven):
+                return True
+            on_link(name, "disconnected", {"url": self.url, "reason": driven.reason})
+            return False
+
+        await keep_connected(
+            self.url,
+            session,
+            name=name,
+            on_link=on_link,
+            backoff=backoff,
+            tls=self.tls,
+            max_size=self.max_size,
+            ping_interval=self.ping_interval,
+            retry_first=retry_first,
+        )
