@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
+
+from websockets.exceptions import ConnectionClosed
 
 from fieldctl.protocols.sdk.contract import Emit, Notify
 from fieldctl.protocols.sdk.machine import Frame, Machine
@@ -17,18 +19,26 @@ from fieldctl.protocols.transport import LinkCallback, within
 from fieldctl.protocols.transport.backoff import Backoff
 from fieldctl.protocols.transport.websocket import DEFAULT_MAX_SIZE, keep_connected, let_go, open_connection
 
+M = TypeVar("M", bound=Machine)
+
 #: The close code a Machine's `close` goes out with.
 NORMAL = 1000
 
 
 class Driven:
-    """How one driven connection ended: `reason`, the Machine's `close` (None: the peer or the
-    network ended it)."""
+    """How one driven connection ended: `reason`, the Machine's `close`; or, when the peer or the
+    network ended it (reason None), the close `code` received and the `sent_code` we answered
+    with (1009: a frame over max_size; None: no close frame)."""
 
-    __slots__ = ("reason",)
+    __slots__ = ("code", "reason", "sent_code")
 
-    def __init__(self, reason: str | None) -> None:
-        self.reason = reason
+    def __init__(self, reason: str | None, code: int | None = None, sent_code: int | None = None) -> None:
+        self.reason, self.code, self.sent_code = reason, code, sent_code
+
+    @property
+    def why(self) -> str:
+        """The end in a few words, for a link state and for requests it left unanswered."""
+        return self.reason if self.reason is not None else f"connection closed ({self.code or 1006})"
 
 
 def as_wire(frame: Frame, binary: bool) -> str | bytes:
@@ -43,30 +53,33 @@ def as_wire(frame: Frame, binary: bool) -> str | bytes:
 
 async def drive(conn: Any, machine: Machine, emit: Emit, notify: Notify, *, binary: bool = False) -> Driven:
     """Runs `machine` on the open connection `conn` until it closes it (its `close`) or the
-    connection ends (ConnectionClosed from websockets, for the caller). A `wake_at` stays due
-    until it passes or a later Effects names another; the clock is the loop's."""
+    connection ends. A `wake_at` stays due until it passes or a later Effects names another; the
+    clock is the loop's. What the Machine raises is the caller's, the connection still open."""
     loop = asyncio.get_running_loop()
     effects = machine.start(loop.time())
     wake_at: float | None = None
-    while True:
-        for msg in effects.emit:
-            emit(msg)
-        for text in effects.warn:
-            notify(text)
-        for frame in effects.send:
-            await conn.send(as_wire(frame, binary))
-        if effects.close is not None:
-            await conn.close(NORMAL, effects.close)
-            return Driven(effects.close)
-        if effects.wake_at is not None:
-            wake_at = effects.wake_at
-        try:
-            frame = await within(conn.recv(), None if wake_at is None else wake_at - loop.time())
-        except TimeoutError:
-            wake_at = None
-            effects = machine.tick(loop.time())
-            continue
-        effects = machine.receive(frame, loop.time())
+    try:
+        while True:
+            for msg in effects.emit:
+                emit(msg)
+            for text in effects.warn:
+                notify(text)
+            for frame in effects.send:
+                await conn.send(as_wire(frame, binary))
+            if effects.close is not None:
+                await conn.close(NORMAL, effects.close)
+                return Driven(effects.close)
+            if effects.wake_at is not None:
+                wake_at = effects.wake_at
+            try:
+                frame = await within(conn.recv(), None if wake_at is None else wake_at - loop.time())
+            except TimeoutError:
+                wake_at = None
+                effects = machine.tick(loop.time())
+                continue
+            effects = machine.receive(frame, loop.time())
+    except ConnectionClosed as exc:
+        return Driven(None, exc.rcvd.code if exc.rcvd else None, exc.sent.code if exc.sent else None)
 
 
 class StreamClient:
@@ -87,13 +100,17 @@ class StreamClient:
         self.url, self.emit, self.notify = url, emit, notify
         self.tls, self.max_size, self.ping_interval, self.binary = tls, max_size, ping_interval, binary
 
-    async def once(self, machine: Machine, timeout: float) -> Driven:
-        """One connection, no retries (`publish`, `probe`): connects within `timeout` and drives
-        `machine` until it closes the connection. A drop is the caller's (ConnectionClosed)."""
+    async def once(
+        self, machine: Machine, timeout: float, on_link: LinkCallback | None = None, name: str = ""
+    ) -> Driven:
+        """One connection, no retries (`publish`, `probe`): connects within `timeout` (reporting
+        `connected` as `name` when `on_link` is given) and drives `machine` until the connection ends."""
         conn = await open_connection(
             self.url, tls=self.tls, max_size=self.max_size, timeout=timeout, ping_interval=self.ping_interval
         )
         try:
+            if on_link is not None:
+                on_link(name, "connected", {"url": self.url})
             return await drive(conn, machine, self.emit, self.notify, binary=self.binary)
         finally:
             await conn.close()
@@ -101,24 +118,31 @@ class StreamClient:
 
     async def keep(
         self,
-        new_machine: Callable[[], Machine],
+        new_machine: Callable[[], M],
         *,
         name: str,
         on_link: LinkCallback,
         backoff: Backoff,
         retry_first: bool = True,
-        done: Callable[[Driven], bool] = lambda driven: False,
+        done: Callable[[M, Driven], bool] = lambda machine, driven: False,
     ) -> None:
         """A Machine per connection, reconnecting after the backoff's delay whenever a connection
-        ends, until `done` says a connection's end was the run's (a Machine that raises ends the
-        run too: a ConnectFailure for refused credentials, exit 3). A server unreachable at the
-        start is given up on after LISTEN_REFUSED_AFTER_S unless `retry_first` (keep_connected)."""
+        ends (`disconnected`, then `retrying`), until `done` says a connection's end was the run's;
+        `done` may raise to end the run instead (a ConnectFailure for refused credentials: exit 3),
+        as may the Machine. A server unreachable at the start is given up on after
+        LISTEN_REFUSED_AFTER_S unless `retry_first` (keep_connected)."""
 
         async def session(conn: Any) -> bool:
-            driven = await drive(conn, new_machine(), self.emit, self.notify, binary=self.binary)
-            if done(driven):
+            machine = new_machine()
+            driven = await drive(conn, machine, self.emit, self.notify, binary=self.binary)
+            if done(machine, driven):
                 return True
-            on_link(name, "disconnected", {"url": self.url, "reason": driven.reason})
+            detail = (
+                {"reason": driven.reason}
+                if driven.reason is not None
+                else {"code": driven.code, "sent_code": driven.sent_code}
+            )
+            on_link(name, "disconnected", {"url": self.url, **detail})
             return False
 
         await keep_connected(

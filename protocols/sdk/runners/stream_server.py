@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 from websockets.asyncio.server import Server
-from websockets.exceptions import ConnectionClosed
 
 from fieldctl.protocols.core import redact
 from fieldctl.protocols.sdk.contract import Emit, Notify
@@ -84,8 +83,6 @@ async def serve_streams(
             driven: Driven | None = None
             try:
                 driven = await drive(conn, machine, emit, notify, binary=binary())
-            except ConnectionClosed:
-                driven = Driven(None)
             except Exception as exc:  # noqa: BLE001  whatever one peer does, the others are still served
                 notify(redact.scrub_text(f"connection from {peer_of(conn)} dropped: {type(exc).__name__}: {exc}"))
                 drop(conn)
