@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import shlex
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,13 +23,15 @@ from fieldctl.protocols.core.readable import duration_text
 from fieldctl.protocols.sdk.contract import Emit, Notify, ProbeReport, link_emitter
 from fieldctl.protocols.sdk.identity import identity_file, keep_identity, recall_identity
 from fieldctl.protocols.sdk.probing import verdict
+from fieldctl.protocols.sdk.runners.stream_client import StreamClient
 from fieldctl.protocols.sdk.websocket_options import connection_settings
 from fieldctl.protocols.transport import within
-from fieldctl.protocols.transport.websocket import keep_connected, open_connection
+from fieldctl.protocols.transport.websocket import keep_connected
 
-from . import codec
+from . import client_state, codec
+from .client_state import CLIENT_CLOSE
 from .codec import ENDPOINT
-from .connection import CLIENT_CLOSE, Connection, Timing, scrubbed
+from .connection import Connection, LoginRefused, Timing, scrubbed
 from .store import DeviceStore
 
 ANSWER_RULES = ("echo", "fixed", "cmd")
@@ -308,29 +309,47 @@ class Connector:
             self.notify(f"{what} was not delivered: {exc}")
 
 
-async def login_once(
-    profile: Profile, options: dict[str, Any], emit: Emit, notify: Notify, timeout: float
-) -> tuple[Any, Connection, dict[str, Any]]:
-    """One connection and login, no retries (publish, probe); the gateway kept as register keeps it."""
+async def short_run(
+    profile: Profile,
+    options: dict[str, Any],
+    emit: Emit,
+    notify: Notify,
+    timeout: float,
+    requests: list[dict[str, Any]],
+) -> client_state.ShortRun:
+    """One connection, the login and `requests` (publish, probe), no retries; the gateway the
+    platform answered with kept as register keeps it. A refused login is LoginRefused (exit 3)."""
     store = open_store(options)
     try:
         account = Account.from_options(profile, options, store)
         tls, _ = connection_settings(account.url, options, notify)
         emit = scrubbed(emit)
-        conn = await open_connection(
-            account.url, tls=tls, timeout=timeout, max_size=profile.limits.max_frame_bytes, ping_interval=None
+        password = account.password
+        run = client_state.ShortRun(
+            profile.name,
+            lambda: codec.credentials(account.user, password.reveal(), account.gid),
+            Timing.from_profile(profile),
+            requests,
         )
-        emit(link(profile.name, ENDPOINT, "connected", {"url": account.url}))
-        session = Connection(conn, profile.name, emit, notify, Timing.from_profile(profile))
+        client = StreamClient(account.url, emit, notify, tls=tls, max_size=profile.limits.max_frame_bytes)
         try:
-            answer = await session.login(account.user, account.password, account.gid)
-        except BaseException:
-            await conn.close()
-            raise
-        account.adopt(answer["gid"], store, notify)
+            driven = await client.once(run, timeout, link_emitter(profile.name, emit), ENDPOINT)
+        finally:
+            if run.login is not None and run.login.refused is None:
+                account.adopt(run.login.gid, store, notify)
     finally:
         store.close()
-    return conn, session, answer
+    refused = run.refused(account.user, dropped=driven.reason is None)
+    if refused is not None:
+        raise LoginRefused(refused)
+    if driven.reason is None:  # the platform went before the run was over
+        shown, notices = run.lost(driven.why, too_big=driven.sent_code == 1009)
+        for msg in shown:
+            emit(msg)
+        for notice in notices:
+            notify(notice)
+        raise ConnectionError(driven.why)
+    return run
 
 
 def event_target(msg: Message, params: list[str]) -> tuple[str, str]:
@@ -348,26 +367,23 @@ async def publish(
 ) -> None:
     """Logs in as the connector (with its gid, so the platform listens to its devices), sends
     each event, reports the platform's answer; exit 1 when one is refused."""
-    targets = [(msg, *event_target(msg, options.get("params") or [])) for msg in messages]
-    conn, session, _ = await login_once(profile, options, emit, notify, timeout)
-    reader = asyncio.ensure_future(session.read(_ignore_command))
+    targets = [event_target(msg, options.get("params") or []) for msg in messages]
+    metadata = codec.as_part_text(options.get("metadata"))
+    events = [
+        codec.request_envelope(
+            "event", str(uuid.uuid4()), codec.event_payload(device, service, codec.as_part_text(msg.payload), metadata)
+        )
+        for msg, (device, service) in zip(messages, targets, strict=True)
+    ]
+    run = await short_run(profile, options, emit, notify, timeout, events)
     refused: list[str] = []
-    try:
-        for msg, device, service in targets:
-            payload = codec.event_payload(
-                device, service, codec.as_part_text(msg.payload), codec.as_part_text(options.get("metadata"))
+    for (device, service), answer in zip(targets, run.answers, strict=False):
+        if answer is None:
+            raise Timeout(f"no answer to the event for {device}:{service} within {run.timing.request_s:g} s")
+        if answer.get("status") != 200:
+            refused.append(
+                f"{device}:{service}: {codec.quoted(answer.get('status'))} {codec.quoted(answer.get('payload'))}"
             )
-            answer = await session.request("event", payload)
-            if answer is None:
-                raise Timeout(f"no answer to the event for {device}:{service} within {session.timing.request_s:g} s")
-            if answer.get("status") != 200:
-                refused.append(
-                    f"{device}:{service}: {codec.quoted(answer.get('status'))} {codec.quoted(answer.get('payload'))}"
-                )
-    finally:
-        reader.cancel()
-        await asyncio.gather(reader, return_exceptions=True)
-        await conn.close(1000, CLIENT_CLOSE)
     if refused:
         hint = (
             " (the platform takes events only for the devices of the gateway that registered them:"
@@ -378,24 +394,20 @@ async def publish(
         raise RemoteFailure("the platform refused the event: " + "; ".join(refused) + hint)
 
 
-async def _ignore_command(session: Connection, envelope: dict[str, Any]) -> None:
-    """publish is not the connector: commands that reach its short session stay unanswered."""
-
-
 async def probe(profile: Profile, options: dict[str, Any], notify: Notify, warn: float, crit: float) -> ProbeReport:
-    started = time.monotonic()
+    started = asyncio.get_running_loop().time()
     try:
-        conn, _, answer = await within(login_once(profile, options, lambda m: None, notify, crit), crit)
+        run = await within(short_run(profile, options, lambda m: None, notify, crit, []), crit)
     except TimeoutError:
         return ProbeReport(NagiosCode.CRITICAL, f"no login within {crit:g} s", warn=warn, crit=crit)
     except ConnectFailure as exc:
         return ProbeReport(NagiosCode.CRITICAL, str(exc), warn=warn, crit=crit)
-    elapsed = round(time.monotonic() - started, 4)
-    await conn.close(1000, CLIENT_CLOSE)
+    assert run.login is not None and run.logged_in_at is not None  # short_run: refused() was None
+    elapsed = round(run.logged_in_at - started, 4)
     return verdict(
         {"login_seconds": elapsed},
         [],
-        [f"login accepted in {duration_text(elapsed)} (gateway {answer['gid']})"],
+        [f"login accepted in {duration_text(elapsed)} (gateway {run.login.gid})"],
         warn,
         crit,
     )

@@ -1,19 +1,24 @@
 """The connector's side of one SEPL connection, pure (no I/O): the verdict on the login answer,
 the requests still waiting for an answer (by token), and what each incoming frame is. Frames
-come in as text; Messages to show and frames to send come out; link.py does the socket work
+come in as text; Messages to show and frames to send come out; the stream runner does the socket work
 (spec §3.1, §4.3, §4.4)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from fieldctl.protocols.core.limits import Malformed
 from fieldctl.protocols.core.message import IN, OUT, Message
+from fieldctl.protocols.sdk.machine import Effects, Frame
 
 from . import codec
 from .codec import ENDPOINT
+
+#: The reason the connector's side closes with.
+CLIENT_CLOSE = "closed by client"
 
 
 @dataclass(frozen=True)
@@ -132,3 +137,102 @@ class Requests:
         ]
         self.open.clear()
         return gone
+
+
+def frame_text(frame: Frame) -> str:
+    """A WebSocket frame as the text it carries (the platform sends text or binary frames alike)."""
+    if isinstance(frame, str):
+        return frame
+    return (b"".join(frame) if isinstance(frame, tuple) else frame).decode("utf-8", errors="replace")
+
+
+class ShortRun:
+    """A Machine (protocols/sdk/machine.py) for the connector's short runs, `publish` and
+    `probe`: the login, then `requests` one after another, each answered within request_s, then
+    the connection closed. Commands the platform pushes meanwhile are shown, never answered (it is
+    not the connector that stays). Its verdicts are read when the run is over."""
+
+    def __init__(
+        self, profile: str, creds: Callable[[], dict[str, str]], timing: Any, requests: list[dict[str, Any]]
+    ) -> None:
+        self.profile, self.creds, self.timing = profile, creds, timing
+        self.requests = Requests(profile)
+        self.pending = list(requests)
+        self.login: LoginAnswer | None = None
+        self.logged_in_at: float | None = None
+        #: Each sent request's answer (an envelope), in order; None for the one given up on.
+        self.answers: list[dict[str, Any] | None] = []
+        self.waiting: str | None = None  # the token of the request sent and not answered yet
+        self.deadline = 0.0
+
+    def start(self, now: float) -> Effects:
+        creds = self.creds()
+        self.deadline = now + self.timing.login_s
+        return Effects(
+            emit=[codec.credentials_message(self.profile, OUT, creds)], send=[json.dumps(creds)], wake_at=self.deadline
+        )
+
+    def receive(self, frame: Frame, now: float) -> Effects:
+        text = frame_text(frame)
+        if self.login is None:
+            self.login = login_answer(self.profile, text)
+            if self.login.refused is not None:
+                return Effects(emit=[self.login.msg], close=CLIENT_CLOSE)
+            self.logged_in_at = now
+            effects = Effects(emit=[self.login.msg])
+            effects += self._next(now)
+            return effects
+        incoming = self.requests.receive(text)
+        effects = Effects(emit=[incoming.msg])
+        if incoming.answers is not None and incoming.answers == self.waiting:
+            self.requests.close(incoming.answers)
+            self.answers.append(incoming.envelope)
+            self.waiting = None
+            effects += self._next(now)
+        return effects
+
+    def tick(self, now: float) -> Effects:
+        if now < self.deadline:
+            return Effects(wake_at=self.deadline)
+        if self.login is None:
+            return Effects(close=CLIENT_CLOSE)  # refused() says why
+        if self.waiting is not None:
+            timed_out = self.requests.timed_out(self.waiting, self.timing.request_s)
+            self.answers.append(None)
+            self.waiting = None
+            return Effects(emit=[timed_out], close=CLIENT_CLOSE)
+        return Effects()
+
+    def _next(self, now: float) -> Effects:
+        if not self.pending:
+            return Effects(close=CLIENT_CLOSE)
+        envelope = self.pending.pop(0)
+        text, msg = self.requests.send(envelope)
+        self.waiting, self.deadline = envelope["token"], now + self.timing.request_s
+        return Effects(emit=[msg], send=[text], wake_at=self.deadline)
+
+    def refused(self, user: str, dropped: bool) -> str | None:
+        """Why the login failed (the connection `dropped` before its answer, or the answer
+        refused it, or none came in time); None once it was accepted."""
+        if self.login is not None:
+            return self.login.refused
+        if dropped:
+            return (
+                f"the platform dropped the connection after the credentials of user {user!r} "
+                "(wrong user or password, or an unknown gateway)"
+            )
+        return f"no login answer within {self.timing.login_s:g} s"
+
+    def lost(self, reason: str, too_big: bool) -> tuple[list[Message], list[str]]:
+        """The connection went before the run was over: what to show and to tell (requests it
+        left unanswered, reported, never silently dropped; a frame over the size limit)."""
+        shown = (
+            [codec.malformed_message(self.profile, IN, b"", "frame over the size limit; closed 1009")]
+            if too_big
+            else []
+        )
+        notices = []
+        for _, msg, notice in self.requests.abandon(reason):
+            shown.append(msg)
+            notices.append(notice)
+        return shown, notices

@@ -23,9 +23,9 @@ from fieldctl.protocols.transport import within
 from fieldctl.protocols.transport.websocket import as_text
 
 from . import client_state, codec
+from .client_state import CLIENT_CLOSE
 from .codec import ENDPOINT
 
-CLIENT_CLOSE = "closed by client"
 #: Commands answered at once. While this many are being answered the connection is not read: a
 #: command flood then waits in the platform's buffers, not in our memory (nor as as many
 #: --answer-with children). Answering ends when the response is out (respond), never waits on

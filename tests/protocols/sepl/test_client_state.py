@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 
 from fieldctl.protocols.sepl import codec
-from fieldctl.protocols.sepl.client_state import Requests, login_answer
+from fieldctl.protocols.sepl.client_state import CLIENT_CLOSE, Requests, ShortRun, login_answer
+from fieldctl.protocols.sepl.connection import Timing
 
 
 def test_a_login_answer_with_the_token_and_a_gid_is_accepted() -> None:
@@ -62,3 +63,36 @@ def test_a_timeout_and_a_lost_connection_are_reported_per_request() -> None:
     [(token, msg, notice)] = requests.abandon("no pong")
     assert token == "t2" and "not resent" in str(msg.error) and "event request t2" in notice
     assert requests.open == {}
+
+
+def _short_run(requests: list[dict[str, object]]) -> ShortRun:
+    return ShortRun("sepl", lambda: codec.credentials("u", "secret-pw", ""), Timing(login_s=5, request_s=2), requests)
+
+
+def test_a_short_run_logs_in_sends_its_requests_one_by_one_and_closes() -> None:
+    first, second = codec.request_envelope("event", "t1", {}), codec.request_envelope("event", "t2", {})
+    run = _short_run([first, second])
+    start = run.start(0.0)
+    assert json.loads(str(start.send[0]))["pw"] == "secret-pw" and "secret-pw" not in str(start.emit[0].payload)
+    assert start.wake_at == 5.0
+    sent = run.receive(codec.login_answer_frame(codec.LOGIN_TOKEN, "gw-1", ""), 1.0)
+    assert [json.loads(str(f))["token"] for f in sent.send] == ["t1"] and sent.wake_at == 3.0
+    answered = run.receive(codec.go_frame(codec.platform_envelope(200, "response", "t1", "ok")), 1.5)
+    assert [json.loads(str(f))["token"] for f in answered.send] == ["t2"] and answered.close is None
+    done = run.receive(codec.go_frame(codec.platform_envelope(400, "response", "t2", "no")), 1.6)
+    assert done.close == CLIENT_CLOSE and [a and a["status"] for a in run.answers] == [200, 400]
+    assert run.refused("u", dropped=False) is None and run.logged_in_at == 1.0
+
+
+def test_a_short_run_gives_up_on_a_login_or_an_answer_that_does_not_come() -> None:
+    silent = _short_run([])
+    silent.start(0.0)
+    assert silent.tick(4.0).close is None and silent.tick(5.0).close == CLIENT_CLOSE
+    assert silent.refused("u", dropped=False) == "no login answer within 5 s"
+    assert "dropped the connection after the credentials of user 'u'" in str(silent.refused("u", dropped=True))
+    slow = _short_run([codec.request_envelope("event", "t1", {})])
+    slow.start(0.0)
+    slow.receive(codec.login_answer_frame(codec.LOGIN_TOKEN, "gw-1", ""), 0.0)
+    given_up = slow.tick(2.0)
+    assert given_up.close == CLIENT_CLOSE and given_up.emit[0].error == "no answer to event within 2 s"
+    assert slow.answers == [None]
