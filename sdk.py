@@ -64,9 +64,12 @@ if TYPE_CHECKING:
         link_emitter,
     )
     from fieldctl.protocols.sdk.identity import identity_file, keep_identity, recall_identity
+    from fieldctl.protocols.sdk.machine import Effects, Frame, Machine
     from fieldctl.protocols.sdk.options import PARAMS, RUNS_A_PROGRAM, UNPICKLES, Declared, OptionSpec
     from fieldctl.protocols.sdk.probing import verdict
     from fieldctl.protocols.sdk.replay import paced, replayable
+    from fieldctl.protocols.sdk.runners.stream_client import Driven, Link, StreamClient
+    from fieldctl.protocols.sdk.runners.stream_server import Arrivals, serve_streams
     from fieldctl.protocols.sdk.schedule import ticks
     from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, tcp, together, within
     from fieldctl.protocols.transport.backoff import Backoff
@@ -95,6 +98,7 @@ __all__ = [
     "TEXTS",
     "UNPICKLES",
     "AddressInUse",
+    "Arrivals",
     "Backoff",
     "BaseDriver",
     "ClientSession",
@@ -103,10 +107,15 @@ __all__ = [
     "ConnectFailure",
     "Context",
     "Declared",
+    "Driven",
+    "Effects",
     "Emit",
     "FieldctlError",
+    "Frame",
     "HeartbeatSpec",
     "Limits",
+    "Link",
+    "Machine",
     "Malformed",
     "Message",
     "NagiosCode",
@@ -120,6 +129,7 @@ __all__ = [
     "SecretRef",
     "Setting",
     "Simulation",
+    "StreamClient",
     "Timeout",
     "Unsupported",
     "UsageError",
@@ -137,6 +147,7 @@ __all__ = [
     "recall_identity",
     "remember",
     "replayable",
+    "serve_streams",
     "tcp",
     "ticks",
     "together",
@@ -214,6 +225,14 @@ _HOMES = {
     "together": "fieldctl.protocols.transport",
     "within": "fieldctl.protocols.transport",
     "Backoff": "fieldctl.protocols.transport.backoff",
+    "Effects": "fieldctl.protocols.sdk.machine",
+    "Frame": "fieldctl.protocols.sdk.machine",
+    "Machine": "fieldctl.protocols.sdk.machine",
+    "Driven": "fieldctl.protocols.sdk.runners.stream_client",
+    "Link": "fieldctl.protocols.sdk.runners.stream_client",
+    "StreamClient": "fieldctl.protocols.sdk.runners.stream_client",
+    "Arrivals": "fieldctl.protocols.sdk.runners.stream_server",
+    "serve_streams": "fieldctl.protocols.sdk.runners.stream_server",
     "tcp": "fieldctl.protocols.transport.tcp",
     "identity_file": "fieldctl.protocols.sdk.identity",
     "keep_identity": "fieldctl.protocols.sdk.identity",

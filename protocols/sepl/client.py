@@ -331,7 +331,9 @@ async def short_run(
             Timing.from_profile(profile),
             requests,
         )
-        client = StreamClient(account.url, emit, notify, tls=tls, max_size=profile.limits.max_frame_bytes)
+        client = StreamClient(
+            account.url, emit, notify, tls=tls, max_size=profile.limits.max_frame_bytes, ping_interval=None
+        )
         try:
             driven = await client.once(run, timeout, link_emitter(profile.name, emit), ENDPOINT)
         finally:

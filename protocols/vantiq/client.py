@@ -18,22 +18,22 @@ from websockets.exceptions import ConnectionClosed
 from fieldctl.profiles import Profile
 from fieldctl.profiles.secrets import Secret, SecretRef
 from fieldctl.protocols.core import redact
-from fieldctl.protocols.core.errors import ConnectFailure, NagiosCode, ProtocolFailure, Timeout, UsageError
+from fieldctl.protocols.core.errors import ConnectFailure, NagiosCode, ProtocolFailure, UsageError
 from fieldctl.protocols.core.limits import Limits
-from fieldctl.protocols.core.message import IN, OUT, Message, link
+from fieldctl.protocols.core.message import OUT, Message, link
 from fieldctl.protocols.core.urls import remember_password
 from fieldctl.protocols.sdk.contract import Emit, Notify, ProbeReport
 from fieldctl.protocols.sdk.probing import verdict
+from fieldctl.protocols.sdk.runners.stream_client import Driven, Link, StreamClient, drive
 from fieldctl.protocols.sdk.websocket_options import connection_settings
 from fieldctl.protocols.transport import together, within
 from fieldctl.protocols.transport.backoff import Backoff
-from fieldctl.protocols.transport.websocket import Unreachable, keep_connected, open_connection, send_text
+from fieldctl.protocols.transport.websocket import Unreachable, open_connection
 
-from . import answers, codec
+from . import answers, client_state, codec
+from .client_state import ENDPOINT
 
-ENDPOINT = "server"
 CONFIG_PLACES = ("serverConfig/server.config", "server.config")
-MAX_STATUS_BEFORE_CONFIGURE = 10
 
 
 def read_server_config(path: str | None) -> codec.ServerConfig | None:
@@ -107,31 +107,6 @@ def settings(profile: Profile, options: dict[str, Any], *, need_sources: bool = 
     )
 
 
-class Wire:
-    """Sends and receives frames for one role, reporting each as a Message."""
-
-    def __init__(self, profile: str, emit: Emit, limits: Limits) -> None:
-        self.profile, self.emit, self.limits = profile, emit, limits
-
-    def decode(self, frame: str | bytes, source: str, direction: str = IN) -> Message:
-        return codec.decode(
-            frame, profile=self.profile, endpoint=ENDPOINT, direction=direction, source=source, limits=self.limits
-        )
-
-    async def send(self, conn: Any, frame: dict[str, Any], source: str) -> Message:
-        text = codec.encode(frame)
-        await send_text(conn, text)
-        msg = self.decode(text, source, OUT)
-        self.emit(msg)
-        return msg
-
-    async def receive(self, conn: Any, source: str, timeout: float | None = None) -> Message:
-        frame = await within(conn.recv(), timeout)  # cancelling recv() loses no data
-        msg = self.decode(frame, source)
-        self.emit(msg)
-        return msg
-
-
 def own_reconnect_secret(source: str, fixed: str | None) -> str:
     """This connector's reconnectSecret for `source`: ours, so masked for as long as we run (not
     only while it is a recent secret a peer offered)."""
@@ -140,44 +115,11 @@ def own_reconnect_secret(source: str, fixed: str | None) -> str:
     return secret
 
 
-class Refused(Exception):
-    """connectExtension was refused (or no configuration came): back off, then try again."""
-
-
-async def handshake(wire: Wire, conn: Any, s: Settings, source: str, secret: str) -> Message:
-    """validate, then connectExtension; returns the configureExtension Message. A refused token
-    ends everything at once (ConnectFailure, exit 3): no retry storm."""
-    await wire.send(conn, codec.validate(s.token.reveal()), source)
-    try:
-        reply = await wire.receive(conn, source, s.timeout_s)
-    except TimeoutError:
-        raise ConnectFailure(f"{s.url}: no answer to validate within {s.timeout_s:g} s") from None
-    answer = codec.frame_of(reply) if reply.error is None else reply.payload
-    if reply.channel != codec.STATUS or reply.payload.get("status") != 200:
-        raise ConnectFailure(f"{s.url} refused the access token (source {source}): {codec.refusal_text(answer)}")
-    await connect_source(wire, conn, s, source, secret)
-    return await await_configuration(wire, conn, s, source)
-
-
-async def connect_source(wire: Wire, conn: Any, s: Settings, source: str, secret: str) -> None:
-    await wire.send(conn, codec.connect_extension(source, secret), source)
-
-
-async def await_configuration(wire: Wire, conn: Any, s: Settings, source: str) -> Message:
-    """Skips up to 10 harmless status frames; a status >= 300 or anything else is a refusal."""
-    for _ in range(MAX_STATUS_BEFORE_CONFIGURE + 1):
-        try:
-            msg = await wire.receive(conn, source, s.timeout_s)
-        except TimeoutError:
-            raise Refused(f"no configureExtension within {s.timeout_s:g} s") from None
-        if msg.channel == codec.CONFIGURE and msg.error is None:
-            return msg
-        if msg.channel == codec.STATUS and msg.payload["status"] < 300:
-            continue
-        if msg.channel == codec.STATUS:
-            raise Refused(f"connectExtension refused: {codec.refusal_text(codec.frame_of(msg))}")
-        raise Refused(f"expected configureExtension, got {msg.error or msg.channel}")
-    raise Refused(f"no configureExtension after {MAX_STATUS_BEFORE_CONFIGURE} status frames")
+def source_link(profile: str, s: Settings, source: str | None, **role: Any) -> client_state.SourceLink:
+    """The Machine of one source's connection with these settings (the secret ours, remembered)."""
+    secret = own_reconnect_secret(source, s.fixed_secret) if source is not None else ""
+    token = s.token
+    return client_state.SourceLink(profile, s.limits, s.url, s.timeout_s, token.reveal, source, secret, **role)
 
 
 class HealthProbe:
@@ -220,7 +162,7 @@ class Connector:
         self.profile, self.options, self.emit, self.notify = profile, options, emit, notify
         self.s = settings(profile, options)
         self.tls, self.backoff = connection_settings(self.s.url, options, notify)
-        self.wire = Wire(profile.name, emit, self.s.limits)
+        self.client = StreamClient(self.s.url, emit, notify, tls=self.tls, max_size=self.s.limits.max_frame_bytes)
         self.answers = make_answers(profile, options)
         self.concurrency = max(1, int(profile.setting("answers.concurrency", 8)))
         self.same_socket = bool(options.get("same_socket"))
@@ -269,7 +211,6 @@ class SourceSession:
 
     def __init__(self, connector: Connector, source: str) -> None:
         self.c, self.source = connector, source
-        self.secret = own_reconnect_secret(source, connector.s.fixed_secret)
         self.refusals = connector.backoff.delays()
         self.answering: set[asyncio.Task[None]] = set()
 
@@ -277,42 +218,40 @@ class SourceSession:
         self.c.emit(link(self.c.profile.name, endpoint, state, {"source": self.source, **(detail or {})}))
 
     async def run(self) -> None:
-        await keep_connected(
-            self.c.s.url,
-            self.session,
+        await self.c.client.keep(
+            lambda: source_link(self.c.profile.name, self.c.s, self.source, stays=True, same_socket=self.c.same_socket),
             name=ENDPOINT,
             on_link=self.on_link,
             backoff=self.c.backoff,
-            tls=self.c.tls,
-            max_size=self.c.s.limits.max_frame_bytes,
             retry_first=self.c.backoff.max_retries is not None,
+            done=self.ended,
+            after=self.follow,
         )
         self.on_link(ENDPOINT, "stopped", {"reason": "the server asked this source to stop"})
 
-    async def session(self, conn: Any) -> bool:
-        with redact.connection():  # the credentials this server hands out are searched for while it lasts
-            return await self._session(conn)
-
-    async def _session(self, conn: Any) -> bool:
-        try:
-            configure = await handshake(self.c.wire, conn, self.c.s, self.source, self.secret)
-            while True:
+    async def follow(self, machine: client_state.SourceLink, link: Link) -> None:
+        """What the Machine cannot do: the health port follows whether the source is active; each
+        new query gets its answer, at most `concurrency` at once (reading waits meanwhile: the
+        server holds the rest, not our memory)."""
+        if machine.active != (self.source in self.c.active):
+            if machine.active:
                 self.refusals = self.c.backoff.delays()  # a configured source starts the count again
-                self.on_link(ENDPOINT, "ready", {"config": configure.payload})
-                await self.c.set_active(self.source, True)
-                ending = await self.serve(conn)
-                await self.c.set_active(self.source, False)
-                if ending != codec.RECONNECT or not self.c.same_socket:
-                    return ending == codec.TEST_CLOSE
-                self.on_link(ENDPOINT, "reconnecting", {"socket": "same"})
-                await connect_source(self.c.wire, conn, self.c.s, self.source, self.secret)
-                configure = await await_configuration(self.c.wire, conn, self.c.s, self.source)
-        except Refused as exc:
-            await self.back_off(str(exc))
-            return False
-        finally:
-            await self.c.set_active(self.source, False)
-            await self.stop_answering()
+            await self.c.set_active(self.source, machine.active)
+        while machine.queries:
+            if len(self.answering) >= self.c.concurrency:
+                await asyncio.wait(self.answering, return_when=asyncio.FIRST_COMPLETED)
+            task = asyncio.ensure_future(self.answer(link, machine.queries.pop(0)))
+            self.answering.add(task)
+            task.add_done_callback(self.answering.discard)
+
+    async def ended(self, machine: client_state.SourceLink, driven: Driven) -> bool:
+        await self.c.set_active(self.source, False)
+        await self.stop_answering()
+        if machine.failure is not None:
+            raise machine.failure
+        if machine.refused is not None:
+            await self.back_off(machine.refused)
+        return machine.ending == codec.TEST_CLOSE
 
     async def back_off(self, why: str) -> None:
         delay = next(self.refusals, None)
@@ -321,30 +260,7 @@ class SourceSession:
         self.on_link(ENDPOINT, "retrying", {"in_s": round(delay, 2), "error": why})
         await asyncio.sleep(delay)
 
-    async def serve(self, conn: Any) -> str:
-        """Until reconnectRequired, testRequestsClientClose, or a closed socket (ConnectionClosed
-        for an abnormal close; a normal close returns)."""
-        async for frame in conn:
-            msg = self.c.wire.decode(frame, self.source)
-            self.c.emit(msg)
-            if msg.error is not None:
-                continue
-            if msg.channel == codec.QUERY:
-                if len(self.answering) >= self.c.concurrency:  # stop reading: the server waits, not our memory
-                    await asyncio.wait(self.answering, return_when=asyncio.FIRST_COMPLETED)
-                task = asyncio.ensure_future(self.answer(conn, msg))
-                self.answering.add(task)
-                task.add_done_callback(self.answering.discard)
-            elif msg.channel in (codec.RECONNECT, codec.TEST_CLOSE):
-                return msg.channel
-            elif msg.channel == codec.STATUS and msg.payload["status"] >= 300:
-                self.c.notify(f"source {self.source}: the server reported {codec.refusal_text(codec.frame_of(msg))}")
-            elif msg.channel == codec.CONFIGURE:
-                self.c.notify(f"source {self.source}: configureExtension while active ignored (use reconnectRequired)")
-        self.on_link(ENDPOINT, "disconnected", {"code": conn.close_code})
-        return "closed"
-
-    async def answer(self, conn: Any, query: Message) -> None:
+    async def answer(self, link: Link, query: Message) -> None:
         """Always answers, even when the answering itself fails; what the lost connection kept
         from being sent is reported, never dropped silently."""
         sent = 0
@@ -358,18 +274,32 @@ class SourceSession:
             )
             try:
                 async for status, body in frames:
-                    await self.c.wire.send(conn, codec.query_response(reply_to, status, body), source)
+                    await self.send(link, codec.query_response(reply_to, status, body))
                     sent += 1
             except (ConnectionClosed, asyncio.CancelledError):
                 raise
             except Exception as exc:  # noqa: BLE001  the server must get an answer whatever failed
                 error = codec.query_error("fieldctl.query.failed", "Answering the query failed: {0}", [str(exc)])
-                await self.c.wire.send(conn, codec.query_response(reply_to, codec.QUERY_ERROR, error), source)
+                await self.send(link, codec.query_response(reply_to, codec.QUERY_ERROR, error))
         except (ConnectionClosed, asyncio.CancelledError):
             self.c.notify(
                 f"source {source}: query {query.id} not fully answered: the connection closed after "
                 f"{sent} response frame(s); the rest was not sent"
             )
+
+    async def send(self, link: Link, frame: dict[str, Any]) -> None:
+        text = codec.encode(frame)
+        await link.send(text)
+        self.c.emit(
+            codec.decode(
+                text,
+                profile=self.c.profile.name,
+                endpoint=ENDPOINT,
+                direction=OUT,
+                source=self.source,
+                limits=self.c.s.limits,
+            )
+        )
 
     async def stop_answering(self) -> None:
         for task in list(self.answering):
@@ -393,40 +323,42 @@ async def publish(
     in the error."""
     s = settings(profile, options, need_sources=False)
     tls, backoff = connection_settings(s.url, options, notify)
-    wire = Wire(profile.name, emit, s.limits)
     by_source: dict[str, list[Message]] = {}
     for msg in messages:
         by_source.setdefault(str(msg.kind), []).append(msg)
     for source, batch in by_source.items():
-        await _notify_as(wire, s, source, batch, tls, backoff, wait_s)
+        await _notify_as(profile.name, s, source, batch, emit, notify, tls, backoff, wait_s)
 
 
 async def _notify_as(
-    wire: Wire, s: Settings, source: str, batch: list[Message], tls: Any, backoff: Backoff, wait_s: float
+    profile: str,
+    s: Settings,
+    source: str,
+    batch: list[Message],
+    emit: Emit,
+    notify: Notify,
+    tls: Any,
+    backoff: Backoff,
+    wait_s: float,
 ) -> None:
-    deadline = time.monotonic() + wait_s
+    deadline = asyncio.get_running_loop().time() + wait_s
     conn = await _open_within(s.url, tls, backoff, deadline, len(batch), s.limits)
-    acked = sent = 0
+    machine = source_link(
+        profile, s, source, notifications=[msg.payload for msg in batch], acks_by=deadline, wait_s=wait_s
+    )
     try:
-        try:
-            await handshake(wire, conn, s, source, own_reconnect_secret(source, s.fixed_secret))
-        except Refused as exc:
-            raise ConnectFailure(f"source {source}: {exc}; {len(batch)} notification(s) not sent") from None
-        for msg in batch:
-            await wire.send(conn, codec.notification(source, msg.payload), source)
-            sent += 1
-        while acked < sent:
-            reply = await wire.receive(conn, source, max(0.0, deadline - time.monotonic()))
-            if reply.channel == codec.STATUS and reply.payload["status"] < 300:
-                acked += 1
-    except TimeoutError:
-        raise Timeout(f"source {source}: {acked} of {sent} notification(s) acknowledged within {wait_s:g} s") from None
-    except ConnectionClosed:
-        raise ProtocolFailure(
-            f"source {source}: connection closed; {sent} of {len(batch)} notification(s) sent, {acked} acknowledged"
-        ) from None
+        driven = await drive(conn, machine, emit, notify)
     finally:
         await conn.close()
+    if machine.refused is not None:
+        raise ConnectFailure(f"source {source}: {machine.refused}; {len(batch)} notification(s) not sent")
+    if machine.failure is not None:
+        raise machine.failure
+    if driven.reason is None:
+        raise ProtocolFailure(
+            f"source {source}: connection closed; {machine.sent} of {len(batch)} notification(s) sent, "
+            f"{machine.acked} acknowledged"
+        )
 
 
 async def _open_within(url: str, tls: Any, backoff: Backoff, deadline: float, pending: int, limits: Limits) -> Any:
@@ -484,30 +416,27 @@ async def _round_trip(
     s = settings(profile, options, need_sources=False)
     s.timeout_s = crit
     tls, _ = connection_settings(s.url, options, lambda text: None)
-    wire = Wire(profile.name, lambda msg: None, s.limits)
     source = s.sources[0] if s.sources else None
-    start = time.monotonic()
+    machine = source_link(profile.name, s, source)
+    client = StreamClient(s.url, lambda msg: None, lambda text: None, tls=tls, max_size=s.limits.max_frame_bytes)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
     try:
-        conn = await open_connection(s.url, tls=tls, timeout=crit, max_size=s.limits.max_frame_bytes)
+        driven = await client.once(machine, crit)
     except ConnectFailure as exc:
         return NagiosCode.CRITICAL, str(exc)
-    try:
-        if source is None:
-            await wire.send(conn, codec.validate(s.token.reveal()), "")
-            reply = await wire.receive(conn, "", crit)
-            if reply.channel != codec.STATUS or reply.payload.get("status") != 200:
-                return NagiosCode.CRITICAL, f"token refused: {codec.refusal_text(reply.payload)}"
-            text = "token accepted"
-        else:
-            await handshake(wire, conn, s, source, own_reconnect_secret(source, s.fixed_secret))
-            text = f"source {source} configured"
-        metrics["round_trip_seconds"] = round(time.monotonic() - start, 4)  # the answers, not the close
-    except ConnectFailure as exc:
-        return NagiosCode.CRITICAL, str(exc)
-    except Refused as exc:
-        return NagiosCode.WARNING, f"token accepted, source {source}: {exc}"
-    except (TimeoutError, ConnectionClosed) as exc:
-        return NagiosCode.CRITICAL, f"{s.url}: no complete answer ({exc or 'timeout'})"
-    finally:
-        await conn.close()
+    answered = machine.validated if source is None else machine.configured
+    if source is None and machine.validated is not None:
+        reply = machine.validated
+        if reply.channel != codec.STATUS or reply.payload.get("status") != 200:
+            return NagiosCode.CRITICAL, f"token refused: {codec.refusal_text(reply.payload)}"
+    if machine.failure is not None:
+        return NagiosCode.CRITICAL, str(machine.failure)
+    if machine.refused is not None:
+        return NagiosCode.WARNING, f"token accepted, source {source}: {machine.refused}"
+    if answered is None or machine.answered_at is None:
+        why = driven.why if driven.reason is None else "timeout"
+        return NagiosCode.CRITICAL, f"{s.url}: no complete answer ({why})"
+    metrics["round_trip_seconds"] = round(machine.answered_at - start, 4)  # the answers, not the close
+    text = "token accepted" if source is None else f"source {source} configured"
     return NagiosCode.OK, f"{text} in {metrics['round_trip_seconds']:.3f} s"

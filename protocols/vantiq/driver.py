@@ -12,7 +12,7 @@ from fieldctl.protocols.core.message import OUT, Message
 from fieldctl.protocols.core.readable import value_text
 from fieldctl.protocols.sdk.contract import BaseDriver, Context, Notify, ProbeReport, Simulation
 
-from . import client, codec
+from . import client, client_state, codec
 from .masking import scrubbed_errors, shown
 from .settings import SETTINGS
 
@@ -38,7 +38,7 @@ class Driver(BaseDriver):
             raise UsageError("publish vantiq SOURCE: name the source")
         return Message(
             profile=self.profile.name,
-            endpoint=client.ENDPOINT,
+            endpoint=client_state.ENDPOINT,
             direction=OUT,
             channel=codec.NOTIFICATION,
             kind=kind,

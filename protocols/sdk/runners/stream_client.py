@@ -7,12 +7,14 @@ protocol names it) from the Machine, which knows when the login was accepted."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from websockets.exceptions import ConnectionClosed
 
+from fieldctl.protocols.core import redact
 from fieldctl.protocols.sdk.contract import Emit, Notify
 from fieldctl.protocols.sdk.machine import Frame, Machine
 from fieldctl.protocols.transport import LinkCallback, within
@@ -51,11 +53,34 @@ def as_wire(frame: Frame, binary: bool) -> str | bytes:
     return frame
 
 
-async def drive(conn: Any, machine: Machine, emit: Emit, notify: Notify, *, binary: bool = False) -> Driven:
+class Link:
+    """The runner's side of one connection, for the work a Machine cannot do itself (answers a
+    program computes, while the connection goes on): `send` a frame in turn with the Machine's."""
+
+    __slots__ = ("binary", "conn")
+
+    def __init__(self, conn: Any, binary: bool) -> None:
+        self.conn, self.binary = conn, binary
+
+    async def send(self, frame: Frame) -> None:
+        """ConnectionClosed (websockets) when the connection has gone."""
+        await self.conn.send(as_wire(frame, self.binary))
+
+
+#: Called after each input's effects are out: the role's own work on the Machine's new state (an
+#: answer to start, a health port to open). Nothing is read while it runs: awaiting in it holds
+#: the peer back, as reading no more than a role can answer must.
+After = Callable[[Link], Awaitable[None]]
+
+
+async def drive(
+    conn: Any, machine: Machine, emit: Emit, notify: Notify, *, binary: bool = False, after: After | None = None
+) -> Driven:
     """Runs `machine` on the open connection `conn` until it closes it (its `close`) or the
     connection ends. A `wake_at` stays due until it passes or a later Effects names another; the
     clock is the loop's. What the Machine raises is the caller's, the connection still open."""
     loop = asyncio.get_running_loop()
+    link = Link(conn, binary)
     effects = machine.start(loop.time())
     wake_at: float | None = None
     try:
@@ -65,10 +90,12 @@ async def drive(conn: Any, machine: Machine, emit: Emit, notify: Notify, *, bina
             for text in effects.warn:
                 notify(text)
             for frame in effects.send:
-                await conn.send(as_wire(frame, binary))
+                await link.send(frame)
             if effects.close is not None:
                 await conn.close(NORMAL, effects.close)
                 return Driven(effects.close)
+            if after is not None:
+                await after(link)
             if effects.wake_at is not None:
                 wake_at = effects.wake_at
             try:
@@ -94,7 +121,7 @@ class StreamClient:
         *,
         tls: ssl.SSLContext | None = None,
         max_size: int = DEFAULT_MAX_SIZE,
-        ping_interval: float | None = None,
+        ping_interval: float | None = 20.0,
         binary: bool = False,
     ) -> None:
         self.url, self.emit, self.notify = url, emit, notify
@@ -124,25 +151,26 @@ class StreamClient:
         on_link: LinkCallback,
         backoff: Backoff,
         retry_first: bool = True,
-        done: Callable[[M, Driven], bool] = lambda machine, driven: False,
+        done: Callable[[M, Driven], Awaitable[bool]] | None = None,
+        after: Callable[[M, Link], Awaitable[None]] | None = None,
     ) -> None:
         """A Machine per connection, reconnecting after the backoff's delay whenever a connection
-        ends (`disconnected`, then `retrying`), until `done` says a connection's end was the run's;
-        `done` may raise to end the run instead (a ConnectFailure for refused credentials: exit 3),
-        as may the Machine. A server unreachable at the start is given up on after
-        LISTEN_REFUSED_AFTER_S unless `retry_first` (keep_connected)."""
+        ends (`disconnected` when the peer ended it, then `retrying`), until `done` says a
+        connection's end was the run's; `done` may raise to end the run instead (a ConnectFailure
+        for refused credentials: exit 3), as may the Machine. `after` is drive()'s, with the
+        Machine. Each connection is searched for the secrets its peer hands out while it lasts. A
+        server unreachable at the start is given up on after LISTEN_REFUSED_AFTER_S unless
+        `retry_first` (keep_connected)."""
 
         async def session(conn: Any) -> bool:
             machine = new_machine()
-            driven = await drive(conn, machine, self.emit, self.notify, binary=self.binary)
-            if done(machine, driven):
-                return True
-            detail = (
-                {"reason": driven.reason}
-                if driven.reason is not None
-                else {"code": driven.code, "sent_code": driven.sent_code}
-            )
-            on_link(name, "disconnected", {"url": self.url, **detail})
+            each = None if after is None else functools.partial(after, machine)
+            with redact.connection():
+                driven = await drive(conn, machine, self.emit, self.notify, binary=self.binary, after=each)
+                if done is not None and await done(machine, driven):
+                    return True
+            if driven.reason is None:
+                on_link(name, "disconnected", {"url": self.url, "code": driven.code, "sent_code": driven.sent_code})
             return False
 
         await keep_connected(

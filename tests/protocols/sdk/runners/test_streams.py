@@ -116,6 +116,10 @@ def test_a_kept_client_reconnects_after_the_server_closes_and_stops_when_done() 
         server, url = await _server(arrivals, peers, notes, ended)
         links: list[str] = []
         rounds = iter(["bye", "bye", "ping"])
+
+        async def finished(machine: Caller, driven: Driven) -> bool:
+            return driven.reason == "done"
+
         try:
             await asyncio.wait_for(
                 StreamClient(url, lambda msg: None, notes.append).keep(
@@ -123,7 +127,7 @@ def test_a_kept_client_reconnects_after_the_server_closes_and_stops_when_done() 
                     name="e",
                     on_link=lambda name, state, detail: links.append(state),
                     backoff=Backoff(base_s=0.01, cap_s=0.05),
-                    done=lambda machine, driven: driven.reason == "done",
+                    done=finished,
                 ),
                 DEADLINE_S,
             )
