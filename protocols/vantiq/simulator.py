@@ -20,9 +20,10 @@ from fieldctl.protocols.core import redact
 from fieldctl.protocols.core.errors import RemoteFailure, UsageError
 from fieldctl.protocols.core.message import IN, Message, link
 from fieldctl.protocols.sdk.contract import CommandOutcome, Context, Emit, Simulation
-from fieldctl.protocols.sdk.runners.stream_server import Arrivals
+from fieldctl.protocols.sdk.machine import Effects, Frame
+from fieldctl.protocols.sdk.runners.stream_client import Driven, Link
+from fieldctl.protocols.sdk.runners.stream_server import Arrivals, serve_streams
 from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, within
-from fieldctl.protocols.transport.websocket import send_text, start_server
 
 from . import codec, scenario, simulator_state
 from .masking import scrubbed_errors, shown
@@ -66,10 +67,35 @@ def load_tokens(path: str | None) -> set[str] | None:
 
 
 class Session:
-    """One connector's websocket and what the rules know of it."""
+    """One connector's connection (the runner's Link) and what the rules know of it. The Machine
+    the stream runner drives: each frame is shown and handed to the rules, whose actions the
+    simulator carries out, in order, once the frame is shown (Simulator.follow)."""
 
-    def __init__(self, conn: Any, peer: simulator_state.Peer) -> None:
-        self.conn, self.peer = conn, peer
+    def __init__(self, sim: Simulator, link: Link, peer: simulator_state.Peer) -> None:
+        self.sim, self.link, self.peer = sim, link, peer
+        self.actions: list[simulator_state.Action] = []
+        host, port = link.conn.remote_address[:2]
+        self.detail = {"conn": peer.number, "peer": f"{host}:{port}"}
+
+    def start(self, now: float) -> Effects:
+        return Effects()
+
+    def receive(self, frame: Frame, now: float) -> Effects:
+        frame = frame if not isinstance(frame, tuple) else b"".join(frame)
+        peer, limits = self.peer, self.sim.limits
+        msg = codec.decode(
+            frame, profile=self.sim.profile.name, endpoint=ENDPOINT, source=peer.source or "", limits=limits
+        )
+        if peer.authenticated:
+            self.actions += self.sim.rules.receive(peer, msg, now)
+        else:
+            op, token = codec.credentials_of(frame, limits)
+            redact.offered(token)  # even a wrong token is someone's credential, perhaps mistyped
+            self.actions += self.sim.rules.authenticate(peer, op, token)
+        return Effects(emit=[msg])
+
+    def tick(self, now: float) -> Effects:
+        return Effects()
 
 
 class Simulator(Simulation):
@@ -124,7 +150,18 @@ class Simulator(Simulation):
             raise UsageError("no source to serve: give --source NAME[=CONFIG.json] or simulate.sources in the profile")
         if steps is not None:
             self.rules.keep_notifications()
-        server, url = await start_server(self.url, self.handle, max_size=self.limits.max_frame_bytes)
+        server, url = await serve_streams(
+            self.url,
+            self.accept,
+            self.emit,
+            self.notify,
+            ended=self.ended,
+            after=self.follow,
+            failed=self.failed,
+            max_size=self.limits.max_frame_bytes,
+            ping_interval=20.0,
+            binary=lambda: self.binary,
+        )
         self.emit(link(self.profile.name, ENDPOINT, "bound", {"url": url, "sources": sorted(self.rules.sources)}))
         try:
             if steps is None:
@@ -136,54 +173,48 @@ class Simulator(Simulation):
             with contextlib.suppress(asyncio.TimeoutError):
                 await within(server.wait_closed(), 5)
 
-    async def handle(self, conn: Any) -> None:
-        with redact.connection():  # what this connector offers is searched for while it is here
-            await self._serve(conn)
-
-    async def _serve(self, conn: Any) -> None:
-        session = Session(conn, self.rules.open())
-        peer = session.peer
-        self.sessions[peer] = session
-        path = conn.request.path if conn.request is not None else ""
-        host, port = conn.remote_address[:2]
-        detail = {"conn": peer.number, "peer": f"{host}:{port}"}
-        self.emit(link(self.profile.name, ENDPOINT, "connected", {**detail, "path": path}))
+    async def accept(self, link_: Link) -> Session | None:
+        session = Session(self, link_, self.rules.open())
+        request = link_.conn.request
+        path = request.path if request is not None else ""
+        self.emit(link(self.profile.name, ENDPOINT, "connected", {**session.detail, "path": path}))
         if not codec.is_websocket_path(path):
-            self.notify(f"connection {peer.number}: path {path} is not /api/vN/wsock/websocket; closed")
-            await conn.close(1008, "not a Vantiq websocket path")
-            del self.sessions[peer]
-            return
-        sent_code = None
-        try:
-            async for frame in conn:
-                await self.receive(session, frame)
-        except ConnectionClosed as exc:
-            sent_code = exc.sent.code if exc.sent is not None else None
-        except Exception as exc:  # noqa: BLE001  whatever one peer caused costs its connection only
-            self.notify(f"connection {peer.number}: dropped: {type(exc).__name__}: {codec.quoted(str(exc))}")
-            sent_code = 1011
-            await conn.close(1011, "internal error")
-        finally:
-            self.forget(session)
-            if sent_code == 1009:
-                self.notify(
-                    f"connection {peer.number}: a frame over {self.limits.max_frame_bytes} bytes closed it (1009)"
-                )
-            self.emit(
-                link(
-                    self.profile.name,
-                    ENDPOINT,
-                    "disconnected",
-                    {
-                        **detail,
-                        "source": peer.source,
-                        "code": conn.close_code,
-                        "sent_code": sent_code,
-                        "reason": conn.close_reason,
-                        "malformed": peer.malformed,
-                    },
-                )
+            self.notify(f"connection {session.peer.number}: path {path} is not /api/vN/wsock/websocket; closed")
+            await link_.close(1008, "not a Vantiq websocket path")
+            return None
+        self.sessions[session.peer] = session
+        return session
+
+    async def follow(self, session: Session, link_: Link) -> None:
+        actions, session.actions = session.actions, []
+        await self.carry_out(actions)
+
+    async def failed(self, link_: Link, session: Session, exc: Exception) -> None:
+        """Whatever one peer caused costs its connection only."""
+        self.notify(f"connection {session.peer.number}: dropped: {type(exc).__name__}: {codec.quoted(str(exc))}")
+        await link_.close(1011, "internal error")
+
+    def ended(self, link_: Link, session: Session, driven: Driven | None) -> None:
+        sent_code = 1011 if driven is None else driven.sent_code
+        peer = session.peer
+        self.forget(session)
+        if sent_code == 1009:
+            self.notify(f"connection {peer.number}: a frame over {self.limits.max_frame_bytes} bytes closed it (1009)")
+        self.emit(
+            link(
+                self.profile.name,
+                ENDPOINT,
+                "disconnected",
+                {
+                    **session.detail,
+                    "source": peer.source,
+                    "code": link_.close_code,
+                    "sent_code": sent_code,
+                    "reason": link_.close_reason,
+                    "malformed": peer.malformed,
+                },
             )
+        )
 
     def forget(self, session: Session) -> None:
         for reply_to in self.rules.close(session.peer):
@@ -193,26 +224,12 @@ class Simulator(Simulation):
 
     async def send(self, session: Session, frame: dict[str, Any], emit: Emit | None = None) -> Message:
         text = codec.encode(frame)
-        await send_text(session.conn, text, self.binary)
+        await session.link.send(text)
         msg = codec.sent(frame, text, profile=self.profile.name, endpoint=ENDPOINT, source=session.peer.source or "")
         self.emit(msg)
         if emit is not None:
             emit(msg)
         return msg
-
-    async def receive(self, session: Session, frame: str | bytes) -> None:
-        peer = session.peer
-        msg = codec.decode(
-            frame, profile=self.profile.name, endpoint=ENDPOINT, source=peer.source or "", limits=self.limits
-        )
-        self.emit(msg)
-        if peer.authenticated:
-            actions = self.rules.receive(peer, msg, time.monotonic())
-        else:
-            op, token = codec.credentials_of(frame, self.limits)
-            redact.offered(token)  # even a wrong token is someone's credential, perhaps mistyped
-            actions = self.rules.authenticate(peer, op, token)
-        await self.carry_out(actions)
 
     async def carry_out(self, actions: list[simulator_state.Action]) -> None:
         """Carries out what the rules decided, in order."""
@@ -229,7 +246,7 @@ class Simulator(Simulation):
                     done.set()
             elif isinstance(action, simulator_state.TakeOver):
                 with contextlib.suppress(ConnectionClosed):
-                    await self.sessions[action.holder].conn.close(1000, "taken over")
+                    await self.sessions[action.holder].link.close(1000, "taken over")
             elif isinstance(action, simulator_state.Configured):
                 changed = True
                 self.emit(
@@ -300,12 +317,12 @@ class Simulator(Simulation):
         session = self.session_of(source)
         await self.send(session, codec.client_close(), emit)
         with contextlib.suppress(asyncio.TimeoutError):
-            await within(session.conn.wait_closed(), self.wait_s)
-        return session.conn.close_code is not None
+            await within(session.link.wait_closed(), self.wait_s)
+        return session.link.close_code is not None
 
     async def close(self, source: str, code: int) -> None:
         try:
-            await self.session_of(source).conn.close(code)
+            await self.session_of(source).link.close(code)
         except ProtocolError as exc:
             raise UsageError(f"close: {code} is not a WebSocket close code ({exc})") from None
 

@@ -66,6 +66,25 @@ class Link:
         """ConnectionClosed (websockets) when the connection has gone."""
         await self.conn.send(as_wire(frame, self.binary))
 
+    async def close(self, code: int = NORMAL, reason: str = "") -> None:
+        """A close handshake with `code` (an operator's, a refusal's); the driving loop sees the end."""
+        await self.conn.close(code, reason)
+
+    async def ping(self, data: str) -> None:
+        """A WebSocket ping with `data` (a protocol whose keep-alive says what it carries)."""
+        await self.conn.ping(data)
+
+    async def wait_closed(self) -> None:
+        await self.conn.wait_closed()
+
+    @property
+    def close_code(self) -> int | None:
+        return self.conn.close_code  # type: ignore[no-any-return]
+
+    @property
+    def close_reason(self) -> str | None:
+        return self.conn.close_reason  # type: ignore[no-any-return]
+
 
 #: Called after each input's effects are out: the role's own work on the Machine's new state (an
 #: answer to start, a health port to open). Nothing is read while it runs: awaiting in it holds
@@ -74,13 +93,20 @@ After = Callable[[Link], Awaitable[None]]
 
 
 async def drive(
-    conn: Any, machine: Machine, emit: Emit, notify: Notify, *, binary: bool = False, after: After | None = None
+    conn: Any,
+    machine: Machine,
+    emit: Emit,
+    notify: Notify,
+    *,
+    binary: bool = False,
+    after: After | None = None,
+    link: Link | None = None,
 ) -> Driven:
     """Runs `machine` on the open connection `conn` until it closes it (its `close`) or the
     connection ends. A `wake_at` stays due until it passes or a later Effects names another; the
     clock is the loop's. What the Machine raises is the caller's, the connection still open."""
     loop = asyncio.get_running_loop()
-    link = Link(conn, binary)
+    link = link or Link(conn, binary)
     effects = machine.start(loop.time())
     wake_at: float | None = None
     try:
@@ -105,7 +131,11 @@ async def drive(
                 effects = machine.tick(loop.time())
                 continue
             effects = machine.receive(frame, loop.time())
+            del frame  # not held while waiting for the next: it may be max_size bytes
     except ConnectionClosed as exc:
+        # websockets raises the one close_exc it keeps: with this frame in its traceback, a
+        # connection and what this loop held would wait for a full garbage collection.
+        exc.__traceback__ = None
         return Driven(None, exc.rcvd.code if exc.rcvd else None, exc.sent.code if exc.sent else None)
 
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ssl
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from websockets.asyncio.server import Server
 
@@ -20,7 +21,9 @@ from fieldctl.protocols.sdk.machine import Machine
 from fieldctl.protocols.transport import within
 from fieldctl.protocols.transport.websocket import DEFAULT_MAX_SIZE, drop, start_server
 
-from .stream_client import Driven, drive
+from .stream_client import Driven, Link, drive
+
+M = TypeVar("M", bound=Machine)
 
 
 class Arrivals:
@@ -53,19 +56,15 @@ class Arrivals:
         return True
 
 
-#: A new connection's Machine; None turns the peer away (the factory has closed or dropped it).
-Accept = Callable[[Any], Machine | None]
-#: A connection's end: the connection, its Machine, how it ended (None: an error dropped it).
-Ended = Callable[[Any, Machine, Driven | None], None]
-
-
 async def serve_streams(
     url: str,
-    accept: Accept,
+    accept: Callable[[Link], Awaitable[M | None]],
     emit: Emit,
     notify: Notify,
     *,
-    ended: Ended = lambda conn, machine, driven: None,
+    ended: Callable[[Link, M, Driven | None], None] = lambda link, machine, driven: None,
+    after: Callable[[M, Link], Awaitable[None]] | None = None,
+    failed: Callable[[Link, M, Exception], Awaitable[None]] | None = None,
     tls: ssl.SSLContext | None = None,
     max_size: int = DEFAULT_MAX_SIZE,
     ping_interval: float | None = None,
@@ -73,21 +72,30 @@ async def serve_streams(
 ) -> tuple[Server, str]:
     """Listens where `url` says; returns the server and its real URL. Each connection is searched
     for the secrets its peer offers while it lasts (redact.connection); whatever one peer causes
-    costs its own connection only (one line to `notify`, the TCP connection dropped)."""
+    costs its own connection only (`failed`; by default one line to `notify` and the TCP
+    connection dropped). `accept` makes a connection's Machine, given the runner's Link to it
+    (its `conn` tells the request path and the peer); None turns the peer away (accept has
+    closed the Link). `after` is drive()'s, with the Machine; `ended` hears each end (Driven
+    None: a failure ended it)."""
+
+    async def dropped(link: Link, machine: M, exc: Exception) -> None:
+        notify(redact.scrub_text(f"connection from {peer_of(link.conn)} dropped: {type(exc).__name__}: {exc}"))
+        drop(link.conn)
 
     async def serve_one(conn: Any) -> None:
         with redact.connection():
-            machine = accept(conn)
+            link = Link(conn, binary())
+            machine = await accept(link)
             if machine is None:
                 return
             driven: Driven | None = None
+            each = None if after is None else functools.partial(after, machine)
             try:
-                driven = await drive(conn, machine, emit, notify, binary=binary())
+                driven = await drive(conn, machine, emit, notify, after=each, link=link)
             except Exception as exc:  # noqa: BLE001  whatever one peer does, the others are still served
-                notify(redact.scrub_text(f"connection from {peer_of(conn)} dropped: {type(exc).__name__}: {exc}"))
-                drop(conn)
+                await (failed or dropped)(link, machine, exc)
             finally:
-                ended(conn, machine, driven)
+                ended(link, machine, driven)
 
     return await start_server(url, serve_one, tls=tls, max_size=max_size, ping_interval=ping_interval)
 

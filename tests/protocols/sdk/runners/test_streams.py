@@ -12,7 +12,7 @@ import pytest
 from fieldctl.protocols.core.errors import ConnectFailure
 from fieldctl.protocols.core.message import IN, Message, link
 from fieldctl.protocols.sdk.machine import Effects, Frame
-from fieldctl.protocols.sdk.runners.stream_client import Driven, StreamClient
+from fieldctl.protocols.sdk.runners.stream_client import Driven, Link, StreamClient
 from fieldctl.protocols.sdk.runners.stream_server import Arrivals, serve_streams
 from fieldctl.protocols.transport.backoff import Backoff
 from tests.helpers.ports import free_port
@@ -63,12 +63,15 @@ class Caller:
 
 
 async def _server(arrivals: Arrivals, peers: list[Greeter], notes: list[str], ended: list[Driven | None]) -> Any:
+    async def greeter(link: Link) -> Greeter:
+        return Greeter(arrivals, peers)
+
     return await serve_streams(
         f"ws://127.0.0.1:{free_port()}",
-        lambda conn: Greeter(arrivals, peers),
+        greeter,
         lambda msg: None,
         notes.append,
-        ended=lambda conn, machine, driven: ended.append(driven),
+        ended=lambda link, machine, driven: ended.append(driven),
     )
 
 
