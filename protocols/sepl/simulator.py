@@ -10,7 +10,6 @@ import json
 import ssl
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +23,11 @@ from fieldctl.protocols.core.limits import Malformed
 from fieldctl.protocols.core.message import IN, OUT, Message, link
 from fieldctl.protocols.core.readable import value_text
 from fieldctl.protocols.sdk.contract import CommandOutcome, Context, Emit, Simulation
-from fieldctl.protocols.sdk.runners.stream_server import Arrivals
+from fieldctl.protocols.sdk.machine import Effects, Frame
+from fieldctl.protocols.sdk.runners.stream_client import Driven, Link
+from fieldctl.protocols.sdk.runners.stream_server import Arrivals, serve_streams
 from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, within
-from fieldctl.protocols.transport.websocket import as_text, drop, send_text, start_server, watch_frames
+from fieldctl.protocols.transport.websocket import as_text, drop, watch_frames
 
 from . import codec
 from .codec import ENDPOINT
@@ -82,15 +83,105 @@ def go_time_text(started: float) -> str:
     return f"{now:%Y-%m-%d %H:%M:%S.%f} {now:%z} {now.tzname()} m=+{time.monotonic() - started:.9f}"
 
 
-@dataclass
 class Connected:
-    """One logged-in connector on the platform."""
+    """One connector's connection on the platform: the Machine the stream runner drives. Before
+    the login it waits for the credentials (read_timeout_s; a refusal drops the TCP connection
+    without a frame); after it, it answers requests as the Go connector does, pings every
+    ping_period_s until the client pings, and closes when no frame came for read_timeout_s
+    (every frame renews that, pings included: Platform._follow watches the control frames)."""
 
-    conn: Any
-    user: str
-    state: Session
-    client_pinged: asyncio.Event = field(default_factory=asyncio.Event)
-    last_frame: float = field(default_factory=time.monotonic)
+    def __init__(self, platform: Platform, link: Link) -> None:
+        self.platform, self.link = platform, link
+        self.peer = link.conn.remote_address
+        self.user = ""
+        self.state: Session | None = None
+        self.last_frame = 0.0
+        self.next_ping: float | None = None
+        self.client_pinged = False
+        #: For Platform._follow: drop the connection / ping / announce the login, once the frame
+        #: that asked for it is out.
+        self.dropping = self.pinging = self.joining = False
+        self.joined = False
+
+    def start(self, now: float) -> Effects:
+        self.last_frame = now
+        return Effects(wake_at=now + self.platform.read_timeout_s)
+
+    def seen(self, opcode: str) -> None:
+        self.last_frame = asyncio.get_running_loop().time()  # every frame renews the read deadline
+        if opcode == "ping":
+            self.client_pinged = True
+
+    def receive(self, frame: Frame, now: float) -> Effects:
+        self.last_frame = now
+        text = as_text(frame if not isinstance(frame, tuple) else b"".join(frame))
+        return self._login(text, now) if self.state is None else self._request(text)
+
+    def _login(self, text: str, now: float) -> Effects:
+        """Credentials first (no envelope); a refusal drops the TCP connection without a frame."""
+        plat = self.platform
+        name = plat.profile.name
+        try:
+            creds = codec.parse_object(text)
+        except Malformed as exc:
+            self.dropping = True
+            # never echo the frame: it may hold a password
+            return Effects(
+                emit=[codec.malformed_message(name, IN, b"", f"credentials frame: {exc}")],
+                warn=[f"connection from {self.peer}: credentials frame is not a JSON object ({exc}); dropped"],
+            )
+        effects = Effects(emit=[codec.credentials_message(name, IN, creds)])
+        verdict = plat.registry.login(creds, plat.users)
+        if verdict.session is None:
+            self.dropping = True
+            if verdict.undecodable:
+                effects.warn.append(f"connection from {self.peer}: {verdict.refused}; dropped")
+                effects.emit.append(link(name, ENDPOINT, "refused", {"reason": verdict.refused}))
+            else:
+                effects.emit.append(link(name, ENDPOINT, "refused", {"user": verdict.user, "reason": verdict.refused}))
+            return effects
+        self.user, self.state, self.joining = verdict.user, verdict.session, True
+        gateway = verdict.session.gateway
+        envelope = codec.login_answer_envelope(verdict.token, gateway.gid, gateway.hash)
+        text = codec.go_frame(envelope)
+        effects.send.append(text)
+        effects.emit.append(plat._sent(envelope, text, "login"))
+        self.next_ping = now + plat.ping_period_s
+        effects.wake_at = self._due()
+        return effects
+
+    def _request(self, text: str) -> Effects:
+        plat, state = self.platform, self.state
+        assert state is not None  # _login set it
+        envelope = plat._show(text)
+        answers = state.handle(text, envelope)
+        if envelope is not None and envelope.get("handler") == "response":
+            plat._responded(envelope)
+        effects = Effects()
+        for answer in answers:
+            reply = codec.platform_envelope(answer.status, "response", answer.token, answer.payload)
+            frame = codec.go_frame(reply)
+            effects.send.append(frame)
+            effects.emit.append(plat._sent(reply, frame, answer.handler or "response"))
+        plat.arrivals.changed()
+        if state.consecutive_errors > plat.max_errors:
+            effects.close = TOO_MANY_ERRORS
+        effects.wake_at = self._due()
+        return effects
+
+    def _due(self) -> float:
+        deadline = self.last_frame + self.platform.read_timeout_s
+        return deadline if self.client_pinged or self.next_ping is None else min(deadline, self.next_ping)
+
+    def tick(self, now: float) -> Effects:
+        if now >= self.last_frame + self.platform.read_timeout_s:
+            if self.state is None:
+                self.dropping = True
+                return Effects()
+            return Effects(close=READ_TIMEOUT)
+        if self.next_ping is not None and not self.client_pinged and now >= self.next_ping:
+            self.pinging, self.next_ping = True, now + self.platform.ping_period_s
+        return Effects(wake_at=self._due())
 
 
 #: `publish sepl oversize --data N`: a fault test, not a way to make the simulator allocate gigabytes.
@@ -124,8 +215,17 @@ class Platform(Simulation):
 
     async def run(self) -> None:
         scenario = self.scenario
-        server, url = await start_server(
-            self.url, self._serve, tls=self.tls, max_size=self.max_size, ping_interval=None
+        server, url = await serve_streams(
+            self.url,
+            self._accept,
+            self.emit,
+            self.notify,
+            ended=self._ended,
+            after=self._follow,
+            failed=self._failed,
+            tls=self.tls,
+            max_size=self.max_size,
+            binary=lambda: self.binary,
         )
         self.emit(link(self.profile.name, ENDPOINT, "bound", {"url": url}))
         try:
@@ -169,142 +269,62 @@ class Platform(Simulation):
             self.profile.name, OUT, envelope, text.encode("utf-8"), from_client=False, answered=answered
         )
 
-    async def _send(self, conn: Any, envelope: dict[str, Any], answered: str | None = None) -> None:
-        text = codec.go_frame(envelope)
-        await send_text(conn, text, self.binary)
-        self.emit(self._sent(envelope, text, answered))
+    async def _accept(self, link_: Link) -> Connected:
+        return Connected(self, link_)
 
-    async def _serve(self, conn: Any) -> None:
-        with redact.connection():  # the password this connector offered is searched for while it is here
-            await self._session(conn)
-
-    async def _session(self, conn: Any) -> None:
-        peer = conn.remote_address
-        client: Connected | None = None
-        try:
-            client = await self._login(conn)
-            if client is None:
-                return
-            pinger = asyncio.ensure_future(self._ping(client))
-            try:
-                await self._requests(client)
-            finally:
-                pinger.cancel()
-        except ConnectionClosed as exc:
-            if exc.sent is not None and exc.sent.code == 1009:
-                self.emit(
-                    codec.malformed_message(
-                        self.profile.name, IN, b"", f"frame over the size limit from {peer}; closed 1009"
-                    )
-                )
-        except Exception as exc:  # noqa: BLE001  whatever one connector does, the others are still served
-            self.notify(
-                redact.scrub_text(f"connection from {peer} dropped: {type(exc).__name__}: {codec.quoted(str(exc))}")
-            )
-            drop(conn)
-        finally:
-            if client is not None:
-                self.connected.remove(client)
-                self.arrivals.changed()
-                self.emit(
-                    link(
-                        self.profile.name,
-                        ENDPOINT,
-                        "disconnected",
-                        {"gid": client.state.gateway.gid, "code": conn.close_code},
-                    )
-                )
-
-    async def _login(self, conn: Any) -> Connected | None:
-        """Credentials first (no envelope); a refusal drops the TCP connection without a frame."""
-        peer = conn.remote_address
-        try:
-            text = as_text(await within(conn.recv(), self.read_timeout_s))
-            creds = codec.parse_object(text)
-        except TimeoutError:
-            drop(conn)
-            return None
-        except Malformed as exc:
-            # never echo the frame: it may hold a password
-            self.emit(codec.malformed_message(self.profile.name, IN, b"", f"credentials frame: {exc}"))
-            self.notify(f"connection from {peer}: credentials frame is not a JSON object ({exc}); dropped")
-            drop(conn)
-            return None
-        self.emit(codec.credentials_message(self.profile.name, IN, creds))
-        verdict = self.registry.login(creds, self.users)
-        if verdict.session is None:
-            if verdict.undecodable:
-                self.notify(f"connection from {peer}: {verdict.refused}; dropped")
-                self.emit(link(self.profile.name, ENDPOINT, "refused", {"reason": verdict.refused}))
-            else:
-                self.emit(
-                    link(self.profile.name, ENDPOINT, "refused", {"user": verdict.user, "reason": verdict.refused})
-                )
-            drop(conn)
-            return None
-        gateway = verdict.session.gateway
-        client = Connected(conn, verdict.user, verdict.session)
-        watch_frames(conn, lambda opcode: self._seen(client, opcode))
-        await self._send(conn, codec.login_answer_envelope(verdict.token, gateway.gid, gateway.hash), "login")
-        self.connected.append(client)
-        self.arrivals.changed()
-        self.emit(
-            link(
-                self.profile.name,
-                ENDPOINT,
-                "logged-in",
-                {
-                    "user": verdict.user,
-                    "gid": gateway.gid,
-                    "hash": gateway.hash,
-                    "listening": sorted(client.state.listening),
-                },
-            )
-        )
-        return client
-
-    @staticmethod
-    def _seen(client: Connected, opcode: str) -> None:
-        client.last_frame = time.monotonic()  # every frame renews the read deadline, pings included
-        if opcode == "ping":
-            client.client_pinged.set()
-
-    async def _ping(self, client: Connected) -> None:
-        """Every ping_period_s until the client's first ping, then never again (Go connector)."""
-        while not client.client_pinged.is_set():
-            try:
-                await within(client.client_pinged.wait(), self.ping_period_s)
-            except TimeoutError:
-                try:
-                    await client.conn.ping(go_time_text(self.started))
-                except ConnectionClosed:
-                    return  # the request loop reports the end
-
-    async def _requests(self, client: Connected) -> None:
-        conn = client.conn
-        while True:
-            remaining = client.last_frame + self.read_timeout_s - time.monotonic()
-            if remaining <= 0:
-                await conn.close(1000, READ_TIMEOUT)
-                return
-            try:
-                text = as_text(await within(conn.recv(), remaining))
-            except TimeoutError:
-                continue
-            envelope = self._show(text)
-            answers = client.state.handle(text, envelope)
-            if envelope is not None and envelope.get("handler") == "response":
-                self._responded(envelope)
-            for answer in answers:
-                await self._send(
-                    conn,
-                    codec.platform_envelope(answer.status, "response", answer.token, answer.payload),
-                    answer.handler or "response",
-                )
+    async def _follow(self, client: Connected, link_: Link) -> None:
+        """What the connection's Machine asked for once its frames are out: the login announced
+        (only now may commands reach it), a refused peer dropped, the platform's ping."""
+        if client.dropping:
+            client.dropping = False
+            drop(link_.conn)
+        if client.joining and client.state is not None:
+            client.joining, client.joined = False, True
+            watch_frames(link_.conn, client.seen)
+            self.connected.append(client)
             self.arrivals.changed()
-            if client.state.consecutive_errors > self.max_errors:
-                await conn.close(1000, TOO_MANY_ERRORS)
-                return
+            self.emit(
+                link(
+                    self.profile.name,
+                    ENDPOINT,
+                    "logged-in",
+                    {
+                        "user": client.user,
+                        "gid": client.state.gateway.gid,
+                        "hash": client.state.gateway.hash,
+                        "listening": sorted(client.state.listening),
+                    },
+                )
+            )
+        if client.pinging:
+            client.pinging = False
+            await link_.ping(go_time_text(self.started))
+
+    async def _failed(self, link_: Link, client: Connected, exc: Exception) -> None:
+        """Whatever one connector does, the others are still served."""
+        self.notify(
+            redact.scrub_text(f"connection from {client.peer} dropped: {type(exc).__name__}: {codec.quoted(str(exc))}")
+        )
+        drop(link_.conn)
+
+    def _ended(self, link_: Link, client: Connected, driven: Driven | None) -> None:
+        if driven is not None and driven.sent_code == 1009:
+            self.emit(
+                codec.malformed_message(
+                    self.profile.name, IN, b"", f"frame over the size limit from {client.peer}; closed 1009"
+                )
+            )
+        if client.joined and client.state is not None:
+            self.connected.remove(client)
+            self.arrivals.changed()
+            self.emit(
+                link(
+                    self.profile.name,
+                    ENDPOINT,
+                    "disconnected",
+                    {"gid": client.state.gateway.gid, "code": link_.close_code},
+                )
+            )
 
     def _responded(self, envelope: dict[str, Any]) -> None:
         payload = envelope.get("payload")
@@ -315,7 +335,7 @@ class Platform(Simulation):
     # --- commands (scenario and control path) ----------------------------------------------------
 
     def listeners(self, device: str) -> list[Connected]:
-        return [c for c in self.connected if device in c.state.listening]
+        return [c for c in self.connected if c.state is not None and device in c.state.listening]
 
     async def _listeners_within(self, device: str, timeout: float | None) -> list[Connected]:
         """The sessions listening to `device`, once there is one: a script starts the platform, its
@@ -394,7 +414,7 @@ class Platform(Simulation):
         delivered = 0
         for client in clients:
             try:
-                await send_text(client.conn, text, self.binary)
+                await client.link.send(text)
                 delivered += 1
             except ConnectionClosed:
                 pass
@@ -403,7 +423,7 @@ class Platform(Simulation):
     async def close_all(self, reason: str) -> CommandOutcome:
         count = len(self.connected)
         for client in list(self.connected):
-            await client.conn.close(1000, reason)
+            await client.link.close(1000, reason)
         return CommandOutcome(count > 0, f"closed {count} connection(s): {reason}")
 
     async def _play(self, scenario: list[Message]) -> None:
