@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import shlex
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,20 +19,19 @@ from websockets.exceptions import ConnectionClosed
 from fieldctl.profiles import Profile
 from fieldctl.profiles.secrets import Secret, SecretRef
 from fieldctl.protocols.core.errors import ConnectFailure, NagiosCode, RemoteFailure, Timeout, UsageError
-from fieldctl.protocols.core.message import Message, link
+from fieldctl.protocols.core.message import Message
 from fieldctl.protocols.core.readable import duration_text
 from fieldctl.protocols.sdk.contract import Emit, Notify, ProbeReport, link_emitter
 from fieldctl.protocols.sdk.identity import identity_file, keep_identity, recall_identity
+from fieldctl.protocols.sdk.machine import Effects
 from fieldctl.protocols.sdk.probing import verdict
-from fieldctl.protocols.sdk.runners.stream_client import StreamClient
+from fieldctl.protocols.sdk.runners.stream_client import Driven, Link, StreamClient
 from fieldctl.protocols.sdk.websocket_options import connection_settings
 from fieldctl.protocols.transport import within
-from fieldctl.protocols.transport.websocket import keep_connected
 
 from . import client_state, codec
-from .client_state import CLIENT_CLOSE
 from .codec import ENDPOINT
-from .connection import Connection, LoginRefused, Timing, scrubbed
+from .connection import ANSWERS_AT_ONCE, LoginRefused, Timing, scrubbed
 from .store import DeviceStore
 
 ANSWER_RULES = ("echo", "fixed", "cmd")
@@ -203,105 +203,109 @@ class Connector:
         self.retry_at_start = options.get("max_retries") is not None
         self.max_size = profile.limits.max_frame_bytes
         self.poll_s = float(profile.setting("connector.poll_s", 0.5))
-
-    def _link(self, state: str, detail: Any = None) -> None:
-        self.emit(link(self.profile.name, ENDPOINT, state, detail))
+        self.answering: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
         """A platform that cannot be reached at start is exit 3 once the grace a peer gets to
         appear is over (more retries only when --max-retries asks for them); once a connection
         worked, losing it means reconnecting."""
+        client = StreamClient(
+            self.account.url, self.emit, self.notify, tls=self.tls, max_size=self.max_size, ping_interval=None
+        )
         try:
-            await keep_connected(
-                self.account.url,
-                self._session,
+            await client.keep(
+                self._registration,
                 name=ENDPOINT,
                 on_link=link_emitter(self.profile.name, self.emit),
                 backoff=self.backoff,
-                tls=self.tls,
-                max_size=self.max_size,
-                ping_interval=None,
                 retry_first=self.retry_at_start,
+                done=self._ended,
+                after=self._follow,
             )
         finally:
             self.store.close()
 
-    async def _session(self, conn: Any) -> bool:
-        session = Connection(conn, self.profile.name, self.emit, self.notify, self.timing)
+    def _registration(self) -> client_state.Registration:
         changed, removed = self.devices.changes()  # edits made while offline reach the platform by the sync
         for device in changed:
             self.store.put(device)
         for device_id in removed:
             self.store.remove(device_id)
-        answer = await session.login(self.account.user, self.account.password, self.account.gid)
-        self.account.adopt(answer["gid"], self.store, self.notify)
-        reader = asyncio.ensure_future(session.read(self._answer_command))
-        try:
-            local = self.devices.hash
-            if local == answer["hash"]:
-                self._link("in-sync", {"gid": answer["gid"], "hash": local})
-            else:
-                await self._sync(session, conn, local)
-            self._link("ready", {"gid": answer["gid"], "hash": local, "devices": len(self.store.devices())})
-            watcher = asyncio.ensure_future(self._watch(session))
-            try:
-                await reader
-            finally:
-                watcher.cancel()
-        except ConnectionError as exc:
-            self._link("disconnected", {"reason": str(exc)})
-        finally:
-            reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
+        account = self.account
+        password = account.password
+        return client_state.Registration(
+            self.profile.name,
+            lambda: codec.credentials(account.user, password.reveal(), account.gid),
+            self.timing,
+            self.poll_s,
+            self.devices.hash,
+            [d.put_payload() for d in self.store.devices()],
+        )
+
+    async def _follow(self, machine: client_state.Registration, link_: Link) -> Effects | None:
+        """What the Machine asks the connector for: the gateway kept, the library's ping, commands
+        answered (ANSWERS_AT_ONCE at most: the connection is not read while that many are being
+        answered), the devices file looked at."""
+        if machine.adopt and machine.login is not None:
+            machine.adopt = False
+            self.account.adopt(machine.login.gid, self.store, self.notify)
+        if machine.ping_due:
+            machine.ping_due = False
+            if not await link_.ping(str(int(time.time())), self.timing.pong_s):
+                return machine.no_pong()
+        while machine.commands:
+            if len(self.answering) >= ANSWERS_AT_ONCE:
+                await asyncio.wait(self.answering, return_when=asyncio.FIRST_COMPLETED)
+            task = asyncio.ensure_future(self._answer_command(machine, link_, machine.commands.pop(0)))
+            self.answering.add(task)
+            task.add_done_callback(self.answering.discard)
+        if not machine.look:
+            return None
+        machine.look = False
+        effects = Effects()
+        now = asyncio.get_running_loop().time()
+        changed, removed = self.devices.changes()
+        for device in changed:
+            self.store.put(device)
+            effects += machine.change("put", device.put_payload(), self.devices.hash, now)
+        for device_id in removed:
+            self.store.remove(device_id)
+            effects += machine.change(self.devices.on_remove, device_id, self.devices.hash, now)
+        return effects
+
+    async def _ended(self, machine: client_state.Registration, driven: Driven) -> bool:
+        for task in list(self.answering):
+            task.cancel()
+        await asyncio.gather(*self.answering, return_exceptions=True)
+        refused = machine.refused(self.account.user, dropped=driven.reason is None)
+        if refused is not None:
+            raise LoginRefused(refused)
+        if machine.failure is not None:
+            raise RemoteFailure(machine.failure)
+        if driven.reason is None:
+            shown, notices = machine.lost(driven.why, too_big=driven.sent_code == 1009)
+            for msg in shown:
+                self.emit(msg)
+            for notice in notices:
+                self.notify(notice)
         return False
 
-    async def _sync(self, session: Connection, conn: Any, local: str) -> None:
-        """clear, put per device in store order, commit(local hash); each awaited (spec §3.2)."""
-        steps: list[tuple[str, Any]] = [("clear", None)]
-        steps += [("put", d.put_payload()) for d in self.store.devices()]
-        steps.append(("commit", local))
-        for handler, payload in steps:
-            answer = await session.request(handler, payload)
-            if answer is None or answer.get("status") != 200:
-                await conn.close(1000, CLIENT_CLOSE)
-                what = (
-                    "no answer"
-                    if answer is None
-                    else f"{codec.quoted(answer.get('status'))} {codec.quoted(answer.get('payload'))}"
-                )
-                raise RemoteFailure(f"device sync refused: {handler} answered {what}")
-        self._link("synced", {"hash": local, "devices": len(steps) - 2})
-
-    async def _watch(self, session: Connection) -> None:
-        while True:
-            await asyncio.sleep(self.poll_s)
-            changed, removed = self.devices.changes()
-            for device in changed:
-                self.store.put(device)
-                await self._change(session, "put", device.put_payload())
-            for device_id in removed:
-                self.store.remove(device_id)
-                await self._change(session, self.devices.on_remove, device_id)
-
-    async def _change(self, session: Connection, handler: str, payload: Any) -> None:
-        """put/disconnect/delete, then commit of the new collection hash if it was accepted."""
-        answer = await session.request(handler, payload)
-        if answer is not None and answer.get("status") == 200:
-            await session.request("commit", self.devices.hash)
-        else:
-            self.notify(
-                f"{handler} {payload if isinstance(payload, str) else payload.get('uri')} was not accepted; "
-                "the next sync will carry it"
-            )
-
-    async def _answer_command(self, session: Connection, envelope: dict[str, Any]) -> None:
+    async def _answer_command(self, machine: client_state.Registration, link_: Link, envelope: dict[str, Any]) -> None:
         command = envelope.get("payload")
         if not isinstance(command, dict):
             command = {}
         what = f"the response to command {codec.device_service(command, 'device_url', 'service_url')}"
         try:
             data, metadata = await self.rule.answer(command, self.notify)
-            await session.respond(codec.response_envelope(envelope, str(uuid.uuid4()), data, metadata))
+            response = codec.response_envelope(envelope, str(uuid.uuid4()), data, metadata)
+            text, msg = machine.respond(response, asyncio.get_running_loop().time())
+            try:
+                await link_.send(text)
+            except BaseException:
+                machine.requests.close(response["token"])
+                machine.responded.pop(response["token"], None)
+                raise
+            self.emit(msg)
         except asyncio.CancelledError:
             self.notify(f"{what} was not delivered: the connection ended before it was ready")
             raise

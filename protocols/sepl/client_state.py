@@ -6,12 +6,13 @@ come in as text; Messages to show and frames to send come out; the stream runner
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from fieldctl.protocols.core.limits import Malformed
-from fieldctl.protocols.core.message import IN, OUT, Message
+from fieldctl.protocols.core.message import IN, OUT, Message, link
 from fieldctl.protocols.sdk.machine import Effects, Frame
 
 from . import codec
@@ -146,7 +147,43 @@ def frame_text(frame: Frame) -> str:
     return (b"".join(frame) if isinstance(frame, tuple) else frame).decode("utf-8", errors="replace")
 
 
-class ShortRun:
+class Connecting:
+    """What every connector connection has: the credentials it logs in with, its requests' books,
+    the platform's answer to the login, and the account of what the connection took with it."""
+
+    def __init__(self, profile: str, creds: Callable[[], dict[str, str]], timing: Any) -> None:
+        self.profile, self.creds, self.timing = profile, creds, timing
+        self.requests = Requests(profile)
+        self.login: LoginAnswer | None = None
+
+    def refused(self, user: str, dropped: bool) -> str | None:
+        """Why the login failed (the connection `dropped` before its answer, or the answer
+        refused it, or none came in time); None once it was accepted."""
+        if self.login is not None:
+            return self.login.refused
+        if dropped:
+            return (
+                f"the platform dropped the connection after the credentials of user {user!r} "
+                "(wrong user or password, or an unknown gateway)"
+            )
+        return f"no login answer within {self.timing.login_s:g} s"
+
+    def lost(self, reason: str, too_big: bool) -> tuple[list[Message], list[str]]:
+        """The connection went before the run was over: what to show and to tell (requests it
+        left unanswered, reported, never silently dropped; a frame over the size limit)."""
+        shown = (
+            [codec.malformed_message(self.profile, IN, b"", "frame over the size limit; closed 1009")]
+            if too_big
+            else []
+        )
+        notices = []
+        for _, msg, notice in self.requests.abandon(reason):
+            shown.append(msg)
+            notices.append(notice)
+        return shown, notices
+
+
+class ShortRun(Connecting):
     """A Machine (protocols/sdk/machine.py) for the connector's short runs, `publish` and
     `probe`: the login, then `requests` one after another, each answered within request_s, then
     the connection closed. Commands the platform pushes meanwhile are shown, never answered (it is
@@ -155,10 +192,8 @@ class ShortRun:
     def __init__(
         self, profile: str, creds: Callable[[], dict[str, str]], timing: Any, requests: list[dict[str, Any]]
     ) -> None:
-        self.profile, self.creds, self.timing = profile, creds, timing
-        self.requests = Requests(profile)
+        super().__init__(profile, creds, timing)
         self.pending = list(requests)
-        self.login: LoginAnswer | None = None
         self.logged_in_at: float | None = None
         #: Each sent request's answer (an envelope), in order; None for the one given up on.
         self.answers: list[dict[str, Any] | None] = []
@@ -211,28 +246,187 @@ class ShortRun:
         self.waiting, self.deadline = envelope["token"], now + self.timing.request_s
         return Effects(emit=[msg], send=[text], wake_at=self.deadline)
 
-    def refused(self, user: str, dropped: bool) -> str | None:
-        """Why the login failed (the connection `dropped` before its answer, or the answer
-        refused it, or none came in time); None once it was accepted."""
-        if self.login is not None:
-            return self.login.refused
-        if dropped:
-            return (
-                f"the platform dropped the connection after the credentials of user {user!r} "
-                "(wrong user or password, or an unknown gateway)"
+
+@dataclass(frozen=True)
+class Step:
+    """One request of the connector's own: a device sync's (`sync`: clear, put, commit; any
+    refusal ends the run), a device change's (`change`, then its `commit` of `then_hash`)."""
+
+    handler: str
+    payload: Any
+    kind: str
+    then_hash: str = ""
+
+
+class Registration(Connecting):
+    """The Machine of one `register` connection: the login; the device sync when the platform's
+    hash differs from ours (each request waits for its answer); then device changes as the
+    connector reports them, commands collected for the connector to answer (their responses'
+    answers matched or reported missing after request_s), and the library's keep-alive asked for
+    after idle_ping_s without a frame (spec §3.1, §3.2, §4.3, §4.4)."""
+
+    def __init__(
+        self,
+        profile: str,
+        creds: Callable[[], dict[str, str]],
+        timing: Any,
+        poll_s: float,
+        local_hash: str,
+        devices: list[dict[str, Any]],
+    ) -> None:
+        super().__init__(profile, creds, timing)
+        self.poll_s, self.local_hash, self.devices = poll_s, local_hash, devices
+        self.ready = False
+        self.failure: str | None = None  # a refused sync: the run ends (RemoteFailure)
+        self.steps: list[Step] = []
+        self.step: Step | None = None  # sent, its answer awaited
+        self.token = ""
+        self.deadline = 0.0  # the login's, then the step's
+        self.responded: dict[str, float] = {}  # a response's token -> when its answer is missing
+        self.commands: list[dict[str, Any]] = []  # to answer (Connector.follow)
+        self.heard = 0.0
+        self.next_look: float | None = None
+        #: For the connector: the gateway to keep, a look at the devices file, a ping to send.
+        self.adopt = self.look = self.ping_due = False
+
+    def start(self, now: float) -> Effects:
+        creds = self.creds()
+        self.heard, self.deadline = now, now + self.timing.login_s
+        return Effects(
+            emit=[codec.credentials_message(self.profile, OUT, creds)], send=[json.dumps(creds)], wake_at=self.deadline
+        )
+
+    def receive(self, frame: Frame, now: float) -> Effects:
+        self.heard = now
+        text = frame_text(frame)
+        if self.login is None:
+            return self._logged_in(login_answer(self.profile, text), now)
+        incoming = self.requests.receive(text)
+        effects = Effects(emit=[incoming.msg])
+        if incoming.envelope is None:
+            return effects
+        if incoming.command:
+            self.commands.append(incoming.envelope)
+        elif incoming.answers is not None and incoming.answers == self.token and self.step is not None:
+            self.requests.close(self.token)
+            effects += self._answered(self.step, incoming.envelope, now)
+        elif incoming.answers is not None and self.responded.pop(incoming.answers, None) is not None:
+            self.requests.close(incoming.answers)
+        effects.wake_at = self._due()
+        return effects
+
+    def _logged_in(self, verdict: LoginAnswer, now: float) -> Effects:
+        self.login = verdict
+        effects = Effects(emit=[verdict.msg])
+        if verdict.refused is not None:
+            effects.close = CLIENT_CLOSE
+            return effects
+        self.adopt = True
+        if verdict.hash == self.local_hash:
+            effects.emit.append(link(self.profile, ENDPOINT, "in-sync", {"gid": verdict.gid, "hash": self.local_hash}))
+            effects += self._ready(now)
+            return effects
+        self.steps = [Step("clear", None, "sync")]
+        self.steps += [Step("put", device, "sync") for device in self.devices]
+        self.steps.append(Step("commit", self.local_hash, "sync"))
+        effects += self._next(now)
+        return effects
+
+    def _ready(self, now: float) -> Effects:
+        assert self.login is not None
+        self.ready, self.next_look = True, now + self.poll_s
+        detail = {"gid": self.login.gid, "hash": self.local_hash, "devices": len(self.devices)}
+        return Effects(emit=[link(self.profile, ENDPOINT, "ready", detail)], wake_at=self._due())
+
+    def _answered(self, step: Step, answer: dict[str, Any] | None, now: float) -> Effects:
+        self.step, self.token = None, ""
+        accepted = answer is not None and answer.get("status") == 200
+        if step.kind == "sync" and not accepted:
+            what = (
+                "no answer"
+                if answer is None
+                else f"{codec.quoted(answer.get('status'))} {codec.quoted(answer.get('payload'))}"
             )
-        return f"no login answer within {self.timing.login_s:g} s"
+            self.failure = f"device sync refused: {step.handler} answered {what}"
+            return Effects(close=CLIENT_CLOSE)
+        effects = Effects()
+        if step.kind == "sync" and step.handler == "commit":
+            effects.emit.append(
+                link(self.profile, ENDPOINT, "synced", {"hash": self.local_hash, "devices": len(self.devices)})
+            )
+            effects += self._ready(now)
+        elif step.kind == "change" and accepted:
+            self.steps.insert(0, Step("commit", step.then_hash, "commit"))
+        elif step.kind == "change":
+            what = step.payload if isinstance(step.payload, str) else step.payload.get("uri")
+            effects.warn.append(f"{step.handler} {what} was not accepted; the next sync will carry it")
+        effects += self._next(now)
+        return effects
+
+    def _next(self, now: float) -> Effects:
+        if self.step is not None or not self.steps:
+            return Effects(wake_at=self._due())
+        self.step = self.steps.pop(0)
+        envelope = codec.request_envelope(self.step.handler, str(uuid.uuid4()), self.step.payload)
+        text, msg = self.requests.send(envelope)
+        self.token, self.deadline = envelope["token"], now + self.timing.request_s
+        return Effects(emit=[msg], send=[text], wake_at=self._due())
+
+    def change(self, handler: str, payload: Any, then_hash: str, now: float) -> Effects:
+        """A device change the connector saw (put, disconnect or delete), committed as `then_hash`
+        once accepted."""
+        self.steps.append(Step(handler, payload, "change", then_hash))
+        return self._next(now)
+
+    def respond(self, envelope: dict[str, Any], now: float) -> tuple[str, Message]:
+        """A command's response, to send: its answer is matched when it comes and its absence
+        reported after request_s, but nobody waits for it."""
+        text, msg = self.requests.send(envelope)
+        self.responded[envelope["token"]] = now + self.timing.request_s
+        return text, msg
+
+    def _due(self) -> float | None:
+        times = list(self.responded.values())
+        if self.login is None or self.step is not None:
+            times.append(self.deadline)
+        if self.next_look is not None:
+            times.append(self.next_look)
+        if self.login is not None and self.login.refused is None:
+            times.append(self.heard + self.timing.idle_ping_s)
+        return min(times) if times else None
+
+    def tick(self, now: float) -> Effects:
+        effects = Effects()
+        if self.login is None:
+            if now >= self.deadline:
+                return Effects(close=CLIENT_CLOSE)  # refused() says why
+            return Effects(wake_at=self.deadline)
+        for token, due in list(self.responded.items()):
+            if now >= due:
+                del self.responded[token]
+                effects.emit.append(self.requests.timed_out(token, self.timing.request_s))
+        if self.step is not None and now >= self.deadline:
+            effects.emit.append(self.requests.timed_out(self.token, self.timing.request_s))
+            effects += self._answered(self.step, None, now)
+            if effects.close is not None:
+                return effects
+        if self.next_look is not None and now >= self.next_look:
+            self.look, self.next_look = True, now + self.poll_s
+        if now >= self.heard + self.timing.idle_ping_s:
+            self.ping_due, self.heard = True, now
+        effects.wake_at = self._due()
+        return effects
+
+    def no_pong(self) -> Effects:
+        """The keep-alive went unanswered: the connection is given up."""
+        shown, notices = self.lost("no pong", too_big=False)
+        reason = f"no pong within {self.timing.pong_s:g} s"
+        return Effects(
+            emit=[link(self.profile, ENDPOINT, "disconnected", {"reason": reason}), *shown],
+            warn=notices,
+            close="no pong",
+        )
 
     def lost(self, reason: str, too_big: bool) -> tuple[list[Message], list[str]]:
-        """The connection went before the run was over: what to show and to tell (requests it
-        left unanswered, reported, never silently dropped; a frame over the size limit)."""
-        shown = (
-            [codec.malformed_message(self.profile, IN, b"", "frame over the size limit; closed 1009")]
-            if too_big
-            else []
-        )
-        notices = []
-        for _, msg, notice in self.requests.abandon(reason):
-            shown.append(msg)
-            notices.append(notice)
-        return shown, notices
+        self.responded.clear()
+        return super().lost(reason, too_big)

@@ -272,7 +272,7 @@ class Platform(Simulation):
     async def _accept(self, link_: Link) -> Connected:
         return Connected(self, link_)
 
-    async def _follow(self, client: Connected, link_: Link) -> None:
+    async def _follow(self, client: Connected, link_: Link) -> Effects | None:
         """What the connection's Machine asked for once its frames are out: the login announced
         (only now may commands reach it), a refused peer dropped, the platform's ping."""
         if client.dropping:
@@ -299,6 +299,7 @@ class Platform(Simulation):
         if client.pinging:
             client.pinging = False
             await link_.ping(go_time_text(self.started))
+        return None  # nothing more for the Machine
 
     async def _failed(self, link_: Link, client: Connected, exc: Exception) -> None:
         """Whatever one connector does, the others are still served."""

@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed
 
 from fieldctl.protocols.core import redact
 from fieldctl.protocols.sdk.contract import Emit, Notify
-from fieldctl.protocols.sdk.machine import Frame, Machine
+from fieldctl.protocols.sdk.machine import Effects, Frame, Machine
 from fieldctl.protocols.transport import LinkCallback, within
 from fieldctl.protocols.transport.backoff import Backoff
 from fieldctl.protocols.transport.websocket import DEFAULT_MAX_SIZE, keep_connected, let_go, open_connection
@@ -70,9 +70,17 @@ class Link:
         """A close handshake with `code` (an operator's, a refusal's); the driving loop sees the end."""
         await self.conn.close(code, reason)
 
-    async def ping(self, data: str) -> None:
-        """A WebSocket ping with `data` (a protocol whose keep-alive says what it carries)."""
-        await self.conn.ping(data)
+    async def ping(self, data: str, pong_s: float | None = None) -> bool:
+        """A WebSocket ping with `data` (a protocol whose keep-alive says what it carries); with
+        `pong_s`, whether its pong came within that time (nothing is read meanwhile)."""
+        pong = await self.conn.ping(data)
+        if pong_s is None:
+            return True
+        try:
+            await within(pong, pong_s)
+        except TimeoutError:
+            return False
+        return True
 
     async def wait_closed(self) -> None:
         await self.conn.wait_closed()
@@ -87,9 +95,10 @@ class Link:
 
 
 #: Called after each input's effects are out: the role's own work on the Machine's new state (an
-#: answer to start, a health port to open). Nothing is read while it runs: awaiting in it holds
-#: the peer back, as reading no more than a role can answer must.
-After = Callable[[Link], Awaitable[None]]
+#: answer to start, a health port to open, a file to look at). Nothing is read while it runs:
+#: awaiting in it holds the peer back, as reading no more than a role can answer must. It may
+#: return more Effects (what the Machine said to an input of the role's own), carried out in turn.
+After = Callable[[Link], Awaitable[Effects | None]]
 
 
 async def drive(
@@ -120,10 +129,12 @@ async def drive(
             if effects.close is not None:
                 await conn.close(NORMAL, effects.close)
                 return Driven(effects.close)
-            if after is not None:
-                await after(link)
             if effects.wake_at is not None:
                 wake_at = effects.wake_at
+            more = None if after is None else await after(link)
+            if more is not None:
+                effects = more
+                continue
             try:
                 frame = await within(conn.recv(), None if wake_at is None else wake_at - loop.time())
             except TimeoutError:
@@ -182,7 +193,7 @@ class StreamClient:
         backoff: Backoff,
         retry_first: bool = True,
         done: Callable[[M, Driven], Awaitable[bool]] | None = None,
-        after: Callable[[M, Link], Awaitable[None]] | None = None,
+        after: Callable[[M, Link], Awaitable[Effects | None]] | None = None,
     ) -> None:
         """A Machine per connection, reconnecting after the backoff's delay whenever a connection
         ends (`disconnected` when the peer ended it, then `retrying`), until `done` says a

@@ -17,7 +17,7 @@ from websockets.asyncio.server import Server
 
 from fieldctl.protocols.core import redact
 from fieldctl.protocols.sdk.contract import Emit, Notify
-from fieldctl.protocols.sdk.machine import Machine
+from fieldctl.protocols.sdk.machine import Effects, Machine
 from fieldctl.protocols.transport import within
 from fieldctl.protocols.transport.websocket import DEFAULT_MAX_SIZE, drop, start_server
 
@@ -63,7 +63,7 @@ async def serve_streams(
     notify: Notify,
     *,
     ended: Callable[[Link, M, Driven | None], None] = lambda link, machine, driven: None,
-    after: Callable[[M, Link], Awaitable[None]] | None = None,
+    after: Callable[[M, Link], Awaitable[Effects | None]] | None = None,
     failed: Callable[[Link, M, Exception], Awaitable[None]] | None = None,
     tls: ssl.SSLContext | None = None,
     max_size: int = DEFAULT_MAX_SIZE,

@@ -20,10 +20,11 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 
-from fieldctl.profiles.secrets import Secret
+from fieldctl.profiles import load_profile
 from fieldctl.protocols.sepl import codec
-from fieldctl.protocols.sepl.connection import ANSWERS_AT_ONCE, Connection, Timing
-from fieldctl.protocols.transport.websocket import CLOSE_TIMEOUT_S, open_connection
+from fieldctl.protocols.sepl.client import Connector
+from fieldctl.protocols.sepl.connection import ANSWERS_AT_ONCE
+from fieldctl.protocols.transport.websocket import CLOSE_TIMEOUT_S
 from tests.helpers.flooding import FloodingPeer, overrun_s
 from tests.helpers.ports import free_port
 from tests.helpers.processes import FIELDCTL, Proc, lines_of, one_line, peak_rss_kib, run_cli
@@ -505,29 +506,32 @@ def test_a_command_flood_costs_the_connector_no_memory() -> None:
         assert proc.stop() == 0
 
 
-def test_commands_are_answered_a_few_at_a_time() -> None:
+def test_commands_are_answered_a_few_at_a_time(tmp_path: Path) -> None:
     """However fast they come: while ANSWERS_AT_ONCE are being answered, the connection is not
     read (the platform waits, not our memory or a process table of --answer-with programs)."""
     answering = peak = answered = 0
 
-    async def answer(session: Connection, envelope: dict[str, Any]) -> None:
+    async def answer(command: dict[str, Any], notify: Any) -> tuple[Any, Any]:
         nonlocal answering, peak, answered
         answering += 1
         peak = max(peak, answering)
         await asyncio.sleep(0.01)
         answering -= 1
         answered += 1
+        return None, None
 
     async def main() -> None:
-        conn = await open_connection(peer.url)
-        session = Connection(conn, "sepl", lambda msg: None, lambda text: None, Timing())
-        await session.login("sepl-user", Secret(PASSWORD), "")
-        reading = asyncio.ensure_future(session.read(answer))
+        (tmp_path / "pw").write_text(PASSWORD)
+        profile = load_profile("sepl", endpoints=[f"platform={peer.url}"])
+        options = {"user": "sepl-user", "password_file": str(tmp_path / "pw"), "gid": "gw-flood"}
+        registered = Connector(profile, options, lambda msg: None, lambda text: None)
+        registered.rule.answer = answer  # type: ignore[method-assign]
+        running = asyncio.ensure_future(registered.run())
         try:
             await until(lambda: answered >= 200)
         finally:
-            reading.cancel()
-            await conn.close()
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
 
     with FloodingPeer(accept_login, COMMAND) as peer:
         asyncio.run(main())
