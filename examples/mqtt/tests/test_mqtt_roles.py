@@ -1,0 +1,171 @@
+"""Every role against a real mosquitto: the device simulator and its clients, in real subprocesses."""
+
+from __future__ import annotations
+
+import json
+import signal
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.ports import free_port
+from tests.helpers.processes import FIELDCTL, Proc, lines_of, one_line, run_cli
+
+from .conftest import Broker
+
+
+def _link(kind: str) -> object:
+    return lambda m: m["channel"] == "link" and m["kind"] == kind
+
+
+@pytest.fixture
+def simulator(device: list[str], env: dict[str, str]) -> Iterator[Proc]:
+    """The device, once it is on the broker."""
+    proc = Proc([*FIELDCTL, "simulate", "mqtt", "--json", *device], env=env)
+    proc.wait_json(lambda m: m["channel"] == "link" and m["kind"] == "connected", timeout=20)
+    yield proc
+    assert proc.stop() == 0
+    assert "Traceback" not in proc.stderr_now()
+
+
+def _listener(device: list[str], env: dict[str, str], *extra: str) -> Proc:
+    proc = Proc([*FIELDCTL, "listen", "mqtt", "--json", "--duration", "60", *device, *extra], env=env)
+    proc.wait_json(lambda m: m["channel"] == "link" and m["kind"] == "connected", timeout=20)
+    return proc
+
+
+def test_a_listener_hears_the_devices_presence_heartbeats_and_events(
+    simulator: Proc, device: list[str], env: dict[str, str]
+) -> None:
+    listener = _listener(device, env)
+    assert listener.wait_json(lambda m: m["channel"] == "link" and m["kind"] == "present", timeout=20)
+    beat = listener.wait_json(lambda m: m["channel"] == "heartbeat", timeout=20)
+    assert beat["payload"]["identifier"] == "mqtt-device" and beat["direction"] == "in"
+    assert listener.wait_json(lambda m: m["channel"] == "event" and m["kind"] in ("started", "tick"), timeout=20)
+    assert listener.stop() == 0
+
+
+def test_a_device_that_dies_is_absent_by_its_will_and_one_that_stops_clears_its_presence(
+    device: list[str], env: dict[str, str]
+) -> None:
+    for sig in (signal.SIGKILL, signal.SIGTERM):
+        proc = Proc([*FIELDCTL, "simulate", "mqtt", "--json", *device], env=env)
+        proc.wait_json(lambda m: m["channel"] == "link" and m["kind"] == "connected", timeout=20)
+        listener = _listener(device, env)
+        listener.wait_json(lambda m: m["channel"] == "link" and m["kind"] == "present", timeout=20)
+        proc.stop(sig)
+        absent = listener.wait_json(lambda m: m["channel"] == "link" and m["kind"] == "absent", timeout=30)
+        assert absent["raw"][1] == ("b2ZmbGluZQ==" if sig == signal.SIGKILL else "")  # base64 of offline, or nothing
+        assert listener.stop() == 0
+
+
+def test_commands_round_trip_with_their_correlation_id(simulator: Proc, device: list[str], env: dict[str, str]) -> None:
+    ping = run_cli("command", "mqtt", "ping", *device, "--json", env=env)
+    assert ping.returncode == 0, ping.stderr
+    request, reply = lines_of(ping.stdout)[-2:]
+    assert (request["direction"], reply["direction"], reply["id"]) == ("out", "in", request["id"])
+    assert reply["payload"] == {"ok": True, "data": "pong"}
+    echo = run_cli("command", "mqtt", "echo", "--data", '{"text": "hi"}', *device, "--json", env=env)
+    assert echo.returncode == 0, echo.stderr
+    assert lines_of(echo.stdout)[-1]["payload"] == {"ok": True, "data": {"text": "hi"}}
+    status = run_cli("command", "mqtt", "get-status", *device, env=env)
+    assert status.returncode == 0 and "mqtt-device" in status.stdout, status.stdout + status.stderr
+
+
+def test_a_command_nobody_answers_times_out(device: list[str], env: dict[str, str]) -> None:
+    result = run_cli("command", "mqtt", "ping", *device, "--timeout", "1", env=env)
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "no reply to ping within 1 s" in one_line(result.stderr)
+
+
+def test_a_publication_reaches_a_listener(device: list[str], env: dict[str, str]) -> None:
+    listener = _listener(device, env)
+    marker = uuid.uuid4().hex
+    result = run_cli("publish", "mqtt", "tick", "--data", json.dumps({"marker": marker}), *device, env=env)
+    assert result.returncode == 0, result.stderr
+    heard = listener.wait_json(lambda m: m["channel"] == "event" and m["payload"] == {"marker": marker}, timeout=20)
+    assert heard["kind"] == "tick" and heard["direction"] == "in"
+    assert listener.stop() == 0
+
+
+def test_an_unknown_event_is_refused_before_anything_is_sent(device: list[str], env: dict[str, str]) -> None:
+    result = run_cli("publish", "mqtt", "tock", *device, env=env)
+    assert result.returncode == 2
+    assert "tick" in one_line(result.stderr)
+
+
+def test_a_recording_replays_as_the_devices_scenario(
+    simulator: Proc, device: list[str], env: dict[str, str], tmp_path: Path
+) -> None:
+    record = tmp_path / "record.ndjson"
+    listened = run_cli("listen", "mqtt", *device, "--count", "3", "--timeout", "30", "--record", str(record), env=env)
+    assert listened.returncode == 0, listened.stderr
+    assert simulator.stop() == 0
+    listener = _listener(device, env)
+    replay = Proc([*FIELDCTL, "simulate", "mqtt", "--scenario", str(record), "--no-timeline", *device], env=env)
+    recorded = [json.loads(line) for line in record.read_text().splitlines()]
+    event = [m for m in recorded if m["channel"] in ("event", "heartbeat")][-1]
+    listener.wait_json(
+        lambda m: (m["channel"], m["kind"], m["payload"]) == (event["channel"], event["kind"], event["payload"]),
+        timeout=30,
+    )
+    assert replay.stop() == 0 and listener.stop() == 0
+
+
+def test_probe_is_ok_with_the_device(simulator: Proc, device: list[str], env: dict[str, str]) -> None:
+    result = run_cli("probe", "mqtt", *device, "--crit", "10", "--format", "json", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["status"] == "OK" and "device" in report["summary"]
+
+
+def test_probe_is_critical_when_the_broker_answers_but_no_device(device: list[str], env: dict[str, str]) -> None:
+    result = run_cli("probe", "mqtt", *device, "--crit", "1", env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "CRITICAL" in result.stdout and "the broker answers but no device" in result.stdout
+
+
+def test_probe_is_critical_and_listen_exits_3_without_a_broker(env: dict[str, str]) -> None:
+    nowhere = f"--endpoint=broker=mqtt://127.0.0.1:{free_port()}"
+    probe = run_cli("probe", "mqtt", nowhere, "--crit", "2", env=env)
+    assert probe.returncode == 2 and "CRITICAL" in probe.stdout, probe.stdout + probe.stderr
+    listen = run_cli("listen", "mqtt", nowhere, env=env)
+    assert listen.returncode == 3
+    assert "refused" in one_line(listen.stderr)
+
+
+def test_demo_uses_the_broker_it_is_given(broker: Broker, env: dict[str, str]) -> None:
+    """A broker endpoint is never rewritten to a private address: demo's both sides meet there."""
+    result = run_cli("demo", "mqtt", f"--endpoint=broker={broker.url}", "--duration", "3", env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "heartbeat" in result.stdout
+
+
+def test_a_simulated_fleet_shares_the_broker_each_device_under_its_own_prefix(
+    broker: Broker, env: dict[str, str], tmp_path: Path
+) -> None:
+    fleet = tmp_path / "fleet.toml"
+    prefix = f"--set=mqtt.prefix=tests/{uuid.uuid4().hex}"
+    sims = Proc(
+        [
+            *FIELDCTL,
+            "simulate",
+            "mqtt",
+            f"--endpoint=broker={broker.url}",
+            prefix,
+            "--devices",
+            "20",
+            "--write-fleet",
+            str(fleet),
+        ],
+        env=env,
+    )
+    from tests.helpers.waiting import holds_within
+
+    holds_within(lambda: fleet.exists() and sims.popen.poll() is None, 60, "the fleet file")
+    listened = run_cli("listen", "--fleet", str(fleet), "--json", "--duration", "8", env=env, timeout=60)
+    assert sims.stop() == 0
+    heard = {line["payload"]["identifier"] for line in lines_of(listened.stdout) if line["channel"] == "heartbeat"}
+    assert len(heard) == 20, heard
