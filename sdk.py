@@ -61,6 +61,7 @@ if TYPE_CHECKING:
         ProbeReport,
         link_emitter,
     )
+    from fieldctl.protocols.sdk.identity import identity_file, keep_identity, recall_identity
     from fieldctl.protocols.sdk.options import PARAMS, RUNS_A_PROGRAM, UNPICKLES, Declared, OptionSpec
     from fieldctl.protocols.sdk.probing import verdict
     from fieldctl.protocols.sdk.replay import paced, replayable
@@ -121,12 +122,15 @@ __all__ = [
     "at_most",
     "did_you_mean",
     "duration_text",
+    "identity_file",
+    "keep_identity",
     "link",
     "link_emitter",
     "loads",
     "mask",
     "one_of",
     "paced",
+    "recall_identity",
     "remember",
     "replayable",
     "tcp",
@@ -205,6 +209,9 @@ _HOMES = {
     "within": "fieldctl.protocols.transport",
     "Backoff": "fieldctl.protocols.transport.backoff",
     "tcp": "fieldctl.protocols.transport.tcp",
+    "identity_file": "fieldctl.protocols.sdk.identity",
+    "keep_identity": "fieldctl.protocols.sdk.identity",
+    "recall_identity": "fieldctl.protocols.sdk.identity",
 }
 
 

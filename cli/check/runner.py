@@ -148,8 +148,6 @@ class FileRun:
         """Starts the listener and waits for it to be ready; the error that keeps the check from running."""
         if not self.check.listens:
             return None
-        from fieldctl.protocols.sdk.contract import BaseDriver
-
         ready = asyncio.Event()
         driver = self.listener_driver
         wanted = driver.ready_state if self.check.ready is None else self.check.ready
@@ -159,7 +157,7 @@ class FileRun:
                 ready.set()
             self.inbox.put(msg)
 
-        if type(driver).listen is not BaseDriver.listen:
+        if "listen" in driver.roles:
             selectors = [step.value for step in self.check.steps if step.action == "event"]
             channels = {str(sel["channel"]) for sel in selectors} if all("channel" in s for s in selectors) else None
             follow = driver.listen(put, channels=channels or None, options=self.options["listen"])

@@ -60,7 +60,7 @@ def _exit_code(exc: BaseException) -> int:
 
 def _talks_commands(client: BaseDriver) -> bool:
     """Whether the profile's client side sends commands (else a simulator's side does)."""
-    return type(client).command is not BaseDriver.command or type(client).session is not BaseDriver.session
+    return "command" in client.roles
 
 
 class Session:
@@ -343,7 +343,7 @@ class Session:
         """Every argument is checked before anything changes: a bad line leaves the feed as it was;
         a counted listen cancelled (Ctrl-C) leaves the feed as it found it."""
         conn = self.current
-        if type(conn.client).listen is BaseDriver.listen:  # Unsupported now, not in a task closed unseen
+        if "listen" not in conn.client.roles:  # Unsupported now, not in a task closed unseen
             await conn.client.listen(conn.emit, options={})
         filters = Filters(params.get("filter_"))
         count, timeout = params.get("count"), params.get("timeout")

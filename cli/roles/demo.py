@@ -34,7 +34,6 @@ def demo(
     from fieldctl.cli.views.stream import run_stream, shown
     from fieldctl.profiles import load_profile
     from fieldctl.profiles.loader import DEFAULT_PROFILE
-    from fieldctl.protocols.sdk.contract import BaseDriver
 
     profile = name or DEFAULT_PROFILE
     base = load_profile(profile)
@@ -47,7 +46,7 @@ def demo(
         async with private_simulator(profile, folder, sets=lively) as bound:
             prof = load_profile(profile, sets=lively, endpoints=[f"{k}={v}" for k, v in bound.items()])
             client = common.driver(prof)
-            subscribes = type(client).listen is not BaseDriver.listen
+            subscribes = "listen" in client.roles
             with shown(prof, client, "demo", as_json=False) as sink:
                 follow = client.listen(sink, options={}) if subscribes else client.register(sink, options={})
                 await run_stream(follow, sink, duration=duration)

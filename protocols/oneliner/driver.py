@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 
 class Driver(BaseDriver):
+    roles: ClassVar[frozenset[str]] = frozenset({"listen", "command", "publish", "simulate", "probe"})
     settings: ClassVar[dict[str, Setting]] = {**BaseDriver.settings, **SETTINGS}
     styles: ClassVar[dict[str, str]] = {**BaseDriver.styles, codec.CALL: "request", codec.REPLY: "reply"}
     #: ZeroMQ sockets, each with its mailbox and monitor (4): listen a SUB; command a REQ; probe a REQ

@@ -112,6 +112,10 @@ class ClientSession:
 
 
 class BaseDriver:
+    #: The roles this driver plays, of ROLES (protocols/sdk/options.py): listen, register, command,
+    #: publish, simulate, probe. The CLI and the conformance kit ask this, never whether a method is
+    #: overridden; a role left out answers Unsupported, with the reason where there is one.
+    roles: ClassVar[frozenset[str]] = frozenset()
     #: The profile keys this protocol reads (dotted, ``*`` for any one name) and their types, beyond
     #: the core tables: `profiles validate` refuses undeclared keys, and every run refuses
     #: declared ones of the wrong type. A driver extends these: ``{**BaseDriver.settings, ...}``.

@@ -32,7 +32,7 @@ def identity_file(kind: str, profile: str, *scope: str) -> Path:
     return state_folder() / "identities" / f"{kind}-{safe}-{digest}"
 
 
-def recall(path: Path) -> str:
+def recall_identity(path: Path) -> str:
     """The id kept at `path`, or "" when there is none (or it cannot be read: a fresh one then)."""
     try:
         if not path.is_file():  # nor a FIFO someone planted, which would hold the open up
@@ -43,7 +43,7 @@ def recall(path: Path) -> str:
         return ""
 
 
-def remember(path: Path, value: str) -> str | None:
+def keep_identity(path: Path, value: str) -> str | None:
     """Keeps `value` at `path` (0600, atomically); why it could not, or None."""
     if not value or len(value) > MAX_ID_CHARS or "\n" in value:
         return f"not kept: an id of {len(value)} characters"

@@ -22,7 +22,7 @@ from fieldctl.protocols.core.errors import ConnectFailure, NagiosCode, RemoteFai
 from fieldctl.protocols.core.message import Message, link
 from fieldctl.protocols.core.readable import duration_text
 from fieldctl.protocols.sdk.contract import Emit, Notify, ProbeReport, link_emitter
-from fieldctl.protocols.sdk.identity import identity_file, recall, remember
+from fieldctl.protocols.sdk.identity import identity_file, keep_identity, recall_identity
 from fieldctl.protocols.sdk.probing import verdict
 from fieldctl.protocols.sdk.websocket_options import connection_settings
 from fieldctl.protocols.transport import within
@@ -74,7 +74,7 @@ class Account:
         if named or options.get("store") or not profile.setting("connector.keep_gid", True):
             return cls(url, user, password, named)
         keep_in = identity_file(GATEWAY, profile.name, user, url)
-        return cls(url, user, password, recall(keep_in), keep_in)
+        return cls(url, user, password, recall_identity(keep_in), keep_in)
 
     def adopt(self, gid: str, store: DeviceStore, notify: Notify) -> None:
         """The gateway the platform answered with, kept for the next run (a new one only when the
@@ -83,7 +83,7 @@ class Account:
             return
         self.gid = store.gid = gid
         if self.keep_in is not None:
-            problem = remember(self.keep_in, gid)
+            problem = keep_identity(self.keep_in, gid)
             if problem is not None:
                 notify(f"gateway {gid} {problem}: the next run registers a new gateway")
 

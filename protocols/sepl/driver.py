@@ -23,6 +23,7 @@ OVERSIZE_MAX = 256 << 20
 
 
 class Driver(BaseDriver):
+    roles: ClassVar[frozenset[str]] = frozenset({"register", "publish", "simulate", "probe"})
     settings: ClassVar[dict[str, Setting]] = {**BaseDriver.settings, **SETTINGS}
     styles: ClassVar[dict[str, str]] = {**BaseDriver.styles, "response": "reply", "latency": "reply"}
     #: One WebSocket connection a client role; the platform's listening socket (its peers' besides).

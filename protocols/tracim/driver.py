@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 
 class Driver(BaseDriver):
+    roles: ClassVar[frozenset[str]] = frozenset({"listen", "register", "command", "publish", "simulate", "probe"})
     settings: ClassVar[dict[str, Setting]] = {**BaseDriver.settings, **SETTINGS}
     styles: ClassVar[dict[str, str]] = {**BaseDriver.styles, "keepalive": "quiet"}
     ready_state: ClassVar[str] = "registered"  # the daemon has confirmed us (daemon_client_added)

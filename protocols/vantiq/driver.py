@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 
 class Driver(BaseDriver):
+    roles: ClassVar[frozenset[str]] = frozenset({"register", "publish", "simulate", "probe"})
     settings: ClassVar[dict[str, Setting]] = {**BaseDriver.settings, **SETTINGS}
     styles: ClassVar[dict[str, str]] = {**BaseDriver.styles, "query": "request", "response": "reply"}
     #: One WebSocket connection a client role; the server's listening socket (its peers' besides).
@@ -58,14 +59,6 @@ class Driver(BaseDriver):
     ) -> None:
         with scrubbed_errors():
             await client.publish(self.profile, messages, shown(emit), self.notify, wait_s, options)
-
-    async def command(
-        self, name: str, data: Any, *, options: dict[str, Any], timeout: float, wait: bool, emit: Emit
-    ) -> CommandOutcome:
-        raise UsageError(
-            "vantiq commands act from the server side: start `simulate vantiq --control SOCKET` "
-            "and use `command vantiq NAME --via SOCKET`"
-        )
 
     async def probe(self, *, warn: float, crit: float, options: dict[str, Any]) -> ProbeReport:
         with scrubbed_errors():

@@ -44,6 +44,7 @@ MAX_BACKLOG = 4 * 1024 * 1024
 
 
 class Driver(BaseDriver):
+    roles: ClassVar[frozenset[str]] = frozenset({"listen", "command", "publish", "simulate", "probe"})
     #: The profile keys this protocol reads; `profiles validate` checks them like the core's.
     settings: ClassVar[dict[str, Setting]] = {
         **BaseDriver.settings,
