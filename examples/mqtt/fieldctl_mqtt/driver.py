@@ -50,6 +50,7 @@ def replayed(messages: list[Message], notify: Notify) -> list[Message]:
 
 
 class Driver(BaseDriver):
+    roles: ClassVar[frozenset[str]] = frozenset({"listen", "command", "publish", "simulate", "probe"})
     settings: ClassVar[dict[str, Setting]] = {
         **BaseDriver.settings,
         "endpoints.broker": ENDPOINT_SETTING,
@@ -164,10 +165,10 @@ class Driver(BaseDriver):
                 raise Timeout(f"no reply to {name} within {timeout:g} s (is the device on {self.prefix}?)") from None
         rtt = loop.time() - sent
         emit(reply)
-        body = reply.payload if isinstance(reply.payload, dict) else {}
-        ok = body.get("ok") is True
-        summary = f"{name}: {'ok' if ok else body.get('error', 'failed')}"
-        return CommandOutcome(ok, summary, [request, reply], rtt_s=rtt, result=body.get("data"))
+        answer = reply.payload if isinstance(reply.payload, dict) else {}
+        ok = answer.get("ok") is True
+        summary = f"{name}: {'ok' if ok else answer.get('error', 'failed')}"
+        return CommandOutcome(ok, summary, [request, reply], rtt_s=rtt, result=answer.get("data"))
 
     async def first(self, client: aiomqtt.Client, wanted: Callable[[Message], bool]) -> Message:
         async for msg in self.messages(client):
