@@ -17,6 +17,7 @@ from fieldctl.protocols.runtime.endpoints import is_wildcard, private_endpoints
 from fieldctl.protocols.runtime.registry import declared_options, driver_class, protocol_names
 from fieldctl.protocols.sdk.contract import BaseDriver
 from fieldctl.protocols.sdk.options import KINDS, PARAMS, ROLES
+from tests.helpers.mosquitto import broker_endpoints
 from tests.helpers.processes import FIELDCTL, Proc, cli_env, run_cli
 
 PROTOCOLS = protocol_names()
@@ -63,7 +64,12 @@ class Side:
 @pytest.fixture(params=PROTOCOLS)
 def side(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Side]:
     (tmp_path / "config").mkdir()
-    yield Side(request.param, tmp_path)
+    side = Side(request.param, tmp_path)
+    side.brokers = broker_endpoints(load_profile(request.param).data)
+    if side.brokers:  # both sides connect to a broker: the tests' own mosquitto
+        url = request.getfixturevalue("mosquitto").url
+        side.endpoints.update(dict.fromkeys(side.brokers, url))
+    yield side
 
 
 def test_simulate_announces_bound_and_ends_cleanly(side: Side) -> None:
@@ -73,7 +79,8 @@ def test_simulate_announces_bound_and_ends_cleanly(side: Side) -> None:
 
 
 def test_demo_runs_and_ends_by_itself(side: Side) -> None:
-    result = run_cli("demo", side.name, "--duration", "2", env=side.env, timeout=60)
+    brokers = side.args({name: side.endpoints[name] for name in side.brokers}) if side.brokers else []
+    result = run_cli("demo", side.name, *brokers, "--duration", "2", env=side.env, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stdout + result.stderr
 
@@ -186,17 +193,18 @@ def test_a_publication_reaches_the_other_side(side: Side) -> None:
     def listener(endpoints: dict[str, str]) -> Proc:
         return Proc([*FIELDCTL, "listen", side.name, *side.args(endpoints), "--json", "--duration", "40"], env=side.env)
 
-    publisher = Proc([*FIELDCTL, *publish, *side.args()], env=side.env)
-    try:
-        bound = publisher.wait_json(lambda m: m["channel"] == "link" and m["kind"] == "bound", timeout=15)
-    except AssertionError:  # it ended: a client with nobody to connect to
-        assert publisher.wait() == 3, publisher.stderr_now()
-    else:
-        follower = listener({**side.endpoints, bound["endpoint"]: bound["payload"]["url"]})
-        follower.wait_line(lambda line: _published(line, marker), timeout=25)
-        assert publisher.wait(25) == 0
-        follower.stop()
-        return
+    if not side.brokers:  # at a broker, publish connects as the device would, like every other role
+        publisher = Proc([*FIELDCTL, *publish, *side.args()], env=side.env)
+        try:
+            bound = publisher.wait_json(lambda m: m["channel"] == "link" and m["kind"] == "bound", timeout=15)
+        except AssertionError:  # it ended: a client with nobody to connect to
+            assert publisher.wait() == 3, publisher.stderr_now()
+        else:
+            follower = listener({**side.endpoints, bound["endpoint"]: bound["payload"]["url"]})
+            follower.wait_line(lambda line: _published(line, marker), timeout=25)
+            assert publisher.wait(25) == 0
+            follower.stop()
+            return
     proc, reached = side.simulate("--no-timeline")
     follower = listener(reached)
     follower.wait_json(lambda m: m["channel"] == "link" and m["kind"] in ("ready", "connected", "registered"))

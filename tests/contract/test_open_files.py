@@ -11,12 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from fieldctl.profiles import load_profile
 from fieldctl.protocols.runtime.open_files import per_run
 from fieldctl.protocols.runtime.registry import driver_class, protocol_names
 from fieldctl.protocols.runtime.simulated_fleet import device_names
 from fieldctl.protocols.sdk.contract import BaseDriver
 from fieldctl.protocols.sdk.options import ROLES
 from tests.helpers.fleets import ENV
+from tests.helpers.mosquitto import broker_endpoints
 from tests.helpers.processes import FIELDCTL, Proc
 
 PROTOCOLS = protocol_names()
@@ -57,10 +59,14 @@ def test_every_role_a_driver_plays_declares_its_open_files(protocol: str) -> Non
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_a_fleet_holds_no_more_open_files_than_its_driver_declares(protocol: str, tmp_path: Path) -> None:
+def test_a_fleet_holds_no_more_open_files_than_its_driver_declares(
+    protocol: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     driver = driver_class(protocol)
     fleet = tmp_path / "fleet.toml"
     simulate = ["simulate", protocol, "--devices", str(DEVICES), "--write-fleet", str(fleet), "--json"]
+    brokers = broker_endpoints(load_profile(protocol).data)  # the devices share the tests' broker
+    simulate += [f"--endpoint={name}={request.getfixturevalue('mosquitto').url}" for name in brokers]
     simulator = Proc([*FIELDCTL, *simulate, "--set", "heartbeat.interval_s=0.5"], env=ENV)
     simulator.wait_json(lambda m: m["channel"] == "link" and m["endpoint"] == "fleet", timeout=60)
     assert open_files(simulator.popen.pid) <= BASE + DEVICES * per_run(driver, "simulate")

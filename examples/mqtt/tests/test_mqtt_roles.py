@@ -5,18 +5,19 @@ from __future__ import annotations
 import json
 import signal
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.helpers.mosquitto import Broker
 from tests.helpers.ports import free_port
 from tests.helpers.processes import FIELDCTL, Proc, lines_of, one_line, run_cli
+from tests.helpers.waiting import holds_within
 
-from .conftest import Broker
 
-
-def _link(kind: str) -> object:
+def _link(kind: str) -> Callable[[dict[str, Any]], bool]:
     return lambda m: m["channel"] == "link" and m["kind"] == kind
 
 
@@ -24,7 +25,7 @@ def _link(kind: str) -> object:
 def simulator(device: list[str], env: dict[str, str]) -> Iterator[Proc]:
     """The device, once it is on the broker."""
     proc = Proc([*FIELDCTL, "simulate", "mqtt", "--json", *device], env=env)
-    proc.wait_json(lambda m: m["channel"] == "link" and m["kind"] == "connected", timeout=20)
+    proc.wait_json(_link("connected"), timeout=20)
     yield proc
     assert proc.stop() == 0
     assert "Traceback" not in proc.stderr_now()
@@ -32,7 +33,7 @@ def simulator(device: list[str], env: dict[str, str]) -> Iterator[Proc]:
 
 def _listener(device: list[str], env: dict[str, str], *extra: str) -> Proc:
     proc = Proc([*FIELDCTL, "listen", "mqtt", "--json", "--duration", "60", *device, *extra], env=env)
-    proc.wait_json(lambda m: m["channel"] == "link" and m["kind"] == "connected", timeout=20)
+    proc.wait_json(_link("connected"), timeout=20)
     return proc
 
 
@@ -40,7 +41,7 @@ def test_a_listener_hears_the_devices_presence_heartbeats_and_events(
     simulator: Proc, device: list[str], env: dict[str, str]
 ) -> None:
     listener = _listener(device, env)
-    assert listener.wait_json(lambda m: m["channel"] == "link" and m["kind"] == "present", timeout=20)
+    assert listener.wait_json(_link("present"), timeout=20)
     beat = listener.wait_json(lambda m: m["channel"] == "heartbeat", timeout=20)
     assert beat["payload"]["identifier"] == "mqtt-device" and beat["direction"] == "in"
     assert listener.wait_json(lambda m: m["channel"] == "event" and m["kind"] in ("started", "tick"), timeout=20)
@@ -52,11 +53,11 @@ def test_a_device_that_dies_is_absent_by_its_will_and_one_that_stops_clears_its_
 ) -> None:
     for sig in (signal.SIGKILL, signal.SIGTERM):
         proc = Proc([*FIELDCTL, "simulate", "mqtt", "--json", *device], env=env)
-        proc.wait_json(lambda m: m["channel"] == "link" and m["kind"] == "connected", timeout=20)
+        proc.wait_json(_link("connected"), timeout=20)
         listener = _listener(device, env)
-        listener.wait_json(lambda m: m["channel"] == "link" and m["kind"] == "present", timeout=20)
+        listener.wait_json(_link("present"), timeout=20)
         proc.stop(sig)
-        absent = listener.wait_json(lambda m: m["channel"] == "link" and m["kind"] == "absent", timeout=30)
+        absent = listener.wait_json(_link("absent"), timeout=30)
         assert absent["raw"][1] == ("b2ZmbGluZQ==" if sig == signal.SIGKILL else "")  # base64 of offline, or nothing
         assert listener.stop() == 0
 
@@ -136,15 +137,15 @@ def test_probe_is_critical_and_listen_exits_3_without_a_broker(env: dict[str, st
     assert "refused" in one_line(listen.stderr)
 
 
-def test_demo_uses_the_broker_it_is_given(broker: Broker, env: dict[str, str]) -> None:
+def test_demo_uses_the_broker_it_is_given(mosquitto: Broker, env: dict[str, str]) -> None:
     """A broker endpoint is never rewritten to a private address: demo's both sides meet there."""
-    result = run_cli("demo", "mqtt", f"--endpoint=broker={broker.url}", "--duration", "3", env=env, timeout=60)
+    result = run_cli("demo", "mqtt", f"--endpoint=broker={mosquitto.url}", "--duration", "3", env=env, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "heartbeat" in result.stdout
 
 
 def test_a_simulated_fleet_shares_the_broker_each_device_under_its_own_prefix(
-    broker: Broker, env: dict[str, str], tmp_path: Path
+    mosquitto: Broker, env: dict[str, str], tmp_path: Path
 ) -> None:
     fleet = tmp_path / "fleet.toml"
     prefix = f"--set=mqtt.prefix=tests/{uuid.uuid4().hex}"
@@ -153,7 +154,7 @@ def test_a_simulated_fleet_shares_the_broker_each_device_under_its_own_prefix(
             *FIELDCTL,
             "simulate",
             "mqtt",
-            f"--endpoint=broker={broker.url}",
+            f"--endpoint=broker={mosquitto.url}",
             prefix,
             "--devices",
             "20",
@@ -162,8 +163,6 @@ def test_a_simulated_fleet_shares_the_broker_each_device_under_its_own_prefix(
         ],
         env=env,
     )
-    from tests.helpers.waiting import holds_within
-
     holds_within(lambda: fleet.exists() and sims.popen.poll() is None, 60, "the fleet file")
     listened = run_cli("listen", "--fleet", str(fleet), "--json", "--duration", "8", env=env, timeout=60)
     assert sims.stop() == 0
