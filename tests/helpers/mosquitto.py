@@ -9,6 +9,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,16 +38,15 @@ def broker_endpoints(data: dict[str, object]) -> list[str]:
     return [name for name, role in topology.items() if role == "broker"] if isinstance(topology, dict) else []
 
 
-@pytest.fixture(scope="session")
-def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+@contextmanager
+def running_mosquitto(folder: Path, port: int) -> Iterator[Broker]:
+    """mosquitto on 127.0.0.1:`port`, its config and log in `folder`, once it accepts connections."""
     if not MOSQUITTO.exists():
         pytest.skip(f"{MOSQUITTO} is missing: install the Debian package mosquitto (make tools does)")
-    folder = tmp_path_factory.mktemp("mosquitto")
-    port = free_port()
     config = folder / "mosquitto.conf"
     # set_tcp_nodelay: the broker's side of Nagle's algorithm, so a reply is not held back for an ack
     config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n")
-    with (folder / "mosquitto.log").open("w") as log:
+    with (folder / "mosquitto.log").open("a") as log:
         proc = subprocess.Popen([str(MOSQUITTO), "-c", str(config)], stdout=log, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + 20
@@ -62,3 +62,9 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    with running_mosquitto(tmp_path_factory.mktemp("mosquitto"), free_port()) as broker:
+        yield broker

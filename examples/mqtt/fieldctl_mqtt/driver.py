@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -114,26 +114,37 @@ class Driver(BaseDriver):
             raise UsageError(f"unknown event {kind!r} (events: {', '.join(self.profile.events)})")
         return Message(self.profile.name, ENDPOINT, OUT, "event", kind, data)
 
-    async def listen(self, emit: Emit, *, channels: set[str] | None = None, options: dict[str, Any]) -> None:
-        """No broker at first is exit 3; a broker that goes away later is reconnected."""
+    async def stay_connected(
+        self, emit: Emit, session: Callable[[aiomqtt.Client], Awaitable[None]], will: aiomqtt.Will | None = None
+    ) -> None:
+        """Runs `session` on a broker connection until cancelled. No broker at first is a
+        ConnectFailure (exit 3); one lost later is announced and connected again after a backoff."""
         delays = None
         while True:
+            up = False
             try:
-                async with self.connected(5.0) as client:
-                    emit(self.link("connected"))
-                    delays = Backoff(cap_s=5.0).delays()
-                    await client.subscribe(self.topics.everything, qos=1)
-                    async for msg in self.messages(client):
-                        if msg.error or msg.is_link or channels is None or msg.channel in channels:
-                            emit(msg)
+                async with self.connected(5.0, will) as client:
+                    up, delays = True, Backoff(cap_s=5.0).delays()
+                    await session(client)
             except ConnectFailure as exc:
                 if delays is None:
                     raise
-                self.notify(f"{exc}; reconnecting")
-            emit(self.link("disconnected"))
-            assert delays is not None
-            await asyncio.sleep(next(delays))
-            emit(self.link("retrying"))
+                if up:
+                    self.notify(f"{exc}; reconnecting")
+            delay = next(delays)
+            state = "disconnected" if up else "retrying"
+            emit(link(self.profile.name, ENDPOINT, state, {"url": self.url, "in_s": round(delay, 3)}))
+            await asyncio.sleep(delay)
+
+    async def listen(self, emit: Emit, *, channels: set[str] | None = None, options: dict[str, Any]) -> None:
+        async def session(client: aiomqtt.Client) -> None:
+            emit(self.link("connected"))
+            await client.subscribe(self.topics.everything, qos=1)
+            async for msg in self.messages(client):
+                if msg.error or msg.is_link or channels is None or msg.channel in channels:
+                    emit(msg)
+
+        await self.stay_connected(emit, session)
 
     def spec_code(self, name: str) -> str:
         for key, spec in self.profile.commands.items():

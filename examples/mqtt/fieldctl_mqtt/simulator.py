@@ -24,17 +24,22 @@ class Device:
         identifier = str(profile.setting("simulate.identifier", "mqtt-device"))
         self.state = DeviceState(identifier, asyncio.get_running_loop().time())
         self.event_interval_s = float(profile.setting("simulate.event_interval_s", 1.0))
+        self.ticks = self.replayed = 0  # how far the timeline, and the scenario, have got
 
     async def run(self, scenario: list[Message] | None, timeline: bool) -> None:
+        """Until cancelled; a broker lost on the way is connected again, and the device goes on
+        where it was (its heartbeat count, its timeline, its place in the scenario)."""
         will = aiomqtt.Will(self.topics.presence, b"offline", qos=1, retain=True)
-        async with self.driver.connected(5.0, will) as client:
+        kept = None if scenario is None else replayed(scenario, self.driver.notify)
+
+        async def session(client: aiomqtt.Client) -> None:
             await client.subscribe(self.topics.topic("command", "+"), qos=1)
             await client.publish(self.topics.presence, b"online", qos=1, retain=True)
             detail = {"url": self.driver.url, "prefix": self.topics.prefix}
             self.emit(link(self.driver.profile.name, ENDPOINT, "connected", detail))
             work = [self._heartbeats(client), self._answers(client)]
-            if scenario is not None:
-                work.append(self._replay(client, scenario))
+            if kept is not None:
+                work.append(self._replay(client, kept))
             elif timeline:
                 work.append(self._timeline(client))
             try:
@@ -42,6 +47,8 @@ class Device:
             finally:
                 with suppress(aiomqtt.MqttError, TimeoutError):
                     await within(client.publish(self.topics.presence, b"", qos=1, retain=True), 2.0)
+
+        await self.driver.stay_connected(self.emit, session, will)
 
     async def _send(self, client: aiomqtt.Client, channel: str, kind: str, ident: Any, payload: Any) -> None:
         topic, body = self.topics.topic(channel, kind), encode(channel, ident, payload)
@@ -53,15 +60,16 @@ class Device:
             await self._send(client, "heartbeat", "", None, self.state.heartbeat())
 
     async def _timeline(self, client: aiomqtt.Client) -> None:
-        await self._send(client, "event", "started", None, {"identifier": self.state.identifier})
-        count = 0
+        if not self.ticks:
+            await self._send(client, "event", "started", None, {"identifier": self.state.identifier})
         async for _ in ticks(self.event_interval_s):
-            count += 1
-            await self._send(client, "event", "tick", None, {"count": count})
+            self.ticks += 1
+            await self._send(client, "event", "tick", None, {"count": self.ticks})
 
-    async def _replay(self, client: aiomqtt.Client, scenario: list[Message]) -> None:
-        async for msg in paced(replayed(scenario, self.driver.notify)):
+    async def _replay(self, client: aiomqtt.Client, kept: list[Message]) -> None:
+        async for msg in paced(kept[self.replayed :]):
             await self._send(client, msg.channel, str(msg.kind), msg.id, msg.payload)
+            self.replayed += 1
 
     async def _answers(self, client: aiomqtt.Client) -> None:
         """Every request gets a reply; a malformed one (no id to answer to) a warning."""

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.mosquitto import Broker
+from tests.helpers.mosquitto import Broker, running_mosquitto
 from tests.helpers.ports import free_port
 from tests.helpers.processes import FIELDCTL, Proc, lines_of, one_line, run_cli
 from tests.helpers.waiting import holds_within
@@ -168,3 +168,22 @@ def test_a_simulated_fleet_shares_the_broker_each_device_under_its_own_prefix(
     assert sims.stop() == 0
     heard = {line["payload"]["identifier"] for line in lines_of(listened.stdout) if line["channel"] == "heartbeat"}
     assert len(heard) == 20, heard
+
+
+def test_the_device_and_its_listener_come_back_after_the_broker_restarts(env: dict[str, str], tmp_path: Path) -> None:
+    port = free_port()
+    device = [f"--endpoint=broker=mqtt://127.0.0.1:{port}", "--set=heartbeat.interval_s=0.2"]
+    with running_mosquitto(tmp_path, port):
+        simulator = Proc([*FIELDCTL, "simulate", "mqtt", "--json", *device], env=env)
+        simulator.wait_json(_link("connected"), timeout=20)
+        listener = _listener(device, env)
+        listener.wait_json(_link("present"), timeout=20)
+    listener.wait_json(_link("disconnected"), timeout=20)
+    simulator.wait_json(_link("disconnected"), timeout=20)
+    with running_mosquitto(tmp_path, port):
+        simulator.wait_json(_link("connected"), timeout=30)
+        listener.wait_json(_link("connected"), timeout=30)
+        listener.wait_json(_link("present"), timeout=20)
+        beat = listener.wait_json(lambda m: m["channel"] == "heartbeat", timeout=20)
+        assert beat["payload"]["seq"] > 1  # the device went on counting
+        assert simulator.stop() == 0 and listener.stop() == 0
