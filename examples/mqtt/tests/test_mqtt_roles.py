@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 import signal
 import uuid
@@ -9,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import pytest
 
 from tests.helpers.mosquitto import Broker, running_mosquitto
@@ -187,3 +190,32 @@ def test_the_device_and_its_listener_come_back_after_the_broker_restarts(env: di
         beat = listener.wait_json(lambda m: m["channel"] == "heartbeat", timeout=20)
         assert beat["payload"]["seq"] > 1  # the device went on counting
         assert simulator.stop() == 0 and listener.stop() == 0
+
+
+async def _publish_raw(url: str, messages: list[tuple[str, bytes]]) -> None:
+    """What a hostile or broken peer on the broker might send, as it is."""
+    host, port = url.removeprefix("mqtt://").split(":")
+    async with aiomqtt.Client(host, int(port)) as client:
+        for topic, payload in messages:
+            await client.publish(topic, payload, qos=1)
+
+
+def test_hostile_payloads_are_malformed_messages_and_the_device_keeps_answering(
+    simulator: Proc, device: list[str], env: dict[str, str], mosquitto: Broker
+) -> None:
+    prefix = next(arg for arg in device if "mqtt.prefix" in arg).rpartition("=")[2]
+    listener = _listener(device, env)
+    junk = [(f"{prefix}/event/tick", b"{nope"), (f"{prefix}/command/ping", b'{"data": 1}'), (f"{prefix}/x", b"\xff")]
+    asyncio.run(_publish_raw(mosquitto.url, junk))
+    for topic, _ in junk:
+        bad = listener.wait_json(
+            lambda m, topic=topic: m["error"] is not None and m["raw"][0] == _b64(topic), timeout=20
+        )
+        assert bad["channel"] == "?"
+    ping = run_cli("command", "mqtt", "ping", *device, env=env)
+    assert ping.returncode == 0, ping.stderr
+    assert listener.stop() == 0
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
