@@ -137,10 +137,19 @@ class Driver(BaseDriver):
             await asyncio.sleep(delay)
 
     async def listen(self, emit: Emit, *, channels: set[str] | None = None, options: dict[str, Any]) -> None:
+        """`present`/`absent` from the device's presence topic; a heartbeat from a device not known
+        present makes it present too (a broker may have lost the retained `online`)."""
+
         async def session(client: aiomqtt.Client) -> None:
             emit(self.link("connected"))
             await client.subscribe(self.topics.everything, qos=1)
+            present = False
             async for msg in self.messages(client):
+                if msg.is_link:
+                    present = msg.kind == "present"
+                elif msg.channel == "heartbeat" and not (present or msg.error):
+                    present = True
+                    emit(link(self.profile.name, ENDPOINT, "present", {"heard": "heartbeat"}))
                 if msg.error or msg.is_link or channels is None or msg.channel in channels:
                     emit(msg)
 

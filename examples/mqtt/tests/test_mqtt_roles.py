@@ -219,3 +219,15 @@ def test_hostile_payloads_are_malformed_messages_and_the_device_keeps_answering(
 
 def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
+
+
+def test_a_heartbeat_from_a_device_not_known_present_makes_it_present(
+    device: list[str], env: dict[str, str], mosquitto: Broker
+) -> None:
+    """As when the broker lost the retained `online` (no persistence) and the device went on."""
+    prefix = next(arg for arg in device if "mqtt.prefix" in arg).rpartition("=")[2]
+    listener = _listener(device, env)
+    asyncio.run(_publish_raw(mosquitto.url, [(f"{prefix}/heartbeat", b'{"identifier": "d", "seq": 9}')]))
+    assert listener.wait_json(_link("present"), timeout=20)["payload"] == {"heard": "heartbeat"}
+    assert listener.wait_json(lambda m: m["channel"] == "heartbeat", timeout=20)["payload"]["seq"] == 9
+    assert listener.stop() == 0
