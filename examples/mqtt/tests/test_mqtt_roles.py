@@ -34,8 +34,9 @@ def simulator(device: list[str], env: dict[str, str]) -> Iterator[Proc]:
     assert "Traceback" not in proc.stderr_now()
 
 
-def _listener(device: list[str], env: dict[str, str], *extra: str) -> Proc:
-    proc = Proc([*FIELDCTL, "listen", "mqtt", "--json", "--duration", "60", *device, *extra], env=env)
+def _listener(device: list[str], env: dict[str, str]) -> Proc:
+    """`listen`, once it is on the broker."""
+    proc = Proc([*FIELDCTL, "listen", "mqtt", "--json", "--duration", "60", *device], env=env)
     proc.wait_json(_link("connected"), timeout=20)
     return proc
 
