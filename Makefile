@@ -57,7 +57,8 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 	mkdir -p $(LINT_ROOT) && ln -sfn $(CURDIR) $(LINT_ROOT)/fieldctl
 	MYPYPATH=$(LINT_ROOT):examples/plugin:examples/mqtt:bench $(VENV)/bin/mypy --python-executable $(PY) \
-	  -p fieldctl.protocols -p fieldctl.profiles -p fieldctl.cli -m fieldctl.sdk -p fieldctl_linejson -p fieldctl_mqtt \
+	  -p fieldctl.protocols -p fieldctl.profiles -p fieldctl.cli -m fieldctl.sdk -m fieldctl.testing \
+	  -p fieldctl_linejson -p fieldctl_mqtt \
 	  $(patsubst bench/%.py,-m %,$(wildcard bench/*.py))
 	$(VENV)/bin/lint-imports
 

@@ -117,18 +117,19 @@ def fieldctl_client(endpoints: dict[str, str], kept: bool) -> Iterator[Call]:
 
     from fieldctl.profiles.loader import load_profile
     from fieldctl.protocols.runtime.registry import driver_for
+    from fieldctl.protocols.sdk.contract import CommandOutcome
 
     profile = load_profile("autotrainer", endpoints=[f"{name}={url}" for name, url in endpoints.items()])
     driver = driver_for(profile, lambda text: None)
     loop = asyncio.new_event_loop()
-    session = driver.session(lambda msg: None, {}) if kept else None
+    session = driver.session(driver.context(lambda msg: None)) if kept else None
+
+    async def once() -> CommandOutcome:
+        async with driver.session(driver.context(lambda msg: None)) as fresh:
+            return await fresh.command("get-status", None, timeout=5.0, wait=True)
 
     def call() -> None:
-        command = (
-            session.command("get-status", None, timeout=5.0, wait=True)
-            if session is not None
-            else driver.command("get-status", None, options={}, timeout=5.0, wait=True, emit=lambda msg: None)
-        )
+        command = session.command("get-status", None, timeout=5.0, wait=True) if session is not None else once()
         outcome = loop.run_until_complete(command)
         if not outcome.ok:
             raise RuntimeError(outcome.summary)

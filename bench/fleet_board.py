@@ -101,8 +101,8 @@ def board_ingest(devices: int, messages: list[Message]) -> tuple[float, FleetBoa
     """Messages per second through listen --fleet's path; the board, for a frame afterwards."""
     from fieldctl.cli.fleet.board import FleetBoard
     from fieldctl.cli.fleet.listen import FleetFilters, FleetSink
+    from fieldctl.cli.views.stats import Stats
     from fieldctl.protocols.runtime.heartbeat import HeartbeatWatch
-    from fieldctl.protocols.sdk.contract import Stats
 
     fleet = fleet_of(devices)
     board = FleetBoard(fleet, "fieldctl listen --fleet bench.toml", quiet_console())
@@ -118,14 +118,16 @@ def single_ingest(messages: list[Message]) -> tuple[float, LiveView]:
     """Messages per second through listen PROFILE's path (stream.shown's Sink and live table)."""
     from fieldctl.cli.framework.common import driver
     from fieldctl.cli.views.live_view import LiveView
+    from fieldctl.cli.views.stats import Stats
     from fieldctl.cli.views.stream import Filters, Sink
     from fieldctl.profiles import load_profile
     from fieldctl.protocols.runtime.heartbeat import HeartbeatWatch
 
     profile = load_profile(PROFILE)
     drv = driver(profile)
-    view = LiveView(profile, drv.stats, drv.summarize, "listen", quiet_console(), styles=drv.styles)
-    emit = HeartbeatWatch(profile, Sink(drv.stats, view=view, filters=Filters(None)))
+    stats = Stats()
+    view = LiveView(profile, stats, drv.summarize, "listen", quiet_console(), styles=drv.styles)
+    emit = HeartbeatWatch(profile, Sink(stats, view=view, filters=Filters(None)))
     start = time.perf_counter()
     for msg in messages:
         emit(msg)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from fieldctl.profiles.schema import BROKER, SIMULATOR
 from fieldctl.profiles.secrets import SecretRef
 from fieldctl.protocols.core.limits import MAX_DEPTH, MAX_FRAME_BYTES, Limits
 
@@ -61,3 +62,14 @@ class Profile:
             max_frame_bytes=int(table.get("max_frame_bytes", MAX_FRAME_BYTES)),
             max_depth=int(table.get("max_depth", MAX_DEPTH)),
         )
+
+    def topology(self, endpoint: str) -> str:
+        """Who binds `endpoint` (the profile's [topology]): "simulator" (the default), "client", or
+        "broker" (nobody here: both sides connect to a broker at that address)."""
+        value = self.data.get("topology", {}).get(endpoint, SIMULATOR)
+        return str(value)
+
+    @property
+    def broker_endpoints(self) -> frozenset[str]:
+        """The endpoints both sides reach through a broker: a private run never moves them."""
+        return frozenset(name for name in self.endpoints if self.topology(name) == BROKER)

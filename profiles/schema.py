@@ -84,6 +84,11 @@ def one_of(*choices: str) -> Setting:
     return Setting(lambda value: value in choices, "one of " + ", ".join(choices))
 
 
+#: Who binds an endpoint (a profile's [topology]): the simulator (the default), the client side, or
+#: nobody: both sides connect to a broker at that address.
+SIMULATOR, CLIENT, BROKER = "simulator", "client", "broker"
+TOPOLOGIES = (SIMULATOR, CLIENT, BROKER)
+
 #: The tables every profile has; validate.py checks their finer rules (URLs, codes, secrets).
 CORE: dict[str, Setting] = {
     "name": ANY,
@@ -102,6 +107,7 @@ CORE: dict[str, Setting] = {
     "heartbeat.stale_after_s": ANY,
     "heartbeat.fields": ANY,
     "auth.*": ANY,
+    "topology.*": ANY,  # validate.py: an endpoint's name, one of TOPOLOGIES
     # protocols/core/limits.py
     "limits.max_frame_bytes": at_most(MAX_FRAME_BYTES_ALLOWED),
     "limits.max_depth": at_most(MAX_DEPTH_ALLOWED),

@@ -6,7 +6,17 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from fieldctl.profiles.schema import CORE, CORE_TABLES, SECONDS, Problem, Setting, check, shown
+from fieldctl.profiles.schema import (
+    CORE,
+    CORE_TABLES,
+    SECONDS,
+    TOPOLOGIES,
+    Problem,
+    Setting,
+    check,
+    did_you_mean,
+    shown,
+)
 from fieldctl.protocols.core.urls import INSTEAD, has_password
 
 _KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -60,6 +70,8 @@ def _core(data: dict[str, Any]) -> list[Problem]:
                 problems.append((f"endpoints.{name}", "expected a URL such as tcp://{host}:5556, or a socket path"))
             elif has_password(url):
                 problems.append((f"endpoints.{name}", INSTEAD))
+
+    problems += _topology(data.get("topology", {}), endpoints if isinstance(endpoints, dict) else {})
 
     for table in ("channels", "events"):
         value = data.get(table, {})
@@ -122,4 +134,22 @@ def _core(data: dict[str, Any]) -> list[Problem]:
             problems.append((where, 'secrets are references: use { env = "VAR" } or { file = "PATH" }, never a value'))
         elif len([k for k in ("env", "file") if isinstance(ref.get(k), str)]) != 1 or set(ref) - {"env", "file"}:
             problems.append((where, 'expected exactly one of env = "VAR" or file = "PATH"'))
+    return problems
+
+
+def _topology(topology: Any, endpoints: Mapping[str, Any]) -> list[Problem]:
+    """[topology]: endpoint name -> who binds it; a name the endpoints do not have, or a word
+    not among TOPOLOGIES, with a did-you-mean."""
+    if not isinstance(topology, dict):
+        return [("topology", "expected a table of endpoint = " + " | ".join(f'"{t}"' for t in TOPOLOGIES))]
+    problems: list[Problem] = []
+    for name, who in topology.items():
+        where = f"topology.{name}"
+        if name not in endpoints:
+            known = ", ".join(endpoints) or "none"
+            hint = did_you_mean(name, endpoints) or f" (endpoints: {known})"
+            problems.append((where, f"no such endpoint{hint}"))
+        elif who not in TOPOLOGIES:
+            hint = did_you_mean(who, TOPOLOGIES) if isinstance(who, str) else ""
+            problems.append((where, f"expected one of {', '.join(TOPOLOGIES)}, got {shown(who)}{hint}"))
     return problems

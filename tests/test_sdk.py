@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-import fieldctl.sdk as sdk
+from fieldctl import sdk
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLIC = {"fieldctl.sdk", "fieldctl.testing"}

@@ -265,16 +265,11 @@ async def _run_file(
     from fieldctl.cli.roles.private_run import CONTROL, private_simulator
     from fieldctl.protocols.runtime.endpoints import private_url
 
-    base = file.profile
-    sets = ["heartbeat.interval_s=1", *base.setting("demo.set", [])]  # as `demo` runs it: lively, self-contained
+    sets = ["heartbeat.interval_s=1", *file.profile.setting("demo.set", [])]  # as `demo` runs it: lively
     with private_folder("fieldctl-check-") as folder:
+        # the target's and the line's overrides too: a broker's endpoint is where both sides meet
         async with private_simulator(
-            base.name,
-            folder,
-            sets=[*overrides.sets, *sets],
-            profile_files=overrides.files,
-            options=file.options["simulate"],
-            control=True,
+            _profile(overrides, name, (), sets), folder, options=file.options["simulate"], control=True
         ) as bound:
             endpoints = [f"{key}={url}" for key, url in bound.items() if key != CONTROL]
             prof = _profile(overrides, name, endpoints, sets)

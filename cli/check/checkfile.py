@@ -63,8 +63,8 @@ class CheckFile:
     #: A running simulator's control socket for the commands and publishes that act from the
     #: other side; True: the one `--simulate` starts (or `--via` names).
     via: str | bool | None = None
-    #: The link state that says the background listener is ready: None, the driver's ready_state;
-    #: "" waits for none.
+    #: The link state that says the background listener is ready: None, the driver's ready_state
+    #: (`present` for a driver with presence); "" waits for none.
     ready: str | None = None
     #: Endpoint overrides for the listener alone (NAME = URL), e.g. its own client socket.
     listener_endpoints: dict[str, str] = field(default_factory=dict)

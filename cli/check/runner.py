@@ -150,7 +150,10 @@ class FileRun:
             return None
         ready = asyncio.Event()
         driver = self.listener_driver
-        wanted = driver.ready_state if self.check.ready is None else self.check.ready
+        if self.check.ready is not None:
+            wanted = self.check.ready
+        else:  # behind a broker, the device itself must be there, not only the connection
+            wanted = "present" if driver.presence else driver.ready_state
 
         def put(msg: Message) -> None:
             if msg.is_link and msg.kind == wanted:
@@ -160,9 +163,9 @@ class FileRun:
         if "listen" in driver.roles:
             selectors = [step.value for step in self.check.steps if step.action == "event"]
             channels = {str(sel["channel"]) for sel in selectors} if all("channel" in s for s in selectors) else None
-            follow = driver.listen(put, channels=channels or None, options=self.options["listen"])
+            follow = driver.listen(driver.context(put, self.options["listen"]), channels or None)
         else:
-            follow = driver.register(put, options=self.options["register"])
+            follow = driver.register(driver.context(put, self.options["register"]))
         self.listener = asyncio.ensure_future(follow)
         if not wanted:
             return None
@@ -251,7 +254,7 @@ class FileRun:
             outcome = await request(via, "command", msg, _ignore, step.timeout_s)
         else:
             if self.session is None:
-                self.session = self.driver.session(_ignore, self.options["command"])
+                self.session = self.driver.session(self.driver.context(_ignore, self.options["command"]))
                 await self.session.__aenter__()
             outcome = await self.session.command(
                 step.value, step.data, timeout=step.timeout_s, wait=step.wait, options=self._options("command", step)
@@ -265,14 +268,15 @@ class FileRun:
             from fieldctl.protocols.runtime.control import request
 
             return _outcome(await request(via, "publish", msg, _ignore, step.timeout_s)), {"ok": True}
-        await self.driver.publish(
-            [msg], _ignore, wait_s=step.timeout_s, realtime=False, options=self._options("publish", step)
-        )
+        context = self.driver.context(_ignore, self._options("publish", step))
+        await self.driver.publish(context, [msg], wait_s=step.timeout_s, realtime=False)
         return {"ok": True, "summary": f"published {msg.channel} {msg.kind}"}, {"ok": True}
 
     async def _probe(self, step: Step) -> tuple[Any, Any]:
         warn, crit = self._thresholds(step)
-        report = await self.driver.probe(warn=warn, crit=crit, options=self._options("probe", step))
+        report = await self.driver.probe(
+            self.driver.context(_ignore, self._options("probe", step)), warn=warn, crit=crit
+        )
         observed = {
             "status": report.status.name,
             "code": int(report.status),

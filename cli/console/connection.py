@@ -146,7 +146,7 @@ class Connection:
     def subscribe(self, options: dict[str, Any]) -> None:
         watch = HeartbeatWatch(self.profile, self.emit)
         self.listen_options = options
-        self.subscription = self.spawn(together(self.client.listen(watch, channels=None, options=options), watch.run()))
+        self.subscription = self.spawn(together(self.client.listen(self.client.context(watch, options)), watch.run()))
 
     async def unsubscribe(self) -> None:
         if self.subscription is not None:

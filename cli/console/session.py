@@ -315,9 +315,7 @@ class Session:
 
         async def run() -> None:
             with tempfile.TemporaryDirectory(prefix="fieldctl-console-") as folder:
-                async with private_simulator(
-                    conn.profile.name, folder, sets=source.sets, profile_files=source.files, control=True
-                ) as urls:
+                async with private_simulator(source.load(), folder, control=True) as urls:
                     bound.set_result(urls)
                     await asyncio.get_running_loop().create_future()  # until the connection closes
 
@@ -344,7 +342,7 @@ class Session:
         a counted listen cancelled (Ctrl-C) leaves the feed as it found it."""
         conn = self.current
         if "listen" not in conn.client.roles:  # Unsupported now, not in a task closed unseen
-            await conn.client.listen(conn.emit, options={})
+            await conn.client.listen(conn.client.context(conn.emit))
         filters = Filters(params.get("filter_"))
         count, timeout = params.get("count"), params.get("timeout")
         found = conn.feed_on
@@ -393,7 +391,7 @@ class Session:
             self._conclude(await request(conn.control, "command", msg, conn.show_simulated, timeout))
             return
         if conn.commands is None:
-            conn.commands = conn.client.session(conn.show, {})
+            conn.commands = conn.client.session(conn.client.context(conn.show))
         session: ClientSession = conn.commands
         outcome = await session.command(
             params["name"], data, timeout=timeout, wait=not params.get("no_wait"), options=options
@@ -411,7 +409,7 @@ class Session:
 
             self._conclude(await request(conn.control, "publish", msg, conn.show_simulated, wait))
             return
-        await conn.client.publish([msg], conn.show, wait_s=wait, realtime=False, options=options)
+        await conn.client.publish(conn.client.context(conn.show, options), [msg], wait_s=wait, realtime=False)
 
     async def _probe(self, params: dict[str, Any], options: dict[str, Any]) -> None:
         from fieldctl.cli.roles.probe import Format, render

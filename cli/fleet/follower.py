@@ -150,7 +150,11 @@ class FleetFollower:
     def adopt(self, members: list[Member]) -> None:
         """These members, and a fresh state for them (their drivers' notifiers come from `notifier`)."""
         self.members = members
-        self.state = FleetState(((m.name, m.profile) for m in members), {m.name: m.groups for m in members})
+        self.state = FleetState(
+            ((m.name, m.profile) for m in members),
+            {m.name: m.groups for m in members},
+            {m.name for m in members if m.driver.presence},
+        )
 
     def notifier(self, name: str) -> Callable[[str], None]:
         def notify(text: str) -> None:
@@ -190,7 +194,7 @@ class FleetFollower:
             # Its own task, ended with each attempt: gather would leave it running when listen fails.
             beats = asyncio.ensure_future(watch.run())
             try:
-                await member.driver.listen(watch, channels=wanted, options={})
+                await member.driver.listen(member.driver.context(watch), wanted)
                 reason, outage = "listen ended", "ended"
             except Unsupported as exc:
                 state.down(name, str(exc), UNSUPPORTED, "unsupported")

@@ -13,8 +13,8 @@ from fieldctl.protocols.core.errors import UsageError
 
 if TYPE_CHECKING:
     from fieldctl.cli.fleet.board import FleetBoard
+    from fieldctl.cli.views.stats import Stats
     from fieldctl.protocols.core.message import Message
-    from fieldctl.protocols.sdk.contract import Stats
 
 
 class FleetFilters(Filters):
@@ -63,8 +63,8 @@ def listen_fleet(
     import sys
 
     from fieldctl.cli.fleet.follower import FleetFollower
+    from fieldctl.cli.views.stats import Stats
     from fieldctl.cli.views.stream import run_stream, stream_ended
-    from fieldctl.protocols.sdk.contract import Stats
 
     filters = FleetFilters(filters_spec)
     fleet = FleetFollower.load(

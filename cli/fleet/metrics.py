@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 FAMILIES = {
     "fieldctl_up": (
         "gauge",
-        "1 while the target's link is up (for a profile that cannot listen: its last probe is OK or WARNING), else 0.",
+        "1 while the target's link is up (for a profile that cannot listen: its last probe is OK or WARNING; "
+        "behind a broker: while the device is present), else 0.",
     ),
     "fieldctl_heartbeat_age_seconds": (
         "gauge",

@@ -54,6 +54,8 @@ class FleetSummary(_TaggedView):
     def __init__(self, view: LiveView, sink: Sink, devices: int) -> None:
         super().__init__(view, sink)
         self.devices, self.spec = devices, view.profile.heartbeat
+        #: a device's links with its broker say nothing of its clients
+        self.brokers = view.profile.broker_endpoints
         self.beats: dict[str, float] = {}  # device -> when it last sent a heartbeat (monotonic)
         self.connected: dict[str, int] = {}  # device -> its endpoints with a client now
         self.links: dict[tuple[str, str], str] = {}  # (device, endpoint) -> its last link state
@@ -68,7 +70,7 @@ class FleetSummary(_TaggedView):
         if msg.is_link:
             if target is None:
                 self.bound = self.bound or msg.kind == "bound"
-            else:
+            elif msg.endpoint not in self.brokers:
                 self._link(target, msg.endpoint, str(msg.kind))
             return
         if msg.channel == self.spec.channel and msg.direction == "out" and not msg.error and target:

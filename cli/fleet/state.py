@@ -12,7 +12,7 @@ KINDS_KEPT (channel, kind) counters, every wire string cut to NAME_CHARS.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from time import monotonic
 from typing import TYPE_CHECKING
@@ -33,7 +33,9 @@ NAME_CHARS = 64
 #: Link states that mean a connection is not there (a driver's, or the fleet runner's own DOWN).
 DOWN = "down"
 UNSUPPORTED = "unsupported"
-DOWN_STATES = frozenset({DOWN, UNSUPPORTED, "retrying", "disconnected"})
+#: `absent`: a driver with presence (BaseDriver.presence) knows the device gone, its broker still there.
+PRESENT, ABSENT = "present", "absent"
+DOWN_STATES = frozenset({DOWN, UNSUPPORTED, "retrying", "disconnected", ABSENT})
 #: The heartbeat watch's pseudo-endpoint (protocols/runtime/heartbeat.py): its stale/alive are not a link.
 HEARTBEAT_ENDPOINT = "heartbeat"
 
@@ -94,6 +96,10 @@ class TargetState:
     last_rtt_s: float | None = None
     #: The last probe: Nagios code and metrics (seconds); None until one ran.
     probe: tuple[int, dict[str, float]] | None = None
+    #: Its driver's links say whether the device is there (BaseDriver.presence): up only while
+    #: `present`, the latest of its links' `present` and `absent` (a down link forgets it).
+    presence: bool = False
+    present: bool = False
 
     @property
     def up(self) -> bool:
@@ -104,6 +110,8 @@ class TargetState:
             return self.probe is not None and self.probe[0] < 2
         if any(state in DOWN_STATES for state in states):
             return False
+        if self.presence:
+            return self.present
         return bool(states) or self.heard
 
     @property
@@ -129,12 +137,21 @@ class FleetState:
     """Per-target state, fed every Message of every target (`add`) and the runner's verdicts."""
 
     def __init__(
-        self, profiles: Iterable[tuple[str, Profile]], groups: Mapping[str, tuple[str, ...]] | None = None
+        self,
+        profiles: Iterable[tuple[str, Profile]],
+        groups: Mapping[str, tuple[str, ...]] | None = None,
+        presence: Collection[str] = (),
     ) -> None:
+        """`presence`: the targets whose drivers report the device's presence (BaseDriver.presence)."""
         groups = groups or {}
         self.targets: dict[str, TargetState] = {
             name: TargetState(
-                name, profile.name, profile.heartbeat.channel, profile.heartbeat.stale_after_s, groups.get(name, ())
+                name,
+                profile.name,
+                profile.heartbeat.channel,
+                profile.heartbeat.stale_after_s,
+                groups.get(name, ()),
+                presence=name in presence,
             )
             for name, profile in profiles
         }
@@ -154,6 +171,8 @@ class FleetState:
             was_up = state.up  # link lines are rare: what a transition costs, not each message
             state.links[msg.endpoint] = kind
             state.last_link = kind
+            if kind == PRESENT or kind in DOWN_STATES:
+                state.present = kind == PRESENT
             if kind in DOWN_STATES and (was_up or state.down_since is None):
                 payload = msg.payload if isinstance(msg.payload, dict) else {}
                 said = payload.get("error") or payload.get("reason")
@@ -191,7 +210,7 @@ class FleetState:
         state.outage, state.outage_detail = outage, reason[:200]
         state.links = {DOWN: link}
         state.last_link = link
-        state.heard = False
+        state.heard = state.present = False
         if state.loss_counted:
             state.loss_counted = False
         else:

@@ -177,7 +177,7 @@ def _session(
 
     @contextlib.asynccontextmanager
     async def client() -> AsyncIterator[Call]:
-        async with drv.session(_ignore, options) as session:
+        async with drv.session(drv.context(_ignore, options)) as session:
             yield lambda: session.command(name, data, timeout=timeout, wait=wait)
 
     return client
@@ -294,7 +294,7 @@ async def _listen(
             arrivals.append((time.perf_counter(), msg.error is not None))
             first.set()
 
-    listening = asyncio.ensure_future(drv.listen(emit, channels=None, options=options))
+    listening = asyncio.ensure_future(drv.listen(drv.context(emit, options)))
     started = time.perf_counter()
     try:
         await wait_while_running(listening, first.wait(), duration)

@@ -87,7 +87,7 @@ def command(
 
             outcome = asyncio.run(request(via, "command", command_message(prof.name, name, payload), emit, wait_s))
         else:
-            outcome = asyncio.run(_once(drv.session(emit, options), name, payload, wait_s, not no_wait))
+            outcome = asyncio.run(_once(drv.session(drv.context(emit, options)), name, payload, wait_s, not no_wait))
     except BaseException:
         release(None)  # a failed exchange still shows what it sent and received
         raise

@@ -57,15 +57,16 @@ def _follow(
 
     async def main(sink: Sink) -> str:
         watch = HeartbeatWatch(prof, sink)
+        context = drv.context(watch, options, sink.duplicate)
         if role == "register":
-            follow = drv.register(watch, options=options)
+            follow = drv.register(context)
         else:
             # Heartbeats are subscribed to even when the filters hide them, so the watch does not
             # report a live device as stale.
             channels = filters.channels
             if channels and prof.heartbeat.channel is not None:
                 channels = channels | {prof.heartbeat.channel}
-            follow = drv.listen(watch, channels=channels, options=options)
+            follow = drv.listen(context, channels)
         return await run_stream(together(follow, watch.run()), sink, timeout=timeout, duration=duration, idle=idle)
 
     as_json = output.mode == "json"

@@ -63,10 +63,10 @@ def publish(
     as_json = common.json_mode(json_)
 
     async def main() -> None:
-        sink = Sink(drv.stats, out=sys.stdout if as_json else None)
+        sink = Sink(out=sys.stdout if as_json else None)
         if via is None:
             try:
-                await drv.publish(messages, sink, wait_s=wait, realtime=realtime, options=options)
+                await drv.publish(drv.context(sink, options), messages, wait_s=wait, realtime=realtime)
             except AddressInUse as exc:
                 raise AddressInUse(
                     f"{exc}: if a simulator runs there, publish through it: start it with"

@@ -76,7 +76,7 @@ def simulate(
             max=65535,
             metavar="P",
             help="With --devices: consecutive loopback ports from P (checked free first) "
-            "instead of the system's choice.",
+            "instead of the system's choice (a broker's endpoint, which every device shares, takes none).",
         ),
     ] = None,
 ) -> None:
@@ -104,10 +104,9 @@ def simulate(
     else:
         if control is not None:
             raise UsageError("--control serves one device; not with --devices")
-        if profile.host is not None or profile.endpoints:
-            raise UsageError(
-                "--devices picks each device's own loopback ports and socket paths; no --host or --endpoint"
-            )
+        from fieldctl.cli.roles.private_run import broker_overrides_only
+
+        broker_overrides_only(profile, prof, "--devices")
         from fieldctl.cli.fleet.simulate import run_fleet
         from fieldctl.cli.framework.private_folder import private_folder
 
@@ -129,11 +128,12 @@ def simulate(
         return
 
     async def main(sink: Sink) -> None:
-        work = [drv.simulate(sink, scenario=messages, timeline=not no_timeline, options=options)]
+        simulation = drv.simulator(drv.context(sink, options), scenario=messages, timeline=not no_timeline)
+        work = [simulation.run()]
         if control is not None:
             from fieldctl.protocols.runtime.control import ControlServer
 
-            work.append(ControlServer(control, drv.control, sink, prof.name).run())
+            work.append(ControlServer(control, simulation.control, sink, prof.name).run())
         await run_stream(together(*work), sink, duration=duration)
 
     with shows() as sink:

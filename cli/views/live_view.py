@@ -30,9 +30,9 @@ from fieldctl.protocols.core.readable import value_text
 from fieldctl.protocols.sdk.contract import BaseDriver
 
 if TYPE_CHECKING:
+    from fieldctl.cli.views.stats import Stats
     from fieldctl.profiles import Profile
     from fieldctl.protocols.core.message import Message
-    from fieldctl.protocols.sdk.contract import Stats
 
 ROWS_KEPT = 500
 #: Where the table says how to get every message: the rows that scroll off its top are gone.
@@ -174,7 +174,9 @@ class LiveView:
         grid = header_grid()
         grid.add_row("heartbeat", self._heartbeat_text())
         for endpoint, (state, url) in sorted(self.links.items()):
-            meaning = "ok" if state in ("ready", "connected", "bound", "peer-connected", "alive") else "notice"
+            meaning = (
+                "ok" if state in ("ready", "connected", "bound", "peer-connected", "alive", "present") else "notice"
+            )
             style = theme.style("error" if state == "stale" else meaning)
             grid.add_row(cell(endpoint), cell(f"{state}  {url}", style))
         s = self.stats

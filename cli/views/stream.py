@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from fieldctl.cli.framework.vocabulary import DIRECTIONS, FILTER_KEYS
+from fieldctl.cli.views.stats import Stats
 from fieldctl.protocols.core.errors import Timeout, UsageError
 from fieldctl.protocols.core.message import LINK
 from fieldctl.protocols.core.redact import scrub
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from fieldctl.cli.views.lines import Output
     from fieldctl.profiles import Profile
     from fieldctl.protocols.core.message import Message
-    from fieldctl.protocols.sdk.contract import BaseDriver, Stats
+    from fieldctl.protocols.sdk.contract import BaseDriver
 
 
 #: What makes a --filter value a glob (fnmatch): `kind=trial*`, `channel=event|*`.
@@ -117,7 +118,7 @@ class Sink:
 
     def __init__(
         self,
-        stats: Stats,
+        stats: Stats | None = None,
         *,
         out: IO[str] | None = None,
         record: IO[str] | None = None,
@@ -126,7 +127,8 @@ class Sink:
         count: int | None = None,
         lines: Callable[[Message, str | None], str | None] | None = None,
     ) -> None:
-        self.stats, self.out, self.record, self.view, self.lines = stats, out, record, view, lines
+        self.stats = stats or Stats()
+        self.out, self.record, self.view, self.lines = out, record, view, lines
         self.filters = filters or Filters(None)
         self.count = count
         self.target: str | None = None
@@ -136,6 +138,10 @@ class Sink:
         #: When the last message (not a link line) was shown: what --idle measures silence from.
         self.last_activity = time.monotonic()
         self._flush_scheduled = False
+
+    def duplicate(self, msg: Message) -> None:
+        """A role heard `msg` again and did not pass it on: counted, not shown."""
+        self.stats.duplicates += 1
 
     def __call__(self, msg: Message) -> None:
         if self.done.is_set():
@@ -319,6 +325,7 @@ def shown(
     from fieldctl.cli.views.background import Announcer, in_background
 
     record_file = open_record(record)
+    stats = Stats()
     view: Any = None
     live: Any = contextlib.nullcontext()
     lines = None
@@ -343,7 +350,7 @@ def shown(
 
             view = LiveView(
                 profile,
-                driver.stats,
+                stats,
                 driver.summarize,
                 title,
                 beats_sent=simulator,
@@ -352,7 +359,7 @@ def shown(
             )
             live = view.live()
     sink = Sink(
-        driver.stats,
+        stats,
         out=sys.stdout if as_json or lines is not None else None,
         record=record_file,
         view=view,

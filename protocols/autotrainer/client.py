@@ -16,9 +16,9 @@ from fieldctl.protocols.sdk.contract import (
     BaseDriver,
     ClientSession,
     CommandOutcome,
+    Context,
     Emit,
     ProbeReport,
-    Stats,
     link_emitter,
 )
 from fieldctl.protocols.sdk.probing import verdict
@@ -31,7 +31,8 @@ from .codec import Vocabulary
 NONCE_MAX = 2**31 - 1
 
 
-async def listen(url: str, vocab: Vocabulary, emit: Emit, stats: Stats, channels: set[str] | None) -> None:
+async def listen(url: str, vocab: Vocabulary, context: Context, channels: set[str] | None) -> None:
+    emit = context.emit
     wanted = channels if channels and channels <= vocab.channel_topic.keys() else None
     prefixes = [vocab.topic_frame(name) for name in sorted(wanted)] if wanted else []
     sub = _subscriber(url, vocab, prefixes, link_emitter(vocab.profile, emit), LISTEN_REFUSED_AFTER_S)
@@ -40,7 +41,7 @@ async def listen(url: str, vocab: Vocabulary, emit: Emit, stats: Stats, channels
         while True:  # recv() yields to timers, signals and the output flush even under a flood
             msg = codec.decode_publication(await sub.recv(), vocab)
             if dedupe.is_duplicate(msg):
-                stats.duplicates += 1
+                context.duplicate(msg)
             else:
                 emit(msg)
     finally:
@@ -116,10 +117,8 @@ class Session(ClientSession):
     request leaves (the result can overtake the reply), and kept for later ones; a command in
     READS, or one sent with wait=False, opens none and returns after the reply, even a 201 one."""
 
-    def __init__(
-        self, driver: BaseDriver, endpoints: dict[str, str], vocab: Vocabulary, emit: Emit, options: dict[str, Any]
-    ) -> None:
-        super().__init__(driver, emit, options)
+    def __init__(self, driver: BaseDriver, context: Context, endpoints: dict[str, str], vocab: Vocabulary) -> None:
+        super().__init__(driver, context)
         self.endpoints, self.vocab = endpoints, vocab
         self._requester = _requester(endpoints["commands"], vocab)
         self._results: _Results | None = None
@@ -144,10 +143,10 @@ class Session(ClientSession):
         emit: Emit | None = None,
         options: dict[str, Any] | None = None,
     ) -> CommandOutcome:
-        emit = emit or self.emit
-        options = {**self.options, **(options or {})}
+        emit = emit or self.context.emit
+        options = self.options_for(options)
         for path, before, after in codec.mangled_values(data):
-            self.driver.notify(
+            self.context.notify(
                 f"the device lower-cases and strips whitespace in request strings: {path} "
                 f"{json.dumps(before)} will arrive as {json.dumps(after)}"
             )

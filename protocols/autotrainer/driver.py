@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from fieldctl.profiles import Profile
 from fieldctl.profiles.schema import Setting, did_you_mean
 from fieldctl.protocols.core.errors import UsageError
 from fieldctl.protocols.core.message import LINK, OUT, Message
 from fieldctl.protocols.core.readable import value_text
-from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
+from fieldctl.protocols.sdk.contract import BaseDriver, Context, Notify, ProbeReport, Simulation
 
 from . import client, codec
 from .client_state import describe_result
 from .settings import SETTINGS
-
-if TYPE_CHECKING:
-    from . import simulator  # the other side's roles import it when they run: a client role never does
 
 
 class Driver(BaseDriver):
@@ -30,7 +27,6 @@ class Driver(BaseDriver):
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, notify)
         self.vocab = codec.Vocabulary.from_profile(profile)
-        self.simulator: simulator.Simulator | None = None
 
     def summarize(self, msg: Message) -> str:
         body = msg.payload
@@ -67,46 +63,23 @@ class Driver(BaseDriver):
             payload=data,
         )
 
-    async def listen(self, emit: Emit, *, channels: set[str] | None = None, options: dict[str, Any]) -> None:
-        await client.listen(self.profile.endpoints["events"], self.vocab, emit, self.stats, channels)
+    async def listen(self, context: Context, channels: set[str] | None = None) -> None:
+        await client.listen(self.profile.endpoints["events"], self.vocab, context, channels)
 
-    async def command(
-        self, name: str, data: Any, *, options: dict[str, Any], timeout: float, wait: bool, emit: Emit
-    ) -> CommandOutcome:
-        async with self.session(emit, options) as session:
-            return await session.command(name, data, timeout=timeout, wait=wait)
+    def session(self, context: Context) -> client.Session:
+        return client.Session(self, context, self.profile.endpoints, self.vocab)
 
-    def session(self, emit: Emit, options: dict[str, Any]) -> client.Session:
-        return client.Session(self, self.profile.endpoints, self.vocab, emit, options)
-
-    async def publish(
-        self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool, options: dict[str, Any]
-    ) -> None:
+    async def publish(self, context: Context, messages: list[Message], *, wait_s: float, realtime: bool) -> None:
         from . import simulator
 
-        await simulator.publish(self.profile, self.vocab, messages, emit, self.notify, wait_s, realtime)
+        await simulator.publish(self.profile, self.vocab, messages, context.emit, context.notify, wait_s, realtime)
 
-    async def simulate(
-        self, emit: Emit, *, scenario: list[Message] | None, timeline: bool, options: dict[str, Any]
-    ) -> None:
+    def simulator(self, context: Context, *, scenario: list[Message] | None, timeline: bool) -> Simulation:
         from . import simulator
 
-        self.simulator = simulator.Simulator(self.profile, self.vocab, emit, self.notify)
-        await self.simulator.run(scenario, timeline)
+        return simulator.Simulator(self.profile, self.vocab, context, scenario, timeline)
 
-    async def control(self, verb: str, msg: Message, emit: Emit) -> CommandOutcome:
-        """`publish autotrainer KIND --via SOCKET`: the running simulator publishes it, once it
-        has a subscriber (as `publish` does)."""
-        if verb != "publish" or self.simulator is None or self.simulator.publisher is None:
-            return await super().control(verb, msg, emit)
-        publisher = self.simulator.publisher
-        await publisher.pub.wait_subscriber(float(self.profile.setting("timeouts.command_s", 5.0)))
-        sent = publisher.send_message(msg)
-        for published in sent:
-            emit(published)
-        return CommandOutcome(True, f"published {msg.kind}", sent)
-
-    async def probe(self, *, warn: float, crit: float, options: dict[str, Any]) -> ProbeReport:
+    async def probe(self, context: Context, *, warn: float, crit: float) -> ProbeReport:
         return await client.probe(self.profile.endpoints, self.vocab, warn, crit)
 
 

@@ -11,7 +11,7 @@ from fieldctl.profiles import Profile
 from fieldctl.protocols.core.errors import UsageError
 from fieldctl.protocols.core.message import Message, link
 from fieldctl.protocols.sdk import replay, schedule
-from fieldctl.protocols.sdk.contract import Emit, Notify, link_emitter
+from fieldctl.protocols.sdk.contract import CommandOutcome, Context, Emit, Notify, Simulation, link_emitter
 from fieldctl.protocols.transport import together, zeromq
 
 from . import codec, timeline
@@ -79,9 +79,18 @@ async def publish(
     )
 
 
-class Simulator:
-    def __init__(self, profile: Profile, vocab: codec.Vocabulary, emit: Emit, notify: Notify) -> None:
-        self.profile, self.vocab, self.emit, self.notify = profile, vocab, emit, notify
+class Simulator(Simulation):
+    def __init__(
+        self,
+        profile: Profile,
+        vocab: codec.Vocabulary,
+        context: Context,
+        scenario: list[Message] | None,
+        use_timeline: bool,
+    ) -> None:
+        super().__init__(profile)
+        self.vocab, self.emit, self.notify = vocab, context.emit, context.notify
+        self.scenario, self.use_timeline = scenario, use_timeline
         async_names = profile.setting("simulate.async_commands", [])
         unknown = [name for name in async_names if name not in vocab.command_code]
         if unknown:
@@ -93,7 +102,8 @@ class Simulator:
         self.seed = int(profile.setting("simulate.seed", 1))
         self.publisher: DevicePublisher | None = None  # bound by run(), for the control path
 
-    async def run(self, scenario: list[Message] | None, use_timeline: bool) -> None:
+    async def run(self) -> None:
+        scenario = self.scenario
         publisher = self.publisher = DevicePublisher(self.profile, self.vocab, self.emit)
         try:  # any client may connect: garbage, raw TCP and vanished peers are dropped with a warning
             replier = zeromq.replier(
@@ -110,13 +120,25 @@ class Simulator:
         tasks = [self._heartbeats(publisher), self._respond(replier, publisher)]
         if scenario is not None:
             tasks.append(self._replay(publisher, replayable(scenario, REPLAYED_CHANNELS, self.notify)))
-        elif use_timeline:
+        elif self.use_timeline:
             tasks.append(self._timeline(publisher))
         try:
             await together(*tasks)
         finally:
             replier.close()
             publisher.close()
+
+    async def control(self, verb: str, msg: Message, emit: Emit) -> CommandOutcome:
+        """`publish autotrainer KIND --via SOCKET`: published once it has a subscriber (as
+        `publish` does)."""
+        if verb != "publish" or self.publisher is None:
+            return await super().control(verb, msg, emit)
+        publisher = self.publisher
+        await publisher.pub.wait_subscriber(float(self.profile.setting("timeouts.command_s", 5.0)))
+        sent = publisher.send_message(msg)
+        for published in sent:
+            emit(published)
+        return CommandOutcome(True, f"published {msg.kind}", sent)
 
     async def _heartbeats(self, publisher: DevicePublisher) -> None:
         interval = self.profile.heartbeat.interval_s

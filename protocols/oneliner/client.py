@@ -11,7 +11,7 @@ from fieldctl.profiles import Profile
 from fieldctl.protocols.core.errors import ProtocolFailure, Timeout, UsageError
 from fieldctl.protocols.core.message import Message
 from fieldctl.protocols.core.readable import duration_text, value_text
-from fieldctl.protocols.sdk.contract import CommandOutcome, Emit, Notify, ProbeReport, link_emitter
+from fieldctl.protocols.sdk.contract import ClientSession, CommandOutcome, Emit, Notify, ProbeReport, link_emitter
 from fieldctl.protocols.sdk.probing import verdict
 from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, zeromq
 
@@ -159,6 +159,27 @@ def describe(request: Request, reply: Message) -> str:
         text = f"not found: {text}"  # the server's lookups fail with a KeyError's quoted str
     hint = _FAILURE_HINTS.get(request.attr)
     return f"{request.target}: failed: {text}{stamp}" + (f" ({hint})" if hint else "")
+
+
+class Session(ClientSession):
+    """Each command a call of its own, on a REQ socket of its own (as RouterClient calls)."""
+
+    async def command(
+        self,
+        name: str,
+        data: Any,
+        *,
+        timeout: float,
+        wait: bool,
+        emit: Emit | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> CommandOutcome:
+        if data is not None:
+            raise UsageError("oneliner commands take --args JSON and --kwargs JSON, not --data")
+        context = self.context
+        return await command(
+            self.driver.profile, name, self.options_for(options), timeout, emit or context.emit, context.notify
+        )
 
 
 async def command(

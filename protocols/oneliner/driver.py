@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-from fieldctl.profiles import Profile
 from fieldctl.profiles.schema import Setting
 from fieldctl.protocols.core.errors import UsageError
 from fieldctl.protocols.core.message import OUT, Message
 from fieldctl.protocols.core.readable import value_text
-from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
+from fieldctl.protocols.sdk.contract import BaseDriver, Context, ProbeReport, Simulation
 
 from . import client, codec
 from .settings import SETTINGS
-
-if TYPE_CHECKING:
-    from . import simulator  # the other side's roles import it when they run: a client role never does
 
 
 class Driver(BaseDriver):
@@ -25,10 +21,6 @@ class Driver(BaseDriver):
     #: ZeroMQ sockets, each with its mailbox and monitor (4): listen a SUB; command a REQ; probe a REQ
     #: and (--stream) a SUB; simulate a ROUTER and an XPUB (their peers' connections besides).
     open_files: ClassVar[dict[str, int]] = {"listen": 4, "command": 4, "probe": 8, "simulate": 8, "publish": 4}
-
-    def __init__(self, profile: Profile, notify: Notify) -> None:
-        super().__init__(profile, notify)
-        self.simulator: simulator.Simulator | None = None
 
     def summarize(self, msg: Message) -> str:
         body = msg.payload
@@ -60,44 +52,25 @@ class Driver(BaseDriver):
             payload=data,
         )
 
-    async def listen(self, emit: Emit, *, channels: set[str] | None = None, options: dict[str, Any]) -> None:
-        trusted = bool(options.get("trust_pickle"))
+    async def listen(self, context: Context, channels: set[str] | None = None) -> None:
+        trusted = bool(context.options.get("trust_pickle"))
         if trusted:
-            self.notify(client.TRUST_WARNING)
-        streams = set(options.get("streams", [])) | set(channels or ())
-        await client.listen(self.profile, emit, streams, trusted)
+            context.notify(client.TRUST_WARNING)
+        streams = set(context.options.get("streams", [])) | set(channels or ())
+        await client.listen(self.profile, context.emit, streams, trusted)
 
-    async def command(
-        self, name: str, data: Any, *, options: dict[str, Any], timeout: float, wait: bool, emit: Emit
-    ) -> CommandOutcome:
-        if data is not None:
-            raise UsageError("oneliner commands take --args JSON and --kwargs JSON, not --data")
-        return await client.command(self.profile, name, options, timeout, emit, self.notify)
+    def session(self, context: Context) -> client.Session:
+        return client.Session(self, context)
 
-    async def publish(
-        self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool, options: dict[str, Any]
-    ) -> None:
+    async def publish(self, context: Context, messages: list[Message], *, wait_s: float, realtime: bool) -> None:
         from . import simulator
 
-        await simulator.publish(self.profile, messages, emit, self.notify, wait_s, realtime)
+        await simulator.publish(self.profile, messages, context.emit, context.notify, wait_s, realtime)
 
-    async def simulate(
-        self, emit: Emit, *, scenario: list[Message] | None, timeline: bool, options: dict[str, Any]
-    ) -> None:
+    def simulator(self, context: Context, *, scenario: list[Message] | None, timeline: bool) -> Simulation:
         from . import simulator
 
-        self.simulator = simulator.Simulator(self.profile, emit, self.notify)
-        await self.simulator.run(scenario)
+        return simulator.Simulator(self.profile, context, scenario)
 
-    async def control(self, verb: str, msg: Message, emit: Emit) -> CommandOutcome:
-        """`publish oneliner STREAM --data J --via SOCKET`: the running simulator publishes it."""
-        if verb != "publish" or self.simulator is None or self.simulator.publisher is None:
-            return await super().control(verb, msg, emit)
-        publisher = self.simulator.publisher
-        await publisher.pub.wait_subscriber(float(self.profile.setting("timeouts.command_s", 5.0)))
-        sent = publisher.send_message(msg)
-        emit(sent)
-        return CommandOutcome(True, f"published on {sent.channel}", [sent])
-
-    async def probe(self, *, warn: float, crit: float, options: dict[str, Any]) -> ProbeReport:
-        return await client.probe(self.profile, warn, crit, options.get("stream"))
+    async def probe(self, context: Context, *, warn: float, crit: float) -> ProbeReport:
+        return await client.probe(self.profile, warn, crit, context.options.get("stream"))

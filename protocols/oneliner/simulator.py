@@ -13,7 +13,7 @@ from fieldctl.profiles import Profile
 from fieldctl.protocols.core.errors import UsageError
 from fieldctl.protocols.core.message import IN, OUT, Message, link
 from fieldctl.protocols.sdk import replay, schedule
-from fieldctl.protocols.sdk.contract import Emit, Notify, link_emitter
+from fieldctl.protocols.sdk.contract import CommandOutcome, Context, Emit, Notify, Simulation, link_emitter
 from fieldctl.protocols.transport import together, zeromq
 
 from . import codec
@@ -108,16 +108,18 @@ async def publish(
     )
 
 
-class Simulator:
+class Simulator(Simulation):
     """A RouterServer stand-in: the profile's [simulate] objects, named calls and streams."""
 
-    def __init__(self, profile: Profile, emit: Emit, notify: Notify) -> None:
-        self.profile, self.emit, self.notify = profile, emit, notify
+    def __init__(self, profile: Profile, context: Context, scenario: list[Message] | None) -> None:
+        super().__init__(profile)
+        self.emit, self.notify, self.scenario = context.emit, context.notify, scenario
         self.router = Router(profile.setting("simulate", {}))
         self.limits = profile.limits
         self.publisher: StreamPublisher | None = None  # bound by run(), for the control path
 
-    async def run(self, scenario: list[Message] | None) -> None:
+    async def run(self) -> None:
+        scenario = self.scenario
         publisher = self.publisher = StreamPublisher(self.profile, self.emit, self.notify)
         url = self.profile.endpoints[codec.CALLS]
         warn_if_exposed(url, self.notify)
@@ -157,6 +159,16 @@ class Simulator:
         await publisher.pub.subscribed.wait()
         async for msg in replay.paced(messages):
             publisher.send_message(msg)
+
+    async def control(self, verb: str, msg: Message, emit: Emit) -> CommandOutcome:
+        """`publish oneliner STREAM --data J --via SOCKET`: published on the running stream."""
+        if verb != "publish" or self.publisher is None:
+            return await super().control(verb, msg, emit)
+        publisher = self.publisher
+        await publisher.pub.wait_subscriber(float(self.profile.setting("timeouts.command_s", 5.0)))
+        sent = publisher.send_message(msg)
+        emit(sent)
+        return CommandOutcome(True, f"published on {sent.channel}", [sent])
 
     async def _respond(self, replier: zeromq.Socket) -> None:
         while True:

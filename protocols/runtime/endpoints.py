@@ -1,14 +1,18 @@
 """Endpoints for a self-contained run (`demo`, the conformance suite, fleets of simulators): the
 simulator and the client side by side on free loopback ports and private socket paths, so nothing
-else on the machine is touched."""
+else on the machine is touched. A broker's endpoint (the profile's [topology]) is where both sides
+connect, not something either binds: it stays as the profile resolved it."""
 
 from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Collection, Mapping
+from dataclasses import replace
 from urllib.parse import urlsplit, urlunsplit
 
 from fieldctl.profiles import Profile
+from fieldctl.profiles.schema import SIMULATOR
 
 
 def private_url(name: str, url: str, folder: str) -> str:
@@ -65,8 +69,24 @@ def per_target_url(url: str, target: str) -> str:
 
 
 def private_endpoints(profile: Profile, folder: str) -> dict[str, str]:
-    """Endpoint name -> private URL, for every endpoint of the profile."""
-    return {name: private_url(name, url, folder) for name, url in profile.endpoints.items()}
+    """Endpoint name -> private URL, for every endpoint of the profile but a broker's, which keeps
+    the URL the profile resolved (the command line's, the target's or the profile's own)."""
+    brokers = profile.broker_endpoints
+    return {name: url if name in brokers else private_url(name, url, folder) for name, url in profile.endpoints.items()}
+
+
+def on_endpoints(profile: Profile, endpoints: Mapping[str, str]) -> Profile:
+    """The profile with these endpoints instead: a copy, not a reload (the URLs are private ones,
+    or the profile's own)."""
+    return replace(profile, endpoints=dict(endpoints), data={**profile.data, "endpoints": dict(endpoints)})
+
+
+def all_announced(profile: Profile, reached: Mapping[str, str], announced: Collection[str]) -> bool:
+    """Whether a simulator of `profile` has said where it is: no port of an endpoint it binds is
+    still left to the system, and one `bound` came when it binds any (a socket path announces
+    nothing new, but is bound only then). A broker's or the client's endpoint needs no `bound`."""
+    binds = [name for name in reached if profile.topology(name) == SIMULATOR]
+    return not any(is_wildcard(reached[name]) for name in binds) and (not binds or bool(announced))
 
 
 def is_wildcard(url: str) -> bool:

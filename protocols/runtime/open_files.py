@@ -37,7 +37,7 @@ def per_run(driver: type[BaseDriver] | BaseDriver, role: str) -> int:
     declared = kind.open_files.get(role)
     if declared is not None:
         return declared
-    return UNDECLARED if getattr(kind, role) is not getattr(BaseDriver, role) else 0
+    return UNDECLARED if role in kind.roles else 0
 
 
 def reserve(needed: int, what: str) -> None:

@@ -1,6 +1,8 @@
 """Many simulated devices of one profile in one process (`simulate --devices N`): each on its own
 private addresses (free loopback ports, socket paths in a private folder), each a full simulator
-(heartbeats, timeline, answers), and the fleet file's targets that reach them once all are bound."""
+(heartbeats, timeline, answers), and the fleet file's targets that reach them once all are bound.
+A broker's endpoint is shared by every device (each connects to it); the driver's
+`device_settings` tell the devices apart there (a topic prefix), in the simulators and the targets."""
 
 from __future__ import annotations
 
@@ -15,13 +17,14 @@ from typing import Any
 
 from fieldctl.profiles import Profile
 from fieldctl.profiles.loader import parse_value
+from fieldctl.profiles.schema import check
 from fieldctl.profiles.targets import Target
 from fieldctl.protocols.core.errors import Timeout, UsageError
 from fieldctl.protocols.core.message import Message
 from fieldctl.protocols.runtime.endpoints import (
+    all_announced,
     check_free,
     is_socket_path,
-    is_wildcard,
     per_target_url,
     private_endpoints,
     with_port,
@@ -40,6 +43,18 @@ SEED = "simulate.seed"
 DEVICE_ID = "simulate.configuration.deviceId"
 #: How long binding may take: a base plus a little per device (1,000 devices bind in a few seconds).
 BOUND_BASE_S, BOUND_PER_DEVICE_S = 10.0, 0.05
+
+
+def nested(settings: dict[str, Any]) -> dict[str, Any]:
+    """Dotted keys as the nested tables a profile holds them in."""
+    tree: dict[str, Any] = {}
+    for dotted, value in settings.items():
+        *tables, last = dotted.split(".")
+        node = tree
+        for part in tables:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return tree
 
 
 def device_names(count: int, prefix: str = "sim") -> list[str]:
@@ -73,12 +88,14 @@ class Device:
     profile: Profile
     #: endpoint -> URL: the private one, then the real one from its `bound` announcement.
     reached: dict[str, str]
+    #: The profile settings that are this device's own (BaseDriver.device_settings), dotted.
+    settings: dict[str, Any] = field(default_factory=dict)
     announced: set[str] = field(default_factory=set)
 
     @property
     def bound(self) -> bool:
         """Announced, with no port still left to the system (demo's rule, per device)."""
-        return bool(self.announced) and not any(is_wildcard(url) for url in self.reached.values())
+        return all_announced(self.profile, self.reached, self.announced)
 
     def note(self, msg: Message) -> bool:
         """Takes in a `bound` announcement (True), so it is not shown per device."""
@@ -111,27 +128,42 @@ class SimulatedFleet:
             raise UsageError("--devices: at least 1")
         self.base, self.folder = base, folder
         self.ports: Iterator[int] | None = None
-        per_device = sum(not is_socket_path(url) for url in base.endpoints.values())
-        if base_port is not None and per_device:
-            ports = range(base_port, base_port + count * per_device)
+        #: the endpoints each device binds on a port of its own (a broker's is everyone's)
+        self.ported = [
+            name
+            for name, url in base.endpoints.items()
+            if name not in base.broker_endpoints and not is_socket_path(url)
+        ]
+        if base_port is not None and self.ported:
+            ports = range(base_port, base_port + count * len(self.ported))
             check_free(ports)
             self.ports = iter(ports)
-        self.kind = type(driver_for(base, notify_for(base.name)))  # the profile's settings checked once
-        self.devices = [self._device(name) for name in device_names(count)]
+        elif base_port is not None and base.broker_endpoints:
+            shared = ", ".join(sorted(base.broker_endpoints))
+            raise UsageError(
+                f"--base-port: the {base.name} devices bind no port (they share the broker at {shared}); leave it out"
+            )
+        template = driver_for(base, notify_for(base.name))  # the profile's settings checked once
+        self.kind = type(template)
+        self.devices = [
+            self._device(name, template.device_settings(name, index)) for index, name in enumerate(device_names(count))
+        ]
         self.drivers = [self.kind(device.profile, notify_for(device.name)) for device in self.devices]
 
-    def _device(self, name: str) -> Device:
-        """The base profile with private endpoints and its own identifier: a copy, not a reload (a
-        thousand loads and checks of the same profile took seconds)."""
+    def _device(self, name: str, settings: dict[str, Any]) -> Device:
+        """The base profile with private endpoints, its own identifier and the driver's settings for
+        it: a copy, not a reload (a thousand loads and checks of the same profile took seconds)."""
         own = os.path.join(self.folder, name)
         private = private_endpoints(self.base, own)
         if self.ports is not None:
             private = {
-                name: url if is_socket_path(url) else with_port(url, next(self.ports)) for name, url in private.items()
+                name: with_port(url, next(self.ports)) if name in self.ported else url for name, url in private.items()
             }
         if any(is_socket_path(url) for url in self.base.endpoints.values()):
             os.makedirs(own, mode=0o700, exist_ok=True)
         data = {**self.base.data, "endpoints": dict(private)}
+        if settings:
+            data = self._own_settings(data, name, settings)
         if "simulate" in data:  # a simulator may keep and change what it reads from here: its own copy
             data["simulate"] = copy.deepcopy(data["simulate"])
             own_settings = data["simulate"]
@@ -142,18 +174,43 @@ class SimulatedFleet:
                 own_settings[SEED.partition(".")[2]] = device_seed(seed, name)
             if self.base.setting(DEVICE_ID) is not None:
                 own_settings["configuration"]["deviceId"] = name
-        return Device(name, replace(self.base, endpoints=dict(private), data=data), dict(private))
+        return Device(name, replace(self.base, endpoints=dict(private), data=data), dict(private), dict(settings))
+
+    def _own_settings(self, data: dict[str, Any], name: str, settings: dict[str, Any]) -> dict[str, Any]:
+        """`data` with a device's own settings (dotted keys), each checked as the driver declares
+        it; the tables on their way are copies, so the base profile and the other devices keep theirs."""
+        tops = {dotted.split(".", 1)[0] for dotted in settings}
+        problems = check(nested(settings), self.kind.settings, only=tops)
+        if problems:
+            key, reason = problems[0]
+            raise UsageError(f"{self.kind.__name__}.device_settings({name!r}): {key}: {reason}")
+        for dotted, value in settings.items():
+            node = data
+            *tables, last = dotted.split(".")
+            for part in tables:
+                child = node.get(part)
+                node[part] = copy.copy(child) if isinstance(child, dict) else {}
+                node = node[part]
+            node[last] = value
+        return data
 
     def targets(self, sets: dict[str, Any], group: str | None) -> list[Target]:
-        """What reaches each device: the URLs it announced; an endpoint no simulator binds (a
-        client's own socket) keeps the profile's URL, made distinct per target."""
+        """What reaches each device: the URLs it announced; a broker's URL as it is (every device
+        connects there); an endpoint no simulator binds (a client's own socket) keeps the profile's
+        URL, made distinct per target. Each target's `set` table carries the device's own settings."""
         targets = []
+        brokers = self.base.broker_endpoints
         for device in self.devices:
             endpoints = {
-                name: device.reached[name] if name in device.announced else per_target_url(url, device.name)
+                name: url
+                if name in brokers
+                else device.reached[name]
+                if name in device.announced
+                else per_target_url(url, device.name)
                 for name, url in self.base.endpoints.items()
             }
-            targets.append(Target(device.name, self.base.name, None, endpoints, dict(sets), (group,) if group else ()))
+            own = {**sets, **device.settings}
+            targets.append(Target(device.name, self.base.name, None, endpoints, own, (group,) if group else ()))
         return targets
 
     async def run(
@@ -168,7 +225,9 @@ class SimulatedFleet:
         """Runs every device until cancelled; `on_bound` once all have announced their addresses
         (each device's own `bound` links are taken in here, not passed on)."""
         all_bound = asyncio.Event()
-        waiting = {device.name for device in self.devices}
+        waiting = {device.name for device in self.devices if not device.bound}  # a broker's alone: none
+        if not waiting:
+            all_bound.set()
 
         def emitter(device: Device) -> Emit:
             emit = emit_for(device.name)
@@ -188,7 +247,9 @@ class SimulatedFleet:
         running = asyncio.ensure_future(
             together(
                 *(
-                    driver.simulate(emitter(device), scenario=scenario, timeline=timeline, options=options)
+                    driver.simulator(
+                        driver.context(emitter(device), options), scenario=scenario, timeline=timeline
+                    ).run()
                     for device, driver in zip(self.devices, self.drivers, strict=True)
                 )
             )

@@ -2,15 +2,19 @@
 CLI change. docs/plugins.md is the full text; tests/contract holds every installed protocol to it.
 
 A protocol package registers a ``Driver`` (a subclass of ``BaseDriver``) in the
-``fieldctl.protocols`` entry-point group; roles it does not play raise ``Unsupported``. Roles
-report traffic through ``emit`` (Messages, link states included) and human warnings through
-``notify``; they never print. Link states (channel ``link``, the state as ``kind``): ``bound`` (a
-simulator listens; ``payload.url`` is the real address, and demo, fleets and tests wait for it),
-``connected``/``ready`` (a client's connection is up / its handshake done), ``peer-connected``,
-``retrying`` (another attempt follows), ``disconnected``; ``stale``/``alive`` come from the CLI's
-heartbeat watch. A protocol may add its own (``logged-in``, ``configured``). A role's own
-command-line options are declared in the package's ``options.py`` (protocols/sdk/options.py); the CLI
-parses them and the role receives them as ``options``.
+``fieldctl.protocols`` entry-point group and names the roles it plays in ``roles``; the others
+raise ``Unsupported``. Each role gets one ``Context``: it reports traffic through ``emit``
+(Messages, link states included) and human warnings through ``notify``; it never prints. Commands
+go only through a ``ClientSession``; ``simulator`` returns a ``Simulation`` handle that runs the
+other side and answers its control requests. Link states (channel ``link``, the state as ``kind``):
+``bound`` (a simulator listens; ``payload.url`` is the real address, and demo, fleets and tests
+wait for it), ``connected``/``ready`` (a client's connection is up / its handshake done),
+``peer-connected``, ``retrying`` (another attempt follows), ``disconnected``;
+``present``/``absent`` (a driver with ``presence``: the device itself is heard / known gone, behind
+a broker); ``stale``/``alive`` come from the CLI's heartbeat watch. A protocol may add its own
+(``logged-in``, ``configured``). A role's own command-line options are declared in the package's
+``options.py`` (protocols/sdk/options.py); the CLI parses them and the role receives them as
+``context.options``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any, ClassVar
 from fieldctl.profiles import Profile
 from fieldctl.profiles.schema import SECONDS, TEXTS, Setting
 from fieldctl.protocols.core.errors import NagiosCode, Unsupported
+from fieldctl.protocols.core.limits import Limits
 from fieldctl.protocols.core.message import Message, link
 from fieldctl.protocols.core.readable import value_text
 
@@ -35,14 +40,22 @@ def link_emitter(profile: str, emit: Emit) -> Callable[[str, str, Any], None]:
     return lambda endpoint, state, detail: emit(link(profile, endpoint, state, detail))
 
 
-@dataclass
-class Stats:
-    """Counters the views show; updated by roles and by the CLI's sink."""
+def _uncounted(msg: Message) -> None:
+    """A duplicate nobody counts (a role run outside a view)."""
 
-    received: int = 0
-    malformed: int = 0
-    duplicates: int = 0
-    sent: int = 0
+
+@dataclass(frozen=True)
+class Context:
+    """What one run of a role gets, the same for every role: where its messages go, where a
+    person's warnings go, its protocol options (parsed: see options.py) and what one frame may
+    cost. The CLI builds it with `BaseDriver.context`; a driver keeps no run's state of its own."""
+
+    emit: Emit
+    notify: Notify
+    options: dict[str, Any]
+    limits: Limits
+    #: A message heard again and not emitted (a device's re-sent emergency): the views count it.
+    duplicate: Callable[[Message], None] = _uncounted
 
 
 @dataclass
@@ -76,12 +89,16 @@ LOOKS = frozenset({"alarm", "quiet", "request", "reply", "link"})
 
 class ClientSession:
     """A long-lived client of one profile: many commands over the same connections, until closed.
-    An async context manager; `fieldctl command` uses one once, the console keeps one per profile.
-    This default one runs the driver's one-shot `command` each time, so every protocol has
-    sessions; a driver that can keep its connections returns its own subclass from `session`."""
+    An async context manager, and the only way commands are sent: `fieldctl command` uses one
+    once, the console and check keep one per profile. A driver that plays the command role
+    returns its own subclass from `session`; this one refuses every command."""
 
-    def __init__(self, driver: BaseDriver, emit: Emit, options: dict[str, Any]) -> None:
-        self.driver, self.emit, self.options = driver, emit, options
+    def __init__(self, driver: BaseDriver, context: Context) -> None:
+        self.driver, self.context = driver, context
+
+    def options_for(self, options: dict[str, Any] | None) -> dict[str, Any]:
+        """The session's options with one command's own on top."""
+        return {**self.context.options, **(options or {})}
 
     async def command(
         self,
@@ -93,11 +110,18 @@ class ClientSession:
         emit: Emit | None = None,
         options: dict[str, Any] | None = None,
     ) -> CommandOutcome:
-        """As BaseDriver.command. `emit` and `options` (merged over the session's) are for this
-        command only, e.g. a console line's own flags."""
-        return await self.driver.command(
-            name, data, options={**self.options, **(options or {})}, timeout=timeout, wait=wait, emit=emit or self.emit
-        )
+        """One request and its answer. `timeout`: a hard deadline for the whole exchange, whatever
+        keeps arriving (Timeout past it). `wait`: also wait for a result the protocol delivers after
+        the first reply (an asynchronous command), where it has one. Emits the request and every
+        reply (on `emit` when given, else the session's); the outcome's rtt_s runs from the request
+        leaving to the first reply. `options` are this command's own, over the session's."""
+        profile = self.driver.profile.name
+        if self.driver.commands_from_simulator:
+            raise Unsupported(
+                f"a {profile} command goes from the other side to a client, so fieldctl sends one as that side:"
+                f" start `fieldctl simulate {profile} --control SOCKET` and add --via SOCKET"
+            )
+        raise Unsupported(f"command is not supported for profile {profile}")
 
     async def close(self) -> None:
         """Closes what the session holds open; it can be closed more than once."""
@@ -109,6 +133,21 @@ class ClientSession:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
+
+
+class Simulation:
+    """A running simulator, as `BaseDriver.simulator` returns it: `run` plays the other side until
+    cancelled; `control` answers a request on its control path (`publish|command --via SOCKET`,
+    see protocols/runtime/control.py) while it runs."""
+
+    def __init__(self, profile: Profile) -> None:
+        self.profile = profile
+
+    async def run(self) -> None:
+        raise NotImplementedError
+
+    async def control(self, verb: str, msg: Message, emit: Emit) -> CommandOutcome:
+        raise Unsupported(f"the {self.profile.name} simulator does not take {verb} requests")
 
 
 class BaseDriver:
@@ -138,11 +177,29 @@ class BaseDriver:
     #: The protocol's commands go from the other side to a client (a platform commands its
     #: connectors): fieldctl sends one only as that side, `command --via` a running simulator.
     commands_from_simulator: ClassVar[bool] = False
+    #: True when a client's connection being up does not mean the device is there (a broker): the
+    #: driver's listen then emits a link state `present` when it hears the device and `absent` when
+    #: it knows the device is gone (e.g. a last will, or no heartbeat), and the fleet board, the
+    #: exporter's `fieldctl_up` and check's waits count the device up only while `present`.
+    presence: ClassVar[bool] = False
 
     def __init__(self, profile: Profile, notify: Notify) -> None:
         self.profile = profile
         self.notify = notify
-        self.stats = Stats()
+
+    def context(
+        self, emit: Emit, options: dict[str, Any] | None = None, duplicate: Callable[[Message], None] = _uncounted
+    ) -> Context:
+        """The Context one run of a role gets (see Context)."""
+        return Context(emit, self.notify, options or {}, self.profile.limits, duplicate)
+
+    def device_settings(self, device: str, index: int) -> dict[str, Any]:
+        """Profile settings (dotted keys -> values) that give simulated device `device` (the
+        `index`-th, from 0) its own identity when devices share an address (a broker): e.g. a topic
+        prefix. Applied to that device's simulator and written into its fleet-file target's `set`
+        table, so a client of the target talks to that device. Default: {} (devices told apart by
+        their addresses)."""
+        return {}
 
     def summarize(self, msg: Message) -> str:
         """A short text for one table cell."""
@@ -159,62 +216,39 @@ class BaseDriver:
         """The Message `publish PROFILE KIND --data JSON` sends."""
         raise Unsupported(f"publish KIND is not supported for profile {self.profile.name}")
 
-    async def listen(self, emit: Emit, *, channels: set[str] | None = None, options: dict[str, Any]) -> None:
+    async def listen(self, context: Context, channels: set[str] | None = None) -> None:
         """Follows the other side until cancelled, emitting every message received (malformed ones
         with ``error`` set). `channels`: the --filter channel= values, a hint for subscribing (the
         CLI filters again). Raises ConnectFailure when the other side cannot be reached at the
         start; reconnects when it goes away later."""
         raise Unsupported(f"listen is not supported for profile {self.profile.name}")
 
-    async def register(self, emit: Emit, *, options: dict[str, Any]) -> None:
+    async def register(self, context: Context) -> None:
         """Signs on as the other side's client (connector, plugin) and answers what it asks, until
         cancelled; emits what it sends and receives."""
         raise Unsupported(f"register is not supported for profile {self.profile.name}")
 
-    async def command(
-        self, name: str, data: Any, *, options: dict[str, Any], timeout: float, wait: bool, emit: Emit
-    ) -> CommandOutcome:
-        """One request and its answer. `timeout`: a hard deadline for the whole exchange, whatever
-        keeps arriving (Timeout past it). `wait`: also wait for a result the protocol delivers after
-        the first reply (an asynchronous command), where it has one. Emits the request and every
-        reply; the outcome's rtt_s runs from the request leaving to the first reply. A driver with
-        its own `session` implements this as that session used once."""
-        name = self.profile.name
-        if self.commands_from_simulator:
-            raise Unsupported(
-                f"a {name} command goes from the other side to a client, so fieldctl sends one as that side:"
-                f" start `fieldctl simulate {name} --control SOCKET` and add --via SOCKET"
-            )
-        raise Unsupported(f"command is not supported for profile {name}")
+    def session(self, context: Context) -> ClientSession:
+        """A client session for many commands (see ClientSession); the context's options are the
+        command role's, used by every command of the session unless one overrides them."""
+        return ClientSession(self, context)
 
-    def session(self, emit: Emit, options: dict[str, Any]) -> ClientSession:
-        """A client session for many commands (see ClientSession); `options` are the command role's
-        protocol options, used by every command of the session unless one overrides them."""
-        return ClientSession(self, emit, options)
-
-    async def publish(
-        self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool, options: dict[str, Any]
-    ) -> None:
+    async def publish(self, context: Context, messages: list[Message], *, wait_s: float, realtime: bool) -> None:
         """Sends each message as this side of the protocol does. `wait_s`: how long to wait for the
         other side to be ready to receive (a subscriber, a connection); `realtime`: keep the
         recorded gaps (replay.paced). Messages that do not replay are skipped (replay.replayable)."""
         raise Unsupported(f"publish is not supported for profile {self.profile.name}")
 
-    async def simulate(
-        self, emit: Emit, *, scenario: list[Message] | None, timeline: bool, options: dict[str, Any]
-    ) -> None:
-        """Plays the other side on the profile's endpoints until cancelled, announcing each with a
-        ``bound`` link. `scenario`: messages to play instead of the built-in timeline; `timeline`:
-        play the built-in one. Survives any peer: a bad one gets a notify line, an error answer
-        where the protocol has one, and only its own connection dropped."""
+    def simulator(self, context: Context, *, scenario: list[Message] | None, timeline: bool) -> Simulation:
+        """The other side on the profile's endpoints: its `run` serves them until cancelled,
+        announcing each it binds with a ``bound`` link (a broker's endpoint, which it connects to:
+        ``connected`` at most). `scenario`: messages to play instead of the built-in timeline;
+        `timeline`: play the built-in one. Survives any peer: a bad one gets a notify line, an
+        error answer where the protocol has one, and only its own connection dropped."""
         raise Unsupported(f"simulate is not supported for profile {self.profile.name}")
 
-    async def probe(self, *, warn: float, crit: float, options: dict[str, Any]) -> ProbeReport:
+    async def probe(self, context: Context, *, warn: float, crit: float) -> ProbeReport:
         """A health check. `crit`: the hard time limit and the CRITICAL threshold (seconds), `warn`
         the WARNING one; metrics in seconds (probing.verdict applies the thresholds). An
         unreachable peer raises ConnectFailure, which the CLI reports as CRITICAL."""
         raise Unsupported(f"probe is not supported for profile {self.profile.name}")
-
-    async def control(self, verb: str, msg: Message, emit: Emit) -> CommandOutcome:
-        """A request on a running simulator's control path (see protocols/runtime/control.py)."""
-        raise Unsupported(f"the {self.profile.name} simulator does not take {verb} requests")

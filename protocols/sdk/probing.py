@@ -11,6 +11,7 @@ from fieldctl.protocols.sdk.contract import ProbeReport
 
 if TYPE_CHECKING:
     from fieldctl.profiles import Profile
+    from fieldctl.protocols.core.message import Message
     from fieldctl.protocols.sdk.contract import BaseDriver
 
 #: Probes of a fleet running at once: 1,000 targets are probed in waves, not all sockets at one moment.
@@ -46,13 +47,17 @@ def failed(exc: Exception) -> ProbeReport:
     return ProbeReport(NagiosCode.CRITICAL if isinstance(exc, ConnectFailure) else NagiosCode.UNKNOWN, str(exc))
 
 
+def _ignored(msg: Message) -> None:
+    """A probe's traffic: its report says what matters."""
+
+
 async def probed(driver: BaseDriver, warn: float, crit: float, options: dict[str, Any]) -> ProbeReport:
     """The driver's probe, always a report, within crit + GRACE_S."""
 
     from fieldctl.protocols.transport import within
 
     try:
-        return await within(driver.probe(warn=warn, crit=crit, options=options), crit + GRACE_S)
+        return await within(driver.probe(driver.context(_ignored, options), warn=warn, crit=crit), crit + GRACE_S)
     except TimeoutError:
         return ProbeReport(NagiosCode.CRITICAL, f"no verdict within {crit + GRACE_S:g} s")
     except FieldctlError as exc:

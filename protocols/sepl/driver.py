@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-from fieldctl.profiles import Profile
 from fieldctl.profiles.schema import Setting
-from fieldctl.protocols.core.errors import UsageError
 from fieldctl.protocols.core.message import OUT, Message
 from fieldctl.protocols.core.readable import duration_text, value_text
-from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
+from fieldctl.protocols.sdk.contract import BaseDriver, Context, ProbeReport, Simulation
 
 from . import client, codec
 from .codec import ENDPOINT
 from .settings import SETTINGS
-
-if TYPE_CHECKING:
-    from . import simulator  # the other side's roles import it when they run: a client role never does
-
-#: `publish sepl oversize --data N`: a fault test, not a way to make the simulator allocate gigabytes.
-OVERSIZE_MAX = 256 << 20
 
 
 class Driver(BaseDriver):
@@ -30,10 +22,6 @@ class Driver(BaseDriver):
     open_files: ClassVar[dict[str, int]] = {"register": 1, "publish": 1, "probe": 1, "simulate": 1}
     commands_from_simulator: ClassVar[bool] = True
 
-    def __init__(self, profile: Profile, notify: Notify) -> None:
-        super().__init__(profile, notify)
-        self.platform: simulator.Platform | None = None
-
     def summarize(self, msg: Message) -> str:
         return describe(msg)
 
@@ -42,47 +30,19 @@ class Driver(BaseDriver):
             profile=self.profile.name, endpoint=ENDPOINT, direction=OUT, channel="event", kind=kind, payload=data
         )
 
-    async def register(self, emit: Emit, *, options: dict[str, Any]) -> None:
-        await client.Connector(self.profile, options, emit, self.notify).run()
+    async def register(self, context: Context) -> None:
+        await client.Connector(self.profile, context.options, context.emit, context.notify).run()
 
-    async def publish(
-        self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool, options: dict[str, Any]
-    ) -> None:
-        await client.publish(self.profile, messages, emit, self.notify, options, wait_s)
+    async def publish(self, context: Context, messages: list[Message], *, wait_s: float, realtime: bool) -> None:
+        await client.publish(self.profile, messages, context.emit, context.notify, context.options, wait_s)
 
-    async def probe(self, *, warn: float, crit: float, options: dict[str, Any]) -> ProbeReport:
-        return await client.probe(self.profile, options, self.notify, warn, crit)
+    async def probe(self, context: Context, *, warn: float, crit: float) -> ProbeReport:
+        return await client.probe(self.profile, context.options, context.notify, warn, crit)
 
-    async def simulate(
-        self, emit: Emit, *, scenario: list[Message] | None, timeline: bool, options: dict[str, Any]
-    ) -> None:
+    def simulator(self, context: Context, *, scenario: list[Message] | None, timeline: bool) -> Simulation:
         from . import simulator
 
-        self.platform = simulator.Platform(self.profile, options, emit, self.notify)
-        await self.platform.run(scenario)
-
-    async def control(self, verb: str, msg: Message, emit: Emit) -> CommandOutcome:
-        """`command sepl DEVICE:SERVICE --data J --via S` pushes a command and reports the
-        connector's answer and its latency. Fault injection: `publish sepl raw --data '"TEXT"' --via S`
-        sends TEXT as one frame, `publish sepl oversize --data N` a JSON string of N characters,
-        `publish sepl close` closes every connection."""
-        if self.platform is None:
-            return await super().control(verb, msg, emit)
-        kind = str(msg.kind)
-        if verb == "publish" and kind == "raw":
-            return await self.platform.broadcast_raw(
-                msg.payload if isinstance(msg.payload, str) else codec.go_json(msg.payload), emit
-            )
-        if verb == "publish" and kind == "oversize" and isinstance(msg.payload, int):
-            if not 0 <= msg.payload <= OVERSIZE_MAX:
-                raise UsageError(f"publish sepl oversize --data N: N from 0 to {OVERSIZE_MAX}")
-            return await self.platform.broadcast_raw(codec.go_json("x" * msg.payload), emit)
-        if verb == "publish" and kind == "close":
-            return await self.platform.close_all("closed by fieldctl")
-        device, sep, service = kind.partition(":")
-        if not sep or not device or not service:
-            return CommandOutcome(False, f"expected DEVICE:SERVICE, got {kind!r}")
-        return await self.platform.command(device, service, msg.payload, emit)
+        return simulator.Platform(self.profile, context, scenario)
 
 
 def describe(msg: Message) -> str:

@@ -24,7 +24,7 @@ from fieldctl.protocols.core.errors import Timeout, UsageError
 from fieldctl.protocols.core.limits import Malformed
 from fieldctl.protocols.core.message import IN, OUT, Message, link
 from fieldctl.protocols.core.readable import value_text
-from fieldctl.protocols.sdk.contract import CommandOutcome, Emit, Notify
+from fieldctl.protocols.sdk.contract import CommandOutcome, Context, Emit, Simulation
 from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, within
 from fieldctl.protocols.transport.websocket import as_text, drop, send_text, start_server, watch_frames
 
@@ -93,10 +93,15 @@ class Connected:
     last_frame: float = field(default_factory=time.monotonic)
 
 
-class Platform:
-    def __init__(self, profile: Profile, options: dict[str, Any], emit: Emit, notify: Notify) -> None:
-        self.profile, self.notify = profile, notify
-        self.emit = scrubbed(emit)  # a connector may send a known password anywhere
+#: `publish sepl oversize --data N`: a fault test, not a way to make the simulator allocate gigabytes.
+OVERSIZE_MAX = 256 << 20
+
+
+class Platform(Simulation):
+    def __init__(self, profile: Profile, context: Context, scenario: list[Message] | None) -> None:
+        super().__init__(profile)
+        options, self.notify, self.scenario = context.options, context.notify, scenario
+        self.emit = scrubbed(context.emit)  # a connector may send a known password anywhere
         self.max_size = profile.limits.max_frame_bytes
         self.url = profile.endpoints[ENDPOINT]
         self.tls = server_tls(options, self.url)
@@ -117,7 +122,8 @@ class Platform:
 
     # --- serving -------------------------------------------------------------------------------
 
-    async def run(self, scenario: list[Message] | None) -> None:
+    async def run(self) -> None:
+        scenario = self.scenario
         server, url = await start_server(
             self.url, self._serve, tls=self.tls, max_size=self.max_size, ping_interval=None
         )
@@ -129,6 +135,27 @@ class Platform:
         finally:
             server.close()
             await server.wait_closed()
+
+    async def control(self, verb: str, msg: Message, emit: Emit) -> CommandOutcome:
+        """`command sepl DEVICE:SERVICE --data J --via S` pushes a command and reports the
+        connector's answer and its latency. Fault injection: `publish sepl raw --data '"TEXT"' --via S`
+        sends TEXT as one frame, `publish sepl oversize --data N` a JSON string of N characters,
+        `publish sepl close` closes every connection."""
+        kind = str(msg.kind)
+        if verb == "publish" and kind == "raw":
+            return await self.broadcast_raw(
+                msg.payload if isinstance(msg.payload, str) else codec.go_json(msg.payload), emit
+            )
+        if verb == "publish" and kind == "oversize" and isinstance(msg.payload, int):
+            if not 0 <= msg.payload <= OVERSIZE_MAX:
+                raise UsageError(f"publish sepl oversize --data N: N from 0 to {OVERSIZE_MAX}")
+            return await self.broadcast_raw(codec.go_json("x" * msg.payload), emit)
+        if verb == "publish" and kind == "close":
+            return await self.close_all("closed by fieldctl")
+        device, sep, service = kind.partition(":")
+        if not sep or not device or not service:
+            return CommandOutcome(False, f"expected DEVICE:SERVICE, got {kind!r}")
+        return await self.command(device, service, msg.payload, emit)
 
     def _show(self, text: str) -> dict[str, Any] | None:
         """A connector's frame, shown; its envelope, or None when it is not one."""

@@ -17,7 +17,15 @@ from fieldctl.protocols.core.errors import FieldctlError, NagiosCode, Timeout, U
 from fieldctl.protocols.core.limits import Limits, Malformed
 from fieldctl.protocols.core.message import IN, OUT, Message, link
 from fieldctl.protocols.core.readable import duration_text, value_text
-from fieldctl.protocols.sdk.contract import CommandOutcome, Emit, Notify, ProbeReport
+from fieldctl.protocols.sdk.contract import (
+    BaseDriver,
+    ClientSession,
+    CommandOutcome,
+    Context,
+    Emit,
+    Notify,
+    ProbeReport,
+)
 from fieldctl.protocols.sdk.probing import verdict
 from fieldctl.protocols.transport import unix, within
 
@@ -52,8 +60,8 @@ def socket_identity(path: str) -> SocketIdentity | None:
 
 
 @dataclass
-class Context:
-    """What every client role needs: the profile, both socket paths and the output callbacks."""
+class Wiring:
+    """How a tracim role is wired: the profile, both socket paths and the output callbacks."""
 
     profile: Profile
     channels: codec.Channels
@@ -144,7 +152,7 @@ def sender(writer: asyncio.StreamWriter) -> str:
 class DocumentListener:
     """Our listening socket: each connection is one document, read to EOF (any size, §10.1.3)."""
 
-    def __init__(self, ctx: Context, on_document: Callable[[bytes], Awaitable[None]]) -> None:
+    def __init__(self, ctx: Wiring, on_document: Callable[[bytes], Awaitable[None]]) -> None:
         self.ctx, self.on_document = ctx, on_document
         self.listener = unix.UnixListener(ctx.path, self._serve, backlog=64, limit=unix.CHUNK)
 
@@ -169,7 +177,7 @@ class Plugin:
     restarted daemon (a new master socket file, within WATCH_S + retry_s) or a silent one
     (heartbeat.stale_after_s), registers again, unregisters on exit."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Wiring) -> None:
         self.ctx = ctx
         self.pid = str(os.getpid())
         self.foreign_pings = 0
@@ -244,7 +252,7 @@ class Plugin:
         return named is not None and named == socket_identity(self.ctx.master)
 
 
-async def round_trip(ctx: Context, type_: str, data: Any, timeout: float) -> tuple[list[Message], float]:
+async def round_trip(ctx: Wiring, type_: str, data: Any, timeout: float) -> tuple[list[Message], float]:
     """One query on our own temporary socket (§10.1.9): the request and the reply of the matching
     type (whatever came in between is emitted, not kept: a flood costs no memory). `timeout` bounds
     all of it, binding and sending included, whatever keeps arriving; raises Timeout without a reply."""
@@ -281,7 +289,27 @@ def command_type(profile: Profile, name: str) -> str:
     raise UsageError(f"unknown command {name!r} (commands: {known})")
 
 
-async def command(ctx: Context, name: str, data: Any, timeout: float) -> CommandOutcome:
+class Session(ClientSession):
+    """Each command a document to the daemon and, where it answers, one back on a temporary socket."""
+
+    def __init__(self, driver: BaseDriver, context: Context, wire: Callable[[Emit, dict[str, Any]], Wiring]) -> None:
+        super().__init__(driver, context)
+        self.wire = wire
+
+    async def command(
+        self,
+        name: str,
+        data: Any,
+        *,
+        timeout: float,
+        wait: bool,
+        emit: Emit | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> CommandOutcome:
+        return await command(self.wire(emit or self.context.emit, self.options_for(options)), name, data, timeout)
+
+
+async def command(ctx: Wiring, name: str, data: Any, timeout: float) -> CommandOutcome:
     type_ = command_type(ctx.profile, name)
     if type_ == codec.DO_REQUEST:
         data = {} if data is None else data
@@ -354,7 +382,7 @@ def describe_tlm(tlm: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-async def probe(ctx: Context, warn: float, crit: float) -> ProbeReport:
+async def probe(ctx: Wiring, warn: float, crit: float) -> ProbeReport:
     """A ping on the master socket answered with a pong within the thresholds (§10.1.11)."""
     try:
         _, rtt = await round_trip(ctx, codec.PING, None, crit)

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from fieldctl.profiles import Profile
 from fieldctl.profiles.schema import Setting
 from fieldctl.protocols.core.errors import UsageError
 from fieldctl.protocols.core.message import LINK, OUT, Message
-from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
+from fieldctl.protocols.sdk.contract import BaseDriver, Context, Emit, Notify, ProbeReport, Simulation
 
 from . import client, codec, paths
 from .settings import SETTINGS
-
-if TYPE_CHECKING:
-    from . import simulator  # the other side's roles import it when they run: a client role never does
 
 
 class Driver(BaseDriver):
@@ -39,7 +36,6 @@ class Driver(BaseDriver):
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, notify)
         self.channels = codec.Channels.from_profile(profile)
-        self.simulator: simulator.Simulator | None = None
 
     def vocabulary(self, key: str) -> frozenset[str] | None:
         """Channels: the profile's, `other` for every type it does not name (and what does not
@@ -48,8 +44,8 @@ class Driver(BaseDriver):
             return frozenset({*self.profile.channels, codec.OTHER_CHANNEL, codec.TRACIM_CHANNEL, LINK})
         return None
 
-    def _context(self, emit: Emit, options: dict[str, Any]) -> client.Context:
-        return client.Context(
+    def _wiring(self, emit: Emit, options: dict[str, Any]) -> client.Wiring:
+        return client.Wiring(
             self.profile,
             self.channels,
             paths.master_path(self.profile, options),
@@ -91,37 +87,25 @@ class Driver(BaseDriver):
             payload=data,
         )
 
-    async def listen(self, emit: Emit, *, channels: set[str] | None = None, options: dict[str, Any]) -> None:
-        await self.register(emit, options=options)
+    async def listen(self, context: Context, channels: set[str] | None = None) -> None:
+        await self.register(context)
 
-    async def register(self, emit: Emit, *, options: dict[str, Any]) -> None:
-        await client.Plugin(self._context(emit, options)).run()
+    async def register(self, context: Context) -> None:
+        await client.Plugin(self._wiring(context.emit, context.options)).run()
 
-    async def command(
-        self, name: str, data: Any, *, options: dict[str, Any], timeout: float, wait: bool, emit: Emit
-    ) -> CommandOutcome:
-        return await client.command(self._context(emit, options), name, data, timeout)
+    def session(self, context: Context) -> client.Session:
+        return client.Session(self, context, self._wiring)
 
-    async def probe(self, *, warn: float, crit: float, options: dict[str, Any]) -> ProbeReport:
-        return await client.probe(self._context(lambda msg: None, options), warn, crit)
+    async def probe(self, context: Context, *, warn: float, crit: float) -> ProbeReport:
+        return await client.probe(self._wiring(lambda msg: None, context.options), warn, crit)
 
-    async def publish(
-        self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool, options: dict[str, Any]
-    ) -> None:
+    async def publish(self, context: Context, messages: list[Message], *, wait_s: float, realtime: bool) -> None:
         from . import simulator
 
-        await simulator.publish(self._context(emit, options), messages, options, realtime)
+        await simulator.publish(self._wiring(context.emit, context.options), messages, context.options, realtime)
 
-    async def simulate(
-        self, emit: Emit, *, scenario: list[Message] | None, timeline: bool, options: dict[str, Any]
-    ) -> None:
+    def simulator(self, context: Context, *, scenario: list[Message] | None, timeline: bool) -> Simulation:
         from . import simulator
 
-        self.simulator = simulator.Simulator(replace(self._context(emit, options), listening="master"))
-        await self.simulator.run(scenario, timeline)
-
-    async def control(self, verb: str, msg: Message, emit: Emit) -> CommandOutcome:
-        """`publish tracim KIND --via SOCKET`: the running simulator sends it to its clients."""
-        if verb != "publish" or self.simulator is None:
-            return await super().control(verb, msg, emit)
-        return await self.simulator.inject(msg, emit)
+        wiring = replace(self._wiring(context.emit, context.options), listening="master")
+        return simulator.Simulator(wiring, scenario, timeline)

@@ -12,11 +12,11 @@ from typing import Any
 from fieldctl.protocols.core.errors import FieldctlError, Timeout
 from fieldctl.protocols.core.message import OUT, Message, link
 from fieldctl.protocols.sdk import replay, schedule
-from fieldctl.protocols.sdk.contract import CommandOutcome, Emit, Notify
+from fieldctl.protocols.sdk.contract import CommandOutcome, Emit, Notify, Simulation
 from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, together, unix, within
 
 from . import codec, timeline
-from .client import Context, sender
+from .client import Wiring, sender
 from .paths import socket_path
 from .simulator_state import DaemonState, Outgoing
 
@@ -35,12 +35,13 @@ def replayable(messages: list[Message], notify: Notify) -> list[Message]:
     return replay.replayable(messages, _replays, notify, "captured traffic other than Tracim events")
 
 
-class Simulator:
+class Simulator(Simulation):
     """A TracimDaemon without Tracim. Unlike the real one it never crashes on a malformed request:
     it reports it (the Message's error, and a warning for inputs fatal to the real daemon)."""
 
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
+    def __init__(self, ctx: Wiring, scenario: list[Message] | None, use_timeline: bool) -> None:
+        super().__init__(ctx.profile)
+        self.ctx, self.scenario, self.use_timeline = ctx, scenario, use_timeline
         profile = ctx.profile
         body = profile.setting("simulate.api_root_body")
         self.state = DaemonState(
@@ -53,15 +54,15 @@ class Simulator:
         self.deliveries: asyncio.Queue[Delivery] = asyncio.Queue()
         self.has_clients = asyncio.Event()
 
-    async def run(self, scenario: list[Message] | None, use_timeline: bool) -> None:
+    async def run(self) -> None:
         os.makedirs(os.path.dirname(self.ctx.master) or ".", mode=0o700, exist_ok=True)
         listener = unix.UnixListener(self.ctx.master, self._serve, limit=unix.CHUNK)
         await listener.start()
         self.ctx.emit(link(self.ctx.name, "master", "bound", {"url": self.ctx.master}))
         tasks = [self._deliver(), self._keepalive()]
-        if scenario is not None:
-            tasks.append(self._replay(replayable(scenario, self.ctx.notify)))
-        elif use_timeline:
+        if self.scenario is not None:
+            tasks.append(self._replay(replayable(self.scenario, self.ctx.notify)))
+        elif self.use_timeline:
             tasks.append(self._timeline())
         try:
             await together(*tasks)
@@ -158,10 +159,12 @@ class Simulator:
             return self.state.tracim_event(codec.event_text(msg))
         return self.state.broadcast(str(msg.kind), msg.payload)
 
-    async def inject(self, msg: Message, emit: Emit) -> CommandOutcome:
-        """A Tracim event (or any other type) from `publish --via`, sent to every client, once there
-        is one (as `publish` waits for a subscriber: a script starts the daemon, a client and this
-        at once)."""
+    async def control(self, verb: str, msg: Message, emit: Emit) -> CommandOutcome:
+        """`publish tracim KIND --via SOCKET`: a Tracim event (or any other type), sent to every
+        client, once there is one (as `publish` waits for a subscriber: a script starts the daemon,
+        a client and this at once)."""
+        if verb != "publish":
+            return await super().control(verb, msg, emit)
         if not self.state.registry:
             self.has_clients.clear()  # all gone since the first: wait for the next registration
             try:
@@ -176,7 +179,7 @@ class Simulator:
         return CommandOutcome(True, f"sent {msg.kind} to {len(delivered)} of {len(outbox)} client(s)", delivered)
 
 
-async def publish(ctx: Context, messages: list[Message], options: dict[str, Any], realtime: bool) -> None:
+async def publish(ctx: Wiring, messages: list[Message], options: dict[str, Any], realtime: bool) -> None:
     """Raw DaemonEvents to --to (default the master socket). The envelope path is --path, else
     the master path when playing the daemon toward a client, else fieldctl's client socket."""
     destination = socket_path(options["to"], "--to") if options.get("to") else ctx.master

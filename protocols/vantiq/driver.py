@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from fieldctl.profiles import Profile
 from fieldctl.profiles.schema import Setting
 from fieldctl.protocols.core import redact
-from fieldctl.protocols.core.errors import FieldctlError, UsageError
+from fieldctl.protocols.core.errors import UsageError
 from fieldctl.protocols.core.message import OUT, Message
 from fieldctl.protocols.core.readable import value_text
-from fieldctl.protocols.sdk.contract import BaseDriver, CommandOutcome, Emit, Notify, ProbeReport
+from fieldctl.protocols.sdk.contract import BaseDriver, Context, Notify, ProbeReport, Simulation
 
 from . import client, codec
+from .masking import scrubbed_errors, shown
 from .settings import SETTINGS
-
-if TYPE_CHECKING:
-    from . import simulator  # the other side's roles import it when they run: a client role never does
 
 
 class Driver(BaseDriver):
@@ -31,7 +27,6 @@ class Driver(BaseDriver):
 
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, lambda text: notify(redact.scrub_text(text)))
-        self.simulator: simulator.Simulator | None = None
 
     def summarize(self, msg: Message) -> str:
         return describe(msg)
@@ -50,61 +45,24 @@ class Driver(BaseDriver):
             payload=data,
         )
 
-    async def register(self, emit: Emit, *, options: dict[str, Any]) -> None:
+    async def register(self, context: Context) -> None:
         with scrubbed_errors():
-            await client.Connector(self.profile, options, shown(emit), self.notify).run()
+            await client.Connector(self.profile, context.options, shown(context.emit), context.notify).run()
 
-    async def publish(
-        self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool, options: dict[str, Any]
-    ) -> None:
+    async def publish(self, context: Context, messages: list[Message], *, wait_s: float, realtime: bool) -> None:
         with scrubbed_errors():
-            await client.publish(self.profile, messages, shown(emit), self.notify, wait_s, options)
+            await client.publish(self.profile, messages, shown(context.emit), context.notify, wait_s, context.options)
 
-    async def probe(self, *, warn: float, crit: float, options: dict[str, Any]) -> ProbeReport:
+    async def probe(self, context: Context, *, warn: float, crit: float) -> ProbeReport:
         with scrubbed_errors():
-            report = await client.probe(self.profile, warn, crit, options)
+            report = await client.probe(self.profile, warn, crit, context.options)
         report.summary = redact.scrub_text(report.summary)
         return report
 
-    async def simulate(
-        self, emit: Emit, *, scenario: list[Message] | None, timeline: bool, options: dict[str, Any]
-    ) -> None:
+    def simulator(self, context: Context, *, scenario: list[Message] | None, timeline: bool) -> Simulation:
         from . import simulator
 
-        self.simulator = simulator.Simulator(self.profile, options, shown(emit), self.notify)
-        with scrubbed_errors():
-            await self.simulator.run(scenario)
-
-    async def control(self, verb: str, msg: Message, emit: Emit) -> CommandOutcome:
-        """`publish vantiq SOURCE --data J --via S` publishes to SOURCE's connector;
-        `command vantiq query|reconnect|test-close|close --data J --via S` acts on it."""
-        if self.simulator is None:
-            return await super().control(verb, msg, emit)
-        emit = shown(emit)  # the asking process has not seen the secrets this one knows
-        with scrubbed_errors():
-            if verb == "publish":
-                sent = await self.simulator.publish(str(msg.kind), msg.payload, emit)
-                return CommandOutcome(True, f"published to {msg.kind}", [redact.scrub(sent)])
-            outcome = await self.simulator.command(str(msg.kind), msg.payload, emit)
-        outcome.summary = redact.scrub_text(outcome.summary)
-        return outcome
-
-
-def shown(emit: Emit) -> Emit:
-    """`emit` for a vantiq role. Credentials a frame carries (the accessToken and idToken a
-    server hands out, a reconnectSecret, which lets anyone take the source over) are masked in
-    payload and raw, and remembered; then every secret known so far is scrubbed, so a peer that
-    echoes one back (or a control client in another process, which knows none) never shows it."""
-    return lambda msg: emit(redact.scrub(redact.mask(msg)))
-
-
-@contextlib.contextmanager
-def scrubbed_errors() -> Iterator[None]:
-    """Error texts quote what peers sent; a peer may have sent a secret."""
-    try:
-        yield
-    except FieldctlError as exc:
-        raise type(exc)(redact.scrub_text(str(exc))) from None
+        return simulator.Simulator(self.profile, context, scenario)
 
 
 def describe(msg: Message) -> str:

@@ -20,11 +20,12 @@ from fieldctl.profiles import Profile
 from fieldctl.protocols.core import redact
 from fieldctl.protocols.core.errors import RemoteFailure, UsageError
 from fieldctl.protocols.core.message import IN, Message, link
-from fieldctl.protocols.sdk.contract import CommandOutcome, Emit, Notify
+from fieldctl.protocols.sdk.contract import CommandOutcome, Context, Emit, Simulation
 from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, within
 from fieldctl.protocols.transport.websocket import send_text, start_server
 
 from . import codec, scenario, simulator_state
+from .masking import scrubbed_errors, shown
 
 ENDPOINT = "server"
 
@@ -71,9 +72,11 @@ class Session:
         self.conn, self.peer = conn, peer
 
 
-class Simulator:
-    def __init__(self, profile: Profile, options: dict[str, Any], emit: Emit, notify: Notify) -> None:
-        self.profile, self.emit, self.notify = profile, emit, notify
+class Simulator(Simulation):
+    def __init__(self, profile: Profile, context: Context, steps: list[Message] | None) -> None:
+        super().__init__(profile)
+        self.emit, self.notify, self.steps = shown(context.emit), context.notify, steps
+        options = context.options
         send = options.get("send") or profile.setting("simulate.send", "binary")
         if send not in ("binary", "text"):
             raise UsageError(f"--send {send}: expected binary or text")
@@ -98,7 +101,23 @@ class Simulator:
 
     # --- serving -------------------------------------------------------------------------------
 
-    async def run(self, steps: list[Message] | None) -> None:
+    async def run(self) -> None:
+        with scrubbed_errors():
+            await self._run(self.steps)
+
+    async def control(self, verb: str, msg: Message, emit: Emit) -> CommandOutcome:
+        """`publish vantiq SOURCE --data J --via S` publishes to SOURCE's connector;
+        `command vantiq query|reconnect|test-close|close --data J --via S` acts on it."""
+        emit = shown(emit)  # the asking process has not seen the secrets this one knows
+        with scrubbed_errors():
+            if verb == "publish":
+                sent = await self.publish(str(msg.kind), msg.payload, emit)
+                return CommandOutcome(True, f"published to {msg.kind}", [redact.scrub(sent)])
+            outcome = await self.command(str(msg.kind), msg.payload, emit)
+        outcome.summary = redact.scrub_text(outcome.summary)
+        return outcome
+
+    async def _run(self, steps: list[Message] | None) -> None:
         if self.rules.tokens is None:
             self.notify("no accepted token configured (--token-file or CONNECTOR_AUTH_TOKEN): accepting any token")
         if not self.rules.sources:

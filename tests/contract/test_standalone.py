@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.fixture_files import FIXTURES, PROTOCOL_NOTES
-from tests.helpers.repository import FENCE, ROOT, Fence, OutsideRepository
+from tests.helpers.repository import FENCE, ROOT, Fence, OutsideRepository, plugin_folders
 
 PROFILES = ("autotrainer", "tracim", "sepl", "oneliner", "vantiq")
 # Written split, so this file can scan itself.
@@ -86,3 +86,9 @@ def test_the_fence_blocks_only_what_stood_beside_the_repository(tmp_path: Path) 
     fence.check(3)  # an open file descriptor is no path
     fence.check("/usr/lib/os.py")
     assert len(fence.violations) == 3
+
+
+def test_the_fence_leaves_open_the_packages_of_installed_plugins() -> None:
+    """make test installs examples/plugin with `pip install -e`, as a plugin's author does from
+    wherever it lies: its editable finder, not a sys.path entry, says where its package is."""
+    assert str(ROOT / "examples" / "plugin" / "fieldctl_linejson") in plugin_folders()

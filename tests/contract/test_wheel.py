@@ -1,5 +1,6 @@
 """The built wheel is complete: installed into a fresh venv (no source tree on its path), with the
-example plugin installed from its own path beside it, every profile lists and demos."""
+example plugin installed from its own path beside it, every profile lists and demos, and the
+conformance kit it ships passes the plugin and fails a broken one."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.plugins import BROKEN_PROFILE, plugin_on_path
 from tests.helpers.processes import cli_env
 from tests.helpers.repository import ROOT
 
@@ -91,3 +93,26 @@ def test_every_profile_lists_and_demos_from_the_installed_wheel(installed: Path,
             stdin=subprocess.DEVNULL,
         )
         assert demo.returncode == 0 and "Traceback" not in demo.stderr, f"{name}: {demo.stderr[-2000:]}"
+
+
+def test_the_kit_in_the_wheel_passes_the_plugin_and_fails_a_broken_one(installed: Path, tmp_path: Path) -> None:
+    env = cli_env(XDG_CONFIG_HOME=str(tmp_path))
+    env.pop("PYTHONPATH", None)
+
+    def kit(name: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [installed / "python", "-m", "fieldctl.testing", name],
+            capture_output=True,
+            check=False,
+            text=True,
+            env={**env, **extra},
+            cwd=tmp_path,
+            timeout=300,
+            stdin=subprocess.DEVNULL,
+        )
+
+    passed = kit("linejson")
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    broken = kit("broken", **plugin_on_path(tmp_path / "plugin", "broken", BROKEN_PROFILE))
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    assert broken.stdout.startswith("profile: ") and len(broken.stdout.splitlines()) == 1

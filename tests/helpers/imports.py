@@ -17,9 +17,10 @@ def completing(line: str) -> dict[str, str]:
     return {"_FIELDCTL_COMPLETE": "complete_bash", "COMP_WORDS": line, "COMP_CWORD": str(len(words) - 1)}
 
 
-def imported(args: list[str], env: dict[str, str]) -> set[str]:
+def imported(args: list[str], env: dict[str, str], module: str = "fieldctl") -> set[str]:
+    """What `python -m MODULE ARGS` imports."""
     result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "fieldctl", *args],
+        [sys.executable, "-X", "importtime", "-m", module, *args],
         capture_output=True,
         check=False,
         text=True,

@@ -32,12 +32,6 @@ def _accepts(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def broker_endpoints(data: dict[str, object]) -> list[str]:
-    """The endpoints a profile's [topology] says both sides reach at a broker."""
-    topology = data.get("topology")
-    return [name for name, role in topology.items() if role == "broker"] if isinstance(topology, dict) else []
-
-
 @contextmanager
 def running_mosquitto(folder: Path, port: int) -> Iterator[Broker]:
     """mosquitto on 127.0.0.1:`port`, its config and log in `folder`, once it accepts connections."""

@@ -25,7 +25,7 @@ class Fence:
     beside it: the `shared` folder next to it always, and every sibling directory existing at start-up.
     Left open: directories created later, hidden ones (user config and caches of a clone in a home
     directory), pytest's temp roots (`pytest-of-USER`, siblings of a clone in /tmp), and any that holds
-    or lies inside the interpreter, the venv or a sys.path entry."""
+    or lies inside the interpreter, the venv, a sys.path entry or an installed plugin's package."""
 
     def __init__(self, root: Path, allowed: list[str]) -> None:
         here = str(root)
@@ -57,7 +57,24 @@ class Fence:
             self.check(args[0])
 
 
-FENCE = Fence(ROOT, [sys.prefix, sys.base_prefix, sys.exec_prefix, *filter(None, sys.path)])
+def plugin_folders() -> list[str]:
+    """The folders of the packages the installed protocols and profiles come from: a plugin
+    installed with `pip install -e` from beside the repository is on no sys.path entry (its
+    editable finder maps it), yet a test that runs its protocol reads its files."""
+    from importlib.util import find_spec
+
+    from fieldctl.protocols.core import entry_points
+
+    folders: list[str] = []
+    for group in (entry_points.PROTOCOLS, entry_points.PROFILES):
+        for point in entry_points.group(group).values():
+            spec = find_spec(point.module.partition(".")[0])
+            if spec is not None:
+                folders += spec.submodule_search_locations or [os.path.dirname(spec.origin or "")]
+    return folders
+
+
+FENCE = Fence(ROOT, [sys.prefix, sys.base_prefix, sys.exec_prefix, *filter(None, sys.path), *plugin_folders()])
 sys.addaudithook(FENCE.hook)
 
 

@@ -92,6 +92,25 @@ def test_validate_reports_every_problem_with_file_and_field(tmp_path: Path) -> N
     assert "plaintext-secret" not in text
 
 
+def test_topology_says_who_binds_each_endpoint(tmp_path: Path) -> None:
+    tracim = load_profile("tracim")
+    assert (tracim.topology("client"), tracim.topology("master")) == ("client", "simulator")
+    assert tracim.broker_endpoints == frozenset()
+    brokered = load_profile("autotrainer", sets=["topology.events=broker"])
+    assert brokered.broker_endpoints == {"events"} and brokered.topology("commands") == "simulator"
+    file = tmp_path / "hub.toml"
+    file.write_text('extends = "autotrainer"\nname = "hub"\n[topology]\nevnts = "broker"\ncommands = "brokr"\n')
+    text = "\n".join(check_file(file, declared_settings))
+    assert f"{file}: topology.evnts: no such endpoint (did you mean events?)" in text
+    assert (
+        f"{file}: topology.commands: expected one of simulator, client, broker, got 'brokr' (did you mean broker?)"
+        in text
+    )
+    result = run_cli("listen", "autotrainer", "--set", "topology.event=broker", "--count", "1")
+    assert result.returncode == 2, result.stderr
+    assert one_line(result.stderr) == "fieldctl: --set topology.event: no such endpoint (did you mean events?)"
+
+
 def test_validate_cli_exit_codes(tmp_path: Path) -> None:
     good = ROOT / "profiles" / "builtin" / "autotrainer.toml"
     assert run_cli("profiles", "validate", str(good)).returncode == 0

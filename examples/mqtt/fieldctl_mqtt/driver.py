@@ -20,18 +20,20 @@ from fieldctl.sdk import (
     TEXT,
     Backoff,
     BaseDriver,
+    ClientSession,
     CommandOutcome,
     ConnectFailure,
+    Context,
     Emit,
     Message,
     Notify,
     ProbeReport,
     Profile,
     Setting,
+    Simulation,
     Timeout,
     UsageError,
     link,
-    one_of,
     paced,
     replayable,
     verdict,
@@ -54,7 +56,6 @@ class Driver(BaseDriver):
     settings: ClassVar[dict[str, Setting]] = {
         **BaseDriver.settings,
         "endpoints.broker": ENDPOINT_SETTING,
-        "topology.*": one_of("simulator", "client", "broker"),  # the core's table, declared until it has it
         "mqtt.prefix": TEXT,
         "simulate.identifier": TEXT,
         "simulate.event_interval_s": SECONDS,
@@ -136,9 +137,11 @@ class Driver(BaseDriver):
             emit(link(self.profile.name, ENDPOINT, state, {"url": self.url, "in_s": round(delay, 3)}))
             await asyncio.sleep(delay)
 
-    async def listen(self, emit: Emit, *, channels: set[str] | None = None, options: dict[str, Any]) -> None:
+    async def listen(self, context: Context, channels: set[str] | None = None) -> None:
         """`present`/`absent` from the device's presence topic; a heartbeat from a device not known
         present makes it present too (a broker may have lost the retained `online`)."""
+
+        emit = context.emit
 
         async def session(client: aiomqtt.Client) -> None:
             emit(self.link("connected"))
@@ -161,10 +164,12 @@ class Driver(BaseDriver):
                 return str(spec.code)
         raise UsageError(f"unknown command {name!r} (commands: {', '.join(self.profile.commands)})")
 
-    async def command(
-        self, name: str, data: Any, *, options: dict[str, Any], timeout: float, wait: bool, emit: Emit
-    ) -> CommandOutcome:
-        """A request on PREFIX/command/NAME, its reply on PREFIX/reply/NAME with the same id."""
+    def session(self, context: Context) -> Session:
+        return Session(self, context)
+
+    async def request(self, name: str, data: Any, timeout: float, emit: Emit) -> CommandOutcome:
+        """A request on PREFIX/command/NAME, its reply on PREFIX/reply/NAME with the same id, on a
+        broker connection of its own."""
         code, ident = self.spec_code(name), secrets.token_hex(8)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -196,11 +201,9 @@ class Driver(BaseDriver):
                 return msg
         raise ConnectFailure(f"{self.url}: the broker closed the connection")
 
-    async def publish(
-        self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool, options: dict[str, Any]
-    ) -> None:
+    async def publish(self, context: Context, messages: list[Message], *, wait_s: float, realtime: bool) -> None:
         """As the device would: nothing tells whether anyone subscribes, so `wait_s` is only for the broker."""
-        kept = replayed(messages, self.notify)
+        emit, kept = context.emit, replayed(messages, self.notify)
         async with self.connected(wait_s) as client:
             emit(self.link("connected"))
             async for msg in paced(kept, realtime):
@@ -208,14 +211,12 @@ class Driver(BaseDriver):
                 await client.publish(topic, body, qos=1)
                 emit(self.decode(topic, body, OUT))
 
-    async def simulate(
-        self, emit: Emit, *, scenario: list[Message] | None, timeline: bool, options: dict[str, Any]
-    ) -> None:
+    def simulator(self, context: Context, *, scenario: list[Message] | None, timeline: bool) -> Simulation:
         from .simulator import Device
 
-        await Device(self, emit).run(scenario, timeline)
+        return Device(self, context.emit, scenario, timeline)
 
-    async def probe(self, *, warn: float, crit: float, options: dict[str, Any]) -> ProbeReport:
+    async def probe(self, context: Context, *, warn: float, crit: float) -> ProbeReport:
         """OK once the device is present (its retained presence) or heard (a heartbeat) within crit;
         a broker that answers with no device there is CRITICAL."""
         loop = asyncio.get_running_loop()
@@ -244,3 +245,21 @@ class Driver(BaseDriver):
                 missing = "is online" if absent else "was heard"
                 problems.append(f"the broker answers but no device {missing} on {self.prefix} within {crit:g} s")
         return verdict(metrics, problems, parts, warn, crit)
+
+
+class Session(ClientSession):
+    """Each command on a broker connection of its own."""
+
+    driver: Driver
+
+    async def command(
+        self,
+        name: str,
+        data: Any,
+        *,
+        timeout: float,
+        wait: bool,
+        emit: Emit | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> CommandOutcome:
+        return await self.driver.request(name, data, timeout, emit or self.context.emit)

@@ -4,33 +4,35 @@ nothing is left at the broker; the broker's will says `offline` when the device 
 
 from __future__ import annotations
 
-import asyncio
+import time
 from contextlib import suppress
 from typing import Any
 
 import aiomqtt
 
-from fieldctl.sdk import OUT, Emit, Message, link, paced, ticks, together, within
+from fieldctl.sdk import OUT, Emit, Message, Simulation, link, paced, ticks, together, within
 
 from .codec import ENDPOINT, encode
 from .driver import Driver, replayed
 from .simulator_state import DeviceState
 
 
-class Device:
-    def __init__(self, driver: Driver, emit: Emit) -> None:
+class Device(Simulation):
+    def __init__(self, driver: Driver, emit: Emit, scenario: list[Message] | None, timeline: bool) -> None:
+        super().__init__(driver.profile)
         self.driver, self.emit, self.topics = driver, emit, driver.topics
+        self.scenario, self.timeline = scenario, timeline
         profile = driver.profile
         identifier = str(profile.setting("simulate.identifier", "mqtt-device"))
-        self.state = DeviceState(identifier, asyncio.get_running_loop().time())
+        self.state = DeviceState(identifier, time.monotonic())
         self.event_interval_s = float(profile.setting("simulate.event_interval_s", 1.0))
         self.ticks = self.replayed = 0  # how far the timeline, and the scenario, have got
 
-    async def run(self, scenario: list[Message] | None, timeline: bool) -> None:
+    async def run(self) -> None:
         """Until cancelled; a broker lost on the way is connected again, and the device goes on
         where it was (its heartbeat count, its timeline, its place in the scenario)."""
         will = aiomqtt.Will(self.topics.presence, b"offline", qos=1, retain=True)
-        kept = None if scenario is None else replayed(scenario, self.driver.notify)
+        kept = None if self.scenario is None else replayed(self.scenario, self.driver.notify)
 
         async def session(client: aiomqtt.Client) -> None:
             await client.subscribe(self.topics.topic("command", "+"), qos=1)
@@ -40,7 +42,7 @@ class Device:
             work = [self._heartbeats(client), self._answers(client)]
             if kept is not None:
                 work.append(self._replay(client, kept))
-            elif timeline:
+            elif self.timeline:
                 work.append(self._timeline(client))
             try:
                 await together(*work)
@@ -78,7 +80,7 @@ class Device:
             if msg.error:
                 self.driver.notify(f"a malformed request: {msg.error}")
             elif msg.channel == "command":
-                now = asyncio.get_running_loop().time()
+                now = time.monotonic()
                 await self._send(
                     client, "reply", str(msg.kind), msg.id, self.state.answer(str(msg.kind), msg.payload, now)
                 )

@@ -15,8 +15,10 @@ from fieldctl.sdk import (
     TEXT,
     Backoff,
     BaseDriver,
+    ClientSession,
     CommandOutcome,
     ConnectFailure,
+    Context,
     Emit,
     Malformed,
     Message,
@@ -24,6 +26,7 @@ from fieldctl.sdk import (
     ProbeReport,
     Profile,
     Setting,
+    Simulation,
     Timeout,
     UsageError,
     link,
@@ -76,10 +79,10 @@ class Driver(BaseDriver):
     def publication(self, kind: str, data: Any) -> Message:
         return Message(self.profile.name, ENDPOINT, OUT, "event", kind, data)
 
-    async def listen(self, emit: Emit, *, channels: set[str] | None = None, options: dict[str, Any]) -> None:
+    async def listen(self, context: Context, channels: set[str] | None = None) -> None:
         """Nothing listening at first is exit 3; a hub that goes away later is reconnected.
         options["kinds"] (--kind): only events of those kinds."""
-        kinds = set(options.get("kinds") or ())
+        emit, kinds = context.emit, set(context.options.get("kinds") or ())
         reader, writer = await self._connect(emit, 5.0)
         delays = Backoff(cap_s=5.0).delays()
         while True:
@@ -101,9 +104,11 @@ class Driver(BaseDriver):
                     emit(link(self.profile.name, ENDPOINT, "retrying", {"url": self.url}))
             delays = Backoff(cap_s=5.0).delays()
 
-    async def command(
-        self, name: str, data: Any, *, options: dict[str, Any], timeout: float, wait: bool, emit: Emit
-    ) -> CommandOutcome:
+    def session(self, context: Context) -> Session:
+        return Session(self, context)
+
+    async def request(self, name: str, data: Any, timeout: float, emit: Emit) -> CommandOutcome:
+        """One request on a connection of its own, and its reply."""
         spec = self.profile.commands.get(name)
         if spec is None:
             raise UsageError(f"unknown command {name!r} (commands: {', '.join(self.profile.commands)})")
@@ -136,9 +141,8 @@ class Driver(BaseDriver):
                 return msg
         raise ConnectFailure(f"{self.url} closed the connection before replying")
 
-    async def publish(
-        self, messages: list[Message], emit: Emit, *, wait_s: float, realtime: bool, options: dict[str, Any]
-    ) -> None:
+    async def publish(self, context: Context, messages: list[Message], *, wait_s: float, realtime: bool) -> None:
+        emit = context.emit
         kept = replayable(
             messages, lambda msg: msg.channel in ("event", "heartbeat"), self.notify, "not events or heartbeats"
         )
@@ -151,12 +155,10 @@ class Driver(BaseDriver):
         finally:
             await tcp.close(writer)
 
-    async def simulate(
-        self, emit: Emit, *, scenario: list[Message] | None, timeline: bool, options: dict[str, Any]
-    ) -> None:
-        await Hub(self, emit).run(scenario, timeline)
+    def simulator(self, context: Context, *, scenario: list[Message] | None, timeline: bool) -> Hub:
+        return Hub(self, context.emit, scenario, timeline)
 
-    async def probe(self, *, warn: float, crit: float, options: dict[str, Any]) -> ProbeReport:
+    async def probe(self, context: Context, *, warn: float, crit: float) -> ProbeReport:
         """Connects and waits for a heartbeat, all within crit."""
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -180,16 +182,35 @@ class Driver(BaseDriver):
         raise ConnectFailure(f"{self.url} closed the connection")
 
 
-class Hub:
+class Session(ClientSession):
+    """Each command on a connection of its own."""
+
+    driver: Driver
+
+    async def command(
+        self,
+        name: str,
+        data: Any,
+        *,
+        timeout: float,
+        wait: bool,
+        emit: Emit | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> CommandOutcome:
+        return await self.driver.request(name, data, timeout, emit or self.context.emit)
+
+
+class Hub(Simulation):
     """The other side: heartbeats and events to every client, answers to commands, and events
     from one client relayed to the others. A bad client is warned about and dropped alone."""
 
-    def __init__(self, driver: Driver, emit: Emit) -> None:
-        self.driver, self.emit = driver, emit
-        self.profile = driver.profile
+    def __init__(self, driver: Driver, emit: Emit, scenario: list[Message] | None, timeline: bool) -> None:
+        super().__init__(driver.profile)
+        self.driver, self.emit, self.scenario, self.timeline = driver, emit, scenario, timeline
         self.clients: set[asyncio.StreamWriter] = set()
 
-    async def run(self, scenario: list[Message] | None, timeline: bool) -> None:
+    async def run(self) -> None:
+        scenario, timeline = self.scenario, self.timeline
         server, url = await tcp.serve(self.driver.url, self._serve, self.driver.limit)
         self.emit(link(self.profile.name, ENDPOINT, "bound", {"url": url}))
         work = [self._heartbeats()]

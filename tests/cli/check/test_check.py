@@ -5,6 +5,7 @@ unreachable target, a bad file, --fail-fast."""
 from __future__ import annotations
 
 import json
+import socket
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
@@ -331,3 +332,20 @@ def test_a_step_via_a_simulator_without_one_is_refused_before_anything_runs(tmp_
         f"fieldctl check: {check}: step 2: via: acts through a simulator's control path: give --via SOCKET "
         '(or via = "SOCKET" in the file), or run with --simulate'
     )
+
+
+def test_simulate_keeps_a_brokers_endpoint_where_the_line_points() -> None:
+    """autotrainer's events marked a broker's: the private run leaves them at the line's URL (its
+    simulator binds whatever it is given, so a port held there is its error), the rest private."""
+    example = str(ROOT / "examples" / "checks" / "autotrainer.toml")
+    brokered = ["--set", "topology.events=broker", "--simulate", "--json"]
+    url = f"tcp://127.0.0.1:{free_port()}"
+    passed = run_cli("check", example, *brokered, "--endpoint", f"events={url}", timeout=60)
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        held = f"tcp://127.0.0.1:{holder.getsockname()[1]}"
+        failed = run_cli("check", example, *brokered, "--endpoint", f"events={held}", timeout=60)
+    assert failed.returncode == 3, failed.stdout + failed.stderr
+    assert f"cannot bind events on {held}" in lines(failed.stdout)[0]["detail"]

@@ -18,8 +18,7 @@ import pytest
 from fieldctl.profiles import load_profile
 from fieldctl.profiles.targets import load_fleet
 from fieldctl.protocols.runtime.registry import protocol_names
-from tests.helpers.mosquitto import broker_endpoints
-from tests.helpers.processes import FIELDCTL, Proc, cli_env, invoke, run_cli
+from tests.helpers.processes import FIELDCTL, Proc, cli_env, invoke, lines_of, run_cli
 from tests.helpers.terminals import last_frame
 
 PROTOCOLS = protocol_names()
@@ -68,7 +67,7 @@ class Fleet:
 def test_each_target_of_the_fleet_file_reaches_its_own_device(
     profile: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    brokers = broker_endpoints(load_profile(profile).data)  # the devices share the tests' broker
+    brokers = load_profile(profile).broker_endpoints  # the devices share the tests' broker
     shared = [f"--endpoint={name}={request.getfixturevalue('mosquitto').url}" for name in brokers]
     fleet = Fleet(profile, tmp_path, 3, "--group", "bench-room", *shared)
     assert fleet.summary["payload"] == {"devices": 3, "fleet": str(fleet.file)}
@@ -151,7 +150,20 @@ def test_two_hundred_devices_bind_and_beat(tmp_path: Path) -> None:
         (["--write-fleet", "f.toml"], "--devices"),
         (["--devices", "2", "--control", "c.sock"], "--control"),
         (["--devices", "2", "--host", "0.0.0.0"], "--host"),
+        (["--devices", "2", "--endpoint", "events=tcp://127.0.0.1:9"], "--endpoint events: --devices puts events"),
         (["--devices", "0"], "--devices"),
+        (
+            [
+                "--devices",
+                "2",
+                "--base-port",
+                "7000",
+                "--set",
+                "topology.events=broker",
+                "--set=topology.commands=broker",
+            ],
+            "--base-port: the autotrainer devices bind no port (they share the broker at commands, events)",
+        ),
     ],
 )
 def test_fleet_options_that_do_not_go_together(args: list[str], named: str, tmp_path: Path) -> None:
@@ -182,6 +194,39 @@ def test_base_port_gives_consecutive_ports_and_a_busy_one_is_a_usage_error(tmp_p
         ]
         assert ports == list(range(start, start + 4))
         assert fleet.cli("probe", "sim-002", "--crit", "8").returncode == 0
+    finally:
+        fleet.proc.stop()
+
+
+def test_the_fleet_file_points_every_target_at_the_shared_broker(tmp_path: Path) -> None:
+    """autotrainer's events marked a broker's (its simulator binds it, so one device): the target
+    keeps the line's URL and the topology, and a client of the target hears the device there."""
+    url = f"tcp://127.0.0.1:{free_run(1)}"
+    fleet = Fleet("autotrainer", tmp_path, 1, "--set", "topology.events=broker", "--endpoint", f"events={url}")
+    try:
+        (target,) = load_fleet(fleet.file).values()
+        assert target.endpoints["events"] == url and target.endpoints["commands"] != url
+        assert target.sets == {"heartbeat.interval_s": 0.5, "topology.events": "broker"}
+        heard = fleet.cli("listen", "sim-001", "--json", "--count", "1", "--filter", "channel=heartbeat")
+        assert heard.returncode == 0, heard.stderr
+        assert any(line["kind"] == "connected" and line["payload"]["url"] == url for line in lines_of(heard.stdout))
+    finally:
+        fleet.proc.stop()
+
+
+def test_a_fleet_whose_endpoints_are_all_a_brokers_keeps_them_all(tmp_path: Path) -> None:
+    """Every endpoint a broker's (autotrainer's simulator binds them, so one device): the target
+    carries the line's URLs, and reaches the device there."""
+    start = free_run(2)
+    urls = {"events": f"tcp://127.0.0.1:{start}", "commands": f"tcp://127.0.0.1:{start + 1}"}
+    shared = [
+        arg for name, url in urls.items() for arg in ("--set", f"topology.{name}=broker", "--endpoint", f"{name}={url}")
+    ]
+    fleet = Fleet("autotrainer", tmp_path, 1, *shared)
+    try:
+        assert fleet.summary["payload"]["devices"] == 1
+        assert load_fleet(fleet.file)["sim-001"].endpoints == urls
+        assert fleet.cli("probe", "sim-001", "--crit", "8").returncode == 0
     finally:
         fleet.proc.stop()
 

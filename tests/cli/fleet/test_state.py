@@ -61,6 +61,44 @@ def test_up_down_and_stale() -> None:
     assert rig.heartbeat_age(now + 1) == 1
 
 
+def test_behind_a_broker_the_device_is_up_only_while_present() -> None:
+    """A driver with presence: its connection to the broker is not the device; `present` is,
+    until `absent` or a lost link; the exporter's fieldctl_up says the same. Other targets keep
+    today's rule."""
+    from fieldctl.cli.fleet.metrics import exposition
+
+    profile = load_profile("autotrainer")
+    fleet = FleetFollower([], quiet=True)
+    plain = driver_for(profile, fleet.notifier("rig-1"))
+    brokered = type("Brokered", (type(plain),), {"presence": True})(profile, fleet.notifier("rig-2"))
+    fleet.adopt([Member("rig-1", profile, plain), Member("rig-2", profile, brokered)])
+    state = fleet.state
+    rig, behind = state.targets["rig-1"], state.targets["rig-2"]
+
+    def up_metric(name: str) -> str:
+        lines = exposition(state).decode().splitlines()
+        return next(line for line in lines if line.startswith(f'fieldctl_up{{target="{name}"')).rsplit(" ", 1)[1]
+
+    for target in ("rig-1", "rig-2"):
+        state.add(target, link("autotrainer", "events", "connected"))
+        state.add(target, event("trialStarted"))
+    assert rig.up and not behind.up and up_metric("rig-2") == "0"
+    state.add("rig-2", link("autotrainer", "events", "present"))
+    assert behind.up and behind.link == "present" and up_metric("rig-2") == "1"
+    state.add("rig-2", link("autotrainer", "events", "absent", {"reason": "last will"}))
+    assert not behind.up and behind.link == "absent" and behind.outage == "absent" and behind.errors == 1
+    state.add("rig-2", link("autotrainer", "events", "present"))
+    assert behind.up
+    state.add("rig-2", link("autotrainer", "events", "disconnected"))
+    state.add("rig-2", link("autotrainer", "events", "connected"))
+    assert not behind.up, "a lost broker link forgets the device's presence"
+    state.add("rig-2", link("autotrainer", "events", "present"))
+    state.down("rig-2", "listen ended")
+    state.retrying("rig-2")
+    state.add("rig-2", link("autotrainer", "events", "connected"))
+    assert not behind.up and up_metric("rig-2") == "0"
+
+
 def test_a_profile_that_cannot_listen_is_up_when_its_probe_says_so() -> None:
     state = fleet_of("rig-1").state
     state.down("rig-1", "listen is not supported", "unsupported")

@@ -104,6 +104,15 @@ def test_bash_completes_profile_names(user_env: dict[str, str], tmp_path: Path) 
     assert bash_complete(f"fieldctl simulate --profile-file {extra} b", user_env) == ["bench-rig"]
 
 
+def test_bash_completes_demos_profile_overrides(user_env: dict[str, str], tmp_path: Path) -> None:
+    assert {"--host", "--endpoint", "--set", "--profile-file", "--duration"} <= set(
+        bash_complete("fieldctl demo --", user_env)
+    )
+    extra = tmp_path / "bench.toml"
+    extra.write_text('extends = "autotrainer"\nname = "bench-rig"\n')
+    assert bash_complete(f"fieldctl demo --profile-file {extra} b", user_env) == ["bench-rig"]
+
+
 def test_a_broken_targets_file_still_completes_the_profiles(user_env: dict[str, str], tmp_path: Path) -> None:
     deep = 100_000
     (tmp_path / "config" / "fieldctl" / "targets.toml").write_text("x = " + "[" * deep + "]" * deep + "\n")

@@ -15,12 +15,13 @@ from rich.text import Text
 
 from fieldctl.cli.views.live_view import HELD_BYTES, LiveView
 from fieldctl.cli.views.render import LOOK_STYLES, print_outcome
+from fieldctl.cli.views.stats import Stats
 from fieldctl.profiles import load_profile
 from fieldctl.protocols.core import redact
 from fieldctl.protocols.core.message import Message
 from fieldctl.protocols.runtime.control import ControlServer, request
 from fieldctl.protocols.runtime.registry import driver_class, protocol_names
-from fieldctl.protocols.sdk.contract import LOOKS, BaseDriver, CommandOutcome, Stats
+from fieldctl.protocols.sdk.contract import LOOKS, BaseDriver, CommandOutcome
 from tests.helpers.ports import free_port
 from tests.helpers.processes import FIELDCTL, Proc
 

@@ -274,9 +274,8 @@ def test_command_reports_its_round_trip_time(simulator: Proc, endpoints: Endpoin
 
     async def run() -> tuple[float | None, float]:
         started = time.monotonic()
-        outcome = await driver.command(
-            "get-configuration", None, options={}, timeout=10, wait=False, emit=lambda msg: None
-        )
+        async with driver.session(driver.context(lambda msg: None)) as session:
+            outcome = await session.command("get-configuration", None, timeout=10, wait=False)
         assert outcome.ok
         return outcome.rtt_s, time.monotonic() - started
 

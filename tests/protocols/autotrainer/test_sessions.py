@@ -19,7 +19,7 @@ import zmq
 from fieldctl.profiles.loader import load_profile
 from fieldctl.protocols.autotrainer.codec import encode_command_result, encode_reply
 from fieldctl.protocols.autotrainer.driver import Driver
-from fieldctl.protocols.core.errors import Timeout
+from fieldctl.protocols.core.errors import Timeout, Unsupported
 from fieldctl.protocols.core.message import Message
 from fieldctl.protocols.sdk.contract import BaseDriver, ClientSession
 from tests.helpers.processes import run_cli
@@ -97,9 +97,14 @@ def driver_for(device: Device) -> Driver:
     return Driver(profile, lambda text: None)
 
 
+def session_of(device: Device, emit: Any) -> ClientSession:
+    driver = driver_for(device)
+    return driver.session(driver.context(emit))
+
+
 def test_a_session_reuses_one_req_socket_and_a_sync_command_subscribes_to_nothing(device: Device) -> None:
     async def run() -> None:
-        async with driver_for(device).session(lambda msg: None, {}) as session:
+        async with session_of(device, lambda msg: None) as session:
             for _ in range(5):
                 outcome = await session.command("get-status", None, timeout=10, wait=True)
                 assert outcome.ok and outcome.rtt_s is not None
@@ -113,7 +118,7 @@ def test_async_commands_get_their_results_over_one_kept_subscription(device: Dev
     seen: list[Message] = []
 
     async def run() -> None:
-        async with driver_for(device).session(seen.append, {}) as session:
+        async with session_of(device, seen.append) as session:
             assert (await session.command("get-status", None, timeout=10, wait=True)).ok
             for _ in range(3):
                 outcome = await session.command("set-application-mode", {"mode": 100}, timeout=10, wait=True)
@@ -129,7 +134,7 @@ def test_async_commands_get_their_results_over_one_kept_subscription(device: Dev
 
 def test_no_wait_returns_after_the_reply_without_subscribing(device: Device) -> None:
     async def run() -> None:
-        async with driver_for(device).session(lambda msg: None, {}) as session:
+        async with session_of(device, lambda msg: None) as session:
             outcome = await session.command("set-application-mode", {"mode": 100}, timeout=10, wait=False)
             assert outcome.ok and [m.channel for m in outcome.messages] == ["command", "reply"]
 
@@ -139,7 +144,7 @@ def test_no_wait_returns_after_the_reply_without_subscribing(device: Device) -> 
 
 def test_a_timeout_takes_only_its_req_socket_and_the_next_command_works(device: Device) -> None:
     async def run() -> None:
-        async with driver_for(device).session(lambda msg: None, {}) as session:
+        async with session_of(device, lambda msg: None) as session:
             assert (await session.command("get-status", None, timeout=10, wait=True)).ok
             with pytest.raises(Timeout):
                 await session.command("get-status", {"drop": True}, timeout=0.3, wait=True)
@@ -153,7 +158,7 @@ def test_a_timeout_takes_only_its_req_socket_and_the_next_command_works(device: 
 
 def test_a_cancelled_command_leaves_a_session_that_still_works(device: Device) -> None:
     async def run() -> None:
-        async with driver_for(device).session(lambda msg: None, {}) as session:
+        async with session_of(device, lambda msg: None) as session:
             task = asyncio.ensure_future(session.command("get-status", {"drop": True}, timeout=10, wait=True))
             await until(lambda: device.requests, 10)  # the request has reached the device
             task.cancel()
@@ -164,26 +169,24 @@ def test_a_cancelled_command_leaves_a_session_that_still_works(device: Device) -
     asyncio.run(run())
 
 
-def test_the_default_session_wraps_the_one_shot_command() -> None:
-    calls: list[tuple[str, Any, dict[str, Any]]] = []
+def test_the_default_session_refuses_commands_and_says_which_side_sends_them() -> None:
+    class Plain(BaseDriver):
+        pass
 
-    class OneShot(BaseDriver):
-        async def command(
-            self, name: str, data: Any, *, options: dict[str, Any], timeout: float, wait: bool, emit: Any
-        ) -> Any:
-            calls.append((name, data, options))
-            return "outcome"
+    class Platform(BaseDriver):
+        commands_from_simulator = True
 
-    driver = OneShot(load_profile("autotrainer"), lambda text: None)
-
-    async def run() -> None:
-        async with driver.session(lambda msg: None, {"a": 1}) as session:
+    async def refusal(driver: BaseDriver) -> str:
+        async with driver.session(driver.context(lambda msg: None, {"a": 1})) as session:
             assert isinstance(session, ClientSession)
-            assert await session.command("x", 1, timeout=1, wait=True) == "outcome"
-            assert await session.command("y", 2, timeout=1, wait=True, options={"b": 2}) == "outcome"
+            assert session.options_for({"b": 2}) == {"a": 1, "b": 2}
+            with pytest.raises(Unsupported) as refused:
+                await session.command("x", 1, timeout=1, wait=True)
+        return str(refused.value)
 
-    asyncio.run(run())
-    assert calls == [("x", 1, {"a": 1}), ("y", 2, {"a": 1, "b": 2})]
+    profile = load_profile("autotrainer")
+    assert asyncio.run(refusal(Plain(profile, lambda text: None))) == "command is not supported for profile autotrainer"
+    assert "add --via SOCKET" in asyncio.run(refusal(Platform(profile, lambda text: None)))
 
 
 def test_fieldctl_command_get_status_opens_no_subscription(device: Device) -> None:

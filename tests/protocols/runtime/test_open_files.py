@@ -5,20 +5,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from fieldctl.protocols.runtime.open_files import UNDECLARED, per_run
-from fieldctl.protocols.sdk.contract import BaseDriver, Emit
+from fieldctl.protocols.sdk.contract import BaseDriver
 
 
 class Declaring(BaseDriver):
+    roles: ClassVar[frozenset[str]] = frozenset({"listen", "register"})
     open_files: ClassVar[dict[str, int]] = {"listen": 1}
-
-    async def listen(self, emit: Emit, *, channels: set[str] | None = None, options: dict[str, Any]) -> None:
-        """Declared."""
-
-    async def register(self, emit: Emit, *, options: dict[str, Any]) -> None:
-        """Played, not declared."""
 
 
 def test_a_role_counts_as_declared_as_a_zeromq_socket_when_undeclared_and_nothing_when_not_played() -> None:

@@ -44,7 +44,8 @@ def test_a_command_outcome_carries_its_round_trip_time(monkeypatch: pytest.Monke
     async def scenario() -> Any:
         emitted: list[Message] = []
         driver = Driver(profile, lambda text: None)
-        serving = asyncio.ensure_future(driver.simulate(emitted.append, scenario=None, timeline=False, options={}))
+        platform = driver.simulator(driver.context(emitted.append), scenario=None, timeline=False)
+        serving = asyncio.ensure_future(platform.run())
         await until(lambda: any(m.kind == "bound" for m in emitted), 10)
         url = next(m for m in emitted if m.kind == "bound").payload["url"]
         answered = asyncio.Event()
@@ -53,7 +54,7 @@ def test_a_command_outcome_carries_its_round_trip_time(monkeypatch: pytest.Monke
         await until(
             lambda: any(m.channel == "reply" and m.kind == "commit" and m.direction == OUT for m in emitted), 10
         )
-        outcome = await driver.control(
+        outcome = await platform.control(
             "command", Message("sepl", "platform", OUT, "command", "dev-1:sepl_set", 1), emitted.append
         )
         await asyncio.wait_for(answered.wait(), 10)

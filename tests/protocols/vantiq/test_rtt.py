@@ -12,6 +12,7 @@ from websockets.asyncio.client import connect
 from fieldctl.profiles.loader import load_profile
 from fieldctl.protocols.core.message import Message
 from fieldctl.protocols.vantiq import simulator
+from fieldctl.protocols.vantiq.driver import Driver
 from tests.helpers.waiting import until
 
 DELAY_S = 0.2
@@ -40,8 +41,10 @@ async def connector(url: str) -> None:
 async def run() -> dict[str, Any]:
     profile = load_profile("vantiq", endpoints=["server=ws://127.0.0.1:0/api/v1/wsock/websocket"])
     seen: list[Message] = []
-    sim = simulator.Simulator(profile, {}, seen.append, lambda text: None)
-    serving = asyncio.ensure_future(sim.run(None))
+    driver = Driver(profile, lambda text: None)
+    sim = driver.simulator(driver.context(seen.append), scenario=None, timeline=True)
+    assert isinstance(sim, simulator.Simulator)
+    serving = asyncio.ensure_future(sim.run())
     try:
         await until(lambda: any(m.is_link and m.kind == "bound" for m in seen), 10)
         url = next(m.payload["url"] for m in seen if m.is_link and m.kind == "bound")
