@@ -8,7 +8,7 @@ import secrets
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 import aiomqtt
@@ -45,6 +45,9 @@ from .codec import ENDPOINT, Topics, encode
 #: paho-mqtt (2.2) and aiomqtt leave Nagle's algorithm on: a request would wait for the broker's ack of the last one.
 NO_DELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 REPLAYED = ("event", "heartbeat")
+#: How long a subscription or publication may wait for the broker's acknowledgement.
+CALL_S = 10.0
+T = TypeVar("T")
 
 
 def replayed(messages: list[Message], notify: Notify) -> list[Message]:
@@ -106,6 +109,15 @@ class Driver(BaseDriver):
             with suppress(aiomqtt.MqttError):
                 await within(client.__aexit__(None, None, None), 2.0)
 
+    async def call(self, awaitable: Awaitable[T]) -> T:
+        """An aiomqtt call, in a task of its own (`within`): aiomqtt waits with asyncio.wait_for,
+        which before Python 3.12 swallows a cancellation that comes as the wait ends, and a
+        cancelled simulator would go on for ever. A broker that does not acknowledge is lost."""
+        try:
+            return await within(awaitable, CALL_S)
+        except TimeoutError:
+            raise ConnectFailure(f"{self.url}: no acknowledgement within {CALL_S:g} s") from None
+
     async def messages(self, client: aiomqtt.Client) -> AsyncIterator[Message]:
         async for message in client.messages:
             yield self.decode(message.topic.value, message.payload)
@@ -145,7 +157,7 @@ class Driver(BaseDriver):
 
         async def session(client: aiomqtt.Client) -> None:
             emit(self.link("connected"))
-            await client.subscribe(self.topics.everything, qos=1)
+            await self.call(client.subscribe(self.topics.everything, qos=1))
             present = False
             async for msg in self.messages(client):
                 if msg.is_link:
@@ -208,7 +220,7 @@ class Driver(BaseDriver):
             emit(self.link("connected"))
             async for msg in paced(kept, realtime):
                 topic, body = self.topics.topic(msg.channel, str(msg.kind)), encode(msg.channel, msg.id, msg.payload)
-                await client.publish(topic, body, qos=1)
+                await self.call(client.publish(topic, body, qos=1))
                 emit(self.decode(topic, body, OUT))
 
     def simulator(self, context: Context, *, scenario: list[Message] | None, timeline: bool) -> Simulation:

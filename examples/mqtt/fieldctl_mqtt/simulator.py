@@ -35,8 +35,9 @@ class Device(Simulation):
         kept = None if self.scenario is None else replayed(self.scenario, self.driver.notify)
 
         async def session(client: aiomqtt.Client) -> None:
-            await client.subscribe(self.topics.topic("command", "+"), qos=1)
-            await client.publish(self.topics.presence, b"online", qos=1, retain=True)
+            call = self.driver.call
+            await call(client.subscribe(self.topics.topic("command", "+"), qos=1))
+            await call(client.publish(self.topics.presence, b"online", qos=1, retain=True))
             detail = {"url": self.driver.url, "prefix": self.topics.prefix}
             self.emit(link(self.driver.profile.name, ENDPOINT, "connected", detail))
             work = [self._heartbeats(client), self._answers(client)]
@@ -54,7 +55,7 @@ class Device(Simulation):
 
     async def _send(self, client: aiomqtt.Client, channel: str, kind: str, ident: Any, payload: Any) -> None:
         topic, body = self.topics.topic(channel, kind), encode(channel, ident, payload)
-        await client.publish(topic, body, qos=0 if channel == "heartbeat" else 1)
+        await self.driver.call(client.publish(topic, body, qos=0 if channel == "heartbeat" else 1))
         self.emit(self.driver.decode(topic, body, OUT))
 
     async def _heartbeats(self, client: aiomqtt.Client) -> None:
