@@ -89,8 +89,8 @@ def _is_link(message: dict[str, Any], *kinds: str) -> bool:
 
 class _Running:
     """A fieldctl process in the background: its stdout's NDJSON lines kept for the check to wait
-        on, its stderr in a file opened for appending (a pipe nobody reads would stall it; reading moves no
-    offset the process writes at)."""
+    on, its stderr in a file opened for appending (a pipe nobody reads would stall it; reading
+    moves no offset the process writes at)."""
 
     def __init__(self, args: list[str], env: dict[str, str], stderr: IO[str]) -> None:
         self.title = f"`fieldctl {' '.join(args[:2])}`"
