@@ -67,6 +67,7 @@ if TYPE_CHECKING:
     from fieldctl.protocols.sdk.options import PARAMS, RUNS_A_PROGRAM, UNPICKLES, Declared, OptionSpec
     from fieldctl.protocols.sdk.probing import verdict
     from fieldctl.protocols.sdk.replay import paced, replayable
+    from fieldctl.protocols.sdk.runners import documents
     from fieldctl.protocols.sdk.schedule import ticks
     from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, tcp, together, within
     from fieldctl.protocols.transport.backoff import Backoff
@@ -125,6 +126,7 @@ __all__ = [
     "UsageError",
     "at_most",
     "did_you_mean",
+    "documents",
     "duration_text",
     "identity_file",
     "keep_identity",
@@ -209,6 +211,7 @@ _HOMES = {
     "verdict": "fieldctl.protocols.sdk.probing",
     "paced": "fieldctl.protocols.sdk.replay",
     "replayable": "fieldctl.protocols.sdk.replay",
+    "documents": "fieldctl.protocols.sdk.runners.documents",
     "ticks": "fieldctl.protocols.sdk.schedule",
     "LISTEN_REFUSED_AFTER_S": "fieldctl.protocols.transport",
     "together": "fieldctl.protocols.transport",

@@ -89,8 +89,8 @@ def _is_link(message: dict[str, Any], *kinds: str) -> bool:
 
 class _Running:
     """A fieldctl process in the background: its stdout's NDJSON lines kept for the check to wait
-        on, its stderr in a file opened for appending (a pipe nobody reads would stall it; reading moves no
-    offset the process writes at)."""
+    on, its stderr in a file opened for appending (a pipe nobody reads would stall it; reading
+    moves no offset the process writes at)."""
 
     def __init__(self, args: list[str], env: dict[str, str], stderr: IO[str]) -> None:
         self.title = f"`fieldctl {' '.join(args[:2])}`"
@@ -171,20 +171,6 @@ class _Running:
         self.popen.wait(10)
 
 
-def _broker_endpoints(profile: Profile) -> set[str]:
-    """The endpoints both sides connect to (a broker), which no private address can stand in for:
-    the profile's [topology] says so (Profile.broker_endpoints; none in a fieldctl without it)."""
-    brokers = getattr(profile, "broker_endpoints", ())
-    return set(brokers() if callable(brokers) else brokers)
-
-
-def _simulator_binds(profile: Profile, endpoint: str) -> bool:
-    """Whether the simulator binds `endpoint` (Profile.topology; every endpoint in a fieldctl
-    without it), and so announces it with a `bound` link."""
-    topology = getattr(profile, "topology", None)
-    return topology is None or topology(endpoint) == "simulator"
-
-
 class _Subject:
     """The protocol under test in one folder of its own: its own-named profile with private
     endpoints (those of a broker as given), the environment every run gets (configuration, data
@@ -193,15 +179,16 @@ class _Subject:
 
     def __init__(self, loaded: _Loaded, folder: Path, given: Mapping[str, str]) -> None:
         from fieldctl.profiles import load_profile
+        from fieldctl.profiles.schema import SIMULATOR
         from fieldctl.protocols.runtime.endpoints import private_endpoints
 
         self.name, self.driver, self.profile, self.folder = loaded.name, loaded.driver, loaded.profile, folder
         self.sets = ["heartbeat.interval_s=0.5", *self.profile.setting("demo.set", [])]
         resolved = load_profile(self.name, profile_files=[loaded.file], sets=self.sets)
         private = private_endpoints(resolved, str(folder))
-        self.brokers = {name: given[name] for name in _broker_endpoints(self.profile)}
+        self.brokers = {name: given[name] for name in self.profile.broker_endpoints}
         self.endpoints = {**private, **{name: url for name, url in given.items() if name in private}}
-        self.binds = {name for name in private if _simulator_binds(self.profile, name)}
+        self.binds = {name for name in private if self.profile.topology(name) == SIMULATOR}
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "160"}
         self.env.pop("FIELDCTL_TARGET", None)
         for variable in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
@@ -488,7 +475,7 @@ def conformance_failures(
             f"--endpoint {named[0]}: profile {protocol} has no such endpoint{did_you_mean(named[0], known)} "
             f"(endpoints: {', '.join(sorted(known))})"
         )
-    if missing := sorted(_broker_endpoints(loaded.profile) - set(given)):
+    if missing := sorted(loaded.profile.broker_endpoints - set(given)):
         return [
             _failure(
                 "topology",
