@@ -84,11 +84,13 @@ class Caller:
         self.profile, self.emit, self.notify, self.trusted = profile.name, emit, notify, trusted
         self.limits = profile.limits
         self.url = profile.endpoints[codec.CALLS]
-        self.client = request_reply.Client(codec.CALLS, self.url, self._decode, self.limits.max_frame_bytes)
-        self._target = "?"  # the call whose reply is awaited: decode_reply names it
+        self.client = request_reply.Client(codec.CALLS, self.url, self._decoder("?"), self.limits.max_frame_bytes)
 
-    def _decode(self, frames: list[bytes]) -> Message:
-        return codec.decode_reply(self.profile, frames, self._target, self.trusted, limits=self.limits)
+    def _decoder(self, target: str) -> publish_subscribe.Decode:
+        """A reply's decoder: its Message names the call it answers."""
+        return functools.partial(
+            codec.decode_reply, self.profile, target=target, trusted=self.trusted, limits=self.limits
+        )
 
     async def call(self, request: Request, timeout: float) -> request_reply.Exchange:
         """The request, its reply and the round trip; raises Timeout, or ProtocolFailure for an
@@ -97,9 +99,8 @@ class Caller:
         sent = codec.request_message(self.profile, body, limits=self.limits)
         if sent.error:  # what we would refuse from a peer, we do not send to one
             raise UsageError(f"{request.target}: not sent: {sent.error}")
-        self._target = request.target
         try:
-            exchange = await self.client.exchange(sent, timeout, self.emit)
+            exchange = await self.client.exchange(sent, timeout, self.emit, self._decoder(request.target))
         except Timeout:
             self.notify(f"{request.target}: no reply within {timeout:g} s; the call may still run on the server")
             raise

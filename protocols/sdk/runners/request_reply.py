@@ -114,15 +114,16 @@ class Client:
         self.url, self.decode = url, decode
         self.requester = zeromq.Requester(name, url, max_frame_bytes=max_frame_bytes)
 
-    async def exchange(self, request: Message, timeout: float, emit: Emit) -> Exchange:
-        """Reports `request`, sends its frames (`raw`), reports the decoded reply. Raises Timeout
-        when no reply comes within `timeout`, ConnectFailure when the server refuses."""
+    async def exchange(self, request: Message, timeout: float, emit: Emit, decode: Decode | None = None) -> Exchange:
+        """Reports `request`, sends its frames (`raw`), reports the reply decoded (by `decode`
+        when the reply's meaning depends on the request, by the client's otherwise). Raises
+        Timeout when no reply comes within `timeout`, ConnectFailure when the server refuses."""
         emit(request)
         loop = asyncio.get_running_loop()
         started = loop.time()
         frames = await self.requester.request(request.raw, timeout)
         rtt_s = loop.time() - started
-        reply = self.decode(frames)
+        reply = (decode or self.decode)(frames)
         emit(reply)
         return Exchange(request, reply, rtt_s)
 
