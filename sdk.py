@@ -64,10 +64,11 @@ if TYPE_CHECKING:
         link_emitter,
     )
     from fieldctl.protocols.sdk.identity import identity_file, keep_identity, recall_identity
+    from fieldctl.protocols.sdk.machine import Effects, Frame, Machine
     from fieldctl.protocols.sdk.options import PARAMS, RUNS_A_PROGRAM, UNPICKLES, Declared, OptionSpec
     from fieldctl.protocols.sdk.probing import verdict
     from fieldctl.protocols.sdk.replay import paced, replayable
-    from fieldctl.protocols.sdk.runners import documents
+    from fieldctl.protocols.sdk.runners import documents, publish_subscribe, request_reply
     from fieldctl.protocols.sdk.schedule import ticks
     from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, tcp, together, within
     from fieldctl.protocols.transport.backoff import Backoff
@@ -104,10 +105,13 @@ __all__ = [
     "ConnectFailure",
     "Context",
     "Declared",
+    "Effects",
     "Emit",
     "FieldctlError",
+    "Frame",
     "HeartbeatSpec",
     "Limits",
+    "Machine",
     "Malformed",
     "Message",
     "NagiosCode",
@@ -136,9 +140,11 @@ __all__ = [
     "mask",
     "one_of",
     "paced",
+    "publish_subscribe",
     "recall_identity",
     "remember",
     "replayable",
+    "request_reply",
     "tcp",
     "ticks",
     "together",
@@ -221,6 +227,11 @@ _HOMES = {
     "identity_file": "fieldctl.protocols.sdk.identity",
     "keep_identity": "fieldctl.protocols.sdk.identity",
     "recall_identity": "fieldctl.protocols.sdk.identity",
+    "Effects": "fieldctl.protocols.sdk.machine",
+    "Frame": "fieldctl.protocols.sdk.machine",
+    "Machine": "fieldctl.protocols.sdk.machine",
+    "publish_subscribe": "fieldctl.protocols.sdk.runners.publish_subscribe",
+    "request_reply": "fieldctl.protocols.sdk.runners.request_reply",
 }
 
 
