@@ -17,6 +17,7 @@ from fieldctl.protocols.sdk.contract import (
     BaseDriver,
     ClientSession,
     CommandOutcome,
+    CommandRequest,
     Context,
     Emit,
     ProbeReport,
@@ -136,18 +137,8 @@ class Session(ClientSession):
         await self._results.sub.wait_ready(min(1.0, timeout / 2))
         return self._results
 
-    async def command(
-        self,
-        name: str,
-        data: Any,
-        *,
-        timeout: float,
-        wait: bool,
-        emit: Emit | None = None,
-        options: dict[str, Any] | None = None,
-    ) -> CommandOutcome:
-        emit = emit or self.context.emit
-        options = self.options_for(options)
+    async def send(self, request: CommandRequest) -> CommandOutcome:
+        name, data, timeout = request.name, request.data, request.timeout
         for path, before, after in codec.mangled_values(data):
             self.context.notify(
                 f"the device lower-cases and strips whitespace in request strings: {path} "
@@ -156,14 +147,14 @@ class Session(ClientSession):
         code = resolve_command(name, self.vocab)
         nonce = random.randint(1, NONCE_MAX)
         body = codec.request_body(
-            code, nonce, data, custom_command=options.get("custom_command"), with_data=data is not None
+            code, nonce, data, custom_command=request.options.get("custom_command"), with_data=data is not None
         )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        results = await self._subscribed(timeout) if wait and code not in READS else None
+        results = await self._subscribed(timeout) if request.wait and code not in READS else None
         result = results.expect(nonce) if results is not None else None
         try:
-            return await self._exchange(body, nonce, result, timeout, deadline, emit)
+            return await self._exchange(body, nonce, result, timeout, deadline, request.emit)
         except BaseException:
             self._client.close()  # e.g. cancelled mid-request: a REQ socket cannot send again
             raise

@@ -11,7 +11,7 @@ from fieldctl.profiles import Profile
 from fieldctl.protocols.core.errors import ProtocolFailure, Timeout, UsageError
 from fieldctl.protocols.core.message import Message
 from fieldctl.protocols.core.readable import duration_text, value_text
-from fieldctl.protocols.sdk.contract import ClientSession, CommandOutcome, Emit, Notify, ProbeReport, link_emitter
+from fieldctl.protocols.sdk.contract import CommandOutcome, CommandRequest, Emit, Notify, ProbeReport, link_emitter
 from fieldctl.protocols.sdk.probing import verdict
 from fieldctl.protocols.sdk.runners import publish_subscribe, request_reply
 from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, LinkCallback
@@ -169,39 +169,20 @@ def describe(request: Request, reply: Message) -> str:
     return f"{request.target}: failed: {text}{stamp}" + (f" ({hint})" if hint else "")
 
 
-class Session(ClientSession):
-    """Each command a call of its own, on a REQ socket of its own (as RouterClient calls)."""
-
-    async def command(
-        self,
-        name: str,
-        data: Any,
-        *,
-        timeout: float,
-        wait: bool,
-        emit: Emit | None = None,
-        options: dict[str, Any] | None = None,
-    ) -> CommandOutcome:
-        if data is not None:
-            raise UsageError("oneliner commands take --args JSON and --kwargs JSON, not --data")
-        context = self.context
-        return await command(
-            self.driver.profile, name, self.options_for(options), timeout, emit or context.emit, context.notify
-        )
-
-
-async def command(
-    profile: Profile, operation: str, options: dict[str, Any], timeout: float, emit: Emit, notify: Notify
-) -> CommandOutcome:
+async def command(profile: Profile, notify: Notify, command: CommandRequest) -> CommandOutcome:
+    """A call of its own, on a REQ socket of its own (as RouterClient calls)."""
+    if command.data is not None:
+        raise UsageError("oneliner commands take --args JSON and --kwargs JSON, not --data")
+    operation, options = command.name, command.options
     request = build_request(operation, options)
     trusted = bool(options.get("trust_pickle"))
     if trusted:
         notify(TRUST_WARNING)
     if operation in ("enable", "disable"):
         notify(f"{operation} {request.args[0]} affects every client of this server, not only this one")
-    caller = Caller(profile, emit, notify, trusted)
+    caller = Caller(profile, command.emit, notify, trusted)
     try:
-        sent, reply, rtt_s = await caller.call(request, timeout)
+        sent, reply, rtt_s = await caller.call(request, command.timeout)
     finally:
         caller.close()
     return CommandOutcome(

@@ -8,7 +8,6 @@ import contextlib
 import functools
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,10 +17,7 @@ from fieldctl.protocols.core.limits import Limits
 from fieldctl.protocols.core.message import IN, OUT, Message, link
 from fieldctl.protocols.core.readable import duration_text, value_text
 from fieldctl.protocols.sdk.contract import (
-    BaseDriver,
-    ClientSession,
     CommandOutcome,
-    Context,
     Emit,
     Notify,
     ProbeReport,
@@ -245,26 +241,6 @@ def command_type(profile: Profile, name: str) -> str:
         return name
     known = ", ".join(profile.commands)
     raise UsageError(f"unknown command {name!r} (commands: {known})")
-
-
-class Session(ClientSession):
-    """Each command a document to the daemon and, where it answers, one back on a temporary socket."""
-
-    def __init__(self, driver: BaseDriver, context: Context, wire: Callable[[Emit, dict[str, Any]], Wiring]) -> None:
-        super().__init__(driver, context)
-        self.wire = wire
-
-    async def command(
-        self,
-        name: str,
-        data: Any,
-        *,
-        timeout: float,
-        wait: bool,
-        emit: Emit | None = None,
-        options: dict[str, Any] | None = None,
-    ) -> CommandOutcome:
-        return await command(self.wire(emit or self.context.emit, self.options_for(options)), name, data, timeout)
 
 
 async def command(ctx: Wiring, name: str, data: Any, timeout: float) -> CommandOutcome:

@@ -22,6 +22,7 @@ from fieldctl.sdk import (
     BaseDriver,
     ClientSession,
     CommandOutcome,
+    CommandRequest,
     ConnectFailure,
     Context,
     Emit,
@@ -176,12 +177,13 @@ class Driver(BaseDriver):
                 return str(spec.code)
         raise UsageError(f"unknown command {name!r} (commands: {', '.join(self.profile.commands)})")
 
-    def session(self, context: Context) -> Session:
-        return Session(self, context)
+    def session(self, context: Context) -> ClientSession:
+        return ClientSession(self, context, self.request)
 
-    async def request(self, name: str, data: Any, timeout: float, emit: Emit) -> CommandOutcome:
+    async def request(self, command: CommandRequest) -> CommandOutcome:
         """A request on PREFIX/command/NAME, its reply on PREFIX/reply/NAME with the same id, on a
         broker connection of its own."""
+        name, data, timeout, emit = command.name, command.data, command.timeout, command.emit
         code, ident = self.spec_code(name), secrets.token_hex(8)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -257,21 +259,3 @@ class Driver(BaseDriver):
                 missing = "is online" if absent else "was heard"
                 problems.append(f"the broker answers but no device {missing} on {self.prefix} within {crit:g} s")
         return verdict(metrics, problems, parts, warn, crit)
-
-
-class Session(ClientSession):
-    """Each command on a broker connection of its own."""
-
-    driver: Driver
-
-    async def command(
-        self,
-        name: str,
-        data: Any,
-        *,
-        timeout: float,
-        wait: bool,
-        emit: Emit | None = None,
-        options: dict[str, Any] | None = None,
-    ) -> CommandOutcome:
-        return await self.driver.request(name, data, timeout, emit or self.context.emit)
