@@ -89,8 +89,8 @@ def _is_link(message: dict[str, Any], *kinds: str) -> bool:
 
 class _Running:
     """A fieldctl process in the background: its stdout's NDJSON lines kept for the check to wait
-        on, its stderr in a file opened for appending (a pipe nobody reads would stall it; reading moves no
-    offset the process writes at)."""
+    on, its stderr in a file opened for appending (a pipe nobody reads would stall it; reading
+    moves no offset the process writes at)."""
 
     def __init__(self, args: list[str], env: dict[str, str], stderr: IO[str]) -> None:
         self.title = f"`fieldctl {' '.join(args[:2])}`"
@@ -171,20 +171,6 @@ class _Running:
         self.popen.wait(10)
 
 
-def _broker_endpoints(profile: Profile) -> set[str]:
-    """The endpoints both sides connect to (a broker), which no private address can stand in for:
-    the profile's [topology] says so (Profile.broker_endpoints; none in a fieldctl without it)."""
-    brokers = getattr(profile, "broker_endpoints", ())
-    return set(brokers() if callable(brokers) else brokers)
-
-
-def _simulator_binds(profile: Profile, endpoint: str) -> bool:
-    """Whether the simulator binds `endpoint` (Profile.topology; every endpoint in a fieldctl
-    without it), and so announces it with a `bound` link."""
-    topology = getattr(profile, "topology", None)
-    return topology is None or topology(endpoint) == "simulator"
-
-
 class _Subject:
     """The protocol under test in one folder of its own: its own-named profile with private
     endpoints (those of a broker as given), the environment every run gets (configuration, data
@@ -193,15 +179,16 @@ class _Subject:
 
     def __init__(self, loaded: _Loaded, folder: Path, given: Mapping[str, str]) -> None:
         from fieldctl.profiles import load_profile
+        from fieldctl.profiles.schema import SIMULATOR
         from fieldctl.protocols.runtime.endpoints import private_endpoints
 
         self.name, self.driver, self.profile, self.folder = loaded.name, loaded.driver, loaded.profile, folder
         self.sets = ["heartbeat.interval_s=0.5", *self.profile.setting("demo.set", [])]
         resolved = load_profile(self.name, profile_files=[loaded.file], sets=self.sets)
         private = private_endpoints(resolved, str(folder))
-        self.brokers = {name: given[name] for name in _broker_endpoints(self.profile)}
+        self.brokers = {name: given[name] for name in self.profile.broker_endpoints}
         self.endpoints = {**private, **{name: url for name, url in given.items() if name in private}}
-        self.binds = {name for name in private if _simulator_binds(self.profile, name)}
+        self.binds = {name for name in private if self.profile.topology(name) == SIMULATOR}
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "160"}
         self.env.pop("FIELDCTL_TARGET", None)
         for variable in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
@@ -414,7 +401,8 @@ def _publish(subject: _Subject) -> None:
     """`publish NAME KIND --data` arrives where the protocol sends it: at a listener when publish
     plays the publishing side itself (it binds, and announces where), else at the simulator it
     connects to, or through the simulator at a listener. KIND is the profile's first event kind,
-    or its first channel where kinds are open-ended. Passes where the driver has no listen and
+    or its first channel where kinds are open-ended. At a broker publish always has somewhere to
+    send, so only the simulator's side is checked there. Passes where the driver has no listen and
     publish pair."""
     if not {"listen", "publish"} <= subject.driver.roles:
         return
@@ -428,16 +416,17 @@ def _publish(subject: _Subject) -> None:
     def listener(endpoints: Mapping[str, str]) -> _Running:
         return subject.start("listen", subject.name, *subject.args(endpoints), "--json", "--duration", "40")
 
-    publisher = subject.start(*publish, *subject.args())
-    bound = publisher.wait_for(lambda m: _is_link(m, "bound"), 15)
-    if bound is not None:  # publish binds: a listener connects to it
-        follower = listener({**subject.endpoints, bound["endpoint"]: bound["payload"]["url"]})
-        follower.expect(arrived, "publication received", 25)
-        if (code := publisher.popen.wait(25)) != 0:
-            raise Nonconforming(f"`publish` exited {code} after a listener received it: {publisher.error()}")
-        return
-    if not publisher.ended or (code := publisher.popen.wait(RUN_S)) != 3:
-        raise Nonconforming(f"`publish` with nobody to reach neither bound nor exited 3: {publisher.error()}")
+    if not subject.brokers:  # at a broker, publish connects as the device would, and it is always there
+        publisher = subject.start(*publish, *subject.args())
+        bound = publisher.wait_for(lambda m: _is_link(m, "bound"), 15)
+        if bound is not None:  # publish binds: a listener connects to it
+            follower = listener({**subject.endpoints, bound["endpoint"]: bound["payload"]["url"]})
+            follower.expect(arrived, "publication received", 25)
+            if (code := publisher.popen.wait(25)) != 0:
+                raise Nonconforming(f"`publish` exited {code} after a listener received it: {publisher.error()}")
+            return
+        if not publisher.ended or (code := publisher.popen.wait(RUN_S)) != 3:
+            raise Nonconforming(f"`publish` with nobody to reach neither bound nor exited 3: {publisher.error()}")
     simulator, reached = subject.simulate("--no-timeline")
     follower = listener(reached)
     follower.expect(lambda m: _is_link(m, "ready", "connected", subject.driver.ready_state), "ready link")
@@ -486,7 +475,7 @@ def conformance_failures(
             f"--endpoint {named[0]}: profile {protocol} has no such endpoint{did_you_mean(named[0], known)} "
             f"(endpoints: {', '.join(sorted(known))})"
         )
-    if missing := sorted(_broker_endpoints(loaded.profile) - set(given)):
+    if missing := sorted(loaded.profile.broker_endpoints - set(given)):
         return [
             _failure(
                 "topology",

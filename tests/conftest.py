@@ -10,8 +10,8 @@ import pytest
 
 #: Registered, their fixtures serve every test by name, none imported: autouse, the repository's
 #: fence and no process or remembered secret outliving its test; on request, `endpoints`,
-#: `simulator` and `device` (autotrainer), `fleet`, `terminals`, `prometheus`, `sockdir` (tracim)
-#: and `workdir` (vantiq). fuzzing loads the hypothesis profile every fuzz test runs with.
+#: `simulator` and `device` (autotrainer), `fleet`, `terminals`, `prometheus`, `mosquitto` (a broker),
+#: `sockdir` (tracim) and `workdir` (vantiq). fuzzing loads the hypothesis profile every fuzz test runs with.
 pytest_plugins = [
     "tests.helpers.repository",
     "tests.helpers.processes",
@@ -21,6 +21,7 @@ pytest_plugins = [
     "tests.helpers.fleets",
     "tests.helpers.terminals",
     "tests.helpers.prometheus",
+    "tests.helpers.mosquitto",
     "tests.helpers.tracim",
     "tests.helpers.vantiq",
 ]

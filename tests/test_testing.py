@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from fieldctl.profiles import Profile
 from tests.helpers.imports import imported
 from tests.helpers.plugins import BROKEN_PROFILE, plugin_on_path
 from tests.helpers.processes import cli_env
@@ -72,7 +71,6 @@ def test_a_usage_error_exits_2_with_one_line(args: list[str], env: dict[str, str
     assert ran.stdout == ""
 
 
-@pytest.mark.skipif(not hasattr(Profile, "broker_endpoints"), reason="this fieldctl has no [topology] table yet")
 def test_a_broker_endpoint_without_an_address_fails_the_topology_check(tmp_path: Path) -> None:
     """The kit cannot stand in for a broker both sides connect to: with no address given it says
     how to give one, and runs nothing."""

@@ -4,6 +4,7 @@ tool must do'): SUB + REQ, nonce correlation, async results, emergency de-duplic
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import random
 from typing import Any
@@ -16,13 +17,15 @@ from fieldctl.protocols.sdk.contract import (
     BaseDriver,
     ClientSession,
     CommandOutcome,
+    CommandRequest,
     Context,
     Emit,
     ProbeReport,
     link_emitter,
 )
 from fieldctl.protocols.sdk.probing import verdict
-from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, LinkCallback, within, zeromq
+from fieldctl.protocols.sdk.runners import publish_subscribe, request_reply
+from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, LinkCallback, within
 
 from . import codec
 from .client_state import READS, EmergencyDeduper, Waiting, judge_reply, outcome
@@ -32,20 +35,11 @@ NONCE_MAX = 2**31 - 1
 
 
 async def listen(url: str, vocab: Vocabulary, context: Context, channels: set[str] | None) -> None:
-    emit = context.emit
     wanted = channels if channels and channels <= vocab.channel_topic.keys() else None
     prefixes = [vocab.topic_frame(name) for name in sorted(wanted)] if wanted else []
-    sub = _subscriber(url, vocab, prefixes, link_emitter(vocab.profile, emit), LISTEN_REFUSED_AFTER_S)
-    dedupe = EmergencyDeduper()
-    try:
-        while True:  # recv() yields to timers, signals and the output flush even under a flood
-            msg = codec.decode_publication(await sub.recv(), vocab)
-            if dedupe.is_duplicate(msg):
-                context.duplicate(msg)
-            else:
-                emit(msg)
-    finally:
-        sub.close()
+    on_link = link_emitter(vocab.profile, context.emit)
+    subscriber = _subscriber(url, vocab, prefixes, on_link, LISTEN_REFUSED_AFTER_S)
+    await publish_subscribe.listen(subscriber, context.emit, EmergencyDeduper().is_duplicate, context.duplicate)
 
 
 def _subscriber(
@@ -54,12 +48,22 @@ def _subscriber(
     prefixes: list[bytes],
     on_link: LinkCallback | None = None,
     refuse_after_s: float = 0.0,
-) -> zeromq.Socket:
-    return zeromq.subscriber("events", url, prefixes, on_link, vocab.limits.max_frame_bytes, refuse_after_s)
+) -> publish_subscribe.Subscriber:
+    return publish_subscribe.Subscriber(
+        "events",
+        url,
+        prefixes,
+        functools.partial(codec.decode_publication, vocab=vocab),
+        on_link=on_link,
+        max_frame_bytes=vocab.limits.max_frame_bytes,
+        refuse_after_s=refuse_after_s,
+    )
 
 
-def _requester(url: str, vocab: Vocabulary) -> zeromq.Requester:
-    return zeromq.Requester("commands", url, max_frame_bytes=vocab.limits.max_frame_bytes)
+def _client(url: str, vocab: Vocabulary) -> request_reply.Client:
+    return request_reply.Client(
+        "commands", url, functools.partial(codec.decode_reply, vocab=vocab), vocab.limits.max_frame_bytes
+    )
 
 
 def resolve_command(name: str, vocab: Vocabulary) -> int:
@@ -76,7 +80,6 @@ class _Results:
     waiting for its nonce (client_state.Waiting decides which)."""
 
     def __init__(self, url: str, vocab: Vocabulary) -> None:
-        self.vocab = vocab
         self.sub = _subscriber(url, vocab, [vocab.topic_frame("command_result")])
         self.books = Waiting()
         self.futures: dict[int, asyncio.Future[Message]] = {}
@@ -84,16 +87,17 @@ class _Results:
 
     async def _read(self) -> None:
         try:
-            while True:
-                msg = codec.decode_publication(await self.sub.recv(), self.vocab)
-                nonce = self.books.answered(msg)
-                future = self.futures.get(nonce) if nonce is not None else None
-                if future is not None and not future.done():
-                    future.set_result(msg)
+            await self.sub.run(self._deliver)
         except Exception as exc:  # noqa: BLE001  whatever ends the reader, every waiting command hears it
             for future in self.futures.values():
                 if not future.done():
                     future.set_exception(exc)
+
+    def _deliver(self, msg: Message) -> None:
+        nonce = self.books.answered(msg)
+        future = self.futures.get(nonce) if nonce is not None else None
+        if future is not None and not future.done():
+            future.set_result(msg)
 
     def expect(self, nonce: int) -> asyncio.Future[Message]:
         self.books.expect(nonce)
@@ -120,7 +124,7 @@ class Session(ClientSession):
     def __init__(self, driver: BaseDriver, context: Context, endpoints: dict[str, str], vocab: Vocabulary) -> None:
         super().__init__(driver, context)
         self.endpoints, self.vocab = endpoints, vocab
-        self._requester = _requester(endpoints["commands"], vocab)
+        self._client = _client(endpoints["commands"], vocab)
         self._results: _Results | None = None
 
     async def _subscribed(self, timeout: float) -> _Results:
@@ -133,18 +137,8 @@ class Session(ClientSession):
         await self._results.sub.wait_ready(min(1.0, timeout / 2))
         return self._results
 
-    async def command(
-        self,
-        name: str,
-        data: Any,
-        *,
-        timeout: float,
-        wait: bool,
-        emit: Emit | None = None,
-        options: dict[str, Any] | None = None,
-    ) -> CommandOutcome:
-        emit = emit or self.context.emit
-        options = self.options_for(options)
+    async def send(self, request: CommandRequest) -> CommandOutcome:
+        name, data, timeout = request.name, request.data, request.timeout
         for path, before, after in codec.mangled_values(data):
             self.context.notify(
                 f"the device lower-cases and strips whitespace in request strings: {path} "
@@ -153,16 +147,16 @@ class Session(ClientSession):
         code = resolve_command(name, self.vocab)
         nonce = random.randint(1, NONCE_MAX)
         body = codec.request_body(
-            code, nonce, data, custom_command=options.get("custom_command"), with_data=data is not None
+            code, nonce, data, custom_command=request.options.get("custom_command"), with_data=data is not None
         )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        results = await self._subscribed(timeout) if wait and code not in READS else None
+        results = await self._subscribed(timeout) if request.wait and code not in READS else None
         result = results.expect(nonce) if results is not None else None
         try:
-            return await self._exchange(body, nonce, result, timeout, deadline, emit)
+            return await self._exchange(body, nonce, result, timeout, deadline, request.emit)
         except BaseException:
-            self._requester.close()  # e.g. cancelled mid-request: a REQ socket cannot send again
+            self._client.close()  # e.g. cancelled mid-request: a REQ socket cannot send again
             raise
         finally:
             if results is not None:
@@ -179,13 +173,7 @@ class Session(ClientSession):
     ) -> CommandOutcome:
         loop = asyncio.get_running_loop()
         request = codec.request_message(body, self.vocab)  # the frame and its report, nothing decoded
-        emit(request)
-        sent = loop.time()
-        reply = codec.decode_reply(
-            await self._requester.request(request.raw, max(0.0, deadline - loop.time())), self.vocab
-        )
-        rtt_s = loop.time() - sent
-        emit(reply)
+        _, reply, rtt_s = await self._client.exchange(request, max(0.0, deadline - loop.time()), emit)
         messages = [request, reply]
         verdict = judge_reply(reply, nonce, self.endpoints["commands"])
         final = None
@@ -201,7 +189,7 @@ class Session(ClientSession):
         return outcome(reply, verdict, messages, rtt_s, final)
 
     async def close(self) -> None:
-        self._requester.close()
+        self._client.close()
         if self._results is not None:
             await self._results.close()
             self._results = None
@@ -213,19 +201,15 @@ async def probe(endpoints: dict[str, str], vocab: Vocabulary, warn: float, crit:
     loop = asyncio.get_running_loop()
     start = loop.time()
     sub = _subscriber(endpoints["events"], vocab, [vocab.topic_frame("heartbeat")])
-    requester = _requester(endpoints["commands"], vocab)
+    client = _client(endpoints["commands"], vocab)
 
     async def heartbeat() -> tuple[Message, float]:
-        while True:
-            msg = codec.decode_publication(await sub.recv(), vocab)
-            if not msg.error:
-                return msg, loop.time() - start
+        msg = await sub.first(lambda msg: not msg.error)
+        return msg, loop.time() - start
 
     async def round_trip() -> float:
-        sent = loop.time()
-        frame = codec.encode_request(vocab.command_code.get("get-configuration", 300), random.randint(1, NONCE_MAX))
-        codec.decode_reply(await requester.request([frame], crit), vocab)
-        return loop.time() - sent
+        body = codec.request_body(vocab.command_code.get("get-configuration", 300), random.randint(1, NONCE_MAX))
+        return (await client.exchange(codec.request_message(body, vocab), crit, request_reply.ignore)).rtt_s
 
     beat_task, rtt_task = loop.create_task(heartbeat()), loop.create_task(round_trip())
     try:
@@ -238,7 +222,7 @@ async def probe(endpoints: dict[str, str], vocab: Vocabulary, warn: float, crit:
     finally:
         for task in (beat_task, rtt_task):
             task.cancel()
-        requester.close()
+        client.close()
         sub.close()
     metrics: dict[str, float] = {}
     problems: list[str] = []

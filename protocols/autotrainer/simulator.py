@@ -3,15 +3,19 @@
 
 from __future__ import annotations
 
-import asyncio
+import functools
+import heapq
 import random
 import time
+from collections.abc import Callable
 
 from fieldctl.profiles import Profile
 from fieldctl.protocols.core.errors import UsageError
-from fieldctl.protocols.core.message import Message, link
-from fieldctl.protocols.sdk import replay, schedule
-from fieldctl.protocols.sdk.contract import CommandOutcome, Context, Emit, Notify, Simulation, link_emitter
+from fieldctl.protocols.core.message import Message
+from fieldctl.protocols.sdk import replay
+from fieldctl.protocols.sdk.contract import CommandOutcome, Context, Emit, Notify, Simulation
+from fieldctl.protocols.sdk.machine import Effects, Frame
+from fieldctl.protocols.sdk.runners import publish_subscribe, request_reply
 from fieldctl.protocols.transport import together, zeromq
 
 from . import codec, timeline
@@ -23,33 +27,70 @@ REPLAYED_CHANNELS = ("event", "emergency", "property_change")
 EVENT_JITTER = 0.25
 
 
-class DevicePublisher:
-    """Sends publications, each an outgoing Message with its frames (codec.publication_messages),
-    and reports each one as it goes."""
+def publications(msg: Message, vocab: codec.Vocabulary) -> list[Message]:
+    """What publishing `msg` (from a scenario, `publish` or the control socket) sends: each
+    publication an outgoing Message with its frames."""
+    try:
+        body = codec.publication_body(msg, vocab)
+    except ValueError as exc:
+        raise UsageError(f"cannot publish {msg.channel}/{msg.kind}: {exc}") from None
+    return codec.publication_messages(msg.channel, body, vocab)
 
-    def __init__(self, profile: Profile, vocab: codec.Vocabulary, emit: Emit) -> None:
-        self.vocab, self.emit = vocab, emit
-        self.pub = zeromq.Publisher(
-            "events", profile.endpoints["events"], link_emitter(profile.name, emit), vocab.limits.max_frame_bytes
+
+def _publisher(profile: Profile, vocab: codec.Vocabulary, emit: Emit) -> publish_subscribe.Publisher:
+    return publish_subscribe.Publisher(
+        profile.name, "events", profile.endpoints["events"], emit, vocab.limits.max_frame_bytes
+    )
+
+
+class Responder:
+    """The command socket's Machine: each request answered by the DeviceState; its publications
+    go out after the reply (a tick due at once), an asynchronous command's result after the
+    simulated delay. `publish` is the events publisher's send."""
+
+    def __init__(
+        self,
+        state: DeviceState,
+        async_delay: float,
+        publish: Callable[[list[Message]], object],
+    ) -> None:
+        self.state, self.async_delay, self.publish = state, async_delay, publish
+        self._warnings: list[str] = []
+        self._multi_frame = zeromq.Throttle(self._warnings.append)
+        self._due: list[tuple[float, int, list[Message]]] = []  # (when, order, publications): a heap
+        self._order = 0
+
+    def start(self, now: float) -> Effects:
+        return Effects()
+
+    def receive(self, frame: Frame, now: float) -> Effects:
+        frames = request_reply.parts(frame)
+        vocab = self.state.vocab
+        handling = self.state.handle(frames)
+        if handling.request is None and len(frames) != 1:
+            self._multi_frame(
+                "a multi-frame request would kill a real device's service thread; answered as unparseable"
+            )
+        self._later(now, handling.publish)
+        self._later(now + self.async_delay, handling.later)
+        effects = Effects(
+            emit=[codec.decode_request(frames, vocab, direction="in"), handling.reply],
+            send=[handling.reply.raw],
+            warn=self._warnings[:],
+            wake_at=self._due[0][0] if self._due else None,
         )
-        emit(link(profile.name, "events", "bound", {"url": self.pub.url}))
+        self._warnings.clear()
+        return effects
 
-    def send(self, publications: list[Message]) -> list[Message]:
-        for msg in publications:
-            self.pub.send_nowait(msg.raw)
-            msg.ts = time.time()  # built earlier (a delayed COMMAND_RESULT): reported as sent now
-            self.emit(msg)
-        return publications
+    def _later(self, when: float, publications: list[Message]) -> None:
+        if publications:
+            self._order += 1
+            heapq.heappush(self._due, (when, self._order, publications))
 
-    def send_message(self, msg: Message) -> list[Message]:
-        try:
-            body = codec.publication_body(msg, self.vocab)
-        except ValueError as exc:
-            raise UsageError(f"cannot publish {msg.channel}/{msg.kind}: {exc}") from None
-        return self.send(codec.publication_messages(msg.channel, body, self.vocab))
-
-    def close(self, linger_ms: int = 2000) -> None:
-        self.pub.close(linger_ms)
+    def tick(self, now: float) -> Effects:
+        while self._due and self._due[0][0] <= now:
+            self.publish(heapq.heappop(self._due)[2])
+        return Effects(wake_at=self._due[0][0] if self._due else None)
 
 
 def replayable(messages: list[Message], channels: tuple[str, ...], notify: Notify) -> list[Message]:
@@ -74,8 +115,8 @@ async def publish(
     realtime: bool,
 ) -> None:
     messages = replayable(messages, codec.PUBLICATION_CHANNELS, notify)
-    await replay.publish_all(
-        DevicePublisher(profile, vocab, emit), messages, wait_s, realtime, zeromq.DELIVERY_LINGER_MS
+    await _publisher(profile, vocab, emit).publish_all(
+        messages, functools.partial(publications, vocab=vocab), wait_s, realtime
     )
 
 
@@ -100,33 +141,51 @@ class Simulator(Simulation):
         )
         self.async_delay = float(profile.setting("simulate.async_delay_s", 0.3))
         self.seed = int(profile.setting("simulate.seed", 1))
-        self.publisher: DevicePublisher | None = None  # bound by run(), for the control path
+        self.publisher: publish_subscribe.Publisher | None = None  # bound by run(), for the control path
 
     async def run(self) -> None:
-        scenario = self.scenario
-        publisher = self.publisher = DevicePublisher(self.profile, self.vocab, self.emit)
+        scenario, vocab = self.scenario, self.vocab
+        publisher = self.publisher = _publisher(self.profile, vocab, self.emit)
         try:  # any client may connect: garbage, raw TCP and vanished peers are dropped with a warning
-            replier = zeromq.replier(
+            server = request_reply.Server(
+                self.profile.name,
                 "commands",
                 self.profile.endpoints["commands"],
-                link_emitter(self.profile.name, self.emit),
+                self.emit,
                 self.notify,
-                self.vocab.limits.max_frame_bytes,
+                vocab.limits.max_frame_bytes,
             )
         except BaseException:
             publisher.close()
             raise
-        self.emit(link(self.profile.name, "commands", "bound", {"url": replier.url}))
-        tasks = [self._heartbeats(publisher), self._respond(replier, publisher)]
+        identifier = self.profile.setting("simulate.identifier", "autotrainer-device")
+        version = self.profile.setting("simulate.version", "0.12.0")
+
+        def heartbeat() -> list[Message]:
+            body = {"identifier": identifier, "version": version, "timestamp": time.time()}
+            return codec.publication_messages("heartbeat", body, vocab)
+
+        tasks = [
+            publisher.every(self.profile.heartbeat.interval_s, heartbeat, random.Random(f"{self.seed}:heartbeat")),
+            server.serve(Responder(self.state, self.async_delay, self._publish)),
+        ]
+        encode = functools.partial(publications, vocab=vocab)
         if scenario is not None:
-            tasks.append(self._replay(publisher, replayable(scenario, REPLAYED_CHANNELS, self.notify)))
+            tasks.append(publisher.replay(replayable(scenario, REPLAYED_CHANNELS, self.notify), encode))
         elif self.use_timeline:
-            tasks.append(self._timeline(publisher))
+            steps = timeline.sessions(self.state, self.seed)  # endless
+            interval = float(self.profile.setting("simulate.event_interval_s", 1.0))
+            rng = random.Random(f"{self.seed}:timeline")
+            tasks.append(publisher.every(interval, lambda: self.state.event(*next(steps)), rng, EVENT_JITTER))
         try:
             await together(*tasks)
         finally:
-            replier.close()
+            server.close()
             publisher.close()
+
+    def _publish(self, messages: list[Message]) -> None:
+        if self.publisher is not None and not self.publisher.closed:
+            self.publisher.send(messages)
 
     async def control(self, verb: str, msg: Message, emit: Emit) -> CommandOutcome:
         """`publish autotrainer KIND --via SOCKET`: published once it has a subscriber (as
@@ -134,49 +193,8 @@ class Simulator(Simulation):
         if verb != "publish" or self.publisher is None:
             return await super().control(verb, msg, emit)
         publisher = self.publisher
-        await publisher.pub.wait_subscriber(float(self.profile.setting("timeouts.command_s", 5.0)))
-        sent = publisher.send_message(msg)
+        await publisher.wait_subscriber(float(self.profile.setting("timeouts.command_s", 5.0)))
+        sent = publisher.send(publications(msg, self.vocab))
         for published in sent:
             emit(published)
         return CommandOutcome(True, f"published {msg.kind}", sent)
-
-    async def _heartbeats(self, publisher: DevicePublisher) -> None:
-        interval = self.profile.heartbeat.interval_s
-        identifier = self.profile.setting("simulate.identifier", "autotrainer-device")
-        version = self.profile.setting("simulate.version", "0.12.0")
-        async for _ in schedule.ticks(interval, random.Random(f"{self.seed}:heartbeat")):
-            body = {"identifier": identifier, "version": version, "timestamp": time.time()}
-            publisher.send(codec.publication_messages("heartbeat", body, self.vocab))
-
-    async def _timeline(self, publisher: DevicePublisher) -> None:
-        interval = float(self.profile.setting("simulate.event_interval_s", 1.0))
-        steps = timeline.sessions(self.state, self.seed)  # endless
-        async for _ in schedule.ticks(interval, random.Random(f"{self.seed}:timeline"), EVENT_JITTER):
-            publisher.send(self.state.event(*next(steps)))
-
-    async def _replay(self, publisher: DevicePublisher, messages: list[Message]) -> None:
-        # A scenario is a contract test: it starts once someone listens, so nothing is lost.
-        await publisher.pub.subscribed.wait()
-        async for msg in replay.paced(messages, realtime=True):
-            publisher.send_message(msg)
-
-    async def _respond(self, replier: zeromq.Replier, publisher: DevicePublisher) -> None:
-        loop = asyncio.get_running_loop()
-        multi_frame = zeromq.Throttle(self.notify)
-        while True:
-            frames = await replier.recv()
-            self.emit(codec.decode_request(frames, self.vocab, direction="in"))
-            handling = self.state.handle(frames)
-            if handling.request is None and len(frames) != 1:
-                multi_frame("a multi-frame request would kill a real device's service thread; answered as unparseable")
-            await replier.send(handling.reply.raw)
-            self.emit(handling.reply)
-            publisher.send(handling.publish)
-            if handling.later:
-                loop.call_later(self.async_delay, self._send_later, publisher, handling.later)
-            await asyncio.sleep(0)  # a flood of requests must not starve heartbeats and signals
-
-    @staticmethod
-    def _send_later(publisher: DevicePublisher, publications: list[Message]) -> None:
-        if not publisher.pub.sock.closed:
-            publisher.send(publications)

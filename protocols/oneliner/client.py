@@ -4,16 +4,17 @@ replace their socket, stream management, and the probe."""
 from __future__ import annotations
 
 import asyncio
-import time
-from typing import Any, NamedTuple
+import functools
+from typing import Any
 
 from fieldctl.profiles import Profile
 from fieldctl.protocols.core.errors import ProtocolFailure, Timeout, UsageError
 from fieldctl.protocols.core.message import Message
 from fieldctl.protocols.core.readable import duration_text, value_text
-from fieldctl.protocols.sdk.contract import ClientSession, CommandOutcome, Emit, Notify, ProbeReport, link_emitter
+from fieldctl.protocols.sdk.contract import CommandOutcome, CommandRequest, Emit, Notify, ProbeReport, link_emitter
 from fieldctl.protocols.sdk.probing import verdict
-from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, zeromq
+from fieldctl.protocols.sdk.runners import publish_subscribe, request_reply
+from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, LinkCallback
 
 from . import codec
 from .codec import Request
@@ -45,30 +46,35 @@ async def listen(profile: Profile, emit: Emit, streams: set[str], trusted: bool)
         prefixes = [codec.subscription(name) for name in sorted(streams)]
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    encodings = stream_encodings(profile)
-    limits = profile.limits
-    sub = zeromq.subscriber(
+    subscriber = _subscriber(
+        profile, prefixes, stream_encodings(profile), trusted, link_emitter(profile.name, emit), LISTEN_REFUSED_AFTER_S
+    )
+    await publish_subscribe.listen(subscriber, emit)
+
+
+def _subscriber(
+    profile: Profile,
+    prefixes: list[bytes],
+    encodings: dict[str, str],
+    trusted: bool = False,
+    on_link: LinkCallback | None = None,
+    refuse_after_s: float = 0.0,
+) -> publish_subscribe.Subscriber:
+    decode = functools.partial(
+        codec.decode_stream, profile.name, encodings=encodings, trusted=trusted, limits=profile.limits
+    )
+    return publish_subscribe.Subscriber(
         codec.STREAMS,
         profile.endpoints[codec.STREAMS],
         prefixes,
-        link_emitter(profile.name, emit),
-        limits.max_frame_bytes,
-        LISTEN_REFUSED_AFTER_S,
+        decode,
+        on_link=on_link,
+        max_frame_bytes=profile.limits.max_frame_bytes,
+        refuse_after_s=refuse_after_s,
     )
-    try:
-        while True:  # recv() yields to timers, signals and the output flush even under a flood
-            emit(codec.decode_stream(profile.name, await sub.recv(), encodings, trusted, limits=limits))
-    finally:
-        sub.close()
 
 
 # --- calls -------------------------------------------------------------------------------------------
-
-
-class Exchange(NamedTuple):
-    sent: Message
-    reply: Message
-    rtt_s: float  # from the request leaving to its reply arriving
 
 
 class Caller:
@@ -78,32 +84,34 @@ class Caller:
         self.profile, self.emit, self.notify, self.trusted = profile.name, emit, notify, trusted
         self.limits = profile.limits
         self.url = profile.endpoints[codec.CALLS]
-        self.requester = zeromq.Requester(codec.CALLS, self.url, max_frame_bytes=self.limits.max_frame_bytes)
+        self.client = request_reply.Client(codec.CALLS, self.url, self._decoder("?"), self.limits.max_frame_bytes)
 
-    async def call(self, request: Request, timeout: float) -> Exchange:
+    def _decoder(self, target: str) -> publish_subscribe.Decode:
+        """A reply's decoder: its Message names the call it answers."""
+        return functools.partial(
+            codec.decode_reply, self.profile, target=target, trusted=self.trusted, limits=self.limits
+        )
+
+    async def call(self, request: Request, timeout: float) -> request_reply.Exchange:
         """The request, its reply and the round trip; raises Timeout, or ProtocolFailure for an
         undecodable reply."""
         body = codec.encode_request(request)
         sent = codec.request_message(self.profile, body, limits=self.limits)
         if sent.error:  # what we would refuse from a peer, we do not send to one
             raise UsageError(f"{request.target}: not sent: {sent.error}")
-        self.emit(sent)
-        started = time.perf_counter()
         try:
-            frames = await self.requester.request([body], timeout)
+            exchange = await self.client.exchange(sent, timeout, self.emit, self._decoder(request.target))
         except Timeout:
             self.notify(f"{request.target}: no reply within {timeout:g} s; the call may still run on the server")
             raise
-        rtt_s = time.perf_counter() - started
-        reply = codec.decode_reply(self.profile, frames, request.target, self.trusted, limits=self.limits)
-        self.emit(reply)
+        reply = exchange.reply
         if reply.error:
             hint = " (only for a trusted server: --trust-pickle)" if "unsafe pickle" in reply.error else ""
             raise ProtocolFailure(f"undecodable reply from {self.url}: {reply.error}{hint}")
-        return Exchange(sent, reply, rtt_s)
+        return exchange
 
     def close(self) -> None:
-        self.requester.close()
+        self.client.close()
 
 
 def _one_param(operation: str, params: list[str], what: str) -> str:
@@ -161,39 +169,20 @@ def describe(request: Request, reply: Message) -> str:
     return f"{request.target}: failed: {text}{stamp}" + (f" ({hint})" if hint else "")
 
 
-class Session(ClientSession):
-    """Each command a call of its own, on a REQ socket of its own (as RouterClient calls)."""
-
-    async def command(
-        self,
-        name: str,
-        data: Any,
-        *,
-        timeout: float,
-        wait: bool,
-        emit: Emit | None = None,
-        options: dict[str, Any] | None = None,
-    ) -> CommandOutcome:
-        if data is not None:
-            raise UsageError("oneliner commands take --args JSON and --kwargs JSON, not --data")
-        context = self.context
-        return await command(
-            self.driver.profile, name, self.options_for(options), timeout, emit or context.emit, context.notify
-        )
-
-
-async def command(
-    profile: Profile, operation: str, options: dict[str, Any], timeout: float, emit: Emit, notify: Notify
-) -> CommandOutcome:
+async def command(profile: Profile, notify: Notify, command: CommandRequest) -> CommandOutcome:
+    """A call of its own, on a REQ socket of its own (as RouterClient calls)."""
+    if command.data is not None:
+        raise UsageError("oneliner commands take --args JSON and --kwargs JSON, not --data")
+    operation, options = command.name, command.options
     request = build_request(operation, options)
     trusted = bool(options.get("trust_pickle"))
     if trusted:
         notify(TRUST_WARNING)
     if operation in ("enable", "disable"):
         notify(f"{operation} {request.args[0]} affects every client of this server, not only this one")
-    caller = Caller(profile, emit, notify, trusted)
+    caller = Caller(profile, command.emit, notify, trusted)
     try:
-        sent, reply, rtt_s = await caller.call(request, timeout)
+        sent, reply, rtt_s = await caller.call(request, command.timeout)
     finally:
         caller.close()
     return CommandOutcome(
@@ -210,14 +199,7 @@ async def probe(profile: Profile, warn: float, crit: float, stream: str | None) 
     loop = asyncio.get_running_loop()
     start = loop.time()
     caller = Caller(profile, lambda msg: None, lambda text: None)
-    sub = None
-    if stream is not None:
-        sub = zeromq.subscriber(
-            codec.STREAMS,
-            profile.endpoints[codec.STREAMS],
-            [codec.subscription(stream)],
-            max_frame_bytes=caller.limits.max_frame_bytes,
-        )
+    sub = _subscriber(profile, [codec.subscription(stream)], {}) if stream is not None else None
 
     async def round_trip() -> tuple[str, float]:
         _, reply, _ = await caller.call(build_request("version", {}), crit)
@@ -227,10 +209,8 @@ async def probe(profile: Profile, warn: float, crit: float, stream: str | None) 
 
     async def sample() -> float:
         assert sub is not None
-        while True:
-            msg = codec.decode_stream(profile.name, await sub.recv(), {}, limits=caller.limits)
-            if msg.channel == stream and not msg.error:
-                return loop.time() - start
+        await sub.first(lambda msg: msg.channel == stream and not msg.error)
+        return loop.time() - start
 
     tasks: dict[str, asyncio.Task[Any]] = {"version": loop.create_task(round_trip())}
     if sub is not None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, ClassVar
 
 from fieldctl.profiles.schema import Setting
 from fieldctl.protocols.core.errors import UsageError
 from fieldctl.protocols.core.message import OUT, Message
 from fieldctl.protocols.core.readable import value_text
-from fieldctl.protocols.sdk.contract import BaseDriver, Context, ProbeReport, Simulation
+from fieldctl.protocols.sdk.contract import BaseDriver, ClientSession, Context, ProbeReport, Simulation
 
 from . import client, codec
 from .settings import SETTINGS
@@ -59,8 +60,8 @@ class Driver(BaseDriver):
         streams = set(context.options.get("streams", [])) | set(channels or ())
         await client.listen(self.profile, context.emit, streams, trusted)
 
-    def session(self, context: Context) -> client.Session:
-        return client.Session(self, context)
+    def session(self, context: Context) -> ClientSession:
+        return ClientSession(self, context, functools.partial(client.command, self.profile, context.notify))
 
     async def publish(self, context: Context, messages: list[Message], *, wait_s: float, realtime: bool) -> None:
         from . import simulator

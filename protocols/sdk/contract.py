@@ -19,7 +19,7 @@ a broker); ``stale``/``alive`` come from the CLI's heartbeat watch. A protocol m
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, ClassVar
@@ -87,18 +87,33 @@ class ProbeReport:
 LOOKS = frozenset({"alarm", "quiet", "request", "reply", "link"})
 
 
+@dataclass(frozen=True)
+class CommandRequest:
+    """One command as a session sends it: the name and data the user gave; `timeout`, a hard
+    deadline for the whole exchange, whatever keeps arriving (Timeout past it); `wait`, also wait
+    for a result the protocol delivers after the first reply (an asynchronous command), where it
+    has one; where this command's messages go, and its options (its own over the session's)."""
+
+    name: str
+    data: Any
+    timeout: float
+    wait: bool
+    emit: Emit
+    options: dict[str, Any]
+
+
+Send = Callable[[CommandRequest], Awaitable[CommandOutcome]]
+
+
 class ClientSession:
     """A long-lived client of one profile: many commands over the same connections, until closed.
     An async context manager, and the only way commands are sent: `fieldctl command` uses one
     once, the console and check keep one per profile. A driver that plays the command role
-    returns its own subclass from `session`; this one refuses every command."""
+    returns one from `session`: this class with the `send` that does one command on connections
+    of its own, or a subclass whose `send` keeps them. Without either, every command is refused."""
 
-    def __init__(self, driver: BaseDriver, context: Context) -> None:
-        self.driver, self.context = driver, context
-
-    def options_for(self, options: dict[str, Any] | None) -> dict[str, Any]:
-        """The session's options with one command's own on top."""
-        return {**self.context.options, **(options or {})}
+    def __init__(self, driver: BaseDriver, context: Context, send: Send | None = None) -> None:
+        self.driver, self.context, self._send = driver, context, send
 
     async def command(
         self,
@@ -110,11 +125,15 @@ class ClientSession:
         emit: Emit | None = None,
         options: dict[str, Any] | None = None,
     ) -> CommandOutcome:
-        """One request and its answer. `timeout`: a hard deadline for the whole exchange, whatever
-        keeps arriving (Timeout past it). `wait`: also wait for a result the protocol delivers after
-        the first reply (an asynchronous command), where it has one. Emits the request and every
-        reply (on `emit` when given, else the session's); the outcome's rtt_s runs from the request
-        leaving to the first reply. `options` are this command's own, over the session's."""
+        """One request and its answer (see CommandRequest); `emit` and `options` are this
+        command's own, over the session's. Emits the request and every reply; the outcome's rtt_s
+        runs from the request leaving to the first reply."""
+        merged = {**self.context.options, **(options or {})}
+        return await self.send(CommandRequest(name, data, timeout, wait, emit or self.context.emit, merged))
+
+    async def send(self, request: CommandRequest) -> CommandOutcome:
+        if self._send is not None:
+            return await self._send(request)
         profile = self.driver.profile.name
         if self.driver.commands_from_simulator:
             raise Unsupported(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from typing import Any, Protocol
 
 from fieldctl.protocols.core.message import Message
 from fieldctl.protocols.sdk.contract import Notify
@@ -31,32 +30,3 @@ async def paced(messages: list[Message], realtime: bool = True) -> AsyncIterator
         if realtime and delay > 0:
             await asyncio.sleep(delay)
         yield msg
-
-
-class Subscribed(Protocol):
-    async def wait_subscriber(self, timeout: float) -> None: ...
-
-
-class Publishing(Protocol):
-    """A simulator's publisher as `publish_all` uses it."""
-
-    @property
-    def pub(self) -> Subscribed: ...
-
-    def send_message(self, msg: Message) -> Any: ...
-
-    def close(self, linger_ms: int) -> None: ...
-
-
-async def publish_all(
-    publisher: Publishing, messages: list[Message], wait_s: float, realtime: bool, linger_ms: int
-) -> None:
-    """`publish` on a publish/subscribe transport: once a subscriber is there (a publication
-    nobody hears is lost), each message at its pace; then a lingering close, so what was sent
-    still reaches it."""
-    try:
-        await publisher.pub.wait_subscriber(wait_s)
-        async for msg in paced(messages, realtime):
-            publisher.send_message(msg)
-    finally:
-        publisher.close(linger_ms)

@@ -8,26 +8,22 @@ import contextlib
 import functools
 import os
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from fieldctl.profiles import Profile
 from fieldctl.protocols.core.errors import FieldctlError, NagiosCode, Timeout, UsageError
-from fieldctl.protocols.core.limits import Limits, Malformed
+from fieldctl.protocols.core.limits import Limits
 from fieldctl.protocols.core.message import IN, OUT, Message, link
 from fieldctl.protocols.core.readable import duration_text, value_text
 from fieldctl.protocols.sdk.contract import (
-    BaseDriver,
-    ClientSession,
     CommandOutcome,
-    Context,
     Emit,
     Notify,
     ProbeReport,
 )
 from fieldctl.protocols.sdk.probing import verdict
-from fieldctl.protocols.transport import unix, within
+from fieldctl.protocols.sdk.runners import documents
 
 from . import client_state, codec
 
@@ -38,9 +34,6 @@ REPLIES = {
     codec.PING: codec.PONG,
     codec.DO_REQUEST: codec.REQUEST_RESULT,
 }
-#: Documents over unix.CHUNK read at the same time on one socket: what concurrent big senders may
-#: cost is this many times limits.max_frame_bytes.
-LARGE_DOCUMENTS = 2
 #: How often the client looks at the master socket file (a restarted daemon has a new one).
 WATCH_S = 0.25
 
@@ -82,9 +75,9 @@ class Wiring:
     def limits(self) -> Limits:
         return self.profile.limits
 
-    @functools.cached_property
-    def large_documents(self) -> asyncio.Semaphore:
-        return asyncio.Semaphore(LARGE_DOCUMENTS)
+    def reading(self, single_read: int | None = None) -> documents.Reading:
+        """Each document within limits.max_frame_bytes and read_s (§10.1.3: to EOF, any size)."""
+        return documents.Reading(self.timeout("read_s", 5.0), self.limits.max_frame_bytes, single_read)
 
     def decode(self, raw: bytes, *, direction: str = IN, peer: str | None = None) -> Message:
         """`endpoint` names the socket the document was written to."""
@@ -116,17 +109,14 @@ class Wiring:
             return "master" if peer == self.master else "client"
         return self.listening
 
-    async def receive(self, reader: asyncio.StreamReader, sender: str, single_read: int | None = None) -> bytes | None:
-        """One document from an accepted connection, within limits.max_frame_bytes and read_s. A
-        sender past either is refused: a malformed Message, a warning line, None; we go on."""
-        try:
-            return await unix.read_document(
-                reader, self.timeout("read_s", 5.0), self.limits.max_frame_bytes, single_read, self.large_documents
-            )
-        except (Malformed, Timeout) as exc:
-            self.notify(f"{self.path}: dropped the connection of {sender}: {exc}")
-            self.emit(codec.malformed(str(exc), profile=self.name, endpoint=self.listening))
-            return None
+    def refused(self, sender: str, reason: str) -> None:
+        """A sender past a limit: a malformed Message and a warning line; we go on."""
+        self.notify(f"{self.path}: dropped the connection of {sender}: {reason}")
+        self.emit(codec.malformed(reason, profile=self.name, endpoint=self.listening))
+
+    def listener(self, on_document: documents.OnDocument) -> documents.DocumentListener:
+        """Our own socket: each connection one document."""
+        return documents.DocumentListener(self.path, self.reading(), on_document, self.refused, backlog=64)
 
     async def send(self, destination: str, envelope: codec.Envelope) -> Message:
         """One document, one connection; warns first when the real daemon could not read it whole.
@@ -137,39 +127,10 @@ class Wiring:
                 f"a {len(raw)}-byte document is over the daemon's {codec.DAEMON_READ_LIMIT}-byte single "
                 "read: a real TracimDaemon will cut it and reject it as invalid JSON"
             )
-        await unix.send_document(destination, raw, self.timeout("send_s", 1.0))
+        await documents.send(destination, raw, self.timeout("send_s", 1.0))
         msg = self.sent(envelope, raw, destination)
         self.emit(msg)
         return msg
-
-
-def sender(writer: asyncio.StreamWriter) -> str:
-    """How a warning names who connected: its process, when the kernel tells."""
-    pid = unix.peer_pid(writer)
-    return f"pid {pid}" if pid is not None else "a sender"
-
-
-class DocumentListener:
-    """Our listening socket: each connection is one document, read to EOF (any size, §10.1.3)."""
-
-    def __init__(self, ctx: Wiring, on_document: Callable[[bytes], Awaitable[None]]) -> None:
-        self.ctx, self.on_document = ctx, on_document
-        self.listener = unix.UnixListener(ctx.path, self._serve, backlog=64, limit=unix.CHUNK)
-
-    async def __aenter__(self) -> DocumentListener:
-        await self.listener.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.listener.close()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            raw = await self.ctx.receive(reader, sender(writer))
-        finally:
-            writer.close()
-        if raw is not None:
-            await self.on_document(raw)
 
 
 class Plugin:
@@ -194,7 +155,7 @@ class Plugin:
         return codec.Envelope(path, type_, {"path": path, "pid": self.pid})
 
     async def run(self) -> None:
-        async with DocumentListener(self.ctx, self._received):
+        async with self.ctx.listener(self._received):
             self.ctx.emit(link(self.ctx.name, "client", "bound", {"url": self.ctx.path}))
             try:
                 await self._watch()
@@ -221,7 +182,7 @@ class Plugin:
             return
         self._link(self.rules.sent(identity))
 
-    async def _received(self, raw: bytes) -> None:
+    async def _received(self, raw: bytes, _sender: str) -> None:
         msg = self.ctx.decode(raw)
         self.ctx.emit(msg)
         change, pong_to = self.rules.heard(msg, time.monotonic())
@@ -254,30 +215,23 @@ class Plugin:
 
 async def round_trip(ctx: Wiring, type_: str, data: Any, timeout: float) -> tuple[list[Message], float]:
     """One query on our own temporary socket (§10.1.9): the request and the reply of the matching
-    type (whatever came in between is emitted, not kept: a flood costs no memory). `timeout` bounds
-    all of it, binding and sending included, whatever keeps arriving; raises Timeout without a reply."""
+    type (whatever came in between is emitted, not kept). `timeout` bounds all of it; raises
+    Timeout without a reply."""
     expected = REPLIES.get(type_)
-    inbox: asyncio.Queue[bytes] = asyncio.Queue()
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    deadline = started + timeout
 
-    async def exchange() -> tuple[list[Message], float]:
-        async with DocumentListener(ctx, inbox.put):
-            request = await ctx.send(ctx.master, codec.Envelope(ctx.path, type_, data))
-            while True:
-                raw = await inbox.get()  # returns at once while documents are queued: check the time
-                if loop.time() >= deadline:
-                    raise TimeoutError
-                reply = ctx.decode(raw)
-                ctx.emit(reply)
-                if reply.kind in (expected, codec.ACK) and not reply.error:
-                    return [request, reply], loop.time() - started
+    def reply(raw: bytes) -> Message | None:
+        msg = ctx.decode(raw)
+        ctx.emit(msg)
+        return msg if msg.kind in (expected, codec.ACK) and not msg.error else None
+
+    async def request() -> Message:
+        return await ctx.send(ctx.master, codec.Envelope(ctx.path, type_, data))
 
     try:
-        return await within(exchange(), timeout)
+        sent, answer, elapsed = await documents.exchange(ctx.path, ctx.reading(), ctx.refused, request, reply, timeout)
     except TimeoutError:
         raise Timeout(f"no {expected or 'reply'} from {ctx.master} within {timeout:g} s") from None
+    return [sent, answer], elapsed
 
 
 def command_type(profile: Profile, name: str) -> str:
@@ -287,26 +241,6 @@ def command_type(profile: Profile, name: str) -> str:
         return name
     known = ", ".join(profile.commands)
     raise UsageError(f"unknown command {name!r} (commands: {known})")
-
-
-class Session(ClientSession):
-    """Each command a document to the daemon and, where it answers, one back on a temporary socket."""
-
-    def __init__(self, driver: BaseDriver, context: Context, wire: Callable[[Emit, dict[str, Any]], Wiring]) -> None:
-        super().__init__(driver, context)
-        self.wire = wire
-
-    async def command(
-        self,
-        name: str,
-        data: Any,
-        *,
-        timeout: float,
-        wait: bool,
-        emit: Emit | None = None,
-        options: dict[str, Any] | None = None,
-    ) -> CommandOutcome:
-        return await command(self.wire(emit or self.context.emit, self.options_for(options)), name, data, timeout)
 
 
 async def command(ctx: Wiring, name: str, data: Any, timeout: float) -> CommandOutcome:

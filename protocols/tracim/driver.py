@@ -10,7 +10,17 @@ from fieldctl.profiles import Profile
 from fieldctl.profiles.schema import Setting
 from fieldctl.protocols.core.errors import UsageError
 from fieldctl.protocols.core.message import LINK, OUT, Message
-from fieldctl.protocols.sdk.contract import BaseDriver, Context, Emit, Notify, ProbeReport, Simulation
+from fieldctl.protocols.sdk.contract import (
+    BaseDriver,
+    ClientSession,
+    CommandOutcome,
+    CommandRequest,
+    Context,
+    Emit,
+    Notify,
+    ProbeReport,
+    Simulation,
+)
 
 from . import client, codec, paths
 from .settings import SETTINGS
@@ -93,8 +103,13 @@ class Driver(BaseDriver):
     async def register(self, context: Context) -> None:
         await client.Plugin(self._wiring(context.emit, context.options)).run()
 
-    def session(self, context: Context) -> client.Session:
-        return client.Session(self, context, self._wiring)
+    def session(self, context: Context) -> ClientSession:
+        return ClientSession(self, context, self._command)
+
+    async def _command(self, command: CommandRequest) -> CommandOutcome:
+        """A document to the daemon and, where it answers, one back on a temporary socket."""
+        wiring = self._wiring(command.emit, command.options)
+        return await client.command(wiring, command.name, command.data, command.timeout)
 
     async def probe(self, context: Context, *, warn: float, crit: float) -> ProbeReport:
         return await client.probe(self._wiring(lambda msg: None, context.options), warn, crit)

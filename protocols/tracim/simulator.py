@@ -13,14 +13,13 @@ from fieldctl.protocols.core.errors import FieldctlError, Timeout
 from fieldctl.protocols.core.message import OUT, Message, link
 from fieldctl.protocols.sdk import replay, schedule
 from fieldctl.protocols.sdk.contract import CommandOutcome, Emit, Notify, Simulation
-from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, together, unix, within
+from fieldctl.protocols.sdk.runners import documents
+from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, together, within
 
 from . import codec, timeline
-from .client import Wiring, sender
+from .client import Wiring
 from .paths import socket_path
 from .simulator_state import DaemonState, Outgoing
-
-Delivery = tuple[Outgoing, "asyncio.Future[Message | None] | None"]
 
 
 def _replays(msg: Message) -> bool:
@@ -51,36 +50,28 @@ class Simulator(Simulation):
             ctx.limits.max_depth,
         )
         self.single_read = int(profile.setting("simulate.single_read_bytes", codec.DAEMON_READ_LIMIT))
-        self.deliveries: asyncio.Queue[Delivery] = asyncio.Queue()
+        self.outbox = documents.Outbox[Outgoing, Message](
+            ctx.timeout("send_s", 1.0), self._delivered, self._unreachable
+        )
         self.has_clients = asyncio.Event()
 
     async def run(self) -> None:
         os.makedirs(os.path.dirname(self.ctx.master) or ".", mode=0o700, exist_ok=True)
-        listener = unix.UnixListener(self.ctx.master, self._serve, limit=unix.CHUNK)
-        await listener.start()
-        self.ctx.emit(link(self.ctx.name, "master", "bound", {"url": self.ctx.master}))
-        tasks = [self._deliver(), self._keepalive()]
-        if self.scenario is not None:
-            tasks.append(self._replay(replayable(self.scenario, self.ctx.notify)))
-        elif self.use_timeline:
-            tasks.append(self._timeline())
-        try:
+        reading = self.ctx.reading(self.single_read or None)
+        async with documents.DocumentListener(self.ctx.master, reading, self._received, self.ctx.refused):
+            self.ctx.emit(link(self.ctx.name, "master", "bound", {"url": self.ctx.master}))
+            tasks = [self.outbox.run(), self._keepalive()]
+            if self.scenario is not None:
+                tasks.append(self._replay(replayable(self.scenario, self.ctx.notify)))
+            elif self.use_timeline:
+                tasks.append(self._timeline())
             await together(*tasks)
-        finally:
-            listener.close()
 
     # --- receiving ---
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _received(self, raw: bytes, who: str) -> None:
         """One document per connection. A bad one is shown (a Message with its error) and gets a
         warning line naming the sender; like the real daemon, no answer goes back (§4)."""
-        who = sender(writer)
-        try:
-            raw = await self.ctx.receive(reader, who, self.single_read or None)
-        finally:
-            writer.close()
-        if raw is None:
-            return
         handling = self.state.handle(raw)
         msg = self.ctx.decode(raw)
         if handling.problem and not msg.error:
@@ -93,37 +84,18 @@ class Simulator(Simulation):
             self.ctx.notify(f"{what} from {who}: {msg.error}; the simulator goes on")
         if self.state.registry:
             self.has_clients.set()
-        self._queue(handling.outbox)
+        self.outbox.put(handling.outbox)
 
-    # --- sending ---
+    # --- sending: one at a time, in order, as the daemon's synchronous dials (§2) ---
 
-    def _queue(self, outbox: list[Outgoing], wanted: bool = False) -> list[asyncio.Future[Message | None]]:
-        futures = []
-        for outgoing in outbox:
-            future = asyncio.get_running_loop().create_future() if wanted else None
-            self.deliveries.put_nowait((outgoing, future))
-            if future is not None:
-                futures.append(future)
-        return futures
+    def _delivered(self, outgoing: Outgoing) -> Message:
+        sent = self.ctx.sent(outgoing.envelope, outgoing.raw, outgoing.destination)
+        self.ctx.emit(sent)
+        return sent
 
-    async def _deliver(self) -> None:
-        """One at a time, in order, as the daemon's synchronous dials (§2): a failed dial is
-        reported and the document lost for that client; no retry, no removal."""
-        send_s = self.ctx.timeout("send_s", 1.0)
-        while True:
-            outgoing, future = await self.deliveries.get()
-            sent: Message | None = None
-            try:
-                await unix.send_document(outgoing.destination, outgoing.raw, send_s)
-            except FieldctlError as exc:
-                self.ctx.emit(
-                    link(self.ctx.name, "client", "unreachable", {"url": outgoing.destination, "reason": str(exc)})
-                )
-            else:
-                sent = self.ctx.sent(outgoing.envelope, outgoing.raw, outgoing.destination)
-                self.ctx.emit(sent)
-            if future is not None and not future.done():
-                future.set_result(sent)
+    def _unreachable(self, outgoing: Outgoing, exc: FieldctlError) -> None:
+        """A failed dial is reported and the document lost for that client: no retry, no removal."""
+        self.ctx.emit(link(self.ctx.name, "client", "unreachable", {"url": outgoing.destination, "reason": str(exc)}))
 
     async def _keepalive(self) -> None:
         interval = float(self.ctx.profile.setting("keepalive.interval_s", 30))
@@ -135,7 +107,7 @@ class Simulator(Simulation):
                         self.ctx.name, "client", "dropped", {"url": entry.path, "reason": "no pong since the last ping"}
                     )
                 )
-            self._queue(pings)
+            self.outbox.put(pings)
 
     # --- Tracim events ---
 
@@ -146,13 +118,13 @@ class Simulator(Simulation):
         async for _ in schedule.ticks(interval):
             event_id, (event_type, fields) = next(events)
             tlm = codec.build_tlm(event_type, fields, event_id, time.time())
-            self._queue(self.state.tracim_event(codec.tlm_text(tlm)))
+            self.outbox.put(self.state.tracim_event(codec.tlm_text(tlm)))
 
     async def _replay(self, messages: list[Message]) -> None:
         # A scenario is a contract test: it starts with the first registered client.
         await self.has_clients.wait()
         async for msg in replay.paced(messages, realtime=True):
-            self._queue(self._broadcast(msg))
+            self.outbox.put(self._broadcast(msg))
 
     def _broadcast(self, msg: Message) -> list[Outgoing]:
         if msg.channel == codec.TRACIM_CHANNEL or msg.kind == codec.TRACIM_EVENT:
@@ -172,7 +144,7 @@ class Simulator(Simulation):
             except TimeoutError:
                 raise Timeout(f"no client registered with the daemon within {LISTEN_REFUSED_AFTER_S:g} s") from None
         outbox = self._broadcast(msg)
-        results = await together(*self._queue(outbox, wanted=True))
+        results = await together(*self.outbox.put_waited(outbox))
         delivered = [sent for sent in results if sent is not None]
         for sent in delivered:
             emit(sent)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fieldctl.protocols.core.limits import MAX_DEPTH
+from fieldctl.protocols.sdk.runners.documents import Document
 
 from . import codec
 from .codec import DecodeError, Envelope
@@ -19,12 +20,9 @@ ARRAY_DATA = "data is nil or of an invalid type"
 
 
 @dataclass(frozen=True)
-class Outgoing:
-    """A document to send: where, its bytes, and the envelope they encode (to show it without
-    parsing it back)."""
+class Outgoing(Document):
+    """A document to send, with the envelope its bytes encode (to show it without parsing it back)."""
 
-    destination: str
-    raw: bytes
     envelope: Envelope
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from fieldctl.profiles import load_profile
 from fieldctl.protocols.runtime.open_files import per_run
 from fieldctl.protocols.runtime.registry import driver_class, protocol_names
 from fieldctl.protocols.runtime.simulated_fleet import device_names
@@ -48,10 +49,14 @@ class Peak:
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_a_fleet_holds_no_more_open_files_than_its_driver_declares(protocol: str, tmp_path: Path) -> None:
+def test_a_fleet_holds_no_more_open_files_than_its_driver_declares(
+    protocol: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     driver = driver_class(protocol)
     fleet = tmp_path / "fleet.toml"
     simulate = ["simulate", protocol, "--devices", str(DEVICES), "--write-fleet", str(fleet), "--json"]
+    brokers = load_profile(protocol).broker_endpoints  # the devices share the tests' broker
+    simulate += [f"--endpoint={name}={request.getfixturevalue('mosquitto').url}" for name in brokers]
     simulator = Proc([*FIELDCTL, *simulate, "--set", "heartbeat.interval_s=0.5"], env=ENV)
     simulator.wait_json(lambda m: m["channel"] == "link" and m["endpoint"] == "fleet", timeout=60)
     assert open_files(simulator.popen.pid) <= BASE + DEVICES * per_run(driver, "simulate")

@@ -17,6 +17,7 @@ from fieldctl.sdk import (
     BaseDriver,
     ClientSession,
     CommandOutcome,
+    CommandRequest,
     ConnectFailure,
     Context,
     Emit,
@@ -104,11 +105,12 @@ class Driver(BaseDriver):
                     emit(link(self.profile.name, ENDPOINT, "retrying", {"url": self.url}))
             delays = Backoff(cap_s=5.0).delays()
 
-    def session(self, context: Context) -> Session:
-        return Session(self, context)
+    def session(self, context: Context) -> ClientSession:
+        return ClientSession(self, context, self.request)
 
-    async def request(self, name: str, data: Any, timeout: float, emit: Emit) -> CommandOutcome:
+    async def request(self, command: CommandRequest) -> CommandOutcome:
         """One request on a connection of its own, and its reply."""
+        name, data, timeout, emit = command.name, command.data, command.timeout, command.emit
         spec = self.profile.commands.get(name)
         if spec is None:
             raise UsageError(f"unknown command {name!r} (commands: {', '.join(self.profile.commands)})")
@@ -180,24 +182,6 @@ class Driver(BaseDriver):
             if msg.channel == "heartbeat" and not msg.error:
                 return msg
         raise ConnectFailure(f"{self.url} closed the connection")
-
-
-class Session(ClientSession):
-    """Each command on a connection of its own."""
-
-    driver: Driver
-
-    async def command(
-        self,
-        name: str,
-        data: Any,
-        *,
-        timeout: float,
-        wait: bool,
-        emit: Emit | None = None,
-        options: dict[str, Any] | None = None,
-    ) -> CommandOutcome:
-        return await self.driver.request(name, data, timeout, emit or self.context.emit)
 
 
 class Hub(Simulation):

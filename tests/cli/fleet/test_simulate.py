@@ -23,8 +23,8 @@ from tests.helpers.terminals import last_frame
 
 PROTOCOLS = protocol_names()
 #: How each device is asked to show it was reached: a probe, except where a probe leaves no trace
-#: on the device's side (the plugin's hub only sends; a command shows there).
-POKE = {"linejson": ["command", "{target}", "ping"]}
+#: on the device's side (the plugin's hub only sends, the MQTT device is only read; a command shows there).
+POKE = {"linejson": ["command", "{target}", "ping"], "mqtt": ["command", "{target}", "ping"]}
 
 
 def is_summary(line: dict[str, Any]) -> bool:
@@ -64,15 +64,24 @@ class Fleet:
 
 
 @pytest.mark.parametrize("profile", PROTOCOLS)
-def test_each_target_of_the_fleet_file_reaches_its_own_device(profile: str, tmp_path: Path) -> None:
-    fleet = Fleet(profile, tmp_path, 3, "--group", "bench-room")
+def test_each_target_of_the_fleet_file_reaches_its_own_device(
+    profile: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    brokers = load_profile(profile).broker_endpoints  # the devices share the tests' broker
+    shared = [f"--endpoint={name}={request.getfixturevalue('mosquitto').url}" for name in brokers]
+    fleet = Fleet(profile, tmp_path, 3, "--group", "bench-room", *shared)
     assert fleet.summary["payload"] == {"devices": 3, "fleet": str(fleet.file)}
     targets = load_fleet(fleet.file, group="bench-room")
     assert list(targets) == ["sim-001", "sim-002", "sim-003"]
     assert {target.profile for target in targets.values()} == {profile}
-    assert all(target.sets == {"heartbeat.interval_s": 0.5} for target in targets.values())
-    urls = [url for target in targets.values() for url in target.endpoints.values()]
-    assert len(set(urls)) == len(urls), "every device on its own addresses"
+    if brokers:
+        sets = [target.sets for target in targets.values()]
+        assert all(one["heartbeat.interval_s"] == 0.5 for one in sets)
+        assert len({tuple(sorted(one.items())) for one in sets}) == len(sets), "every device its own settings"
+    else:
+        assert all(target.sets == {"heartbeat.interval_s": 0.5} for target in targets.values())
+        urls = [url for target in targets.values() for url in target.endpoints.values()]
+        assert len(set(urls)) == len(urls), "every device on its own addresses"
     for name in reversed(targets):
         poke = [part.format(target=name) for part in POKE.get(profile, ["probe", "{target}", "--crit", "8"])]
         result = fleet.cli(*poke)

@@ -21,7 +21,7 @@ from fieldctl.protocols.autotrainer.codec import encode_command_result, encode_r
 from fieldctl.protocols.autotrainer.driver import Driver
 from fieldctl.protocols.core.errors import Timeout, Unsupported
 from fieldctl.protocols.core.message import Message
-from fieldctl.protocols.sdk.contract import BaseDriver, ClientSession
+from fieldctl.protocols.sdk.contract import BaseDriver, ClientSession, CommandRequest
 from tests.helpers.processes import run_cli
 from tests.helpers.waiting import until
 
@@ -177,9 +177,8 @@ def test_the_default_session_refuses_commands_and_says_which_side_sends_them() -
         commands_from_simulator = True
 
     async def refusal(driver: BaseDriver) -> str:
-        async with driver.session(driver.context(lambda msg: None, {"a": 1})) as session:
+        async with driver.session(driver.context(lambda msg: None)) as session:
             assert isinstance(session, ClientSession)
-            assert session.options_for({"b": 2}) == {"a": 1, "b": 2}
             with pytest.raises(Unsupported) as refused:
                 await session.command("x", 1, timeout=1, wait=True)
         return str(refused.value)
@@ -187,6 +186,28 @@ def test_the_default_session_refuses_commands_and_says_which_side_sends_them() -
     profile = load_profile("autotrainer")
     assert asyncio.run(refusal(Plain(profile, lambda text: None))) == "command is not supported for profile autotrainer"
     assert "add --via SOCKET" in asyncio.run(refusal(Platform(profile, lambda text: None)))
+
+
+def test_a_session_sends_each_command_with_its_own_options_over_the_sessions() -> None:
+    sent: list[CommandRequest] = []
+
+    async def send(request: CommandRequest) -> Any:
+        sent.append(request)
+        return "outcome"
+
+    driver = BaseDriver(load_profile("autotrainer"), lambda text: None)
+    shown, own = (lambda msg: None), (lambda msg: None)
+
+    async def run() -> None:
+        async with ClientSession(driver, driver.context(shown, {"a": 1, "b": 1}), send) as session:
+            assert await session.command("x", 1, timeout=1, wait=True) == "outcome"
+            assert await session.command("y", 2, timeout=2, wait=False, emit=own, options={"b": 2}) == "outcome"
+
+    asyncio.run(run())
+    assert sent == [
+        CommandRequest("x", 1, 1, True, shown, {"a": 1, "b": 1}),
+        CommandRequest("y", 2, 2, False, own, {"a": 1, "b": 2}),
+    ]
 
 
 def test_fieldctl_command_get_status_opens_no_subscription(device: Device) -> None:
