@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from fieldctl.protocols.sepl import codec
-from fieldctl.protocols.sepl.client_state import CLIENT_CLOSE, Requests, ShortRun, login_answer
+from fieldctl.protocols.sepl.client_state import CLIENT_CLOSE, Registration, Requests, ShortRun, login_answer
 from fieldctl.protocols.sepl.connection import Timing
 
 
@@ -96,3 +96,55 @@ def test_a_short_run_gives_up_on_a_login_or_an_answer_that_does_not_come() -> No
     given_up = slow.tick(2.0)
     assert given_up.close == CLIENT_CLOSE and given_up.emit[0].error == "no answer to event within 2 s"
     assert slow.answers == [None]
+
+
+def _registration(local_hash: str = "h-local") -> Registration:
+    timing = Timing(login_s=5, request_s=2, idle_ping_s=15, pong_s=15)
+    return Registration("sepl", lambda: codec.credentials("u", "pw", ""), timing, 0.5, local_hash, [{"uri": "d1"}])
+
+
+def _answer(frame: object, status: int = 200) -> str:
+    return codec.go_frame(codec.platform_envelope(status, "response", json.loads(str(frame))["token"], "ok"))
+
+
+def test_a_registration_syncs_a_differing_hash_one_request_at_a_time_then_is_ready() -> None:
+    reg = _registration()
+    reg.start(0.0)
+    clear = reg.receive(codec.login_answer_frame(codec.LOGIN_TOKEN, "gw-1", "h-old"), 0.1)
+    assert reg.adopt and [json.loads(str(f))["handler"] for f in clear.send] == ["clear"]
+    put = reg.receive(_answer(clear.send[0]), 0.2)
+    commit = reg.receive(_answer(put.send[0]), 0.3)
+    assert json.loads(str(commit.send[0]))["payload"] == "h-local"
+    ready = reg.receive(_answer(commit.send[0]), 0.4)
+    assert [m.kind for m in ready.emit if m.channel == "link"] == ["synced", "ready"] and reg.ready
+
+
+def test_a_refused_sync_ends_the_run_and_a_refused_change_waits_for_the_next_sync() -> None:
+    refused = _registration()
+    refused.start(0.0)
+    clear = refused.receive(codec.login_answer_frame(codec.LOGIN_TOKEN, "gw-1", "h-old"), 0.1)
+    assert refused.receive(_answer(clear.send[0], 500), 0.2).close == CLIENT_CLOSE
+    assert refused.failure == "device sync refused: clear answered 500 ok"
+    reg = _registration()
+    reg.start(0.0)
+    reg.receive(codec.login_answer_frame(codec.LOGIN_TOKEN, "gw-1", "h-local"), 0.1)
+    put = reg.change("put", {"uri": "d2"}, "h-new", 1.0)
+    commit = reg.receive(_answer(put.send[0]), 1.1)
+    assert json.loads(str(commit.send[0])) | {"token": ""} == codec.request_envelope("commit", "", "h-new")
+    reg.receive(_answer(commit.send[0]), 1.2)
+    gone = reg.change("delete", "d2", "h-gone", 2.0)
+    assert "delete d2 was not accepted" in reg.receive(_answer(gone.send[0], 404), 2.1).warn[0]
+
+
+def test_a_registration_asks_for_a_ping_after_silence_and_reports_a_response_never_answered() -> None:
+    reg = _registration()
+    reg.start(0.0)
+    reg.receive(codec.login_answer_frame(codec.LOGIN_TOKEN, "gw-1", "h-local"), 0.0)
+    text, _ = reg.respond(codec.request_envelope("response", "r1", {}), 1.0)
+    assert json.loads(text)["token"] == "r1" and reg.tick(2.9).emit == []
+    assert [m.error for m in reg.tick(3.0).emit] == ["no answer to response within 2 s"]
+    assert reg.look and not reg.ping_due
+    reg.tick(15.0)
+    assert reg.ping_due
+    no_pong = reg.no_pong()
+    assert no_pong.close == "no pong" and no_pong.emit[0].payload == {"reason": "no pong within 15 s"}
