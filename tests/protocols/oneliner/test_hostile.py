@@ -18,6 +18,7 @@ import zmq
 
 from fieldctl.profiles import load_profile
 from fieldctl.protocols.oneliner import client, codec
+from fieldctl.protocols.sdk.contract import CommandRequest
 from tests.helpers.oneliner import PROFILE, Ports, data_lines, one_line, start
 from tests.helpers.pickles import BOMBS, memo_bomb_by_get, pickled, request_with
 from tests.helpers.processes import FIELDCTL, Proc, peak_rss_kib, run_cli
@@ -178,7 +179,8 @@ def test_command_reports_its_round_trip() -> None:
     proc = start(ports)
     try:
         profile = load_profile(PROFILE, endpoints=[f"calls={ports.calls}"])
-        outcome = asyncio.run(client.command(profile, "version", {}, 10, lambda m: None, lambda t: None))
+        request = CommandRequest("version", None, 10, True, lambda m: None, {})
+        outcome = asyncio.run(client.command(profile, lambda t: None, request))
         assert outcome.ok and outcome.rtt_s is not None and 0 < outcome.rtt_s < 10
     finally:
         proc.stop()
