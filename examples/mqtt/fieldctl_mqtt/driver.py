@@ -64,7 +64,7 @@ class Driver(BaseDriver):
         "simulate.identifier": TEXT,
         "simulate.event_interval_s": SECONDS,
     }
-    ready_state: ClassVar[str] = "connected"  # the broker's CONNACK is the handshake
+    ready_state: ClassVar[str] = "connected"  # the broker's CONNACK (and a listener's SUBACK)
     #: presence links (`present`/`absent`) tell whether the device is there, apart from the broker.
     presence: ClassVar[bool] = True
     #: One broker connection a role: its socket and paho's wake-up socket pair.
@@ -157,8 +157,8 @@ class Driver(BaseDriver):
         emit = context.emit
 
         async def session(client: aiomqtt.Client) -> None:
-            emit(self.link("connected"))
             await self.call(client.subscribe(self.topics.everything, qos=1))
+            emit(self.link("connected"))  # once subscribed: from now on nothing published is missed
             present = False
             async for msg in self.messages(client):
                 if msg.is_link:
