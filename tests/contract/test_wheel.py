@@ -1,6 +1,6 @@
 """The built wheel is complete: installed into a fresh venv (no source tree on its path), with the
-example plugin installed from its own path beside it, every profile lists and demos, and the
-conformance kit it ships passes the plugin and fails a broken one."""
+example plugins installed from their own paths beside it, every profile lists and demos, and the
+conformance kit it ships passes both plugins (MQTT's on a real broker) and fails a broken one."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.mosquitto import Broker
 from tests.helpers.plugins import BROKEN_PROFILE, plugin_on_path
 from tests.helpers.processes import cli_env
 from tests.helpers.repository import ROOT
 
-PLUGIN = ROOT / "examples" / "plugin"
+PLUGINS = (ROOT / "examples" / "plugin", ROOT / "examples" / "mqtt")
 
 
 def _run(*argv: str | Path, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -35,7 +36,7 @@ def _run(*argv: str | Path, cwd: Path | None = None, timeout: float = 300) -> su
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """bin/ of a fresh venv holding the fieldctl wheel and the example plugin."""
+    """bin/ of a fresh venv holding the fieldctl wheel and the example plugins."""
     base = tmp_path_factory.mktemp("wheel")
     # From copies: setuptools keeps a build/ folder beside the sources, and a stale one would ship
     # modules that no longer exist.
@@ -46,10 +47,11 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
             n for n in names if not (Path(folder, n).is_file() or Path(folder, n).is_dir())
         }
 
-    source, plugin = base / "src", base / "plugin"
+    source, plugins = base / "src", [base / folder.name for folder in PLUGINS]
     shutil.copytree(ROOT, source, ignore=junk)
-    shutil.copytree(PLUGIN, plugin, ignore=junk)
-    _run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", base / "dist", source, plugin)
+    for folder, copy in zip(PLUGINS, plugins, strict=True):
+        shutil.copytree(folder, copy, ignore=junk)
+    _run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", base / "dist", source, *plugins)
     _run(sys.executable, "-m", "venv", base / "venv")
     wheels = sorted((base / "dist").glob("*.whl"))
     _run(base / "venv" / "bin" / "python", "-m", "pip", "install", "-q", "-c", ROOT / "constraints.txt", *wheels)
@@ -65,7 +67,9 @@ def test_the_wheel_ships_every_package_of_the_source_tree(installed: Path) -> No
     assert {f"fieldctl/profiles/builtin/{p.name}" for p in (ROOT / "profiles" / "builtin").glob("*.toml")} <= names
 
 
-def test_every_profile_lists_and_demos_from_the_installed_wheel(installed: Path, tmp_path: Path) -> None:
+def test_every_profile_lists_and_demos_from_the_installed_wheel(
+    installed: Path, tmp_path: Path, mosquitto: Broker
+) -> None:
     env = cli_env(XDG_CONFIG_HOME=str(tmp_path))
     env.pop("PYTHONPATH", None)
     listed = subprocess.run(
@@ -80,10 +84,11 @@ def test_every_profile_lists_and_demos_from_the_installed_wheel(installed: Path,
     )
     assert listed.returncode == 0, listed.stderr
     names = [line.split('"name": "')[1].split('"')[0] for line in listed.stdout.splitlines()]
-    assert {"autotrainer", "oneliner", "sepl", "tracim", "vantiq", "linejson"} <= set(names)
+    assert {"autotrainer", "oneliner", "sepl", "tracim", "vantiq", "linejson", "mqtt"} <= set(names)
     for name in names:
+        broker = ["--endpoint", f"broker={mosquitto.url}"] if name == "mqtt" else []
         demo = subprocess.run(
-            [installed / "fieldctl", "demo", name, "--duration", "2"],
+            [installed / "fieldctl", "demo", name, "--duration", "2", *broker],
             capture_output=True,
             check=False,
             text=True,
@@ -95,7 +100,9 @@ def test_every_profile_lists_and_demos_from_the_installed_wheel(installed: Path,
         assert demo.returncode == 0 and "Traceback" not in demo.stderr, f"{name}: {demo.stderr[-2000:]}"
 
 
-def test_the_kit_in_the_wheel_passes_the_plugin_and_fails_a_broken_one(installed: Path, tmp_path: Path) -> None:
+def test_the_kit_in_the_wheel_passes_the_plugins_and_fails_a_broken_one(
+    installed: Path, tmp_path: Path, mosquitto: Broker
+) -> None:
     env = cli_env(XDG_CONFIG_HOME=str(tmp_path))
     env.pop("PYTHONPATH", None)
 
@@ -113,6 +120,8 @@ def test_the_kit_in_the_wheel_passes_the_plugin_and_fails_a_broken_one(installed
 
     passed = kit("linejson")
     assert passed.returncode == 0, passed.stdout + passed.stderr
+    brokered = kit("mqtt", FIELDCTL_TESTING_ENDPOINTS=f"broker={mosquitto.url}")
+    assert brokered.returncode == 0, brokered.stdout + brokered.stderr
     broken = kit("broken", **plugin_on_path(tmp_path / "plugin", "broken", BROKEN_PROFILE))
     assert broken.returncode == 1, broken.stdout + broken.stderr
     assert broken.stdout.startswith("profile: ") and len(broken.stdout.splitlines()) == 1

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.ports import free_port
+from tests.helpers.waiting import holds_within
 
 MOSQUITTO = Path("/usr/sbin/mosquitto")
 
@@ -43,11 +43,12 @@ def running_mosquitto(folder: Path, port: int) -> Iterator[Broker]:
     with (folder / "mosquitto.log").open("a") as log:
         proc = subprocess.Popen([str(MOSQUITTO), "-c", str(config)], stdout=log, stderr=subprocess.STDOUT)
         try:
-            deadline = time.monotonic() + 20
-            while not _accepts(port):
+
+            def listening() -> bool:
                 assert proc.poll() is None, (folder / "mosquitto.log").read_text()
-                assert time.monotonic() < deadline, "mosquitto did not listen within 20 s"
-                time.sleep(0.05)
+                return _accepts(port)
+
+            holds_within(listening, 20, "mosquitto listening")
             yield Broker(f"mqtt://127.0.0.1:{port}", port)
         finally:
             proc.terminate()
