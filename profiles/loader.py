@@ -22,11 +22,13 @@ if TYPE_CHECKING:
 DEFAULT_PROFILE = "autotrainer"
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+def merge_tables(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over`'s values on top of `base`'s, table into table; the tables on the way are copies, so
+    `base` stays as it was."""
     merged = dict(base)
     for key, value in over.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
+            merged[key] = merge_tables(merged[key], value)
         else:
             merged[key] = value
     return merged
@@ -44,7 +46,7 @@ def _raw(path: Path, profile_files: Iterable[str | Path], seen: tuple[str, ...] 
         known = available_profiles()
     if parent not in known:
         raise ProfileError(f"{path}: extends: unknown profile {parent!r}")
-    return _merge(_raw(known[parent], profile_files, (*seen, parent)), data)
+    return merge_tables(_raw(known[parent], profile_files, (*seen, parent)), data)
 
 
 def parse_value(text: str) -> Any:

@@ -73,7 +73,7 @@ def test_a_usage_error_exits_2_with_one_line(args: list[str], env: dict[str, str
 
 def test_a_broker_endpoint_without_an_address_fails_the_topology_check(tmp_path: Path) -> None:
     """The kit cannot stand in for a broker both sides connect to: with no address given it says
-    how to give one, and runs nothing."""
+    how to give one, and runs no check (that line is all it says)."""
     profile = LINEJSON_PROFILE.read_text().replace('"linejson"', '"brokered"') + '\n[topology]\nhub = "broker"\n'
     plugin = plugin_on_path(tmp_path, "brokered", profile, driver="fieldctl_linejson.driver:Driver")
     ran = kit("brokered", env={**plugin, "FIELDCTL_TESTING_ENDPOINTS": "other=tcp://127.0.0.1:1"})

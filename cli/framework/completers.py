@@ -62,7 +62,7 @@ def filter_specs(ctx: typer.Context, incomplete: str) -> list[str]:
     fleet = ctx.params.get("fleet")
     key, sep, _ = incomplete.partition("=")
     if not sep:
-        return [f"{name}=" for name in (*FILTER_KEYS, *FLEET_FILTER_KEYS) if fleet or name in FILTER_KEYS]
+        return [f"{name}=" for name in (*FILTER_KEYS, *(FLEET_FILTER_KEYS if fleet else ()))]
     if key in FLEET_FILTER_KEYS:
         return [f"{key}={name}" for name in _fleet_names(fleet, key)] if fleet else []
     profile = _named_profile(ctx)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fieldctl.profiles import Profile
-from fieldctl.profiles.loader import parse_value
+from fieldctl.profiles.loader import merge_tables, parse_value
 from fieldctl.profiles.schema import check
 from fieldctl.profiles.targets import Target
 from fieldctl.protocols.core.errors import Timeout, UsageError
@@ -179,20 +179,12 @@ class SimulatedFleet:
     def _own_settings(self, data: dict[str, Any], name: str, settings: dict[str, Any]) -> dict[str, Any]:
         """`data` with a device's own settings (dotted keys), each checked as the driver declares
         it; the tables on their way are copies, so the base profile and the other devices keep theirs."""
-        tops = {dotted.split(".", 1)[0] for dotted in settings}
-        problems = check(nested(settings), self.kind.settings, only=tops)
+        tree = nested(settings)
+        problems = check(tree, self.kind.settings, only=set(tree))
         if problems:
             key, reason = problems[0]
             raise UsageError(f"{self.kind.__name__}.device_settings({name!r}): {key}: {reason}")
-        for dotted, value in settings.items():
-            node = data
-            *tables, last = dotted.split(".")
-            for part in tables:
-                child = node.get(part)
-                node[part] = copy.copy(child) if isinstance(child, dict) else {}
-                node = node[part]
-            node[last] = value
-        return data
+        return merge_tables(data, tree)
 
     def targets(self, sets: dict[str, Any], group: str | None) -> list[Target]:
         """What reaches each device: the URLs it announced; a broker's URL as it is (every device

@@ -25,7 +25,7 @@ from fieldctl.protocols.core.readable import value_text
 from fieldctl.protocols.sdk.contract import CommandOutcome, Context, Emit, Simulation
 from fieldctl.protocols.sdk.machine import Effects, Frame
 from fieldctl.protocols.sdk.runners.stream_client import Driven, Link
-from fieldctl.protocols.sdk.runners.stream_server import Arrivals, serve_streams
+from fieldctl.protocols.sdk.runners.stream_server import Arrivals, peer_of, serve_streams
 from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, within
 from fieldctl.protocols.transport.websocket import as_text, drop, watch_frames
 
@@ -92,7 +92,7 @@ class Connected:
 
     def __init__(self, platform: Platform, link: Link) -> None:
         self.platform, self.link = platform, link
-        self.peer = link.conn.remote_address
+        self.peer = peer_of(link.conn)
         self.user = ""
         self.state: Session | None = None
         self.last_frame = 0.0

@@ -231,11 +231,6 @@ def _letting_go(
     return serve_one
 
 
-async def send_text(conn: Any, text: str, binary: bool = False) -> None:
-    """Peers accept text and binary frames alike; a server can be told which to send."""
-    await conn.send(text.encode("utf-8") if binary else text)
-
-
 def as_text(frame: str | bytes) -> str:
     return frame if isinstance(frame, str) else frame.decode("utf-8", errors="replace")
 

@@ -22,7 +22,7 @@ from fieldctl.protocols.core.message import IN, Message, link
 from fieldctl.protocols.sdk.contract import CommandOutcome, Context, Emit, Simulation
 from fieldctl.protocols.sdk.machine import Effects, Frame
 from fieldctl.protocols.sdk.runners.stream_client import Driven, Link
-from fieldctl.protocols.sdk.runners.stream_server import Arrivals, serve_streams
+from fieldctl.protocols.sdk.runners.stream_server import Arrivals, peer_of, serve_streams
 from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, within
 
 from . import codec, scenario, simulator_state
@@ -74,8 +74,7 @@ class Session:
     def __init__(self, sim: Simulator, link: Link, peer: simulator_state.Peer) -> None:
         self.sim, self.link, self.peer = sim, link, peer
         self.actions: list[simulator_state.Action] = []
-        host, port = link.conn.remote_address[:2]
-        self.detail = {"conn": peer.number, "peer": f"{host}:{port}"}
+        self.detail = {"conn": peer.number, "peer": peer_of(link.conn)}
 
     def start(self, now: float) -> Effects:
         return Effects()

@@ -111,7 +111,7 @@ class Client:
     request that timed out, was refused or was cancelled."""
 
     def __init__(self, name: str, url: str, decode: Decode, max_frame_bytes: int = MAX_FRAME_BYTES) -> None:
-        self.url, self.decode = url, decode
+        self.decode = decode
         self.requester = zeromq.Requester(name, url, max_frame_bytes=max_frame_bytes)
 
     async def exchange(self, request: Message, timeout: float, emit: Emit, decode: Decode | None = None) -> Exchange:

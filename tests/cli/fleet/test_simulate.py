@@ -18,6 +18,7 @@ import pytest
 from fieldctl.profiles import load_profile
 from fieldctl.profiles.targets import load_fleet
 from fieldctl.protocols.runtime.registry import protocol_names
+from tests.helpers.ports import free_port
 from tests.helpers.processes import FIELDCTL, Proc, cli_env, invoke, lines_of, run_cli
 from tests.helpers.terminals import last_frame
 
@@ -201,7 +202,7 @@ def test_base_port_gives_consecutive_ports_and_a_busy_one_is_a_usage_error(tmp_p
 def test_the_fleet_file_points_every_target_at_the_shared_broker(tmp_path: Path) -> None:
     """autotrainer's events marked a broker's (its simulator binds it, so one device): the target
     keeps the line's URL and the topology, and a client of the target hears the device there."""
-    url = f"tcp://127.0.0.1:{free_run(1)}"
+    url = f"tcp://127.0.0.1:{free_port()}"
     fleet = Fleet("autotrainer", tmp_path, 1, "--set", "topology.events=broker", "--endpoint", f"events={url}")
     try:
         (target,) = load_fleet(fleet.file).values()

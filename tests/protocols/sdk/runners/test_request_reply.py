@@ -90,13 +90,13 @@ def test_every_request_is_answered_by_the_machine_and_reported() -> None:
 def test_an_answer_that_takes_time_holds_the_next_request_and_timers_tick_between_requests() -> None:
     async def run() -> None:
         machine = Echo()
-        async with serving(machine) as (url, _, warnings):
+        async with serving(machine) as (url, emitted, warnings):
             first, second = client(url), client(url)
             loop = asyncio.get_running_loop()
             try:
                 started = loop.time()
                 slow = loop.create_task(first.exchange(message((b"wait 0.3",), OUT), 5, lambda msg: None))
-                await asyncio.sleep(0.05)
+                await until(lambda: any(m.raw == (b"wait 0.3",) for m in emitted), 5, "the held call at the server")
                 fast = await second.exchange(message((b"later 0.1",), OUT), 5, lambda msg: None)
                 assert fast.reply.raw == (b"LATER 0.1",)
                 assert loop.time() - started >= 0.3  # served after the held call, one at a time
@@ -130,12 +130,14 @@ def test_a_hostile_peer_is_dropped_with_a_warning_and_the_server_keeps_serving()
 
 def test_a_timed_out_request_takes_its_socket_and_the_next_one_gets_a_new_one() -> None:
     async def run() -> None:
-        async with serving(Echo()) as (url, _, _):
+        machine = Echo()
+        async with serving(machine) as (url, _, _):
             calls = client(url)
             try:
                 with pytest.raises(Timeout, match="no reply"):
                     await calls.exchange(message((b"wait 1",), OUT), 0.2, lambda msg: None)
-                await asyncio.sleep(1)  # the held call is answered to the socket that has gone
+                # the held call is answered to the socket that has gone, then the next is taken
+                await until(lambda: bool(machine.ticks), 5, "the held call answered")
                 assert (await calls.exchange(message((b"again",), OUT), 5, lambda msg: None)).reply.raw == (b"AGAIN",)
             finally:
                 calls.close()
