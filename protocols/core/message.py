@@ -43,6 +43,9 @@ class Message:
     ts: float = field(default_factory=time.time)
     #: On the first reply to a command: seconds from the request leaving to this reply arriving.
     rtt_s: float | None = None
+    #: What a fault rule did to this frame on its way (`dropped`, `delayed 200 ms`): see
+    #: protocols/sdk/faults.py; None for a frame relayed as it came.
+    fault: str | None = None
 
     @property
     def is_link(self) -> bool:
@@ -63,6 +66,8 @@ class Message:
         }
         if self.rtt_s is not None:
             data["rtt_s"] = self.rtt_s
+        if self.fault is not None:
+            data["fault"] = self.fault
         return data
 
     def to_json(self) -> str:
@@ -84,6 +89,7 @@ class Message:
             raise UsageError(f"raw frames are not base64: {exc}") from None
         ts = data.get("ts")
         rtt = data.get("rtt_s")
+        fault = data.get("fault")
         return cls(
             profile=str(data.get("profile") or default_profile),
             endpoint=str(data.get("endpoint") or ""),
@@ -96,6 +102,7 @@ class Message:
             error=data.get("error"),
             ts=float(ts) if isinstance(ts, (int, float)) else time.time(),
             rtt_s=float(rtt) if isinstance(rtt, (int, float)) else None,
+            fault=fault if isinstance(fault, str) else None,
         )
 
 

@@ -30,6 +30,7 @@ from fieldctl.protocols.core.errors import NagiosCode, Unsupported
 from fieldctl.protocols.core.limits import Limits
 from fieldctl.protocols.core.message import Message, link
 from fieldctl.protocols.core.readable import value_text
+from fieldctl.protocols.sdk.faults import Faults
 
 Emit = Callable[[Message], None]
 Notify = Callable[[str], None]
@@ -171,7 +172,7 @@ class Simulation:
 
 class BaseDriver:
     #: The roles this driver plays, of ROLES (protocols/sdk/options.py): listen, register, command,
-    #: publish, simulate, probe. The CLI and the conformance kit ask this, never whether a method is
+    #: publish, simulate, probe, proxy. The CLI and the conformance kit ask this, never whether a method is
     #: overridden; a role left out answers Unsupported, with the reason where there is one.
     roles: ClassVar[frozenset[str]] = frozenset()
     #: The profile keys this protocol reads (dotted, ``*`` for any one name) and their types, beyond
@@ -265,6 +266,15 @@ class BaseDriver:
         `timeline`: play the built-in one. Survives any peer: a bad one gets a notify line, an
         error answer where the protocol has one, and only its own connection dropped."""
         raise Unsupported(f"simulate is not supported for profile {self.profile.name}")
+
+    async def proxy(self, context: Context, *, upstream: dict[str, str], faults: Faults) -> None:
+        """Stands between the other side's clients and the other side: binds the profile's
+        endpoints (announcing each with a ``bound`` link), connects each to `upstream` (endpoint
+        -> URL) and relays every frame both ways unchanged through a Pipe per direction
+        (protocols/sdk/runners/relay.py), which emits what the frame decodes to (``in``: from
+        upstream, ``out``: to it) and applies `faults`. Runs until cancelled: a client or the
+        upstream going away is a link state and the proxy keeps serving the others."""
+        raise Unsupported(f"proxy is not supported for profile {self.profile.name}")
 
     async def probe(self, context: Context, *, warn: float, crit: float) -> ProbeReport:
         """A health check. `crit`: the hard time limit and the CRITICAL threshold (seconds), `warn`

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 #: The subcommands a protocol option can belong to; each is the driver role of that name.
-ROLES = ("listen", "register", "command", "publish", "simulate", "probe")
+ROLES = ("listen", "register", "command", "publish", "simulate", "probe", "proxy")
 #: flag: present or not (True); the others take a value, converted by the CLI: float finite,
 #: seconds finite from 0 to a day (core/limits.py MAX_SECONDS), json within limits.
 KINDS = ("flag", "str", "int", "float", "seconds", "json")
