@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -15,6 +16,29 @@ LISTEN_REFUSED_AFTER_S = 5.0
 
 #: Connection-state reports from a transport: (endpoint name, state, detail) -> None.
 LinkCallback = Callable[[str, str, Any], None]
+
+#: A role reports what peers do wrong (dropped garbage, a refused upstream) at most this often.
+WARN_EVERY_S = 10.0
+
+
+class Throttle:
+    """Warnings about what peers send, at most one every WARN_EVERY_S, with a count of the rest:
+    a hostile client must not flood the operator's terminal."""
+
+    def __init__(self, warn: Callable[[str], None] | None, every_s: float = WARN_EVERY_S) -> None:
+        self._warn, self._every_s = warn, every_s
+        self.count = 0
+        self._reported = 0
+        self._quiet_until = 0.0
+
+    def __call__(self, text: str) -> None:
+        self.count += 1
+        now = time.monotonic()
+        if self._warn is not None and now >= self._quiet_until:
+            self._quiet_until = now + self._every_s
+            more = self.count - self._reported - 1
+            self._reported = self.count
+            self._warn(text + (f" (and {more} more since the last warning)" if more else ""))
 
 
 async def within(awaitable: Awaitable[T], timeout: float | None) -> T:

@@ -8,13 +8,15 @@ import asyncio
 import logging
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.http11 import USER_AGENT, Request, Response
+from websockets.typing import Subprotocol
 
 from fieldctl.protocols.core.errors import ConnectFailure, UsageError
 from fieldctl.protocols.core.limits import MAX_FRAME_BYTES
@@ -68,10 +70,14 @@ async def open_connection(
     tls: ssl.SSLContext | None = None,
     max_size: int = DEFAULT_MAX_SIZE,
     timeout: float = 10.0,
-    headers: dict[str, str] | None = None,
+    headers: dict[str, str] | list[tuple[str, str]] | None = None,
     ping_interval: float | None = 20.0,
+    subprotocols: Sequence[str] | None = None,
+    user_agent: str | None = USER_AGENT,
 ) -> ClientConnection:
-    """ping_interval None: no automatic keepalive pings (for protocols that ping on their own terms)."""
+    """ping_interval None: no automatic keepalive pings (for protocols that ping on their own terms).
+    `subprotocols` offered, in order; `user_agent` None: no User-Agent header (a relay passes its
+    client's, or none)."""
     try:
         return await connect(
             url,
@@ -81,6 +87,8 @@ async def open_connection(
             proxy=None,
             logger=QUIET,
             additional_headers=headers,
+            user_agent_header=user_agent,
+            subprotocols=None if subprotocols is None else [Subprotocol(name) for name in subprotocols],
             compression=None,
             ping_interval=ping_interval,
             close_timeout=CLOSE_TIMEOUT_S,
@@ -178,8 +186,12 @@ async def start_server(
     tls: ssl.SSLContext | None = None,
     max_size: int = DEFAULT_MAX_SIZE,
     ping_interval: float | None = 20.0,
+    process_request: Callable[[ServerConnection, Request], Awaitable[Response | None]] | None = None,
+    select_subprotocol: Callable[[ServerConnection, Sequence[Subprotocol]], Subprotocol | None] | None = None,
 ) -> tuple[Server, str]:
-    """Listens where `url` says (port 0 picks a free one); returns the server and its real URL."""
+    """Listens where `url` says (port 0 picks a free one); returns the server and its real URL.
+    `process_request` and `select_subprotocol` are websockets' handshake hooks (a relay answers a
+    client only once its upstream has: with the upstream's subprotocol, or an HTTP error)."""
     try:
         parts = urlsplit(url)
         port = parts.port or 0
@@ -200,6 +212,8 @@ async def start_server(
             ping_interval=ping_interval,
             close_timeout=CLOSE_TIMEOUT_S,
             logger=QUIET,
+            process_request=process_request,
+            select_subprotocol=select_subprotocol,
         )
     except OSError as exc:
         raise ConnectFailure(f"cannot listen on {url}: {exc.strerror}") from None

@@ -19,7 +19,7 @@ from zmq.utils.monitor import parse_monitor_message
 
 from fieldctl.protocols.core.errors import AddressInUse, ConnectFailure, Timeout, UsageError
 from fieldctl.protocols.core.limits import MAX_FRAME_BYTES
-from fieldctl.protocols.transport import LinkCallback, failures, within
+from fieldctl.protocols.transport import LinkCallback, Throttle, failures, within
 
 T = TypeVar("T")
 
@@ -46,30 +46,6 @@ MAX_QUEUED = 100_000
 DELIVERY_LINGER_MS = 30_000
 #: A socket with messages always waiting never suspends in recv(); it yields this often.
 YIELD_EVERY_S = 0.02
-#: A replier reports dropped garbage at most this often.
-WARN_EVERY_S = 10.0
-
-
-class Throttle:
-    """Warnings about what peers send, at most one every WARN_EVERY_S, with a count of the rest:
-    a hostile client must not flood the operator's terminal."""
-
-    def __init__(self, warn: Callable[[str], None] | None, every_s: float = WARN_EVERY_S) -> None:
-        self._warn, self._every_s = warn, every_s
-        self.count = 0
-        self._reported = 0
-        self._quiet_until = 0.0
-
-    def __call__(self, text: str) -> None:
-        self.count += 1
-        now = time.monotonic()
-        if self._warn is not None and now >= self._quiet_until:
-            self._quiet_until = now + self._every_s
-            more = self.count - self._reported - 1
-            self._reported = self.count
-            self._warn(text + (f" (and {more} more since the last warning)" if more else ""))
-
-
 _sized: zmq.asyncio.Context | None = None
 #: Sockets a context may hold when the process may open any number of files.
 MAX_SOCKETS_UNLIMITED = 65536
