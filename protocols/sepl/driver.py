@@ -8,6 +8,7 @@ from fieldctl.profiles.schema import Setting
 from fieldctl.protocols.core.message import OUT, Message
 from fieldctl.protocols.core.readable import duration_text, value_text
 from fieldctl.protocols.sdk.contract import BaseDriver, Context, ProbeReport, Simulation
+from fieldctl.protocols.sdk.faults import Faults
 
 from . import client, codec
 from .codec import ENDPOINT
@@ -15,11 +16,12 @@ from .settings import SETTINGS
 
 
 class Driver(BaseDriver):
-    roles: ClassVar[frozenset[str]] = frozenset({"register", "publish", "simulate", "probe"})
+    roles: ClassVar[frozenset[str]] = frozenset({"register", "publish", "simulate", "probe", "proxy"})
     settings: ClassVar[dict[str, Setting]] = {**BaseDriver.settings, **SETTINGS}
     styles: ClassVar[dict[str, str]] = {**BaseDriver.styles, "response": "reply", "latency": "reply"}
-    #: One WebSocket connection a client role; the platform's listening socket (its peers' besides).
-    open_files: ClassVar[dict[str, int]] = {"register": 1, "publish": 1, "probe": 1, "simulate": 1}
+    #: One WebSocket connection a client role; the platform's listening socket (its peers' besides);
+    #: the proxy's listening socket, and a connector's two (its own and its upstream) each.
+    open_files: ClassVar[dict[str, int]] = {"register": 1, "publish": 1, "probe": 1, "simulate": 1, "proxy": 3}
     commands_from_simulator: ClassVar[bool] = True
 
     def summarize(self, msg: Message) -> str:
@@ -43,6 +45,11 @@ class Driver(BaseDriver):
         from . import simulator
 
         return simulator.Platform(self.profile, context, scenario)
+
+    async def proxy(self, context: Context, *, upstream: dict[str, str], faults: Faults) -> None:
+        from . import proxy
+
+        await proxy.run(self.profile, context, upstream, faults)
 
 
 def describe(msg: Message) -> str:

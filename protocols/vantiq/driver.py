@@ -11,6 +11,7 @@ from fieldctl.protocols.core.errors import UsageError
 from fieldctl.protocols.core.message import OUT, Message
 from fieldctl.protocols.core.readable import value_text
 from fieldctl.protocols.sdk.contract import BaseDriver, Context, Notify, ProbeReport, Simulation
+from fieldctl.protocols.sdk.faults import Faults
 
 from . import client, client_state, codec
 from .masking import scrubbed_errors, shown
@@ -18,11 +19,19 @@ from .settings import SETTINGS
 
 
 class Driver(BaseDriver):
-    roles: ClassVar[frozenset[str]] = frozenset({"register", "publish", "simulate", "probe"})
+    roles: ClassVar[frozenset[str]] = frozenset({"register", "publish", "simulate", "probe", "proxy"})
     settings: ClassVar[dict[str, Setting]] = {**BaseDriver.settings, **SETTINGS}
     styles: ClassVar[dict[str, str]] = {**BaseDriver.styles, "query": "request", "response": "reply"}
-    #: One WebSocket connection a client role; the server's listening socket (its peers' besides).
-    open_files: ClassVar[dict[str, int]] = {"register": 1, "command": 1, "publish": 1, "probe": 1, "simulate": 1}
+    #: One WebSocket connection a client role; the server's listening socket (its peers' besides);
+    #: the proxy's listening socket, and a connector's two (its own and its upstream) each.
+    open_files: ClassVar[dict[str, int]] = {
+        "register": 1,
+        "command": 1,
+        "publish": 1,
+        "probe": 1,
+        "simulate": 1,
+        "proxy": 3,
+    }
     commands_from_simulator: ClassVar[bool] = True
 
     def __init__(self, profile: Profile, notify: Notify) -> None:
@@ -63,6 +72,12 @@ class Driver(BaseDriver):
         from . import simulator
 
         return simulator.Simulator(self.profile, context, scenario)
+
+    async def proxy(self, context: Context, *, upstream: dict[str, str], faults: Faults) -> None:
+        from . import proxy
+
+        with scrubbed_errors():
+            await proxy.run(self.profile, context, upstream, faults)
 
 
 def describe(msg: Message) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.peers import SCRIPTS, peer_python
 from tests.helpers.ports import free_port
 from tests.helpers.processes import FIELDCTL, Proc, cli_env
 
@@ -107,4 +108,14 @@ def start_connector(work: Path, url: str, *extra: str, env: dict[str, str] | Non
             *extra,
         ],
         env=env or token_env(),
+    )
+
+
+def start_peer(work: Path, token: str = TOKEN) -> Proc:
+    """The REAL vantiqconnectorsdk connector (tests/peers/vantiq_connector.py, in its own venv).
+    The SDK reads server.config from its working directory: run it there."""
+    script = SCRIPTS / "vantiq_connector.py"
+    return Proc(
+        ["/bin/sh", "-c", f'cd "{work}" && exec "{peer_python("vantiq")}" "{script}"'],
+        env={**token_env(), "CONNECTOR_AUTH_TOKEN": token},
     )

@@ -7,9 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.helpers.peers import peer_python
-from tests.helpers.processes import Proc, run_cli
-from tests.helpers.repository import ROOT
+from tests.helpers.processes import run_cli
 from tests.helpers.vantiq import (
     ROWS,
     TOKEN,
@@ -17,12 +15,11 @@ from tests.helpers.vantiq import (
     is_msg,
     raw_text,
     start_connector,
+    start_peer,
     start_server,
     token_env,
     write_server_config,
 )
-
-PEER_SCRIPT = ROOT / "tests" / "peers" / "vantiq_connector.py"
 
 #: The contract both connectors must meet: publish, partial+complete, empty, error, reconnect, stop.
 SCENARIO = [
@@ -61,14 +58,6 @@ def write_scenario(work: Path, lines: list[dict]) -> Path:
     path = work / "scenario.ndjson"
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     return path
-
-
-def start_peer(work: Path, token: str = TOKEN) -> Proc:
-    """The SDK reads server.config from its working directory: run it there."""
-    return Proc(
-        ["/bin/sh", "-c", f'cd "{work}" && exec "{peer_python("vantiq")}" "{PEER_SCRIPT}"'],
-        env={**token_env(), "CONNECTOR_AUTH_TOKEN": token},
-    )
 
 
 def test_real_sdk_connects_is_configured_and_serves_publish_queries_and_reconnects(workdir: Path) -> None:

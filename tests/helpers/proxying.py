@@ -1,0 +1,83 @@
+"""A driver's `proxy` role run in a thread with its own event loop, so a test can wait on the real
+peers' processes (which block) while it relays; what it emits and notifies is kept for the test."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fieldctl.profiles import load_profile
+from fieldctl.protocols.core.message import Message
+from fieldctl.protocols.sdk.contract import BaseDriver
+from fieldctl.protocols.sdk.faults import Faults
+
+
+class ProxyRun:
+    """`driver_class(profile).proxy(...)` for `profile` with `endpoints` (NAME=URL, bound) and
+    `upstream` (name -> URL), from start() until stop(); `messages` holds what it emitted."""
+
+    def __init__(
+        self,
+        driver_class: type[BaseDriver],
+        profile: str,
+        endpoints: list[str],
+        upstream: dict[str, str],
+        faults: Faults | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> None:
+        self.notes: list[str] = []
+        self.messages: list[Message] = []
+        self.driver = driver_class(load_profile(profile, endpoints=endpoints), self.notes.append)
+        self.upstream, self.faults, self.options = upstream, faults or Faults(), options or {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.failure: BaseException | None = None
+
+    def _run(self) -> None:
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            context = self.driver.context(self.messages.append, self.options)
+            self._task = asyncio.ensure_future(self.driver.proxy(context, upstream=self.upstream, faults=self.faults))
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # noqa: BLE001  kept for the test to see
+            self.failure = exc
+
+    def __enter__(self) -> ProxyRun:
+        self._thread.start()
+        self.wait(lambda m: m.channel == "link" and m.kind == "bound", 15, "the proxy bound")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._loop is not None and self._task is not None:
+            self._loop.call_soon_threadsafe(self._task.cancel)
+        self._thread.join(15)
+        assert not self._thread.is_alive(), "the proxy did not stop within 15 s"
+
+    def wait(self, predicate: Callable[[Message], bool], timeout: float = 15, what: str = "a message") -> Message:
+        """The first message emitted so far or within `timeout` that matches."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = next((m for m in list(self.messages) if predicate(m)), None)
+            if found is not None:
+                return found
+            if self.failure is not None:
+                raise AssertionError(f"the proxy failed: {self.failure!r}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what} did not come within {timeout} s; notes: {self.notes}")
+            time.sleep(0.02)
+
+    def seen(self, direction: str, channel: str, kind: str | None = None) -> list[Message]:
+        return [
+            m
+            for m in list(self.messages)
+            if m.direction == direction and m.channel == channel and (kind is None or m.kind == kind)
+        ]

@@ -1,0 +1,77 @@
+"""`proxy vantiq` between the REAL vantiqconnectorsdk connector and fieldctl's simulated Vantiq:
+the connector works through it as it does directly, every frame arrives as the other side sent
+it, both directions are decoded (queries matched to their responses with rtt_s), and the
+connector's token and reconnect secret are masked in everything the proxy shows."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+from fieldctl.protocols.core.message import Message
+from fieldctl.protocols.vantiq.driver import Driver
+from tests.helpers.ports import free_port
+from tests.helpers.processes import run_cli
+from tests.helpers.proxying import ProxyRun
+from tests.helpers.vantiq import ROWS, TOKEN, is_link, is_msg, start_peer, start_server, write_server_config
+
+PATH = "/api/v1/wsock/websocket"
+
+
+def raw(m: dict | Message) -> bytes:
+    if isinstance(m, Message):
+        return m.raw[0]
+    return base64.b64decode(m["raw"][0])
+
+
+def test_the_real_connector_works_through_the_proxy_byte_exact_and_masked(workdir: Path) -> None:
+    server, upstream = start_server(workdir)
+    local = f"ws://127.0.0.1:{free_port()}{PATH}"
+    with ProxyRun(Driver, "vantiq", [f"server={local}"], {"server": upstream}) as proxy:
+        write_server_config(workdir, local)
+        peer = start_peer(workdir)
+        assert peer.wait_json(lambda m: m.get("event") == "connected", timeout=30)["config"] == {
+            "peerConfig": {"greeting": "hello", "rows": 3}
+        }
+        server.wait_json(lambda m: is_link(m, "configured", source="peerSource"))
+        ctl = str(workdir / "ctl.sock")
+
+        # Vantiq -> connector: a publish, and the notification it makes the connector send back.
+        published = run_cli("publish", "vantiq", "peerSource", "--data", '{"temperature": 21.5}', "--via", ctl)
+        assert published.returncode == 0, published.stderr
+        sent = server.wait_json(lambda m: is_msg(m, "out", "publish", "peerSource"))
+        relayed = proxy.wait(lambda m: m.direction == "in" and m.channel == "publish", what="the publish relayed")
+        assert relayed.kind == "peerSource" and relayed.payload == {"temperature": 21.5}
+        assert raw(relayed) == raw(sent)
+        heard = server.wait_json(lambda m: is_msg(m, "in", "notification", "peerSource"))
+        notified = proxy.wait(lambda m: m.direction == "out" and m.channel == "notification")
+        assert raw(notified) == raw(heard) and notified.payload["received"] == {"temperature": 21.5}
+
+        # A query, its responses matched by reply address, the first with its round trip.
+        queried = run_cli("command", "vantiq", "query", "--data", '{"params": {"chunk": 2}}', "--via", ctl, "--json")
+        assert queried.returncode == 0, queried.stderr
+        query = proxy.wait(lambda m: m.direction == "in" and m.channel == "query")
+        proxy.wait(lambda m: m.channel == "response" and m.payload["status"] == 200, what="the final response")
+        responses = proxy.seen("out", "response")
+        assert [r.id for r in responses] == [query.id, query.id] and [r.kind for r in responses] == ["peerSource"] * 2
+        assert responses[0].rtt_s is not None and responses[0].rtt_s > 0 and responses[1].rtt_s is None
+        assert [row for r in responses for row in r.payload["body"]] == ROWS
+        heard_responses = [server.wait_json(lambda m: is_msg(m, "in", "response")) for _ in responses]
+        assert [raw(m) for m in heard_responses] == [raw(r) for r in responses]
+
+        # The token and the reconnect secret: relayed as they are, shown masked.
+        validate = proxy.wait(lambda m: m.channel == "validate")
+        assert validate.direction == "out" and validate.payload == {"credentials": "***"}
+        connect = proxy.wait(lambda m: m.channel == "connectExtension")
+        assert connect.payload == {"reconnectSecret": "***"} and connect.kind == "peerSource"
+        assert json.loads(raw(connect))["parameters"] == {"reconnectSecret": "***"}
+        shown = "\n".join(m.to_json() + "".join(f.decode("utf-8", "replace") for f in m.raw) for m in proxy.messages)
+        assert TOKEN not in shown and "peerSource_" not in shown  # the SDK's secret: SOURCE_uuid
+
+        assert run_cli("command", "vantiq", "test-close", "--via", ctl).returncode == 0
+        assert peer.wait(15) == 0
+        ends = proxy.wait(lambda m: m.channel == "link" and m.kind == "disconnected" and "url" in m.payload)
+        assert ends.payload["code"] == 1000
+    assert server.stop() == 0
+    assert not [note for note in proxy.notes if "failed" in note]
