@@ -16,7 +16,7 @@ from fieldctl.protocols.sdk import replay
 from fieldctl.protocols.sdk.contract import CommandOutcome, Context, Emit, Notify, Simulation
 from fieldctl.protocols.sdk.machine import Effects, Frame
 from fieldctl.protocols.sdk.runners import publish_subscribe, request_reply
-from fieldctl.protocols.transport import together, zeromq
+from fieldctl.protocols.transport import Throttle, together
 
 from . import codec, timeline
 from .client_state import EmergencyDeduper
@@ -56,7 +56,7 @@ class Responder:
     ) -> None:
         self.state, self.async_delay, self.publish = state, async_delay, publish
         self._warnings: list[str] = []
-        self._multi_frame = zeromq.Throttle(self._warnings.append)
+        self._multi_frame = Throttle(self._warnings.append)
         self._due: list[tuple[float, int, list[Message]]] = []  # (when, order, publications): a heap
         self._order = 0
 

@@ -13,7 +13,7 @@ import pytest
 import zmq
 
 from fieldctl.protocols.core.errors import ConnectFailure, Timeout
-from fieldctl.protocols.transport import within, zeromq
+from fieldctl.protocols.transport import Throttle, within, zeromq
 from tests.helpers.ports import free_port
 from tests.helpers.waiting import until
 
@@ -182,8 +182,8 @@ def test_the_replier_serves_dealers_and_drops_what_has_no_envelope() -> None:
 
 def test_throttle_reports_the_rest_later() -> None:
     said: list[str] = []
-    throttle = zeromq.Throttle(said.append, every_s=0.0)
-    quiet = zeromq.Throttle(said.append, every_s=3600)
+    throttle = Throttle(said.append, every_s=0.0)
+    quiet = Throttle(said.append, every_s=3600)
     throttle("a")
     throttle("b")
     for _ in range(3):

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import socket
 import struct
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -26,6 +26,7 @@ from fieldctl.protocols.sdk.machine import Frame
 from fieldctl.protocols.sdk.runners.relay import Tap
 from fieldctl.protocols.sdk.runners.relay_websocket import relay_websockets, upstream_url
 from tests.helpers.ports import free_port
+from tests.helpers.proxying import FixedFaults
 from tests.helpers.waiting import until
 
 DEADLINE_S = 20.0
@@ -269,29 +270,9 @@ def test_a_client_that_vanishes_drops_its_upstream() -> None:
     asyncio.run(scenario())
 
 
-class Fixed(Faults):
-    """Every frame going `direction` gets `verdict`; a disconnect once, `cut_after` s after the start."""
-
-    def __init__(self, direction: str, verdict: Verdict, cut_after: float | None = None) -> None:
-        super().__init__()
-        self.direction, self.verdict, self.cut_after = direction, verdict, cut_after
-
-    @property
-    def active(self) -> bool:
-        return True
-
-    def judge(self, direction: str, messages: Sequence[Message], now: float) -> Verdict | None:
-        return self.verdict if direction == self.direction else None
-
-    def next_disconnect(self, now: float) -> float | None:
-        if self.cut_after is None or now >= self.started_at + self.cut_after:
-            return None
-        return self.started_at + self.cut_after
-
-
 def test_a_fault_verdict_drops_frames_and_says_so() -> None:
     async def scenario() -> None:
-        async with upstream_running() as up, Relay(up.url, Fixed("in", Verdict("dropped", drop=True))) as relay:
+        async with upstream_running() as up, Relay(up.url, FixedFaults("in", Verdict("dropped", drop=True))) as relay:
             async with relay.client() as client:
                 await client.send("one")
                 await until(lambda: relay.frames("in"), DEADLINE_S, "the echo tapped")
@@ -306,7 +287,7 @@ def test_a_fault_verdict_drops_frames_and_says_so() -> None:
 
 def test_a_disconnect_rule_drops_every_client_and_its_upstream() -> None:
     async def scenario() -> None:
-        async with upstream_running() as up, Relay(up.url, Fixed("none", Verdict("x"), cut_after=1.0)) as relay:
+        async with upstream_running() as up, Relay(up.url, FixedFaults("none", Verdict("x"), cut_after=1.0)) as relay:
             async with relay.client() as first, relay.client() as second:
                 for client in (first, second):
                     with pytest.raises(ConnectionClosed) as closed:
@@ -325,3 +306,40 @@ def test_the_upstream_url_takes_the_clients_path_under_the_upstreams_prefix() ->
     assert upstream_url(up, local, "/api/v1/wsock/websocket") == "wss://h/vantiq/api/v1/wsock/websocket"
     assert upstream_url(up, local, "/other") == "wss://h/other"
     assert upstream_url("ws://h:1/x?k=v", "ws://127.0.0.1:2/", "/") == "ws://h:1/x?k=v"
+
+
+def test_a_client_that_does_not_read_holds_its_upstream_back_not_the_relays_memory() -> None:
+    """The upstream floods 1 MiB messages at a client that reads nothing: its sends stall once
+    the few buffers on the way are full (the relay's read queue, its write buffer, the kernel's),
+    while another client is served at once."""
+    sent = 0
+
+    async def flood(conn: ServerConnection) -> None:
+        nonlocal sent
+        if conn.request is not None and conn.request.path == "/up/flood":
+            with contextlib.suppress(ConnectionClosed):
+                while True:
+                    await conn.send(b"x" * (1 << 20))
+                    sent += 1
+        else:
+            async for message in conn:
+                await conn.send(message)
+
+    async def scenario() -> None:
+        server = await serve(flood, "127.0.0.1", 0, compression=None, max_size=None)
+        port = next(iter(server.sockets)).getsockname()[1]
+        try:
+            relay = Relay(f"ws://127.0.0.1:{port}/up", max_frame_bytes=2 << 20)
+            async with relay, relay.client("/up/flood", max_size=None, max_queue=1, close_timeout=0.5):
+                await until(lambda: sent >= 8, DEADLINE_S, "the flood started")
+                await asyncio.sleep(2)
+                stalled = sent
+                await asyncio.sleep(1)
+                assert sent - stalled <= 2 and sent < 64  # held back, a bounded number in flight
+                async with relay.client() as other:
+                    assert await echoed(other, "served") == "served"
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    asyncio.run(scenario())
