@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import math
 import pickle
+import re
+from pathlib import Path
 
 import pytest
 
@@ -334,3 +336,32 @@ def test_an_empty_multipart_frame_stays_empty() -> None:
 def test_a_rule_is_plain_data() -> None:
     assert parse_rule("drop rate=0.5") == parse_rule("drop rate=0.5")
     assert isinstance(parse_rule("drop"), Rule)
+
+
+# --- docs/faults.md -----------------------------------------------------------------------------
+
+FAULTS_MD = Path(__file__).resolve().parents[3] / "docs" / "faults.md"
+
+
+def text_blocks() -> list[list[str]]:
+    blocks = re.findall(r"^```text\n(.*?)^```", FAULTS_MD.read_text(encoding="utf-8"), re.MULTILINE | re.DOTALL)
+    return [block.splitlines() for block in blocks]
+
+
+def test_the_rules_docs_faults_md_shows_parse() -> None:
+    rules = [line for block in text_blocks()[:2] for line in block]
+    assert len(parse_rules("\n".join(rules), "docs/faults.md")) == len([r for r in rules if not r.startswith("#")])
+
+
+def test_the_mistakes_docs_faults_md_shows_read_as_shown() -> None:
+    *_, mistakes = text_blocks()
+    for shown in mistakes:
+        file_line = re.match(r"(faults\.txt):(\d+): ", shown)
+        rule = re.search(r"fault rule '(.*?)': ", shown)
+        assert rule is not None, shown
+        with pytest.raises(ValueError) as refused:
+            if file_line:
+                parse_rules("drop\n" * (int(file_line[2]) - 1) + rule[1], file_line[1])
+            else:
+                parse_rule(rule[1])
+        assert str(refused.value) == shown
