@@ -292,7 +292,8 @@ class Faults:
 
     @property
     def active(self) -> bool:
-        """True when some rule may touch a frame; False: relay everything as it comes."""
+        """True when there are rules (a runner asks `judge` for every frame, even when they are
+        all `disconnect` rules, which pick none); False: relay everything as it comes."""
         return bool(self.rules)
 
     def start(self, now: float) -> None:

@@ -20,6 +20,7 @@ from fieldctl.protocols.sdk.faults import Faults, parse_rule
 from fieldctl.protocols.sdk.machine import Frame
 from fieldctl.protocols.sdk.runners import relay
 from fieldctl.protocols.sdk.runners.relay import MAX_HELD_FRAMES, Pipe, cut_when_due
+from fieldctl.protocols.transport import within
 from tests.helpers.waiting import until
 
 T = TypeVar("T")
@@ -245,7 +246,32 @@ def test_cut_when_due_ends_when_no_cut_is_left() -> None:
         async def cut() -> None:
             cuts.append(loop.time())
 
-        await asyncio.wait_for(cut_when_due(faults, cut, Context(print, print, {}, DEFAULT_LIMITS), "p"), 10)
+        await within(cut_when_due(faults, cut, Context(print, print, {}, DEFAULT_LIMITS), "p"), 10)
+
+    asyncio.run(run())
+    assert len(cuts) == 1
+
+
+def test_a_sleep_that_ends_a_little_early_never_cuts_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """asyncio may run a timer up to a clock tick before its time: the cut just made must not be
+    due again."""
+    sleep = asyncio.sleep
+
+    async def early(delay: float) -> None:
+        await sleep(max(0.0, delay - 0.001))
+
+    monkeypatch.setattr(asyncio, "sleep", early)
+    faults = Faults([parse_rule("disconnect after=0.05s")])
+    cuts: list[float] = []
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        faults.start(loop.time())
+
+        async def cut() -> None:
+            cuts.append(loop.time())
+
+        await within(cut_when_due(faults, cut, Context(print, print, {}, DEFAULT_LIMITS), "p"), 10)
 
     asyncio.run(run())
     assert len(cuts) == 1
