@@ -40,6 +40,9 @@ KEYS = {
 }
 _DURATION_KEYS = ("after", "every", "for", "from", "until")
 _UNITS = {"ms": 0.001, "s": 1.0}
+#: LOW-HIGH, where LOW has at least a digit before the dash (`-5ms` is one, negative, delay)
+#: and a dash after an exponent belongs to it (`1e-3s-2s`).
+_RANGE = re.compile(r"(.*?[^eE])-(.+)")
 #: The share of a period within which two times are the same `every=` cut.
 _SAME_CUT = 1e-9
 #: Tells whether a channel or a kind matches a rule's pattern.
@@ -48,12 +51,13 @@ _Matcher = Callable[[str], object]
 #: Ends a corrupted frame: no UTF-8 text has 0xff, no JSON text a NUL outside a string or a
 #: control character inside one, and a pickle stops only at its last opcode, cut away.
 _CORRUPT_BYTES = b"\xff\x00"
-_CORRUPT_TEXT = "\x00\ufffe"
+_CORRUPT_TEXT = "\x00"
 
 
 @dataclass(frozen=True)
 class Rule:
-    """One fault rule, parsed (parse_rule). Times are seconds from the run's start."""
+    """One fault rule, as parse_rule reads it (`Rule(text)` alone drops every frame). Times are
+    seconds from the run's start."""
 
     text: str
     action: str = "drop"
@@ -152,27 +156,37 @@ def _parse(text: str) -> Rule:
     if action not in ACTIONS:
         listed = f" (actions: {', '.join(ACTIONS)})"
         raise ValueError(f"unknown action {action}{did_you_mean(action, ACTIONS) or listed}")
-    fields: dict[str, object] = {"text": text.strip(), "action": action}
+    low_s = high_s = 0.0
     if action == "delay":
         if not rest or "=" in rest[0]:
             raise ValueError("delay needs how long: delay 200ms, or a range: delay 50-400ms")
-        fields["low_s"], fields["high_s"] = _delay_range(rest[0])
+        low_s, high_s = _delay_range(rest[0])
         rest = rest[1:]
     given = _keys(action, rest)
-    for key in _DURATION_KEYS:
-        if key in given:
-            fields[f"{key}_s"] = _duration(given[key], f"{key}={given[key]}", positive=key in ("every", "for"))
-    if "rate" in given:
-        fields["rate"] = _rate(given["rate"])
-    if "direction" in given:
-        if given["direction"] not in (IN, OUT):
-            hint = did_you_mean(given["direction"], (IN, OUT))
-            raise ValueError(f"direction={given['direction']}: in (from upstream) or out (to upstream){hint}")
-        fields["direction"] = given["direction"]
-    for key in ("channel", "kind"):
-        if key in given:
-            fields[key] = given[key]
-    rule = Rule(**fields)  # type: ignore[arg-type]  # each field's value is checked above
+    times = {
+        key: _duration(value, f"{key}={value}", positive=key in ("every", "for"))
+        for key, value in given.items()
+        if key in _DURATION_KEYS
+    }
+    direction = given.get("direction")
+    if direction not in (None, IN, OUT):
+        hint = did_you_mean(direction, (IN, OUT))
+        raise ValueError(f"direction={direction}: in (from upstream) or out (to upstream){hint}")
+    rule = Rule(
+        text.strip(),
+        action,
+        low_s,
+        high_s,
+        direction=direction,
+        channel=given.get("channel"),
+        kind=given.get("kind"),
+        rate=_rate(given["rate"]) if "rate" in given else 1.0,
+        after_s=times.get("after"),
+        every_s=times.get("every"),
+        for_s=times.get("for", 0.0),
+        from_s=times.get("from", 0.0),
+        until_s=times.get("until", math.inf),
+    )
     _check_whole(rule, given)
     return rule
 
@@ -237,10 +251,11 @@ def _delay_range(text: str) -> tuple[float, float]:
     """`200ms` (fixed) or `50-400ms`, `0.5-2s`, `500ms-2s` (drawn between): the low end takes
     the high end's unit when it has none."""
     shown = f"delay {text}"
-    low_text, dash, high_text = text.partition("-")
-    if not dash or not low_text:  # a negative delay is refused as one
+    ends = _RANGE.fullmatch(text)
+    if ends is None:  # one delay (a negative one is refused as such)
         delay = _duration(text, shown)
         return delay, delay
+    low_text, high_text = ends.groups()
     high = _duration(high_text, shown)
     if _split_unit(low_text)[1] is None:
         low_text += _split_unit(high_text)[1] or ""
