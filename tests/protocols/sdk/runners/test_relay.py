@@ -235,8 +235,9 @@ def test_cut_when_due_cuts_at_each_due_time_and_reports_it() -> None:
     assert [(msg.channel, msg.kind, msg.fault) for msg in emitted[:4]] == [("link", "disconnected", "disconnected")] * 4
 
 
-def test_cut_when_due_ends_when_no_cut_is_left() -> None:
-    faults = Faults([parse_rule("disconnect after=0.05s")])
+def cuts_until_done(rule: str) -> list[float]:
+    """Runs cut_when_due on one rule until no cut is left: the loop times of its cuts."""
+    faults = Faults([parse_rule(rule)])
     cuts: list[float] = []
 
     async def run() -> None:
@@ -249,7 +250,11 @@ def test_cut_when_due_ends_when_no_cut_is_left() -> None:
         await within(cut_when_due(faults, cut, Context(print, print, {}, DEFAULT_LIMITS), "p"), 10)
 
     asyncio.run(run())
-    assert len(cuts) == 1
+    return cuts
+
+
+def test_cut_when_due_ends_when_no_cut_is_left() -> None:
+    assert len(cuts_until_done("disconnect after=0.05s")) == 1
 
 
 def test_a_sleep_that_ends_a_little_early_never_cuts_twice(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -261,17 +266,4 @@ def test_a_sleep_that_ends_a_little_early_never_cuts_twice(monkeypatch: pytest.M
         await sleep(max(0.0, delay - 0.001))
 
     monkeypatch.setattr(asyncio, "sleep", early)
-    faults = Faults([parse_rule("disconnect after=0.05s")])
-    cuts: list[float] = []
-
-    async def run() -> None:
-        loop = asyncio.get_running_loop()
-        faults.start(loop.time())
-
-        async def cut() -> None:
-            cuts.append(loop.time())
-
-        await within(cut_when_due(faults, cut, Context(print, print, {}, DEFAULT_LIMITS), "p"), 10)
-
-    asyncio.run(run())
-    assert len(cuts) == 1
+    assert len(cuts_until_done("disconnect after=0.05s")) == 1
