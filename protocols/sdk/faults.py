@@ -126,11 +126,12 @@ class Verdict:
 
 
 def parse_rule(text: str) -> Rule:
-    """One rule from its text; ValueError with a one-line reason a person can act on."""
+    """One rule from its text; ValueError with a one-line reason a person can act on, after the
+    rule quoted (the CLI puts `--fault` before it)."""
     try:
         return _parse(text)
     except ValueError as exc:
-        raise ValueError(f"fault rule {text.strip()!r}: {exc}") from None
+        raise ValueError(f"{text.strip()!r}: {exc}") from None
 
 
 def parse_rules(lines: str, source: str) -> list[Rule]:

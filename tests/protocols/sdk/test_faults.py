@@ -108,7 +108,7 @@ def test_nonsense_is_refused_in_one_line(text: str, says: str) -> None:
         parse_rule(text)
     message = str(refused.value)
     assert says in message
-    assert message.startswith(f"fault rule {text.strip()!r}: ")
+    assert message.startswith(f"{text.strip()!r}: ")
     assert "\n" not in message
 
 
@@ -119,7 +119,7 @@ def test_a_faults_file_skips_comments_and_blank_lines() -> None:
 
 
 def test_a_faults_file_error_names_its_source_and_line() -> None:
-    with pytest.raises(ValueError, match=r"^faults\.txt:3: fault rule 'drop rat=0\.1': unknown key rat") as refused:
+    with pytest.raises(ValueError, match=r"^faults\.txt:3: 'drop rat=0\.1': unknown key rat") as refused:
         parse_rules("drop\n# fine so far\ndrop rat=0.1\n", "faults.txt")
     assert "\n" not in str(refused.value)
 
@@ -354,14 +354,15 @@ def test_the_rules_docs_faults_md_shows_parse() -> None:
 
 
 def test_the_mistakes_docs_faults_md_shows_read_as_shown() -> None:
+    """As the CLI shows them: `--fault` before a rule's error, `--faults` before a file's."""
     *_, mistakes = text_blocks()
     for shown in mistakes:
-        file_line = re.match(r"(faults\.txt):(\d+): ", shown)
-        rule = re.search(r"fault rule '(.*?)': ", shown)
-        assert rule is not None, shown
+        in_file = re.fullmatch(r"fieldctl: --faults (faults\.txt):(\d+): '(.*?)': .*", shown)
+        given = re.fullmatch(r"fieldctl: --fault '(.*?)': .*", shown)
         with pytest.raises(ValueError) as refused:
-            if file_line:
-                parse_rules("drop\n" * (int(file_line[2]) - 1) + rule[1], file_line[1])
+            if in_file:
+                parse_rules("drop\n" * (int(in_file[2]) - 1) + in_file[3], in_file[1])
             else:
-                parse_rule(rule[1])
-        assert str(refused.value) == shown
+                assert given is not None, shown
+                parse_rule(given[1])
+        assert f"fieldctl: --fault{'s' if in_file else ''} {refused.value}" == shown
