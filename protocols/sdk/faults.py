@@ -43,6 +43,9 @@ _UNITS = {"ms": 0.001, "s": 1.0}
 #: LOW-HIGH, where LOW has at least a digit before the dash (`-5ms` is one, negative, delay)
 #: and a dash after an exponent belongs to it (`1e-3s-2s`).
 _RANGE = re.compile(r"(.*?[^eE])-(.+)")
+#: A comment in a faults file: `#` at the start of a line or after a space (a `#` inside a
+#: word is a pattern's, e.g. an MQTT topic's `sensors/#`).
+_COMMENT = re.compile(r"(?:^|\s)#.*")
 #: The share of a period within which two times are the same `every=` cut.
 _SAME_CUT = 1e-9
 #: Tells whether a channel or a kind matches a rule's pattern.
@@ -135,11 +138,11 @@ def parse_rule(text: str) -> Rule:
 
 
 def parse_rules(lines: str, source: str) -> list[Rule]:
-    """A faults file: one rule a line, `#` comments and blank lines skipped; ValueError naming
-    `source` and the line."""
+    """A faults file: one rule a line, `#` comments (at a line's start or after a space) and
+    blank lines skipped; ValueError naming `source` and the line."""
     rules = []
     for number, line in enumerate(lines.splitlines(), 1):
-        text = line.partition("#")[0].strip()
+        text = _COMMENT.sub("", line).strip()
         if not text:
             continue
         try:

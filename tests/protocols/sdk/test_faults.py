@@ -118,6 +118,11 @@ def test_a_faults_file_skips_comments_and_blank_lines() -> None:
     assert [rule.text for rule in rules] == ["delay 50-400ms", "drop channel=heartbeat from=10s until=40s"]
 
 
+def test_a_hash_inside_a_word_is_no_comment() -> None:
+    [rule] = parse_rules("drop channel=sensors/#  # all of them\n", "faults.txt")
+    assert rule.channel == "sensors/#"
+
+
 def test_a_faults_file_error_names_its_source_and_line() -> None:
     with pytest.raises(ValueError, match=r"^faults\.txt:3: 'drop rat=0\.1': unknown key rat") as refused:
         parse_rules("drop\n# fine so far\ndrop rat=0.1\n", "faults.txt")
