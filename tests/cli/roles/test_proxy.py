@@ -4,7 +4,6 @@ test_fault_options.py, the relays tested per system (tests/protocols/*/test_prox
 
 from __future__ import annotations
 
-
 from tests.helpers.processes import one_line, run_cli
 
 
