@@ -461,8 +461,11 @@ def _proxy(subject: _Subject) -> None:
     through = subject.announced(proxy, own)
     role = "listen" if "listen" in subject.driver.roles else "register"
     client = {**subject.endpoints, **{name: through[name] for name in subject.binds}}
-    subject.run(role, subject.name, *subject.args(client), "--json", "--count", "1", "--timeout", "30")
+    # Kept running until then: a client that ends at its first message (a connector's login going
+    # out) would close before the answer, and the proxy passes its close on at once.
+    follower = subject.start(role, subject.name, *subject.args(client), "--json")
     proxy.expect(lambda m: m.get("channel") != "link" and m.get("direction") == "in", "relayed message, decoded")
+    follower.stop()
     proxy.stop()
     simulator.stop()
 
