@@ -18,6 +18,8 @@ OPTIONS = {
     "--ca-file": OptionSpec("ca_file", "str", "trust this CA bundle for wss:// as well"),
     "--max-retries": OptionSpec("max_retries", "int", "give up after N reconnect attempts (default: keep trying)"),
 }
+#: A proxy's upstream side: its TLS (no retries: each client's reconnect is the next attempt).
+PROXY_OPTIONS = {name: OPTIONS[name] for name in ("--insecure", "--ca-file")}
 
 
 def connection_settings(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fieldctl.protocols.sdk.options import PARAMS, RUNS_A_PROGRAM, Declared, OptionSpec
 from fieldctl.protocols.sdk.websocket_options import OPTIONS as WEBSOCKET_OPTIONS
+from fieldctl.protocols.sdk.websocket_options import PROXY_OPTIONS
 
 ACCOUNT = {
     "--user": OptionSpec("user", "str", "platform user (default: connector.user)"),
@@ -57,4 +58,5 @@ OPTIONS: Declared = {
         "--tls-cert": OptionSpec("tls_cert", "str", "certificate (PEM) for a wss:// platform endpoint"),
         "--tls-key": OptionSpec("tls_key", "str", "its private key, if not in the certificate file"),
     },
+    "proxy": PROXY_OPTIONS,
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fieldctl.protocols.sdk.options import RUNS_A_PROGRAM, Declared, OptionSpec
 from fieldctl.protocols.sdk.websocket_options import OPTIONS as WEBSOCKET_OPTIONS
+from fieldctl.protocols.sdk.websocket_options import PROXY_OPTIONS
 
 CONNECTOR_OPTIONS = {
     **WEBSOCKET_OPTIONS,
@@ -46,4 +47,5 @@ OPTIONS: Declared = {
         "--send": OptionSpec("send", "str", "frame type to send: binary (default, Java and Python) or text"),
         "--query-timeout": OptionSpec("query_timeout", "seconds", "seconds to wait for a query's final response"),
     },
+    "proxy": PROXY_OPTIONS,
 }

@@ -1,7 +1,8 @@
 """`proxy vantiq` between the REAL vantiqconnectorsdk connector and fieldctl's simulated Vantiq:
 the connector works through it as it does directly, every frame arrives as the other side sent
 it, both directions are decoded (queries matched to their responses with rtt_s), and the
-connector's token and reconnect secret are masked in everything the proxy shows."""
+connector's token and reconnect secret are masked in everything the proxy shows; in-process (the
+driver's role in a thread) and as `fieldctl proxy vantiq` on the command line."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 from fieldctl.protocols.core.message import Message
 from fieldctl.protocols.vantiq.driver import Driver
 from tests.helpers.ports import free_port
-from tests.helpers.processes import run_cli
+from tests.helpers.processes import FIELDCTL, Proc, run_cli
 from tests.helpers.proxying import ProxyRun
 from tests.helpers.vantiq import ROWS, TOKEN, is_link, is_msg, start_peer, start_server, write_server_config
 
@@ -75,3 +76,38 @@ def test_the_real_connector_works_through_the_proxy_byte_exact_and_masked(workdi
         assert ends.payload["code"] == 1000
     assert server.stop() == 0
     assert not [note for note in proxy.notes if "failed" in note]
+
+
+def test_fieldctl_proxy_on_the_command_line_between_the_real_connector_and_simulate(workdir: Path) -> None:
+    server, upstream = start_server(workdir)
+    local = f"ws://127.0.0.1:{free_port()}{PATH}"
+    proxy = Proc(
+        [
+            *FIELDCTL,
+            "proxy",
+            "vantiq",
+            "--upstream-endpoint",
+            f"server={upstream}",
+            "--endpoint",
+            f"server={local}",
+            "--json",
+        ]
+    )
+    proxy.wait_json(lambda m: is_link(m, "bound", url=local))
+    write_server_config(workdir, local)
+    peer = start_peer(workdir)
+    peer.wait_json(lambda m: m.get("event") == "connected", timeout=30)
+    assert proxy.wait_json(lambda m: is_msg(m, "out", "validate"))["payload"] == {"credentials": "***"}
+    ctl = str(workdir / "ctl.sock")
+    assert run_cli("publish", "vantiq", "peerSource", "--data", '{"level": 3}', "--via", ctl).returncode == 0
+    sent = server.wait_json(lambda m: is_msg(m, "out", "publish", "peerSource"))
+    relayed = proxy.wait_json(lambda m: is_msg(m, "in", "publish", "peerSource"))
+    assert raw(relayed) == raw(sent) and relayed["payload"] == {"level": 3}
+    notified = proxy.wait_json(lambda m: is_msg(m, "out", "notification", "peerSource"))
+    assert raw(notified) == raw(server.wait_json(lambda m: is_msg(m, "in", "notification", "peerSource")))
+    assert run_cli("command", "vantiq", "test-close", "--via", ctl).returncode == 0
+    assert peer.wait(15) == 0
+    proxy.wait_json(lambda m: is_link(m, "disconnected", code=1000) and "peer" in m["payload"])
+    assert proxy.stop() == 0
+    assert TOKEN not in "\n".join(proxy.output()) + proxy.popen.stderr.read()
+    assert server.stop() == 0
