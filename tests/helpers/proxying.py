@@ -7,13 +7,13 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from fieldctl.profiles import load_profile
 from fieldctl.protocols.core.message import Message
 from fieldctl.protocols.sdk.contract import BaseDriver
-from fieldctl.protocols.sdk.faults import Faults, Verdict
+from fieldctl.protocols.sdk.faults import Faults
 
 
 class ProxyRun:
@@ -81,24 +81,3 @@ class ProxyRun:
             for m in list(self.messages)
             if m.direction == direction and m.channel == channel and (kind is None or m.kind == kind)
         ]
-
-
-class FixedFaults(Faults):
-    """Until fault rules parse: every frame going `direction` gets `verdict`; with `cut_after`,
-    one disconnect that many seconds after the start."""
-
-    def __init__(self, direction: str, verdict: Verdict, cut_after: float | None = None) -> None:
-        super().__init__()
-        self.direction, self.verdict, self.cut_after = direction, verdict, cut_after
-
-    @property
-    def active(self) -> bool:
-        return True
-
-    def judge(self, direction: str, messages: Sequence[Message], now: float) -> Verdict | None:
-        return self.verdict if direction == self.direction else None
-
-    def next_disconnect(self, now: float) -> float | None:
-        if self.cut_after is None or now >= self.started_at + self.cut_after:
-            return None
-        return self.started_at + self.cut_after

@@ -10,11 +10,11 @@ import base64
 from pathlib import Path
 
 from fieldctl.protocols.core.message import Message
-from fieldctl.protocols.sdk.faults import Verdict
+from fieldctl.protocols.sdk.faults import Faults, parse_rule
 from fieldctl.protocols.sepl.driver import Driver
 from tests.helpers.ports import free_port
 from tests.helpers.processes import FIELDCTL, Proc
-from tests.helpers.proxying import FixedFaults, ProxyRun
+from tests.helpers.proxying import ProxyRun
 from tests.helpers.sepl import LAMP, PASSWORD, Platform, env, is_link
 
 
@@ -75,10 +75,10 @@ def test_a_connector_logs_in_syncs_and_answers_through_the_proxy(tmp_path: Path)
     platform.proc.stop()
 
 
-def test_a_fault_verdict_holds_the_platforms_frames_back_in_order(tmp_path: Path) -> None:
+def test_a_delay_rule_holds_the_platforms_frames_back_in_order(tmp_path: Path) -> None:
     platform = Platform(tmp_path)
     local = f"ws://127.0.0.1:{free_port()}"
-    delayed = FixedFaults("in", Verdict("delayed 100 ms", delay_s=0.1))
+    delayed = Faults([parse_rule("delay 100ms direction=in")])
     with ProxyRun(Driver, "sepl", [f"platform={local}"], {"platform": platform.url}, delayed) as proxy:
         conn = Proc(
             [*FIELDCTL, "register", "sepl", "--json", "--endpoint", f"platform={local}", "--device", LAMP],
@@ -86,7 +86,7 @@ def test_a_fault_verdict_holds_the_platforms_frames_back_in_order(tmp_path: Path
         )
         conn.wait_json(is_link("ready"))  # login and sync answers came late, in order
         frames = [m for m in proxy.messages if m.channel != "link"]
-        assert {m.fault for m in frames if m.direction == "in"} == {"delayed 100 ms"}
+        assert {m.fault for m in frames if m.direction == "in"} == {"delayed 100.0 ms"}
         assert {m.fault for m in frames if m.direction == "out"} == {None}
         assert conn.stop() == 0
     platform.proc.stop()

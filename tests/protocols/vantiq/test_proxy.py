@@ -111,3 +111,37 @@ def test_fieldctl_proxy_on_the_command_line_between_the_real_connector_and_simul
     assert proxy.stop() == 0
     assert TOKEN not in "\n".join(proxy.output()) + proxy.popen.stderr.read()
     assert server.stop() == 0
+
+
+def test_a_drop_rule_keeps_a_publish_from_the_real_connector_and_says_so(workdir: Path) -> None:
+    server, upstream = start_server(workdir)
+    local = f"ws://127.0.0.1:{free_port()}{PATH}"
+    proxy = Proc(
+        [
+            *FIELDCTL,
+            "proxy",
+            "vantiq",
+            "--upstream-endpoint",
+            f"server={upstream}",
+            "--endpoint",
+            f"server={local}",
+            "--fault",
+            "drop channel=publish direction=in",
+            "--json",
+        ]
+    )
+    proxy.wait_json(lambda m: is_link(m, "bound", url=local))
+    write_server_config(workdir, local)
+    peer = start_peer(workdir)
+    peer.wait_json(lambda m: m.get("event") == "connected", timeout=30)
+    ctl = str(workdir / "ctl.sock")
+    assert run_cli("publish", "vantiq", "peerSource", "--data", '{"level": 3}', "--via", ctl).returncode == 0
+    assert proxy.wait_json(lambda m: is_msg(m, "in", "publish", "peerSource"))["fault"] == "dropped"
+    # The query went after the publish on the same websocket: had the publish got through, the
+    # connector would have handled it first.
+    queried = run_cli("command", "vantiq", "query", "--data", '{"params": {"id": 2}}', "--via", ctl)
+    assert queried.returncode == 0, queried.stderr
+    peer.wait_json(lambda m: m.get("event") == "query")
+    assert not [line for line in peer.lines if '"published"' in line]
+    assert proxy.stop() == 0
+    assert server.stop() == 0

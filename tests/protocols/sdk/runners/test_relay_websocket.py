@@ -1,7 +1,7 @@
 """The WebSocket relay between raw websockets peers on loopback: every message byte-exact both ways
 (text stays text, binary binary), the client's path, headers and subprotocols passed upstream and
 the upstream's choice passed back, an upstream that refuses answered 502 while other clients are
-served, a hostile client dropped alone, close codes passed on both ways, fault verdicts applied."""
+served, a hostile client dropped alone, close codes passed on both ways, fault rules applied."""
 
 from __future__ import annotations
 
@@ -21,12 +21,11 @@ from websockets.http11 import Request, Response
 from fieldctl.protocols.core.limits import Limits
 from fieldctl.protocols.core.message import Message
 from fieldctl.protocols.sdk.contract import Context
-from fieldctl.protocols.sdk.faults import Faults, Verdict
+from fieldctl.protocols.sdk.faults import Faults, parse_rule
 from fieldctl.protocols.sdk.machine import Frame
 from fieldctl.protocols.sdk.runners.relay import Tap
 from fieldctl.protocols.sdk.runners.relay_websocket import relay_websockets, upstream_url
 from tests.helpers.ports import free_port
-from tests.helpers.proxying import FixedFaults
 from tests.helpers.waiting import until
 
 DEADLINE_S = 20.0
@@ -270,9 +269,9 @@ def test_a_client_that_vanishes_drops_its_upstream() -> None:
     asyncio.run(scenario())
 
 
-def test_a_fault_verdict_drops_frames_and_says_so() -> None:
+def test_a_drop_rule_drops_frames_and_says_so() -> None:
     async def scenario() -> None:
-        async with upstream_running() as up, Relay(up.url, FixedFaults("in", Verdict("dropped", drop=True))) as relay:
+        async with upstream_running() as up, Relay(up.url, Faults([parse_rule("drop direction=in")])) as relay:
             async with relay.client() as client:
                 await client.send("one")
                 await until(lambda: relay.frames("in"), DEADLINE_S, "the echo tapped")
@@ -287,7 +286,7 @@ def test_a_fault_verdict_drops_frames_and_says_so() -> None:
 
 def test_a_disconnect_rule_drops_every_client_and_its_upstream() -> None:
     async def scenario() -> None:
-        async with upstream_running() as up, Relay(up.url, FixedFaults("none", Verdict("x"), cut_after=1.0)) as relay:
+        async with upstream_running() as up, Relay(up.url, Faults([parse_rule("disconnect after=1s")])) as relay:
             async with relay.client() as first, relay.client() as second:
                 for client in (first, second):
                     with pytest.raises(ConnectionClosed) as closed:
