@@ -78,27 +78,23 @@ def test_the_real_connector_works_through_the_proxy_byte_exact_and_masked(workdi
     assert not [note for note in proxy.notes if "failed" in note]
 
 
-def test_fieldctl_proxy_on_the_command_line_between_the_real_connector_and_simulate(workdir: Path) -> None:
-    server, upstream = start_server(workdir)
+def proxied(work: Path, *extra: str) -> tuple[Proc, Proc, Proc, str]:
+    """`simulate vantiq`, `fieldctl proxy vantiq ... --json` in front of it, and the real connector
+    configured through the proxy: (server, proxy, connector, the server's control socket)."""
+    server, upstream = start_server(work)
     local = f"ws://127.0.0.1:{free_port()}{PATH}"
-    proxy = Proc(
-        [
-            *FIELDCTL,
-            "proxy",
-            "vantiq",
-            "--upstream-endpoint",
-            f"server={upstream}",
-            "--endpoint",
-            f"server={local}",
-            "--json",
-        ]
-    )
+    args = ["--upstream-endpoint", f"server={upstream}", "--endpoint", f"server={local}", *extra, "--json"]
+    proxy = Proc([*FIELDCTL, "proxy", "vantiq", *args])
     proxy.wait_json(lambda m: is_link(m, "bound", url=local))
-    write_server_config(workdir, local)
-    peer = start_peer(workdir)
+    write_server_config(work, local)
+    peer = start_peer(work)
     peer.wait_json(lambda m: m.get("event") == "connected", timeout=30)
+    return server, proxy, peer, str(work / "ctl.sock")
+
+
+def test_fieldctl_proxy_on_the_command_line_between_the_real_connector_and_simulate(workdir: Path) -> None:
+    server, proxy, peer, ctl = proxied(workdir)
     assert proxy.wait_json(lambda m: is_msg(m, "out", "validate"))["payload"] == {"credentials": "***"}
-    ctl = str(workdir / "ctl.sock")
     assert run_cli("publish", "vantiq", "peerSource", "--data", '{"level": 3}', "--via", ctl).returncode == 0
     sent = server.wait_json(lambda m: is_msg(m, "out", "publish", "peerSource"))
     relayed = proxy.wait_json(lambda m: is_msg(m, "in", "publish", "peerSource"))
@@ -114,27 +110,7 @@ def test_fieldctl_proxy_on_the_command_line_between_the_real_connector_and_simul
 
 
 def test_a_drop_rule_keeps_a_publish_from_the_real_connector_and_says_so(workdir: Path) -> None:
-    server, upstream = start_server(workdir)
-    local = f"ws://127.0.0.1:{free_port()}{PATH}"
-    proxy = Proc(
-        [
-            *FIELDCTL,
-            "proxy",
-            "vantiq",
-            "--upstream-endpoint",
-            f"server={upstream}",
-            "--endpoint",
-            f"server={local}",
-            "--fault",
-            "drop channel=publish direction=in",
-            "--json",
-        ]
-    )
-    proxy.wait_json(lambda m: is_link(m, "bound", url=local))
-    write_server_config(workdir, local)
-    peer = start_peer(workdir)
-    peer.wait_json(lambda m: m.get("event") == "connected", timeout=30)
-    ctl = str(workdir / "ctl.sock")
+    server, proxy, peer, ctl = proxied(workdir, "--fault", "drop channel=publish direction=in")
     assert run_cli("publish", "vantiq", "peerSource", "--data", '{"level": 3}', "--via", ctl).returncode == 0
     assert proxy.wait_json(lambda m: is_msg(m, "in", "publish", "peerSource"))["fault"] == "dropped"
     # The query went after the publish on the same websocket: had the publish got through, the
