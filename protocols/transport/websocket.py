@@ -187,11 +187,12 @@ async def start_server(
     max_size: int = DEFAULT_MAX_SIZE,
     ping_interval: float | None = 20.0,
     process_request: Callable[[ServerConnection, Request], Awaitable[Response | None]] | None = None,
+    process_response: Callable[[ServerConnection, Request, Response], None] | None = None,
     select_subprotocol: Callable[[ServerConnection, Sequence[Subprotocol]], Subprotocol | None] | None = None,
 ) -> tuple[Server, str]:
     """Listens where `url` says (port 0 picks a free one); returns the server and its real URL.
-    `process_request` and `select_subprotocol` are websockets' handshake hooks (a relay answers a
-    client only once its upstream has: with the upstream's subprotocol, or an HTTP error)."""
+    `process_request`, `process_response` and `select_subprotocol` are websockets' handshake hooks
+    (a relay answers a client only once its upstream has: as the upstream did, or an HTTP error)."""
     try:
         parts = urlsplit(url)
         port = parts.port or 0
@@ -213,6 +214,7 @@ async def start_server(
             close_timeout=CLOSE_TIMEOUT_S,
             logger=QUIET,
             process_request=process_request,
+            process_response=process_response,
             select_subprotocol=select_subprotocol,
         )
     except OSError as exc:

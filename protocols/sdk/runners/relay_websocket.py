@@ -1,7 +1,7 @@
 """The WebSocket relay of `fieldctl proxy`: serves each local endpoint and, for every client it
 accepts, opens one WebSocket to the upstream before it answers the client's handshake, so an
 upstream that refuses is the client's HTTP error (502) and the subprotocol the upstream picks is
-the one the client gets. Then a Pipe per direction (relay.py) carries every message unchanged:
+the one the client gets (headers that are not one hop's own go on both ways: PASSED_HEADERS). Then a Pipe per direction (relay.py) carries every message unchanged:
 text stays text, binary stays binary, the same bytes (a fragmented message goes on whole). A
 close goes on with its code and reason; a side that vanishes without one is dropped on the other
 side too; a side that breaks a limit is closed (1009 and the like) and the other told 1001.
@@ -41,10 +41,12 @@ from .stream_server import peer_of
 #: upstream -> client), fresh for each connection, so they may share that connection's state.
 Taps = Callable[[str], tuple[Tap, Tap]]
 
-#: Handshake headers that go upstream as the client sent them, besides every X- header. The
-#: others (Host, Connection, Upgrade, Sec-WebSocket-Key/-Version/-Extensions) belong to one hop;
-#: Sec-WebSocket-Protocol goes on as the offered subprotocols.
+#: Handshake headers that go upstream as the client sent them, and back as the upstream answered,
+#: besides every X- header. The others (Host, Connection, Upgrade, Sec-WebSocket-Key/-Accept/
+#: -Version/-Extensions) belong to one hop; Sec-WebSocket-Protocol goes on as the subprotocols
+#: offered, and comes back as the one the upstream chose.
 PASSED_HEADERS = frozenset({"authorization", "cookie", "origin"})
+PASSED_BACK = frozenset({"set-cookie"})
 #: How long a client's handshake waits for its upstream's (within websockets' 10 s for the whole).
 UPSTREAM_OPEN_S = 5.0
 #: Each hop's own keepalive: a dead hop is found, and the other one closed with it.
@@ -110,15 +112,16 @@ def upstream_url(upstream: str, local: str, resource: str) -> str:
     return urlunsplit((base.scheme, base.netloc, path, query or base.query, ""))
 
 
-def passed_headers(headers: Headers) -> tuple[list[tuple[str, str]], list[str], str | None]:
-    """(the headers that go upstream, the subprotocols offered, the User-Agent)."""
-    passed = [
-        (name, value)
-        for name, value in headers.raw_items()
-        if name.lower() in PASSED_HEADERS or name.lower().startswith("x-")
+def passed(headers: Headers, names: frozenset[str]) -> list[tuple[str, str]]:
+    """The headers of one hop's handshake that go on to the other's: `names` and X- headers."""
+    return [
+        (name, value) for name, value in headers.raw_items() if name.lower() in names or name.lower().startswith("x-")
     ]
+
+
+def offered_subprotocols(headers: Headers) -> list[str]:
     offered = [name.strip() for value in headers.get_all("Sec-WebSocket-Protocol") for name in value.split(",")]
-    return passed, [name for name in offered if name], headers.get("User-Agent")
+    return [name for name in offered if name]
 
 
 class WebSocketRelay:
@@ -157,6 +160,7 @@ class WebSocketRelay:
             max_size=self.max_size,
             ping_interval=KEEPALIVE_S,
             process_request=self._open_upstream,
+            process_response=self._answer,
             select_subprotocol=self._subprotocol,
         )
         self._link("bound", {"url": url, "upstream": self.upstream})
@@ -172,17 +176,17 @@ class WebSocketRelay:
         """The client's handshake, before it is answered: its upstream opened with the client's
         path, headers and subprotocols, or the client answered 502 saying why."""
         url = upstream_url(self.upstream, self.local, request.path)
-        headers, offered, agent = passed_headers(request.headers)
+        offered = offered_subprotocols(request.headers)
         try:
             upstream = await open_connection(
                 url,
                 tls=self.tls,
                 max_size=self.max_size,
                 timeout=UPSTREAM_OPEN_S,
-                headers=headers,
+                headers=passed(request.headers, PASSED_HEADERS),
                 ping_interval=KEEPALIVE_S,
                 subprotocols=offered or None,
-                user_agent=agent,
+                user_agent=request.headers.get("User-Agent"),
             )
         except (FieldctlError, ValueError) as exc:  # unreachable, refused, a header it cannot send
             self._link("disconnected", {"url": url, "error": str(exc)})
@@ -193,6 +197,16 @@ class WebSocketRelay:
         self._hold(client.wait_closed()).add_done_callback(lambda _: self._abandon(client))
         self._link("connected", {"url": url, "subprotocol": upstream.subprotocol})
         return None
+
+    def _answer(self, client: ServerConnection, request: Request, response: Response) -> None:
+        """The client's 101 gets the upstream's cookies and X- headers."""
+        opened = self._opened.get(client)
+        if (
+            opened is not None
+            and opened[0].response is not None
+            and response.status_code == HTTPStatus.SWITCHING_PROTOCOLS
+        ):
+            response.headers.update(passed(opened[0].response.headers, PASSED_BACK))
 
     def _subprotocol(self, client: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
         """The upstream's choice, which is one of the client's offers (it was offered them)."""

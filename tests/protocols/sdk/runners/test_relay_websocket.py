@@ -32,9 +32,10 @@ DEADLINE_S = 20.0
 
 
 class Upstream:
-    """A websockets server that echoes every message (a text "close CODE REASON" closes with it)
-    and keeps what it received, the request of each connection and how each ended; it picks
-    "chat.v2" when offered and refuses any path under /deny with 403."""
+    """A websockets server that echoes every message (a text "close CODE REASON" closes with it,
+    "vanish" drops the TCP connection) and keeps what it received, the request of each connection
+    and how each ended; it picks "chat.v2" when offered, sets a cookie and an X- header in its 101,
+    and refuses any path under /deny with 403."""
 
     def __init__(self) -> None:
         self.received: list[Frame] = []
@@ -49,6 +50,7 @@ class Upstream:
             "127.0.0.1",
             0,
             process_request=self._check,
+            process_response=self._answer,
             select_subprotocol=lambda conn, offered: "chat.v2" if "chat.v2" in offered else None,
             compression=None,
         )
@@ -59,10 +61,17 @@ class Upstream:
         self.requests.append(request)
         return conn.respond(403, "no\n") if request.path.startswith("/deny") else None
 
+    def _answer(self, conn: ServerConnection, request: Request, response: Response) -> None:
+        response.headers["Set-Cookie"] = "session=up-1"
+        response.headers["X-Served-By"] = "upstream"
+
     async def _echo(self, conn: ServerConnection) -> None:
         try:
             async for message in conn:
                 self.received.append(message)
+                if message == "vanish":
+                    conn.transport.abort()
+                    break
                 if isinstance(message, str) and message.startswith("close "):
                     _, code, reason = message.split(" ", 2)
                     await conn.close(int(code), reason)
@@ -155,6 +164,8 @@ def test_messages_go_both_ways_byte_exact_with_the_handshake_passed_upstream() -
                 "/up/deeper?room=7", subprotocols=["chat.v1", "chat.v2"], additional_headers=headers, origin="http://o"
             ) as client:
                 assert client.subprotocol == "chat.v2"  # the upstream's choice
+                assert client.response is not None and client.response.headers["Set-Cookie"] == "session=up-1"
+                assert client.response.headers["X-Served-By"] == "upstream"
                 assert await echoed(client, TEXT) == TEXT
                 assert await echoed(client, BINARY) == BINARY
                 assert isinstance(await echoed(client, ""), str) and await echoed(client, b"") == b""
@@ -234,7 +245,7 @@ def test_a_hostile_client_is_dropped_alone() -> None:
     asyncio.run(scenario())
 
 
-def test_close_codes_and_reasons_go_on_both_ways() -> None:
+def test_close_codes_and_reasons_go_on_both_ways_and_a_vanished_side_is_dropped() -> None:
     async def scenario() -> None:
         async with upstream_running() as up, Relay(up.url) as relay:
             async with relay.client() as client:
@@ -247,7 +258,12 @@ def test_close_codes_and_reasons_go_on_both_ways() -> None:
                     await asyncio.wait_for(client.recv(), DEADLINE_S)
                 assert closed.value.rcvd is not None
                 assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4002, "upstream says later")
-            await until(lambda: len(relay.links("disconnected")) == 4, DEADLINE_S, "both ends reported")
+            async with relay.client() as client:
+                await client.send("vanish")
+                with pytest.raises(ConnectionClosed) as closed:
+                    await asyncio.wait_for(client.recv(), DEADLINE_S)
+                assert closed.value.rcvd is None  # dropped as the upstream dropped the proxy
+            await until(lambda: len(relay.links("disconnected")) == 6, DEADLINE_S, "every end reported")
 
     asyncio.run(scenario())
 
