@@ -64,6 +64,21 @@ def claim(path: str) -> None:
     raise ConnectFailure(f"{path} is in use by a running process")
 
 
+#: What tells one master socket file from the next: a restarted daemon deletes the file and binds a
+#: new one, which ext4 often gives the same inode number, but never the same change time.
+SocketIdentity = tuple[int, int, int]
+
+
+def socket_identity(path: str) -> SocketIdentity | None:
+    """(device, inode, ctime in ns) of the socket file, None when there is none. Connections do not
+    touch a socket file's times; only binding a new one (or a chmod) does."""
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return info.st_dev, info.st_ino, info.st_ctime_ns
+
+
 class UnixListener:
     """`limit` is the StreamReader's: its buffer is read ahead to twice that before the socket is
     paused, so a listener that reads documents by CHUNK passes CHUNK (a waiting connection then
