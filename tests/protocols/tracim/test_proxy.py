@@ -26,7 +26,7 @@ from fieldctl.protocols.sdk.faults import Faults, Verdict
 from fieldctl.protocols.tracim import codec
 from fieldctl.protocols.tracim.driver import Driver
 from tests.helpers.peers import peer_python
-from tests.helpers.processes import Proc, run_cli
+from tests.helpers.processes import FIELDCTL, Proc, run_cli
 from tests.helpers.repository import ROOT
 from tests.helpers.tracim import FAST, is_msg, raw_of, send_hostile, send_raw, start_daemon
 from tests.helpers.waiting import holds_within
@@ -423,3 +423,43 @@ def test_a_disconnect_rule_signs_off_and_on_again(sockdir: Path, keepers: list[K
     )
     proxy.stop()
     daemon.stop()
+
+
+# --- the command line ----------------------------------------------------------------------------------
+
+
+def test_fieldctl_proxy_between_the_real_sdk_and_simulate_tracim(sockdir: Path) -> None:
+    upstream, local, control, sdk = sockdir / "up.sock", sockdir / "m.sock", sockdir / "c.sock", sockdir / "sdk.sock"
+    daemon = start_daemon(upstream, "--no-timeline", "--control", str(control))
+    proxy = Proc(
+        [
+            *FIELDCTL,
+            "proxy",
+            "tracim",
+            "--endpoint",
+            f"master=unix://{local}",
+            "--endpoint",
+            f"client=unix://{sockdir / 'px.sock'}",
+            "--upstream-endpoint",
+            f"master=unix://{upstream}",
+            "--json",
+        ]
+    )
+    proxy.wait_json(lambda m: m["channel"] == "link" and m["kind"] == "bound" and m["payload"]["url"] == str(local))
+    peer = Proc([str(peer_python("tracim")), str(PEER_SCRIPT), "--master", str(local), "--client", str(sdk)])
+    peer.wait_json(lambda m: m.get("ready") is True, timeout=20)
+    sent = proxy.wait_json(lambda m: is_msg(m, "out", codec.CLIENT_ADD, sdk))
+    own = own_path(daemon)
+    assert raw_of(daemon.wait_json(lambda m: is_msg(m, "in", codec.PONG, own))).startswith(b'{"path": %s' % quoted(own))
+    assert raw_of(proxy.wait_json(lambda m: is_msg(m, "out", codec.PONG, sdk))).startswith(b'{"path": %s' % quoted(sdk))
+    assert own != str(sdk) and raw_of(sent).replace(quoted(sdk), quoted(own)).startswith(b'{"path": %s' % quoted(own))
+    publish_via(control)
+    event = daemon.wait_json(lambda m: is_msg(m, "out", EVENT, own))
+    shown = proxy.wait_json(lambda m: is_msg(m, "in", EVENT, sdk))
+    assert raw_of(shown) == raw_of(event) and shown["channel"] == "tracim" and shown["endpoint"] == "client"
+    assert peer.wait_json(lambda m: m.get("event_type") == EVENT)["path"] == str(local)
+    assert peer.stop() == 0
+    daemon.wait_json(lambda m: is_msg(m, "in", codec.CLIENT_DELETE, own))
+    assert proxy.stop() == 0
+    assert daemon.stop() == 0
+    assert {path.name for path in sockdir.iterdir()} == set()
