@@ -36,6 +36,8 @@ MAX_ROUTES = 32
 #: Documents one lane holds for a receiver that is slow to take them; past it they are lost (and
 #: reported), as a peer that cannot deliver loses them.
 LANE_LIMIT = 64
+#: What one lane holds at most, in documents of the largest size the relay reads.
+LANE_BYTES_IN_DOCUMENTS = 2
 #: A route whose sender has not signed on (a one-shot query) is closed after this long unused.
 IDLE_S = 60.0
 #: How often the relay looks at the upstream socket file (a new one: upstream restarted) and
@@ -108,7 +110,8 @@ def gone(path: str, exc: FieldctlError) -> bool:
 
 class Lane:
     """Documents for one socket, delivered one at a time in order, each within `send_s`; at most
-    `limit` wait (`offer` returns False past it)."""
+    `limit` wait, and at most `max_bytes` of them (but one, however big): `offer` returns False
+    past either."""
 
     def __init__(
         self,
@@ -116,21 +119,28 @@ class Lane:
         send_s: float,
         delivered: Callable[[], object],
         failed: Callable[[FieldctlError], None],
+        max_bytes: int,
         limit: int = LANE_LIMIT,
     ) -> None:
         self.destination, self.send_s, self.delivered, self.failed = destination, send_s, delivered, failed
+        self.max_bytes = max_bytes
         self.queue: asyncio.Queue[bytes] = asyncio.Queue(limit)
+        self.waiting = 0  # bytes in the queue
 
     def offer(self, raw: bytes) -> bool:
+        if self.waiting and self.waiting + len(raw) > self.max_bytes:
+            return False
         try:
             self.queue.put_nowait(raw)
         except asyncio.QueueFull:
             return False
+        self.waiting += len(raw)
         return True
 
     async def run(self) -> None:
         while True:
             raw = await self.queue.get()
+            self.waiting -= len(raw)
             try:
                 await send(self.destination, raw, self.send_s)
             except FieldctlError as exc:
@@ -202,6 +212,7 @@ class DocumentRelay:
             self.timing.send_s,
             functools.partial(self._upstream_took if outward else self._client_took, route),
             functools.partial(self._upstream_failed if outward else self._client_failed, route),
+            LANE_BYTES_IN_DOCUMENTS * self.timing.reading.max_bytes,
         )
         send = self._to_upstream if outward else self._to_client
         pipe = Pipe(
@@ -241,7 +252,11 @@ class DocumentRelay:
         for route in list(self.routes.values()):
             if route.listener is not None:
                 await route.listener.__aexit__()
-                await self._listen(route)
+                try:
+                    await self._listen(route)
+                except FieldctlError as exc:
+                    await self._drop(route, f"lost its route ({route.own} cannot be opened again: {exc})")
+                    continue
             if route.greeting is not None:
                 self._own_document(route, self.naming.sign_off(route.own))
                 self._own_document(route, route.greeting)
@@ -362,7 +377,7 @@ class DocumentRelay:
 
     def _client_failed(self, route: Route, exc: FieldctlError) -> None:
         if gone(route.client, exc):
-            task = asyncio.ensure_future(self._drop(route, str(exc)))
+            task = asyncio.ensure_future(self._drop(route, f"is gone ({exc})"))
             self._dropping.add(task)
             task.add_done_callback(self._dropping.discard)
         elif not route.losing:
@@ -370,13 +385,14 @@ class DocumentRelay:
             self.context.notify(f"a document for {route.client} is lost: {exc}")
 
     async def _drop(self, route: Route, reason: str) -> None:
-        """A sender whose socket is gone: reported, signed off upstream, its route closed."""
+        """A sender the relay cannot serve any more (its socket gone): reported, signed off
+        upstream, its route closed."""
         if self.routes.get(route.client) is not route:
             return
         self.context.emit(
             link(self.profile, self.sockets.client_endpoint, "disconnected", {"url": route.client, "reason": reason})
         )
-        self.context.notify(f"{route.client} is gone ({reason}): its registration upstream is dropped")
+        self.context.notify(f"{route.client} {reason}: its registration upstream is dropped")
         await self._close(route)
 
     # --- closing ---
