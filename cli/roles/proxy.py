@@ -38,11 +38,20 @@ def upstream_endpoints(profile: ProfileOptions, host: str | None, overrides: lis
     """Endpoint name -> the URL the proxy connects to: the profile resolved with --upstream and
     --upstream-endpoint instead of --host and --endpoint. An endpoint the other side binds that
     would relay to the very address the proxy binds is a usage error, before anything runs."""
+    from fieldctl.profiles.schema import did_you_mean
     from fieldctl.profiles.targets import resolve
     from fieldctl.protocols.core.errors import UsageError
 
     local = profile.load()
     assert profile.name is not None  # load() refuses a missing PROFILE
+    for override in overrides or ():
+        name, sep, url = override.partition("=")
+        if not (sep and url):
+            raise UsageError(f"--upstream-endpoint {override!r}: expected NAME=URL")
+        if name not in local.endpoints:
+            known = ", ".join(local.endpoints)
+            hint = did_you_mean(name, local.endpoints) or f" (endpoints: {known})"
+            raise UsageError(f"--upstream-endpoint {name}: profile {local.name} has no such endpoint{hint}")
     upstream = resolve(
         profile.name, profile_files=profile.files, host=host, endpoints=overrides or (), sets=profile.sets
     )
