@@ -93,7 +93,7 @@ class UnixListener:
         previous = os.umask(0o177)  # created 0600: no window where others may connect
         try:
             self._server = await asyncio.start_unix_server(
-                self.handler, self.path, backlog=self.backlog, limit=self.limit
+                self._serve, self.path, backlog=self.backlog, limit=self.limit
             )
         except OSError as exc:
             raise ConnectFailure(f"cannot listen on {self.path}: {exc.strerror}") from None
@@ -101,6 +101,15 @@ class UnixListener:
             os.umask(previous)
         os.chmod(self.path, 0o600)
         _owned[self.path] = os.stat(self.path).st_ino
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """The handler, ending quietly when cancelled (a run that ends while a peer is still
+        writing): Python 3.11's streams ask a handler's task for its exception when it ends, which
+        raises for a cancelled one, and the loop prints that as a traceback."""
+        try:
+            await self.handler(reader, writer)
+        except asyncio.CancelledError:
+            writer.close()
 
     def close(self) -> None:
         if self._server is not None:
