@@ -22,7 +22,7 @@ import pytest
 
 from fieldctl.profiles import load_profile
 from fieldctl.protocols.core.message import Message
-from fieldctl.protocols.sdk.faults import Faults, Verdict
+from fieldctl.protocols.sdk.faults import Faults, parse_rule
 from fieldctl.protocols.tracim import codec
 from fieldctl.protocols.tracim.driver import Driver
 from tests.helpers.peers import peer_python
@@ -97,6 +97,15 @@ class Proxy:
         self.loop.close()
 
 
+def parsed(document: bytes) -> dict[str, Any]:
+    """A document as a client reads it; {} for what is not an object."""
+    try:
+        envelope = json.loads(document)
+    except ValueError:
+        return {}
+    return envelope if isinstance(envelope, dict) else {}
+
+
 class Keeper:
     """A client that keeps every document it receives, byte for byte, and pongs the pings it gets
     (to the socket they name, as the SDKs do: here the proxy's)."""
@@ -123,8 +132,8 @@ class Keeper:
                     chunks.append(data)
             document = b"".join(chunks)
             self.documents.append(document)
-            envelope = json.loads(document)
-            if envelope["type"] == codec.PING:
+            envelope = parsed(document)
+            if envelope.get("type") == codec.PING:
                 with contextlib.suppress(OSError):
                     send_raw(Path(envelope["path"]), self.document(codec.PONG))
 
@@ -141,7 +150,7 @@ class Keeper:
 
     def wait(self, holds: Callable[[dict[str, Any]], bool], timeout: float = 20) -> bytes:
         def found() -> bytes | None:
-            return next((raw for raw in list(self.documents) if holds(json.loads(raw))), None)
+            return next((raw for raw in list(self.documents) if holds(parsed(raw))), None)
 
         holds_within(found, timeout, f"a document for {self.path}")
         raw = found()
@@ -328,9 +337,9 @@ def test_a_client_gone_is_reported_and_signed_off_upstream(sockdir: Path, keeper
     delete = daemon.wait_json(lambda m: is_msg(m, "in", codec.CLIENT_DELETE, first))
     assert delete["payload"]["path"] == first
     # The other goes on being served: pings arrive and its pongs keep it registered.
-    count = sum(json.loads(raw)["type"] == codec.PING for raw in staying.documents)
+    count = sum(parsed(raw).get("type") == codec.PING for raw in staying.documents)
     holds_within(
-        lambda: sum(json.loads(raw)["type"] == codec.PING for raw in list(staying.documents)) >= count + 3,
+        lambda: sum(parsed(raw).get("type") == codec.PING for raw in list(staying.documents)) >= count + 3,
         20,
         "pings for the client left",
     )
@@ -363,32 +372,14 @@ def test_the_daemon_absent_then_present(sockdir: Path, keepers: list[Keeper]) ->
 # --- fault rules through the relay ---------------------------------------------------------------------
 
 
-class DropPings(Faults):
-    """Every ping the daemon sends is dropped (the judge's interface, with a fixed verdict)."""
-
-    @property
-    def active(self) -> bool:
-        return True
-
-    def judge(self, direction: str, messages: Any, now: float) -> Verdict | None:
-        if direction == "in" and any(msg.kind == codec.PING for msg in messages):
-            return Verdict("dropped", drop=True)
-        return None
+def faults(*rules: str) -> Faults:
+    return Faults([parse_rule(rule) for rule in rules], seed=1)
 
 
-class CutOnce(Faults):
-    """One disconnect, half a second into the run."""
-
-    def next_disconnect(self, now: float) -> float | None:
-        if self.started_at and now < self.started_at + 0.5:
-            return self.started_at + 0.5
-        return None
-
-
-def test_a_fault_verdict_drops_what_it_names(sockdir: Path, keepers: list[Keeper]) -> None:
+def test_a_drop_rule_drops_what_it_names(sockdir: Path, keepers: list[Keeper]) -> None:
     upstream, local = sockdir / "up.sock", sockdir / "m.sock"
     daemon = start_daemon(upstream, "--no-timeline")
-    proxy = Proxy(local, upstream, sockdir / "px.sock", DropPings())
+    proxy = Proxy(local, upstream, sockdir / "px.sock", faults("drop kind=daemon_ping direction=in"))
     keeper = Keeper(sockdir / "k.sock", local)
     keepers.append(keeper)
     keeper.register()
@@ -397,7 +388,7 @@ def test_a_fault_verdict_drops_what_it_names(sockdir: Path, keepers: list[Keeper
     dropped = proxy.wait(lambda m: m.kind == codec.PING and m.fault == "dropped", what="dropped ping")
     assert dropped.direction == "in"
     keeper.wait(lambda d: d["type"] == codec.ACCOUNT_INFO)
-    assert not [raw for raw in keeper.documents if json.loads(raw)["type"] == codec.PING]
+    assert not [raw for raw in keeper.documents if parsed(raw).get("type") == codec.PING]
     # No pong, so the daemon drops the client at its next tick, as it would a silent one.
     daemon.wait_json(lambda m: m["channel"] == "link" and m["kind"] == "dropped" and m["payload"]["url"] == own)
     proxy.stop()
@@ -409,7 +400,7 @@ def test_a_disconnect_rule_signs_off_and_on_again(sockdir: Path, keepers: list[K
     daemon = start_daemon(upstream, "--no-timeline", "--control", str(control))
     keeper = Keeper(sockdir / "k.sock", local)
     keepers.append(keeper)
-    proxy = Proxy(local, upstream, sockdir / "px.sock", CutOnce())
+    proxy = Proxy(local, upstream, sockdir / "px.sock", faults("disconnect after=500ms"))
     keeper.register()
     own = own_path(daemon)
     cut = proxy.wait(lambda m: m.channel == "link" and m.kind == "disconnected" and m.fault == "disconnected")
@@ -442,6 +433,8 @@ def test_fieldctl_proxy_between_the_real_sdk_and_simulate_tracim(sockdir: Path) 
             f"client=unix://{sockdir / 'px.sock'}",
             "--upstream-endpoint",
             f"master=unix://{upstream}",
+            "--fault",
+            "delay 50ms kind=content.*",
             "--json",
         ]
     )
@@ -457,9 +450,29 @@ def test_fieldctl_proxy_between_the_real_sdk_and_simulate_tracim(sockdir: Path) 
     event = daemon.wait_json(lambda m: is_msg(m, "out", EVENT, own))
     shown = proxy.wait_json(lambda m: is_msg(m, "in", EVENT, sdk))
     assert raw_of(shown) == raw_of(event) and shown["channel"] == "tracim" and shown["endpoint"] == "client"
+    assert shown["fault"] == "delayed 50.0 ms" and "fault" not in sent
     assert peer.wait_json(lambda m: m.get("event_type") == EVENT)["path"] == str(local)
     assert peer.stop() == 0
     daemon.wait_json(lambda m: is_msg(m, "in", codec.CLIENT_DELETE, own))
     assert proxy.stop() == 0
     assert daemon.stop() == 0
     assert {path.name for path in sockdir.iterdir()} == set()
+
+
+def test_a_corrupt_rule_sends_a_malformed_document_and_shows_it(sockdir: Path, keepers: list[Keeper]) -> None:
+    upstream, local, control = sockdir / "up.sock", sockdir / "m.sock", sockdir / "c.sock"
+    daemon = start_daemon(upstream, "--no-timeline", "--control", str(control))
+    proxy = Proxy(local, upstream, sockdir / "px.sock", faults("corrupt channel=tracim"))
+    keeper = Keeper(sockdir / "k.sock", local)
+    keepers.append(keeper)
+    keeper.register()
+    own = own_path(daemon)
+    keeper.wait(lambda d: d.get("type") == codec.ACCOUNT_INFO)
+    publish_via(control)
+    event = raw_of(daemon.wait_json(lambda m: is_msg(m, "out", EVENT, own)))
+    shown = proxy.wait(lambda m: m.fault == "corrupted", what="corrupted event")
+    assert shown.direction == "in" and shown.error is not None and shown.raw[0] != event
+    sent = shown.raw[0].replace(quoted(upstream), quoted(local))  # the path still renamed, as far as it goes
+    holds_within(lambda: sent in keeper.documents, 20, "the corrupted document at the client")
+    proxy.stop()
+    daemon.stop()
