@@ -269,7 +269,8 @@ class DocumentRelay:
         if address.reply is not None:
             if address.reply in self._ours():
                 self.context.notify(
-                    f"a document from {who} names the proxy's own socket {address.reply} for its answers: not relayed"
+                    f"a document from {who} names {address.reply}, the proxy's or upstream's own socket, for its "
+                    "answers: not relayed (they would go round in circles)"
                 )
                 return
             found = self.routes.get(address.reply) or await self._open(address.reply, who)

@@ -307,7 +307,7 @@ def test_hostile_senders_do_not_stop_another_client(sockdir: Path, keepers: list
     assert bad.kind == "invalid"
     assert daemon.wait_json(lambda m: m["direction"] == "in" and m["error"] and raw_of(m) == b"\xff garbage {")
     proxy.noted("over the 65536-byte limit")
-    proxy.noted(f"names the proxy's own socket {local}")
+    proxy.noted(f"names {local}, the proxy's or upstream's own socket")
 
     publish_via(control)
     event = daemon.wait_json(lambda m: is_msg(m, "out", EVENT, own))
