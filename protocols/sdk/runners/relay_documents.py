@@ -164,7 +164,7 @@ class Route:
     pipes: dict[str, Pipe] = field(default_factory=dict)
     lanes: dict[str, Lane] = field(default_factory=dict)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    #: The receiver has been told about documents it lost since it last took one.
+    #: A person has been told that documents of this route are lost, since one last went through.
     losing: bool = False
 
 
@@ -183,6 +183,7 @@ class DocumentRelay:
         self.up: bool | None = None
         self._next_retry = 0.0
         self._dropping: set[asyncio.Task[None]] = set()
+        self._opening = asyncio.Lock()
 
     # --- running ---
 
@@ -273,7 +274,8 @@ class DocumentRelay:
                     "answers: not relayed (they would go round in circles)"
                 )
                 return
-            found = self.routes.get(address.reply) or await self._open(address.reply, who)
+            async with self._opening:  # two documents of a new sender at once: one route
+                found = self.routes.get(address.reply) or await self._open(address.reply, who)
             if found is None:
                 return
             route = found
@@ -326,8 +328,9 @@ class DocumentRelay:
         raw = document(frame)
         if route is not self.unrouted:
             raw = self._renamed_up(route, raw)
-        if not route.lanes[OUT].offer(raw):
-            self.context.notify(f"upstream {self.sockets.upstream} takes documents too slowly: one is lost")
+        if not route.lanes[OUT].offer(raw) and not route.losing:
+            route.losing = True
+            self.context.notify(f"upstream {self.sockets.upstream} takes documents too slowly: some are lost")
 
     def _own_document(self, route: Route, raw: bytes, *, shown: bool = True) -> None:
         """A document the relay sends upstream for a route itself (a greeting again, a sign-off),
@@ -337,7 +340,8 @@ class DocumentRelay:
             for msg in route.taps[OUT](raw):
                 self.context.emit(msg)
 
-    def _upstream_took(self, _route: Route) -> None:
+    def _upstream_took(self, route: Route) -> None:
+        route.losing = False
         if self.up is not True:
             self.up = True
             self.context.emit(link(self.profile, self.sockets.endpoint, "connected", {"url": self.sockets.upstream}))
