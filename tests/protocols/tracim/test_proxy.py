@@ -28,7 +28,7 @@ from fieldctl.protocols.tracim.driver import Driver
 from tests.helpers.peers import peer_python
 from tests.helpers.processes import FIELDCTL, Proc, run_cli
 from tests.helpers.repository import ROOT
-from tests.helpers.tracim import FAST, is_msg, raw_of, send_hostile, send_raw, start_daemon
+from tests.helpers.tracim import FAST, is_msg, raw_of, send_hostile, send_raw, start_client, start_daemon
 from tests.helpers.waiting import holds_within
 
 PEER_SCRIPT = ROOT / "tests" / "peers" / "tracim_client.py"
@@ -476,3 +476,30 @@ def test_a_corrupt_rule_sends_a_malformed_document_and_shows_it(sockdir: Path, k
     holds_within(lambda: sent in keeper.documents, 20, "the corrupted document at the client")
     proxy.stop()
     daemon.stop()
+
+
+def test_simulate_tracim_with_a_fault_is_a_daemon_behind_a_proxy(sockdir: Path) -> None:
+    master, client = sockdir / "m.sock", sockdir / "fc.sock"
+    daemon = Proc(
+        [
+            *FIELDCTL,
+            "simulate",
+            "tracim",
+            "--json",
+            "--endpoint",
+            f"master=unix://{master}",
+            "--endpoint",
+            f"client=unix://{sockdir / 'px.sock'}",
+            "--fault",
+            "drop kind=daemon_ping",
+            *FAST,
+        ]
+    )
+    daemon.wait_json(lambda m: m["channel"] == "link" and m["kind"] == "bound" and m["payload"]["url"] == str(master))
+    plugin = start_client(master, client)
+    dropped = daemon.wait_json(lambda m: m["kind"] == codec.PING and m.get("fault") == "dropped")
+    assert dropped["direction"] == "out"  # as the simulator's side reads it
+    assert plugin.stop() == 0
+    assert not [line for line in plugin.output() if f'"kind":"{codec.PING}"' in line]
+    assert daemon.stop() == 0
+    assert {path.name for path in sockdir.iterdir()} == set()
