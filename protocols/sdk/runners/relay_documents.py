@@ -184,6 +184,9 @@ class DocumentRelay:
         self._next_retry = 0.0
         self._dropping: set[asyncio.Task[None]] = set()
         self._opening = asyncio.Lock()
+        #: The sockets of routes closed lately -> their senders: upstream may still name them (the
+        #: deletion it announces to the others), and they are renamed as when open.
+        self._former: dict[str, str] = {}
 
     # --- running ---
 
@@ -372,7 +375,11 @@ class DocumentRelay:
 
     async def _to_client(self, route: Route, frame: Frame) -> None:
         raw = document(frame)
-        names = {self.sockets.upstream: self.sockets.local, **{r.own: r.client for r in self.routes.values()}}
+        names = {
+            self.sockets.upstream: self.sockets.local,
+            **self._former,
+            **{r.own: r.client for r in self.routes.values()},
+        }
         if not route.lanes[IN].offer(self.naming.rename(raw, names)) and not route.losing:
             route.losing = True
             self.context.notify(f"{route.client} takes documents too slowly: documents for it are lost")
@@ -407,7 +414,10 @@ class DocumentRelay:
 
     async def _close(self, route: Route) -> None:
         """Signs the route off upstream if it signed on (at once: its lanes go with it)."""
-        self.routes.pop(route.client, None)
+        if self.routes.pop(route.client, None) is route:
+            self._former[route.own] = route.client
+            if len(self._former) > MAX_ROUTES:
+                del self._former[next(iter(self._former))]
         for task in route.tasks:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -336,6 +336,8 @@ def test_a_client_gone_is_reported_and_signed_off_upstream(sockdir: Path, keeper
     proxy.noted(f"{gone.path} is gone")
     delete = daemon.wait_json(lambda m: is_msg(m, "in", codec.CLIENT_DELETE, first))
     assert delete["payload"]["path"] == first
+    # The others hear of it by the client's own path, as they hear of every client.
+    staying.wait(lambda d: d.get("type") == codec.CLIENT_DELETED and d["data"]["path"] == str(gone.path))
     # The other goes on being served: pings arrive and its pongs keep it registered.
     count = sum(parsed(raw).get("type") == codec.PING for raw in staying.documents)
     holds_within(
