@@ -30,3 +30,18 @@ def test_a_faults_file_names_its_line(tmp_path: Path) -> None:
     assert one_line(done.stderr) == (
         f"fieldctl: --faults {rules}:3: 'stall channel=heartbeat after=10s': stall needs how long: for=20s"
     )
+
+
+@pytest.mark.parametrize("role", [PROXY, SIMULATE], ids=["proxy", "simulate"])
+def test_a_seed_needs_a_rule_and_a_faults_file_must_be_there(role: list[str], tmp_path: Path) -> None:
+    seeded = invoke(*role, "--seed", "3")
+    assert seeded.returncode == 2
+    assert one_line(seeded.stderr) == (
+        "fieldctl: --seed: there is no fault rule to seed (give --fault RULE or --faults FILE)"
+    )
+    missing = invoke(*role, "--faults", str(tmp_path / "none.txt"))
+    assert missing.returncode == 2
+    assert (
+        one_line(missing.stderr)
+        == f"fieldctl: --faults {tmp_path / 'none.txt'}: cannot read: No such file or directory"
+    )

@@ -1,12 +1,8 @@
 """`fieldctl proxy` and `simulate --fault` on the command line: what is refused before anything
-binds or connects (exit 2, one line), in real subprocesses. The relays themselves are tested per
-system (tests/protocols/*/test_proxy.py)."""
+binds or connects (exit 2, one line), in real subprocesses. The rules themselves are refused in
+test_fault_options.py, the relays tested per system (tests/protocols/*/test_proxy.py)."""
 
 from __future__ import annotations
-
-from pathlib import Path
-
-import pytest
 
 from tests.helpers.processes import one_line, run_cli
 
@@ -27,25 +23,7 @@ def test_an_upstream_endpoint_the_profile_lacks_is_refused_with_a_did_you_mean()
     assert "did you mean events?" in one_line(result.stderr)
 
 
-@pytest.mark.parametrize(
-    ("args", "said"),
-    [
-        (["--fault", "explode rate=0.1"], "--fault"),
-        (["--seed", "3"], "--seed: there is no fault rule to seed"),
-        (["--faults", "no-such-file"], "--faults no-such-file: cannot read"),
-    ],
-)
-def test_fault_rules_are_checked_before_anything_binds(args: list[str], said: str) -> None:
-    for role in (
-        ["proxy", "autotrainer", "--upstream", "127.0.0.1", "--endpoint", "events=tcp://127.0.0.1:9"],
-        ["simulate", "autotrainer"],
-    ):
-        result = run_cli(*role, *args, "--duration", "1")
-        assert result.returncode == 2, result.stderr
-        assert said in one_line(result.stderr)
-
-
-def test_a_fleet_of_simulated_devices_takes_no_fault(tmp_path: Path) -> None:
+def test_a_fleet_of_simulated_devices_takes_no_fault() -> None:
     result = run_cli("simulate", "autotrainer", "--devices", "2", "--fault", "drop rate=1", "--duration", "1")
     assert result.returncode == 2
     assert one_line(result.stderr) == "fieldctl: --fault serves one device; not with --devices"
