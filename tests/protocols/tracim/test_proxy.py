@@ -56,10 +56,10 @@ class Proxy:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.task: asyncio.Task[None] | None = None
+        self.task: asyncio.Task[Any] | None = None
 
         async def main() -> None:
-            self.task = asyncio.current_task()  # type: ignore[assignment]
+            self.task = asyncio.current_task()
             await driver.proxy(
                 driver.context(self.messages.append, {}),
                 upstream={"master": f"unix://{upstream}"},
