@@ -248,7 +248,7 @@ class DocumentRelay:
                         self._own_document(route, route.greeting, shown=renewed)
             for route in list(self.routes.values()):
                 if route.greeting is None and now - route.used > IDLE_S:
-                    await self._close(route)
+                    await self._close(route, f"unused for {IDLE_S:g} s, never signed on")
 
     async def cut(self) -> None:
         """A disconnect rule: every route's socket closed (what upstream was delivering is cut
@@ -299,7 +299,7 @@ class DocumentRelay:
                     "already, not relayed"
                 )
                 return None
-            await self._close(min(idle, key=lambda route: route.used))
+            await self._close(min(idle, key=lambda route: route.used), f"made room for {client}")
         route = Route(client, "", asyncio.get_running_loop().time())
         try:
             route.own = self.sockets.own()
@@ -401,23 +401,24 @@ class DocumentRelay:
         upstream, its route closed."""
         if self.routes.get(route.client) is not route:
             return
-        self.context.emit(
-            link(self.profile, self.sockets.client_endpoint, "disconnected", {"url": route.client, "reason": reason})
-        )
         self.context.notify(f"{route.client} {reason}: its registration upstream is dropped")
-        await self._close(route)
+        await self._close(route, reason)
 
     # --- closing ---
 
     def _refused(self, who: str, reason: str) -> None:
         self.context.notify(f"dropped the connection of {who}: {reason}")
 
-    async def _close(self, route: Route) -> None:
-        """Signs the route off upstream if it signed on (at once: its lanes go with it)."""
+    async def _close(self, route: Route, reason: str | None = None) -> None:
+        """Signs the route off upstream if it signed on (at once: its lanes go with it); with a
+        `reason`, reports the sender gone (a `disconnected` link)."""
         if self.routes.pop(route.client, None) is route:
             self._former[route.own] = route.client
             if len(self._former) > MAX_ROUTES:
                 del self._former[next(iter(self._former))]
+            if reason is not None:
+                detail = {"url": route.client, "reason": reason}
+                self.context.emit(link(self.profile, self.sockets.client_endpoint, "disconnected", detail))
         for task in route.tasks:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

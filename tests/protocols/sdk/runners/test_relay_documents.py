@@ -13,6 +13,8 @@ import stat
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
+import pytest
+
 from fieldctl.protocols.core.limits import Limits
 from fieldctl.protocols.core.message import IN, OUT, Message
 from fieldctl.protocols.sdk.contract import Context
@@ -147,3 +149,23 @@ def test_a_lane_holds_a_bounded_number_of_documents_and_bytes() -> None:
         return [lane.offer(b"a") for _ in range(4)]
 
     assert asyncio.run(count()) == [True, True, True, False]
+
+
+def test_routes_are_bounded_the_idlest_unsigned_one_making_room(sockdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(relay_documents, "MAX_ROUTES", 2)
+    upstream = Side(sockdir / "up.sock")
+    emitted: list[Message] = []
+    notes: list[str] = []
+
+    async def run() -> None:
+        async with upstream.listener, relay(sockdir, emitted, notes) as sockets:
+            for name, body in (("a", "query"), ("b", "hello"), ("c", "hello"), ("d", "hello")):
+                await documents.send(sockets.local, f"{sockdir / name}.sock\n{body}".encode(), 2.0)
+            await until(lambda: len(upstream.received) == 3, what="three documents upstream")
+            await until(lambda: notes, what="the refusal")
+
+    asyncio.run(run())
+    made_room = [m.payload for m in emitted if m.channel == "link" and m.kind == "disconnected"]
+    assert made_room[0] == {"url": f"{sockdir / 'a'}.sock", "reason": f"made room for {sockdir / 'c'}.sock"}
+    assert f"{sockdir / 'd'}.sock: 2 senders are signed on through the proxy already" in notes[0]
+    assert [raw.decode().partition("\n")[2] for raw in upstream.received[:3]] == ["query", "hello", "hello"]
