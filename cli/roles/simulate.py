@@ -165,19 +165,24 @@ async def faulted(
     faults: Faults,
 ) -> None:
     """`simulate --fault`: the simulator on private addresses, and a proxy with the fault rules on
-    the profile's own (cli/roles/proxy.py), so a client sees a flaky device. The feed is the
-    simulator's, and every frame a rule touched, as the simulator's side reads it."""
+    the profile's own (cli/roles/proxy.py), so a client sees a flaky device. A protocol option the
+    proxy role takes too (an address of its own) is the proxy's; the others are the simulator's.
+    The feed is the simulator's, and every frame a rule touched, as the simulator's side reads it."""
     from fieldctl.cli.framework import common
     from fieldctl.cli.framework.private_folder import private_folder
     from fieldctl.cli.roles.private_run import CONTROL, private_simulator
+    from fieldctl.protocols.runtime.registry import declared_options
 
+    fronts = {spec.name for spec in declared_options(profile.protocol).get("proxy", {}).values()}
+    behind = {name: value for name, value in options.items() if name not in fronts}
     with private_folder("fieldctl-faults-") as folder:
         async with private_simulator(
-            profile, folder, options=options, control=control, emit=sink, scenario=scenario, timeline=timeline
+            profile, folder, options=behind, control=control, emit=sink, scenario=scenario, timeline=timeline
         ) as bound:
             front = common.driver(profile)
             upstream = {name: url for name, url in bound.items() if name != CONTROL}
-            await front.proxy(front.context(_touched(sink)), upstream=upstream, faults=faults)
+            own = {name: value for name, value in options.items() if name in fronts}
+            await front.proxy(front.context(_touched(sink), own), upstream=upstream, faults=faults)
 
 
 #: The proxy's link states a `simulate --fault` feed shows: its own addresses and its clients.

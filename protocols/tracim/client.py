@@ -24,6 +24,7 @@ from fieldctl.protocols.sdk.contract import (
 )
 from fieldctl.protocols.sdk.probing import verdict
 from fieldctl.protocols.sdk.runners import documents
+from fieldctl.protocols.transport.unix import SocketIdentity, socket_identity
 
 from . import client_state, codec
 
@@ -36,20 +37,6 @@ REPLIES = {
 }
 #: How often the client looks at the master socket file (a restarted daemon has a new one).
 WATCH_S = 0.25
-
-#: What tells one master socket file from the next: a restarted daemon deletes the file and binds a
-#: new one, which ext4 often gives the same inode number, but never the same change time.
-SocketIdentity = tuple[int, int, int]
-
-
-def socket_identity(path: str) -> SocketIdentity | None:
-    """(device, inode, ctime in ns) of the socket file, None when there is none. Connections do not
-    touch a socket file's times; only binding a new one (or a chmod) does."""
-    try:
-        info = os.stat(path)
-    except (OSError, ValueError):
-        return None
-    return info.st_dev, info.st_ino, info.st_ctime_ns
 
 
 @dataclass

@@ -11,6 +11,7 @@ import json
 import math
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -107,6 +108,34 @@ def encode(path: str, type_: str, data: Any = _ABSENT, *, generic: bool = False)
     if data is not _ABSENT and data is not None:
         text += ',"data":' + go_json(data, generic=generic)
     return (text + "}").encode("utf-8")
+
+
+# --- renaming (the proxy) ----------------------------------------------------------------------------
+
+#: A JSON string and, when it is a key, its colon: in a JSON document every `"` outside a string
+#: opens one, so scanning from the start meets exactly the document's strings.
+_STRING_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"(\s*:)?', re.DOTALL)
+#: The longest a socket path can be written as a JSON string: every byte \u-escaped, and quotes.
+_LONGEST_PATH_TOKEN = 6 * MAX_SOCKET_PATH + 2
+
+
+def rename_paths(raw: bytes, names: Mapping[str, str]) -> bytes:
+    """`raw` with every JSON string value equal to a key of `names` written (as Go writes it) as
+    that key's value, and every other byte as it was: how the proxy swaps socket paths in a
+    document it relays without re-encoding the rest."""
+
+    def renamed(match: re.Match[bytes]) -> bytes:
+        token = match.group()
+        if match.group(1) is not None or len(token) > _LONGEST_PATH_TOKEN:
+            return token
+        try:
+            text = json.loads(token)
+        except ValueError:
+            return token
+        new = names.get(text)
+        return token if new is None else go_string(new).encode("utf-8")
+
+    return _STRING_TOKEN.sub(renamed, raw) if names else raw
 
 
 # --- decoding --------------------------------------------------------------------------------------

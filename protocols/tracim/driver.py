@@ -21,19 +21,24 @@ from fieldctl.protocols.sdk.contract import (
     ProbeReport,
     Simulation,
 )
+from fieldctl.protocols.sdk.faults import Faults
 
 from . import client, codec, paths
 from .settings import SETTINGS
 
 
 class Driver(BaseDriver):
-    roles: ClassVar[frozenset[str]] = frozenset({"listen", "register", "command", "publish", "simulate", "probe"})
+    roles: ClassVar[frozenset[str]] = frozenset(
+        {"listen", "register", "command", "publish", "simulate", "probe", "proxy"}
+    )
     settings: ClassVar[dict[str, Setting]] = {**BaseDriver.settings, **SETTINGS}
     styles: ClassVar[dict[str, str]] = {**BaseDriver.styles, "keepalive": "quiet"}
     ready_state: ClassVar[str] = "registered"  # the daemon has confirmed us (daemon_client_added)
     #: A document is a connection of its own: a registered client holds its socket and, as it
     #: registers, the daemon's first documents and its own (3.2 a client measured, 300 at once); a
-    #: probe or a command its temporary socket and a document each way; the daemon its socket.
+    #: probe or a command its temporary socket and a document each way; the daemon its socket; the
+    #: proxy its master socket and, for each of at most relay_documents.MAX_ROUTES clients, a socket
+    #: of its own and a document in flight each way and from the daemon.
     open_files: ClassVar[dict[str, int]] = {
         "listen": 4,
         "register": 4,
@@ -41,6 +46,7 @@ class Driver(BaseDriver):
         "probe": 3,
         "publish": 1,
         "simulate": 1,
+        "proxy": 4 + 4 * 32,
     }
 
     def __init__(self, profile: Profile, notify: Notify) -> None:
@@ -118,6 +124,11 @@ class Driver(BaseDriver):
         from . import simulator
 
         await simulator.publish(self._wiring(context.emit, context.options), messages, context.options, realtime)
+
+    async def proxy(self, context: Context, *, upstream: dict[str, str], faults: Faults) -> None:
+        from . import proxy
+
+        await proxy.run(self.profile, context, upstream, faults)
 
     def simulator(self, context: Context, *, scenario: list[Message] | None, timeline: bool) -> Simulation:
         from . import simulator

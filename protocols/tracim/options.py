@@ -19,6 +19,7 @@ OPTIONS: Declared = {
     "command": MASTER,
     "probe": MASTER,
     "simulate": MASTER,
+    "proxy": MASTER,
     "publish": {
         **MASTER,
         "--to": OptionSpec("to", "str", "the socket to send to (default: the master socket)"),

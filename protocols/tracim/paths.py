@@ -63,12 +63,17 @@ def master_path(profile: Profile, options: dict[str, Any]) -> str:
     own config.json decides first (its socket_path is also the `path` it writes)."""
     if options.get("master"):
         return socket_path(options["master"], "--master")
-    url = profile.endpoints["master"]
+    return daemon_socket(profile.endpoints["master"], "endpoint master")
+
+
+def daemon_socket(url: str, what: str) -> str:
+    """A daemon's master socket from its URL: while the URL still says {config}, the daemon's own
+    config.json decides first."""
     if "{config}" in url:
         configured = configured_socket_path(config_dir())
         if configured is not None:
             return socket_path(configured, "config.json socket_path")
-    return socket_path(url, "endpoint master")
+    return socket_path(url, what)
 
 
 #: How many client sockets this process has asked for: each role after the first gets its own.

@@ -64,6 +64,21 @@ def claim(path: str) -> None:
     raise ConnectFailure(f"{path} is in use by a running process")
 
 
+#: What tells one master socket file from the next: a restarted daemon deletes the file and binds a
+#: new one, which ext4 often gives the same inode number, but never the same change time.
+SocketIdentity = tuple[int, int, int]
+
+
+def socket_identity(path: str) -> SocketIdentity | None:
+    """(device, inode, ctime in ns) of the socket file, None when there is none. Connections do not
+    touch a socket file's times; only binding a new one (or a chmod) does."""
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return info.st_dev, info.st_ino, info.st_ctime_ns
+
+
 class UnixListener:
     """`limit` is the StreamReader's: its buffer is read ahead to twice that before the socket is
     paused, so a listener that reads documents by CHUNK passes CHUNK (a waiting connection then
@@ -78,7 +93,7 @@ class UnixListener:
         previous = os.umask(0o177)  # created 0600: no window where others may connect
         try:
             self._server = await asyncio.start_unix_server(
-                self.handler, self.path, backlog=self.backlog, limit=self.limit
+                self._serve, self.path, backlog=self.backlog, limit=self.limit
             )
         except OSError as exc:
             raise ConnectFailure(f"cannot listen on {self.path}: {exc.strerror}") from None
@@ -86,6 +101,15 @@ class UnixListener:
             os.umask(previous)
         os.chmod(self.path, 0o600)
         _owned[self.path] = os.stat(self.path).st_ino
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """The handler, ending quietly when cancelled (a run that ends while a peer is still
+        writing): Python 3.11's streams ask a handler's task for its exception when it ends, which
+        raises for a cancelled one, and the loop prints that as a traceback."""
+        try:
+            await self.handler(reader, writer)
+        except asyncio.CancelledError:
+            writer.close()
 
     def close(self) -> None:
         if self._server is not None:

@@ -1,0 +1,171 @@
+"""The document relay on real Unix sockets in a temp dir, with a protocol of its own (a document is
+its reply socket's path, a newline, and a body): a sender gets a socket of the relay's own named
+upstream in its place and the answers come back with the names swapped again; a gone sender is
+reported and signed off upstream; a lane holds a bounded number of documents and bytes; no socket
+file is left behind."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import stat
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from fieldctl.protocols.core.limits import Limits
+from fieldctl.protocols.core.message import IN, OUT, Message
+from fieldctl.protocols.sdk.contract import Context
+from fieldctl.protocols.sdk.faults import Faults
+from fieldctl.protocols.sdk.machine import Frame
+from fieldctl.protocols.sdk.runners import documents, relay_documents
+from fieldctl.protocols.sdk.runners.relay import Tap
+from tests.helpers.waiting import until
+
+READING = documents.Reading(read_s=5.0, max_bytes=1 << 20)
+
+
+class Lines(relay_documents.Naming):
+    """`PATH\\nBODY`: answers go to PATH; the body `hello` signs on, `bye` off."""
+
+    def address(self, raw: bytes) -> relay_documents.Address:
+        path, _, body = raw.decode().partition("\n")
+        if not path.startswith("/"):
+            return relay_documents.Address(None)
+        return relay_documents.Address(path, {"hello": True, "bye": False}.get(body))
+
+    def rename(self, raw: bytes, names: Mapping[str, str]) -> bytes:
+        return "\n".join(names.get(line, line) for line in raw.decode().split("\n")).encode()
+
+    def sign_off(self, own: str) -> bytes:
+        return f"{own}\nbye".encode()
+
+    def taps(self, client: str | None) -> dict[str, Tap]:
+        def tap(direction: str) -> Tap:
+            def decode(frame: Frame) -> list[Message]:
+                raw = relay_documents.document(frame)
+                body = raw.decode().partition("\n")[2]
+                return [Message("lines", "main", direction, "lines", body, id=client, raw=(raw,))]
+
+            return decode
+
+        return {OUT: tap(OUT), IN: tap(IN)}
+
+
+class Side:
+    """A socket that keeps what it receives: a sender, or upstream."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+        self.received: list[bytes] = []
+        self.listener = documents.DocumentListener(self.path, READING, self._got, lambda who, why: None)
+
+    async def _got(self, raw: bytes, _who: str) -> None:
+        self.received.append(raw)
+
+
+@contextlib.asynccontextmanager
+async def relay(sockdir: Path, emitted: list[Message], notes: list[str]) -> AsyncIterator[relay_documents.Sockets]:
+    serial = iter(range(100))
+    sockets = relay_documents.Sockets(
+        str(sockdir / "front.sock"), str(sockdir / "up.sock"), lambda: str(sockdir / f"own-{next(serial)}.sock")
+    )
+    context = Context(emitted.append, notes.append, {}, Limits())
+    timing = relay_documents.Timing(READING, send_s=1.0, retry_s=0.2)
+    task = asyncio.ensure_future(
+        relay_documents.DocumentRelay(Lines(), context, Faults(), "lines", sockets, timing).run()
+    )
+    try:
+        await until(lambda: any(m.kind == "bound" for m in emitted), what="bound")
+        yield sockets
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def test_a_sender_is_named_upstream_by_a_socket_of_the_relays_and_answered_through_it(sockdir: Path) -> None:
+    upstream, sender = Side(sockdir / "up.sock"), Side(sockdir / "sender.sock")
+    emitted: list[Message] = []
+
+    async def run() -> tuple[bytes, bytes, int]:
+        async with upstream.listener, sender.listener, relay(sockdir, emitted, []) as sockets:
+            await documents.send(sockets.local, f"{sender.path}\nhello".encode(), 2.0)
+            await until(lambda: upstream.received, what="the document upstream")
+            own = upstream.received[0].decode().partition("\n")[0]
+            mode = stat.S_IMODE(os.stat(own).st_mode)
+            await documents.send(own, f"{sockets.upstream}\nwelcome {own}".encode(), 2.0)
+            await until(lambda: sender.received, what="the answer at the sender")
+        return upstream.received[0], sender.received[0], mode
+
+    went, came, mode = asyncio.run(run())
+    own = str(sockdir / "own-0.sock")
+    assert went == f"{own}\nhello".encode() and mode == 0o600
+    # The upstream's name and the relay's socket become the relay's front and the sender's again,
+    # which a renaming protocol does only where a name stands alone (here: a whole line).
+    assert came == f"{sockdir / 'front.sock'}\nwelcome {own}".encode()
+    shown = [(m.direction, m.kind, m.raw[0]) for m in emitted if m.channel == "lines"]
+    assert shown == [
+        (OUT, "hello", f"{sender.path}\nhello".encode()),
+        (IN, f"welcome {own}", f"{sockdir / 'up.sock'}\nwelcome {own}".encode()),  # as it came
+        (OUT, "bye", f"{own}\nbye".encode()),  # the relay ends: what signed on is signed off
+    ]
+    assert sorted(os.listdir(sockdir)) == []
+
+
+def test_a_gone_sender_is_reported_and_signed_off_upstream(sockdir: Path) -> None:
+    upstream = Side(sockdir / "up.sock")
+    emitted: list[Message] = []
+    notes: list[str] = []
+
+    async def run() -> list[bytes]:
+        async with upstream.listener, relay(sockdir, emitted, notes) as sockets:
+            gone = str(sockdir / "gone.sock")
+            await documents.send(sockets.local, f"{gone}\nhello".encode(), 2.0)
+            await until(lambda: upstream.received, what="the sign-on upstream")
+            own = upstream.received[0].decode().partition("\n")[0]
+            await documents.send(own, f"{sockets.upstream}\nnews".encode(), 2.0)  # nobody at `gone`
+            await until(lambda: len(upstream.received) == 2, what="the sign-off upstream")
+            assert upstream.received[1] == f"{own}\nbye".encode()
+        return upstream.received
+
+    asyncio.run(run())
+    drop = [m for m in emitted if m.channel == "link" and m.kind == "disconnected"]
+    assert drop and drop[0].payload["url"] == str(sockdir / "gone.sock")
+    assert any("is gone" in note for note in notes)
+
+
+def test_a_lane_holds_a_bounded_number_of_documents_and_bytes() -> None:
+    async def run() -> list[bool]:
+        lane = relay_documents.Lane("/nowhere", 1.0, lambda: None, lambda exc: None, max_bytes=10, limit=3)
+        return [lane.offer(b"x" * 20), lane.offer(b"y"), lane.offer(b"1" * 8), lane.offer(b"z")]
+
+    # The first fits however big it is; then bytes are counted, and then documents.
+    assert asyncio.run(run()) == [True, False, False, False]
+
+    async def count() -> list[bool]:
+        lane = relay_documents.Lane("/nowhere", 1.0, lambda: None, lambda exc: None, max_bytes=100, limit=3)
+        return [lane.offer(b"a") for _ in range(4)]
+
+    assert asyncio.run(count()) == [True, True, True, False]
+
+
+def test_routes_are_bounded_the_idlest_unsigned_one_making_room(sockdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(relay_documents, "MAX_ROUTES", 2)
+    upstream = Side(sockdir / "up.sock")
+    emitted: list[Message] = []
+    notes: list[str] = []
+
+    async def run() -> None:
+        async with upstream.listener, relay(sockdir, emitted, notes) as sockets:
+            for name, body in (("a", "query"), ("b", "hello"), ("c", "hello"), ("d", "hello")):
+                await documents.send(sockets.local, f"{sockdir / name}.sock\n{body}".encode(), 2.0)
+            await until(lambda: len(upstream.received) == 3, what="three documents upstream")
+            await until(lambda: notes, what="the refusal")
+
+    asyncio.run(run())
+    made_room = [m.payload for m in emitted if m.channel == "link" and m.kind == "disconnected"]
+    assert made_room[0] == {"url": f"{sockdir / 'a'}.sock", "reason": f"made room for {sockdir / 'c'}.sock"}
+    assert f"{sockdir / 'd'}.sock: 2 senders are signed on through the proxy already" in notes[0]
+    assert [raw.decode().partition("\n")[2] for raw in upstream.received[:3]] == ["query", "hello", "hello"]
