@@ -1,11 +1,12 @@
 """The WebSocket relay of `fieldctl proxy`: serves each local endpoint and, for every client it
 accepts, opens one WebSocket to the upstream before it answers the client's handshake, so an
 upstream that refuses is the client's HTTP error (502) and the subprotocol the upstream picks is
-the one the client gets (headers that are not one hop's own go on both ways: PASSED_HEADERS). Then a Pipe per direction (relay.py) carries every message unchanged:
-text stays text, binary stays binary, the same bytes (a fragmented message goes on whole). A
-close goes on with its code and reason; a side that vanishes without one is dropped on the other
-side too; a side that breaks a limit is closed (1009 and the like) and the other told 1001.
-Control frames are each hop's own: the proxy answers pings and pings both sides itself."""
+the one the client gets (headers that are not one hop's own go on both ways: PASSED_HEADERS).
+Then a Pipe per direction (relay.py) carries every message unchanged: text stays text, binary
+stays binary, the same bytes (a fragmented message goes on whole). A close goes on with its code
+and reason; a side that vanishes without one is dropped on the other side too; a side that breaks
+a limit is closed (1009 and the like) and the other told 1001. Control frames are each hop's own:
+the proxy answers pings and pings both sides itself."""
 
 from __future__ import annotations
 
