@@ -42,11 +42,11 @@ class Commands:
 
     def request(self, frame: Frame) -> list[Message]:
         msg = codec.decode_request(parts(frame), self.vocab)
-        if isinstance(msg.id, (int, str)):
-            self.waiting.pop(msg.id, None)
-            self.waiting[msg.id] = time.monotonic()
-            if len(self.waiting) > MAX_WAITING:
-                self.waiting.popitem(last=False)
+        key = msg.id if isinstance(msg.id, (int, str)) else object()  # one the device cannot read waits too
+        self.waiting.pop(key, None)
+        self.waiting[key] = time.monotonic()
+        if len(self.waiting) > MAX_WAITING:
+            self.waiting.popitem(last=False)
         return [msg]
 
     def reply(self, frame: Frame) -> list[Message]:

@@ -1,0 +1,166 @@
+"""The autotrainer proxy between the REAL auto-trainer-api device (tests/peers/autotrainer_device.py)
+and fieldctl's own client roles (listen, a command session) and raw pyzmq clients, run at the
+driver level: every frame arrives byte for byte, and the proxy's feed shows heartbeats and events
+`in`, subscriptions and requests `out`, replies `in` with their round trip."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+import zmq
+import zmq.asyncio
+
+from fieldctl.profiles.loader import load_profile
+from fieldctl.protocols.autotrainer.driver import Driver
+from fieldctl.protocols.core.message import IN, OUT, Message
+from fieldctl.protocols.sdk.faults import Faults
+from tests.helpers.autotrainer import Endpoints, start_device, stop_device
+from tests.helpers.processes import Proc
+from tests.helpers.waiting import until
+
+REPLY_WITHIN_S = 10
+
+
+@pytest.fixture(scope="module")
+def device_endpoints() -> Endpoints:
+    return Endpoints()
+
+
+@pytest.fixture(scope="module")
+def device(device_endpoints: Endpoints) -> Iterator[Proc]:
+    proc = start_device(device_endpoints)
+    yield proc
+    stop_device(proc)
+
+
+def driver(local: Endpoints) -> Driver:
+    profile = load_profile("autotrainer", endpoints=[f"events={local.events}", f"commands={local.commands}"])
+    return Driver(profile, lambda text: None)
+
+
+@contextlib.asynccontextmanager
+async def proxying(upstream: Endpoints, local: Endpoints, feed: list[Message]) -> AsyncIterator[None]:
+    """The proxy of `upstream` on `local`, in a task, once both endpoints are bound."""
+    proxy = driver(local)
+    relayed = {"events": upstream.events, "commands": upstream.commands}
+    task = asyncio.get_running_loop().create_task(
+        proxy.proxy(proxy.context(feed.append), upstream=relayed, faults=Faults())
+    )
+    bound = lambda: {m.endpoint for m in feed if m.channel == "link" and m.kind == "bound"}  # noqa: E731
+    await until(lambda: bound() == {"events", "commands"} or task.done(), 10, "the proxy bound")
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def send_event(device: Proc, body: dict[str, Any]) -> None:
+    """One event through the real service's send_event_dict, once the device says it went."""
+    device.write(json.dumps({"op": "event", "event": body}) + "\n")
+    device.wait_json(lambda m: m.get("sent") is True, timeout=10)
+
+
+def shown(feed: list[Message], channel: str, direction: str) -> list[Message]:
+    return [m for m in feed if m.channel == channel and m.direction == direction]
+
+
+async def request(url: str, body: dict[str, Any]) -> bytes:
+    """One request on a REQ socket of its own; its one-part reply."""
+    sock = zmq.asyncio.Context.instance().socket(zmq.REQ)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(url)
+    try:
+        await sock.send(json.dumps(body).encode())
+        (reply,) = await asyncio.wait_for(sock.recv_multipart(), REPLY_WITHIN_S)
+        return reply
+    finally:
+        sock.close()
+
+
+def test_listen_and_a_command_session_through_the_proxy_see_the_device_byte_for_byte(
+    device: Proc, device_endpoints: Endpoints
+) -> None:
+    async def run() -> None:
+        feed: list[Message] = []
+        local = Endpoints()
+        async with proxying(device_endpoints, local, feed):
+            client = driver(local)
+            heard: list[Message] = []
+            listening = asyncio.get_running_loop().create_task(client.listen(client.context(heard.append), None))
+            await until(lambda: [m for m in heard if m.channel == "heartbeat"], 10, "a heartbeat through the proxy")
+            beat = next(m for m in heard if m.channel == "heartbeat")
+            assert not beat.error and beat.payload["identifier"] == "interop-device-7"
+            assert beat.raw in [m.raw for m in shown(feed, "heartbeat", IN)]  # the same parts, both sides
+            subscriptions = shown(feed, "subscription", OUT)
+            assert [(m.kind, m.payload) for m in subscriptions] == [("subscribe", {"topic": ""})]
+            await asyncio.to_thread(send_event, device, {"kind": 1101, "when": 1.5, "index": 2**60, "context": None})
+            await until(lambda: [m for m in heard if m.channel == "event"], 10, "the event through the proxy")
+            (event,) = [m for m in heard if m.channel == "event"]
+            assert event.kind == "tunnelEnter" and event.payload["index"] == 2**60
+            assert [m.raw for m in shown(feed, "event", IN)] == [event.raw]
+
+            sent: list[Message] = []
+            async with client.session(client.context(sent.append)) as session:
+                outcome = await session.command("get-configuration", None, timeout=REPLY_WITHIN_S, wait=False)
+            assert outcome.ok, outcome.summary
+            request_sent, reply_got = sent
+            await until(lambda: shown(feed, "reply", IN), 5, "the reply shown")
+            (request_shown,) = shown(feed, "command", OUT)
+            (reply_shown,) = shown(feed, "reply", IN)
+            assert request_shown.raw == request_sent.raw and request_shown.kind == "get-configuration"
+            assert reply_shown.raw == reply_got.raw and reply_shown.id == request_sent.id
+            assert reply_shown.rtt_s is not None and 0 < reply_shown.rtt_s < outcome.rtt_s + 0.5
+            assert reply_shown.payload["data"]["deviceId"] == "peer-0001"
+            listening.cancel()
+            await asyncio.gather(listening, return_exceptions=True)
+
+    asyncio.run(run())
+
+
+def test_raw_clients_at_once_get_the_replies_the_device_gives_directly(
+    device: Proc, device_endpoints: Endpoints
+) -> None:
+    async def run() -> None:
+        feed: list[Message] = []
+        local = Endpoints()
+        requests = [{"command": 300, "nonce": nonce} for nonce in range(11, 16)]
+        direct = [await request(device_endpoints.commands, body) for body in requests]
+        async with proxying(device_endpoints, local, feed):
+            relayed = await asyncio.gather(*(request(local.commands, body) for body in requests))
+            assert relayed == direct
+            await until(lambda: len(shown(feed, "reply", IN)) == 5, 5, "every reply shown")
+            by_nonce = {m.id: m for m in shown(feed, "reply", IN)}
+            assert sorted(by_nonce) == list(range(11, 16))
+            assert all(m.rtt_s is not None and not m.error for m in by_nonce.values())
+            assert {m.raw for m in shown(feed, "command", OUT)} == {(json.dumps(b).encode(),) for b in requests}
+
+    asyncio.run(run())
+
+
+def test_an_unparseable_request_goes_through_unchanged_and_its_answer_is_matched_to_it(
+    device: Proc, device_endpoints: Endpoints
+) -> None:
+    async def run() -> None:
+        feed: list[Message] = []
+        local = Endpoints()
+        async with proxying(device_endpoints, local, feed):
+            sock = zmq.asyncio.Context.instance().socket(zmq.REQ)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.connect(local.commands)
+            await sock.send(b"not json \xff")
+            (reply,) = await asyncio.wait_for(sock.recv_multipart(), REPLY_WITHIN_S)
+            sock.close()
+            assert json.loads(reply)["nonce"] == 0  # the device could not read it: the 107-byte answer
+            await until(lambda: shown(feed, "reply", IN), 5, "the reply shown")
+            (shown_request,) = shown(feed, "command", OUT)
+            assert shown_request.raw == (b"not json \xff",) and shown_request.error
+            (shown_reply,) = shown(feed, "reply", IN)
+            assert shown_reply.raw == (reply,) and shown_reply.rtt_s is not None
+
+    asyncio.run(run())
