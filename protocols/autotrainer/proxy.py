@@ -59,12 +59,6 @@ class Commands:
             msg.rtt_s = time.monotonic() - sent
         return [msg]
 
-    @classmethod
-    def taps(cls, vocab: Vocabulary) -> relay_zeromq.TapPair:
-        """A new client's taps."""
-        commands = cls(vocab)
-        return commands.request, commands.reply
-
 
 async def proxy(
     profile: Profile, vocab: Vocabulary, context: Context, upstream: dict[str, str], faults: Faults
@@ -79,5 +73,5 @@ async def proxy(
         upstream,
         faults,
         publications={"events": (publication, subscription)},
-        requests={"commands": lambda: Commands.taps(vocab)},
+        requests={"commands": lambda: Commands(vocab)},
     )

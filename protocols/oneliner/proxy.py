@@ -35,11 +35,12 @@ class Calls:
 
     def request(self, frame: Frame) -> list[Message]:
         message = parts(frame)
-        if len(message) != 1:
+        if len(message) == 1:
+            msg = codec.request_message(self.profile, message[0], limits=self.limits)
+        else:
             error = f"{len(message)} parts: a one-liner request is one part"
-            return [Message(self.profile, codec.CALLS, OUT, codec.CALL, "?", raw=message, error=error)]
-        msg = codec.request_message(self.profile, message[0], limits=self.limits)
-        self.waiting.append((str(msg.kind), time.monotonic()))
+            msg = Message(self.profile, codec.CALLS, OUT, codec.CALL, "?", raw=message, error=error)
+        self.waiting.append((str(msg.kind), time.monotonic()))  # answered too, if only with an error
         return [msg]
 
     def reply(self, frame: Frame) -> list[Message]:
@@ -48,12 +49,6 @@ class Calls:
         if sent is not None:
             msg.rtt_s = time.monotonic() - sent
         return [msg]
-
-    @classmethod
-    def taps(cls, profile: Profile) -> relay_zeromq.TapPair:
-        """A new client's taps."""
-        calls = cls(profile)
-        return calls.request, calls.reply
 
 
 async def proxy(profile: Profile, context: Context, upstream: dict[str, str], faults: Faults) -> None:
@@ -68,5 +63,5 @@ async def proxy(profile: Profile, context: Context, upstream: dict[str, str], fa
         upstream,
         faults,
         publications={codec.STREAMS: (sample, relay_zeromq.subscription_tap(profile.name, codec.STREAMS))},
-        requests={codec.CALLS: lambda: Calls.taps(profile)},
+        requests={codec.CALLS: lambda: Calls(profile)},
     )

@@ -23,7 +23,8 @@ import contextlib
 import functools
 import math
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import Any, Protocol, cast
 
 import zmq
 
@@ -55,9 +56,28 @@ SUBSCRIPTION = "subscription"
 SUBSCRIPTION_KINDS = ("subscribe", "unsubscribe", "malformed")
 _KIND_OF_FIRST_BYTE = {1: "subscribe", 0: "unsubscribe"}
 
-#: A request's two taps, made for each client (they may keep its state: a reply's request):
-#: (its requests going up, its replies coming back).
-TapPair = tuple[Tap, Tap]
+
+class Exchanges(Protocol):
+    """The taps of one client's requests (made for each client: they may keep its state, to
+    match a reply to its request), each given a request's or reply's content (after_envelope)."""
+
+    def request(self, frame: Frame) -> list[Message]:
+        """A request on its way up; never raises."""
+        ...
+
+    def reply(self, frame: Frame) -> list[Message]:
+        """A reply on its way back; never raises."""
+        ...
+
+
+@dataclass(frozen=True)
+class Route:
+    """One endpoint of a profile a relay serves: bound at `local`, connected to `upstream`."""
+
+    profile: str
+    name: str
+    local: str
+    upstream: str
 
 
 def topic_text(prefix: bytes) -> str:
@@ -185,11 +205,16 @@ class _Relay:
     connect to, the tasks of fault rules, and the first failure of any of it (a bug, never a
     peer's frame)."""
 
-    def __init__(self, profile: str, name: str, local: str, upstream: str, context: Context, faults: Faults) -> None:
-        self.profile, self.name, self.local_url, self.upstream_url = profile, name, local, upstream
+    def __init__(self, route: Route, context: Context, faults: Faults) -> None:
+        self.profile, self.name, self.local_url, self.upstream_url = (
+            route.profile,
+            route.name,
+            route.local,
+            route.upstream,
+        )
         self.context, self.faults = context, faults
         self.max_frame_bytes = context.limits.max_frame_bytes
-        self.link = link_emitter(profile, context.emit)
+        self.link = link_emitter(route.profile, context.emit)
         self.warn = Throttle(context.notify)
         self.failed: asyncio.Future[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -278,19 +303,8 @@ class Publications(_Relay):
     """Publish/subscribe: an XPUB bound locally, an XSUB connected upstream. `tap_in` decodes a
     publication, `tap_out` what a subscriber sends (subscription_tap)."""
 
-    def __init__(
-        self,
-        profile: str,
-        name: str,
-        local: str,
-        upstream: str,
-        context: Context,
-        faults: Faults,
-        *,
-        tap_in: Tap,
-        tap_out: Tap,
-    ) -> None:
-        super().__init__(profile, name, local, upstream, context, faults)
+    def __init__(self, route: Route, context: Context, faults: Faults, *, tap_in: Tap, tap_out: Tap) -> None:
+        super().__init__(route, context, faults)
         self.tap_in, self.tap_out = tap_in, tap_out
         self._sides: list[Side] = []
 
@@ -312,23 +326,20 @@ class Publications(_Relay):
 
 
 class Requests(_Relay):
-    """Request/reply: a ROUTER bound locally, a DEALER upstream for each client. `taps()` makes a
-    new client's pair of taps, each given a request's or reply's content (after_envelope)."""
+    """Request/reply: a ROUTER bound locally, a DEALER upstream for each client. `exchanges()`
+    makes a new client's taps."""
 
     def __init__(
         self,
-        profile: str,
-        name: str,
-        local: str,
-        upstream: str,
+        route: Route,
         context: Context,
         faults: Faults,
         *,
-        taps: Callable[[], TapPair],
+        exchanges: Callable[[], Exchanges],
         max_clients: int = MAX_CLIENTS,
     ) -> None:
-        super().__init__(profile, name, local, upstream, context, faults)
-        self.taps, self.max_clients = taps, max_clients
+        super().__init__(route, context, faults)
+        self.exchanges, self.max_clients = exchanges, max_clients
         self._router: Side | None = None
         self.clients: collections.OrderedDict[bytes, _Client] = collections.OrderedDict()
 
@@ -366,11 +377,11 @@ class _Client:
     """One local client of a Requests relay: its DEALER upstream and its two Pipes."""
 
     def __init__(self, relay: Requests, router: Side, ident: bytes) -> None:
-        tap_out, tap_in = relay.taps()
+        taps = relay.exchanges()
         self.upstream = relay.upstream(zmq.DEALER)
         self.tasks: list[asyncio.Task[None]] = []
-        self.send = relay_now(relay.pipe(OUT, self.upstream.sender(), after_envelope(tap_out)))
-        self.upstream.read(relay_now(relay.pipe(IN, router.sender((ident,)), after_envelope(tap_in))))
+        self.send = relay_now(relay.pipe(OUT, self.upstream.sender(), after_envelope(taps.request)))
+        self.upstream.read(relay_now(relay.pipe(IN, router.sender((ident,)), after_envelope(taps.reply))))
 
     def close(self) -> None:
         self.upstream.close()
@@ -383,7 +394,7 @@ async def proxy(
     faults: Faults,
     *,
     publications: Mapping[str, tuple[Tap, Tap]],
-    requests: Mapping[str, Callable[[], TapPair]],
+    requests: Mapping[str, Callable[[], Exchanges]],
 ) -> None:
     """A protocol's proxy role: a relay for each of the profile's endpoints `upstream` names,
     Publications for those in `publications` (their taps in and out), Requests for those in
@@ -395,12 +406,12 @@ async def proxy(
     for name, local in profile.endpoints.items():
         if name not in upstream:
             continue
+        route = Route(profile.name, name, local, upstream[name])
         if name in publications:
             tap_in, tap_out = publications[name]
-            args = (profile.name, name, local, upstream[name], context, faults)
-            relays.append(Publications(*args, tap_in=tap_in, tap_out=tap_out))
+            relays.append(Publications(route, context, faults, tap_in=tap_in, tap_out=tap_out))
         elif name in requests:
-            relays.append(Requests(profile.name, name, local, upstream[name], context, faults, taps=requests[name]))
+            relays.append(Requests(route, context, faults, exchanges=requests[name]))
     if not relays:
         raise UsageError(f"proxy {profile.name}: no endpoint to relay")
     await serve(relays, context, faults, profile.name)

@@ -18,7 +18,7 @@ import zmq.asyncio
 from fieldctl.profiles.loader import load_profile
 from fieldctl.protocols.autotrainer.driver import Driver
 from fieldctl.protocols.core.message import IN, OUT, Message
-from fieldctl.protocols.sdk.faults import Faults
+from tests.helpers import proxies
 from tests.helpers.autotrainer import Endpoints, start_device, stop_device
 from tests.helpers.processes import Proc
 from tests.helpers.waiting import until
@@ -27,14 +27,11 @@ REPLY_WITHIN_S = 10
 
 
 @pytest.fixture(scope="module")
-def device_endpoints() -> Endpoints:
-    return Endpoints()
-
-
-@pytest.fixture(scope="module")
-def device(device_endpoints: Endpoints) -> Iterator[Proc]:
-    proc = start_device(device_endpoints)
-    yield proc
+def device() -> Iterator[tuple[Proc, Endpoints]]:
+    """The real device on ports of its own, shared by the tests here, and those ports."""
+    ports = Endpoints()
+    proc = start_device(ports)
+    yield proc, ports
     stop_device(proc)
 
 
@@ -44,20 +41,11 @@ def driver(local: Endpoints) -> Driver:
 
 
 @contextlib.asynccontextmanager
-async def proxying(upstream: Endpoints, local: Endpoints, feed: list[Message]) -> AsyncIterator[None]:
-    """The proxy of `upstream` on `local`, in a task, once both endpoints are bound."""
-    proxy = driver(local)
-    relayed = {"events": upstream.events, "commands": upstream.commands}
-    task = asyncio.get_running_loop().create_task(
-        proxy.proxy(proxy.context(feed.append), upstream=relayed, faults=Faults())
-    )
-    bound = lambda: {m.endpoint for m in feed if m.channel == "link" and m.kind == "bound"}  # noqa: E731
-    await until(lambda: bound() == {"events", "commands"} or task.done(), 10, "the proxy bound")
-    try:
-        yield
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+async def through_proxy(upstream: Endpoints) -> AsyncIterator[tuple[Endpoints, list[Message]]]:
+    """The proxy of `upstream` on ports of its own: those ports, and what it reports."""
+    local, feed = Endpoints(), []
+    async with proxies.proxying(driver(local), {"events": upstream.events, "commands": upstream.commands}, feed):
+        yield local, feed
 
 
 def send_event(device: Proc, body: dict[str, Any]) -> None:
@@ -70,13 +58,13 @@ def shown(feed: list[Message], channel: str, direction: str) -> list[Message]:
     return [m for m in feed if m.channel == channel and m.direction == direction]
 
 
-async def request(url: str, body: dict[str, Any]) -> bytes:
+async def request(url: str, body: bytes) -> bytes:
     """One request on a REQ socket of its own; its one-part reply."""
     sock = zmq.asyncio.Context.instance().socket(zmq.REQ)
     sock.setsockopt(zmq.LINGER, 0)
     sock.connect(url)
     try:
-        await sock.send(json.dumps(body).encode())
+        await sock.send(body)
         (reply,) = await asyncio.wait_for(sock.recv_multipart(), REPLY_WITHIN_S)
         return reply
     finally:
@@ -84,12 +72,12 @@ async def request(url: str, body: dict[str, Any]) -> bytes:
 
 
 def test_listen_and_a_command_session_through_the_proxy_see_the_device_byte_for_byte(
-    device: Proc, device_endpoints: Endpoints
+    device: tuple[Proc, Endpoints],
 ) -> None:
+    peer, device_endpoints = device
+
     async def run() -> None:
-        feed: list[Message] = []
-        local = Endpoints()
-        async with proxying(device_endpoints, local, feed):
+        async with through_proxy(device_endpoints) as (local, feed):
             client = driver(local)
             heard: list[Message] = []
             listening = asyncio.get_running_loop().create_task(client.listen(client.context(heard.append), None))
@@ -99,7 +87,7 @@ def test_listen_and_a_command_session_through_the_proxy_see_the_device_byte_for_
             assert beat.raw in [m.raw for m in shown(feed, "heartbeat", IN)]  # the same parts, both sides
             subscriptions = shown(feed, "subscription", OUT)
             assert [(m.kind, m.payload) for m in subscriptions] == [("subscribe", {"topic": ""})]
-            await asyncio.to_thread(send_event, device, {"kind": 1101, "when": 1.5, "index": 2**60, "context": None})
+            await asyncio.to_thread(send_event, peer, {"kind": 1101, "when": 1.5, "index": 2**60, "context": None})
             await until(lambda: [m for m in heard if m.channel == "event"], 10, "the event through the proxy")
             (event,) = [m for m in heard if m.channel == "event"]
             assert event.kind == "tunnelEnter" and event.payload["index"] == 2**60
@@ -124,38 +112,33 @@ def test_listen_and_a_command_session_through_the_proxy_see_the_device_byte_for_
 
 
 def test_raw_clients_at_once_get_the_replies_the_device_gives_directly(
-    device: Proc, device_endpoints: Endpoints
+    device: tuple[Proc, Endpoints],
 ) -> None:
+    _, device_endpoints = device
+
     async def run() -> None:
-        feed: list[Message] = []
-        local = Endpoints()
-        requests = [{"command": 300, "nonce": nonce} for nonce in range(11, 16)]
+        requests = [json.dumps({"command": 300, "nonce": nonce}).encode() for nonce in range(11, 16)]
         direct = [await request(device_endpoints.commands, body) for body in requests]
-        async with proxying(device_endpoints, local, feed):
+        async with through_proxy(device_endpoints) as (local, feed):
             relayed = await asyncio.gather(*(request(local.commands, body) for body in requests))
             assert relayed == direct
             await until(lambda: len(shown(feed, "reply", IN)) == 5, 5, "every reply shown")
             by_nonce = {m.id: m for m in shown(feed, "reply", IN)}
             assert sorted(by_nonce) == list(range(11, 16))
             assert all(m.rtt_s is not None and not m.error for m in by_nonce.values())
-            assert {m.raw for m in shown(feed, "command", OUT)} == {(json.dumps(b).encode(),) for b in requests}
+            assert {m.raw for m in shown(feed, "command", OUT)} == {(body,) for body in requests}
 
     asyncio.run(run())
 
 
 def test_an_unparseable_request_goes_through_unchanged_and_its_answer_is_matched_to_it(
-    device: Proc, device_endpoints: Endpoints
+    device: tuple[Proc, Endpoints],
 ) -> None:
+    _, device_endpoints = device
+
     async def run() -> None:
-        feed: list[Message] = []
-        local = Endpoints()
-        async with proxying(device_endpoints, local, feed):
-            sock = zmq.asyncio.Context.instance().socket(zmq.REQ)
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.connect(local.commands)
-            await sock.send(b"not json \xff")
-            (reply,) = await asyncio.wait_for(sock.recv_multipart(), REPLY_WITHIN_S)
-            sock.close()
+        async with through_proxy(device_endpoints) as (local, feed):
+            reply = await request(local.commands, b"not json \xff")
             assert json.loads(reply)["nonce"] == 0  # the device could not read it: the 107-byte answer
             await until(lambda: shown(feed, "reply", IN), 5, "the reply shown")
             (shown_request,) = shown(feed, "command", OUT)

@@ -17,7 +17,7 @@ from fieldctl.profiles.loader import load_profile
 from fieldctl.protocols.core.message import IN, OUT, Message
 from fieldctl.protocols.oneliner import codec
 from fieldctl.protocols.oneliner.driver import Driver
-from fieldctl.protocols.sdk.faults import Faults
+from tests.helpers import proxies
 from tests.helpers.oneliner import PROFILE, Ports, start
 from tests.helpers.waiting import until
 
@@ -38,19 +38,11 @@ def driver(local: Ports) -> Driver:
 
 
 @contextlib.asynccontextmanager
-async def proxying(upstream: Ports, local: Ports, feed: list[Message]) -> AsyncIterator[None]:
-    proxy = driver(local)
-    relayed = {"calls": upstream.calls, "streams": upstream.streams}
-    task = asyncio.get_running_loop().create_task(
-        proxy.proxy(proxy.context(feed.append), upstream=relayed, faults=Faults())
-    )
-    bound = lambda: {m.endpoint for m in feed if m.channel == "link" and m.kind == "bound"}  # noqa: E731
-    await until(lambda: bound() == {"calls", "streams"} or task.done(), 10, "the proxy bound")
-    try:
-        yield
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+async def through_proxy(upstream: Ports) -> AsyncIterator[tuple[Ports, list[Message]]]:
+    """The proxy of `upstream` on ports of its own: those ports, and what it reports."""
+    local, feed = Ports(), []
+    async with proxies.proxying(driver(local), {"calls": upstream.calls, "streams": upstream.streams}, feed):
+        yield local, feed
 
 
 def samples(messages: list[Message], direction: str = IN) -> list[Message]:
@@ -59,9 +51,7 @@ def samples(messages: list[Message], direction: str = IN) -> list[Message]:
 
 def test_a_streams_subscription_reaches_the_server_and_its_samples_come_back_byte_for_byte(upstream: Ports) -> None:
     async def run() -> None:
-        feed: list[Message] = []
-        local = Ports()
-        async with proxying(upstream, local, feed):
+        async with through_proxy(upstream) as (local, feed):
             client = driver(local)
             heard: list[Message] = []
             context = client.context(heard.append, {"streams": ["frame"]})
@@ -87,9 +77,7 @@ def test_a_streams_subscription_reaches_the_server_and_its_samples_come_back_byt
 
 def test_calls_through_the_proxy_are_answered_byte_for_byte_and_named_after_their_call(upstream: Ports) -> None:
     async def run() -> None:
-        feed: list[Message] = []
-        local = Ports()
-        async with proxying(upstream, local, feed):
+        async with through_proxy(upstream) as (local, feed):
             client = driver(local)
             sent: list[Message] = []
             async with client.session(client.context(sent.append)) as session:
@@ -114,10 +102,8 @@ def test_calls_through_the_proxy_are_answered_byte_for_byte_and_named_after_thei
 
 def test_a_dealer_client_is_answered_as_directly(upstream: Ports) -> None:
     async def run() -> None:
-        feed: list[Message] = []
-        local = Ports()
         body = codec.encode_request(codec.Request("counter", "echo", ["through"], {}))
-        async with proxying(upstream, local, feed):
+        async with through_proxy(upstream) as (local, feed):
             dealer = zmq.asyncio.Context.instance().socket(zmq.DEALER)
             dealer.setsockopt(zmq.LINGER, 0)
             dealer.connect(local.calls)
@@ -136,9 +122,7 @@ def test_a_dealer_client_is_answered_as_directly(upstream: Ports) -> None:
 
 def test_the_proxy_keeps_serving_while_its_upstream_is_away() -> None:
     async def run() -> None:
-        feed: list[Message] = []
-        local, away = Ports(), Ports()  # nothing listens on `away`
-        async with proxying(away, local, feed):
+        async with through_proxy(Ports()) as (local, feed):  # nothing listens there
             await until(lambda: [m for m in feed if m.channel == "link" and m.kind == "retrying"], 10, "retrying")
             client = driver(local)
             async with client.session(client.context(lambda msg: None)) as session:

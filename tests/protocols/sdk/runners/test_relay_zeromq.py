@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 
+import pytest
 import zmq
 import zmq.asyncio
 
@@ -49,16 +50,30 @@ def tap(direction: str) -> relay_zeromq.Tap:
     return decode
 
 
-def taps() -> relay_zeromq.TapPair:
-    return tap(OUT), tap(IN)
+class Frames:
+    """A client's taps: each request and reply as one Message with its parts."""
+
+    request, reply = staticmethod(tap(OUT)), staticmethod(tap(IN))
 
 
 def url() -> str:
     return f"tcp://127.0.0.1:{free_port()}"
 
 
+OPENED: list[zmq.asyncio.Socket] = []
+
+
+@pytest.fixture(autouse=True)
+def _closed_sockets() -> Iterator[None]:
+    """Every peer socket a test opens is closed after it."""
+    yield
+    while OPENED:
+        OPENED.pop().close()
+
+
 def socket(kind: int, *, bind: str = "", connect: str = "") -> zmq.asyncio.Socket:
     sock = zmq.asyncio.Context.instance().socket(kind)
+    OPENED.append(sock)
     sock.setsockopt(zmq.LINGER, 0)
     if bind:
         sock.bind(bind)
@@ -88,28 +103,37 @@ async def proxying(
 def requests(
     feed: Feed, local: str, upstream: str, faults: Faults | None = None, **options: int
 ) -> relay_zeromq.Requests:
-    return relay_zeromq.Requests(
-        PROFILE, "calls", local, upstream, feed.context, faults or Faults(), taps=taps, **options
-    )
+    route = relay_zeromq.Route(PROFILE, "calls", local, upstream)
+    return relay_zeromq.Requests(route, feed.context, faults or Faults(), exchanges=Frames, **options)
 
 
-async def serve_replies(server: zmq.asyncio.Socket, answer: dict[bytes, bytes] | None = None) -> None:
-    """A REP (or ROUTER) upstream: each request's last part answered with `answer` or reversed."""
+@contextlib.asynccontextmanager
+async def replier(at: str) -> AsyncIterator[None]:
+    """A REP upstream bound at `at`, answering each request with its last part reversed."""
+    server = socket(zmq.REP, bind=at)
+    serving = asyncio.get_running_loop().create_task(serve_replies(server))
+    try:
+        yield
+    finally:
+        serving.cancel()
+        await asyncio.gather(serving, return_exceptions=True)
+        server.close()
+
+
+async def serve_replies(server: zmq.asyncio.Socket) -> None:
     while True:
         try:
             message = await server.recv_multipart()
         except zmq.Again:  # pyzmq's asyncio REP: a message without an envelope, which REP drops
             continue
         body = message[-1]
-        await server.send_multipart([*message[:-1], (answer or {}).get(body, body[::-1])])
+        await server.send_multipart([*message[:-1], body[::-1]])
 
 
 def test_req_clients_at_once_each_get_their_reply_byte_for_byte_and_both_directions_are_shown() -> None:
     async def run() -> None:
         feed, local, upstream = Feed(), url(), url()
-        server = socket(zmq.REP, bind=upstream)
-        serving = asyncio.get_running_loop().create_task(serve_replies(server))
-        async with proxying([requests(feed, local, upstream)], feed, Faults()):
+        async with replier(upstream), proxying([requests(feed, local, upstream)], feed, Faults()):
             clients = [socket(zmq.REQ, connect=local) for _ in range(5)]
 
             async def ask(index: int, client: zmq.asyncio.Socket) -> None:
@@ -123,10 +147,6 @@ def test_req_clients_at_once_each_get_their_reply_byte_for_byte_and_both_directi
             assert {frame for (frame,) in feed.frames(OUT)} == sent  # the tap sees the content, no envelope
             await until(lambda: len(feed.frames(IN)) == 15, 5, "every reply shown")
             assert {frame for (frame,) in feed.frames(IN)} == {body[::-1] for body in sent}
-            for client in clients:
-                client.close()
-        serving.cancel()
-        server.close()
 
     asyncio.run(run())
 
@@ -144,8 +164,6 @@ def test_a_dealer_client_and_a_router_upstream_see_what_they_would_see_directly(
                 await server.send_multipart([ident, *message[:-1], b"reply " + message[-1]])
                 assert await received(client) == [*message[:-1], b"reply " + message[-1]]
             assert feed.frames(OUT) == [(b"one",), (b"two", b"parts"), (b"no delimiter",)]
-            client.close()
-        server.close()
 
     asyncio.run(run())
 
@@ -153,9 +171,7 @@ def test_a_dealer_client_and_a_router_upstream_see_what_they_would_see_directly(
 def test_a_hostile_client_does_not_stop_the_others() -> None:
     async def run() -> None:
         feed, local, upstream = Feed(), url(), url()
-        server = socket(zmq.REP, bind=upstream)
-        serving = asyncio.get_running_loop().create_task(serve_replies(server))
-        async with proxying([requests(feed, local, upstream)], feed, Faults()):
+        async with replier(upstream), proxying([requests(feed, local, upstream)], feed, Faults()):
             hostile, oversized = socket(zmq.DEALER, connect=local), socket(zmq.DEALER, connect=local)
             good = socket(zmq.REQ, connect=local)
             await hostile.send_multipart([b"\xff" * 10, b"garbage"])  # no envelope: the upstream REP drops it
@@ -165,10 +181,6 @@ def test_a_hostile_client_does_not_stop_the_others() -> None:
                 assert await received(good) == [(b"still served %d" % turn)[::-1]]
             await until(lambda: (b"\xff" * 10, b"garbage") in feed.frames(OUT), 5, "the garbage shown")
             assert all(len(b"".join(frame)) <= MAX_FRAME_BYTES for frame in feed.frames(OUT))
-            for sock in (hostile, oversized, good):
-                sock.close()
-        serving.cancel()
-        server.close()
 
     asyncio.run(run())
 
@@ -176,20 +188,14 @@ def test_a_hostile_client_does_not_stop_the_others() -> None:
 def test_clients_past_the_limit_close_the_upstream_connection_idle_longest() -> None:
     async def run() -> None:
         feed, local, upstream = Feed(), url(), url()
-        server = socket(zmq.REP, bind=upstream)
-        serving = asyncio.get_running_loop().create_task(serve_replies(server))
         relay = requests(feed, local, upstream, max_clients=2)
-        async with proxying([relay], feed, Faults()):
+        async with replier(upstream), proxying([relay], feed, Faults()):
             clients = [socket(zmq.REQ, connect=local) for _ in range(3)]
             for client in (*clients, clients[0]):
                 await client.send(b"ping")
                 assert await received(client) == [b"gnip"]
             assert len(relay.clients) == 2
             assert any("2 clients at once" in text for text in feed.warnings)
-            for client in clients:
-                client.close()
-        serving.cancel()
-        server.close()
 
     asyncio.run(run())
 
@@ -202,35 +208,21 @@ def test_requests_wait_for_an_absent_upstream_and_are_answered_once_it_is_there(
             await client.send(b"early")
             await until(lambda: feed.links("retrying"), 10, "the upstream retried")
             assert any("does not answer" in text for text in feed.warnings)
-            server = socket(zmq.REP, bind=upstream)
-            serving = asyncio.get_running_loop().create_task(serve_replies(server))
-            assert await received(client) == [b"ylrae"]
-            await until(lambda: feed.links("connected"), 10, "the upstream connected")
-            serving.cancel()
-            server.close()  # away again, then back on the same port
-            await until(lambda: feed.links("disconnected"), 10, "the upstream gone")
+            async with replier(upstream):
+                assert await received(client) == [b"ylrae"]
+                await until(lambda: feed.links("connected"), 10, "the upstream connected")
+            await until(lambda: feed.links("disconnected"), 10, "the upstream gone")  # away, then back
             await client.send(b"later")
-            server = socket(zmq.REP, bind=upstream)
-            serving = asyncio.get_running_loop().create_task(serve_replies(server))
-            assert await received(client) == [b"retal"]
-            serving.cancel()
-            server.close()
-            client.close()
+            async with replier(upstream):
+                assert await received(client) == [b"retal"]
 
     asyncio.run(run())
 
 
 def publications(feed: Feed, local: str, upstream: str, faults: Faults | None = None) -> relay_zeromq.Publications:
-    return relay_zeromq.Publications(
-        PROFILE,
-        "events",
-        local,
-        upstream,
-        feed.context,
-        faults or Faults(),
-        tap_in=tap(IN),
-        tap_out=relay_zeromq.subscription_tap(PROFILE, "events"),
-    )
+    route = relay_zeromq.Route(PROFILE, "events", local, upstream)
+    subscriptions = relay_zeromq.subscription_tap(PROFILE, "events")
+    return relay_zeromq.Publications(route, feed.context, faults or Faults(), tap_in=tap(IN), tap_out=subscriptions)
 
 
 def test_publications_pass_byte_for_byte_and_subscriptions_reach_the_publisher() -> None:
@@ -252,7 +244,6 @@ def test_publications_pass_byte_for_byte_and_subscriptions_reach_the_publisher()
             ]
             subscriber.close()
             assert await received(publisher) == [b"\x00tick\x00"]  # the last subscriber gone
-        publisher.close()
 
     asyncio.run(run())
 
@@ -269,8 +260,6 @@ def test_every_subscribers_subscription_is_shown_and_the_publisher_keeps_serving
             first.close()
             await publisher.send_multipart([b"a", b"b"])
             assert await received(second) == [b"a", b"b"]
-            second.close()
-        publisher.close()
 
     asyncio.run(run())
 
@@ -307,8 +296,6 @@ def test_a_dropped_request_is_shown_with_its_fault_and_never_reaches_the_upstrea
             await until(lambda: feed.frames(OUT), 10, "the request shown")
             assert [msg.fault for msg in feed.messages if msg.channel == "frame"] == ["dropped"]
             assert not await server.poll(300)
-            client.close()
-        server.close()
 
     asyncio.run(run())
 
@@ -337,7 +324,5 @@ def test_a_delayed_publication_arrives_late_and_a_cut_drops_every_connection_whi
             assert await received(publisher) == [b"\x01"]
             await publisher.send_multipart([b"after the cut"])
             assert await received(subscriber) == [b"after the cut"]
-            subscriber.close()
-        publisher.close()
 
     asyncio.run(run())
