@@ -22,6 +22,7 @@ import collections
 import contextlib
 import functools
 import math
+import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
@@ -34,7 +35,7 @@ from fieldctl.protocols.core.message import IN, OUT, Message, link
 from fieldctl.protocols.sdk.contract import Context, link_emitter
 from fieldctl.protocols.sdk.faults import Faults
 from fieldctl.protocols.sdk.machine import Frame
-from fieldctl.protocols.transport.zeromq import Socket, Throttle, receive_hwm
+from fieldctl.protocols.transport.zeromq import YIELD_EVERY_S, Socket, Throttle, receive_hwm
 
 from .relay import Pipe, SendFrame, Tap, cut_when_due
 from .request_reply import parts
@@ -46,8 +47,6 @@ MAX_CLIENTS = 64
 #: DEALER and a connection per client), as BaseDriver.open_files counts them (4 a socket).
 PUBLICATIONS_OPEN_FILES = 8
 REQUESTS_OPEN_FILES = 4 + 5 * MAX_CLIENTS
-#: Messages one readiness callback takes from a socket before the loop's other work runs.
-DRAIN_AT_ONCE = 256
 #: How long a cut may wait for its local port to be free again (libzmq closes in the background).
 REBIND_WITHIN_S = 2.0
 
@@ -119,7 +118,7 @@ class Side:
     """One socket of a relay, read from the event loop's readiness callback: each message goes
     through its Pipe there and then, with no task or future of its own (a relay step never waits:
     its sends never do), so a frame costs one callback on its way through (the fast path). A
-    callback takes at most DRAIN_AT_ONCE messages, then lets the loop's other work run first."""
+    callback takes messages for at most YIELD_EVERY_S, then lets the loop's other work run first."""
 
     def __init__(self, sock: Socket, warn: Throttle, fail: Callable[[BaseException], None]) -> None:
         self.sock, self.warn, self._fail = sock, warn, fail
@@ -146,8 +145,9 @@ class Side:
         recv, handle = self.sock.recv_nowait, self._handle
         if handle is None:
             return
+        until = time.monotonic() + YIELD_EVERY_S
         try:
-            for _ in range(DRAIN_AT_ONCE):
+            while time.monotonic() < until:
                 frames = recv()
                 if frames is None:
                     return

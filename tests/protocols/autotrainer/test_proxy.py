@@ -19,7 +19,8 @@ from fieldctl.profiles.loader import load_profile
 from fieldctl.protocols.autotrainer.driver import Driver
 from fieldctl.protocols.core.message import IN, OUT, Message
 from tests.helpers import proxies
-from tests.helpers.autotrainer import Endpoints, start_device, stop_device
+from tests.helpers.autotrainer import Device as RawDevice
+from tests.helpers.autotrainer import Endpoints, start_device, stop_device, topic
 from tests.helpers.processes import Proc
 from tests.helpers.waiting import until
 
@@ -145,5 +146,31 @@ def test_an_unparseable_request_goes_through_unchanged_and_its_answer_is_matched
             assert shown_request.raw == (b"not json \xff",) and shown_request.error
             (shown_reply,) = shown(feed, "reply", IN)
             assert shown_reply.raw == (reply,) and shown_reply.rtt_s is not None
+
+    asyncio.run(run())
+
+
+def test_a_publication_that_does_not_decode_is_relayed_unchanged_and_shown_malformed() -> None:
+    async def run() -> None:
+        publisher, local, feed = RawDevice(), Endpoints(), []
+        try:
+            async with proxies.proxying(driver(local), {"events": publisher.url}, feed):
+                subscriber = zmq.asyncio.Context.instance().socket(zmq.SUB)
+                subscriber.setsockopt(zmq.LINGER, 0)
+                subscriber.setsockopt(zmq.SUBSCRIBE, b"")
+                subscriber.connect(local.events)
+                await asyncio.to_thread(publisher.wait_subscriber)
+                garbage = [[topic(4001), b"{not json"], [b"\x01\x02", b"{}", b"three parts"]]
+                for message in garbage:
+                    publisher.sock.send_multipart(message)
+                arrived = [await asyncio.wait_for(subscriber.recv_multipart(), REPLY_WITHIN_S) for _ in garbage]
+                subscriber.close()
+                assert arrived == garbage
+                await until(lambda: len([m for m in feed if m.error]) == 2, 5, "both shown")
+                malformed = [m for m in feed if m.error]
+                assert [m.raw for m in malformed] == [tuple(message) for message in garbage]
+                assert all(m.direction == IN and m.kind == "malformed" for m in malformed)
+        finally:
+            publisher.close()
 
     asyncio.run(run())
