@@ -64,6 +64,7 @@ if TYPE_CHECKING:
         Simulation,
         link_emitter,
     )
+    from fieldctl.protocols.sdk.faults import Faults, Verdict, parse_rule, parse_rules
     from fieldctl.protocols.sdk.identity import identity_file, keep_identity, recall_identity
     from fieldctl.protocols.sdk.machine import Effects, Frame, Machine
     from fieldctl.protocols.sdk.options import PARAMS, RUNS_A_PROGRAM, UNPICKLES, Declared, OptionSpec
@@ -76,6 +77,7 @@ if TYPE_CHECKING:
         stream_client,
         stream_server,
     )
+    from fieldctl.protocols.sdk.runners.relay import Pipe, Tap, cut_when_due
     from fieldctl.protocols.sdk.schedule import ticks
     from fieldctl.protocols.transport import LISTEN_REFUSED_AFTER_S, tcp, together, within
     from fieldctl.protocols.transport.backoff import Backoff
@@ -115,6 +117,7 @@ __all__ = [
     "Declared",
     "Effects",
     "Emit",
+    "Faults",
     "FieldctlError",
     "Frame",
     "HeartbeatSpec",
@@ -125,6 +128,7 @@ __all__ = [
     "NagiosCode",
     "Notify",
     "OptionSpec",
+    "Pipe",
     "ProbeReport",
     "Profile",
     "ProtocolFailure",
@@ -133,10 +137,13 @@ __all__ = [
     "SecretRef",
     "Setting",
     "Simulation",
+    "Tap",
     "Timeout",
     "Unsupported",
     "UsageError",
+    "Verdict",
     "at_most",
+    "cut_when_due",
     "did_you_mean",
     "documents",
     "duration_text",
@@ -148,6 +155,8 @@ __all__ = [
     "mask",
     "one_of",
     "paced",
+    "parse_rule",
+    "parse_rules",
     "publish_subscribe",
     "recall_identity",
     "remember",
@@ -235,6 +244,13 @@ _HOMES = {
     "within": "fieldctl.protocols.transport",
     "Backoff": "fieldctl.protocols.transport.backoff",
     "tcp": "fieldctl.protocols.transport.tcp",
+    "Faults": "fieldctl.protocols.sdk.faults",
+    "Verdict": "fieldctl.protocols.sdk.faults",
+    "parse_rule": "fieldctl.protocols.sdk.faults",
+    "parse_rules": "fieldctl.protocols.sdk.faults",
+    "Pipe": "fieldctl.protocols.sdk.runners.relay",
+    "Tap": "fieldctl.protocols.sdk.runners.relay",
+    "cut_when_due": "fieldctl.protocols.sdk.runners.relay",
     "identity_file": "fieldctl.protocols.sdk.identity",
     "keep_identity": "fieldctl.protocols.sdk.identity",
     "recall_identity": "fieldctl.protocols.sdk.identity",

@@ -184,8 +184,8 @@ class _Subject:
 
         self.name, self.driver, self.profile, self.folder = loaded.name, loaded.driver, loaded.profile, folder
         self.sets = ["heartbeat.interval_s=0.5", *self.profile.setting("demo.set", [])]
-        resolved = load_profile(self.name, profile_files=[loaded.file], sets=self.sets)
-        private = private_endpoints(resolved, str(folder))
+        self.resolved = load_profile(self.name, profile_files=[loaded.file], sets=self.sets)
+        private = private_endpoints(self.resolved, str(folder))
         self.brokers = {name: given[name] for name in self.profile.broker_endpoints}
         self.endpoints = {**private, **{name: url for name, url in given.items() if name in private}}
         self.binds = {name for name in private if self.profile.topology(name) == SIMULATOR}
@@ -231,21 +231,27 @@ class _Subject:
 
     def simulate(self, *extra: str) -> tuple[_Running, dict[str, str]]:
         """A running simulator and the endpoints that reach it, once it has announced them."""
+        proc = self.start("simulate", self.name, "--json", *self.args(), *extra)
+        reached = self.announced(proc, self.endpoints)
+        if not self.binds:  # it binds nothing (a broker's endpoints): up once connected
+            proc.expect(lambda m: _is_link(m, *UP, self.driver.ready_state), "`connected` link")
+        return proc, reached
+
+    def announced(self, proc: _Running, endpoints: Mapping[str, str]) -> dict[str, str]:
+        """`endpoints` with each that `proc` binds on a port of the system's choice as it announced
+        it (a `bound` link); a socket path is reached as given, once it is bound."""
         from fieldctl.protocols.runtime.endpoints import is_wildcard
 
-        proc = self.start("simulate", self.name, "--json", *self.args(), *extra)
-        reached = dict(self.endpoints)
+        reached = dict(endpoints)
         while waiting := {name for name in self.binds if is_wildcard(reached[name])}:
             bound = proc.expect(
                 lambda m: _is_link(m, "bound") and m.get("endpoint") in waiting,
                 f"`bound` link for {', '.join(sorted(waiting))}",
             )
             reached[bound["endpoint"]] = bound["payload"]["url"]
-        if reached == self.endpoints and self.binds:  # socket paths: nothing to resolve, but bound only then
+        if reached == endpoints and self.binds:  # socket paths: nothing to resolve, but bound only then
             proc.expect(lambda m: _is_link(m, "bound"), "`bound` link")
-        elif not self.binds:  # it binds nothing (a broker's endpoints): up once connected
-            proc.expect(lambda m: _is_link(m, *UP, self.driver.ready_state), "`connected` link")
-        return proc, reached
+        return reached
 
     def end(self) -> None:
         for proc in self.running:
@@ -434,6 +440,30 @@ def _publish(subject: _Subject) -> None:
     if follower.wait_for(arrived, 10) is None:  # no relay (a hub): the simulator is the other side
         simulator.expect(arrived, "publication received (at the simulator or a listener)", 10)
     follower.stop()
+    simulator.stop()
+
+
+@_check("proxy")
+def _proxy(subject: _Subject) -> None:
+    """Where the driver plays proxy: `proxy` between the simulator and a client role (on private
+    addresses of its own) relays what the simulator sends to the client, shows it decoded as
+    coming in, and ends cleanly on SIGTERM."""
+    if "proxy" not in subject.driver.roles:
+        return
+    from fieldctl.protocols.runtime.endpoints import private_endpoints
+
+    simulator, reached = subject.simulate()
+    front = subject.folder / "proxy"
+    front.mkdir()
+    own = private_endpoints(subject.resolved, str(front))
+    upstream = [f"--upstream-endpoint={name}={reached[name]}" for name in subject.binds]
+    proxy = subject.start("proxy", subject.name, *subject.args(own), *upstream, "--json")
+    through = subject.announced(proxy, own)
+    role = "listen" if "listen" in subject.driver.roles else "register"
+    client = {**subject.endpoints, **{name: through[name] for name in subject.binds}}
+    subject.run(role, subject.name, *subject.args(client), "--json", "--count", "1", "--timeout", "30")
+    proxy.expect(lambda m: m.get("channel") != "link" and m.get("direction") == "in", "relayed message, decoded")
+    proxy.stop()
     simulator.stop()
 
 

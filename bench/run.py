@@ -32,13 +32,14 @@ import fleet_board
 import fleet_heartbeats
 import listen_throughput
 import memory
+import proxy
 import scale
 import startup
 
 #: The benchmarks in the order they run, each under its module's name (`--only NAME`).
 MODULES = {
     module.__name__: module
-    for module in (listen_throughput, commands, startup, memory, scale, fleet_heartbeats, fleet_board)
+    for module in (listen_throughput, commands, proxy, startup, memory, scale, fleet_heartbeats, fleet_board)
 }
 
 

@@ -36,7 +36,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"], "default_map": {"help": False}},
 )
 
-register_verbs(app)  # listen, register, command, publish, simulate, probe: the table in cli/roles/verbs.py
+register_verbs(app)  # listen, register, command, publish, simulate, probe, proxy: the table in cli/roles/verbs.py
 app.command(cls=bench.BenchCommand, context_settings=CONTEXT)(bench.bench)
 app.command()(check.check)
 app.command()(demo.demo)

@@ -7,6 +7,7 @@ Exit codes: 0 every step passed, 1 an expectation failed, 2 a bad check file, 3 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -269,7 +270,10 @@ async def _run_file(
     with private_folder("fieldctl-check-") as folder:
         # the target's and the line's overrides too: a broker's endpoint is where both sides meet
         async with private_simulator(
-            _profile(overrides, name, (), sets), folder, options=file.options["simulate"], control=True
+            _profile(overrides, name, (), sets),
+            folder,
+            options=file.options["simulate"],
+            control=os.path.join(folder, "control.sock"),
         ) as bound:
             endpoints = [f"{key}={url}" for key, url in bound.items() if key != CONTROL]
             prof = _profile(overrides, name, endpoints, sets)

@@ -315,7 +315,9 @@ class Session:
 
         async def run() -> None:
             with tempfile.TemporaryDirectory(prefix="fieldctl-console-") as folder:
-                async with private_simulator(source.load(), folder, control=True) as urls:
+                async with private_simulator(
+                    source.load(), folder, control=os.path.join(folder, "control.sock")
+                ) as urls:
                     bound.set_result(urls)
                     await asyncio.get_running_loop().create_future()  # until the connection closes
 

@@ -5,7 +5,7 @@ plugin) and answers what the other side asks."""
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -17,7 +17,8 @@ from fieldctl.cli.framework.protocol_options import sign
 
 if TYPE_CHECKING:
     from fieldctl.cli.views.lines import Output
-    from fieldctl.cli.views.stream import Sink
+    from fieldctl.cli.views.stream import Filters, Sink
+    from fieldctl.protocols.sdk.contract import BaseDriver, Context
 
 FilterOpt = Annotated[
     list[str] | None,
@@ -31,7 +32,25 @@ FilterOpt = Annotated[
 ]
 
 
-def _follow(
+#: What a following role runs: the driver, the Context of the run and the --filter filters in;
+#: it emits until cancelled.
+Start = Callable[["BaseDriver", "Context", "Filters"], Awaitable[None]]
+
+
+async def _listened(role: str, drv: BaseDriver, context: Context, filters: Filters) -> None:
+    if role == "register":
+        await drv.register(context)
+        return
+    # Heartbeats are subscribed to even when the filters hide them, so the watch does not report a
+    # live device as stale.
+    channels = filters.channels
+    heartbeat = drv.profile.heartbeat.channel
+    if channels and heartbeat is not None:
+        channels = channels | {heartbeat}
+    await drv.listen(context, channels)
+
+
+def follow(
     role: str,
     profile: ProfileOptions,
     count: int | None,
@@ -41,8 +60,13 @@ def _follow(
     filters_spec: list[str] | None,
     record: str | None,
     output: Output,
+    start: Start | None = None,
 ) -> None:
+    """Runs a role that follows the other side (listen, register, proxy: `start`) into the live
+    table, lines or NDJSON, with the heartbeat watch, until --count, --timeout, --idle,
+    --duration or a signal ends it."""
     import asyncio
+    import functools
 
     from fieldctl.cli.framework import common
     from fieldctl.cli.views.stream import Filters, run_stream, shown, stream_ended
@@ -54,20 +78,14 @@ def _follow(
     options = profile.options(role, drv)
     filters = Filters(filters_spec)
     filters.check(drv.vocabulary, prof.name)
+    run = start or functools.partial(_listened, role)
 
     async def main(sink: Sink) -> str:
         watch = HeartbeatWatch(prof, sink)
         context = drv.context(watch, options, sink.duplicate)
-        if role == "register":
-            follow = drv.register(context)
-        else:
-            # Heartbeats are subscribed to even when the filters hide them, so the watch does not
-            # report a live device as stale.
-            channels = filters.channels
-            if channels and prof.heartbeat.channel is not None:
-                channels = channels | {prof.heartbeat.channel}
-            follow = drv.listen(context, channels)
-        return await run_stream(together(follow, watch.run()), sink, timeout=timeout, duration=duration, idle=idle)
+        return await run_stream(
+            together(run(drv, context, filters), watch.run()), sink, timeout=timeout, duration=duration, idle=idle
+        )
 
     as_json = output.mode == "json"
     with shown(prof, drv, role, as_json=as_json, record=record, filters=filters, count=count, output=output) as sink:
@@ -89,42 +107,46 @@ GroupOpt = Annotated[
 ]
 
 
+CountOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--count",
+        parser=COUNT,
+        metavar="N",
+        help="Exit 0 after N well-formed messages that pass the filters "
+        "(link lines and malformed frames do not count).",
+    ),
+]
+TimeoutOpt = Annotated[
+    float | None,
+    typer.Option("--timeout", parser=SECONDS, metavar="S", help="Exit 4 unless --count is reached within S seconds."),
+]
+IdleOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--idle",
+        parser=SECONDS,
+        metavar="S",
+        help="Exit 4 after S seconds in which no message (other than a link line) arrived.",
+    ),
+]
+DurationOpt = Annotated[
+    float | None, typer.Option("--duration", parser=RUN_SECONDS, metavar="S", help="Exit 0 after S seconds.")
+]
+RecordOpt = Annotated[
+    str | None, typer.Option("--record", metavar="FILE", help="Append every shown message to FILE as NDJSON.")
+]
+
+
 def _following(role: str, doc: str) -> Callable[..., None]:
     def command(
         profile: ProfileOptions,
-        count: Annotated[
-            int | None,
-            typer.Option(
-                "--count",
-                parser=COUNT,
-                metavar="N",
-                help="Exit 0 after N well-formed messages that pass the filters "
-                "(link lines and malformed frames do not count).",
-            ),
-        ] = None,
-        timeout: Annotated[
-            float | None,
-            typer.Option(
-                "--timeout", parser=SECONDS, metavar="S", help="Exit 4 unless --count is reached within S seconds."
-            ),
-        ] = None,
-        idle: Annotated[
-            float | None,
-            typer.Option(
-                "--idle",
-                parser=SECONDS,
-                metavar="S",
-                help="Exit 4 after S seconds in which no message (other than a link line) arrived.",
-            ),
-        ] = None,
-        duration: Annotated[
-            float | None, typer.Option("--duration", parser=RUN_SECONDS, metavar="S", help="Exit 0 after S seconds.")
-        ] = None,
+        count: CountOpt = None,
+        timeout: TimeoutOpt = None,
+        idle: IdleOpt = None,
+        duration: DurationOpt = None,
         filter_: FilterOpt = None,
-        record: Annotated[
-            str | None,
-            typer.Option("--record", metavar="FILE", help="Append every shown message to FILE as NDJSON."),
-        ] = None,
+        record: RecordOpt = None,
         json_: JsonOpt = False,
         lines: LinesOpt = False,
         format_: FormatOpt = None,
@@ -141,7 +163,7 @@ def _following(role: str, doc: str) -> Callable[..., None]:
             if profile.name is None:
                 fleet_too = ", or --fleet FILE" if role == "listen" else ""
                 raise UsageError(f"{role}: missing PROFILE (a profile or target name{fleet_too})")
-            _follow(role, profile, count, timeout, idle, duration, filter_, record, output)
+            follow(role, profile, count, timeout, idle, duration, filter_, record, output)
             return
         from fieldctl.cli.fleet.listen import listen_fleet
 

@@ -15,6 +15,7 @@ from fieldctl.cli.framework import common
 from fieldctl.profiles import Profile
 from fieldctl.protocols.core.errors import Timeout
 from fieldctl.protocols.core.message import Message
+from fieldctl.protocols.sdk.contract import Emit
 from fieldctl.protocols.transport import together
 
 if TYPE_CHECKING:
@@ -38,11 +39,16 @@ async def private_simulator(
     folder: str,
     *,
     options: dict[str, Any] | None = None,
-    control: bool = False,
+    control: str | None = None,
+    emit: Emit | None = None,
+    scenario: list[Message] | None = None,
+    timeline: bool = True,
 ) -> AsyncIterator[dict[str, str]]:
     """Runs the simulator of `profile` (resolved, with its overrides) on private endpoints until the
     block ends; yields endpoint name -> the URL it bound, a broker's as the profile has it (and,
-    with `control`, "control" -> its control socket, see protocols/runtime/control.py)."""
+    with `control`, a socket path, "control" -> its control socket, see
+    protocols/runtime/control.py). `emit` gets what the simulator reports but the private
+    addresses it binds; `scenario` and `timeline` are `simulate`'s."""
     from fieldctl.protocols.runtime.endpoints import all_announced, on_endpoints, private_endpoints
 
     throwaway_credentials(profile)
@@ -54,7 +60,7 @@ async def private_simulator(
     announced = asyncio.Event()
 
     def check() -> None:
-        if all_announced(prof, bound, heard) and (not control or CONTROL in bound):
+        if all_announced(prof, bound, heard) and (control is None or CONTROL in bound):
             announced.set()
 
     def device_sink(msg: Message) -> None:
@@ -62,17 +68,19 @@ async def private_simulator(
             bound[msg.endpoint] = msg.payload["url"]
             if msg.endpoint in private:
                 heard.add(msg.endpoint)
+                check()
+                return
+        if emit is not None:
+            emit(msg)
         check()
 
     check()  # a profile whose endpoints are all a broker's: nothing to wait for
-    simulation = device.simulator(device.context(device_sink, options), scenario=None, timeline=True)
+    simulation = device.simulator(device.context(device_sink, options), scenario=scenario, timeline=timeline)
     work = [simulation.run()]
-    if control:
+    if control is not None:
         from fieldctl.protocols.runtime.control import ControlServer
 
-        work.append(
-            ControlServer(os.path.join(folder, "control.sock"), simulation.control, device_sink, prof.name).run()
-        )
+        work.append(ControlServer(control, simulation.control, device_sink, prof.name).run())
     simulator = asyncio.ensure_future(together(*work))  # one failing cancels the other, and waits
     try:
         await common.wait_while_running(simulator, announced.wait(), BOUND_WITHIN_S)

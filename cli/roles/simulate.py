@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from fieldctl.cli.framework.bounded import RUN_SECONDS
 from fieldctl.cli.framework.common import FormatOpt, JsonOpt, LinesOpt, ProfileOptions, with_profile
+from fieldctl.cli.roles.fault_options import FaultOpt, FaultsFileOpt, SeedOpt, faults_from
 
 if TYPE_CHECKING:
     from fieldctl.cli.views.stream import Sink
+    from fieldctl.profiles import Profile
+    from fieldctl.protocols.core.message import Message
+    from fieldctl.protocols.sdk.contract import Emit
+    from fieldctl.protocols.sdk.faults import Faults
 
 
 @with_profile
@@ -41,6 +46,9 @@ def simulate(
             help="Listen for publish/command --via SOCKET from other shells (a 0600 Unix socket).",
         ),
     ] = None,
+    fault: FaultOpt = None,
+    faults_file: FaultsFileOpt = None,
+    seed: SeedOpt = None,
     json_: JsonOpt = False,
     lines: LinesOpt = False,
     format_: FormatOpt = None,
@@ -98,12 +106,15 @@ def simulate(
     )
     options = profile.options("simulate", drv)
     messages = common.read_messages(scenario, prof.name) if scenario is not None else None
+    faults = faults_from(fault, faults_file, seed)
     if devices is None:
         if write_fleet is not None or group is not None or base_port is not None:
             raise UsageError("--write-fleet, --group and --base-port need --devices N")
     else:
-        if control is not None:
-            raise UsageError("--control serves one device; not with --devices")
+        if control is not None or faults.active:
+            raise UsageError(
+                f"{'--control' if control is not None else '--fault'} serves one device; not with --devices"
+            )
         from fieldctl.cli.roles.private_run import broker_overrides_only
 
         broker_overrides_only(profile, prof, "--devices")
@@ -128,6 +139,10 @@ def simulate(
         return
 
     async def main(sink: Sink) -> None:
+        if faults.active:
+            timeline = not no_timeline
+            await run_stream(faulted(prof, sink, options, messages, timeline, control, faults), sink, duration=duration)
+            return
         simulation = drv.simulator(drv.context(sink, options), scenario=messages, timeline=not no_timeline)
         work = [simulation.run()]
         if control is not None:
@@ -138,3 +153,48 @@ def simulate(
 
     with shows() as sink:
         asyncio.run(main(sink))
+
+
+async def faulted(
+    profile: Profile,
+    sink: Sink,
+    options: dict[str, Any],
+    scenario: list[Message] | None,
+    timeline: bool,
+    control: str | None,
+    faults: Faults,
+) -> None:
+    """`simulate --fault`: the simulator on private addresses, and a proxy with the fault rules on
+    the profile's own (cli/roles/proxy.py), so a client sees a flaky device. The feed is the
+    simulator's, and every frame a rule touched, as the simulator's side reads it."""
+    from fieldctl.cli.framework import common
+    from fieldctl.cli.framework.private_folder import private_folder
+    from fieldctl.cli.roles.private_run import CONTROL, private_simulator
+
+    with private_folder("fieldctl-faults-") as folder:
+        async with private_simulator(
+            profile, folder, options=options, control=control, emit=sink, scenario=scenario, timeline=timeline
+        ) as bound:
+            front = common.driver(profile)
+            upstream = {name: url for name, url in bound.items() if name != CONTROL}
+            await front.proxy(front.context(_touched(sink)), upstream=upstream, faults=faults)
+
+
+#: The proxy's link states a `simulate --fault` feed shows: its own addresses and its clients.
+_FRONT_STATES = frozenset({"bound", "peer-connected", "disconnected"})
+
+
+def _touched(sink: Emit) -> Emit:
+    """The proxy's feed narrowed to what the simulator's does not show: its bound addresses, its
+    clients coming and going, and each frame a fault rule touched, its direction the simulator's."""
+    from fieldctl.protocols.core.message import IN, OUT
+
+    def emit(msg: Message) -> None:
+        if msg.is_link:
+            if msg.kind in _FRONT_STATES or msg.fault is not None:
+                sink(msg)
+        elif msg.fault is not None:
+            msg.direction = OUT if msg.direction == IN else IN
+            sink(msg)
+
+    return emit

@@ -13,7 +13,7 @@ import typer
 
 from fieldctl.cli.framework.metavars import KINDS, tidy
 from fieldctl.cli.framework.protocol_options import CONTEXT, ProtocolCommand
-from fieldctl.cli.roles import command, listen, probe, publish, simulate
+from fieldctl.cli.roles import command, listen, probe, proxy, publish, simulate
 
 if TYPE_CHECKING:
     import typer._click as click  # Typer exports no public name for its vendored click's classes
@@ -51,6 +51,7 @@ ROLE_VERBS: dict[str, Verb] = {
     ),
     "simulate": Verb(simulate.simulate),
     "probe": Verb(probe.probe, ("probe [--warn S] [--crit S]        health check",), ("--warn", "--crit")),
+    "proxy": Verb(proxy.proxy),
 }
 #: The verbs a console line may start with that mean what the subcommand of that name means.
 CONSOLE_VERBS = tuple(name for name, verb in ROLE_VERBS.items() if verb.console)

@@ -46,6 +46,7 @@ FIELDS = (
     "error",
     "raw",
     "rtt_s",
+    "fault",
     "target",
 )
 #: What a path that is not in the message (or a null) shows as: a column is never left out.
@@ -214,15 +215,19 @@ def line_segments(
     pieces += [(" ", ""), (visible(str(msg.kind)[:cut]), severity or "bold")]
     if msg.id is not None:
         pieces += [(" #", ""), (visible(str(msg.id)[:cut]), "")]
-    if msg.is_link:
-        detail = f"{msg.endpoint} {link_text(msg)}".strip()
-    elif msg.error:
-        detail = f"✗ {msg.error}"
-    else:
-        detail = summarize(msg)
+    detail = f"{msg.endpoint} {link_text(msg)}".strip() if msg.is_link else detail_text(msg, summarize)
+    if msg.is_link and msg.fault is not None:
+        detail = f"[{msg.fault}] {detail}"
     if detail:
         pieces += [("  ", ""), (visible(detail[:SUMMARY_CHARS]), severity)]
     return pieces
+
+
+def detail_text(msg: Message, summarize: Callable[[Message], str]) -> str:
+    """What a row or line says of a message after its kind: what a fault rule did to it first
+    (`[dropped]`), then the error, else the driver's summary."""
+    detail = f"✗ {msg.error}" if msg.error else summarize(msg)
+    return detail if msg.fault is None else f"[{msg.fault}] {detail}"
 
 
 def message_line(

@@ -23,7 +23,7 @@ from rich.text import Text
 
 from fieldctl.cli.framework.escape import cell, visible
 from fieldctl.cli.views import theme
-from fieldctl.cli.views.lines import clock
+from fieldctl.cli.views.lines import clock, detail_text
 from fieldctl.cli.views.links import link_text
 from fieldctl.cli.views.render import arrow, channel_style, row_style
 from fieldctl.protocols.core.readable import value_text
@@ -81,7 +81,7 @@ class Row:
             msg = self.msg
             if msg is None:
                 return self.detail or ""
-            detail = self.detail = (f"✗ {msg.error}" if msg.error else summarize(msg))[:CELL_CHARS]
+            detail = self.detail = detail_text(msg, summarize)[:CELL_CHARS]
         return detail
 
 
@@ -181,6 +181,8 @@ class LiveView:
             grid.add_row(cell(endpoint), cell(f"{state}  {url}", style))
         s = self.stats
         counters = f"received {s.received}  sent {s.sent}  malformed {s.malformed}  duplicates dropped {s.duplicates}"
+        if s.faults:
+            counters += f"  faults {s.faults}"
         grid.add_row("counters", Text(counters, style=theme.style("error") if s.malformed else ""))
         return grid
 

@@ -12,3 +12,5 @@ class Stats:
     #: Messages a role heard again and did not pass on (a device's re-sent emergency).
     duplicates: int = 0
     sent: int = 0
+    #: Frames a fault rule touched (dropped, delayed, ...): `proxy` and `simulate --fault`.
+    faults: int = 0

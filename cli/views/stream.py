@@ -159,6 +159,8 @@ class Sink:
                 stats.malformed += 1
             else:
                 self.matched += 1
+        if msg.fault is not None:
+            self.stats.faults += 1
         msg = scrub(msg)
         if self.out is not None or self.record is not None:
             line = self._line(msg) if self.record is not None or self.lines is None else None

@@ -43,7 +43,7 @@ class Message:
     ts: float = field(default_factory=time.time)
     #: On the first reply to a command: seconds from the request leaving to this reply arriving.
     rtt_s: float | None = None
-    #: What a fault rule did to this frame on its way (`dropped`, `delayed 200 ms`): see
+    #: What a fault rule did to this frame on its way (`dropped`, `delayed 200.0 ms`): see
     #: protocols/sdk/faults.py; None for a frame relayed as it came.
     fault: str | None = None
 

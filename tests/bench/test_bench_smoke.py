@@ -30,6 +30,7 @@ SMALLEST = {
     "commands": ["--calls", "1", "--processes", "1"],
     "startup": ["--runs", "1"],
     "listen_throughput": ["--messages", "10"],
+    "proxy": ["--calls", "1", "--messages", "10"],
     "memory": ["--messages", "2000", "--rate", "2000", "--warmup", "0.2"],  # 1 s a run: VmRSS is sampled every 0.1 s
     "scale": ["--connectors", "2", "--subscribers", "2", "--seconds", "1", "--rate", "20"],
     "fleet_board": ["--devices", "2", "--messages", "200", "--per-target", "5", "--scrapes", "1"],

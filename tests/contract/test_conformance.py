@@ -23,6 +23,8 @@ def test_the_builtins_and_the_example_plugin_are_registered() -> None:
 def test_the_protocol_passes_the_conformance_check(protocol: str, check: str, request: pytest.FixtureRequest) -> None:
     if check == "publish" and not {"listen", "publish"} <= driver_class(protocol).roles:
         pytest.skip(f"{protocol} has no listen and publish pair: its register and publish roles have their own tests")
+    if check == "proxy" and "proxy" not in driver_class(protocol).roles:
+        pytest.skip(f"{protocol} plays no proxy")
     brokers = load_profile(protocol).broker_endpoints  # both sides reach these at the tests' own broker
     endpoints = {name: request.getfixturevalue("mosquitto").url for name in brokers}
     assert conformance_failures(protocol, [check], endpoints=endpoints or None) == []

@@ -106,7 +106,11 @@ async def cut_when_due(faults: Faults, cut: Callable[[], Awaitable[Any]], contex
     """Runs `cut` (drop every connection) whenever a disconnect rule falls due, reporting each as
     a `disconnected` link with its fault label, until cancelled or no rule is left."""
     loop = asyncio.get_running_loop()
-    while (due := faults.next_disconnect(loop.time())) is not None:
+    last = loop.time()
+    # Asked from the last cut at the earliest: a sleep may end a clock tick early, and the cut
+    # just made would be due again.
+    while (due := faults.next_disconnect(max(loop.time(), last))) is not None:
+        last = due
         await asyncio.sleep(max(0.0, due - loop.time()))
         msg = link(profile, "", "disconnected", {"reason": "fault rule"})
         msg.fault = "disconnected"
