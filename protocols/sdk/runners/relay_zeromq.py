@@ -25,7 +25,7 @@ import math
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import zmq
 
@@ -47,6 +47,8 @@ MAX_CLIENTS = 64
 #: DEALER and a connection per client), as BaseDriver.open_files counts them (4 a socket).
 PUBLICATIONS_OPEN_FILES = 8
 REQUESTS_OPEN_FILES = 4 + 5 * MAX_CLIENTS
+#: The flags of a part sent at once: one more follows, the last one.
+_MORE, _NOW = int(zmq.SNDMORE | zmq.NOBLOCK), int(zmq.NOBLOCK)
 #: How long a cut may wait for its local port to be free again (libzmq closes in the background).
 REBIND_WITHIN_S = 2.0
 
@@ -161,19 +163,21 @@ class Side:
     def sender(self, envelope: tuple[bytes, ...] = ()) -> SendFrame:
         """A Pipe's `send`: the frame at once (after `envelope`: a ROUTER's routing id), or
         dropped, said so, when the socket cannot take it now (a full queue); never waits."""
-        sock, sync, warn = self.sock, self._sync, self.warn
+        sock, send_part, warn = self.sock, self._sync.send, self.warn
 
         async def send(frame: Frame) -> None:
+            *more, last = (*envelope, *parts(frame))
             try:
-                sync.send_multipart((*envelope, *parts(frame)), zmq.NOBLOCK)
+                for part in more:  # a message goes whole or not at all: only its first part can fail
+                    send_part(part, _MORE)
+                send_part(last, _NOW)
             except zmq.Again:
                 warn(f"{sock.name}: dropped a message {sock.url} cannot take now (its queue is full)")
             except zmq.ZMQError as exc:
                 warn(f"{sock.name}: dropped a message for {sock.url}: {exc}")
             # ZeroMQ's descriptor is edge-triggered: a send may have taken the wake-up of a message
-            # that arrived meanwhile.
-            if self._handle is not None and cast(int, sync.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
-                self.wake()
+            # that arrived meanwhile. One look after the sends of a turn of the loop (wake) sees it.
+            self.wake()
 
         return send
 
