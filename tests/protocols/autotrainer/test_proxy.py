@@ -6,6 +6,7 @@ driver level: every frame arrives byte for byte, and the proxy's feed shows hear
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 from collections.abc import AsyncIterator, Iterator
@@ -21,7 +22,7 @@ from fieldctl.protocols.core.message import IN, OUT, Message
 from tests.helpers import proxies
 from tests.helpers.autotrainer import Device as RawDevice
 from tests.helpers.autotrainer import Endpoints, start_device, stop_device, topic
-from tests.helpers.processes import Proc
+from tests.helpers.processes import FIELDCTL, Proc
 from tests.helpers.waiting import until
 
 REPLY_WITHIN_S = 10
@@ -174,3 +175,49 @@ def test_a_publication_that_does_not_decode_is_relayed_unchanged_and_shown_malfo
             publisher.close()
 
     asyncio.run(run())
+
+
+def test_fieldctl_proxy_on_the_command_line_relays_and_shows_both_directions(device: tuple[Proc, Endpoints]) -> None:
+    _, upstream = device
+    local = Endpoints()
+    proxy = Proc(
+        [
+            *FIELDCTL,
+            "proxy",
+            "autotrainer",
+            f"--upstream-endpoint=events={upstream.events}",
+            f"--upstream-endpoint=commands={upstream.commands}",
+            *local.args,
+            "--json",
+            "--count",
+            "5",  # the request, its reply, the subscription, a heartbeat, then whatever comes: once the
+            # first heartbeat has been taken, the proxy has relayed it whole
+        ]
+    )
+    for name in ("events", "commands"):
+        proxy.wait_json(lambda m, name=name: m["channel"] == "link" and m["kind"] == "bound" and m["endpoint"] == name)
+    body = json.dumps({"command": 300, "nonce": 41}).encode()
+    reply = asyncio.run(request(local.commands, body))
+    assert reply == asyncio.run(request(upstream.commands, body))
+    subscriber = zmq.Context.instance().socket(zmq.SUB)
+    subscriber.setsockopt(zmq.LINGER, 0)
+    subscriber.setsockopt(zmq.SUBSCRIBE, topic(1001))
+    subscriber.connect(local.events)
+    try:
+        assert subscriber.poll(REPLY_WITHIN_S * 1000), "no heartbeat through the proxy"
+        beat = subscriber.recv_multipart()
+    finally:
+        subscriber.close()
+    assert proxy.wait(REPLY_WITHIN_S) == 0
+    shown = [json.loads(line) for line in proxy.output() if '"link"' not in line]
+    assert [(m["direction"], m["channel"], m["kind"]) for m in shown[:4]] == [
+        (OUT, "command", "get-configuration"),
+        (IN, "reply", "get-configuration"),
+        (OUT, "subscription", "subscribe"),
+        (IN, "heartbeat", "heartbeat"),
+    ]
+    sent, answered, subscribed, heard, _ = shown
+    assert base64.b64decode(sent["raw"][0]) == body
+    assert base64.b64decode(answered["raw"][0]) == reply and answered["rtt_s"] > 0
+    assert subscribed["payload"] == {"topic": "heartbeat"}
+    assert [base64.b64decode(part) for part in heard["raw"]] == beat
