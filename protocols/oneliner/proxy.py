@@ -32,6 +32,7 @@ class Calls:
     def __init__(self, profile: Profile) -> None:
         self.profile, self.limits = profile.name, profile.limits
         self.waiting: collections.deque[tuple[str, float]] = collections.deque(maxlen=MAX_WAITING)
+        self.answered: tuple[str, float | None] = ("?", None)
 
     def request(self, frame: Frame) -> list[Message]:
         message = parts(frame)
@@ -44,7 +45,9 @@ class Calls:
         return [msg]
 
     def reply(self, frame: Frame) -> list[Message]:
-        target, sent = self.waiting.popleft() if self.waiting else ("?", None)
+        if self.waiting:
+            self.answered = self.waiting.popleft()
+        target, sent = self.answered  # none waits: the last one's again (a fault rule's corrupted copy)
         msg = codec.decode_reply(self.profile, parts(frame), target, limits=self.limits)
         if sent is not None:
             msg.rtt_s = time.monotonic() - sent

@@ -19,6 +19,7 @@ import zmq.asyncio
 from fieldctl.profiles.loader import load_profile
 from fieldctl.protocols.autotrainer.driver import Driver
 from fieldctl.protocols.core.message import IN, OUT, Message
+from fieldctl.protocols.sdk.faults import Faults, parse_rule
 from tests.helpers import proxies
 from tests.helpers.autotrainer import Device as RawDevice
 from tests.helpers.autotrainer import Endpoints, start_device, stop_device, topic
@@ -43,10 +44,13 @@ def driver(local: Endpoints) -> Driver:
 
 
 @contextlib.asynccontextmanager
-async def through_proxy(upstream: Endpoints) -> AsyncIterator[tuple[Endpoints, list[Message]]]:
+async def through_proxy(
+    upstream: Endpoints, faults: Faults | None = None
+) -> AsyncIterator[tuple[Endpoints, list[Message]]]:
     """The proxy of `upstream` on ports of its own: those ports, and what it reports."""
     local, feed = Endpoints(), []
-    async with proxies.proxying(driver(local), {"events": upstream.events, "commands": upstream.commands}, feed):
+    relayed = {"events": upstream.events, "commands": upstream.commands}
+    async with proxies.proxying(driver(local), relayed, feed, faults):
         yield local, feed
 
 
@@ -221,3 +225,29 @@ def test_fieldctl_proxy_on_the_command_line_relays_and_shows_both_directions(dev
     assert base64.b64decode(answered["raw"][0]) == reply and answered["rtt_s"] > 0
     assert subscribed["payload"] == {"topic": "heartbeat"}
     assert [base64.b64decode(part) for part in heard["raw"]] == beat
+
+
+def test_fault_rules_drop_the_heartbeats_and_a_cut_leaves_the_clients_to_reconnect(
+    device: tuple[Proc, Endpoints],
+) -> None:
+    _, upstream = device
+    faults = Faults([parse_rule("drop channel=heartbeat"), parse_rule("disconnect after=1s")])
+
+    async def run() -> None:
+        async with through_proxy(upstream, faults) as (local, feed):
+            client = driver(local)
+            heard: list[Message] = []
+            listening = asyncio.get_running_loop().create_task(client.listen(client.context(heard.append), None))
+            await until(lambda: len(shown(feed, "heartbeat", IN)) >= 2, 10, "heartbeats reaching the proxy")
+            assert {m.fault for m in shown(feed, "heartbeat", IN)} == {"dropped"}
+            await until(lambda: [m for m in feed if m.fault == "disconnected"], 10, "the cut")
+            bound = lambda: [m.endpoint for m in feed if m.channel == "link" and m.kind == "bound"]  # noqa: E731
+            await until(lambda: len(bound()) == 4, 10, "both endpoints bound again")
+            async with client.session(client.context(lambda msg: None)) as session:
+                outcome = await session.command("get-status", None, timeout=REPLY_WITHIN_S, wait=False)
+            assert outcome.ok, outcome.summary
+            assert not [m for m in heard if m.channel == "heartbeat"]  # every one dropped on the way
+            listening.cancel()
+            await asyncio.gather(listening, return_exceptions=True)
+
+    asyncio.run(run())

@@ -14,9 +14,11 @@ import zmq
 import zmq.asyncio
 
 from fieldctl.profiles.loader import load_profile
+from fieldctl.protocols.core.errors import ProtocolFailure
 from fieldctl.protocols.core.message import IN, OUT, Message
 from fieldctl.protocols.oneliner import codec
 from fieldctl.protocols.oneliner.driver import Driver
+from fieldctl.protocols.sdk.faults import Faults, parse_rule
 from tests.helpers import proxies
 from tests.helpers.oneliner import PROFILE, Ports, start
 from tests.helpers.waiting import until
@@ -38,10 +40,10 @@ def driver(local: Ports) -> Driver:
 
 
 @contextlib.asynccontextmanager
-async def through_proxy(upstream: Ports) -> AsyncIterator[tuple[Ports, list[Message]]]:
+async def through_proxy(upstream: Ports, faults: Faults | None = None) -> AsyncIterator[tuple[Ports, list[Message]]]:
     """The proxy of `upstream` on ports of its own: those ports, and what it reports."""
     local, feed = Ports(), []
-    async with proxies.proxying(driver(local), {"calls": upstream.calls, "streams": upstream.streams}, feed):
+    async with proxies.proxying(driver(local), {"calls": upstream.calls, "streams": upstream.streams}, feed, faults):
         yield local, feed
 
 
@@ -129,5 +131,19 @@ def test_the_proxy_keeps_serving_while_its_upstream_is_away() -> None:
                 with pytest.raises(Exception, match="no reply"):
                     await session.command("version", None, timeout=0.5, wait=False)
             assert [m.kind for m in feed if m.channel == codec.CALL] == ["__router_server.get_version"]
+
+    asyncio.run(run())
+
+
+def test_a_corrupted_reply_reaches_the_client_malformed_and_is_shown_so(upstream: Ports) -> None:
+    async def run() -> None:
+        faults = Faults([parse_rule("corrupt channel=reply")])
+        async with through_proxy(upstream, faults) as (local, feed):
+            client = driver(local)
+            async with client.session(client.context(lambda msg: None)) as session:
+                with pytest.raises(ProtocolFailure, match="undecodable reply"):
+                    await session.command("version", None, timeout=REPLY_WITHIN_S, wait=False)
+            (reply,) = [m for m in feed if m.channel == codec.REPLY]
+            assert reply.fault == "corrupted" and reply.error and reply.kind == "__router_server.get_version"
 
     asyncio.run(run())
