@@ -242,11 +242,14 @@ class _Relay:
     def side(self, sock: Socket) -> Side:
         return Side(sock, self.warn, self.fail)
 
-    def pipe(self, direction: str, send: SendFrame, tap: Tap) -> Pipe:
-        """A Pipe of this relay; with fault rules, a task sends what it holds back."""
+    def pipe(self, direction: str, send: SendFrame, tap: Tap, held_by: list[asyncio.Task[None]] | None = None) -> Pipe:
+        """A Pipe of this relay; with fault rules, a task sends what it holds back (added to
+        `held_by` too: the tasks of one client, ended with it)."""
         pipe = Pipe(direction, send, tap, self.context, self.faults, endpoint=self.name)
         if self.faults.active:
-            self.start(pipe.run())
+            task = self.start(pipe.run())
+            if held_by is not None:
+                held_by.append(task)
         return pipe
 
     async def bind(self, sock: Socket) -> Side:
@@ -384,10 +387,14 @@ class _Client:
         taps = relay.exchanges()
         self.upstream = relay.upstream(zmq.DEALER)
         self.tasks: list[asyncio.Task[None]] = []
-        self.send = relay_now(relay.pipe(OUT, self.upstream.sender(), after_envelope(taps.request)))
-        self.upstream.read(relay_now(relay.pipe(IN, router.sender((ident,)), after_envelope(taps.reply))))
+        self.send = relay_now(relay.pipe(OUT, self.upstream.sender(), after_envelope(taps.request), self.tasks))
+        back = relay.pipe(IN, router.sender((ident,)), after_envelope(taps.reply), self.tasks)
+        self.upstream.read(relay_now(back))
 
     def close(self) -> None:
+        """Its connection upstream closed, and what its pipes held back dropped with it."""
+        for task in self.tasks:
+            task.cancel()
         self.upstream.close()
 
 
