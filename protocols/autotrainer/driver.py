@@ -10,6 +10,8 @@ from fieldctl.protocols.core.errors import UsageError
 from fieldctl.protocols.core.message import LINK, OUT, Message
 from fieldctl.protocols.core.readable import value_text
 from fieldctl.protocols.sdk.contract import BaseDriver, Context, Notify, ProbeReport, Simulation
+from fieldctl.protocols.sdk.faults import Faults
+from fieldctl.protocols.sdk.runners import relay_zeromq
 
 from . import client, codec
 from .client_state import describe_result
@@ -17,12 +19,20 @@ from .settings import SETTINGS
 
 
 class Driver(BaseDriver):
-    roles: ClassVar[frozenset[str]] = frozenset({"listen", "command", "publish", "simulate", "probe"})
+    roles: ClassVar[frozenset[str]] = frozenset({"listen", "command", "publish", "simulate", "probe", "proxy"})
     settings: ClassVar[dict[str, Setting]] = {**BaseDriver.settings, **SETTINGS}
     styles: ClassVar[dict[str, str]] = {**BaseDriver.styles, "emergency": "alarm", "command_result": "reply"}
     #: ZeroMQ sockets, each with its mailbox and monitor (4): listen a SUB; command and probe a REQ
-    #: and a SUB; simulate an XPUB and a ROUTER (their peers' connections besides); publish an XPUB.
-    open_files: ClassVar[dict[str, int]] = {"listen": 4, "command": 8, "probe": 8, "simulate": 8, "publish": 4}
+    #: and a SUB; simulate an XPUB and a ROUTER (their peers' connections besides); publish an XPUB;
+    #: proxy an XPUB and an XSUB, a ROUTER and a DEALER for each client (relay_zeromq).
+    open_files: ClassVar[dict[str, int]] = {
+        "listen": 4,
+        "command": 8,
+        "probe": 8,
+        "simulate": 8,
+        "publish": 4,
+        "proxy": relay_zeromq.PUBLICATIONS_OPEN_FILES + relay_zeromq.REQUESTS_OPEN_FILES,
+    }
 
     def __init__(self, profile: Profile, notify: Notify) -> None:
         super().__init__(profile, notify)
@@ -44,9 +54,11 @@ class Driver(BaseDriver):
         """Channels: the profile's topics, the command socket's two and link lines. Kinds: the
         profile's events and commands and what the codec names itself (an unknown code is a number)."""
         if key == "channel":
-            return frozenset({*self.vocab.channel_topic, "command", "reply", LINK})
+            return frozenset({*self.vocab.channel_topic, "command", "reply", LINK, relay_zeromq.SUBSCRIPTION})
         if key == "kind":
-            return frozenset({*self.vocab.event_code, *self.vocab.command_code, *codec.OWN_KINDS})
+            return frozenset(
+                {*self.vocab.event_code, *self.vocab.command_code, *codec.OWN_KINDS, *relay_zeromq.SUBSCRIPTION_KINDS}
+            )
         return None
 
     def publication(self, kind: str, data: Any) -> Message:
@@ -81,6 +93,11 @@ class Driver(BaseDriver):
 
     async def probe(self, context: Context, *, warn: float, crit: float) -> ProbeReport:
         return await client.probe(self.profile.endpoints, self.vocab, warn, crit)
+
+    async def proxy(self, context: Context, *, upstream: dict[str, str], faults: Faults) -> None:
+        from . import proxy
+
+        await proxy.proxy(self.profile, self.vocab, context, upstream, faults)
 
 
 def _short(value: Any, limit: int = 100) -> str:

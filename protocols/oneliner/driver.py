@@ -10,18 +10,28 @@ from fieldctl.protocols.core.errors import UsageError
 from fieldctl.protocols.core.message import OUT, Message
 from fieldctl.protocols.core.readable import value_text
 from fieldctl.protocols.sdk.contract import BaseDriver, ClientSession, Context, ProbeReport, Simulation
+from fieldctl.protocols.sdk.faults import Faults
+from fieldctl.protocols.sdk.runners import relay_zeromq
 
 from . import client, codec
 from .settings import SETTINGS
 
 
 class Driver(BaseDriver):
-    roles: ClassVar[frozenset[str]] = frozenset({"listen", "command", "publish", "simulate", "probe"})
+    roles: ClassVar[frozenset[str]] = frozenset({"listen", "command", "publish", "simulate", "probe", "proxy"})
     settings: ClassVar[dict[str, Setting]] = {**BaseDriver.settings, **SETTINGS}
     styles: ClassVar[dict[str, str]] = {**BaseDriver.styles, codec.CALL: "request", codec.REPLY: "reply"}
     #: ZeroMQ sockets, each with its mailbox and monitor (4): listen a SUB; command a REQ; probe a REQ
-    #: and (--stream) a SUB; simulate a ROUTER and an XPUB (their peers' connections besides).
-    open_files: ClassVar[dict[str, int]] = {"listen": 4, "command": 4, "probe": 8, "simulate": 8, "publish": 4}
+    #: and (--stream) a SUB; simulate a ROUTER and an XPUB (their peers' connections besides); proxy
+    #: an XPUB and an XSUB, a ROUTER and a DEALER for each client (relay_zeromq).
+    open_files: ClassVar[dict[str, int]] = {
+        "listen": 4,
+        "command": 4,
+        "probe": 8,
+        "simulate": 8,
+        "publish": 4,
+        "proxy": relay_zeromq.PUBLICATIONS_OPEN_FILES + relay_zeromq.REQUESTS_OPEN_FILES,
+    }
 
     def summarize(self, msg: Message) -> str:
         body = msg.payload
@@ -75,3 +85,8 @@ class Driver(BaseDriver):
 
     async def probe(self, context: Context, *, warn: float, crit: float) -> ProbeReport:
         return await client.probe(self.profile, warn, crit, context.options.get("stream"))
+
+    async def proxy(self, context: Context, *, upstream: dict[str, str], faults: Faults) -> None:
+        from . import proxy
+
+        await proxy.proxy(self.profile, context, upstream, faults)
