@@ -35,7 +35,8 @@ from fieldctl.protocols.core.message import IN, OUT, Message, link
 from fieldctl.protocols.sdk.contract import Context, link_emitter
 from fieldctl.protocols.sdk.faults import Faults
 from fieldctl.protocols.sdk.machine import Frame
-from fieldctl.protocols.transport.zeromq import YIELD_EVERY_S, Socket, Throttle, receive_hwm
+from fieldctl.protocols.transport import Throttle
+from fieldctl.protocols.transport.zeromq import YIELD_EVERY_S, Socket, receive_hwm
 
 from .relay import Pipe, SendFrame, Tap, cut_when_due
 from .request_reply import parts
