@@ -96,14 +96,19 @@ def round_trips(args: argparse.Namespace) -> list[Row]:
     ]
 
 
-def relayed(url: str, messages: int) -> list[str]:
+def relayed(url: str, messages: int, subscriber_cpus: set[int] | None) -> list[str]:
     """A consumer of the feed: the proxy in front of the publisher with a raw subscriber behind it
-    (what drives the subscription upstream), until the proxy has written `messages` events."""
-    return [sys.executable, __file__, "relay", "--url", url, "--messages", str(messages)]
+    (what drives the subscription upstream), until the proxy has written `messages` events. The
+    subscriber, the proxy's client, runs beside the publisher (`subscriber_cpus`): the proxy has
+    the consumer's CPU to itself, as `listen` has."""
+    cpus = ["--subscriber-cpus", ",".join(map(str, sorted(subscriber_cpus)))] if subscriber_cpus else []
+    return [sys.executable, __file__, "relay", "--url", url, "--messages", str(messages), *cpus]
 
 
-def run_relay(url: str, messages: int) -> int:
+def run_relay(url: str, messages: int, subscriber_cpus: set[int] | None) -> int:
     """Child process: the proxy's NDJSON on our stdout, a raw SUB behind it that takes everything."""
+    import os
+
     import zmq
 
     local = loopback()
@@ -111,14 +116,14 @@ def run_relay(url: str, messages: int) -> int:
         proxy_argv(
             {"events": url, "commands": f"tcp://127.0.0.1:{_common.free_port()}"},
             local,
-            "--filter",
-            "direction=in",
             "--count",
-            str(messages),
+            str(messages + 1),  # and the subscriber's subscription, which `subscriptions` takes out
         ),
         stdout=sys.stdout,
         stdin=subprocess.DEVNULL,
     )
+    if subscriber_cpus:
+        os.sched_setaffinity(0, subscriber_cpus)  # after the proxy started: it keeps the consumer's
     ctx = zmq.Context()
     sub = ctx.socket(zmq.SUB)
     sub.setsockopt(zmq.RCVHWM, _feed.fieldctl_rcvhwm())
@@ -139,6 +144,13 @@ def run_relay(url: str, messages: int) -> int:
     return proxy.returncode
 
 
+def subscriptions(path: Path) -> None:
+    """The proxy's feed without the subscriber's subscription (shown on its way up, as it should
+    be), so that every line left is an event, as in listen's."""
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join(line for line in lines if '"channel":"subscription"' not in line), encoding="utf-8")
+
+
 def event_relay(args: argparse.Namespace) -> list[Row]:
     env = _common.child_env()
     pub_cpus, consumer_cpus = _common.cpu_split(args.pin)
@@ -149,7 +161,7 @@ def event_relay(args: argparse.Namespace) -> list[Row]:
             publisher, url = _feed.start_publisher(_feed.FeedOptions(), env, pub_cpus)
             consumers = [
                 _feed.Consumer("listen", lambda path: [*_feed.listen_argv(url, args.messages), "--json"], "payload"),
-                _feed.Consumer("proxy", lambda path: relayed(url, args.messages), "payload"),
+                _feed.Consumer("proxy", lambda path: relayed(url, args.messages, pub_cpus), "payload"),
             ]
             print(f"proxy event relay: {args.messages} messages per run, {args.rounds} rounds", flush=True)
 
@@ -159,6 +171,8 @@ def event_relay(args: argparse.Namespace) -> list[Row]:
                         raise BenchFailed(f"the publisher exited early ({publisher.returncode})")
                     path = Path(tmp) / f"{consumer.name}-{round_}.ndjson"
                     _feed.consume(consumer, path, args.messages, args.timeout, env, consumer_cpus)
+                    if consumer.name == "proxy":
+                        subscriptions(path)
                     result = _feed.measure(consumer.name, round_, path, consumer.body_key, args.messages, args.warmup)
                     path.unlink()
                     return result.rate
@@ -196,8 +210,10 @@ def main() -> int:
         parser.add_argument("role")
         parser.add_argument("--url", required=True)
         parser.add_argument("--messages", type=int, required=True)
+        parser.add_argument("--subscriber-cpus", default="")
         args = parser.parse_args()
-        return run_relay(args.url, args.messages)
+        cpus = {int(cpu) for cpu in args.subscriber_cpus.split(",") if cpu}
+        return run_relay(args.url, args.messages, cpus or None)
     return _common.standalone(__doc__, add_arguments, collect, settle)
 
 

@@ -61,6 +61,21 @@ class Pipe:
             return
         await self._apply(verdict, frame, messages, now)
 
+    def at_once(self, send_now: Callable[[Frame], object]) -> Callable[[Frame], None] | None:
+        """The fast path of a transport whose sends never wait: without fault rules, a callable
+        that reports each frame and sends it with `send_now`, with no coroutine of its own (a
+        relay's hot loop calls it per frame); None when rules are active, and `relay` decides."""
+        if self._faults.active:
+            return None
+        tap, emit = self._tap, self._emit
+
+        def relay_at_once(frame: Frame) -> None:
+            for msg in tap(frame):
+                emit(msg)
+            send_now(frame)
+
+        return relay_at_once
+
     async def _apply(self, verdict: Verdict, frame: Frame, messages: list[Message], now: float) -> None:
         label = verdict.label
         if not verdict.drop and verdict.delay_s > 0 and len(self._held) >= MAX_HELD_FRAMES:

@@ -38,7 +38,7 @@ from fieldctl.protocols.sdk.machine import Frame
 from fieldctl.protocols.transport import Throttle
 from fieldctl.protocols.transport.zeromq import YIELD_EVERY_S, Socket, receive_hwm
 
-from .relay import Pipe, SendFrame, Tap, cut_when_due
+from .relay import Pipe, Tap, cut_when_due
 from .request_reply import parts
 
 #: Local clients with an upstream connection at once; a new client past it closes the one idle
@@ -161,12 +161,12 @@ class Side:
             return
         self.wake()
 
-    def sender(self, envelope: tuple[bytes, ...] = ()) -> SendFrame:
-        """A Pipe's `send`: the frame at once (after `envelope`: a ROUTER's routing id), or
-        dropped, said so, when the socket cannot take it now (a full queue); never waits."""
+    def send_now(self, envelope: tuple[bytes, ...] = ()) -> Callable[[Frame], None]:
+        """Sends a frame at once (after `envelope`: a ROUTER's routing id), or drops it, said so,
+        when the socket cannot take it now (a full queue); never waits."""
         sock, send_part, warn = self.sock, self._sync.send, self.warn
 
-        async def send(frame: Frame) -> None:
+        def send(frame: Frame) -> None:
             *more, last = (*envelope, *parts(frame))
             try:
                 for part in more:  # a message goes whole or not at all: only its first part can fail
@@ -189,8 +189,12 @@ class Side:
         self.sock.close()
 
 
-def relay_now(pipe: Pipe) -> Callable[[list[bytes]], None]:
-    """A Side's handler: each message through `pipe`, to its end before the next."""
+def relay_now(pipe: Pipe, send_now: Callable[[Frame], None]) -> Callable[[list[bytes]], None]:
+    """A Side's handler: each message through `pipe`, to its end before the next (without fault
+    rules, through its fast path: no coroutine a message)."""
+    fast = pipe.at_once(send_now)
+    if fast is not None:
+        return lambda frames: fast(tuple(frames))
     relay = pipe.relay
 
     def handle(frames: list[bytes]) -> None:
@@ -243,15 +247,28 @@ class _Relay:
     def side(self, sock: Socket) -> Side:
         return Side(sock, self.warn, self.fail)
 
-    def pipe(self, direction: str, send: SendFrame, tap: Tap, held_by: list[asyncio.Task[None]] | None = None) -> Pipe:
-        """A Pipe of this relay; with fault rules, a task sends what it holds back (added to
+    def handler(
+        self,
+        direction: str,
+        to: Side,
+        tap: Tap,
+        envelope: tuple[bytes, ...] = (),
+        held_by: list[asyncio.Task[None]] | None = None,
+    ) -> Callable[[list[bytes]], None]:
+        """What a Side does with each message it reads: through a Pipe of this relay, on to `to`
+        (after `envelope`); with fault rules, a task sends what the Pipe holds back (added to
         `held_by` too: the tasks of one client, ended with it)."""
+        now = to.send_now(envelope)
+
+        async def send(frame: Frame) -> None:
+            now(frame)
+
         pipe = Pipe(direction, send, tap, self.context, self.faults, endpoint=self.name)
         if self.faults.active:
             task = self.start(pipe.run())
             if held_by is not None:
                 held_by.append(task)
-        return pipe
+        return relay_now(pipe, now)
 
     async def bind(self, sock: Socket) -> Side:
         """Binds the local endpoint (again, after a cut: libzmq frees the port in the background)
@@ -324,8 +341,8 @@ class Publications(_Relay):
         self._sides = [local]
         upstream = self.upstream(zmq.XSUB)
         self._sides.append(upstream)
-        upstream.read(relay_now(self.pipe(IN, local.sender(), self.tap_in)))
-        local.read(relay_now(self.pipe(OUT, upstream.sender(), self.tap_out)))
+        upstream.read(self.handler(IN, local, self.tap_in))
+        local.read(self.handler(OUT, upstream, self.tap_out))
 
     def close_sides(self) -> None:
         for side in self._sides:
@@ -388,9 +405,8 @@ class _Client:
         taps = relay.exchanges()
         self.upstream = relay.upstream(zmq.DEALER)
         self.tasks: list[asyncio.Task[None]] = []
-        self.send = relay_now(relay.pipe(OUT, self.upstream.sender(), after_envelope(taps.request), self.tasks))
-        back = relay.pipe(IN, router.sender((ident,)), after_envelope(taps.reply), self.tasks)
-        self.upstream.read(relay_now(back))
+        self.send = relay.handler(OUT, self.upstream, after_envelope(taps.request), held_by=self.tasks)
+        self.upstream.read(relay.handler(IN, router, after_envelope(taps.reply), (ident,), self.tasks))
 
     def close(self) -> None:
         """Its connection upstream closed, and what its pipes held back dropped with it."""
