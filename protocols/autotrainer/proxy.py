@@ -67,7 +67,7 @@ async def proxy(
         return [codec.decode_publication(parts(frame), vocab)]
 
     subscription = relay_zeromq.subscription_tap(profile.name, "events", lambda prefix: topic_name(prefix, vocab))
-    await relay_zeromq.proxy(
+    await relay_zeromq.relay_zeromq(
         profile,
         context,
         upstream,

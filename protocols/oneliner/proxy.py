@@ -60,7 +60,7 @@ async def proxy(profile: Profile, context: Context, upstream: dict[str, str], fa
     def sample(frame: Frame) -> list[Message]:
         return [codec.decode_stream(profile.name, parts(frame), encodings, limits=profile.limits)]
 
-    await relay_zeromq.proxy(
+    await relay_zeromq.relay_zeromq(
         profile,
         context,
         upstream,

@@ -415,7 +415,7 @@ class _Client:
         self.upstream.close()
 
 
-async def proxy(
+async def relay_zeromq(
     profile: Profile,
     context: Context,
     upstream: dict[str, str],
