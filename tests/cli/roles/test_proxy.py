@@ -4,7 +4,11 @@ test_fault_options.py, the relays tested per system (tests/protocols/*/test_prox
 
 from __future__ import annotations
 
-from tests.helpers.processes import one_line, run_cli
+import pytest
+
+from tests.helpers.autotrainer import Endpoints, start_simulator
+from tests.helpers.processes import FIELDCTL, Proc, one_line, run_cli
+from tests.helpers.terminals import last_frame
 
 
 def test_a_proxy_that_would_relay_to_itself_is_refused() -> None:
@@ -44,3 +48,37 @@ def test_a_filter_no_message_can_pass_is_refused() -> None:
     )
     assert result.returncode == 2
     assert "did you mean heartbeat?" in one_line(result.stderr)
+
+
+@pytest.mark.parametrize("cols", [160, 80, 60])
+def test_the_proxys_screen_shows_both_directions_and_what_its_rules_did(terminals, cols: int) -> None:
+    """The proxy on a terminal, between a simulator and a listener: the heartbeat panel fed by
+    what it relays, rows of both directions, each frame a rule touched marked, and the faults
+    counted; at 60 columns, where the table does not fit, the same as lines."""
+    device, front = Endpoints(), Endpoints()
+    simulator = start_simulator(device)
+    term = terminals(
+        [
+            *FIELDCTL,
+            "proxy",
+            "autotrainer",
+            *(
+                f"--upstream-endpoint={name}={url}"
+                for name, url in (("events", device.events), ("commands", device.commands))
+            ),
+            *front.args,
+            "--fault",
+            "duplicate channel=heartbeat",
+        ],
+        cols=cols,
+    )
+    listener = Proc([*FIELDCTL, "listen", "autotrainer", *front.args, "--json"])
+    try:
+        text = term.wait_for(lambda t: "[duplicated]" in t and ("faults" in t or cols < 80))
+        assert "heartbeat" in text and "event" in text
+        if cols >= 80:
+            assert "fieldctl-sim" in last_frame(text, "fieldctl proxy autotrainer"), "the panel's heartbeat"
+        assert term.stop() == 0
+    finally:
+        listener.stop()
+        simulator.stop()
