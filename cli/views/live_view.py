@@ -207,7 +207,7 @@ class LiveView:
         drawn = list(self.rows)[-height:]
         self.drawn = len(drawn)
         for row in drawn:
-            cells = [
+            cells: list[str | Text] = [
                 clock(row.ts),
                 arrow("in" if row.arrow == "←" else "out"),
                 cell(row.channel, channel_style(self.styles, row.channel)),
