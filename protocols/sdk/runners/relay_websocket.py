@@ -6,7 +6,8 @@ Then a Pipe per direction (relay.py) carries every message unchanged: text stays
 stays binary, the same bytes (a fragmented message goes on whole). A close goes on with its code
 and reason; a side that vanishes without one is dropped on the other side too; a side that breaks
 a limit is closed (1009 and the like) and the other told 1001. Control frames are each hop's own:
-the proxy answers pings and pings both sides itself."""
+the proxy answers pings and pings both sides itself. At most MAX_CLIENTS clients an endpoint at
+once: one more is answered 503 before anything goes upstream."""
 
 from __future__ import annotations
 
@@ -50,6 +51,9 @@ PASSED_HEADERS = frozenset({"authorization", "cookie", "origin"})
 PASSED_BACK = frozenset({"set-cookie"})
 #: How long a client's handshake waits for its upstream's (within websockets' 10 s for the whole).
 UPSTREAM_OPEN_S = 5.0
+#: Clients of one endpoint relayed at once, each with its own upstream connection (as
+#: relay_zeromq.MAX_CLIENTS): one more is answered 503 in its handshake, nothing opened upstream.
+MAX_CLIENTS = 64
 #: Each hop's own keepalive: a dead hop is found, and the other one closed with it.
 KEEPALIVE_S = 20.0
 #: What the other side is told when the proxy closed a side that broke a limit, or on shutdown.
@@ -65,10 +69,12 @@ async def relay_websockets(
     upstream: Mapping[str, str],
     taps: Taps,
     faults: Faults,
+    *,
+    max_clients: int = MAX_CLIENTS,
 ) -> None:
     """Relays every endpoint in `endpoints` (name -> local URL, bound) to its `upstream` URL,
-    until cancelled. A wss:// upstream is verified unless the role's options say --insecure
-    (websocket_options: --ca-file adds a CA)."""
+    `max_clients` clients an endpoint at once, until cancelled. A wss:// upstream is verified
+    unless the role's options say --insecure (websocket_options: --ca-file adds a CA)."""
     relays = []
     for name, local in endpoints.items():
         if name not in upstream:
@@ -76,7 +82,7 @@ async def relay_websockets(
         if urlsplit(local).scheme == "wss":
             raise UsageError(f"endpoint {name}: the proxy serves ws:// only (its clients connect in the clear)")
         tls, _ = connection_settings(upstream[name], context.options, context.notify)
-        relays.append(WebSocketRelay(context, profile, name, local, upstream[name], taps, faults, tls))
+        relays.append(WebSocketRelay(context, profile, name, local, upstream[name], taps, faults, tls, max_clients))
     servers: list[Server] = []
     cutting: asyncio.Future[None] | None = None
     try:
@@ -138,10 +144,13 @@ class WebSocketRelay:
         taps: Taps,
         faults: Faults,
         tls: ssl.SSLContext | None,
+        max_clients: int = MAX_CLIENTS,
     ) -> None:
         self.context, self.profile, self.endpoint = context, profile, endpoint
         self.local, self.upstream, self.taps, self.faults, self.tls = local, upstream, taps, faults, tls
-        self.max_size = context.limits.max_frame_bytes
+        self.max_size, self.max_clients = context.limits.max_frame_bytes, max_clients
+        #: Clients with an upstream opened or being opened, until it is closed.
+        self._clients = 0
         #: Upstreams opened for a client whose handshake is not over yet.
         self._opened: dict[ServerConnection, tuple[ClientConnection, str]] = {}
         #: Every relayed pair (client, upstream) while it lasts.
@@ -150,6 +159,7 @@ class WebSocketRelay:
         self._tasks: set[asyncio.Future[Any]] = set()
         self._refused = Throttle(context.notify)
         self._broke = Throttle(context.notify)
+        self._full = Throttle(context.notify)
 
     def _link(self, state: str, detail: Any) -> None:
         self.context.emit(link(self.profile, self.endpoint, state, detail))
@@ -175,9 +185,14 @@ class WebSocketRelay:
 
     async def _open_upstream(self, client: ServerConnection, request: Request) -> Response | None:
         """The client's handshake, before it is answered: its upstream opened with the client's
-        path, headers and subprotocols, or the client answered 502 saying why."""
+        path, headers and subprotocols, or the client answered 502 saying why (503 when
+        max_clients are relayed already)."""
+        if self._clients >= self.max_clients:
+            self._full(f"{self.endpoint}: {self.max_clients} clients at once; the client at {peer_of(client)} got 503")
+            return client.respond(HTTPStatus.SERVICE_UNAVAILABLE, f"proxy: {self.max_clients} clients at once\n")
         url = upstream_url(self.upstream, self.local, request.path)
         offered = offered_subprotocols(request.headers)
+        self._clients += 1  # before the wait: handshakes under way count too
         try:
             upstream = await open_connection(
                 url,
@@ -190,9 +205,13 @@ class WebSocketRelay:
                 user_agent=request.headers.get("User-Agent"),
             )
         except (FieldctlError, ValueError) as exc:  # unreachable, refused, a header it cannot send
+            self._clients -= 1
             self._link("disconnected", {"url": url, "error": str(exc)})
             self._refused(f"{self.endpoint}: {exc}; the client at {peer_of(client)} got 502")
             return client.respond(HTTPStatus.BAD_GATEWAY, f"upstream: {exc}\n")
+        except BaseException:  # cancelled: the proxy is stopping
+            self._clients -= 1
+            raise
         self._opened[client] = (upstream, url)
         # A client that goes before its handshake is over never reaches _relay: its upstream goes too.
         self._hold(client.wait_closed()).add_done_callback(lambda _: self._abandon(client))
@@ -218,6 +237,7 @@ class WebSocketRelay:
     def _abandon(self, client: ServerConnection) -> None:
         opened = self._opened.pop(client, None)
         if opened is not None:
+            self._clients -= 1
             self._hold(opened[0].close(GOING_AWAY, "the client went"))
 
     def _hold(self, awaitable: Awaitable[Any]) -> asyncio.Future[Any]:
@@ -255,9 +275,12 @@ class WebSocketRelay:
                     failure = None if task.cancelled() else task.exception()
                     if failure is not None and not isinstance(failure, ConnectionClosed):  # how a pump ends
                         self.context.notify(f"{self.endpoint}: relaying {where['peer']} failed: {failure!r}")
-                if upstream.state is not State.CLOSED:
-                    await upstream.close(GOING_AWAY, "the client went")
-                let_go(upstream)
+                try:
+                    if upstream.state is not State.CLOSED:
+                        await upstream.close(GOING_AWAY, "the client went")
+                    let_go(upstream)
+                finally:
+                    self._clients -= 1
         self._ended(client, upstream, where, url)
 
     async def _pass_close(self, client: ServerConnection, upstream: ClientConnection) -> None:
