@@ -36,7 +36,7 @@ from fieldctl.protocols.sdk.websocket_options import connection_settings
 from fieldctl.protocols.transport import Throttle, within
 from fieldctl.protocols.transport.websocket import CLOSE_TIMEOUT_S, drop, let_go, open_connection, start_server
 
-from .relay import Pipe, Tap, cut_when_due
+from .relay import Pipe, Tap, serve_relays
 from .stream_server import peer_of
 
 #: Makes the taps of one relayed connection of an endpoint: (out: client -> upstream, in:
@@ -83,28 +83,7 @@ async def relay_websockets(
             raise UsageError(f"endpoint {name}: the proxy serves ws:// only (its clients connect in the clear)")
         tls, _ = connection_settings(upstream[name], context.options, context.notify)
         relays.append(WebSocketRelay(context, profile, name, local, upstream[name], taps, faults, tls, max_clients))
-    servers: list[Server] = []
-    cutting: asyncio.Future[None] | None = None
-    try:
-        for relay in relays:
-            servers.append(await relay.serve())  # noqa: PERF401  one by one: a failed bind closes the others
-        loop = asyncio.get_running_loop()
-        faults.start(loop.time())
-
-        async def cut() -> None:
-            for relay in relays:
-                relay.cut()
-
-        cutting = asyncio.ensure_future(cut_when_due(faults, cut, context, profile))
-        await loop.create_future()  # until cancelled
-    finally:
-        if cutting is not None:
-            cutting.cancel()
-        for server in servers:
-            server.close()
-        for server in servers:
-            with contextlib.suppress(TimeoutError):
-                await within(server.wait_closed(), 5)
+    await serve_relays(relays, faults, context, profile)
 
 
 def upstream_url(upstream: str, local: str, resource: str) -> str:
@@ -160,12 +139,13 @@ class WebSocketRelay:
         self._refused = Throttle(context.notify)
         self._broke = Throttle(context.notify)
         self._full = Throttle(context.notify)
+        self._server: Server | None = None
 
     def _link(self, state: str, detail: Any) -> None:
         self.context.emit(link(self.profile, self.endpoint, state, detail))
 
-    async def serve(self) -> Server:
-        server, url = await start_server(
+    async def open(self) -> None:
+        self._server, url = await start_server(
             self.local,
             self._relay,
             max_size=self.max_size,
@@ -175,13 +155,19 @@ class WebSocketRelay:
             select_subprotocol=self._subprotocol,
         )
         self._link("bound", {"url": url, "upstream": self.upstream})
-        return server
 
-    def cut(self) -> None:
+    async def cut(self) -> None:
         """A disconnect rule: every connection and its upstream dropped, as a lost network does."""
         for client, upstream in list(self._live):
             drop(client)
             drop(upstream)
+
+    async def close(self) -> None:
+        """Stops serving: the clients closed (1001) and their upstreams with them, within 5 s."""
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(TimeoutError):
+                await within(self._server.wait_closed(), 5)
 
     async def _open_upstream(self, client: ServerConnection, request: Request) -> Response | None:
         """The client's handshake, before it is answered: its upstream opened with the client's
