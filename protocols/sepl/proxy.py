@@ -20,28 +20,25 @@ from fieldctl.protocols.sdk.faults import Faults
 from fieldctl.protocols.sdk.machine import Frame
 from fieldctl.protocols.sdk.runners.relay import Tap
 from fieldctl.protocols.sdk.runners.relay_websocket import relay_websockets
+from fieldctl.protocols.sdk.runners.waiting import Waiting
 
 from . import client_state, codec
 from .codec import ENDPOINT
 from .connection import scrubbed
 
-#: Requests and commands one connection keeps waiting for an answer: past it the oldest is
-#: forgotten (its answer then shows without rtt_s), so unanswered floods cost no memory.
-MAX_OPEN = 10_000
-
 
 class Exchange:
     """One relayed connection's books, shared by its two taps: whether the login went by, the
-    requests open (by token: the connector's books, client_state.Requests) and the commands open
-    (by task_id), with when each went."""
+    requests open (by token: the connector's books, client_state.Requests, and when each went)
+    and the commands open (by task_id), each bounded (runners.waiting)."""
 
     def __init__(self, profile: str) -> None:
         self.profile = profile
         self.credentials_at: float | None = None
         self.logged_in = False
         self.requests = client_state.Requests(profile)
-        self.sent_at: dict[str, float] = {}  # request token -> when it went upstream
-        self.commands: dict[str, float] = {}  # command task_id -> when it went to the connector
+        self.sent_at = Waiting()  # request tokens gone upstream
+        self.commands = Waiting()  # command task_ids gone to the connector
 
     def taps(self) -> tuple[Tap, Tap]:
         return self.out, self.back
@@ -63,9 +60,9 @@ class Exchange:
         token = codec.text_of(envelope.get("token"))
         if token:
             self.requests.open[token] = codec.text_of(envelope.get("handler"))
-            self.requests.close(_remember(self.sent_at, token, now) or "")
+            self.requests.close(self.sent_at.went(token, now) or "")
         if msg.channel == "response":
-            msg.rtt_s = _since(self.commands, _task_id(envelope), now)
+            msg.rtt_s = self.commands.answered(_task_id(envelope), now)
         return [msg]
 
     def back(self, frame: Frame) -> list[Message]:
@@ -80,33 +77,16 @@ class Exchange:
         incoming = self.requests.receive(text)
         msg = incoming.msg
         if incoming.command and incoming.envelope is not None:
-            _remember(self.commands, _task_id(incoming.envelope), now)
+            self.commands.went(_task_id(incoming.envelope), now)
         elif incoming.answers is not None:
             self.requests.close(incoming.answers)
-            msg.rtt_s = _since(self.sent_at, incoming.answers, now)
+            msg.rtt_s = self.sent_at.answered(incoming.answers, now)
         return [msg]
-
-
-def _remember(books: dict[str, float], key: str, now: float) -> str | None:
-    """`key` went at `now`; the oldest key forgotten when the books are full (returned)."""
-    if not key:
-        return None
-    books[key] = now
-    if len(books) <= MAX_OPEN:
-        return None
-    oldest = next(iter(books))
-    del books[oldest]
-    return oldest
 
 
 def _task_id(envelope: dict[str, Any]) -> str:
     payload = envelope.get("payload")
     return codec.text_of(payload.get("task_id")) if isinstance(payload, dict) else ""
-
-
-def _since(books: dict[str, float], key: str, now: float) -> float | None:
-    sent = books.pop(key, None) if key else None
-    return None if sent is None else now - sent
 
 
 async def run(profile: Profile, context: Context, upstream: dict[str, str], faults: Faults) -> None:

@@ -19,24 +19,21 @@ from fieldctl.protocols.sdk.faults import Faults
 from fieldctl.protocols.sdk.machine import Frame
 from fieldctl.protocols.sdk.runners.relay import Tap
 from fieldctl.protocols.sdk.runners.relay_websocket import relay_websockets
+from fieldctl.protocols.sdk.runners.waiting import Waiting
 
 from . import codec
 from .client_state import ENDPOINT
 from .masking import shown
 
-#: Queries one connection keeps waiting for their first response: past it the oldest is
-#: forgotten (its response then shows without rtt_s), so unanswered floods cost no memory.
-MAX_OPEN = 10_000
-
 
 class Exchange:
     """One relayed connection's books, shared by its two taps: the source it claimed and the
-    queries open (reply address -> when it went to the connector)."""
+    queries open (by reply address, bounded: runners.waiting) until their first response."""
 
     def __init__(self, profile: str, limits: Limits) -> None:
         self.profile, self.limits = profile, limits
         self.source = ""
-        self.queries: dict[str, float] = {}
+        self.queries = Waiting()
 
     def taps(self) -> tuple[Tap, Tap]:
         return self.out, self.back
@@ -56,17 +53,14 @@ class Exchange:
         if msg.channel == codec.CONNECT and msg.error is None and isinstance(msg.kind, str):
             self.source = msg.kind
         elif msg.channel == codec.RESPONSE and isinstance(msg.id, str):
-            sent = self.queries.pop(msg.id, None)
-            msg.rtt_s = None if sent is None else time.monotonic() - sent
+            msg.rtt_s = self.queries.answered(msg.id, time.monotonic())
         return [msg]
 
     def back(self, frame: Frame) -> list[Message]:
         """Vantiq's frame: answers, configuration, publishes, queries, reconnect requests."""
         msg = self._decode(frame, IN)
         if msg.channel == codec.QUERY and isinstance(msg.id, str):
-            self.queries[msg.id] = time.monotonic()
-            if len(self.queries) > MAX_OPEN:
-                del self.queries[next(iter(self.queries))]
+            self.queries.went(msg.id, time.monotonic())
         return [msg]
 
 

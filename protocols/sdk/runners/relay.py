@@ -1,17 +1,18 @@
 """What every relay of `fieldctl proxy` shares, whatever carries its frames: a `Pipe` per
 direction of a connection (each frame decoded for the feed, judged by the fault rules, and sent on
-unchanged unless a rule says otherwise, in order), and `cut_when_due`, the disconnect rules'
-clock. The transport-shaped relays (relay_zeromq, relay_websocket, relay_documents) own the
-sockets and hand every frame to a Pipe."""
+unchanged unless a rule says otherwise, in order), `cut_when_due`, the disconnect rules' clock,
+and `serve_relays`, a proxy run over relays of any shape. The transport-shaped relays
+(relay_zeromq, relay_websocket, relay_documents) own the sockets and hand every frame to a Pipe."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import heapq
 import itertools
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
 
 from fieldctl.protocols.core.message import Message, link
 from fieldctl.protocols.sdk.contract import Context
@@ -148,3 +149,61 @@ async def cut_when_due(faults: Faults, cut: Callable[[], Awaitable[Any]], contex
         msg.fault = "disconnected"
         context.emit(msg)
         await cut()
+
+
+class Relay(Protocol):
+    """One local endpoint of a proxy run, as `serve_relays` drives it."""
+
+    async def open(self) -> None:
+        """Binds (announcing a `bound` link) and starts relaying; raises what stops the run."""
+        ...
+
+    async def cut(self) -> None:
+        """A disconnect rule: every connection and its upstream dropped; clients reconnect."""
+        ...
+
+    async def close(self) -> None:
+        """Everything closed; called once for every relay when the run ends, opened or not."""
+        ...
+
+
+async def serve_relays(
+    relays: Sequence[Relay],
+    faults: Faults,
+    context: Context,
+    profile: str,
+    *,
+    failed: asyncio.Future[None] | None = None,
+) -> None:
+    """A proxy run: opens every relay, one by one (a failed bind closes the others), starts the
+    fault rules' clock and cuts every relay when a disconnect rule says so, until cancelled or
+    until `failed` (a relay's own failure, a bug, never a peer's frame) is set, raising it; then
+    closes every relay."""
+    loop = asyncio.get_running_loop()
+    if failed is None:
+        failed = loop.create_future()
+    try:
+        for relay in relays:
+            await relay.open()
+        faults.start(loop.time())
+
+        async def cut() -> None:
+            for relay in relays:
+                await relay.cut()
+
+        cutter = loop.create_task(cut_when_due(faults, cut, context, profile))
+        cutter.add_done_callback(functools.partial(_fail, failed))
+        try:
+            await failed
+        finally:
+            cutter.cancel()
+            await asyncio.wait([cutter])
+    finally:
+        for relay in relays:
+            await relay.close()
+
+
+def _fail(failed: asyncio.Future[None], task: asyncio.Task[None]) -> None:
+    """A failed task's error, as the failure of the whole run."""
+    if not task.cancelled() and (error := task.exception()) is not None and not failed.done():
+        failed.set_exception(error)

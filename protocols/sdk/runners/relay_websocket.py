@@ -6,7 +6,8 @@ Then a Pipe per direction (relay.py) carries every message unchanged: text stays
 stays binary, the same bytes (a fragmented message goes on whole). A close goes on with its code
 and reason; a side that vanishes without one is dropped on the other side too; a side that breaks
 a limit is closed (1009 and the like) and the other told 1001. Control frames are each hop's own:
-the proxy answers pings and pings both sides itself."""
+the proxy answers pings and pings both sides itself. At most MAX_CLIENTS clients an endpoint at
+once: one more is answered 503 before anything goes upstream."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from fieldctl.protocols.sdk.websocket_options import connection_settings
 from fieldctl.protocols.transport import Throttle, within
 from fieldctl.protocols.transport.websocket import CLOSE_TIMEOUT_S, drop, let_go, open_connection, start_server
 
-from .relay import Pipe, Tap, cut_when_due
+from .relay import Pipe, Tap, serve_relays
 from .stream_server import peer_of
 
 #: Makes the taps of one relayed connection of an endpoint: (out: client -> upstream, in:
@@ -50,6 +51,9 @@ PASSED_HEADERS = frozenset({"authorization", "cookie", "origin"})
 PASSED_BACK = frozenset({"set-cookie"})
 #: How long a client's handshake waits for its upstream's (within websockets' 10 s for the whole).
 UPSTREAM_OPEN_S = 5.0
+#: Clients of one endpoint relayed at once, each with its own upstream connection (as
+#: relay_zeromq.MAX_CLIENTS): one more is answered 503 in its handshake, nothing opened upstream.
+MAX_CLIENTS = 64
 #: Each hop's own keepalive: a dead hop is found, and the other one closed with it.
 KEEPALIVE_S = 20.0
 #: What the other side is told when the proxy closed a side that broke a limit, or on shutdown.
@@ -65,10 +69,12 @@ async def relay_websockets(
     upstream: Mapping[str, str],
     taps: Taps,
     faults: Faults,
+    *,
+    max_clients: int = MAX_CLIENTS,
 ) -> None:
     """Relays every endpoint in `endpoints` (name -> local URL, bound) to its `upstream` URL,
-    until cancelled. A wss:// upstream is verified unless the role's options say --insecure
-    (websocket_options: --ca-file adds a CA)."""
+    `max_clients` clients an endpoint at once, until cancelled. A wss:// upstream is verified
+    unless the role's options say --insecure (websocket_options: --ca-file adds a CA)."""
     relays = []
     for name, local in endpoints.items():
         if name not in upstream:
@@ -76,29 +82,8 @@ async def relay_websockets(
         if urlsplit(local).scheme == "wss":
             raise UsageError(f"endpoint {name}: the proxy serves ws:// only (its clients connect in the clear)")
         tls, _ = connection_settings(upstream[name], context.options, context.notify)
-        relays.append(WebSocketRelay(context, profile, name, local, upstream[name], taps, faults, tls))
-    servers: list[Server] = []
-    cutting: asyncio.Future[None] | None = None
-    try:
-        for relay in relays:
-            servers.append(await relay.serve())  # noqa: PERF401  one by one: a failed bind closes the others
-        loop = asyncio.get_running_loop()
-        faults.start(loop.time())
-
-        async def cut() -> None:
-            for relay in relays:
-                relay.cut()
-
-        cutting = asyncio.ensure_future(cut_when_due(faults, cut, context, profile))
-        await loop.create_future()  # until cancelled
-    finally:
-        if cutting is not None:
-            cutting.cancel()
-        for server in servers:
-            server.close()
-        for server in servers:
-            with contextlib.suppress(TimeoutError):
-                await within(server.wait_closed(), 5)
+        relays.append(WebSocketRelay(context, profile, name, local, upstream[name], taps, faults, tls, max_clients))
+    await serve_relays(relays, faults, context, profile)
 
 
 def upstream_url(upstream: str, local: str, resource: str) -> str:
@@ -138,10 +123,13 @@ class WebSocketRelay:
         taps: Taps,
         faults: Faults,
         tls: ssl.SSLContext | None,
+        max_clients: int = MAX_CLIENTS,
     ) -> None:
         self.context, self.profile, self.endpoint = context, profile, endpoint
         self.local, self.upstream, self.taps, self.faults, self.tls = local, upstream, taps, faults, tls
-        self.max_size = context.limits.max_frame_bytes
+        self.max_size, self.max_clients = context.limits.max_frame_bytes, max_clients
+        #: Clients with an upstream opened or being opened, until it is closed.
+        self._clients = 0
         #: Upstreams opened for a client whose handshake is not over yet.
         self._opened: dict[ServerConnection, tuple[ClientConnection, str]] = {}
         #: Every relayed pair (client, upstream) while it lasts.
@@ -150,12 +138,14 @@ class WebSocketRelay:
         self._tasks: set[asyncio.Future[Any]] = set()
         self._refused = Throttle(context.notify)
         self._broke = Throttle(context.notify)
+        self._full = Throttle(context.notify)
+        self._server: Server | None = None
 
     def _link(self, state: str, detail: Any) -> None:
         self.context.emit(link(self.profile, self.endpoint, state, detail))
 
-    async def serve(self) -> Server:
-        server, url = await start_server(
+    async def open(self) -> None:
+        self._server, url = await start_server(
             self.local,
             self._relay,
             max_size=self.max_size,
@@ -165,19 +155,30 @@ class WebSocketRelay:
             select_subprotocol=self._subprotocol,
         )
         self._link("bound", {"url": url, "upstream": self.upstream})
-        return server
 
-    def cut(self) -> None:
+    async def cut(self) -> None:
         """A disconnect rule: every connection and its upstream dropped, as a lost network does."""
         for client, upstream in list(self._live):
             drop(client)
             drop(upstream)
 
+    async def close(self) -> None:
+        """Stops serving: the clients closed (1001) and their upstreams with them, within 5 s."""
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(TimeoutError):
+                await within(self._server.wait_closed(), 5)
+
     async def _open_upstream(self, client: ServerConnection, request: Request) -> Response | None:
         """The client's handshake, before it is answered: its upstream opened with the client's
-        path, headers and subprotocols, or the client answered 502 saying why."""
+        path, headers and subprotocols, or the client answered 502 saying why (503 when
+        max_clients are relayed already)."""
+        if self._clients >= self.max_clients:
+            self._full(f"{self.endpoint}: {self.max_clients} clients at once; the client at {peer_of(client)} got 503")
+            return client.respond(HTTPStatus.SERVICE_UNAVAILABLE, f"proxy: {self.max_clients} clients at once\n")
         url = upstream_url(self.upstream, self.local, request.path)
         offered = offered_subprotocols(request.headers)
+        self._clients += 1  # before the wait: handshakes under way count too
         try:
             upstream = await open_connection(
                 url,
@@ -190,9 +191,13 @@ class WebSocketRelay:
                 user_agent=request.headers.get("User-Agent"),
             )
         except (FieldctlError, ValueError) as exc:  # unreachable, refused, a header it cannot send
+            self._clients -= 1
             self._link("disconnected", {"url": url, "error": str(exc)})
             self._refused(f"{self.endpoint}: {exc}; the client at {peer_of(client)} got 502")
             return client.respond(HTTPStatus.BAD_GATEWAY, f"upstream: {exc}\n")
+        except BaseException:  # cancelled: the proxy is stopping
+            self._clients -= 1
+            raise
         self._opened[client] = (upstream, url)
         # A client that goes before its handshake is over never reaches _relay: its upstream goes too.
         self._hold(client.wait_closed()).add_done_callback(lambda _: self._abandon(client))
@@ -218,6 +223,7 @@ class WebSocketRelay:
     def _abandon(self, client: ServerConnection) -> None:
         opened = self._opened.pop(client, None)
         if opened is not None:
+            self._clients -= 1
             self._hold(opened[0].close(GOING_AWAY, "the client went"))
 
     def _hold(self, awaitable: Awaitable[Any]) -> asyncio.Future[Any]:
@@ -255,9 +261,12 @@ class WebSocketRelay:
                     failure = None if task.cancelled() else task.exception()
                     if failure is not None and not isinstance(failure, ConnectionClosed):  # how a pump ends
                         self.context.notify(f"{self.endpoint}: relaying {where['peer']} failed: {failure!r}")
-                if upstream.state is not State.CLOSED:
-                    await upstream.close(GOING_AWAY, "the client went")
-                let_go(upstream)
+                try:
+                    if upstream.state is not State.CLOSED:
+                        await upstream.close(GOING_AWAY, "the client went")
+                    let_go(upstream)
+                finally:
+                    self._clients -= 1
         self._ended(client, upstream, where, url)
 
     async def _pass_close(self, client: ServerConnection, upstream: ClientConnection) -> None:

@@ -38,7 +38,7 @@ from fieldctl.protocols.sdk.machine import Frame
 from fieldctl.protocols.transport import Throttle
 from fieldctl.protocols.transport.zeromq import YIELD_EVERY_S, Socket, receive_hwm
 
-from .relay import Pipe, Tap, cut_when_due
+from .relay import Pipe, Tap, serve_relays
 from .request_reply import parts
 
 #: Local clients with an upstream connection at once; a new client past it closes the one idle
@@ -318,7 +318,7 @@ class _Relay:
             await asyncio.wait(tasks)
         self.close_sides()
 
-    async def reopen(self) -> None:
+    async def cut(self) -> None:
         """A cut: every connection dropped, the sockets opened again; clients reconnect by themselves."""
         await self.close()
         await self.open()
@@ -447,34 +447,9 @@ async def relay_zeromq(
 
 
 async def serve(relays: Sequence[_Relay], context: Context, faults: Faults, profile: str) -> None:
-    """The proxy role on `relays`, until cancelled: binds and connects each, starts the fault
-    rules' clock, cuts every connection when a disconnect rule says so. Raises what a relay's
-    own failure was (the local port taken at the start: AddressInUse)."""
-    loop = asyncio.get_running_loop()
-    failed: asyncio.Future[None] = loop.create_future()
-    try:
-        for relay in relays:
-            relay.failed = failed
-            await relay.open()
-        faults.start(loop.time())
-
-        async def cut() -> None:
-            for relay in relays:
-                await relay.reopen()
-
-        cutter = loop.create_task(cut_when_due(faults, cut, context, profile))
-        cutter.add_done_callback(functools.partial(_fail, failed))
-        try:
-            await failed
-        finally:
-            cutter.cancel()
-            await asyncio.wait([cutter])
-    finally:
-        for relay in relays:
-            await relay.close()
-
-
-def _fail(failed: asyncio.Future[None], task: asyncio.Task[None]) -> None:
-    """A failed task's error, as the failure of the whole run."""
-    if not task.cancelled() and (error := task.exception()) is not None and not failed.done():
-        failed.set_exception(error)
+    """The proxy role on `relays`, until cancelled (relay.serve_relays). Raises what a relay's own
+    failure was (the local port taken at the start: AddressInUse)."""
+    failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    for relay in relays:
+        relay.failed = failed
+    await serve_relays(relays, faults, context, profile, failed=failed)

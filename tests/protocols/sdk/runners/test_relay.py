@@ -2,7 +2,7 @@
 in order and unchanged without faults, and each fault does what its label says (a drop sends
 nothing, a delay and a stall hold frames and send them in order when due, a duplicate sends
 twice, a corruption sends a malformed frame and shows the frame as it came, marked); the held frames stay bounded;
-cut_when_due cuts at the due times."""
+cut_when_due cuts at the due times; serve_relays opens, cuts and closes every relay of a run."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from fieldctl.protocols.sdk.contract import Context
 from fieldctl.protocols.sdk.faults import Faults, parse_rule
 from fieldctl.protocols.sdk.machine import Frame
 from fieldctl.protocols.sdk.runners import relay
-from fieldctl.protocols.sdk.runners.relay import MAX_HELD_FRAMES, Pipe, cut_when_due
+from fieldctl.protocols.sdk.runners.relay import MAX_HELD_FRAMES, Pipe, cut_when_due, serve_relays
 from fieldctl.protocols.transport import within
 from tests.helpers.waiting import until
 
@@ -293,3 +293,64 @@ def test_a_sleep_that_ends_a_little_early_never_cuts_twice(monkeypatch: pytest.M
 
     monkeypatch.setattr(asyncio, "sleep", early)
     assert len(cuts_until_done("disconnect after=0.05s")) == 1
+
+
+class Endpoint:
+    """A relay as serve_relays drives it, keeping what was asked of it (in `log`, shared)."""
+
+    def __init__(self, name: str, log: list[str], refuse: Exception | None = None) -> None:
+        self.name, self.log, self.refuse = name, log, refuse
+
+    async def open(self) -> None:
+        self.log.append(f"open {self.name}")
+        if self.refuse is not None:
+            raise self.refuse
+
+    async def cut(self) -> None:
+        self.log.append(f"cut {self.name}")
+
+    async def close(self) -> None:
+        self.log.append(f"close {self.name}")
+
+
+def test_serve_relays_opens_each_cuts_each_when_due_and_closes_each_when_cancelled() -> None:
+    log: list[str] = []
+    emitted: list[Message] = []
+
+    async def run() -> None:
+        relays = [Endpoint("a", log), Endpoint("b", log)]
+        context = Context(emitted.append, print, {}, DEFAULT_LIMITS)
+        faults = Faults([parse_rule("disconnect after=0.05s")])
+        task = asyncio.create_task(serve_relays(relays, faults, context, "p"))
+        await until(lambda: "cut b" in log, what="a cut")
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(run())
+    assert log == ["open a", "open b", "cut a", "cut b", "close a", "close b"]
+    assert [(msg.kind, msg.fault) for msg in emitted] == [("disconnected", "disconnected")]
+
+
+def test_serve_relays_raises_a_failed_open_after_closing_every_relay() -> None:
+    log: list[str] = []
+    relays = [Endpoint("a", log), Endpoint("b", log, OSError("port taken")), Endpoint("c", log)]
+    context = Context(print, print, {}, DEFAULT_LIMITS)
+    with pytest.raises(OSError, match="port taken"):
+        asyncio.run(within(serve_relays(relays, Faults(), context, "p"), 10))
+    assert log == ["open a", "open b", "close a", "close b", "close c"]
+
+
+def test_serve_relays_ends_with_a_relays_own_failure() -> None:
+    log: list[str] = []
+
+    async def run() -> None:
+        failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        context = Context(print, print, {}, DEFAULT_LIMITS)
+        task = asyncio.create_task(serve_relays([Endpoint("a", log)], Faults(), context, "p", failed=failed))
+        await until(lambda: "open a" in log, what="the relay opened")
+        failed.set_exception(RuntimeError("a bug"))
+        await within(task, 10)
+
+    with pytest.raises(RuntimeError, match="a bug"):
+        asyncio.run(run())
+    assert log == ["open a", "close a"]

@@ -98,12 +98,15 @@ def recording_tap(direction: str) -> Tap:
 class Relay:
     """relay_websockets as a task, with what it emits and notifies."""
 
-    def __init__(self, upstream: str, faults: Faults | None = None, max_frame_bytes: int = 1 << 20) -> None:
+    def __init__(
+        self, upstream: str, faults: Faults | None = None, max_frame_bytes: int = 1 << 20, max_clients: int = 64
+    ) -> None:
         self.port = free_port()
         self.local = f"ws://127.0.0.1:{self.port}/up"
         self.emitted: list[Message] = []
         self.notes: list[str] = []
         self.upstream, self.faults, self.limits = upstream, faults or Faults(), Limits(max_frame_bytes)
+        self.max_clients = max_clients
         self.task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Relay:
@@ -116,6 +119,7 @@ class Relay:
                 {"server": self.upstream},
                 lambda endpoint: (recording_tap("out"), recording_tap("in")),
                 self.faults,
+                max_clients=self.max_clients,
             )
         )
         await until(lambda: self.links("bound"), DEADLINE_S, "the relay bound")
@@ -217,6 +221,28 @@ def test_an_absent_upstream_is_a_502_and_a_client_gets_through_once_it_is_back()
             finally:
                 server.close()
                 await server.wait_closed()
+
+    asyncio.run(scenario())
+
+
+def test_a_client_past_the_cap_is_a_503_and_nothing_goes_upstream_for_it() -> None:
+    async def scenario() -> None:
+        async with upstream_running() as up, Relay(up.url, max_clients=2) as relay:
+            async with relay.client() as first, relay.client() as second:
+                for _ in range(3):
+                    with pytest.raises(InvalidStatus) as refused:
+                        async with relay.client():
+                            pass
+                    assert refused.value.response.status_code == 503
+                assert len(up.requests) == 2  # the refused ones never reached the upstream
+                assert await echoed(first, "one") == "one" and await echoed(second, "two") == "two"
+            # Each relayed client's end reported (its and its upstream's) once its slot is free.
+            await until(lambda: len(relay.links("disconnected")) == 4, DEADLINE_S, "both clients' ends reported")
+            async with relay.client() as again:  # a slot is free again once a client has gone
+                assert await echoed(again, "three") == "three"
+            assert len(up.requests) == 3
+            full = [note for note in relay.notes if "503" in note]
+            assert len(full) == 1 and "2 clients at once" in full[0]  # throttled: one line for three
 
     asyncio.run(scenario())
 
