@@ -34,8 +34,8 @@ SeedOpt = Annotated[
     typer.Option("--seed", metavar="N", help="Repeat every random choice of the fault rules (rate=, jitter)."),
 ]
 
-#: A faults file is a few lines a person wrote: more than this is not one.
-MAX_FAULTS_FILE_BYTES = 1024 * 1024
+#: A faults file is a few lines a person wrote: more characters than this is not one.
+MAX_FAULTS_FILE_CHARS = 1024 * 1024
 
 
 def faults_from(rules: list[str] | None, file: str | None, seed: int | None) -> Faults:
@@ -51,12 +51,12 @@ def faults_from(rules: list[str] | None, file: str | None, seed: int | None) -> 
     if file is not None:
         try:
             with open(file, encoding="utf-8") as handle:
-                text = handle.read(MAX_FAULTS_FILE_BYTES + 1)
+                text = handle.read(MAX_FAULTS_FILE_CHARS + 1)
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
             raise UsageError(f"--faults {file}: cannot read: {reason}") from None
-        if len(text) > MAX_FAULTS_FILE_BYTES:
-            raise UsageError(f"--faults {file}: more than {MAX_FAULTS_FILE_BYTES} bytes")
+        if len(text) > MAX_FAULTS_FILE_CHARS:
+            raise UsageError(f"--faults {file}: more than {MAX_FAULTS_FILE_CHARS} characters")
         try:
             parsed += parse_rules(text, file)
         except ValueError as exc:

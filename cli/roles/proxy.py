@@ -34,15 +34,34 @@ UpstreamEndpointOpt = Annotated[
 ]
 
 
+#: Where the proxy's own side is when --host does not say: never where a target's device is.
+LOOPBACK = "127.0.0.1"
+
+
+def own_side(profile: ProfileOptions) -> ProfileOptions:
+    """The proxy's own endpoints: the profile's with --host and --endpoint, on 127.0.0.1 unless
+    --host says otherwise (a saved target's host, or a profile's own, is the upstream's)."""
+    return ProfileOptions(
+        profile.name,
+        profile.host or LOOPBACK,
+        profile.endpoints,
+        profile.sets,
+        profile.files,
+        profile.given,
+        profile.typed,
+    )
+
+
 def upstream_endpoints(profile: ProfileOptions, host: str | None, overrides: list[str] | None) -> dict[str, str]:
-    """Endpoint name -> the URL the proxy connects to: the profile resolved with --upstream and
-    --upstream-endpoint instead of --host and --endpoint. An endpoint the other side binds that
-    would relay to the very address the proxy binds is a usage error, before anything runs."""
+    """Endpoint name -> the URL the proxy connects to: the profile (or saved target) resolved
+    with --upstream and --upstream-endpoint instead of --host and --endpoint. An endpoint the
+    other side binds that would relay to the very address the proxy binds is a usage error,
+    before anything runs."""
     from fieldctl.profiles.schema import did_you_mean
     from fieldctl.profiles.targets import resolve
     from fieldctl.protocols.core.errors import UsageError
 
-    local = profile.load()
+    local = own_side(profile).load()
     assert profile.name is not None  # load() refuses a missing PROFILE
     for override in overrides or ():
         name, sep, url = override.partition("=")
@@ -93,4 +112,4 @@ def proxy(
     async def relay(drv: BaseDriver, context: Context, filters: Filters) -> None:
         await drv.proxy(context, upstream=urls, faults=faults)
 
-    follow("proxy", profile, count, timeout, idle, duration, filter_, record, output, relay)
+    follow("proxy", own_side(profile), count, timeout, idle, duration, filter_, record, output, relay)

@@ -164,8 +164,8 @@ async def faulted(
     control: str | None,
     faults: Faults,
 ) -> None:
-    """`simulate --fault`: the simulator on private addresses, and a proxy with the fault rules on
-    the profile's own (cli/roles/proxy.py), so a client sees a flaky device. A protocol option the
+    """`simulate --fault`: the simulator on private addresses, and the driver's proxy role with
+    the fault rules on the profile's own, so a client sees a flaky device. A protocol option the
     proxy role takes too (an address of its own) is the proxy's; the others are the simulator's.
     The feed is the simulator's, and every frame a rule touched, as the simulator's side reads it."""
     from fieldctl.cli.framework import common

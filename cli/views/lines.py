@@ -215,19 +215,17 @@ def line_segments(
     pieces += [(" ", ""), (visible(str(msg.kind)[:cut]), severity or "bold")]
     if msg.id is not None:
         pieces += [(" #", ""), (visible(str(msg.id)[:cut]), "")]
-    detail = f"{msg.endpoint} {link_text(msg)}".strip() if msg.is_link else detail_text(msg, summarize)
-    if msg.is_link and msg.fault is not None:
+    if msg.is_link:
+        detail = f"{msg.endpoint} {link_text(msg)}".strip()
+    elif msg.error:
+        detail = f"✗ {msg.error}"
+    else:
+        detail = summarize(msg)
+    if msg.fault is not None:  # what a fault rule did to it: before the detail that may be cut
         detail = f"[{msg.fault}] {detail}"
     if detail:
         pieces += [("  ", ""), (visible(detail[:SUMMARY_CHARS]), severity)]
     return pieces
-
-
-def detail_text(msg: Message, summarize: Callable[[Message], str]) -> str:
-    """What a row or line says of a message after its kind: what a fault rule did to it first
-    (`[dropped]`), then the error, else the driver's summary."""
-    detail = f"✗ {msg.error}" if msg.error else summarize(msg)
-    return detail if msg.fault is None else f"[{msg.fault}] {detail}"
 
 
 def message_line(

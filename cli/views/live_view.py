@@ -23,7 +23,7 @@ from rich.text import Text
 
 from fieldctl.cli.framework.escape import cell, visible
 from fieldctl.cli.views import theme
-from fieldctl.cli.views.lines import clock, detail_text
+from fieldctl.cli.views.lines import clock
 from fieldctl.cli.views.links import link_text
 from fieldctl.cli.views.render import arrow, channel_style, row_style
 from fieldctl.protocols.core.readable import value_text
@@ -58,6 +58,8 @@ class Row:
     msg: Message | None
     size: int  # bytes `msg` arrived as: what holding it costs
     detail: str | None = None
+    #: What a fault rule did to it (Message.fault), "" for none.
+    fault: str = ""
 
     @classmethod
     def of(cls, msg: Message) -> Row:
@@ -72,6 +74,7 @@ class Row:
             bool(msg.error),
             msg,
             sum(map(len, msg.raw)),
+            fault=msg.fault or "",
         )
 
     def shown_detail(self, summarize: Callable[[Message], str]) -> str:
@@ -81,7 +84,7 @@ class Row:
             msg = self.msg
             if msg is None:
                 return self.detail or ""
-            detail = self.detail = detail_text(msg, summarize)[:CELL_CHARS]
+            detail = self.detail = (f"✗ {msg.error}" if msg.error else summarize(msg))[:CELL_CHARS]
         return detail
 
 
@@ -195,19 +198,25 @@ class LiveView:
         table.add_column("channel", no_wrap=True)
         table.add_column("kind", no_wrap=True)
         table.add_column("id", no_wrap=True)
+        # What fault rules did (proxy, simulate --fault): a column of its own once one did, before
+        # the detail, which is cut first.
+        faulted = self.stats.faults > 0
+        if faulted:
+            table.add_column("fault", no_wrap=True)
         table.add_column("detail", overflow="ellipsis", no_wrap=True, ratio=1)
         drawn = list(self.rows)[-height:]
         self.drawn = len(drawn)
         for row in drawn:
-            table.add_row(
+            cells: list[str | Text] = [
                 clock(row.ts),
                 arrow("in" if row.arrow == "←" else "out"),
                 cell(row.channel, channel_style(self.styles, row.channel)),
                 cell(row.kind),
                 cell(row.ident),
+                *([cell(row.fault, theme.style("notice"))] if faulted else []),
                 cell(row.shown_detail(self.summarize)),
-                style=row_style(self.styles, row.channel, row.bad),
-            )
+            ]
+            table.add_row(*cells, style=row_style(self.styles, row.channel, row.bad))
         panel = Panel(
             header,
             title=cell(f"fieldctl {self.title} {self.profile.name}"),

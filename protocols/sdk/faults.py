@@ -126,6 +126,8 @@ class Verdict:
     copies: int = 1
     #: Send a malformed frame (corrupt_frame) in place of this one.
     corrupt: bool = False
+    #: A stall holds it: it goes at the stall's end, not in line behind frames a delay holds.
+    stalled: bool = False
 
 
 def parse_rule(text: str) -> Rule:
@@ -324,7 +326,7 @@ class Faults:
         decoded as `messages`; None: relay it as it came."""
         elapsed = now - self.started_at
         labels: list[str] = []
-        delay_s, copies, corrupt = 0.0, 1, False
+        delay_s, copies, corrupt, stalled = 0.0, 1, False, False
         for rule in self._frame_rules:
             if not (rule.on_at(elapsed) and rule.picks(direction, messages)):
                 continue
@@ -333,6 +335,7 @@ class Faults:
                 if stalled_for <= 0 or not self._drawn(rule):
                     continue
                 delay_s += stalled_for
+                stalled = True
                 labels.append("stalled")
                 continue
             if not self._drawn(rule):
@@ -351,7 +354,7 @@ class Faults:
                 labels.append("corrupted")
         if not labels:
             return None
-        return Verdict(", ".join(labels), delay_s=delay_s, copies=copies, corrupt=corrupt)
+        return Verdict(", ".join(labels), delay_s=delay_s, copies=copies, corrupt=corrupt, stalled=stalled)
 
     @staticmethod
     def _stalled_for(rule: Rule, elapsed: float) -> float:

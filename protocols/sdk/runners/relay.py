@@ -25,9 +25,16 @@ from fieldctl.protocols.transport import within
 Tap = Callable[[Frame], list[Message]]
 SendFrame = Callable[[Frame], Awaitable[Any]]
 
-#: Frames one direction of one connection may hold back for a delay or a stall; past it a frame
-#: is dropped (and shown so) rather than held: a flood cannot grow the proxy's memory.
+#: Frames, and their bytes, one direction of one connection may hold back for a delay or a stall;
+#: past either a frame is dropped (and shown so) rather than held: a flood cannot grow the
+#: proxy's memory.
 MAX_HELD_FRAMES = 10_000
+MAX_HELD_BYTES = 64 * 1024 * 1024
+
+
+def frame_bytes(frame: Frame) -> int:
+    """What holding `frame` costs, about: its parts' lengths."""
+    return sum(map(len, frame)) if isinstance(frame, tuple) else len(frame)
 
 
 class Pipe:
@@ -41,6 +48,7 @@ class Pipe:
         self.direction, self.endpoint = direction, endpoint
         self._send, self._tap, self._emit, self._faults = send, tap, context.emit, faults
         self._held: list[tuple[float, int, Frame]] = []
+        self._held_bytes = 0
         self._order = itertools.count()
         self._last_due = 0.0
         self._woken = asyncio.Event()
@@ -77,25 +85,33 @@ class Pipe:
         return relay_at_once
 
     async def _apply(self, verdict: Verdict, frame: Frame, messages: list[Message], now: float) -> None:
+        """Shows the frame as it came, marked with what the rules do to it (a corrupted one too: the
+        tap, which may keep state, sees each frame once), then does it."""
         label = verdict.label
-        if not verdict.drop and verdict.delay_s > 0 and len(self._held) >= MAX_HELD_FRAMES:
-            verdict, label = Verdict("dropped", drop=True), f"dropped ({MAX_HELD_FRAMES} frames held already)"
-        if verdict.corrupt:
-            frame = corrupt_frame(frame)
-            messages = self._tap(frame)
+        size = frame_bytes(frame) * verdict.copies
+        if not verdict.drop and verdict.delay_s > 0:
+            if len(self._held) >= MAX_HELD_FRAMES:
+                verdict, label = Verdict("dropped", drop=True), f"dropped ({MAX_HELD_FRAMES} frames held already)"
+            elif self._held_bytes + size > MAX_HELD_BYTES:
+                verdict, label = Verdict("dropped", drop=True), f"dropped ({MAX_HELD_BYTES} bytes held already)"
         for msg in messages:
             msg.fault = label
             self._emit(msg)
         if verdict.drop:
             return
+        if verdict.corrupt:
+            frame = corrupt_frame(frame)
         if verdict.delay_s <= 0:
             for _ in range(verdict.copies):
                 await self._send(frame)
             return
-        # Held frames keep their order among themselves: a jittered delay never reorders them.
-        due = self._last_due = max(now + verdict.delay_s, self._last_due)
+        if verdict.stalled:  # released at the stall's end, whatever delays hold
+            due = now + verdict.delay_s
+        else:  # frames a delay holds keep their order: a jittered delay never reorders them
+            due = self._last_due = max(now + verdict.delay_s, self._last_due)
         for _ in range(verdict.copies):
             heapq.heappush(self._held, (due, next(self._order), frame))
+        self._held_bytes += size
         self._woken.set()
 
     async def run(self) -> None:
@@ -114,6 +130,7 @@ class Pipe:
                     await within(self._woken.wait(), wait)
                 continue
             _, _, frame = heapq.heappop(self._held)
+            self._held_bytes -= frame_bytes(frame)
             await self._send(frame)
 
 

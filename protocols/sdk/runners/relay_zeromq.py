@@ -59,7 +59,7 @@ SUBSCRIPTION_KINDS = ("subscribe", "unsubscribe", "malformed")
 _KIND_OF_FIRST_BYTE = {1: "subscribe", 0: "unsubscribe"}
 
 
-class Exchanges(Protocol):
+class ClientTaps(Protocol):
     """The taps of one client's requests (made for each client: they may keep its state, to
     match a reply to its request), each given a request's or reply's content (after_envelope)."""
 
@@ -73,7 +73,7 @@ class Exchanges(Protocol):
 
 
 @dataclass(frozen=True)
-class Route:
+class Relayed:
     """One endpoint of a profile a relay serves: bound at `local`, connected to `upstream`."""
 
     profile: str
@@ -214,7 +214,7 @@ class _Relay:
     connect to, the tasks of fault rules, and the first failure of any of it (a bug, never a
     peer's frame)."""
 
-    def __init__(self, route: Route, context: Context, faults: Faults) -> None:
+    def __init__(self, route: Relayed, context: Context, faults: Faults) -> None:
         self.profile, self.name, self.local_url, self.upstream_url = (
             route.profile,
             route.name,
@@ -328,7 +328,7 @@ class Publications(_Relay):
     """Publish/subscribe: an XPUB bound locally, an XSUB connected upstream. `tap_in` decodes a
     publication, `tap_out` what a subscriber sends (subscription_tap)."""
 
-    def __init__(self, route: Route, context: Context, faults: Faults, *, tap_in: Tap, tap_out: Tap) -> None:
+    def __init__(self, route: Relayed, context: Context, faults: Faults, *, tap_in: Tap, tap_out: Tap) -> None:
         super().__init__(route, context, faults)
         self.tap_in, self.tap_out = tap_in, tap_out
         self._sides: list[Side] = []
@@ -356,11 +356,11 @@ class Requests(_Relay):
 
     def __init__(
         self,
-        route: Route,
+        route: Relayed,
         context: Context,
         faults: Faults,
         *,
-        exchanges: Callable[[], Exchanges],
+        exchanges: Callable[[], ClientTaps],
         max_clients: int = MAX_CLIENTS,
     ) -> None:
         super().__init__(route, context, faults)
@@ -369,6 +369,7 @@ class Requests(_Relay):
         self.clients: collections.OrderedDict[bytes, _Client] = collections.OrderedDict()
 
     async def open(self) -> None:
+        self.upstream(zmq.DEALER).close()  # an upstream URL ZeroMQ refuses fails now, not at a client's first request
         router = self._router = await self.bind(Socket(zmq.ROUTER, self.name, self.link, self.max_frame_bytes))
         router.read(functools.partial(self._request, router))
 
@@ -422,7 +423,7 @@ async def relay_zeromq(
     faults: Faults,
     *,
     publications: Mapping[str, tuple[Tap, Tap]],
-    requests: Mapping[str, Callable[[], Exchanges]],
+    requests: Mapping[str, Callable[[], ClientTaps]],
 ) -> None:
     """A protocol's proxy role: a relay for each of the profile's endpoints `upstream` names,
     Publications for those in `publications` (their taps in and out), Requests for those in
@@ -434,7 +435,7 @@ async def relay_zeromq(
     for name, local in profile.endpoints.items():
         if name not in upstream:
             continue
-        route = Route(profile.name, name, local, upstream[name])
+        route = Relayed(profile.name, name, local, upstream[name])
         if name in publications:
             tap_in, tap_out = publications[name]
             relays.append(Publications(route, context, faults, tap_in=tap_in, tap_out=tap_out))

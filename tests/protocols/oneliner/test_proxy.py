@@ -135,7 +135,7 @@ def test_the_proxy_keeps_serving_while_its_upstream_is_away() -> None:
     asyncio.run(run())
 
 
-def test_a_corrupted_reply_reaches_the_client_malformed_and_is_shown_so(upstream: Ports) -> None:
+def test_a_corrupted_reply_reaches_the_client_malformed_and_is_shown_marked(upstream: Ports) -> None:
     async def run() -> None:
         faults = Faults([parse_rule("corrupt channel=reply")])
         async with through_proxy(upstream, faults) as (local, feed):
@@ -144,6 +144,6 @@ def test_a_corrupted_reply_reaches_the_client_malformed_and_is_shown_so(upstream
                 with pytest.raises(ProtocolFailure, match="undecodable reply"):
                     await session.command("version", None, timeout=REPLY_WITHIN_S, wait=False)
             (reply,) = [m for m in feed if m.channel == codec.REPLY]
-            assert reply.fault == "corrupted" and reply.error and reply.kind == "__router_server.get_version"
+            assert reply.fault == "corrupted" and not reply.error and reply.kind == "__router_server.get_version"
 
     asyncio.run(run())

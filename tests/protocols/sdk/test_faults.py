@@ -149,7 +149,7 @@ def test_each_action_has_its_verdict() -> None:
     assert faults("duplicate").judge("in", [msg()], T0 + 1) == Verdict("duplicated", copies=2)
     assert faults("corrupt").judge("in", [msg()], T0 + 1) == Verdict("corrupted", corrupt=True)
     stalled = faults("stall after=10s for=20s").judge("in", [msg()], T0 + 12)
-    assert stalled == Verdict("stalled", delay_s=pytest.approx(18.0))
+    assert stalled == Verdict("stalled", delay_s=pytest.approx(18.0), stalled=True)
 
 
 def test_a_jittered_delay_is_drawn_within_its_range_and_labelled_with_it() -> None:
@@ -240,6 +240,7 @@ def test_rules_add_up_in_the_order_given() -> None:
         delay_s=pytest.approx(6.3),
         copies=3,
         corrupt=True,
+        stalled=True,
     )
 
 

@@ -22,7 +22,7 @@ import pytest
 
 from fieldctl.profiles import load_profile
 from fieldctl.protocols.core.message import Message
-from fieldctl.protocols.sdk.faults import Faults, parse_rule
+from fieldctl.protocols.sdk.faults import Faults, corrupt_frame, parse_rule
 from fieldctl.protocols.tracim import codec
 from fieldctl.protocols.tracim.driver import Driver
 from tests.helpers.peers import peer_python
@@ -469,7 +469,9 @@ def test_fieldctl_proxy_between_the_real_sdk_and_simulate_tracim(sockdir: Path) 
     assert {path.name for path in sockdir.iterdir()} == set()
 
 
-def test_a_corrupt_rule_sends_a_malformed_document_and_shows_it(sockdir: Path, keepers: list[Keeper]) -> None:
+def test_a_corrupt_rule_sends_a_malformed_document_and_shows_the_one_that_came(
+    sockdir: Path, keepers: list[Keeper]
+) -> None:
     upstream, local, control = sockdir / "up.sock", sockdir / "m.sock", sockdir / "c.sock"
     daemon = start_daemon(upstream, "--no-timeline", "--control", str(control))
     proxy = Proxy(local, upstream, sockdir / "px.sock", faults("corrupt channel=tracim"))
@@ -481,8 +483,8 @@ def test_a_corrupt_rule_sends_a_malformed_document_and_shows_it(sockdir: Path, k
     publish_via(control)
     event = raw_of(daemon.wait_json(lambda m: is_msg(m, "out", EVENT, own)))
     shown = proxy.wait(lambda m: m.fault == "corrupted", what="corrupted event")
-    assert shown.direction == "in" and shown.error is not None and shown.raw[0] != event
-    sent = shown.raw[0].replace(quoted(upstream), quoted(local))  # the path still renamed, as far as it goes
+    assert shown.direction == "in" and shown.error is None and shown.raw[0] == event, "shown as it came, marked"
+    sent = corrupt_frame(event).replace(quoted(upstream), quoted(local))  # cut, its paths renamed as far as it goes
     holds_within(lambda: sent in keeper.documents, 20, "the corrupted document at the client")
     proxy.stop()
     daemon.stop()

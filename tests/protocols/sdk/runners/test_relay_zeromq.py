@@ -103,7 +103,7 @@ async def proxying(
 def requests(
     feed: Feed, local: str, upstream: str, faults: Faults | None = None, **options: int
 ) -> relay_zeromq.Requests:
-    route = relay_zeromq.Route(PROFILE, "calls", local, upstream)
+    route = relay_zeromq.Relayed(PROFILE, "calls", local, upstream)
     return relay_zeromq.Requests(route, feed.context, faults or Faults(), exchanges=Frames, **options)
 
 
@@ -220,7 +220,7 @@ def test_requests_wait_for_an_absent_upstream_and_are_answered_once_it_is_there(
 
 
 def publications(feed: Feed, local: str, upstream: str, faults: Faults | None = None) -> relay_zeromq.Publications:
-    route = relay_zeromq.Route(PROFILE, "events", local, upstream)
+    route = relay_zeromq.Relayed(PROFILE, "events", local, upstream)
     subscriptions = relay_zeromq.subscription_tap(PROFILE, "events")
     return relay_zeromq.Publications(route, feed.context, faults or Faults(), tap_in=tap(IN), tap_out=subscriptions)
 
