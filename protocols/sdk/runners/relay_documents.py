@@ -3,7 +3,8 @@ as documents.py reads them), where each document names the socket its answers go
 sender gets a Route: a socket of the relay's own, named upstream in place of the sender's, so
 what upstream sends there comes back through the relay to the sender's socket. Each direction of
 a route is a Pipe (relay.py: decoded for the feed, fault rules applied) and a lane (a bounded
-documents.Outbox: deliveries in order), so a slow, gone or hostile sender costs bounded memory and holds up nobody else.
+documents.Outbox: deliveries in order), so a slow, gone or hostile sender costs bounded memory and
+holds up nobody else.
 
 Protocol-free: the protocol's Naming says where a document's answers go, how socket names are
 swapped in it, which documents sign a sender on upstream (repeated when upstream comes back, or
@@ -392,9 +393,11 @@ class DocumentRelay:
                 self.context.emit(link(self.profile, self.sockets.client_endpoint, "disconnected", detail))
         for task in route.tasks:
             task.cancel()
-        await asyncio.gather(*route.tasks, return_exceptions=True)
-        if route.listener is not None:
-            await route.listener.__aexit__()
+        try:
+            await asyncio.gather(*route.tasks, return_exceptions=True)
+        finally:  # cancelled meanwhile, the route is gone all the same: no socket file left behind
+            if route.listener is not None:
+                await route.listener.__aexit__()
 
     async def _sign_off(self, route: Route) -> None:
         if route.greeting is None:
