@@ -22,6 +22,7 @@ from fieldctl.protocols.sdk.contract import (
     Simulation,
 )
 from fieldctl.protocols.sdk.faults import Faults
+from fieldctl.protocols.sdk.runners import relay_documents
 
 from . import client, codec, paths
 from .settings import SETTINGS
@@ -46,7 +47,7 @@ class Driver(BaseDriver):
         "probe": 3,
         "publish": 1,
         "simulate": 1,
-        "proxy": 4 + 4 * 32,
+        "proxy": 4 + 4 * relay_documents.MAX_ROUTES,
     }
 
     def __init__(self, profile: Profile, notify: Notify) -> None:

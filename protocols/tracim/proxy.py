@@ -105,7 +105,7 @@ def sockets(profile: Profile, options: Mapping[str, object], upstream: Mapping[s
     target = paths.daemon_socket(upstream["master"], "upstream endpoint master")
     if os.path.abspath(local) == os.path.abspath(target):
         raise UsageError(f"the proxy cannot listen on the daemon's own socket {target}: give another local master")
-    return relay_documents.Sockets(local, target, lambda: paths.client_path(profile))
+    return relay_documents.Sockets(local, target, lambda: paths.client_path(profile), ENDPOINTS[OUT], ENDPOINTS[IN])
 
 
 async def run(profile: Profile, context: Context, upstream: dict[str, str], faults: Faults) -> None:

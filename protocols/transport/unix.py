@@ -231,16 +231,22 @@ async def connect_when_listening(path: str, timeout: float) -> tuple[asyncio.Str
 
 async def send_document(path: str, data: bytes, timeout: float = 5.0) -> None:
     """One document on its own connection, in one write, then close. A peer that goes away
-    meanwhile (its listener closed with our connection still in the backlog) is a ConnectFailure."""
+    meanwhile (its listener closed with our connection still in the backlog) is a ConnectFailure.
+    A document that did not go out (time up, cancelled) is discarded, so closing never waits on
+    a peer that accepts and never reads."""
     _, writer = await connect(path, timeout)
+    sent = False
     try:
         writer.write(data)
         await within(writer.drain(), timeout)
+        sent = True
     except TimeoutError:
         raise Timeout(f"{path} took no document within {timeout:g} s") from None
     except OSError as exc:
         raise ConnectFailure(f"cannot deliver to {path}: {exc.strerror or exc}") from None
     finally:
+        if not sent:
+            writer.transport.abort()
         writer.close()
         with contextlib.suppress(OSError):
             await writer.wait_closed()

@@ -94,28 +94,54 @@ async def send(path: str, document: bytes, deadline: float) -> None:
 class Outbox(Generic[D, T]):
     """Deliveries one at a time, in order, each within `send_s`: each delivered one is reported to
     `delivered` (which says what it became, a Message say), a failed one to `failed`, and that
-    document is lost (no retry), as a peer dialling synchronously does."""
+    document is lost (no retry), as a peer dialling synchronously does. Bounded when given `limit`
+    (documents waiting) or `max_bytes` (their bytes, but one document however big): past either a
+    document is refused (`offer` returns False), so a receiver slow to take them costs bounded memory."""
 
-    def __init__(self, send_s: float, delivered: Callable[[D], T], failed: Callable[[D, FieldctlError], None]) -> None:
-        self.send_s, self.delivered, self.failed = send_s, delivered, failed
-        self.queue: asyncio.Queue[tuple[D, asyncio.Future[T | None] | None]] = asyncio.Queue()
+    def __init__(
+        self,
+        send_s: float,
+        delivered: Callable[[D], T],
+        failed: Callable[[D, FieldctlError], None],
+        *,
+        limit: int = 0,
+        max_bytes: int | None = None,
+    ) -> None:
+        self.send_s, self.delivered, self.failed, self.max_bytes = send_s, delivered, failed, max_bytes
+        self.queue: asyncio.Queue[tuple[D, asyncio.Future[T | None] | None]] = asyncio.Queue(limit)
+        self.waiting = 0  # bytes in the queue
+
+    def offer(self, document: D, future: asyncio.Future[T | None] | None = None) -> bool:
+        """Queues `document`, or refuses it past a bound (False)."""
+        if self.max_bytes is not None and self.waiting and self.waiting + len(document.raw) > self.max_bytes:
+            return False
+        try:
+            self.queue.put_nowait((document, future))
+        except asyncio.QueueFull:
+            return False
+        self.waiting += len(document.raw)
+        return True
 
     def put(self, documents: Iterable[D]) -> None:
+        """Each offered: past a bound it is lost."""
         for document in documents:
-            self.queue.put_nowait((document, None))
+            self.offer(document)
 
     def put_waited(self, documents: Iterable[D]) -> list[asyncio.Future[T | None]]:
-        """As `put`, with a future for each: what `delivered` made of it, None when it failed."""
+        """As `put`, with a future for each: what `delivered` made of it, None when it failed (or
+        was refused)."""
         futures: list[asyncio.Future[T | None]] = []
         for document in documents:
             future = asyncio.get_running_loop().create_future()
-            self.queue.put_nowait((document, future))
+            if not self.offer(document, future):
+                future.set_result(None)
             futures.append(future)
         return futures
 
     async def run(self) -> None:
         while True:
             document, future = await self.queue.get()
+            self.waiting -= len(document.raw)
             result: T | None = None
             try:
                 await send(document.destination, document.raw, self.send_s)

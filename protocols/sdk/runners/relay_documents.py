@@ -2,8 +2,9 @@
 as documents.py reads them), where each document names the socket its answers go to. Every
 sender gets a Route: a socket of the relay's own, named upstream in place of the sender's, so
 what upstream sends there comes back through the relay to the sender's socket. Each direction of
-a route is a Pipe (relay.py: decoded for the feed, fault rules applied) and a Lane (deliveries in
-order, bounded), so a slow, gone or hostile sender costs bounded memory and holds up nobody else.
+a route is a Pipe (relay.py: decoded for the feed, fault rules applied) and a lane (a bounded
+documents.Outbox: deliveries in order), so a slow, gone or hostile sender costs bounded memory and
+holds up nobody else.
 
 Protocol-free: the protocol's Naming says where a document's answers go, how socket names are
 swapped in it, which documents sign a sender on upstream (repeated when upstream comes back, or
@@ -26,7 +27,7 @@ from fieldctl.protocols.sdk.faults import Faults
 from fieldctl.protocols.sdk.machine import Frame
 from fieldctl.protocols.transport import together, unix
 
-from .documents import DocumentListener, Reading, send
+from .documents import Document, DocumentListener, Outbox, Reading, send
 from .relay import Pipe, Tap, cut_when_due
 
 #: Senders routed at once: each route holds a listening socket upstream may deliver to. Past it,
@@ -38,6 +39,9 @@ MAX_ROUTES = 32
 LANE_LIMIT = 64
 #: What one lane holds at most, in documents of the largest size the relay reads.
 LANE_BYTES_IN_DOCUMENTS = 2
+#: What closing the relay waits at most for its sign-offs upstream, all sent at once: a hung
+#: upstream must not keep the proxy past the few seconds a stopped process is given.
+CLOSING_S = 3.0
 #: A route whose sender has not signed on (a one-shot query) is closed after this long unused.
 IDLE_S = 60.0
 #: How often the relay looks at the upstream socket file (a new one: upstream restarted) and
@@ -78,14 +82,14 @@ class Naming(Protocol):
 @dataclass(frozen=True)
 class Sockets:
     """The relay's sockets: `local`, where senders send (bound by us), `upstream`, where their
-    documents go, and `own()`, a fresh socket path for the next route."""
+    documents go, and `own()`, a fresh socket path for the next route; and the protocol's endpoint
+    names in link lines: `endpoint` the local/upstream one's, `client_endpoint` the senders'."""
 
     local: str
     upstream: str
     own: Callable[[], str]
-    #: The endpoint names in link lines and messages: the local/upstream one, and the senders'.
-    endpoint: str = "master"
-    client_endpoint: str = "client"
+    endpoint: str
+    client_endpoint: str
 
 
 @dataclass(frozen=True)
@@ -108,45 +112,8 @@ def gone(path: str, exc: FieldctlError) -> bool:
     return isinstance(exc, unix.NotListening) or not os.path.exists(path)
 
 
-class Lane:
-    """Documents for one socket, delivered one at a time in order, each within `send_s`; at most
-    `limit` wait, and at most `max_bytes` of them (but one, however big): `offer` returns False
-    past either."""
-
-    def __init__(
-        self,
-        destination: str,
-        send_s: float,
-        delivered: Callable[[], object],
-        failed: Callable[[FieldctlError], None],
-        max_bytes: int,
-        limit: int = LANE_LIMIT,
-    ) -> None:
-        self.destination, self.send_s, self.delivered, self.failed = destination, send_s, delivered, failed
-        self.max_bytes = max_bytes
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue(limit)
-        self.waiting = 0  # bytes in the queue
-
-    def offer(self, raw: bytes) -> bool:
-        if self.waiting and self.waiting + len(raw) > self.max_bytes:
-            return False
-        try:
-            self.queue.put_nowait(raw)
-        except asyncio.QueueFull:
-            return False
-        self.waiting += len(raw)
-        return True
-
-    async def run(self) -> None:
-        while True:
-            raw = await self.queue.get()
-            self.waiting -= len(raw)
-            try:
-                await send(self.destination, raw, self.send_s)
-            except FieldctlError as exc:
-                self.failed(exc)
-            else:
-                self.delivered()
+#: Deliveries to one socket, the documents of one direction of a route.
+Lane = Outbox[Document, None]
 
 
 @dataclass(eq=False)
@@ -205,18 +172,18 @@ class DocumentRelay:
     def _equip(self, route: Route, client: str | None) -> None:
         """The route's pipe and lane each way (upstream only for documents naming no socket)."""
         route.taps = self.naming.taps(client)
-        self._direction(route, OUT, self.sockets.upstream, self.sockets.endpoint)
+        self._direction(route, OUT, self.sockets.endpoint)
         if client is not None:
-            self._direction(route, IN, client, self.sockets.client_endpoint)
+            self._direction(route, IN, self.sockets.client_endpoint)
 
-    def _direction(self, route: Route, direction: str, destination: str, endpoint: str) -> None:
+    def _direction(self, route: Route, direction: str, endpoint: str) -> None:
         outward = direction == OUT
         route.lanes[direction] = lane = Lane(
-            destination,
             self.timing.send_s,
             functools.partial(self._upstream_took if outward else self._client_took, route),
             functools.partial(self._upstream_failed if outward else self._client_failed, route),
-            LANE_BYTES_IN_DOCUMENTS * self.timing.reading.max_bytes,
+            limit=LANE_LIMIT,
+            max_bytes=LANE_BYTES_IN_DOCUMENTS * self.timing.reading.max_bytes,
         )
         send = self._to_upstream if outward else self._to_client
         pipe = Pipe(
@@ -331,7 +298,7 @@ class DocumentRelay:
         raw = document(frame)
         if route is not self.unrouted:
             raw = self._renamed_up(route, raw)
-        if not route.lanes[OUT].offer(raw) and not route.losing:
+        if not route.lanes[OUT].offer(Document(self.sockets.upstream, raw)) and not route.losing:
             route.losing = True
             self.context.notify(f"upstream {self.sockets.upstream} takes documents too slowly: some are lost")
 
@@ -339,17 +306,17 @@ class DocumentRelay:
         """A document the relay sends upstream for a route itself (a greeting again, a sign-off),
         never judged by the fault rules; shown as it goes, but for the retries while upstream is
         away (they would fill the feed)."""
-        if route.lanes[OUT].offer(raw) and shown:
+        if route.lanes[OUT].offer(Document(self.sockets.upstream, raw)) and shown:
             for msg in route.taps[OUT](raw):
                 self.context.emit(msg)
 
-    def _upstream_took(self, route: Route) -> None:
+    def _upstream_took(self, route: Route, _document: Document) -> None:
         route.losing = False
         if self.up is not True:
             self.up = True
             self.context.emit(link(self.profile, self.sockets.endpoint, "connected", {"url": self.sockets.upstream}))
 
-    def _upstream_failed(self, route: Route, exc: FieldctlError) -> None:
+    def _upstream_failed(self, route: Route, _document: Document, exc: FieldctlError) -> None:
         if self.up is not False:
             self.up = False
             self._next_retry = asyncio.get_running_loop().time() + self.timing.retry_s
@@ -380,14 +347,15 @@ class DocumentRelay:
             **self._former,
             **{r.own: r.client for r in self.routes.values()},
         }
-        if not route.lanes[IN].offer(self.naming.rename(raw, names)) and not route.losing:
+        renamed = Document(route.client, self.naming.rename(raw, names))
+        if not route.lanes[IN].offer(renamed) and not route.losing:
             route.losing = True
             self.context.notify(f"{route.client} takes documents too slowly: documents for it are lost")
 
-    def _client_took(self, route: Route) -> None:
+    def _client_took(self, route: Route, _document: Document) -> None:
         route.losing = False
 
-    def _client_failed(self, route: Route, exc: FieldctlError) -> None:
+    def _client_failed(self, route: Route, _document: Document, exc: FieldctlError) -> None:
         if gone(route.client, exc):
             task = asyncio.ensure_future(self._drop(route, f"is gone ({exc})"))
             self._dropping.add(task)
@@ -410,8 +378,12 @@ class DocumentRelay:
         self.context.notify(f"dropped the connection of {who}: {reason}")
 
     async def _close(self, route: Route, reason: str | None = None) -> None:
-        """Signs the route off upstream if it signed on (at once: its lanes go with it); with a
-        `reason`, reports the sender gone (a `disconnected` link)."""
+        """Closes the route (its lanes go with it) and signs it off upstream if it signed on; with
+        a `reason`, reports the sender gone (a `disconnected` link)."""
+        await self._shut(route, reason)
+        await self._sign_off(route)
+
+    async def _shut(self, route: Route, reason: str | None = None) -> None:
         if self.routes.pop(route.client, None) is route:
             self._former[route.own] = route.client
             if len(self._former) > MAX_ROUTES:
@@ -421,17 +393,31 @@ class DocumentRelay:
                 self.context.emit(link(self.profile, self.sockets.client_endpoint, "disconnected", detail))
         for task in route.tasks:
             task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        try:
             await asyncio.gather(*route.tasks, return_exceptions=True)
-        if route.listener is not None:
-            await route.listener.__aexit__()
-        if route.greeting is not None:
-            sign_off = self.naming.sign_off(route.own)
-            with contextlib.suppress(FieldctlError):
-                await send(self.sockets.upstream, sign_off, self.timing.send_s)
-                for msg in route.taps[OUT](sign_off):
-                    self.context.emit(msg)
+        finally:  # cancelled meanwhile, the route is gone all the same: no socket file left behind
+            if route.listener is not None:
+                await route.listener.__aexit__()
+
+    async def _sign_off(self, route: Route) -> None:
+        if route.greeting is None:
+            return
+        sign_off = self.naming.sign_off(route.own)
+        with contextlib.suppress(FieldctlError):
+            await send(self.sockets.upstream, sign_off, self.timing.send_s)
+            for msg in route.taps[OUT](sign_off):
+                self.context.emit(msg)
 
     async def _close_all(self) -> None:
-        for route in [*self.routes.values(), self.unrouted]:
-            await self._close(route)
+        """Every route closed, then signed off upstream all at once, within CLOSING_S in all (a
+        sender being dropped meanwhile gets the same time); what is not done by then is given up."""
+        routes = [*self.routes.values(), self.unrouted]
+        for route in routes:
+            await self._shut(route)
+        signing_off = [asyncio.ensure_future(self._sign_off(route)) for route in routes if route.greeting is not None]
+        unfinished = [*signing_off, *self._dropping]
+        if unfinished:
+            _, late = await asyncio.wait(unfinished, timeout=CLOSING_S)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)

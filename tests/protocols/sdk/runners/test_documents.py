@@ -124,6 +124,27 @@ def test_deliveries_go_in_order_and_a_failed_one_is_reported_and_lost(sockdir: P
     assert [destination for destination, _ in failed] == [str(missing), str(missing)]
 
 
+def test_a_bounded_outbox_holds_a_bounded_number_of_documents_and_bytes() -> None:
+    def outbox(max_bytes: int) -> documents.Outbox[documents.Document, None]:
+        return documents.Outbox(1.0, lambda doc: None, lambda doc, exc: None, limit=3, max_bytes=max_bytes)
+
+    async def run() -> list[bool]:
+        box = outbox(10)
+        offered = [box.offer(documents.Document("/nowhere", raw)) for raw in (b"x" * 20, b"y", b"1" * 8, b"z")]
+        refused = box.put_waited([documents.Document("/nowhere", b"late")])[0]
+        assert refused.done() and refused.result() is None  # refused: its future says so at once
+        return offered
+
+    # The first fits however big it is; then bytes are counted, and then documents.
+    assert asyncio.run(run()) == [True, False, False, False]
+
+    async def count() -> list[bool]:
+        box = outbox(100)
+        return [box.offer(documents.Document("/nowhere", b"a")) for _ in range(4)]
+
+    assert asyncio.run(count()) == [True, True, True, False]
+
+
 def test_an_exchange_returns_the_first_answer_and_leaves_no_socket(sockdir: Path) -> None:
     ours, theirs = sockdir / "ours.sock", sockdir / "theirs.sock"
     seen: list[bytes] = []
