@@ -112,12 +112,12 @@ async def run(profile: Profile, context: Context, upstream: dict[str, str], faul
     where = sockets(profile, context.options, upstream)
     os.makedirs(os.path.dirname(where.local) or ".", mode=0o700, exist_ok=True)
 
-    def setting(key: str, default: float) -> float:
+    def timeout(key: str, default: float) -> float:
         return float(profile.setting(f"timeouts.{key}", default))
 
     timing = relay_documents.Timing(
-        documents.Reading(setting("read_s", 5.0), profile.limits.max_frame_bytes),
-        setting("send_s", 1.0),
-        setting("retry_s", 1.0),
+        documents.Reading(timeout("read_s", 5.0), profile.limits.max_frame_bytes),
+        timeout("send_s", 1.0),
+        timeout("retry_s", 1.0),
     )
     await relay_documents.DocumentRelay(Naming(profile), context, faults, profile.name, where, timing).run()
