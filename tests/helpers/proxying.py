@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +13,7 @@ from fieldctl.profiles import load_profile
 from fieldctl.protocols.core.message import Message
 from fieldctl.protocols.sdk.contract import BaseDriver
 from fieldctl.protocols.sdk.faults import Faults
+from tests.helpers.waiting import holds_within
 
 
 class ProxyRun:
@@ -28,10 +28,11 @@ class ProxyRun:
         upstream: dict[str, str],
         faults: Faults | None = None,
         options: dict[str, Any] | None = None,
+        sets: list[str] | None = None,
     ) -> None:
         self.notes: list[str] = []
         self.messages: list[Message] = []
-        self.driver = driver_class(load_profile(profile, endpoints=endpoints), self.notes.append)
+        self.driver = driver_class(load_profile(profile, endpoints=endpoints, sets=sets or []), self.notes.append)
         self.upstream, self.faults, self.options = upstream, faults or Faults(), options or {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
@@ -51,29 +52,41 @@ class ProxyRun:
         except BaseException as exc:  # noqa: BLE001  kept for the test to see
             self.failure = exc
 
-    def __enter__(self) -> ProxyRun:
+    def start(self) -> ProxyRun:
+        """Runs it, and returns once it has bound."""
         self._thread.start()
-        self.wait(lambda m: m.channel == "link" and m.kind == "bound", 15, "the proxy bound")
+        self.wait(lambda m: m.channel == "link" and m.kind == "bound", what="the proxy bound")
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
         if self._loop is not None and self._task is not None:
             self._loop.call_soon_threadsafe(self._task.cancel)
         self._thread.join(15)
         assert not self._thread.is_alive(), "the proxy did not stop within 15 s"
+        assert self.failure is None, f"the proxy failed: {self.failure!r}"
 
-    def wait(self, predicate: Callable[[Message], bool], timeout: float = 15, what: str = "a message") -> Message:
+    def __enter__(self) -> ProxyRun:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def wait(self, predicate: Callable[[Message], bool], timeout: float = 20, what: str = "a message") -> Message:
         """The first message emitted so far or within `timeout` that matches."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found = next((m for m in list(self.messages) if predicate(m)), None)
-            if found is not None:
-                return found
-            if self.failure is not None:
-                raise AssertionError(f"the proxy failed: {self.failure!r}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{what} did not come within {timeout} s; notes: {self.notes}")
-            time.sleep(0.02)
+        found: list[Message] = []
+
+        def seen() -> bool:
+            assert self.failure is None, f"the proxy failed: {self.failure!r}"
+            found.extend(m for m in list(self.messages) if predicate(m))
+            return bool(found)
+
+        holds_within(seen, timeout, f"the proxy's {what}")
+        return found[0]
+
+    def noted(self, text: str, timeout: float = 20) -> str:
+        """The first notify line holding `text`, so far or within `timeout`."""
+        holds_within(lambda: any(text in note for note in list(self.notes)), timeout, f"a note with {text!r}")
+        return next(note for note in self.notes if text in note)
 
     def seen(self, direction: str, channel: str, kind: str | None = None) -> list[Message]:
         return [

@@ -8,7 +8,6 @@ gone, the daemon absent then present, and fault rules through the relay."""
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import contextlib
 import json
@@ -20,13 +19,12 @@ from typing import Any
 
 import pytest
 
-from fieldctl.profiles import load_profile
-from fieldctl.protocols.core.message import Message
 from fieldctl.protocols.sdk.faults import Faults, corrupt_frame, parse_rule
 from fieldctl.protocols.tracim import codec
 from fieldctl.protocols.tracim.driver import Driver
 from tests.helpers.peers import peer_python
 from tests.helpers.processes import FIELDCTL, Proc, run_cli
+from tests.helpers.proxying import ProxyRun
 from tests.helpers.repository import ROOT
 from tests.helpers.tracim import FAST, is_msg, raw_of, send_hostile, send_raw, start_client, start_daemon
 from tests.helpers.waiting import holds_within
@@ -41,60 +39,17 @@ def settings(args: list[str]) -> list[str]:
     return [value for flag, value in zip(args[::2], args[1::2], strict=True) if flag == "--set"]
 
 
-class Proxy:
-    """The tracim driver's proxy, run in an event loop of its own thread until `stop`."""
-
-    def __init__(self, local: Path, upstream: Path, own: Path, faults: Faults | None = None, *sets: str) -> None:
-        profile = load_profile(
-            "tracim",
-            endpoints=[f"master=unix://{local}", f"client=unix://{own}"],
-            sets=[*settings(FAST), *sets],
-        )
-        self.messages: list[Message] = []
-        self.notes: list[str] = []
-        driver = Driver(profile, self.notes.append)
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.task: asyncio.Task[Any] | None = None
-
-        async def main() -> None:
-            self.task = asyncio.current_task()
-            await driver.proxy(
-                driver.context(self.messages.append, {}),
-                upstream={"master": f"unix://{upstream}"},
-                faults=faults or Faults(),
-            )
-
-        self.done = asyncio.run_coroutine_threadsafe(main(), self.loop)
-        self.wait(lambda m: m.channel == "link" and m.kind == "bound" and m.payload == {"url": str(local)})
-
-    def wait(self, holds: Callable[[Message], bool], timeout: float = 20, what: str = "a message") -> Message:
-        found: list[Message] = []
-
-        def seen() -> bool:
-            assert not self.done.done() or self.done.cancelled(), self.done.exception()
-            found.extend(msg for msg in list(self.messages) if holds(msg))
-            return bool(found)
-
-        holds_within(seen, timeout, f"the proxy's {what}")
-        return found[0]
-
-    def all(self, holds: Callable[[Message], bool]) -> list[Message]:
-        return [msg for msg in list(self.messages) if holds(msg)]
-
-    def noted(self, text: str, timeout: float = 20) -> str:
-        holds_within(lambda: any(text in note for note in list(self.notes)), timeout, f"a note with {text!r}")
-        return next(note for note in self.notes if text in note)
-
-    def stop(self) -> None:
-        assert self.task is not None
-        self.loop.call_soon_threadsafe(self.task.cancel)
-        concurrent.futures.wait([self.done], timeout=15)
-        assert self.done.cancelled()
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
+def start_proxy(local: Path, upstream: Path, own: Path, faults: Faults | None = None, *sets: str) -> ProxyRun:
+    """The tracim driver's proxy on `local`, its own sockets beside `own`, to the daemon at
+    `upstream`, run until `stop`."""
+    return ProxyRun(
+        Driver,
+        "tracim",
+        [f"master=unix://{local}", f"client=unix://{own}"],
+        {"master": f"unix://{upstream}"},
+        faults,
+        sets=[*settings(FAST), *sets],
+    ).start()
 
 
 def parsed(document: bytes) -> dict[str, Any]:
@@ -196,7 +151,7 @@ def own_path(daemon: Proc, kind: str = codec.CLIENT_ADD) -> str:
 def test_the_real_sdk_registers_through_the_proxy_and_gets_the_daemons_events(sockdir: Path) -> None:
     upstream, local, control, sdk = sockdir / "up.sock", sockdir / "m.sock", sockdir / "c.sock", sockdir / "sdk.sock"
     daemon = start_daemon(upstream, "--no-timeline", "--control", str(control))
-    proxy = Proxy(local, upstream, sockdir / "px.sock")
+    proxy = start_proxy(local, upstream, sockdir / "px.sock")
     peer = Proc([str(peer_python("tracim")), str(PEER_SCRIPT), "--master", str(local), "--client", str(sdk)])
     peer.wait_json(lambda m: m.get("ready") is True, timeout=20)
 
@@ -250,7 +205,7 @@ def test_every_byte_but_the_socket_paths_is_relayed_and_replies_get_their_round_
 ) -> None:
     upstream, local, control = sockdir / "up.sock", sockdir / "m.sock", sockdir / "c.sock"
     daemon = start_daemon(upstream, "--no-timeline", "--control", str(control))
-    proxy = Proxy(local, upstream, sockdir / "px.sock")
+    proxy = start_proxy(local, upstream, sockdir / "px.sock")
     keeper = Keeper(sockdir / "k.sock", local)
     keepers.append(keeper)
     keeper.register()
@@ -297,7 +252,7 @@ def test_rename_paths_touches_socket_paths_only() -> None:
 def test_hostile_senders_do_not_stop_another_client(sockdir: Path, keepers: list[Keeper]) -> None:
     upstream, local, control = sockdir / "up.sock", sockdir / "m.sock", sockdir / "c.sock"
     daemon = start_daemon(upstream, "--no-timeline", "--control", str(control))
-    proxy = Proxy(local, upstream, sockdir / "px.sock", None, "limits.max_frame_bytes=65536")
+    proxy = start_proxy(local, upstream, sockdir / "px.sock", None, "limits.max_frame_bytes=65536")
     keeper = Keeper(sockdir / "k.sock", local)
     keepers.append(keeper)
     keeper.register()
@@ -331,7 +286,7 @@ def test_hostile_senders_do_not_stop_another_client(sockdir: Path, keepers: list
 def test_a_client_gone_is_reported_and_signed_off_upstream(sockdir: Path, keepers: list[Keeper]) -> None:
     upstream, local = sockdir / "up.sock", sockdir / "m.sock"
     daemon = start_daemon(upstream, "--no-timeline")
-    proxy = Proxy(local, upstream, sockdir / "px.sock")
+    proxy = start_proxy(local, upstream, sockdir / "px.sock")
     gone, staying = Keeper(sockdir / "g.sock", local), Keeper(sockdir / "s.sock", local)
     keepers.extend([gone, staying])
     gone.register()
@@ -361,7 +316,7 @@ def test_a_client_gone_is_reported_and_signed_off_upstream(sockdir: Path, keeper
 
 def test_the_daemon_absent_then_present(sockdir: Path, keepers: list[Keeper]) -> None:
     upstream, local = sockdir / "up.sock", sockdir / "m.sock"
-    proxy = Proxy(local, upstream, sockdir / "px.sock")
+    proxy = start_proxy(local, upstream, sockdir / "px.sock")
     keeper = Keeper(sockdir / "k.sock", local)
     keepers.append(keeper)
     keeper.register()
@@ -389,7 +344,7 @@ def faults(*rules: str) -> Faults:
 def test_a_drop_rule_drops_what_it_names(sockdir: Path, keepers: list[Keeper]) -> None:
     upstream, local = sockdir / "up.sock", sockdir / "m.sock"
     daemon = start_daemon(upstream, "--no-timeline")
-    proxy = Proxy(local, upstream, sockdir / "px.sock", faults("drop kind=daemon_ping direction=in"))
+    proxy = start_proxy(local, upstream, sockdir / "px.sock", faults("drop kind=daemon_ping direction=in"))
     keeper = Keeper(sockdir / "k.sock", local)
     keepers.append(keeper)
     keeper.register()
@@ -410,7 +365,7 @@ def test_a_disconnect_rule_signs_off_and_on_again(sockdir: Path, keepers: list[K
     daemon = start_daemon(upstream, "--no-timeline", "--control", str(control))
     keeper = Keeper(sockdir / "k.sock", local)
     keepers.append(keeper)
-    proxy = Proxy(local, upstream, sockdir / "px.sock", faults("disconnect after=500ms"))
+    proxy = start_proxy(local, upstream, sockdir / "px.sock", faults("disconnect after=500ms"))
     keeper.register()
     own = own_path(daemon)
     cut = proxy.wait(lambda m: m.channel == "link" and m.kind == "disconnected" and m.fault == "disconnected")
@@ -474,7 +429,7 @@ def test_a_corrupt_rule_sends_a_malformed_document_and_shows_the_one_that_came(
 ) -> None:
     upstream, local, control = sockdir / "up.sock", sockdir / "m.sock", sockdir / "c.sock"
     daemon = start_daemon(upstream, "--no-timeline", "--control", str(control))
-    proxy = Proxy(local, upstream, sockdir / "px.sock", faults("corrupt channel=tracim"))
+    proxy = start_proxy(local, upstream, sockdir / "px.sock", faults("corrupt channel=tracim"))
     keeper = Keeper(sockdir / "k.sock", local)
     keepers.append(keeper)
     keeper.register()
