@@ -1,19 +1,43 @@
-"""A driver's `proxy` role run in a thread with its own event loop, so a test can wait on the real
-peers' processes (which block) while it relays; what it emits and notifies is kept for the test."""
+"""A driver's `proxy` role run for a test: in the test's own event loop (`proxying`), or in a
+thread with its own event loop (`ProxyRun`), so a test can wait on the real peers' processes
+(which block) while it relays; what it emits and notifies is kept for the test."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fieldctl.profiles import load_profile
-from fieldctl.protocols.core.message import Message
+from fieldctl.protocols.core.message import LINK, Message
 from fieldctl.protocols.sdk.contract import BaseDriver
 from fieldctl.protocols.sdk.faults import Faults
-from tests.helpers.waiting import holds_within
+from tests.helpers.waiting import holds_within, until
+
+
+@contextlib.asynccontextmanager
+async def proxying(
+    driver: BaseDriver, upstream: dict[str, str], feed: list[Message], faults: Faults | None = None
+) -> AsyncIterator[None]:
+    """`driver.proxy` to `upstream` in a task, from once every endpoint it relays is bound;
+    what it reports goes to `feed`."""
+    task = asyncio.get_running_loop().create_task(
+        driver.proxy(driver.context(feed.append), upstream=upstream, faults=faults or Faults())
+    )
+
+    def bound() -> set[str]:
+        return {msg.endpoint for msg in feed if msg.channel == LINK and msg.kind == "bound"}
+
+    await until(lambda: bound() >= set(upstream) or task.done(), 10, "the proxy bound")
+    if task.done():
+        task.result()  # its failure, as the test's
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 class ProxyRun:

@@ -20,10 +20,10 @@ from fieldctl.profiles.loader import load_profile
 from fieldctl.protocols.autotrainer.driver import Driver
 from fieldctl.protocols.core.message import IN, OUT, Message
 from fieldctl.protocols.sdk.faults import Faults, parse_rule
-from tests.helpers import proxies
 from tests.helpers.autotrainer import Device as RawDevice
 from tests.helpers.autotrainer import Endpoints, start_device, stop_device, topic
 from tests.helpers.processes import FIELDCTL, Proc
+from tests.helpers.proxying import proxying
 from tests.helpers.waiting import until
 
 REPLY_WITHIN_S = 10
@@ -50,7 +50,7 @@ async def through_proxy(
     """The proxy of `upstream` on ports of its own: those ports, and what it reports."""
     local, feed = Endpoints(), []
     relayed = {"events": upstream.events, "commands": upstream.commands}
-    async with proxies.proxying(driver(local), relayed, feed, faults):
+    async with proxying(driver(local), relayed, feed, faults):
         yield local, feed
 
 
@@ -159,7 +159,7 @@ def test_a_publication_that_does_not_decode_is_relayed_unchanged_and_shown_malfo
     async def run() -> None:
         publisher, local, feed = RawDevice(), Endpoints(), []
         try:
-            async with proxies.proxying(driver(local), {"events": publisher.url}, feed):
+            async with proxying(driver(local), {"events": publisher.url}, feed):
                 subscriber = zmq.asyncio.Context.instance().socket(zmq.SUB)
                 subscriber.setsockopt(zmq.LINGER, 0)
                 subscriber.setsockopt(zmq.SUBSCRIBE, b"")

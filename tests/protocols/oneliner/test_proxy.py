@@ -19,8 +19,8 @@ from fieldctl.protocols.core.message import IN, OUT, Message
 from fieldctl.protocols.oneliner import codec
 from fieldctl.protocols.oneliner.driver import Driver
 from fieldctl.protocols.sdk.faults import Faults, parse_rule
-from tests.helpers import proxies
 from tests.helpers.oneliner import PROFILE, Ports, start
+from tests.helpers.proxying import proxying
 from tests.helpers.waiting import until
 
 REPLY_WITHIN_S = 10
@@ -43,7 +43,7 @@ def driver(local: Ports) -> Driver:
 async def through_proxy(upstream: Ports, faults: Faults | None = None) -> AsyncIterator[tuple[Ports, list[Message]]]:
     """The proxy of `upstream` on ports of its own: those ports, and what it reports."""
     local, feed = Ports(), []
-    async with proxies.proxying(driver(local), {"calls": upstream.calls, "streams": upstream.streams}, feed, faults):
+    async with proxying(driver(local), {"calls": upstream.calls, "streams": upstream.streams}, feed, faults):
         yield local, feed
 
 
